@@ -7,6 +7,20 @@ cdef enum:
     BOOK_OK = 0          # applied; book is consistent
     BOOK_STALE = 1       # gap or crossed book detected: book marked stale, needs a snapshot
     BOOK_IGNORED = 2     # update dropped because the book is stale (waiting for a snapshot)
+    BOOK_INVALID = 3     # side not 1/2 or price 0: nothing changed (a feed bug, not a market event)
+
+# One stored level. Both sides are kept ascending by `key` with the best level
+# LAST (bids: key = px, asks: key = ~px), so the updates that cluster at the top
+# of the book memmove only the few levels above them, and one code path serves
+# both sides.
+cdef struct book_level_t:
+    uint64_t key
+    uint64_t qty_1e8
+
+cdef struct book_side_t:
+    book_level_t* levels   # levels[count - 1] is the best level
+    int count
+    int capacity
 
 cdef class Book:
     cdef readonly str symbol
@@ -17,6 +31,21 @@ cdef class Book:
     cdef readonly uint64_t gaps         # sequence gaps detected
     cdef readonly uint64_t crosses      # crossed books detected
     cdef readonly uint64_t resyncs      # snapshots applied after a stale period
+
+    # Implementation state (book.pyx).
+    cdef book_side_t _bids
+    cdef book_side_t _asks
+    cdef bint _building             # between clear() and finish_snapshot()
+    cdef bint _stale_before_clear   # stale flag when clear() started the snapshot
+    cdef bint _ever_valid           # a consistent book existed once (resync vs first snapshot)
+    cdef bint _resynced             # the current book is the resync snapshot (BOOK_FLAG_RESYNCED)
+    # Incremental statistics, advanced once per applied update (see book.pyx).
+    cdef uint64_t _stat_bid_px      # best prices the cached mid was computed from
+    cdef uint64_t _stat_ask_px
+    cdef double _mid                # mid of the last two-sided book, 0.0 before the first
+    cdef double _ema_mid
+    cdef double _volatility_bps
+    cdef double _mid_change_bps
 
     # side: 1 = bid, 2 = ask; qty 0 deletes the level. seq must be last_seq + 1
     # (seq 0 = unsequenced feed: no gap check).
@@ -36,3 +65,5 @@ cdef class Book:
     cdef int depth(self, uint8_t side) noexcept nogil
     # i-th level from the top (0 = best); returns 0 and fills px/qty, or -1 past the end.
     cdef int level(self, uint8_t side, int i, uint64_t* px_1e8, uint64_t* qty_1e8) noexcept nogil
+    cdef bint _crossed(self) noexcept nogil
+    cdef void _advance_stats(self) noexcept nogil

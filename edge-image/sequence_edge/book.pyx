@@ -1,0 +1,603 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""L2 order book for one symbol, kept in C arrays, updated without the GIL.
+
+Storage. Prices and quantities are uint64 fixed point scaled by 1e8. Each side
+is one sorted array of (key, qty) with the BEST level LAST: bids use key = px,
+asks key = ~px, so both sides ascend towards the best price. Market-data
+updates cluster at the top of the book; with the top at the end of the array an
+insert or delete there moves only the handful of levels above it, and the
+search gallops down from the top (O(log distance-from-top) comparisons). The
+full depth is kept (the array grows with realloc); the ABI view is the top 20.
+
+Consistency. `stale` is True for a fresh book, after a sequence gap and after a
+crossed book (best bid >= best ask). A stale book ignores updates until a
+snapshot (`clear` + `set_level_unchecked`... + `finish_snapshot`) rebuilds it.
+The host checks `stale` before every dispatch: an algo never sees a stale book.
+
+Sequence numbers. `seq == 0` marks an unsequenced update (no gap check). A
+sequenced update must carry `last_seq + 1`, anything else (a jump forward, a
+duplicate or a step back) is a gap: the feed adapter drops updates that a
+snapshot already covers before handing them to the book. After a snapshot with
+seq 0 (`last_seq == 0`, sequence unknown) the first sequenced update is taken
+as the start of the sequence.
+
+Counting. `updates` counts applied updates and snapshots (crossed ones too).
+
+Statistics (OnlineFeatures). EMA of mid, volatility and mid change advance
+eagerly, once per applied update or snapshot that leaves the book consistent
+(a few float operations in `apply_level`; the mid division only when the best
+prices moved). `write_features` only reads them, so any number of algos can
+read the same book without moving the statistics. A book that is not two-sided
+has no mid: mid, spread and microprice are written as 0.0 (never NaN), the EMA
+and volatility hold their values and mid_change_bps is 0.0; the next two-sided
+book's return is measured against the last two-sided mid. Imbalances treat a
+missing side as quantity 0 (one-sided book: +1 or -1, empty book: 0.0).
+ema_mid is 0.0 until the first two-sided book, which seeds it.
+"""
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.math cimport fabs
+from libc.stdint cimport uint8_t, uint16_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy, memmove, memset
+
+from sequence_edge.abi cimport (
+    SEQ_BOOK_RESYNCED,
+    SEQ_BOOK_STALE,
+    SEQ_MAX_LEVELS,
+    seq_features_t,
+    seq_l2book_t,
+)
+
+BID = 1
+ASK = 2
+L2BOOK_SIZE = sizeof(seq_l2book_t)
+FEATURES_SIZE = sizeof(seq_features_t)
+cdef enum:
+    RECORD_FIELDS = 5  # apply_many record: side, px_1e8, qty_1e8, seq, ts_ns
+
+# Python-visible return codes of update()/apply_level (same values as book.pxd).
+OK = BOOK_OK
+STALE = BOOK_STALE
+IGNORED = BOOK_IGNORED
+INVALID = BOOK_INVALID
+
+cdef double STAT_ALPHA = 0.05        # EMA weight per update (abi.py: ema_mid, volatility_bps)
+cdef double FIXED_SCALE = 1e8
+cdef int INITIAL_CAPACITY = 64
+cdef uint64_t U64_MAX = 0xFFFFFFFFFFFFFFFF
+
+
+# ---------------------------------------------------------------- side arrays
+
+cdef inline int side_find(const book_side_t* s, uint64_t key) noexcept nogil:
+    """Index of the first level whose key is >= `key` (s.count if none).
+
+    Gallops down from the best (last) level, then binary-searches the bracket:
+    an update k levels from the top costs about 2*log2(k) comparisons.
+    """
+    cdef const book_level_t* lv = s.levels
+    cdef int n = s.count
+    cdef int lo = 0
+    cdef int hi = n
+    cdef int step = 1
+    cdef int probe, mid
+    while True:
+        probe = n - step
+        if probe < 0:
+            break
+        if lv[probe].key < key:
+            lo = probe + 1
+            break
+        hi = probe
+        step <<= 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if lv[mid].key < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline bint side_reserve(book_side_t* s, int needed) noexcept nogil:
+    """Make room for `needed` levels; False when memory is exhausted."""
+    cdef int cap = s.capacity if s.capacity > 0 else INITIAL_CAPACITY
+    cdef book_level_t* grown
+    if needed <= s.capacity:
+        return True
+    while cap < needed:
+        cap *= 2
+    grown = <book_level_t*>realloc(s.levels, cap * sizeof(book_level_t))
+    if grown == NULL:
+        return False
+    s.levels = grown
+    s.capacity = cap
+    return True
+
+
+cdef inline bint side_set(book_side_t* s, uint64_t key, uint64_t qty) noexcept nogil:
+    """Set the quantity at `key`; qty 0 deletes (a missing level is fine).
+
+    False only when memory for a new level could not be allocated.
+    """
+    cdef int i = side_find(s, key)
+    cdef book_level_t* lv
+    if i < s.count and s.levels[i].key == key:
+        if qty != 0:
+            s.levels[i].qty_1e8 = qty
+        else:
+            memmove(&s.levels[i], &s.levels[i + 1], (s.count - i - 1) * sizeof(book_level_t))
+            s.count -= 1
+        return True
+    if qty == 0:
+        return True
+    if not side_reserve(s, s.count + 1):
+        return False
+    lv = s.levels
+    memmove(&lv[i + 1], &lv[i], (s.count - i) * sizeof(book_level_t))
+    lv[i].key = key
+    lv[i].qty_1e8 = qty
+    s.count += 1
+    return True
+
+
+cdef inline uint64_t side_qty_at(const book_side_t* s, uint64_t key) noexcept nogil:
+    cdef int i = side_find(s, key)
+    if i < s.count and s.levels[i].key == key:
+        return s.levels[i].qty_1e8
+    return 0
+
+
+cdef bint side_normalize(book_side_t* s) noexcept nogil:
+    """Sort levels appended in arbitrary order by a snapshot.
+
+    Snapshots usually list levels best-first (keys descending: reversed in
+    place) or worst-first (already in order). Any other order is rebuilt level
+    by level, the last of duplicate prices winning. False when out of memory.
+    """
+    cdef int n = s.count
+    cdef int i
+    cdef bint ascending = True
+    cdef bint descending = True
+    cdef book_level_t tmp
+    cdef book_level_t* arrived
+    for i in range(1, n):
+        if s.levels[i - 1].key >= s.levels[i].key:
+            ascending = False
+        if s.levels[i - 1].key <= s.levels[i].key:
+            descending = False
+    if ascending:
+        return True
+    if descending:
+        for i in range(n // 2):
+            tmp = s.levels[i]
+            s.levels[i] = s.levels[n - 1 - i]
+            s.levels[n - 1 - i] = tmp
+        return True
+    arrived = <book_level_t*>malloc(n * sizeof(book_level_t))
+    if arrived == NULL:
+        return False
+    memcpy(arrived, s.levels, n * sizeof(book_level_t))
+    s.count = 0
+    for i in range(n):
+        side_set(s, arrived[i].key, arrived[i].qty_1e8)  # capacity already holds n levels
+    free(arrived)
+    return True
+
+
+cdef inline uint64_t key_of(uint8_t side, uint64_t px) noexcept nogil:
+    return px if side == 1 else ~px
+
+
+# ---------------------------------------------------------------- the book
+
+cdef class Book:
+    """Full-depth L2 book of one symbol (see the module docstring)."""
+
+    def __cinit__(self, symbol, *args, **kwargs):
+        self._bids.levels = <book_level_t*>malloc(INITIAL_CAPACITY * sizeof(book_level_t))
+        self._asks.levels = <book_level_t*>malloc(INITIAL_CAPACITY * sizeof(book_level_t))
+        if self._bids.levels == NULL or self._asks.levels == NULL:
+            raise MemoryError("cannot allocate the book's level arrays")
+        self._bids.capacity = INITIAL_CAPACITY
+        self._asks.capacity = INITIAL_CAPACITY
+        self.stale = True
+
+    def __init__(self, symbol: str):
+        if not isinstance(symbol, str) or not symbol:
+            raise ValueError(f"Book needs a non-empty symbol name, got {symbol!r}")
+        self.symbol = symbol
+
+    def __dealloc__(self):
+        free(self._bids.levels)
+        free(self._asks.levels)
+
+    # ------------------------------------------------------------ hot path (nogil)
+
+    cdef int apply_level(self, uint8_t side, uint64_t px_1e8, uint64_t qty_1e8,
+                         uint64_t seq, uint64_t ts_ns) noexcept nogil:
+        cdef book_side_t* s
+        if (side != 1 and side != 2) or px_1e8 == 0:
+            return BOOK_INVALID
+        if self.stale:
+            return BOOK_IGNORED
+        if seq != 0:
+            if self.last_seq != 0 and seq != self.last_seq + 1:
+                self.gaps += 1
+                self.stale = True
+                return BOOK_STALE
+            self.last_seq = seq
+        s = &self._bids if side == 1 else &self._asks
+        if not side_set(s, key_of(side, px_1e8), qty_1e8):
+            self.stale = True  # out of memory: the book lost a level, only a snapshot can fix it
+            return BOOK_STALE
+        self.last_ts_ns = ts_ns
+        self.updates += 1
+        self._resynced = False
+        if self._crossed():
+            self.crosses += 1
+            self.stale = True
+            return BOOK_STALE
+        self._advance_stats()
+        return BOOK_OK
+
+    cdef bint _crossed(self) noexcept nogil:
+        cdef uint64_t bid = self.best_bid()
+        cdef uint64_t ask = self.best_ask()
+        return bid != 0 and ask != 0 and bid >= ask
+
+    cdef void _advance_stats(self) noexcept nogil:
+        """One step of the EMA / volatility / mid-change recurrences."""
+        cdef uint64_t bid = self.best_bid()
+        cdef uint64_t ask = self.best_ask()
+        cdef double mid
+        if bid == 0 or ask == 0:
+            self._mid_change_bps = 0.0  # no mid on a one-sided book: the averages hold
+            return
+        if bid == self._stat_bid_px and ask == self._stat_ask_px:
+            # Best prices unchanged: a zero return, without recomputing the mid.
+            self._mid_change_bps = 0.0
+            self._ema_mid += STAT_ALPHA * (self._mid - self._ema_mid)
+            self._volatility_bps -= STAT_ALPHA * self._volatility_bps
+            return
+        mid = (<double>bid + <double>ask) / (2.0 * FIXED_SCALE)
+        if self._mid == 0.0:
+            self._ema_mid = mid  # first two-sided book seeds the average
+            self._volatility_bps = 0.0
+            self._mid_change_bps = 0.0
+        else:
+            self._mid_change_bps = (mid - self._mid) / self._mid * 1e4
+            self._ema_mid += STAT_ALPHA * (mid - self._ema_mid)
+            self._volatility_bps += STAT_ALPHA * (fabs(self._mid_change_bps) - self._volatility_bps)
+        self._mid = mid
+        self._stat_bid_px = bid
+        self._stat_ask_px = ask
+
+    cdef void clear(self) noexcept nogil:
+        """Start a snapshot: empty both sides; the book is stale until finish_snapshot."""
+        if not self._building:
+            self._stale_before_clear = self.stale
+        self._building = True
+        self.stale = True
+        self._bids.count = 0
+        self._asks.count = 0
+
+    cdef void set_level_unchecked(self, uint8_t side, uint64_t px_1e8, uint64_t qty_1e8) noexcept nogil:
+        """Add a snapshot level (any order; qty 0, price 0 and unknown sides are skipped).
+
+        Between clear() and finish_snapshot() levels are appended and sorted once
+        at the end; outside a snapshot this is an update without any checks.
+        """
+        cdef book_side_t* s
+        if (side != 1 and side != 2) or px_1e8 == 0 or qty_1e8 == 0:
+            return
+        s = &self._bids if side == 1 else &self._asks
+        if not self._building:
+            if not side_set(s, key_of(side, px_1e8), qty_1e8):
+                self.stale = True
+            return
+        if not side_reserve(s, s.count + 1):
+            self.stale = True
+            self._stale_before_clear = True  # keep it stale through finish_snapshot
+            return
+        s.levels[s.count].key = key_of(side, px_1e8)
+        s.levels[s.count].qty_1e8 = qty_1e8
+        s.count += 1
+
+    cdef void finish_snapshot(self, uint64_t seq, uint64_t ts_ns) noexcept nogil:
+        cdef bint was_stale = self._stale_before_clear if self._building else self.stale
+        cdef bint sorted_ok = side_normalize(&self._bids) and side_normalize(&self._asks)
+        self._building = False
+        self.last_seq = seq
+        self.last_ts_ns = ts_ns
+        self.updates += 1
+        self._resynced = False
+        if not sorted_ok:
+            self.stale = True  # out of memory while sorting: wait for the next snapshot
+            return
+        if self._crossed():
+            self.crosses += 1
+            self.stale = True
+            return
+        if was_stale and self._ever_valid:
+            self.resyncs += 1
+            self._resynced = True
+        self.stale = False
+        self._ever_valid = True
+        self._advance_stats()
+
+    # ------------------------------------------------------------ readers (nogil)
+
+    cdef uint64_t best_bid(self) noexcept nogil:
+        if self._bids.count == 0:
+            return 0
+        return self._bids.levels[self._bids.count - 1].key
+
+    cdef uint64_t best_ask(self) noexcept nogil:
+        if self._asks.count == 0:
+            return 0
+        return ~self._asks.levels[self._asks.count - 1].key
+
+    cdef uint64_t bid_qty_at(self, uint64_t px_1e8) noexcept nogil:
+        return side_qty_at(&self._bids, px_1e8)
+
+    cdef uint64_t ask_qty_at(self, uint64_t px_1e8) noexcept nogil:
+        return side_qty_at(&self._asks, ~px_1e8)
+
+    cdef int depth(self, uint8_t side) noexcept nogil:
+        if side == 1:
+            return self._bids.count
+        if side == 2:
+            return self._asks.count
+        return 0
+
+    cdef int level(self, uint8_t side, int i, uint64_t* px_1e8, uint64_t* qty_1e8) noexcept nogil:
+        cdef const book_side_t* s
+        cdef const book_level_t* lv
+        if side == 1:
+            s = &self._bids
+        elif side == 2:
+            s = &self._asks
+        else:
+            return -1
+        if i < 0 or i >= s.count:
+            return -1
+        lv = &s.levels[s.count - 1 - i]
+        px_1e8[0] = lv.key if side == 1 else ~lv.key
+        qty_1e8[0] = lv.qty_1e8
+        return 0
+
+    cdef void write_l2(self, uint8_t* dst, uint16_t symbol_idx) noexcept nogil:
+        cdef seq_l2book_t* book = <seq_l2book_t*>dst
+        cdef int nb = self._bids.count if self._bids.count < SEQ_MAX_LEVELS else SEQ_MAX_LEVELS
+        cdef int na = self._asks.count if self._asks.count < SEQ_MAX_LEVELS else SEQ_MAX_LEVELS
+        cdef const book_level_t* top
+        cdef int i
+        cdef unsigned int flags = 0
+        if self.stale:
+            flags |= SEQ_BOOK_STALE
+        if self._resynced:
+            flags |= SEQ_BOOK_RESYNCED
+        book.symbol_idx = symbol_idx
+        book.bid_count = <uint8_t>nb
+        book.ask_count = <uint8_t>na
+        book.flags = flags
+        book.ts_ns = self.last_ts_ns
+        top = self._bids.levels + self._bids.count  # one past the best level
+        for i in range(nb):
+            book.bids[i].px_1e8 = top[-1 - i].key
+            book.bids[i].qty_1e8 = top[-1 - i].qty_1e8
+        top = self._asks.levels + self._asks.count
+        for i in range(na):
+            book.asks[i].px_1e8 = ~top[-1 - i].key
+            book.asks[i].qty_1e8 = top[-1 - i].qty_1e8
+        if nb < SEQ_MAX_LEVELS:
+            memset(&book.bids[nb], 0, (SEQ_MAX_LEVELS - nb) * sizeof(book.bids[0]))
+        if na < SEQ_MAX_LEVELS:
+            memset(&book.asks[na], 0, (SEQ_MAX_LEVELS - na) * sizeof(book.asks[0]))
+
+    cdef void write_features(self, uint8_t* dst) noexcept nogil:
+        cdef seq_features_t* f = <seq_features_t*>dst
+        cdef const book_side_t* bids = &self._bids
+        cdef const book_side_t* asks = &self._asks
+        cdef double bid_px = 0.0, ask_px = 0.0, bid_qty = 0.0, ask_qty = 0.0
+        cdef double bid_qty5 = 0.0, ask_qty5 = 0.0
+        cdef int i
+        for i in range(min(5, bids.count)):
+            bid_qty5 += <double>bids.levels[bids.count - 1 - i].qty_1e8 / FIXED_SCALE
+        for i in range(min(5, asks.count)):
+            ask_qty5 += <double>asks.levels[asks.count - 1 - i].qty_1e8 / FIXED_SCALE
+        if bids.count:
+            bid_px = <double>self.best_bid() / FIXED_SCALE
+            bid_qty = <double>bids.levels[bids.count - 1].qty_1e8 / FIXED_SCALE
+        if asks.count:
+            ask_px = <double>self.best_ask() / FIXED_SCALE
+            ask_qty = <double>asks.levels[asks.count - 1].qty_1e8 / FIXED_SCALE
+        if bids.count and asks.count:
+            f.mid = (<double>self.best_bid() + <double>self.best_ask()) / (2.0 * FIXED_SCALE)
+            f.spread = (<double>self.best_ask() - <double>self.best_bid()) / FIXED_SCALE
+            f.microprice = (bid_px * ask_qty + ask_px * bid_qty) / (bid_qty + ask_qty)
+        else:
+            f.mid = 0.0
+            f.spread = 0.0
+            f.microprice = 0.0
+        f.imbalance = (bid_qty - ask_qty) / (bid_qty + ask_qty) if bid_qty + ask_qty > 0.0 else 0.0
+        f.imbalance_5 = ((bid_qty5 - ask_qty5) / (bid_qty5 + ask_qty5)
+                         if bid_qty5 + ask_qty5 > 0.0 else 0.0)
+        f.ema_mid = self._ema_mid
+        f.volatility_bps = self._volatility_bps
+        f.mid_change_bps = self._mid_change_bps
+        f.updates = self.updates
+
+    # ------------------------------------------------------------ Python API (feeds, tests)
+
+    def snapshot(self, bids, asks, seq: int = 0, ts_ns: int = 0) -> None:
+        """Replace the book with `bids` and `asks`, lists of (px_1e8, qty_1e8).
+
+        Levels may come in any order; prices must be unique per side and
+        quantities positive. The book is consistent afterwards unless the
+        snapshot is crossed (then it stays stale and counts a cross).
+        """
+        cdef list bid_levels = _checked_levels("bids", bids)
+        cdef list ask_levels = _checked_levels("asks", asks)
+        cdef uint64_t c_seq = _u64("seq", seq)
+        cdef uint64_t c_ts = _u64("ts_ns", ts_ns)
+        self.clear()
+        for px, qty in bid_levels:
+            self.set_level_unchecked(1, px, qty)
+        for px, qty in ask_levels:
+            self.set_level_unchecked(2, px, qty)
+        self.finish_snapshot(c_seq, c_ts)
+
+    def update(self, side: int, px_1e8: int, qty_1e8: int, seq: int = 0, ts_ns: int = 0) -> int:
+        """Apply one level update; returns OK, STALE or IGNORED (see book.pxd)."""
+        _check_side(side)
+        if _u64("px_1e8", px_1e8) == 0:
+            raise ValueError("px_1e8 must be > 0")
+        return self.apply_level(side, _u64("px_1e8", px_1e8), _u64("qty_1e8", qty_1e8),
+                                _u64("seq", seq), _u64("ts_ns", ts_ns))
+
+    def apply_many(self, updates) -> int:
+        """Apply N records of 5 uint64 [side, px_1e8, qty_1e8, seq, ts_ns] in one nogil loop.
+
+        `updates` is any C-contiguous buffer of uint64 (array('Q'), a numpy
+        uint64 array of shape (N, 5) or (5N,), a memoryview). Returns how many
+        records were applied while the book stayed consistent. When that is
+        less than N the book is stale: record [returned] made it so (a gap,
+        not applied, or a cross, applied) or the book was stale already, and
+        the remaining records were not looked at (a stale book ignores them
+        anyway). A record with a side other than 1/2 or price 0 raises
+        ValueError naming its index; the records before it stay applied.
+        """
+        cdef const uint64_t[::1] flat = _u64_records(updates)
+        cdef Py_ssize_t n = flat.shape[0] // RECORD_FIELDS
+        cdef Py_ssize_t i
+        cdef int result = BOOK_OK
+        cdef const uint64_t* rec
+        if n == 0:
+            return 0
+        rec = &flat[0]
+        with nogil:
+            for i in range(n):
+                if rec[0] != 1 and rec[0] != 2:
+                    result = BOOK_INVALID
+                    break
+                result = self.apply_level(<uint8_t>rec[0], rec[1], rec[2], rec[3], rec[4])
+                if result != BOOK_OK:
+                    break
+                rec += RECORD_FIELDS
+        if result == BOOK_INVALID:
+            raise ValueError(f"apply_many record {i}: side must be 1 (bid) or 2 (ask) and price > 0, "
+                             f"got side={flat[i * RECORD_FIELDS]} px_1e8={flat[i * RECORD_FIELDS + 1]}")
+        return i if result != BOOK_OK else n
+
+    def top(self, n: int = 20) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Best `n` levels per side as (bids, asks), best first, (px_1e8, qty_1e8) tuples."""
+        cdef uint64_t px, qty
+        cdef int i
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        bids = []
+        asks = []
+        for i in range(min(n, self._bids.count)):
+            self.level(1, i, &px, &qty)
+            bids.append((px, qty))
+        for i in range(min(n, self._asks.count)):
+            self.level(2, i, &px, &qty)
+            asks.append((px, qty))
+        return bids, asks
+
+    def depth_of(self, side: int) -> int:
+        """Number of price levels kept on `side` (full depth, not capped at 20)."""
+        _check_side(side)
+        return self.depth(side)
+
+    def qty_at(self, side: int, px_1e8: int) -> int:
+        """Quantity resting at exactly `px_1e8` on `side` (0 when there is no such level)."""
+        _check_side(side)
+        if side == 1:
+            return self.bid_qty_at(_u64("px_1e8", px_1e8))
+        return self.ask_qty_at(_u64("px_1e8", px_1e8))
+
+    def l2_bytes(self, symbol_idx: int = 0) -> bytes:
+        """The 656-byte ABI L2Book an algo would see for this book."""
+        cdef seq_l2book_t buf
+        self.write_l2(<uint8_t*>&buf, _u16("symbol_idx", symbol_idx))
+        return PyBytes_FromStringAndSize(<char*>&buf, sizeof(buf))
+
+    def features_bytes(self) -> bytes:
+        """The 72-byte ABI OnlineFeatures for this book."""
+        cdef seq_features_t buf
+        self.write_features(<uint8_t*>&buf)
+        return PyBytes_FromStringAndSize(<char*>&buf, sizeof(buf))
+
+    def write_into(self, buffer, symbol_idx: int = 0) -> None:
+        """Write L2Book then OnlineFeatures (656 + 72 bytes, the IoBlock layout) into `buffer`."""
+        cdef uint8_t[::1] dst = buffer
+        cdef uint16_t idx = _u16("symbol_idx", symbol_idx)
+        if dst.shape[0] < sizeof(seq_l2book_t) + sizeof(seq_features_t):
+            raise ValueError(f"write_into needs {sizeof(seq_l2book_t) + sizeof(seq_features_t)} "
+                             f"writable bytes, got {dst.shape[0]}")
+        self.write_l2(&dst[0], idx)
+        self.write_features(&dst[sizeof(seq_l2book_t)])
+
+    def __repr__(self) -> str:
+        bid = self.best_bid()
+        ask = self.best_ask()
+        return (f"<Book {self.symbol} bid={bid} ask={ask} depth={self._bids.count}/{self._asks.count} "
+                f"{'stale' if self.stale else 'live'} seq={self.last_seq} updates={self.updates}>")
+
+
+# ---------------------------------------------------------------- argument checks
+
+cdef uint64_t _u64(str name, object value) except? 0:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int (1e8 fixed point), got {type(value).__name__}")
+    if value < 0 or value > U64_MAX:
+        raise ValueError(f"{name} must be in 0..2**64-1, got {value}")
+    return value
+
+
+cdef uint16_t _u16(str name, object value) except? 0:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFF:
+        raise ValueError(f"{name} must be an int in 0..65535, got {value!r}")
+    return value
+
+
+cdef int _check_side(object side) except -1:
+    if side != 1 and side != 2:
+        raise ValueError(f"side must be 1 (bid) or 2 (ask), got {side!r}")
+    return 0
+
+
+cdef list _checked_levels(str name, object levels):
+    cdef list out = []
+    cdef set seen = set()
+    for entry in levels:
+        try:
+            px, qty = entry
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: each level must be a (px_1e8, qty_1e8) pair, got {entry!r}") from None
+        if _u64(f"{name} px_1e8", px) == 0:
+            raise ValueError(f"{name}: price must be > 0, got {entry!r}")
+        if _u64(f"{name} qty_1e8", qty) == 0:
+            raise ValueError(f"{name}: snapshot quantities must be > 0, got {entry!r}")
+        if px in seen:
+            raise ValueError(f"{name}: price {px} appears twice in the snapshot")
+        seen.add(px)
+        out.append((px, qty))
+    return out
+
+
+cdef const uint64_t[::1] _u64_records(object updates):
+    view = memoryview(updates)
+    if view.itemsize != 8 or view.format not in ("Q", "L", "<Q", "=Q", "<L", "=L"):
+        raise TypeError(f"apply_many needs a buffer of uint64 (array('Q'), numpy uint64), "
+                        f"got format {view.format!r}")
+    if not view.c_contiguous:
+        raise ValueError("apply_many needs a C-contiguous buffer")
+    if view.nbytes % (RECORD_FIELDS * 8):
+        raise ValueError(f"apply_many needs N x 5 uint64 [side, px_1e8, qty_1e8, seq, ts_ns], "
+                         f"got {view.nbytes // 8} values")
+    return view.cast("B").cast("Q")
