@@ -27,7 +27,7 @@ cdef class Book:
     cdef readonly bint stale            # True until the first snapshot and after a gap/cross
     cdef readonly uint64_t last_seq     # sequence number of the last applied update
     cdef readonly uint64_t last_ts_ns
-    cdef readonly uint64_t updates      # updates applied since creation
+    cdef readonly uint64_t updates      # updates and snapshots applied since creation
     cdef readonly uint64_t gaps         # sequence gaps detected
     cdef readonly uint64_t crosses      # crossed books detected
     cdef readonly uint64_t resyncs      # snapshots applied after a stale period
@@ -48,9 +48,16 @@ cdef class Book:
     cdef double _mid_change_bps
 
     # side: 1 = bid, 2 = ask; qty 0 deletes the level. seq must be last_seq + 1
-    # (seq 0 = unsequenced feed: no gap check).
+    # (seq 0 = unsequenced feed: no gap check; a duplicate or older seq is a gap
+    # too, the feed drops updates a snapshot already covers; when last_seq is 0,
+    # e.g. after a snapshot without seq, any seq starts the sequence).
+    # Returns BOOK_OK, BOOK_STALE (gap: not applied; cross: applied), BOOK_IGNORED
+    # (book stale, not applied) or BOOK_INVALID.
     cdef int apply_level(self, uint8_t side, uint64_t px_1e8, uint64_t qty_1e8,
                          uint64_t seq, uint64_t ts_ns) noexcept nogil
+    # Snapshot: clear() (book stale meanwhile), set_level_unchecked() per level in
+    # any order (qty 0 skipped), finish_snapshot() sorts, sets last_seq and clears
+    # `stale` unless the snapshot is crossed.
     cdef void clear(self) noexcept nogil
     cdef void set_level_unchecked(self, uint8_t side, uint64_t px_1e8, uint64_t qty_1e8) noexcept nogil
     cdef void finish_snapshot(self, uint64_t seq, uint64_t ts_ns) noexcept nogil

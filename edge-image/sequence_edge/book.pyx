@@ -431,8 +431,10 @@ cdef class Book:
         f.updates = self.updates
 
     # ------------------------------------------------------------ Python API (feeds, tests)
+    # Numeric parameters are deliberately not annotated `int`: Cython 3 would
+    # coerce a float argument to int (1.5 -> 1) instead of letting _u64 reject it.
 
-    def snapshot(self, bids, asks, seq: int = 0, ts_ns: int = 0) -> None:
+    def snapshot(self, bids, asks, seq=0, ts_ns=0) -> None:
         """Replace the book with `bids` and `asks`, lists of (px_1e8, qty_1e8).
 
         Levels may come in any order; prices must be unique per side and
@@ -450,7 +452,7 @@ cdef class Book:
             self.set_level_unchecked(2, px, qty)
         self.finish_snapshot(c_seq, c_ts)
 
-    def update(self, side: int, px_1e8: int, qty_1e8: int, seq: int = 0, ts_ns: int = 0) -> int:
+    def update(self, side, px_1e8, qty_1e8, seq=0, ts_ns=0) -> int:
         """Apply one level update; returns OK, STALE or IGNORED (see book.pxd)."""
         _check_side(side)
         if _u64("px_1e8", px_1e8) == 0:
@@ -492,7 +494,7 @@ cdef class Book:
                              f"got side={flat[i * RECORD_FIELDS]} px_1e8={flat[i * RECORD_FIELDS + 1]}")
         return i if result != BOOK_OK else n
 
-    def top(self, n: int = 20) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    def top(self, n=20) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Best `n` levels per side as (bids, asks), best first, (px_1e8, qty_1e8) tuples."""
         cdef uint64_t px, qty
         cdef int i
@@ -508,19 +510,19 @@ cdef class Book:
             asks.append((px, qty))
         return bids, asks
 
-    def depth_of(self, side: int) -> int:
+    def depth_of(self, side) -> int:
         """Number of price levels kept on `side` (full depth, not capped at 20)."""
         _check_side(side)
         return self.depth(side)
 
-    def qty_at(self, side: int, px_1e8: int) -> int:
+    def qty_at(self, side, px_1e8) -> int:
         """Quantity resting at exactly `px_1e8` on `side` (0 when there is no such level)."""
         _check_side(side)
         if side == 1:
             return self.bid_qty_at(_u64("px_1e8", px_1e8))
         return self.ask_qty_at(_u64("px_1e8", px_1e8))
 
-    def l2_bytes(self, symbol_idx: int = 0) -> bytes:
+    def l2_bytes(self, symbol_idx=0) -> bytes:
         """The 656-byte ABI L2Book an algo would see for this book."""
         cdef seq_l2book_t buf
         self.write_l2(<uint8_t*>&buf, _u16("symbol_idx", symbol_idx))
@@ -532,7 +534,7 @@ cdef class Book:
         self.write_features(<uint8_t*>&buf)
         return PyBytes_FromStringAndSize(<char*>&buf, sizeof(buf))
 
-    def write_into(self, buffer, symbol_idx: int = 0) -> None:
+    def write_into(self, buffer, symbol_idx=0) -> None:
         """Write L2Book then OnlineFeatures (656 + 72 bytes, the IoBlock layout) into `buffer`."""
         cdef uint8_t[::1] dst = buffer
         cdef uint16_t idx = _u16("symbol_idx", symbol_idx)
