@@ -1,0 +1,95 @@
+"""The `sequence` command line (also `kubectl sequence` as a kubectl plugin).
+
+Project commands (render, validate, crds) work on a Sequence.toml; runtime
+commands are registered from their own modules so this file stays a table of
+contents.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from ..project import ConfigError, load_project
+
+EXIT_CONFIG = 2  # Argo CD's plugin must see non-zero and empty stdout on any error
+
+
+class Context:
+    def __init__(self, sandbox: bool) -> None:
+        self.sandbox = sandbox
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    envvar="SEQUENCE_SANDBOX",
+    help="Paper-trading only: refuse anything that would reach a live venue.",
+)
+@click.version_option(__version__, prog_name="sequence")
+@click.pass_context
+def cli(ctx: click.Context, sandbox: bool) -> None:
+    """Run sandboxed trading algorithms declared in Sequence.toml, locally or on Kubernetes."""
+    ctx.obj = Context(sandbox=sandbox)
+
+
+def _fail(problems: list[object]) -> None:
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    sys.exit(EXIT_CONFIG)
+
+
+@cli.command()
+@click.argument("path", default=".", type=click.Path(path_type=Path))
+def render(path: Path) -> None:
+    """Print the Kubernetes resources for PATH (a Sequence.toml or its directory).
+
+    On any error nothing is printed on stdout and the exit code is 2, so an
+    Argo CD sync never mistakes a broken file for "delete everything".
+    """
+    from ..render import render as render_yaml
+
+    try:
+        text = render_yaml(load_project(path))
+    except ConfigError as exc:
+        _fail(list(exc.problems))
+    except Exception as exc:  # never print half a render
+        _fail([f"{path}: internal error while rendering: {exc!r}"])
+    sys.stdout.write(text)
+
+
+@cli.command()
+@click.argument("path", default=".", type=click.Path(path_type=Path))
+def validate(path: Path) -> None:
+    """Check PATH's Sequence.toml and bundles; print only errors (exit 2 on any)."""
+    try:
+        load_project(path)
+    except ConfigError as exc:
+        _fail(list(exc.problems))
+
+
+@cli.command()
+@click.option(
+    "--write", is_flag=True, help="Write crds/*.yaml and the Helm chart's copy instead of printing."
+)
+def crds(write: bool) -> None:
+    """Print (or write) the CustomResourceDefinitions generated from the models."""
+    from ..crdgen import all_crds_yaml, write_crds
+
+    if write:
+        for path in write_crds():
+            click.echo(f"wrote {path}", err=True)
+    else:
+        sys.stdout.write(all_crds_yaml())
+
+
+def main() -> None:
+    cli(prog_name="sequence")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Map a key path in a TOML document to the line that defines it.
+
+tomllib gives values but no positions, and the errors users see must name
+`file:line`. This scanner walks the text once, tracking table headers,
+arrays of tables, dotted keys and one-line inline tables, and records the
+first line of every key path. Lookups of a deeper path (an array element, a
+key inside a multi-line value) fall back to the nearest recorded ancestor.
+"""
+
+from __future__ import annotations
+
+import re
+
+Path = tuple[str | int, ...]
+
+_BARE = r"[A-Za-z0-9_-]+"
+_KEY_PART = rf'(?:{_BARE}|"(?:[^"\\]|\\.)*"|\'[^\']*\')'
+_DOTTED = rf"{_KEY_PART}(?:\s*\.\s*{_KEY_PART})*"
+_HEADER = re.compile(rf"^\s*\[\s*({_DOTTED})\s*\]\s*(#.*)?$")
+_ARRAY_HEADER = re.compile(rf"^\s*\[\[\s*({_DOTTED})\s*\]\]\s*(#.*)?$")
+_ASSIGN = re.compile(rf"^\s*({_DOTTED})\s*=\s*(.*)$")
+_INLINE_KEY = re.compile(rf"(?:^|[{{,])\s*({_DOTTED})\s*=")
+
+
+def _split_key(dotted: str) -> list[str]:
+    parts = re.findall(_KEY_PART, dotted)
+    return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
+
+
+def _opens_multiline(value: str) -> str | None:
+    """Return the closing token if `value` starts a multi-line string or array."""
+    for quote in ('"""', "'''"):
+        if value.startswith(quote) and value.count(quote) == 1:
+            return quote
+    if value.startswith("["):
+        depth = 0
+        in_str: str | None = None
+        for ch in value:
+            if in_str:
+                if ch == in_str:
+                    in_str = None
+            elif ch in "\"'":
+                in_str = ch
+            elif ch == "#":
+                break
+            elif ch == "[":
+                depth += 1
+            elif ch == "]":
+                depth -= 1
+        if depth > 0:
+            return "]"
+    return None
+
+
+class LineIndex:
+    def __init__(self, text: str) -> None:
+        self.lines: dict[Path, int] = {}
+        self._scan(text)
+
+    def _record(self, path: Path, line: int) -> None:
+        self.lines.setdefault(path, line)
+
+    def _scan(self, text: str) -> None:
+        table: Path = ()
+        array_counts: dict[Path, int] = {}
+        closing: str | None = None
+        depth = 0
+        for number, raw in enumerate(text.splitlines(), start=1):
+            if closing is not None:  # inside a multi-line value
+                if closing == "]":
+                    depth += raw.count("[") - raw.count("]")
+                    if depth <= 0:
+                        closing = None
+                elif closing in raw:
+                    closing = None
+                continue
+            if m := _ARRAY_HEADER.match(raw):
+                base = tuple(_split_key(m.group(1)))
+                index = array_counts.get(base, 0)
+                array_counts[base] = index + 1
+                table = (*base, index)
+                self._record(base, number)
+                self._record(table, number)
+                continue
+            if m := _HEADER.match(raw):
+                table = tuple(_split_key(m.group(1)))
+                for i in range(1, len(table) + 1):
+                    self._record(table[:i], number)
+                continue
+            if m := _ASSIGN.match(raw):
+                key = (*table, *_split_key(m.group(1)))
+                for i in range(len(table) + 1, len(key) + 1):
+                    self._record(key[:i], number)
+                value = m.group(2).strip()
+                if value.startswith("{"):
+                    for inner in _INLINE_KEY.finditer(value):
+                        self._record((*key, *_split_key(inner.group(1))), number)
+                closing = _opens_multiline(value)
+                if closing == "]":
+                    depth = value.count("[") - value.count("]")
+
+    def line_of(self, path: Path) -> int | None:
+        """Line of the deepest recorded prefix of `path` (None if none is known)."""
+        for end in range(len(path), 0, -1):
+            line = self.lines.get(tuple(path[:end]))
+            if line is not None:
+                return line
+        return None

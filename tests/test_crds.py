@@ -1,0 +1,88 @@
+"""The CRDs in crds/ (and the chart's copy) are generated from the models and must not drift."""
+
+from __future__ import annotations
+
+import yaml
+from sequence.crdgen import CRD_DIRS, render_crds
+
+from .conftest import run_cli
+
+
+def test_crd_files_match_the_models() -> None:
+    expected = render_crds()
+    for directory in CRD_DIRS:
+        on_disk = {p.name: p.read_text() for p in directory.glob("*.yaml")}
+        assert on_disk == expected, f"{directory} drifted: run `sequence crds --write`"
+
+
+def test_crds_command_prints_all_four() -> None:
+    result = run_cli("crds")
+    assert result.returncode == 0
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert sorted(d["spec"]["names"]["kind"] for d in docs) == [
+        "AlgoDeployment",
+        "ExecutionGraph",
+        "MeshGroup",
+        "VenueEdge",
+    ]
+
+
+def test_kubectl_get_sequence_and_columns() -> None:
+    docs = {d["spec"]["names"]["kind"]: d for d in (yaml.safe_load(t) for t in render_crds().values())}
+    shorts = {k: d["spec"]["names"]["shortNames"] for k, d in docs.items()}
+    assert shorts == {
+        "AlgoDeployment": ["algo"],
+        "MeshGroup": ["mesh"],
+        "ExecutionGraph": ["xg"],
+        "VenueEdge": ["edge"],
+    }
+    for kind, doc in docs.items():
+        spec = doc["spec"]
+        assert spec["group"] == "sequence.dev" and spec["scope"] == "Namespaced"
+        assert "sequence" in spec["names"]["categories"]
+        (version,) = spec["versions"]
+        assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
+        columns = [c["name"] for c in version["additionalPrinterColumns"]]
+        assert columns[0] == "State" and "Ready" in columns and columns[-1] == "Age", kind
+        status = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+        for field in ("observedGeneration", "conditions", "lifecycleState", "error"):
+            assert field in status, (kind, field)
+        assert status["kopf"]["x-kubernetes-preserve-unknown-fields"] is True
+        assert status["conditions"]["x-kubernetes-list-map-keys"] == ["type"]
+        assert status["error"]["properties"]["message"]["maxLength"] == 1024
+    algo_columns = {
+        c["name"]: c["jsonPath"]
+        for c in docs["AlgoDeployment"]["spec"]["versions"][0]["additionalPrinterColumns"]
+    }
+    assert algo_columns["Venue"] == ".spec.venue"
+    assert algo_columns["Edges"] == ".status.edgesSummary"
+    algo_status = docs["AlgoDeployment"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+        "status"
+    ]
+    for field in ("deploymentId", "sizeBytes", "bundleSha256", "pushedTo", "capableEdges", "edges"):
+        assert field in algo_status["properties"]
+
+
+def test_schemas_are_structural() -> None:
+    """No $ref, no nullable anyOf, no additionalProperties:false next to properties."""
+
+    def walk(node, path="") -> None:
+        if isinstance(node, dict):
+            assert "$ref" not in node, path
+            assert "anyOf" not in node and "oneOf" not in node, path
+            assert "title" not in node, path
+            if "properties" in node:
+                assert "additionalProperties" not in node, path
+                assert node.get("type") == "object", path
+            if "type" not in node and "properties" not in node:
+                assert node.get("x-kubernetes-preserve-unknown-fields") is True, path
+            for key, value in node.items():
+                if key in ("properties",):
+                    for name, sub in value.items():
+                        walk(sub, f"{path}.{name}")
+                elif key in ("items", "additionalProperties"):
+                    walk(value, f"{path}[]")
+
+    for text in render_crds().values():
+        doc = yaml.safe_load(text)
+        walk(doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
