@@ -64,40 +64,43 @@ def _object(kind: str, metadata: dict[str, Any], spec: dict[str, Any]) -> dict[s
     return {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "spec": spec}
 
 
-def render_objects(project: Project) -> list[dict[str, Any]]:
-    cfg = project.config
-    objects: list[dict[str, Any]] = []
+def _configmap(
+    project: Project, name: str, component: str, key: str, data: bytes, **annotations: str
+) -> dict[str, Any]:
+    meta = _metadata(project, name, component)
+    meta["annotations"] = {"sequence.dev/sha256": hashlib.sha256(data).hexdigest(), **annotations}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta,
+        "binaryData": {key: base64.b64encode(data).decode()},
+    }
 
-    # One ConfigMap per distinct local bundle (seed 002 deploys one .wasm twice).
-    for sha in sorted({b.sha256 for b in project.bundles.values()}):
-        bundle = next(b for b in project.bundles.values() if b.sha256 == sha)
-        meta = _metadata(project, bundle_configmap_name(project.name, sha), "bundle")
-        meta["annotations"] = {"sequence.dev/sha256": sha, "sequence.dev/source": bundle.path.name}
-        objects.append(
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": meta,
-                "binaryData": {BUNDLE_KEY: base64.b64encode(bundle.data).decode()},
-            }
+
+def _bundle_configmaps(project: Project) -> list[dict[str, Any]]:
+    """One ConfigMap per distinct local bundle (seed 002 deploys one .wasm twice)."""
+    by_sha = {b.sha256: b for b in project.bundles.values()}
+    return [
+        _configmap(
+            project,
+            bundle_configmap_name(project.name, sha),
+            "bundle",
+            BUNDLE_KEY,
+            by_sha[sha].data,
+            **{"sequence.dev/source": by_sha[sha].path.name},
         )
+        for sha in sorted(by_sha)
+    ]
 
-    for venue_name, venue in cfg.venue.items():
+
+def _venue_edges(project: Project) -> list[dict[str, Any]]:
+    objects = []
+    for venue_name, venue in project.config.venue.items():
         replay_cm = None
         if venue.feed.replay:
             data = (project.root / venue.feed.replay.file).read_bytes()
-            sha = hashlib.sha256(data).hexdigest()
-            replay_cm = f"{project.name}-replay-{sha[:12]}"
-            meta = _metadata(project, replay_cm, "replay")
-            meta["annotations"] = {"sequence.dev/sha256": sha}
-            objects.append(
-                {
-                    "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": meta,
-                    "binaryData": {REPLAY_KEY: base64.b64encode(data).decode()},
-                }
-            )
+            replay_cm = f"{project.name}-replay-{hashlib.sha256(data).hexdigest()[:12]}"
+            objects.append(_configmap(project, replay_cm, "replay", REPLAY_KEY, data))
         spec = VenueEdgeSpec(
             venue=venue_name,
             mode=venue.mode,
@@ -108,53 +111,53 @@ def render_objects(project: Project) -> list[dict[str, Any]]:
             resources=venue.resources,
             external=venue.external,
         )
-        objects.append(
-            _object(
-                "VenueEdge",
-                _metadata(project, venue_name, "venue-edge", **{"sequence.dev/venue": venue_name}),
-                spec_dump(spec),
-            )
-        )
+        meta = _metadata(project, venue_name, "venue-edge", **{"sequence.dev/venue": venue_name})
+        objects.append(_object("VenueEdge", meta, spec_dump(spec)))
+    return objects
 
-    if cfg.deploy:
-        members = [
-            MeshMember(
-                deployment=resource_name(project.name, name),
-                label=cfg.label_of(name),
-                venue=block.venue,
-                peers=block.peers,
-            )
-            for name, block in cfg.deploy.items()
-        ]
-        objects.append(
-            _object(
-                "MeshGroup",
-                _metadata(project, project.name, "mesh-group"),
-                spec_dump(MeshGroupSpec(members=members)),
-            )
-        )
 
+def _mesh_group(project: Project) -> list[dict[str, Any]]:
+    cfg = project.config
+    if not cfg.deploy:
+        return []
+    members = [
+        MeshMember(
+            deployment=resource_name(project.name, name),
+            label=cfg.label_of(name),
+            venue=block.venue,
+            peers=block.peers,
+        )
+        for name, block in cfg.deploy.items()
+    ]
+    meta = _metadata(project, project.name, "mesh-group")
+    return [_object("MeshGroup", meta, spec_dump(MeshGroupSpec(members=members)))]
+
+
+def _bundle_ref(project: Project, name: str) -> BundleRef:
+    block = project.config.deploy[name]
+    local = project.bundles.get(name)
+    if local:
+        return BundleRef(
+            config_map=ConfigMapRef(name=bundle_configmap_name(project.name, local.sha256), key=BUNDLE_KEY),
+            sha256=local.sha256,
+            size_bytes=len(local.data),
+        )
+    if block.bundle.startswith("oci://"):
+        return BundleRef(oci=block.bundle, sha256=block.sha256 or "")
+    return BundleRef(url=block.bundle, sha256=block.sha256 or "")
+
+
+def _algo_deployments(project: Project) -> list[dict[str, Any]]:
+    cfg = project.config
+    objects = []
     for name, block in cfg.deploy.items():
-        local = project.bundles.get(name)
-        if local:
-            ref = BundleRef(
-                config_map=ConfigMapRef(
-                    name=bundle_configmap_name(project.name, local.sha256), key=BUNDLE_KEY
-                ),
-                sha256=local.sha256,
-                size_bytes=len(local.data),
-            )
-        elif block.bundle.startswith("oci://"):
-            ref = BundleRef(oci=block.bundle, sha256=block.sha256 or "")
-        else:
-            ref = BundleRef(url=block.bundle, sha256=block.sha256 or "")
         spec = AlgoDeploymentSpec(
             venue=block.venue,
             label=cfg.label_of(name),
             mesh_group=project.name,
             symbols=block.symbols,
             runtime=block.runtime,
-            bundle=ref,
+            bundle=_bundle_ref(project, name),
             state="Running" if block.state == "running" else "Stopped",
             peers=block.peers,
             risk=block.risk,
@@ -168,13 +171,30 @@ def render_objects(project: Project) -> list[dict[str, Any]]:
             **{"sequence.dev/deploy": name, "sequence.dev/venue": block.venue},
         )
         objects.append(_object("AlgoDeployment", meta, spec_dump(spec)))
-
-    for name, graph in cfg.graph.items():
-        meta = _metadata(
-            project, resource_name(project.name, name), "execution-graph", **{"sequence.dev/graph": name}
-        )
-        objects.append(_object("ExecutionGraph", meta, spec_dump(graph)))
     return objects
+
+
+def _execution_graphs(project: Project) -> list[dict[str, Any]]:
+    return [
+        _object(
+            "ExecutionGraph",
+            _metadata(
+                project, resource_name(project.name, name), "execution-graph", **{"sequence.dev/graph": name}
+            ),
+            spec_dump(graph),
+        )
+        for name, graph in project.config.graph.items()
+    ]
+
+
+def render_objects(project: Project) -> list[dict[str, Any]]:
+    return [
+        *_bundle_configmaps(project),
+        *_venue_edges(project),
+        *_mesh_group(project),
+        *_algo_deployments(project),
+        *_execution_graphs(project),
+    ]
 
 
 def to_yaml(objects: list[dict[str, Any]]) -> str:
