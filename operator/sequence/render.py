@@ -197,8 +197,12 @@ def render_objects(project: Project) -> list[dict[str, Any]]:
     ]
 
 
+# libyaml's emitter is ~10x faster than the pure-Python one; the output is the same.
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def to_yaml(objects: list[dict[str, Any]]) -> str:
-    return "".join("---\n" + yaml.safe_dump(o, sort_keys=False, width=120) for o in objects)
+    return yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False, width=120, explicit_start=True)
 
 
 def render(project: Project) -> str:
