@@ -6,8 +6,9 @@
 
 Uses Debian's Rust 1.63 (`/usr/bin/cargo` with `RUSTC=/usr/bin/rustc`, which has the
 wasm32-unknown-unknown standard library); a rustup toolchain earlier on PATH is bypassed on
-purpose. Builds are offline (no crates.io) and reproducible: the repository path is remapped
-to /sequence, so a clone anywhere produces byte-identical files.
+purpose. Builds are offline (no crates.io) and reproducible: one workspace at the repository
+root (cargo hashes member paths relative to it) and the clone's path remapped to /sequence, so a
+clone anywhere produces byte-identical files.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WORKSPACE = REPO / "examples"
+WORKSPACE = REPO  # Cargo.toml at the root: the SDK and every example crate
 TARGET = "wasm32-unknown-unknown"
 CARGO = "/usr/bin/cargo"
 RUSTC = "/usr/bin/rustc"
@@ -52,7 +53,8 @@ def cargo_env(target_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS")}
     env["RUSTC"] = RUSTC
     env["CARGO_TARGET_DIR"] = str(target_dir)
-    # Panic messages embed source paths; make them independent of where the repo is cloned.
+    # Panic messages embed source paths: workspace members get relative ones, and this maps
+    # anything absolute under the clone to the same prefix wherever the repo lives.
     env["RUSTFLAGS"] = f"--remap-path-prefix={REPO}=/sequence"
     return env
 
@@ -118,7 +120,7 @@ def check() -> int:
 
 
 def build() -> int:
-    outputs = build_all(REPO, WORKSPACE / "target")
+    outputs = build_all(REPO, REPO / "examples" / "target")
     for rel, path in sorted(outputs.items()):
         print(f"{path.stat().st_size:>7} bytes  {rel}")
     return 0
