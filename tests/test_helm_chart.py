@@ -330,6 +330,15 @@ def test_settings_carry_the_edge_defaults(default: Rendered, custom: Rendered) -
     assert custom.settings()["coordinatorDefaults"]["image"] == "registry.example.com/seq/edge:1.2.3"
 
 
+def test_numeric_edge_quantities_reach_the_operator_as_strings(chart: helm.Chart) -> None:
+    # `cpu: 2` is valid Kubernetes YAML; the operator's settings model takes quantities as strings.
+    values = {
+        "edgeDefaults": {"resources": {"requests": {"cpu": 2, "memory": "1Gi"}, "limits": {"cpu": 0.5}}}
+    }
+    resources = render(chart, values).settings()["edgeDefaults"]["resources"]
+    assert resources == {"requests": {"cpu": "2", "memory": "1Gi"}, "limits": {"cpu": "0.5", "memory": "1Gi"}}
+
+
 def test_settings_change_restarts_the_operator(default: Rendered, custom: Rendered) -> None:
     def checksum(rendered: Rendered) -> str:
         return rendered.deployment["spec"]["template"]["metadata"]["annotations"]["checksum/settings"]

@@ -122,7 +122,7 @@ kopf and the reconcilers write with PATCH only. No wildcards.
     "image" (include "sequence-operator.edgeImage" .)
     "imagePullPolicy" $edge.image.pullPolicy
     "imagePullSecrets" .Values.imagePullSecrets
-    "resources" $edge.resources
+    "resources" (include "sequence-operator.stringQuantities" $edge.resources | fromYaml)
     "nodeSelector" $edge.nodeSelector
     "tolerations" $edge.tolerations
     "priorityClassName" $edge.priorityClassName
@@ -134,4 +134,17 @@ kopf and the reconcilers write with PATCH only. No wildcards.
     "port" 7171)
 }}
 {{- toYaml $settings }}
+{{- end }}
+
+{{/* Resource requests/limits with every quantity as a string (`cpu: 2` -> "2"), the form the operator parses. */}}
+{{- define "sequence-operator.stringQuantities" -}}
+{{- $out := dict }}
+{{- range $section, $quantities := . }}
+{{- $converted := dict }}
+{{- range $resource, $quantity := $quantities }}
+{{- $_ := set $converted $resource (toString $quantity) }}
+{{- end }}
+{{- $_ := set $out $section $converted }}
+{{- end }}
+{{- toYaml $out }}
 {{- end }}
