@@ -54,7 +54,7 @@ def time_command(cmd: list[str], runs: int) -> list[float]:
 
 def p99(samples: list[float]) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -82,9 +82,15 @@ def main() -> None:
 
     b, r, i = statistics.median(baseline), statistics.median(render), statistics.median(inproc)
     print(f"render of {args.blocks} deploy blocks -> {docs} objects, {args.runs} runs each")
-    print(f"  python -c pass          median {b * 1e3:8.1f} ms   p99 {p99(baseline) * 1e3:8.1f} ms   (baseline)")
-    print(f"  sequence render (cli)   median {r * 1e3:8.1f} ms   p99 {p99(render) * 1e3:8.1f} ms   {r / b:5.1f}x baseline")
-    print(f"  render in-process       median {i * 1e3:8.1f} ms   p99 {p99(inproc) * 1e3:8.1f} ms   {i / b:5.2f}x baseline")
+    print(
+        f"  python -c pass          median {b * 1e3:8.1f} ms   p99 {p99(baseline) * 1e3:8.1f} ms   (baseline)"
+    )
+    print(
+        f"  sequence render (cli)   median {r * 1e3:8.1f} ms   p99 {p99(render) * 1e3:8.1f} ms   {r / b:5.1f}x baseline"
+    )
+    print(
+        f"  render in-process       median {i * 1e3:8.1f} ms   p99 {p99(inproc) * 1e3:8.1f} ms   {i / b:5.2f}x baseline"
+    )
 
 
 if __name__ == "__main__":
