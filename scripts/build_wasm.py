@@ -109,7 +109,9 @@ def check() -> int:
             if not committed.exists():
                 stale.append(f"{rel}: missing")
             elif committed.read_bytes() != fresh.read_bytes():
-                stale.append(f"{rel}: differs from a fresh build ({committed.stat().st_size} vs {fresh.stat().st_size} bytes)")
+                stale.append(
+                    f"{rel}: differs from a fresh build ({committed.stat().st_size} vs {fresh.stat().st_size} bytes)"
+                )
     if stale:
         print("committed .wasm files are out of date; run python scripts/build_wasm.py:", file=sys.stderr)
         for line in stale:
@@ -127,8 +129,12 @@ def build() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="verify committed .wasm files match a fresh build")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="verify committed .wasm files match a fresh build"
+    )
     args = parser.parse_args(argv)
     try:
         return check() if args.check else build()

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import wasmtime
-
 from sequence_edge import abi
 
 IO = {f.name: f.offset for f in abi.IO_BLOCK.fields}
@@ -35,7 +34,9 @@ def pack(struct_def: abi.Struct, **values: object) -> bytearray:
 def unpack(struct_def: abi.Struct, data: bytes) -> dict[str, int | float]:
     """Scalar fields of one struct by name."""
     return {
-        f.name: struct.unpack_from(_PACK[f.ctype], data, f.offset)[0] for f in struct_def.fields if f.ctype in _PACK
+        f.name: struct.unpack_from(_PACK[f.ctype], data, f.offset)[0]
+        for f in struct_def.fields
+        if f.ctype in _PACK
     }
 
 
@@ -198,10 +199,15 @@ class WasmAlgo:
         if count > abi.MAX_ACTIONS:
             raise AbiViolation(f"actions.count = {count} > {abi.MAX_ACTIONS}")
         base = abi.ACTIONS.offset("actions")
-        return [unpack(abi.ACTION, self.read("actions", abi.ACTION.size, base + i * abi.ACTION.size)) for i in range(count)]
+        return [
+            unpack(abi.ACTION, self.read("actions", abi.ACTION.size, base + i * abi.ACTION.size))
+            for i in range(count)
+        ]
 
     # -- callbacks ---------------------------------------------------------------------------
-    def _call(self, export: str, *args: int, state: bytes | None = None, timeout_s: float | None = None) -> None:
+    def _call(
+        self, export: str, *args: int, state: bytes | None = None, timeout_s: float | None = None
+    ) -> None:
         """Writes state, clears the outputs, calls the export; a runaway call is interrupted."""
         if state is not None:
             self.write("state", state)

@@ -12,7 +12,6 @@ import struct
 from pathlib import Path
 
 import pytest
-
 from sequence_edge import abi
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "abi.md"
@@ -125,15 +124,26 @@ def test_reject_reason_table_matches_abi_py() -> None:
 def test_send_error_codes_match_abi_py() -> None:
     table = {int(r[0]): r[1].strip("`") for r in table_after("| code | name | when |")}
     expected = {abi.SEND_OK: "SEND_OK"} | {
-        code: name for name, code in vars(abi).items() if name.startswith("SEND_ERR_") and isinstance(code, int)
+        code: name
+        for name, code in vars(abi).items()
+        if name.startswith("SEND_ERR_") and isinstance(code, int)
     }
     assert table == expected
 
 
 def test_constants_match_abi_py() -> None:
     text = doc_text()
-    for name in ("ABI_VERSION", "MAX_LEVELS", "MAX_ACTIONS", "MAX_SENDS", "MAX_PAYLOAD", "MAX_LABEL",
-                 "MAX_SYMBOLS", "MAX_OPEN_ORDERS", "FIXED_SCALE"):
+    for name in (
+        "ABI_VERSION",
+        "MAX_LEVELS",
+        "MAX_ACTIONS",
+        "MAX_SENDS",
+        "MAX_PAYLOAD",
+        "MAX_LABEL",
+        "MAX_SYMBOLS",
+        "MAX_OPEN_ORDERS",
+        "FIXED_SCALE",
+    ):
         assert f"| `{name}` | {getattr(abi, name)} |" in text, name
     group_rows = table_after("| group | name | value |")
     documented: dict[str, int] = {}
@@ -195,8 +205,14 @@ def test_native_capability_bits_match_the_header_and_sdk() -> None:
     table = {r[0].strip("`"): int(r[1]) for r in table_after("| capability | bit | callback |")}
     header = (DOC.parents[1] / "sdk" / "include" / "sequence_algo.h").read_text()
     sdk = (DOC.parents[1] / "sdk" / "src" / "abi.rs").read_text()
-    c_names = {"OnNbbo": "ON_NBBO", "OnMessage": "ON_MESSAGE", "OnHeartbeat": "ON_HEARTBEAT",
-               "OnStart": "ON_START", "OnStop": "ON_STOP", "OnShutdown": "ON_SHUTDOWN"}
+    c_names = {
+        "OnNbbo": "ON_NBBO",
+        "OnMessage": "ON_MESSAGE",
+        "OnHeartbeat": "ON_HEARTBEAT",
+        "OnStart": "ON_START",
+        "OnStop": "ON_STOP",
+        "OnShutdown": "ON_SHUTDOWN",
+    }
     assert set(table) == set(c_names)
     for name, bit in table.items():
         shift = bit.bit_length() - 1
