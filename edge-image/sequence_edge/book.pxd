@@ -2,6 +2,8 @@
 # hot loop cimport this; keep it stable.
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
+from sequence_edge.abi cimport seq_level_t
+
 # Return codes of Book.apply_level
 cdef enum:
     BOOK_OK = 0          # applied; book is consistent
@@ -9,16 +11,11 @@ cdef enum:
     BOOK_IGNORED = 2     # update dropped because the book is stale (waiting for a snapshot)
     BOOK_INVALID = 3     # side not 1/2 or price 0: nothing changed (a feed bug, not a market event)
 
-# One stored level. Both sides are kept ascending by `key` with the best level
-# LAST (bids: key = px, asks: key = ~px), so the updates that cluster at the top
-# of the book memmove only the few levels above them, and one code path serves
-# both sides.
-cdef struct book_level_t:
-    uint64_t key
-    uint64_t qty_1e8
-
+# One side of the book: a sorted array with the BEST level LAST (bids by
+# ascending price, asks by descending price), so the updates that cluster at the
+# top of the book memmove only the few levels above them.
 cdef struct book_side_t:
-    book_level_t* levels   # levels[count - 1] is the best level
+    seq_level_t* levels    # levels[count - 1] is the best level
     int count
     int capacity
 
@@ -36,6 +33,7 @@ cdef class Book:
     cdef book_side_t _bids
     cdef book_side_t _asks
     cdef bint _building             # between clear() and finish_snapshot()
+    cdef bint _snapshot_incomplete  # a snapshot level could not be stored (out of memory)
     cdef bint _stale_before_clear   # stale flag when clear() started the snapshot
     cdef bint _ever_valid           # a consistent book existed once (resync vs first snapshot)
     cdef bint _resynced             # the current book is the resync snapshot (BOOK_FLAG_RESYNCED)
@@ -72,5 +70,3 @@ cdef class Book:
     cdef int depth(self, uint8_t side) noexcept nogil
     # i-th level from the top (0 = best); returns 0 and fills px/qty, or -1 past the end.
     cdef int level(self, uint8_t side, int i, uint64_t* px_1e8, uint64_t* qty_1e8) noexcept nogil
-    cdef bint _crossed(self) noexcept nogil
-    cdef void _advance_stats(self) noexcept nogil

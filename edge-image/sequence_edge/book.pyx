@@ -2,9 +2,9 @@
 """L2 order book for one symbol, kept in C arrays, updated without the GIL.
 
 Storage. Prices and quantities are uint64 fixed point scaled by 1e8. Each side
-is one sorted array of (key, qty) with the BEST level LAST: bids use key = px,
-asks key = ~px, so both sides ascend towards the best price. Market-data
-updates cluster at the top of the book; with the top at the end of the array an
+is one sorted array of (px, qty) with the BEST level LAST: bids by ascending,
+asks by descending price. Market-data updates cluster at the top of the book;
+with the top at the end of the array an
 insert or delete there moves only the handful of levels above it, and the
 search gallops down from the top (O(log distance-from-top) comparisons). The
 full depth is kept (the array grows with realloc); the ABI view is the top 20.
@@ -37,7 +37,7 @@ ema_mid is 0.0 until the first two-sided book, which seeds it.
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.math cimport fabs
-from libc.stdint cimport uint8_t, uint16_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memmove, memset
 
@@ -47,6 +47,7 @@ from sequence_edge.abi cimport (
     SEQ_MAX_LEVELS,
     seq_features_t,
     seq_l2book_t,
+    seq_level_t,
 )
 
 BID = 1
@@ -69,14 +70,21 @@ cdef uint64_t U64_MAX = 0xFFFFFFFFFFFFFFFF
 
 
 # ---------------------------------------------------------------- side arrays
+# `desc` is a constant at every call site (False for bids, True for asks), so
+# each inlined copy compares one way, with no branch on the side.
 
-cdef inline int side_find(const book_side_t* s, uint64_t key) noexcept nogil:
-    """Index of the first level whose key is >= `key` (s.count if none).
+cdef inline bint precedes(uint64_t a, uint64_t b, bint desc) noexcept nogil:
+    """Price `a` sorts before price `b` in a side's array (is further from the top)."""
+    return a > b if desc else a < b
+
+
+cdef inline int side_find(const book_side_t* s, uint64_t px, bint desc) noexcept nogil:
+    """Index of the first level that does not precede `px` (s.count if none).
 
     Gallops down from the best (last) level, then binary-searches the bracket:
     an update k levels from the top costs about 2*log2(k) comparisons.
     """
-    cdef const book_level_t* lv = s.levels
+    cdef const seq_level_t* lv = s.levels
     cdef int n = s.count
     cdef int lo = 0
     cdef int hi = n
@@ -86,14 +94,14 @@ cdef inline int side_find(const book_side_t* s, uint64_t key) noexcept nogil:
         probe = n - step
         if probe < 0:
             break
-        if lv[probe].key < key:
+        if precedes(lv[probe].px_1e8, px, desc):
             lo = probe + 1
             break
         hi = probe
         step <<= 1
     while lo < hi:
         mid = (lo + hi) >> 1
-        if lv[mid].key < key:
+        if precedes(lv[mid].px_1e8, px, desc):
             lo = mid + 1
         else:
             hi = mid
@@ -103,12 +111,12 @@ cdef inline int side_find(const book_side_t* s, uint64_t key) noexcept nogil:
 cdef inline bint side_reserve(book_side_t* s, int needed) noexcept nogil:
     """Make room for `needed` levels; False when memory is exhausted."""
     cdef int cap = s.capacity if s.capacity > 0 else INITIAL_CAPACITY
-    cdef book_level_t* grown
+    cdef seq_level_t* grown
     if needed <= s.capacity:
         return True
     while cap < needed:
         cap *= 2
-    grown = <book_level_t*>realloc(s.levels, cap * sizeof(book_level_t))
+    grown = <seq_level_t*>realloc(s.levels, cap * sizeof(seq_level_t))
     if grown == NULL:
         return False
     s.levels = grown
@@ -116,18 +124,18 @@ cdef inline bint side_reserve(book_side_t* s, int needed) noexcept nogil:
     return True
 
 
-cdef inline bint side_set(book_side_t* s, uint64_t key, uint64_t qty) noexcept nogil:
-    """Set the quantity at `key`; qty 0 deletes (a missing level is fine).
+cdef inline bint side_set(book_side_t* s, uint64_t px, uint64_t qty, bint desc) noexcept nogil:
+    """Set the quantity at `px`; qty 0 deletes (a missing level is fine).
 
     False only when memory for a new level could not be allocated.
     """
-    cdef int i = side_find(s, key)
-    cdef book_level_t* lv
-    if i < s.count and s.levels[i].key == key:
+    cdef int i = side_find(s, px, desc)
+    cdef seq_level_t* lv
+    if i < s.count and s.levels[i].px_1e8 == px:
         if qty != 0:
             s.levels[i].qty_1e8 = qty
         else:
-            memmove(&s.levels[i], &s.levels[i + 1], (s.count - i - 1) * sizeof(book_level_t))
+            memmove(&s.levels[i], &s.levels[i + 1], (s.count - i - 1) * sizeof(seq_level_t))
             s.count -= 1
         return True
     if qty == 0:
@@ -135,59 +143,146 @@ cdef inline bint side_set(book_side_t* s, uint64_t key, uint64_t qty) noexcept n
     if not side_reserve(s, s.count + 1):
         return False
     lv = s.levels
-    memmove(&lv[i + 1], &lv[i], (s.count - i) * sizeof(book_level_t))
-    lv[i].key = key
+    memmove(&lv[i + 1], &lv[i], (s.count - i) * sizeof(seq_level_t))
+    lv[i].px_1e8 = px
     lv[i].qty_1e8 = qty
     s.count += 1
     return True
 
 
-cdef inline uint64_t side_qty_at(const book_side_t* s, uint64_t key) noexcept nogil:
-    cdef int i = side_find(s, key)
-    if i < s.count and s.levels[i].key == key:
+cdef inline uint64_t side_qty_at(const book_side_t* s, uint64_t px, bint desc) noexcept nogil:
+    cdef int i = side_find(s, px, desc)
+    if i < s.count and s.levels[i].px_1e8 == px:
         return s.levels[i].qty_1e8
     return 0
 
 
-cdef bint side_normalize(book_side_t* s) noexcept nogil:
+cdef bint side_normalize(book_side_t* s, bint desc) noexcept nogil:
     """Sort levels appended in arbitrary order by a snapshot.
 
-    Snapshots usually list levels best-first (keys descending: reversed in
-    place) or worst-first (already in order). Any other order is rebuilt level
-    by level, the last of duplicate prices winning. False when out of memory.
+    Snapshots usually list levels best-first (reversed in place) or worst-first
+    (already in order). Any other order is rebuilt level by level, the last of
+    duplicate prices winning. False when out of memory.
     """
     cdef int n = s.count
     cdef int i
-    cdef bint ascending = True
-    cdef bint descending = True
-    cdef book_level_t tmp
-    cdef book_level_t* arrived
+    cdef bint in_order = True
+    cdef bint reversed_order = True
+    cdef seq_level_t tmp
+    cdef seq_level_t* arrived
     for i in range(1, n):
-        if s.levels[i - 1].key >= s.levels[i].key:
-            ascending = False
-        if s.levels[i - 1].key <= s.levels[i].key:
-            descending = False
-    if ascending:
+        if not precedes(s.levels[i - 1].px_1e8, s.levels[i].px_1e8, desc):
+            in_order = False
+        if not precedes(s.levels[i].px_1e8, s.levels[i - 1].px_1e8, desc):
+            reversed_order = False
+    if in_order:
         return True
-    if descending:
+    if reversed_order:
         for i in range(n // 2):
             tmp = s.levels[i]
             s.levels[i] = s.levels[n - 1 - i]
             s.levels[n - 1 - i] = tmp
         return True
-    arrived = <book_level_t*>malloc(n * sizeof(book_level_t))
+    arrived = <seq_level_t*>malloc(n * sizeof(seq_level_t))
     if arrived == NULL:
         return False
-    memcpy(arrived, s.levels, n * sizeof(book_level_t))
+    memcpy(arrived, s.levels, n * sizeof(seq_level_t))
     s.count = 0
     for i in range(n):
-        side_set(s, arrived[i].key, arrived[i].qty_1e8)  # capacity already holds n levels
+        side_set(s, arrived[i].px_1e8, arrived[i].qty_1e8, desc)  # capacity already holds n levels
     free(arrived)
     return True
 
 
-cdef inline uint64_t key_of(uint8_t side, uint64_t px) noexcept nogil:
-    return px if side == 1 else ~px
+cdef inline void copy_top(seq_level_t* dst, const book_side_t* s, int n) noexcept nogil:
+    """The best `n` levels of `s`, best first, then zeros up to SEQ_MAX_LEVELS."""
+    cdef const seq_level_t* best = s.levels + s.count - 1
+    cdef int i
+    for i in range(n):
+        dst[i] = best[-i]
+    if n < SEQ_MAX_LEVELS:
+        memset(&dst[n], 0, (SEQ_MAX_LEVELS - n) * sizeof(seq_level_t))
+
+
+cdef inline double imbalance(uint64_t bid_qty, uint64_t ask_qty) noexcept nogil:
+    """(bid - ask) / (bid + ask), 0.0 when both are empty."""
+    if bid_qty == 0 and ask_qty == 0:
+        return 0.0
+    return (<double>bid_qty - <double>ask_qty) / (<double>bid_qty + <double>ask_qty)
+
+
+# ---------------------------------------------------------------- hot path
+# Module-level inline functions rather than methods: apply_many's loop and
+# apply_level compile to straight-line code with no indirect (vtable) calls.
+
+cdef inline uint64_t best_px(const book_side_t* s) noexcept nogil:
+    return s.levels[s.count - 1].px_1e8 if s.count else 0
+
+
+cdef inline bint is_crossed(Book book) noexcept nogil:
+    cdef uint64_t bid = best_px(&book._bids)
+    cdef uint64_t ask = best_px(&book._asks)
+    return bid != 0 and ask != 0 and bid >= ask
+
+
+cdef inline int apply_update(Book book, uint8_t side, uint64_t px_1e8, uint64_t qty_1e8,
+                             uint64_t seq, uint64_t ts_ns) noexcept nogil:
+    """Book.apply_level (contract in book.pxd)."""
+    cdef bint stored
+    if (side != 1 and side != 2) or px_1e8 == 0:
+        return BOOK_INVALID
+    if book.stale:
+        return BOOK_IGNORED
+    if seq != 0:
+        if book.last_seq != 0 and seq != book.last_seq + 1:
+            book.gaps += 1
+            book.stale = True
+            return BOOK_STALE
+        book.last_seq = seq
+    if side == 1:
+        stored = side_set(&book._bids, px_1e8, qty_1e8, False)
+    else:
+        stored = side_set(&book._asks, px_1e8, qty_1e8, True)
+    if not stored:
+        book.stale = True  # out of memory: the book lost a level, only a snapshot can fix it
+        return BOOK_STALE
+    book.last_ts_ns = ts_ns
+    book.updates += 1
+    book._resynced = False
+    if is_crossed(book):
+        book.crosses += 1
+        book.stale = True
+        return BOOK_STALE
+    advance_stats(book)
+    return BOOK_OK
+
+
+cdef inline void advance_stats(Book book) noexcept nogil:
+    """One step of the EMA / volatility / mid-change recurrences."""
+    cdef uint64_t bid = best_px(&book._bids)
+    cdef uint64_t ask = best_px(&book._asks)
+    cdef double mid
+    if bid == 0 or ask == 0:
+        book._mid_change_bps = 0.0  # no mid on a one-sided book: the averages hold
+        return
+    if bid == book._stat_bid_px and ask == book._stat_ask_px:
+        # Best prices unchanged: a zero return, without recomputing the mid.
+        book._mid_change_bps = 0.0
+        book._ema_mid += STAT_ALPHA * (book._mid - book._ema_mid)
+        book._volatility_bps -= STAT_ALPHA * book._volatility_bps
+        return
+    mid = (<double>bid + <double>ask) / (2.0 * FIXED_SCALE)
+    if book._mid == 0.0:
+        book._ema_mid = mid  # first two-sided book seeds the average
+        book._volatility_bps = 0.0
+        book._mid_change_bps = 0.0
+    else:
+        book._mid_change_bps = (mid - book._mid) / book._mid * 1e4
+        book._ema_mid += STAT_ALPHA * (mid - book._ema_mid)
+        book._volatility_bps += STAT_ALPHA * (fabs(book._mid_change_bps) - book._volatility_bps)
+    book._mid = mid
+    book._stat_bid_px = bid
+    book._stat_ask_px = ask
 
 
 # ---------------------------------------------------------------- the book
@@ -196,8 +291,8 @@ cdef class Book:
     """Full-depth L2 book of one symbol (see the module docstring)."""
 
     def __cinit__(self, symbol, *args, **kwargs):
-        self._bids.levels = <book_level_t*>malloc(INITIAL_CAPACITY * sizeof(book_level_t))
-        self._asks.levels = <book_level_t*>malloc(INITIAL_CAPACITY * sizeof(book_level_t))
+        self._bids.levels = <seq_level_t*>malloc(INITIAL_CAPACITY * sizeof(seq_level_t))
+        self._asks.levels = <seq_level_t*>malloc(INITIAL_CAPACITY * sizeof(seq_level_t))
         if self._bids.levels == NULL or self._asks.levels == NULL:
             raise MemoryError("cannot allocate the book's level arrays")
         self._bids.capacity = INITIAL_CAPACITY
@@ -217,62 +312,7 @@ cdef class Book:
 
     cdef int apply_level(self, uint8_t side, uint64_t px_1e8, uint64_t qty_1e8,
                          uint64_t seq, uint64_t ts_ns) noexcept nogil:
-        cdef book_side_t* s
-        if (side != 1 and side != 2) or px_1e8 == 0:
-            return BOOK_INVALID
-        if self.stale:
-            return BOOK_IGNORED
-        if seq != 0:
-            if self.last_seq != 0 and seq != self.last_seq + 1:
-                self.gaps += 1
-                self.stale = True
-                return BOOK_STALE
-            self.last_seq = seq
-        s = &self._bids if side == 1 else &self._asks
-        if not side_set(s, key_of(side, px_1e8), qty_1e8):
-            self.stale = True  # out of memory: the book lost a level, only a snapshot can fix it
-            return BOOK_STALE
-        self.last_ts_ns = ts_ns
-        self.updates += 1
-        self._resynced = False
-        if self._crossed():
-            self.crosses += 1
-            self.stale = True
-            return BOOK_STALE
-        self._advance_stats()
-        return BOOK_OK
-
-    cdef bint _crossed(self) noexcept nogil:
-        cdef uint64_t bid = self.best_bid()
-        cdef uint64_t ask = self.best_ask()
-        return bid != 0 and ask != 0 and bid >= ask
-
-    cdef void _advance_stats(self) noexcept nogil:
-        """One step of the EMA / volatility / mid-change recurrences."""
-        cdef uint64_t bid = self.best_bid()
-        cdef uint64_t ask = self.best_ask()
-        cdef double mid
-        if bid == 0 or ask == 0:
-            self._mid_change_bps = 0.0  # no mid on a one-sided book: the averages hold
-            return
-        if bid == self._stat_bid_px and ask == self._stat_ask_px:
-            # Best prices unchanged: a zero return, without recomputing the mid.
-            self._mid_change_bps = 0.0
-            self._ema_mid += STAT_ALPHA * (self._mid - self._ema_mid)
-            self._volatility_bps -= STAT_ALPHA * self._volatility_bps
-            return
-        mid = (<double>bid + <double>ask) / (2.0 * FIXED_SCALE)
-        if self._mid == 0.0:
-            self._ema_mid = mid  # first two-sided book seeds the average
-            self._volatility_bps = 0.0
-            self._mid_change_bps = 0.0
-        else:
-            self._mid_change_bps = (mid - self._mid) / self._mid * 1e4
-            self._ema_mid += STAT_ALPHA * (mid - self._ema_mid)
-            self._volatility_bps += STAT_ALPHA * (fabs(self._mid_change_bps) - self._volatility_bps)
-        self._mid = mid
-        self._stat_bid_px = bid
-        self._stat_ask_px = ask
+        return apply_update(self, side, px_1e8, qty_1e8, seq, ts_ns)
 
     cdef void clear(self) noexcept nogil:
         """Start a snapshot: empty both sides; the book is stale until finish_snapshot."""
@@ -294,29 +334,30 @@ cdef class Book:
             return
         s = &self._bids if side == 1 else &self._asks
         if not self._building:
-            if not side_set(s, key_of(side, px_1e8), qty_1e8):
+            if not side_set(s, px_1e8, qty_1e8, side == 2):
                 self.stale = True
             return
         if not side_reserve(s, s.count + 1):
-            self.stale = True
-            self._stale_before_clear = True  # keep it stale through finish_snapshot
+            self._snapshot_incomplete = True  # out of memory: finish_snapshot leaves the book stale
             return
-        s.levels[s.count].key = key_of(side, px_1e8)
+        s.levels[s.count].px_1e8 = px_1e8
         s.levels[s.count].qty_1e8 = qty_1e8
         s.count += 1
 
     cdef void finish_snapshot(self, uint64_t seq, uint64_t ts_ns) noexcept nogil:
         cdef bint was_stale = self._stale_before_clear if self._building else self.stale
-        cdef bint sorted_ok = side_normalize(&self._bids) and side_normalize(&self._asks)
+        cdef bint complete = (side_normalize(&self._bids, False) and side_normalize(&self._asks, True)
+                              and not self._snapshot_incomplete)
         self._building = False
+        self._snapshot_incomplete = False
         self.last_seq = seq
         self.last_ts_ns = ts_ns
         self.updates += 1
         self._resynced = False
-        if not sorted_ok:
-            self.stale = True  # out of memory while sorting: wait for the next snapshot
+        if not complete:
+            self.stale = True  # out of memory: wait for the next snapshot
             return
-        if self._crossed():
+        if is_crossed(self):
             self.crosses += 1
             self.stale = True
             return
@@ -325,25 +366,21 @@ cdef class Book:
             self._resynced = True
         self.stale = False
         self._ever_valid = True
-        self._advance_stats()
+        advance_stats(self)
 
     # ------------------------------------------------------------ readers (nogil)
 
     cdef uint64_t best_bid(self) noexcept nogil:
-        if self._bids.count == 0:
-            return 0
-        return self._bids.levels[self._bids.count - 1].key
+        return best_px(&self._bids)
 
     cdef uint64_t best_ask(self) noexcept nogil:
-        if self._asks.count == 0:
-            return 0
-        return ~self._asks.levels[self._asks.count - 1].key
+        return best_px(&self._asks)
 
     cdef uint64_t bid_qty_at(self, uint64_t px_1e8) noexcept nogil:
-        return side_qty_at(&self._bids, px_1e8)
+        return side_qty_at(&self._bids, px_1e8, False)
 
     cdef uint64_t ask_qty_at(self, uint64_t px_1e8) noexcept nogil:
-        return side_qty_at(&self._asks, ~px_1e8)
+        return side_qty_at(&self._asks, px_1e8, True)
 
     cdef int depth(self, uint8_t side) noexcept nogil:
         if side == 1:
@@ -354,7 +391,7 @@ cdef class Book:
 
     cdef int level(self, uint8_t side, int i, uint64_t* px_1e8, uint64_t* qty_1e8) noexcept nogil:
         cdef const book_side_t* s
-        cdef const book_level_t* lv
+        cdef const seq_level_t* lv
         if side == 1:
             s = &self._bids
         elif side == 2:
@@ -364,7 +401,7 @@ cdef class Book:
         if i < 0 or i >= s.count:
             return -1
         lv = &s.levels[s.count - 1 - i]
-        px_1e8[0] = lv.key if side == 1 else ~lv.key
+        px_1e8[0] = lv.px_1e8
         qty_1e8[0] = lv.qty_1e8
         return 0
 
@@ -372,9 +409,7 @@ cdef class Book:
         cdef seq_l2book_t* book = <seq_l2book_t*>dst
         cdef int nb = self._bids.count if self._bids.count < SEQ_MAX_LEVELS else SEQ_MAX_LEVELS
         cdef int na = self._asks.count if self._asks.count < SEQ_MAX_LEVELS else SEQ_MAX_LEVELS
-        cdef const book_level_t* top
-        cdef int i
-        cdef unsigned int flags = 0
+        cdef uint32_t flags = 0
         if self.stale:
             flags |= SEQ_BOOK_STALE
         if self._resynced:
@@ -384,47 +419,39 @@ cdef class Book:
         book.ask_count = <uint8_t>na
         book.flags = flags
         book.ts_ns = self.last_ts_ns
-        top = self._bids.levels + self._bids.count  # one past the best level
-        for i in range(nb):
-            book.bids[i].px_1e8 = top[-1 - i].key
-            book.bids[i].qty_1e8 = top[-1 - i].qty_1e8
-        top = self._asks.levels + self._asks.count
-        for i in range(na):
-            book.asks[i].px_1e8 = ~top[-1 - i].key
-            book.asks[i].qty_1e8 = top[-1 - i].qty_1e8
-        if nb < SEQ_MAX_LEVELS:
-            memset(&book.bids[nb], 0, (SEQ_MAX_LEVELS - nb) * sizeof(book.bids[0]))
-        if na < SEQ_MAX_LEVELS:
-            memset(&book.asks[na], 0, (SEQ_MAX_LEVELS - na) * sizeof(book.asks[0]))
+        copy_top(book.bids, &self._bids, nb)
+        copy_top(book.asks, &self._asks, na)
 
     cdef void write_features(self, uint8_t* dst) noexcept nogil:
+        # Quantities only enter as ratios: they stay integers (sums exact) and
+        # prices are scaled to natural units last.
         cdef seq_features_t* f = <seq_features_t*>dst
-        cdef const book_side_t* bids = &self._bids
-        cdef const book_side_t* asks = &self._asks
-        cdef double bid_px = 0.0, ask_px = 0.0, bid_qty = 0.0, ask_qty = 0.0
-        cdef double bid_qty5 = 0.0, ask_qty5 = 0.0
+        cdef const seq_level_t* bids = self._bids.levels + self._bids.count - 1  # best bid
+        cdef const seq_level_t* asks = self._asks.levels + self._asks.count - 1  # best ask
+        cdef int nb = self._bids.count
+        cdef int na = self._asks.count
+        cdef uint64_t bid_qty = bids[0].qty_1e8 if nb else 0
+        cdef uint64_t ask_qty = asks[0].qty_1e8 if na else 0
+        cdef uint64_t bid_qty5 = 0, ask_qty5 = 0
+        cdef double bid_px, ask_px
         cdef int i
-        for i in range(min(5, bids.count)):
-            bid_qty5 += <double>bids.levels[bids.count - 1 - i].qty_1e8 / FIXED_SCALE
-        for i in range(min(5, asks.count)):
-            ask_qty5 += <double>asks.levels[asks.count - 1 - i].qty_1e8 / FIXED_SCALE
-        if bids.count:
-            bid_px = <double>self.best_bid() / FIXED_SCALE
-            bid_qty = <double>bids.levels[bids.count - 1].qty_1e8 / FIXED_SCALE
-        if asks.count:
-            ask_px = <double>self.best_ask() / FIXED_SCALE
-            ask_qty = <double>asks.levels[asks.count - 1].qty_1e8 / FIXED_SCALE
-        if bids.count and asks.count:
-            f.mid = (<double>self.best_bid() + <double>self.best_ask()) / (2.0 * FIXED_SCALE)
-            f.spread = (<double>self.best_ask() - <double>self.best_bid()) / FIXED_SCALE
-            f.microprice = (bid_px * ask_qty + ask_px * bid_qty) / (bid_qty + ask_qty)
+        for i in range(min(5, nb)):
+            bid_qty5 += bids[-i].qty_1e8
+        for i in range(min(5, na)):
+            ask_qty5 += asks[-i].qty_1e8
+        if nb and na:
+            bid_px = <double>bids[0].px_1e8
+            ask_px = <double>asks[0].px_1e8
+            f.mid = (bid_px + ask_px) / (2.0 * FIXED_SCALE)
+            f.spread = (ask_px - bid_px) / FIXED_SCALE
+            f.microprice = ((bid_px * <double>ask_qty + ask_px * <double>bid_qty)
+                            / (<double>bid_qty + <double>ask_qty) / FIXED_SCALE)
         else:
             f.mid = 0.0
             f.spread = 0.0
             f.microprice = 0.0
-        f.imbalance = (bid_qty - ask_qty) / (bid_qty + ask_qty) if bid_qty + ask_qty > 0.0 else 0.0
-        f.imbalance_5 = ((bid_qty5 - ask_qty5) / (bid_qty5 + ask_qty5)
-                         if bid_qty5 + ask_qty5 > 0.0 else 0.0)
+        f.imbalance = imbalance(bid_qty, ask_qty)
+        f.imbalance_5 = imbalance(bid_qty5, ask_qty5)
         f.ema_mid = self._ema_mid
         f.volatility_bps = self._volatility_bps
         f.mid_change_bps = self._mid_change_bps
@@ -485,7 +512,7 @@ cdef class Book:
                 if rec[0] != 1 and rec[0] != 2:
                     result = BOOK_INVALID
                     break
-                result = self.apply_level(<uint8_t>rec[0], rec[1], rec[2], rec[3], rec[4])
+                result = apply_update(self, <uint8_t>rec[0], rec[1], rec[2], rec[3], rec[4])
                 if result != BOOK_OK:
                     break
                 rec += RECORD_FIELDS
@@ -538,9 +565,9 @@ cdef class Book:
         """Write L2Book then OnlineFeatures (656 + 72 bytes, the IoBlock layout) into `buffer`."""
         cdef uint8_t[::1] dst = buffer
         cdef uint16_t idx = _u16("symbol_idx", symbol_idx)
-        if dst.shape[0] < sizeof(seq_l2book_t) + sizeof(seq_features_t):
-            raise ValueError(f"write_into needs {sizeof(seq_l2book_t) + sizeof(seq_features_t)} "
-                             f"writable bytes, got {dst.shape[0]}")
+        cdef Py_ssize_t needed = sizeof(seq_l2book_t) + sizeof(seq_features_t)
+        if dst.shape[0] < needed:
+            raise ValueError(f"write_into needs {needed} writable bytes, got {dst.shape[0]}")
         self.write_l2(&dst[0], idx)
         self.write_features(&dst[sizeof(seq_l2book_t)])
 
