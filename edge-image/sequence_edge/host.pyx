@@ -1333,8 +1333,9 @@ cdef class AlgoHost:
 
         Loading an id that exists hot-swaps it: the new instance replaces the old one only after it
         validated (a bad bundle leaves the old one running); it inherits the old AlgoState
-        (next_id, PnL, positions and open orders of symbols it still trades) and is started if the
-        old one was running. The old instance gets no callback.
+        (next_id, PnL, positions and open orders of symbols it still trades) and whatever the old
+        one emitted that was not drained yet (actions, outbox, logs), and is started if the old one
+        was running. The old instance gets no callback.
         """
         cdef AlgoInstance inst
         cdef AlgoInstance old
@@ -1464,7 +1465,7 @@ cdef class AlgoHost:
         io.fill.flags = flags
         return slot_simple(s, &s.f_on_fill, "algo_on_fill") == 0
 
-    def deliver_reject(self, str deployment_id, order_id: int, reason: int, symbol_idx: int,
+    def deliver_reject(self, str deployment_id, order_id: int, reason, symbol_idx: int,
                        action_kind: int) -> bool:
         """algo_on_reject (running or stopped). `reason` is a REJECT_* code or its name."""
         cdef AlgoInstance inst = self._get(deployment_id)
@@ -1649,7 +1650,8 @@ cdef list _drain_actions(AlgoInstance inst):
 
 
 cdef void _inherit_state(AlgoInstance new, AlgoInstance old) except *:
-    """Hot swap: carry next_id, PnL, and positions/open orders of symbols the new bundle still trades."""
+    """Hot swap: carry next_id, PnL, positions/open orders of symbols the new bundle still trades,
+    and what the old instance emitted but nobody drained yet (actions, mesh messages, log lines)."""
     cdef seq_algo_state_t* dst = &new.slot.algo_state
     cdef seq_algo_state_t* src = &old.slot.algo_state
     cdef uint32_t i, n = 0
@@ -1667,3 +1669,13 @@ cdef void _inherit_state(AlgoInstance new, AlgoInstance old) except *:
             n += 1
     dst.open_order_count = n
     new.slot.state_dirty = True
+    _copy_queues(new.slot, old.slot)
+
+
+cdef void _copy_queues(seq_slot_t* dst, seq_slot_t* src) noexcept:
+    memcpy(dst.action_queue, src.action_queue, src.action_count * sizeof(seq_action_t))
+    dst.action_count = src.action_count
+    memcpy(dst.outbox, src.outbox, sizeof(src.outbox))
+    dst.outbox_head, dst.outbox_count = src.outbox_head, src.outbox_count
+    memcpy(dst.log_ring, src.log_ring, sizeof(src.log_ring))
+    dst.log_head, dst.log_count = src.log_head, src.log_count
