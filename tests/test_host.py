@@ -56,8 +56,11 @@ def signed(u: int) -> int:
     return u - (1 << 64) if u >= 1 << 63 else u
 
 
-def make_book(symbol: str = "BTC-USD", bid: tuple[int, int] = (BID_PX, BID_QTY),
-              ask: tuple[int, int] = (ASK_PX, ASK_QTY)) -> Book:
+def make_book(
+    symbol: str = "BTC-USD",
+    bid: tuple[int, int] = (BID_PX, BID_QTY),
+    ask: tuple[int, int] = (ASK_PX, ASK_QTY),
+) -> Book:
     book = Book(symbol)
     book.snapshot([bid], [ask], seq=1, ts_ns=1_700_000_000_000_000_000)
     return book
@@ -195,7 +198,7 @@ def test_imports_the_host_does_not_provide_are_refused(host: AlgoHost) -> None:
 
 
 def test_bad_load_arguments_are_refused(host: AlgoHost) -> None:
-    with pytest.raises(ValueError, match="1..16 symbols"):
+    with pytest.raises(ValueError, match=r"1\.\.16 symbols"):
         host.load("a", wat("quoter"), [])
     with pytest.raises(ValueError, match="unique"):
         host.load("a", wat("quoter"), ["BTC-USD", "BTC-USD"])
@@ -376,7 +379,12 @@ def test_status_reports_latency_counters_and_capabilities(host: AlgoHost) -> Non
     for _ in range(50):
         host.on_book(make_book())
     status = host.status("q")
-    assert status["capabilities"] == ["algo_on_heartbeat", "algo_on_shutdown", "algo_on_start", "algo_on_stop"]
+    assert status["capabilities"] == [
+        "algo_on_heartbeat",
+        "algo_on_shutdown",
+        "algo_on_start",
+        "algo_on_stop",
+    ]
     latency = status["latency_ns"]
     assert latency["count"] == 51  # on_start + 50 books
     assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
@@ -432,8 +440,14 @@ def test_nbbo_only_reaches_instances_exporting_algo_on_nbbo(host: AlgoHost) -> N
     running(host, "single", wat("quoter"))
     running(host, "mesh", wat("mesh"), ["ETH-USD", "BTC-USD"], venue_names=["kraken", "coinbase"])
     assert host.get("mesh").wants_nbbo and not host.get("single").wants_nbbo
-    nbbo = {"bid_px_1e8": BID_PX, "bid_qty_1e8": PX, "ask_px_1e8": ASK_PX, "ask_qty_1e8": PX,
-            "bid_venue": 1, "ask_venue": 0}
+    nbbo = {
+        "bid_px_1e8": BID_PX,
+        "bid_qty_1e8": PX,
+        "ask_px_1e8": ASK_PX,
+        "ask_qty_1e8": PX,
+        "bid_venue": 1,
+        "ask_venue": 0,
+    }
     assert host.on_nbbo("BTC-USD", **nbbo) == 1
     assert host.drain_actions("mesh") == [Action(PLACE, abi.SIDE_BUY, 0, 1, 1, BID_PX, PX)]
     assert [line.text for line in host.drain_logs("mesh")] == ["coinbase"]
@@ -462,8 +476,16 @@ def test_sdk_mesh_maker_sends_its_fill_to_the_hedger(host: AlgoHost) -> None:
     host.on_book(make_book())
     placed = host.drain_actions("maker")
     assert {a.side for a in placed if a.kind == PLACE} == {abi.SIDE_BUY, abi.SIDE_SELL}
-    assert host.deliver_fill("maker", order_id=placed[0].order_id, px_1e8=BID_PX, qty_1e8=1_000_000,
-                             symbol_idx=0, side=abi.SIDE_BUY, flags=abi.FILL_FLAG_FINAL, ts_ns=5)
+    assert host.deliver_fill(
+        "maker",
+        order_id=placed[0].order_id,
+        px_1e8=BID_PX,
+        qty_1e8=1_000_000,
+        symbol_idx=0,
+        side=abi.SIDE_BUY,
+        flags=abi.FILL_FLAG_FINAL,
+        ts_ns=5,
+    )
     ((label, payload),) = host.drain_outbox("maker")
     assert label == "hedger" and len(payload) == abi.FILL.size
     host.on_book(make_book())  # the hedger learns the local touch
