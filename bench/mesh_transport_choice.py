@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import select
 import socket
@@ -234,15 +235,13 @@ async def rx_asyncio_main(port: int, expected: int) -> None:
     transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     transport.write(frame(HELLO, b"rx"))
     print("READY", flush=True)
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done, 30)
-    except TimeoutError:
-        pass
     rec.report()
 
 
 async def tx_asyncio_main(port: int, count: int, interval: float, label: bytes) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     writer.write(frame(HELLO, label))
     await asyncio.sleep(0.2)
