@@ -62,9 +62,16 @@ class EdgeInstanceStatus(SpecModel):
     position: float | None = None
     pnl: float | None = None
     last_error: str | None = Field(default=None, max_length=1024)
+    bundle_sha256: str | None = Field(default=None, description="Bundle the edge reports it runs")
+    config_hash: str | None = Field(
+        default=None, description="Configuration last pushed to this edge (the operator's bookkeeping)"
+    )
 
 
 class AlgoDeploymentStatus(StatusBase):
+    lifecycle_state: (
+        Literal["Pending", "Deploying", "Running", "Stopped", "Degraded", "Failed", "Deleting"] | None
+    ) = None
     deployment_id: str | None = None
     size_bytes: int | None = None
     bundle_sha256: str | None = None
@@ -72,6 +79,7 @@ class AlgoDeploymentStatus(StatusBase):
     capable_edges: int = 0
     edges_summary: str | None = Field(default=None, description="pushedTo/capableEdges, for kubectl get")
     edges: list[EdgeInstanceStatus] = Field(default_factory=list, max_length=64)
+    restart_nonce: str | None = Field(default=None, description="spec.restartNonce last applied")
 
 
 # ---------------------------------------------------------------- MeshGroup
@@ -106,6 +114,7 @@ class MeshLink(SpecModel):
 
 
 class MeshGroupStatus(StatusBase):
+    lifecycle_state: Literal["Pending", "Ready", "Degraded", "Failed"] | None = None
     coordinator: str | None = Field(default=None, description="Coordinator endpoint serving this group")
     instance_count: int = 0
     instances: list[MeshInstance] = Field(default_factory=list, max_length=256)
@@ -124,6 +133,7 @@ class GraphNodeStatus(SpecModel):
 
 
 class ExecutionGraphStatus(StatusBase):
+    lifecycle_state: Literal["Pending", "Active", "Paused", "Completed", "Aborted", "Failed"] | None = None
     graph_id: str | None = None
     node_count: int = 0
     nodes: dict[str, GraphNodeStatus] = Field(default_factory=dict)
@@ -158,6 +168,7 @@ class EdgeEndpointStatus(SpecModel):
 
 
 class VenueEdgeStatus(StatusBase):
+    lifecycle_state: Literal["Pending", "Ready", "Degraded", "Failed"] | None = None
     managed: bool | None = None
     ready_edges: int = 0
     desired_edges: int = 0
