@@ -1,7 +1,8 @@
 //! Deliberately bad: behaves for a few books, then panics in `on_book`, which traps
 //! (`unreachable`) after logging the panic message. The host must fail this instance only.
+//! Built with `--features native`, the same panic is caught at the vtable boundary instead.
 
-#![no_std]
+#![cfg_attr(not(feature = "native"), no_std)]
 
 use algo_sdk::*;
 
@@ -22,4 +23,8 @@ impl Algo for Trap {
     }
 }
 
+#[cfg(not(feature = "native"))]
 export_algo!(Trap);
+
+#[cfg(feature = "native")]
+export_native_algo!(Trap);

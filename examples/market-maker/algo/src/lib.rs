@@ -75,7 +75,7 @@ impl MarketMaker {
         let raw_ask = ((micro as i64 + half as i64 - skew).max(0) as u64 + tick - 1) / tick * tick;
         // At or inside the touch, never crossing it.
         let bid = raw_bid.max(best_bid).min(best_ask.saturating_sub(tick));
-        let ask = raw_ask.min(best_ask).max(best_bid + tick);
+        let ask = raw_ask.min(best_ask).max(best_bid + tick).max(bid + tick); // never self-cross
         let qty = cfg.qty_1e8 as i64;
         let max_pos = cfg.max_position_1e8 as i64;
         let can_buy = position + qty <= max_pos;
