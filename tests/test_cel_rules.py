@@ -1,0 +1,82 @@
+"""The CEL rules (x-kubernetes-validations) in the CRDs accept what render produces and refuse
+what they are meant to refuse. Evaluated with cel-python, the same expression language the API
+server runs."""
+
+from __future__ import annotations
+
+import celpy
+import pytest
+
+from sequence.crdgen import crd
+from sequence.models import KIND_BY_NAME
+
+from .test_render import GOOD, _render
+
+ENV = celpy.Environment()
+
+
+def rules(kind: str) -> dict[str, list[str]]:
+    """{'' or field name: [rule, ...]} for a kind's spec."""
+    spec = crd(KIND_BY_NAME[kind])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    found = {"": [r["rule"] for r in spec.get("x-kubernetes-validations", [])]}
+    for name, sub in spec["properties"].items():
+        if "x-kubernetes-validations" in sub:
+            found[name] = [r["rule"] for r in sub["x-kubernetes-validations"]]
+    return found
+
+
+def holds(rule: str, value: object) -> bool:
+    program = ENV.program(ENV.compile(rule))
+    return bool(program.evaluate({"self": celpy.json_to_cel(value)}))
+
+
+def all_hold(kind: str, spec: dict) -> bool:
+    return all(
+        holds(rule, spec if field == "" else spec[field])
+        for field, field_rules in rules(kind).items()
+        for rule in field_rules
+        if field == "" or field in spec
+    )
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict]:
+    return _render(GOOD)
+
+
+def test_every_kind_with_rules_has_them() -> None:
+    assert rules("VenueEdge")[""]
+    assert rules("AlgoDeployment")["bundle"]
+    assert rules("MeshGroup")[""]
+    assert rules("ExecutionGraph")["edges"]
+
+
+def test_rendered_objects_pass_every_rule(rendered: list[dict]) -> None:
+    for obj in rendered:
+        if obj["apiVersion"] != "v1":
+            assert all_hold(obj["kind"], obj["spec"]), obj["metadata"]["name"]
+
+
+def test_live_edge_needs_credentials_and_sandbox_refuses_them() -> None:
+    assert not all_hold("VenueEdge", {"venue": "x", "mode": "live", "feed": {"kind": "sim"}})
+    assert all_hold(
+        "VenueEdge", {"venue": "x", "mode": "live", "feed": {"kind": "sim"}, "credentialsSecret": "k"}
+    )
+    assert not all_hold(
+        "VenueEdge", {"venue": "x", "mode": "sandbox", "feed": {"kind": "sim"}, "credentialsSecret": "k"}
+    )
+    assert not all_hold("VenueEdge", {"venue": "x", "mode": "sandbox", "feed": {"kind": "replay"}})
+
+
+def test_bundle_needs_exactly_one_source() -> None:
+    sha = "0" * 64
+    assert all_hold("AlgoDeployment", {"bundle": {"url": "https://a", "sha256": sha}})
+    assert not all_hold("AlgoDeployment", {"bundle": {"sha256": sha}})
+    assert not all_hold("AlgoDeployment", {"bundle": {"url": "https://a", "oci": "oci://b", "sha256": sha}})
+
+
+def test_mesh_labels_unique_and_graph_edges_not_self_loops() -> None:
+    member = {"deployment": "d", "venue": "v", "label": "maker"}
+    assert all_hold("MeshGroup", {"members": [member, {**member, "label": "hedger"}]})
+    assert not all_hold("MeshGroup", {"members": [member, member]})
+    assert not all_hold("ExecutionGraph", {"edges": [{"from": "a", "to": "a", "trigger": "on_fill"}]})
