@@ -93,3 +93,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+from . import verbs  # noqa: E402, F401  (registers `sequence up` and the lifecycle verbs)

@@ -1,0 +1,247 @@
+"""`sequence up` and the lifecycle verbs of seed 001: status, start, stop,
+undeploy, logs, mesh, watch, trace.
+
+Verbs find their target from the project (PATH, default `.`): a running
+`sequence up` session of that project, else the only running session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console, Group
+from rich.live import Live
+from rich.text import Text
+
+from ..local.state import running_sessions
+from ..local.target import LocalTarget, TargetError
+from ..local.views import LEVEL_STYLE, links_table, mesh_table, status_table
+from ..project import ConfigError, load_project, resolve_path
+from .main import EXIT_CONFIG, cli
+
+console = Console()
+project_option = click.option(
+    "--project",
+    "-p",
+    "project_path",
+    default=".",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Sequence.toml (or its directory) naming the project",
+)
+
+
+def _project_name(path: Path) -> str | None:
+    file = resolve_path(path)
+    if not file.is_file():
+        return None
+    try:
+        return load_project(file, check_files=False).name
+    except ConfigError:
+        return None
+
+
+def resolve_target(project_path: Path) -> LocalTarget:
+    sessions = running_sessions()
+    name = _project_name(project_path)
+    if name:
+        for state in sessions:
+            if state.project == name:
+                return LocalTarget(state)
+        raise click.ClickException(f"project {name!r} is not running: start it with `sequence up`")
+    if len(sessions) == 1:
+        return LocalTarget(sessions[0])
+    if not sessions:
+        raise click.ClickException("no running project: start one with `sequence up [PATH]`")
+    names = ", ".join(s.project for s in sessions)
+    raise click.ClickException(f"several projects are running ({names}): pick one with --project")
+
+
+def _run(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except TargetError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
+@click.argument("path", default=".", type=click.Path(path_type=Path))
+@click.option(
+    "--start", is_flag=True, help="Start every deployment once loaded (they start stopped otherwise)."
+)
+@click.option(
+    "--duration", type=click.FloatRange(min=1), help="Run this many seconds, then undeploy and exit."
+)
+@click.option(
+    "--json", "json_path", metavar="FILE", help="Write the summary as JSON to FILE ('-' for stdout)."
+)
+def up(path: Path, start: bool, duration: float | None, json_path: str | None) -> None:
+    """Run PATH's Sequence.toml on this machine: a coordinator and one edge per venue."""
+    from ..local.up import LocalRun, UpOptions, write_summary
+
+    try:
+        project = load_project(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(EXIT_CONFIG)
+    err_console = Console(stderr=True)
+    run = LocalRun(
+        project, UpOptions(start=start, duration=duration, live=err_console.is_terminal), err_console
+    )
+    try:
+        summary = run.run()
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    write_summary(summary, err_console, json_path)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@project_option
+def status(name: str | None, project_path: Path) -> None:
+    """Show each deployment's state, heartbeat, orders, fills, position and errors."""
+    target = resolve_target(project_path)
+    rows = _run(target.status, name)
+    console.print(status_table(rows, _safe_mesh(target), title=f"{target.project} ({target.kind})"))
+    for row in rows:
+        if row.get("last_heartbeat"):
+            console.print(f"  {row['name']}: last heartbeat {row['last_heartbeat']}", style="dim")
+
+
+def _safe_mesh(target: LocalTarget) -> dict[str, Any] | None:
+    try:
+        return target.mesh()
+    except Exception:
+        return None
+
+
+def _lifecycle(verb: str, name: str | None, project_path: Path) -> None:
+    target = resolve_target(project_path)
+    rows = _run(getattr(target, verb), name)
+    failed = False
+    for row in rows:
+        error = row.get("last_error") if row.get("state") in ("Error", "Unreachable") else None
+        failed |= bool(error)
+        detail = f": {error['message']}" if error else ""
+        extra = f" ({row['cancelled']} resting orders cancelled)" if "cancelled" in row else ""
+        console.print(f"{row['name']:<16} {row.get('state', 'removed')}{extra}{detail}")
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@project_option
+def start(name: str | None, project_path: Path) -> None:
+    """Start a stopped deployment (all of the project's when NAME is omitted)."""
+    _lifecycle("start", name, project_path)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@project_option
+def stop(name: str | None, project_path: Path) -> None:
+    """Pause a deployment; state and resting orders are kept (seed 000)."""
+    _lifecycle("stop", name, project_path)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@project_option
+def undeploy(name: str | None, project_path: Path) -> None:
+    """Remove a deployment: on_shutdown, then cancel whatever it left resting."""
+    _lifecycle("undeploy", name, project_path)
+
+
+def _format_log(name: str, entry: dict[str, Any]) -> Text:
+    ts = dt.datetime.fromtimestamp(entry.get("ts_ns", 0) / 1e9, tz=dt.UTC).strftime("%H:%M:%S.%f")[:-3]
+    level = str(entry.get("level", "INFO")).upper()
+    line = Text(f"{ts} ")
+    line.append(f"{level:<5}", style=LEVEL_STYLE.get(level, ""))
+    line.append(f" {name}: {entry.get('message', '')}")
+    return line
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Follow logs in real time.")
+@click.option("--tail", default=100, show_default=True, help="Lines of history to show.")
+@project_option
+def logs(name: str | None, follow: bool, tail: int, project_path: Path) -> None:
+    """Stream algorithm log output (levels coloured: INFO, WARN, ERROR, DEBUG)."""
+    target = resolve_target(project_path)
+    try:
+        for dep_name, entry in target.logs(name, tail, follow):
+            console.print(_format_log(dep_name, entry))
+    except TargetError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+@click.argument("name", required=False)
+@project_option
+def mesh(name: str | None, project_path: Path) -> None:
+    """Print the mesh topology and the measured latency of each (from, to) pair."""
+    target = resolve_target(project_path)
+    topology = _run(target.mesh)
+    if name:
+        labels = {d.label for d in _run(target.select, name)}
+        topology = {
+            **topology,
+            "links": [
+                lk for lk in topology.get("links", []) if lk.get("from") in labels or lk.get("to") in labels
+            ],
+        }
+    console.print(mesh_table(topology))
+    console.print(links_table(topology))
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between refreshes.")
+@project_option
+def watch(name: str | None, interval: float, project_path: Path) -> None:
+    """Live view of orders, fills, per-edge latency and mesh message flow (Ctrl-C to quit)."""
+    target = resolve_target(project_path)
+
+    def frame() -> Group:
+        rows = _run(target.status, name)
+        topology = _safe_mesh(target)
+        parts: list[Any] = [status_table(rows, topology, title=f"{target.project} — watch")]
+        if topology:
+            parts.append(links_table(topology))
+        parts.append(Text(time.strftime("%H:%M:%S") + "  Ctrl-C to quit", style="dim"))
+        return Group(*parts)
+
+    try:
+        with Live(frame(), console=console, refresh_per_second=4) as live:
+            while True:
+                time.sleep(interval)
+                live.update(frame())
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+@click.argument("order_ref")
+@project_option
+def trace(order_ref: str, project_path: Path) -> None:
+    """Per-order lifecycle with nanosecond timestamps (submit -> risk -> ack -> fills)."""
+    target = resolve_target(project_path)
+    result = _run(target.trace, order_ref)
+    events = result.get("events", [])
+    console.print(
+        f"order {result.get('order_ref', order_ref)}  deployment {result.get('deployment_id', '?')}"
+    )
+    first = events[0]["ts_ns"] if events else 0
+    for event in events:
+        details = " ".join(f"{k}={v}" for k, v in event.items() if k not in ("event", "ts_ns"))
+        console.print(f"  +{event['ts_ns'] - first:>12,} ns  {event['event']:<14} {details}")

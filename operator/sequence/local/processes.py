@@ -1,0 +1,109 @@
+"""Supervise the local coordinator and edges: start, watch, restart with backoff."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+BACKOFF_START_S = 0.5
+BACKOFF_MAX_S = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sequence_command() -> list[str]:
+    exe = shutil.which("sequence")
+    return [exe] if exe else [sys.executable, "-m", "sequence.cli.main"]
+
+
+@dataclass
+class Supervised:
+    """One child process (`sequence edge ...` or `sequence coordinator ...`)."""
+
+    name: str
+    args: list[str]
+    health_url: str
+    log_path: Path
+    on_restart: Callable[[Supervised], None] | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    last_exit: int | None = None
+    _next_start: float = 0.0
+    _backoff: float = BACKOFF_START_S
+    events: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [*sequence_command(), *self.args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children in order
+        )
+        log.close()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_healthy(self, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                return False
+            try:
+                if httpx.get(self.health_url, timeout=1.0).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        return False
+
+    def check(self) -> bool:
+        """Restart the process if it died (with exponential backoff). True if it was restarted."""
+        if self.running or self.proc is None:
+            return False
+        now = time.monotonic()
+        if self.last_exit is None:
+            self.last_exit = self.proc.returncode
+            self.events.append(
+                f"{self.name} exited with {self.last_exit}; restarting in {self._backoff:.1f}s"
+            )
+            self._next_start = now + self._backoff
+            self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
+        if now < self._next_start:
+            return False
+        self.restarts += 1
+        self.last_exit = None
+        self.start()
+        if self.wait_healthy():
+            self._backoff = BACKOFF_START_S
+            if self.on_restart:
+                self.on_restart(self)
+            self.events.append(f"{self.name} restarted (restart #{self.restarts})")
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if not self.running or self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()

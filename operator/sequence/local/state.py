@@ -1,0 +1,80 @@
+"""Where a running `sequence up` session records its processes, so the other
+CLI verbs (status, start, logs, ...) can find its edges and coordinator.
+
+One JSON file per project under $SEQUENCE_STATE_DIR (default ~/.sequence/local).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("SEQUENCE_STATE_DIR", Path.home() / ".sequence" / "local"))
+
+
+@dataclass
+class LocalDeployment:
+    name: str  # deploy block name in Sequence.toml
+    deployment_id: str  # id on the edge (`<project>-<name>`, like the Kubernetes name)
+    venue: str
+    label: str
+    symbols: list[str]
+
+
+@dataclass
+class LocalState:
+    project: str
+    root: str  # directory of the Sequence.toml
+    supervisor_pid: int
+    coordinator_url: str | None = None
+    edges: dict[str, str] = field(default_factory=dict)  # venue -> control API base URL
+    deployments: dict[str, LocalDeployment] = field(default_factory=dict)
+    log_dir: str = ""
+
+    @property
+    def path(self) -> Path:
+        return state_dir() / f"{self.project}.json"
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: Path) -> LocalState:
+        data = json.loads(path.read_text())
+        data["deployments"] = {k: LocalDeployment(**v) for k, v in data.get("deployments", {}).items()}
+        return cls(**data)
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.supervisor_pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def edge_url(self, deployment: LocalDeployment) -> str:
+        return self.edges[deployment.venue]
+
+
+def running_sessions() -> list[LocalState]:
+    """Live `sequence up` sessions (stale files from crashed sessions are ignored)."""
+    sessions = []
+    for path in sorted(state_dir().glob("*.json")):
+        try:
+            state = LocalState.load(path)
+        except (OSError, ValueError, TypeError):
+            continue
+        if state.alive():
+            sessions.append(state)
+    return sessions
