@@ -64,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sequence = shutil.which("sequence")
-    render_cmd = [sequence] if sequence else [sys.executable, "-m", "sequence.cli.main"]
+    render_cmd = [sequence] if sequence else [sys.executable, "-m", "sequence"]
     with tempfile.TemporaryDirectory() as tmp:
         path = generate(Path(tmp), args.blocks)
         baseline = time_command([sys.executable, "-c", "pass"], args.runs)

@@ -14,7 +14,7 @@ EXAMPLES = REPO / "examples"
 def sequence_cli() -> list[str]:
     """The installed console script (what users and Argo CD run)."""
     exe = shutil.which("sequence")
-    return [exe] if exe else [sys.executable, "-m", "sequence.cli.main"]
+    return [exe] if exe else [sys.executable, "-m", "sequence"]
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:

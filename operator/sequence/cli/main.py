@@ -91,6 +91,6 @@ def main() -> None:
     cli(prog_name="sequence")
 
 
-if __name__ == "__main__":
-    main()
+
+# Commands that live in their own modules register themselves on `cli`.
 from . import verbs  # noqa: E402, F401  (registers `sequence up` and the lifecycle verbs)

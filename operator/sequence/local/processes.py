@@ -27,7 +27,7 @@ def free_port() -> int:
 
 def sequence_command() -> list[str]:
     exe = shutil.which("sequence")
-    return [exe] if exe else [sys.executable, "-m", "sequence.cli.main"]
+    return [exe] if exe else [sys.executable, "-m", "sequence"]
 
 
 @dataclass

@@ -1,0 +1,5 @@
+"""`python -m sequence` == the `sequence` command."""
+
+from sequence.cli.main import main
+
+main()
