@@ -93,4 +93,5 @@ def main() -> None:
 
 
 # Commands that live in their own modules register themselves on `cli`.
+from . import operator_cmd  # noqa: E402, F401  (registers `sequence operator`)
 from . import verbs  # noqa: E402, F401  (registers `sequence up` and the lifecycle verbs)

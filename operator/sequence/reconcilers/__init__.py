@@ -1,0 +1,118 @@
+"""The Sequence operator: kopf handlers for VenueEdge, AlgoDeployment and MeshGroup.
+
+`build(settings)` returns a kopf registry, kopf settings and the shared runtime; `sequence
+operator` (cli/operator_cmd.py) runs them with kopf.run(). ExecutionGraph has no handlers yet.
+
+Every object gets a full reconcile pass on create, resume and spec change (kopf handlers) and
+again every pollInterval (poller.py); AlgoDeployment deletion goes through a finalizer.
+
+kopf's own bookkeeping stays in annotations under sequence.dev/ (handler progress, the last
+handled spec), never in status: status is ours and matches the CRD's schema.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from ..models import GROUP, VERSION
+from . import algos, edges, mesh
+from .api import KubeApi
+from .context import Runtime
+from .poller import Poller
+from .settings import OperatorSettings
+
+FINALIZER = "sequence.dev/finalizer"
+ANNOTATION_PREFIX = "sequence.dev"
+
+
+def kopf_settings(ours: OperatorSettings, clusterwide: bool) -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    # Serving named namespaces, kopf would list/watch Namespace objects to see them come and go; the
+    # chart grants that only cluster-wide. The names are exact (no globs), so nothing is lost.
+    settings.scanning.disabled = not clusterwide
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.getLevelName(ours.event_level)
+    settings.posting.reporting_component = "sequence-operator"
+    # One replica, no peering objects (the chart grants no access to kopf's peering CRDs).
+    settings.peering.standalone = True
+    # Watches are re-established regularly, so a silently dropped connection costs minutes, not hours.
+    settings.watching.server_timeout = ours.watch_server_timeout
+    settings.watching.client_timeout = ours.watch_client_timeout
+    settings.watching.connect_timeout = 10
+    settings.networking.connect_timeout = 10
+    settings.networking.request_timeout = 60
+    # A handler that raised is retried soon; reconciles are idempotent.
+    settings.execution.max_workers = 4
+    return settings
+
+
+def _login(settings: kopf.OperatorSettings) -> kopf.ConnectionInfo | None:
+    log = logging.getLogger("sequence.reconcilers.login")
+    return kopf.login_via_client(logger=log, settings=settings)
+
+
+def build(
+    ours: OperatorSettings, clusterwide: bool = False
+) -> tuple[kopf.OperatorRegistry, kopf.OperatorSettings, Runtime]:
+    settings = kopf_settings(ours, clusterwide)
+    runtime = Runtime(settings=ours, kube=KubeApi(lambda: _login(settings)), login=lambda: _login(settings))
+    registry = kopf.OperatorRegistry()
+    reconcilers = {edges.PLURAL: edges.reconcile, algos.PLURAL: algos.reconcile, mesh.PLURAL: mesh.reconcile}
+    poller = Poller(runtime, reconcilers)
+
+    @kopf.on.login(registry=registry)
+    async def login(**_: Any) -> kopf.ConnectionInfo | None:
+        info = _login(settings)
+        if info is not None:
+            await runtime.kube.use(info)
+        return info
+
+    @kopf.on.cleanup(registry=registry)
+    async def close(**_: Any) -> None:
+        await runtime.close()
+
+    # AlgoDeployments find their edges here; kopf fills indexes before any handler runs, so an
+    # operator restart never mistakes "not listed yet" for "no VenueEdge" (and creates a sandbox one).
+    kopf.index(GROUP, VERSION, edges.PLURAL, id="venue_edges", registry=registry)(edges.index)
+
+    for plural, reconcile in reconcilers.items():
+        _register_kind(registry, runtime, poller, plural, reconcile)
+
+    @kopf.on.delete(GROUP, VERSION, algos.PLURAL, registry=registry, id="undeploy")
+    async def undeploy(body: kopf.Body, venue_edges: kopf.Index, **_: Any) -> None:
+        runtime.venue_edges = venue_edges
+        await algos.delete(runtime, body)
+
+    @kopf.on.event(GROUP, VERSION, mesh.PLURAL, registry=registry, id="coordinator")
+    async def mesh_gone(type: str, namespace: str, name: str, **_: Any) -> None:
+        if type == "DELETED":
+            await mesh.on_deleted(runtime, namespace, name)
+
+    return registry, settings, runtime
+
+
+def _register_kind(
+    registry: kopf.OperatorRegistry, rt: Runtime, poller: Poller, plural: str, reconcile: Any
+) -> None:
+    """create/resume/spec-update run a full pass; every watch event feeds the poller's object list."""
+
+    async def on_change(body: kopf.Body, venue_edges: kopf.Index, **_: Any) -> None:
+        rt.venue_edges = venue_edges
+        await reconcile(rt, body, full=True)
+
+    kopf.on.create(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_change)
+    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_change)
+    kopf.on.update(GROUP, VERSION, plural, field="spec", registry=registry, id="reconcile")(on_change)
+
+    async def on_event(type: str | None, body: kopf.Body, venue_edges: kopf.Index, **_: Any) -> None:
+        rt.venue_edges = venue_edges
+        poller.observe(plural, type or "ADDED", dict(body))
+
+    kopf.on.event(GROUP, VERSION, plural, registry=registry, id="observe")(on_event)

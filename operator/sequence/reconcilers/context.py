@@ -1,0 +1,153 @@
+"""What every handler shares (kopf's `memo`): settings, API clients, caches, per-object locks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import kopf
+
+from ..models import API_VERSION
+from . import api, metrics
+from .api import KubeApi
+from .bundles import BundleCache
+from .edge_client import CoordinatorClient, EdgeClient, EdgeError, EdgeRejected, EdgeUnreachable
+from .settings import OperatorSettings
+from .status import changes
+
+
+class EdgeSnapshots:
+    """`GET /v1/deployments` of each edge, shared by all AlgoDeployments polling that edge.
+
+    A thousand deployments on one edge cost one request per edge per half poll interval, not a
+    thousand; concurrent readers of the same endpoint wait for one request in flight.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, asyncio.Future[dict[str, dict[str, Any]]]]] = {}
+
+    async def get(self, client: EdgeClient) -> dict[str, dict[str, Any]]:
+        entry = self._entries.get(client.endpoint)
+        if entry is None or time.monotonic() - entry[0] > self.ttl:
+            future = asyncio.ensure_future(self._fetch(client))
+            entry = (time.monotonic(), future)
+            self._entries[client.endpoint] = entry
+        return await asyncio.shield(entry[1])
+
+    async def _fetch(self, client: EdgeClient) -> dict[str, dict[str, Any]]:
+        try:
+            _, listing = await client.call("GET", "/v1/deployments")
+        except EdgeUnreachable:
+            metrics.EDGE_CALLS.labels("unreachable").inc()
+            raise
+        except EdgeRejected:
+            metrics.EDGE_CALLS.labels("rejected").inc()
+            raise
+        metrics.EDGE_CALLS.labels("ok").inc()
+        items = listing if isinstance(listing, list) else (listing or {}).get("deployments", [])
+        return {item["deployment_id"]: item for item in items if isinstance(item, dict)}
+
+    def update(self, endpoint: str, deployment_id: str, status: dict[str, Any] | None) -> None:
+        """Record what an action just returned, so the next reader does not see the old state."""
+        entry = self._entries.get(endpoint)
+        if entry is None or not entry[1].done() or entry[1].exception() is not None:
+            return
+        snapshot = entry[1].result()
+        if status is None:
+            snapshot.pop(deployment_id, None)
+        else:
+            snapshot[deployment_id] = status
+
+    def forget(self, endpoint: str) -> None:
+        self._entries.pop(endpoint, None)
+
+
+@dataclass
+class Runtime:
+    settings: OperatorSettings
+    kube: KubeApi
+    login: Callable[[], kopf.ConnectionInfo | None]
+    bundles: BundleCache = field(default_factory=BundleCache)
+    snapshots: EdgeSnapshots | None = None
+    # The VenueEdge index (kopf.index "venue_edges"), kept from the first handler call for the poller.
+    venue_edges: Any = None
+    # Every object of ours the operator has seen, by (plural, namespace, name): what the poller walks.
+    bodies: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    # The status this operator last wrote, by uid. One replica is the only status writer, so this is
+    # the current status even before the watch event of our own write arrives.
+    _statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _http: aiohttp.ClientSession | None = None
+    _locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.snapshots is None:
+            self.snapshots = EdgeSnapshots(ttl=self.settings.poll_interval / 2)
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        # Created lazily inside kopf's event loop; no connection limit per host beyond 16:
+        # an edge serves many deployments, but a burst of pushes should not open hundreds of sockets.
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256, limit_per_host=16))
+        return self._http
+
+    def edge(self, endpoint: str, timeout: float | None = None) -> EdgeClient:
+        return EdgeClient(self.http, endpoint, timeout or self.settings.edge_timeout)
+
+    def coordinator(self, endpoint: str) -> CoordinatorClient:
+        return CoordinatorClient(self.http, endpoint, self.settings.edge_timeout)
+
+    def lock(self, kind: str, namespace: str, name: str) -> asyncio.Lock:
+        """One reconcile at a time per object: kopf runs a timer and event handlers concurrently."""
+        return self._locks.setdefault((kind, namespace, name), asyncio.Lock())
+
+    def forget(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
+        self._locks.pop((kind, namespace, name), None)
+        if uid:
+            self._statuses.pop(uid, None)
+
+    def observe(self, plural: str, event_type: str, body: dict[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        key = (plural, meta.get("namespace", ""), meta.get("name", ""))
+        if event_type == "DELETED":
+            self.bodies.pop(key, None)
+            self.forget(plural, key[1], key[2], meta.get("uid"))
+        else:
+            self.bodies[key] = body
+
+    def previous_status(self, body: kopf.Body | dict[str, Any]) -> dict[str, Any]:
+        uid = body.get("metadata", {}).get("uid")
+        written = self._statuses.get(uid) if uid else None
+        return dict(written if written is not None else body.get("status") or {})
+
+    async def write_status(
+        self, plural: str, body: kopf.Body | dict[str, Any], old: dict[str, Any], new: dict[str, Any]
+    ) -> bool:
+        """Merge-patch the changed status keys; False if nothing changed or the object is gone."""
+        meta = body["metadata"]
+        diff = changes(old, new)
+        if not diff:
+            return False
+        url = api.path(API_VERSION, plural, meta["namespace"], meta["name"], "status")
+        try:
+            await self.kube.patch(url, {"status": diff})
+        except api.KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        if meta.get("uid"):
+            self._statuses[meta["uid"]] = {**old, **new}
+        return True
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        await self.kube.close()
+
+
+__all__ = ["EdgeError", "EdgeSnapshots", "Runtime"]

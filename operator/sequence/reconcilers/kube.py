@@ -1,0 +1,325 @@
+"""Children the operator creates (edge and coordinator Deployments and Services) and how it writes them.
+
+Builders are pure functions of the owner and the operator settings. `ensure` is compare-then-patch:
+GET the object; create it when absent; otherwise merge-patch only when a field we set differs
+(fields the API server defaults are ignored), so a reconcile that finds everything right writes
+nothing. A field we used to set and no longer want is written as None, which the merge patch
+deletes and the comparison reads as "must be absent".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import kopf
+
+from ..models import Feed
+from . import api
+from .settings import OperatorSettings
+
+EDGE_COMPONENT = "venue-edge"
+COORDINATOR_COMPONENT = "coordinator"
+COORDINATOR_NAME = "sequence-coordinator"
+MANAGED_BY = "sequence-operator"
+RUN_AS = 10001
+REPLAY_MOUNT = "/etc/sequence/replay"
+REPLAY_KEY = "replay.jsonl"
+
+
+def child_name(prefix: str, name: str) -> str:
+    """A DNS-1035 label (Service names must start with a letter), <= 63 characters."""
+    full = f"{prefix}-{name}"
+    if len(full) <= 63:
+        return full
+    return f"{full[:54].rstrip('-')}-{hashlib.sha256(full.encode()).hexdigest()[:8]}"
+
+
+def edge_selector(venue_edge: str) -> dict[str, str]:
+    return {"app.kubernetes.io/component": EDGE_COMPONENT, "sequence.dev/venue-edge": venue_edge}
+
+
+def coordinator_selector() -> dict[str, str]:
+    return {"app.kubernetes.io/component": COORDINATOR_COMPONENT, "app.kubernetes.io/name": "sequence"}
+
+
+def _labels(component: str, **extra: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "sequence",
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        **extra,
+    }
+
+
+def _owned(obj: dict[str, Any], owner: kopf.Body | dict[str, Any]) -> dict[str, Any]:
+    # kopf.adopt() would also copy the owner's labels onto the child; with Argo CD's label tracking
+    # (app.kubernetes.io/instance) that makes Argo CD prune the operator's children. So only the
+    # owner reference and the namespace, which is what garbage collection needs.
+    kopf.append_owner_reference(obj, owner=owner)
+    kopf.adjust_namespace(obj, namespace=owner["metadata"]["namespace"])
+    return obj
+
+
+def _security() -> tuple[dict[str, Any], dict[str, Any]]:
+    pod = {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    container = {
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    return pod, container
+
+
+def _probe(port: str, period: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": "/healthz", "port": port},
+        "periodSeconds": period,
+        "timeoutSeconds": 3,
+        "failureThreshold": 3,
+    }
+
+
+def feed_args(feed: Feed, replay_file: str | None) -> list[str]:
+    """The feed as command-line flags of `sequence edge` (the whole feed block travels as JSON)."""
+    spec = feed.model_dump(by_alias=True, exclude_none=True, mode="json")
+    if replay_file and "replay" in spec:
+        spec["replay"] = {**spec["replay"], "file": replay_file}
+    return ["--feed", feed.kind, "--feed-config", json.dumps(spec, sort_keys=True, separators=(",", ":"))]
+
+
+def edge_deployment(body: kopf.Body | dict[str, Any], settings: OperatorSettings) -> dict[str, Any]:
+    """The Deployment of edge pods for a managed VenueEdge (one pod = one edge process)."""
+    from ..models import VenueEdgeSpec
+
+    name = body["metadata"]["name"]
+    spec = VenueEdgeSpec.model_validate(body.get("spec") or {})
+    defaults = settings.edge_defaults
+    port = defaults.control_port
+    resources = spec.resources.model_dump(by_alias=True)
+    if not (resources["requests"] or resources["limits"]):
+        resources = defaults.resources
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    replay_file = None
+    if spec.replay_config_map:
+        volumes.append({"name": "replay", "configMap": {"name": spec.replay_config_map}})
+        mounts.append({"name": "replay", "mountPath": REPLAY_MOUNT, "readOnly": True})
+        replay_file = f"{REPLAY_MOUNT}/{REPLAY_KEY}"
+    args = ["edge", "--venue", spec.venue, "--port", str(port), "--mode", spec.mode]
+    args += feed_args(spec.feed, replay_file)
+    container: dict[str, Any] = {
+        "name": "edge",
+        "image": defaults.image,
+        "imagePullPolicy": defaults.image_pull_policy,
+        "args": args,
+        "env": [
+            {"name": "SEQUENCE_EDGE_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ],
+        "envFrom": [{"secretRef": {"name": spec.credentials_secret}}] if spec.credentials_secret else None,
+        "ports": [{"name": "control", "containerPort": port, "protocol": "TCP"}],
+        "readinessProbe": _probe("control", 5),
+        "livenessProbe": {**_probe("control", 10), "initialDelaySeconds": 10},
+        "resources": resources,
+        "volumeMounts": mounts,
+    }
+    pod_security, container["securityContext"] = _security()
+    labels = _labels(EDGE_COMPONENT, **{"sequence.dev/venue-edge": name, "sequence.dev/venue": spec.venue})
+    pod_spec: dict[str, Any] = {
+        "securityContext": pod_security,
+        "automountServiceAccountToken": False,
+        "containers": [container],
+        "volumes": volumes,
+        "nodeSelector": defaults.node_selector or None,
+        "tolerations": defaults.tolerations or None,
+        "priorityClassName": defaults.priority_class_name or None,
+        "imagePullSecrets": defaults.image_pull_secrets or None,
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": child_name("edge", name), "labels": labels},
+        "spec": {
+            "replicas": spec.replicas,
+            "selector": {"matchLabels": edge_selector(name)},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+    return _owned(deployment, body)
+
+
+def edge_service(body: kopf.Body | dict[str, Any], settings: OperatorSettings) -> dict[str, Any]:
+    """Headless: one DNS record per edge pod, no load balancing (each edge is addressed on its own)."""
+    name = body["metadata"]["name"]
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": child_name("edge", name),
+            "labels": _labels(EDGE_COMPONENT, **{"sequence.dev/venue-edge": name}),
+        },
+        "spec": {
+            "clusterIP": "None",
+            "selector": edge_selector(name),
+            "ports": [
+                {
+                    "name": "control",
+                    "port": settings.edge_defaults.control_port,
+                    "targetPort": "control",
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+    return _owned(service, body)
+
+
+def coordinator_objects(
+    owners: list[dict[str, Any]], namespace: str, settings: OperatorSettings
+) -> list[dict[str, Any]]:
+    """The namespace's coordinator Deployment + Service, owned by every MeshGroup in it.
+
+    With several owners the garbage collector removes them only after the last MeshGroup is gone;
+    the MeshGroup reconciler also deletes them itself at that point.
+    """
+    defaults = settings.coordinator_defaults
+    labels = _labels(COORDINATOR_COMPONENT)
+    pod_security, container_security = _security()
+    refs = [
+        {
+            "apiVersion": o["apiVersion"],
+            "kind": o["kind"],
+            "name": o["metadata"]["name"],
+            "uid": o["metadata"]["uid"],
+            "controller": False,
+            "blockOwnerDeletion": False,
+        }
+        for o in sorted(owners, key=lambda o: o["metadata"]["name"])
+    ]
+    meta = {"name": COORDINATOR_NAME, "namespace": namespace, "labels": labels, "ownerReferences": refs}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": 1,
+            # One coordinator per namespace: never two at once during a rollout.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": coordinator_selector()},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "securityContext": pod_security,
+                    "automountServiceAccountToken": False,
+                    "containers": [
+                        {
+                            "name": "coordinator",
+                            "image": defaults.image,
+                            "imagePullPolicy": defaults.image_pull_policy,
+                            "args": [
+                                "coordinator",
+                                "--bind",
+                                "0.0.0.0",
+                                "--port",
+                                str(defaults.port),
+                                "--mesh-port",
+                                str(defaults.mesh_port),
+                            ],
+                            "ports": [
+                                {"name": "control", "containerPort": defaults.port, "protocol": "TCP"},
+                                {"name": "mesh", "containerPort": defaults.mesh_port, "protocol": "TCP"},
+                            ],
+                            "readinessProbe": _probe("control", 5),
+                            "livenessProbe": {**_probe("control", 10), "initialDelaySeconds": 10},
+                            "securityContext": container_security,
+                            "resources": {
+                                "requests": {"cpu": "250m", "memory": "256Mi"},
+                                "limits": {"memory": "512Mi"},
+                            },
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                        }
+                    ],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                    "imagePullSecrets": settings.edge_defaults.image_pull_secrets or None,
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": dict(meta),
+        "spec": {
+            "selector": coordinator_selector(),
+            "ports": [
+                {"name": "control", "port": defaults.port, "targetPort": "control", "protocol": "TCP"},
+                {"name": "mesh", "port": defaults.mesh_port, "targetPort": "mesh", "protocol": "TCP"},
+            ],
+        },
+    }
+    return [deployment, service]
+
+
+PLURALS = {"Deployment": "deployments", "Service": "services", "ConfigMap": "configmaps"}
+
+
+def object_path(obj: dict[str, Any], with_name: bool = True) -> str:
+    meta = obj["metadata"]
+    return api.path(
+        obj["apiVersion"], PLURALS[obj["kind"]], meta["namespace"], meta["name"] if with_name else None
+    )
+
+
+def contains(actual: Any, desired: Any) -> bool:
+    """Is every field of DESIRED set the same in ACTUAL? (None in DESIRED = must be absent.)"""
+    if isinstance(desired, dict):
+        if not isinstance(actual, dict):
+            return False
+        return all(
+            (key not in actual or actual[key] is None) if value is None else contains(actual.get(key), value)
+            for key, value in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(desired)
+            and all(contains(a, d) for a, d in zip(actual, desired, strict=True))
+        )
+    return bool(actual == desired)
+
+
+def _without_nones(value: Any, keep_top: bool = False) -> Any:
+    """Drop None fields; with KEEP_TOP, keep them in maps outside lists (merge patch: delete the key)."""
+    if isinstance(value, dict):
+        return {k: _without_nones(v, keep_top) for k, v in value.items() if keep_top or v is not None}
+    if isinstance(value, list):  # lists are replaced whole by a merge patch: no deletion markers inside
+        return [_without_nones(v) for v in value]
+    return value
+
+
+async def ensure(kube: api.KubeApi, obj: dict[str, Any]) -> str:
+    """Create OBJ or patch it into shape. Returns "created", "patched" or "unchanged"."""
+    current = await kube.get(object_path(obj))
+    if current is None:
+        try:
+            await kube.create(object_path(obj, with_name=False), _without_nones(obj))
+        except api.KubeError as exc:
+            if exc.status != 409:  # created concurrently: compare on the next pass
+                raise
+        return "created"
+    wanted = {
+        "metadata": {k: v for k, v in obj["metadata"].items() if k in ("labels", "ownerReferences")},
+        "spec": obj["spec"],
+    }
+    if contains(current, wanted):
+        return "unchanged"
+    await kube.patch(object_path(obj), _without_nones(wanted, keep_top=True))
+    return "patched"

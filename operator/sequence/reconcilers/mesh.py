@@ -1,0 +1,174 @@
+"""MeshGroup: the namespace's coordinator, the group's routing table in it, topology in status.
+
+The coordinator (Deployment + Service `sequence-coordinator`, one per namespace) is created when
+the first MeshGroup appears and carries an owner reference to every MeshGroup of the namespace.
+When the last MeshGroup is deleted the operator deletes it (and the garbage collector would too).
+No finalizer: removal needs no call to an edge, so a MeshGroup never waits on the operator.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from ..models import API_VERSION, MeshGroupSpec, MeshGroupStatus
+from . import api, kube, metrics
+from .algos import deployment_id
+from .context import Runtime
+from .edge_client import EdgeError, EdgeRejected
+from .status import Cond, Verdict, error_info, new_status, note, post_transition
+
+KIND = "MeshGroup"
+PLURAL = "meshgroups"
+logger = logging.getLogger(__name__)
+
+
+def coordinator_endpoint(rt: Runtime, namespace: str) -> str:
+    defaults = rt.settings.coordinator_defaults
+    return defaults.endpoint or f"{kube.COORDINATOR_NAME}.{namespace}.svc:{defaults.port}"
+
+
+def routing_table(namespace: str, spec: MeshGroupSpec) -> dict[str, Any]:
+    """PUT /v1/mesh/{group}: who is in the group (by the edges' deployment id), labels, allowed peers."""
+    return {
+        "members": [
+            {
+                "deployment": deployment_id(namespace, m.deployment),
+                "label": m.label,
+                "venue": m.venue,
+                "peers": list(m.peers),
+            }
+            for m in spec.members
+        ]
+    }
+
+
+def _instances(topology: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for item in topology.get("instances") or []:
+        out.append(
+            {
+                "meshId": str(item.get("mesh_id") or item.get("meshId") or ""),
+                "edgeId": str(item.get("edge_id") or item.get("edgeId") or ""),
+                "label": str(item.get("label") or ""),
+                "venue": str(item.get("venue") or ""),
+                "deployment": item.get("deployment") or item.get("deployment_id"),
+            }
+        )
+    return [i for i in out if i["label"]][:256]
+
+
+def _links(topology: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for link in topology.get("links") or []:
+        out.append(
+            {
+                "from": str(link.get("from") or link.get("from_") or ""),
+                "to": str(link.get("to") or ""),
+                "messages": int(link.get("messages") or 0),
+                "drops": int(link.get("drops") or 0),
+                "p50Us": link.get("p50_us", link.get("p50Us")),
+                "p99Us": link.get("p99_us", link.get("p99Us")),
+            }
+        )
+    return out[:1024]
+
+
+async def _live_groups(rt: Runtime, namespace: str) -> list[dict[str, Any]]:
+    groups = await rt.kube.list(api.path(API_VERSION, "meshgroups", namespace))
+    return [g for g in groups if not g["metadata"].get("deletionTimestamp")]
+
+
+async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
+    if body.metadata.get("deletionTimestamp"):
+        return
+    namespace, name = body.metadata["namespace"], body.metadata["name"]
+    spec = MeshGroupSpec.model_validate(dict(body.spec))
+    with metrics.reconcile_timer(KIND):
+        async with rt.lock(PLURAL, namespace, name):
+            owners = await _live_groups(rt, namespace)
+            if not any(o["metadata"]["uid"] == body.metadata.get("uid") for o in owners):
+                owners.append(dict(body))
+            for child in kube.coordinator_objects(owners, namespace, rt.settings):
+                if await kube.ensure(rt.kube, child) == "created":
+                    note(
+                        body,
+                        reason="Created",
+                        message=f"created {child['kind']} {child['metadata']['name']} for the namespace",
+                    )
+            endpoint = coordinator_endpoint(rt, namespace)
+            client = rt.coordinator(endpoint)
+            fields: dict[str, Any] = {
+                "coordinator": endpoint,
+                "instanceCount": 0,
+                "instances": [],
+                "links": [],
+                "droppedUnknownLabel": 0,
+            }
+            previous = rt.previous_status(body)
+            try:
+                await client.put_group(name, routing_table(namespace, spec))
+                topology = await client.get_group(name) or {}
+            except EdgeRejected as exc:
+                metrics.ERRORS.labels(KIND, "RoutingTableRejected").inc()
+                message = f"coordinator {endpoint} refused the routing table: {exc.detail}"
+                verdict = Verdict(
+                    "Failed",
+                    Cond(False, "RoutingTableRejected", message),
+                    Cond(False, "Blocked", message),
+                    Cond(True, "RoutingTableRejected", message),
+                    error_info("RoutingTableRejected", message),
+                )
+            except EdgeError as exc:
+                metrics.ERRORS.labels(KIND, "CoordinatorUnavailable").inc()
+                message = f"coordinator {endpoint} unreachable: {exc.message}"
+                seen = previous.get("lifecycleState") in ("Ready", "Degraded")
+                verdict = Verdict(
+                    "Degraded" if seen else "Pending",
+                    Cond(False, "CoordinatorUnavailable", message),
+                    Cond(True, "WaitingForCoordinator", message),
+                    Cond(seen, "CoordinatorUnavailable", message if seen else "coordinator starting"),
+                    error_info("CoordinatorUnavailable", message) if seen else None,
+                )
+                fields.update(
+                    {k: previous[k] for k in ("instances", "links", "instanceCount") if k in previous}
+                )
+            else:
+                instances = _instances(topology)
+                fields.update(
+                    instances=instances,
+                    links=_links(topology),
+                    instanceCount=len(instances),
+                    droppedUnknownLabel=int(topology.get("dropped_unknown_label") or 0),
+                )
+                expected = len(spec.members)
+                message = (
+                    f"routing table of {expected} member(s) loaded; {len(instances)} instance(s) connected"
+                )
+                verdict = Verdict(
+                    "Ready",
+                    Cond(True, "RoutingTableLoaded", message),
+                    Cond(False, "Converged", message),
+                    Cond(False, "AsExpected", message),
+                )
+            post_transition(body, previous.get("lifecycleState"), verdict)
+            await rt.write_status(
+                PLURAL, body, previous, new_status(MeshGroupStatus, body, previous, verdict, fields)
+            )
+
+
+async def on_deleted(rt: Runtime, namespace: str, name: str) -> None:
+    """A MeshGroup is gone: drop its table, or the whole coordinator if it was the last group."""
+    if await _live_groups(rt, namespace):
+        try:
+            await rt.coordinator(coordinator_endpoint(rt, namespace)).delete_group(name)
+        except EdgeError as exc:
+            logger.warning("coordinator did not drop mesh group %s/%s: %s", namespace, name, exc)
+        return
+    for child in kube.coordinator_objects([], namespace, rt.settings):
+        if await rt.kube.delete(kube.object_path(child)):
+            logger.info(
+                "deleted %s %s/%s: no MeshGroup left", child["kind"], namespace, kube.COORDINATOR_NAME
+            )

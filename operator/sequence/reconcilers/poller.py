@@ -1,0 +1,66 @@
+"""The poll loop: every settings.pollInterval, one reconcile pass for every object of ours.
+
+Why not kopf timers: kopf puts a finalizer on every object that has a timer, so deleting a
+VenueEdge or MeshGroup would hang whenever the operator is not running. Only AlgoDeployment
+needs a finalizer (its teardown must call the edges); the others get polled from here instead.
+The loop starts with the first watch event, inside kopf's task context, so Events posted from a
+pass reach kopf's event poster like those from any handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import kopf
+
+from .context import Runtime
+
+logger = logging.getLogger(__name__)
+
+Reconcile = Callable[[Runtime, kopf.Body], Awaitable[None]]
+PARALLEL = 32  # passes in flight at once; edge calls are shared per edge (EdgeSnapshots)
+
+
+class Poller:
+    def __init__(self, rt: Runtime, reconcilers: dict[str, Reconcile]) -> None:
+        self.rt = rt
+        self.reconcilers = reconcilers
+        self._task: asyncio.Task[None] | None = None
+
+    def observe(self, plural: str, event_type: str, body: dict[str, Any]) -> None:
+        self.rt.observe(plural, event_type, body)
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="sequence-poller")
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.rt.settings.poll_interval
+        while True:
+            started = loop.time()
+            await self.tick()
+            # A slow tick (many objects, slow edges) delays the next; ticks never overlap.
+            await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+
+    async def tick(self) -> None:
+        limit = asyncio.Semaphore(PARALLEL)
+
+        async def one(plural: str, body: dict[str, Any]) -> None:
+            async with limit:
+                try:
+                    await self.reconcilers[plural](self.rt, kopf.Body(body))
+                except Exception:  # one object's failure must not stop the others' polling
+                    meta = body.get("metadata", {})
+                    logger.exception(
+                        "poll of %s %s/%s failed", plural, meta.get("namespace"), meta.get("name")
+                    )
+
+        await asyncio.gather(
+            *(
+                one(plural, body)
+                for (plural, _, _), body in list(self.rt.bodies.items())
+                if plural in self.reconcilers
+            )
+        )
