@@ -34,11 +34,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from order_book import OrderBook
-from sortedcontainers import SortedDict, SortedList
-
 import sequence_edge
+from order_book import OrderBook
 from sequence_edge.book import ASK, BID, Book
+from sortedcontainers import SortedDict, SortedList
 
 TICK = 1_000_000  # 0.01 in 1e8 fixed point
 LOT = 100_000  # 0.001 in 1e8 fixed point
@@ -205,7 +204,9 @@ def compile_write_cost(workdir: Path) -> Callable[[Book, int], int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--updates", type=int, default=1_000_000, help="updates in the stream")
     parser.add_argument("--batch", type=int, default=1_000, help="updates per timed batch")
     parser.add_argument("--seed", type=int, default=7)
@@ -217,8 +218,10 @@ def main() -> None:
 
     t0 = time.perf_counter()
     snap_bids, snap_asks, stream = make_stream(n, args.seed)
-    print(f"stream: {n:,} updates, {len(snap_bids)}+{len(snap_asks)} levels in the snapshot, "
-          f"generated in {time.perf_counter() - t0:.1f} s (seed {args.seed})")
+    print(
+        f"stream: {n:,} updates, {len(snap_bids)}+{len(snap_asks)} levels in the snapshot, "
+        f"generated in {time.perf_counter() - t0:.1f} s (seed {args.seed})"
+    )
 
     # ours: records as one flat uint64 buffer, a memoryview slice per batch prepared up front
     ours = Book("BTC-USDT")
@@ -232,44 +235,44 @@ def main() -> None:
         raise SystemExit(f"our book applied {sum(applied)} of {n} updates (stale={ours.stale})")
 
     chunks = [stream[i * args.batch : (i + 1) * args.batch] for i in range(batches)]
-    peers = {}
-    for name, make in (("order-book", lambda: OrderBook()), ("sorteddict", lambda: None)):
-        if name == "order-book":
-            ob = make()
-            bids, asks = ob.bids, ob.asks
-        else:
-            bids, asks = SortedDict(), SortedDict()
+    order_book = OrderBook()
+    peers = {
+        "order-book": (order_book.bids, order_book.asks),
+        "sorteddict": (SortedDict(), SortedDict()),
+    }
+    peer_ns = {}
+    for name, (bids, asks) in peers.items():
         for px, qty in snap_bids:
             bids[px] = qty
         for px, qty in snap_asks:
             asks[px] = qty
         apply = peer_apply(bids, asks)
-        last = [FIRST_SEQ]
+        last_seq = [FIRST_SEQ]
 
-        def run(i: int, apply=apply, last=last) -> None:
-            last[0] = apply(chunks[i], last[0])
+        def run(i: int, apply=apply, last_seq=last_seq) -> None:
+            last_seq[0] = apply(chunks[i], last_seq[0])
 
-        peers[name] = (time_batches(run, batches, args.batch), bids, asks)
+        peer_ns[name] = time_batches(run, batches, args.batch)
 
     # Same final book everywhere, every level.
-    our_bids, our_asks = ours.top(1 << 30)
-    ob_bids, ob_asks = peers["order-book"][1], peers["order-book"][2]
-    sd_bids, sd_asks = peers["sorteddict"][1], peers["sorteddict"][2]
-    checks = {
+    our_levels = ours.top(1 << 30)
+    ob_bids, ob_asks = peers["order-book"]
+    sd_bids, sd_asks = peers["sorteddict"]
+    final = {
         "order-book": (list(ob_bids.to_dict().items()), list(ob_asks.to_dict().items())),
         "sorteddict": (list(reversed(sd_bids.items())), list(sd_asks.items())),
     }
-    for name, (bids, asks) in checks.items():
-        if (bids, asks) != (our_bids, our_asks):
+    for name, levels in final.items():
+        if levels != our_levels:
             raise SystemExit(f"final book of {name} differs from ours")
-    print(f"final books identical at full depth: {len(our_bids)} bids, {len(our_asks)} asks")
+    print(f"final books identical at full depth: {len(our_levels[0])} bids, {len(our_levels[1])} asks")
 
     ours_median, ours_p99 = statistics.median(ours_ns), percentile(ours_ns, 0.99)
     print(f"\nper update, {batches:,} batches of {args.batch:,} (ns)     median      p99")
     print(f"  ours (apply_many, nogil)              {ours_median:8.1f} {ours_p99:8.1f}")
-    for name, (ns, _, _) in peers.items():
+    for name, ns in peer_ns.items():
         print(f"  {name:<37} {statistics.median(ns):8.1f} {percentile(ns, 0.99):8.1f}")
-    for name, (ns, _, _) in peers.items():
+    for name, ns in peer_ns.items():
         ratio = statistics.median(ns) / ours_median
         print(f"{name} is {ratio:.1f}x slower (median), {percentile(ns, 0.99) / ours_p99:.1f}x (p99)")
     print(f"target for ours: <= 50 ns median per update: {'met' if ours_median <= 50 else 'NOT met'}")
@@ -278,8 +281,10 @@ def main() -> None:
         write_cost_ns = compile_write_cost(Path(tmp))
         calls = 100_000
         runs = [write_cost_ns(ours, calls) / calls for _ in range(31)]
-    print(f"\nwrite_l2 + write_features (656 + 72 bytes, C loop, {calls:,} calls x 31 runs): "
-          f"median {statistics.median(runs):.1f} ns, p99 {percentile(runs, 0.99):.1f} ns per call")
+    print(
+        f"\nwrite_l2 + write_features (656 + 72 bytes, C loop, {calls:,} calls x 31 runs): "
+        f"median {statistics.median(runs):.1f} ns, p99 {percentile(runs, 0.99):.1f} ns per call"
+    )
 
 
 if __name__ == "__main__":

@@ -219,6 +219,46 @@ def test_many_levels_grow_and_stay_sorted():
     assert all_levels(book)[0] == sorted(((px * PX, px) for px in prices), reverse=True)
 
 
+def test_drifting_market_matches_model():
+    """A market trending up then down: the arrays shift, re-centre and grow many times over."""
+    rng = random.Random(17)
+    book, ref = Book("DRIFT"), RefBook()
+    book.snapshot(ladder(1000 * PX, 40, -PX), ladder(1001 * PX, 40, PX), seq=1)
+    ref.snapshot(ladder(1000 * PX, 40, -PX), ladder(1001 * PX, 40, PX), 1)
+    seq, deepest, lowest_bid, highest_bid = 1, 0, 1000 * PX, 1000 * PX
+    for step in range(20_000):
+        trend = 1 if step < 10_000 else -1
+        side = rng.choice((BID, ASK))
+        levels = ref.bids if side == BID else ref.asks
+        best_bid, best_ask = max(ref.bids), min(ref.asks)
+        r = rng.random()
+        if r < 0.3:  # new best on the side the market moves towards, or a new worst level far away
+            if (side == BID) == (trend == 1):
+                px = best_bid + PX if side == BID else best_ask - PX
+                if best_bid + PX >= best_ask or best_ask - PX <= best_bid:
+                    continue
+            else:
+                px = min(levels) - PX if side == BID else max(levels) + PX
+            qty = rng.randint(1, 9) * PX
+        elif r < 0.55 and len(levels) > 2:  # cancel the best or the worst level
+            px = rng.choice((max(levels), min(levels)))
+            qty = 0
+        else:  # quantity change somewhere
+            px, qty = rng.choice(list(levels)), rng.randint(1, 9) * PX
+        seq += 1
+        assert book.update(side, px, qty, seq=seq) == ref.update(side, px, qty, seq) == OK
+        deepest = max(deepest, book.depth_of(side))
+        lowest_bid, highest_bid = (
+            min(lowest_bid, book.top(1)[0][0][0]),
+            max(highest_bid, book.top(1)[0][0][0]),
+        )
+        if step % 997 == 0:
+            assert all_levels(book) == ref.levels()
+    assert all_levels(book) == ref.levels()
+    # The stream did what it is for: deep books, and a best price that travelled far both ways.
+    assert deepest > 300 and highest_bid - 1000 * PX > 500 * PX and highest_bid - lowest_bid > 500 * PX
+
+
 # ---------------------------------------------------------------- staleness
 
 

@@ -12,10 +12,13 @@ cdef enum:
     BOOK_INVALID = 3     # side not 1/2 or price 0: nothing changed (a feed bug, not a market event)
 
 # One side of the book: a sorted array with the BEST level LAST (bids by
-# ascending price, asks by descending price), so the updates that cluster at the
-# top of the book memmove only the few levels above them.
+# ascending price, asks by descending price) inside a buffer with free room at
+# both ends. Updates cluster at the top of the book, and an insert or delete
+# moves only the shorter part of the array (the few levels above it, or for a
+# deep level the few below it).
 cdef struct book_side_t:
-    seq_level_t* levels    # levels[count - 1] is the best level
+    seq_level_t* levels    # levels[0] is the worst kept level, levels[count - 1] the best
+    seq_level_t* buf       # the allocation, `capacity` levels, that holds them
     int count
     int capacity
 

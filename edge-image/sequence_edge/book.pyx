@@ -108,20 +108,72 @@ cdef inline int side_find(const book_side_t* s, uint64_t px, bint desc) noexcept
     return lo
 
 
-cdef inline bint side_reserve(book_side_t* s, int needed) noexcept nogil:
-    """Make room for `needed` levels; False when memory is exhausted."""
-    cdef int cap = s.capacity if s.capacity > 0 else INITIAL_CAPACITY
+cdef bint side_init(book_side_t* s) noexcept nogil:
+    s.buf = <seq_level_t*>malloc(INITIAL_CAPACITY * sizeof(seq_level_t))
+    s.capacity = INITIAL_CAPACITY if s.buf != NULL else 0
+    s.levels = s.buf + s.capacity // 2
+    s.count = 0
+    return s.buf != NULL
+
+
+cdef bint side_relocate(book_side_t* s, int capacity) noexcept nogil:
+    """Move the levels to the middle of a buffer of `capacity` levels (grown if larger).
+
+    Leaves free room at both ends; False when memory is exhausted.
+    """
+    cdef int front = s.levels - s.buf
+    cdef int new_front = (capacity - s.count) // 2
     cdef seq_level_t* grown
-    if needed <= s.capacity:
-        return True
-    while cap < needed:
-        cap *= 2
-    grown = <seq_level_t*>realloc(s.levels, cap * sizeof(seq_level_t))
-    if grown == NULL:
-        return False
-    s.levels = grown
-    s.capacity = cap
+    if capacity != s.capacity:
+        grown = <seq_level_t*>realloc(s.buf, capacity * sizeof(seq_level_t))
+        if grown == NULL:
+            return False
+        s.buf = grown
+        s.capacity = capacity
+    memmove(s.buf + new_front, s.buf + front, s.count * sizeof(seq_level_t))
+    s.levels = s.buf + new_front
     return True
+
+
+cdef inline bint side_make_room(book_side_t* s, bint at_front) noexcept nogil:
+    """Ensure a free slot before levels[0] (at_front) or after the best level.
+
+    When that end is full the levels are re-centred, and the buffer doubles
+    once it is 3/4 full: O(count), but rare, so amortised O(1) per update.
+    """
+    cdef int front = s.levels - s.buf
+    cdef int back = s.capacity - front - s.count
+    if (front if at_front else back) > 0:
+        return True
+    if (s.count + 1) * 4 > s.capacity * 3:
+        return side_relocate(s, s.capacity * 2)
+    return side_relocate(s, s.capacity)
+
+
+cdef inline bint side_insert(book_side_t* s, int i, uint64_t px, uint64_t qty) noexcept nogil:
+    """Insert a level at index i, moving whichever part of the array is shorter."""
+    cdef bint move_lower = i < s.count - i  # the levels below i are fewer than those above
+    if not side_make_room(s, move_lower):
+        return False
+    if move_lower:
+        s.levels -= 1
+        memmove(s.levels, s.levels + 1, i * sizeof(seq_level_t))
+    else:
+        memmove(s.levels + i + 1, s.levels + i, (s.count - i) * sizeof(seq_level_t))
+    s.levels[i].px_1e8 = px
+    s.levels[i].qty_1e8 = qty
+    s.count += 1
+    return True
+
+
+cdef inline void side_delete(book_side_t* s, int i) noexcept nogil:
+    """Remove the level at index i, moving whichever part of the array is shorter."""
+    if i < s.count - 1 - i:
+        memmove(s.levels + 1, s.levels, i * sizeof(seq_level_t))
+        s.levels += 1
+    else:
+        memmove(s.levels + i, s.levels + i + 1, (s.count - 1 - i) * sizeof(seq_level_t))
+    s.count -= 1
 
 
 cdef inline bint side_set(book_side_t* s, uint64_t px, uint64_t qty, bint desc) noexcept nogil:
@@ -130,24 +182,15 @@ cdef inline bint side_set(book_side_t* s, uint64_t px, uint64_t qty, bint desc) 
     False only when memory for a new level could not be allocated.
     """
     cdef int i = side_find(s, px, desc)
-    cdef seq_level_t* lv
     if i < s.count and s.levels[i].px_1e8 == px:
         if qty != 0:
             s.levels[i].qty_1e8 = qty
         else:
-            memmove(&s.levels[i], &s.levels[i + 1], (s.count - i - 1) * sizeof(seq_level_t))
-            s.count -= 1
+            side_delete(s, i)
         return True
     if qty == 0:
         return True
-    if not side_reserve(s, s.count + 1):
-        return False
-    lv = s.levels
-    memmove(&lv[i + 1], &lv[i], (s.count - i) * sizeof(seq_level_t))
-    lv[i].px_1e8 = px
-    lv[i].qty_1e8 = qty
-    s.count += 1
-    return True
+    return side_insert(s, i, px, qty)
 
 
 cdef inline uint64_t side_qty_at(const book_side_t* s, uint64_t px, bint desc) noexcept nogil:
@@ -188,8 +231,9 @@ cdef bint side_normalize(book_side_t* s, bint desc) noexcept nogil:
         return False
     memcpy(arrived, s.levels, n * sizeof(seq_level_t))
     s.count = 0
+    s.levels = s.buf + s.capacity // 2
     for i in range(n):
-        side_set(s, arrived[i].px_1e8, arrived[i].qty_1e8, desc)  # capacity already holds n levels
+        side_set(s, arrived[i].px_1e8, arrived[i].qty_1e8, desc)  # the buffer already holds n levels
     free(arrived)
     return True
 
@@ -291,12 +335,8 @@ cdef class Book:
     """Full-depth L2 book of one symbol (see the module docstring)."""
 
     def __cinit__(self, symbol, *args, **kwargs):
-        self._bids.levels = <seq_level_t*>malloc(INITIAL_CAPACITY * sizeof(seq_level_t))
-        self._asks.levels = <seq_level_t*>malloc(INITIAL_CAPACITY * sizeof(seq_level_t))
-        if self._bids.levels == NULL or self._asks.levels == NULL:
+        if not side_init(&self._bids) or not side_init(&self._asks):
             raise MemoryError("cannot allocate the book's level arrays")
-        self._bids.capacity = INITIAL_CAPACITY
-        self._asks.capacity = INITIAL_CAPACITY
         self.stale = True
 
     def __init__(self, symbol: str):
@@ -305,8 +345,8 @@ cdef class Book:
         self.symbol = symbol
 
     def __dealloc__(self):
-        free(self._bids.levels)
-        free(self._asks.levels)
+        free(self._bids.buf)
+        free(self._asks.buf)
 
     # ------------------------------------------------------------ hot path (nogil)
 
@@ -320,8 +360,11 @@ cdef class Book:
             self._stale_before_clear = self.stale
         self._building = True
         self.stale = True
+        # Empty, with all the room after: a snapshot appends its levels there.
         self._bids.count = 0
+        self._bids.levels = self._bids.buf
         self._asks.count = 0
+        self._asks.levels = self._asks.buf
 
     cdef void set_level_unchecked(self, uint8_t side, uint64_t px_1e8, uint64_t qty_1e8) noexcept nogil:
         """Add a snapshot level (any order; qty 0, price 0 and unknown sides are skipped).
@@ -337,7 +380,7 @@ cdef class Book:
             if not side_set(s, px_1e8, qty_1e8, side == 2):
                 self.stale = True
             return
-        if not side_reserve(s, s.count + 1):
+        if not side_make_room(s, False):
             self._snapshot_incomplete = True  # out of memory: finish_snapshot leaves the book stale
             return
         s.levels[s.count].px_1e8 = px_1e8
