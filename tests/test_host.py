@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import wasmtime
+
 from sequence_edge import abi
 from sequence_edge.book import Book
 from sequence_edge.host import (
@@ -386,10 +387,25 @@ def test_status_reports_latency_counters_and_capabilities(host: AlgoHost) -> Non
         "algo_on_stop",
     ]
     latency = status["latency_ns"]
-    assert latency["count"] == 51  # on_start + 50 books
+    assert latency["count"] == 1 + 50 // 8  # on_start, then one on_book in 8 (the default sampling)
     assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
+    assert status["callbacks"] == 51
     assert status["actions"] == 50 and status["actions_pending"] == 50
     assert [s["deployment_id"] for s in host.instances()] == ["q"]
+
+
+def test_latency_of_every_callback_can_be_recorded() -> None:
+    host = AlgoHost(latency_sample_every=1)
+    try:
+        running(host, "q", wat("quoter"))
+        for _ in range(20):
+            host.on_book(make_book())
+        assert host.status("q")["latency_ns"]["count"] == 21
+        assert host.get("q").latency_ns(0.5) == host.status("q")["latency_ns"]["p50"]
+    finally:
+        host.close()
+    with pytest.raises(ValueError, match="power of 2"):
+        AlgoHost(latency_sample_every=3)
 
 
 # ---------------------------------------------------------------- lifecycle

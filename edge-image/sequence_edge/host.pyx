@@ -14,9 +14,12 @@ moves when memory grows); refresh the AlgoState; zero `actions.count`; arm the e
 queue and read back `next_id`. A trap, a missed deadline or an ABI violation marks that instance
 failed with a reason; nothing raises into the edge loop and every other instance keeps going.
 
-Deadlines use epoch interruption: a pthread (no GIL) bumps the engine's epoch every `tick_ns`
-(100 us), and each callback gets ceil(deadline / tick) + 1 ticks, i.e. at least the configured
-deadline and at most one tick more. Memory is capped per instance by the store limiter: a
+Deadlines use epoch interruption: a pthread (no GIL) wakes every `tick_ns` (100 us) and bumps the
+engine's epoch once per `tick_ns` of CPU time the dispatching thread used, and each callback gets
+ceil(deadline / tick) + 1 ticks: at least the configured deadline of CPU time and at most one tick
+more (plus one wake-up to notice). Counting CPU rather than wall time means a callback preempted on
+a busy machine is not failed for a deadline it did not use (and a starved ticker credits at most
+two ticks per wake-up, so it cannot expire a deadline early either). Memory is capped per instance by the store limiter: a
 `memory.grow` beyond the cap returns -1 inside the algo.
 
 Not thread-safe: one thread owns an AlgoHost (the edge loop). The GIL may be released around
@@ -108,17 +111,21 @@ cdef extern from *:
         return NULL;  /* the handle stays open: the wasmtime package keeps the library loaded too */
     }
 
-    /* The epoch ticker: a plain pthread that calls wasmtime_engine_increment_epoch every
-       period_ns on an absolute schedule. After a stall (process stopped, machine overloaded) it
-       restarts the schedule instead of bursting the missed ticks, which would expire deadlines
-       of callbacks that did not run long. */
+    /* The epoch ticker: a plain pthread that wakes every period_ns and advances the engine's
+       epoch by the CPU time the host's owner thread (the one dispatching callbacks) consumed
+       meanwhile: one epoch per period_ns of CPU. Deadlines are therefore CPU budgets; a callback
+       that is merely preempted (a busy machine) does not burn its deadline, which wall-clock
+       ticking would turn into a spurious "deadline exceeded". If the owner's CPU clock cannot be
+       read, it falls back to one epoch per period of wall time. */
     typedef struct seq_ticker_t {
         pthread_t thread;
         void (*increment)(wasm_engine_t *);
         wasm_engine_t *engine;
         long period_ns;
-        int stop;   /* read/written with __atomic builtins */
-        uint64_t ticks;
+        int stop;                 /* __atomic */
+        clockid_t owner_clock;    /* __atomic (as int) */
+        int owner_changed;        /* __atomic */
+        uint64_t ticks;           /* __atomic */
     } seq_ticker_t;
 
     static void seq_ts_add(struct timespec *t, long ns) {
@@ -126,22 +133,62 @@ cdef extern from *:
         while (t->tv_nsec >= 1000000000L) { t->tv_nsec -= 1000000000L; t->tv_sec += 1; }
     }
 
+    static int seq_read_ns(clockid_t clock, uint64_t *out) {
+        struct timespec ts;
+        if (clock_gettime(clock, &ts) != 0) return -1;
+        *out = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+        return 0;
+    }
+
     static void *seq_ticker_main(void *arg) {
         seq_ticker_t *t = (seq_ticker_t *)arg;
         struct timespec next, now;
+        clockid_t clock = 0;
+        uint64_t last = 0, cpu = 0, carry = 0;
+        int have_clock = 0;
         prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  /* default slack (50 us) is half a tick */
         clock_gettime(CLOCK_MONOTONIC, &next);
         while (!__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE)) {
             seq_ts_add(&next, t->period_ns);
             clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
-            t->increment(t->engine);
-            __atomic_fetch_add(&t->ticks, 1, __ATOMIC_RELAXED);
+            if (__atomic_exchange_n(&t->owner_changed, 0, __ATOMIC_ACQ_REL)) {
+                clock = (clockid_t)__atomic_load_n(&t->owner_clock, __ATOMIC_ACQUIRE);
+                have_clock = seq_read_ns(clock, &last) == 0;
+                carry = 0;
+            }
+            if (have_clock && seq_read_ns(clock, &cpu) == 0) {
+                /* At most two epochs per wake-up: when this thread was starved, the CPU time it
+                   missed was mostly spent before the callback now running began, and crediting
+                   it all at once would expire that callback's deadline early. */
+                carry += cpu - last;
+                last = cpu;
+                if (carry > 2 * (uint64_t)t->period_ns) carry = 2 * (uint64_t)t->period_ns;
+                while (carry >= (uint64_t)t->period_ns) {
+                    carry -= (uint64_t)t->period_ns;
+                    t->increment(t->engine);
+                    __atomic_fetch_add(&t->ticks, 1, __ATOMIC_RELAXED);
+                }
+            } else {
+                have_clock = 0;
+                t->increment(t->engine);
+                __atomic_fetch_add(&t->ticks, 1, __ATOMIC_RELAXED);
+            }
             clock_gettime(CLOCK_MONOTONIC, &now);
             long long behind = (long long)(now.tv_sec - next.tv_sec) * 1000000000LL
                                + (now.tv_nsec - next.tv_nsec);
-            if (behind > t->period_ns) next = now;
+            if (behind > t->period_ns) next = now;  /* after a stall, restart the schedule */
         }
         return NULL;
+    }
+
+    /* Make the calling thread the one whose CPU time drives the epoch. */
+    static int seq_ticker_bind_current_thread(seq_ticker_t *t) {
+        clockid_t clock;
+        int rc = pthread_getcpuclockid(pthread_self(), &clock);
+        if (rc != 0) return rc;
+        __atomic_store_n(&t->owner_clock, clock, __ATOMIC_RELEASE);
+        __atomic_store_n(&t->owner_changed, 1, __ATOMIC_RELEASE);
+        return 0;
     }
 
     static int seq_ticker_start(seq_ticker_t *t) {
@@ -218,6 +265,7 @@ cdef extern from *:
         pass
     const char* seq_wt_load(seq_wt_api_t* api, const char* path)
     int seq_ticker_start(seq_ticker_t* t) nogil
+    int seq_ticker_bind_current_thread(seq_ticker_t* t) nogil
     void seq_ticker_stop(seq_ticker_t* t) nogil
     uint64_t seq_ticker_count(seq_ticker_t* t) nogil
     uint64_t seq_clock_ns(int clock) nogil
@@ -422,21 +470,24 @@ cdef inline seq_io_block_t* slot_begin(seq_slot_t* s) noexcept nogil:
 
 
 cdef int slot_call(seq_slot_t* s, const wasmtime_func_t* f, wasmtime_val_raw_t* args, size_t nargs,
-                   const char* what) noexcept nogil:
-    """Call an export under the deadline, then collect its actions. 0 = ok, -1 = instance failed."""
+                   const char* what, bint timed=True) noexcept nogil:
+    """Call an export under the deadline, then collect its actions. 0 = ok, -1 = instance failed.
+    `timed` records the call's latency in the histogram."""
     cdef wasm_trap_t* trap = NULL
     cdef wasmtime_error_t* err
-    cdef uint64_t t0, t1
+    cdef uint64_t t0 = 0, t1 = 0
     cdef seq_io_block_t* io
     cdef uint32_t n, room
     cdef char reason[REASON_MAX]
     wt.context_set_epoch_deadline(s.ctx, s.deadline_ticks)
     s.call_seq += 1
-    t0 = seq_clock_ns(CLOCK_MONOTONIC)
+    if timed:
+        t0 = seq_clock_ns(CLOCK_MONOTONIC)
     err = wt.func_call_unchecked(s.ctx, f, args, nargs, &trap)
-    t1 = seq_clock_ns(CLOCK_MONOTONIC)
+    if timed:
+        t1 = seq_clock_ns(CLOCK_MONOTONIC)
+        hist_record(&s.latency, t1 - t0)
     s.callbacks += 1
-    hist_record(&s.latency, t1 - t0)
     if err != NULL or trap != NULL:
         slot_fail_call(s, err, trap, what)
         return -1
@@ -486,10 +537,10 @@ cdef int slot_on_book(seq_slot_t* s, Book book, uint16_t symbol_idx) noexcept no
     io = slot_begin(s)
     book.write_l2(<uint8_t*>&io.book, symbol_idx)
     book.write_features(<uint8_t*>&io.features)
-    s.books += 1
     arg.i64 = 0
     arg.i32 = symbol_idx
-    return slot_call(s, &s.f_on_book, &arg, 1, "algo_on_book")
+    s.books += 1
+    return slot_call(s, &s.f_on_book, &arg, 1, "algo_on_book", (s.books & s.latency_mask) == 0)
 
 
 cdef int slot_simple(seq_slot_t* s, const wasmtime_func_t* f, const char* what) noexcept nogil:
@@ -1244,9 +1295,14 @@ cdef class AlgoHost:
         self._ticker = NULL
         self._engine_ptr = NULL
 
-    def __init__(self, *, tick_us: float = 100.0):
+    def __init__(self, *, tick_us: float = 100.0, latency_sample_every: int = 8):
+        """tick_us: epoch ticker period (deadline resolution). latency_sample_every: time one
+        on_book callback in N (a power of 2) for the latency histogram; 1 times all of them."""
         if not 10.0 <= tick_us <= 100_000.0:
             raise ValueError(f"tick_us must be within 10..100000, got {tick_us}")
+        if latency_sample_every < 1 or latency_sample_every & (latency_sample_every - 1):
+            raise ValueError(f"latency_sample_every must be a power of 2, got {latency_sample_every}")
+        self.latency_sample_every = latency_sample_every
         config = wasmtime.Config()
         config.epoch_interruption = True
         config.cranelift_opt_level = "speed"
@@ -1259,10 +1315,16 @@ cdef class AlgoHost:
         ticker = seq_ticker_new(wt.engine_increment_epoch, self._engine_ptr, <long>self.tick_ns)
         if ticker == NULL:
             raise MemoryError()
-        if seq_ticker_start(ticker) != 0:
+        if seq_ticker_bind_current_thread(ticker) != 0 or seq_ticker_start(ticker) != 0:
             free(ticker)
             raise OSError("could not start the epoch ticker thread")
         self._ticker = ticker
+
+    def bind_current_thread(self) -> None:
+        """Deadlines are CPU budgets of the thread that dispatches callbacks: the one that created
+        the host, unless the thread that will drive it calls this."""
+        if self._ticker == NULL or seq_ticker_bind_current_thread(<seq_ticker_t*>self._ticker) != 0:
+            raise RuntimeError("the host is closed or the thread's CPU clock is unavailable")
 
     def __dealloc__(self):
         self._stop_ticker()
@@ -1284,7 +1346,7 @@ cdef class AlgoHost:
 
     @property
     def epoch_ticks(self) -> int:
-        """Ticks the ticker thread has made (it runs while the host is open)."""
+        """Epochs the ticker has advanced: one per tick of the owner thread's CPU time."""
         return seq_ticker_count(<seq_ticker_t*>self._ticker) if self._ticker != NULL else 0
 
     # ---- loading
@@ -1364,6 +1426,7 @@ cdef class AlgoHost:
         for name in capabilities:
             inst.slot.caps |= _CAP_BITS[name]
         inst._set_tables(sym_tuple, param_dict, venues)
+        inst.slot.latency_mask = self.latency_sample_every - 1
         try:
             inst._instantiate(self.engine, module, self.tick_ns, float(deadline_ms), memory_limit_bytes)
         except BaseException:
