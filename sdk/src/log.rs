@@ -90,6 +90,9 @@ impl Write for Line {
     }
 }
 
+// `algo_sdk::log::info!(..)` works as well as `info!(..)` after `use algo_sdk::*;`.
+pub use crate::{debug, error, info, warn};
+
 #[macro_export]
 macro_rules! debug {
     ($($arg:tt)*) => { $crate::log::write_fmt($crate::log::Level::Debug, ::core::format_args!($($arg)*)) };
@@ -117,6 +120,12 @@ mod tests {
             line.write_str(p).unwrap();
         }
         line
+    }
+
+    #[test]
+    fn macros_are_reachable_through_the_module_path() {
+        crate::log::info!("{} {}", 1, "two"); // no host in tests: the line is dropped
+        crate::log::info("plain");
     }
 
     #[test]
