@@ -1,0 +1,880 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The paper OMS: one Account per deployment, matching against the edge's market-data books.
+
+Orders (abi.py ORDER_*), all in 1e8 fixed point:
+  limit      takes what crosses (walking the opposite side's depth, each level at its price, up
+             to the limit), rests the remainder
+  market     walks the opposite side for its quantity; the unfilled remainder is refused with
+             NO_LIQUIDITY (after the fills)
+  ioc        like limit but never rests: the remainder expires (the last fill carries FINAL)
+  post_only  refused with WOULD_CROSS when its price reaches the opposite best, else rests
+
+Fill model for resting orders (documented for users in docs/operations.md, "Fill model"):
+  - queue ahead = the venue's quantity at the order's price when it starts resting (0 when it
+    opens a new price level);
+  - a decrease of that level consumes the queue ahead first; the part of a decrease beyond the
+    queue reaches the order and fills it (the order is at the front; the market is trading or
+    wiping out its level);
+  - the opposite side trading through the price (best ask < bid price, best bid > ask price)
+    fills the whole remainder at the order's price;
+  - the opposite side touching the price (best ask == bid price) offers its quantity there: it
+    consumes the queue ahead, the rest fills the order;
+  - increases at the level queue behind the order and change nothing.
+  Resting fills are maker fills at the order's price; taking fills are taker fills at each
+  level's price. Paper fills never change the venue book (market data), paper orders never
+  trade with each other, and the same displayed liquidity can fill several paper orders.
+  Amend: a price change or a size increase loses queue priority (queue = level quantity at
+  the new price); a size decrease keeps it.
+
+Accounting: signed position and average entry price per symbol; realized PnL on reducing
+fills (fees included); unrealized PnL marked to mid on every book update of the symbol; maker
+and taker fees in bps of notional (negative = rebate). Everything the algo can see is written
+straight into its AlgoState (`st`), which the host copies into the algo's memory before every
+callback; fills and rejects wait in `events` until the edge loop delivers them.
+"""
+
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memmove, memset
+
+from sequence_edge.abi cimport (
+    SEQ_ACTION_AMEND,
+    SEQ_ACTION_CANCEL,
+    SEQ_ACTION_CANCEL_ALL,
+    SEQ_ACTION_PLACE,
+    SEQ_FILL_FINAL,
+    SEQ_FILL_MAKER,
+    SEQ_MAX_OPEN_ORDERS,
+    SEQ_ORDER_IOC,
+    SEQ_ORDER_LIMIT,
+    SEQ_ORDER_MARKET,
+    SEQ_ORDER_POST_ONLY,
+    SEQ_SIDE_BUY,
+    SEQ_SIDE_SELL,
+)
+from sequence_edge.host cimport SLOT_RUNNING
+from sequence_edge.risk cimport (
+    R_BOOK_STALE,
+    R_DUPLICATE_ID,
+    R_INVALID_ACTION,
+    R_KILL_SWITCH,
+    R_NO_LIQUIDITY,
+    R_NOT_RUNNING,
+    R_OK,
+    R_UNKNOWN_ORDER,
+    R_UNKNOWN_SYMBOL,
+    R_WOULD_CROSS,
+    check_order,
+    limits_from_dict,
+    loss_exceeded,
+    risk_order_t,
+    trip,
+)
+from sequence_edge.trace cimport (
+    EV_ACK,
+    EV_AMEND,
+    EV_CANCEL,
+    EV_EXPIRE,
+    EV_FILL,
+    EV_REJECT,
+    EV_RISK,
+    EV_SUBMIT,
+    EV_TICK,
+    OS_CANCELLED,
+    OS_EXPIRED,
+    OS_FILLED,
+    OS_OPEN,
+    OS_REJECTED,
+    trace_rec_t,
+)
+from sequence_edge.util cimport FIXED, hist_quantile, hist_record, muldiv, now_ns, smuldiv, wavg
+
+from sequence_edge import abi
+from sequence_edge.trace import format_ref
+
+cdef uint32_t NO_BOOK = 0xFFFFFFFF
+
+
+cdef inline uint32_t id_hash(uint64_t x) noexcept nogil:
+    x *= 0x9E3779B97F4A7C15ULL
+    return <uint32_t>(x >> 40) & (IDSET_SLOTS - 1)
+
+
+cdef inline uint64_t remaining(const order_t* o) noexcept nogil:
+    return o.qty_1e8 - o.filled_1e8
+
+
+cdef class Account:
+    """A deployment's orders, positions, PnL and risk state on this edge (see the module doc)."""
+
+    def __cinit__(self):
+        self.id_ring = <uint64_t*>calloc(IDSET_CAP, sizeof(uint64_t))
+        self.id_slots = <uint64_t*>calloc(IDSET_SLOTS, sizeof(uint64_t))
+        self.events = <algo_event_t*>calloc(EVENT_CAP, sizeof(algo_event_t))
+        if self.id_ring == NULL or self.id_slots == NULL or self.events == NULL:
+            raise MemoryError()
+        self.st = &self.own_state
+        self.detached_running = True
+
+    def __dealloc__(self):
+        free(self.id_ring)
+        free(self.id_slots)
+        free(self.events)
+
+    def __init__(self, str deployment_id, symbols, books, book_ids, TraceStore traces, *, int serial,
+                 risk=None, double maker_fee_bps=0.0, double taker_fee_bps=0.0):
+        """`books` / `book_ids`: the Book and its edge-wide index for each of `symbols`, in order."""
+        if not 1 <= len(symbols) <= 16 or len(books) != len(symbols) or len(book_ids) != len(symbols):
+            raise ValueError("an account needs 1..16 symbols, each with its book and book index")
+        if serial < 1:
+            raise ValueError("account serials start at 1")
+        self.deployment_id = deployment_id
+        self.serial = serial
+        self.symbols = tuple(symbols)
+        self.books = [<Book?>b for b in books]
+        self.n_symbols = len(symbols)
+        for i, b in enumerate(book_ids):
+            self.book_ids[i] = b
+        self.traces = traces
+        traces.name_account(serial, deployment_id)
+        self.maker_fee_bps = maker_fee_bps
+        self.taker_fee_bps = taker_fee_bps
+        self.set_limits(risk or {})
+        self.own_state.symbol_count = self.n_symbols
+        self.own_state.next_id = 1
+
+    # ------------------------------------------------------------------ wiring
+
+    def set_limits(self, dict risk) -> None:
+        """New limits (natural units); a new push also resets the kill switch and the rate bucket."""
+        limits_from_dict(&self.limits, risk)
+        memset(&self.risk, 0, sizeof(self.risk))
+
+    def attach(self, AlgoInstance instance) -> None:
+        """Trade for `instance` (same symbols, in order): its AlgoState becomes the mirror."""
+        if tuple(instance.symbols) != self.symbols:
+            raise ValueError(f"instance symbols {list(instance.symbols)} != account symbols {list(self.symbols)}")
+        cdef seq_algo_state_t* src = self.st
+        cdef seq_algo_state_t* dst = instance.algo_state()
+        cdef uint64_t next_id = dst.next_id
+        if dst != src:
+            dst[0] = src[0]
+            if next_id > dst.next_id:
+                dst.next_id = next_id   # a hot-swapped instance inherited the old one's next_id
+        self.instance = instance
+        self.st = dst
+        self._mirror_orders()
+        instance.mark_state_dirty()
+
+    def check_resymbol(self, symbols) -> None:
+        """Raise ValueError if the account cannot drop the symbols missing from `symbols`."""
+        held = [s for i, s in enumerate(self.symbols)
+                if s not in symbols and self.st.positions[i].qty_1e8 != 0]
+        if held:
+            raise ValueError(f"{self.deployment_id} holds a position in {', '.join(held)}, which the new "
+                             f"symbol list drops; flatten it or keep the symbol")
+
+    def resymbol(self, symbols, books, book_ids) -> None:
+        """A re-push changed the symbol list: resting orders on dropped symbols are cancelled and
+        everything else is re-indexed (positions in dropped symbols must be flat)."""
+        cdef seq_algo_state_t old = self.st[0]
+        cdef int64_t old_upnl[16]
+        cdef uint32_t i, n
+        symbols = list(symbols)
+        self.check_resymbol(symbols)
+        if not 1 <= len(symbols) <= 16 or len(books) != len(symbols) or len(book_ids) != len(symbols):
+            raise ValueError("an account needs 1..16 symbols, each with its book and book index")
+        remap = {i: symbols.index(s) for i, s in enumerate(self.symbols) if s in symbols}
+        for i, s in enumerate(self.symbols):
+            if i not in remap:
+                self.n_cancelled_by_edge += self.cancel_resting(i)
+        for i in range(16):
+            old_upnl[i] = self.upnl[i]
+            self.upnl[i] = 0
+            self.open_on[i] = 0
+            self.st.positions[i].qty_1e8 = 0
+            self.st.positions[i].avg_px_1e8 = 0
+        for old_idx, new_idx in remap.items():
+            self.st.positions[new_idx] = old.positions[old_idx]
+            self.upnl[new_idx] = old_upnl[old_idx]
+        for i in range(self.n_open):
+            self.orders[i].symbol_idx = remap[self.orders[i].symbol_idx]
+            self.open_on[self.orders[i].symbol_idx] += 1
+        self.symbols = tuple(symbols)
+        self.books = [<Book?>b for b in books]
+        self.n_symbols = len(symbols)
+        for i, b in enumerate(book_ids):
+            self.book_ids[i] = b
+        self.st.symbol_count = self.n_symbols
+        self._mirror_orders()
+
+    def detach(self) -> None:
+        """Stop trading for the instance (it is being removed); keep a copy of the state."""
+        if self.st != &self.own_state:
+            self.own_state = self.st[0]
+            self.st = &self.own_state
+        self.instance = None
+        self.detached_running = False
+
+    cdef bint is_running(self) noexcept:
+        if self.instance is None:
+            return self.detached_running
+        return self.instance.slot.state == SLOT_RUNNING
+
+    # ------------------------------------------------------------------ actions
+
+    cdef void handle(self, const seq_action_t* a) noexcept:
+        if a.kind == SEQ_ACTION_PLACE:
+            self._place(a)
+        elif self.risk.killed:
+            self._reject(a.order_id, R_KILL_SWITCH, a.symbol_idx, a.kind, 0)
+        elif a.kind == SEQ_ACTION_CANCEL:
+            self._cancel(a)
+        elif a.kind == SEQ_ACTION_CANCEL_ALL:
+            self._cancel_all(a)
+        elif a.kind == SEQ_ACTION_AMEND:
+            self._amend(a)
+        else:
+            self._reject(a.order_id, R_INVALID_ACTION, a.symbol_idx, a.kind, 0)
+
+    cdef void _place(self, const seq_action_t* a) noexcept:
+        cdef uint64_t t_submit = now_ns()
+        cdef uint16_t sym = a.symbol_idx
+        cdef uint32_t book_id = self.book_ids[sym] if sym < self.n_symbols else NO_BOOK
+        cdef trace_rec_t* rec = self.traces.new_order(self.serial, book_id, a.order_id, a.side,
+                                                      a.order_type, a.px_1e8, a.qty_1e8)
+        cdef uint32_t ref = rec.ref
+        cdef uint32_t reason = R_OK
+        cdef Book book = None
+        cdef risk_order_t ro
+        cdef order_t o
+        cdef uint64_t t
+        cdef uint32_t i
+        self.traces.event(ref, EV_TICK, self.tick_ns, 0, 0, 0)
+        self.traces.event(ref, EV_SUBMIT, t_submit, a.px_1e8, a.qty_1e8, 0)
+        if (a.side != SEQ_SIDE_BUY and a.side != SEQ_SIDE_SELL) or a.order_type > SEQ_ORDER_POST_ONLY \
+                or a.qty_1e8 == 0 or a.order_id == 0 or (a.px_1e8 == 0 and a.order_type != SEQ_ORDER_MARKET):
+            reason = R_INVALID_ACTION
+        elif sym >= self.n_symbols:
+            reason = R_UNKNOWN_SYMBOL
+        elif not self.is_running():
+            reason = R_NOT_RUNNING
+        elif self._id_seen(a.order_id) or self._find(a.order_id) >= 0:
+            reason = R_DUPLICATE_ID
+        if reason == R_OK:
+            self._id_add(a.order_id)
+            book = <Book>self.books[sym]
+            if book.stale:
+                reason = R_BOOK_STALE
+        if reason == R_OK:
+            ro.side = a.side
+            ro.rests = a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY
+            ro.qty_1e8 = a.qty_1e8
+            ro.px_1e8 = a.px_1e8 if a.order_type != SEQ_ORDER_MARKET else \
+                self._worst_px(book, a.side, a.qty_1e8)
+            if ro.px_1e8 == 0:
+                reason = R_NO_LIQUIDITY    # a market order against an empty side
+        if reason == R_OK:
+            ro.mid_1e8 = self._mid(book)
+            ro.position_1e8 = self.st.positions[sym].qty_1e8
+            ro.open_buy_1e8 = ro.open_sell_1e8 = 0
+            for i in range(self.n_open):
+                if self.orders[i].symbol_idx == sym:
+                    if self.orders[i].side == SEQ_SIDE_BUY:
+                        ro.open_buy_1e8 += remaining(&self.orders[i])
+                    else:
+                        ro.open_sell_1e8 += remaining(&self.orders[i])
+            ro.open_orders = self.n_open
+            ro.pnl_1e8 = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8
+            ro.now_ns = t_submit
+            reason = check_order(&self.limits, &self.risk, &ro)
+            if self.risk.killed:
+                self._trip()
+        if reason == R_OK:
+            self.traces.event(ref, EV_RISK, now_ns(), 0, 0, 0)
+            if a.order_type == SEQ_ORDER_POST_ONLY and (
+                    (a.side == SEQ_SIDE_BUY and book.best_ask() and a.px_1e8 >= book.best_ask()) or
+                    (a.side == SEQ_SIDE_SELL and book.best_bid() and a.px_1e8 <= book.best_bid())):
+                reason = R_WOULD_CROSS
+        if reason != R_OK:
+            self.traces.set_state(ref, OS_REJECTED, 0)
+            self._reject(a.order_id, reason, sym, SEQ_ACTION_PLACE, ref)
+            return
+        # accepted
+        t = now_ns()
+        self.traces.event(ref, EV_ACK, t, 0, 0, 0)
+        if self.tick_from_book and t >= self.tick_ns:
+            hist_record(&self.tick_to_order, t - self.tick_ns)
+        self.n_orders += 1
+        memset(&o, 0, sizeof(o))
+        o.client_id = a.order_id
+        o.px_1e8 = a.px_1e8
+        o.qty_1e8 = a.qty_1e8
+        o.ref = ref
+        o.symbol_idx = sym
+        o.side = a.side
+        o.order_type = a.order_type
+        if a.order_type != SEQ_ORDER_POST_ONLY:
+            self._take(&o, a.order_type != SEQ_ORDER_MARKET)
+        if o.filled_1e8 == o.qty_1e8:
+            self.traces.set_state(ref, OS_FILLED, o.filled_1e8)
+        elif a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY:
+            self._rest(&o)
+        elif a.order_type == SEQ_ORDER_IOC:
+            self._finalize_last_fill(o.client_id)
+            self.traces.event(ref, EV_EXPIRE, now_ns(), 0, remaining(&o), 0)
+            self.traces.set_state(ref, OS_EXPIRED, o.filled_1e8)
+        else:  # market: the remainder is refused
+            self._finalize_last_fill(o.client_id)
+            self.traces.set_state(ref, OS_EXPIRED if o.filled_1e8 else OS_REJECTED, o.filled_1e8)
+            self._reject(o.client_id, R_NO_LIQUIDITY, sym, SEQ_ACTION_PLACE, ref)
+
+    cdef void _cancel(self, const seq_action_t* a) noexcept:
+        cdef int i = self._find(a.order_id)
+        cdef order_t* o
+        if i < 0:
+            self._reject(a.order_id, R_UNKNOWN_ORDER, a.symbol_idx, SEQ_ACTION_CANCEL, 0)
+            return
+        o = &self.orders[i]
+        self.traces.event(o.ref, EV_CANCEL, now_ns(), 0, remaining(o), 0)
+        self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
+        self.n_cancels += 1
+        self._remove(i)
+        self._mirror_orders()
+
+    cdef void _cancel_all(self, const seq_action_t* a) noexcept:
+        if a.symbol_idx != ALL_SYMBOLS and a.symbol_idx >= self.n_symbols:
+            self._reject(0, R_UNKNOWN_SYMBOL, a.symbol_idx, SEQ_ACTION_CANCEL_ALL, 0)
+            return
+        self.n_cancels += self.cancel_resting(a.symbol_idx)
+
+    cdef uint32_t cancel_resting(self, uint16_t sym) noexcept:
+        """Cancel every resting order on `sym` (ALL_SYMBOLS: all); returns how many."""
+        cdef uint32_t i = 0, n = 0
+        cdef uint64_t t = now_ns()
+        cdef order_t* o
+        while i < self.n_open:
+            o = &self.orders[i]
+            if sym == ALL_SYMBOLS or o.symbol_idx == sym:
+                self.traces.event(o.ref, EV_CANCEL, t, 0, remaining(o), 0)
+                self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
+                self._remove(i)
+                n += 1
+            else:
+                i += 1
+        if n:
+            self._mirror_orders()
+        return n
+
+    cdef void _amend(self, const seq_action_t* a) noexcept:
+        cdef int i = self._find(a.order_id)
+        cdef order_t* o
+        cdef Book book
+        cdef risk_order_t ro
+        cdef uint32_t reason = R_OK
+        cdef uint64_t own_qty
+        cdef uint16_t sym
+        cdef uint32_t j
+        if i < 0:
+            self._reject(a.order_id, R_UNKNOWN_ORDER, a.symbol_idx, SEQ_ACTION_AMEND, 0)
+            return
+        o = &self.orders[i]
+        book = <Book>self.books[o.symbol_idx]
+        if a.px_1e8 == 0 or a.qty_1e8 <= o.filled_1e8:
+            reason = R_INVALID_ACTION
+        elif not self.is_running():
+            reason = R_NOT_RUNNING
+        elif book.stale:
+            reason = R_BOOK_STALE
+        else:
+            ro.side = o.side
+            ro.rests = False              # already counted as resting
+            ro.qty_1e8 = a.qty_1e8 - o.filled_1e8
+            ro.px_1e8 = a.px_1e8
+            ro.mid_1e8 = self._mid(book)
+            ro.position_1e8 = self.st.positions[o.symbol_idx].qty_1e8
+            ro.open_buy_1e8 = ro.open_sell_1e8 = 0
+            for j in range(self.n_open):
+                if <int>j != i and self.orders[j].symbol_idx == o.symbol_idx:
+                    if self.orders[j].side == SEQ_SIDE_BUY:
+                        ro.open_buy_1e8 += remaining(&self.orders[j])
+                    else:
+                        ro.open_sell_1e8 += remaining(&self.orders[j])
+            ro.open_orders = self.n_open
+            ro.pnl_1e8 = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8
+            ro.now_ns = now_ns()
+            reason = check_order(&self.limits, &self.risk, &ro)
+            if self.risk.killed:           # MAX_LOSS just tripped it: o was cancelled with the rest
+                sym = o.symbol_idx
+                self._trip()
+                self._reject(a.order_id, reason, sym, SEQ_ACTION_AMEND, 0)
+                return
+            if reason == R_OK and o.order_type == SEQ_ORDER_POST_ONLY and (
+                    (o.side == SEQ_SIDE_BUY and book.best_ask() and a.px_1e8 >= book.best_ask()) or
+                    (o.side == SEQ_SIDE_SELL and book.best_bid() and a.px_1e8 <= book.best_bid())):
+                reason = R_WOULD_CROSS
+        if reason != R_OK:
+            self.traces.event(o.ref, EV_REJECT, now_ns(), 0, 0, reason)
+            self._reject(a.order_id, reason, o.symbol_idx, SEQ_ACTION_AMEND, 0)
+            return
+        self.n_amends += 1
+        self.traces.event(o.ref, EV_AMEND, now_ns(), a.px_1e8, a.qty_1e8, 0)
+        own_qty = book.bid_qty_at(a.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(a.px_1e8)
+        if a.px_1e8 != o.px_1e8:
+            o.px_1e8 = a.px_1e8
+            o.qty_1e8 = a.qty_1e8
+            o.queue_1e8 = own_qty          # new price: back of that level's queue
+            self._take(o, True)
+        else:
+            if a.qty_1e8 > o.qty_1e8:
+                o.queue_1e8 = own_qty      # size up: loses priority
+            o.qty_1e8 = a.qty_1e8          # size down keeps it
+        if o.filled_1e8 >= o.qty_1e8:
+            self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)
+            self._remove(i)
+        self._mirror_orders()
+
+    # ------------------------------------------------------------------ matching
+
+    cdef uint64_t _take(self, order_t* o, bint limited) noexcept:
+        """Walk the opposite side for o's remainder (up to its price when `limited`)."""
+        cdef Book book = <Book>self.books[o.symbol_idx]
+        cdef uint8_t opp = SEQ_SIDE_SELL if o.side == SEQ_SIDE_BUY else SEQ_SIDE_BUY
+        cdef uint64_t px, qty, take, taken = 0
+        cdef uint64_t t = now_ns()
+        cdef int i = 0
+        while o.filled_1e8 < o.qty_1e8 and book.level(opp, i, &px, &qty) == 0:
+            if limited and ((o.side == SEQ_SIDE_BUY and px > o.px_1e8) or
+                            (o.side == SEQ_SIDE_SELL and px < o.px_1e8)):
+                break
+            take = remaining(o) if remaining(o) < qty else qty
+            self._fill(o, px, take, False, t)
+            taken += take
+            i += 1
+        return taken
+
+    cdef void level_change(self, uint16_t sym, uint8_t side, uint64_t px, uint64_t old_qty,
+                           uint64_t new_qty) noexcept:
+        """The venue's quantity at (side, px) went from old_qty to new_qty (before matching)."""
+        cdef uint64_t gone, reach, fill
+        cdef uint32_t i = 0
+        cdef order_t* o
+        cdef bint changed = False
+        if new_qty >= old_qty:
+            return
+        gone = old_qty - new_qty
+        while i < self.n_open:
+            o = &self.orders[i]
+            if o.symbol_idx != sym or o.side != side or o.px_1e8 != px:
+                i += 1
+                continue
+            if o.queue_1e8 >= gone:
+                o.queue_1e8 -= gone
+                i += 1
+                continue
+            reach = gone - o.queue_1e8          # the part of the decrease that reached this order
+            o.queue_1e8 = 0
+            fill = remaining(o) if remaining(o) < reach else reach
+            self._fill(o, px, fill, True, now_ns())
+            changed = True
+            if o.filled_1e8 == o.qty_1e8:
+                self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)
+                self._remove(i)
+            else:
+                i += 1
+        if changed:
+            self._mirror_orders()
+
+    cdef void match_resting(self, uint16_t sym) noexcept:
+        """Fill resting orders on `sym` that the opposite side trades through or touches."""
+        cdef Book book
+        cdef uint64_t best_bid, best_ask, opp_qty, fill
+        cdef uint32_t i = 0
+        cdef order_t* o
+        cdef bint through, touch, changed = False
+        if self.open_on[sym] == 0:
+            return
+        book = <Book>self.books[sym]
+        if book.stale:
+            return
+        best_bid = book.best_bid()
+        best_ask = book.best_ask()
+        while i < self.n_open:
+            o = &self.orders[i]
+            if o.symbol_idx != sym:
+                i += 1
+                continue
+            if o.side == SEQ_SIDE_BUY:
+                through = best_ask != 0 and best_ask < o.px_1e8
+                touch = best_ask == o.px_1e8
+                opp_qty = book.ask_qty_at(o.px_1e8) if touch else 0
+            else:
+                through = best_bid != 0 and best_bid > o.px_1e8
+                touch = best_bid == o.px_1e8
+                opp_qty = book.bid_qty_at(o.px_1e8) if touch else 0
+            fill = 0
+            if through:
+                fill = remaining(o)
+            elif touch:
+                if opp_qty > o.queue_1e8:
+                    fill = opp_qty - o.queue_1e8
+                    if fill > remaining(o):
+                        fill = remaining(o)
+                    o.queue_1e8 = 0
+                else:
+                    o.queue_1e8 -= opp_qty
+            if fill:
+                self._fill(o, o.px_1e8, fill, True, now_ns())
+                changed = True
+            if o.filled_1e8 == o.qty_1e8:
+                self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)
+                self._remove(i)
+            else:
+                i += 1
+        if changed:
+            self._mirror_orders()
+
+    cdef void after_snapshot(self, uint16_t sym) noexcept:
+        """A snapshot replaced the book: the queue ahead can only have shrunk to the level's size."""
+        cdef Book book = <Book>self.books[sym]
+        cdef uint32_t i
+        cdef uint64_t level
+        cdef order_t* o
+        for i in range(self.n_open):
+            o = &self.orders[i]
+            if o.symbol_idx == sym:
+                level = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)
+                if level < o.queue_1e8:
+                    o.queue_1e8 = level
+        self.match_resting(sym)
+
+    cdef void _fill(self, order_t* o, uint64_t px, uint64_t qty, bint maker, uint64_t ts) noexcept:
+        cdef uint64_t notional = muldiv(px, qty, FIXED)
+        cdef double bps = self.maker_fee_bps if maker else self.taker_fee_bps
+        cdef int64_t fee = <int64_t>(<double>notional * bps * 1e-4 + (0.5 if bps >= 0 else -0.5))
+        cdef algo_event_t ev
+        if qty == 0:
+            return
+        self._position(o.symbol_idx, o.side, px, qty)
+        self.st.fees_1e8 += fee
+        self.st.realized_pnl_1e8 -= fee
+        o.filled_1e8 += qty
+        self.n_fills += 1
+        self.volume_1e8 += qty
+        self.notional_1e8 += notional
+        memset(&ev, 0, sizeof(ev))
+        ev.kind = EVK_FILL
+        ev.fill.order_id = o.client_id
+        ev.fill.px_1e8 = px
+        ev.fill.qty_1e8 = qty
+        ev.fill.fee_1e8 = fee
+        ev.fill.ts_ns = ts
+        ev.fill.symbol_idx = o.symbol_idx
+        ev.fill.side = o.side
+        ev.fill.flags = (SEQ_FILL_MAKER if maker else 0) | (SEQ_FILL_FINAL if o.filled_1e8 == o.qty_1e8 else 0)
+        self._push(&ev)
+        self.traces.event(o.ref, EV_FILL, ts, px, qty, ev.fill.flags)
+        self.traces.set_state(o.ref, OS_OPEN, o.filled_1e8)
+        self.mark(o.symbol_idx)
+
+    cdef void _finalize_last_fill(self, uint64_t client_id) noexcept:
+        """An IOC / market order is done: its last fill (if any, still queued) carries FINAL."""
+        cdef algo_event_t* ev
+        if self.ev_count == 0:
+            return
+        ev = &self.events[(self.ev_head + self.ev_count - 1) % EVENT_CAP]
+        if ev.kind == EVK_FILL and ev.fill.order_id == client_id:
+            ev.fill.flags |= SEQ_FILL_FINAL
+
+    cdef void _position(self, uint16_t sym, uint8_t side, uint64_t px, uint64_t qty) noexcept:
+        cdef int64_t pos = self.st.positions[sym].qty_1e8
+        cdef uint64_t avg = self.st.positions[sym].avg_px_1e8
+        cdef int64_t delta = <int64_t>qty if side == SEQ_SIDE_BUY else -<int64_t>qty
+        cdef int64_t new_pos = pos + delta
+        cdef uint64_t held, close
+        if pos == 0 or (pos > 0) == (delta > 0):
+            held = <uint64_t>(pos if pos > 0 else -pos)
+            avg = wavg(held, avg, qty, px)
+        else:
+            held = <uint64_t>(pos if pos > 0 else -pos)
+            close = held if held < qty else qty
+            if pos > 0:
+                self.st.realized_pnl_1e8 += smuldiv(<int64_t>px - <int64_t>avg, <int64_t>close, FIXED)
+            else:
+                self.st.realized_pnl_1e8 += smuldiv(<int64_t>avg - <int64_t>px, <int64_t>close, FIXED)
+            if new_pos == 0:
+                avg = 0
+            elif (new_pos > 0) != (pos > 0):
+                avg = px                   # flipped: the rest opened a new position at px
+        self.st.positions[sym].qty_1e8 = new_pos
+        self.st.positions[sym].avg_px_1e8 = avg
+
+    cdef void mark(self, uint16_t sym) noexcept:
+        """Unrealized PnL of `sym` at the book's mid; trips the kill switch past max_loss."""
+        cdef int64_t pos = self.st.positions[sym].qty_1e8
+        cdef uint64_t mid
+        cdef int64_t total = 0
+        cdef uint16_t i
+        if pos != 0:
+            mid = self._mid(<Book>self.books[sym])
+            if mid == 0:
+                return
+            self.upnl[sym] = smuldiv(<int64_t>mid - <int64_t>self.st.positions[sym].avg_px_1e8, pos, FIXED)
+        elif self.upnl[sym] == 0:
+            return
+        else:
+            self.upnl[sym] = 0
+        for i in range(self.n_symbols):
+            total += self.upnl[i]
+        self.st.unrealized_pnl_1e8 = total
+        if not self.risk.killed and loss_exceeded(&self.limits, self.st.realized_pnl_1e8 + total):
+            trip(&self.risk, self.st.realized_pnl_1e8 + total, now_ns())
+            self._trip()
+
+    cdef void _trip(self) noexcept:
+        """The kill switch tripped: nothing the algo left resting stays in the market."""
+        self.n_cancelled_by_edge += self.cancel_resting(ALL_SYMBOLS)
+
+    # ------------------------------------------------------------------ order book keeping
+
+    cdef void _rest(self, order_t* o) noexcept:
+        cdef Book book = <Book>self.books[o.symbol_idx]
+        o.queue_1e8 = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)
+        self.orders[self.n_open] = o[0]
+        self.n_open += 1
+        self.open_on[o.symbol_idx] += 1
+        self.traces.set_state(o.ref, OS_OPEN, o.filled_1e8)
+        self._mirror_orders()
+
+    cdef void _remove(self, uint32_t i) noexcept:
+        self.open_on[self.orders[i].symbol_idx] -= 1
+        memmove(&self.orders[i], &self.orders[i + 1], (self.n_open - i - 1) * sizeof(order_t))
+        self.n_open -= 1
+
+    cdef int _find(self, uint64_t client_id) noexcept:
+        cdef uint32_t i
+        for i in range(self.n_open):
+            if self.orders[i].client_id == client_id:
+                return i
+        return -1
+
+    cdef void _mirror_orders(self) noexcept:
+        cdef uint32_t i, n = self.n_open if self.n_open < SEQ_MAX_OPEN_ORDERS else SEQ_MAX_OPEN_ORDERS
+        cdef order_t* o
+        for i in range(n):
+            o = &self.orders[i]
+            self.st.open_orders[i].order_id = o.client_id
+            self.st.open_orders[i].px_1e8 = o.px_1e8
+            self.st.open_orders[i].qty_1e8 = o.qty_1e8
+            self.st.open_orders[i].filled_1e8 = o.filled_1e8
+            self.st.open_orders[i].symbol_idx = o.symbol_idx
+            self.st.open_orders[i].side = o.side
+            self.st.open_orders[i].order_type = o.order_type
+            self.st.open_orders[i]._pad = 0
+        self.st.open_order_count = n
+
+    cdef void _reject(self, uint64_t client_id, uint32_t reason, uint16_t sym, uint8_t kind,
+                      uint32_t ref) noexcept:
+        cdef algo_event_t ev
+        memset(&ev, 0, sizeof(ev))
+        ev.kind = EVK_REJECT
+        ev.reject.order_id = client_id
+        ev.reject.reason = reason
+        ev.reject.symbol_idx = sym
+        ev.reject.action_kind = kind
+        self._push(&ev)
+        self.n_rejects += 1
+        self.rejects_by_reason[reason] += 1
+        if ref:
+            self.traces.event(ref, EV_REJECT, now_ns(), 0, 0, reason)
+
+    cdef void _push(self, algo_event_t* ev) noexcept:
+        if self.ev_count == EVENT_CAP:       # nobody delivers: keep the newest
+            self.ev_head = (self.ev_head + 1) % EVENT_CAP
+            self.ev_count -= 1
+            self.events_dropped += 1
+        self.events[(self.ev_head + self.ev_count) % EVENT_CAP] = ev[0]
+        self.ev_count += 1
+
+    cdef bint pop_event(self, algo_event_t* out) noexcept:
+        if self.ev_count == 0:
+            return False
+        out[0] = self.events[self.ev_head]
+        self.ev_head = (self.ev_head + 1) % EVENT_CAP
+        self.ev_count -= 1
+        return True
+
+    cdef uint64_t _worst_px(self, Book book, uint8_t side, uint64_t qty) noexcept:
+        """Price of the deepest opposite level a market order of `qty` reaches (0: side empty)."""
+        cdef uint8_t opp = SEQ_SIDE_SELL if side == SEQ_SIDE_BUY else SEQ_SIDE_BUY
+        cdef uint64_t px, lvl, seen = 0, worst = 0
+        cdef int i = 0
+        while seen < qty and book.level(opp, i, &px, &lvl) == 0:
+            worst = px
+            seen += lvl
+            i += 1
+        return worst
+
+    cdef uint64_t _mid(self, Book book) noexcept:
+        cdef uint64_t bid = book.best_bid()
+        cdef uint64_t ask = book.best_ask()
+        if bid == 0 or ask == 0:
+            return 0
+        return bid + (ask - bid) // 2
+
+    # ------------------------------------------------------------------ duplicate ids
+
+    cdef bint _id_seen(self, uint64_t client_id) noexcept:
+        cdef uint32_t i = id_hash(client_id)
+        while self.id_slots[i]:
+            if self.id_slots[i] == client_id:
+                return True
+            i = (i + 1) & (IDSET_SLOTS - 1)
+        return False
+
+    cdef void _id_add(self, uint64_t client_id) noexcept:
+        cdef uint32_t i
+        if self.id_count == IDSET_CAP:          # forget the oldest id
+            self._id_remove_slot(self.id_ring[self.id_head])
+            self.id_head = (self.id_head + 1) % IDSET_CAP
+            self.id_count -= 1
+        self.id_ring[(self.id_head + self.id_count) % IDSET_CAP] = client_id
+        self.id_count += 1
+        i = id_hash(client_id)
+        while self.id_slots[i]:
+            i = (i + 1) & (IDSET_SLOTS - 1)
+        self.id_slots[i] = client_id
+
+    cdef void _id_remove_slot(self, uint64_t client_id) noexcept:
+        """Linear-probing delete with backward shift (no tombstones)."""
+        cdef uint32_t mask = IDSET_SLOTS - 1
+        cdef uint32_t i = id_hash(client_id), j, k
+        while self.id_slots[i] != client_id:
+            if self.id_slots[i] == 0:
+                return
+            i = (i + 1) & mask
+        j = i
+        while True:
+            j = (j + 1) & mask
+            if self.id_slots[j] == 0:
+                break
+            k = id_hash(self.id_slots[j])
+            # the entry at j may move to i only if its home k is not cyclically within (i, j]
+            if (i <= j and i < k <= j) or (i > j and (k > i or k <= j)):
+                continue
+            self.id_slots[i] = self.id_slots[j]
+            i = j
+        self.id_slots[i] = 0
+
+    # ------------------------------------------------------------------ Python API
+
+    def submit(self, int kind, *, int side=0, int order_type=0, int symbol_idx=0, uint64_t order_id=0,
+               uint64_t px_1e8=0, uint64_t qty_1e8=0) -> None:
+        """Handle one action as if the algo had emitted it (tests, undeploy leftovers)."""
+        cdef seq_action_t a
+        memset(&a, 0, sizeof(a))
+        a.kind = kind
+        a.side = side
+        a.order_type = order_type
+        a.symbol_idx = symbol_idx
+        a.order_id = order_id
+        a.px_1e8 = px_1e8
+        a.qty_1e8 = qty_1e8
+        self.tick_ns = now_ns()
+        self.tick_from_book = False
+        self.handle(&a)
+
+    def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,
+              symbol_idx: int = 0) -> None:
+        self.submit(abi.ACTION_PLACE, side=side, order_type=order_type, symbol_idx=symbol_idx,
+                    order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
+
+    def cancel(self, order_id: int) -> None:
+        self.submit(abi.ACTION_CANCEL, order_id=order_id)
+
+    def cancel_all(self, symbol_idx: int = ALL_SYMBOLS) -> None:
+        self.submit(abi.ACTION_CANCEL_ALL, symbol_idx=symbol_idx)
+
+    def amend(self, order_id: int, px_1e8: int, qty_1e8: int) -> None:
+        self.submit(abi.ACTION_AMEND, order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
+
+    def cancel_everything(self) -> int:
+        """The edge cancels whatever is left resting (undeploy, failure); returns how many."""
+        cdef uint32_t n = self.cancel_resting(ALL_SYMBOLS)
+        self.n_cancelled_by_edge += n
+        return n
+
+    def drain_events(self) -> list:
+        """Undelivered fills and rejects, oldest first, as ("fill" | "reject", dict)."""
+        cdef algo_event_t ev
+        out = []
+        while self.pop_event(&ev):
+            if ev.kind == EVK_FILL:
+                out.append(("fill", {"order_id": ev.fill.order_id, "px_1e8": ev.fill.px_1e8,
+                                     "qty_1e8": ev.fill.qty_1e8, "fee_1e8": ev.fill.fee_1e8,
+                                     "symbol_idx": ev.fill.symbol_idx, "side": ev.fill.side,
+                                     "maker": bool(ev.fill.flags & SEQ_FILL_MAKER),
+                                     "final": bool(ev.fill.flags & SEQ_FILL_FINAL)}))
+            else:
+                out.append(("reject", {"order_id": ev.reject.order_id,
+                                       "reason": abi.REJECT_REASONS.get(ev.reject.reason, str(ev.reject.reason)),
+                                       "symbol_idx": ev.reject.symbol_idx,
+                                       "action_kind": ev.reject.action_kind}))
+        return out
+
+    @property
+    def pending_events(self) -> int:
+        return self.ev_count
+
+    def open_orders(self) -> list:
+        """Resting orders, oldest first."""
+        cdef uint32_t i
+        cdef order_t* o
+        out = []
+        for i in range(self.n_open):
+            o = &self.orders[i]
+            out.append({"order_ref": format_ref(o.ref), "order_id": o.client_id,
+                        "symbol": self.symbols[o.symbol_idx], "side": "buy" if o.side == SEQ_SIDE_BUY else "sell",
+                        "type": {0: "limit", 3: "post_only"}.get(o.order_type, str(o.order_type)),
+                        "px_1e8": o.px_1e8, "qty_1e8": o.qty_1e8, "filled_1e8": o.filled_1e8,
+                        "queue_ahead_1e8": o.queue_1e8, "state": "open"})
+        return out
+
+    def position(self, int symbol_idx = 0) -> tuple:
+        """(qty_1e8, avg_px_1e8) of one symbol."""
+        if not 0 <= symbol_idx < self.n_symbols:
+            raise ValueError(f"symbol_idx {symbol_idx} out of range")
+        return (self.st.positions[symbol_idx].qty_1e8, self.st.positions[symbol_idx].avg_px_1e8)
+
+    def pnl(self) -> dict:
+        """Realized (fees included), unrealized and fees, 1e8 fixed point."""
+        return {"realized_1e8": self.st.realized_pnl_1e8, "unrealized_1e8": self.st.unrealized_pnl_1e8,
+                "fees_1e8": self.st.fees_1e8}
+
+    def algo_state_open_orders(self) -> list:
+        """The open orders as the algo sees them in AlgoState: (order_id, px, qty, filled)."""
+        return [(self.st.open_orders[i].order_id, self.st.open_orders[i].px_1e8,
+                 self.st.open_orders[i].qty_1e8, self.st.open_orders[i].filled_1e8)
+                for i in range(self.st.open_order_count)]
+
+    @property
+    def killed(self) -> bool:
+        return self.risk.killed
+
+    def kill_info(self) -> dict | None:
+        if not self.risk.killed:
+            return None
+        return {"pnl": abi.from_fixed(self.risk.killed_pnl_1e8), "ts_ns": self.risk.killed_ns,
+                "max_loss": abi.from_fixed(self.limits.max_loss_1e8)}
+
+    def rejects_by_reason(self) -> dict:
+        return {abi.REJECT_REASONS[r]: self.rejects_by_reason[r]
+                for r in abi.REJECT_REASONS if self.rejects_by_reason[r]}
+
+    def tick_to_order_ns(self, double q) -> int:
+        return hist_quantile(&self.tick_to_order, q)
+
+    @property
+    def tick_to_order_count(self) -> int:
+        return self.tick_to_order.count
+
