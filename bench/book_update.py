@@ -31,13 +31,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import sequence_edge
 from order_book import OrderBook
-from sequence_edge.book import ASK, BID, Book
 from sortedcontainers import SortedDict, SortedList
+
+import sequence_edge
+from sequence_edge.book import ASK, BID, Book
 
 TICK = 1_000_000  # 0.01 in 1e8 fixed point
 LOT = 100_000  # 0.001 in 1e8 fixed point
@@ -57,8 +59,10 @@ def geometric(rng: random.Random, p: float, cap: int) -> int:
     return min(cap, int(math.log(1.0 - rng.random()) / math.log(1.0 - p)))
 
 
-def make_stream(n: int, seed: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[Record]]:
-    """Initial snapshot (bids, asks) and n updates that never cross the book."""
+def make_stream(
+    n: int, seed: int
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[Record], Counter]:
+    """Initial snapshot (bids, asks), n updates that never cross the book, and their mix by kind."""
     rng = random.Random(seed)
     bids: dict[int, int] = {}  # tick -> lots
     asks: dict[int, int] = {}
@@ -77,11 +81,13 @@ def make_stream(n: int, seed: int) -> tuple[list[tuple[int, int]], list[tuple[in
     snapshot_asks = [(t * TICK, q * LOT) for t, q in sorted(asks.items())]
 
     out: list[Record] = []
+    mix: Counter = Counter()
     seq, ts = FIRST_SEQ, 1_700_000_000_000_000_000
 
     def emit(side: int, t: int, lots: int) -> None:
         nonlocal seq, ts
         levels, ticks = (bids, bid_ticks) if side == BID else (asks, ask_ticks)
+        mix["quantity change" if t in levels and lots else "new level" if lots else "delete"] += 1
         if lots:
             if t not in levels:
                 ticks.add(t)
@@ -125,7 +131,7 @@ def make_stream(n: int, seed: int) -> tuple[list[tuple[int, int]], list[tuple[in
             for _ in range(rng.randint(1, 3)):
                 if len(out) < n and len(levels) > 1:
                     emit(side, nth_from_top(side, 0), 0)
-    return snapshot_bids, snapshot_asks, out
+    return snapshot_bids, snapshot_asks, out, mix
 
 
 # ---------------------------------------------------------------- the three books
@@ -217,10 +223,14 @@ def main() -> None:
     batches = n // args.batch
 
     t0 = time.perf_counter()
-    snap_bids, snap_asks, stream = make_stream(n, args.seed)
+    snap_bids, snap_asks, stream, mix = make_stream(n, args.seed)
     print(
         f"stream: {n:,} updates, {len(snap_bids)}+{len(snap_asks)} levels in the snapshot, "
         f"generated in {time.perf_counter() - t0:.1f} s (seed {args.seed})"
+    )
+    print("mix: " + ", ".join(f"{count / n:.0%} {kind}s" for kind, count in mix.most_common()))
+    print(
+        f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f} (other work inflates all rows)"
     )
 
     # ours: records as one flat uint64 buffer, a memoryview slice per batch prepared up front

@@ -2,12 +2,14 @@
 """L2 order book for one symbol, kept in C arrays, updated without the GIL.
 
 Storage. Prices and quantities are uint64 fixed point scaled by 1e8. Each side
-is one sorted array of (px, qty) with the BEST level LAST: bids by ascending,
-asks by descending price. Market-data updates cluster at the top of the book;
-with the top at the end of the array an
-insert or delete there moves only the handful of levels above it, and the
-search gallops down from the top (O(log distance-from-top) comparisons). The
-full depth is kept (the array grows with realloc); the ABI view is the top 20.
+is one sorted array of (px, qty) with the BEST level LAST (bids by ascending,
+asks by descending price) inside a buffer with free room at both ends.
+Market-data updates cluster at the top of the book: the search gallops down
+from the top (O(log distance-from-top) comparisons) and an insert or delete
+moves only the shorter part of the array, the few levels above it (or, deep in
+the book, the levels below it). The full depth is kept (the buffer grows with
+realloc); the ABI view is the top 20. A book belongs to one thread: nothing
+here locks.
 
 Consistency. `stale` is True for a fresh book, after a sequence gap and after a
 crossed book (best bid >= best ask). A stale book ignores updates until a
@@ -233,7 +235,9 @@ cdef bint side_normalize(book_side_t* s, bint desc) noexcept nogil:
     s.count = 0
     s.levels = s.buf + s.capacity // 2
     for i in range(n):
-        side_set(s, arrived[i].px_1e8, arrived[i].qty_1e8, desc)  # the buffer already holds n levels
+        if not side_set(s, arrived[i].px_1e8, arrived[i].qty_1e8, desc):
+            free(arrived)
+            return False
     free(arrived)
     return True
 
@@ -624,8 +628,9 @@ cdef class Book:
 # ---------------------------------------------------------------- argument checks
 
 cdef uint64_t _u64(str name, object value) except? 0:
-    if not isinstance(value, int) or isinstance(value, bool):
+    if isinstance(value, bool) or not hasattr(value, "__index__"):  # ints and numpy ints, never floats
         raise TypeError(f"{name} must be an int (1e8 fixed point), got {type(value).__name__}")
+    value = value.__index__()
     if value < 0 or value > U64_MAX:
         raise ValueError(f"{name} must be in 0..2**64-1, got {value}")
     return value
@@ -651,9 +656,11 @@ cdef list _checked_levels(str name, object levels):
             px, qty = entry
         except (TypeError, ValueError):
             raise ValueError(f"{name}: each level must be a (px_1e8, qty_1e8) pair, got {entry!r}") from None
-        if _u64(f"{name} px_1e8", px) == 0:
+        px = _u64(f"{name} px_1e8", px)
+        qty = _u64(f"{name} qty_1e8", qty)
+        if px == 0:
             raise ValueError(f"{name}: price must be > 0, got {entry!r}")
-        if _u64(f"{name} qty_1e8", qty) == 0:
+        if qty == 0:
             raise ValueError(f"{name}: snapshot quantities must be > 0, got {entry!r}")
         if px in seen:
             raise ValueError(f"{name}: price {px} appears twice in the snapshot")
