@@ -130,7 +130,9 @@ def note(body: kopf.Body | dict[str, Any], reason: str, message: str, warning: b
         reason,
         message,
     )
-    (kopf.warn if warning else kopf.info)(body, reason=reason, message=message)
+    # kopf.event, not kopf.info/warn: those drop events below settings.posting.level, which is set to
+    # WARNING so that kopf's own per-handler log lines do not become Events.
+    kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
 
 
 def post_transition(body: kopf.Body, old_state: str | None, verdict: Verdict) -> None:

@@ -1,0 +1,382 @@
+"""Fixtures that run the real operator (`sequence operator`, a subprocess) against a Kubernetes API.
+
+By default the API is KMock (tests/operator/kmock_cluster.py) over HTTP on loopback. With
+SEQUENCE_TEST_KUBECONFIG=/path/to/kubeconfig the same tests run against that cluster instead: a
+fresh namespace per test module, the CRDs from crds/ applied first. Edges and the coordinator are
+real processes on loopback either way (external VenueEdges, settings.coordinatorDefaults.endpoint),
+so the operator must run where it can reach them: on this machine.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .kmock_cluster import KMockThread
+from .kube import Kube, kubeconfig_for
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+REAL_KUBECONFIG = os.environ.get("SEQUENCE_TEST_KUBECONFIG")
+POLL = 0.5  # operator poll interval in these tests
+DELETE_TIMEOUT = 2.0  # per-edge teardown budget in these tests
+
+
+def sequence_cmd() -> list[str]:
+    exe = shutil.which("sequence")
+    return [exe] if exe else [sys.executable, "-m", "sequence.cli.main"]
+
+
+def has_command(name: str) -> bool:
+    result = subprocess.run([*sequence_cmd(), name, "--help"], capture_output=True, text=True, timeout=60)
+    return result.returncode == 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_json(url: str, method: str = "GET", timeout: float = 5) -> tuple[int, Any]:
+    import json
+    import urllib.error
+
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def wait_http(
+    url: str, timeout: float, process: subprocess.Popen[Any] | None = None, log: Path | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            output = log.read_text()[-4000:] if log else ""
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered:\n{output}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    output = log.read_text()[-4000:] if log else ""
+    raise RuntimeError(f"{url} did not answer 200 within {timeout}s\n{output}")
+
+
+class Process:
+    """A subprocess with its output in a file, stopped with SIGTERM (then SIGKILL) at the end."""
+
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.log = log
+        self._out = log.open("w")
+        self.proc = subprocess.Popen(args, stdout=self._out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._out.close()
+
+    def tail(self, lines: int = 80) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+# ---------------------------------------------------------------------- cluster
+
+
+@dataclass
+class Cluster:
+    kube: Kube
+    kubeconfig: Path
+    real: bool
+    namespace: str
+
+
+def _apply_crds(kube: Kube) -> None:
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        name = crd["metadata"]["name"]
+        url = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+        status, current = kube.call("GET", url)
+        if status == 404:
+            kube.ok("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        else:
+            crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            kube.ok("PUT", url, crd)
+        kube.wait(
+            f"CRD {name} established",
+            lambda url=url: any(
+                c.get("type") == "Established" and c.get("status") == "True"
+                for c in (kube.call("GET", url)[1].get("status") or {}).get("conditions") or []
+            ),
+            timeout=60,
+        )
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    namespace = f"seq-test-{uuid.uuid4().hex[:8]}"
+    if REAL_KUBECONFIG:
+        kubeconfig = Path(REAL_KUBECONFIG)
+        kube = Kube(kubeconfig, namespace)
+        _apply_crds(kube)
+        kube.ok(
+            "POST",
+            "/api/v1/namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        )
+        try:
+            yield Cluster(kube, kubeconfig, True, namespace)
+        finally:
+            kube.call("DELETE", f"/api/v1/namespaces/{namespace}")
+        return
+    with KMockThread() as kmock:
+        kubeconfig = kubeconfig_for(kmock.url, tmp_path_factory.mktemp("kube") / "kubeconfig")
+        yield Cluster(Kube(kubeconfig, namespace), kubeconfig, False, namespace)
+
+
+@pytest.fixture
+def kube(cluster: Cluster) -> Kube:
+    return cluster.kube
+
+
+# ---------------------------------------------------------------------- processes
+
+
+@dataclass
+class Coordinator:
+    endpoint: str
+    process: Process
+
+    def group(self, name: str) -> tuple[int, Any]:
+        return http_json(f"http://{self.endpoint}/v1/mesh/{name}")
+
+
+@pytest.fixture(scope="session")
+def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coordinator]:
+    """A real `sequence coordinator` on loopback: the operator pushes routing tables to it."""
+    if not has_command("coordinator"):
+        pytest.skip("`sequence coordinator` is not in this checkout")
+    port, mesh_port = free_port(), free_port()
+    log = tmp_path_factory.mktemp("coordinator") / "coordinator.log"
+    process = Process(
+        [*sequence_cmd(), "coordinator", "--port", str(port), "--mesh-port", str(mesh_port)], log
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", 30, process.proc, log)
+        yield Coordinator(f"127.0.0.1:{port}", process)
+    finally:
+        process.stop()
+
+
+@dataclass
+class Operator:
+    process: Process
+    settings: dict[str, Any]
+    metrics_url: str
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
+            return response.read().decode()
+
+
+OPERATOR_SETTINGS: dict[str, Any] = {
+    "pollInterval": POLL,
+    "edgeTimeout": 1.0,
+    "pushTimeout": 10.0,
+    "deleteTimeout": DELETE_TIMEOUT,
+    "edgeDefaults": {
+        "image": "registry.example.com/sequence-edge:test",
+        "nodeSelector": {"sequence.dev/colocated": "true"},
+        "tolerations": [{"key": "sequence.dev/colocated", "operator": "Exists", "effect": "NoSchedule"}],
+        "priorityClassName": "trading-critical",
+        "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster: Cluster,
+    coordinator: Coordinator,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[Operator]:
+    """`sequence operator --namespace <test namespace>`, short poll and teardown timeouts."""
+    workdir = tmp_path_factory.mktemp("operator")
+    health, metrics = free_port(), free_port()
+    settings = {
+        **OPERATOR_SETTINGS,
+        "healthPort": health,
+        "metricsPort": metrics,
+        "coordinatorDefaults": {"endpoint": coordinator.endpoint},
+        **getattr(request.module, "EXTRA_OPERATOR_SETTINGS", {}),
+    }
+    (workdir / "settings.yaml").write_text(yaml.safe_dump(settings))
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    process = Process(
+        [
+            *sequence_cmd(),
+            "operator",
+            "--namespace",
+            cluster.namespace,
+            "--settings",
+            str(workdir / "settings.yaml"),
+            "--log-format",
+            "text",
+        ],
+        workdir / "operator.log",
+        env,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{health}/healthz", 60, process.proc, process.log)
+        yield Operator(process, settings, f"http://127.0.0.1:{metrics}/metrics")
+    finally:
+        process.stop()
+        print(f"--- operator log (last lines) ---\n{process.tail(120)}")
+
+
+@dataclass
+class Edge:
+    venue: str
+    endpoint: str
+    process: Process
+
+    def url(self, path: str) -> str:
+        return f"http://{self.endpoint}{path}"
+
+    def deployment(self, deployment_id: str) -> dict[str, Any] | None:
+        status, data = http_json(self.url(f"/v1/deployments/{deployment_id}"))
+        return None if status == 404 else data
+
+    def deployment_ids(self) -> list[str]:
+        _, data = http_json(self.url("/v1/edge"))
+        return list(data.get("deployments") or [])
+
+
+@pytest.fixture
+def edges(tmp_path: Path) -> Iterator[Callable[..., Edge]]:
+    """Start real `sequence edge` processes on loopback: edges("kraken") -> Edge."""
+    if not has_command("edge"):
+        pytest.skip("`sequence edge` is not in this checkout yet")
+    started: list[Edge] = []
+
+    def start(venue: str = "kraken", *extra: str) -> Edge:
+        port = free_port()
+        log = tmp_path / f"edge-{venue}-{port}.log"
+        process = Process([*sequence_cmd(), "edge", "--venue", venue, "--port", str(port), *extra], log)
+        wait_http(f"http://127.0.0.1:{port}/healthz", 60, process.proc, log)
+        edge = Edge(venue, f"127.0.0.1:{port}", process)
+        started.append(edge)
+        return edge
+
+    yield start
+    for edge in started:
+        edge.process.stop()
+
+
+# ---------------------------------------------------------------------- objects
+
+
+@dataclass
+class Bundle:
+    data: bytes
+    sha256: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sha256 = hashlib.sha256(self.data).hexdigest()
+
+
+MARKET_MAKER = Bundle((EXAMPLES / "market-maker" / "market_maker.wasm").read_bytes())
+MAKER = Bundle((EXAMPLES / "mesh-arb" / "maker.wasm").read_bytes())
+
+
+def bundle_configmap(kube: Kube, bundle: Bundle) -> str:
+    """A ConfigMap holding BUNDLE (as `sequence render` makes it); returns its name."""
+    name = f"bundle-{bundle.sha256[:12]}"
+    if kube.get("ConfigMap", name) is None:
+        kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name},
+                "binaryData": {"bundle.wasm": base64.b64encode(bundle.data).decode()},
+            }
+        )
+    return name
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def venue_edge(name: str, venue: str, external: list[str] | None = None, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"venue": venue, **spec}
+    if external is not None:
+        body["external"] = external
+    return {
+        "apiVersion": "sequence.dev/v1alpha1",
+        "kind": "VenueEdge",
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
+def algo(
+    name: str, venue: str, bundle_ref: dict[str, Any], state: str = "Stopped", **spec: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "sequence.dev/v1alpha1",
+        "kind": "AlgoDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "venue": venue,
+            "label": "mm",
+            "symbols": ["BTC-USD"],
+            "bundle": bundle_ref,
+            "state": state,
+            "risk": {
+                "maxOrderQty": 0.05,
+                "maxNotional": 10000,
+                "maxPosition": 0.2,
+                "maxOpenOrders": 4,
+                "maxOrdersPerSec": 50,
+                "priceBandBps": 100,
+                "maxLoss": 1000,
+            },
+            "params": {"spread_bps": "4", "qty": "0.01", "max_position": "0.05"},
+            **spec,
+        },
+    }
+
+
+def closed_port_endpoint() -> str:
+    """An endpoint nothing listens on: connections are refused at once."""
+    return f"127.0.0.1:{free_port()}"

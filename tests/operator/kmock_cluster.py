@@ -1,0 +1,148 @@
+"""A KMock Kubernetes emulator with the bookkeeping kopf and the operator rely on.
+
+KMock stores objects and serves list/watch/get/create/patch/delete over real
+HTTP, but leaves metadata alone. A real API server assigns `uid`,
+`resourceVersion`, `generation` and `creationTimestamp`, and applies the
+status-subresource split (a `/status` PATCH changes only `.status`, a main
+PATCH never changes `.status`). kopf waits for its own resourceVersions and
+`observedGeneration` needs `generation`, so this subclass adds exactly those
+rules and nothing else. It runs in a background thread with its own event loop
+so synchronous tests can drive it over HTTP like any cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime
+import itertools
+import threading
+import uuid
+from typing import Any
+
+import attrs
+import jsonpatch
+import kmock
+
+from .kube import RESOURCES
+
+
+@attrs.define(kw_only=True)
+class SequenceKubernetes(kmock.KubernetesEmulator):
+    _versions: itertools.count = attrs.field(factory=lambda: itertools.count(1000), init=False)
+
+    def _stored(self, request: kmock.Request) -> dict[str, Any] | None:
+        key = (request.resource, request.namespace, request.name)
+        if key not in self.objects or self.objects[key].deleted:
+            return None
+        return dict(self.objects[key].raw)
+
+    async def _handle(self, request: kmock.Request) -> Any:  # type: ignore[override]
+        if request.resource is not None and isinstance(request.data, (dict, list)):
+            try:
+                self._add_bookkeeping(request)
+            except jsonpatch.JsonPatchTestFailed as exc:
+                raise kmock.KubernetesError(status=422, reason="Invalid", message=str(exc)) from exc
+        return await super()._handle(request)
+
+    def _add_bookkeeping(self, request: kmock.Request) -> None:
+        version = str(next(self._versions))
+        if request.action == kmock.action.CREATE and isinstance(request.data, dict):
+            meta = request.data.setdefault("metadata", {})
+            meta.setdefault("namespace", request.namespace)
+            if not meta.get("name") and meta.get("generateName"):  # kopf's Events use generateName
+                meta["name"] = meta["generateName"] + uuid.uuid4().hex[:10]
+            meta["uid"] = str(uuid.uuid4())
+            meta["resourceVersion"] = version
+            meta["generation"] = 1
+            meta["creationTimestamp"] = _now()
+            return
+        if request.action != kmock.action.UPDATE:
+            return
+        old = self._stored(request)
+        if old is None:
+            return
+        has_status = "status" in RESOURCES.get(_key(request.resource), {}).get("subresources", ())
+        data = request.data
+        if isinstance(data, list):  # JSON patch (kopf's finalizers): evaluate it to see what changes
+            new = jsonpatch.apply_patch(copy.deepcopy(old), data)
+            data.append({"op": "add", "path": "/metadata/resourceVersion", "value": version})
+            if new.get("spec") != old.get("spec"):
+                data.append({"op": "add", "path": "/metadata/generation", "value": _gen(old) + 1})
+            return
+        if has_status and request.subresource == "status":
+            for key in list(data):
+                if key != "status":
+                    del data[key]
+        elif has_status:
+            data.pop("status", None)
+        meta = data.setdefault("metadata", {})
+        meta["resourceVersion"] = version
+        if "spec" in data and _merge(old.get("spec"), data["spec"]) != old.get("spec"):
+            meta["generation"] = _gen(old) + 1
+
+
+def _key(resource: Any) -> str:
+    return f"{resource.group}/{resource.version}/{resource.plural}".lstrip("/")
+
+
+def _gen(obj: dict[str, Any]) -> int:
+    return int(obj.get("metadata", {}).get("generation") or 1)
+
+
+def _merge(old: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict) or not isinstance(old, dict):
+        return patch
+    out = dict(old)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merge(old.get(key), value)
+    return out
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class KMockThread:
+    """KMock served on 127.0.0.1:<random port> from a daemon thread."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.emulator: SequenceKubernetes | None = None
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="kmock", daemon=True)
+
+    def __enter__(self) -> KMockThread:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("KMock did not start within 10 s")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._serve())
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        async with SequenceKubernetes() as emulator, kmock.Server(emulator) as server:
+            for name, info in RESOURCES.items():
+                emulator.resources[name] = kmock.ResourceInfo(
+                    kind=info["kind"],
+                    namespaced=info["namespaced"],
+                    subresources=set(info.get("subresources", ())),
+                    verbs={"get", "list", "watch", "create", "patch", "update", "delete"},
+                )
+            self.emulator = emulator
+            self.url = str(server.url).rstrip("/")
+            self._ready.set()
+            await self._stop.wait()

@@ -1,0 +1,215 @@
+"""What the operator creates in the cluster: edge and coordinator Deployments/Services, sandbox edges."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from .conftest import (
+    MARKET_MAKER,
+    POLL,
+    Coordinator,
+    Operator,
+    algo,
+    bundle_configmap,
+    closed_port_endpoint,
+    unique,
+    venue_edge,
+)
+from .kube import Kube, condition
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+
+def owner_uids(obj: dict[str, Any]) -> set[str]:
+    return {ref["uid"] for ref in obj["metadata"].get("ownerReferences") or []}
+
+
+def test_managed_venue_edge_gets_locked_down_edge_pods_and_a_headless_service(
+    kube: Kube, operator: Operator
+) -> None:
+    name = unique("kraken")
+    edge = kube.create(venue_edge(name, "kraken", replicas=2, feed={"kind": "sim", "sim": {"seed": 7}}))
+
+    deployment = kube.wait("edge Deployment", lambda: kube.get("Deployment", f"edge-{name}"))
+    service = kube.wait("edge Service", lambda: kube.get("Service", f"edge-{name}"))
+
+    for child in (deployment, service):
+        refs = child["metadata"]["ownerReferences"]
+        assert [(r["kind"], r["name"], r["uid"], r["controller"]) for r in refs] == [
+            ("VenueEdge", name, edge["metadata"]["uid"], True)
+        ]
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"][:7] == ["edge", "--venue", "kraken", "--port", "7070", "--mode", "sandbox"]
+    assert container["image"] == "registry.example.com/sequence-edge:test"
+    assert container["resources"] == {
+        "requests": {"cpu": "500m", "memory": "256Mi"},
+        "limits": {"memory": "512Mi"},
+    }
+    assert pod["nodeSelector"] == {"sequence.dev/colocated": "true"}
+    assert pod["tolerations"] == [
+        {"key": "sequence.dev/colocated", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    assert pod["priorityClassName"] == "trading-critical"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "control"}
+    assert container["ports"][0]["containerPort"] == 7070
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["selector"] == spec["selector"]["matchLabels"]
+
+    # Status from the first reconcile: no pods yet (KMock runs none), so Pending and why.
+    status = kube.wait_status(
+        "VenueEdge", name, lambda s: s.get("lifecycleState") == "Pending", "VenueEdge Pending"
+    )["status"]
+    assert status["desiredEdges"] == 2 and status["readyEdges"] == 0 and status["edgesSummary"] == "0/2"
+    ready = condition(status, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "WaitingForEdges"
+    assert status["observedGeneration"] == edge["metadata"]["generation"]
+    assert "edge-" in kube.wait_event(name, "Created")["message"]
+
+
+def test_reconcile_is_idempotent_and_restores_a_deleted_child(kube: Kube, operator: Operator) -> None:
+    name = unique("coinbase")
+    kube.create(venue_edge(name, "coinbase"))
+    first = kube.wait("edge Deployment", lambda: kube.get("Deployment", f"edge-{name}"))
+    # Several poll passes later nothing was rewritten: compare-then-patch finds it right.
+    kube.wait_status("VenueEdge", name, lambda s: s.get("lifecycleState") == "Pending", "status")
+    time.sleep(4 * POLL)
+    assert (
+        kube.get("Deployment", f"edge-{name}")["metadata"]["resourceVersion"]
+        == first["metadata"]["resourceVersion"]
+    )
+
+    # A drifted field is put back, and a deleted child comes back (level-triggered).
+    kube.patch("Deployment", f"edge-{name}", {"spec": {"replicas": 5}})
+    kube.wait("replicas restored", lambda: kube.get("Deployment", f"edge-{name}")["spec"]["replicas"] == 1)
+    kube.delete("Deployment", f"edge-{name}")
+    kube.wait(
+        "Deployment re-created",
+        lambda: (
+            (d := kube.get("Deployment", f"edge-{name}")) is not None
+            and d["metadata"]["uid"] != first["metadata"]["uid"]
+        ),
+    )
+
+
+def test_external_venue_edge_creates_nothing_and_reports_its_endpoints(
+    kube: Kube, operator: Operator
+) -> None:
+    name = unique("ext")
+    endpoint = closed_port_endpoint()
+    kube.create(venue_edge(name, "kraken", external=[endpoint]))
+    status = kube.wait_status("VenueEdge", name, lambda s: bool(s.get("endpoints")), "endpoints in status")[
+        "status"
+    ]
+    assert status["managed"] is False
+    assert [(e["endpoint"], e["reachable"]) for e in status["endpoints"]] == [(endpoint, False)]
+    assert status["lifecycleState"] == "Pending"
+    assert (
+        "unreachable" in condition(status, "Ready")["message"]
+        or "Connect" in condition(status, "Ready")["message"]
+    )
+    assert kube.get("Deployment", f"edge-{name}") is None
+    assert kube.get("Service", f"edge-{name}") is None
+
+
+def test_algo_without_a_venue_edge_gets_a_shared_sandbox_edge(kube: Kube, operator: Operator) -> None:
+    venue = unique("binance")  # a venue no other test uses
+    name = unique("algo")
+    kube.create(
+        algo(
+            name,
+            venue,
+            {"configMap": {"name": bundle_configmap(kube, MARKET_MAKER)}, "sha256": MARKET_MAKER.sha256},
+        )
+    )
+
+    sandbox = kube.wait("sandbox VenueEdge", lambda: kube.get("VenueEdge", venue))
+    assert sandbox["spec"] == {"venue": venue, "mode": "sandbox", "feed": {"kind": "sim"}}
+    assert "ownerReferences" not in sandbox["metadata"]  # shared by every algo of the venue
+    assert sandbox["metadata"]["labels"]["sequence.dev/default-sandbox"] == "true"
+    # The sandbox edge is managed: its Deployment appears like any other.
+    kube.wait("sandbox edge Deployment", lambda: kube.get("Deployment", f"edge-{venue}"))
+
+    status = kube.wait_status(
+        "AlgoDeployment", name, lambda s: s.get("lifecycleState") == "Pending", "algo Pending"
+    )["status"]
+    ready = condition(status, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "NoEdges"
+    assert status["capableEdges"] == 0 and status["edgesSummary"] == "0/0"
+    assert venue in kube.wait_event(name, "SandboxEdgeCreated")["message"]
+
+
+def test_coordinator_lives_while_a_mesh_group_exists(
+    kube: Kube, operator: Operator, coordinator: Coordinator
+) -> None:
+    members = [
+        {"deployment": "arb-maker", "label": "maker", "venue": "kraken", "peers": ["hedger"]},
+        {"deployment": "arb-hedger", "label": "hedger", "venue": "coinbase", "peers": []},
+    ]
+    first, second = unique("arb"), unique("arb")
+    a = kube.create(
+        {
+            "apiVersion": "sequence.dev/v1alpha1",
+            "kind": "MeshGroup",
+            "metadata": {"name": first},
+            "spec": {"members": members},
+        }
+    )
+    deployment = kube.wait("coordinator Deployment", lambda: kube.get("Deployment", "sequence-coordinator"))
+    service = kube.get("Service", "sequence-coordinator")
+    assert service is not None
+    assert a["metadata"]["uid"] in owner_uids(deployment) and a["metadata"]["uid"] in owner_uids(service)
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["args"][0] == "coordinator" and "--mesh-port" in container["args"]
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+
+    # The routing table is in the (real) coordinator, and the status says so.
+    status = kube.wait_status("MeshGroup", first, lambda s: s.get("lifecycleState") == "Ready", "mesh Ready")[
+        "status"
+    ]
+    assert status["coordinator"] == coordinator.endpoint
+    assert condition(status, "Ready")["reason"] == "RoutingTableLoaded"
+    code, topology = coordinator.group(first)
+    assert code == 200 and topology["routing_table"] is True
+    assert sorted(topology["missing_labels"]) == ["hedger", "maker"]  # no edge has registered them yet
+    assert status["instanceCount"] == 0
+
+    b = kube.create(
+        {
+            "apiVersion": "sequence.dev/v1alpha1",
+            "kind": "MeshGroup",
+            "metadata": {"name": second},
+            "spec": {"members": [dict(members[0], peers=[])]},
+        }
+    )
+    kube.wait(
+        "second owner",
+        lambda: (
+            owner_uids(kube.get("Deployment", "sequence-coordinator"))
+            == {a["metadata"]["uid"], b["metadata"]["uid"]}
+        ),
+    )
+
+    kube.delete("MeshGroup", first)
+    kube.wait_gone("MeshGroup", first)
+    kube.wait("table of the deleted group dropped", lambda: coordinator.group(first)[0] == 404)
+    assert kube.get("Deployment", "sequence-coordinator") is not None  # the other group still needs it
+    kube.wait(
+        "stale owner removed",
+        lambda: owner_uids(kube.get("Deployment", "sequence-coordinator")) == {b["metadata"]["uid"]},
+    )
+
+    kube.delete("MeshGroup", second)
+    kube.wait_gone("Deployment", "sequence-coordinator")
+    kube.wait_gone("Service", "sequence-coordinator")
