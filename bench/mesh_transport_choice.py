@@ -373,10 +373,22 @@ def run_case(mode: str, senders: int, count: int, interval: float) -> dict:
         wait_ready(rx)
         time.sleep(0.2)
         txs = [
-            spawn("--role", "tx", "--mode", mode, "--port", str(port), "--count", str(count),
-                  "--interval", str(interval), "--label", f"tx{i}")
+            spawn(
+                "--role",
+                "tx",
+                "--mode",
+                mode,
+                "--port",
+                str(port),
+                "--count",
+                str(count),
+                "--interval",
+                str(interval),
+                "--label",
+                f"tx{i}",
+            )
             for i in range(senders)
-        ]  # fmt: skip
+        ]
         out, _ = rx.communicate(timeout=300)
         for tx in txs:
             tx.wait(timeout=60)

@@ -94,4 +94,6 @@ def main() -> None:
 
 # Commands that live in their own modules register themselves on `cli`.
 from . import operator_cmd  # noqa: E402, F401  (registers `sequence operator`)
+from . import coordinator  # noqa: E402, F401  (registers `sequence coordinator`)
 from . import verbs  # noqa: E402, F401  (registers `sequence up` and the lifecycle verbs)
+from . import edge  # noqa: E402, F401  (registers `sequence edge`)

@@ -1,0 +1,249 @@
+"""The coordinator's HTTP API and Prometheus metrics, and `serve()` that runs both with the mesh port.
+
+    GET    /healthz                   {"ok": true, "edges": n}
+    GET    /metrics                   Prometheus text
+    GET    /v1/mesh                   {"groups": [topology...]}; ?deployment_id=ID -> that instance's group
+    GET    /v1/mesh/{group}           topology (seed 000 shape, see Group.topology)
+    PUT    /v1/mesh/{group}           routing table {"members": [{deployment, label, venue, peers}]}
+    DELETE /v1/mesh/{group}           forget the routing table (registered labels define the group again)
+    GET    /v1/edges                  connected edges with their client-side counters
+
+Errors are 4xx with {"error": {"reason": "CamelCase", "message": "..."}}, as on the edge API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from .coordinator import DROP_REASONS, GROUP_RE, LABEL_RE, Coordinator, EdgeConnection, Member
+from .mesh_protocol import LATENCY_BUCKETS_NS
+
+log = logging.getLogger("sequence.coordinator")
+
+MEMBER_KEYS = {"deployment", "label", "venue", "peers"}
+COORDINATOR_KEY = web.AppKey("coordinator", Coordinator)
+
+
+def error(status: int, reason: str, message: str) -> web.Response:
+    return web.json_response({"error": {"reason": reason, "message": message}}, status=status)
+
+
+def parse_members(body: Any) -> list[Member]:
+    """Validate a routing table; raises ValueError with a message naming the bad field."""
+    if not isinstance(body, dict) or not isinstance(body.get("members"), list):
+        raise ValueError('body must be {"members": [{"deployment", "label", "venue", "peers"}, ...]}')
+    unknown_top = set(body) - {"members"}
+    if unknown_top:
+        raise ValueError(f"unknown field(s) {sorted(unknown_top)}; only 'members' is accepted")
+    members: list[Member] = []
+    for i, raw in enumerate(body["members"]):
+        where = f"members[{i}]"
+        if not isinstance(raw, dict):
+            raise ValueError(f"{where} must be an object")
+        unknown = set(raw) - MEMBER_KEYS
+        if unknown:
+            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; expected {sorted(MEMBER_KEYS)}")
+        for key in ("deployment", "label", "venue"):
+            if not isinstance(raw.get(key), str) or not raw[key]:
+                raise ValueError(f"{where}.{key} must be a non-empty string")
+        if not LABEL_RE.match(raw["label"]):
+            raise ValueError(
+                f"{where}.label {raw['label']!r} is not a mesh label (1-32 of A-Z a-z 0-9 _ . -)"
+            )
+        peers = raw.get("peers", [])
+        if not isinstance(peers, list) or not all(isinstance(p, str) and LABEL_RE.match(p) for p in peers):
+            raise ValueError(f"{where}.peers must be a list of mesh labels")
+        members.append(Member(raw["deployment"], raw["label"], raw["venue"], tuple(peers)))
+    labels = [m.label for m in members]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise ValueError(f"label(s) {duplicates} appear more than once; labels are unique in a mesh group")
+    for m in members:
+        for peer in m.peers:
+            if peer not in labels:
+                raise ValueError(f"peer {peer!r} of {m.label!r} is not a label of this mesh group")
+    return members
+
+
+def make_app(coordinator: Coordinator) -> web.Application:
+    app = web.Application()
+    app[COORDINATOR_KEY] = coordinator
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(CoordinatorCollector(coordinator))  # type: ignore[arg-type]
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "edges": len(coordinator.edges())})
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8")
+
+    async def all_groups(request: web.Request) -> web.Response:
+        deployment = request.query.get("deployment_id")
+        if deployment is not None:
+            group = coordinator.group_of_deployment(deployment)
+            if group is None:
+                return error(404, "NotFound", f"no mesh group has deployment {deployment!r}")
+            return web.json_response(group.topology(deployment))
+        groups = [coordinator.groups[name].topology() for name in sorted(coordinator.groups)]
+        return web.json_response({"groups": groups})
+
+    async def one_group(request: web.Request) -> web.Response:
+        name = request.match_info["group"]
+        group = coordinator.groups.get(name)
+        if group is None:
+            return error(404, "NotFound", f"mesh group {name!r} has no table and no registered instance")
+        return web.json_response(group.topology(request.query.get("deployment_id")))
+
+    async def put_table(request: web.Request) -> web.Response:
+        name = request.match_info["group"]
+        if not GROUP_RE.match(name):
+            return error(400, "InvalidName", f"{name!r} is not a valid mesh group name")
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return error(400, "InvalidJSON", f"body is not JSON: {exc}")
+        try:
+            members = parse_members(body)
+        except ValueError as exc:
+            return error(400, "InvalidRoutingTable", str(exc))
+        group = coordinator.set_table(name, members)
+        return web.json_response(group.topology())
+
+    async def delete_table(request: web.Request) -> web.Response:
+        name = request.match_info["group"]
+        if not coordinator.delete_table(name):
+            return error(404, "NotFound", f"mesh group {name!r} has no routing table")
+        return web.json_response({"deleted": name})
+
+    async def edges(_request: web.Request) -> web.Response:
+        return web.json_response({"edges": coordinator.edges()})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/v1/mesh", all_groups)
+    app.router.add_get("/v1/mesh/{group}", one_group)
+    app.router.add_put("/v1/mesh/{group}", put_table)
+    app.router.add_delete("/v1/mesh/{group}", delete_table)
+    app.router.add_get("/v1/edges", edges)
+    return app
+
+
+class CoordinatorCollector:
+    """Exports the coordinator's own counters at scrape time (nothing extra on the routing path)."""
+
+    def __init__(self, coordinator: Coordinator) -> None:
+        self.coordinator = coordinator
+
+    def collect(self) -> Iterator[Metric]:
+        c = self.coordinator
+        routed = CounterMetricFamily(
+            "sequence_mesh_routed", "Messages routed to a receiving edge", labels=["group"]
+        )
+        dropped = CounterMetricFamily(
+            "sequence_mesh_dropped", "Messages the coordinator dropped, by reason", labels=["group", "reason"]
+        )
+        link_messages = CounterMetricFamily(
+            "sequence_mesh_link_messages",
+            "Messages delivered to on_message per link (reported by the receiver)",
+            labels=["group", "from", "to"],
+        )
+        link_drops = CounterMetricFamily(
+            "sequence_mesh_link_drops",
+            "Messages lost on a link (before, in and after the coordinator)",
+            labels=["group", "from", "to"],
+        )
+        latency = HistogramMetricFamily(
+            "sequence_mesh_link_latency_seconds",
+            "Send in the sending algo to on_message at the receiving edge",
+            labels=["group", "from", "to"],
+        )
+        instances = GaugeMetricFamily("sequence_mesh_instances", "Registered instances", labels=["group"])
+        for name, group in sorted(c.groups.items()):
+            routed.add_metric([name], group.routed)
+            instances.add_metric([name], len(group.instances))
+            for reason in DROP_REASONS:
+                dropped.add_metric([name, reason], group.drops[reason])
+            for (src, dst), stats in sorted(group.links.items()):
+                link_messages.add_metric([name, src, dst], stats.delivered)
+                link_drops.add_metric([name, src, dst], stats.drops)
+                cumulative, buckets = 0, []
+                for bound, count in zip(LATENCY_BUCKETS_NS, stats.buckets, strict=False):
+                    cumulative += count
+                    buckets.append((repr(bound / 1e9), cumulative))
+                buckets.append(("+Inf", cumulative + stats.buckets[-1]))
+                latency.add_metric([name, src, dst], buckets, stats.sum_ns / 1e9)
+        for reason in DROP_REASONS:
+            if c.drops[reason]:
+                dropped.add_metric(["", reason], c.drops[reason])
+        yield routed
+        yield dropped
+        yield link_messages
+        yield link_drops
+        yield latency
+        yield instances
+        yield GaugeMetricFamily("sequence_mesh_connected_edges", "Edges connected", value=len(c.edges()))
+        yield CounterMetricFamily(
+            "sequence_mesh_tob_updates", "Top-of-book updates received", value=c.tob_updates
+        )
+        yield CounterMetricFamily(
+            "sequence_mesh_nbbo_pushes", "NBBO deliveries to instances", value=c.nbbo_pushes
+        )
+        yield CounterMetricFamily(
+            "sequence_mesh_protocol_errors", "Connections closed for protocol errors", value=c.protocol_errors
+        )
+
+
+async def serve(
+    bind: str,
+    port: int,
+    mesh_port: int,
+    *,
+    heartbeat_s: float = 1.0,
+    peer_timeout_s: float = 5.0,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Run the coordinator until `stop` is set (or SIGTERM/SIGINT when stop is None)."""
+    loop = asyncio.get_running_loop()
+    coordinator = Coordinator(heartbeat_s=heartbeat_s, peer_timeout_s=peer_timeout_s)
+    mesh_server = await loop.create_server(
+        lambda: EdgeConnection(coordinator), bind, mesh_port, reuse_address=True
+    )
+    runner = web.AppRunner(make_app(coordinator), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, bind, port, reuse_address=True).start()
+    heartbeat = asyncio.create_task(coordinator.heartbeat_loop())
+    if stop is None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    log.info("coordinator: HTTP on %s:%d, mesh on %s:%d", bind, port, bind, mesh_port)
+    if on_ready is not None:
+        on_ready()
+    try:
+        await stop.wait()
+    finally:
+        heartbeat.cancel()
+        mesh_server.close()
+        for conn in list(coordinator.connections):
+            conn.close(abort=True)
+        await runner.cleanup()
+
+
+def run(bind: str, port: int, mesh_port: int, **kwargs: Any) -> None:
+    """Blocking entry point of `sequence coordinator` (uvloop when installed)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(bind, port, mesh_port, **kwargs))
+    else:
+        uvloop.run(serve(bind, port, mesh_port, **kwargs))

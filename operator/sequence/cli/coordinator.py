@@ -1,0 +1,55 @@
+"""`sequence coordinator`: the Central Coordinator of a namespace (mesh routing, NBBO)."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from .main import cli
+
+
+@cli.command()
+@click.option("--port", default=7171, show_default=True, type=click.IntRange(0, 65535), help="HTTP API port")
+@click.option(
+    "--mesh-port",
+    default=7172,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port edges connect to",
+)
+@click.option(
+    "--bind", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a pod)"
+)
+@click.option(
+    "--heartbeat",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.01, 60),
+    help="Seconds between heartbeats to edges",
+)
+@click.option(
+    "--peer-timeout",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0.05, 600),
+    help="Seconds of silence after which an edge's instances leave the topology",
+)
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
+)
+def coordinator(
+    port: int, mesh_port: int, bind: str, heartbeat: float, peer_timeout: float, log_level: str
+) -> None:
+    """Run the coordinator: edges connect on --mesh-port; topology, routing tables and metrics on --port."""
+    if peer_timeout <= heartbeat:
+        raise click.BadParameter("must be longer than --heartbeat", param_hint="--peer-timeout")
+    if port == mesh_port and port != 0:
+        raise click.BadParameter("--port and --mesh-port must differ", param_hint="--mesh-port")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from sequence_edge.coordinator_api import run
+
+    try:
+        run(bind, port, mesh_port, heartbeat_s=heartbeat, peer_timeout_s=peer_timeout)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {bind}:{port}/{mesh_port}: {exc}") from exc
