@@ -36,7 +36,7 @@ from sequence_edge.records cimport (
     feed_rec_t,
 )
 from sequence_edge.trace cimport TraceStore
-from sequence_edge.util cimport now_ns
+from sequence_edge.util cimport HIST_BUCKETS, hist_upper, now_ns
 
 cdef enum:
     MAX_ROUNDS = 64
@@ -328,3 +328,24 @@ cdef class Engine:
                 "ignored": self.ignored, "snapshots": self.snapshots, "last_ts_ns": self.last_ts_ns,
                 "round_limit_hits": self.round_limit_hits, "delivered_fills": self.delivered_fills,
                 "delivered_rejects": self.delivered_rejects}
+
+
+def callback_histogram(AlgoInstance inst, bounds_ns) -> tuple:
+    """(cumulative counts at each bound, total count, approximate sum in ns) of an instance's
+    callback latency histogram (host.pxd seq_latency_hist_t: exact below 16 ns, then 8 buckets per
+    power of two), for a Prometheus histogram. A bucket counts under the first bound >= its top."""
+    cdef uint32_t i
+    cdef uint64_t top, n
+    cdef double total = 0.0
+    bounds = [int(b) for b in bounds_ns]
+    counts = [0] * len(bounds)
+    for i in range(HIST_BUCKETS):
+        n = inst.slot.latency.buckets[i]
+        if n == 0:
+            continue
+        top = hist_upper(i)
+        total += n * (top - (top - (hist_upper(i - 1) if i else 0)) / 2.0)
+        for j, b in enumerate(bounds):
+            if top <= b:
+                counts[j] += n
+    return counts, inst.slot.latency.count, total

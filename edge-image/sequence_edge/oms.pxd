@@ -69,7 +69,7 @@ cdef class Account:
     # counters
     cdef readonly uint64_t n_orders, n_fills, n_rejects, n_cancels, n_amends, events_dropped
     cdef readonly uint64_t n_cancelled_by_edge
-    cdef uint64_t rejects_by_reason[N_REASONS]
+    cdef uint64_t reject_counts[N_REASONS]
     cdef readonly uint64_t volume_1e8, notional_1e8
 
     # hot path

@@ -684,7 +684,7 @@ cdef class Account:
         ev.reject.action_kind = kind
         self._push(&ev)
         self.n_rejects += 1
-        self.rejects_by_reason[reason] += 1
+        self.reject_counts[reason] += 1
         if ref:
             self.traces.event(ref, EV_REJECT, now_ns(), 0, 0, reason)
 
@@ -868,8 +868,8 @@ cdef class Account:
                 "max_loss": abi.from_fixed(self.limits.max_loss_1e8)}
 
     def rejects_by_reason(self) -> dict:
-        return {abi.REJECT_REASONS[r]: self.rejects_by_reason[r]
-                for r in abi.REJECT_REASONS if self.rejects_by_reason[r]}
+        return {abi.REJECT_REASONS[r]: self.reject_counts[r]
+                for r in abi.REJECT_REASONS if self.reject_counts[r]}
 
     def tick_to_order_ns(self, double q) -> int:
         return hist_quantile(&self.tick_to_order, q)

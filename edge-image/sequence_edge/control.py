@@ -1,0 +1,229 @@
+"""The edge's HTTP control API (docs/edge-api.md), served by aiohttp on the edge loop's thread.
+
+Errors are `{"error": {"reason": "CamelCase", "message": "..."}}` with a 4xx status and change
+nothing. A deployment id with a namespace (`ns/name`) travels URL-encoded (`ns%2Fname`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from .edge import Edge, EdgeConfig
+from .metrics import make_registry
+from .push import MAX_BUNDLE_BYTES, PushError, check_deployment_id, decode_bundle, parse_push
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+EDGE_KEY: web.AppKey[Edge] = web.AppKey("edge", Edge)
+REGISTRY_KEY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
+log = logging.getLogger("sequence.edge")
+
+
+def error(status: int, reason: str, message: str) -> web.Response:
+    return web.json_response({"error": {"reason": reason, "message": message}}, status=status)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except PushError as exc:
+        return error(exc.status, exc.reason, exc.message)
+
+
+def edge_of(request: web.Request) -> Edge:
+    return request.app[EDGE_KEY]
+
+
+def deployment_id(request: web.Request) -> str:
+    dep_id = request.match_info["id"]
+    check_deployment_id(dep_id)
+    return dep_id
+
+
+async def healthz(request: web.Request) -> web.Response:
+    edge = edge_of(request)
+    if edge.healthy():
+        return web.json_response({"ok": True})
+    return web.json_response(
+        {"ok": False, "reason": "the feed has not produced a valid book yet"}, status=503
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[REGISTRY_KEY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def edge_info(request: web.Request) -> web.Response:
+    return web.json_response(edge_of(request).edge_info())
+
+
+async def fetch_bundle(url: str) -> bytes:
+    try:
+        async with (
+            httpx.AsyncClient(timeout=30.0, follow_redirects=True) as client,
+            client.stream("GET", url) as resp,
+        ):
+            if resp.status_code != 200:
+                raise PushError("BundleDownloadFailed", f"GET {url} answered {resp.status_code}")
+            chunks, size = [], 0
+            async for chunk in resp.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_BUNDLE_BYTES:
+                    raise PushError("BundleTooLarge", f"{url} is larger than {MAX_BUNDLE_BYTES} bytes")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except httpx.HTTPError as exc:
+        raise PushError("BundleDownloadFailed", f"GET {url} failed: {exc}") from None
+
+
+async def push(request: web.Request) -> web.Response:
+    dep_id = deployment_id(request)
+    try:
+        body = await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PushError("BadJson", f"the push body is not JSON: {exc}") from None
+    req = parse_push(body)
+    wasm = decode_bundle(req.bundle) if req.bundle is not None else await fetch_bundle(str(req.bundle_url))
+    edge = edge_of(request)
+    created = edge.push(dep_id, req, wasm)
+    return web.json_response(edge.status(dep_id), status=201 if created else 200)
+
+
+async def start(request: web.Request) -> web.Response:
+    edge, dep_id = edge_of(request), deployment_id(request)
+    edge.start(dep_id)
+    return web.json_response(edge.status(dep_id))
+
+
+async def stop(request: web.Request) -> web.Response:
+    edge, dep_id = edge_of(request), deployment_id(request)
+    edge.stop(dep_id)
+    return web.json_response(edge.status(dep_id))
+
+
+async def delete(request: web.Request) -> web.Response:
+    return web.json_response(edge_of(request).remove(deployment_id(request)))
+
+
+async def list_deployments(request: web.Request) -> web.Response:
+    edge = edge_of(request)
+    return web.json_response([edge.status(d) for d in list(edge.deployments)])
+
+
+async def status(request: web.Request) -> web.Response:
+    return web.json_response(edge_of(request).status(deployment_id(request)))
+
+
+def _int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise PushError("BadQuery", f"{name} must be an integer in {lo}..{hi}, got {raw!r}")
+    return int(raw)
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    raw = request.query.get(name, "0").lower()
+    if raw not in ("0", "1", "true", "false", ""):
+        raise PushError("BadQuery", f"{name} must be 0/1 or true/false, got {raw!r}")
+    return raw in ("1", "true", "")
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    edge, dep_id = edge_of(request), deployment_id(request)
+    ring = edge.get(dep_id).logs
+    tail = _int_query(request, "tail", 100, 0, 5000)
+    follow = _flag(request, "follow") if "follow" in request.query else False
+    resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await resp.prepare(request)
+    queue = ring.follow() if follow else None  # subscribe before the tail: no line falls in between
+    try:
+        for entry in ring.tail(tail):
+            await resp.write(json.dumps(entry).encode() + b"\n")
+        while queue is not None:
+            entry: dict[str, Any] | None = await queue.get()
+            if entry is None:  # the deployment was removed
+                break
+            await resp.write(json.dumps(entry).encode() + b"\n")
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        if queue is not None:
+            ring.unfollow(queue)
+    return resp
+
+
+async def orders(request: web.Request) -> web.Response:
+    edge, dep_id = edge_of(request), deployment_id(request)
+    return web.json_response(
+        edge.orders(dep_id, _flag(request, "open") if "open" in request.query else False)
+    )
+
+
+async def trace(request: web.Request) -> web.Response:
+    return web.json_response(edge_of(request).trace(request.match_info["ref"]))
+
+
+def make_app(edge: Edge) -> web.Application:
+    app = web.Application(middlewares=[errors], client_max_size=MAX_BUNDLE_BYTES * 2)
+    app[EDGE_KEY] = edge
+    app[REGISTRY_KEY] = make_registry(edge)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/v1/edge", edge_info)
+    app.router.add_get("/v1/deployments", list_deployments)
+    app.router.add_put("/v1/deployments/{id}", push)
+    app.router.add_get("/v1/deployments/{id}", status)
+    app.router.add_delete("/v1/deployments/{id}", delete)
+    app.router.add_post("/v1/deployments/{id}/start", start)
+    app.router.add_post("/v1/deployments/{id}/stop", stop)
+    app.router.add_get("/v1/deployments/{id}/logs", logs)
+    app.router.add_get("/v1/deployments/{id}/orders", orders)
+    app.router.add_get("/v1/orders/{ref}/trace", trace)
+    return app
+
+
+async def serve(config: EdgeConfig, bind: str, port: int) -> None:
+    """Run an edge and its control API until SIGINT/SIGTERM."""
+    edge = Edge(config)
+    runner = web.AppRunner(make_app(edge), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, bind, port)
+    await site.start()
+    feed = edge.feed_status()
+    log.info(
+        "edge %s (venue %s, %s, %s feed) listening on %s:%d; symbols: %s",
+        config.edge_id,
+        config.venue,
+        config.mode,
+        feed["kind"],
+        bind,
+        port,
+        ", ".join(edge.engine.symbols) or "none yet",
+    )
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopped.set)
+    task = asyncio.create_task(edge.run())
+    waiter = asyncio.create_task(stopped.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    edge.stop_loop()
+    waiter.cancel()
+    await task  # re-raises if the loop died
+    for dep in edge.deployments.values():
+        dep.logs.close()
+    await runner.cleanup()
+    edge.close()
+    log.info("edge %s stopped", config.edge_id)

@@ -1,0 +1,537 @@
+"""The venue edge: one process per venue hosting many deployments (docs/edge-api.md).
+
+One asyncio thread does everything, so nothing needs a lock: about every millisecond `step()`
+polls the feed into a RecordBuffer and hands it to the Cython Engine (books, resting-order
+matching, algo callbacks, risk, paper OMS, fills back to the algos: no Python per record),
+then drains logs and mesh outboxes, notices failed instances and tripped kill switches, and
+once a second delivers `on_heartbeat`. The HTTP control API (control.py) calls the methods
+below between two steps.
+
+Mesh hook (the coordinator client plugs in here): outbound messages drained after each step
+go to `mesh_sink(messages)`; without one they are counted as dropped (`no_coordinator`).
+Inbound traffic enters through `deliver_message()` and `deliver_nbbo()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import abi
+from .engine import Engine
+from .feeds import FeedAdapter, SimFeedAdapter
+from .host import AlgoHost, AlgoInstance, BundleError
+from .oms import Account
+from .push import PushError, PushRequest, verify_sha256
+from .records import RecordBuffer
+from .replay import ReplayFeedAdapter
+
+log = logging.getLogger("sequence.edge")
+
+LOG_LINES = 5000  # per-deployment log ring
+MAX_BATCH = 200_000  # records per step at most (a late step catches up over several)
+HEARTBEAT_NS = 1_000_000_000
+FEED_STALE_NS = 5_000_000_000
+
+
+@dataclass
+class EdgeConfig:
+    venue: str
+    edge_id: str = ""
+    mode: str = "sandbox"
+    feed: str = "sim"
+    symbols: list[str] = field(default_factory=list)
+    seed: int = 1
+    updates_per_sec: float = 2000.0
+    volatility_bps: float = 50.0
+    spread_bps: float = 2.0
+    dislocation_bps: float = 3.0
+    depth: int = 25
+    start_prices: dict[str, float] = field(default_factory=dict)
+    replay_file: str | None = None
+    replay_speed: float = 1.0
+    replay_loop: bool = True
+    maker_fee_bps: float = 1.0
+    taker_fee_bps: float = 4.0
+    batch_ms: float = 1.0
+    venue_names: list[str] = field(default_factory=list)  # Nbbo venue indexes (set by the coordinator)
+
+    def __post_init__(self) -> None:
+        if not self.edge_id:
+            self.edge_id = f"{self.venue}-0"
+        if self.mode != "sandbox":
+            raise ValueError(
+                f"mode {self.mode!r} is not available: this edge only paper-trades (mode sandbox)"
+            )
+        if self.feed not in ("sim", "replay"):
+            raise ValueError(f"feed must be sim or replay, got {self.feed!r}")
+        if self.feed == "replay" and not self.replay_file:
+            raise ValueError("--feed replay needs --replay-file")
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One mesh send drained from an algo's outbox."""
+
+    deployment_id: str
+    mesh_group: str | None
+    from_label: str | None
+    to_label: str
+    payload: bytes
+
+
+MeshSink = Callable[[list[OutboundMessage]], None]
+
+
+class LogRing:
+    """The last LOG_LINES lines of one deployment, with followers for `logs?follow=1`."""
+
+    def __init__(self) -> None:
+        self.lines: deque[dict[str, Any]] = deque(maxlen=LOG_LINES)
+        self.followers: set[asyncio.Queue[dict[str, Any] | None]] = set()
+
+    def add(self, ts_ns: int, level: str, message: str) -> None:
+        entry = {"ts_ns": ts_ns, "level": level, "message": message}
+        self.lines.append(entry)
+        for queue in self.followers:
+            if queue.qsize() < 10_000:  # a stuck follower loses lines, never the edge memory
+                queue.put_nowait(entry)
+
+    def tail(self, n: int) -> list[dict[str, Any]]:
+        return list(self.lines)[-n:] if n > 0 else []
+
+    def follow(self) -> asyncio.Queue[dict[str, Any] | None]:
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.followers.add(queue)
+        return queue
+
+    def unfollow(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+        self.followers.discard(queue)
+
+    def close(self) -> None:
+        for queue in self.followers:
+            queue.put_nowait(None)
+
+
+@dataclass
+class Deployment:
+    deployment_id: str
+    request: PushRequest
+    size_bytes: int
+    instance: AlgoInstance
+    account: Account
+    logs: LogRing = field(default_factory=LogRing)
+    last_error: dict[str, Any] | None = None
+    last_heartbeat_ns: int = 0
+    failure_seen: bool = False
+    kill_seen: bool = False
+    mesh_sent: int = 0
+    mesh_received: int = 0
+    mesh_dropped: int = 0
+
+    def edge_log(self, level: str, message: str) -> None:
+        self.logs.add(time.time_ns(), level, f"[edge] {message}")
+
+
+def iso(ts_ns: int) -> str | None:
+    if not ts_ns:
+        return None
+    secs, ns = divmod(ts_ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ns // 1_000_000:03d}Z"
+
+
+def failure_reason(text: str) -> str:
+    """CamelCase reason of a host failure message (host.pyx slot_fail_call)."""
+    if text.startswith("deadline exceeded"):
+        return "DeadlineExceeded"
+    if text.startswith("ABI violation"):
+        return "AbiViolation"
+    if "memory.grow beyond the cap" in text:
+        return "MemoryLimit"
+    if text.startswith("trap"):
+        return "Trap"
+    return "Failed"
+
+
+class Edge:
+    def __init__(self, config: EdgeConfig, *, mesh_sink: MeshSink | None = None) -> None:
+        self.config = config
+        self.started_ns = time.time_ns()
+        self.host = AlgoHost()
+        self.engine = Engine(
+            self.host, maker_fee_bps=config.maker_fee_bps, taker_fee_bps=config.taker_fee_bps
+        )
+        self.feed = self._make_feed(config)
+        self.buf = RecordBuffer(1 << 16)
+        self.deployments: dict[str, Deployment] = {}
+        self.mesh_sink = mesh_sink
+        self.mesh_dropped: dict[str, int] = {}
+        self.venue_names = list(config.venue_names or [config.venue])
+        self.feed_lag_ns = 0
+        self.last_record_wall_ns = 0
+        self.valid_book_seen = False
+        self.next_heartbeat_ns = self.started_ns + HEARTBEAT_NS
+        self.steps = 0
+        self._stopping = False
+        # a replay feed has a fixed symbol set, all of which get books (and --symbols must be in it)
+        self.ensure_symbols(
+            list(config.symbols) + [s for s in self.feed.available_symbols() or [] if s not in config.symbols]
+        )
+
+    @staticmethod
+    def _make_feed(config: EdgeConfig) -> FeedAdapter:
+        if config.feed == "replay":
+            assert config.replay_file
+            return ReplayFeedAdapter(config.replay_file, speed=config.replay_speed, loop=config.replay_loop)
+        return SimFeedAdapter(
+            config.venue,
+            seed=config.seed,
+            updates_per_sec=config.updates_per_sec,
+            volatility_bps=config.volatility_bps,
+            spread_bps=config.spread_bps,
+            dislocation_bps=config.dislocation_bps,
+            depth=config.depth,
+            start_prices=config.start_prices,
+        )
+
+    def check_available(self, symbols: list[str]) -> None:
+        available = self.feed.available_symbols()
+        missing = [s for s in symbols if available is not None and s not in available]
+        if missing:
+            raise PushError(
+                "UnknownSymbol",
+                f"{', '.join(missing)} not available from this edge's {self.feed.kind} feed "
+                f"(it has {', '.join(available or [])})",
+            )
+
+    def ensure_symbols(self, symbols: list[str]) -> None:
+        """Books for `symbols` on this edge (the feed starts producing them)."""
+        self.check_available(symbols)
+        for symbol in symbols:
+            if not self.engine.has_book(symbol):
+                self.feed.subscribe(symbol, self.engine.add_book(symbol))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def get(self, deployment_id: str) -> Deployment:
+        dep = self.deployments.get(deployment_id)
+        if dep is None:
+            raise PushError("NotFound", f"no deployment {deployment_id!r} on edge {self.config.edge_id}", 404)
+        return dep
+
+    def push(self, deployment_id: str, req: PushRequest, wasm: bytes) -> bool:
+        """Load (or hot-swap) a bundle; True when the deployment is new. Nothing changes on error."""
+        verify_sha256(wasm, req.sha256)
+        self.check_available(req.symbols)
+        old = self.deployments.get(deployment_id)
+        if old is not None:
+            try:
+                old.account.check_resymbol(req.symbols)
+            except ValueError as exc:
+                raise PushError("SymbolInUse", str(exc)) from None
+        try:
+            inst = self.host.load(
+                deployment_id,
+                wasm,
+                req.symbols,
+                req.params,
+                deadline_ms=req.wasm.deadline_ms,
+                memory_limit_bytes=req.wasm.memory_mib << 20,
+                venue_names=self.venue_names,
+            )
+        except BundleError as exc:
+            reason = type(exc).__name__.removesuffix("Error") or "BadBundle"
+            raise PushError("BadBundle" if reason == "Bundle" else reason, str(exc)) from None
+        except ValueError as exc:
+            raise PushError("InvalidPush", str(exc)) from None
+        # committed: nothing below refuses the push
+        self.ensure_symbols(req.symbols)
+        risk = req.risk.model_dump()
+        if old is None:
+            account = self.engine.open_account(deployment_id, req.symbols, risk=risk)
+            dep = Deployment(deployment_id, req, len(wasm), inst, account)
+            self.deployments[deployment_id] = dep
+        else:
+            dep = old
+            if list(dep.account.symbols) != list(req.symbols):
+                self.engine.resymbol(deployment_id, req.symbols)
+            dep.account.set_limits(risk)  # a re-push resets the kill switch
+            dep.request, dep.size_bytes, dep.instance = req, len(wasm), inst
+            dep.last_error, dep.failure_seen, dep.kill_seen = None, False, False
+        dep.account.attach(inst)
+        self.engine.settle(deployment_id)  # a hot swap of a running instance already ran on_start
+        dep.edge_log(
+            "INFO",
+            f"{'pushed' if old is None else 'replaced'} bundle sha256={req.sha256[:12]} ({len(wasm)} bytes), "
+            f"symbols {', '.join(req.symbols)}, state {inst.state}",
+        )
+        if req.state == "Running" and inst.state != "running":
+            self.start(deployment_id)
+        return old is None
+
+    def start(self, deployment_id: str) -> None:
+        dep = self.get(deployment_id)
+        if dep.instance.state == "failed":
+            raise PushError(
+                "Failed", f"{deployment_id} failed ({dep.instance.reason}); push the bundle again", 409
+            )
+        self.host.start(deployment_id)
+        self.engine.settle(deployment_id)
+        dep.edge_log("INFO", "started")
+
+    def stop(self, deployment_id: str) -> None:
+        dep = self.get(deployment_id)
+        if dep.instance.state == "running":
+            self.host.stop(deployment_id)
+            self.engine.settle(deployment_id)  # on_stop may cancel
+            dep.edge_log("INFO", f"stopped; {dep.account.n_open} resting order(s) kept")
+
+    def remove(self, deployment_id: str) -> dict[str, int]:
+        """on_shutdown, its actions, then cancel what is left; the deployment is gone afterwards."""
+        dep = self.get(deployment_id)
+        account = dep.account
+        self._drain_logs(dep)
+        self._drain_outbox(dep)
+        actions = self.host.remove(deployment_id)  # runs on_shutdown (unless failed), frees the instance
+        account.detach()
+        before = account.n_open
+        for a in actions:
+            account.submit(
+                a.kind,
+                side=a.side,
+                order_type=a.order_type,
+                symbol_idx=a.symbol_idx,
+                order_id=a.order_id,
+                px_1e8=a.px_1e8,
+                qty_1e8=a.qty_1e8,
+            )
+        by_algo = before - account.n_open
+        by_edge = account.cancel_everything()
+        self.engine.close_account(deployment_id)
+        dep.edge_log("INFO", f"removed: {by_algo} order(s) cancelled by on_shutdown, {by_edge} by the edge")
+        dep.logs.close()
+        del self.deployments[deployment_id]
+        return {"cancelled": by_algo + by_edge, "cancelled_by_algo": by_algo, "cancelled_by_edge": by_edge}
+
+    # ------------------------------------------------------------------ mesh entry points
+
+    def deliver_message(self, deployment_id: str, from_label: str, payload: bytes) -> bool:
+        """Inbound mesh message -> algo_on_message (running instances that export it)."""
+        dep = self.get(deployment_id)
+        delivered = bool(self.host.deliver_message(deployment_id, from_label, payload))
+        if delivered:
+            dep.mesh_received += 1
+            self.engine.settle(deployment_id)
+        return delivered
+
+    def deliver_nbbo(
+        self,
+        symbol: str,
+        *,
+        bid_px_1e8: int,
+        bid_qty_1e8: int,
+        ask_px_1e8: int,
+        ask_qty_1e8: int,
+        ts_ns: int = 0,
+        bid_venue: int = 0,
+        ask_venue: int = 0,
+    ) -> int:
+        """Cross-venue NBBO -> algo_on_nbbo of every running instance trading `symbol`."""
+        n = int(
+            self.host.on_nbbo(
+                symbol,
+                bid_px_1e8=bid_px_1e8,
+                bid_qty_1e8=bid_qty_1e8,
+                ask_px_1e8=ask_px_1e8,
+                ask_qty_1e8=ask_qty_1e8,
+                ts_ns=ts_ns,
+                bid_venue=bid_venue,
+                ask_venue=ask_venue,
+            )
+        )
+        if n:
+            self.engine.settle_all()
+        return n
+
+    # ------------------------------------------------------------------ the loop
+
+    def step(self, now_ns: int | None = None) -> int:
+        """One batch: feed -> engine, then housekeeping. Returns the records processed."""
+        now = time.time_ns() if now_ns is None else now_ns
+        self.buf.clear()
+        n = self.feed.poll(self.buf, now, MAX_BATCH)
+        if n:
+            self.engine.run(self.buf)
+            self.feed_lag_ns = max(0, time.time_ns() - self.engine.last_ts_ns)
+            self.last_record_wall_ns = now
+            if not self.valid_book_seen:
+                self.valid_book_seen = any(not self.engine.book(s).stale for s in self.engine.symbols)
+        for dep in list(self.deployments.values()):
+            self._housekeep(dep)
+        if now >= self.next_heartbeat_ns:
+            self.next_heartbeat_ns = now + HEARTBEAT_NS
+            self.host.heartbeat(now)
+            self.engine.settle_all()
+            for dep in self.deployments.values():
+                if dep.instance.state != "failed":
+                    dep.last_heartbeat_ns = now
+        self.steps += 1
+        return n
+
+    def _housekeep(self, dep: Deployment) -> None:
+        self._drain_logs(dep)
+        self._drain_outbox(dep)
+        inst = dep.instance
+        if inst.state == "failed" and not dep.failure_seen:
+            dep.failure_seen = True
+            reason = inst.reason or "failed"
+            dep.last_error = {
+                "reason": failure_reason(reason),
+                "message": reason[:1024],
+                "time": iso(time.time_ns()),
+            }
+            cancelled = dep.account.cancel_everything()
+            dep.edge_log("ERROR", f"instance failed: {reason}; {cancelled} resting order(s) cancelled")
+        if dep.account.killed and not dep.kill_seen:
+            dep.kill_seen = True
+            info = dep.account.kill_info() or {}
+            dep.last_error = {
+                "reason": "KillSwitch",
+                "message": f"max_loss {info.get('max_loss')} exceeded (PnL {info.get('pnl'):.2f}): resting orders "
+                "cancelled, every order refused until the deployment is pushed again",
+                "time": iso(time.time_ns()),
+            }
+            dep.edge_log("ERROR", dep.last_error["message"])
+
+    def _drain_logs(self, dep: Deployment) -> None:
+        for line in self.host.drain_logs(dep.deployment_id):
+            dep.logs.add(line.ts_ns, line.level, line.text)
+
+    def _drain_outbox(self, dep: Deployment) -> None:
+        out = self.host.drain_outbox(dep.deployment_id)
+        if not out:
+            return
+        req = dep.request
+        msgs = [
+            OutboundMessage(dep.deployment_id, req.mesh_group, req.label, label, payload)
+            for label, payload in out
+        ]
+        dep.mesh_sent += len(msgs)
+        if self.mesh_sink is None:
+            dep.mesh_dropped += len(msgs)
+            self.mesh_dropped["no_coordinator"] = self.mesh_dropped.get("no_coordinator", 0) + len(msgs)
+            return
+        self.mesh_sink(msgs)
+
+    async def run(self) -> None:
+        """Step about every batch_ms until stop() (the control API runs in between)."""
+        period = self.config.batch_ms / 1000.0
+        while not self._stopping:
+            self.step()
+            await asyncio.sleep(period)
+
+    def stop_loop(self) -> None:
+        self._stopping = True
+
+    def close(self) -> None:
+        self._stopping = True
+        self.feed.close()
+        self.host.close()
+
+    # ------------------------------------------------------------------ views
+
+    def feed_status(self) -> dict[str, Any]:
+        now = time.time_ns()
+        fresh = self.last_record_wall_ns and now - self.last_record_wall_ns < FEED_STALE_NS
+        return {
+            "kind": self.feed.kind,
+            "healthy": bool(self.valid_book_seen and fresh) or not self.engine.symbols,
+            "lag_ms": round(self.feed_lag_ns / 1e6, 3),
+            "updates": self.engine.applied,
+            **self.feed.status(),
+        }
+
+    def healthy(self) -> bool:
+        """Ready once the feed produced a valid book (an edge without any symbol yet is ready too)."""
+        return self.valid_book_seen or not self.engine.symbols
+
+    def edge_info(self) -> dict[str, Any]:
+        return {
+            "edge_id": self.config.edge_id,
+            "venue": self.config.venue,
+            "mode": self.config.mode,
+            "feed": self.feed_status(),
+            "symbols": self.engine.symbols,
+            "deployments": list(self.deployments),
+            "started_at": iso(self.started_ns),
+            "engine": self.engine.stats(),
+            "mesh": {"dropped": dict(self.mesh_dropped)},
+        }
+
+    def status(self, deployment_id: str) -> dict[str, Any]:
+        dep = self.get(deployment_id)
+        acct, inst, req = dep.account, dep.instance, dep.request
+        host_status = inst.status()
+        pnl = acct.pnl()
+        return {
+            "deployment_id": deployment_id,
+            "label": req.label,
+            "mesh_group": req.mesh_group,
+            "edge_id": self.config.edge_id,
+            "venue": self.config.venue,
+            "symbols": list(acct.symbols),
+            "state": inst.state.capitalize(),
+            "bundle_sha256": inst.bundle_sha256,
+            "size_bytes": dep.size_bytes,
+            "capabilities": sorted(inst.capabilities),
+            "last_heartbeat": iso(dep.last_heartbeat_ns),
+            "orders": acct.n_orders,
+            "open_orders": acct.n_open,
+            "fills": acct.n_fills,
+            "rejects": acct.n_rejects,
+            "cancels": acct.n_cancels,
+            "position": {s: abi.from_fixed(acct.position(i)[0]) for i, s in enumerate(acct.symbols)},
+            "realized_pnl": abi.from_fixed(pnl["realized_1e8"]),
+            "unrealized_pnl": abi.from_fixed(pnl["unrealized_1e8"]),
+            "fees": abi.from_fixed(pnl["fees_1e8"]),
+            "callbacks": host_status["callbacks"],
+            "traps": host_status["traps"],
+            "deadline_hits": host_status["deadline_hits"],
+            "latency_ns": {k: host_status["latency_ns"][k] for k in ("p50", "p99", "max")},
+            "last_error": dep.last_error,
+            "mesh": {
+                "sent": dep.mesh_sent,
+                "received": dep.mesh_received,
+                "send_errors": host_status["send_errors"],
+            },
+            # additions to the documented shape (docs/edge-api.md)
+            "rejects_by_reason": acct.rejects_by_reason(),
+            "kill_switch": acct.kill_info(),
+            "tick_to_order_ns": {"p50": acct.tick_to_order_ns(0.5), "p99": acct.tick_to_order_ns(0.99)},
+        }
+
+    def orders(self, deployment_id: str, open_only: bool) -> list[dict[str, Any]]:
+        dep = self.get(deployment_id)
+        if open_only:
+            rows = dep.account.open_orders()
+            for row in rows:
+                for key in ("px", "qty", "filled", "queue_ahead"):
+                    row[key] = abi.from_fixed(row.pop(f"{key}_1e8"))
+            return rows
+        return list(self.engine.traces.orders(dep.account.serial))
+
+    def trace(self, order_ref: str) -> dict[str, Any]:
+        try:
+            found = self.engine.traces.trace(order_ref)
+        except ValueError as exc:
+            raise PushError("BadOrderRef", str(exc)) from None
+        if found is None:
+            raise PushError(
+                "NotFound", f"no trace for {order_ref} (unknown, or older than the last 16384 orders)", 404
+            )
+        return dict(found)

@@ -1,0 +1,159 @@
+"""Prometheus metrics of an edge, read from the engine, the host and the accounts at scrape time.
+
+Nothing is counted twice or on the hot path: the Cython side keeps plain counters and
+histograms, and this collector turns them into metric families when /metrics is scraped.
+Deployment metrics carry `deployment` (and `symbol` / `reason` where relevant) labels; every
+metric carries `edge` and `venue`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from . import abi
+from .engine import callback_histogram
+
+if TYPE_CHECKING:
+    from .edge import Edge
+
+# callback latency buckets, ns (the host's histogram has ~6% resolution)
+LATENCY_BOUNDS_NS = (
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    1_000_000,
+    10_000_000,
+)
+STATES = ("loaded", "running", "stopped", "failed")
+
+
+class EdgeCollector(Collector):
+    def __init__(self, edge: Edge) -> None:
+        self.edge = edge
+
+    def collect(self) -> Iterator[Metric]:
+        edge = self.edge
+        base = [edge.config.edge_id, edge.config.venue]
+        labels = ["edge", "venue"]
+        stats = edge.engine.stats()
+
+        updates = CounterMetricFamily("sequence_edge_book_updates", "Book updates applied", labels=labels)
+        updates.add_metric(base, stats["applied"])
+        yield updates
+        records = CounterMetricFamily("sequence_edge_feed_records", "Feed records processed", labels=labels)
+        records.add_metric(base, stats["records"])
+        yield records
+        stale = CounterMetricFamily(
+            "sequence_edge_book_stale_events", "Gaps or crossed books detected", labels=labels
+        )
+        stale.add_metric(base, stats["stale_events"])
+        yield stale
+        feed = edge.feed_status()
+        lag = GaugeMetricFamily(
+            "sequence_edge_feed_lag_seconds",
+            "Wall clock minus the feed time of the last record processed",
+            labels=labels,
+        )
+        lag.add_metric(base, feed["lag_ms"] / 1000.0)
+        yield lag
+        healthy = GaugeMetricFamily(
+            "sequence_edge_feed_healthy", "1 when the feed is delivering valid books", labels=labels
+        )
+        healthy.add_metric(base, 1.0 if feed["healthy"] else 0.0)
+        yield healthy
+        dropped = CounterMetricFamily(
+            "sequence_mesh_dropped", "Mesh messages dropped by the edge", labels=[*labels, "reason"]
+        )
+        for reason, n in edge.mesh_dropped.items():
+            dropped.add_metric([*base, reason], n)
+        yield dropped
+        yield from self._deployments(base, labels)
+
+    def _deployments(self, base: list[str], labels: list[str]) -> Iterator[Metric]:
+        dl = [*labels, "deployment"]
+        fams = {
+            "callbacks": CounterMetricFamily("sequence_algo_callbacks", "Algo callbacks run", labels=dl),
+            "traps": CounterMetricFamily("sequence_algo_traps", "Traps of the algo", labels=dl),
+            "deadline": CounterMetricFamily(
+                "sequence_algo_deadline_hits", "Callbacks stopped at their deadline", labels=dl
+            ),
+            "orders": CounterMetricFamily(
+                "sequence_algo_orders", "Orders accepted by the paper OMS", labels=dl
+            ),
+            "fills": CounterMetricFamily("sequence_algo_fills", "Fills", labels=dl),
+            "cancels": CounterMetricFamily("sequence_algo_cancels", "Orders cancelled", labels=dl),
+            "rejects": CounterMetricFamily(
+                "sequence_algo_rejects", "Actions refused, by reason", labels=[*dl, "reason"]
+            ),
+            "open": GaugeMetricFamily("sequence_algo_open_orders", "Resting orders", labels=dl),
+            "position": GaugeMetricFamily("sequence_algo_position", "Position", labels=[*dl, "symbol"]),
+            "pnl": GaugeMetricFamily(
+                "sequence_algo_pnl", "PnL in quote currency (fees included in realized)", labels=[*dl, "kind"]
+            ),
+            "state": GaugeMetricFamily(
+                "sequence_algo_state", "1 for the instance's current state", labels=[*dl, "state"]
+            ),
+            "killed": GaugeMetricFamily(
+                "sequence_algo_kill_switch", "1 when the kill switch has tripped", labels=dl
+            ),
+            "t2o": GaugeMetricFamily(
+                "sequence_algo_tick_to_order_seconds",
+                "Feed update to OMS ack, quantiles",
+                labels=[*dl, "quantile"],
+            ),
+            "mesh": CounterMetricFamily(
+                "sequence_mesh_messages", "Mesh messages sent/received", labels=[*dl, "direction"]
+            ),
+        }
+        latency = HistogramMetricFamily(
+            "sequence_algo_callback_latency_seconds", "Algo callback latency", labels=dl
+        )
+        for dep_id, dep in list(self.edge.deployments.items()):
+            lv = [*base, dep_id]
+            acct, inst = dep.account, dep.instance
+            st = inst.status()
+            fams["callbacks"].add_metric(lv, st["callbacks"])
+            fams["traps"].add_metric(lv, st["traps"])
+            fams["deadline"].add_metric(lv, st["deadline_hits"])
+            fams["orders"].add_metric(lv, acct.n_orders)
+            fams["fills"].add_metric(lv, acct.n_fills)
+            fams["cancels"].add_metric(lv, acct.n_cancels)
+            for reason, n in acct.rejects_by_reason().items():
+                fams["rejects"].add_metric([*lv, reason], n)
+            fams["open"].add_metric(lv, acct.n_open)
+            for i, symbol in enumerate(acct.symbols):
+                fams["position"].add_metric([*lv, symbol], abi.from_fixed(acct.position(i)[0]))
+            pnl = acct.pnl()
+            for kind in ("realized", "unrealized", "fees"):
+                fams["pnl"].add_metric([*lv, kind], abi.from_fixed(pnl[f"{kind}_1e8"]))
+            for state in STATES:
+                fams["state"].add_metric([*lv, state], 1.0 if inst.state == state else 0.0)
+            fams["killed"].add_metric(lv, 1.0 if acct.killed else 0.0)
+            for q in (0.5, 0.99):
+                fams["t2o"].add_metric([*lv, str(q)], acct.tick_to_order_ns(q) / 1e9)
+            fams["mesh"].add_metric([*lv, "sent"], dep.mesh_sent)
+            fams["mesh"].add_metric([*lv, "received"], dep.mesh_received)
+            counts, total, sum_ns = callback_histogram(inst, LATENCY_BOUNDS_NS)
+            buckets = [(f"{b / 1e9:g}", c) for b, c in zip(LATENCY_BOUNDS_NS, counts, strict=True)]
+            latency.add_metric(lv, [*buckets, ("+Inf", total)], sum_ns / 1e9)
+        yield from fams.values()
+        yield latency
+
+
+def make_registry(edge: Edge) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(EdgeCollector(edge))
+    return registry

@@ -1,0 +1,163 @@
+"""`sequence edge`: one venue edge (feed, books, hosted algos, risk, paper OMS, control API)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import click
+
+from .main import cli
+
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}(-PERP)?$")
+
+
+def _symbols(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
+    symbols = [s.strip() for s in value.split(",") if s.strip()] if value else []
+    bad = [s for s in symbols if not SYMBOL_RE.match(s)]
+    if bad:
+        raise click.BadParameter(f"{', '.join(bad)}: symbols look like BTC-USD (comma-separated)")
+    return symbols
+
+
+def _start_prices(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> dict[str, float]:
+    prices = {}
+    for item in value:
+        symbol, _, px = item.partition("=")
+        try:
+            prices[symbol] = float(px)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: use SYMBOL=PRICE, e.g. BTC-USD=65000") from None
+        if not SYMBOL_RE.match(symbol) or not prices[symbol] > 0:
+            raise click.BadParameter(f"{item!r}: use SYMBOL=PRICE with a positive price, e.g. BTC-USD=65000")
+    return prices
+
+
+@cli.command()
+@click.option("--venue", required=True, help="Venue this edge serves (e.g. kraken)")
+@click.option(
+    "--port", default=7070, show_default=True, type=click.IntRange(0, 65535), help="Control API port"
+)
+@click.option("--bind", default="0.0.0.0", show_default=True, help="Address to listen on")
+@click.option("--edge-id", default="", help="Name in status and metrics  [default: VENUE-0]")
+@click.option(
+    "--mode",
+    default="sandbox",
+    show_default=True,
+    type=click.Choice(["sandbox"]),
+    help="sandbox: market data from the feed, fills simulated, no real orders",
+)
+@click.option("--feed", "feed_kind", default="sim", show_default=True, type=click.Choice(["sim", "replay"]))
+@click.option(
+    "--symbols", default="", callback=_symbols, help="Books to start with (more come with deployments)"
+)
+@click.option(
+    "--seed", default=1, show_default=True, type=click.IntRange(0), help="sim: same seed, same market"
+)
+@click.option(
+    "--updates-per-sec",
+    default=2000.0,
+    show_default=True,
+    type=click.FloatRange(0, 1e7, min_open=True),
+    help="sim: book updates per second per symbol",
+)
+@click.option(
+    "--volatility-bps",
+    default=50.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="sim: per-second volatility of the mid",
+)
+@click.option(
+    "--spread-bps",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="sim: quoted spread",
+)
+@click.option(
+    "--dislocation-bps",
+    default=3.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="sim: this venue's deviation from the common mid",
+)
+@click.option(
+    "--depth", default=25, show_default=True, type=click.IntRange(1, 500), help="sim: levels per side"
+)
+@click.option(
+    "--start-price",
+    "start_prices",
+    multiple=True,
+    callback=_start_prices,
+    metavar="SYMBOL=PX",
+    help="sim: centre price of a symbol (repeatable; defaults per base asset)",
+)
+@click.option(
+    "--replay-file", type=click.Path(dir_okay=False), help="replay: recorded file (docs/operations.md)"
+)
+@click.option("--replay-speed", default=1.0, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--replay-loop/--no-replay-loop", default=True, show_default=True)
+@click.option(
+    "--maker-fee-bps", default=1.0, show_default=True, type=float, help="Paper fee (negative: rebate)"
+)
+@click.option("--taker-fee-bps", default=4.0, show_default=True, type=float)
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
+)
+def edge(
+    venue: str,
+    port: int,
+    bind: str,
+    edge_id: str,
+    mode: str,
+    feed_kind: str,
+    symbols: list[str],
+    seed: int,
+    updates_per_sec: float,
+    volatility_bps: float,
+    spread_bps: float,
+    dislocation_bps: float,
+    depth: int,
+    start_prices: dict[str, float],
+    replay_file: str | None,
+    replay_speed: float,
+    replay_loop: bool,
+    maker_fee_bps: float,
+    taker_fee_bps: float,
+    log_level: str,
+) -> None:
+    """Run a venue edge: host deployments pushed over the control API (docs/edge-api.md)."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from sequence_edge.control import serve
+    from sequence_edge.edge import EdgeConfig
+    from sequence_edge.replay import ReplayFormatError
+
+    if feed_kind == "replay" and not replay_file:
+        raise click.BadParameter("--feed replay needs --replay-file", param_hint="--replay-file")
+    config = EdgeConfig(
+        venue=venue,
+        edge_id=edge_id,
+        mode=mode,
+        feed=feed_kind,
+        symbols=symbols,
+        seed=seed,
+        updates_per_sec=updates_per_sec,
+        volatility_bps=volatility_bps,
+        spread_bps=spread_bps,
+        dislocation_bps=dislocation_bps,
+        depth=depth,
+        start_prices=start_prices,
+        replay_file=replay_file,
+        replay_speed=replay_speed,
+        replay_loop=replay_loop,
+        maker_fee_bps=maker_fee_bps,
+        taker_fee_bps=taker_fee_bps,
+    )
+    try:
+        asyncio.run(serve(config, bind, port))
+    except ReplayFormatError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {bind}:{port}: {exc}") from exc
