@@ -43,11 +43,18 @@ def wait_until(check: Callable[[], T], timeout: float = 15.0, what: str = "condi
 class CoordinatorProcess:
     """`sequence coordinator` on fixed free ports; can be SIGKILLed and restarted on the same ports."""
 
-    def __init__(self, heartbeat: float = 0.2, peer_timeout: float = 1.0) -> None:
-        self.port, self.mesh_port = free_port(), free_port()
+    def __init__(
+        self,
+        heartbeat: float = 0.2,
+        peer_timeout: float = 1.0,
+        mesh_port: int | None = None,
+        start: bool = True,
+    ) -> None:
+        self.port, self.mesh_port = free_port(), mesh_port or free_port()
         self.heartbeat, self.peer_timeout = heartbeat, peer_timeout
         self.proc: subprocess.Popen[bytes] | None = None
-        self.start()
+        if start:
+            self.start()
 
     def start(self) -> None:
         self.proc = subprocess.Popen(

@@ -490,12 +490,13 @@ class MeshClient:
         last = self._rx_seq.get(key)
         if last is not None:
             last_seq, last_hop, epoch = last
+            if epoch == self._epoch and hop > last_hop + 1:
+                link.gaps += hop - last_hop - 1  # lost between the coordinator and us
             if seq <= last_seq:  # already delivered: never twice
                 link.dups += 1
                 self.dropped_duplicate += 1
+                self._rx_seq[key] = (last_seq, hop, self._epoch)
                 return
-            if epoch == self._epoch and hop > last_hop + 1:
-                link.gaps += hop - last_hop - 1  # lost between the coordinator and us
         elif len(self._rx_seq) >= MAX_RX_STREAMS:
             del self._rx_seq[next(iter(self._rx_seq))]
         self._rx_seq[key] = (seq, hop, self._epoch)
