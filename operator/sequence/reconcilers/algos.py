@@ -213,6 +213,13 @@ class Pass:
         )
         self.notes.append(f"created sandbox VenueEdge {venue}; waiting for its edges")
 
+    async def verify_bundle(self) -> None:
+        """Fetch and check the bundle up front (cached by sha256), so a bad one shows even with no edge."""
+        try:
+            await self.bundle()
+        except bundles.BundleError as exc:
+            self.bundle_error = exc
+
     async def bundle(self) -> bytes:
         """The verified bytes, fetched at most once per pass and only when some edge needs a push."""
         if self._bundle is None:
@@ -336,7 +343,8 @@ class Pass:
         problems = [o.problem for o in outcomes if o.problem]
         detail = "; ".join(m for _, m in problems[:4])
         what = "running" if desired == "Running" else "stopped as requested"
-        if self.bundle_error is not None:
+        running_it = any(o.entry.get("bundleSha256") == sha for o in outcomes)
+        if self.bundle_error is not None and not running_it:  # nothing to fall back on
             err = self.bundle_error
             return Verdict(
                 "Failed",
@@ -429,6 +437,7 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
     with metrics.reconcile_timer(KIND):
         async with rt.lock(PLURAL, namespace, name):
             work = Pass(rt, body)
+            await work.verify_bundle()
             targets = await work.targets()
             outcomes = list(await asyncio.gather(*(work.sync(t) for t in targets)))
             verdict = work.verdict(outcomes)

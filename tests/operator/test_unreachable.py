@@ -1,0 +1,109 @@
+"""An AlgoDeployment whose edge does not answer: honest status, and deletion that cannot hang."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .conftest import (
+    DELETE_TIMEOUT,
+    MARKET_MAKER,
+    Bundle,
+    algo,
+    bundle_configmap,
+    closed_port_endpoint,
+    unique,
+    venue_edge,
+)
+from .kube import Kube, condition
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+
+def test_unreachable_edge_is_reported_from_the_first_reconcile(kube: Kube) -> None:
+    venue, endpoint = unique("venue"), closed_port_endpoint()
+    kube.create(venue_edge(unique("edge"), venue, external=[endpoint]))
+    name = unique("mm")
+    created = kube.create(
+        algo(
+            name,
+            venue,
+            {"configMap": {"name": bundle_configmap(kube, MARKET_MAKER)}, "sha256": MARKET_MAKER.sha256},
+        )
+    )
+
+    status = kube.wait_status("AlgoDeployment", name, lambda s: bool(s.get("conditions")), "first status")[
+        "status"
+    ]
+    assert status["lifecycleState"] == "Degraded"
+    assert status["observedGeneration"] == created["metadata"]["generation"]
+    assert status["deploymentId"] == f"{kube.namespace}.{name}"
+    assert (status["pushedTo"], status["capableEdges"], status["edgesSummary"]) == (0, 1, "0/1")
+    assert [(e["endpoint"], e["state"]) for e in status["edges"]] == [(endpoint, "Unreachable")]
+    ready, degraded, reconciling = (condition(status, k) for k in ("Ready", "Degraded", "Reconciling"))
+    assert (ready["status"], ready["reason"]) == ("False", "EdgeUnreachable")
+    assert endpoint in ready["message"]
+    assert (degraded["status"], degraded["reason"]) == ("True", "EdgeUnreachable")
+    assert reconciling["status"] == "True"
+    assert status["error"]["reason"] == "EdgeUnreachable" and len(status["error"]["message"]) <= 1024
+    assert endpoint in kube.wait_event(name, "EdgeUnreachable")["message"]
+    assert kube.wait_event(name, "Degraded")["type"] == "Warning"
+
+
+def test_deletion_with_an_unreachable_edge_times_out_and_releases_the_finalizer(kube: Kube) -> None:
+    venue, endpoint = unique("venue"), closed_port_endpoint()
+    kube.create(venue_edge(unique("edge"), venue, external=[endpoint]))
+    name = unique("mm")
+    kube.create(
+        algo(
+            name,
+            venue,
+            {"configMap": {"name": bundle_configmap(kube, MARKET_MAKER)}, "sha256": MARKET_MAKER.sha256},
+        )
+    )
+    kube.wait_status("AlgoDeployment", name, lambda s: s.get("lifecycleState") == "Degraded", "Degraded")
+    assert "sequence.dev/finalizer" in kube.get("AlgoDeployment", name)["metadata"]["finalizers"]
+
+    started = time.monotonic()
+    kube.delete("AlgoDeployment", name)
+    kube.wait_gone("AlgoDeployment", name, timeout=DELETE_TIMEOUT + 20)
+    # It waited for the edge (bounded), then let go.
+    assert time.monotonic() - started >= DELETE_TIMEOUT * 0.9
+    warning = kube.wait_event(name, "TeardownTimedOut")
+    assert warning["type"] == "Warning" and endpoint in warning["message"]
+    assert "0/1 edges" in kube.wait_event(name, "Undeployed")["message"]
+
+
+def test_a_bundle_that_does_not_match_its_sha256_fails_without_any_edge(kube: Kube) -> None:
+    name = unique("bad")
+    # The ConfigMap holds the market maker, the spec claims other bytes (e.g. a stale render).
+    claimed = Bundle(MARKET_MAKER.data + b"\0")
+    configmap = bundle_configmap(kube, MARKET_MAKER)
+    kube.create(venue_edge(unique("edge"), venue := unique("venue"), external=[closed_port_endpoint()]))
+    kube.create(algo(name, venue, {"configMap": {"name": configmap}, "sha256": claimed.sha256}))
+
+    status = kube.wait_status(
+        "AlgoDeployment", name, lambda s: s.get("lifecycleState") == "Failed", "Failed"
+    )["status"]
+    ready = condition(status, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "BundleSha256Mismatch")
+    assert MARKET_MAKER.sha256[:16] in ready["message"] and claimed.sha256[:16] in ready["message"]
+    assert status["error"]["reason"] == "BundleSha256Mismatch"
+    assert kube.wait_event(name, "BundleSha256Mismatch")["type"] == "Warning"
+
+    kube.delete("AlgoDeployment", name)
+    kube.wait_gone("AlgoDeployment", name, timeout=DELETE_TIMEOUT + 20)
+
+
+def test_missing_bundle_configmap_is_named_in_the_status(kube: Kube) -> None:
+    name = unique("nocm")
+    kube.create(venue_edge(unique("edge"), venue := unique("venue"), external=[closed_port_endpoint()]))
+    kube.create(
+        algo(name, venue, {"configMap": {"name": "no-such-bundle"}, "sha256": Bundle(b"never built").sha256})
+    )
+    status = kube.wait_status(
+        "AlgoDeployment", name, lambda s: s.get("lifecycleState") == "Failed", "Failed"
+    )["status"]
+    assert condition(status, "Ready")["reason"] == "BundleNotFound"
+    assert "no-such-bundle" in condition(status, "Ready")["message"]
