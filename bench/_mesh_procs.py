@@ -155,6 +155,7 @@ async def sender(
     if interval > 0:
         for _ in range(count):
             client.send(deployment, to, payload, time.time_ns())
+            client.flush()  # what the edge does after draining a batch's outboxes
             await asyncio.sleep(interval)
     else:
         while sent < count:
@@ -163,6 +164,7 @@ async def sender(
                 continue
             for _ in range(min(batch, count - sent)):  # one edge batch: outboxes drained together
                 client.send(deployment, to, payload, time.time_ns())
+            client.flush()
             sent += batch
             await asyncio.sleep(0)
     await asyncio.sleep(0.3)

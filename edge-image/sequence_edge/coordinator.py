@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -477,11 +478,10 @@ class Coordinator:
     # ------------------------------------------------------------- liveness
 
     async def heartbeat_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         ping = mp.empty_frame(mp.PING)
         while True:
             await asyncio.sleep(self.heartbeat_s)
-            now = loop.time()
+            now = time.monotonic()
             for conn in list(self.connections):
                 if now - conn.last_rx > self.peer_timeout_s:
                     log.warning(
@@ -539,12 +539,12 @@ class EdgeConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         transport.set_write_buffer_limits(high=self.coordinator.hwm_bytes)
-        self.last_rx = asyncio.get_running_loop().time()
+        self.last_rx = time.monotonic()
         self.coordinator.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
         coordinator = self.coordinator
-        self.last_rx = asyncio.get_running_loop().time()
+        self.last_rx = time.monotonic()
         try:
             for frame_type, buf, start, end in self.reader.feed(data):
                 if frame_type == mp.SEND and self.hello_done:

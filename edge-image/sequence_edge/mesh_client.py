@@ -307,6 +307,17 @@ class MeshClient:
             self._loop.call_soon(self._flush)  # type: ignore[union-attr]
         return True
 
+    def flush(self) -> None:
+        """Write the sends queued so far now (call it after draining a batch's outboxes).
+
+        Optional: without it, queued sends go out on the loop's next turn.
+        """
+        if threading.get_ident() != self._thread_id:
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._flush)
+            return
+        self._flush()
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         if not self._out:
@@ -393,7 +404,7 @@ class MeshClient:
         transport.set_write_buffer_limits(high=self.hwm_bytes)
         self._epoch += 1
         self._paused = False
-        self._last_rx = self._loop.time()  # type: ignore[union-attr]
+        self._last_rx = time.monotonic()
         hello = {
             "protocol": mp.PROTOCOL_VERSION,
             "edge_id": self.edge_id,
@@ -427,7 +438,6 @@ class MeshClient:
     async def _tick_loop(self) -> None:
         """Heartbeats, dead-coordinator detection and per-link stats reports."""
         ping = mp.empty_frame(mp.PING)
-        loop = asyncio.get_running_loop()
         last_ping = 0.0
         last_counters = 0.0
         while True:
@@ -435,7 +445,7 @@ class MeshClient:
             transport = self._transport
             if transport is None:
                 continue
-            now = loop.time()
+            now = time.monotonic()
             if now - self._last_rx > self.peer_timeout_s:
                 log.warning("mesh: coordinator silent for %.1fs; reconnecting", now - self._last_rx)
                 transport.abort()
@@ -456,7 +466,7 @@ class MeshClient:
     # ------------------------------------------------------------------ receiving
 
     def _on_data(self, data: bytes) -> None:
-        self._last_rx = self._loop.time()  # type: ignore[union-attr]
+        self._last_rx = time.monotonic()
         for frame_type, buf, start, end in self._reader.feed(data):
             if frame_type == mp.DELIVER:
                 self._on_deliver(buf, start, end)

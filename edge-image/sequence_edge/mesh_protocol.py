@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import re
 import struct
-from bisect import bisect_left
 from typing import Any
 
 from .abi import MAX_LABEL, MAX_PAYLOAD
@@ -113,11 +112,6 @@ LATENCY_BUCKETS_NS = (
 
 class ProtocolError(Exception):
     """The peer sent bytes that are not this protocol; the connection is closed."""
-
-
-def bucket_index(latency_ns: int) -> int:
-    """Index into LATENCY_BUCKETS_NS (len(...) = the +Inf bucket)."""
-    return bisect_left(LATENCY_BUCKETS_NS, latency_ns)
 
 
 def json_frame(frame_type: int, obj: Any) -> bytes:

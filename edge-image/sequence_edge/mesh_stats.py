@@ -11,11 +11,12 @@ p50/p99 in the topology.
 
 from __future__ import annotations
 
-import random
+from bisect import bisect_left
 from collections import deque
+from random import random
 from typing import Any
 
-from .mesh_protocol import LATENCY_BUCKETS_NS, bucket_index
+from .mesh_protocol import LATENCY_BUCKETS_NS
 
 RESERVOIR = 256  # latency samples per link per report (uniformly sampled when busier)
 RECENT = 4096  # samples the coordinator keeps per link for p50/p99
@@ -42,11 +43,11 @@ class RxLink:
     def observe(self, latency_ns: int) -> None:
         self.delivered += 1
         self.sum_ns += latency_ns
-        self.buckets[bucket_index(latency_ns)] += 1
-        if len(self.samples) < RESERVOIR:
+        self.buckets[bisect_left(LATENCY_BUCKETS_NS, latency_ns)] += 1
+        if self.delivered <= RESERVOIR:
             self.samples.append(latency_ns)
         else:  # reservoir sampling keeps a uniform sample of the interval
-            slot = random.randrange(self.delivered)
+            slot = int(random() * self.delivered)
             if slot < RESERVOIR:
                 self.samples[slot] = latency_ns
 
