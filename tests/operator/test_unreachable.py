@@ -10,6 +10,7 @@ from .conftest import (
     DELETE_TIMEOUT,
     MARKET_MAKER,
     Bundle,
+    Operator,
     algo,
     bundle_configmap,
     closed_port_endpoint,
@@ -107,3 +108,23 @@ def test_missing_bundle_configmap_is_named_in_the_status(kube: Kube) -> None:
     )["status"]
     assert condition(status, "Ready")["reason"] == "BundleNotFound"
     assert "no-such-bundle" in condition(status, "Ready")["message"]
+
+
+def test_metrics_count_reconciles_and_reachable_edges(kube: Kube, operator: Operator) -> None:
+    name = unique("edge")
+    kube.create(venue_edge(name, unique("venue"), external=[closed_port_endpoint(), closed_port_endpoint()]))
+    kube.wait_status("VenueEdge", name, lambda s: s.get("desiredEdges") == 2, "status")
+
+    def scraped() -> str | None:
+        text = operator.metrics()
+        wanted = (
+            'sequence_operator_reconciles_total{kind="VenueEdge",result="ok"}',
+            'sequence_operator_reconciles_total{kind="AlgoDeployment",result="ok"}',
+            f'sequence_operator_edges_desired{{namespace="{kube.namespace}",venue_edge="{name}"}} 2.0',
+            f'sequence_operator_edges_reachable{{namespace="{kube.namespace}",venue_edge="{name}"}} 0.0',
+            'sequence_operator_reconcile_duration_seconds_count{kind="VenueEdge"}',
+            'sequence_operator_errors_total{kind="AlgoDeployment",reason="EdgeUnreachable"}',
+        )
+        return text if all(w in text for w in wanted) else None
+
+    kube.wait("operator metrics", scraped)

@@ -296,12 +296,12 @@ def contains(actual: Any, desired: Any) -> bool:
     return bool(actual == desired)
 
 
-def _without_nones(value: Any, keep_top: bool = False) -> Any:
+def without_nones(value: Any, keep_top: bool = False) -> Any:
     """Drop None fields; with KEEP_TOP, keep them in maps outside lists (merge patch: delete the key)."""
     if isinstance(value, dict):
-        return {k: _without_nones(v, keep_top) for k, v in value.items() if keep_top or v is not None}
+        return {k: without_nones(v, keep_top) for k, v in value.items() if keep_top or v is not None}
     if isinstance(value, list):  # lists are replaced whole by a merge patch: no deletion markers inside
-        return [_without_nones(v) for v in value]
+        return [without_nones(v) for v in value]
     return value
 
 
@@ -310,7 +310,7 @@ async def ensure(kube: api.KubeApi, obj: dict[str, Any]) -> str:
     current = await kube.get(object_path(obj))
     if current is None:
         try:
-            await kube.create(object_path(obj, with_name=False), _without_nones(obj))
+            await kube.create(object_path(obj, with_name=False), without_nones(obj))
         except api.KubeError as exc:
             if exc.status != 409:  # created concurrently: compare on the next pass
                 raise
@@ -321,5 +321,5 @@ async def ensure(kube: api.KubeApi, obj: dict[str, Any]) -> str:
     }
     if contains(current, wanted):
         return "unchanged"
-    await kube.patch(object_path(obj), _without_nones(wanted, keep_top=True))
+    await kube.patch(object_path(obj), without_nones(wanted, keep_top=True))
     return "patched"

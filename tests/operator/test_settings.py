@@ -1,0 +1,139 @@
+"""The operator reads the Helm chart's settings, and builds valid Kubernetes objects from them."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+from sequence.reconcilers import kube as children
+from sequence.reconcilers.settings import OperatorSettings, SettingsError, load_settings
+
+from ..test_helm_chart import CHART_DIR, CUSTOM_VALUES, FULLNAME, KUBE_VERSIONS, render
+from .conftest import sequence_cmd
+
+VENUE_EDGE = {
+    "apiVersion": "sequence.dev/v1alpha1",
+    "kind": "VenueEdge",
+    "metadata": {"name": "kraken", "namespace": "trading", "uid": "0d0e6a52-5a4c-4c55-9d43-1d4d6b0f3e11"},
+    "spec": {
+        "venue": "kraken",
+        "mode": "live",
+        "credentialsSecret": "kraken-keys",
+        "replicas": 2,
+        "feed": {"kind": "replay", "replay": {"file": "btc.jsonl", "speed": 2.0}},
+        "replayConfigMap": "mm-replay-0123456789ab",
+    },
+}
+MESH_GROUP = {
+    "apiVersion": "sequence.dev/v1alpha1",
+    "kind": "MeshGroup",
+    "metadata": {"name": "arb", "namespace": "trading", "uid": "7f1c1c55-08a4-4f7d-a7c5-57f3c7f7a0b2"},
+}
+
+
+@pytest.fixture(scope="module")
+def chart() -> Iterator[helm.Chart]:
+    with helm.Chart.load(CHART_DIR) as loaded:
+        yield loaded
+
+
+def chart_settings(chart: helm.Chart, values: dict[str, Any] | None, tmp_path: Path) -> Path:
+    configmap = render(chart, values).one("ConfigMap", f"{FULLNAME}-settings")
+    path = tmp_path / "settings.yaml"
+    path.write_text(configmap["data"]["settings.yaml"])
+    return path
+
+
+def test_default_chart_settings_load(chart: helm.Chart, tmp_path: Path) -> None:
+    settings = load_settings(chart_settings(chart, None, tmp_path))
+    assert (settings.health_port, settings.metrics_port) == (8080, 9090)
+    assert settings.edge_defaults.control_port == 7070 and settings.coordinator_defaults.port == 7171
+    assert settings.edge_defaults.create_sandbox_edges is True
+    assert settings.edge_defaults.image.startswith("ghcr.io/sequence-k8s/sequence-edge:")
+
+
+def test_custom_chart_values_reach_the_edge_pods(chart: helm.Chart, tmp_path: Path) -> None:
+    settings = load_settings(chart_settings(chart, copy.deepcopy(CUSTOM_VALUES), tmp_path))
+    edge = CUSTOM_VALUES["edgeDefaults"]
+    assert settings.edge_defaults.create_sandbox_edges is False
+
+    pod = children.edge_deployment(VENUE_EDGE, settings)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "registry.example.com/seq/edge:1.2.3"
+    assert container["imagePullPolicy"] == "Always"
+    assert container["resources"] == edge["resources"]
+    assert pod["nodeSelector"] == edge["nodeSelector"]
+    assert pod["tolerations"] == edge["tolerations"]
+    assert pod["priorityClassName"] == "trading-critical"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    # Live venue: its credentials come from the named Secret; the replay file from its ConfigMap.
+    assert container["envFrom"] == [{"secretRef": {"name": "kraken-keys"}}]
+    assert {"name": "replay", "configMap": {"name": "mm-replay-0123456789ab"}} in pod["volumes"]
+    assert "/etc/sequence/replay/replay.jsonl" in " ".join(container["args"])
+
+
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+@pytest.mark.parametrize("values", [None, CUSTOM_VALUES], ids=["default", "custom"])
+def test_children_are_valid_kubernetes(
+    chart: helm.Chart, tmp_path: Path, values: dict[str, Any] | None, kube_version: str
+) -> None:
+    settings = load_settings(chart_settings(chart, copy.deepcopy(values), tmp_path))
+    objects = [
+        children.edge_deployment(VENUE_EDGE, settings),
+        children.edge_service(VENUE_EDGE, settings),
+        *children.coordinator_objects([MESH_GROUP], "trading", settings),
+    ]
+    for obj in objects:
+        kubernetes_validate.validate(children.without_nones(obj), kube_version, strict=True)
+
+
+def test_child_comparison_ignores_server_defaults_but_not_drift() -> None:
+    desired = children.edge_deployment(VENUE_EDGE, OperatorSettings())
+    # What an API server returns: our fields plus defaults it filled in.
+    served = copy.deepcopy(children.without_nones(desired))
+    served["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] = "/dev/termination-log"
+    served["spec"]["template"]["spec"]["dnsPolicy"] = "ClusterFirst"
+    served["metadata"]["resourceVersion"] = "42"
+    assert children.contains(served, desired)
+
+    drifted = copy.deepcopy(served)
+    drifted["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = False
+    assert not children.contains(drifted, desired)
+    # A field we do not set (no nodeSelector in the settings) must be absent, not whatever someone put there.
+    drifted = copy.deepcopy(served)
+    drifted["spec"]["template"]["spec"]["nodeSelector"] = {"someone": "else"}
+    assert not children.contains(drifted, desired)
+
+
+def test_bad_settings_are_refused_with_the_key_named(tmp_path: Path) -> None:
+    path = tmp_path / "settings.yaml"
+    path.write_text(yaml.safe_dump({"edgeDefaults": {"imag": "x"}}))
+    with pytest.raises(SettingsError, match=r"edgeDefaults\.imag"):
+        load_settings(path)
+    path.write_text(yaml.safe_dump({"pollInterval": "soon"}))
+    with pytest.raises(SettingsError, match=r"pollInterval"):
+        load_settings(path)
+    with pytest.raises(SettingsError, match=r"cannot read"):
+        load_settings(tmp_path / "missing.yaml")
+
+
+def test_operator_command_refuses_bad_invocations(tmp_path: Path) -> None:
+    path = tmp_path / "settings.yaml"
+    path.write_text("metricsPort: [1]\n")
+    bad = subprocess.run(
+        [*sequence_cmd(), "operator", "-n", "x", "--settings", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "metricsPort" in bad.stderr
+    neither = subprocess.run([*sequence_cmd(), "operator"], capture_output=True, text=True, timeout=60)
+    assert neither.returncode == 2 and "--all-namespaces" in neither.stderr
