@@ -7,8 +7,9 @@ now and then the top of one side swept away) is applied to
   order-book   order_book.OrderBook (C extension from PyPI), one Python statement per update
   sorteddict   sortedcontainers.SortedDict per side, one Python statement per update
 
-Updates are timed in batches (perf_counter_ns around each batch); per-update cost = batch time /
-batch size; the script prints the median and p99 over batches and each peer's ratio to ours. The
+Updates are timed in batches (perf_counter_ns around each batch, the three books' batches
+interleaved); per-update cost = batch time / batch size; the script prints the median and p99 over
+batches and each peer's ratio to ours. The
 three final books are compared level by level (full depth) before anything is printed. The peers
 check the sequence number like ours does, but do not check for crossed books.
 
@@ -155,14 +156,19 @@ def peer_apply(bids, asks) -> Callable[[Sequence[Record], int], int]:
     return apply
 
 
-def time_batches(run_batch: Callable[[int], None], batches: int, batch: int) -> list[float]:
-    """Per-update ns of each batch."""
-    per_update = []
+def time_interleaved(runners: dict[str, Callable[[int], None]], batches: int, batch: int) -> dict:
+    """Per-update ns of each batch, per runner.
+
+    Batch i of every runner is timed before batch i+1 of any, so all of them see the same
+    background load (the ratios stay meaningful on a busy machine).
+    """
+    per_update: dict[str, list[float]] = {name: [] for name in runners}
     clock = time.perf_counter_ns
     for i in range(batches):
-        t0 = clock()
-        run_batch(i)
-        per_update.append((clock() - t0) / batch)
+        for name, run_batch in runners.items():
+            t0 = clock()
+            run_batch(i)
+            per_update[name].append((clock() - t0) / batch)
     return per_update
 
 
@@ -240,17 +246,15 @@ def main() -> None:
     width = 5 * args.batch
     slices = [flat[i * width : (i + 1) * width] for i in range(batches)]
     applied = []
-    ours_ns = time_batches(lambda i: applied.append(ours.apply_many(slices[i])), batches, args.batch)
-    if sum(applied) != n or ours.stale:
-        raise SystemExit(f"our book applied {sum(applied)} of {n} updates (stale={ours.stale})")
+    runners: dict[str, Callable[[int], None]] = {"ours": lambda i: applied.append(ours.apply_many(slices[i]))}
 
+    # peers: the same records as tuples, a list per batch
     chunks = [stream[i * args.batch : (i + 1) * args.batch] for i in range(batches)]
     order_book = OrderBook()
     peers = {
         "order-book": (order_book.bids, order_book.asks),
         "sorteddict": (SortedDict(), SortedDict()),
     }
-    peer_ns = {}
     for name, (bids, asks) in peers.items():
         for px, qty in snap_bids:
             bids[px] = qty
@@ -262,7 +266,11 @@ def main() -> None:
         def run(i: int, apply=apply, last_seq=last_seq) -> None:
             last_seq[0] = apply(chunks[i], last_seq[0])
 
-        peer_ns[name] = time_batches(run, batches, args.batch)
+        runners[name] = run
+
+    timings = time_interleaved(runners, batches, args.batch)
+    if sum(applied) != n or ours.stale:
+        raise SystemExit(f"our book applied {sum(applied)} of {n} updates (stale={ours.stale})")
 
     # Same final book everywhere, every level.
     our_levels = ours.top(1 << 30)
@@ -277,12 +285,13 @@ def main() -> None:
             raise SystemExit(f"final book of {name} differs from ours")
     print(f"final books identical at full depth: {len(our_levels[0])} bids, {len(our_levels[1])} asks")
 
+    ours_ns = timings.pop("ours")
     ours_median, ours_p99 = statistics.median(ours_ns), percentile(ours_ns, 0.99)
     print(f"\nper update, {batches:,} batches of {args.batch:,} (ns)     median      p99")
     print(f"  ours (apply_many, nogil)              {ours_median:8.1f} {ours_p99:8.1f}")
-    for name, ns in peer_ns.items():
+    for name, ns in timings.items():
         print(f"  {name:<37} {statistics.median(ns):8.1f} {percentile(ns, 0.99):8.1f}")
-    for name, ns in peer_ns.items():
+    for name, ns in timings.items():
         ratio = statistics.median(ns) / ours_median
         print(f"{name} is {ratio:.1f}x slower (median), {percentile(ns, 0.99) / ours_p99:.1f}x (p99)")
     print(f"target for ours: <= 50 ns median per update: {'met' if ours_median <= 50 else 'NOT met'}")

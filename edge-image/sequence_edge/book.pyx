@@ -68,6 +68,7 @@ INVALID = BOOK_INVALID
 cdef double STAT_ALPHA = 0.05        # EMA weight per update (abi.py: ema_mid, volatility_bps)
 cdef double FIXED_SCALE = 1e8
 cdef int INITIAL_CAPACITY = 64
+cdef int TOP_WINDOW = 16           # side_find's first bracket: the top levels, where updates cluster
 cdef uint64_t U64_MAX = 0xFFFFFFFFFFFFFFFF
 
 
@@ -83,30 +84,31 @@ cdef inline bint precedes(uint64_t a, uint64_t b, bint desc) noexcept nogil:
 cdef inline int side_find(const book_side_t* s, uint64_t px, bint desc) noexcept nogil:
     """Index of the first level that does not precede `px` (s.count if none).
 
-    Gallops down from the best (last) level, then binary-searches the bracket:
-    an update k levels from the top costs about 2*log2(k) comparisons.
+    Gallops down from the best (last) level in doubling steps, starting with
+    the top TOP_WINDOW levels where most updates land, then binary-searches the
+    bracket without branches: an update k levels from the top costs about
+    2*log2(k) comparisons, and a mispredicted branch only when k >= TOP_WINDOW.
     """
     cdef const seq_level_t* lv = s.levels
     cdef int n = s.count
     cdef int lo = 0
     cdef int hi = n
-    cdef int step = 1
-    cdef int probe, mid
-    while True:
-        probe = n - step
-        if probe < 0:
-            break
-        if precedes(lv[probe].px_1e8, px, desc):
-            lo = probe + 1
-            break
-        hi = probe
+    cdef int step = TOP_WINDOW
+    cdef int size, half
+    while step <= n and not precedes(lv[n - step].px_1e8, px, desc):
+        hi = n - step  # lv[hi] does not precede px: the answer is at or below hi
         step <<= 1
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if precedes(lv[mid].px_1e8, px, desc):
-            lo = mid + 1
-        else:
-            hi = mid
+    if step <= n:
+        lo = n - step + 1  # lv[lo - 1] precedes px: the answer is above it
+    # The levels that precede px form a prefix of [lo, hi); each step keeps the
+    # half holding its end with a conditional move, not a branch.
+    size = hi - lo
+    while size > 1:
+        half = size >> 1
+        lo = lo + half if precedes(lv[lo + half - 1].px_1e8, px, desc) else lo
+        size -= half
+    if size == 1:
+        lo += precedes(lv[lo].px_1e8, px, desc)
     return lo
 
 
@@ -267,9 +269,8 @@ cdef inline uint64_t best_px(const book_side_t* s) noexcept nogil:
     return s.levels[s.count - 1].px_1e8 if s.count else 0
 
 
-cdef inline bint is_crossed(Book book) noexcept nogil:
-    cdef uint64_t bid = best_px(&book._bids)
-    cdef uint64_t ask = best_px(&book._asks)
+cdef inline bint crossed(uint64_t bid, uint64_t ask) noexcept nogil:
+    """Best bid at or above best ask (both present)."""
     return bid != 0 and ask != 0 and bid >= ask
 
 
@@ -277,6 +278,7 @@ cdef inline int apply_update(Book book, uint8_t side, uint64_t px_1e8, uint64_t 
                              uint64_t seq, uint64_t ts_ns) noexcept nogil:
     """Book.apply_level (contract in book.pxd)."""
     cdef bint stored
+    cdef uint64_t bid, ask
     if (side != 1 and side != 2) or px_1e8 == 0:
         return BOOK_INVALID
     if book.stale:
@@ -297,18 +299,18 @@ cdef inline int apply_update(Book book, uint8_t side, uint64_t px_1e8, uint64_t 
     book.last_ts_ns = ts_ns
     book.updates += 1
     book._resynced = False
-    if is_crossed(book):
+    bid = best_px(&book._bids)
+    ask = best_px(&book._asks)
+    if crossed(bid, ask):
         book.crosses += 1
         book.stale = True
         return BOOK_STALE
-    advance_stats(book)
+    advance_stats(book, bid, ask)
     return BOOK_OK
 
 
-cdef inline void advance_stats(Book book) noexcept nogil:
-    """One step of the EMA / volatility / mid-change recurrences."""
-    cdef uint64_t bid = best_px(&book._bids)
-    cdef uint64_t ask = best_px(&book._asks)
+cdef inline void advance_stats(Book book, uint64_t bid, uint64_t ask) noexcept nogil:
+    """One step of the EMA / volatility / mid-change recurrences, given the best prices (0 = none)."""
     cdef double mid
     if bid == 0 or ask == 0:
         book._mid_change_bps = 0.0  # no mid on a one-sided book: the averages hold
@@ -404,7 +406,7 @@ cdef class Book:
         if not complete:
             self.stale = True  # out of memory: wait for the next snapshot
             return
-        if is_crossed(self):
+        if crossed(best_px(&self._bids), best_px(&self._asks)):
             self.crosses += 1
             self.stale = True
             return
@@ -413,7 +415,7 @@ cdef class Book:
             self._resynced = True
         self.stale = False
         self._ever_valid = True
-        advance_stats(self)
+        advance_stats(self, best_px(&self._bids), best_px(&self._asks))
 
     # ------------------------------------------------------------ readers (nogil)
 
