@@ -60,7 +60,7 @@ def main() -> None:
     lines = rows(args.seconds, args.rate)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # mtime=0: the same input gives the same bytes
-    with open(args.out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
+    with open(args.out, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as fh:
         fh.write(("\n".join(lines) + "\n").encode())
     print(f"wrote {args.out}: {len(lines) - 2} records, {args.out.stat().st_size} bytes")
 

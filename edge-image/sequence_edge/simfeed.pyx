@@ -7,9 +7,9 @@ function of wall-clock time only:
     mid_v(t) = center * exp((X(t) + D_v(t)) * 1e-4)
 
 X(t) (bps) is a random-access Brownian-like walk: a sum of value-noise octaves with periods
-20 ms .. 5.5 min and amplitudes ~ sqrt(period), scaled so that its increments over 1 s have a
+100 ms .. 7 min and amplitudes ~ sqrt(period), scaled so that its increments over 1 s have a
 standard deviation of `volatility_bps` (it wanders around `center`, the start price, with a
-stationary spread of about 10 x volatility_bps). D_v(t) is the venue's mean-reverting
+stationary spread of about 11 x volatility_bps). D_v(t) is the venue's mean-reverting
 dislocation: octaves of 50 ms .. 1.6 s from a venue-specific key, scaled to a stationary
 standard deviation of `dislocation_bps`. Because both are pure functions of (seed, venue,
 symbol, t), edges started at different times in different processes agree on the common
@@ -19,7 +19,7 @@ Book. Each symbol's stream has `updates_per_sec` updates at ts_k = origin + k / 
 update is one level change: first whatever brings the book's touch to the target quotes
 around mid_v(t) (delete a best level the price moved through, add the new best level: no
 update ever crosses the book), then depth maintenance (back to `depth` levels per side,
-filling the shallowest gap), otherwise a random size change near the top (level i with
+filling the shallowest gap; it goes first when a side is more than 2 levels off), otherwise a random size change near the top (level i with
 probability ~0.45 * 0.55^i, quantity x U(0.5, 1.5)) or, 4% of the time, a deleted level.
 Tick = the largest 1/2/5 x 10^k <= spread/4; level sizes ~ 50k quote units; lots of 1/1000 of
 that. The first records of a symbol are a snapshot (and again after skip_to()).
@@ -41,13 +41,14 @@ FALLBACK_START_PRICE = 100.0
 
 cdef enum:
     LEVEL_CAP = 520            # > max depth (500) + room for transient adds
-    X_OCTAVES = 15
+    X_OCTAVES = 13
     D_OCTAVES = 6
-    N_OCTAVES = 21             # X's then D's
+    N_OCTAVES = 19             # X's then D's
 
-cdef double X_P0 = 0.02        # s, shortest period of the common walk
+cdef double X_P0 = 0.1         # s, shortest period of the common walk (finer wiggles only make the
+                               # book chase the price back and forth, not the 1 s volatility)
 cdef double D_P0 = 0.05        # s, shortest period of the dislocation
-cdef double X_SCALE = 1.0 / 1.265   # calibrated: unit-amplitude octaves give 1.265 per sqrt(s)
+cdef double X_SCALE = 1.0 / 1.27    # calibrated: unit-amplitude octaves give 1.27 per sqrt(s)
 cdef double NOISE_VAR = 0.2476      # stationary variance of one value-noise octave (unit amplitude)
 
 
@@ -369,6 +370,9 @@ cdef class SimMarket:
         cdef uint64_t tb, ta, r
         cdef int side, i
         self._targets(s, &tb, &ta)
+        if (s.nb > self.depth + 2 or s.na > self.depth + 2 or s.nb < self.depth - 2
+                or s.na < self.depth - 2) and self._fix_depth(buf, s):
+            return
         # 1-4: follow the price, never crossing
         if s.na and s.ask_px[0] < ta:
             if s.na == 1:
@@ -389,15 +393,7 @@ cdef class SimMarket:
             self._set(buf, s, 2, ta, self._fresh_qty(s, 0))
             return
         # 5: depth
-        if s.nb > self.depth:
-            self._set(buf, s, 1, s.bid_px[s.nb - 1], 0)
-            return
-        if s.na > self.depth:
-            self._set(buf, s, 2, s.ask_px[s.na - 1], 0)
-            return
-        if s.nb < self.depth and self._fill_gap(buf, s, 1):
-            return
-        if s.na < self.depth and self._fill_gap(buf, s, 2):
+        if self._fix_depth(buf, s):
             return
         # 6: random activity near the top
         r = self._rand(s)
@@ -413,6 +409,20 @@ cdef class SimMarket:
             self._set(buf, s, side, s.bid_px[i] if side == 1 else s.ask_px[i], 0)
             return
         self._resize(buf, s, side, i)
+
+    cdef bint _fix_depth(self, RecordBuffer buf, sim_sym_t* s) noexcept:
+        """One update towards `depth` levels per side (deepest level dropped, shallowest gap filled)."""
+        if s.nb > self.depth:
+            self._set(buf, s, 1, s.bid_px[s.nb - 1], 0)
+            return True
+        if s.na > self.depth:
+            self._set(buf, s, 2, s.ask_px[s.na - 1], 0)
+            return True
+        if s.nb < self.depth and s.nb > 0 and self._fill_gap(buf, s, 1):
+            return True
+        if s.na < self.depth and s.na > 0 and self._fill_gap(buf, s, 2):
+            return True
+        return False
 
     cdef void _resize(self, RecordBuffer buf, sim_sym_t* s, int side, int i) noexcept:
         cdef uint64_t q = s.bid_qty[i] if side == 1 else s.ask_qty[i]
