@@ -182,11 +182,14 @@ def percentile(values: list[float], q: float) -> float:
 WRITE_COST_PYX = """\
 # cython: language_level=3
 from time import perf_counter_ns
+from libc.stdint cimport uint64_t
 from sequence_edge.abi cimport seq_io_block_t
 from sequence_edge.book cimport Book
 
 def write_cost_ns(Book book, long calls):
-    cdef seq_io_block_t io
+    # An 8-byte aligned IO block, like the one in an algorithm's linear memory.
+    cdef uint64_t block[404]  # 3232 bytes
+    cdef seq_io_block_t* io = <seq_io_block_t*>block
     cdef long i
     t0 = perf_counter_ns()
     for i in range(calls):
@@ -201,13 +204,15 @@ def compile_write_cost(workdir: Path) -> Callable[[Book, int], int]:
     (workdir / "book_write_cost.pyx").write_text(WRITE_COST_PYX)
     package_parent = Path(sequence_edge.__file__).resolve().parent.parent  # where book.pxd is found
     env = dict(os.environ, PYTHONPATH=f"{package_parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    subprocess.run(
+    build = subprocess.run(
         [sys.executable, "-m", "Cython.Build.Cythonize", "-3", "-q", "-i", "book_write_cost.pyx"],
         cwd=workdir,
         env=env,
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if build.returncode != 0:
+        raise SystemExit(f"building the write_l2/write_features timing loop failed:\n{build.stderr}")
     sys.path.insert(0, str(workdir))
     return importlib.import_module("book_write_cost").write_cost_ns
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from sequence_edge import abi
 from sequence_edge.book import ASK, BID, IGNORED, OK, STALE, Book
 
