@@ -9,9 +9,9 @@ now and then the top of one side swept away) is applied to
 
 Updates are timed in batches (perf_counter_ns around each batch, the three books' batches
 interleaved); per-update cost = batch time / batch size; the script prints the median and p99 over
-batches and each peer's ratio to ours. The
-three final books are compared level by level (full depth) before anything is printed. The peers
-check the sequence number like ours does, but do not check for crossed books.
+batches and each peer's ratio to ours. The three final books are compared level by level (full
+depth) before anything is printed. The peers check the sequence number like ours does, but do not
+check for crossed books or keep online statistics.
 
 Also measured: write_l2 + write_features per call, from a loop compiled with Cython against
 book.pxd (the way the WASM host calls them), so the number has no Python call in it.
