@@ -15,7 +15,7 @@
 # from Cython call `mark_state_dirty()` so the whole block is rewritten before the next callback.
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
-from sequence_edge.abi cimport seq_action_t, seq_algo_state_t
+from sequence_edge.abi cimport seq_action_t, seq_algo_state_t, seq_io_block_t
 from sequence_edge.book cimport Book
 from sequence_edge.wasmtime_capi cimport wasm_engine_t, wasmtime_context_t, wasmtime_func_t, wasmtime_memory_t
 
@@ -87,10 +87,17 @@ cdef struct seq_slot_t:
     wasmtime_func_t f_on_shutdown
     uint32_t caps
     uint32_t io_offset         # address of the IoBlock in linear memory (validated at load)
+    seq_io_block_t* io         # host address of the IoBlock as of the end of the last call (memory
+                               # moves only while wasm runs, so it is valid until the next call)
     int state
     # limits
     uint64_t deadline_ticks    # epoch ticks per callback (ticker period: AlgoHost.tick_ns)
     double deadline_ms
+    uint64_t tick_ns
+    uint64_t verify_ticks      # length of the check window after the deadline is reached
+    uint64_t verify_cpu_ns     # this thread's CPU clock when the window opened
+    bint deadline_armed        # 0 at the start of each call; 1 once the deadline was reached
+    bint deadline_expired      # set by the epoch callback when it ends the call
     uint64_t memory_limit
     # tables the imports read (set at load)
     seq_str_t symbols[16]
@@ -110,6 +117,7 @@ cdef struct seq_slot_t:
     uint64_t stale_skipped
     uint64_t traps
     uint64_t deadline_hits
+    uint64_t deadline_windows  # check windows opened (a callback reached its deadline, see host.pyx)
     uint64_t abi_violations
     uint64_t actions_total
     uint64_t actions_dropped

@@ -28,6 +28,7 @@ cdef extern from *:
     typedef struct wasm_functype_t wasm_functype_t;
     typedef struct wasm_trap_t wasm_trap_t;
     typedef struct wasmtime_context wasmtime_context_t;
+    typedef struct wasmtime_store wasmtime_store_t;
     typedef struct wasmtime_caller wasmtime_caller_t;
     typedef struct wasmtime_linker wasmtime_linker_t;
     typedef struct wasmtime_error wasmtime_error_t;
@@ -53,6 +54,12 @@ cdef extern from *:
     /* trap.h (v50) */
     typedef uint8_t wasmtime_trap_code_t;
 
+    /* store.h (v50) */
+    typedef uint8_t wasmtime_update_deadline_kind_t;
+    typedef wasmtime_error_t *(*seq_epoch_deadline_cb_t)(
+        wasmtime_context_t *context, void *data, uint64_t *epoch_deadline_delta,
+        wasmtime_update_deadline_kind_t *update_kind);
+
     /* func.h (v50) */
     typedef wasm_trap_t *(*wasmtime_func_unchecked_callback_t)(
         void *env, wasmtime_caller_t *caller, wasmtime_val_raw_t *args_and_results,
@@ -67,6 +74,8 @@ cdef extern from *:
         wasmtime_context_t *(*caller_context)(wasmtime_caller_t *caller);
         /* store.h */
         void (*context_set_epoch_deadline)(wasmtime_context_t *context, uint64_t ticks_beyond_current);
+        void (*store_epoch_deadline_callback)(wasmtime_store_t *store, seq_epoch_deadline_cb_t func,
+                                              void *data, void (*finalizer)(void *));
         /* engine.h */
         void (*engine_increment_epoch)(wasm_engine_t *engine);
         /* memory.h */
@@ -82,6 +91,7 @@ cdef extern from *:
         void (*trap_message)(const wasm_trap_t *trap, wasm_byte_vec_t *out);
         void (*trap_delete)(wasm_trap_t *trap);
         /* error.h */
+        wasmtime_error_t *(*error_new)(const char *message);
         void (*error_message)(const wasmtime_error_t *error, wasm_byte_vec_t *message);
         void (*error_delete)(wasmtime_error_t *error);
         /* wasm.h */
@@ -92,6 +102,7 @@ cdef extern from *:
     ctypedef struct wasm_functype_t
     ctypedef struct wasm_trap_t
     ctypedef struct wasmtime_context_t
+    ctypedef struct wasmtime_store_t
     ctypedef struct wasmtime_caller_t
     ctypedef struct wasmtime_linker_t
     ctypedef struct wasmtime_error_t
@@ -113,6 +124,11 @@ cdef extern from *:
         double f64
 
     ctypedef uint8_t wasmtime_trap_code_t
+    ctypedef uint8_t wasmtime_update_deadline_kind_t
+
+    ctypedef wasmtime_error_t* (*seq_epoch_deadline_cb_t)(
+        wasmtime_context_t* context, void* data, uint64_t* epoch_deadline_delta,
+        wasmtime_update_deadline_kind_t* update_kind) noexcept nogil
 
     ctypedef wasm_trap_t* (*wasmtime_func_unchecked_callback_t)(
         void* env, wasmtime_caller_t* caller, wasmtime_val_raw_t* args_and_results,
@@ -123,6 +139,8 @@ cdef extern from *:
                                                  wasmtime_val_raw_t*, size_t, wasm_trap_t**) noexcept nogil
         wasmtime_context_t* (*caller_context)(wasmtime_caller_t*) noexcept nogil
         void (*context_set_epoch_deadline)(wasmtime_context_t*, uint64_t) noexcept nogil
+        void (*store_epoch_deadline_callback)(wasmtime_store_t*, seq_epoch_deadline_cb_t, void*,
+                                              void (*)(void*) noexcept nogil) noexcept nogil
         void (*engine_increment_epoch)(wasm_engine_t*) noexcept nogil
         uint8_t* (*memory_data)(const wasmtime_context_t*, const wasmtime_memory_t*) noexcept nogil
         size_t (*memory_data_size)(const wasmtime_context_t*, const wasmtime_memory_t*) noexcept nogil
@@ -132,6 +150,7 @@ cdef extern from *:
         bint (*trap_code)(const wasm_trap_t*, wasmtime_trap_code_t*) noexcept nogil
         void (*trap_message)(const wasm_trap_t*, wasm_byte_vec_t*) noexcept nogil
         void (*trap_delete)(wasm_trap_t*) noexcept nogil
+        wasmtime_error_t* (*error_new)(const char*) noexcept nogil
         void (*error_message)(const wasmtime_error_t*, wasm_byte_vec_t*) noexcept nogil
         void (*error_delete)(wasmtime_error_t*) noexcept nogil
         void (*byte_vec_delete)(wasm_byte_vec_t*) noexcept nogil
@@ -144,3 +163,8 @@ cdef enum:
     WT_TRAP_UNREACHABLE_CODE_REACHED = 9
     WT_TRAP_INTERRUPT = 10
     WT_TRAP_OUT_OF_FUEL = 11
+
+# wasmtime_update_deadline_kind_t (store.h, v50)
+cdef enum:
+    WT_UPDATE_DEADLINE_CONTINUE = 0
+    WT_UPDATE_DEADLINE_YIELD = 1
