@@ -557,3 +557,12 @@ def test_reason_text_is_readable(host: AlgoHost) -> None:
     host.on_book(make_book())
     reason = host.get("t").reason
     assert re.fullmatch(r"trap: wasm `unreachable` instruction executed \(in algo_on_book, at .+\)", reason)
+
+
+def test_a_closed_host_refuses_new_bundles() -> None:
+    host = AlgoHost()
+    running(host, "q", wat("quoter"))
+    host.close()
+    assert host.instances() == []
+    with pytest.raises(RuntimeError, match="closed"):
+        host.load("q", wat("quoter"), ["BTC-USD"])

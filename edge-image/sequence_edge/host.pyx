@@ -8,8 +8,8 @@ each export. Host imports (`seq.log`, `seq.send`, ...) are C callbacks registere
 `wasmtime_linker_define_func_unchecked`, so an algo calling them never enters Python.
 
 One dispatch (AlgoInstance.on_book): skip a stale book; write the 656-byte L2Book and 72-byte
-OnlineFeatures straight into the IoBlock in linear memory (the base is re-read every call: it
-moves when memory grows); refresh the AlgoState; zero `actions.count`; arm the epoch deadline;
+OnlineFeatures straight into the IoBlock in linear memory (its address is re-read after every
+call: memory moves only when it grows, which happens while wasm runs); refresh the AlgoState; zero `actions.count`; arm the epoch deadline;
 `wasmtime_func_call_unchecked(algo_on_book, symbol_idx)`; append the actions to the instance's
 queue and read back `next_id`. A trap, a missed deadline or an ABI violation marks that instance
 failed with a reason; nothing raises into the edge loop and every other instance keeps going.
@@ -1396,6 +1396,8 @@ cdef class AlgoHost:
         """
         cdef AlgoInstance inst
         cdef AlgoInstance old
+        if self._ticker == NULL:
+            raise RuntimeError("this AlgoHost is closed")
         if not deployment_id:
             raise ValueError("deployment_id must be a non-empty string")
         sym_tuple = _check_symbols(symbols)
