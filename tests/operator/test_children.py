@@ -45,7 +45,11 @@ def test_managed_venue_edge_gets_locked_down_edge_pods_and_a_headless_service(
     assert spec["replicas"] == 2
     pod = spec["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["args"][:7] == ["edge", "--venue", "kraken", "--port", "7070", "--mode", "sandbox"]
+    args = container["args"]
+    assert args[:5] == ["edge", "--venue", "kraken", "--port", "7070"]
+    flags = dict(zip(args[1::2], args[2::2], strict=False))
+    assert flags["--mode"] == "sandbox" and flags["--feed"] == "sim" and flags["--seed"] == "7"
+    assert flags["--edge-id"] == "$(POD_NAME)" and flags["--bind"] == "0.0.0.0"
     assert container["image"] == "registry.example.com/sequence-edge:test"
     assert container["resources"] == {
         "requests": {"cpu": "500m", "memory": "256Mi"},
@@ -167,8 +171,7 @@ def test_coordinator_lives_while_a_mesh_group_exists(
         }
     )
     deployment = kube.wait("coordinator Deployment", lambda: kube.get("Deployment", "sequence-coordinator"))
-    service = kube.get("Service", "sequence-coordinator")
-    assert service is not None
+    service = kube.wait("coordinator Service", lambda: kube.get("Service", "sequence-coordinator"))
     assert a["metadata"]["uid"] in owner_uids(deployment) and a["metadata"]["uid"] in owner_uids(service)
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["args"][0] == "coordinator" and "--mesh-port" in container["args"]

@@ -76,6 +76,7 @@ def build(
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
+        await poller.stop()
         await runtime.close()
 
     # AlgoDeployments find their edges here; kopf fills indexes before any handler runs, so an

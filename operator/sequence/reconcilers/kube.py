@@ -10,7 +10,6 @@ deletes and the comparison reads as "must be absent".
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import kopf
@@ -89,11 +88,35 @@ def _probe(port: str, period: int) -> dict[str, Any]:
 
 
 def feed_args(feed: Feed, replay_file: str | None) -> list[str]:
-    """The feed as command-line flags of `sequence edge` (the whole feed block travels as JSON)."""
-    spec = feed.model_dump(by_alias=True, exclude_none=True, mode="json")
-    if replay_file and "replay" in spec:
-        spec["replay"] = {**spec["replay"], "file": replay_file}
-    return ["--feed", feed.kind, "--feed-config", json.dumps(spec, sort_keys=True, separators=(",", ":"))]
+    """The VenueEdge's feed block as `sequence edge` flags."""
+    args = ["--feed", feed.kind]
+    if feed.kind == "sim" and feed.sim is not None:
+        sim = feed.sim
+        args += [
+            "--seed",
+            str(sim.seed),
+            "--updates-per-sec",
+            f"{sim.updates_per_sec:g}",
+            "--volatility-bps",
+            f"{sim.volatility_bps:g}",
+            "--spread-bps",
+            f"{sim.spread_bps:g}",
+            "--dislocation-bps",
+            f"{sim.dislocation_bps:g}",
+            "--depth",
+            str(sim.depth),
+        ]
+        for symbol, price in sorted(sim.start_prices.items()):
+            args += ["--start-price", f"{symbol}={price:g}"]
+    if feed.kind == "replay" and feed.replay is not None:
+        args += [
+            "--replay-file",
+            replay_file or feed.replay.file,
+            "--replay-speed",
+            f"{feed.replay.speed:g}",
+            "--replay-loop" if feed.replay.loop else "--no-replay-loop",
+        ]
+    return args
 
 
 def edge_deployment(body: kopf.Body | dict[str, Any], settings: OperatorSettings) -> dict[str, Any]:
@@ -114,7 +137,20 @@ def edge_deployment(body: kopf.Body | dict[str, Any], settings: OperatorSettings
         volumes.append({"name": "replay", "configMap": {"name": spec.replay_config_map}})
         mounts.append({"name": "replay", "mountPath": REPLAY_MOUNT, "readOnly": True})
         replay_file = f"{REPLAY_MOUNT}/{REPLAY_KEY}"
-    args = ["edge", "--venue", spec.venue, "--port", str(port), "--mode", spec.mode]
+    # $(POD_NAME) is expanded by the kubelet from the env below: each edge is named after its pod.
+    args = [
+        "edge",
+        "--venue",
+        spec.venue,
+        "--port",
+        str(port),
+        "--bind",
+        "0.0.0.0",
+        "--edge-id",
+        "$(POD_NAME)",
+        "--mode",
+        spec.mode,
+    ]
     args += feed_args(spec.feed, replay_file)
     container: dict[str, Any] = {
         "name": "edge",
@@ -122,7 +158,7 @@ def edge_deployment(body: kopf.Body | dict[str, Any], settings: OperatorSettings
         "imagePullPolicy": defaults.image_pull_policy,
         "args": args,
         "env": [
-            {"name": "SEQUENCE_EDGE_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         ],
         "envFrom": [{"secretRef": {"name": spec.credentials_secret}}] if spec.credentials_secret else None,
         "ports": [{"name": "control", "containerPort": port, "protocol": "TCP"}],

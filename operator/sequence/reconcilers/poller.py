@@ -10,6 +10,7 @@ pass reach kopf's event poster like those from any handler.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,6 +35,13 @@ class Poller:
         self.rt.observe(plural, event_type, body)
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="sequence-poller")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
