@@ -13,6 +13,12 @@
 # action queue (capacity ACTION_QUEUE_CAP; when nobody drains it, further actions are dropped and
 # counted in `actions_dropped`). The AlgoState the algo sees is `algo_state()`; after changing it
 # from Cython call `mark_state_dirty()` so the whole block is rewritten before the next callback.
+# `inst.slot.state` (SLOT_*) says whether an instance is still running after a dispatch.
+#
+# Route ids are stable for the life of the router; AlgoHost.load/remove rebuild the subscriber
+# arrays, so re-read `subscribers(route)` after either. Not thread-safe: the thread that owns the
+# AlgoHost makes every call (the GIL may be released around dispatch; nothing else may run on the
+# host meanwhile).
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from sequence_edge.abi cimport seq_action_t, seq_algo_state_t, seq_io_block_t
