@@ -28,6 +28,7 @@ from sequence_edge.host import (
     ExportSignatureError,
     ImportMismatchError,
     InstanceStateError,
+    InstantiationError,
     IoBlockError,
     MissingExportError,
     NotWasmError,
@@ -177,7 +178,7 @@ def test_wrong_export_signatures_are_named(host: AlgoHost) -> None:
     [
         (b"hello, world", NotWasmError, "not a WebAssembly module"),
         (b"\0asm\x0d\x00\x01\x00", NotWasmError, "component"),
-        (b"\0asm\x01\x00\x00\x00\x01\xff\xff", CompileError, "bundle does not compile"),
+        (b"\0asm\x01\x00\x00\x00\x01\xff\xff", CompileError, "bundle does not compile: .*end-of-file"),
     ],
     ids=["text", "component", "corrupt"],
 )
@@ -196,6 +197,13 @@ def test_io_block_must_be_aligned_and_inside_memory(host: AlgoHost) -> None:
 def test_imports_the_host_does_not_provide_are_refused(host: AlgoHost) -> None:
     with pytest.raises(ImportMismatchError, match=r"imports env\.abort, which the host does not provide"):
         host.load("i", wat("unknown_import"), ["BTC-USD"])
+
+
+def test_a_start_function_trap_is_reported_at_load(host: AlgoHost) -> None:
+    with pytest.raises(InstantiationError) as exc:
+        host.load("s", wat("start_traps"), ["BTC-USD"])
+    assert str(exc.value) == "instantiating the bundle failed: wasm `unreachable` instruction executed"
+    assert host.instances() == []
 
 
 def test_bad_load_arguments_are_refused(host: AlgoHost) -> None:

@@ -801,6 +801,20 @@ _CAP_BITS = {
 }
 
 
+def _error_summary(text: str) -> str:
+    """One line from a wasmtime error: "<context>: <cause>", or just the cause of a trap (wasmtime
+    puts the cause after "Caused by:", below a backtrace or a generic first line)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "unknown error"
+    if "Caused by:" not in lines:
+        return lines[0]
+    cause = "; ".join(line.removeprefix("wasm trap: ") for line in lines[lines.index("Caused by:") + 1:])
+    if lines[0].startswith("error while executing"):
+        return cause
+    return f"{lines[0]}: {cause}"
+
+
 def _signature(functype) -> tuple:
     return (tuple(str(t) for t in functype.params), tuple(str(t) for t in functype.results))
 
@@ -993,8 +1007,7 @@ cdef class AlgoInstance:
         try:
             instance = linker.instantiate(store, module)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InstantiationError(f"instantiating the bundle failed: {first}") from None
+            raise InstantiationError(f"instantiating the bundle failed: {_error_summary(str(exc))}") from None
         self._store, self._instance, self._module, self._linker = store, instance, module, linker
         s.ctx = <wasmtime_context_t*>_addr(store._context())
         exports = instance.exports(store)
@@ -1367,9 +1380,7 @@ cdef class AlgoHost:
         try:
             module = wasmtime.Module(self.engine, data)
         except wasmtime.WasmtimeError as exc:
-            lines = [line for line in str(exc).splitlines() if line.strip()]
-            detail = "; ".join(lines[:3]) if lines else "unknown error"
-            raise CompileError(f"bundle does not compile: {detail}") from None
+            raise CompileError(f"bundle does not compile: {_error_summary(str(exc))}") from None
         self.compile_count += 1
         self._modules[sha] = module
         self._evict_modules()
