@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 
 from . import mesh_protocol as mp
 from .abi import MAX_LABEL, MAX_PAYLOAD
+from .mesh_protocol import SEND, SEND_FRAME
 from .mesh_stats import RxLink
 
 log = logging.getLogger("sequence.mesh")
@@ -139,10 +140,10 @@ class MeshClient:
         self._by_handle: dict[int, MeshInstance] = {}
         self._generation = 0
         self._registered_generation = -1
-        self._seqs: dict[tuple[int, bytes], int] = {}  # (handle, to label) -> last sequence number
-        self._rx_seq: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # -> (seq, hop, epoch)
-        self._rx_links: dict[tuple[int, bytes], RxLink] = {}
-        self._labels: dict[bytes, str] = {}
+        self._seqs: dict[tuple[int, bytes], _TxLink] = {}  # (handle, to label) -> link, kept for good
+        self._tx: dict[tuple[str, str | bytes], _TxLink] = {}  # (deployment, label as given) -> link, a cache
+        self._rx: dict[tuple[int, int, int], _RxStream] = {}  # (sender client, sender handle, to handle)
+        self._rx_links: dict[tuple[int, str], RxLink] = {}  # (to handle, from label) -> stats to report
         self._epoch = 0  # connection number: gaps only count between messages of one connection
         self._out: list[bytes] = []
         self._flush_scheduled = False
@@ -244,6 +245,7 @@ class MeshClient:
         for deployment_id in fresh:
             self._handles.setdefault(deployment_id, len(self._handles))
         self._by_handle = {self._handles[d]: inst for d, inst in fresh.items()}
+        self._tx.clear()  # a removed deployment must not keep sending through the cache
         self._generation += 1
         self.rejected = {}
         if self._transport is not None:
@@ -282,17 +284,16 @@ class MeshClient:
             ts = time.time_ns() if send_ts_ns is None else send_ts_ns
             self._loop.call_soon_threadsafe(self.send, from_deployment, to_label, bytes(payload), ts)
             return True
-        handle = self._handles.get(from_deployment)
-        label = to_label.encode() if isinstance(to_label, str) else bytes(to_label)
-        if handle is None or from_deployment not in self._instances:
+        link = self._tx.get((from_deployment, to_label))
+        if link is None:
+            link = self._tx_link(from_deployment, to_label)
+            if link is None:
+                self.dropped_invalid += 1
+                return False
+        if len(payload) > MAX_PAYLOAD:
             self.dropped_invalid += 1
             return False
-        if not 0 < len(label) <= MAX_LABEL or len(payload) > MAX_PAYLOAD:
-            self.dropped_invalid += 1
-            return False
-        key = (handle, label)
-        seq = self._seqs.get(key, 0) + 1
-        self._seqs[key] = seq  # a message dropped below still uses its number: the receiver sees the gap
+        link.seq += 1  # a message dropped below still uses its number: the loss shows up as a gap
         if self._transport is None:
             self.dropped_no_coordinator += 1
             return False
@@ -300,12 +301,27 @@ class MeshClient:
             self.dropped_backpressure += 1
             return False
         ts = time.time_ns() if send_ts_ns is None else send_ts_ns
-        self._out.append(mp.send_frame(handle, seq, ts, label, bytes(payload)))
+        frame = SEND_FRAME.pack(
+            22 + link.label_len + len(payload), SEND, link.handle, link.seq, ts, link.label_len
+        )
+        self._out.append(frame + link.label + payload)
         if not self._flush_scheduled:
             # Coalesce one batch of sends (an edge drains outboxes per batch) into one write.
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)  # type: ignore[union-attr]
         return True
+
+    def _tx_link(self, from_deployment: str, to_label: str | bytes) -> _TxLink | None:
+        """Validate a (sender, label) pair once; its _TxLink carries the sequence number for good."""
+        handle = self._handles.get(from_deployment)
+        label = to_label.encode() if isinstance(to_label, str) else bytes(to_label)
+        if handle is None or from_deployment not in self._instances or not 0 < len(label) <= MAX_LABEL:
+            return None
+        link = self._seqs.get((handle, label))
+        if link is None:
+            link = self._seqs[(handle, label)] = _TxLink(handle, label)
+        self._tx[(from_deployment, to_label)] = link
+        return link
 
     def flush(self) -> None:
         """Write the sends queued so far now (call it after draining a batch's outboxes).
@@ -453,13 +469,10 @@ class MeshClient:
             if now - last_ping >= self.heartbeat_s:
                 transport.write(ping)
                 last_ping = now
-            if self._rx_links or now - last_counters >= self.heartbeat_s:
+            pending = [(key, link) for key, link in self._rx_links.items() if link.pending()]
+            if pending or now - last_counters >= self.heartbeat_s:
                 self._flush()
-                links = [
-                    {"to": handle, "from": self._label_str(label), **link.report()}
-                    for (handle, label), link in self._rx_links.items()
-                ]
-                self._rx_links = {}
+                links = [{"to": handle, "from": label, **link.report()} for (handle, label), link in pending]
                 transport.write(mp.json_frame(mp.STATS, {"links": links, "counters": self.stats()}))
                 last_counters = now
 
@@ -487,39 +500,43 @@ class MeshClient:
         to_handle, sender_client, sender_handle, seq, hop, send_ts, from_len = mp.DELIVER_HEADER.unpack_from(
             buf, start
         )
-        pos = start + 41  # DELIVER_HEADER.size
-        from_b = buf[pos : pos + from_len]
         inst = self._by_handle.get(to_handle)
         if inst is None:
             self.dropped_unknown_instance += 1
             return
-        link = self._rx_links.get((to_handle, from_b))
-        if link is None:
-            link = self._rx_links[(to_handle, from_b)] = RxLink()
-        key = (sender_client, sender_handle, to_handle)
-        last = self._rx_seq.get(key)
-        if last is not None:
-            last_seq, last_hop, epoch = last
-            if epoch == self._epoch and hop > last_hop + 1:
-                link.gaps += hop - last_hop - 1  # lost between the coordinator and us
-            if seq <= last_seq:  # already delivered: never twice
-                link.dups += 1
-                self.dropped_duplicate += 1
-                self._rx_seq[key] = (last_seq, hop, self._epoch)
-                return
-        elif len(self._rx_seq) >= MAX_RX_STREAMS:
-            del self._rx_seq[next(iter(self._rx_seq))]
-        self._rx_seq[key] = (seq, hop, self._epoch)
+        pos = start + 41  # DELIVER_HEADER.size
+        stream = self._rx.get((sender_client, sender_handle, to_handle))
+        if stream is None:
+            stream = self._rx_stream(sender_client, sender_handle, to_handle, buf[pos : pos + from_len])
+        elif stream.epoch == self._epoch and hop > stream.hop + 1:
+            stream.link.gaps += hop - stream.hop - 1  # lost between the coordinator and us
+        stream.hop = hop
+        stream.epoch = self._epoch
+        if seq <= stream.seq:  # already delivered: never twice
+            stream.link.dups += 1
+            self.dropped_duplicate += 1
+            return
+        stream.seq = seq
         self.received += 1
-        link.observe(time.time_ns() - send_ts)
+        stream.link.observe(time.time_ns() - send_ts)
         if self.on_message is not None:
             try:
                 self.on_message(
-                    inst.deployment_id, self._label_str(from_b), buf[pos + from_len : end], send_ts, seq
+                    inst.deployment_id, stream.from_label, buf[pos + from_len : end], send_ts, seq
                 )
             except Exception:
                 self.callback_errors += 1
                 log.exception("mesh: on_message callback failed for %s", inst.deployment_id)
+
+    def _rx_stream(self, sender_client: int, sender_handle: int, to_handle: int, from_b: bytes) -> _RxStream:
+        if len(self._rx) >= MAX_RX_STREAMS:
+            del self._rx[next(iter(self._rx))]
+        from_label = from_b.decode("utf-8", "replace")
+        link = self._rx_links.get((to_handle, from_label))
+        if link is None:
+            link = self._rx_links[(to_handle, from_label)] = RxLink()
+        stream = self._rx[(sender_client, sender_handle, to_handle)] = _RxStream(from_label, link)
+        return stream
 
     def _on_nbbo(self, buf: bytes, start: int, end: int) -> None:
         bid_px, bid_qty, ask_px, ask_qty, ts_ns, bid_v, ask_v, sym_len = mp.NBBO_HEADER.unpack_from(
@@ -563,13 +580,32 @@ class MeshClient:
                 self.rejected[str(item.get("deployment_id"))] = str(item.get("reason"))
                 log.error("mesh: coordinator refused %s: %s", item.get("deployment_id"), item.get("reason"))
 
-    def _label_str(self, label: bytes) -> str:
-        text = self._labels.get(label)
-        if text is None:
-            text = self._labels[label] = label.decode("utf-8", "replace")
-        return text
-
     _reader: mp.FrameReader
+
+
+class _RxStream:
+    """Messages from one sending instance to one local instance: duplicate refusal and hop gaps."""
+
+    __slots__ = ("epoch", "from_label", "hop", "link", "seq")
+
+    def __init__(self, from_label: str, link: RxLink) -> None:
+        self.from_label = from_label
+        self.link = link
+        self.seq = 0  # last sender sequence number delivered (kept across reconnections)
+        self.hop = 0  # last hop number seen on connection `epoch`
+        self.epoch = -1
+
+
+class _TxLink:
+    """One (sending instance, destination label) stream and its sequence number."""
+
+    __slots__ = ("handle", "label", "label_len", "seq")
+
+    def __init__(self, handle: int, label: bytes) -> None:
+        self.handle = handle
+        self.label = label
+        self.label_len = len(label)
+        self.seq = 0
 
 
 class _Link(asyncio.Protocol):

@@ -1,12 +1,22 @@
 """Wire format between venue edges (MeshClient) and the coordinator.
 
 Transport: one TCP connection per edge, asyncio (uvloop when installed) on both
-ends. Why this and not pyzmq: see `bench/mesh_transport_choice.py` and
-docs/mesh.md -- measured on this project's 2-core box, the asyncio path had the
-lower one-way latency (no hand-off to a ZeroMQ I/O thread on either side) and
-routed more messages per second on one core, and it lets the coordinator see
-connect/disconnect directly (ZeroMQ hides them, which the failure handling of
-seed 002 needs).
+ends, with the length-prefixed framing below. Chosen over pyzmq DEALER/ROUTER
+by measurement (bench/mesh_transport_choice.py, real processes on 127.0.0.1,
+one relay hop, same routing work, this project's shared 2-core VM):
+
+    plain TCP relay baseline   one-way p50 100 us   p99 2275 us   151k msg/s
+    asyncio + uvloop           one-way p50 112 us   p99  388 us   139k msg/s
+    pyzmq DEALER/ROUTER        one-way p50 313 us   p99 3313 us    16k msg/s
+
+pyzmq hands every message to its I/O thread on both sides (two extra thread
+wake-ups per hop) and hides connects/disconnects, which seed 002's failure
+handling needs to see (drop-and-count while disconnected, re-register on
+reconnect, forget an edge's instances when its connection ends). ZeroMQ's HWM
+drop semantics are kept: above a write-buffer high-water mark, sends are
+dropped and counted ("backpressure"). End-to-end numbers of the kept transport
+against the TCP relay: bench/mesh_hop.py, bench/coordinator_throughput.py,
+docs/mesh.md.
 
 Every frame is `u32 length (little-endian) | u8 type | body`, where length
 counts the type byte and the body. Hot frames (SEND, DELIVER, TOB, NBBO) have

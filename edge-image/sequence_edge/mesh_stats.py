@@ -33,6 +33,9 @@ class RxLink:
     __slots__ = ("buckets", "delivered", "dups", "gaps", "samples", "sum_ns")
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.delivered = 0
         self.gaps = 0
         self.dups = 0
@@ -51,8 +54,12 @@ class RxLink:
             if slot < RESERVOIR:
                 self.samples[slot] = latency_ns
 
+    def pending(self) -> bool:
+        return bool(self.delivered or self.gaps or self.dups)
+
     def report(self) -> dict[str, Any]:
-        return {
+        """The counts since the last report; resets them."""
+        out = {
             "delivered": self.delivered,
             "gaps": self.gaps,
             "dups": self.dups,
@@ -60,6 +67,8 @@ class RxLink:
             "buckets": self.buckets,
             "samples": self.samples,
         }
+        self.reset()
+        return out
 
 
 class LinkStats:
