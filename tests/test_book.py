@@ -484,6 +484,12 @@ def test_apply_many_rejects_bad_records_and_buffers():
         book.apply_many(array.array("Q", [1, 2, 3]))
     with pytest.raises(TypeError, match="uint64"):
         book.apply_many(array.array("d", [1.0] * 5))
+    with pytest.raises(TypeError, match="uint64"):
+        book.apply_many(np.ones(5, dtype=np.int64))  # signed: a negative price must not wrap around
+    with pytest.raises(TypeError, match="list"):
+        book.apply_many([BID, PX, PX, 0, 0])
+    with pytest.raises(ValueError, match="contiguous"):
+        book.apply_many(np.ones((2, 10), dtype=np.uint64)[:, ::2])
     assert book.apply_many(array.array("Q")) == 0
 
 

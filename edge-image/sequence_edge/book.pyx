@@ -37,6 +37,7 @@ missing side as quantity 0 (one-sided book: +1 or -1, empty book: 0.0).
 ema_mid is 0.0 until the first two-sided book, which seeds it.
 """
 
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.math cimport fabs
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
@@ -69,7 +70,6 @@ cdef double STAT_ALPHA = 0.05        # EMA weight per update (abi.py: ema_mid, v
 cdef double FIXED_SCALE = 1e8
 cdef int INITIAL_CAPACITY = 64
 cdef int TOP_WINDOW = 16           # side_find's first bracket: the top levels, where updates cluster
-cdef uint64_t U64_MAX = 0xFFFFFFFFFFFFFFFF
 
 
 # ---------------------------------------------------------------- side arrays
@@ -531,10 +531,10 @@ cdef class Book:
     def update(self, side, px_1e8, qty_1e8, seq=0, ts_ns=0) -> int:
         """Apply one level update; returns OK, STALE or IGNORED (see book.pxd)."""
         _check_side(side)
-        if _u64("px_1e8", px_1e8) == 0:
+        cdef uint64_t px = _u64("px_1e8", px_1e8)
+        if px == 0:
             raise ValueError("px_1e8 must be > 0")
-        return self.apply_level(side, _u64("px_1e8", px_1e8), _u64("qty_1e8", qty_1e8),
-                                _u64("seq", seq), _u64("ts_ns", ts_ns))
+        return self.apply_level(side, px, _u64("qty_1e8", qty_1e8), _u64("seq", seq), _u64("ts_ns", ts_ns))
 
     def apply_many(self, updates) -> int:
         """Apply N records of 5 uint64 [side, px_1e8, qty_1e8, seq, ts_ns] in one nogil loop.
@@ -548,27 +548,30 @@ cdef class Book:
         anyway). A record with a side other than 1/2 or price 0 raises
         ValueError naming its index; the records before it stay applied.
         """
-        cdef const uint64_t[::1] flat = _u64_records(updates)
-        cdef Py_ssize_t n = flat.shape[0] // RECORD_FIELDS
-        cdef Py_ssize_t i
-        cdef int result = BOOK_OK
+        cdef Py_buffer view
         cdef const uint64_t* rec
-        if n == 0:
-            return 0
-        rec = &flat[0]
-        with nogil:
-            for i in range(n):
-                if rec[0] != 1 and rec[0] != 2:
-                    result = BOOK_INVALID
-                    break
-                result = apply_update(self, <uint8_t>rec[0], rec[1], rec[2], rec[3], rec[4])
-                if result != BOOK_OK:
-                    break
-                rec += RECORD_FIELDS
-        if result == BOOK_INVALID:
-            raise ValueError(f"apply_many record {i}: side must be 1 (bid) or 2 (ask) and price > 0, "
-                             f"got side={flat[i * RECORD_FIELDS]} px_1e8={flat[i * RECORD_FIELDS + 1]}")
-        return i if result != BOOK_OK else n
+        cdef Py_ssize_t n, i = 0
+        cdef int result = BOOK_OK
+        _get_records(updates, &view)  # the raw buffer protocol: no per-call memoryview objects
+        try:
+            rec = <const uint64_t*>view.buf
+            n = view.len // (RECORD_FIELDS * 8)
+            with nogil:
+                while i < n:
+                    if rec[0] != 1 and rec[0] != 2:
+                        result = BOOK_INVALID
+                        break
+                    result = apply_update(self, <uint8_t>rec[0], rec[1], rec[2], rec[3], rec[4])
+                    if result != BOOK_OK:
+                        break
+                    rec += RECORD_FIELDS
+                    i += 1
+            if result == BOOK_INVALID:
+                raise ValueError(f"apply_many record {i}: side must be 1 (bid) or 2 (ask) and price > 0, "
+                                 f"got side={rec[0]} px_1e8={rec[1]}")
+            return i
+        finally:
+            PyBuffer_Release(&view)
 
     def top(self, n=20) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Best `n` levels per side as (bids, asks), best first, (px_1e8, qty_1e8) tuples."""
@@ -630,12 +633,14 @@ cdef class Book:
 # ---------------------------------------------------------------- argument checks
 
 cdef uint64_t _u64(str name, object value) except? 0:
-    if isinstance(value, bool) or not hasattr(value, "__index__"):  # ints and numpy ints, never floats
-        raise TypeError(f"{name} must be an int (1e8 fixed point), got {type(value).__name__}")
-    value = value.__index__()
-    if value < 0 or value > U64_MAX:
-        raise ValueError(f"{name} must be in 0..2**64-1, got {value}")
-    return value
+    if type(value) is not int:  # numpy integers are fine, floats and bools are not
+        if isinstance(value, bool) or not hasattr(value, "__index__"):
+            raise TypeError(f"{name} must be an int (1e8 fixed point), got {type(value).__name__}")
+        value = value.__index__()
+    try:
+        return value  # the C conversion raises OverflowError below 0 and above 2**64-1
+    except OverflowError:
+        raise ValueError(f"{name} must be in 0..2**64-1, got {value}") from None
 
 
 cdef uint16_t _u16(str name, object value) except? 0:
@@ -671,14 +676,21 @@ cdef list _checked_levels(str name, object levels):
     return out
 
 
-cdef const uint64_t[::1] _u64_records(object updates):
-    view = memoryview(updates)
-    if view.itemsize != 8 or view.format not in ("Q", "L", "<Q", "=Q", "<L", "=L"):
+cdef int _get_records(object updates, Py_buffer* view) except -1:
+    """Acquire `updates` as a C-contiguous uint64 buffer of whole 5-field records."""
+    try:
+        PyObject_GetBuffer(updates, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+    except BufferError:
+        raise ValueError("apply_many needs a C-contiguous buffer") from None
+    except TypeError:
         raise TypeError(f"apply_many needs a buffer of uint64 (array('Q'), numpy uint64), "
-                        f"got format {view.format!r}")
-    if not view.c_contiguous:
-        raise ValueError("apply_many needs a C-contiguous buffer")
-    if view.nbytes % (RECORD_FIELDS * 8):
+                        f"got {type(updates).__name__}") from None
+    fmt = (<bytes>view.format).decode("ascii") if view.format != NULL else "B"
+    if view.itemsize != 8 or fmt.lstrip("@=<") not in ("Q", "L"):
+        PyBuffer_Release(view)
+        raise TypeError(f"apply_many needs a buffer of uint64 (array('Q'), numpy uint64), got format {fmt!r}")
+    if view.len % (RECORD_FIELDS * 8):
+        PyBuffer_Release(view)
         raise ValueError(f"apply_many needs N x 5 uint64 [side, px_1e8, qty_1e8, seq, ts_ns], "
-                         f"got {view.nbytes // 8} values")
-    return view.cast("B").cast("Q")
+                         f"got {view.len // 8} values")
+    return 0
