@@ -75,6 +75,8 @@ cdef class Engine:
 
     cdef readonly TraceStore traces
     cdef readonly object host              # AlgoHost, or None (no algos: tests, benchmarks)
+    cdef object _deliver_fill              # host.deliver_fill / deliver_reject, bound once
+    cdef object _deliver_reject
     cdef list _routes                      # book index -> _Route
     cdef dict _book_index                  # symbol -> book index
     cdef dict _accounts                    # deployment id -> Account
@@ -86,6 +88,8 @@ cdef class Engine:
 
     def __init__(self, host=None, *, double maker_fee_bps=0.0, double taker_fee_bps=0.0, trace_salt=None):
         self.host = host
+        self._deliver_fill = host.deliver_fill if host is not None else None
+        self._deliver_reject = host.deliver_reject if host is not None else None
         self.traces = TraceStore(trace_salt)
         self._routes = []
         self._book_index = {}
@@ -266,18 +270,17 @@ cdef class Engine:
             self._deliver(acct, &ev)
 
     cdef void _deliver(self, Account acct, algo_event_t* ev) noexcept:
-        host = self.host
-        if host is None:
+        if self.host is None:
             return
         try:
             if ev.kind == EVK_FILL:
-                host.deliver_fill(acct.deployment_id, order_id=ev.fill.order_id, px_1e8=ev.fill.px_1e8,
-                                  qty_1e8=ev.fill.qty_1e8, symbol_idx=ev.fill.symbol_idx, side=ev.fill.side,
-                                  fee_1e8=ev.fill.fee_1e8, ts_ns=ev.fill.ts_ns, flags=ev.fill.flags)
+                self._deliver_fill(acct.deployment_id, order_id=ev.fill.order_id, px_1e8=ev.fill.px_1e8,
+                                   qty_1e8=ev.fill.qty_1e8, symbol_idx=ev.fill.symbol_idx, side=ev.fill.side,
+                                   fee_1e8=ev.fill.fee_1e8, ts_ns=ev.fill.ts_ns, flags=ev.fill.flags)
                 self.delivered_fills += 1
             else:
-                host.deliver_reject(acct.deployment_id, ev.reject.order_id, ev.reject.reason,
-                                    ev.reject.symbol_idx, ev.reject.action_kind)
+                self._deliver_reject(acct.deployment_id, ev.reject.order_id, ev.reject.reason,
+                                     ev.reject.symbol_idx, ev.reject.action_kind)
                 self.delivered_rejects += 1
         except Exception:
             pass  # the instance was removed meanwhile: nobody to tell

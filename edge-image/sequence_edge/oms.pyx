@@ -441,13 +441,15 @@ cdef class Account:
         cdef Book book = <Book>self.books[o.symbol_idx]
         cdef uint8_t opp = SEQ_SIDE_SELL if o.side == SEQ_SIDE_BUY else SEQ_SIDE_BUY
         cdef uint64_t px, qty, take, taken = 0
-        cdef uint64_t t = now_ns()
+        cdef uint64_t t = 0
         cdef int i = 0
         while o.filled_1e8 < o.qty_1e8 and book.level(opp, i, &px, &qty) == 0:
             if limited and ((o.side == SEQ_SIDE_BUY and px > o.px_1e8) or
                             (o.side == SEQ_SIDE_SELL and px < o.px_1e8)):
                 break
             take = remaining(o) if remaining(o) < qty else qty
+            if t == 0:
+                t = now_ns()
             self._fill(o, px, take, False, t)
             taken += take
             i += 1

@@ -74,7 +74,7 @@ cdef class TraceStore:
         cdef uint32_t n = self.counter
         cdef trace_rec_t* r = &self.recs[n % TRACE_CAP]
         self.counter += 1
-        memset(r, 0, sizeof(trace_rec_t))
+        memset(r, 0, <size_t>(<char*>&r.events[0] - <char*>r))  # events are written as they come
         r.ref = mix(n, self.salt)
         r.account = account
         r.book = book

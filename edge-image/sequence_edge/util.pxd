@@ -11,11 +11,16 @@ cdef extern from *:
         clock_gettime(CLOCK_REALTIME, &ts);
         return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
     }
-    /* a * b / d without overflow (prices x quantities in 1e8 fixed point exceed 64 bits). */
+    /* a * b / d without overflow (prices x quantities in 1e8 fixed point exceed 64 bits). The
+       128-bit division is a libgcc call, so products that fit in 64 bits take the short way. */
     static inline uint64_t seq_util_muldiv(uint64_t a, uint64_t b, uint64_t d) {
+        uint64_t p;
+        if (!__builtin_mul_overflow(a, b, &p)) return p / d;
         return (uint64_t)(((unsigned __int128)a * b) / d);
     }
     static inline int64_t seq_util_smuldiv(int64_t a, int64_t b, int64_t d) {
+        int64_t p;
+        if (!__builtin_mul_overflow(a, b, &p)) return p / d;
         return (int64_t)(((__int128)a * b) / d);
     }
     /* Average price of held@avg plus qty@px, rounded to nearest. */
