@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -55,7 +56,6 @@ def free_port() -> int:
 
 
 def http_json(url: str, method: str = "GET", timeout: float = 5) -> tuple[int, Any]:
-    import json
     import urllib.error
 
     request = urllib.request.Request(url, method=method)
@@ -275,6 +275,13 @@ class Edge:
     def deployment(self, deployment_id: str) -> dict[str, Any] | None:
         status, data = http_json(self.url(f"/v1/deployments/{deployment_id}"))
         return None if status == 404 else data
+
+    def logs(self, deployment_id: str) -> list[dict[str, Any]]:
+        """The instance's log lines (NDJSON) as the edge keeps them."""
+        with urllib.request.urlopen(
+            self.url(f"/v1/deployments/{deployment_id}/logs?tail=1000"), timeout=5
+        ) as r:
+            return [json.loads(line) for line in r.read().decode().splitlines() if line.strip()]
 
     def deployment_ids(self) -> list[str]:
         _, data = http_json(self.url("/v1/edge"))

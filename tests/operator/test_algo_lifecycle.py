@@ -139,6 +139,11 @@ def test_restart_nonce_restarts_on_every_edge(kube: Kube, edges: Callable[..., E
     }
     for edge in (first, second):
         assert edge.deployment(dep_id)["state"] == "Running"
+        # The edge's own log of the instance: started, stopped by the restart, started again.
+        messages = [line["message"].removeprefix("[edge] ") for line in edge.logs(dep_id)]
+        started = [i for i, m in enumerate(messages) if m == "started"]
+        stopped = [i for i, m in enumerate(messages) if m.startswith("stopped")]
+        assert len(started) >= 2 and stopped and started[0] < stopped[-1] < started[-1], messages
 
 
 def test_deletion_stops_and_removes_the_deployment_from_the_edge(

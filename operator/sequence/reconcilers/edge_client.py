@@ -82,7 +82,7 @@ class ControlClient:
 class EdgeClient(ControlClient):
     async def info(self) -> dict[str, Any]:
         """GET /v1/edge: edge_id, venue, mode, feed health, hosted deployments."""
-        _, data = await self._ok("GET", "/v1/edge")
+        data = await self._ok("GET", "/v1/edge")
         return data
 
     async def deployment(self, deployment_id: str) -> dict[str, Any] | None:
@@ -93,15 +93,15 @@ class EdgeClient(ControlClient):
         self, deployment_id: str, body: dict[str, Any], bundle: bytes, timeout: float
     ) -> dict[str, Any]:
         payload = {**body, "bundle": base64.b64encode(bundle).decode()}
-        _, data = await self._ok("PUT", f"/v1/deployments/{deployment_id}", payload, timeout)
+        data = await self._ok("PUT", f"/v1/deployments/{deployment_id}", payload, timeout)
         return data
 
     async def start(self, deployment_id: str) -> dict[str, Any]:
-        _, data = await self._ok("POST", f"/v1/deployments/{deployment_id}/start")
+        data = await self._ok("POST", f"/v1/deployments/{deployment_id}/start")
         return data
 
     async def stop(self, deployment_id: str) -> dict[str, Any]:
-        _, data = await self._ok("POST", f"/v1/deployments/{deployment_id}/stop")
+        data = await self._ok("POST", f"/v1/deployments/{deployment_id}/stop")
         return data
 
     async def remove(self, deployment_id: str) -> bool:
