@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -137,13 +138,30 @@ def test_coordinator_refusal_is_reported_to_the_edge(cc):
 
 def test_top_of_book_is_coalesced_latest_wins_and_unchanged_quotes_are_not_resent(cc):
     seen: list[Nbbo] = []
+    per_update: list[tuple[str, list[str]]] = []
+    per_deployment: list[str] = []
+
+    def on_symbol_nbbo(symbol: str, nbbo: Nbbo, deployments: list[str]) -> None:
+        seen.append(nbbo)
+        per_update.append((symbol, sorted(deployments)))
 
     async def body() -> None:
         venue = client(cc.mesh_port, "kraken-0", nbbo_interval_ms=100)
-        watcher = client(cc.mesh_port, "coinbase-0", "coinbase", on_nbbo=lambda d, s, n: seen.append(n))
+        watcher = client(
+            cc.mesh_port,
+            "coinbase-0",
+            "coinbase",
+            on_symbol_nbbo=on_symbol_nbbo,
+            on_nbbo=lambda d, s, n: per_deployment.append(d),
+        )
         await venue.start()
         await watcher.start()
-        watcher.register([MeshInstance("w", "g", "watcher", ("BTC-USD",), on_nbbo=True)])
+        watcher.register(
+            [
+                MeshInstance("w1", "g", "w1", ("BTC-USD",), on_nbbo=True),
+                MeshInstance("w2", "g", "w2", ("BTC-USD", "ETH-USD"), on_nbbo=True),
+            ]
+        )
         await until(lambda: watcher.registered and venue.connected, "both edges")
         for i in range(50):  # one burst within one loop turn: the first goes out, the rest coalesce
             venue.publish_top_of_book("BTC-USD", (100 + i) * PX, PX, (200 + i) * PX, PX)
@@ -152,6 +170,8 @@ def test_top_of_book_is_coalesced_latest_wins_and_unchanged_quotes_are_not_resen
         assert venue.tob_published == 2
         assert [n.bid_px_1e8 for n in seen] == [100 * PX, 149 * PX]
         assert (seen[-1].ask_px_1e8, seen[-1].bid_venue, seen[-1].ask_venue) == (249 * PX, "kraken", "kraken")
+        assert per_update == [("BTC-USD", ["w1", "w2"])] * 2  # once per update for the edge's fan-out
+        assert sorted(per_deployment) == ["w1", "w1", "w2", "w2"]  # or once per instance
 
         venue.publish_top_of_book("BTC-USD", 149 * PX, PX, 249 * PX, PX)  # unchanged
         await asyncio.sleep(0.3)
@@ -160,6 +180,46 @@ def test_top_of_book_is_coalesced_latest_wins_and_unchanged_quotes_are_not_resen
             venue.publish_top_of_book("BTC-USD", 1.5, PX, 2 * PX, PX)  # type: ignore[arg-type]
         await venue.close()
         await watcher.close()
+
+    run(body)
+
+
+@dataclass(frozen=True)
+class Drained:
+    """The shape of the edge's drained outbox entries (edge.OutboundMessage)."""
+
+    deployment_id: str
+    mesh_group: str | None
+    from_label: str | None
+    to_label: str
+    payload: bytes
+
+
+def test_sink_sends_a_drained_batch_as_one_write(cc):
+    inbox: list[tuple[str, bytes, int]] = []
+
+    async def body() -> None:
+        maker = client(cc.mesh_port, "kraken-0")
+        hedger = client(
+            cc.mesh_port, "coinbase-0", "coinbase", on_message=lambda d, f, p, ts, s: inbox.append((d, p, s))
+        )
+        await maker.start()
+        await hedger.start()
+        maker.register(
+            [MeshInstance("arb-maker", "arb", "maker"), MeshInstance("arb-maker2", "arb", "maker2")]
+        )
+        hedger.register([MeshInstance("arb-hedger", "arb", "hedger", on_message=True)])
+        await until(lambda: maker.registered and hedger.registered, "registration")
+        await until(lambda: len(cc.group("arb").get("instances", [])) == 3, "all instances in the topology")
+        batch = [Drained("arb-maker", "arb", "maker", "hedger", b"m%d" % i) for i in range(16)]
+        batch.append(Drained("arb-maker2", "arb", "maker2", "hedger", b"other"))
+        maker.sink(batch)
+        assert maker.sent == 17  # written before sink() returned, not on a later loop turn
+        await until(lambda: len(inbox) == 17, "the batch")
+        assert [p for d, p, s in inbox if p != b"other"] == [b"m%d" % i for i in range(16)]
+        assert [s for d, p, s in inbox][:16] == list(range(1, 17))
+        await maker.close()
+        await hedger.close()
 
     run(body)
 

@@ -365,10 +365,15 @@ class Coordinator:
         touched = {inst.group for inst in conn.instances.values()} | {inst.group for inst in fresh.values()}
         old = conn.instances
         conn.instances = fresh
+        gone = set(old.values())
         for group in touched:
             group.instances = [i for i in group.instances if i.conn is not conn]
             group.instances.extend(i for i in fresh.values() if i.group is group)
             group.rebuild_routes()
+            for sender in group.instances:  # hop counters towards instances that left
+                for target in gone.intersection(sender.forwarded):
+                    del sender.forwarded[target]
+        self._forget_empty_groups()
         new_subscriptions = self._rebuild_nbbo_subscribers()
         # Someone newly interested in a symbol gets the current NBBO right away.
         for inst in fresh.values():
@@ -385,9 +390,12 @@ class Coordinator:
             self._replace_instances(conn, {})
         for symbol, quote in self.nbbo.remove_source(conn).items():
             self._push_nbbo(symbol, quote)
+        self._forget_empty_groups()
+        self.flush()
+
+    def _forget_empty_groups(self) -> None:
         for group in [g for g in self.groups.values() if g.is_empty()]:
             del self.groups[group.name]
-        self.flush()
 
     # ------------------------------------------------------------- routing tables
 

@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from . import mesh_protocol as mp
 from .abi import MAX_LABEL, MAX_PAYLOAD
@@ -83,6 +83,15 @@ class Nbbo(NamedTuple):
 
 MessageCallback = Callable[[str, str, bytes, int, int], Any]  # deployment, from_label, payload, send_ts, seq
 NbboCallback = Callable[[str, str, Nbbo], Any]  # deployment, symbol, nbbo
+SymbolNbboCallback = Callable[[str, Nbbo, list[str]], Any]  # symbol, nbbo, deployments (once per update)
+
+
+class Outbound(Protocol):
+    """What `sink()` takes: the edge's drained outbox entries (edge.OutboundMessage fits)."""
+
+    deployment_id: str
+    to_label: str
+    payload: bytes
 
 
 class MeshClient:
@@ -95,6 +104,7 @@ class MeshClient:
         venue: str,
         on_message: MessageCallback | None = None,
         on_nbbo: NbboCallback | None = None,
+        on_symbol_nbbo: SymbolNbboCallback | None = None,
         nbbo_interval_ms: float = 5.0,
         heartbeat_s: float = 1.0,
         peer_timeout_s: float = 5.0,
@@ -107,10 +117,13 @@ class MeshClient:
             raise ValueError("edge_id and venue must be non-empty")
         if peer_timeout_s <= heartbeat_s:
             raise ValueError("peer_timeout_s must be longer than heartbeat_s")
+        if not 0 < stats_interval_s <= heartbeat_s:
+            raise ValueError("stats_interval_s must be > 0 and <= heartbeat_s (it is the heartbeat's tick)")
         self.host, self.port = host, port
         self.edge_id, self.venue = edge_id, venue
         self.on_message = on_message
         self.on_nbbo = on_nbbo
+        self.on_symbol_nbbo = on_symbol_nbbo
         self.nbbo_interval_s = nbbo_interval_ms / 1000
         self.heartbeat_s = heartbeat_s
         self.peer_timeout_s = peer_timeout_s
@@ -323,6 +336,17 @@ class MeshClient:
         self._tx[(from_deployment, to_label)] = link
         return link
 
+    def sink(self, messages: Iterable[Outbound]) -> None:
+        """The edge's `mesh_sink`: send a batch of drained outbox entries, then write them at once.
+
+        An entry may carry `send_ts_ns` (when the algo called seq.send); without it the latency is
+        measured from now, the drain.
+        """
+        now = time.time_ns()
+        for m in messages:
+            self.send(m.deployment_id, m.to_label, m.payload, getattr(m, "send_ts_ns", None) or now)
+        self.flush()
+
     def flush(self) -> None:
         """Write the sends queued so far now (call it after draining a batch's outboxes).
 
@@ -466,15 +490,20 @@ class MeshClient:
                 log.warning("mesh: coordinator silent for %.1fs; reconnecting", now - self._last_rx)
                 transport.abort()
                 continue
-            if now - last_ping >= self.heartbeat_s:
-                transport.write(ping)
-                last_ping = now
-            pending = [(key, link) for key, link in self._rx_links.items() if link.pending()]
-            if pending or now - last_counters >= self.heartbeat_s:
-                self._flush()
-                links = [{"to": handle, "from": label, **link.report()} for (handle, label), link in pending]
-                transport.write(mp.json_frame(mp.STATS, {"links": links, "counters": self.stats()}))
-                last_counters = now
+            try:
+                if now - last_ping >= self.heartbeat_s:
+                    transport.write(ping)
+                    last_ping = now
+                pending = [(key, link) for key, link in self._rx_links.items() if link.pending()]
+                if pending or now - last_counters >= self.heartbeat_s:
+                    self._flush()
+                    links = [
+                        {"to": handle, "from": label, **link.report()} for (handle, label), link in pending
+                    ]
+                    transport.write(mp.json_frame(mp.STATS, {"links": links, "counters": self.stats()}))
+                    last_counters = now
+            except Exception:  # a bug here must not stop the heartbeats for good
+                log.exception("mesh: heartbeat/stats tick failed")
 
     # ------------------------------------------------------------------ receiving
 
@@ -558,18 +587,27 @@ class MeshClient:
             self.venue_name(bid_v),
             self.venue_name(ask_v),
         )
+        deployments = []
         for handle in handles:
             inst = self._by_handle.get(handle)
             if inst is None:
                 self.dropped_unknown_instance += 1
-                continue
-            self.nbbo_received += 1
-            if self.on_nbbo is not None:
+            else:
+                deployments.append(inst.deployment_id)
+        self.nbbo_received += len(deployments)
+        if self.on_symbol_nbbo is not None and deployments:
+            try:
+                self.on_symbol_nbbo(symbol, nbbo, deployments)
+            except Exception:
+                self.callback_errors += 1
+                log.exception("mesh: on_symbol_nbbo callback failed for %s", symbol)
+        if self.on_nbbo is not None:
+            for deployment_id in deployments:
                 try:
-                    self.on_nbbo(inst.deployment_id, symbol, nbbo)
+                    self.on_nbbo(deployment_id, symbol, nbbo)
                 except Exception:
                     self.callback_errors += 1
-                    log.exception("mesh: on_nbbo callback failed for %s", inst.deployment_id)
+                    log.exception("mesh: on_nbbo callback failed for %s", deployment_id)
 
     def _on_registered(self, reply: dict[str, Any]) -> None:
         self._was_registered = True
