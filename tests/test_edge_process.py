@@ -367,3 +367,88 @@ def test_edge_refuses_bad_flags_and_bad_replay_files(tmp_path: Path) -> None:
     assert (
         run.returncode != 0 and f"{bad}:2: the first row of BTC-USD must be its snapshot_begin" in run.stderr
     )
+
+
+# ---------------------------------------------------------------- mesh hooks (in-process Edge)
+
+
+def test_mesh_hooks_carry_sends_top_of_book_messages_and_nbbo() -> None:
+    import asyncio
+
+    from sequence_edge.edge import Edge, EdgeConfig
+    from sequence_edge.push import parse_push
+
+    sent: list[Any] = []
+    quotes: list[tuple[Any, ...]] = []
+    edge = Edge(
+        EdgeConfig(venue="kraken", seed=11, symbols=["BTC-USD"], venue_names=["kraken", "coinbase"]),
+        mesh_sink=sent.extend,
+        top_of_book_sink=lambda *quote: quotes.append(quote),
+    )
+    loop = asyncio.new_event_loop()  # log followers are asyncio queues
+    try:
+        maker = EXAMPLES / "mesh-arb/maker.wasm"
+        hedger = EXAMPLES / "mesh-arb/hedger.wasm"
+        edge.push(
+            "maker",
+            parse_push(push_body(maker, label="maker", mesh_group="arb", peers=["hedger"])),
+            maker.read_bytes(),
+        )
+        edge.push(
+            "hedger", parse_push(push_body(hedger, label="hedger", mesh_group="arb")), hedger.read_bytes()
+        )
+
+        def step() -> list[Any]:
+            edge.step()
+            time.sleep(0.001)
+            return sent
+
+        wait_for(step, what="the maker to report a fill over the mesh")
+        msg = sent[0]
+        assert (msg.deployment_id, msg.mesh_group, msg.from_label, msg.to_label) == (
+            "maker",
+            "arb",
+            "maker",
+            "hedger",
+        )
+        assert len(msg.payload) == 48 and msg.send_ts_ns > 0  # the raw Fill
+        symbol, bid_px, bid_qty, ask_px, ask_qty = quotes[-1]
+        assert symbol == "BTC-USD" and 0 < bid_px < ask_px and bid_qty > 0 and ask_qty > 0
+
+        assert edge.deliver_message("hedger", "maker", msg.payload) is True
+        hedger_status = edge.status("hedger")
+        assert hedger_status["orders"] + hedger_status["rejects"] == 1  # its IOC hedge went through the OMS
+        assert hedger_status["mesh"]["received"] == 1
+        edge.stop("hedger")
+        assert edge.deliver_message("hedger", "maker", msg.payload) is False  # stopped: not delivered
+        edge.start("hedger")
+
+        nbbo = {"bid_px_1e8": bid_px, "bid_qty_1e8": bid_qty, "ask_px_1e8": ask_px, "ask_qty_1e8": ask_qty}
+        assert (
+            edge.deliver_nbbo("BTC-USD", **nbbo, bid_venue="coinbase", ask_venue="kraken") == 1
+        )  # hedger only
+        assert edge.deliver_nbbo("BTC-USD", **nbbo, deployments=["maker"]) == 0
+        assert edge.deliver_nbbo("ETH-USD", **nbbo) == 0
+    finally:
+        edge.close()
+        loop.close()
+
+
+def test_without_a_coordinator_mesh_sends_are_counted_as_dropped() -> None:
+    from sequence_edge.edge import Edge, EdgeConfig
+    from sequence_edge.push import parse_push
+
+    edge = Edge(EdgeConfig(venue="kraken", seed=11, symbols=["BTC-USD"]))
+    try:
+        maker = EXAMPLES / "mesh-arb/maker.wasm"
+        edge.push("maker", parse_push(push_body(maker, label="maker", mesh_group="arb")), maker.read_bytes())
+
+        def dropped() -> int:
+            edge.step()
+            time.sleep(0.001)
+            return edge.mesh_dropped.get("no_coordinator", 0)
+
+        n = wait_for(dropped, what="a mesh send with no coordinator")
+        assert edge.status("maker")["mesh"]["sent"] == n
+    finally:
+        edge.close()

@@ -7,9 +7,11 @@ then drains logs and mesh outboxes, notices failed instances and tripped kill sw
 once a second delivers `on_heartbeat`. The HTTP control API (control.py) calls the methods
 below between two steps.
 
-Mesh hook (the coordinator client plugs in here): outbound messages drained after each step
-go to `mesh_sink(messages)`; without one they are counted as dropped (`no_coordinator`).
-Inbound traffic enters through `deliver_message()` and `deliver_nbbo()`.
+Mesh hooks (the coordinator client plugs in here): outbound messages drained after each step
+go to `mesh_sink(messages)` (without one they are counted as dropped, `no_coordinator`); after
+each step `top_of_book_sink(symbol, bid_px, bid_qty, ask_px, ask_qty)` gets every book whose
+touch changed (1e8 fixed point, 0 = empty side). Inbound traffic enters through
+`deliver_message()` and `deliver_nbbo()`, which run the callbacks and then the actions they emit.
 """
 
 from __future__ import annotations
@@ -83,9 +85,12 @@ class OutboundMessage:
     from_label: str | None
     to_label: str
     payload: bytes
+    send_ts_ns: int  # when the edge drained it (the host's outbox does not timestamp sends)
 
 
 MeshSink = Callable[[list[OutboundMessage]], None]
+TopOfBookSink = Callable[[str, int, int, int, int], None]  # symbol, bid px, bid qty, ask px, ask qty
+NO_VENUE = 255  # Nbbo venue index of a venue the instance's table does not name
 
 
 class LogRing:
@@ -159,7 +164,13 @@ def failure_reason(text: str) -> str:
 
 
 class Edge:
-    def __init__(self, config: EdgeConfig, *, mesh_sink: MeshSink | None = None) -> None:
+    def __init__(
+        self,
+        config: EdgeConfig,
+        *,
+        mesh_sink: MeshSink | None = None,
+        top_of_book_sink: TopOfBookSink | None = None,
+    ) -> None:
         self.config = config
         self.started_ns = time.time_ns()
         self.host = AlgoHost()
@@ -170,6 +181,8 @@ class Edge:
         self.buf = RecordBuffer(1 << 16)
         self.deployments: dict[str, Deployment] = {}
         self.mesh_sink = mesh_sink
+        self.top_of_book_sink = top_of_book_sink
+        self._tob_published: dict[str, tuple[int, int, int, int]] = {}
         self.mesh_dropped: dict[str, int] = {}
         self.venue_names = list(config.venue_names or [config.venue])
         self.feed_lag_ns = 0
@@ -338,25 +351,34 @@ class Edge:
         ask_px_1e8: int,
         ask_qty_1e8: int,
         ts_ns: int = 0,
-        bid_venue: int = 0,
-        ask_venue: int = 0,
+        bid_venue: str | None = None,
+        ask_venue: str | None = None,
+        deployments: list[str] | None = None,
     ) -> int:
-        """Cross-venue NBBO -> algo_on_nbbo of every running instance trading `symbol`."""
-        n = int(
-            self.host.on_nbbo(
-                symbol,
+        """Cross-venue NBBO -> algo_on_nbbo of the running instances trading `symbol` that export it
+        (only `deployments`, when given). Venue names become indexes into the instances' venue
+        table (EdgeConfig.venue_names, given at load), NO_VENUE when absent. Returns deliveries."""
+        targets = list(self.deployments) if deployments is None else deployments
+        venue_idx = {name: i for i, name in enumerate(self.venue_names)}
+        delivered = 0
+        for dep_id in targets:
+            dep = self.deployments.get(dep_id)
+            if dep is None or symbol not in dep.account.symbols:
+                continue
+            if self.host.deliver_nbbo(
+                dep_id,
+                symbol_idx=dep.account.symbols.index(symbol),
                 bid_px_1e8=bid_px_1e8,
                 bid_qty_1e8=bid_qty_1e8,
                 ask_px_1e8=ask_px_1e8,
                 ask_qty_1e8=ask_qty_1e8,
                 ts_ns=ts_ns,
-                bid_venue=bid_venue,
-                ask_venue=ask_venue,
-            )
-        )
-        if n:
-            self.engine.settle_all()
-        return n
+                bid_venue=venue_idx.get(bid_venue, NO_VENUE) if bid_venue else NO_VENUE,
+                ask_venue=venue_idx.get(ask_venue, NO_VENUE) if ask_venue else NO_VENUE,
+            ):
+                delivered += 1
+                self.engine.settle(dep_id)
+        return delivered
 
     # ------------------------------------------------------------------ the loop
 
@@ -371,6 +393,8 @@ class Edge:
             self.last_record_wall_ns = now
             if not self.valid_book_seen:
                 self.valid_book_seen = any(not self.engine.book(s).stale for s in self.engine.symbols)
+            if self.top_of_book_sink is not None:
+                self._publish_top_of_book()
         for dep in list(self.deployments.values()):
             self._housekeep(dep)
         if now >= self.next_heartbeat_ns:
@@ -408,6 +432,18 @@ class Edge:
             }
             dep.edge_log("ERROR", dep.last_error["message"])
 
+    def _publish_top_of_book(self) -> None:
+        assert self.top_of_book_sink is not None
+        for symbol in self.engine.symbols:
+            book = self.engine.book(symbol)
+            if book.stale:
+                continue
+            bids, asks = book.top(1)
+            quote = (*(bids[0] if bids else (0, 0)), *(asks[0] if asks else (0, 0)))
+            if self._tob_published.get(symbol) != quote:
+                self._tob_published[symbol] = quote
+                self.top_of_book_sink(symbol, *quote)
+
     def _drain_logs(self, dep: Deployment) -> None:
         for line in self.host.drain_logs(dep.deployment_id):
             dep.logs.add(line.ts_ns, line.level, line.text)
@@ -417,8 +453,9 @@ class Edge:
         if not out:
             return
         req = dep.request
+        now = time.time_ns()
         msgs = [
-            OutboundMessage(dep.deployment_id, req.mesh_group, req.label, label, payload)
+            OutboundMessage(dep.deployment_id, req.mesh_group, req.label, label, payload, now)
             for label, payload in out
         ]
         dep.mesh_sent += len(msgs)
