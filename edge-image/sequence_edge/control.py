@@ -149,8 +149,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
     await resp.prepare(request)
     queue = ring.follow() if follow else None  # subscribe before the tail: no line falls in between
     try:
-        for entry in ring.tail(tail):
-            await resp.write(json.dumps(entry).encode() + b"\n")
+        for line in ring.tail(tail):
+            await resp.write(json.dumps(line).encode() + b"\n")
         while queue is not None:
             entry: dict[str, Any] | None = await queue.get()
             if entry is None:  # the deployment was removed

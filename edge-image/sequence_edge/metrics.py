@@ -84,7 +84,7 @@ class EdgeCollector(Collector):
 
     def _deployments(self, base: list[str], labels: list[str]) -> Iterator[Metric]:
         dl = [*labels, "deployment"]
-        fams = {
+        fams: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
             "callbacks": CounterMetricFamily("sequence_algo_callbacks", "Algo callbacks run", labels=dl),
             "traps": CounterMetricFamily("sequence_algo_traps", "Traps of the algo", labels=dl),
             "deadline": CounterMetricFamily(
