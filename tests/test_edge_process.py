@@ -452,3 +452,13 @@ def test_without_a_coordinator_mesh_sends_are_counted_as_dropped() -> None:
         assert edge.status("maker")["mesh"]["sent"] == n
     finally:
         edge.close()
+
+
+def test_edge_refuses_live_mode_with_a_reason() -> None:
+    run = subprocess.run(
+        [*sequence_cli(), "edge", "--venue", "kraken", "--mode", "live"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2 and "only paper-trades" in run.stderr

@@ -45,7 +45,7 @@ def _start_prices(_ctx: click.Context, _param: click.Parameter, value: tuple[str
     "--mode",
     default="sandbox",
     show_default=True,
-    type=click.Choice(["sandbox"]),
+    type=click.Choice(["sandbox", "live"]),
     help="sandbox: market data from the feed, fills simulated, no real orders",
 )
 @click.option("--feed", "feed_kind", default="sim", show_default=True, type=click.Choice(["sim", "replay"]))
@@ -134,6 +134,12 @@ def edge(
     from sequence_edge.edge import EdgeConfig
     from sequence_edge.replay import ReplayFormatError
 
+    if mode != "sandbox":
+        raise click.BadParameter(
+            "this edge only paper-trades: market data from the feed, fills simulated, no real orders "
+            "(use --mode sandbox; a live venue needs a live adapter and credentials)",
+            param_hint="--mode",
+        )
     if feed_kind == "replay" and not replay_file:
         raise click.BadParameter("--feed replay needs --replay-file", param_hint="--replay-file")
     config = EdgeConfig(
