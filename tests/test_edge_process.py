@@ -312,6 +312,22 @@ def test_stop_keeps_resting_orders_and_delete_cancels_the_leftovers(static_edge:
     assert static_edge.http.get("/v1/deployments").json() == []
 
 
+def test_a_re_push_hot_swaps_and_keeps_resting_orders(static_edge: EdgeProcess) -> None:
+    assert static_edge.push("swap", RAW).status_code == 201
+    wait_for(lambda: static_edge.status("swap")["open_orders"] == 1, what="raw_algo's resting bid")
+    [order] = static_edge.http.get("/v1/deployments/swap/orders?open=1").json()
+    resp = static_edge.push("swap", RAW, risk={"max_open_orders": 3})
+    assert resp.status_code == 200 and resp.json()["state"] == "Running"
+    time.sleep(0.3)  # more books: the new instance sees the inherited order and places nothing
+    status = static_edge.status("swap")
+    assert status["open_orders"] == 1 and status["orders"] == 1
+    assert (
+        static_edge.http.get("/v1/deployments/swap/orders?open=1").json()[0]["order_ref"]
+        == order["order_ref"]
+    )
+    assert static_edge.http.delete("/v1/deployments/swap").json()["cancelled_by_edge"] == 1
+
+
 def test_logs_follow_streams_new_lines(static_edge: EdgeProcess) -> None:
     assert static_edge.push("follow", RAW, state="Stopped").status_code == 201
     lines = static_edge.http.get("/v1/deployments/follow/logs?tail=10").text.splitlines()
