@@ -146,18 +146,18 @@ def update_records(n: int, seed: int = 7) -> np.ndarray:
 def bench_throughput(wasm: bytes, n: int) -> tuple[float, float]:
     records = update_records(n)
     book_only = make_book()
-    t0 = time.perf_counter()
+    t0 = time.thread_time_ns()
     applied = book_only.apply_many(records)
-    book_s = time.perf_counter() - t0
+    book_s = (time.thread_time_ns() - t0) / 1e9
     assert applied == n, f"book went stale at record {applied}"
     host = AlgoHost()
     try:
         host.load("bench", wasm, ["BTC-USD"])
         host.start("bench")
         book = make_book()
-        t0 = time.perf_counter()
+        t0 = time.thread_time_ns()
         applied, callbacks = host.router.run_updates(book, records)
-        loop_s = time.perf_counter() - t0
+        loop_s = (time.thread_time_ns() - t0) / 1e9
         assert (applied, callbacks) == (n, n), (applied, callbacks, host.status("bench")["reason"])
     finally:
         host.close()
@@ -203,7 +203,7 @@ def main() -> None:
     print(f"  target: median <= {TARGET_NS:.0f} ns -> {verdict}")
 
     loop_rate, book_rate = bench_throughput(wasm, args.updates)
-    print(f"Book update + dispatch loop (Router.run_updates, {args.updates:,} updates, all in C):")
+    print(f"Book update + dispatch loop (Router.run_updates, {args.updates:,} updates, all in C, CPU time):")
     print(
         f"  {loop_rate / 1e6:6.2f} M updates/s with one algo   (book only, Book.apply_many:"
         f" {book_rate / 1e6:6.2f} M updates/s)"
