@@ -26,7 +26,7 @@ import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from . import mesh_protocol as mp
 from .abi import MAX_PAYLOAD
@@ -540,13 +540,13 @@ class EdgeConnection(asyncio.Protocol):
     # asyncio.Protocol -----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  (uvloop's transports are not asyncio.Transport)
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport subclasses
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
-        transport.set_write_buffer_limits(high=self.coordinator.hwm_bytes)
+        self.transport.set_write_buffer_limits(high=self.coordinator.hwm_bytes)
         self.last_rx = time.monotonic()
         self.coordinator.connections.add(self)
 

@@ -78,7 +78,7 @@ def make_app(coordinator: Coordinator) -> web.Application:
     app = web.Application()
     app[COORDINATOR_KEY] = coordinator
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(CoordinatorCollector(coordinator))  # type: ignore[arg-type]
+    registry.register(CoordinatorCollector(coordinator))
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "edges": len(coordinator.edges())})

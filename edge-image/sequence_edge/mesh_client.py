@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -36,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 from . import mesh_protocol as mp
 from .abi import MAX_LABEL, MAX_PAYLOAD
@@ -420,7 +421,7 @@ class MeshClient:
         while not self._closing:
             lost: asyncio.Future[None] = loop.create_future()
             try:
-                await loop.create_connection(lambda lost=lost: _Link(self, lost), self.host, self.port)
+                await loop.create_connection(functools.partial(_Link, self, lost), self.host, self.port)
             except OSError as exc:
                 log.debug(
                     "coordinator %s:%d unreachable (%s); retrying in %.2fs", self.host, self.port, exc, delay
@@ -654,7 +655,7 @@ class _Link(asyncio.Protocol):
         self.lost = lost
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  (uvloop's transports are not asyncio.Transport)
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport subclasses
         self.client._reader = mp.FrameReader()
         self.client._attached(self.transport)
 
