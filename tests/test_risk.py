@@ -176,3 +176,17 @@ def test_cancels_are_never_rate_limited(engine) -> None:
     acct.cancel(2)
     assert reasons(acct) == ["RATE_LIMIT"]
     assert acct.n_open == 0
+
+
+def test_a_fill_beyond_max_loss_trips_the_switch_after_matching_with_orders_resting(engine) -> None:
+    acct = engine.open_account("f", ["BTC-USD"], risk={"max_loss": 1})
+    for i, px in enumerate((99.5, 99.4, 99.3, 99.2), start=1):  # inside the spread, above the 99 bid
+        acct.place(BUY, abi.ORDER_LIMIT, i, F(px), F(1))
+    assert acct.n_open == 4
+    engine.apply("BTC-USD", BUY, F(100), 0)
+    engine.apply("BTC-USD", SELL, F(99.1), F(1))  # an ask through all four bids: they fill in one pass
+    assert acct.position() == (F(4), F(99.35))
+    assert acct.pnl()["unrealized_1e8"] == F(4 * (99.05 - 99.35))  # beyond max_loss 1
+    assert acct.killed and acct.n_open == 0
+    acct.place(BUY, abi.ORDER_LIMIT, 9, F(80), F(1), symbol_idx=5)  # even a malformed order
+    assert reasons(acct)[-1] == "KILL_SWITCH"

@@ -79,6 +79,7 @@ cdef class Account:
     cdef void match_resting(self, uint16_t sym) noexcept
     cdef void after_snapshot(self, uint16_t sym) noexcept
     cdef void mark(self, uint16_t sym) noexcept
+    cdef void _mark_pnl(self, uint16_t sym) noexcept
     cdef bint pop_event(self, algo_event_t* out) noexcept
     cdef uint32_t cancel_resting(self, uint16_t sym) noexcept
     cdef bint is_running(self) noexcept

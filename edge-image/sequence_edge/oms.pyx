@@ -255,6 +255,8 @@ cdef class Account:
         if (a.side != SEQ_SIDE_BUY and a.side != SEQ_SIDE_SELL) or a.order_type > SEQ_ORDER_POST_ONLY \
                 or a.qty_1e8 == 0 or a.order_id == 0 or (a.px_1e8 == 0 and a.order_type != SEQ_ORDER_MARKET):
             reason = R_INVALID_ACTION
+        elif self.risk.killed:
+            reason = R_KILL_SWITCH
         elif sym >= self.n_symbols:
             reason = R_UNKNOWN_SYMBOL
         elif not self.is_running():
@@ -577,7 +579,9 @@ cdef class Account:
         self._push(&ev)
         self.traces.event(o.ref, EV_FILL, ts, px, qty, ev.fill.flags)
         self.traces.set_state(o.ref, OS_OPEN, o.filled_1e8)
-        self.mark(o.symbol_idx)
+        # PnL only: the kill switch is checked by mark() once matching is over (it cancels orders,
+        # which must not happen under a caller iterating over them) and by the next order's risk check
+        self._mark_pnl(o.symbol_idx)
 
     cdef void _finalize_last_fill(self, uint64_t client_id) noexcept:
         """An IOC / market order is done: its last fill (if any, still queued) carries FINAL."""
@@ -613,6 +617,14 @@ cdef class Account:
 
     cdef void mark(self, uint16_t sym) noexcept:
         """Unrealized PnL of `sym` at the book's mid; trips the kill switch past max_loss."""
+        cdef int64_t pnl
+        self._mark_pnl(sym)
+        pnl = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8
+        if not self.risk.killed and loss_exceeded(&self.limits, pnl):
+            trip(&self.risk, pnl, now_ns())
+            self._trip()
+
+    cdef void _mark_pnl(self, uint16_t sym) noexcept:
         cdef int64_t pos = self.st.positions[sym].qty_1e8
         cdef uint64_t mid
         cdef int64_t total = 0
@@ -629,9 +641,6 @@ cdef class Account:
         for i in range(self.n_symbols):
             total += self.upnl[i]
         self.st.unrealized_pnl_1e8 = total
-        if not self.risk.killed and loss_exceeded(&self.limits, self.st.realized_pnl_1e8 + total):
-            trip(&self.risk, self.st.realized_pnl_1e8 + total, now_ns())
-            self._trip()
 
     cdef void _trip(self) noexcept:
         """The kill switch tripped: nothing the algo left resting stays in the market."""
