@@ -5,9 +5,10 @@ ends, with the length-prefixed framing below. Chosen over pyzmq DEALER/ROUTER
 by measurement (bench/mesh_transport_choice.py, real processes on 127.0.0.1,
 one relay hop, same routing work, this project's shared 2-core VM):
 
-    plain TCP relay baseline   one-way p50 100 us   p99 2275 us   151k msg/s
-    asyncio + uvloop           one-way p50 112 us   p99  388 us   139k msg/s
-    pyzmq DEALER/ROUTER        one-way p50 313 us   p99 3313 us    16k msg/s
+                               busy box (load ~5)              quieter (load ~2)
+    plain TCP relay baseline   p50 100 us  p99 2275 us  151k/s   p50  73 us  p99  157 us  365k/s
+    asyncio + uvloop           p50 112 us  p99  388 us  139k/s   p50 112 us  p99  309 us  190k/s
+    pyzmq DEALER/ROUTER        p50 313 us  p99 3313 us   16k/s   p50 278 us  p99 1276 us   53k/s
 
 pyzmq hands every message to its I/O thread on both sides (two extra thread
 wake-ups per hop) and hides connects/disconnects, which seed 002's failure
