@@ -25,6 +25,7 @@ from rich.text import Text
 
 from ..models import Feed
 from ..project import Project
+from ..reconcilers.kube import feed_args
 from ..render import resource_name
 from .api import CoordinatorClient, EdgeClient
 from .processes import Supervised, free_port
@@ -106,15 +107,14 @@ class LocalRun:
                 str(port),
                 "--edge-id",
                 f"{venue}-0",
+                "--bind",
+                "127.0.0.1",
                 "--coordinator",
                 f"127.0.0.1:{mesh_port}",
-                "--feed-json",
-                feed.model_dump_json(exclude_none=True),
                 "--symbols",
                 ",".join(symbols),
+                *feed_args(feed, str(self.project.root / feed.replay.file) if feed.replay else None),
             ]
-            if feed.replay:
-                args += ["--replay-file", str(self.project.root / feed.replay.file)]
             url = f"http://127.0.0.1:{port}"
             sup = Supervised(
                 f"edge/{venue}",
