@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import wasmtime
+
 from sequence_edge import abi
 
 IO = {f.name: f.offset for f in abi.IO_BLOCK.fields}

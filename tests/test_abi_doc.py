@@ -12,6 +12,7 @@ import struct
 from pathlib import Path
 
 import pytest
+
 from sequence_edge import abi
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "abi.md"

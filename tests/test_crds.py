@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import yaml
+
 from sequence.crdgen import CRD_DIRS, render_crds
 
 from .conftest import run_cli

@@ -8,6 +8,7 @@ import hashlib
 import jsonschema
 import pytest
 import yaml
+
 from sequence.crdgen import crd
 from sequence.models import KIND_BY_NAME
 

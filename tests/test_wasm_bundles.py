@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import wasmtime
-from sequence_edge import abi
 
+from sequence_edge import abi
 from tests.algo_harness import (
     MEMORY_CAP,
     AbiViolation,

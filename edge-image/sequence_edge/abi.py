@@ -338,7 +338,7 @@ STRUCTS = (
 
 def to_fixed(x: float) -> int:
     """Natural units -> 1e8 fixed point, rounded to nearest."""
-    return int(round(x * FIXED_SCALE))
+    return round(x * FIXED_SCALE)
 
 
 def from_fixed(v: int) -> float:

@@ -91,9 +91,6 @@ def main() -> None:
     cli(prog_name="sequence")
 
 
-
-# Commands that live in their own modules register themselves on `cli`.
-from . import operator_cmd  # noqa: E402, F401  (registers `sequence operator`)
-from . import coordinator  # noqa: E402, F401  (registers `sequence coordinator`)
-from . import verbs  # noqa: E402, F401  (registers `sequence up` and the lifecycle verbs)
-from . import edge  # noqa: E402, F401  (registers `sequence edge`)
+# Commands that live in their own modules register themselves on `cli`:
+# edge, coordinator, operator, and `up` with the lifecycle verbs.
+from . import coordinator, edge, operator_cmd, verbs  # noqa: E402, F401
