@@ -19,8 +19,11 @@ EXIT_CONFIG = 2  # Argo CD's plugin must see non-zero and empty stdout on any er
 
 
 class Context:
-    def __init__(self, sandbox: bool) -> None:
+    def __init__(self, sandbox: bool, target: str, context: str | None, namespace: str | None) -> None:
         self.sandbox = sandbox
+        self.target = target  # auto: a running `sequence up` of the project, else the cluster
+        self.kube_context = context
+        self.namespace = namespace
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -30,11 +33,25 @@ class Context:
     envvar="SEQUENCE_SANDBOX",
     help="Paper-trading only: refuse anything that would reach a live venue.",
 )
+@click.option(
+    "--target",
+    type=click.Choice(["auto", "local", "cluster"]),
+    default="auto",
+    envvar="SEQUENCE_TARGET",
+    show_default=True,
+    help="Where the verbs act: a local `sequence up` session, or the cluster.",
+)
+@click.option(
+    "--context", "kube_context", envvar="SEQUENCE_CONTEXT", help="kubeconfig context (default: current)."
+)
+@click.option("--namespace", "-n", envvar="SEQUENCE_NAMESPACE", help="Namespace (default: the context's).")
 @click.version_option(__version__, prog_name="sequence")
 @click.pass_context
-def cli(ctx: click.Context, sandbox: bool) -> None:
+def cli(
+    ctx: click.Context, sandbox: bool, target: str, kube_context: str | None, namespace: str | None
+) -> None:
     """Run sandboxed trading algorithms declared in Sequence.toml, locally or on Kubernetes."""
-    ctx.obj = Context(sandbox=sandbox)
+    ctx.obj = Context(sandbox=sandbox, target=target, context=kube_context, namespace=namespace)
 
 
 def _fail(problems: list[object]) -> None:
@@ -92,5 +109,5 @@ def main() -> None:
 
 
 # Commands that live in their own modules register themselves on `cli`:
-# edge, coordinator, operator, and `up` with the lifecycle verbs.
-from . import coordinator, edge, operator_cmd, verbs  # noqa: E402, F401
+# edge, coordinator, operator, deploy, and `up` with the lifecycle verbs.
+from . import coordinator, deploy, edge, operator_cmd, verbs  # noqa: E402, F401
