@@ -61,7 +61,7 @@ class ClusterTarget:
 
     def _algos(self) -> list[dict[str, Any]]:
         selector = f"{PROJECT_LABEL}={self.project_name}" if self.project_name else None
-        result = self.custom.list_namespaced_custom_object(
+        result: dict[str, Any] = self.custom.list_namespaced_custom_object(
             GROUP, VERSION, self.namespace, "algodeployments", label_selector=selector
         )
         return sorted(result.get("items", []), key=lambda o: o["metadata"]["name"])
@@ -115,7 +115,7 @@ class ClusterTarget:
     def _patch_state(self, name: str | None, state: str) -> list[dict[str, Any]]:
         rows = []
         for algo in self.select(name):
-            patched = self.custom.patch_namespaced_custom_object(
+            patched: dict[str, Any] = self.custom.patch_namespaced_custom_object(
                 GROUP,
                 VERSION,
                 self.namespace,
@@ -142,7 +142,9 @@ class ClusterTarget:
         return rows
 
     def mesh(self) -> dict[str, Any]:
-        groups = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, "meshgroups")
+        groups: dict[str, Any] = self.custom.list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, "meshgroups"
+        )
         items = [
             g
             for g in groups.get("items", [])
