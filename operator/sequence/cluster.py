@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
@@ -61,8 +61,11 @@ class ClusterTarget:
 
     def _algos(self) -> list[dict[str, Any]]:
         selector = f"{PROJECT_LABEL}={self.project_name}" if self.project_name else None
-        result: dict[str, Any] = self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, "algodeployments", label_selector=selector
+        result = cast(
+            dict[str, Any],
+            self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "algodeployments", label_selector=selector
+            ),
         )
         return sorted(result.get("items", []), key=lambda o: o["metadata"]["name"])
 
@@ -115,13 +118,16 @@ class ClusterTarget:
     def _patch_state(self, name: str | None, state: str) -> list[dict[str, Any]]:
         rows = []
         for algo in self.select(name):
-            patched: dict[str, Any] = self.custom.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                self.namespace,
-                "algodeployments",
-                algo["metadata"]["name"],
-                {"spec": {"state": state}},
+            patched = cast(
+                dict[str, Any],
+                self.custom.patch_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    self.namespace,
+                    "algodeployments",
+                    algo["metadata"]["name"],
+                    {"spec": {"state": state}},
+                ),
             )
             rows.append({**self._row(patched), "state": f"{state} (requested)"})
         return rows
@@ -142,8 +148,9 @@ class ClusterTarget:
         return rows
 
     def mesh(self) -> dict[str, Any]:
-        groups: dict[str, Any] = self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, "meshgroups"
+        groups = cast(
+            dict[str, Any],
+            self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, "meshgroups"),
         )
         items = [
             g
