@@ -16,10 +16,12 @@ import asyncio
 import copy
 import datetime
 import itertools
+import json
 import threading
 import uuid
 from typing import Any
 
+import aiohttp.web
 import attrs
 import jsonpatch
 import kmock
@@ -27,9 +29,65 @@ import kmock
 from .kube import RESOURCES
 
 
+class _DirectDispatch(kmock.RawHandler):
+    """Serve Kubernetes actions straight from the emulator's handlers.
+
+    KMock matches each request against its DSL reactions by re-filtering every request it has
+    ever served, so a request costs O(requests so far): fine for a unit test, minutes for the
+    thousands of requests of bench/operator_scale.py. Nothing here uses DSL reactions, so the
+    Kubernetes actions go straight to the emulator's _serve_* methods; discovery and anything else
+    still takes the DSL path.
+    """
+
+    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        serve = {
+            kmock.action.LIST: "_serve_list",
+            kmock.action.WATCH: "_serve_watch",
+            kmock.action.FETCH: "_serve_fetch",
+            kmock.action.CREATE: "_serve_create",
+            kmock.action.UPDATE: "_serve_update",
+            kmock.action.DELETE: "_serve_delete",
+        }.get(request.action)  # type: ignore[call-overload]
+        if request.resource is None or not request.resource.plural or serve is None:  # discovery: DSL
+            return await super()._handle(request)
+        result = getattr(self, serve)(request)
+        if request.action != kmock.action.WATCH:
+            return aiohttp.web.json_response(await result)
+        response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request._raw_request)
+        async for item in result:
+            if item:
+                await response.write(json.dumps(item).encode() + b"\n")
+        return response
+
+
 @attrs.define(kw_only=True)
-class SequenceKubernetes(kmock.KubernetesEmulator):
+class SequenceKubernetes(kmock.KubernetesEmulator, _DirectDispatch):
     _versions: itertools.count = attrs.field(factory=lambda: itertools.count(1000), init=False)
+
+    # KMock finds the object of a get/create/patch/delete by scanning every stored object; with
+    # thousands of objects (bench/operator_scale.py) that dominates. These four look it up by key.
+    def _object(self, request: kmock.Request, namespace: str | None, name: str | None) -> Any:
+        key = (request.resource, namespace, name)
+        if key not in self.objects:
+            raise kmock.KubernetesNotFoundError(reason="NotFound", message=f"{name} not found")
+        return self.objects[key]
+
+    async def _serve_fetch(self, request: kmock.Request) -> Any:
+        obj = self._object(request, request.namespace, request.name)
+        if obj.deleted:
+            raise kmock.KubernetesNotFoundError(reason="NotFound", message=f"{request.name} not found")
+        return obj.raw
+
+    async def _serve_create(self, request: kmock.Request) -> Any:
+        meta = request.data.get("metadata", {})
+        return self._object(request, request.namespace or meta.get("namespace"), meta.get("name")).last.raw
+
+    async def _serve_update(self, request: kmock.Request) -> Any:
+        return self._object(request, request.namespace, request.name).last.raw
+
+    async def _serve_delete(self, request: kmock.Request) -> Any:
+        return self._object(request, request.namespace, request.name).last.raw
 
     def _stored(self, request: kmock.Request) -> dict[str, Any] | None:
         key = (request.resource, request.namespace, request.name)

@@ -1,0 +1,258 @@
+"""How the operator copes with many AlgoDeployments: time until all carry status, and its peak RSS.
+
+Runs `sequence operator` (a subprocess, production poll interval) against KMock over HTTP, creates
+N AlgoDeployments (default 1,000) on one external VenueEdge and waits until every one has a status
+with conditions. The edge is by default an endpoint nothing listens on (connection refused at
+once), so the numbers are the operator's own cost: watch, reconcile, status write, Events. With
+--real-edge it is one shared `sequence edge` process instead, and every algorithm is pushed to it
+(use a smaller N: the edge then hosts N wasm instances).
+
+Reports against the targets (60 s to status for 1,000, 250 MB peak RSS) and against the operator's
+own idle RSS measured in the same run (before the first object).
+
+    python bench/operator_scale.py [--count 1000] [--real-edge] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import yaml  # noqa: E402
+
+from tests.operator.kmock_cluster import KMockThread  # noqa: E402
+from tests.operator.kube import Kube, kubeconfig_for  # noqa: E402
+
+TARGET_SECONDS = 60.0
+TARGET_RSS_MB = 250.0
+NAMESPACE = "bench"
+BUNDLE = (REPO / "examples" / "market-maker" / "market_maker.wasm").read_bytes()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sequence_cmd() -> list[str]:
+    exe = shutil.which("sequence")
+    return [exe] if exe else [sys.executable, "-m", "sequence.cli.main"]
+
+
+def wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer within {timeout}s")
+
+
+class RssSampler:
+    """Peak resident set size of a process: VmHWM from /proc (the kernel's own high-water mark)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def read_kb(self, field: str) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise RuntimeError(f"no {field} in /proc/{self.pid}/status")
+
+    def rss_mb(self) -> float:
+        return self.read_kb("VmRSS") / 1024
+
+    def peak_mb(self) -> float:
+        return self.read_kb("VmHWM") / 1024
+
+
+def algo(i: int, venue: str, configmap: str, sha: str, state: str) -> dict:
+    return {
+        "apiVersion": "sequence.dev/v1alpha1",
+        "kind": "AlgoDeployment",
+        "metadata": {"name": f"algo-{i:05d}"},
+        "spec": {
+            "venue": venue,
+            "label": f"a{i}",
+            "symbols": ["BTC-USD"],
+            "bundle": {"configMap": {"name": configmap}, "sha256": sha},
+            "state": state,
+            "risk": {"maxOrderQty": 0.01, "maxOpenOrders": 2, "maxOrdersPerSec": 5},
+            "params": {"spread_bps": "20", "qty": "0.001"},
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=16, help="parallel create requests")
+    parser.add_argument("--real-edge", action="store_true", help="one shared real edge instead of none")
+    parser.add_argument("--poll-interval", type=float, default=5.0)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="operator-scale-"))
+    edge_proc = None
+    with KMockThread() as kmock:
+        kubeconfig = kubeconfig_for(kmock.url, workdir / "kubeconfig")
+        kube = Kube(kubeconfig, NAMESPACE)
+        if args.real_edge:
+            port = free_port()
+            edge_proc = subprocess.Popen(
+                [*sequence_cmd(), "edge", "--venue", "kraken", "--port", str(port), "--log-level", "warning"],
+                stdout=subprocess.DEVNULL,
+                stderr=(workdir / "edge.log").open("w"),
+            )
+            wait_http(f"http://127.0.0.1:{port}/healthz", 60)
+            endpoint = f"127.0.0.1:{port}"
+        else:
+            endpoint = f"127.0.0.1:{free_port()}"  # nothing listens: refused at once
+
+        health, metrics = free_port(), free_port()
+        settings = {
+            "healthPort": health,
+            "metricsPort": metrics,
+            "pollInterval": args.poll_interval,
+            "edgeTimeout": 2.0,
+        }
+        (workdir / "settings.yaml").write_text(yaml.safe_dump(settings))
+        log = (workdir / "operator.log").open("w")
+        operator = subprocess.Popen(
+            [
+                *sequence_cmd(),
+                "operator",
+                "-n",
+                NAMESPACE,
+                "--settings",
+                str(workdir / "settings.yaml"),
+                "--log-level",
+                "warning",
+            ],
+            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_http(f"http://127.0.0.1:{health}/healthz", 60)
+            rss = RssSampler(operator.pid)
+            time.sleep(1.0)
+            idle_mb = rss.rss_mb()
+
+            sha = hashlib.sha256(BUNDLE).hexdigest()
+            configmap = f"bench-bundle-{sha[:12]}"
+            kube.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": configmap},
+                    "binaryData": {"bundle.wasm": base64.b64encode(BUNDLE).decode()},
+                }
+            )
+            kube.create(
+                {
+                    "apiVersion": "sequence.dev/v1alpha1",
+                    "kind": "VenueEdge",
+                    "metadata": {"name": "kraken"},
+                    "spec": {"venue": "kraken", "external": [endpoint]},
+                }
+            )
+
+            samples: list[float] = []
+            stop = threading.Event()
+
+            def sample() -> None:
+                while not stop.is_set():
+                    samples.append(rss.rss_mb())
+                    stop.wait(0.2)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+
+            state = "Stopped"
+            started = time.monotonic()
+            with ThreadPoolExecutor(args.concurrency) as pool:
+                # One client per worker thread: the kubernetes ApiClient is not shared across threads.
+                local = threading.local()
+
+                def create(i: int) -> None:
+                    if not hasattr(local, "kube"):
+                        local.kube = Kube(kubeconfig, NAMESPACE)
+                    local.kube.create(algo(i, "kraken", configmap, sha, state))
+
+                list(pool.map(create, range(args.count)))
+            created = time.monotonic() - started
+
+            with_status = 0
+            while time.monotonic() - started < args.timeout:
+                items = kube.list("AlgoDeployment")
+                with_status = sum(1 for o in items if (o.get("status") or {}).get("conditions"))
+                if with_status >= args.count:
+                    break
+                time.sleep(0.5)
+            all_status = time.monotonic() - started
+            # A few poll rounds at full size, to see the steady-state memory too.
+            time.sleep(2 * args.poll_interval)
+            stop.set()
+            sampler.join()
+            peak_mb = rss.peak_mb()
+            steady_mb = rss.rss_mb()
+        finally:
+            operator.send_signal(signal.SIGTERM)
+            try:
+                operator.wait(30)
+            except subprocess.TimeoutExpired:
+                operator.kill()
+            if edge_proc is not None:
+                edge_proc.terminate()
+                edge_proc.wait(10)
+
+    edge_kind = "one shared real edge" if args.real_edge else "an unreachable external edge"
+    print(f"operator scale: {args.count} AlgoDeployments on {edge_kind}, poll {args.poll_interval:g}s, KMock")
+    print(
+        f"  created in            {created:8.1f} s   ({args.count / created:.0f}/s, {args.concurrency} clients)"
+    )
+    if with_status < args.count:
+        print(f"  WITH STATUS           {with_status}/{args.count} after {args.timeout:g} s (timed out)")
+    print(
+        f"  all carry status at   {all_status:8.1f} s   target {TARGET_SECONDS:g} s  "
+        f"-> {all_status / TARGET_SECONDS:.2f}x of target ({args.count / all_status:.0f} objects/s)"
+    )
+    print(f"  RSS idle              {idle_mb:8.1f} MB  (same operator before the first object)")
+    print(
+        f"  RSS peak (VmHWM)      {peak_mb:8.1f} MB  target {TARGET_RSS_MB:g} MB -> "
+        f"{peak_mb / TARGET_RSS_MB:.2f}x of target; {peak_mb / idle_mb:.2f}x idle, "
+        f"{(peak_mb - idle_mb) * 1024 / args.count:.0f} KB per object"
+    )
+    print(
+        f"  RSS after 2 polls     {steady_mb:8.1f} MB  (median sample {sorted(samples)[len(samples) // 2]:.1f} MB)"
+    )
+    print(f"  operator log: {workdir / 'operator.log'}")
+    ok = with_status >= args.count and all_status <= TARGET_SECONDS and peak_mb <= TARGET_RSS_MB
+    print("  within targets" if ok else "  OUTSIDE TARGETS")
+
+
+if __name__ == "__main__":
+    main()
