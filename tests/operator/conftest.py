@@ -249,8 +249,6 @@ def operator(
             cluster.namespace,
             "--settings",
             str(workdir / "settings.yaml"),
-            "--log-format",
-            "text",
         ],
         workdir / "operator.log",
         env,

@@ -48,7 +48,7 @@ def test_stopped_algo_is_ready_from_the_first_reconcile(kube: Kube, edges: Calla
     assert (ready["status"], ready["reason"], ready["message"]) == (
         "True",
         "Stopped",
-        "stopped as requested on 1/1 edge",
+        "stopped as requested on 1/1 edges",
     )
     assert condition(status, "Reconciling")["status"] == "False"
     assert condition(status, "Degraded")["status"] == "False"
@@ -75,14 +75,14 @@ def test_start_and_stop_reach_the_edge(kube: Kube, edges: Callable[..., Edge]) -
         "AlgoDeployment", name, lambda s: s.get("lifecycleState") == "Running", "Running"
     )
     ready = condition(status["status"], "Ready")
-    assert (ready["status"], ready["reason"], ready["message"]) == ("True", "Running", "running on 1/1 edge")
+    assert (ready["status"], ready["reason"], ready["message"]) == ("True", "Running", "running on 1/1 edges")
     assert status["status"]["observedGeneration"] == status["metadata"]["generation"]
-    kube.wait_event(name, "Started")
+    kube.wait_event(name, "StartedOnEdge")
 
     kube.patch("AlgoDeployment", name, {"spec": {"state": "Stopped"}})
     kube.wait("edge reports Stopped", on_edge(edge, dep_id, lambda r: r["state"] == "Stopped"))
     kube.wait_status("AlgoDeployment", name, lambda s: s.get("lifecycleState") == "Stopped", "Stopped again")
-    kube.wait_event(name, "Stopped")
+    kube.wait_event(name, "StoppedOnEdge")
 
 
 def test_new_bundle_is_hot_swapped_onto_the_running_edge(kube: Kube, edges: Callable[..., Edge]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 import pytest
 
@@ -128,3 +130,22 @@ def test_metrics_count_reconciles_and_reachable_edges(kube: Kube, operator: Oper
         return text if all(w in text for w in wanted) else None
 
     kube.wait("operator metrics", scraped)
+
+
+def test_operator_logs_are_one_json_object_per_line(kube: Kube, operator: Operator) -> None:
+    name = unique("edge")
+    kube.create(venue_edge(name, unique("venue"), external=[closed_port_endpoint()]))
+    kube.wait_status("VenueEdge", name, lambda s: bool(s.get("conditions")), "status")
+
+    def transition_logged() -> list[dict[str, Any]] | None:
+        lines = [line for line in operator.process.log.read_text().splitlines() if line.strip()]
+        records = [json.loads(line) for line in lines]  # every line, not just ours
+        ours = [
+            r for r in records if r.get("object", {}).get("name") == name and r.get("reason") == "Pending"
+        ]
+        return records if ours else None
+
+    records = kube.wait("the VenueEdge transition in the log", transition_logged)
+    assert all({"message", "timestamp", "severity"} <= set(r) for r in records)
+    (ours,) = [r for r in records if r.get("object", {}).get("name") == name]
+    assert ours["object"] == {"kind": "VenueEdge", "namespace": kube.namespace, "name": name}

@@ -277,9 +277,12 @@ class Pass:
         metrics.ERRORS.labels(KIND, "EdgeUnreachable").inc()
         entry = _entry(target, None, previous)
         entry.update(state="Unreachable", lastError=bounded(f"unreachable: {exc.message}"))
-        return EdgeOutcome(
-            entry, problem=("EdgeUnreachable", f"{entry['edgeId']} ({target.endpoint}): {exc.message}")
+        where = (
+            entry["edgeId"]
+            if entry["edgeId"] == target.endpoint
+            else f"{entry['edgeId']} ({target.endpoint})"
         )
+        return EdgeOutcome(entry, problem=("EdgeUnreachable", f"{where} unreachable: {exc.message}"))
 
     async def _act(
         self,
@@ -321,11 +324,11 @@ class Pass:
             return True
         if desired == "Running" and state in ("Loaded", "Stopped"):
             await client.start(self.id)
-            outcome.actions.append(("Started", f"started on edge {edge}"))
+            outcome.actions.append(("StartedOnEdge", f"started on edge {edge}"))
             return True
         if desired == "Stopped" and state == "Running":
             await client.stop(self.id)
-            outcome.actions.append(("Stopped", f"stopped on edge {edge} (resting orders kept)"))
+            outcome.actions.append(("StoppedOnEdge", f"stopped on edge {edge} (resting orders kept)"))
             return True
         return False
 

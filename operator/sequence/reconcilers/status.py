@@ -129,6 +129,15 @@ def note(body: kopf.Body | dict[str, Any], reason: str, message: str, warning: b
         meta.get("name"),
         reason,
         message,
+        # Structured fields for JSON logs (--log-format json): filter by object or reason.
+        extra={
+            "object": {
+                "kind": body.get("kind"),
+                "namespace": meta.get("namespace"),
+                "name": meta.get("name"),
+            },
+            "reason": reason,
+        },
     )
     # kopf.event, not kopf.info/warn: those drop events below settings.posting.level, which is set to
     # WARNING so that kopf's own per-handler log lines do not become Events.
@@ -144,4 +153,5 @@ def post_transition(body: kopf.Body, old_state: str | None, verdict: Verdict) ->
 
 
 def ready_message(what: str, good: int, total: int) -> str:
-    return f"{what} on {good}/{total} edge{'s' if total != 1 else ''}"
+    """E.g. "stopped as requested on 1/1 edges" (a fraction, so always the plural)."""
+    return f"{what} on {good}/{total} edges"
