@@ -494,6 +494,16 @@ def test_messages_reach_on_message_and_sends_land_in_the_outbox(host: AlgoHost) 
         host.deliver_message("mesh", "maker", bytes(257))
 
 
+def test_outbox_entries_carry_the_time_the_algo_called_send(host: AlgoHost) -> None:
+    running(host, "mesh", wat("mesh"))
+    before = time.time_ns()
+    assert host.deliver_message("mesh", "maker", b"ping") is True
+    after = time.time_ns()
+    time.sleep(0.01)  # the drain happens later: its time must not be the one reported
+    ((label, payload, ts_ns),) = host.drain_outbox("mesh", timestamps=True)
+    assert (label, payload) == ("maker", b"ping") and before <= ts_ns <= after
+
+
 def test_sdk_mesh_maker_sends_its_fill_to_the_hedger(host: AlgoHost) -> None:
     running(host, "maker", example("mesh-arb/maker.wasm"), params={"qty": 0.01})
     running(host, "hedger", example("mesh-arb/hedger.wasm"), venue_names=["kraken", "coinbase"])

@@ -16,8 +16,8 @@ level update of book B:
      every reject with a new rejected order cannot stall the loop; the rest waits for the next
      update).
 
-Fills and rejects reach the algo through AlgoHost.deliver_fill / deliver_reject (compiled
-Cython, no Python frame, but a Python-level call: fills are rare next to book updates).
+Fills and rejects reach the algo through AlgoInstance.on_fill / on_reject, cdef calls straight
+into the host's C slot (no Python per fill).
 """
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
@@ -75,8 +75,6 @@ cdef class Engine:
 
     cdef readonly TraceStore traces
     cdef readonly object host              # AlgoHost, or None (no algos: tests, benchmarks)
-    cdef object _deliver_fill              # host.deliver_fill / deliver_reject, bound once
-    cdef object _deliver_reject
     cdef list _routes                      # book index -> _Route
     cdef dict _book_index                  # symbol -> book index
     cdef dict _accounts                    # deployment id -> Account
@@ -88,8 +86,6 @@ cdef class Engine:
 
     def __init__(self, host=None, *, double maker_fee_bps=0.0, double taker_fee_bps=0.0, trace_salt=None):
         self.host = host
-        self._deliver_fill = host.deliver_fill if host is not None else None
-        self._deliver_reject = host.deliver_reject if host is not None else None
         self.traces = TraceStore(trace_salt)
         self._routes = []
         self._book_index = {}
@@ -270,20 +266,15 @@ cdef class Engine:
             self._deliver(acct, &ev)
 
     cdef void _deliver(self, Account acct, algo_event_t* ev) noexcept:
-        if self.host is None:
-            return
-        try:
-            if ev.kind == EVK_FILL:
-                self._deliver_fill(acct.deployment_id, order_id=ev.fill.order_id, px_1e8=ev.fill.px_1e8,
-                                   qty_1e8=ev.fill.qty_1e8, symbol_idx=ev.fill.symbol_idx, side=ev.fill.side,
-                                   fee_1e8=ev.fill.fee_1e8, ts_ns=ev.fill.ts_ns, flags=ev.fill.flags)
-                self.delivered_fills += 1
-            else:
-                self._deliver_reject(acct.deployment_id, ev.reject.order_id, ev.reject.reason,
-                                     ev.reject.symbol_idx, ev.reject.action_kind)
-                self.delivered_rejects += 1
-        except Exception:
-            pass  # the instance was removed meanwhile: nobody to tell
+        cdef AlgoInstance inst = acct.instance
+        if inst is None:
+            return  # detached (removed meanwhile): nobody to tell
+        if ev.kind == EVK_FILL:
+            inst.on_fill(&ev.fill)
+            self.delivered_fills += 1
+        else:
+            inst.on_reject(&ev.reject)
+            self.delivered_rejects += 1
 
     # ------------------------------------------------------------------ Python entry points
 

@@ -21,7 +21,7 @@
 # host meanwhile).
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
-from sequence_edge.abi cimport seq_action_t, seq_algo_state_t, seq_io_block_t
+from sequence_edge.abi cimport seq_action_t, seq_algo_state_t, seq_fill_t, seq_io_block_t, seq_reject_t
 from sequence_edge.book cimport Book
 from sequence_edge.wasmtime_capi cimport wasm_engine_t, wasmtime_context_t, wasmtime_func_t, wasmtime_memory_t
 
@@ -65,6 +65,7 @@ cdef struct seq_log_entry_t:
     uint8_t text[LOG_TEXT_MAX]
 
 cdef struct seq_outbox_entry_t:
+    uint64_t ts_ns            # CLOCK_REALTIME when the algo called seq.send (mesh latency starts here)
     uint32_t label_len
     uint32_t payload_len
     uint8_t label[32]
@@ -165,6 +166,10 @@ cdef class AlgoInstance:
     # Hot path: one book update for `symbol_idx`; returns 0 dispatched, 1 skipped (stale book or
     # not running), -1 the callback failed the instance.
     cdef int on_book(self, Book book, uint16_t symbol_idx) noexcept nogil
+    # algo_on_fill / algo_on_reject (running or stopped instances: resting orders still resolve);
+    # 0 ran, 1 skipped (not running/stopped), -1 the callback failed the instance.
+    cdef int on_fill(self, const seq_fill_t* fill) noexcept nogil
+    cdef int on_reject(self, const seq_reject_t* reject) noexcept nogil
     # Actions queued by callbacks since the last consume, oldest first.
     cdef seq_action_t* actions(self) noexcept nogil
     cdef uint32_t action_count(self) noexcept nogil

@@ -55,7 +55,9 @@ from sequence_edge.abi cimport (
     SEQ_MAX_SYMBOLS,
     seq_action_t,
     seq_algo_state_t,
+    seq_fill_t,
     seq_io_block_t,
+    seq_reject_t,
 )
 from sequence_edge.book cimport Book, BOOK_OK
 from sequence_edge.wasmtime_capi cimport (
@@ -621,6 +623,7 @@ cdef wasm_trap_t* imp_send(void* env, wasmtime_caller_t* caller, wasmtime_val_ra
                 s.outbox_count -= 1
                 s.outbox_dropped += 1
             e = &s.outbox[(s.outbox_head + s.outbox_count) % OUTBOX_CAP]
+            e.ts_ns = seq_clock_ns(CLOCK_REALTIME)
             e.label_len = <uint32_t>label_len
             e.payload_len = <uint32_t>payload_len
             memcpy(e.label, label, <uint32_t>label_len)
@@ -914,6 +917,24 @@ cdef class AlgoInstance:
 
     cdef int on_book(self, Book book, uint16_t symbol_idx) noexcept nogil:
         return slot_on_book(self.slot, book, symbol_idx)
+
+    cdef int on_fill(self, const seq_fill_t* fill) noexcept nogil:
+        cdef seq_slot_t* s = self.slot
+        cdef seq_io_block_t* io
+        if s.state != SLOT_RUNNING and s.state != SLOT_STOPPED:
+            return 1
+        io = slot_begin(s)
+        io.fill = fill[0]
+        return slot_simple(s, &s.f_on_fill, "algo_on_fill")
+
+    cdef int on_reject(self, const seq_reject_t* reject) noexcept nogil:
+        cdef seq_slot_t* s = self.slot
+        cdef seq_io_block_t* io
+        if s.state != SLOT_RUNNING and s.state != SLOT_STOPPED:
+            return 1
+        io = slot_begin(s)
+        io.reject = reject[0]
+        return slot_simple(s, &s.f_on_reject, "algo_on_reject")
 
     cdef seq_action_t* actions(self) noexcept nogil:
         return &self.slot.action_queue[0]
@@ -1520,43 +1541,36 @@ cdef class AlgoHost:
 
     def deliver_fill(self, str deployment_id, *, order_id: int, px_1e8: int, qty_1e8: int,
                      symbol_idx: int, side: int, fee_1e8: int = 0, ts_ns: int = 0, flags: int = 0) -> bool:
-        """algo_on_fill (running or stopped: resting orders still fill). True if it ran cleanly."""
+        """algo_on_fill (running or stopped: resting orders still fill). True if it ran cleanly.
+        The edge's engine calls AlgoInstance.on_fill directly (no Python per fill)."""
         cdef AlgoInstance inst = self._get(deployment_id)
-        cdef seq_slot_t* s = inst.slot
-        cdef seq_io_block_t* io
-        if not self._ready(inst, True):
-            return False
-        io = slot_begin(s)
-        memset(&io.fill, 0, sizeof(io.fill))
-        io.fill.order_id = order_id
-        io.fill.px_1e8 = px_1e8
-        io.fill.qty_1e8 = qty_1e8
-        io.fill.fee_1e8 = fee_1e8
-        io.fill.ts_ns = ts_ns
-        io.fill.symbol_idx = symbol_idx
-        io.fill.side = side
-        io.fill.flags = flags
-        return slot_simple(s, &s.f_on_fill, "algo_on_fill") == 0
+        cdef seq_fill_t fill
+        memset(&fill, 0, sizeof(fill))
+        fill.order_id = order_id
+        fill.px_1e8 = px_1e8
+        fill.qty_1e8 = qty_1e8
+        fill.fee_1e8 = fee_1e8
+        fill.ts_ns = ts_ns
+        fill.symbol_idx = symbol_idx
+        fill.side = side
+        fill.flags = flags
+        return inst.on_fill(&fill) == 0
 
     def deliver_reject(self, str deployment_id, order_id: int, reason, symbol_idx: int,
                        action_kind: int) -> bool:
         """algo_on_reject (running or stopped). `reason` is a REJECT_* code or its name."""
         cdef AlgoInstance inst = self._get(deployment_id)
-        cdef seq_slot_t* s = inst.slot
-        cdef seq_io_block_t* io
+        cdef seq_reject_t reject
         if isinstance(reason, str):
             if reason not in abi.REJECT_CODES:
                 raise ValueError(f"unknown reject reason {reason!r}; one of {sorted(abi.REJECT_CODES)}")
             reason = abi.REJECT_CODES[reason]
-        if not self._ready(inst, True):
-            return False
-        io = slot_begin(s)
-        memset(&io.reject, 0, sizeof(io.reject))
-        io.reject.order_id = order_id
-        io.reject.reason = reason
-        io.reject.symbol_idx = symbol_idx
-        io.reject.action_kind = action_kind
-        return slot_simple(s, &s.f_on_reject, "algo_on_reject") == 0
+        memset(&reject, 0, sizeof(reject))
+        reject.order_id = order_id
+        reject.reason = reason
+        reject.symbol_idx = symbol_idx
+        reject.action_kind = action_kind
+        return inst.on_reject(&reject) == 0
 
     def deliver_message(self, str deployment_id, str from_label, payload) -> bool:
         """algo_on_message, only if exported and running. False when not delivered."""
@@ -1633,16 +1647,18 @@ cdef class AlgoHost:
     def drain_actions(self, str deployment_id) -> list:
         return _drain_actions(self._get(deployment_id))
 
-    def drain_outbox(self, str deployment_id) -> list:
-        """[(label, payload bytes)] sent since the last drain, oldest first."""
+    def drain_outbox(self, str deployment_id, *, timestamps: bool = False) -> list:
+        """[(label, payload bytes)] sent since the last drain, oldest first; with `timestamps`,
+        [(label, payload, ts_ns)] where ts_ns is when the algo called seq.send (CLOCK_REALTIME)."""
         cdef AlgoInstance inst = self._get(deployment_id)
         cdef seq_slot_t* s = inst.slot
         cdef seq_outbox_entry_t* e
         out = []
         while s.outbox_count:
             e = &s.outbox[s.outbox_head]
-            out.append(((<char*>e.label)[:e.label_len].decode("utf-8", "replace"),
-                        PyBytes_FromStringAndSize(<char*>e.payload, e.payload_len)))
+            label = (<char*>e.label)[:e.label_len].decode("utf-8", "replace")
+            payload = PyBytes_FromStringAndSize(<char*>e.payload, e.payload_len)
+            out.append((label, payload, e.ts_ns) if timestamps else (label, payload))
             s.outbox_head = (s.outbox_head + 1) % OUTBOX_CAP
             s.outbox_count -= 1
         return out
