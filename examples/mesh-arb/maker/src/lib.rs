@@ -1,7 +1,11 @@
 //! Mesh maker (seed 002): joins the touch on its venue with one bid and one ask, and tells the
 //! instance labelled "hedger" about every fill by sending the raw 48-byte `Fill`.
 //!
-//! Params (natural units): qty = 0.01, max_position = 0.05.
+//! A quote the touch left behind is cancelled at once and replaced at most every `requote_ms`
+//! per side (a venue's order rate limit is for the whole second, not for every book update);
+//! after a reject the maker pauses for 250 ms.
+//!
+//! Params (natural units): qty = 0.01, max_position = 0.05, requote_ms = 50.
 
 #![no_std]
 
@@ -9,26 +13,29 @@ use algo_sdk::*;
 
 const SYMBOL: u16 = 0;
 const HEDGER: &str = "hedger";
-const REJECT_COOLDOWN_BOOKS: u32 = 20;
+const REJECT_PAUSE_NS: u64 = 250_000_000;
+const MS: u64 = 1_000_000;
 
 /// One resting quote; `id == 0` means none.
 #[derive(Clone, Copy)]
 pub struct Quote {
     id: u64,
     px_1e8: u64,
+    placed_ns: u64,
 }
 
 impl Quote {
-    const NONE: Quote = Quote { id: 0, px_1e8: 0 };
+    const NONE: Quote = Quote { id: 0, px_1e8: 0, placed_ns: 0 };
 }
 
 pub struct Maker {
     qty_1e8: u64,
     max_position_1e8: u64,
+    requote_ns: u64,
     loaded: bool,
     bid: Quote,
     ask: Quote,
-    cooldown: u32,
+    paused_until_ns: u64,
 }
 
 impl Maker {
@@ -36,12 +43,14 @@ impl Maker {
         if !self.loaded {
             self.qty_1e8 = params::get_fixed_or("qty", 1_000_000);
             self.max_position_1e8 = params::get_fixed_or("max_position", 5_000_000);
+            self.requote_ns = params::get_u64("requote_ms").unwrap_or(50) * MS;
             self.loaded = true;
         }
     }
 
-    /// Keeps `quote` if it rests at `want`, otherwise cancels it and places a new one.
-    fn follow(&self, quote: Quote, side: u8, want: Option<u64>, state: &AlgoState, actions: &mut Actions) -> Quote {
+    /// Keeps `quote` if it rests at `want`; otherwise cancels it at once (cancels are free) and
+    /// places a new one at `want`, unless this side placed one less than `requote_ns` ago.
+    fn follow(&self, quote: Quote, side: u8, want: Option<u64>, now: u64, state: &AlgoState, actions: &mut Actions) -> Quote {
         let live = quote.id != 0 && state.is_open(quote.id);
         if live && want == Some(quote.px_1e8) {
             return quote;
@@ -53,10 +62,13 @@ impl Maker {
             Some(px) => px,
             None => return Quote::NONE,
         };
+        if now < quote.placed_ns + self.requote_ns {
+            return Quote { id: 0, px_1e8: 0, placed_ns: quote.placed_ns }; // paced: this side waits
+        }
         let id = state.next_id();
         let placed = if side == SIDE_BUY { actions.buy(id, self.qty_1e8, px) } else { actions.sell(id, self.qty_1e8, px) };
         if placed {
-            Quote { id, px_1e8: px }
+            Quote { id, px_1e8: px, placed_ns: now }
         } else {
             Quote::NONE
         }
@@ -92,8 +104,8 @@ impl Algo for Maker {
         if book.symbol_idx != SYMBOL {
             return;
         }
-        if self.cooldown > 0 {
-            self.cooldown -= 1;
+        let now = seq::now_ns();
+        if now < self.paused_until_ns {
             return;
         }
         self.load_params();
@@ -106,8 +118,8 @@ impl Algo for Maker {
         let (qty, max) = (self.qty_1e8 as i64, self.max_position_1e8 as i64);
         let want_bid = if position + qty <= max { Some(best_bid) } else { None };
         let want_ask = if position - qty >= -max { Some(best_ask) } else { None };
-        self.bid = self.follow(self.bid, SIDE_BUY, want_bid, state, actions);
-        self.ask = self.follow(self.ask, SIDE_SELL, want_ask, state, actions);
+        self.bid = self.follow(self.bid, SIDE_BUY, want_bid, now, state, actions);
+        self.ask = self.follow(self.ask, SIDE_SELL, want_ask, now, state, actions);
     }
 
     fn on_reject(&mut self, reject: &Reject) {
@@ -118,13 +130,18 @@ impl Algo for Maker {
         if reject.order_id == self.ask.id {
             self.ask = Quote::NONE;
         }
-        self.cooldown = REJECT_COOLDOWN_BOOKS;
+        self.paused_until_ns = seq::now_ns() + REJECT_PAUSE_NS;
     }
 
     fn on_start(&mut self, _state: &AlgoState, _actions: &mut Actions) {
         self.loaded = false;
         self.load_params();
-        info!("maker started: qty {}, max position {}", Fixed::from(self.qty_1e8), Fixed::from(self.max_position_1e8));
+        info!(
+            "maker started: qty {}, max position {}, requote every {} ms at most",
+            Fixed::from(self.qty_1e8),
+            Fixed::from(self.max_position_1e8),
+            self.requote_ns / MS
+        );
     }
 
     fn on_shutdown(&mut self, _state: &AlgoState, actions: &mut Actions) {
@@ -133,4 +150,12 @@ impl Algo for Maker {
     }
 }
 
-export_algo!(Maker { qty_1e8: 0, max_position_1e8: 0, loaded: false, bid: Quote::NONE, ask: Quote::NONE, cooldown: 0 });
+export_algo!(Maker {
+    qty_1e8: 0,
+    max_position_1e8: 0,
+    requote_ns: 50 * MS,
+    loaded: false,
+    bid: Quote::NONE,
+    ask: Quote::NONE,
+    paused_until_ns: 0
+});
