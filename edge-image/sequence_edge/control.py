@@ -18,6 +18,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from .edge import Edge, EdgeConfig
+from .edge_mesh import EdgeMesh, parse_address
 from .metrics import make_registry
 from .push import MAX_BUNDLE_BYTES, PushError, check_deployment_id, decode_bundle, parse_push
 
@@ -194,9 +195,11 @@ def make_app(edge: Edge) -> web.Application:
     return app
 
 
-async def serve(config: EdgeConfig, bind: str, port: int) -> None:
-    """Run an edge and its control API until SIGINT/SIGTERM."""
+async def serve(config: EdgeConfig, bind: str, port: int, coordinator: str | None = None) -> None:
+    """Run an edge and its control API until SIGINT/SIGTERM; with `coordinator` (HOST:PORT of its
+    mesh port) the edge joins the mesh (edge_mesh.EdgeMesh) and keeps trading while it is away."""
     edge = Edge(config)
+    mesh = EdgeMesh(edge, *parse_address(coordinator)) if coordinator else None
     runner = web.AppRunner(make_app(edge), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, bind, port)
@@ -212,6 +215,11 @@ async def serve(config: EdgeConfig, bind: str, port: int) -> None:
         port,
         ", ".join(edge.engine.symbols) or "none yet",
     )
+    if mesh is not None:
+        await mesh.start()
+        log.info(
+            "edge %s: mesh coordinator %s, venue table %s", config.edge_id, mesh.address, edge.venue_names
+        )
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -224,6 +232,8 @@ async def serve(config: EdgeConfig, bind: str, port: int) -> None:
     await task  # re-raises if the loop died
     for dep in edge.deployments.values():
         dep.logs.close()
+    if mesh is not None:
+        await mesh.close()
     await runner.cleanup()
     edge.close()
     log.info("edge %s stopped", config.edge_id)

@@ -61,6 +61,7 @@ class Deployment:
     mesh_sent: int = 0
     mesh_received: int = 0
     mesh_dropped: int = 0
+    mesh_undelivered: int = 0
 
     def edge_log(self, level: str, message: str) -> None:
         self.logs.add(time.time_ns(), level, f"[edge] {message}")

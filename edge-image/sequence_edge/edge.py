@@ -7,11 +7,13 @@ then drains logs and mesh outboxes, notices failed instances and tripped kill sw
 once a second delivers `on_heartbeat`. The HTTP control API (control.py) calls the methods
 below between two steps.
 
-Mesh hooks (the coordinator client plugs in here): outbound messages drained after each step
-go to `mesh_sink(messages)` (without one they are counted as dropped, `no_coordinator`); after
-each step `top_of_book_sink(symbol, bid_px, bid_qty, ask_px, ask_qty)` gets every book whose
-touch changed (1e8 fixed point, 0 = empty side). Inbound traffic enters through
-`deliver_message()` and `deliver_nbbo()`, which run the callbacks and then the actions they emit.
+Mesh hooks (edge_mesh.EdgeMesh plugs the coordinator client in here): outbound messages drained
+after each step go to `mesh_sink(messages)` (without one they are counted as dropped,
+`no_coordinator`); after each step `top_of_book_sink(symbol, bid_px, bid_qty, ask_px, ask_qty)`
+gets every book whose touch changed (1e8 fixed point, 0 = empty side); `on_deployments_changed()`
+runs after every push, hot swap and remove (the client re-registers the full set). Inbound
+traffic enters through `deliver_message()` and `deliver_nbbo()`, which run the callbacks and then
+the actions they emit.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import abi
 from .deployment import Deployment, failure_reason, iso
@@ -31,6 +33,9 @@ from .host import AlgoHost, BundleError
 from .push import PushError, PushRequest, verify_sha256
 from .records import RecordBuffer
 from .replay import ReplayFeedAdapter
+
+if TYPE_CHECKING:
+    from .edge_mesh import EdgeMesh
 
 log = logging.getLogger("sequence.edge")
 
@@ -59,7 +64,9 @@ class EdgeConfig:
     maker_fee_bps: float = 1.0
     taker_fee_bps: float = 4.0
     batch_ms: float = 1.0
-    venue_names: list[str] = field(default_factory=list)  # Nbbo venue indexes (set by the coordinator)
+    # The venue table every instance gets (seq.venue_name, Nbbo venue indexes): the same list on
+    # every edge of a project so an index means the same venue everywhere; default [venue].
+    venue_names: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.edge_id:
@@ -72,6 +79,12 @@ class EdgeConfig:
             raise ValueError(f"feed must be sim or replay, got {self.feed!r}")
         if self.feed == "replay" and not self.replay_file:
             raise ValueError("--feed replay needs --replay-file")
+        if self.venue_names and self.venue not in self.venue_names:
+            raise ValueError(
+                f"the venue table {self.venue_names} must include this edge's venue {self.venue!r}"
+            )
+        if len(set(self.venue_names)) != len(self.venue_names):
+            raise ValueError(f"the venue table {self.venue_names} names a venue twice")
 
 
 @dataclass(frozen=True)
@@ -83,7 +96,7 @@ class OutboundMessage:
     from_label: str | None
     to_label: str
     payload: bytes
-    send_ts_ns: int  # when the edge drained it (the host's outbox does not timestamp sends)
+    send_ts_ns: int  # when the algo called seq.send (CLOCK_REALTIME): mesh latency starts here
 
 
 MeshSink = Callable[[list[OutboundMessage]], None]
@@ -110,6 +123,8 @@ class Edge:
         self.deployments: dict[str, Deployment] = {}
         self.mesh_sink = mesh_sink
         self.top_of_book_sink = top_of_book_sink
+        self.on_deployments_changed: Callable[[], None] | None = None
+        self.mesh: EdgeMesh | None = None  # set by EdgeMesh when a coordinator is configured
         self._tob_published: dict[str, tuple[int, int, int, int]] = {}
         self.mesh_dropped: dict[str, int] = {}
         self.venue_names = list(config.venue_names or [config.venue])
@@ -213,7 +228,12 @@ class Edge:
         )
         if req.state == "Running" and inst.state != "running":
             self.start(deployment_id)
+        self._deployments_changed()
         return old is None
+
+    def _deployments_changed(self) -> None:
+        if self.on_deployments_changed is not None:
+            self.on_deployments_changed()
 
     def start(self, deployment_id: str) -> None:
         dep = self.get(deployment_id)
@@ -255,20 +275,43 @@ class Edge:
         by_edge = account.cancel_everything()
         self.engine.close_account(deployment_id)
         dep.edge_log("INFO", f"removed: {by_algo} order(s) cancelled by on_shutdown, {by_edge} by the edge")
+        final = self.status(deployment_id)
+        final["state"] = "Removed"
         dep.logs.close()
         del self.deployments[deployment_id]
-        return {"cancelled": by_algo + by_edge, "cancelled_by_algo": by_algo, "cancelled_by_edge": by_edge}
+        self._deployments_changed()
+        return {
+            "cancelled": by_algo + by_edge,
+            "cancelled_by_algo": by_algo,
+            "cancelled_by_edge": by_edge,
+            "status": final,
+        }
 
     # ------------------------------------------------------------------ mesh entry points
 
     def deliver_message(self, deployment_id: str, from_label: str, payload: bytes) -> bool:
-        """Inbound mesh message -> algo_on_message (running instances that export it)."""
+        """Inbound mesh message -> algo_on_message (running instances that export it). A message
+        for an instance that is not running (or does not export it) is dropped and counted."""
         dep = self.get(deployment_id)
         delivered = bool(self.host.deliver_message(deployment_id, from_label, payload))
         if delivered:
             dep.mesh_received += 1
             self.engine.settle(deployment_id)
+        else:
+            dep.mesh_undelivered += 1
+            self.count_mesh_drop("receiver_not_running")
         return delivered
+
+    def count_mesh_drop(self, reason: str, n: int = 1) -> None:
+        self.mesh_dropped[reason] = self.mesh_dropped.get(reason, 0) + n
+
+    def mesh_drops(self) -> dict[str, int]:
+        """Every mesh message this edge lost, by reason: its own counts plus its client's."""
+        drops = dict(self.mesh_dropped)
+        if self.mesh is not None:
+            for reason, n in self.mesh.client_drops().items():
+                drops[reason] = drops.get(reason, 0) + n
+        return {reason: n for reason, n in sorted(drops.items()) if n}
 
     def deliver_nbbo(
         self,
@@ -349,6 +392,7 @@ class Edge:
             }
             cancelled = dep.account.cancel_everything()
             dep.edge_log("ERROR", f"instance failed: {reason}; {cancelled} resting order(s) cancelled")
+            self._deployments_changed()  # the mesh forgets it: sends to its label are dropped, counted
         if dep.account.killed and not dep.kill_seen:
             dep.kill_seen = True
             info = dep.account.kill_info() or {}
@@ -377,19 +421,18 @@ class Edge:
             dep.logs.add(line.ts_ns, line.level, line.text)
 
     def _drain_outbox(self, dep: Deployment) -> None:
-        out = self.host.drain_outbox(dep.deployment_id)
+        out = self.host.drain_outbox(dep.deployment_id, timestamps=True)
         if not out:
             return
         req = dep.request
-        now = time.time_ns()
         msgs = [
-            OutboundMessage(dep.deployment_id, req.mesh_group, req.label, label, payload, now)
-            for label, payload in out
+            OutboundMessage(dep.deployment_id, req.mesh_group, req.label, label, payload, ts_ns)
+            for label, payload, ts_ns in out
         ]
         dep.mesh_sent += len(msgs)
         if self.mesh_sink is None:
             dep.mesh_dropped += len(msgs)
-            self.mesh_dropped["no_coordinator"] = self.mesh_dropped.get("no_coordinator", 0) + len(msgs)
+            self.count_mesh_drop("no_coordinator", len(msgs))
             return
         self.mesh_sink(msgs)
 
@@ -435,7 +478,13 @@ class Edge:
             "deployments": list(self.deployments),
             "started_at": iso(self.started_ns),
             "engine": self.engine.stats(),
-            "mesh": {"dropped": dict(self.mesh_dropped)},
+            "venues": list(self.venue_names),
+            "mesh": {
+                **(
+                    self.mesh.status() if self.mesh is not None else {"coordinator": None, "connected": False}
+                ),
+                "dropped": self.mesh_drops(),
+            },
         }
 
     def status(self, deployment_id: str) -> dict[str, Any]:
@@ -473,6 +522,9 @@ class Edge:
                 "sent": dep.mesh_sent,
                 "received": dep.mesh_received,
                 "send_errors": host_status["send_errors"],
+                "dropped": dep.mesh_dropped,  # sends not handed to the coordinator
+                "undelivered": dep.mesh_undelivered,  # arrived while not running: dropped
+                **(self.mesh.deployment_status(deployment_id) if self.mesh is not None else {}),
             },
             # additions to the documented shape (docs/edge-api.md)
             "rejects_by_reason": acct.rejects_by_reason(),

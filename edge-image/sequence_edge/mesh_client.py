@@ -144,6 +144,7 @@ class MeshClient:
         self.reconnects = 0
         self.callback_errors = 0
         self.nbbo_received = 0
+        self.nbbo_unknown_instance = 0  # NBBO for an instance this edge no longer hosts (not a message)
         self.tob_published = 0
 
         self.venues: list[str] = []  # coordinator's venue indexes (Nbbo.*_venue_idx)
@@ -231,6 +232,7 @@ class MeshClient:
             "reconnects": self.reconnects,
             "callback_errors": self.callback_errors,
             "nbbo_received": self.nbbo_received,
+            "nbbo_unknown_instance": self.nbbo_unknown_instance,
             "tob_published": self.tob_published,
         }
 
@@ -592,7 +594,7 @@ class MeshClient:
         for handle in handles:
             inst = self._by_handle.get(handle)
             if inst is None:
-                self.dropped_unknown_instance += 1
+                self.nbbo_unknown_instance += 1
             else:
                 deployments.append(inst.deployment_id)
         self.nbbo_received += len(deployments)

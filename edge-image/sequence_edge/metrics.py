@@ -75,11 +75,33 @@ class EdgeCollector(Collector):
         healthy.add_metric(base, 1.0 if feed["healthy"] else 0.0)
         yield healthy
         dropped = CounterMetricFamily(
-            "sequence_mesh_dropped", "Mesh messages dropped by the edge", labels=[*labels, "reason"]
+            "sequence_mesh_dropped",
+            "Mesh messages dropped by the edge or its coordinator client",
+            labels=[*labels, "reason"],
         )
-        for reason, n in edge.mesh_dropped.items():
+        for reason, n in edge.mesh_drops().items():
             dropped.add_metric([*base, reason], n)
         yield dropped
+        connected = GaugeMetricFamily(
+            "sequence_mesh_connected", "1 while connected to the coordinator", labels=labels
+        )
+        connected.add_metric(base, 1.0 if edge.mesh is not None and edge.mesh.client.connected else 0.0)
+        yield connected
+        if edge.mesh is not None:
+            client = edge.mesh.client.stats()
+            frames = CounterMetricFamily(
+                "sequence_mesh_client_messages",
+                "Mesh messages this edge's client sent to / received from the coordinator",
+                labels=[*labels, "direction"],
+            )
+            frames.add_metric([*base, "sent"], client["sent"])
+            frames.add_metric([*base, "received"], client["received"])
+            yield frames
+            reconnects = CounterMetricFamily(
+                "sequence_mesh_reconnects", "Reconnections to the coordinator", labels=labels
+            )
+            reconnects.add_metric(base, client["reconnects"])
+            yield reconnects
         yield from self._deployments(base, labels)
 
     def _deployments(self, base: list[str], labels: list[str]) -> Iterator[Metric]:

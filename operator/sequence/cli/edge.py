@@ -11,6 +11,7 @@ import click
 from .main import cli
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}(-PERP)?$")
+VENUE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 def _symbols(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
@@ -19,6 +20,28 @@ def _symbols(_ctx: click.Context, _param: click.Parameter, value: str) -> list[s
     if bad:
         raise click.BadParameter(f"{', '.join(bad)}: symbols look like BTC-USD (comma-separated)")
     return symbols
+
+
+def _venues(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
+    venues = [v.strip() for v in value.split(",") if v.strip()] if value else []
+    bad = [v for v in venues if not VENUE_RE.match(v)]
+    if bad:
+        raise click.BadParameter(f"{', '.join(bad)}: venue names are lowercase letters, digits and '-'")
+    if len(set(venues)) != len(venues):
+        raise click.BadParameter(f"{value!r} names a venue twice")
+    return venues
+
+
+def _coordinator(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from sequence_edge.edge_mesh import parse_address
+
+    try:
+        parse_address(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def _start_prices(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> dict[str, float]:
@@ -104,6 +127,21 @@ def _start_prices(_ctx: click.Context, _param: click.Parameter, value: tuple[str
 )
 @click.option("--taker-fee-bps", default=4.0, show_default=True, type=float)
 @click.option(
+    "--coordinator",
+    callback=_coordinator,
+    metavar="HOST:PORT",
+    help="Join the mesh: the coordinator's mesh port (the edge trades with or without it)",
+)
+@click.option(
+    "--venues",
+    "venue_names",
+    default="",
+    callback=_venues,
+    metavar="V1,V2",
+    help="Venue table given to every algo (NBBO venue indexes): the same list on every edge of a "
+    "project  [default: VENUE]",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
 )
 def edge(
@@ -126,6 +164,8 @@ def edge(
     replay_loop: bool,
     maker_fee_bps: float,
     taker_fee_bps: float,
+    coordinator: str | None,
+    venue_names: list[str],
     log_level: str,
 ) -> None:
     """Run a venue edge: host deployments pushed over the control API (docs/edge-api.md)."""
@@ -142,6 +182,8 @@ def edge(
         )
     if feed_kind == "replay" and not replay_file:
         raise click.BadParameter("--feed replay needs --replay-file", param_hint="--replay-file")
+    if venue_names and venue not in venue_names:
+        raise click.BadParameter(f"must include this edge's venue {venue!r}", param_hint="--venues")
     config = EdgeConfig(
         venue=venue,
         edge_id=edge_id,
@@ -160,9 +202,10 @@ def edge(
         replay_loop=replay_loop,
         maker_fee_bps=maker_fee_bps,
         taker_fee_bps=taker_fee_bps,
+        venue_names=venue_names,
     )
     try:
-        asyncio.run(serve(config, bind, port))
+        asyncio.run(serve(config, bind, port, coordinator))
     except ReplayFormatError as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:
