@@ -158,3 +158,30 @@ def test_deletion_stops_and_removes_the_deployment_from_the_edge(
     assert edge.deployment(dep_id) is None
     assert dep_id not in edge.deployment_ids()
     assert "1/1 edges" in kube.wait_event(name, "Undeployed")["message"]
+
+
+def test_changing_the_venue_moves_it_to_the_new_edges(kube: Kube, edges: Callable[..., Edge]) -> None:
+    old_edge, new_edge = edges("kraken"), edges("coinbase")
+    old_venue, new_venue = unique("venue"), unique("venue")
+    kube.create(venue_edge(unique("edge"), old_venue, external=[old_edge.endpoint]))
+    kube.create(venue_edge(unique("edge"), new_venue, external=[new_edge.endpoint]))
+    name = unique("mm")
+    ref = {"configMap": {"name": bundle_configmap(kube, MARKET_MAKER)}, "sha256": MARKET_MAKER.sha256}
+    kube.create(algo(name, old_venue, ref, state="Running"))
+    dep_id = f"{kube.namespace}.{name}"
+    kube.wait("running on the old edge", on_edge(old_edge, dep_id, lambda r: r["state"] == "Running"))
+
+    kube.patch("AlgoDeployment", name, {"spec": {"venue": new_venue}})
+    kube.wait("running on the new edge", on_edge(new_edge, dep_id, lambda r: r["state"] == "Running"))
+    kube.wait("gone from the old edge", lambda: old_edge.deployment(dep_id) is None)
+    status = kube.wait_status(
+        "AlgoDeployment",
+        name,
+        lambda s: (
+            [e["endpoint"] for e in s.get("edges") or []] == [new_edge.endpoint]
+            and s.get("lifecycleState") == "Running"
+        ),
+        "moved",
+    )["status"]
+    assert status["edgesSummary"] == "1/1"
+    assert old_edge.endpoint in kube.wait_event(name, "RemovedFromEdge")["message"]

@@ -216,3 +216,15 @@ def test_coordinator_lives_while_a_mesh_group_exists(
     kube.delete("MeshGroup", second)
     kube.wait_gone("Deployment", "sequence-coordinator")
     kube.wait_gone("Service", "sequence-coordinator")
+
+
+def test_live_venue_edge_is_refused_until_edges_support_it(kube: Kube, operator: Operator) -> None:
+    name = unique("live")
+    kube.create(venue_edge(name, "kraken", mode="live", credentialsSecret="kraken-keys"))
+    status = kube.wait_status("VenueEdge", name, lambda s: s.get("lifecycleState") == "Failed", "Failed")[
+        "status"
+    ]
+    ready = condition(status, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "LiveModeUnsupported")
+    assert "sandbox only" in ready["message"]
+    assert kube.get("Deployment", f"edge-{name}") is None  # no pods that could only crash-loop

@@ -28,7 +28,7 @@ VENUE_EDGE = {
         "mode": "live",
         "credentialsSecret": "kraken-keys",
         "replicas": 2,
-        "feed": {"kind": "replay", "replay": {"file": "btc.jsonl", "speed": 2.0}},
+        "feed": {"kind": "replay", "replay": {"file": "data/btc-usd.csv.gz", "speed": 2.0}},
         "replayConfigMap": "mm-replay-0123456789ab",
     },
 }
@@ -76,8 +76,14 @@ def test_custom_chart_values_reach_the_edge_pods(chart: helm.Chart, tmp_path: Pa
     assert pod["imagePullSecrets"] == [{"name": "regcred"}]
     # Live venue: its credentials come from the named Secret; the replay file from its ConfigMap.
     assert container["envFrom"] == [{"secretRef": {"name": "kraken-keys"}}]
-    assert {"name": "replay", "configMap": {"name": "mm-replay-0123456789ab"}} in pod["volumes"]
-    assert "/etc/sequence/replay/replay.jsonl" in " ".join(container["args"])
+    (replay,) = [v for v in pod["volumes"] if v["name"] == "replay"]
+    assert replay["configMap"]["name"] == "mm-replay-0123456789ab"
+    # Mounted under its own name: the edge tells gzip from CSV by the suffix.
+    (item,) = replay["configMap"]["items"]
+    assert item["path"] == "btc-usd.csv.gz"
+    args = container["args"]
+    assert args[args.index("--replay-file") + 1] == "/etc/sequence/replay/btc-usd.csv.gz"
+    assert args[args.index("--replay-speed") + 1] == "2"
 
 
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)

@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 
 from ..models import GROUP, VERSION
-from . import algos, edges, mesh
+from . import algos, edges, mesh, teardown
 from .api import KubeApi
 from .context import Runtime
 from .poller import Poller
@@ -89,7 +89,9 @@ def build(
     @kopf.on.delete(GROUP, VERSION, algos.PLURAL, registry=registry, id="undeploy")
     async def undeploy(body: kopf.Body, venue_edges: kopf.Index, **_: Any) -> None:
         runtime.venue_edges = venue_edges
-        await algos.delete(runtime, body)
+        await teardown.delete(
+            runtime, body, algos.deployment_id(body.metadata["namespace"], body.metadata["name"])
+        )
 
     @kopf.on.event(GROUP, VERSION, mesh.PLURAL, registry=registry, id="coordinator")
     async def mesh_gone(type: str, namespace: str, name: str, **_: Any) -> None:

@@ -1,6 +1,6 @@
 """AlgoDeployment: the bundle on every capable edge of its venue, in the desired state.
 
-Level-triggered: every pass (create, update, resume, and the poll timer) reads what each edge
+Level-triggered: every pass (create, update, resume, and the poller) reads what each edge
 reports for `<namespace>.<name>` and does only what differs from the spec:
 
   absent, or another bundle sha256, or another configuration  -> PUT (push / hot swap, no restart)
@@ -8,35 +8,31 @@ reports for `<namespace>.<name>` and does only what differs from the spec:
   desired Running, edge Loaded/Stopped                         -> start
   desired Stopped, edge Running                                -> stop
 
-then writes the status from what the edges report. A push an edge refused (or an instance that
+then writes the status from what the edges report (algo_status.py). Edges that stopped being
+capable (the venue changed, an endpoint was dropped) get it removed (teardown.py). A push an edge refused (or an instance that
 failed) is not retried with the same configuration: a new bundle, spec or restartNonce retries it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 
 from ..models import API_VERSION, AlgoDeploymentSpec, AlgoDeploymentStatus
-from . import api, bundles, metrics
+from . import algo_status, api, bundles, metrics, teardown
+from .algo_status import EdgeOutcome, Target, edge_entry
 from .context import Runtime
 from .edge_client import EdgeError, EdgeRejected, EdgeUnreachable
 from .status import (
-    Cond,
-    Verdict,
     bounded,
-    error_info,
     new_status,
     note,
     post_transition,
-    ready_message,
 )
 
 KIND = "AlgoDeployment"
@@ -70,67 +66,6 @@ def config_hash(body: dict[str, Any]) -> str:
     """Everything that needs a re-push when it changes (the desired state does not: start/stop do)."""
     rest = {k: v for k, v in body.items() if k != "state"}
     return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:16]
-
-
-@dataclass
-class Target:
-    endpoint: str
-    pod: str | None
-    venue_edge: str
-
-
-@dataclass
-class EdgeOutcome:
-    entry: dict[str, Any]
-    actions: list[tuple[str, str]] = field(default_factory=list)  # (event reason, message)
-    problem: tuple[str, str] | None = None  # (reason, message) of a failure seen on this edge
-
-
-def _in_desired_state(state: str | None, desired: str) -> bool:
-    return state == "Running" if desired == "Running" else state in ("Stopped", "Loaded")
-
-
-def _entry(target: Target, report: dict[str, Any] | None, previous: dict[str, Any]) -> dict[str, Any]:
-    """An edges[] item: what the edge reported, or the last known values when it did not answer."""
-    if report is None:
-        return {
-            "edgeId": previous.get("edgeId") or target.pod or target.endpoint,
-            "pod": target.pod,
-            "endpoint": target.endpoint,
-            "state": previous.get("state") or "Deploying",
-            "lastHeartbeat": previous.get("lastHeartbeat"),
-            "orders": previous.get("orders", 0),
-            "fills": previous.get("fills", 0),
-            "rejects": previous.get("rejects", 0),
-            "position": previous.get("position"),
-            "pnl": previous.get("pnl"),
-            "lastError": previous.get("lastError"),
-            "bundleSha256": previous.get("bundleSha256"),
-            "configHash": previous.get("configHash"),
-        }
-    position = report.get("position")
-    pnl_parts = [report.get("realized_pnl"), report.get("unrealized_pnl")]
-    last_error = report.get("last_error")
-    if isinstance(last_error, dict):
-        last_error = f"{last_error.get('reason', 'Error')}: {last_error.get('message', '')}"
-    return {
-        "edgeId": str(report.get("edge_id") or previous.get("edgeId") or target.pod or target.endpoint),
-        "pod": target.pod,
-        "endpoint": target.endpoint,
-        "state": str(report.get("state") or "Unknown"),
-        "lastHeartbeat": report.get("last_heartbeat"),
-        "orders": int(report.get("orders") or 0),
-        "fills": int(report.get("fills") or 0),
-        "rejects": int(report.get("rejects") or 0),
-        # Net position over the deployment's symbols (one symbol: exactly that symbol's position).
-        "position": float(sum(position.values())) if isinstance(position, dict) else None,
-        "pnl": float(sum(p for p in pnl_parts if isinstance(p, (int, float))))
-        if any(isinstance(p, (int, float)) for p in pnl_parts)
-        else None,
-        "lastError": bounded(str(last_error)) if last_error else None,
-        "bundleSha256": report.get("bundle_sha256"),
-        "configHash": previous.get("configHash"),
-    }
 
 
 class Pass:
@@ -245,13 +180,13 @@ class Pass:
             report = (await self.rt.snapshots.get(client)).get(self.id)
         except EdgeError as exc:
             return self._unreachable(target, previous, exc)
-        outcome = EdgeOutcome(_entry(target, report, previous))
+        outcome = EdgeOutcome(edge_entry(target, report, previous))
         try:
             acted = await self._act(client, target, report, previous, outcome)
             if acted:
                 report = await client.deployment(self.id)
                 self.rt.snapshots.update(target.endpoint, self.id, report)
-                entry = _entry(target, report, previous)
+                entry = edge_entry(target, report, previous)
                 entry["configHash"] = outcome.entry["configHash"]
                 outcome.entry = entry
         except bundles.BundleError as exc:
@@ -275,7 +210,7 @@ class Pass:
 
     def _unreachable(self, target: Target, previous: dict[str, Any], exc: EdgeError) -> EdgeOutcome:
         metrics.ERRORS.labels(KIND, "EdgeUnreachable").inc()
-        entry = _entry(target, None, previous)
+        entry = edge_entry(target, None, previous)
         entry.update(state="Unreachable", lastError=bounded(f"unreachable: {exc.message}"))
         where = (
             entry["edgeId"]
@@ -332,106 +267,6 @@ class Pass:
             return True
         return False
 
-    # ------------------------------------------------------------------ verdict
-
-    def verdict(self, outcomes: list[EdgeOutcome]) -> Verdict:
-        desired = self.spec.state
-        sha = self.spec.bundle.sha256
-        total = len(outcomes)
-        good = [
-            o
-            for o in outcomes
-            if o.entry.get("bundleSha256") == sha and _in_desired_state(o.entry["state"], desired)
-        ]
-        problems = [o.problem for o in outcomes if o.problem]
-        detail = "; ".join(m for _, m in problems[:4])
-        what = "running" if desired == "Running" else "stopped as requested"
-        running_it = any(o.entry.get("bundleSha256") == sha for o in outcomes)
-        if self.bundle_error is not None and not running_it:  # nothing to fall back on
-            err = self.bundle_error
-            return Verdict(
-                "Failed",
-                Cond(False, err.reason, err.message),
-                Cond(False, "Blocked", err.message),
-                Cond(True, err.reason, err.message),
-                error_info(err.reason, err.message),
-            )
-        if total == 0:
-            note = "; ".join(self.notes) or f"no edges for venue {self.spec.venue}"
-            return Verdict(
-                "Pending",
-                Cond(False, "NoEdges", note),
-                Cond(True, "WaitingForEdges", note),
-                Cond(False, "NoEdges", note),
-            )
-        if len(good) == total:
-            message = ready_message(what, total, total)
-            return Verdict(
-                desired,
-                Cond(True, desired, message),
-                Cond(False, "Converged", message),
-                Cond(False, "AsExpected", message),
-            )
-        if problems:
-            reason = problems[0][0]
-            edge = next(o.entry["edgeId"] for o in outcomes if o.problem)
-            error = error_info(reason, detail, edge=edge)
-            message = f"{ready_message(what, len(good), total)}; {detail}"
-            if not good and all(o.entry["state"] == "Failed" for o in outcomes):
-                return Verdict(
-                    "Failed",
-                    Cond(False, reason, message),
-                    Cond(False, "Blocked", message),
-                    Cond(True, reason, message),
-                    error,
-                )
-            return Verdict(
-                "Degraded",
-                Cond(False, reason, message),
-                Cond(True, "WaitingForEdges", message),
-                Cond(True, reason, message),
-                error,
-            )
-        message = f"deploying: {ready_message(what, len(good), total)}"
-        return Verdict(
-            "Deploying",
-            Cond(False, "Deploying", message),
-            Cond(True, "Deploying", message),
-            Cond(False, "AsExpected", message),
-        )
-
-    def fields(self, outcomes: list[EdgeOutcome]) -> dict[str, Any]:
-        sha = self.spec.bundle.sha256
-        pushed = sum(1 for o in outcomes if o.entry.get("bundleSha256") == sha)
-        # A restart waits for an edge to answer; once one did, the nonce counts as applied.
-        restart_done = not self.restart or any(o.entry["state"] != "Unreachable" for o in outcomes)
-        size = self.size or self.spec.bundle.size_bytes or self.status.get("sizeBytes")
-        return {
-            "deploymentId": self.id,
-            "sizeBytes": size,
-            "bundleSha256": sha,
-            "pushedTo": pushed,
-            "capableEdges": len(outcomes),
-            "edgesSummary": f"{pushed}/{len(outcomes)}",
-            "edges": [o.entry for o in outcomes][:64],
-            "restartNonce": self.spec.restart_nonce if restart_done else self.status.get("restartNonce"),
-        }
-
-
-def _post_events(body: kopf.Body, old_status: dict[str, Any], outcomes: list[EdgeOutcome]) -> None:
-    before = {e.get("endpoint"): e for e in old_status.get("edges") or []}
-    for outcome in outcomes:
-        for reason, message in outcome.actions:
-            note(body, reason=reason, message=message)
-        if outcome.problem:
-            old = before.get(outcome.entry["endpoint"], {})
-            # Warn once per change of trouble, not on every poll.
-            if (
-                old.get("state") != outcome.entry["state"]
-                or old.get("lastError") != outcome.entry["lastError"]
-            ):
-                note(body, outcome.problem[0], outcome.problem[1], warning=True)
-
 
 async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
     if body.metadata.get("deletionTimestamp"):
@@ -443,77 +278,18 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             await work.verify_bundle()
             targets = await work.targets()
             outcomes = list(await asyncio.gather(*(work.sync(t) for t in targets)))
-            verdict = work.verdict(outcomes)
+            current = {t.endpoint for t in targets}
+            if gone := sorted(ep for ep in work.previous if ep and ep not in current):
+                await teardown.retire(rt, body, work.id, gone)
+            verdict = algo_status.verdict(work, outcomes)
             if (
                 work.bundle_error is not None
                 and (work.status.get("error") or {}).get("reason") != work.bundle_error.reason
             ):
                 note(body, work.bundle_error.reason, work.bundle_error.message, warning=True)
-            _post_events(body, work.status, outcomes)
+            algo_status.post_events(body, work.status, outcomes)
             post_transition(body, work.status.get("lifecycleState"), verdict)
-            status = new_status(AlgoDeploymentStatus, body, work.status, verdict, work.fields(outcomes))
+            status = new_status(
+                AlgoDeploymentStatus, body, work.status, verdict, algo_status.fields(work, outcomes)
+            )
             await rt.write_status(PLURAL, body, work.status, status)
-
-
-# ---------------------------------------------------------------------- deletion
-
-
-async def _teardown(rt: Runtime, endpoint: str, dep_id: str, deadline: float) -> tuple[str, str | None]:
-    """Stop, then DELETE (on_shutdown, cancel leftovers, remove) until done or out of time."""
-    loop = asyncio.get_running_loop()
-    delay = 0.2
-    last = "not tried"
-    while True:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return endpoint, last
-        client = rt.edge(endpoint, timeout=min(rt.settings.edge_timeout, remaining))
-        try:
-            with contextlib.suppress(EdgeRejected):  # unknown (404) or not running: DELETE decides
-                await client.stop(dep_id)
-            await client.remove(dep_id)
-            rt.snapshots.update(endpoint, dep_id, None)
-            return endpoint, None
-        except EdgeError as exc:
-            last = exc.message
-        await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
-        delay = min(delay * 2, 2.0)
-
-
-async def delete(rt: Runtime, body: kopf.Body) -> None:
-    namespace, name = body.metadata["namespace"], body.metadata["name"]
-    dep_id = deployment_id(namespace, name)
-    timeout = rt.settings.delete_timeout
-    status_path = api.path(API_VERSION, PLURAL, namespace, name, "status")
-    try:
-        await rt.kube.patch(status_path, {"status": {"lifecycleState": "Deleting"}})
-    except api.KubeError as exc:
-        logger.warning("could not mark %s/%s Deleting: %s", namespace, name, exc)
-    async with rt.lock(PLURAL, namespace, name):
-        work = Pass(rt, body)
-        endpoints = {t.endpoint for t in await _known_targets(work)}
-        endpoints |= {e["endpoint"] for e in work.status.get("edges") or [] if e.get("endpoint")}
-        deadline = asyncio.get_running_loop().time() + timeout
-        results = await asyncio.gather(*(_teardown(rt, ep, dep_id, deadline) for ep in sorted(endpoints)))
-    failed = [(ep, err) for ep, err in results if err is not None]
-    for endpoint, err in failed:
-        metrics.ERRORS.labels(KIND, "TeardownTimedOut").inc()
-        note(
-            body,
-            reason="TeardownTimedOut",
-            message=bounded(
-                f"edge {endpoint} did not confirm removal of {dep_id} within {timeout:g}s ({err}); the finalizer is "
-                "released anyway, so the instance may still exist on that edge until it restarts"
-            ),
-            warning=True,
-        )
-    note(
-        body,
-        reason="Undeployed",
-        message=f"removed {dep_id} from {len(results) - len(failed)}/{len(results)} edges",
-    )
-
-
-async def _known_targets(work: Pass) -> list[Target]:
-    entries = list(work.index.get((work.namespace, work.spec.venue), []))
-    return [Target(ep["endpoint"], ep.get("pod"), e["name"]) for e in entries for ep in e["endpoints"]]

@@ -133,6 +133,9 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
     managed = not spec.external
     with metrics.reconcile_timer(KIND):
         async with rt.lock(PLURAL, namespace, name):
+            if spec.mode == "live":
+                await _refuse_live(rt, body)
+                return
             if managed:
                 for child in (kube.edge_deployment(body, rt.settings), kube.edge_service(body, rt.settings)):
                     if await kube.ensure(rt.kube, child) == "created":
@@ -175,6 +178,31 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             )
             post_transition(body, old.get("lifecycleState"), verdict)
             await rt.write_status(PLURAL, body, old, status)
+
+
+async def _refuse_live(rt: Runtime, body: kopf.Body) -> None:
+    """`sequence edge` runs sandbox only (paper fills): start no pods that would only crash-loop."""
+    old = rt.previous_status(body)
+    message = (
+        "mode: live is not supported by this release's edges (sandbox only: simulated fills, no real "
+        "orders); no edge pods were started"
+    )
+    verdict = Verdict(
+        "Failed",
+        Cond(False, "LiveModeUnsupported", message),
+        Cond(False, "Blocked", message),
+        Cond(True, "LiveModeUnsupported", message),
+        error_info("LiveModeUnsupported", message),
+    )
+    fields = {
+        "managed": not body.spec.get("external"),
+        "readyEdges": 0,
+        "desiredEdges": 0,
+        "edgesSummary": "0/0",
+        "endpoints": [],
+    }
+    post_transition(body, old.get("lifecycleState"), verdict)
+    await rt.write_status(PLURAL, body, old, new_status(VenueEdgeStatus, body, old, verdict, fields))
 
 
 async def _remove_children(rt: Runtime, body: kopf.Body) -> None:

@@ -10,11 +10,13 @@ deletes and the comparison reads as "must be absent".
 from __future__ import annotations
 
 import hashlib
+from pathlib import PurePosixPath
 from typing import Any
 
 import kopf
 
 from ..models import Feed
+from ..render import REPLAY_KEY  # the key `sequence render` stores the replay file under
 from . import api
 from .settings import OperatorSettings
 
@@ -24,7 +26,6 @@ COORDINATOR_NAME = "sequence-coordinator"
 MANAGED_BY = "sequence-operator"
 RUN_AS = 10001
 REPLAY_MOUNT = "/etc/sequence/replay"
-REPLAY_KEY = "replay.jsonl"
 
 
 def child_name(prefix: str, name: str) -> str:
@@ -133,10 +134,20 @@ def edge_deployment(body: kopf.Body | dict[str, Any], settings: OperatorSettings
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
     replay_file = None
-    if spec.replay_config_map:
-        volumes.append({"name": "replay", "configMap": {"name": spec.replay_config_map}})
+    if spec.replay_config_map and spec.feed.replay is not None:
+        # The file keeps its own name in the pod: the edge tells gzip from plain CSV by the suffix.
+        filename = PurePosixPath(spec.feed.replay.file).name
+        volumes.append(
+            {
+                "name": "replay",
+                "configMap": {
+                    "name": spec.replay_config_map,
+                    "items": [{"key": REPLAY_KEY, "path": filename}],
+                },
+            }
+        )
         mounts.append({"name": "replay", "mountPath": REPLAY_MOUNT, "readOnly": True})
-        replay_file = f"{REPLAY_MOUNT}/{REPLAY_KEY}"
+        replay_file = f"{REPLAY_MOUNT}/{filename}"
     # $(POD_NAME) is expanded by the kubelet from the env below: each edge is named after its pod.
     args = [
         "edge",
