@@ -172,7 +172,8 @@ def kube(cluster: Cluster) -> Kube:
 
 @dataclass
 class Coordinator:
-    endpoint: str
+    endpoint: str  # control API (the operator's routing tables)
+    mesh: str  # where edges connect (`sequence edge --coordinator`)
     process: Process
 
     def group(self, name: str) -> tuple[int, Any]:
@@ -191,7 +192,7 @@ def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coordinato
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", 30, process.proc, log)
-        yield Coordinator(f"127.0.0.1:{port}", process)
+        yield Coordinator(f"127.0.0.1:{port}", f"127.0.0.1:{mesh_port}", process)
     finally:
         process.stop()
 
@@ -321,6 +322,7 @@ class Bundle:
 
 MARKET_MAKER = Bundle((EXAMPLES / "market-maker" / "market_maker.wasm").read_bytes())
 MAKER = Bundle((EXAMPLES / "mesh-arb" / "maker.wasm").read_bytes())
+HEDGER = Bundle((EXAMPLES / "mesh-arb" / "hedger.wasm").read_bytes())
 
 
 def bundle_configmap(kube: Kube, bundle: Bundle) -> str:

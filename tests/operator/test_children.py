@@ -50,6 +50,10 @@ def test_managed_venue_edge_gets_locked_down_edge_pods_and_a_headless_service(
     flags = dict(zip(args[1::2], args[2::2], strict=False))
     assert flags["--mode"] == "sandbox" and flags["--feed"] == "sim" and flags["--seed"] == "7"
     assert flags["--edge-id"] == "$(POD_NAME)" and flags["--bind"] == "0.0.0.0"
+    # Every edge joins the namespace's coordinator and shares the namespace's venue table.
+    assert flags["--coordinator"] == f"sequence-coordinator.{kube.namespace}.svc:7172"
+    venues = flags["--venues"].split(",")
+    assert "kraken" in venues and venues == sorted(venues)
     assert container["image"] == "registry.example.com/sequence-edge:test"
     assert container["resources"] == {
         "requests": {"cpu": "500m", "memory": "256Mi"},

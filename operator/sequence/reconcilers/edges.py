@@ -137,7 +137,9 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
                 await _refuse_live(rt, body)
                 return
             if managed:
-                for child in (kube.edge_deployment(body, rt.settings), kube.edge_service(body, rt.settings)):
+                venues = sorted({venue for ns, venue in (rt.venue_edges or {}) if ns == namespace and venue})
+                deployment = kube.edge_deployment(body, rt.settings, venues)
+                for child in (deployment, kube.edge_service(body, rt.settings)):
                     if await kube.ensure(rt.kube, child) == "created":
                         note(
                             body,

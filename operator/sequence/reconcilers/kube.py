@@ -120,11 +120,19 @@ def feed_args(feed: Feed, replay_file: str | None) -> list[str]:
     return args
 
 
-def edge_deployment(body: kopf.Body | dict[str, Any], settings: OperatorSettings) -> dict[str, Any]:
-    """The Deployment of edge pods for a managed VenueEdge (one pod = one edge process)."""
+def edge_deployment(
+    body: kopf.Body | dict[str, Any], settings: OperatorSettings, venues: list[str] | None = None
+) -> dict[str, Any]:
+    """The Deployment of edge pods for a managed VenueEdge (one pod = one edge process).
+
+    VENUES is the namespace's venue table (every VenueEdge's venue, sorted): the edges of a project
+    must agree on it because algorithms see venues as indexes into it (NBBO). Every edge also joins
+    the namespace's coordinator; it trades the same when there is none (no MeshGroup).
+    """
     from ..models import VenueEdgeSpec
 
     name = body["metadata"]["name"]
+    namespace = body["metadata"].get("namespace", "default")
     spec = VenueEdgeSpec.model_validate(body.get("spec") or {})
     defaults = settings.edge_defaults
     port = defaults.control_port
@@ -161,6 +169,13 @@ def edge_deployment(body: kopf.Body | dict[str, Any], settings: OperatorSettings
         "$(POD_NAME)",
         "--mode",
         spec.mode,
+    ]
+    coordinator = settings.coordinator_defaults
+    args += [
+        "--coordinator",
+        f"{COORDINATOR_NAME}.{namespace}.svc:{coordinator.mesh_port}",
+        "--venues",
+        ",".join(sorted(set(venues or []) | {spec.venue})),
     ]
     args += feed_args(spec.feed, replay_file)
     container: dict[str, Any] = {
