@@ -13,7 +13,7 @@ handled spec), never in status: status is ours and matches the CRD's schema.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -81,22 +81,23 @@ def build(
 
     # AlgoDeployments find their edges here; kopf fills indexes before any handler runs, so an
     # operator restart never mistakes "not listed yet" for "no VenueEdge" (and creates a sandbox one).
-    kopf.index(GROUP, VERSION, edges.PLURAL, id="venue_edges", registry=registry)(edges.index)
+    kopf.index(GROUP, VERSION, edges.PLURAL, id="venue_edges", registry=registry)(cast(Any, edges.index))
 
     for plural, reconcile in reconcilers.items():
         _register_kind(registry, runtime, poller, plural, reconcile)
 
     @kopf.on.delete(GROUP, VERSION, algos.PLURAL, registry=registry, id="undeploy")
-    async def undeploy(body: kopf.Body, venue_edges: kopf.Index, **_: Any) -> None:
-        runtime.venue_edges = venue_edges
+    async def undeploy(**kwargs: Any) -> None:
+        body: kopf.Body = kwargs["body"]
+        runtime.venue_edges = kwargs["venue_edges"]
         await teardown.delete(
             runtime, body, algos.deployment_id(body.metadata["namespace"], body.metadata["name"])
         )
 
     @kopf.on.event(GROUP, VERSION, mesh.PLURAL, registry=registry, id="coordinator")
-    async def mesh_gone(type: str, namespace: str, name: str, **_: Any) -> None:
-        if type == "DELETED":
-            await mesh.on_deleted(runtime, namespace, name)
+    async def mesh_gone(**kwargs: Any) -> None:
+        if kwargs["type"] == "DELETED":
+            await mesh.on_deleted(runtime, kwargs["namespace"], kwargs["name"])
 
     return registry, settings, runtime
 
@@ -106,16 +107,17 @@ def _register_kind(
 ) -> None:
     """create/resume/spec-update run a full pass; every watch event feeds the poller's object list."""
 
-    async def on_change(body: kopf.Body, venue_edges: kopf.Index, **_: Any) -> None:
-        rt.venue_edges = venue_edges
-        await reconcile(rt, body, full=True)
+    # kopf passes every handler all of its keyword arguments; **kwargs keeps the signatures honest.
+    async def on_change(**kwargs: Any) -> None:
+        rt.venue_edges = kwargs["venue_edges"]
+        await reconcile(rt, kwargs["body"], full=True)
 
     kopf.on.create(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_change)
     kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_change)
     kopf.on.update(GROUP, VERSION, plural, field="spec", registry=registry, id="reconcile")(on_change)
 
-    async def on_event(type: str | None, body: kopf.Body, venue_edges: kopf.Index, **_: Any) -> None:
-        rt.venue_edges = venue_edges
-        poller.observe(plural, type or "ADDED", dict(body))
+    async def on_event(**kwargs: Any) -> None:
+        rt.venue_edges = kwargs["venue_edges"]
+        poller.observe(plural, kwargs.get("type") or "ADDED", dict(kwargs["body"]))
 
     kopf.on.event(GROUP, VERSION, plural, registry=registry, id="observe")(on_event)

@@ -73,7 +73,7 @@ class Runtime:
     kube: KubeApi
     login: Callable[[], kopf.ConnectionInfo | None]
     bundles: BundleCache = field(default_factory=BundleCache)
-    snapshots: EdgeSnapshots | None = None
+    snapshots: EdgeSnapshots = field(init=False)
     # The VenueEdge index (kopf.index "venue_edges"), kept from the first handler call for the poller.
     venue_edges: Any = None
     # Every object of ours the operator has seen, by (plural, namespace, name): what the poller walks.
@@ -85,8 +85,7 @@ class Runtime:
     _locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.snapshots is None:
-            self.snapshots = EdgeSnapshots(ttl=self.settings.poll_interval / 2)
+        self.snapshots = EdgeSnapshots(ttl=self.settings.poll_interval / 2)
 
     @property
     def http(self) -> aiohttp.ClientSession:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -57,7 +57,7 @@ def _owned(obj: dict[str, Any], owner: kopf.Body | dict[str, Any]) -> dict[str, 
     # kopf.adopt() would also copy the owner's labels onto the child; with Argo CD's label tracking
     # (app.kubernetes.io/instance) that makes Argo CD prune the operator's children. So only the
     # owner reference and the namespace, which is what garbage collection needs.
-    kopf.append_owner_reference(obj, owner=owner)
+    kopf.append_owner_reference(obj, owner=cast(kopf.Body, owner))
     kopf.adjust_namespace(obj, namespace=owner["metadata"]["namespace"])
     return obj
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, cast
 
 import kopf
 
@@ -21,12 +21,12 @@ from .context import Runtime
 
 logger = logging.getLogger(__name__)
 
-Reconcile = Callable[[Runtime, kopf.Body], Awaitable[None]]
+Reconcile = Callable[..., Awaitable[None]]  # (runtime, body, full=False)
 PARALLEL = 32  # passes in flight at once; edge calls are shared per edge (EdgeSnapshots)
 
 
 class Poller:
-    def __init__(self, rt: Runtime, reconcilers: dict[str, Reconcile]) -> None:
+    def __init__(self, rt: Runtime, reconcilers: Mapping[str, Reconcile]) -> None:
         self.rt = rt
         self.reconcilers = reconcilers
         self._task: asyncio.Task[None] | None = None
@@ -58,7 +58,7 @@ class Poller:
         async def one(plural: str, body: dict[str, Any]) -> None:
             async with limit:
                 try:
-                    await self.reconcilers[plural](self.rt, kopf.Body(body))
+                    await self.reconcilers[plural](self.rt, kopf.Body(cast(Any, body)))
                 except Exception:  # one object's failure must not stop the others' polling
                     meta = body.get("metadata", {})
                     logger.exception(

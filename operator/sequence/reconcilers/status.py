@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from pydantic import BaseModel
@@ -141,7 +141,7 @@ def note(body: kopf.Body | dict[str, Any], reason: str, message: str, warning: b
     )
     # kopf.event, not kopf.info/warn: those drop events below settings.posting.level, which is set to
     # WARNING so that kopf's own per-handler log lines do not become Events.
-    kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
+    kopf.event(cast(kopf.Body, body), type="Warning" if warning else "Normal", reason=reason, message=message)
 
 
 def post_transition(body: kopf.Body, old_state: str | None, verdict: Verdict) -> None:
