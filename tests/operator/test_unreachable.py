@@ -126,6 +126,7 @@ def test_metrics_count_reconciles_and_reachable_edges(kube: Kube, operator: Oper
             f'sequence_operator_edges_reachable{{namespace="{kube.namespace}",venue_edge="{name}"}} 0.0',
             'sequence_operator_reconcile_duration_seconds_count{kind="VenueEdge"}',
             'sequence_operator_errors_total{kind="AlgoDeployment",reason="EdgeUnreachable"}',
+            'sequence_operator_edge_requests_total{outcome="unreachable"}',
         )
         return text if all(w in text for w in wanted) else None
 

@@ -12,10 +12,10 @@ import aiohttp
 import kopf
 
 from ..models import API_VERSION
-from . import api, metrics
+from . import api
 from .api import KubeApi
 from .bundles import BundleCache
-from .edge_client import CoordinatorClient, EdgeClient, EdgeError, EdgeRejected, EdgeUnreachable
+from .edge_client import CoordinatorClient, EdgeClient, EdgeError
 from .settings import OperatorSettings
 from .status import changes
 
@@ -40,15 +40,7 @@ class EdgeSnapshots:
         return await asyncio.shield(entry[1])
 
     async def _fetch(self, client: EdgeClient) -> dict[str, dict[str, Any]]:
-        try:
-            _, listing = await client.call("GET", "/v1/deployments")
-        except EdgeUnreachable:
-            metrics.EDGE_CALLS.labels("unreachable").inc()
-            raise
-        except EdgeRejected:
-            metrics.EDGE_CALLS.labels("rejected").inc()
-            raise
-        metrics.EDGE_CALLS.labels("ok").inc()
+        _, listing = await client.call("GET", "/v1/deployments")
         items = listing if isinstance(listing, list) else (listing or {}).get("deployments", [])
         return {item["deployment_id"]: item for item in items if isinstance(item, dict)}
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import aiohttp
 
+from .metrics import EDGE_CALLS as CALLS
+
 
 class EdgeError(Exception):
     reason = "EdgeError"
@@ -64,11 +66,14 @@ class ControlClient:
                 text = await response.text()
                 status = response.status
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            CALLS.labels("unreachable").inc()
             raise EdgeUnreachable(self.endpoint, _describe(exc)) from exc
         data = _parse(text)
         if status >= 500:
+            CALLS.labels("unreachable").inc()
             raise EdgeUnreachable(self.endpoint, f"HTTP {status}: {_error_message(data, text)}")
         if status >= 400 and status != 404:
+            CALLS.labels("rejected").inc()
             error = data.get("error", {}) if isinstance(data, dict) else {}
             raise EdgeRejected(
                 self.endpoint,
@@ -76,6 +81,7 @@ class ControlClient:
                 str(error.get("reason") or "Rejected"),
                 str(error.get("message") or text)[:1024],
             )
+        CALLS.labels("ok").inc()
         return status, data
 
 

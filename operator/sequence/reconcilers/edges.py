@@ -58,10 +58,8 @@ async def _probe(rt: Runtime, pod: str | None, endpoint: str, previous: dict[str
     try:
         info = await rt.edge(endpoint).info()
     except EdgeError as exc:
-        metrics.EDGE_CALLS.labels("unreachable").inc()
         entry["error"] = exc.message
         return entry
-    metrics.EDGE_CALLS.labels("ok").inc()
     feed = info.get("feed") or {}
     entry.update(
         edgeId=str(info.get("edge_id") or entry["edgeId"]),

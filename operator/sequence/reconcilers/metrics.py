@@ -26,7 +26,7 @@ ERRORS = Counter(
 )
 EDGE_CALLS = Counter(
     "sequence_operator_edge_requests_total",
-    "Control-API calls made to edges and coordinators, by outcome (ok, unreachable, rejected)",
+    "Control-API calls to edges and coordinators, by outcome (ok, unreachable, rejected; 404 counts as ok)",
     ["outcome"],
 )
 EDGES_REACHABLE = Gauge(
