@@ -88,10 +88,13 @@ def wait_http(
 class Process:
     """A subprocess with its output in a file, stopped with SIGTERM (then SIGKILL) at the end."""
 
-    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, args: list[str], log: Path, env: dict[str, str] | None = None, append: bool = False
+    ) -> None:
         self.args = args
         self.log = log
-        self._out = log.open("w")
+        self.env = env
+        self._out = log.open("a" if append else "w")
         self.proc = subprocess.Popen(args, stdout=self._out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
 
     def stop(self) -> None:
@@ -207,6 +210,13 @@ class Operator:
         with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
             return response.read().decode()
 
+    def restart(self) -> None:
+        """Stop the operator (SIGTERM) and start it again with the same settings, log appended."""
+        self.process.stop()
+        self.process = Process(self.process.args, self.process.log, self.process.env, append=True)
+        health = self.settings["healthPort"]
+        wait_http(f"http://127.0.0.1:{health}/healthz", 60, self.process.proc, self.process.log)
+
 
 OPERATOR_SETTINGS: dict[str, Any] = {
     "pollInterval": POLL,
@@ -228,7 +238,6 @@ def operator(
     cluster: Cluster,
     coordinator: Coordinator,
     tmp_path_factory: pytest.TempPathFactory,
-    request: pytest.FixtureRequest,
 ) -> Iterator[Operator]:
     """`sequence operator --namespace <test namespace>`, short poll and teardown timeouts."""
     workdir = tmp_path_factory.mktemp("operator")
@@ -238,7 +247,6 @@ def operator(
         "healthPort": health,
         "metricsPort": metrics,
         "coordinatorDefaults": {"endpoint": coordinator.endpoint},
-        **getattr(request.module, "EXTRA_OPERATOR_SETTINGS", {}),
     }
     (workdir / "settings.yaml").write_text(yaml.safe_dump(settings))
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
@@ -254,12 +262,13 @@ def operator(
         workdir / "operator.log",
         env,
     )
+    running = Operator(process, settings, f"http://127.0.0.1:{metrics}/metrics")
     try:
         wait_http(f"http://127.0.0.1:{health}/healthz", 60, process.proc, process.log)
-        yield Operator(process, settings, f"http://127.0.0.1:{metrics}/metrics")
+        yield running
     finally:
-        process.stop()
-        print(f"--- operator log (last lines) ---\n{process.tail(120)}")
+        running.process.stop()
+        print(f"--- operator log (last lines) ---\n{running.process.tail(120)}")
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import MAKER, MARKET_MAKER, Edge, algo, bundle_configmap, unique, venue_edge
+from .conftest import MAKER, MARKET_MAKER, Edge, Operator, algo, bundle_configmap, unique, venue_edge
 from .kube import Kube, condition
 
 pytestmark = pytest.mark.usefixtures("operator")
@@ -185,3 +185,25 @@ def test_changing_the_venue_moves_it_to_the_new_edges(kube: Kube, edges: Callabl
     )["status"]
     assert status["edgesSummary"] == "1/1"
     assert old_edge.endpoint in kube.wait_event(name, "RemovedFromEdge")["message"]
+
+
+def test_operator_restart_changes_nothing_on_the_edge(
+    kube: Kube, edges: Callable[..., Edge], operator: Operator
+) -> None:
+    edge = edges("kraken")
+    name, dep_id = deploy(kube, edge, state="Running")
+    kube.wait_status("AlgoDeployment", name, lambda s: s.get("lifecycleState") == "Running", "Running")
+
+    def pushes() -> int:
+        return sum(1 for line in edge.logs(dep_id) if line["message"].startswith("[edge] pushed bundle"))
+
+    assert pushes() == 1
+    operator.restart()
+    # The new operator has resumed it and polled the edge (the heartbeat in status moves on) ...
+    before = kube.get("AlgoDeployment", name)["status"]["edges"][0]["lastHeartbeat"]
+    kube.wait_status("AlgoDeployment", name, lambda s: s["edges"][0]["lastHeartbeat"] != before, "a new poll")
+    # ... and found everything as it should be: no second push, no restart of the instance.
+    assert pushes() == 1
+    messages = [line["message"].removeprefix("[edge] ") for line in edge.logs(dep_id)]
+    assert messages.count("started") == 1 and not any(m.startswith("stopped") for m in messages)
+    assert edge.deployment(dep_id)["state"] == "Running"
