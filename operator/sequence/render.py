@@ -25,7 +25,7 @@ from .models.resources import ConfigMapRef, MeshMember
 from .project import Project
 
 BUNDLE_KEY = "bundle.wasm"
-REPLAY_KEY = "replay.jsonl"
+REPLAY_KEY = "recording"  # the operator mounts it under the file's own name
 
 
 def resource_name(project: str, block: str) -> str:
