@@ -96,12 +96,38 @@ class SequenceKubernetes(kmock.KubernetesEmulator, _DirectDispatch):
         return dict(self.objects[key].raw)
 
     async def _handle(self, request: kmock.Request) -> Any:  # type: ignore[override]
+        if self._is_apply(request) and self._stored(request) is None:
+            # Server-side apply creates what does not exist yet (`sequence deploy` relies on it).
+            body = copy.deepcopy(request.data)
+            meta = body.setdefault("metadata", {})
+            meta.update(
+                namespace=request.namespace,
+                uid=str(uuid.uuid4()),
+                resourceVersion=str(next(self._versions)),
+                generation=1,
+                creationTimestamp=_now(),
+            )
+            self.objects[request.resource, request.namespace, request.name] = body
+            return aiohttp.web.json_response(
+                self.objects[request.resource, request.namespace, request.name].raw
+            )
         if request.resource is not None and isinstance(request.data, (dict, list)):
             try:
                 self._add_bookkeeping(request)
             except jsonpatch.JsonPatchTestFailed as exc:
                 raise kmock.KubernetesError(status=422, reason="Invalid", message=str(exc)) from exc
         return await super()._handle(request)
+
+    @staticmethod
+    def _is_apply(request: kmock.Request) -> bool:
+        raw = getattr(request, "_raw_request", None)
+        return (
+            request.action == kmock.action.UPDATE
+            and request.resource is not None
+            and isinstance(request.data, dict)
+            and raw is not None
+            and "apply-patch" in (raw.headers.get("Content-Type") or "")
+        )
 
     def _add_bookkeeping(self, request: kmock.Request) -> None:
         version = str(next(self._versions))
