@@ -308,7 +308,7 @@ def test_stop_keeps_resting_orders_and_delete_cancels_the_leftovers(static_edge:
     result = static_edge.http.delete("/v1/deployments/raw").json()
     final = result.pop("status")  # the deployment's last status, after the cancels
     assert result == {"cancelled": 1, "cancelled_by_algo": 0, "cancelled_by_edge": 1}
-    assert (final["state"], final["open_orders"]) == ("Removed", 0)
+    assert (final["state"], final["removed"], final["open_orders"]) == ("Stopped", True, 0)
     trace = static_edge.http.get(f"/v1/orders/{order['order_ref']}/trace").json()
     assert trace["state"] == "cancelled" and trace["events"][-1]["event"] == "cancel"
     assert static_edge.http.get("/v1/deployments").json() == []

@@ -258,6 +258,7 @@ class Edge:
         account = dep.account
         self._drain_logs(dep)
         self._drain_outbox(dep)
+        state_before = dep.instance.state
         actions = self.host.remove(deployment_id)  # runs on_shutdown (unless failed), frees the instance
         account.detach()
         before = account.n_open
@@ -276,7 +277,8 @@ class Edge:
         self.engine.close_account(deployment_id)
         dep.edge_log("INFO", f"removed: {by_algo} order(s) cancelled by on_shutdown, {by_edge} by the edge")
         final = self.status(deployment_id)
-        final["state"] = "Removed"
+        final["state"] = state_before.capitalize()  # what it was doing when removed (e.g. Failed)
+        final["removed"] = True
         dep.logs.close()
         del self.deployments[deployment_id]
         self._deployments_changed()

@@ -8,6 +8,7 @@ Verbs find their target from the project (PATH, default `.`): a running
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from ..local.views import LEVEL_STYLE, links_table, mesh_table, status_table
 from ..project import ConfigError, load_project, resolve_path
 from .main import EXIT_CONFIG, cli
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)  # piped: the whole table, not 80 columns
 project_option = click.option(
     "--project",
     "-p",
@@ -69,6 +70,10 @@ def _run(fn: Any, *args: Any) -> Any:
         raise click.ClickException(str(exc)) from None
 
 
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 @cli.command()
 @click.argument("path", default=".", type=click.Path(path_type=Path))
 @click.option(
@@ -91,9 +96,12 @@ def up(path: Path, start: bool, duration: float | None, json_path: str | None) -
             click.echo(str(problem), err=True)
         sys.exit(EXIT_CONFIG)
     err_console = Console(stderr=True)
+    if not err_console.is_terminal:  # a log file or a pipe: wide enough for the whole table
+        err_console = Console(stderr=True, width=160)
     run = LocalRun(
         project, UpOptions(start=start, duration=duration, live=err_console.is_terminal), err_console
     )
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` undeploys cleanly too, like Ctrl-C
     try:
         summary = run.run()
     except RuntimeError as exc:

@@ -39,6 +39,17 @@ class EdgeClient:
         body = {"bundle": base64.b64encode(bundle).decode(), "sha256": sha256, **config}
         return _check(self.http.put(f"/v1/deployments/{deployment_id}", json=body))
 
+    def push_url(self, deployment_id: str, url: str, sha256: str, **config: Any) -> dict[str, Any]:
+        body = {"bundle_url": url, "sha256": sha256, **config}
+        return _check(self.http.put(f"/v1/deployments/{deployment_id}", json=body))
+
+    def orders(self, deployment_id: str, open_only: bool = False) -> list[dict[str, Any]]:
+        return _check(
+            self.http.get(
+                f"/v1/deployments/{deployment_id}/orders", params={"open": "1" if open_only else "0"}
+            )
+        )
+
     def start(self, deployment_id: str) -> dict[str, Any]:
         return _check(self.http.post(f"/v1/deployments/{deployment_id}/start"))
 

@@ -34,6 +34,7 @@ class LocalState:
     edges: dict[str, str] = field(default_factory=dict)  # venue -> control API base URL
     deployments: dict[str, LocalDeployment] = field(default_factory=dict)
     log_dir: str = ""
+    processes: dict[str, int] = field(default_factory=dict)  # "coordinator", "edge/<venue>" -> pid
 
     @property
     def path(self) -> Path:

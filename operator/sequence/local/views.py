@@ -13,6 +13,8 @@ STATE_STYLE = {
     "Loaded": "cyan",
     "Failed": "bold red",
     "Unreachable": "red",
+    "Removed": "dim",
+    "Undeployed": "dim",
 }
 LEVEL_STYLE = {"DEBUG": "dim", "INFO": "green", "WARN": "yellow", "ERROR": "bold red"}
 
@@ -31,17 +33,28 @@ def position_text(position: dict[str, float] | None) -> str:
     return " ".join(f"{sym} {qty:+.4f}" for sym, qty in position.items())
 
 
-def link_latency(mesh: dict[str, Any] | None, label: str) -> tuple[float | None, float | None]:
-    """p50/p99 (µs) of messages sent by `label`, worst link."""
-    if not mesh:
-        return None, None
-    links = [
-        link for link in mesh.get("links", []) if link.get("from") == label and link.get("p50_us") is not None
-    ]
-    if not links:
-        return None, None
-    worst = max(links, key=lambda link: link.get("p99_us") or 0)
-    return worst.get("p50_us"), worst.get("p99_us")
+def mesh_latency(mesh: dict[str, Any] | None, label: str) -> str:
+    """The measured latency of a deployment's mesh links (send in one algo -> on_message in the
+    other), p50/p99 in µs: messages it receives (`<-maker`), else messages it sends (`->hedger`)."""
+    links = [lk for lk in (mesh or {}).get("links", []) if lk.get("p50_us") is not None]
+    incoming = [lk for lk in links if lk.get("to") == label]
+    outgoing = [lk for lk in links if lk.get("from") == label]
+    if not incoming and not outgoing:
+        return "-"
+    link = max(incoming or outgoing, key=lambda lk: lk.get("p99_us") or 0)
+    arrow = f"<-{link.get('from')}" if incoming else f"->{link.get('to')}"
+    return f"{arrow} {link['p50_us']:.0f}/{link.get('p99_us') or 0:.0f}"
+
+
+def edges_line(edge_info: dict[str, dict[str, Any]]) -> str:
+    """One line per refresh: book updates and coordinator connection of every edge."""
+    parts = []
+    for venue, info in sorted(edge_info.items()):
+        feed = info.get("feed") or {}
+        mesh = info.get("mesh") or {}
+        link = "mesh up" if mesh.get("connected") else "mesh DOWN"
+        parts.append(f"{venue}: {feed.get('updates', 0):,} book updates, {link}")
+    return " | ".join(parts)
 
 
 def status_table(rows: list[dict[str, Any]], mesh: dict[str, Any] | None = None, title: str = "") -> Table:
@@ -49,16 +62,15 @@ def status_table(rows: list[dict[str, Any]], mesh: dict[str, Any] | None = None,
     for column, justify in (
         ("Deployment", "left"),
         ("Venue", "left"),
-        ("Label", "left"),
         ("State", "left"),
         ("Orders", "right"),
         ("Fills", "right"),
-        ("Rejects", "right"),
+        ("Rej", "right"),
         ("Position", "right"),
         ("PnL", "right"),
-        ("Callback p50/p99 µs", "right"),
+        ("Callback µs p50/p99", "right"),
         ("Mesh sent/recv", "right"),
-        ("Mesh p50/p99 µs", "right"),
+        ("Mesh µs p50/p99", "right"),
         ("Last error", "left"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
@@ -66,13 +78,11 @@ def status_table(rows: list[dict[str, Any]], mesh: dict[str, Any] | None = None,
         state = row.get("state", "?")
         latency = row.get("latency_ns") or {}
         m = row.get("mesh") or {}
-        p50, p99 = link_latency(mesh, row.get("label", ""))
         pnl = (row.get("realized_pnl") or 0.0) + (row.get("unrealized_pnl") or 0.0)
         error = row.get("last_error") or {}
         table.add_row(
             row.get("name", row.get("deployment_id", "?")),
             row.get("venue", ""),
-            row.get("label", ""),
             Text(state, style=STATE_STYLE.get(state, "")),
             str(row.get("orders", 0)),
             str(row.get("fills", 0)),
@@ -81,7 +91,7 @@ def status_table(rows: list[dict[str, Any]], mesh: dict[str, Any] | None = None,
             _num(pnl, "{:+.2f}"),
             f"{_us(latency.get('p50'))}/{_us(latency.get('p99'))}",
             f"{m.get('sent', 0)}/{m.get('received', 0)}",
-            f"{_num(p50, '{:.0f}')}/{_num(p99, '{:.0f}')}",
+            mesh_latency(mesh, row.get("label", "")),
             Text(str(error.get("message", ""))[:60], style="red") if error else "",
         )
     return table
