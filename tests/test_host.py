@@ -10,6 +10,8 @@ from __future__ import annotations
 import array
 import re
 import struct
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -584,3 +586,24 @@ def test_a_closed_host_refuses_new_bundles() -> None:
     assert host.instances() == []
     with pytest.raises(RuntimeError, match="closed"):
         host.load("q", wat("quoter"), ["BTC-USD"])
+
+
+def test_an_edge_never_closed_exits_cleanly(tmp_path: Path) -> None:
+    """An AlgoHost still alive at interpreter exit (here in a reference cycle) must not let its epoch
+    ticker thread tick an Engine that wasmtime's own exit hooks already freed: that segfaulted."""
+    script = tmp_path / "never_closed.py"
+    script.write_text(
+        "import base64, hashlib\n"
+        "from pathlib import Path\n"
+        "from sequence_edge.edge import Edge, EdgeConfig\n"
+        "from sequence_edge.push import parse_push\n"
+        f"wasm = Path({str(EXAMPLES / 'mesh-ping/mesh_ping.wasm')!r}).read_bytes()\n"
+        "edge = Edge(EdgeConfig(venue='kraken', seed=3, symbols=['BTC-USD']))\n"
+        "body = {'bundle': base64.b64encode(wasm).decode(), 'sha256': hashlib.sha256(wasm).hexdigest(),\n"
+        "        'symbols': ['BTC-USD'], 'state': 'Running'}\n"
+        "edge.push('p', parse_push(body), wasm)\n"
+        "edge.step()\n"
+        "edge.myself = edge\n"
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr

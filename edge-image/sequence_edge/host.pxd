@@ -205,6 +205,7 @@ cdef class Router:
     cdef void _set_route(self, int route, list subs) except *
 
 cdef class AlgoHost:
+    cdef object __weakref__       # host.pyx keeps a WeakSet of live hosts (tickers stopped at exit)
     cdef readonly Router router
     cdef readonly object engine   # wasmtime.Engine shared by every instance of this host
     cdef readonly uint64_t tick_ns

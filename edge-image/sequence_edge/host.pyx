@@ -28,10 +28,12 @@ Not thread-safe: one thread owns an AlgoHost (the edge loop). The GIL may be rel
 dispatches; the ticker thread only touches the engine's atomic epoch counter.
 """
 
+import atexit
 import ctypes
 import hashlib
 import importlib.metadata
 import math
+import weakref
 from typing import NamedTuple
 
 import wasmtime
@@ -1320,6 +1322,19 @@ cdef class Router:
 
 # ------------------------------------------------------------------ AlgoHost
 
+_live_hosts = weakref.WeakSet()
+
+
+def _stop_tickers_at_exit() -> None:
+    """At interpreter exit wasmtime's finalizers free Engines that a host not closed yet still
+    references; its ticker thread must not tick a freed Engine (that segfaults the exit)."""
+    for host in list(_live_hosts):
+        (<AlgoHost>host)._stop_ticker()
+
+
+atexit.register(_stop_tickers_at_exit)  # registered after wasmtime's import: runs before its hooks
+
+
 cdef class AlgoHost:
     """Hosts the WASM algos of one edge: load/start/stop/remove, callbacks, drains, status.
 
@@ -1356,6 +1371,7 @@ cdef class AlgoHost:
             free(ticker)
             raise OSError("could not start the epoch ticker thread")
         self._ticker = ticker
+        _live_hosts.add(self)
 
     def __dealloc__(self):
         self._stop_ticker()
