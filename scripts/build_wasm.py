@@ -32,6 +32,7 @@ CRATE_OUTPUTS: dict[str, str] = {
     "market_maker": "examples/market-maker/market_maker.wasm",
     "maker": "examples/mesh-arb/maker.wasm",
     "hedger": "examples/mesh-arb/hedger.wasm",
+    "mesh_ping": "examples/mesh-ping/mesh_ping.wasm",
     "infinite_loop": "examples/bad-algos/infinite_loop.wasm",
     "trap": "examples/bad-algos/trap.wasm",
     "memory_hog": "examples/bad-algos/memory_hog.wasm",
