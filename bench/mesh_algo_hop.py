@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import mesh_transport_choice as relay  # noqa: E402
-from _mesh_procs import Coordinator, free_port  # noqa: E402
+from _mesh_procs import Coordinator, free_port, run_loop  # noqa: E402
 
 WASM = HERE.parent / "examples/mesh-ping/mesh_ping.wasm"
 GROUP = "bench"
@@ -164,7 +164,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="alternating phases of each transport")
     args = ap.parse_args()
     if args.role:
-        asyncio.run(edge_main(args.role, args.mesh_port, args.relay_port, args.interval_us))
+        run_loop(
+            edge_main(args.role, args.mesh_port, args.relay_port, args.interval_us)
+        )  # as `sequence edge`
         return
 
     relay_port = free_port()
