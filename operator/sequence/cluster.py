@@ -88,6 +88,9 @@ class ClusterTarget:
             raise TargetError(f"no AlgoDeployment {name!r} in namespace {self.namespace} (found: {known})")
         return chosen
 
+    def labels(self, name: str | None) -> set[str]:
+        return {a["spec"].get("label", "") for a in self.select(name)}
+
     # ------------------------------------------------------------------ verbs
 
     @staticmethod

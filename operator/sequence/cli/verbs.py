@@ -1,8 +1,9 @@
 """`sequence up` and the lifecycle verbs of seed 001: status, start, stop,
 undeploy, logs, mesh, watch, trace.
 
-Verbs find their target from the project (PATH, default `.`): a running
-`sequence up` session of that project, else the only running session.
+Verbs find their target from the project (--project, default `.`): a running
+`sequence up` session of that project (or the only one running), else the
+current kubeconfig context (`--target local|cluster` forces one).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from ..cluster import ClusterTarget
 from ..local.state import running_sessions
 from ..local.target import LocalTarget, TargetError
 from ..local.views import LEVEL_STYLE, links_table, mesh_table, status_table
 from ..project import ConfigError, load_project, resolve_path
-from .main import EXIT_CONFIG, cli
+from .main import EXIT_CONFIG, Context, cli
 
 console = Console(width=None if sys.stdout.isatty() else 160)  # piped: the whole table, not 80 columns
 project_option = click.option(
@@ -37,30 +39,44 @@ project_option = click.option(
 )
 
 
-def _project_name(path: Path) -> str | None:
+def _project(path: Path) -> tuple[str | None, str | None]:
+    """(name, namespace) of the project at PATH, or (None, None) when there is none."""
     file = resolve_path(path)
     if not file.is_file():
-        return None
+        return None, None
     try:
-        return load_project(file, check_files=False).name
+        project = load_project(file, check_files=False)
     except ConfigError:
-        return None
+        return None, None
+    return project.name, project.config.project.namespace
 
 
-def resolve_target(project_path: Path) -> LocalTarget:
-    sessions = running_sessions()
-    name = _project_name(project_path)
-    if name:
-        for state in sessions:
-            if state.project == name:
-                return LocalTarget(state)
-        raise click.ClickException(f"project {name!r} is not running: start it with `sequence up`")
-    if len(sessions) == 1:
-        return LocalTarget(sessions[0])
-    if not sessions:
-        raise click.ClickException("no running project: start one with `sequence up [PATH]`")
-    names = ", ".join(s.project for s in sessions)
-    raise click.ClickException(f"several projects are running ({names}): pick one with --project")
+def resolve_target(project_path: Path) -> LocalTarget | ClusterTarget:
+    """A running `sequence up` of the project (or the only one running), else the cluster."""
+    options = click.get_current_context().find_object(Context)
+    mode = options.target if options else "auto"
+    name, namespace = _project(project_path)
+    local_error = ""
+    if mode != "cluster":
+        sessions = running_sessions()
+        mine = [s for s in sessions if s.project == name] if name else sessions
+        if len(mine) == 1:
+            return LocalTarget(mine[0])
+        if name:
+            local_error = f"project {name!r} is not running locally (start it with `sequence up`)"
+        elif not sessions:
+            local_error = "no running project (start one with `sequence up [PATH]`)"
+        else:
+            names = ", ".join(s.project for s in sessions)
+            raise click.ClickException(f"several projects are running ({names}): pick one with --project")
+        if mode == "local":
+            raise click.ClickException(local_error)
+    try:
+        if options is None:
+            return ClusterTarget(name, namespace)
+        return ClusterTarget(name, options.namespace or namespace, options.kube_context)
+    except TargetError as exc:
+        raise click.ClickException("; ".join(m for m in (local_error, f"cluster: {exc}") if m)) from None
 
 
 def _run(fn: Any, *args: Any) -> Any:
@@ -122,7 +138,7 @@ def status(name: str | None, project_path: Path) -> None:
             console.print(f"  {row['name']}: last heartbeat {row['last_heartbeat']}", style="dim")
 
 
-def _safe_mesh(target: LocalTarget) -> dict[str, Any] | None:
+def _safe_mesh(target: LocalTarget | ClusterTarget) -> dict[str, Any] | None:
     try:
         return target.mesh()
     except Exception:
@@ -201,7 +217,7 @@ def mesh(name: str | None, project_path: Path) -> None:
     target = resolve_target(project_path)
     topology = _run(target.mesh)
     if name:
-        labels = {d.label for d in _run(target.select, name)}
+        labels = _run(target.labels, name)
         topology = {
             **topology,
             "links": [

@@ -33,6 +33,9 @@ class LocalTarget:
             raise TargetError(f"no deployment {name!r} in {self.project} (deployments: {known})")
         return chosen
 
+    def labels(self, name: str | None) -> set[str]:
+        return {d.label for d in self.select(name)}
+
     def _edge(self, dep: LocalDeployment) -> EdgeClient:
         return EdgeClient(self.state.edge_url(dep))
 
