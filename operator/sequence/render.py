@@ -147,30 +147,35 @@ def _bundle_ref(project: Project, name: str) -> BundleRef:
     return BundleRef(url=block.bundle, sha256=block.sha256 or "")
 
 
-def _algo_deployments(project: Project) -> list[dict[str, Any]]:
+def algo_spec(project: Project, name: str) -> AlgoDeploymentSpec:
+    """The AlgoDeployment spec of deploy block NAME (also what `sequence up` pushes to its edges)."""
     cfg = project.config
+    block = cfg.deploy[name]
+    return AlgoDeploymentSpec(
+        venue=block.venue,
+        label=cfg.label_of(name),
+        mesh_group=project.name,
+        symbols=block.symbols,
+        runtime=block.runtime,
+        bundle=_bundle_ref(project, name),
+        state="Running" if block.state == "running" else "Stopped",
+        peers=block.peers,
+        risk=block.risk,
+        wasm=block.wasm,
+        params=block.params,
+    )
+
+
+def _algo_deployments(project: Project) -> list[dict[str, Any]]:
     objects = []
-    for name, block in cfg.deploy.items():
-        spec = AlgoDeploymentSpec(
-            venue=block.venue,
-            label=cfg.label_of(name),
-            mesh_group=project.name,
-            symbols=block.symbols,
-            runtime=block.runtime,
-            bundle=_bundle_ref(project, name),
-            state="Running" if block.state == "running" else "Stopped",
-            peers=block.peers,
-            risk=block.risk,
-            wasm=block.wasm,
-            params=block.params,
-        )
+    for name, block in project.config.deploy.items():
         meta = _metadata(
             project,
             resource_name(project.name, name),
             "algo",
             **{"sequence.dev/deploy": name, "sequence.dev/venue": block.venue},
         )
-        objects.append(_object("AlgoDeployment", meta, spec_dump(spec)))
+        objects.append(_object("AlgoDeployment", meta, spec_dump(algo_spec(project, name))))
     return objects
 
 

@@ -28,10 +28,10 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from ..edge_spec import feed_args, push_body
 from ..models import Feed
 from ..project import Project
-from ..reconcilers.kube import feed_args
-from ..render import resource_name
+from ..render import algo_spec, resource_name
 from .api import CoordinatorClient, EdgeClient
 from .processes import Supervised, free_port
 from .state import LocalDeployment, LocalState, running_sessions
@@ -50,19 +50,10 @@ class UpOptions:
 
 
 def push_config(project: Project, name: str, state: str) -> dict[str, Any]:
-    """The edge push body (docs/edge-api.md) for one deploy block, minus the bundle."""
-    block = project.config.deploy[name]
-    return {
-        "runtime": block.runtime,
-        "symbols": block.symbols,
-        "label": project.config.label_of(name),
-        "mesh_group": project.name,
-        "peers": block.peers,
-        "params": block.params,
-        "risk": block.risk.model_dump(exclude_none=True),
-        "wasm": block.wasm.model_dump(),
-        "state": state,
-    }
+    """The edge push body for one deploy block, minus the bundle: the operator's, with STATE."""
+    body = push_body(algo_spec(project, name))
+    body.pop("sha256")  # EdgeClient.push adds it next to the bytes
+    return {**body, "state": state}
 
 
 def add_counts(into: dict[str, int], counts: dict[str, Any] | None) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import kopf
 
+from ..edge_spec import push_body
 from ..models import API_VERSION, AlgoDeploymentSpec, AlgoDeploymentStatus
 from . import algo_status, api, bundles, metrics, teardown
 from .algo_status import EdgeOutcome, Target, edge_entry
@@ -44,22 +45,6 @@ logger = logging.getLogger(__name__)
 def deployment_id(namespace: str, name: str) -> str:
     """The edge's key for this AlgoDeployment. Namespaces have no dots, so the split is unambiguous."""
     return f"{namespace}.{name}"
-
-
-def push_body(spec: AlgoDeploymentSpec) -> dict[str, Any]:
-    """The PUT /v1/deployments/{id} body without the bundle bytes (docs/edge-api.md)."""
-    return {
-        "sha256": spec.bundle.sha256,
-        "runtime": spec.runtime,
-        "symbols": list(spec.symbols),
-        "label": spec.label,
-        "mesh_group": spec.mesh_group,
-        "peers": list(spec.peers),
-        "params": dict(spec.params),
-        "risk": spec.risk.model_dump(exclude_none=True),
-        "wasm": spec.wasm.model_dump(),
-        "state": spec.state,
-    }
 
 
 def config_hash(body: dict[str, Any]) -> str:

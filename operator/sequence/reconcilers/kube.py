@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import kopf
 
-from ..models import Feed
+from ..edge_spec import feed_args
 from ..render import REPLAY_KEY  # the key `sequence render` stores the replay file under
 from . import api
 from .settings import OperatorSettings
@@ -86,38 +86,6 @@ def _probe(port: str, period: int) -> dict[str, Any]:
         "timeoutSeconds": 3,
         "failureThreshold": 3,
     }
-
-
-def feed_args(feed: Feed, replay_file: str | None) -> list[str]:
-    """The VenueEdge's feed block as `sequence edge` flags."""
-    args = ["--feed", feed.kind]
-    if feed.kind == "sim" and feed.sim is not None:
-        sim = feed.sim
-        args += [
-            "--seed",
-            str(sim.seed),
-            "--updates-per-sec",
-            f"{sim.updates_per_sec:g}",
-            "--volatility-bps",
-            f"{sim.volatility_bps:g}",
-            "--spread-bps",
-            f"{sim.spread_bps:g}",
-            "--dislocation-bps",
-            f"{sim.dislocation_bps:g}",
-            "--depth",
-            str(sim.depth),
-        ]
-        for symbol, price in sorted(sim.start_prices.items()):
-            args += ["--start-price", f"{symbol}={price:g}"]
-    if feed.kind == "replay" and feed.replay is not None:
-        args += [
-            "--replay-file",
-            replay_file or feed.replay.file,
-            "--replay-speed",
-            f"{feed.replay.speed:g}",
-            "--replay-loop" if feed.replay.loop else "--no-replay-loop",
-        ]
-    return args
 
 
 def edge_deployment(
