@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from ..local.target import TargetError
-from ..project import ConfigError, load_project
-from .main import EXIT_CONFIG, Context, cli
+from .main import Context, cli, load_or_exit
 
 
 @cli.command()
@@ -24,12 +22,7 @@ def deploy(ctx: Context, path: Path, dry_run: bool) -> None:
     from ..cluster import deploy as apply_objects
     from ..render import render_objects
 
-    try:
-        project = load_project(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(EXIT_CONFIG)
+    project = load_or_exit(path)
     objects = render_objects(project)
     live = [
         o["metadata"]["name"] for o in objects if o["kind"] == "VenueEdge" and o["spec"].get("mode") == "live"

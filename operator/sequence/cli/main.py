@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from .. import __version__
-from ..project import ConfigError, load_project
+from ..project import ConfigError, Project, load_project
 
 EXIT_CONFIG = 2  # Argo CD's plugin must see non-zero and empty stdout on any error
 
@@ -54,10 +55,18 @@ def cli(
     ctx.obj = Context(sandbox=sandbox, target=target, context=kube_context, namespace=namespace)
 
 
-def _fail(problems: list[object]) -> None:
+def _fail(problems: list[object]) -> NoReturn:
     for problem in problems:
         click.echo(str(problem), err=True)
     sys.exit(EXIT_CONFIG)
+
+
+def load_or_exit(path: Path) -> Project:
+    """The project at PATH, or its problems on stderr and exit 2."""
+    try:
+        return load_project(path)
+    except ConfigError as exc:
+        _fail(list(exc.problems))
 
 
 @cli.command()
@@ -83,10 +92,7 @@ def render(path: Path) -> None:
 @click.argument("path", default=".", type=click.Path(path_type=Path))
 def validate(path: Path) -> None:
     """Check PATH's Sequence.toml and bundles; print only errors (exit 2 on any)."""
-    try:
-        load_project(path)
-    except ConfigError as exc:
-        _fail(list(exc.problems))
+    load_or_exit(path)
 
 
 @cli.command()

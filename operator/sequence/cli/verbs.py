@@ -25,7 +25,7 @@ from ..local.state import running_sessions
 from ..local.target import LocalTarget, TargetError
 from ..local.views import LEVEL_STYLE, links_table, mesh_table, status_table
 from ..project import ConfigError, load_project, resolve_path
-from .main import EXIT_CONFIG, Context, cli
+from .main import Context, cli, load_or_exit
 
 console = Console(width=None if sys.stdout.isatty() else 160)  # piped: the whole table, not 80 columns
 project_option = click.option(
@@ -105,12 +105,7 @@ def up(path: Path, start: bool, duration: float | None, json_path: str | None) -
     """Run PATH's Sequence.toml on this machine: a coordinator and one edge per venue."""
     from ..local.up import LocalRun, UpOptions, write_summary
 
-    try:
-        project = load_project(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(EXIT_CONFIG)
+    project = load_or_exit(path)
     err_console = Console(stderr=True)
     if not err_console.is_terminal:  # a log file or a pipe: wide enough for the whole table
         err_console = Console(stderr=True, width=160)
