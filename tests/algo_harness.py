@@ -101,6 +101,7 @@ class WasmAlgo:
         self.venues = venues
         self.positions = positions or {}
         self.calls = HostCalls()
+        self.now_ns = 1_700_000_000_000_000_000  # the algo's clock (seq.now_ns); tests advance it
         linker = wasmtime.Linker(self.engine)
         self._define_imports(linker)
         self.instance = linker.instantiate(self.store, self.module)
@@ -117,7 +118,7 @@ class WasmAlgo:
 
         define("log", [i32, i32, i32], [], self._log)
         define("send", [i32, i32, i32, i32], [i32], self._send)
-        define("now_ns", [], [i64], lambda caller: 1_700_000_000_000_000_000)
+        define("now_ns", [], [i64], lambda caller: self.now_ns)
         define("param", [i32, i32, i32, i32], [i32], self._param)
         define("position", [i32], [i64], lambda caller, idx: self.positions.get(idx, 0))
         define("symbol", [i32, i32, i32], [i32], lambda c, i, p, n: self._name(c, self.symbols, i, p, n))

@@ -179,9 +179,12 @@ def test_market_maker_requotes_when_the_mid_moves() -> None:
         (sell["order_id"], abi.SIDE_SELL, sell["px_1e8"], sell["qty_1e8"]),
     )
     up = 10 * PX
-    algo.on_book(
-        book_bytes([(BID + up, PX)], [(ASK + up, PX)]), state=state_bytes(next_id=3, open_orders=open_orders)
-    )
+    moved = book_bytes([(BID + up, PX)], [(ASK + up, PX)])
+    algo.now_ns += 10_000_000  # 10 ms later: inside requote_ms (50 ms), the quotes stay
+    algo.on_book(moved, state=state_bytes(next_id=3, open_orders=open_orders))
+    assert algo.actions() == []
+    algo.now_ns += 50_000_000  # past requote_ms: cancel and re-quote around the new mid
+    algo.on_book(moved, state=state_bytes(next_id=3, open_orders=open_orders))
     actions = algo.actions()
     cancelled = {a["order_id"] for a in actions if a["kind"] == abi.ACTION_CANCEL}
     assert cancelled == {buy["order_id"], sell["order_id"]}
@@ -371,3 +374,18 @@ def test_oversized_message_is_refused_by_the_host_and_the_code_logged() -> None:
     assert algo.calls.send_codes == [abi.SEND_ERR_PAYLOAD_TOO_LARGE]
     assert algo.calls.sends == []
     assert any("refused with code -1" in text for _level, text in algo.calls.logs)
+
+
+def test_market_maker_pauses_after_a_reject() -> None:
+    """A rejected quote (e.g. RATE_LIMIT) is not re-sent on every book: the maker waits 250 ms."""
+    algo = WasmAlgo(MARKET_MAKER)
+    algo.on_book(book_bytes([(BID, PX)], [(ASK, PX)]), state=state_bytes(next_id=1))
+    buy, _sell = places(algo.actions())
+    reject = struct.pack("<QIHBB", buy["order_id"], abi.REJECT_CODES["RATE_LIMIT"], 0, abi.ACTION_PLACE, 0)
+    algo.on_reject(reject)
+    algo.now_ns += 100_000_000
+    algo.on_book(book_bytes([(BID, PX)], [(ASK, PX)]), state=state_bytes(next_id=3))
+    assert algo.actions() == []
+    algo.now_ns += 200_000_000  # 300 ms after the reject
+    algo.on_book(book_bytes([(BID, PX)], [(ASK, PX)]), state=state_bytes(next_id=3))
+    assert any(a["kind"] == abi.ACTION_PLACE for a in algo.actions())

@@ -6,16 +6,20 @@
 //! Requotes (cancel + replace) when the mid moves more than `tick`, after a fill or a reject,
 //! or when a quote has gone; stops quoting the side that would breach `max_position`.
 //!
-//! Params (natural units): spread_bps = 4, qty = 0.01, max_position = 0.05, tick = 0.01.
+//! Mid moves requote at most every `requote_ms`; after a reject it pauses 250 ms.
+//!
+//! Params (natural units): spread_bps = 4, qty = 0.01, max_position = 0.05, tick = 0.01, requote_ms = 50.
 
 #![cfg_attr(not(feature = "native"), no_std)]
 
 use algo_sdk::*;
 
 const SYMBOL: u16 = 0;
-/// Books to wait after a reject before quoting again (a rejected order would be re-sent
-/// on every book otherwise, e.g. while a rate limit or the kill switch is active).
-const REJECT_COOLDOWN_BOOKS: u32 = 20;
+/// Pause after a reject before quoting again: a rejected order would otherwise be re-sent
+/// on every book while a rate limit or the kill switch is active. Time-based, because
+/// books arrive at whatever rate the venue sends them.
+const REJECT_PAUSE_NS: u64 = 250_000_000;
+const MS: u64 = 1_000_000;
 
 #[derive(Clone, Copy)]
 struct Config {
@@ -23,6 +27,7 @@ struct Config {
     qty_1e8: u64,
     max_position_1e8: u64,
     tick_1e8: u64,
+    requote_ns: u64,
 }
 
 impl Config {
@@ -33,6 +38,7 @@ impl Config {
             qty_1e8: params::get_fixed_or("qty", 1_000_000),
             max_position_1e8: params::get_fixed_or("max_position", 5_000_000),
             tick_1e8: if tick == 0 { 1 } else { tick },
+            requote_ns: params::get_u64("requote_ms").unwrap_or(50) * MS,
         }
     }
 }
@@ -52,7 +58,8 @@ pub struct MarketMaker {
     quoted_mid_1e8: u64,
     /// A fill or reject happened since the last requote.
     dirty: bool,
-    cooldown: u32,
+    paused_until_ns: u64,
+    last_quote_ns: u64,
 }
 
 impl MarketMaker {
@@ -119,8 +126,8 @@ impl Algo for MarketMaker {
         if book.symbol_idx != SYMBOL {
             return;
         }
-        if self.cooldown > 0 {
-            self.cooldown -= 1;
+        let now = seq::now_ns() as u64;
+        if now < self.paused_until_ns {
             return;
         }
         let cfg = self.config();
@@ -136,9 +143,15 @@ impl Algo for MarketMaker {
         if sides_as_wanted && !moved && !self.dirty {
             return;
         }
+        // A quote the market filled or a side that must go is handled at once; a mere mid move
+        // requotes at most every `requote_ms`, which keeps the maker under its order-rate limit.
+        if sides_as_wanted && !self.dirty && now < self.last_quote_ns + cfg.requote_ns {
+            return;
+        }
         self.bid = Self::update_side(self.bid, SIDE_BUY, want_bid, cfg.qty_1e8, state, actions);
         self.ask = Self::update_side(self.ask, SIDE_SELL, want_ask, cfg.qty_1e8, state, actions);
         self.quoted_mid_1e8 = mid;
+        self.last_quote_ns = now;
         self.dirty = false;
     }
 
@@ -171,7 +184,7 @@ impl Algo for MarketMaker {
             self.ask = Quote::default();
         }
         self.dirty = true;
-        self.cooldown = REJECT_COOLDOWN_BOOKS;
+        self.paused_until_ns = seq::now_ns() as u64 + REJECT_PAUSE_NS;
     }
 
     fn on_start(&mut self, _state: &AlgoState, _actions: &mut Actions) {
