@@ -370,3 +370,24 @@ def test_example_application_uses_the_plugin_with_prune_self_heal_and_ssa() -> N
     automated = app["spec"]["syncPolicy"]["automated"]
     assert automated == {"prune": True, "selfHeal": True}
     assert "ServerSideApply=true" in app["spec"]["syncPolicy"]["syncOptions"]
+
+
+def test_health_scripts_are_generated_from_one_template() -> None:
+    """charts/argocd/health/*.lua and both installers are `sequence crds --write` output."""
+    from sequence.argocd import HEALTH_BY_STATE, rendered
+
+    for path, text in rendered().items():
+        assert path.read_text() == text, f"{path} drifted: run `sequence crds --write`"
+    assert set(HEALTH_BY_STATE) == {"AlgoDeployment", "ExecutionGraph", "MeshGroup", "VenueEdge"}
+
+
+def test_installers_pick_up_a_changed_script() -> None:
+    from sequence.argocd import INSTALLERS, _embed, health_scripts
+
+    scripts = health_scripts()
+    changed = {**scripts, "VenueEdge": scripts["VenueEdge"].replace('"Healthy"', '"Healthy" -- changed')}
+    for path in INSTALLERS:
+        text = _embed(path.read_text(), changed)
+        assert '"Healthy" -- changed' in text
+        assert text.count("-- changed") == scripts["VenueEdge"].count('"Healthy"')
+        assert _embed(text, scripts) == path.read_text()  # and back, byte for byte

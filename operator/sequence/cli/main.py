@@ -97,14 +97,17 @@ def validate(path: Path) -> None:
 
 @cli.command()
 @click.option(
-    "--write", is_flag=True, help="Write crds/*.yaml and the Helm chart's copy instead of printing."
+    "--write",
+    is_flag=True,
+    help="Write crds/*.yaml, the Helm chart's copy and the Argo CD health checks instead of printing.",
 )
 def crds(write: bool) -> None:
     """Print (or write) the CustomResourceDefinitions generated from the models."""
+    from ..argocd import write_health
     from ..crdgen import all_crds_yaml, write_crds
 
     if write:
-        for path in write_crds():
+        for path in [*write_crds(), *write_health()]:
             click.echo(f"wrote {path}", err=True)
     else:
         sys.stdout.write(all_crds_yaml())
