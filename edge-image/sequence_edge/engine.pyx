@@ -326,7 +326,7 @@ cdef class Engine:
 
 def callback_histogram(AlgoInstance inst, bounds_ns) -> tuple:
     """(cumulative counts at each bound, total count, approximate sum in ns) of an instance's
-    callback latency histogram (host.pxd seq_latency_hist_t: exact below 16 ns, then 8 buckets per
+    callback latency histogram (util.pxd hist_t: exact below 16 ns, then 8 buckets per
     power of two), for a Prometheus histogram. A bucket counts under the first bound >= its top."""
     cdef uint32_t i
     cdef uint64_t top, n

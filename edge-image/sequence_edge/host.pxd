@@ -23,6 +23,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from sequence_edge.abi cimport seq_action_t, seq_algo_state_t, seq_fill_t, seq_io_block_t, seq_reject_t
 from sequence_edge.book cimport Book
+from sequence_edge.util cimport hist_t  # latency histogram shared with the OMS
 from sequence_edge.wasmtime_capi cimport wasm_engine_t, wasmtime_context_t, wasmtime_func_t, wasmtime_memory_t
 
 # Instance states (AlgoInstance.state names them: loaded/running/stopped/failed/removed).
@@ -47,7 +48,6 @@ cdef enum:
     OUTBOX_CAP = 256          # mesh messages held per instance until drained (oldest dropped)
     LOG_RING_CAP = 512        # log lines held per instance until drained (oldest dropped)
     LOG_TEXT_MAX = 240        # bytes kept per log line (longer lines are truncated)
-    HIST_BUCKETS = 496        # latency histogram: exact below 16 ns, then 8 buckets per power of 2
     REASON_MAX = 384          # bytes of the failure reason
 
 cdef struct seq_str_t:
@@ -70,11 +70,6 @@ cdef struct seq_outbox_entry_t:
     uint32_t payload_len
     uint8_t label[32]
     uint8_t payload[256]
-
-cdef struct seq_latency_hist_t:
-    uint64_t count
-    uint64_t max_ns
-    uint64_t buckets[HIST_BUCKETS]
 
 # All C-side state of one instance. Host imports get a pointer to it as their `env`, so nothing
 # here may be a Python object. Allocated once per instance (its address never changes).
@@ -133,7 +128,7 @@ cdef struct seq_slot_t:
     uint64_t outbox_dropped
     uint64_t logs
     uint64_t logs_dropped
-    seq_latency_hist_t latency  # ns per wasm callback, measured around the call (sampled, below)
+    hist_t latency  # ns per wasm callback, measured around the call (sampled, below)
     uint64_t latency_mask      # time on_book when books & mask == 0 (a clock read costs ~20-40 ns)
     # queues drained by the host's owner
     uint32_t action_count

@@ -62,6 +62,7 @@ from sequence_edge.abi cimport (
     seq_reject_t,
 )
 from sequence_edge.book cimport Book, BOOK_OK
+from sequence_edge.util cimport hist_quantile, hist_record
 from sequence_edge.wasmtime_capi cimport (
     WT_TRAP_INTERRUPT,
     WT_UPDATE_DEADLINE_CONTINUE,
@@ -200,8 +201,6 @@ cdef extern from *:
         return 1;
     }
 
-    static inline int seq_clz64(uint64_t v) { return __builtin_clzll(v); }
-
     /* Copies of a few dozen bytes on the hot path. GCC compiles a variable-length memcpy (and a
        plain copy loop, which it recognises as one) into `rep movsq`, whose start-up cost is most
        of the time at these sizes. The empty asm keeps the loop a loop of 8-byte moves. */
@@ -247,7 +246,6 @@ cdef extern from *:
     uint64_t seq_ticker_count(seq_ticker_t* t) nogil
     uint64_t seq_clock_ns(int clock) nogil
     bint seq_label_ok(const uint8_t* s, uint32_t n) nogil
-    int seq_clz64(uint64_t v) nogil
     void seq_copy8(void* dst, const void* src, size_t n_words) nogil
     void seq_trap_text(const uint8_t* m, size_t n, char* text, size_t text_cap, char* frame,
                        size_t frame_cap) nogil
@@ -299,52 +297,6 @@ _load_wasmtime_api()
 cdef size_t _addr(object ctypes_pointer) except? 0:
     """Address held by a ctypes pointer returned by the wasmtime package (e.g. Store._context())."""
     return ctypes.cast(ctypes_pointer, ctypes.c_void_p).value or 0
-
-
-# ------------------------------------------------------------------ latency histogram
-
-cdef inline uint32_t hist_index(uint64_t v) noexcept nogil:
-    cdef int e
-    if v < 16:
-        return <uint32_t>v
-    e = 63 - seq_clz64(v)                         # 4..63
-    return 16 + <uint32_t>(e - 4) * 8 + <uint32_t>((v >> (e - 3)) & 7)
-
-
-cdef inline uint64_t hist_value(uint32_t i) noexcept nogil:
-    """Midpoint of bucket i."""
-    cdef uint32_t e, sub
-    cdef uint64_t lo, width
-    if i < 16:
-        return i
-    e = (i - 16) // 8 + 4
-    sub = (i - 16) % 8
-    width = (<uint64_t>1) << (e - 3)
-    lo = (8 + <uint64_t>sub) * width
-    return lo + width // 2
-
-
-cdef inline void hist_record(seq_latency_hist_t* h, uint64_t ns) noexcept nogil:
-    h.count += 1
-    if ns > h.max_ns:
-        h.max_ns = ns
-    h.buckets[hist_index(ns)] += 1
-
-
-cdef uint64_t hist_quantile(const seq_latency_hist_t* h, double q) noexcept nogil:
-    cdef uint64_t rank, seen = 0, v
-    cdef uint32_t i
-    if h.count == 0:
-        return 0
-    rank = <uint64_t>(q * h.count)
-    if rank < q * h.count or rank == 0:
-        rank += 1
-    for i in range(HIST_BUCKETS):
-        seen += h.buckets[i]
-        if seen >= rank:
-            v = hist_value(i)
-            return v if v < h.max_ns else h.max_ns
-    return h.max_ns
 
 
 # ------------------------------------------------------------------ failure and traps
@@ -1152,7 +1104,7 @@ cdef class AlgoInstance:
             "logs_dropped": s.logs_dropped,
             "next_id": s.algo_state.next_id,
             "latency_ns": {"count": s.latency.count, "p50": hist_quantile(&s.latency, 0.5),
-                           "p99": hist_quantile(&s.latency, 0.99), "max": s.latency.max_ns},
+                           "p99": hist_quantile(&s.latency, 0.99), "max": s.latency.max_v},
             "memory_bytes": memory,
             "memory_limit_bytes": s.memory_limit,
             "deadline_ms": s.deadline_ms,
