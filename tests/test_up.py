@@ -12,27 +12,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
 from .conftest import REPO, sequence_cli
+from .mesh_support import wait_until
 
-T = TypeVar("T")
 MESH_ARB = "examples/mesh-arb"
 FILL_QTY = 0.01  # the maker's quote size (examples/mesh-arb/Sequence.toml)
-
-
-def wait_for(check: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
 
 
 class UpSession:
@@ -50,7 +39,7 @@ class UpSession:
             stdout=self.out,
             stderr=subprocess.STDOUT,
         )
-        self.state_file = wait_for(self._state_file, 60, "the session file of `sequence up`")
+        self.state_file = wait_until(self._state_file, 60, "the session file of `sequence up`")
 
     def _state_file(self) -> Path | None:
         if self.proc.poll() is not None:
@@ -157,10 +146,10 @@ def test_coordinator_sigkill_edges_keep_trading_and_the_mesh_comes_back(
     session: Callable[..., UpSession],
 ) -> None:
     run = session(MESH_ARB, "--start", "--duration", "18")
-    wait_for(lambda: hedger_received(run) > 0, what="the first hedged fill")
+    wait_until(lambda: hedger_received(run) > 0, what="the first hedged fill")
     old_pid = run.state()["processes"]["coordinator"]
     os.kill(old_pid, signal.SIGKILL)
-    wait_for(
+    wait_until(
         lambda: not any(run.edge_info(v)["mesh"]["connected"] for v in ("kraken", "coinbase")),
         10,
         "both edges to notice the coordinator is gone",
@@ -172,14 +161,14 @@ def test_coordinator_sigkill_edges_keep_trading_and_the_mesh_comes_back(
         assert run.edge_info(venue)["feed"]["updates"] > before
     assert run.status("maker")["orders"] > orders  # and the maker keeps quoting
 
-    wait_for(lambda: run.state()["processes"]["coordinator"] != old_pid, 20, "the coordinator restart")
-    wait_for(
+    wait_until(lambda: run.state()["processes"]["coordinator"] != old_pid, 20, "the coordinator restart")
+    wait_until(
         lambda: all(run.edge_info(v)["mesh"]["registered"] for v in ("kraken", "coinbase")),
         10,
         "both edges to re-register",
     )
     received = hedger_received(run)
-    wait_for(lambda: hedger_received(run) > received, 15, "messages to flow again")
+    wait_until(lambda: hedger_received(run) > received, 15, "messages to flow again")
     metrics = httpx.get(run.edge("kraken") + "/metrics", timeout=5.0).text  # the maker's edge
     assert re.search(r"^sequence_mesh_connected\{[^}]*\} 1\.0$", metrics, re.MULTILINE), metrics
     assert re.search(r"^sequence_mesh_reconnects_total\{[^}]*\} 1\.0$", metrics, re.MULTILINE), metrics
@@ -209,21 +198,21 @@ def test_killed_edge_is_restarted_and_its_deployments_pushed_again_in_their_last
     session: Callable[..., UpSession],
 ) -> None:
     run = session(MESH_ARB, "--start", "--duration", "18")
-    wait_for(lambda: hedger_received(run) > 0, what="the first hedged fill")
+    wait_until(lambda: hedger_received(run) > 0, what="the first hedged fill")
     stopped = run.cli("stop", "hedger")
     assert stopped.returncode == 0 and "Stopped" in stopped.stdout, stopped.stderr
     time.sleep(2.5)  # `sequence up` notes the new desired state on its next refresh (1 s)
     old_pid = run.state()["processes"]["edge/coinbase"]
     os.kill(old_pid, signal.SIGKILL)
     orders = run.status("maker")["orders"]
-    wait_for(lambda: run.state()["processes"]["edge/coinbase"] != old_pid, 20, "the coinbase edge restart")
+    wait_until(lambda: run.state()["processes"]["edge/coinbase"] != old_pid, 20, "the coinbase edge restart")
     assert run.status("maker")["orders"] > orders  # the other edge traded on meanwhile
-    hedger = wait_for(lambda: _status_or_none(run, "hedger"), 10, "the hedger pushed again")
+    hedger = wait_until(lambda: _status_or_none(run, "hedger"), 10, "the hedger pushed again")
     # pushed in its last state, not running ("Loaded": not started in this edge process yet), and
     # with a fresh paper account
     assert hedger["state"] == "Loaded" and hedger["orders"] == 0
     assert run.cli("start", "hedger").returncode == 0
-    wait_for(lambda: hedger_received(run) > 0, 15, "the restarted hedger to receive fills again")
+    wait_until(lambda: hedger_received(run) > 0, 15, "the restarted hedger to receive fills again")
 
     summary = run.finish()
     events = summary["processes"]["edge/coinbase"]["events"]
@@ -248,7 +237,7 @@ def test_a_trapping_instance_fails_alone_and_its_sibling_keeps_trading(
     session: Callable[..., UpSession],
 ) -> None:
     run = session("tests/configs/trap-sibling", "--duration", "8")  # both blocks say state = "running"
-    trap = wait_for(
+    trap = wait_until(
         lambda: (s := run.status("trap"))["state"] == "Failed" and s, 20, "the trap instance to fail"
     )
     assert trap["last_error"]["reason"] == "Trap" and "one too many" in trap["last_error"]["message"]
@@ -270,7 +259,7 @@ def test_a_trapping_instance_fails_alone_and_its_sibling_keeps_trading(
 @pytest.mark.slow
 def test_cli_verbs_against_a_running_session(session: Callable[..., UpSession]) -> None:
     run = session(MESH_ARB, "--start", "--duration", "60")
-    wait_for(lambda: hedger_received(run) > 0, what="the first hedged fill")
+    wait_until(lambda: hedger_received(run) > 0, what="the first hedged fill")
 
     status = run.cli("status")
     assert status.returncode == 0, status.stderr
@@ -296,7 +285,7 @@ def test_cli_verbs_against_a_running_session(session: Callable[..., UpSession]) 
     reader = threading.Thread(target=lambda: streamed.extend(follow.stdout or []), daemon=True)
     reader.start()
     try:  # --tail 0: only lines logged from now on, so they were streamed
-        wait_for(lambda: len(streamed) >= 3, 20, "three streamed log lines")
+        wait_until(lambda: len(streamed) >= 3, 20, "three streamed log lines")
         assert all("maker:" in line for line in streamed[:3]), streamed
     finally:
         follow.terminate()
