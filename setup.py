@@ -1,6 +1,7 @@
-"""Cython build: every .pyx under edge-image/sequence_edge becomes an extension.
+"""Cython build: every .pyx under edge-image/ becomes an extension named after its path.
 
-Later work only adds .pyx files; nothing here needs to change.
+`edge-image/sequence_edge/market/book.pyx` -> `sequence_edge.market.book`. New extensions only
+add .pyx files; nothing here needs to change.
 """
 
 from pathlib import Path
@@ -9,21 +10,21 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 ROOT = Path(__file__).parent
-PKG = ROOT / "edge-image" / "sequence_edge"
+SRC = ROOT / "edge-image"
 
 extensions = [
     Extension(
-        f"sequence_edge.{pyx.stem}",
+        ".".join(pyx.relative_to(SRC).with_suffix("").parts),
         [str(pyx.relative_to(ROOT))],
         extra_compile_args=["-O3", "-fno-strict-aliasing"],
     )
-    for pyx in sorted(PKG.glob("*.pyx"))
+    for pyx in sorted(SRC.rglob("*.pyx"))
 ]
 
 setup(
     ext_modules=cythonize(
         extensions,
-        include_path=[str(PKG.parent)],
+        include_path=[str(SRC)],
         compiler_directives={
             "language_level": "3",
             "boundscheck": False,

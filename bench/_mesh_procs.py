@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from sequence_edge.mesh_client import MeshClient, MeshInstance
+from sequence_edge.mesh.client import MeshClient, MeshInstance
 
 GROUP = "bench"
 

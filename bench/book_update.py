@@ -3,7 +3,7 @@
 One seeded, realistic stream (a deep book; mostly quantity changes near the top, adds and deletes,
 now and then the top of one side swept away) is applied to
 
-  ours         sequence_edge.book.Book.apply_many: one nogil loop per batch, no Python per update
+  ours         sequence_edge.market.book.Book.apply_many: one nogil loop per batch, no Python per update
   order-book   order_book.OrderBook (C extension from PyPI), one Python statement per update
   sorteddict   sortedcontainers.SortedDict per side, one Python statement per update
 
@@ -40,7 +40,7 @@ from order_book import OrderBook
 from sortedcontainers import SortedDict, SortedList
 
 import sequence_edge
-from sequence_edge.book import ASK, BID, Book
+from sequence_edge.market.book import ASK, BID, Book
 
 TICK = 1_000_000  # 0.01 in 1e8 fixed point
 LOT = 100_000  # 0.001 in 1e8 fixed point
@@ -183,8 +183,8 @@ WRITE_COST_PYX = """\
 # cython: language_level=3
 from time import perf_counter_ns
 from libc.stdint cimport uint64_t
-from sequence_edge.abi cimport seq_io_block_t
-from sequence_edge.book cimport Book
+from sequence_edge.algo.abi cimport seq_io_block_t
+from sequence_edge.market.book cimport Book
 
 def write_cost_ns(Book book, long calls):
     # An 8-byte aligned IO block, like the one in an algorithm's linear memory.

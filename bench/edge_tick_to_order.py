@@ -29,12 +29,12 @@ import statistics
 import time
 from pathlib import Path
 
-from sequence_edge import abi
-from sequence_edge.book import Book
+from sequence_edge.algo import abi
+from sequence_edge.market.book import Book
 from sequence_edge.engine import Engine
-from sequence_edge.host import AlgoHost
-from sequence_edge.records import RecordBuffer
-from sequence_edge.simfeed import SimMarket
+from sequence_edge.algo.host import AlgoHost
+from sequence_edge.market.records import RecordBuffer
+from sequence_edge.market.simfeed import SimMarket
 
 REPO = Path(__file__).resolve().parents[1]
 MM = (REPO / "examples/market-maker/market_maker.wasm").read_bytes()

@@ -52,7 +52,7 @@ def percentile(sorted_ns: list[int], q: float) -> float:
 
 async def edge_main(role: str, mesh_port: int, relay_port: int, interval_us: int) -> None:
     from sequence_edge.edge import Edge, EdgeConfig
-    from sequence_edge.edge_mesh import EdgeMesh
+    from sequence_edge.mesh.bridge import EdgeMesh
     from sequence_edge.push import parse_push
 
     venue = "kraken" if role == "ping" else "coinbase"

@@ -30,9 +30,9 @@ import time
 import numpy as np
 import wasmtime
 
-from sequence_edge import abi
-from sequence_edge.book import Book
-from sequence_edge.host import AlgoHost
+from sequence_edge.algo import abi
+from sequence_edge.market.book import Book
+from sequence_edge.algo.host import AlgoHost
 
 TARGET_NS = 100.0
 IO = 1024  # IoBlock address in the algo below

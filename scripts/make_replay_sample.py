@@ -11,8 +11,8 @@ import argparse
 import gzip
 from pathlib import Path
 
-from sequence_edge.records import RecordBuffer
-from sequence_edge.simfeed import SimMarket
+from sequence_edge.market.records import RecordBuffer
+from sequence_edge.market.simfeed import SimMarket
 
 REPO = Path(__file__).resolve().parents[1]
 ORIGIN_NS = 1_763_719_200_000_000_000  # 2025-11-21T10:00:00Z

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import wasmtime
 
-from sequence_edge import abi
+from sequence_edge.algo import abi
 
 IO = {f.name: f.offset for f in abi.IO_BLOCK.fields}
 MEMORY_CAP = 64 * 1024 * 1024

@@ -25,7 +25,7 @@ import sys
 import threading
 from typing import Any
 
-from sequence_edge.mesh_client import MeshClient, MeshInstance, Nbbo
+from sequence_edge.mesh.client import MeshClient, MeshInstance, Nbbo
 
 
 def emit(obj: dict[str, Any]) -> None:

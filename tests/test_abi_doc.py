@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sequence_edge import abi
+from sequence_edge.algo import abi
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "abi.md"
 HEADING = re.compile(r"^### (\w+) \((\d+) bytes\)\s*$")

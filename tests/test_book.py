@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sequence_edge import abi
-from sequence_edge.book import ASK, BID, IGNORED, OK, STALE, Book
+from sequence_edge.algo import abi
+from sequence_edge.market.book import ASK, BID, IGNORED, OK, STALE, Book
 
 PX = 100_000_000  # 1.0 in 1e8 fixed point
 _U = {"u8": "<B", "u16": "<H", "u32": "<I", "u64": "<Q", "i64": "<q", "f64": "<d"}

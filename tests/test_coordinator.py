@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sequence_edge import mesh_protocol as mp
+from sequence_wire import mesh as mp
 
 from .mesh_support import CoordinatorProcess, Peer, instance, labels_in, wait_until
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from sequence_edge import abi
+from sequence_edge.algo import abi
 from sequence_edge.engine import Engine
-from sequence_edge.records import RecordBuffer
-from sequence_edge.replay import ReplayFeedAdapter, ReplayFormatError, load_replay
-from sequence_edge.simfeed import SimMarket
+from sequence_edge.market.records import RecordBuffer
+from sequence_edge.market.replay import ReplayFeedAdapter, ReplayFormatError, load_replay
+from sequence_edge.market.simfeed import SimMarket
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "examples/data/sample-kraken.csv.gz"

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from sequence_edge import abi
-from sequence_edge.book import Book
-from sequence_edge.host import (
+from sequence_edge.algo import abi
+from sequence_edge.market.book import Book
+from sequence_edge.algo.host import (
     AbiMismatchError,
     Action,
     AlgoHost,

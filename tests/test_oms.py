@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from sequence_edge import abi
+from sequence_edge.algo import abi
 from sequence_edge.engine import Engine
 
 F = abi.to_fixed

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sequence_edge import abi
+from sequence_edge.algo import abi
 from sequence_edge.engine import Engine
-from sequence_edge.risk import RiskChecker
+from sequence_edge.orders.risk import RiskChecker
 
 F = abi.to_fixed
 BUY, SELL = abi.SIDE_BUY, abi.SIDE_SELL

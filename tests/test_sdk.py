@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from sequence_edge import abi
+from sequence_edge.algo import abi
 from tests.algo_harness import book_bytes, pack, state_bytes
 
 REPO = Path(__file__).resolve().parents[1]

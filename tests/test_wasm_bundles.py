@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from sequence_edge import abi
+from sequence_edge.algo import abi
 from tests.algo_harness import (
     MEMORY_CAP,
     AbiViolation,

@@ -9,8 +9,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .host import AlgoInstance
-from .oms import Account
+from .algo.host import AlgoInstance
+from .orders.oms import Account
 from .push import PushRequest
 
 LOG_LINES = 5000  # per-deployment log ring

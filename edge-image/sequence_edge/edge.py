@@ -25,17 +25,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import abi
+from .algo import abi
 from .deployment import Deployment, failure_reason, iso
 from .engine import Engine
-from .feeds import FeedAdapter, SimFeedAdapter
-from .host import AlgoHost, BundleError
+from .market.feeds import FeedAdapter, SimFeedAdapter
+from .algo.host import AlgoHost, BundleError
 from .push import PushError, PushRequest, verify_sha256
-from .records import RecordBuffer
-from .replay import ReplayFeedAdapter
+from .market.records import RecordBuffer
+from .market.replay import ReplayFeedAdapter
 
 if TYPE_CHECKING:
-    from .edge_mesh import EdgeMesh
+    from .mesh.bridge import EdgeMesh
 
 log = logging.getLogger("sequence.edge")
 

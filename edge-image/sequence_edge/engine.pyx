@@ -23,11 +23,11 @@ into the host's C slot (no Python per fill).
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 
-from sequence_edge.abi cimport SEQ_SIDE_BUY, seq_action_t
-from sequence_edge.book cimport BOOK_OK, BOOK_STALE, Book
-from sequence_edge.host cimport AlgoInstance
-from sequence_edge.oms cimport EVK_FILL, Account, algo_event_t
-from sequence_edge.records cimport (
+from sequence_edge.algo.abi cimport SEQ_SIDE_BUY, seq_action_t
+from sequence_edge.market.book cimport BOOK_OK, BOOK_STALE, Book
+from sequence_edge.algo.host cimport AlgoInstance
+from sequence_edge.orders.oms cimport EVK_FILL, Account, algo_event_t
+from sequence_edge.market.records cimport (
     REC_LEVEL,
     REC_SNAP_BEGIN,
     REC_SNAP_END,
@@ -35,7 +35,7 @@ from sequence_edge.records cimport (
     RecordBuffer,
     feed_rec_t,
 )
-from sequence_edge.trace cimport TraceStore
+from sequence_edge.orders.trace cimport TraceStore
 from sequence_edge.util cimport HIST_BUCKETS, hist_upper, now_ns
 
 cdef enum:

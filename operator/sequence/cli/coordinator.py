@@ -47,7 +47,7 @@ def coordinator(
     if port == mesh_port and port != 0:
         raise click.BadParameter("--port and --mesh-port must differ", param_hint="--mesh-port")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from sequence_edge.coordinator_api import run
+    from sequence_coordinator.api import run
 
     try:
         run(bind, port, mesh_port, heartbeat_s=heartbeat, peer_timeout_s=peer_timeout)

@@ -37,7 +37,7 @@ def _venues(_ctx: click.Context, _param: click.Parameter, value: str) -> list[st
 def _coordinator(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
-    from sequence_edge.edge_mesh import parse_address
+    from sequence_edge.mesh.bridge import parse_address
 
     try:
         parse_address(value)
@@ -182,9 +182,9 @@ def edge(
 ) -> None:
     """Run a venue edge: host deployments pushed over the control API (docs/edge-api.md)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from sequence_edge.control import serve
+    from sequence_edge.api.control import serve
     from sequence_edge.edge import EdgeConfig
-    from sequence_edge.replay import ReplayFormatError
+    from sequence_edge.market.replay import ReplayFormatError
 
     if mode != "sandbox":
         raise click.BadParameter(

@@ -37,7 +37,7 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memmove, memset
 
-from sequence_edge.abi cimport (
+from sequence_edge.algo.abi cimport (
     SEQ_ACTION_AMEND,
     SEQ_ACTION_CANCEL,
     SEQ_ACTION_CANCEL_ALL,
@@ -52,8 +52,8 @@ from sequence_edge.abi cimport (
     SEQ_SIDE_BUY,
     SEQ_SIDE_SELL,
 )
-from sequence_edge.host cimport SLOT_RUNNING
-from sequence_edge.risk cimport (
+from sequence_edge.algo.host cimport SLOT_RUNNING
+from sequence_edge.orders.risk cimport (
     R_BOOK_STALE,
     R_DUPLICATE_ID,
     R_INVALID_ACTION,
@@ -70,7 +70,7 @@ from sequence_edge.risk cimport (
     risk_order_t,
     trip,
 )
-from sequence_edge.trace cimport (
+from sequence_edge.orders.trace cimport (
     EV_ACK,
     EV_AMEND,
     EV_CANCEL,
@@ -89,8 +89,8 @@ from sequence_edge.trace cimport (
 )
 from sequence_edge.util cimport FIXED, hist_quantile, hist_record, muldiv, now_ns, smuldiv, wavg
 
-from sequence_edge import abi
-from sequence_edge.trace import format_ref
+from sequence_edge.algo import abi
+from sequence_edge.orders.trace import format_ref
 
 cdef uint32_t NO_BOOK = 0xFFFFFFFF
 

@@ -39,10 +39,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, cast
 
-from . import mesh_protocol as mp
-from .abi import MAX_LABEL, MAX_PAYLOAD
-from .mesh_protocol import SEND, SEND_FRAME
-from .mesh_stats import RxLink
+from sequence_wire import mesh as mp
+from sequence_wire.mesh import MAX_LABEL, MAX_PAYLOAD
+from sequence_wire.mesh import SEND, SEND_FRAME
+from sequence_wire.mesh_stats import RxLink
 
 log = logging.getLogger("sequence.mesh")
 

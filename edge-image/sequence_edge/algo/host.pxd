@@ -1,7 +1,7 @@
 # Interface of the WASM algo host (host.pyx) for the edge's Cython loop (feed -> book -> algos ->
 # risk -> OMS). Python callers use AlgoHost's def methods; Cython callers cimport these classes:
 #
-#     from sequence_edge.host cimport AlgoHost, AlgoInstance, Router
+#     from sequence_edge.algo.host cimport AlgoHost, AlgoInstance, Router
 #     route = host.router.route_of(book.symbol)          # once per book, at subscription time
 #     host.router.dispatch(route, book)                  # per update: no Python frame, GIL optional
 #     for inst in host.router.subscribers(route):        # then per instance, the OMS takes the actions
@@ -21,10 +21,10 @@
 # host meanwhile).
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
-from sequence_edge.abi cimport seq_action_t, seq_algo_state_t, seq_fill_t, seq_io_block_t, seq_reject_t
-from sequence_edge.book cimport Book
+from sequence_edge.algo.abi cimport seq_action_t, seq_algo_state_t, seq_fill_t, seq_io_block_t, seq_reject_t
+from sequence_edge.market.book cimport Book
 from sequence_edge.util cimport hist_t  # latency histogram shared with the OMS
-from sequence_edge.wasmtime_capi cimport wasm_engine_t, wasmtime_context_t, wasmtime_func_t, wasmtime_memory_t
+from sequence_edge.algo.wasmtime_capi cimport wasm_engine_t, wasmtime_context_t, wasmtime_func_t, wasmtime_memory_t
 
 # Instance states (AlgoInstance.state names them: loaded/running/stopped/failed/removed).
 cdef enum:

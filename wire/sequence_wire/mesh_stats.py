@@ -16,7 +16,7 @@ from collections import deque
 from random import random
 from typing import Any
 
-from .mesh_protocol import LATENCY_BUCKETS_NS
+from .mesh import LATENCY_BUCKETS_NS
 
 RESERVOIR = 256  # latency samples per link per report (uniformly sampled when busier)
 RECENT = 4096  # samples the coordinator keeps per link for p50/p99

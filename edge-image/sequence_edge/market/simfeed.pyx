@@ -30,9 +30,9 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memmove
 
-from sequence_edge.records cimport REC_LEVEL, REC_SNAP_BEGIN, REC_SNAP_END, REC_SNAP_LEVEL, RecordBuffer, feed_rec_t
+from sequence_edge.market.records cimport REC_LEVEL, REC_SNAP_BEGIN, REC_SNAP_END, REC_SNAP_LEVEL, RecordBuffer, feed_rec_t
 
-from sequence_edge import abi
+from sequence_edge.algo import abi
 
 DEFAULT_START_PRICES = {"BTC": 65000.0, "ETH": 3200.0, "SOL": 150.0, "XRP": 0.6, "DOGE": 0.15,
                         "ADA": 0.45, "AVAX": 35.0, "LINK": 15.0, "LTC": 80.0, "DOT": 7.0,

@@ -2,7 +2,7 @@
 # hot loop cimport this; keep it stable.
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
-from sequence_edge.abi cimport seq_level_t
+from sequence_edge.algo.abi cimport seq_level_t
 
 # Return codes of Book.apply_level
 cdef enum:

@@ -24,8 +24,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from .coordinator import DROP_REASONS, GROUP_RE, LABEL_RE, Coordinator, EdgeConnection, Member
-from .mesh_protocol import LATENCY_BUCKETS_NS
+from .router import DROP_REASONS, GROUP_RE, LABEL_RE, Coordinator, EdgeConnection, Member
+from sequence_wire.mesh import LATENCY_BUCKETS_NS
 
 log = logging.getLogger("sequence.coordinator")
 

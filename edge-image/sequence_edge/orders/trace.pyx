@@ -18,7 +18,7 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
-from sequence_edge import abi
+from sequence_edge.algo import abi
 
 cdef uint32_t MUL = 0x9E3779B1u  # odd, so multiplication mod 2**32 is invertible
 

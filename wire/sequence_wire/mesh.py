@@ -49,9 +49,12 @@ import re
 import struct
 from typing import Any
 
-from .abi import MAX_LABEL, MAX_PAYLOAD
 
 PROTOCOL_VERSION = 1
+
+# Limits an algorithm sees through the ABI (docs/abi.md); the algorithm ABI re-exports them.
+MAX_PAYLOAD = 256  # bytes per mesh message
+MAX_LABEL = 32  # bytes in a mesh label
 
 FRAME_HEADER = struct.Struct("<IB")  # length (type byte + body), type
 MAX_FRAME = 1 << 20  # control frames (a registration of 256 instances is ~60 KiB)

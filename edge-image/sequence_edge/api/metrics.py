@@ -15,11 +15,11 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from . import abi
-from .engine import callback_histogram
+from ..algo import abi
+from ..engine import callback_histogram
 
 if TYPE_CHECKING:
-    from .edge import Edge
+    from ..edge import Edge
 
 # callback latency buckets, ns (the host's histogram has ~6% resolution)
 LATENCY_BOUNDS_NS = (

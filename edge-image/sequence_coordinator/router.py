@@ -28,9 +28,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from . import mesh_protocol as mp
-from .abi import MAX_PAYLOAD
-from .mesh_stats import LinkStats
+from sequence_wire import mesh as mp
+from sequence_wire.mesh import MAX_PAYLOAD
+from sequence_wire.mesh_stats import LinkStats
 from .nbbo import NbboAggregator, NbboQuote, TopOfBook
 
 log = logging.getLogger("sequence.coordinator")

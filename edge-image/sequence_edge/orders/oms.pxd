@@ -1,11 +1,11 @@
 # The paper OMS (oms.pyx): one Account per deployment on this edge.
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
-from sequence_edge.abi cimport seq_action_t, seq_algo_state_t, seq_fill_t, seq_reject_t
-from sequence_edge.book cimport Book
-from sequence_edge.host cimport AlgoInstance
-from sequence_edge.risk cimport N_REASONS, risk_limits_t, risk_state_t
-from sequence_edge.trace cimport TraceStore
+from sequence_edge.algo.abi cimport seq_action_t, seq_algo_state_t, seq_fill_t, seq_reject_t
+from sequence_edge.market.book cimport Book
+from sequence_edge.algo.host cimport AlgoInstance
+from sequence_edge.orders.risk cimport N_REASONS, risk_limits_t, risk_state_t
+from sequence_edge.orders.trace cimport TraceStore
 from sequence_edge.util cimport hist_t
 
 cdef enum:

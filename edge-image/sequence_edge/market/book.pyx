@@ -44,7 +44,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memmove, memset
 
-from sequence_edge.abi cimport (
+from sequence_edge.algo.abi cimport (
     SEQ_BOOK_RESYNCED,
     SEQ_BOOK_STALE,
     SEQ_MAX_LEVELS,

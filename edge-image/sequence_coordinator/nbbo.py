@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .mesh_protocol import MAX_VENUES, NO_VENUE
+from sequence_wire.mesh import MAX_VENUES, NO_VENUE
 
 
 @dataclass(frozen=True)

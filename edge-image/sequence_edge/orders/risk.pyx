@@ -24,10 +24,10 @@ BOOK_STALE) are decided by the OMS, which knows the deployment's symbols and ord
 
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
-from sequence_edge.abi cimport SEQ_SIDE_BUY
+from sequence_edge.algo.abi cimport SEQ_SIDE_BUY
 from sequence_edge.util cimport FIXED, muldiv
 
-from sequence_edge import abi
+from sequence_edge.algo import abi
 
 
 cdef uint32_t check_order(const risk_limits_t* lim, risk_state_t* st, const risk_order_t* o) noexcept nogil:

@@ -16,8 +16,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from .edge import Edge, OutboundMessage
-from .mesh_client import MeshClient, MeshInstance, Nbbo
+from ..edge import Edge, OutboundMessage
+from .client import MeshClient, MeshInstance, Nbbo
 
 log = logging.getLogger("sequence.edge")
 

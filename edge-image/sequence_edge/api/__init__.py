@@ -1,0 +1,1 @@
+"""The edge's HTTP control API and its Prometheus metrics."""

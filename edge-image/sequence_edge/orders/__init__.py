@@ -1,0 +1,1 @@
+"""Orders: pre-trade risk, the paper OMS and per-order lifecycle traces."""
