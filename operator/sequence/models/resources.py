@@ -40,8 +40,8 @@ class BundleRef(SpecModel):
         default=None,
         pattern=r"^https://",
         description="Download the bundle over https (plain http is refused). The operator fetches it, "
-        "checks sha256 and pushes the bytes to the edges; larger than the operator's maxBundleBytes "
-        "(64 MiB) fails with BundleTooLarge.",
+        "checks sha256 and pushes the bytes to the edges. Larger than the operator's maxBundleBytes "
+        "(default 64 MiB) fails with BundleTooLarge; edges accept at most 32 MiB.",
     )
     oci: str | None = Field(
         default=None,
