@@ -181,9 +181,13 @@ class GraphEdge(SpecModel):
         max_length=63, description="Id of the node it activates (a key of nodes; not the source, no cycles)."
     )
     trigger: Any = Field(
-        description="When the edge fires. Wire form: one of "
-        + ", ".join(f'"{t}"' for t in SIMPLE_TRIGGERS)
-        + ', {"on_timeout": {"ms": N}} or {"on_price": {"symbol", "direction", "offset_pct"}}',
+        description='When the edge fires, in wire form: "on_accepted" (the source order is '
+        'acknowledged), "on_first_fill" (its first partial fill), "on_fill" (every fill, again and '
+        'again: a streaming hedge), "on_full_fill" (100% filled), "on_fill_ratio" (once, when the '
+        'fill ratio reaches condition.fill_ratio_gte), "on_cancel" (it was cancelled), "on_done" (any '
+        'end: filled, cancelled, rejected, expired), {"on_timeout": {"ms": N}} (N ms after the source '
+        'activates) or {"on_price": {"symbol", "direction": "above"|"below", "offset_pct"}} (a price '
+        "crosses the reference price moved by offset_pct percent).",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     condition: EdgeCondition | None = Field(
@@ -191,9 +195,12 @@ class GraphEdge(SpecModel):
     )
     sizing: Any = Field(
         default=None,
-        description="How the target's quantity is derived (only for a derived target); omitted: its own qty. "
-        'Wire form: "parent_filled_qty", "incremental_fill", "residual", {"linear_hedge": m}, '
-        '{"scaled_notional": {"multiplier", "cap_usd"}} or {"fixed": q}',
+        description="How a derived target's quantity follows the source, in wire form: "
+        '"parent_filled_qty" (the source\'s cumulative filled quantity), "incremental_fill" (only what '
+        'filled since the edge last fired), "residual" (source target minus filled), {"linear_hedge": m} '
+        "(filled quantity x m; negative = the opposite side, -1.0 = a 1:1 hedge), "
+        '{"scaled_notional": {"multiplier", "cap_usd"}} (the filled notional x multiplier, at most cap_usd) '
+        'or {"fixed": q} (q, whatever the source did). Omitted: the target\'s own qty.',
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
 

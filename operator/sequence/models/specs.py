@@ -49,7 +49,7 @@ class RiskLimits(SpecModel):
     max_loss: PositiveFloat | None = Field(
         default=None,
         description="Kill switch, in quote currency: once realized + unrealized PnL (fees included) "
-        "falls below -max_loss, resting orders are cancelled and every later order is refused with "
+        "falls below minus this amount, resting orders are cancelled and every later order is refused with "
         "KILL_SWITCH until the deployment is pushed again (stop/start does not reset it). Unset: no kill "
         "switch.",
     )
