@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo: install, then run seed 002's mesh on this machine for 30 seconds -- a maker on a
+# The demo: install, then run the cross-venue mesh on this machine for 30 seconds -- a maker on a
 # simulated Kraken book tells a hedger on a simulated Coinbase book about every fill, through
 # the coordinator -- with the live table on a terminal, then print the summary.
 set -euo pipefail

@@ -1,4 +1,4 @@
-"""The coordinator between real processes: routing, drops, link stats, NBBO, failures (seed 002)."""
+"""The coordinator between real processes: routing, drops, link stats, NBBO, failures."""
 
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import yaml
 
 from sequence.crdgen import CRD_DIRS, render_crds
@@ -87,3 +90,56 @@ def test_schemas_are_structural() -> None:
     for text in render_crds().values():
         doc = yaml.safe_load(text)
         walk(doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+
+
+def _undescribed(node: object, path: str) -> list[str]:
+    """Paths of properties (at any depth, inside array items and maps too) without a description."""
+    if not isinstance(node, dict):
+        return []
+    missing = []
+    for name, sub in (node.get("properties") or {}).items():
+        if not str(sub.get("description", "")).strip():
+            missing.append(f"{path}.{name}")
+        missing += _undescribed(sub, f"{path}.{name}")
+    for key, suffix in (("items", "[]"), ("additionalProperties", "{}")):
+        if isinstance(node.get(key), dict):
+            missing += _undescribed(node[key], path + suffix)
+    return missing
+
+
+def test_every_property_has_a_description() -> None:
+    """`kubectl explain` on any field, spec or status, of every kind says what it is."""
+    missing: list[str] = []
+    for text in render_crds().values():
+        doc = yaml.safe_load(text)
+        schema = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        assert schema["description"].strip()
+        missing += _undescribed(schema, doc["spec"]["names"]["kind"])
+    assert not missing, f"{len(missing)} properties without a description:\n" + "\n".join(missing)
+
+
+USER_FACING = ("operator", "edge-image", "crds", "charts", "docs", "README.md", "examples", "scripts", "sdk")
+SKIP_DIRS = {"target", "__pycache__", ".git", "build"}
+
+
+def test_user_facing_text_does_not_cite_internal_documents() -> None:
+    """Users have no "seed 00x" documents: help, messages, docs and CRDs say what happens instead."""
+    citations = re.compile(r"seed 00\d", re.IGNORECASE)
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for top in USER_FACING:
+        base = root / top
+        files = [base] if base.is_file() else [p for p in base.rglob("*") if p.is_file()]
+        for path in files:
+            if SKIP_DIRS & set(path.relative_to(root).parts):
+                continue
+            try:
+                text = path.read_text()
+            except (UnicodeDecodeError, OSError):
+                continue  # binaries (bundles, compiled modules)
+            found += [
+                f"{path.relative_to(root)}:{n}"
+                for n, line in enumerate(text.splitlines(), 1)
+                if citations.search(line)
+            ]
+    assert not found, "cites seed documents:\n" + "\n".join(found)

@@ -70,7 +70,7 @@ def test_bundle_configmap_is_pinned_by_sha(objects: list[dict]) -> None:
         "sizeBytes": len(data),
     }
     assert maker["state"] == "Running"
-    assert algos["full-hedger"]["state"] == "Stopped"  # seed 001: deployments start stopped
+    assert algos["full-hedger"]["state"] == "Stopped"  # deployments start stopped
     assert algos["full-hedger"]["label"] == "hedger"  # label defaults to the block name
     assert algos["full-remote"]["bundle"] == {
         "url": "https://algos.example/remote-1.2.wasm",

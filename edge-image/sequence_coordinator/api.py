@@ -3,7 +3,7 @@
     GET    /healthz                   {"ok": true, "edges": n}
     GET    /metrics                   Prometheus text
     GET    /v1/mesh                   {"groups": [topology...]}; ?deployment_id=ID -> that instance's group
-    GET    /v1/mesh/{group}           topology (seed 000 shape, see Group.topology)
+    GET    /v1/mesh/{group}           topology (instances, links, drops; see Group.topology)
     PUT    /v1/mesh/{group}           routing table {"members": [{deployment, label, venue, peers}]}
     DELETE /v1/mesh/{group}           forget the routing table (registered labels define the group again)
     GET    /v1/edges                  connected edges with their client-side counters

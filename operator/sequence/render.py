@@ -78,7 +78,7 @@ def _configmap(
 
 
 def _bundle_configmaps(project: Project) -> list[dict[str, Any]]:
-    """One ConfigMap per distinct local bundle (seed 002 deploys one .wasm twice)."""
+    """One ConfigMap per distinct local bundle (two deployments of the same .wasm, e.g. one per venue, share it)."""
     by_sha = {b.sha256: b for b in project.bundles.values()}
     return [
         _configmap(

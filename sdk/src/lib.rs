@@ -37,7 +37,7 @@ pub mod seq;
 mod state;
 pub mod traits;
 
-/// Names the seeds use for the C-ABI side.
+/// The C-ABI side under the names native algorithms use: ABI version, vtable, host API.
 pub mod ffi {
     pub use crate::abi::ABI_VERSION;
     #[cfg(feature = "std")]

@@ -61,7 +61,7 @@ def test_deploy_and_verbs_against_the_cluster(
     assert f"applied AlgoDeployment/{algo}" in deployed.stdout
     again = cli(cluster, "deploy", str(path))  # applying twice changes nothing and still succeeds
     assert again.returncode == 0, again.stderr
-    assert kube.get("AlgoDeployment", algo)["spec"]["state"] == "Stopped"  # seed 001
+    assert kube.get("AlgoDeployment", algo)["spec"]["state"] == "Stopped"  # deployments start stopped
 
     # `start` patches spec.state; the operator runs it on the edge; status reports fills.
     started = cli(cluster, "start", "mm", "--project", str(path))

@@ -11,7 +11,7 @@ one relay hop, same routing work, this project's shared 2-core VM):
     pyzmq DEALER/ROUTER        p50 313 us  p99 3313 us   16k/s   p50 278 us  p99 1276 us   53k/s
 
 pyzmq hands every message to its I/O thread on both sides (two extra thread
-wake-ups per hop) and hides connects/disconnects, which seed 002's failure
+wake-ups per hop) and hides connects/disconnects, which the mesh's failure
 handling needs to see (drop-and-count while disconnected, re-register on
 reconnect, forget an edge's instances when its connection ends). ZeroMQ's HWM
 drop semantics are kept: above a write-buffer high-water mark, sends are

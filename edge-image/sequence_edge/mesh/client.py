@@ -7,7 +7,7 @@ never stalls the edge's loop, and sends and deliveries need no thread hop.
 they then hop onto the loop with call_soon_threadsafe. Callbacks
 (`on_message`, `on_nbbo`) run on the loop.
 
-Failure behaviour (seed 002):
+Failure behaviour:
 - Coordinator unreachable or gone: the client keeps reconnecting in the
   background (50 ms doubling to 1 s). Meanwhile `send()` returns False and
   counts `dropped_no_coordinator`; nothing is queued for later.

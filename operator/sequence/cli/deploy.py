@@ -17,7 +17,8 @@ from .main import Context, cli, load_or_exit
 def deploy(ctx: Context, path: Path, dry_run: bool) -> None:
     """Apply PATH's resources to the current cluster (server-side apply, field manager `sequence`).
 
-    Deployments start Stopped unless the file says otherwise (seed 001); `sequence start` runs them.
+    Deployments start Stopped unless the file says otherwise, so every edge loads the algorithm and
+    warms up its books before the first order; `sequence start` runs them.
     """
     from ..cluster import deploy as apply_objects
     from ..render import render_objects

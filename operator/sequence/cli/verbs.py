@@ -1,4 +1,4 @@
-"""`sequence up` and the lifecycle verbs of seed 001: status, start, stop,
+"""`sequence up` and the lifecycle verbs: status, start, stop,
 undeploy, logs, mesh, watch, trace.
 
 Verbs find their target from the project (--project, default `.`): a running
@@ -166,7 +166,7 @@ def start(name: str | None, project_path: Path) -> None:
 @click.argument("name", required=False)
 @project_option
 def stop(name: str | None, project_path: Path) -> None:
-    """Pause a deployment; state and resting orders are kept (seed 000)."""
+    """Pause a deployment: it gets no more books and places no new orders; its state and resting orders are kept."""
     _lifecycle("stop", name, project_path)
 
 

@@ -299,7 +299,8 @@ class LocalRun:
             self.launch()
             if not self.options.start and not any(d == "Running" for d in self.desired.values()):
                 self.console.print(
-                    "[yellow]deployments are loaded but stopped (seed 001); start them with "
+                    "[yellow]deployments are loaded but stopped (so feeds warm up before the first book update); "
+                    "start them with "
                     "`sequence start [name]` or run `sequence up --start`[/yellow]"
                 )
             live = (

@@ -91,44 +91,102 @@ class SpecModel(BaseModel):
 
 
 class WireModel(BaseModel):
-    """A fragment whose keys are a wire format (seed 004): same spelling everywhere."""
+    """A fragment whose keys are a wire format the graph engine reads: same spelling everywhere."""
 
     model_config = ConfigDict(extra="forbid")
 
 
 class Resources(SpecModel):
-    """Kubernetes resource requests/limits, e.g. {cpu = "1", memory = "512Mi"}."""
+    """Kubernetes resource requests/limits of the edge container, e.g. {cpu = "1", memory = "512Mi"}."""
 
-    requests: dict[str, str] = Field(default_factory=dict, description="Resource requests (cpu, memory)")
-    limits: dict[str, str] = Field(default_factory=dict, description="Resource limits (cpu, memory)")
+    requests: dict[str, str] = Field(
+        default_factory=dict,
+        description="What the scheduler reserves for the container, by resource name (cpu, memory) in "
+        'Kubernetes quantities ("500m", "512Mi"). Empty: the operator\'s edgeDefaults.resources '
+        "(1 CPU, 512Mi).",
+    )
+    limits: dict[str, str] = Field(
+        default_factory=dict,
+        description="The most the container may use, by resource name (cpu, memory). CPU above the limit "
+        "is throttled (the feed lags); memory above it gets the pod killed and restarted. Empty: the "
+        "operator's edgeDefaults.resources (1Gi memory).",
+    )
 
 
 class Condition(SpecModel):
-    type: Literal["Ready", "Reconciling", "Degraded"]
-    status: Literal["True", "False", "Unknown"]
-    reason: str = Field(max_length=128, description="CamelCase machine-readable reason")
-    message: str = Field(default="", max_length=1024, description="Human-readable explanation")
-    last_transition_time: str = Field(description="RFC 3339 time of the last status change")
-    observed_generation: int | None = Field(default=None, ge=0)
+    """One standard condition: Ready, Reconciling or Degraded, each present from the first pass on."""
+
+    type: Literal["Ready", "Reconciling", "Degraded"] = Field(
+        description="Ready: the object does what its spec asks. Reconciling: the operator is still "
+        "working towards the spec. Degraded: something is wrong (the reason says what)."
+    )
+    status: Literal["True", "False", "Unknown"] = Field(
+        description="Whether the condition holds: True, False, or Unknown before the first check."
+    )
+    reason: str = Field(
+        max_length=128,
+        description="Why, as one CamelCase word for tools and alerts (e.g. Running, NoEdges, "
+        "EdgeUnreachable); at most 128 characters.",
+    )
+    message: str = Field(
+        default="",
+        max_length=1024,
+        description='The same for people, e.g. "running on 2/2 edges"; at most 1024 characters.',
+    )
+    last_transition_time: str = Field(
+        description="RFC 3339 time the status last changed; a new reason or message does not move it."
+    )
+    observed_generation: int | None = Field(
+        default=None,
+        ge=0,
+        description="metadata.generation of the spec this condition was computed from; lower than the "
+        "object's generation means the newest spec has not been looked at yet.",
+    )
 
 
 class ErrorInfo(SpecModel):
     """The last error, bounded so a chatty failure cannot bloat the object."""
 
-    reason: str = Field(max_length=128)
-    message: str = Field(max_length=1024)
-    time: str | None = Field(default=None, description="RFC 3339")
-    edge: str | None = Field(default=None, description="Edge that reported it, if any")
+    reason: str = Field(
+        max_length=128,
+        description="CamelCase cause (e.g. BundleSha256Mismatch, PushRejected); at most 128 characters.",
+    )
+    message: str = Field(
+        max_length=1024,
+        description="What went wrong and what to do, for people; cut at 1024 characters.",
+    )
+    time: str | None = Field(
+        default=None, description="RFC 3339 time the error was first seen; the same error again keeps it."
+    )
+    edge: str | None = Field(
+        default=None, description="Edge id that reported the error; absent when it is not about one edge."
+    )
 
 
 class StatusBase(SpecModel):
-    observed_generation: int | None = Field(default=None, ge=0)
-    lifecycle_state: str | None = None
-    conditions: list[Condition] = Field(default_factory=list, max_length=8)
-    error: ErrorInfo | None = None
+    """Written by the operator on every pass; never edit it by hand."""
+
+    observed_generation: int | None = Field(
+        default=None,
+        ge=0,
+        description="metadata.generation of the spec the operator last reconciled; when it is lower than "
+        "metadata.generation the newest change has not been acted on yet.",
+    )
+    lifecycle_state: str | None = Field(default=None, description="Where the object is in its lifecycle.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Ready, Reconciling and Degraded, each with a reason and a message; keyed by type.",
+    )
+    error: ErrorInfo | None = Field(
+        default=None,
+        description="The last error, if the object is Degraded or Failed; cleared once it is healthy again.",
+    )
     # kopf keeps its progress in annotations (see sequence.reconcilers), but if
     # a handler ever returns a value kopf writes it under status.<handler>; the
     # CRD preserves unknown fields under `kopf` so nothing is silently dropped.
     kopf: dict[str, Any] | None = Field(
-        default=None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+        default=None,
+        description="Reserved for the operator framework's bookkeeping; normally absent. Ignore it.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )

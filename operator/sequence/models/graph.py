@@ -1,6 +1,6 @@
-"""ExecutionGraph spec (seed 004): nodes, triggered edges, sizing, 4-layer risk.
+"""ExecutionGraph spec: nodes, triggered edges, sizing, 4-layer risk.
 
-Triggers, conditions, sizings and failure actions keep the seed's wire forms
+Triggers, conditions, sizings and failure actions keep the graph engine's wire forms
 (`"on_fill_ratio"` + `condition.fill_ratio_gte`, `{"on_timeout": {"ms": N}}`,
 `"cancel_all_open"`...), because the coordinator's graph engine consumes them
 as they are. The same spelling is used in Sequence.toml and in the CRD.
@@ -33,16 +33,24 @@ FailureAction = Literal["cancel_all_open", "cancel_pending", "pause_graph", "do_
 
 
 class OnTimeout(WireModel):
+    """Fire a fixed time after the source node activates."""
+
     ms: int = Field(gt=0, description="Milliseconds after the source node activates")
 
 
 class OnPrice(WireModel):
-    symbol: Symbol
-    direction: Literal["above", "below"]
+    """Fire when a symbol's price crosses a level relative to the reference price."""
+
+    symbol: Symbol = Field(description="Symbol whose price is watched.")
+    direction: Literal["above", "below"] = Field(
+        description="Fire when the price goes above or below the level."
+    )
     offset_pct: float = Field(description="Offset from the reference price in percent (e.g. -5.0)")
 
 
 class ScaledNotional(WireModel):
+    """Size the child by the parent's filled notional."""
+
     multiplier: float = Field(description="Child notional = parent filled notional x multiplier")
     cap_usd: PositiveFloat | None = Field(default=None, description="Optional USD cap on the child notional")
 
@@ -87,23 +95,64 @@ def parse_sizing(value: Any) -> str | dict[str, Any]:
 
 
 class Twap(SpecModel):
-    slices: int = Field(ge=1, le=10_000, description="Number of child slices")
-    interval_ms: int = Field(gt=0, description="Milliseconds between slices")
+    """Time slicing: the node's quantity is split into equal child orders."""
+
+    slices: int = Field(
+        ge=1, le=10_000, description="Number of child orders, 1 to 10000; each gets qty / slices."
+    )
+    interval_ms: int = Field(gt=0, description="Milliseconds between two slices, above 0.")
 
 
 class GraphNode(SpecModel):
-    side: Literal["buy", "sell"]
-    symbol: Symbol
-    qty: NonNegativeFloat = Field(default=0.0, description="Target quantity; 0 for derived nodes")
-    derived: bool = Field(default=False, description="Quantity comes from the incoming edge's sizing")
-    venue: str | None = Field(default=None, description="Pin to a venue; omit to let the policy choose")
-    policy: Literal["sor", "direct", "passive", "aggressive"] = "sor"
-    perp: bool = False
-    limit_price: PositiveFloat | None = None
-    twap: Twap | None = None
-    urgency: Literal["low", "normal", "high", "urgent"] = "normal"
-    max_slippage_bps: NonNegativeFloat | None = None
-    horizon_ms: int | None = Field(default=None, gt=0)
+    """One order of the graph. A node with no incoming edge starts at once; the others wait for an
+    edge to fire."""
+
+    side: Literal["buy", "sell"] = Field(description="buy or sell.")
+    symbol: Symbol = Field(description="Symbol, BASE-QUOTE or BASE-QUOTE-PERP (e.g. ETH-USD, ETH-USD-PERP).")
+    qty: NonNegativeFloat = Field(
+        default=0.0,
+        description="Target quantity in base units; must be above 0 unless derived, and 0 (or omitted) "
+        "when derived.",
+    )
+    derived: bool = Field(
+        default=False,
+        description="The quantity comes from the incoming edge's sizing (default false); needs an incoming "
+        "edge.",
+    )
+    venue: str | None = Field(
+        default=None, description="Pin the node to a venue; omit to let the policy choose."
+    )
+    policy: Literal["sor", "direct", "passive", "aggressive"] = Field(
+        default="sor",
+        description="How the order is worked: sor (default) routes across venues for the best price; direct "
+        "sends it to the pinned venue as is; passive rests at the touch (maker); aggressive takes liquidity.",
+    )
+    perp: bool = Field(
+        default=False, description="Trade the perpetual contract of the symbol (default false)."
+    )
+    limit_price: PositiveFloat | None = Field(
+        default=None,
+        description="Worst price the node accepts, in quote currency (buy: at most, sell: at least); omitted: "
+        "no limit.",
+    )
+    twap: Twap | None = Field(
+        default=None, description="Slice the node over time: the engine spawns that many child orders."
+    )
+    urgency: Literal["low", "normal", "high", "urgent"] = Field(
+        default="normal",
+        description="How hard the engine pushes for fills: low waits for good prices, urgent crosses the "
+        "spread at once; default normal.",
+    )
+    max_slippage_bps: NonNegativeFloat | None = Field(
+        default=None,
+        description="Largest move away from the price at activation, in basis points, the node accepts; "
+        "omitted: the graph's risk.preTrade.maxSlippageBps, if any.",
+    )
+    horizon_ms: int | None = Field(
+        default=None,
+        gt=0,
+        description="Time the node has to complete, in milliseconds (above 0); omitted: no deadline.",
+    )
 
     @model_validator(mode="after")
     def _qty_matches_derived(self) -> GraphNode:
@@ -115,23 +164,43 @@ class GraphNode(SpecModel):
 
 
 class EdgeCondition(WireModel):
-    fill_ratio_gte: float = Field(gt=0, le=1, description="Fire once filled/target >= this ratio")
+    """Threshold of an on_fill_ratio trigger."""
+
+    fill_ratio_gte: float = Field(
+        gt=0,
+        le=1,
+        description="Fire once, when filled / target reaches this ratio (above 0, at most 1; 0.5 = half filled).",
+    )
 
 
 class GraphEdge(SpecModel):
-    from_: str = Field(alias="from", max_length=63, description="Source node id")
-    to: str = Field(max_length=63, description="Target node id")
+    """A triggered link: when the trigger fires on the source node, the target node activates."""
+
+    from_: str = Field(alias="from", max_length=63, description="Id of the source node (a key of nodes).")
+    to: str = Field(
+        max_length=63, description="Id of the node it activates (a key of nodes; not the source, no cycles)."
+    )
     trigger: Any = Field(
-        description="Wire form: one of "
-        + ", ".join(f'"{t}"' for t in SIMPLE_TRIGGERS)
-        + ', {"on_timeout": {"ms": N}} or {"on_price": {"symbol", "direction", "offset_pct"}}',
+        description='When the edge fires, in wire form: "on_accepted" (the source order is '
+        'acknowledged), "on_first_fill" (its first partial fill), "on_fill" (every fill, again and '
+        'again: a streaming hedge), "on_full_fill" (100% filled), "on_fill_ratio" (once, when the '
+        'fill ratio reaches condition.fill_ratio_gte), "on_cancel" (it was cancelled), "on_done" (any '
+        'end: filled, cancelled, rejected, expired), {"on_timeout": {"ms": N}} (N ms after the source '
+        'activates) or {"on_price": {"symbol", "direction": "above"|"below", "offset_pct"}} (a price '
+        "crosses the reference price moved by offset_pct percent).",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
-    condition: EdgeCondition | None = Field(default=None, description="Only for on_fill_ratio")
+    condition: EdgeCondition | None = Field(
+        default=None, description="Required with trigger on_fill_ratio, refused with any other trigger."
+    )
     sizing: Any = Field(
         default=None,
-        description='Wire form: "parent_filled_qty", "incremental_fill", "residual", {"linear_hedge": m}, '
-        '{"scaled_notional": {"multiplier", "cap_usd"}} or {"fixed": q}',
+        description="How a derived target's quantity follows the source, in wire form: "
+        '"parent_filled_qty" (the source\'s cumulative filled quantity), "incremental_fill" (only what '
+        'filled since the edge last fired), "residual" (source target minus filled), {"linear_hedge": m} '
+        "(filled quantity x m; negative = the opposite side, -1.0 = a 1:1 hedge), "
+        '{"scaled_notional": {"multiplier", "cap_usd"}} (the filled notional x multiplier, at most cap_usd) '
+        'or {"fixed": q} (q, whatever the source did). Omitted: the target\'s own qty.',
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
 
@@ -157,47 +226,112 @@ class GraphEdge(SpecModel):
 class AdmissionRisk(SpecModel):
     """Layer 1: before any order leaves."""
 
-    max_notional_usd: PositiveFloat | None = None
-    max_leverage: PositiveFloat | None = None
-    max_concurrent_graphs: int | None = Field(default=None, ge=1)
+    max_notional_usd: PositiveFloat | None = Field(
+        default=None,
+        description="Refuse the graph if the notional of all its nodes together exceeds this, in USD; "
+        "omitted: no limit.",
+    )
+    max_leverage: PositiveFloat | None = Field(
+        default=None,
+        description="Refuse the graph if it would take the account's leverage above this (3.0 = 3x); "
+        "omitted: no limit.",
+    )
+    max_concurrent_graphs: int | None = Field(
+        default=None,
+        ge=1,
+        description="Refuse the graph while this many graphs are already active (at least 1); omitted: no limit.",
+    )
 
 
 class PreTradeRisk(SpecModel):
     """Layer 2: per-node gates."""
 
-    max_node_notional_usd: PositiveFloat | None = None
-    require_balance_check: bool = False
-    max_slippage_bps: NonNegativeFloat | None = None
+    max_node_notional_usd: PositiveFloat | None = Field(
+        default=None,
+        description="Refuse a node whose order notional exceeds this, in USD; omitted: no limit.",
+    )
+    require_balance_check: bool = Field(
+        default=False,
+        description="Check the account holds enough balance for each node before it sends (default false).",
+    )
+    max_slippage_bps: NonNegativeFloat | None = Field(
+        default=None,
+        description="Refuse a node whose expected fill price is further than this from the price at "
+        "activation, in basis points; a node's own maxSlippageBps overrides it. Omitted: no limit.",
+    )
 
 
 class RuntimeRisk(SpecModel):
     """Layer 3: enforced continuously while the graph runs."""
 
-    max_unhedged_qty: PositiveFloat | None = None
-    max_loss_usd: PositiveFloat | None = None
-    max_drawdown_usd: PositiveFloat | None = None
+    max_unhedged_qty: PositiveFloat | None = Field(
+        default=None,
+        description="Breach when the net quantity across the graph's legs (filled on one side, not yet "
+        "hedged on the other) exceeds this, in base units; omitted: no limit.",
+    )
+    max_loss_usd: PositiveFloat | None = Field(
+        default=None,
+        description="Breach when the graph's realized + unrealized loss exceeds this, in USD; omitted: no limit.",
+    )
+    max_drawdown_usd: PositiveFloat | None = Field(
+        default=None,
+        description="Breach when PnL falls this far below its peak during the graph, in USD; omitted: no limit.",
+    )
 
 
 class FailurePolicy(SpecModel):
     """Layer 4: what happens on a breach."""
 
-    on_runtime_breach: FailureAction = "cancel_all_open"
-    on_disconnect: FailureAction = "pause_graph"
+    on_runtime_breach: FailureAction = Field(
+        default="cancel_all_open",
+        description="On a runtime limit breach: cancel_all_open (default) cancels every open order of the "
+        "graph; cancel_pending cancels the nodes not yet sent; pause_graph stops activating nodes and keeps "
+        "orders; do_nothing only reports it.",
+    )
+    on_disconnect: FailureAction = Field(
+        default="pause_graph",
+        description="When the graph engine loses its connection to a venue: same choices; default "
+        "pause_graph.",
+    )
 
 
 class GraphRisk(SpecModel):
-    admission: AdmissionRisk = Field(default_factory=AdmissionRisk)
-    pre_trade: PreTradeRisk = Field(default_factory=PreTradeRisk)
-    runtime: RuntimeRisk = Field(default_factory=RuntimeRisk)
-    failure: FailurePolicy = Field(default_factory=FailurePolicy)
+    """Four layers of risk: admission, pre-trade, runtime, and what to do on a breach."""
+
+    admission: AdmissionRisk = Field(
+        default_factory=AdmissionRisk, description="Layer 1, checked once before any order leaves."
+    )
+    pre_trade: PreTradeRisk = Field(
+        default_factory=PreTradeRisk, description="Layer 2, checked on each node before it sends an order."
+    )
+    runtime: RuntimeRisk = Field(
+        default_factory=RuntimeRisk, description="Layer 3, enforced continuously while the graph runs."
+    )
+    failure: FailurePolicy = Field(
+        default_factory=FailurePolicy, description="Layer 4: what happens on a breach or a disconnect."
+    )
 
 
 class ExecutionGraphSpec(SpecModel):
-    nodes: dict[str, GraphNode] = Field(min_length=1, max_length=256, description="Nodes by id")
-    edges: list[GraphEdge] = Field(default_factory=list, max_length=256)
-    risk: GraphRisk = Field(default_factory=GraphRisk)
-    sandbox: bool = Field(default=True, description="Paper-trade the graph (no real orders)")
-    metadata: dict[str, str] = Field(default_factory=dict)
+    """A multi-leg order: nodes (orders) linked by triggered edges, with four layers of risk."""
+
+    nodes: dict[str, GraphNode] = Field(
+        min_length=1, max_length=256, description="Nodes by id (1 to 256); ids are what edges refer to."
+    )
+    edges: list[GraphEdge] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Triggered links between nodes, at most 256; no self-loops, no cycles. Empty: every node "
+        "starts at once.",
+    )
+    risk: GraphRisk = Field(
+        default_factory=GraphRisk, description="Limits and breach actions; omitted: no limits."
+    )
+    sandbox: bool = Field(default=True, description="Paper-trade the graph, no real orders (default true).")
+    metadata: dict[str, str] = Field(
+        default_factory=dict,
+        description="Free-form labels kept with the graph (strategy, ticket); not interpreted.",
+    )
 
 
 def graph_problems(spec: ExecutionGraphSpec) -> list[tuple[tuple[str | int, ...], str]]:

@@ -19,161 +19,382 @@ from .specs import Feed, RiskLimits, WasmLimits
 
 
 class ConfigMapRef(SpecModel):
-    name: DnsName
-    key: str = Field(default="bundle.wasm", min_length=1)
+    """A bundle stored in a ConfigMap of the same namespace (what `sequence render` produces)."""
+
+    name: DnsName = Field(description="ConfigMap name, in the AlgoDeployment's namespace.")
+    key: str = Field(
+        default="bundle.wasm",
+        min_length=1,
+        description="Key holding the bundle, in binaryData (or base64 in data); default bundle.wasm. A "
+        "missing ConfigMap or key fails the deployment with BundleNotFound, listing the keys there are.",
+    )
 
 
 class BundleRef(SpecModel):
     """Where the algorithm comes from; exactly one of configMap, url, oci."""
 
-    config_map: ConfigMapRef | None = None
-    url: str | None = Field(default=None, pattern=r"^https://")
-    oci: str | None = Field(default=None, pattern=r"^oci://")
-    sha256: Sha256 = Field(description="Edges verify the bytes against this")
-    size_bytes: int | None = Field(default=None, ge=0)
+    config_map: ConfigMapRef | None = Field(
+        default=None, description="Read the bundle from a ConfigMap; for bundles up to about 1 MiB."
+    )
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https://",
+        description="Download the bundle over https (plain http is refused). The operator fetches it, "
+        "checks sha256 and pushes the bytes to the edges. Larger than the operator's maxBundleBytes "
+        "(default 64 MiB) fails with BundleTooLarge; edges accept at most 32 MiB.",
+    )
+    oci: str | None = Field(
+        default=None,
+        pattern=r"^oci://",
+        description="An oci:// artifact reference. Not supported by this operator release yet: the "
+        "deployment fails with BundleSourceUnsupported; use configMap or url.",
+    )
+    sha256: Sha256 = Field(
+        description="sha256 of the bundle bytes, 64 lowercase hex digits. The operator and every edge "
+        "verify the bytes against it; a mismatch fails with BundleSha256Mismatch and nothing runs. "
+        "Changing it (a new bundle) pushes and hot-swaps the algorithm on every edge.",
+    )
+    size_bytes: int | None = Field(
+        default=None,
+        ge=0,
+        description="Bundle size in bytes, for display (status.sizeBytes) until the bundle is read; "
+        "not checked.",
+    )
 
 
 class AlgoDeploymentSpec(SpecModel):
-    venue: DnsName = Field(description="Venue whose edges run this algorithm")
-    label: MeshLabel = Field(description="Mesh label other instances send to")
-    mesh_group: DnsName | None = Field(default=None, description="MeshGroup this instance belongs to")
-    symbols: list[Symbol] = Field(min_length=1, max_length=16)
-    runtime: Literal["wasm", "native"] = "wasm"
-    bundle: BundleRef
-    state: Literal["Running", "Stopped"] = Field(default="Stopped", description="Desired state")
-    peers: list[MeshLabel] = Field(default_factory=list)
-    risk: RiskLimits = Field(default_factory=RiskLimits)
-    wasm: WasmLimits = Field(default_factory=WasmLimits)
-    params: dict[str, str] = Field(default_factory=dict, description="Handed to the algorithm (seq.param)")
+    """The desired algorithm: which bundle, where, on which symbols, with which limits and params."""
+
+    venue: DnsName = Field(
+        description="Venue whose edges run this algorithm: every edge of every VenueEdge in the namespace "
+        "with this spec.venue gets an instance. With none, the operator creates a sandbox VenueEdge named "
+        "after the venue (unless createSandboxEdges is off) and the deployment waits as Pending."
+    )
+    label: MeshLabel = Field(
+        description="Name other mesh instances send messages to (seq.send); 1-32 letters, digits, '_', "
+        "'.', '-'. Unique within its MeshGroup."
+    )
+    mesh_group: DnsName | None = Field(
+        default=None,
+        description="MeshGroup this instance belongs to; its messages are routed only within that group. "
+        "Omitted: not in any mesh, and messages it sends are dropped.",
+    )
+    symbols: list[Symbol] = Field(
+        min_length=1,
+        max_length=16,
+        description="Symbols the algorithm trades, BASE-QUOTE or BASE-QUOTE-PERP (e.g. BTC-USD); 1 to 16, "
+        "no repeats. The edge keeps a book for each; removing one from a running deployment cancels its "
+        "resting orders there and is refused while the position in it is not flat.",
+    )
+    runtime: Literal["wasm", "native"] = Field(
+        default="wasm",
+        description="wasm (default): a WebAssembly module in the edge's sandbox (deadline, memory cap). "
+        "native: a shared library run without the sandbox, refused with UnsupportedRuntime by edges that "
+        "only run wasm.",
+    )
+    bundle: BundleRef = Field(description="Where the algorithm's code comes from, and its sha256.")
+    state: Literal["Running", "Stopped"] = Field(
+        default="Stopped",
+        description="Desired state; default Stopped, so that an algorithm is loaded on every edge (and its "
+        "books warm up) before it trades. Running starts it. Stopped calls its on_stop; orders it leaves "
+        "keep resting and can fill, but it gets no books and may only cancel.",
+    )
+    peers: list[MeshLabel] = Field(
+        default_factory=list,
+        description="Labels this instance sends messages to; documentation of the mesh's shape, shown in "
+        "the topology. Not enforced: a send to any label of the group is routed.",
+    )
+    risk: RiskLimits = Field(
+        default_factory=RiskLimits,
+        description="Pre-trade limits the edge checks before any order reaches the market; every refusal "
+        "reaches the algorithm as on_reject with the reason. Omitted: no limits except 256 resting orders.",
+    )
+    wasm: WasmLimits = Field(
+        default_factory=WasmLimits,
+        description="Sandbox limits of a wasm algorithm: deadline per callback and memory cap.",
+    )
+    params: dict[str, str] = Field(
+        default_factory=dict,
+        description="Settings the algorithm reads with seq.param(key), as text (numbers in decimal "
+        "notation, booleans true/false). Which keys mean what is up to the algorithm; an absent key "
+        "gives it its own default. Changing params pushes and hot-swaps the instance.",
+    )
     restart_nonce: str | None = Field(
-        default=None, description="Change to restart the algorithm on every edge"
+        default=None,
+        description="Change it to any new value to restart the algorithm on every edge (stop + start; a "
+        "Failed instance is pushed again). The value itself means nothing.",
     )
 
 
 class EdgeInstanceStatus(SpecModel):
-    edge_id: str
-    pod: str | None = None
-    endpoint: str | None = None
-    state: str = Field(description="Deploying, Running, Stopped, Failed, Unreachable")
-    last_heartbeat: str | None = None
-    orders: int = 0
-    fills: int = 0
-    rejects: int = 0
-    position: float | None = None
-    pnl: float | None = None
-    last_error: str | None = Field(default=None, max_length=1024)
-    bundle_sha256: str | None = Field(default=None, description="Bundle the edge reports it runs")
+    """The algorithm's instance on one edge, as that edge last reported it."""
+
+    edge_id: str = Field(description="Edge id (the pod name for edges the operator runs).")
+    pod: str | None = Field(default=None, description="Pod of the edge; absent for external edges.")
+    endpoint: str | None = Field(default=None, description="Control endpoint host:port of the edge.")
+    state: str = Field(
+        description="Loaded (pushed, not started), Running, Stopped, Failed (trap, missed deadline, memory "
+        "cap: see lastError; push again or change restartNonce) or Unreachable (the edge did not answer)."
+    )
+    last_heartbeat: str | None = Field(
+        default=None,
+        description="RFC 3339 time of the instance's last heartbeat (once a second while running).",
+    )
+    orders: int = Field(default=0, description="Orders the instance has placed on this edge.")
+    fills: int = Field(default=0, description="Fills it has received.")
+    rejects: int = Field(
+        default=0, description="Orders refused (risk, OMS); the reasons are in the edge's metrics."
+    )
+    position: float | None = Field(
+        default=None, description="Net position over its symbols, in base units (one symbol: that position)."
+    )
+    pnl: float | None = Field(
+        default=None,
+        description="Realized + unrealized PnL, fees included, in quote currency, marked to mid.",
+    )
+    last_error: str | None = Field(
+        default=None, max_length=1024, description="Why the instance failed or a push was refused, if it did."
+    )
+    bundle_sha256: str | None = Field(
+        default=None, description="sha256 of the bundle the edge reports it runs."
+    )
     config_hash: str | None = Field(
-        default=None, description="Configuration last pushed to this edge (the operator's bookkeeping)"
+        default=None,
+        description="Hash of the configuration last pushed to this edge (the operator's bookkeeping: a "
+        "different one means a push is due).",
     )
 
 
 class AlgoDeploymentStatus(StatusBase):
+    """What the operator and the edges report about the deployment."""
+
     lifecycle_state: (
         Literal["Pending", "Deploying", "Running", "Stopped", "Degraded", "Failed", "Deleting"] | None
-    ) = None
-    deployment_id: str | None = None
-    size_bytes: int | None = None
-    bundle_sha256: str | None = None
-    pushed_to: int = 0
-    capable_edges: int = 0
-    edges_summary: str | None = Field(default=None, description="pushedTo/capableEdges, for kubectl get")
-    edges: list[EdgeInstanceStatus] = Field(default_factory=list, max_length=64)
-    restart_nonce: str | None = Field(default=None, description="spec.restartNonce last applied")
+    ) = Field(
+        default=None,
+        description="Pending: no edge for the venue yet. Deploying: pushing or starting. Running / Stopped: "
+        "as desired on every capable edge. Degraded: some edges unreachable, refused the push or failed "
+        "the instance. Failed: the bundle is unusable or every edge failed it. Deleting: being removed.",
+    )
+    deployment_id: str | None = Field(
+        default=None, description="Id the edges know it by: <namespace>.<name>."
+    )
+    size_bytes: int | None = Field(default=None, description="Bundle size in bytes.")
+    bundle_sha256: str | None = Field(default=None, description="sha256 of the bundle verified and pushed.")
+    pushed_to: int = Field(default=0, description="Edges reporting the current bundle.")
+    capable_edges: int = Field(default=0, description="Edges of the venue that should run it.")
+    edges_summary: str | None = Field(
+        default=None, description="pushedTo/capableEdges, e.g. 2/2, for kubectl get."
+    )
+    edges: list[EdgeInstanceStatus] = Field(
+        default_factory=list, max_length=64, description="The instance on each edge; at most 64 listed."
+    )
+    restart_nonce: str | None = Field(
+        default=None,
+        description="spec.restartNonce last applied; equal to the spec once the restart is done.",
+    )
 
 
 # ---------------------------------------------------------------- MeshGroup
 
 
 class MeshMember(SpecModel):
-    deployment: DnsName = Field(description="AlgoDeployment name")
-    label: MeshLabel
-    venue: DnsName
-    peers: list[MeshLabel] = Field(default_factory=list)
+    """One algorithm instance of the group and who it talks to."""
+
+    deployment: DnsName = Field(description="Name of the AlgoDeployment, in this namespace.")
+    label: MeshLabel = Field(
+        description="Label the instance is reached at; unique in the group. Messages to a label no member "
+        "has are dropped and counted (status.droppedUnknownLabel)."
+    )
+    venue: DnsName = Field(description="Venue the deployment runs on.")
+    peers: list[MeshLabel] = Field(
+        default_factory=list,
+        description="Labels this member sends to; each must be a label of the group (checked by the "
+        "coordinator), but not enforced as an access list.",
+    )
 
 
 class MeshGroupSpec(SpecModel):
-    members: list[MeshMember] = Field(default_factory=list, max_length=256)
+    """The routing table the namespace's coordinator uses for this group."""
+
+    members: list[MeshMember] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Instances of the group, at most 256, labels unique. Empty: routes come from the "
+        "instances that register themselves.",
+    )
 
 
 class MeshInstance(SpecModel):
-    mesh_id: str
-    edge_id: str
-    label: MeshLabel
-    venue: str
-    deployment: str | None = None
+    """An instance the coordinator sees registered."""
+
+    mesh_id: str = Field(description="Unique id in the mesh: <label>@<edge id>.")
+    edge_id: str = Field(description="Edge that hosts it.")
+    label: MeshLabel = Field(description="Label it receives messages at.")
+    venue: str = Field(description="Venue of that edge.")
+    deployment: str | None = Field(default=None, description="Deployment id, <namespace>.<name>.")
 
 
 class MeshLink(SpecModel):
-    from_: str = Field(alias="from")
-    to: str
-    messages: int = 0
-    drops: int = 0
-    p50_us: float | None = None
-    p99_us: float | None = None
+    """Traffic from one label to another since the coordinator started."""
+
+    from_: str = Field(alias="from", description="Sending label.")
+    to: str = Field(description="Receiving label.")
+    messages: int = Field(default=0, description="Messages delivered to the receiver's on_message.")
+    drops: int = Field(
+        default=0,
+        description="Messages lost on this link (no instance, oversize, backpressure, disconnects).",
+    )
+    p50_us: float | None = Field(
+        default=None,
+        description="Median latency, in microseconds, from the sender's seq.send to the receiver's "
+        "on_message, over the last 4096 messages (hosts must share a clock).",
+    )
+    p99_us: float | None = Field(default=None, description="99th percentile of the same, in microseconds.")
 
 
 class MeshGroupStatus(StatusBase):
-    lifecycle_state: Literal["Pending", "Ready", "Degraded", "Failed"] | None = None
-    coordinator: str | None = Field(default=None, description="Coordinator endpoint serving this group")
-    instance_count: int = 0
-    instances: list[MeshInstance] = Field(default_factory=list, max_length=256)
-    links: list[MeshLink] = Field(default_factory=list, max_length=1024)
-    dropped_unknown_label: int = 0
+    """The group as the coordinator reports it."""
+
+    lifecycle_state: Literal["Pending", "Ready", "Degraded", "Failed"] | None = Field(
+        default=None,
+        description="Pending: the coordinator has not answered yet. Ready: routing table loaded. Degraded: "
+        "the coordinator stopped answering. Failed: it refused the routing table (see error).",
+    )
+    coordinator: str | None = Field(
+        default=None, description="Control endpoint of the coordinator serving this group."
+    )
+    instance_count: int = Field(default=0, description="Instances registered with the coordinator.")
+    instances: list[MeshInstance] = Field(
+        default_factory=list, max_length=256, description="Those instances, at most 256 listed."
+    )
+    links: list[MeshLink] = Field(
+        default_factory=list,
+        max_length=1024,
+        description="Traffic per sender -> receiver label pair, at most 1024 listed.",
+    )
+    dropped_unknown_label: int = Field(
+        default=0,
+        description="Messages dropped because no member has the label they were sent to (a typo in a "
+        "label or a member that is missing).",
+    )
 
 
 # ---------------------------------------------------------------- ExecutionGraph
 
 
 class GraphNodeStatus(SpecModel):
-    status: str
-    filled_qty: float = 0.0
-    target_qty: float = 0.0
-    node_order_id: str | None = None
+    """Progress of one node."""
+
+    status: str = Field(description="The node's order state as the graph engine reports it.")
+    filled_qty: float = Field(default=0.0, description="Quantity filled so far, in base units.")
+    target_qty: float = Field(
+        default=0.0, description="Quantity the node aims for (its qty, or its incoming edge's sizing)."
+    )
+    node_order_id: str | None = Field(default=None, description="Engine's order id for the node.")
 
 
 class ExecutionGraphStatus(StatusBase):
-    lifecycle_state: Literal["Pending", "Active", "Paused", "Completed", "Aborted", "Failed"] | None = None
-    graph_id: str | None = None
-    node_count: int = 0
-    nodes: dict[str, GraphNodeStatus] = Field(default_factory=dict)
-    edges_fired: dict[str, int] = Field(default_factory=dict)
+    """Progress reported by the graph engine. This operator release does not reconcile ExecutionGraphs
+    yet, so the status stays empty."""
+
+    lifecycle_state: Literal["Pending", "Active", "Paused", "Completed", "Aborted", "Failed"] | None = Field(
+        default=None,
+        description="Pending: not started. Active: orders working. Paused: a failure policy paused it. "
+        "Completed: every node done. Aborted: stopped by a risk breach. Failed: could not run.",
+    )
+    graph_id: str | None = Field(default=None, description="Id of the graph in the engine.")
+    node_count: int = Field(default=0, description="Number of nodes.")
+    nodes: dict[str, GraphNodeStatus] = Field(default_factory=dict, description="Progress per node id.")
+    edges_fired: dict[str, int] = Field(
+        default_factory=dict, description="Times each edge's trigger fired, by from->to."
+    )
 
 
 # ---------------------------------------------------------------- VenueEdge
 
 
 class VenueEdgeSpec(SpecModel):
-    venue: DnsName
-    mode: Literal["sandbox", "live"] = "sandbox"
-    feed: Feed = Field(default_factory=Feed)
-    replay_config_map: DnsName | None = Field(default=None, description="ConfigMap holding the replay file")
-    credentials_secret: DnsName | None = Field(default=None, description="Secret with venue keys (live only)")
-    replicas: int = Field(default=1, ge=0, le=16)
-    resources: Resources = Field(default_factory=Resources)
+    """The edges of one venue: how many, which feed, which mode, or where external ones listen."""
+
+    venue: DnsName = Field(
+        description="Venue served. AlgoDeployments with this venue run on these edges; every VenueEdge of "
+        "the namespace adds its venue to the venue table algorithms see."
+    )
+    mode: Literal["sandbox", "live"] = Field(
+        default="sandbox",
+        description="sandbox (default): market data from the feed, fills simulated by the paper OMS, no "
+        "real orders. live: needs credentialsSecret; refused by this release (LiveModeUnsupported, no pods).",
+    )
+    feed: Feed = Field(
+        default_factory=Feed, description="Where book updates come from; default a sim feed with defaults."
+    )
+    replay_config_map: DnsName | None = Field(
+        default=None,
+        description="ConfigMap holding the replay file under its file name (feed.replay.file); mounted "
+        "into the edge pods.",
+    )
+    credentials_secret: DnsName | None = Field(
+        default=None,
+        description="Secret with the venue's API keys, handed to the edge as environment variables. "
+        "Required with mode live, refused with sandbox.",
+    )
+    replicas: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="Edge pods to run, 0 to 16; default 1. Every pod runs every algorithm of the venue. "
+        "0 keeps the object but runs nothing (ScaledToZero). Ignored with external.",
+    )
+    resources: Resources = Field(
+        default_factory=Resources,
+        description="CPU and memory of the edge container; empty: the operator's edgeDefaults.resources.",
+    )
     external: list[str] = Field(
-        default_factory=list, description="Control endpoints (host:port) of edges outside the cluster"
+        default_factory=list,
+        description="Control endpoints (host:port) of edges running outside the cluster. When set, the "
+        "operator creates no pods and uses these edges.",
     )
 
 
 class EdgeEndpointStatus(SpecModel):
-    edge_id: str
-    endpoint: str
-    pod: str | None = None
-    reachable: bool = False
-    last_seen: str | None = None
-    feed_healthy: bool | None = None
-    feed_lag_ms: float | None = None
-    deployments: list[str] = Field(default_factory=list)
+    """One edge as the operator last saw it."""
+
+    edge_id: str = Field(description="Edge id (the pod name for edges the operator runs).")
+    endpoint: str = Field(description="Control endpoint host:port.")
+    pod: str | None = Field(default=None, description="Pod name; absent for external edges.")
+    reachable: bool = Field(default=False, description="Whether the edge answered the last GET /v1/edge.")
+    last_seen: str | None = Field(default=None, description="RFC 3339 time it last answered.")
+    feed_healthy: bool | None = Field(
+        default=None, description="Whether its books are consistent (false: stale or resynchronizing)."
+    )
+    feed_lag_ms: float | None = Field(
+        default=None, description="How far the feed is behind real time, in milliseconds."
+    )
+    deployments: list[str] = Field(
+        default_factory=list, description="Deployment ids (<namespace>.<name>) the edge hosts."
+    )
 
 
 class VenueEdgeStatus(StatusBase):
-    lifecycle_state: Literal["Pending", "Ready", "Degraded", "Failed"] | None = None
-    managed: bool | None = None
-    ready_edges: int = 0
-    desired_edges: int = 0
-    edges_summary: str | None = Field(default=None, description="ready/desired, for kubectl get")
-    endpoints: list[EdgeEndpointStatus] = Field(default_factory=list, max_length=64)
+    """The venue's edges as the operator last saw them."""
+
+    lifecycle_state: Literal["Pending", "Ready", "Degraded", "Failed"] | None = Field(
+        default=None,
+        description="Pending: no edge has answered yet. Ready: every desired edge answers with a healthy "
+        "feed (or replicas is 0). Degraded: some do not. Failed: mode live, which this release refuses.",
+    )
+    managed: bool | None = Field(
+        default=None, description="True when the operator runs the edge pods; false for external edges."
+    )
+    ready_edges: int = Field(default=0, description="Edges that answered with a healthy feed.")
+    desired_edges: int = Field(
+        default=0, description="Edges wanted: replicas, or the number of external ones."
+    )
+    edges_summary: str | None = Field(default=None, description="readyEdges/desiredEdges, for kubectl get.")
+    endpoints: list[EdgeEndpointStatus] = Field(
+        default_factory=list, max_length=64, description="Each edge, at most 64 listed."
+    )
 
 
 # ---------------------------------------------------------------- CRD metadata
@@ -279,7 +500,8 @@ KINDS: tuple[Kind, ...] = (
             MESSAGE,
             AGE,
         ),
-        "A multi-leg order run by the coordinator's graph engine (seed 004).",
+        "A multi-leg order: nodes (orders) linked by triggered edges, with four layers of risk, run by "
+        "the coordinator's graph engine.",
         field_rules={
             "edges": (("self.all(e, e.to != e.from)", "an edge cannot connect a node to itself"),),
         },

@@ -12,63 +12,144 @@ from .common import NonNegativeFloat, PositiveFloat, SpecModel
 class RiskLimits(SpecModel):
     """Host-side pre-trade limits, in natural units (1.5 = 1.5 BTC, notional in quote currency)."""
 
-    max_order_qty: PositiveFloat | None = Field(default=None, description="Largest quantity of one order")
-    max_notional: PositiveFloat | None = Field(default=None, description="Largest price x qty of one order")
-    max_position: PositiveFloat | None = Field(
-        default=None, description="Largest absolute position per symbol"
+    max_order_qty: PositiveFloat | None = Field(
+        default=None,
+        description="Largest quantity of one order, in base units (1.5 = 1.5 BTC). A bigger order is "
+        "refused with MAX_ORDER_QTY. Unset: no limit.",
     )
-    max_open_orders: int | None = Field(default=None, ge=1, description="Most resting orders at once")
-    max_orders_per_sec: PositiveFloat | None = Field(default=None, description="Order rate (token bucket)")
+    max_notional: PositiveFloat | None = Field(
+        default=None,
+        description="Largest price x quantity of one order, in quote currency (USD for BTC-USD); a "
+        "market order counts the worst price it would reach. A bigger order is refused with MAX_NOTIONAL. "
+        "Unset: no limit.",
+    )
+    max_position: PositiveFloat | None = Field(
+        default=None,
+        description="Largest absolute position per symbol, in base units. An order is refused with "
+        "MAX_POSITION if it, together with every resting order on the same side, could take the position "
+        "past this. Unset: no limit.",
+    )
+    max_open_orders: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most orders resting at once (limit and post-only; IOC and market orders "
+        "never rest). One more is refused with MAX_OPEN_ORDERS. Unset: 256. At least 1.",
+    )
+    max_orders_per_sec: PositiveFloat | None = Field(
+        default=None,
+        description="Orders per second, as a token bucket holding one second's worth (at least one): "
+        "a burst may use it all at once, then orders are refused with RATE_LIMIT until tokens refill. "
+        "Cancels never take a token. Unset: no limit.",
+    )
     price_band_bps: PositiveFloat | None = Field(
-        default=None, description="Refuse limit prices further than this from mid, in basis points"
+        default=None,
+        description="Refuse orders priced further than this from the mid, in basis points (100 = 1%), "
+        "with PRICE_BAND. Unset: no band.",
     )
     max_loss: PositiveFloat | None = Field(
         default=None,
-        description="Kill switch: stop placing orders once realized+unrealized loss exceeds this",
+        description="Kill switch, in quote currency: once realized + unrealized PnL (fees included) "
+        "falls below minus this amount, resting orders are cancelled and every later order is refused with "
+        "KILL_SWITCH until the deployment is pushed again (stop/start does not reset it). Unset: no kill "
+        "switch.",
     )
 
 
 class WasmLimits(SpecModel):
     """Per-instance sandbox of the WASM host (ignored by native algorithms)."""
 
-    deadline_ms: PositiveFloat = Field(default=1.0, le=1000, description="Per-callback deadline")
-    memory_mib: int = Field(default=64, ge=1, le=4096, description="Cap on the instance's linear memory")
+    deadline_ms: PositiveFloat = Field(
+        default=1.0,
+        le=1000,
+        description="CPU time one callback (on_book, on_fill, ...) may take, in milliseconds; default 1, "
+        "above 0 and at most 1000. An instance that overruns it is marked Failed and its resting orders "
+        "are cancelled (time lost to preemption on a busy machine is not charged).",
+    )
+    memory_mib: int = Field(
+        default=64,
+        ge=1,
+        le=4096,
+        description="Cap on the instance's linear memory, in MiB; default 64, from 1 to 4096. A "
+        "memory.grow beyond it returns -1 to the algorithm, which usually traps next: the instance is then "
+        "Failed.",
+    )
 
 
 class SimFeed(SpecModel):
     """Synthetic market: a seeded random walk shared across venues plus small per-venue dislocations."""
 
-    seed: int = Field(default=1, ge=0, description="Same seed, same market")
+    seed: int = Field(
+        default=1,
+        ge=0,
+        description="Random seed; default 1. Edges with the same seed share one common mid per symbol, "
+        "so venues move together; a different seed is a different market.",
+    )
     updates_per_sec: PositiveFloat = Field(
-        default=2000.0, le=10_000_000, description="Book updates per second"
+        default=2000.0,
+        le=10_000_000,
+        description="Level updates per second per symbol; default 2000, at most 10,000,000. Fewer updates "
+        "mean slower fills of resting quotes; more cost the edge CPU (it resynchronizes with a snapshot "
+        "when it falls over a second behind).",
     )
     volatility_bps: NonNegativeFloat = Field(
-        default=50.0, description="Per-second volatility of the mid, bps"
+        default=50.0,
+        description="Standard deviation of the common mid's one-second returns, in basis points; default 50. "
+        "0 keeps the mid flat (only the dislocation moves prices).",
     )
-    spread_bps: PositiveFloat = Field(default=2.0, description="Typical quoted spread, bps")
+    spread_bps: PositiveFloat = Field(
+        default=2.0,
+        description="Typical quoted spread, in basis points of the price; default 2, above 0. It also sets "
+        "the tick: the largest 1/2/5 x 10^k not above a quarter of the spread.",
+    )
     dislocation_bps: NonNegativeFloat = Field(
-        default=3.0, description="Per-venue deviation from the common mid"
+        default=3.0,
+        description="Typical mean-reverting deviation of this venue's mid from the common mid, in basis "
+        "points; default 3. 0 makes every venue quote the same mid (no cross-venue arbitrage).",
     )
-    depth: int = Field(default=25, ge=1, le=500, description="Levels per side")
+    depth: int = Field(
+        default=25, ge=1, le=500, description="Price levels per side of each book; default 25, from 1 to 500."
+    )
     start_prices: dict[str, PositiveFloat] = Field(
-        default_factory=dict, description="Initial mid per symbol (defaults per base asset)"
+        default_factory=dict,
+        description="Centre price per symbol, e.g. {BTC-USD: 65000}. A symbol not listed starts at its base "
+        "asset's default (BTC 65000, ETH 3200, SOL 150, ...; 100 for an unknown asset).",
     )
 
 
 class ReplayFeed(SpecModel):
-    """Recorded level updates (docs/operations.md, replay format)."""
+    """Recorded level updates in the replay CSV format (docs/operations.md, "Replay format")."""
 
     file: str = Field(
-        min_length=1, description="Path relative to Sequence.toml (local) or inside the edge image"
+        min_length=1,
+        description="The recording (CSV, gzip-compressed if it ends in .gz): a path relative to "
+        "Sequence.toml locally; in a cluster the file name inside replayConfigMap. The edge only has "
+        "the file's symbols: a deployment naming another is refused.",
     )
-    speed: PositiveFloat = Field(default=1.0, description="1.0 = recorded pace; larger is faster")
-    loop: bool = Field(default=True, description="Start again at the end")
+    speed: PositiveFloat = Field(
+        default=1.0,
+        description="Playback speed; default 1.0 = the recorded pace, 2.0 twice as fast, 0.5 half. Above 0.",
+    )
+    loop: bool = Field(
+        default=True,
+        description="Start again from the top after the last record (default true); false leaves the "
+        "books as they were at the end of the file.",
+    )
 
 
 class Feed(SpecModel):
-    kind: Literal["sim", "replay"] = "sim"
-    sim: SimFeed | None = None
-    replay: ReplayFeed | None = None
+    """Where the edge's book updates come from."""
+
+    kind: Literal["sim", "replay"] = Field(
+        default="sim",
+        description="sim (default): a synthetic market, settings in sim. replay: a recorded file, settings "
+        "in replay (required).",
+    )
+    sim: SimFeed | None = Field(
+        default=None, description="Synthetic market settings; only with kind sim. Omitted: all defaults."
+    )
+    replay: ReplayFeed | None = Field(
+        default=None, description="Recording to play; required with kind replay, refused with kind sim."
+    )
 
     @model_validator(mode="after")
     def _matching_block(self) -> Feed:

@@ -146,7 +146,7 @@ def verdict(work: Pass, outcomes: list[EdgeOutcome]) -> Verdict:
 
 
 def fields(work: Pass, outcomes: list[EdgeOutcome]) -> dict[str, Any]:
-    """The AlgoDeployment-specific status fields (the seed's Deployment shape)."""
+    """The AlgoDeployment-specific status fields (the Deployment shape the CLI shows)."""
     sha = work.spec.bundle.sha256
     pushed = sum(1 for o in outcomes if o.entry.get("bundleSha256") == sha)
     # A restart waits for an edge to answer; once one did, the nonce counts as applied.

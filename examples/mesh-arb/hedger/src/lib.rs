@@ -1,4 +1,4 @@
-//! Mesh hedger (seed 002): on every `Fill` the instance labelled "maker" sends, places an IOC
+//! Mesh hedger: on every `Fill` the instance labelled "maker" sends, places an IOC
 //! order on the opposite side for the same quantity, priced `hedge_bps` through the local touch
 //! (best ask + 20 bps to buy, best bid - 20 bps to sell), so that it fills at once.
 //! Duplicate deliveries of a fill are ignored. Exports `algo_on_nbbo` and uses the cross-venue

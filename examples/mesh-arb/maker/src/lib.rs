@@ -1,4 +1,4 @@
-//! Mesh maker (seed 002): joins the touch on its venue with one bid and one ask, and tells the
+//! Mesh maker: joins the touch on its venue with one bid and one ask, and tells the
 //! instance labelled "hedger" about every fill by sending the raw 48-byte `Fill`.
 //!
 //! A quote the touch left behind is cancelled at once and replaced at most every `requote_ms`
