@@ -30,9 +30,12 @@ from .deployment import Deployment, failure_reason, iso
 from .engine import Engine
 from .market.feeds import FeedAdapter, SimFeedAdapter
 from .algo.host import AlgoHost, BundleError
-from .push import PushError, PushRequest, verify_sha256
+from .push import verify_sha256
 from .market.records import RecordBuffer
 from .market.replay import ReplayFeedAdapter
+from sequence_wire import edge_api as wire
+from sequence_wire.edge_api import PushRequest
+from sequence_wire.errors import RequestError
 
 if TYPE_CHECKING:
     from .mesh.bridge import EdgeMesh
@@ -67,6 +70,8 @@ class EdgeConfig:
     # The venue table every instance gets (seq.venue_name, Nbbo venue indexes): the same list on
     # every edge of a project so an index means the same venue everywhere; default [venue].
     venue_names: list[str] = field(default_factory=list)
+    # accept push bundle_url over plain http:// (--allow-http-bundles); https:// only by default
+    allow_http_bundles: bool = False
 
     def __post_init__(self) -> None:
         if not self.edge_id:
@@ -159,7 +164,7 @@ class Edge:
         available = self.feed.available_symbols()
         missing = [s for s in symbols if available is not None and s not in available]
         if missing:
-            raise PushError(
+            raise RequestError(
                 "UnknownSymbol",
                 f"{', '.join(missing)} not available from this edge's {self.feed.kind} feed "
                 f"(it has {', '.join(available or [])})",
@@ -177,7 +182,7 @@ class Edge:
     def get(self, deployment_id: str) -> Deployment:
         dep = self.deployments.get(deployment_id)
         if dep is None:
-            raise PushError("NotFound", f"no deployment {deployment_id!r} on edge {self.config.edge_id}", 404)
+            raise RequestError("NotFound", f"no deployment {deployment_id!r} on edge {self.config.edge_id}")
         return dep
 
     def push(self, deployment_id: str, req: PushRequest, wasm: bytes) -> bool:
@@ -189,7 +194,7 @@ class Edge:
             try:
                 old.account.check_resymbol(req.symbols)
             except ValueError as exc:
-                raise PushError("SymbolInUse", str(exc)) from None
+                raise RequestError("SymbolInUse", str(exc)) from None
         try:
             inst = self.host.load(
                 deployment_id,
@@ -202,9 +207,9 @@ class Edge:
             )
         except BundleError as exc:
             reason = type(exc).__name__.removesuffix("Error") or "BadBundle"
-            raise PushError("BadBundle" if reason == "Bundle" else reason, str(exc)) from None
+            raise RequestError("BadBundle" if reason == "Bundle" else reason, str(exc)) from None
         except ValueError as exc:
-            raise PushError("InvalidPush", str(exc)) from None
+            raise RequestError("InvalidPush", str(exc)) from None
         # committed: nothing below refuses the push
         self.ensure_symbols(req.symbols)
         risk = req.risk.model_dump()
@@ -226,8 +231,12 @@ class Edge:
             f"{'pushed' if old is None else 'replaced'} bundle sha256={req.sha256[:12]} ({len(wasm)} bytes), "
             f"symbols {', '.join(req.symbols)}, state {inst.state}",
         )
+        # the pushed state wins: a hot swap of a running instance ran the new one's on_start above,
+        # and a push saying "Stopped" then stops it (on_stop, resting orders kept)
         if req.state == "Running" and inst.state != "running":
             self.start(deployment_id)
+        elif req.state == "Stopped" and inst.state == "running":
+            self.stop(deployment_id)
         self._deployments_changed()
         return old is None
 
@@ -238,8 +247,8 @@ class Edge:
     def start(self, deployment_id: str) -> None:
         dep = self.get(deployment_id)
         if dep.instance.state == "failed":
-            raise PushError(
-                "Failed", f"{deployment_id} failed ({dep.instance.reason}); push the bundle again", 409
+            raise RequestError(
+                "Failed", f"{deployment_id} failed ({dep.instance.reason}); push the bundle again"
             )
         self.host.start(deployment_id)
         self.engine.settle(deployment_id)
@@ -252,7 +261,7 @@ class Edge:
             self.engine.settle(deployment_id)  # on_stop may cancel
             dep.edge_log("INFO", f"stopped; {dep.account.n_open} resting order(s) kept")
 
-    def remove(self, deployment_id: str) -> dict[str, int]:
+    def remove(self, deployment_id: str) -> wire.RemoveResult:
         """on_shutdown, its actions, then cancel what is left; the deployment is gone afterwards."""
         dep = self.get(deployment_id)
         account = dep.account
@@ -276,18 +285,14 @@ class Edge:
         by_edge = account.cancel_everything()
         self.engine.close_account(deployment_id)
         dep.edge_log("INFO", f"removed: {by_algo} order(s) cancelled by on_shutdown, {by_edge} by the edge")
-        final = self.status(deployment_id)
-        final["state"] = state_before.capitalize()  # what it was doing when removed (e.g. Failed)
-        final["removed"] = True
+        # the final status: state is what it was doing when removed (e.g. Failed)
+        final = self.status(deployment_id, state=state_before).model_copy(update={"removed": True})
         dep.logs.close()
         del self.deployments[deployment_id]
         self._deployments_changed()
-        return {
-            "cancelled": by_algo + by_edge,
-            "cancelled_by_algo": by_algo,
-            "cancelled_by_edge": by_edge,
-            "status": final,
-        }
+        return wire.RemoveResult(
+            cancelled=by_algo + by_edge, cancelled_by_algo=by_algo, cancelled_by_edge=by_edge, status=final
+        )
 
     # ------------------------------------------------------------------ mesh entry points
 
@@ -455,102 +460,105 @@ class Edge:
 
     # ------------------------------------------------------------------ views
 
-    def feed_status(self) -> dict[str, Any]:
+    def feed_status(self) -> wire.FeedStatus:
         now = time.time_ns()
         fresh = self.last_record_wall_ns and now - self.last_record_wall_ns < FEED_STALE_NS
-        return {
-            "kind": self.feed.kind,
-            "healthy": bool(self.valid_book_seen and fresh) or not self.engine.symbols,
-            "lag_ms": round(self.feed_lag_ns / 1e6, 3),
-            "updates": self.engine.applied,
+        return wire.FeedStatus(
+            kind=self.feed.kind,
+            healthy=bool(self.valid_book_seen and fresh) or not self.engine.symbols,
+            lag_ms=round(self.feed_lag_ns / 1e6, 3),
+            updates=self.engine.applied,
             **self.feed.status(),
-        }
+        )
 
     def healthy(self) -> bool:
         """Ready once the feed produced a valid book (an edge without any symbol yet is ready too)."""
         return self.valid_book_seen or not self.engine.symbols
 
-    def edge_info(self) -> dict[str, Any]:
-        return {
-            "edge_id": self.config.edge_id,
-            "venue": self.config.venue,
-            "mode": self.config.mode,
-            "feed": self.feed_status(),
-            "symbols": self.engine.symbols,
-            "deployments": list(self.deployments),
-            "started_at": iso(self.started_ns),
-            "engine": self.engine.stats(),
-            "venues": list(self.venue_names),
-            "mesh": {
-                **(
-                    self.mesh.status() if self.mesh is not None else {"coordinator": None, "connected": False}
-                ),
-                "dropped": self.mesh_drops(),
-            },
-        }
+    def edge_info(self) -> wire.EdgeInfo:
+        mesh = (
+            self.mesh.status()
+            if self.mesh is not None
+            else wire.EdgeMesh(
+                coordinator=None, connected=False, registered=False, rejected={}, coordinator_venues=[], client={}
+            )
+        )
+        return wire.EdgeInfo(
+            edge_id=self.config.edge_id,
+            venue=self.config.venue,
+            mode=self.config.mode,
+            feed=self.feed_status(),
+            symbols=self.engine.symbols,
+            deployments=list(self.deployments),
+            started_at=iso(self.started_ns),
+            engine=self.engine.stats(),
+            venues=list(self.venue_names),
+            mesh=mesh.model_copy(update={"dropped": self.mesh_drops()}),
+        )
 
-    def status(self, deployment_id: str) -> dict[str, Any]:
+    def status(self, deployment_id: str, state: str | None = None) -> wire.DeploymentStatus:
         dep = self.get(deployment_id)
         acct, inst, req = dep.account, dep.instance, dep.request
         host_status = inst.status()
         pnl = acct.pnl()
-        return {
-            "deployment_id": deployment_id,
-            "label": req.label,
-            "mesh_group": req.mesh_group,
-            "edge_id": self.config.edge_id,
-            "venue": self.config.venue,
-            "symbols": list(acct.symbols),
-            "state": inst.state.capitalize(),
-            "bundle_sha256": inst.bundle_sha256,
-            "size_bytes": dep.size_bytes,
-            "capabilities": sorted(inst.capabilities),
-            "last_heartbeat": iso(dep.last_heartbeat_ns),
-            "orders": acct.n_orders,
-            "open_orders": acct.n_open,
-            "fills": acct.n_fills,
-            "rejects": acct.n_rejects,
-            "cancels": acct.n_cancels,
-            "position": {s: abi.from_fixed(acct.position(i)[0]) for i, s in enumerate(acct.symbols)},
-            "realized_pnl": abi.from_fixed(pnl["realized_1e8"]),
-            "unrealized_pnl": abi.from_fixed(pnl["unrealized_1e8"]),
-            "fees": abi.from_fixed(pnl["fees_1e8"]),
-            "callbacks": host_status["callbacks"],
-            "traps": host_status["traps"],
-            "deadline_hits": host_status["deadline_hits"],
-            "latency_ns": {k: host_status["latency_ns"][k] for k in ("p50", "p99", "max")},
-            "last_error": dep.last_error,
-            "mesh": {
-                "sent": dep.mesh_sent,
-                "received": dep.mesh_received,
-                "send_errors": host_status["send_errors"],
-                "dropped": dep.mesh_dropped,  # sends not handed to the coordinator
-                "undelivered": dep.mesh_undelivered,  # arrived while not running: dropped
-                **(self.mesh.deployment_status(deployment_id) if self.mesh is not None else {}),
-            },
-            # additions to the documented shape (docs/edge-api.md)
-            "rejects_by_reason": acct.rejects_by_reason(),
-            "kill_switch": acct.kill_info(),
-            "tick_to_order_ns": {"p50": acct.tick_to_order_ns(0.5), "p99": acct.tick_to_order_ns(0.99)},
-        }
+        mesh = wire.DeploymentMesh(
+            sent=dep.mesh_sent,
+            received=dep.mesh_received,
+            send_errors=host_status["send_errors"],
+            dropped=dep.mesh_dropped,  # sends not handed to the coordinator
+            undelivered=dep.mesh_undelivered,  # arrived while not running: dropped
+            **(self.mesh.deployment_status(deployment_id) if self.mesh is not None else {}),
+        )
+        return wire.DeploymentStatus(
+            deployment_id=deployment_id,
+            label=req.label,
+            mesh_group=req.mesh_group,
+            edge_id=self.config.edge_id,
+            venue=self.config.venue,
+            symbols=list(acct.symbols),
+            state=(state or inst.state).capitalize(),
+            bundle_sha256=inst.bundle_sha256,
+            size_bytes=dep.size_bytes,
+            capabilities=sorted(inst.capabilities),
+            last_heartbeat=iso(dep.last_heartbeat_ns),
+            orders=acct.n_orders,
+            open_orders=acct.n_open,
+            fills=acct.n_fills,
+            rejects=acct.n_rejects,
+            cancels=acct.n_cancels,
+            position={s: abi.from_fixed(acct.position(i)[0]) for i, s in enumerate(acct.symbols)},
+            realized_pnl=abi.from_fixed(pnl["realized_1e8"]),
+            unrealized_pnl=abi.from_fixed(pnl["unrealized_1e8"]),
+            fees=abi.from_fixed(pnl["fees_1e8"]),
+            callbacks=host_status["callbacks"],
+            traps=host_status["traps"],
+            deadline_hits=host_status["deadline_hits"],
+            latency_ns=wire.Latency(**{k: host_status["latency_ns"][k] for k in ("p50", "p99", "max")}),
+            last_error=dep.last_error,
+            mesh=mesh,
+            rejects_by_reason=acct.rejects_by_reason(),
+            kill_switch=acct.kill_info(),
+            tick_to_order_ns=wire.Latency(p50=acct.tick_to_order_ns(0.5), p99=acct.tick_to_order_ns(0.99)),
+        )
 
-    def orders(self, deployment_id: str, open_only: bool) -> list[dict[str, Any]]:
+    def orders(self, deployment_id: str, open_only: bool) -> list[wire.Order]:
         dep = self.get(deployment_id)
-        if open_only:
-            rows = dep.account.open_orders()
-            for row in rows:
-                for key in ("px", "qty", "filled", "queue_ahead"):
-                    row[key] = abi.from_fixed(row.pop(f"{key}_1e8"))
-            return rows
-        return list(self.engine.traces.orders(dep.account.serial))
+        if not open_only:
+            return [wire.Order(**row) for row in self.engine.traces.orders(dep.account.serial)]
+        rows = []
+        for row in dep.account.open_orders():
+            for key in ("px", "qty", "filled", "queue_ahead"):
+                row[key] = abi.from_fixed(row.pop(f"{key}_1e8"))
+            rows.append(wire.Order(deployment_id=deployment_id, **row))
+        return rows
 
-    def trace(self, order_ref: str) -> dict[str, Any]:
+    def trace(self, order_ref: str) -> wire.OrderTrace:
         try:
             found = self.engine.traces.trace(order_ref)
         except ValueError as exc:
-            raise PushError("BadOrderRef", str(exc)) from None
+            raise RequestError("BadOrderRef", str(exc)) from None
         if found is None:
-            raise PushError(
-                "NotFound", f"no trace for {order_ref} (unknown, or older than the last 16384 orders)", 404
+            raise RequestError(
+                "NotFound", f"no trace for {order_ref} (unknown, or older than the last 16384 orders)"
             )
-        return dict(found)
+        return wire.OrderTrace.model_validate(found)

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..edge import Edge, OutboundMessage
 from .client import MeshClient, MeshInstance, Nbbo
+from sequence_wire.edge_api import EdgeMesh as EdgeMeshStatus
 
 log = logging.getLogger("sequence.edge")
 
@@ -123,16 +124,17 @@ class EdgeMesh:
         stats = self.client.stats()
         return {reason: stats[key] for reason, key in CLIENT_DROPS.items()}
 
-    def status(self) -> dict[str, Any]:
-        """For /v1/edge: where the coordinator is, whether we are connected, the client's counters."""
-        return {
-            "coordinator": self.address,
-            "connected": self.client.connected,
-            "registered": self.client.registered,
-            "rejected": dict(self.client.rejected),
-            "coordinator_venues": list(self.client.venues),
-            "client": self.client.stats(),
-        }
+    def status(self) -> EdgeMeshStatus:
+        """For /v1/edge: where the coordinator is, whether we are connected, the client's counters
+        (the edge adds `dropped`)."""
+        return EdgeMeshStatus(
+            coordinator=self.address,
+            connected=self.client.connected,
+            registered=self.client.registered,
+            rejected=dict(self.client.rejected),
+            coordinator_venues=list(self.client.venues),
+            client=self.client.stats(),
+        )
 
     def deployment_status(self, deployment_id: str) -> dict[str, Any]:
         """For a deployment's status `mesh` block."""
