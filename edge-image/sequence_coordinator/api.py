@@ -24,7 +24,6 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-
 from pydantic import ValidationError
 
 from sequence_wire import coordinator_api as wire
@@ -43,7 +42,8 @@ def parse_members(body: Any) -> list[Member]:
     """Validate a routing table; RequestError(InvalidRoutingTable) naming the bad field."""
     if not isinstance(body, dict):
         raise RequestError(
-            "InvalidRoutingTable", 'body must be {"members": [{"deployment", "label", "venue", "peers"}, ...]}'
+            "InvalidRoutingTable",
+            'body must be {"members": [{"deployment", "label", "venue", "peers"}, ...]}',
         )
     try:
         table = wire.RoutingTable.model_validate(body)

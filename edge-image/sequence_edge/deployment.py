@@ -9,9 +9,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from sequence_wire.edge_api import LastError, PushRequest
+
 from .algo.host import AlgoInstance
 from .orders.oms import Account
-from .push import PushRequest
 
 LOG_LINES = 5000  # per-deployment log ring
 
@@ -54,7 +55,7 @@ class Deployment:
     instance: AlgoInstance
     account: Account
     logs: LogRing = field(default_factory=LogRing)
-    last_error: dict[str, Any] | None = None
+    last_error: LastError | None = None
     last_heartbeat_ns: int = 0
     failure_seen: bool = False
     kill_seen: bool = False

@@ -23,19 +23,20 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
-from .algo import abi
-from .deployment import Deployment, failure_reason, iso
-from .engine import Engine
-from .market.feeds import FeedAdapter, SimFeedAdapter
-from .algo.host import AlgoHost, BundleError
-from .push import verify_sha256
-from .market.records import RecordBuffer
-from .market.replay import ReplayFeedAdapter
 from sequence_wire import edge_api as wire
 from sequence_wire.edge_api import PushRequest
 from sequence_wire.errors import RequestError
+
+from .algo import abi
+from .algo.host import AlgoHost, BundleError
+from .deployment import Deployment, failure_reason, iso
+from .engine import Engine
+from .market.feeds import FeedAdapter, SimFeedAdapter
+from .market.records import RecordBuffer
+from .market.replay import ReplayFeedAdapter
+from .push import verify_sha256
 
 if TYPE_CHECKING:
     from .mesh.bridge import EdgeMesh
@@ -392,24 +393,22 @@ class Edge:
         if inst.state == "failed" and not dep.failure_seen:
             dep.failure_seen = True
             reason = inst.reason or "failed"
-            dep.last_error = {
-                "reason": failure_reason(reason),
-                "message": reason[:1024],
-                "time": iso(time.time_ns()),
-            }
+            dep.last_error = wire.LastError(
+                reason=failure_reason(reason), message=reason[:1024], time=iso(time.time_ns())
+            )
             cancelled = dep.account.cancel_everything()
             dep.edge_log("ERROR", f"instance failed: {reason}; {cancelled} resting order(s) cancelled")
             self._deployments_changed()  # the mesh forgets it: sends to its label are dropped, counted
         if dep.account.killed and not dep.kill_seen:
             dep.kill_seen = True
             info = dep.account.kill_info() or {}
-            dep.last_error = {
-                "reason": "KillSwitch",
-                "message": f"max_loss {info.get('max_loss')} exceeded (PnL {info.get('pnl'):.2f}): resting orders "
+            dep.last_error = wire.LastError(
+                reason="KillSwitch",
+                message=f"max_loss {info.get('max_loss')} exceeded (PnL {info.get('pnl'):.2f}): resting orders "
                 "cancelled, every order refused until the deployment is pushed again",
-                "time": iso(time.time_ns()),
-            }
-            dep.edge_log("ERROR", dep.last_error["message"])
+                time=iso(time.time_ns()),
+            )
+            dep.edge_log("ERROR", dep.last_error.message)
 
     def _publish_top_of_book(self) -> None:
         assert self.top_of_book_sink is not None
@@ -480,7 +479,12 @@ class Edge:
             self.mesh.status()
             if self.mesh is not None
             else wire.EdgeMesh(
-                coordinator=None, connected=False, registered=False, rejected={}, coordinator_venues=[], client={}
+                coordinator=None,
+                connected=False,
+                registered=False,
+                rejected={},
+                coordinator_venues=[],
+                client={},
             )
         )
         return wire.EdgeInfo(
@@ -516,7 +520,7 @@ class Edge:
             edge_id=self.config.edge_id,
             venue=self.config.venue,
             symbols=list(acct.symbols),
-            state=(state or inst.state).capitalize(),
+            state=cast(wire.DeploymentState, (state or inst.state).capitalize()),
             bundle_sha256=inst.bundle_sha256,
             size_bytes=dep.size_bytes,
             capabilities=sorted(inst.capabilities),
@@ -538,7 +542,7 @@ class Edge:
             mesh=mesh,
             rejects_by_reason=acct.rejects_by_reason(),
             kill_switch=acct.kill_info(),
-            tick_to_order_ns=wire.Latency(p50=acct.tick_to_order_ns(0.5), p99=acct.tick_to_order_ns(0.99)),
+            tick_to_order_ns=wire.Quantiles(p50=acct.tick_to_order_ns(0.5), p99=acct.tick_to_order_ns(0.99)),
         )
 
     def orders(self, deployment_id: str, open_only: bool) -> list[wire.Order]:

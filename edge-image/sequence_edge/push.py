@@ -44,7 +44,9 @@ def parse_push(body: Any, *, allow_http: bool = False) -> PushRequest:
         errors = exc.errors()
         unknown = [".".join(str(p) for p in e["loc"]) for e in errors if e["type"] == "extra_forbidden"]
         if unknown:
-            raise RequestError("UnknownField", f"unknown field(s) in the push: {', '.join(unknown)}") from None
+            raise RequestError(
+                "UnknownField", f"unknown field(s) in the push: {', '.join(unknown)}"
+            ) from None
         raise RequestError("InvalidPush", describe(exc)) from None
     if req.bundle_url is not None and req.bundle_url.startswith("http://") and not allow_http:
         raise RequestError(
@@ -64,7 +66,9 @@ def decode_bundle(text: str) -> bytes:
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise RequestError("BadBase64", "bundle is not valid base64 (standard alphabet, with padding)") from None
+        raise RequestError(
+            "BadBase64", "bundle is not valid base64 (standard alphabet, with padding)"
+        ) from None
     if len(data) > MAX_BUNDLE_BYTES:
         raise RequestError("BundleTooLarge", f"bundle is {len(data)} bytes; the limit is {MAX_BUNDLE_BYTES}")
     return data

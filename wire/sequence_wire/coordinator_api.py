@@ -27,7 +27,9 @@ class RoutingTable(Request):
         labels = [m.label for m in self.members]
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
         if duplicates:
-            raise ValueError(f"label(s) {duplicates} appear more than once; labels are unique in a mesh group")
+            raise ValueError(
+                f"label(s) {duplicates} appear more than once; labels are unique in a mesh group"
+            )
         for m in self.members:
             for peer in m.peers:
                 if peer not in labels:

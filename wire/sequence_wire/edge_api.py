@@ -114,9 +114,16 @@ class LastError(Reply):
     time: str | None = None
 
 
-class Latency(Reply):
+class Quantiles(Reply):
+    """Nanoseconds at the median and the 99th percentile (null before the first sample)."""
+
     p50: int | float | None = None
     p99: int | float | None = None
+
+
+class Latency(Quantiles):
+    """Callback latency in nanoseconds, with the largest seen."""
+
     max: int | float | None = None
 
 
@@ -170,7 +177,7 @@ class DeploymentStatus(Reply):
     mesh: DeploymentMesh = Field(default_factory=DeploymentMesh)
     rejects_by_reason: dict[str, int] = Field(default_factory=dict)
     kill_switch: KillSwitch | None = None
-    tick_to_order_ns: Latency = Field(default_factory=Latency)
+    tick_to_order_ns: Quantiles = Field(default_factory=Quantiles)
     removed: bool | None = Field(default=None, description="true in the final status DELETE returns")
 
 
@@ -207,7 +214,7 @@ class Order(Reply):
     queue_ahead: float | None = None
 
 
-class TraceEvent(OpenReply):
+class TraceEvent(Reply):
     """One lifecycle event; fill/amend/cancel/expire/reject add px, qty, maker, final or reason."""
 
     event: str

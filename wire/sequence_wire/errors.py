@@ -12,16 +12,18 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 # reason -> HTTP status. Both servers draw from this one set; docs/edge-api.md and docs/mesh.md
 # list every reason their server can return (tests/test_edge_api_doc.py checks it).
-REASONS: dict[str, int] = {
-    # any route, either server
+COMMON_REASONS: dict[str, int] = {
     "BadJson": 400,  # the body is not JSON
     "BodyTooLarge": 413,  # the body is above the server's size limit
     "UnknownRoute": 404,  # no such path
     "MethodNotAllowed": 405,  # the path exists, the method does not
-    "BadQuery": 400,  # a query parameter out of range or malformed
     "NotFound": 404,  # the path is right, the named thing does not exist
     "Internal": 500,  # a bug: the server failed to answer
-    # edge: push
+}
+EDGE_REASONS: dict[str, int] = {
+    **COMMON_REASONS,
+    "BadQuery": 400,  # a query parameter out of range or malformed
+    # push
     "InvalidPush": 400,
     "UnknownField": 400,
     "BadBase64": 400,
@@ -30,6 +32,7 @@ REASONS: dict[str, int] = {
     "BundleDownloadFailed": 400,
     "UnsupportedRuntime": 400,
     "BadBundle": 400,
+    # the host's bundle checks (sequence_edge.algo.host.*Error without "Error")
     "NotWasm": 400,
     "Compile": 400,
     "MissingExport": 400,
@@ -40,14 +43,17 @@ REASONS: dict[str, int] = {
     "Instantiation": 400,
     "UnknownSymbol": 400,
     "SymbolInUse": 400,
-    # edge: ids and lifecycle
+    # ids and lifecycle
     "BadDeploymentId": 400,
     "BadOrderRef": 400,
-    "Failed": 409,
-    # coordinator
+    "Failed": 409,  # start of a failed instance
+}
+COORDINATOR_REASONS: dict[str, int] = {
+    **COMMON_REASONS,
     "BadGroupName": 400,
     "InvalidRoutingTable": 400,
 }
+REASONS: dict[str, int] = {**EDGE_REASONS, **COORDINATOR_REASONS}
 
 
 class ErrorDetail(BaseModel):

@@ -87,4 +87,3 @@ class WasmLimits(LimitsModel):
         "memory.grow beyond it returns -1 to the algorithm, which usually traps next: the instance is then "
         "Failed.",
     )
-

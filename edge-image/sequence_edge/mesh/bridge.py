@@ -16,9 +16,10 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from sequence_wire.edge_api import EdgeMesh as EdgeMeshStatus
+
 from ..edge import Edge, OutboundMessage
 from .client import MeshClient, MeshInstance, Nbbo
-from sequence_wire.edge_api import EdgeMesh as EdgeMeshStatus
 
 log = logging.getLogger("sequence.edge")
 
