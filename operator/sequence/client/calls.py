@@ -74,9 +74,12 @@ def outcome(exc: BaseException | None) -> str:
 
 
 def describe_transport_error(exc: httpx.HTTPError) -> str:
+    detail = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
-        return f"timed out ({type(exc).__name__})"
-    return str(exc) or type(exc).__name__
+        return f"timed out ({detail})"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect ({detail})"
+    return detail
 
 
 def base_url(endpoint: str) -> str:
