@@ -19,6 +19,10 @@ class Reply(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The body as JSON data, exactly the keys the server sent (extras included)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
     def to_json(self) -> Any:
         undeclared = _undeclared(self)
         if undeclared:

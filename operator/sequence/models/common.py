@@ -13,22 +13,15 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
+from sequence_wire.types import MeshLabel as MeshLabel  # re-exported: the models' value types
+from sequence_wire.types import Sha256 as Sha256
+from sequence_wire.types import Symbol as Symbol
+
 GROUP = "sequence.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
-SYMBOL_PATTERN = r"^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}(-PERP)?$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-LABEL_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"  # mesh label: at most 32 bytes (ABI MAX_LABEL)
-SHA256_PATTERN = r"^[0-9a-f]{64}$"
-
-
-def _symbol(value: str) -> str:
-    if not re.match(SYMBOL_PATTERN, value):
-        raise ValueError(
-            f"{value!r} is not a symbol of the form BASE-QUOTE or BASE-QUOTE-PERP (e.g. BTC-USD)"
-        )
-    return value
 
 
 def _dns_label(value: str) -> str:
@@ -41,38 +34,12 @@ def _dns_label(value: str) -> str:
 
 
 # The friendly validators give the error users see; WithJsonSchema carries the
-# same rule into the CRD's OpenAPI schema for the API server.
-Symbol = Annotated[
-    str, AfterValidator(_symbol), WithJsonSchema({"type": "string", "pattern": SYMBOL_PATTERN})
-]
+# same rule into the CRD's OpenAPI schema for the API server. Symbol, MeshLabel and Sha256 are the
+# wire formats' own types (sequence_wire.types): the edge checks a push with the same rules.
 DnsName = Annotated[
     str,
     AfterValidator(_dns_label),
     WithJsonSchema({"type": "string", "maxLength": 63, "pattern": DNS_LABEL_PATTERN}),
-]
-
-
-def _mesh_label(value: str) -> str:
-    if not re.match(LABEL_PATTERN, value):
-        raise ValueError(f"{value!r} is not a mesh label: 1-32 characters of letters, digits, '_', '.', '-'")
-    return value
-
-
-MeshLabel = Annotated[
-    str,
-    AfterValidator(_mesh_label),
-    WithJsonSchema({"type": "string", "maxLength": 32, "pattern": LABEL_PATTERN}),
-]
-
-
-def _sha256(value: str) -> str:
-    if not re.match(SHA256_PATTERN, value):
-        raise ValueError(f"{value!r} is not a sha256: expected 64 lowercase hex digits")
-    return value
-
-
-Sha256 = Annotated[
-    str, AfterValidator(_sha256), WithJsonSchema({"type": "string", "pattern": SHA256_PATTERN})
 ]
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]

@@ -11,9 +11,8 @@ from typing import Any
 import aiohttp
 import httpx
 import kopf
-from pydantic import BaseModel
 
-from ..client import ApiError, AsyncCoordinatorClient, AsyncEdgeClient, NotFound
+from ..client import ApiError, AsyncCoordinatorClient, AsyncEdgeClient, DeploymentStatus, NotFound
 from ..models import API_VERSION
 from . import api
 from .api import KubeApi
@@ -162,9 +161,9 @@ def count_call(outcome: str) -> None:
     EDGE_CALLS.labels(outcome).inc()
 
 
-def as_report(status: BaseModel) -> dict[str, Any]:
+def as_report(status: DeploymentStatus) -> dict[str, Any]:
     """A deployment's status as the edge sent it (the reconcilers read it as JSON)."""
-    return status.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return status.as_dict()
 
 
 async def report_of(client: AsyncEdgeClient, deployment_id: str) -> dict[str, Any] | None:

@@ -111,7 +111,7 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             try:
                 table = routing_table(namespace, spec)
                 answer = await client.set_routes(name, table["members"])
-                topology = answer.model_dump(mode="json", by_alias=True, exclude_unset=True)
+                topology = answer.as_dict()
             except Rejected as exc:
                 metrics.ERRORS.labels(KIND, "RoutingTableRejected").inc()
                 message = f"coordinator {endpoint} refused the routing table: {exc.message}"
