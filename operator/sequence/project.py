@@ -295,8 +295,8 @@ def _document_problems(data: dict[str, Any], shown: str, index: LineIndex) -> li
     stack: list[tuple[Loc, Any]] = [((), data)]
     while stack:
         path, value = stack.pop()
-        if len(path) > MAX_DEPTH:
-            problem(path, f"nesting deeper than {MAX_DEPTH}")
+        if len(path) > MAX_DEPTH:  # name the key whose value nests, not 33 levels of [0]
+            problem(index.known_prefix(path) or path, f"nesting deeper than {MAX_DEPTH}")
             continue
         if isinstance(value, dict):
             for key, item in value.items():

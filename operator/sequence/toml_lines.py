@@ -10,6 +10,7 @@ key inside a multi-line value) fall back to the nearest recorded ancestor.
 from __future__ import annotations
 
 import re
+import tomllib
 
 Path = tuple[str | int, ...]
 
@@ -22,9 +23,17 @@ _ASSIGN = re.compile(rf"^\s*({_DOTTED})\s*=\s*(.*)$")
 _INLINE_KEY = re.compile(rf"(?:^|[{{,])\s*({_DOTTED})\s*=")
 
 
+def _unquote(part: str) -> str:
+    if part[:1] == '"' and "\\" in part:  # escapes: let the TOML parser decode them
+        try:
+            return str(tomllib.loads(f"k = {part}")["k"])
+        except tomllib.TOMLDecodeError:
+            return part[1:-1]
+    return part[1:-1] if part[:1] in "\"'" else part
+
+
 def _split_key(dotted: str) -> list[str]:
-    parts = re.findall(_KEY_PART, dotted)
-    return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
+    return [_unquote(p) for p in re.findall(_KEY_PART, dotted)]
 
 
 def _opens_multiline(value: str) -> str | None:
@@ -107,6 +116,13 @@ class LineIndex:
             if best_line < at <= line or (at == best_line and len(path) > len(best)):
                 best, best_line = path, at
         return best
+
+    def known_prefix(self, path: Path) -> Path:
+        """The longest prefix of `path` that has a line of its own."""
+        for end in range(len(path), 0, -1):
+            if tuple(path[:end]) in self.lines:
+                return tuple(path[:end])
+        return ()
 
     def line_of(self, path: Path) -> int | None:
         """Line of the deepest recorded prefix of `path` (None if none is known)."""
