@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 from .common import NonNegativeFloat, PositiveFloat, SpecModel
 
@@ -35,8 +36,30 @@ def check_fixed_point_limit(value: float | None) -> float | None:
     return value
 
 
+_FIXED_POINT_LIMITS = (
+    "max_order_qty",
+    "max_notional",
+    "max_position",
+    "max_orders_per_sec",
+    "price_band_bps",
+    "max_loss",
+)
+
+
+def _limit_maximums(schema: dict[str, Any]) -> None:
+    """Carry the upper bounds into the JSON schema, so the API server refuses them too."""
+    bounds = {name: MAX_FIXED_LIMIT for name in _FIXED_POINT_LIMITS} | {"max_open_orders": MAX_OPEN_ORDERS}
+    for name, bound in bounds.items():
+        prop = schema.get("properties", {}).get(to_camel(name)) or schema.get("properties", {}).get(name)
+        for branch in [prop or {}, *(prop or {}).get("anyOf", [])]:
+            if branch.get("type") in ("number", "integer"):
+                branch["maximum"] = bound
+
+
 class RiskLimits(SpecModel):
     """Host-side pre-trade limits, in natural units (1.5 = 1.5 BTC, notional in quote currency)."""
+
+    model_config = ConfigDict(json_schema_extra=_limit_maximums)
 
     max_order_qty: PositiveFloat | None = Field(default=None, description="Largest quantity of one order")
     max_notional: PositiveFloat | None = Field(default=None, description="Largest price x qty of one order")
@@ -55,14 +78,7 @@ class RiskLimits(SpecModel):
 
     # One place for the representability rules: the same model validates Sequence.toml, the
     # custom resources and the edge's push body, so all three refuse the same values.
-    _fixed_point = field_validator(
-        "max_order_qty",
-        "max_notional",
-        "max_position",
-        "max_orders_per_sec",
-        "price_band_bps",
-        "max_loss",
-    )(check_fixed_point_limit)
+    _fixed_point = field_validator(*_FIXED_POINT_LIMITS)(check_fixed_point_limit)
 
     @field_validator("max_open_orders")
     @classmethod
