@@ -17,7 +17,9 @@ from sequence_edge.push import PushError, parse_push
 from .conftest import REPO
 
 WASM = (REPO / "tests" / "configs" / "good" / "algo.wasm").read_bytes()
-PROJECT = '[project]\nname = "p"\n\n[deploy.mm]\nvenue = "kraken"\nsymbols = ["BTC-USD"]\nbundle = "algo.wasm"\n'
+PROJECT = (
+    '[project]\nname = "p"\n\n[deploy.mm]\nvenue = "kraken"\nsymbols = ["BTC-USD"]\nbundle = "algo.wasm"\n'
+)
 
 
 def _push(risk: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +113,7 @@ def test_messages_are_one_line() -> None:
 
 
 def test_scan_nesting_ignores_brackets_in_strings_and_comments() -> None:
-    text = 'a = "[[[["  # [[[[\nb = \'\'\'\n[[[[\n\'\'\'\nc = [[[\n1]]]\n'
+    text = "a = \"[[[[\"  # [[[[\nb = '''\n[[[[\n'''\nc = [[[\n1]]]\n"
     assert scan_nesting(text, 2) == (5, None)
     assert scan_nesting(text, 3) == (None, None)
     assert scan_nesting('a = 1\nb = """\nopen', 3) == (None, 2)
