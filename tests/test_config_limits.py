@@ -123,3 +123,19 @@ def test_quoted_keys_with_escapes_have_lines() -> None:
     index = LineIndex('[t]\n"a\\u0041\\nb" = 1\n')
     assert index.line_of(("t", "aA\nb")) == 2
     assert index.path_at(2) == ("t", "aA\nb")
+
+
+def test_oversized_file_is_refused_without_parsing(tmp_path: Path) -> None:
+    (line,) = _errors(tmp_path, PROJECT + "# padding\n" * 120_000)
+    assert line.endswith(":1: file: larger than 1048576 bytes")
+
+
+def test_long_echoed_value_is_cut(tmp_path: Path) -> None:
+    (line,) = _errors(tmp_path, PROJECT.replace('venue = "kraken"', 'venue = "' + "v" * 4000 + '"'))
+    assert ":5: deploy.mm.venue: " in line and line.endswith("...") and len(line) < 1200
+
+
+def test_long_block_name_is_cut_in_the_field(tmp_path: Path) -> None:
+    lines = _errors(tmp_path, PROJECT.replace("[deploy.mm]", "[deploy." + "m" * 300 + "]"))
+    assert lines and all(len(line.split(": ")[1]) < 90 for line in lines), lines
+    assert ':4: deploy."' + "m" * 64 + '...": invalid block name' in lines[0]

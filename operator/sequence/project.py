@@ -25,6 +25,8 @@ MAX_DEPTH = 32  # tables, arrays and inline tables inside one another; real file
 MAX_STRING = 4096  # characters in one key or string value
 MAX_PATH = 1024  # characters in a bundle or replay path
 MAX_PATH_PART = 255  # bytes in one component of such a path (the usual file-system limit)
+MAX_FILE_BYTES = 1 << 20  # a Sequence.toml is a few KiB; its resources must fit Kubernetes objects
+MAX_SHOWN = 1000  # characters of one message shown (a long value echoed back is cut)
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 Loc = tuple[str | int, ...]
@@ -52,6 +54,8 @@ class Problem:
     def __str__(self) -> str:
         where = f"{one_line(self.file)}:{self.line}" if self.line else one_line(self.file)
         field, message = one_line(self.field), one_line(self.message)
+        if len(message) > MAX_SHOWN:
+            message = message[:MAX_SHOWN] + "..."
         return f"{where}: {field}: {message}" if field else f"{where}: {message}"
 
 
@@ -93,7 +97,7 @@ def format_loc(loc: Loc) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z0-9_-]+", part):
+        elif re.fullmatch(r"[A-Za-z0-9_-]{1,64}", part):
             out += f".{part}" if out else part
         else:
             # Quoted keys may hold anything; keep the field one short token without ':' so
@@ -189,7 +193,7 @@ def _problems_from_validation(exc: ValidationError, file: str, index: LineIndex)
             continue
         seen.add((loc, msg))
         # A missing top-level table has no line of its own: point at the top.
-        problems.append(Problem(file, index.line_of(loc) or 1, format_loc(loc), msg))
+        problems.append(Problem(file, index.line_of(loc) or 1, format_loc(loc) or "file", msg))
     return problems
 
 
@@ -226,11 +230,14 @@ def _load_bundle(root: Path, name: str, block: Any) -> tuple[Bundle | None, Loc 
 
 def _read_text(file_path: Path, shown: str) -> str:
     try:
-        raw = file_path.read_bytes()
+        with file_path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError([Problem(shown, None, "", "no such file")]) from None
     except OSError as exc:
         raise ConfigError([Problem(shown, None, "", f"cannot read: {exc.strerror or exc}")]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError([Problem(shown, 1, "file", f"larger than {MAX_FILE_BYTES} bytes")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
