@@ -1,6 +1,6 @@
-"""The operator image (Dockerfile) and the edge/coordinator image (edge-image/Dockerfile).
+"""The images: one Dockerfile, a shared build stage, targets `edge` (edge and coordinator) and `operator`.
 
-No Docker daemon is needed: the Dockerfiles are parsed and checked against the repository (what the
+No Docker daemon is needed: the Dockerfile is parsed and checked against the repository (what the
 build context holds after .dockerignore, what pyproject.toml installs, what the CLI offers).
 """
 
@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCKERFILES = {"operator": ROOT / "Dockerfile", "edge": ROOT / "edge-image" / "Dockerfile"}
+DOCKERFILE = ROOT / "Dockerfile"
+TARGETS = ("edge", "operator")
 EXPECTED_PORTS = {"operator": {8080, 9090}, "edge": {7070, 7171}}
 EXPECTED_CMD = {"operator": ["operator"], "edge": ["edge"]}
 NON_ROOT_UID = 10001  # the chart's runAsUser
@@ -160,13 +161,40 @@ def context_files(relative_source: str, rules: list[tuple[bool, re.Pattern[str]]
 # --- fixtures -----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=sorted(DOCKERFILES))
+@pytest.fixture(scope="module", params=TARGETS)
 def image(request: pytest.FixtureRequest) -> tuple[str, list[Stage]]:
-    return request.param, parse_dockerfile(DOCKERFILES[request.param])
+    """(target, the stages that `docker build --target TARGET` runs: the target and what it builds on)."""
+    stages = parse_dockerfile(DOCKERFILE)
+    by_name = {s.name: s for s in stages if s.name}
+    assert request.param in by_name, f"no stage named {request.param}"
+    chain = [by_name[request.param]]
+    while chain[0].image in by_name:
+        chain.insert(0, by_name[chain[0].image])
+    build = stages[0]
+    return request.param, [build, *chain] if chain[0] is not build else chain
 
 
 def final_stage(image: tuple[str, list[Stage]]) -> Stage:
     return image[1][-1]
+
+
+def base_image(image: tuple[str, list[Stage]]) -> str:
+    """The registry image a stage chain starts from (through named stages)."""
+    by_name = {s.name: s for s in image[1] if s.name}
+    stage = final_stage(image)
+    while stage.image in by_name:
+        stage = by_name[stage.image]
+    return stage.image
+
+
+def test_edge_image_carries_no_kubernetes_packages_and_the_operator_image_does() -> None:
+    stages = {s.name: s for s in parse_dockerfile(DOCKERFILE) if s.name}
+    edge_install = " ".join(i.args for i in stages["edge"].all("RUN") if "pip install" in i.args)
+    operator_install = " ".join(i.args for i in stages["operator"].all("RUN") if "pip install" in i.args)
+    assert re.search(r"\ssequence-k8s(\s|$)", edge_install), edge_install
+    assert "sequence-k8s[kube]" in operator_install
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not [d for d in deps if re.match(r"(kopf|kubernetes)\b", d)], deps
 
 
 def console_scripts() -> dict[str, str]:
@@ -207,8 +235,7 @@ def test_base_images_are_pinned_to_exact_tags(image: tuple[str, list[Stage]]) ->
 
 def test_build_and_runtime_share_one_interpreter(image: tuple[str, list[Stage]]) -> None:
     # The compiled extensions target the build stage's Python ABI and glibc.
-    build, final = image[1][0], final_stage(image)
-    assert build.image == final.image
+    assert image[1][0].image == base_image(image)
 
 
 def test_copy_sources_exist_in_the_build_context(image: tuple[str, list[Stage]]) -> None:
@@ -242,9 +269,14 @@ def test_every_source_the_wheel_needs_is_copied(image: tuple[str, list[Stage]]) 
     readme = pyproject["project"].get("readme")
     if readme:
         needed.add(ROOT / (readme if isinstance(readme, str) else readme["file"]))
-    for package_dir in (ROOT / "operator" / "sequence", ROOT / "edge-image" / "sequence_edge"):
+    for package_dir in (
+        ROOT / "operator" / "sequence",
+        ROOT / "edge-image" / "sequence_edge",
+        ROOT / "edge-image" / "sequence_coordinator",
+        ROOT / "wire" / "sequence_wire",
+    ):
         needed.update(
-            p for p in package_dir.rglob("*") if p.suffix in {".py", ".pyx", ".pxd", ".json", ".lua"}
+            p for p in package_dir.rglob("*") if p.suffix in {".py", ".pyx", ".pxd", ".pxi", ".json", ".lua"}
         )
     needed = {p for p in needed if "__pycache__" not in p.parts}
     missing = sorted(p.relative_to(ROOT).as_posix() for p in needed - copied)
@@ -253,7 +285,7 @@ def test_every_source_the_wheel_needs_is_copied(image: tuple[str, list[Stage]]) 
 
 def test_build_stage_compiles_a_wheel_of_the_repository(image: tuple[str, list[Stage]]) -> None:
     runs = " ".join(i.args for i in image[1][0].all("RUN"))
-    assert re.search(r"pip wheel\b.*--wheel-dir[= ]/wheels\b.*\s\.(\s|$)", runs), runs
+    assert re.search(r"pip wheel\b.*--wheel-dir[= ]/wheels\b.*\s\"?\.(\[kube\])?\"?(\s|$)", runs), runs
     assert "build-essential" in runs
 
 
@@ -278,8 +310,8 @@ def test_final_stage_runs_as_the_non_root_user_10001(image: tuple[str, list[Stag
     assert uid.isdigit(), "a numeric USER lets Kubernetes' runAsNonRoot verify it"
     assert int(uid) == NON_ROOT_UID
     assert not gid or int(gid) != 0
-    # the user is created before it is used
-    runs = " ".join(i.args for i in final_stage(image).all("RUN"))
+    # the user is created before it is used (in the target or a stage it builds on)
+    runs = " ".join(i.args for stage in image[1][1:] for i in stage.all("RUN"))
     assert f"--uid {NON_ROOT_UID}" in runs
 
 
@@ -327,8 +359,9 @@ def test_ports_are_exposed(image: tuple[str, list[Stage]]) -> None:
 def test_dockerignore_keeps_local_build_outputs_out() -> None:
     rules = load_dockerignore()
     for relative in (
-        "edge-image/sequence_edge/book.cpython-311-x86_64-linux-gnu.so",
-        "edge-image/sequence_edge/book.c",
+        "edge-image/sequence_edge/market/book.cpython-311-x86_64-linux-gnu.so",
+        "edge-image/sequence_edge/market/book.c",
+        "edge-image/Dockerfile",
         "edge-image/build/lib/sequence_edge/x.so",
         "operator/sequence/__pycache__/render.cpython-311.pyc",
         ".git/HEAD",
@@ -336,5 +369,12 @@ def test_dockerignore_keeps_local_build_outputs_out() -> None:
         "tests/test_dockerfiles.py",
     ):
         assert is_ignored(relative, rules), relative
-    for relative in ("pyproject.toml", "operator/sequence/render.py", "edge-image/sequence_edge/book.pyx"):
+    for relative in (
+        "pyproject.toml",
+        "operator/sequence/cli/main.py",
+        "edge-image/sequence_edge/market/book.pyx",
+        "edge-image/sequence_edge/algo/instance.pxi",
+        "edge-image/sequence_coordinator/router.py",
+        "wire/sequence_wire/mesh.py",
+    ):
         assert not is_ignored(relative, rules), relative

@@ -14,7 +14,7 @@ from typing import NoReturn
 import click
 
 from .. import __version__
-from ..project import ConfigError, Project, load_project
+from ..project import ConfigError, Problem, Project, load_project, resolve_path
 
 EXIT_CONFIG = 2  # Argo CD's plugin must see non-zero and empty stdout on any error
 
@@ -61,12 +61,19 @@ def _fail(problems: list[object]) -> NoReturn:
     sys.exit(EXIT_CONFIG)
 
 
+def _internal(path: Path, what: str, exc: Exception) -> Problem:
+    """An unexpected failure, still as one `file:line: field: message` line (a bug to report)."""
+    return Problem(str(resolve_path(path)), 1, "file", f"internal error while {what}: {exc!r}")
+
+
 def load_or_exit(path: Path) -> Project:
     """The project at PATH, or its problems on stderr and exit 2."""
     try:
         return load_project(path)
     except ConfigError as exc:
         _fail(list(exc.problems))
+    except Exception as exc:  # keep the error contract even for a bug in the loader
+        _fail([_internal(path, "loading", exc)])
 
 
 @cli.command()
@@ -84,7 +91,7 @@ def render(path: Path) -> None:
     except ConfigError as exc:
         _fail(list(exc.problems))
     except Exception as exc:  # never print half a render
-        _fail([f"{path}: internal error while rendering: {exc!r}"])
+        _fail([_internal(path, "rendering", exc)])
     sys.stdout.write(text)
 
 
