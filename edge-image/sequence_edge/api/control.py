@@ -58,12 +58,20 @@ async def edge_info(request: web.Request) -> web.Response:
     return reply(edge_of(request).edge_info())
 
 
-async def fetch_bundle(url: str) -> bytes:
+async def fetch_bundle(url: str, allow_http: bool = False) -> bytes:
+    """GET the bundle (redirects followed, 32 MiB at most). Without allow_http a redirect to a
+    plain http:// URL is refused like an http:// bundle_url."""
     try:
         async with (
             httpx.AsyncClient(timeout=30.0, follow_redirects=True) as client,
             client.stream("GET", url) as resp,
         ):
+            if resp.url.scheme != "https" and not allow_http:
+                raise RequestError(
+                    "BundleDownloadFailed",
+                    f"GET {url} was redirected to {resp.url}, which is not https:// (start the edge "
+                    "with --allow-http-bundles to accept http://)",
+                )
             if resp.status_code != 200:
                 raise RequestError("BundleDownloadFailed", f"GET {url} answered {resp.status_code}")
             chunks, size = [], 0
@@ -81,7 +89,11 @@ async def push(request: web.Request) -> web.Response:
     dep_id = deployment_id(request)
     edge = edge_of(request)
     req = parse_push(await read_json(request), allow_http=edge.config.allow_http_bundles)
-    wasm = decode_bundle(req.bundle) if req.bundle is not None else await fetch_bundle(str(req.bundle_url))
+    wasm = (
+        decode_bundle(req.bundle)
+        if req.bundle is not None
+        else await fetch_bundle(str(req.bundle_url), edge.config.allow_http_bundles)
+    )
     created = edge.push(dep_id, req, wasm)
     return reply(edge.status(dep_id), status=201 if created else 200)
 
