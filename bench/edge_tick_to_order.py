@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 
 from sequence_edge.algo import abi
-from sequence_edge.market.book import Book
-from sequence_edge.engine import Engine
 from sequence_edge.algo.host import AlgoHost
+from sequence_edge.engine import Engine
+from sequence_edge.market.book import Book
 from sequence_edge.market.records import RecordBuffer
 from sequence_edge.market.simfeed import SimMarket
 

@@ -31,8 +31,8 @@ import numpy as np
 import wasmtime
 
 from sequence_edge.algo import abi
-from sequence_edge.market.book import Book
 from sequence_edge.algo.host import AlgoHost
+from sequence_edge.market.book import Book
 
 TARGET_NS = 100.0
 IO = 1024  # IoBlock address in the algo below

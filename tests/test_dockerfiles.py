@@ -330,11 +330,15 @@ def test_dockerignore_keeps_local_build_outputs_out() -> None:
         "edge-image/sequence_edge/book.cpython-311-x86_64-linux-gnu.so",
         "edge-image/sequence_edge/book.c",
         "edge-image/build/lib/sequence_edge/x.so",
-        "operator/sequence/__pycache__/render.cpython-311.pyc",
+        "operator/sequence/render/__pycache__/render.cpython-311.pyc",
         ".git/HEAD",
         "sdk/target/release/libx.rlib",
         "tests/test_dockerfiles.py",
     ):
         assert is_ignored(relative, rules), relative
-    for relative in ("pyproject.toml", "operator/sequence/render.py", "edge-image/sequence_edge/book.pyx"):
+    for relative in (
+        "pyproject.toml",
+        "operator/sequence/render/render.py",
+        "edge-image/sequence_edge/book.pyx",
+    ):
         assert not is_ignored(relative, rules), relative

@@ -20,7 +20,6 @@ import pytest
 import wasmtime
 
 from sequence_edge.algo import abi
-from sequence_edge.market.book import Book
 from sequence_edge.algo.host import (
     AbiMismatchError,
     Action,
@@ -36,6 +35,7 @@ from sequence_edge.algo.host import (
     NotWasmError,
     UnknownDeploymentError,
 )
+from sequence_edge.market.book import Book
 
 FIXTURES = Path(__file__).parent / "fixtures" / "host"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from sequence_wire import mesh as mp
 from sequence_edge.mesh.client import MeshClient, MeshInstance, Nbbo
+from sequence_wire import mesh as mp
 
 from .mesh_support import CoordinatorProcess, free_port
 

@@ -24,8 +24,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from .router import DROP_REASONS, GROUP_RE, LABEL_RE, Coordinator, EdgeConnection, Member
 from sequence_wire.mesh import LATENCY_BUCKETS_NS
+
+from .router import DROP_REASONS, GROUP_RE, LABEL_RE, Coordinator, EdgeConnection, Member
 
 log = logging.getLogger("sequence.coordinator")
 

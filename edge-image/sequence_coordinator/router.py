@@ -31,6 +31,7 @@ from typing import Any, cast
 from sequence_wire import mesh as mp
 from sequence_wire.mesh import MAX_PAYLOAD
 from sequence_wire.mesh_stats import LinkStats
+
 from .nbbo import NbboAggregator, NbboQuote, TopOfBook
 
 log = logging.getLogger("sequence.coordinator")

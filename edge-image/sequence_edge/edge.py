@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .algo import abi
+from .algo.host import AlgoHost, BundleError
 from .deployment import Deployment, failure_reason, iso
 from .engine import Engine
 from .market.feeds import FeedAdapter, SimFeedAdapter
-from .algo.host import AlgoHost, BundleError
-from .push import PushError, PushRequest, verify_sha256
 from .market.records import RecordBuffer
 from .market.replay import ReplayFeedAdapter
+from .push import PushError, PushRequest, verify_sha256
 
 if TYPE_CHECKING:
     from .mesh.bridge import EdgeMesh

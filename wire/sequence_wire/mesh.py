@@ -49,7 +49,6 @@ import re
 import struct
 from typing import Any
 
-
 PROTOCOL_VERSION = 1
 
 # Limits an algorithm sees through the ABI (docs/abi.md); the algorithm ABI re-exports them.

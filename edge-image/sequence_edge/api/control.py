@@ -19,8 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from ..edge import Edge, EdgeConfig
 from ..mesh.bridge import EdgeMesh, parse_address
-from .metrics import make_registry
 from ..push import MAX_BUNDLE_BYTES, PushError, check_deployment_id, decode_bundle, parse_push
+from .metrics import make_registry
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 EDGE_KEY: web.AppKey[Edge] = web.AppKey("edge", Edge)

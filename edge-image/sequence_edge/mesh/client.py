@@ -40,8 +40,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, cast
 
 from sequence_wire import mesh as mp
-from sequence_wire.mesh import MAX_LABEL, MAX_PAYLOAD
-from sequence_wire.mesh import SEND, SEND_FRAME
+from sequence_wire.mesh import MAX_LABEL, MAX_PAYLOAD, SEND, SEND_FRAME
 from sequence_wire.mesh_stats import RxLink
 
 log = logging.getLogger("sequence.mesh")
