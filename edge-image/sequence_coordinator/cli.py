@@ -12,7 +12,8 @@ import logging
 import click
 
 
-@click.command()
+# the same help options as under `sequence`, so `python -m` reads the same
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--port", default=7171, show_default=True, type=click.IntRange(0, 65535), help="HTTP API port")
 @click.option(
     "--mesh-port",

@@ -72,7 +72,8 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
-@click.command()
+# the same help options as under `sequence`, so `python -m` reads the same
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--venue", required=True, help="Venue this edge serves (e.g. kraken)")
 @click.option(
     "--port", default=7070, show_default=True, type=click.IntRange(0, 65535), help="Control API port"
