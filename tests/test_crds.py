@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from sequence.crdgen import CRD_DIRS, render_crds
+from sequence.render.crdgen import CRD_DIRS, render_crds
 
 from .conftest import run_cli
 
