@@ -11,6 +11,7 @@ import http.server
 import json
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -280,3 +281,32 @@ def test_a_wrong_method_on_a_deployment_names_the_allowed_ones(edge_proc: EdgePr
     resp = httpx.patch(f"http://127.0.0.1:{edge_proc.port}/v1/deployments/x")
     assert resp.status_code == 405 and resp.json()["error"]["reason"] == "MethodNotAllowed"
     assert {"GET", "PUT", "DELETE"} <= {m.strip() for m in resp.headers["Allow"].split(",")}
+
+
+def test_http_bundle_urls_only_on_an_edge_that_allows_them(
+    edge: EdgeClient, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    site = tmp_path_factory.mktemp("site")
+    (site / "raw.wasm").write_bytes(WASM)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(site), **kwargs)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/raw.wasm"
+    allowing = EdgeProcess(site, "--venue", "kraken", "--symbols", "BTC-USD", "--allow-http-bundles")
+    try:
+        with pytest.raises(Rejected) as refused:  # the default edge: https:// only
+            edge.push_url("plain", url, SHA, symbols=["BTC-USD"])
+        assert refused.value.reason == "InvalidPush" and "--allow-http-bundles" in refused.value.message
+        with EdgeClient(f"127.0.0.1:{allowing.port}") as client:
+            status = client.push_url("plain", url, SHA, symbols=["BTC-USD"])
+            assert (status.state, status.bundle_sha256) == ("Loaded", SHA)
+    finally:
+        allowing.stop()
+        server.shutdown()

@@ -158,6 +158,12 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     "project  [default: VENUE]",
 )
 @click.option(
+    "--allow-http-bundles",
+    is_flag=True,
+    help="Also accept push bundle_url over plain http:// (default: https:// only; the sha256 still "
+    "guards the bytes, but the URL and its answer travel in clear)",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
 )
 def edge(
@@ -182,6 +188,7 @@ def edge(
     taker_fee_bps: float,
     coordinator: str | None,
     venue_names: list[str],
+    allow_http_bundles: bool,
     log_level: str,
 ) -> None:
     """Run a venue edge: host deployments pushed over the control API (docs/edge-api.md)."""
@@ -219,6 +226,7 @@ def edge(
         maker_fee_bps=maker_fee_bps,
         taker_fee_bps=taker_fee_bps,
         venue_names=venue_names,
+        allow_http_bundles=allow_http_bundles,
     )
     try:
         run_loop(serve(config, bind, port, coordinator))

@@ -14,6 +14,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from ..client import ApiError
 from ..local.target import TargetError
 from ..local.views import LEVEL_STYLE, links_table, mesh_table, status_table
 from .targets import call, mesh_or_none, project_option, resolve_target
@@ -92,7 +93,7 @@ def logs(name: str | None, follow: bool, tail: int, project_path: Path) -> None:
     try:
         for dep_name, entry in target.logs(name, tail, follow):
             console.print(_format_log(dep_name, entry))
-    except TargetError as exc:
+    except (TargetError, ApiError) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         pass
