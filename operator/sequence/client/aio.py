@@ -5,7 +5,6 @@ The same calls as the blocking clients (calls.py describes each once); only the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -60,8 +59,11 @@ class _AsyncClient:
             error = exc
             raise
         finally:
-            if self.on_call is not None:
-                self.on_call(calls.outcome(error))
+            self._count(error)
+
+    def _count(self, error: ApiError | None) -> None:
+        if self.on_call is not None:
+            self.on_call(calls.outcome(error))
 
     async def close(self) -> None:
         if self._owned:
@@ -129,6 +131,7 @@ class AsyncEdgeClient(_AsyncClient):
         """The last `tail` lines; with `follow`, then every new line until the deployment is removed."""
         call = calls.logs(deployment_id, tail, follow)
         timeout = httpx.Timeout(self.timeout, read=None) if follow else self.timeout
+        started = False  # counted once, when the answer starts (or fails to)
         try:
             async with self.http.stream(
                 "GET",
@@ -140,11 +143,20 @@ class AsyncEdgeClient(_AsyncClient):
                 if response.status_code >= 400:
                     await response.aread()
                     raise calls.failure(self.endpoint, response.status_code, response.text)
+                started = True
+                self._count(None)
                 async for line in response.aiter_lines():
                     if line.strip():
-                        yield call.parse(json.loads(line))
+                        yield calls.parse_line(self.endpoint, call, line)
         except httpx.HTTPError as exc:
-            raise Unreachable(self.endpoint, calls.describe_transport_error(exc)) from exc
+            error = Unreachable(self.endpoint, calls.describe_transport_error(exc))
+            if not started:
+                self._count(error)
+            raise error from exc
+        except ApiError as exc:
+            if not started:
+                self._count(exc)
+            raise
 
 
 class AsyncCoordinatorClient(_AsyncClient):

@@ -52,6 +52,14 @@ class Call(Generic[T]):
             ) from None
 
 
+def parse_line(endpoint: str, call: Call[T], line: str) -> T:
+    """One line of an NDJSON answer (logs)."""
+    try:
+        return call.parse(json.loads(line))
+    except (ValueError, ValidationError) as exc:
+        raise Unreachable(endpoint, f"{call.method} {call.path}: unreadable line: {exc}") from None
+
+
 def failure(endpoint: str, status: int, text: str) -> Unreachable | Rejected:
     """The error of a >= 400 answer (its JSON error shape, or the raw text)."""
     reason, message = "", text[:1024]

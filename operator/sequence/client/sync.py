@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -57,8 +56,11 @@ class _SyncClient:
             error = exc
             raise
         finally:
-            if self.on_call is not None:
-                self.on_call(calls.outcome(error))
+            self._count(error)
+
+    def _count(self, error: ApiError | None) -> None:
+        if self.on_call is not None:
+            self.on_call(calls.outcome(error))
 
     def close(self) -> None:
         if self._owned:
@@ -124,6 +126,7 @@ class EdgeClient(_SyncClient):
         """The last `tail` lines; with `follow`, then every new line until the deployment is removed."""
         call = calls.logs(deployment_id, tail, follow)
         timeout = httpx.Timeout(self.timeout, read=None) if follow else self.timeout
+        started = False  # counted once, when the answer starts (or fails to)
         try:
             with self.http.stream(
                 "GET",
@@ -135,11 +138,20 @@ class EdgeClient(_SyncClient):
                 if response.status_code >= 400:
                     response.read()
                     raise calls.failure(self.endpoint, response.status_code, response.text)
+                started = True
+                self._count(None)
                 for line in response.iter_lines():
                     if line.strip():
-                        yield call.parse(json.loads(line))
+                        yield calls.parse_line(self.endpoint, call, line)
         except httpx.HTTPError as exc:
-            raise Unreachable(self.endpoint, calls.describe_transport_error(exc)) from exc
+            error = Unreachable(self.endpoint, calls.describe_transport_error(exc))
+            if not started:
+                self._count(error)
+            raise error from exc
+        except ApiError as exc:
+            if not started:
+                self._count(exc)
+            raise
 
 
 class CoordinatorClient(_SyncClient):
