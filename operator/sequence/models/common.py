@@ -14,6 +14,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, WithJsonSchema
+
 from sequence_wire.common import (
     SYMBOL_PATTERN,
     NonNegativeFloat,
