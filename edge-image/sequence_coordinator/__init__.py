@@ -1,0 +1,1 @@
+"""The coordinator: mesh routing between algo instances and the execution graph engine."""
