@@ -126,7 +126,7 @@ def plan(
     cap = slippage_cap(
         side, node.arrival_mid_1e8, effective_slippage(node.max_slippage_bps, risk_slippage_bps)
     )
-    limit = int(round(spec.limit_price * 1e8)) if spec.limit_price is not None else None
+    limit = round(spec.limit_price * 1e8) if spec.limit_price is not None else None
     final = sl.horizon_end_ms is not None and now_ms >= sl.horizon_end_ms
     near = touch.bid_1e8 if side == "buy" else touch.ask_1e8
     far = touch.ask_1e8 if side == "buy" else touch.bid_1e8

@@ -220,19 +220,24 @@ class GraphRun:
     def step(self, now_ms: int) -> None:
         if self.g.final_status is not None:
             return
-        self._check_runtime(now_ms)
+        self._advance(now_ms, work=False)  # consequences of the event first (edges fire)...
+        self._check_runtime(now_ms)  # ...then risk judges the graph as it now stands...
+        self._advance(now_ms, work=True)  # ...before any order goes out
+        self._settle()
+        self.g.updated_ms = now_ms
+
+    def _advance(self, now_ms: int, *, work: bool) -> None:
         for _ in range(4 * len(self.g.nodes) + 8):
             changed = False
             if not self.stopped:
                 changed |= self._start_due_slices(now_ms)
                 changed |= self._fire_edges(now_ms)
                 changed |= self._close_exits(now_ms)
-                changed |= self._work(now_ms)
+                if work:
+                    changed |= self._work(now_ms)
             changed |= self._refresh_nodes()
             if not changed:
-                break
-        self._settle()
-        self.g.updated_ms = now_ms
+                return
 
     def _check_runtime(self, now_ms: int) -> None:
         found = risk.runtime_breaches(self.g, self.market)
