@@ -77,7 +77,7 @@ def test_roots_start_and_children_wait() -> None:
 
 
 def test_on_accepted_fires_once_when_the_venue_acks() -> None:
-    engine, venues, clock = setup()
+    engine, venues, _ = setup()
     passive(venues)
     gid = engine.submit(parent_child("on_accepted", node("sell", "ETH-USD-PERP", 0.5))).graph_id
     assert status(engine, gid).edges["parent->child"].fire_count == 0  # placed, not yet acked
@@ -253,7 +253,7 @@ def test_incremental_fill_adds_only_the_fill_since_the_last_firing() -> None:
 
 def test_linear_hedge_that_contradicts_the_child_side_is_refused() -> None:
     engine, venues, _ = setup()
-    with pytest.raises(AdmissionError, match="linear_hedge -1.0 from 'parent' \\(buy\\) gives a sell"):
+    with pytest.raises(AdmissionError, match=r"linear_hedge -1.0 from 'parent' \(buy\) gives a sell"):
         engine.submit(parent_child("on_fill", node("buy", "ETH-USD-PERP"), sizing={"linear_hedge": -1.0}))
     assert venues.placed == []
 
@@ -440,7 +440,7 @@ def test_admission_refuses_notional_leverage_and_concurrency_and_places_nothing(
             {"nodes": {"n": node("buy", "ETH-USD", 1.0)}, "risk": {"admission": {"max_leverage": 2}}}
         )
     venues.venues["kraken"].account = AccountSnapshot(equity_usd=100.0, available_usd=100.0)
-    with pytest.raises(AdmissionError, match="leverage 3.00x"):
+    with pytest.raises(AdmissionError, match=r"leverage 3\.00x"):
         engine.submit(
             {"nodes": {"n": node("buy", "ETH-USD", 3.0)}, "risk": {"admission": {"max_leverage": 2}}}
         )

@@ -139,7 +139,7 @@ class GraphEngine:
     def status(self, graph_id: str) -> GraphStatusResponse:
         return graph_status(self._run(graph_id).g)
 
-    def list(self, *, include_finished: bool = True) -> GraphListResponse:
+    def list_graphs(self, *, include_finished: bool = True) -> GraphListResponse:
         return GraphListResponse(
             graphs=[
                 graph_status(r.g) for r in self.runs.values() if include_finished or r.g.final_status is None
