@@ -638,6 +638,15 @@ def test_submit_with_a_known_client_id_returns_the_running_graph() -> None:
     assert engine.status(first.graph_id).client_id == "proj/g"
 
 
+def test_metadata_is_kept_with_the_graph_and_listed() -> None:
+    engine, _venues, _ = setup()
+    meta = {"strategy": {"name": "basis", "version": 2}, "tags": ["a", "b"]}
+    gid = engine.submit({"nodes": {"n": node("buy", "ETH-USD", 1.0)}, "metadata": meta}).graph_id
+    assert engine.status(gid).metadata == meta
+    assert [g.graph_id for g in engine.list_graphs().graphs] == [gid]
+    assert engine.list_graphs(include_finished=False).graphs == []  # it completed at once
+
+
 def test_an_invalid_graph_is_refused_with_its_problems() -> None:
     engine, venues, _ = setup()
     with pytest.raises(AdmissionError) as info:

@@ -203,7 +203,11 @@ class ExecutionGraphSpec(SpecModel):
     edges: list[GraphEdge] = Field(default_factory=list, max_length=256)
     risk: GraphRisk = Field(default_factory=GraphRisk)
     sandbox: bool = Field(default=True, description="Paper-trade the graph (no real orders)")
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Free JSON kept with the graph and returned in its status",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
 
 
 def graph_problems(spec: ExecutionGraphSpec) -> list[tuple[tuple[str | int, ...], str]]:
@@ -413,7 +417,7 @@ class GraphStatusResponse(WireModel):
     nodes: dict[str, NodeStatus]
     edges: dict[str, EdgeStatus]
     sandbox: bool
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
     pnl_usd: float = Field(description="Realized + unrealized PnL, marked to the NBBO")
     breaches: list[str] = Field(default_factory=list, description="Risk breaches and disconnects seen")
     reason: str | None = Field(default=None, description="Why the graph aborted, expired or paused")
