@@ -639,9 +639,10 @@ def test_submit_with_a_known_client_id_returns_the_running_graph() -> None:
 
 
 def test_metadata_is_kept_with_the_graph_and_listed() -> None:
-    engine, _venues, _ = setup()
+    engine, venues, _ = setup()
     meta = {"strategy": {"name": "basis", "version": 2}, "tags": ["a", "b"]}
     gid = engine.submit({"nodes": {"n": node("buy", "ETH-USD", 1.0)}, "metadata": meta}).graph_id
+    venues.deliver()
     assert engine.status(gid).metadata == meta
     assert [g.graph_id for g in engine.list_graphs().graphs] == [gid]
     assert engine.list_graphs(include_finished=False).graphs == []  # it completed at once

@@ -163,5 +163,7 @@ def project_problems(cfg: SequenceFile) -> list[tuple[Location, str]]:
 def project_warnings(cfg: SequenceFile) -> list[tuple[Location, str]]:
     """Settings that are accepted but have no effect."""
     return [
-        (("graph", name, *loc), msg) for name, graph in cfg.graph.items() for loc, msg in graph_warnings(graph)
+        (("graph", name, *loc), msg)
+        for name, graph in cfg.graph.items()
+        for loc, msg in graph_warnings(graph)
     ]
