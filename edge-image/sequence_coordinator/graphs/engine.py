@@ -113,8 +113,11 @@ class GraphEngine:
                     warnings=existing.g.warnings,
                 )
         spec = request.model_copy()
-        venues = {n.venue for n in spec.nodes.values() if n.venue} or {
-            v for n in spec.nodes.values() for v in self.market.carriers(n.symbol, spec.sandbox)
+        venues = {n.venue for n in spec.nodes.values() if n.venue} | {
+            v
+            for n in spec.nodes.values()
+            if not n.venue
+            for v in self.market.carriers(n.symbol, spec.sandbox)
         }
         accounts = {v: self._account(v) for v in sorted(venues)}
         running = sum(1 for r in self.runs.values() if r.g.final_status is None)
