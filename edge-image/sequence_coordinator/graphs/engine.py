@@ -344,7 +344,7 @@ class GraphEngine:
             g.final_status,
             g.paused,
             len(g.breaches),
-            tuple(n.status for n in g.nodes.values()),
+            tuple((n.status, n.arrival_mid_1e8) for n in g.nodes.values()),
             tuple(e.fire_count for e in g.edges),
         )
 

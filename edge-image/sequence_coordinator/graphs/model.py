@@ -24,6 +24,7 @@ class State(BaseModel):
 
 class OrderRuntime(State):
     client_order_id: str
+    node: str
     venue: str
     symbol: str
     side: Literal["buy", "sell"]

@@ -153,7 +153,7 @@ class GraphRun:
         cum_filled_1e8: int | None,
         now_ms: int,
     ) -> None:
-        node = next(n for n in self.g.nodes.values() if order in n.orders)
+        node = self.g.nodes[order.node]
         sl = node.slices[order.slice]
         if kind in ("ack", "fill") and order.status == "pending_new":
             order.status = "live"
@@ -480,6 +480,7 @@ class GraphRun:
             return True
         order = OrderRuntime(
             client_order_id=client_order_id(self.g.graph_id, node.id, node.index, sl.index, sl.attempts),
+            node=node.id,
             venue=plan.venue,
             symbol=spec.symbol,
             side=spec.side,
