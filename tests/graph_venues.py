@@ -110,7 +110,8 @@ class PaperVenues:
         self.events.append((client_order_id, "cancel", {"cum_filled_1e8": order.filled}))
 
     def account(self, venue: str) -> AccountSnapshot | None:
-        return self.venues[venue].account
+        v = self.venues.get(venue)
+        return None if v is None else v.account
 
     # ---------------------------------------------------------------- market
 

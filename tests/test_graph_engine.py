@@ -10,7 +10,7 @@ import pytest
 from sequence_coordinator.graphs import AccountSnapshot, AdmissionError, GraphJournal, GraphStateError
 from sequence_wire.graphs import client_order_id, order_id_u64
 
-from .graph_venues import SCALE, PaperVenues, make, px, run_for
+from .graph_venues import SCALE, ManualClock, PaperVenues, make, px, run_for
 
 
 def node(side: str, symbol: str, qty: float = 0.0, **kw: Any) -> dict[str, Any]:
@@ -692,3 +692,68 @@ def test_restart_mid_twap_resumes_from_the_journal_without_duplicate_ids(tmp_pat
     assert venues.duplicates == []
     assert len({o.cid for o in venues.placed}) == len(venues.placed)
     assert sum(o.filled for o in venues.placed) == px(1.0)
+
+
+def test_an_order_is_in_the_journal_before_the_venue_sees_it(tmp_path: Path) -> None:
+    path = tmp_path / "graphs.db"
+    seen_in_journal: list[bool] = []
+
+    class CheckingVenues(PaperVenues):
+        def place(self, venue: str, client_order_id: str, *args: Any) -> None:
+            reader = GraphJournal(path)
+            journaled = {o.client_order_id for g in reader.load() for n in g.nodes.values() for o in n.orders}
+            reader.close()
+            seen_in_journal.append(client_order_id in journaled)
+            super().place(venue, client_order_id, *args)
+
+    clock = ManualClock()
+    venues = CheckingVenues(clock)
+    venues.venues["kraken"].quotes["ETH-USD"] = (px(99.95), px(100.05))
+    engine, venues, clock = make(journal=GraphJournal(path), clock=clock, venues=venues)
+    engine.submit({"nodes": {"n": node("buy", "ETH-USD", 1.0, twap={"slices": 3, "interval_ms": 1000})}})
+    run_for(engine, venues, clock, 3_500)
+    assert len(seen_in_journal) >= 3 and all(seen_in_journal)
+
+
+def test_fills_made_while_the_engine_was_down_are_counted_once(tmp_path: Path) -> None:
+    path = tmp_path / "graphs.db"
+    engine, venues, clock = setup(journal=GraphJournal(path))
+    passive(venues)
+    gid = engine.submit({"nodes": {"n": node("buy", "ETH-USD", 1.0, limit_price=99.95)}}).graph_id
+    venues.deliver()
+    (resting,) = venues.open_orders()
+    del engine
+    venues._fill(resting, px(0.4), px(99.95))  # traded while nobody listened
+    venues.events.clear()
+    restarted, venues, clock = make(journal=GraphJournal(path), clock=clock, venues=venues)
+    venues.deliver()  # the cancel's answer carries the 0.4 filled
+    run_for(restarted, venues, clock, 200)
+    s = restarted.status(gid)
+    assert s.nodes["n"].filled_qty_1e8 == px(0.4)
+    assert [o.status for o in s.nodes["n"].orders] == ["cancelled", "live"]
+    assert s.nodes["n"].orders[1].qty_1e8 == px(0.6) and s.nodes["n"].orders[1].attempt == 1
+    assert venues.duplicates == []
+
+
+def test_the_graphs_of_a_sequence_toml_run_in_the_engine() -> None:
+    from sequence.project import load_project
+    from sequence_wire.graphs import GraphSubmitRequest
+
+    project = load_project(Path(__file__).parent / "configs" / "good" / "Sequence.toml")
+    engine, venues, _ = setup()
+    market(venues, 65_000.0, ("BTC-USD",))
+    market(venues, 100.0, ("ETH-USD-PERP",))
+    venues.venues["kraken"].account = AccountSnapshot(equity_usd=1e7, available_usd=1e7)
+    ids = {}
+    for name, graph in project.config.graph.items():
+        body = GraphSubmitRequest.model_validate({**graph.model_dump(), "client_id": f"full/{name}"})
+        result = engine.submit(body)
+        ids[name] = result.graph_id
+        assert result.status in ("active", "partial_fill"), name
+        if name == "hedge":
+            assert any("'late' has a fixed qty" in w for w in result.warnings)
+    venues.deliver()
+    bracket = engine.status(ids["bracket"])
+    assert bracket.client_id == "full/bracket"
+    assert bracket.nodes["entry"].status == "completed" and bracket.nodes["tp"].status == "active"
+    assert bracket.nodes["tp"].orders[0].price_1e8 == px(80_000.0)
