@@ -757,3 +757,69 @@ def test_the_graphs_of_a_sequence_toml_run_in_the_engine() -> None:
     assert bracket.client_id == "full/bracket"
     assert bracket.nodes["entry"].status == "completed" and bracket.nodes["tp"].status == "active"
     assert bracket.nodes["tp"].orders[0].price_1e8 == px(80_000.0)
+
+
+def test_a_twap_slice_shortfall_carries_into_the_next_slice() -> None:
+    engine, venues, clock = setup()
+    gid = engine.submit(
+        {
+            "nodes": {
+                "t": node("buy", "ETH-USD", 1.0, max_slippage_bps=10, twap={"slices": 2, "interval_ms": 1000})
+            }
+        }
+    ).graph_id
+    venues.quote("kraken", "ETH-USD", 100.5, 100.6)  # past the cap for all of slice 0
+    run_for(engine, venues, clock, 1_050)
+    slices = engine.status(gid).nodes["t"].slices
+    assert [s.status for s in slices] == ["expired", "active"]
+    assert slices[0].filled_qty_1e8 == 0 and slices[1].target_qty_1e8 == px(1.0)
+    venues.quote("kraken", "ETH-USD", 99.95, 100.05)
+    run_for(engine, venues, clock, 1_000)
+    s = engine.status(gid)
+    assert s.nodes["t"].filled_qty_1e8 == px(1.0) and s.status == "completed"
+
+
+def test_urgency_and_policy_set_how_far_into_the_spread_an_order_goes() -> None:
+    from sequence_coordinator.graphs.execution import aggression
+
+    assert [aggression("low", "sor", f, False) for f in (0, 0.5, 1)] == [0, 0.25, 1]
+    assert [aggression("normal", "sor", f, False) for f in (0, 0.5, 1)] == [0, 0.5, 1]
+    assert [aggression("high", "sor", f, False) for f in (0, 0.25, 0.5)] == [0.5, 0.75, 1]
+    assert aggression("urgent", "sor", 0, False) == 1
+    assert aggression("urgent", "passive", 0.9, False) == 0
+    assert aggression("low", "aggressive", 0, False) == 1
+    assert aggression("normal", "sor", None, False) == 1  # no horizon, no limit: a market order
+    assert aggression("normal", "sor", None, True) == 0  # no horizon, a limit: rests
+
+
+def test_on_price_above_fires_once_from_the_fill_price() -> None:
+    engine, venues, _ = setup()
+    spec = {
+        "nodes": {"entry": node("buy", "ETH-USD", 1.0), "take": node("sell", "ETH-USD")},
+        "edges": [
+            edge(
+                "entry", "take", {"on_price": {"symbol": "ETH-USD", "direction": "above", "offset_pct": 2.0}}
+            )
+        ],
+    }
+    gid = engine.submit(spec).graph_id
+    venues.deliver()  # filled at 100.05: fires at a mid >= 102.051
+    venues.quote("kraken", "ETH-USD", 101.9, 102.1)
+    assert not engine.status(gid).edges["entry->take"].fired
+    venues.quote("kraken", "ETH-USD", 102.1, 102.2)
+    s = engine.status(gid)
+    assert s.edges["entry->take"].fire_count == 1 and s.nodes["take"].filled_qty_1e8 == px(1.0)
+    assert s.status == "completed"
+
+
+def test_the_engine_and_the_wire_models_never_import_the_control_plane() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sequence_coordinator.graphs, sequence_wire.graphs; "
+        "bad = sorted(m for m in sys.modules if m == 'sequence' or m.startswith(('sequence.', 'sequence_edge'))); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
