@@ -823,3 +823,17 @@ def test_the_engine_and_the_wire_models_never_import_the_control_plane() -> None
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_finished_graphs_are_forgotten_after_a_while(tmp_path: Path) -> None:
+    engine, venues, clock = setup(journal=GraphJournal(tmp_path / "g.db"))
+    done = engine.submit({"nodes": {"n": node("buy", "ETH-USD", 1.0)}}).graph_id
+    venues.deliver()
+    passive(venues)
+    running = engine.submit({"nodes": {"n": node("buy", "ETH-USD", 1.0, limit_price=90.0)}}).graph_id
+    clock.advance(60_000)
+    assert engine.forget_finished(clock.ms) == 1
+    assert [g.graph_id for g in engine.list_graphs().graphs] == [running]
+    assert [g.graph_id for g in GraphJournal(tmp_path / "g.db").load()] == [running]
+    with pytest.raises(Exception, match=f"no graph '{done}'"):
+        engine.status(done)

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from sequence_wire.graphs import (
     AmendNodeRequest,
+    ExecutionGraphSpec,
     GraphListResponse,
     GraphStatusResponse,
     GraphSubmitRequest,
@@ -98,7 +99,7 @@ class GraphEngine:
             try:
                 request = GraphSubmitRequest.model_validate(request)
             except ValidationError as exc:
-                problems = [f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
+                problems = [f"{_where(e['loc']) or 'graph'}: {e['msg']}" for e in exc.errors()]
                 raise AdmissionError("invalid graph: " + "; ".join(problems), problems) from None
         problems = [f"{_where(loc)}: {msg}" for loc, msg in graph_problems(request)]
         if problems:
@@ -112,7 +113,7 @@ class GraphEngine:
                     status=graph_state(existing.g),
                     warnings=existing.g.warnings,
                 )
-        spec = request.model_copy()
+        spec = ExecutionGraphSpec.model_validate(request.model_dump(exclude={"client_id"}))
         venues = {n.venue for n in spec.nodes.values() if n.venue} | {
             v
             for n in spec.nodes.values()
@@ -187,6 +188,26 @@ class GraphEngine:
         self._flush([run], force=True)
         return graph_status(run.g)
 
+    def forget_finished(self, older_than_ms: int) -> int:
+        """Drop graphs that finished before `older_than_ms` (memory and journal); returns how many."""
+        gone = [
+            gid
+            for gid, run in self.runs.items()
+            if run.g.final_status is not None and run.g.updated_ms < older_than_ms
+        ]
+        for gid in gone:
+            run = self.runs.pop(gid)
+            if run.g.client_id and self._by_client_id.get(run.g.client_id) == gid:
+                del self._by_client_id[run.g.client_id]
+            for node in run.g.nodes.values():
+                for order in node.orders:
+                    self._orders.pop(order.client_order_id, None)
+            for watchers in self._by_symbol.values():
+                watchers.discard(gid)
+        if self.journal is not None:
+            self.journal.forget_finished(older_than_ms)
+        return len(gone)
+
     # ------------------------------------------------------------ venue events
 
     def on_order_event(
@@ -218,8 +239,8 @@ class GraphEngine:
         self, venue: str, symbol: str, bid_1e8: int, ask_1e8: int, bid_qty_1e8: int = 0, ask_qty_1e8: int = 0
     ) -> None:
         """One venue's top of book (0: no price on that side)."""
-        self.market.quote(venue, symbol, bid_1e8, ask_1e8, bid_qty_1e8, ask_qty_1e8)
-        self._market_moved(symbol)
+        if self.market.quote(venue, symbol, bid_1e8, ask_1e8, bid_qty_1e8, ask_qty_1e8):
+            self._market_moved(symbol)
 
     def on_nbbo(
         self,

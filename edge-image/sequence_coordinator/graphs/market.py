@@ -58,10 +58,13 @@ class Market:
     def venue_down(self, venue: str) -> None:
         self.venues.setdefault(venue, VenueInfo()).up = False
 
-    def quote(self, venue: str, symbol: str, bid_1e8: int, ask_1e8: int, bid_qty: int, ask_qty: int) -> None:
+    def quote(self, venue: str, symbol: str, bid_1e8: int, ask_1e8: int, bid_qty: int, ask_qty: int) -> bool:
+        """Record a venue's top of book; True if a price changed (sizes alone do not matter)."""
         self.venues.setdefault(venue, VenueInfo())
         q = self.quotes.setdefault(symbol, {}).setdefault(venue, Quote())
+        moved = (q.bid_1e8, q.ask_1e8) != (bid_1e8, ask_1e8)
         q.bid_1e8, q.ask_1e8, q.bid_qty_1e8, q.ask_qty_1e8 = bid_1e8, ask_1e8, bid_qty, ask_qty
+        return moved
 
     def nbbo(
         self,
