@@ -159,8 +159,13 @@ def mark_pnl(graph: GraphRuntime, market: Market) -> float:
 def runtime_breaches(graph: GraphRuntime, market: Market) -> list[tuple[str, str]]:
     """Layer 3: (kind, message) for every limit the graph is past now; updates its PnL."""
     limits = graph.spec.risk.runtime
-    graph.pnl_usd = mark_pnl(graph, market)
-    graph.peak_pnl_usd = max(graph.peak_pnl_usd, graph.pnl_usd)
+    if not graph.positions_1e8:
+        return []  # nothing filled yet: no PnL, nothing unhedged
+    pnl = mark_pnl(graph, market)
+    if pnl != graph.pnl_usd:
+        graph.pnl_usd = pnl
+    if pnl > graph.peak_pnl_usd:
+        graph.peak_pnl_usd = pnl
     found: list[tuple[str, str]] = []
     if limits.max_unhedged_qty is not None:
         net: dict[str, int] = {}

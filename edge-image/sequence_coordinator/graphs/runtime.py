@@ -41,6 +41,17 @@ class GraphRun:
         self.incoming: dict[str, list[int]] = {n: [] for n in self.spec.nodes}
         for i, edge in enumerate(self.spec.edges):
             self.incoming[edge.to].append(i)
+        # derived nodes fed by a source that close its position: same symbol, other side
+        self.exits: dict[str, list[str]] = {}
+        for name, src in self.spec.nodes.items():
+            fed = sorted({e.to for e in self.spec.edges if e.from_ == name})
+            self.exits[name] = [
+                n
+                for n in fed
+                if self.spec.nodes[n].derived
+                and self.spec.nodes[n].symbol == src.symbol
+                and self.spec.nodes[n].side != src.side
+            ]
 
     @classmethod
     def create(
@@ -395,24 +406,15 @@ class GraphRun:
         return changed
 
     def _exits_of(self, source: str) -> list[NodeRuntime]:
-        """Derived nodes fed by `source` that close its position: same symbol, other side."""
-        src = self.spec.nodes[source]
-        names = {e.to for e in self.spec.edges if e.from_ == source}
-        return [
-            self.g.nodes[n]
-            for n in sorted(names)
-            if self.spec.nodes[n].derived
-            and self.spec.nodes[n].symbol == src.symbol
-            and self.spec.nodes[n].side != src.side
-        ]
+        return [self.g.nodes[n] for n in self.exits[source]]
 
     def _close_exits(self, now_ms: int) -> bool:
         """One-cancels-other: exits of one source never close more than it filled together."""
         changed = False
-        for name, source in self.g.nodes.items():
-            exits = self._exits_of(name)
-            if len(exits) < 2:
+        for name, names in self.exits.items():
+            if len(names) < 2:
                 continue
+            source, exits = self.g.nodes[name], self._exits_of(name)
             for node in exits:
                 if not node.working:
                     continue
