@@ -837,3 +837,36 @@ def test_finished_graphs_are_forgotten_after_a_while(tmp_path: Path) -> None:
     assert [g.graph_id for g in GraphJournal(tmp_path / "g.db").load()] == [running]
     with pytest.raises(Exception, match=f"no graph '{done}'"):
         engine.status(done)
+
+
+def test_a_bracket_restarted_mid_way_keeps_its_stop_reference_and_edges(tmp_path: Path) -> None:
+    path = tmp_path / "graphs.db"
+    engine, venues, clock = setup(journal=GraphJournal(path))
+    market(venues, 70_000.0, ("BTC-USD",))
+    spec = {
+        "nodes": {
+            "entry": node("buy", "BTC-USD", 0.1),
+            "tp": node("sell", "BTC-USD", limit_price=80_000.0),
+            "sl": node("sell", "BTC-USD"),
+        },
+        "edges": [
+            edge("entry", "tp", "on_full_fill"),
+            edge(
+                "entry", "sl", {"on_price": {"symbol": "BTC-USD", "direction": "below", "offset_pct": -5.0}}
+            ),
+        ],
+    }
+    gid = engine.submit(spec).graph_id
+    venues.deliver()
+    before = engine.status(gid)
+    del engine
+    restarted, venues, clock = make(journal=GraphJournal(path), clock=clock, venues=venues)
+    venues.deliver()
+    run_for(restarted, venues, clock, 200)
+    after = restarted.status(gid)
+    assert after.edges == before.edges and after.nodes["entry"] == before.nodes["entry"]
+    assert [(o.attempt, o.status) for o in after.nodes["tp"].orders] == [(0, "cancelled"), (1, "live")]
+    venues.quote("kraken", "BTC-USD", 66_400.0, 66_400.2)  # 5% under the entry's 70,000.05
+    s = restarted.status(gid)
+    assert s.nodes["sl"].filled_qty_1e8 == px(0.1) and s.status == "completed"
+    assert venues.duplicates == [] and venues.open_orders() == []
