@@ -10,7 +10,7 @@ import pytest
 from sequence_coordinator.graphs import AccountSnapshot, AdmissionError, GraphJournal, GraphStateError
 from sequence_wire.graphs import client_order_id, order_id_u64
 
-from .graph_venues import SCALE, ManualClock, PaperVenues, make, px, run_for
+from .graph_venues import SCALE, ManualClock, Order, PaperVenues, make, px, run_for
 
 
 def node(side: str, symbol: str, qty: float = 0.0, **kw: Any) -> dict[str, Any]:
@@ -935,3 +935,46 @@ def test_example_bracket_and_breakout() -> None:
     venues.quote("coinbase", "BTC-USD", 63_599.0, 63_602.0)
     s = engine.status(bracket)
     assert s.nodes["sl"].filled_qty_1e8 == px(0.1) and s.status == "completed"
+
+
+def test_three_venue_rejects_in_a_row_reject_the_node_after_backing_off() -> None:
+    clock = ManualClock()
+
+    class Refusing(PaperVenues):
+        """Every order is refused, as the edge's pre-trade risk does past a position limit."""
+
+        def place(self, venue: str, client_order_id: str, *args: Any) -> None:
+            self.placed.append(Order(venue, client_order_id, "ETH-USD", "buy", 0, None, "gtc", self.clock.ms))
+            self.events.append((client_order_id, "reject", {"reason": "MAX_POSITION"}))
+
+    refusing = Refusing(clock)
+    refusing.venues["kraken"].quotes["ETH-USD"] = (px(99.95), px(100.05))
+    engine, venues, clock = make(clock=clock, venues=refusing)
+    gid = engine.submit({"nodes": {"n": node("buy", "ETH-USD", 1.0)}}).graph_id
+    run_for(engine, venues, clock, 1_000, step_ms=10)
+    s = engine.status(gid)
+    assert [o.attempt for o in s.nodes["n"].orders] == [0, 1, 2]
+    times = [o.at_ms - venues.placed[0].at_ms for o in venues.placed]
+    assert times[1] >= 100 and times[2] - times[1] >= 200
+    assert s.nodes["n"].status == "rejected" and "MAX_POSITION" in (s.nodes["n"].reason or "")
+    assert s.status == "aborted"
+
+
+def test_resume_moves_the_twap_schedule_by_the_time_spent_paused() -> None:
+    engine, venues, clock = setup()
+    t0 = clock.ms
+    gid = engine.submit(
+        {"nodes": {"t": node("buy", "ETH-USD", 1.0, venue="kraken", twap={"slices": 4, "interval_ms": 1000})}}
+    ).graph_id
+    run_for(engine, venues, clock, 1_500)  # slice 0 done, slice 1 working
+    engine.on_venue_down("kraken")  # on_disconnect: pause_graph
+    assert engine.status(gid).status == "paused"
+    clock.advance(10_000)
+    engine.on_venue_up("kraken")
+    engine.resume(gid)
+    venues.deliver()
+    starts = [sl.start_ms - t0 for sl in engine.status(gid).nodes["t"].slices]
+    assert starts[:2] == [0, 1000] and starts[2:] == [12_000, 13_000]
+    run_for(engine, venues, clock, 3_000)
+    s = engine.status(gid)
+    assert s.status == "completed" and s.nodes["t"].filled_qty_1e8 == px(1.0)
