@@ -185,3 +185,51 @@ def run_for(engine: GraphEngine, venues: PaperVenues, clock: ManualClock, ms: in
         venues.deliver()
         engine.poll()
         venues.deliver()
+
+
+# ---------------------------------------------------------------- graph building
+
+
+def node(side: str, symbol: str, qty: float = 0.0, **kw: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"side": side, "symbol": symbol, **kw}
+    if qty:
+        out["qty"] = qty
+    else:
+        out["derived"] = True
+    return out
+
+
+def edge(src: str, dst: str, trigger: Any, **kw: Any) -> dict[str, Any]:
+    return {"from": src, "to": dst, "trigger": trigger, **kw}
+
+
+def market(venues: PaperVenues, mid: float = 100.0, symbols: tuple[str, ...] = ("ETH-USD",)) -> None:
+    for symbol in symbols:
+        venues.quote("kraken", symbol, mid - 0.05, mid + 0.05)
+
+
+def setup(**kw: Any):  # type: ignore[no-untyped-def]
+    engine, venues, clock = make(**kw)
+    market(venues)
+    return engine, venues, clock
+
+
+def passive(venues: PaperVenues) -> None:
+    """Orders rest until the test fills them."""
+    for v in venues.venues.values():
+        v.auto_fill = False
+
+
+def parent_child(trigger: Any, child: dict[str, Any] | None = None, **edge_kw: Any) -> dict[str, Any]:
+    return {
+        "nodes": {
+            "parent": node("buy", "ETH-USD", 1.0, limit_price=99.95),
+            "child": child or node("sell", "ETH-USD-PERP"),
+        },
+        "edges": [edge("parent", "child", trigger, **edge_kw)],
+    }
+
+
+def the_order(venues: PaperVenues, node_name: str) -> str:
+    (cid,) = [o.cid for o in venues.open_orders() if f"-{node_name}-" in o.cid]
+    return cid
