@@ -14,6 +14,7 @@ from sequence_coordinator.graphs import AdmissionError, GraphStateError
 from .graph_venues import (
     SCALE,
     edge,
+    make,
     market,
     node,
     parent_child,
@@ -496,3 +497,32 @@ def test_on_price_above_fires_once_from_the_fill_price() -> None:
     s = engine.status(gid)
     assert s.edges["entry->take"].fire_count == 1 and s.nodes["take"].filled_qty_1e8 == px(1.0)
     assert s.status == "completed"
+
+
+def test_sor_works_from_nbbo_updates_too() -> None:
+    engine, venues, _ = make(names=("kraken", "coinbase"))
+    engine.on_nbbo("SOL-USD", px(150.0), "kraken", px(150.2), "coinbase", px(5), px(5))
+    venues.venues["coinbase"].quotes["SOL-USD"] = (0, px(150.2))
+    gid = engine.submit(
+        {"nodes": {"b": node("buy", "SOL-USD", 2.0), "s": node("sell", "SOL-USD", 1.0, limit_price=150.0)}}
+    ).graph_id
+    by_node = {o.cid.split("-")[1]: o for o in venues.placed}
+    assert (by_node["b"].venue, by_node["b"].price) == ("coinbase", px(150.2))
+    assert (by_node["s"].venue, by_node["s"].price) == ("kraken", px(150.0))
+    venues.deliver()
+    assert engine.status(gid).nodes["b"].status == "completed"
+
+
+def test_amend_applies_to_a_pending_node_and_refuses_a_finished_one() -> None:
+    engine, venues, _ = setup()
+    passive(venues)
+    gid = engine.submit(parent_child("on_full_fill", node("sell", "ETH-USD", 1.0))).graph_id
+    venues.deliver()
+    s = engine.amend_node(gid, "child", {"horizon_ms": 5_000, "urgency": "high"})
+    assert s.nodes["child"].status == "pending" and s.nodes["child"].horizon_ms == 5_000
+    venues.fill(the_order(venues, "parent"), 1.0, 99.95)
+    child = next(o for o in venues.placed if "-child-" in o.cid)
+    assert px(99.95) < child.price < px(100.05)  # high urgency starts mid-spread
+    with pytest.raises(GraphStateError, match="node 'parent' is completed") as info:
+        engine.amend_node(gid, "parent", {"urgency": "low"})
+    assert info.value.http_status == 409
