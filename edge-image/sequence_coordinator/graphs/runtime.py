@@ -116,8 +116,7 @@ class GraphRun:
             for sl in node.slices:
                 if sl.status in FINISHED_SLICE:
                     continue
-                if sl.status == "pending":
-                    sl.start_ms += shift
+                sl.start_ms += shift  # a working slice keeps its place in its schedule
                 if sl.horizon_end_ms is not None:
                     sl.horizon_end_ms += shift
         self.step(now_ms)
