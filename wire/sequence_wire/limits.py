@@ -5,25 +5,12 @@ the same values."""
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-PositiveFloat = Annotated[float, Field(gt=0)]
-
-
-class LimitsModel(BaseModel):
-    """snake_case in Python, TOML and the push body; camelCase in Kubernetes objects."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        extra="forbid",
-        use_enum_values=True,
-    )
-
+from .common import PositiveFloat, SpecModel
 
 FIXED_SCALE = 100_000_000  # the edge holds quantities and money as integers scaled by 1e8 (docs/abi.md)
 # The edge stores each limit as a signed 64-bit integer at 1e8 scale (risk.pyx: value * 1e8 < 2**63),
@@ -71,7 +58,7 @@ def _limit_maximums(schema: dict[str, Any]) -> None:
                 branch["maximum"] = bound
 
 
-class RiskLimits(LimitsModel):
+class RiskLimits(SpecModel):
     """Host-side pre-trade limits, in natural units (1.5 = 1.5 BTC, notional in quote currency)."""
 
     model_config = ConfigDict(json_schema_extra=_limit_maximums)
@@ -130,7 +117,7 @@ class RiskLimits(LimitsModel):
         return value
 
 
-class WasmLimits(LimitsModel):
+class WasmLimits(SpecModel):
     """Per-instance sandbox of the WASM host (ignored by native algorithms)."""
 
     deadline_ms: PositiveFloat = Field(

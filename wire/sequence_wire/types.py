@@ -1,4 +1,5 @@
-"""Value types shared by the wire formats and the Sequence.toml/CRD models.
+"""Value types shared by the wire formats and the Sequence.toml/CRD models (Symbol lives in
+`common` with the base models and is re-exported here).
 
 Each is a `str` with a friendly validator (the error users see) and a JSON-schema pattern that
 carries the same rule into OpenAPI (the CRDs).
@@ -13,19 +14,24 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
-SYMBOL_PATTERN = r"^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}(-PERP)?$"
+from .common import SYMBOL_PATTERN, Symbol
+
+__all__ = [
+    "DEPLOYMENT_ID_PATTERN",
+    "DEPLOYMENT_ID_RE",
+    "LABEL_PATTERN",
+    "SHA256_PATTERN",
+    "SYMBOL_PATTERN",
+    "MeshLabel",
+    "Sha256",
+    "Symbol",
+    "param_text",
+]
+
 LABEL_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"  # mesh label: at most 32 bytes (ABI MAX_LABEL)
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 DEPLOYMENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}(/[A-Za-z0-9][A-Za-z0-9._-]{0,62})?$"
 DEPLOYMENT_ID_RE = re.compile(DEPLOYMENT_ID_PATTERN)
-
-
-def _symbol(value: str) -> str:
-    if not re.match(SYMBOL_PATTERN, value):
-        raise ValueError(
-            f"{value!r} is not a symbol of the form BASE-QUOTE or BASE-QUOTE-PERP (e.g. BTC-USD)"
-        )
-    return value
 
 
 def _mesh_label(value: str) -> str:
@@ -45,9 +51,6 @@ def _sha256(value: str) -> str:
     return value
 
 
-Symbol = Annotated[
-    str, AfterValidator(_symbol), WithJsonSchema({"type": "string", "pattern": SYMBOL_PATTERN})
-]
 MeshLabel = Annotated[
     str,
     AfterValidator(_mesh_label),

@@ -1,5 +1,8 @@
 """Building blocks shared by the Sequence.toml model and the CRD models.
 
+The base models and the value types (symbol, mesh label, sha256) live in the
+`sequence_wire` leaf package (the data plane uses them too) and are re-exported here.
+
 Spec models use snake_case names in Python and in Sequence.toml, and camelCase
 aliases in Kubernetes objects (the API convention). `load_project` validates
 by name; the CRD generator and the renderer use the aliases.
@@ -10,12 +13,28 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, Field, WithJsonSchema
 
-from sequence_wire.types import MeshLabel as MeshLabel  # re-exported: the models' value types
-from sequence_wire.types import Sha256 as Sha256
-from sequence_wire.types import Symbol as Symbol
+from sequence_wire.common import (
+    SYMBOL_PATTERN,
+    NonNegativeFloat,
+    PositiveFloat,
+    SpecModel,
+    Symbol,
+    WireModel,
+)
+from sequence_wire.types import MeshLabel, Sha256
+
+__all__ = [  # re-exported from sequence_wire
+    "SYMBOL_PATTERN",
+    "MeshLabel",
+    "NonNegativeFloat",
+    "PositiveFloat",
+    "Sha256",
+    "SpecModel",
+    "Symbol",
+    "WireModel",
+]
 
 GROUP = "sequence.dev"
 VERSION = "v1alpha1"
@@ -35,32 +54,12 @@ def _dns_label(value: str) -> str:
 
 # The friendly validators give the error users see; WithJsonSchema carries the
 # same rule into the CRD's OpenAPI schema for the API server. Symbol, MeshLabel and Sha256 are the
-# wire formats' own types (sequence_wire.types): the edge checks a push with the same rules.
+# wire formats' own types (sequence_wire): the edge checks a push with the same rules.
 DnsName = Annotated[
     str,
     AfterValidator(_dns_label),
     WithJsonSchema({"type": "string", "maxLength": 63, "pattern": DNS_LABEL_PATTERN}),
 ]
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
-
-
-class SpecModel(BaseModel):
-    """A spec fragment: snake_case in Python/TOML, camelCase in Kubernetes."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        extra="forbid",
-        use_enum_values=True,
-    )
-
-
-class WireModel(BaseModel):
-    """A fragment whose keys are a wire format the graph engine reads: same spelling everywhere."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class Resources(SpecModel):
