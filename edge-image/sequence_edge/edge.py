@@ -21,13 +21,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+
+import wasmtime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .algo import abi
+from .algo.compile_worker import CompileRefused, check_shape, compile_bundle
 from .algo.host import AlgoHost, BundleError
 from .deployment import Deployment, failure_reason, iso
+from .edge_policy import EdgePolicy, check_params, resolve_risk
 from .engine import Engine
 from .market.feeds import FeedAdapter, SimFeedAdapter
 from .market.records import RecordBuffer
@@ -67,6 +71,8 @@ class EdgeConfig:
     # The venue table every instance gets (seq.venue_name, Nbbo venue indexes): the same list on
     # every edge of a project so an index means the same venue everywhere; default [venue].
     venue_names: list[str] = field(default_factory=list)
+    # What pushes may do: compile limits, bundle_url rules, default risk (edge_policy.py).
+    policy: EdgePolicy = field(default_factory=EdgePolicy)
 
     def __post_init__(self) -> None:
         if not self.edge_id:
@@ -134,6 +140,7 @@ class Edge:
         self.next_heartbeat_ns = self.started_ns + HEARTBEAT_NS
         self.steps = 0
         self._stopping = False
+        self._push_lock = asyncio.Lock()  # one push compiles at a time (each in its own worker)
         # a replay feed has a fixed symbol set, all of which get books (and --symbols must be in it)
         self.ensure_symbols(
             list(config.symbols) + [s for s in self.feed.available_symbols() or [] if s not in config.symbols]
@@ -180,16 +187,47 @@ class Edge:
             raise PushError("NotFound", f"no deployment {deployment_id!r} on edge {self.config.edge_id}", 404)
         return dep
 
-    def push(self, deployment_id: str, req: PushRequest, wasm: bytes) -> bool:
-        """Load (or hot-swap) a bundle; True when the deployment is new. Nothing changes on error."""
+    def check_push(self, deployment_id: str, req: PushRequest, wasm: bytes) -> dict[str, Any]:
+        """Everything that can refuse a push and needs no compile; returns the resolved risk
+        (edge_policy.resolve_risk). Changes nothing."""
         verify_sha256(wasm, req.sha256)
+        try:
+            check_shape(wasm, self.config.policy.compile)
+        except CompileRefused as exc:
+            raise PushError(exc.reason, exc.message, 413 if exc.reason == "BundleTooLarge" else 400) from None
         self.check_available(req.symbols)
+        check_params(req.params)
+        risk = resolve_risk(req.risk.model_dump(), req.risk_unlimited, self.config.policy)
         old = self.deployments.get(deployment_id)
         if old is not None:
             try:
                 old.account.check_resymbol(req.symbols)
             except ValueError as exc:
                 raise PushError("SymbolInUse", str(exc)) from None
+        return risk
+
+    async def push_off_loop(self, deployment_id: str, req: PushRequest, wasm: bytes) -> bool:
+        """push(), with the bundle compiled in a capped worker process (compile_worker.py) while
+        the loop keeps trading; the control API's path. Nothing changes on error."""
+        async with self._push_lock:
+            self.check_push(deployment_id, req, wasm)
+            module = None
+            if not self.host.has_module(req.sha256):
+                try:
+                    artifact = await compile_bundle(wasm, self.config.policy.compile)
+                except CompileRefused as exc:
+                    raise PushError(exc.reason, exc.message) from None
+                loop = asyncio.get_running_loop()
+                module = await loop.run_in_executor(None, wasmtime.Module.deserialize, self.host.engine, artifact)
+            if module is not None:  # no await from here on: nothing can evict it before load()
+                self.host.add_module(req.sha256, module)
+            return self.push(deployment_id, req, wasm)
+
+    def push(self, deployment_id: str, req: PushRequest, wasm: bytes) -> bool:
+        """Load (or hot-swap) a bundle; True when the deployment is new. Nothing changes on error.
+        Compiles on the calling thread unless the module is cached (push_off_loop does not)."""
+        risk = self.check_push(deployment_id, req, wasm)
+        old = self.deployments.get(deployment_id)
         try:
             inst = self.host.load(
                 deployment_id,
@@ -207,17 +245,17 @@ class Edge:
             raise PushError("InvalidPush", str(exc)) from None
         # committed: nothing below refuses the push
         self.ensure_symbols(req.symbols)
-        risk = req.risk.model_dump()
+        limits = risk["limits"]
         if old is None:
-            account = self.engine.open_account(deployment_id, req.symbols, risk=risk)
-            dep = Deployment(deployment_id, req, len(wasm), inst, account)
+            account = self.engine.open_account(deployment_id, req.symbols, risk=limits)
+            dep = Deployment(deployment_id, req, len(wasm), inst, account, risk=risk)
             self.deployments[deployment_id] = dep
         else:
             dep = old
             if list(dep.account.symbols) != list(req.symbols):
                 self.engine.resymbol(deployment_id, req.symbols)
-            dep.account.set_limits(risk)  # a re-push resets the kill switch
-            dep.request, dep.size_bytes, dep.instance = req, len(wasm), inst
+            dep.account.set_limits(limits)  # a re-push resets the kill switch
+            dep.request, dep.size_bytes, dep.instance, dep.risk = req, len(wasm), inst, risk
             dep.last_error, dep.failure_seen, dep.kill_seen = None, False, False
         dep.account.attach(inst)
         self.engine.settle(deployment_id)  # a hot swap of a running instance already ran on_start
@@ -531,6 +569,7 @@ class Edge:
             # additions to the documented shape (docs/edge-api.md)
             "rejects_by_reason": acct.rejects_by_reason(),
             "kill_switch": acct.kill_info(),
+            "risk": dep.risk,  # limits in force and their source: deployment, edge-default, unlimited
             "tick_to_order_ns": {"p50": acct.tick_to_order_ns(0.5), "p99": acct.tick_to_order_ns(0.99)},
         }
 

@@ -12,7 +12,7 @@ import hashlib
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from sequence.models.common import MeshLabel, Sha256, Symbol
 from sequence.models.specs import RiskLimits, WasmLimits
@@ -44,6 +44,12 @@ class PushRequest(BaseModel):
     risk: RiskLimits = Field(default_factory=RiskLimits)
     wasm: WasmLimits = Field(default_factory=WasmLimits)
     state: Literal["Stopped", "Running"] = "Stopped"
+    # `"risk": {"unlimited": true}`: run without limits (edge_policy.resolve_risk decides)
+    _risk_unlimited: bool = PrivateAttr(default=False)
+
+    @property
+    def risk_unlimited(self) -> bool:
+        return self._risk_unlimited
 
     @model_validator(mode="after")
     def _one_source(self) -> PushRequest:
@@ -69,6 +75,12 @@ def parse_push(body: Any) -> PushRequest:
     """Validate a decoded JSON body; PushError(UnknownField / InvalidPush / UnsupportedRuntime)."""
     if not isinstance(body, dict):
         raise PushError("InvalidPush", f"the push body must be a JSON object, got {type(body).__name__}")
+    risk, unlimited = body.get("risk"), False
+    if isinstance(risk, dict) and "unlimited" in risk:
+        if not isinstance(risk["unlimited"], bool):
+            raise PushError("InvalidRisk", f"risk.unlimited must be true or false, got {risk['unlimited']!r}")
+        unlimited = risk["unlimited"]
+        body = {**body, "risk": {k: v for k, v in risk.items() if k != "unlimited"}}
     try:
         req = PushRequest.model_validate(body)
     except ValidationError as exc:
@@ -80,6 +92,7 @@ def parse_push(body: Any) -> PushRequest:
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors[:5]
         )
         raise PushError("InvalidPush", problems) from None
+    req._risk_unlimited = unlimited
     if req.runtime != "wasm":
         raise PushError(
             "UnsupportedRuntime",

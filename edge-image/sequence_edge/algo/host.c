@@ -2106,6 +2106,8 @@ struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_3__check_module_
 struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_4_genexpr;
 struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_5_genexpr;
 struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr;
+struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused;
+struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr;
 struct __pyx_array_obj;
 struct __pyx_MemviewEnum_obj;
 struct __pyx_memoryview_obj;
@@ -2614,7 +2616,7 @@ struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_5_genexpr {
 };
 
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":141
+/* "edge-image/sequence_edge/algo/algo_host.pxi":152
  *                 raise ValueError(f"param names must be non-empty strings, got {key!r}")
  *             param_dict[key] = _as_text(f"param {key!r}", value)
  *         venues = tuple(_as_text("venue name", v) for v in (venue_names or ()))             # <<<<<<<<<<<<<<
@@ -2629,6 +2631,34 @@ struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr {
   PyObject *__pyx_t_0;
   Py_ssize_t __pyx_t_1;
   PyObject *(*__pyx_t_2)(PyObject *);
+};
+
+
+/* "edge-image/sequence_edge/algo/algo_host.pxi":441
+ * 
+ * 
+ * cdef _drop_module_if_unused(AlgoHost host, str sha256):             # <<<<<<<<<<<<<<
+ *     """Free a compiled module (its machine code can be tens of MB) once no instance runs it."""
+ *     if all((<AlgoInstance>inst).bundle_sha256 != sha256 for inst in host._instances.values()):
+*/
+struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused {
+  PyObject_HEAD
+  PyObject *__pyx_v_sha256;
+};
+
+
+/* "edge-image/sequence_edge/algo/algo_host.pxi":443
+ * cdef _drop_module_if_unused(AlgoHost host, str sha256):
+ *     """Free a compiled module (its machine code can be tens of MB) once no instance runs it."""
+ *     if all((<AlgoInstance>inst).bundle_sha256 != sha256 for inst in host._instances.values()):             # <<<<<<<<<<<<<<
+ *         host._modules.pop(sha256, None)
+ * 
+*/
+struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr {
+  PyObject_HEAD
+  struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused *__pyx_outer_scope;
+  PyObject *__pyx_genexpr_arg_0;
+  PyObject *__pyx_v_inst;
 };
 
 
@@ -4036,6 +4066,12 @@ static CYTHON_INLINE PyObject* __Pyx__PyNumber_Add_object_object(PyObject *op1, 
 static CYTHON_INLINE PyObject* __Pyx_uchar___Pyx_PyUnicode_From_uint32_t(uint32_t value, Py_ssize_t width, char padding_char);
 static CYTHON_INLINE PyObject* __Pyx____Pyx_PyUnicode_From_uint32_t(uint32_t value, Py_ssize_t width, char padding_char, char format_char);
 
+/* PyObjectCompare.proto */
+static CYTHON_INLINE int __Pyx_PyObject_CompareBoolNe_str_str(PyObject *op1, PyObject *op2, int pyop);
+
+/* py_dict_pop_ignore.proto */
+static CYTHON_INLINE int __Pyx_PyDict_Pop_ignore(PyObject *d, PyObject *key, PyObject *default_value);
+
 /* AllocateExtensionType.proto */
 static PyObject *__Pyx_AllocateExtensionType(PyTypeObject *t, int is_final);
 
@@ -4817,6 +4853,7 @@ static wasm_trap_t *__pyx_f_13sequence_edge_4algo_4host_imp_position(void *, was
 static wasm_trap_t *__pyx_f_13sequence_edge_4algo_4host_imp_symbol(void *, wasmtime_caller_t *, wasmtime_val_raw_t *, size_t); /*proto*/
 static wasm_trap_t *__pyx_f_13sequence_edge_4algo_4host_imp_venue_name(void *, wasmtime_caller_t *, wasmtime_val_raw_t *, size_t); /*proto*/
 static PyObject *__pyx_f_13sequence_edge_4algo_4host__utf8(PyObject *); /*proto*/
+static PyObject *__pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *, PyObject *); /*proto*/
 static PyObject *__pyx_f_13sequence_edge_4algo_4host__drain_actions(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *); /*proto*/
 static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *, struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *); /*proto*/
 static void __pyx_f_13sequence_edge_4algo_4host__copy_queues(struct __pyx_t_13sequence_edge_4algo_4host_seq_slot_t *, struct __pyx_t_13sequence_edge_4algo_4host_seq_slot_t *); /*proto*/
@@ -4996,38 +5033,41 @@ static void __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_4__dealloc__(struct _
 static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_6close(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self); /* proto */
 static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_11epoch_ticks___get__(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self); /* proto */
 static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_8compile(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_wasm_bytes); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_10has_module(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_sha256); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_12add_module(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_sha256, PyObject *__pyx_v_module); /* proto */
 static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_4load_genexpr(CYTHON_UNUSED PyObject *__pyx_self, PyObject *__pyx_genexpr_arg_0, PyObject *__pyx_genexpr_arg_1); /* proto */
-static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_10load(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_wasm_bytes, PyObject *__pyx_v_symbols, PyObject *__pyx_v_params, double __pyx_v_deadline_ms, PyObject *__pyx_v_memory_limit_bytes, PyObject *__pyx_v_venue_names); /* proto */
-static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_12get(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
-static int __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_14__contains__(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20remove(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_22on_book(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, struct __pyx_obj_13sequence_edge_6market_4book_Book *__pyx_v_book); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_24deliver_fill(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_order_id, PyObject *__pyx_v_px_1e8, PyObject *__pyx_v_qty_1e8, PyObject *__pyx_v_symbol_idx, PyObject *__pyx_v_side, PyObject *__pyx_v_fee_1e8, PyObject *__pyx_v_ts_ns, PyObject *__pyx_v_flags); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_order_id, PyObject *__pyx_v_reason, PyObject *__pyx_v_symbol_idx, PyObject *__pyx_v_action_kind); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_message(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_from_label, PyObject *__pyx_v_payload); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_symbol_idx, PyObject *__pyx_v_bid_px_1e8, PyObject *__pyx_v_bid_qty_1e8, PyObject *__pyx_v_ask_px_1e8, PyObject *__pyx_v_ask_qty_1e8, PyObject *__pyx_v_ts_ns, PyObject *__pyx_v_bid_venue, PyObject *__pyx_v_ask_venue); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_symbol, PyObject *__pyx_v_nbbo); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_now_ns); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_36drain_actions(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, int __pyx_v_timestamps); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42set_position(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, int __pyx_v_symbol_idx, int64_t __pyx_v_qty_1e8, uint64_t __pyx_v_avg_px_1e8); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_44set_pnl(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_realized_1e8, PyObject *__pyx_v_unrealized_1e8, PyObject *__pyx_v_fees_1e8); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_orders(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_orders); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_48set_next_id(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, uint64_t __pyx_v_next_id); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_50status(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_52instances(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_54cache_info(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self); /* proto */
+static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_14load(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_wasm_bytes, PyObject *__pyx_v_symbols, PyObject *__pyx_v_params, double __pyx_v_deadline_ms, PyObject *__pyx_v_memory_limit_bytes, PyObject *__pyx_v_venue_names); /* proto */
+static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16get(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
+static int __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18__contains__(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20start(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_22stop(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_24remove(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26on_book(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, struct __pyx_obj_13sequence_edge_6market_4book_Book *__pyx_v_book); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_fill(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_order_id, PyObject *__pyx_v_px_1e8, PyObject *__pyx_v_qty_1e8, PyObject *__pyx_v_symbol_idx, PyObject *__pyx_v_side, PyObject *__pyx_v_fee_1e8, PyObject *__pyx_v_ts_ns, PyObject *__pyx_v_flags); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_reject(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_order_id, PyObject *__pyx_v_reason, PyObject *__pyx_v_symbol_idx, PyObject *__pyx_v_action_kind); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32deliver_message(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_from_label, PyObject *__pyx_v_payload); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34deliver_nbbo(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_symbol_idx, PyObject *__pyx_v_bid_px_1e8, PyObject *__pyx_v_bid_qty_1e8, PyObject *__pyx_v_ask_px_1e8, PyObject *__pyx_v_ask_qty_1e8, PyObject *__pyx_v_ts_ns, PyObject *__pyx_v_bid_venue, PyObject *__pyx_v_ask_venue); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_36on_nbbo(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_symbol, PyObject *__pyx_v_nbbo); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38heartbeat(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_now_ns); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_actions(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42drain_outbox(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, int __pyx_v_timestamps); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_44drain_logs(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_position(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, int __pyx_v_symbol_idx, int64_t __pyx_v_qty_1e8, uint64_t __pyx_v_avg_px_1e8); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_48set_pnl(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_realized_1e8, PyObject *__pyx_v_unrealized_1e8, PyObject *__pyx_v_fees_1e8); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_50set_open_orders(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_orders); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_52set_next_id(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, uint64_t __pyx_v_next_id); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_54status(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_56instances(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_58cache_info(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self); /* proto */
 static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_6router___get__(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self); /* proto */
 static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_6engine___get__(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self); /* proto */
 static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_7tick_ns___get__(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self); /* proto */
 static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20latency_sample_every___get__(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self); /* proto */
 static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_13compile_count___get__(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self); /* proto */
 static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_10cache_hits___get__(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_56__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_58__setstate_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, CYTHON_UNUSED PyObject *__pyx_v___pyx_state); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_60__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_62__setstate_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, CYTHON_UNUSED PyObject *__pyx_v___pyx_state); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_22_drop_module_if_unused_genexpr(PyObject *__pyx_self, PyObject *__pyx_genexpr_arg_0); /* proto */
 static PyObject *__pyx_tp_new__initialisation_13sequence_edge_4algo_4host_AlgoInstance(PyObject *o, 
 #if CYTHON_VECTORCALL_TPNEW
     PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
@@ -5264,6 +5304,52 @@ static PyObject *__pyx_tp_new_13sequence_edge_4algo_4host___pyx_scope_struct_6_g
 #if CYTHON_VECTORCALL_TPNEW
 static PyObject *__pyx_tp_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr(PyObject *t, PyObject *const *args, size_t nargsf, PyObject *kwnames); /*proto*/
 #endif
+static PyObject *__pyx_tp_new__initialisation_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(PyObject *o, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+); /*proto*/
+static PyObject *__pyx_tp_new_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(PyTypeObject *t, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+); /*proto*/
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_new_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(PyTypeObject *t, PyObject *a, PyObject *k); /*proto*/
+#endif
+#if !CYTHON_VECTORCALL_TPNEW
+#define __pyx_tp_new_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused __pyx_tp_new_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused
+#endif
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(PyObject *t, PyObject *const *args, size_t nargsf, PyObject *kwnames); /*proto*/
+#endif
+static PyObject *__pyx_tp_new__initialisation_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr(PyObject *o, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+); /*proto*/
+static PyObject *__pyx_tp_new_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr(PyTypeObject *t, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+); /*proto*/
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_new_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr(PyTypeObject *t, PyObject *a, PyObject *k); /*proto*/
+#endif
+#if !CYTHON_VECTORCALL_TPNEW
+#define __pyx_tp_new_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr __pyx_tp_new_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr
+#endif
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr(PyObject *t, PyObject *const *args, size_t nargsf, PyObject *kwnames); /*proto*/
+#endif
 static PyObject *__pyx_tp_new__initialisation_array(PyObject *o, 
 #if CYTHON_VECTORCALL_TPNEW
     PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
@@ -5397,6 +5483,8 @@ namespace {
     PyObject *__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_4_genexpr;
     PyObject *__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_5_genexpr;
     PyObject *__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr;
+    PyObject *__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused;
+    PyObject *__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr;
     PyObject *__pyx_type___pyx_array;
     PyObject *__pyx_type___pyx_MemviewEnum;
     PyObject *__pyx_type___pyx_memoryview;
@@ -5411,6 +5499,8 @@ namespace {
     PyTypeObject *__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_4_genexpr;
     PyTypeObject *__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_5_genexpr;
     PyTypeObject *__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr;
+    PyTypeObject *__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused;
+    PyTypeObject *__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr;
     PyTypeObject *__pyx_array_type;
     PyTypeObject *__pyx_MemviewEnum_type;
     PyTypeObject *__pyx_memoryview_type;
@@ -5423,8 +5513,8 @@ namespace {
     __Pyx_CachedCFunction __pyx_umethod_PyUnicode_Type__strip;
     PyObject *__pyx_slice[2];
     PyObject *__pyx_tuple[18];
-    PyObject *__pyx_codeobj_tab[51];
-    PyObject *__pyx_string_tab[592];
+    PyObject *__pyx_codeobj_tab[54];
+    PyObject *__pyx_string_tab[601];
     PyObject *__pyx_number_tab[9];
 /* #### Code section: module_state_contents ### */
 /* PyFrozenDict.module_state_decls */
@@ -5466,6 +5556,16 @@ int __pyx_freecount_13sequence_edge_4algo_4host___pyx_scope_struct_5_genexpr;
 #if CYTHON_USE_FREELISTS
 struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr *__pyx_freelist_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr[8];
 int __pyx_freecount_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr;
+#endif
+
+#if CYTHON_USE_FREELISTS
+struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused *__pyx_freelist_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused[8];
+int __pyx_freecount_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused;
+#endif
+
+#if CYTHON_USE_FREELISTS
+struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr *__pyx_freelist_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr[8];
+int __pyx_freecount_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr;
 #endif
 /* CommonTypesMetaclass.module_state_decls */
 PyTypeObject *__pyx_CommonTypesMetaclassType;
@@ -5618,497 +5718,506 @@ static __pyx_mstatetype * const __pyx_mstate_global = &__pyx_mstate_global_stati
 #define __pyx_kp_u_isenabled __pyx_string_tab[98]
 #define __pyx_kp_u_latency_sample_every_must_be_a_p __pyx_string_tab[99]
 #define __pyx_kp_u_memory_limit_bytes_must_be_an_in __pyx_string_tab[100]
-#define __pyx_kp_u_no_default___reduce___due_to_non __pyx_string_tab[101]
-#define __pyx_kp_u_no_deployment __pyx_string_tab[102]
-#define __pyx_kp_u_no_instance_subscribes_to __pyx_string_tab[103]
-#define __pyx_kp_u_param __pyx_string_tab[104]
-#define __pyx_kp_u_param_names_must_be_non_empty_st __pyx_string_tab[105]
-#define __pyx_kp_u_payload_must_be __pyx_string_tab[106]
-#define __pyx_kp_u_quantile_must_be_in_0_1_got __pyx_string_tab[107]
-#define __pyx_kp_u_sequence_edge_algo_host_declares __pyx_string_tab[108]
-#define __pyx_kp_u_symbol_idx_2 __pyx_string_tab[109]
-#define __pyx_kp_u_symbols_must_be_non_empty_string __pyx_string_tab[110]
-#define __pyx_kp_u_symbols_must_be_unique_got __pyx_string_tab[111]
-#define __pyx_kp_u_this_AlgoHost_is_closed __pyx_string_tab[112]
-#define __pyx_kp_u_tick_us_must_be_within_10_100000 __pyx_string_tab[113]
-#define __pyx_kp_u_unable_to_allocate_array_data __pyx_string_tab[114]
-#define __pyx_kp_u_unable_to_allocate_shape_and_str __pyx_string_tab[115]
-#define __pyx_kp_u_unknown_error __pyx_string_tab[116]
-#define __pyx_kp_u_unknown_reject_reason __pyx_string_tab[117]
-#define __pyx_kp_u_venue_name __pyx_string_tab[118]
-#define __pyx_kp_u_wasm_trap __pyx_string_tab[119]
-#define __pyx_n_u_ABI_VERSION __pyx_string_tab[120]
-#define __pyx_n_u_ASCII __pyx_string_tab[121]
-#define __pyx_n_u_AbiMismatchError __pyx_string_tab[122]
-#define __pyx_n_u_Action __pyx_string_tab[123]
-#define __pyx_n_u_AlgoHost __pyx_string_tab[124]
-#define __pyx_n_u_AlgoHost___reduce_cython __pyx_string_tab[125]
-#define __pyx_n_u_AlgoHost___setstate_cython __pyx_string_tab[126]
-#define __pyx_n_u_AlgoHost_cache_info __pyx_string_tab[127]
-#define __pyx_n_u_AlgoHost_close __pyx_string_tab[128]
-#define __pyx_n_u_AlgoHost_compile __pyx_string_tab[129]
-#define __pyx_n_u_AlgoHost_deliver_fill __pyx_string_tab[130]
-#define __pyx_n_u_AlgoHost_deliver_message __pyx_string_tab[131]
-#define __pyx_n_u_AlgoHost_deliver_nbbo __pyx_string_tab[132]
-#define __pyx_n_u_AlgoHost_deliver_reject __pyx_string_tab[133]
-#define __pyx_n_u_AlgoHost_drain_actions __pyx_string_tab[134]
-#define __pyx_n_u_AlgoHost_drain_logs __pyx_string_tab[135]
-#define __pyx_n_u_AlgoHost_drain_outbox __pyx_string_tab[136]
-#define __pyx_n_u_AlgoHost_get __pyx_string_tab[137]
-#define __pyx_n_u_AlgoHost_heartbeat __pyx_string_tab[138]
-#define __pyx_n_u_AlgoHost_instances __pyx_string_tab[139]
-#define __pyx_n_u_AlgoHost_load __pyx_string_tab[140]
-#define __pyx_n_u_AlgoHost_on_book __pyx_string_tab[141]
-#define __pyx_n_u_AlgoHost_on_nbbo __pyx_string_tab[142]
-#define __pyx_n_u_AlgoHost_remove __pyx_string_tab[143]
-#define __pyx_n_u_AlgoHost_set_next_id __pyx_string_tab[144]
-#define __pyx_n_u_AlgoHost_set_open_orders __pyx_string_tab[145]
-#define __pyx_n_u_AlgoHost_set_pnl __pyx_string_tab[146]
-#define __pyx_n_u_AlgoHost_set_position __pyx_string_tab[147]
-#define __pyx_n_u_AlgoHost_start __pyx_string_tab[148]
-#define __pyx_n_u_AlgoHost_status __pyx_string_tab[149]
-#define __pyx_n_u_AlgoHost_stop __pyx_string_tab[150]
-#define __pyx_n_u_AlgoInstance_2 __pyx_string_tab[151]
-#define __pyx_n_u_AlgoInstance___reduce_cython __pyx_string_tab[152]
-#define __pyx_n_u_AlgoInstance___setstate_cython __pyx_string_tab[153]
-#define __pyx_n_u_AlgoInstance_latency_ns __pyx_string_tab[154]
-#define __pyx_n_u_AlgoInstance_status __pyx_string_tab[155]
-#define __pyx_n_u_B __pyx_string_tab[156]
-#define __pyx_n_u_BundleError __pyx_string_tab[157]
-#define __pyx_n_u_CompileError __pyx_string_tab[158]
-#define __pyx_n_u_Config __pyx_string_tab[159]
-#define __pyx_n_u_EXPORTS __pyx_string_tab[160]
-#define __pyx_n_u_Ellipsis __pyx_string_tab[161]
-#define __pyx_n_u_Engine __pyx_string_tab[162]
-#define __pyx_n_u_ExportSignatureError __pyx_string_tab[163]
-#define __pyx_n_u_Func __pyx_string_tab[164]
-#define __pyx_n_u_FuncType __pyx_string_tab[165]
-#define __pyx_n_u_IMPORTS __pyx_string_tab[166]
-#define __pyx_n_u_IMPORT_MODULE __pyx_string_tab[167]
-#define __pyx_n_u_ImportMismatchError __pyx_string_tab[168]
-#define __pyx_n_u_InstanceStateError __pyx_string_tab[169]
-#define __pyx_n_u_InstantiationError __pyx_string_tab[170]
-#define __pyx_n_u_IoBlockError __pyx_string_tab[171]
-#define __pyx_n_u_LEVEL __pyx_string_tab[172]
-#define __pyx_n_u_LOG_LEVELS __pyx_string_tab[173]
-#define __pyx_n_u_Linker __pyx_string_tab[174]
-#define __pyx_n_u_LogLine __pyx_string_tab[175]
-#define __pyx_n_u_MAX_SYMBOLS __pyx_string_tab[176]
-#define __pyx_n_u_MemoryType __pyx_string_tab[177]
-#define __pyx_n_u_MissingExportError __pyx_string_tab[178]
-#define __pyx_n_u_Module __pyx_string_tab[179]
-#define __pyx_n_u_NamedTuple __pyx_string_tab[180]
-#define __pyx_n_u_None __pyx_string_tab[181]
-#define __pyx_n_u_NotWasmError __pyx_string_tab[182]
-#define __pyx_n_u_OpenOrder __pyx_string_tab[183]
-#define __pyx_n_u_Q __pyx_string_tab[184]
-#define __pyx_n_u_REJECT_CODES __pyx_string_tab[185]
-#define __pyx_n_u_REQUIRED_EXPORTS __pyx_string_tab[186]
-#define __pyx_n_u_Router __pyx_string_tab[187]
-#define __pyx_n_u_Router___reduce_cython __pyx_string_tab[188]
-#define __pyx_n_u_Router___setstate_cython __pyx_string_tab[189]
-#define __pyx_n_u_Router_bench_dispatch __pyx_string_tab[190]
-#define __pyx_n_u_Router_on_book __pyx_string_tab[191]
-#define __pyx_n_u_Router_rebuild __pyx_string_tab[192]
-#define __pyx_n_u_Router_route __pyx_string_tab[193]
-#define __pyx_n_u_Router_run_updates __pyx_string_tab[194]
-#define __pyx_n_u_Sequence __pyx_string_tab[195]
-#define __pyx_n_u_Store __pyx_string_tab[196]
-#define __pyx_n_u_Trap __pyx_string_tab[197]
-#define __pyx_n_u_UnknownDeploymentError __pyx_string_tab[198]
-#define __pyx_n_u_ValType __pyx_string_tab[199]
-#define __pyx_n_u_View_MemoryView __pyx_string_tab[200]
-#define __pyx_n_u_WASMTIME_VERSION __pyx_string_tab[201]
-#define __pyx_n_u_WasmtimeError __pyx_string_tab[202]
-#define __pyx_n_u_WeakSet __pyx_string_tab[203]
-#define __pyx_n_u_CAP_BITS __pyx_string_tab[204]
-#define __pyx_n_u_Pyx_PyDict_NextRef __pyx_string_tab[205]
-#define __pyx_n_u_annotate __pyx_string_tab[206]
-#define __pyx_n_u_annotations __pyx_string_tab[207]
-#define __pyx_n_u_class __pyx_string_tab[208]
-#define __pyx_n_u_class_getitem __pyx_string_tab[209]
-#define __pyx_n_u_dict __pyx_string_tab[210]
-#define __pyx_n_u_doc __pyx_string_tab[211]
-#define __pyx_n_u_func_2 __pyx_string_tab[212]
-#define __pyx_n_u_getstate __pyx_string_tab[213]
-#define __pyx_n_u_import __pyx_string_tab[214]
-#define __pyx_n_u_main __pyx_string_tab[215]
-#define __pyx_n_u_metaclass __pyx_string_tab[216]
-#define __pyx_n_u_module __pyx_string_tab[217]
-#define __pyx_n_u_mro_entries __pyx_string_tab[218]
-#define __pyx_n_u_name_2 __pyx_string_tab[219]
-#define __pyx_n_u_new __pyx_string_tab[220]
-#define __pyx_n_u_prepare __pyx_string_tab[221]
-#define __pyx_n_u_pyx_checksum __pyx_string_tab[222]
-#define __pyx_n_u_pyx_state __pyx_string_tab[223]
-#define __pyx_n_u_pyx_type __pyx_string_tab[224]
-#define __pyx_n_u_pyx_unpickle_Enum __pyx_string_tab[225]
-#define __pyx_n_u_pyx_vtable __pyx_string_tab[226]
-#define __pyx_n_u_qualname __pyx_string_tab[227]
-#define __pyx_n_u_reduce __pyx_string_tab[228]
-#define __pyx_n_u_reduce_cython __pyx_string_tab[229]
-#define __pyx_n_u_reduce_ex __pyx_string_tab[230]
-#define __pyx_n_u_set_name __pyx_string_tab[231]
-#define __pyx_n_u_setstate __pyx_string_tab[232]
-#define __pyx_n_u_setstate_cython __pyx_string_tab[233]
-#define __pyx_n_u_test __pyx_string_tab[234]
-#define __pyx_n_u_as_text __pyx_string_tab[235]
-#define __pyx_n_u_check_module_interface __pyx_string_tab[236]
-#define __pyx_n_u_check_module_interface_locals_g __pyx_string_tab[237]
-#define __pyx_n_u_check_symbols __pyx_string_tab[238]
-#define __pyx_n_u_context __pyx_string_tab[239]
-#define __pyx_n_u_error_summary __pyx_string_tab[240]
-#define __pyx_n_u_error_summary_locals_genexpr __pyx_string_tab[241]
-#define __pyx_n_u_ffi __pyx_string_tab[242]
-#define __pyx_n_u_fmt_sig __pyx_string_tab[243]
-#define __pyx_n_u_func __pyx_string_tab[244]
-#define __pyx_n_u_is_coroutine __pyx_string_tab[245]
-#define __pyx_n_u_live_hosts __pyx_string_tab[246]
-#define __pyx_n_u_load_wasmtime_api __pyx_string_tab[247]
-#define __pyx_n_u_memory_2 __pyx_string_tab[248]
-#define __pyx_n_u_signature __pyx_string_tab[249]
-#define __pyx_n_u_signature_locals_genexpr __pyx_string_tab[250]
-#define __pyx_n_u_stop_tickers_at_exit __pyx_string_tab[251]
-#define __pyx_n_u_wt_ffi __pyx_string_tab[252]
-#define __pyx_n_u_abc __pyx_string_tab[253]
-#define __pyx_n_u_abi __pyx_string_tab[254]
-#define __pyx_n_u_abi_violations __pyx_string_tab[255]
-#define __pyx_n_u_action_kind __pyx_string_tab[256]
-#define __pyx_n_u_actions __pyx_string_tab[257]
-#define __pyx_n_u_actions_dropped __pyx_string_tab[258]
-#define __pyx_n_u_actions_pending __pyx_string_tab[259]
-#define __pyx_n_u_add __pyx_string_tab[260]
-#define __pyx_n_u_addressof __pyx_string_tab[261]
-#define __pyx_n_u_algo_abi_version __pyx_string_tab[262]
-#define __pyx_n_u_algo_io __pyx_string_tab[263]
-#define __pyx_n_u_algo_on_book __pyx_string_tab[264]
-#define __pyx_n_u_algo_on_fill __pyx_string_tab[265]
-#define __pyx_n_u_algo_on_heartbeat __pyx_string_tab[266]
-#define __pyx_n_u_algo_on_message __pyx_string_tab[267]
-#define __pyx_n_u_algo_on_nbbo __pyx_string_tab[268]
-#define __pyx_n_u_algo_on_reject __pyx_string_tab[269]
-#define __pyx_n_u_algo_on_shutdown __pyx_string_tab[270]
-#define __pyx_n_u_algo_on_start __pyx_string_tab[271]
-#define __pyx_n_u_algo_on_stop __pyx_string_tab[272]
-#define __pyx_n_u_allocate_buffer __pyx_string_tab[273]
-#define __pyx_n_u_append __pyx_string_tab[274]
-#define __pyx_n_u_applied __pyx_string_tab[275]
-#define __pyx_n_u_arg __pyx_string_tab[276]
-#define __pyx_n_u_ask_px_1e8 __pyx_string_tab[277]
-#define __pyx_n_u_ask_qty_1e8 __pyx_string_tab[278]
-#define __pyx_n_u_ask_venue __pyx_string_tab[279]
-#define __pyx_n_u_asyncio_coroutines __pyx_string_tab[280]
-#define __pyx_n_u_atexit __pyx_string_tab[281]
-#define __pyx_n_u_avg_px_1e8 __pyx_string_tab[282]
-#define __pyx_n_u_b __pyx_string_tab[283]
-#define __pyx_n_u_base __pyx_string_tab[284]
-#define __pyx_n_u_batch_size __pyx_string_tab[285]
-#define __pyx_n_u_batches __pyx_string_tab[286]
-#define __pyx_n_u_bench_dispatch __pyx_string_tab[287]
-#define __pyx_n_u_bid_px_1e8 __pyx_string_tab[288]
-#define __pyx_n_u_bid_qty_1e8 __pyx_string_tab[289]
-#define __pyx_n_u_bid_venue __pyx_string_tab[290]
-#define __pyx_n_u_book __pyx_string_tab[291]
-#define __pyx_n_u_books __pyx_string_tab[292]
-#define __pyx_n_u_bool __pyx_string_tab[293]
-#define __pyx_n_u_bundle_sha256 __pyx_string_tab[294]
-#define __pyx_n_u_c __pyx_string_tab[295]
-#define __pyx_n_u_c_void_p __pyx_string_tab[296]
-#define __pyx_n_u_cache_info __pyx_string_tab[297]
-#define __pyx_n_u_callbacks __pyx_string_tab[298]
-#define __pyx_n_u_capabilities __pyx_string_tab[299]
-#define __pyx_n_u_cast __pyx_string_tab[300]
-#define __pyx_n_u_cause __pyx_string_tab[301]
-#define __pyx_n_u_ceil __pyx_string_tab[302]
-#define __pyx_n_u_cline_in_traceback __pyx_string_tab[303]
-#define __pyx_n_u_clock __pyx_string_tab[304]
-#define __pyx_n_u_close __pyx_string_tab[305]
-#define __pyx_n_u_compile __pyx_string_tab[306]
-#define __pyx_n_u_compiles __pyx_string_tab[307]
-#define __pyx_n_u_consume_actions __pyx_string_tab[308]
-#define __pyx_n_u_count __pyx_string_tab[309]
-#define __pyx_n_u_cpu_time __pyx_string_tab[310]
-#define __pyx_n_u_cranelift_opt_level __pyx_string_tab[311]
-#define __pyx_n_u_ctypes __pyx_string_tab[312]
-#define __pyx_n_u_data __pyx_string_tab[313]
-#define __pyx_n_u_deadline_hits __pyx_string_tab[314]
-#define __pyx_n_u_deadline_ms __pyx_string_tab[315]
-#define __pyx_n_u_deadline_windows __pyx_string_tab[316]
-#define __pyx_n_u_deliver_fill __pyx_string_tab[317]
-#define __pyx_n_u_deliver_message __pyx_string_tab[318]
-#define __pyx_n_u_deliver_nbbo __pyx_string_tab[319]
-#define __pyx_n_u_deliver_reject __pyx_string_tab[320]
-#define __pyx_n_u_delivered __pyx_string_tab[321]
-#define __pyx_n_u_deployment_id __pyx_string_tab[322]
-#define __pyx_n_u_dict_2 __pyx_string_tab[323]
-#define __pyx_n_u_drain_actions __pyx_string_tab[324]
-#define __pyx_n_u_drain_logs __pyx_string_tab[325]
-#define __pyx_n_u_drain_outbox __pyx_string_tab[326]
-#define __pyx_n_u_dtype_is_object __pyx_string_tab[327]
-#define __pyx_n_u_e __pyx_string_tab[328]
-#define __pyx_n_u_encode __pyx_string_tab[329]
-#define __pyx_n_u_enumerate __pyx_string_tab[330]
-#define __pyx_n_u_epoch_interruption __pyx_string_tab[331]
-#define __pyx_n_u_error __pyx_string_tab[332]
-#define __pyx_n_u_exc __pyx_string_tab[333]
-#define __pyx_n_u_exports __pyx_string_tab[334]
-#define __pyx_n_u_failed __pyx_string_tab[335]
-#define __pyx_n_u_false __pyx_string_tab[336]
-#define __pyx_n_u_fee_1e8 __pyx_string_tab[337]
-#define __pyx_n_u_fees_1e8 __pyx_string_tab[338]
-#define __pyx_n_u_filename __pyx_string_tab[339]
-#define __pyx_n_u_fill __pyx_string_tab[340]
-#define __pyx_n_u_filled_1e8 __pyx_string_tab[341]
-#define __pyx_n_u_flags __pyx_string_tab[342]
-#define __pyx_n_u_flat __pyx_string_tab[343]
-#define __pyx_n_u_float __pyx_string_tab[344]
-#define __pyx_n_u_format __pyx_string_tab[345]
-#define __pyx_n_u_fortran __pyx_string_tab[346]
-#define __pyx_n_u_from_label __pyx_string_tab[347]
-#define __pyx_n_u_frozenset __pyx_string_tab[348]
-#define __pyx_n_u_functype __pyx_string_tab[349]
-#define __pyx_n_u_genexpr __pyx_string_tab[350]
-#define __pyx_n_u_get __pyx_string_tab[351]
-#define __pyx_n_u_got_2 __pyx_string_tab[352]
-#define __pyx_n_u_hashlib __pyx_string_tab[353]
-#define __pyx_n_u_heartbeat __pyx_string_tab[354]
-#define __pyx_n_u_hex __pyx_string_tab[355]
-#define __pyx_n_u_hexdigest __pyx_string_tab[356]
-#define __pyx_n_u_hits __pyx_string_tab[357]
-#define __pyx_n_u_host __pyx_string_tab[358]
-#define __pyx_n_u_i __pyx_string_tab[359]
-#define __pyx_n_u_id __pyx_string_tab[360]
-#define __pyx_n_u_idx __pyx_string_tab[361]
-#define __pyx_n_u_imp __pyx_string_tab[362]
-#define __pyx_n_u_importlib __pyx_string_tab[363]
-#define __pyx_n_u_importlib_metadata __pyx_string_tab[364]
-#define __pyx_n_u_imports __pyx_string_tab[365]
-#define __pyx_n_u_index __pyx_string_tab[366]
-#define __pyx_n_u_inst __pyx_string_tab[367]
-#define __pyx_n_u_installed __pyx_string_tab[368]
-#define __pyx_n_u_instances __pyx_string_tab[369]
-#define __pyx_n_u_instantiate __pyx_string_tab[370]
-#define __pyx_n_u_int __pyx_string_tab[371]
-#define __pyx_n_u_io __pyx_string_tab[372]
-#define __pyx_n_u_is_64 __pyx_string_tab[373]
-#define __pyx_n_u_isfinite __pyx_string_tab[374]
-#define __pyx_n_u_items __pyx_string_tab[375]
-#define __pyx_n_u_itemsize __pyx_string_tab[376]
-#define __pyx_n_u_j __pyx_string_tab[377]
-#define __pyx_n_u_k __pyx_string_tab[378]
-#define __pyx_n_u_key __pyx_string_tab[379]
-#define __pyx_n_u_kind __pyx_string_tab[380]
-#define __pyx_n_u_label __pyx_string_tab[381]
-#define __pyx_n_u_latency_ns __pyx_string_tab[382]
-#define __pyx_n_u_latency_sample_every __pyx_string_tab[383]
-#define __pyx_n_u_level __pyx_string_tab[384]
-#define __pyx_n_u_line __pyx_string_tab[385]
-#define __pyx_n_u_lines __pyx_string_tab[386]
-#define __pyx_n_u_list __pyx_string_tab[387]
-#define __pyx_n_u_load __pyx_string_tab[388]
-#define __pyx_n_u_load_locals_genexpr __pyx_string_tab[389]
-#define __pyx_n_u_loaded __pyx_string_tab[390]
-#define __pyx_n_u_log __pyx_string_tab[391]
-#define __pyx_n_u_logs __pyx_string_tab[392]
-#define __pyx_n_u_logs_dropped __pyx_string_tab[393]
-#define __pyx_n_u_math __pyx_string_tab[394]
-#define __pyx_n_u_max __pyx_string_tab[395]
-#define __pyx_n_u_memory __pyx_string_tab[396]
-#define __pyx_n_u_memory_bytes __pyx_string_tab[397]
-#define __pyx_n_u_memory_limit_bytes __pyx_string_tab[398]
-#define __pyx_n_u_memory_size __pyx_string_tab[399]
-#define __pyx_n_u_memview __pyx_string_tab[400]
-#define __pyx_n_u_metadata __pyx_string_tab[401]
-#define __pyx_n_u_missing __pyx_string_tab[402]
-#define __pyx_n_u_mode __pyx_string_tab[403]
-#define __pyx_n_u_module_2 __pyx_string_tab[404]
-#define __pyx_n_u_modules __pyx_string_tab[405]
-#define __pyx_n_u_n __pyx_string_tab[406]
-#define __pyx_n_u_name __pyx_string_tab[407]
-#define __pyx_n_u_nbbo __pyx_string_tab[408]
-#define __pyx_n_u_ndim __pyx_string_tab[409]
-#define __pyx_n_u_next __pyx_string_tab[410]
-#define __pyx_n_u_next_id __pyx_string_tab[411]
-#define __pyx_n_u_now_ns __pyx_string_tab[412]
-#define __pyx_n_u_o __pyx_string_tab[413]
-#define __pyx_n_u_obj __pyx_string_tab[414]
-#define __pyx_n_u_old __pyx_string_tab[415]
-#define __pyx_n_u_on_book __pyx_string_tab[416]
-#define __pyx_n_u_on_fill __pyx_string_tab[417]
-#define __pyx_n_u_on_heartbeat __pyx_string_tab[418]
-#define __pyx_n_u_on_message __pyx_string_tab[419]
-#define __pyx_n_u_on_nbbo __pyx_string_tab[420]
-#define __pyx_n_u_on_reject __pyx_string_tab[421]
-#define __pyx_n_u_on_shutdown __pyx_string_tab[422]
-#define __pyx_n_u_on_start __pyx_string_tab[423]
-#define __pyx_n_u_on_stop __pyx_string_tab[424]
-#define __pyx_n_u_order_id __pyx_string_tab[425]
-#define __pyx_n_u_order_type __pyx_string_tab[426]
-#define __pyx_n_u_orders __pyx_string_tab[427]
-#define __pyx_n_u_ours __pyx_string_tab[428]
-#define __pyx_n_u_out __pyx_string_tab[429]
-#define __pyx_n_u_outbox_dropped __pyx_string_tab[430]
-#define __pyx_n_u_p50 __pyx_string_tab[431]
-#define __pyx_n_u_p99 __pyx_string_tab[432]
-#define __pyx_n_u_pack __pyx_string_tab[433]
-#define __pyx_n_u_param_2 __pyx_string_tab[434]
-#define __pyx_n_u_param_dict __pyx_string_tab[435]
-#define __pyx_n_u_params __pyx_string_tab[436]
-#define __pyx_n_u_path __pyx_string_tab[437]
-#define __pyx_n_u_payload __pyx_string_tab[438]
-#define __pyx_n_u_pop __pyx_string_tab[439]
-#define __pyx_n_u_position __pyx_string_tab[440]
-#define __pyx_n_u_provided __pyx_string_tab[441]
-#define __pyx_n_u_ptr __pyx_string_tab[442]
-#define __pyx_n_u_px_1e8 __pyx_string_tab[443]
-#define __pyx_n_u_q __pyx_string_tab[444]
-#define __pyx_n_u_qty_1e8 __pyx_string_tab[445]
-#define __pyx_n_u_ran __pyx_string_tab[446]
-#define __pyx_n_u_realized_1e8 __pyx_string_tab[447]
-#define __pyx_n_u_reason __pyx_string_tab[448]
-#define __pyx_n_u_rebuild __pyx_string_tab[449]
-#define __pyx_n_u_rec __pyx_string_tab[450]
-#define __pyx_n_u_register __pyx_string_tab[451]
-#define __pyx_n_u_reject __pyx_string_tab[452]
-#define __pyx_n_u_remove __pyx_string_tab[453]
-#define __pyx_n_u_removed __pyx_string_tab[454]
-#define __pyx_n_u_removeprefix __pyx_string_tab[455]
-#define __pyx_n_u_results __pyx_string_tab[456]
-#define __pyx_n_u_return __pyx_string_tab[457]
-#define __pyx_n_u_route __pyx_string_tab[458]
-#define __pyx_n_u_rows __pyx_string_tab[459]
-#define __pyx_n_u_run_updates __pyx_string_tab[460]
-#define __pyx_n_u_running __pyx_string_tab[461]
-#define __pyx_n_u_s_3 __pyx_string_tab[462]
-#define __pyx_n_u_self __pyx_string_tab[463]
-#define __pyx_n_u_send __pyx_string_tab[464]
-#define __pyx_n_u_send_errors __pyx_string_tab[465]
-#define __pyx_n_u_sends __pyx_string_tab[466]
-#define __pyx_n_u_sequence_edge_algo __pyx_string_tab[467]
-#define __pyx_n_u_sequence_edge_algo_host __pyx_string_tab[468]
-#define __pyx_n_u_set_epoch_deadline __pyx_string_tab[469]
-#define __pyx_n_u_set_limits __pyx_string_tab[470]
-#define __pyx_n_u_set_next_id __pyx_string_tab[471]
-#define __pyx_n_u_set_open_orders __pyx_string_tab[472]
-#define __pyx_n_u_set_pnl __pyx_string_tab[473]
-#define __pyx_n_u_set_position __pyx_string_tab[474]
-#define __pyx_n_u_setdefault __pyx_string_tab[475]
-#define __pyx_n_u_sha __pyx_string_tab[476]
-#define __pyx_n_u_sha256 __pyx_string_tab[477]
-#define __pyx_n_u_shape __pyx_string_tab[478]
-#define __pyx_n_u_side __pyx_string_tab[479]
-#define __pyx_n_u_sig __pyx_string_tab[480]
-#define __pyx_n_u_size __pyx_string_tab[481]
-#define __pyx_n_u_sizeof __pyx_string_tab[482]
-#define __pyx_n_u_sizes __pyx_string_tab[483]
-#define __pyx_n_u_spec __pyx_string_tab[484]
-#define __pyx_n_u_speed __pyx_string_tab[485]
-#define __pyx_n_u_st __pyx_string_tab[486]
-#define __pyx_n_u_stale_skipped __pyx_string_tab[487]
-#define __pyx_n_u_start __pyx_string_tab[488]
-#define __pyx_n_u_startswith __pyx_string_tab[489]
-#define __pyx_n_u_state __pyx_string_tab[490]
-#define __pyx_n_u_status __pyx_string_tab[491]
-#define __pyx_n_u_step __pyx_string_tab[492]
-#define __pyx_n_u_stop __pyx_string_tab[493]
-#define __pyx_n_u_stopped __pyx_string_tab[494]
-#define __pyx_n_u_str __pyx_string_tab[495]
-#define __pyx_n_u_strip __pyx_string_tab[496]
-#define __pyx_n_u_struct __pyx_string_tab[497]
-#define __pyx_n_u_sym __pyx_string_tab[498]
-#define __pyx_n_u_sym_tuple __pyx_string_tab[499]
-#define __pyx_n_u_symbol __pyx_string_tab[500]
-#define __pyx_n_u_symbol_idx __pyx_string_tab[501]
-#define __pyx_n_u_symbols __pyx_string_tab[502]
-#define __pyx_n_u_t __pyx_string_tab[503]
-#define __pyx_n_u_t0 __pyx_string_tab[504]
-#define __pyx_n_u_t1 __pyx_string_tab[505]
-#define __pyx_n_u_text __pyx_string_tab[506]
-#define __pyx_n_u_theirs __pyx_string_tab[507]
-#define __pyx_n_u_throw __pyx_string_tab[508]
-#define __pyx_n_u_tick_us __pyx_string_tab[509]
-#define __pyx_n_u_timestamps __pyx_string_tab[510]
-#define __pyx_n_u_traps __pyx_string_tab[511]
-#define __pyx_n_u_true __pyx_string_tab[512]
-#define __pyx_n_u_ts __pyx_string_tab[513]
-#define __pyx_n_u_ts_ns __pyx_string_tab[514]
-#define __pyx_n_u_tuple __pyx_string_tab[515]
-#define __pyx_n_u_ty __pyx_string_tab[516]
-#define __pyx_n_u_type __pyx_string_tab[517]
-#define __pyx_n_u_typing __pyx_string_tab[518]
-#define __pyx_n_u_unpack __pyx_string_tab[519]
-#define __pyx_n_u_unrealized_1e8 __pyx_string_tab[520]
-#define __pyx_n_u_update __pyx_string_tab[521]
-#define __pyx_n_u_updates __pyx_string_tab[522]
-#define __pyx_n_u_v __pyx_string_tab[523]
-#define __pyx_n_u_value __pyx_string_tab[524]
-#define __pyx_n_u_values __pyx_string_tab[525]
-#define __pyx_n_u_venue_name_2 __pyx_string_tab[526]
-#define __pyx_n_u_venue_names __pyx_string_tab[527]
-#define __pyx_n_u_venues __pyx_string_tab[528]
-#define __pyx_n_u_version __pyx_string_tab[529]
-#define __pyx_n_u_wanted __pyx_string_tab[530]
-#define __pyx_n_u_wants_nbbo __pyx_string_tab[531]
-#define __pyx_n_u_was_running __pyx_string_tab[532]
-#define __pyx_n_u_wasm_bytes __pyx_string_tab[533]
-#define __pyx_n_u_wasmtime __pyx_string_tab[534]
-#define __pyx_n_u_wasmtime__ffi __pyx_string_tab[535]
-#define __pyx_n_u_wasmtime_func_t __pyx_string_tab[536]
-#define __pyx_n_u_wasmtime_memory_t __pyx_string_tab[537]
-#define __pyx_n_u_wasmtime_val_raw_t __pyx_string_tab[538]
-#define __pyx_n_u_weakref __pyx_string_tab[539]
-#define __pyx_n_u_wrong __pyx_string_tab[540]
-#define __pyx_n_u_x __pyx_string_tab[541]
-#define __pyx_kp_b_asm __pyx_string_tab[542]
-#define __pyx_kp_b__11 __pyx_string_tab[543]
-#define __pyx_n_b_O __pyx_string_tab[544]
-#define __pyx_n_b_algo_abi_version __pyx_string_tab[545]
-#define __pyx_n_b_algo_io __pyx_string_tab[546]
-#define __pyx_kp_b_iso88591_Q_4 __pyx_string_tab[547]
-#define __pyx_kp_b_iso88591_Q_2 __pyx_string_tab[548]
-#define __pyx_kp_b_iso88591__12 __pyx_string_tab[549]
-#define __pyx_kp_b_iso88591_q_3 __pyx_string_tab[550]
-#define __pyx_kp_b_iso88591_q_2 __pyx_string_tab[551]
-#define __pyx_kp_b_iso88591_Q_3 __pyx_string_tab[552]
-#define __pyx_kp_b_iso88591_A_3at5_AZq_E_Qa __pyx_string_tab[553]
-#define __pyx_kp_b_iso88591_z_z_A_z_uA_s_1_AS_QfA __pyx_string_tab[554]
-#define __pyx_kp_b_iso88591_AT_s_hd_S_4vQ_t1_q_G1_uAQ_D_q_u __pyx_string_tab[555]
-#define __pyx_kp_b_iso88591_A_E_4E_Q __pyx_string_tab[556]
-#define __pyx_kp_b_iso88591_A_1_z_A_k_EQa_a_1_q_q_fG1GST_gQ __pyx_string_tab[557]
-#define __pyx_kp_b_iso88591_q_z_1_1_e1A_t2S_1L_1_j_1_5PPQQT __pyx_string_tab[558]
-#define __pyx_kp_b_iso88591_q_AQ_5_Q __pyx_string_tab[559]
-#define __pyx_kp_b_iso88591_q_aq_q_d_vQ_auD_5S_WA_q_4AT_a_R __pyx_string_tab[560]
-#define __pyx_kp_b_iso88591_q_HD_7_5_KvQ_G81A_M __pyx_string_tab[561]
-#define __pyx_kp_b_iso88591_T_AQfAQl_Na_T_T_d_t1D_4q_T_Qa_Q __pyx_string_tab[562]
-#define __pyx_kp_b_iso88591_1_q_G3d_k __pyx_string_tab[563]
-#define __pyx_kp_b_iso88591_A_3at_4_OxW __pyx_string_tab[564]
-#define __pyx_kp_b_iso88591_Ya_q_G7_I_QRRS_G4q_Kwa_A_q_s_s __pyx_string_tab[565]
-#define __pyx_kp_b_iso88591_1_t9AQ __pyx_string_tab[566]
-#define __pyx_kp_b_iso88591_A_t7_1 __pyx_string_tab[567]
-#define __pyx_kp_b_iso88591_A_HA_WIQd_k_s_6_G1_E_k_q_1G6_Qe __pyx_string_tab[568]
-#define __pyx_kp_b_iso88591_A_AT_1_6_1_1_t9AWA __pyx_string_tab[569]
-#define __pyx_kp_b_iso88591_Q_4z_wk_a_1D_A_uAQ_4r_Cq_a_TTUU __pyx_string_tab[570]
-#define __pyx_kp_b_iso88591_a_4t2U_A_q_AQd_z __pyx_string_tab[571]
-#define __pyx_kp_b_iso88591_t5 __pyx_string_tab[572]
-#define __pyx_kp_b_iso88591_U_1_T_1G3a_4q_1F_A_aq_3aq_Cq_t1 __pyx_string_tab[573]
-#define __pyx_kp_b_iso88591_U_1_T_1G3a_ARq_q_A_1G3a_4q_1F_A __pyx_string_tab[574]
-#define __pyx_kp_b_iso88591_1_t5_wa __pyx_string_tab[575]
-#define __pyx_kp_b_iso88591_1_U_1_T_1G3l_avRq_aq_q_1A_Q_D_1 __pyx_string_tab[576]
-#define __pyx_kp_b_iso88591_Q_A_HD_q_wc_Yd_a_T_at3C_dRZZ_aa __pyx_string_tab[577]
-#define __pyx_kp_b_iso88591_q_U_1_T_a_aq_1AQ_wawaq_d_1HG1AQ __pyx_string_tab[578]
-#define __pyx_kp_b_iso88591_2_Qd_q __pyx_string_tab[579]
-#define __pyx_kp_b_iso88591_O_ffg_U_1_E_0_E_2_E_L __pyx_string_tab[580]
-#define __pyx_kp_b_iso88591_SST_A_U_1_Qha_wgS_j_9_LGSTTWWX __pyx_string_tab[581]
-#define __pyx_kp_b_iso88591_VW_N_PZZ_ffg_U_1_aq_c_L_Ja_Kq_K __pyx_string_tab[582]
-#define __pyx_kp_b_iso88591_A_U_1_AT_a_q_3d_wb_aq_at3gS_CuI __pyx_string_tab[583]
-#define __pyx_kp_b_iso88591_WJa_U_1_T_a_aq_1_WAWBa_1_q_q_1 __pyx_string_tab[584]
-#define __pyx_kp_b_iso88591_NN_a_3_v_SYYZ_fA_U_1_T_5_r_3d_g __pyx_string_tab[585]
-#define __pyx_kp_b_iso88591_B_E_1 __pyx_string_tab[586]
-#define __pyx_kp_b_iso88591_BBXX_a_Ya_4y_1_aq_4q_AQ_N_1_Q_E __pyx_string_tab[587]
-#define __pyx_kp_b_iso88591_C9A_85_U_1_D_as_Q_Yat1_2S_Cq_at __pyx_string_tab[588]
-#define __pyx_kp_b_iso88591_MQ_U_1_T_5_q_4r_Cq_A_5Q6PPQQTTU __pyx_string_tab[589]
-#define __pyx_kp_b_iso88591_SS_4N_Yat1_83b_c_AQ_4xq_s_A_9_a __pyx_string_tab[590]
-#define __pyx_kp_b_iso88591_ggh_U_1_4r_M_AT_A_H_QdRS_E_Ja_Q __pyx_string_tab[591]
+#define __pyx_kp_u_module_must_be_a_wasmtime_Module __pyx_string_tab[101]
+#define __pyx_kp_u_no_default___reduce___due_to_non __pyx_string_tab[102]
+#define __pyx_kp_u_no_deployment __pyx_string_tab[103]
+#define __pyx_kp_u_no_instance_subscribes_to __pyx_string_tab[104]
+#define __pyx_kp_u_param __pyx_string_tab[105]
+#define __pyx_kp_u_param_names_must_be_non_empty_st __pyx_string_tab[106]
+#define __pyx_kp_u_payload_must_be __pyx_string_tab[107]
+#define __pyx_kp_u_quantile_must_be_in_0_1_got __pyx_string_tab[108]
+#define __pyx_kp_u_sequence_edge_algo_host_declares __pyx_string_tab[109]
+#define __pyx_kp_u_symbol_idx_2 __pyx_string_tab[110]
+#define __pyx_kp_u_symbols_must_be_non_empty_string __pyx_string_tab[111]
+#define __pyx_kp_u_symbols_must_be_unique_got __pyx_string_tab[112]
+#define __pyx_kp_u_this_AlgoHost_is_closed __pyx_string_tab[113]
+#define __pyx_kp_u_tick_us_must_be_within_10_100000 __pyx_string_tab[114]
+#define __pyx_kp_u_unable_to_allocate_array_data __pyx_string_tab[115]
+#define __pyx_kp_u_unable_to_allocate_shape_and_str __pyx_string_tab[116]
+#define __pyx_kp_u_unknown_error __pyx_string_tab[117]
+#define __pyx_kp_u_unknown_reject_reason __pyx_string_tab[118]
+#define __pyx_kp_u_venue_name __pyx_string_tab[119]
+#define __pyx_kp_u_wasm_trap __pyx_string_tab[120]
+#define __pyx_n_u_ABI_VERSION __pyx_string_tab[121]
+#define __pyx_n_u_ASCII __pyx_string_tab[122]
+#define __pyx_n_u_AbiMismatchError __pyx_string_tab[123]
+#define __pyx_n_u_Action __pyx_string_tab[124]
+#define __pyx_n_u_AlgoHost __pyx_string_tab[125]
+#define __pyx_n_u_AlgoHost___reduce_cython __pyx_string_tab[126]
+#define __pyx_n_u_AlgoHost___setstate_cython __pyx_string_tab[127]
+#define __pyx_n_u_AlgoHost_add_module __pyx_string_tab[128]
+#define __pyx_n_u_AlgoHost_cache_info __pyx_string_tab[129]
+#define __pyx_n_u_AlgoHost_close __pyx_string_tab[130]
+#define __pyx_n_u_AlgoHost_compile __pyx_string_tab[131]
+#define __pyx_n_u_AlgoHost_deliver_fill __pyx_string_tab[132]
+#define __pyx_n_u_AlgoHost_deliver_message __pyx_string_tab[133]
+#define __pyx_n_u_AlgoHost_deliver_nbbo __pyx_string_tab[134]
+#define __pyx_n_u_AlgoHost_deliver_reject __pyx_string_tab[135]
+#define __pyx_n_u_AlgoHost_drain_actions __pyx_string_tab[136]
+#define __pyx_n_u_AlgoHost_drain_logs __pyx_string_tab[137]
+#define __pyx_n_u_AlgoHost_drain_outbox __pyx_string_tab[138]
+#define __pyx_n_u_AlgoHost_get __pyx_string_tab[139]
+#define __pyx_n_u_AlgoHost_has_module __pyx_string_tab[140]
+#define __pyx_n_u_AlgoHost_heartbeat __pyx_string_tab[141]
+#define __pyx_n_u_AlgoHost_instances __pyx_string_tab[142]
+#define __pyx_n_u_AlgoHost_load __pyx_string_tab[143]
+#define __pyx_n_u_AlgoHost_on_book __pyx_string_tab[144]
+#define __pyx_n_u_AlgoHost_on_nbbo __pyx_string_tab[145]
+#define __pyx_n_u_AlgoHost_remove __pyx_string_tab[146]
+#define __pyx_n_u_AlgoHost_set_next_id __pyx_string_tab[147]
+#define __pyx_n_u_AlgoHost_set_open_orders __pyx_string_tab[148]
+#define __pyx_n_u_AlgoHost_set_pnl __pyx_string_tab[149]
+#define __pyx_n_u_AlgoHost_set_position __pyx_string_tab[150]
+#define __pyx_n_u_AlgoHost_start __pyx_string_tab[151]
+#define __pyx_n_u_AlgoHost_status __pyx_string_tab[152]
+#define __pyx_n_u_AlgoHost_stop __pyx_string_tab[153]
+#define __pyx_n_u_AlgoInstance_2 __pyx_string_tab[154]
+#define __pyx_n_u_AlgoInstance___reduce_cython __pyx_string_tab[155]
+#define __pyx_n_u_AlgoInstance___setstate_cython __pyx_string_tab[156]
+#define __pyx_n_u_AlgoInstance_latency_ns __pyx_string_tab[157]
+#define __pyx_n_u_AlgoInstance_status __pyx_string_tab[158]
+#define __pyx_n_u_B __pyx_string_tab[159]
+#define __pyx_n_u_BundleError __pyx_string_tab[160]
+#define __pyx_n_u_CompileError __pyx_string_tab[161]
+#define __pyx_n_u_Config __pyx_string_tab[162]
+#define __pyx_n_u_EXPORTS __pyx_string_tab[163]
+#define __pyx_n_u_Ellipsis __pyx_string_tab[164]
+#define __pyx_n_u_Engine __pyx_string_tab[165]
+#define __pyx_n_u_ExportSignatureError __pyx_string_tab[166]
+#define __pyx_n_u_Func __pyx_string_tab[167]
+#define __pyx_n_u_FuncType __pyx_string_tab[168]
+#define __pyx_n_u_IMPORTS __pyx_string_tab[169]
+#define __pyx_n_u_IMPORT_MODULE __pyx_string_tab[170]
+#define __pyx_n_u_ImportMismatchError __pyx_string_tab[171]
+#define __pyx_n_u_InstanceStateError __pyx_string_tab[172]
+#define __pyx_n_u_InstantiationError __pyx_string_tab[173]
+#define __pyx_n_u_IoBlockError __pyx_string_tab[174]
+#define __pyx_n_u_LEVEL __pyx_string_tab[175]
+#define __pyx_n_u_LOG_LEVELS __pyx_string_tab[176]
+#define __pyx_n_u_Linker __pyx_string_tab[177]
+#define __pyx_n_u_LogLine __pyx_string_tab[178]
+#define __pyx_n_u_MAX_SYMBOLS __pyx_string_tab[179]
+#define __pyx_n_u_MemoryType __pyx_string_tab[180]
+#define __pyx_n_u_MissingExportError __pyx_string_tab[181]
+#define __pyx_n_u_Module __pyx_string_tab[182]
+#define __pyx_n_u_NamedTuple __pyx_string_tab[183]
+#define __pyx_n_u_None __pyx_string_tab[184]
+#define __pyx_n_u_NotWasmError __pyx_string_tab[185]
+#define __pyx_n_u_OpenOrder __pyx_string_tab[186]
+#define __pyx_n_u_Q __pyx_string_tab[187]
+#define __pyx_n_u_REJECT_CODES __pyx_string_tab[188]
+#define __pyx_n_u_REQUIRED_EXPORTS __pyx_string_tab[189]
+#define __pyx_n_u_Router __pyx_string_tab[190]
+#define __pyx_n_u_Router___reduce_cython __pyx_string_tab[191]
+#define __pyx_n_u_Router___setstate_cython __pyx_string_tab[192]
+#define __pyx_n_u_Router_bench_dispatch __pyx_string_tab[193]
+#define __pyx_n_u_Router_on_book __pyx_string_tab[194]
+#define __pyx_n_u_Router_rebuild __pyx_string_tab[195]
+#define __pyx_n_u_Router_route __pyx_string_tab[196]
+#define __pyx_n_u_Router_run_updates __pyx_string_tab[197]
+#define __pyx_n_u_Sequence __pyx_string_tab[198]
+#define __pyx_n_u_Store __pyx_string_tab[199]
+#define __pyx_n_u_Trap __pyx_string_tab[200]
+#define __pyx_n_u_UnknownDeploymentError __pyx_string_tab[201]
+#define __pyx_n_u_ValType __pyx_string_tab[202]
+#define __pyx_n_u_View_MemoryView __pyx_string_tab[203]
+#define __pyx_n_u_WASMTIME_VERSION __pyx_string_tab[204]
+#define __pyx_n_u_WasmtimeError __pyx_string_tab[205]
+#define __pyx_n_u_WeakSet __pyx_string_tab[206]
+#define __pyx_n_u_CAP_BITS __pyx_string_tab[207]
+#define __pyx_n_u_Pyx_PyDict_NextRef __pyx_string_tab[208]
+#define __pyx_n_u_annotate __pyx_string_tab[209]
+#define __pyx_n_u_annotations __pyx_string_tab[210]
+#define __pyx_n_u_class __pyx_string_tab[211]
+#define __pyx_n_u_class_getitem __pyx_string_tab[212]
+#define __pyx_n_u_dict __pyx_string_tab[213]
+#define __pyx_n_u_doc __pyx_string_tab[214]
+#define __pyx_n_u_func_2 __pyx_string_tab[215]
+#define __pyx_n_u_getstate __pyx_string_tab[216]
+#define __pyx_n_u_import __pyx_string_tab[217]
+#define __pyx_n_u_main __pyx_string_tab[218]
+#define __pyx_n_u_metaclass __pyx_string_tab[219]
+#define __pyx_n_u_module __pyx_string_tab[220]
+#define __pyx_n_u_mro_entries __pyx_string_tab[221]
+#define __pyx_n_u_name_2 __pyx_string_tab[222]
+#define __pyx_n_u_new __pyx_string_tab[223]
+#define __pyx_n_u_prepare __pyx_string_tab[224]
+#define __pyx_n_u_pyx_checksum __pyx_string_tab[225]
+#define __pyx_n_u_pyx_state __pyx_string_tab[226]
+#define __pyx_n_u_pyx_type __pyx_string_tab[227]
+#define __pyx_n_u_pyx_unpickle_Enum __pyx_string_tab[228]
+#define __pyx_n_u_pyx_vtable __pyx_string_tab[229]
+#define __pyx_n_u_qualname __pyx_string_tab[230]
+#define __pyx_n_u_reduce __pyx_string_tab[231]
+#define __pyx_n_u_reduce_cython __pyx_string_tab[232]
+#define __pyx_n_u_reduce_ex __pyx_string_tab[233]
+#define __pyx_n_u_set_name __pyx_string_tab[234]
+#define __pyx_n_u_setstate __pyx_string_tab[235]
+#define __pyx_n_u_setstate_cython __pyx_string_tab[236]
+#define __pyx_n_u_test __pyx_string_tab[237]
+#define __pyx_n_u_as_text __pyx_string_tab[238]
+#define __pyx_n_u_check_module_interface __pyx_string_tab[239]
+#define __pyx_n_u_check_module_interface_locals_g __pyx_string_tab[240]
+#define __pyx_n_u_check_symbols __pyx_string_tab[241]
+#define __pyx_n_u_context __pyx_string_tab[242]
+#define __pyx_n_u_drop_module_if_unused_locals_ge __pyx_string_tab[243]
+#define __pyx_n_u_error_summary __pyx_string_tab[244]
+#define __pyx_n_u_error_summary_locals_genexpr __pyx_string_tab[245]
+#define __pyx_n_u_ffi __pyx_string_tab[246]
+#define __pyx_n_u_fmt_sig __pyx_string_tab[247]
+#define __pyx_n_u_func __pyx_string_tab[248]
+#define __pyx_n_u_is_coroutine __pyx_string_tab[249]
+#define __pyx_n_u_live_hosts __pyx_string_tab[250]
+#define __pyx_n_u_load_wasmtime_api __pyx_string_tab[251]
+#define __pyx_n_u_memory_2 __pyx_string_tab[252]
+#define __pyx_n_u_signature __pyx_string_tab[253]
+#define __pyx_n_u_signature_locals_genexpr __pyx_string_tab[254]
+#define __pyx_n_u_stop_tickers_at_exit __pyx_string_tab[255]
+#define __pyx_n_u_wt_ffi __pyx_string_tab[256]
+#define __pyx_n_u_abc __pyx_string_tab[257]
+#define __pyx_n_u_abi __pyx_string_tab[258]
+#define __pyx_n_u_abi_violations __pyx_string_tab[259]
+#define __pyx_n_u_action_kind __pyx_string_tab[260]
+#define __pyx_n_u_actions __pyx_string_tab[261]
+#define __pyx_n_u_actions_dropped __pyx_string_tab[262]
+#define __pyx_n_u_actions_pending __pyx_string_tab[263]
+#define __pyx_n_u_add __pyx_string_tab[264]
+#define __pyx_n_u_add_module __pyx_string_tab[265]
+#define __pyx_n_u_addressof __pyx_string_tab[266]
+#define __pyx_n_u_algo_abi_version __pyx_string_tab[267]
+#define __pyx_n_u_algo_io __pyx_string_tab[268]
+#define __pyx_n_u_algo_on_book __pyx_string_tab[269]
+#define __pyx_n_u_algo_on_fill __pyx_string_tab[270]
+#define __pyx_n_u_algo_on_heartbeat __pyx_string_tab[271]
+#define __pyx_n_u_algo_on_message __pyx_string_tab[272]
+#define __pyx_n_u_algo_on_nbbo __pyx_string_tab[273]
+#define __pyx_n_u_algo_on_reject __pyx_string_tab[274]
+#define __pyx_n_u_algo_on_shutdown __pyx_string_tab[275]
+#define __pyx_n_u_algo_on_start __pyx_string_tab[276]
+#define __pyx_n_u_algo_on_stop __pyx_string_tab[277]
+#define __pyx_n_u_allocate_buffer __pyx_string_tab[278]
+#define __pyx_n_u_append __pyx_string_tab[279]
+#define __pyx_n_u_applied __pyx_string_tab[280]
+#define __pyx_n_u_arg __pyx_string_tab[281]
+#define __pyx_n_u_ask_px_1e8 __pyx_string_tab[282]
+#define __pyx_n_u_ask_qty_1e8 __pyx_string_tab[283]
+#define __pyx_n_u_ask_venue __pyx_string_tab[284]
+#define __pyx_n_u_asyncio_coroutines __pyx_string_tab[285]
+#define __pyx_n_u_atexit __pyx_string_tab[286]
+#define __pyx_n_u_avg_px_1e8 __pyx_string_tab[287]
+#define __pyx_n_u_b __pyx_string_tab[288]
+#define __pyx_n_u_base __pyx_string_tab[289]
+#define __pyx_n_u_batch_size __pyx_string_tab[290]
+#define __pyx_n_u_batches __pyx_string_tab[291]
+#define __pyx_n_u_bench_dispatch __pyx_string_tab[292]
+#define __pyx_n_u_bid_px_1e8 __pyx_string_tab[293]
+#define __pyx_n_u_bid_qty_1e8 __pyx_string_tab[294]
+#define __pyx_n_u_bid_venue __pyx_string_tab[295]
+#define __pyx_n_u_book __pyx_string_tab[296]
+#define __pyx_n_u_books __pyx_string_tab[297]
+#define __pyx_n_u_bool __pyx_string_tab[298]
+#define __pyx_n_u_bundle_sha256 __pyx_string_tab[299]
+#define __pyx_n_u_c __pyx_string_tab[300]
+#define __pyx_n_u_c_void_p __pyx_string_tab[301]
+#define __pyx_n_u_cache_info __pyx_string_tab[302]
+#define __pyx_n_u_callbacks __pyx_string_tab[303]
+#define __pyx_n_u_capabilities __pyx_string_tab[304]
+#define __pyx_n_u_cast __pyx_string_tab[305]
+#define __pyx_n_u_cause __pyx_string_tab[306]
+#define __pyx_n_u_ceil __pyx_string_tab[307]
+#define __pyx_n_u_cline_in_traceback __pyx_string_tab[308]
+#define __pyx_n_u_clock __pyx_string_tab[309]
+#define __pyx_n_u_close __pyx_string_tab[310]
+#define __pyx_n_u_compile __pyx_string_tab[311]
+#define __pyx_n_u_compiles __pyx_string_tab[312]
+#define __pyx_n_u_consume_actions __pyx_string_tab[313]
+#define __pyx_n_u_count __pyx_string_tab[314]
+#define __pyx_n_u_cpu_time __pyx_string_tab[315]
+#define __pyx_n_u_cranelift_opt_level __pyx_string_tab[316]
+#define __pyx_n_u_ctypes __pyx_string_tab[317]
+#define __pyx_n_u_data __pyx_string_tab[318]
+#define __pyx_n_u_deadline_hits __pyx_string_tab[319]
+#define __pyx_n_u_deadline_ms __pyx_string_tab[320]
+#define __pyx_n_u_deadline_windows __pyx_string_tab[321]
+#define __pyx_n_u_deliver_fill __pyx_string_tab[322]
+#define __pyx_n_u_deliver_message __pyx_string_tab[323]
+#define __pyx_n_u_deliver_nbbo __pyx_string_tab[324]
+#define __pyx_n_u_deliver_reject __pyx_string_tab[325]
+#define __pyx_n_u_delivered __pyx_string_tab[326]
+#define __pyx_n_u_deployment_id __pyx_string_tab[327]
+#define __pyx_n_u_dict_2 __pyx_string_tab[328]
+#define __pyx_n_u_drain_actions __pyx_string_tab[329]
+#define __pyx_n_u_drain_logs __pyx_string_tab[330]
+#define __pyx_n_u_drain_outbox __pyx_string_tab[331]
+#define __pyx_n_u_dtype_is_object __pyx_string_tab[332]
+#define __pyx_n_u_e __pyx_string_tab[333]
+#define __pyx_n_u_encode __pyx_string_tab[334]
+#define __pyx_n_u_enumerate __pyx_string_tab[335]
+#define __pyx_n_u_epoch_interruption __pyx_string_tab[336]
+#define __pyx_n_u_error __pyx_string_tab[337]
+#define __pyx_n_u_exc __pyx_string_tab[338]
+#define __pyx_n_u_exports __pyx_string_tab[339]
+#define __pyx_n_u_failed __pyx_string_tab[340]
+#define __pyx_n_u_false __pyx_string_tab[341]
+#define __pyx_n_u_fee_1e8 __pyx_string_tab[342]
+#define __pyx_n_u_fees_1e8 __pyx_string_tab[343]
+#define __pyx_n_u_filename __pyx_string_tab[344]
+#define __pyx_n_u_fill __pyx_string_tab[345]
+#define __pyx_n_u_filled_1e8 __pyx_string_tab[346]
+#define __pyx_n_u_flags __pyx_string_tab[347]
+#define __pyx_n_u_flat __pyx_string_tab[348]
+#define __pyx_n_u_float __pyx_string_tab[349]
+#define __pyx_n_u_format __pyx_string_tab[350]
+#define __pyx_n_u_fortran __pyx_string_tab[351]
+#define __pyx_n_u_from_label __pyx_string_tab[352]
+#define __pyx_n_u_frozenset __pyx_string_tab[353]
+#define __pyx_n_u_functype __pyx_string_tab[354]
+#define __pyx_n_u_genexpr __pyx_string_tab[355]
+#define __pyx_n_u_get __pyx_string_tab[356]
+#define __pyx_n_u_got_2 __pyx_string_tab[357]
+#define __pyx_n_u_has_module __pyx_string_tab[358]
+#define __pyx_n_u_hashlib __pyx_string_tab[359]
+#define __pyx_n_u_heartbeat __pyx_string_tab[360]
+#define __pyx_n_u_hex __pyx_string_tab[361]
+#define __pyx_n_u_hexdigest __pyx_string_tab[362]
+#define __pyx_n_u_hits __pyx_string_tab[363]
+#define __pyx_n_u_host __pyx_string_tab[364]
+#define __pyx_n_u_i __pyx_string_tab[365]
+#define __pyx_n_u_id __pyx_string_tab[366]
+#define __pyx_n_u_idx __pyx_string_tab[367]
+#define __pyx_n_u_imp __pyx_string_tab[368]
+#define __pyx_n_u_importlib __pyx_string_tab[369]
+#define __pyx_n_u_importlib_metadata __pyx_string_tab[370]
+#define __pyx_n_u_imports __pyx_string_tab[371]
+#define __pyx_n_u_index __pyx_string_tab[372]
+#define __pyx_n_u_inst __pyx_string_tab[373]
+#define __pyx_n_u_installed __pyx_string_tab[374]
+#define __pyx_n_u_instances __pyx_string_tab[375]
+#define __pyx_n_u_instantiate __pyx_string_tab[376]
+#define __pyx_n_u_int __pyx_string_tab[377]
+#define __pyx_n_u_io __pyx_string_tab[378]
+#define __pyx_n_u_is_64 __pyx_string_tab[379]
+#define __pyx_n_u_isfinite __pyx_string_tab[380]
+#define __pyx_n_u_items __pyx_string_tab[381]
+#define __pyx_n_u_itemsize __pyx_string_tab[382]
+#define __pyx_n_u_j __pyx_string_tab[383]
+#define __pyx_n_u_k __pyx_string_tab[384]
+#define __pyx_n_u_key __pyx_string_tab[385]
+#define __pyx_n_u_kind __pyx_string_tab[386]
+#define __pyx_n_u_label __pyx_string_tab[387]
+#define __pyx_n_u_latency_ns __pyx_string_tab[388]
+#define __pyx_n_u_latency_sample_every __pyx_string_tab[389]
+#define __pyx_n_u_level __pyx_string_tab[390]
+#define __pyx_n_u_line __pyx_string_tab[391]
+#define __pyx_n_u_lines __pyx_string_tab[392]
+#define __pyx_n_u_list __pyx_string_tab[393]
+#define __pyx_n_u_load __pyx_string_tab[394]
+#define __pyx_n_u_load_locals_genexpr __pyx_string_tab[395]
+#define __pyx_n_u_loaded __pyx_string_tab[396]
+#define __pyx_n_u_log __pyx_string_tab[397]
+#define __pyx_n_u_logs __pyx_string_tab[398]
+#define __pyx_n_u_logs_dropped __pyx_string_tab[399]
+#define __pyx_n_u_math __pyx_string_tab[400]
+#define __pyx_n_u_max __pyx_string_tab[401]
+#define __pyx_n_u_memory __pyx_string_tab[402]
+#define __pyx_n_u_memory_bytes __pyx_string_tab[403]
+#define __pyx_n_u_memory_limit_bytes __pyx_string_tab[404]
+#define __pyx_n_u_memory_size __pyx_string_tab[405]
+#define __pyx_n_u_memview __pyx_string_tab[406]
+#define __pyx_n_u_metadata __pyx_string_tab[407]
+#define __pyx_n_u_missing __pyx_string_tab[408]
+#define __pyx_n_u_mode __pyx_string_tab[409]
+#define __pyx_n_u_module_2 __pyx_string_tab[410]
+#define __pyx_n_u_modules __pyx_string_tab[411]
+#define __pyx_n_u_n __pyx_string_tab[412]
+#define __pyx_n_u_name __pyx_string_tab[413]
+#define __pyx_n_u_nbbo __pyx_string_tab[414]
+#define __pyx_n_u_ndim __pyx_string_tab[415]
+#define __pyx_n_u_next __pyx_string_tab[416]
+#define __pyx_n_u_next_id __pyx_string_tab[417]
+#define __pyx_n_u_now_ns __pyx_string_tab[418]
+#define __pyx_n_u_o __pyx_string_tab[419]
+#define __pyx_n_u_obj __pyx_string_tab[420]
+#define __pyx_n_u_old __pyx_string_tab[421]
+#define __pyx_n_u_on_book __pyx_string_tab[422]
+#define __pyx_n_u_on_fill __pyx_string_tab[423]
+#define __pyx_n_u_on_heartbeat __pyx_string_tab[424]
+#define __pyx_n_u_on_message __pyx_string_tab[425]
+#define __pyx_n_u_on_nbbo __pyx_string_tab[426]
+#define __pyx_n_u_on_reject __pyx_string_tab[427]
+#define __pyx_n_u_on_shutdown __pyx_string_tab[428]
+#define __pyx_n_u_on_start __pyx_string_tab[429]
+#define __pyx_n_u_on_stop __pyx_string_tab[430]
+#define __pyx_n_u_order_id __pyx_string_tab[431]
+#define __pyx_n_u_order_type __pyx_string_tab[432]
+#define __pyx_n_u_orders __pyx_string_tab[433]
+#define __pyx_n_u_ours __pyx_string_tab[434]
+#define __pyx_n_u_out __pyx_string_tab[435]
+#define __pyx_n_u_outbox_dropped __pyx_string_tab[436]
+#define __pyx_n_u_p50 __pyx_string_tab[437]
+#define __pyx_n_u_p99 __pyx_string_tab[438]
+#define __pyx_n_u_pack __pyx_string_tab[439]
+#define __pyx_n_u_param_2 __pyx_string_tab[440]
+#define __pyx_n_u_param_dict __pyx_string_tab[441]
+#define __pyx_n_u_params __pyx_string_tab[442]
+#define __pyx_n_u_path __pyx_string_tab[443]
+#define __pyx_n_u_payload __pyx_string_tab[444]
+#define __pyx_n_u_pop __pyx_string_tab[445]
+#define __pyx_n_u_position __pyx_string_tab[446]
+#define __pyx_n_u_provided __pyx_string_tab[447]
+#define __pyx_n_u_ptr __pyx_string_tab[448]
+#define __pyx_n_u_px_1e8 __pyx_string_tab[449]
+#define __pyx_n_u_q __pyx_string_tab[450]
+#define __pyx_n_u_qty_1e8 __pyx_string_tab[451]
+#define __pyx_n_u_ran __pyx_string_tab[452]
+#define __pyx_n_u_realized_1e8 __pyx_string_tab[453]
+#define __pyx_n_u_reason __pyx_string_tab[454]
+#define __pyx_n_u_rebuild __pyx_string_tab[455]
+#define __pyx_n_u_rec __pyx_string_tab[456]
+#define __pyx_n_u_register __pyx_string_tab[457]
+#define __pyx_n_u_reject __pyx_string_tab[458]
+#define __pyx_n_u_remove __pyx_string_tab[459]
+#define __pyx_n_u_removed __pyx_string_tab[460]
+#define __pyx_n_u_removeprefix __pyx_string_tab[461]
+#define __pyx_n_u_results __pyx_string_tab[462]
+#define __pyx_n_u_return __pyx_string_tab[463]
+#define __pyx_n_u_route __pyx_string_tab[464]
+#define __pyx_n_u_rows __pyx_string_tab[465]
+#define __pyx_n_u_run_updates __pyx_string_tab[466]
+#define __pyx_n_u_running __pyx_string_tab[467]
+#define __pyx_n_u_s_3 __pyx_string_tab[468]
+#define __pyx_n_u_self __pyx_string_tab[469]
+#define __pyx_n_u_send __pyx_string_tab[470]
+#define __pyx_n_u_send_errors __pyx_string_tab[471]
+#define __pyx_n_u_sends __pyx_string_tab[472]
+#define __pyx_n_u_sequence_edge_algo __pyx_string_tab[473]
+#define __pyx_n_u_sequence_edge_algo_host __pyx_string_tab[474]
+#define __pyx_n_u_set_epoch_deadline __pyx_string_tab[475]
+#define __pyx_n_u_set_limits __pyx_string_tab[476]
+#define __pyx_n_u_set_next_id __pyx_string_tab[477]
+#define __pyx_n_u_set_open_orders __pyx_string_tab[478]
+#define __pyx_n_u_set_pnl __pyx_string_tab[479]
+#define __pyx_n_u_set_position __pyx_string_tab[480]
+#define __pyx_n_u_setdefault __pyx_string_tab[481]
+#define __pyx_n_u_sha __pyx_string_tab[482]
+#define __pyx_n_u_sha256 __pyx_string_tab[483]
+#define __pyx_n_u_shape __pyx_string_tab[484]
+#define __pyx_n_u_side __pyx_string_tab[485]
+#define __pyx_n_u_sig __pyx_string_tab[486]
+#define __pyx_n_u_size __pyx_string_tab[487]
+#define __pyx_n_u_sizeof __pyx_string_tab[488]
+#define __pyx_n_u_sizes __pyx_string_tab[489]
+#define __pyx_n_u_spec __pyx_string_tab[490]
+#define __pyx_n_u_speed __pyx_string_tab[491]
+#define __pyx_n_u_st __pyx_string_tab[492]
+#define __pyx_n_u_stale_skipped __pyx_string_tab[493]
+#define __pyx_n_u_start __pyx_string_tab[494]
+#define __pyx_n_u_startswith __pyx_string_tab[495]
+#define __pyx_n_u_state __pyx_string_tab[496]
+#define __pyx_n_u_status __pyx_string_tab[497]
+#define __pyx_n_u_step __pyx_string_tab[498]
+#define __pyx_n_u_stop __pyx_string_tab[499]
+#define __pyx_n_u_stopped __pyx_string_tab[500]
+#define __pyx_n_u_str __pyx_string_tab[501]
+#define __pyx_n_u_strip __pyx_string_tab[502]
+#define __pyx_n_u_struct __pyx_string_tab[503]
+#define __pyx_n_u_sym __pyx_string_tab[504]
+#define __pyx_n_u_sym_tuple __pyx_string_tab[505]
+#define __pyx_n_u_symbol __pyx_string_tab[506]
+#define __pyx_n_u_symbol_idx __pyx_string_tab[507]
+#define __pyx_n_u_symbols __pyx_string_tab[508]
+#define __pyx_n_u_t __pyx_string_tab[509]
+#define __pyx_n_u_t0 __pyx_string_tab[510]
+#define __pyx_n_u_t1 __pyx_string_tab[511]
+#define __pyx_n_u_text __pyx_string_tab[512]
+#define __pyx_n_u_theirs __pyx_string_tab[513]
+#define __pyx_n_u_throw __pyx_string_tab[514]
+#define __pyx_n_u_tick_us __pyx_string_tab[515]
+#define __pyx_n_u_timestamps __pyx_string_tab[516]
+#define __pyx_n_u_traps __pyx_string_tab[517]
+#define __pyx_n_u_true __pyx_string_tab[518]
+#define __pyx_n_u_ts __pyx_string_tab[519]
+#define __pyx_n_u_ts_ns __pyx_string_tab[520]
+#define __pyx_n_u_tuple __pyx_string_tab[521]
+#define __pyx_n_u_ty __pyx_string_tab[522]
+#define __pyx_n_u_type __pyx_string_tab[523]
+#define __pyx_n_u_typing __pyx_string_tab[524]
+#define __pyx_n_u_unpack __pyx_string_tab[525]
+#define __pyx_n_u_unrealized_1e8 __pyx_string_tab[526]
+#define __pyx_n_u_update __pyx_string_tab[527]
+#define __pyx_n_u_updates __pyx_string_tab[528]
+#define __pyx_n_u_v __pyx_string_tab[529]
+#define __pyx_n_u_value __pyx_string_tab[530]
+#define __pyx_n_u_values __pyx_string_tab[531]
+#define __pyx_n_u_venue_name_2 __pyx_string_tab[532]
+#define __pyx_n_u_venue_names __pyx_string_tab[533]
+#define __pyx_n_u_venues __pyx_string_tab[534]
+#define __pyx_n_u_version __pyx_string_tab[535]
+#define __pyx_n_u_wanted __pyx_string_tab[536]
+#define __pyx_n_u_wants_nbbo __pyx_string_tab[537]
+#define __pyx_n_u_was_running __pyx_string_tab[538]
+#define __pyx_n_u_wasm_bytes __pyx_string_tab[539]
+#define __pyx_n_u_wasmtime __pyx_string_tab[540]
+#define __pyx_n_u_wasmtime__ffi __pyx_string_tab[541]
+#define __pyx_n_u_wasmtime_func_t __pyx_string_tab[542]
+#define __pyx_n_u_wasmtime_memory_t __pyx_string_tab[543]
+#define __pyx_n_u_wasmtime_val_raw_t __pyx_string_tab[544]
+#define __pyx_n_u_weakref __pyx_string_tab[545]
+#define __pyx_n_u_wrong __pyx_string_tab[546]
+#define __pyx_n_u_x __pyx_string_tab[547]
+#define __pyx_kp_b_asm __pyx_string_tab[548]
+#define __pyx_kp_b__11 __pyx_string_tab[549]
+#define __pyx_n_b_O __pyx_string_tab[550]
+#define __pyx_n_b_algo_abi_version __pyx_string_tab[551]
+#define __pyx_n_b_algo_io __pyx_string_tab[552]
+#define __pyx_kp_b_iso88591_Q_4 __pyx_string_tab[553]
+#define __pyx_kp_b_iso88591_Q_2 __pyx_string_tab[554]
+#define __pyx_kp_b_iso88591__12 __pyx_string_tab[555]
+#define __pyx_kp_b_iso88591_q_3 __pyx_string_tab[556]
+#define __pyx_kp_b_iso88591_q_2 __pyx_string_tab[557]
+#define __pyx_kp_b_iso88591_a __pyx_string_tab[558]
+#define __pyx_kp_b_iso88591_Q_3 __pyx_string_tab[559]
+#define __pyx_kp_b_iso88591_A_3at5_AZq_E_Qa __pyx_string_tab[560]
+#define __pyx_kp_b_iso88591_z_z_A_z_uA_s_1_AS_QfA __pyx_string_tab[561]
+#define __pyx_kp_b_iso88591_AT_s_hd_S_4vQ_t1_q_G1_uAQ_D_q_u __pyx_string_tab[562]
+#define __pyx_kp_b_iso88591_A_E_4E_Q __pyx_string_tab[563]
+#define __pyx_kp_b_iso88591_A_1_z_A_k_EQa_a_1_q_q_fG1GST_gQ __pyx_string_tab[564]
+#define __pyx_kp_b_iso88591_q_z_1_1_e1A_t2S_1L_1_j_1_5PPQQT __pyx_string_tab[565]
+#define __pyx_kp_b_iso88591_q_AQ_5_Q __pyx_string_tab[566]
+#define __pyx_kp_b_iso88591_q_aq_q_d_vQ_auD_5S_WA_q_4AT_a_R __pyx_string_tab[567]
+#define __pyx_kp_b_iso88591_q_HD_7_5_KvQ_G81A_M __pyx_string_tab[568]
+#define __pyx_kp_b_iso88591_T_AQfAQl_Na_T_T_d_t1D_4q_T_Qa_Q __pyx_string_tab[569]
+#define __pyx_kp_b_iso88591_1_q_G3d_k __pyx_string_tab[570]
+#define __pyx_kp_b_iso88591_A_3at_4_OxW __pyx_string_tab[571]
+#define __pyx_kp_b_iso88591_Ya_q_G7_I_QRRS_G4q_Kwa_A_q_s_s __pyx_string_tab[572]
+#define __pyx_kp_b_iso88591_1_t9AQ __pyx_string_tab[573]
+#define __pyx_kp_b_iso88591_A_t7_1 __pyx_string_tab[574]
+#define __pyx_kp_b_iso88591_A_HA_WIQd_k_s_6_G1_E_k_q_1G6_Qe __pyx_string_tab[575]
+#define __pyx_kp_b_iso88591_A_AT_1_6_1_1_t9AWA __pyx_string_tab[576]
+#define __pyx_kp_b_iso88591_Q_4z_wk_a_1D_A_uAQ_4r_Cq_a_TTUU __pyx_string_tab[577]
+#define __pyx_kp_b_iso88591_a_4t2U_A_q_AQd_z __pyx_string_tab[578]
+#define __pyx_kp_b_iso88591_t5 __pyx_string_tab[579]
+#define __pyx_kp_b_iso88591_wc_Q __pyx_string_tab[580]
+#define __pyx_kp_b_iso88591_U_1_T_1G3a_4q_1F_A_aq_3aq_Cq_t1 __pyx_string_tab[581]
+#define __pyx_kp_b_iso88591_U_1_T_1G3a_ARq_q_A_1G3a_4q_1F_A __pyx_string_tab[582]
+#define __pyx_kp_b_iso88591_1_t5_wa __pyx_string_tab[583]
+#define __pyx_kp_b_iso88591_1_U_1_T_1G3l_avRq_aq_q_1A_Q_D_1 __pyx_string_tab[584]
+#define __pyx_kp_b_iso88591_Q_A_HD_q_wc_Yd_a_T_at3C_dRZZ_aa __pyx_string_tab[585]
+#define __pyx_kp_b_iso88591_q_U_1_T_a_aq_1AQ_wawaq_d_1HG1AQ __pyx_string_tab[586]
+#define __pyx_kp_b_iso88591_0_4z_1_DAT_QR_IQj_O1 __pyx_string_tab[587]
+#define __pyx_kp_b_iso88591_2_Qd_q __pyx_string_tab[588]
+#define __pyx_kp_b_iso88591_O_ffg_U_1_E_0_E_2_E_L __pyx_string_tab[589]
+#define __pyx_kp_b_iso88591_SST_A_U_1_Qha_wgS_j_9_LGSTTWWX __pyx_string_tab[590]
+#define __pyx_kp_b_iso88591_VW_N_PZZ_ffg_U_1_aq_c_L_Ja_Kq_K __pyx_string_tab[591]
+#define __pyx_kp_b_iso88591_A_U_1_AT_a_q_3d_wb_aq_at3gS_CuI __pyx_string_tab[592]
+#define __pyx_kp_b_iso88591_WJa_U_1_T_a_aq_1_WAWBa_1_q_q_1 __pyx_string_tab[593]
+#define __pyx_kp_b_iso88591_NN_a_3_v_SYYZ_fA_U_1_T_5_r_3d_g __pyx_string_tab[594]
+#define __pyx_kp_b_iso88591_B_E_1 __pyx_string_tab[595]
+#define __pyx_kp_b_iso88591_BBXX_a_Ya_4y_1_aq_4q_AQ_N_1_Q_E __pyx_string_tab[596]
+#define __pyx_kp_b_iso88591_C9A_85_U_1_D_as_Q_Yat1_2S_Cq_at __pyx_string_tab[597]
+#define __pyx_kp_b_iso88591_MQ_U_1_T_5_q_4r_Cq_A_5Q6PPQQTTU __pyx_string_tab[598]
+#define __pyx_kp_b_iso88591_SS_4N_Yat1_83b_c_AQ_4xq_s_A_9_a __pyx_string_tab[599]
+#define __pyx_kp_b_iso88591_ggh_U_1_4r_M_AT_A_H_QdRS_E_Ja_Q __pyx_string_tab[600]
 #define __pyx_float_1_0 __pyx_number_tab[0]
 #define __pyx_int_0 __pyx_number_tab[1]
 #define __pyx_int_neg_1 __pyx_number_tab[2]
@@ -6154,6 +6263,10 @@ static CYTHON_SMALL_CODE int __pyx_m_clear(PyObject *m) {
   Py_CLEAR(clear_module_state->__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_5_genexpr);
   Py_CLEAR(clear_module_state->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr);
   Py_CLEAR(clear_module_state->__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr);
+  Py_CLEAR(clear_module_state->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused);
+  Py_CLEAR(clear_module_state->__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused);
+  Py_CLEAR(clear_module_state->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr);
+  Py_CLEAR(clear_module_state->__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr);
   Py_CLEAR(clear_module_state->__pyx_array_type);
   Py_CLEAR(clear_module_state->__pyx_type___pyx_array);
   Py_CLEAR(clear_module_state->__pyx_MemviewEnum_type);
@@ -6170,8 +6283,8 @@ static CYTHON_SMALL_CODE int __pyx_m_clear(PyObject *m) {
   Py_CLEAR(clear_module_state->__pyx_umethod_PyUnicode_Type__strip.method);
   for (int i=0; i<2; ++i) { Py_CLEAR(clear_module_state->__pyx_slice[i]); }
   for (int i=0; i<18; ++i) { Py_CLEAR(clear_module_state->__pyx_tuple[i]); }
-  for (int i=0; i<51; ++i) { Py_CLEAR(clear_module_state->__pyx_codeobj_tab[i]); }
-  for (int i=0; i<592; ++i) { Py_CLEAR(clear_module_state->__pyx_string_tab[i]); }
+  for (int i=0; i<54; ++i) { Py_CLEAR(clear_module_state->__pyx_codeobj_tab[i]); }
+  for (int i=0; i<601; ++i) { Py_CLEAR(clear_module_state->__pyx_string_tab[i]); }
   for (int i=0; i<9; ++i) { Py_CLEAR(clear_module_state->__pyx_number_tab[i]); }
 /* #### Code section: module_state_clear_contents ### */
 /* CommonTypesMetaclass.module_state_clear */
@@ -6220,6 +6333,10 @@ static CYTHON_SMALL_CODE int __pyx_m_traverse(PyObject *m, visitproc visit, void
   Py_VISIT(traverse_module_state->__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_5_genexpr);
   Py_VISIT(traverse_module_state->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr);
   Py_VISIT(traverse_module_state->__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr);
+  Py_VISIT(traverse_module_state->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused);
+  Py_VISIT(traverse_module_state->__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused);
+  Py_VISIT(traverse_module_state->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr);
+  Py_VISIT(traverse_module_state->__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr);
   Py_VISIT(traverse_module_state->__pyx_array_type);
   Py_VISIT(traverse_module_state->__pyx_type___pyx_array);
   Py_VISIT(traverse_module_state->__pyx_MemviewEnum_type);
@@ -6236,8 +6353,8 @@ static CYTHON_SMALL_CODE int __pyx_m_traverse(PyObject *m, visitproc visit, void
   Py_VISIT(traverse_module_state->__pyx_umethod_PyUnicode_Type__strip.method);
   for (int i=0; i<2; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_slice[i]); }
   for (int i=0; i<18; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_tuple[i]); }
-  for (int i=0; i<51; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_codeobj_tab[i]); }
-  for (int i=0; i<592; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_string_tab[i]); }
+  for (int i=0; i<54; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_codeobj_tab[i]); }
+  for (int i=0; i<601; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_string_tab[i]); }
   for (int i=0; i<9; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_number_tab[i]); }
 /* #### Code section: module_state_traverse_contents ### */
 /* CommonTypesMetaclass.module_state_traverse */
@@ -40075,7 +40192,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_8compile(struct 
  *         self._evict_modules()
  *         return module, sha             # <<<<<<<<<<<<<<
  * 
- *     cdef _evict_modules(self):
+ *     def has_module(self, str sha256) -> bool:
 */
   __pyx_t_3 = PyTuple_New(2); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 106, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
@@ -40131,6 +40248,397 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_8compile(struct 
 /* "edge-image/sequence_edge/algo/algo_host.pxi":108
  *         return module, sha
  * 
+ *     def has_module(self, str sha256) -> bool:             # <<<<<<<<<<<<<<
+ *         return sha256 in self._modules
+ * 
+*/
+
+/* Python wrapper */
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_11has_module(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+); /*proto*/
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_11has_module = {"has_module", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_11has_module, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_11has_module(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+) {
+  PyObject *__pyx_v_sha256 = 0;
+  #if !CYTHON_VECTORCALL
+  CYTHON_UNUSED Py_ssize_t __pyx_nargs;
+  #endif
+  CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
+  PyObject* values[1] = {0};
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  PyObject *__pyx_r = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("has_module (wrapper)", 0);
+  #if !CYTHON_VECTORCALL
+  #if CYTHON_ASSUME_SAFE_SIZE
+  __pyx_nargs = PyTuple_GET_SIZE(__pyx_args);
+  #else
+  __pyx_nargs = PyTuple_Size(__pyx_args); if (unlikely(__pyx_nargs < 0)) return NULL;
+  #endif
+  #endif
+  __pyx_kwvalues = __Pyx_KwValues_FASTCALL(__pyx_args, __pyx_nargs);
+  {
+    PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_sha256,0};
+    const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 108, __pyx_L3_error)
+    if (__pyx_kwds_len > 0) {
+      switch (__pyx_nargs) {
+        case  1:
+        values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 108, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  0: break;
+        default: goto __pyx_L5_argtuple_error;
+      }
+      const Py_ssize_t kwd_pos_args = __pyx_nargs;
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "has_module", 0) < (0)) __PYX_ERR(7, 108, __pyx_L3_error)
+      for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("has_module", 1, 1, 1, i); __PYX_ERR(7, 108, __pyx_L3_error) }
+      }
+    } else if (unlikely(__pyx_nargs != 1)) {
+      goto __pyx_L5_argtuple_error;
+    } else {
+      values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 108, __pyx_L3_error)
+    }
+    __pyx_v_sha256 = ((PyObject*)values[0]);
+  }
+  goto __pyx_L6_skip;
+  __pyx_L5_argtuple_error:;
+  __Pyx_RaiseArgtupleInvalid("has_module", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 108, __pyx_L3_error)
+  __pyx_L6_skip:;
+  goto __pyx_L4_argument_unpacking_done;
+  __pyx_L3_error:;
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+  __Pyx_AddTraceback("sequence_edge.algo.host.AlgoHost.has_module", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __Pyx_RefNannyFinishContext();
+  return NULL;
+  __pyx_L4_argument_unpacking_done:;
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_sha256), (&PyUnicode_Type), 1, "sha256", 1))) __PYX_ERR(7, 108, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_10has_module(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_sha256);
+
+  /* function exit code */
+  goto __pyx_L0;
+  __pyx_L1_error:;
+  __pyx_r = NULL;
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+  goto __pyx_L7_cleaned_up;
+  __pyx_L0:;
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+  __pyx_L7_cleaned_up:;
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_10has_module(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_sha256) {
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  int __pyx_t_1;
+  PyObject *__pyx_t_2 = NULL;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("has_module", 0);
+
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":109
+ * 
+ *     def has_module(self, str sha256) -> bool:
+ *         return sha256 in self._modules             # <<<<<<<<<<<<<<
+ * 
+ *     def add_module(self, str sha256, module) -> None:
+*/
+  if (unlikely(__pyx_v_self->_modules == Py_None)) {
+    PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not iterable");
+    __PYX_ERR(7, 109, __pyx_L1_error)
+  }
+  __pyx_t_1 = (__Pyx_PyDict_ContainsTF(__pyx_v_sha256, __pyx_v_self->_modules, Py_EQ)); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(7, 109, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyBool_FromLong(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 109, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+
+  {
+    PyObject *__pyx_temp;
+    {
+      __pyx_temp = __pyx_r;
+      __pyx_r = __pyx_t_2;
+    }
+    __Pyx_XDECREF(__pyx_temp);
+  }
+  __pyx_t_2 = 0;
+  goto __pyx_L0;
+
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":108
+ *         return module, sha
+ * 
+ *     def has_module(self, str sha256) -> bool:             # <<<<<<<<<<<<<<
+ *         return sha256 in self._modules
+ * 
+*/
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_2);
+  __Pyx_AddTraceback("sequence_edge.algo.host.AlgoHost.has_module", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = NULL;
+  __pyx_L0:;
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "edge-image/sequence_edge/algo/algo_host.pxi":111
+ *         return sha256 in self._modules
+ * 
+ *     def add_module(self, str sha256, module) -> None:             # <<<<<<<<<<<<<<
+ *         """Cache a module compiled elsewhere (the edge's compile worker, then Module.deserialize
+ *         with this host's `engine`) for the bundle hashing to `sha256`: load() uses it as is."""
+*/
+
+/* Python wrapper */
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_13add_module(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+); /*proto*/
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_12add_module, "Cache a module compiled elsewhere (the edge\047s compile worker, then Module.deserialize\n        with this host\047s `engine`) for the bundle hashing to `sha256`: load() uses it as is.");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_13add_module = {"add_module", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_13add_module, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_12add_module};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_13add_module(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+) {
+  PyObject *__pyx_v_sha256 = 0;
+  PyObject *__pyx_v_module = 0;
+  #if !CYTHON_VECTORCALL
+  CYTHON_UNUSED Py_ssize_t __pyx_nargs;
+  #endif
+  CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
+  PyObject* values[2] = {0,0};
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  PyObject *__pyx_r = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("add_module (wrapper)", 0);
+  #if !CYTHON_VECTORCALL
+  #if CYTHON_ASSUME_SAFE_SIZE
+  __pyx_nargs = PyTuple_GET_SIZE(__pyx_args);
+  #else
+  __pyx_nargs = PyTuple_Size(__pyx_args); if (unlikely(__pyx_nargs < 0)) return NULL;
+  #endif
+  #endif
+  __pyx_kwvalues = __Pyx_KwValues_FASTCALL(__pyx_args, __pyx_nargs);
+  {
+    PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_sha256,&__pyx_mstate_global->__pyx_n_u_module_2,0};
+    const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 111, __pyx_L3_error)
+    if (__pyx_kwds_len > 0) {
+      switch (__pyx_nargs) {
+        case  2:
+        values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 111, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  1:
+        values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 111, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  0: break;
+        default: goto __pyx_L5_argtuple_error;
+      }
+      const Py_ssize_t kwd_pos_args = __pyx_nargs;
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "add_module", 0) < (0)) __PYX_ERR(7, 111, __pyx_L3_error)
+      for (Py_ssize_t i = __pyx_nargs; i < 2; i++) {
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("add_module", 1, 2, 2, i); __PYX_ERR(7, 111, __pyx_L3_error) }
+      }
+    } else if (unlikely(__pyx_nargs != 2)) {
+      goto __pyx_L5_argtuple_error;
+    } else {
+      values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 111, __pyx_L3_error)
+      values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 111, __pyx_L3_error)
+    }
+    __pyx_v_sha256 = ((PyObject*)values[0]);
+    __pyx_v_module = values[1];
+  }
+  goto __pyx_L6_skip;
+  __pyx_L5_argtuple_error:;
+  __Pyx_RaiseArgtupleInvalid("add_module", 1, 2, 2, __pyx_nargs); __PYX_ERR(7, 111, __pyx_L3_error)
+  __pyx_L6_skip:;
+  goto __pyx_L4_argument_unpacking_done;
+  __pyx_L3_error:;
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+  __Pyx_AddTraceback("sequence_edge.algo.host.AlgoHost.add_module", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __Pyx_RefNannyFinishContext();
+  return NULL;
+  __pyx_L4_argument_unpacking_done:;
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_sha256), (&PyUnicode_Type), 1, "sha256", 1))) __PYX_ERR(7, 111, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_12add_module(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_sha256, __pyx_v_module);
+
+  /* function exit code */
+  goto __pyx_L0;
+  __pyx_L1_error:;
+  __pyx_r = NULL;
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+  goto __pyx_L7_cleaned_up;
+  __pyx_L0:;
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+  __pyx_L7_cleaned_up:;
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_12add_module(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_sha256, PyObject *__pyx_v_module) {
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  PyObject *__pyx_t_1 = NULL;
+  PyObject *__pyx_t_2 = NULL;
+  int __pyx_t_3;
+  int __pyx_t_4;
+  PyObject *__pyx_t_5 = NULL;
+  PyObject *__pyx_t_6 = NULL;
+  size_t __pyx_t_7;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("add_module", 0);
+
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":114
+ *         """Cache a module compiled elsewhere (the edge's compile worker, then Module.deserialize
+ *         with this host's `engine`) for the bundle hashing to `sha256`: load() uses it as is."""
+ *         if not isinstance(module, wasmtime.Module):             # <<<<<<<<<<<<<<
+ *             raise TypeError(f"module must be a wasmtime.Module, got {type(module).__name__}")
+ *         self._modules[sha256] = module
+*/
+  __Pyx_GetModuleGlobalName(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_wasmtime); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 114, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_1);
+  __pyx_t_2 = __Pyx_PyObject_GetAttrStr(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_Module); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 114, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
+  __pyx_t_3 = PyObject_IsInstance(__pyx_v_module, __pyx_t_2); if (unlikely(__pyx_t_3 == ((int)-1))) __PYX_ERR(7, 114, __pyx_L1_error)
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+  __pyx_t_4 = (!__pyx_t_3);
+
+
+  if (unlikely(__pyx_t_4)) {
+
+
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":115
+ *         with this host's `engine`) for the bundle hashing to `sha256`: load() uses it as is."""
+ *         if not isinstance(module, wasmtime.Module):
+ *             raise TypeError(f"module must be a wasmtime.Module, got {type(module).__name__}")             # <<<<<<<<<<<<<<
+ *         self._modules[sha256] = module
+ *         self._evict_modules()
+*/
+    __pyx_t_1 = NULL;
+    __pyx_t_5 = __Pyx_PyObject_GetAttrStr(((PyObject *)Py_TYPE(__pyx_v_module)), __pyx_mstate_global->__pyx_n_u_name_2); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 115, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __pyx_t_6 = __Pyx_PyObject_FormatSimple(__pyx_t_5, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 115, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_6);
+    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+    __pyx_t_5 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_module_must_be_a_wasmtime_Module, __pyx_t_6); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 115, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
+    __pyx_t_7 = 1;
+    {
+      PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_t_5};
+      __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_TypeError)), __pyx_callargs+__pyx_t_7, (2-__pyx_t_7) | (__pyx_t_7*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+      __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
+      __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 115, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_2);
+    }
+    __Pyx_Raise(__pyx_t_2, 0, 0, 0);
+    __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+    __PYX_ERR(7, 115, __pyx_L1_error)
+
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":114
+ *         """Cache a module compiled elsewhere (the edge's compile worker, then Module.deserialize
+ *         with this host's `engine`) for the bundle hashing to `sha256`: load() uses it as is."""
+ *         if not isinstance(module, wasmtime.Module):             # <<<<<<<<<<<<<<
+ *             raise TypeError(f"module must be a wasmtime.Module, got {type(module).__name__}")
+ *         self._modules[sha256] = module
+*/
+  }
+
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":116
+ *         if not isinstance(module, wasmtime.Module):
+ *             raise TypeError(f"module must be a wasmtime.Module, got {type(module).__name__}")
+ *         self._modules[sha256] = module             # <<<<<<<<<<<<<<
+ *         self._evict_modules()
+ * 
+*/
+  if (unlikely(__pyx_v_self->_modules == Py_None)) {
+    PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
+    __PYX_ERR(7, 116, __pyx_L1_error)
+  }
+  if (unlikely((PyDict_SetItem(__pyx_v_self->_modules, __pyx_v_sha256, __pyx_v_module) < 0))) __PYX_ERR(7, 116, __pyx_L1_error)
+
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":117
+ *             raise TypeError(f"module must be a wasmtime.Module, got {type(module).__name__}")
+ *         self._modules[sha256] = module
+ *         self._evict_modules()             # <<<<<<<<<<<<<<
+ * 
+ *     cdef _evict_modules(self):
+*/
+  __pyx_t_2 = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_evict_modules(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 117, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":111
+ *         return sha256 in self._modules
+ * 
+ *     def add_module(self, str sha256, module) -> None:             # <<<<<<<<<<<<<<
+ *         """Cache a module compiled elsewhere (the edge's compile worker, then Module.deserialize
+ *         with this host's `engine`) for the bundle hashing to `sha256`: load() uses it as is."""
+*/
+
+  /* function exit code */
+  __pyx_r = Py_None; __Pyx_INCREF(Py_None);
+  goto __pyx_L0;
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_1);
+  __Pyx_XDECREF(__pyx_t_2);
+  __Pyx_XDECREF(__pyx_t_5);
+  __Pyx_XDECREF(__pyx_t_6);
+  __Pyx_AddTraceback("sequence_edge.algo.host.AlgoHost.add_module", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = NULL;
+  __pyx_L0:;
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "edge-image/sequence_edge/algo/algo_host.pxi":119
+ *         self._evict_modules()
+ * 
  *     cdef _evict_modules(self):             # <<<<<<<<<<<<<<
  *         """Keep at most 32 cached modules, dropping ones no instance uses (oldest first)."""
  *         if len(self._modules) <= 32:
@@ -40155,7 +40663,7 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_evict_modules", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":110
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":121
  *     cdef _evict_modules(self):
  *         """Keep at most 32 cached modules, dropping ones no instance uses (oldest first)."""
  *         if len(self._modules) <= 32:             # <<<<<<<<<<<<<<
@@ -40166,9 +40674,9 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
   __Pyx_INCREF(__pyx_t_1);
   if (unlikely(__pyx_t_1 == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-    __PYX_ERR(7, 110, __pyx_L1_error)
+    __PYX_ERR(7, 121, __pyx_L1_error)
   }
-  __pyx_t_2 = PyDict_Size(__pyx_t_1); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(7, 110, __pyx_L1_error)
+  __pyx_t_2 = PyDict_Size(__pyx_t_1); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(7, 121, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   __pyx_t_3 = (__pyx_t_2 <= 32);
 
@@ -40176,7 +40684,7 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
   if (__pyx_t_3) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":111
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":122
  *         """Keep at most 32 cached modules, dropping ones no instance uses (oldest first)."""
  *         if len(self._modules) <= 32:
  *             return             # <<<<<<<<<<<<<<
@@ -40193,7 +40701,7 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
     }
     goto __pyx_L0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":110
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":121
  *     cdef _evict_modules(self):
  *         """Keep at most 32 cached modules, dropping ones no instance uses (oldest first)."""
  *         if len(self._modules) <= 32:             # <<<<<<<<<<<<<<
@@ -40202,7 +40710,7 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":112
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":123
  *         if len(self._modules) <= 32:
  *             return
  *         in_use = {inst.bundle_sha256 for inst in self._instances.values()}             # <<<<<<<<<<<<<<
@@ -40210,14 +40718,14 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
  *             if len(self._modules) <= 32:
 */
   { /* enter inner scope */
-    __pyx_t_1 = PySet_New(NULL); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 112, __pyx_L6_error)
+    __pyx_t_1 = PySet_New(NULL); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 123, __pyx_L6_error)
     __Pyx_GOTREF(__pyx_t_1);
     __pyx_t_2 = 0;
     if (unlikely(__pyx_v_self->_instances == Py_None)) {
       PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "values");
-      __PYX_ERR(7, 112, __pyx_L6_error)
+      __PYX_ERR(7, 123, __pyx_L6_error)
     }
-    __pyx_t_7 = __Pyx_dict_iterator(__pyx_v_self->_instances, 1, __pyx_mstate_global->__pyx_n_u_values, (&__pyx_t_5), (&__pyx_t_6)); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 112, __pyx_L6_error)
+    __pyx_t_7 = __Pyx_dict_iterator(__pyx_v_self->_instances, 1, __pyx_mstate_global->__pyx_n_u_values, (&__pyx_t_5), (&__pyx_t_6)); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 123, __pyx_L6_error)
     __Pyx_GOTREF(__pyx_t_7);
     __Pyx_XDECREF(__pyx_t_4);
     __pyx_t_4 = __pyx_t_7;
@@ -40225,13 +40733,13 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
     while (1) {
       __pyx_t_8 = __Pyx_dict_iter_next(__pyx_t_4, __pyx_t_5, &__pyx_t_2, NULL, &__pyx_t_7, NULL, __pyx_t_6);
       if (unlikely(__pyx_t_8 == 0)) break;
-      if (unlikely(__pyx_t_8 == -1)) __PYX_ERR(7, 112, __pyx_L6_error)
+      if (unlikely(__pyx_t_8 == -1)) __PYX_ERR(7, 123, __pyx_L6_error)
       __Pyx_GOTREF(__pyx_t_7);
       __Pyx_XDECREF_SET(__pyx_9genexpr11__pyx_v_inst, __pyx_t_7);
       __pyx_t_7 = 0;
-      __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_9genexpr11__pyx_v_inst, __pyx_mstate_global->__pyx_n_u_bundle_sha256); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 112, __pyx_L6_error)
+      __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_9genexpr11__pyx_v_inst, __pyx_mstate_global->__pyx_n_u_bundle_sha256); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 123, __pyx_L6_error)
       __Pyx_GOTREF(__pyx_t_7);
-      if (unlikely(PySet_Add(__pyx_t_1, __pyx_t_7))) __PYX_ERR(7, 112, __pyx_L6_error)
+      if (unlikely(PySet_Add(__pyx_t_1, __pyx_t_7))) __PYX_ERR(7, 123, __pyx_L6_error)
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
     }
     __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
@@ -40245,14 +40753,14 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
   __pyx_v_in_use = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":113
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":124
  *             return
  *         in_use = {inst.bundle_sha256 for inst in self._instances.values()}
  *         for sha in list(self._modules):             # <<<<<<<<<<<<<<
  *             if len(self._modules) <= 32:
  *                 break
 */
-  __pyx_t_1 = PySequence_List(__pyx_v_self->_modules); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 113, __pyx_L1_error)
+  __pyx_t_1 = PySequence_List(__pyx_v_self->_modules); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 124, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_t_4 = __pyx_t_1; __Pyx_INCREF(__pyx_t_4);
   __pyx_t_5 = 0;
@@ -40261,18 +40769,18 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
     {
       Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_4);
       #if !CYTHON_ASSUME_SAFE_SIZE
-      if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 113, __pyx_L1_error)
+      if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 124, __pyx_L1_error)
       #endif
       if (__pyx_t_5 >= __pyx_temp) break;
     }
     __pyx_t_1 = __Pyx_PyList_GET_ITEM_REF(__pyx_t_4, __pyx_t_5, __Pyx_ReferenceSharing_OwnStrongReference);
     ++__pyx_t_5;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 113, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 124, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     __Pyx_XDECREF_SET(__pyx_v_sha, __pyx_t_1);
     __pyx_t_1 = 0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":114
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":125
  *         in_use = {inst.bundle_sha256 for inst in self._instances.values()}
  *         for sha in list(self._modules):
  *             if len(self._modules) <= 32:             # <<<<<<<<<<<<<<
@@ -40283,9 +40791,9 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
     __Pyx_INCREF(__pyx_t_1);
     if (unlikely(__pyx_t_1 == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-      __PYX_ERR(7, 114, __pyx_L1_error)
+      __PYX_ERR(7, 125, __pyx_L1_error)
     }
-    __pyx_t_2 = PyDict_Size(__pyx_t_1); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(7, 114, __pyx_L1_error)
+    __pyx_t_2 = PyDict_Size(__pyx_t_1); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(7, 125, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     __pyx_t_3 = (__pyx_t_2 <= 32);
 
@@ -40293,7 +40801,7 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
     if (__pyx_t_3) {
 
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":115
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":126
  *         for sha in list(self._modules):
  *             if len(self._modules) <= 32:
  *                 break             # <<<<<<<<<<<<<<
@@ -40302,7 +40810,7 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
 */
       goto __pyx_L11_break;
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":114
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":125
  *         in_use = {inst.bundle_sha256 for inst in self._instances.values()}
  *         for sha in list(self._modules):
  *             if len(self._modules) <= 32:             # <<<<<<<<<<<<<<
@@ -40311,18 +40819,18 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
 */
     }
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":116
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":127
  *             if len(self._modules) <= 32:
  *                 break
  *             if sha not in in_use:             # <<<<<<<<<<<<<<
  *                 del self._modules[sha]
  * 
 */
-    __pyx_t_3 = (__Pyx_PySet_ContainsTF(__pyx_v_sha, __pyx_v_in_use, Py_NE)); if (unlikely((__pyx_t_3 < 0))) __PYX_ERR(7, 116, __pyx_L1_error)
+    __pyx_t_3 = (__Pyx_PySet_ContainsTF(__pyx_v_sha, __pyx_v_in_use, Py_NE)); if (unlikely((__pyx_t_3 < 0))) __PYX_ERR(7, 127, __pyx_L1_error)
     if (__pyx_t_3) {
 
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":117
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":128
  *                 break
  *             if sha not in in_use:
  *                 del self._modules[sha]             # <<<<<<<<<<<<<<
@@ -40331,11 +40839,11 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
 */
       if (unlikely(__pyx_v_self->_modules == Py_None)) {
         PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-        __PYX_ERR(7, 117, __pyx_L1_error)
+        __PYX_ERR(7, 128, __pyx_L1_error)
       }
-      if (unlikely((PyDict_DelItem(__pyx_v_self->_modules, __pyx_v_sha) < 0))) __PYX_ERR(7, 117, __pyx_L1_error)
+      if (unlikely((PyDict_DelItem(__pyx_v_self->_modules, __pyx_v_sha) < 0))) __PYX_ERR(7, 128, __pyx_L1_error)
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":116
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":127
  *             if len(self._modules) <= 32:
  *                 break
  *             if sha not in in_use:             # <<<<<<<<<<<<<<
@@ -40344,7 +40852,7 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
 */
     }
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":113
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":124
  *             return
  *         in_use = {inst.bundle_sha256 for inst in self._instances.values()}
  *         for sha in list(self._modules):             # <<<<<<<<<<<<<<
@@ -40359,8 +40867,8 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
   goto __pyx_L14_for_end;
   __pyx_L14_for_end:;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":108
- *         return module, sha
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":119
+ *         self._evict_modules()
  * 
  *     cdef _evict_modules(self):             # <<<<<<<<<<<<<<
  *         """Keep at most 32 cached modules, dropping ones no instance uses (oldest first)."""
@@ -40385,7 +40893,7 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":119
+/* "edge-image/sequence_edge/algo/algo_host.pxi":130
  *                 del self._modules[sha]
  * 
  *     def load(self, str deployment_id, wasm_bytes, symbols, params=None, *, deadline_ms: float = 1.0,             # <<<<<<<<<<<<<<
@@ -40394,16 +40902,16 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host_8AlgoHost__evict_modules(st
 */
 
 /* Python wrapper */
-static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_11load(PyObject *__pyx_v_self, 
+static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_15load(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_10load, "Validate, instantiate and register a deployment\047s bundle (state \"loaded\").\n\n        Loading an id that exists hot-swaps it: the new instance replaces the old one only after it\n        validated (a bad bundle leaves the old one running); it inherits the old AlgoState\n        (next_id, PnL, positions and open orders of symbols it still trades) and whatever the old\n        one emitted that was not drained yet (actions, outbox, logs), and is started if the old one\n        was running. The old instance gets no callback.\n        ");
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_11load = {"load", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_11load, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_10load};
-static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_11load(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_14load, "Validate, instantiate and register a deployment\047s bundle (state \"loaded\").\n\n        Loading an id that exists hot-swaps it: the new instance replaces the old one only after it\n        validated (a bad bundle leaves the old one running); it inherits the old AlgoState\n        (next_id, PnL, positions and open orders of symbols it still trades) and whatever the old\n        one emitted that was not drained yet (actions, outbox, logs), and is started if the old one\n        was running. The old instance gets no callback.\n        ");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_15load = {"load", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_15load, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_14load};
+static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_15load(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -40439,34 +40947,34 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,&__pyx_mstate_global->__pyx_n_u_wasm_bytes,&__pyx_mstate_global->__pyx_n_u_symbols,&__pyx_mstate_global->__pyx_n_u_params,&__pyx_mstate_global->__pyx_n_u_deadline_ms,&__pyx_mstate_global->__pyx_n_u_memory_limit_bytes,&__pyx_mstate_global->__pyx_n_u_venue_names,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 119, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 130, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  4:
         values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(7, 119, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(7, 130, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 119, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 130, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 119, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 130, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 119, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 130, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "load", 0) < (0)) __PYX_ERR(7, 119, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "load", 0) < (0)) __PYX_ERR(7, 130, __pyx_L3_error)
       if (!values[3]) values[3] = __Pyx_NewRef(((PyObject *)Py_None));
       if (!values[5]) values[5] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_67108864));
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":120
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":131
  * 
  *     def load(self, str deployment_id, wasm_bytes, symbols, params=None, *, deadline_ms: float = 1.0,
  *              memory_limit_bytes: int = 64 << 20, venue_names=None) -> AlgoInstance:             # <<<<<<<<<<<<<<
@@ -40475,26 +40983,26 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
 */
       if (!values[6]) values[6] = __Pyx_NewRef(((PyObject *)Py_None));
       for (Py_ssize_t i = __pyx_nargs; i < 3; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("load", 0, 3, 4, i); __PYX_ERR(7, 119, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("load", 0, 3, 4, i); __PYX_ERR(7, 130, __pyx_L3_error) }
       }
     } else {
       switch (__pyx_nargs) {
         case  4:
         values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(7, 119, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(7, 130, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 119, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 130, __pyx_L3_error)
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 119, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 130, __pyx_L3_error)
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 119, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 130, __pyx_L3_error)
         break;
         default: goto __pyx_L5_argtuple_error;
       }
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":119
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":130
  *                 del self._modules[sha]
  * 
  *     def load(self, str deployment_id, wasm_bytes, symbols, params=None, *, deadline_ms: float = 1.0,             # <<<<<<<<<<<<<<
@@ -40504,7 +41012,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
       if (!values[3]) values[3] = __Pyx_NewRef(((PyObject *)Py_None));
       if (!values[5]) values[5] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_67108864));
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":120
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":131
  * 
  *     def load(self, str deployment_id, wasm_bytes, symbols, params=None, *, deadline_ms: float = 1.0,
  *              memory_limit_bytes: int = 64 << 20, venue_names=None) -> AlgoInstance:             # <<<<<<<<<<<<<<
@@ -40518,17 +41026,17 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
     __pyx_v_symbols = values[2];
     __pyx_v_params = values[3];
     if (values[4]) {
-      __pyx_v_deadline_ms = __Pyx_PyFloat_AsDouble(values[4]); if (unlikely((__pyx_v_deadline_ms == (double)-1) && PyErr_Occurred())) __PYX_ERR(7, 119, __pyx_L3_error)
+      __pyx_v_deadline_ms = __Pyx_PyFloat_AsDouble(values[4]); if (unlikely((__pyx_v_deadline_ms == (double)-1) && PyErr_Occurred())) __PYX_ERR(7, 130, __pyx_L3_error)
     } else {
       __pyx_v_deadline_ms = ((double)1.0);
     }
-    if (__Pyx_PyInt_FromNumber(&values[5], "memory_limit_bytes", 0) < (0)) __PYX_ERR(7, 120, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[5], "memory_limit_bytes", 0) < (0)) __PYX_ERR(7, 131, __pyx_L3_error)
     __pyx_v_memory_limit_bytes = ((PyObject*)values[5]);
     __pyx_v_venue_names = values[6];
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("load", 0, 3, 4, __pyx_nargs); __PYX_ERR(7, 119, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("load", 0, 3, 4, __pyx_nargs); __PYX_ERR(7, 130, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -40539,11 +41047,11 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 119, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_memory_limit_bytes), (&PyLong_Type), 0, "memory_limit_bytes", 2))) __PYX_ERR(7, 120, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_10load(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_wasm_bytes, __pyx_v_symbols, __pyx_v_params, __pyx_v_deadline_ms, __pyx_v_memory_limit_bytes, __pyx_v_venue_names);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 130, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_memory_limit_bytes), (&PyLong_Type), 0, "memory_limit_bytes", 2))) __PYX_ERR(7, 131, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_14load(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_wasm_bytes, __pyx_v_symbols, __pyx_v_params, __pyx_v_deadline_ms, __pyx_v_memory_limit_bytes, __pyx_v_venue_names);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":119
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":130
  *                 del self._modules[sha]
  * 
  *     def load(self, str deployment_id, wasm_bytes, symbols, params=None, *, deadline_ms: float = 1.0,             # <<<<<<<<<<<<<<
@@ -40570,7 +41078,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
 }
 static PyObject *__pyx_gb_13sequence_edge_4algo_4host_8AlgoHost_4load_2generator5(__pyx_CoroutineObject *__pyx_generator, CYTHON_UNUSED PyThreadState *__pyx_tstate, PyObject *__pyx_sent_value); /* proto */
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":141
+/* "edge-image/sequence_edge/algo/algo_host.pxi":152
  *                 raise ValueError(f"param names must be non-empty strings, got {key!r}")
  *             param_dict[key] = _as_text(f"param {key!r}", value)
  *         venues = tuple(_as_text("venue name", v) for v in (venue_names or ()))             # <<<<<<<<<<<<<<
@@ -40590,7 +41098,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_4load_genexpr(CY
   if (unlikely(!__pyx_cur_scope)) {
     __pyx_cur_scope = ((struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr *)Py_None);
     __Pyx_INCREF(Py_None);
-    __PYX_ERR(7, 141, __pyx_L1_error)
+    __PYX_ERR(7, 152, __pyx_L1_error)
   } else {
     __Pyx_GOTREF((PyObject *)__pyx_cur_scope);
   }
@@ -40601,7 +41109,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_4load_genexpr(CY
   __Pyx_INCREF(__pyx_cur_scope->__pyx_genexpr_arg_1);
   __Pyx_GIVEREF(__pyx_cur_scope->__pyx_genexpr_arg_1);
   {
-    __pyx_CoroutineObject *gen = __Pyx_Generator_New((__pyx_coroutine_body_t) __pyx_gb_13sequence_edge_4algo_4host_8AlgoHost_4load_2generator5, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[5]), (PyObject *) __pyx_cur_scope, __pyx_mstate_global->__pyx_n_u_genexpr, __pyx_mstate_global->__pyx_n_u_load_locals_genexpr, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host); if (unlikely(!gen)) __PYX_ERR(7, 141, __pyx_L1_error)
+    __pyx_CoroutineObject *gen = __Pyx_Generator_New((__pyx_coroutine_body_t) __pyx_gb_13sequence_edge_4algo_4host_8AlgoHost_4load_2generator5, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[5]), (PyObject *) __pyx_cur_scope, __pyx_mstate_global->__pyx_n_u_genexpr, __pyx_mstate_global->__pyx_n_u_load_locals_genexpr, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host); if (unlikely(!gen)) __PYX_ERR(7, 152, __pyx_L1_error)
     __Pyx_DECREF(__pyx_cur_scope);
     __Pyx_RefNannyFinishContext();
     return (PyObject *) gen;
@@ -40644,17 +41152,17 @@ static PyObject *__pyx_gb_13sequence_edge_4algo_4host_8AlgoHost_4load_2generator
   __pyx_L3_first_run:;
   if (unlikely(__pyx_sent_value != Py_None)) {
     if (unlikely(__pyx_sent_value)) PyErr_SetString(PyExc_TypeError, "can't send non-None value to a just-started generator");
-    __PYX_ERR(7, 141, __pyx_L1_error)
+    __PYX_ERR(7, 152, __pyx_L1_error)
   }
-  if (unlikely(!__pyx_cur_scope->__pyx_genexpr_arg_0)) { __Pyx_RaiseUnboundLocalError(".0"); __PYX_ERR(7, 141, __pyx_L1_error) }
-  __pyx_t_2 = __Pyx_PyObject_IsTrue(__pyx_cur_scope->__pyx_genexpr_arg_0); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(7, 141, __pyx_L1_error)
+  if (unlikely(!__pyx_cur_scope->__pyx_genexpr_arg_0)) { __Pyx_RaiseUnboundLocalError(".0"); __PYX_ERR(7, 152, __pyx_L1_error) }
+  __pyx_t_2 = __Pyx_PyObject_IsTrue(__pyx_cur_scope->__pyx_genexpr_arg_0); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(7, 152, __pyx_L1_error)
   if (!__pyx_t_2) {
   } else {
     __Pyx_INCREF(__pyx_cur_scope->__pyx_genexpr_arg_0);
     __pyx_t_1 = __pyx_cur_scope->__pyx_genexpr_arg_0;
     goto __pyx_L6_bool_binop_done;
   }
-  if (unlikely(!__pyx_cur_scope->__pyx_genexpr_arg_1)) { __Pyx_RaiseUnboundLocalError(".1"); __PYX_ERR(7, 141, __pyx_L1_error) }
+  if (unlikely(!__pyx_cur_scope->__pyx_genexpr_arg_1)) { __Pyx_RaiseUnboundLocalError(".1"); __PYX_ERR(7, 152, __pyx_L1_error) }
   __Pyx_INCREF(__pyx_cur_scope->__pyx_genexpr_arg_1);
   __pyx_t_1 = __pyx_cur_scope->__pyx_genexpr_arg_1;
   __pyx_L6_bool_binop_done:;
@@ -40663,9 +41171,9 @@ static PyObject *__pyx_gb_13sequence_edge_4algo_4host_8AlgoHost_4load_2generator
     __pyx_t_4 = 0;
     __pyx_t_5 = NULL;
   } else {
-    __pyx_t_4 = -1; __pyx_t_3 = PyObject_GetIter(__pyx_t_1); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 141, __pyx_L1_error)
+    __pyx_t_4 = -1; __pyx_t_3 = PyObject_GetIter(__pyx_t_1); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 152, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_5 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_3); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 141, __pyx_L1_error)
+    __pyx_t_5 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_3); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 152, __pyx_L1_error)
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   for (;;) {
@@ -40674,7 +41182,7 @@ static PyObject *__pyx_gb_13sequence_edge_4algo_4host_8AlgoHost_4load_2generator
         {
           Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_3);
           #if !CYTHON_ASSUME_SAFE_SIZE
-          if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 141, __pyx_L1_error)
+          if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 152, __pyx_L1_error)
           #endif
           if (__pyx_t_4 >= __pyx_temp) break;
         }
@@ -40684,7 +41192,7 @@ static PyObject *__pyx_gb_13sequence_edge_4algo_4host_8AlgoHost_4load_2generator
         {
           Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_3);
           #if !CYTHON_ASSUME_SAFE_SIZE
-          if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 141, __pyx_L1_error)
+          if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 152, __pyx_L1_error)
           #endif
           if (__pyx_t_4 >= __pyx_temp) break;
         }
@@ -40695,13 +41203,13 @@ static PyObject *__pyx_gb_13sequence_edge_4algo_4host_8AlgoHost_4load_2generator
         #endif
         ++__pyx_t_4;
       }
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 141, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 152, __pyx_L1_error)
     } else {
       __pyx_t_1 = __pyx_t_5(__pyx_t_3);
       if (unlikely(!__pyx_t_1)) {
         PyObject* exc_type = PyErr_Occurred();
         if (exc_type) {
-          if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(7, 141, __pyx_L1_error)
+          if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(7, 152, __pyx_L1_error)
           PyErr_Clear();
         }
         break;
@@ -40713,7 +41221,7 @@ static PyObject *__pyx_gb_13sequence_edge_4algo_4host_8AlgoHost_4load_2generator
     __Pyx_GIVEREF(__pyx_t_1);
     __pyx_t_1 = 0;
     __pyx_t_6 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_7, __pyx_mstate_global->__pyx_n_u_as_text); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 141, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_7, __pyx_mstate_global->__pyx_n_u_as_text); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 152, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
     __pyx_t_8 = 1;
     #if CYTHON_UNPACK_METHODS
@@ -40732,7 +41240,7 @@ static PyObject *__pyx_gb_13sequence_edge_4algo_4host_8AlgoHost_4load_2generator
       __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_7, __pyx_callargs+__pyx_t_8, (3-__pyx_t_8) | (__pyx_t_8*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 141, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 152, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __pyx_r = __pyx_t_1;
@@ -40755,7 +41263,7 @@ static PyObject *__pyx_gb_13sequence_edge_4algo_4host_8AlgoHost_4load_2generator
     __Pyx_XGOTREF(__pyx_t_3);
     __pyx_t_4 = __pyx_cur_scope->__pyx_t_1;
     __pyx_t_5 = __pyx_cur_scope->__pyx_t_2;
-    if (unlikely(!__pyx_sent_value)) __PYX_ERR(7, 141, __pyx_L1_error)
+    if (unlikely(!__pyx_sent_value)) __PYX_ERR(7, 152, __pyx_L1_error)
   }
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   CYTHON_MAYBE_UNUSED_VAR(__pyx_cur_scope);
@@ -40783,7 +41291,7 @@ static PyObject *__pyx_gb_13sequence_edge_4algo_4host_8AlgoHost_4load_2generator
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":119
+/* "edge-image/sequence_edge/algo/algo_host.pxi":130
  *                 del self._modules[sha]
  * 
  *     def load(self, str deployment_id, wasm_bytes, symbols, params=None, *, deadline_ms: float = 1.0,             # <<<<<<<<<<<<<<
@@ -40791,7 +41299,7 @@ static PyObject *__pyx_gb_13sequence_edge_4algo_4host_8AlgoHost_4load_2generator
  *         """Validate, instantiate and register a deployment's bundle (state "loaded").
 */
 
-static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_10load(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_wasm_bytes, PyObject *__pyx_v_symbols, PyObject *__pyx_v_params, double __pyx_v_deadline_ms, PyObject *__pyx_v_memory_limit_bytes, PyObject *__pyx_v_venue_names) {
+static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_14load(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_wasm_bytes, PyObject *__pyx_v_symbols, PyObject *__pyx_v_params, double __pyx_v_deadline_ms, PyObject *__pyx_v_memory_limit_bytes, PyObject *__pyx_v_venue_names) {
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_v_inst = 0;
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_v_old = 0;
   PyObject *__pyx_v_sym_tuple = NULL;
@@ -40833,7 +41341,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("load", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":131
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":142
  *         cdef AlgoInstance inst
  *         cdef AlgoInstance old
  *         if self._ticker == NULL:             # <<<<<<<<<<<<<<
@@ -40845,7 +41353,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":132
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":143
  *         cdef AlgoInstance old
  *         if self._ticker == NULL:
  *             raise RuntimeError("this AlgoHost is closed")             # <<<<<<<<<<<<<<
@@ -40858,14 +41366,14 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
       PyObject *__pyx_callargs[2] = {__pyx_t_3, __pyx_mstate_global->__pyx_kp_u_this_AlgoHost_is_closed};
       __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_RuntimeError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 132, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 143, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_Raise(__pyx_t_2, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(7, 132, __pyx_L1_error)
+    __PYX_ERR(7, 143, __pyx_L1_error)
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":131
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":142
  *         cdef AlgoInstance inst
  *         cdef AlgoInstance old
  *         if self._ticker == NULL:             # <<<<<<<<<<<<<<
@@ -40874,7 +41382,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":133
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":144
  *         if self._ticker == NULL:
  *             raise RuntimeError("this AlgoHost is closed")
  *         if not deployment_id:             # <<<<<<<<<<<<<<
@@ -40885,7 +41393,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   else
   {
     Py_ssize_t __pyx_temp = __Pyx_PyUnicode_IS_TRUE(__pyx_v_deployment_id);
-    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(7, 133, __pyx_L1_error)
+    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(7, 144, __pyx_L1_error)
     __pyx_t_1 = (__pyx_temp != 0);
   }
 
@@ -40895,7 +41403,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   if (unlikely(__pyx_t_5)) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":134
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":145
  *             raise RuntimeError("this AlgoHost is closed")
  *         if not deployment_id:
  *             raise ValueError("deployment_id must be a non-empty string")             # <<<<<<<<<<<<<<
@@ -40908,14 +41416,14 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
       PyObject *__pyx_callargs[2] = {__pyx_t_3, __pyx_mstate_global->__pyx_kp_u_deployment_id_must_be_a_non_empt};
       __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 134, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 145, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_Raise(__pyx_t_2, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(7, 134, __pyx_L1_error)
+    __PYX_ERR(7, 145, __pyx_L1_error)
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":133
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":144
  *         if self._ticker == NULL:
  *             raise RuntimeError("this AlgoHost is closed")
  *         if not deployment_id:             # <<<<<<<<<<<<<<
@@ -40924,7 +41432,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":135
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":146
  *         if not deployment_id:
  *             raise ValueError("deployment_id must be a non-empty string")
  *         sym_tuple = _check_symbols(symbols)             # <<<<<<<<<<<<<<
@@ -40932,7 +41440,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
  *         for key, value in (params or {}).items():
 */
   __pyx_t_3 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_6, __pyx_mstate_global->__pyx_n_u_check_symbols); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 135, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_6, __pyx_mstate_global->__pyx_n_u_check_symbols); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 146, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __pyx_t_4 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -40951,25 +41459,25 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_6, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-    if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 135, __pyx_L1_error)
+    if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 146, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
   }
   __pyx_v_sym_tuple = __pyx_t_2;
   __pyx_t_2 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":136
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":147
  *             raise ValueError("deployment_id must be a non-empty string")
  *         sym_tuple = _check_symbols(symbols)
  *         param_dict = {}             # <<<<<<<<<<<<<<
  *         for key, value in (params or {}).items():
  *             if not isinstance(key, str) or not key:
 */
-  __pyx_t_2 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 136, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 147, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __pyx_v_param_dict = ((PyObject*)__pyx_t_2);
   __pyx_t_2 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":137
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":148
  *         sym_tuple = _check_symbols(symbols)
  *         param_dict = {}
  *         for key, value in (params or {}).items():             # <<<<<<<<<<<<<<
@@ -40977,14 +41485,14 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
  *                 raise ValueError(f"param names must be non-empty strings, got {key!r}")
 */
   __pyx_t_7 = 0;
-  __pyx_t_5 = __Pyx_PyObject_IsTrue(__pyx_v_params); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(7, 137, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyObject_IsTrue(__pyx_v_params); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(7, 148, __pyx_L1_error)
   if (!__pyx_t_5) {
   } else {
     __Pyx_INCREF(__pyx_v_params);
     __pyx_t_6 = __pyx_v_params;
     goto __pyx_L5_bool_binop_done;
   }
-  __pyx_t_3 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 137, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 148, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_INCREF(__pyx_t_3);
   __pyx_t_6 = __pyx_t_3;
@@ -40992,9 +41500,9 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   __pyx_L5_bool_binop_done:;
   if (unlikely(__pyx_t_6 == Py_None)) {
     PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "items");
-    __PYX_ERR(7, 137, __pyx_L1_error)
+    __PYX_ERR(7, 148, __pyx_L1_error)
   }
-  __pyx_t_3 = __Pyx_dict_iterator(__pyx_t_6, 0, __pyx_mstate_global->__pyx_n_u_items, (&__pyx_t_8), (&__pyx_t_9)); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 137, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_dict_iterator(__pyx_t_6, 0, __pyx_mstate_global->__pyx_n_u_items, (&__pyx_t_8), (&__pyx_t_9)); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 148, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
   __Pyx_XDECREF(__pyx_t_2);
@@ -41003,7 +41511,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   while (1) {
     __pyx_t_10 = __Pyx_dict_iter_next(__pyx_t_2, __pyx_t_8, &__pyx_t_7, &__pyx_t_3, &__pyx_t_6, NULL, __pyx_t_9);
     if (unlikely(__pyx_t_10 == 0)) break;
-    if (unlikely(__pyx_t_10 == -1)) __PYX_ERR(7, 137, __pyx_L1_error)
+    if (unlikely(__pyx_t_10 == -1)) __PYX_ERR(7, 148, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_GOTREF(__pyx_t_6);
     __Pyx_XDECREF_SET(__pyx_v_key, __pyx_t_3);
@@ -41011,7 +41519,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     __Pyx_XDECREF_SET(__pyx_v_value, __pyx_t_6);
     __pyx_t_6 = 0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":138
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":149
  *         param_dict = {}
  *         for key, value in (params or {}).items():
  *             if not isinstance(key, str) or not key:             # <<<<<<<<<<<<<<
@@ -41030,7 +41538,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 
       goto __pyx_L10_bool_binop_done;
     }
-    __pyx_t_11 = __Pyx_PyObject_IsTrue(__pyx_v_key); if (unlikely((__pyx_t_11 < 0))) __PYX_ERR(7, 138, __pyx_L1_error)
+    __pyx_t_11 = __Pyx_PyObject_IsTrue(__pyx_v_key); if (unlikely((__pyx_t_11 < 0))) __PYX_ERR(7, 149, __pyx_L1_error)
     __pyx_t_1 = (!__pyx_t_11);
 
 
@@ -41041,7 +41549,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     if (unlikely(__pyx_t_5)) {
 
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":139
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":150
  *         for key, value in (params or {}).items():
  *             if not isinstance(key, str) or not key:
  *                 raise ValueError(f"param names must be non-empty strings, got {key!r}")             # <<<<<<<<<<<<<<
@@ -41049,9 +41557,9 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
  *         venues = tuple(_as_text("venue name", v) for v in (venue_names or ()))
 */
       __pyx_t_3 = NULL;
-      __pyx_t_12 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_key), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_12)) __PYX_ERR(7, 139, __pyx_L1_error)
+      __pyx_t_12 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_key), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_12)) __PYX_ERR(7, 150, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_12);
-      __pyx_t_13 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_param_names_must_be_non_empty_st, __pyx_t_12); if (unlikely(!__pyx_t_13)) __PYX_ERR(7, 139, __pyx_L1_error)
+      __pyx_t_13 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_param_names_must_be_non_empty_st, __pyx_t_12); if (unlikely(!__pyx_t_13)) __PYX_ERR(7, 150, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
       __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
       __pyx_t_4 = 1;
@@ -41060,14 +41568,14 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
         __pyx_t_6 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
         __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
-        if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 139, __pyx_L1_error)
+        if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 150, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_6);
       }
       __Pyx_Raise(__pyx_t_6, 0, 0, 0);
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-      __PYX_ERR(7, 139, __pyx_L1_error)
+      __PYX_ERR(7, 150, __pyx_L1_error)
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":138
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":149
  *         param_dict = {}
  *         for key, value in (params or {}).items():
  *             if not isinstance(key, str) or not key:             # <<<<<<<<<<<<<<
@@ -41076,7 +41584,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
     }
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":140
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":151
  *             if not isinstance(key, str) or not key:
  *                 raise ValueError(f"param names must be non-empty strings, got {key!r}")
  *             param_dict[key] = _as_text(f"param {key!r}", value)             # <<<<<<<<<<<<<<
@@ -41084,11 +41592,11 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
  *         if len(venues) > 255:
 */
     __pyx_t_13 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_as_text); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 140, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_as_text); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 151, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_12 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_key), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_12)) __PYX_ERR(7, 140, __pyx_L1_error)
+    __pyx_t_12 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_key), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_12)) __PYX_ERR(7, 151, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_12);
-    __pyx_t_14 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_param, __pyx_t_12); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 140, __pyx_L1_error)
+    __pyx_t_14 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_param, __pyx_t_12); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 151, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_14);
     __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
     __pyx_t_4 = 1;
@@ -41109,44 +41617,44 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
       __Pyx_XDECREF(__pyx_t_13); __pyx_t_13 = 0;
       __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 140, __pyx_L1_error)
+      if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 151, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
     }
-    if (unlikely((PyDict_SetItem(__pyx_v_param_dict, __pyx_v_key, __pyx_t_6) < 0))) __PYX_ERR(7, 140, __pyx_L1_error)
+    if (unlikely((PyDict_SetItem(__pyx_v_param_dict, __pyx_v_key, __pyx_t_6) < 0))) __PYX_ERR(7, 151, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
   }
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":141
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":152
  *                 raise ValueError(f"param names must be non-empty strings, got {key!r}")
  *             param_dict[key] = _as_text(f"param {key!r}", value)
  *         venues = tuple(_as_text("venue name", v) for v in (venue_names or ()))             # <<<<<<<<<<<<<<
  *         if len(venues) > 255:
  *             raise ValueError("at most 255 venue names (Nbbo venue indexes are u8)")
 */
-  __pyx_t_2 = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_4load_genexpr(NULL, __pyx_v_venue_names, __pyx_mstate_global->__pyx_empty_tuple); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 141, __pyx_L1_error)
+  __pyx_t_2 = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_4load_genexpr(NULL, __pyx_v_venue_names, __pyx_mstate_global->__pyx_empty_tuple); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 152, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_6 = __Pyx_PySequence_Tuple(__pyx_t_2); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 141, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PySequence_Tuple(__pyx_t_2); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 152, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   __pyx_v_venues = ((PyObject*)__pyx_t_6);
   __pyx_t_6 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":142
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":153
  *             param_dict[key] = _as_text(f"param {key!r}", value)
  *         venues = tuple(_as_text("venue name", v) for v in (venue_names or ()))
  *         if len(venues) > 255:             # <<<<<<<<<<<<<<
  *             raise ValueError("at most 255 venue names (Nbbo venue indexes are u8)")
  *         if not (isinstance(deadline_ms, (int, float)) and math.isfinite(deadline_ms)
 */
-  __pyx_t_8 = __Pyx_PyTuple_GET_SIZE(__pyx_v_venues); if (unlikely(__pyx_t_8 == ((Py_ssize_t)-1))) __PYX_ERR(7, 142, __pyx_L1_error)
+  __pyx_t_8 = __Pyx_PyTuple_GET_SIZE(__pyx_v_venues); if (unlikely(__pyx_t_8 == ((Py_ssize_t)-1))) __PYX_ERR(7, 153, __pyx_L1_error)
   __pyx_t_5 = (__pyx_t_8 > 0xFF);
 
 
   if (unlikely(__pyx_t_5)) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":143
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":154
  *         venues = tuple(_as_text("venue name", v) for v in (venue_names or ()))
  *         if len(venues) > 255:
  *             raise ValueError("at most 255 venue names (Nbbo venue indexes are u8)")             # <<<<<<<<<<<<<<
@@ -41159,14 +41667,14 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
       PyObject *__pyx_callargs[2] = {__pyx_t_2, __pyx_mstate_global->__pyx_kp_u_at_most_255_venue_names_Nbbo_ven};
       __pyx_t_6 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
-      if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 143, __pyx_L1_error)
+      if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 154, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
     }
     __Pyx_Raise(__pyx_t_6, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-    __PYX_ERR(7, 143, __pyx_L1_error)
+    __PYX_ERR(7, 154, __pyx_L1_error)
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":142
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":153
  *             param_dict[key] = _as_text(f"param {key!r}", value)
  *         venues = tuple(_as_text("venue name", v) for v in (venue_names or ()))
  *         if len(venues) > 255:             # <<<<<<<<<<<<<<
@@ -41175,14 +41683,14 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":144
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":155
  *         if len(venues) > 255:
  *             raise ValueError("at most 255 venue names (Nbbo venue indexes are u8)")
  *         if not (isinstance(deadline_ms, (int, float)) and math.isfinite(deadline_ms)             # <<<<<<<<<<<<<<
  *                 and 0 < deadline_ms <= 60_000):
  *             raise ValueError(f"deadline_ms must be > 0 and <= 60000, got {deadline_ms!r}")
 */
-  __pyx_t_6 = PyFloat_FromDouble(__pyx_v_deadline_ms); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 144, __pyx_L1_error)
+  __pyx_t_6 = PyFloat_FromDouble(__pyx_v_deadline_ms); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 155, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __pyx_t_11 = PyLong_Check(__pyx_t_6); 
   if (!__pyx_t_11) {
@@ -41208,7 +41716,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     goto __pyx_L14_bool_binop_done;
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":145
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":156
  *             raise ValueError("at most 255 venue names (Nbbo venue indexes are u8)")
  *         if not (isinstance(deadline_ms, (int, float)) and math.isfinite(deadline_ms)
  *                 and 0 < deadline_ms <= 60_000):             # <<<<<<<<<<<<<<
@@ -41217,19 +41725,19 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
   __pyx_t_2 = NULL;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":144
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":155
  *         if len(venues) > 255:
  *             raise ValueError("at most 255 venue names (Nbbo venue indexes are u8)")
  *         if not (isinstance(deadline_ms, (int, float)) and math.isfinite(deadline_ms)             # <<<<<<<<<<<<<<
  *                 and 0 < deadline_ms <= 60_000):
  *             raise ValueError(f"deadline_ms must be > 0 and <= 60000, got {deadline_ms!r}")
 */
-  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_math); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 144, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_math); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 155, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  __pyx_t_14 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_isfinite); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 144, __pyx_L1_error)
+  __pyx_t_14 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_isfinite); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 155, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_14);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  __pyx_t_3 = PyFloat_FromDouble(__pyx_v_deadline_ms); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 144, __pyx_L1_error)
+  __pyx_t_3 = PyFloat_FromDouble(__pyx_v_deadline_ms); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 155, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_t_4 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -41249,10 +41757,10 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
-    if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 144, __pyx_L1_error)
+    if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 155, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
   }
-  __pyx_t_1 = __Pyx_PyObject_IsTrue(__pyx_t_6); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(7, 144, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_IsTrue(__pyx_t_6); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(7, 155, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
   if (__pyx_t_1) {
 
@@ -41263,7 +41771,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     goto __pyx_L14_bool_binop_done;
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":145
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":156
  *             raise ValueError("at most 255 venue names (Nbbo venue indexes are u8)")
  *         if not (isinstance(deadline_ms, (int, float)) and math.isfinite(deadline_ms)
  *                 and 0 < deadline_ms <= 60_000):             # <<<<<<<<<<<<<<
@@ -41279,7 +41787,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 
   __pyx_L14_bool_binop_done:;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":144
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":155
  *         if len(venues) > 255:
  *             raise ValueError("at most 255 venue names (Nbbo venue indexes are u8)")
  *         if not (isinstance(deadline_ms, (int, float)) and math.isfinite(deadline_ms)             # <<<<<<<<<<<<<<
@@ -41292,7 +41800,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":146
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":157
  *         if not (isinstance(deadline_ms, (int, float)) and math.isfinite(deadline_ms)
  *                 and 0 < deadline_ms <= 60_000):
  *             raise ValueError(f"deadline_ms must be > 0 and <= 60000, got {deadline_ms!r}")             # <<<<<<<<<<<<<<
@@ -41300,9 +41808,9 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
  *             raise ValueError(f"memory_limit_bytes must be an int >= 65536, got {memory_limit_bytes!r}")
 */
     __pyx_t_14 = NULL;
-    __pyx_t_3 = __Pyx_PyUnicode_FromDouble(__pyx_v_deadline_ms, 'r', 0); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 146, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyUnicode_FromDouble(__pyx_v_deadline_ms, 'r', 0); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 157, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_2 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_deadline_ms_must_be_0_and_60000, __pyx_t_3); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 146, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_deadline_ms_must_be_0_and_60000, __pyx_t_3); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 157, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_4 = 1;
@@ -41311,14 +41819,14 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
       __pyx_t_6 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_14); __pyx_t_14 = 0;
       __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-      if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 146, __pyx_L1_error)
+      if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 157, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
     }
     __Pyx_Raise(__pyx_t_6, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-    __PYX_ERR(7, 146, __pyx_L1_error)
+    __PYX_ERR(7, 157, __pyx_L1_error)
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":144
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":155
  *         if len(venues) > 255:
  *             raise ValueError("at most 255 venue names (Nbbo venue indexes are u8)")
  *         if not (isinstance(deadline_ms, (int, float)) and math.isfinite(deadline_ms)             # <<<<<<<<<<<<<<
@@ -41327,7 +41835,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":147
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":158
  *                 and 0 < deadline_ms <= 60_000):
  *             raise ValueError(f"deadline_ms must be > 0 and <= 60000, got {deadline_ms!r}")
  *         if not isinstance(memory_limit_bytes, int) or memory_limit_bytes < (1 << 16):             # <<<<<<<<<<<<<<
@@ -41346,7 +41854,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 
     goto __pyx_L20_bool_binop_done;
   }
-  __pyx_t_11 = __Pyx_PyObject_CompareBoolLt_int_int(__pyx_v_memory_limit_bytes, __pyx_mstate_global->__pyx_int_65536, Py_LT); if (unlikely((__pyx_t_11 < 0))) __PYX_ERR(7, 147, __pyx_L1_error)
+  __pyx_t_11 = __Pyx_PyObject_CompareBoolLt_int_int(__pyx_v_memory_limit_bytes, __pyx_mstate_global->__pyx_int_65536, Py_LT); if (unlikely((__pyx_t_11 < 0))) __PYX_ERR(7, 158, __pyx_L1_error)
 
   __pyx_t_1 = __pyx_t_11;
 
@@ -41354,7 +41862,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":148
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":159
  *             raise ValueError(f"deadline_ms must be > 0 and <= 60000, got {deadline_ms!r}")
  *         if not isinstance(memory_limit_bytes, int) or memory_limit_bytes < (1 << 16):
  *             raise ValueError(f"memory_limit_bytes must be an int >= 65536, got {memory_limit_bytes!r}")             # <<<<<<<<<<<<<<
@@ -41362,9 +41870,9 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
  *         capabilities = _check_module_interface(module)
 */
     __pyx_t_2 = NULL;
-    __pyx_t_14 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_memory_limit_bytes), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 148, __pyx_L1_error)
+    __pyx_t_14 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_memory_limit_bytes), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 159, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_14);
-    __pyx_t_3 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_memory_limit_bytes_must_be_an_in, __pyx_t_14); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 148, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_memory_limit_bytes_must_be_an_in, __pyx_t_14); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 159, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
     __pyx_t_4 = 1;
@@ -41373,14 +41881,14 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
       __pyx_t_6 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 148, __pyx_L1_error)
+      if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 159, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
     }
     __Pyx_Raise(__pyx_t_6, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-    __PYX_ERR(7, 148, __pyx_L1_error)
+    __PYX_ERR(7, 159, __pyx_L1_error)
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":147
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":158
  *                 and 0 < deadline_ms <= 60_000):
  *             raise ValueError(f"deadline_ms must be > 0 and <= 60000, got {deadline_ms!r}")
  *         if not isinstance(memory_limit_bytes, int) or memory_limit_bytes < (1 << 16):             # <<<<<<<<<<<<<<
@@ -41389,7 +41897,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":149
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":160
  *         if not isinstance(memory_limit_bytes, int) or memory_limit_bytes < (1 << 16):
  *             raise ValueError(f"memory_limit_bytes must be an int >= 65536, got {memory_limit_bytes!r}")
  *         module, sha = self.compile(wasm_bytes)             # <<<<<<<<<<<<<<
@@ -41403,7 +41911,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     PyObject *__pyx_callargs[2] = {__pyx_t_3, __pyx_v_wasm_bytes};
     __pyx_t_6 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_compile, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 149, __pyx_L1_error)
+    if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 160, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
   }
   if ((likely(PyTuple_CheckExact(__pyx_t_6))) || (PyList_CheckExact(__pyx_t_6))) {
@@ -41412,7 +41920,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     if (unlikely(size != 2)) {
       if (size > 2) __Pyx_RaiseTooManyValuesError(2);
       else if (size >= 0) __Pyx_RaiseNeedMoreValuesError(size);
-      __PYX_ERR(7, 149, __pyx_L1_error)
+      __PYX_ERR(7, 160, __pyx_L1_error)
     }
     #if CYTHON_ASSUME_SAFE_MACROS && !CYTHON_AVOID_BORROWED_REFS
     if (likely(PyTuple_CheckExact(sequence))) {
@@ -41422,22 +41930,22 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
       __Pyx_INCREF(__pyx_t_2);
     } else {
       __pyx_t_3 = __Pyx_PyList_GET_ITEM_REF(sequence, 0, __Pyx_ReferenceSharing_SharedReference);
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 149, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 160, __pyx_L1_error)
       __Pyx_XGOTREF(__pyx_t_3);
       __pyx_t_2 = __Pyx_PyList_GET_ITEM_REF(sequence, 1, __Pyx_ReferenceSharing_SharedReference);
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 149, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 160, __pyx_L1_error)
       __Pyx_XGOTREF(__pyx_t_2);
     }
     #else
-    __pyx_t_3 = __Pyx_PySequence_ITEM(sequence, 0); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 149, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PySequence_ITEM(sequence, 0); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 160, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_2 = __Pyx_PySequence_ITEM(sequence, 1); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 149, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PySequence_ITEM(sequence, 1); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 160, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     #endif
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
   } else {
     Py_ssize_t index = -1;
-    __pyx_t_14 = PyObject_GetIter(__pyx_t_6); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 149, __pyx_L1_error)
+    __pyx_t_14 = PyObject_GetIter(__pyx_t_6); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 160, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_14);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __pyx_t_15 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_14);
@@ -41445,7 +41953,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     __Pyx_GOTREF(__pyx_t_3);
     index = 1; __pyx_t_2 = __pyx_t_15(__pyx_t_14); if (unlikely(!__pyx_t_2)) goto __pyx_L22_unpacking_failed;
     __Pyx_GOTREF(__pyx_t_2);
-    if (__Pyx_IternextUnpackEndCheck(__pyx_t_15(__pyx_t_14), 2) < (0)) __PYX_ERR(7, 149, __pyx_L1_error)
+    if (__Pyx_IternextUnpackEndCheck(__pyx_t_15(__pyx_t_14), 2) < (0)) __PYX_ERR(7, 160, __pyx_L1_error)
     __pyx_t_15 = NULL;
     __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
     goto __pyx_L23_unpacking_done;
@@ -41453,7 +41961,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
     __pyx_t_15 = NULL;
     if (__Pyx_IterFinish() == 0) __Pyx_RaiseNeedMoreValuesError(index);
-    __PYX_ERR(7, 149, __pyx_L1_error)
+    __PYX_ERR(7, 160, __pyx_L1_error)
     __pyx_L23_unpacking_done:;
   }
   __pyx_v_module = __pyx_t_3;
@@ -41461,7 +41969,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   __pyx_v_sha = __pyx_t_2;
   __pyx_t_2 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":150
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":161
  *             raise ValueError(f"memory_limit_bytes must be an int >= 65536, got {memory_limit_bytes!r}")
  *         module, sha = self.compile(wasm_bytes)
  *         capabilities = _check_module_interface(module)             # <<<<<<<<<<<<<<
@@ -41469,7 +41977,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
  *         inst.deployment_id = deployment_id
 */
   __pyx_t_2 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_check_module_interface); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 150, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_check_module_interface); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 161, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_t_4 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -41488,13 +41996,13 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     __pyx_t_6 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_3, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 150, __pyx_L1_error)
+    if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 161, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
   }
   __pyx_v_capabilities = __pyx_t_6;
   __pyx_t_6 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":151
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":162
  *         module, sha = self.compile(wasm_bytes)
  *         capabilities = _check_module_interface(module)
  *         inst = AlgoInstance()             # <<<<<<<<<<<<<<
@@ -41507,13 +42015,13 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     PyObject *__pyx_callargs[2] = {__pyx_t_3, NULL};
     __pyx_t_6 = __Pyx_PyObject_FastCall((PyObject*)__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoInstance, __pyx_callargs+__pyx_t_4, (1-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 151, __pyx_L1_error)
+    if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 162, __pyx_L1_error)
     __Pyx_GOTREF((PyObject *)__pyx_t_6);
   }
   __pyx_v_inst = ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_6);
   __pyx_t_6 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":152
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":163
  *         capabilities = _check_module_interface(module)
  *         inst = AlgoInstance()
  *         inst.deployment_id = deployment_id             # <<<<<<<<<<<<<<
@@ -41525,7 +42033,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   __Pyx_GOTREF(__pyx_v_inst->deployment_id);
   __Pyx_DECREF_SET(__pyx_v_inst->deployment_id, __pyx_v_deployment_id);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":153
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":164
  *         inst = AlgoInstance()
  *         inst.deployment_id = deployment_id
  *         inst.bundle_sha256 = sha             # <<<<<<<<<<<<<<
@@ -41534,13 +42042,13 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
   __pyx_t_6 = __pyx_v_sha;
   __Pyx_INCREF(__pyx_t_6);
-  if (!(likely(PyUnicode_CheckExact(__pyx_t_6))||((__pyx_t_6) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_6))) __PYX_ERR(7, 153, __pyx_L1_error)
+  if (!(likely(PyUnicode_CheckExact(__pyx_t_6))||((__pyx_t_6) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_6))) __PYX_ERR(7, 164, __pyx_L1_error)
   __Pyx_GIVEREF(__pyx_t_6);
   __Pyx_GOTREF(__pyx_v_inst->bundle_sha256);
   __Pyx_DECREF_SET(__pyx_v_inst->bundle_sha256, ((PyObject*)__pyx_t_6));
   __pyx_t_6 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":154
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":165
  *         inst.deployment_id = deployment_id
  *         inst.bundle_sha256 = sha
  *         inst.capabilities = capabilities             # <<<<<<<<<<<<<<
@@ -41549,13 +42057,13 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
   __pyx_t_6 = __pyx_v_capabilities;
   __Pyx_INCREF(__pyx_t_6);
-  if (!(likely(PyFrozenSet_CheckExact(__pyx_t_6))||((__pyx_t_6) == Py_None) || __Pyx_RaiseUnexpectedTypeError("frozenset", __pyx_t_6))) __PYX_ERR(7, 154, __pyx_L1_error)
+  if (!(likely(PyFrozenSet_CheckExact(__pyx_t_6))||((__pyx_t_6) == Py_None) || __Pyx_RaiseUnexpectedTypeError("frozenset", __pyx_t_6))) __PYX_ERR(7, 165, __pyx_L1_error)
   __Pyx_GIVEREF(__pyx_t_6);
   __Pyx_GOTREF(__pyx_v_inst->capabilities);
   __Pyx_DECREF_SET(__pyx_v_inst->capabilities, ((PyObject*)__pyx_t_6));
   __pyx_t_6 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":155
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":166
  *         inst.bundle_sha256 = sha
  *         inst.capabilities = capabilities
  *         for name in capabilities:             # <<<<<<<<<<<<<<
@@ -41567,9 +42075,9 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     __pyx_t_8 = 0;
     __pyx_t_16 = NULL;
   } else {
-    __pyx_t_8 = -1; __pyx_t_6 = PyObject_GetIter(__pyx_v_capabilities); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 155, __pyx_L1_error)
+    __pyx_t_8 = -1; __pyx_t_6 = PyObject_GetIter(__pyx_v_capabilities); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 166, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_16 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_6); if (unlikely(!__pyx_t_16)) __PYX_ERR(7, 155, __pyx_L1_error)
+    __pyx_t_16 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_6); if (unlikely(!__pyx_t_16)) __PYX_ERR(7, 166, __pyx_L1_error)
   }
   for (;;) {
     if (likely(!__pyx_t_16)) {
@@ -41577,7 +42085,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
         {
           Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_6);
           #if !CYTHON_ASSUME_SAFE_SIZE
-          if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 155, __pyx_L1_error)
+          if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 166, __pyx_L1_error)
           #endif
           if (__pyx_t_8 >= __pyx_temp) break;
         }
@@ -41587,7 +42095,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
         {
           Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_6);
           #if !CYTHON_ASSUME_SAFE_SIZE
-          if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 155, __pyx_L1_error)
+          if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 166, __pyx_L1_error)
           #endif
           if (__pyx_t_8 >= __pyx_temp) break;
         }
@@ -41598,13 +42106,13 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
         #endif
         ++__pyx_t_8;
       }
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 155, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 166, __pyx_L1_error)
     } else {
       __pyx_t_3 = __pyx_t_16(__pyx_t_6);
       if (unlikely(!__pyx_t_3)) {
         PyObject* exc_type = PyErr_Occurred();
         if (exc_type) {
-          if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(7, 155, __pyx_L1_error)
+          if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(7, 166, __pyx_L1_error)
           PyErr_Clear();
         }
         break;
@@ -41614,29 +42122,29 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     __Pyx_XDECREF_SET(__pyx_v_name, __pyx_t_3);
     __pyx_t_3 = 0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":156
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":167
  *         inst.capabilities = capabilities
  *         for name in capabilities:
  *             inst.slot.caps |= _CAP_BITS[name]             # <<<<<<<<<<<<<<
  *         inst._set_tables(sym_tuple, param_dict, venues)
  *         inst.slot.latency_mask = self.latency_sample_every - 1
 */
-    __pyx_t_3 = __Pyx_PyLong_From_uint32_t(__pyx_v_inst->slot->caps); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 156, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyLong_From_uint32_t(__pyx_v_inst->slot->caps); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 167, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_CAP_BITS); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 156, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_CAP_BITS); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 167, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
-    __pyx_t_14 = __Pyx_PyObject_GetItem(__pyx_t_2, __pyx_v_name); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 156, __pyx_L1_error)
+    __pyx_t_14 = __Pyx_PyObject_GetItem(__pyx_t_2, __pyx_v_name); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 167, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_14);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __pyx_t_2 = __Pyx_PyNumber_InPlaceOr_int_object(__pyx_t_3, __pyx_t_14); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 156, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyNumber_InPlaceOr_int_object(__pyx_t_3, __pyx_t_14); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 167, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
-    __pyx_t_17 = __Pyx_PyLong_As_uint32_t(__pyx_t_2); if (unlikely((__pyx_t_17 == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 156, __pyx_L1_error)
+    __pyx_t_17 = __Pyx_PyLong_As_uint32_t(__pyx_t_2); if (unlikely((__pyx_t_17 == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 167, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
     __pyx_v_inst->slot->caps = __pyx_t_17;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":155
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":166
  *         inst.bundle_sha256 = sha
  *         inst.capabilities = capabilities
  *         for name in capabilities:             # <<<<<<<<<<<<<<
@@ -41646,7 +42154,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   }
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":157
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":168
  *         for name in capabilities:
  *             inst.slot.caps |= _CAP_BITS[name]
  *         inst._set_tables(sym_tuple, param_dict, venues)             # <<<<<<<<<<<<<<
@@ -41655,13 +42163,13 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
   __pyx_t_6 = __pyx_v_sym_tuple;
   __Pyx_INCREF(__pyx_t_6);
-  if (!(likely(PyTuple_CheckExact(__pyx_t_6))||((__pyx_t_6) == Py_None) || __Pyx_RaiseUnexpectedTypeError("tuple", __pyx_t_6))) __PYX_ERR(7, 157, __pyx_L1_error)
-  __pyx_t_2 = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_inst->__pyx_vtab)->_set_tables(__pyx_v_inst, ((PyObject*)__pyx_t_6), __pyx_v_param_dict, __pyx_v_venues); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 157, __pyx_L1_error)
+  if (!(likely(PyTuple_CheckExact(__pyx_t_6))||((__pyx_t_6) == Py_None) || __Pyx_RaiseUnexpectedTypeError("tuple", __pyx_t_6))) __PYX_ERR(7, 168, __pyx_L1_error)
+  __pyx_t_2 = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_inst->__pyx_vtab)->_set_tables(__pyx_v_inst, ((PyObject*)__pyx_t_6), __pyx_v_param_dict, __pyx_v_venues); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 168, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":158
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":169
  *             inst.slot.caps |= _CAP_BITS[name]
  *         inst._set_tables(sym_tuple, param_dict, venues)
  *         inst.slot.latency_mask = self.latency_sample_every - 1             # <<<<<<<<<<<<<<
@@ -41670,7 +42178,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
   __pyx_v_inst->slot->latency_mask = (__pyx_v_self->latency_sample_every - 1);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":159
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":170
  *         inst._set_tables(sym_tuple, param_dict, venues)
  *         inst.slot.latency_mask = self.latency_sample_every - 1
  *         try:             # <<<<<<<<<<<<<<
@@ -41686,7 +42194,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     __Pyx_XGOTREF(__pyx_t_20);
     /*try:*/ {
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":160
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":171
  *         inst.slot.latency_mask = self.latency_sample_every - 1
  *         try:
  *             inst._instantiate(self.engine, module, self.tick_ns, float(deadline_ms), memory_limit_bytes)             # <<<<<<<<<<<<<<
@@ -41695,14 +42203,14 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
       __pyx_t_2 = __pyx_v_self->engine;
       __Pyx_INCREF(__pyx_t_2);
-      __pyx_t_21 = __Pyx_PyLong_As_uint64_t(__pyx_v_memory_limit_bytes); if (unlikely((__pyx_t_21 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 160, __pyx_L27_error)
-      __pyx_t_6 = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_inst->__pyx_vtab)->_instantiate(__pyx_v_inst, __pyx_t_2, __pyx_v_module, __pyx_v_self->tick_ns, __pyx_v_deadline_ms, __pyx_t_21); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 160, __pyx_L27_error)
+      __pyx_t_21 = __Pyx_PyLong_As_uint64_t(__pyx_v_memory_limit_bytes); if (unlikely((__pyx_t_21 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 171, __pyx_L27_error)
+      __pyx_t_6 = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_inst->__pyx_vtab)->_instantiate(__pyx_v_inst, __pyx_t_2, __pyx_v_module, __pyx_v_self->tick_ns, __pyx_v_deadline_ms, __pyx_t_21); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 171, __pyx_L27_error)
       __Pyx_GOTREF(__pyx_t_6);
       __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":159
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":170
  *         inst._set_tables(sym_tuple, param_dict, venues)
  *         inst.slot.latency_mask = self.latency_sample_every - 1
  *         try:             # <<<<<<<<<<<<<<
@@ -41722,7 +42230,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":161
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":172
  *         try:
  *             inst._instantiate(self.engine, module, self.tick_ns, float(deadline_ms), memory_limit_bytes)
  *         except BaseException:             # <<<<<<<<<<<<<<
@@ -41732,23 +42240,23 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     __pyx_t_9 = __Pyx_PyErr_ExceptionMatches(((PyObject *)(((PyTypeObject*)PyExc_BaseException))));
     if (__pyx_t_9) {
       __Pyx_AddTraceback("sequence_edge.algo.host.AlgoHost.load", __pyx_clineno, __pyx_lineno, __pyx_filename);
-      if (__Pyx_GetException(&__pyx_t_6, &__pyx_t_2, &__pyx_t_14) < 0) __PYX_ERR(7, 161, __pyx_L29_except_error)
+      if (__Pyx_GetException(&__pyx_t_6, &__pyx_t_2, &__pyx_t_14) < 0) __PYX_ERR(7, 172, __pyx_L29_except_error)
       __Pyx_XGOTREF(__pyx_t_6);
       __Pyx_XGOTREF(__pyx_t_2);
       __Pyx_XGOTREF(__pyx_t_14);
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":162
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":173
  *             inst._instantiate(self.engine, module, self.tick_ns, float(deadline_ms), memory_limit_bytes)
  *         except BaseException:
  *             inst._release()             # <<<<<<<<<<<<<<
  *             raise
  *         old = self._instances.get(deployment_id)
 */
-      __pyx_t_3 = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_inst->__pyx_vtab)->_release(__pyx_v_inst); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 162, __pyx_L29_except_error)
+      __pyx_t_3 = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_inst->__pyx_vtab)->_release(__pyx_v_inst); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 173, __pyx_L29_except_error)
       __Pyx_GOTREF(__pyx_t_3);
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":163
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":174
  *         except BaseException:
  *             inst._release()
  *             raise             # <<<<<<<<<<<<<<
@@ -41760,11 +42268,11 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
       __Pyx_XGIVEREF(__pyx_t_14);
       __Pyx_ErrRestoreWithState(__pyx_t_6, __pyx_t_2, __pyx_t_14);
       __pyx_t_6 = 0;  __pyx_t_2 = 0;  __pyx_t_14 = 0; 
-      __PYX_ERR(7, 163, __pyx_L29_except_error)
+      __PYX_ERR(7, 174, __pyx_L29_except_error)
     }
     goto __pyx_L29_except_error;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":159
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":170
  *         inst._set_tables(sym_tuple, param_dict, venues)
  *         inst.slot.latency_mask = self.latency_sample_every - 1
  *         try:             # <<<<<<<<<<<<<<
@@ -41780,7 +42288,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     __pyx_L32_try_end:;
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":164
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":175
  *             inst._release()
  *             raise
  *         old = self._instances.get(deployment_id)             # <<<<<<<<<<<<<<
@@ -41789,15 +42297,15 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
   if (unlikely(__pyx_v_self->_instances == Py_None)) {
     PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "get");
-    __PYX_ERR(7, 164, __pyx_L1_error)
+    __PYX_ERR(7, 175, __pyx_L1_error)
   }
-  __pyx_t_14 = __Pyx_PyDict_GetItemDefault(__pyx_v_self->_instances, __pyx_v_deployment_id, Py_None); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 164, __pyx_L1_error)
+  __pyx_t_14 = __Pyx_PyDict_GetItemDefault(__pyx_v_self->_instances, __pyx_v_deployment_id, Py_None); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 175, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_14);
-  if (!(likely(((__pyx_t_14) == Py_None) || likely(__Pyx_TypeTest(__pyx_t_14, __pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoInstance))))) __PYX_ERR(7, 164, __pyx_L1_error)
+  if (!(likely(((__pyx_t_14) == Py_None) || likely(__Pyx_TypeTest(__pyx_t_14, __pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoInstance))))) __PYX_ERR(7, 175, __pyx_L1_error)
   __pyx_v_old = ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_14);
   __pyx_t_14 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":165
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":176
  *             raise
  *         old = self._instances.get(deployment_id)
  *         was_running = old is not None and old.slot.state == SLOT_RUNNING             # <<<<<<<<<<<<<<
@@ -41808,7 +42316,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   if (__pyx_t_1) {
 
   } else {
-    __pyx_t_2 = __Pyx_PyBool_FromLong(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 165, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyBool_FromLong(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 176, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __pyx_t_14 = __pyx_t_2;
     __pyx_t_2 = 0;
@@ -41817,7 +42325,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   }
   __pyx_t_1 = (__pyx_v_old->slot->state == __pyx_e_13sequence_edge_4algo_4host_SLOT_RUNNING);
 
-  __pyx_t_2 = __Pyx_PyBool_FromLong(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 165, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyBool_FromLong(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 176, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __pyx_t_14 = __pyx_t_2;
   __pyx_t_2 = 0;
@@ -41826,7 +42334,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   __pyx_v_was_running = __pyx_t_14;
   __pyx_t_14 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":166
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":177
  *         old = self._instances.get(deployment_id)
  *         was_running = old is not None and old.slot.state == SLOT_RUNNING
  *         if old is not None:             # <<<<<<<<<<<<<<
@@ -41837,27 +42345,27 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   if (__pyx_t_1) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":167
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":178
  *         was_running = old is not None and old.slot.state == SLOT_RUNNING
  *         if old is not None:
  *             _inherit_state(inst, old)             # <<<<<<<<<<<<<<
  *             old._release()
  *         self._instances[deployment_id] = inst
 */
-    __pyx_f_13sequence_edge_4algo_4host__inherit_state(__pyx_v_inst, __pyx_v_old); if (unlikely(PyErr_Occurred())) __PYX_ERR(7, 167, __pyx_L1_error)
+    __pyx_f_13sequence_edge_4algo_4host__inherit_state(__pyx_v_inst, __pyx_v_old); if (unlikely(PyErr_Occurred())) __PYX_ERR(7, 178, __pyx_L1_error)
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":168
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":179
  *         if old is not None:
  *             _inherit_state(inst, old)
  *             old._release()             # <<<<<<<<<<<<<<
  *         self._instances[deployment_id] = inst
- *         self.router.rebuild(list(self._instances.values()))
+ *         if old is not None:
 */
-    __pyx_t_14 = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_old->__pyx_vtab)->_release(__pyx_v_old); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 168, __pyx_L1_error)
+    __pyx_t_14 = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_old->__pyx_vtab)->_release(__pyx_v_old); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 179, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_14);
     __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":166
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":177
  *         old = self._instances.get(deployment_id)
  *         was_running = old is not None and old.slot.state == SLOT_RUNNING
  *         if old is not None:             # <<<<<<<<<<<<<<
@@ -41866,60 +42374,94 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":169
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":180
  *             _inherit_state(inst, old)
  *             old._release()
  *         self._instances[deployment_id] = inst             # <<<<<<<<<<<<<<
- *         self.router.rebuild(list(self._instances.values()))
- *         if was_running:
+ *         if old is not None:
+ *             _drop_module_if_unused(self, old.bundle_sha256)
 */
   if (unlikely(__pyx_v_self->_instances == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(7, 169, __pyx_L1_error)
+    __PYX_ERR(7, 180, __pyx_L1_error)
   }
-  if (unlikely((PyDict_SetItem(__pyx_v_self->_instances, __pyx_v_deployment_id, ((PyObject *)__pyx_v_inst)) < 0))) __PYX_ERR(7, 169, __pyx_L1_error)
+  if (unlikely((PyDict_SetItem(__pyx_v_self->_instances, __pyx_v_deployment_id, ((PyObject *)__pyx_v_inst)) < 0))) __PYX_ERR(7, 180, __pyx_L1_error)
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":170
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":181
  *             old._release()
  *         self._instances[deployment_id] = inst
+ *         if old is not None:             # <<<<<<<<<<<<<<
+ *             _drop_module_if_unused(self, old.bundle_sha256)
+ *         self.router.rebuild(list(self._instances.values()))
+*/
+  __pyx_t_1 = (((PyObject *)__pyx_v_old) != Py_None);
+  if (__pyx_t_1) {
+
+
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":182
+ *         self._instances[deployment_id] = inst
+ *         if old is not None:
+ *             _drop_module_if_unused(self, old.bundle_sha256)             # <<<<<<<<<<<<<<
+ *         self.router.rebuild(list(self._instances.values()))
+ *         if was_running:
+*/
+    __pyx_t_14 = __pyx_v_old->bundle_sha256;
+    __Pyx_INCREF(__pyx_t_14);
+    __pyx_t_2 = __pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(__pyx_v_self, ((PyObject*)__pyx_t_14)); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 182, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_2);
+    __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
+    __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":181
+ *             old._release()
+ *         self._instances[deployment_id] = inst
+ *         if old is not None:             # <<<<<<<<<<<<<<
+ *             _drop_module_if_unused(self, old.bundle_sha256)
+ *         self.router.rebuild(list(self._instances.values()))
+*/
+  }
+
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":183
+ *         if old is not None:
+ *             _drop_module_if_unused(self, old.bundle_sha256)
  *         self.router.rebuild(list(self._instances.values()))             # <<<<<<<<<<<<<<
  *         if was_running:
  *             self.start(deployment_id)
 */
-  __pyx_t_2 = ((PyObject *)__pyx_v_self->router);
-  __Pyx_INCREF(__pyx_t_2);
+  __pyx_t_14 = ((PyObject *)__pyx_v_self->router);
+  __Pyx_INCREF(__pyx_t_14);
   if (unlikely(__pyx_v_self->_instances == Py_None)) {
     PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "values");
-    __PYX_ERR(7, 170, __pyx_L1_error)
+    __PYX_ERR(7, 183, __pyx_L1_error)
   }
-  __pyx_t_6 = __Pyx_PyDict_Values(__pyx_v_self->_instances); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 170, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyDict_Values(__pyx_v_self->_instances); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 183, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
-  __pyx_t_3 = PySequence_List(__pyx_t_6); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 170, __pyx_L1_error)
+  __pyx_t_3 = PySequence_List(__pyx_t_6); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 183, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
   __pyx_t_4 = 0;
   {
-    PyObject *__pyx_callargs[2] = {__pyx_t_2, __pyx_t_3};
-    __pyx_t_14 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_rebuild, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-    __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
+    PyObject *__pyx_callargs[2] = {__pyx_t_14, __pyx_t_3};
+    __pyx_t_2 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_rebuild, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+    __Pyx_XDECREF(__pyx_t_14); __pyx_t_14 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 170, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_14);
+    if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 183, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_2);
   }
-  __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":171
- *         self._instances[deployment_id] = inst
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":184
+ *             _drop_module_if_unused(self, old.bundle_sha256)
  *         self.router.rebuild(list(self._instances.values()))
  *         if was_running:             # <<<<<<<<<<<<<<
  *             self.start(deployment_id)
  *         return inst
 */
-  __pyx_t_1 = __Pyx_PyObject_IsTrue(__pyx_v_was_running); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(7, 171, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_IsTrue(__pyx_v_was_running); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(7, 184, __pyx_L1_error)
   if (__pyx_t_1) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":172
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":185
  *         self.router.rebuild(list(self._instances.values()))
  *         if was_running:
  *             self.start(deployment_id)             # <<<<<<<<<<<<<<
@@ -41931,15 +42473,15 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
     __pyx_t_4 = 0;
     {
       PyObject *__pyx_callargs[2] = {__pyx_t_3, __pyx_v_deployment_id};
-      __pyx_t_14 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_start, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+      __pyx_t_2 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_start, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-      if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 172, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_14);
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 185, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_2);
     }
-    __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
+    __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":171
- *         self._instances[deployment_id] = inst
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":184
+ *             _drop_module_if_unused(self, old.bundle_sha256)
  *         self.router.rebuild(list(self._instances.values()))
  *         if was_running:             # <<<<<<<<<<<<<<
  *             self.start(deployment_id)
@@ -41947,7 +42489,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":173
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":186
  *         if was_running:
  *             self.start(deployment_id)
  *         return inst             # <<<<<<<<<<<<<<
@@ -41965,7 +42507,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   }
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":119
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":130
  *                 del self._modules[sha]
  * 
  *     def load(self, str deployment_id, wasm_bytes, symbols, params=None, *, deadline_ms: float = 1.0,             # <<<<<<<<<<<<<<
@@ -42002,7 +42544,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":177
+/* "edge-image/sequence_edge/algo/algo_host.pxi":190
  *     # ---- lifecycle
  * 
  *     cdef AlgoInstance _get(self, str deployment_id):             # <<<<<<<<<<<<<<
@@ -42029,7 +42571,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_f_13sequ
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_get", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":178
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":191
  * 
  *     cdef AlgoInstance _get(self, str deployment_id):
  *         inst = self._instances.get(deployment_id)             # <<<<<<<<<<<<<<
@@ -42038,14 +42580,14 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_f_13sequ
 */
   if (unlikely(__pyx_v_self->_instances == Py_None)) {
     PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "get");
-    __PYX_ERR(7, 178, __pyx_L1_error)
+    __PYX_ERR(7, 191, __pyx_L1_error)
   }
-  __pyx_t_1 = __Pyx_PyDict_GetItemDefault(__pyx_v_self->_instances, __pyx_v_deployment_id, Py_None); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 178, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyDict_GetItemDefault(__pyx_v_self->_instances, __pyx_v_deployment_id, Py_None); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 191, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_inst = __pyx_t_1;
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":179
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":192
  *     cdef AlgoInstance _get(self, str deployment_id):
  *         inst = self._instances.get(deployment_id)
  *         if inst is None:             # <<<<<<<<<<<<<<
@@ -42056,7 +42598,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_f_13sequ
   if (unlikely(__pyx_t_2)) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":180
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":193
  *         inst = self._instances.get(deployment_id)
  *         if inst is None:
  *             raise UnknownDeploymentError(f"no deployment {deployment_id!r} on this host")             # <<<<<<<<<<<<<<
@@ -42064,9 +42606,9 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_f_13sequ
  * 
 */
     __pyx_t_3 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_UnknownDeploymentError); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 180, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_UnknownDeploymentError); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 193, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_5 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_deployment_id), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 180, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_deployment_id), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 193, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __pyx_t_6[0] = __pyx_mstate_global->__pyx_kp_u_no_deployment;
     __pyx_t_6[1] = __pyx_t_5;
@@ -42080,7 +42622,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_f_13sequ
     __pyx_t_8 |= __Pyx_PyUnicode_KIND_04(__pyx_t_6[1]);
     #endif
     __pyx_t_9 = __Pyx_PyUnicode_Join(__pyx_t_6, 3, __pyx_t_7, __pyx_t_8);
-    if (unlikely(!__pyx_t_9)) __PYX_ERR(7, 180, __pyx_L1_error)
+    if (unlikely(!__pyx_t_9)) __PYX_ERR(7, 193, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __pyx_t_10 = 1;
@@ -42101,14 +42643,14 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_f_13sequ
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
       __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 180, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 193, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(7, 180, __pyx_L1_error)
+    __PYX_ERR(7, 193, __pyx_L1_error)
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":179
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":192
  *     cdef AlgoInstance _get(self, str deployment_id):
  *         inst = self._instances.get(deployment_id)
  *         if inst is None:             # <<<<<<<<<<<<<<
@@ -42117,7 +42659,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_f_13sequ
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":181
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":194
  *         if inst is None:
  *             raise UnknownDeploymentError(f"no deployment {deployment_id!r} on this host")
  *         return <AlgoInstance>inst             # <<<<<<<<<<<<<<
@@ -42135,7 +42677,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_f_13sequ
   }
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":177
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":190
  *     # ---- lifecycle
  * 
  *     cdef AlgoInstance _get(self, str deployment_id):             # <<<<<<<<<<<<<<
@@ -42159,7 +42701,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_f_13sequ
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":183
+/* "edge-image/sequence_edge/algo/algo_host.pxi":196
  *         return <AlgoInstance>inst
  * 
  *     def get(self, str deployment_id) -> AlgoInstance:             # <<<<<<<<<<<<<<
@@ -42168,15 +42710,15 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_f_13sequ
 */
 
 /* Python wrapper */
-static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_13get(PyObject *__pyx_v_self, 
+static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_17get(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_13get = {"get", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_13get, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
-static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_13get(PyObject *__pyx_v_self, 
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_17get = {"get", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_17get, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_17get(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -42206,32 +42748,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 183, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 196, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 183, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 196, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "get", 0) < (0)) __PYX_ERR(7, 183, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "get", 0) < (0)) __PYX_ERR(7, 196, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("get", 1, 1, 1, i); __PYX_ERR(7, 183, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("get", 1, 1, 1, i); __PYX_ERR(7, 196, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 183, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 196, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("get", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 183, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("get", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 196, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -42242,8 +42784,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 183, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_12get(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 196, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16get(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id);
 
   /* function exit code */
   goto __pyx_L0;
@@ -42262,7 +42804,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_12get(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
+static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16get(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   PyObject *__pyx_t_1 = NULL;
@@ -42271,14 +42813,14 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("get", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":184
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":197
  * 
  *     def get(self, str deployment_id) -> AlgoInstance:
  *         return self._get(deployment_id)             # <<<<<<<<<<<<<<
  * 
  *     def __contains__(self, deployment_id) -> bool:
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 184, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 197, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_temp;
@@ -42291,7 +42833,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":183
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":196
  *         return <AlgoInstance>inst
  * 
  *     def get(self, str deployment_id) -> AlgoInstance:             # <<<<<<<<<<<<<<
@@ -42310,7 +42852,7 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":186
+/* "edge-image/sequence_edge/algo/algo_host.pxi":199
  *         return self._get(deployment_id)
  * 
  *     def __contains__(self, deployment_id) -> bool:             # <<<<<<<<<<<<<<
@@ -42319,28 +42861,28 @@ static struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_pf_13seq
 */
 
 /* Python wrapper */
-static int __pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_15__contains__(PyObject *__pyx_v_self, PyObject *__pyx_v_deployment_id); /*proto*/
-static int __pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_15__contains__(PyObject *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
+static int __pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_19__contains__(PyObject *__pyx_v_self, PyObject *__pyx_v_deployment_id); /*proto*/
+static int __pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_19__contains__(PyObject *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
   CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
   int __pyx_r;
   __Pyx_RefNannyDeclarations
   __Pyx_RefNannySetupContext("__contains__ (wrapper)", 0);
   __pyx_kwvalues = __Pyx_KwValues_VARARGS(__pyx_args, __pyx_nargs);
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_14__contains__(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), ((PyObject *)__pyx_v_deployment_id));
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18__contains__(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), ((PyObject *)__pyx_v_deployment_id));
 
   /* function exit code */
   __Pyx_RefNannyFinishContext();
   return __pyx_r;
 }
 
-static int __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_14__contains__(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
+static int __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18__contains__(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
   int __pyx_r;
   int __pyx_t_1;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":187
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":200
  * 
  *     def __contains__(self, deployment_id) -> bool:
  *         return deployment_id in self._instances             # <<<<<<<<<<<<<<
@@ -42349,15 +42891,15 @@ static int __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_14__contains__(struct 
 */
   if (unlikely(__pyx_v_self->_instances == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not iterable");
-    __PYX_ERR(7, 187, __pyx_L1_error)
+    __PYX_ERR(7, 200, __pyx_L1_error)
   }
-  __pyx_t_1 = (__Pyx_PyDict_ContainsTF(__pyx_v_deployment_id, __pyx_v_self->_instances, Py_EQ)); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(7, 187, __pyx_L1_error)
+  __pyx_t_1 = (__Pyx_PyDict_ContainsTF(__pyx_v_deployment_id, __pyx_v_self->_instances, Py_EQ)); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(7, 200, __pyx_L1_error)
   {
     __pyx_r = __pyx_t_1;
   }
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":186
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":199
  *         return self._get(deployment_id)
  * 
  *     def __contains__(self, deployment_id) -> bool:             # <<<<<<<<<<<<<<
@@ -42374,7 +42916,7 @@ static int __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_14__contains__(struct 
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":189
+/* "edge-image/sequence_edge/algo/algo_host.pxi":202
  *         return deployment_id in self._instances
  * 
  *     def start(self, str deployment_id) -> str:             # <<<<<<<<<<<<<<
@@ -42383,16 +42925,16 @@ static int __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_14__contains__(struct 
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_17start(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_21start(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_16start, "Run algo_on_start (if exported) and start receiving books. Returns the new state.");
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_17start = {"start", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_17start, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_16start};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_17start(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_20start, "Run algo_on_start (if exported) and start receiving books. Returns the new state.");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_21start = {"start", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_21start, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_20start};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_21start(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -42422,32 +42964,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 189, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 202, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 189, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 202, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "start", 0) < (0)) __PYX_ERR(7, 189, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "start", 0) < (0)) __PYX_ERR(7, 202, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("start", 1, 1, 1, i); __PYX_ERR(7, 189, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("start", 1, 1, 1, i); __PYX_ERR(7, 202, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 189, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 202, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("start", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 189, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("start", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 202, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -42458,8 +43000,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 189, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 202, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20start(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id);
 
   /* function exit code */
   goto __pyx_L0;
@@ -42478,7 +43020,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20start(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_v_inst = 0;
   struct __pyx_t_13sequence_edge_4algo_4host_seq_slot_t *__pyx_v_s;
   PyObject *__pyx_r = NULL;
@@ -42500,19 +43042,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("start", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":191
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":204
  *     def start(self, str deployment_id) -> str:
  *         """Run algo_on_start (if exported) and start receiving books. Returns the new state."""
  *         cdef AlgoInstance inst = self._get(deployment_id)             # <<<<<<<<<<<<<<
  *         cdef seq_slot_t* s = inst.slot
  *         if s.state == SLOT_FAILED:
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 191, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 204, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_inst = ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":192
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":205
  *         """Run algo_on_start (if exported) and start receiving books. Returns the new state."""
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_slot_t* s = inst.slot             # <<<<<<<<<<<<<<
@@ -42523,7 +43065,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
 
   __pyx_v_s = __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":193
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":206
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_slot_t* s = inst.slot
  *         if s.state == SLOT_FAILED:             # <<<<<<<<<<<<<<
@@ -42535,7 +43077,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
   if (unlikely(__pyx_t_3)) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":194
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":207
  *         cdef seq_slot_t* s = inst.slot
  *         if s.state == SLOT_FAILED:
  *             raise InstanceStateError(f"{deployment_id} failed ({inst.reason}); load the bundle again")             # <<<<<<<<<<<<<<
@@ -42543,13 +43085,13 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
  *             return inst.state
 */
     __pyx_t_4 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_InstanceStateError); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 194, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_InstanceStateError); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 207, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_deployment_id); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 194, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_deployment_id); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 207, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_7 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_inst), __pyx_mstate_global->__pyx_n_u_reason); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 194, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_inst), __pyx_mstate_global->__pyx_n_u_reason); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 207, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_8 = __Pyx_PyObject_FormatSimple(__pyx_t_7, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_8)) __PYX_ERR(7, 194, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyObject_FormatSimple(__pyx_t_7, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_8)) __PYX_ERR(7, 207, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
     __pyx_t_9[0] = __pyx_t_6;
@@ -42565,7 +43107,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
     __pyx_t_11 |= __Pyx_PyUnicode_KIND_04(__pyx_t_9[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_9[2]);
     #endif
     __pyx_t_7 = __Pyx_PyUnicode_Join(__pyx_t_9, 4, __pyx_t_10, __pyx_t_11);
-    if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 194, __pyx_L1_error)
+    if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 207, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
@@ -42587,14 +43129,14 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
       __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 194, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 207, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(7, 194, __pyx_L1_error)
+    __PYX_ERR(7, 207, __pyx_L1_error)
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":193
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":206
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_slot_t* s = inst.slot
  *         if s.state == SLOT_FAILED:             # <<<<<<<<<<<<<<
@@ -42603,7 +43145,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":195
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":208
  *         if s.state == SLOT_FAILED:
  *             raise InstanceStateError(f"{deployment_id} failed ({inst.reason}); load the bundle again")
  *         if s.state == SLOT_RUNNING:             # <<<<<<<<<<<<<<
@@ -42615,16 +43157,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
   if (__pyx_t_3) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":196
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":209
  *             raise InstanceStateError(f"{deployment_id} failed ({inst.reason}); load the bundle again")
  *         if s.state == SLOT_RUNNING:
  *             return inst.state             # <<<<<<<<<<<<<<
  *         s.state = SLOT_RUNNING
  *         if s.caps & CAP_START:
 */
-    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_inst), __pyx_mstate_global->__pyx_n_u_state); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 196, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_inst), __pyx_mstate_global->__pyx_n_u_state); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 209, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    if (!(likely(PyUnicode_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_1))) __PYX_ERR(7, 196, __pyx_L1_error)
+    if (!(likely(PyUnicode_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_1))) __PYX_ERR(7, 209, __pyx_L1_error)
     {
       PyObject *__pyx_temp;
       {
@@ -42636,7 +43178,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
     __pyx_t_1 = 0;
     goto __pyx_L0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":195
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":208
  *         if s.state == SLOT_FAILED:
  *             raise InstanceStateError(f"{deployment_id} failed ({inst.reason}); load the bundle again")
  *         if s.state == SLOT_RUNNING:             # <<<<<<<<<<<<<<
@@ -42645,7 +43187,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":197
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":210
  *         if s.state == SLOT_RUNNING:
  *             return inst.state
  *         s.state = SLOT_RUNNING             # <<<<<<<<<<<<<<
@@ -42654,7 +43196,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
 */
   __pyx_v_s->state = __pyx_e_13sequence_edge_4algo_4host_SLOT_RUNNING;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":198
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":211
  *             return inst.state
  *         s.state = SLOT_RUNNING
  *         if s.caps & CAP_START:             # <<<<<<<<<<<<<<
@@ -42666,7 +43208,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
   if (__pyx_t_3) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":199
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":212
  *         s.state = SLOT_RUNNING
  *         if s.caps & CAP_START:
  *             slot_begin(s)             # <<<<<<<<<<<<<<
@@ -42675,7 +43217,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
 */
     (void)(__pyx_f_13sequence_edge_4algo_4host_slot_begin(__pyx_v_s));
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":200
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":213
  *         if s.caps & CAP_START:
  *             slot_begin(s)
  *             slot_simple(s, &s.f_on_start, "algo_on_start")             # <<<<<<<<<<<<<<
@@ -42684,7 +43226,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
 */
     (void)(__pyx_f_13sequence_edge_4algo_4host_slot_simple(__pyx_v_s, (&__pyx_v_s->f_on_start), __pyx_k_algo_on_start));
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":198
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":211
  *             return inst.state
  *         s.state = SLOT_RUNNING
  *         if s.caps & CAP_START:             # <<<<<<<<<<<<<<
@@ -42693,16 +43235,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":201
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":214
  *             slot_begin(s)
  *             slot_simple(s, &s.f_on_start, "algo_on_start")
  *         return inst.state             # <<<<<<<<<<<<<<
  * 
  *     def stop(self, str deployment_id) -> str:
 */
-  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_inst), __pyx_mstate_global->__pyx_n_u_state); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 201, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_inst), __pyx_mstate_global->__pyx_n_u_state); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 214, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  if (!(likely(PyUnicode_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_1))) __PYX_ERR(7, 201, __pyx_L1_error)
+  if (!(likely(PyUnicode_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_1))) __PYX_ERR(7, 214, __pyx_L1_error)
   {
     PyObject *__pyx_temp;
     {
@@ -42714,7 +43256,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":189
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":202
  *         return deployment_id in self._instances
  * 
  *     def start(self, str deployment_id) -> str:             # <<<<<<<<<<<<<<
@@ -42740,7 +43282,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":203
+/* "edge-image/sequence_edge/algo/algo_host.pxi":216
  *         return inst.state
  * 
  *     def stop(self, str deployment_id) -> str:             # <<<<<<<<<<<<<<
@@ -42749,16 +43291,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_16start(struct _
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_19stop(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_23stop(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_18stop, "Run algo_on_stop (if exported); keep state and memory, deliver no more books.");
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_19stop = {"stop", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_19stop, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_18stop};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_19stop(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_22stop, "Run algo_on_stop (if exported); keep state and memory, deliver no more books.");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_23stop = {"stop", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_23stop, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_22stop};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_23stop(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -42788,32 +43330,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 203, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 216, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 203, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 216, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "stop", 0) < (0)) __PYX_ERR(7, 203, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "stop", 0) < (0)) __PYX_ERR(7, 216, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("stop", 1, 1, 1, i); __PYX_ERR(7, 203, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("stop", 1, 1, 1, i); __PYX_ERR(7, 216, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 203, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 216, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("stop", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 203, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("stop", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 216, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -42824,8 +43366,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 203, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 216, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_22stop(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id);
 
   /* function exit code */
   goto __pyx_L0;
@@ -42844,7 +43386,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_22stop(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_v_inst = 0;
   struct __pyx_t_13sequence_edge_4algo_4host_seq_slot_t *__pyx_v_s;
   PyObject *__pyx_r = NULL;
@@ -42857,19 +43399,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("stop", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":205
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":218
  *     def stop(self, str deployment_id) -> str:
  *         """Run algo_on_stop (if exported); keep state and memory, deliver no more books."""
  *         cdef AlgoInstance inst = self._get(deployment_id)             # <<<<<<<<<<<<<<
  *         cdef seq_slot_t* s = inst.slot
  *         if s.state != SLOT_RUNNING:
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 205, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 218, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_inst = ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":206
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":219
  *         """Run algo_on_stop (if exported); keep state and memory, deliver no more books."""
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_slot_t* s = inst.slot             # <<<<<<<<<<<<<<
@@ -42880,7 +43422,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __
 
   __pyx_v_s = __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":207
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":220
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_slot_t* s = inst.slot
  *         if s.state != SLOT_RUNNING:             # <<<<<<<<<<<<<<
@@ -42892,16 +43434,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __
   if (__pyx_t_3) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":208
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":221
  *         cdef seq_slot_t* s = inst.slot
  *         if s.state != SLOT_RUNNING:
  *             return inst.state             # <<<<<<<<<<<<<<
  *         if s.caps & CAP_STOP:
  *             slot_begin(s)
 */
-    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_inst), __pyx_mstate_global->__pyx_n_u_state); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 208, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_inst), __pyx_mstate_global->__pyx_n_u_state); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 221, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    if (!(likely(PyUnicode_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_1))) __PYX_ERR(7, 208, __pyx_L1_error)
+    if (!(likely(PyUnicode_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_1))) __PYX_ERR(7, 221, __pyx_L1_error)
     {
       PyObject *__pyx_temp;
       {
@@ -42913,7 +43455,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __
     __pyx_t_1 = 0;
     goto __pyx_L0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":207
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":220
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_slot_t* s = inst.slot
  *         if s.state != SLOT_RUNNING:             # <<<<<<<<<<<<<<
@@ -42922,7 +43464,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":209
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":222
  *         if s.state != SLOT_RUNNING:
  *             return inst.state
  *         if s.caps & CAP_STOP:             # <<<<<<<<<<<<<<
@@ -42934,7 +43476,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __
   if (__pyx_t_3) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":210
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":223
  *             return inst.state
  *         if s.caps & CAP_STOP:
  *             slot_begin(s)             # <<<<<<<<<<<<<<
@@ -42943,7 +43485,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __
 */
     (void)(__pyx_f_13sequence_edge_4algo_4host_slot_begin(__pyx_v_s));
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":211
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":224
  *         if s.caps & CAP_STOP:
  *             slot_begin(s)
  *             if slot_simple(s, &s.f_on_stop, "algo_on_stop") != 0:             # <<<<<<<<<<<<<<
@@ -42955,16 +43497,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __
     if (__pyx_t_3) {
 
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":212
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":225
  *             slot_begin(s)
  *             if slot_simple(s, &s.f_on_stop, "algo_on_stop") != 0:
  *                 return inst.state             # <<<<<<<<<<<<<<
  *         s.state = SLOT_STOPPED
  *         return inst.state
 */
-      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_inst), __pyx_mstate_global->__pyx_n_u_state); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 212, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_inst), __pyx_mstate_global->__pyx_n_u_state); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 225, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
-      if (!(likely(PyUnicode_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_1))) __PYX_ERR(7, 212, __pyx_L1_error)
+      if (!(likely(PyUnicode_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_1))) __PYX_ERR(7, 225, __pyx_L1_error)
       {
         PyObject *__pyx_temp;
         {
@@ -42976,7 +43518,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __
       __pyx_t_1 = 0;
       goto __pyx_L0;
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":211
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":224
  *         if s.caps & CAP_STOP:
  *             slot_begin(s)
  *             if slot_simple(s, &s.f_on_stop, "algo_on_stop") != 0:             # <<<<<<<<<<<<<<
@@ -42985,7 +43527,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __
 */
     }
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":209
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":222
  *         if s.state != SLOT_RUNNING:
  *             return inst.state
  *         if s.caps & CAP_STOP:             # <<<<<<<<<<<<<<
@@ -42994,7 +43536,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":213
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":226
  *             if slot_simple(s, &s.f_on_stop, "algo_on_stop") != 0:
  *                 return inst.state
  *         s.state = SLOT_STOPPED             # <<<<<<<<<<<<<<
@@ -43003,16 +43545,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __
 */
   __pyx_v_s->state = __pyx_e_13sequence_edge_4algo_4host_SLOT_STOPPED;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":214
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":227
  *                 return inst.state
  *         s.state = SLOT_STOPPED
  *         return inst.state             # <<<<<<<<<<<<<<
  * 
  *     def remove(self, str deployment_id) -> list:
 */
-  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_inst), __pyx_mstate_global->__pyx_n_u_state); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 214, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_inst), __pyx_mstate_global->__pyx_n_u_state); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 227, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  if (!(likely(PyUnicode_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_1))) __PYX_ERR(7, 214, __pyx_L1_error)
+  if (!(likely(PyUnicode_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_1))) __PYX_ERR(7, 227, __pyx_L1_error)
   {
     PyObject *__pyx_temp;
     {
@@ -43024,7 +43566,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":203
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":216
  *         return inst.state
  * 
  *     def stop(self, str deployment_id) -> str:             # <<<<<<<<<<<<<<
@@ -43045,7 +43587,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":216
+/* "edge-image/sequence_edge/algo/algo_host.pxi":229
  *         return inst.state
  * 
  *     def remove(self, str deployment_id) -> list:             # <<<<<<<<<<<<<<
@@ -43054,16 +43596,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_18stop(struct __
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_21remove(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_25remove(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_20remove, "Run algo_on_shutdown (unless failed), free the instance; returns its undrained actions\n        (including on_shutdown\047s) so the venue side can act on leftovers.");
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_21remove = {"remove", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_21remove, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_20remove};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_21remove(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_24remove, "Run algo_on_shutdown (unless failed), free the instance; returns its undrained actions\n        (including on_shutdown\047s) so the venue side can act on leftovers.");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_25remove = {"remove", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_25remove, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_24remove};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_25remove(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -43093,32 +43635,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 216, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 229, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 216, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 229, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "remove", 0) < (0)) __PYX_ERR(7, 216, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "remove", 0) < (0)) __PYX_ERR(7, 229, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("remove", 1, 1, 1, i); __PYX_ERR(7, 216, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("remove", 1, 1, 1, i); __PYX_ERR(7, 229, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 216, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 229, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("remove", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 216, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("remove", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 229, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -43129,8 +43671,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 216, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20remove(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 229, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_24remove(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id);
 
   /* function exit code */
   goto __pyx_L0;
@@ -43149,7 +43691,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20remove(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_24remove(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_v_inst = 0;
   struct __pyx_t_13sequence_edge_4algo_4host_seq_slot_t *__pyx_v_s;
   PyObject *__pyx_v_actions = NULL;
@@ -43168,19 +43710,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20remove(struct 
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("remove", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":219
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":232
  *         """Run algo_on_shutdown (unless failed), free the instance; returns its undrained actions
  *         (including on_shutdown's) so the venue side can act on leftovers."""
  *         cdef AlgoInstance inst = self._get(deployment_id)             # <<<<<<<<<<<<<<
  *         cdef seq_slot_t* s = inst.slot
  *         if s.state != SLOT_FAILED and s.caps & CAP_SHUTDOWN:
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 219, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 232, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_inst = ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":220
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":233
  *         (including on_shutdown's) so the venue side can act on leftovers."""
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_slot_t* s = inst.slot             # <<<<<<<<<<<<<<
@@ -43191,7 +43733,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20remove(struct 
 
   __pyx_v_s = __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":221
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":234
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_slot_t* s = inst.slot
  *         if s.state != SLOT_FAILED and s.caps & CAP_SHUTDOWN:             # <<<<<<<<<<<<<<
@@ -43217,7 +43759,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20remove(struct 
   if (__pyx_t_3) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":222
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":235
  *         cdef seq_slot_t* s = inst.slot
  *         if s.state != SLOT_FAILED and s.caps & CAP_SHUTDOWN:
  *             slot_begin(s)             # <<<<<<<<<<<<<<
@@ -43226,7 +43768,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20remove(struct 
 */
     (void)(__pyx_f_13sequence_edge_4algo_4host_slot_begin(__pyx_v_s));
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":223
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":236
  *         if s.state != SLOT_FAILED and s.caps & CAP_SHUTDOWN:
  *             slot_begin(s)
  *             slot_simple(s, &s.f_on_shutdown, "algo_on_shutdown")             # <<<<<<<<<<<<<<
@@ -43235,7 +43777,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20remove(struct 
 */
     (void)(__pyx_f_13sequence_edge_4algo_4host_slot_simple(__pyx_v_s, (&__pyx_v_s->f_on_shutdown), __pyx_k_algo_on_shutdown));
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":221
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":234
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_slot_t* s = inst.slot
  *         if s.state != SLOT_FAILED and s.caps & CAP_SHUTDOWN:             # <<<<<<<<<<<<<<
@@ -43244,19 +43786,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20remove(struct 
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":224
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":237
  *             slot_begin(s)
  *             slot_simple(s, &s.f_on_shutdown, "algo_on_shutdown")
  *         actions = _drain_actions(inst)             # <<<<<<<<<<<<<<
  *         del self._instances[deployment_id]
  *         self.router.rebuild(list(self._instances.values()))
 */
-  __pyx_t_1 = __pyx_f_13sequence_edge_4algo_4host__drain_actions(__pyx_v_inst); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 224, __pyx_L1_error)
+  __pyx_t_1 = __pyx_f_13sequence_edge_4algo_4host__drain_actions(__pyx_v_inst); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 237, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_actions = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":225
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":238
  *             slot_simple(s, &s.f_on_shutdown, "algo_on_shutdown")
  *         actions = _drain_actions(inst)
  *         del self._instances[deployment_id]             # <<<<<<<<<<<<<<
@@ -43265,26 +43807,26 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20remove(struct 
 */
   if (unlikely(__pyx_v_self->_instances == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(7, 225, __pyx_L1_error)
+    __PYX_ERR(7, 238, __pyx_L1_error)
   }
-  if (unlikely((PyDict_DelItem(__pyx_v_self->_instances, __pyx_v_deployment_id) < 0))) __PYX_ERR(7, 225, __pyx_L1_error)
+  if (unlikely((PyDict_DelItem(__pyx_v_self->_instances, __pyx_v_deployment_id) < 0))) __PYX_ERR(7, 238, __pyx_L1_error)
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":226
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":239
  *         actions = _drain_actions(inst)
  *         del self._instances[deployment_id]
  *         self.router.rebuild(list(self._instances.values()))             # <<<<<<<<<<<<<<
  *         inst._release()
- *         return actions
+ *         _drop_module_if_unused(self, inst.bundle_sha256)
 */
   __pyx_t_5 = ((PyObject *)__pyx_v_self->router);
   __Pyx_INCREF(__pyx_t_5);
   if (unlikely(__pyx_v_self->_instances == Py_None)) {
     PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "values");
-    __PYX_ERR(7, 226, __pyx_L1_error)
+    __PYX_ERR(7, 239, __pyx_L1_error)
   }
-  __pyx_t_6 = __Pyx_PyDict_Values(__pyx_v_self->_instances); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 226, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyDict_Values(__pyx_v_self->_instances); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 239, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
-  __pyx_t_7 = PySequence_List(__pyx_t_6); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 226, __pyx_L1_error)
+  __pyx_t_7 = PySequence_List(__pyx_t_6); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 239, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_7);
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
   __pyx_t_8 = 0;
@@ -43293,25 +43835,39 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20remove(struct 
     __pyx_t_1 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_rebuild, __pyx_callargs+__pyx_t_8, (2-__pyx_t_8) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 226, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 239, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":227
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":240
  *         del self._instances[deployment_id]
  *         self.router.rebuild(list(self._instances.values()))
  *         inst._release()             # <<<<<<<<<<<<<<
+ *         _drop_module_if_unused(self, inst.bundle_sha256)
  *         return actions
- * 
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_inst->__pyx_vtab)->_release(__pyx_v_inst); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 227, __pyx_L1_error)
+  __pyx_t_1 = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_inst->__pyx_vtab)->_release(__pyx_v_inst); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 240, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":228
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":241
  *         self.router.rebuild(list(self._instances.values()))
  *         inst._release()
+ *         _drop_module_if_unused(self, inst.bundle_sha256)             # <<<<<<<<<<<<<<
+ *         return actions
+ * 
+*/
+  __pyx_t_1 = __pyx_v_inst->bundle_sha256;
+  __Pyx_INCREF(__pyx_t_1);
+  __pyx_t_7 = __pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(__pyx_v_self, ((PyObject*)__pyx_t_1)); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 241, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_7);
+  __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
+  __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
+
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":242
+ *         inst._release()
+ *         _drop_module_if_unused(self, inst.bundle_sha256)
  *         return actions             # <<<<<<<<<<<<<<
  * 
  *     # ---- callbacks other than on_book
@@ -43327,7 +43883,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20remove(struct 
   }
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":216
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":229
  *         return inst.state
  * 
  *     def remove(self, str deployment_id) -> list:             # <<<<<<<<<<<<<<
@@ -43352,7 +43908,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_20remove(struct 
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":232
+/* "edge-image/sequence_edge/algo/algo_host.pxi":246
  *     # ---- callbacks other than on_book
  * 
  *     cdef bint _ready(self, AlgoInstance inst, bint stopped_ok):             # <<<<<<<<<<<<<<
@@ -43367,7 +43923,7 @@ static int __pyx_f_13sequence_edge_4algo_4host_8AlgoHost__ready(CYTHON_UNUSED st
   int __pyx_t_2;
   int __pyx_t_3;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":233
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":247
  * 
  *     cdef bint _ready(self, AlgoInstance inst, bint stopped_ok):
  *         cdef int st = inst.slot.state             # <<<<<<<<<<<<<<
@@ -43378,7 +43934,7 @@ static int __pyx_f_13sequence_edge_4algo_4host_8AlgoHost__ready(CYTHON_UNUSED st
 
   __pyx_v_st = __pyx_t_1;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":234
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":248
  *     cdef bint _ready(self, AlgoInstance inst, bint stopped_ok):
  *         cdef int st = inst.slot.state
  *         return st == SLOT_RUNNING or (stopped_ok and st == SLOT_STOPPED)             # <<<<<<<<<<<<<<
@@ -43412,7 +43968,7 @@ static int __pyx_f_13sequence_edge_4algo_4host_8AlgoHost__ready(CYTHON_UNUSED st
   }
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":232
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":246
  *     # ---- callbacks other than on_book
  * 
  *     cdef bint _ready(self, AlgoInstance inst, bint stopped_ok):             # <<<<<<<<<<<<<<
@@ -43427,7 +43983,7 @@ static int __pyx_f_13sequence_edge_4algo_4host_8AlgoHost__ready(CYTHON_UNUSED st
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":236
+/* "edge-image/sequence_edge/algo/algo_host.pxi":250
  *         return st == SLOT_RUNNING or (stopped_ok and st == SLOT_STOPPED)
  * 
  *     def on_book(self, Book book) -> int:             # <<<<<<<<<<<<<<
@@ -43436,16 +43992,16 @@ static int __pyx_f_13sequence_edge_4algo_4host_8AlgoHost__ready(CYTHON_UNUSED st
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_23on_book(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_27on_book(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_22on_book, "Dispatch one book update to its subscribers (see Router.on_book).");
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_23on_book = {"on_book", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_23on_book, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_22on_book};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_23on_book(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_26on_book, "Dispatch one book update to its subscribers (see Router.on_book).");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_27on_book = {"on_book", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_27on_book, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_26on_book};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_27on_book(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -43475,32 +44031,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_book,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 236, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 250, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 236, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 250, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "on_book", 0) < (0)) __PYX_ERR(7, 236, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "on_book", 0) < (0)) __PYX_ERR(7, 250, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("on_book", 1, 1, 1, i); __PYX_ERR(7, 236, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("on_book", 1, 1, 1, i); __PYX_ERR(7, 250, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 236, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 250, __pyx_L3_error)
     }
     __pyx_v_book = ((struct __pyx_obj_13sequence_edge_6market_4book_Book *)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("on_book", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 236, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("on_book", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 250, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -43511,8 +44067,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_book), __pyx_mstate_global->__pyx_ptype_13sequence_edge_6market_4book_Book, 1, "book", 0))) __PYX_ERR(7, 236, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_22on_book(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_book);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_book), __pyx_mstate_global->__pyx_ptype_13sequence_edge_6market_4book_Book, 1, "book", 0))) __PYX_ERR(7, 250, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26on_book(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_book);
 
   /* function exit code */
   goto __pyx_L0;
@@ -43531,7 +44087,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_22on_book(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, struct __pyx_obj_13sequence_edge_6market_4book_Book *__pyx_v_book) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26on_book(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, struct __pyx_obj_13sequence_edge_6market_4book_Book *__pyx_v_book) {
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   PyObject *__pyx_t_1 = NULL;
@@ -43542,7 +44098,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_22on_book(struct
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("on_book", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":238
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":252
  *     def on_book(self, Book book) -> int:
  *         """Dispatch one book update to its subscribers (see Router.on_book)."""
  *         return self.router.on_book(book)             # <<<<<<<<<<<<<<
@@ -43556,10 +44112,10 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_22on_book(struct
     PyObject *__pyx_callargs[2] = {__pyx_t_2, ((PyObject *)__pyx_v_book)};
     __pyx_t_1 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_on_book, __pyx_callargs+__pyx_t_3, (2-__pyx_t_3) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 238, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 252, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
-  if (__Pyx_PyInt_FromNumber(&__pyx_t_1, NULL, 1) < (0)) __PYX_ERR(7, 238, __pyx_L1_error)
+  if (__Pyx_PyInt_FromNumber(&__pyx_t_1, NULL, 1) < (0)) __PYX_ERR(7, 252, __pyx_L1_error)
   {
     PyObject *__pyx_temp;
     {
@@ -43571,7 +44127,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_22on_book(struct
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":236
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":250
  *         return st == SLOT_RUNNING or (stopped_ok and st == SLOT_STOPPED)
  * 
  *     def on_book(self, Book book) -> int:             # <<<<<<<<<<<<<<
@@ -43591,7 +44147,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_22on_book(struct
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":240
+/* "edge-image/sequence_edge/algo/algo_host.pxi":254
  *         return self.router.on_book(book)
  * 
  *     def deliver_fill(self, str deployment_id, *, order_id: int, px_1e8: int, qty_1e8: int,             # <<<<<<<<<<<<<<
@@ -43600,16 +44156,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_22on_book(struct
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_25deliver_fill(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_29deliver_fill(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_24deliver_fill, "algo_on_fill (running or stopped: resting orders still fill). True if it ran cleanly.\n        The edge\047s engine calls AlgoInstance.on_fill directly (no Python per fill).");
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_25deliver_fill = {"deliver_fill", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_25deliver_fill, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_24deliver_fill};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_25deliver_fill(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_28deliver_fill, "algo_on_fill (running or stopped: resting orders still fill). True if it ran cleanly.\n        The edge\047s engine calls AlgoInstance.on_fill directly (no Python per fill).");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_29deliver_fill = {"deliver_fill", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_29deliver_fill, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_28deliver_fill};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_29deliver_fill(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -43647,53 +44203,53 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,&__pyx_mstate_global->__pyx_n_u_order_id,&__pyx_mstate_global->__pyx_n_u_px_1e8,&__pyx_mstate_global->__pyx_n_u_qty_1e8,&__pyx_mstate_global->__pyx_n_u_symbol_idx,&__pyx_mstate_global->__pyx_n_u_side,&__pyx_mstate_global->__pyx_n_u_fee_1e8,&__pyx_mstate_global->__pyx_n_u_ts_ns,&__pyx_mstate_global->__pyx_n_u_flags,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 240, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 254, __pyx_L3_error)
     if (likely(__pyx_kwds_len > 0)) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 240, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 254, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "deliver_fill", 0) < (0)) __PYX_ERR(7, 240, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "deliver_fill", 0) < (0)) __PYX_ERR(7, 254, __pyx_L3_error)
       if (!values[6]) values[6] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_0));
       if (!values[7]) values[7] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_0));
       if (!values[8]) values[8] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_0));
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("deliver_fill", 1, 1, 1, i); __PYX_ERR(7, 240, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("deliver_fill", 1, 1, 1, i); __PYX_ERR(7, 254, __pyx_L3_error) }
       }
       for (Py_ssize_t i = 1; i < 6; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseKeywordRequired("deliver_fill", *(__pyx_pyargnames[i - 0])); __PYX_ERR(7, 240, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseKeywordRequired("deliver_fill", *(__pyx_pyargnames[i - 0])); __PYX_ERR(7, 254, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
-      __Pyx_RaiseKeywordRequired("deliver_fill", __pyx_mstate_global->__pyx_n_u_order_id); __PYX_ERR(7, 240, __pyx_L3_error)
+      __Pyx_RaiseKeywordRequired("deliver_fill", __pyx_mstate_global->__pyx_n_u_order_id); __PYX_ERR(7, 254, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
-    if (__Pyx_PyInt_FromNumber(&values[1], "order_id", 0) < (0)) __PYX_ERR(7, 240, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[1], "order_id", 0) < (0)) __PYX_ERR(7, 254, __pyx_L3_error)
     __pyx_v_order_id = ((PyObject*)values[1]);
-    if (__Pyx_PyInt_FromNumber(&values[2], "px_1e8", 0) < (0)) __PYX_ERR(7, 240, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[2], "px_1e8", 0) < (0)) __PYX_ERR(7, 254, __pyx_L3_error)
     __pyx_v_px_1e8 = ((PyObject*)values[2]);
-    if (__Pyx_PyInt_FromNumber(&values[3], "qty_1e8", 0) < (0)) __PYX_ERR(7, 240, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[3], "qty_1e8", 0) < (0)) __PYX_ERR(7, 254, __pyx_L3_error)
     __pyx_v_qty_1e8 = ((PyObject*)values[3]);
-    if (__Pyx_PyInt_FromNumber(&values[4], "symbol_idx", 0) < (0)) __PYX_ERR(7, 241, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[4], "symbol_idx", 0) < (0)) __PYX_ERR(7, 255, __pyx_L3_error)
     __pyx_v_symbol_idx = ((PyObject*)values[4]);
-    if (__Pyx_PyInt_FromNumber(&values[5], "side", 0) < (0)) __PYX_ERR(7, 241, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[5], "side", 0) < (0)) __PYX_ERR(7, 255, __pyx_L3_error)
     __pyx_v_side = ((PyObject*)values[5]);
-    if (__Pyx_PyInt_FromNumber(&values[6], "fee_1e8", 0) < (0)) __PYX_ERR(7, 241, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[6], "fee_1e8", 0) < (0)) __PYX_ERR(7, 255, __pyx_L3_error)
     __pyx_v_fee_1e8 = ((PyObject*)values[6]);
-    if (__Pyx_PyInt_FromNumber(&values[7], "ts_ns", 0) < (0)) __PYX_ERR(7, 241, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[7], "ts_ns", 0) < (0)) __PYX_ERR(7, 255, __pyx_L3_error)
     __pyx_v_ts_ns = ((PyObject*)values[7]);
-    if (__Pyx_PyInt_FromNumber(&values[8], "flags", 0) < (0)) __PYX_ERR(7, 241, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[8], "flags", 0) < (0)) __PYX_ERR(7, 255, __pyx_L3_error)
     __pyx_v_flags = ((PyObject*)values[8]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("deliver_fill", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 240, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("deliver_fill", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 254, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -43704,16 +44260,16 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 240, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(7, 240, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_px_1e8), (&PyLong_Type), 0, "px_1e8", 2))) __PYX_ERR(7, 240, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_qty_1e8), (&PyLong_Type), 0, "qty_1e8", 2))) __PYX_ERR(7, 240, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol_idx), (&PyLong_Type), 0, "symbol_idx", 2))) __PYX_ERR(7, 241, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_side), (&PyLong_Type), 0, "side", 2))) __PYX_ERR(7, 241, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_fee_1e8), (&PyLong_Type), 0, "fee_1e8", 2))) __PYX_ERR(7, 241, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_ts_ns), (&PyLong_Type), 0, "ts_ns", 2))) __PYX_ERR(7, 241, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_flags), (&PyLong_Type), 0, "flags", 2))) __PYX_ERR(7, 241, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_24deliver_fill(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_order_id, __pyx_v_px_1e8, __pyx_v_qty_1e8, __pyx_v_symbol_idx, __pyx_v_side, __pyx_v_fee_1e8, __pyx_v_ts_ns, __pyx_v_flags);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 254, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(7, 254, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_px_1e8), (&PyLong_Type), 0, "px_1e8", 2))) __PYX_ERR(7, 254, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_qty_1e8), (&PyLong_Type), 0, "qty_1e8", 2))) __PYX_ERR(7, 254, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol_idx), (&PyLong_Type), 0, "symbol_idx", 2))) __PYX_ERR(7, 255, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_side), (&PyLong_Type), 0, "side", 2))) __PYX_ERR(7, 255, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_fee_1e8), (&PyLong_Type), 0, "fee_1e8", 2))) __PYX_ERR(7, 255, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_ts_ns), (&PyLong_Type), 0, "ts_ns", 2))) __PYX_ERR(7, 255, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_flags), (&PyLong_Type), 0, "flags", 2))) __PYX_ERR(7, 255, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_fill(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_order_id, __pyx_v_px_1e8, __pyx_v_qty_1e8, __pyx_v_symbol_idx, __pyx_v_side, __pyx_v_fee_1e8, __pyx_v_ts_ns, __pyx_v_flags);
 
   /* function exit code */
   goto __pyx_L0;
@@ -43732,7 +44288,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_24deliver_fill(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_order_id, PyObject *__pyx_v_px_1e8, PyObject *__pyx_v_qty_1e8, PyObject *__pyx_v_symbol_idx, PyObject *__pyx_v_side, PyObject *__pyx_v_fee_1e8, PyObject *__pyx_v_ts_ns, PyObject *__pyx_v_flags) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_fill(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_order_id, PyObject *__pyx_v_px_1e8, PyObject *__pyx_v_qty_1e8, PyObject *__pyx_v_symbol_idx, PyObject *__pyx_v_side, PyObject *__pyx_v_fee_1e8, PyObject *__pyx_v_ts_ns, PyObject *__pyx_v_flags) {
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_v_inst = 0;
   seq_fill_t __pyx_v_fill;
   PyObject *__pyx_r = NULL;
@@ -43747,19 +44303,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_24deliver_fill(s
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("deliver_fill", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":244
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":258
  *         """algo_on_fill (running or stopped: resting orders still fill). True if it ran cleanly.
  *         The edge's engine calls AlgoInstance.on_fill directly (no Python per fill)."""
  *         cdef AlgoInstance inst = self._get(deployment_id)             # <<<<<<<<<<<<<<
  *         cdef seq_fill_t fill
  *         memset(&fill, 0, sizeof(fill))
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 244, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 258, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_inst = ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":246
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":260
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_fill_t fill
  *         memset(&fill, 0, sizeof(fill))             # <<<<<<<<<<<<<<
@@ -43768,94 +44324,94 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_24deliver_fill(s
 */
   (void)(memset((&__pyx_v_fill), 0, (sizeof(__pyx_v_fill))));
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":247
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":261
  *         cdef seq_fill_t fill
  *         memset(&fill, 0, sizeof(fill))
  *         fill.order_id = order_id             # <<<<<<<<<<<<<<
  *         fill.px_1e8 = px_1e8
  *         fill.qty_1e8 = qty_1e8
 */
-  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_order_id); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 247, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_order_id); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 261, __pyx_L1_error)
   __pyx_v_fill.order_id = __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":248
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":262
  *         memset(&fill, 0, sizeof(fill))
  *         fill.order_id = order_id
  *         fill.px_1e8 = px_1e8             # <<<<<<<<<<<<<<
  *         fill.qty_1e8 = qty_1e8
  *         fill.fee_1e8 = fee_1e8
 */
-  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_px_1e8); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 248, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_px_1e8); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 262, __pyx_L1_error)
   __pyx_v_fill.px_1e8 = __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":249
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":263
  *         fill.order_id = order_id
  *         fill.px_1e8 = px_1e8
  *         fill.qty_1e8 = qty_1e8             # <<<<<<<<<<<<<<
  *         fill.fee_1e8 = fee_1e8
  *         fill.ts_ns = ts_ns
 */
-  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_qty_1e8); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 249, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_qty_1e8); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 263, __pyx_L1_error)
   __pyx_v_fill.qty_1e8 = __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":250
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":264
  *         fill.px_1e8 = px_1e8
  *         fill.qty_1e8 = qty_1e8
  *         fill.fee_1e8 = fee_1e8             # <<<<<<<<<<<<<<
  *         fill.ts_ns = ts_ns
  *         fill.symbol_idx = symbol_idx
 */
-  __pyx_t_3 = __Pyx_PyLong_As_int64_t(__pyx_v_fee_1e8); if (unlikely((__pyx_t_3 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 250, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyLong_As_int64_t(__pyx_v_fee_1e8); if (unlikely((__pyx_t_3 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 264, __pyx_L1_error)
   __pyx_v_fill.fee_1e8 = __pyx_t_3;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":251
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":265
  *         fill.qty_1e8 = qty_1e8
  *         fill.fee_1e8 = fee_1e8
  *         fill.ts_ns = ts_ns             # <<<<<<<<<<<<<<
  *         fill.symbol_idx = symbol_idx
  *         fill.side = side
 */
-  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_ts_ns); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 251, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_ts_ns); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 265, __pyx_L1_error)
   __pyx_v_fill.ts_ns = __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":252
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":266
  *         fill.fee_1e8 = fee_1e8
  *         fill.ts_ns = ts_ns
  *         fill.symbol_idx = symbol_idx             # <<<<<<<<<<<<<<
  *         fill.side = side
  *         fill.flags = flags
 */
-  __pyx_t_4 = __Pyx_PyLong_As_uint16_t(__pyx_v_symbol_idx); if (unlikely((__pyx_t_4 == ((uint16_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 252, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyLong_As_uint16_t(__pyx_v_symbol_idx); if (unlikely((__pyx_t_4 == ((uint16_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 266, __pyx_L1_error)
   __pyx_v_fill.symbol_idx = __pyx_t_4;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":253
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":267
  *         fill.ts_ns = ts_ns
  *         fill.symbol_idx = symbol_idx
  *         fill.side = side             # <<<<<<<<<<<<<<
  *         fill.flags = flags
  *         return inst.on_fill(&fill) == 0
 */
-  __pyx_t_5 = __Pyx_PyLong_As_uint8_t(__pyx_v_side); if (unlikely((__pyx_t_5 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 253, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyLong_As_uint8_t(__pyx_v_side); if (unlikely((__pyx_t_5 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 267, __pyx_L1_error)
   __pyx_v_fill.side = __pyx_t_5;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":254
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":268
  *         fill.symbol_idx = symbol_idx
  *         fill.side = side
  *         fill.flags = flags             # <<<<<<<<<<<<<<
  *         return inst.on_fill(&fill) == 0
  * 
 */
-  __pyx_t_5 = __Pyx_PyLong_As_uint8_t(__pyx_v_flags); if (unlikely((__pyx_t_5 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 254, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyLong_As_uint8_t(__pyx_v_flags); if (unlikely((__pyx_t_5 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 268, __pyx_L1_error)
   __pyx_v_fill.flags = __pyx_t_5;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":255
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":269
  *         fill.side = side
  *         fill.flags = flags
  *         return inst.on_fill(&fill) == 0             # <<<<<<<<<<<<<<
  * 
  *     def deliver_reject(self, str deployment_id, order_id: int, reason, symbol_idx: int,
 */
-  __pyx_t_1 = __Pyx_PyBool_FromLong((((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_inst->__pyx_vtab)->on_fill(__pyx_v_inst, (&__pyx_v_fill)) == 0)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 255, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyBool_FromLong((((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_inst->__pyx_vtab)->on_fill(__pyx_v_inst, (&__pyx_v_fill)) == 0)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 269, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -43868,7 +44424,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_24deliver_fill(s
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":240
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":254
  *         return self.router.on_book(book)
  * 
  *     def deliver_fill(self, str deployment_id, *, order_id: int, px_1e8: int, qty_1e8: int,             # <<<<<<<<<<<<<<
@@ -43889,7 +44445,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_24deliver_fill(s
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":257
+/* "edge-image/sequence_edge/algo/algo_host.pxi":271
  *         return inst.on_fill(&fill) == 0
  * 
  *     def deliver_reject(self, str deployment_id, order_id: int, reason, symbol_idx: int,             # <<<<<<<<<<<<<<
@@ -43898,16 +44454,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_24deliver_fill(s
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_27deliver_reject(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_31deliver_reject(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject, "algo_on_reject (running or stopped). `reason` is a REJECT_* code or its name.");
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_27deliver_reject = {"deliver_reject", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_27deliver_reject, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_27deliver_reject(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_30deliver_reject, "algo_on_reject (running or stopped). `reason` is a REJECT_* code or its name.");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_31deliver_reject = {"deliver_reject", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_31deliver_reject, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_30deliver_reject};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_31deliver_reject(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -43941,63 +44497,63 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,&__pyx_mstate_global->__pyx_n_u_order_id,&__pyx_mstate_global->__pyx_n_u_reason,&__pyx_mstate_global->__pyx_n_u_symbol_idx,&__pyx_mstate_global->__pyx_n_u_action_kind,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 257, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 271, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  5:
         values[4] = __Pyx_ArgRef_FASTCALL(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(7, 257, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(7, 271, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(7, 257, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(7, 271, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 257, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 271, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 257, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 271, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 257, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 271, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "deliver_reject", 0) < (0)) __PYX_ERR(7, 257, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "deliver_reject", 0) < (0)) __PYX_ERR(7, 271, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 5; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("deliver_reject", 1, 5, 5, i); __PYX_ERR(7, 257, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("deliver_reject", 1, 5, 5, i); __PYX_ERR(7, 271, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 5)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 257, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 271, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 257, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 271, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 257, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 271, __pyx_L3_error)
       values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(7, 257, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(7, 271, __pyx_L3_error)
       values[4] = __Pyx_ArgRef_FASTCALL(__pyx_args, 4);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(7, 257, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(7, 271, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
-    if (__Pyx_PyInt_FromNumber(&values[1], "order_id", 0) < (0)) __PYX_ERR(7, 257, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[1], "order_id", 0) < (0)) __PYX_ERR(7, 271, __pyx_L3_error)
     __pyx_v_order_id = ((PyObject*)values[1]);
     __pyx_v_reason = values[2];
-    if (__Pyx_PyInt_FromNumber(&values[3], "symbol_idx", 0) < (0)) __PYX_ERR(7, 257, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[3], "symbol_idx", 0) < (0)) __PYX_ERR(7, 271, __pyx_L3_error)
     __pyx_v_symbol_idx = ((PyObject*)values[3]);
-    if (__Pyx_PyInt_FromNumber(&values[4], "action_kind", 0) < (0)) __PYX_ERR(7, 258, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[4], "action_kind", 0) < (0)) __PYX_ERR(7, 272, __pyx_L3_error)
     __pyx_v_action_kind = ((PyObject*)values[4]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("deliver_reject", 1, 5, 5, __pyx_nargs); __PYX_ERR(7, 257, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("deliver_reject", 1, 5, 5, __pyx_nargs); __PYX_ERR(7, 271, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -44008,11 +44564,11 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 257, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(7, 257, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol_idx), (&PyLong_Type), 0, "symbol_idx", 2))) __PYX_ERR(7, 257, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_action_kind), (&PyLong_Type), 0, "action_kind", 2))) __PYX_ERR(7, 258, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_order_id, __pyx_v_reason, __pyx_v_symbol_idx, __pyx_v_action_kind);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 271, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(7, 271, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol_idx), (&PyLong_Type), 0, "symbol_idx", 2))) __PYX_ERR(7, 271, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_action_kind), (&PyLong_Type), 0, "action_kind", 2))) __PYX_ERR(7, 272, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_reject(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_order_id, __pyx_v_reason, __pyx_v_symbol_idx, __pyx_v_action_kind);
 
   /* function exit code */
   goto __pyx_L0;
@@ -44031,7 +44587,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_order_id, PyObject *__pyx_v_reason, PyObject *__pyx_v_symbol_idx, PyObject *__pyx_v_action_kind) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_reject(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_order_id, PyObject *__pyx_v_reason, PyObject *__pyx_v_symbol_idx, PyObject *__pyx_v_action_kind) {
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_v_inst = 0;
   seq_reject_t __pyx_v_reject;
   PyObject *__pyx_r = NULL;
@@ -44056,19 +44612,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject
   __Pyx_RefNannySetupContext("deliver_reject", 0);
   __Pyx_INCREF(__pyx_v_reason);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":260
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":274
  *                        action_kind: int) -> bool:
  *         """algo_on_reject (running or stopped). `reason` is a REJECT_* code or its name."""
  *         cdef AlgoInstance inst = self._get(deployment_id)             # <<<<<<<<<<<<<<
  *         cdef seq_reject_t reject
  *         if isinstance(reason, str):
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 260, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 274, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_inst = ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":262
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":276
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_reject_t reject
  *         if isinstance(reason, str):             # <<<<<<<<<<<<<<
@@ -44079,24 +44635,24 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject
   if (__pyx_t_2) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":263
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":277
  *         cdef seq_reject_t reject
  *         if isinstance(reason, str):
  *             if reason not in abi.REJECT_CODES:             # <<<<<<<<<<<<<<
  *                 raise ValueError(f"unknown reject reason {reason!r}; one of {sorted(abi.REJECT_CODES)}")
  *             reason = abi.REJECT_CODES[reason]
 */
-    __Pyx_GetModuleGlobalName(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 263, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 277, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_REJECT_CODES); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 263, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_REJECT_CODES); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 277, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __pyx_t_2 = (__Pyx_PySequence_ContainsTF(__pyx_v_reason, __pyx_t_3, Py_NE)); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(7, 263, __pyx_L1_error)
+    __pyx_t_2 = (__Pyx_PySequence_ContainsTF(__pyx_v_reason, __pyx_t_3, Py_NE)); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(7, 277, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     if (unlikely(__pyx_t_2)) {
 
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":264
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":278
  *         if isinstance(reason, str):
  *             if reason not in abi.REJECT_CODES:
  *                 raise ValueError(f"unknown reject reason {reason!r}; one of {sorted(abi.REJECT_CODES)}")             # <<<<<<<<<<<<<<
@@ -44104,18 +44660,18 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject
  *         memset(&reject, 0, sizeof(reject))
 */
       __pyx_t_1 = NULL;
-      __pyx_t_4 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_reason), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 264, __pyx_L1_error)
+      __pyx_t_4 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_reason), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 278, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_4);
-      __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 264, __pyx_L1_error)
+      __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 278, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
-      __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_REJECT_CODES); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 264, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_REJECT_CODES); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 278, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      __pyx_t_5 = PySequence_List(__pyx_t_6); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 264, __pyx_L1_error)
+      __pyx_t_5 = PySequence_List(__pyx_t_6); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 278, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-      if (unlikely((PyList_Sort(__pyx_t_5) < 0))) __PYX_ERR(7, 264, __pyx_L1_error)
-      __pyx_t_6 = __Pyx_PyObject_FormatSimple(__pyx_t_5, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 264, __pyx_L1_error)
+      if (unlikely((PyList_Sort(__pyx_t_5) < 0))) __PYX_ERR(7, 278, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyObject_FormatSimple(__pyx_t_5, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 278, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
       __pyx_t_7[0] = __pyx_mstate_global->__pyx_kp_u_unknown_reject_reason;
@@ -44131,7 +44687,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject
       __pyx_t_9 |= __Pyx_PyUnicode_KIND_04(__pyx_t_7[1]) | __Pyx_PyUnicode_KIND_04(__pyx_t_7[3]);
       #endif
       __pyx_t_5 = __Pyx_PyUnicode_Join(__pyx_t_7, 4, __pyx_t_8, __pyx_t_9);
-      if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 264, __pyx_L1_error)
+      if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 278, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
@@ -44141,14 +44697,14 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject
         __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_10, (2-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
         __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-        if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 264, __pyx_L1_error)
+        if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 278, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_3);
       }
       __Pyx_Raise(__pyx_t_3, 0, 0, 0);
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      __PYX_ERR(7, 264, __pyx_L1_error)
+      __PYX_ERR(7, 278, __pyx_L1_error)
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":263
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":277
  *         cdef seq_reject_t reject
  *         if isinstance(reason, str):
  *             if reason not in abi.REJECT_CODES:             # <<<<<<<<<<<<<<
@@ -44157,25 +44713,25 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject
 */
     }
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":265
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":279
  *             if reason not in abi.REJECT_CODES:
  *                 raise ValueError(f"unknown reject reason {reason!r}; one of {sorted(abi.REJECT_CODES)}")
  *             reason = abi.REJECT_CODES[reason]             # <<<<<<<<<<<<<<
  *         memset(&reject, 0, sizeof(reject))
  *         reject.order_id = order_id
 */
-    __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 265, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 279, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_REJECT_CODES); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 265, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_REJECT_CODES); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 279, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __pyx_t_3 = __Pyx_PyObject_GetItem(__pyx_t_5, __pyx_v_reason); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 265, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyObject_GetItem(__pyx_t_5, __pyx_v_reason); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 279, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF_SET(__pyx_v_reason, __pyx_t_3);
     __pyx_t_3 = 0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":262
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":276
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_reject_t reject
  *         if isinstance(reason, str):             # <<<<<<<<<<<<<<
@@ -44184,7 +44740,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":266
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":280
  *                 raise ValueError(f"unknown reject reason {reason!r}; one of {sorted(abi.REJECT_CODES)}")
  *             reason = abi.REJECT_CODES[reason]
  *         memset(&reject, 0, sizeof(reject))             # <<<<<<<<<<<<<<
@@ -44193,54 +44749,54 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject
 */
   (void)(memset((&__pyx_v_reject), 0, (sizeof(__pyx_v_reject))));
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":267
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":281
  *             reason = abi.REJECT_CODES[reason]
  *         memset(&reject, 0, sizeof(reject))
  *         reject.order_id = order_id             # <<<<<<<<<<<<<<
  *         reject.reason = reason
  *         reject.symbol_idx = symbol_idx
 */
-  __pyx_t_11 = __Pyx_PyLong_As_uint64_t(__pyx_v_order_id); if (unlikely((__pyx_t_11 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 267, __pyx_L1_error)
+  __pyx_t_11 = __Pyx_PyLong_As_uint64_t(__pyx_v_order_id); if (unlikely((__pyx_t_11 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 281, __pyx_L1_error)
   __pyx_v_reject.order_id = __pyx_t_11;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":268
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":282
  *         memset(&reject, 0, sizeof(reject))
  *         reject.order_id = order_id
  *         reject.reason = reason             # <<<<<<<<<<<<<<
  *         reject.symbol_idx = symbol_idx
  *         reject.action_kind = action_kind
 */
-  __pyx_t_12 = __Pyx_PyLong_As_uint32_t(__pyx_v_reason); if (unlikely((__pyx_t_12 == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 268, __pyx_L1_error)
+  __pyx_t_12 = __Pyx_PyLong_As_uint32_t(__pyx_v_reason); if (unlikely((__pyx_t_12 == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 282, __pyx_L1_error)
   __pyx_v_reject.reason = __pyx_t_12;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":269
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":283
  *         reject.order_id = order_id
  *         reject.reason = reason
  *         reject.symbol_idx = symbol_idx             # <<<<<<<<<<<<<<
  *         reject.action_kind = action_kind
  *         return inst.on_reject(&reject) == 0
 */
-  __pyx_t_13 = __Pyx_PyLong_As_uint16_t(__pyx_v_symbol_idx); if (unlikely((__pyx_t_13 == ((uint16_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 269, __pyx_L1_error)
+  __pyx_t_13 = __Pyx_PyLong_As_uint16_t(__pyx_v_symbol_idx); if (unlikely((__pyx_t_13 == ((uint16_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 283, __pyx_L1_error)
   __pyx_v_reject.symbol_idx = __pyx_t_13;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":270
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":284
  *         reject.reason = reason
  *         reject.symbol_idx = symbol_idx
  *         reject.action_kind = action_kind             # <<<<<<<<<<<<<<
  *         return inst.on_reject(&reject) == 0
  * 
 */
-  __pyx_t_14 = __Pyx_PyLong_As_uint8_t(__pyx_v_action_kind); if (unlikely((__pyx_t_14 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 270, __pyx_L1_error)
+  __pyx_t_14 = __Pyx_PyLong_As_uint8_t(__pyx_v_action_kind); if (unlikely((__pyx_t_14 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 284, __pyx_L1_error)
   __pyx_v_reject.action_kind = __pyx_t_14;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":271
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":285
  *         reject.symbol_idx = symbol_idx
  *         reject.action_kind = action_kind
  *         return inst.on_reject(&reject) == 0             # <<<<<<<<<<<<<<
  * 
  *     def deliver_message(self, str deployment_id, str from_label, payload) -> bool:
 */
-  __pyx_t_3 = __Pyx_PyBool_FromLong((((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_inst->__pyx_vtab)->on_reject(__pyx_v_inst, (&__pyx_v_reject)) == 0)); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 271, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyBool_FromLong((((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_inst->__pyx_vtab)->on_reject(__pyx_v_inst, (&__pyx_v_reject)) == 0)); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 285, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   {
     PyObject *__pyx_temp;
@@ -44253,7 +44809,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject
   __pyx_t_3 = 0;
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":257
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":271
  *         return inst.on_fill(&fill) == 0
  * 
  *     def deliver_reject(self, str deployment_id, order_id: int, reason, symbol_idx: int,             # <<<<<<<<<<<<<<
@@ -44279,7 +44835,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":273
+/* "edge-image/sequence_edge/algo/algo_host.pxi":287
  *         return inst.on_reject(&reject) == 0
  * 
  *     def deliver_message(self, str deployment_id, str from_label, payload) -> bool:             # <<<<<<<<<<<<<<
@@ -44288,16 +44844,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_29deliver_message(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_33deliver_message(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_28deliver_message, "algo_on_message, only if exported and running. False when not delivered.");
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_29deliver_message = {"deliver_message", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_29deliver_message, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_28deliver_message};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_29deliver_message(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_32deliver_message, "algo_on_message, only if exported and running. False when not delivered.");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_33deliver_message = {"deliver_message", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_33deliver_message, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_32deliver_message};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_33deliver_message(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -44329,38 +44885,38 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,&__pyx_mstate_global->__pyx_n_u_from_label,&__pyx_mstate_global->__pyx_n_u_payload,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 273, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 287, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 273, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 287, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 273, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 287, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 273, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 287, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "deliver_message", 0) < (0)) __PYX_ERR(7, 273, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "deliver_message", 0) < (0)) __PYX_ERR(7, 287, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 3; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("deliver_message", 1, 3, 3, i); __PYX_ERR(7, 273, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("deliver_message", 1, 3, 3, i); __PYX_ERR(7, 287, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 3)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 273, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 287, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 273, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 287, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 273, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 287, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
     __pyx_v_from_label = ((PyObject*)values[1]);
@@ -44368,7 +44924,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("deliver_message", 1, 3, 3, __pyx_nargs); __PYX_ERR(7, 273, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("deliver_message", 1, 3, 3, __pyx_nargs); __PYX_ERR(7, 287, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -44379,9 +44935,9 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 273, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_from_label), (&PyUnicode_Type), 1, "from_label", 1))) __PYX_ERR(7, 273, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_message(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_from_label, __pyx_v_payload);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 287, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_from_label), (&PyUnicode_Type), 1, "from_label", 1))) __PYX_ERR(7, 287, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32deliver_message(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_from_label, __pyx_v_payload);
 
   /* function exit code */
   goto __pyx_L0;
@@ -44400,7 +44956,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_message(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_from_label, PyObject *__pyx_v_payload) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32deliver_message(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_from_label, PyObject *__pyx_v_payload) {
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_v_inst = 0;
   struct __pyx_t_13sequence_edge_4algo_4host_seq_slot_t *__pyx_v_s;
   seq_io_block_t *__pyx_v_io;
@@ -44426,19 +44982,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("deliver_message", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":275
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":289
  *     def deliver_message(self, str deployment_id, str from_label, payload) -> bool:
  *         """algo_on_message, only if exported and running. False when not delivered."""
  *         cdef AlgoInstance inst = self._get(deployment_id)             # <<<<<<<<<<<<<<
  *         cdef seq_slot_t* s = inst.slot
  *         cdef seq_io_block_t* io
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 275, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 289, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_inst = ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":276
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":290
  *         """algo_on_message, only if exported and running. False when not delivered."""
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_slot_t* s = inst.slot             # <<<<<<<<<<<<<<
@@ -44449,19 +45005,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
 
   __pyx_v_s = __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":278
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":292
  *         cdef seq_slot_t* s = inst.slot
  *         cdef seq_io_block_t* io
  *         cdef bytes label = _utf8(from_label)             # <<<<<<<<<<<<<<
  *         cdef bytes data = bytes(payload)
  *         if not 1 <= len(label) <= SEQ_MAX_LABEL:
 */
-  __pyx_t_1 = __pyx_f_13sequence_edge_4algo_4host__utf8(__pyx_v_from_label); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 278, __pyx_L1_error)
+  __pyx_t_1 = __pyx_f_13sequence_edge_4algo_4host__utf8(__pyx_v_from_label); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 292, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_label = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":279
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":293
  *         cdef seq_io_block_t* io
  *         cdef bytes label = _utf8(from_label)
  *         cdef bytes data = bytes(payload)             # <<<<<<<<<<<<<<
@@ -44474,13 +45030,13 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
     PyObject *__pyx_callargs[2] = {__pyx_t_3, __pyx_v_payload};
     __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)(&PyBytes_Type), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 279, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 293, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __pyx_v_data = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":280
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":294
  *         cdef bytes label = _utf8(from_label)
  *         cdef bytes data = bytes(payload)
  *         if not 1 <= len(label) <= SEQ_MAX_LABEL:             # <<<<<<<<<<<<<<
@@ -44489,9 +45045,9 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
 */
   if (unlikely(__pyx_v_label == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-    __PYX_ERR(7, 280, __pyx_L1_error)
+    __PYX_ERR(7, 294, __pyx_L1_error)
   }
-  __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_label); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 280, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_label); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 294, __pyx_L1_error)
   __pyx_t_6 = (1 <= __pyx_t_5);
   if (__pyx_t_6) {
     __pyx_t_6 = (__pyx_t_5 <= __pyx_e_13sequence_edge_4algo_3abi_SEQ_MAX_LABEL);
@@ -44503,7 +45059,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
   if (unlikely(__pyx_t_7)) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":281
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":295
  *         cdef bytes data = bytes(payload)
  *         if not 1 <= len(label) <= SEQ_MAX_LABEL:
  *             raise ValueError(f"from_label must be 1..{SEQ_MAX_LABEL} bytes, got {len(label)}")             # <<<<<<<<<<<<<<
@@ -44511,14 +45067,14 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
  *             raise ValueError(f"payload must be <= {SEQ_MAX_PAYLOAD} bytes, got {len(data)}")
 */
     __pyx_t_3 = NULL;
-    __pyx_t_8 = __Pyx_PyUnicode_From___pyx_anon_enum(__pyx_e_13sequence_edge_4algo_3abi_SEQ_MAX_LABEL, 0, ' ', 'd'); if (unlikely(!__pyx_t_8)) __PYX_ERR(7, 281, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyUnicode_From___pyx_anon_enum(__pyx_e_13sequence_edge_4algo_3abi_SEQ_MAX_LABEL, 0, ' ', 'd'); if (unlikely(!__pyx_t_8)) __PYX_ERR(7, 295, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     if (unlikely(__pyx_v_label == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-      __PYX_ERR(7, 281, __pyx_L1_error)
+      __PYX_ERR(7, 295, __pyx_L1_error)
     }
-    __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_label); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 281, __pyx_L1_error)
-    __pyx_t_9 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_t_5, 0, ' ', 'd'); if (unlikely(!__pyx_t_9)) __PYX_ERR(7, 281, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_label); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 295, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_t_5, 0, ' ', 'd'); if (unlikely(!__pyx_t_9)) __PYX_ERR(7, 295, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
 
     __pyx_t_10[0] = __pyx_mstate_global->__pyx_kp_u_from_label_must_be_1;
@@ -44531,7 +45087,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
     #endif
     __pyx_t_11 = 0;
     __pyx_t_12 = __Pyx_PyUnicode_Join(__pyx_t_10, 4, __pyx_t_5, __pyx_t_11);
-    if (unlikely(!__pyx_t_12)) __PYX_ERR(7, 281, __pyx_L1_error)
+    if (unlikely(!__pyx_t_12)) __PYX_ERR(7, 295, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_12);
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
     __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
@@ -44541,14 +45097,14 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
       __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
       __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 281, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 295, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(7, 281, __pyx_L1_error)
+    __PYX_ERR(7, 295, __pyx_L1_error)
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":280
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":294
  *         cdef bytes label = _utf8(from_label)
  *         cdef bytes data = bytes(payload)
  *         if not 1 <= len(label) <= SEQ_MAX_LABEL:             # <<<<<<<<<<<<<<
@@ -44557,21 +45113,21 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":282
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":296
  *         if not 1 <= len(label) <= SEQ_MAX_LABEL:
  *             raise ValueError(f"from_label must be 1..{SEQ_MAX_LABEL} bytes, got {len(label)}")
  *         if len(data) > SEQ_MAX_PAYLOAD:             # <<<<<<<<<<<<<<
  *             raise ValueError(f"payload must be <= {SEQ_MAX_PAYLOAD} bytes, got {len(data)}")
  *         if not (s.caps & CAP_MESSAGE) or not self._ready(inst, False):
 */
-  __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_data); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 282, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_data); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 296, __pyx_L1_error)
   __pyx_t_7 = (__pyx_t_5 > __pyx_e_13sequence_edge_4algo_3abi_SEQ_MAX_PAYLOAD);
 
 
   if (unlikely(__pyx_t_7)) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":283
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":297
  *             raise ValueError(f"from_label must be 1..{SEQ_MAX_LABEL} bytes, got {len(label)}")
  *         if len(data) > SEQ_MAX_PAYLOAD:
  *             raise ValueError(f"payload must be <= {SEQ_MAX_PAYLOAD} bytes, got {len(data)}")             # <<<<<<<<<<<<<<
@@ -44579,10 +45135,10 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
  *             return False
 */
     __pyx_t_12 = NULL;
-    __pyx_t_3 = __Pyx_PyUnicode_From___pyx_anon_enum(__pyx_e_13sequence_edge_4algo_3abi_SEQ_MAX_PAYLOAD, 0, ' ', 'd'); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 283, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyUnicode_From___pyx_anon_enum(__pyx_e_13sequence_edge_4algo_3abi_SEQ_MAX_PAYLOAD, 0, ' ', 'd'); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 297, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_data); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 283, __pyx_L1_error)
-    __pyx_t_9 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_t_5, 0, ' ', 'd'); if (unlikely(!__pyx_t_9)) __PYX_ERR(7, 283, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_data); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 297, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_t_5, 0, ' ', 'd'); if (unlikely(!__pyx_t_9)) __PYX_ERR(7, 297, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
 
     __pyx_t_10[0] = __pyx_mstate_global->__pyx_kp_u_payload_must_be;
@@ -44595,7 +45151,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
     #endif
     __pyx_t_11 = 0;
     __pyx_t_8 = __Pyx_PyUnicode_Join(__pyx_t_10, 4, __pyx_t_5, __pyx_t_11);
-    if (unlikely(!__pyx_t_8)) __PYX_ERR(7, 283, __pyx_L1_error)
+    if (unlikely(!__pyx_t_8)) __PYX_ERR(7, 297, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
@@ -44605,14 +45161,14 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
       __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_12); __pyx_t_12 = 0;
       __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 283, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 297, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(7, 283, __pyx_L1_error)
+    __PYX_ERR(7, 297, __pyx_L1_error)
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":282
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":296
  *         if not 1 <= len(label) <= SEQ_MAX_LABEL:
  *             raise ValueError(f"from_label must be 1..{SEQ_MAX_LABEL} bytes, got {len(label)}")
  *         if len(data) > SEQ_MAX_PAYLOAD:             # <<<<<<<<<<<<<<
@@ -44621,7 +45177,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":284
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":298
  *         if len(data) > SEQ_MAX_PAYLOAD:
  *             raise ValueError(f"payload must be <= {SEQ_MAX_PAYLOAD} bytes, got {len(data)}")
  *         if not (s.caps & CAP_MESSAGE) or not self._ready(inst, False):             # <<<<<<<<<<<<<<
@@ -44638,7 +45194,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
 
     goto __pyx_L6_bool_binop_done;
   }
-  __pyx_t_6 = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_ready(__pyx_v_self, __pyx_v_inst, 0); if (unlikely(PyErr_Occurred())) __PYX_ERR(7, 284, __pyx_L1_error)
+  __pyx_t_6 = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_ready(__pyx_v_self, __pyx_v_inst, 0); if (unlikely(PyErr_Occurred())) __PYX_ERR(7, 298, __pyx_L1_error)
   __pyx_t_13 = (!__pyx_t_6);
 
 
@@ -44649,7 +45205,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
   if (__pyx_t_7) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":285
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":299
  *             raise ValueError(f"payload must be <= {SEQ_MAX_PAYLOAD} bytes, got {len(data)}")
  *         if not (s.caps & CAP_MESSAGE) or not self._ready(inst, False):
  *             return False             # <<<<<<<<<<<<<<
@@ -44667,7 +45223,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
     }
     goto __pyx_L0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":284
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":298
  *         if len(data) > SEQ_MAX_PAYLOAD:
  *             raise ValueError(f"payload must be <= {SEQ_MAX_PAYLOAD} bytes, got {len(data)}")
  *         if not (s.caps & CAP_MESSAGE) or not self._ready(inst, False):             # <<<<<<<<<<<<<<
@@ -44676,7 +45232,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":286
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":300
  *         if not (s.caps & CAP_MESSAGE) or not self._ready(inst, False):
  *             return False
  *         io = slot_begin(s)             # <<<<<<<<<<<<<<
@@ -44685,7 +45241,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
 */
   __pyx_v_io = __pyx_f_13sequence_edge_4algo_4host_slot_begin(__pyx_v_s);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":287
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":301
  *             return False
  *         io = slot_begin(s)
  *         memset(&io.message, 0, sizeof(io.message))             # <<<<<<<<<<<<<<
@@ -44694,7 +45250,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
 */
   (void)(memset((&__pyx_v_io->message), 0, (sizeof(__pyx_v_io->message))));
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":288
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":302
  *         io = slot_begin(s)
  *         memset(&io.message, 0, sizeof(io.message))
  *         memcpy(io.message.from_label, PyBytes_AS_STRING(label), len(label))             # <<<<<<<<<<<<<<
@@ -44703,13 +45259,13 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
 */
   if (unlikely(__pyx_v_label == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-    __PYX_ERR(7, 288, __pyx_L1_error)
+    __PYX_ERR(7, 302, __pyx_L1_error)
   }
-  __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_label); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 288, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_label); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 302, __pyx_L1_error)
   (void)(memcpy(__pyx_v_io->message.from_label, PyBytes_AS_STRING(__pyx_v_label), __pyx_t_5));
 
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":289
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":303
  *         memset(&io.message, 0, sizeof(io.message))
  *         memcpy(io.message.from_label, PyBytes_AS_STRING(label), len(label))
  *         io.message.from_len = len(label)             # <<<<<<<<<<<<<<
@@ -44718,40 +45274,40 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
 */
   if (unlikely(__pyx_v_label == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-    __PYX_ERR(7, 289, __pyx_L1_error)
+    __PYX_ERR(7, 303, __pyx_L1_error)
   }
-  __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_label); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 289, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_label); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 303, __pyx_L1_error)
   __pyx_v_io->message.from_len = __pyx_t_5;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":290
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":304
  *         memcpy(io.message.from_label, PyBytes_AS_STRING(label), len(label))
  *         io.message.from_len = len(label)
  *         memcpy(io.message.payload, PyBytes_AS_STRING(data), len(data))             # <<<<<<<<<<<<<<
  *         io.message.payload_len = len(data)
  *         return slot_simple(s, &s.f_on_message, "algo_on_message") == 0
 */
-  __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_data); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 290, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_data); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 304, __pyx_L1_error)
   (void)(memcpy(__pyx_v_io->message.payload, PyBytes_AS_STRING(__pyx_v_data), __pyx_t_5));
 
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":291
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":305
  *         io.message.from_len = len(label)
  *         memcpy(io.message.payload, PyBytes_AS_STRING(data), len(data))
  *         io.message.payload_len = len(data)             # <<<<<<<<<<<<<<
  *         return slot_simple(s, &s.f_on_message, "algo_on_message") == 0
  * 
 */
-  __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_data); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 291, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyBytes_GET_SIZE(__pyx_v_data); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(7, 305, __pyx_L1_error)
   __pyx_v_io->message.payload_len = __pyx_t_5;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":292
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":306
  *         memcpy(io.message.payload, PyBytes_AS_STRING(data), len(data))
  *         io.message.payload_len = len(data)
  *         return slot_simple(s, &s.f_on_message, "algo_on_message") == 0             # <<<<<<<<<<<<<<
  * 
  *     def deliver_nbbo(self, str deployment_id, *, symbol_idx: int, bid_px_1e8: int, bid_qty_1e8: int,
 */
-  __pyx_t_1 = __Pyx_PyBool_FromLong((__pyx_f_13sequence_edge_4algo_4host_slot_simple(__pyx_v_s, (&__pyx_v_s->f_on_message), __pyx_k_algo_on_message) == 0)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 292, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyBool_FromLong((__pyx_f_13sequence_edge_4algo_4host_slot_simple(__pyx_v_s, (&__pyx_v_s->f_on_message), __pyx_k_algo_on_message) == 0)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 306, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -44764,7 +45320,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":273
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":287
  *         return inst.on_reject(&reject) == 0
  * 
  *     def deliver_message(self, str deployment_id, str from_label, payload) -> bool:             # <<<<<<<<<<<<<<
@@ -44792,7 +45348,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":294
+/* "edge-image/sequence_edge/algo/algo_host.pxi":308
  *         return slot_simple(s, &s.f_on_message, "algo_on_message") == 0
  * 
  *     def deliver_nbbo(self, str deployment_id, *, symbol_idx: int, bid_px_1e8: int, bid_qty_1e8: int,             # <<<<<<<<<<<<<<
@@ -44801,16 +45357,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_28deliver_messag
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_31deliver_nbbo(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_35deliver_nbbo(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo, "algo_on_nbbo, only if exported and running. False when not delivered.");
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_31deliver_nbbo = {"deliver_nbbo", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_31deliver_nbbo, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_31deliver_nbbo(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_34deliver_nbbo, "algo_on_nbbo, only if exported and running. False when not delivered.");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_35deliver_nbbo = {"deliver_nbbo", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_35deliver_nbbo, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_34deliver_nbbo};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_35deliver_nbbo(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -44848,53 +45404,53 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,&__pyx_mstate_global->__pyx_n_u_symbol_idx,&__pyx_mstate_global->__pyx_n_u_bid_px_1e8,&__pyx_mstate_global->__pyx_n_u_bid_qty_1e8,&__pyx_mstate_global->__pyx_n_u_ask_px_1e8,&__pyx_mstate_global->__pyx_n_u_ask_qty_1e8,&__pyx_mstate_global->__pyx_n_u_ts_ns,&__pyx_mstate_global->__pyx_n_u_bid_venue,&__pyx_mstate_global->__pyx_n_u_ask_venue,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 294, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 308, __pyx_L3_error)
     if (likely(__pyx_kwds_len > 0)) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 294, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 308, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "deliver_nbbo", 0) < (0)) __PYX_ERR(7, 294, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "deliver_nbbo", 0) < (0)) __PYX_ERR(7, 308, __pyx_L3_error)
       if (!values[6]) values[6] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_0));
       if (!values[7]) values[7] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_0));
       if (!values[8]) values[8] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_0));
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("deliver_nbbo", 1, 1, 1, i); __PYX_ERR(7, 294, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("deliver_nbbo", 1, 1, 1, i); __PYX_ERR(7, 308, __pyx_L3_error) }
       }
       for (Py_ssize_t i = 1; i < 6; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseKeywordRequired("deliver_nbbo", *(__pyx_pyargnames[i - 0])); __PYX_ERR(7, 294, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseKeywordRequired("deliver_nbbo", *(__pyx_pyargnames[i - 0])); __PYX_ERR(7, 308, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
-      __Pyx_RaiseKeywordRequired("deliver_nbbo", __pyx_mstate_global->__pyx_n_u_symbol_idx); __PYX_ERR(7, 294, __pyx_L3_error)
+      __Pyx_RaiseKeywordRequired("deliver_nbbo", __pyx_mstate_global->__pyx_n_u_symbol_idx); __PYX_ERR(7, 308, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
-    if (__Pyx_PyInt_FromNumber(&values[1], "symbol_idx", 0) < (0)) __PYX_ERR(7, 294, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[1], "symbol_idx", 0) < (0)) __PYX_ERR(7, 308, __pyx_L3_error)
     __pyx_v_symbol_idx = ((PyObject*)values[1]);
-    if (__Pyx_PyInt_FromNumber(&values[2], "bid_px_1e8", 0) < (0)) __PYX_ERR(7, 294, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[2], "bid_px_1e8", 0) < (0)) __PYX_ERR(7, 308, __pyx_L3_error)
     __pyx_v_bid_px_1e8 = ((PyObject*)values[2]);
-    if (__Pyx_PyInt_FromNumber(&values[3], "bid_qty_1e8", 0) < (0)) __PYX_ERR(7, 294, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[3], "bid_qty_1e8", 0) < (0)) __PYX_ERR(7, 308, __pyx_L3_error)
     __pyx_v_bid_qty_1e8 = ((PyObject*)values[3]);
-    if (__Pyx_PyInt_FromNumber(&values[4], "ask_px_1e8", 0) < (0)) __PYX_ERR(7, 295, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[4], "ask_px_1e8", 0) < (0)) __PYX_ERR(7, 309, __pyx_L3_error)
     __pyx_v_ask_px_1e8 = ((PyObject*)values[4]);
-    if (__Pyx_PyInt_FromNumber(&values[5], "ask_qty_1e8", 0) < (0)) __PYX_ERR(7, 295, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[5], "ask_qty_1e8", 0) < (0)) __PYX_ERR(7, 309, __pyx_L3_error)
     __pyx_v_ask_qty_1e8 = ((PyObject*)values[5]);
-    if (__Pyx_PyInt_FromNumber(&values[6], "ts_ns", 0) < (0)) __PYX_ERR(7, 295, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[6], "ts_ns", 0) < (0)) __PYX_ERR(7, 309, __pyx_L3_error)
     __pyx_v_ts_ns = ((PyObject*)values[6]);
-    if (__Pyx_PyInt_FromNumber(&values[7], "bid_venue", 0) < (0)) __PYX_ERR(7, 295, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[7], "bid_venue", 0) < (0)) __PYX_ERR(7, 309, __pyx_L3_error)
     __pyx_v_bid_venue = ((PyObject*)values[7]);
-    if (__Pyx_PyInt_FromNumber(&values[8], "ask_venue", 0) < (0)) __PYX_ERR(7, 296, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[8], "ask_venue", 0) < (0)) __PYX_ERR(7, 310, __pyx_L3_error)
     __pyx_v_ask_venue = ((PyObject*)values[8]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("deliver_nbbo", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 294, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("deliver_nbbo", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 308, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -44905,16 +45461,16 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 294, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol_idx), (&PyLong_Type), 0, "symbol_idx", 2))) __PYX_ERR(7, 294, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_bid_px_1e8), (&PyLong_Type), 0, "bid_px_1e8", 2))) __PYX_ERR(7, 294, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_bid_qty_1e8), (&PyLong_Type), 0, "bid_qty_1e8", 2))) __PYX_ERR(7, 294, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_ask_px_1e8), (&PyLong_Type), 0, "ask_px_1e8", 2))) __PYX_ERR(7, 295, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_ask_qty_1e8), (&PyLong_Type), 0, "ask_qty_1e8", 2))) __PYX_ERR(7, 295, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_ts_ns), (&PyLong_Type), 0, "ts_ns", 2))) __PYX_ERR(7, 295, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_bid_venue), (&PyLong_Type), 0, "bid_venue", 2))) __PYX_ERR(7, 295, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_ask_venue), (&PyLong_Type), 0, "ask_venue", 2))) __PYX_ERR(7, 296, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_symbol_idx, __pyx_v_bid_px_1e8, __pyx_v_bid_qty_1e8, __pyx_v_ask_px_1e8, __pyx_v_ask_qty_1e8, __pyx_v_ts_ns, __pyx_v_bid_venue, __pyx_v_ask_venue);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 308, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol_idx), (&PyLong_Type), 0, "symbol_idx", 2))) __PYX_ERR(7, 308, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_bid_px_1e8), (&PyLong_Type), 0, "bid_px_1e8", 2))) __PYX_ERR(7, 308, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_bid_qty_1e8), (&PyLong_Type), 0, "bid_qty_1e8", 2))) __PYX_ERR(7, 308, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_ask_px_1e8), (&PyLong_Type), 0, "ask_px_1e8", 2))) __PYX_ERR(7, 309, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_ask_qty_1e8), (&PyLong_Type), 0, "ask_qty_1e8", 2))) __PYX_ERR(7, 309, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_ts_ns), (&PyLong_Type), 0, "ts_ns", 2))) __PYX_ERR(7, 309, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_bid_venue), (&PyLong_Type), 0, "bid_venue", 2))) __PYX_ERR(7, 309, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_ask_venue), (&PyLong_Type), 0, "ask_venue", 2))) __PYX_ERR(7, 310, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34deliver_nbbo(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_symbol_idx, __pyx_v_bid_px_1e8, __pyx_v_bid_qty_1e8, __pyx_v_ask_px_1e8, __pyx_v_ask_qty_1e8, __pyx_v_ts_ns, __pyx_v_bid_venue, __pyx_v_ask_venue);
 
   /* function exit code */
   goto __pyx_L0;
@@ -44933,7 +45489,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_symbol_idx, PyObject *__pyx_v_bid_px_1e8, PyObject *__pyx_v_bid_qty_1e8, PyObject *__pyx_v_ask_px_1e8, PyObject *__pyx_v_ask_qty_1e8, PyObject *__pyx_v_ts_ns, PyObject *__pyx_v_bid_venue, PyObject *__pyx_v_ask_venue) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34deliver_nbbo(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_symbol_idx, PyObject *__pyx_v_bid_px_1e8, PyObject *__pyx_v_bid_qty_1e8, PyObject *__pyx_v_ask_px_1e8, PyObject *__pyx_v_ask_qty_1e8, PyObject *__pyx_v_ts_ns, PyObject *__pyx_v_bid_venue, PyObject *__pyx_v_ask_venue) {
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_v_inst = 0;
   struct __pyx_t_13sequence_edge_4algo_4host_seq_slot_t *__pyx_v_s;
   seq_io_block_t *__pyx_v_io;
@@ -44952,19 +45508,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo(s
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("deliver_nbbo", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":298
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":312
  *                      ask_venue: int = 0) -> bool:
  *         """algo_on_nbbo, only if exported and running. False when not delivered."""
  *         cdef AlgoInstance inst = self._get(deployment_id)             # <<<<<<<<<<<<<<
  *         cdef seq_slot_t* s = inst.slot
  *         cdef seq_io_block_t* io
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 298, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 312, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_inst = ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":299
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":313
  *         """algo_on_nbbo, only if exported and running. False when not delivered."""
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_slot_t* s = inst.slot             # <<<<<<<<<<<<<<
@@ -44975,7 +45531,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo(s
 
   __pyx_v_s = __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":301
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":315
  *         cdef seq_slot_t* s = inst.slot
  *         cdef seq_io_block_t* io
  *         if not (s.caps & CAP_NBBO) or not self._ready(inst, False):             # <<<<<<<<<<<<<<
@@ -44992,7 +45548,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo(s
 
     goto __pyx_L4_bool_binop_done;
   }
-  __pyx_t_4 = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_ready(__pyx_v_self, __pyx_v_inst, 0); if (unlikely(PyErr_Occurred())) __PYX_ERR(7, 301, __pyx_L1_error)
+  __pyx_t_4 = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_ready(__pyx_v_self, __pyx_v_inst, 0); if (unlikely(PyErr_Occurred())) __PYX_ERR(7, 315, __pyx_L1_error)
   __pyx_t_5 = (!__pyx_t_4);
 
 
@@ -45003,7 +45559,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo(s
   if (__pyx_t_3) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":302
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":316
  *         cdef seq_io_block_t* io
  *         if not (s.caps & CAP_NBBO) or not self._ready(inst, False):
  *             return False             # <<<<<<<<<<<<<<
@@ -45021,7 +45577,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo(s
     }
     goto __pyx_L0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":301
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":315
  *         cdef seq_slot_t* s = inst.slot
  *         cdef seq_io_block_t* io
  *         if not (s.caps & CAP_NBBO) or not self._ready(inst, False):             # <<<<<<<<<<<<<<
@@ -45030,7 +45586,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo(s
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":303
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":317
  *         if not (s.caps & CAP_NBBO) or not self._ready(inst, False):
  *             return False
  *         io = slot_begin(s)             # <<<<<<<<<<<<<<
@@ -45039,7 +45595,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo(s
 */
   __pyx_v_io = __pyx_f_13sequence_edge_4algo_4host_slot_begin(__pyx_v_s);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":304
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":318
  *             return False
  *         io = slot_begin(s)
  *         memset(&io.nbbo, 0, sizeof(io.nbbo))             # <<<<<<<<<<<<<<
@@ -45048,94 +45604,94 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo(s
 */
   (void)(memset((&__pyx_v_io->nbbo), 0, (sizeof(__pyx_v_io->nbbo))));
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":305
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":319
  *         io = slot_begin(s)
  *         memset(&io.nbbo, 0, sizeof(io.nbbo))
  *         io.nbbo.bid_px_1e8 = bid_px_1e8             # <<<<<<<<<<<<<<
  *         io.nbbo.bid_qty_1e8 = bid_qty_1e8
  *         io.nbbo.ask_px_1e8 = ask_px_1e8
 */
-  __pyx_t_6 = __Pyx_PyLong_As_uint64_t(__pyx_v_bid_px_1e8); if (unlikely((__pyx_t_6 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 305, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyLong_As_uint64_t(__pyx_v_bid_px_1e8); if (unlikely((__pyx_t_6 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 319, __pyx_L1_error)
   __pyx_v_io->nbbo.bid_px_1e8 = __pyx_t_6;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":306
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":320
  *         memset(&io.nbbo, 0, sizeof(io.nbbo))
  *         io.nbbo.bid_px_1e8 = bid_px_1e8
  *         io.nbbo.bid_qty_1e8 = bid_qty_1e8             # <<<<<<<<<<<<<<
  *         io.nbbo.ask_px_1e8 = ask_px_1e8
  *         io.nbbo.ask_qty_1e8 = ask_qty_1e8
 */
-  __pyx_t_6 = __Pyx_PyLong_As_uint64_t(__pyx_v_bid_qty_1e8); if (unlikely((__pyx_t_6 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 306, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyLong_As_uint64_t(__pyx_v_bid_qty_1e8); if (unlikely((__pyx_t_6 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 320, __pyx_L1_error)
   __pyx_v_io->nbbo.bid_qty_1e8 = __pyx_t_6;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":307
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":321
  *         io.nbbo.bid_px_1e8 = bid_px_1e8
  *         io.nbbo.bid_qty_1e8 = bid_qty_1e8
  *         io.nbbo.ask_px_1e8 = ask_px_1e8             # <<<<<<<<<<<<<<
  *         io.nbbo.ask_qty_1e8 = ask_qty_1e8
  *         io.nbbo.ts_ns = ts_ns
 */
-  __pyx_t_6 = __Pyx_PyLong_As_uint64_t(__pyx_v_ask_px_1e8); if (unlikely((__pyx_t_6 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 307, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyLong_As_uint64_t(__pyx_v_ask_px_1e8); if (unlikely((__pyx_t_6 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 321, __pyx_L1_error)
   __pyx_v_io->nbbo.ask_px_1e8 = __pyx_t_6;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":308
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":322
  *         io.nbbo.bid_qty_1e8 = bid_qty_1e8
  *         io.nbbo.ask_px_1e8 = ask_px_1e8
  *         io.nbbo.ask_qty_1e8 = ask_qty_1e8             # <<<<<<<<<<<<<<
  *         io.nbbo.ts_ns = ts_ns
  *         io.nbbo.symbol_idx = symbol_idx
 */
-  __pyx_t_6 = __Pyx_PyLong_As_uint64_t(__pyx_v_ask_qty_1e8); if (unlikely((__pyx_t_6 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 308, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyLong_As_uint64_t(__pyx_v_ask_qty_1e8); if (unlikely((__pyx_t_6 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 322, __pyx_L1_error)
   __pyx_v_io->nbbo.ask_qty_1e8 = __pyx_t_6;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":309
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":323
  *         io.nbbo.ask_px_1e8 = ask_px_1e8
  *         io.nbbo.ask_qty_1e8 = ask_qty_1e8
  *         io.nbbo.ts_ns = ts_ns             # <<<<<<<<<<<<<<
  *         io.nbbo.symbol_idx = symbol_idx
  *         io.nbbo.bid_venue = bid_venue
 */
-  __pyx_t_6 = __Pyx_PyLong_As_uint64_t(__pyx_v_ts_ns); if (unlikely((__pyx_t_6 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 309, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyLong_As_uint64_t(__pyx_v_ts_ns); if (unlikely((__pyx_t_6 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 323, __pyx_L1_error)
   __pyx_v_io->nbbo.ts_ns = __pyx_t_6;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":310
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":324
  *         io.nbbo.ask_qty_1e8 = ask_qty_1e8
  *         io.nbbo.ts_ns = ts_ns
  *         io.nbbo.symbol_idx = symbol_idx             # <<<<<<<<<<<<<<
  *         io.nbbo.bid_venue = bid_venue
  *         io.nbbo.ask_venue = ask_venue
 */
-  __pyx_t_7 = __Pyx_PyLong_As_uint16_t(__pyx_v_symbol_idx); if (unlikely((__pyx_t_7 == ((uint16_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 310, __pyx_L1_error)
+  __pyx_t_7 = __Pyx_PyLong_As_uint16_t(__pyx_v_symbol_idx); if (unlikely((__pyx_t_7 == ((uint16_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 324, __pyx_L1_error)
   __pyx_v_io->nbbo.symbol_idx = __pyx_t_7;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":311
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":325
  *         io.nbbo.ts_ns = ts_ns
  *         io.nbbo.symbol_idx = symbol_idx
  *         io.nbbo.bid_venue = bid_venue             # <<<<<<<<<<<<<<
  *         io.nbbo.ask_venue = ask_venue
  *         return slot_simple(s, &s.f_on_nbbo, "algo_on_nbbo") == 0
 */
-  __pyx_t_8 = __Pyx_PyLong_As_uint8_t(__pyx_v_bid_venue); if (unlikely((__pyx_t_8 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 311, __pyx_L1_error)
+  __pyx_t_8 = __Pyx_PyLong_As_uint8_t(__pyx_v_bid_venue); if (unlikely((__pyx_t_8 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 325, __pyx_L1_error)
   __pyx_v_io->nbbo.bid_venue = __pyx_t_8;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":312
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":326
  *         io.nbbo.symbol_idx = symbol_idx
  *         io.nbbo.bid_venue = bid_venue
  *         io.nbbo.ask_venue = ask_venue             # <<<<<<<<<<<<<<
  *         return slot_simple(s, &s.f_on_nbbo, "algo_on_nbbo") == 0
  * 
 */
-  __pyx_t_8 = __Pyx_PyLong_As_uint8_t(__pyx_v_ask_venue); if (unlikely((__pyx_t_8 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 312, __pyx_L1_error)
+  __pyx_t_8 = __Pyx_PyLong_As_uint8_t(__pyx_v_ask_venue); if (unlikely((__pyx_t_8 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 326, __pyx_L1_error)
   __pyx_v_io->nbbo.ask_venue = __pyx_t_8;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":313
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":327
  *         io.nbbo.bid_venue = bid_venue
  *         io.nbbo.ask_venue = ask_venue
  *         return slot_simple(s, &s.f_on_nbbo, "algo_on_nbbo") == 0             # <<<<<<<<<<<<<<
  * 
  *     def on_nbbo(self, str symbol, **nbbo) -> int:
 */
-  __pyx_t_1 = __Pyx_PyBool_FromLong((__pyx_f_13sequence_edge_4algo_4host_slot_simple(__pyx_v_s, (&__pyx_v_s->f_on_nbbo), __pyx_k_algo_on_nbbo) == 0)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 313, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyBool_FromLong((__pyx_f_13sequence_edge_4algo_4host_slot_simple(__pyx_v_s, (&__pyx_v_s->f_on_nbbo), __pyx_k_algo_on_nbbo) == 0)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 327, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -45148,7 +45704,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo(s
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":294
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":308
  *         return slot_simple(s, &s.f_on_message, "algo_on_message") == 0
  * 
  *     def deliver_nbbo(self, str deployment_id, *, symbol_idx: int, bid_px_1e8: int, bid_qty_1e8: int,             # <<<<<<<<<<<<<<
@@ -45170,7 +45726,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo(s
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":315
+/* "edge-image/sequence_edge/algo/algo_host.pxi":329
  *         return slot_simple(s, &s.f_on_nbbo, "algo_on_nbbo") == 0
  * 
  *     def on_nbbo(self, str symbol, **nbbo) -> int:             # <<<<<<<<<<<<<<
@@ -45179,16 +45735,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo(s
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_33on_nbbo(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_37on_nbbo(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo, "Deliver a cross-venue NBBO of `symbol` to every running instance that trades it and\n        exports algo_on_nbbo (with its own symbol index). Returns how many received it.");
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_33on_nbbo = {"on_nbbo", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_33on_nbbo, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_33on_nbbo(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_36on_nbbo, "Deliver a cross-venue NBBO of `symbol` to every running instance that trades it and\n        exports algo_on_nbbo (with its own symbol index). Returns how many received it.");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_37on_nbbo = {"on_nbbo", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_37on_nbbo, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_36on_nbbo};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_37on_nbbo(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -45221,32 +45777,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_symbol,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 315, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 329, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 315, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 329, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, __pyx_v_nbbo, values, kwd_pos_args, __pyx_kwds_len, "on_nbbo", 1) < (0)) __PYX_ERR(7, 315, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, __pyx_v_nbbo, values, kwd_pos_args, __pyx_kwds_len, "on_nbbo", 1) < (0)) __PYX_ERR(7, 329, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("on_nbbo", 1, 1, 1, i); __PYX_ERR(7, 315, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("on_nbbo", 1, 1, 1, i); __PYX_ERR(7, 329, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 315, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 329, __pyx_L3_error)
     }
     __pyx_v_symbol = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("on_nbbo", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 315, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("on_nbbo", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 329, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -45258,8 +45814,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol), (&PyUnicode_Type), 1, "symbol", 1))) __PYX_ERR(7, 315, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_symbol, __pyx_v_nbbo);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol), (&PyUnicode_Type), 1, "symbol", 1))) __PYX_ERR(7, 329, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_36on_nbbo(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_symbol, __pyx_v_nbbo);
 
   /* function exit code */
   goto __pyx_L0;
@@ -45279,7 +45835,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_symbol, PyObject *__pyx_v_nbbo) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_36on_nbbo(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_symbol, PyObject *__pyx_v_nbbo) {
   PyObject *__pyx_v_delivered = NULL;
   PyObject *__pyx_v_inst = NULL;
   PyObject *__pyx_r = NULL;
@@ -45303,7 +45859,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("on_nbbo", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":318
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":332
  *         """Deliver a cross-venue NBBO of `symbol` to every running instance that trades it and
  *         exports algo_on_nbbo (with its own symbol index). Returns how many received it."""
  *         delivered = 0             # <<<<<<<<<<<<<<
@@ -45313,7 +45869,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct
   __Pyx_INCREF(__pyx_mstate_global->__pyx_int_0);
   __pyx_v_delivered = __pyx_mstate_global->__pyx_int_0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":319
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":333
  *         exports algo_on_nbbo (with its own symbol index). Returns how many received it."""
  *         delivered = 0
  *         for inst in list(self._instances.values()):             # <<<<<<<<<<<<<<
@@ -45322,11 +45878,11 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct
 */
   if (unlikely(__pyx_v_self->_instances == Py_None)) {
     PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "values");
-    __PYX_ERR(7, 319, __pyx_L1_error)
+    __PYX_ERR(7, 333, __pyx_L1_error)
   }
-  __pyx_t_1 = __Pyx_PyDict_Values(__pyx_v_self->_instances); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 319, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyDict_Values(__pyx_v_self->_instances); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 333, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __pyx_t_2 = PySequence_List(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 319, __pyx_L1_error)
+  __pyx_t_2 = PySequence_List(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 333, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   __pyx_t_1 = __pyx_t_2; __Pyx_INCREF(__pyx_t_1);
@@ -45336,27 +45892,27 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct
     {
       Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_1);
       #if !CYTHON_ASSUME_SAFE_SIZE
-      if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 319, __pyx_L1_error)
+      if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 333, __pyx_L1_error)
       #endif
       if (__pyx_t_3 >= __pyx_temp) break;
     }
     __pyx_t_2 = __Pyx_PyList_GET_ITEM_REF(__pyx_t_1, __pyx_t_3, __Pyx_ReferenceSharing_OwnStrongReference);
     ++__pyx_t_3;
-    if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 319, __pyx_L1_error)
+    if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 333, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __Pyx_XDECREF_SET(__pyx_v_inst, __pyx_t_2);
     __pyx_t_2 = 0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":320
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":334
  *         delivered = 0
  *         for inst in list(self._instances.values()):
  *             if symbol in inst.symbols and inst.wants_nbbo:             # <<<<<<<<<<<<<<
  *                 delivered += self.deliver_nbbo(inst.deployment_id, symbol_idx=inst.symbols.index(symbol),
  *                                                **nbbo)
 */
-    __pyx_t_2 = __Pyx_PyObject_GetAttrStr(__pyx_v_inst, __pyx_mstate_global->__pyx_n_u_symbols); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 320, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyObject_GetAttrStr(__pyx_v_inst, __pyx_mstate_global->__pyx_n_u_symbols); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 334, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
-    __pyx_t_5 = (__Pyx_PySequence_ContainsTF(__pyx_v_symbol, __pyx_t_2, Py_EQ)); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(7, 320, __pyx_L1_error)
+    __pyx_t_5 = (__Pyx_PySequence_ContainsTF(__pyx_v_symbol, __pyx_t_2, Py_EQ)); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(7, 334, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
     if (__pyx_t_5) {
 
@@ -45366,9 +45922,9 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct
 
       goto __pyx_L6_bool_binop_done;
     }
-    __pyx_t_2 = __Pyx_PyObject_GetAttrStr(__pyx_v_inst, __pyx_mstate_global->__pyx_n_u_wants_nbbo); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 320, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyObject_GetAttrStr(__pyx_v_inst, __pyx_mstate_global->__pyx_n_u_wants_nbbo); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 334, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
-    __pyx_t_5 = __Pyx_PyObject_IsTrue(__pyx_t_2); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(7, 320, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyObject_IsTrue(__pyx_t_2); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(7, 334, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
     __pyx_t_4 = __pyx_t_5;
@@ -45377,7 +45933,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct
     if (__pyx_t_4) {
 
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":321
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":335
  *         for inst in list(self._instances.values()):
  *             if symbol in inst.symbols and inst.wants_nbbo:
  *                 delivered += self.deliver_nbbo(inst.deployment_id, symbol_idx=inst.symbols.index(symbol),             # <<<<<<<<<<<<<<
@@ -45385,13 +45941,13 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct
  *         return delivered
 */
       __pyx_t_6 = NULL;
-      __pyx_t_7 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_deliver_nbbo); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 321, __pyx_L1_error)
+      __pyx_t_7 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_deliver_nbbo); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 335, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
-      __pyx_t_8 = __Pyx_PyObject_GetAttrStr(__pyx_v_inst, __pyx_mstate_global->__pyx_n_u_deployment_id); if (unlikely(!__pyx_t_8)) __PYX_ERR(7, 321, __pyx_L1_error)
+      __pyx_t_8 = __Pyx_PyObject_GetAttrStr(__pyx_v_inst, __pyx_mstate_global->__pyx_n_u_deployment_id); if (unlikely(!__pyx_t_8)) __PYX_ERR(7, 335, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_8);
-      __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 321, __pyx_L1_error)
+      __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 335, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_10);
-      __pyx_t_13 = __Pyx_PyObject_GetAttrStr(__pyx_v_inst, __pyx_mstate_global->__pyx_n_u_symbols); if (unlikely(!__pyx_t_13)) __PYX_ERR(7, 321, __pyx_L1_error)
+      __pyx_t_13 = __Pyx_PyObject_GetAttrStr(__pyx_v_inst, __pyx_mstate_global->__pyx_n_u_symbols); if (unlikely(!__pyx_t_13)) __PYX_ERR(7, 335, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
       __pyx_t_12 = __pyx_t_13;
       __Pyx_INCREF(__pyx_t_12);
@@ -45401,22 +45957,22 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct
         __pyx_t_11 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_index, __pyx_callargs+__pyx_t_14, (2-__pyx_t_14) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_12); __pyx_t_12 = 0;
         __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
-        if (unlikely(!__pyx_t_11)) __PYX_ERR(7, 321, __pyx_L1_error)
+        if (unlikely(!__pyx_t_11)) __PYX_ERR(7, 335, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_11);
       }
-      if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_t_11) < (0)) __PYX_ERR(7, 321, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_t_11) < (0)) __PYX_ERR(7, 335, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
       __pyx_t_9 = __pyx_t_10;
       __pyx_t_10 = 0;
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":322
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":336
  *             if symbol in inst.symbols and inst.wants_nbbo:
  *                 delivered += self.deliver_nbbo(inst.deployment_id, symbol_idx=inst.symbols.index(symbol),
  *                                                **nbbo)             # <<<<<<<<<<<<<<
  *         return delivered
  * 
 */
-      if (__Pyx_MergeKeywords(__pyx_t_9, __pyx_v_nbbo) < (0)) __PYX_ERR(7, 322, __pyx_L1_error)
+      if (__Pyx_MergeKeywords(__pyx_t_9, __pyx_v_nbbo) < (0)) __PYX_ERR(7, 336, __pyx_L1_error)
       __pyx_t_14 = 1;
       #if CYTHON_UNPACK_METHODS
       if (likely(PyMethod_Check(__pyx_t_7))) {
@@ -45436,24 +45992,24 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct
         __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
         __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
         __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-        if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 321, __pyx_L1_error)
+        if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 335, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_2);
       }
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":321
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":335
  *         for inst in list(self._instances.values()):
  *             if symbol in inst.symbols and inst.wants_nbbo:
  *                 delivered += self.deliver_nbbo(inst.deployment_id, symbol_idx=inst.symbols.index(symbol),             # <<<<<<<<<<<<<<
  *                                                **nbbo)
  *         return delivered
 */
-      __pyx_t_7 = __Pyx_PyNumber_InPlaceAdd_object_object(__pyx_v_delivered, __pyx_t_2); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 321, __pyx_L1_error)
+      __pyx_t_7 = __Pyx_PyNumber_InPlaceAdd_object_object(__pyx_v_delivered, __pyx_t_2); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 335, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
       __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
       __Pyx_DECREF_SET(__pyx_v_delivered, __pyx_t_7);
       __pyx_t_7 = 0;
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":320
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":334
  *         delivered = 0
  *         for inst in list(self._instances.values()):
  *             if symbol in inst.symbols and inst.wants_nbbo:             # <<<<<<<<<<<<<<
@@ -45462,7 +46018,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct
 */
     }
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":319
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":333
  *         exports algo_on_nbbo (with its own symbol index). Returns how many received it."""
  *         delivered = 0
  *         for inst in list(self._instances.values()):             # <<<<<<<<<<<<<<
@@ -45472,7 +46028,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":323
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":337
  *                 delivered += self.deliver_nbbo(inst.deployment_id, symbol_idx=inst.symbols.index(symbol),
  *                                                **nbbo)
  *         return delivered             # <<<<<<<<<<<<<<
@@ -45481,7 +46037,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct
 */
   __pyx_t_1 = __pyx_v_delivered;
   __Pyx_INCREF(__pyx_t_1);
-  if (__Pyx_PyInt_FromNumber(&__pyx_t_1, NULL, 1) < (0)) __PYX_ERR(7, 323, __pyx_L1_error)
+  if (__Pyx_PyInt_FromNumber(&__pyx_t_1, NULL, 1) < (0)) __PYX_ERR(7, 337, __pyx_L1_error)
   {
     PyObject *__pyx_temp;
     {
@@ -45493,7 +46049,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":315
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":329
  *         return slot_simple(s, &s.f_on_nbbo, "algo_on_nbbo") == 0
  * 
  *     def on_nbbo(self, str symbol, **nbbo) -> int:             # <<<<<<<<<<<<<<
@@ -45523,7 +46079,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":325
+/* "edge-image/sequence_edge/algo/algo_host.pxi":339
  *         return delivered
  * 
  *     def heartbeat(self, now_ns: int | None = None) -> int:             # <<<<<<<<<<<<<<
@@ -45532,16 +46088,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo(struct
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_35heartbeat(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_39heartbeat(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat, "algo_on_heartbeat(now_ns) on every running instance exporting it; returns how many ran.");
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_35heartbeat = {"heartbeat", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_35heartbeat, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_35heartbeat(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_38heartbeat, "algo_on_heartbeat(now_ns) on every running instance exporting it; returns how many ran.");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_39heartbeat = {"heartbeat", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_39heartbeat, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_38heartbeat};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_39heartbeat(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -45571,36 +46127,36 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_now_ns,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 325, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 339, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 325, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 339, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "heartbeat", 0) < (0)) __PYX_ERR(7, 325, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "heartbeat", 0) < (0)) __PYX_ERR(7, 339, __pyx_L3_error)
       if (!values[0]) values[0] = __Pyx_NewRef(((PyObject*)Py_None));
     } else {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 325, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 339, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       if (!values[0]) values[0] = __Pyx_NewRef(((PyObject*)Py_None));
     }
-    if (__Pyx_PyInt_FromNumber(&values[0], "now_ns", 1) < (0)) __PYX_ERR(7, 325, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[0], "now_ns", 1) < (0)) __PYX_ERR(7, 339, __pyx_L3_error)
     __pyx_v_now_ns = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("heartbeat", 0, 0, 1, __pyx_nargs); __PYX_ERR(7, 325, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("heartbeat", 0, 0, 1, __pyx_nargs); __PYX_ERR(7, 339, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -45611,8 +46167,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_now_ns), (&PyLong_Type), 1, "now_ns", 2))) __PYX_ERR(7, 325, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_now_ns);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_now_ns), (&PyLong_Type), 1, "now_ns", 2))) __PYX_ERR(7, 339, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38heartbeat(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_now_ns);
 
   /* function exit code */
   goto __pyx_L0;
@@ -45631,7 +46187,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_now_ns) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38heartbeat(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_now_ns) {
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_v_inst = 0;
   struct __pyx_t_13sequence_edge_4algo_4host_seq_slot_t *__pyx_v_s;
   wasmtime_val_raw_t __pyx_v_arg;
@@ -45653,7 +46209,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("heartbeat", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":330
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":344
  *         cdef seq_slot_t* s
  *         cdef wasmtime_val_raw_t arg
  *         cdef int ran = 0             # <<<<<<<<<<<<<<
@@ -45662,7 +46218,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
 */
   __pyx_v_ran = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":331
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":345
  *         cdef wasmtime_val_raw_t arg
  *         cdef int ran = 0
  *         cdef int64_t ts = now_ns if now_ns is not None else <int64_t>seq_clock_ns(CLOCK_REALTIME)             # <<<<<<<<<<<<<<
@@ -45671,7 +46227,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
 */
   __pyx_t_2 = (__pyx_v_now_ns != ((PyObject*)Py_None));
   if (__pyx_t_2) {
-    __pyx_t_3 = __Pyx_PyLong_As_int64_t(__pyx_v_now_ns); if (unlikely((__pyx_t_3 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 331, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyLong_As_int64_t(__pyx_v_now_ns); if (unlikely((__pyx_t_3 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 345, __pyx_L1_error)
     __pyx_t_1 = __pyx_t_3;
   } else {
 
@@ -45680,7 +46236,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
 
   __pyx_v_ts = __pyx_t_1;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":332
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":346
  *         cdef int ran = 0
  *         cdef int64_t ts = now_ns if now_ns is not None else <int64_t>seq_clock_ns(CLOCK_REALTIME)
  *         for obj in list(self._instances.values()):             # <<<<<<<<<<<<<<
@@ -45689,11 +46245,11 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
 */
   if (unlikely(__pyx_v_self->_instances == Py_None)) {
     PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "values");
-    __PYX_ERR(7, 332, __pyx_L1_error)
+    __PYX_ERR(7, 346, __pyx_L1_error)
   }
-  __pyx_t_4 = __Pyx_PyDict_Values(__pyx_v_self->_instances); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 332, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_Values(__pyx_v_self->_instances); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 346, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  __pyx_t_5 = PySequence_List(__pyx_t_4); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 332, __pyx_L1_error)
+  __pyx_t_5 = PySequence_List(__pyx_t_4); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 346, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
   __pyx_t_4 = __pyx_t_5; __Pyx_INCREF(__pyx_t_4);
@@ -45703,18 +46259,18 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
     {
       Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_4);
       #if !CYTHON_ASSUME_SAFE_SIZE
-      if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 332, __pyx_L1_error)
+      if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 346, __pyx_L1_error)
       #endif
       if (__pyx_t_6 >= __pyx_temp) break;
     }
     __pyx_t_5 = __Pyx_PyList_GET_ITEM_REF(__pyx_t_4, __pyx_t_6, __Pyx_ReferenceSharing_OwnStrongReference);
     ++__pyx_t_6;
-    if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 332, __pyx_L1_error)
+    if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 346, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __Pyx_XDECREF_SET(__pyx_v_obj, __pyx_t_5);
     __pyx_t_5 = 0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":333
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":347
  *         cdef int64_t ts = now_ns if now_ns is not None else <int64_t>seq_clock_ns(CLOCK_REALTIME)
  *         for obj in list(self._instances.values()):
  *             inst = <AlgoInstance>obj             # <<<<<<<<<<<<<<
@@ -45726,7 +46282,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
     __Pyx_XDECREF_SET(__pyx_v_inst, ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_5));
     __pyx_t_5 = 0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":334
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":348
  *         for obj in list(self._instances.values()):
  *             inst = <AlgoInstance>obj
  *             s = inst.slot             # <<<<<<<<<<<<<<
@@ -45737,7 +46293,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
 
     __pyx_v_s = __pyx_t_7;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":335
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":349
  *             inst = <AlgoInstance>obj
  *             s = inst.slot
  *             if s.state != SLOT_RUNNING or not (s.caps & CAP_HEARTBEAT):             # <<<<<<<<<<<<<<
@@ -45763,7 +46319,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
     if (__pyx_t_2) {
 
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":336
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":350
  *             s = inst.slot
  *             if s.state != SLOT_RUNNING or not (s.caps & CAP_HEARTBEAT):
  *                 continue             # <<<<<<<<<<<<<<
@@ -45772,7 +46328,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
 */
       goto __pyx_L3_continue;
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":335
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":349
  *             inst = <AlgoInstance>obj
  *             s = inst.slot
  *             if s.state != SLOT_RUNNING or not (s.caps & CAP_HEARTBEAT):             # <<<<<<<<<<<<<<
@@ -45781,7 +46337,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
 */
     }
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":337
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":351
  *             if s.state != SLOT_RUNNING or not (s.caps & CAP_HEARTBEAT):
  *                 continue
  *             slot_begin(s)             # <<<<<<<<<<<<<<
@@ -45790,7 +46346,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
 */
     (void)(__pyx_f_13sequence_edge_4algo_4host_slot_begin(__pyx_v_s));
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":338
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":352
  *                 continue
  *             slot_begin(s)
  *             arg.i64 = ts             # <<<<<<<<<<<<<<
@@ -45799,7 +46355,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
 */
     __pyx_v_arg.i64 = __pyx_v_ts;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":339
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":353
  *             slot_begin(s)
  *             arg.i64 = ts
  *             if slot_call(s, &s.f_on_heartbeat, &arg, 1, "algo_on_heartbeat") == 0:             # <<<<<<<<<<<<<<
@@ -45811,7 +46367,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
     if (__pyx_t_2) {
 
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":340
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":354
  *             arg.i64 = ts
  *             if slot_call(s, &s.f_on_heartbeat, &arg, 1, "algo_on_heartbeat") == 0:
  *                 ran += 1             # <<<<<<<<<<<<<<
@@ -45820,7 +46376,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
 */
       __pyx_v_ran = (__pyx_v_ran + 1);
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":339
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":353
  *             slot_begin(s)
  *             arg.i64 = ts
  *             if slot_call(s, &s.f_on_heartbeat, &arg, 1, "algo_on_heartbeat") == 0:             # <<<<<<<<<<<<<<
@@ -45829,7 +46385,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
 */
     }
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":332
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":346
  *         cdef int ran = 0
  *         cdef int64_t ts = now_ns if now_ns is not None else <int64_t>seq_clock_ns(CLOCK_REALTIME)
  *         for obj in list(self._instances.values()):             # <<<<<<<<<<<<<<
@@ -45840,16 +46396,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
   }
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":341
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":355
  *             if slot_call(s, &s.f_on_heartbeat, &arg, 1, "algo_on_heartbeat") == 0:
  *                 ran += 1
  *         return ran             # <<<<<<<<<<<<<<
  * 
  *     # ---- drains
 */
-  __pyx_t_4 = __Pyx_PyLong_From_int(__pyx_v_ran); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 341, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyLong_From_int(__pyx_v_ran); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 355, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (__Pyx_PyInt_FromNumber(&__pyx_t_4, NULL, 0) < (0)) __PYX_ERR(7, 341, __pyx_L1_error)
+  if (__Pyx_PyInt_FromNumber(&__pyx_t_4, NULL, 0) < (0)) __PYX_ERR(7, 355, __pyx_L1_error)
   {
     PyObject *__pyx_temp;
     {
@@ -45861,7 +46417,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
   __pyx_t_4 = 0;
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":325
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":339
  *         return delivered
  * 
  *     def heartbeat(self, now_ns: int | None = None) -> int:             # <<<<<<<<<<<<<<
@@ -45887,7 +46443,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":345
+/* "edge-image/sequence_edge/algo/algo_host.pxi":359
  *     # ---- drains
  * 
  *     def drain_actions(self, str deployment_id) -> list:             # <<<<<<<<<<<<<<
@@ -45896,15 +46452,15 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat(stru
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_37drain_actions(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_41drain_actions(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_37drain_actions = {"drain_actions", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_37drain_actions, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_37drain_actions(PyObject *__pyx_v_self, 
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_41drain_actions = {"drain_actions", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_41drain_actions, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_41drain_actions(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -45934,32 +46490,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 345, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 359, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 345, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 359, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "drain_actions", 0) < (0)) __PYX_ERR(7, 345, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "drain_actions", 0) < (0)) __PYX_ERR(7, 359, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("drain_actions", 1, 1, 1, i); __PYX_ERR(7, 345, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("drain_actions", 1, 1, 1, i); __PYX_ERR(7, 359, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 345, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 359, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("drain_actions", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 345, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("drain_actions", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 359, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -45970,8 +46526,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 345, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_36drain_actions(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 359, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_actions(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id);
 
   /* function exit code */
   goto __pyx_L0;
@@ -45990,7 +46546,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_36drain_actions(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_actions(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   PyObject *__pyx_t_1 = NULL;
@@ -46000,16 +46556,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_36drain_actions(
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("drain_actions", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":346
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":360
  * 
  *     def drain_actions(self, str deployment_id) -> list:
  *         return _drain_actions(self._get(deployment_id))             # <<<<<<<<<<<<<<
  * 
  *     def drain_outbox(self, str deployment_id, *, timestamps: bool = False) -> list:
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 346, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 360, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __pyx_t_2 = __pyx_f_13sequence_edge_4algo_4host__drain_actions(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_1)); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 346, __pyx_L1_error)
+  __pyx_t_2 = __pyx_f_13sequence_edge_4algo_4host__drain_actions(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_1)); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 360, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   {
@@ -46023,7 +46579,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_36drain_actions(
   __pyx_t_2 = 0;
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":345
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":359
  *     # ---- drains
  * 
  *     def drain_actions(self, str deployment_id) -> list:             # <<<<<<<<<<<<<<
@@ -46043,7 +46599,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_36drain_actions(
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":348
+/* "edge-image/sequence_edge/algo/algo_host.pxi":362
  *         return _drain_actions(self._get(deployment_id))
  * 
  *     def drain_outbox(self, str deployment_id, *, timestamps: bool = False) -> list:             # <<<<<<<<<<<<<<
@@ -46052,16 +46608,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_36drain_actions(
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_39drain_outbox(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_43drain_outbox(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox, "[(label, payload bytes)] sent since the last drain, oldest first; with `timestamps`,\n        [(label, payload, ts_ns)] where ts_ns is when the algo called seq.send (CLOCK_REALTIME).");
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_39drain_outbox = {"drain_outbox", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_39drain_outbox, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_39drain_outbox(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_42drain_outbox, "[(label, payload bytes)] sent since the last drain, oldest first; with `timestamps`,\n        [(label, payload, ts_ns)] where ts_ns is when the algo called seq.send (CLOCK_REALTIME).");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_43drain_outbox = {"drain_outbox", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_43drain_outbox, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_42drain_outbox};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_43drain_outbox(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -46092,37 +46648,37 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,&__pyx_mstate_global->__pyx_n_u_timestamps,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 348, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 362, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 348, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 362, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "drain_outbox", 0) < (0)) __PYX_ERR(7, 348, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "drain_outbox", 0) < (0)) __PYX_ERR(7, 362, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("drain_outbox", 1, 1, 1, i); __PYX_ERR(7, 348, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("drain_outbox", 1, 1, 1, i); __PYX_ERR(7, 362, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 348, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 362, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
     if (values[1]) {
-      __pyx_v_timestamps = __Pyx_PyObject_IsTrue(values[1]); if (unlikely((__pyx_v_timestamps == (int)-1) && PyErr_Occurred())) __PYX_ERR(7, 348, __pyx_L3_error)
+      __pyx_v_timestamps = __Pyx_PyObject_IsTrue(values[1]); if (unlikely((__pyx_v_timestamps == (int)-1) && PyErr_Occurred())) __PYX_ERR(7, 362, __pyx_L3_error)
     } else {
       __pyx_v_timestamps = ((int)0);
     }
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("drain_outbox", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 348, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("drain_outbox", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 362, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -46133,8 +46689,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 348, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_timestamps);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 362, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42drain_outbox(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_timestamps);
 
   /* function exit code */
   goto __pyx_L0;
@@ -46154,7 +46710,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, int __pyx_v_timestamps) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42drain_outbox(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, int __pyx_v_timestamps) {
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_v_inst = 0;
   struct __pyx_t_13sequence_edge_4algo_4host_seq_slot_t *__pyx_v_s;
   struct __pyx_t_13sequence_edge_4algo_4host_seq_outbox_entry_t *__pyx_v_e;
@@ -46174,19 +46730,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox(s
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("drain_outbox", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":351
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":365
  *         """[(label, payload bytes)] sent since the last drain, oldest first; with `timestamps`,
  *         [(label, payload, ts_ns)] where ts_ns is when the algo called seq.send (CLOCK_REALTIME)."""
  *         cdef AlgoInstance inst = self._get(deployment_id)             # <<<<<<<<<<<<<<
  *         cdef seq_slot_t* s = inst.slot
  *         cdef seq_outbox_entry_t* e
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 351, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 365, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_inst = ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":352
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":366
  *         [(label, payload, ts_ns)] where ts_ns is when the algo called seq.send (CLOCK_REALTIME)."""
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_slot_t* s = inst.slot             # <<<<<<<<<<<<<<
@@ -46197,19 +46753,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox(s
 
   __pyx_v_s = __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":354
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":368
  *         cdef seq_slot_t* s = inst.slot
  *         cdef seq_outbox_entry_t* e
  *         out = []             # <<<<<<<<<<<<<<
  *         while s.outbox_count:
  *             e = &s.outbox[s.outbox_head]
 */
-  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 354, __pyx_L1_error)
+  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 368, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_out = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":355
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":369
  *         cdef seq_outbox_entry_t* e
  *         out = []
  *         while s.outbox_count:             # <<<<<<<<<<<<<<
@@ -46222,7 +46778,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox(s
 
     if (!__pyx_t_3) break;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":356
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":370
  *         out = []
  *         while s.outbox_count:
  *             e = &s.outbox[s.outbox_head]             # <<<<<<<<<<<<<<
@@ -46231,31 +46787,31 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox(s
 */
     __pyx_v_e = (&(__pyx_v_s->outbox[__pyx_v_s->outbox_head]));
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":357
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":371
  *         while s.outbox_count:
  *             e = &s.outbox[s.outbox_head]
  *             label = (<char*>e.label)[:e.label_len].decode("utf-8", "replace")             # <<<<<<<<<<<<<<
  *             payload = PyBytes_FromStringAndSize(<char*>e.payload, e.payload_len)
  *             out.append((label, payload, e.ts_ns) if timestamps else (label, payload))
 */
-    __pyx_t_1 = __Pyx_decode_c_string(((char *)__pyx_v_e->label), 0, __pyx_v_e->label_len, NULL, __pyx_k_replace, PyUnicode_DecodeUTF8); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 357, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_decode_c_string(((char *)__pyx_v_e->label), 0, __pyx_v_e->label_len, NULL, __pyx_k_replace, PyUnicode_DecodeUTF8); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 371, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     __Pyx_XDECREF_SET(__pyx_v_label, ((PyObject*)__pyx_t_1));
     __pyx_t_1 = 0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":358
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":372
  *             e = &s.outbox[s.outbox_head]
  *             label = (<char*>e.label)[:e.label_len].decode("utf-8", "replace")
  *             payload = PyBytes_FromStringAndSize(<char*>e.payload, e.payload_len)             # <<<<<<<<<<<<<<
  *             out.append((label, payload, e.ts_ns) if timestamps else (label, payload))
  *             s.outbox_head = (s.outbox_head + 1) % OUTBOX_CAP
 */
-    __pyx_t_1 = PyBytes_FromStringAndSize(((char *)__pyx_v_e->payload), __pyx_v_e->payload_len); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 358, __pyx_L1_error)
+    __pyx_t_1 = PyBytes_FromStringAndSize(((char *)__pyx_v_e->payload), __pyx_v_e->payload_len); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 372, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     __Pyx_XDECREF_SET(__pyx_v_payload, ((PyObject*)__pyx_t_1));
     __pyx_t_1 = 0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":359
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":373
  *             label = (<char*>e.label)[:e.label_len].decode("utf-8", "replace")
  *             payload = PyBytes_FromStringAndSize(<char*>e.payload, e.payload_len)
  *             out.append((label, payload, e.ts_ns) if timestamps else (label, payload))             # <<<<<<<<<<<<<<
@@ -46263,38 +46819,38 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox(s
  *             s.outbox_count -= 1
 */
     if (__pyx_v_timestamps) {
-      __pyx_t_4 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->ts_ns); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 359, __pyx_L1_error)
+      __pyx_t_4 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->ts_ns); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 373, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_4);
-      __pyx_t_5 = PyTuple_New(3); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 359, __pyx_L1_error)
+      __pyx_t_5 = PyTuple_New(3); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 373, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
       __Pyx_INCREF(__pyx_v_label);
       __Pyx_GIVEREF(__pyx_v_label);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_5, 0, __pyx_v_label) != (0)) __PYX_ERR(7, 359, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_5, 0, __pyx_v_label) != (0)) __PYX_ERR(7, 373, __pyx_L1_error);
       __Pyx_INCREF(__pyx_v_payload);
       __Pyx_GIVEREF(__pyx_v_payload);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_5, 1, __pyx_v_payload) != (0)) __PYX_ERR(7, 359, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_5, 1, __pyx_v_payload) != (0)) __PYX_ERR(7, 373, __pyx_L1_error);
       __Pyx_GIVEREF(__pyx_t_4);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_5, 2, __pyx_t_4) != (0)) __PYX_ERR(7, 359, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_5, 2, __pyx_t_4) != (0)) __PYX_ERR(7, 373, __pyx_L1_error);
       __pyx_t_4 = 0;
       __pyx_t_1 = __pyx_t_5;
       __pyx_t_5 = 0;
     } else {
-      __pyx_t_5 = PyTuple_New(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 359, __pyx_L1_error)
+      __pyx_t_5 = PyTuple_New(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 373, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
       __Pyx_INCREF(__pyx_v_label);
       __Pyx_GIVEREF(__pyx_v_label);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_5, 0, __pyx_v_label) != (0)) __PYX_ERR(7, 359, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_5, 0, __pyx_v_label) != (0)) __PYX_ERR(7, 373, __pyx_L1_error);
       __Pyx_INCREF(__pyx_v_payload);
       __Pyx_GIVEREF(__pyx_v_payload);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_5, 1, __pyx_v_payload) != (0)) __PYX_ERR(7, 359, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_5, 1, __pyx_v_payload) != (0)) __PYX_ERR(7, 373, __pyx_L1_error);
       __pyx_t_1 = __pyx_t_5;
       __pyx_t_5 = 0;
     }
-    __pyx_t_6 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_1); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(7, 359, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_1); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(7, 373, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":360
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":374
  *             payload = PyBytes_FromStringAndSize(<char*>e.payload, e.payload_len)
  *             out.append((label, payload, e.ts_ns) if timestamps else (label, payload))
  *             s.outbox_head = (s.outbox_head + 1) % OUTBOX_CAP             # <<<<<<<<<<<<<<
@@ -46303,7 +46859,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox(s
 */
     __pyx_v_s->outbox_head = ((__pyx_v_s->outbox_head + 1) % __pyx_e_13sequence_edge_4algo_4host_OUTBOX_CAP);
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":361
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":375
  *             out.append((label, payload, e.ts_ns) if timestamps else (label, payload))
  *             s.outbox_head = (s.outbox_head + 1) % OUTBOX_CAP
  *             s.outbox_count -= 1             # <<<<<<<<<<<<<<
@@ -46313,7 +46869,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox(s
     __pyx_v_s->outbox_count = (__pyx_v_s->outbox_count - 1);
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":362
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":376
  *             s.outbox_head = (s.outbox_head + 1) % OUTBOX_CAP
  *             s.outbox_count -= 1
  *         return out             # <<<<<<<<<<<<<<
@@ -46331,7 +46887,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox(s
   }
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":348
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":362
  *         return _drain_actions(self._get(deployment_id))
  * 
  *     def drain_outbox(self, str deployment_id, *, timestamps: bool = False) -> list:             # <<<<<<<<<<<<<<
@@ -46358,7 +46914,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox(s
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":364
+/* "edge-image/sequence_edge/algo/algo_host.pxi":378
  *         return out
  * 
  *     def drain_logs(self, str deployment_id) -> list:             # <<<<<<<<<<<<<<
@@ -46367,16 +46923,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox(s
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_41drain_logs(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_45drain_logs(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs, "[LogLine(ts_ns, level name, text)] logged since the last drain, oldest first.");
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_41drain_logs = {"drain_logs", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_41drain_logs, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_41drain_logs(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_44drain_logs, "[LogLine(ts_ns, level name, text)] logged since the last drain, oldest first.");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_45drain_logs = {"drain_logs", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_45drain_logs, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_44drain_logs};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_45drain_logs(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -46406,32 +46962,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 364, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 378, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 364, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 378, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "drain_logs", 0) < (0)) __PYX_ERR(7, 364, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "drain_logs", 0) < (0)) __PYX_ERR(7, 378, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("drain_logs", 1, 1, 1, i); __PYX_ERR(7, 364, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("drain_logs", 1, 1, 1, i); __PYX_ERR(7, 378, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 364, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 378, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("drain_logs", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 364, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("drain_logs", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 378, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -46442,8 +46998,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 364, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 378, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_44drain_logs(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id);
 
   /* function exit code */
   goto __pyx_L0;
@@ -46462,7 +47018,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_44drain_logs(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_v_inst = 0;
   struct __pyx_t_13sequence_edge_4algo_4host_seq_slot_t *__pyx_v_s;
   struct __pyx_t_13sequence_edge_4algo_4host_seq_log_entry_t *__pyx_v_e;
@@ -46488,19 +47044,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs(str
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("drain_logs", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":366
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":380
  *     def drain_logs(self, str deployment_id) -> list:
  *         """[LogLine(ts_ns, level name, text)] logged since the last drain, oldest first."""
  *         cdef AlgoInstance inst = self._get(deployment_id)             # <<<<<<<<<<<<<<
  *         cdef seq_slot_t* s = inst.slot
  *         cdef seq_log_entry_t* e
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 366, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 380, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_inst = ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":367
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":381
  *         """[LogLine(ts_ns, level name, text)] logged since the last drain, oldest first."""
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_slot_t* s = inst.slot             # <<<<<<<<<<<<<<
@@ -46511,19 +47067,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs(str
 
   __pyx_v_s = __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":369
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":383
  *         cdef seq_slot_t* s = inst.slot
  *         cdef seq_log_entry_t* e
  *         out = []             # <<<<<<<<<<<<<<
  *         while s.log_count:
  *             e = &s.log_ring[s.log_head]
 */
-  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 369, __pyx_L1_error)
+  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 383, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_out = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":370
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":384
  *         cdef seq_log_entry_t* e
  *         out = []
  *         while s.log_count:             # <<<<<<<<<<<<<<
@@ -46536,7 +47092,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs(str
 
     if (!__pyx_t_3) break;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":371
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":385
  *         out = []
  *         while s.log_count:
  *             e = &s.log_ring[s.log_head]             # <<<<<<<<<<<<<<
@@ -46545,7 +47101,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs(str
 */
     __pyx_v_e = (&(__pyx_v_s->log_ring[__pyx_v_s->log_head]));
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":372
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":386
  *         while s.log_count:
  *             e = &s.log_ring[s.log_head]
  *             out.append(LogLine(e.ts_ns, abi.LOG_LEVELS.get(e.level, f"LEVEL{e.level}"),             # <<<<<<<<<<<<<<
@@ -46553,22 +47109,22 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs(str
  *             s.log_head = (s.log_head + 1) % LOG_RING_CAP
 */
     __pyx_t_4 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_LogLine); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 372, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_LogLine); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 386, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    __pyx_t_6 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->ts_ns); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 372, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->ts_ns); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 386, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __Pyx_GetModuleGlobalName(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_9)) __PYX_ERR(7, 372, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_9)) __PYX_ERR(7, 386, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
-    __pyx_t_10 = __Pyx_PyObject_GetAttrStr(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_LOG_LEVELS); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 372, __pyx_L1_error)
+    __pyx_t_10 = __Pyx_PyObject_GetAttrStr(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_LOG_LEVELS); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 386, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_10);
     __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
     __pyx_t_8 = __pyx_t_10;
     __Pyx_INCREF(__pyx_t_8);
-    __pyx_t_9 = __Pyx_PyLong_From_uint32_t(__pyx_v_e->level); if (unlikely(!__pyx_t_9)) __PYX_ERR(7, 372, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyLong_From_uint32_t(__pyx_v_e->level); if (unlikely(!__pyx_t_9)) __PYX_ERR(7, 386, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
-    __pyx_t_11 = __Pyx_PyUnicode_From_uint32_t(__pyx_v_e->level, 0, ' ', 'd'); if (unlikely(!__pyx_t_11)) __PYX_ERR(7, 372, __pyx_L1_error)
+    __pyx_t_11 = __Pyx_PyUnicode_From_uint32_t(__pyx_v_e->level, 0, ' ', 'd'); if (unlikely(!__pyx_t_11)) __PYX_ERR(7, 386, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_11);
-    __pyx_t_12 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_n_u_LEVEL, __pyx_t_11); if (unlikely(!__pyx_t_12)) __PYX_ERR(7, 372, __pyx_L1_error)
+    __pyx_t_12 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_n_u_LEVEL, __pyx_t_11); if (unlikely(!__pyx_t_12)) __PYX_ERR(7, 386, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_12);
     __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
     __pyx_t_13 = 0;
@@ -46579,18 +47135,18 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs(str
       __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
       __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
       __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-      if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 372, __pyx_L1_error)
+      if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 386, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
     }
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":373
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":387
  *             e = &s.log_ring[s.log_head]
  *             out.append(LogLine(e.ts_ns, abi.LOG_LEVELS.get(e.level, f"LEVEL{e.level}"),
  *                                (<char*>e.text)[:e.len].decode("utf-8", "replace")))             # <<<<<<<<<<<<<<
  *             s.log_head = (s.log_head + 1) % LOG_RING_CAP
  *             s.log_count -= 1
 */
-    __pyx_t_10 = __Pyx_decode_c_string(((char *)__pyx_v_e->text), 0, __pyx_v_e->len, NULL, __pyx_k_replace, PyUnicode_DecodeUTF8); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 373, __pyx_L1_error)
+    __pyx_t_10 = __Pyx_decode_c_string(((char *)__pyx_v_e->text), 0, __pyx_v_e->len, NULL, __pyx_k_replace, PyUnicode_DecodeUTF8); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 387, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_10);
     __pyx_t_13 = 1;
     #if CYTHON_UNPACK_METHODS
@@ -46612,22 +47168,22 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs(str
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
       __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 372, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 386, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":372
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":386
  *         while s.log_count:
  *             e = &s.log_ring[s.log_head]
  *             out.append(LogLine(e.ts_ns, abi.LOG_LEVELS.get(e.level, f"LEVEL{e.level}"),             # <<<<<<<<<<<<<<
  *                                (<char*>e.text)[:e.len].decode("utf-8", "replace")))
  *             s.log_head = (s.log_head + 1) % LOG_RING_CAP
 */
-    __pyx_t_14 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_1); if (unlikely(__pyx_t_14 == ((int)-1))) __PYX_ERR(7, 372, __pyx_L1_error)
+    __pyx_t_14 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_1); if (unlikely(__pyx_t_14 == ((int)-1))) __PYX_ERR(7, 386, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":374
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":388
  *             out.append(LogLine(e.ts_ns, abi.LOG_LEVELS.get(e.level, f"LEVEL{e.level}"),
  *                                (<char*>e.text)[:e.len].decode("utf-8", "replace")))
  *             s.log_head = (s.log_head + 1) % LOG_RING_CAP             # <<<<<<<<<<<<<<
@@ -46636,7 +47192,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs(str
 */
     __pyx_v_s->log_head = ((__pyx_v_s->log_head + 1) % __pyx_e_13sequence_edge_4algo_4host_LOG_RING_CAP);
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":375
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":389
  *                                (<char*>e.text)[:e.len].decode("utf-8", "replace")))
  *             s.log_head = (s.log_head + 1) % LOG_RING_CAP
  *             s.log_count -= 1             # <<<<<<<<<<<<<<
@@ -46646,7 +47202,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs(str
     __pyx_v_s->log_count = (__pyx_v_s->log_count - 1);
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":376
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":390
  *             s.log_head = (s.log_head + 1) % LOG_RING_CAP
  *             s.log_count -= 1
  *         return out             # <<<<<<<<<<<<<<
@@ -46664,7 +47220,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs(str
   }
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":364
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":378
  *         return out
  * 
  *     def drain_logs(self, str deployment_id) -> list:             # <<<<<<<<<<<<<<
@@ -46696,7 +47252,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs(str
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":380
+/* "edge-image/sequence_edge/algo/algo_host.pxi":394
  *     # ---- AlgoState (the venue side's view of the algo's trading state)
  * 
  *     def set_position(self, str deployment_id, int symbol_idx, int64_t qty_1e8, uint64_t avg_px_1e8) -> None:             # <<<<<<<<<<<<<<
@@ -46705,15 +47261,15 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs(str
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_43set_position(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_47set_position(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_43set_position = {"set_position", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_43set_position, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_43set_position(PyObject *__pyx_v_self, 
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_47set_position = {"set_position", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_47set_position, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_47set_position(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -46746,53 +47302,53 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,&__pyx_mstate_global->__pyx_n_u_symbol_idx,&__pyx_mstate_global->__pyx_n_u_qty_1e8,&__pyx_mstate_global->__pyx_n_u_avg_px_1e8,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 380, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 394, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  4:
         values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(7, 380, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(7, 394, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 380, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 394, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 380, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 394, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 380, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 394, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "set_position", 0) < (0)) __PYX_ERR(7, 380, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "set_position", 0) < (0)) __PYX_ERR(7, 394, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 4; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("set_position", 1, 4, 4, i); __PYX_ERR(7, 380, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("set_position", 1, 4, 4, i); __PYX_ERR(7, 394, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 4)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 380, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 394, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 380, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 394, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 380, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(7, 394, __pyx_L3_error)
       values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(7, 380, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(7, 394, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
-    __pyx_v_symbol_idx = __Pyx_PyLong_As_int(values[1]); if (unlikely((__pyx_v_symbol_idx == (int)-1) && PyErr_Occurred())) __PYX_ERR(7, 380, __pyx_L3_error)
-    __pyx_v_qty_1e8 = __Pyx_PyLong_As_int64_t(values[2]); if (unlikely((__pyx_v_qty_1e8 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 380, __pyx_L3_error)
-    __pyx_v_avg_px_1e8 = __Pyx_PyLong_As_uint64_t(values[3]); if (unlikely((__pyx_v_avg_px_1e8 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 380, __pyx_L3_error)
+    __pyx_v_symbol_idx = __Pyx_PyLong_As_int(values[1]); if (unlikely((__pyx_v_symbol_idx == (int)-1) && PyErr_Occurred())) __PYX_ERR(7, 394, __pyx_L3_error)
+    __pyx_v_qty_1e8 = __Pyx_PyLong_As_int64_t(values[2]); if (unlikely((__pyx_v_qty_1e8 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 394, __pyx_L3_error)
+    __pyx_v_avg_px_1e8 = __Pyx_PyLong_As_uint64_t(values[3]); if (unlikely((__pyx_v_avg_px_1e8 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 394, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("set_position", 1, 4, 4, __pyx_nargs); __PYX_ERR(7, 380, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("set_position", 1, 4, 4, __pyx_nargs); __PYX_ERR(7, 394, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -46803,8 +47359,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 380, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42set_position(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_symbol_idx, __pyx_v_qty_1e8, __pyx_v_avg_px_1e8);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 394, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_position(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_symbol_idx, __pyx_v_qty_1e8, __pyx_v_avg_px_1e8);
 
   /* function exit code */
   goto __pyx_L0;
@@ -46826,7 +47382,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42set_position(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, int __pyx_v_symbol_idx, int64_t __pyx_v_qty_1e8, uint64_t __pyx_v_avg_px_1e8) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_position(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, int __pyx_v_symbol_idx, int64_t __pyx_v_qty_1e8, uint64_t __pyx_v_avg_px_1e8) {
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_v_inst = 0;
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
@@ -46846,19 +47402,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42set_position(s
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("set_position", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":381
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":395
  * 
  *     def set_position(self, str deployment_id, int symbol_idx, int64_t qty_1e8, uint64_t avg_px_1e8) -> None:
  *         cdef AlgoInstance inst = self._get(deployment_id)             # <<<<<<<<<<<<<<
  *         if not 0 <= symbol_idx < len(inst.symbols):
  *             raise ValueError(f"symbol_idx {symbol_idx} out of range for {list(inst.symbols)}")
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 381, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 395, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_inst = ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":382
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":396
  *     def set_position(self, str deployment_id, int symbol_idx, int64_t qty_1e8, uint64_t avg_px_1e8) -> None:
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         if not 0 <= symbol_idx < len(inst.symbols):             # <<<<<<<<<<<<<<
@@ -46871,9 +47427,9 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42set_position(s
     __Pyx_INCREF(__pyx_t_1);
     if (unlikely(__pyx_t_1 == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-      __PYX_ERR(7, 382, __pyx_L1_error)
+      __PYX_ERR(7, 396, __pyx_L1_error)
     }
-    __pyx_t_3 = __Pyx_PyTuple_GET_SIZE(__pyx_t_1); if (unlikely(__pyx_t_3 == ((Py_ssize_t)-1))) __PYX_ERR(7, 382, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyTuple_GET_SIZE(__pyx_t_1); if (unlikely(__pyx_t_3 == ((Py_ssize_t)-1))) __PYX_ERR(7, 396, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     __pyx_t_2 = (__pyx_v_symbol_idx < __pyx_t_3);
 
@@ -46884,7 +47440,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42set_position(s
   if (unlikely(__pyx_t_4)) {
 
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":383
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":397
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         if not 0 <= symbol_idx < len(inst.symbols):
  *             raise ValueError(f"symbol_idx {symbol_idx} out of range for {list(inst.symbols)}")             # <<<<<<<<<<<<<<
@@ -46892,11 +47448,11 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42set_position(s
  *         inst.slot.algo_state.positions[symbol_idx].avg_px_1e8 = avg_px_1e8
 */
     __pyx_t_5 = NULL;
-    __pyx_t_6 = __Pyx_PyUnicode_From_int(__pyx_v_symbol_idx, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 383, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyUnicode_From_int(__pyx_v_symbol_idx, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 397, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_7 = PySequence_List(__pyx_v_inst->symbols); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 383, __pyx_L1_error)
+    __pyx_t_7 = PySequence_List(__pyx_v_inst->symbols); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 397, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_8 = __Pyx_PyObject_FormatSimple(__pyx_t_7, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_8)) __PYX_ERR(7, 383, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyObject_FormatSimple(__pyx_t_7, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_8)) __PYX_ERR(7, 397, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
     __pyx_t_9[0] = __pyx_mstate_global->__pyx_kp_u_symbol_idx_2;
@@ -46912,7 +47468,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42set_position(s
     __pyx_t_10 |= __Pyx_PyUnicode_KIND_04(__pyx_t_9[3]);
     #endif
     __pyx_t_7 = __Pyx_PyUnicode_Join(__pyx_t_9, 4, __pyx_t_3, __pyx_t_10);
-    if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 383, __pyx_L1_error)
+    if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 397, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
@@ -46922,14 +47478,14 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42set_position(s
       __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_11, (2-__pyx_t_11) | (__pyx_t_11*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 383, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 397, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(7, 383, __pyx_L1_error)
+    __PYX_ERR(7, 397, __pyx_L1_error)
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":382
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":396
  *     def set_position(self, str deployment_id, int symbol_idx, int64_t qty_1e8, uint64_t avg_px_1e8) -> None:
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         if not 0 <= symbol_idx < len(inst.symbols):             # <<<<<<<<<<<<<<
@@ -46938,7 +47494,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42set_position(s
 */
   }
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":384
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":398
  *         if not 0 <= symbol_idx < len(inst.symbols):
  *             raise ValueError(f"symbol_idx {symbol_idx} out of range for {list(inst.symbols)}")
  *         inst.slot.algo_state.positions[symbol_idx].qty_1e8 = qty_1e8             # <<<<<<<<<<<<<<
@@ -46947,7 +47503,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42set_position(s
 */
   (__pyx_v_inst->slot->algo_state.positions[__pyx_v_symbol_idx]).qty_1e8 = __pyx_v_qty_1e8;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":385
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":399
  *             raise ValueError(f"symbol_idx {symbol_idx} out of range for {list(inst.symbols)}")
  *         inst.slot.algo_state.positions[symbol_idx].qty_1e8 = qty_1e8
  *         inst.slot.algo_state.positions[symbol_idx].avg_px_1e8 = avg_px_1e8             # <<<<<<<<<<<<<<
@@ -46956,7 +47512,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42set_position(s
 */
   (__pyx_v_inst->slot->algo_state.positions[__pyx_v_symbol_idx]).avg_px_1e8 = __pyx_v_avg_px_1e8;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":380
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":394
  *     # ---- AlgoState (the venue side's view of the algo's trading state)
  * 
  *     def set_position(self, str deployment_id, int symbol_idx, int64_t qty_1e8, uint64_t avg_px_1e8) -> None:             # <<<<<<<<<<<<<<
@@ -46982,7 +47538,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42set_position(s
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":387
+/* "edge-image/sequence_edge/algo/algo_host.pxi":401
  *         inst.slot.algo_state.positions[symbol_idx].avg_px_1e8 = avg_px_1e8
  * 
  *     def set_pnl(self, str deployment_id, *, realized_1e8: int, unrealized_1e8: int, fees_1e8: int) -> None:             # <<<<<<<<<<<<<<
@@ -46991,15 +47547,15 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_42set_position(s
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_45set_pnl(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_49set_pnl(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_45set_pnl = {"set_pnl", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_45set_pnl, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_45set_pnl(PyObject *__pyx_v_self, 
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_49set_pnl = {"set_pnl", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_49set_pnl, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_49set_pnl(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -47032,40 +47588,40 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,&__pyx_mstate_global->__pyx_n_u_realized_1e8,&__pyx_mstate_global->__pyx_n_u_unrealized_1e8,&__pyx_mstate_global->__pyx_n_u_fees_1e8,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 387, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 401, __pyx_L3_error)
     if (likely(__pyx_kwds_len > 0)) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 387, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 401, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "set_pnl", 0) < (0)) __PYX_ERR(7, 387, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "set_pnl", 0) < (0)) __PYX_ERR(7, 401, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("set_pnl", 1, 1, 1, i); __PYX_ERR(7, 387, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("set_pnl", 1, 1, 1, i); __PYX_ERR(7, 401, __pyx_L3_error) }
       }
       for (Py_ssize_t i = 1; i < 4; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseKeywordRequired("set_pnl", *(__pyx_pyargnames[i - 0])); __PYX_ERR(7, 387, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseKeywordRequired("set_pnl", *(__pyx_pyargnames[i - 0])); __PYX_ERR(7, 401, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
-      __Pyx_RaiseKeywordRequired("set_pnl", __pyx_mstate_global->__pyx_n_u_realized_1e8); __PYX_ERR(7, 387, __pyx_L3_error)
+      __Pyx_RaiseKeywordRequired("set_pnl", __pyx_mstate_global->__pyx_n_u_realized_1e8); __PYX_ERR(7, 401, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
-    if (__Pyx_PyInt_FromNumber(&values[1], "realized_1e8", 0) < (0)) __PYX_ERR(7, 387, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[1], "realized_1e8", 0) < (0)) __PYX_ERR(7, 401, __pyx_L3_error)
     __pyx_v_realized_1e8 = ((PyObject*)values[1]);
-    if (__Pyx_PyInt_FromNumber(&values[2], "unrealized_1e8", 0) < (0)) __PYX_ERR(7, 387, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[2], "unrealized_1e8", 0) < (0)) __PYX_ERR(7, 401, __pyx_L3_error)
     __pyx_v_unrealized_1e8 = ((PyObject*)values[2]);
-    if (__Pyx_PyInt_FromNumber(&values[3], "fees_1e8", 0) < (0)) __PYX_ERR(7, 387, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[3], "fees_1e8", 0) < (0)) __PYX_ERR(7, 401, __pyx_L3_error)
     __pyx_v_fees_1e8 = ((PyObject*)values[3]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("set_pnl", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 387, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("set_pnl", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 401, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -47076,11 +47632,11 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 387, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_realized_1e8), (&PyLong_Type), 0, "realized_1e8", 2))) __PYX_ERR(7, 387, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_unrealized_1e8), (&PyLong_Type), 0, "unrealized_1e8", 2))) __PYX_ERR(7, 387, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_fees_1e8), (&PyLong_Type), 0, "fees_1e8", 2))) __PYX_ERR(7, 387, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_44set_pnl(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_realized_1e8, __pyx_v_unrealized_1e8, __pyx_v_fees_1e8);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 401, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_realized_1e8), (&PyLong_Type), 0, "realized_1e8", 2))) __PYX_ERR(7, 401, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_unrealized_1e8), (&PyLong_Type), 0, "unrealized_1e8", 2))) __PYX_ERR(7, 401, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_fees_1e8), (&PyLong_Type), 0, "fees_1e8", 2))) __PYX_ERR(7, 401, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_48set_pnl(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_realized_1e8, __pyx_v_unrealized_1e8, __pyx_v_fees_1e8);
 
   /* function exit code */
   goto __pyx_L0;
@@ -47099,7 +47655,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_44set_pnl(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_realized_1e8, PyObject *__pyx_v_unrealized_1e8, PyObject *__pyx_v_fees_1e8) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_48set_pnl(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_realized_1e8, PyObject *__pyx_v_unrealized_1e8, PyObject *__pyx_v_fees_1e8) {
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_v_inst = 0;
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
@@ -47110,49 +47666,49 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_44set_pnl(struct
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("set_pnl", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":388
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":402
  * 
  *     def set_pnl(self, str deployment_id, *, realized_1e8: int, unrealized_1e8: int, fees_1e8: int) -> None:
  *         cdef AlgoInstance inst = self._get(deployment_id)             # <<<<<<<<<<<<<<
  *         inst.slot.algo_state.realized_pnl_1e8 = realized_1e8
  *         inst.slot.algo_state.unrealized_pnl_1e8 = unrealized_1e8
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 388, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 402, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_inst = ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":389
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":403
  *     def set_pnl(self, str deployment_id, *, realized_1e8: int, unrealized_1e8: int, fees_1e8: int) -> None:
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         inst.slot.algo_state.realized_pnl_1e8 = realized_1e8             # <<<<<<<<<<<<<<
  *         inst.slot.algo_state.unrealized_pnl_1e8 = unrealized_1e8
  *         inst.slot.algo_state.fees_1e8 = fees_1e8
 */
-  __pyx_t_2 = __Pyx_PyLong_As_int64_t(__pyx_v_realized_1e8); if (unlikely((__pyx_t_2 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 389, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_As_int64_t(__pyx_v_realized_1e8); if (unlikely((__pyx_t_2 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 403, __pyx_L1_error)
   __pyx_v_inst->slot->algo_state.realized_pnl_1e8 = __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":390
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":404
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         inst.slot.algo_state.realized_pnl_1e8 = realized_1e8
  *         inst.slot.algo_state.unrealized_pnl_1e8 = unrealized_1e8             # <<<<<<<<<<<<<<
  *         inst.slot.algo_state.fees_1e8 = fees_1e8
  * 
 */
-  __pyx_t_2 = __Pyx_PyLong_As_int64_t(__pyx_v_unrealized_1e8); if (unlikely((__pyx_t_2 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 390, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_As_int64_t(__pyx_v_unrealized_1e8); if (unlikely((__pyx_t_2 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 404, __pyx_L1_error)
   __pyx_v_inst->slot->algo_state.unrealized_pnl_1e8 = __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":391
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":405
  *         inst.slot.algo_state.realized_pnl_1e8 = realized_1e8
  *         inst.slot.algo_state.unrealized_pnl_1e8 = unrealized_1e8
  *         inst.slot.algo_state.fees_1e8 = fees_1e8             # <<<<<<<<<<<<<<
  * 
  *     def set_open_orders(self, str deployment_id, orders) -> None:
 */
-  __pyx_t_2 = __Pyx_PyLong_As_int64_t(__pyx_v_fees_1e8); if (unlikely((__pyx_t_2 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 391, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_As_int64_t(__pyx_v_fees_1e8); if (unlikely((__pyx_t_2 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 405, __pyx_L1_error)
   __pyx_v_inst->slot->algo_state.fees_1e8 = __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":387
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":401
  *         inst.slot.algo_state.positions[symbol_idx].avg_px_1e8 = avg_px_1e8
  * 
  *     def set_pnl(self, str deployment_id, *, realized_1e8: int, unrealized_1e8: int, fees_1e8: int) -> None:             # <<<<<<<<<<<<<<
@@ -47174,7 +47730,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_44set_pnl(struct
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":393
+/* "edge-image/sequence_edge/algo/algo_host.pxi":407
  *         inst.slot.algo_state.fees_1e8 = fees_1e8
  * 
  *     def set_open_orders(self, str deployment_id, orders) -> None:             # <<<<<<<<<<<<<<
@@ -47183,16 +47739,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_44set_pnl(struct
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_47set_open_orders(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_51set_open_orders(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_46set_open_orders, "Mirror the resting orders (OpenOrder tuples, oldest first; only the first 32 fit).");
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_47set_open_orders = {"set_open_orders", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_47set_open_orders, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_46set_open_orders};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_47set_open_orders(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_50set_open_orders, "Mirror the resting orders (OpenOrder tuples, oldest first; only the first 32 fit).");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_51set_open_orders = {"set_open_orders", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_51set_open_orders, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_50set_open_orders};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_51set_open_orders(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -47223,39 +47779,39 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,&__pyx_mstate_global->__pyx_n_u_orders,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 393, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 407, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 393, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 407, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 393, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 407, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "set_open_orders", 0) < (0)) __PYX_ERR(7, 393, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "set_open_orders", 0) < (0)) __PYX_ERR(7, 407, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 2; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("set_open_orders", 1, 2, 2, i); __PYX_ERR(7, 393, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("set_open_orders", 1, 2, 2, i); __PYX_ERR(7, 407, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 2)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 393, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 407, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 393, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 407, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
     __pyx_v_orders = values[1];
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("set_open_orders", 1, 2, 2, __pyx_nargs); __PYX_ERR(7, 393, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("set_open_orders", 1, 2, 2, __pyx_nargs); __PYX_ERR(7, 407, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -47266,8 +47822,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 393, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_orders(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_orders);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 407, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_50set_open_orders(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_orders);
 
   /* function exit code */
   goto __pyx_L0;
@@ -47286,7 +47842,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_orders(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_orders) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_50set_open_orders(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, PyObject *__pyx_v_orders) {
   struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *__pyx_v_inst = 0;
   seq_algo_state_t *__pyx_v_st;
   uint32_t __pyx_v_i;
@@ -47311,19 +47867,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_order
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("set_open_orders", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":395
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":409
  *     def set_open_orders(self, str deployment_id, orders) -> None:
  *         """Mirror the resting orders (OpenOrder tuples, oldest first; only the first 32 fit)."""
  *         cdef AlgoInstance inst = self._get(deployment_id)             # <<<<<<<<<<<<<<
  *         cdef seq_algo_state_t* st = &inst.slot.algo_state
  *         cdef uint32_t i = 0
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 395, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 409, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_inst = ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":396
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":410
  *         """Mirror the resting orders (OpenOrder tuples, oldest first; only the first 32 fit)."""
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_algo_state_t* st = &inst.slot.algo_state             # <<<<<<<<<<<<<<
@@ -47332,7 +47888,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_order
 */
   __pyx_v_st = (&__pyx_v_inst->slot->algo_state);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":397
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":411
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         cdef seq_algo_state_t* st = &inst.slot.algo_state
  *         cdef uint32_t i = 0             # <<<<<<<<<<<<<<
@@ -47341,7 +47897,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_order
 */
   __pyx_v_i = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":398
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":412
  *         cdef seq_algo_state_t* st = &inst.slot.algo_state
  *         cdef uint32_t i = 0
  *         rows = [OpenOrder(*o) for o in orders][:SEQ_MAX_OPEN_ORDERS]             # <<<<<<<<<<<<<<
@@ -47349,16 +47905,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_order
  *         for i, o in enumerate(rows):
 */
   { /* enter inner scope */
-    __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 398, __pyx_L5_error)
+    __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 412, __pyx_L5_error)
     __Pyx_GOTREF(__pyx_t_1);
     if (likely(PyList_CheckExact(__pyx_v_orders)) || PyTuple_CheckExact(__pyx_v_orders)) {
       __pyx_t_2 = __pyx_v_orders; __Pyx_INCREF(__pyx_t_2);
       __pyx_t_3 = 0;
       __pyx_t_4 = NULL;
     } else {
-      __pyx_t_3 = -1; __pyx_t_2 = PyObject_GetIter(__pyx_v_orders); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 398, __pyx_L5_error)
+      __pyx_t_3 = -1; __pyx_t_2 = PyObject_GetIter(__pyx_v_orders); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 412, __pyx_L5_error)
       __Pyx_GOTREF(__pyx_t_2);
-      __pyx_t_4 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_2); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 398, __pyx_L5_error)
+      __pyx_t_4 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_2); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 412, __pyx_L5_error)
     }
     for (;;) {
       if (likely(!__pyx_t_4)) {
@@ -47366,7 +47922,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_order
           {
             Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_2);
             #if !CYTHON_ASSUME_SAFE_SIZE
-            if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 398, __pyx_L5_error)
+            if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 412, __pyx_L5_error)
             #endif
             if (__pyx_t_3 >= __pyx_temp) break;
           }
@@ -47376,7 +47932,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_order
           {
             Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_2);
             #if !CYTHON_ASSUME_SAFE_SIZE
-            if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 398, __pyx_L5_error)
+            if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 412, __pyx_L5_error)
             #endif
             if (__pyx_t_3 >= __pyx_temp) break;
           }
@@ -47387,13 +47943,13 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_order
           #endif
           ++__pyx_t_3;
         }
-        if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 398, __pyx_L5_error)
+        if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 412, __pyx_L5_error)
       } else {
         __pyx_t_5 = __pyx_t_4(__pyx_t_2);
         if (unlikely(!__pyx_t_5)) {
           PyObject* exc_type = PyErr_Occurred();
           if (exc_type) {
-            if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(7, 398, __pyx_L5_error)
+            if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(7, 412, __pyx_L5_error)
             PyErr_Clear();
           }
           break;
@@ -47402,16 +47958,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_order
       __Pyx_GOTREF(__pyx_t_5);
       __Pyx_XDECREF_SET(__pyx_9genexpr13__pyx_v_o, __pyx_t_5);
       __pyx_t_5 = 0;
-      __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_OpenOrder); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 398, __pyx_L5_error)
+      __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_OpenOrder); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 412, __pyx_L5_error)
       __Pyx_GOTREF(__pyx_t_5);
-      __pyx_t_6 = __Pyx_PySequence_Tuple(__pyx_9genexpr13__pyx_v_o); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 398, __pyx_L5_error)
+      __pyx_t_6 = __Pyx_PySequence_Tuple(__pyx_9genexpr13__pyx_v_o); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 412, __pyx_L5_error)
       __Pyx_GOTREF(__pyx_t_6);
-      __pyx_t_7 = __Pyx_PyObject_Call(__pyx_t_5, __pyx_t_6, NULL); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 398, __pyx_L5_error)
+      __pyx_t_7 = __Pyx_PyObject_Call(__pyx_t_5, __pyx_t_6, NULL); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 412, __pyx_L5_error)
       __Pyx_GOTREF(__pyx_t_7);
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
       __Pyx_GIVEREF(__pyx_t_7);
-      if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_1, __pyx_t_7))) __PYX_ERR(7, 398, __pyx_L5_error)
+      if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_1, __pyx_t_7))) __PYX_ERR(7, 412, __pyx_L5_error)
       __pyx_t_7 = 0;
     }
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
@@ -47422,13 +47978,13 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_order
     goto __pyx_L1_error;
     __pyx_L9_exit_scope:;
   } /* exit inner scope */
-  __pyx_t_2 = __Pyx_PyList_GetSlice(__pyx_t_1, 0, __pyx_e_13sequence_edge_4algo_3abi_SEQ_MAX_OPEN_ORDERS); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 398, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyList_GetSlice(__pyx_t_1, 0, __pyx_e_13sequence_edge_4algo_3abi_SEQ_MAX_OPEN_ORDERS); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 412, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   __pyx_v_rows = ((PyObject*)__pyx_t_2);
   __pyx_t_2 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":399
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":413
  *         cdef uint32_t i = 0
  *         rows = [OpenOrder(*o) for o in orders][:SEQ_MAX_OPEN_ORDERS]
  *         memset(&st.open_orders[0], 0, sizeof(st.open_orders))             # <<<<<<<<<<<<<<
@@ -47437,7 +47993,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_order
 */
   (void)(memset((&(__pyx_v_st->open_orders[0])), 0, (sizeof(__pyx_v_st->open_orders))));
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":400
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":414
  *         rows = [OpenOrder(*o) for o in orders][:SEQ_MAX_OPEN_ORDERS]
  *         memset(&st.open_orders[0], 0, sizeof(st.open_orders))
  *         for i, o in enumerate(rows):             # <<<<<<<<<<<<<<
@@ -47452,111 +48008,111 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_order
     {
       Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_2);
       #if !CYTHON_ASSUME_SAFE_SIZE
-      if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 400, __pyx_L1_error)
+      if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 414, __pyx_L1_error)
       #endif
       if (__pyx_t_3 >= __pyx_temp) break;
     }
     __pyx_t_1 = __Pyx_PyList_GET_ITEM_REF(__pyx_t_2, __pyx_t_3, __Pyx_ReferenceSharing_OwnStrongReference);
     ++__pyx_t_3;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 400, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 414, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     __Pyx_XDECREF_SET(__pyx_v_o, __pyx_t_1);
     __pyx_t_1 = 0;
     __pyx_v_i = __pyx_t_8;
     __pyx_t_8 = (__pyx_t_8 + 1);
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":401
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":415
  *         memset(&st.open_orders[0], 0, sizeof(st.open_orders))
  *         for i, o in enumerate(rows):
  *             st.open_orders[i].order_id = o.order_id             # <<<<<<<<<<<<<<
  *             st.open_orders[i].px_1e8 = o.px_1e8
  *             st.open_orders[i].qty_1e8 = o.qty_1e8
 */
-    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_o, __pyx_mstate_global->__pyx_n_u_order_id); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 401, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_o, __pyx_mstate_global->__pyx_n_u_order_id); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 415, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    __pyx_t_9 = __Pyx_PyLong_As_uint64_t(__pyx_t_1); if (unlikely((__pyx_t_9 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 401, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyLong_As_uint64_t(__pyx_t_1); if (unlikely((__pyx_t_9 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 415, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     (__pyx_v_st->open_orders[__pyx_v_i]).order_id = __pyx_t_9;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":402
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":416
  *         for i, o in enumerate(rows):
  *             st.open_orders[i].order_id = o.order_id
  *             st.open_orders[i].px_1e8 = o.px_1e8             # <<<<<<<<<<<<<<
  *             st.open_orders[i].qty_1e8 = o.qty_1e8
  *             st.open_orders[i].filled_1e8 = o.filled_1e8
 */
-    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_o, __pyx_mstate_global->__pyx_n_u_px_1e8); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 402, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_o, __pyx_mstate_global->__pyx_n_u_px_1e8); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 416, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    __pyx_t_9 = __Pyx_PyLong_As_uint64_t(__pyx_t_1); if (unlikely((__pyx_t_9 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 402, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyLong_As_uint64_t(__pyx_t_1); if (unlikely((__pyx_t_9 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 416, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     (__pyx_v_st->open_orders[__pyx_v_i]).px_1e8 = __pyx_t_9;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":403
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":417
  *             st.open_orders[i].order_id = o.order_id
  *             st.open_orders[i].px_1e8 = o.px_1e8
  *             st.open_orders[i].qty_1e8 = o.qty_1e8             # <<<<<<<<<<<<<<
  *             st.open_orders[i].filled_1e8 = o.filled_1e8
  *             st.open_orders[i].symbol_idx = o.symbol_idx
 */
-    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_o, __pyx_mstate_global->__pyx_n_u_qty_1e8); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 403, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_o, __pyx_mstate_global->__pyx_n_u_qty_1e8); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 417, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    __pyx_t_9 = __Pyx_PyLong_As_uint64_t(__pyx_t_1); if (unlikely((__pyx_t_9 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 403, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyLong_As_uint64_t(__pyx_t_1); if (unlikely((__pyx_t_9 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 417, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     (__pyx_v_st->open_orders[__pyx_v_i]).qty_1e8 = __pyx_t_9;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":404
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":418
  *             st.open_orders[i].px_1e8 = o.px_1e8
  *             st.open_orders[i].qty_1e8 = o.qty_1e8
  *             st.open_orders[i].filled_1e8 = o.filled_1e8             # <<<<<<<<<<<<<<
  *             st.open_orders[i].symbol_idx = o.symbol_idx
  *             st.open_orders[i].side = o.side
 */
-    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_o, __pyx_mstate_global->__pyx_n_u_filled_1e8); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 404, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_o, __pyx_mstate_global->__pyx_n_u_filled_1e8); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 418, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    __pyx_t_9 = __Pyx_PyLong_As_uint64_t(__pyx_t_1); if (unlikely((__pyx_t_9 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 404, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyLong_As_uint64_t(__pyx_t_1); if (unlikely((__pyx_t_9 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 418, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     (__pyx_v_st->open_orders[__pyx_v_i]).filled_1e8 = __pyx_t_9;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":405
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":419
  *             st.open_orders[i].qty_1e8 = o.qty_1e8
  *             st.open_orders[i].filled_1e8 = o.filled_1e8
  *             st.open_orders[i].symbol_idx = o.symbol_idx             # <<<<<<<<<<<<<<
  *             st.open_orders[i].side = o.side
  *             st.open_orders[i].order_type = o.order_type
 */
-    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_o, __pyx_mstate_global->__pyx_n_u_symbol_idx); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 405, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_o, __pyx_mstate_global->__pyx_n_u_symbol_idx); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 419, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    __pyx_t_10 = __Pyx_PyLong_As_uint16_t(__pyx_t_1); if (unlikely((__pyx_t_10 == ((uint16_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 405, __pyx_L1_error)
+    __pyx_t_10 = __Pyx_PyLong_As_uint16_t(__pyx_t_1); if (unlikely((__pyx_t_10 == ((uint16_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 419, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     (__pyx_v_st->open_orders[__pyx_v_i]).symbol_idx = __pyx_t_10;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":406
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":420
  *             st.open_orders[i].filled_1e8 = o.filled_1e8
  *             st.open_orders[i].symbol_idx = o.symbol_idx
  *             st.open_orders[i].side = o.side             # <<<<<<<<<<<<<<
  *             st.open_orders[i].order_type = o.order_type
  *         st.open_order_count = len(rows)
 */
-    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_o, __pyx_mstate_global->__pyx_n_u_side); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 406, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_o, __pyx_mstate_global->__pyx_n_u_side); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 420, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    __pyx_t_11 = __Pyx_PyLong_As_uint8_t(__pyx_t_1); if (unlikely((__pyx_t_11 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 406, __pyx_L1_error)
+    __pyx_t_11 = __Pyx_PyLong_As_uint8_t(__pyx_t_1); if (unlikely((__pyx_t_11 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 420, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     (__pyx_v_st->open_orders[__pyx_v_i]).side = __pyx_t_11;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":407
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":421
  *             st.open_orders[i].symbol_idx = o.symbol_idx
  *             st.open_orders[i].side = o.side
  *             st.open_orders[i].order_type = o.order_type             # <<<<<<<<<<<<<<
  *         st.open_order_count = len(rows)
  *         inst.slot.state_dirty = True
 */
-    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_o, __pyx_mstate_global->__pyx_n_u_order_type); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 407, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_o, __pyx_mstate_global->__pyx_n_u_order_type); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 421, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    __pyx_t_11 = __Pyx_PyLong_As_uint8_t(__pyx_t_1); if (unlikely((__pyx_t_11 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 407, __pyx_L1_error)
+    __pyx_t_11 = __Pyx_PyLong_As_uint8_t(__pyx_t_1); if (unlikely((__pyx_t_11 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 421, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     (__pyx_v_st->open_orders[__pyx_v_i]).order_type = __pyx_t_11;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":400
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":414
  *         rows = [OpenOrder(*o) for o in orders][:SEQ_MAX_OPEN_ORDERS]
  *         memset(&st.open_orders[0], 0, sizeof(st.open_orders))
  *         for i, o in enumerate(rows):             # <<<<<<<<<<<<<<
@@ -47566,17 +48122,17 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_order
   }
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":408
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":422
  *             st.open_orders[i].side = o.side
  *             st.open_orders[i].order_type = o.order_type
  *         st.open_order_count = len(rows)             # <<<<<<<<<<<<<<
  *         inst.slot.state_dirty = True
  * 
 */
-  __pyx_t_3 = __Pyx_PyList_GET_SIZE(__pyx_v_rows); if (unlikely(__pyx_t_3 == ((Py_ssize_t)-1))) __PYX_ERR(7, 408, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyList_GET_SIZE(__pyx_v_rows); if (unlikely(__pyx_t_3 == ((Py_ssize_t)-1))) __PYX_ERR(7, 422, __pyx_L1_error)
   __pyx_v_st->open_order_count = __pyx_t_3;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":409
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":423
  *             st.open_orders[i].order_type = o.order_type
  *         st.open_order_count = len(rows)
  *         inst.slot.state_dirty = True             # <<<<<<<<<<<<<<
@@ -47585,7 +48141,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_order
 */
   __pyx_v_inst->slot->state_dirty = 1;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":393
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":407
  *         inst.slot.algo_state.fees_1e8 = fees_1e8
  * 
  *     def set_open_orders(self, str deployment_id, orders) -> None:             # <<<<<<<<<<<<<<
@@ -47616,7 +48172,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_order
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":411
+/* "edge-image/sequence_edge/algo/algo_host.pxi":425
  *         inst.slot.state_dirty = True
  * 
  *     def set_next_id(self, str deployment_id, uint64_t next_id) -> None:             # <<<<<<<<<<<<<<
@@ -47625,15 +48181,15 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_46set_open_order
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_49set_next_id(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_53set_next_id(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_49set_next_id = {"set_next_id", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_49set_next_id, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_49set_next_id(PyObject *__pyx_v_self, 
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_53set_next_id = {"set_next_id", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_53set_next_id, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_53set_next_id(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -47664,39 +48220,39 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,&__pyx_mstate_global->__pyx_n_u_next_id,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 411, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 425, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 411, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 425, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 411, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 425, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "set_next_id", 0) < (0)) __PYX_ERR(7, 411, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "set_next_id", 0) < (0)) __PYX_ERR(7, 425, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 2; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("set_next_id", 1, 2, 2, i); __PYX_ERR(7, 411, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("set_next_id", 1, 2, 2, i); __PYX_ERR(7, 425, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 2)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 411, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 425, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 411, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(7, 425, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
-    __pyx_v_next_id = __Pyx_PyLong_As_uint64_t(values[1]); if (unlikely((__pyx_v_next_id == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 411, __pyx_L3_error)
+    __pyx_v_next_id = __Pyx_PyLong_As_uint64_t(values[1]); if (unlikely((__pyx_v_next_id == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 425, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("set_next_id", 1, 2, 2, __pyx_nargs); __PYX_ERR(7, 411, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("set_next_id", 1, 2, 2, __pyx_nargs); __PYX_ERR(7, 425, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -47707,8 +48263,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 411, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_48set_next_id(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_next_id);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 425, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_52set_next_id(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_next_id);
 
   /* function exit code */
   goto __pyx_L0;
@@ -47728,7 +48284,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_48set_next_id(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, uint64_t __pyx_v_next_id) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_52set_next_id(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id, uint64_t __pyx_v_next_id) {
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   PyObject *__pyx_t_1 = NULL;
@@ -47737,19 +48293,19 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_48set_next_id(st
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("set_next_id", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":412
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":426
  * 
  *     def set_next_id(self, str deployment_id, uint64_t next_id) -> None:
  *         self._get(deployment_id).slot.algo_state.next_id = next_id             # <<<<<<<<<<<<<<
  * 
  *     # ---- status
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 412, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 426, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_1)->slot->algo_state.next_id = __pyx_v_next_id;
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":411
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":425
  *         inst.slot.state_dirty = True
  * 
  *     def set_next_id(self, str deployment_id, uint64_t next_id) -> None:             # <<<<<<<<<<<<<<
@@ -47770,7 +48326,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_48set_next_id(st
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":416
+/* "edge-image/sequence_edge/algo/algo_host.pxi":430
  *     # ---- status
  * 
  *     def status(self, str deployment_id) -> dict:             # <<<<<<<<<<<<<<
@@ -47779,15 +48335,15 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_48set_next_id(st
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_51status(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_55status(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_51status = {"status", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_51status, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_51status(PyObject *__pyx_v_self, 
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_55status = {"status", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_55status, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_55status(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -47817,32 +48373,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 416, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(7, 430, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 416, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 430, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "status", 0) < (0)) __PYX_ERR(7, 416, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "status", 0) < (0)) __PYX_ERR(7, 430, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("status", 1, 1, 1, i); __PYX_ERR(7, 416, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("status", 1, 1, 1, i); __PYX_ERR(7, 430, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 416, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(7, 430, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("status", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 416, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("status", 1, 1, 1, __pyx_nargs); __PYX_ERR(7, 430, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -47853,8 +48409,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 416, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_50status(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(7, 430, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_54status(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v_deployment_id);
 
   /* function exit code */
   goto __pyx_L0;
@@ -47873,7 +48429,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_50status(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_54status(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, PyObject *__pyx_v_deployment_id) {
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   PyObject *__pyx_t_1 = NULL;
@@ -47885,14 +48441,14 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_50status(struct 
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("status", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":417
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":431
  * 
  *     def status(self, str deployment_id) -> dict:
  *         return self._get(deployment_id).status()             # <<<<<<<<<<<<<<
  * 
  *     def instances(self) -> list:
 */
-  __pyx_t_3 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 417, __pyx_L1_error)
+  __pyx_t_3 = ((PyObject *)((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self->__pyx_vtab)->_get(__pyx_v_self, __pyx_v_deployment_id)); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 431, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_t_2 = __pyx_t_3;
   __Pyx_INCREF(__pyx_t_2);
@@ -47902,10 +48458,10 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_50status(struct 
     __pyx_t_1 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_status, __pyx_callargs+__pyx_t_4, (1-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 417, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 431, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
-  if (!(likely(PyDict_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("dict", __pyx_t_1))) __PYX_ERR(7, 417, __pyx_L1_error)
+  if (!(likely(PyDict_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("dict", __pyx_t_1))) __PYX_ERR(7, 431, __pyx_L1_error)
   {
     PyObject *__pyx_temp;
     {
@@ -47917,7 +48473,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_50status(struct 
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":416
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":430
  *     # ---- status
  * 
  *     def status(self, str deployment_id) -> dict:             # <<<<<<<<<<<<<<
@@ -47938,7 +48494,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_50status(struct 
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":419
+/* "edge-image/sequence_edge/algo/algo_host.pxi":433
  *         return self._get(deployment_id).status()
  * 
  *     def instances(self) -> list:             # <<<<<<<<<<<<<<
@@ -47947,16 +48503,16 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_50status(struct 
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_53instances(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_57instances(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_52instances, "status() of every instance, in load order.");
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_53instances = {"instances", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_53instances, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_52instances};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_53instances(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_56instances, "status() of every instance, in load order.");
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_57instances = {"instances", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_57instances, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_56instances};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_57instances(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -47982,14 +48538,14 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   const Py_ssize_t __pyx_kwds_len = unlikely(__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
   if (unlikely(__pyx_kwds_len < 0)) return NULL;
   if (unlikely(__pyx_kwds_len > 0)) {__Pyx_RejectKeywords("instances", __pyx_kwds); return NULL;}
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_52instances(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self));
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_56instances(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self));
 
   /* function exit code */
   __Pyx_RefNannyFinishContext();
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_52instances(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_56instances(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self) {
   PyObject *__pyx_9genexpr14__pyx_v_inst = NULL;
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
@@ -48007,7 +48563,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_52instances(stru
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("instances", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":421
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":435
  *     def instances(self) -> list:
  *         """status() of every instance, in load order."""
  *         return [inst.status() for inst in self._instances.values()]             # <<<<<<<<<<<<<<
@@ -48015,14 +48571,14 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_52instances(stru
  *     def cache_info(self) -> dict:
 */
   { /* enter inner scope */
-    __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 421, __pyx_L5_error)
+    __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 435, __pyx_L5_error)
     __Pyx_GOTREF(__pyx_t_1);
     __pyx_t_3 = 0;
     if (unlikely(__pyx_v_self->_instances == Py_None)) {
       PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "values");
-      __PYX_ERR(7, 421, __pyx_L5_error)
+      __PYX_ERR(7, 435, __pyx_L5_error)
     }
-    __pyx_t_6 = __Pyx_dict_iterator(__pyx_v_self->_instances, 1, __pyx_mstate_global->__pyx_n_u_values, (&__pyx_t_4), (&__pyx_t_5)); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 421, __pyx_L5_error)
+    __pyx_t_6 = __Pyx_dict_iterator(__pyx_v_self->_instances, 1, __pyx_mstate_global->__pyx_n_u_values, (&__pyx_t_4), (&__pyx_t_5)); if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 435, __pyx_L5_error)
     __Pyx_GOTREF(__pyx_t_6);
     __Pyx_XDECREF(__pyx_t_2);
     __pyx_t_2 = __pyx_t_6;
@@ -48030,7 +48586,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_52instances(stru
     while (1) {
       __pyx_t_7 = __Pyx_dict_iter_next(__pyx_t_2, __pyx_t_4, &__pyx_t_3, NULL, &__pyx_t_6, NULL, __pyx_t_5);
       if (unlikely(__pyx_t_7 == 0)) break;
-      if (unlikely(__pyx_t_7 == -1)) __PYX_ERR(7, 421, __pyx_L5_error)
+      if (unlikely(__pyx_t_7 == -1)) __PYX_ERR(7, 435, __pyx_L5_error)
       __Pyx_GOTREF(__pyx_t_6);
       __Pyx_XDECREF_SET(__pyx_9genexpr14__pyx_v_inst, __pyx_t_6);
       __pyx_t_6 = 0;
@@ -48041,11 +48597,11 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_52instances(stru
         PyObject *__pyx_callargs[2] = {__pyx_t_8, NULL};
         __pyx_t_6 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_status, __pyx_callargs+__pyx_t_9, (1-__pyx_t_9) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_8); __pyx_t_8 = 0;
-        if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 421, __pyx_L5_error)
+        if (unlikely(!__pyx_t_6)) __PYX_ERR(7, 435, __pyx_L5_error)
         __Pyx_GOTREF(__pyx_t_6);
       }
       __Pyx_GIVEREF(__pyx_t_6);
-      if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_1, __pyx_t_6))) __PYX_ERR(7, 421, __pyx_L5_error)
+      if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_1, __pyx_t_6))) __PYX_ERR(7, 435, __pyx_L5_error)
       __pyx_t_6 = 0;
     }
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
@@ -48067,7 +48623,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_52instances(stru
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":419
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":433
  *         return self._get(deployment_id).status()
  * 
  *     def instances(self) -> list:             # <<<<<<<<<<<<<<
@@ -48090,7 +48646,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_52instances(stru
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":423
+/* "edge-image/sequence_edge/algo/algo_host.pxi":437
  *         return [inst.status() for inst in self._instances.values()]
  * 
  *     def cache_info(self) -> dict:             # <<<<<<<<<<<<<<
@@ -48099,15 +48655,15 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_52instances(stru
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_55cache_info(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_59cache_info(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_55cache_info = {"cache_info", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_55cache_info, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_55cache_info(PyObject *__pyx_v_self, 
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_59cache_info = {"cache_info", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_59cache_info, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_59cache_info(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -48133,14 +48689,14 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   const Py_ssize_t __pyx_kwds_len = unlikely(__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
   if (unlikely(__pyx_kwds_len < 0)) return NULL;
   if (unlikely(__pyx_kwds_len > 0)) {__Pyx_RejectKeywords("cache_info", __pyx_kwds); return NULL;}
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_54cache_info(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self));
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_58cache_info(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self));
 
   /* function exit code */
   __Pyx_RefNannyFinishContext();
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_54cache_info(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_58cache_info(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self) {
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   PyObject *__pyx_t_1 = NULL;
@@ -48151,35 +48707,35 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_54cache_info(str
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("cache_info", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":424
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":438
  * 
  *     def cache_info(self) -> dict:
  *         return {"modules": len(self._modules), "compiles": self.compile_count, "hits": self.cache_hits}             # <<<<<<<<<<<<<<
  * 
  * 
 */
-  __pyx_t_1 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 424, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 438, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_t_2 = __pyx_v_self->_modules;
   __Pyx_INCREF(__pyx_t_2);
   if (unlikely(__pyx_t_2 == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-    __PYX_ERR(7, 424, __pyx_L1_error)
+    __PYX_ERR(7, 438, __pyx_L1_error)
   }
-  __pyx_t_3 = PyDict_Size(__pyx_t_2); if (unlikely(__pyx_t_3 == ((Py_ssize_t)-1))) __PYX_ERR(7, 424, __pyx_L1_error)
+  __pyx_t_3 = PyDict_Size(__pyx_t_2); if (unlikely(__pyx_t_3 == ((Py_ssize_t)-1))) __PYX_ERR(7, 438, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  __pyx_t_2 = PyLong_FromSsize_t(__pyx_t_3); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 424, __pyx_L1_error)
+  __pyx_t_2 = PyLong_FromSsize_t(__pyx_t_3); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 438, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
 
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_modules, __pyx_t_2) < (0)) __PYX_ERR(7, 424, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_modules, __pyx_t_2) < (0)) __PYX_ERR(7, 438, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->compile_count); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 424, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->compile_count); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 438, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_compiles, __pyx_t_2) < (0)) __PYX_ERR(7, 424, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_compiles, __pyx_t_2) < (0)) __PYX_ERR(7, 438, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->cache_hits); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 424, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->cache_hits); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 438, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_hits, __pyx_t_2) < (0)) __PYX_ERR(7, 424, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_hits, __pyx_t_2) < (0)) __PYX_ERR(7, 438, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   {
     PyObject *__pyx_temp;
@@ -48192,7 +48748,7 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_54cache_info(str
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":423
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":437
  *         return [inst.status() for inst in self._instances.values()]
  * 
  *     def cache_info(self) -> dict:             # <<<<<<<<<<<<<<
@@ -48681,15 +49237,15 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_10cache_hits___g
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_57__reduce_cython__(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_61__reduce_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_57__reduce_cython__ = {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_57__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_57__reduce_cython__(PyObject *__pyx_v_self, 
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_61__reduce_cython__ = {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_61__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_61__reduce_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -48715,14 +49271,14 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   const Py_ssize_t __pyx_kwds_len = unlikely(__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
   if (unlikely(__pyx_kwds_len < 0)) return NULL;
   if (unlikely(__pyx_kwds_len > 0)) {__Pyx_RejectKeywords("__reduce_cython__", __pyx_kwds); return NULL;}
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_56__reduce_cython__(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self));
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_60__reduce_cython__(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self));
 
   /* function exit code */
   __Pyx_RefNannyFinishContext();
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_56__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_60__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self) {
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   int __pyx_lineno = 0;
@@ -48762,15 +49318,15 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_56__reduce_cytho
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_59__setstate_cython__(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_63__setstate_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_59__setstate_cython__ = {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_59__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
-static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_59__setstate_cython__(PyObject *__pyx_v_self, 
+static PyMethodDef __pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_63__setstate_cython__ = {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_63__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_63__setstate_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -48836,7 +49392,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_58__setstate_cython__(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v___pyx_state);
+  __pyx_r = __pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_62__setstate_cython__(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *)__pyx_v_self), __pyx_v___pyx_state);
 
   /* function exit code */
   for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
@@ -48846,7 +49402,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_58__setstate_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, CYTHON_UNUSED PyObject *__pyx_v___pyx_state) {
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_62__setstate_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_self, CYTHON_UNUSED PyObject *__pyx_v___pyx_state) {
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   int __pyx_lineno = 0;
@@ -48877,8 +49433,254 @@ static PyObject *__pyx_pf_13sequence_edge_4algo_4host_8AlgoHost_58__setstate_cyt
   __Pyx_RefNannyFinishContext();
   return __pyx_r;
 }
+static PyObject *__pyx_gb_13sequence_edge_4algo_4host_22_drop_module_if_unused_2generator6(__pyx_CoroutineObject *__pyx_generator, CYTHON_UNUSED PyThreadState *__pyx_tstate, PyObject *__pyx_sent_value); /* proto */
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":427
+/* "edge-image/sequence_edge/algo/algo_host.pxi":443
+ * cdef _drop_module_if_unused(AlgoHost host, str sha256):
+ *     """Free a compiled module (its machine code can be tens of MB) once no instance runs it."""
+ *     if all((<AlgoInstance>inst).bundle_sha256 != sha256 for inst in host._instances.values()):             # <<<<<<<<<<<<<<
+ *         host._modules.pop(sha256, None)
+ * 
+*/
+
+static PyObject *__pyx_pf_13sequence_edge_4algo_4host_22_drop_module_if_unused_genexpr(PyObject *__pyx_self, PyObject *__pyx_genexpr_arg_0) {
+  struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr *__pyx_cur_scope;
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("genexpr", 0);
+  __pyx_cur_scope = (struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr *)__pyx_tp_new_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr, __pyx_mstate_global->__pyx_empty_tuple, NULL);
+  if (unlikely(!__pyx_cur_scope)) {
+    __pyx_cur_scope = ((struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr *)Py_None);
+    __Pyx_INCREF(Py_None);
+    __PYX_ERR(7, 443, __pyx_L1_error)
+  } else {
+    __Pyx_GOTREF((PyObject *)__pyx_cur_scope);
+  }
+  __pyx_cur_scope->__pyx_outer_scope = (struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused *) __pyx_self;
+  __Pyx_INCREF((PyObject *)__pyx_cur_scope->__pyx_outer_scope);
+  __Pyx_GIVEREF((PyObject *)__pyx_cur_scope->__pyx_outer_scope);
+  __pyx_cur_scope->__pyx_genexpr_arg_0 = __pyx_genexpr_arg_0;
+  __Pyx_INCREF(__pyx_cur_scope->__pyx_genexpr_arg_0);
+  __Pyx_GIVEREF(__pyx_cur_scope->__pyx_genexpr_arg_0);
+  {
+    __pyx_CoroutineObject *gen = __Pyx_Generator_New((__pyx_coroutine_body_t) __pyx_gb_13sequence_edge_4algo_4host_22_drop_module_if_unused_2generator6, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[6]), (PyObject *) __pyx_cur_scope, __pyx_mstate_global->__pyx_n_u_genexpr, __pyx_mstate_global->__pyx_n_u_drop_module_if_unused_locals_ge, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host); if (unlikely(!gen)) __PYX_ERR(7, 443, __pyx_L1_error)
+    __Pyx_DECREF(__pyx_cur_scope);
+    __Pyx_RefNannyFinishContext();
+    return (PyObject *) gen;
+  }
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_AddTraceback("sequence_edge.algo.host._drop_module_if_unused.genexpr", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = NULL;
+  __Pyx_DECREF((PyObject *)__pyx_cur_scope);
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_gb_13sequence_edge_4algo_4host_22_drop_module_if_unused_2generator6(__pyx_CoroutineObject *__pyx_generator, CYTHON_UNUSED PyThreadState *__pyx_tstate, PyObject *__pyx_sent_value) /* generator body */
+{
+  struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr *__pyx_cur_scope = ((struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr *)__pyx_generator->closure);
+  PyObject *__pyx_r = NULL;
+  PyObject *__pyx_t_1 = NULL;
+  Py_ssize_t __pyx_t_2;
+  Py_ssize_t __pyx_t_3;
+  int __pyx_t_4;
+  PyObject *__pyx_t_5 = NULL;
+  int __pyx_t_6;
+  int __pyx_t_7;
+  int __pyx_t_8;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("genexpr", 0);
+  switch (__pyx_generator->resume_label) {
+    case 0: goto __pyx_L3_first_run;
+    default: /* CPython raises the right error here */
+    __Pyx_RefNannyFinishContext();
+    return NULL;
+  }
+  __pyx_L3_first_run:;
+  if (unlikely(!__pyx_sent_value)) __PYX_ERR(7, 443, __pyx_L1_error)
+  __pyx_t_2 = 0;
+  if (unlikely(!__pyx_cur_scope->__pyx_genexpr_arg_0)) { __Pyx_RaiseUnboundLocalError(".0"); __PYX_ERR(7, 443, __pyx_L1_error) }
+  if (unlikely(__pyx_cur_scope->__pyx_genexpr_arg_0 == Py_None)) {
+    PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "values");
+    __PYX_ERR(7, 443, __pyx_L1_error)
+  }
+  __pyx_t_5 = __Pyx_dict_iterator(__pyx_cur_scope->__pyx_genexpr_arg_0, 1, __pyx_mstate_global->__pyx_n_u_values, (&__pyx_t_3), (&__pyx_t_4)); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 443, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_5);
+  __Pyx_XDECREF(__pyx_t_1);
+  __pyx_t_1 = __pyx_t_5;
+  __pyx_t_5 = 0;
+  while (1) {
+    __pyx_t_6 = __Pyx_dict_iter_next(__pyx_t_1, __pyx_t_3, &__pyx_t_2, NULL, &__pyx_t_5, NULL, __pyx_t_4);
+    if (unlikely(__pyx_t_6 == 0)) break;
+    if (unlikely(__pyx_t_6 == -1)) __PYX_ERR(7, 443, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __Pyx_XGOTREF(__pyx_cur_scope->__pyx_v_inst);
+    __Pyx_XDECREF_SET(__pyx_cur_scope->__pyx_v_inst, __pyx_t_5);
+    __Pyx_GIVEREF(__pyx_t_5);
+    __pyx_t_5 = 0;
+    if (unlikely(!__pyx_cur_scope->__pyx_outer_scope->__pyx_v_sha256)) { __Pyx_RaiseClosureNameError("sha256"); __PYX_ERR(7, 443, __pyx_L1_error) }
+    __pyx_t_7 = __Pyx_PyObject_CompareBoolNe_str_str(((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_cur_scope->__pyx_v_inst)->bundle_sha256, __pyx_cur_scope->__pyx_outer_scope->__pyx_v_sha256, Py_NE); if (unlikely((__pyx_t_7 < 0))) __PYX_ERR(7, 443, __pyx_L1_error)
+    __pyx_t_8 = (!__pyx_t_7);
+
+
+    if (__pyx_t_8) {
+
+      {
+        PyObject *__pyx_temp;
+        {
+          __pyx_temp = __pyx_r;
+          __Pyx_INCREF(Py_False);
+          __pyx_r = Py_False;
+        }
+        __Pyx_XDECREF(__pyx_temp);
+      }
+      __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
+      goto __pyx_L0;
+    }
+  }
+  /*else*/ {
+    {
+      PyObject *__pyx_temp;
+      {
+        __pyx_temp = __pyx_r;
+        __Pyx_INCREF(Py_True);
+        __pyx_r = Py_True;
+      }
+      __Pyx_XDECREF(__pyx_temp);
+    }
+    __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
+    goto __pyx_L0;
+  }
+  __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
+  CYTHON_MAYBE_UNUSED_VAR(__pyx_cur_scope);
+
+  /* function exit code */
+  goto __pyx_L0;
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_1);
+  __Pyx_XDECREF(__pyx_t_5);
+  if (__Pyx_PyErr_Occurred()) {
+    __Pyx_Generator_Replace_StopIteration(0);
+    __Pyx_AddTraceback("genexpr", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  }
+  __pyx_L0:;
+  __Pyx_XGIVEREF(__pyx_r);
+  #if !CYTHON_USE_EXC_INFO_STACK
+  __Pyx_Coroutine_ResetAndClearException(__pyx_generator);
+  #endif
+  __pyx_generator->resume_label = -1;
+  __Pyx_Coroutine_clear((PyObject*)__pyx_generator);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "edge-image/sequence_edge/algo/algo_host.pxi":441
+ * 
+ * 
+ * cdef _drop_module_if_unused(AlgoHost host, str sha256):             # <<<<<<<<<<<<<<
+ *     """Free a compiled module (its machine code can be tens of MB) once no instance runs it."""
+ *     if all((<AlgoInstance>inst).bundle_sha256 != sha256 for inst in host._instances.values()):
+*/
+
+static PyObject *__pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost *__pyx_v_host, PyObject *__pyx_v_sha256) {
+  struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused *__pyx_cur_scope;
+  PyObject *__pyx_gb_13sequence_edge_4algo_4host_22_drop_module_if_unused_2generator6 = 0;
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  PyObject *__pyx_t_1 = NULL;
+  PyObject *__pyx_t_2 = NULL;
+  int __pyx_t_3;
+  int __pyx_t_4;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("_drop_module_if_unused", 0);
+  __pyx_cur_scope = (struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused *)__pyx_tp_new_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused, __pyx_mstate_global->__pyx_empty_tuple, NULL);
+  if (unlikely(!__pyx_cur_scope)) {
+    __pyx_cur_scope = ((struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused *)Py_None);
+    __Pyx_INCREF(Py_None);
+    __PYX_ERR(7, 441, __pyx_L1_error)
+  } else {
+    __Pyx_GOTREF((PyObject *)__pyx_cur_scope);
+  }
+  __pyx_cur_scope->__pyx_v_sha256 = __pyx_v_sha256;
+  __Pyx_INCREF(__pyx_cur_scope->__pyx_v_sha256);
+  __Pyx_GIVEREF(__pyx_cur_scope->__pyx_v_sha256);
+
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":443
+ * cdef _drop_module_if_unused(AlgoHost host, str sha256):
+ *     """Free a compiled module (its machine code can be tens of MB) once no instance runs it."""
+ *     if all((<AlgoInstance>inst).bundle_sha256 != sha256 for inst in host._instances.values()):             # <<<<<<<<<<<<<<
+ *         host._modules.pop(sha256, None)
+ * 
+*/
+  __pyx_t_1 = __pyx_pf_13sequence_edge_4algo_4host_22_drop_module_if_unused_genexpr(((PyObject*)__pyx_cur_scope), __pyx_v_host->_instances); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 443, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_1);
+  __pyx_t_2 = __Pyx_Generator_GetInlinedResult(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 443, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
+  __pyx_t_3 = __Pyx_PyObject_IsTrue(__pyx_t_2); if (unlikely((__pyx_t_3 < 0))) __PYX_ERR(7, 443, __pyx_L1_error)
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+  if (__pyx_t_3) {
+
+
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":444
+ *     """Free a compiled module (its machine code can be tens of MB) once no instance runs it."""
+ *     if all((<AlgoInstance>inst).bundle_sha256 != sha256 for inst in host._instances.values()):
+ *         host._modules.pop(sha256, None)             # <<<<<<<<<<<<<<
+ * 
+ * 
+*/
+    if (unlikely(__pyx_v_host->_modules == Py_None)) {
+      PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "pop");
+      __PYX_ERR(7, 444, __pyx_L1_error)
+    }
+    __pyx_t_4 = __Pyx_PyDict_Pop_ignore(__pyx_v_host->_modules, __pyx_cur_scope->__pyx_v_sha256, Py_None); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(7, 444, __pyx_L1_error)
+
+
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":443
+ * cdef _drop_module_if_unused(AlgoHost host, str sha256):
+ *     """Free a compiled module (its machine code can be tens of MB) once no instance runs it."""
+ *     if all((<AlgoInstance>inst).bundle_sha256 != sha256 for inst in host._instances.values()):             # <<<<<<<<<<<<<<
+ *         host._modules.pop(sha256, None)
+ * 
+*/
+  }
+
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":441
+ * 
+ * 
+ * cdef _drop_module_if_unused(AlgoHost host, str sha256):             # <<<<<<<<<<<<<<
+ *     """Free a compiled module (its machine code can be tens of MB) once no instance runs it."""
+ *     if all((<AlgoInstance>inst).bundle_sha256 != sha256 for inst in host._instances.values()):
+*/
+
+  /* function exit code */
+  __pyx_r = Py_None; __Pyx_INCREF(Py_None);
+  goto __pyx_L0;
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_1);
+  __Pyx_XDECREF(__pyx_t_2);
+  __Pyx_AddTraceback("sequence_edge.algo.host._drop_module_if_unused", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = 0;
+  __pyx_L0:;
+  __Pyx_XDECREF(__pyx_gb_13sequence_edge_4algo_4host_22_drop_module_if_unused_2generator6);
+  __Pyx_DECREF((PyObject *)__pyx_cur_scope);
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "edge-image/sequence_edge/algo/algo_host.pxi":447
  * 
  * 
  * cdef list _drain_actions(AlgoInstance inst):             # <<<<<<<<<<<<<<
@@ -48914,7 +49716,7 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host__drain_actions(struct __pyx
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_drain_actions", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":428
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":448
  * 
  * cdef list _drain_actions(AlgoInstance inst):
  *     cdef seq_slot_t* s = inst.slot             # <<<<<<<<<<<<<<
@@ -48925,19 +49727,19 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host__drain_actions(struct __pyx
 
   __pyx_v_s = __pyx_t_1;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":431
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":451
  *     cdef seq_action_t* a
  *     cdef uint32_t i
  *     out = []             # <<<<<<<<<<<<<<
  *     for i in range(s.action_count):
  *         a = &s.action_queue[i]
 */
-  __pyx_t_2 = PyList_New(0); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 431, __pyx_L1_error)
+  __pyx_t_2 = PyList_New(0); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 451, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __pyx_v_out = ((PyObject*)__pyx_t_2);
   __pyx_t_2 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":432
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":452
  *     cdef uint32_t i
  *     out = []
  *     for i in range(s.action_count):             # <<<<<<<<<<<<<<
@@ -48951,7 +49753,7 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host__drain_actions(struct __pyx
   for (__pyx_t_5 = 0; __pyx_t_5 < __pyx_t_4; __pyx_t_5+=1) {
     __pyx_v_i = __pyx_t_5;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":433
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":453
  *     out = []
  *     for i in range(s.action_count):
  *         a = &s.action_queue[i]             # <<<<<<<<<<<<<<
@@ -48960,7 +49762,7 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host__drain_actions(struct __pyx
 */
     __pyx_v_a = (&(__pyx_v_s->action_queue[__pyx_v_i]));
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":434
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":454
  *     for i in range(s.action_count):
  *         a = &s.action_queue[i]
  *         out.append(Action(a.kind, a.side, a.order_type, a.symbol_idx, a.order_id, a.px_1e8, a.qty_1e8))             # <<<<<<<<<<<<<<
@@ -48968,21 +49770,21 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host__drain_actions(struct __pyx
  *     return out
 */
     __pyx_t_6 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_7, __pyx_mstate_global->__pyx_n_u_Action); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 434, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_7, __pyx_mstate_global->__pyx_n_u_Action); if (unlikely(!__pyx_t_7)) __PYX_ERR(7, 454, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_8 = __Pyx_PyLong_From_uint8_t(__pyx_v_a->kind); if (unlikely(!__pyx_t_8)) __PYX_ERR(7, 434, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyLong_From_uint8_t(__pyx_v_a->kind); if (unlikely(!__pyx_t_8)) __PYX_ERR(7, 454, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
-    __pyx_t_9 = __Pyx_PyLong_From_uint8_t(__pyx_v_a->side); if (unlikely(!__pyx_t_9)) __PYX_ERR(7, 434, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyLong_From_uint8_t(__pyx_v_a->side); if (unlikely(!__pyx_t_9)) __PYX_ERR(7, 454, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
-    __pyx_t_10 = __Pyx_PyLong_From_uint8_t(__pyx_v_a->order_type); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 434, __pyx_L1_error)
+    __pyx_t_10 = __Pyx_PyLong_From_uint8_t(__pyx_v_a->order_type); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 454, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_10);
-    __pyx_t_11 = __Pyx_PyLong_From_uint16_t(__pyx_v_a->symbol_idx); if (unlikely(!__pyx_t_11)) __PYX_ERR(7, 434, __pyx_L1_error)
+    __pyx_t_11 = __Pyx_PyLong_From_uint16_t(__pyx_v_a->symbol_idx); if (unlikely(!__pyx_t_11)) __PYX_ERR(7, 454, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_11);
-    __pyx_t_12 = __Pyx_PyLong_From_uint64_t(__pyx_v_a->order_id); if (unlikely(!__pyx_t_12)) __PYX_ERR(7, 434, __pyx_L1_error)
+    __pyx_t_12 = __Pyx_PyLong_From_uint64_t(__pyx_v_a->order_id); if (unlikely(!__pyx_t_12)) __PYX_ERR(7, 454, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_12);
-    __pyx_t_13 = __Pyx_PyLong_From_uint64_t(__pyx_v_a->px_1e8); if (unlikely(!__pyx_t_13)) __PYX_ERR(7, 434, __pyx_L1_error)
+    __pyx_t_13 = __Pyx_PyLong_From_uint64_t(__pyx_v_a->px_1e8); if (unlikely(!__pyx_t_13)) __PYX_ERR(7, 454, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_13);
-    __pyx_t_14 = __Pyx_PyLong_From_uint64_t(__pyx_v_a->qty_1e8); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 434, __pyx_L1_error)
+    __pyx_t_14 = __Pyx_PyLong_From_uint64_t(__pyx_v_a->qty_1e8); if (unlikely(!__pyx_t_14)) __PYX_ERR(7, 454, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_14);
     __pyx_t_15 = 1;
     #if CYTHON_UNPACK_METHODS
@@ -49008,16 +49810,16 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host__drain_actions(struct __pyx
       __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
       __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 434, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 454, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
-    __pyx_t_16 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_2); if (unlikely(__pyx_t_16 == ((int)-1))) __PYX_ERR(7, 434, __pyx_L1_error)
+    __pyx_t_16 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_2); if (unlikely(__pyx_t_16 == ((int)-1))) __PYX_ERR(7, 454, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
   }
 
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":435
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":455
  *         a = &s.action_queue[i]
  *         out.append(Action(a.kind, a.side, a.order_type, a.symbol_idx, a.order_id, a.px_1e8, a.qty_1e8))
  *     s.action_count = 0             # <<<<<<<<<<<<<<
@@ -49026,7 +49828,7 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host__drain_actions(struct __pyx
 */
   __pyx_v_s->action_count = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":436
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":456
  *         out.append(Action(a.kind, a.side, a.order_type, a.symbol_idx, a.order_id, a.px_1e8, a.qty_1e8))
  *     s.action_count = 0
  *     return out             # <<<<<<<<<<<<<<
@@ -49044,7 +49846,7 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host__drain_actions(struct __pyx
   }
   goto __pyx_L0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":427
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":447
  * 
  * 
  * cdef list _drain_actions(AlgoInstance inst):             # <<<<<<<<<<<<<<
@@ -49076,7 +49878,7 @@ static PyObject *__pyx_f_13sequence_edge_4algo_4host__drain_actions(struct __pyx
   return __pyx_r;
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":439
+/* "edge-image/sequence_edge/algo/algo_host.pxi":459
  * 
  * 
  * cdef void _inherit_state(AlgoInstance new, AlgoInstance old) except *:             # <<<<<<<<<<<<<<
@@ -49092,8 +49894,8 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
   PyObject *__pyx_v_remap = NULL;
   PyObject *__pyx_v_old_idx = NULL;
   PyObject *__pyx_v_new_idx = NULL;
-  PyObject *__pyx_9genexpr15__pyx_v_old_idx = NULL;
-  PyObject *__pyx_9genexpr15__pyx_v_sym = NULL;
+  PyObject *__pyx_9genexpr16__pyx_v_old_idx = NULL;
+  PyObject *__pyx_9genexpr16__pyx_v_sym = NULL;
   __Pyx_RefNannyDeclarations
   PyObject *__pyx_t_1 = NULL;
   PyObject *__pyx_t_2 = NULL;
@@ -49119,7 +49921,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_inherit_state", 0);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":442
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":462
  *     """Hot swap: carry next_id, PnL, positions/open orders of symbols the new bundle still trades,
  *     and what the old instance emitted but nobody drained yet (actions, mesh messages, log lines)."""
  *     cdef seq_algo_state_t* dst = &new.slot.algo_state             # <<<<<<<<<<<<<<
@@ -49128,7 +49930,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
 */
   __pyx_v_dst = (&__pyx_v_new->slot->algo_state);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":443
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":463
  *     and what the old instance emitted but nobody drained yet (actions, mesh messages, log lines)."""
  *     cdef seq_algo_state_t* dst = &new.slot.algo_state
  *     cdef seq_algo_state_t* src = &old.slot.algo_state             # <<<<<<<<<<<<<<
@@ -49137,7 +49939,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
 */
   __pyx_v_src = (&__pyx_v_old->slot->algo_state);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":444
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":464
  *     cdef seq_algo_state_t* dst = &new.slot.algo_state
  *     cdef seq_algo_state_t* src = &old.slot.algo_state
  *     cdef uint32_t i, n = 0             # <<<<<<<<<<<<<<
@@ -49146,7 +49948,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
 */
   __pyx_v_n = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":445
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":465
  *     cdef seq_algo_state_t* src = &old.slot.algo_state
  *     cdef uint32_t i, n = 0
  *     remap = {old_idx: new.symbols.index(sym) for old_idx, sym in enumerate(old.symbols) if sym in new.symbols}             # <<<<<<<<<<<<<<
@@ -49154,7 +49956,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
  *     dst.realized_pnl_1e8 = src.realized_pnl_1e8
 */
   { /* enter inner scope */
-    __pyx_t_1 = PyDict_New(); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 445, __pyx_L5_error)
+    __pyx_t_1 = PyDict_New(); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 465, __pyx_L5_error)
     __Pyx_GOTREF(__pyx_t_1);
     __Pyx_INCREF(__pyx_mstate_global->__pyx_int_0);
     __pyx_t_2 = __pyx_mstate_global->__pyx_int_0;
@@ -49164,7 +49966,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
       {
         Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_3);
         #if !CYTHON_ASSUME_SAFE_SIZE
-        if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 445, __pyx_L5_error)
+        if (unlikely((__pyx_temp < 0))) __PYX_ERR(7, 465, __pyx_L5_error)
         #endif
         if (__pyx_t_4 >= __pyx_temp) break;
       }
@@ -49174,54 +49976,54 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
       __pyx_t_5 = __Pyx_PySequence_ITEM(__pyx_t_3, __pyx_t_4);
       #endif
       ++__pyx_t_4;
-      if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 445, __pyx_L5_error)
+      if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 465, __pyx_L5_error)
       __Pyx_GOTREF(__pyx_t_5);
-      __Pyx_XDECREF_SET(__pyx_9genexpr15__pyx_v_sym, __pyx_t_5);
+      __Pyx_XDECREF_SET(__pyx_9genexpr16__pyx_v_sym, __pyx_t_5);
       __pyx_t_5 = 0;
       __Pyx_INCREF(__pyx_t_2);
-      __Pyx_XDECREF_SET(__pyx_9genexpr15__pyx_v_old_idx, __pyx_t_2);
-      __pyx_t_5 = __Pyx_PyLong_AddObjC(__pyx_t_2, __pyx_mstate_global->__pyx_int_1, 1, 0, 0); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 445, __pyx_L5_error)
+      __Pyx_XDECREF_SET(__pyx_9genexpr16__pyx_v_old_idx, __pyx_t_2);
+      __pyx_t_5 = __Pyx_PyLong_AddObjC(__pyx_t_2, __pyx_mstate_global->__pyx_int_1, 1, 0, 0); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 465, __pyx_L5_error)
       __Pyx_GOTREF(__pyx_t_5);
       __Pyx_DECREF(__pyx_t_2);
       __pyx_t_2 = __pyx_t_5;
       __pyx_t_5 = 0;
-      __pyx_t_6 = (__Pyx_PySequence_ContainsTF(__pyx_9genexpr15__pyx_v_sym, __pyx_v_new->symbols, Py_EQ)); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(7, 445, __pyx_L5_error)
+      __pyx_t_6 = (__Pyx_PySequence_ContainsTF(__pyx_9genexpr16__pyx_v_sym, __pyx_v_new->symbols, Py_EQ)); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(7, 465, __pyx_L5_error)
       if (__pyx_t_6) {
 
         __pyx_t_7 = __pyx_v_new->symbols;
         __Pyx_INCREF(__pyx_t_7);
         __pyx_t_8 = 0;
         {
-          PyObject *__pyx_callargs[2] = {__pyx_t_7, __pyx_9genexpr15__pyx_v_sym};
+          PyObject *__pyx_callargs[2] = {__pyx_t_7, __pyx_9genexpr16__pyx_v_sym};
           __pyx_t_5 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_index, __pyx_callargs+__pyx_t_8, (2-__pyx_t_8) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
           __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
-          if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 445, __pyx_L5_error)
+          if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 465, __pyx_L5_error)
           __Pyx_GOTREF(__pyx_t_5);
         }
-        __pyx_t_9 = __Pyx_PyIndex_AsSsize_t(__pyx_t_5); if (unlikely((__pyx_t_9 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(7, 445, __pyx_L5_error)
+        __pyx_t_9 = __Pyx_PyIndex_AsSsize_t(__pyx_t_5); if (unlikely((__pyx_t_9 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(7, 465, __pyx_L5_error)
         __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-        __pyx_t_5 = PyLong_FromSsize_t(__pyx_t_9); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 445, __pyx_L5_error)
+        __pyx_t_5 = PyLong_FromSsize_t(__pyx_t_9); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 465, __pyx_L5_error)
         __Pyx_GOTREF(__pyx_t_5);
 
-        if (unlikely(PyDict_SetItem(__pyx_t_1, __pyx_9genexpr15__pyx_v_old_idx, __pyx_t_5))) __PYX_ERR(7, 445, __pyx_L5_error)
+        if (unlikely(PyDict_SetItem(__pyx_t_1, __pyx_9genexpr16__pyx_v_old_idx, __pyx_t_5))) __PYX_ERR(7, 465, __pyx_L5_error)
         __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
       }
     }
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __Pyx_XDECREF(__pyx_9genexpr15__pyx_v_old_idx); __pyx_9genexpr15__pyx_v_old_idx = 0;
-    __Pyx_XDECREF(__pyx_9genexpr15__pyx_v_sym); __pyx_9genexpr15__pyx_v_sym = 0;
+    __Pyx_XDECREF(__pyx_9genexpr16__pyx_v_old_idx); __pyx_9genexpr16__pyx_v_old_idx = 0;
+    __Pyx_XDECREF(__pyx_9genexpr16__pyx_v_sym); __pyx_9genexpr16__pyx_v_sym = 0;
     goto __pyx_L10_exit_scope;
     __pyx_L5_error:;
-    __Pyx_XDECREF(__pyx_9genexpr15__pyx_v_old_idx); __pyx_9genexpr15__pyx_v_old_idx = 0;
-    __Pyx_XDECREF(__pyx_9genexpr15__pyx_v_sym); __pyx_9genexpr15__pyx_v_sym = 0;
+    __Pyx_XDECREF(__pyx_9genexpr16__pyx_v_old_idx); __pyx_9genexpr16__pyx_v_old_idx = 0;
+    __Pyx_XDECREF(__pyx_9genexpr16__pyx_v_sym); __pyx_9genexpr16__pyx_v_sym = 0;
     goto __pyx_L1_error;
     __pyx_L10_exit_scope:;
   } /* exit inner scope */
   __pyx_v_remap = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":446
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":466
  *     cdef uint32_t i, n = 0
  *     remap = {old_idx: new.symbols.index(sym) for old_idx, sym in enumerate(old.symbols) if sym in new.symbols}
  *     dst.next_id = src.next_id             # <<<<<<<<<<<<<<
@@ -49232,7 +50034,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
 
   __pyx_v_dst->next_id = __pyx_t_10;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":447
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":467
  *     remap = {old_idx: new.symbols.index(sym) for old_idx, sym in enumerate(old.symbols) if sym in new.symbols}
  *     dst.next_id = src.next_id
  *     dst.realized_pnl_1e8 = src.realized_pnl_1e8             # <<<<<<<<<<<<<<
@@ -49243,7 +50045,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
 
   __pyx_v_dst->realized_pnl_1e8 = __pyx_t_11;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":448
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":468
  *     dst.next_id = src.next_id
  *     dst.realized_pnl_1e8 = src.realized_pnl_1e8
  *     dst.unrealized_pnl_1e8 = src.unrealized_pnl_1e8             # <<<<<<<<<<<<<<
@@ -49254,7 +50056,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
 
   __pyx_v_dst->unrealized_pnl_1e8 = __pyx_t_11;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":449
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":469
  *     dst.realized_pnl_1e8 = src.realized_pnl_1e8
  *     dst.unrealized_pnl_1e8 = src.unrealized_pnl_1e8
  *     dst.fees_1e8 = src.fees_1e8             # <<<<<<<<<<<<<<
@@ -49265,7 +50067,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
 
   __pyx_v_dst->fees_1e8 = __pyx_t_11;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":450
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":470
  *     dst.unrealized_pnl_1e8 = src.unrealized_pnl_1e8
  *     dst.fees_1e8 = src.fees_1e8
  *     for old_idx, new_idx in remap.items():             # <<<<<<<<<<<<<<
@@ -49273,7 +50075,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
  *     for i in range(src.open_order_count):
 */
   __pyx_t_4 = 0;
-  __pyx_t_2 = __Pyx_dict_iterator(__pyx_v_remap, 1, __pyx_mstate_global->__pyx_n_u_items, (&__pyx_t_9), (&__pyx_t_12)); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 450, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_dict_iterator(__pyx_v_remap, 1, __pyx_mstate_global->__pyx_n_u_items, (&__pyx_t_9), (&__pyx_t_12)); if (unlikely(!__pyx_t_2)) __PYX_ERR(7, 470, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_XDECREF(__pyx_t_1);
   __pyx_t_1 = __pyx_t_2;
@@ -49281,7 +50083,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
   while (1) {
     __pyx_t_13 = __Pyx_dict_iter_next(__pyx_t_1, __pyx_t_9, &__pyx_t_4, &__pyx_t_2, &__pyx_t_3, NULL, __pyx_t_12);
     if (unlikely(__pyx_t_13 == 0)) break;
-    if (unlikely(__pyx_t_13 == -1)) __PYX_ERR(7, 450, __pyx_L1_error)
+    if (unlikely(__pyx_t_13 == -1)) __PYX_ERR(7, 470, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_XDECREF_SET(__pyx_v_old_idx, __pyx_t_2);
@@ -49289,22 +50091,22 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
     __Pyx_XDECREF_SET(__pyx_v_new_idx, __pyx_t_3);
     __pyx_t_3 = 0;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":451
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":471
  *     dst.fees_1e8 = src.fees_1e8
  *     for old_idx, new_idx in remap.items():
  *         dst.positions[new_idx] = src.positions[old_idx]             # <<<<<<<<<<<<<<
  *     for i in range(src.open_order_count):
  *         if src.open_orders[i].symbol_idx in remap:
 */
-    __pyx_t_14 = __Pyx_PyIndex_AsSsize_t(__pyx_v_old_idx); if (unlikely((__pyx_t_14 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(7, 451, __pyx_L1_error)
-    __pyx_t_15 = __Pyx_PyIndex_AsSsize_t(__pyx_v_new_idx); if (unlikely((__pyx_t_15 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(7, 451, __pyx_L1_error)
+    __pyx_t_14 = __Pyx_PyIndex_AsSsize_t(__pyx_v_old_idx); if (unlikely((__pyx_t_14 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(7, 471, __pyx_L1_error)
+    __pyx_t_15 = __Pyx_PyIndex_AsSsize_t(__pyx_v_new_idx); if (unlikely((__pyx_t_15 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(7, 471, __pyx_L1_error)
     (__pyx_v_dst->positions[__pyx_t_15]) = (__pyx_v_src->positions[__pyx_t_14]);
 
 
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":452
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":472
  *     for old_idx, new_idx in remap.items():
  *         dst.positions[new_idx] = src.positions[old_idx]
  *     for i in range(src.open_order_count):             # <<<<<<<<<<<<<<
@@ -49318,21 +50120,21 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
   for (__pyx_t_18 = 0; __pyx_t_18 < __pyx_t_17; __pyx_t_18+=1) {
     __pyx_v_i = __pyx_t_18;
 
-    /* "edge-image/sequence_edge/algo/algo_host.pxi":453
+    /* "edge-image/sequence_edge/algo/algo_host.pxi":473
  *         dst.positions[new_idx] = src.positions[old_idx]
  *     for i in range(src.open_order_count):
  *         if src.open_orders[i].symbol_idx in remap:             # <<<<<<<<<<<<<<
  *             dst.open_orders[n] = src.open_orders[i]
  *             dst.open_orders[n].symbol_idx = remap[src.open_orders[i].symbol_idx]
 */
-    __pyx_t_1 = __Pyx_PyLong_From_uint16_t((__pyx_v_src->open_orders[__pyx_v_i]).symbol_idx); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 453, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyLong_From_uint16_t((__pyx_v_src->open_orders[__pyx_v_i]).symbol_idx); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 473, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    __pyx_t_6 = (__Pyx_PyDict_ContainsTF(__pyx_t_1, __pyx_v_remap, Py_EQ)); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(7, 453, __pyx_L1_error)
+    __pyx_t_6 = (__Pyx_PyDict_ContainsTF(__pyx_t_1, __pyx_v_remap, Py_EQ)); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(7, 473, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     if (__pyx_t_6) {
 
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":454
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":474
  *     for i in range(src.open_order_count):
  *         if src.open_orders[i].symbol_idx in remap:
  *             dst.open_orders[n] = src.open_orders[i]             # <<<<<<<<<<<<<<
@@ -49341,23 +50143,23 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
 */
       (__pyx_v_dst->open_orders[__pyx_v_n]) = (__pyx_v_src->open_orders[__pyx_v_i]);
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":455
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":475
  *         if src.open_orders[i].symbol_idx in remap:
  *             dst.open_orders[n] = src.open_orders[i]
  *             dst.open_orders[n].symbol_idx = remap[src.open_orders[i].symbol_idx]             # <<<<<<<<<<<<<<
  *             n += 1
  *     dst.open_order_count = n
 */
-      __pyx_t_1 = __Pyx_PyLong_From_uint16_t((__pyx_v_src->open_orders[__pyx_v_i]).symbol_idx); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 455, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyLong_From_uint16_t((__pyx_v_src->open_orders[__pyx_v_i]).symbol_idx); if (unlikely(!__pyx_t_1)) __PYX_ERR(7, 475, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
-      __pyx_t_3 = __Pyx_PyDict_GetItem(__pyx_v_remap, __pyx_t_1); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 455, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyDict_GetItem(__pyx_v_remap, __pyx_t_1); if (unlikely(!__pyx_t_3)) __PYX_ERR(7, 475, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-      __pyx_t_19 = __Pyx_PyLong_As_uint16_t(__pyx_t_3); if (unlikely((__pyx_t_19 == ((uint16_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 455, __pyx_L1_error)
+      __pyx_t_19 = __Pyx_PyLong_As_uint16_t(__pyx_t_3); if (unlikely((__pyx_t_19 == ((uint16_t)-1)) && PyErr_Occurred())) __PYX_ERR(7, 475, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
       (__pyx_v_dst->open_orders[__pyx_v_n]).symbol_idx = __pyx_t_19;
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":456
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":476
  *             dst.open_orders[n] = src.open_orders[i]
  *             dst.open_orders[n].symbol_idx = remap[src.open_orders[i].symbol_idx]
  *             n += 1             # <<<<<<<<<<<<<<
@@ -49366,7 +50168,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
 */
       __pyx_v_n = (__pyx_v_n + 1);
 
-      /* "edge-image/sequence_edge/algo/algo_host.pxi":453
+      /* "edge-image/sequence_edge/algo/algo_host.pxi":473
  *         dst.positions[new_idx] = src.positions[old_idx]
  *     for i in range(src.open_order_count):
  *         if src.open_orders[i].symbol_idx in remap:             # <<<<<<<<<<<<<<
@@ -49377,7 +50179,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
   }
 
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":457
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":477
  *             dst.open_orders[n].symbol_idx = remap[src.open_orders[i].symbol_idx]
  *             n += 1
  *     dst.open_order_count = n             # <<<<<<<<<<<<<<
@@ -49386,7 +50188,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
 */
   __pyx_v_dst->open_order_count = __pyx_v_n;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":458
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":478
  *             n += 1
  *     dst.open_order_count = n
  *     new.slot.state_dirty = True             # <<<<<<<<<<<<<<
@@ -49395,7 +50197,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
 */
   __pyx_v_new->slot->state_dirty = 1;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":459
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":479
  *     dst.open_order_count = n
  *     new.slot.state_dirty = True
  *     _copy_queues(new.slot, old.slot)             # <<<<<<<<<<<<<<
@@ -49404,7 +50206,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
 */
   __pyx_f_13sequence_edge_4algo_4host__copy_queues(__pyx_v_new->slot, __pyx_v_old->slot);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":439
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":459
  * 
  * 
  * cdef void _inherit_state(AlgoInstance new, AlgoInstance old) except *:             # <<<<<<<<<<<<<<
@@ -49429,13 +50231,13 @@ static void __pyx_f_13sequence_edge_4algo_4host__inherit_state(struct __pyx_obj_
   __Pyx_XDECREF(__pyx_v_remap);
   __Pyx_XDECREF(__pyx_v_old_idx);
   __Pyx_XDECREF(__pyx_v_new_idx);
-  __Pyx_XDECREF(__pyx_9genexpr15__pyx_v_old_idx);
-  __Pyx_XDECREF(__pyx_9genexpr15__pyx_v_sym);
+  __Pyx_XDECREF(__pyx_9genexpr16__pyx_v_old_idx);
+  __Pyx_XDECREF(__pyx_9genexpr16__pyx_v_sym);
 
   __Pyx_RefNannyFinishContext();
 }
 
-/* "edge-image/sequence_edge/algo/algo_host.pxi":462
+/* "edge-image/sequence_edge/algo/algo_host.pxi":482
  * 
  * 
  * cdef void _copy_queues(seq_slot_t* dst, seq_slot_t* src) noexcept:             # <<<<<<<<<<<<<<
@@ -49447,7 +50249,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__copy_queues(struct __pyx_t_13se
   uint32_t __pyx_t_1;
   uint32_t __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":463
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":483
  * 
  * cdef void _copy_queues(seq_slot_t* dst, seq_slot_t* src) noexcept:
  *     memcpy(dst.action_queue, src.action_queue, src.action_count * sizeof(seq_action_t))             # <<<<<<<<<<<<<<
@@ -49456,7 +50258,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__copy_queues(struct __pyx_t_13se
 */
   (void)(memcpy(__pyx_v_dst->action_queue, __pyx_v_src->action_queue, (__pyx_v_src->action_count * (sizeof(seq_action_t)))));
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":464
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":484
  * cdef void _copy_queues(seq_slot_t* dst, seq_slot_t* src) noexcept:
  *     memcpy(dst.action_queue, src.action_queue, src.action_count * sizeof(seq_action_t))
  *     dst.action_count = src.action_count             # <<<<<<<<<<<<<<
@@ -49467,7 +50269,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__copy_queues(struct __pyx_t_13se
 
   __pyx_v_dst->action_count = __pyx_t_1;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":465
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":485
  *     memcpy(dst.action_queue, src.action_queue, src.action_count * sizeof(seq_action_t))
  *     dst.action_count = src.action_count
  *     memcpy(dst.outbox, src.outbox, sizeof(src.outbox))             # <<<<<<<<<<<<<<
@@ -49476,7 +50278,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__copy_queues(struct __pyx_t_13se
 */
   (void)(memcpy(__pyx_v_dst->outbox, __pyx_v_src->outbox, (sizeof(__pyx_v_src->outbox))));
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":466
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":486
  *     dst.action_count = src.action_count
  *     memcpy(dst.outbox, src.outbox, sizeof(src.outbox))
  *     dst.outbox_head, dst.outbox_count = src.outbox_head, src.outbox_count             # <<<<<<<<<<<<<<
@@ -49490,7 +50292,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__copy_queues(struct __pyx_t_13se
   __pyx_v_dst->outbox_head = __pyx_t_1;
   __pyx_v_dst->outbox_count = __pyx_t_2;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":467
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":487
  *     memcpy(dst.outbox, src.outbox, sizeof(src.outbox))
  *     dst.outbox_head, dst.outbox_count = src.outbox_head, src.outbox_count
  *     memcpy(dst.log_ring, src.log_ring, sizeof(src.log_ring))             # <<<<<<<<<<<<<<
@@ -49498,7 +50300,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__copy_queues(struct __pyx_t_13se
 */
   (void)(memcpy(__pyx_v_dst->log_ring, __pyx_v_src->log_ring, (sizeof(__pyx_v_src->log_ring))));
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":468
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":488
  *     dst.outbox_head, dst.outbox_count = src.outbox_head, src.outbox_count
  *     memcpy(dst.log_ring, src.log_ring, sizeof(src.log_ring))
  *     dst.log_head, dst.log_count = src.log_head, src.log_count             # <<<<<<<<<<<<<<
@@ -49510,7 +50312,7 @@ static void __pyx_f_13sequence_edge_4algo_4host__copy_queues(struct __pyx_t_13se
   __pyx_v_dst->log_head = __pyx_t_2;
   __pyx_v_dst->log_count = __pyx_t_1;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":462
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":482
  * 
  * 
  * cdef void _copy_queues(seq_slot_t* dst, seq_slot_t* src) noexcept:             # <<<<<<<<<<<<<<
@@ -50293,30 +51095,32 @@ static PyObject *__pyx_getprop_13sequence_edge_4algo_4host_8AlgoHost_cache_hits(
 static PyMethodDef __pyx_methods_13sequence_edge_4algo_4host_AlgoHost[] = {
   {"close", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_7close, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_6close},
   {"compile", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_9compile, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_8compile},
-  {"load", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_11load, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_10load},
-  {"get", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_13get, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
-  {"start", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_17start, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_16start},
-  {"stop", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_19stop, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_18stop},
-  {"remove", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_21remove, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_20remove},
-  {"on_book", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_23on_book, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_22on_book},
-  {"deliver_fill", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_25deliver_fill, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_24deliver_fill},
-  {"deliver_reject", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_27deliver_reject, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_26deliver_reject},
-  {"deliver_message", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_29deliver_message, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_28deliver_message},
-  {"deliver_nbbo", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_31deliver_nbbo, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_30deliver_nbbo},
-  {"on_nbbo", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_33on_nbbo, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_32on_nbbo},
-  {"heartbeat", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_35heartbeat, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_34heartbeat},
-  {"drain_actions", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_37drain_actions, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
-  {"drain_outbox", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_39drain_outbox, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_38drain_outbox},
-  {"drain_logs", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_41drain_logs, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_40drain_logs},
-  {"set_position", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_43set_position, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
-  {"set_pnl", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_45set_pnl, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
-  {"set_open_orders", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_47set_open_orders, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_46set_open_orders},
-  {"set_next_id", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_49set_next_id, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
-  {"status", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_51status, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
-  {"instances", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_53instances, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_52instances},
-  {"cache_info", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_55cache_info, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
-  {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_57__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
-  {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_59__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"has_module", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_11has_module, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"add_module", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_13add_module, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_12add_module},
+  {"load", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_15load, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_14load},
+  {"get", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_17get, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"start", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_21start, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_20start},
+  {"stop", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_23stop, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_22stop},
+  {"remove", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_25remove, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_24remove},
+  {"on_book", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_27on_book, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_26on_book},
+  {"deliver_fill", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_29deliver_fill, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_28deliver_fill},
+  {"deliver_reject", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_31deliver_reject, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_30deliver_reject},
+  {"deliver_message", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_33deliver_message, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_32deliver_message},
+  {"deliver_nbbo", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_35deliver_nbbo, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_34deliver_nbbo},
+  {"on_nbbo", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_37on_nbbo, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_36on_nbbo},
+  {"heartbeat", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_39heartbeat, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_38heartbeat},
+  {"drain_actions", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_41drain_actions, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"drain_outbox", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_43drain_outbox, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_42drain_outbox},
+  {"drain_logs", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_45drain_logs, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_44drain_logs},
+  {"set_position", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_47set_position, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"set_pnl", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_49set_pnl, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"set_open_orders", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_51set_open_orders, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_50set_open_orders},
+  {"set_next_id", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_53set_next_id, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"status", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_55status, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"instances", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_57instances, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_4algo_4host_8AlgoHost_56instances},
+  {"cache_info", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_59cache_info, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_61__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_63__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
   {0, 0, 0, 0}
 };
 
@@ -50339,7 +51143,7 @@ static PyMemberDef __pyx_type_13sequence_edge_4algo_4host_AlgoHost_members[] = {
 };
 static PyType_Slot __pyx_type_13sequence_edge_4algo_4host_AlgoHost_slots[] = {
   {Py_tp_dealloc, (void *)__pyx_tp_dealloc_13sequence_edge_4algo_4host_AlgoHost},
-  {Py_sq_contains, (void *)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_15__contains__},
+  {Py_sq_contains, (void *)__pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_19__contains__},
   {Py_tp_doc, (void *)PyDoc_STR("Hosts the WASM algos of one edge: load/start/stop/remove, callbacks, drains, status.\n\n    One wasmtime Engine (epoch interruption, Cranelift `speed`) and one epoch ticker thread per\n    host; modules are compiled once per sha256; each deployment gets its own Store + Instance\n    covering all of its symbols.\n    ")},
   {Py_tp_traverse, (void *)__pyx_tp_traverse_13sequence_edge_4algo_4host_AlgoHost},
   {Py_tp_clear, (void *)__pyx_tp_clear_13sequence_edge_4algo_4host_AlgoHost},
@@ -50372,7 +51176,7 @@ static PySequenceMethods __pyx_tp_as_sequence_AlgoHost = {
   0, /*sq_slice*/
   0, /*sq_ass_item*/
   0, /*sq_ass_slice*/
-  __pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_15__contains__, /*sq_contains*/
+  __pyx_pw_13sequence_edge_4algo_4host_8AlgoHost_19__contains__, /*sq_contains*/
   0, /*sq_inplace_concat*/
   0, /*sq_inplace_repeat*/
 };
@@ -51960,6 +52764,412 @@ static PyTypeObject __pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_6_
   #endif
 };
 #endif
+
+static PyObject *__pyx_tp_new__initialisation_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(PyObject *o, 
+#if CYTHON_VECTORCALL_TPNEW
+    CYTHON_UNUSED PyObject *const *args, CYTHON_UNUSED Py_ssize_t nargs, CYTHON_UNUSED PyObject *kwnames
+#else
+    CYTHON_UNUSED PyObject *a, CYTHON_UNUSED PyObject *k
+#endif
+) {
+  return o;
+}
+
+static PyObject *__pyx_tp_new_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(PyTypeObject *t, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+) {
+  PyObject *o;
+  #if CYTHON_USE_FREELISTS
+  if (likely((int)(__pyx_mstate_global->__pyx_freecount_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused > 0) & __PYX_CHECK_FINAL_TYPE_FOR_FREELISTS(t, __pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused, sizeof(struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused))))
+  {
+    o = (PyObject*)__pyx_mstate_global->__pyx_freelist_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused[--__pyx_mstate_global->__pyx_freecount_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused];
+    #if CYTHON_USE_TYPE_SPECS
+    Py_DECREF(Py_TYPE(o));
+    #endif
+    memset(o, 0, sizeof(struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused));
+    #if CYTHON_COMPILING_IN_LIMITED_API
+    (void) PyObject_Init(o, t);
+    #else
+    (void) PyObject_INIT(o, t);
+    #endif
+  } else
+  #endif
+  {
+    o = __Pyx_AllocateExtensionType(t, 1);
+  }
+  if (unlikely(!o)) return 0;
+  return __pyx_tp_new__initialisation_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(o, 
+#if CYTHON_VECTORCALL_TPNEW
+    args, nargs, kwnames
+#else
+    a, k
+#endif
+);
+}
+
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_new_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(PyTypeObject *t, PyObject *a, PyObject *k) {
+  return __Pyx_CallTpnewAsVectorcall(__pyx_tp_new_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused, t, a, k);
+}
+#endif
+
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(PyObject *t, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+  if (unlikely((PyTypeObject*)t != __pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused || __Pyx_PyType_HasFeature((PyTypeObject*)t, Py_TPFLAGS_IS_ABSTRACT))) {
+    return __Pyx_CallNewInitFromVectorcall((PyTypeObject*)t, args, nargsf, kwnames);
+  }
+  Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  PyObject *o = __pyx_tp_new_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused((PyTypeObject*)t, args, nargs, kwnames);
+  return o;
+}
+#endif
+
+static void __pyx_tp_dealloc_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(PyObject *o) {
+  struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused *p = (struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused *)o;
+  #if CYTHON_USE_TP_FINALIZE
+  if (unlikely(__Pyx_PyObject_GetSlot(o, tp_finalize, destructor)) && (!PyType_IS_GC(Py_TYPE(o)) || !__Pyx_PyObject_GC_IsFinalized(o))) {
+    if (__Pyx_PyObject_GetSlot(o, tp_dealloc, destructor) == __pyx_tp_dealloc_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused) {
+      if (PyObject_CallFinalizerFromDealloc(o)) return;
+    }
+  }
+  #endif
+  Py_CLEAR(p->__pyx_v_sha256);
+  #if CYTHON_USE_FREELISTS
+  if (likely((int)(__pyx_mstate_global->__pyx_freecount_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused < 8) & __PYX_CHECK_FINAL_TYPE_FOR_FREELISTS(Py_TYPE(o), __pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused, sizeof(struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused))))
+  {
+    __pyx_mstate_global->__pyx_freelist_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused[__pyx_mstate_global->__pyx_freecount_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused++] = ((struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused *)o);
+  } else
+  #endif
+  {
+    PyTypeObject *tp = Py_TYPE(o);
+    #if CYTHON_USE_TYPE_SLOTS
+    (*tp->tp_free)(o);
+    #else
+    {
+      freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+      if (tp_free) tp_free(o);
+    }
+    #endif
+    #if CYTHON_USE_TYPE_SPECS
+    Py_DECREF(tp);
+    #endif
+  }
+}
+#if CYTHON_USE_TYPE_SPECS
+static PyType_Slot __pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused_slots[] = {
+  {Py_tp_dealloc, (void *)__pyx_tp_dealloc_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused},
+  {Py_tp_new, (void *)__pyx_tp_new_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused},
+  #if (!CYTHON_COMPILING_IN_PYPY || PYPY_VERSION_NUM >= 0x07030800) && (!CYTHON_COMPILING_IN_LIMITED_API || __PYX_LIMITED_VERSION_HEX >= 0x030E0000)
+  #if CYTHON_VECTORCALL_TPNEW
+  {Py_tp_vectorcall, (void *)__pyx_tp_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused},
+  #endif
+  #endif
+  {0, 0},
+};
+static PyType_Spec __pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused_spec = {
+  "sequence_edge.algo.host.__pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused",
+  sizeof(struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused),
+  0,
+  Py_TPFLAGS_DEFAULT|Py_TPFLAGS_HAVE_VERSION_TAG,
+  __pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused_slots,
+};
+#else
+
+static PyTypeObject __pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused = {
+  PyVarObject_HEAD_INIT(0, 0)
+  "sequence_edge.algo.host.""__pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused", /*tp_name*/
+  sizeof(struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused), /*tp_basicsize*/
+  0, /*tp_itemsize*/
+  __pyx_tp_dealloc_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused, /*tp_dealloc*/
+  0, /*tp_vectorcall_offset*/
+  0, /*tp_getattr*/
+  0, /*tp_setattr*/
+  0, /*tp_as_async*/
+  0, /*tp_repr*/
+  0, /*tp_as_number*/
+  0, /*tp_as_sequence*/
+  0, /*tp_as_mapping*/
+  0, /*tp_hash*/
+  0, /*tp_call*/
+  0, /*tp_str*/
+  0, /*tp_getattro*/
+  0, /*tp_setattro*/
+  0, /*tp_as_buffer*/
+  Py_TPFLAGS_DEFAULT|Py_TPFLAGS_HAVE_VERSION_TAG, /*tp_flags*/
+  0, /*tp_doc*/
+  0, /*tp_traverse*/
+  0, /*tp_clear*/
+  0, /*tp_richcompare*/
+  0, /*tp_weaklistoffset*/
+  0, /*tp_iter*/
+  0, /*tp_iternext*/
+  0, /*tp_methods*/
+  0, /*tp_members*/
+  0, /*tp_getset*/
+  0, /*tp_base*/
+  0, /*tp_dict*/
+  0, /*tp_descr_get*/
+  0, /*tp_descr_set*/
+  #if !CYTHON_USE_TYPE_SPECS
+  0, /*tp_dictoffset*/
+  #endif
+  0, /*tp_init*/
+  0, /*tp_alloc*/
+  __pyx_tp_new_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused, /*tp_new*/
+  0, /*tp_free*/
+  0, /*tp_is_gc*/
+  0, /*tp_bases*/
+  0, /*tp_mro*/
+  0, /*tp_cache*/
+  0, /*tp_subclasses*/
+  0, /*tp_weaklist*/
+  0, /*tp_del*/
+  0, /*tp_version_tag*/
+  #if CYTHON_USE_TP_FINALIZE
+  0, /*tp_finalize*/
+  #else
+  NULL, /*tp_finalize*/
+  #endif
+  #if (!CYTHON_COMPILING_IN_PYPY || PYPY_VERSION_NUM >= 0x07030800) && (!CYTHON_COMPILING_IN_LIMITED_API || __PYX_LIMITED_VERSION_HEX >= 0x030E0000)
+  #if CYTHON_VECTORCALL_TPNEW
+  __pyx_tp_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused, /*tp_vectorcall*/
+  #else
+  NULL, /*tp_vectorcall*/
+  #endif
+  #endif
+  #if __PYX_NEED_TP_PRINT_SLOT == 1
+  0, /*tp_print*/
+  #endif
+  #if PY_VERSION_HEX >= 0x030C0000
+  0, /*tp_watched*/
+  #endif
+  #if PY_VERSION_HEX >= 0x030d00A4
+  0, /*tp_versions_used*/
+  #endif
+  #if CYTHON_COMPILING_IN_PYPY && PY_VERSION_HEX < 0x030a0000
+  0, /*tp_pypy_flags*/
+  #endif
+};
+#endif
+
+static PyObject *__pyx_tp_new__initialisation_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr(PyObject *o, 
+#if CYTHON_VECTORCALL_TPNEW
+    CYTHON_UNUSED PyObject *const *args, CYTHON_UNUSED Py_ssize_t nargs, CYTHON_UNUSED PyObject *kwnames
+#else
+    CYTHON_UNUSED PyObject *a, CYTHON_UNUSED PyObject *k
+#endif
+) {
+  return o;
+}
+
+static PyObject *__pyx_tp_new_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr(PyTypeObject *t, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+) {
+  PyObject *o;
+  #if CYTHON_USE_FREELISTS
+  if (likely((int)(__pyx_mstate_global->__pyx_freecount_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr > 0) & __PYX_CHECK_FINAL_TYPE_FOR_FREELISTS(t, __pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr, sizeof(struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr))))
+  {
+    o = (PyObject*)__pyx_mstate_global->__pyx_freelist_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr[--__pyx_mstate_global->__pyx_freecount_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr];
+    #if CYTHON_USE_TYPE_SPECS
+    Py_DECREF(Py_TYPE(o));
+    #endif
+    memset(o, 0, sizeof(struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr));
+    #if CYTHON_COMPILING_IN_LIMITED_API
+    (void) PyObject_Init(o, t);
+    #else
+    (void) PyObject_INIT(o, t);
+    #endif
+    PyObject_GC_Track(o);
+  } else
+  #endif
+  {
+    o = __Pyx_AllocateExtensionType(t, 1);
+  }
+  if (unlikely(!o)) return 0;
+  return __pyx_tp_new__initialisation_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr(o, 
+#if CYTHON_VECTORCALL_TPNEW
+    args, nargs, kwnames
+#else
+    a, k
+#endif
+);
+}
+
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_new_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr(PyTypeObject *t, PyObject *a, PyObject *k) {
+  return __Pyx_CallTpnewAsVectorcall(__pyx_tp_new_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr, t, a, k);
+}
+#endif
+
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr(PyObject *t, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+  if (unlikely((PyTypeObject*)t != __pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr || __Pyx_PyType_HasFeature((PyTypeObject*)t, Py_TPFLAGS_IS_ABSTRACT))) {
+    return __Pyx_CallNewInitFromVectorcall((PyTypeObject*)t, args, nargsf, kwnames);
+  }
+  Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  PyObject *o = __pyx_tp_new_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr((PyTypeObject*)t, args, nargs, kwnames);
+  return o;
+}
+#endif
+
+static void __pyx_tp_dealloc_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr(PyObject *o) {
+  struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr *p = (struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr *)o;
+  #if CYTHON_USE_TP_FINALIZE
+  if (unlikely(__Pyx_PyObject_GetSlot(o, tp_finalize, destructor)) && !__Pyx_PyObject_GC_IsFinalized(o)) {
+    if (__Pyx_PyObject_GetSlot(o, tp_dealloc, destructor) == __pyx_tp_dealloc_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr) {
+      if (PyObject_CallFinalizerFromDealloc(o)) return;
+    }
+  }
+  #endif
+  PyObject_GC_UnTrack(o);
+  Py_CLEAR(p->__pyx_outer_scope);
+  Py_CLEAR(p->__pyx_genexpr_arg_0);
+  Py_CLEAR(p->__pyx_v_inst);
+  #if CYTHON_USE_FREELISTS
+  if (likely((int)(__pyx_mstate_global->__pyx_freecount_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr < 8) & __PYX_CHECK_FINAL_TYPE_FOR_FREELISTS(Py_TYPE(o), __pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr, sizeof(struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr))))
+  {
+    __pyx_mstate_global->__pyx_freelist_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr[__pyx_mstate_global->__pyx_freecount_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr++] = ((struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr *)o);
+  } else
+  #endif
+  {
+    PyTypeObject *tp = Py_TYPE(o);
+    #if CYTHON_USE_TYPE_SLOTS
+    (*tp->tp_free)(o);
+    #else
+    {
+      freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+      if (tp_free) tp_free(o);
+    }
+    #endif
+    #if CYTHON_USE_TYPE_SPECS
+    Py_DECREF(tp);
+    #endif
+  }
+}
+
+static int __pyx_tp_traverse_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr(PyObject *o, visitproc v, void *a) {
+  int e;
+  struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr *p = (struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr *)o;
+  {
+    e = __Pyx_call_type_traverse(o, 1, v, a);
+    if (e) return e;
+  }
+  if (p->__pyx_outer_scope) {
+    e = (*v)(((PyObject *)p->__pyx_outer_scope), a); if (e) return e;
+  }
+  if (p->__pyx_genexpr_arg_0) {
+    e = (*v)(p->__pyx_genexpr_arg_0, a); if (e) return e;
+  }
+  if (p->__pyx_v_inst) {
+    e = (*v)(p->__pyx_v_inst, a); if (e) return e;
+  }
+  return 0;
+}
+#if CYTHON_USE_TYPE_SPECS
+static PyType_Slot __pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr_slots[] = {
+  {Py_tp_dealloc, (void *)__pyx_tp_dealloc_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr},
+  {Py_tp_traverse, (void *)__pyx_tp_traverse_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr},
+  {Py_tp_new, (void *)__pyx_tp_new_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr},
+  #if (!CYTHON_COMPILING_IN_PYPY || PYPY_VERSION_NUM >= 0x07030800) && (!CYTHON_COMPILING_IN_LIMITED_API || __PYX_LIMITED_VERSION_HEX >= 0x030E0000)
+  #if CYTHON_VECTORCALL_TPNEW
+  {Py_tp_vectorcall, (void *)__pyx_tp_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr},
+  #endif
+  #endif
+  {0, 0},
+};
+static PyType_Spec __pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr_spec = {
+  "sequence_edge.algo.host.__pyx_scope_struct_8_genexpr",
+  sizeof(struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr),
+  0,
+  Py_TPFLAGS_DEFAULT|Py_TPFLAGS_HAVE_VERSION_TAG|Py_TPFLAGS_HAVE_GC,
+  __pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr_slots,
+};
+#else
+
+static PyTypeObject __pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr = {
+  PyVarObject_HEAD_INIT(0, 0)
+  "sequence_edge.algo.host.""__pyx_scope_struct_8_genexpr", /*tp_name*/
+  sizeof(struct __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr), /*tp_basicsize*/
+  0, /*tp_itemsize*/
+  __pyx_tp_dealloc_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr, /*tp_dealloc*/
+  0, /*tp_vectorcall_offset*/
+  0, /*tp_getattr*/
+  0, /*tp_setattr*/
+  0, /*tp_as_async*/
+  0, /*tp_repr*/
+  0, /*tp_as_number*/
+  0, /*tp_as_sequence*/
+  0, /*tp_as_mapping*/
+  0, /*tp_hash*/
+  0, /*tp_call*/
+  0, /*tp_str*/
+  0, /*tp_getattro*/
+  0, /*tp_setattro*/
+  0, /*tp_as_buffer*/
+  Py_TPFLAGS_DEFAULT|Py_TPFLAGS_HAVE_VERSION_TAG|Py_TPFLAGS_HAVE_GC, /*tp_flags*/
+  0, /*tp_doc*/
+  __pyx_tp_traverse_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr, /*tp_traverse*/
+  0, /*tp_clear*/
+  0, /*tp_richcompare*/
+  0, /*tp_weaklistoffset*/
+  0, /*tp_iter*/
+  0, /*tp_iternext*/
+  0, /*tp_methods*/
+  0, /*tp_members*/
+  0, /*tp_getset*/
+  0, /*tp_base*/
+  0, /*tp_dict*/
+  0, /*tp_descr_get*/
+  0, /*tp_descr_set*/
+  #if !CYTHON_USE_TYPE_SPECS
+  0, /*tp_dictoffset*/
+  #endif
+  0, /*tp_init*/
+  0, /*tp_alloc*/
+  __pyx_tp_new_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr, /*tp_new*/
+  0, /*tp_free*/
+  0, /*tp_is_gc*/
+  0, /*tp_bases*/
+  0, /*tp_mro*/
+  0, /*tp_cache*/
+  0, /*tp_subclasses*/
+  0, /*tp_weaklist*/
+  0, /*tp_del*/
+  0, /*tp_version_tag*/
+  #if CYTHON_USE_TP_FINALIZE
+  0, /*tp_finalize*/
+  #else
+  NULL, /*tp_finalize*/
+  #endif
+  #if (!CYTHON_COMPILING_IN_PYPY || PYPY_VERSION_NUM >= 0x07030800) && (!CYTHON_COMPILING_IN_LIMITED_API || __PYX_LIMITED_VERSION_HEX >= 0x030E0000)
+  #if CYTHON_VECTORCALL_TPNEW
+  __pyx_tp_vectorcall_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr, /*tp_vectorcall*/
+  #else
+  NULL, /*tp_vectorcall*/
+  #endif
+  #endif
+  #if __PYX_NEED_TP_PRINT_SLOT == 1
+  0, /*tp_print*/
+  #endif
+  #if PY_VERSION_HEX >= 0x030C0000
+  0, /*tp_watched*/
+  #endif
+  #if PY_VERSION_HEX >= 0x030d00A4
+  0, /*tp_versions_used*/
+  #endif
+  #if CYTHON_COMPILING_IN_PYPY && PY_VERSION_HEX < 0x030a0000
+  0, /*tp_pypy_flags*/
+  #endif
+};
+#endif
 static struct __pyx_vtabstruct_array __pyx_vtable_array;
 
 static PyObject *__pyx_tp_new__initialisation_array(PyObject *o, 
@@ -53081,6 +54291,8 @@ static CYTHON_SMALL_CODE int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4al
 static CYTHON_SMALL_CODE int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_4_genexpr(__pyx_mstatetype *__pyx_mstate); /*proto*/
 static CYTHON_SMALL_CODE int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_5_genexpr(__pyx_mstatetype *__pyx_mstate); /*proto*/
 static CYTHON_SMALL_CODE int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr(__pyx_mstatetype *__pyx_mstate); /*proto*/
+static CYTHON_SMALL_CODE int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(__pyx_mstatetype *__pyx_mstate); /*proto*/
+static CYTHON_SMALL_CODE int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr(__pyx_mstatetype *__pyx_mstate); /*proto*/
 static CYTHON_SMALL_CODE int __Pyx_modinit_Exttype___pyx_array_obj(__pyx_mstatetype *__pyx_mstate); /*proto*/
 static CYTHON_SMALL_CODE int __Pyx_modinit_Exttype___pyx_MemviewEnum_obj(__pyx_mstatetype *__pyx_mstate); /*proto*/
 static CYTHON_SMALL_CODE int __Pyx_modinit_Exttype___pyx_memoryview_obj(__pyx_mstatetype *__pyx_mstate); /*proto*/
@@ -53477,14 +54689,14 @@ static int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_sco
   __Pyx_RefNannySetupContext("__Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr", 0);
   /*--- Exttype __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr ---*/
   #if CYTHON_USE_TYPE_SPECS
-  __pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr)) __PYX_ERR(7, 141, __pyx_L1_error)
+  __pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr)) __PYX_ERR(7, 152, __pyx_L1_error)
   #else
   __pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr = &__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr;
   #endif
   #if !CYTHON_COMPILING_IN_LIMITED_API
   #endif
   #if !CYTHON_USE_TYPE_SPECS
-  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr) < (0)) __PYX_ERR(7, 141, __pyx_L1_error)
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr) < (0)) __PYX_ERR(7, 152, __pyx_L1_error)
   #endif
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr);
@@ -53492,6 +54704,72 @@ static int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_sco
   #if !CYTHON_COMPILING_IN_LIMITED_API
   if ((CYTHON_USE_TYPE_SLOTS && CYTHON_USE_PYTYPE_LOOKUP) && likely(!__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr->tp_dictoffset && __pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr->tp_getattro == PyObject_GenericGetAttr)) {
     __pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr->tp_getattro = PyObject_GenericGetAttr;
+  }
+  #endif
+  __Pyx_RefNannyFinishContext();
+  return 0;
+  __pyx_L1_error:;
+  __Pyx_RefNannyFinishContext();
+  return -1;
+}
+
+static int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(__pyx_mstatetype *__pyx_mstate) {
+  __Pyx_RefNannyDeclarations
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  CYTHON_UNUSED_VAR(__pyx_mstate);
+  __Pyx_RefNannySetupContext("__Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused", 0);
+  /*--- Exttype __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused ---*/
+  #if CYTHON_USE_TYPE_SPECS
+  __pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused)) __PYX_ERR(7, 441, __pyx_L1_error)
+  #else
+  __pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused = &__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused;
+  #endif
+  #if !CYTHON_COMPILING_IN_LIMITED_API
+  #endif
+  #if !CYTHON_USE_TYPE_SPECS
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused) < (0)) __PYX_ERR(7, 441, __pyx_L1_error)
+  #endif
+  #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
+  PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused);
+  #endif
+  #if !CYTHON_COMPILING_IN_LIMITED_API
+  if ((CYTHON_USE_TYPE_SLOTS && CYTHON_USE_PYTYPE_LOOKUP) && likely(!__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused->tp_dictoffset && __pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused->tp_getattro == PyObject_GenericGetAttr)) {
+    __pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused->tp_getattro = PyObject_GenericGetAttr;
+  }
+  #endif
+  __Pyx_RefNannyFinishContext();
+  return 0;
+  __pyx_L1_error:;
+  __Pyx_RefNannyFinishContext();
+  return -1;
+}
+
+static int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr(__pyx_mstatetype *__pyx_mstate) {
+  __Pyx_RefNannyDeclarations
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  CYTHON_UNUSED_VAR(__pyx_mstate);
+  __Pyx_RefNannySetupContext("__Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr", 0);
+  /*--- Exttype __pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr ---*/
+  #if CYTHON_USE_TYPE_SPECS
+  __pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr)) __PYX_ERR(7, 443, __pyx_L1_error)
+  #else
+  __pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr = &__pyx_type_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr;
+  #endif
+  #if !CYTHON_COMPILING_IN_LIMITED_API
+  #endif
+  #if !CYTHON_USE_TYPE_SPECS
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr) < (0)) __PYX_ERR(7, 443, __pyx_L1_error)
+  #endif
+  #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
+  PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr);
+  #endif
+  #if !CYTHON_COMPILING_IN_LIMITED_API
+  if ((CYTHON_USE_TYPE_SLOTS && CYTHON_USE_PYTYPE_LOOKUP) && likely(!__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr->tp_dictoffset && __pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr->tp_getattro == PyObject_GenericGetAttr)) {
+    __pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr->tp_getattro = PyObject_GenericGetAttr;
   }
   #endif
   __Pyx_RefNannyFinishContext();
@@ -54038,6 +55316,8 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   if (unlikely((__Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_4_genexpr(__pyx_mstate) < 0))) __PYX_ERR(0, 1, __pyx_L1_error)
   if (unlikely((__Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_5_genexpr(__pyx_mstate) < 0))) __PYX_ERR(0, 1, __pyx_L1_error)
   if (unlikely((__Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_6_genexpr(__pyx_mstate) < 0))) __PYX_ERR(0, 1, __pyx_L1_error)
+  if (unlikely((__Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_7___pyx_f_13sequence_edge_4algo_4host__drop_module_if_unused(__pyx_mstate) < 0))) __PYX_ERR(0, 1, __pyx_L1_error)
+  if (unlikely((__Pyx_modinit_Exttype___pyx_obj_13sequence_edge_4algo_4host___pyx_scope_struct_8_genexpr(__pyx_mstate) < 0))) __PYX_ERR(0, 1, __pyx_L1_error)
   if (unlikely((__Pyx_modinit_Exttype___pyx_array_obj(__pyx_mstate) < 0))) __PYX_ERR(0, 1, __pyx_L1_error)
   if (unlikely((__Pyx_modinit_Exttype___pyx_MemviewEnum_obj(__pyx_mstate) < 0))) __PYX_ERR(0, 1, __pyx_L1_error)
   if (unlikely((__Pyx_modinit_Exttype___pyx_memoryview_obj(__pyx_mstate) < 0))) __PYX_ERR(0, 1, __pyx_L1_error)
@@ -54715,7 +55995,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(3, 193, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(3, 193, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_1_load_wasmtime_api, 0, __pyx_mstate_global->__pyx_n_u_load_wasmtime_api, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[6])); if (unlikely(!__pyx_t_5)) __PYX_ERR(3, 193, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_1_load_wasmtime_api, 0, __pyx_mstate_global->__pyx_n_u_load_wasmtime_api, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_5)) __PYX_ERR(3, 193, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
@@ -55513,7 +56793,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __Pyx_GOTREF(__pyx_t_10);
   if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_text, __pyx_mstate_global->__pyx_n_u_str) < (0)) __PYX_ERR(5, 87, __pyx_L1_error)
   if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_str) < (0)) __PYX_ERR(5, 87, __pyx_L1_error)
-  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_3_error_summary, 0, __pyx_mstate_global->__pyx_n_u_error_summary, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_11)) __PYX_ERR(5, 87, __pyx_L1_error)
+  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_3_error_summary, 0, __pyx_mstate_global->__pyx_n_u_error_summary, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_11)) __PYX_ERR(5, 87, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_11);
@@ -55533,7 +56813,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __pyx_t_11 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_11)) __PYX_ERR(5, 101, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   if (PyDict_SetItem(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_tuple) < (0)) __PYX_ERR(5, 101, __pyx_L1_error)
-  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_5_signature, 0, __pyx_mstate_global->__pyx_n_u_signature, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_10)) __PYX_ERR(5, 101, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_5_signature, 0, __pyx_mstate_global->__pyx_n_u_signature, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[9])); if (unlikely(!__pyx_t_10)) __PYX_ERR(5, 101, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_10);
@@ -55554,7 +56834,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __Pyx_GOTREF(__pyx_t_10);
   if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_sig, __pyx_mstate_global->__pyx_n_u_tuple) < (0)) __PYX_ERR(5, 105, __pyx_L1_error)
   if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_str) < (0)) __PYX_ERR(5, 105, __pyx_L1_error)
-  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_7_fmt_sig, 0, __pyx_mstate_global->__pyx_n_u_fmt_sig, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[9])); if (unlikely(!__pyx_t_11)) __PYX_ERR(5, 105, __pyx_L1_error)
+  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_7_fmt_sig, 0, __pyx_mstate_global->__pyx_n_u_fmt_sig, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[10])); if (unlikely(!__pyx_t_11)) __PYX_ERR(5, 105, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_11);
@@ -55574,7 +56854,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __pyx_t_11 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_11)) __PYX_ERR(5, 109, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   if (PyDict_SetItem(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_frozenset) < (0)) __PYX_ERR(5, 109, __pyx_L1_error)
-  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_9_check_module_interface, 0, __pyx_mstate_global->__pyx_n_u_check_module_interface, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[10])); if (unlikely(!__pyx_t_10)) __PYX_ERR(5, 109, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_9_check_module_interface, 0, __pyx_mstate_global->__pyx_n_u_check_module_interface, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[11])); if (unlikely(!__pyx_t_10)) __PYX_ERR(5, 109, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_10);
@@ -55594,7 +56874,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(5, 152, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_tuple) < (0)) __PYX_ERR(5, 152, __pyx_L1_error)
-  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_11_check_symbols, 0, __pyx_mstate_global->__pyx_n_u_check_symbols, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[11])); if (unlikely(!__pyx_t_11)) __PYX_ERR(5, 152, __pyx_L1_error)
+  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_11_check_symbols, 0, __pyx_mstate_global->__pyx_n_u_check_symbols, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[12])); if (unlikely(!__pyx_t_11)) __PYX_ERR(5, 152, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_11);
@@ -55615,7 +56895,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __Pyx_GOTREF(__pyx_t_11);
   if (PyDict_SetItem(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_kind, __pyx_mstate_global->__pyx_n_u_str) < (0)) __PYX_ERR(5, 166, __pyx_L1_error)
   if (PyDict_SetItem(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_str) < (0)) __PYX_ERR(5, 166, __pyx_L1_error)
-  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_13_as_text, 0, __pyx_mstate_global->__pyx_n_u_as_text, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[12])); if (unlikely(!__pyx_t_10)) __PYX_ERR(5, 166, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_13_as_text, 0, __pyx_mstate_global->__pyx_n_u_as_text, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[13])); if (unlikely(!__pyx_t_10)) __PYX_ERR(5, 166, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_10);
@@ -55635,7 +56915,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(1, 226, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(1, 226, __pyx_L1_error)
-  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_12AlgoInstance_5latency_ns, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoInstance_latency_ns, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[13])); if (unlikely(!__pyx_t_11)) __PYX_ERR(1, 226, __pyx_L1_error)
+  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_12AlgoInstance_5latency_ns, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoInstance_latency_ns, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[14])); if (unlikely(!__pyx_t_11)) __PYX_ERR(1, 226, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_11);
@@ -55655,7 +56935,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __pyx_t_11 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_11)) __PYX_ERR(1, 232, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   if (PyDict_SetItem(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_dict_2) < (0)) __PYX_ERR(1, 232, __pyx_L1_error)
-  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_12AlgoInstance_7status, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoInstance_status, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[14])); if (unlikely(!__pyx_t_10)) __PYX_ERR(1, 232, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_12AlgoInstance_7status, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoInstance_status, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[15])); if (unlikely(!__pyx_t_10)) __PYX_ERR(1, 232, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_10);
@@ -55670,7 +56950,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
  *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
  * def __setstate_cython__(self, __pyx_state):
 */
-  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_12AlgoInstance_11__reduce_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoInstance___reduce_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[15])); if (unlikely(!__pyx_t_10)) __PYX_ERR(2, 1, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_12AlgoInstance_11__reduce_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoInstance___reduce_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[16])); if (unlikely(!__pyx_t_10)) __PYX_ERR(2, 1, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_10);
@@ -55684,7 +56964,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
  * def __setstate_cython__(self, __pyx_state):             # <<<<<<<<<<<<<<
  *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
 */
-  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_12AlgoInstance_13__setstate_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoInstance___setstate_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[16])); if (unlikely(!__pyx_t_10)) __PYX_ERR(2, 3, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_12AlgoInstance_13__setstate_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoInstance___setstate_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[17])); if (unlikely(!__pyx_t_10)) __PYX_ERR(2, 3, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_10);
@@ -55702,7 +56982,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(6, 83, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(6, 83, __pyx_L1_error)
-  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_6Router_5rebuild, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Router_rebuild, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[17])); if (unlikely(!__pyx_t_11)) __PYX_ERR(6, 83, __pyx_L1_error)
+  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_6Router_5rebuild, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Router_rebuild, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[18])); if (unlikely(!__pyx_t_11)) __PYX_ERR(6, 83, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_11);
@@ -55722,7 +57002,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __pyx_t_11 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_11)) __PYX_ERR(6, 94, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   if (PyDict_SetItem(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(6, 94, __pyx_L1_error)
-  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_6Router_7route, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Router_route, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[18])); if (unlikely(!__pyx_t_10)) __PYX_ERR(6, 94, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_6Router_7route, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Router_route, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[19])); if (unlikely(!__pyx_t_10)) __PYX_ERR(6, 94, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_10);
@@ -55742,7 +57022,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(6, 98, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(6, 98, __pyx_L1_error)
-  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_6Router_9on_book, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Router_on_book, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[19])); if (unlikely(!__pyx_t_11)) __PYX_ERR(6, 98, __pyx_L1_error)
+  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_6Router_9on_book, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Router_on_book, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[20])); if (unlikely(!__pyx_t_11)) __PYX_ERR(6, 98, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_11);
@@ -55762,7 +57042,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __pyx_t_11 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_11)) __PYX_ERR(6, 105, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   if (PyDict_SetItem(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_tuple) < (0)) __PYX_ERR(6, 105, __pyx_L1_error)
-  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_6Router_11run_updates, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Router_run_updates, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[20])); if (unlikely(!__pyx_t_10)) __PYX_ERR(6, 105, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_6Router_11run_updates, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Router_run_updates, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[21])); if (unlikely(!__pyx_t_10)) __PYX_ERR(6, 105, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_10);
@@ -55783,7 +57063,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(6, 134, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(6, 134, __pyx_L1_error)
-  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_6Router_13bench_dispatch, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Router_bench_dispatch, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[21])); if (unlikely(!__pyx_t_11)) __PYX_ERR(6, 134, __pyx_L1_error)
+  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_6Router_13bench_dispatch, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Router_bench_dispatch, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[22])); if (unlikely(!__pyx_t_11)) __PYX_ERR(6, 134, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_11);
@@ -55799,7 +57079,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
  *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
  * def __setstate_cython__(self, __pyx_state):
 */
-  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_6Router_15__reduce_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Router___reduce_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[22])); if (unlikely(!__pyx_t_11)) __PYX_ERR(2, 1, __pyx_L1_error)
+  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_6Router_15__reduce_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Router___reduce_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[23])); if (unlikely(!__pyx_t_11)) __PYX_ERR(2, 1, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_11);
@@ -55813,7 +57093,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
  * def __setstate_cython__(self, __pyx_state):             # <<<<<<<<<<<<<<
  *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
 */
-  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_6Router_17__setstate_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Router___setstate_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[23])); if (unlikely(!__pyx_t_11)) __PYX_ERR(2, 3, __pyx_L1_error)
+  __pyx_t_11 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_6Router_17__setstate_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Router___setstate_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[24])); if (unlikely(!__pyx_t_11)) __PYX_ERR(2, 3, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_11);
@@ -55856,7 +57136,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __pyx_t_11 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_11)) __PYX_ERR(7, 10, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   if (PyDict_SetItem(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(7, 10, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_15_stop_tickers_at_exit, 0, __pyx_mstate_global->__pyx_n_u_stop_tickers_at_exit, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[24])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 10, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_15_stop_tickers_at_exit, 0, __pyx_mstate_global->__pyx_n_u_stop_tickers_at_exit, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[25])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 10, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
@@ -55903,7 +57183,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 68, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(7, 68, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_7close, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_close, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[25])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 68, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_7close, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_close, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[26])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 68, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
@@ -55923,7 +57203,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 83, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_tuple) < (0)) __PYX_ERR(7, 83, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_9compile, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_compile, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[26])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 83, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_9compile, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_compile, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[27])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 83, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
@@ -55933,40 +57213,80 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_compile, __pyx_t_4) < (0)) __PYX_ERR(7, 83, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":119
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":108
+ *         return module, sha
+ * 
+ *     def has_module(self, str sha256) -> bool:             # <<<<<<<<<<<<<<
+ *         return sha256 in self._modules
+ * 
+*/
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 108, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_4);
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_bool) < (0)) __PYX_ERR(7, 108, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_11has_module, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_has_module, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[28])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 108, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_5);
+  #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
+  PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
+  #endif
+  __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
+  __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_has_module, __pyx_t_5) < (0)) __PYX_ERR(7, 108, __pyx_L1_error)
+  __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":111
+ *         return sha256 in self._modules
+ * 
+ *     def add_module(self, str sha256, module) -> None:             # <<<<<<<<<<<<<<
+ *         """Cache a module compiled elsewhere (the edge's compile worker, then Module.deserialize
+ *         with this host's `engine`) for the bundle hashing to `sha256`: load() uses it as is."""
+*/
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 111, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_5);
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(7, 111, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_13add_module, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_add_module, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[29])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 111, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_4);
+  #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
+  PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
+  #endif
+  __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
+  __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_add_module, __pyx_t_4) < (0)) __PYX_ERR(7, 111, __pyx_L1_error)
+  __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":130
  *                 del self._modules[sha]
  * 
  *     def load(self, str deployment_id, wasm_bytes, symbols, params=None, *, deadline_ms: float = 1.0,             # <<<<<<<<<<<<<<
  *              memory_limit_bytes: int = 64 << 20, venue_names=None) -> AlgoInstance:
  *         """Validate, instantiate and register a deployment's bundle (state "loaded").
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 119, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 130, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_deadline_ms, __pyx_mstate_global->__pyx_float_1_0) < (0)) __PYX_ERR(7, 119, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_memory_limit_bytes, __pyx_mstate_global->__pyx_int_67108864) < (0)) __PYX_ERR(7, 119, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_deadline_ms, __pyx_mstate_global->__pyx_float_1_0) < (0)) __PYX_ERR(7, 130, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_memory_limit_bytes, __pyx_mstate_global->__pyx_int_67108864) < (0)) __PYX_ERR(7, 130, __pyx_L1_error)
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":120
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":131
  * 
  *     def load(self, str deployment_id, wasm_bytes, symbols, params=None, *, deadline_ms: float = 1.0,
  *              memory_limit_bytes: int = 64 << 20, venue_names=None) -> AlgoInstance:             # <<<<<<<<<<<<<<
  *         """Validate, instantiate and register a deployment's bundle (state "loaded").
  * 
 */
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_venue_names, Py_None) < (0)) __PYX_ERR(7, 119, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_venue_names, Py_None) < (0)) __PYX_ERR(7, 130, __pyx_L1_error)
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":119
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":130
  *                 del self._modules[sha]
  * 
  *     def load(self, str deployment_id, wasm_bytes, symbols, params=None, *, deadline_ms: float = 1.0,             # <<<<<<<<<<<<<<
  *              memory_limit_bytes: int = 64 << 20, venue_names=None) -> AlgoInstance:
  *         """Validate, instantiate and register a deployment's bundle (state "loaded").
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 119, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 130, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_deadline_ms, __pyx_mstate_global->__pyx_n_u_float) < (0)) __PYX_ERR(7, 119, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_memory_limit_bytes, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 119, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_AlgoInstance_2) < (0)) __PYX_ERR(7, 119, __pyx_L1_error)
-  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_11load, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_load, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[27])); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 119, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_deadline_ms, __pyx_mstate_global->__pyx_n_u_float) < (0)) __PYX_ERR(7, 130, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_memory_limit_bytes, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 130, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_AlgoInstance_2) < (0)) __PYX_ERR(7, 130, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_15load, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_load, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[30])); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 130, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_10);
@@ -55976,133 +57296,133 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_10, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_load, __pyx_t_10) < (0)) __PYX_ERR(7, 119, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_load, __pyx_t_10) < (0)) __PYX_ERR(7, 130, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":183
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":196
  *         return <AlgoInstance>inst
  * 
  *     def get(self, str deployment_id) -> AlgoInstance:             # <<<<<<<<<<<<<<
  *         return self._get(deployment_id)
  * 
 */
-  __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 183, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 196, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_AlgoInstance_2) < (0)) __PYX_ERR(7, 183, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_13get, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_get, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[28])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 183, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_AlgoInstance_2) < (0)) __PYX_ERR(7, 196, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_17get, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_get, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[31])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 196, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_10);
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_get, __pyx_t_5) < (0)) __PYX_ERR(7, 183, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_get, __pyx_t_5) < (0)) __PYX_ERR(7, 196, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":189
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":202
  *         return deployment_id in self._instances
  * 
  *     def start(self, str deployment_id) -> str:             # <<<<<<<<<<<<<<
  *         """Run algo_on_start (if exported) and start receiving books. Returns the new state."""
  *         cdef AlgoInstance inst = self._get(deployment_id)
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 189, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 202, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_str) < (0)) __PYX_ERR(7, 189, __pyx_L1_error)
-  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_17start, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_start, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[29])); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 189, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_str) < (0)) __PYX_ERR(7, 202, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_21start, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_start, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[32])); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 202, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_10);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_10, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_start, __pyx_t_10) < (0)) __PYX_ERR(7, 189, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_start, __pyx_t_10) < (0)) __PYX_ERR(7, 202, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":203
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":216
  *         return inst.state
  * 
  *     def stop(self, str deployment_id) -> str:             # <<<<<<<<<<<<<<
  *         """Run algo_on_stop (if exported); keep state and memory, deliver no more books."""
  *         cdef AlgoInstance inst = self._get(deployment_id)
 */
-  __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 203, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 216, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_str) < (0)) __PYX_ERR(7, 203, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_19stop, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_stop, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[30])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 203, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_str) < (0)) __PYX_ERR(7, 216, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_23stop, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_stop, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[33])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 216, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_10);
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_stop, __pyx_t_5) < (0)) __PYX_ERR(7, 203, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_stop, __pyx_t_5) < (0)) __PYX_ERR(7, 216, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":216
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":229
  *         return inst.state
  * 
  *     def remove(self, str deployment_id) -> list:             # <<<<<<<<<<<<<<
  *         """Run algo_on_shutdown (unless failed), free the instance; returns its undrained actions
  *         (including on_shutdown's) so the venue side can act on leftovers."""
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 216, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 229, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(7, 216, __pyx_L1_error)
-  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_21remove, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_remove, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[31])); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 216, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(7, 229, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_25remove, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_remove, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[34])); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 229, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_10);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_10, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_remove, __pyx_t_10) < (0)) __PYX_ERR(7, 216, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_remove, __pyx_t_10) < (0)) __PYX_ERR(7, 229, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":236
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":250
  *         return st == SLOT_RUNNING or (stopped_ok and st == SLOT_STOPPED)
  * 
  *     def on_book(self, Book book) -> int:             # <<<<<<<<<<<<<<
  *         """Dispatch one book update to its subscribers (see Router.on_book)."""
  *         return self.router.on_book(book)
 */
-  __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 236, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 250, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 236, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_23on_book, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_on_book, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[32])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 236, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 250, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_27on_book, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_on_book, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[35])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 250, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_10);
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_on_book, __pyx_t_5) < (0)) __PYX_ERR(7, 236, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_on_book, __pyx_t_5) < (0)) __PYX_ERR(7, 250, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":240
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":254
  *         return self.router.on_book(book)
  * 
  *     def deliver_fill(self, str deployment_id, *, order_id: int, px_1e8: int, qty_1e8: int,             # <<<<<<<<<<<<<<
  *                      symbol_idx: int, side: int, fee_1e8: int = 0, ts_ns: int = 0, flags: int = 0) -> bool:
  *         """algo_on_fill (running or stopped: resting orders still fill). True if it ran cleanly.
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 240, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 254, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_fee_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(7, 240, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_ts_ns, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(7, 240, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_flags, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(7, 240, __pyx_L1_error)
-  __pyx_t_10 = __Pyx_PyDict_NewPresized(9); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 240, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_fee_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(7, 254, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_ts_ns, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(7, 254, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_flags, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(7, 254, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_PyDict_NewPresized(9); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 254, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 240, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 240, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 240, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 240, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 240, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_fee_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 240, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_ts_ns, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 240, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_flags, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 240, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_bool) < (0)) __PYX_ERR(7, 240, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_25deliver_fill, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_deliver_fill, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[33])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 240, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 254, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 254, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 254, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 254, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 254, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_fee_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 254, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_ts_ns, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 254, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_flags, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 254, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_bool) < (0)) __PYX_ERR(7, 254, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_29deliver_fill, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_deliver_fill, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[36])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 254, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
@@ -56111,76 +57431,76 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_10);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_deliver_fill, __pyx_t_4) < (0)) __PYX_ERR(7, 240, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_deliver_fill, __pyx_t_4) < (0)) __PYX_ERR(7, 254, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":257
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":271
  *         return inst.on_fill(&fill) == 0
  * 
  *     def deliver_reject(self, str deployment_id, order_id: int, reason, symbol_idx: int,             # <<<<<<<<<<<<<<
  *                        action_kind: int) -> bool:
  *         """algo_on_reject (running or stopped). `reason` is a REJECT_* code or its name."""
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(4); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 257, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(4); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 271, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 257, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 257, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_action_kind, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 257, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_bool) < (0)) __PYX_ERR(7, 257, __pyx_L1_error)
-  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_27deliver_reject, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_deliver_reject, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[34])); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 257, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 271, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 271, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_action_kind, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 271, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_bool) < (0)) __PYX_ERR(7, 271, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_31deliver_reject, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_deliver_reject, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[37])); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 271, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_10);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_10, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_deliver_reject, __pyx_t_10) < (0)) __PYX_ERR(7, 257, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_deliver_reject, __pyx_t_10) < (0)) __PYX_ERR(7, 271, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":273
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":287
  *         return inst.on_reject(&reject) == 0
  * 
  *     def deliver_message(self, str deployment_id, str from_label, payload) -> bool:             # <<<<<<<<<<<<<<
  *         """algo_on_message, only if exported and running. False when not delivered."""
  *         cdef AlgoInstance inst = self._get(deployment_id)
 */
-  __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 273, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 287, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_bool) < (0)) __PYX_ERR(7, 273, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_29deliver_message, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_deliver_message, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[35])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 273, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_bool) < (0)) __PYX_ERR(7, 287, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_33deliver_message, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_deliver_message, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[38])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 287, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_10);
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_deliver_message, __pyx_t_4) < (0)) __PYX_ERR(7, 273, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_deliver_message, __pyx_t_4) < (0)) __PYX_ERR(7, 287, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":294
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":308
  *         return slot_simple(s, &s.f_on_message, "algo_on_message") == 0
  * 
  *     def deliver_nbbo(self, str deployment_id, *, symbol_idx: int, bid_px_1e8: int, bid_qty_1e8: int,             # <<<<<<<<<<<<<<
  *                      ask_px_1e8: int, ask_qty_1e8: int, ts_ns: int = 0, bid_venue: int = 0,
  *                      ask_venue: int = 0) -> bool:
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 294, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 308, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_ts_ns, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(7, 294, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_bid_venue, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(7, 294, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_ask_venue, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(7, 294, __pyx_L1_error)
-  __pyx_t_10 = __Pyx_PyDict_NewPresized(9); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 294, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_ts_ns, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(7, 308, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_bid_venue, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(7, 308, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_ask_venue, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(7, 308, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_PyDict_NewPresized(9); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 308, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 294, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_bid_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 294, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_bid_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 294, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_ask_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 294, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_ask_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 294, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_ts_ns, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 294, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_bid_venue, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 294, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_ask_venue, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 294, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_bool) < (0)) __PYX_ERR(7, 294, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_31deliver_nbbo, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_deliver_nbbo, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[36])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 294, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 308, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_bid_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 308, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_bid_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 308, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_ask_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 308, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_ask_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 308, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_ts_ns, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 308, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_bid_venue, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 308, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_ask_venue, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 308, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_bool) < (0)) __PYX_ERR(7, 308, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_35deliver_nbbo, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_deliver_nbbo, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[39])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 308, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
@@ -56189,41 +57509,41 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_10);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_deliver_nbbo, __pyx_t_5) < (0)) __PYX_ERR(7, 294, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_deliver_nbbo, __pyx_t_5) < (0)) __PYX_ERR(7, 308, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":315
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":329
  *         return slot_simple(s, &s.f_on_nbbo, "algo_on_nbbo") == 0
  * 
  *     def on_nbbo(self, str symbol, **nbbo) -> int:             # <<<<<<<<<<<<<<
  *         """Deliver a cross-venue NBBO of `symbol` to every running instance that trades it and
  *         exports algo_on_nbbo (with its own symbol index). Returns how many received it."""
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 315, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 329, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 315, __pyx_L1_error)
-  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_33on_nbbo, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_on_nbbo, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[37])); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 315, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 329, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_37on_nbbo, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_on_nbbo, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[40])); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 329, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_10);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_10, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_on_nbbo, __pyx_t_10) < (0)) __PYX_ERR(7, 315, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_on_nbbo, __pyx_t_10) < (0)) __PYX_ERR(7, 329, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":325
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":339
  *         return delivered
  * 
  *     def heartbeat(self, now_ns: int | None = None) -> int:             # <<<<<<<<<<<<<<
  *         """algo_on_heartbeat(now_ns) on every running instance exporting it; returns how many ran."""
  *         cdef AlgoInstance inst
 */
-  __pyx_t_10 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 325, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 339, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_now_ns, __pyx_mstate_global->__pyx_kp_u_int_None) < (0)) __PYX_ERR(7, 325, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 325, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_35heartbeat, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_heartbeat, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[38])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 325, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_now_ns, __pyx_mstate_global->__pyx_kp_u_int_None) < (0)) __PYX_ERR(7, 339, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 339, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_39heartbeat, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_heartbeat, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[41])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 339, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
@@ -56231,44 +57551,44 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __Pyx_CyFunction_SetDefaultsTuple(__pyx_t_5, __pyx_mstate_global->__pyx_tuple[17]);
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_10);
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_heartbeat, __pyx_t_5) < (0)) __PYX_ERR(7, 325, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_heartbeat, __pyx_t_5) < (0)) __PYX_ERR(7, 339, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":345
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":359
  *     # ---- drains
  * 
  *     def drain_actions(self, str deployment_id) -> list:             # <<<<<<<<<<<<<<
  *         return _drain_actions(self._get(deployment_id))
  * 
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 345, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 359, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(7, 345, __pyx_L1_error)
-  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_37drain_actions, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_drain_actions, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[39])); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 345, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(7, 359, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_41drain_actions, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_drain_actions, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[42])); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 359, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_10);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_10, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_drain_actions, __pyx_t_10) < (0)) __PYX_ERR(7, 345, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_drain_actions, __pyx_t_10) < (0)) __PYX_ERR(7, 359, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":348
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":362
  *         return _drain_actions(self._get(deployment_id))
  * 
  *     def drain_outbox(self, str deployment_id, *, timestamps: bool = False) -> list:             # <<<<<<<<<<<<<<
  *         """[(label, payload bytes)] sent since the last drain, oldest first; with `timestamps`,
  *         [(label, payload, ts_ns)] where ts_ns is when the algo called seq.send (CLOCK_REALTIME)."""
 */
-  __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 348, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_10)) __PYX_ERR(7, 362, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
-  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_timestamps, Py_False) < (0)) __PYX_ERR(7, 348, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 348, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_timestamps, Py_False) < (0)) __PYX_ERR(7, 362, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 362, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_timestamps, __pyx_mstate_global->__pyx_n_u_bool) < (0)) __PYX_ERR(7, 348, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(7, 348, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_39drain_outbox, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_drain_outbox, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[40])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 348, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_timestamps, __pyx_mstate_global->__pyx_n_u_bool) < (0)) __PYX_ERR(7, 362, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(7, 362, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_43drain_outbox, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_drain_outbox, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[43])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 362, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
@@ -56277,170 +57597,170 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_drain_outbox, __pyx_t_4) < (0)) __PYX_ERR(7, 348, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_drain_outbox, __pyx_t_4) < (0)) __PYX_ERR(7, 362, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":364
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":378
  *         return out
  * 
  *     def drain_logs(self, str deployment_id) -> list:             # <<<<<<<<<<<<<<
  *         """[LogLine(ts_ns, level name, text)] logged since the last drain, oldest first."""
  *         cdef AlgoInstance inst = self._get(deployment_id)
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 364, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 378, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(7, 364, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_41drain_logs, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_drain_logs, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[41])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 364, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(7, 378, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_45drain_logs, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_drain_logs, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[44])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 378, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_drain_logs, __pyx_t_5) < (0)) __PYX_ERR(7, 364, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_drain_logs, __pyx_t_5) < (0)) __PYX_ERR(7, 378, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":380
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":394
  *     # ---- AlgoState (the venue side's view of the algo's trading state)
  * 
  *     def set_position(self, str deployment_id, int symbol_idx, int64_t qty_1e8, uint64_t avg_px_1e8) -> None:             # <<<<<<<<<<<<<<
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         if not 0 <= symbol_idx < len(inst.symbols):
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 380, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 394, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(7, 380, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_43set_position, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_set_position, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[42])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 380, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(7, 394, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_47set_position, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_set_position, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[45])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 394, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_set_position, __pyx_t_4) < (0)) __PYX_ERR(7, 380, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_set_position, __pyx_t_4) < (0)) __PYX_ERR(7, 394, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":387
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":401
  *         inst.slot.algo_state.positions[symbol_idx].avg_px_1e8 = avg_px_1e8
  * 
  *     def set_pnl(self, str deployment_id, *, realized_1e8: int, unrealized_1e8: int, fees_1e8: int) -> None:             # <<<<<<<<<<<<<<
  *         cdef AlgoInstance inst = self._get(deployment_id)
  *         inst.slot.algo_state.realized_pnl_1e8 = realized_1e8
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(4); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 387, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(4); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 401, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_realized_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 387, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_unrealized_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 387, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_fees_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 387, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(7, 387, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_45set_pnl, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_set_pnl, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[43])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 387, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_realized_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 401, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_unrealized_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 401, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_fees_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(7, 401, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(7, 401, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_49set_pnl, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_set_pnl, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[46])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 401, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_set_pnl, __pyx_t_5) < (0)) __PYX_ERR(7, 387, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_set_pnl, __pyx_t_5) < (0)) __PYX_ERR(7, 401, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":393
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":407
  *         inst.slot.algo_state.fees_1e8 = fees_1e8
  * 
  *     def set_open_orders(self, str deployment_id, orders) -> None:             # <<<<<<<<<<<<<<
  *         """Mirror the resting orders (OpenOrder tuples, oldest first; only the first 32 fit)."""
  *         cdef AlgoInstance inst = self._get(deployment_id)
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 393, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 407, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(7, 393, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_47set_open_orders, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_set_open_orders, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[44])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 393, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(7, 407, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_51set_open_orders, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_set_open_orders, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[47])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 407, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_set_open_orders, __pyx_t_4) < (0)) __PYX_ERR(7, 393, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_set_open_orders, __pyx_t_4) < (0)) __PYX_ERR(7, 407, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":411
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":425
  *         inst.slot.state_dirty = True
  * 
  *     def set_next_id(self, str deployment_id, uint64_t next_id) -> None:             # <<<<<<<<<<<<<<
  *         self._get(deployment_id).slot.algo_state.next_id = next_id
  * 
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 411, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 425, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(7, 411, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_49set_next_id, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_set_next_id, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[45])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 411, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(7, 425, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_53set_next_id, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_set_next_id, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[48])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 425, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_set_next_id, __pyx_t_5) < (0)) __PYX_ERR(7, 411, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_set_next_id, __pyx_t_5) < (0)) __PYX_ERR(7, 425, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":416
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":430
  *     # ---- status
  * 
  *     def status(self, str deployment_id) -> dict:             # <<<<<<<<<<<<<<
  *         return self._get(deployment_id).status()
  * 
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 416, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 430, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_dict_2) < (0)) __PYX_ERR(7, 416, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_51status, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_status, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[46])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 416, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_dict_2) < (0)) __PYX_ERR(7, 430, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_55status, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_status, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[49])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 430, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_status, __pyx_t_4) < (0)) __PYX_ERR(7, 416, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_status, __pyx_t_4) < (0)) __PYX_ERR(7, 430, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":419
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":433
  *         return self._get(deployment_id).status()
  * 
  *     def instances(self) -> list:             # <<<<<<<<<<<<<<
  *         """status() of every instance, in load order."""
  *         return [inst.status() for inst in self._instances.values()]
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 419, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 433, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(7, 419, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_53instances, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_instances, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[47])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 419, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(7, 433, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_57instances, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_instances, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[50])); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 433, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_instances, __pyx_t_5) < (0)) __PYX_ERR(7, 419, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_instances, __pyx_t_5) < (0)) __PYX_ERR(7, 433, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":423
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":437
  *         return [inst.status() for inst in self._instances.values()]
  * 
  *     def cache_info(self) -> dict:             # <<<<<<<<<<<<<<
  *         return {"modules": len(self._modules), "compiles": self.compile_count, "hits": self.cache_hits}
  * 
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 423, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(7, 437, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_dict_2) < (0)) __PYX_ERR(7, 423, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_55cache_info, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_cache_info, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[48])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 423, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_dict_2) < (0)) __PYX_ERR(7, 437, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_59cache_info, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost_cache_info, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[51])); if (unlikely(!__pyx_t_4)) __PYX_ERR(7, 437, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_cache_info, __pyx_t_4) < (0)) __PYX_ERR(7, 423, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, __pyx_mstate_global->__pyx_n_u_cache_info, __pyx_t_4) < (0)) __PYX_ERR(7, 437, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
   /* "(tree fragment)":1
@@ -56448,7 +57768,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
  *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
  * def __setstate_cython__(self, __pyx_state):
 */
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_57__reduce_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost___reduce_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[49])); if (unlikely(!__pyx_t_4)) __PYX_ERR(2, 1, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_61__reduce_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost___reduce_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[52])); if (unlikely(!__pyx_t_4)) __PYX_ERR(2, 1, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
@@ -56462,7 +57782,7 @@ __Pyx_RefNannySetupContext("PyInit_host", 0);
  * def __setstate_cython__(self, __pyx_state):             # <<<<<<<<<<<<<<
  *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
 */
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_59__setstate_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost___setstate_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[50])); if (unlikely(!__pyx_t_4)) __PYX_ERR(2, 3, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_4algo_4host_8AlgoHost_63__setstate_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_AlgoHost___setstate_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_algo_host, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[53])); if (unlikely(!__pyx_t_4)) __PYX_ERR(2, 3, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
@@ -56782,7 +58102,7 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[16]);
 
-  /* "edge-image/sequence_edge/algo/algo_host.pxi":119
+  /* "edge-image/sequence_edge/algo/algo_host.pxi":130
  *                 del self._modules[sha]
  * 
  *     def load(self, str deployment_id, wasm_bytes, symbols, params=None, *, deadline_ms: float = 1.0,             # <<<<<<<<<<<<<<
@@ -56791,7 +58111,7 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[1] = {Py_None};
-    __pyx_mstate_global->__pyx_tuple[17] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[17])) __PYX_ERR(7, 119, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[17] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[17])) __PYX_ERR(7, 130, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[17]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[17]);
@@ -56855,50 +58175,50 @@ static int __Pyx_InitConstants(__pyx_mstatetype *__pyx_mstate) {
   int __pyx_clineno = 0;
   CYTHON_UNUSED_VAR(__pyx_mstate);
   {
-    const struct { const unsigned int length: 8; } str_length_index[] = {{1},{10},{51},{14},{4},{6},{14},{40},{32},{7},{12},{9},{9},{4},{4},{33},{9},{20},{35},{8},{13},{18},{14},{9},{2},{1},{19},{15},{1},{6},{24},{48},{2},{24},{11},{6},{76},{33},{72},{46},{27},{1},{6},{2},{6},{2},{9},{38},{14},{15},{23},{25},{32},{20},{22},{1},{1},{64},{18},{37},{10},{45},{22},{4},{179},{91},{22},{8},{19},{51},{34},{25},{41},{15},{64},{38},{51},{26},{15},{15},{39},{42},{13},{40},{7},{43},{42},{40},{43},{45},{6},{21},{99},{45},{22},{2},{33},{10},{9},{47},{48},{50},{14},{26},{6},{43},{19},{32},{55},{11},{39},{28},{23},{39},{30},{37},{13},{22},{10},{11},{11},{5},{16},{6},{8},{26},{28},{19},{14},{16},{21},{24},{21},{23},{22},{19},{21},{12},{18},{18},{13},{16},{16},{15},{20},{24},{16},{21},{14},{15},{13},{12},{30},{32},{23},{19},{1},{11},{12},{6},{7},{8},{6},{20},{4},{8},{7},{13},{19},{18},{18},{12},{5},{10},{6},{7},{11},{10},{18},{6},{10},{4},{12},{9},{1},{12},{16},{6},{24},{26},{21},{14},{14},{12},{18},{8},{5},{4},{22},{7},{15},{16},{13},{7},{9},{20},{12},{15},{9},{17},{8},{7},{8},{12},{10},{8},{13},{10},{15},{8},{7},{11},{14},{11},{10},{19},{14},{12},{10},{17},{13},{12},{12},{19},{8},{8},{23},{40},{14},{8},{14},{31},{4},{8},{5},{13},{11},{18},{7},{10},{27},{21},{7},{3},{3},{14},{11},{7},{15},{15},{3},{9},{16},{7},{12},{12},{17},{15},{12},{14},{16},{13},{12},{15},{6},{7},{3},{10},{11},{9},{18},{6},{10},{1},{4},{10},{7},{14},{10},{11},{9},{4},{5},{4},{13},{1},{8},{10},{9},{12},{4},{5},{4},{18},{5},{5},{7},{8},{15},{5},{8},{19},{6},{4},{13},{11},{16},{12},{15},{12},{14},{9},{13},{4},{13},{10},{12},{15},{1},{6},{9},{18},{5},{3},{7},{6},{5},{7},{8},{8},{4},{10},{5},{4},{5},{6},{7},{10},{9},{8},{7},{3},{3},{7},{9},{3},{9},{4},{4},{1},{2},{3},{3},{9},{18},{7},{5},{4},{9},{9},{11},{3},{2},{5},{8},{5},{8},{1},{1},{3},{4},{5},{10},{20},{5},{4},{5},{4},{4},{21},{6},{3},{4},{12},{4},{3},{6},{12},{18},{11},{7},{8},{7},{4},{6},{7},{1},{4},{4},{4},{4},{7},{6},{1},{3},{3},{7},{7},{12},{10},{7},{9},{11},{8},{7},{8},{10},{6},{4},{3},{14},{3},{3},{4},{5},{10},{6},{4},{7},{3},{8},{8},{3},{6},{1},{7},{3},{12},{6},{7},{3},{8},{6},{6},{7},{12},{7},{6},{5},{4},{11},{7},{1},{4},{4},{11},{5},{18},{23},{18},{10},{11},{15},{7},{12},{10},{3},{6},{5},{4},{3},{4},{6},{5},{4},{5},{2},{13},{5},{10},{5},{6},{4},{4},{7},{3},{5},{6},{3},{9},{6},{10},{7},{1},{2},{2},{4},{6},{5},{7},{10},{5},{4},{2},{5},{5},{2},{4},{6},{6},{14},{6},{7},{1},{5},{6},{10},{11},{6},{7},{6},{10},{11},{10},{8},{13},{15},{17},{18},{7},{5},{1}};
-    const struct { const unsigned int length: 10; } bytes_length_index[] = {{4},{4},{1},{16},{7},{9},{2},{2},{2},{2},{2},{40},{73},{117},{21},{213},{164},{27},{569},{54},{273},{28},{33},{148},{16},{18},{101},{49},{262},{49},{16},{102},{120},{20},{122},{84},{135},{20},{60},{144},{134},{215},{152},{206},{22},{518},{272},{280},{216},{95}};
+    const struct { const unsigned int length: 8; } str_length_index[] = {{1},{10},{51},{14},{4},{6},{14},{40},{32},{7},{12},{9},{9},{4},{4},{33},{9},{20},{35},{8},{13},{18},{14},{9},{2},{1},{19},{15},{1},{6},{24},{48},{2},{24},{11},{6},{76},{33},{72},{46},{27},{1},{6},{2},{6},{2},{9},{38},{14},{15},{23},{25},{32},{20},{22},{1},{1},{64},{18},{37},{10},{45},{22},{4},{179},{91},{22},{8},{19},{51},{34},{25},{41},{15},{64},{38},{51},{26},{15},{15},{39},{42},{13},{40},{7},{43},{42},{40},{43},{45},{6},{21},{99},{45},{22},{2},{33},{10},{9},{47},{48},{38},{50},{14},{26},{6},{43},{19},{32},{55},{11},{39},{28},{23},{39},{30},{37},{13},{22},{10},{11},{11},{5},{16},{6},{8},{26},{28},{19},{19},{14},{16},{21},{24},{21},{23},{22},{19},{21},{12},{19},{18},{18},{13},{16},{16},{15},{20},{24},{16},{21},{14},{15},{13},{12},{30},{32},{23},{19},{1},{11},{12},{6},{7},{8},{6},{20},{4},{8},{7},{13},{19},{18},{18},{12},{5},{10},{6},{7},{11},{10},{18},{6},{10},{4},{12},{9},{1},{12},{16},{6},{24},{26},{21},{14},{14},{12},{18},{8},{5},{4},{22},{7},{15},{16},{13},{7},{9},{20},{12},{15},{9},{17},{8},{7},{8},{12},{10},{8},{13},{10},{15},{8},{7},{11},{14},{11},{10},{19},{14},{12},{10},{17},{13},{12},{12},{19},{8},{8},{23},{40},{14},{8},{39},{14},{31},{4},{8},{5},{13},{11},{18},{7},{10},{27},{21},{7},{3},{3},{14},{11},{7},{15},{15},{3},{10},{9},{16},{7},{12},{12},{17},{15},{12},{14},{16},{13},{12},{15},{6},{7},{3},{10},{11},{9},{18},{6},{10},{1},{4},{10},{7},{14},{10},{11},{9},{4},{5},{4},{13},{1},{8},{10},{9},{12},{4},{5},{4},{18},{5},{5},{7},{8},{15},{5},{8},{19},{6},{4},{13},{11},{16},{12},{15},{12},{14},{9},{13},{4},{13},{10},{12},{15},{1},{6},{9},{18},{5},{3},{7},{6},{5},{7},{8},{8},{4},{10},{5},{4},{5},{6},{7},{10},{9},{8},{7},{3},{3},{10},{7},{9},{3},{9},{4},{4},{1},{2},{3},{3},{9},{18},{7},{5},{4},{9},{9},{11},{3},{2},{5},{8},{5},{8},{1},{1},{3},{4},{5},{10},{20},{5},{4},{5},{4},{4},{21},{6},{3},{4},{12},{4},{3},{6},{12},{18},{11},{7},{8},{7},{4},{6},{7},{1},{4},{4},{4},{4},{7},{6},{1},{3},{3},{7},{7},{12},{10},{7},{9},{11},{8},{7},{8},{10},{6},{4},{3},{14},{3},{3},{4},{5},{10},{6},{4},{7},{3},{8},{8},{3},{6},{1},{7},{3},{12},{6},{7},{3},{8},{6},{6},{7},{12},{7},{6},{5},{4},{11},{7},{1},{4},{4},{11},{5},{18},{23},{18},{10},{11},{15},{7},{12},{10},{3},{6},{5},{4},{3},{4},{6},{5},{4},{5},{2},{13},{5},{10},{5},{6},{4},{4},{7},{3},{5},{6},{3},{9},{6},{10},{7},{1},{2},{2},{4},{6},{5},{7},{10},{5},{4},{2},{5},{5},{2},{4},{6},{6},{14},{6},{7},{1},{5},{6},{10},{11},{6},{7},{6},{10},{11},{10},{8},{13},{15},{17},{18},{7},{5},{1}};
+    const struct { const unsigned int length: 10; } bytes_length_index[] = {{4},{4},{1},{16},{7},{9},{2},{2},{2},{2},{2},{2},{40},{73},{117},{21},{213},{164},{27},{569},{54},{273},{28},{33},{148},{16},{18},{101},{49},{262},{49},{16},{16},{102},{120},{20},{133},{84},{135},{61},{20},{60},{144},{134},{215},{152},{206},{22},{538},{272},{280},{216},{95}};
     #ifndef CYTHON_COMPRESS_STRINGS
       #define CYTHON_COMPRESS_STRINGS 90
     #endif
-    #if (CYTHON_COMPRESS_STRINGS) == 2 /* compression: bz2 (6092 bytes) */
-static const char cstring[] = "BZh91AY&SY\230nv\341\000\002\177\177\377\377\377\377\377\377\377\377\377\377\377\377\377\377\377\377\377\300@@@@@@@@@@@@\000@\000`\030\035\337\001\236\034\325\227w\036z\347\030\333+\335\3356\361\317I^\207\021i\301\327m\016\331\2263H\320\243\273t\333l\331Cb\203\016\243\326X\000\032044\"hE6\2313T\3324\247\340\247\243S456\211\215\024\362mC\311\223\023A\246\201OL\203&\232i\251\2104\332\201\206\211\220\004\242\002a\000\231\022aO\023\324\032M5\017MO)\232i\250<\240\320\311\3524\0324\001\240\000\0004\320h4\000\321\240DHOP\215\224z\215\007\250\320\r\003\324\320\323b\t\220i\246\3212\036\240i\240\321\2404\0324\320\017)\240\320\022\232\020\2014\206@\247\225?MG\245\036\246\302\232z\021\211\352z\236\241\352\006\324\3650\364\247\250\003M\000\001\352\000mM4\362\206\311\352@\203LL\0100\0014\323M0\001\030\010\304\311\200L\000\004a\030\000\004`\004\311\223\t\210\022$M4LA40\215#&\246\232z\236\231L\247\243T\365<\236\221\242\0142\214\214\203\010\000\000\003M\014\000\201\352%R\355\314aC\263\373\340uk\354\373I\231\216\3675?\330{\254\307\210o\030{\3075\233\337R\"B\211\376\332\035\321\2041\014\tg%l\340\250\265\215\n\275\000\366\206K%2eKe\377\240/\376i\214\036\200\206\220\252\253R\353\256\320QR\365JN_ \241Y*\224\256\321/\220--)EL\345\306\"\026L\033\023m\211\264\220\330\t\264\230\322M\2006\332I\264\206\323h\033\032N\360\276\373\363a~*\255-\374\245EZ\254\246\261Z F%\266\350\307\032%F\306\002n\212\205\330\200\n\346\230\301\264\271\325\266\266\233\022\014\t\226&ce\213\240\276\362\262,j\241@\223\023\224\0044\241&\226\257\005\364\235\215%F(c\023\030\306\302\353\256\264\002\304\254m\321\303:gY\t.\032\346\032\346\r\2036\33063\n\312\tT\2538\242,\211\231\207\231\210\035\322&9%\305Z@%\226M\226@\332\220\317\215\355k\350\323\317\272\030\325\324a8\004\202E\325B\027\n\266\306(DD\270\263\003\010>w\027U(\241R%l*amt\254\320\315kT\252NO\210\240\363\255c[\022\333+)\336\024/\245I\223\272\t\264\273\261\321T\331\"Y\342L\224Q\357\306\366\341\004\303\0137:\251\022\2724d\255H\\-\026x#\300i\332\253\007\202\212\032[""\212\305\257Hs>\260G\225\301m\277K\367\035=\221\310\375\035\313\354\253f/Q\334;s?\232\266\376\356\347\255\325\266Ky\352\3318\320m\223\005jw\267\343\035]\205Sz\365\347#\002\242/\023\356c26u\313\007\377.\317\230\016\323J/\352\351\274\233V\323\344)\370\367m$\227\331\243\303\357\343.\214\324\014\017:\326\244\254\274?\206\354\372\357\215\227lr`N\213\0059U\267-d\345\324\352;\014\253\230\030\322\344\311\207\250\372\262q\2613p\332L\304\346\203\024:J\333\213\206\047\007\316\373\266\047*LkQ]\274\361\273\r9\302Fs\373\367\340\347?\223\373qB0\3137I\257x\240\265_\363O]L\\a\024\047\253\347\214}\310\306Yt\366:8\362\305\033\215\345\356r\336\246\232\301\246\352M\274+&\261\355{\235\316\246\327Q\211\221c\212\273\206\344\3058\027\014a\223\220\253\267\230\253KV\227\315\232h\352\2655\251\242{k\3358\277z\3154+\177\0376kq\300\254gvs\272\337\333\364\275\035\272{\016\366\327\277\334y\204\036\202\2508[\340\007\226\210\234\rd\340k%\343\314\240ES\003\215Z\301\340\252\301&\234<\026dz1\212\325\036;\302\231\346\252y b\207[\263)\032\372\266\245\211i\205\346\006.v\267P=O\036\267%\266\244\212H\334\004\322E\226!d\033\224\213\273\035S\320\352A\016]B\341\276/\177}\372\227m#\356\275\367;R\355\235v\201\275Sq\212bm\300\363l\353\3326\177g\344\335\3757Yc\276|\254l\001\331\253\263\006\014W\2428@\2421\202\370\233\200\340q\300\330\277n\357\273\337\276x\336\2764\373R<\257\017\215x\006\355Wn\2751\321\341\020\213\203v/\344\355\336\242K\226Wd4\020\230$\215\370\362\236\305\217T\035C\201u\200p\047}(\351/)\335\327\006\214a\246\215\323A\357&\232za\005\005+\335V^!LE\357(\030%\235u\301\2221\344\316\354:B\350\214\201\206p\357\340_\023\374(\325\272\355\002\234\260\316\243dD\271l\245\357\254[\224\002V\230L\240o\021\023L\016v\367C|7\372\211\177\0020\023\206\014\010!\240\263\206+%\334\243\212p\005\246e\311YS\014\n\324\006b\231\237\032/p.\222\210\020\355i\303ux)\34489\213P\265\013Q0\0239\323\267\307\367f\311\242$\322sL\275/\265\360zW\\\270q\373\214\356\336\246\030!\202\030\030n\340\373x\335\305\300r\255K\313k\\\236\353\236?Sg""\334\263\312\352\372\326\367\355\354\202]r%R{\372_\206\0201\335\315\207\234W|\330w\275g\267.\376Iqqq\305j\357\020:\353\373\245\032#\367^vS\267\215\207Lga\000e\035\233\202\377\320\326\302g^\302\0479\246\246<\001A\300\014\0047\367\375|GV\3745\047\006\305N\213\333\240,\373}\375<]\366C\240;\267\343\210\321qF\242\004\233\302\323\024\266\354\266\244\222\307\301s\365\004\361\030\212I\021M\"\305\023D\261\211\222\030\303\000)\265Y\300{-0\220\266&\254E\002\241\322T8Y\224\210Y\307\236\231\213\331iv)\365\326\235\037\231x\272\264\366\227\365\273\311\3143m\003R\2735\325.\360\3737\255\334\235\333R\320\265\022\245?\207\265\374W\3367\021\007\352\261\273\026=\344\225ia\021\2349\330z\246\267\306\361\020x<\364k4\330\324\211>\025\2122\020\200~\033\022\372\321\372qF(\2358\002\047\304\034o\247\026a\214\254\317u\364\262\367\260E\235\000\025\360\364\254\223\000\333\267\036\017\2278<\344\335\273\241\340\376\034m\352\317\241y9\365\204\314\250q\351\273\333\342\271I\235\357\007\325\3539\002\004\010\3252\256D\030N\346BI@\303\367\375x\322,z\256\346\344\310\233\030a\201\307\026\204\034:5i\314\233\027G\343\t\276t\245\314{_[\277M\005{\321\300\016\t\035\202\350:\003\254\357]\350\202\313m\261\323\301\242\217\024\2674\214\241I*\230\0247\251gP\255x\025\201\242\275\246\317\203\2343\200\336\002\247c-O?\317\361\366\047\311\256\231\030\362\363d\034\226wOD\350r\352\355\0213Q\236\014\365\314\310\310}\220\341\226\000\216\322`G\301\210;F0L\244\303!\212\252\020\244giSz\023\304\t\342xD\2205\373\004\031\337\311\023\341\314\2310I\364\263\344I\257)\312PN\266z\255J\341OA\017\024\203\233\343S\254n6%Cq\3314\273\305\242\246\205\307B\223\236{\253\355\313\322\363\224\266i2i2w\303_zX\006\334X>L\376\367Z\223{\233d\315L\355\252\317\265\n\3764\024r\371\262\231d_\r\307>D\312a\321I\204\001kL0x=\274e\255\002\232\002\367\nf#\277%-\363e#\"j\200\004\345 \0360\240\006\215\007\251\207T\227\255!.\242\010\311\307\247\364\277\2160\250\243\316\033\310\355\227\325Z\350YHD\356\254 I\374\310\321u\305@\353\321\020R@\302\353\326\374\263\340""\264>Iv\273u\306G\301\\\026^\201\014h\243k\213i-\230\247\n\031F0\227\\\202\250\231\022\301\3068H\321\345\250\020H\204\034\320\236\016\2205\2304)b\255\224\034\225q6;\001X\343+\030)Iw\275w\345\234\362\234\340\305&Qp\315%\006\276\376\035C\250\316\3636m\r\255+y\014g\312\250K.M%\225\216W\221\270\327R\277U\267Z\346|D\033\315m\007\227\360\272\016{PS-\262\351 \240\267e\354b$\353\010\tCgn\310\327\014\017U\n\370\231=\246YcG\271\217YT\251\001\332\2524\323\312p\177{\3543J\047\022\242M\273FG\307\315\211)\202\201\020\276\0149?\263\342\263\252\253LH\266\364\325e\301\3535\243\027\313d\263+\001\243O9</\350\304\350\375sM?\225\257K\001\264\2614\032\021\204j\234\214\314qn(\305\275#x\252c!\354A\212\031s\255A\343\224\334\336I\321i),\210\303@\222\3460\333\272wj\30202\363\000zPy\304\277@G\313\017\227\355\376\247\315\235\225\265[\371\277=\\L\234\031\205\027\266\005\230\313QGr\002\233\010\214+?t\231\375\236\341\265\027\271\336h\242\1771\343-\020n\t.\315\233\362_\245`x\260\"w}\243\251JiT\322\206\201\365\255/\313\214\314\353E\2356\230\257#\t5\310\3038\3124\327\005\301p7\364\032\216/gq\310\327\255\257\177\212\304g\345\320\234\227/\353V\365\213\003a\014 \007\033${z\013\256\0071\302\241\231\020?-\226*\253KIB\2116\337\226\036co6\247\246\366J\244i\307\353\220\364\327M\213\016\2063\020\223+\374\2352\206D\243U3\312`2\003\341\360\267\t\320b\241T\333\256\342wv\275\323\230\344\242%B\225\003\211!\0210\023\324\220\244\314\247\313M\017!\204\323g[\317uM7U\250\253\033H\327e\222\301V\256\204\257\354\025\313\022\242[l\306\314\364)q\003ou\tM\202\316(-\272\323)d[K^3y\333\266x\346PV\347\001\213K6p\"\305\257Z\326\226\264p\\=\177\"\353\350<z\271\"M\360d\022d#\216Q\315\022\231\276\316\371\314{Yf\271\204\251W\342\221\331qsA%N\n\351Xh\316^\354\321~8Q_v\032m\213\023v\2272\226\3502\020\203\210\002f\nY\243\031\264\302sk&\331V\001\017\"c,\274\003RK\254\225q\321\003\244\222H\t\024Z\345\244\241h\2423&\3653\006\226<\3377,\350T\304\034\303h.3\330\325J\221f2|\363\246\225\314&\0238\246\035\270\360u\354\2225\262\213sP\232\332S""\222\031>.\016`\032R\"\351\001\242\322H\226\257\233t\224\213\344\256\177\305qe\354\222X\273%\235\030\344Lu\275i8\212\200\327Dy\007\335Q=4P&\035\244\260mnI\347\047\355@\270\316A\324,\220\246\250a#+\330\032\346\005!\031G3\341)YX\371[o\205@w\023\274\3152h\r\253$1D^\226P\301\344\002\333\214\327\007N\221A\202\223\321\266\360\305\037\3272\311L\036\230K\205\270\360ek2\254\335k\262w\024\3022DY)=\223\33372\231\351\262\022(\231 h\245\246\021\261\314#\251pU\243\033e\372\340\305t\334[\334`cD;\220\030\013\273\260tv\316\004N\016\206Q\221\006\3522\302i\366\271\373\224\340\006\031p\230M\013\025\306\245\245\366\363a(\332jC\\\307o\232\245-\314w\034]\335\335\336\237Nt\274\371Fx\365\345\362\267RRor\023\002K;\213b\026e\234\270,d\240\326\311\023DA\023@\r\034A!\0064`\247\037p\333\267n\275\317S\214\307\251\266\3229\310`\316\331@\203\341d\033vv\271\"i\236X\26557V\"\336DNnS\t\032N\260\325\253V\237\047\262\264j\210P\374\030-\347C2\257a`]\335\322U\327\211\276\030(\302\211\217\016\023\n\272\354E0\365\0277f\213\356rgs\207j\360\364\373\n\274Vq\005\0058\323\002\241\355\"\211+\326\032=j\335\30330jWD\300\325^\244\354&~=\377_I\202\031\"\361\367o\350F\210\331\244\303\224\242\327\310\260\315\256Gc})f\220-M\312\345\227Ib(\212(\"\267<q\302\250\234\024\256\333\230\014T)\307\201[\177w\317\350&D=\231\367\031\263\330dF\254\331nE\320\264\025\244\304j\332\250Hh\361\370\373\214\331\332l\037\262\026\033\216V\372 \270i\271\ri{\266\374\352zl\240\026\275\311\323`a\237D\256{\005\361x\264\034\035\rV\3207\033\323b\227\312\266<\347Je\354\222M\255\003\247g\242\204\374\233oH\034\246u\2712B\022\253R\022U3\333\256b\250=\341\000\3006\313|H\254\340\252\303S\\\013\342\221\253+f\202\252C\030\314X1U\2766\243V\371\315M\222\342\276\032z!zzi\215%\212\363\301\351\232\031\206\000\252p0\333\230\243\206\356z\353\306\007\037\025\351`\240\371\014F\310\331D7u\371\210\247\006\234T\2514\t\211Ts\021\030P\356\212=g\265W{e\030\033\225&\321\361\t\306\237\201\317\202j;\265\205\027\253\\a\010`H-\264\305\234\177F\030\211kXr2\342\322\303`0S\222""\374R\025\302\314x\036\222F\207)\016\361HR\010cv1I\214h\030\321\004\020\003y\004\210\047\217>Vo\300\220\257\300 (\214\030\304b\030\020\215*\004\020\220\3112\252FN\341 \311\310\034B\002\333\227\264\332\216&\312\314a\306\267\253R\310\0350\353\302\305\047\221\214&\227\305\320Y\256eQ\226f\216&^\323cR\337\342\002\322\352\304j\210(\300\323\006A\261\2156\2307\023\211\203ae\262S\204\307\023\206\006\214\"\245:;\365\254\347$CG\206X\r-\362.R\004\032\032\026\341\010=\226\343nsz&\250\241\273\236L:\352$I\242pl\354\3454<\274/\022\243\031\321t\322\277\210\221\360\265j\353yS\224$\246\007Q\311\251\360z)\032i\034OK\233\275\305\026\214O\321\\\263\323\250\356\226\246#\210\034\\\005\3531\232*\235\356{l\017\231\005\022T\327M/\013\251l\210\264D\206\210\332\200\326\267\314%\312|l\030\201\264\rL8\330\306\332\032m\266q\302n=o\026\006\277\021\257N\227\243\340\006\301\252^\014J\353\213\000\321\03493A\233zo\361ux\325W\017b\216io.\\N\343\\\221xt\325\030\233QN\303\225\021/\323\316N\263\223-l4h\026\0233HerE\303S\342\277\020\223m\215\261\331Gqb\343x\016\352\247\331\0051v\322\227\312\263\303\013\026\374\026\316\244\262\220f\371\220\177t\362\312\2027\210\366\201w \367\205\346\027\274\021\356/Qm\252\003(/\342\2106\201\002\231\031\231F\310Qu\024\245`\0254\267\260\213\227)\023I\240\225\036cu\215\343&p\340q\207\001!\010q\330\023\217\341\366w\n\210\226\327\305\313\036\252\303[7x0\025\374\352\"/\351\350#\016\022\317\314\0068\363\264\313\363\236\374\331\000\311\225\225$\371y#\212\303\235\233\366L\205\226\320\021\217\330t\367\036Yj^ h\367\371./Yl\277\034\363\311\373\200\230\224V6RE\033hbc`\332d\030j\233\344\327\242e\325\204\332\033D3\245\035\013\24750\265k\201\2622\035\221\253\322rDn\271\323-$$[dp\362\340~\212\262\363\005\2179\345\210\230\325\214\255\034+h5\361{\343\t\243\235x\306\016CBZ-E\037\332d\260\343}o\273m\355cr\311g\327\272Z\nG:\031Y\345\237\303\276\216\367\017\014\345\232\323\256Z\047\243\003\365i\0473\035\016\352\252&Y\367\030\347m\352k\016\251\216\274Zt\322\2221\233@\3542\3059J\017%\016[u\224\220T""\047\340\047\243\310\266\366\325,5r\242\002\2429A\021\260\270\030\250\211\226\270\261V\220b\215P\346y\031cV\333[m}\224M\211o\201\025\t^\342\374\356[3Z\261\337,\304\221^JZ\302\316\252SWoR\352<\207`\273\017)\333\353\356\343\\\243\310\340}\265\n5\270\343\002\022N\357\034\004=\035Yq\326Y:t\212\313\352S}\242\344\365\225Fa\265up\032\025\367\330\262\333XR\244[\027Eh\256\362o\204\216k\005\322\303}k\351\232\2033\303\t\004\232\005\352\312\000cU\2604\251Q\006w\337AODE\350\224\300\362UAzL\202\350\253\005\005\017a\250\205\320C\243\212}8lL\033\217$\307I36\352\245k\006Q\213\002\210\234\033\223v\232)B\253X4\303\357\354\232\261z[T\336\356\226\354A\010I\237K\334[{@\305\251J\r\271\214\347B\325\325GcBc\321\315\332\305\020\364Y\250\323\016\357\021\245\231V4\325\227\204\005F\244\323\270\214\316\306^\315\215\260\336\233\321\023y\274\336\033\370\251u\306\tz&\\j\047\000\320q\304\343\264S\270\240\032\312\225\033eK\375\177\240u#0\217\201\330YM\340\316\335\236\304\263\314\266\303o\237\321\326U\213\205\312\331\025\3424K\323\326 \246\232\261\256\341\241^\374\036\000\35011\273i\253\330\347\361fneS\346\250\347b\007g]\205\224\047\030\246\374\242\221\276\364\337\274\363\n\241:\343\316\336W\342rv\306#V\3652\3411Y8\036\302t\230\211\034\320X\364\245\244\331\2501\355\321\3653\335\343\r\231\334\230D\207&\241\024\21666\217@\320[8\003fp\313#\311.\376\243\206\014\207\261B:_\306\324\223\016\220k\027i\274Dq\"\r\375j\250)zG\277x\023\2737\"3\206\243\214Y5\254&\226\266\026B\317-\374t\222^\3539/\374\302_\354\037\350\271\177\010/\316\226\266\177\024B\376\026\"L\023d\275\277\367\232\003\335\033\006\222?\277\277\325\003\260_y\230\374I2\004\217a0\036\257=\273\310I\014kr\001\021\330N\210C\246t3\374\032:\206\224\311D9\336R4\277\310LH\223\036\003\362\035\236\310\0478fSwS\244\316\354\352a\303\373}\301/?\301\361{o=Vz\n\247\234\344\222\007?\334\376N\273G\271c\274\365\254\263\203B\353!\323}\025/\326\362\327\215\316\231\340o\313%\324\206\355\242\003\000\252\n\020P(\365~\017\014{\273?w\215\325\366\357$\177B(B\255\342\353\021""\327\264=S\370\340\337\217\367\236\177\240\023\047\244\240\177Rax\372\336\274B\305\355\007\335\346\360\204C\367\337\260\3136G\235\rD,2\212t\236\220\332Mm]n\017\005\341\277\211\n\035\341\17728nQ\305b\227ah\021\2505>Y\033\016\3771\200\354\274 \331\274FG\330>i0\251rA\233\307GW\2205\223\210\234U\321\371\370\263\320\206K\272\361x\323\002\024L\3400W\305\232o\226\324\314z\374?\247\234\210\305\363}S\364\332p\275n6\352\353\2318v\0371kh\354\242\330\277ej\377\321\356)F+\232*\310Z\376\236\336O\047\247\214\343\003\022B\014N6\204\207R\240\257\037_\320\327N?[\\\301\210tP\004\t\207]\350\210T\2441\r\334\230\266\047-^}o[\302r\257\373\313\354V`\226G\253\313\047\263-\027H\307\325]\312wW\367C\323\3532\204\342q7s\225\274\\\315\335\177\022\236\313\267\376*G\264\232\025\243e\266 \252\214*\342U\375\377[hs@\361\317\324\303\240\250\312\273\005(Q\366\236:\234\256\226\320\266\326\350\333\3372i\233\211\276\346\362\275\335e\251\303\353:\240gpou\r\001\277\272\262\270g\315\364PQ\201\272\177\267\013\240R30\r\201<\034*6\356mo#\205\272c\347\317\2067\214po\"\214p?C#\340@\371\217\241\r\235\244\035G\266t\232^\337\203\301\340cc\320\307Y\235\266f{{\347s\235d\244\336E\334\325\265soY\243\357\021\256\032\026\270\004\332((*\305\215A\255\n\307\237\2340j\254\317\352\232\337[\212\017\237\270\342\334P\274\330\350\326<\316\367B[i9\327l|_\\Q!\356t)\247ZQ\226\277E\263\200\207H\306\265\266+h\323\227_[aH\207]+\256\364\365\326\275}\206\324k>x5\000+Z|\372\207^\315\204\321e\243\013\047\310\023\234\252\225s\360\230\003L\302 \370\352\352\330[#5\360\346\363B\331@\277\032\324\266\227\353:\225|\324+\032r\362\255\214KZ\276:cN\265[)e\022\263z\2151\244j\025>\032F\224\274\276\272\264\330\321U\371\367y9)\374+-|\254`2\252\014\370\360\351~)UT\307\037gH\373\247\245\334\244\263\247Mjmc\327\3433>>\346\216\334\241\241\023=\\\047\226(\354\0253\340\317\031\367\3243\250\357\252\211\3219\361\206Qv\356cO\306\30731\342\305=\233{+\310\237\332]\256\021\310\223\347\242\355\274\266\257\347q\353\"\265G%\005/\032\327&F\227\031\214\226\214\325\221""\221\"\314\374z\t\221\365\036I\365\363hP\373\226\231<\240\353\235l\370\266\277\355\n\331\261Fo\0223\221g\227\224U\274\2642\222\205\016\3266\3658\242t\354Y\373\263\327\237\332\236{\230\352_*\375\235\2353\032~j\270\211\022\017`T\312\363\300\310\2311I&\325$\230xP\004\262\221\036\304\212\326\332\022%h\304Ih1\006v|\241\244e\371\211R\320\314)N\303W^\355\002/\003\313*\225)\025 \272\032\305\320\360J\245\237\177\276\037y\273\341\177K\270\035\235\376\307/[.\216\317il\222\3047\200\021 \224\026\3367r\344,w\241\303\342\205\226\301|9\374\212\206\376\255\345K\333\333A\313\235\267[\213\245\337\304\352(\227G\336\233\007\322e\323\342\031\206u\r\334\335\203B\346=\302\032\0034\375\2066<\364r\220h\226L\2004\313\324\007\220\272~\362\205\354\371\177`L\032b&u\324\271\n4n\214\346\227\236oc\232\326\307\030\266\324\215\2430^%\341s\001\2130`\314\2616e\ru+\023g\226\215U\266\215iI\027\307\n\020\275\2613%b \343\004\212\300\032\005\235\203\310\026\354\030\207IKU\233$,\231\024\244\315\326\240\267\263P\345&$S\262\252\272\275\331\346a\231\341V\\,+\0322\340R\201\273\334\033E\305\3549\230;\340\301\241M\255jW\022Qwt(~Q\357K\326\355\204*\335 \301\030\300wqv,\n\254\tl\372\233\233\013\002\3452Y\355\013\333\230\322q{^\330\210b\030\341\025\237#\010\256\033\323\342\016\014\301\225\345\216v\374\305_=\023\345_\205\026z\363-\217\rn\316\265N,R\036t<R\\x\212Wp\347+R\377\342\356H\247\n\022\023\r\316\334 ";
-    PyObject *data = __Pyx_DecompressString(cstring, 6092, 2);
+    #if (CYTHON_COMPRESS_STRINGS) == 2 /* compression: bz2 (6159 bytes) */
+static const char cstring[] = "BZh91AY&SY\177\373\037\005\000\002\215\177\377\377\377\377\377\377\377\377\377\377\377\377\377\377\377\377\377\300@@@@@@@@@@@@\000@\000`\030|\370\005\303\314\232\273\261\346\257p\357wp\357wNy\356\016WG\n\266u\005\336\262\0351\226\205Z\025\352\355\323e\027v\247bJc\336\326\212\264\000\001\200\r\010\"\024\3614\315FT\375)\354\232FM6\223\321\221\047\350\3241\252z~\2044\311\243\024\305<$\314!\251\352\236)\223\324\336\250\306OH4\200J \214\023@\231\020\024\362=CA\245\017)\264\233@\203\3224\320\310\323C 4\r\000\000\006A\2404\000\324\364\004\"$\233L\2322\233Bh\0004\000\321\240\3101\242?Q4i\246\200\000\001\246\2314\320\033I\3454\320\022\231\020\211\240\206\223\022b2\236\211\3501&\217S!\211\350\232\000\0004h\031\000\001\240\000\323L\217A\244\0104\304\300\203\000\023M4\323\000\021\200\214L\230\004\300\000F\021\200\000F\000L\2310\230\201\"\204\323D\304\004bi<\225?\t\251\264)\371L\247\246D\332b@4<\246\200\000\r\000\r\000\000\006\200h\225\314\271\036\211K\207\356\001\343_\322\376\252\"\017O\273n\340{\021\007\262G\264\036\331\335\304{\212\213\\E\373\263j\250\222\3222F\344\246\326T4e\223\301\205\236\002\262\224U\022\221\"\205q\377\240/\374\323\030<\201\006\204\250\251B\313,\310MN\3259\312>\332PUF\204\351\254K\333\n\312\311\315O\031ax\205\203\006\322m\2616\222\033\020\233I\215$\330\003m\2006\220\332lCcI\332\026\333n+\255\274(\322\331\244\240\251E\204\225\353$\004^W^K\357\232Slh\023sS,\275\000+\032c\006\300\353\005u\266\233\001\027\022*L\276\252\226\342\333JD\251\252\004\302,N0\0104\240\223K7\025\263\225M%6(1\203c\030\306\302\313,\254\002\244\252m\315\301\234r\244\202E\005A* \310`\262\0310D\344\302N\251\250\020s\211\212\252\227U26\221S\325\246+\332A-z\343^\270#z!\351\234[\027\243\267\301\250g\326a+\002!\022\225\271\013j*\326\020\022\002$\010`ac\345R\264I\250P\264\244\n\030]M)$3ZQ(\222\213\355\024\036v \326\332]\nFW\204\313\347BD\253bm+\332\354\3216D\216x\222#j=\370\336\334,L0\206\347Q-)\243FF\340\262\242\315e\202<\006\235\3320x(\241\245\330\255\255x\3467\221\214\321\306;C\223;}\325""\035\035q\310\375\331\221\265\312\344=6`\313\313\331\232\360,\314\233\035J\343^!\\}\047J\343r\262\315_\321\372\234\322R\323\354\306*\020\207\263\307\273\204@\327\314\212\033\334\316k`\373\223x^\265G2\r\374OX\253\307\313\211$\275\0139|\375)\243j\230\200u\306\267\245\205\353\376\014\266\371oL\227\003\327\251\276\214\211\360\251\343\234\243\352b\377\016\244\341[\trq\306\376\263y\220\230U\022,\006\324\201F\312@\300\204$\316\211\324V\272e\265v\215\213\262\355\212\306\206\\+|\354\252H\317\277\321\235\264wt\335u\265\"ck\236\326Vr\010\007\023\263\2079L\\aj\022\325\362\306\337v\333c\227Wc\255\307\232\324n7\227\271\313z\232kcM\323\223x\226\312\216\256\315\275#n\330%6\242F\3524F\213+\351\235E\276(\024\306\206Pa\346\036\315j9\354[,6+\236\254\267f\323?a\370\330BZg\307HV\342,\301_\310\261\237O\311\357\364\345\333:\233^\036\223\270 \357\024A\352\367\320zI/\017\215x|j\312\275:\310\025\327\022\030\253\245\n\263J\315\274QVs)\026\206\324\242\305v\343~\364#\351\\\341\203\301\353\347\231\257\253rA.0\274\300\305\316\326\263\017O\317\326\251u\311\022q7\001$\211\010!\013\033\224J\366\373\007\227\326\261\016mB\243|_\006\373\365+\264\276\036\367\340u\032\227\354\350h\033\3257\031&I\264\305;\360\350\270l\276\317\312\257\271\301\010;\350F\r\252tz\0377\01484\331\004\023e\226\034)m`B\001\301-\310\265u\245<oJ4\360\244\311\336o;\254\3044\257\002\037\263\025\036\022\010\270w\244\376\020\"\353\244\351\305\024\207\215\t\242h\340\305\306{3\026\2707\316$8x\210\231u\3242\316r\"\034\270k\204\262b\212y\201\374\250\253|\250&,*^\302\302\366ES9\272B\"\227\307\256\016\231\331\351\370\235\\\340\331\n\001\206\361\360bJ(Y\022\354a0\026Z\303~F\331\tz\016\352\212\014\035DU\300\t\335\000Q\200\311\"\217~\036\227\213\317\362\017+\312\214\372\366\324j\3025H\306M\234\321-]\3258\243\024\005b!\221\014\024u\010e\302\252S\047\317C\275\026\245\244\001\035\366\216\216\\w\030f\033\215\340\310\205\310\\\211\200\231\312}\356O\273&I\000\222JI\227\243\366\276\037\rj\270r{\254\360^\246\030!\202\030\030n\340\366q\257\037\001\314""\264/.\245\014\236\352\274~\246\317\271\017\033\257\353\335\345]\334\004\255Q(\222\337\303\370l\260\307w>\036IM\362a\344z\357n^VIR\245Oc\323\277\264F3\271\252\306N:G\2369ZEO\017]\005N[=c\207\361?\324g\207n)\017\277\330gv\247z\010(1g\303\257j.\230d\336\346\313\375Xp\300\263\370\374z\3715\233\036\210\225T\307!\242\344\215tY\253\047\215\254R\334\262\342\222k`\222\351\365\216\223b\\I.t\273G9\306t\035\322s`F\270\322A*:\341\022c\252$\325\003\204!\251\00401\024w1\207\301L\207s\276\321\247\341\216\035\317\336u;l?c\321l\334\3436\3145)\263]R\276w\267z\327\227\301r\\\027\"P\237\302\366\277\217\360_p\365\230\303\332q\353\360x\321\361\225\253\222Fr\047\367\266\215pO\010\210a\014,,K/\265\223q\274\313\032SP\200\204\034\030\375\251\235y\2030O\236\010\212\t\007\\\353\314\355\230\320\247\360\2258\276-\022g\304\005({\026I\200C\017\0164\253\220Z\301\213&NS\000d\270\320\362 \345\036,\354&\301\0300\207\322\364\236\314H\206 \212~><\227U\022$Iu\264/H\031\020i\306L`b\024,)s,\373b\344\322\231\223,e\001\313&\216\000\312\322\260\377o&N\237dc?\244\211X\203:\377VY\245k\311\265\006\324\216\310\267\033\203\230\352]H\201Uu\2259\361p\251U[\262\025\304\2416\324jc\317\027\232\020\247;\030\324\360\327K\375\3667\033\203\254\n<N.C\303\341\370\275\251r\353\246F<\334\371!\313\017\001\346\235\227.\256\321\0235\031\346g\256fFG&y\247\031\312\304\304\305\356H\031\246;\206Sc\220\236\254\350\3234\265_z3\304\t\340\036\022\036\230.c\220J\221\310\253L\2310I\313>T\222\363\034\304\304\354g\252\320\246\023\362\320\363\342\034\376\214\373\006\343bP7\035\303J\370\264T\320\251\331RR\317u?\254~G\222\245\322I\022I\022\276\315|r\001\221\002Wj\354x\353]8Q`\261\377z\365R\262\277k[>O\314\232\3132\313s\375y\223\232\267\357.T\013\327\345c\346\357v\345(\021\2504\365\371z,\366\243+k[\274\376x\200\251\344\r\346D\005\033\317-\367\341\222\035I\357H\013\212\004~\225\267kx\005|!M\316\260\264\031\252\234X\005m\271\272\202S\277\\\225\250\200\007\226\344K\010p\005\332\326\334=\031ND\304\236.\264`\3015,\203\013\310$\215\226\2169\306\343""\033EZ\254k\235%-\266\361\374\262f\346H\306\004\256q\225\2225yT\013\022\320\261\315\tb\350\203Y\213BpU\204\307%\034I\216\304V8\316\014\024\234o\372\217\3139e)X\315\254&Qq\330\222\265\257\303\213hu\231\3443N\020\341P-\332\\\355\311`\332\355\304|\031\271jfl\201\017UUa\t\256c\016#b\240\362\367\257\023\307=\210)\226\330\360\240\240\265\313\355\342$\247e\202L\331\336\205\264\302\363\347!O\023%\264\313,f\3671\353\032\024,\035\252\243M<g!\375\357\201\232M8\325\022Q\322B\036n\033\310\310\024\004Ax\356\337\374^Z\271(\262\302%v\246\251\035\257A\241\027\2755G\022\250\0322\365\211b.\305\272&\357\\\313?\266\327\201\240m+\314\206D]\014\322\2115\025\227b\214[\322\333\305S\030\217b\014P\313\250\264\007\216Ssye5\234b\354+\236\360Ep\227k\340\225\231\256\205\306\035\300\017\002\016\352K\321\021\352#\324\364>\017\253*\2514\235\215\232\260\210K\252\211F\255\321U!e(\314\200\022\225\016\367\235-\2754\264\363\327\324|\234\374)}\303\234\255 \340\010\256\316\255\230/\177Pr\334BV}C\221FIP\312\206\201\363,\257\334\337#\032\311W\035e\353\260\302-o\260\3062m5\326[V\323f\3431\237\265\300o\265\327\321\263\226\241c\323\2218\255?\032\226\253\330\032\2100\200\016\032\242z\031\014\363\005BqsH\030\2736\264e\0300K\207)%\331kC\237\321\342\\:\2219\017\207g\327%\333\216\334\030\032 \332!(Y\3657R!\024\215\366\333\256\2445\201\340\364C\242u\240\270]G+bm\306m3Mjf\224\252R4\222B&\244+\261\024\026\252\244\365\356\261\336@\240\2545\314\362\271\273+\305\225\347\211\232+w;\\\346\346F\336\310\254W\224\022\327U\365c\231;\010\r\276\t\221\223\010\334C1\236\r\263\264\305\360\266R\334\226+f\200\314\263L6(\2157DC\264h\320\264%\241\033V\337;\260\271\267\034\371\267\341\026\366\262\004Y\001oF\0340\214\215\225uJA\334\020\373f\001b\251\272`\224;\256\272\321\204\r8\3167\311\225\222\271H\266\027sj\337:\271i\005\263\323t\216\243\2550\310>(FF\025\326\025\226\3342\373q\257\201+\014\253\227\267\r\352\303\305\333\245E\330\321#I$\220\024)\306T\367\014\303^\245GE\\\346\215\275\016\367z\225\260\264\2300\226A\002\270f\373\006\332\205""\031um\271wE\002\206*\227\035>\n\334\363\211\234\361;\324\250\324\266\032w\270\342\266T\035@\032N\321t\260h\263\212%\313\337\254T\265\361W?\320q\013\331\024\202\333\2629\315\217D\307[\326\223\264T\006\272\321\345\217\225\004\364\221@\220wR\003iT\226q~\324\n\231\304:\304\")\250\230D\312\366\006\271\201;-\215\271\237\021JF\017\215\327y\312\003\270\335\323\246M\001\264dF(\213\303\225\230<\260.\251\232\340\351N\324\030)-\033w\025\250\376\203,\224\301\351\204x\233\217\006W2\260r\302\033\235\022\3122\2501\355j\356w\003\225\305\227\337\231\304\027\204H(/\203^2\246c\220\332\032\344s\226\356N\006\253U\033;L2\342\027\272\231\000z\272\016\307p\326\227\223^l\305\350\323<\323]\355\272\267\227\204\211\232\331\324\265\321\016\023\215SW\035\256\206\222\264\r\002\240\010qh\272\032\344!@G\241B\205:qH\251DH\251\335V\177\004\343\026\370\020\230\021\014n\025\302t\315\236\315t\205\223\214lKy\t-\344\006\364\213\305\356\344b:]\243\227\227\227\223\265\364:F\316\252ID\035!\250\345o{\354Y\220\036r\031~n\302\230*\021\331x\205\024\263D\030\345\202\251M\004\234G\200\033\367\357\342\354v\226L\360\202\203\342\271p\233\231\205;%AgO\031GL\355\356\271B\351\246;\267H(\351\251\023\273\304X\334\347\222\333\034Y\322\340\350\270\366\364*g\2538LR\206X\ng\236\211\200Z\256\313\327\245\233q2\346\243d$\006I\366\345\221\250qk\365\361\226\2616XCM\234\361\2769j\224`US\321\310\355\301Q\236.\\X\251\2752\365\251\311\331\300\353\030\230\301\025\271\343\216\024D\340\2356\325\200\305B|\224!o\322\357\370\343\2061w_\302N\367\225\031\233\026\034\010\262\013!I\310FmjdF\216~~\223\0266\233\007\332\n\227\001\245\275\320,\032n#Y_\006\277{?\005S\002\270Q\301\253Kp\350\047\206B\310\330;\315\235m\370\330GM\333\202\331\322\306\235\363J\251\341$\243\215E\224\251%K\022\226\372\274\347i\034[k\276J\022\020\225\342II\\\333\316\276\206P\036P@ \016|\364\034\231S2\215|J;\323S\273\342\333\212\200\312$m\360\261\245?\032bV\355RSdx\357\263O5\013\323\322Lg\034W\251c\32343\014\020U8\030m\314Q\303w=u\344\003\223\216\364\200\240\370\214F\304\3314""7ts\226\247\006\234s\241$\t\"Q\034\310\206hx\342,\265r\245\337\316x\271\314\243T\226\300j\235\335.\376J\270\334`S\233(Q\242\330\261\003a^dW\002\036\010\2422U\326@\215\333q\211Z\220[\253\236\211\013!m\034\216\324N\306Z[\233J\240B\022\262\"P\205\000\205\003\030\300KhH\312\331\322\333n\206\262E\236\240\220\2625A\241\004\300!\033\224\210%\"\022\205t\215m\205\004&H\304 1\311\234V,\305\032\360F\256\232\346\275\314 j\006\272\210\211[M\216\024/.\342\255\022(\21414ge\25565\035\234\240VYHC4 M\201\226\006\320\346B\204\241\002N\235\002AlLS\204\047M\001\301\255\337\"\275\335Z\0263~\020h\367\021\274il\211b\210\220dh\\\002\047T0\313~{j\003TP\335\324\213\016\205ET\013I\"pi\334\312Hv\360\274J\014gf\256D\226cOx\325k\231\341=!\025 9\r\374\317k\3118e\2343\274\256N\327\t\254\227\236\355i\226\\\307Ls1\031\301\302\300-\2331\030\241\024\355r\327Py M%=\023\312\356\262u\304\205b\"4CZ\003B\331 \216\223\314\301\202\033@\324\203y\214m\211\246\333f\364\023p\353\362\334h\3434e\312\362x\301\260jx\302\n\232\342\3004G\016L\320f\336\253\374]~EQp\366f\346\227se\306\356E\311\027\213MP\270\326\211\366M(\204~\0062T\224Y[a\223 \256\221\212#)\202,\032\226{o\002\222H$\202\360l\036\232\007\020mP\017v\2022\031\210\272\325\261\305\351\247\2154\271\022\302!\213\311\003\331\226\030LF\301\036x.\224\036\232]\301za\337^\"\272\330D\204\217\004:U\303\211Z*\251\032\340\213\021%\013\204)&\325\017d`\352\326\253\tY\324\362\301\314k\206\035\006@\300HB\0348\004\307\324\353\367\202\232#\255\347\323\017\025 \326\256\016+\205oYB\020\267\217q\013\266\307\037\010\027\337\326i\230\363\333\2776X\0312\221\234_\037\231n+gQ\233\366H\262\027L\021\217\330uw\035\262\340\274@\303\303\277aj\303U\267\343\226\017\276\t\211B\220\3258\223m\241\211\215\203i\220.\315\047\277\243$\213)\004\332\033D\031\306\215\313\217\024\356\255h\200\331\014\007Ts\372,\241\034\254\353\230\242R1\3020\360\244~\032\302\361E\247|\350\211\251\337\245-(V\314k\355{\355\262W\212=\355\030\301\310hGE\240\243\373\254\216\034\217\245\365\333{X\242\266\251~\316\026\340X""\316D\024\203\253\177?\025\213%b\322\361\373\021a\\\035\205\017\217cU\306\233\033WSU\017\222\016\373\235\27605m8\364\212\335kQ\006\330\221\221\013D\307\314y\0339\256\3261AP\227\230KG\226\266\366\321 j\345\004\025\021\312\"#l\2501Q\023-qb\254\354b\215P\347ylq\243n\245\327>\023M\211w\230\212\204oq+\325\273\247j]\304\331\215B\032\331j\203\372\266Y\227OU:\247d\355\211\333;\247OG\016\211\264Z\316\203\347)S\306\307\020\010I6\347\240H\354\326\027N\365\t\246\221zL\362\326\225\251Hb\364\024\246~\376\342\212mi\022t\r\336\002\316\010D\007\256\362\314\331\303P\270\330l\245<\022P1;\256\210E\240^, \003\032\245A\225Fp\033s\316\302\257\014Fh\245\000\350\272\2234\241\006Sx\013\n^\010\251\217\235\220f\331|(\254E\253\212\346\216\313IiuNq.\216$\0161\225\253\223M\266Z\305\327\034\021R\371\374&\375\035\261\276\263m.Y\222P\224=\317#\034\333\0101kX\216M+m\214_}\234\033\024\037\003k\214\026C\262\332\247t\266\346wD+\266\3722\360\260TjI=\372382\366ll\r\351\275\0217\233\315\341\277\216u\251\202^\2136\362\204\240\r\006\364%\016\330\245a4\226\202\205\006\331B\337;\3269\021\210G\215\324U=\200\316\336\256\210\343\214\212\340k\356\367\271\2121m\261W\022\231\314\371e\340\346H+\315c\032\351\032\026\047\305\304\033\214\014,\300\315\321\326\345\304\334\212\047\303A\312\244\016\256g\217\260\225\266\246\374\255Ko\2757\341\274\351.Bwe\324o3\3629{\303\001\253\202\231\361\031,\\\017Pu\216\020i\306\301\353\222\006FY\005\3358z\227\307\260\033\257V\2501\243\213PD\341\274\306\321\336\030\212\345\0005c\0140;\021\352\3446\334\310=J\010\343~f\242\230q\203W\272\315\202!\235\0206s* \235\251\036\033@\225\223\325\013\303#A*\251\260\034\006\305\007\261/o\026\2265\023\302\246\262\377\002\047\356\017\326\264\377@_\345-\014\366!\005\366\032DZm\003d}\017\335$\007\2446\r\002\374\235^(\016\241\177\024\217a\264\301\263\351\264\007\233\225{,m\210\321\002 \311\355\246\211CP\321\017\300\263S\024 Je\237\261TE?\204\240\241(=c\361\236w\234\t\235\032\245\037Y4\241\270j\245\207\367\373b]\257[\336|\327^4;\n\347\276e\024\007\177\352""\377&\276Y\352\340\364\335\357CH\"W\222\206\243\344*~O\204\275\246\047\217\201s\254:\305\026\311\206\005\000f\020\220!\003\027\371sG\233\263\374\322\377\\P\032\203\371\014p96{\027~\305]\245\372\027\247\307\317\007\303\361\200e\362\010P\234\206S\263\300\314\252pIQ\367;\276\270L\277\354\373p\266\302\037\245i0\305iF(j\377\264\356G\231\333\363<\3376\255>\305\301\014\316\177t\034&J0\234)e\025p\374\021\301\372\240sY\276\264p\312|\360\271xkF\337O\"#\014\240\"\004l\006z\264\366\206\241k\023\346%\365>\336v(\240,\337\254\326\006\030k`A\004\266\n\261n\312\262\252\235\216\027\335\357R\213M\213\372?\227.\264\347\326l\334cJ\235k\3033\236:#Bt\270\234m\223\314U#\214Qx\375\0031\037\337O6j\314`\343\004AA\202aW\243\261B\020\353f\342\346\246\267W2:;\265\010\001\304*\037\265UK\272\320-9L\263\200\344\3025\273\177\021p\377\355\316&\255[f\3021n\343\007\"\311P\026\010n\236\353.\237\344a\031\010\215F\200\320\032r\2714\330\353\323\226\233\005\233\204\264\377\202\205\351\2329W\327^k\241\"\363a\005\276.gX^\003==\312\034\346J3\337Bp\033\207\302\266~7=\267F\3537\205\376\004Bc|\251\300\356\372\276\035\245\316K^r%\347\237g\270yg\332\364*<\364\277?\267$\240\364\027\251\350\346\036jH\025\307\367}\025\033\227\256\357\243\245\274e\373\364\345\r\363\034;\350\243\0340\220\310\370a(Br\024a\271u\007\310\357\236\253\027\177\213\213\211\256\017\270\333\001\272W\314\316\377\001\336\351Y)7\321w\266\255^\277m\207\365\221\256=\345\025\300\t\324XPU\233;\003o\006\317\257\2444ZY\237\3156\376w\324 \302u\325\272\241\037s\253l\351\353u%\326\047J\356\216\3107\324H{\335Jd\006(\312\347U\323\210\207P\030\333\272\325^4\350\271\267\270\244M\204\331R\227\206w\002\327sq\305\032\317\247\002\260\005n\277N\301\354\267j\312\264\334\266ad\324\t\322U\313d\376\323\000W0\210;-Z\262\266\313g\353\352\364\332\301\335Pg\241j[W\356:\3265\351k\232tt-\255Kv\274\357\212\364\265\354m&\322&\273\273\014k\021\230/\361\3254\253\317\356\260\373XV?|\036ng\377]u\257\322\3264!X\006|\271U~\364\260\247\307/wT\376\263\325\324\252\263}\365\251\305\217w""\234\314\371u4\374\270\303\305\"\242\271\017\3004w\t\363\342\250*J\243\245\243\366+D\364N\204\261\236Z\027\373\371\271\235\3633\036y\347\273wuy\3243Wo\220s%\n\010\273\257-\237F_.\332*\320\346\242\245\346Z\267\235\251\312b\223\014\325\235\235V\316m\nIG\346=\031\273\0324\251}\213L\376\200{\007\201S\016\327\376\361k\323\360\n|\210\336e\237\203<\254s\321\317J4ss7\374\222F\\\214\271\3647\250.\246m\003\362\367\302\227\320\277\177v\261\212\336\232\375\344{\003\266\037\317\365\304\316\326\310\310ZN\265U2\017\272qGl\246\314\331\233b\353\004\331\332o&:\t\342\247\206p\3252\377\002v:\031\205*\004u=\025\002/\023\236s\032\030\246\205\254:\262G\003\253E\205\233Z\222\272\300\343.\260 O\334\003ZV\245\317\027k.6\301\306\023\204p\360\002F\001`8\361\300\2471cZ<~H\324\332%\016\237B\243\302\261\203[\017\016\330v\367\202\003\222j\277\336\371\024\210g\344\311\300\372\275\210]\177h\246g\\\340\350\356\032\027\250\364\310x\306\211\373\314\\\365\351h \323,\371\240V/h\036\202\353\376\305\033\337\373\177@w\005q\"\244<y\2124sJ{\027\3417\250\032\326\327Z\267\024\216#r\026\306\263\234\201\036\252\024*\227\212\251\013b\205\342\255\005_\3155\324\235\364 \266\026\220\347v\211\020\205\335\360\016\310&\267SPY\3244\241\245\264\031\003R)i\252\342\346\022\004\224H\261\227J\363\252\354\224\231\221VRK*5Y\342\035U\234\230`\\\252JC\001$\010\325\317U{\013Tz\367f\272\205r\225\255d\260\204\241\325\221#\365\177\206\032ul\302\tJ::\014\03430\262\242\204%\304.\224\305\222\242\241\031)\215Z\256w\210\373\346\026\255\253\200uD*\267y\322\201w\236\033K`\022\352\241KB\215]&XL\271\033{k\271\313\266\312\047\rH\256X\202\200\340HF\310\212\354\201\027#D\350\246qZ\237\374]\311\024\341BA\377\354|\024";
+    PyObject *data = __Pyx_DecompressString(cstring, 6159, 2);
     #define __Pyx_DecompressString_LZSS_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #elif (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (6230 bytes) */
-static const char cstring[] = "x\332\215YKc\323\326\326%%@\200\004\022Hx\323\312\004\232\204\006\227\274x\204G\257\t)\244%\t\216\003\201R\252+\333\262\243\306\226lI\316\203\333\373\030z\250\241\206\032j\350\241\207\036z\250\241\207\374\204\376\204o\355}$\333!\320~\2758::::\217\275\327^{m]I\032Wt)\361dI\332\226\306\rS\252\224\262\212\255J;\212U\264\265\242*g\224\222\026/\355f%E\317J\366\246*\2254]\262\215\274\212\2669!)\205\274!\251\273%\303\264-IR\350gK\267w\245t\305n\317!I\351=[\265$z\021\023h\272e+\205\202\232\355\014()\231-%\257v\306\035\\\236&\024\317\047\304eR\312\033\350\312)\032M5\0366\346%z]\322,\376\265\227z\0205\3333?z$\025+\226-\245\261\275\250\241H\271\212\236\2615C\357\356\263lS\323\363\022l\243Hz\245\230V\315pi#\375\273\232\261\037K\006\235\013\253m\032x\305\300>\215\234d*:\316\223\303K\222\265WL\033\205h\277\341\335\243\321\335\361\361\211h\367\260Y\301P\260\371q\333T\361\232\251\344\213\252nOLLH\267\036K\343\023\017\3701[/]\321\263\005l+\257h:\372\251\213\3275+\272%e\014S\225\212F\266R\200\031\307\267U\323\242\263\334\236\272\315\377MLJ\223l\307\366K%\323\330\326\262\030;I>\304a\260\027\261\317II7\304\300_o\303bRQ\311k\031i\274\244X\026\367\306\311\216R\016\273\307\214Z\301\346\243R\337\314\364\255\212\276\245\033;zt\305\262xML\246\002D\260NA\323U\305\224\212j\3210\367\244\361IigS\313l\222\307h\325{\267\310\301\200\226\226\327\311\265\364\342\222\361\244`d\266\332n\031}g\252%s|aR\014\033\27771\361~\"\232\247}\276\254\241\212)\303\203\002\353\333\260\270\222.\250\363\222X%\232x\307\250\024\262\274?8#>w;~;>5/\315\363\\\017\360?CWi\347\017\244\035\315\026+\254\321VRO\177\236\224*\226\032\306\200L\361\020\233x\230\300e\211\020\247gT\351\3412\237\363\265\246\356\320\024\0173\206nk\371\212Q\2618\250\262\232I0\372\264[\323\243\007\004\300\254\232\355\032L`\374\253\347\373\373\332#\037\377\220\210\360\323\301\215\232\303\366\341T\2031&\020UT-\213\342\321R\366,\330\024\026\301\343\234\266\033\047\236(jVQ\2613\233\363\014\224\005E\047\003\003\027p\003\r3U%{\313\320\013{\241{\267q\354\005""\005k \206\367\346\227\364m8,K U\273@7\226\031\2433\215\001E6BgL\2000\032lm*%\342\rI\331\005DV\340\212\025\303\2463`c\013{\366&0\216\376\254Z\320\020\234`/\254M\347\307\314&\r\322\245\227\213/o\315\336\233ek\230*E\255%Y\225t\246\200m\343\354p\n\203\230\010j\257\244Zqi)\047\355\031\025IW\2617\234\211a\337\365\002l\244K\226*0=\306\026P\2106d\274\016\256\030\013\335\240m\253\364\366\217J\301R\343\353\030j\224h\177\232\330/\343\322\200\335\200\306}\334\010\314\214!\226+\246\t\016\300I\210\217\307\325x>Nm\323&2R\"\346\200-&\342\n\316^*\030{\304\031\274gK\232\212\307\225lV\306\032*AR\326\014\260\215\251\332\025S\027|S$\347O\317\315I\333\252^Q%])\022e\254\244\323F\330\003\324\250\273\350S@)\225{\023ir\271*\240\311m\331\322>\250\355x|,\335\016\221\325\216\271\214Q,i\024h\341\203(K\264\003h\3074p\024\302\215\202}u\006jE10\272\305\242\322\206\232N\300\364\3054|K\023\343\334:\207\001\274\033\362\214\224\326t\005t\022\321\336x\347}@\326\"\263\231j\271\002\317d\303\275\214[\023\363]\2530\216\367\255$\250t^\322la\372p\363\341+\321\331\273\322QFD\203\251ZF\001\316\317\030H>\234P\254\270\222\316d\230ch\000\317&\030\261d\020ci\231-\006+EO\026?bH\271hu\333\227M\377\360\221t\207\270\\,\227Us\232N\007\263\324r\274\203\001\231\002\254\235\277tC\277\245\026K\366^\230\311\262\232E\004\250f\363\352-\r\274\256~\217\267+*P\047S\337\367\204\027\376#\023A \371j\177=4\302\354\337\2174\221\034U\363\357\307Q\036\2112\377\377k\350\246\232\331\262x\260\316G3M\312F\233\032\243N\315T(f\204\313\2451\301Jc\002Vwfo\245\341\\\321\367@\310\240\2510\204\024\t\271\254\363\224\360\244\301}\177\221\350>]\242\343\203}\tO\370.g\032E\031\251H-\264\307!h\363\031aN[S8\320\273R~$p4\000\377\017fA\315\022\347\315\026@\021zfO\266\224b\251\000\363 \004\366\272V/\031;\000\027XnZ,-\266!\027\264\242f\313Bs\265\007\353<\377c\300lnn\346\216\030\257\033\2044\245\2024/\313\010\237\n\\ K\331\n\263\033\301\013\270\332\326\224\002\236b\373\230S\3467:\224d\264\211\215X\324\312\230 jK\020\253\251\024\303\277\202\202\242\215|\212""\3320\300J\312\036K\241h\030\342\241\\!su\305#\270t\034\0012\365^\274\262\0175qBM\\\210\003\025tn\n6\227\026\244\304\313%2Q[\223\n\241\206P\332\2154\333\337\355\355\323a\025]\303\312\342\031\013DR\005\317ii\2643\005\003)\221\342^\256t^!z\301\366\247n\307\343B\264\211\267+\354f2\030$\254\221\241\204\240\230\246\262\047A\253+\361\317<\025\031\223\010C\010\001+\036\221$\307Ft#r!\245l\013\204\331\311\004,\356\220\210K\363\024\022\362\353\305\265\324\322\352J\"\265\260\264\224Hk\313\241\000X\244\251\022Lo\321\311\242k\274\215\223\014\347gY\356z\202\304\311I\355\340\263\214\202P\2265=gt\272\310N\235;\221S\332\367\224\363\001v\031B\264p\2403T1\007\372u$\271\003\235\302\024\235n\023\372ZV\004w\177\322[0\362\237v\201\330\322\306n\273\023\325Q\273\275\211\300\267\323\252\322\351\211b\2413\tA\272}\003\213\244\rc\253\373~\337\216MD\357v\347T\260\246\254\253\273D\372\373\372\2405\260/3\213l\270\257\277\244\027\366\337\033\226\326\355\3028\347\246\356;\273\3225\203m\224\272\305mw\373\363N\357z\372Y\307\267\237G$&\354\335\356\026\033x\362\204I\220!\267 @\020\266\365\234\226_|\363rum=\265X(h%K\263\026\365<\370v\221\3318\025\311\013\036\376#\352;\372\255C\346--\363K\342\"/\257>}\365bq\211\245\307>\200G\033I\321\316\273z\230\241\r]\364\210\"\202\333/\026_/\276x\261\372L\346F\352\205\246#\263\2770\362h\250\313\2117r\352\355\362\223\325\027)Q\023\320>\226\2058\021\333\345)\226Yv\254 \020\263\353\025\020z\250x7\020\225\374|\025\256]%\317&\327\026\177Z\\X\227\027V\237.\246\326\026\223\257\226\326\026\237\312\2415\3268\333\212\277\007]\323\356?\340\224\360I\032\316\330\224!\026Jd\212\2603\304fxg\252\234\022\243;\272D\355\212.\213/\tV*\244\337\224\215\342t\035\234\362J\220\317\323v~\3403\275V\nd\014*\222\342\235zi#\221Z^_Z^\214(h#dg~eCU\266R@\360B\342\245\374di=%\313/\367v\361{\n\345/\257 $\326\324\234,\207\352\034\031\253\335\246\230\246[\226\363\235\006\242V\263\325\"udi\n\272\032\031\272\320g\001\272\346#[\341?\241R\251U$\006\240\253j+\355)\205t\344\226i\3108\245\251\251\374\200\370""\225\257\352\016]J\250c\221\205\270\211\335\013)S)\212\273p1jRa\"Z\025\275\204\254\201\271\027\365h\334\266M\031\200\346@2,D+D\231\372\200\357\333\035\352.\3350\203\204\357X]\047<\200\014Y\206?\351\310\212\205\026(\207w\033\035\025\272A5s\n\255\363\331\356\370CJN\005\3531\350\021\204U2\303qa\332\224\251\376\245I9C\311\260A\021j~\377\335\301)r9M\316\025m\024#y\341%\215&\"(\222\200&jg\025k\311D\261r\373\263\022\264\245\034\252\240v\375\321i\035\\\206hO\026\"\335\222\025\354q\027*g\307\246\345\241\353\2254\376j\362\266f\024\004\270D\336\220\267PC\205)$\274\310Y\323(\225\324\250WF g\021\373\320\374\370\007-b\0319V\336<\235\250c\302\362\215/a\370Em\312zQ\273\235f\242\2160\373E\267\224B\242\266\310u\321\235\265Y\261\263\010\310\366=\361\177\347\306(E\252BNWr9\024\260%\3325\376\026\240\315\0253\257X[riW\236R\357Q\253l\357EM\326\023\212\265\247g4#\336v\212\205\231`=e;\037\276\225N+\226\332))\303Bs?\375\244\265l4\032\255p\rj\362\032d\023\372Y\370S\020j\031\247R\246\347\356d2\362\266A\357v\224\005\034[H+\0102\024\0300s\001\311OE\333\2623\364\221\"\243j\205\014\027_\210i(\240\214Jc3\304\356\254DB\001\022^,`\026\320T#\241\200\002O\2673\245\212L \313\230\212\016q\221\243Tl\313\005\210\362B\206?/\220hk\327x\233\232mu\025|\355\346\016\260c\354X\335\002\347\023]\323-g\366\253\230\360N\315\356+\t\211\323\366\311\232\216\232\351\0261Yf\032\204\221\370\274\251\302\017\230\036f.\362\267\025\256WEP\233\225\022\315\303\021\252\356f\302\372^\224)9\372\346\221SU\362\023.\026_\361\200x\206\316B?5\313\275\005%o\341\217\235C\210\332\250\256\212\374\227>\003uJ$\264>\250:\010\211?\320b\203a`\202\220\241\2177\025k\263\240\245\333!\260\251\356\342_V\313\203\255\310\276\304\000\232\226\205\224\007i\013\336\306\360v#N\304MN\t?<\360\227\017\022i\355\317\307m\305\326)\316T\230@3`\246;\263\232EU8z\220<,\361\347\203\372\373\326\226\272G\004\300\373\357h\233\317\225j\214\r\362:\375\254\202f\331\304V\364;\300D\324\211z\317\310\223\333\350\0271\n\254\266YTv\005\251\205\324\306\245\335\301b\257M|\037T4""\351\373\\d\200\360;\t}\234\023\354\035~K\326\311m\2043\260U\221\304f(8\221\307q$\003H1\n\331\220\234B^\352\246\244\016\033\205D\324\346\240.\372\211\230\047$\035V\256XB\\\311\345B\313\032\025\372\331\002\253\321\341Ks\267K\367\357\323\377\213\300\245$\377\341\034\316-\242\220\315\260p,a|(x\303o\302\331\222m\nj)\207\274\002\344\241\"*\300<\014PQ\035\205Z\307DX\253yx\010\250\347\023\0105.\376f\305\005)=\247\355\202\315Q0[\342\233\233\370\362\201x\356\022Fh\322\267\033\313\002\274Q\310g\351\047\322\235\305\267\007\353\326/T\262\224\277EXF\354A=\354p\253\253:\370\244(\010k\201\356\022\000\355\260\316\267(\244\210@\271\220\264\250\202\324\362\004\030\372\0319nY%5\203\237\232\265H&\020\345ni\344\014\361\245\214\377P9\313\022B\210xX\255D\276\245\037\0174\251:\305\255Y\311\330\220\001\370\047\333$xCI\320\256\300\303{\333\276mO\221F@\204kxw\023\026\r+h\"\\,R\244\311\024\236\221\304\213\005t\362\204\366\036!H|\235\205~\002P*\373|,\\\022:f{[)TT\376cq~au\324i\211N+\314\317;\340\0035K\177-\30664\206\034\272\226?Nq\310E\302#\272\306I9\264\325\010\013\027\273}\033\306g\247\003[\221Me\007=P\274\000\027\1778\335=\204\307=\207\016\035Z\375\202b\370_O\253\367D\365;\047\351$\335!\267\354\225\353\311\340\320\031\347\246\233h\365\236\254\316T\225\252\355\314\271=\356Y7\341\376\342\225\375^\177\2616T\033\255%kJp\350\254\363\203\027k\365\036\373\337\007g\310\031s\207Z}\247\253\037\334\313^\"\352\033wo\270\025\334\242\337rb\316\024\255u\323I8\251\340\302?\032=\215\341F\262\221k&\202C\027\335\013\336\320\237G\017\035\031\250&\252\353\3169\307r\257\273\233^\326\377\256\226\252\037\256\317\326\267\033I\232\323\256N\321\\ej\377\333y\346\362]\005\023\342i\177\365\251s$\030\031\363\370i\005\023\255U\377\345\306\334\350\215\223\325\351j\262\252:S\316\"N\032\013\016]\2413\366W\027\235\341`d\266\266X\037\246\243s\347\240s\334\275\350\215\3731\177J\234\344\254\2033\234\252n\341\210\375\213\330\264\322\352?UU\202\323\363\365X}\352c\357@0\020\013b\363\365o\033\307\032\345\346\261f\27150\032\214>\256""\347\032\317\232S\315gAj\2755p=\270\376\217\306\321F\276\231l\346\203W\257[\275}\325c\325m\347\235w\304{\215e\372NV\347\234\303\260P\377\031\347;7\351\246\275\036\357\242\037\013\276{\031\274L\006\311\265\217\275\347\234\014\366=\346]\362\357\326`\364o\334\177\321\376\374\247\265\036\332\343.\0318\334cpi\322\177V\273[\037k\0145\306\232C\301\241o\334r\344\221\t\262\307\031\341\213Sl\215\2040\354t5E\353;/\274\303\336\024M\364\273\333\023\\\234\"g\007sb\023\353\301\372\253\366\326\313\264\345Y\270{\210}\274\340\331>o\036\310\t\256\376\330P\032\274\244U\2151\210>\000@\013\200WO{\346\273\265r\275\267\236\250\047\3113S\274G\002\300\361j\237\323\313\016=~\026\300\033\360\340\023\270\364#6\253T\313\3161\247\354\036u\263\336\ro\333O\266\270\263\342<u\373\274\303\301\350\034\260r\244\276\321\340\003a{\247\202S\022\026\354\237\255%j\353\365\221\272\022\374\260\026\254\245\202\324\353\340\365F\253\377\262;\345>\205\365\223^\306\037j\365\016T7\004\216\310\030\363\210\207M\000P\341Y\256y\261`T\274\272\021l\274\t\336\310\201\374O\032\270]MF\003<\300\240\277\232\020\266\331u\376\360f\274M?W\003lh\342\247\210\240!2\330L5\343\000C\003\035\343]\347e\372\207\234\363\030s\306\235\n\256\314!\2706\353\351F_\360\034k\275\r\336\276\017\336\377\026\374\246\004J\232\337d\003\212\351f\021\235\367\340\321\316\353\356\nPq\2576]{\023<Z\006\3266qV\354\271c\022>\314j\323\014\222\360\345/\301/\357\202w\277\266zO\207a>\024\3412)bv\034\373S\\\313\273\351/\370\2735\253>\032<\"4v\30358s\303K\266\006c\336\2207\352\275\365\025\337\002<\007\277\306k]\020\031u7\274\347\376\317\230\341f#\321H!F\254`\r~\240\003\022j\306\021\250\363\354\212\313\265\237\352J\335\002p/\320B#\027\371\355\327\336\027\226\272\311\020:s\226\314\000w~E|t\262z\237\\\031\364\236w\312\037\373\372\253\317a\377\223\336]?\326\032\270\354\316y\307\341n\364\376\354l\273Ij<\343w\023\324\\F\360\364^p\201\322\253\356\272\207aC\316\231\340\354u/\201\255\345\374\204\237\364\013\365X\360`\245\t`\034o\365\213A\375#\316:\021\3039\047\353\306Z\375""\347\035\233\267\002\344\021.f\301G\321@:K\214\306\047\035\205:\223\256\362\351\035\020K#\205\3710W\031\233\351\377\206#\047\272\204/\\\346MG#\207\031\274\375\240/\034\212\337;I&\273\354\336\307\346\337\370oj\033\365\345\346P3\006>\372\211\340\177\371\232w\313/\327z\020\3377\353\317\032w\361\344\036\361\024\315 6>\025.\021\364\342\362\2218\024\201\371\314\235A\364\215\373\327\375\255\372\371FO\320K\303\373\006\235\223\350W\\\333{\350\377Q\237\r~Xm\356\006\033\204\254\240W\362\006\374\2675\345\317\023\207\216_p\200\210K\356M\357\031(\354f}\251\361+<\214\260\022N\230\305\236{\335\237\275\035\037\207;\353<&3\014\022\027\264\372Os\344[\356-\317\362o`\327Gk\351zOk\220m\256`R\014\330!\223\234\256\356\205\251*\031|\375=\006\036\251\245\202{\313\315\024\350\2535x\236\226\307TA\357\250\307\007\262\235\373<\264\027\016\026\367w\335q:y\3303\3440P\236\323\026\006\235#\316\206\273\004\034d\201\243\301s\316\026@x\003\373\031\253\235\251\335\251\017\2113L\321\300\343\354\345>\312,\027\021>[\3769\277L\375\047a\315g\336\035\177\0300Rk\321\"\027\335a\367\035\322j\302_\257]\252s\"\270\343\234\241\231\316:\234\272\304.7<8\002\350\377\330\016\251[\260\324\026\026F\364L\272J\360\315\203\372T\375)\222\352\345f\242\223\025y\264\211\374\265@f\nG\n\036\007\261\220\207\304\204e\347+g\324I\021\330x\020 \365\315(a\327\377\312\277\3069\006\264\223\207\005\022\356+\220A\202\"c\330y\013,\020P0\305]\316\3778\345iB#\207#\207\310\210\363\206\366\356\255\373\027A\013\330\327np~\302\357\354\2322\350c\000s\024\\\245\007\277\276\207\335\002\3024\331o\t@\317\213\030]\025i|\327\201\367\276\365\224\217!\367M;\257(\240\302\254\363C\275\334\350\241a\377&\267r\226\370PC@\217\373=\302\220\314pA/\326\377\330\027\363\206\275W\234\341\243XG\032\202\013g\034\206\337\254S\026=?:\327\310\377m\240\221\244 \254\227\275\376`\362a}\241^&d\331|\334\352E\047&V\202wo\372\261\277Y\005|F\324\262\346\225\203q\332{/R\327gv\021N{p3\024\345\207)D\335\367~g\335\357\374\251\316i\277\246p\342>$\327\343\327\276\270\233\202w\335S\220S""\327\010\252\237N\037\\\275\205d\013\325\020gr\352#\245u2\242\314g!\363\366`\356w\265c\265r\350\2710\324\360&\255<\342$Z!\023\3670\340\217\371a\330fp\373\026Au\035a?H\273\272\n^\267\203\231\205\306\203f6XC\206\372g\360O\316}S\323\341\234\210\354\203\226\375\010\200R\272&\231@8\354\021bG\360!\363\203\263\303n\353\363\017\373\017jYRn\365\347,\320\022\315dK\202\310\360\217\372i0\342H-_O\3265\010\230\376\201\352{NLk\010\364k@=:~\013\005e\320;-\000\375\237\020je\037t8\037\314\2576\377\033\374\226\013r\371V\367\036\211\r.\007WnS$\205m~\237\333\356\213\360\335\024Q\360\365I?\321u>\302\272\320#\2128H\336M!\r\200\202~\367z\202\330\375\372P0\377\202Ef\260\316\251\0361\227\"\341\344E\346p\372\340\307\273\036\313\303\202\033\013\025\004]t\227u\255\341&\005d\346)\t\271\2738m,\350}P\177\324<E\271\"6\351\257@\333\236h~\033\274\024\376\240\343\355\003\324\307p\245\243\360\347y\217\317\370\302\345\313O\216\"\262m\271\353\302\370\350\257\256\010\236|.\300\021\202\306\026\351\030)\177\306\003t\037\326\023\373\234}\235\311d\004hA*a\007\224\301\270g8/\335\000\332\323\202\253\024\246\264INJ3^\336O\t\303/\200\027\227D\246e[\270\323\356\257\376\020\242\247}KENO\347\366\235\337Cl\025\335\376\006\305\235\370\342\355\0336\372\047O\373N\004\047\276v3H\027\241\273\277\201\333z\037A\250\376\324T>\027\225\237C\362\030\345\024\022z#\314\301\033\336\023\204\353\277jc\365\241\372D\003\335\347\202s\224\357\020~\365\023\215\030\365\010\310\227\335c\356\036\216p9\230]ll4\t\301\301\000I\215\242?\r\233|\005\010R\017\023.\203\372Q\360h%X\241\220k\305fj\017Qx\375\026\244\220*~iI\337\222\004\372\\\340\221\026\354A\321f\272\227`k\n\345<$l\256\236\010s\330@\365\027\3261m\267\214!G?#\367\3028\325\033\024A\242\361_\367\213={\364\376\276G\377&\354\266\033\237#\346\240\367I#\264\371\020\270\353\010\370\351d\035\014\371$x\002\335)\316x3\270\371\250\376\266\241\374y\356\320\361~\344\224=\242\274N\022\024\3111\3140\264\362\260\263\"R\336\210\2000\345\370\030\202k\324K\201>8BE\030\251\336\034\210f\0264\027E*Tc3d\327""\035\022\375\336.<v\274\316*s\304\321\304jT,\355\302\222C]k\222}O`\225\307\200\375&\230\353:\221S\023\0240\354<q\322\356i\257\334N\201K\244\361\332\262;\270\024\207\322\230\t\356,5G\232J{\320j\263L\202\010\262\355($\353\2708\317\371\340|\034\314\313\022\351\017\3428\344\341\253\234|;\327+nb\237 z\353j\034-\"\332Q\370\277\010\351-\030\002J\202\033\017\352\323\020\347$\003\006\235\001\246\311\t\324&\263\301\335g\215\377P!yz0\324Ka]\223E\351\273.\002\205\304\364\2307\0024\215\372\257\200\363\263\365\2048\026\013=D\276{\207\004\342i\001\014&\226\340\302\204?\364\205\224\204<GK\035\345\314&\220\276\320\270\337L\220,\235\360O\324b\265{\3659\376\"\361\2124r\253\357\n\336?\n\037YX\037\242K\022U\303ENV\n\325\272\177\366\021`\250j\356!\365M\372\212\361msI=pJX\350\025G\355 ?\007\262fP\327\037&\340\363\274\251Zom\001\021{\270>\203r\257\247u\341\n%\002\010%\372\274\222\255\217\"\013e\033\243\215d#\313\362\010\331\220\312\357\34058\230J\302\3260\325\365\303\227\335Y\016\361\363\260\3750i\334\013\264\367\343\314jh.\302\210\264\341{\265)T\243W\256\362\267\205#\301\rT\231\241$f\017\004\275\250\026?\027\334T1q\326\277\204:\237\013\370.I\351\236\360:\362\0133\006w\366\177)\010\001\275\355\2549\035\214\"\357\0053\214\301\024\047\255W\255.\006\271\212\022p\030R\370|\275\247~\256^\376\022\203\334t\027\334\035.\334\271\313t.\270W\203o\351\233B_\343pc\252\301\3240\216 \016y7\032t)\030\245\317\001\033D\017\215\0361\350{\357,\025x\3739\344t\360\375\023\262}\320\213M\222\265\311\337\227\202\213\263\265\025\342\224n \234  \334\203\210J\303\303\017xS\335\261;K\252\0254lu\231\nI\033Q,H^\350\251\256\242a\204A:t\24658\342\374\312\333\007~\026\335\021&\244\341\013\356q\364\215a\0214\217@\215S\211IL\002\374P}y\315]\014bS\265\241\316\333\234\nho\323\360\350\031/\222/\371 \277\271O\242D~]f{\254w\216\361\236\276C=o\3664\207\005\nS\221l\371\211\223\320w\365\344\376\216x\243\347\377\000\016:\327S";
-    PyObject *data = __Pyx_DecompressString(cstring, 6230, 1);
+    #elif (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (6322 bytes) */
+static const char cstring[] = "x\332\215YKc\323V\323&%@\200\004\022H\270\323\312\004\232\204\202KH\302%\\\372\232\220BZ\0028\016\004J\251^\331\226\0355\266dKr.\274}/K/\265\324RK-\275\364\322K/\265\364\222\237\320\237\360=3G\222\035\002\355\327\326\321\321\321\271\314\231y\346\231\231SI\232Tt)\365hI\332\224&\rS\252U\362\212\255J[\212U\266\265\262*\347\224\212\226\254l\347%E\317K\366\272*U4]\262\215\242\212\2669%)\245\242!\251\333\025\303\264-IR\350gK7\266\245l\315\216\327\220\244\354\216\255Z\022M\304\002\232n\331J\251\244\346\273\003*JnC)\252\335q{\267\247\005\305\367)\361\270&\025\rt\025\024\215\226\232\014\033\363\022M\2274\213\177\361V\367\242f\274\362\203\007R\271f\331R\026\342E\rE*\324\364\234\255\031zo\237e\233\232^\224\240\033E\322k\345\254j\206[\033\331\337\325\234\375P2\350\\\330m\335\300\024\003r\032\005\311Tt\234\247\200I\222\265S\316\032\245H\336\360\355\301\370\366\344\344T$=tV2\024\010?i\233*\246\231J\261\254\352\366\324\324\224t\375\24149u\217?\263\366\2625=_\202XEE\323\321O]\274\257Y\323-)g\230\252T6\362\265\022\3248\271\251\232\026\235\345\306\364\r\376g\352\232t\215\365\030O\252\230\306\246\226\307\330kdC\034\006\262\0109\257I\272!\006\376z\003\032\223\312JQ\313I\223\025\305\262\2707Iz\224\n\220\036+j%\233\217J}37\257\327\364\r\335\330\322\243\047\266\3054\261\230\n\020A;%MW\025S*\253e\303\334\221&\257I[\353Zn\235,F\273\336\271N\006\006\264\264\242N\246\245\211K\306\243\222\221\333\210\3152\376\316T+\346\344\30251l\362\316\324\324\373\251h\235\370|yC\025K\206\007\005\3267\241q%[R\347%\261K\264\360\226Q+\345Y>\030#9w#y#9=/\315\363Z\367\360\257\241\253$\371=iK\263\305\016+$J\346\361\317\327\244\232\245\206> \223?$\246\356\247\360X\"\304\3519U\272\277\314\347|\255\251[\264\304\375\234\241\333Z\261f\324,v\252\274f\022\214>\355\326\364\350\003\0010\257\346{\006\023\030\377\352\373\356\276x\344\303\037R\021~\272\270Q\013\020\037F5\030c\002Qe\325\262\310\037-e\307\202N\241\021|.h\333I\342\211\262f\225\025;\267>\317@YPtR0p\0013\3200SU\362\327\r\275\264\023\232w\023\307^P\260\007|xg~I""\337\204\301\362\004R\265\007t\023\271\t:\323\004Pd\303u&\004\010\243\301\326\272R!\336\220\224m@\3449L\361\334\260\351\014\020la\307^\007\306\321\237WK\032\234\023\354\205\275\351\374X\331\244A\272\364r\361\345\365\331;\263\254\rS%\257\265$\253\226\315\225 6\316\016\2430\210\211\240v*\252\225\224\226\n\322\216Q\223t\025\262\341L\014\373\236\t\320\221.Y\252\300\364\004k@!\332\2201\035\\1\021\232A\333Ti\366\217J\311R\223\253\030jTH>M\310\313\2704\2407\240q\0277\0023\023\360\345\232i\202\003p\022\342\343I5YLR\333\264\211\214\224\2109\240\213\251\244\202\263WJ\306\016q\006\313lI\323\311\244\222\317\313\330C%H\312\232\001\2661U\273f\352\202o\312d\374\233ss\322\246\252\327TIW\312D\031\317\263Y#\354\001j\324m\364)\240\224\332\235\251,\231\\\025\320\344\266li\037\324\330\037\037J7Bd\305>\2273\312\025\215\034-\374\020E\211\330\201\266L\003G!\334(\220\253;P+\213\201\321+6\225\326\324l\n\252/ga[Z\030\347\326\331\r`\335\220g\244\254\246+\240\223\210\366&\273\363\001Y\213\324f\252\325\032,\223\017e\231\264\246\346{va\034\357\332IP\351\274\244\331B\365\241\360\341\224\350\354=\341(\047\274\301T-\243\004\343\347\014\004\037\016(VR\311\346r\31414\200W\023\214X1\210\261\264\334\006\203\225\274\047\217\0371\244\\\266z\365\313\252\277\377@\272E\\.\266\313\253\005M\247\203Yj5\331\305\200L\016\026\307/\335\320\257\253\345\212\275\023F\262\274f\021\001\252\371\242z]\003\257\253\337cvM\005\352d\352\373\236\360\302\177d\"\010\004_\355\257\207F\230\375\373\221&\202\243j\376\3758\212#Q\344\377\177\r]Ws\033\026\017\326\371h\246I\321h]c\324\251\271\032\371\2140\2714!XiB\300\352\326\354\365,\214+\372\356\2114h:t!EB,\353~%<i0\337_\004\272O\267\350\332`W\300\023\266+\230FYF(RK\36188m1\047\324ik\n;zO\310\217\022\034\r\300\377\203YP\263\304y\363%P\204\236\333\221-\245\\)A=p\201\235\236\335+\306\026\300\005\226\273)\266\026b\310%\255\254\331\262\310\271\342\301:\257\377\0200\233\233\233\271\025\216g7\350Y0J\242\222\313\374E\214\322\r\302\243RC2 \313p\262\032\014%K\371\032s \201\020\350\333\324\224""\022\276\342\220\330Y\346\031]\3422b\372#\256\265r&\350\334\022\364k*\345\360\257 \252H\224O\261\035\272aE\331\341\204)\032\006\257\251\326H\251=\247\000\343N\302\215\246\337\213)\273\260\225$l%E\n\241\202\364M\301\371\322\202\224z\271D\212\2143W\221\316\301\341\266\243\314\356\357d\373tXM\327\260\263\370\306i$\345\016Oik\264s%\003\201\223\330A\256u\247\020\tA\374\351\033\311\244H\355\304\354\032\203\201\024\206D\327\310Q\330PLS\331\221\220\321+\311\317|\025q\225hE\244\013V2\242R\366\240\350EDL\n\354\026h\265\033/8\005D\270\256\314\223\343\310\257\027W2K/\236\2472\013KK\251\254\266\034\246\t\213\264T\212I0:Y\364L\3068\311q\024\227\345\236/\010\257\034\372\366~\243\300& \031w\345\024p\200\254\351\005\243\333E\252\353\276\211`\024\277S\262\000/\221\221\301\226\366t\206\351\317\236~\035\321qO\247\320N\267\333Db.+\202\364?\351-\031\305O\273\300\210Yc;\356DY\025\267\327\025\353\323c\256\203D\354\254\252t\007E\036\323]\227\200\037\277@oY\303\330\350}\337u\010\023L\260\331]\037:\227uu\233\002\310\256>\344-\020\325\314#\262\356\352\257\350\245\335\357\206\245\365\032:\311q\256\367\315\256\365\254`\033\225\336D\271\267\375yh\364|\375,<\342\357\021!\n\023\304\335B\200G\217\230P\031\230\013\002\027a[/h\305\3057/_\254\254f\026K%\255bi\326\242^\004w/2\263g\242T\205\207\377\210Z\221~\253H\031\227\226y\222x\310\313/\036\277z\266\270\304i\314.7\210\004\311\220\344==\314\366\206.zDA\302\355g\213\257\027\237={\361D\346F\346\231\246#Kxf\024\321P\227So\344\314\333\345G/\236eD}Ar,\213DG\210\313K\010\206~\016w\315\257\326\020\034\302\354y\r\276\313\337_\300\264/\310\262\351\225\305\237\026\027V\345\205\027\217\0273+\213\351WK+\213\217\345P\033+\034\271\305\337\275\246\211\373\367\030%\374\222\2051\326e$\036\025RE\330\031b3|3U\016\257\321\033=\242vM\227\305\255\204\225\tI:c\243\320]\005\363\274\022\024\3658\216\"|\246\327J\211\224A\005W\262[{\255\2452\313\253K\313\213\021Q\255\205\034\316S\326Te#\003\004/\244^\312\217\226V3\262\374rg\033\277\307\250\"\344\347p\211\025\265 \313a\246\217""\270\026\267\311\315\351\225K\203n\003\216\254\331j\231:\362\264\004=\215\034=\350\212\201\236\305HW\370Gd\274\324*\023)\320S\265\225xI\301\002\3342\r\031\24745\225?\020\013\363S\335\242G\00551b\0257!\275H\213je\361\026nFM*rD\253\246W\020[\260\366\242\036\215\333\264)N\320\032\010\231\245h\207(\236\357\261}\334\241n\323\0133H8\307\3529\341\036d\3102\354IG\006\313\331D9,mtT\344 \252YPh\237\317v\047\357S\010+Y\017\301\230 \254\212\031\216\013\203\253L\2654-\2327\215J<\271\200\343R\035\272w2\207;\031\252*\243\200\330\375\266wp\241\240\311\205\262\215\372\247(\214\251\321~\204X\312\331)(p\342l\311\304\304r|\223\205tV\016\023\257\270\344\351\266\366nC\354(\213\272\300\222\025\033\372E\312\264e\323\366(%\224,\376j\362\246f\224\004\006E\304\2217P\266\205\301\047|\260\016*j\324+\303\337\363\240\010\004\321n\034E\013)\216e\0248\355\347\205E\021\025\326\216\374\010\3755jS\344\214\332q\\\212:\302\010\032\275R\314\211\332\"^Fo\326z\315\316\303\203\343w\n\030\335\027\243\022%+r\266V(\240z\256\220\374\370[Ba\240\230E\305\332\220+\333\362\264z\207ZU{\047jr\232\242X;zN3\222\261y,\254\004=*\233\305pV6\253Xj\267\236\r\253\334\335|\225\325\362\321h\264\302=\250\311{\220N\350g\341OI\244\3528\225rs\356V.\047o\0324\267\233\235\300\304\245\254\002\257Du\0035\227\020-U\264-;G7$9U+\345\270\362\003\t \261\312\25146G\341\200\263\2310\211\t\037\026@\016\220\252Q\262\201\352R\267s\225\232Lp\313\231\212\216\004\245@\261\333\226K\250\010J9\276\333\240\\0.0\3275\333\352\2516\343\346\026PdlY\275I\322\047\271QoJ\264;\023\n\337\324\374\256z\224HpWj\324\315\210z\023\241<S\023\034J\334\255\252\260\003\226\207\232\313|\261\303\305\262`\001\263V\241u\330W\325\355\\x\271 j\244\002]\270\024T\225\354\204\207\305O| b\242\263\320O\315soI)Z\370c\027\340\2546J\2732\377\245;\250n}\206\326\007U\007\203\361\3550\004\014]\024\014\216\264\273\233\246\241\265^\322\262\2613\254\253\333\370/\257\025At\244ib\005M\313\243V\000\337\013\312\307\360\270\221$\316\047\363\204\367\037|\001C\371]|\213\035\047{\335\032Q\20524""\003\n\2735\253Yt\031\200\036\304\035K\374\371\240\376\276\261\241\356\020)\360I\272i\321\347*FF\t\331\237~VI\263lb0\372\355a\047\352D\331i\024\311\200\364\213X\006\372[/+\333\202\350B\272\343\nso\315\031\223\341\007\025M\272&\214\024\020^\327\320\035\241\320lx\245\255\223\001\tq`\2602\345\251a\256\212\024\000G2\200\031\243\224\017i*d\250^r\352\362RHI1\033\365\020Q\304A!\375p\322\213-\304\223\214/\322`\243F?[\2406:|e\356F\345\356]\372\237\031\\\253\362\037\016\377\334\"2Y\017+\323\n\306\207\271rx5\235\257\330\246 \231j\3100\300 J\256\022\324\303P\025\345W\230&\231pp\265\010\013\001\377|\002\221\310\213\277y\361@6P\320\266\301\353\250\310-q\365\047.`\340\331=9\025\232t\205dY\000\272\005n\245\237\010\201\026\277\356-\214\277P*S\350\027\016\032\361\010\365\260\301\255\236\302\342\223z\",#z\253\007\264\303\213\004\213\\\212\250\224+U\213JT\255H\200\241\237Q\340\226UQs\370\251y\2132\014\"\337\r\215\214!.\354\370\017\325\313\234}\210\374\037Z\253\220m\351\307\003M*\177\361j\326r62\010\374\047\333\224+\207\331D\\\342\207\357\266}\303\236\246\364\002\036\256a\356:4\032\226\350D\275\330\244L\213)\274\"\345=\026\320\311\013\332;\204 qI\214\324\013@\251\355\262\2610Ih\230\315M\245TS\371\217\305\221\206\023\253nKtZa\244\336\002\037\250y\372k1\266\221w\310\241i\371\216\214].JF\342\373\033\312&\342\014\205\223\031;~\r\375\263\333\001QdS\331B\017\222e\200\213\357o\267\367\341s\337\276}\373^|!w\370__\247\377H\375;\047\355\244\335\021\267\352U}\245\231\016\366\235p\256\272\251N\377\321\372L]\251\333\316\234\333\347\236tS\356/\370\336\357/6F\032\343\215tC\t\366\235t~\360\022\235\376C\377\373\340\2148\023\356Hg\340x\375\203{\336KE}\223\356\025\267\206W\364[N\302\231\246\335\256:)\047\023\234\371G\253\2575\332J\267\n\355T\260\357\254{\306\033\371\363\340\276\003C\365T}\3259\345X\356ew\335\313\373\33752\315\375\315\331\346f+Mk\332\365iZ\253J\355\177;O\\~\253aA|\035\254?v\016\004c\023\036\177\255a\241\225\372\277\334\204\033\3158Z\277YO\327Ug\332Y\304Y\023\301\276\013t\306\301\372\2423""\032\214\3156\026\233\243tt\356\034v\016\273g\275I?\341O\213\223\234tp\206c\365\r\034qp\021B+\235\301cu%8>\337L4\247?\366\017\005C\211 1\337\374\266u\250Um\037jW;C\343\301\370\303f\241\365\244=\335~\022dV;C\227\203\313\377h\035l\025\333\351v1x\365\272\323?P?T\337t\336y\007\274\327\330f\340h}\316\331\017\r\r\236p\276s\323n\326\353\363\316\372\211\340\273\227\301\313t\220^\371\330\177\312\311A\356\t\357\234\177\273\001\245\177\343\376\213\344\363\0377\372H\306mRp(cp\356\232\377\244q\2739\321\032iM\264G\202}\337\270\325\310\"S\244\217\023\302\026\307X\033)\241\330\233\365\014\355\357<\363\366{\323\264\320\357n_pv\232\214\035\314\t!V\203\325W\261\350U\022y\026\346\036a\033/x\266\317\302\0039\301\305\037[J\213\267\264\352\t\006\321\007\000h\001\000\353\213W\276\335\2506\373\233\251f\232,3\3152\022\000\016\327\007\234~6\350\341\223\000\336\220\007\233\300\244\037!\254R\257:\207\234\252{\320\315{W\274M?\335\341\316\232\363\330\035\360\366\007\343s\300\312\201\346Z\213\017\004\361\216\005\307$l88\333H5V\233cM%\370a%X\311\004\231\327\301\353\265\316\340yw\332}\014\355\247\275\234?\322\351\037\252\257\t\034\2212\346\341\021\353\000\240\302\253\\\362\022\301\270\230\272\026\254\275\t\336\310\201\374O\032\270YOG\003<\300`\260\236\022\272\331v\376\360f\274u\277\320\000lh\341\307\360\240\021R\330L=\347\000CC]\345]\346m\006G\234\323\030s\302\235\016.\314\301\271\326\233\331\326@\360\024{\275\r\336\276\017\336\377\026\374\246\004J\226g\262\002\305r\263\360\316;\260hw\272\373\034\250\270\323\270\331x\023<X\006\326\326qV\310\334U\t\037\346E\333\014\322\260\345/\301/\357\202w\277v\372\217\207n>\022\3412-|v\022\362)\256\345]\365\027\374\355\206\325\034\017\036\020\032{\341\032\234\270\342\245;\303\to\304\033\367\336\372\212o\001\236\303_cZ\017D\306\3355\357\251\3773V\270\332J\2652\360\021+X\201\035\350\200\204\232I8\352<\233\342|\343\247\246\322\264\000\3343\264\321\330Y\236\375\332\373\302VW\031B\047N\222\032`\316\257\210\217\216\326\357\222)\203\376\323N\365\343\300`\375)\364\177""\324\273\355\047:C\347\3359\3570\314\215\336\237\235M7M\215\047<7E\315e8O\377\031\027(\275\350\256z\0306\342\234\010N^\366R\020\255\340\247\374\264_j&\202{\317\333\000\306\341\316\240\03048\346\254\0221\234r\362n\2423x\332\261Y\024 \217p1\013>\212\006\322Y\0224>\355(\324\231v\225O\337\200X\032)\324\207\265\252\020f\360\033\366\234\350\021N8\317BG#G\031\274\203\240/\034\212\347\035%\225\235w\357B\3707\376\233\306Zs\271=\322N\200\217~\"\370\237\277\344]\367\253\215>\370\367\325\346\223\326m|\271C<E+\010\301\247\303-\202~<>\022\207\3021\237\2703\360\276I\377\262\277\321<\335\352\013\372i\370\300\260s\024\375\212k{\367\375?\232\263\301\017/\332\333\301\032!+\350\227\274!\377mC\371\363\310\276\303g\034 \342\234{\325{\002\n\273\332\\j\375\n\013\303\255\204\021f!s\277\373\263\267\345\343p\047\235\207\244\206a\342\202\316\340q\366|\313\275\356Y\376\025H}\260\221m\366u\206Y\347\n\026\305\200-R\311\361\372N\030\252\322\301\327\337c\340\201F&\270\263\334\316\200\276:\303\247i{,\025\364\217{| \333\271\313C\373a`\361~\333\235\244\223\207=#\016\003\345)\2110\354\034p\326\334%\340 \017\034\r\237r6\000\302+\220g\242q\242q\2539\"\3160M\003\017\263\225\007(\262\234\205\373l\370\247\374*\365\037\2056\237x\267\374Q\300HmD\233\234uG\335w\010\253)\177\265q\256\311\201\340\226s\202V:\351p\350\022R\256y0\004\320\3771v\251\353\320\324\0066\206\367\\s\225\340\233{\315\351\346c\004\325\363\355T7*\362h\023\361k\201\324\024\216\024<\016b!\013\211\005\253\316W\316\270\223!\260\361 @\352\233q\302\256\377\225\177\211c\014h\247\010\r\244\334W \203\024y\306\250\363\026X \240`\211\333\034\377q\312\343\204FvGv\2211\347\r\311\356\255\372gA\013\220k;8=\345w\245\246\010\372\020\300\034\007W\351\301\257\357\241\267\2000M\372[\002\320\213\302G_\2100\276\355\300z\337z\312\307\220\373n:\257\310\241\302\250\363C\263\332\352\243a\377&\263r\224\370\320\200CO\372}B\221\314p\361\373\026\002\352(\231\037\362|\034Hx\243\336+\216\370\221\357#,\301\2443\016\303q\326\251\212\236\037\235K\204\207\030x\224b\020\366\253""\336`p\355~s\241Y%\244\331|\374\372Y\047!v\206\265\257\372\211\277\331\005\374FT\263\342U\203I:K?B\331g\244\010\227\335+\014y\375~rY\367\275\337\335\367;\177\272{\372\257\311\275\270\017\301\366\360\245/JS\362.{\nb\354\nA\367\323\345\203\213\327\021|\221E$\231\254\006(\363:\032Q\350\223\220\211\373\260\366\273\306\241F5\264dg\200\230j\023@\030\t\275\020\213\220\020cN\252\023\222t\037\373\302!?\364h2\317[\370\333e0\3020\tx\021\224o\0073\013\255{\355|\260\202\340\365\317\340\237\034\026\247o\206k\302\351\367*\371#\260K\221\2342\010\202h\237\310\203\004U2u8[l\301\001\177\277\177\257\221\247\244\256\371\224s\267T;\335\221\220\177\370\007\375,\310r\254Ql\246\233\032r\233\301\241\372{\216Y+\340\200Kp\010t\374\026\346\232A\377\215F\037\035m0t\325I\312%\t\246S\024\337\037#\002\256\002\362\023\034H\005\314\177\247\314\210a\036\364\337\024\216\362\237\020\302U\0374;\037\314\277h\3777\370\255\020\024\212\235\336\003\022\313\234\017.\334h\364\305m\236\317m\367Y87C\324~\371\232\237\352Q\016\371\220\310s\024\241\205\242\233\201\024\2406\010\023$\3566G\202\371g\234\274\006\253\234B\300\2273\224\220y\221.\235\001\340\341\266\307ig\311M\204\231\t=t\227\363e\303M\013\350\315Sps\267\241\252D\320\177\257\371\240}\214bP\342\232\377\0349\363\221\366\267\301KaL:\336.`~\014w:\0100\234\026:z\346\362\343\047G\021Q\274\332\363`\234\r\326\237\013\376}*\220\265\344\204Rp\230G*1\343\301\005\3567S\273\220r\231Ij\014PC\210b\003T\301\344\0478\336]\201\327d\005\007*L\225\3278\330\315xE?#\024\277\000\276]\022\021\234u\341\336t\177\365G\310\350\321+\025O}\335\327w~\037\261`\364\372\0332\371\324\027_\337\260\322?\371:p$8\362\265\233C\030\n\315\375\r\314\326\377\000\t\360Om\345s\336\37597\230\240XE\t\344\030s\373\232\367\010n\377\257\306Ds\2449\325B\367\251\340\024\305Q\270q\363H+A=\302_\252\356!w\007G8\037\314.\266\326\332\004\377`\210R\230\262\177\023:\371\n\020\244\036&r\366\210\007\301\203\347\301s\362\327Nb\246q\037\005\335oA\006!\350\227\216\364-\245V\237\363Z\3121\373P\014\232\3569\350\232x\240""\210\324\270\320L\205\261q\250\376\013\347G\261Y&\020\373\237\220y\241\234\372\025\362 \321\370\257\373\305\236\035\232\277\353\323\277\t\273q\343s\004\037\364?j\205:\037\001\007\036\000\317\035m\302q\037\005\217\220\317\2123^\r\256>h\276m)\177\236\0224\260C\324\331\r\256\"\350\206\221\213v\036u\236\213P:& L\271C\002\3165\356e\300=\354\241\302\215To\016,5\013\216\214<\025\331h;d\351-*&\274mX\354p\223\263\3271G\023\273Q\021\266\rM\216\364\354I\372=\202]\036\002\366\353\240\275\313\304lmP\300\250\363\310\311\272\307\275j\034Z\227(w\214\323\371\340\\\022\031\314Lpk\251=\326V\342A/\332UJ\264\220\016\036D*<)\316s:8\235\004ms\352\365\007\021$\342\373E\016\352\335\347\0057\265+\321z\353j\354-\302\333\335\363\336\263\220\336\202\021\240$\270r\257y\023I?\245\027\303\316\020\323\344\024j\236\331\340\366\223\326\177\250@=>\034\346aa\275\224GI\275*\034\205\222\364\to\014h\032\367_\001\347\047\233)q,N \341\371\356-J<\217\013`0\261\004g(a\351\016\242\344\370\226\177\322\377R\270C\014\245\355\017r\324\024\350_h\335m\247(\005\236\362\2174\022\215;\3159\276\375xE\371xg\340\002\346\037\204\335,\310\204\004O\022\025\312Y\216~\n\325\325\177\016\020\210\250B\357\243L\237r9\306\274\315\345\373\3201\241\265W\354\311\303\374\035h\233q\263(\345g\302u3\215\376\306\002\274x\177s\006\245e_\347\314\005\n\016H\312\350*\047\337\034GX\313\267\306[\351V\236S1\204W*\365\203\327\340e*?;\243t\2070z\336\235e\267?\r{\214R>}\206d?\314L\207\346\"\024K\002\337iL\243\362\275p\221\3571\016\004WP\321\206\3517[%\350Ge\3729\207\247\352\2143\212s\356\025qY\320\223\276\272G\274n\252\207\025\203[\273o%B\220o:+N\027\267\210\205\301\014\3432\303\201\354U\247\207U.\242\334\034E\332}\272\331\327<\325\254~\211U\256\272\013\356\026_\022p\227\351\234q/\006\337\322\375\305@k\177k\272\305t1\t\307\016\2718\032t.\030\247\253\2075\242\214V\237\030\364\275w\222\212\311\335\274r<\370\376\021\351>\350\207\220\244m\262\367\271\340\354l\3439\361L/\020\216\020\020\356 A\313\302\302\367X\250^\177\236\245\014\031\324l\365\250\n\201""\034\236-\210_\344j=\005\312\030\203t\344Dgx\314\371\225\305\007~\026\3351&\251\3213\356a\364M`\0234\017 \363\247r\226\330\005\370\241Z\366\222\273\030$\246\033#\335\331\034\036H\266\233\260\350\t/\312\207\212Aq}W\332\022\331u\231\365\261\332=\306{\272\363z\332\356k\217\n\024f\242T\346\047\016L\3375\323\273;\222\255\276\377\003Le6P";
+    PyObject *data = __Pyx_DecompressString(cstring, 6322, 1);
     #define __Pyx_DecompressString_LZSS_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (8624 bytes) */
-static const char cstring[] = "\377  (an AB\377I v (or \377update w\377asmtime_\377capi.pxd\377 and the\377 pin tog\375e\t\000r) alg\377o export\357s  a\000\001t 0\337x but;\006  ?bytes 5\001>\000\377installe\375d\027\007packag\241e\036\007m\017M\001B\003)I\003,\377 got  fa\265iG\001(\002\004: c\001 1i\212\000\001\000b\006; o\004\320\006\377== must \367be \000\006a fu\277nction\010\ts\277tring \231 a\177 numbert\004\377object> \266,\000tho\000hoM\000o~\366\000of ran\315\000\375f\316  symbo\363ls\251\004\007\004=#x(\373()\266\005at lo\377ad: (tre\377e fragme\377nt))) ->\317 ();\032\002\372\"bu\377ndle aga\343in\025\000\216As\002run\377s core m\357odul\354 (ve\373rs\310\00101000\236\000\000), ,\224B,\006p_rovid\230@,\300A8\312\000\222@\322#, n\333 \354A\373\\0\210` magi\177c (pass\201b\315.\235a f\371 \350@il\363t \347\001\261a32-u?nknown\000\005t\000\3124\000t\270be\302`\233 li\377near mem\377ory (, w\317hich\262Ar\0018-\\\254a\330`ign\243`(\362a\177IoBlock\253F\377#[repr(C\375,!\003(8))])\214@\005\214&do\364`\305\001\342\004 \367(av\255`able\363: `\003Q\005woul\363d \234\001\212@.50.\2770.1: :\356\204\002;\333 ;\342@e \325@; \257with\204\205\002R\273aS\177DK, use\375\204\004\375_\214\205\001!)<Alg\373oI\344\204\001nce <\275M\343\002View?\001<\377contiguo;us\320\205\002dir\303a\007\rsin\021\005\375aded\"\010\314\211\204\001\004\031><(\tA\006>?3A \271d\256gef\274\000\322@\365o\376b;\337\206\002mess^\214\206\001says\231@a\272@\355o\352@x.\244\207\001mis\277match:\374\205\002C\343an\246a\225`\253@ to\377 read-onkly\330Dv\364\000Ca\240 \377d by:Inv\257alid\241\204\001e\352h\047\373c\047\335\205\001\047fort\317ran\047\327\206\003%\005sh\367ape\273\207\001axis\377 NoneNot\377e that C\337ython\355\206\001de\377liberate\274y\000\261\206\001cter!\001n\377 PEP-484\366\277\210\002re\262\206\001s su\377bclasses\276\324Abuilt\326\210\001y\377pes. If \377you need\370\320\001\362\204\002&\010then \253se\316\204\003\047\375\002a\263\207\001_\377typing\047 \366\316Civ\242\000o Fa\277lse.Th\276`p\362\234\001i\252""\003\223\204\002ossi\347ble\217\211\n\261`\047s \377current \373st\214\212\001(e.g.:\010\001r\243\000g a\360\210\005\211 \377).a depl\363oy\260\207\001\257\002s 1.?.add_n\245 \237\212\001\337_io()\230@tu\275r\317\205\001at m\251\210\0012\37755 venue\367 na\361@ (Nb\363bo\013\004\375`exes\377 are u8)\345b\357Ae\254\204\003\007\002_si;ze\273\211\006> 0\223\210\004\353\205\006\037compi\345\205\001\254\210\004\236\213\005\376\270\205\006wrong soigna\225\000e:\224\204\005\263im\311\213\003\344\210\004is\354\000W7ebA\251@mb\325`U\001\330\201`\231 \220\212\001n \351\207\004 b\277inary \357\210\005(\3666\007mi\344 ng r\177equired\253\214\004\327(s)k\007s\355\210\002a \034^\t\305\211\003: i\202B\337\214\001\371\206\002\320\375\211\004\270\213\005\331\214\002\211\214\003c\210\205\003re\367sol\372@coll\375e\314\213\002s.abcc\274\337\207\002\325\211\001star\213\211\004p\377och tick\274\250\204\002\272\205\001dead\236\211\001_\363ms\324)\375\215\002<= 6|\312\212\001\370\214\003defin\231\214\001/seq.\372G_\335\205\001\326\214\004\377a non-em\357pty \304\214\003dis\376\375\210\001edge-im\357age/;\000uen\227ce_\020\001/\317\216\001\000\002_^\315\214\001.pxi\r\033i\341\210\004~\010\037router0\037\360\371\217\001\361\217\005^\034%\003heck\365s\245\002n\326\002rror:\320\213\001l\224\212\001ecu\260\205\001\237\220\003\353 \047\357\213\003\047\237\217\001a 6\2474-b\332@\203\214\003;\201\221\0031^\274\205\004a 32\023\010 \315`\307ild\315\214\031S\r\331\217\005a \374\344\214\n\264\220\003from_l\357abel\200\220\0061..;gc\311#tia\344\206\002\356\221\001\374\354\216\004\344\220\003: int \335|\201\211\002ise\353\002dl\373at\275@y_sam{pl\304@very\313\220\010_power\272\214\0012\257\221\003\376\362\215\003_limit_\324\226\222\003\242\006n[\002>\344`55\27336\337\221\003no \347`a\377ult __re{du\250`_ du\331\210\002\376\333atrivial\310\033\000\274\000Q\000_-\002\211\210\007o \374\235e\363\211\001scribe~\356\213\002param \000\003p\375\207\003\215\222\005\246\204\r\271\221\004pay\246\221\001\376\263""\222\006<= quan\371t\205\220\001\310\222\005in (0O, 1]\235\223\003\321\204\n.\255\224\001\375.\245\222\002declar}e\312\220\003C API\335\216\001\274\361\224\005\260\222\004_idx\272\222\005 \370}\034\342\222\004\317\223\006uniqu\321e\242\224\003\234\223\002\222\217\001H\241\223\001is\177 closed\364\206\001\363_u\335\206\007\331\217\001in 1\0470..\257\222\003\340\224\003u\322\204\002\332\215\001\337alloc\235\226\001ar\377ray dataa.\013\020\254\215\003\257\226\001\267\217\003s.\235\211\005\341e\230\205\001\252\211\005\206\215\003\257\216\001son|\377\212\010\330\222\002trap:\226\227\001\377_VERSION\377ASCIIAbi\025M\372\216\004E\343\205\001A\253\225\002\322\005\332\005\265.\237fc\233\216\002__\017\010s\353et\320\214\002_\013\016cac\177he_info@\006\340\243\"\004\007\316\213\003^\006\360\216\001ver\037_fill\004\016\277\220\004\034\016\217nbbo1\016\221\217\003O\007r\237ain_a\266\212\003\007\014l\367ogs\032\014outb\273ox\365\006get\201&h\177eartbea\010\007\360\251\211\005;\007\371\226\001\262&on_b\347ook\004\t\245\nrem\367ove\341&set_\177next_id\007\n\377open_ordwers\037\npnl\002\013\207osi\357\230\001G\007\230\214\001\002\tt\035u7\010top\321\224\t\335\224\t\337S`\377\224\005\220`\344R\027\006\275\210\005nsH\n\236\374\220\001usBB\363\230\002\356bC\374\323\217\003\005\004nfigEX\377PORTSEll\377ipsisEng/ineE\221\234\002S\327\217\005\251\204\002\357Func\000\001Typ\347eIM0\002\001\003_MO\037DULEI\366\217\002\324\204\n\277\226\005aS\204\222\001\356\204\002\323\226\003\235\212\002on\014\003\374\230\230\003\214\205\002LEVELL\367OG_\004\002SLin\277kerLog\006\000e\377MAX_SYMB\047OLS\216\227\003\204\001M\227\220\003\251\003\372\317\205\002M\275\232\002Named\337Tuple\353\224\004Wa\253sm\357\205\002O\330@O\326AQ\377REJECT_C\377ODESREQU_IRED_\207$R\351\215\002\340\000\003\376\205\017\017\006\375\205\016+\004ben\177ch_disp\351\226\001X@\004\225\204\004N\004re\263\225\001d\006\005\334\332\216\001\022\005un_\304\237\003sS\373eq\330\217\002Store_TrapU\231\233\003D\252\224\006N\303\207\002Val""\221A\241\231\001.\246\231\007\377WASMTIME\362\373\207\005W\220\240\004\366\207\002Weak\377Set_CAP_\377BITS__Py\375x\001\000Dict_N\377extRef__\356\227\226\004e__\003\006ion\361s\013\001\373\226\002\000\006_get/item%\001d?\001/\000Gdoc4\001\223\237\001<\001g\262\210\005\310J\000\240\224\003R\001m\247\207\001\\\000me\343taJ\006\200\236\003\032\002ro_?entriep\002\346\225\001\356\210\001new\217\001preWpar\231\002p\273\000c\306\220\002\321u\202\000\n\001\241\211\003_\025\001ty\371p\300\000\037\001unpic\277kle_En \005vyt\317\234\001\336\001qualZ\005\230\242\216\005\373\211\016\274\216\006ex\222!\275\207\002a\263me\005\004n\004__\227\212\016___test\304!s\007\000\327xt_\251\002_\344\004in\177terface\000\024\373.<\267\214\001ls>.g?enexpr8\004\231\241\004\361_\223\235\001\304\210\001\235\214\002_sum\237mary_\001\n1\017f\377fi_fmt_s7ig_\241BisF\000\345\223\001\377ine_live\326\301\224\002s_\334\241\001_\315\244\006ap\223i_\377\220\004\367\227\006_\201\230\006\230\017s\357top_\237\226\003s_a\377t_exit_w\373t_|\000abcab}i\000\000_viol\202\233\002}s\262\213\003_kind\274\213\004\376\303\213\004_droppe\376\016\005_pendin\377gaddaddr\037essof\252\232\002J\002\271\242\003\000\270\232\004\301\232\002\224\213\004\004\005\362\214\001\020\005\336\213\006!\005\300\275\236\0040\005\361\214\001<\005\375\234\003J\005sh?utdown\007\006\230\230\001\366\003\007op\354\217\005_buf\317fera\276\000\325\000pp\373li\306\000rgask\177_px_1e8\006\001\347qty\003\005\325\233\002asy\177ncio.co\216Dwsat\272!avg/\004\037bbase\311\233\007\342\233\004\361\207\013\007bid&\005\007\000]\004\021\001\271\234\002|\253\215\001\257\215\001sbool\233\245\003\377_sha256c\317c_vo8\001\320\217\007ca\377llbacksc\373ap\266@litie\356\t\000stc\241\240\001cei\373lc\370\231\002in_tr;ac\227\000ckc\370\243\001\255\222\002\374\316\234\004\325\234\004sconsu\373me\241\217\005count\367cpu\250`mecr\377anelift_\377opt_leve\313lc\302\206\001s\261\222\001\333\232\006hists\346\232\010\363\232\006win\222@\001s\325\220\t\345\220\005\227\242""\004\364\220\005\313\220\001\200\221\005\327\240\003&\217\221\004ed\206\233\n\320\210\001d\313\220\t\007\003\350\312\220\001\021\003\277\220\003d\345\207\002is_~\331\250\003eencod\003\000\324\344\000\330\241\001e\254\234\001_\347\206\002ru9p\250\251\001\315\223\002exc\377\252\004\213\252\003\235f\360\240\001fee\223a\004\000s\216\003\002ile\344\237\001\251\222\001\255\222\001e\375d\031\002lagsfl\337atflo\002\000or\361m\001\002\203\243\001\231\231\007froz\337enset\234\252\002yp\375e\274\207\004getgot\177hashlib\341\221\006\367hex\000\000dige\363st\334!\225\252\001iidi\337dximp\330\237\003li\005b\000\006.\265\212\001\306\225\001\362\237\004\365\240\002\242\254\001\370\241\254\006\251\222\006\223\232\007einti\377ois_64is\326\202\236\001te\271\213\001s\000\002iz?ejkkey\375\206\001\336\232\002\340\322\220\007\227\232\021\227b\220\251\001\224\251\001sli\303st\212\253\001\216\253\001\243\211\016\243\253\001ed\307log\201\224\001\205\224\001\312\207\005ma\037thmax\315\251\003\332\232\004\362\255\002|\333\232\017\360\210\006zemem\234\246\001D\371\005\241\241\004m\356@\300\253\003\305\253\004n\233\243\001\236\263\225\001ndim\351\223\001\352\223\004n\377ow_nsoobojold\261\224\004on\211\226\002won_\361\224\006on_\313\247\004won_\372\225\001on_\201\246\003\207on_\367\207\005\007\001\222\241\001\003\002o\035p\265\224\002_id\002\003\372\214\001\306\224\003\177oursout\353\225\003~\307\211\005p50p99\302\257\001D\314\233\002\321\233\002_\300\216\001\333\233\002\276\220\001h\262\233\004\317popp\352\224\004\366\254\004dp\353tr\271\210\003q\265\210\004ran\277realiz\233\204\003r\337eason\345\220\004reocreg\237@er\303\247\003\364\210\226\003\216\226\003d\225\226\003pref\377ixresult\347sre\360\245\001\364\240\003ows\335r\217\221\007run\270\242\001ss\177elfsend\000\001\002\351\214\003s\n\002\246\234\017\263\234\024\376\226\001\221\206\003\262\243\005\204\220\227\001\331\236\002s\223\227\010\245\227\001\212\227\010\264\227\001psnl\002\002\374\226\004set\341\236\004\321s\317\205\001\275\211\001""\366\251\002s\240\257\001ig\354\355\246\001\361\246\001of\005\002spe\335c\001\000eds\313\232\001le\217_ski\330\214\001\327\244\002\334\244\002sx\250\255\001\273\250\002\277\226\003step\306\215\001\312\312\215\001p4\001r\330\261\001\020\000ru\377ctsymsym\203_t\355\224\001\254\261\004\264\261\002\376\235\001\274\261\004t\377t0t1text\357thei9\000hroyw\273\235\004\250\264\001stamI\001yaM\002\341\233\001s_nsL\002\263ty\274\221\001\230\252\003un\353\263\001u\370\327J\360\264\003\253\224\004vvalu\025e\000\002s\231\251\002_\232\251\001\000\007\017\003\375s\330\261\004wantedz\002\001s\327\204\002was_\324D\020\303\244\002\367\264\002\307\265\005\317\265\005.\266\217\001\333\265\006\332\223\002\361t\352\265\006\230\242\004\007\007val_\377raw_twea\371k\332`\264\251\002x\000asm\337\001\000\000\000O\233\217\024\200\001\377\330\004\n\210+\220Q\220\377Q\230\021\230q\240q\270\377Q\320\000\022\220*\230A\377\330\004\013\2103\210a\210\377t\2205\230\001\230\023\230\377A\230Z\240q\250\004\250\377E\260\021\260#\260Q\260\377a\320\000\023\220?\240!\377\330\004\007\200z\220\021\220\377\047\230\021\330\010\017\210z\357\230\033\240A\014\005(\230%\363\230u\014\000\025\000s\220!\220\3751h\001*\220A\220S\320\377\030@\300\001\300\024\300Q\377\300f\310A\320\000\031\230\377\030\240\021\360\006\000\005\r\377\210A\210T\220\026\220s\377\230$\230h\240d\250+\377\260S\270\003\2704\270v\273\300Qd\001t\2101`\001q^p\001}\220G\230\t\002uN\000\376\033\000\014\210D\220\005\320\025\353\047\240\031\002uF\000R\210{\367\230!\230*\005\013\2102\210\177Q\210e\2201\220E\347\000\357!\320\000\034\340\001\014\210E\377\220\024\320\0254\260E\270\371\024\367\001\020\002\020\220\t\230\031\277\240(\250!\2501\330\003\023\177\220A\330\010\016\210k\340\000\373\014E\262\000a\330\014\016\210\377a\320\017:\270!\2701\377\340\004\r\320\r!\320!\377:\270&\300\007\300q\310\377\007\310q\330\r#\320#\377>\270f\300G\3101\310\377G\320ST\330\r$\320\377$@\300\006\300g\310Q\377\310g\320UV\330\004\010\377\210\007\210v\220[\240\005\373\240Vd\000""\010\013\2105\220\375\003\237 \014\022\220+\230Q\377\230b\240\001\240\031\250!\377\320+P\320PQ\320Q\277R\340\004\026\220c\237@\047\337\240\032\2507\260\362 \037\230\335{\234\001\250D\260\277@\007\200\363x\210\336 \235\004\320\032,\250\377G\2607\270\047\300\021\300\377\047\310\021\320\000\037\230q*\236E)\260!\022\206C\016\211\"\250B\365t\232 S|\001\220L\240\003\375\240\342 \016\210j\230\001\320\333\0311\351A\3205\177\003T\320[TU\262\006q\330\260\0004\354@]\021\337BC\240t\252 \014\265b\277\320\035F\300a\300\240Bs\253\210!\300bz\276`C\334`\001\374\303!U\0027\260q\270\004\270;A\270\325@\013\2101\237\002\375A\337\t\210\010\220\004\314B\t\023\276\366`\r\240Q\320\000\320@\340\375\004\355 \210q\220\007\220q\377\230\006\230d\240%\240v\371\250\217`\021\001u\220D\230\010\337\240\003\320#5\251`\005\270\363W\300\371b\234\000\016\320\016 \377\240\001\330\0144\260A\260\377T\270\025\270a\320?R\377\320RS\320SV\320V\377W\330\014\033\2301\230D\376\373 Q\240c\250\021\330\004\367\r\210W\302c\007\200t\210_:\220Q\220h\376`a\363@\177\320\016\"\240!\320#5\003\377W\320WX\320X_\320\273_`\363\204\001v\210Q\031\005\240\356\204`\014\210A\321Cx\220|\177\2403\240h\250f\260\264`\316U\001D\230\001\232\205\001\315\205\001c\220\217\021\330\014\r\263\047\344\204\001\314`\021\377\220\027\230\001\230\022\2301\377\320\0345\260Q\260h\270\337b\300\010\320Hi\000Y\320\377Y]\320]^\320^a\307\320ab5\002\226BI\0034\210\177t\2208\2301\330\0146\006\377\230N\250!\2508\2602_\260X\320=M\351`h\351\000\364\261\000\241\206\001q\303\007O\310r\320\375Q\311@Z\320Z[\320[/\\\330\004\017\340\206\004\021\220\204\005\326\000\375\017\320`(\230$\230a\230\377s\240*\250C\250x\260_s\270#\320=\212\204\001\330\244\204\010\377\320\022%\240Q\330\020!\377\240\021\240#\240Y\250a\177\250s\260!\330\020\0364\000\376\230h#\230W\240H\250K\376?\000*\300A\300S\310\007\317\310s\320R\205@\335\001\330\014\377\022\220(\230!\230:\240\376\207A\033\260J\270a\270s\377\300\047\310\030\320QR\330\377\025\031\230\021\230#\230V\325\240\342\000\022X\020*\276b""\022\023t\203!\314@\002\214\210\001\013\2109\217\207\001\377\320\004\027\220q\340\010\014\373\210H\237`\013\2407\250!\177\330\r\033\2305\240\t\354@\336\023\000K\220v\230\274@\014\210\355G7\002A\330\047\000M\230\021\377\320\004\030\230\001\330\010\035\377\230T\240\021\330\010\021\220\277\022\320\023$\240A\230\000f\377\250A\250Q\250l\270!\357\320;N\310\226`\t\330\014\336\037\003\014\025\220T\225\207\001\026\220\377d\230!\330\014\027\220tx\325b\367`\266`\2404\240q \006|\310\001\037\000\025\220Q\220a:\001\337Q\230a\330\014\000\013 \240\245\001u\000\014\271#I\000q\212\000\014a\037\265\205\002\000\004)\005\274\204\001A\330\"\005=\024\200\211\002\014\034\230A\322\0003\002\335\013\257!\033\2309\272\000X\250\377X\260W\270M\310\021\310\337!\3101\310J\373\204\001\033\"\377\240-\250q\260\001\260\021\277\260*\270G\3007\027\0008\254\244\210\001>\001\330\014\265\0011\235\205\003A\377\320\004\033\2301\340\010\017\377\210q\220\004\220G\2303\377\230d\240(\250$\250k\277\270\027\300\001\320\004\301\211\001\010\367\020\220\013\025\000a\230t\240\377<\250|\2704\320?O\357\310x\320W\326a\320\004 \377\240\r\250Y\260a\360\n\377\000\t\030\220q\330\010\032\277\230*\240G\2507s\000I\317\300\\\320Q\216\206\001\366!G\220\3774\220q\230\004\230K\240\377w\250a\330\014\023\220>\332\203!\020\210\207\001\330\014x\001\007\220\177s\230-\240s\250%\263\000\377\006\260b\270\001\330\020\021\237\330\014\026\220aR\000\036\000w\356\316!\017\210y\244\214\004Q\320\036\375/\334\000\005\260S\3208M\177\310S\320PQ\330\020\213`\336\270\213\002\320\004#\240\314\002t\220\3159\253!\320\004\336@\335\001t\220\1777\230(\240!\2401\013\004\267\021\220\021\221aH\220\344 \020\377\220\005\220W\230I\240Q\373\240d\305`\020\026\220k\240\367\021\240%\215\000\047\260\022\260K6\270$\002G\273\212\001\270\213\001\021\205`\376\365`E\220\031\230$\230k\347\250\026\250\200`\240!1\230Go\2406\250\024\304`e\260]\005\177\031\230\024\230[\250\004\332`\337T\260\032\2701\322\211\0016\220\315\022\205\213\001\023\220\350\214\002\240\003W\240^\206@%""\240Q\340\355\211\006-\247 \375kv\000\014\022\220,\230a\377\320\037;\2701\270D\300\037\001\300\033\310A\204\216\001\220\215\003\237\212\002\037r\220\023\220C\243!#\004\302\212\003\347Y\320Y\370\206\001K\003q\220\002\317\220#\220S\351aJ\002\230q\367\330\037#\270\204\001\250\002\250\"\336\337\213\002\010\016\210g\377\000A\230\337U\240*\250A\226\205\001\024\220\247Y\230d\253!\206\213\0017\373\216\002\014\237\020\220\017\230q\273A\222\210\001\010\355\t\332\204\001X\230\271\000\240T\250\367\031\260!\234\217\001x\320\027)\347\250\021\330\256\005\276\215\001>\310\021\377\310#\310Q\310n\320\\\237]\330\010\014\320\372\204\001\212\206\001I\257\220Q\220g\236\206\003O\345\216\003x\177\220q\320\004&\240a\200#\237t\2202\220U\357\205\001\357\213\004?/\270q\300\001\200\220\001}\202\205\001\241\213\002\177z\260\021\320\004(\250\021\002\356\303\220\003\021\320\004}\000\340\010!\317\240\024\240U\335\216\002\344\206\005\013\210_1\210G\2203\227\206\001\023\212\204\001>\335\214\0011\210F\220\"\374A\340f\372\317\217\0013\331\210\001\240\014\320,<\257\270C\270q\326at\207\220\001\t\267\210\031\220\337\002t\220\300`*\273\250!G\034\022\320\022\327\207\001R\357\240q\320(\270\001\004\300A\340n\003x\013P\004\233\001\177\013\027\220q\377\230\003\2301\230A\230]M\250n\007+\250\260d\263\222\001\036\313\205\001\373\320\004\021\000\360\006\000\t\"\376\333\026l\240$\240a\240v\343\250R\247\204\001\316\205\004V\006\320\035-\177\250Q\330\010\022\220.\230\210\002%\010\346\221\001\013t\001\263\206\0038\351\210\003\315 \037[\260\007\260q\263D\344\205\0047\000Rv\001\025\275\221\001\204\212\003\001\354\204\002\007\220\205\001\377\017\210w\220c\230\024\230\377Y\240d\250$\250a\330\375\020\362\211\001\035\250a\250t\320\3773C\300;\310d\320R\277Z\320Z`\320`\367\214\0021\3352\270\206\004/\250q\256O\340\010\273\016\210\253\216\001\210a\210\351\205\002\001o\220\021\220)\230\"Q\330\232\207\003\373\220w\262B\010\250\003\250;\333\260d\266\222\001\270H\234\222\002A\310\377Q\330 \047\240q\250\006\377\250b\260\001\260\025""\260g\377\270Q\270i\300q\330\014\367\r\210]\224\214\002R\240s\250\327\"\250A\r\001^\312\223\004\320\004\3352\313\204\003~\230Q\214\220\002q\250\377\001\320\004:\320:O\310\377\177\320^f\320fg\330\374\330i\344\223\001\033\320\0340\260\001\306\344\213\001E\220\t\000;\002\023\002\230Lz5\004S\247\223\001$,\250A\225\204\010\364\356\206\001\212\220\003a\303\003g\230S\240\377\001\330\020\026\220j\240\001\377\320!9\270\021\320:L\346\340\223\002\320T\233\220\001\316\213\001S\230\r\267\240Q\240\207%\220\010\244`7\213\240!\277\224\001l\227\210\001\330\222\002\315\224\001n\345\230\323\224\002o\205\215\001\377\216\001:\230Q\377\230a\230x\240s\250!\177\320\004;\270=\310\016\247\221\001\377!,\250N\270&\300\n\017\310&\320P\212C\333\001\304j\371\"\377\210q\220\006\220c\230\027\365\240\337\002L\303\215\001\014\210J\220\265a\326\215\001K\370\212\001\014\210\000\004I\225\220\365\215\002N\242\211\003H\227c\020\002\017\376\314\220\003\230A\230V\2403\240\337a\320\004<\270\201)\330\010>\211\216\001T\250\025\250a\307\213\001\315\207\002\337q\220\t\230\022\223\214\002%\240\261w\276A\247\226\001\203`\220\002\225\211\001\230\177t\2403\240g\250S\363#\037C\210u\220I\341\001\275\226\001\211 \377\2302\230\\\250\021\250!t\005\007\341\230\001\001\024\007[\250\001\252\210\001;\016\210\047\003^\2501\203a\000\014\352\026\005X\360\"\014\037\013\010\n\320?\n\036\230c\240\021\375!\353\227\001\375\037\264@\004=\270W\300J\223\310a\202\206\021\266\204\021\047\257\230\001\345\222\001\025\376\377\211\002W\240B\240a\240{\377\260\047\270\021\270)\3001\337\330\014\026\320\026\354\214\001\007\260\237q\270\n\300!\016\001\330\205\001a\277\220q\230\007\230y\300\000\033\277\3204E\300W\310\276\204\001\320\377\r\035\230Q\230m\2502\376\221 \002\260!\330\014\r\320\357\r\036\230a\224\215\004=\320=\367N\320N\357\205\001\330!3\260\377<\270v\300^\320SY\377\320YZ\330 &\240f\370\214\204\n\236\221\004\216\214\0015\220\001\220\026\277\220r\230\032\2403\306\206\002g\277\260Q\260f\270A\304\216\0011\277\330\010\r\210Z\220\304\220""\001\010\376\276\226\003\002\220\047\230\023\230G\376\333A\330\010\n\210%\210~D\204\222\001\005\001\177\203\001\000\017 \001y\221\222\001b \n}\270\204\001;\001\004\002\017\210\207\212\017\337\320\004B\300!\351\205\003\021\220\377.\240\005\240[\260\013\270}1\023\000\320BX\320X\336\003\377*\320*=\270Y\300a\377\360\026\000\t\014\2104\210iy\316\211\001\227\214\004\230\335\230\004q\330\322\230\003.\253\223\001\024\220N\355\214\003\025\275\204\003\340\216\001\377!\2307\240#\240S\250\371\006\266\220\001\277\205\005e\2405\250\003\357\2504\250q\241\206\006N\310a\353\310q\255\220\003w\330\227\001\240x\250\367q\260\t\267\217\001\021\220\025\220)ih\003\356\235\001x\307 \021i\010\227\233\001\377\n\230!\230>\250\025\250\337h\260d\270$\231\210\001\310\001\377\330\020\024\220B\220b\230;\017\240\231\005\320\035I\340\222\001\221\232\006\377\320\032.\250e\2603\320\2776I\310\025\310a\277\004\320\357\035O\310q\215\221\001\010\020\220\367\006\220d\354\220\003\330\010\027\320\277\027.\250a\250q\300\236\001|\236\325\235\001\014\320\014\035\234\225\002\000\005\320\370\227\223\002\313\225\002\212\221\004Y\230i\240q\275\250\346\206\005\230\033\240L\330\210\004\320\377\021!\240\024\320%;\270\3572\270Q\330\203\217\001\020\220\r\376\242\211\002)\2508\2604\3207\367G\300~\200\235\001\017\020\330\014\034\253\221\002\321\230\004d\220+\363\225\001\246\210\001\311\225\001\377\047\240\025\240d\250#\250\277U\260\047\270\023\270\227\215\0024}\210\344\222\002\032\230!\2306\244\225\001\234\355\222\002\331\207\004\320\030)\324\226\003\313\226\003D\273\240\001\211\214\007\013\2101g\001\006\374\252\223\002\310\224\001\320\004C\3009\310\375A\223\224\001)\250\n\260!\260\3278\2705\215\240\002U\240\225\001\330\010\377\034\230D\240\006\240a\240=s}\000Q\340\010 \260\227\003\251\222\001\267Y\240a\350\234\001\360\010\255a2\177\210S\220\001\330\014\024\333\221\002\376\333\204\002t\2201\220A\330\r\265\016\326\001\005\233\220\001\2301\245AC>\247\216\0023\230b\240\003\324\210\001S\002\377S\260\004\260C\260q\270\377\003""\2703\270b\300\001\330\333\030\034\205\213\001\250\031\332\241\002d\270\377#\270Q\270d\300#\300wQ\300d\232\221\002d\320R\373\235\001\337\320VZ\320Z\217\233\001\330\024\336\324\236\001\024\033\2304\336\206\002\027\260\247\001\330\024\340\224\001D\000D\341\230\001\250\345!N\001E\302 \255\0018\2601\357\260A\330\034\370\206\001b\240\005\317\320%5\260\213\225\005\255\224\002\320\004\307M\310Q\302\215\021\256\231\001\217\230\001\010\032{\230%\273\236\003\013\2104\210\314\223\004\357\230\n\240!\316f5\260Q\353\3206\234\237\013\010\275\243\003v\220R}\220\232\204\0072\260!\3203\377b\316\353\214\001\320TU\310\233\003\274\207\003\035\240\377c\250\024\250T\260\027\270\337\001\270\026\270q\252\207\025*\230\347C\230w\264\236\002\320\207\002r\220\030\357\230\035\320&\320\237\001\010\300\003\373\3001\305\221\001\n\210(\220,\270\360\211\005\272\237\001!\001\032\320#\213\237\001W8\264\222\001\250\223\001!\001/\240\023\335\232\001\271\244\001\336\323\222\007\017\320/B\370!\320\004\347S\320S\375\235\001\354A\032\320\031\2474\260N\320\207\001\375I\n\266\207\0018\377\2203\220b\230\003\230;\250\311\237\002\246\207\007\251!x\202\212\002s\240(9\237\270\021\270$\270\251\220\003\364\233\001D\327\220\t\230\254\227\006\025\317\230\002\021\022\337\330\020\025\220\\\262\213\002\020\024\357\220E\230\025\315\235\002\024\030\230\377\t\240\021\240\047\250\021\330\376\010\000\005\230U\240!\2404\370\305\207\002\275`\250\235\001\"\230E\320!\3071\260\0214\007\231\231\002\230\0012\230\357T\240\022\240\274\245\003\320\004g\247\320gh\226\220\n\320EM\213\"T\365\250\372\207\006]\204\244\001H\310\001\310\327\024\310Q\220\222\001S\274\220\004\230J\342\200\214\002+\340\206\001\302\220\003\013\003.\300\001";
-    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 8624, 12337);
+    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (8765 bytes) */
+static const char cstring[] = "\377  (an AB\377I v (or \377update w\377asmtime_\377capi.pxd\377 and the\377 pin tog\375e\t\000r) alg\377o export\357s  a\000\001t 0\337x but;\006  ?bytes 5\001>\000\377installe\375d\027\007packag\241e\036\007m\017M\001B\003)I\003,\377 got  fa\265iG\001(\002\004: c\001 1i\212\000\001\000b\006; o\004\320\006\377== must \367be \000\006a fu\277nction\010\ts\277tring \231 a\177 numbert\004\377object> \266,\000tho\000hoM\000o~\366\000of ran\315\000\375f\316  symbo\363ls\251\004\007\004=#x(\373()\266\005at lo\377ad: (tre\377e fragme\377nt))) ->\317 ();\032\002\372\"bu\377ndle aga\343in\025\000\216As\002run\377s core m\357odul\354 (ve\373rs\310\00101000\236\000\000), ,\224B,\006p_rovid\230@,\300A8\312\000\222@\322#, n\333 \354A\373\\0\210` magi\177c (pass\201b\315.\235a f\371 \350@il\363t \347\001\261a32-u?nknown\000\005t\000\3124\000t\270be\302`\233 li\377near mem\377ory (, w\317hich\262Ar\0018-\\\254a\330`ign\243`(\362a\177IoBlock\253F\377#[repr(C\375,!\003(8))])\214@\005\214&do\364`\305\001\342\004 \367(av\255`able\363: `\003Q\005woul\363d \234\001\212@.50.\2770.1: :\356\204\002;\333 ;\342@e \325@; \257with\204\205\002R\273aS\177DK, use\375\204\004\375_\214\205\001!)<Alg\373oI\344\204\001nce <\275M\343\002View?\001<\377contiguo;us\320\205\002dir\303a\007\rsin\021\005\375aded\"\010\314\211\204\001\004\031><(\tA\006>?3A \271d\256gef\274\000\322@\365o\376b;\337\206\002mess^\214\206\001says\231@a\272@\355o\352@x.\244\207\001mis\277match:\374\205\002C\343an\246a\225`\253@ to\377 read-onkly\330Dv\364\000Ca\240 \377d by:Inv\257alid\241\204\001e\352h\047\373c\047\335\205\001\047fort\317ran\047\327\206\003%\005sh\367ape\273\207\001axis\377 NoneNot\377e that C\337ython\355\206\001de\377liberate\274y\000\261\206\001cter!\001n\377 PEP-484\366\277\210\002re\262\206\001s su\377bclasses\276\324Abuilt\326\210\001y\377pes. If \377you need\370\320\001\362\204\002&\010then \253se\316\204\003\047\375\002a\263\207\001_\377typing\047 \366\316Civ\242\000o Fa\277lse.Th\276`p\362\234\001i\252""\003\223\204\002ossi\347ble\217\211\n\261`\047s \377current \373st\214\212\001(e.g.:\010\001r\243\000g a\360\210\005\211 \377).a depl\363oy\260\207\001\257\002s 1.?.add_n\245 \237\212\001\337_io()\230@tu\275r\317\205\001at m\251\210\0012\37755 venue\367 na\361@ (Nb\363bo\013\004\375`exes\377 are u8)\345b\357Ae\254\204\003\007\002_si;ze\273\211\006> 0\223\210\004\353\205\006\037compi\345\205\001\254\210\004\236\213\005\376\270\205\006wrong soigna\225\000e:\224\204\005\263im\311\213\003\344\210\004is\354\000W7ebA\251@mb\325`U\001\330\201`\231 \220\212\001n \351\207\004 b\277inary \357\210\005(\3666\007mi\344 ng r\177equired\253\214\004\327(s)k\007s\355\210\002a \034^\t\305\211\003: i\202B\337\214\001\371\206\002\320\375\211\004\270\213\005\331\214\002\211\214\003c\210\205\003re\367sol\372@coll\375e\314\213\002s.abcc\274\337\207\002\325\211\001star\213\211\004p\377och tick\274\250\204\002\272\205\001dead\236\211\001_\363ms\324)\375\215\002<= 6|\312\212\001\370\214\003defin\231\214\001/seq.\372G_\335\205\001\326\214\004\377a non-em\357pty \304\214\003dis\376\375\210\001edge-im\357age/;\000uen\227ce_\020\001/\317\216\001\000\002_^\315\214\001.pxi\r\033i\341\210\004~\010\037router0\037\360\371\217\001\361\217\005^\034%\003heck\365s\245\002n\326\002rror:\320\213\001l\224\212\001ecu\260\205\001\237\220\003\353 \047\357\213\003\047\237\217\001a 6\2474-b\332@\203\214\003;\201\221\0031^\274\205\004a 32\023\010 \315`\307ild\315\214\031S\r\331\217\005a \374\344\214\n\264\220\003from_l\357abel\200\220\0061..;gc\311#tia\344\206\002\356\221\001\374\354\216\004\344\220\003: int \335|\201\211\002ise\353\002dl\373at\275@y_sam{pl\304@very\313\220\010_power\272\214\0012\257\221\003\376\362\215\003_limit_\324\226\222\003\242\006n[\002>\344`55\30336)\004\315\217\002\234\221\010\226\223\005.M\374\347\217\002\205\222\003no def\377ault __r\367edu\316`_ du\374\377\210\002\201\204\001trivia\221l\033\000\342\000w\000_-\002\257\210\007o\371 \303e\231\212\001scrib\375e\224\214\002param \340\000""\003\243\210\003\263\222\005\314\204\r\337\221\004pay\374\314\221\001\331\222\006<= qua\363nt\253\220\001\356\222\005in (\2370, 1]\303\223\003\367\204\n.\372\323\224\001.\313\222\002decla\373re\360\220\003C APIx\203\217\001\227\225\005\326\222\004_idx\340\222\005\361 }\034\210\223\004\365\223\006uniq\243ue\310\224\003\302\223\002\270\217\001H\307\223\001i\377s closed\346\232\207\001_u\203\207\007\377\217\001in O10..\325\222\003\206\225\003u\370\204\002\276\200\216\001alloc\303\226\001a\377rray dat\303a.\013\020\322\215\003\325\226\001\335\217\003s.\302\303\211\005e\276\205\001\320\211\005\254\215\003\325\216\001so\371n\245\213\010\376\222\002trap:\376\274\227\001_VERSIO\377NASCIIAb+iM\240\217\004E\211\206\001A\321\225\002\322\005j\332\005.\237fc\301\216\002__\017\010\027set\366\214\002_\013\016\325\214\001\337\224\003\376@\006cache_i\007nfo\t\007\267!\027\007\207\214\003q\006\376\251\217\001ver_fil\361l\004\016\370\220\004\034\016nbbo\3701\016\312\217\003O\007rain_ya\357\212\003\007\014logs\032\014\277outbox\210&g{et\224&has_\330\014\377heartbea\340\033\007\365\211\005N\007\305\227\001\330&on_\317book\004\t\270\nre\357move\207Fset\377_next_id\376\007\nopen_or\357ders\037\npnl\016\002\013osi\273\231\001G\007\344\214\001\002\t;tu7\010top\235\225\t\251\225\t\300\205s\313\225\005\266`\212r\027\006\211\211\005ns<H\n\310\221\001usBB\277\231\002\224\204\002\371C\237\220\003\005\004nfigE\377XPORTSEl\377lipsisEn_gineE\335\234\002S\243\220\005\336\317\204\002Func\000\001Ty\317peIM0\002\001\003_M?ODULEI\302\220\002\372\204\n\302\213\227\005S\320\222\001\224\205\002\237\227\003\351\212\002on\370\014\003\344\230\003\262\205\002LEVEL\357LOG_\004\002SLi\177nkerLog\006\000\377eMAX_SYMOBOLS\332\227\003\204\001M\343\220\003\370\251\003\365\205\002\234\212\003Named\337Tuple\267\225\004Wa\253sm\225\206\002O\330@O\326AQ\377REJECT_C\377ODESREQU_IRED_\207$R\265\216\002\340\000\003\244\206\017\017\006\243\206\016+\004ben\177ch_disp\265\227\001X@\004\225\204\004N\004re\377\225\001d\006\005""\334\246\217\001\022\005un_\220\240\003sS\373eq\244\220\002Store_TrapU\345\233\003D\366\224\006N\351\207\002Val\221A\355\231\001.\362\231\007\377WASMTIME\362\241\210\005W\334\240\004\234\210\002Weak\377Set_CAP_\377BITS__Py\375x\001\000Dict_N\377extRef__\356\343\226\004e__\003\006ion\361s\013\001\307\227\002\000\006_get/item%\001d?\001/\000Gdoc4\001\337\237\001<\001g\330\210\005\310J\000\354\224\003R\001m\272\207\001\\\000me\343taJ\006\314\236\003\032\002ro_?entriep\002\262\226\001\356\210\001new\217\001preWpar\231\002p\273\000c\222\221\002\321u\202\000\n\001\307\211\003_\025\001ty\371p\300\000\037\001unpic\277kle_En \005vyt\233\235\001\336\001qualZ\005\230\310\216\005\241\212\016\342\216\006ex\222!\275\207\002a\263me\005\004n\004__\275\212\016___test\304!s\007\000\347xt_\251\002\352\210\004_in\177terface\000\024\373.<\335\214\001ls>.g?enexpr8\004\345\241\004y_\337\235\001\304\210\001dropK\006\217f_un\204\234\001+\017\352\214\002_\377summary_\374\001\nX\017ffi_fm\277t_sig_\310Bi\371sm\000\330\224\001ine_l\267ive\264\225\002s_\317\242\001_\236\300\245\006api_\362\221\004\352\230\006_\314\364\230\006\277\017st\270\000\222\227\003s_\377at_exit_\367wt_|\000abca\373bi\000\000_viol\372\365\233\002s\354\213\003_kind\264\366\213\004\375\213\004_\200!pe\016\005_\377pendinga\373dd\276\215\007addre\017ssof\247\233\002T\002\266\243\003\265\233\004\000\276\233\002\305\213\004\004\005\266\215\001\020\005\217\214\006!\005\272\237\004\3400\005\265\215\001<\005\372\235\003J\005shu\037tdown\007\006\225\231\001\003\007\373op\303\220\005_buff\317erap\274\001\003\000li\376\320\000rgask_p\337x_1e8\006\001qt\371y\003\005\322\234\002async\337io.co\230Dsa\335t\304!avg/\004bb\307ase\306\234\007\337\234\004\242\210\013bi\001d&\005\007\000]\004\021\001\266\235\002\334\215\001\340\215\001\337sbool\230\246\003_s\377ha256cc_\363vo8\001\224\220\007call\377backscap\276\300@litie\t\000s\373tc\236\241\001ceilc\376\365\232\002in_trac\016\227\000ckc\365\244\001\204\223\002\313\235\004\322\235\004\377sco""nsume\376\345\217\005countcp\373u_\264\252\001crane\377lift_opt\177_levelc\363\206\001ys\210\223\001\330\233\006hits\343\233\010.\360\233\006win\222@s\231\221\t\251\221\005\300\224\243\004\270\221\005\217\221\001\304\221\005\324\241\003\323\221\004ed\004\203\234\n\201\211\001d\217\221\t\007\003\216\221\001\021\003\203\221\003\335d\226\210\002is_\326\251\003ee\217ncod\003\000\344\000\325\242\001e\234\251\235\001\227\207\003rup\245\252\001\244\224\002e\323xc\374\253\004\210\253\003f\355\241\001fe\351e\223a\004\000s\003\002ile\330\341\240\001\355\222\001\361\222\001ed\031\002la\377gsflatfl\035o\002\000orm\001\002\200\244\001\226\232\007\377frozense\335t\231\253\002ype\355\207\004ge\357tgot\235\222\007has\357hlib\234\222\006hex~\000\000digest\346!\376\234\253\001iididxi\273mp\337\240\003lib\000\006.\000\360\212\001\247\226\001\371\240\004\374\241\002\251\255\001\250\255\006\344\222\006\232\233\007\377eintiois\337_64is\211\237\001te\372\364\213\001s\000\002izejk\007key\221\207\001\345\233\002\215\221\007\236\233\021\241b|\227\252\001\233\252\001slist\221\254\001\370\225\254\001\336\211\016\252\254\001edlog\370\317\224\001\323\224\001\336\207\005mathm\203ax\324\252\003\341\233\004\371\256\002\342\233\017\204\211\006z\217emem\243\247\001\371\005\250\242\004m\310\370@\307\254\003\314\254\004n\242\244\001\201\226\001nd\363im\244\224\001\245\224\004now_\377nsoobjol\355d\354\224\004on\327\226\002on_\356\254\225\006on_\322\250\004on_\356\310\226\001on_\210\247\003on_\260\201\210\005\007\001\231\242\001\003\002op\360\224\002_\343id\002\003\265\215\001\201\225\003our\317sout\271\226\003\333\211\005p5\2170p99\311\260\001\255\234\002\262\234\002_\350\373\216\001\274\234\002\371\220\001h\223\234\004popyp\245\225\004\375\255\004dptr\303\210\003\375q\277\210\004ranrea\367liz\245\204\003reas\373on\240\221\004recre\215g\237@er\312\250\003\303\226\003\311\226\003d\376\320\226\003prefixr\377esultsre\274\367\246\001\373\241\003owsr\312\221\007r\373un\277\243\001sselfOsend\000\001\375\214""\003s\n\002\200\207\235\017\224\235\024\271\227\001\233\206\003\271\244\005\313\227\001\340\237\002sp\316\227\010\340\227\001\305\227\010\357\227\001pnl\002\002.\267\227\004set\302\237\004s\317\205\001\307\211\001\232\375\252\002s\247\260\001ig\364\247\001\370\247\001o\275f\005\002spec\001\000e\373ds\254\233\001le_sk\267ipp\013\001ar\276\233\001r\343ts\257\256\001\302\251\002\372\226\003ste\221p\332\215\001\336\215\001$\002r\337\262\001\020\000r\377uctsymsy\007m_t\250\225\001\263\262\004\273\262\002\337\236\001\303\262\004\377tt0t1tex\337tthei9\000hr\363ow\234\236\004\257\265\001stam\362I\001aM\002\302\234\001s_nsfL\002ty\367\221\001\237\253\003un\362\264\001\361u\327J\367\265\003\346\224\004vval+ue\000\002s\240\252\002_\241\252\001\000\007\372\017\003s\337\262\004wante\365d\002\001s\327\204\002was_\000\324D\312\245\002\376\265\002\316\266\005\267\242\006\312\217\001\342\266\006\225\224\002\361t\361\266\006\237\243\004\007\007val_\377raw_twea\371k\332`\273\252\002x\000asm\337\001\000\000\000O\245\217\024\200\001\377\330\004\n\210+\220Q\220\377Q\230\021\230q\240q\250\377a\270Q\320\000\022\220*\377\230A\330\004\013\2103\210\377a\210t\2205\230\001\230\337\023\230A\230Z\035\000\004\250\377E\260\021\260#\260Q\260\377a\320\000\023\220?\240!\377\330\004\007\200z\220\021\220\377\047\230\021\330\010\017\210z\357\230\033\240A\014\005(\230%\363\230u\014\000\025\000s\220!\220\3751j\001*\220A\220S\320\377\030@\300\001\300\024\300Q\377\300f\310A\320\000\031\230\377\030\240\021\360\006\000\005\r\377\210A\210T\220\026\220s\377\230$\230h\240d\250+\377\260S\270\003\2704\270v\273\300Qd\001t\2101`\001q^p\001}\220G\230\t\002uN\000\376\033\000\014\210D\220\005\320\025\353\047\240\031\002uF\000R\210{\367\230!\230*\005\013\2102\210\177Q\210e\2201\220E\351\000\357!\320\000\034\340\001\014\210E\377\220\024\320\0254\260E\270\371\024\367\001\020\002\020\220\t\230\031\277\240(\250!\2501\330\003\023\177\220A\330\010\016\210k\340\000\373\014E\262\000a\330\014\016\210\377a\320\017:\270!\2701\377""\340\004\r\320\r!\320!\377:\270&\300\007\300q\310\377\007\310q\330\r#\320#\377>\270f\300G\3101\310\377G\320ST\330\r$\320\377$@\300\006\300g\310Q\377\310g\320UV\330\004\010\377\210\007\210v\220[\240\005\373\240Vd\000\010\013\2105\220\375\003\237 \014\022\220+\230Q\377\230b\240\001\240\031\250!\377\320+P\320PQ\320Q\277R\340\004\026\220c\241@\047\337\240\032\2507\260\362 \037\230\335{\234\001\250D\260\301@\007\200\363x\210\336 \235\004\320\032,\250\377G\2607\270\047\300\021\300\377\047\310\021\320\000\037\230q*\236E)\260!\022\206C\016\211\"\250B\365t\232 S|\001\220L\240\003\375\240\342 \016\210j\230\001\320\333\0311\351A\3205\177\003T\320[TU\262\006q\330\260\0004\354@]\021\337BC\240t\252 \014\265b\277\320\035F\300a\300\240Bs\253\210!\300bz\276`C\336`\001\374\303!U\0027\260q\270\004\270;A\270\325@\013\2101\237\002\375A\337\t\210\010\220\004\314B\t\023\276\366`\r\240Q\320\000\320@\340\375\004\355 \210q\220\007\220q\377\230\006\230d\240%\240v\371\250\217`\021\001u\220D\230\010\337\240\003\320#5\251`\005\270\363W\300\371b\234\000\016\320\016 \377\240\001\330\0144\260A\260\377T\270\025\270a\320?R\377\320RS\320SV\320V\377W\330\014\033\2301\230D\376\373 Q\240c\250\021\330\004\367\r\210W\302c\007\200t\210_:\220Q\220h\376`a\363@\177\320\016\"\240!\320#5\003\377W\320WX\320X_\320\273_`\363\204\001v\210Q\031\005\240\356\204`\014\210A\321Cx\220|\177\2403\240h\250f\260\264`\316U\001D\230\001\232\205\001\315\205\001c\220\217\021\330\014\r\263\047\344\204\001\314`\021\377\220\027\230\001\230\022\2301\377\320\0345\260Q\260h\270\337b\300\010\320Hi\000Y\320\377Y]\320]^\320^a\307\320ab5\002\226BI\0034\210\177t\2208\2301\330\0146\006\377\230N\250!\2508\2602_\260X\320=M\351`h\351\000\364\261\000\241\206\001q\303\007O\310r\320\375Q\311@Z\320Z[\320[/\\\330\004\017\340\206\004\021\220\204\005\326\000\375\017\320`(\230$\230a\230\377s\240*\250C\250x\260_s\270#\320=\212\204\001\330\244\204\010\377\320\022%\240Q\330\020!\377\240\021\240#\240Y\250a\177\250s\260!\330\020\0364\000\376\230h#\230W\240H""\250K\376?\000*\300A\300S\310\007\317\310s\320R\205@\335\001\330\014\377\022\220(\230!\230:\240\376\207A\033\260J\270a\270s\377\300\047\310\030\320QR\330\377\025\031\230\021\230#\230V\325\240\342\000\022X\020*\276b\022\023t\203!\314@\002\214\210\001\013\2109\217\207\001\377\320\004\027\220q\340\010\014\373\210H\237`\013\2407\250!\177\330\r\033\2305\240\t\354@\336\023\000K\220v\230\274@\014\210\355G7\002A\330\047\000M\230\021\377\320\004\030\230\001\330\010\035\377\230T\240\021\330\010\021\220\277\022\320\023$\240A\230\000f\377\250A\250Q\250l\270!\357\320;N\310\226`\t\330\014\336\037\003\014\025\220T\225\207\001\026\220\377d\230!\330\014\027\220tx\325b\367`\266`\2404\240q \006|\310\001\037\000\025\220Q\220a:\001\337Q\230a\330\014\000\013 \240\245\001u\000\014\271#I\000q\212\000\014a\037\265\205\002\000\004)\005\274\204\001A\330\"\005=\024\200\211\002\014\034\230A\322\0003\002\335\013\257!\033\2309\272\000X\250\377X\260W\270M\310\021\310\337!\3101\310J\373\204\001\033\"\377\240-\250q\260\001\260\021\277\260*\270G\3007\027\0008\254\244\210\001>\001\330\014\265\0011\235\205\003A\377\320\004\033\2301\340\010\017\377\210q\220\004\220G\2303\377\230d\240(\250$\250k\277\270\027\300\001\320\004\301\211\001\010\367\020\220\013\025\000a\230t\240\377<\250|\2704\320?O\357\310x\320W\326a\320\004 \377\240\r\250Y\260a\360\n\377\000\t\030\220q\330\010\032\277\230*\240G\2507s\000I\317\300\\\320Q\216\206\001\366!G\220\3774\220q\230\004\230K\240\377w\250a\330\014\023\220>\332\203!\020\210\207\001\330\014x\001\007\220\177s\230-\240s\250%\263\000\377\006\260b\270\001\330\020\021\237\330\014\026\220aR\000\036\000w\356\316!\017\210y\244\214\004Q\320\036\375/\334\000\005\260S\3208M\177\310S\320PQ\330\020\213`\336\270\213\002\320\004#\240\314\002t\220\3159\253!\320\004\336@\335\001t\220\1777\230(\240!\2401\013\004\267\021\220\021\221aH\220\344 \020\377\220\005\220W\230I\240Q\373\240d\305`\020\026\220k\240\367\021\240%\215\000\047\260\022\260K6\270$\002G\273\212\001\270\213\001\021\205`\376""\365`E\220\031\230$\230k\347\250\026\250\200`\240!1\230Go\2406\250\024\304`e\260]\005\177\031\230\024\230[\250\004\332`\337T\260\032\2701\322\211\0016\220\315\022\205\213\001\023\220\350\214\002\240\003W\240^\206@%\240Q\340\355\211\006-\247 \375kv\000\014\022\220,\230a\377\320\037;\2701\270D\300\037\001\300\033\310A\204\216\001\220\215\003\237\212\002\037r\220\023\220C\243!#\004\302\212\003\347Y\320Y\370\206\001K\003q\220\002\317\220#\220S\351aJ\002\230q\367\330\037#\270\204\001\250\002\250\"\336\337\213\002\010\016\210g\377\000A\230\337U\240*\250A\226\205\001\024\220\247Y\230d\253!\206\213\0017\373\216\002\014\237\020\220\017\230q\273A\222\210\001\010\355\t\332\204\001X\230\271\000\240T\250\367\031\260!\234\217\001x\320\027)\347\250\021\330\256\005\276\215\001>\310\021\377\310#\310Q\310n\320\\\237]\330\010\014\320\372\204\001\212\206\001I\257\220Q\220g\236\206\003O\345\216\003x\177\220q\320\004&\240a\200#\237t\2202\220U\357\205\001\357\213\004?/\270q\300\001\200\220\001}\202\205\001\241\213\002\177z\260\021\320\004(\250\021\002\334\303\220\003\006\007w\220c\371 Q\320\375\004\215\000\340\010!\240\024\240\371U\355\216\002\364\206\005\013\2101\210G\313\2203\247\206\001\023\232\204\001\355\214\0011\210GF\220\"\214a\360f\337\217\0013\351\210\001\377\240\014\320,<\270C\270\365q\346at\227\220\001\t\210\031\220v\357\002t\220\320`*\250!G\034\367\022\320\022\347\207\001R\240q\320\035(\310\001\004\300An\003x\013P\004\374\233\001\177\013\027\220q\230\003\230\2771\230A\230]\250n\007+i\250\300d\303\222\001\036\333\205\001\320\004\021\000\337\360\006\000\t\"\333\026l\240\177$\240a\240v\250R\267\204\001\374\336\205\004V\006\320\035-\250Q\330\257\010\022\220.\250\210\002\010\366\221\001\013\344t\001\303\206\0038\371\210\003\315 [\260\007[\260q\303D\330\010\217\213\001v\206`\221\021\377\205\004B\000\201\001\025\330\221\001\237\212\003\001\332\207\205\002\007\253\205\001\017\210\231CY\240\177d\250$\250a\330\020\215\212\001\377\035\250a\250t\3203C\377\300;\310d\320RZ\320oZ`\320`\222""\215\00212\323\206\004\367/\250q\271O\340\010\016\210\356\306\216\001\210a\210\204\206\002\001\220\021\333\220)\243\"Q\330\265\207\003\220w\376\275B\010\250\003\250;\260d\366\321\222\001\270H\267\222\002A\310Q\330\377 \047\240q\250\006\250b\377\260\001\260\025\260g\270Q\377\270i\300q\330\014\r\210\375]\257\214\002R\240s\250\"\250\365A\r\001^\345\223\004\320\0040\260-\001\334!\014\210\233\221\003(\310\223\001\343\214\001\375)\334\216\001D\300A\300T\310w\021\310\047\334\214\001\010\014\210\343\204\001\367j\240\001\374\213\001O\2301\320\273\0042\243\205\003~\230Q\344\220\002q\377\250\001\320\004:\320:O\377\310\177\320^f\320fg9\330\240\204\t\274\224\001\033\320\034n\000\274\214\001cE\220\t\000;\002\023\002\230L5\004=S\377\223\001$,\250A\335\204\010\306\207\001\372\342\220\003a\200#g\230S\240\001\357\330\020\026\220\212\000\320!9\337\270\021\320:L\270\224\002\320T\374\363\220\001\246\214\001S\230\r\240Q\240v\304%\220\010\354`7\240!\227\225\001\261l\357\210\001\260\223\002\245\225\001n\230\253\225\002o\374\335\215\001\327\217\001:\230Q\230a\230\377x\240s\250!\320\004;\357\270=\310\016\377\221\001!,\250\377N\270&\300\n\310&\320\341P\307C\333\001\214\204\n\266B\210q\220_\006\220c\230\027\236#L\233\216\001_\014\210J\220a\256\216\001K\320\213\001[\014\210\000\004I\220\315\216\002N\372\211\003\351H\324c\020\002\017\244\221\003\230A\230\377V\2403\240a\320\004<\355\270\201)\330\010\341\216\001T\250\025\363\250a\237\214\001\245\210\002q\220\t\230\035\022\353\214\002%\240w\373A\377\226\001\300`\373\220\002\355\211\001\230t\2403\240\357g\250S\260\264BC\210u\343\220I\341\001\225\227\001\211 \2302\230\237\\\250\021\250!\005\007\271\231\001\001n\024\007[\250\001\202\211\001\016\210\047\003G^\2501\300a\000\014\026\005X\360\"\375\014\037\013\010\n\320\n\036\230\347c\240\021\375!\303\230\001\037\240\001\377\320\004=\270W\300J\310Ia\312\206\021\363\204\021\047\207\231\001\275\223\001\025\327\212\002\377W\240B\240a\240{\260\377\047\270\021\270)\3001\330\357\014\026\320\026\304\215\001\007""\260q\317\270\n\300!\016\001\225\206\001a\220\337q\230\007\230y\300\000\033\320\3374E\300W\310\373\204\001\320\r\177\035\230Q\230m\2502\221 \377\002\260!\330\014\r\320\r\367\036\230a\354\215\004=\320=N\373\320N\254\206\001\330!3\260<\377\270v\300^\320SY\320\177YZ\330 &\240f\214\204\n\374\366\221\004\346\214\0015\220\001\220\026\220\337r\230\032\2403\203\207\002g\260\337Q\260f\270A\234\217\0011\330_\010\r\210Z\220\234\221\001\010\226\227\003\177\002\220\047\230\023\230G\333A\177\330\010\n\210%\210~\334\222\001\"\005\001\177\203\001\000\017 \001y\351\222\001 \n\261}\270\204\001;\001\004\002\017\210\317\212\017\320\357\004B\300!\351\205\003\021\220.\377\240\005\240[\260\013\2701\276\023\000\320BX\320X\336\003*\377\320*=\270Y\300a\360\227\026\000\t\203\207\001y\226\212\001\357\214\004\230\346\265\231\004q\330\252\231\003\203\224\001\024\220N\362\305\215\003\025\275\204\003\270\217\001!\2307\240\237#\240S\250\006\216\221\001\277\205\005e\377\2405\250\003\2504\250q\276\241\206\006N\310a\310q\205\221\003w~\260\230\001\240x\250q\260\t\217\220\001\237\021\220\025\220ih\003\306\236\001x\362\307 \021i\010\357\233\001\n\230!\230\377>\250\025\250h\260d\270\375$\326\210\001\310\001\330\020\024\220\277B\220b\230\017\240\231\005\320\363\035I\270\223\001\351\232\006\320\032.\250\377e\2603\3206I\310\025\373\310a\277\004\320\035O\310q~\345\221\001\010\020\220\006\220d\304\221\003\377\330\010\027\320\027.\250a\353\250q\230\237\001|\255\236\001\014\320\014\211\035\364\225\002\000\005\320\357\223\002\243\226\002\342\221\004Y\357\230i\240q\261\216\001\014\210L\277\230\001\230\033\240L\340\205\003E\377\320\021!\240\024\320%;\337\2702\270Q\330\333\217\001\020\220\375\r\242\211\002)\2508\2604\320\3577G\300~\330\235\001\017\020\3309\014\203\222\002\251\231\004d\220+\313\226\001\246\210\001\376\241\226\001\047\240\025\240d\250#\177\250U\260\047\270\023\270\337\215\002\3734\210\274\223\002\032\230!\2306\030\374\225\001\305\223\002\331\207\004\320\030\255\220\001\351\234\002\341\223\002\316\322""\226\0016\250\023\201\221\001\265\227\005D\240]\001\345\214\007\013\2101{\001\006\226\224\002\376\264\225\001\320\004C\3009\310A\376\377\224\001)\250\n\260!\2608\353\2705\371\240\002U\214\226\001\330\010\034\377\230D\240\006\240a\240s\236\221\000Q\340\010 \234\230\003\225\223\001Y\333\240a\324\235\001\360\010\301a2\210?S\220\001\330\014\024\307\222\002\357\204\002\377t\2201\220A\330\r\016Z\352\001\005\207\221\001\2301\271AC\203\217\002\2373\230b\240\003\350\210\001S\002S\377\260\004\260C\260q\270\003\377\2703\270b\300\001\330\030\355\034\231\213\001\250\031\306\242\002d\270#\377\270Q\270d\300#\300Q\273\300d\206\222\002d\320R\347\236\001\320oVZ\320Z\373\233\001\330\024\300\237\001\357\024\033\2304\362\206\002\027\260\001\323\330\024\314\225\001D\000D\315\231\001\250!\362N\001E\326 \255\0018\2601\260\367A\330\034\214\207\001b\240\005\320\347%5\260\367\225\005\231\225\002\320\004M\343\310Q\223\216\021\232\232\001\373\230\001\010\032\230\275%\247\237\003\013\2104\210\270\224\004\230\367\n\240!\342f5\260Q\320\3656\210\240\013\010\251\244\003v\220R\220>\256\204\0072\260!\3203\223\204\002\377\214\001\347\320TU\264\234\003\320\207\003\035\240c\377\250\024\250T\260\027\270\001\357\270\026\270q\276\207\025*\230C\363\230w\240\237\002\344\207\002r\220\030\230\367\035\320&\274\240\001\010\300\003\300}1\241\222\001\n\210(\220,\204\212\005\\\246\240\001!\001\032\320#\367\237\001W\220\223\001\034\224\224\001!\001/\240\023\311\233\001\245\245\001\257\223\007\357\017\320/B\370!\320\004S\363\320S\351\236\001\354A\032\320\0314\323\260N\344\207\001\375I\n\312\207\0018\220\1773\220b\230\003\230;\265\240\002\324\272\207\007\251!x\226\212\002s\240(9\270\317\021\270$\270\372\220\003\340\234\001D\220\353\t\230\230\230\006\025\273\231\002\021\022\330\357\020\025\220\\\306\213\002\020\024\220\367E\230\025\271\236\002\024\030\230\t\177\240\021\240\047\250\021\330\010\000\177\005\230U\240!\2404\331\207\002\374\275`\224\236\001\"\230E\320!1\343\260\0214\007\205\232\002\230\0012\230T\367\240\022""\240\250\246\003\320\004g\320\323gh\252\220\n\320EM\213\"T\250\372\216\210\006]\360\244\001H\310\001\310\024k\310Q\341\222\001S\320\220\004\230J\224\214\002q+\364\206\001\326\220\003\013\003.\300\001";
+    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 8765, 12582);
     #define __Pyx_DecompressString_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #else /* compression: none (12337 bytes) */
-static const char bytes[] = "  (an ABI v (or update wasmtime_capi.pxd and the pin together) algo exports  as  at 0x but wasmtime  bytes in the installed wasmtime package bytes in wasmtime_capi.pxd but  bytes) bytes, got  failed ( failed:  in  is  is installed; install wasmtime== must be  must be a function  must be a string or a number, got  object> on this host out of range for  symbols, got  symbols=#x(() failed at load: (tree fragment))) -> (); load the bundle again); the host runs core modules (version 01000000), , but the host provides , expected , got , not the \\0asm magic (pass the .wasm file built for wasm32-unknown-unknown), past the end of linear memory (, which is not 8-byte aligned (the IoBlock must be #[repr(C, align(8))]), which the host does not provide (available: -byte IoBlock would end at .50.0.1: : the ; ; one of ; with the Rust SDK, use export_algo!)<AlgoInstance <MemoryView of <contiguous and direct><contiguous and indirect><strided and direct or indirect><strided and direct><strided and indirect>>?A bundle the host refuses to load; the message says what to fix.ABI mismatch: got Cannot assign to read-only memoryviewCaused by:Invalid mode, expected \047c\047 or \047fortran\047, got Invalid shape in axis NoneNote that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False.The operation is not possible in the instance\047s current state (e.g. starting a failed one).a deployment needs 1..add_notealgo_io() returned at most 255 venue names (Nbbo venue indexes are u8)batches and batch_size must be > 0bundle does not compile: bundle exports with the wrong signature: bundle imports bundle is a WebAssembly component or an unknown binary version (bundle is missing required export(s): bundle is not a WebAssembly module: it starts with bundle must be bytes, got cannot resolve collections.abccould not start the epoch ticker threaddeadline_ms must be > 0 and <= 60000, g""ot defining seq.deployment_id must be a non-empty stringdisableedge-image/sequence_edge/algo/algo_host.pxiedge-image/sequence_edge/algo/instance.pxiedge-image/sequence_edge/algo/router.pxiedge-image/sequence_edge/algo/wasm_capi.pxiedge-image/sequence_edge/algo/wasm_checks.pxienableerror while executingexport \047memory\047 is a 64-bit memory; ABI v1 needs a 32-bit memory (build for wasm32-unknown-unknown)export \047memory\047 must be a linear memory, got from_label must be 1..gcinstantiating the bundle failed: int | Noneisenabledlatency_sample_every must be a power of 2, got memory_limit_bytes must be an int >= 65536, got no default __reduce__ due to non-trivial __cinit__no deployment no instance subscribes to param param names must be non-empty strings, got payload must be <= quantile must be in (0, 1], got sequence_edge.algo.host declares the C API of wasmtime symbol_idx symbols must be non-empty strings, got symbols must be unique, got this AlgoHost is closedtick_us must be within 10..100000, got unable to allocate array data.unable to allocate shape and strides.unknown errorunknown reject reason venue namewasm trap: ABI_VERSIONASCIIAbiMismatchErrorActionAlgoHostAlgoHost.__reduce_cython__AlgoHost.__setstate_cython__AlgoHost.cache_infoAlgoHost.closeAlgoHost.compileAlgoHost.deliver_fillAlgoHost.deliver_messageAlgoHost.deliver_nbboAlgoHost.deliver_rejectAlgoHost.drain_actionsAlgoHost.drain_logsAlgoHost.drain_outboxAlgoHost.getAlgoHost.heartbeatAlgoHost.instancesAlgoHost.loadAlgoHost.on_bookAlgoHost.on_nbboAlgoHost.removeAlgoHost.set_next_idAlgoHost.set_open_ordersAlgoHost.set_pnlAlgoHost.set_positionAlgoHost.startAlgoHost.statusAlgoHost.stopAlgoInstanceAlgoInstance.__reduce_cython__AlgoInstance.__setstate_cython__AlgoInstance.latency_nsAlgoInstance.statusBBundleErrorCompileErrorConfigEXPORTSEllipsisEngineExportSignatureErrorFuncFuncTypeIMPORTSIMPORT_MODULEImportMismatchErrorInstanceStateErrorInstantiationErrorIoBlockErrorLEVELLOG_LEVELSLinkerLogLineMAX_SYMBOLSMemory""TypeMissingExportErrorModuleNamedTupleNoneNotWasmErrorOpenOrderQREJECT_CODESREQUIRED_EXPORTSRouterRouter.__reduce_cython__Router.__setstate_cython__Router.bench_dispatchRouter.on_bookRouter.rebuildRouter.routeRouter.run_updatesSequenceStoreTrapUnknownDeploymentErrorValTypeView.MemoryViewWASMTIME_VERSIONWasmtimeErrorWeakSet_CAP_BITS__Pyx_PyDict_NextRef__annotate____annotations____class____class_getitem____dict____doc____func____getstate____import____main____metaclass____module____mro_entries____name____new____prepare____pyx_checksum__pyx_state__pyx_type__pyx_unpickle_Enum__pyx_vtable____qualname____reduce____reduce_cython____reduce_ex____set_name____setstate____setstate_cython____test___as_text_check_module_interface_check_module_interface.<locals>.genexpr_check_symbols_context_error_summary_error_summary.<locals>.genexpr_ffi_fmt_sig_func_is_coroutine_live_hosts_load_wasmtime_api_memory_signature_signature.<locals>.genexpr_stop_tickers_at_exit_wt_ffiabcabiabi_violationsaction_kindactionsactions_droppedactions_pendingaddaddressofalgo_abi_versionalgo_ioalgo_on_bookalgo_on_fillalgo_on_heartbeatalgo_on_messagealgo_on_nbboalgo_on_rejectalgo_on_shutdownalgo_on_startalgo_on_stopallocate_bufferappendappliedargask_px_1e8ask_qty_1e8ask_venueasyncio.coroutinesatexitavg_px_1e8bbasebatch_sizebatchesbench_dispatchbid_px_1e8bid_qty_1e8bid_venuebookbooksboolbundle_sha256cc_void_pcache_infocallbackscapabilitiescastcauseceilcline_in_tracebackclockclosecompilecompilesconsume_actionscountcpu_timecranelift_opt_levelctypesdatadeadline_hitsdeadline_msdeadline_windowsdeliver_filldeliver_messagedeliver_nbbodeliver_rejectdelivereddeployment_iddictdrain_actionsdrain_logsdrain_outboxdtype_is_objecteencodeenumerateepoch_interruptionerrorexcexportsfailedfalsefee_1e8fees_1e8filenamefillfilled_1e8flagsflatfloatformatfortranfrom_labelfrozensetfunctypegenexprgetgothashlibheartbeathexhexdigesthitshostiididximpimportlibimportlib.metadataimportsindexinstinstalledinstancesinstantiateintiois_64isfiniteite""msitemsizejkkeykindlabellatency_nslatency_sample_everylevellinelineslistloadload.<locals>.genexprloadedloglogslogs_droppedmathmaxmemorymemory_bytesmemory_limit_bytesmemory_sizememviewmetadatamissingmodemodulemodulesnnamenbbondimnextnext_idnow_nsoobjoldon_bookon_fillon_heartbeaton_messageon_nbboon_rejecton_shutdownon_starton_stoporder_idorder_typeordersoursoutoutbox_droppedp50p99packparamparam_dictparamspathpayloadpoppositionprovidedptrpx_1e8qqty_1e8ranrealized_1e8reasonrebuildrecregisterrejectremoveremovedremoveprefixresultsreturnrouterowsrun_updatesrunningsselfsendsend_errorssendssequence_edge.algosequence_edge.algo.hostset_epoch_deadlineset_limitsset_next_idset_open_ordersset_pnlset_positionsetdefaultshasha256shapesidesigsizesizeofsizesspecspeedststale_skippedstartstartswithstatestatusstepstopstoppedstrstripstructsymsym_tuplesymbolsymbol_idxsymbolstt0t1texttheirsthrowtick_ustimestampstrapstruetsts_nstupletytypetypingunpackunrealized_1e8updateupdatesvvaluevaluesvenue_namevenue_namesvenuesversionwantedwants_nbbowas_runningwasm_byteswasmtimewasmtime._ffiwasmtime_func_twasmtime_memory_twasmtime_val_raw_tweakrefwrongx\000asm\001\000\000\000Oalgo_abi_versionalgo_io\200\001\330\004\n\210+\220Q\220Q\230\021\230q\240q\270Q\320\000\022\220*\230A\330\004\013\2103\210a\210t\2205\230\001\230\023\230A\230Z\240q\250\004\250E\260\021\260#\260Q\260a\320\000\023\220?\240!\330\004\007\200z\220\021\220\047\230\021\330\010\017\210z\230\033\240A\330\004\007\200z\220\021\220(\230%\230u\240A\330\010\017\210s\220!\2201\330\004\n\210*\220A\220S\320\030@\300\001\300\024\300Q\300f\310A\320\000\031\230\030\240\021\360\006\000\005\r\210A\210T\220\026\220s\230$\230h\240d\250+\260S\270\003\2704\270v\300Q\330\004\007\200t\2101\330\010\017\210q\330\004\007\200}\220G\2301\330\010\017\210u\220A\220Q\330\004\014\210D\220\005\320\025\047\240q\330\004\007\200u\210A\210R\210{\230!\2301\330\010\017\210q\330\004\013\2102\210Q\210e\2201\220E\230\021\230!\320\000\034\230A\330\004\014\210E\220\024\320\0254""\260E\270\024\270Q\320\000\034\230A\330\004\020\220\t\230\031\240(\250!\2501\330\004\007\200z\220\023\220A\330\010\016\210k\230\021\330\014E\300Q\300a\330\014\016\210a\320\017:\270!\2701\340\004\r\320\r!\320!:\270&\300\007\300q\310\007\310q\330\r#\320#>\270f\300G\3101\310G\320ST\330\r$\320$@\300\006\300g\310Q\310g\320UV\330\004\010\210\007\210v\220[\240\005\240V\2501\330\010\013\2105\220\003\2201\330\014\022\220+\230Q\230b\240\001\240\031\250!\320+P\320PQ\320QR\340\004\026\220c\230\021\230\047\240\032\2507\260!\330\004\037\230{\250!\2501\250D\260\001\330\004\007\200x\210s\220!\330\010\016\210k\230\021\320\032,\250G\2607\270\047\300\021\300\047\310\021\320\000\037\230q\330\004\007\200z\220\021\220)\2301\330\010\022\220!\2201\330\004\016\210e\2201\220A\330\004\007\200t\2102\210S\220\003\2201\220L\240\003\2401\330\010\016\210j\230\001\320\0311\260\021\260#\3205P\320PQ\320QT\320TU\320UV\330\004\010\210\007\210q\330\010\013\2104\210z\230\021\230%\230u\240C\240t\2501\330\014\022\220*\230A\320\035F\300a\300q\330\004\007\200s\210!\2103\210a\210z\230\023\230C\230q\240\001\330\010\016\210j\230\001\320\0317\260q\270\004\270A\270Q\330\004\013\2101\320\000\037\230q\360\006\000\005\t\210\010\220\004\220A\220Q\330\t\023\2205\230\r\240Q\320\000\047\240q\340\004\016\210a\210q\220\007\220q\230\006\230d\240%\240v\250Q\330\004\016\210a\210u\220D\230\010\240\003\320#5\260S\270\005\270W\300A\330\004\007\200q\330\010\016\320\016 \240\001\330\0144\260A\260T\270\025\270a\320?R\320RS\320SV\320VW\330\014\033\2301\230D\240\005\240Q\240c\250\021\330\004\r\210W\220A\220Q\330\004\007\200t\210:\220Q\220h\230h\240a\330\010\016\320\016\"\240!\320#R\320RS\320SW\320WX\320X_\320_`\330\004\007\200v\210Q\330\010\016\320\016\"\240!\2401\340\004\014\210A\330\004\010\210\007\210x\220|\2403\240h\250f\260A\330\010\r\210W\220D\230\001\230\021\330\010\013\2103\210c\220\021\330\014\r\330\010\013\2104\210z\230\021\230$\230h\240a\330\014\021\220\027\230\001\230\022\2301\320\0345\260Q\260h\270b\300\010\320HX\320XY""\320Y]\320]^\320^a\320ab\330\014\r\330\010\016\210j\230\001\230\021\330\010\013\2104\210t\2208\2301\330\014\021\220\027\230\001\230\022\2301\230N\250!\2508\2602\260X\320=M\310Q\310h\320VW\320WX\330\004\007\200q\330\010\016\320\016\"\240!\320#O\310r\320QU\320UZ\320Z[\320[\\\330\004\017\210t\2205\230\001\230\021\330\004\010\210\007\210v\220Q\330\010\017\210s\220(\230$\230a\230s\240*\250C\250x\260s\270#\320=Q\320QR\330\010\013\2105\220\003\2201\330\014\022\320\022%\240Q\330\020!\240\021\240#\240Y\250a\250s\260!\330\020\036\230a\230q\330\010\013\2104\210z\230\021\230#\230W\240H\250K\260s\270*\300A\300S\310\007\310s\320RV\320VX\320XY\330\014\022\220(\230!\230:\240Q\240c\250\033\260J\270a\270s\300\047\310\030\320QR\330\025\031\230\021\230#\230V\2401\330\014\022\320\022%\240Q\330\020!\240\021\240#\240Y\250a\250s\260*\270A\270Q\330\022\023\2208\2301\230D\240\002\240!\330\004\013\2109\220A\220Q\320\004\027\220q\340\010\014\210H\220D\230\013\2407\250!\330\r\033\2305\240\t\250\021\330\010\014\210K\220v\230Q\330\010\014\210G\2208\2301\230A\330\010\014\210M\230\021\320\004\030\230\001\330\010\035\230T\240\021\330\010\021\220\022\320\023$\240A\240Q\240f\250A\250Q\250l\270!\320;N\310a\330\010\t\330\014\035\230T\240\021\330\014\025\220T\230\021\330\014\026\220d\230!\330\014\027\220t\2301\230D\240\001\330\014\"\240!\2404\240q\330\014\035\230T\240\021\330\014\031\230\021\230!\330\014\025\220Q\220a\330\014\035\230Q\230a\330\014\025\220Q\220a\330\014\035\230Q\230a\330\014 \240\001\240\021\330\014\036\230a\230q\330\014\027\220q\230\001\330\014\037\230q\240\001\330\014\037\230q\240\001\330\014\025\220Q\220a\330\014\033\2301\230A\330\014\036\230a\230q\330\014\024\220A\220Q\330\014\034\230A\230Q\330\014\027\220q\230\013\2401\330\014\033\2309\240A\240X\250X\260W\270M\310\021\310!\3101\310J\320VW\330\033\"\240-\250q\260\001\260\021\260*\270G\3007\310!\3108\320ST\330\014\034\230A\330\014\"\240!\2401\330\014\033\2301\230A\320\004\033\2301\340\010\017\210q\220\004\220G\2303\230d\240(\250$\250k""\270\027\300\001\320\004\034\230A\330\010\020\220\013\2303\230a\230t\240<\250|\2704\320?O\310x\320W[\320[\\\320\004 \240\r\250Y\260a\360\n\000\t\030\220q\330\010\032\230*\240G\2507\260*\270I\300\\\320QR\320RS\330\010\014\210G\2204\220q\230\004\230K\240w\250a\330\014\023\220>\240\021\330\014\020\220\004\220A\330\014\017\210q\220\007\220s\230-\240s\250%\250q\260\006\260b\270\001\330\020\021\330\014\026\220a\220q\330\014\017\210w\220a\330\014\017\210y\230\001\230\023\230A\230Q\320\036/\250q\260\005\260S\3208M\310S\320PQ\330\020\027\220q\330\010\017\210q\320\004#\2401\340\010\017\210t\2209\230A\230Q\320\004$\240A\340\010\017\210t\2207\230(\240!\2401\320\004$\240A\340\010\021\220\021\330\010\014\210H\220A\330\014\020\220\005\220W\230I\240Q\240d\250!\330\020\026\220k\240\021\240%\240s\250\047\260\022\2606\270\021\330\010\014\210G\2201\330\014\020\220\t\230\021\230!\330\010\014\210E\220\031\230$\230k\250\026\250q\330\014\020\220\013\2301\230G\2406\250\024\250Q\250e\2601\320\004$\240A\340\010\031\230\024\230[\250\004\250A\250T\260\032\2701\330\010\013\2106\220\022\2201\330\014\023\2201\330\010\017\210t\2209\230A\230W\240A\320\004%\240Q\340\010\013\2104\210z\230\021\230-\240w\250k\270\021\330\014\022\220,\230a\320\037;\2701\270D\300\001\300\033\310A\330\010\017\210u\220A\220Q\330\010\013\2104\210r\220\023\220C\220q\330\014\022\220,\230a\320\037T\320TU\320UY\320Y[\320[\\\340\010\013\2104\210q\220\002\220#\220S\230\001\330\014\022\220,\230a\230q\330\037#\2404\240q\250\002\250\"\250D\260\001\330\010\016\210g\220W\230A\230U\240*\250A\330\010\021\220\024\220Y\230d\240!\2401\330\010\013\2107\220\047\230\021\330\014\020\220\017\230q\330\014\023\2208\2301\330\010\t\330\014\025\220X\230W\240A\240T\250\031\260!\330\010\017\210x\320\027)\250\021\330\014\022\220,\230a\320\037:\270!\270>\310\021\310#\310Q\310n\320\\]\330\010\014\320\014\036\230a\330\010\014\210I\220Q\220g\230Q\330\010\014\210O\2301\330\010\017\210x\220q\320\004&\240a\340\010\013\2104\210t\2202\220U\230!\330\014\022\220*""\230A\320\035?\270q\300\001\330\010\017\210}\230A\230Q\230d\240%\240z\260\021\320\004(\250\001\330\010\017\210t\2205\230\001\230\021\320\004)\250\021\340\010!\240\024\240U\250!\2501\330\010\035\230T\240\021\330\010\013\2101\210G\2203\220a\330\014\023\2204\220q\330\010\013\2101\210F\220\"\220A\330\014\026\220a\220q\330\014\017\210{\230!\2303\230a\230q\240\014\320,<\270C\270q\330\020\027\220t\2301\330\010\t\210\031\220!\330\010\017\210t\2201\320\004*\250!\340\010!\240\024\240U\250!\2501\330\010\035\230T\240\021\330\010\013\2101\210G\2203\220a\330\014\022\320\022$\240A\240R\240q\320(?\270q\300\004\300A\330\010\013\2101\210G\2203\220a\330\014\023\2204\220q\330\010\t\210\031\220!\330\010\013\2101\210F\220\"\220A\330\014\026\220a\220q\330\014\027\220q\230\003\2301\230A\230]\250!\330\010\017\210t\2201\320\004+\2501\330\010\017\210t\2205\230\001\230\036\240w\250a\320\004+\2501\360\006\000\t\"\240\024\240U\250!\2501\330\010\035\230T\240\021\330\010\013\2101\210G\2203\220l\240$\240a\240v\250R\250q\330\014\026\220a\220q\330\014\027\220q\230\003\2301\230A\320\035-\250Q\330\010\022\220.\240\001\240\021\330\010\014\210D\220\013\2301\230A\330\010\014\210G\2208\2301\230D\240\001\240\024\240[\260\007\260q\330\010\014\210I\220Q\330\010\017\210q\320\004-\250Q\360\006\000\t\025\220A\330\010\014\210H\220D\230\001\230\024\230[\250\007\250q\330\014\017\210w\220c\230\024\230Y\240d\250$\250a\330\020\035\230T\240\035\250a\250t\3203C\300;\310d\320RZ\320Z`\320`a\320ab\33012\330\010\017\210q\320\004/\250q\340\010!\240\024\240U\250!\2501\330\010\035\230T\240\021\340\010\016\210a\330\010\016\210a\210q\330\014\020\220\001\220\021\220)\2301\230A\230Q\330\014\017\210w\220a\220w\230a\230q\240\010\250\003\250;\260d\270!\2701\270H\300G\3101\310A\310Q\330 \047\240q\250\006\250b\260\001\260\025\260g\270Q\270i\300q\330\014\r\210]\230!\230:\240R\240s\250\"\250A\330\014\r\210^\2301\330\010\017\210q\320\0042\260!\330\010\017\210~\230Q\230d\240%\240q\250\001\320\004:\320:O\310\177\320^f\320fg\330\010!\240""\024\240U\250!\2501\330\010\014\210E\220\033\320\0340\260\001\330\010\014\210E\220\033\320\0342\260!\330\010\014\210E\220\033\230L\250\001\320\004:\320:S\320ST\330$,\250A\340\010!\240\024\240U\250!\2501\340\010\013\210:\220Q\220h\230a\330\014\017\210w\220g\230S\240\001\330\020\026\220j\240\001\320!9\270\021\320:L\310G\320ST\320TW\320WX\330\014\025\220S\230\r\240Q\240a\330\010\016\210a\210q\220\010\230\003\2307\240!\330\010\016\210l\230!\330\010\016\210j\230\001\330\010\016\210n\230A\330\010\016\210o\230Q\330\010\017\210t\220:\230Q\230a\230x\240s\250!\320\004;\270=\310\016\320VW\330!,\250N\270&\300\n\310&\320PZ\320Z`\320`f\320fg\360\006\000\t\"\240\024\240U\250!\2501\340\010\016\210a\210q\220\006\220c\230\027\240\001\330\010\014\210L\230\001\330\010\014\210J\220a\330\010\014\210K\220q\330\010\014\210K\220q\330\010\014\210I\220Q\330\010\014\210N\230!\330\010\014\210H\220A\330\010\014\210I\220Q\330\010\017\210t\2208\2301\230A\230V\2403\240a\320\004<\270A\340\010!\240\024\240U\250!\2501\330\010$\240A\240T\250\025\250a\330\010\032\230!\330\010\017\210q\220\t\230\022\2303\230d\240%\240w\250b\260\001\330\010\016\210a\210q\220\002\220,\230a\230t\2403\240g\250S\260\001\330\010\014\210C\210u\220I\230Q\230a\330\014\016\210l\230!\2302\230\\\250\021\250!\330\014\016\210l\230!\2302\230Z\240q\250\001\330\014\016\210l\230!\2302\230[\250\001\250\021\330\014\016\210l\230!\2302\230^\2501\250A\330\014\016\210l\230!\2302\230^\2501\250A\330\014\016\210l\230!\2302\230X\240Q\240a\330\014\016\210l\230!\2302\230^\2501\250A\330\010\n\320\n\036\230c\240\021\240!\330\010\014\210E\220\037\240\001\320\004=\270W\300J\310a\360\006\000\t\"\240\024\240U\250!\2501\330\010\035\230T\240\021\340\010\016\210a\330\010\016\210a\210q\330\014\020\220\001\220\021\220\047\230\021\230!\2301\330\014\025\220W\230A\230W\240B\240a\240{\260\047\270\021\270)\3001\330\014\026\320\026/\250q\260\007\260q\270\n\300!\3001\330\014\017\210w\220a\220q\230\007\230y\250\001\250\033\3204E\300W\310A\330\014\r\320\r\035\230Q\230m""\2502\250S\260\002\260!\330\014\r\320\r\036\230a\330\010\017\210q\320\004=\320=N\320N`\320`a\330!3\260<\270v\300^\320SY\320YZ\330 &\240f\250A\340\010!\240\024\240U\250!\2501\330\010\035\230T\240\021\340\010\013\2105\220\001\220\026\220r\230\032\2403\240d\250$\250g\260Q\260f\270A\330\014\023\2201\330\010\r\210Z\220q\230\001\330\010\016\210a\210q\220\002\220\047\230\023\230G\2403\240a\330\010\n\210%\210~\230Q\330\010\n\210%\210\177\230a\330\010\n\210%\210~\230Q\330\010\n\210%\210\177\230a\330\010\n\210%\210y\230\001\330\010\n\210%\210~\230Q\330\010\n\210%\210}\230A\330\010\n\210%\210}\230A\330\010\017\210{\230!\2303\230a\230q\240\014\320,<\270C\270q\320\004B\300!\330\010\014\210E\220\021\220.\240\005\240[\260\013\2701\320\004B\320BX\320X`\320`a\330!*\320*=\270Y\300a\360\026\000\t\014\2104\210y\230\003\2301\330\014\022\220,\230a\230q\330\010\013\2104\210q\330\014\022\220*\230A\230Q\330\010\024\220N\240!\2401\330\010\025\220Q\330\010\014\210E\220\031\230!\2307\240#\240S\250\006\250a\330\014\017\210t\220:\230Q\230e\2405\250\003\2504\250q\330\020\026\220j\240\001\320!N\310a\310q\330\014\026\220a\220w\230h\240a\240x\250q\260\t\270\021\330\010\021\220\025\220i\230q\330\010\013\2103\210a\210x\220r\230\021\330\014\022\220*\230A\230Q\330\010\013\2105\220\n\230!\230>\250\025\250h\260d\270$\270i\300q\310\001\330\020\024\220B\220b\230\017\240q\330\014\022\220*\230A\320\035I\310\021\310!\330\010\013\2104\210z\230\021\320\032.\250e\2603\3206I\310\025\310a\330\014\022\220*\230A\320\035O\310q\320PQ\330\010\020\220\006\220d\230(\240!\2401\330\010\027\320\027.\250a\250q\330\010\017\210|\2301\330\010\014\320\014\035\230Q\330\010\014\320\014\035\230Q\330\010\014\320\014\034\230A\330\010\014\210H\220A\330\014\020\220\005\220Y\230i\240q\250\001\330\010\014\210L\230\001\230\033\240L\260\001\330\010\014\210E\320\021!\240\024\320%;\2702\270Q\330\010\t\330\014\020\220\r\230Q\230d\240)\2508\2604\3207G\300~\320UV\330\017\020\330\014\020\220\t\230\021\330\014\r\330\010\016\210d\220+\230T\240\021""\240!\330\010\026\220d\230\047\240\025\240d\250#\250U\260\047\270\023\270A\330\010\013\2104\210w\220a\330\014\032\230!\2306\240\021\330\014\017\210y\230\001\330\010\014\210K\220q\320\030)\250\021\330\010\014\210G\2208\2301\230D\240\001\240\024\240[\260\007\260q\330\010\013\2101\330\014\020\220\006\220a\220q\330\010\017\210q\320\004C\3009\310A\360\n\000\t)\250\n\260!\2608\2705\300\001\300\024\300U\310!\3101\330\010\034\230D\240\006\240a\240s\250#\250Q\340\010 \240\t\250\021\330\010\031\230\024\230Y\240a\240t\2501\360\010\000\t\014\2102\210S\220\001\330\014\024\220C\220q\330\010\016\210a\210t\2201\220A\330\r\016\330\014\020\220\005\220U\230!\2301\330\020\024\220C\220q\230\003\2303\230b\240\003\2403\240a\240s\250#\250S\260\004\260C\260q\270\003\2703\270b\300\001\330\030\034\230L\250\001\250\031\260#\260Q\260d\270#\270Q\270d\300#\300Q\300d\310#\310Q\310d\320RU\320UV\320VZ\320Z]\320]^\330\024\037\230q\330\024\033\2304\230y\250\001\250\027\260\001\330\024\027\220q\330\030\034\230D\240\t\250\021\250!\330\030\034\230E\240\025\240a\240t\2508\2601\260A\330\034\035\230Q\230b\240\005\320%5\260Q\330\020\027\220q\330\010\020\220\t\230\021\320\004M\310Q\340\010!\240\024\240U\250!\2501\330\010\035\230T\240\021\340\010\033\2305\240\001\240\021\330\010\032\230%\230q\240\001\330\010\013\2104\210r\220\023\220C\220q\230\n\240!\330\014\022\220*\230A\320\0355\260Q\3206P\320PQ\320QT\320TU\320UV\330\010\013\2103\210a\210v\220R\220q\330\014\022\220*\230A\320\0352\260!\3203O\310q\320PS\320ST\320TU\330\010\013\2105\220\001\220\026\220r\230\035\240c\250\024\250T\260\027\270\001\270\026\270q\330\014\023\2201\330\010\r\210Z\220q\230\001\330\010\016\210a\210q\220\002\220*\230C\230w\240c\250\021\330\010\016\210a\210r\220\030\230\035\320&7\260q\270\010\300\003\3001\300A\330\010\n\210(\220,\230c\240\021\240!\330\010\016\210a\210r\220\030\230\032\320#4\260A\260W\270C\270q\300\001\330\010\n\210(\220/\240\023\240A\240Q\330\010\017\210{\230!\2303\230a\230q\240\017\320/B\300#\300Q\320\004S\320S]\320]^""\360\010\000\t\032\320\0314\260N\300!\330\010\031\230\024\230Y\240a\240t\2501\360\n\000\t\014\2108\2203\220b\230\003\230;\240c\250\021\330\014\022\220*\230A\230Q\330\010\013\2104\210x\220q\230\007\230s\240!\330\014\022\220*\230A\320\0359\270\021\270$\270a\330\010\016\210a\330\010\014\210D\220\t\230\021\230!\330\010\014\210E\220\025\220a\220q\330\021\022\330\020\025\220\\\240\021\240!\330\020\024\220E\230\025\230a\230q\330\024\030\230\t\240\021\240\047\250\021\330\024\030\230\005\230U\240!\2404\240x\250q\260\001\330\030\031\230\021\230\"\230E\320!1\260\021\330\020\025\220\\\240\021\240!\330\014\017\210w\220b\230\003\2302\230T\240\022\2401\330\010\017\210q\320\004g\320gh\330\010!\240\024\240U\250!\2501\330\010\013\2104\210r\220\023\220M\240\023\240A\240T\250\021\330\014\022\220*\230A\230]\250!\320+H\310\001\310\024\310Q\310d\320RS\330\010\014\210E\220\033\230J\240a\240{\260+\270Q\330\010\014\210E\220\033\230J\240a\240{\260.\300\001";
+    #else /* compression: none (12582 bytes) */
+static const char bytes[] = "  (an ABI v (or update wasmtime_capi.pxd and the pin together) algo exports  as  at 0x but wasmtime  bytes in the installed wasmtime package bytes in wasmtime_capi.pxd but  bytes) bytes, got  failed ( failed:  in  is  is installed; install wasmtime== must be  must be a function  must be a string or a number, got  object> on this host out of range for  symbols, got  symbols=#x(() failed at load: (tree fragment))) -> (); load the bundle again); the host runs core modules (version 01000000), , but the host provides , expected , got , not the \\0asm magic (pass the .wasm file built for wasm32-unknown-unknown), past the end of linear memory (, which is not 8-byte aligned (the IoBlock must be #[repr(C, align(8))]), which the host does not provide (available: -byte IoBlock would end at .50.0.1: : the ; ; one of ; with the Rust SDK, use export_algo!)<AlgoInstance <MemoryView of <contiguous and direct><contiguous and indirect><strided and direct or indirect><strided and direct><strided and indirect>>?A bundle the host refuses to load; the message says what to fix.ABI mismatch: got Cannot assign to read-only memoryviewCaused by:Invalid mode, expected \047c\047 or \047fortran\047, got Invalid shape in axis NoneNote that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False.The operation is not possible in the instance\047s current state (e.g. starting a failed one).a deployment needs 1..add_notealgo_io() returned at most 255 venue names (Nbbo venue indexes are u8)batches and batch_size must be > 0bundle does not compile: bundle exports with the wrong signature: bundle imports bundle is a WebAssembly component or an unknown binary version (bundle is missing required export(s): bundle is not a WebAssembly module: it starts with bundle must be bytes, got cannot resolve collections.abccould not start the epoch ticker threaddeadline_ms must be > 0 and <= 60000, g""ot defining seq.deployment_id must be a non-empty stringdisableedge-image/sequence_edge/algo/algo_host.pxiedge-image/sequence_edge/algo/instance.pxiedge-image/sequence_edge/algo/router.pxiedge-image/sequence_edge/algo/wasm_capi.pxiedge-image/sequence_edge/algo/wasm_checks.pxienableerror while executingexport \047memory\047 is a 64-bit memory; ABI v1 needs a 32-bit memory (build for wasm32-unknown-unknown)export \047memory\047 must be a linear memory, got from_label must be 1..gcinstantiating the bundle failed: int | Noneisenabledlatency_sample_every must be a power of 2, got memory_limit_bytes must be an int >= 65536, got module must be a wasmtime.Module, got no default __reduce__ due to non-trivial __cinit__no deployment no instance subscribes to param param names must be non-empty strings, got payload must be <= quantile must be in (0, 1], got sequence_edge.algo.host declares the C API of wasmtime symbol_idx symbols must be non-empty strings, got symbols must be unique, got this AlgoHost is closedtick_us must be within 10..100000, got unable to allocate array data.unable to allocate shape and strides.unknown errorunknown reject reason venue namewasm trap: ABI_VERSIONASCIIAbiMismatchErrorActionAlgoHostAlgoHost.__reduce_cython__AlgoHost.__setstate_cython__AlgoHost.add_moduleAlgoHost.cache_infoAlgoHost.closeAlgoHost.compileAlgoHost.deliver_fillAlgoHost.deliver_messageAlgoHost.deliver_nbboAlgoHost.deliver_rejectAlgoHost.drain_actionsAlgoHost.drain_logsAlgoHost.drain_outboxAlgoHost.getAlgoHost.has_moduleAlgoHost.heartbeatAlgoHost.instancesAlgoHost.loadAlgoHost.on_bookAlgoHost.on_nbboAlgoHost.removeAlgoHost.set_next_idAlgoHost.set_open_ordersAlgoHost.set_pnlAlgoHost.set_positionAlgoHost.startAlgoHost.statusAlgoHost.stopAlgoInstanceAlgoInstance.__reduce_cython__AlgoInstance.__setstate_cython__AlgoInstance.latency_nsAlgoInstance.statusBBundleErrorCompileErrorConfigEXPORTSEllipsisEngineExportSignatureErrorFuncFuncTypeIMPORTSIMPORT_MODULEImportMismatchErrorInstanceStateErro""rInstantiationErrorIoBlockErrorLEVELLOG_LEVELSLinkerLogLineMAX_SYMBOLSMemoryTypeMissingExportErrorModuleNamedTupleNoneNotWasmErrorOpenOrderQREJECT_CODESREQUIRED_EXPORTSRouterRouter.__reduce_cython__Router.__setstate_cython__Router.bench_dispatchRouter.on_bookRouter.rebuildRouter.routeRouter.run_updatesSequenceStoreTrapUnknownDeploymentErrorValTypeView.MemoryViewWASMTIME_VERSIONWasmtimeErrorWeakSet_CAP_BITS__Pyx_PyDict_NextRef__annotate____annotations____class____class_getitem____dict____doc____func____getstate____import____main____metaclass____module____mro_entries____name____new____prepare____pyx_checksum__pyx_state__pyx_type__pyx_unpickle_Enum__pyx_vtable____qualname____reduce____reduce_cython____reduce_ex____set_name____setstate____setstate_cython____test___as_text_check_module_interface_check_module_interface.<locals>.genexpr_check_symbols_context_drop_module_if_unused.<locals>.genexpr_error_summary_error_summary.<locals>.genexpr_ffi_fmt_sig_func_is_coroutine_live_hosts_load_wasmtime_api_memory_signature_signature.<locals>.genexpr_stop_tickers_at_exit_wt_ffiabcabiabi_violationsaction_kindactionsactions_droppedactions_pendingaddadd_moduleaddressofalgo_abi_versionalgo_ioalgo_on_bookalgo_on_fillalgo_on_heartbeatalgo_on_messagealgo_on_nbboalgo_on_rejectalgo_on_shutdownalgo_on_startalgo_on_stopallocate_bufferappendappliedargask_px_1e8ask_qty_1e8ask_venueasyncio.coroutinesatexitavg_px_1e8bbasebatch_sizebatchesbench_dispatchbid_px_1e8bid_qty_1e8bid_venuebookbooksboolbundle_sha256cc_void_pcache_infocallbackscapabilitiescastcauseceilcline_in_tracebackclockclosecompilecompilesconsume_actionscountcpu_timecranelift_opt_levelctypesdatadeadline_hitsdeadline_msdeadline_windowsdeliver_filldeliver_messagedeliver_nbbodeliver_rejectdelivereddeployment_iddictdrain_actionsdrain_logsdrain_outboxdtype_is_objecteencodeenumerateepoch_interruptionerrorexcexportsfailedfalsefee_1e8fees_1e8filenamefillfilled_1e8flagsflatfloatformatfortranfrom_labelfrozensetfunctypegenexprgetgothas_modulehas""hlibheartbeathexhexdigesthitshostiididximpimportlibimportlib.metadataimportsindexinstinstalledinstancesinstantiateintiois_64isfiniteitemsitemsizejkkeykindlabellatency_nslatency_sample_everylevellinelineslistloadload.<locals>.genexprloadedloglogslogs_droppedmathmaxmemorymemory_bytesmemory_limit_bytesmemory_sizememviewmetadatamissingmodemodulemodulesnnamenbbondimnextnext_idnow_nsoobjoldon_bookon_fillon_heartbeaton_messageon_nbboon_rejecton_shutdownon_starton_stoporder_idorder_typeordersoursoutoutbox_droppedp50p99packparamparam_dictparamspathpayloadpoppositionprovidedptrpx_1e8qqty_1e8ranrealized_1e8reasonrebuildrecregisterrejectremoveremovedremoveprefixresultsreturnrouterowsrun_updatesrunningsselfsendsend_errorssendssequence_edge.algosequence_edge.algo.hostset_epoch_deadlineset_limitsset_next_idset_open_ordersset_pnlset_positionsetdefaultshasha256shapesidesigsizesizeofsizesspecspeedststale_skippedstartstartswithstatestatusstepstopstoppedstrstripstructsymsym_tuplesymbolsymbol_idxsymbolstt0t1texttheirsthrowtick_ustimestampstrapstruetsts_nstupletytypetypingunpackunrealized_1e8updateupdatesvvaluevaluesvenue_namevenue_namesvenuesversionwantedwants_nbbowas_runningwasm_byteswasmtimewasmtime._ffiwasmtime_func_twasmtime_memory_twasmtime_val_raw_tweakrefwrongx\000asm\001\000\000\000Oalgo_abi_versionalgo_io\200\001\330\004\n\210+\220Q\220Q\230\021\230q\240q\250a\270Q\320\000\022\220*\230A\330\004\013\2103\210a\210t\2205\230\001\230\023\230A\230Z\240q\250\004\250E\260\021\260#\260Q\260a\320\000\023\220?\240!\330\004\007\200z\220\021\220\047\230\021\330\010\017\210z\230\033\240A\330\004\007\200z\220\021\220(\230%\230u\240A\330\010\017\210s\220!\2201\330\004\n\210*\220A\220S\320\030@\300\001\300\024\300Q\300f\310A\320\000\031\230\030\240\021\360\006\000\005\r\210A\210T\220\026\220s\230$\230h\240d\250+\260S\270\003\2704\270v\300Q\330\004\007\200t\2101\330\010\017\210q\330\004\007\200}\220G\2301\330\010\017\210u\220A\220Q\330\004\014\210D\220\005\320\025\047\240q\330\004\007\200u\210A""\210R\210{\230!\2301\330\010\017\210q\330\004\013\2102\210Q\210e\2201\220E\230\021\230!\320\000\034\230A\330\004\014\210E\220\024\320\0254\260E\270\024\270Q\320\000\034\230A\330\004\020\220\t\230\031\240(\250!\2501\330\004\007\200z\220\023\220A\330\010\016\210k\230\021\330\014E\300Q\300a\330\014\016\210a\320\017:\270!\2701\340\004\r\320\r!\320!:\270&\300\007\300q\310\007\310q\330\r#\320#>\270f\300G\3101\310G\320ST\330\r$\320$@\300\006\300g\310Q\310g\320UV\330\004\010\210\007\210v\220[\240\005\240V\2501\330\010\013\2105\220\003\2201\330\014\022\220+\230Q\230b\240\001\240\031\250!\320+P\320PQ\320QR\340\004\026\220c\230\021\230\047\240\032\2507\260!\330\004\037\230{\250!\2501\250D\260\001\330\004\007\200x\210s\220!\330\010\016\210k\230\021\320\032,\250G\2607\270\047\300\021\300\047\310\021\320\000\037\230q\330\004\007\200z\220\021\220)\2301\330\010\022\220!\2201\330\004\016\210e\2201\220A\330\004\007\200t\2102\210S\220\003\2201\220L\240\003\2401\330\010\016\210j\230\001\320\0311\260\021\260#\3205P\320PQ\320QT\320TU\320UV\330\004\010\210\007\210q\330\010\013\2104\210z\230\021\230%\230u\240C\240t\2501\330\014\022\220*\230A\320\035F\300a\300q\330\004\007\200s\210!\2103\210a\210z\230\023\230C\230q\240\001\330\010\016\210j\230\001\320\0317\260q\270\004\270A\270Q\330\004\013\2101\320\000\037\230q\360\006\000\005\t\210\010\220\004\220A\220Q\330\t\023\2205\230\r\240Q\320\000\047\240q\340\004\016\210a\210q\220\007\220q\230\006\230d\240%\240v\250Q\330\004\016\210a\210u\220D\230\010\240\003\320#5\260S\270\005\270W\300A\330\004\007\200q\330\010\016\320\016 \240\001\330\0144\260A\260T\270\025\270a\320?R\320RS\320SV\320VW\330\014\033\2301\230D\240\005\240Q\240c\250\021\330\004\r\210W\220A\220Q\330\004\007\200t\210:\220Q\220h\230h\240a\330\010\016\320\016\"\240!\320#R\320RS\320SW\320WX\320X_\320_`\330\004\007\200v\210Q\330\010\016\320\016\"\240!\2401\340\004\014\210A\330\004\010\210\007\210x\220|\2403\240h\250f\260A\330\010\r\210W\220D\230\001\230\021\330\010\013\2103\210c\220\021""\330\014\r\330\010\013\2104\210z\230\021\230$\230h\240a\330\014\021\220\027\230\001\230\022\2301\320\0345\260Q\260h\270b\300\010\320HX\320XY\320Y]\320]^\320^a\320ab\330\014\r\330\010\016\210j\230\001\230\021\330\010\013\2104\210t\2208\2301\330\014\021\220\027\230\001\230\022\2301\230N\250!\2508\2602\260X\320=M\310Q\310h\320VW\320WX\330\004\007\200q\330\010\016\320\016\"\240!\320#O\310r\320QU\320UZ\320Z[\320[\\\330\004\017\210t\2205\230\001\230\021\330\004\010\210\007\210v\220Q\330\010\017\210s\220(\230$\230a\230s\240*\250C\250x\260s\270#\320=Q\320QR\330\010\013\2105\220\003\2201\330\014\022\320\022%\240Q\330\020!\240\021\240#\240Y\250a\250s\260!\330\020\036\230a\230q\330\010\013\2104\210z\230\021\230#\230W\240H\250K\260s\270*\300A\300S\310\007\310s\320RV\320VX\320XY\330\014\022\220(\230!\230:\240Q\240c\250\033\260J\270a\270s\300\047\310\030\320QR\330\025\031\230\021\230#\230V\2401\330\014\022\320\022%\240Q\330\020!\240\021\240#\240Y\250a\250s\260*\270A\270Q\330\022\023\2208\2301\230D\240\002\240!\330\004\013\2109\220A\220Q\320\004\027\220q\340\010\014\210H\220D\230\013\2407\250!\330\r\033\2305\240\t\250\021\330\010\014\210K\220v\230Q\330\010\014\210G\2208\2301\230A\330\010\014\210M\230\021\320\004\030\230\001\330\010\035\230T\240\021\330\010\021\220\022\320\023$\240A\240Q\240f\250A\250Q\250l\270!\320;N\310a\330\010\t\330\014\035\230T\240\021\330\014\025\220T\230\021\330\014\026\220d\230!\330\014\027\220t\2301\230D\240\001\330\014\"\240!\2404\240q\330\014\035\230T\240\021\330\014\031\230\021\230!\330\014\025\220Q\220a\330\014\035\230Q\230a\330\014\025\220Q\220a\330\014\035\230Q\230a\330\014 \240\001\240\021\330\014\036\230a\230q\330\014\027\220q\230\001\330\014\037\230q\240\001\330\014\037\230q\240\001\330\014\025\220Q\220a\330\014\033\2301\230A\330\014\036\230a\230q\330\014\024\220A\220Q\330\014\034\230A\230Q\330\014\027\220q\230\013\2401\330\014\033\2309\240A\240X\250X\260W\270M\310\021\310!\3101\310J\320VW\330\033\"\240-\250q\260\001\260\021\260*\270G\3007\310!""\3108\320ST\330\014\034\230A\330\014\"\240!\2401\330\014\033\2301\230A\320\004\033\2301\340\010\017\210q\220\004\220G\2303\230d\240(\250$\250k\270\027\300\001\320\004\034\230A\330\010\020\220\013\2303\230a\230t\240<\250|\2704\320?O\310x\320W[\320[\\\320\004 \240\r\250Y\260a\360\n\000\t\030\220q\330\010\032\230*\240G\2507\260*\270I\300\\\320QR\320RS\330\010\014\210G\2204\220q\230\004\230K\240w\250a\330\014\023\220>\240\021\330\014\020\220\004\220A\330\014\017\210q\220\007\220s\230-\240s\250%\250q\260\006\260b\270\001\330\020\021\330\014\026\220a\220q\330\014\017\210w\220a\330\014\017\210y\230\001\230\023\230A\230Q\320\036/\250q\260\005\260S\3208M\310S\320PQ\330\020\027\220q\330\010\017\210q\320\004#\2401\340\010\017\210t\2209\230A\230Q\320\004$\240A\340\010\017\210t\2207\230(\240!\2401\320\004$\240A\340\010\021\220\021\330\010\014\210H\220A\330\014\020\220\005\220W\230I\240Q\240d\250!\330\020\026\220k\240\021\240%\240s\250\047\260\022\2606\270\021\330\010\014\210G\2201\330\014\020\220\t\230\021\230!\330\010\014\210E\220\031\230$\230k\250\026\250q\330\014\020\220\013\2301\230G\2406\250\024\250Q\250e\2601\320\004$\240A\340\010\031\230\024\230[\250\004\250A\250T\260\032\2701\330\010\013\2106\220\022\2201\330\014\023\2201\330\010\017\210t\2209\230A\230W\240A\320\004%\240Q\340\010\013\2104\210z\230\021\230-\240w\250k\270\021\330\014\022\220,\230a\320\037;\2701\270D\300\001\300\033\310A\330\010\017\210u\220A\220Q\330\010\013\2104\210r\220\023\220C\220q\330\014\022\220,\230a\320\037T\320TU\320UY\320Y[\320[\\\340\010\013\2104\210q\220\002\220#\220S\230\001\330\014\022\220,\230a\230q\330\037#\2404\240q\250\002\250\"\250D\260\001\330\010\016\210g\220W\230A\230U\240*\250A\330\010\021\220\024\220Y\230d\240!\2401\330\010\013\2107\220\047\230\021\330\014\020\220\017\230q\330\014\023\2208\2301\330\010\t\330\014\025\220X\230W\240A\240T\250\031\260!\330\010\017\210x\320\027)\250\021\330\014\022\220,\230a\320\037:\270!\270>\310\021\310#\310Q\310n\320\\]\330\010\014\320\014\036\230a""\330\010\014\210I\220Q\220g\230Q\330\010\014\210O\2301\330\010\017\210x\220q\320\004&\240a\340\010\013\2104\210t\2202\220U\230!\330\014\022\220*\230A\320\035?\270q\300\001\330\010\017\210}\230A\230Q\230d\240%\240z\260\021\320\004(\250\001\330\010\017\210t\2205\230\001\230\021\320\004(\250\001\330\010\017\210w\220c\230\024\230Q\320\004)\250\021\340\010!\240\024\240U\250!\2501\330\010\035\230T\240\021\330\010\013\2101\210G\2203\220a\330\014\023\2204\220q\330\010\013\2101\210F\220\"\220A\330\014\026\220a\220q\330\014\017\210{\230!\2303\230a\230q\240\014\320,<\270C\270q\330\020\027\220t\2301\330\010\t\210\031\220!\330\010\017\210t\2201\320\004*\250!\340\010!\240\024\240U\250!\2501\330\010\035\230T\240\021\330\010\013\2101\210G\2203\220a\330\014\022\320\022$\240A\240R\240q\320(?\270q\300\004\300A\330\010\013\2101\210G\2203\220a\330\014\023\2204\220q\330\010\t\210\031\220!\330\010\013\2101\210F\220\"\220A\330\014\026\220a\220q\330\014\027\220q\230\003\2301\230A\230]\250!\330\010\017\210t\2201\320\004+\2501\330\010\017\210t\2205\230\001\230\036\240w\250a\320\004+\2501\360\006\000\t\"\240\024\240U\250!\2501\330\010\035\230T\240\021\330\010\013\2101\210G\2203\220l\240$\240a\240v\250R\250q\330\014\026\220a\220q\330\014\027\220q\230\003\2301\230A\320\035-\250Q\330\010\022\220.\240\001\240\021\330\010\014\210D\220\013\2301\230A\330\010\014\210G\2208\2301\230D\240\001\240\024\240[\260\007\260q\330\010\014\210I\220Q\330\010\036\230a\230v\240T\250\021\330\010\017\210q\320\004-\250Q\360\006\000\t\025\220A\330\010\014\210H\220D\230\001\230\024\230[\250\007\250q\330\014\017\210w\220c\230\024\230Y\240d\250$\250a\330\020\035\230T\240\035\250a\250t\3203C\300;\310d\320RZ\320Z`\320`a\320ab\33012\330\010\017\210q\320\004/\250q\340\010!\240\024\240U\250!\2501\330\010\035\230T\240\021\340\010\016\210a\330\010\016\210a\210q\330\014\020\220\001\220\021\220)\2301\230A\230Q\330\014\017\210w\220a\220w\230a\230q\240\010\250\003\250;\260d\270!\2701\270H\300G\3101\310A\310Q\330 \047\240q\250\006""\250b\260\001\260\025\260g\270Q\270i\300q\330\014\r\210]\230!\230:\240R\240s\250\"\250A\330\014\r\210^\2301\330\010\017\210q\320\0040\260\001\360\006\000\t\014\2104\210z\230\021\230(\240(\250!\330\014\022\220)\2301\320\034D\300A\300T\310\021\310\047\320QR\330\010\014\210I\220Q\220j\240\001\330\010\014\210O\2301\320\0042\260!\330\010\017\210~\230Q\230d\240%\240q\250\001\320\004:\320:O\310\177\320^f\320fg\330\010!\240\024\240U\250!\2501\330\010\014\210E\220\033\320\0340\260\001\330\010\014\210E\220\033\320\0342\260!\330\010\014\210E\220\033\230L\250\001\320\004:\320:S\320ST\330$,\250A\340\010!\240\024\240U\250!\2501\340\010\013\210:\220Q\220h\230a\330\014\017\210w\220g\230S\240\001\330\020\026\220j\240\001\320!9\270\021\320:L\310G\320ST\320TW\320WX\330\014\025\220S\230\r\240Q\240a\330\010\016\210a\210q\220\010\230\003\2307\240!\330\010\016\210l\230!\330\010\016\210j\230\001\330\010\016\210n\230A\330\010\016\210o\230Q\330\010\017\210t\220:\230Q\230a\230x\240s\250!\320\004;\270=\310\016\320VW\330!,\250N\270&\300\n\310&\320PZ\320Z`\320`f\320fg\360\006\000\t\"\240\024\240U\250!\2501\340\010\016\210a\210q\220\006\220c\230\027\240\001\330\010\014\210L\230\001\330\010\014\210J\220a\330\010\014\210K\220q\330\010\014\210K\220q\330\010\014\210I\220Q\330\010\014\210N\230!\330\010\014\210H\220A\330\010\014\210I\220Q\330\010\017\210t\2208\2301\230A\230V\2403\240a\320\004<\270A\340\010!\240\024\240U\250!\2501\330\010$\240A\240T\250\025\250a\330\010\032\230!\330\010\017\210q\220\t\230\022\2303\230d\240%\240w\250b\260\001\330\010\016\210a\210q\220\002\220,\230a\230t\2403\240g\250S\260\001\330\010\014\210C\210u\220I\230Q\230a\330\014\016\210l\230!\2302\230\\\250\021\250!\330\014\016\210l\230!\2302\230Z\240q\250\001\330\014\016\210l\230!\2302\230[\250\001\250\021\330\014\016\210l\230!\2302\230^\2501\250A\330\014\016\210l\230!\2302\230^\2501\250A\330\014\016\210l\230!\2302\230X\240Q\240a\330\014\016\210l\230!\2302\230^\2501\250A\330\010\n\320\n\036\230c\240\021\240!\330\010\014\210E""\220\037\240\001\320\004=\270W\300J\310a\360\006\000\t\"\240\024\240U\250!\2501\330\010\035\230T\240\021\340\010\016\210a\330\010\016\210a\210q\330\014\020\220\001\220\021\220\047\230\021\230!\2301\330\014\025\220W\230A\230W\240B\240a\240{\260\047\270\021\270)\3001\330\014\026\320\026/\250q\260\007\260q\270\n\300!\3001\330\014\017\210w\220a\220q\230\007\230y\250\001\250\033\3204E\300W\310A\330\014\r\320\r\035\230Q\230m\2502\250S\260\002\260!\330\014\r\320\r\036\230a\330\010\017\210q\320\004=\320=N\320N`\320`a\330!3\260<\270v\300^\320SY\320YZ\330 &\240f\250A\340\010!\240\024\240U\250!\2501\330\010\035\230T\240\021\340\010\013\2105\220\001\220\026\220r\230\032\2403\240d\250$\250g\260Q\260f\270A\330\014\023\2201\330\010\r\210Z\220q\230\001\330\010\016\210a\210q\220\002\220\047\230\023\230G\2403\240a\330\010\n\210%\210~\230Q\330\010\n\210%\210\177\230a\330\010\n\210%\210~\230Q\330\010\n\210%\210\177\230a\330\010\n\210%\210y\230\001\330\010\n\210%\210~\230Q\330\010\n\210%\210}\230A\330\010\n\210%\210}\230A\330\010\017\210{\230!\2303\230a\230q\240\014\320,<\270C\270q\320\004B\300!\330\010\014\210E\220\021\220.\240\005\240[\260\013\2701\320\004B\320BX\320X`\320`a\330!*\320*=\270Y\300a\360\026\000\t\014\2104\210y\230\003\2301\330\014\022\220,\230a\230q\330\010\013\2104\210q\330\014\022\220*\230A\230Q\330\010\024\220N\240!\2401\330\010\025\220Q\330\010\014\210E\220\031\230!\2307\240#\240S\250\006\250a\330\014\017\210t\220:\230Q\230e\2405\250\003\2504\250q\330\020\026\220j\240\001\320!N\310a\310q\330\014\026\220a\220w\230h\240a\240x\250q\260\t\270\021\330\010\021\220\025\220i\230q\330\010\013\2103\210a\210x\220r\230\021\330\014\022\220*\230A\230Q\330\010\013\2105\220\n\230!\230>\250\025\250h\260d\270$\270i\300q\310\001\330\020\024\220B\220b\230\017\240q\330\014\022\220*\230A\320\035I\310\021\310!\330\010\013\2104\210z\230\021\320\032.\250e\2603\3206I\310\025\310a\330\014\022\220*\230A\320\035O\310q\320PQ\330\010\020\220\006\220d\230(\240!\2401\330\010\027\320\027.\250a\250q""\330\010\017\210|\2301\330\010\014\320\014\035\230Q\330\010\014\320\014\035\230Q\330\010\014\320\014\034\230A\330\010\014\210H\220A\330\014\020\220\005\220Y\230i\240q\250\001\330\010\014\210L\230\001\230\033\240L\260\001\330\010\014\210E\320\021!\240\024\320%;\2702\270Q\330\010\t\330\014\020\220\r\230Q\230d\240)\2508\2604\3207G\300~\320UV\330\017\020\330\014\020\220\t\230\021\330\014\r\330\010\016\210d\220+\230T\240\021\240!\330\010\026\220d\230\047\240\025\240d\250#\250U\260\047\270\023\270A\330\010\013\2104\210w\220a\330\014\032\230!\2306\240\021\330\014\017\210y\230\001\330\010\014\210K\220q\320\030)\250\021\330\010\013\2104\210w\220a\330\014\"\240!\2406\250\023\250A\330\010\014\210G\2208\2301\230D\240\001\240\024\240[\260\007\260q\330\010\013\2101\330\014\020\220\006\220a\220q\330\010\017\210q\320\004C\3009\310A\360\n\000\t)\250\n\260!\2608\2705\300\001\300\024\300U\310!\3101\330\010\034\230D\240\006\240a\240s\250#\250Q\340\010 \240\t\250\021\330\010\031\230\024\230Y\240a\240t\2501\360\010\000\t\014\2102\210S\220\001\330\014\024\220C\220q\330\010\016\210a\210t\2201\220A\330\r\016\330\014\020\220\005\220U\230!\2301\330\020\024\220C\220q\230\003\2303\230b\240\003\2403\240a\240s\250#\250S\260\004\260C\260q\270\003\2703\270b\300\001\330\030\034\230L\250\001\250\031\260#\260Q\260d\270#\270Q\270d\300#\300Q\300d\310#\310Q\310d\320RU\320UV\320VZ\320Z]\320]^\330\024\037\230q\330\024\033\2304\230y\250\001\250\027\260\001\330\024\027\220q\330\030\034\230D\240\t\250\021\250!\330\030\034\230E\240\025\240a\240t\2508\2601\260A\330\034\035\230Q\230b\240\005\320%5\260Q\330\020\027\220q\330\010\020\220\t\230\021\320\004M\310Q\340\010!\240\024\240U\250!\2501\330\010\035\230T\240\021\340\010\033\2305\240\001\240\021\330\010\032\230%\230q\240\001\330\010\013\2104\210r\220\023\220C\220q\230\n\240!\330\014\022\220*\230A\320\0355\260Q\3206P\320PQ\320QT\320TU\320UV\330\010\013\2103\210a\210v\220R\220q\330\014\022\220*\230A\320\0352\260!\3203O\310q\320PS\320ST\320TU\330\010\013\2105\220""\001\220\026\220r\230\035\240c\250\024\250T\260\027\270\001\270\026\270q\330\014\023\2201\330\010\r\210Z\220q\230\001\330\010\016\210a\210q\220\002\220*\230C\230w\240c\250\021\330\010\016\210a\210r\220\030\230\035\320&7\260q\270\010\300\003\3001\300A\330\010\n\210(\220,\230c\240\021\240!\330\010\016\210a\210r\220\030\230\032\320#4\260A\260W\270C\270q\300\001\330\010\n\210(\220/\240\023\240A\240Q\330\010\017\210{\230!\2303\230a\230q\240\017\320/B\300#\300Q\320\004S\320S]\320]^\360\010\000\t\032\320\0314\260N\300!\330\010\031\230\024\230Y\240a\240t\2501\360\n\000\t\014\2108\2203\220b\230\003\230;\240c\250\021\330\014\022\220*\230A\230Q\330\010\013\2104\210x\220q\230\007\230s\240!\330\014\022\220*\230A\320\0359\270\021\270$\270a\330\010\016\210a\330\010\014\210D\220\t\230\021\230!\330\010\014\210E\220\025\220a\220q\330\021\022\330\020\025\220\\\240\021\240!\330\020\024\220E\230\025\230a\230q\330\024\030\230\t\240\021\240\047\250\021\330\024\030\230\005\230U\240!\2404\240x\250q\260\001\330\030\031\230\021\230\"\230E\320!1\260\021\330\020\025\220\\\240\021\240!\330\014\017\210w\220b\230\003\2302\230T\240\022\2401\330\010\017\210q\320\004g\320gh\330\010!\240\024\240U\250!\2501\330\010\013\2104\210r\220\023\220M\240\023\240A\240T\250\021\330\014\022\220*\230A\230]\250!\320+H\310\001\310\024\310Q\310d\320RS\330\010\014\210E\220\033\230J\240a\240{\260+\270Q\330\010\014\210E\220\033\230J\240a\240{\260.\300\001";
     PyObject *data = NULL;
     #define __Pyx_DecompressString_UNUSED
     #define __Pyx_DecompressString_LZSS_UNUSED
     #endif
     PyObject **stringtab = __pyx_mstate->__pyx_string_tab;
     Py_ssize_t pos = 0;
-    for (int i = 0; i < 542; i++) {
+    for (int i = 0; i < 548; i++) {
       Py_ssize_t bytes_length = str_length_index[i].length;
       PyObject *string = PyUnicode_DecodeUTF8(bytes + pos, bytes_length, NULL);
-      if (likely(string) && i >= 120) PyUnicode_InternInPlace(&string);
+      if (likely(string) && i >= 121) PyUnicode_InternInPlace(&string);
       if (unlikely(!string)) {
         Py_XDECREF(data);
         __PYX_ERR(0, 1, __pyx_L1_error)
@@ -56906,8 +58226,8 @@ static const char bytes[] = "  (an ABI v (or update wasmtime_capi.pxd and the pi
       stringtab[i] = string;
       pos += bytes_length;
     }
-    for (int i = 542; i < 592; i++) {
-      Py_ssize_t bytes_length = bytes_length_index[i-542].length;
+    for (int i = 548; i < 601; i++) {
+      Py_ssize_t bytes_length = bytes_length_index[i-548].length;
       PyObject *string = PyBytes_FromStringAndSize(bytes + pos, bytes_length);
       stringtab[i] = string;
       pos += bytes_length;
@@ -56917,15 +58237,15 @@ static const char bytes[] = "  (an ABI v (or update wasmtime_capi.pxd and the pi
       }
     }
     Py_XDECREF(data);
-    for (Py_ssize_t i = 0; i < 592; i++) {
+    for (Py_ssize_t i = 0; i < 601; i++) {
       if (unlikely(PyObject_Hash(stringtab[i]) == -1)) {
         __PYX_ERR(0, 1, __pyx_L1_error)
       }
     }
     #if CYTHON_IMMORTAL_CONSTANTS
     {
-      PyObject **table = stringtab + 542;
-      for (Py_ssize_t i=0; i<50; ++i) {
+      PyObject **table = stringtab + 548;
+      for (Py_ssize_t i=0; i<53; ++i) {
         #if PY_VERSION_HEX >= 0x030F0000
         PyUnstable_SetImmortal(table[i]);
         #elif CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
@@ -57045,234 +58365,249 @@ static int __Pyx_CreateCodeObjects(__pyx_mstatetype *__pyx_mstate) {
     __pyx_mstate_global->__pyx_codeobj_tab[4] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_wa, __pyx_mstate->__pyx_n_u_genexpr, __pyx_mstate->__pyx_kp_b_iso88591_Q_2, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[4])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {0, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS|CO_GENERATOR), 141};
+    const __Pyx_PyCode_New_function_description descr = {0, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS|CO_GENERATOR), 152};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_v};
     __pyx_mstate_global->__pyx_codeobj_tab[5] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_genexpr, __pyx_mstate->__pyx_kp_b_iso88591_q_3, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[5])) goto bad;
   }
   {
+    const __Pyx_PyCode_New_function_description descr = {0, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS|CO_GENERATOR), 443};
+    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_inst};
+    __pyx_mstate_global->__pyx_codeobj_tab[6] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_genexpr, __pyx_mstate->__pyx_kp_b_iso88591_a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[6])) goto bad;
+  }
+  {
     const __Pyx_PyCode_New_function_description descr = {0, 0, 0, 7, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 193};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_installed, __pyx_mstate->__pyx_n_u_sizes, __pyx_mstate->__pyx_n_u_name, __pyx_mstate->__pyx_n_u_ours, __pyx_mstate->__pyx_n_u_theirs, __pyx_mstate->__pyx_n_u_path, __pyx_mstate->__pyx_n_u_missing};
-    __pyx_mstate_global->__pyx_codeobj_tab[6] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_wa_2, __pyx_mstate->__pyx_n_u_load_wasmtime_api, __pyx_mstate->__pyx_kp_b_iso88591_A_1_z_A_k_EQa_a_1_q_q_fG1GST_gQ, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[6])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[7] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_wa_2, __pyx_mstate->__pyx_n_u_load_wasmtime_api, __pyx_mstate->__pyx_kp_b_iso88591_A_1_z_A_k_EQa_a_1_q_q_fG1GST_gQ, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[7])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 87};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_text, __pyx_mstate->__pyx_n_u_lines, __pyx_mstate->__pyx_n_u_cause, __pyx_mstate->__pyx_n_u_line, __pyx_mstate->__pyx_n_u_genexpr, __pyx_mstate->__pyx_n_u_genexpr};
-    __pyx_mstate_global->__pyx_codeobj_tab[7] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_wa, __pyx_mstate->__pyx_n_u_error_summary, __pyx_mstate->__pyx_kp_b_iso88591_AT_s_hd_S_4vQ_t1_q_G1_uAQ_D_q_u, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[7])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[8] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_wa, __pyx_mstate->__pyx_n_u_error_summary, __pyx_mstate->__pyx_kp_b_iso88591_AT_s_hd_S_4vQ_t1_q_G1_uAQ_D_q_u, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[8])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 101};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_functype, __pyx_mstate->__pyx_n_u_genexpr, __pyx_mstate->__pyx_n_u_genexpr, __pyx_mstate->__pyx_n_u_genexpr};
-    __pyx_mstate_global->__pyx_codeobj_tab[8] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_wa, __pyx_mstate->__pyx_n_u_signature, __pyx_mstate->__pyx_kp_b_iso88591_A_E_4E_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[8])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[9] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_wa, __pyx_mstate->__pyx_n_u_signature, __pyx_mstate->__pyx_kp_b_iso88591_A_E_4E_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[9])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 105};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_sig};
-    __pyx_mstate_global->__pyx_codeobj_tab[9] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_wa, __pyx_mstate->__pyx_n_u_fmt_sig, __pyx_mstate->__pyx_kp_b_iso88591_A_3at5_AZq_E_Qa, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[9])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[10] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_wa, __pyx_mstate->__pyx_n_u_fmt_sig, __pyx_mstate->__pyx_kp_b_iso88591_A_3at5_AZq_E_Qa, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[10])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 18, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 109};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_module_2, __pyx_mstate->__pyx_n_u_exports, __pyx_mstate->__pyx_n_u_missing, __pyx_mstate->__pyx_n_u_memory, __pyx_mstate->__pyx_n_u_wrong, __pyx_mstate->__pyx_n_u_name, __pyx_mstate->__pyx_n_u_params, __pyx_mstate->__pyx_n_u_results, __pyx_mstate->__pyx_n_u_ty, __pyx_mstate->__pyx_n_u_got_2, __pyx_mstate->__pyx_n_u_provided, __pyx_mstate->__pyx_n_u_imp, __pyx_mstate->__pyx_n_u_spec, __pyx_mstate->__pyx_n_u_e, __pyx_mstate->__pyx_n_u_name, __pyx_mstate->__pyx_n_u_genexpr, __pyx_mstate->__pyx_n_u_genexpr, __pyx_mstate->__pyx_n_u_genexpr};
-    __pyx_mstate_global->__pyx_codeobj_tab[10] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_wa, __pyx_mstate->__pyx_n_u_check_module_interface, __pyx_mstate->__pyx_kp_b_iso88591_q_aq_q_d_vQ_auD_5S_WA_q_4AT_a_R, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[10])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[11] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_wa, __pyx_mstate->__pyx_n_u_check_module_interface, __pyx_mstate->__pyx_kp_b_iso88591_q_aq_q_d_vQ_auD_5S_WA_q_4AT_a_R, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[11])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 152};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_symbols, __pyx_mstate->__pyx_n_u_sym};
-    __pyx_mstate_global->__pyx_codeobj_tab[11] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_wa, __pyx_mstate->__pyx_n_u_check_symbols, __pyx_mstate->__pyx_kp_b_iso88591_q_z_1_1_e1A_t2S_1L_1_j_1_5PPQQT, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[11])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[12] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_wa, __pyx_mstate->__pyx_n_u_check_symbols, __pyx_mstate->__pyx_kp_b_iso88591_q_z_1_1_e1A_t2S_1L_1_j_1_5PPQQT, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[12])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 166};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_kind, __pyx_mstate->__pyx_n_u_value};
-    __pyx_mstate_global->__pyx_codeobj_tab[12] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_wa, __pyx_mstate->__pyx_n_u_as_text, __pyx_mstate->__pyx_kp_b_iso88591_z_z_A_z_uA_s_1_AS_QfA, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[12])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[13] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_wa, __pyx_mstate->__pyx_n_u_as_text, __pyx_mstate->__pyx_kp_b_iso88591_z_z_A_z_uA_s_1_AS_QfA, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[13])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 226};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_q};
-    __pyx_mstate_global->__pyx_codeobj_tab[13] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_in, __pyx_mstate->__pyx_n_u_latency_ns, __pyx_mstate->__pyx_kp_b_iso88591_a_4t2U_A_q_AQd_z, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[13])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[14] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_in, __pyx_mstate->__pyx_n_u_latency_ns, __pyx_mstate->__pyx_kp_b_iso88591_a_4t2U_A_q_AQd_z, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[14])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 232};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_s_3, __pyx_mstate->__pyx_n_u_memory};
-    __pyx_mstate_global->__pyx_codeobj_tab[14] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_in, __pyx_mstate->__pyx_n_u_status, __pyx_mstate->__pyx_kp_b_iso88591_T_AQfAQl_Na_T_T_d_t1D_4q_T_Qa_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[14])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[15] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_in, __pyx_mstate->__pyx_n_u_status, __pyx_mstate->__pyx_kp_b_iso88591_T_AQfAQl_Na_T_T_d_t1D_4q_T_Qa_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[15])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 1};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
-    __pyx_mstate_global->__pyx_codeobj_tab[15] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_reduce_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q_4, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[15])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[16] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_reduce_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q_4, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[16])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 3};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_pyx_state};
-    __pyx_mstate_global->__pyx_codeobj_tab[16] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_setstate_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q_4, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[16])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[17] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_setstate_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q_4, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[17])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 7, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 83};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_instances, __pyx_mstate->__pyx_n_u_wanted, __pyx_mstate->__pyx_n_u_inst, __pyx_mstate->__pyx_n_u_idx, __pyx_mstate->__pyx_n_u_sym, __pyx_mstate->__pyx_n_u_route};
-    __pyx_mstate_global->__pyx_codeobj_tab[17] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_ro, __pyx_mstate->__pyx_n_u_rebuild, __pyx_mstate->__pyx_kp_b_iso88591_A_HA_WIQd_k_s_6_G1_E_k_q_1G6_Qe, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[17])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[18] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_ro, __pyx_mstate->__pyx_n_u_rebuild, __pyx_mstate->__pyx_kp_b_iso88591_A_HA_WIQd_k_s_6_G1_E_k_q_1G6_Qe, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[18])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 94};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_symbol};
-    __pyx_mstate_global->__pyx_codeobj_tab[18] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_ro, __pyx_mstate->__pyx_n_u_route, __pyx_mstate->__pyx_kp_b_iso88591_1_t9AQ, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[18])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[19] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_ro, __pyx_mstate->__pyx_n_u_route, __pyx_mstate->__pyx_kp_b_iso88591_1_t9AQ, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[19])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 98};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_book, __pyx_mstate->__pyx_n_u_route};
-    __pyx_mstate_global->__pyx_codeobj_tab[19] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_ro, __pyx_mstate->__pyx_n_u_on_book, __pyx_mstate->__pyx_kp_b_iso88591_A_AT_1_6_1_1_t9AWA, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[19])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[20] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_ro, __pyx_mstate->__pyx_n_u_on_book, __pyx_mstate->__pyx_kp_b_iso88591_A_AT_1_6_1_1_t9AWA, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[20])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {4, 0, 0, 13, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 105};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_book, __pyx_mstate->__pyx_n_u_updates, __pyx_mstate->__pyx_n_u_consume_actions, __pyx_mstate->__pyx_n_u_flat, __pyx_mstate->__pyx_n_u_n, __pyx_mstate->__pyx_n_u_i, __pyx_mstate->__pyx_n_u_applied, __pyx_mstate->__pyx_n_u_ran, __pyx_mstate->__pyx_n_u_route, __pyx_mstate->__pyx_n_u_j, __pyx_mstate->__pyx_n_u_e, __pyx_mstate->__pyx_n_u_rec};
-    __pyx_mstate_global->__pyx_codeobj_tab[20] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_ro, __pyx_mstate->__pyx_n_u_run_updates, __pyx_mstate->__pyx_kp_b_iso88591_C9A_85_U_1_D_as_Q_Yat1_2S_Cq_at, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[20])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[21] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_ro, __pyx_mstate->__pyx_n_u_run_updates, __pyx_mstate->__pyx_kp_b_iso88591_C9A_85_U_1_D_as_Q_Yat1_2S_Cq_at, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[21])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {5, 0, 0, 14, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 134};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_book, __pyx_mstate->__pyx_n_u_batches, __pyx_mstate->__pyx_n_u_batch_size, __pyx_mstate->__pyx_n_u_cpu_time, __pyx_mstate->__pyx_n_u_clock, __pyx_mstate->__pyx_n_u_route, __pyx_mstate->__pyx_n_u_b, __pyx_mstate->__pyx_n_u_k, __pyx_mstate->__pyx_n_u_j, __pyx_mstate->__pyx_n_u_t0, __pyx_mstate->__pyx_n_u_t1, __pyx_mstate->__pyx_n_u_e, __pyx_mstate->__pyx_n_u_out};
-    __pyx_mstate_global->__pyx_codeobj_tab[21] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_ro, __pyx_mstate->__pyx_n_u_bench_dispatch, __pyx_mstate->__pyx_kp_b_iso88591_SS_4N_Yat1_83b_c_AQ_4xq_s_A_9_a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[21])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[22] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_ro, __pyx_mstate->__pyx_n_u_bench_dispatch, __pyx_mstate->__pyx_kp_b_iso88591_SS_4N_Yat1_83b_c_AQ_4xq_s_A_9_a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[22])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 1};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
-    __pyx_mstate_global->__pyx_codeobj_tab[22] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_reduce_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q_4, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[22])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[23] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_reduce_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q_4, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[23])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 3};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_pyx_state};
-    __pyx_mstate_global->__pyx_codeobj_tab[23] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_setstate_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q_4, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[23])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[24] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_setstate_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q_4, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[24])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {0, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 10};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_host};
-    __pyx_mstate_global->__pyx_codeobj_tab[24] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_stop_tickers_at_exit, __pyx_mstate->__pyx_kp_b_iso88591_q_AQ_5_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[24])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[25] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_stop_tickers_at_exit, __pyx_mstate->__pyx_kp_b_iso88591_q_AQ_5_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[25])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 68};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_inst};
-    __pyx_mstate_global->__pyx_codeobj_tab[25] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_close, __pyx_mstate->__pyx_kp_b_iso88591_q_HD_7_5_KvQ_G81A_M, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[25])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[26] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_close, __pyx_mstate->__pyx_kp_b_iso88591_q_HD_7_5_KvQ_G81A_M, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[26])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 83};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_wasm_bytes, __pyx_mstate->__pyx_n_u_data, __pyx_mstate->__pyx_n_u_sha, __pyx_mstate->__pyx_n_u_module_2, __pyx_mstate->__pyx_n_u_exc};
-    __pyx_mstate_global->__pyx_codeobj_tab[26] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_compile, __pyx_mstate->__pyx_kp_b_iso88591_Q_4z_wk_a_1D_A_uAQ_4r_Cq_a_TTUU, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[26])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[27] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_compile, __pyx_mstate->__pyx_kp_b_iso88591_Q_4z_wk_a_1D_A_uAQ_4r_Cq_a_TTUU, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[27])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {5, 0, 3, 22, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 119};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 108};
+    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_sha256};
+    __pyx_mstate_global->__pyx_codeobj_tab[28] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_has_module, __pyx_mstate->__pyx_kp_b_iso88591_wc_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[28])) goto bad;
+  }
+  {
+    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 111};
+    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_sha256, __pyx_mstate->__pyx_n_u_module_2};
+    __pyx_mstate_global->__pyx_codeobj_tab[29] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_add_module, __pyx_mstate->__pyx_kp_b_iso88591_0_4z_1_DAT_QR_IQj_O1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[29])) goto bad;
+  }
+  {
+    const __Pyx_PyCode_New_function_description descr = {5, 0, 3, 22, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 130};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id, __pyx_mstate->__pyx_n_u_wasm_bytes, __pyx_mstate->__pyx_n_u_symbols, __pyx_mstate->__pyx_n_u_params, __pyx_mstate->__pyx_n_u_deadline_ms, __pyx_mstate->__pyx_n_u_memory_limit_bytes, __pyx_mstate->__pyx_n_u_venue_names, __pyx_mstate->__pyx_n_u_inst, __pyx_mstate->__pyx_n_u_old, __pyx_mstate->__pyx_n_u_sym_tuple, __pyx_mstate->__pyx_n_u_param_dict, __pyx_mstate->__pyx_n_u_key, __pyx_mstate->__pyx_n_u_value, __pyx_mstate->__pyx_n_u_venues, __pyx_mstate->__pyx_n_u_module_2, __pyx_mstate->__pyx_n_u_sha, __pyx_mstate->__pyx_n_u_capabilities, __pyx_mstate->__pyx_n_u_name, __pyx_mstate->__pyx_n_u_was_running, __pyx_mstate->__pyx_n_u_genexpr, __pyx_mstate->__pyx_n_u_genexpr};
-    __pyx_mstate_global->__pyx_codeobj_tab[27] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_load, __pyx_mstate->__pyx_kp_b_iso88591_BBXX_a_Ya_4y_1_aq_4q_AQ_N_1_Q_E, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[27])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[30] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_load, __pyx_mstate->__pyx_kp_b_iso88591_BBXX_a_Ya_4y_1_aq_4q_AQ_N_1_Q_E, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[30])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 183};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 196};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id};
-    __pyx_mstate_global->__pyx_codeobj_tab[28] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_get, __pyx_mstate->__pyx_kp_b_iso88591_t5, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[28])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[31] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_get, __pyx_mstate->__pyx_kp_b_iso88591_t5, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[31])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 189};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 202};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id, __pyx_mstate->__pyx_n_u_inst, __pyx_mstate->__pyx_n_u_s_3};
-    __pyx_mstate_global->__pyx_codeobj_tab[29] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_start, __pyx_mstate->__pyx_kp_b_iso88591_U_1_T_1G3a_ARq_q_A_1G3a_4q_1F_A, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[29])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[32] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_start, __pyx_mstate->__pyx_kp_b_iso88591_U_1_T_1G3a_ARq_q_A_1G3a_4q_1F_A, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[32])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 203};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 216};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id, __pyx_mstate->__pyx_n_u_inst, __pyx_mstate->__pyx_n_u_s_3};
-    __pyx_mstate_global->__pyx_codeobj_tab[30] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_stop, __pyx_mstate->__pyx_kp_b_iso88591_U_1_T_1G3a_4q_1F_A_aq_3aq_Cq_t1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[30])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[33] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_stop, __pyx_mstate->__pyx_kp_b_iso88591_U_1_T_1G3a_4q_1F_A_aq_3aq_Cq_t1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[33])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 5, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 216};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 5, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 229};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id, __pyx_mstate->__pyx_n_u_inst, __pyx_mstate->__pyx_n_u_s_3, __pyx_mstate->__pyx_n_u_actions};
-    __pyx_mstate_global->__pyx_codeobj_tab[31] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_remove, __pyx_mstate->__pyx_kp_b_iso88591_1_U_1_T_1G3l_avRq_aq_q_1A_Q_D_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[31])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[34] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_remove, __pyx_mstate->__pyx_kp_b_iso88591_1_U_1_T_1G3l_avRq_aq_q_1A_Q_D_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[34])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 236};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 250};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_book};
-    __pyx_mstate_global->__pyx_codeobj_tab[32] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_on_book, __pyx_mstate->__pyx_kp_b_iso88591_A_t7_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[32])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[35] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_on_book, __pyx_mstate->__pyx_kp_b_iso88591_A_t7_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[35])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 8, 12, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 240};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 8, 12, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 254};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id, __pyx_mstate->__pyx_n_u_order_id, __pyx_mstate->__pyx_n_u_px_1e8, __pyx_mstate->__pyx_n_u_qty_1e8, __pyx_mstate->__pyx_n_u_symbol_idx, __pyx_mstate->__pyx_n_u_side, __pyx_mstate->__pyx_n_u_fee_1e8, __pyx_mstate->__pyx_n_u_ts_ns, __pyx_mstate->__pyx_n_u_flags, __pyx_mstate->__pyx_n_u_inst, __pyx_mstate->__pyx_n_u_fill};
-    __pyx_mstate_global->__pyx_codeobj_tab[33] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_deliver_fill, __pyx_mstate->__pyx_kp_b_iso88591_VW_N_PZZ_ffg_U_1_aq_c_L_Ja_Kq_K, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[33])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[36] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_deliver_fill, __pyx_mstate->__pyx_kp_b_iso88591_VW_N_PZZ_ffg_U_1_aq_c_L_Ja_Kq_K, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[36])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {6, 0, 0, 8, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 257};
+    const __Pyx_PyCode_New_function_description descr = {6, 0, 0, 8, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 271};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id, __pyx_mstate->__pyx_n_u_order_id, __pyx_mstate->__pyx_n_u_reason, __pyx_mstate->__pyx_n_u_symbol_idx, __pyx_mstate->__pyx_n_u_action_kind, __pyx_mstate->__pyx_n_u_inst, __pyx_mstate->__pyx_n_u_reject};
-    __pyx_mstate_global->__pyx_codeobj_tab[34] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_deliver_reject, __pyx_mstate->__pyx_kp_b_iso88591_SST_A_U_1_Qha_wgS_j_9_LGSTTWWX, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[34])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[37] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_deliver_reject, __pyx_mstate->__pyx_kp_b_iso88591_SST_A_U_1_Qha_wgS_j_9_LGSTTWWX, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[37])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {4, 0, 0, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 273};
+    const __Pyx_PyCode_New_function_description descr = {4, 0, 0, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 287};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id, __pyx_mstate->__pyx_n_u_from_label, __pyx_mstate->__pyx_n_u_payload, __pyx_mstate->__pyx_n_u_inst, __pyx_mstate->__pyx_n_u_s_3, __pyx_mstate->__pyx_n_u_io, __pyx_mstate->__pyx_n_u_label, __pyx_mstate->__pyx_n_u_data};
-    __pyx_mstate_global->__pyx_codeobj_tab[35] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_deliver_message, __pyx_mstate->__pyx_kp_b_iso88591_MQ_U_1_T_5_q_4r_Cq_A_5Q6PPQQTTU, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[35])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[38] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_deliver_message, __pyx_mstate->__pyx_kp_b_iso88591_MQ_U_1_T_5_q_4r_Cq_A_5Q6PPQQTTU, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[38])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 8, 13, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 294};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 8, 13, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 308};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id, __pyx_mstate->__pyx_n_u_symbol_idx, __pyx_mstate->__pyx_n_u_bid_px_1e8, __pyx_mstate->__pyx_n_u_bid_qty_1e8, __pyx_mstate->__pyx_n_u_ask_px_1e8, __pyx_mstate->__pyx_n_u_ask_qty_1e8, __pyx_mstate->__pyx_n_u_ts_ns, __pyx_mstate->__pyx_n_u_bid_venue, __pyx_mstate->__pyx_n_u_ask_venue, __pyx_mstate->__pyx_n_u_inst, __pyx_mstate->__pyx_n_u_s_3, __pyx_mstate->__pyx_n_u_io};
-    __pyx_mstate_global->__pyx_codeobj_tab[36] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_deliver_nbbo, __pyx_mstate->__pyx_kp_b_iso88591_NN_a_3_v_SYYZ_fA_U_1_T_5_r_3d_g, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[36])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[39] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_deliver_nbbo, __pyx_mstate->__pyx_kp_b_iso88591_NN_a_3_v_SYYZ_fA_U_1_T_5_r_3d_g, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[39])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 5, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS|CO_VARKEYWORDS), 315};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 5, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS|CO_VARKEYWORDS), 329};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_symbol, __pyx_mstate->__pyx_n_u_nbbo, __pyx_mstate->__pyx_n_u_delivered, __pyx_mstate->__pyx_n_u_inst};
-    __pyx_mstate_global->__pyx_codeobj_tab[37] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_on_nbbo, __pyx_mstate->__pyx_kp_b_iso88591_Q_A_HD_q_wc_Yd_a_T_at3C_dRZZ_aa, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[37])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[40] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_on_nbbo, __pyx_mstate->__pyx_kp_b_iso88591_Q_A_HD_q_wc_Yd_a_T_at3C_dRZZ_aa, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[40])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 8, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 325};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 8, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 339};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_now_ns, __pyx_mstate->__pyx_n_u_inst, __pyx_mstate->__pyx_n_u_s_3, __pyx_mstate->__pyx_n_u_arg, __pyx_mstate->__pyx_n_u_ran, __pyx_mstate->__pyx_n_u_ts, __pyx_mstate->__pyx_n_u_obj};
-    __pyx_mstate_global->__pyx_codeobj_tab[38] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_heartbeat, __pyx_mstate->__pyx_kp_b_iso88591_Ya_q_G7_I_QRRS_G4q_Kwa_A_q_s_s, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[38])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[41] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_heartbeat, __pyx_mstate->__pyx_kp_b_iso88591_Ya_q_G7_I_QRRS_G4q_Kwa_A_q_s_s, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[41])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 345};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 359};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id};
-    __pyx_mstate_global->__pyx_codeobj_tab[39] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_drain_actions, __pyx_mstate->__pyx_kp_b_iso88591_2_Qd_q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[39])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[42] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_drain_actions, __pyx_mstate->__pyx_kp_b_iso88591_2_Qd_q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[42])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 1, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 348};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 1, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 362};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id, __pyx_mstate->__pyx_n_u_timestamps, __pyx_mstate->__pyx_n_u_inst, __pyx_mstate->__pyx_n_u_s_3, __pyx_mstate->__pyx_n_u_e, __pyx_mstate->__pyx_n_u_out, __pyx_mstate->__pyx_n_u_label, __pyx_mstate->__pyx_n_u_payload};
-    __pyx_mstate_global->__pyx_codeobj_tab[40] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_drain_outbox, __pyx_mstate->__pyx_kp_b_iso88591_WJa_U_1_T_a_aq_1_WAWBa_1_q_q_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[40])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[43] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_drain_outbox, __pyx_mstate->__pyx_kp_b_iso88591_WJa_U_1_T_a_aq_1_WAWBa_1_q_q_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[43])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 364};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 378};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id, __pyx_mstate->__pyx_n_u_inst, __pyx_mstate->__pyx_n_u_s_3, __pyx_mstate->__pyx_n_u_e, __pyx_mstate->__pyx_n_u_out};
-    __pyx_mstate_global->__pyx_codeobj_tab[41] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_drain_logs, __pyx_mstate->__pyx_kp_b_iso88591_q_U_1_T_a_aq_1AQ_wawaq_d_1HG1AQ, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[41])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[44] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_drain_logs, __pyx_mstate->__pyx_kp_b_iso88591_q_U_1_T_a_aq_1AQ_wawaq_d_1HG1AQ, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[44])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {5, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 380};
+    const __Pyx_PyCode_New_function_description descr = {5, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 394};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id, __pyx_mstate->__pyx_n_u_symbol_idx, __pyx_mstate->__pyx_n_u_qty_1e8, __pyx_mstate->__pyx_n_u_avg_px_1e8, __pyx_mstate->__pyx_n_u_inst};
-    __pyx_mstate_global->__pyx_codeobj_tab[42] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_set_position, __pyx_mstate->__pyx_kp_b_iso88591_ggh_U_1_4r_M_AT_A_H_QdRS_E_Ja_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[42])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[45] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_set_position, __pyx_mstate->__pyx_kp_b_iso88591_ggh_U_1_4r_M_AT_A_H_QdRS_E_Ja_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[45])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 3, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 387};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 3, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 401};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id, __pyx_mstate->__pyx_n_u_realized_1e8, __pyx_mstate->__pyx_n_u_unrealized_1e8, __pyx_mstate->__pyx_n_u_fees_1e8, __pyx_mstate->__pyx_n_u_inst};
-    __pyx_mstate_global->__pyx_codeobj_tab[43] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_set_pnl, __pyx_mstate->__pyx_kp_b_iso88591_O_ffg_U_1_E_0_E_2_E_L, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[43])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[46] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_set_pnl, __pyx_mstate->__pyx_kp_b_iso88591_O_ffg_U_1_E_0_E_2_E_L, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[46])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 393};
+    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 407};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id, __pyx_mstate->__pyx_n_u_orders, __pyx_mstate->__pyx_n_u_inst, __pyx_mstate->__pyx_n_u_st, __pyx_mstate->__pyx_n_u_i, __pyx_mstate->__pyx_n_u_rows, __pyx_mstate->__pyx_n_u_o, __pyx_mstate->__pyx_n_u_o};
-    __pyx_mstate_global->__pyx_codeobj_tab[44] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_set_open_orders, __pyx_mstate->__pyx_kp_b_iso88591_A_U_1_AT_a_q_3d_wb_aq_at3gS_CuI, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[44])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[47] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_set_open_orders, __pyx_mstate->__pyx_kp_b_iso88591_A_U_1_AT_a_q_3d_wb_aq_at3gS_CuI, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[47])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 411};
+    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 425};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id, __pyx_mstate->__pyx_n_u_next_id};
-    __pyx_mstate_global->__pyx_codeobj_tab[45] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_set_next_id, __pyx_mstate->__pyx_kp_b_iso88591_B_E_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[45])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[48] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_set_next_id, __pyx_mstate->__pyx_kp_b_iso88591_B_E_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[48])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 416};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 430};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_deployment_id};
-    __pyx_mstate_global->__pyx_codeobj_tab[46] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_status, __pyx_mstate->__pyx_kp_b_iso88591_1_t5_wa, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[46])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[49] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_status, __pyx_mstate->__pyx_kp_b_iso88591_1_t5_wa, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[49])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 419};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 433};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_inst};
-    __pyx_mstate_global->__pyx_codeobj_tab[47] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_instances, __pyx_mstate->__pyx_kp_b_iso88591_1_q_G3d_k, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[47])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[50] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_instances, __pyx_mstate->__pyx_kp_b_iso88591_1_q_G3d_k, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[50])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 423};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 437};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
-    __pyx_mstate_global->__pyx_codeobj_tab[48] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_cache_info, __pyx_mstate->__pyx_kp_b_iso88591_A_3at_4_OxW, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[48])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[51] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_algo_al, __pyx_mstate->__pyx_n_u_cache_info, __pyx_mstate->__pyx_kp_b_iso88591_A_3at_4_OxW, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[51])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 1};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
-    __pyx_mstate_global->__pyx_codeobj_tab[49] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_reduce_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q_4, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[49])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[52] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_reduce_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q_4, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[52])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 3};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_pyx_state};
-    __pyx_mstate_global->__pyx_codeobj_tab[50] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_setstate_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q_4, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[50])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[53] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_setstate_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q_4, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[53])) goto bad;
   }
   Py_DECREF(tuple_dedup_map);
   return 0;
@@ -63723,6 +65058,76 @@ static CYTHON_INLINE PyObject* __Pyx____Pyx_PyUnicode_From_uint32_t(uint32_t val
         return PyUnicode_FromOrdinal(*dpos);
     }
     return __Pyx_PyUnicode_BuildFromAscii(ulength, dpos, (int) length, prepend_sign, padding_char);
+}
+
+/* PyObjectCompare */
+#ifndef __Pyx_DEFINED_PyObject_CompareStrStrBoolNe
+#define __Pyx_DEFINED_PyObject_CompareStrStrBoolNe
+static CYTHON_INLINE int __Pyx_PyObject_CompareStrStrBoolNe(PyObject* s1, PyObject* s2) {
+    #if __PYX_LIMITED_VERSION_HEX >= 0x030e0000
+    int result = PyUnicode_Equal(s1, s2);
+    #if !CYTHON_COMPILING_IN_CPYTHON
+    if (unlikely(result == -1)) return -1;
+    #endif
+    if (result != 0) goto __pyx_return_false; else goto __pyx_return_true;
+    #else
+    int result = PyUnicode_Compare(s1, s2);
+    if (unlikely((result == -1) && PyErr_Occurred())) return -1;
+    if (result != 0) goto __pyx_return_true; else goto __pyx_return_false;
+    #endif
+__pyx_return_true:
+    return 1;
+__pyx_return_false:
+    return 0;
+}
+#endif
+static CYTHON_INLINE int __Pyx_PyObject_CompareBoolNe_str_str(PyObject *op1, PyObject *op2, int pyop) {
+    CYTHON_UNUSED_VAR(pyop);
+    if (unlikely(op1 == Py_None)) {
+        if (op2 == Py_None) goto __pyx_return_false; else goto __pyx_return_true;
+    }
+    if (unlikely(op2 == Py_None)) {
+        if (op1 == Py_None) goto __pyx_return_false; else goto __pyx_return_true;
+    }
+    
+    if (likely(op1 != Py_None)) {
+        if (op1 == op2) goto __pyx_return_false;
+        if (likely(op2 != Py_None)) {
+            return __Pyx_PyObject_CompareStrStrBoolNe(op1, op2);
+        }
+        goto __pyx_richcmp;
+    }
+    
+    if ((0)) goto __pyx_richcmp;
+    if ((0)) goto __pyx_return_true;
+    if ((0)) goto __pyx_return_false;
+__pyx_richcmp:
+    return __Pyx_PyObject_RichCompareBool(op1, op2, Py_NE);
+__pyx_return_true:
+    return 1;
+__pyx_return_false:
+    return 0;
+}
+
+/* py_dict_pop_ignore */
+static CYTHON_INLINE int __Pyx_PyDict_Pop_ignore(PyObject *d, PyObject *key, PyObject *default_value) {
+#if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030d00A2 || defined(PyDict_Pop)
+    int result = PyDict_Pop(d, key, NULL);
+    CYTHON_UNUSED_VAR(default_value);
+    return (unlikely(result == -1)) ? -1 : 0;
+#else
+    PyObject *value;
+    CYTHON_UNUSED_VAR(default_value);
+    #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX < 0x030d0000
+    value = _PyDict_Pop(d, key, Py_None);
+    #else
+    value = __Pyx_CallUnboundCMethod2(&__pyx_mstate_global->__pyx_umethod_PyDict_Type_pop, d, key, Py_None);
+    #endif
+    if (unlikely(value == NULL))
+        return -1;
+    Py_DECREF(value);
+    return 0;
+#endif
 }
 
 /* AllocateExtensionType */

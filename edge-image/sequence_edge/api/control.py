@@ -13,10 +13,10 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from ..bundle_fetch import FetchRefused, fetch_bundle
 from ..edge import Edge, EdgeConfig
 from ..mesh.bridge import EdgeMesh, parse_address
 from ..push import MAX_BUNDLE_BYTES, PushError, check_deployment_id, decode_bundle, parse_push
@@ -68,35 +68,24 @@ async def edge_info(request: web.Request) -> web.Response:
     return web.json_response(edge_of(request).edge_info())
 
 
-async def fetch_bundle(url: str) -> bytes:
-    try:
-        async with (
-            httpx.AsyncClient(timeout=30.0, follow_redirects=True) as client,
-            client.stream("GET", url) as resp,
-        ):
-            if resp.status_code != 200:
-                raise PushError("BundleDownloadFailed", f"GET {url} answered {resp.status_code}")
-            chunks, size = [], 0
-            async for chunk in resp.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_BUNDLE_BYTES:
-                    raise PushError("BundleTooLarge", f"{url} is larger than {MAX_BUNDLE_BYTES} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except httpx.HTTPError as exc:
-        raise PushError("BundleDownloadFailed", f"GET {url} failed: {exc}") from None
-
-
 async def push(request: web.Request) -> web.Response:
     dep_id = deployment_id(request)
     try:
         body = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PushError("BadJson", f"the push body is not JSON: {exc}") from None
+    except ValueError as exc:  # not JSON, not UTF-8, or an integer too long to parse
+        raise PushError("BadJson", f"the push body is not JSON: {str(exc)[:200]}") from None
     req = parse_push(body)
-    wasm = decode_bundle(req.bundle) if req.bundle is not None else await fetch_bundle(str(req.bundle_url))
     edge = edge_of(request)
-    created = edge.push(dep_id, req, wasm)
+    # safe pushes (bundle_fetch.py, compile_worker.py): fetch by the edge's rules, compile off-loop
+    if req.bundle is not None:
+        wasm = decode_bundle(req.bundle)
+    else:
+        policy = edge.config.policy
+        try:
+            wasm = await fetch_bundle(str(req.bundle_url), req.sha256, policy.compile.max_bundle_bytes, policy.fetch)
+        except FetchRefused as exc:
+            raise PushError(exc.reason, exc.message) from None
+    created = await edge.push_off_loop(dep_id, req, wasm)
     return web.json_response(edge.status(dep_id), status=201 if created else 200)
 
 

@@ -2232,6 +2232,7 @@ struct __pyx_t_13sequence_edge_6orders_4risk_risk_order_t {
   uint8_t side;
   int rests;
   uint64_t qty_1e8;
+  uint64_t order_qty_1e8;
   uint64_t px_1e8;
   uint64_t mid_1e8;
   int64_t position_1e8;
@@ -8373,7 +8374,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
  *         if reason == R_OK:
  *             ro.side = a.side             # <<<<<<<<<<<<<<
  *             ro.rests = a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY
- *             ro.qty_1e8 = a.qty_1e8
+ *             ro.qty_1e8 = ro.order_qty_1e8 = a.qty_1e8
 */
     __pyx_t_6 = __pyx_v_a->side;
 
@@ -8383,7 +8384,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
  *         if reason == R_OK:
  *             ro.side = a.side
  *             ro.rests = a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY             # <<<<<<<<<<<<<<
- *             ro.qty_1e8 = a.qty_1e8
+ *             ro.qty_1e8 = ro.order_qty_1e8 = a.qty_1e8
  *             ro.px_1e8 = a.px_1e8 if a.order_type != SEQ_ORDER_MARKET else \
 */
     switch (__pyx_v_a->order_type) {
@@ -8400,17 +8401,19 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     /* "sequence_edge/orders/oms.pyx":274
  *             ro.side = a.side
  *             ro.rests = a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY
- *             ro.qty_1e8 = a.qty_1e8             # <<<<<<<<<<<<<<
+ *             ro.qty_1e8 = ro.order_qty_1e8 = a.qty_1e8             # <<<<<<<<<<<<<<
  *             ro.px_1e8 = a.px_1e8 if a.order_type != SEQ_ORDER_MARKET else \
  *                 self._worst_px(book, a.side, a.qty_1e8)
 */
     __pyx_t_7 = __pyx_v_a->qty_1e8;
 
     __pyx_v_ro.qty_1e8 = __pyx_t_7;
+    __pyx_v_ro.order_qty_1e8 = __pyx_t_7;
+
 
     /* "sequence_edge/orders/oms.pyx":275
  *             ro.rests = a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY
- *             ro.qty_1e8 = a.qty_1e8
+ *             ro.qty_1e8 = ro.order_qty_1e8 = a.qty_1e8
  *             ro.px_1e8 = a.px_1e8 if a.order_type != SEQ_ORDER_MARKET else \             # <<<<<<<<<<<<<<
  *                 self._worst_px(book, a.side, a.qty_1e8)
  *             if ro.px_1e8 == 0:
@@ -8423,7 +8426,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     } else {
 
       /* "sequence_edge/orders/oms.pyx":276
- *             ro.qty_1e8 = a.qty_1e8
+ *             ro.qty_1e8 = ro.order_qty_1e8 = a.qty_1e8
  *             ro.px_1e8 = a.px_1e8 if a.order_type != SEQ_ORDER_MARKET else \
  *                 self._worst_px(book, a.side, a.qty_1e8)             # <<<<<<<<<<<<<<
  *             if ro.px_1e8 == 0:
@@ -8436,7 +8439,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 
     /* "sequence_edge/orders/oms.pyx":275
  *             ro.rests = a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY
- *             ro.qty_1e8 = a.qty_1e8
+ *             ro.qty_1e8 = ro.order_qty_1e8 = a.qty_1e8
  *             ro.px_1e8 = a.px_1e8 if a.order_type != SEQ_ORDER_MARKET else \             # <<<<<<<<<<<<<<
  *                 self._worst_px(book, a.side, a.qty_1e8)
  *             if ro.px_1e8 == 0:
@@ -9891,7 +9894,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
  *         else:
  *             ro.side = o.side             # <<<<<<<<<<<<<<
  *             ro.rests = False              # already counted as resting
- *             ro.qty_1e8 = a.qty_1e8 - o.filled_1e8
+ *             ro.qty_1e8 = a.qty_1e8 - o.filled_1e8   # what can still execute (position)
 */
   /*else*/ {
     __pyx_t_4 = __pyx_v_o->side;
@@ -9902,23 +9905,34 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
  *         else:
  *             ro.side = o.side
  *             ro.rests = False              # already counted as resting             # <<<<<<<<<<<<<<
- *             ro.qty_1e8 = a.qty_1e8 - o.filled_1e8
- *             ro.px_1e8 = a.px_1e8
+ *             ro.qty_1e8 = a.qty_1e8 - o.filled_1e8   # what can still execute (position)
+ *             ro.order_qty_1e8 = a.qty_1e8            # the order's size (order qty, notional)
 */
     __pyx_v_ro.rests = 0;
 
     /* "sequence_edge/orders/oms.pyx":394
  *             ro.side = o.side
  *             ro.rests = False              # already counted as resting
- *             ro.qty_1e8 = a.qty_1e8 - o.filled_1e8             # <<<<<<<<<<<<<<
+ *             ro.qty_1e8 = a.qty_1e8 - o.filled_1e8   # what can still execute (position)             # <<<<<<<<<<<<<<
+ *             ro.order_qty_1e8 = a.qty_1e8            # the order's size (order qty, notional)
  *             ro.px_1e8 = a.px_1e8
- *             ro.mid_1e8 = self._mid(book)
 */
     __pyx_v_ro.qty_1e8 = (__pyx_v_a->qty_1e8 - __pyx_v_o->filled_1e8);
 
     /* "sequence_edge/orders/oms.pyx":395
  *             ro.rests = False              # already counted as resting
- *             ro.qty_1e8 = a.qty_1e8 - o.filled_1e8
+ *             ro.qty_1e8 = a.qty_1e8 - o.filled_1e8   # what can still execute (position)
+ *             ro.order_qty_1e8 = a.qty_1e8            # the order's size (order qty, notional)             # <<<<<<<<<<<<<<
+ *             ro.px_1e8 = a.px_1e8
+ *             ro.mid_1e8 = self._mid(book)
+*/
+    __pyx_t_5 = __pyx_v_a->qty_1e8;
+
+    __pyx_v_ro.order_qty_1e8 = __pyx_t_5;
+
+    /* "sequence_edge/orders/oms.pyx":396
+ *             ro.qty_1e8 = a.qty_1e8 - o.filled_1e8   # what can still execute (position)
+ *             ro.order_qty_1e8 = a.qty_1e8            # the order's size (order qty, notional)
  *             ro.px_1e8 = a.px_1e8             # <<<<<<<<<<<<<<
  *             ro.mid_1e8 = self._mid(book)
  *             ro.position_1e8 = self.st.positions[o.symbol_idx].qty_1e8
@@ -9927,8 +9941,8 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
     __pyx_v_ro.px_1e8 = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":396
- *             ro.qty_1e8 = a.qty_1e8 - o.filled_1e8
+    /* "sequence_edge/orders/oms.pyx":397
+ *             ro.order_qty_1e8 = a.qty_1e8            # the order's size (order qty, notional)
  *             ro.px_1e8 = a.px_1e8
  *             ro.mid_1e8 = self._mid(book)             # <<<<<<<<<<<<<<
  *             ro.position_1e8 = self.st.positions[o.symbol_idx].qty_1e8
@@ -9936,7 +9950,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     __pyx_v_ro.mid_1e8 = ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mid(__pyx_v_self, __pyx_v_book);
 
-    /* "sequence_edge/orders/oms.pyx":397
+    /* "sequence_edge/orders/oms.pyx":398
  *             ro.px_1e8 = a.px_1e8
  *             ro.mid_1e8 = self._mid(book)
  *             ro.position_1e8 = self.st.positions[o.symbol_idx].qty_1e8             # <<<<<<<<<<<<<<
@@ -9947,7 +9961,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
     __pyx_v_ro.position_1e8 = __pyx_t_6;
 
-    /* "sequence_edge/orders/oms.pyx":398
+    /* "sequence_edge/orders/oms.pyx":399
  *             ro.mid_1e8 = self._mid(book)
  *             ro.position_1e8 = self.st.positions[o.symbol_idx].qty_1e8
  *             ro.open_buy_1e8 = ro.open_sell_1e8 = 0             # <<<<<<<<<<<<<<
@@ -9957,7 +9971,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     __pyx_v_ro.open_buy_1e8 = 0;
     __pyx_v_ro.open_sell_1e8 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":399
+    /* "sequence_edge/orders/oms.pyx":400
  *             ro.position_1e8 = self.st.positions[o.symbol_idx].qty_1e8
  *             ro.open_buy_1e8 = ro.open_sell_1e8 = 0
  *             for j in range(self.n_open):             # <<<<<<<<<<<<<<
@@ -9971,7 +9985,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     for (__pyx_t_9 = 0; __pyx_t_9 < __pyx_t_8; __pyx_t_9+=1) {
       __pyx_v_j = __pyx_t_9;
 
-      /* "sequence_edge/orders/oms.pyx":400
+      /* "sequence_edge/orders/oms.pyx":401
  *             ro.open_buy_1e8 = ro.open_sell_1e8 = 0
  *             for j in range(self.n_open):
  *                 if <int>j != i and self.orders[j].symbol_idx == o.symbol_idx:             # <<<<<<<<<<<<<<
@@ -9997,7 +10011,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
       if (__pyx_t_1) {
 
 
-        /* "sequence_edge/orders/oms.pyx":401
+        /* "sequence_edge/orders/oms.pyx":402
  *             for j in range(self.n_open):
  *                 if <int>j != i and self.orders[j].symbol_idx == o.symbol_idx:
  *                     if self.orders[j].side == SEQ_SIDE_BUY:             # <<<<<<<<<<<<<<
@@ -10009,7 +10023,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
         if (__pyx_t_1) {
 
 
-          /* "sequence_edge/orders/oms.pyx":402
+          /* "sequence_edge/orders/oms.pyx":403
  *                 if <int>j != i and self.orders[j].symbol_idx == o.symbol_idx:
  *                     if self.orders[j].side == SEQ_SIDE_BUY:
  *                         ro.open_buy_1e8 += remaining(&self.orders[j])             # <<<<<<<<<<<<<<
@@ -10018,7 +10032,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
           __pyx_v_ro.open_buy_1e8 = (__pyx_v_ro.open_buy_1e8 + __pyx_f_13sequence_edge_6orders_3oms_remaining((&(__pyx_v_self->orders[__pyx_v_j]))));
 
-          /* "sequence_edge/orders/oms.pyx":401
+          /* "sequence_edge/orders/oms.pyx":402
  *             for j in range(self.n_open):
  *                 if <int>j != i and self.orders[j].symbol_idx == o.symbol_idx:
  *                     if self.orders[j].side == SEQ_SIDE_BUY:             # <<<<<<<<<<<<<<
@@ -10028,7 +10042,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
           goto __pyx_L12;
         }
 
-        /* "sequence_edge/orders/oms.pyx":404
+        /* "sequence_edge/orders/oms.pyx":405
  *                         ro.open_buy_1e8 += remaining(&self.orders[j])
  *                     else:
  *                         ro.open_sell_1e8 += remaining(&self.orders[j])             # <<<<<<<<<<<<<<
@@ -10040,7 +10054,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
         }
         __pyx_L12:;
 
-        /* "sequence_edge/orders/oms.pyx":400
+        /* "sequence_edge/orders/oms.pyx":401
  *             ro.open_buy_1e8 = ro.open_sell_1e8 = 0
  *             for j in range(self.n_open):
  *                 if <int>j != i and self.orders[j].symbol_idx == o.symbol_idx:             # <<<<<<<<<<<<<<
@@ -10051,7 +10065,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     }
 
 
-    /* "sequence_edge/orders/oms.pyx":405
+    /* "sequence_edge/orders/oms.pyx":406
  *                     else:
  *                         ro.open_sell_1e8 += remaining(&self.orders[j])
  *             ro.open_orders = self.n_open             # <<<<<<<<<<<<<<
@@ -10062,7 +10076,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
     __pyx_v_ro.open_orders = __pyx_t_7;
 
-    /* "sequence_edge/orders/oms.pyx":406
+    /* "sequence_edge/orders/oms.pyx":407
  *                         ro.open_sell_1e8 += remaining(&self.orders[j])
  *             ro.open_orders = self.n_open
  *             ro.pnl_1e8 = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8             # <<<<<<<<<<<<<<
@@ -10071,7 +10085,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     __pyx_v_ro.pnl_1e8 = (__pyx_v_self->st->realized_pnl_1e8 + __pyx_v_self->st->unrealized_pnl_1e8);
 
-    /* "sequence_edge/orders/oms.pyx":407
+    /* "sequence_edge/orders/oms.pyx":408
  *             ro.open_orders = self.n_open
  *             ro.pnl_1e8 = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8
  *             ro.now_ns = now_ns()             # <<<<<<<<<<<<<<
@@ -10080,7 +10094,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     __pyx_v_ro.now_ns = seq_util_now_ns();
 
-    /* "sequence_edge/orders/oms.pyx":408
+    /* "sequence_edge/orders/oms.pyx":409
  *             ro.pnl_1e8 = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8
  *             ro.now_ns = now_ns()
  *             reason = check_order(&self.limits, &self.risk, &ro)             # <<<<<<<<<<<<<<
@@ -10089,7 +10103,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     __pyx_v_reason = __pyx_f_13sequence_edge_6orders_4risk_check_order((&__pyx_v_self->limits), (&__pyx_v_self->risk), (&__pyx_v_ro));
 
-    /* "sequence_edge/orders/oms.pyx":409
+    /* "sequence_edge/orders/oms.pyx":410
  *             ro.now_ns = now_ns()
  *             reason = check_order(&self.limits, &self.risk, &ro)
  *             if self.risk.killed:           # MAX_LOSS just tripped it: o was cancelled with the rest             # <<<<<<<<<<<<<<
@@ -10098,7 +10112,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     if (__pyx_v_self->risk.killed) {
 
-      /* "sequence_edge/orders/oms.pyx":410
+      /* "sequence_edge/orders/oms.pyx":411
  *             reason = check_order(&self.limits, &self.risk, &ro)
  *             if self.risk.killed:           # MAX_LOSS just tripped it: o was cancelled with the rest
  *                 sym = o.symbol_idx             # <<<<<<<<<<<<<<
@@ -10109,7 +10123,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
       __pyx_v_sym = __pyx_t_10;
 
-      /* "sequence_edge/orders/oms.pyx":411
+      /* "sequence_edge/orders/oms.pyx":412
  *             if self.risk.killed:           # MAX_LOSS just tripped it: o was cancelled with the rest
  *                 sym = o.symbol_idx
  *                 self._trip()             # <<<<<<<<<<<<<<
@@ -10118,7 +10132,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_trip(__pyx_v_self);
 
-      /* "sequence_edge/orders/oms.pyx":412
+      /* "sequence_edge/orders/oms.pyx":413
  *                 sym = o.symbol_idx
  *                 self._trip()
  *                 self._reject(a.order_id, reason, sym, SEQ_ACTION_AMEND, 0)             # <<<<<<<<<<<<<<
@@ -10127,7 +10141,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_reject(__pyx_v_self, __pyx_v_a->order_id, __pyx_v_reason, __pyx_v_sym, __pyx_e_13sequence_edge_4algo_3abi_SEQ_ACTION_AMEND, 0);
 
-      /* "sequence_edge/orders/oms.pyx":413
+      /* "sequence_edge/orders/oms.pyx":414
  *                 self._trip()
  *                 self._reject(a.order_id, reason, sym, SEQ_ACTION_AMEND, 0)
  *                 return             # <<<<<<<<<<<<<<
@@ -10138,7 +10152,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
       }
       goto __pyx_L0;
 
-      /* "sequence_edge/orders/oms.pyx":409
+      /* "sequence_edge/orders/oms.pyx":410
  *             ro.now_ns = now_ns()
  *             reason = check_order(&self.limits, &self.risk, &ro)
  *             if self.risk.killed:           # MAX_LOSS just tripped it: o was cancelled with the rest             # <<<<<<<<<<<<<<
@@ -10147,7 +10161,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":414
+    /* "sequence_edge/orders/oms.pyx":415
  *                 self._reject(a.order_id, reason, sym, SEQ_ACTION_AMEND, 0)
  *                 return
  *             if reason == R_OK and o.order_type == SEQ_ORDER_POST_ONLY and (             # <<<<<<<<<<<<<<
@@ -10175,7 +10189,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
       goto __pyx_L15_bool_binop_done;
     }
 
-    /* "sequence_edge/orders/oms.pyx":415
+    /* "sequence_edge/orders/oms.pyx":416
  *                 return
  *             if reason == R_OK and o.order_type == SEQ_ORDER_POST_ONLY and (
  *                     (o.side == SEQ_SIDE_BUY and book.best_ask() and a.px_1e8 >= book.best_ask()) or             # <<<<<<<<<<<<<<
@@ -10210,7 +10224,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     }
     __pyx_L18_next_or:;
 
-    /* "sequence_edge/orders/oms.pyx":416
+    /* "sequence_edge/orders/oms.pyx":417
  *             if reason == R_OK and o.order_type == SEQ_ORDER_POST_ONLY and (
  *                     (o.side == SEQ_SIDE_BUY and book.best_ask() and a.px_1e8 >= book.best_ask()) or
  *                     (o.side == SEQ_SIDE_SELL and book.best_bid() and a.px_1e8 <= book.best_bid())):             # <<<<<<<<<<<<<<
@@ -10244,7 +10258,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
     __pyx_L15_bool_binop_done:;
 
-    /* "sequence_edge/orders/oms.pyx":414
+    /* "sequence_edge/orders/oms.pyx":415
  *                 self._reject(a.order_id, reason, sym, SEQ_ACTION_AMEND, 0)
  *                 return
  *             if reason == R_OK and o.order_type == SEQ_ORDER_POST_ONLY and (             # <<<<<<<<<<<<<<
@@ -10254,7 +10268,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":417
+      /* "sequence_edge/orders/oms.pyx":418
  *                     (o.side == SEQ_SIDE_BUY and book.best_ask() and a.px_1e8 >= book.best_ask()) or
  *                     (o.side == SEQ_SIDE_SELL and book.best_bid() and a.px_1e8 <= book.best_bid())):
  *                 reason = R_WOULD_CROSS             # <<<<<<<<<<<<<<
@@ -10263,7 +10277,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
       __pyx_v_reason = __pyx_e_13sequence_edge_6orders_4risk_R_WOULD_CROSS;
 
-      /* "sequence_edge/orders/oms.pyx":414
+      /* "sequence_edge/orders/oms.pyx":415
  *                 self._reject(a.order_id, reason, sym, SEQ_ACTION_AMEND, 0)
  *                 return
  *             if reason == R_OK and o.order_type == SEQ_ORDER_POST_ONLY and (             # <<<<<<<<<<<<<<
@@ -10274,7 +10288,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   }
   __pyx_L4:;
 
-  /* "sequence_edge/orders/oms.pyx":418
+  /* "sequence_edge/orders/oms.pyx":419
  *                     (o.side == SEQ_SIDE_SELL and book.best_bid() and a.px_1e8 <= book.best_bid())):
  *                 reason = R_WOULD_CROSS
  *         if reason != R_OK:             # <<<<<<<<<<<<<<
@@ -10286,7 +10300,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":419
+    /* "sequence_edge/orders/oms.pyx":420
  *                 reason = R_WOULD_CROSS
  *         if reason != R_OK:
  *             self.traces.event(o.ref, EV_REJECT, now_ns(), 0, 0, reason)             # <<<<<<<<<<<<<<
@@ -10295,7 +10309,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->event(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_EV_REJECT, seq_util_now_ns(), 0, 0, __pyx_v_reason);
 
-    /* "sequence_edge/orders/oms.pyx":420
+    /* "sequence_edge/orders/oms.pyx":421
  *         if reason != R_OK:
  *             self.traces.event(o.ref, EV_REJECT, now_ns(), 0, 0, reason)
  *             self._reject(a.order_id, reason, o.symbol_idx, SEQ_ACTION_AMEND, 0)             # <<<<<<<<<<<<<<
@@ -10304,7 +10318,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_reject(__pyx_v_self, __pyx_v_a->order_id, __pyx_v_reason, __pyx_v_o->symbol_idx, __pyx_e_13sequence_edge_4algo_3abi_SEQ_ACTION_AMEND, 0);
 
-    /* "sequence_edge/orders/oms.pyx":421
+    /* "sequence_edge/orders/oms.pyx":422
  *             self.traces.event(o.ref, EV_REJECT, now_ns(), 0, 0, reason)
  *             self._reject(a.order_id, reason, o.symbol_idx, SEQ_ACTION_AMEND, 0)
  *             return             # <<<<<<<<<<<<<<
@@ -10315,7 +10329,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":418
+    /* "sequence_edge/orders/oms.pyx":419
  *                     (o.side == SEQ_SIDE_SELL and book.best_bid() and a.px_1e8 <= book.best_bid())):
  *                 reason = R_WOULD_CROSS
  *         if reason != R_OK:             # <<<<<<<<<<<<<<
@@ -10324,7 +10338,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":422
+  /* "sequence_edge/orders/oms.pyx":423
  *             self._reject(a.order_id, reason, o.symbol_idx, SEQ_ACTION_AMEND, 0)
  *             return
  *         self.n_amends += 1             # <<<<<<<<<<<<<<
@@ -10333,7 +10347,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
   __pyx_v_self->n_amends = (__pyx_v_self->n_amends + 1);
 
-  /* "sequence_edge/orders/oms.pyx":423
+  /* "sequence_edge/orders/oms.pyx":424
  *             return
  *         self.n_amends += 1
  *         self.traces.event(o.ref, EV_AMEND, now_ns(), a.px_1e8, a.qty_1e8, 0)             # <<<<<<<<<<<<<<
@@ -10342,7 +10356,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->event(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_EV_AMEND, seq_util_now_ns(), __pyx_v_a->px_1e8, __pyx_v_a->qty_1e8, 0);
 
-  /* "sequence_edge/orders/oms.pyx":424
+  /* "sequence_edge/orders/oms.pyx":425
  *         self.n_amends += 1
  *         self.traces.event(o.ref, EV_AMEND, now_ns(), a.px_1e8, a.qty_1e8, 0)
  *         own_qty = book.bid_qty_at(a.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(a.px_1e8)             # <<<<<<<<<<<<<<
@@ -10361,7 +10375,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
   __pyx_v_own_qty = __pyx_t_5;
 
-  /* "sequence_edge/orders/oms.pyx":425
+  /* "sequence_edge/orders/oms.pyx":426
  *         self.traces.event(o.ref, EV_AMEND, now_ns(), a.px_1e8, a.qty_1e8, 0)
  *         own_qty = book.bid_qty_at(a.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(a.px_1e8)
  *         if a.px_1e8 != o.px_1e8:             # <<<<<<<<<<<<<<
@@ -10373,7 +10387,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":426
+    /* "sequence_edge/orders/oms.pyx":427
  *         own_qty = book.bid_qty_at(a.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(a.px_1e8)
  *         if a.px_1e8 != o.px_1e8:
  *             o.px_1e8 = a.px_1e8             # <<<<<<<<<<<<<<
@@ -10384,7 +10398,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
     __pyx_v_o->px_1e8 = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":427
+    /* "sequence_edge/orders/oms.pyx":428
  *         if a.px_1e8 != o.px_1e8:
  *             o.px_1e8 = a.px_1e8
  *             o.qty_1e8 = a.qty_1e8             # <<<<<<<<<<<<<<
@@ -10395,7 +10409,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
     __pyx_v_o->qty_1e8 = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":428
+    /* "sequence_edge/orders/oms.pyx":429
  *             o.px_1e8 = a.px_1e8
  *             o.qty_1e8 = a.qty_1e8
  *             o.queue_1e8 = own_qty          # new price: back of that level's queue             # <<<<<<<<<<<<<<
@@ -10404,7 +10418,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     __pyx_v_o->queue_1e8 = __pyx_v_own_qty;
 
-    /* "sequence_edge/orders/oms.pyx":429
+    /* "sequence_edge/orders/oms.pyx":430
  *             o.qty_1e8 = a.qty_1e8
  *             o.queue_1e8 = own_qty          # new price: back of that level's queue
  *             self._take(o, True)             # <<<<<<<<<<<<<<
@@ -10413,7 +10427,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     (void)(((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_take(__pyx_v_self, __pyx_v_o, 1));
 
-    /* "sequence_edge/orders/oms.pyx":425
+    /* "sequence_edge/orders/oms.pyx":426
  *         self.traces.event(o.ref, EV_AMEND, now_ns(), a.px_1e8, a.qty_1e8, 0)
  *         own_qty = book.bid_qty_at(a.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(a.px_1e8)
  *         if a.px_1e8 != o.px_1e8:             # <<<<<<<<<<<<<<
@@ -10423,7 +10437,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     goto __pyx_L24;
   }
 
-  /* "sequence_edge/orders/oms.pyx":431
+  /* "sequence_edge/orders/oms.pyx":432
  *             self._take(o, True)
  *         else:
  *             if a.qty_1e8 > o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -10436,7 +10450,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":432
+      /* "sequence_edge/orders/oms.pyx":433
  *         else:
  *             if a.qty_1e8 > o.qty_1e8:
  *                 o.queue_1e8 = own_qty      # size up: loses priority             # <<<<<<<<<<<<<<
@@ -10445,7 +10459,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
       __pyx_v_o->queue_1e8 = __pyx_v_own_qty;
 
-      /* "sequence_edge/orders/oms.pyx":431
+      /* "sequence_edge/orders/oms.pyx":432
  *             self._take(o, True)
  *         else:
  *             if a.qty_1e8 > o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -10454,7 +10468,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":433
+    /* "sequence_edge/orders/oms.pyx":434
  *             if a.qty_1e8 > o.qty_1e8:
  *                 o.queue_1e8 = own_qty      # size up: loses priority
  *             o.qty_1e8 = a.qty_1e8          # size down keeps it             # <<<<<<<<<<<<<<
@@ -10467,7 +10481,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   }
   __pyx_L24:;
 
-  /* "sequence_edge/orders/oms.pyx":434
+  /* "sequence_edge/orders/oms.pyx":435
  *                 o.queue_1e8 = own_qty      # size up: loses priority
  *             o.qty_1e8 = a.qty_1e8          # size down keeps it
  *         if o.filled_1e8 >= o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -10479,7 +10493,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":435
+    /* "sequence_edge/orders/oms.pyx":436
  *             o.qty_1e8 = a.qty_1e8          # size down keeps it
  *         if o.filled_1e8 >= o.qty_1e8:
  *             self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)             # <<<<<<<<<<<<<<
@@ -10488,7 +10502,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_OS_FILLED, __pyx_v_o->filled_1e8);
 
-    /* "sequence_edge/orders/oms.pyx":436
+    /* "sequence_edge/orders/oms.pyx":437
  *         if o.filled_1e8 >= o.qty_1e8:
  *             self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)
  *             self._remove(i)             # <<<<<<<<<<<<<<
@@ -10497,7 +10511,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_remove(__pyx_v_self, __pyx_v_i);
 
-    /* "sequence_edge/orders/oms.pyx":434
+    /* "sequence_edge/orders/oms.pyx":435
  *                 o.queue_1e8 = own_qty      # size up: loses priority
  *             o.qty_1e8 = a.qty_1e8          # size down keeps it
  *         if o.filled_1e8 >= o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -10506,7 +10520,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":437
+  /* "sequence_edge/orders/oms.pyx":438
  *             self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)
  *             self._remove(i)
  *         self._mirror_orders()             # <<<<<<<<<<<<<<
@@ -10541,7 +10555,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   __Pyx_RefNannyFinishContext();
 }
 
-/* "sequence_edge/orders/oms.pyx":441
+/* "sequence_edge/orders/oms.pyx":442
  *     # ------------------------------------------------------------------ matching
  * 
  *     cdef uint64_t _take(self, order_t* o, bint limited) noexcept:             # <<<<<<<<<<<<<<
@@ -10570,7 +10584,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_take", 0);
 
-  /* "sequence_edge/orders/oms.pyx":443
+  /* "sequence_edge/orders/oms.pyx":444
  *     cdef uint64_t _take(self, order_t* o, bint limited) noexcept:
  *         """Walk the opposite side for o's remainder (up to its price when `limited`)."""
  *         cdef Book book = <Book>self.books[o.symbol_idx]             # <<<<<<<<<<<<<<
@@ -10579,14 +10593,14 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
   if (unlikely(__pyx_v_self->books == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 443, __pyx_L1_error)
+    __PYX_ERR(0, 444, __pyx_L1_error)
   }
   __pyx_t_1 = __Pyx_PyList_GET_ITEM(__pyx_v_self->books, __pyx_v_o->symbol_idx);
   __Pyx_INCREF(__pyx_t_1);
   __pyx_v_book = ((struct __pyx_obj_13sequence_edge_6market_4book_Book *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":444
+  /* "sequence_edge/orders/oms.pyx":445
  *         """Walk the opposite side for o's remainder (up to its price when `limited`)."""
  *         cdef Book book = <Book>self.books[o.symbol_idx]
  *         cdef uint8_t opp = SEQ_SIDE_SELL if o.side == SEQ_SIDE_BUY else SEQ_SIDE_BUY             # <<<<<<<<<<<<<<
@@ -10605,7 +10619,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 
   __pyx_v_opp = __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":445
+  /* "sequence_edge/orders/oms.pyx":446
  *         cdef Book book = <Book>self.books[o.symbol_idx]
  *         cdef uint8_t opp = SEQ_SIDE_SELL if o.side == SEQ_SIDE_BUY else SEQ_SIDE_BUY
  *         cdef uint64_t px, qty, take, taken = 0             # <<<<<<<<<<<<<<
@@ -10614,7 +10628,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
   __pyx_v_taken = 0;
 
-  /* "sequence_edge/orders/oms.pyx":446
+  /* "sequence_edge/orders/oms.pyx":447
  *         cdef uint8_t opp = SEQ_SIDE_SELL if o.side == SEQ_SIDE_BUY else SEQ_SIDE_BUY
  *         cdef uint64_t px, qty, take, taken = 0
  *         cdef uint64_t t = 0             # <<<<<<<<<<<<<<
@@ -10623,7 +10637,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
   __pyx_v_t = 0;
 
-  /* "sequence_edge/orders/oms.pyx":447
+  /* "sequence_edge/orders/oms.pyx":448
  *         cdef uint64_t px, qty, take, taken = 0
  *         cdef uint64_t t = 0
  *         cdef int i = 0             # <<<<<<<<<<<<<<
@@ -10632,7 +10646,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
   __pyx_v_i = 0;
 
-  /* "sequence_edge/orders/oms.pyx":448
+  /* "sequence_edge/orders/oms.pyx":449
  *         cdef uint64_t t = 0
  *         cdef int i = 0
  *         while o.filled_1e8 < o.qty_1e8 and book.level(opp, i, &px, &qty) == 0:             # <<<<<<<<<<<<<<
@@ -10659,7 +10673,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 
     if (!__pyx_t_3) break;
 
-    /* "sequence_edge/orders/oms.pyx":449
+    /* "sequence_edge/orders/oms.pyx":450
  *         cdef int i = 0
  *         while o.filled_1e8 < o.qty_1e8 and book.level(opp, i, &px, &qty) == 0:
  *             if limited and ((o.side == SEQ_SIDE_BUY and px > o.px_1e8) or             # <<<<<<<<<<<<<<
@@ -10692,7 +10706,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
     }
     __pyx_L10_next_or:;
 
-    /* "sequence_edge/orders/oms.pyx":450
+    /* "sequence_edge/orders/oms.pyx":451
  *         while o.filled_1e8 < o.qty_1e8 and book.level(opp, i, &px, &qty) == 0:
  *             if limited and ((o.side == SEQ_SIDE_BUY and px > o.px_1e8) or
  *                             (o.side == SEQ_SIDE_SELL and px < o.px_1e8)):             # <<<<<<<<<<<<<<
@@ -10716,7 +10730,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 
     __pyx_L8_bool_binop_done:;
 
-    /* "sequence_edge/orders/oms.pyx":449
+    /* "sequence_edge/orders/oms.pyx":450
  *         cdef int i = 0
  *         while o.filled_1e8 < o.qty_1e8 and book.level(opp, i, &px, &qty) == 0:
  *             if limited and ((o.side == SEQ_SIDE_BUY and px > o.px_1e8) or             # <<<<<<<<<<<<<<
@@ -10726,7 +10740,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
     if (__pyx_t_3) {
 
 
-      /* "sequence_edge/orders/oms.pyx":451
+      /* "sequence_edge/orders/oms.pyx":452
  *             if limited and ((o.side == SEQ_SIDE_BUY and px > o.px_1e8) or
  *                             (o.side == SEQ_SIDE_SELL and px < o.px_1e8)):
  *                 break             # <<<<<<<<<<<<<<
@@ -10735,7 +10749,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
       goto __pyx_L4_break;
 
-      /* "sequence_edge/orders/oms.pyx":449
+      /* "sequence_edge/orders/oms.pyx":450
  *         cdef int i = 0
  *         while o.filled_1e8 < o.qty_1e8 and book.level(opp, i, &px, &qty) == 0:
  *             if limited and ((o.side == SEQ_SIDE_BUY and px > o.px_1e8) or             # <<<<<<<<<<<<<<
@@ -10744,7 +10758,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":452
+    /* "sequence_edge/orders/oms.pyx":453
  *                             (o.side == SEQ_SIDE_SELL and px < o.px_1e8)):
  *                 break
  *             take = remaining(o) if remaining(o) < qty else qty             # <<<<<<<<<<<<<<
@@ -10763,7 +10777,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 
     __pyx_v_take = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":453
+    /* "sequence_edge/orders/oms.pyx":454
  *                 break
  *             take = remaining(o) if remaining(o) < qty else qty
  *             if t == 0:             # <<<<<<<<<<<<<<
@@ -10775,7 +10789,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
     if (__pyx_t_3) {
 
 
-      /* "sequence_edge/orders/oms.pyx":454
+      /* "sequence_edge/orders/oms.pyx":455
  *             take = remaining(o) if remaining(o) < qty else qty
  *             if t == 0:
  *                 t = now_ns()             # <<<<<<<<<<<<<<
@@ -10784,7 +10798,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
       __pyx_v_t = seq_util_now_ns();
 
-      /* "sequence_edge/orders/oms.pyx":453
+      /* "sequence_edge/orders/oms.pyx":454
  *                 break
  *             take = remaining(o) if remaining(o) < qty else qty
  *             if t == 0:             # <<<<<<<<<<<<<<
@@ -10793,7 +10807,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":455
+    /* "sequence_edge/orders/oms.pyx":456
  *             if t == 0:
  *                 t = now_ns()
  *             self._fill(o, px, take, False, t)             # <<<<<<<<<<<<<<
@@ -10802,7 +10816,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_fill(__pyx_v_self, __pyx_v_o, __pyx_v_px, __pyx_v_take, 0, __pyx_v_t);
 
-    /* "sequence_edge/orders/oms.pyx":456
+    /* "sequence_edge/orders/oms.pyx":457
  *                 t = now_ns()
  *             self._fill(o, px, take, False, t)
  *             taken += take             # <<<<<<<<<<<<<<
@@ -10811,7 +10825,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
     __pyx_v_taken = (__pyx_v_taken + __pyx_v_take);
 
-    /* "sequence_edge/orders/oms.pyx":457
+    /* "sequence_edge/orders/oms.pyx":458
  *             self._fill(o, px, take, False, t)
  *             taken += take
  *             i += 1             # <<<<<<<<<<<<<<
@@ -10822,7 +10836,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
   }
   __pyx_L4_break:;
 
-  /* "sequence_edge/orders/oms.pyx":458
+  /* "sequence_edge/orders/oms.pyx":459
  *             taken += take
  *             i += 1
  *         return taken             # <<<<<<<<<<<<<<
@@ -10835,7 +10849,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":441
+  /* "sequence_edge/orders/oms.pyx":442
  *     # ------------------------------------------------------------------ matching
  * 
  *     cdef uint64_t _take(self, order_t* o, bint limited) noexcept:             # <<<<<<<<<<<<<<
@@ -10862,7 +10876,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":460
+/* "sequence_edge/orders/oms.pyx":461
  *         return taken
  * 
  *     cdef void level_change(self, uint16_t sym, uint8_t side, uint64_t px, uint64_t old_qty,             # <<<<<<<<<<<<<<
@@ -10881,7 +10895,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
   int __pyx_t_2;
   uint64_t __pyx_t_3;
 
-  /* "sequence_edge/orders/oms.pyx":464
+  /* "sequence_edge/orders/oms.pyx":465
  *         """The venue's quantity at (side, px) went from old_qty to new_qty (before matching)."""
  *         cdef uint64_t gone, reach, fill
  *         cdef uint32_t i = 0             # <<<<<<<<<<<<<<
@@ -10890,7 +10904,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
   __pyx_v_i = 0;
 
-  /* "sequence_edge/orders/oms.pyx":466
+  /* "sequence_edge/orders/oms.pyx":467
  *         cdef uint32_t i = 0
  *         cdef order_t* o
  *         cdef bint changed = False             # <<<<<<<<<<<<<<
@@ -10899,7 +10913,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
   __pyx_v_changed = 0;
 
-  /* "sequence_edge/orders/oms.pyx":467
+  /* "sequence_edge/orders/oms.pyx":468
  *         cdef order_t* o
  *         cdef bint changed = False
  *         if new_qty >= old_qty:             # <<<<<<<<<<<<<<
@@ -10911,7 +10925,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":468
+    /* "sequence_edge/orders/oms.pyx":469
  *         cdef bint changed = False
  *         if new_qty >= old_qty:
  *             return             # <<<<<<<<<<<<<<
@@ -10922,7 +10936,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":467
+    /* "sequence_edge/orders/oms.pyx":468
  *         cdef order_t* o
  *         cdef bint changed = False
  *         if new_qty >= old_qty:             # <<<<<<<<<<<<<<
@@ -10931,7 +10945,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":469
+  /* "sequence_edge/orders/oms.pyx":470
  *         if new_qty >= old_qty:
  *             return
  *         gone = old_qty - new_qty             # <<<<<<<<<<<<<<
@@ -10940,7 +10954,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
   __pyx_v_gone = (__pyx_v_old_qty - __pyx_v_new_qty);
 
-  /* "sequence_edge/orders/oms.pyx":470
+  /* "sequence_edge/orders/oms.pyx":471
  *             return
  *         gone = old_qty - new_qty
  *         while i < self.n_open:             # <<<<<<<<<<<<<<
@@ -10953,7 +10967,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 
     if (!__pyx_t_1) break;
 
-    /* "sequence_edge/orders/oms.pyx":471
+    /* "sequence_edge/orders/oms.pyx":472
  *         gone = old_qty - new_qty
  *         while i < self.n_open:
  *             o = &self.orders[i]             # <<<<<<<<<<<<<<
@@ -10962,7 +10976,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     __pyx_v_o = (&(__pyx_v_self->orders[__pyx_v_i]));
 
-    /* "sequence_edge/orders/oms.pyx":472
+    /* "sequence_edge/orders/oms.pyx":473
  *         while i < self.n_open:
  *             o = &self.orders[i]
  *             if o.symbol_idx != sym or o.side != side or o.px_1e8 != px:             # <<<<<<<<<<<<<<
@@ -10998,7 +11012,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":473
+      /* "sequence_edge/orders/oms.pyx":474
  *             o = &self.orders[i]
  *             if o.symbol_idx != sym or o.side != side or o.px_1e8 != px:
  *                 i += 1             # <<<<<<<<<<<<<<
@@ -11007,7 +11021,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
       __pyx_v_i = (__pyx_v_i + 1);
 
-      /* "sequence_edge/orders/oms.pyx":474
+      /* "sequence_edge/orders/oms.pyx":475
  *             if o.symbol_idx != sym or o.side != side or o.px_1e8 != px:
  *                 i += 1
  *                 continue             # <<<<<<<<<<<<<<
@@ -11016,7 +11030,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
       goto __pyx_L4_continue;
 
-      /* "sequence_edge/orders/oms.pyx":472
+      /* "sequence_edge/orders/oms.pyx":473
  *         while i < self.n_open:
  *             o = &self.orders[i]
  *             if o.symbol_idx != sym or o.side != side or o.px_1e8 != px:             # <<<<<<<<<<<<<<
@@ -11025,7 +11039,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":475
+    /* "sequence_edge/orders/oms.pyx":476
  *                 i += 1
  *                 continue
  *             if o.queue_1e8 >= gone:             # <<<<<<<<<<<<<<
@@ -11037,7 +11051,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":476
+      /* "sequence_edge/orders/oms.pyx":477
  *                 continue
  *             if o.queue_1e8 >= gone:
  *                 o.queue_1e8 -= gone             # <<<<<<<<<<<<<<
@@ -11046,7 +11060,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
       __pyx_v_o->queue_1e8 = (__pyx_v_o->queue_1e8 - __pyx_v_gone);
 
-      /* "sequence_edge/orders/oms.pyx":477
+      /* "sequence_edge/orders/oms.pyx":478
  *             if o.queue_1e8 >= gone:
  *                 o.queue_1e8 -= gone
  *                 i += 1             # <<<<<<<<<<<<<<
@@ -11055,7 +11069,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
       __pyx_v_i = (__pyx_v_i + 1);
 
-      /* "sequence_edge/orders/oms.pyx":478
+      /* "sequence_edge/orders/oms.pyx":479
  *                 o.queue_1e8 -= gone
  *                 i += 1
  *                 continue             # <<<<<<<<<<<<<<
@@ -11064,7 +11078,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
       goto __pyx_L4_continue;
 
-      /* "sequence_edge/orders/oms.pyx":475
+      /* "sequence_edge/orders/oms.pyx":476
  *                 i += 1
  *                 continue
  *             if o.queue_1e8 >= gone:             # <<<<<<<<<<<<<<
@@ -11073,7 +11087,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":479
+    /* "sequence_edge/orders/oms.pyx":480
  *                 i += 1
  *                 continue
  *             reach = gone - o.queue_1e8          # the part of the decrease that reached this order             # <<<<<<<<<<<<<<
@@ -11082,7 +11096,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     __pyx_v_reach = (__pyx_v_gone - __pyx_v_o->queue_1e8);
 
-    /* "sequence_edge/orders/oms.pyx":480
+    /* "sequence_edge/orders/oms.pyx":481
  *                 continue
  *             reach = gone - o.queue_1e8          # the part of the decrease that reached this order
  *             o.queue_1e8 = 0             # <<<<<<<<<<<<<<
@@ -11091,7 +11105,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     __pyx_v_o->queue_1e8 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":481
+    /* "sequence_edge/orders/oms.pyx":482
  *             reach = gone - o.queue_1e8          # the part of the decrease that reached this order
  *             o.queue_1e8 = 0
  *             fill = remaining(o) if remaining(o) < reach else reach             # <<<<<<<<<<<<<<
@@ -11110,7 +11124,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 
     __pyx_v_fill = __pyx_t_3;
 
-    /* "sequence_edge/orders/oms.pyx":482
+    /* "sequence_edge/orders/oms.pyx":483
  *             o.queue_1e8 = 0
  *             fill = remaining(o) if remaining(o) < reach else reach
  *             self._fill(o, px, fill, True, now_ns())             # <<<<<<<<<<<<<<
@@ -11119,7 +11133,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_fill(__pyx_v_self, __pyx_v_o, __pyx_v_px, __pyx_v_fill, 1, seq_util_now_ns());
 
-    /* "sequence_edge/orders/oms.pyx":483
+    /* "sequence_edge/orders/oms.pyx":484
  *             fill = remaining(o) if remaining(o) < reach else reach
  *             self._fill(o, px, fill, True, now_ns())
  *             changed = True             # <<<<<<<<<<<<<<
@@ -11128,7 +11142,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     __pyx_v_changed = 1;
 
-    /* "sequence_edge/orders/oms.pyx":484
+    /* "sequence_edge/orders/oms.pyx":485
  *             self._fill(o, px, fill, True, now_ns())
  *             changed = True
  *             if o.filled_1e8 == o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -11140,7 +11154,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":485
+      /* "sequence_edge/orders/oms.pyx":486
  *             changed = True
  *             if o.filled_1e8 == o.qty_1e8:
  *                 self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)             # <<<<<<<<<<<<<<
@@ -11149,7 +11163,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_OS_FILLED, __pyx_v_o->filled_1e8);
 
-      /* "sequence_edge/orders/oms.pyx":486
+      /* "sequence_edge/orders/oms.pyx":487
  *             if o.filled_1e8 == o.qty_1e8:
  *                 self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)
  *                 self._remove(i)             # <<<<<<<<<<<<<<
@@ -11158,7 +11172,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_remove(__pyx_v_self, __pyx_v_i);
 
-      /* "sequence_edge/orders/oms.pyx":484
+      /* "sequence_edge/orders/oms.pyx":485
  *             self._fill(o, px, fill, True, now_ns())
  *             changed = True
  *             if o.filled_1e8 == o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -11168,7 +11182,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
       goto __pyx_L11;
     }
 
-    /* "sequence_edge/orders/oms.pyx":488
+    /* "sequence_edge/orders/oms.pyx":489
  *                 self._remove(i)
  *             else:
  *                 i += 1             # <<<<<<<<<<<<<<
@@ -11182,7 +11196,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
     __pyx_L4_continue:;
   }
 
-  /* "sequence_edge/orders/oms.pyx":489
+  /* "sequence_edge/orders/oms.pyx":490
  *             else:
  *                 i += 1
  *         if changed:             # <<<<<<<<<<<<<<
@@ -11191,7 +11205,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
   if (__pyx_v_changed) {
 
-    /* "sequence_edge/orders/oms.pyx":490
+    /* "sequence_edge/orders/oms.pyx":491
  *                 i += 1
  *         if changed:
  *             self._mirror_orders()             # <<<<<<<<<<<<<<
@@ -11200,7 +11214,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mirror_orders(__pyx_v_self);
 
-    /* "sequence_edge/orders/oms.pyx":489
+    /* "sequence_edge/orders/oms.pyx":490
  *             else:
  *                 i += 1
  *         if changed:             # <<<<<<<<<<<<<<
@@ -11209,7 +11223,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":460
+  /* "sequence_edge/orders/oms.pyx":461
  *         return taken
  * 
  *     cdef void level_change(self, uint16_t sym, uint8_t side, uint64_t px, uint64_t old_qty,             # <<<<<<<<<<<<<<
@@ -11228,7 +11242,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 
 }
 
-/* "sequence_edge/orders/oms.pyx":492
+/* "sequence_edge/orders/oms.pyx":493
  *             self._mirror_orders()
  * 
  *     cdef void match_resting(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -11257,7 +11271,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("match_resting", 0);
 
-  /* "sequence_edge/orders/oms.pyx":496
+  /* "sequence_edge/orders/oms.pyx":497
  *         cdef Book book
  *         cdef uint64_t best_bid, best_ask, opp_qty, fill
  *         cdef uint32_t i = 0             # <<<<<<<<<<<<<<
@@ -11266,7 +11280,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   __pyx_v_i = 0;
 
-  /* "sequence_edge/orders/oms.pyx":498
+  /* "sequence_edge/orders/oms.pyx":499
  *         cdef uint32_t i = 0
  *         cdef order_t* o
  *         cdef bint through, touch, changed = False             # <<<<<<<<<<<<<<
@@ -11275,7 +11289,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   __pyx_v_changed = 0;
 
-  /* "sequence_edge/orders/oms.pyx":499
+  /* "sequence_edge/orders/oms.pyx":500
  *         cdef order_t* o
  *         cdef bint through, touch, changed = False
  *         if self.open_on[sym] == 0:             # <<<<<<<<<<<<<<
@@ -11287,7 +11301,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":500
+    /* "sequence_edge/orders/oms.pyx":501
  *         cdef bint through, touch, changed = False
  *         if self.open_on[sym] == 0:
  *             return             # <<<<<<<<<<<<<<
@@ -11298,7 +11312,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":499
+    /* "sequence_edge/orders/oms.pyx":500
  *         cdef order_t* o
  *         cdef bint through, touch, changed = False
  *         if self.open_on[sym] == 0:             # <<<<<<<<<<<<<<
@@ -11307,7 +11321,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":501
+  /* "sequence_edge/orders/oms.pyx":502
  *         if self.open_on[sym] == 0:
  *             return
  *         book = <Book>self.books[sym]             # <<<<<<<<<<<<<<
@@ -11316,14 +11330,14 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   if (unlikely(__pyx_v_self->books == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 501, __pyx_L1_error)
+    __PYX_ERR(0, 502, __pyx_L1_error)
   }
   __pyx_t_2 = __Pyx_PyList_GET_ITEM(__pyx_v_self->books, __pyx_v_sym);
   __Pyx_INCREF(__pyx_t_2);
   __pyx_v_book = ((struct __pyx_obj_13sequence_edge_6market_4book_Book *)__pyx_t_2);
   __pyx_t_2 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":502
+  /* "sequence_edge/orders/oms.pyx":503
  *             return
  *         book = <Book>self.books[sym]
  *         if book.stale:             # <<<<<<<<<<<<<<
@@ -11332,7 +11346,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   if (__pyx_v_book->stale) {
 
-    /* "sequence_edge/orders/oms.pyx":503
+    /* "sequence_edge/orders/oms.pyx":504
  *         book = <Book>self.books[sym]
  *         if book.stale:
  *             return             # <<<<<<<<<<<<<<
@@ -11343,7 +11357,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":502
+    /* "sequence_edge/orders/oms.pyx":503
  *             return
  *         book = <Book>self.books[sym]
  *         if book.stale:             # <<<<<<<<<<<<<<
@@ -11352,7 +11366,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":504
+  /* "sequence_edge/orders/oms.pyx":505
  *         if book.stale:
  *             return
  *         best_bid = book.best_bid()             # <<<<<<<<<<<<<<
@@ -11361,7 +11375,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   __pyx_v_best_bid = ((struct __pyx_vtabstruct_13sequence_edge_6market_4book_Book *)__pyx_v_book->__pyx_vtab)->best_bid(__pyx_v_book);
 
-  /* "sequence_edge/orders/oms.pyx":505
+  /* "sequence_edge/orders/oms.pyx":506
  *             return
  *         best_bid = book.best_bid()
  *         best_ask = book.best_ask()             # <<<<<<<<<<<<<<
@@ -11370,7 +11384,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   __pyx_v_best_ask = ((struct __pyx_vtabstruct_13sequence_edge_6market_4book_Book *)__pyx_v_book->__pyx_vtab)->best_ask(__pyx_v_book);
 
-  /* "sequence_edge/orders/oms.pyx":506
+  /* "sequence_edge/orders/oms.pyx":507
  *         best_bid = book.best_bid()
  *         best_ask = book.best_ask()
  *         while i < self.n_open:             # <<<<<<<<<<<<<<
@@ -11383,7 +11397,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 
     if (!__pyx_t_1) break;
 
-    /* "sequence_edge/orders/oms.pyx":507
+    /* "sequence_edge/orders/oms.pyx":508
  *         best_ask = book.best_ask()
  *         while i < self.n_open:
  *             o = &self.orders[i]             # <<<<<<<<<<<<<<
@@ -11392,7 +11406,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
     __pyx_v_o = (&(__pyx_v_self->orders[__pyx_v_i]));
 
-    /* "sequence_edge/orders/oms.pyx":508
+    /* "sequence_edge/orders/oms.pyx":509
  *         while i < self.n_open:
  *             o = &self.orders[i]
  *             if o.symbol_idx != sym:             # <<<<<<<<<<<<<<
@@ -11404,7 +11418,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":509
+      /* "sequence_edge/orders/oms.pyx":510
  *             o = &self.orders[i]
  *             if o.symbol_idx != sym:
  *                 i += 1             # <<<<<<<<<<<<<<
@@ -11413,7 +11427,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       __pyx_v_i = (__pyx_v_i + 1);
 
-      /* "sequence_edge/orders/oms.pyx":510
+      /* "sequence_edge/orders/oms.pyx":511
  *             if o.symbol_idx != sym:
  *                 i += 1
  *                 continue             # <<<<<<<<<<<<<<
@@ -11422,7 +11436,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       goto __pyx_L5_continue;
 
-      /* "sequence_edge/orders/oms.pyx":508
+      /* "sequence_edge/orders/oms.pyx":509
  *         while i < self.n_open:
  *             o = &self.orders[i]
  *             if o.symbol_idx != sym:             # <<<<<<<<<<<<<<
@@ -11431,7 +11445,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":511
+    /* "sequence_edge/orders/oms.pyx":512
  *                 i += 1
  *                 continue
  *             if o.side == SEQ_SIDE_BUY:             # <<<<<<<<<<<<<<
@@ -11443,7 +11457,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":512
+      /* "sequence_edge/orders/oms.pyx":513
  *                 continue
  *             if o.side == SEQ_SIDE_BUY:
  *                 through = best_ask != 0 and best_ask < o.px_1e8             # <<<<<<<<<<<<<<
@@ -11468,7 +11482,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       __pyx_L9_bool_binop_done:;
       __pyx_v_through = __pyx_t_1;
 
-      /* "sequence_edge/orders/oms.pyx":513
+      /* "sequence_edge/orders/oms.pyx":514
  *             if o.side == SEQ_SIDE_BUY:
  *                 through = best_ask != 0 and best_ask < o.px_1e8
  *                 touch = best_ask == o.px_1e8             # <<<<<<<<<<<<<<
@@ -11477,7 +11491,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       __pyx_v_touch = (__pyx_v_best_ask == __pyx_v_o->px_1e8);
 
-      /* "sequence_edge/orders/oms.pyx":514
+      /* "sequence_edge/orders/oms.pyx":515
  *                 through = best_ask != 0 and best_ask < o.px_1e8
  *                 touch = best_ask == o.px_1e8
  *                 opp_qty = book.ask_qty_at(o.px_1e8) if touch else 0             # <<<<<<<<<<<<<<
@@ -11493,7 +11507,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       }
       __pyx_v_opp_qty = __pyx_t_4;
 
-      /* "sequence_edge/orders/oms.pyx":511
+      /* "sequence_edge/orders/oms.pyx":512
  *                 i += 1
  *                 continue
  *             if o.side == SEQ_SIDE_BUY:             # <<<<<<<<<<<<<<
@@ -11503,7 +11517,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       goto __pyx_L8;
     }
 
-    /* "sequence_edge/orders/oms.pyx":516
+    /* "sequence_edge/orders/oms.pyx":517
  *                 opp_qty = book.ask_qty_at(o.px_1e8) if touch else 0
  *             else:
  *                 through = best_bid != 0 and best_bid > o.px_1e8             # <<<<<<<<<<<<<<
@@ -11529,7 +11543,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       __pyx_L11_bool_binop_done:;
       __pyx_v_through = __pyx_t_1;
 
-      /* "sequence_edge/orders/oms.pyx":517
+      /* "sequence_edge/orders/oms.pyx":518
  *             else:
  *                 through = best_bid != 0 and best_bid > o.px_1e8
  *                 touch = best_bid == o.px_1e8             # <<<<<<<<<<<<<<
@@ -11538,7 +11552,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       __pyx_v_touch = (__pyx_v_best_bid == __pyx_v_o->px_1e8);
 
-      /* "sequence_edge/orders/oms.pyx":518
+      /* "sequence_edge/orders/oms.pyx":519
  *                 through = best_bid != 0 and best_bid > o.px_1e8
  *                 touch = best_bid == o.px_1e8
  *                 opp_qty = book.bid_qty_at(o.px_1e8) if touch else 0             # <<<<<<<<<<<<<<
@@ -11556,7 +11570,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     }
     __pyx_L8:;
 
-    /* "sequence_edge/orders/oms.pyx":519
+    /* "sequence_edge/orders/oms.pyx":520
  *                 touch = best_bid == o.px_1e8
  *                 opp_qty = book.bid_qty_at(o.px_1e8) if touch else 0
  *             fill = 0             # <<<<<<<<<<<<<<
@@ -11565,7 +11579,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
     __pyx_v_fill = 0;
 
-    /* "sequence_edge/orders/oms.pyx":520
+    /* "sequence_edge/orders/oms.pyx":521
  *                 opp_qty = book.bid_qty_at(o.px_1e8) if touch else 0
  *             fill = 0
  *             if through:             # <<<<<<<<<<<<<<
@@ -11574,7 +11588,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
     if (__pyx_v_through) {
 
-      /* "sequence_edge/orders/oms.pyx":521
+      /* "sequence_edge/orders/oms.pyx":522
  *             fill = 0
  *             if through:
  *                 fill = remaining(o)             # <<<<<<<<<<<<<<
@@ -11583,7 +11597,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       __pyx_v_fill = __pyx_f_13sequence_edge_6orders_3oms_remaining(__pyx_v_o);
 
-      /* "sequence_edge/orders/oms.pyx":520
+      /* "sequence_edge/orders/oms.pyx":521
  *                 opp_qty = book.bid_qty_at(o.px_1e8) if touch else 0
  *             fill = 0
  *             if through:             # <<<<<<<<<<<<<<
@@ -11593,7 +11607,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       goto __pyx_L13;
     }
 
-    /* "sequence_edge/orders/oms.pyx":522
+    /* "sequence_edge/orders/oms.pyx":523
  *             if through:
  *                 fill = remaining(o)
  *             elif touch:             # <<<<<<<<<<<<<<
@@ -11602,7 +11616,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
     if (__pyx_v_touch) {
 
-      /* "sequence_edge/orders/oms.pyx":523
+      /* "sequence_edge/orders/oms.pyx":524
  *                 fill = remaining(o)
  *             elif touch:
  *                 if opp_qty > o.queue_1e8:             # <<<<<<<<<<<<<<
@@ -11614,7 +11628,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       if (__pyx_t_1) {
 
 
-        /* "sequence_edge/orders/oms.pyx":524
+        /* "sequence_edge/orders/oms.pyx":525
  *             elif touch:
  *                 if opp_qty > o.queue_1e8:
  *                     fill = opp_qty - o.queue_1e8             # <<<<<<<<<<<<<<
@@ -11623,7 +11637,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
         __pyx_v_fill = (__pyx_v_opp_qty - __pyx_v_o->queue_1e8);
 
-        /* "sequence_edge/orders/oms.pyx":525
+        /* "sequence_edge/orders/oms.pyx":526
  *                 if opp_qty > o.queue_1e8:
  *                     fill = opp_qty - o.queue_1e8
  *                     if fill > remaining(o):             # <<<<<<<<<<<<<<
@@ -11635,7 +11649,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
         if (__pyx_t_1) {
 
 
-          /* "sequence_edge/orders/oms.pyx":526
+          /* "sequence_edge/orders/oms.pyx":527
  *                     fill = opp_qty - o.queue_1e8
  *                     if fill > remaining(o):
  *                         fill = remaining(o)             # <<<<<<<<<<<<<<
@@ -11644,7 +11658,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
           __pyx_v_fill = __pyx_f_13sequence_edge_6orders_3oms_remaining(__pyx_v_o);
 
-          /* "sequence_edge/orders/oms.pyx":525
+          /* "sequence_edge/orders/oms.pyx":526
  *                 if opp_qty > o.queue_1e8:
  *                     fill = opp_qty - o.queue_1e8
  *                     if fill > remaining(o):             # <<<<<<<<<<<<<<
@@ -11653,7 +11667,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
         }
 
-        /* "sequence_edge/orders/oms.pyx":527
+        /* "sequence_edge/orders/oms.pyx":528
  *                     if fill > remaining(o):
  *                         fill = remaining(o)
  *                     o.queue_1e8 = 0             # <<<<<<<<<<<<<<
@@ -11662,7 +11676,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
         __pyx_v_o->queue_1e8 = 0;
 
-        /* "sequence_edge/orders/oms.pyx":523
+        /* "sequence_edge/orders/oms.pyx":524
  *                 fill = remaining(o)
  *             elif touch:
  *                 if opp_qty > o.queue_1e8:             # <<<<<<<<<<<<<<
@@ -11672,7 +11686,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
         goto __pyx_L14;
       }
 
-      /* "sequence_edge/orders/oms.pyx":529
+      /* "sequence_edge/orders/oms.pyx":530
  *                     o.queue_1e8 = 0
  *                 else:
  *                     o.queue_1e8 -= opp_qty             # <<<<<<<<<<<<<<
@@ -11684,7 +11698,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       }
       __pyx_L14:;
 
-      /* "sequence_edge/orders/oms.pyx":522
+      /* "sequence_edge/orders/oms.pyx":523
  *             if through:
  *                 fill = remaining(o)
  *             elif touch:             # <<<<<<<<<<<<<<
@@ -11694,7 +11708,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     }
     __pyx_L13:;
 
-    /* "sequence_edge/orders/oms.pyx":530
+    /* "sequence_edge/orders/oms.pyx":531
  *                 else:
  *                     o.queue_1e8 -= opp_qty
  *             if fill:             # <<<<<<<<<<<<<<
@@ -11706,7 +11720,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":531
+      /* "sequence_edge/orders/oms.pyx":532
  *                     o.queue_1e8 -= opp_qty
  *             if fill:
  *                 self._fill(o, o.px_1e8, fill, True, now_ns())             # <<<<<<<<<<<<<<
@@ -11715,7 +11729,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_fill(__pyx_v_self, __pyx_v_o, __pyx_v_o->px_1e8, __pyx_v_fill, 1, seq_util_now_ns());
 
-      /* "sequence_edge/orders/oms.pyx":532
+      /* "sequence_edge/orders/oms.pyx":533
  *             if fill:
  *                 self._fill(o, o.px_1e8, fill, True, now_ns())
  *                 changed = True             # <<<<<<<<<<<<<<
@@ -11724,7 +11738,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       __pyx_v_changed = 1;
 
-      /* "sequence_edge/orders/oms.pyx":530
+      /* "sequence_edge/orders/oms.pyx":531
  *                 else:
  *                     o.queue_1e8 -= opp_qty
  *             if fill:             # <<<<<<<<<<<<<<
@@ -11733,7 +11747,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":533
+    /* "sequence_edge/orders/oms.pyx":534
  *                 self._fill(o, o.px_1e8, fill, True, now_ns())
  *                 changed = True
  *             if o.filled_1e8 == o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -11745,7 +11759,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":534
+      /* "sequence_edge/orders/oms.pyx":535
  *                 changed = True
  *             if o.filled_1e8 == o.qty_1e8:
  *                 self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)             # <<<<<<<<<<<<<<
@@ -11754,7 +11768,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_OS_FILLED, __pyx_v_o->filled_1e8);
 
-      /* "sequence_edge/orders/oms.pyx":535
+      /* "sequence_edge/orders/oms.pyx":536
  *             if o.filled_1e8 == o.qty_1e8:
  *                 self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)
  *                 self._remove(i)             # <<<<<<<<<<<<<<
@@ -11763,7 +11777,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_remove(__pyx_v_self, __pyx_v_i);
 
-      /* "sequence_edge/orders/oms.pyx":533
+      /* "sequence_edge/orders/oms.pyx":534
  *                 self._fill(o, o.px_1e8, fill, True, now_ns())
  *                 changed = True
  *             if o.filled_1e8 == o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -11773,7 +11787,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       goto __pyx_L17;
     }
 
-    /* "sequence_edge/orders/oms.pyx":537
+    /* "sequence_edge/orders/oms.pyx":538
  *                 self._remove(i)
  *             else:
  *                 i += 1             # <<<<<<<<<<<<<<
@@ -11787,7 +11801,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     __pyx_L5_continue:;
   }
 
-  /* "sequence_edge/orders/oms.pyx":538
+  /* "sequence_edge/orders/oms.pyx":539
  *             else:
  *                 i += 1
  *         if changed:             # <<<<<<<<<<<<<<
@@ -11796,7 +11810,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   if (__pyx_v_changed) {
 
-    /* "sequence_edge/orders/oms.pyx":539
+    /* "sequence_edge/orders/oms.pyx":540
  *                 i += 1
  *         if changed:
  *             self._mirror_orders()             # <<<<<<<<<<<<<<
@@ -11805,7 +11819,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mirror_orders(__pyx_v_self);
 
-    /* "sequence_edge/orders/oms.pyx":538
+    /* "sequence_edge/orders/oms.pyx":539
  *             else:
  *                 i += 1
  *         if changed:             # <<<<<<<<<<<<<<
@@ -11814,7 +11828,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":492
+  /* "sequence_edge/orders/oms.pyx":493
  *             self._mirror_orders()
  * 
  *     cdef void match_resting(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -11842,7 +11856,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
   __Pyx_RefNannyFinishContext();
 }
 
-/* "sequence_edge/orders/oms.pyx":541
+/* "sequence_edge/orders/oms.pyx":542
  *             self._mirror_orders()
  * 
  *     cdef void after_snapshot(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -11867,7 +11881,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("after_snapshot", 0);
 
-  /* "sequence_edge/orders/oms.pyx":543
+  /* "sequence_edge/orders/oms.pyx":544
  *     cdef void after_snapshot(self, uint16_t sym) noexcept:
  *         """A snapshot replaced the book: the queue ahead can only have shrunk to the level's size."""
  *         cdef Book book = <Book>self.books[sym]             # <<<<<<<<<<<<<<
@@ -11876,14 +11890,14 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
 */
   if (unlikely(__pyx_v_self->books == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 543, __pyx_L1_error)
+    __PYX_ERR(0, 544, __pyx_L1_error)
   }
   __pyx_t_1 = __Pyx_PyList_GET_ITEM(__pyx_v_self->books, __pyx_v_sym);
   __Pyx_INCREF(__pyx_t_1);
   __pyx_v_book = ((struct __pyx_obj_13sequence_edge_6market_4book_Book *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":547
+  /* "sequence_edge/orders/oms.pyx":548
  *         cdef uint64_t level
  *         cdef order_t* o
  *         for i in range(self.n_open):             # <<<<<<<<<<<<<<
@@ -11897,7 +11911,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
   for (__pyx_t_4 = 0; __pyx_t_4 < __pyx_t_3; __pyx_t_4+=1) {
     __pyx_v_i = __pyx_t_4;
 
-    /* "sequence_edge/orders/oms.pyx":548
+    /* "sequence_edge/orders/oms.pyx":549
  *         cdef order_t* o
  *         for i in range(self.n_open):
  *             o = &self.orders[i]             # <<<<<<<<<<<<<<
@@ -11906,7 +11920,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
 */
     __pyx_v_o = (&(__pyx_v_self->orders[__pyx_v_i]));
 
-    /* "sequence_edge/orders/oms.pyx":549
+    /* "sequence_edge/orders/oms.pyx":550
  *         for i in range(self.n_open):
  *             o = &self.orders[i]
  *             if o.symbol_idx == sym:             # <<<<<<<<<<<<<<
@@ -11918,7 +11932,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
     if (__pyx_t_5) {
 
 
-      /* "sequence_edge/orders/oms.pyx":550
+      /* "sequence_edge/orders/oms.pyx":551
  *             o = &self.orders[i]
  *             if o.symbol_idx == sym:
  *                 level = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)             # <<<<<<<<<<<<<<
@@ -11937,7 +11951,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
 
       __pyx_v_level = __pyx_t_6;
 
-      /* "sequence_edge/orders/oms.pyx":551
+      /* "sequence_edge/orders/oms.pyx":552
  *             if o.symbol_idx == sym:
  *                 level = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)
  *                 if level < o.queue_1e8:             # <<<<<<<<<<<<<<
@@ -11949,7 +11963,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
       if (__pyx_t_5) {
 
 
-        /* "sequence_edge/orders/oms.pyx":552
+        /* "sequence_edge/orders/oms.pyx":553
  *                 level = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)
  *                 if level < o.queue_1e8:
  *                     o.queue_1e8 = level             # <<<<<<<<<<<<<<
@@ -11958,7 +11972,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
 */
         __pyx_v_o->queue_1e8 = __pyx_v_level;
 
-        /* "sequence_edge/orders/oms.pyx":551
+        /* "sequence_edge/orders/oms.pyx":552
  *             if o.symbol_idx == sym:
  *                 level = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)
  *                 if level < o.queue_1e8:             # <<<<<<<<<<<<<<
@@ -11967,7 +11981,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
 */
       }
 
-      /* "sequence_edge/orders/oms.pyx":549
+      /* "sequence_edge/orders/oms.pyx":550
  *         for i in range(self.n_open):
  *             o = &self.orders[i]
  *             if o.symbol_idx == sym:             # <<<<<<<<<<<<<<
@@ -11978,7 +11992,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
   }
 
 
-  /* "sequence_edge/orders/oms.pyx":553
+  /* "sequence_edge/orders/oms.pyx":554
  *                 if level < o.queue_1e8:
  *                     o.queue_1e8 = level
  *         self.match_resting(sym)             # <<<<<<<<<<<<<<
@@ -11987,7 +12001,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->match_resting(__pyx_v_self, __pyx_v_sym);
 
-  /* "sequence_edge/orders/oms.pyx":541
+  /* "sequence_edge/orders/oms.pyx":542
  *             self._mirror_orders()
  * 
  *     cdef void after_snapshot(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -12009,7 +12023,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
   __Pyx_RefNannyFinishContext();
 }
 
-/* "sequence_edge/orders/oms.pyx":555
+/* "sequence_edge/orders/oms.pyx":556
  *         self.match_resting(sym)
  * 
  *     cdef void _fill(self, order_t* o, uint64_t px, uint64_t qty, bint maker, uint64_t ts) noexcept:             # <<<<<<<<<<<<<<
@@ -12030,7 +12044,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
   long __pyx_t_6;
   long __pyx_t_7;
 
-  /* "sequence_edge/orders/oms.pyx":556
+  /* "sequence_edge/orders/oms.pyx":557
  * 
  *     cdef void _fill(self, order_t* o, uint64_t px, uint64_t qty, bint maker, uint64_t ts) noexcept:
  *         cdef uint64_t notional = muldiv(px, qty, FIXED)             # <<<<<<<<<<<<<<
@@ -12039,7 +12053,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_notional = seq_util_muldiv(__pyx_v_px, __pyx_v_qty, __pyx_e_13sequence_edge_4util_FIXED);
 
-  /* "sequence_edge/orders/oms.pyx":557
+  /* "sequence_edge/orders/oms.pyx":558
  *     cdef void _fill(self, order_t* o, uint64_t px, uint64_t qty, bint maker, uint64_t ts) noexcept:
  *         cdef uint64_t notional = muldiv(px, qty, FIXED)
  *         cdef double bps = self.maker_fee_bps if maker else self.taker_fee_bps             # <<<<<<<<<<<<<<
@@ -12055,7 +12069,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
   }
   __pyx_v_bps = __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":558
+  /* "sequence_edge/orders/oms.pyx":559
  *         cdef uint64_t notional = muldiv(px, qty, FIXED)
  *         cdef double bps = self.maker_fee_bps if maker else self.taker_fee_bps
  *         cdef int64_t fee = <int64_t>(<double>notional * bps * 1e-4 + (0.5 if bps >= 0 else -0.5))             # <<<<<<<<<<<<<<
@@ -12075,7 +12089,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
   __pyx_v_fee = ((int64_t)(((((double)__pyx_v_notional) * __pyx_v_bps) * 1e-4) + __pyx_t_1));
 
 
-  /* "sequence_edge/orders/oms.pyx":560
+  /* "sequence_edge/orders/oms.pyx":561
  *         cdef int64_t fee = <int64_t>(<double>notional * bps * 1e-4 + (0.5 if bps >= 0 else -0.5))
  *         cdef algo_event_t ev
  *         if qty == 0:             # <<<<<<<<<<<<<<
@@ -12087,7 +12101,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
   if (__pyx_t_2) {
 
 
-    /* "sequence_edge/orders/oms.pyx":561
+    /* "sequence_edge/orders/oms.pyx":562
  *         cdef algo_event_t ev
  *         if qty == 0:
  *             return             # <<<<<<<<<<<<<<
@@ -12098,7 +12112,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":560
+    /* "sequence_edge/orders/oms.pyx":561
  *         cdef int64_t fee = <int64_t>(<double>notional * bps * 1e-4 + (0.5 if bps >= 0 else -0.5))
  *         cdef algo_event_t ev
  *         if qty == 0:             # <<<<<<<<<<<<<<
@@ -12107,7 +12121,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":562
+  /* "sequence_edge/orders/oms.pyx":563
  *         if qty == 0:
  *             return
  *         self._position(o.symbol_idx, o.side, px, qty)             # <<<<<<<<<<<<<<
@@ -12116,7 +12130,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_position(__pyx_v_self, __pyx_v_o->symbol_idx, __pyx_v_o->side, __pyx_v_px, __pyx_v_qty);
 
-  /* "sequence_edge/orders/oms.pyx":563
+  /* "sequence_edge/orders/oms.pyx":564
  *             return
  *         self._position(o.symbol_idx, o.side, px, qty)
  *         self.st.fees_1e8 += fee             # <<<<<<<<<<<<<<
@@ -12125,7 +12139,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_self->st->fees_1e8 = (__pyx_v_self->st->fees_1e8 + __pyx_v_fee);
 
-  /* "sequence_edge/orders/oms.pyx":564
+  /* "sequence_edge/orders/oms.pyx":565
  *         self._position(o.symbol_idx, o.side, px, qty)
  *         self.st.fees_1e8 += fee
  *         self.st.realized_pnl_1e8 -= fee             # <<<<<<<<<<<<<<
@@ -12134,7 +12148,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_self->st->realized_pnl_1e8 = (__pyx_v_self->st->realized_pnl_1e8 - __pyx_v_fee);
 
-  /* "sequence_edge/orders/oms.pyx":565
+  /* "sequence_edge/orders/oms.pyx":566
  *         self.st.fees_1e8 += fee
  *         self.st.realized_pnl_1e8 -= fee
  *         o.filled_1e8 += qty             # <<<<<<<<<<<<<<
@@ -12143,7 +12157,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_o->filled_1e8 = (__pyx_v_o->filled_1e8 + __pyx_v_qty);
 
-  /* "sequence_edge/orders/oms.pyx":566
+  /* "sequence_edge/orders/oms.pyx":567
  *         self.st.realized_pnl_1e8 -= fee
  *         o.filled_1e8 += qty
  *         self.n_fills += 1             # <<<<<<<<<<<<<<
@@ -12152,7 +12166,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_self->n_fills = (__pyx_v_self->n_fills + 1);
 
-  /* "sequence_edge/orders/oms.pyx":567
+  /* "sequence_edge/orders/oms.pyx":568
  *         o.filled_1e8 += qty
  *         self.n_fills += 1
  *         self.volume_1e8 += qty             # <<<<<<<<<<<<<<
@@ -12161,7 +12175,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_self->volume_1e8 = (__pyx_v_self->volume_1e8 + __pyx_v_qty);
 
-  /* "sequence_edge/orders/oms.pyx":568
+  /* "sequence_edge/orders/oms.pyx":569
  *         self.n_fills += 1
  *         self.volume_1e8 += qty
  *         self.notional_1e8 += notional             # <<<<<<<<<<<<<<
@@ -12170,7 +12184,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_self->notional_1e8 = (__pyx_v_self->notional_1e8 + __pyx_v_notional);
 
-  /* "sequence_edge/orders/oms.pyx":569
+  /* "sequence_edge/orders/oms.pyx":570
  *         self.volume_1e8 += qty
  *         self.notional_1e8 += notional
  *         memset(&ev, 0, sizeof(ev))             # <<<<<<<<<<<<<<
@@ -12179,7 +12193,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   (void)(memset((&__pyx_v_ev), 0, (sizeof(__pyx_v_ev))));
 
-  /* "sequence_edge/orders/oms.pyx":570
+  /* "sequence_edge/orders/oms.pyx":571
  *         self.notional_1e8 += notional
  *         memset(&ev, 0, sizeof(ev))
  *         ev.kind = EVK_FILL             # <<<<<<<<<<<<<<
@@ -12188,7 +12202,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_ev.kind = __pyx_e_13sequence_edge_6orders_3oms_EVK_FILL;
 
-  /* "sequence_edge/orders/oms.pyx":571
+  /* "sequence_edge/orders/oms.pyx":572
  *         memset(&ev, 0, sizeof(ev))
  *         ev.kind = EVK_FILL
  *         ev.fill.order_id = o.client_id             # <<<<<<<<<<<<<<
@@ -12199,7 +12213,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 
   __pyx_v_ev.fill.order_id = __pyx_t_3;
 
-  /* "sequence_edge/orders/oms.pyx":572
+  /* "sequence_edge/orders/oms.pyx":573
  *         ev.kind = EVK_FILL
  *         ev.fill.order_id = o.client_id
  *         ev.fill.px_1e8 = px             # <<<<<<<<<<<<<<
@@ -12208,7 +12222,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_ev.fill.px_1e8 = __pyx_v_px;
 
-  /* "sequence_edge/orders/oms.pyx":573
+  /* "sequence_edge/orders/oms.pyx":574
  *         ev.fill.order_id = o.client_id
  *         ev.fill.px_1e8 = px
  *         ev.fill.qty_1e8 = qty             # <<<<<<<<<<<<<<
@@ -12217,7 +12231,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_ev.fill.qty_1e8 = __pyx_v_qty;
 
-  /* "sequence_edge/orders/oms.pyx":574
+  /* "sequence_edge/orders/oms.pyx":575
  *         ev.fill.px_1e8 = px
  *         ev.fill.qty_1e8 = qty
  *         ev.fill.fee_1e8 = fee             # <<<<<<<<<<<<<<
@@ -12226,7 +12240,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_ev.fill.fee_1e8 = __pyx_v_fee;
 
-  /* "sequence_edge/orders/oms.pyx":575
+  /* "sequence_edge/orders/oms.pyx":576
  *         ev.fill.qty_1e8 = qty
  *         ev.fill.fee_1e8 = fee
  *         ev.fill.ts_ns = ts             # <<<<<<<<<<<<<<
@@ -12235,7 +12249,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_ev.fill.ts_ns = __pyx_v_ts;
 
-  /* "sequence_edge/orders/oms.pyx":576
+  /* "sequence_edge/orders/oms.pyx":577
  *         ev.fill.fee_1e8 = fee
  *         ev.fill.ts_ns = ts
  *         ev.fill.symbol_idx = o.symbol_idx             # <<<<<<<<<<<<<<
@@ -12246,7 +12260,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 
   __pyx_v_ev.fill.symbol_idx = __pyx_t_4;
 
-  /* "sequence_edge/orders/oms.pyx":577
+  /* "sequence_edge/orders/oms.pyx":578
  *         ev.fill.ts_ns = ts
  *         ev.fill.symbol_idx = o.symbol_idx
  *         ev.fill.side = o.side             # <<<<<<<<<<<<<<
@@ -12257,7 +12271,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 
   __pyx_v_ev.fill.side = __pyx_t_5;
 
-  /* "sequence_edge/orders/oms.pyx":578
+  /* "sequence_edge/orders/oms.pyx":579
  *         ev.fill.symbol_idx = o.symbol_idx
  *         ev.fill.side = o.side
  *         ev.fill.flags = (SEQ_FILL_MAKER if maker else 0) | (SEQ_FILL_FINAL if o.filled_1e8 == o.qty_1e8 else 0)             # <<<<<<<<<<<<<<
@@ -12285,7 +12299,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 
 
 
-  /* "sequence_edge/orders/oms.pyx":579
+  /* "sequence_edge/orders/oms.pyx":580
  *         ev.fill.side = o.side
  *         ev.fill.flags = (SEQ_FILL_MAKER if maker else 0) | (SEQ_FILL_FINAL if o.filled_1e8 == o.qty_1e8 else 0)
  *         self._push(&ev)             # <<<<<<<<<<<<<<
@@ -12294,7 +12308,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_push(__pyx_v_self, (&__pyx_v_ev));
 
-  /* "sequence_edge/orders/oms.pyx":580
+  /* "sequence_edge/orders/oms.pyx":581
  *         ev.fill.flags = (SEQ_FILL_MAKER if maker else 0) | (SEQ_FILL_FINAL if o.filled_1e8 == o.qty_1e8 else 0)
  *         self._push(&ev)
  *         self.traces.event(o.ref, EV_FILL, ts, px, qty, ev.fill.flags)             # <<<<<<<<<<<<<<
@@ -12303,7 +12317,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->event(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_EV_FILL, __pyx_v_ts, __pyx_v_px, __pyx_v_qty, __pyx_v_ev.fill.flags);
 
-  /* "sequence_edge/orders/oms.pyx":581
+  /* "sequence_edge/orders/oms.pyx":582
  *         self._push(&ev)
  *         self.traces.event(o.ref, EV_FILL, ts, px, qty, ev.fill.flags)
  *         self.traces.set_state(o.ref, OS_OPEN, o.filled_1e8)             # <<<<<<<<<<<<<<
@@ -12312,7 +12326,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_OS_OPEN, __pyx_v_o->filled_1e8);
 
-  /* "sequence_edge/orders/oms.pyx":584
+  /* "sequence_edge/orders/oms.pyx":585
  *         # PnL only: the kill switch is checked by mark() once matching is over (it cancels orders,
  *         # which must not happen under a caller iterating over them) and by the next order's risk check
  *         self._mark_pnl(o.symbol_idx)             # <<<<<<<<<<<<<<
@@ -12321,7 +12335,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mark_pnl(__pyx_v_self, __pyx_v_o->symbol_idx);
 
-  /* "sequence_edge/orders/oms.pyx":555
+  /* "sequence_edge/orders/oms.pyx":556
  *         self.match_resting(sym)
  * 
  *     cdef void _fill(self, order_t* o, uint64_t px, uint64_t qty, bint maker, uint64_t ts) noexcept:             # <<<<<<<<<<<<<<
@@ -12338,7 +12352,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 
 }
 
-/* "sequence_edge/orders/oms.pyx":586
+/* "sequence_edge/orders/oms.pyx":587
  *         self._mark_pnl(o.symbol_idx)
  * 
  *     cdef void _finalize_last_fill(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -12351,7 +12365,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":589
+  /* "sequence_edge/orders/oms.pyx":590
  *         """An IOC / market order is done: its last fill (if any, still queued) carries FINAL."""
  *         cdef algo_event_t* ev
  *         if self.ev_count == 0:             # <<<<<<<<<<<<<<
@@ -12363,7 +12377,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":590
+    /* "sequence_edge/orders/oms.pyx":591
  *         cdef algo_event_t* ev
  *         if self.ev_count == 0:
  *             return             # <<<<<<<<<<<<<<
@@ -12374,7 +12388,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":589
+    /* "sequence_edge/orders/oms.pyx":590
  *         """An IOC / market order is done: its last fill (if any, still queued) carries FINAL."""
  *         cdef algo_event_t* ev
  *         if self.ev_count == 0:             # <<<<<<<<<<<<<<
@@ -12383,7 +12397,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":591
+  /* "sequence_edge/orders/oms.pyx":592
  *         if self.ev_count == 0:
  *             return
  *         ev = &self.events[(self.ev_head + self.ev_count - 1) % EVENT_CAP]             # <<<<<<<<<<<<<<
@@ -12392,7 +12406,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
 */
   __pyx_v_ev = (&(__pyx_v_self->events[(((__pyx_v_self->ev_head + __pyx_v_self->ev_count) - 1) % __pyx_e_13sequence_edge_6orders_3oms_EVENT_CAP)]));
 
-  /* "sequence_edge/orders/oms.pyx":592
+  /* "sequence_edge/orders/oms.pyx":593
  *             return
  *         ev = &self.events[(self.ev_head + self.ev_count - 1) % EVENT_CAP]
  *         if ev.kind == EVK_FILL and ev.fill.order_id == client_id:             # <<<<<<<<<<<<<<
@@ -12418,7 +12432,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":593
+    /* "sequence_edge/orders/oms.pyx":594
  *         ev = &self.events[(self.ev_head + self.ev_count - 1) % EVENT_CAP]
  *         if ev.kind == EVK_FILL and ev.fill.order_id == client_id:
  *             ev.fill.flags |= SEQ_FILL_FINAL             # <<<<<<<<<<<<<<
@@ -12427,7 +12441,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
 */
     __pyx_v_ev->fill.flags = (__pyx_v_ev->fill.flags | __pyx_e_13sequence_edge_4algo_3abi_SEQ_FILL_FINAL);
 
-    /* "sequence_edge/orders/oms.pyx":592
+    /* "sequence_edge/orders/oms.pyx":593
  *             return
  *         ev = &self.events[(self.ev_head + self.ev_count - 1) % EVENT_CAP]
  *         if ev.kind == EVK_FILL and ev.fill.order_id == client_id:             # <<<<<<<<<<<<<<
@@ -12436,7 +12450,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":586
+  /* "sequence_edge/orders/oms.pyx":587
  *         self._mark_pnl(o.symbol_idx)
  * 
  *     cdef void _finalize_last_fill(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -12450,7 +12464,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
 
 }
 
-/* "sequence_edge/orders/oms.pyx":595
+/* "sequence_edge/orders/oms.pyx":596
  *             ev.fill.flags |= SEQ_FILL_FINAL
  * 
  *     cdef void _position(self, uint16_t sym, uint8_t side, uint64_t px, uint64_t qty) noexcept:             # <<<<<<<<<<<<<<
@@ -12470,7 +12484,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
   int __pyx_t_3;
   int __pyx_t_4;
 
-  /* "sequence_edge/orders/oms.pyx":596
+  /* "sequence_edge/orders/oms.pyx":597
  * 
  *     cdef void _position(self, uint16_t sym, uint8_t side, uint64_t px, uint64_t qty) noexcept:
  *         cdef int64_t pos = self.st.positions[sym].qty_1e8             # <<<<<<<<<<<<<<
@@ -12481,7 +12495,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 
   __pyx_v_pos = __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":597
+  /* "sequence_edge/orders/oms.pyx":598
  *     cdef void _position(self, uint16_t sym, uint8_t side, uint64_t px, uint64_t qty) noexcept:
  *         cdef int64_t pos = self.st.positions[sym].qty_1e8
  *         cdef uint64_t avg = self.st.positions[sym].avg_px_1e8             # <<<<<<<<<<<<<<
@@ -12492,7 +12506,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 
   __pyx_v_avg = __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":598
+  /* "sequence_edge/orders/oms.pyx":599
  *         cdef int64_t pos = self.st.positions[sym].qty_1e8
  *         cdef uint64_t avg = self.st.positions[sym].avg_px_1e8
  *         cdef int64_t delta = <int64_t>qty if side == SEQ_SIDE_BUY else -<int64_t>qty             # <<<<<<<<<<<<<<
@@ -12511,7 +12525,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 
   __pyx_v_delta = __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":599
+  /* "sequence_edge/orders/oms.pyx":600
  *         cdef uint64_t avg = self.st.positions[sym].avg_px_1e8
  *         cdef int64_t delta = <int64_t>qty if side == SEQ_SIDE_BUY else -<int64_t>qty
  *         cdef int64_t new_pos = pos + delta             # <<<<<<<<<<<<<<
@@ -12520,7 +12534,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 */
   __pyx_v_new_pos = (__pyx_v_pos + __pyx_v_delta);
 
-  /* "sequence_edge/orders/oms.pyx":601
+  /* "sequence_edge/orders/oms.pyx":602
  *         cdef int64_t new_pos = pos + delta
  *         cdef uint64_t held, close
  *         if pos == 0 or (pos > 0) == (delta > 0):             # <<<<<<<<<<<<<<
@@ -12546,7 +12560,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":602
+    /* "sequence_edge/orders/oms.pyx":603
  *         cdef uint64_t held, close
  *         if pos == 0 or (pos > 0) == (delta > 0):
  *             held = <uint64_t>(pos if pos > 0 else -pos)             # <<<<<<<<<<<<<<
@@ -12566,7 +12580,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
     __pyx_v_held = ((uint64_t)__pyx_t_1);
 
 
-    /* "sequence_edge/orders/oms.pyx":603
+    /* "sequence_edge/orders/oms.pyx":604
  *         if pos == 0 or (pos > 0) == (delta > 0):
  *             held = <uint64_t>(pos if pos > 0 else -pos)
  *             avg = wavg(held, avg, qty, px)             # <<<<<<<<<<<<<<
@@ -12575,7 +12589,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 */
     __pyx_v_avg = seq_util_wavg(__pyx_v_held, __pyx_v_avg, __pyx_v_qty, __pyx_v_px);
 
-    /* "sequence_edge/orders/oms.pyx":601
+    /* "sequence_edge/orders/oms.pyx":602
  *         cdef int64_t new_pos = pos + delta
  *         cdef uint64_t held, close
  *         if pos == 0 or (pos > 0) == (delta > 0):             # <<<<<<<<<<<<<<
@@ -12585,7 +12599,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
     goto __pyx_L3;
   }
 
-  /* "sequence_edge/orders/oms.pyx":605
+  /* "sequence_edge/orders/oms.pyx":606
  *             avg = wavg(held, avg, qty, px)
  *         else:
  *             held = <uint64_t>(pos if pos > 0 else -pos)             # <<<<<<<<<<<<<<
@@ -12606,7 +12620,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
     __pyx_v_held = ((uint64_t)__pyx_t_1);
 
 
-    /* "sequence_edge/orders/oms.pyx":606
+    /* "sequence_edge/orders/oms.pyx":607
  *         else:
  *             held = <uint64_t>(pos if pos > 0 else -pos)
  *             close = held if held < qty else qty             # <<<<<<<<<<<<<<
@@ -12625,7 +12639,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 
     __pyx_v_close = __pyx_t_2;
 
-    /* "sequence_edge/orders/oms.pyx":607
+    /* "sequence_edge/orders/oms.pyx":608
  *             held = <uint64_t>(pos if pos > 0 else -pos)
  *             close = held if held < qty else qty
  *             if pos > 0:             # <<<<<<<<<<<<<<
@@ -12637,7 +12651,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
     if (__pyx_t_3) {
 
 
-      /* "sequence_edge/orders/oms.pyx":608
+      /* "sequence_edge/orders/oms.pyx":609
  *             close = held if held < qty else qty
  *             if pos > 0:
  *                 self.st.realized_pnl_1e8 += smuldiv(<int64_t>px - <int64_t>avg, <int64_t>close, FIXED)             # <<<<<<<<<<<<<<
@@ -12646,7 +12660,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 */
       __pyx_v_self->st->realized_pnl_1e8 = (__pyx_v_self->st->realized_pnl_1e8 + seq_util_smuldiv((((int64_t)__pyx_v_px) - ((int64_t)__pyx_v_avg)), ((int64_t)__pyx_v_close), __pyx_e_13sequence_edge_4util_FIXED));
 
-      /* "sequence_edge/orders/oms.pyx":607
+      /* "sequence_edge/orders/oms.pyx":608
  *             held = <uint64_t>(pos if pos > 0 else -pos)
  *             close = held if held < qty else qty
  *             if pos > 0:             # <<<<<<<<<<<<<<
@@ -12656,7 +12670,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
       goto __pyx_L6;
     }
 
-    /* "sequence_edge/orders/oms.pyx":610
+    /* "sequence_edge/orders/oms.pyx":611
  *                 self.st.realized_pnl_1e8 += smuldiv(<int64_t>px - <int64_t>avg, <int64_t>close, FIXED)
  *             else:
  *                 self.st.realized_pnl_1e8 += smuldiv(<int64_t>avg - <int64_t>px, <int64_t>close, FIXED)             # <<<<<<<<<<<<<<
@@ -12668,7 +12682,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
     }
     __pyx_L6:;
 
-    /* "sequence_edge/orders/oms.pyx":611
+    /* "sequence_edge/orders/oms.pyx":612
  *             else:
  *                 self.st.realized_pnl_1e8 += smuldiv(<int64_t>avg - <int64_t>px, <int64_t>close, FIXED)
  *             if new_pos == 0:             # <<<<<<<<<<<<<<
@@ -12680,7 +12694,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
     if (__pyx_t_3) {
 
 
-      /* "sequence_edge/orders/oms.pyx":612
+      /* "sequence_edge/orders/oms.pyx":613
  *                 self.st.realized_pnl_1e8 += smuldiv(<int64_t>avg - <int64_t>px, <int64_t>close, FIXED)
  *             if new_pos == 0:
  *                 avg = 0             # <<<<<<<<<<<<<<
@@ -12689,7 +12703,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 */
       __pyx_v_avg = 0;
 
-      /* "sequence_edge/orders/oms.pyx":611
+      /* "sequence_edge/orders/oms.pyx":612
  *             else:
  *                 self.st.realized_pnl_1e8 += smuldiv(<int64_t>avg - <int64_t>px, <int64_t>close, FIXED)
  *             if new_pos == 0:             # <<<<<<<<<<<<<<
@@ -12699,7 +12713,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
       goto __pyx_L7;
     }
 
-    /* "sequence_edge/orders/oms.pyx":613
+    /* "sequence_edge/orders/oms.pyx":614
  *             if new_pos == 0:
  *                 avg = 0
  *             elif (new_pos > 0) != (pos > 0):             # <<<<<<<<<<<<<<
@@ -12711,7 +12725,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
     if (__pyx_t_3) {
 
 
-      /* "sequence_edge/orders/oms.pyx":614
+      /* "sequence_edge/orders/oms.pyx":615
  *                 avg = 0
  *             elif (new_pos > 0) != (pos > 0):
  *                 avg = px                   # flipped: the rest opened a new position at px             # <<<<<<<<<<<<<<
@@ -12720,7 +12734,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 */
       __pyx_v_avg = __pyx_v_px;
 
-      /* "sequence_edge/orders/oms.pyx":613
+      /* "sequence_edge/orders/oms.pyx":614
  *             if new_pos == 0:
  *                 avg = 0
  *             elif (new_pos > 0) != (pos > 0):             # <<<<<<<<<<<<<<
@@ -12732,7 +12746,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
   }
   __pyx_L3:;
 
-  /* "sequence_edge/orders/oms.pyx":615
+  /* "sequence_edge/orders/oms.pyx":616
  *             elif (new_pos > 0) != (pos > 0):
  *                 avg = px                   # flipped: the rest opened a new position at px
  *         self.st.positions[sym].qty_1e8 = new_pos             # <<<<<<<<<<<<<<
@@ -12741,7 +12755,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 */
   (__pyx_v_self->st->positions[__pyx_v_sym]).qty_1e8 = __pyx_v_new_pos;
 
-  /* "sequence_edge/orders/oms.pyx":616
+  /* "sequence_edge/orders/oms.pyx":617
  *                 avg = px                   # flipped: the rest opened a new position at px
  *         self.st.positions[sym].qty_1e8 = new_pos
  *         self.st.positions[sym].avg_px_1e8 = avg             # <<<<<<<<<<<<<<
@@ -12750,7 +12764,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 */
   (__pyx_v_self->st->positions[__pyx_v_sym]).avg_px_1e8 = __pyx_v_avg;
 
-  /* "sequence_edge/orders/oms.pyx":595
+  /* "sequence_edge/orders/oms.pyx":596
  *             ev.fill.flags |= SEQ_FILL_FINAL
  * 
  *     cdef void _position(self, uint16_t sym, uint8_t side, uint64_t px, uint64_t qty) noexcept:             # <<<<<<<<<<<<<<
@@ -12768,7 +12782,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 
 }
 
-/* "sequence_edge/orders/oms.pyx":618
+/* "sequence_edge/orders/oms.pyx":619
  *         self.st.positions[sym].avg_px_1e8 = avg
  * 
  *     cdef void mark(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -12781,7 +12795,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":621
+  /* "sequence_edge/orders/oms.pyx":622
  *         """Unrealized PnL of `sym` at the book's mid; trips the kill switch past max_loss."""
  *         cdef int64_t pnl
  *         self._mark_pnl(sym)             # <<<<<<<<<<<<<<
@@ -12790,7 +12804,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mark_pnl(__pyx_v_self, __pyx_v_sym);
 
-  /* "sequence_edge/orders/oms.pyx":622
+  /* "sequence_edge/orders/oms.pyx":623
  *         cdef int64_t pnl
  *         self._mark_pnl(sym)
  *         pnl = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8             # <<<<<<<<<<<<<<
@@ -12799,7 +12813,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
 */
   __pyx_v_pnl = (__pyx_v_self->st->realized_pnl_1e8 + __pyx_v_self->st->unrealized_pnl_1e8);
 
-  /* "sequence_edge/orders/oms.pyx":623
+  /* "sequence_edge/orders/oms.pyx":624
  *         self._mark_pnl(sym)
  *         pnl = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8
  *         if not self.risk.killed and loss_exceeded(&self.limits, pnl):             # <<<<<<<<<<<<<<
@@ -12825,7 +12839,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":624
+    /* "sequence_edge/orders/oms.pyx":625
  *         pnl = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8
  *         if not self.risk.killed and loss_exceeded(&self.limits, pnl):
  *             trip(&self.risk, pnl, now_ns())             # <<<<<<<<<<<<<<
@@ -12834,7 +12848,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
 */
     __pyx_f_13sequence_edge_6orders_4risk_trip((&__pyx_v_self->risk), __pyx_v_pnl, seq_util_now_ns());
 
-    /* "sequence_edge/orders/oms.pyx":625
+    /* "sequence_edge/orders/oms.pyx":626
  *         if not self.risk.killed and loss_exceeded(&self.limits, pnl):
  *             trip(&self.risk, pnl, now_ns())
  *             self._trip()             # <<<<<<<<<<<<<<
@@ -12843,7 +12857,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_trip(__pyx_v_self);
 
-    /* "sequence_edge/orders/oms.pyx":623
+    /* "sequence_edge/orders/oms.pyx":624
  *         self._mark_pnl(sym)
  *         pnl = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8
  *         if not self.risk.killed and loss_exceeded(&self.limits, pnl):             # <<<<<<<<<<<<<<
@@ -12852,7 +12866,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":618
+  /* "sequence_edge/orders/oms.pyx":619
  *         self.st.positions[sym].avg_px_1e8 = avg
  * 
  *     cdef void mark(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -12865,7 +12879,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
 
 }
 
-/* "sequence_edge/orders/oms.pyx":627
+/* "sequence_edge/orders/oms.pyx":628
  *             self._trip()
  * 
  *     cdef void _mark_pnl(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -12890,7 +12904,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_mark_pnl", 0);
 
-  /* "sequence_edge/orders/oms.pyx":628
+  /* "sequence_edge/orders/oms.pyx":629
  * 
  *     cdef void _mark_pnl(self, uint16_t sym) noexcept:
  *         cdef int64_t pos = self.st.positions[sym].qty_1e8             # <<<<<<<<<<<<<<
@@ -12901,7 +12915,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
 
   __pyx_v_pos = __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":630
+  /* "sequence_edge/orders/oms.pyx":631
  *         cdef int64_t pos = self.st.positions[sym].qty_1e8
  *         cdef uint64_t mid
  *         cdef int64_t total = 0             # <<<<<<<<<<<<<<
@@ -12910,7 +12924,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
 */
   __pyx_v_total = 0;
 
-  /* "sequence_edge/orders/oms.pyx":632
+  /* "sequence_edge/orders/oms.pyx":633
  *         cdef int64_t total = 0
  *         cdef uint16_t i
  *         if pos != 0:             # <<<<<<<<<<<<<<
@@ -12922,7 +12936,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
   if (__pyx_t_2) {
 
 
-    /* "sequence_edge/orders/oms.pyx":633
+    /* "sequence_edge/orders/oms.pyx":634
  *         cdef uint16_t i
  *         if pos != 0:
  *             mid = self._mid(<Book>self.books[sym])             # <<<<<<<<<<<<<<
@@ -12931,14 +12945,14 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
 */
     if (unlikely(__pyx_v_self->books == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 633, __pyx_L1_error)
+      __PYX_ERR(0, 634, __pyx_L1_error)
     }
     __pyx_t_3 = __Pyx_PyList_GET_ITEM(__pyx_v_self->books, __pyx_v_sym);
     __Pyx_INCREF(__pyx_t_3);
     __pyx_v_mid = ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mid(__pyx_v_self, ((struct __pyx_obj_13sequence_edge_6market_4book_Book *)__pyx_t_3));
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":634
+    /* "sequence_edge/orders/oms.pyx":635
  *         if pos != 0:
  *             mid = self._mid(<Book>self.books[sym])
  *             if mid == 0:             # <<<<<<<<<<<<<<
@@ -12950,7 +12964,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
     if (__pyx_t_2) {
 
 
-      /* "sequence_edge/orders/oms.pyx":635
+      /* "sequence_edge/orders/oms.pyx":636
  *             mid = self._mid(<Book>self.books[sym])
  *             if mid == 0:
  *                 return             # <<<<<<<<<<<<<<
@@ -12961,7 +12975,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
       }
       goto __pyx_L0;
 
-      /* "sequence_edge/orders/oms.pyx":634
+      /* "sequence_edge/orders/oms.pyx":635
  *         if pos != 0:
  *             mid = self._mid(<Book>self.books[sym])
  *             if mid == 0:             # <<<<<<<<<<<<<<
@@ -12970,7 +12984,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":636
+    /* "sequence_edge/orders/oms.pyx":637
  *             if mid == 0:
  *                 return
  *             self.upnl[sym] = smuldiv(<int64_t>mid - <int64_t>self.st.positions[sym].avg_px_1e8, pos, FIXED)             # <<<<<<<<<<<<<<
@@ -12979,7 +12993,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
 */
     (__pyx_v_self->upnl[__pyx_v_sym]) = seq_util_smuldiv((((int64_t)__pyx_v_mid) - ((int64_t)(__pyx_v_self->st->positions[__pyx_v_sym]).avg_px_1e8)), __pyx_v_pos, __pyx_e_13sequence_edge_4util_FIXED);
 
-    /* "sequence_edge/orders/oms.pyx":632
+    /* "sequence_edge/orders/oms.pyx":633
  *         cdef int64_t total = 0
  *         cdef uint16_t i
  *         if pos != 0:             # <<<<<<<<<<<<<<
@@ -12989,7 +13003,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
     goto __pyx_L3;
   }
 
-  /* "sequence_edge/orders/oms.pyx":637
+  /* "sequence_edge/orders/oms.pyx":638
  *                 return
  *             self.upnl[sym] = smuldiv(<int64_t>mid - <int64_t>self.st.positions[sym].avg_px_1e8, pos, FIXED)
  *         elif self.upnl[sym] == 0:             # <<<<<<<<<<<<<<
@@ -13001,7 +13015,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
   if (__pyx_t_2) {
 
 
-    /* "sequence_edge/orders/oms.pyx":638
+    /* "sequence_edge/orders/oms.pyx":639
  *             self.upnl[sym] = smuldiv(<int64_t>mid - <int64_t>self.st.positions[sym].avg_px_1e8, pos, FIXED)
  *         elif self.upnl[sym] == 0:
  *             return             # <<<<<<<<<<<<<<
@@ -13012,7 +13026,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":637
+    /* "sequence_edge/orders/oms.pyx":638
  *                 return
  *             self.upnl[sym] = smuldiv(<int64_t>mid - <int64_t>self.st.positions[sym].avg_px_1e8, pos, FIXED)
  *         elif self.upnl[sym] == 0:             # <<<<<<<<<<<<<<
@@ -13021,7 +13035,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":640
+  /* "sequence_edge/orders/oms.pyx":641
  *             return
  *         else:
  *             self.upnl[sym] = 0             # <<<<<<<<<<<<<<
@@ -13033,7 +13047,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
   }
   __pyx_L3:;
 
-  /* "sequence_edge/orders/oms.pyx":641
+  /* "sequence_edge/orders/oms.pyx":642
  *         else:
  *             self.upnl[sym] = 0
  *         for i in range(self.n_symbols):             # <<<<<<<<<<<<<<
@@ -13047,7 +13061,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
   for (__pyx_t_6 = 0; __pyx_t_6 < __pyx_t_5; __pyx_t_6+=1) {
     __pyx_v_i = __pyx_t_6;
 
-    /* "sequence_edge/orders/oms.pyx":642
+    /* "sequence_edge/orders/oms.pyx":643
  *             self.upnl[sym] = 0
  *         for i in range(self.n_symbols):
  *             total += self.upnl[i]             # <<<<<<<<<<<<<<
@@ -13058,7 +13072,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
   }
 
 
-  /* "sequence_edge/orders/oms.pyx":643
+  /* "sequence_edge/orders/oms.pyx":644
  *         for i in range(self.n_symbols):
  *             total += self.upnl[i]
  *         self.st.unrealized_pnl_1e8 = total             # <<<<<<<<<<<<<<
@@ -13067,7 +13081,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
 */
   __pyx_v_self->st->unrealized_pnl_1e8 = __pyx_v_total;
 
-  /* "sequence_edge/orders/oms.pyx":627
+  /* "sequence_edge/orders/oms.pyx":628
  *             self._trip()
  * 
  *     cdef void _mark_pnl(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -13089,7 +13103,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
   __Pyx_RefNannyFinishContext();
 }
 
-/* "sequence_edge/orders/oms.pyx":645
+/* "sequence_edge/orders/oms.pyx":646
  *         self.st.unrealized_pnl_1e8 = total
  * 
  *     cdef void _trip(self) noexcept:             # <<<<<<<<<<<<<<
@@ -13099,7 +13113,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
 
 static void __pyx_f_13sequence_edge_6orders_3oms_7Account__trip(struct __pyx_obj_13sequence_edge_6orders_3oms_Account *__pyx_v_self) {
 
-  /* "sequence_edge/orders/oms.pyx":647
+  /* "sequence_edge/orders/oms.pyx":648
  *     cdef void _trip(self) noexcept:
  *         """The kill switch tripped: nothing the algo left resting stays in the market."""
  *         self.n_cancelled_by_edge += self.cancel_resting(ALL_SYMBOLS)             # <<<<<<<<<<<<<<
@@ -13108,7 +13122,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__trip(struct __pyx_obj
 */
   __pyx_v_self->n_cancelled_by_edge = (__pyx_v_self->n_cancelled_by_edge + ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->cancel_resting(__pyx_v_self, __pyx_e_13sequence_edge_6orders_3oms_ALL_SYMBOLS));
 
-  /* "sequence_edge/orders/oms.pyx":645
+  /* "sequence_edge/orders/oms.pyx":646
  *         self.st.unrealized_pnl_1e8 = total
  * 
  *     cdef void _trip(self) noexcept:             # <<<<<<<<<<<<<<
@@ -13120,7 +13134,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__trip(struct __pyx_obj
 
 }
 
-/* "sequence_edge/orders/oms.pyx":651
+/* "sequence_edge/orders/oms.pyx":652
  *     # ------------------------------------------------------------------ order book keeping
  * 
  *     cdef void _rest(self, order_t* o) noexcept:             # <<<<<<<<<<<<<<
@@ -13140,7 +13154,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_rest", 0);
 
-  /* "sequence_edge/orders/oms.pyx":652
+  /* "sequence_edge/orders/oms.pyx":653
  * 
  *     cdef void _rest(self, order_t* o) noexcept:
  *         cdef Book book = <Book>self.books[o.symbol_idx]             # <<<<<<<<<<<<<<
@@ -13149,14 +13163,14 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
 */
   if (unlikely(__pyx_v_self->books == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 652, __pyx_L1_error)
+    __PYX_ERR(0, 653, __pyx_L1_error)
   }
   __pyx_t_1 = __Pyx_PyList_GET_ITEM(__pyx_v_self->books, __pyx_v_o->symbol_idx);
   __Pyx_INCREF(__pyx_t_1);
   __pyx_v_book = ((struct __pyx_obj_13sequence_edge_6market_4book_Book *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":653
+  /* "sequence_edge/orders/oms.pyx":654
  *     cdef void _rest(self, order_t* o) noexcept:
  *         cdef Book book = <Book>self.books[o.symbol_idx]
  *         o.queue_1e8 = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)             # <<<<<<<<<<<<<<
@@ -13175,7 +13189,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
 
   __pyx_v_o->queue_1e8 = __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":654
+  /* "sequence_edge/orders/oms.pyx":655
  *         cdef Book book = <Book>self.books[o.symbol_idx]
  *         o.queue_1e8 = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)
  *         self.orders[self.n_open] = o[0]             # <<<<<<<<<<<<<<
@@ -13184,7 +13198,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
 */
   (__pyx_v_self->orders[__pyx_v_self->n_open]) = (__pyx_v_o[0]);
 
-  /* "sequence_edge/orders/oms.pyx":655
+  /* "sequence_edge/orders/oms.pyx":656
  *         o.queue_1e8 = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)
  *         self.orders[self.n_open] = o[0]
  *         self.n_open += 1             # <<<<<<<<<<<<<<
@@ -13193,7 +13207,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
 */
   __pyx_v_self->n_open = (__pyx_v_self->n_open + 1);
 
-  /* "sequence_edge/orders/oms.pyx":656
+  /* "sequence_edge/orders/oms.pyx":657
  *         self.orders[self.n_open] = o[0]
  *         self.n_open += 1
  *         self.open_on[o.symbol_idx] += 1             # <<<<<<<<<<<<<<
@@ -13204,7 +13218,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
   __pyx_t_4 = __pyx_v_o->symbol_idx;
   (__pyx_v_self->open_on[__pyx_t_4]) = ((__pyx_v_self->open_on[__pyx_t_4]) + 1);
 
-  /* "sequence_edge/orders/oms.pyx":657
+  /* "sequence_edge/orders/oms.pyx":658
  *         self.n_open += 1
  *         self.open_on[o.symbol_idx] += 1
  *         self.traces.set_state(o.ref, OS_OPEN, o.filled_1e8)             # <<<<<<<<<<<<<<
@@ -13213,7 +13227,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_OS_OPEN, __pyx_v_o->filled_1e8);
 
-  /* "sequence_edge/orders/oms.pyx":658
+  /* "sequence_edge/orders/oms.pyx":659
  *         self.open_on[o.symbol_idx] += 1
  *         self.traces.set_state(o.ref, OS_OPEN, o.filled_1e8)
  *         self._mirror_orders()             # <<<<<<<<<<<<<<
@@ -13222,7 +13236,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mirror_orders(__pyx_v_self);
 
-  /* "sequence_edge/orders/oms.pyx":651
+  /* "sequence_edge/orders/oms.pyx":652
  *     # ------------------------------------------------------------------ order book keeping
  * 
  *     cdef void _rest(self, order_t* o) noexcept:             # <<<<<<<<<<<<<<
@@ -13241,7 +13255,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
   __Pyx_RefNannyFinishContext();
 }
 
-/* "sequence_edge/orders/oms.pyx":660
+/* "sequence_edge/orders/oms.pyx":661
  *         self._mirror_orders()
  * 
  *     cdef void _remove(self, uint32_t i) noexcept:             # <<<<<<<<<<<<<<
@@ -13252,7 +13266,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
 static void __pyx_f_13sequence_edge_6orders_3oms_7Account__remove(struct __pyx_obj_13sequence_edge_6orders_3oms_Account *__pyx_v_self, uint32_t __pyx_v_i) {
   uint16_t __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":661
+  /* "sequence_edge/orders/oms.pyx":662
  * 
  *     cdef void _remove(self, uint32_t i) noexcept:
  *         self.open_on[self.orders[i].symbol_idx] -= 1             # <<<<<<<<<<<<<<
@@ -13263,7 +13277,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__remove(struct __pyx_o
   __pyx_t_1 = (__pyx_v_self->orders[__pyx_v_i]).symbol_idx;
   (__pyx_v_self->open_on[__pyx_t_1]) = ((__pyx_v_self->open_on[__pyx_t_1]) - 1);
 
-  /* "sequence_edge/orders/oms.pyx":662
+  /* "sequence_edge/orders/oms.pyx":663
  *     cdef void _remove(self, uint32_t i) noexcept:
  *         self.open_on[self.orders[i].symbol_idx] -= 1
  *         memmove(&self.orders[i], &self.orders[i + 1], (self.n_open - i - 1) * sizeof(order_t))             # <<<<<<<<<<<<<<
@@ -13272,7 +13286,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__remove(struct __pyx_o
 */
   (void)(memmove((&(__pyx_v_self->orders[__pyx_v_i])), (&(__pyx_v_self->orders[(__pyx_v_i + 1)])), (((__pyx_v_self->n_open - __pyx_v_i) - 1) * (sizeof(struct __pyx_t_13sequence_edge_6orders_3oms_order_t)))));
 
-  /* "sequence_edge/orders/oms.pyx":663
+  /* "sequence_edge/orders/oms.pyx":664
  *         self.open_on[self.orders[i].symbol_idx] -= 1
  *         memmove(&self.orders[i], &self.orders[i + 1], (self.n_open - i - 1) * sizeof(order_t))
  *         self.n_open -= 1             # <<<<<<<<<<<<<<
@@ -13281,7 +13295,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__remove(struct __pyx_o
 */
   __pyx_v_self->n_open = (__pyx_v_self->n_open - 1);
 
-  /* "sequence_edge/orders/oms.pyx":660
+  /* "sequence_edge/orders/oms.pyx":661
  *         self._mirror_orders()
  * 
  *     cdef void _remove(self, uint32_t i) noexcept:             # <<<<<<<<<<<<<<
@@ -13293,7 +13307,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__remove(struct __pyx_o
 
 }
 
-/* "sequence_edge/orders/oms.pyx":665
+/* "sequence_edge/orders/oms.pyx":666
  *         self.n_open -= 1
  * 
  *     cdef int _find(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -13309,7 +13323,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__find(struct __pyx_obj_
   uint32_t __pyx_t_3;
   int __pyx_t_4;
 
-  /* "sequence_edge/orders/oms.pyx":667
+  /* "sequence_edge/orders/oms.pyx":668
  *     cdef int _find(self, uint64_t client_id) noexcept:
  *         cdef uint32_t i
  *         for i in range(self.n_open):             # <<<<<<<<<<<<<<
@@ -13323,7 +13337,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__find(struct __pyx_obj_
   for (__pyx_t_3 = 0; __pyx_t_3 < __pyx_t_2; __pyx_t_3+=1) {
     __pyx_v_i = __pyx_t_3;
 
-    /* "sequence_edge/orders/oms.pyx":668
+    /* "sequence_edge/orders/oms.pyx":669
  *         cdef uint32_t i
  *         for i in range(self.n_open):
  *             if self.orders[i].client_id == client_id:             # <<<<<<<<<<<<<<
@@ -13335,7 +13349,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__find(struct __pyx_obj_
     if (__pyx_t_4) {
 
 
-      /* "sequence_edge/orders/oms.pyx":669
+      /* "sequence_edge/orders/oms.pyx":670
  *         for i in range(self.n_open):
  *             if self.orders[i].client_id == client_id:
  *                 return i             # <<<<<<<<<<<<<<
@@ -13348,7 +13362,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__find(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "sequence_edge/orders/oms.pyx":668
+      /* "sequence_edge/orders/oms.pyx":669
  *         cdef uint32_t i
  *         for i in range(self.n_open):
  *             if self.orders[i].client_id == client_id:             # <<<<<<<<<<<<<<
@@ -13359,7 +13373,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__find(struct __pyx_obj_
   }
 
 
-  /* "sequence_edge/orders/oms.pyx":670
+  /* "sequence_edge/orders/oms.pyx":671
  *             if self.orders[i].client_id == client_id:
  *                 return i
  *         return -1             # <<<<<<<<<<<<<<
@@ -13372,7 +13386,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__find(struct __pyx_obj_
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":665
+  /* "sequence_edge/orders/oms.pyx":666
  *         self.n_open -= 1
  * 
  *     cdef int _find(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -13387,7 +13401,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__find(struct __pyx_obj_
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":672
+/* "sequence_edge/orders/oms.pyx":673
  *         return -1
  * 
  *     cdef void _mirror_orders(self) noexcept:             # <<<<<<<<<<<<<<
@@ -13407,7 +13421,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
   uint16_t __pyx_t_6;
   uint8_t __pyx_t_7;
 
-  /* "sequence_edge/orders/oms.pyx":673
+  /* "sequence_edge/orders/oms.pyx":674
  * 
  *     cdef void _mirror_orders(self) noexcept:
  *         cdef uint32_t i, n = self.n_open if self.n_open < SEQ_MAX_OPEN_ORDERS else SEQ_MAX_OPEN_ORDERS             # <<<<<<<<<<<<<<
@@ -13426,7 +13440,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
   __pyx_v_n = __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":675
+  /* "sequence_edge/orders/oms.pyx":676
  *         cdef uint32_t i, n = self.n_open if self.n_open < SEQ_MAX_OPEN_ORDERS else SEQ_MAX_OPEN_ORDERS
  *         cdef order_t* o
  *         for i in range(n):             # <<<<<<<<<<<<<<
@@ -13440,7 +13454,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
   for (__pyx_t_4 = 0; __pyx_t_4 < __pyx_t_3; __pyx_t_4+=1) {
     __pyx_v_i = __pyx_t_4;
 
-    /* "sequence_edge/orders/oms.pyx":676
+    /* "sequence_edge/orders/oms.pyx":677
  *         cdef order_t* o
  *         for i in range(n):
  *             o = &self.orders[i]             # <<<<<<<<<<<<<<
@@ -13449,7 +13463,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 */
     __pyx_v_o = (&(__pyx_v_self->orders[__pyx_v_i]));
 
-    /* "sequence_edge/orders/oms.pyx":677
+    /* "sequence_edge/orders/oms.pyx":678
  *         for i in range(n):
  *             o = &self.orders[i]
  *             self.st.open_orders[i].order_id = o.client_id             # <<<<<<<<<<<<<<
@@ -13460,7 +13474,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
     (__pyx_v_self->st->open_orders[__pyx_v_i]).order_id = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":678
+    /* "sequence_edge/orders/oms.pyx":679
  *             o = &self.orders[i]
  *             self.st.open_orders[i].order_id = o.client_id
  *             self.st.open_orders[i].px_1e8 = o.px_1e8             # <<<<<<<<<<<<<<
@@ -13471,7 +13485,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
     (__pyx_v_self->st->open_orders[__pyx_v_i]).px_1e8 = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":679
+    /* "sequence_edge/orders/oms.pyx":680
  *             self.st.open_orders[i].order_id = o.client_id
  *             self.st.open_orders[i].px_1e8 = o.px_1e8
  *             self.st.open_orders[i].qty_1e8 = o.qty_1e8             # <<<<<<<<<<<<<<
@@ -13482,7 +13496,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
     (__pyx_v_self->st->open_orders[__pyx_v_i]).qty_1e8 = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":680
+    /* "sequence_edge/orders/oms.pyx":681
  *             self.st.open_orders[i].px_1e8 = o.px_1e8
  *             self.st.open_orders[i].qty_1e8 = o.qty_1e8
  *             self.st.open_orders[i].filled_1e8 = o.filled_1e8             # <<<<<<<<<<<<<<
@@ -13493,7 +13507,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
     (__pyx_v_self->st->open_orders[__pyx_v_i]).filled_1e8 = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":681
+    /* "sequence_edge/orders/oms.pyx":682
  *             self.st.open_orders[i].qty_1e8 = o.qty_1e8
  *             self.st.open_orders[i].filled_1e8 = o.filled_1e8
  *             self.st.open_orders[i].symbol_idx = o.symbol_idx             # <<<<<<<<<<<<<<
@@ -13504,7 +13518,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
     (__pyx_v_self->st->open_orders[__pyx_v_i]).symbol_idx = __pyx_t_6;
 
-    /* "sequence_edge/orders/oms.pyx":682
+    /* "sequence_edge/orders/oms.pyx":683
  *             self.st.open_orders[i].filled_1e8 = o.filled_1e8
  *             self.st.open_orders[i].symbol_idx = o.symbol_idx
  *             self.st.open_orders[i].side = o.side             # <<<<<<<<<<<<<<
@@ -13515,7 +13529,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
     (__pyx_v_self->st->open_orders[__pyx_v_i]).side = __pyx_t_7;
 
-    /* "sequence_edge/orders/oms.pyx":683
+    /* "sequence_edge/orders/oms.pyx":684
  *             self.st.open_orders[i].symbol_idx = o.symbol_idx
  *             self.st.open_orders[i].side = o.side
  *             self.st.open_orders[i].order_type = o.order_type             # <<<<<<<<<<<<<<
@@ -13526,7 +13540,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
     (__pyx_v_self->st->open_orders[__pyx_v_i]).order_type = __pyx_t_7;
 
-    /* "sequence_edge/orders/oms.pyx":684
+    /* "sequence_edge/orders/oms.pyx":685
  *             self.st.open_orders[i].side = o.side
  *             self.st.open_orders[i].order_type = o.order_type
  *             self.st.open_orders[i]._pad = 0             # <<<<<<<<<<<<<<
@@ -13537,7 +13551,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
   }
 
 
-  /* "sequence_edge/orders/oms.pyx":685
+  /* "sequence_edge/orders/oms.pyx":686
  *             self.st.open_orders[i].order_type = o.order_type
  *             self.st.open_orders[i]._pad = 0
  *         self.st.open_order_count = n             # <<<<<<<<<<<<<<
@@ -13546,7 +13560,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 */
   __pyx_v_self->st->open_order_count = __pyx_v_n;
 
-  /* "sequence_edge/orders/oms.pyx":672
+  /* "sequence_edge/orders/oms.pyx":673
  *         return -1
  * 
  *     cdef void _mirror_orders(self) noexcept:             # <<<<<<<<<<<<<<
@@ -13561,7 +13575,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
 }
 
-/* "sequence_edge/orders/oms.pyx":687
+/* "sequence_edge/orders/oms.pyx":688
  *         self.st.open_order_count = n
  * 
  *     cdef void _reject(self, uint64_t client_id, uint32_t reason, uint16_t sym, uint8_t kind,             # <<<<<<<<<<<<<<
@@ -13574,7 +13588,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
   uint32_t __pyx_t_1;
   int __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":690
+  /* "sequence_edge/orders/oms.pyx":691
  *                       uint32_t ref) noexcept:
  *         cdef algo_event_t ev
  *         memset(&ev, 0, sizeof(ev))             # <<<<<<<<<<<<<<
@@ -13583,7 +13597,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
   (void)(memset((&__pyx_v_ev), 0, (sizeof(__pyx_v_ev))));
 
-  /* "sequence_edge/orders/oms.pyx":691
+  /* "sequence_edge/orders/oms.pyx":692
  *         cdef algo_event_t ev
  *         memset(&ev, 0, sizeof(ev))
  *         ev.kind = EVK_REJECT             # <<<<<<<<<<<<<<
@@ -13592,7 +13606,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
   __pyx_v_ev.kind = __pyx_e_13sequence_edge_6orders_3oms_EVK_REJECT;
 
-  /* "sequence_edge/orders/oms.pyx":692
+  /* "sequence_edge/orders/oms.pyx":693
  *         memset(&ev, 0, sizeof(ev))
  *         ev.kind = EVK_REJECT
  *         ev.reject.order_id = client_id             # <<<<<<<<<<<<<<
@@ -13601,7 +13615,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
   __pyx_v_ev.reject.order_id = __pyx_v_client_id;
 
-  /* "sequence_edge/orders/oms.pyx":693
+  /* "sequence_edge/orders/oms.pyx":694
  *         ev.kind = EVK_REJECT
  *         ev.reject.order_id = client_id
  *         ev.reject.reason = reason             # <<<<<<<<<<<<<<
@@ -13610,7 +13624,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
   __pyx_v_ev.reject.reason = __pyx_v_reason;
 
-  /* "sequence_edge/orders/oms.pyx":694
+  /* "sequence_edge/orders/oms.pyx":695
  *         ev.reject.order_id = client_id
  *         ev.reject.reason = reason
  *         ev.reject.symbol_idx = sym             # <<<<<<<<<<<<<<
@@ -13619,7 +13633,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
   __pyx_v_ev.reject.symbol_idx = __pyx_v_sym;
 
-  /* "sequence_edge/orders/oms.pyx":695
+  /* "sequence_edge/orders/oms.pyx":696
  *         ev.reject.reason = reason
  *         ev.reject.symbol_idx = sym
  *         ev.reject.action_kind = kind             # <<<<<<<<<<<<<<
@@ -13628,7 +13642,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
   __pyx_v_ev.reject.action_kind = __pyx_v_kind;
 
-  /* "sequence_edge/orders/oms.pyx":696
+  /* "sequence_edge/orders/oms.pyx":697
  *         ev.reject.symbol_idx = sym
  *         ev.reject.action_kind = kind
  *         self._push(&ev)             # <<<<<<<<<<<<<<
@@ -13637,7 +13651,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_push(__pyx_v_self, (&__pyx_v_ev));
 
-  /* "sequence_edge/orders/oms.pyx":697
+  /* "sequence_edge/orders/oms.pyx":698
  *         ev.reject.action_kind = kind
  *         self._push(&ev)
  *         self.n_rejects += 1             # <<<<<<<<<<<<<<
@@ -13646,7 +13660,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
   __pyx_v_self->n_rejects = (__pyx_v_self->n_rejects + 1);
 
-  /* "sequence_edge/orders/oms.pyx":698
+  /* "sequence_edge/orders/oms.pyx":699
  *         self._push(&ev)
  *         self.n_rejects += 1
  *         self.reject_counts[reason] += 1             # <<<<<<<<<<<<<<
@@ -13657,7 +13671,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
   __pyx_t_1 = __pyx_v_reason;
   (__pyx_v_self->reject_counts[__pyx_t_1]) = ((__pyx_v_self->reject_counts[__pyx_t_1]) + 1);
 
-  /* "sequence_edge/orders/oms.pyx":699
+  /* "sequence_edge/orders/oms.pyx":700
  *         self.n_rejects += 1
  *         self.reject_counts[reason] += 1
  *         if ref:             # <<<<<<<<<<<<<<
@@ -13669,7 +13683,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
   if (__pyx_t_2) {
 
 
-    /* "sequence_edge/orders/oms.pyx":700
+    /* "sequence_edge/orders/oms.pyx":701
  *         self.reject_counts[reason] += 1
  *         if ref:
  *             self.traces.event(ref, EV_REJECT, now_ns(), 0, 0, reason)             # <<<<<<<<<<<<<<
@@ -13678,7 +13692,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->event(__pyx_v_self->traces, __pyx_v_ref, __pyx_e_13sequence_edge_6orders_5trace_EV_REJECT, seq_util_now_ns(), 0, 0, __pyx_v_reason);
 
-    /* "sequence_edge/orders/oms.pyx":699
+    /* "sequence_edge/orders/oms.pyx":700
  *         self.n_rejects += 1
  *         self.reject_counts[reason] += 1
  *         if ref:             # <<<<<<<<<<<<<<
@@ -13687,7 +13701,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":687
+  /* "sequence_edge/orders/oms.pyx":688
  *         self.st.open_order_count = n
  * 
  *     cdef void _reject(self, uint64_t client_id, uint32_t reason, uint16_t sym, uint8_t kind,             # <<<<<<<<<<<<<<
@@ -13700,7 +13714,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 
 }
 
-/* "sequence_edge/orders/oms.pyx":702
+/* "sequence_edge/orders/oms.pyx":703
  *             self.traces.event(ref, EV_REJECT, now_ns(), 0, 0, reason)
  * 
  *     cdef void _push(self, algo_event_t* ev) noexcept:             # <<<<<<<<<<<<<<
@@ -13711,7 +13725,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj_13sequence_edge_6orders_3oms_Account *__pyx_v_self, struct __pyx_t_13sequence_edge_6orders_3oms_algo_event_t *__pyx_v_ev) {
   int __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":703
+  /* "sequence_edge/orders/oms.pyx":704
  * 
  *     cdef void _push(self, algo_event_t* ev) noexcept:
  *         if self.ev_count == EVENT_CAP:       # nobody delivers: keep the newest             # <<<<<<<<<<<<<<
@@ -13723,7 +13737,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":704
+    /* "sequence_edge/orders/oms.pyx":705
  *     cdef void _push(self, algo_event_t* ev) noexcept:
  *         if self.ev_count == EVENT_CAP:       # nobody delivers: keep the newest
  *             self.ev_head = (self.ev_head + 1) % EVENT_CAP             # <<<<<<<<<<<<<<
@@ -13732,7 +13746,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
 */
     __pyx_v_self->ev_head = ((__pyx_v_self->ev_head + 1) % __pyx_e_13sequence_edge_6orders_3oms_EVENT_CAP);
 
-    /* "sequence_edge/orders/oms.pyx":705
+    /* "sequence_edge/orders/oms.pyx":706
  *         if self.ev_count == EVENT_CAP:       # nobody delivers: keep the newest
  *             self.ev_head = (self.ev_head + 1) % EVENT_CAP
  *             self.ev_count -= 1             # <<<<<<<<<<<<<<
@@ -13741,7 +13755,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
 */
     __pyx_v_self->ev_count = (__pyx_v_self->ev_count - 1);
 
-    /* "sequence_edge/orders/oms.pyx":706
+    /* "sequence_edge/orders/oms.pyx":707
  *             self.ev_head = (self.ev_head + 1) % EVENT_CAP
  *             self.ev_count -= 1
  *             self.events_dropped += 1             # <<<<<<<<<<<<<<
@@ -13750,7 +13764,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
 */
     __pyx_v_self->events_dropped = (__pyx_v_self->events_dropped + 1);
 
-    /* "sequence_edge/orders/oms.pyx":703
+    /* "sequence_edge/orders/oms.pyx":704
  * 
  *     cdef void _push(self, algo_event_t* ev) noexcept:
  *         if self.ev_count == EVENT_CAP:       # nobody delivers: keep the newest             # <<<<<<<<<<<<<<
@@ -13759,7 +13773,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":707
+  /* "sequence_edge/orders/oms.pyx":708
  *             self.ev_count -= 1
  *             self.events_dropped += 1
  *         self.events[(self.ev_head + self.ev_count) % EVENT_CAP] = ev[0]             # <<<<<<<<<<<<<<
@@ -13768,7 +13782,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
 */
   (__pyx_v_self->events[((__pyx_v_self->ev_head + __pyx_v_self->ev_count) % __pyx_e_13sequence_edge_6orders_3oms_EVENT_CAP)]) = (__pyx_v_ev[0]);
 
-  /* "sequence_edge/orders/oms.pyx":708
+  /* "sequence_edge/orders/oms.pyx":709
  *             self.events_dropped += 1
  *         self.events[(self.ev_head + self.ev_count) % EVENT_CAP] = ev[0]
  *         self.ev_count += 1             # <<<<<<<<<<<<<<
@@ -13777,7 +13791,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
 */
   __pyx_v_self->ev_count = (__pyx_v_self->ev_count + 1);
 
-  /* "sequence_edge/orders/oms.pyx":702
+  /* "sequence_edge/orders/oms.pyx":703
  *             self.traces.event(ref, EV_REJECT, now_ns(), 0, 0, reason)
  * 
  *     cdef void _push(self, algo_event_t* ev) noexcept:             # <<<<<<<<<<<<<<
@@ -13789,7 +13803,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
 
 }
 
-/* "sequence_edge/orders/oms.pyx":710
+/* "sequence_edge/orders/oms.pyx":711
  *         self.ev_count += 1
  * 
  *     cdef bint pop_event(self, algo_event_t* out) noexcept:             # <<<<<<<<<<<<<<
@@ -13801,7 +13815,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
   int __pyx_r;
   int __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":711
+  /* "sequence_edge/orders/oms.pyx":712
  * 
  *     cdef bint pop_event(self, algo_event_t* out) noexcept:
  *         if self.ev_count == 0:             # <<<<<<<<<<<<<<
@@ -13813,7 +13827,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":712
+    /* "sequence_edge/orders/oms.pyx":713
  *     cdef bint pop_event(self, algo_event_t* out) noexcept:
  *         if self.ev_count == 0:
  *             return False             # <<<<<<<<<<<<<<
@@ -13826,7 +13840,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":711
+    /* "sequence_edge/orders/oms.pyx":712
  * 
  *     cdef bint pop_event(self, algo_event_t* out) noexcept:
  *         if self.ev_count == 0:             # <<<<<<<<<<<<<<
@@ -13835,7 +13849,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":713
+  /* "sequence_edge/orders/oms.pyx":714
  *         if self.ev_count == 0:
  *             return False
  *         out[0] = self.events[self.ev_head]             # <<<<<<<<<<<<<<
@@ -13844,7 +13858,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
 */
   (__pyx_v_out[0]) = (__pyx_v_self->events[__pyx_v_self->ev_head]);
 
-  /* "sequence_edge/orders/oms.pyx":714
+  /* "sequence_edge/orders/oms.pyx":715
  *             return False
  *         out[0] = self.events[self.ev_head]
  *         self.ev_head = (self.ev_head + 1) % EVENT_CAP             # <<<<<<<<<<<<<<
@@ -13853,7 +13867,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
 */
   __pyx_v_self->ev_head = ((__pyx_v_self->ev_head + 1) % __pyx_e_13sequence_edge_6orders_3oms_EVENT_CAP);
 
-  /* "sequence_edge/orders/oms.pyx":715
+  /* "sequence_edge/orders/oms.pyx":716
  *         out[0] = self.events[self.ev_head]
  *         self.ev_head = (self.ev_head + 1) % EVENT_CAP
  *         self.ev_count -= 1             # <<<<<<<<<<<<<<
@@ -13862,7 +13876,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
 */
   __pyx_v_self->ev_count = (__pyx_v_self->ev_count - 1);
 
-  /* "sequence_edge/orders/oms.pyx":716
+  /* "sequence_edge/orders/oms.pyx":717
  *         self.ev_head = (self.ev_head + 1) % EVENT_CAP
  *         self.ev_count -= 1
  *         return True             # <<<<<<<<<<<<<<
@@ -13875,7 +13889,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":710
+  /* "sequence_edge/orders/oms.pyx":711
  *         self.ev_count += 1
  * 
  *     cdef bint pop_event(self, algo_event_t* out) noexcept:             # <<<<<<<<<<<<<<
@@ -13889,7 +13903,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":718
+/* "sequence_edge/orders/oms.pyx":719
  *         return True
  * 
  *     cdef uint64_t _worst_px(self, Book book, uint8_t side, uint64_t qty) noexcept:             # <<<<<<<<<<<<<<
@@ -13909,7 +13923,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
   int __pyx_t_2;
   int __pyx_t_3;
 
-  /* "sequence_edge/orders/oms.pyx":720
+  /* "sequence_edge/orders/oms.pyx":721
  *     cdef uint64_t _worst_px(self, Book book, uint8_t side, uint64_t qty) noexcept:
  *         """Price of the deepest opposite level a market order of `qty` reaches (0: side empty)."""
  *         cdef uint8_t opp = SEQ_SIDE_SELL if side == SEQ_SIDE_BUY else SEQ_SIDE_BUY             # <<<<<<<<<<<<<<
@@ -13928,7 +13942,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
 
   __pyx_v_opp = __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":721
+  /* "sequence_edge/orders/oms.pyx":722
  *         """Price of the deepest opposite level a market order of `qty` reaches (0: side empty)."""
  *         cdef uint8_t opp = SEQ_SIDE_SELL if side == SEQ_SIDE_BUY else SEQ_SIDE_BUY
  *         cdef uint64_t px, lvl, seen = 0, worst = 0             # <<<<<<<<<<<<<<
@@ -13938,7 +13952,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
   __pyx_v_seen = 0;
   __pyx_v_worst = 0;
 
-  /* "sequence_edge/orders/oms.pyx":722
+  /* "sequence_edge/orders/oms.pyx":723
  *         cdef uint8_t opp = SEQ_SIDE_SELL if side == SEQ_SIDE_BUY else SEQ_SIDE_BUY
  *         cdef uint64_t px, lvl, seen = 0, worst = 0
  *         cdef int i = 0             # <<<<<<<<<<<<<<
@@ -13947,7 +13961,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
 */
   __pyx_v_i = 0;
 
-  /* "sequence_edge/orders/oms.pyx":723
+  /* "sequence_edge/orders/oms.pyx":724
  *         cdef uint64_t px, lvl, seen = 0, worst = 0
  *         cdef int i = 0
  *         while seen < qty and book.level(opp, i, &px, &lvl) == 0:             # <<<<<<<<<<<<<<
@@ -13974,7 +13988,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
 
     if (!__pyx_t_2) break;
 
-    /* "sequence_edge/orders/oms.pyx":724
+    /* "sequence_edge/orders/oms.pyx":725
  *         cdef int i = 0
  *         while seen < qty and book.level(opp, i, &px, &lvl) == 0:
  *             worst = px             # <<<<<<<<<<<<<<
@@ -13983,7 +13997,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
 */
     __pyx_v_worst = __pyx_v_px;
 
-    /* "sequence_edge/orders/oms.pyx":725
+    /* "sequence_edge/orders/oms.pyx":726
  *         while seen < qty and book.level(opp, i, &px, &lvl) == 0:
  *             worst = px
  *             seen += lvl             # <<<<<<<<<<<<<<
@@ -13992,7 +14006,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
 */
     __pyx_v_seen = (__pyx_v_seen + __pyx_v_lvl);
 
-    /* "sequence_edge/orders/oms.pyx":726
+    /* "sequence_edge/orders/oms.pyx":727
  *             worst = px
  *             seen += lvl
  *             i += 1             # <<<<<<<<<<<<<<
@@ -14002,7 +14016,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
     __pyx_v_i = (__pyx_v_i + 1);
   }
 
-  /* "sequence_edge/orders/oms.pyx":727
+  /* "sequence_edge/orders/oms.pyx":728
  *             seen += lvl
  *             i += 1
  *         return worst             # <<<<<<<<<<<<<<
@@ -14015,7 +14029,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":718
+  /* "sequence_edge/orders/oms.pyx":719
  *         return True
  * 
  *     cdef uint64_t _worst_px(self, Book book, uint8_t side, uint64_t qty) noexcept:             # <<<<<<<<<<<<<<
@@ -14035,7 +14049,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":729
+/* "sequence_edge/orders/oms.pyx":730
  *         return worst
  * 
  *     cdef uint64_t _mid(self, Book book) noexcept:             # <<<<<<<<<<<<<<
@@ -14050,7 +14064,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":730
+  /* "sequence_edge/orders/oms.pyx":731
  * 
  *     cdef uint64_t _mid(self, Book book) noexcept:
  *         cdef uint64_t bid = book.best_bid()             # <<<<<<<<<<<<<<
@@ -14059,7 +14073,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
 */
   __pyx_v_bid = ((struct __pyx_vtabstruct_13sequence_edge_6market_4book_Book *)__pyx_v_book->__pyx_vtab)->best_bid(__pyx_v_book);
 
-  /* "sequence_edge/orders/oms.pyx":731
+  /* "sequence_edge/orders/oms.pyx":732
  *     cdef uint64_t _mid(self, Book book) noexcept:
  *         cdef uint64_t bid = book.best_bid()
  *         cdef uint64_t ask = book.best_ask()             # <<<<<<<<<<<<<<
@@ -14068,7 +14082,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
 */
   __pyx_v_ask = ((struct __pyx_vtabstruct_13sequence_edge_6market_4book_Book *)__pyx_v_book->__pyx_vtab)->best_ask(__pyx_v_book);
 
-  /* "sequence_edge/orders/oms.pyx":732
+  /* "sequence_edge/orders/oms.pyx":733
  *         cdef uint64_t bid = book.best_bid()
  *         cdef uint64_t ask = book.best_ask()
  *         if bid == 0 or ask == 0:             # <<<<<<<<<<<<<<
@@ -14094,7 +14108,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":733
+    /* "sequence_edge/orders/oms.pyx":734
  *         cdef uint64_t ask = book.best_ask()
  *         if bid == 0 or ask == 0:
  *             return 0             # <<<<<<<<<<<<<<
@@ -14107,7 +14121,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":732
+    /* "sequence_edge/orders/oms.pyx":733
  *         cdef uint64_t bid = book.best_bid()
  *         cdef uint64_t ask = book.best_ask()
  *         if bid == 0 or ask == 0:             # <<<<<<<<<<<<<<
@@ -14116,7 +14130,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":734
+  /* "sequence_edge/orders/oms.pyx":735
  *         if bid == 0 or ask == 0:
  *             return 0
  *         return bid + (ask - bid) // 2             # <<<<<<<<<<<<<<
@@ -14129,7 +14143,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":729
+  /* "sequence_edge/orders/oms.pyx":730
  *         return worst
  * 
  *     cdef uint64_t _mid(self, Book book) noexcept:             # <<<<<<<<<<<<<<
@@ -14145,7 +14159,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":738
+/* "sequence_edge/orders/oms.pyx":739
  *     # ------------------------------------------------------------------ duplicate ids
  * 
  *     cdef bint _id_seen(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -14158,7 +14172,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
   int __pyx_r;
   int __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":739
+  /* "sequence_edge/orders/oms.pyx":740
  * 
  *     cdef bint _id_seen(self, uint64_t client_id) noexcept:
  *         cdef uint32_t i = id_hash(client_id)             # <<<<<<<<<<<<<<
@@ -14167,7 +14181,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
 */
   __pyx_v_i = __pyx_f_13sequence_edge_6orders_3oms_id_hash(__pyx_v_client_id);
 
-  /* "sequence_edge/orders/oms.pyx":740
+  /* "sequence_edge/orders/oms.pyx":741
  *     cdef bint _id_seen(self, uint64_t client_id) noexcept:
  *         cdef uint32_t i = id_hash(client_id)
  *         while self.id_slots[i]:             # <<<<<<<<<<<<<<
@@ -14180,7 +14194,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
 
     if (!__pyx_t_1) break;
 
-    /* "sequence_edge/orders/oms.pyx":741
+    /* "sequence_edge/orders/oms.pyx":742
  *         cdef uint32_t i = id_hash(client_id)
  *         while self.id_slots[i]:
  *             if self.id_slots[i] == client_id:             # <<<<<<<<<<<<<<
@@ -14192,7 +14206,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":742
+      /* "sequence_edge/orders/oms.pyx":743
  *         while self.id_slots[i]:
  *             if self.id_slots[i] == client_id:
  *                 return True             # <<<<<<<<<<<<<<
@@ -14205,7 +14219,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
       }
       goto __pyx_L0;
 
-      /* "sequence_edge/orders/oms.pyx":741
+      /* "sequence_edge/orders/oms.pyx":742
  *         cdef uint32_t i = id_hash(client_id)
  *         while self.id_slots[i]:
  *             if self.id_slots[i] == client_id:             # <<<<<<<<<<<<<<
@@ -14214,7 +14228,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":743
+    /* "sequence_edge/orders/oms.pyx":744
  *             if self.id_slots[i] == client_id:
  *                 return True
  *             i = (i + 1) & (IDSET_SLOTS - 1)             # <<<<<<<<<<<<<<
@@ -14224,7 +14238,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
     __pyx_v_i = ((__pyx_v_i + 1) & (__pyx_e_13sequence_edge_6orders_3oms_IDSET_SLOTS - 1));
   }
 
-  /* "sequence_edge/orders/oms.pyx":744
+  /* "sequence_edge/orders/oms.pyx":745
  *                 return True
  *             i = (i + 1) & (IDSET_SLOTS - 1)
  *         return False             # <<<<<<<<<<<<<<
@@ -14237,7 +14251,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":738
+  /* "sequence_edge/orders/oms.pyx":739
  *     # ------------------------------------------------------------------ duplicate ids
  * 
  *     cdef bint _id_seen(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -14252,7 +14266,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":746
+/* "sequence_edge/orders/oms.pyx":747
  *         return False
  * 
  *     cdef void _id_add(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -14264,7 +14278,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
   uint32_t __pyx_v_i;
   int __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":748
+  /* "sequence_edge/orders/oms.pyx":749
  *     cdef void _id_add(self, uint64_t client_id) noexcept:
  *         cdef uint32_t i
  *         if self.id_count == IDSET_CAP:          # forget the oldest id             # <<<<<<<<<<<<<<
@@ -14276,7 +14290,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":749
+    /* "sequence_edge/orders/oms.pyx":750
  *         cdef uint32_t i
  *         if self.id_count == IDSET_CAP:          # forget the oldest id
  *             self._id_remove_slot(self.id_ring[self.id_head])             # <<<<<<<<<<<<<<
@@ -14285,7 +14299,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_id_remove_slot(__pyx_v_self, (__pyx_v_self->id_ring[__pyx_v_self->id_head]));
 
-    /* "sequence_edge/orders/oms.pyx":750
+    /* "sequence_edge/orders/oms.pyx":751
  *         if self.id_count == IDSET_CAP:          # forget the oldest id
  *             self._id_remove_slot(self.id_ring[self.id_head])
  *             self.id_head = (self.id_head + 1) % IDSET_CAP             # <<<<<<<<<<<<<<
@@ -14294,7 +14308,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
     __pyx_v_self->id_head = ((__pyx_v_self->id_head + 1) % __pyx_e_13sequence_edge_6orders_3oms_IDSET_CAP);
 
-    /* "sequence_edge/orders/oms.pyx":751
+    /* "sequence_edge/orders/oms.pyx":752
  *             self._id_remove_slot(self.id_ring[self.id_head])
  *             self.id_head = (self.id_head + 1) % IDSET_CAP
  *             self.id_count -= 1             # <<<<<<<<<<<<<<
@@ -14303,7 +14317,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
     __pyx_v_self->id_count = (__pyx_v_self->id_count - 1);
 
-    /* "sequence_edge/orders/oms.pyx":748
+    /* "sequence_edge/orders/oms.pyx":749
  *     cdef void _id_add(self, uint64_t client_id) noexcept:
  *         cdef uint32_t i
  *         if self.id_count == IDSET_CAP:          # forget the oldest id             # <<<<<<<<<<<<<<
@@ -14312,7 +14326,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":752
+  /* "sequence_edge/orders/oms.pyx":753
  *             self.id_head = (self.id_head + 1) % IDSET_CAP
  *             self.id_count -= 1
  *         self.id_ring[(self.id_head + self.id_count) % IDSET_CAP] = client_id             # <<<<<<<<<<<<<<
@@ -14321,7 +14335,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
   (__pyx_v_self->id_ring[((__pyx_v_self->id_head + __pyx_v_self->id_count) % __pyx_e_13sequence_edge_6orders_3oms_IDSET_CAP)]) = __pyx_v_client_id;
 
-  /* "sequence_edge/orders/oms.pyx":753
+  /* "sequence_edge/orders/oms.pyx":754
  *             self.id_count -= 1
  *         self.id_ring[(self.id_head + self.id_count) % IDSET_CAP] = client_id
  *         self.id_count += 1             # <<<<<<<<<<<<<<
@@ -14330,7 +14344,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
   __pyx_v_self->id_count = (__pyx_v_self->id_count + 1);
 
-  /* "sequence_edge/orders/oms.pyx":754
+  /* "sequence_edge/orders/oms.pyx":755
  *         self.id_ring[(self.id_head + self.id_count) % IDSET_CAP] = client_id
  *         self.id_count += 1
  *         i = id_hash(client_id)             # <<<<<<<<<<<<<<
@@ -14339,7 +14353,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
   __pyx_v_i = __pyx_f_13sequence_edge_6orders_3oms_id_hash(__pyx_v_client_id);
 
-  /* "sequence_edge/orders/oms.pyx":755
+  /* "sequence_edge/orders/oms.pyx":756
  *         self.id_count += 1
  *         i = id_hash(client_id)
  *         while self.id_slots[i]:             # <<<<<<<<<<<<<<
@@ -14352,7 +14366,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 
     if (!__pyx_t_1) break;
 
-    /* "sequence_edge/orders/oms.pyx":756
+    /* "sequence_edge/orders/oms.pyx":757
  *         i = id_hash(client_id)
  *         while self.id_slots[i]:
  *             i = (i + 1) & (IDSET_SLOTS - 1)             # <<<<<<<<<<<<<<
@@ -14362,7 +14376,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
     __pyx_v_i = ((__pyx_v_i + 1) & (__pyx_e_13sequence_edge_6orders_3oms_IDSET_SLOTS - 1));
   }
 
-  /* "sequence_edge/orders/oms.pyx":757
+  /* "sequence_edge/orders/oms.pyx":758
  *         while self.id_slots[i]:
  *             i = (i + 1) & (IDSET_SLOTS - 1)
  *         self.id_slots[i] = client_id             # <<<<<<<<<<<<<<
@@ -14371,7 +14385,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
   (__pyx_v_self->id_slots[__pyx_v_i]) = __pyx_v_client_id;
 
-  /* "sequence_edge/orders/oms.pyx":746
+  /* "sequence_edge/orders/oms.pyx":747
  *         return False
  * 
  *     cdef void _id_add(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -14384,7 +14398,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 
 }
 
-/* "sequence_edge/orders/oms.pyx":759
+/* "sequence_edge/orders/oms.pyx":760
  *         self.id_slots[i] = client_id
  * 
  *     cdef void _id_remove_slot(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -14400,7 +14414,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":761
+  /* "sequence_edge/orders/oms.pyx":762
  *     cdef void _id_remove_slot(self, uint64_t client_id) noexcept:
  *         """Linear-probing delete with backward shift (no tombstones)."""
  *         cdef uint32_t mask = IDSET_SLOTS - 1             # <<<<<<<<<<<<<<
@@ -14409,7 +14423,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
   __pyx_v_mask = (__pyx_e_13sequence_edge_6orders_3oms_IDSET_SLOTS - 1);
 
-  /* "sequence_edge/orders/oms.pyx":762
+  /* "sequence_edge/orders/oms.pyx":763
  *         """Linear-probing delete with backward shift (no tombstones)."""
  *         cdef uint32_t mask = IDSET_SLOTS - 1
  *         cdef uint32_t i = id_hash(client_id), j, k             # <<<<<<<<<<<<<<
@@ -14418,7 +14432,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
   __pyx_v_i = __pyx_f_13sequence_edge_6orders_3oms_id_hash(__pyx_v_client_id);
 
-  /* "sequence_edge/orders/oms.pyx":763
+  /* "sequence_edge/orders/oms.pyx":764
  *         cdef uint32_t mask = IDSET_SLOTS - 1
  *         cdef uint32_t i = id_hash(client_id), j, k
  *         while self.id_slots[i] != client_id:             # <<<<<<<<<<<<<<
@@ -14431,7 +14445,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 
     if (!__pyx_t_1) break;
 
-    /* "sequence_edge/orders/oms.pyx":764
+    /* "sequence_edge/orders/oms.pyx":765
  *         cdef uint32_t i = id_hash(client_id), j, k
  *         while self.id_slots[i] != client_id:
  *             if self.id_slots[i] == 0:             # <<<<<<<<<<<<<<
@@ -14443,7 +14457,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":765
+      /* "sequence_edge/orders/oms.pyx":766
  *         while self.id_slots[i] != client_id:
  *             if self.id_slots[i] == 0:
  *                 return             # <<<<<<<<<<<<<<
@@ -14454,7 +14468,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
       }
       goto __pyx_L0;
 
-      /* "sequence_edge/orders/oms.pyx":764
+      /* "sequence_edge/orders/oms.pyx":765
  *         cdef uint32_t i = id_hash(client_id), j, k
  *         while self.id_slots[i] != client_id:
  *             if self.id_slots[i] == 0:             # <<<<<<<<<<<<<<
@@ -14463,7 +14477,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":766
+    /* "sequence_edge/orders/oms.pyx":767
  *             if self.id_slots[i] == 0:
  *                 return
  *             i = (i + 1) & mask             # <<<<<<<<<<<<<<
@@ -14473,7 +14487,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
     __pyx_v_i = ((__pyx_v_i + 1) & __pyx_v_mask);
   }
 
-  /* "sequence_edge/orders/oms.pyx":767
+  /* "sequence_edge/orders/oms.pyx":768
  *                 return
  *             i = (i + 1) & mask
  *         j = i             # <<<<<<<<<<<<<<
@@ -14482,7 +14496,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
   __pyx_v_j = __pyx_v_i;
 
-  /* "sequence_edge/orders/oms.pyx":768
+  /* "sequence_edge/orders/oms.pyx":769
  *             i = (i + 1) & mask
  *         j = i
  *         while True:             # <<<<<<<<<<<<<<
@@ -14491,7 +14505,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
   while (1) {
 
-    /* "sequence_edge/orders/oms.pyx":769
+    /* "sequence_edge/orders/oms.pyx":770
  *         j = i
  *         while True:
  *             j = (j + 1) & mask             # <<<<<<<<<<<<<<
@@ -14500,7 +14514,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
     __pyx_v_j = ((__pyx_v_j + 1) & __pyx_v_mask);
 
-    /* "sequence_edge/orders/oms.pyx":770
+    /* "sequence_edge/orders/oms.pyx":771
  *         while True:
  *             j = (j + 1) & mask
  *             if self.id_slots[j] == 0:             # <<<<<<<<<<<<<<
@@ -14512,7 +14526,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":771
+      /* "sequence_edge/orders/oms.pyx":772
  *             j = (j + 1) & mask
  *             if self.id_slots[j] == 0:
  *                 break             # <<<<<<<<<<<<<<
@@ -14521,7 +14535,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
       goto __pyx_L7_break;
 
-      /* "sequence_edge/orders/oms.pyx":770
+      /* "sequence_edge/orders/oms.pyx":771
  *         while True:
  *             j = (j + 1) & mask
  *             if self.id_slots[j] == 0:             # <<<<<<<<<<<<<<
@@ -14530,7 +14544,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":772
+    /* "sequence_edge/orders/oms.pyx":773
  *             if self.id_slots[j] == 0:
  *                 break
  *             k = id_hash(self.id_slots[j])             # <<<<<<<<<<<<<<
@@ -14539,7 +14553,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
     __pyx_v_k = __pyx_f_13sequence_edge_6orders_3oms_id_hash((__pyx_v_self->id_slots[__pyx_v_j]));
 
-    /* "sequence_edge/orders/oms.pyx":774
+    /* "sequence_edge/orders/oms.pyx":775
  *             k = id_hash(self.id_slots[j])
  *             # the entry at j may move to i only if its home k is not cyclically within (i, j]
  *             if (i <= j and i < k <= j) or (i > j and (k > i or k <= j)):             # <<<<<<<<<<<<<<
@@ -14596,7 +14610,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":775
+      /* "sequence_edge/orders/oms.pyx":776
  *             # the entry at j may move to i only if its home k is not cyclically within (i, j]
  *             if (i <= j and i < k <= j) or (i > j and (k > i or k <= j)):
  *                 continue             # <<<<<<<<<<<<<<
@@ -14605,7 +14619,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
       goto __pyx_L6_continue;
 
-      /* "sequence_edge/orders/oms.pyx":774
+      /* "sequence_edge/orders/oms.pyx":775
  *             k = id_hash(self.id_slots[j])
  *             # the entry at j may move to i only if its home k is not cyclically within (i, j]
  *             if (i <= j and i < k <= j) or (i > j and (k > i or k <= j)):             # <<<<<<<<<<<<<<
@@ -14614,7 +14628,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":776
+    /* "sequence_edge/orders/oms.pyx":777
  *             if (i <= j and i < k <= j) or (i > j and (k > i or k <= j)):
  *                 continue
  *             self.id_slots[i] = self.id_slots[j]             # <<<<<<<<<<<<<<
@@ -14623,7 +14637,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
     (__pyx_v_self->id_slots[__pyx_v_i]) = (__pyx_v_self->id_slots[__pyx_v_j]);
 
-    /* "sequence_edge/orders/oms.pyx":777
+    /* "sequence_edge/orders/oms.pyx":778
  *                 continue
  *             self.id_slots[i] = self.id_slots[j]
  *             i = j             # <<<<<<<<<<<<<<
@@ -14635,7 +14649,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
   }
   __pyx_L7_break:;
 
-  /* "sequence_edge/orders/oms.pyx":778
+  /* "sequence_edge/orders/oms.pyx":779
  *             self.id_slots[i] = self.id_slots[j]
  *             i = j
  *         self.id_slots[i] = 0             # <<<<<<<<<<<<<<
@@ -14644,7 +14658,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
   (__pyx_v_self->id_slots[__pyx_v_i]) = 0;
 
-  /* "sequence_edge/orders/oms.pyx":759
+  /* "sequence_edge/orders/oms.pyx":760
  *         self.id_slots[i] = client_id
  * 
  *     cdef void _id_remove_slot(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -14661,7 +14675,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 
 }
 
-/* "sequence_edge/orders/oms.pyx":782
+/* "sequence_edge/orders/oms.pyx":783
  *     # ------------------------------------------------------------------ Python API
  * 
  *     def submit(self, int kind, *, int side=0, int order_type=0, int symbol_idx=0, uint64_t order_id=0,             # <<<<<<<<<<<<<<
@@ -14715,62 +14729,62 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_kind,&__pyx_mstate_global->__pyx_n_u_side,&__pyx_mstate_global->__pyx_n_u_order_type,&__pyx_mstate_global->__pyx_n_u_symbol_idx,&__pyx_mstate_global->__pyx_n_u_order_id,&__pyx_mstate_global->__pyx_n_u_px_1e8,&__pyx_mstate_global->__pyx_n_u_qty_1e8,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 782, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 783, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 782, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 783, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "submit", 0) < (0)) __PYX_ERR(0, 782, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "submit", 0) < (0)) __PYX_ERR(0, 783, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("submit", 1, 1, 1, i); __PYX_ERR(0, 782, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("submit", 1, 1, 1, i); __PYX_ERR(0, 783, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 782, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 783, __pyx_L3_error)
     }
-    __pyx_v_kind = __Pyx_PyLong_As_int(values[0]); if (unlikely((__pyx_v_kind == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 782, __pyx_L3_error)
+    __pyx_v_kind = __Pyx_PyLong_As_int(values[0]); if (unlikely((__pyx_v_kind == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 783, __pyx_L3_error)
     if (values[1]) {
-      __pyx_v_side = __Pyx_PyLong_As_int(values[1]); if (unlikely((__pyx_v_side == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 782, __pyx_L3_error)
+      __pyx_v_side = __Pyx_PyLong_As_int(values[1]); if (unlikely((__pyx_v_side == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 783, __pyx_L3_error)
     } else {
       __pyx_v_side = ((int)0);
     }
     if (values[2]) {
-      __pyx_v_order_type = __Pyx_PyLong_As_int(values[2]); if (unlikely((__pyx_v_order_type == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 782, __pyx_L3_error)
+      __pyx_v_order_type = __Pyx_PyLong_As_int(values[2]); if (unlikely((__pyx_v_order_type == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 783, __pyx_L3_error)
     } else {
       __pyx_v_order_type = ((int)0);
     }
     if (values[3]) {
-      __pyx_v_symbol_idx = __Pyx_PyLong_As_int(values[3]); if (unlikely((__pyx_v_symbol_idx == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 782, __pyx_L3_error)
+      __pyx_v_symbol_idx = __Pyx_PyLong_As_int(values[3]); if (unlikely((__pyx_v_symbol_idx == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 783, __pyx_L3_error)
     } else {
       __pyx_v_symbol_idx = ((int)0);
     }
     if (values[4]) {
-      __pyx_v_order_id = __Pyx_PyLong_As_uint64_t(values[4]); if (unlikely((__pyx_v_order_id == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 782, __pyx_L3_error)
+      __pyx_v_order_id = __Pyx_PyLong_As_uint64_t(values[4]); if (unlikely((__pyx_v_order_id == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 783, __pyx_L3_error)
     } else {
       __pyx_v_order_id = ((uint64_t)0);
     }
     if (values[5]) {
-      __pyx_v_px_1e8 = __Pyx_PyLong_As_uint64_t(values[5]); if (unlikely((__pyx_v_px_1e8 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 783, __pyx_L3_error)
+      __pyx_v_px_1e8 = __Pyx_PyLong_As_uint64_t(values[5]); if (unlikely((__pyx_v_px_1e8 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 784, __pyx_L3_error)
     } else {
       __pyx_v_px_1e8 = ((uint64_t)0);
     }
     if (values[6]) {
-      __pyx_v_qty_1e8 = __Pyx_PyLong_As_uint64_t(values[6]); if (unlikely((__pyx_v_qty_1e8 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 783, __pyx_L3_error)
+      __pyx_v_qty_1e8 = __Pyx_PyLong_As_uint64_t(values[6]); if (unlikely((__pyx_v_qty_1e8 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 784, __pyx_L3_error)
     } else {
       __pyx_v_qty_1e8 = ((uint64_t)0);
     }
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("submit", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 782, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("submit", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 783, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -14804,7 +14818,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
   __Pyx_RefNannyDeclarations
   __Pyx_RefNannySetupContext("submit", 0);
 
-  /* "sequence_edge/orders/oms.pyx":786
+  /* "sequence_edge/orders/oms.pyx":787
  *         """Handle one action as if the algo had emitted it (tests, undeploy leftovers)."""
  *         cdef seq_action_t a
  *         memset(&a, 0, sizeof(a))             # <<<<<<<<<<<<<<
@@ -14813,7 +14827,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   (void)(memset((&__pyx_v_a), 0, (sizeof(__pyx_v_a))));
 
-  /* "sequence_edge/orders/oms.pyx":787
+  /* "sequence_edge/orders/oms.pyx":788
  *         cdef seq_action_t a
  *         memset(&a, 0, sizeof(a))
  *         a.kind = kind             # <<<<<<<<<<<<<<
@@ -14822,7 +14836,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_a.kind = __pyx_v_kind;
 
-  /* "sequence_edge/orders/oms.pyx":788
+  /* "sequence_edge/orders/oms.pyx":789
  *         memset(&a, 0, sizeof(a))
  *         a.kind = kind
  *         a.side = side             # <<<<<<<<<<<<<<
@@ -14831,7 +14845,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_a.side = __pyx_v_side;
 
-  /* "sequence_edge/orders/oms.pyx":789
+  /* "sequence_edge/orders/oms.pyx":790
  *         a.kind = kind
  *         a.side = side
  *         a.order_type = order_type             # <<<<<<<<<<<<<<
@@ -14840,7 +14854,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_a.order_type = __pyx_v_order_type;
 
-  /* "sequence_edge/orders/oms.pyx":790
+  /* "sequence_edge/orders/oms.pyx":791
  *         a.side = side
  *         a.order_type = order_type
  *         a.symbol_idx = symbol_idx             # <<<<<<<<<<<<<<
@@ -14849,7 +14863,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_a.symbol_idx = __pyx_v_symbol_idx;
 
-  /* "sequence_edge/orders/oms.pyx":791
+  /* "sequence_edge/orders/oms.pyx":792
  *         a.order_type = order_type
  *         a.symbol_idx = symbol_idx
  *         a.order_id = order_id             # <<<<<<<<<<<<<<
@@ -14858,7 +14872,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_a.order_id = __pyx_v_order_id;
 
-  /* "sequence_edge/orders/oms.pyx":792
+  /* "sequence_edge/orders/oms.pyx":793
  *         a.symbol_idx = symbol_idx
  *         a.order_id = order_id
  *         a.px_1e8 = px_1e8             # <<<<<<<<<<<<<<
@@ -14867,7 +14881,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_a.px_1e8 = __pyx_v_px_1e8;
 
-  /* "sequence_edge/orders/oms.pyx":793
+  /* "sequence_edge/orders/oms.pyx":794
  *         a.order_id = order_id
  *         a.px_1e8 = px_1e8
  *         a.qty_1e8 = qty_1e8             # <<<<<<<<<<<<<<
@@ -14876,7 +14890,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_a.qty_1e8 = __pyx_v_qty_1e8;
 
-  /* "sequence_edge/orders/oms.pyx":794
+  /* "sequence_edge/orders/oms.pyx":795
  *         a.px_1e8 = px_1e8
  *         a.qty_1e8 = qty_1e8
  *         self.tick_ns = now_ns()             # <<<<<<<<<<<<<<
@@ -14885,7 +14899,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_self->tick_ns = seq_util_now_ns();
 
-  /* "sequence_edge/orders/oms.pyx":795
+  /* "sequence_edge/orders/oms.pyx":796
  *         a.qty_1e8 = qty_1e8
  *         self.tick_ns = now_ns()
  *         self.tick_from_book = False             # <<<<<<<<<<<<<<
@@ -14894,7 +14908,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_self->tick_from_book = 0;
 
-  /* "sequence_edge/orders/oms.pyx":796
+  /* "sequence_edge/orders/oms.pyx":797
  *         self.tick_ns = now_ns()
  *         self.tick_from_book = False
  *         self.handle(&a)             # <<<<<<<<<<<<<<
@@ -14903,7 +14917,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->handle(__pyx_v_self, (&__pyx_v_a));
 
-  /* "sequence_edge/orders/oms.pyx":782
+  /* "sequence_edge/orders/oms.pyx":783
  *     # ------------------------------------------------------------------ Python API
  * 
  *     def submit(self, int kind, *, int side=0, int order_type=0, int symbol_idx=0, uint64_t order_id=0,             # <<<<<<<<<<<<<<
@@ -14919,7 +14933,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":798
+/* "sequence_edge/orders/oms.pyx":799
  *         self.handle(&a)
  * 
  *     def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,             # <<<<<<<<<<<<<<
@@ -14971,80 +14985,80 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_side,&__pyx_mstate_global->__pyx_n_u_order_type,&__pyx_mstate_global->__pyx_n_u_order_id,&__pyx_mstate_global->__pyx_n_u_px_1e8,&__pyx_mstate_global->__pyx_n_u_qty_1e8,&__pyx_mstate_global->__pyx_n_u_symbol_idx,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 798, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 799, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  6:
         values[5] = __Pyx_ArgRef_FASTCALL(__pyx_args, 5);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 799, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  5:
         values[4] = __Pyx_ArgRef_FASTCALL(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 799, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 799, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 799, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 799, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 799, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "place", 0) < (0)) __PYX_ERR(0, 798, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "place", 0) < (0)) __PYX_ERR(0, 799, __pyx_L3_error)
       if (!values[5]) values[5] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_0));
       for (Py_ssize_t i = __pyx_nargs; i < 5; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("place", 0, 5, 6, i); __PYX_ERR(0, 798, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("place", 0, 5, 6, i); __PYX_ERR(0, 799, __pyx_L3_error) }
       }
     } else {
       switch (__pyx_nargs) {
         case  6:
         values[5] = __Pyx_ArgRef_FASTCALL(__pyx_args, 5);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 799, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  5:
         values[4] = __Pyx_ArgRef_FASTCALL(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 799, __pyx_L3_error)
         values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 799, __pyx_L3_error)
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 799, __pyx_L3_error)
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 799, __pyx_L3_error)
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 799, __pyx_L3_error)
         break;
         default: goto __pyx_L5_argtuple_error;
       }
       if (!values[5]) values[5] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_0));
     }
-    if (__Pyx_PyInt_FromNumber(&values[0], "side", 0) < (0)) __PYX_ERR(0, 798, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[0], "side", 0) < (0)) __PYX_ERR(0, 799, __pyx_L3_error)
     __pyx_v_side = ((PyObject*)values[0]);
-    if (__Pyx_PyInt_FromNumber(&values[1], "order_type", 0) < (0)) __PYX_ERR(0, 798, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[1], "order_type", 0) < (0)) __PYX_ERR(0, 799, __pyx_L3_error)
     __pyx_v_order_type = ((PyObject*)values[1]);
-    if (__Pyx_PyInt_FromNumber(&values[2], "order_id", 0) < (0)) __PYX_ERR(0, 798, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[2], "order_id", 0) < (0)) __PYX_ERR(0, 799, __pyx_L3_error)
     __pyx_v_order_id = ((PyObject*)values[2]);
-    if (__Pyx_PyInt_FromNumber(&values[3], "px_1e8", 0) < (0)) __PYX_ERR(0, 798, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[3], "px_1e8", 0) < (0)) __PYX_ERR(0, 799, __pyx_L3_error)
     __pyx_v_px_1e8 = ((PyObject*)values[3]);
-    if (__Pyx_PyInt_FromNumber(&values[4], "qty_1e8", 0) < (0)) __PYX_ERR(0, 798, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[4], "qty_1e8", 0) < (0)) __PYX_ERR(0, 799, __pyx_L3_error)
     __pyx_v_qty_1e8 = ((PyObject*)values[4]);
-    if (__Pyx_PyInt_FromNumber(&values[5], "symbol_idx", 0) < (0)) __PYX_ERR(0, 799, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[5], "symbol_idx", 0) < (0)) __PYX_ERR(0, 800, __pyx_L3_error)
     __pyx_v_symbol_idx = ((PyObject*)values[5]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("place", 0, 5, 6, __pyx_nargs); __PYX_ERR(0, 798, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("place", 0, 5, 6, __pyx_nargs); __PYX_ERR(0, 799, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -15055,12 +15069,12 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_side), (&PyLong_Type), 0, "side", 2))) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_type), (&PyLong_Type), 0, "order_type", 2))) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_px_1e8), (&PyLong_Type), 0, "px_1e8", 2))) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_qty_1e8), (&PyLong_Type), 0, "qty_1e8", 2))) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol_idx), (&PyLong_Type), 0, "symbol_idx", 2))) __PYX_ERR(0, 799, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_side), (&PyLong_Type), 0, "side", 2))) __PYX_ERR(0, 799, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_type), (&PyLong_Type), 0, "order_type", 2))) __PYX_ERR(0, 799, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(0, 799, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_px_1e8), (&PyLong_Type), 0, "px_1e8", 2))) __PYX_ERR(0, 799, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_qty_1e8), (&PyLong_Type), 0, "qty_1e8", 2))) __PYX_ERR(0, 799, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol_idx), (&PyLong_Type), 0, "symbol_idx", 2))) __PYX_ERR(0, 800, __pyx_L1_error)
   __pyx_r = __pyx_pf_13sequence_edge_6orders_3oms_7Account_18place(((struct __pyx_obj_13sequence_edge_6orders_3oms_Account *)__pyx_v_self), __pyx_v_side, __pyx_v_order_type, __pyx_v_order_id, __pyx_v_px_1e8, __pyx_v_qty_1e8, __pyx_v_symbol_idx);
 
   /* function exit code */
@@ -15093,7 +15107,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_18place(struct _
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("place", 0);
 
-  /* "sequence_edge/orders/oms.pyx":800
+  /* "sequence_edge/orders/oms.pyx":801
  *     def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,
  *               symbol_idx: int = 0) -> None:
  *         self.submit(abi.ACTION_PLACE, side=side, order_type=order_type, symbol_idx=symbol_idx,             # <<<<<<<<<<<<<<
@@ -15102,13 +15116,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_18place(struct _
 */
   __pyx_t_2 = ((PyObject *)__pyx_v_self);
   __Pyx_INCREF(__pyx_t_2);
-  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 800, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 801, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_PLACE); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 800, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_PLACE); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 801, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":801
+  /* "sequence_edge/orders/oms.pyx":802
  *               symbol_idx: int = 0) -> None:
  *         self.submit(abi.ACTION_PLACE, side=side, order_type=order_type, symbol_idx=symbol_idx,
  *                     order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)             # <<<<<<<<<<<<<<
@@ -15117,7 +15131,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_18place(struct _
 */
   #if CYTHON_VECTORCALL
 
-  /* "sequence_edge/orders/oms.pyx":800
+  /* "sequence_edge/orders/oms.pyx":801
  *     def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,
  *               symbol_idx: int = 0) -> None:
  *         self.submit(abi.ACTION_PLACE, side=side, order_type=order_type, symbol_idx=symbol_idx,             # <<<<<<<<<<<<<<
@@ -15130,13 +15144,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_18place(struct _
     PyObject *__pyx_callargs[8] = {__pyx_t_2, __pyx_t_4, __pyx_v_side, __pyx_v_order_type, __pyx_v_symbol_idx, __pyx_v_order_id, __pyx_v_px_1e8, __pyx_v_qty_1e8};
     #if CYTHON_VECTORCALL
     __pyx_t_3 = __pyx_mstate_global->__pyx_tuple[0];
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 800, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 801, __pyx_L1_error)
     __Pyx_INCREF(__pyx_t_3);
     #else
     {
       PyObject *__pyx_temp[6] = {__pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_n_u_order_type, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_qty_1e8};
       __pyx_t_3 = __Pyx_MakeKwargDict(__pyx_temp, __pyx_callargs+2, 6);
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 800, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 801, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     #endif
@@ -15146,12 +15160,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_18place(struct _
     #if CYTHON_VECTORCALL
     #endif
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 800, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 801, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":798
+  /* "sequence_edge/orders/oms.pyx":799
  *         self.handle(&a)
  * 
  *     def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,             # <<<<<<<<<<<<<<
@@ -15175,7 +15189,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_18place(struct _
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":803
+/* "sequence_edge/orders/oms.pyx":804
  *                     order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
  * 
  *     def cancel(self, order_id: int) -> None:             # <<<<<<<<<<<<<<
@@ -15222,33 +15236,33 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_order_id,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 803, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 804, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 803, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 804, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "cancel", 0) < (0)) __PYX_ERR(0, 803, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "cancel", 0) < (0)) __PYX_ERR(0, 804, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("cancel", 1, 1, 1, i); __PYX_ERR(0, 803, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("cancel", 1, 1, 1, i); __PYX_ERR(0, 804, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 803, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 804, __pyx_L3_error)
     }
-    if (__Pyx_PyInt_FromNumber(&values[0], "order_id", 0) < (0)) __PYX_ERR(0, 803, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[0], "order_id", 0) < (0)) __PYX_ERR(0, 804, __pyx_L3_error)
     __pyx_v_order_id = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("cancel", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 803, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("cancel", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 804, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -15259,7 +15273,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(0, 803, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(0, 804, __pyx_L1_error)
   __pyx_r = __pyx_pf_13sequence_edge_6orders_3oms_7Account_20cancel(((struct __pyx_obj_13sequence_edge_6orders_3oms_Account *)__pyx_v_self), __pyx_v_order_id);
 
   /* function exit code */
@@ -15292,7 +15306,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_20cancel(struct 
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("cancel", 0);
 
-  /* "sequence_edge/orders/oms.pyx":804
+  /* "sequence_edge/orders/oms.pyx":805
  * 
  *     def cancel(self, order_id: int) -> None:
  *         self.submit(abi.ACTION_CANCEL, order_id=order_id)             # <<<<<<<<<<<<<<
@@ -15301,9 +15315,9 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_20cancel(struct 
 */
   __pyx_t_2 = ((PyObject *)__pyx_v_self);
   __Pyx_INCREF(__pyx_t_2);
-  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 804, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 805, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_CANCEL); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 804, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_CANCEL); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 805, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   #if CYTHON_VECTORCALL
@@ -15313,13 +15327,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_20cancel(struct 
     PyObject *__pyx_callargs[3] = {__pyx_t_2, __pyx_t_4, __pyx_v_order_id};
     #if CYTHON_VECTORCALL
     __pyx_t_3 = __pyx_mstate_global->__pyx_tuple[1];
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 804, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 805, __pyx_L1_error)
     __Pyx_INCREF(__pyx_t_3);
     #else
     {
       PyObject *__pyx_temp[1] = {__pyx_mstate_global->__pyx_n_u_order_id};
       __pyx_t_3 = __Pyx_MakeKwargDict(__pyx_temp, __pyx_callargs+2, 1);
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 804, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 805, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     #endif
@@ -15329,12 +15343,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_20cancel(struct 
     #if CYTHON_VECTORCALL
     #endif
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 804, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 805, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":803
+  /* "sequence_edge/orders/oms.pyx":804
  *                     order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
  * 
  *     def cancel(self, order_id: int) -> None:             # <<<<<<<<<<<<<<
@@ -15358,7 +15372,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_20cancel(struct 
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":806
+/* "sequence_edge/orders/oms.pyx":807
  *         self.submit(abi.ACTION_CANCEL, order_id=order_id)
  * 
  *     def cancel_all(self, symbol_idx: int = ALL_SYMBOLS) -> None:             # <<<<<<<<<<<<<<
@@ -15405,36 +15419,36 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_symbol_idx,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 806, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 807, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 806, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 807, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "cancel_all", 0) < (0)) __PYX_ERR(0, 806, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "cancel_all", 0) < (0)) __PYX_ERR(0, 807, __pyx_L3_error)
       if (!values[0]) values[0] = __Pyx_NewRef(__pyx_mstate_global->__pyx_k__3);
     } else {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 806, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 807, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       if (!values[0]) values[0] = __Pyx_NewRef(__pyx_mstate_global->__pyx_k__3);
     }
-    if (__Pyx_PyInt_FromNumber(&values[0], "symbol_idx", 0) < (0)) __PYX_ERR(0, 806, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[0], "symbol_idx", 0) < (0)) __PYX_ERR(0, 807, __pyx_L3_error)
     __pyx_v_symbol_idx = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("cancel_all", 0, 0, 1, __pyx_nargs); __PYX_ERR(0, 806, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("cancel_all", 0, 0, 1, __pyx_nargs); __PYX_ERR(0, 807, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -15445,7 +15459,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol_idx), (&PyLong_Type), 0, "symbol_idx", 2))) __PYX_ERR(0, 806, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol_idx), (&PyLong_Type), 0, "symbol_idx", 2))) __PYX_ERR(0, 807, __pyx_L1_error)
   __pyx_r = __pyx_pf_13sequence_edge_6orders_3oms_7Account_22cancel_all(((struct __pyx_obj_13sequence_edge_6orders_3oms_Account *)__pyx_v_self), __pyx_v_symbol_idx);
 
   /* function exit code */
@@ -15478,7 +15492,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_22cancel_all(str
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("cancel_all", 0);
 
-  /* "sequence_edge/orders/oms.pyx":807
+  /* "sequence_edge/orders/oms.pyx":808
  * 
  *     def cancel_all(self, symbol_idx: int = ALL_SYMBOLS) -> None:
  *         self.submit(abi.ACTION_CANCEL_ALL, symbol_idx=symbol_idx)             # <<<<<<<<<<<<<<
@@ -15487,9 +15501,9 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_22cancel_all(str
 */
   __pyx_t_2 = ((PyObject *)__pyx_v_self);
   __Pyx_INCREF(__pyx_t_2);
-  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 807, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 808, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_CANCEL_ALL); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 807, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_CANCEL_ALL); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 808, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   #if CYTHON_VECTORCALL
@@ -15499,13 +15513,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_22cancel_all(str
     PyObject *__pyx_callargs[3] = {__pyx_t_2, __pyx_t_4, __pyx_v_symbol_idx};
     #if CYTHON_VECTORCALL
     __pyx_t_3 = __pyx_mstate_global->__pyx_tuple[2];
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 807, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 808, __pyx_L1_error)
     __Pyx_INCREF(__pyx_t_3);
     #else
     {
       PyObject *__pyx_temp[1] = {__pyx_mstate_global->__pyx_n_u_symbol_idx};
       __pyx_t_3 = __Pyx_MakeKwargDict(__pyx_temp, __pyx_callargs+2, 1);
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 807, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 808, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     #endif
@@ -15515,12 +15529,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_22cancel_all(str
     #if CYTHON_VECTORCALL
     #endif
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 807, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 808, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":806
+  /* "sequence_edge/orders/oms.pyx":807
  *         self.submit(abi.ACTION_CANCEL, order_id=order_id)
  * 
  *     def cancel_all(self, symbol_idx: int = ALL_SYMBOLS) -> None:             # <<<<<<<<<<<<<<
@@ -15544,7 +15558,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_22cancel_all(str
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":809
+/* "sequence_edge/orders/oms.pyx":810
  *         self.submit(abi.ACTION_CANCEL_ALL, symbol_idx=symbol_idx)
  * 
  *     def amend(self, order_id: int, px_1e8: int, qty_1e8: int) -> None:             # <<<<<<<<<<<<<<
@@ -15593,49 +15607,49 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_order_id,&__pyx_mstate_global->__pyx_n_u_px_1e8,&__pyx_mstate_global->__pyx_n_u_qty_1e8,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 809, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 810, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 809, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 810, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 809, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 810, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 809, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 810, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "amend", 0) < (0)) __PYX_ERR(0, 809, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "amend", 0) < (0)) __PYX_ERR(0, 810, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 3; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("amend", 1, 3, 3, i); __PYX_ERR(0, 809, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("amend", 1, 3, 3, i); __PYX_ERR(0, 810, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 3)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 809, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 810, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 809, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 810, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 809, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 810, __pyx_L3_error)
     }
-    if (__Pyx_PyInt_FromNumber(&values[0], "order_id", 0) < (0)) __PYX_ERR(0, 809, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[0], "order_id", 0) < (0)) __PYX_ERR(0, 810, __pyx_L3_error)
     __pyx_v_order_id = ((PyObject*)values[0]);
-    if (__Pyx_PyInt_FromNumber(&values[1], "px_1e8", 0) < (0)) __PYX_ERR(0, 809, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[1], "px_1e8", 0) < (0)) __PYX_ERR(0, 810, __pyx_L3_error)
     __pyx_v_px_1e8 = ((PyObject*)values[1]);
-    if (__Pyx_PyInt_FromNumber(&values[2], "qty_1e8", 0) < (0)) __PYX_ERR(0, 809, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[2], "qty_1e8", 0) < (0)) __PYX_ERR(0, 810, __pyx_L3_error)
     __pyx_v_qty_1e8 = ((PyObject*)values[2]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("amend", 1, 3, 3, __pyx_nargs); __PYX_ERR(0, 809, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("amend", 1, 3, 3, __pyx_nargs); __PYX_ERR(0, 810, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -15646,9 +15660,9 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(0, 809, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_px_1e8), (&PyLong_Type), 0, "px_1e8", 2))) __PYX_ERR(0, 809, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_qty_1e8), (&PyLong_Type), 0, "qty_1e8", 2))) __PYX_ERR(0, 809, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(0, 810, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_px_1e8), (&PyLong_Type), 0, "px_1e8", 2))) __PYX_ERR(0, 810, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_qty_1e8), (&PyLong_Type), 0, "qty_1e8", 2))) __PYX_ERR(0, 810, __pyx_L1_error)
   __pyx_r = __pyx_pf_13sequence_edge_6orders_3oms_7Account_24amend(((struct __pyx_obj_13sequence_edge_6orders_3oms_Account *)__pyx_v_self), __pyx_v_order_id, __pyx_v_px_1e8, __pyx_v_qty_1e8);
 
   /* function exit code */
@@ -15681,7 +15695,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_24amend(struct _
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("amend", 0);
 
-  /* "sequence_edge/orders/oms.pyx":810
+  /* "sequence_edge/orders/oms.pyx":811
  * 
  *     def amend(self, order_id: int, px_1e8: int, qty_1e8: int) -> None:
  *         self.submit(abi.ACTION_AMEND, order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)             # <<<<<<<<<<<<<<
@@ -15690,9 +15704,9 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_24amend(struct _
 */
   __pyx_t_2 = ((PyObject *)__pyx_v_self);
   __Pyx_INCREF(__pyx_t_2);
-  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 810, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 811, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_AMEND); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 810, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_AMEND); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 811, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   #if CYTHON_VECTORCALL
@@ -15702,13 +15716,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_24amend(struct _
     PyObject *__pyx_callargs[5] = {__pyx_t_2, __pyx_t_4, __pyx_v_order_id, __pyx_v_px_1e8, __pyx_v_qty_1e8};
     #if CYTHON_VECTORCALL
     __pyx_t_3 = __pyx_mstate_global->__pyx_tuple[3];
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 810, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 811, __pyx_L1_error)
     __Pyx_INCREF(__pyx_t_3);
     #else
     {
       PyObject *__pyx_temp[3] = {__pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_qty_1e8};
       __pyx_t_3 = __Pyx_MakeKwargDict(__pyx_temp, __pyx_callargs+2, 3);
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 810, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 811, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     #endif
@@ -15718,12 +15732,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_24amend(struct _
     #if CYTHON_VECTORCALL
     #endif
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 810, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 811, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":809
+  /* "sequence_edge/orders/oms.pyx":810
  *         self.submit(abi.ACTION_CANCEL_ALL, symbol_idx=symbol_idx)
  * 
  *     def amend(self, order_id: int, px_1e8: int, qty_1e8: int) -> None:             # <<<<<<<<<<<<<<
@@ -15747,7 +15761,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_24amend(struct _
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":812
+/* "sequence_edge/orders/oms.pyx":813
  *         self.submit(abi.ACTION_AMEND, order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
  * 
  *     def cancel_everything(self) -> int:             # <<<<<<<<<<<<<<
@@ -15808,7 +15822,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_26cancel_everyth
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("cancel_everything", 0);
 
-  /* "sequence_edge/orders/oms.pyx":814
+  /* "sequence_edge/orders/oms.pyx":815
  *     def cancel_everything(self) -> int:
  *         """The edge cancels whatever is left resting (undeploy, failure); returns how many."""
  *         cdef uint32_t n = self.cancel_resting(ALL_SYMBOLS)             # <<<<<<<<<<<<<<
@@ -15817,7 +15831,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_26cancel_everyth
 */
   __pyx_v_n = ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->cancel_resting(__pyx_v_self, __pyx_e_13sequence_edge_6orders_3oms_ALL_SYMBOLS);
 
-  /* "sequence_edge/orders/oms.pyx":815
+  /* "sequence_edge/orders/oms.pyx":816
  *         """The edge cancels whatever is left resting (undeploy, failure); returns how many."""
  *         cdef uint32_t n = self.cancel_resting(ALL_SYMBOLS)
  *         self.n_cancelled_by_edge += n             # <<<<<<<<<<<<<<
@@ -15826,16 +15840,16 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_26cancel_everyth
 */
   __pyx_v_self->n_cancelled_by_edge = (__pyx_v_self->n_cancelled_by_edge + __pyx_v_n);
 
-  /* "sequence_edge/orders/oms.pyx":816
+  /* "sequence_edge/orders/oms.pyx":817
  *         cdef uint32_t n = self.cancel_resting(ALL_SYMBOLS)
  *         self.n_cancelled_by_edge += n
  *         return n             # <<<<<<<<<<<<<<
  * 
  *     def drain_events(self) -> list:
 */
-  __pyx_t_1 = __Pyx_PyLong_From_uint32_t(__pyx_v_n); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 816, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_From_uint32_t(__pyx_v_n); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 817, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  if (__Pyx_PyInt_FromNumber(&__pyx_t_1, NULL, 0) < (0)) __PYX_ERR(0, 816, __pyx_L1_error)
+  if (__Pyx_PyInt_FromNumber(&__pyx_t_1, NULL, 0) < (0)) __PYX_ERR(0, 817, __pyx_L1_error)
   {
     PyObject *__pyx_temp;
     {
@@ -15847,7 +15861,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_26cancel_everyth
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":812
+  /* "sequence_edge/orders/oms.pyx":813
  *         self.submit(abi.ACTION_AMEND, order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
  * 
  *     def cancel_everything(self) -> int:             # <<<<<<<<<<<<<<
@@ -15867,7 +15881,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_26cancel_everyth
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":818
+/* "sequence_edge/orders/oms.pyx":819
  *         return n
  * 
  *     def drain_events(self) -> list:             # <<<<<<<<<<<<<<
@@ -15938,19 +15952,19 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("drain_events", 0);
 
-  /* "sequence_edge/orders/oms.pyx":821
+  /* "sequence_edge/orders/oms.pyx":822
  *         """Undelivered fills and rejects, oldest first, as ("fill" | "reject", dict)."""
  *         cdef algo_event_t ev
  *         out = []             # <<<<<<<<<<<<<<
  *         while self.pop_event(&ev):
  *             if ev.kind == EVK_FILL:
 */
-  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 821, __pyx_L1_error)
+  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 822, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_out = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":822
+  /* "sequence_edge/orders/oms.pyx":823
  *         cdef algo_event_t ev
  *         out = []
  *         while self.pop_event(&ev):             # <<<<<<<<<<<<<<
@@ -15963,7 +15977,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
 
     if (!__pyx_t_2) break;
 
-    /* "sequence_edge/orders/oms.pyx":823
+    /* "sequence_edge/orders/oms.pyx":824
  *         out = []
  *         while self.pop_event(&ev):
  *             if ev.kind == EVK_FILL:             # <<<<<<<<<<<<<<
@@ -15975,100 +15989,100 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
     if (__pyx_t_2) {
 
 
-      /* "sequence_edge/orders/oms.pyx":824
+      /* "sequence_edge/orders/oms.pyx":825
  *         while self.pop_event(&ev):
  *             if ev.kind == EVK_FILL:
  *                 out.append(("fill", {"order_id": ev.fill.order_id, "px_1e8": ev.fill.px_1e8,             # <<<<<<<<<<<<<<
  *                                      "qty_1e8": ev.fill.qty_1e8, "fee_1e8": ev.fill.fee_1e8,
  *                                      "symbol_idx": ev.fill.symbol_idx, "side": ev.fill.side,
 */
-      __pyx_t_1 = __Pyx_PyDict_NewPresized(8); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 824, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyDict_NewPresized(8); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 825, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
-      __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.fill.order_id); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 824, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.fill.order_id); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 825, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_t_3) < (0)) __PYX_ERR(0, 825, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.fill.px_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 824, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.fill.px_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 825, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_t_3) < (0)) __PYX_ERR(0, 825, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":825
+      /* "sequence_edge/orders/oms.pyx":826
  *             if ev.kind == EVK_FILL:
  *                 out.append(("fill", {"order_id": ev.fill.order_id, "px_1e8": ev.fill.px_1e8,
  *                                      "qty_1e8": ev.fill.qty_1e8, "fee_1e8": ev.fill.fee_1e8,             # <<<<<<<<<<<<<<
  *                                      "symbol_idx": ev.fill.symbol_idx, "side": ev.fill.side,
  *                                      "maker": bool(ev.fill.flags & SEQ_FILL_MAKER),
 */
-      __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.fill.qty_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 825, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.fill.qty_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 826, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_t_3) < (0)) __PYX_ERR(0, 825, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      __pyx_t_3 = __Pyx_PyLong_From_int64_t(__pyx_v_ev.fill.fee_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 825, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyLong_From_int64_t(__pyx_v_ev.fill.fee_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 826, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_fee_1e8, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_fee_1e8, __pyx_t_3) < (0)) __PYX_ERR(0, 825, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":826
+      /* "sequence_edge/orders/oms.pyx":827
  *                 out.append(("fill", {"order_id": ev.fill.order_id, "px_1e8": ev.fill.px_1e8,
  *                                      "qty_1e8": ev.fill.qty_1e8, "fee_1e8": ev.fill.fee_1e8,
  *                                      "symbol_idx": ev.fill.symbol_idx, "side": ev.fill.side,             # <<<<<<<<<<<<<<
  *                                      "maker": bool(ev.fill.flags & SEQ_FILL_MAKER),
  *                                      "final": bool(ev.fill.flags & SEQ_FILL_FINAL)}))
 */
-      __pyx_t_3 = __Pyx_PyLong_From_uint16_t(__pyx_v_ev.fill.symbol_idx); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 826, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyLong_From_uint16_t(__pyx_v_ev.fill.symbol_idx); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 827, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_t_3) < (0)) __PYX_ERR(0, 825, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      __pyx_t_3 = __Pyx_PyLong_From_uint8_t(__pyx_v_ev.fill.side); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 826, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyLong_From_uint8_t(__pyx_v_ev.fill.side); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 827, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_side, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_side, __pyx_t_3) < (0)) __PYX_ERR(0, 825, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":827
+      /* "sequence_edge/orders/oms.pyx":828
  *                                      "qty_1e8": ev.fill.qty_1e8, "fee_1e8": ev.fill.fee_1e8,
  *                                      "symbol_idx": ev.fill.symbol_idx, "side": ev.fill.side,
  *                                      "maker": bool(ev.fill.flags & SEQ_FILL_MAKER),             # <<<<<<<<<<<<<<
  *                                      "final": bool(ev.fill.flags & SEQ_FILL_FINAL)}))
  *             else:
 */
-      __pyx_t_3 = __Pyx_PyBool_FromLong((!(!((__pyx_v_ev.fill.flags & __pyx_e_13sequence_edge_4algo_3abi_SEQ_FILL_MAKER) != 0)))); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 827, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyBool_FromLong((!(!((__pyx_v_ev.fill.flags & __pyx_e_13sequence_edge_4algo_3abi_SEQ_FILL_MAKER) != 0)))); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 828, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_maker, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_maker, __pyx_t_3) < (0)) __PYX_ERR(0, 825, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":828
+      /* "sequence_edge/orders/oms.pyx":829
  *                                      "symbol_idx": ev.fill.symbol_idx, "side": ev.fill.side,
  *                                      "maker": bool(ev.fill.flags & SEQ_FILL_MAKER),
  *                                      "final": bool(ev.fill.flags & SEQ_FILL_FINAL)}))             # <<<<<<<<<<<<<<
  *             else:
  *                 out.append(("reject", {"order_id": ev.reject.order_id,
 */
-      __pyx_t_3 = __Pyx_PyBool_FromLong((!(!((__pyx_v_ev.fill.flags & __pyx_e_13sequence_edge_4algo_3abi_SEQ_FILL_FINAL) != 0)))); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 828, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyBool_FromLong((!(!((__pyx_v_ev.fill.flags & __pyx_e_13sequence_edge_4algo_3abi_SEQ_FILL_FINAL) != 0)))); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 829, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_final, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_final, __pyx_t_3) < (0)) __PYX_ERR(0, 825, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":824
+      /* "sequence_edge/orders/oms.pyx":825
  *         while self.pop_event(&ev):
  *             if ev.kind == EVK_FILL:
  *                 out.append(("fill", {"order_id": ev.fill.order_id, "px_1e8": ev.fill.px_1e8,             # <<<<<<<<<<<<<<
  *                                      "qty_1e8": ev.fill.qty_1e8, "fee_1e8": ev.fill.fee_1e8,
  *                                      "symbol_idx": ev.fill.symbol_idx, "side": ev.fill.side,
 */
-      __pyx_t_3 = PyTuple_New(2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 824, __pyx_L1_error)
+      __pyx_t_3 = PyTuple_New(2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 825, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
       __Pyx_INCREF(__pyx_mstate_global->__pyx_n_u_fill);
       __Pyx_GIVEREF(__pyx_mstate_global->__pyx_n_u_fill);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 0, __pyx_mstate_global->__pyx_n_u_fill) != (0)) __PYX_ERR(0, 824, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 0, __pyx_mstate_global->__pyx_n_u_fill) != (0)) __PYX_ERR(0, 825, __pyx_L1_error);
       __Pyx_GIVEREF(__pyx_t_1);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 1, __pyx_t_1) != (0)) __PYX_ERR(0, 824, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 1, __pyx_t_1) != (0)) __PYX_ERR(0, 825, __pyx_L1_error);
       __pyx_t_1 = 0;
-      __pyx_t_4 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_3); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 824, __pyx_L1_error)
+      __pyx_t_4 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_3); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 825, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
 
-      /* "sequence_edge/orders/oms.pyx":823
+      /* "sequence_edge/orders/oms.pyx":824
  *         out = []
  *         while self.pop_event(&ev):
  *             if ev.kind == EVK_FILL:             # <<<<<<<<<<<<<<
@@ -16078,7 +16092,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
       goto __pyx_L5;
     }
 
-    /* "sequence_edge/orders/oms.pyx":830
+    /* "sequence_edge/orders/oms.pyx":831
  *                                      "final": bool(ev.fill.flags & SEQ_FILL_FINAL)}))
  *             else:
  *                 out.append(("reject", {"order_id": ev.reject.order_id,             # <<<<<<<<<<<<<<
@@ -16086,32 +16100,32 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
  *                                        "symbol_idx": ev.reject.symbol_idx,
 */
     /*else*/ {
-      __pyx_t_3 = __Pyx_PyDict_NewPresized(4); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 830, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyDict_NewPresized(4); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 831, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      __pyx_t_1 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.reject.order_id); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 830, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.reject.order_id); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 831, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
-      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_t_1) < (0)) __PYX_ERR(0, 830, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_t_1) < (0)) __PYX_ERR(0, 831, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":831
+      /* "sequence_edge/orders/oms.pyx":832
  *             else:
  *                 out.append(("reject", {"order_id": ev.reject.order_id,
  *                                        "reason": abi.REJECT_REASONS.get(ev.reject.reason, str(ev.reject.reason)),             # <<<<<<<<<<<<<<
  *                                        "symbol_idx": ev.reject.symbol_idx,
  *                                        "action_kind": ev.reject.action_kind}))
 */
-      __Pyx_GetModuleGlobalName(__pyx_t_6, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 831, __pyx_L1_error)
+      __Pyx_GetModuleGlobalName(__pyx_t_6, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 832, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
-      __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_t_6, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 831, __pyx_L1_error)
+      __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_t_6, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 832, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
       __pyx_t_5 = __pyx_t_7;
       __Pyx_INCREF(__pyx_t_5);
-      __pyx_t_6 = __Pyx_PyLong_From_uint32_t(__pyx_v_ev.reject.reason); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 831, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyLong_From_uint32_t(__pyx_v_ev.reject.reason); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 832, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
-      __pyx_t_8 = __Pyx_PyLong_From_uint32_t(__pyx_v_ev.reject.reason); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 831, __pyx_L1_error)
+      __pyx_t_8 = __Pyx_PyLong_From_uint32_t(__pyx_v_ev.reject.reason); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 832, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_8);
-      __pyx_t_9 = __Pyx_PyObject_Unicode(__pyx_t_8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 831, __pyx_L1_error)
+      __pyx_t_9 = __Pyx_PyObject_Unicode(__pyx_t_8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 832, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_9);
       __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
       __pyx_t_10 = 0;
@@ -16122,59 +16136,59 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
         __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
         __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
         __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 831, __pyx_L1_error)
+        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 832, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_1);
       }
-      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_reason, __pyx_t_1) < (0)) __PYX_ERR(0, 830, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_reason, __pyx_t_1) < (0)) __PYX_ERR(0, 831, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":832
+      /* "sequence_edge/orders/oms.pyx":833
  *                 out.append(("reject", {"order_id": ev.reject.order_id,
  *                                        "reason": abi.REJECT_REASONS.get(ev.reject.reason, str(ev.reject.reason)),
  *                                        "symbol_idx": ev.reject.symbol_idx,             # <<<<<<<<<<<<<<
  *                                        "action_kind": ev.reject.action_kind}))
  *         return out
 */
-      __pyx_t_1 = __Pyx_PyLong_From_uint16_t(__pyx_v_ev.reject.symbol_idx); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 832, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyLong_From_uint16_t(__pyx_v_ev.reject.symbol_idx); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 833, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
-      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_t_1) < (0)) __PYX_ERR(0, 830, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_t_1) < (0)) __PYX_ERR(0, 831, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":833
+      /* "sequence_edge/orders/oms.pyx":834
  *                                        "reason": abi.REJECT_REASONS.get(ev.reject.reason, str(ev.reject.reason)),
  *                                        "symbol_idx": ev.reject.symbol_idx,
  *                                        "action_kind": ev.reject.action_kind}))             # <<<<<<<<<<<<<<
  *         return out
  * 
 */
-      __pyx_t_1 = __Pyx_PyLong_From_uint8_t(__pyx_v_ev.reject.action_kind); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 833, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyLong_From_uint8_t(__pyx_v_ev.reject.action_kind); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 834, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
-      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_action_kind, __pyx_t_1) < (0)) __PYX_ERR(0, 830, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_action_kind, __pyx_t_1) < (0)) __PYX_ERR(0, 831, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":830
+      /* "sequence_edge/orders/oms.pyx":831
  *                                      "final": bool(ev.fill.flags & SEQ_FILL_FINAL)}))
  *             else:
  *                 out.append(("reject", {"order_id": ev.reject.order_id,             # <<<<<<<<<<<<<<
  *                                        "reason": abi.REJECT_REASONS.get(ev.reject.reason, str(ev.reject.reason)),
  *                                        "symbol_idx": ev.reject.symbol_idx,
 */
-      __pyx_t_1 = PyTuple_New(2); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 830, __pyx_L1_error)
+      __pyx_t_1 = PyTuple_New(2); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 831, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       __Pyx_INCREF(__pyx_mstate_global->__pyx_n_u_reject);
       __Pyx_GIVEREF(__pyx_mstate_global->__pyx_n_u_reject);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_1, 0, __pyx_mstate_global->__pyx_n_u_reject) != (0)) __PYX_ERR(0, 830, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_1, 0, __pyx_mstate_global->__pyx_n_u_reject) != (0)) __PYX_ERR(0, 831, __pyx_L1_error);
       __Pyx_GIVEREF(__pyx_t_3);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_1, 1, __pyx_t_3) != (0)) __PYX_ERR(0, 830, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_1, 1, __pyx_t_3) != (0)) __PYX_ERR(0, 831, __pyx_L1_error);
       __pyx_t_3 = 0;
-      __pyx_t_4 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_1); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 830, __pyx_L1_error)
+      __pyx_t_4 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_1); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 831, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
     }
     __pyx_L5:;
   }
 
-  /* "sequence_edge/orders/oms.pyx":834
+  /* "sequence_edge/orders/oms.pyx":835
  *                                        "symbol_idx": ev.reject.symbol_idx,
  *                                        "action_kind": ev.reject.action_kind}))
  *         return out             # <<<<<<<<<<<<<<
@@ -16192,7 +16206,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":818
+  /* "sequence_edge/orders/oms.pyx":819
  *         return n
  * 
  *     def drain_events(self) -> list:             # <<<<<<<<<<<<<<
@@ -16219,7 +16233,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":836
+/* "sequence_edge/orders/oms.pyx":837
  *         return out
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -16251,14 +16265,14 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14pending_events
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__get__", 0);
 
-  /* "sequence_edge/orders/oms.pyx":838
+  /* "sequence_edge/orders/oms.pyx":839
  *     @property
  *     def pending_events(self) -> int:
  *         return self.ev_count             # <<<<<<<<<<<<<<
  * 
  *     def open_orders(self) -> list:
 */
-  __pyx_t_1 = __Pyx_PyLong_From_uint32_t(__pyx_v_self->ev_count); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 838, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_From_uint32_t(__pyx_v_self->ev_count); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 839, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -16271,7 +16285,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14pending_events
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":836
+  /* "sequence_edge/orders/oms.pyx":837
  *         return out
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -16290,7 +16304,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14pending_events
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":840
+/* "sequence_edge/orders/oms.pyx":841
  *         return self.ev_count
  * 
  *     def open_orders(self) -> list:             # <<<<<<<<<<<<<<
@@ -16363,19 +16377,19 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("open_orders", 0);
 
-  /* "sequence_edge/orders/oms.pyx":844
+  /* "sequence_edge/orders/oms.pyx":845
  *         cdef uint32_t i
  *         cdef order_t* o
  *         out = []             # <<<<<<<<<<<<<<
  *         for i in range(self.n_open):
  *             o = &self.orders[i]
 */
-  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 844, __pyx_L1_error)
+  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 845, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_out = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":845
+  /* "sequence_edge/orders/oms.pyx":846
  *         cdef order_t* o
  *         out = []
  *         for i in range(self.n_open):             # <<<<<<<<<<<<<<
@@ -16389,7 +16403,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
   for (__pyx_t_4 = 0; __pyx_t_4 < __pyx_t_3; __pyx_t_4+=1) {
     __pyx_v_i = __pyx_t_4;
 
-    /* "sequence_edge/orders/oms.pyx":846
+    /* "sequence_edge/orders/oms.pyx":847
  *         out = []
  *         for i in range(self.n_open):
  *             o = &self.orders[i]             # <<<<<<<<<<<<<<
@@ -16398,19 +16412,19 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
 */
     __pyx_v_o = (&(__pyx_v_self->orders[__pyx_v_i]));
 
-    /* "sequence_edge/orders/oms.pyx":847
+    /* "sequence_edge/orders/oms.pyx":848
  *         for i in range(self.n_open):
  *             o = &self.orders[i]
  *             out.append({"order_ref": format_ref(o.ref), "order_id": o.client_id,             # <<<<<<<<<<<<<<
  *                         "symbol": self.symbols[o.symbol_idx], "side": "buy" if o.side == SEQ_SIDE_BUY else "sell",
  *                         "type": {0: "limit", 3: "post_only"}.get(o.order_type, str(o.order_type)),
 */
-    __pyx_t_1 = __Pyx_PyDict_NewPresized(10); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 847, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyDict_NewPresized(10); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 848, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     __pyx_t_6 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_7, __pyx_mstate_global->__pyx_n_u_format_ref); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 847, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_7, __pyx_mstate_global->__pyx_n_u_format_ref); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 848, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_8 = __Pyx_PyLong_From_uint32_t(__pyx_v_o->ref); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 847, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyLong_From_uint32_t(__pyx_v_o->ref); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 848, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __pyx_t_9 = 1;
     #if CYTHON_UNPACK_METHODS
@@ -16430,17 +16444,17 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
       __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
       __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 847, __pyx_L1_error)
+      if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 848, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
     }
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_ref, __pyx_t_5) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_ref, __pyx_t_5) < (0)) __PYX_ERR(0, 848, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-    __pyx_t_5 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->client_id); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 847, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->client_id); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 848, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_t_5) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_t_5) < (0)) __PYX_ERR(0, 848, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":848
+    /* "sequence_edge/orders/oms.pyx":849
  *             o = &self.orders[i]
  *             out.append({"order_ref": format_ref(o.ref), "order_id": o.client_id,
  *                         "symbol": self.symbols[o.symbol_idx], "side": "buy" if o.side == SEQ_SIDE_BUY else "sell",             # <<<<<<<<<<<<<<
@@ -16449,9 +16463,9 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
 */
     if (unlikely(__pyx_v_self->symbols == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 848, __pyx_L1_error)
+      __PYX_ERR(0, 849, __pyx_L1_error)
     }
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_symbol, __Pyx_PyTuple_GET_ITEM(__pyx_v_self->symbols, __pyx_v_o->symbol_idx)) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_symbol, __Pyx_PyTuple_GET_ITEM(__pyx_v_self->symbols, __pyx_v_o->symbol_idx)) < (0)) __PYX_ERR(0, 848, __pyx_L1_error)
     __pyx_t_10 = (__pyx_v_o->side == __pyx_e_13sequence_edge_4algo_3abi_SEQ_SIDE_BUY);
 
     if (__pyx_t_10) {
@@ -16462,82 +16476,82 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
       __pyx_t_5 = __pyx_mstate_global->__pyx_n_u_sell;
     }
 
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_side, __pyx_t_5) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_side, __pyx_t_5) < (0)) __PYX_ERR(0, 848, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":849
+    /* "sequence_edge/orders/oms.pyx":850
  *             out.append({"order_ref": format_ref(o.ref), "order_id": o.client_id,
  *                         "symbol": self.symbols[o.symbol_idx], "side": "buy" if o.side == SEQ_SIDE_BUY else "sell",
  *                         "type": {0: "limit", 3: "post_only"}.get(o.order_type, str(o.order_type)),             # <<<<<<<<<<<<<<
  *                         "px_1e8": o.px_1e8, "qty_1e8": o.qty_1e8, "filled_1e8": o.filled_1e8,
  *                         "queue_ahead_1e8": o.queue_1e8, "state": "open"})
 */
-    __pyx_t_5 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 849, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 850, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_int_0, __pyx_mstate_global->__pyx_n_u_limit) < (0)) __PYX_ERR(0, 849, __pyx_L1_error)
-    if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_int_3, __pyx_mstate_global->__pyx_n_u_post_only) < (0)) __PYX_ERR(0, 849, __pyx_L1_error)
-    __pyx_t_7 = __Pyx_PyLong_From_uint8_t(__pyx_v_o->order_type); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 849, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_int_0, __pyx_mstate_global->__pyx_n_u_limit) < (0)) __PYX_ERR(0, 850, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_int_3, __pyx_mstate_global->__pyx_n_u_post_only) < (0)) __PYX_ERR(0, 850, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyLong_From_uint8_t(__pyx_v_o->order_type); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 850, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_8 = __Pyx_PyLong_From_uint8_t(__pyx_v_o->order_type); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 849, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyLong_From_uint8_t(__pyx_v_o->order_type); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 850, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
-    __pyx_t_6 = __Pyx_PyObject_Unicode(__pyx_t_8); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 849, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyObject_Unicode(__pyx_t_8); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 850, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-    __pyx_t_8 = __Pyx_PyDict_GetItemDefault(__pyx_t_5, __pyx_t_7, __pyx_t_6); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 849, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyDict_GetItemDefault(__pyx_t_5, __pyx_t_7, __pyx_t_6); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 850, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_type, __pyx_t_8) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_type, __pyx_t_8) < (0)) __PYX_ERR(0, 848, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":850
+    /* "sequence_edge/orders/oms.pyx":851
  *                         "symbol": self.symbols[o.symbol_idx], "side": "buy" if o.side == SEQ_SIDE_BUY else "sell",
  *                         "type": {0: "limit", 3: "post_only"}.get(o.order_type, str(o.order_type)),
  *                         "px_1e8": o.px_1e8, "qty_1e8": o.qty_1e8, "filled_1e8": o.filled_1e8,             # <<<<<<<<<<<<<<
  *                         "queue_ahead_1e8": o.queue_1e8, "state": "open"})
  *         return out
 */
-    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->px_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 850, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->px_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 851, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 848, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->qty_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 850, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->qty_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 851, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 848, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->filled_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 850, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->filled_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 851, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_filled_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_filled_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 848, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":851
+    /* "sequence_edge/orders/oms.pyx":852
  *                         "type": {0: "limit", 3: "post_only"}.get(o.order_type, str(o.order_type)),
  *                         "px_1e8": o.px_1e8, "qty_1e8": o.qty_1e8, "filled_1e8": o.filled_1e8,
  *                         "queue_ahead_1e8": o.queue_1e8, "state": "open"})             # <<<<<<<<<<<<<<
  *         return out
  * 
 */
-    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->queue_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 851, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->queue_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 852, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_queue_ahead_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_queue_ahead_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 848, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_state, __pyx_mstate_global->__pyx_n_u_open) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_state, __pyx_mstate_global->__pyx_n_u_open) < (0)) __PYX_ERR(0, 848, __pyx_L1_error)
 
-    /* "sequence_edge/orders/oms.pyx":847
+    /* "sequence_edge/orders/oms.pyx":848
  *         for i in range(self.n_open):
  *             o = &self.orders[i]
  *             out.append({"order_ref": format_ref(o.ref), "order_id": o.client_id,             # <<<<<<<<<<<<<<
  *                         "symbol": self.symbols[o.symbol_idx], "side": "buy" if o.side == SEQ_SIDE_BUY else "sell",
  *                         "type": {0: "limit", 3: "post_only"}.get(o.order_type, str(o.order_type)),
 */
-    __pyx_t_11 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_1); if (unlikely(__pyx_t_11 == ((int)-1))) __PYX_ERR(0, 847, __pyx_L1_error)
+    __pyx_t_11 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_1); if (unlikely(__pyx_t_11 == ((int)-1))) __PYX_ERR(0, 848, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
   }
 
 
-  /* "sequence_edge/orders/oms.pyx":852
+  /* "sequence_edge/orders/oms.pyx":853
  *                         "px_1e8": o.px_1e8, "qty_1e8": o.qty_1e8, "filled_1e8": o.filled_1e8,
  *                         "queue_ahead_1e8": o.queue_1e8, "state": "open"})
  *         return out             # <<<<<<<<<<<<<<
@@ -16555,7 +16569,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":840
+  /* "sequence_edge/orders/oms.pyx":841
  *         return self.ev_count
  * 
  *     def open_orders(self) -> list:             # <<<<<<<<<<<<<<
@@ -16581,7 +16595,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":854
+/* "sequence_edge/orders/oms.pyx":855
  *         return out
  * 
  *     def position(self, int symbol_idx = 0) -> tuple:             # <<<<<<<<<<<<<<
@@ -16629,37 +16643,37 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_symbol_idx,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 854, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 855, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 854, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 855, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "position", 0) < (0)) __PYX_ERR(0, 854, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "position", 0) < (0)) __PYX_ERR(0, 855, __pyx_L3_error)
     } else {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 854, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 855, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
     }
     if (values[0]) {
-      __pyx_v_symbol_idx = __Pyx_PyLong_As_int(values[0]); if (unlikely((__pyx_v_symbol_idx == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 854, __pyx_L3_error)
+      __pyx_v_symbol_idx = __Pyx_PyLong_As_int(values[0]); if (unlikely((__pyx_v_symbol_idx == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 855, __pyx_L3_error)
     } else {
       __pyx_v_symbol_idx = ((int)0);
     }
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("position", 0, 0, 1, __pyx_nargs); __PYX_ERR(0, 854, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("position", 0, 0, 1, __pyx_nargs); __PYX_ERR(0, 855, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -16699,7 +16713,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("position", 0);
 
-  /* "sequence_edge/orders/oms.pyx":856
+  /* "sequence_edge/orders/oms.pyx":857
  *     def position(self, int symbol_idx = 0) -> tuple:
  *         """(qty_1e8, avg_px_1e8) of one symbol."""
  *         if not 0 <= symbol_idx < self.n_symbols:             # <<<<<<<<<<<<<<
@@ -16716,7 +16730,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
   if (unlikely(__pyx_t_2)) {
 
 
-    /* "sequence_edge/orders/oms.pyx":857
+    /* "sequence_edge/orders/oms.pyx":858
  *         """(qty_1e8, avg_px_1e8) of one symbol."""
  *         if not 0 <= symbol_idx < self.n_symbols:
  *             raise ValueError(f"symbol_idx {symbol_idx} out of range")             # <<<<<<<<<<<<<<
@@ -16724,7 +16738,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
  * 
 */
     __pyx_t_4 = NULL;
-    __pyx_t_5 = __Pyx_PyUnicode_From_int(__pyx_v_symbol_idx, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 857, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyUnicode_From_int(__pyx_v_symbol_idx, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 858, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __pyx_t_6[0] = __pyx_mstate_global->__pyx_kp_u_symbol_idx_2;
     __pyx_t_6[1] = __pyx_t_5;
@@ -16735,7 +16749,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
     #endif
     __pyx_t_8 = 0;
     __pyx_t_9 = __Pyx_PyUnicode_Join(__pyx_t_6, 3, __pyx_t_7, __pyx_t_8);
-    if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 857, __pyx_L1_error)
+    if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 858, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __pyx_t_10 = 1;
@@ -16744,14 +16758,14 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
       __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_10, (2-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
       __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 857, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 858, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     __Pyx_Raise(__pyx_t_3, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __PYX_ERR(0, 857, __pyx_L1_error)
+    __PYX_ERR(0, 858, __pyx_L1_error)
 
-    /* "sequence_edge/orders/oms.pyx":856
+    /* "sequence_edge/orders/oms.pyx":857
  *     def position(self, int symbol_idx = 0) -> tuple:
  *         """(qty_1e8, avg_px_1e8) of one symbol."""
  *         if not 0 <= symbol_idx < self.n_symbols:             # <<<<<<<<<<<<<<
@@ -16760,23 +16774,23 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":858
+  /* "sequence_edge/orders/oms.pyx":859
  *         if not 0 <= symbol_idx < self.n_symbols:
  *             raise ValueError(f"symbol_idx {symbol_idx} out of range")
  *         return (self.st.positions[symbol_idx].qty_1e8, self.st.positions[symbol_idx].avg_px_1e8)             # <<<<<<<<<<<<<<
  * 
  *     def pnl(self) -> dict:
 */
-  __pyx_t_3 = __Pyx_PyLong_From_int64_t((__pyx_v_self->st->positions[__pyx_v_symbol_idx]).qty_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 858, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyLong_From_int64_t((__pyx_v_self->st->positions[__pyx_v_symbol_idx]).qty_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 859, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  __pyx_t_9 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->positions[__pyx_v_symbol_idx]).avg_px_1e8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 858, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->positions[__pyx_v_symbol_idx]).avg_px_1e8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 859, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
-  __pyx_t_4 = PyTuple_New(2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 858, __pyx_L1_error)
+  __pyx_t_4 = PyTuple_New(2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 859, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_GIVEREF(__pyx_t_3);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 0, __pyx_t_3) != (0)) __PYX_ERR(0, 858, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 0, __pyx_t_3) != (0)) __PYX_ERR(0, 859, __pyx_L1_error);
   __Pyx_GIVEREF(__pyx_t_9);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 1, __pyx_t_9) != (0)) __PYX_ERR(0, 858, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 1, __pyx_t_9) != (0)) __PYX_ERR(0, 859, __pyx_L1_error);
   __pyx_t_3 = 0;
   __pyx_t_9 = 0;
   {
@@ -16790,7 +16804,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
   __pyx_t_4 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":854
+  /* "sequence_edge/orders/oms.pyx":855
  *         return out
  * 
  *     def position(self, int symbol_idx = 0) -> tuple:             # <<<<<<<<<<<<<<
@@ -16812,7 +16826,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":860
+/* "sequence_edge/orders/oms.pyx":861
  *         return (self.st.positions[symbol_idx].qty_1e8, self.st.positions[symbol_idx].avg_px_1e8)
  * 
  *     def pnl(self) -> dict:             # <<<<<<<<<<<<<<
@@ -16873,34 +16887,34 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_34pnl(struct __p
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("pnl", 0);
 
-  /* "sequence_edge/orders/oms.pyx":862
+  /* "sequence_edge/orders/oms.pyx":863
  *     def pnl(self) -> dict:
  *         """Realized (fees included), unrealized and fees, 1e8 fixed point."""
  *         return {"realized_1e8": self.st.realized_pnl_1e8, "unrealized_1e8": self.st.unrealized_pnl_1e8,             # <<<<<<<<<<<<<<
  *                 "fees_1e8": self.st.fees_1e8}
  * 
 */
-  __pyx_t_1 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 862, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 863, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_self->st->realized_pnl_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 862, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_self->st->realized_pnl_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 863, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_realized_1e8, __pyx_t_2) < (0)) __PYX_ERR(0, 862, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_realized_1e8, __pyx_t_2) < (0)) __PYX_ERR(0, 863, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_self->st->unrealized_pnl_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 862, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_self->st->unrealized_pnl_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 863, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_unrealized_1e8, __pyx_t_2) < (0)) __PYX_ERR(0, 862, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_unrealized_1e8, __pyx_t_2) < (0)) __PYX_ERR(0, 863, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":863
+  /* "sequence_edge/orders/oms.pyx":864
  *         """Realized (fees included), unrealized and fees, 1e8 fixed point."""
  *         return {"realized_1e8": self.st.realized_pnl_1e8, "unrealized_1e8": self.st.unrealized_pnl_1e8,
  *                 "fees_1e8": self.st.fees_1e8}             # <<<<<<<<<<<<<<
  * 
  *     def algo_state_open_orders(self) -> list:
 */
-  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_self->st->fees_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 863, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_self->st->fees_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 864, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_fees_1e8, __pyx_t_2) < (0)) __PYX_ERR(0, 862, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_fees_1e8, __pyx_t_2) < (0)) __PYX_ERR(0, 863, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   {
     PyObject *__pyx_temp;
@@ -16913,7 +16927,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_34pnl(struct __p
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":860
+  /* "sequence_edge/orders/oms.pyx":861
  *         return (self.st.positions[symbol_idx].qty_1e8, self.st.positions[symbol_idx].avg_px_1e8)
  * 
  *     def pnl(self) -> dict:             # <<<<<<<<<<<<<<
@@ -16933,7 +16947,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_34pnl(struct __p
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":865
+/* "sequence_edge/orders/oms.pyx":866
  *                 "fees_1e8": self.st.fees_1e8}
  * 
  *     def algo_state_open_orders(self) -> list:             # <<<<<<<<<<<<<<
@@ -17002,7 +17016,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_36algo_state_ope
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("algo_state_open_orders", 0);
 
-  /* "sequence_edge/orders/oms.pyx":867
+  /* "sequence_edge/orders/oms.pyx":868
  *     def algo_state_open_orders(self) -> list:
  *         """The open orders as the algo sees them in AlgoState: (order_id, px, qty, filled)."""
  *         return [(self.st.open_orders[i].order_id, self.st.open_orders[i].px_1e8,             # <<<<<<<<<<<<<<
@@ -17010,10 +17024,10 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_36algo_state_ope
  *                 for i in range(self.st.open_order_count)]
 */
   { /* enter inner scope */
-    __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 867, __pyx_L1_error)
+    __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 868, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
 
-    /* "sequence_edge/orders/oms.pyx":869
+    /* "sequence_edge/orders/oms.pyx":870
  *         return [(self.st.open_orders[i].order_id, self.st.open_orders[i].px_1e8,
  *                  self.st.open_orders[i].qty_1e8, self.st.open_orders[i].filled_1e8)
  *                 for i in range(self.st.open_order_count)]             # <<<<<<<<<<<<<<
@@ -17027,53 +17041,53 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_36algo_state_ope
     for (__pyx_t_4 = 0; __pyx_t_4 < __pyx_t_3; __pyx_t_4+=1) {
       __pyx_8genexpr4__pyx_v_i = __pyx_t_4;
 
-      /* "sequence_edge/orders/oms.pyx":867
+      /* "sequence_edge/orders/oms.pyx":868
  *     def algo_state_open_orders(self) -> list:
  *         """The open orders as the algo sees them in AlgoState: (order_id, px, qty, filled)."""
  *         return [(self.st.open_orders[i].order_id, self.st.open_orders[i].px_1e8,             # <<<<<<<<<<<<<<
  *                  self.st.open_orders[i].qty_1e8, self.st.open_orders[i].filled_1e8)
  *                 for i in range(self.st.open_order_count)]
 */
-      __pyx_t_5 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).order_id); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 867, __pyx_L1_error)
+      __pyx_t_5 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).order_id); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 868, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
-      __pyx_t_6 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).px_1e8); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 867, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).px_1e8); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 868, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
 
-      /* "sequence_edge/orders/oms.pyx":868
+      /* "sequence_edge/orders/oms.pyx":869
  *         """The open orders as the algo sees them in AlgoState: (order_id, px, qty, filled)."""
  *         return [(self.st.open_orders[i].order_id, self.st.open_orders[i].px_1e8,
  *                  self.st.open_orders[i].qty_1e8, self.st.open_orders[i].filled_1e8)             # <<<<<<<<<<<<<<
  *                 for i in range(self.st.open_order_count)]
  * 
 */
-      __pyx_t_7 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).qty_1e8); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 868, __pyx_L1_error)
+      __pyx_t_7 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).qty_1e8); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 869, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
-      __pyx_t_8 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).filled_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 868, __pyx_L1_error)
+      __pyx_t_8 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).filled_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 869, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_8);
 
-      /* "sequence_edge/orders/oms.pyx":867
+      /* "sequence_edge/orders/oms.pyx":868
  *     def algo_state_open_orders(self) -> list:
  *         """The open orders as the algo sees them in AlgoState: (order_id, px, qty, filled)."""
  *         return [(self.st.open_orders[i].order_id, self.st.open_orders[i].px_1e8,             # <<<<<<<<<<<<<<
  *                  self.st.open_orders[i].qty_1e8, self.st.open_orders[i].filled_1e8)
  *                 for i in range(self.st.open_order_count)]
 */
-      __pyx_t_9 = PyTuple_New(4); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 867, __pyx_L1_error)
+      __pyx_t_9 = PyTuple_New(4); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 868, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_9);
       __Pyx_GIVEREF(__pyx_t_5);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 0, __pyx_t_5) != (0)) __PYX_ERR(0, 867, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 0, __pyx_t_5) != (0)) __PYX_ERR(0, 868, __pyx_L1_error);
       __Pyx_GIVEREF(__pyx_t_6);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 1, __pyx_t_6) != (0)) __PYX_ERR(0, 867, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 1, __pyx_t_6) != (0)) __PYX_ERR(0, 868, __pyx_L1_error);
       __Pyx_GIVEREF(__pyx_t_7);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 2, __pyx_t_7) != (0)) __PYX_ERR(0, 867, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 2, __pyx_t_7) != (0)) __PYX_ERR(0, 868, __pyx_L1_error);
       __Pyx_GIVEREF(__pyx_t_8);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 3, __pyx_t_8) != (0)) __PYX_ERR(0, 867, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 3, __pyx_t_8) != (0)) __PYX_ERR(0, 868, __pyx_L1_error);
       __pyx_t_5 = 0;
       __pyx_t_6 = 0;
       __pyx_t_7 = 0;
       __pyx_t_8 = 0;
       __Pyx_GIVEREF(__pyx_t_9);
-      if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_1, __pyx_t_9))) __PYX_ERR(0, 867, __pyx_L1_error)
+      if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_1, __pyx_t_9))) __PYX_ERR(0, 868, __pyx_L1_error)
       __pyx_t_9 = 0;
     }
 
@@ -17089,7 +17103,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_36algo_state_ope
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":865
+  /* "sequence_edge/orders/oms.pyx":866
  *                 "fees_1e8": self.st.fees_1e8}
  * 
  *     def algo_state_open_orders(self) -> list:             # <<<<<<<<<<<<<<
@@ -17114,7 +17128,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_36algo_state_ope
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":871
+/* "sequence_edge/orders/oms.pyx":872
  *                 for i in range(self.st.open_order_count)]
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -17146,14 +17160,14 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_6killed___get__(
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__get__", 0);
 
-  /* "sequence_edge/orders/oms.pyx":873
+  /* "sequence_edge/orders/oms.pyx":874
  *     @property
  *     def killed(self) -> bool:
  *         return self.risk.killed             # <<<<<<<<<<<<<<
  * 
  *     def kill_info(self) -> dict | None:
 */
-  __pyx_t_1 = __Pyx_PyBool_FromLong(__pyx_v_self->risk.killed); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 873, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyBool_FromLong(__pyx_v_self->risk.killed); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 874, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -17166,7 +17180,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_6killed___get__(
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":871
+  /* "sequence_edge/orders/oms.pyx":872
  *                 for i in range(self.st.open_order_count)]
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -17185,7 +17199,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_6killed___get__(
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":875
+/* "sequence_edge/orders/oms.pyx":876
  *         return self.risk.killed
  * 
  *     def kill_info(self) -> dict | None:             # <<<<<<<<<<<<<<
@@ -17250,7 +17264,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("kill_info", 0);
 
-  /* "sequence_edge/orders/oms.pyx":876
+  /* "sequence_edge/orders/oms.pyx":877
  * 
  *     def kill_info(self) -> dict | None:
  *         if not self.risk.killed:             # <<<<<<<<<<<<<<
@@ -17262,7 +17276,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":877
+    /* "sequence_edge/orders/oms.pyx":878
  *     def kill_info(self) -> dict | None:
  *         if not self.risk.killed:
  *             return None             # <<<<<<<<<<<<<<
@@ -17279,7 +17293,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":876
+    /* "sequence_edge/orders/oms.pyx":877
  * 
  *     def kill_info(self) -> dict | None:
  *         if not self.risk.killed:             # <<<<<<<<<<<<<<
@@ -17288,22 +17302,22 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":878
+  /* "sequence_edge/orders/oms.pyx":879
  *         if not self.risk.killed:
  *             return None
  *         return {"pnl": abi.from_fixed(self.risk.killed_pnl_1e8), "ts_ns": self.risk.killed_ns,             # <<<<<<<<<<<<<<
  *                 "max_loss": abi.from_fixed(self.limits.max_loss_1e8)}
  * 
 */
-  __pyx_t_2 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 878, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 879, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __pyx_t_4 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 878, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 879, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 878, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 879, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_5 = __Pyx_PyLong_From_int64_t(__pyx_v_self->risk.killed_pnl_1e8); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 878, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyLong_From_int64_t(__pyx_v_self->risk.killed_pnl_1e8); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 879, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __pyx_t_7 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -17323,17 +17337,17 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
     __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 878, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 879, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
   }
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_pnl, __pyx_t_3) < (0)) __PYX_ERR(0, 878, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_pnl, __pyx_t_3) < (0)) __PYX_ERR(0, 879, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->risk.killed_ns); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 878, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->risk.killed_ns); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 879, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_ts_ns, __pyx_t_3) < (0)) __PYX_ERR(0, 878, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_ts_ns, __pyx_t_3) < (0)) __PYX_ERR(0, 879, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":879
+  /* "sequence_edge/orders/oms.pyx":880
  *             return None
  *         return {"pnl": abi.from_fixed(self.risk.killed_pnl_1e8), "ts_ns": self.risk.killed_ns,
  *                 "max_loss": abi.from_fixed(self.limits.max_loss_1e8)}             # <<<<<<<<<<<<<<
@@ -17341,12 +17355,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
  *     def rejects_by_reason(self) -> dict:
 */
   __pyx_t_6 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 879, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 880, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 879, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 880, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_5 = __Pyx_PyLong_From_int64_t(__pyx_v_self->limits.max_loss_1e8); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 879, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyLong_From_int64_t(__pyx_v_self->limits.max_loss_1e8); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 880, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __pyx_t_7 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -17366,10 +17380,10 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
     __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 879, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 880, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
   }
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_max_loss, __pyx_t_3) < (0)) __PYX_ERR(0, 878, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_max_loss, __pyx_t_3) < (0)) __PYX_ERR(0, 879, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   {
     PyObject *__pyx_temp;
@@ -17382,7 +17396,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
   __pyx_t_2 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":875
+  /* "sequence_edge/orders/oms.pyx":876
  *         return self.risk.killed
  * 
  *     def kill_info(self) -> dict | None:             # <<<<<<<<<<<<<<
@@ -17405,7 +17419,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":881
+/* "sequence_edge/orders/oms.pyx":882
  *                 "max_loss": abi.from_fixed(self.limits.max_loss_1e8)}
  * 
  *     def rejects_by_reason(self) -> dict:             # <<<<<<<<<<<<<<
@@ -17472,7 +17486,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("rejects_by_reason", 0);
 
-  /* "sequence_edge/orders/oms.pyx":882
+  /* "sequence_edge/orders/oms.pyx":883
  * 
  *     def rejects_by_reason(self) -> dict:
  *         return {abi.REJECT_REASONS[r]: self.reject_counts[r]             # <<<<<<<<<<<<<<
@@ -17480,19 +17494,19 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
  * 
 */
   { /* enter inner scope */
-    __pyx_t_1 = PyDict_New(); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 882, __pyx_L5_error)
+    __pyx_t_1 = PyDict_New(); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 883, __pyx_L5_error)
     __Pyx_GOTREF(__pyx_t_1);
 
-    /* "sequence_edge/orders/oms.pyx":883
+    /* "sequence_edge/orders/oms.pyx":884
  *     def rejects_by_reason(self) -> dict:
  *         return {abi.REJECT_REASONS[r]: self.reject_counts[r]
  *                 for r in abi.REJECT_REASONS if self.reject_counts[r]}             # <<<<<<<<<<<<<<
  * 
  *     def tick_to_order_ns(self, double q) -> int:
 */
-    __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 883, __pyx_L5_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 884, __pyx_L5_error)
     __Pyx_GOTREF(__pyx_t_2);
-    __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 883, __pyx_L5_error)
+    __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 884, __pyx_L5_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
     if (likely(PyList_CheckExact(__pyx_t_3)) || PyTuple_CheckExact(__pyx_t_3)) {
@@ -17500,9 +17514,9 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
       __pyx_t_4 = 0;
       __pyx_t_5 = NULL;
     } else {
-      __pyx_t_4 = -1; __pyx_t_2 = PyObject_GetIter(__pyx_t_3); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 883, __pyx_L5_error)
+      __pyx_t_4 = -1; __pyx_t_2 = PyObject_GetIter(__pyx_t_3); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 884, __pyx_L5_error)
       __Pyx_GOTREF(__pyx_t_2);
-      __pyx_t_5 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 883, __pyx_L5_error)
+      __pyx_t_5 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 884, __pyx_L5_error)
     }
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     for (;;) {
@@ -17511,7 +17525,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
           {
             Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_2);
             #if !CYTHON_ASSUME_SAFE_SIZE
-            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 883, __pyx_L5_error)
+            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 884, __pyx_L5_error)
             #endif
             if (__pyx_t_4 >= __pyx_temp) break;
           }
@@ -17521,7 +17535,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
           {
             Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_2);
             #if !CYTHON_ASSUME_SAFE_SIZE
-            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 883, __pyx_L5_error)
+            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 884, __pyx_L5_error)
             #endif
             if (__pyx_t_4 >= __pyx_temp) break;
           }
@@ -17532,13 +17546,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
           #endif
           ++__pyx_t_4;
         }
-        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 883, __pyx_L5_error)
+        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 884, __pyx_L5_error)
       } else {
         __pyx_t_3 = __pyx_t_5(__pyx_t_2);
         if (unlikely(!__pyx_t_3)) {
           PyObject* exc_type = PyErr_Occurred();
           if (exc_type) {
-            if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 883, __pyx_L5_error)
+            if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 884, __pyx_L5_error)
             PyErr_Clear();
           }
           break;
@@ -17547,37 +17561,37 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
       __Pyx_GOTREF(__pyx_t_3);
       __Pyx_XDECREF_SET(__pyx_8genexpr5__pyx_v_r, __pyx_t_3);
       __pyx_t_3 = 0;
-      __pyx_t_6 = __Pyx_PyIndex_AsSsize_t(__pyx_8genexpr5__pyx_v_r); if (unlikely((__pyx_t_6 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 883, __pyx_L5_error)
+      __pyx_t_6 = __Pyx_PyIndex_AsSsize_t(__pyx_8genexpr5__pyx_v_r); if (unlikely((__pyx_t_6 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 884, __pyx_L5_error)
       __pyx_t_7 = ((__pyx_v_self->reject_counts[__pyx_t_6]) != 0);
 
 
       if (__pyx_t_7) {
 
 
-        /* "sequence_edge/orders/oms.pyx":882
+        /* "sequence_edge/orders/oms.pyx":883
  * 
  *     def rejects_by_reason(self) -> dict:
  *         return {abi.REJECT_REASONS[r]: self.reject_counts[r]             # <<<<<<<<<<<<<<
  *                 for r in abi.REJECT_REASONS if self.reject_counts[r]}
  * 
 */
-        __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 882, __pyx_L5_error)
+        __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 883, __pyx_L5_error)
         __Pyx_GOTREF(__pyx_t_3);
-        __pyx_t_8 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 882, __pyx_L5_error)
+        __pyx_t_8 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 883, __pyx_L5_error)
         __Pyx_GOTREF(__pyx_t_8);
         __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-        __pyx_t_3 = __Pyx_PyObject_GetItem(__pyx_t_8, __pyx_8genexpr5__pyx_v_r); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 882, __pyx_L5_error)
+        __pyx_t_3 = __Pyx_PyObject_GetItem(__pyx_t_8, __pyx_8genexpr5__pyx_v_r); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 883, __pyx_L5_error)
         __Pyx_GOTREF(__pyx_t_3);
         __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-        __pyx_t_6 = __Pyx_PyIndex_AsSsize_t(__pyx_8genexpr5__pyx_v_r); if (unlikely((__pyx_t_6 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 882, __pyx_L5_error)
-        __pyx_t_8 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->reject_counts[__pyx_t_6])); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 882, __pyx_L5_error)
+        __pyx_t_6 = __Pyx_PyIndex_AsSsize_t(__pyx_8genexpr5__pyx_v_r); if (unlikely((__pyx_t_6 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 883, __pyx_L5_error)
+        __pyx_t_8 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->reject_counts[__pyx_t_6])); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 883, __pyx_L5_error)
         __Pyx_GOTREF(__pyx_t_8);
 
-        if (unlikely(PyDict_SetItem(__pyx_t_1, __pyx_t_3, __pyx_t_8))) __PYX_ERR(0, 882, __pyx_L5_error)
+        if (unlikely(PyDict_SetItem(__pyx_t_1, __pyx_t_3, __pyx_t_8))) __PYX_ERR(0, 883, __pyx_L5_error)
         __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
         __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
 
-        /* "sequence_edge/orders/oms.pyx":883
+        /* "sequence_edge/orders/oms.pyx":884
  *     def rejects_by_reason(self) -> dict:
  *         return {abi.REJECT_REASONS[r]: self.reject_counts[r]
  *                 for r in abi.REJECT_REASONS if self.reject_counts[r]}             # <<<<<<<<<<<<<<
@@ -17605,7 +17619,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":881
+  /* "sequence_edge/orders/oms.pyx":882
  *                 "max_loss": abi.from_fixed(self.limits.max_loss_1e8)}
  * 
  *     def rejects_by_reason(self) -> dict:             # <<<<<<<<<<<<<<
@@ -17628,7 +17642,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":885
+/* "sequence_edge/orders/oms.pyx":886
  *                 for r in abi.REJECT_REASONS if self.reject_counts[r]}
  * 
  *     def tick_to_order_ns(self, double q) -> int:             # <<<<<<<<<<<<<<
@@ -17675,32 +17689,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_q,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 885, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 886, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 885, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 886, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "tick_to_order_ns", 0) < (0)) __PYX_ERR(0, 885, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "tick_to_order_ns", 0) < (0)) __PYX_ERR(0, 886, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("tick_to_order_ns", 1, 1, 1, i); __PYX_ERR(0, 885, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("tick_to_order_ns", 1, 1, 1, i); __PYX_ERR(0, 886, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 885, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 886, __pyx_L3_error)
     }
-    __pyx_v_q = __Pyx_PyFloat_AsDouble(values[0]); if (unlikely((__pyx_v_q == (double)-1) && PyErr_Occurred())) __PYX_ERR(0, 885, __pyx_L3_error)
+    __pyx_v_q = __Pyx_PyFloat_AsDouble(values[0]); if (unlikely((__pyx_v_q == (double)-1) && PyErr_Occurred())) __PYX_ERR(0, 886, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("tick_to_order_ns", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 885, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("tick_to_order_ns", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 886, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -17731,16 +17745,16 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_42tick_to_order_
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("tick_to_order_ns", 0);
 
-  /* "sequence_edge/orders/oms.pyx":886
+  /* "sequence_edge/orders/oms.pyx":887
  * 
  *     def tick_to_order_ns(self, double q) -> int:
  *         return hist_quantile(&self.tick_to_order, q)             # <<<<<<<<<<<<<<
  * 
  *     @property
 */
-  __pyx_t_1 = __Pyx_PyLong_From_uint64_t(__pyx_f_13sequence_edge_4util_hist_quantile((&__pyx_v_self->tick_to_order), __pyx_v_q)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 886, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_From_uint64_t(__pyx_f_13sequence_edge_4util_hist_quantile((&__pyx_v_self->tick_to_order), __pyx_v_q)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 887, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  if (__Pyx_PyInt_FromNumber(&__pyx_t_1, NULL, 0) < (0)) __PYX_ERR(0, 886, __pyx_L1_error)
+  if (__Pyx_PyInt_FromNumber(&__pyx_t_1, NULL, 0) < (0)) __PYX_ERR(0, 887, __pyx_L1_error)
   {
     PyObject *__pyx_temp;
     {
@@ -17752,7 +17766,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_42tick_to_order_
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":885
+  /* "sequence_edge/orders/oms.pyx":886
  *                 for r in abi.REJECT_REASONS if self.reject_counts[r]}
  * 
  *     def tick_to_order_ns(self, double q) -> int:             # <<<<<<<<<<<<<<
@@ -17771,7 +17785,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_42tick_to_order_
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":888
+/* "sequence_edge/orders/oms.pyx":889
  *         return hist_quantile(&self.tick_to_order, q)
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -17803,13 +17817,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_19tick_to_order_
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__get__", 0);
 
-  /* "sequence_edge/orders/oms.pyx":890
+  /* "sequence_edge/orders/oms.pyx":891
  *     @property
  *     def tick_to_order_count(self) -> int:
  *         return self.tick_to_order.count             # <<<<<<<<<<<<<<
  * 
 */
-  __pyx_t_1 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->tick_to_order.count); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 890, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->tick_to_order.count); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 891, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -17822,7 +17836,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_19tick_to_order_
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":888
+  /* "sequence_edge/orders/oms.pyx":889
  *         return hist_quantile(&self.tick_to_order, q)
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -20751,25 +20765,25 @@ __Pyx_RefNannySetupContext("PyInit_oms", 0);
   if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_detach, __pyx_t_4) < (0)) __PYX_ERR(0, 211, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":782
+  /* "sequence_edge/orders/oms.pyx":783
  *     # ------------------------------------------------------------------ Python API
  * 
  *     def submit(self, int kind, *, int side=0, int order_type=0, int symbol_idx=0, uint64_t order_id=0,             # <<<<<<<<<<<<<<
  *                uint64_t px_1e8=0, uint64_t qty_1e8=0) -> None:
  *         """Handle one action as if the algo had emitted it (tests, undeploy leftovers)."""
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(6); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 782, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(6); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 783, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_order_type, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
-  __pyx_t_2 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 782, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 783, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_order_type, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 783, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 783, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 783, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 783, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 783, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 783, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_17submit, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_submit, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[5])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 782, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 783, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_17submit, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_submit, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[5])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 783, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
@@ -20778,26 +20792,26 @@ __Pyx_RefNannySetupContext("PyInit_oms", 0);
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_2);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_submit, __pyx_t_5) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_submit, __pyx_t_5) < (0)) __PYX_ERR(0, 783, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":798
+  /* "sequence_edge/orders/oms.pyx":799
  *         self.handle(&a)
  * 
  *     def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,             # <<<<<<<<<<<<<<
  *               symbol_idx: int = 0) -> None:
  *         self.submit(abi.ACTION_PLACE, side=side, order_type=order_type, symbol_idx=symbol_idx,
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(7); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 798, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(7); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 799, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_order_type, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_19place, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_place, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[6])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 798, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 799, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_order_type, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 799, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 799, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 799, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 799, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 799, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 799, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_19place, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_place, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[6])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 799, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
@@ -20805,57 +20819,57 @@ __Pyx_RefNannySetupContext("PyInit_oms", 0);
   __Pyx_CyFunction_SetDefaultsTuple(__pyx_t_2, __pyx_mstate_global->__pyx_tuple[4]);
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_2, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_place, __pyx_t_2) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_place, __pyx_t_2) < (0)) __PYX_ERR(0, 799, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":803
+  /* "sequence_edge/orders/oms.pyx":804
  *                     order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
  * 
  *     def cancel(self, order_id: int) -> None:             # <<<<<<<<<<<<<<
  *         self.submit(abi.ACTION_CANCEL, order_id=order_id)
  * 
 */
-  __pyx_t_2 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 803, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 804, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 803, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 803, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_21cancel, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_cancel, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 803, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 804, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 804, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_21cancel, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_cancel, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 804, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_2);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_cancel, __pyx_t_5) < (0)) __PYX_ERR(0, 803, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_cancel, __pyx_t_5) < (0)) __PYX_ERR(0, 804, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":806
+  /* "sequence_edge/orders/oms.pyx":807
  *         self.submit(abi.ACTION_CANCEL, order_id=order_id)
  * 
  *     def cancel_all(self, symbol_idx: int = ALL_SYMBOLS) -> None:             # <<<<<<<<<<<<<<
  *         self.submit(abi.ACTION_CANCEL_ALL, symbol_idx=symbol_idx)
  * 
 */
-  __pyx_t_5 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_13sequence_edge_6orders_3oms_ALL_SYMBOLS); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 806, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_13sequence_edge_6orders_3oms_ALL_SYMBOLS); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 807, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (__Pyx_PyInt_FromNumber(&__pyx_t_5, NULL, 0) < (0)) __PYX_ERR(0, 806, __pyx_L1_error)
+  if (__Pyx_PyInt_FromNumber(&__pyx_t_5, NULL, 0) < (0)) __PYX_ERR(0, 807, __pyx_L1_error)
   __pyx_mstate_global->__pyx_k__3 = ((PyObject*)__pyx_t_5);
   __Pyx_GIVEREF(__pyx_t_5);
   __pyx_t_5 = 0;
-  __pyx_t_5 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_13sequence_edge_6orders_3oms_ALL_SYMBOLS); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 806, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_13sequence_edge_6orders_3oms_ALL_SYMBOLS); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 807, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (__Pyx_PyInt_FromNumber(&__pyx_t_5, NULL, 0) < (0)) __PYX_ERR(0, 806, __pyx_L1_error)
+  if (__Pyx_PyInt_FromNumber(&__pyx_t_5, NULL, 0) < (0)) __PYX_ERR(0, 807, __pyx_L1_error)
   {
     PyObject* __pyx_temp[1] = {__pyx_t_5};
-    __pyx_t_2 = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 806, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 807, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
   }
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 806, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 807, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 806, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 806, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_23cancel_all, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_cancel_all, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 806, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 807, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 807, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_23cancel_all, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_cancel_all, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 807, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
@@ -20864,103 +20878,103 @@ __Pyx_RefNannySetupContext("PyInit_oms", 0);
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_cancel_all, __pyx_t_4) < (0)) __PYX_ERR(0, 806, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_cancel_all, __pyx_t_4) < (0)) __PYX_ERR(0, 807, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":809
+  /* "sequence_edge/orders/oms.pyx":810
  *         self.submit(abi.ACTION_CANCEL_ALL, symbol_idx=symbol_idx)
  * 
  *     def amend(self, order_id: int, px_1e8: int, qty_1e8: int) -> None:             # <<<<<<<<<<<<<<
  *         self.submit(abi.ACTION_AMEND, order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
  * 
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(4); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 809, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(4); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 810, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 809, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 809, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 809, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 809, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_25amend, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_amend, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[9])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 809, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 810, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 810, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 810, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 810, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_25amend, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_amend, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[9])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 810, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_amend, __pyx_t_5) < (0)) __PYX_ERR(0, 809, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_amend, __pyx_t_5) < (0)) __PYX_ERR(0, 810, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":812
+  /* "sequence_edge/orders/oms.pyx":813
  *         self.submit(abi.ACTION_AMEND, order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
  * 
  *     def cancel_everything(self) -> int:             # <<<<<<<<<<<<<<
  *         """The edge cancels whatever is left resting (undeploy, failure); returns how many."""
  *         cdef uint32_t n = self.cancel_resting(ALL_SYMBOLS)
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 812, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 813, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 812, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_27cancel_everything, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_cancel_everything, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[10])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 812, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 813, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_27cancel_everything, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_cancel_everything, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[10])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 813, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_cancel_everything, __pyx_t_4) < (0)) __PYX_ERR(0, 812, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_cancel_everything, __pyx_t_4) < (0)) __PYX_ERR(0, 813, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":818
+  /* "sequence_edge/orders/oms.pyx":819
  *         return n
  * 
  *     def drain_events(self) -> list:             # <<<<<<<<<<<<<<
  *         """Undelivered fills and rejects, oldest first, as ("fill" | "reject", dict)."""
  *         cdef algo_event_t ev
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 818, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 819, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(0, 818, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_29drain_events, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_drain_events, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[11])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 818, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(0, 819, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_29drain_events, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_drain_events, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[11])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 819, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_drain_events, __pyx_t_5) < (0)) __PYX_ERR(0, 818, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_drain_events, __pyx_t_5) < (0)) __PYX_ERR(0, 819, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":840
+  /* "sequence_edge/orders/oms.pyx":841
  *         return self.ev_count
  * 
  *     def open_orders(self) -> list:             # <<<<<<<<<<<<<<
  *         """Resting orders, oldest first."""
  *         cdef uint32_t i
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 840, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 841, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(0, 840, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_31open_orders, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_open_orders, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[12])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 840, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(0, 841, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_31open_orders, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_open_orders, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[12])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 841, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_open_orders, __pyx_t_4) < (0)) __PYX_ERR(0, 840, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_open_orders, __pyx_t_4) < (0)) __PYX_ERR(0, 841, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":854
+  /* "sequence_edge/orders/oms.pyx":855
  *         return out
  * 
  *     def position(self, int symbol_idx = 0) -> tuple:             # <<<<<<<<<<<<<<
  *         """(qty_1e8, avg_px_1e8) of one symbol."""
  *         if not 0 <= symbol_idx < self.n_symbols:
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 854, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 855, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_tuple) < (0)) __PYX_ERR(0, 854, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_33position, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_position, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[13])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 854, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_tuple) < (0)) __PYX_ERR(0, 855, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_33position, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_position, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[13])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 855, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
@@ -20968,107 +20982,107 @@ __Pyx_RefNannySetupContext("PyInit_oms", 0);
   __Pyx_CyFunction_SetDefaultsTuple(__pyx_t_5, __pyx_mstate_global->__pyx_tuple[4]);
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_position, __pyx_t_5) < (0)) __PYX_ERR(0, 854, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_position, __pyx_t_5) < (0)) __PYX_ERR(0, 855, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":860
+  /* "sequence_edge/orders/oms.pyx":861
  *         return (self.st.positions[symbol_idx].qty_1e8, self.st.positions[symbol_idx].avg_px_1e8)
  * 
  *     def pnl(self) -> dict:             # <<<<<<<<<<<<<<
  *         """Realized (fees included), unrealized and fees, 1e8 fixed point."""
  *         return {"realized_1e8": self.st.realized_pnl_1e8, "unrealized_1e8": self.st.unrealized_pnl_1e8,
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 860, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 861, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_dict) < (0)) __PYX_ERR(0, 860, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_35pnl, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_pnl, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[14])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 860, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_dict) < (0)) __PYX_ERR(0, 861, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_35pnl, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_pnl, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[14])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 861, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_pnl, __pyx_t_4) < (0)) __PYX_ERR(0, 860, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_pnl, __pyx_t_4) < (0)) __PYX_ERR(0, 861, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":865
+  /* "sequence_edge/orders/oms.pyx":866
  *                 "fees_1e8": self.st.fees_1e8}
  * 
  *     def algo_state_open_orders(self) -> list:             # <<<<<<<<<<<<<<
  *         """The open orders as the algo sees them in AlgoState: (order_id, px, qty, filled)."""
  *         return [(self.st.open_orders[i].order_id, self.st.open_orders[i].px_1e8,
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 865, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 866, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(0, 865, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_37algo_state_open_orders, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_algo_state_open_orders, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[15])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 865, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(0, 866, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_37algo_state_open_orders, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_algo_state_open_orders, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[15])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 866, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_algo_state_open_orders, __pyx_t_5) < (0)) __PYX_ERR(0, 865, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_algo_state_open_orders, __pyx_t_5) < (0)) __PYX_ERR(0, 866, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":875
+  /* "sequence_edge/orders/oms.pyx":876
  *         return self.risk.killed
  * 
  *     def kill_info(self) -> dict | None:             # <<<<<<<<<<<<<<
  *         if not self.risk.killed:
  *             return None
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 875, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 876, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_kp_u_dict_None) < (0)) __PYX_ERR(0, 875, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_39kill_info, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_kill_info, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[16])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 875, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_kp_u_dict_None) < (0)) __PYX_ERR(0, 876, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_39kill_info, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_kill_info, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[16])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 876, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_kill_info, __pyx_t_4) < (0)) __PYX_ERR(0, 875, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_kill_info, __pyx_t_4) < (0)) __PYX_ERR(0, 876, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":881
+  /* "sequence_edge/orders/oms.pyx":882
  *                 "max_loss": abi.from_fixed(self.limits.max_loss_1e8)}
  * 
  *     def rejects_by_reason(self) -> dict:             # <<<<<<<<<<<<<<
  *         return {abi.REJECT_REASONS[r]: self.reject_counts[r]
  *                 for r in abi.REJECT_REASONS if self.reject_counts[r]}
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 881, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 882, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_dict) < (0)) __PYX_ERR(0, 881, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_41rejects_by_reason, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_rejects_by_reason, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[17])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 881, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_dict) < (0)) __PYX_ERR(0, 882, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_41rejects_by_reason, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_rejects_by_reason, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[17])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 882, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_rejects_by_reason, __pyx_t_5) < (0)) __PYX_ERR(0, 881, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_rejects_by_reason, __pyx_t_5) < (0)) __PYX_ERR(0, 882, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":885
+  /* "sequence_edge/orders/oms.pyx":886
  *                 for r in abi.REJECT_REASONS if self.reject_counts[r]}
  * 
  *     def tick_to_order_ns(self, double q) -> int:             # <<<<<<<<<<<<<<
  *         return hist_quantile(&self.tick_to_order, q)
  * 
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 885, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 886, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 885, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_43tick_to_order_ns, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_tick_to_order_ns, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[18])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 885, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 886, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_43tick_to_order_ns, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_tick_to_order_ns, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[18])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 886, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_tick_to_order_ns, __pyx_t_4) < (0)) __PYX_ERR(0, 885, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_tick_to_order_ns, __pyx_t_4) < (0)) __PYX_ERR(0, 886, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
   /* "(tree fragment)":1
@@ -21174,7 +21188,7 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
   CYTHON_UNUSED_VAR(__pyx_mstate);
   __Pyx_RefNannySetupContext("__Pyx_InitCachedConstants", 0);
 
-  /* "sequence_edge/orders/oms.pyx":800
+  /* "sequence_edge/orders/oms.pyx":801
  *     def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,
  *               symbol_idx: int = 0) -> None:
  *         self.submit(abi.ACTION_PLACE, side=side, order_type=order_type, symbol_idx=symbol_idx,             # <<<<<<<<<<<<<<
@@ -21183,12 +21197,12 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[6] = {__pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_n_u_order_type, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_qty_1e8};
-    __pyx_mstate_global->__pyx_tuple[0] = __Pyx_PyTuple_FromArray(__pyx_temp, 6); if (unlikely(!__pyx_mstate_global->__pyx_tuple[0])) __PYX_ERR(0, 800, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[0] = __Pyx_PyTuple_FromArray(__pyx_temp, 6); if (unlikely(!__pyx_mstate_global->__pyx_tuple[0])) __PYX_ERR(0, 801, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[0]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[0]);
 
-  /* "sequence_edge/orders/oms.pyx":804
+  /* "sequence_edge/orders/oms.pyx":805
  * 
  *     def cancel(self, order_id: int) -> None:
  *         self.submit(abi.ACTION_CANCEL, order_id=order_id)             # <<<<<<<<<<<<<<
@@ -21197,12 +21211,12 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[1] = {__pyx_mstate_global->__pyx_n_u_order_id};
-    __pyx_mstate_global->__pyx_tuple[1] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[1])) __PYX_ERR(0, 804, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[1] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[1])) __PYX_ERR(0, 805, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[1]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[1]);
 
-  /* "sequence_edge/orders/oms.pyx":807
+  /* "sequence_edge/orders/oms.pyx":808
  * 
  *     def cancel_all(self, symbol_idx: int = ALL_SYMBOLS) -> None:
  *         self.submit(abi.ACTION_CANCEL_ALL, symbol_idx=symbol_idx)             # <<<<<<<<<<<<<<
@@ -21211,12 +21225,12 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[1] = {__pyx_mstate_global->__pyx_n_u_symbol_idx};
-    __pyx_mstate_global->__pyx_tuple[2] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[2])) __PYX_ERR(0, 807, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[2] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[2])) __PYX_ERR(0, 808, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[2]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[2]);
 
-  /* "sequence_edge/orders/oms.pyx":810
+  /* "sequence_edge/orders/oms.pyx":811
  * 
  *     def amend(self, order_id: int, px_1e8: int, qty_1e8: int) -> None:
  *         self.submit(abi.ACTION_AMEND, order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)             # <<<<<<<<<<<<<<
@@ -21225,12 +21239,12 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[3] = {__pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_qty_1e8};
-    __pyx_mstate_global->__pyx_tuple[3] = __Pyx_PyTuple_FromArray(__pyx_temp, 3); if (unlikely(!__pyx_mstate_global->__pyx_tuple[3])) __PYX_ERR(0, 810, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[3] = __Pyx_PyTuple_FromArray(__pyx_temp, 3); if (unlikely(!__pyx_mstate_global->__pyx_tuple[3])) __PYX_ERR(0, 811, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[3]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[3]);
 
-  /* "sequence_edge/orders/oms.pyx":798
+  /* "sequence_edge/orders/oms.pyx":799
  *         self.handle(&a)
  * 
  *     def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,             # <<<<<<<<<<<<<<
@@ -21239,7 +21253,7 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[1] = {__pyx_mstate_global->__pyx_int_0};
-    __pyx_mstate_global->__pyx_tuple[4] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[4])) __PYX_ERR(0, 798, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[4] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[4])) __PYX_ERR(0, 799, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[4]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[4]);
@@ -21452,72 +21466,72 @@ static int __Pyx_CreateCodeObjects(__pyx_mstatetype *__pyx_mstate) {
     __pyx_mstate_global->__pyx_codeobj_tab[4] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_detach, __pyx_mstate->__pyx_kp_b_iso88591_4t3at1_T_AQ_at1_L, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[4])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 6, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 782};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 6, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 783};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_kind, __pyx_mstate->__pyx_n_u_side, __pyx_mstate->__pyx_n_u_order_type, __pyx_mstate->__pyx_n_u_symbol_idx, __pyx_mstate->__pyx_n_u_order_id, __pyx_mstate->__pyx_n_u_px_1e8, __pyx_mstate->__pyx_n_u_qty_1e8, __pyx_mstate->__pyx_n_u_a};
     __pyx_mstate_global->__pyx_codeobj_tab[5] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_submit, __pyx_mstate->__pyx_kp_b_iso88591_OOdde_36_aq_3gQ_q_q_Q_1_A_KvQ_a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[5])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {7, 0, 0, 7, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 798};
+    const __Pyx_PyCode_New_function_description descr = {7, 0, 0, 7, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 799};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_side, __pyx_mstate->__pyx_n_u_order_type, __pyx_mstate->__pyx_n_u_order_id, __pyx_mstate->__pyx_n_u_px_1e8, __pyx_mstate->__pyx_n_u_qty_1e8, __pyx_mstate->__pyx_n_u_symbol_idx};
     __pyx_mstate_global->__pyx_codeobj_tab[6] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_place, __pyx_mstate->__pyx_kp_b_iso88591_UV_a_G1C_e6_L_ST_Zwhha, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[6])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 803};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 804};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_order_id};
     __pyx_mstate_global->__pyx_codeobj_tab[7] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_cancel, __pyx_mstate->__pyx_kp_b_iso88591_xq_G1C_y, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[7])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 806};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 807};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_symbol_idx};
     __pyx_mstate_global->__pyx_codeobj_tab[8] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_cancel_all, __pyx_mstate->__pyx_kp_b_iso88591_V_1_G1C_a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[8])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {4, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 809};
+    const __Pyx_PyCode_New_function_description descr = {4, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 810};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_order_id, __pyx_mstate->__pyx_n_u_px_1e8, __pyx_mstate->__pyx_n_u_qty_1e8};
     __pyx_mstate_global->__pyx_codeobj_tab[9] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_amend, __pyx_mstate->__pyx_kp_b_iso88591_m_G1C_iz_PQ, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[9])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 812};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 813};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_n};
     __pyx_mstate_global->__pyx_codeobj_tab[10] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_cancel_everything, __pyx_mstate->__pyx_kp_b_iso88591_1_oQa_A_q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[10])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 818};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 819};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_ev, __pyx_mstate->__pyx_n_u_out};
     __pyx_mstate_global->__pyx_codeobj_tab[11] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_drain_events, __pyx_mstate->__pyx_kp_b_iso88591_a_a_d_AQa_r_s_7_I_5_RuTU_0_z_Be, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[11])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 840};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 841};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_i, __pyx_mstate->__pyx_n_u_o, __pyx_mstate->__pyx_n_u_out};
     __pyx_mstate_global->__pyx_codeobj_tab[12] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_open_orders, __pyx_mstate->__pyx_kp_b_iso88591_Q_a_E_at1_WAQ_wb_Zq_AQ_haq_hiqP, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[12])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 854};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 855};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_symbol_idx};
     __pyx_mstate_global->__pyx_codeobj_tab[13] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_position, __pyx_mstate->__pyx_kp_b_iso88591_a_4r_M_Q_A_1_Cz_Zt3j_TU, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[13])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 860};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 861};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
     __pyx_mstate_global->__pyx_codeobj_tab[14] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_pnl, __pyx_mstate->__pyx_kp_b_iso88591_Q_C_LDPSST_D_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[14])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 865};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 866};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_i};
     __pyx_mstate_global->__pyx_codeobj_tab[15] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_algo_state_open_orders, __pyx_mstate->__pyx_kp_b_iso88591_r_S_AR_c_Qb_S_ARz_S_ARq_E_at3a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[15])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 875};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 876};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
     __pyx_mstate_global->__pyx_codeobj_tab[16] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_kill_info, __pyx_mstate->__pyx_kp_b_iso88591_1_4t5_1_s_Qd_A_eST_C_4wa, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[16])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 881};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 882};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_r};
     __pyx_mstate_global->__pyx_codeobj_tab[17] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_rejects_by_reason, __pyx_mstate->__pyx_kp_b_iso88591_1_q_4t_E_Ct, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[17])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 885};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 886};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_q};
     __pyx_mstate_global->__pyx_codeobj_tab[18] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_tick_to_order_ns, __pyx_mstate->__pyx_kp_b_iso88591_A_AQd_2, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[18])) goto bad;
   }

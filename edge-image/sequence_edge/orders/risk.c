@@ -1897,6 +1897,7 @@ struct __pyx_t_13sequence_edge_6orders_4risk_risk_order_t {
   uint8_t side;
   int rests;
   uint64_t qty_1e8;
+  uint64_t order_qty_1e8;
   uint64_t px_1e8;
   uint64_t mid_1e8;
   int64_t position_1e8;
@@ -1907,7 +1908,7 @@ struct __pyx_t_13sequence_edge_6orders_4risk_risk_order_t {
   uint64_t now_ns;
 };
 
-/* "sequence_edge/orders/risk.pyx":134
+/* "sequence_edge/orders/risk.pyx":139
  * 
  * 
  * cdef class RiskChecker:             # <<<<<<<<<<<<<<
@@ -1921,7 +1922,7 @@ struct __pyx_obj_13sequence_edge_6orders_4risk_RiskChecker {
 };
 
 
-/* "sequence_edge/orders/risk.pyx":102
+/* "sequence_edge/orders/risk.pyx":107
  * 
  * 
  * cdef int limits_from_dict(risk_limits_t* out, dict risk) except -1:             # <<<<<<<<<<<<<<
@@ -2143,7 +2144,7 @@ static CYTHON_INLINE PyObject* __Pyx__PyNumber_Multiply_object_int(PyObject *op1
 #endif
 
 /* PyObjectCompare.proto */
-static CYTHON_INLINE int __Pyx_PyObject_CompareBoolGe_object_float(PyObject *op1, PyObject *op2, int pyop);
+static CYTHON_INLINE int __Pyx_PyObject_CompareBoolLt_object_float(PyObject *op1, PyObject *op2, int pyop);
 
 /* IgnoreException.proto (used by GetModuleGlobalName) */
 static CYTHON_INLINE int __Pyx_IgnoreGivenException(PyObject *given_exception, PyObject *ignorable_exception);
@@ -2228,6 +2229,9 @@ static PyObject *__Pyx__GetModuleGlobalName(PyObject *name, PY_UINT64_T *dict_ve
 #define __Pyx_GetModuleGlobalNameUncached(var, name)  (var) = __Pyx__GetModuleGlobalName(name)
 static CYTHON_INLINE PyObject *__Pyx__GetModuleGlobalName(PyObject *name);
 #endif
+
+/* PyObjectCompare.proto */
+static CYTHON_INLINE int __Pyx_PyObject_CompareBoolLt_object_int(PyObject *op1, PyObject *op2, int pyop);
 
 /* CopyObjectArray.proto (used by TupleOrListFromArrayImpl) */
 #if CYTHON_COMPILING_IN_CPYTHON
@@ -2629,9 +2633,6 @@ static PyObject *__Pyx_CyFunction_New(PyMethodDef *ml,
                                       PyObject *module, PyObject *globals,
                                       PyObject* code);
 static PyTypeObject *__Pyx_Get_CyFunction_Type(void);
-
-/* PyObjectCompare.proto */
-static CYTHON_INLINE int __Pyx_PyObject_CompareBoolLt_object_int(PyObject *op1, PyObject *op2, int pyop);
 
 /* PyObjectCompare.proto */
 static CYTHON_INLINE int __Pyx_PyObject_CompareBoolLt_object_object(PyObject *op1, PyObject *op2, int pyop);
@@ -3223,11 +3224,11 @@ int __pyx_module_is_main_sequence_edge__orders__risk = 0;
 /* Implementation of "sequence_edge.orders.risk" */
 /* #### Code section: global_var ### */
 /* #### Code section: string_decls ### */
-static const char __pyx_k_Pre_trade_risk_checked_on_the_ho[] = "Pre-trade risk, checked on the host before the paper OMS sees an order.\n\nThe algo cannot bypass or see these checks except through `on_reject`. Limits come from the\ndeployment\047s `risk` block (sequence.models.specs.RiskLimits, natural units) and are converted\nonce to 1e8 fixed point. Checks, in order (the first failing one is the reject reason):\n\n  KILL_SWITCH      the kill switch has tripped: every action is refused until the deployment is\n                   pushed again (a new push resets risk state; stop/start does not)\n  MAX_LOSS         realized + unrealized PnL (fees included) is below -max_loss: trips the switch\n  MAX_ORDER_QTY    quantity above max_order_qty\n  MAX_NOTIONAL     price x quantity above max_notional (market orders: the worst price they reach)\n  MAX_POSITION     the position if this order and every resting order on the same side filled\n                   would exceed max_position in absolute value\n  MAX_OPEN_ORDERS  a resting order (limit / post-only) while max_open_orders are resting already\n                   (HARD_MAX_OPEN_ORDERS applies without a configured limit)\n  PRICE_BAND       price further than price_band_bps from the mid\n  RATE_LIMIT       token bucket of max_orders_per_sec, burst of one second\047s worth (at least 1);\n                   only orders that passed everything else take a token, cancels never do\n\nStructural rejects (INVALID_ACTION, UNKNOWN_SYMBOL, UNKNOWN_ORDER, DUPLICATE_ID, NOT_RUNNING,\nBOOK_STALE) are decided by the OMS, which knows the deployment\047s symbols and orders.\n";
+static const char __pyx_k_Pre_trade_risk_checked_on_the_ho[] = "Pre-trade risk, checked on the host before the paper OMS sees an order.\n\nThe algo cannot bypass or see these checks except through `on_reject`. Limits come from the\ndeployment\047s `risk` block (sequence.models.specs.RiskLimits, natural units) and are converted\nonce to 1e8 fixed point. Checks, in order (the first failing one is the reject reason):\n\n  KILL_SWITCH      the kill switch has tripped: every action is refused until the deployment is\n                   pushed again (a new push resets risk state; stop/start does not)\n  MAX_LOSS         realized + unrealized PnL (fees included) is below -max_loss: trips the switch\n  MAX_ORDER_QTY    the order\047s total quantity above max_order_qty (an amend counts what already\n                   filled too: amending a partly filled order cannot grow it past the limit)\n  MAX_NOTIONAL     price x total quantity above max_notional (market orders: the worst price\n                   they reach)\n  MAX_POSITION     the position if this order and every resting order on the same side filled\n                   would exceed max_position in absolute value\n  MAX_OPEN_ORDERS  a resting order (limit / post-only) while max_open_orders are resting already\n                   (HARD_MAX_OPEN_ORDERS applies without a configured limit)\n  PRICE_BAND       price further than price_band_bps from the mid\n  RATE_LIMIT       token bucket of max_orders_per_sec, burst of one second\047s worth (at least 1);\n                   only orders that passed everything else take a token, cancels never do\n\nStructural rejects (INVALID_ACTION, UNKNOWN_SYMBOL, UNKNOWN_ORDER, DUPLICATE_ID, NOT_RUNNING,\nBOOK_STALE) are decided by the OMS, which knows the deployment\047s symbols and orders.\n";
 /* #### Code section: decls ### */
 static PyObject *__pyx_lambda_funcdef_lambda(PyObject *__pyx_self, PyObject *__pyx_v_k); /* proto */
 static int __pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker___init__(struct __pyx_obj_13sequence_edge_6orders_4risk_RiskChecker *__pyx_v_self, PyObject *__pyx_v_risk); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_2check(struct __pyx_obj_13sequence_edge_6orders_4risk_RiskChecker *__pyx_v_self, PyObject *__pyx_v_side, PyObject *__pyx_v_qty_1e8, PyObject *__pyx_v_px_1e8, PyObject *__pyx_v_mid_1e8, int __pyx_v_rests, PyObject *__pyx_v_position_1e8, PyObject *__pyx_v_open_buy_1e8, PyObject *__pyx_v_open_sell_1e8, PyObject *__pyx_v_open_orders, PyObject *__pyx_v_pnl_1e8, PyObject *__pyx_v_now_ns); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_2check(struct __pyx_obj_13sequence_edge_6orders_4risk_RiskChecker *__pyx_v_self, PyObject *__pyx_v_side, PyObject *__pyx_v_qty_1e8, PyObject *__pyx_v_px_1e8, PyObject *__pyx_v_mid_1e8, int __pyx_v_rests, PyObject *__pyx_v_position_1e8, PyObject *__pyx_v_open_buy_1e8, PyObject *__pyx_v_open_sell_1e8, PyObject *__pyx_v_open_orders, PyObject *__pyx_v_pnl_1e8, PyObject *__pyx_v_now_ns, PyObject *__pyx_v_order_qty_1e8); /* proto */
 static PyObject *__pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_6killed___get__(struct __pyx_obj_13sequence_edge_6orders_4risk_RiskChecker *__pyx_v_self); /* proto */
 static PyObject *__pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_6tokens___get__(struct __pyx_obj_13sequence_edge_6orders_4risk_RiskChecker *__pyx_v_self); /* proto */
 static PyObject *__pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_4__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_6orders_4risk_RiskChecker *__pyx_v_self); /* proto */
@@ -3317,7 +3318,7 @@ namespace {
     __Pyx_CachedCFunction __pyx_umethod_PyDict_Type_values;
     PyObject *__pyx_tuple[1];
     PyObject *__pyx_codeobj_tab[4];
-    PyObject *__pyx_string_tab[87];
+    PyObject *__pyx_string_tab[91];
     PyObject *__pyx_number_tab[3];
 /* #### Code section: module_state_contents ### */
 /* CommonTypesMetaclass.module_state_decls */
@@ -3372,93 +3373,97 @@ static __pyx_mstatetype __pyx_mstate_global_static =
 static __pyx_mstatetype * const __pyx_mstate_global = &__pyx_mstate_global_static;
 #endif
 /* #### Code section: constant_name_defines ### */
-#define __pyx_kp_u_is_too_large __pyx_string_tab[0]
-#define __pyx_kp_u_must_be_a_positive_number_got __pyx_string_tab[1]
-#define __pyx_kp_u_tree_fragment __pyx_string_tab[2]
-#define __pyx_kp_u__2 __pyx_string_tab[3]
-#define __pyx_kp_u_known __pyx_string_tab[4]
-#define __pyx_kp_u_ __pyx_string_tab[5]
-#define __pyx_kp_u_None __pyx_string_tab[6]
-#define __pyx_kp_u_Note_that_Cython_is_deliberately __pyx_string_tab[7]
-#define __pyx_kp_u_Pickling_of_struct_members_such __pyx_string_tab[8]
-#define __pyx_kp_u_add_note __pyx_string_tab[9]
-#define __pyx_kp_u_disable __pyx_string_tab[10]
-#define __pyx_kp_u_edge_image_sequence_edge_orders __pyx_string_tab[11]
-#define __pyx_kp_u_enable __pyx_string_tab[12]
-#define __pyx_kp_u_gc __pyx_string_tab[13]
-#define __pyx_kp_u_isenabled __pyx_string_tab[14]
-#define __pyx_kp_u_risk __pyx_string_tab[15]
-#define __pyx_kp_u_risk_max_open_orders_must_be_an __pyx_string_tab[16]
-#define __pyx_kp_u_str_None __pyx_string_tab[17]
-#define __pyx_kp_u_unknown_risk_limit_s __pyx_string_tab[18]
-#define __pyx_n_u_lambda __pyx_string_tab[19]
-#define __pyx_n_u_LIMIT_FIELDS __pyx_string_tab[20]
-#define __pyx_n_u_REJECT_REASONS __pyx_string_tab[21]
-#define __pyx_n_u_RiskChecker __pyx_string_tab[22]
-#define __pyx_n_u_RiskChecker___reduce_cython __pyx_string_tab[23]
-#define __pyx_n_u_RiskChecker___setstate_cython __pyx_string_tab[24]
-#define __pyx_n_u_RiskChecker_check __pyx_string_tab[25]
-#define __pyx_n_u_Pyx_PyDict_NextRef __pyx_string_tab[26]
-#define __pyx_n_u_annotate __pyx_string_tab[27]
-#define __pyx_n_u_func __pyx_string_tab[28]
-#define __pyx_n_u_getstate __pyx_string_tab[29]
-#define __pyx_n_u_main __pyx_string_tab[30]
-#define __pyx_n_u_module __pyx_string_tab[31]
-#define __pyx_n_u_name __pyx_string_tab[32]
-#define __pyx_n_u_pyx_capi __pyx_string_tab[33]
-#define __pyx_n_u_pyx_state __pyx_string_tab[34]
-#define __pyx_n_u_qualname __pyx_string_tab[35]
-#define __pyx_n_u_reduce __pyx_string_tab[36]
-#define __pyx_n_u_reduce_cython __pyx_string_tab[37]
-#define __pyx_n_u_reduce_ex __pyx_string_tab[38]
-#define __pyx_n_u_set_name __pyx_string_tab[39]
-#define __pyx_n_u_setstate __pyx_string_tab[40]
-#define __pyx_n_u_setstate_cython __pyx_string_tab[41]
-#define __pyx_n_u_test __pyx_string_tab[42]
-#define __pyx_n_u_is_coroutine __pyx_string_tab[43]
-#define __pyx_n_u_abi __pyx_string_tab[44]
-#define __pyx_n_u_asyncio_coroutines __pyx_string_tab[45]
-#define __pyx_n_u_bool __pyx_string_tab[46]
-#define __pyx_n_u_check __pyx_string_tab[47]
-#define __pyx_n_u_cline_in_traceback __pyx_string_tab[48]
-#define __pyx_n_u_get __pyx_string_tab[49]
-#define __pyx_n_u_int __pyx_string_tab[50]
-#define __pyx_n_u_items __pyx_string_tab[51]
-#define __pyx_n_u_k __pyx_string_tab[52]
-#define __pyx_n_u_limits_from_dict_locals_lambda __pyx_string_tab[53]
-#define __pyx_n_u_max_loss __pyx_string_tab[54]
-#define __pyx_n_u_max_notional __pyx_string_tab[55]
-#define __pyx_n_u_max_open_orders __pyx_string_tab[56]
-#define __pyx_n_u_max_order_qty __pyx_string_tab[57]
-#define __pyx_n_u_max_orders_per_sec __pyx_string_tab[58]
-#define __pyx_n_u_max_position __pyx_string_tab[59]
-#define __pyx_n_u_mid_1e8 __pyx_string_tab[60]
-#define __pyx_n_u_now_ns __pyx_string_tab[61]
-#define __pyx_n_u_o __pyx_string_tab[62]
-#define __pyx_n_u_open_buy_1e8 __pyx_string_tab[63]
-#define __pyx_n_u_open_orders __pyx_string_tab[64]
-#define __pyx_n_u_open_sell_1e8 __pyx_string_tab[65]
-#define __pyx_n_u_pnl_1e8 __pyx_string_tab[66]
-#define __pyx_n_u_pop __pyx_string_tab[67]
-#define __pyx_n_u_position_1e8 __pyx_string_tab[68]
-#define __pyx_n_u_price_band_bps __pyx_string_tab[69]
-#define __pyx_n_u_px_1e8 __pyx_string_tab[70]
-#define __pyx_n_u_qty_1e8 __pyx_string_tab[71]
-#define __pyx_n_u_reason __pyx_string_tab[72]
-#define __pyx_n_u_rests __pyx_string_tab[73]
-#define __pyx_n_u_return __pyx_string_tab[74]
-#define __pyx_n_u_risk_2 __pyx_string_tab[75]
-#define __pyx_n_u_self __pyx_string_tab[76]
-#define __pyx_n_u_sequence_edge_algo __pyx_string_tab[77]
-#define __pyx_n_u_sequence_edge_orders_risk __pyx_string_tab[78]
-#define __pyx_n_u_setdefault __pyx_string_tab[79]
-#define __pyx_n_u_side __pyx_string_tab[80]
-#define __pyx_n_u_to_fixed __pyx_string_tab[81]
-#define __pyx_n_u_values __pyx_string_tab[82]
-#define __pyx_kp_b_int_struct___pyx_t_13sequence_ed __pyx_string_tab[83]
-#define __pyx_kp_b_iso88591_Q __pyx_string_tab[84]
-#define __pyx_kp_b_iso88591_D_AQ __pyx_string_tab[85]
-#define __pyx_kp_b_iso88591_fJV_369K6QR_V_fF_A_1_A_A_1_AQd __pyx_string_tab[86]
+#define __pyx_kp_u__2 __pyx_string_tab[0]
+#define __pyx_kp_u_is_too_large __pyx_string_tab[1]
+#define __pyx_kp_u_must_be_a_positive_number_got __pyx_string_tab[2]
+#define __pyx_kp_u_rounds_to_0_in_1e8_fixed_point __pyx_string_tab[3]
+#define __pyx_kp_u_tree_fragment __pyx_string_tab[4]
+#define __pyx_kp_u__3 __pyx_string_tab[5]
+#define __pyx_kp_u_known __pyx_string_tab[6]
+#define __pyx_kp_u_ __pyx_string_tab[7]
+#define __pyx_kp_u_None __pyx_string_tab[8]
+#define __pyx_kp_u_Note_that_Cython_is_deliberately __pyx_string_tab[9]
+#define __pyx_kp_u_Pickling_of_struct_members_such __pyx_string_tab[10]
+#define __pyx_kp_u_add_note __pyx_string_tab[11]
+#define __pyx_kp_u_disable __pyx_string_tab[12]
+#define __pyx_kp_u_edge_image_sequence_edge_orders __pyx_string_tab[13]
+#define __pyx_kp_u_enable __pyx_string_tab[14]
+#define __pyx_kp_u_gc __pyx_string_tab[15]
+#define __pyx_kp_u_int_None __pyx_string_tab[16]
+#define __pyx_kp_u_isenabled __pyx_string_tab[17]
+#define __pyx_kp_u_risk __pyx_string_tab[18]
+#define __pyx_kp_u_risk_max_open_orders_must_be_an __pyx_string_tab[19]
+#define __pyx_kp_u_str_None __pyx_string_tab[20]
+#define __pyx_kp_u_unknown_risk_limit_s __pyx_string_tab[21]
+#define __pyx_n_u_lambda __pyx_string_tab[22]
+#define __pyx_n_u_LIMIT_FIELDS __pyx_string_tab[23]
+#define __pyx_n_u_REJECT_REASONS __pyx_string_tab[24]
+#define __pyx_n_u_RiskChecker __pyx_string_tab[25]
+#define __pyx_n_u_RiskChecker___reduce_cython __pyx_string_tab[26]
+#define __pyx_n_u_RiskChecker___setstate_cython __pyx_string_tab[27]
+#define __pyx_n_u_RiskChecker_check __pyx_string_tab[28]
+#define __pyx_n_u_Pyx_PyDict_NextRef __pyx_string_tab[29]
+#define __pyx_n_u_annotate __pyx_string_tab[30]
+#define __pyx_n_u_func __pyx_string_tab[31]
+#define __pyx_n_u_getstate __pyx_string_tab[32]
+#define __pyx_n_u_main __pyx_string_tab[33]
+#define __pyx_n_u_module __pyx_string_tab[34]
+#define __pyx_n_u_name __pyx_string_tab[35]
+#define __pyx_n_u_pyx_capi __pyx_string_tab[36]
+#define __pyx_n_u_pyx_state __pyx_string_tab[37]
+#define __pyx_n_u_qualname __pyx_string_tab[38]
+#define __pyx_n_u_reduce __pyx_string_tab[39]
+#define __pyx_n_u_reduce_cython __pyx_string_tab[40]
+#define __pyx_n_u_reduce_ex __pyx_string_tab[41]
+#define __pyx_n_u_set_name __pyx_string_tab[42]
+#define __pyx_n_u_setstate __pyx_string_tab[43]
+#define __pyx_n_u_setstate_cython __pyx_string_tab[44]
+#define __pyx_n_u_test __pyx_string_tab[45]
+#define __pyx_n_u_is_coroutine __pyx_string_tab[46]
+#define __pyx_n_u_abi __pyx_string_tab[47]
+#define __pyx_n_u_asyncio_coroutines __pyx_string_tab[48]
+#define __pyx_n_u_bool __pyx_string_tab[49]
+#define __pyx_n_u_check __pyx_string_tab[50]
+#define __pyx_n_u_cline_in_traceback __pyx_string_tab[51]
+#define __pyx_n_u_get __pyx_string_tab[52]
+#define __pyx_n_u_int __pyx_string_tab[53]
+#define __pyx_n_u_items __pyx_string_tab[54]
+#define __pyx_n_u_k __pyx_string_tab[55]
+#define __pyx_n_u_limits_from_dict_locals_lambda __pyx_string_tab[56]
+#define __pyx_n_u_max_loss __pyx_string_tab[57]
+#define __pyx_n_u_max_notional __pyx_string_tab[58]
+#define __pyx_n_u_max_open_orders __pyx_string_tab[59]
+#define __pyx_n_u_max_order_qty __pyx_string_tab[60]
+#define __pyx_n_u_max_orders_per_sec __pyx_string_tab[61]
+#define __pyx_n_u_max_position __pyx_string_tab[62]
+#define __pyx_n_u_mid_1e8 __pyx_string_tab[63]
+#define __pyx_n_u_now_ns __pyx_string_tab[64]
+#define __pyx_n_u_o __pyx_string_tab[65]
+#define __pyx_n_u_open_buy_1e8 __pyx_string_tab[66]
+#define __pyx_n_u_open_orders __pyx_string_tab[67]
+#define __pyx_n_u_open_sell_1e8 __pyx_string_tab[68]
+#define __pyx_n_u_order_qty_1e8 __pyx_string_tab[69]
+#define __pyx_n_u_pnl_1e8 __pyx_string_tab[70]
+#define __pyx_n_u_pop __pyx_string_tab[71]
+#define __pyx_n_u_position_1e8 __pyx_string_tab[72]
+#define __pyx_n_u_price_band_bps __pyx_string_tab[73]
+#define __pyx_n_u_px_1e8 __pyx_string_tab[74]
+#define __pyx_n_u_qty_1e8 __pyx_string_tab[75]
+#define __pyx_n_u_reason __pyx_string_tab[76]
+#define __pyx_n_u_rests __pyx_string_tab[77]
+#define __pyx_n_u_return __pyx_string_tab[78]
+#define __pyx_n_u_risk_2 __pyx_string_tab[79]
+#define __pyx_n_u_self __pyx_string_tab[80]
+#define __pyx_n_u_sequence_edge_algo __pyx_string_tab[81]
+#define __pyx_n_u_sequence_edge_orders_risk __pyx_string_tab[82]
+#define __pyx_n_u_setdefault __pyx_string_tab[83]
+#define __pyx_n_u_side __pyx_string_tab[84]
+#define __pyx_n_u_to_fixed __pyx_string_tab[85]
+#define __pyx_n_u_values __pyx_string_tab[86]
+#define __pyx_kp_b_int_struct___pyx_t_13sequence_ed __pyx_string_tab[87]
+#define __pyx_kp_b_iso88591_Q __pyx_string_tab[88]
+#define __pyx_kp_b_iso88591_D_AQ __pyx_string_tab[89]
+#define __pyx_kp_b_iso88591_fJV_369K6QR_V_fA_1_A_3j_1_A_A_1 __pyx_string_tab[90]
 #define __pyx_int_0 __pyx_number_tab[0]
 #define __pyx_int_1 __pyx_number_tab[1]
 #define __pyx_int_2147483648 __pyx_number_tab[2]
@@ -3486,7 +3491,7 @@ static CYTHON_SMALL_CODE int __pyx_m_clear(PyObject *m) {
   Py_CLEAR(clear_module_state->__pyx_umethod_PyDict_Type_values.method);
   for (int i=0; i<1; ++i) { Py_CLEAR(clear_module_state->__pyx_tuple[i]); }
   for (int i=0; i<4; ++i) { Py_CLEAR(clear_module_state->__pyx_codeobj_tab[i]); }
-  for (int i=0; i<87; ++i) { Py_CLEAR(clear_module_state->__pyx_string_tab[i]); }
+  for (int i=0; i<91; ++i) { Py_CLEAR(clear_module_state->__pyx_string_tab[i]); }
   for (int i=0; i<3; ++i) { Py_CLEAR(clear_module_state->__pyx_number_tab[i]); }
 /* #### Code section: module_state_clear_contents ### */
 /* CommonTypesMetaclass.module_state_clear */
@@ -3520,7 +3525,7 @@ static CYTHON_SMALL_CODE int __pyx_m_traverse(PyObject *m, visitproc visit, void
   Py_VISIT(traverse_module_state->__pyx_umethod_PyDict_Type_values.method);
   for (int i=0; i<1; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_tuple[i]); }
   for (int i=0; i<4; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_codeobj_tab[i]); }
-  for (int i=0; i<87; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_string_tab[i]); }
+  for (int i=0; i<91; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_string_tab[i]); }
   for (int i=0; i<3; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_number_tab[i]); }
 /* #### Code section: module_state_traverse_contents ### */
 /* CommonTypesMetaclass.module_state_traverse */
@@ -4017,7 +4022,7 @@ static CYTHON_INLINE uint64_t __pyx_f_13sequence_edge_4util_hist_quantile(struct
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/risk.pyx":33
+/* "sequence_edge/orders/risk.pyx":35
  * 
  * 
  * cdef uint32_t check_order(const risk_limits_t* lim, risk_state_t* st, const risk_order_t* o) noexcept nogil:             # <<<<<<<<<<<<<<
@@ -4034,7 +4039,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
   int __pyx_t_2;
   uint64_t __pyx_t_3;
 
-  /* "sequence_edge/orders/risk.pyx":36
+  /* "sequence_edge/orders/risk.pyx":38
  *     cdef int64_t worst
  *     cdef uint64_t dist, capacity
  *     if st.killed:             # <<<<<<<<<<<<<<
@@ -4043,7 +4048,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
   if (__pyx_v_st->killed) {
 
-    /* "sequence_edge/orders/risk.pyx":37
+    /* "sequence_edge/orders/risk.pyx":39
  *     cdef uint64_t dist, capacity
  *     if st.killed:
  *         return R_KILL_SWITCH             # <<<<<<<<<<<<<<
@@ -4056,7 +4061,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/risk.pyx":36
+    /* "sequence_edge/orders/risk.pyx":38
  *     cdef int64_t worst
  *     cdef uint64_t dist, capacity
  *     if st.killed:             # <<<<<<<<<<<<<<
@@ -4065,7 +4070,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":38
+  /* "sequence_edge/orders/risk.pyx":40
  *     if st.killed:
  *         return R_KILL_SWITCH
  *     if loss_exceeded(lim, o.pnl_1e8):             # <<<<<<<<<<<<<<
@@ -4077,20 +4082,20 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/risk.pyx":39
+    /* "sequence_edge/orders/risk.pyx":41
  *         return R_KILL_SWITCH
  *     if loss_exceeded(lim, o.pnl_1e8):
  *         trip(st, o.pnl_1e8, o.now_ns)             # <<<<<<<<<<<<<<
  *         return R_MAX_LOSS
- *     if lim.max_order_qty_1e8 and o.qty_1e8 > lim.max_order_qty_1e8:
+ *     if lim.max_order_qty_1e8 and o.order_qty_1e8 > lim.max_order_qty_1e8:
 */
     __pyx_f_13sequence_edge_6orders_4risk_trip(__pyx_v_st, __pyx_v_o->pnl_1e8, __pyx_v_o->now_ns);
 
-    /* "sequence_edge/orders/risk.pyx":40
+    /* "sequence_edge/orders/risk.pyx":42
  *     if loss_exceeded(lim, o.pnl_1e8):
  *         trip(st, o.pnl_1e8, o.now_ns)
  *         return R_MAX_LOSS             # <<<<<<<<<<<<<<
- *     if lim.max_order_qty_1e8 and o.qty_1e8 > lim.max_order_qty_1e8:
+ *     if lim.max_order_qty_1e8 and o.order_qty_1e8 > lim.max_order_qty_1e8:
  *         return R_MAX_ORDER_QTY
 */
     {
@@ -4099,7 +4104,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/risk.pyx":38
+    /* "sequence_edge/orders/risk.pyx":40
  *     if st.killed:
  *         return R_KILL_SWITCH
  *     if loss_exceeded(lim, o.pnl_1e8):             # <<<<<<<<<<<<<<
@@ -4108,12 +4113,12 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":41
+  /* "sequence_edge/orders/risk.pyx":43
  *         trip(st, o.pnl_1e8, o.now_ns)
  *         return R_MAX_LOSS
- *     if lim.max_order_qty_1e8 and o.qty_1e8 > lim.max_order_qty_1e8:             # <<<<<<<<<<<<<<
+ *     if lim.max_order_qty_1e8 and o.order_qty_1e8 > lim.max_order_qty_1e8:             # <<<<<<<<<<<<<<
  *         return R_MAX_ORDER_QTY
- *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.qty_1e8, FIXED) > lim.max_notional_1e8:
+ *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.order_qty_1e8, FIXED) > lim.max_notional_1e8:
 */
   __pyx_t_2 = (__pyx_v_lim->max_order_qty_1e8 != 0);
 
@@ -4125,7 +4130,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 
     goto __pyx_L6_bool_binop_done;
   }
-  __pyx_t_2 = (__pyx_v_o->qty_1e8 > __pyx_v_lim->max_order_qty_1e8);
+  __pyx_t_2 = (__pyx_v_o->order_qty_1e8 > __pyx_v_lim->max_order_qty_1e8);
 
 
   __pyx_t_1 = __pyx_t_2;
@@ -4134,11 +4139,11 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/risk.pyx":42
+    /* "sequence_edge/orders/risk.pyx":44
  *         return R_MAX_LOSS
- *     if lim.max_order_qty_1e8 and o.qty_1e8 > lim.max_order_qty_1e8:
+ *     if lim.max_order_qty_1e8 and o.order_qty_1e8 > lim.max_order_qty_1e8:
  *         return R_MAX_ORDER_QTY             # <<<<<<<<<<<<<<
- *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.qty_1e8, FIXED) > lim.max_notional_1e8:
+ *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.order_qty_1e8, FIXED) > lim.max_notional_1e8:
  *         return R_MAX_NOTIONAL
 */
     {
@@ -4147,19 +4152,19 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/risk.pyx":41
+    /* "sequence_edge/orders/risk.pyx":43
  *         trip(st, o.pnl_1e8, o.now_ns)
  *         return R_MAX_LOSS
- *     if lim.max_order_qty_1e8 and o.qty_1e8 > lim.max_order_qty_1e8:             # <<<<<<<<<<<<<<
+ *     if lim.max_order_qty_1e8 and o.order_qty_1e8 > lim.max_order_qty_1e8:             # <<<<<<<<<<<<<<
  *         return R_MAX_ORDER_QTY
- *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.qty_1e8, FIXED) > lim.max_notional_1e8:
+ *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.order_qty_1e8, FIXED) > lim.max_notional_1e8:
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":43
- *     if lim.max_order_qty_1e8 and o.qty_1e8 > lim.max_order_qty_1e8:
+  /* "sequence_edge/orders/risk.pyx":45
+ *     if lim.max_order_qty_1e8 and o.order_qty_1e8 > lim.max_order_qty_1e8:
  *         return R_MAX_ORDER_QTY
- *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.qty_1e8, FIXED) > lim.max_notional_1e8:             # <<<<<<<<<<<<<<
+ *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.order_qty_1e8, FIXED) > lim.max_notional_1e8:             # <<<<<<<<<<<<<<
  *         return R_MAX_NOTIONAL
  *     if lim.max_position_1e8:
 */
@@ -4173,7 +4178,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 
     goto __pyx_L9_bool_binop_done;
   }
-  __pyx_t_2 = (seq_util_muldiv(__pyx_v_o->px_1e8, __pyx_v_o->qty_1e8, __pyx_e_13sequence_edge_4util_FIXED) > __pyx_v_lim->max_notional_1e8);
+  __pyx_t_2 = (seq_util_muldiv(__pyx_v_o->px_1e8, __pyx_v_o->order_qty_1e8, __pyx_e_13sequence_edge_4util_FIXED) > __pyx_v_lim->max_notional_1e8);
 
 
   __pyx_t_1 = __pyx_t_2;
@@ -4182,9 +4187,9 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/risk.pyx":44
+    /* "sequence_edge/orders/risk.pyx":46
  *         return R_MAX_ORDER_QTY
- *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.qty_1e8, FIXED) > lim.max_notional_1e8:
+ *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.order_qty_1e8, FIXED) > lim.max_notional_1e8:
  *         return R_MAX_NOTIONAL             # <<<<<<<<<<<<<<
  *     if lim.max_position_1e8:
  *         if o.side == SEQ_SIDE_BUY:
@@ -4195,17 +4200,17 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/risk.pyx":43
- *     if lim.max_order_qty_1e8 and o.qty_1e8 > lim.max_order_qty_1e8:
+    /* "sequence_edge/orders/risk.pyx":45
+ *     if lim.max_order_qty_1e8 and o.order_qty_1e8 > lim.max_order_qty_1e8:
  *         return R_MAX_ORDER_QTY
- *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.qty_1e8, FIXED) > lim.max_notional_1e8:             # <<<<<<<<<<<<<<
+ *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.order_qty_1e8, FIXED) > lim.max_notional_1e8:             # <<<<<<<<<<<<<<
  *         return R_MAX_NOTIONAL
  *     if lim.max_position_1e8:
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":45
- *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.qty_1e8, FIXED) > lim.max_notional_1e8:
+  /* "sequence_edge/orders/risk.pyx":47
+ *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.order_qty_1e8, FIXED) > lim.max_notional_1e8:
  *         return R_MAX_NOTIONAL
  *     if lim.max_position_1e8:             # <<<<<<<<<<<<<<
  *         if o.side == SEQ_SIDE_BUY:
@@ -4216,7 +4221,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/risk.pyx":46
+    /* "sequence_edge/orders/risk.pyx":48
  *         return R_MAX_NOTIONAL
  *     if lim.max_position_1e8:
  *         if o.side == SEQ_SIDE_BUY:             # <<<<<<<<<<<<<<
@@ -4228,7 +4233,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/risk.pyx":47
+      /* "sequence_edge/orders/risk.pyx":49
  *     if lim.max_position_1e8:
  *         if o.side == SEQ_SIDE_BUY:
  *             worst = o.position_1e8 + <int64_t>(o.open_buy_1e8 + o.qty_1e8)             # <<<<<<<<<<<<<<
@@ -4237,7 +4242,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
       __pyx_v_worst = (__pyx_v_o->position_1e8 + ((int64_t)(__pyx_v_o->open_buy_1e8 + __pyx_v_o->qty_1e8)));
 
-      /* "sequence_edge/orders/risk.pyx":48
+      /* "sequence_edge/orders/risk.pyx":50
  *         if o.side == SEQ_SIDE_BUY:
  *             worst = o.position_1e8 + <int64_t>(o.open_buy_1e8 + o.qty_1e8)
  *             if worst > <int64_t>lim.max_position_1e8:             # <<<<<<<<<<<<<<
@@ -4249,7 +4254,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
       if (__pyx_t_1) {
 
 
-        /* "sequence_edge/orders/risk.pyx":49
+        /* "sequence_edge/orders/risk.pyx":51
  *             worst = o.position_1e8 + <int64_t>(o.open_buy_1e8 + o.qty_1e8)
  *             if worst > <int64_t>lim.max_position_1e8:
  *                 return R_MAX_POSITION             # <<<<<<<<<<<<<<
@@ -4262,7 +4267,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
         }
         goto __pyx_L0;
 
-        /* "sequence_edge/orders/risk.pyx":48
+        /* "sequence_edge/orders/risk.pyx":50
  *         if o.side == SEQ_SIDE_BUY:
  *             worst = o.position_1e8 + <int64_t>(o.open_buy_1e8 + o.qty_1e8)
  *             if worst > <int64_t>lim.max_position_1e8:             # <<<<<<<<<<<<<<
@@ -4271,7 +4276,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
       }
 
-      /* "sequence_edge/orders/risk.pyx":46
+      /* "sequence_edge/orders/risk.pyx":48
  *         return R_MAX_NOTIONAL
  *     if lim.max_position_1e8:
  *         if o.side == SEQ_SIDE_BUY:             # <<<<<<<<<<<<<<
@@ -4281,7 +4286,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
       goto __pyx_L12;
     }
 
-    /* "sequence_edge/orders/risk.pyx":51
+    /* "sequence_edge/orders/risk.pyx":53
  *                 return R_MAX_POSITION
  *         else:
  *             worst = o.position_1e8 - <int64_t>(o.open_sell_1e8 + o.qty_1e8)             # <<<<<<<<<<<<<<
@@ -4291,7 +4296,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
     /*else*/ {
       __pyx_v_worst = (__pyx_v_o->position_1e8 - ((int64_t)(__pyx_v_o->open_sell_1e8 + __pyx_v_o->qty_1e8)));
 
-      /* "sequence_edge/orders/risk.pyx":52
+      /* "sequence_edge/orders/risk.pyx":54
  *         else:
  *             worst = o.position_1e8 - <int64_t>(o.open_sell_1e8 + o.qty_1e8)
  *             if worst < -<int64_t>lim.max_position_1e8:             # <<<<<<<<<<<<<<
@@ -4303,7 +4308,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
       if (__pyx_t_1) {
 
 
-        /* "sequence_edge/orders/risk.pyx":53
+        /* "sequence_edge/orders/risk.pyx":55
  *             worst = o.position_1e8 - <int64_t>(o.open_sell_1e8 + o.qty_1e8)
  *             if worst < -<int64_t>lim.max_position_1e8:
  *                 return R_MAX_POSITION             # <<<<<<<<<<<<<<
@@ -4316,7 +4321,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
         }
         goto __pyx_L0;
 
-        /* "sequence_edge/orders/risk.pyx":52
+        /* "sequence_edge/orders/risk.pyx":54
  *         else:
  *             worst = o.position_1e8 - <int64_t>(o.open_sell_1e8 + o.qty_1e8)
  *             if worst < -<int64_t>lim.max_position_1e8:             # <<<<<<<<<<<<<<
@@ -4327,8 +4332,8 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
     }
     __pyx_L12:;
 
-    /* "sequence_edge/orders/risk.pyx":45
- *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.qty_1e8, FIXED) > lim.max_notional_1e8:
+    /* "sequence_edge/orders/risk.pyx":47
+ *     if lim.max_notional_1e8 and muldiv(o.px_1e8, o.order_qty_1e8, FIXED) > lim.max_notional_1e8:
  *         return R_MAX_NOTIONAL
  *     if lim.max_position_1e8:             # <<<<<<<<<<<<<<
  *         if o.side == SEQ_SIDE_BUY:
@@ -4336,7 +4341,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":54
+  /* "sequence_edge/orders/risk.pyx":56
  *             if worst < -<int64_t>lim.max_position_1e8:
  *                 return R_MAX_POSITION
  *     if o.rests:             # <<<<<<<<<<<<<<
@@ -4348,7 +4353,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/risk.pyx":55
+    /* "sequence_edge/orders/risk.pyx":57
  *                 return R_MAX_POSITION
  *     if o.rests:
  *         if o.open_orders >= HARD_MAX_OPEN_ORDERS:             # <<<<<<<<<<<<<<
@@ -4360,7 +4365,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/risk.pyx":56
+      /* "sequence_edge/orders/risk.pyx":58
  *     if o.rests:
  *         if o.open_orders >= HARD_MAX_OPEN_ORDERS:
  *             return R_MAX_OPEN_ORDERS             # <<<<<<<<<<<<<<
@@ -4373,7 +4378,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
       }
       goto __pyx_L0;
 
-      /* "sequence_edge/orders/risk.pyx":55
+      /* "sequence_edge/orders/risk.pyx":57
  *                 return R_MAX_POSITION
  *     if o.rests:
  *         if o.open_orders >= HARD_MAX_OPEN_ORDERS:             # <<<<<<<<<<<<<<
@@ -4382,7 +4387,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
     }
 
-    /* "sequence_edge/orders/risk.pyx":57
+    /* "sequence_edge/orders/risk.pyx":59
  *         if o.open_orders >= HARD_MAX_OPEN_ORDERS:
  *             return R_MAX_OPEN_ORDERS
  *         if lim.max_open_orders and o.open_orders >= lim.max_open_orders:             # <<<<<<<<<<<<<<
@@ -4408,7 +4413,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/risk.pyx":58
+      /* "sequence_edge/orders/risk.pyx":60
  *             return R_MAX_OPEN_ORDERS
  *         if lim.max_open_orders and o.open_orders >= lim.max_open_orders:
  *             return R_MAX_OPEN_ORDERS             # <<<<<<<<<<<<<<
@@ -4421,7 +4426,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
       }
       goto __pyx_L0;
 
-      /* "sequence_edge/orders/risk.pyx":57
+      /* "sequence_edge/orders/risk.pyx":59
  *         if o.open_orders >= HARD_MAX_OPEN_ORDERS:
  *             return R_MAX_OPEN_ORDERS
  *         if lim.max_open_orders and o.open_orders >= lim.max_open_orders:             # <<<<<<<<<<<<<<
@@ -4430,7 +4435,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
     }
 
-    /* "sequence_edge/orders/risk.pyx":54
+    /* "sequence_edge/orders/risk.pyx":56
  *             if worst < -<int64_t>lim.max_position_1e8:
  *                 return R_MAX_POSITION
  *     if o.rests:             # <<<<<<<<<<<<<<
@@ -4439,7 +4444,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":59
+  /* "sequence_edge/orders/risk.pyx":61
  *         if lim.max_open_orders and o.open_orders >= lim.max_open_orders:
  *             return R_MAX_OPEN_ORDERS
  *     if lim.price_band_bps > 0 and o.mid_1e8:             # <<<<<<<<<<<<<<
@@ -4465,7 +4470,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/risk.pyx":60
+    /* "sequence_edge/orders/risk.pyx":62
  *             return R_MAX_OPEN_ORDERS
  *     if lim.price_band_bps > 0 and o.mid_1e8:
  *         dist = o.px_1e8 - o.mid_1e8 if o.px_1e8 > o.mid_1e8 else o.mid_1e8 - o.px_1e8             # <<<<<<<<<<<<<<
@@ -4484,7 +4489,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 
     __pyx_v_dist = __pyx_t_3;
 
-    /* "sequence_edge/orders/risk.pyx":61
+    /* "sequence_edge/orders/risk.pyx":63
  *     if lim.price_band_bps > 0 and o.mid_1e8:
  *         dist = o.px_1e8 - o.mid_1e8 if o.px_1e8 > o.mid_1e8 else o.mid_1e8 - o.px_1e8
  *         if <double>dist * 1e4 > lim.price_band_bps * <double>o.mid_1e8:             # <<<<<<<<<<<<<<
@@ -4496,7 +4501,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/risk.pyx":62
+      /* "sequence_edge/orders/risk.pyx":64
  *         dist = o.px_1e8 - o.mid_1e8 if o.px_1e8 > o.mid_1e8 else o.mid_1e8 - o.px_1e8
  *         if <double>dist * 1e4 > lim.price_band_bps * <double>o.mid_1e8:
  *             return R_PRICE_BAND             # <<<<<<<<<<<<<<
@@ -4509,7 +4514,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
       }
       goto __pyx_L0;
 
-      /* "sequence_edge/orders/risk.pyx":61
+      /* "sequence_edge/orders/risk.pyx":63
  *     if lim.price_band_bps > 0 and o.mid_1e8:
  *         dist = o.px_1e8 - o.mid_1e8 if o.px_1e8 > o.mid_1e8 else o.mid_1e8 - o.px_1e8
  *         if <double>dist * 1e4 > lim.price_band_bps * <double>o.mid_1e8:             # <<<<<<<<<<<<<<
@@ -4518,7 +4523,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
     }
 
-    /* "sequence_edge/orders/risk.pyx":59
+    /* "sequence_edge/orders/risk.pyx":61
  *         if lim.max_open_orders and o.open_orders >= lim.max_open_orders:
  *             return R_MAX_OPEN_ORDERS
  *     if lim.price_band_bps > 0 and o.mid_1e8:             # <<<<<<<<<<<<<<
@@ -4527,7 +4532,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":63
+  /* "sequence_edge/orders/risk.pyx":65
  *         if <double>dist * 1e4 > lim.price_band_bps * <double>o.mid_1e8:
  *             return R_PRICE_BAND
  *     if lim.max_orders_per_sec > 0:             # <<<<<<<<<<<<<<
@@ -4539,7 +4544,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/risk.pyx":64
+    /* "sequence_edge/orders/risk.pyx":66
  *             return R_PRICE_BAND
  *     if lim.max_orders_per_sec > 0:
  *         capacity = <uint64_t>lim.max_orders_per_sec if lim.max_orders_per_sec >= 1 else 1             # <<<<<<<<<<<<<<
@@ -4558,7 +4563,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 
     __pyx_v_capacity = __pyx_t_3;
 
-    /* "sequence_edge/orders/risk.pyx":65
+    /* "sequence_edge/orders/risk.pyx":67
  *     if lim.max_orders_per_sec > 0:
  *         capacity = <uint64_t>lim.max_orders_per_sec if lim.max_orders_per_sec >= 1 else 1
  *         if st.refilled_ns == 0:             # <<<<<<<<<<<<<<
@@ -4570,7 +4575,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/risk.pyx":66
+      /* "sequence_edge/orders/risk.pyx":68
  *         capacity = <uint64_t>lim.max_orders_per_sec if lim.max_orders_per_sec >= 1 else 1
  *         if st.refilled_ns == 0:
  *             st.tokens = capacity             # <<<<<<<<<<<<<<
@@ -4579,7 +4584,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
       __pyx_v_st->tokens = __pyx_v_capacity;
 
-      /* "sequence_edge/orders/risk.pyx":65
+      /* "sequence_edge/orders/risk.pyx":67
  *     if lim.max_orders_per_sec > 0:
  *         capacity = <uint64_t>lim.max_orders_per_sec if lim.max_orders_per_sec >= 1 else 1
  *         if st.refilled_ns == 0:             # <<<<<<<<<<<<<<
@@ -4589,7 +4594,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
       goto __pyx_L25;
     }
 
-    /* "sequence_edge/orders/risk.pyx":67
+    /* "sequence_edge/orders/risk.pyx":69
  *         if st.refilled_ns == 0:
  *             st.tokens = capacity
  *         elif o.now_ns > st.refilled_ns:             # <<<<<<<<<<<<<<
@@ -4601,7 +4606,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/risk.pyx":68
+      /* "sequence_edge/orders/risk.pyx":70
  *             st.tokens = capacity
  *         elif o.now_ns > st.refilled_ns:
  *             st.tokens += (o.now_ns - st.refilled_ns) * 1e-9 * lim.max_orders_per_sec             # <<<<<<<<<<<<<<
@@ -4610,7 +4615,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
       __pyx_v_st->tokens = (__pyx_v_st->tokens + (((__pyx_v_o->now_ns - __pyx_v_st->refilled_ns) * 1e-9) * __pyx_v_lim->max_orders_per_sec));
 
-      /* "sequence_edge/orders/risk.pyx":69
+      /* "sequence_edge/orders/risk.pyx":71
  *         elif o.now_ns > st.refilled_ns:
  *             st.tokens += (o.now_ns - st.refilled_ns) * 1e-9 * lim.max_orders_per_sec
  *             if st.tokens > capacity:             # <<<<<<<<<<<<<<
@@ -4622,7 +4627,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
       if (__pyx_t_1) {
 
 
-        /* "sequence_edge/orders/risk.pyx":70
+        /* "sequence_edge/orders/risk.pyx":72
  *             st.tokens += (o.now_ns - st.refilled_ns) * 1e-9 * lim.max_orders_per_sec
  *             if st.tokens > capacity:
  *                 st.tokens = capacity             # <<<<<<<<<<<<<<
@@ -4631,7 +4636,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
         __pyx_v_st->tokens = __pyx_v_capacity;
 
-        /* "sequence_edge/orders/risk.pyx":69
+        /* "sequence_edge/orders/risk.pyx":71
  *         elif o.now_ns > st.refilled_ns:
  *             st.tokens += (o.now_ns - st.refilled_ns) * 1e-9 * lim.max_orders_per_sec
  *             if st.tokens > capacity:             # <<<<<<<<<<<<<<
@@ -4640,7 +4645,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
       }
 
-      /* "sequence_edge/orders/risk.pyx":67
+      /* "sequence_edge/orders/risk.pyx":69
  *         if st.refilled_ns == 0:
  *             st.tokens = capacity
  *         elif o.now_ns > st.refilled_ns:             # <<<<<<<<<<<<<<
@@ -4650,7 +4655,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
     }
     __pyx_L25:;
 
-    /* "sequence_edge/orders/risk.pyx":71
+    /* "sequence_edge/orders/risk.pyx":73
  *             if st.tokens > capacity:
  *                 st.tokens = capacity
  *         if o.now_ns > st.refilled_ns:             # <<<<<<<<<<<<<<
@@ -4662,7 +4667,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/risk.pyx":72
+      /* "sequence_edge/orders/risk.pyx":74
  *                 st.tokens = capacity
  *         if o.now_ns > st.refilled_ns:
  *             st.refilled_ns = o.now_ns             # <<<<<<<<<<<<<<
@@ -4673,7 +4678,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 
       __pyx_v_st->refilled_ns = __pyx_t_3;
 
-      /* "sequence_edge/orders/risk.pyx":71
+      /* "sequence_edge/orders/risk.pyx":73
  *             if st.tokens > capacity:
  *                 st.tokens = capacity
  *         if o.now_ns > st.refilled_ns:             # <<<<<<<<<<<<<<
@@ -4682,7 +4687,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
     }
 
-    /* "sequence_edge/orders/risk.pyx":73
+    /* "sequence_edge/orders/risk.pyx":75
  *         if o.now_ns > st.refilled_ns:
  *             st.refilled_ns = o.now_ns
  *         if st.tokens < 1.0:             # <<<<<<<<<<<<<<
@@ -4694,7 +4699,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/risk.pyx":74
+      /* "sequence_edge/orders/risk.pyx":76
  *             st.refilled_ns = o.now_ns
  *         if st.tokens < 1.0:
  *             return R_RATE_LIMIT             # <<<<<<<<<<<<<<
@@ -4707,7 +4712,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
       }
       goto __pyx_L0;
 
-      /* "sequence_edge/orders/risk.pyx":73
+      /* "sequence_edge/orders/risk.pyx":75
  *         if o.now_ns > st.refilled_ns:
  *             st.refilled_ns = o.now_ns
  *         if st.tokens < 1.0:             # <<<<<<<<<<<<<<
@@ -4716,7 +4721,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
     }
 
-    /* "sequence_edge/orders/risk.pyx":75
+    /* "sequence_edge/orders/risk.pyx":77
  *         if st.tokens < 1.0:
  *             return R_RATE_LIMIT
  *         st.tokens -= 1.0             # <<<<<<<<<<<<<<
@@ -4725,7 +4730,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
     __pyx_v_st->tokens = (__pyx_v_st->tokens - 1.0);
 
-    /* "sequence_edge/orders/risk.pyx":63
+    /* "sequence_edge/orders/risk.pyx":65
  *         if <double>dist * 1e4 > lim.price_band_bps * <double>o.mid_1e8:
  *             return R_PRICE_BAND
  *     if lim.max_orders_per_sec > 0:             # <<<<<<<<<<<<<<
@@ -4734,7 +4739,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":76
+  /* "sequence_edge/orders/risk.pyx":78
  *             return R_RATE_LIMIT
  *         st.tokens -= 1.0
  *     return R_OK             # <<<<<<<<<<<<<<
@@ -4747,7 +4752,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/risk.pyx":33
+  /* "sequence_edge/orders/risk.pyx":35
  * 
  * 
  * cdef uint32_t check_order(const risk_limits_t* lim, risk_state_t* st, const risk_order_t* o) noexcept nogil:             # <<<<<<<<<<<<<<
@@ -4763,7 +4768,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_4risk_check_order(struct __pyx_t
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/risk.pyx":79
+/* "sequence_edge/orders/risk.pyx":81
  * 
  * 
  * cdef bint loss_exceeded(const risk_limits_t* lim, int64_t pnl_1e8) noexcept nogil:             # <<<<<<<<<<<<<<
@@ -4776,7 +4781,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_loss_exceeded(struct __pyx_t_13
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "sequence_edge/orders/risk.pyx":80
+  /* "sequence_edge/orders/risk.pyx":82
  * 
  * cdef bint loss_exceeded(const risk_limits_t* lim, int64_t pnl_1e8) noexcept nogil:
  *     return lim.max_loss_1e8 > 0 and pnl_1e8 < -lim.max_loss_1e8             # <<<<<<<<<<<<<<
@@ -4804,7 +4809,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_loss_exceeded(struct __pyx_t_13
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/risk.pyx":79
+  /* "sequence_edge/orders/risk.pyx":81
  * 
  * 
  * cdef bint loss_exceeded(const risk_limits_t* lim, int64_t pnl_1e8) noexcept nogil:             # <<<<<<<<<<<<<<
@@ -4817,7 +4822,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_loss_exceeded(struct __pyx_t_13
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/risk.pyx":83
+/* "sequence_edge/orders/risk.pyx":85
  * 
  * 
  * cdef void trip(risk_state_t* st, int64_t pnl_1e8, uint64_t now_ns) noexcept nogil:             # <<<<<<<<<<<<<<
@@ -4828,7 +4833,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_loss_exceeded(struct __pyx_t_13
 static void __pyx_f_13sequence_edge_6orders_4risk_trip(struct __pyx_t_13sequence_edge_6orders_4risk_risk_state_t *__pyx_v_st, int64_t __pyx_v_pnl_1e8, uint64_t __pyx_v_now_ns) {
   int __pyx_t_1;
 
-  /* "sequence_edge/orders/risk.pyx":84
+  /* "sequence_edge/orders/risk.pyx":86
  * 
  * cdef void trip(risk_state_t* st, int64_t pnl_1e8, uint64_t now_ns) noexcept nogil:
  *     if not st.killed:             # <<<<<<<<<<<<<<
@@ -4840,7 +4845,7 @@ static void __pyx_f_13sequence_edge_6orders_4risk_trip(struct __pyx_t_13sequence
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/risk.pyx":85
+    /* "sequence_edge/orders/risk.pyx":87
  * cdef void trip(risk_state_t* st, int64_t pnl_1e8, uint64_t now_ns) noexcept nogil:
  *     if not st.killed:
  *         st.killed = True             # <<<<<<<<<<<<<<
@@ -4849,7 +4854,7 @@ static void __pyx_f_13sequence_edge_6orders_4risk_trip(struct __pyx_t_13sequence
 */
     __pyx_v_st->killed = 1;
 
-    /* "sequence_edge/orders/risk.pyx":86
+    /* "sequence_edge/orders/risk.pyx":88
  *     if not st.killed:
  *         st.killed = True
  *         st.killed_pnl_1e8 = pnl_1e8             # <<<<<<<<<<<<<<
@@ -4858,7 +4863,7 @@ static void __pyx_f_13sequence_edge_6orders_4risk_trip(struct __pyx_t_13sequence
 */
     __pyx_v_st->killed_pnl_1e8 = __pyx_v_pnl_1e8;
 
-    /* "sequence_edge/orders/risk.pyx":87
+    /* "sequence_edge/orders/risk.pyx":89
  *         st.killed = True
  *         st.killed_pnl_1e8 = pnl_1e8
  *         st.killed_ns = now_ns             # <<<<<<<<<<<<<<
@@ -4867,7 +4872,7 @@ static void __pyx_f_13sequence_edge_6orders_4risk_trip(struct __pyx_t_13sequence
 */
     __pyx_v_st->killed_ns = __pyx_v_now_ns;
 
-    /* "sequence_edge/orders/risk.pyx":84
+    /* "sequence_edge/orders/risk.pyx":86
  * 
  * cdef void trip(risk_state_t* st, int64_t pnl_1e8, uint64_t now_ns) noexcept nogil:
  *     if not st.killed:             # <<<<<<<<<<<<<<
@@ -4876,7 +4881,7 @@ static void __pyx_f_13sequence_edge_6orders_4risk_trip(struct __pyx_t_13sequence
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":83
+  /* "sequence_edge/orders/risk.pyx":85
  * 
  * 
  * cdef void trip(risk_state_t* st, int64_t pnl_1e8, uint64_t now_ns) noexcept nogil:             # <<<<<<<<<<<<<<
@@ -4887,7 +4892,7 @@ static void __pyx_f_13sequence_edge_6orders_4risk_trip(struct __pyx_t_13sequence
   /* function exit code */
 }
 
-/* "sequence_edge/orders/risk.pyx":94
+/* "sequence_edge/orders/risk.pyx":96
  * 
  * 
  * cdef uint64_t _fixed(str name, object value) except? 0:             # <<<<<<<<<<<<<<
@@ -4896,6 +4901,7 @@ static void __pyx_f_13sequence_edge_6orders_4risk_trip(struct __pyx_t_13sequence
 */
 
 static uint64_t __pyx_f_13sequence_edge_6orders_4risk__fixed(PyObject *__pyx_v_name, PyObject *__pyx_v_value) {
+  PyObject *__pyx_v_fixed = NULL;
   uint64_t __pyx_r;
   __Pyx_RefNannyDeclarations
   int __pyx_t_1;
@@ -4910,18 +4916,19 @@ static uint64_t __pyx_f_13sequence_edge_6orders_4risk__fixed(PyObject *__pyx_v_n
   int __pyx_t_10;
   PyObject *__pyx_t_11 = NULL;
   size_t __pyx_t_12;
-  uint64_t __pyx_t_13;
+  PyObject *__pyx_t_13[5];
+  uint64_t __pyx_t_14;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_fixed", 0);
 
-  /* "sequence_edge/orders/risk.pyx":95
+  /* "sequence_edge/orders/risk.pyx":97
  * 
  * cdef uint64_t _fixed(str name, object value) except? 0:
  *     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:             # <<<<<<<<<<<<<<
  *         raise ValueError(f"risk.{name} must be a positive number, got {value!r}")
- *     if value * FIXED >= 2.0 ** 63:
+ *     if not value * FIXED < 2.0 ** 63:  # also refuses inf and nan
 */
   __pyx_t_2 = PyBool_Check(__pyx_v_value); 
   if (!__pyx_t_2) {
@@ -4957,7 +4964,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_4risk__fixed(PyObject *__pyx_v_n
 
     goto __pyx_L4_bool_binop_done;
   }
-  __pyx_t_3 = __Pyx_PyObject_CompareBoolGt_object_int(__pyx_v_value, __pyx_mstate_global->__pyx_int_0, Py_GT); if (unlikely((__pyx_t_3 < 0))) __PYX_ERR(0, 95, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyObject_CompareBoolGt_object_int(__pyx_v_value, __pyx_mstate_global->__pyx_int_0, Py_GT); if (unlikely((__pyx_t_3 < 0))) __PYX_ERR(0, 97, __pyx_L1_error)
   __pyx_t_2 = (!__pyx_t_3);
 
 
@@ -4968,17 +4975,17 @@ static uint64_t __pyx_f_13sequence_edge_6orders_4risk__fixed(PyObject *__pyx_v_n
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "sequence_edge/orders/risk.pyx":96
+    /* "sequence_edge/orders/risk.pyx":98
  * cdef uint64_t _fixed(str name, object value) except? 0:
  *     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
  *         raise ValueError(f"risk.{name} must be a positive number, got {value!r}")             # <<<<<<<<<<<<<<
- *     if value * FIXED >= 2.0 ** 63:
+ *     if not value * FIXED < 2.0 ** 63:  # also refuses inf and nan
  *         raise ValueError(f"risk.{name} is too large: {value!r}")
 */
     __pyx_t_5 = NULL;
-    __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_name); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 96, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_name); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 98, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_7 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_value), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 96, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_value), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 98, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
     __pyx_t_8[0] = __pyx_mstate_global->__pyx_kp_u_risk;
     __pyx_t_8[1] = __pyx_t_6;
@@ -4993,7 +5000,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_4risk__fixed(PyObject *__pyx_v_n
     __pyx_t_10 |= __Pyx_PyUnicode_KIND_04(__pyx_t_8[1]) | __Pyx_PyUnicode_KIND_04(__pyx_t_8[3]);
     #endif
     __pyx_t_11 = __Pyx_PyUnicode_Join(__pyx_t_8, 4, __pyx_t_9, __pyx_t_10);
-    if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 96, __pyx_L1_error)
+    if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 98, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_11);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
@@ -5003,53 +5010,56 @@ static uint64_t __pyx_f_13sequence_edge_6orders_4risk__fixed(PyObject *__pyx_v_n
       __pyx_t_4 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_12, (2-__pyx_t_12) | (__pyx_t_12*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
       __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
-      if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 96, __pyx_L1_error)
+      if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 98, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_4);
     }
     __Pyx_Raise(__pyx_t_4, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-    __PYX_ERR(0, 96, __pyx_L1_error)
+    __PYX_ERR(0, 98, __pyx_L1_error)
 
-    /* "sequence_edge/orders/risk.pyx":95
+    /* "sequence_edge/orders/risk.pyx":97
  * 
  * cdef uint64_t _fixed(str name, object value) except? 0:
  *     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:             # <<<<<<<<<<<<<<
  *         raise ValueError(f"risk.{name} must be a positive number, got {value!r}")
- *     if value * FIXED >= 2.0 ** 63:
+ *     if not value * FIXED < 2.0 ** 63:  # also refuses inf and nan
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":97
+  /* "sequence_edge/orders/risk.pyx":99
  *     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
  *         raise ValueError(f"risk.{name} must be a positive number, got {value!r}")
- *     if value * FIXED >= 2.0 ** 63:             # <<<<<<<<<<<<<<
+ *     if not value * FIXED < 2.0 ** 63:  # also refuses inf and nan             # <<<<<<<<<<<<<<
  *         raise ValueError(f"risk.{name} is too large: {value!r}")
- *     return <uint64_t>abi.to_fixed(value)
+ *     fixed = abi.to_fixed(value)
 */
-  __pyx_t_4 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_13sequence_edge_4util_FIXED); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 97, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_13sequence_edge_4util_FIXED); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 99, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  __pyx_t_11 = __Pyx_PyNumber_Multiply_object_int(__pyx_v_value, __pyx_t_4); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 97, __pyx_L1_error)
+  __pyx_t_11 = __Pyx_PyNumber_Multiply_object_int(__pyx_v_value, __pyx_t_4); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 99, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  __pyx_t_4 = PyFloat_FromDouble(pow(2.0, 63.0)); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 97, __pyx_L1_error)
+  __pyx_t_4 = PyFloat_FromDouble(pow(2.0, 63.0)); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 99, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  __pyx_t_1 = __Pyx_PyObject_CompareBoolGe_object_float(__pyx_t_11, __pyx_t_4, Py_GE); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(0, 97, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_CompareBoolLt_object_float(__pyx_t_11, __pyx_t_4, Py_LT); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(0, 99, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (unlikely(__pyx_t_1)) {
+  __pyx_t_2 = (!__pyx_t_1);
 
 
-    /* "sequence_edge/orders/risk.pyx":98
+  if (unlikely(__pyx_t_2)) {
+
+
+    /* "sequence_edge/orders/risk.pyx":100
  *         raise ValueError(f"risk.{name} must be a positive number, got {value!r}")
- *     if value * FIXED >= 2.0 ** 63:
+ *     if not value * FIXED < 2.0 ** 63:  # also refuses inf and nan
  *         raise ValueError(f"risk.{name} is too large: {value!r}")             # <<<<<<<<<<<<<<
- *     return <uint64_t>abi.to_fixed(value)
- * 
+ *     fixed = abi.to_fixed(value)
+ *     if fixed < 1:  # 0 would mean "no limit": a tiny limit must never switch the check off
 */
     __pyx_t_11 = NULL;
-    __pyx_t_5 = __Pyx_PyUnicode_Unicode(__pyx_v_name); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 98, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyUnicode_Unicode(__pyx_v_name); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 100, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    __pyx_t_7 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_value), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 98, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_value), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 100, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
     __pyx_t_8[0] = __pyx_mstate_global->__pyx_kp_u_risk;
     __pyx_t_8[1] = __pyx_t_5;
@@ -5064,7 +5074,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_4risk__fixed(PyObject *__pyx_v_n
     __pyx_t_10 |= __Pyx_PyUnicode_KIND_04(__pyx_t_8[1]) | __Pyx_PyUnicode_KIND_04(__pyx_t_8[3]);
     #endif
     __pyx_t_6 = __Pyx_PyUnicode_Join(__pyx_t_8, 4, __pyx_t_9, __pyx_t_10);
-    if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 98, __pyx_L1_error)
+    if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 100, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
@@ -5074,33 +5084,33 @@ static uint64_t __pyx_f_13sequence_edge_6orders_4risk__fixed(PyObject *__pyx_v_n
       __pyx_t_4 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_12, (2-__pyx_t_12) | (__pyx_t_12*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_11); __pyx_t_11 = 0;
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-      if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 98, __pyx_L1_error)
+      if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 100, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_4);
     }
     __Pyx_Raise(__pyx_t_4, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-    __PYX_ERR(0, 98, __pyx_L1_error)
+    __PYX_ERR(0, 100, __pyx_L1_error)
 
-    /* "sequence_edge/orders/risk.pyx":97
+    /* "sequence_edge/orders/risk.pyx":99
  *     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
  *         raise ValueError(f"risk.{name} must be a positive number, got {value!r}")
- *     if value * FIXED >= 2.0 ** 63:             # <<<<<<<<<<<<<<
+ *     if not value * FIXED < 2.0 ** 63:  # also refuses inf and nan             # <<<<<<<<<<<<<<
  *         raise ValueError(f"risk.{name} is too large: {value!r}")
- *     return <uint64_t>abi.to_fixed(value)
+ *     fixed = abi.to_fixed(value)
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":99
- *     if value * FIXED >= 2.0 ** 63:
+  /* "sequence_edge/orders/risk.pyx":101
+ *     if not value * FIXED < 2.0 ** 63:  # also refuses inf and nan
  *         raise ValueError(f"risk.{name} is too large: {value!r}")
- *     return <uint64_t>abi.to_fixed(value)             # <<<<<<<<<<<<<<
- * 
- * 
+ *     fixed = abi.to_fixed(value)             # <<<<<<<<<<<<<<
+ *     if fixed < 1:  # 0 would mean "no limit": a tiny limit must never switch the check off
+ *         raise ValueError(f"risk.{name} {value!r} rounds to 0 in 1e8 fixed point (smallest: 1e-08)")
 */
   __pyx_t_6 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 99, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 101, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
-  __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_to_fixed); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 99, __pyx_L1_error)
+  __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_to_fixed); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 101, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_7);
   __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
   __pyx_t_12 = 1;
@@ -5120,19 +5130,91 @@ static uint64_t __pyx_f_13sequence_edge_6orders_4risk__fixed(PyObject *__pyx_v_n
     __pyx_t_4 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_7, __pyx_callargs+__pyx_t_12, (2-__pyx_t_12) | (__pyx_t_12*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 99, __pyx_L1_error)
+    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 101, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
   }
-  __pyx_t_13 = __Pyx_PyLong_As_uint64_t(__pyx_t_4); if (unlikely((__pyx_t_13 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 99, __pyx_L1_error)
-  __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+  __pyx_v_fixed = __pyx_t_4;
+  __pyx_t_4 = 0;
+
+  /* "sequence_edge/orders/risk.pyx":102
+ *         raise ValueError(f"risk.{name} is too large: {value!r}")
+ *     fixed = abi.to_fixed(value)
+ *     if fixed < 1:  # 0 would mean "no limit": a tiny limit must never switch the check off             # <<<<<<<<<<<<<<
+ *         raise ValueError(f"risk.{name} {value!r} rounds to 0 in 1e8 fixed point (smallest: 1e-08)")
+ *     return <uint64_t>fixed
+*/
+  __pyx_t_2 = __Pyx_PyObject_CompareBoolLt_object_int(__pyx_v_fixed, __pyx_mstate_global->__pyx_int_1, Py_LT); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(0, 102, __pyx_L1_error)
+  if (unlikely(__pyx_t_2)) {
+
+
+    /* "sequence_edge/orders/risk.pyx":103
+ *     fixed = abi.to_fixed(value)
+ *     if fixed < 1:  # 0 would mean "no limit": a tiny limit must never switch the check off
+ *         raise ValueError(f"risk.{name} {value!r} rounds to 0 in 1e8 fixed point (smallest: 1e-08)")             # <<<<<<<<<<<<<<
+ *     return <uint64_t>fixed
+ * 
+*/
+    __pyx_t_7 = NULL;
+    __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_name); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 103, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_6);
+    __pyx_t_11 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_value), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 103, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_11);
+    __pyx_t_13[0] = __pyx_mstate_global->__pyx_kp_u_risk;
+    __pyx_t_13[1] = __pyx_t_6;
+    __pyx_t_13[2] = __pyx_mstate_global->__pyx_kp_u__2;
+    __pyx_t_13[3] = __pyx_t_11;
+    __pyx_t_13[4] = __pyx_mstate_global->__pyx_kp_u_rounds_to_0_in_1e8_fixed_point;
+    __pyx_t_9 = 55;
+    #if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH
+    __pyx_t_9 += __Pyx_PyUnicode_GET_LENGTH(__pyx_t_13[1]) + __Pyx_PyUnicode_GET_LENGTH(__pyx_t_13[3]);
+    #endif
+    __pyx_t_10 = 0;
+    #if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH
+    __pyx_t_10 |= __Pyx_PyUnicode_KIND_04(__pyx_t_13[1]) | __Pyx_PyUnicode_KIND_04(__pyx_t_13[3]);
+    #endif
+    __pyx_t_5 = __Pyx_PyUnicode_Join(__pyx_t_13, 5, __pyx_t_9, __pyx_t_10);
+    if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 103, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
+    __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
+    __pyx_t_12 = 1;
+    {
+      PyObject *__pyx_callargs[2] = {__pyx_t_7, __pyx_t_5};
+      __pyx_t_4 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_12, (2-__pyx_t_12) | (__pyx_t_12*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+      __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
+      __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+      if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 103, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_4);
+    }
+    __Pyx_Raise(__pyx_t_4, 0, 0, 0);
+    __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+    __PYX_ERR(0, 103, __pyx_L1_error)
+
+    /* "sequence_edge/orders/risk.pyx":102
+ *         raise ValueError(f"risk.{name} is too large: {value!r}")
+ *     fixed = abi.to_fixed(value)
+ *     if fixed < 1:  # 0 would mean "no limit": a tiny limit must never switch the check off             # <<<<<<<<<<<<<<
+ *         raise ValueError(f"risk.{name} {value!r} rounds to 0 in 1e8 fixed point (smallest: 1e-08)")
+ *     return <uint64_t>fixed
+*/
+  }
+
+  /* "sequence_edge/orders/risk.pyx":104
+ *     if fixed < 1:  # 0 would mean "no limit": a tiny limit must never switch the check off
+ *         raise ValueError(f"risk.{name} {value!r} rounds to 0 in 1e8 fixed point (smallest: 1e-08)")
+ *     return <uint64_t>fixed             # <<<<<<<<<<<<<<
+ * 
+ * 
+*/
+  __pyx_t_14 = __Pyx_PyLong_As_uint64_t(__pyx_v_fixed); if (unlikely((__pyx_t_14 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 104, __pyx_L1_error)
   {
 
-    __pyx_r = ((uint64_t)__pyx_t_13);
+    __pyx_r = ((uint64_t)__pyx_t_14);
   }
 
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/risk.pyx":94
+  /* "sequence_edge/orders/risk.pyx":96
  * 
  * 
  * cdef uint64_t _fixed(str name, object value) except? 0:             # <<<<<<<<<<<<<<
@@ -5150,12 +5232,13 @@ static uint64_t __pyx_f_13sequence_edge_6orders_4risk__fixed(PyObject *__pyx_v_n
   __Pyx_AddTraceback("sequence_edge.orders.risk._fixed", __pyx_clineno, __pyx_lineno, __pyx_filename);
   __pyx_r = 0;
   __pyx_L0:;
+  __Pyx_XDECREF(__pyx_v_fixed);
 
   __Pyx_RefNannyFinishContext();
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/risk.pyx":111
+/* "sequence_edge/orders/risk.pyx":116
  *     out.max_orders_per_sec = out.price_band_bps = 0.0
  *     out.max_loss_1e8 = 0
  *     get = lambda k: risk.get(k)  # noqa: E731             # <<<<<<<<<<<<<<
@@ -5202,32 +5285,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_k,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 111, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 116, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 111, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 116, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "lambda", 0) < (0)) __PYX_ERR(0, 111, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "lambda", 0) < (0)) __PYX_ERR(0, 116, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("lambda", 1, 1, 1, i); __PYX_ERR(0, 111, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("lambda", 1, 1, 1, i); __PYX_ERR(0, 116, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 111, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 116, __pyx_L3_error)
     }
     __pyx_v_k = values[0];
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("lambda", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 111, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("lambda", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 116, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -5260,12 +5343,12 @@ static PyObject *__pyx_lambda_funcdef_lambda(PyObject *__pyx_self, PyObject *__p
   __Pyx_RefNannySetupContext("lambda", 0);
   __pyx_outer_scope = (struct __pyx_obj_13sequence_edge_6orders_4risk___pyx_scope_struct____pyx_f_13sequence_edge_6orders_4risk_limits_from_dict *) __Pyx_CyFunction_GetClosure(__pyx_self);
   __pyx_cur_scope = __pyx_outer_scope;
-  if (unlikely(!__pyx_cur_scope->__pyx_v_risk)) { __Pyx_RaiseClosureNameError("risk"); __PYX_ERR(0, 111, __pyx_L1_error) }
+  if (unlikely(!__pyx_cur_scope->__pyx_v_risk)) { __Pyx_RaiseClosureNameError("risk"); __PYX_ERR(0, 116, __pyx_L1_error) }
   if (unlikely(__pyx_cur_scope->__pyx_v_risk == Py_None)) {
     PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "get");
-    __PYX_ERR(0, 111, __pyx_L1_error)
+    __PYX_ERR(0, 116, __pyx_L1_error)
   }
-  __pyx_t_1 = __Pyx_PyDict_GetItemDefault(__pyx_cur_scope->__pyx_v_risk, __pyx_v_k, Py_None); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 111, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyDict_GetItemDefault(__pyx_cur_scope->__pyx_v_risk, __pyx_v_k, Py_None); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 116, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -5289,7 +5372,7 @@ static PyObject *__pyx_lambda_funcdef_lambda(PyObject *__pyx_self, PyObject *__p
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/risk.pyx":102
+/* "sequence_edge/orders/risk.pyx":107
  * 
  * 
  * cdef int limits_from_dict(risk_limits_t* out, dict risk) except -1:             # <<<<<<<<<<<<<<
@@ -5327,7 +5410,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
   if (unlikely(!__pyx_cur_scope)) {
     __pyx_cur_scope = ((struct __pyx_obj_13sequence_edge_6orders_4risk___pyx_scope_struct____pyx_f_13sequence_edge_6orders_4risk_limits_from_dict *)Py_None);
     __Pyx_INCREF(Py_None);
-    __PYX_ERR(0, 102, __pyx_L1_error)
+    __PYX_ERR(0, 107, __pyx_L1_error)
   } else {
     __Pyx_GOTREF((PyObject *)__pyx_cur_scope);
   }
@@ -5335,32 +5418,32 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
   __Pyx_INCREF(__pyx_cur_scope->__pyx_v_risk);
   __Pyx_GIVEREF(__pyx_cur_scope->__pyx_v_risk);
 
-  /* "sequence_edge/orders/risk.pyx":104
+  /* "sequence_edge/orders/risk.pyx":109
  * cdef int limits_from_dict(risk_limits_t* out, dict risk) except -1:
  *     """Natural-unit limits (RiskLimits field names; None or missing = no limit) -> fixed point."""
  *     unknown = sorted(set(risk) - set(LIMIT_FIELDS))             # <<<<<<<<<<<<<<
  *     if unknown:
  *         raise ValueError(f"unknown risk limit(s) {unknown}; known: {list(LIMIT_FIELDS)}")
 */
-  __pyx_t_1 = PySet_New(__pyx_cur_scope->__pyx_v_risk); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 104, __pyx_L1_error)
+  __pyx_t_1 = PySet_New(__pyx_cur_scope->__pyx_v_risk); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 109, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_LIMIT_FIELDS); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 104, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_LIMIT_FIELDS); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 109, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_3 = PySet_New(__pyx_t_2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 104, __pyx_L1_error)
+  __pyx_t_3 = PySet_New(__pyx_t_2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 109, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  __pyx_t_2 = PyNumber_Subtract(__pyx_t_1, __pyx_t_3); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 104, __pyx_L1_error)
+  __pyx_t_2 = PyNumber_Subtract(__pyx_t_1, __pyx_t_3); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 109, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  __pyx_t_3 = PySequence_List(__pyx_t_2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 104, __pyx_L1_error)
+  __pyx_t_3 = PySequence_List(__pyx_t_2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 109, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  if (unlikely((PyList_Sort(__pyx_t_3) < 0))) __PYX_ERR(0, 104, __pyx_L1_error)
+  if (unlikely((PyList_Sort(__pyx_t_3) < 0))) __PYX_ERR(0, 109, __pyx_L1_error)
   __pyx_v_unknown = __pyx_t_3;
   __pyx_t_3 = 0;
 
-  /* "sequence_edge/orders/risk.pyx":105
+  /* "sequence_edge/orders/risk.pyx":110
  *     """Natural-unit limits (RiskLimits field names; None or missing = no limit) -> fixed point."""
  *     unknown = sorted(set(risk) - set(LIMIT_FIELDS))
  *     if unknown:             # <<<<<<<<<<<<<<
@@ -5369,14 +5452,14 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
 */
   {
     Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_v_unknown);
-    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 105, __pyx_L1_error)
+    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 110, __pyx_L1_error)
     __pyx_t_4 = (__pyx_temp != 0);
   }
 
   if (unlikely(__pyx_t_4)) {
 
 
-    /* "sequence_edge/orders/risk.pyx":106
+    /* "sequence_edge/orders/risk.pyx":111
  *     unknown = sorted(set(risk) - set(LIMIT_FIELDS))
  *     if unknown:
  *         raise ValueError(f"unknown risk limit(s) {unknown}; known: {list(LIMIT_FIELDS)}")             # <<<<<<<<<<<<<<
@@ -5384,14 +5467,14 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
  *     out.max_open_orders = 0
 */
     __pyx_t_2 = NULL;
-    __pyx_t_1 = __Pyx_PyObject_FormatSimple(__pyx_v_unknown, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 106, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyObject_FormatSimple(__pyx_v_unknown, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 111, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_LIMIT_FIELDS); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 106, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_LIMIT_FIELDS); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 111, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    __pyx_t_6 = __Pyx_PySequence_ListKeepNew(__pyx_t_5); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 106, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PySequence_ListKeepNew(__pyx_t_5); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 111, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-    __pyx_t_5 = __Pyx_PyObject_FormatSimple(__pyx_t_6, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 106, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyObject_FormatSimple(__pyx_t_6, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 111, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __pyx_t_7[0] = __pyx_mstate_global->__pyx_kp_u_unknown_risk_limit_s;
@@ -5407,7 +5490,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
     __pyx_t_9 |= __Pyx_PyUnicode_KIND_04(__pyx_t_7[1]) | __Pyx_PyUnicode_KIND_04(__pyx_t_7[3]);
     #endif
     __pyx_t_6 = __Pyx_PyUnicode_Join(__pyx_t_7, 4, __pyx_t_8, __pyx_t_9);
-    if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 106, __pyx_L1_error)
+    if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 111, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
@@ -5417,14 +5500,14 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
       __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_10, (2-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 106, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 111, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     __Pyx_Raise(__pyx_t_3, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __PYX_ERR(0, 106, __pyx_L1_error)
+    __PYX_ERR(0, 111, __pyx_L1_error)
 
-    /* "sequence_edge/orders/risk.pyx":105
+    /* "sequence_edge/orders/risk.pyx":110
  *     """Natural-unit limits (RiskLimits field names; None or missing = no limit) -> fixed point."""
  *     unknown = sorted(set(risk) - set(LIMIT_FIELDS))
  *     if unknown:             # <<<<<<<<<<<<<<
@@ -5433,7 +5516,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":107
+  /* "sequence_edge/orders/risk.pyx":112
  *     if unknown:
  *         raise ValueError(f"unknown risk limit(s) {unknown}; known: {list(LIMIT_FIELDS)}")
  *     out.max_order_qty_1e8 = out.max_notional_1e8 = out.max_position_1e8 = 0             # <<<<<<<<<<<<<<
@@ -5444,7 +5527,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
   __pyx_v_out->max_notional_1e8 = 0;
   __pyx_v_out->max_position_1e8 = 0;
 
-  /* "sequence_edge/orders/risk.pyx":108
+  /* "sequence_edge/orders/risk.pyx":113
  *         raise ValueError(f"unknown risk limit(s) {unknown}; known: {list(LIMIT_FIELDS)}")
  *     out.max_order_qty_1e8 = out.max_notional_1e8 = out.max_position_1e8 = 0
  *     out.max_open_orders = 0             # <<<<<<<<<<<<<<
@@ -5453,7 +5536,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
 */
   __pyx_v_out->max_open_orders = 0;
 
-  /* "sequence_edge/orders/risk.pyx":109
+  /* "sequence_edge/orders/risk.pyx":114
  *     out.max_order_qty_1e8 = out.max_notional_1e8 = out.max_position_1e8 = 0
  *     out.max_open_orders = 0
  *     out.max_orders_per_sec = out.price_band_bps = 0.0             # <<<<<<<<<<<<<<
@@ -5463,7 +5546,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
   __pyx_v_out->max_orders_per_sec = 0.0;
   __pyx_v_out->price_band_bps = 0.0;
 
-  /* "sequence_edge/orders/risk.pyx":110
+  /* "sequence_edge/orders/risk.pyx":115
  *     out.max_open_orders = 0
  *     out.max_orders_per_sec = out.price_band_bps = 0.0
  *     out.max_loss_1e8 = 0             # <<<<<<<<<<<<<<
@@ -5472,46 +5555,46 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
 */
   __pyx_v_out->max_loss_1e8 = 0;
 
-  /* "sequence_edge/orders/risk.pyx":111
+  /* "sequence_edge/orders/risk.pyx":116
  *     out.max_orders_per_sec = out.price_band_bps = 0.0
  *     out.max_loss_1e8 = 0
  *     get = lambda k: risk.get(k)  # noqa: E731             # <<<<<<<<<<<<<<
  *     if get("max_order_qty") is not None:
  *         out.max_order_qty_1e8 = _fixed("max_order_qty", get("max_order_qty"))
 */
-  __pyx_t_3 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_4risk_16limits_from_dict___pyx_lambda_funcdef_lambda, 0, __pyx_mstate_global->__pyx_n_u_limits_from_dict_locals_lambda, ((PyObject*)__pyx_cur_scope), __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_risk, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[0])); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 111, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_4risk_16limits_from_dict___pyx_lambda_funcdef_lambda, 0, __pyx_mstate_global->__pyx_n_u_limits_from_dict_locals_lambda, ((PyObject*)__pyx_cur_scope), __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_risk, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[0])); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 116, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_v_get = __pyx_t_3;
   __pyx_t_3 = 0;
 
-  /* "sequence_edge/orders/risk.pyx":112
+  /* "sequence_edge/orders/risk.pyx":117
  *     out.max_loss_1e8 = 0
  *     get = lambda k: risk.get(k)  # noqa: E731
  *     if get("max_order_qty") is not None:             # <<<<<<<<<<<<<<
  *         out.max_order_qty_1e8 = _fixed("max_order_qty", get("max_order_qty"))
  *     if get("max_notional") is not None:
 */
-  __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_order_qty); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 112, __pyx_L1_error)
+  __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_order_qty); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 117, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_t_4 = (__pyx_t_3 != Py_None);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   if (__pyx_t_4) {
 
 
-    /* "sequence_edge/orders/risk.pyx":113
+    /* "sequence_edge/orders/risk.pyx":118
  *     get = lambda k: risk.get(k)  # noqa: E731
  *     if get("max_order_qty") is not None:
  *         out.max_order_qty_1e8 = _fixed("max_order_qty", get("max_order_qty"))             # <<<<<<<<<<<<<<
  *     if get("max_notional") is not None:
  *         out.max_notional_1e8 = _fixed("max_notional", get("max_notional"))
 */
-    __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_order_qty); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 113, __pyx_L1_error)
+    __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_order_qty); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 118, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_11 = __pyx_f_13sequence_edge_6orders_4risk__fixed(__pyx_mstate_global->__pyx_n_u_max_order_qty, __pyx_t_3); if (unlikely(__pyx_t_11 == ((uint64_t)0) && PyErr_Occurred())) __PYX_ERR(0, 113, __pyx_L1_error)
+    __pyx_t_11 = __pyx_f_13sequence_edge_6orders_4risk__fixed(__pyx_mstate_global->__pyx_n_u_max_order_qty, __pyx_t_3); if (unlikely(__pyx_t_11 == ((uint64_t)0) && PyErr_Occurred())) __PYX_ERR(0, 118, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_v_out->max_order_qty_1e8 = __pyx_t_11;
 
-    /* "sequence_edge/orders/risk.pyx":112
+    /* "sequence_edge/orders/risk.pyx":117
  *     out.max_loss_1e8 = 0
  *     get = lambda k: risk.get(k)  # noqa: E731
  *     if get("max_order_qty") is not None:             # <<<<<<<<<<<<<<
@@ -5520,34 +5603,34 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":114
+  /* "sequence_edge/orders/risk.pyx":119
  *     if get("max_order_qty") is not None:
  *         out.max_order_qty_1e8 = _fixed("max_order_qty", get("max_order_qty"))
  *     if get("max_notional") is not None:             # <<<<<<<<<<<<<<
  *         out.max_notional_1e8 = _fixed("max_notional", get("max_notional"))
  *     if get("max_position") is not None:
 */
-  __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_notional); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 114, __pyx_L1_error)
+  __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_notional); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 119, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_t_4 = (__pyx_t_3 != Py_None);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   if (__pyx_t_4) {
 
 
-    /* "sequence_edge/orders/risk.pyx":115
+    /* "sequence_edge/orders/risk.pyx":120
  *         out.max_order_qty_1e8 = _fixed("max_order_qty", get("max_order_qty"))
  *     if get("max_notional") is not None:
  *         out.max_notional_1e8 = _fixed("max_notional", get("max_notional"))             # <<<<<<<<<<<<<<
  *     if get("max_position") is not None:
  *         out.max_position_1e8 = _fixed("max_position", get("max_position"))
 */
-    __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_notional); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 115, __pyx_L1_error)
+    __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_notional); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 120, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_11 = __pyx_f_13sequence_edge_6orders_4risk__fixed(__pyx_mstate_global->__pyx_n_u_max_notional, __pyx_t_3); if (unlikely(__pyx_t_11 == ((uint64_t)0) && PyErr_Occurred())) __PYX_ERR(0, 115, __pyx_L1_error)
+    __pyx_t_11 = __pyx_f_13sequence_edge_6orders_4risk__fixed(__pyx_mstate_global->__pyx_n_u_max_notional, __pyx_t_3); if (unlikely(__pyx_t_11 == ((uint64_t)0) && PyErr_Occurred())) __PYX_ERR(0, 120, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_v_out->max_notional_1e8 = __pyx_t_11;
 
-    /* "sequence_edge/orders/risk.pyx":114
+    /* "sequence_edge/orders/risk.pyx":119
  *     if get("max_order_qty") is not None:
  *         out.max_order_qty_1e8 = _fixed("max_order_qty", get("max_order_qty"))
  *     if get("max_notional") is not None:             # <<<<<<<<<<<<<<
@@ -5556,34 +5639,34 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":116
+  /* "sequence_edge/orders/risk.pyx":121
  *     if get("max_notional") is not None:
  *         out.max_notional_1e8 = _fixed("max_notional", get("max_notional"))
  *     if get("max_position") is not None:             # <<<<<<<<<<<<<<
  *         out.max_position_1e8 = _fixed("max_position", get("max_position"))
  *     if get("max_open_orders") is not None:
 */
-  __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_position); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 116, __pyx_L1_error)
+  __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_position); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 121, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_t_4 = (__pyx_t_3 != Py_None);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   if (__pyx_t_4) {
 
 
-    /* "sequence_edge/orders/risk.pyx":117
+    /* "sequence_edge/orders/risk.pyx":122
  *         out.max_notional_1e8 = _fixed("max_notional", get("max_notional"))
  *     if get("max_position") is not None:
  *         out.max_position_1e8 = _fixed("max_position", get("max_position"))             # <<<<<<<<<<<<<<
  *     if get("max_open_orders") is not None:
  *         value = get("max_open_orders")
 */
-    __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_position); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 117, __pyx_L1_error)
+    __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_position); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 122, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_11 = __pyx_f_13sequence_edge_6orders_4risk__fixed(__pyx_mstate_global->__pyx_n_u_max_position, __pyx_t_3); if (unlikely(__pyx_t_11 == ((uint64_t)0) && PyErr_Occurred())) __PYX_ERR(0, 117, __pyx_L1_error)
+    __pyx_t_11 = __pyx_f_13sequence_edge_6orders_4risk__fixed(__pyx_mstate_global->__pyx_n_u_max_position, __pyx_t_3); if (unlikely(__pyx_t_11 == ((uint64_t)0) && PyErr_Occurred())) __PYX_ERR(0, 122, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_v_out->max_position_1e8 = __pyx_t_11;
 
-    /* "sequence_edge/orders/risk.pyx":116
+    /* "sequence_edge/orders/risk.pyx":121
  *     if get("max_notional") is not None:
  *         out.max_notional_1e8 = _fixed("max_notional", get("max_notional"))
  *     if get("max_position") is not None:             # <<<<<<<<<<<<<<
@@ -5592,33 +5675,33 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":118
+  /* "sequence_edge/orders/risk.pyx":123
  *     if get("max_position") is not None:
  *         out.max_position_1e8 = _fixed("max_position", get("max_position"))
  *     if get("max_open_orders") is not None:             # <<<<<<<<<<<<<<
  *         value = get("max_open_orders")
  *         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
 */
-  __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_open_orders); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 118, __pyx_L1_error)
+  __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_open_orders); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 123, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_t_4 = (__pyx_t_3 != Py_None);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   if (__pyx_t_4) {
 
 
-    /* "sequence_edge/orders/risk.pyx":119
+    /* "sequence_edge/orders/risk.pyx":124
  *         out.max_position_1e8 = _fixed("max_position", get("max_position"))
  *     if get("max_open_orders") is not None:
  *         value = get("max_open_orders")             # <<<<<<<<<<<<<<
  *         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
  *             raise ValueError(f"risk.max_open_orders must be an integer >= 1, got {value!r}")
 */
-    __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_open_orders); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 119, __pyx_L1_error)
+    __pyx_t_3 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_open_orders); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 124, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __pyx_v_value = __pyx_t_3;
     __pyx_t_3 = 0;
 
-    /* "sequence_edge/orders/risk.pyx":120
+    /* "sequence_edge/orders/risk.pyx":125
  *     if get("max_open_orders") is not None:
  *         value = get("max_open_orders")
  *         if isinstance(value, bool) or not isinstance(value, int) or value < 1:             # <<<<<<<<<<<<<<
@@ -5646,7 +5729,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
 
       goto __pyx_L9_bool_binop_done;
     }
-    __pyx_t_13 = __Pyx_PyObject_CompareBoolLt_object_int(__pyx_v_value, __pyx_mstate_global->__pyx_int_1, Py_LT); if (unlikely((__pyx_t_13 < 0))) __PYX_ERR(0, 120, __pyx_L1_error)
+    __pyx_t_13 = __Pyx_PyObject_CompareBoolLt_object_int(__pyx_v_value, __pyx_mstate_global->__pyx_int_1, Py_LT); if (unlikely((__pyx_t_13 < 0))) __PYX_ERR(0, 125, __pyx_L1_error)
 
     __pyx_t_4 = __pyx_t_13;
 
@@ -5654,7 +5737,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
     if (unlikely(__pyx_t_4)) {
 
 
-      /* "sequence_edge/orders/risk.pyx":121
+      /* "sequence_edge/orders/risk.pyx":126
  *         value = get("max_open_orders")
  *         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
  *             raise ValueError(f"risk.max_open_orders must be an integer >= 1, got {value!r}")             # <<<<<<<<<<<<<<
@@ -5662,9 +5745,9 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
  *     if get("max_orders_per_sec") is not None:
 */
       __pyx_t_6 = NULL;
-      __pyx_t_2 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_value), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 121, __pyx_L1_error)
+      __pyx_t_2 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_value), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 126, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
-      __pyx_t_5 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_risk_max_open_orders_must_be_an, __pyx_t_2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 121, __pyx_L1_error)
+      __pyx_t_5 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_risk_max_open_orders_must_be_an, __pyx_t_2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 126, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
       __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
       __pyx_t_10 = 1;
@@ -5673,14 +5756,14 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
         __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_10, (2-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
         __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 121, __pyx_L1_error)
+        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 126, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_3);
       }
       __Pyx_Raise(__pyx_t_3, 0, 0, 0);
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      __PYX_ERR(0, 121, __pyx_L1_error)
+      __PYX_ERR(0, 126, __pyx_L1_error)
 
-      /* "sequence_edge/orders/risk.pyx":120
+      /* "sequence_edge/orders/risk.pyx":125
  *     if get("max_open_orders") is not None:
  *         value = get("max_open_orders")
  *         if isinstance(value, bool) or not isinstance(value, int) or value < 1:             # <<<<<<<<<<<<<<
@@ -5689,7 +5772,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
 */
     }
 
-    /* "sequence_edge/orders/risk.pyx":122
+    /* "sequence_edge/orders/risk.pyx":127
  *         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
  *             raise ValueError(f"risk.max_open_orders must be an integer >= 1, got {value!r}")
  *         out.max_open_orders = min(value, 1 << 31)             # <<<<<<<<<<<<<<
@@ -5700,7 +5783,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
     __pyx_t_3 = __pyx_mstate_global->__pyx_int_2147483648;
     __Pyx_INCREF(__pyx_v_value);
     __pyx_t_5 = __pyx_v_value;
-    __pyx_t_4 = __Pyx_PyObject_CompareBoolLt_object_object(__pyx_t_3, __pyx_t_5, Py_LT); if (unlikely((__pyx_t_4 < 0))) __PYX_ERR(0, 122, __pyx_L1_error)
+    __pyx_t_4 = __Pyx_PyObject_CompareBoolLt_object_object(__pyx_t_3, __pyx_t_5, Py_LT); if (unlikely((__pyx_t_4 < 0))) __PYX_ERR(0, 127, __pyx_L1_error)
     if (__pyx_t_4) {
       __Pyx_INCREF(__pyx_t_3);
       __pyx_t_6 = __pyx_t_3;
@@ -5711,11 +5794,11 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
 
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __pyx_t_14 = __Pyx_PyLong_As_uint32_t(__pyx_t_6); if (unlikely((__pyx_t_14 == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 122, __pyx_L1_error)
+    __pyx_t_14 = __Pyx_PyLong_As_uint32_t(__pyx_t_6); if (unlikely((__pyx_t_14 == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 127, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __pyx_v_out->max_open_orders = __pyx_t_14;
 
-    /* "sequence_edge/orders/risk.pyx":118
+    /* "sequence_edge/orders/risk.pyx":123
  *     if get("max_position") is not None:
  *         out.max_position_1e8 = _fixed("max_position", get("max_position"))
  *     if get("max_open_orders") is not None:             # <<<<<<<<<<<<<<
@@ -5724,47 +5807,47 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":123
+  /* "sequence_edge/orders/risk.pyx":128
  *             raise ValueError(f"risk.max_open_orders must be an integer >= 1, got {value!r}")
  *         out.max_open_orders = min(value, 1 << 31)
  *     if get("max_orders_per_sec") is not None:             # <<<<<<<<<<<<<<
  *         _fixed("max_orders_per_sec", get("max_orders_per_sec"))
  *         out.max_orders_per_sec = float(get("max_orders_per_sec"))
 */
-  __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_orders_per_sec); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 123, __pyx_L1_error)
+  __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_orders_per_sec); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 128, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __pyx_t_4 = (__pyx_t_6 != Py_None);
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
   if (__pyx_t_4) {
 
 
-    /* "sequence_edge/orders/risk.pyx":124
+    /* "sequence_edge/orders/risk.pyx":129
  *         out.max_open_orders = min(value, 1 << 31)
  *     if get("max_orders_per_sec") is not None:
  *         _fixed("max_orders_per_sec", get("max_orders_per_sec"))             # <<<<<<<<<<<<<<
  *         out.max_orders_per_sec = float(get("max_orders_per_sec"))
  *     if get("price_band_bps") is not None:
 */
-    __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_orders_per_sec); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 124, __pyx_L1_error)
+    __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_orders_per_sec); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 129, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_11 = __pyx_f_13sequence_edge_6orders_4risk__fixed(__pyx_mstate_global->__pyx_n_u_max_orders_per_sec, __pyx_t_6); if (unlikely(__pyx_t_11 == ((uint64_t)0) && PyErr_Occurred())) __PYX_ERR(0, 124, __pyx_L1_error)
+    __pyx_t_11 = __pyx_f_13sequence_edge_6orders_4risk__fixed(__pyx_mstate_global->__pyx_n_u_max_orders_per_sec, __pyx_t_6); if (unlikely(__pyx_t_11 == ((uint64_t)0) && PyErr_Occurred())) __PYX_ERR(0, 129, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
 
 
-    /* "sequence_edge/orders/risk.pyx":125
+    /* "sequence_edge/orders/risk.pyx":130
  *     if get("max_orders_per_sec") is not None:
  *         _fixed("max_orders_per_sec", get("max_orders_per_sec"))
  *         out.max_orders_per_sec = float(get("max_orders_per_sec"))             # <<<<<<<<<<<<<<
  *     if get("price_band_bps") is not None:
  *         _fixed("price_band_bps", get("price_band_bps"))
 */
-    __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_orders_per_sec); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 125, __pyx_L1_error)
+    __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_orders_per_sec); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 130, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_15 = __Pyx_PyObject_AsDouble(__pyx_t_6); if (unlikely(__PYX_CHECK_FLOAT_EXCEPTION(__pyx_t_15, ((double)((double)-1))) && PyErr_Occurred())) __PYX_ERR(0, 125, __pyx_L1_error)
+    __pyx_t_15 = __Pyx_PyObject_AsDouble(__pyx_t_6); if (unlikely(__PYX_CHECK_FLOAT_EXCEPTION(__pyx_t_15, ((double)((double)-1))) && PyErr_Occurred())) __PYX_ERR(0, 130, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __pyx_v_out->max_orders_per_sec = __pyx_t_15;
 
-    /* "sequence_edge/orders/risk.pyx":123
+    /* "sequence_edge/orders/risk.pyx":128
  *             raise ValueError(f"risk.max_open_orders must be an integer >= 1, got {value!r}")
  *         out.max_open_orders = min(value, 1 << 31)
  *     if get("max_orders_per_sec") is not None:             # <<<<<<<<<<<<<<
@@ -5773,47 +5856,47 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":126
+  /* "sequence_edge/orders/risk.pyx":131
  *         _fixed("max_orders_per_sec", get("max_orders_per_sec"))
  *         out.max_orders_per_sec = float(get("max_orders_per_sec"))
  *     if get("price_band_bps") is not None:             # <<<<<<<<<<<<<<
  *         _fixed("price_band_bps", get("price_band_bps"))
  *         out.price_band_bps = float(get("price_band_bps"))
 */
-  __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_price_band_bps); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 126, __pyx_L1_error)
+  __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_price_band_bps); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 131, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __pyx_t_4 = (__pyx_t_6 != Py_None);
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
   if (__pyx_t_4) {
 
 
-    /* "sequence_edge/orders/risk.pyx":127
+    /* "sequence_edge/orders/risk.pyx":132
  *         out.max_orders_per_sec = float(get("max_orders_per_sec"))
  *     if get("price_band_bps") is not None:
  *         _fixed("price_band_bps", get("price_band_bps"))             # <<<<<<<<<<<<<<
  *         out.price_band_bps = float(get("price_band_bps"))
  *     if get("max_loss") is not None:
 */
-    __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_price_band_bps); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 127, __pyx_L1_error)
+    __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_price_band_bps); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 132, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_11 = __pyx_f_13sequence_edge_6orders_4risk__fixed(__pyx_mstate_global->__pyx_n_u_price_band_bps, __pyx_t_6); if (unlikely(__pyx_t_11 == ((uint64_t)0) && PyErr_Occurred())) __PYX_ERR(0, 127, __pyx_L1_error)
+    __pyx_t_11 = __pyx_f_13sequence_edge_6orders_4risk__fixed(__pyx_mstate_global->__pyx_n_u_price_band_bps, __pyx_t_6); if (unlikely(__pyx_t_11 == ((uint64_t)0) && PyErr_Occurred())) __PYX_ERR(0, 132, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
 
 
-    /* "sequence_edge/orders/risk.pyx":128
+    /* "sequence_edge/orders/risk.pyx":133
  *     if get("price_band_bps") is not None:
  *         _fixed("price_band_bps", get("price_band_bps"))
  *         out.price_band_bps = float(get("price_band_bps"))             # <<<<<<<<<<<<<<
  *     if get("max_loss") is not None:
  *         out.max_loss_1e8 = <int64_t>_fixed("max_loss", get("max_loss"))
 */
-    __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_price_band_bps); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 128, __pyx_L1_error)
+    __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_price_band_bps); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 133, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_15 = __Pyx_PyObject_AsDouble(__pyx_t_6); if (unlikely(__PYX_CHECK_FLOAT_EXCEPTION(__pyx_t_15, ((double)((double)-1))) && PyErr_Occurred())) __PYX_ERR(0, 128, __pyx_L1_error)
+    __pyx_t_15 = __Pyx_PyObject_AsDouble(__pyx_t_6); if (unlikely(__PYX_CHECK_FLOAT_EXCEPTION(__pyx_t_15, ((double)((double)-1))) && PyErr_Occurred())) __PYX_ERR(0, 133, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __pyx_v_out->price_band_bps = __pyx_t_15;
 
-    /* "sequence_edge/orders/risk.pyx":126
+    /* "sequence_edge/orders/risk.pyx":131
  *         _fixed("max_orders_per_sec", get("max_orders_per_sec"))
  *         out.max_orders_per_sec = float(get("max_orders_per_sec"))
  *     if get("price_band_bps") is not None:             # <<<<<<<<<<<<<<
@@ -5822,35 +5905,35 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":129
+  /* "sequence_edge/orders/risk.pyx":134
  *         _fixed("price_band_bps", get("price_band_bps"))
  *         out.price_band_bps = float(get("price_band_bps"))
  *     if get("max_loss") is not None:             # <<<<<<<<<<<<<<
  *         out.max_loss_1e8 = <int64_t>_fixed("max_loss", get("max_loss"))
  *     return 0
 */
-  __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_loss); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 129, __pyx_L1_error)
+  __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_loss); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 134, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __pyx_t_4 = (__pyx_t_6 != Py_None);
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
   if (__pyx_t_4) {
 
 
-    /* "sequence_edge/orders/risk.pyx":130
+    /* "sequence_edge/orders/risk.pyx":135
  *         out.price_band_bps = float(get("price_band_bps"))
  *     if get("max_loss") is not None:
  *         out.max_loss_1e8 = <int64_t>_fixed("max_loss", get("max_loss"))             # <<<<<<<<<<<<<<
  *     return 0
  * 
 */
-    __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_loss); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 130, __pyx_L1_error)
+    __pyx_t_6 = __pyx_lambda_funcdef_lambda(__pyx_v_get, __pyx_mstate_global->__pyx_n_u_max_loss); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 135, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_11 = __pyx_f_13sequence_edge_6orders_4risk__fixed(__pyx_mstate_global->__pyx_n_u_max_loss, __pyx_t_6); if (unlikely(__pyx_t_11 == ((uint64_t)0) && PyErr_Occurred())) __PYX_ERR(0, 130, __pyx_L1_error)
+    __pyx_t_11 = __pyx_f_13sequence_edge_6orders_4risk__fixed(__pyx_mstate_global->__pyx_n_u_max_loss, __pyx_t_6); if (unlikely(__pyx_t_11 == ((uint64_t)0) && PyErr_Occurred())) __PYX_ERR(0, 135, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __pyx_v_out->max_loss_1e8 = ((int64_t)__pyx_t_11);
 
 
-    /* "sequence_edge/orders/risk.pyx":129
+    /* "sequence_edge/orders/risk.pyx":134
  *         _fixed("price_band_bps", get("price_band_bps"))
  *         out.price_band_bps = float(get("price_band_bps"))
  *     if get("max_loss") is not None:             # <<<<<<<<<<<<<<
@@ -5859,7 +5942,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
 */
   }
 
-  /* "sequence_edge/orders/risk.pyx":131
+  /* "sequence_edge/orders/risk.pyx":136
  *     if get("max_loss") is not None:
  *         out.max_loss_1e8 = <int64_t>_fixed("max_loss", get("max_loss"))
  *     return 0             # <<<<<<<<<<<<<<
@@ -5872,7 +5955,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/risk.pyx":102
+  /* "sequence_edge/orders/risk.pyx":107
  * 
  * 
  * cdef int limits_from_dict(risk_limits_t* out, dict risk) except -1:             # <<<<<<<<<<<<<<
@@ -5899,7 +5982,7 @@ static int __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict(struct __pyx_t
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/risk.pyx":140
+/* "sequence_edge/orders/risk.pyx":145
  *     cdef risk_state_t state
  * 
  *     def __init__(self, risk: dict | None = None):             # <<<<<<<<<<<<<<
@@ -5945,24 +6028,24 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_risk_2,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL_TPNEW(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 140, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 145, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 140, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 145, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__init__", 0) < (0)) __PYX_ERR(0, 140, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__init__", 0) < (0)) __PYX_ERR(0, 145, __pyx_L3_error)
       if (!values[0]) values[0] = __Pyx_NewRef(((PyObject*)Py_None));
     } else {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 140, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 145, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
@@ -5973,7 +6056,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("__init__", 0, 0, 1, __pyx_nargs); __PYX_ERR(0, 140, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("__init__", 0, 0, 1, __pyx_nargs); __PYX_ERR(0, 145, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -5984,7 +6067,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return -1;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_risk), (&PyDict_Type), 1, "risk", 2))) __PYX_ERR(0, 140, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_risk), (&PyDict_Type), 1, "risk", 2))) __PYX_ERR(0, 145, __pyx_L1_error)
   __pyx_r = __pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker___init__(((struct __pyx_obj_13sequence_edge_6orders_4risk_RiskChecker *)__pyx_v_self), __pyx_v_risk);
 
   /* function exit code */
@@ -6019,7 +6102,7 @@ static int __pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker___init__(struct 
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__init__", 0);
 
-  /* "sequence_edge/orders/risk.pyx":141
+  /* "sequence_edge/orders/risk.pyx":146
  * 
  *     def __init__(self, risk: dict | None = None):
  *         limits_from_dict(&self.limits, dict(risk or {}))             # <<<<<<<<<<<<<<
@@ -6027,14 +6110,14 @@ static int __pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker___init__(struct 
  *     def check(self, *, side: int, qty_1e8: int, px_1e8: int, mid_1e8: int = 0, rests: bool = True,
 */
   __pyx_t_2 = NULL;
-  __pyx_t_4 = __Pyx_PyObject_IsTrue(__pyx_v_risk); if (unlikely((__pyx_t_4 < 0))) __PYX_ERR(0, 141, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyObject_IsTrue(__pyx_v_risk); if (unlikely((__pyx_t_4 < 0))) __PYX_ERR(0, 146, __pyx_L1_error)
   if (!__pyx_t_4) {
   } else {
     __Pyx_INCREF(__pyx_v_risk);
     __pyx_t_3 = __pyx_v_risk;
     goto __pyx_L3_bool_binop_done;
   }
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 141, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 146, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __Pyx_INCREF(__pyx_t_5);
   __pyx_t_3 = __pyx_t_5;
@@ -6046,14 +6129,14 @@ static int __pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker___init__(struct 
     __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)(&PyDict_Type), __pyx_callargs+__pyx_t_6, (2-__pyx_t_6) | (__pyx_t_6*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 141, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 146, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
-  __pyx_t_7 = __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict((&__pyx_v_self->limits), ((PyObject*)__pyx_t_1)); if (unlikely(__pyx_t_7 == ((int)-1))) __PYX_ERR(0, 141, __pyx_L1_error)
+  __pyx_t_7 = __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict((&__pyx_v_self->limits), ((PyObject*)__pyx_t_1)); if (unlikely(__pyx_t_7 == ((int)-1))) __PYX_ERR(0, 146, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
 
-  /* "sequence_edge/orders/risk.pyx":140
+  /* "sequence_edge/orders/risk.pyx":145
  *     cdef risk_state_t state
  * 
  *     def __init__(self, risk: dict | None = None):             # <<<<<<<<<<<<<<
@@ -6077,12 +6160,12 @@ static int __pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker___init__(struct 
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/risk.pyx":143
+/* "sequence_edge/orders/risk.pyx":148
  *         limits_from_dict(&self.limits, dict(risk or {}))
  * 
  *     def check(self, *, side: int, qty_1e8: int, px_1e8: int, mid_1e8: int = 0, rests: bool = True,             # <<<<<<<<<<<<<<
  *               position_1e8: int = 0, open_buy_1e8: int = 0, open_sell_1e8: int = 0,
- *               open_orders: int = 0, pnl_1e8: int = 0, now_ns: int = 1) -> str | None:
+ *               open_orders: int = 0, pnl_1e8: int = 0, now_ns: int = 1,
 */
 
 /* Python wrapper */
@@ -6093,7 +6176,7 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_6orders_4risk_11RiskChecker_2check, "The reject reason name for this order, or None when it passes (and takes a token).");
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_6orders_4risk_11RiskChecker_2check, "The reject reason name for this order, or None when it passes (and takes a token).\n        order_qty_1e8: the total quantity (an amend\047s filled part included); default qty_1e8.");
 static PyMethodDef __pyx_mdef_13sequence_edge_6orders_4risk_11RiskChecker_3check = {"check", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_4risk_11RiskChecker_3check, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_6orders_4risk_11RiskChecker_2check};
 static PyObject *__pyx_pw_13sequence_edge_6orders_4risk_11RiskChecker_3check(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
@@ -6113,11 +6196,12 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   PyObject *__pyx_v_open_orders = 0;
   PyObject *__pyx_v_pnl_1e8 = 0;
   PyObject *__pyx_v_now_ns = 0;
+  PyObject *__pyx_v_order_qty_1e8 = 0;
   #if !CYTHON_VECTORCALL
   CYTHON_UNUSED Py_ssize_t __pyx_nargs;
   #endif
   CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
-  PyObject* values[11] = {0,0,0,0,0,0,0,0,0,0,0};
+  PyObject* values[12] = {0,0,0,0,0,0,0,0,0,0,0,0};
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
@@ -6133,15 +6217,15 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   #endif
   __pyx_kwvalues = __Pyx_KwValues_FASTCALL(__pyx_args, __pyx_nargs);
   {
-    PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_side,&__pyx_mstate_global->__pyx_n_u_qty_1e8,&__pyx_mstate_global->__pyx_n_u_px_1e8,&__pyx_mstate_global->__pyx_n_u_mid_1e8,&__pyx_mstate_global->__pyx_n_u_rests,&__pyx_mstate_global->__pyx_n_u_position_1e8,&__pyx_mstate_global->__pyx_n_u_open_buy_1e8,&__pyx_mstate_global->__pyx_n_u_open_sell_1e8,&__pyx_mstate_global->__pyx_n_u_open_orders,&__pyx_mstate_global->__pyx_n_u_pnl_1e8,&__pyx_mstate_global->__pyx_n_u_now_ns,0};
+    PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_side,&__pyx_mstate_global->__pyx_n_u_qty_1e8,&__pyx_mstate_global->__pyx_n_u_px_1e8,&__pyx_mstate_global->__pyx_n_u_mid_1e8,&__pyx_mstate_global->__pyx_n_u_rests,&__pyx_mstate_global->__pyx_n_u_position_1e8,&__pyx_mstate_global->__pyx_n_u_open_buy_1e8,&__pyx_mstate_global->__pyx_n_u_open_sell_1e8,&__pyx_mstate_global->__pyx_n_u_open_orders,&__pyx_mstate_global->__pyx_n_u_pnl_1e8,&__pyx_mstate_global->__pyx_n_u_now_ns,&__pyx_mstate_global->__pyx_n_u_order_qty_1e8,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 143, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 148, __pyx_L3_error)
     if (likely(__pyx_kwds_len > 0)) {
       switch (__pyx_nargs) {
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, 0, __pyx_kwds_len, "check", 0) < (0)) __PYX_ERR(0, 143, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, 0, __pyx_kwds_len, "check", 0) < (0)) __PYX_ERR(0, 148, __pyx_L3_error)
       if (!values[3]) values[3] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_0));
       if (!values[5]) values[5] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_0));
       if (!values[6]) values[6] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_0));
@@ -6149,43 +6233,62 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
       if (!values[8]) values[8] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_0));
       if (!values[9]) values[9] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_0));
       if (!values[10]) values[10] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_1));
+
+      /* "sequence_edge/orders/risk.pyx":151
+ *               position_1e8: int = 0, open_buy_1e8: int = 0, open_sell_1e8: int = 0,
+ *               open_orders: int = 0, pnl_1e8: int = 0, now_ns: int = 1,
+ *               order_qty_1e8: int | None = None) -> str | None:             # <<<<<<<<<<<<<<
+ *         """The reject reason name for this order, or None when it passes (and takes a token).
+ *         order_qty_1e8: the total quantity (an amend's filled part included); default qty_1e8."""
+*/
+      if (!values[11]) values[11] = __Pyx_NewRef(((PyObject*)Py_None));
       for (Py_ssize_t i = 0; i < 3; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseKeywordRequired("check", *(__pyx_pyargnames[i - 0])); __PYX_ERR(0, 143, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseKeywordRequired("check", *(__pyx_pyargnames[i - 0])); __PYX_ERR(0, 148, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 0)) {
       goto __pyx_L5_argtuple_error;
     } else {
-      __Pyx_RaiseKeywordRequired("check", __pyx_mstate_global->__pyx_n_u_side); __PYX_ERR(0, 143, __pyx_L3_error)
+      __Pyx_RaiseKeywordRequired("check", __pyx_mstate_global->__pyx_n_u_side); __PYX_ERR(0, 148, __pyx_L3_error)
     }
-    if (__Pyx_PyInt_FromNumber(&values[0], "side", 0) < (0)) __PYX_ERR(0, 143, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[0], "side", 0) < (0)) __PYX_ERR(0, 148, __pyx_L3_error)
     __pyx_v_side = ((PyObject*)values[0]);
-    if (__Pyx_PyInt_FromNumber(&values[1], "qty_1e8", 0) < (0)) __PYX_ERR(0, 143, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[1], "qty_1e8", 0) < (0)) __PYX_ERR(0, 148, __pyx_L3_error)
     __pyx_v_qty_1e8 = ((PyObject*)values[1]);
-    if (__Pyx_PyInt_FromNumber(&values[2], "px_1e8", 0) < (0)) __PYX_ERR(0, 143, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[2], "px_1e8", 0) < (0)) __PYX_ERR(0, 148, __pyx_L3_error)
     __pyx_v_px_1e8 = ((PyObject*)values[2]);
-    if (__Pyx_PyInt_FromNumber(&values[3], "mid_1e8", 0) < (0)) __PYX_ERR(0, 143, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[3], "mid_1e8", 0) < (0)) __PYX_ERR(0, 148, __pyx_L3_error)
     __pyx_v_mid_1e8 = ((PyObject*)values[3]);
     if (values[4]) {
-      __pyx_v_rests = __Pyx_PyObject_IsTrue(values[4]); if (unlikely((__pyx_v_rests == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 143, __pyx_L3_error)
+      __pyx_v_rests = __Pyx_PyObject_IsTrue(values[4]); if (unlikely((__pyx_v_rests == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 148, __pyx_L3_error)
     } else {
+
+      /* "sequence_edge/orders/risk.pyx":148
+ *         limits_from_dict(&self.limits, dict(risk or {}))
+ * 
+ *     def check(self, *, side: int, qty_1e8: int, px_1e8: int, mid_1e8: int = 0, rests: bool = True,             # <<<<<<<<<<<<<<
+ *               position_1e8: int = 0, open_buy_1e8: int = 0, open_sell_1e8: int = 0,
+ *               open_orders: int = 0, pnl_1e8: int = 0, now_ns: int = 1,
+*/
       __pyx_v_rests = ((int)1);
     }
-    if (__Pyx_PyInt_FromNumber(&values[5], "position_1e8", 0) < (0)) __PYX_ERR(0, 144, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[5], "position_1e8", 0) < (0)) __PYX_ERR(0, 149, __pyx_L3_error)
     __pyx_v_position_1e8 = ((PyObject*)values[5]);
-    if (__Pyx_PyInt_FromNumber(&values[6], "open_buy_1e8", 0) < (0)) __PYX_ERR(0, 144, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[6], "open_buy_1e8", 0) < (0)) __PYX_ERR(0, 149, __pyx_L3_error)
     __pyx_v_open_buy_1e8 = ((PyObject*)values[6]);
-    if (__Pyx_PyInt_FromNumber(&values[7], "open_sell_1e8", 0) < (0)) __PYX_ERR(0, 144, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[7], "open_sell_1e8", 0) < (0)) __PYX_ERR(0, 149, __pyx_L3_error)
     __pyx_v_open_sell_1e8 = ((PyObject*)values[7]);
-    if (__Pyx_PyInt_FromNumber(&values[8], "open_orders", 0) < (0)) __PYX_ERR(0, 145, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[8], "open_orders", 0) < (0)) __PYX_ERR(0, 150, __pyx_L3_error)
     __pyx_v_open_orders = ((PyObject*)values[8]);
-    if (__Pyx_PyInt_FromNumber(&values[9], "pnl_1e8", 0) < (0)) __PYX_ERR(0, 145, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[9], "pnl_1e8", 0) < (0)) __PYX_ERR(0, 150, __pyx_L3_error)
     __pyx_v_pnl_1e8 = ((PyObject*)values[9]);
-    if (__Pyx_PyInt_FromNumber(&values[10], "now_ns", 0) < (0)) __PYX_ERR(0, 145, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[10], "now_ns", 0) < (0)) __PYX_ERR(0, 150, __pyx_L3_error)
     __pyx_v_now_ns = ((PyObject*)values[10]);
+    if (__Pyx_PyInt_FromNumber(&values[11], "order_qty_1e8", 1) < (0)) __PYX_ERR(0, 151, __pyx_L3_error)
+    __pyx_v_order_qty_1e8 = ((PyObject*)values[11]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("check", 1, 0, 0, __pyx_nargs); __PYX_ERR(0, 143, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("check", 1, 0, 0, __pyx_nargs); __PYX_ERR(0, 148, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -6196,17 +6299,18 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_side), (&PyLong_Type), 0, "side", 2))) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_qty_1e8), (&PyLong_Type), 0, "qty_1e8", 2))) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_px_1e8), (&PyLong_Type), 0, "px_1e8", 2))) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_mid_1e8), (&PyLong_Type), 0, "mid_1e8", 2))) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_position_1e8), (&PyLong_Type), 0, "position_1e8", 2))) __PYX_ERR(0, 144, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_open_buy_1e8), (&PyLong_Type), 0, "open_buy_1e8", 2))) __PYX_ERR(0, 144, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_open_sell_1e8), (&PyLong_Type), 0, "open_sell_1e8", 2))) __PYX_ERR(0, 144, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_open_orders), (&PyLong_Type), 0, "open_orders", 2))) __PYX_ERR(0, 145, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_pnl_1e8), (&PyLong_Type), 0, "pnl_1e8", 2))) __PYX_ERR(0, 145, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_now_ns), (&PyLong_Type), 0, "now_ns", 2))) __PYX_ERR(0, 145, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_2check(((struct __pyx_obj_13sequence_edge_6orders_4risk_RiskChecker *)__pyx_v_self), __pyx_v_side, __pyx_v_qty_1e8, __pyx_v_px_1e8, __pyx_v_mid_1e8, __pyx_v_rests, __pyx_v_position_1e8, __pyx_v_open_buy_1e8, __pyx_v_open_sell_1e8, __pyx_v_open_orders, __pyx_v_pnl_1e8, __pyx_v_now_ns);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_side), (&PyLong_Type), 0, "side", 2))) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_qty_1e8), (&PyLong_Type), 0, "qty_1e8", 2))) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_px_1e8), (&PyLong_Type), 0, "px_1e8", 2))) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_mid_1e8), (&PyLong_Type), 0, "mid_1e8", 2))) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_position_1e8), (&PyLong_Type), 0, "position_1e8", 2))) __PYX_ERR(0, 149, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_open_buy_1e8), (&PyLong_Type), 0, "open_buy_1e8", 2))) __PYX_ERR(0, 149, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_open_sell_1e8), (&PyLong_Type), 0, "open_sell_1e8", 2))) __PYX_ERR(0, 149, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_open_orders), (&PyLong_Type), 0, "open_orders", 2))) __PYX_ERR(0, 150, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_pnl_1e8), (&PyLong_Type), 0, "pnl_1e8", 2))) __PYX_ERR(0, 150, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_now_ns), (&PyLong_Type), 0, "now_ns", 2))) __PYX_ERR(0, 150, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_qty_1e8), (&PyLong_Type), 1, "order_qty_1e8", 2))) __PYX_ERR(0, 151, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_2check(((struct __pyx_obj_13sequence_edge_6orders_4risk_RiskChecker *)__pyx_v_self), __pyx_v_side, __pyx_v_qty_1e8, __pyx_v_px_1e8, __pyx_v_mid_1e8, __pyx_v_rests, __pyx_v_position_1e8, __pyx_v_open_buy_1e8, __pyx_v_open_sell_1e8, __pyx_v_open_orders, __pyx_v_pnl_1e8, __pyx_v_now_ns, __pyx_v_order_qty_1e8);
 
   /* function exit code */
   goto __pyx_L0;
@@ -6226,134 +6330,153 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_2check(struct __pyx_obj_13sequence_edge_6orders_4risk_RiskChecker *__pyx_v_self, PyObject *__pyx_v_side, PyObject *__pyx_v_qty_1e8, PyObject *__pyx_v_px_1e8, PyObject *__pyx_v_mid_1e8, int __pyx_v_rests, PyObject *__pyx_v_position_1e8, PyObject *__pyx_v_open_buy_1e8, PyObject *__pyx_v_open_sell_1e8, PyObject *__pyx_v_open_orders, PyObject *__pyx_v_pnl_1e8, PyObject *__pyx_v_now_ns) {
+static PyObject *__pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_2check(struct __pyx_obj_13sequence_edge_6orders_4risk_RiskChecker *__pyx_v_self, PyObject *__pyx_v_side, PyObject *__pyx_v_qty_1e8, PyObject *__pyx_v_px_1e8, PyObject *__pyx_v_mid_1e8, int __pyx_v_rests, PyObject *__pyx_v_position_1e8, PyObject *__pyx_v_open_buy_1e8, PyObject *__pyx_v_open_sell_1e8, PyObject *__pyx_v_open_orders, PyObject *__pyx_v_pnl_1e8, PyObject *__pyx_v_now_ns, PyObject *__pyx_v_order_qty_1e8) {
   struct __pyx_t_13sequence_edge_6orders_4risk_risk_order_t __pyx_v_o;
   uint32_t __pyx_v_reason;
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   uint8_t __pyx_t_1;
   uint64_t __pyx_t_2;
-  int64_t __pyx_t_3;
-  uint32_t __pyx_t_4;
-  PyObject *__pyx_t_5 = NULL;
-  int __pyx_t_6;
+  int __pyx_t_3;
+  uint64_t __pyx_t_4;
+  int64_t __pyx_t_5;
+  uint32_t __pyx_t_6;
   PyObject *__pyx_t_7 = NULL;
   PyObject *__pyx_t_8 = NULL;
+  PyObject *__pyx_t_9 = NULL;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("check", 0);
 
-  /* "sequence_edge/orders/risk.pyx":148
- *         """The reject reason name for this order, or None when it passes (and takes a token)."""
+  /* "sequence_edge/orders/risk.pyx":155
+ *         order_qty_1e8: the total quantity (an amend's filled part included); default qty_1e8."""
  *         cdef risk_order_t o
  *         o.side = side             # <<<<<<<<<<<<<<
  *         o.rests = rests
  *         o.qty_1e8 = qty_1e8
 */
-  __pyx_t_1 = __Pyx_PyLong_As_uint8_t(__pyx_v_side); if (unlikely((__pyx_t_1 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 148, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_As_uint8_t(__pyx_v_side); if (unlikely((__pyx_t_1 == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 155, __pyx_L1_error)
   __pyx_v_o.side = __pyx_t_1;
 
-  /* "sequence_edge/orders/risk.pyx":149
+  /* "sequence_edge/orders/risk.pyx":156
  *         cdef risk_order_t o
  *         o.side = side
  *         o.rests = rests             # <<<<<<<<<<<<<<
  *         o.qty_1e8 = qty_1e8
- *         o.px_1e8 = px_1e8
+ *         o.order_qty_1e8 = qty_1e8 if order_qty_1e8 is None else order_qty_1e8
 */
   __pyx_v_o.rests = __pyx_v_rests;
 
-  /* "sequence_edge/orders/risk.pyx":150
+  /* "sequence_edge/orders/risk.pyx":157
  *         o.side = side
  *         o.rests = rests
  *         o.qty_1e8 = qty_1e8             # <<<<<<<<<<<<<<
+ *         o.order_qty_1e8 = qty_1e8 if order_qty_1e8 is None else order_qty_1e8
+ *         o.px_1e8 = px_1e8
+*/
+  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_qty_1e8); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 157, __pyx_L1_error)
+  __pyx_v_o.qty_1e8 = __pyx_t_2;
+
+  /* "sequence_edge/orders/risk.pyx":158
+ *         o.rests = rests
+ *         o.qty_1e8 = qty_1e8
+ *         o.order_qty_1e8 = qty_1e8 if order_qty_1e8 is None else order_qty_1e8             # <<<<<<<<<<<<<<
  *         o.px_1e8 = px_1e8
  *         o.mid_1e8 = mid_1e8
 */
-  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_qty_1e8); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 150, __pyx_L1_error)
-  __pyx_v_o.qty_1e8 = __pyx_t_2;
+  __pyx_t_3 = (__pyx_v_order_qty_1e8 == ((PyObject*)Py_None));
+  if (__pyx_t_3) {
+    __pyx_t_4 = __Pyx_PyLong_As_uint64_t(__pyx_v_qty_1e8); if (unlikely((__pyx_t_4 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 158, __pyx_L1_error)
+    __pyx_t_2 = __pyx_t_4;
+  } else {
+    __pyx_t_4 = __Pyx_PyLong_As_uint64_t(__pyx_v_order_qty_1e8); if (unlikely((__pyx_t_4 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 158, __pyx_L1_error)
+    __pyx_t_2 = __pyx_t_4;
+  }
 
-  /* "sequence_edge/orders/risk.pyx":151
- *         o.rests = rests
+  __pyx_v_o.order_qty_1e8 = __pyx_t_2;
+
+  /* "sequence_edge/orders/risk.pyx":159
  *         o.qty_1e8 = qty_1e8
+ *         o.order_qty_1e8 = qty_1e8 if order_qty_1e8 is None else order_qty_1e8
  *         o.px_1e8 = px_1e8             # <<<<<<<<<<<<<<
  *         o.mid_1e8 = mid_1e8
  *         o.position_1e8 = position_1e8
 */
-  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_px_1e8); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 151, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_px_1e8); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 159, __pyx_L1_error)
   __pyx_v_o.px_1e8 = __pyx_t_2;
 
-  /* "sequence_edge/orders/risk.pyx":152
- *         o.qty_1e8 = qty_1e8
+  /* "sequence_edge/orders/risk.pyx":160
+ *         o.order_qty_1e8 = qty_1e8 if order_qty_1e8 is None else order_qty_1e8
  *         o.px_1e8 = px_1e8
  *         o.mid_1e8 = mid_1e8             # <<<<<<<<<<<<<<
  *         o.position_1e8 = position_1e8
  *         o.open_buy_1e8 = open_buy_1e8
 */
-  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_mid_1e8); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 152, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_mid_1e8); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 160, __pyx_L1_error)
   __pyx_v_o.mid_1e8 = __pyx_t_2;
 
-  /* "sequence_edge/orders/risk.pyx":153
+  /* "sequence_edge/orders/risk.pyx":161
  *         o.px_1e8 = px_1e8
  *         o.mid_1e8 = mid_1e8
  *         o.position_1e8 = position_1e8             # <<<<<<<<<<<<<<
  *         o.open_buy_1e8 = open_buy_1e8
  *         o.open_sell_1e8 = open_sell_1e8
 */
-  __pyx_t_3 = __Pyx_PyLong_As_int64_t(__pyx_v_position_1e8); if (unlikely((__pyx_t_3 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 153, __pyx_L1_error)
-  __pyx_v_o.position_1e8 = __pyx_t_3;
+  __pyx_t_5 = __Pyx_PyLong_As_int64_t(__pyx_v_position_1e8); if (unlikely((__pyx_t_5 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 161, __pyx_L1_error)
+  __pyx_v_o.position_1e8 = __pyx_t_5;
 
-  /* "sequence_edge/orders/risk.pyx":154
+  /* "sequence_edge/orders/risk.pyx":162
  *         o.mid_1e8 = mid_1e8
  *         o.position_1e8 = position_1e8
  *         o.open_buy_1e8 = open_buy_1e8             # <<<<<<<<<<<<<<
  *         o.open_sell_1e8 = open_sell_1e8
  *         o.open_orders = open_orders
 */
-  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_open_buy_1e8); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 154, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_open_buy_1e8); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 162, __pyx_L1_error)
   __pyx_v_o.open_buy_1e8 = __pyx_t_2;
 
-  /* "sequence_edge/orders/risk.pyx":155
+  /* "sequence_edge/orders/risk.pyx":163
  *         o.position_1e8 = position_1e8
  *         o.open_buy_1e8 = open_buy_1e8
  *         o.open_sell_1e8 = open_sell_1e8             # <<<<<<<<<<<<<<
  *         o.open_orders = open_orders
  *         o.pnl_1e8 = pnl_1e8
 */
-  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_open_sell_1e8); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 155, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_open_sell_1e8); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 163, __pyx_L1_error)
   __pyx_v_o.open_sell_1e8 = __pyx_t_2;
 
-  /* "sequence_edge/orders/risk.pyx":156
+  /* "sequence_edge/orders/risk.pyx":164
  *         o.open_buy_1e8 = open_buy_1e8
  *         o.open_sell_1e8 = open_sell_1e8
  *         o.open_orders = open_orders             # <<<<<<<<<<<<<<
  *         o.pnl_1e8 = pnl_1e8
  *         o.now_ns = now_ns
 */
-  __pyx_t_4 = __Pyx_PyLong_As_uint32_t(__pyx_v_open_orders); if (unlikely((__pyx_t_4 == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 156, __pyx_L1_error)
-  __pyx_v_o.open_orders = __pyx_t_4;
+  __pyx_t_6 = __Pyx_PyLong_As_uint32_t(__pyx_v_open_orders); if (unlikely((__pyx_t_6 == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 164, __pyx_L1_error)
+  __pyx_v_o.open_orders = __pyx_t_6;
 
-  /* "sequence_edge/orders/risk.pyx":157
+  /* "sequence_edge/orders/risk.pyx":165
  *         o.open_sell_1e8 = open_sell_1e8
  *         o.open_orders = open_orders
  *         o.pnl_1e8 = pnl_1e8             # <<<<<<<<<<<<<<
  *         o.now_ns = now_ns
  *         reason = check_order(&self.limits, &self.state, &o)
 */
-  __pyx_t_3 = __Pyx_PyLong_As_int64_t(__pyx_v_pnl_1e8); if (unlikely((__pyx_t_3 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 157, __pyx_L1_error)
-  __pyx_v_o.pnl_1e8 = __pyx_t_3;
+  __pyx_t_5 = __Pyx_PyLong_As_int64_t(__pyx_v_pnl_1e8); if (unlikely((__pyx_t_5 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 165, __pyx_L1_error)
+  __pyx_v_o.pnl_1e8 = __pyx_t_5;
 
-  /* "sequence_edge/orders/risk.pyx":158
+  /* "sequence_edge/orders/risk.pyx":166
  *         o.open_orders = open_orders
  *         o.pnl_1e8 = pnl_1e8
  *         o.now_ns = now_ns             # <<<<<<<<<<<<<<
  *         reason = check_order(&self.limits, &self.state, &o)
  *         return abi.REJECT_REASONS[reason] if reason else None
 */
-  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_now_ns); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 158, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_As_uint64_t(__pyx_v_now_ns); if (unlikely((__pyx_t_2 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 166, __pyx_L1_error)
   __pyx_v_o.now_ns = __pyx_t_2;
 
-  /* "sequence_edge/orders/risk.pyx":159
+  /* "sequence_edge/orders/risk.pyx":167
  *         o.pnl_1e8 = pnl_1e8
  *         o.now_ns = now_ns
  *         reason = check_order(&self.limits, &self.state, &o)             # <<<<<<<<<<<<<<
@@ -6362,57 +6485,57 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_2check(str
 */
   __pyx_v_reason = __pyx_f_13sequence_edge_6orders_4risk_check_order((&__pyx_v_self->limits), (&__pyx_v_self->state), (&__pyx_v_o));
 
-  /* "sequence_edge/orders/risk.pyx":160
+  /* "sequence_edge/orders/risk.pyx":168
  *         o.now_ns = now_ns
  *         reason = check_order(&self.limits, &self.state, &o)
  *         return abi.REJECT_REASONS[reason] if reason else None             # <<<<<<<<<<<<<<
  * 
  *     @property
 */
-  __pyx_t_6 = (__pyx_v_reason != 0);
+  __pyx_t_3 = (__pyx_v_reason != 0);
 
-  if (__pyx_t_6) {
-    __Pyx_GetModuleGlobalName(__pyx_t_7, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 160, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_8 = __Pyx_PyObject_GetAttrStr(__pyx_t_7, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 160, __pyx_L1_error)
+  if (__pyx_t_3) {
+    __Pyx_GetModuleGlobalName(__pyx_t_8, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 168, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
-    __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-    __pyx_t_7 = __Pyx_GetItemInt(__pyx_t_8, __pyx_v_reason, uint32_t, 0, __Pyx_PyLong_From_uint32_t, 0, 0, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 160, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_7);
+    __pyx_t_9 = __Pyx_PyObject_GetAttrStr(__pyx_t_8, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 168, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_9);
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-    if (!(likely(PyUnicode_CheckExact(__pyx_t_7))||((__pyx_t_7) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_7))) __PYX_ERR(0, 160, __pyx_L1_error)
-    __pyx_t_5 = __pyx_t_7;
-    __pyx_t_7 = 0;
+    __pyx_t_8 = __Pyx_GetItemInt(__pyx_t_9, __pyx_v_reason, uint32_t, 0, __Pyx_PyLong_From_uint32_t, 0, 0, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 168, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_8);
+    __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
+    if (!(likely(PyUnicode_CheckExact(__pyx_t_8))||((__pyx_t_8) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_8))) __PYX_ERR(0, 168, __pyx_L1_error)
+    __pyx_t_7 = __pyx_t_8;
+    __pyx_t_8 = 0;
   } else {
     __Pyx_INCREF(Py_None);
-    __pyx_t_5 = Py_None;
+    __pyx_t_7 = Py_None;
   }
 
-  if (!(likely(PyUnicode_CheckExact(__pyx_t_5))||((__pyx_t_5) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_5))) __PYX_ERR(0, 160, __pyx_L1_error)
+  if (!(likely(PyUnicode_CheckExact(__pyx_t_7))||((__pyx_t_7) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_7))) __PYX_ERR(0, 168, __pyx_L1_error)
   {
     PyObject *__pyx_temp;
     {
       __pyx_temp = __pyx_r;
-      __pyx_r = ((PyObject*)__pyx_t_5);
+      __pyx_r = ((PyObject*)__pyx_t_7);
     }
     __Pyx_XDECREF(__pyx_temp);
   }
-  __pyx_t_5 = 0;
+  __pyx_t_7 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/risk.pyx":143
+  /* "sequence_edge/orders/risk.pyx":148
  *         limits_from_dict(&self.limits, dict(risk or {}))
  * 
  *     def check(self, *, side: int, qty_1e8: int, px_1e8: int, mid_1e8: int = 0, rests: bool = True,             # <<<<<<<<<<<<<<
  *               position_1e8: int = 0, open_buy_1e8: int = 0, open_sell_1e8: int = 0,
- *               open_orders: int = 0, pnl_1e8: int = 0, now_ns: int = 1) -> str | None:
+ *               open_orders: int = 0, pnl_1e8: int = 0, now_ns: int = 1,
 */
 
   /* function exit code */
   __pyx_L1_error:;
-  __Pyx_XDECREF(__pyx_t_5);
   __Pyx_XDECREF(__pyx_t_7);
   __Pyx_XDECREF(__pyx_t_8);
+  __Pyx_XDECREF(__pyx_t_9);
   __Pyx_AddTraceback("sequence_edge.orders.risk.RiskChecker.check", __pyx_clineno, __pyx_lineno, __pyx_filename);
   __pyx_r = NULL;
   __pyx_L0:;
@@ -6423,7 +6546,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_2check(str
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/risk.pyx":162
+/* "sequence_edge/orders/risk.pyx":170
  *         return abi.REJECT_REASONS[reason] if reason else None
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -6455,14 +6578,14 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_6killed___
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__get__", 0);
 
-  /* "sequence_edge/orders/risk.pyx":164
+  /* "sequence_edge/orders/risk.pyx":172
  *     @property
  *     def killed(self) -> bool:
  *         return self.state.killed             # <<<<<<<<<<<<<<
  * 
  *     @property
 */
-  __pyx_t_1 = __Pyx_PyBool_FromLong(__pyx_v_self->state.killed); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 164, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyBool_FromLong(__pyx_v_self->state.killed); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 172, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -6475,7 +6598,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_6killed___
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/risk.pyx":162
+  /* "sequence_edge/orders/risk.pyx":170
  *         return abi.REJECT_REASONS[reason] if reason else None
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -6494,7 +6617,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_6killed___
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/risk.pyx":166
+/* "sequence_edge/orders/risk.pyx":174
  *         return self.state.killed
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -6526,12 +6649,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_6tokens___
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__get__", 0);
 
-  /* "sequence_edge/orders/risk.pyx":168
+  /* "sequence_edge/orders/risk.pyx":176
  *     @property
  *     def tokens(self) -> float:
  *         return self.state.tokens             # <<<<<<<<<<<<<<
 */
-  __pyx_t_1 = PyFloat_FromDouble(__pyx_v_self->state.tokens); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 168, __pyx_L1_error)
+  __pyx_t_1 = PyFloat_FromDouble(__pyx_v_self->state.tokens); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 176, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -6544,7 +6667,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_4risk_11RiskChecker_6tokens___
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/risk.pyx":166
+  /* "sequence_edge/orders/risk.pyx":174
  *         return self.state.killed
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -7270,14 +7393,14 @@ static int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_6orders_4risk_RiskChe
   __Pyx_RefNannySetupContext("__Pyx_modinit_Exttype___pyx_obj_13sequence_edge_6orders_4risk_RiskChecker", 0);
   /*--- Exttype __pyx_obj_13sequence_edge_6orders_4risk_RiskChecker ---*/
   #if CYTHON_USE_TYPE_SPECS
-  __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk_RiskChecker = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_13sequence_edge_6orders_4risk_RiskChecker_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk_RiskChecker)) __PYX_ERR(0, 134, __pyx_L1_error)
+  __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk_RiskChecker = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_13sequence_edge_6orders_4risk_RiskChecker_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk_RiskChecker)) __PYX_ERR(0, 139, __pyx_L1_error)
   #else
   __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk_RiskChecker = &__pyx_type_13sequence_edge_6orders_4risk_RiskChecker;
   #endif
   #if !CYTHON_COMPILING_IN_LIMITED_API
   #endif
   #if !CYTHON_USE_TYPE_SPECS
-  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk_RiskChecker) < (0)) __PYX_ERR(0, 134, __pyx_L1_error)
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk_RiskChecker) < (0)) __PYX_ERR(0, 139, __pyx_L1_error)
   #endif
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk_RiskChecker);
@@ -7287,8 +7410,8 @@ static int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_6orders_4risk_RiskChe
     __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk_RiskChecker->tp_getattro = PyObject_GenericGetAttr;
   }
   #endif
-  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_RiskChecker, (PyObject *) __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk_RiskChecker) < (0)) __PYX_ERR(0, 134, __pyx_L1_error)
-  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk_RiskChecker) < (0)) __PYX_ERR(0, 134, __pyx_L1_error)
+  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_RiskChecker, (PyObject *) __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk_RiskChecker) < (0)) __PYX_ERR(0, 139, __pyx_L1_error)
+  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk_RiskChecker) < (0)) __PYX_ERR(0, 139, __pyx_L1_error)
   __Pyx_RefNannyFinishContext();
   return 0;
   __pyx_L1_error:;
@@ -7305,14 +7428,14 @@ static int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_6orders_4risk___pyx_s
   __Pyx_RefNannySetupContext("__Pyx_modinit_Exttype___pyx_obj_13sequence_edge_6orders_4risk___pyx_scope_struct____pyx_f_13sequence_edge_6orders_4risk_limits_from_dict", 0);
   /*--- Exttype __pyx_obj_13sequence_edge_6orders_4risk___pyx_scope_struct____pyx_f_13sequence_edge_6orders_4risk_limits_from_dict ---*/
   #if CYTHON_USE_TYPE_SPECS
-  __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk___pyx_scope_struct____pyx_f_13sequence_edge_6orders_4risk_limits_from_dict = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_13sequence_edge_6orders_4risk___pyx_scope_struct____pyx_f_13sequence_edge_6orders_4risk_limits_from_dict_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk___pyx_scope_struct____pyx_f_13sequence_edge_6orders_4risk_limits_from_dict)) __PYX_ERR(0, 102, __pyx_L1_error)
+  __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk___pyx_scope_struct____pyx_f_13sequence_edge_6orders_4risk_limits_from_dict = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_13sequence_edge_6orders_4risk___pyx_scope_struct____pyx_f_13sequence_edge_6orders_4risk_limits_from_dict_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk___pyx_scope_struct____pyx_f_13sequence_edge_6orders_4risk_limits_from_dict)) __PYX_ERR(0, 107, __pyx_L1_error)
   #else
   __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk___pyx_scope_struct____pyx_f_13sequence_edge_6orders_4risk_limits_from_dict = &__pyx_type_13sequence_edge_6orders_4risk___pyx_scope_struct____pyx_f_13sequence_edge_6orders_4risk_limits_from_dict;
   #endif
   #if !CYTHON_COMPILING_IN_LIMITED_API
   #endif
   #if !CYTHON_USE_TYPE_SPECS
-  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk___pyx_scope_struct____pyx_f_13sequence_edge_6orders_4risk_limits_from_dict) < (0)) __PYX_ERR(0, 102, __pyx_L1_error)
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk___pyx_scope_struct____pyx_f_13sequence_edge_6orders_4risk_limits_from_dict) < (0)) __PYX_ERR(0, 107, __pyx_L1_error)
   #endif
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_4risk___pyx_scope_struct____pyx_f_13sequence_edge_6orders_4risk_limits_from_dict);
@@ -7641,7 +7764,7 @@ __Pyx_RefNannySetupContext("PyInit_risk", 0);
   if (__Pyx_InitAfterSharedUtility() < (0)) __PYX_ERR(0, 1, __pyx_L1_error)
   /*--- Execution code ---*/
 
-  /* "sequence_edge/orders/risk.pyx":30
+  /* "sequence_edge/orders/risk.pyx":32
  * from sequence_edge.util cimport FIXED, muldiv
  * 
  * from sequence_edge.algo import abi             # <<<<<<<<<<<<<<
@@ -7650,62 +7773,80 @@ __Pyx_RefNannySetupContext("PyInit_risk", 0);
 */
   {
     PyObject* const __pyx_imported_names[] = {__pyx_mstate_global->__pyx_n_u_abi};
-    __pyx_t_1 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_sequence_edge_algo, __pyx_imported_names, 1, NULL, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 30, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_sequence_edge_algo, __pyx_imported_names, 1, NULL, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 32, __pyx_L1_error)
   }
   __pyx_t_2 = __pyx_t_1;
   __Pyx_GOTREF(__pyx_t_2);
   {
     PyObject* const __pyx_imported_names[] = {__pyx_mstate_global->__pyx_n_u_abi};
     __pyx_t_3 = 0; {
-      __pyx_t_4 = __Pyx_ImportFrom(__pyx_t_2, __pyx_imported_names[__pyx_t_3]); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 30, __pyx_L1_error)
+      __pyx_t_4 = __Pyx_ImportFrom(__pyx_t_2, __pyx_imported_names[__pyx_t_3]); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 32, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_4);
-      if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_imported_names[__pyx_t_3], __pyx_t_4) < (0)) __PYX_ERR(0, 30, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_imported_names[__pyx_t_3], __pyx_t_4) < (0)) __PYX_ERR(0, 32, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
     }
   }
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "sequence_edge/orders/risk.pyx":90
+  /* "sequence_edge/orders/risk.pyx":92
  * 
  * 
  * LIMIT_FIELDS = ("max_order_qty", "max_notional", "max_position", "max_open_orders",             # <<<<<<<<<<<<<<
  *                 "max_orders_per_sec", "price_band_bps", "max_loss")
  * 
 */
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_LIMIT_FIELDS, __pyx_mstate_global->__pyx_tuple[0]) < (0)) __PYX_ERR(0, 90, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_LIMIT_FIELDS, __pyx_mstate_global->__pyx_tuple[0]) < (0)) __PYX_ERR(0, 92, __pyx_L1_error)
 
-  /* "sequence_edge/orders/risk.pyx":143
+  /* "sequence_edge/orders/risk.pyx":148
  *         limits_from_dict(&self.limits, dict(risk or {}))
  * 
  *     def check(self, *, side: int, qty_1e8: int, px_1e8: int, mid_1e8: int = 0, rests: bool = True,             # <<<<<<<<<<<<<<
  *               position_1e8: int = 0, open_buy_1e8: int = 0, open_sell_1e8: int = 0,
- *               open_orders: int = 0, pnl_1e8: int = 0, now_ns: int = 1) -> str | None:
+ *               open_orders: int = 0, pnl_1e8: int = 0, now_ns: int = 1,
 */
-  __pyx_t_2 = __Pyx_PyDict_NewPresized(8); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 143, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(9); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 148, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_mid_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_rests, Py_True) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_position_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_open_buy_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_open_sell_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_open_orders, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_pnl_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_now_ns, __pyx_mstate_global->__pyx_int_1) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(12); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 143, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_mid_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_rests, Py_True) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_position_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_open_buy_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_open_sell_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_open_orders, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_pnl_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_now_ns, __pyx_mstate_global->__pyx_int_1) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+
+  /* "sequence_edge/orders/risk.pyx":151
+ *               position_1e8: int = 0, open_buy_1e8: int = 0, open_sell_1e8: int = 0,
+ *               open_orders: int = 0, pnl_1e8: int = 0, now_ns: int = 1,
+ *               order_qty_1e8: int | None = None) -> str | None:             # <<<<<<<<<<<<<<
+ *         """The reject reason name for this order, or None when it passes (and takes a token).
+ *         order_qty_1e8: the total quantity (an amend's filled part included); default qty_1e8."""
+*/
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_order_qty_1e8, Py_None) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+
+  /* "sequence_edge/orders/risk.pyx":148
+ *         limits_from_dict(&self.limits, dict(risk or {}))
+ * 
+ *     def check(self, *, side: int, qty_1e8: int, px_1e8: int, mid_1e8: int = 0, rests: bool = True,             # <<<<<<<<<<<<<<
+ *               position_1e8: int = 0, open_buy_1e8: int = 0, open_sell_1e8: int = 0,
+ *               open_orders: int = 0, pnl_1e8: int = 0, now_ns: int = 1,
+*/
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(13); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 148, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_mid_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_rests, __pyx_mstate_global->__pyx_n_u_bool) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_position_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_open_buy_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_open_sell_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_open_orders, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_pnl_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_now_ns, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_kp_u_str_None) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_4risk_11RiskChecker_3check, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_RiskChecker_check, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_risk, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[1])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 143, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_mid_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_rests, __pyx_mstate_global->__pyx_n_u_bool) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_position_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_open_buy_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_open_sell_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_open_orders, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_pnl_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_now_ns, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_order_qty_1e8, __pyx_mstate_global->__pyx_kp_u_int_None) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_kp_u_str_None) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_4risk_11RiskChecker_3check, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_RiskChecker_check, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_risk, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[1])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 148, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
@@ -7714,7 +7855,7 @@ __Pyx_RefNannySetupContext("PyInit_risk", 0);
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_4risk_RiskChecker, __pyx_mstate_global->__pyx_n_u_check, __pyx_t_5) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_4risk_RiskChecker, __pyx_mstate_global->__pyx_n_u_check, __pyx_t_5) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
   /* "(tree fragment)":1
@@ -7814,7 +7955,7 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
   CYTHON_UNUSED_VAR(__pyx_mstate);
   __Pyx_RefNannySetupContext("__Pyx_InitCachedConstants", 0);
 
-  /* "sequence_edge/orders/risk.pyx":90
+  /* "sequence_edge/orders/risk.pyx":92
  * 
  * 
  * LIMIT_FIELDS = ("max_order_qty", "max_notional", "max_position", "max_open_orders",             # <<<<<<<<<<<<<<
@@ -7823,7 +7964,7 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[7] = {__pyx_mstate_global->__pyx_n_u_max_order_qty, __pyx_mstate_global->__pyx_n_u_max_notional, __pyx_mstate_global->__pyx_n_u_max_position, __pyx_mstate_global->__pyx_n_u_max_open_orders, __pyx_mstate_global->__pyx_n_u_max_orders_per_sec, __pyx_mstate_global->__pyx_n_u_price_band_bps, __pyx_mstate_global->__pyx_n_u_max_loss};
-    __pyx_mstate_global->__pyx_tuple[0] = __Pyx_PyTuple_FromArray(__pyx_temp, 7); if (unlikely(!__pyx_mstate_global->__pyx_tuple[0])) __PYX_ERR(0, 90, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[0] = __Pyx_PyTuple_FromArray(__pyx_temp, 7); if (unlikely(!__pyx_mstate_global->__pyx_tuple[0])) __PYX_ERR(0, 92, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[0]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[0]);
@@ -7864,41 +8005,41 @@ static int __Pyx_InitConstants(__pyx_mstatetype *__pyx_mstate) {
   int __pyx_clineno = 0;
   CYTHON_UNUSED_VAR(__pyx_mstate);
   {
-    const struct { const unsigned int length: 8; } str_length_index[] = {{15},{32},{15},{1},{9},{1},{4},{179},{110},{8},{7},{40},{6},{2},{9},{5},{50},{10},{22},{8},{12},{14},{11},{29},{31},{17},{20},{12},{8},{12},{8},{10},{8},{12},{11},{12},{10},{17},{13},{12},{12},{19},{8},{13},{3},{18},{4},{5},{18},{3},{3},{5},{1},{34},{8},{12},{15},{13},{18},{12},{7},{6},{1},{12},{11},{13},{7},{3},{12},{14},{6},{7},{6},{5},{6},{4},{4},{18},{25},{10},{4},{8},{6}};
-    const struct { const unsigned int length: 9; } bytes_length_index[] = {{500},{9},{10},{170}};
+    const struct { const unsigned int length: 8; } str_length_index[] = {{1},{15},{32},{49},{15},{1},{9},{1},{4},{179},{110},{8},{7},{40},{6},{2},{10},{9},{5},{50},{10},{22},{8},{12},{14},{11},{29},{31},{17},{20},{12},{8},{12},{8},{10},{8},{12},{11},{12},{10},{17},{13},{12},{12},{19},{8},{13},{3},{18},{4},{5},{18},{3},{3},{5},{1},{34},{8},{12},{15},{13},{18},{12},{7},{6},{1},{12},{11},{13},{13},{7},{3},{12},{14},{6},{7},{6},{5},{6},{4},{4},{18},{25},{10},{4},{8},{6}};
+    const struct { const unsigned int length: 9; } bytes_length_index[] = {{500},{9},{10},{191}};
     #ifndef CYTHON_COMPRESS_STRINGS
       #define CYTHON_COMPRESS_STRINGS 90
     #endif
-    #if (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (975 bytes) */
-static const char cstring[] = "x\332\255U;o\033G\020\246\000!\260\\$P\027[\0162rcQ\226OP$\010\216\037J\004=\0009\216\254\027\\\305^\354\355\315\221\033\356\355\236v\367d\022H\221R%K\226*U\252T\351R%K\375\214\374\204\314\336Q4)\247\211\223\003x3;;\363\315\373\010\322\2017\006\024\267\r|\006\220\025\316C\214\300!7Nzy\202\240\213,F\273\000\r\343a\316[DH-od\250}=z\016-m>\350g\360\323\256\321\270k<\202or\017\033\035\3374\032\010<A%\311\234{T\035p\336J\341\321\006%\r{[{OV\236\256\000\327\tX\374\035\205w\340\212X(\356\034:0)\304\205T^j\360\235\034]\004;)tL\001\0321\241\240!\047\275Q\003\337D\r\016}`\340\021\327\332x\356\245\321\214\314\245n<\202DZr\022r\"\353m\256\034F{R\264\024]\006o\024]!<d\030\362\r\310\242\t\234(\2524R2\223\336-\224\274#X\034V\n\333\271\222BzJ\317\342q\201\316St\037\244o\302\317\274\360\206\345\301\003\316\035\331\002\353<I\030E\205\211t<V\224F\003\237\310\2147p\321\005S-\220\005\331\242\261\tE\260h\245kEy\247\215:h7\204t\025\227\224\027\345+\343mfr\324\2542\371\324?*\276\366\330\240Z\257\275\204\245\252{\224 \374\001\241S\205.\373\006\001\003\312\334\346\\\035^(\236\305\t_{\275\363\353\316\021\333\336\331z\275yx\260\365jk\343\210\035l\255\037\276\331=< \375\215&\212\026\332\0216b\314bRP\364\242\354;c\343\227\324\223\262f\377x-\002el\257\323\246\337&\215\007\333\305\266?\300\224\261A\013\221\321\223\026Z\004\332\270\301\242\047\343R\227\324$\205*%\232g%\245\2421\301sy\303\017L\216\013\256nT\006\021\263\317b\037\n\260\035\016\024\374\020\326\2158\377,)\306<5\237\210tL\030k\n\232\\\344\261\344\256\243\2054\321P\346bcT\231\266\240\321CFIx\313\005\306\\\264(=\352\233\364\230\271V5s,\265&c\t\025&z\241\214\240\251]\213n\032\025\272\257\214s\201R\251h\326\271\2725\021\3451p\354\330w\206\007\307r\2228\024ARm\272\321\231L\330\022>\245\301`\332\231\022#.:A4\202W\262\264\006*\310s]\021\223\337`\224GZrd1\2555\213s\227\267\203\214\234\007b\221;\243-\325\311Y\364\205\325a\000\303R\215\315\177\304U\303\214K*\347Q\245\356\023Ly\241\274\223\t\322\206\245\262\215\311\tW\264{T;\230\033\354q\325y\317""\226\226\307\240\330\352\240\002+\001\214\225\257A\245=\314/\300^\347M\034\276E0_\257\375W8a\264+A\thu\205\371z\255 n\371\007\366?\301\376{\214jd\277\320\270\232\243\241\377z\355\304\310\344K2\031\211bP\231\005(\2065\272=\367\2650\342\264\215\202>\230\230\324\252\017F\tZ\243\377\223\374\317\211\353\311\273\247\217\273\373\247\363\335\315\336do\275\267\337\237\374\256\367\376\374\345\345\327\037\323\253W\375\267\357\372\357\336_?x\330\177\270|\261\332\377\361\227\253\325\376\376\301\365\314\354\331\203\363\267\027\317/\323\217\333W\263\177}U\233\272{\372mw\372\372\316\324\351\275\356l 3\335\365@\356w\227>\235\372S\367z\323c\364~\257T\376\2767q\333f\272;\023\202\351%g\365\363\245\363\315\213;\227\023\227d\363\315\251\353.\236M\237=>\377\355r\372o\336:\331\312";
-    PyObject *data = __Pyx_DecompressString(cstring, 975, 1);
+    #if (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (1035 bytes) */
+static const char cstring[] = "x\332\255U\275S[G\020\0273\024\340\"\031\272\030\354\361\332\215\021\037\302\n\014C\260M\302\000\236\301q0_\343*\346\346\336\275}\322Y\367\356\036\357\356ai&EJJ\225*)U\252\244\244t\251\222?#\177B\366\336\223da\247\211\023\315H{\267\267\373\273\335\337\356\236\000\244\005g\014(\236\326p\023 \316\254\203\000\201Cb\254t\362\002Agq\200\351\022\324\214\003HM\246C\357\002\317@j\250\342\006D\262\211!\231K\355`\336\306\\)\264n\223\216\226\237m\224\347]\212\010Q\312k1jW\256<\207\2066\037\365&\374|`4\036\030\207\340\352\334\301N\313\325\215\366\321\204\250$\335\307\035\252\026X\227J\3410\365F\032\016\367\016\227\3276\326\200\353\020R\374\200\302Y\260Y \024\267\026-\230\010\202L*Gq\271V\202\266\002\373\021\264L\006\032)@\n9!\273q\007WG\r\026\235_\300S\256\265q\334I\243\031\271K]{\n\241L\351\022O\002y\277\342\312b\345P\212\206\242C\177\033E\227\t\0071z\202<\262\250\003\047\211*\252(\031Kg\227\362\265%X\034Q\213\315DI!\035\245\227\342yFdQt\037\245\253\303/<s\206%\376\006\234?M3,\3630d\024\025\206\322\362@Q\0325\\\2261\257\341\212\365\256Z \363\272\025\223\206\024\301J*m\243\222\264\232\250\275uM\370\222\374\001\236ii\013]\230\233\344?1o2\223\240f\205\363\347\322S\031\264\303\032\261\276\365\022\252E\341)\325\001R\246\363\n\202\307\200<\313y[\206\027\212\307A\310\267\336\354\377\266\177\312^\355\357\275\331=9\336{\275\267s\312\216\367\266O\336\036\234\034\223\375N\035E\003\323\261e\205\261\024\303\214\362\020y\0070v\367\220\252\223\263\367\217\307\302K\306\016[M\372\356R\243\260\003l\272c\214\030\033\024\023\031}\242L\013/kC,\372\304\\\352\\\2320S\271F\3638\227D\037\023<\221\303\365\300\345<\343jh2\210\230}\025\373H\201M\277\241\340G\260v\354\362\257\222b\314Q\033\220\220\226\tC3F=\214<\220\334\266\264\220\2462\322\331\300\030\225\247-\250\t\221Q\022.\345\002\003.\032\224\036\325M:\214m\243\350>\026\245&f!\021Sy\241\214\240\376\335\252\014\013\345\253\257\214\265^\022U\324\365\\}\321\021\371\326\257\330\271k\2156\226%\244\261(\274\246x$\214\216e\310\350-\240\306`\332\232\034#""\310Z^5\206\227/i T\256\037\002\373M\242s]b\222!`\276\245\331G\026\320\264\263 \261I\323\353\006\016)rktJ\244\331\024]\226j\337\215~\326\356\214E\205\253\232\271\253)\"\251\024\346.\304\210g\312Y\031\"\r^\376\220]pE#Y\274e\305x\027m\340Xu\365\016\024[\037\320\261\346\301X\3763\240\335\301\302\022\034\266\336\006\376\211\202\205r\351\277\302\t\243m\016J@\353k\314\225K\031\255V\177d\377\023\354\277\307(\372\367\033\235\213\332\217\356/\227.\214\014\277%\223\261(\006\314,A6\342\350\313!(\371~\247\321\024\364\216bX*^\217\034\264D\1773\311\237\023\267\223\367.\027\333G\227\013\355\335\316dg\273s\324\237|\3309\353\276\274\376\356&\372\364\272\377\356}\377\375\331\355\203\047\375\047\253\275\365\376O\277~Z\357\037\035\337\316=\276z\320}\327{~\035\335l\337>\\\350\226{\325\277\246J\323\367.\177h\317\334NM_\336o?\366b\256\275M\242?=\333Y\274:\353\255\366>\334Lx\365l\273:~z\2773sG\316vr\347G\235\211\317V\205\317L{\316G\330\t\257\312\335jw\2677u=qM>\337_\332\366\312\325\314\325b\367\367\353\231\277\001\360\377\372\217";
+    PyObject *data = __Pyx_DecompressString(cstring, 1035, 1);
     #define __Pyx_DecompressString_LZSS_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (1277 bytes) */
-static const char cstring[] = "\377 is too \377large:  \377must be \377a positi\377ve numbe\377r, got (\377tree fra\377gment).;\377 known: \377?NoneNot\377e that C\337ythonY\001de\373li<\000ately\377 stricte\375r!\001n PEP-\377484 and \377rejects \377subclass\377es of bu\377iltin ty\377pes. If \377you need\346\262\000 p%\000%\tthe\337n set\200\000e \377\047annotat\357ion_<\000ing\237\047 dirb\000\320\001t\377o False.\037Pickl\032\000j\001\233\000?uct me\354\001\207\001\357ch a\220\000elf\377.limits,\325s\010\001sT\000e\241&ex\277plicit\334\000r\277equest\233\000w\377ith @aut\367o_p^\001e(Tr\177ue)add_\223\000\177edisabl\304\000\377ge-image\373/s7\001nce_e\375d\013\000orders\377/risk.py\367xen*\001gcis\362\004\003d\024\002\031\002max_\037open_-\003\266G\372 \357nteg\351 >= \2711\270C\374  | \246Au\325n\263B ^\001 \327\002(s\377) <lambd\377a>LIMIT_\377FIELDSRE\377JECT_REA\337SONSR\217\000Ch\337ecker\000\010.___redu\273\000c\363B\243__\017\013\221@\257\"_\013\021c\276K\001__Pyx\001\000D\376\234`_NextRe\367f__\274De___\337_func\004\001geytF\003\022\000main\030\001\337modul!\002na\371m)\002\262 _capix6\001\010\001,\004qual\033\0052\253\004_\253\016\304\006exu\001\316`\345_O\005sr\010\304\016__t\374\372@\251\000is_cor\377outineab\377iasyncio}.\013\006sbool\362\002\355c\370`e_\302\000tra\277ceback\334\000i\377ntitemsk\376\356c_from_d\377ict.<loc\237als>.\241E\372Al\267oss\202ano\350\204\001a\361l\203l\234b\313a_qty\376\004\006s_per_s\363ec\274a\344\206\003onmi\377d_1e8now\357_nso\321bbuyx\017\001\327h\350bsell\047\001\233pn\001\003op<\005\021\002r\377ice_band?_bpspxQ\001z\000\376X\001reasonr\377estsretu\343rn\337\204\001\321\205\001\363\204\n.al\323go\004\013\214\205\003.)\003td\377efaultsi\377deto_fix\377edvalues\266\271  (\301\206\004__\202at\267_13\320\205\n_6\330\205\003_\3454\333\205\001_\000\002\343$t *\277, PyOb\210\210\001 \367*)\000\017=cons\374P\002\321@64_t)\000=u\333@32_ti:N\006\200\270\200/\202\206\003\344\002\365\200/\222\210\002\271\000\320\004)\037\000void\274\2011{\010\223$\247, u\233&""\350\204\r\000\337\204\001_\377exceeded\371\000\253\207\003\236\211\002\000trip\377\200\001\330\004\n\210+\220\377Q\210*\220D\230\004\230\377A\230Q\320\004\035\230^\377\250=\270\016\300f\310J\377\320V]\320]^\330\034\377\"\320\"3\2606\3209\377K\3106\320QR\330\033\377!\240\034\250V\260;\270\377f\300F\310!\360\006\000\377\t\n\210\030\220\021\330\010\337\t\210\031\220!\003\001\033\220\335A\n\001\032\2201\004\007\320\t\363\031\230 \001\000\005\320\t\032\230\356(\002\037\230\001$\r\021\220\033\376\211\001\230d\240)\2501\250\277D\260\010\270\001\270]\000\017\377\210s\220/\240\021\240+\017\250\\\270\021";
-    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 1277, 1920);
+    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (1361 bytes) */
+static const char cstring[] = "\377  is too\377 large: \377 must be\377 a posit\377ive numb\377er, got \277 round/\001 \3770 in 1e8\277 fixed,\000i\377nt (smal\337lest:\030\000-0\3778)(tree \377fragment\377).; know\377n: ?None\377Note tha\377t Cython\336\212\001delim\000at\377ely stri\357cter!\001n P\377EP-484 a\377nd rejec\377ts subcl\377asses of\277 built\225\000t\377ypes. If\177 you ne\236\000\317to p%\000%\tth\277en set\200\000e\377 \047annota\337tion_<\000in?g\047 dirb\000\201!\376;\000False.P\217ickl\032\000j\001\233\000u\237ct me\235!\207\001c\367h a\220\000elf.\377limits,s\352\010\001sT\000e\322&exp\337licit\334\000re\363qu\252 \274 with\377 @auto_p\376^\001e(True)\357add_\223\000edi\357sabl\304\000ge-\177image/s7\001\277nce_ed\013\000o\377rders/ri\377sk.pyxen\266*\001gc\217A| \346!i\345s\016\003d\036\002#\002max?_open_7\003\361G\336\204@nteg\363 >=\323 1\363C\206@ D\003un\352\275B h\001 \341\002(s)\377 <lambda\377>LIMIT_F\377IELDSREJ\377ECT_REAS\357ONSR\231\000Che\357cker\000\010.__\257redu\305\000c\375B_Q_\017\013\233@\271\"_\013\021cK\001___Pyx\001\000D\246`\377_NextRef\373__\306De____\357func\004\001get\274F\003\022\000main\030\001m\357odul!\002nam|)\002\274 _capi6\001<\010\001,\004qual\033\005\253\004\231_\253\016\304\006exu\001\330`_\362O\005sr\010\304\016__te\373st\251\000is_co\377routinea\377biasynci\373o.\013\006sbool\326\362\002cl \000_\302\000tr\177aceback\334\000\377intitems\375k\370c_from_\377dict.<lo?cals>.\241E\372Aoloss\202ano\362\204\001\343al\203l\234b\325a_qt\375y\004\006s_per_\347sec\274a\237\207\003onm\377id_1e8no\337w_nso\321bbu\361y\017\001\327h\350bsell\330\023\002Q\0054\001pn\017\002po\371pI\005\021\002rice_\377band_bps\343px^\001\207\000e\001rea\377sonrests?return\366\204\001\350\205\001>\212\205\n.algo\004\013\243\205\003\375.)\003tdefau\377ltsideto\375_\304\210\002values\266\306\210\003tr\333\206\001__\217at\267_13\347\205\n_6\357\205\003_\3454\362\205\001_\000\002\360$t *\277, PyOb\237\210\001 \367*)\000\017=cons\376P\002int64_t\377)\000uint32\021_\356\211""\001l7N\006s\271\200.\217\206\003\344\002\360\013/\251\210\002\271\000\320\004)\000vo\317id (I:\223$, \351u\233&\365\204\r\000\354\204\001_ex\177ceeded\000\270\207\003\376\265\211\002\000trip\200\001\377\330\004\n\210+\220Q\210\377*\220D\230\004\230A\230\377Q\320\004\035\230^\250=\377\270\016\300f\310J\320V\377]\320]^\330\034\"\320\377\"3\2606\3209K\310\3776\320QR\330\033!\240\377\034\250V\260;\270f\300\377A\330\035*\250)\2601\377\360\010\000\t\n\210\030\220\377\021\330\010\t\210\031\220!\356\003\001\033\220A\013\000\320\t\032\377\230+\240^\2603\260j\273\300\001\032\001\032\2201\022\t\031m\2300\001\320\t\000\005\032\2308\002\327\037\230\001:\007\210/\002\021\220\375\033\236\001\230d\240)\2501\177\250D\260\010\270\001\270m\000\377\017\210s\220/\240\021\240\037+\250\\\270\021";
+    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 1361, 2014);
     #define __Pyx_DecompressString_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #else /* compression: none (1920 bytes) */
-static const char bytes[] = " is too large:  must be a positive number, got (tree fragment).; known: ?NoneNote that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False.Pickling of struct members such as self.limits,self.state must be explicitly requested with @auto_pickle(True)add_notedisableedge-image/sequence_edge/orders/risk.pyxenablegcisenabledrisk.risk.max_open_orders must be an integer >= 1, got str | Noneunknown risk limit(s) <lambda>LIMIT_FIELDSREJECT_REASONSRiskCheckerRiskChecker.__reduce_cython__RiskChecker.__setstate_cython__RiskChecker.check__Pyx_PyDict_NextRef__annotate____func____getstate____main____module____name____pyx_capi____pyx_state__qualname____reduce____reduce_cython____reduce_ex____set_name____setstate____setstate_cython____test___is_coroutineabiasyncio.coroutinesboolcheckcline_in_tracebackgetintitemsklimits_from_dict.<locals>.<lambda>max_lossmax_notionalmax_open_ordersmax_order_qtymax_orders_per_secmax_positionmid_1e8now_nsoopen_buy_1e8open_ordersopen_sell_1e8pnl_1e8popposition_1e8price_band_bpspx_1e8qty_1e8reasonrestsreturnriskselfsequence_edge.algosequence_edge.orders.risksetdefaultsideto_fixedvaluesint (struct __pyx_t_13sequence_edge_6orders_4risk_risk_limits_t *, PyObject *)\000int (struct __pyx_t_13sequence_edge_6orders_4risk_risk_limits_t const *, int64_t)\000uint32_t (struct __pyx_t_13sequence_edge_6orders_4risk_risk_limits_t const *, struct __pyx_t_13sequence_edge_6orders_4risk_risk_state_t *, struct __pyx_t_13sequence_edge_6orders_4risk_risk_order_t const *)\000void (struct __pyx_t_13sequence_edge_6orders_4risk_risk_state_t *, int64_t, uint64_t)\000limits_from_dict\000loss_exceeded\000check_order\000trip\200\001\330\004\n\210+\220Q\210*\220D\230\004\230A\230Q\320\004\035\230^\250=\270\016\300f\310J\320V]\320]^\330\034\"\320\"3\2606\3209K\3106\320QR\330\033!\240\034\250V\260;\270f\300F\310!\360\006\000\t\n\210\030\220\021\330\010\t\210\031""\220!\330\010\t\210\033\220A\330\010\t\210\032\2201\330\010\t\210\033\220A\330\010\t\320\t\031\230\021\330\010\t\320\t\031\230\021\330\010\t\320\t\032\230!\330\010\t\210\037\230\001\330\010\t\210\033\220A\330\010\t\210\032\2201\330\010\021\220\033\230A\230Q\230d\240)\2501\250D\260\010\270\001\270\021\330\010\017\210s\220/\240\021\240+\250\\\270\021";
+    #else /* compression: none (2014 bytes) */
+static const char bytes[] = "  is too large:  must be a positive number, got  rounds to 0 in 1e8 fixed point (smallest: 1e-08)(tree fragment).; known: ?NoneNote that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False.Pickling of struct members such as self.limits,self.state must be explicitly requested with @auto_pickle(True)add_notedisableedge-image/sequence_edge/orders/risk.pyxenablegcint | Noneisenabledrisk.risk.max_open_orders must be an integer >= 1, got str | Noneunknown risk limit(s) <lambda>LIMIT_FIELDSREJECT_REASONSRiskCheckerRiskChecker.__reduce_cython__RiskChecker.__setstate_cython__RiskChecker.check__Pyx_PyDict_NextRef__annotate____func____getstate____main____module____name____pyx_capi____pyx_state__qualname____reduce____reduce_cython____reduce_ex____set_name____setstate____setstate_cython____test___is_coroutineabiasyncio.coroutinesboolcheckcline_in_tracebackgetintitemsklimits_from_dict.<locals>.<lambda>max_lossmax_notionalmax_open_ordersmax_order_qtymax_orders_per_secmax_positionmid_1e8now_nsoopen_buy_1e8open_ordersopen_sell_1e8order_qty_1e8pnl_1e8popposition_1e8price_band_bpspx_1e8qty_1e8reasonrestsreturnriskselfsequence_edge.algosequence_edge.orders.risksetdefaultsideto_fixedvaluesint (struct __pyx_t_13sequence_edge_6orders_4risk_risk_limits_t *, PyObject *)\000int (struct __pyx_t_13sequence_edge_6orders_4risk_risk_limits_t const *, int64_t)\000uint32_t (struct __pyx_t_13sequence_edge_6orders_4risk_risk_limits_t const *, struct __pyx_t_13sequence_edge_6orders_4risk_risk_state_t *, struct __pyx_t_13sequence_edge_6orders_4risk_risk_order_t const *)\000void (struct __pyx_t_13sequence_edge_6orders_4risk_risk_state_t *, int64_t, uint64_t)\000limits_from_dict\000loss_exceeded\000check_order\000trip\200\001\330\004\n\210+\220Q\210*\220D\230\004\230A\230Q\320\004\035\230^\250=\270\016\300f\310J\320V]\320]^\330\034\"\320\"3\2606\3209K\3106\320QR\330\033!\240\034\250V""\260;\270f\300A\330\035*\250)\2601\360\010\000\t\n\210\030\220\021\330\010\t\210\031\220!\330\010\t\210\033\220A\330\010\t\320\t\032\230+\240^\2603\260j\300\001\330\010\t\210\032\2201\330\010\t\210\033\220A\330\010\t\320\t\031\230\021\330\010\t\320\t\031\230\021\330\010\t\320\t\032\230!\330\010\t\210\037\230\001\330\010\t\210\033\220A\330\010\t\210\032\2201\330\010\021\220\033\230A\230Q\230d\240)\2501\250D\260\010\270\001\270\021\330\010\017\210s\220/\240\021\240+\250\\\270\021";
     PyObject *data = NULL;
     #define __Pyx_DecompressString_UNUSED
     #define __Pyx_DecompressString_LZSS_UNUSED
     #endif
     PyObject **stringtab = __pyx_mstate->__pyx_string_tab;
     Py_ssize_t pos = 0;
-    for (int i = 0; i < 83; i++) {
+    for (int i = 0; i < 87; i++) {
       Py_ssize_t bytes_length = str_length_index[i].length;
       PyObject *string = PyUnicode_DecodeUTF8(bytes + pos, bytes_length, NULL);
-      if (likely(string) && i >= 19) PyUnicode_InternInPlace(&string);
+      if (likely(string) && i >= 22) PyUnicode_InternInPlace(&string);
       if (unlikely(!string)) {
         Py_XDECREF(data);
         __PYX_ERR(0, 1, __pyx_L1_error)
@@ -7906,8 +8047,8 @@ static const char bytes[] = " is too large:  must be a positive number, got (tre
       stringtab[i] = string;
       pos += bytes_length;
     }
-    for (int i = 83; i < 87; i++) {
-      Py_ssize_t bytes_length = bytes_length_index[i-83].length;
+    for (int i = 87; i < 91; i++) {
+      Py_ssize_t bytes_length = bytes_length_index[i-87].length;
       PyObject *string = PyBytes_FromStringAndSize(bytes + pos, bytes_length);
       stringtab[i] = string;
       pos += bytes_length;
@@ -7917,14 +8058,14 @@ static const char bytes[] = " is too large:  must be a positive number, got (tre
       }
     }
     Py_XDECREF(data);
-    for (Py_ssize_t i = 0; i < 87; i++) {
+    for (Py_ssize_t i = 0; i < 91; i++) {
       if (unlikely(PyObject_Hash(stringtab[i]) == -1)) {
         __PYX_ERR(0, 1, __pyx_L1_error)
       }
     }
     #if CYTHON_IMMORTAL_CONSTANTS
     {
-      PyObject **table = stringtab + 83;
+      PyObject **table = stringtab + 87;
       for (Py_ssize_t i=0; i<4; ++i) {
         #if PY_VERSION_HEX >= 0x030F0000
         PyUnstable_SetImmortal(table[i]);
@@ -8012,14 +8153,14 @@ static int __Pyx_CreateCodeObjects(__pyx_mstatetype *__pyx_mstate) {
   PyObject* tuple_dedup_map = PyDict_New();
   if (unlikely(!tuple_dedup_map)) return -1;
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 111};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 116};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_k};
     __pyx_mstate_global->__pyx_codeobj_tab[0] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_lambda, __pyx_mstate->__pyx_kp_b_iso88591_D_AQ, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[0])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 11, 14, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 143};
-    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_side, __pyx_mstate->__pyx_n_u_qty_1e8, __pyx_mstate->__pyx_n_u_px_1e8, __pyx_mstate->__pyx_n_u_mid_1e8, __pyx_mstate->__pyx_n_u_rests, __pyx_mstate->__pyx_n_u_position_1e8, __pyx_mstate->__pyx_n_u_open_buy_1e8, __pyx_mstate->__pyx_n_u_open_sell_1e8, __pyx_mstate->__pyx_n_u_open_orders, __pyx_mstate->__pyx_n_u_pnl_1e8, __pyx_mstate->__pyx_n_u_now_ns, __pyx_mstate->__pyx_n_u_o, __pyx_mstate->__pyx_n_u_reason};
-    __pyx_mstate_global->__pyx_codeobj_tab[1] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_check, __pyx_mstate->__pyx_kp_b_iso88591_fJV_369K6QR_V_fF_A_1_A_A_1_AQd, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[1])) goto bad;
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 12, 15, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 148};
+    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_side, __pyx_mstate->__pyx_n_u_qty_1e8, __pyx_mstate->__pyx_n_u_px_1e8, __pyx_mstate->__pyx_n_u_mid_1e8, __pyx_mstate->__pyx_n_u_rests, __pyx_mstate->__pyx_n_u_position_1e8, __pyx_mstate->__pyx_n_u_open_buy_1e8, __pyx_mstate->__pyx_n_u_open_sell_1e8, __pyx_mstate->__pyx_n_u_open_orders, __pyx_mstate->__pyx_n_u_pnl_1e8, __pyx_mstate->__pyx_n_u_now_ns, __pyx_mstate->__pyx_n_u_order_qty_1e8, __pyx_mstate->__pyx_n_u_o, __pyx_mstate->__pyx_n_u_reason};
+    __pyx_mstate_global->__pyx_codeobj_tab[1] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_check, __pyx_mstate->__pyx_kp_b_iso88591_fJV_369K6QR_V_fA_1_A_3j_1_A_A_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[1])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 1};
@@ -8888,9 +9029,9 @@ static CYTHON_INLINE PyObject* __Pyx__PyNumber_Multiply_object_int(PyObject *op1
 #endif
 
 /* PyObjectCompare */
-#ifndef __Pyx_DEFINED_PyObject_CompareIntFloatBoolGe
-#define __Pyx_DEFINED_PyObject_CompareIntFloatBoolGe
-static int __Pyx_PyObject_CompareIntFloatBoolGe(PyObject *op1, PyObject *op2) {
+#ifndef __Pyx_DEFINED_PyObject_CompareIntFloatBoolLt
+#define __Pyx_DEFINED_PyObject_CompareIntFloatBoolLt
+static int __Pyx_PyObject_CompareIntFloatBoolLt(PyObject *op1, PyObject *op2) {
     double float_op2 = __Pyx_PyFloat_AS_DOUBLE(op2);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (unlikely(float_op2 == -1. && PyErr_Occurred())) return -1;
@@ -8898,23 +9039,23 @@ static int __Pyx_PyObject_CompareIntFloatBoolGe(PyObject *op1, PyObject *op2) {
     #if CYTHON_USE_PYLONG_INTERNALS
     if (__Pyx_PyLong_IsCompact(op1)) {
         Py_ssize_t iop1 = __Pyx_PyLong_CompactValue(op1);
-        if (((double)iop1) >= float_op2) goto __pyx_return_true; else goto __pyx_return_false;
+        if (((double)iop1) < float_op2) goto __pyx_return_true; else goto __pyx_return_false;
     }
     if (unlikely(!__Pyx_isfinite(float_op2))) {
-        if (0.0 >= float_op2) goto __pyx_return_true; else goto __pyx_return_false;
+        if (0.0 < float_op2) goto __pyx_return_true; else goto __pyx_return_false;
     } else {
         int sign1 = __Pyx_PyLong_Sign(op1);
         if (float_op2 >= 0.) {
-            if (sign1 < 0) goto __pyx_return_false;
-            if (float_op2 < (double) (1L << PyLong_SHIFT)) goto __pyx_return_true;
+            if (sign1 < 0) goto __pyx_return_true;
+            if (float_op2 < (double) (1L << PyLong_SHIFT)) goto __pyx_return_false;
         } else {
-            if (sign1 > 0) goto __pyx_return_true;
-            if (float_op2 > -(double) (1L << PyLong_SHIFT)) goto __pyx_return_false;
+            if (sign1 > 0) goto __pyx_return_false;
+            if (float_op2 > -(double) (1L << PyLong_SHIFT)) goto __pyx_return_true;
         }
     }
     #else
     if (unlikely(!__Pyx_isfinite(float_op2))) {
-        if (0.0 >= float_op2) goto __pyx_return_true; else goto __pyx_return_false;
+        if (0.0 < float_op2) goto __pyx_return_true; else goto __pyx_return_false;
     } else {
         int overflow1;
         long iop1 = PyLong_AsLongAndOverflow(op1, &overflow1);
@@ -8924,24 +9065,24 @@ static int __Pyx_PyObject_CompareIntFloatBoolGe(PyObject *op1, PyObject *op2) {
             } else if ((long long) iop1 <= - (1LL << 53)) {
                 overflow1 = -1;
             } else {
-                if (((double) iop1) >= float_op2) goto __pyx_return_true; else goto __pyx_return_false;
+                if (((double) iop1) < float_op2) goto __pyx_return_true; else goto __pyx_return_false;
             }
         }
         if (overflow1 < 0) {
-            if (float_op2 > ((double) (1LL << 53))) goto __pyx_return_false;
+            if (float_op2 > ((double) (1LL << 53))) goto __pyx_return_true;
         } else {
-            if (float_op2 < - ((double) (1LL << 53))) goto __pyx_return_true;
+            if (float_op2 < - ((double) (1LL << 53))) goto __pyx_return_false;
         }
     }
     #endif
-    return __Pyx_PyObject_RichCompareBool(op1, op2, Py_GE);
+    return __Pyx_PyObject_RichCompareBool(op1, op2, Py_LT);
 __pyx_return_true:
     return 1;
 __pyx_return_false:
     return 0;
 }
 #endif
-static CYTHON_INLINE int __Pyx_PyObject_CompareBoolGe_object_float(PyObject *op1, PyObject *op2, int pyop) {
+static CYTHON_INLINE int __Pyx_PyObject_CompareBoolLt_object_float(PyObject *op1, PyObject *op2, int pyop) {
     CYTHON_UNUSED_VAR(pyop);
     if (unlikely(op2 == Py_None)) {
         goto __pyx_richcmp;
@@ -8956,14 +9097,14 @@ static CYTHON_INLINE int __Pyx_PyObject_CompareBoolGe_object_float(PyObject *op1
             #if !CYTHON_ASSUME_SAFE_MACROS
             if (unlikely(float_op2 == -1. && PyErr_Occurred())) return -1;
             #endif
-            if (float_op1 >= float_op2) goto __pyx_return_true; else goto __pyx_return_false;
+            if (float_op1 < float_op2) goto __pyx_return_true; else goto __pyx_return_false;
         }
         goto __pyx_richcmp;
     }
     if (PyLong_CheckExact(op1)) {
-        if (op1 == op2) goto __pyx_return_true;
+        if (op1 == op2) goto __pyx_return_false;
         if (likely(op2 != Py_None)) {
-            return __Pyx_PyObject_CompareIntFloatBoolGe(op1, op2);
+            return __Pyx_PyObject_CompareIntFloatBoolLt(op1, op2);
         }
         goto __pyx_richcmp;
     }
@@ -8971,7 +9112,7 @@ static CYTHON_INLINE int __Pyx_PyObject_CompareBoolGe_object_float(PyObject *op1
     if ((0)) goto __pyx_return_true;
     if ((0)) goto __pyx_return_false;
 __pyx_richcmp:
-    return __Pyx_PyObject_RichCompareBool(op1, op2, Py_GE);
+    return __Pyx_PyObject_RichCompareBool(op1, op2, Py_LT);
 __pyx_return_true:
     return 1;
 __pyx_return_false:
@@ -9194,6 +9335,145 @@ static CYTHON_INLINE PyObject *__Pyx__GetModuleGlobalName(PyObject *name)
     }
 #endif
     return __Pyx_GetBuiltinName(name);
+}
+
+/* PyObjectCompare */
+#ifndef __Pyx_DEFINED_PyObject_CompareFloatIntBoolLt
+#define __Pyx_DEFINED_PyObject_CompareFloatIntBoolLt
+static int __Pyx_PyObject_CompareFloatIntBoolLt(PyObject *op1, PyObject *op2) {
+    double float_op1 = __Pyx_PyFloat_AS_DOUBLE(op1);
+    #if !CYTHON_ASSUME_SAFE_MACROS
+    if (unlikely(float_op1 == -1. && PyErr_Occurred())) return -1;
+    #endif
+    #if CYTHON_USE_PYLONG_INTERNALS
+    if (__Pyx_PyLong_IsCompact(op2)) {
+        Py_ssize_t iop2 = __Pyx_PyLong_CompactValue(op2);
+        if (float_op1 < ((double)iop2)) goto __pyx_return_true; else goto __pyx_return_false;
+    }
+    if (unlikely(!__Pyx_isfinite(float_op1))) {
+        if (float_op1 < 0.0) goto __pyx_return_true; else goto __pyx_return_false;
+    } else {
+        int sign2 = __Pyx_PyLong_Sign(op2);
+        if (float_op1 >= 0.) {
+            if (sign2 < 0) goto __pyx_return_false;
+            if (float_op1 < (double) (1L << PyLong_SHIFT)) goto __pyx_return_true;
+        } else {
+            if (sign2 > 0) goto __pyx_return_true;
+            if (float_op1 > -(double) (1L << PyLong_SHIFT)) goto __pyx_return_false;
+        }
+    }
+    #else
+    if (unlikely(!__Pyx_isfinite(float_op1))) {
+        if (float_op1 < 0.0) goto __pyx_return_true; else goto __pyx_return_false;
+    } else {
+        int overflow2;
+        long iop2 = PyLong_AsLongAndOverflow(op2, &overflow2);
+        if (likely(!overflow2)) {
+            if ((long long) iop2 >= (1LL << 53)) {
+                overflow2 = 1;
+            } else if ((long long) iop2 <= - (1LL << 53)) {
+                overflow2 = -1;
+            } else {
+                if (float_op1 < ((double) iop2)) goto __pyx_return_true; else goto __pyx_return_false;
+            }
+        }
+        if (overflow2 > 0) {
+            if (float_op1 < ((double) (1LL << 53))) goto __pyx_return_true;
+        } else {
+            if (float_op1 > - ((double) (1LL << 53))) goto __pyx_return_false;
+        }
+    }
+    #endif
+    return __Pyx_PyObject_RichCompareBool(op1, op2, Py_LT);
+__pyx_return_true:
+    return 1;
+__pyx_return_false:
+    return 0;
+}
+#endif
+#if CYTHON_USE_PYLONG_INTERNALS
+#ifndef __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
+#define __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
+static int __Pyx_PyObject_CompareIntIntBoolLt(PyObject *op1, PyObject *op2) {
+    Py_ssize_t cmp = __Pyx_PyLong_CompareSignAndSize(op1, op2);
+    if (cmp == 0) {
+        Py_ssize_t size = __Pyx_PyLong_DigitCount(op1);
+        if (size > 0) {
+            const digit* digits1 = __Pyx_PyLong_Digits(op1);
+            const digit* digits2 = __Pyx_PyLong_Digits(op2);
+            if (size == 1) {
+                cmp = (Py_ssize_t) digits1[0] - (Py_ssize_t) digits2[0];
+            } else if ((size == 2) && (8 * sizeof(Py_ssize_t) >= 2 * PyLong_SHIFT)) {
+                cmp = (Py_ssize_t) (((((size_t)digits1[1]) << PyLong_SHIFT) | (size_t)digits1[0])) - (Py_ssize_t) (((((size_t)digits2[1]) << PyLong_SHIFT) | (size_t)digits2[0]));
+            } else {
+                for (Py_ssize_t i=size-1; i >= 0 && !cmp; --i) {
+                    cmp = (Py_ssize_t) digits1[i] - (Py_ssize_t) digits2[i];
+                }
+            }
+        }
+        if (cmp == 0) return 0;
+        if (__Pyx_PyLong_IsNeg(op1)) cmp = -cmp;
+    }
+    return (cmp < 0);
+}
+#endif
+#ifndef __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
+#define __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
+static CYTHON_INLINE PyObject* __Pyx_PyObject_CompareIntIntLt(PyObject *op1, PyObject *op2) {
+    int result = __Pyx_PyObject_CompareIntIntBoolLt(op1, op2);
+    if (unlikely(result == -1)) return NULL;
+    return __Pyx_NewRef(result ? Py_True : Py_False);
+}
+#endif
+#else
+#ifndef __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
+#define __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
+static int __Pyx_PyObject_CompareIntIntBoolLt(PyObject *op1, PyObject *op2) {
+    int overflow1, overflow2;
+    long long iop1 = PyLong_AsLongLongAndOverflow(op1, &overflow1);
+    long long iop2 = PyLong_AsLongLongAndOverflow(op2, &overflow2);
+    if (likely(!(overflow1 | overflow2))) {
+        if (iop1 < iop2) goto __pyx_return_true; else goto __pyx_return_false;
+    } else if (overflow1 != overflow2) {
+        if (overflow1 < overflow2) goto __pyx_return_true; else goto __pyx_return_false;
+    } else {
+        return __Pyx_PyObject_RichCompareBool(op1, op2, Py_LT);
+    }
+__pyx_return_true:
+    return 1;
+__pyx_return_false:
+    return 0;
+}
+#endif
+#endif
+static CYTHON_INLINE int __Pyx_PyObject_CompareBoolLt_object_int(PyObject *op1, PyObject *op2, int pyop) {
+    CYTHON_UNUSED_VAR(pyop);
+    if (unlikely(op2 == Py_None)) {
+        goto __pyx_richcmp;
+    }
+    if (op1 == op2) goto __pyx_return_false;
+    if (PyFloat_CheckExact(op1)) {
+        if (likely(op2 != Py_None)) {
+            return __Pyx_PyObject_CompareFloatIntBoolLt(op1, op2);
+        }
+        goto __pyx_richcmp;
+    }
+    if (likely(PyLong_CheckExact(op1))) {
+        if (op1 == op2) goto __pyx_return_false;
+        if (likely(op2 != Py_None)) {
+            return __Pyx_PyObject_CompareIntIntBoolLt(op1, op2);
+        }
+        goto __pyx_richcmp;
+    }
+    if ((0)) goto __pyx_richcmp;
+    if ((0)) goto __pyx_return_true;
+    if ((0)) goto __pyx_return_false;
+__pyx_richcmp:
+    return __Pyx_PyObject_RichCompareBool(op1, op2, Py_LT);
+__pyx_return_true:
+    return 1;
+__pyx_return_false:
+    return 0;
 }
 
 /* CopyObjectArray (used by TupleOrListFromArrayImpl) */
@@ -11602,145 +11882,6 @@ static PyTypeObject *__Pyx_Get_CyFunction_Type(void) {
 }
 
 /* PyObjectCompare */
-#ifndef __Pyx_DEFINED_PyObject_CompareFloatIntBoolLt
-#define __Pyx_DEFINED_PyObject_CompareFloatIntBoolLt
-static int __Pyx_PyObject_CompareFloatIntBoolLt(PyObject *op1, PyObject *op2) {
-    double float_op1 = __Pyx_PyFloat_AS_DOUBLE(op1);
-    #if !CYTHON_ASSUME_SAFE_MACROS
-    if (unlikely(float_op1 == -1. && PyErr_Occurred())) return -1;
-    #endif
-    #if CYTHON_USE_PYLONG_INTERNALS
-    if (__Pyx_PyLong_IsCompact(op2)) {
-        Py_ssize_t iop2 = __Pyx_PyLong_CompactValue(op2);
-        if (float_op1 < ((double)iop2)) goto __pyx_return_true; else goto __pyx_return_false;
-    }
-    if (unlikely(!__Pyx_isfinite(float_op1))) {
-        if (float_op1 < 0.0) goto __pyx_return_true; else goto __pyx_return_false;
-    } else {
-        int sign2 = __Pyx_PyLong_Sign(op2);
-        if (float_op1 >= 0.) {
-            if (sign2 < 0) goto __pyx_return_false;
-            if (float_op1 < (double) (1L << PyLong_SHIFT)) goto __pyx_return_true;
-        } else {
-            if (sign2 > 0) goto __pyx_return_true;
-            if (float_op1 > -(double) (1L << PyLong_SHIFT)) goto __pyx_return_false;
-        }
-    }
-    #else
-    if (unlikely(!__Pyx_isfinite(float_op1))) {
-        if (float_op1 < 0.0) goto __pyx_return_true; else goto __pyx_return_false;
-    } else {
-        int overflow2;
-        long iop2 = PyLong_AsLongAndOverflow(op2, &overflow2);
-        if (likely(!overflow2)) {
-            if ((long long) iop2 >= (1LL << 53)) {
-                overflow2 = 1;
-            } else if ((long long) iop2 <= - (1LL << 53)) {
-                overflow2 = -1;
-            } else {
-                if (float_op1 < ((double) iop2)) goto __pyx_return_true; else goto __pyx_return_false;
-            }
-        }
-        if (overflow2 > 0) {
-            if (float_op1 < ((double) (1LL << 53))) goto __pyx_return_true;
-        } else {
-            if (float_op1 > - ((double) (1LL << 53))) goto __pyx_return_false;
-        }
-    }
-    #endif
-    return __Pyx_PyObject_RichCompareBool(op1, op2, Py_LT);
-__pyx_return_true:
-    return 1;
-__pyx_return_false:
-    return 0;
-}
-#endif
-#if CYTHON_USE_PYLONG_INTERNALS
-#ifndef __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
-#define __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
-static int __Pyx_PyObject_CompareIntIntBoolLt(PyObject *op1, PyObject *op2) {
-    Py_ssize_t cmp = __Pyx_PyLong_CompareSignAndSize(op1, op2);
-    if (cmp == 0) {
-        Py_ssize_t size = __Pyx_PyLong_DigitCount(op1);
-        if (size > 0) {
-            const digit* digits1 = __Pyx_PyLong_Digits(op1);
-            const digit* digits2 = __Pyx_PyLong_Digits(op2);
-            if (size == 1) {
-                cmp = (Py_ssize_t) digits1[0] - (Py_ssize_t) digits2[0];
-            } else if ((size == 2) && (8 * sizeof(Py_ssize_t) >= 2 * PyLong_SHIFT)) {
-                cmp = (Py_ssize_t) (((((size_t)digits1[1]) << PyLong_SHIFT) | (size_t)digits1[0])) - (Py_ssize_t) (((((size_t)digits2[1]) << PyLong_SHIFT) | (size_t)digits2[0]));
-            } else {
-                for (Py_ssize_t i=size-1; i >= 0 && !cmp; --i) {
-                    cmp = (Py_ssize_t) digits1[i] - (Py_ssize_t) digits2[i];
-                }
-            }
-        }
-        if (cmp == 0) return 0;
-        if (__Pyx_PyLong_IsNeg(op1)) cmp = -cmp;
-    }
-    return (cmp < 0);
-}
-#endif
-#ifndef __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
-#define __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
-static CYTHON_INLINE PyObject* __Pyx_PyObject_CompareIntIntLt(PyObject *op1, PyObject *op2) {
-    int result = __Pyx_PyObject_CompareIntIntBoolLt(op1, op2);
-    if (unlikely(result == -1)) return NULL;
-    return __Pyx_NewRef(result ? Py_True : Py_False);
-}
-#endif
-#else
-#ifndef __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
-#define __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
-static int __Pyx_PyObject_CompareIntIntBoolLt(PyObject *op1, PyObject *op2) {
-    int overflow1, overflow2;
-    long long iop1 = PyLong_AsLongLongAndOverflow(op1, &overflow1);
-    long long iop2 = PyLong_AsLongLongAndOverflow(op2, &overflow2);
-    if (likely(!(overflow1 | overflow2))) {
-        if (iop1 < iop2) goto __pyx_return_true; else goto __pyx_return_false;
-    } else if (overflow1 != overflow2) {
-        if (overflow1 < overflow2) goto __pyx_return_true; else goto __pyx_return_false;
-    } else {
-        return __Pyx_PyObject_RichCompareBool(op1, op2, Py_LT);
-    }
-__pyx_return_true:
-    return 1;
-__pyx_return_false:
-    return 0;
-}
-#endif
-#endif
-static CYTHON_INLINE int __Pyx_PyObject_CompareBoolLt_object_int(PyObject *op1, PyObject *op2, int pyop) {
-    CYTHON_UNUSED_VAR(pyop);
-    if (unlikely(op2 == Py_None)) {
-        goto __pyx_richcmp;
-    }
-    if (op1 == op2) goto __pyx_return_false;
-    if (PyFloat_CheckExact(op1)) {
-        if (likely(op2 != Py_None)) {
-            return __Pyx_PyObject_CompareFloatIntBoolLt(op1, op2);
-        }
-        goto __pyx_richcmp;
-    }
-    if (likely(PyLong_CheckExact(op1))) {
-        if (op1 == op2) goto __pyx_return_false;
-        if (likely(op2 != Py_None)) {
-            return __Pyx_PyObject_CompareIntIntBoolLt(op1, op2);
-        }
-        goto __pyx_richcmp;
-    }
-    if ((0)) goto __pyx_richcmp;
-    if ((0)) goto __pyx_return_true;
-    if ((0)) goto __pyx_return_false;
-__pyx_richcmp:
-    return __Pyx_PyObject_RichCompareBool(op1, op2, Py_LT);
-__pyx_return_true:
-    return 1;
-__pyx_return_false:
-    return 0;
-}
-
-/* PyObjectCompare */
 #ifndef __Pyx_DEFINED_PyObject_CompareStrStrBoolLt
 #define __Pyx_DEFINED_PyObject_CompareStrStrBoolLt
 static CYTHON_INLINE int __Pyx_PyObject_CompareStrStrBoolLt(PyObject* s1, PyObject* s2) {
@@ -13469,7 +13610,7 @@ static PyObject* __Pyx_ImportFrom(PyObject* module, PyObject* name) {
         if (unlikely(!module_name_str)) { goto modbad; }
         module_name = PyUnicode_FromString(module_name_str);
         if (unlikely(!module_name)) { goto modbad; }
-        module_dot = PyUnicode_Concat(module_name, __pyx_mstate_global->__pyx_kp_u__2);
+        module_dot = PyUnicode_Concat(module_name, __pyx_mstate_global->__pyx_kp_u__3);
         if (unlikely(!module_dot)) { goto modbad; }
         full_name = PyUnicode_Concat(module_dot, name);
         if (unlikely(!full_name)) { goto modbad; }

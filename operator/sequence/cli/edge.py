@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from .edge_policy_options import policy_options
 from .main import cli
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}(-PERP)?$")
@@ -156,6 +157,7 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
 )
+@policy_options
 def edge(
     venue: str,
     port: int,
@@ -179,6 +181,7 @@ def edge(
     coordinator: str | None,
     venue_names: list[str],
     log_level: str,
+    policy: Any,
 ) -> None:
     """Run a venue edge: host deployments pushed over the control API (docs/edge-api.md)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -215,6 +218,7 @@ def edge(
         maker_fee_bps=maker_fee_bps,
         taker_fee_bps=taker_fee_bps,
         venue_names=venue_names,
+        policy=policy,
     )
     try:
         run_loop(serve(config, bind, port, coordinator))

@@ -1,0 +1,136 @@
+"""What an edge accepts in a push, decided before anything on the edge changes.
+
+- Compile limits (`compile_worker.CompileLimits`): bundle size, function count, the compile
+  worker's memory cap and timeout.
+- Where `bundle_url` may point (`bundle_fetch.FetchPolicy`).
+- Risk: every limit must be finite and representable in the 1e8 fixed point the OMS uses (a value
+  that rounds to 0 would mean "no limit", one of 2^63 / 1e8 or more does not fit). A deployment
+  that sets no limit at all gets the edge's default limits (`sequence edge --default-risk`, else
+  BUILTIN_DEFAULT_RISK); one that sets some gets the edge's defaults for the others. Trading
+  without limits takes an explicit `"risk": {"unlimited": true}` in the push, accepted only by an
+  edge started with `--allow-unlimited-risk`.
+- Params: at most MAX_PARAMS, short names, bounded texts, finite numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .algo.compile_worker import CompileLimits
+from .bundle_fetch import FetchPolicy
+from .orders.risk import LIMIT_FIELDS, RiskChecker
+from .push import PushError
+
+FIXED_SCALE = 100_000_000
+MAX_FIXED = 2**63 - 1
+
+# Conservative limits for deployments that set none: small orders and positions, a kill switch.
+# Units are natural (base units for quantities, quote currency for notional and loss).
+BUILTIN_DEFAULT_RISK: dict[str, float | int] = {
+    "max_order_qty": 1.0,
+    "max_notional": 100_000.0,
+    "max_position": 5.0,
+    "max_open_orders": 32,
+    "max_orders_per_sec": 50.0,
+    "price_band_bps": 500.0,
+    "max_loss": 10_000.0,
+}
+
+MAX_PARAMS = 256
+MAX_PARAM_NAME = 64
+MAX_PARAM_TEXT = 4096
+
+
+@dataclass(frozen=True)
+class EdgePolicy:
+    compile: CompileLimits = field(default_factory=CompileLimits)
+    fetch: FetchPolicy = field(default_factory=FetchPolicy)
+    default_risk: dict[str, float | int] = field(default_factory=lambda: dict(BUILTIN_DEFAULT_RISK))
+    allow_unlimited_risk: bool = False
+
+    def __post_init__(self) -> None:
+        check_risk_values(self.default_risk, where="default risk")
+
+
+def check_risk_values(risk: dict[str, Any], where: str = "risk") -> None:
+    """ValueError naming the first limit that is unknown, not finite or not representable."""
+    unknown = sorted(set(risk) - set(LIMIT_FIELDS))
+    if unknown:
+        raise ValueError(f"{where}: unknown limit(s) {', '.join(unknown)}; known: {', '.join(LIMIT_FIELDS)}")
+    for name, value in risk.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{where}.{name}: must be a number, got {value!r}")
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{where}.{name}: must be a finite number above 0, got {value!r}")
+        if name == "max_open_orders":
+            if not isinstance(value, int) or value > 1 << 31:
+                raise ValueError(f"{where}.{name}: must be an integer from 1 to 2147483648, got {value!r}")
+            continue
+        if value * FIXED_SCALE > MAX_FIXED:
+            raise ValueError(
+                f"{where}.{name}: {value!r} does not fit the 1e8 fixed point limits use "
+                f"(at most {MAX_FIXED / FIXED_SCALE:.0f})"
+            )
+        if round(value * FIXED_SCALE) < 1:
+            raise ValueError(f"{where}.{name}: {value!r} rounds to 0 in 1e8 fixed point (smallest is 1e-08)")
+    RiskChecker(risk)  # the OMS's own conversion, so a value it would refuse is refused here
+
+
+def resolve_risk(requested: dict[str, Any], unlimited: bool, policy: EdgePolicy) -> dict[str, Any]:
+    """The limits a deployment runs with and where they come from (its status' `risk`)."""
+    explicit = {k: v for k, v in requested.items() if v is not None}
+    try:
+        check_risk_values(explicit)
+    except ValueError as exc:
+        raise PushError("InvalidRisk", str(exc)) from None
+    if unlimited:
+        if explicit:
+            raise PushError("InvalidRisk", "risk.unlimited cannot be combined with limits")
+        if not policy.allow_unlimited_risk:
+            raise PushError(
+                "UnlimitedRiskRefused",
+                "this edge refuses pushes without risk limits (start it with --allow-unlimited-risk "
+                "to accept risk.unlimited)",
+                403,
+            )
+        return {"source": "unlimited", "limits": {}, "from_edge_default": []}
+    limits = {**policy.default_risk, **explicit}
+    return {
+        "source": "deployment" if explicit else "edge-default",
+        "limits": limits,
+        "from_edge_default": sorted(k for k in policy.default_risk if k not in explicit),
+    }
+
+
+def check_params(params: dict[str, Any]) -> None:
+    """Params are passed to the algo as text: bounded, and numbers finite."""
+    if len(params) > MAX_PARAMS:
+        raise PushError("InvalidParams", f"at most {MAX_PARAMS} params, got {len(params)}")
+    for name, value in params.items():
+        if not 0 < len(name) <= MAX_PARAM_NAME:
+            raise PushError("InvalidParams", f"param names are 1..{MAX_PARAM_NAME} characters, got {name[:80]!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PushError("InvalidParams", f"params.{name}: must be a finite number, got {value!r}")
+        text = value if isinstance(value, str) else None
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**MAX_PARAM_TEXT:
+            raise PushError("InvalidParams", f"params.{name}: the number is too long")
+        if text is not None and len(text.encode()) > MAX_PARAM_TEXT:
+            raise PushError("InvalidParams", f"params.{name}: at most {MAX_PARAM_TEXT} bytes of text")
+
+
+def parse_default_risk(text: str) -> dict[str, Any]:
+    """`--default-risk '{"max_position": 1, ...}'` -> limits (ValueError says what is wrong)."""
+    import json
+
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ValueError("must be a JSON object of limits, e.g. {\"max_position\": 1}")
+    check_risk_values(obj, where="default risk")
+    return obj
