@@ -26,7 +26,9 @@ F = abi.to_fixed
 
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeProcess]:
-    proc = EdgeProcess(tmp_path_factory.mktemp("risk"), "--venue", "kraken", "--seed", "5", "--symbols", "BTC-USD")
+    proc = EdgeProcess(
+        tmp_path_factory.mktemp("risk"), "--venue", "kraken", "--seed", "5", "--symbols", "BTC-USD"
+    )
     yield proc
     proc.stop()
 

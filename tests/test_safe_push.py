@@ -202,7 +202,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
 
 
 @pytest.fixture(scope="module")
-def url_edge(tmp_path_factory: pytest.TempPathFactory, servers: tuple[Server, Server, Path]) -> Iterator[EdgeProcess]:
+def url_edge(
+    tmp_path_factory: pytest.TempPathFactory, servers: tuple[Server, Server, Path]
+) -> Iterator[EdgeProcess]:
     """Trusts the test CA and lets bundle_url reach loopback (like an in-cluster artifact server)."""
     proc = EdgeProcess(
         tmp_path_factory.mktemp("url"),
@@ -246,7 +248,9 @@ def test_plain_http_needs_allow_http_bundles(url_edge: EdgeProcess, servers: Any
     assert resp.status_code == 400 and resp.json()["error"]["reason"] == "BundleUrlRefused"
     assert "--allow-http-bundles" in resp.json()["error"]["message"]
     assert len(plain.requests) == seen  # never contacted
-    edge = EdgeProcess(tmp_path, "--venue", "kraken", "--allow-http-bundles", "--allow-bundle-network", "127.0.0.1/32")
+    edge = EdgeProcess(
+        tmp_path, "--venue", "kraken", "--allow-http-bundles", "--allow-bundle-network", "127.0.0.1/32"
+    )
     try:
         assert url_push(edge, "plain", plain.url("/mm.wasm")).status_code == 201
     finally:

@@ -497,13 +497,19 @@ class Coordinator:
             if not isinstance(item, dict):
                 raise mp.ProtocolError("STATS: each link must be an object")
             handle, from_label = item.get("to"), item.get("from")
-            if not isinstance(handle, int) or not isinstance(from_label, str) or not LABEL_RE.match(from_label):
+            if (
+                not isinstance(handle, int)
+                or not isinstance(from_label, str)
+                or not LABEL_RE.match(from_label)
+            ):
                 raise mp.ProtocolError("STATS: a link needs 'to' (a handle) and 'from' (a mesh label)")
             inst = conn.instances.get(handle)
             if inst is not None:  # an instance that left since the report was written: ignored
                 inst.group.link(from_label, inst.label).merge(item)
         conn.client_counters = {
-            str(k)[:64]: v for k, v in list(counters.items())[:64] if isinstance(v, int) and not isinstance(v, bool)
+            str(k)[:64]: v
+            for k, v in list(counters.items())[:64]
+            if isinstance(v, int) and not isinstance(v, bool)
         }
 
     # ------------------------------------------------------------- liveness

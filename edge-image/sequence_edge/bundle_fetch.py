@@ -18,17 +18,17 @@ header or hash of the fetched bytes): the details go to the edge's log only.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import logging
 import socket
 import ssl
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from aiohttp.abc import AbstractResolver
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 log = logging.getLogger("sequence.edge")
 
@@ -69,17 +69,15 @@ class CheckedResolver(AbstractResolver):
     def __init__(self, policy: FetchPolicy) -> None:
         self.policy = policy
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict[str, Any]]:
-        import asyncio
-
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, family=family)
         except OSError:
             raise FetchRefused("BundleDownloadFailed", f"the host name {host!r} does not resolve") from None
-        hosts = []
+        hosts: list[ResolveResult] = []
         for fam, _, proto, _, sockaddr in infos:
-            addr = ipaddress.ip_address(sockaddr[0])
+            addr = ipaddress.ip_address(str(sockaddr[0]))
             if not address_allowed(addr, self.policy):
                 raise FetchRefused(
                     "BundleUrlRefused",
@@ -87,7 +85,14 @@ class CheckedResolver(AbstractResolver):
                     "bundles from public addresses only (sequence edge --allow-bundle-network CIDR)",
                 )
             hosts.append(
-                {"hostname": host, "host": str(addr), "port": sockaddr[1], "family": fam, "proto": proto, "flags": 0}
+                {
+                    "hostname": host,
+                    "host": str(addr),
+                    "port": int(sockaddr[1]),
+                    "family": fam,
+                    "proto": proto,
+                    "flags": 0,
+                }
             )
         return hosts
 
@@ -137,15 +142,23 @@ async def fetch_bundle(url: str, sha256: str, max_bytes: int, policy: FetchPolic
         ):
             if resp.status != 200:
                 log.warning("bundle_url %s answered HTTP %d", url, resp.status)
-                what = "a redirect (not followed: give the final URL)" if 300 <= resp.status < 400 else "an error"
+                what = (
+                    "a redirect (not followed: give the final URL)"
+                    if 300 <= resp.status < 400
+                    else "an error"
+                )
                 raise FetchRefused("BundleDownloadFailed", f"bundle_url answered with {what}, not the bundle")
             if resp.content_length is not None and resp.content_length > max_bytes:
-                raise FetchRefused("BundleTooLarge", f"bundle_url is larger than this edge's {max_bytes} bytes")
+                raise FetchRefused(
+                    "BundleTooLarge", f"bundle_url is larger than this edge's {max_bytes} bytes"
+                )
             data = bytearray()
             async for chunk in resp.content.iter_chunked(CHUNK):
                 data += chunk
                 if len(data) > max_bytes:
-                    raise FetchRefused("BundleTooLarge", f"bundle_url is larger than this edge's {max_bytes} bytes")
+                    raise FetchRefused(
+                        "BundleTooLarge", f"bundle_url is larger than this edge's {max_bytes} bytes"
+                    )
     except FetchRefused:
         raise
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:

@@ -21,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-
-import wasmtime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import wasmtime
 
 from .algo import abi
 from .algo.compile_worker import CompileRefused, check_shape, compile_bundle
@@ -187,10 +187,13 @@ class Edge:
             raise PushError("NotFound", f"no deployment {deployment_id!r} on edge {self.config.edge_id}", 404)
         return dep
 
-    def check_push(self, deployment_id: str, req: PushRequest, wasm: bytes) -> dict[str, Any]:
+    def check_push(
+        self, deployment_id: str, req: PushRequest, wasm: bytes, *, hashed: bool = False
+    ) -> dict[str, Any]:
         """Everything that can refuse a push and needs no compile; returns the resolved risk
-        (edge_policy.resolve_risk). Changes nothing."""
-        verify_sha256(wasm, req.sha256)
+        (edge_policy.resolve_risk). Changes nothing. `hashed`: the sha256 was verified already."""
+        if not hashed:
+            verify_sha256(wasm, req.sha256)
         try:
             check_shape(wasm, self.config.policy.compile)
         except CompileRefused as exc:
@@ -209,24 +212,27 @@ class Edge:
     async def push_off_loop(self, deployment_id: str, req: PushRequest, wasm: bytes) -> bool:
         """push(), with the bundle compiled in a capped worker process (compile_worker.py) while
         the loop keeps trading; the control API's path. Nothing changes on error."""
+        loop = asyncio.get_running_loop()
         async with self._push_lock:
-            self.check_push(deployment_id, req, wasm)
+            await loop.run_in_executor(None, verify_sha256, wasm, req.sha256)  # hashlib frees the GIL
+            self.check_push(deployment_id, req, wasm, hashed=True)
             module = None
             if not self.host.has_module(req.sha256):
                 try:
                     artifact = await compile_bundle(wasm, self.config.policy.compile)
                 except CompileRefused as exc:
                     raise PushError(exc.reason, exc.message) from None
-                loop = asyncio.get_running_loop()
-                module = await loop.run_in_executor(None, wasmtime.Module.deserialize, self.host.engine, artifact)
+                module = await loop.run_in_executor(
+                    None, wasmtime.Module.deserialize, self.host.engine, artifact
+                )
             if module is not None:  # no await from here on: nothing can evict it before load()
                 self.host.add_module(req.sha256, module)
-            return self.push(deployment_id, req, wasm)
+            return self.push(deployment_id, req, wasm, hashed=True)
 
-    def push(self, deployment_id: str, req: PushRequest, wasm: bytes) -> bool:
+    def push(self, deployment_id: str, req: PushRequest, wasm: bytes, *, hashed: bool = False) -> bool:
         """Load (or hot-swap) a bundle; True when the deployment is new. Nothing changes on error.
         Compiles on the calling thread unless the module is cached (push_off_loop does not)."""
-        risk = self.check_push(deployment_id, req, wasm)
+        risk = self.check_push(deployment_id, req, wasm, hashed=hashed)
         old = self.deployments.get(deployment_id)
         try:
             inst = self.host.load(

@@ -112,7 +112,9 @@ def check_params(params: dict[str, Any]) -> None:
         raise PushError("InvalidParams", f"at most {MAX_PARAMS} params, got {len(params)}")
     for name, value in params.items():
         if not 0 < len(name) <= MAX_PARAM_NAME:
-            raise PushError("InvalidParams", f"param names are 1..{MAX_PARAM_NAME} characters, got {name[:80]!r}")
+            raise PushError(
+                "InvalidParams", f"param names are 1..{MAX_PARAM_NAME} characters, got {name[:80]!r}"
+            )
         if isinstance(value, float) and not math.isfinite(value):
             raise PushError("InvalidParams", f"params.{name}: must be a finite number, got {value!r}")
         text = value if isinstance(value, str) else None
@@ -131,6 +133,6 @@ def parse_default_risk(text: str) -> dict[str, Any]:
     except ValueError as exc:
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(obj, dict):
-        raise ValueError("must be a JSON object of limits, e.g. {\"max_position\": 1}")
+        raise ValueError('must be a JSON object of limits, e.g. {"max_position": 1}')
     check_risk_values(obj, where="default risk")
     return obj

@@ -128,7 +128,7 @@ async def compile_bundle(wasm: bytes, limits: CompileLimits) -> bytes:
     )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(wasm), timeout=limits.timeout_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise CompileRefused(
             "CompileTimeout",
             f"compiling the bundle took longer than {limits.timeout_s:g} s; the compile was stopped "

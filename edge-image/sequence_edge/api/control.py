@@ -82,7 +82,9 @@ async def push(request: web.Request) -> web.Response:
     else:
         policy = edge.config.policy
         try:
-            wasm = await fetch_bundle(str(req.bundle_url), req.sha256, policy.compile.max_bundle_bytes, policy.fetch)
+            wasm = await fetch_bundle(
+                str(req.bundle_url), req.sha256, policy.compile.max_bundle_bytes, policy.fetch
+            )
         except FetchRefused as exc:
             raise PushError(exc.reason, exc.message) from None
     created = await edge.push_off_loop(dep_id, req, wasm)

@@ -60,7 +60,9 @@ def _options() -> list[Callable[[Any], Any]]:
             help="Seconds a push's compile may take before it is stopped and refused",
         ),
         click.option(
-            "--allow-http-bundles", is_flag=True, help="Fetch bundle_url over plain http too (default: https only)"
+            "--allow-http-bundles",
+            is_flag=True,
+            help="Fetch bundle_url over plain http too (default: https only)",
         ),
         click.option(
             "--allow-bundle-network",
@@ -90,9 +92,7 @@ def _options() -> list[Callable[[Any], Any]]:
     ]
     for name, kind in RISK_FLAGS:
         flag = "--default-" + name.replace("_", "-")
-        opts.append(
-            click.option(flag, name, type=kind, default=None, help=f"Edge default for risk.{name}")
-        )
+        opts.append(click.option(flag, name, type=kind, default=None, help=f"Edge default for risk.{name}"))
     return opts
 
 
