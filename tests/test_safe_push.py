@@ -74,6 +74,7 @@ def test_a_module_over_the_function_limit_is_refused_before_compiling(capped_edg
     assert "40006 functions" in resp.json()["error"]["message"]  # raw_algo's 5 + 40,001
     assert summary(capped_edge) == before
     assert capped_edge.http.get("/v1/deployments/many").status_code == 404
+    assert peak_rss_mib(capped_edge.proc.pid) < 256  # under the configured --compile-memory-mib
 
 
 def test_a_large_module_compiles_in_the_worker_and_the_edge_stays_under_the_cap(

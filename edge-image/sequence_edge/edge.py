@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import wasmtime
 
 from .algo import abi
-from .algo.compile_worker import CompileRefused, check_shape, compile_bundle
+from .algo.compile_worker import CompileRefused, CompileWorkers, check_shape
 from .algo.host import AlgoHost, BundleError
 from .deployment import Deployment, failure_reason, iso
 from .edge_policy import EdgePolicy, check_params, resolve_risk
@@ -141,6 +141,7 @@ class Edge:
         self.steps = 0
         self._stopping = False
         self._push_lock = asyncio.Lock()  # one push compiles at a time (each in its own worker)
+        self.compile_workers = CompileWorkers(config.policy.compile)
         # a replay feed has a fixed symbol set, all of which get books (and --symbols must be in it)
         self.ensure_symbols(
             list(config.symbols) + [s for s in self.feed.available_symbols() or [] if s not in config.symbols]
@@ -219,7 +220,7 @@ class Edge:
             module = None
             if not self.host.has_module(req.sha256):
                 try:
-                    artifact = await compile_bundle(wasm, self.config.policy.compile)
+                    artifact = await self.compile_workers.compile(wasm)
                 except CompileRefused as exc:
                     raise PushError(exc.reason, exc.message) from None
                 module = await loop.run_in_executor(
@@ -485,6 +486,7 @@ class Edge:
     async def run(self) -> None:
         """Step about every batch_ms until stop() (the control API runs in between)."""
         period = self.config.batch_ms / 1000.0
+        await self.compile_workers.warm()
         while not self._stopping:
             self.step()
             await asyncio.sleep(period)
@@ -494,6 +496,7 @@ class Edge:
 
     def close(self) -> None:
         self._stopping = True
+        self.compile_workers.discard()
         self.feed.close()
         self.host.close()
 

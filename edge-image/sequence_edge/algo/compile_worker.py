@@ -3,12 +3,13 @@
 Cranelift needs time and memory roughly in proportion to a module's function count: a 6 MB
 module of 300,000 tiny functions takes tens of seconds and over 1.5 GB. On the edge's event
 loop that would freeze every algo and `/healthz`, and could take the pod past its memory limit.
-So the edge (see `compile_bundle`):
+So the edge (see `CompileWorkers`):
 
 1. checks the bundle's shape first, without compiling: its size against `max_bundle_bytes` and
    the number of functions it defines against `max_functions` (reading the section headers of the
    binary is cheap: the function section starts with its count);
-2. runs `python -m sequence_edge.algo.compile_worker` as a child process that sets its own
+2. runs `python -m sequence_edge.algo.compile_worker` (CompileWorkers keeps one started ahead)
+   as a child process that sets its own
    address-space limit (RLIMIT_AS = `memory_mib`) and a lower CPU priority before importing
    wasmtime, compiles on one thread, and writes the serialized module to stdout; a worker that
    runs past `timeout_s` is killed;
@@ -114,10 +115,8 @@ def check_shape(wasm: bytes, limits: CompileLimits) -> None:
 # ------------------------------------------------------------------ the edge's side
 
 
-async def compile_bundle(wasm: bytes, limits: CompileLimits) -> bytes:
-    """The serialized wasmtime module of `wasm`, compiled in a capped worker process."""
-    check_shape(wasm, limits)
-    proc = await asyncio.create_subprocess_exec(
+async def _spawn(limits: CompileLimits) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "sequence_edge.algo.compile_worker",
@@ -126,6 +125,44 @@ async def compile_bundle(wasm: bytes, limits: CompileLimits) -> bytes:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
+
+
+class CompileWorkers:
+    """Compiles in worker processes, keeping one spare started ahead: a worker waits for its
+    bundle on stdin with Python and wasmtime already loaded, so a push pays only for its compile.
+    Each worker compiles one bundle and exits. A spare whose edge died reads end-of-file, finds
+    nothing to compile and exits too."""
+
+    def __init__(self, limits: CompileLimits) -> None:
+        self.limits = limits
+        self._spare: asyncio.subprocess.Process | None = None
+
+    async def warm(self) -> None:
+        """Start the spare (the edge calls this when its loop starts)."""
+        if self._spare is None or self._spare.returncode is not None:
+            self._spare = await _spawn(self.limits)
+
+    async def compile(self, wasm: bytes) -> bytes:
+        """The serialized wasmtime module of `wasm` (check_shape first, then a worker)."""
+        check_shape(wasm, self.limits)
+        proc = self._spare
+        self._spare = None
+        if proc is None or proc.returncode is not None:
+            proc = await _spawn(self.limits)
+        try:
+            return await _run(proc, wasm, self.limits)
+        finally:
+            await self.warm()
+
+    def discard(self) -> None:
+        """Stop the spare (edge shutdown)."""
+        if self._spare is not None and self._spare.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._spare.kill()
+        self._spare = None
+
+
+async def _run(proc: asyncio.subprocess.Process, wasm: bytes, limits: CompileLimits) -> bytes:
     try:
         out, _ = await asyncio.wait_for(proc.communicate(wasm), timeout=limits.timeout_s)
     except TimeoutError:
