@@ -107,6 +107,8 @@ def test_a_compile_that_needs_more_than_the_worker_cap_is_refused(tmp_path: Path
 def test_bundles_above_the_size_limit_and_non_wasm_are_refused(capped_edge: EdgeProcess) -> None:
     resp = push_bytes(capped_edge, "huge", b"\0asm\x01\0\0\0" + b"\0" * 600_000)
     assert resp.status_code == 413 and resp.json()["error"]["reason"] == "BundleTooLarge"
+    resp = push_bytes(capped_edge, "huger", b"\0" * 2_000_000)  # refused while reading the body
+    assert resp.status_code == 413 and resp.json()["error"]["reason"] == "BundleTooLarge"
     resp = push_bytes(capped_edge, "text", RAW_WAT.read_bytes())
     assert resp.status_code == 400 and resp.json()["error"]["reason"] == "NotWasm"
     resp = push_bytes(capped_edge, "broken", RAW.read_bytes()[:-7])

@@ -72,6 +72,9 @@ async def push(request: web.Request) -> web.Response:
     dep_id = deployment_id(request)
     try:
         body = await request.json(loads=json.loads)
+    except web.HTTPRequestEntityTooLarge:
+        limit = edge_of(request).config.policy.compile.max_bundle_bytes
+        raise PushError("BundleTooLarge", f"the push body is too large for a {limit}-byte bundle", 413) from None
     except ValueError as exc:  # not JSON, not UTF-8, or an integer too long to parse
         raise PushError("BadJson", f"the push body is not JSON: {str(exc)[:200]}") from None
     req = parse_push(body)
@@ -168,7 +171,9 @@ async def trace(request: web.Request) -> web.Response:
 
 
 def make_app(edge: Edge) -> web.Application:
-    app = web.Application(middlewares=[errors], client_max_size=MAX_BUNDLE_BYTES * 2)
+    # a push body holds the bundle in base64 (4/3 of its size) plus a little JSON
+    body_limit = min(MAX_BUNDLE_BYTES, edge.config.policy.compile.max_bundle_bytes) * 4 // 3 + (1 << 20)
+    app = web.Application(middlewares=[errors], client_max_size=body_limit)
     app[EDGE_KEY] = edge
     app[REGISTRY_KEY] = make_registry(edge)
     app.router.add_get("/healthz", healthz)
