@@ -74,7 +74,9 @@ async def push(request: web.Request) -> web.Response:
         body = await request.json(loads=json.loads)
     except web.HTTPRequestEntityTooLarge:
         limit = edge_of(request).config.policy.compile.max_bundle_bytes
-        raise PushError("BundleTooLarge", f"the push body is too large for a {limit}-byte bundle", 413) from None
+        raise PushError(
+            "BundleTooLarge", f"the push body is too large for a {limit}-byte bundle", 413
+        ) from None
     except ValueError as exc:  # not JSON, not UTF-8, or an integer too long to parse
         raise PushError("BadJson", f"the push body is not JSON: {str(exc)[:200]}") from None
     req = parse_push(body)
