@@ -51,9 +51,9 @@ def raw_put(edge: EdgeProcess, dep_id: str, text: str) -> Any:
 
 BAD_RISK = [
     ({"max_position": 1e-9}, "rounds to 0"),
-    ({"max_order_qty": 1e300}, "does not fit"),
-    ({"max_notional": 1e11}, "does not fit"),
-    ({"max_loss": 92233720368.6}, "does not fit"),
+    ({"max_order_qty": 1e300}, "too large"),
+    ({"max_notional": 1e11}, "too large"),
+    ({"max_loss": 92233720368.6}, "too large"),
     ({"price_band_bps": 1e-12}, "rounds to 0"),
     ({"max_open_orders": 10**30}, "max_open_orders"),
 ]
@@ -157,7 +157,7 @@ def test_edge_default_risk_flags_are_enforced(tmp_path: Path) -> None:
         (["--default-risk", '{"max_position": 1e-9}'], "rounds to 0"),
         (["--default-risk", '{"max_lots": 1}'], "unknown limit"),
         (["--default-risk", "[1]"], "JSON object"),
-        (["--default-max-notional", "1e11"], "does not fit"),
+        (["--default-max-notional", "1e11"], "too large"),
         (["--default-max-position", "inf"], "finite"),
     ],
 )

@@ -18,13 +18,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from .algo.compile_worker import CompileLimits
 from .bundle_fetch import FetchPolicy
 from .orders.risk import LIMIT_FIELDS, RiskChecker
-from .push import PushError
-
-FIXED_SCALE = 100_000_000
-MAX_FIXED = 2**63 - 1
+from .push import PushError, RiskLimits  # the push body's model (shared with Sequence.toml)
 
 # Conservative limits for deployments that set none: small orders and positions, a kill switch.
 # Units are natural (base units for quantities, quote currency for notional and loss).
@@ -55,29 +54,19 @@ class EdgePolicy:
 
 
 def check_risk_values(risk: dict[str, Any], where: str = "risk") -> None:
-    """ValueError naming the first limit that is unknown, not finite or not representable."""
-    unknown = sorted(set(risk) - set(LIMIT_FIELDS))
-    if unknown:
-        raise ValueError(f"{where}: unknown limit(s) {', '.join(unknown)}; known: {', '.join(LIMIT_FIELDS)}")
-    for name, value in risk.items():
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{where}.{name}: must be a number, got {value!r}")
-        if not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{where}.{name}: must be a finite number above 0, got {value!r}")
-        if name == "max_open_orders":
-            if not isinstance(value, int) or value > 1 << 31:
-                raise ValueError(f"{where}.{name}: must be an integer from 1 to 2147483648, got {value!r}")
-            continue
-        if value * FIXED_SCALE > MAX_FIXED:
-            raise ValueError(
-                f"{where}.{name}: {value!r} does not fit the 1e8 fixed point limits use "
-                f"(at most {MAX_FIXED / FIXED_SCALE:.0f})"
-            )
-        if round(value * FIXED_SCALE) < 1:
-            raise ValueError(f"{where}.{name}: {value!r} rounds to 0 in 1e8 fixed point (smallest is 1e-08)")
-    RiskChecker(risk)  # the OMS's own conversion, so a value it would refuse is refused here
+    """ValueError naming the first limit that is unknown, not finite or not representable: the
+    rules of RiskLimits (the model Sequence.toml, the custom resources and the push share), then
+    the OMS's own conversion, so nothing the OMS would refuse gets past the push."""
+    try:
+        RiskLimits.model_validate(risk)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = f"unknown limit; known: {', '.join(LIMIT_FIELDS)}"
+        raise ValueError(f"{where}.{name}: {message}") from None
+    RiskChecker(risk)
 
 
 def resolve_risk(requested: dict[str, Any], unlimited: bool, policy: EdgePolicy) -> dict[str, Any]:

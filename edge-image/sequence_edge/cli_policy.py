@@ -1,6 +1,6 @@
 """`sequence edge` flags that decide what a push may do: compile limits, bundle_url rules, default
-risk (sequence_edge/edge_policy.py). `policy_options` adds them to the command and hands the
-command one `policy` argument instead."""
+risk (edge_policy.py). `policy_options` adds them to the command and hands the command one
+`policy` argument instead. Like cli.py, importing this loads click and nothing else of the edge."""
 
 from __future__ import annotations
 
@@ -110,9 +110,9 @@ def policy_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _build_policy(kw: dict[str, Any]) -> Any:
-    from sequence_edge.algo.compile_worker import CompileLimits
-    from sequence_edge.bundle_fetch import FetchPolicy
-    from sequence_edge.edge_policy import BUILTIN_DEFAULT_RISK, EdgePolicy, parse_default_risk
+    from .algo.compile_worker import CompileLimits
+    from .bundle_fetch import FetchPolicy
+    from .edge_policy import BUILTIN_DEFAULT_RISK, EdgePolicy, parse_default_risk
 
     default_risk: dict[str, Any] = dict(BUILTIN_DEFAULT_RISK)
     text = kw.pop("default_risk_json")
