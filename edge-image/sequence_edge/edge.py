@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import wasmtime
 
 from .algo import abi
-from .algo.compile_worker import CompileRefused, CompileWorkers, check_shape
+from .algo.compile_worker import CompileRefused, CompileWorkers, check_shape, trim_heap
 from .algo.host import AlgoHost, BundleError
 from .deployment import Deployment, failure_reason, iso
 from .edge_policy import EdgePolicy, check_params, resolve_risk
@@ -236,21 +236,27 @@ class Edge:
         """push(), with the bundle compiled in a capped worker process (compile_worker.py) while
         the loop keeps trading; the control API's path. Nothing changes on error."""
         loop = asyncio.get_running_loop()
-        async with self._push_lock:
-            await loop.run_in_executor(None, verify_sha256, wasm, req.sha256)  # hashlib frees the GIL
-            self.check_push(deployment_id, req, wasm, hashed=True)
-            module = None
-            if not self.host.has_module(req.sha256):
-                try:
-                    artifact = await self.compile_workers.compile(wasm)
-                except CompileRefused as exc:
-                    raise PushError(exc.reason, exc.message) from None
-                module = await loop.run_in_executor(
-                    None, wasmtime.Module.deserialize, self.host.engine, artifact
-                )
-            if module is not None:  # no await from here on: nothing can evict it before load()
-                self.host.add_module(req.sha256, module)
-            return self.push(deployment_id, req, wasm, hashed=True)
+        try:
+            async with self._push_lock:
+                return await self._push_compiled(deployment_id, req, wasm, loop)
+        finally:
+            trim_heap()
+
+    async def _push_compiled(
+        self, deployment_id: str, req: PushRequest, wasm: bytes, loop: asyncio.AbstractEventLoop
+    ) -> bool:
+        await loop.run_in_executor(None, verify_sha256, wasm, req.sha256)  # hashlib frees the GIL
+        self.check_push(deployment_id, req, wasm, hashed=True)
+        module = None
+        if not self.host.has_module(req.sha256):
+            try:
+                artifact = await self.compile_workers.compile(wasm)
+            except CompileRefused as exc:
+                raise PushError(exc.reason, exc.message) from None
+            module = await loop.run_in_executor(None, wasmtime.Module.deserialize, self.host.engine, artifact)
+        if module is not None:  # no await from here on: nothing can evict it before load()
+            self.host.add_module(req.sha256, module)
+        return self.push(deployment_id, req, wasm, hashed=True)
 
     def push(self, deployment_id: str, req: PushRequest, wasm: bytes, *, hashed: bool = False) -> bool:
         """Load (or hot-swap) a bundle; True when the deployment is new. Nothing changes on error.
@@ -349,6 +355,7 @@ class Edge:
         dep.logs.close()
         del self.deployments[deployment_id]
         self._deployments_changed()
+        trim_heap()  # its compiled module was freed (AlgoHost.remove)
         return {
             "cancelled": by_algo + by_edge,
             "cancelled_by_algo": by_algo,

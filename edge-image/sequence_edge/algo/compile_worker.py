@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import resource
 import sys
@@ -185,6 +186,13 @@ async def _run(proc: asyncio.subprocess.Process, wasm: bytes, limits: CompileLim
         f"compiling the bundle needed more than the {limits.memory_mib} MiB this edge allows a compile "
         "(sequence edge --compile-memory-mib); nothing was loaded",
     )
+
+
+def trim_heap() -> None:
+    """Give freed heap memory back to the OS. glibc keeps it otherwise: after a big push (its JSON,
+    base64 and compiled artifact) or the delete of a big module, the edge's RSS would stay up."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 # ------------------------------------------------------------------ the worker process
