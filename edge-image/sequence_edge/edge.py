@@ -25,8 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import wasmtime
-
 from .algo import abi
 from .algo.compile_worker import CompileRefused, CompileWorkers, check_shape, trim_heap
 from .algo.host import AlgoHost, BundleError
@@ -250,10 +248,12 @@ class Edge:
         module = None
         if not self.host.has_module(req.sha256):
             try:
-                artifact = await self.compile_workers.compile(wasm)
+                module = await self.compile_workers.compile(wasm, self.host.engine)
             except CompileRefused as exc:
-                raise PushError(exc.reason, exc.message) from None
-            module = await loop.run_in_executor(None, wasmtime.Module.deserialize, self.host.engine, artifact)
+                status = (
+                    503 if exc.reason == "CompileUnavailable" else 400
+                )  # the edge's fault, not the push's
+                raise PushError(exc.reason, exc.message, status) from None
         if module is not None:  # no await from here on: nothing can evict it before load()
             self.host.add_module(req.sha256, module)
         return self.push(deployment_id, req, wasm, hashed=True)

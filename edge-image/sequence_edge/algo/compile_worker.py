@@ -11,10 +11,11 @@ So the edge (see `CompileWorkers`):
 2. runs `python -m sequence_edge.algo.compile_worker` (CompileWorkers keeps one started ahead)
    as a child process that sets its own
    address-space limit (RLIMIT_AS = `memory_mib`) and a lower CPU priority before importing
-   wasmtime, compiles on one thread, and writes the serialized module to stdout; a worker that
-   runs past `timeout_s` is killed;
-3. turns the artifact back into a module with `wasmtime.Module.deserialize` on a thread (ctypes
-   releases the GIL), with the host's engine: cheap, and no Cranelift in the edge process.
+   wasmtime, compiles on one thread, and writes the serialized module to a file the edge names;
+   a worker that runs past `timeout_s` is killed;
+3. turns the artifact (a file in a directory only the edge can write) back into a module with
+   `wasmtime.Module.deserialize_file` on a thread (ctypes releases the GIL), with the host's
+   engine: cheap, no copy of the artifact on the loop, and no Cranelift in the edge process.
 
 The worker's engine settings must match the host's (AlgoHost in host.pyx): deserialize refuses an
 artifact compiled with other settings. The artifact never leaves the edge, and only the edge's
@@ -28,8 +29,12 @@ import contextlib
 import ctypes
 import os
 import resource
+import shutil
 import sys
+import tempfile
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 # Engine settings shared with AlgoHost (host.pyx): a serialized module only loads into an engine
 # configured the same way.
@@ -129,43 +134,66 @@ async def _spawn(limits: CompileLimits) -> asyncio.subprocess.Process:
 
 
 class CompileWorkers:
-    """Compiles in worker processes, keeping one spare started ahead: a worker waits for its
-    bundle on stdin with Python and wasmtime already loaded, so a push pays only for its compile.
-    Each worker compiles one bundle and exits. A spare whose edge died reads end-of-file, finds
-    nothing to compile and exits too."""
+    """Compiles in worker processes, keeping one spare started ahead: a worker waits for its job
+    on stdin with Python and wasmtime already loaded, so a push pays only for its compile.
+
+    A job is the path to write the serialized module to (in a directory only this edge can
+    write, mode 0700), a newline, then the bundle. The edge deserializes that file on a thread
+    (wasmtime maps it; the loop never copies the artifact) and removes it. Each worker compiles one
+    bundle and exits. A spare whose edge died reads end-of-file, finds nothing to compile and exits.
+    """
 
     def __init__(self, limits: CompileLimits) -> None:
         self.limits = limits
         self._spare: asyncio.subprocess.Process | None = None
+        self._dir: str | None = None
 
     async def warm(self) -> None:
         """Start the spare (the edge calls this when its loop starts)."""
         if self._spare is None or self._spare.returncode is not None:
             self._spare = await _spawn(self.limits)
 
-    async def compile(self, wasm: bytes) -> bytes:
-        """The serialized wasmtime module of `wasm` (check_shape first, then a worker)."""
+    async def compile(self, wasm: bytes, engine: Any) -> Any:
+        """The wasmtime.Module of `wasm` for `engine` (check_shape first, then a worker)."""
+        import wasmtime  # here, not at the top: the worker imports it only once capped
+
         check_shape(wasm, self.limits)
         proc = self._spare
         self._spare = None
         if proc is None or proc.returncode is not None:
             proc = await _spawn(self.limits)
         try:
-            return await _run(proc, wasm, self.limits)
+            if self._dir is None:
+                self._dir = tempfile.mkdtemp(prefix="sequence-compile-")  # $TMPDIR, mode 0700
+        except OSError as exc:
+            proc.kill()
+            raise CompileRefused(
+                "CompileUnavailable", f"the edge cannot write compiled modules: {exc}"
+            ) from None
+        path = os.path.join(self._dir, f"{uuid.uuid4().hex}.cwasm")
+        try:
+            await _run(proc, path.encode() + b"\n" + wasm, self.limits)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, wasmtime.Module.deserialize_file, engine, path)
         finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
             await self.warm()
 
     def discard(self) -> None:
-        """Stop the spare (edge shutdown)."""
+        """Stop the spare and remove the artifact directory (edge shutdown)."""
         if self._spare is not None and self._spare.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self._spare.kill()
         self._spare = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
 
 
-async def _run(proc: asyncio.subprocess.Process, wasm: bytes, limits: CompileLimits) -> bytes:
+async def _run(proc: asyncio.subprocess.Process, job: bytes, limits: CompileLimits) -> None:
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(wasm), timeout=limits.timeout_s)
+        out, _ = await asyncio.wait_for(proc.communicate(job), timeout=limits.timeout_s)
     except TimeoutError:
         raise CompileRefused(
             "CompileTimeout",
@@ -178,7 +206,7 @@ async def _run(proc: asyncio.subprocess.Process, wasm: bytes, limits: CompileLim
                 proc.kill()
             await proc.wait()
     if proc.returncode == 0:
-        return out
+        return
     if proc.returncode == EXIT_BAD_BUNDLE:
         raise CompileRefused("CompileError", out.decode("utf-8", "replace")[:2000])
     raise CompileRefused(
@@ -205,7 +233,7 @@ def _worker(memory_mib: int) -> int:
     os.nice(WORKER_NICE)
     import wasmtime  # after the cap: wasmtime's own allocations count against it
 
-    wasm = sys.stdin.buffer.read()
+    path, _, wasm = sys.stdin.buffer.read().partition(b"\n")
     config = wasmtime.Config()
     config.epoch_interruption = EPOCH_INTERRUPTION
     config.cranelift_opt_level = CRANELIFT_OPT_LEVEL
@@ -215,7 +243,8 @@ def _worker(memory_mib: int) -> int:
     except wasmtime.WasmtimeError as exc:
         sys.stdout.write(f"bundle does not compile: {str(exc).strip().splitlines()[0][:1000]}")
         return EXIT_BAD_BUNDLE
-    sys.stdout.buffer.write(module.serialize())
+    with open(path, "wb") as out:  # the edge's private directory (CompileWorkers)
+        out.write(module.serialize())
     return 0
 
 
