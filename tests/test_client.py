@@ -299,11 +299,15 @@ def test_http_bundle_urls_only_on_an_edge_that_allows_them(
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/raw.wasm"
-    allowing = EdgeProcess(site, "--venue", "kraken", "--symbols", "BTC-USD", "--allow-http-bundles")
+    allowing = EdgeProcess(
+        site,
+        *("--venue", "kraken", "--symbols", "BTC-USD", "--allow-http-bundles"),
+        *("--allow-bundle-network", "127.0.0.0/8"),  # the test server is on loopback
+    )
     try:
         with pytest.raises(Rejected) as refused:  # the default edge: https:// only
             edge.push_url("plain", url, SHA, symbols=["BTC-USD"])
-        assert refused.value.reason == "InvalidPush" and "--allow-http-bundles" in refused.value.message
+        assert refused.value.reason == "BundleUrlRefused" and "--allow-http-bundles" in refused.value.message
         with EdgeClient(f"127.0.0.1:{allowing.port}") as client:
             status = client.push_url("plain", url, SHA, symbols=["BTC-USD"])
             assert (status.state, status.bundle_sha256) == ("Loaded", SHA)

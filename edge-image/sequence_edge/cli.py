@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from .cli_policy import policy_options
+
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}(-PERP)?$")
 VENUE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -158,14 +160,9 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     "project  [default: VENUE]",
 )
 @click.option(
-    "--allow-http-bundles",
-    is_flag=True,
-    help="Also accept push bundle_url over plain http:// (default: https:// only; the sha256 still "
-    "guards the bytes, but the URL and its answer travel in clear)",
-)
-@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
 )
+@policy_options
 def edge(
     venue: str,
     port: int,
@@ -188,8 +185,8 @@ def edge(
     taker_fee_bps: float,
     coordinator: str | None,
     venue_names: list[str],
-    allow_http_bundles: bool,
     log_level: str,
+    policy: Any,
 ) -> None:
     """Run a venue edge: host deployments pushed over the control API (docs/edge-api.md)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -226,7 +223,7 @@ def edge(
         maker_fee_bps=maker_fee_bps,
         taker_fee_bps=taker_fee_bps,
         venue_names=venue_names,
-        allow_http_bundles=allow_http_bundles,
+        policy=policy,
     )
     try:
         run_loop(serve(config, bind, port, coordinator))

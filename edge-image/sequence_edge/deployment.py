@@ -63,6 +63,7 @@ class Deployment:
     mesh_received: int = 0
     mesh_dropped: int = 0
     mesh_undelivered: int = 0
+    risk: dict[str, Any] = field(default_factory=dict)  # edge_policy.resolve_risk: limits and source
 
     def edge_log(self, level: str, message: str) -> None:
         self.logs.add(time.time_ns(), level, f"[edge] {message}")

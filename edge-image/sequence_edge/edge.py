@@ -30,8 +30,10 @@ from sequence_wire.edge_api import PushRequest
 from sequence_wire.errors import RequestError
 
 from .algo import abi
+from .algo.compile_worker import CompileRefused, CompileWorkers, check_shape, trim_heap
 from .algo.host import AlgoHost, BundleError
 from .deployment import Deployment, failure_reason, iso
+from .edge_policy import EdgePolicy, check_params, resolve_risk
 from .engine import Engine
 from .market.feeds import FeedAdapter, SimFeedAdapter
 from .market.records import RecordBuffer
@@ -68,8 +70,8 @@ class EdgeConfig:
     # The venue table every instance gets (seq.venue_name, Nbbo venue indexes): the same list on
     # every edge of a project so an index means the same venue everywhere; default [venue].
     venue_names: list[str] = field(default_factory=list)
-    # accept push bundle_url over plain http:// (--allow-http-bundles); https:// only by default
-    allow_http_bundles: bool = False
+    # What pushes may do: compile limits, bundle_url rules, default risk (edge_policy.py).
+    policy: EdgePolicy = field(default_factory=EdgePolicy)
 
     def __post_init__(self) -> None:
         if not self.edge_id:
@@ -162,6 +164,8 @@ class Edge:
         self.next_heartbeat_ns = self.started_ns + HEARTBEAT_NS
         self.steps = 0
         self._stopping = False
+        self._push_lock = asyncio.Lock()  # one push compiles at a time (each in its own worker)
+        self.compile_workers = CompileWorkers(config.policy.compile)
         # a replay feed has a fixed symbol set, all of which get books (and --symbols must be in it)
         self.ensure_symbols(
             list(config.symbols) + [s for s in self.feed.available_symbols() or [] if s not in config.symbols]
@@ -208,16 +212,58 @@ class Edge:
             raise RequestError("NotFound", f"no deployment {deployment_id!r} on edge {self.config.edge_id}")
         return dep
 
-    def push(self, deployment_id: str, req: PushRequest, wasm: bytes) -> bool:
-        """Load (or hot-swap) a bundle; True when the deployment is new. Nothing changes on error."""
-        verify_sha256(wasm, req.sha256)
+    def check_push(
+        self, deployment_id: str, req: PushRequest, wasm: bytes, *, hashed: bool = False
+    ) -> dict[str, Any]:
+        """Everything that can refuse a push and needs no compile; returns the resolved risk
+        (edge_policy.resolve_risk). Changes nothing. `hashed`: the sha256 was verified already."""
+        if not hashed:
+            verify_sha256(wasm, req.sha256)
+        try:
+            check_shape(wasm, self.config.policy.compile)
+        except CompileRefused as exc:
+            raise RequestError(exc.reason, exc.message) from None
         self.check_available(req.symbols)
+        check_params(req.params)
+        risk = resolve_risk(req.risk.model_dump(), req.risk_unlimited, self.config.policy)
         old = self.deployments.get(deployment_id)
         if old is not None:
             try:
                 old.account.check_resymbol(req.symbols)
             except ValueError as exc:
                 raise RequestError("SymbolInUse", str(exc)) from None
+        return risk
+
+    async def push_off_loop(self, deployment_id: str, req: PushRequest, wasm: bytes) -> bool:
+        """push(), with the bundle compiled in a capped worker process (compile_worker.py) while
+        the loop keeps trading; the control API's path. Nothing changes on error."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with self._push_lock:
+                return await self._push_compiled(deployment_id, req, wasm, loop)
+        finally:
+            trim_heap()
+
+    async def _push_compiled(
+        self, deployment_id: str, req: PushRequest, wasm: bytes, loop: asyncio.AbstractEventLoop
+    ) -> bool:
+        await loop.run_in_executor(None, verify_sha256, wasm, req.sha256)  # hashlib frees the GIL
+        self.check_push(deployment_id, req, wasm, hashed=True)
+        module = None
+        if not self.host.has_module(req.sha256):
+            try:
+                module = await self.compile_workers.compile(wasm, self.host.engine)
+            except CompileRefused as exc:
+                raise RequestError(exc.reason, exc.message) from None  # CompileUnavailable: 503
+        if module is not None:  # no await from here on: nothing can evict it before load()
+            self.host.add_module(req.sha256, module)
+        return self.push(deployment_id, req, wasm, hashed=True)
+
+    def push(self, deployment_id: str, req: PushRequest, wasm: bytes, *, hashed: bool = False) -> bool:
+        """Load (or hot-swap) a bundle; True when the deployment is new. Nothing changes on error.
+        Compiles on the calling thread unless the module is cached (push_off_loop does not)."""
+        risk = self.check_push(deployment_id, req, wasm, hashed=hashed)
+        old = self.deployments.get(deployment_id)
         try:
             inst = self.host.load(
                 deployment_id,
@@ -235,17 +281,17 @@ class Edge:
             raise RequestError("InvalidPush", str(exc)) from None
         # committed: nothing below refuses the push
         self.ensure_symbols(req.symbols)
-        risk = req.risk.model_dump()
+        limits = risk["limits"]
         if old is None:
-            account = self.engine.open_account(deployment_id, req.symbols, risk=risk)
-            dep = Deployment(deployment_id, req, len(wasm), inst, account)
+            account = self.engine.open_account(deployment_id, req.symbols, risk=limits)
+            dep = Deployment(deployment_id, req, len(wasm), inst, account, risk=risk)
             self.deployments[deployment_id] = dep
         else:
             dep = old
             if list(dep.account.symbols) != list(req.symbols):
                 self.engine.resymbol(deployment_id, req.symbols)
-            dep.account.set_limits(risk)  # a re-push resets the kill switch
-            dep.request, dep.size_bytes, dep.instance = req, len(wasm), inst
+            dep.account.set_limits(limits)  # a re-push resets the kill switch
+            dep.request, dep.size_bytes, dep.instance, dep.risk = req, len(wasm), inst, risk
             dep.last_error, dep.failure_seen, dep.kill_seen = None, False, False
         dep.account.attach(inst)
         self.engine.settle(deployment_id)  # a hot swap of a running instance already ran on_start
@@ -313,6 +359,7 @@ class Edge:
         dep.logs.close()
         del self.deployments[deployment_id]
         self._deployments_changed()
+        trim_heap()  # its compiled module was freed (AlgoHost.remove)
         return wire.RemoveResult(
             cancelled=by_algo + by_edge, cancelled_by_algo=by_algo, cancelled_by_edge=by_edge, status=final
         )
@@ -467,6 +514,7 @@ class Edge:
     async def run(self) -> None:
         """Step about every batch_ms until stop() (the control API runs in between)."""
         period = self.config.batch_ms / 1000.0
+        await self.compile_workers.warm()
         while not self._stopping:
             self.step()
             await asyncio.sleep(period)
@@ -476,6 +524,7 @@ class Edge:
 
     def close(self) -> None:
         self._stopping = True
+        self.compile_workers.discard()
         self.feed.close()
         self.host.close()
 
@@ -564,6 +613,9 @@ class Edge:
             mesh=mesh,
             rejects_by_reason=acct.rejects_by_reason(),
             kill_switch=acct.kill_info(),
+            risk=wire.RiskInForce.model_validate(dep.risk)
+            if dep.risk
+            else None,  # limits in force and their source: deployment, edge-default, unlimited
             tick_to_order_ns=wire.Quantiles(p50=acct.tick_to_order_ns(0.5), p99=acct.tick_to_order_ns(0.99)),
         )
 

@@ -38,6 +38,14 @@ def parse_push(body: Any, *, allow_http: bool = False) -> PushRequest:
     `bundle_url` must be https:// unless the edge runs with --allow-http-bundles."""
     if not isinstance(body, dict):
         raise RequestError("InvalidPush", f"the push body must be a JSON object, got {type(body).__name__}")
+    risk, unlimited = body.get("risk"), False
+    if isinstance(risk, dict) and "unlimited" in risk:
+        if not isinstance(risk["unlimited"], bool):
+            raise RequestError(
+                "InvalidRisk", f"risk.unlimited must be true or false, got {risk['unlimited']!r}"
+            )
+        unlimited = risk["unlimited"]
+        body = {**body, "risk": {k: v for k, v in risk.items() if k != "unlimited"}}
     try:
         req = PushRequest.model_validate(body)
     except ValidationError as exc:
@@ -50,10 +58,11 @@ def parse_push(body: Any, *, allow_http: bool = False) -> PushRequest:
         raise RequestError("InvalidPush", describe(exc)) from None
     if req.bundle_url is not None and req.bundle_url.startswith("http://") and not allow_http:
         raise RequestError(
-            "InvalidPush",
+            "BundleUrlRefused",
             f"bundle_url {req.bundle_url!r} is plain http: use https://, or start the edge with "
             "--allow-http-bundles to accept http:// (the sha256 still guards the bytes)",
         )
+    req._risk_unlimited = unlimited
     if req.runtime != "wasm":
         raise RequestError(
             "UnsupportedRuntime",

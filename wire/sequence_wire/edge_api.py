@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from .base import OpenReply, Reply, Request
 from .limits import RiskLimits, WasmLimits
@@ -41,6 +41,13 @@ class PushRequest(Request):
     risk: RiskLimits = Field(default_factory=RiskLimits)
     wasm: WasmLimits = Field(default_factory=WasmLimits)
     state: Literal["Stopped", "Running"] = "Stopped"
+    # `"risk": {"unlimited": true}` (taken out of `risk` by the edge's parse_push): run without
+    # limits, accepted only by an edge started with --allow-unlimited-risk
+    _risk_unlimited: bool = PrivateAttr(default=False)
+
+    @property
+    def risk_unlimited(self) -> bool:
+        return self._risk_unlimited
 
     @field_validator("params", mode="before")
     @classmethod
@@ -146,6 +153,16 @@ class KillSwitch(Reply):
     max_loss: float | None = None
 
 
+class RiskInForce(Reply):
+    """The limits a deployment runs with and where they come from."""
+
+    source: Literal["deployment", "edge-default", "unlimited"]
+    limits: dict[str, float] = Field(default_factory=dict)
+    from_edge_default: list[str] = Field(
+        default_factory=list, description="limits the push left unset, taken from the edge's defaults"
+    )
+
+
 class DeploymentStatus(Reply):
     """`GET /v1/deployments/{id}`, and the answer of push, start and stop."""
 
@@ -177,6 +194,7 @@ class DeploymentStatus(Reply):
     mesh: DeploymentMesh = Field(default_factory=DeploymentMesh)
     rejects_by_reason: dict[str, int] = Field(default_factory=dict)
     kill_switch: KillSwitch | None = None
+    risk: RiskInForce | None = None
     tick_to_order_ns: Quantiles = Field(default_factory=Quantiles)
     removed: bool | None = Field(default=None, description="true in the final status DELETE returns")
 

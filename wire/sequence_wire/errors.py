@@ -28,8 +28,17 @@ EDGE_REASONS: dict[str, int] = {
     "UnknownField": 400,
     "BadBase64": 400,
     "Sha256Mismatch": 400,
-    "BundleTooLarge": 400,
+    "BundleTooLarge": 413,  # above the edge's --max-bundle-bytes (or the body above its cap)
     "BundleDownloadFailed": 400,
+    "BundleUrlRefused": 400,  # https only, public addresses only, no redirects (--allow-http-bundles ...)
+    "TooManyFunctions": 400,  # above the edge's --max-functions
+    "CompileError": 400,  # the compile worker refused the module
+    "CompileTimeout": 400,  # above the edge's --compile-timeout
+    "CompileResourceLimit": 400,  # above the edge's --compile-memory-mib
+    "CompileUnavailable": 503,  # the edge cannot compile right now (its fault, not the push's)
+    "InvalidRisk": 400,  # a limit that is not finite or not representable in the 1e8 fixed point
+    "InvalidParams": 400,  # too many params, long names or texts, non-finite numbers
+    "UnlimitedRiskRefused": 403,  # risk.unlimited on an edge without --allow-unlimited-risk
     "UnsupportedRuntime": 400,
     "BadBundle": 400,
     # the host's bundle checks (sequence_edge.algo.host.*Error without "Error")

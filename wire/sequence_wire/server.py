@@ -37,8 +37,8 @@ async def read_json(request: web.Request) -> Any:
     """The request body as JSON, or RequestError(BadJson)."""
     try:
         return await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RequestError("BadJson", f"the body is not JSON: {exc}") from None
+    except ValueError as exc:  # not JSON, not UTF-8, or an integer too long to parse
+        raise RequestError("BadJson", f"the body is not JSON: {str(exc)[:200]}") from None
 
 
 @web.middleware

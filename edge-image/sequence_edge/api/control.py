@@ -14,7 +14,6 @@ import logging
 import signal
 from typing import Any
 
-import httpx
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -22,6 +21,7 @@ from sequence_wire import edge_api as wire
 from sequence_wire.errors import RequestError
 from sequence_wire.server import json_errors, read_json, reply
 
+from ..bundle_fetch import FetchRefused, fetch_bundle
 from ..edge import Edge, EdgeConfig
 from ..mesh.bridge import EdgeMesh, parse_address
 from ..push import MAX_BUNDLE_BYTES, check_deployment_id, decode_bundle, parse_push
@@ -58,43 +58,29 @@ async def edge_info(request: web.Request) -> web.Response:
     return reply(edge_of(request).edge_info())
 
 
-async def fetch_bundle(url: str, allow_http: bool = False) -> bytes:
-    """GET the bundle (redirects followed, 32 MiB at most). Without allow_http a redirect to a
-    plain http:// URL is refused like an http:// bundle_url."""
-    try:
-        async with (
-            httpx.AsyncClient(timeout=30.0, follow_redirects=True) as client,
-            client.stream("GET", url) as resp,
-        ):
-            if resp.url.scheme != "https" and not allow_http:
-                raise RequestError(
-                    "BundleDownloadFailed",
-                    f"GET {url} was redirected to {resp.url}, which is not https:// (start the edge "
-                    "with --allow-http-bundles to accept http://)",
-                )
-            if resp.status_code != 200:
-                raise RequestError("BundleDownloadFailed", f"GET {url} answered {resp.status_code}")
-            chunks, size = [], 0
-            async for chunk in resp.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_BUNDLE_BYTES:
-                    raise RequestError("BundleTooLarge", f"{url} is larger than {MAX_BUNDLE_BYTES} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except httpx.HTTPError as exc:
-        raise RequestError("BundleDownloadFailed", f"GET {url} failed: {exc}") from None
-
-
 async def push(request: web.Request) -> web.Response:
     dep_id = deployment_id(request)
     edge = edge_of(request)
-    req = parse_push(await read_json(request), allow_http=edge.config.allow_http_bundles)
-    wasm = (
-        decode_bundle(req.bundle)
-        if req.bundle is not None
-        else await fetch_bundle(str(req.bundle_url), edge.config.allow_http_bundles)
-    )
-    created = edge.push(dep_id, req, wasm)
+    try:
+        body = await read_json(request)
+    except web.HTTPRequestEntityTooLarge:
+        limit = edge.config.policy.compile.max_bundle_bytes
+        raise RequestError(
+            "BundleTooLarge", f"the push body is too large for a {limit}-byte bundle"
+        ) from None
+    req = parse_push(body, allow_http=edge.config.policy.fetch.allow_http)
+    # safe pushes (bundle_fetch.py, compile_worker.py): fetch by the edge's rules, compile off-loop
+    if req.bundle is not None:
+        wasm = decode_bundle(req.bundle)
+    else:
+        policy = edge.config.policy
+        try:
+            wasm = await fetch_bundle(
+                str(req.bundle_url), req.sha256, policy.compile.max_bundle_bytes, policy.fetch
+            )
+        except FetchRefused as exc:
+            raise RequestError(exc.reason, exc.message) from None
+    created = await edge.push_off_loop(dep_id, req, wasm)
     return reply(edge.status(dep_id), status=201 if created else 200)
 
 
@@ -177,7 +163,9 @@ async def trace(request: web.Request) -> web.Response:
 
 
 def make_app(edge: Edge) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BUNDLE_BYTES * 2)
+    # a push body holds the bundle in base64 (4/3 of its size) plus a little JSON
+    body_limit = min(MAX_BUNDLE_BYTES, edge.config.policy.compile.max_bundle_bytes) * 4 // 3 + (1 << 20)
+    app = web.Application(middlewares=[json_errors], client_max_size=body_limit)
     app[EDGE_KEY] = edge
     app[REGISTRY_KEY] = make_registry(edge)
     app.router.add_get("/healthz", healthz)

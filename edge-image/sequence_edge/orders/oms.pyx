@@ -236,7 +236,7 @@ cdef class Account:
         if reason == R_OK:
             ro.side = a.side
             ro.rests = a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY
-            ro.qty_1e8 = a.qty_1e8
+            ro.qty_1e8 = ro.order_qty_1e8 = a.qty_1e8
             ro.px_1e8 = a.px_1e8 if a.order_type != SEQ_ORDER_MARKET else \
                 self._worst_px(book, a.side, a.qty_1e8)
             if ro.px_1e8 == 0:
@@ -356,7 +356,8 @@ cdef class Account:
         else:
             ro.side = o.side
             ro.rests = False              # already counted as resting
-            ro.qty_1e8 = a.qty_1e8 - o.filled_1e8
+            ro.qty_1e8 = a.qty_1e8 - o.filled_1e8   # what can still execute (position)
+            ro.order_qty_1e8 = a.qty_1e8            # the order's size (order qty, notional)
             ro.px_1e8 = a.px_1e8
             ro.mid_1e8 = self._mid(book)
             ro.position_1e8 = self.st.positions[o.symbol_idx].qty_1e8
