@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from .algo import abi
 from .algo.host import AlgoHost, BundleError
 from .deployment import Deployment, failure_reason, iso
+from .durable import Durability
 from .engine import Engine
 from .market.feeds import FeedAdapter, SimFeedAdapter
 from .market.records import RecordBuffer
@@ -67,6 +68,9 @@ class EdgeConfig:
     # The venue table every instance gets (seq.venue_name, Nbbo venue indexes): the same list on
     # every edge of a project so an index means the same venue everywhere; default [venue].
     venue_names: list[str] = field(default_factory=list)
+    # Durable trading state (durable.py): journals in this directory; None: nothing survives a restart.
+    state_dir: str | None = None
+    journal_fsync_ms: int = 200
 
     def __post_init__(self) -> None:
         if not self.edge_id:
@@ -115,9 +119,15 @@ class Edge:
         self.config = config
         self.started_ns = time.time_ns()
         self.host = AlgoHost()
+        self.durable = Durability(config.state_dir, config.journal_fsync_ms) if config.state_dir else None
         self.engine = Engine(
-            self.host, maker_fee_bps=config.maker_fee_bps, taker_fee_bps=config.taker_fee_bps
+            self.host,
+            maker_fee_bps=config.maker_fee_bps,
+            taker_fee_bps=config.taker_fee_bps,
+            trace_salt=self.durable.trace_salt() if self.durable else None,
         )
+        if self.durable is not None:
+            self.durable.resume_refs(self.engine)  # order refs continue, never reused
         self.feed = self._make_feed(config)
         self.buf = RecordBuffer(1 << 16)
         self.deployments: dict[str, Deployment] = {}
@@ -190,6 +200,7 @@ class Edge:
                 old.account.check_resymbol(req.symbols)
             except ValueError as exc:
                 raise PushError("SymbolInUse", str(exc)) from None
+        journaled = self.durable.check_push(deployment_id, req, old is not None) if self.durable else None
         try:
             inst = self.host.load(
                 deployment_id,
@@ -209,10 +220,15 @@ class Edge:
         self.ensure_symbols(req.symbols)
         risk = req.risk.model_dump()
         if old is None:
-            account = self.engine.open_account(deployment_id, req.symbols, risk=risk)
+            if self.durable is not None:
+                account = self.durable.open_account(self.engine, deployment_id, req, risk, journaled)
+            else:
+                account = self.engine.open_account(deployment_id, req.symbols, risk=risk)
             dep = Deployment(deployment_id, req, len(wasm), inst, account)
             self.deployments[deployment_id] = dep
         else:
+            if self.durable is not None:
+                self.durable.pushed(dep.account, deployment_id, req)
             dep = old
             if list(dep.account.symbols) != list(req.symbols):
                 self.engine.resymbol(deployment_id, req.symbols)
@@ -226,9 +242,13 @@ class Edge:
             f"{'pushed' if old is None else 'replaced'} bundle sha256={req.sha256[:12]} ({len(wasm)} bytes), "
             f"symbols {', '.join(req.symbols)}, state {inst.state}",
         )
+        restored = self.durable.describe_restore(dep) if self.durable and old is None else None
+        if restored:
+            dep.edge_log("INFO", restored)
         if req.state == "Running" and inst.state != "running":
             self.start(deployment_id)
         self._deployments_changed()
+        self.flush_journal()
         return old is None
 
     def _deployments_changed(self) -> None:
@@ -244,6 +264,7 @@ class Edge:
         self.host.start(deployment_id)
         self.engine.settle(deployment_id)
         dep.edge_log("INFO", "started")
+        self.flush_journal()
 
     def stop(self, deployment_id: str) -> None:
         dep = self.get(deployment_id)
@@ -251,6 +272,7 @@ class Edge:
             self.host.stop(deployment_id)
             self.engine.settle(deployment_id)  # on_stop may cancel
             dep.edge_log("INFO", f"stopped; {dep.account.n_open} resting order(s) kept")
+            self.flush_journal()
 
     def remove(self, deployment_id: str) -> dict[str, int]:
         """on_shutdown, its actions, then cancel what is left; the deployment is gone afterwards."""
@@ -281,6 +303,8 @@ class Edge:
         final["removed"] = True
         dep.logs.close()
         del self.deployments[deployment_id]
+        if self.durable is not None:
+            self.durable.removed(deployment_id)
         self._deployments_changed()
         return {
             "cancelled": by_algo + by_edge,
@@ -299,6 +323,7 @@ class Edge:
         if delivered:
             dep.mesh_received += 1
             self.engine.settle(deployment_id)
+            self.flush_journal()
         else:
             dep.mesh_undelivered += 1
             self.count_mesh_drop("receiver_not_running")
@@ -351,6 +376,8 @@ class Edge:
             ):
                 delivered += 1
                 self.engine.settle(dep_id)
+        if delivered:
+            self.flush_journal()
         return delivered
 
     # ------------------------------------------------------------------ the loop
@@ -368,6 +395,7 @@ class Edge:
                 self.valid_book_seen = any(not self.engine.book(s).stale for s in self.engine.symbols)
             if self.top_of_book_sink is not None:
                 self._publish_top_of_book()
+        self.flush_journal()  # before anything (mesh sends, API answers) shows what traded
         for dep in list(self.deployments.values()):
             self._housekeep(dep)
         if now >= self.next_heartbeat_ns:
@@ -377,8 +405,14 @@ class Edge:
             for dep in self.deployments.values():
                 if dep.instance.state != "failed":
                     dep.last_heartbeat_ns = now
+        self.flush_journal()
         self.steps += 1
         return n
+
+    def flush_journal(self) -> None:
+        """Write what the accounts did since the last flush to their journals (no-op without one)."""
+        if self.durable is not None:
+            self.durable.flush(self.deployments, self.engine.traces.issued)
 
     def _housekeep(self, dep: Deployment) -> None:
         self._drain_logs(dep)
@@ -450,6 +484,9 @@ class Edge:
 
     def close(self) -> None:
         self._stopping = True
+        self.flush_journal()
+        if self.durable is not None:
+            self.durable.close()
         self.feed.close()
         self.host.close()
 
@@ -481,6 +518,7 @@ class Edge:
             "started_at": iso(self.started_ns),
             "engine": self.engine.stats(),
             "venues": list(self.venue_names),
+            "journal": self.durable.info() if self.durable is not None else None,
             "mesh": {
                 **(
                     self.mesh.status() if self.mesh is not None else {"coordinator": None, "connected": False}
@@ -531,6 +569,7 @@ class Edge:
             # additions to the documented shape (docs/edge-api.md)
             "rejects_by_reason": acct.rejects_by_reason(),
             "kill_switch": acct.kill_info(),
+            "restored": self.durable.restored.get(deployment_id) if self.durable is not None else None,
             "tick_to_order_ns": {"p50": acct.tick_to_order_ns(0.5), "p99": acct.tick_to_order_ns(0.99)},
         }
 

@@ -2145,6 +2145,57 @@ struct __pyx_t_13sequence_edge_4algo_4host_seq_route_entry_t {
   struct __pyx_t_13sequence_edge_4algo_4host_seq_slot_t *slot;
   uint16_t symbol_idx;
 };
+struct __pyx_t_13sequence_edge_6orders_4jlog_jevent_t;
+struct __pyx_t_13sequence_edge_6orders_4jlog_jlog_t;
+
+/* "sequence_edge/orders/jlog.pxd":8
+ * from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+ * 
+ * cdef enum:             # <<<<<<<<<<<<<<
+ *     JLOG_CAP = 4096            # events buffered between two flushes (beyond: counted, not kept)
+ *     JEV_ACCEPT = 1             # the OMS accepted an order (qty, px as placed)
+*/
+enum  {
+  __pyx_e_13sequence_edge_6orders_4jlog_JLOG_CAP = 0x1000,
+  __pyx_e_13sequence_edge_6orders_4jlog_JEV_ACCEPT = 1,
+  __pyx_e_13sequence_edge_6orders_4jlog_JEV_FILL = 2,
+  __pyx_e_13sequence_edge_6orders_4jlog_JEV_CANCEL = 3,
+  __pyx_e_13sequence_edge_6orders_4jlog_JEV_AMEND = 4,
+  __pyx_e_13sequence_edge_6orders_4jlog_JEV_REJECT = 5
+};
+
+/* "sequence_edge/orders/jlog.pxd":16
+ *     JEV_REJECT = 5             # code = reject reason
+ * 
+ * cdef struct jevent_t:          # 48 bytes, written to disk as is (little-endian hosts)             # <<<<<<<<<<<<<<
+ *     uint64_t ts_ns
+ *     uint64_t client_id
+*/
+struct __pyx_t_13sequence_edge_6orders_4jlog_jevent_t {
+  uint64_t ts_ns;
+  uint64_t client_id;
+  uint64_t px_1e8;
+  uint64_t qty_1e8;
+  int64_t fee_1e8;
+  uint32_t ref;
+  uint16_t symbol_idx;
+  uint8_t kind;
+  uint8_t code;
+};
+
+/* "sequence_edge/orders/jlog.pxd":27
+ *     uint8_t code               # fill flags or reject reason (side in the high bit for fills/accepts)
+ * 
+ * cdef struct jlog_t:             # <<<<<<<<<<<<<<
+ *     jevent_t* ev               # NULL: the journal is off for this account (every add is a no-op)
+ *     uint32_t n
+*/
+struct __pyx_t_13sequence_edge_6orders_4jlog_jlog_t {
+  struct __pyx_t_13sequence_edge_6orders_4jlog_jevent_t *ev;
+  uint32_t n;
+  uint64_t overflow;
+  int dirty;
+};
 struct __pyx_t_13sequence_edge_6orders_4risk_risk_limits_t;
 struct __pyx_t_13sequence_edge_6orders_4risk_risk_state_t;
 struct __pyx_t_13sequence_edge_6orders_4risk_risk_order_t;
@@ -2272,10 +2323,11 @@ enum  {
   __pyx_e_13sequence_edge_6orders_5trace_EV_AMEND = 6,
   __pyx_e_13sequence_edge_6orders_5trace_EV_CANCEL = 7,
   __pyx_e_13sequence_edge_6orders_5trace_EV_EXPIRE = 8,
-  __pyx_e_13sequence_edge_6orders_5trace_EV_REJECT = 9
+  __pyx_e_13sequence_edge_6orders_5trace_EV_REJECT = 9,
+  __pyx_e_13sequence_edge_6orders_5trace_EV_RESTORED = 10
 };
 
-/* "sequence_edge/orders/trace.pxd":21
+/* "sequence_edge/orders/trace.pxd":22
  * 
  * # Order states.
  * cdef enum:             # <<<<<<<<<<<<<<
@@ -2291,7 +2343,7 @@ enum  {
   __pyx_e_13sequence_edge_6orders_5trace_OS_EXPIRED = 5
 };
 
-/* "sequence_edge/orders/trace.pxd":29
+/* "sequence_edge/orders/trace.pxd":30
  *     OS_EXPIRED = 5             # IOC / market order done with (part of) its quantity unfilled
  * 
  * cdef struct trace_event_t:             # <<<<<<<<<<<<<<
@@ -2307,7 +2359,7 @@ struct __pyx_t_13sequence_edge_6orders_5trace_trace_event_t {
   uint8_t _pad[3];
 };
 
-/* "sequence_edge/orders/trace.pxd":37
+/* "sequence_edge/orders/trace.pxd":38
  *     uint8_t _pad[3]
  * 
  * cdef struct trace_rec_t:             # <<<<<<<<<<<<<<
@@ -2332,7 +2384,7 @@ struct __pyx_t_13sequence_edge_6orders_5trace_trace_rec_t {
 struct __pyx_t_13sequence_edge_6orders_3oms_order_t;
 struct __pyx_t_13sequence_edge_6orders_3oms_algo_event_t;
 
-/* "sequence_edge/orders/oms.pxd":11
+/* "sequence_edge/orders/oms.pxd":12
  * from sequence_edge.util cimport hist_t
  * 
  * cdef enum:             # <<<<<<<<<<<<<<
@@ -2349,7 +2401,7 @@ enum  {
   __pyx_e_13sequence_edge_6orders_3oms_EVK_REJECT = 2
 };
 
-/* "sequence_edge/orders/oms.pxd":20
+/* "sequence_edge/orders/oms.pxd":21
  *     EVK_REJECT = 2
  * 
  * cdef struct order_t:             # <<<<<<<<<<<<<<
@@ -2368,7 +2420,7 @@ struct __pyx_t_13sequence_edge_6orders_3oms_order_t {
   uint8_t order_type;
 };
 
-/* "sequence_edge/orders/oms.pxd":31
+/* "sequence_edge/orders/oms.pxd":32
  *     uint8_t order_type
  * 
  * cdef struct algo_event_t:             # <<<<<<<<<<<<<<
@@ -2483,7 +2535,7 @@ struct __pyx_obj_13sequence_edge_4algo_4host_AlgoHost {
 };
 
 
-/* "sequence_edge/orders/trace.pxd":52
+/* "sequence_edge/orders/trace.pxd":53
  *     trace_event_t events[TRACE_EVENTS]
  * 
  * cdef class TraceStore:             # <<<<<<<<<<<<<<
@@ -2502,7 +2554,7 @@ struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore {
 };
 
 
-/* "sequence_edge/orders/oms.pxd":36
+/* "sequence_edge/orders/oms.pxd":37
  *     seq_reject_t reject
  * 
  * cdef class Account:             # <<<<<<<<<<<<<<
@@ -2551,6 +2603,7 @@ struct __pyx_obj_13sequence_edge_6orders_3oms_Account {
   uint64_t reject_counts[__pyx_e_13sequence_edge_6orders_4risk_N_REASONS];
   uint64_t volume_1e8;
   uint64_t notional_1e8;
+  struct __pyx_t_13sequence_edge_6orders_4jlog_jlog_t jlog;
 };
 
 
@@ -2640,7 +2693,7 @@ struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost {
 static struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoHost *__pyx_vtabptr_13sequence_edge_4algo_4host_AlgoHost;
 
 
-/* "sequence_edge/orders/trace.pxd":52
+/* "sequence_edge/orders/trace.pxd":53
  *     trace_event_t events[TRACE_EVENTS]
  * 
  * cdef class TraceStore:             # <<<<<<<<<<<<<<
@@ -2658,7 +2711,7 @@ struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore {
 static struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *__pyx_vtabptr_13sequence_edge_6orders_5trace_TraceStore;
 
 
-/* "sequence_edge/orders/oms.pyx":107
+/* "sequence_edge/orders/oms.pyx":108
  * 
  * 
  * cdef class Account:             # <<<<<<<<<<<<<<
@@ -3956,6 +4009,9 @@ static CYTHON_INLINE uint64_t __pyx_f_13sequence_edge_4util_hist_quantile(struct
 
 /* Module declarations from "sequence_edge.algo.host" */
 
+/* Module declarations from "sequence_edge.orders.jlog" */
+static CYTHON_INLINE void __pyx_f_13sequence_edge_6orders_4jlog_jlog_add(struct __pyx_t_13sequence_edge_6orders_4jlog_jlog_t *, uint8_t, uint32_t, uint64_t, uint16_t, uint8_t, uint64_t, uint64_t, int64_t, uint64_t); /*proto*/
+
 /* Module declarations from "sequence_edge.orders.risk" */
 static uint32_t (*__pyx_f_13sequence_edge_6orders_4risk_check_order)(struct __pyx_t_13sequence_edge_6orders_4risk_risk_limits_t const *, struct __pyx_t_13sequence_edge_6orders_4risk_risk_state_t *, struct __pyx_t_13sequence_edge_6orders_4risk_risk_order_t const *); /*proto*/
 static int (*__pyx_f_13sequence_edge_6orders_4risk_loss_exceeded)(struct __pyx_t_13sequence_edge_6orders_4risk_risk_limits_t const *, int64_t); /*proto*/
@@ -4905,7 +4961,210 @@ static CYTHON_INLINE uint64_t __pyx_f_13sequence_edge_4util_hist_quantile(struct
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":98
+/* "sequence_edge/orders/jlog.pxd":34
+ * 
+ * 
+ * cdef inline void jlog_add(jlog_t* j, uint8_t kind, uint32_t ref, uint64_t client_id, uint16_t sym,             # <<<<<<<<<<<<<<
+ *                           uint8_t code, uint64_t px, uint64_t qty, int64_t fee, uint64_t ts) noexcept nogil:
+ *     cdef jevent_t* e
+*/
+
+static CYTHON_INLINE void __pyx_f_13sequence_edge_6orders_4jlog_jlog_add(struct __pyx_t_13sequence_edge_6orders_4jlog_jlog_t *__pyx_v_j, uint8_t __pyx_v_kind, uint32_t __pyx_v_ref, uint64_t __pyx_v_client_id, uint16_t __pyx_v_sym, uint8_t __pyx_v_code, uint64_t __pyx_v_px, uint64_t __pyx_v_qty, int64_t __pyx_v_fee, uint64_t __pyx_v_ts) {
+  struct __pyx_t_13sequence_edge_6orders_4jlog_jevent_t *__pyx_v_e;
+  int __pyx_t_1;
+
+  /* "sequence_edge/orders/jlog.pxd":37
+ *                           uint8_t code, uint64_t px, uint64_t qty, int64_t fee, uint64_t ts) noexcept nogil:
+ *     cdef jevent_t* e
+ *     if j.ev == NULL:             # <<<<<<<<<<<<<<
+ *         return
+ *     j.dirty = True
+*/
+  __pyx_t_1 = (__pyx_v_j->ev == NULL);
+
+  if (__pyx_t_1) {
+
+
+    /* "sequence_edge/orders/jlog.pxd":38
+ *     cdef jevent_t* e
+ *     if j.ev == NULL:
+ *         return             # <<<<<<<<<<<<<<
+ *     j.dirty = True
+ *     if j.n == JLOG_CAP:
+*/
+    {
+    }
+    goto __pyx_L0;
+
+    /* "sequence_edge/orders/jlog.pxd":37
+ *                           uint8_t code, uint64_t px, uint64_t qty, int64_t fee, uint64_t ts) noexcept nogil:
+ *     cdef jevent_t* e
+ *     if j.ev == NULL:             # <<<<<<<<<<<<<<
+ *         return
+ *     j.dirty = True
+*/
+  }
+
+  /* "sequence_edge/orders/jlog.pxd":39
+ *     if j.ev == NULL:
+ *         return
+ *     j.dirty = True             # <<<<<<<<<<<<<<
+ *     if j.n == JLOG_CAP:
+ *         j.overflow += 1
+*/
+  __pyx_v_j->dirty = 1;
+
+  /* "sequence_edge/orders/jlog.pxd":40
+ *         return
+ *     j.dirty = True
+ *     if j.n == JLOG_CAP:             # <<<<<<<<<<<<<<
+ *         j.overflow += 1
+ *         return
+*/
+  __pyx_t_1 = (__pyx_v_j->n == __pyx_e_13sequence_edge_6orders_4jlog_JLOG_CAP);
+
+  if (__pyx_t_1) {
+
+
+    /* "sequence_edge/orders/jlog.pxd":41
+ *     j.dirty = True
+ *     if j.n == JLOG_CAP:
+ *         j.overflow += 1             # <<<<<<<<<<<<<<
+ *         return
+ *     e = &j.ev[j.n]
+*/
+    __pyx_v_j->overflow = (__pyx_v_j->overflow + 1);
+
+    /* "sequence_edge/orders/jlog.pxd":42
+ *     if j.n == JLOG_CAP:
+ *         j.overflow += 1
+ *         return             # <<<<<<<<<<<<<<
+ *     e = &j.ev[j.n]
+ *     j.n += 1
+*/
+    {
+    }
+    goto __pyx_L0;
+
+    /* "sequence_edge/orders/jlog.pxd":40
+ *         return
+ *     j.dirty = True
+ *     if j.n == JLOG_CAP:             # <<<<<<<<<<<<<<
+ *         j.overflow += 1
+ *         return
+*/
+  }
+
+  /* "sequence_edge/orders/jlog.pxd":43
+ *         j.overflow += 1
+ *         return
+ *     e = &j.ev[j.n]             # <<<<<<<<<<<<<<
+ *     j.n += 1
+ *     e.ts_ns = ts
+*/
+  __pyx_v_e = (&(__pyx_v_j->ev[__pyx_v_j->n]));
+
+  /* "sequence_edge/orders/jlog.pxd":44
+ *         return
+ *     e = &j.ev[j.n]
+ *     j.n += 1             # <<<<<<<<<<<<<<
+ *     e.ts_ns = ts
+ *     e.client_id = client_id
+*/
+  __pyx_v_j->n = (__pyx_v_j->n + 1);
+
+  /* "sequence_edge/orders/jlog.pxd":45
+ *     e = &j.ev[j.n]
+ *     j.n += 1
+ *     e.ts_ns = ts             # <<<<<<<<<<<<<<
+ *     e.client_id = client_id
+ *     e.px_1e8 = px
+*/
+  __pyx_v_e->ts_ns = __pyx_v_ts;
+
+  /* "sequence_edge/orders/jlog.pxd":46
+ *     j.n += 1
+ *     e.ts_ns = ts
+ *     e.client_id = client_id             # <<<<<<<<<<<<<<
+ *     e.px_1e8 = px
+ *     e.qty_1e8 = qty
+*/
+  __pyx_v_e->client_id = __pyx_v_client_id;
+
+  /* "sequence_edge/orders/jlog.pxd":47
+ *     e.ts_ns = ts
+ *     e.client_id = client_id
+ *     e.px_1e8 = px             # <<<<<<<<<<<<<<
+ *     e.qty_1e8 = qty
+ *     e.fee_1e8 = fee
+*/
+  __pyx_v_e->px_1e8 = __pyx_v_px;
+
+  /* "sequence_edge/orders/jlog.pxd":48
+ *     e.client_id = client_id
+ *     e.px_1e8 = px
+ *     e.qty_1e8 = qty             # <<<<<<<<<<<<<<
+ *     e.fee_1e8 = fee
+ *     e.ref = ref
+*/
+  __pyx_v_e->qty_1e8 = __pyx_v_qty;
+
+  /* "sequence_edge/orders/jlog.pxd":49
+ *     e.px_1e8 = px
+ *     e.qty_1e8 = qty
+ *     e.fee_1e8 = fee             # <<<<<<<<<<<<<<
+ *     e.ref = ref
+ *     e.symbol_idx = sym
+*/
+  __pyx_v_e->fee_1e8 = __pyx_v_fee;
+
+  /* "sequence_edge/orders/jlog.pxd":50
+ *     e.qty_1e8 = qty
+ *     e.fee_1e8 = fee
+ *     e.ref = ref             # <<<<<<<<<<<<<<
+ *     e.symbol_idx = sym
+ *     e.kind = kind
+*/
+  __pyx_v_e->ref = __pyx_v_ref;
+
+  /* "sequence_edge/orders/jlog.pxd":51
+ *     e.fee_1e8 = fee
+ *     e.ref = ref
+ *     e.symbol_idx = sym             # <<<<<<<<<<<<<<
+ *     e.kind = kind
+ *     e.code = code
+*/
+  __pyx_v_e->symbol_idx = __pyx_v_sym;
+
+  /* "sequence_edge/orders/jlog.pxd":52
+ *     e.ref = ref
+ *     e.symbol_idx = sym
+ *     e.kind = kind             # <<<<<<<<<<<<<<
+ *     e.code = code
+*/
+  __pyx_v_e->kind = __pyx_v_kind;
+
+  /* "sequence_edge/orders/jlog.pxd":53
+ *     e.symbol_idx = sym
+ *     e.kind = kind
+ *     e.code = code             # <<<<<<<<<<<<<<
+*/
+  __pyx_v_e->code = __pyx_v_code;
+
+  /* "sequence_edge/orders/jlog.pxd":34
+ * 
+ * 
+ * cdef inline void jlog_add(jlog_t* j, uint8_t kind, uint32_t ref, uint64_t client_id, uint16_t sym,             # <<<<<<<<<<<<<<
+ *                           uint8_t code, uint64_t px, uint64_t qty, int64_t fee, uint64_t ts) noexcept nogil:
+ *     cdef jevent_t* e
+*/
+
+  /* function exit code */
+  __pyx_L0:;
+
+}
+
+/* "sequence_edge/orders/oms.pyx":99
  * 
  * 
  * cdef inline uint32_t id_hash(uint64_t x) noexcept nogil:             # <<<<<<<<<<<<<<
@@ -4917,7 +5176,7 @@ static CYTHON_INLINE uint32_t __pyx_f_13sequence_edge_6orders_3oms_id_hash(uint6
   uint32_t __pyx_r;
 
 
-  /* "sequence_edge/orders/oms.pyx":99
+  /* "sequence_edge/orders/oms.pyx":100
  * 
  * cdef inline uint32_t id_hash(uint64_t x) noexcept nogil:
  *     x *= 0x9E3779B97F4A7C15ULL             # <<<<<<<<<<<<<<
@@ -4926,7 +5185,7 @@ static CYTHON_INLINE uint32_t __pyx_f_13sequence_edge_6orders_3oms_id_hash(uint6
 */
   __pyx_v_x = (__pyx_v_x * 0x9E3779B97F4A7C15ULL);
 
-  /* "sequence_edge/orders/oms.pyx":100
+  /* "sequence_edge/orders/oms.pyx":101
  * cdef inline uint32_t id_hash(uint64_t x) noexcept nogil:
  *     x *= 0x9E3779B97F4A7C15ULL
  *     return <uint32_t>(x >> 40) & (IDSET_SLOTS - 1)             # <<<<<<<<<<<<<<
@@ -4939,7 +5198,7 @@ static CYTHON_INLINE uint32_t __pyx_f_13sequence_edge_6orders_3oms_id_hash(uint6
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":98
+  /* "sequence_edge/orders/oms.pyx":99
  * 
  * 
  * cdef inline uint32_t id_hash(uint64_t x) noexcept nogil:             # <<<<<<<<<<<<<<
@@ -4953,7 +5212,7 @@ static CYTHON_INLINE uint32_t __pyx_f_13sequence_edge_6orders_3oms_id_hash(uint6
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":103
+/* "sequence_edge/orders/oms.pyx":104
  * 
  * 
  * cdef inline uint64_t remaining(const order_t* o) noexcept nogil:             # <<<<<<<<<<<<<<
@@ -4964,7 +5223,7 @@ static CYTHON_INLINE uint32_t __pyx_f_13sequence_edge_6orders_3oms_id_hash(uint6
 static CYTHON_INLINE uint64_t __pyx_f_13sequence_edge_6orders_3oms_remaining(struct __pyx_t_13sequence_edge_6orders_3oms_order_t const *__pyx_v_o) {
   uint64_t __pyx_r;
 
-  /* "sequence_edge/orders/oms.pyx":104
+  /* "sequence_edge/orders/oms.pyx":105
  * 
  * cdef inline uint64_t remaining(const order_t* o) noexcept nogil:
  *     return o.qty_1e8 - o.filled_1e8             # <<<<<<<<<<<<<<
@@ -4977,7 +5236,7 @@ static CYTHON_INLINE uint64_t __pyx_f_13sequence_edge_6orders_3oms_remaining(str
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":103
+  /* "sequence_edge/orders/oms.pyx":104
  * 
  * 
  * cdef inline uint64_t remaining(const order_t* o) noexcept nogil:             # <<<<<<<<<<<<<<
@@ -4990,7 +5249,7 @@ static CYTHON_INLINE uint64_t __pyx_f_13sequence_edge_6orders_3oms_remaining(str
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":110
+/* "sequence_edge/orders/oms.pyx":111
  *     """A deployment's orders, positions, PnL and risk state on this edge (see the module doc)."""
  * 
  *     def __cinit__(self):             # <<<<<<<<<<<<<<
@@ -5047,7 +5306,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account___cinit__(struct __pyx
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
 
-  /* "sequence_edge/orders/oms.pyx":111
+  /* "sequence_edge/orders/oms.pyx":112
  * 
  *     def __cinit__(self):
  *         self.id_ring = <uint64_t*>calloc(IDSET_CAP, sizeof(uint64_t))             # <<<<<<<<<<<<<<
@@ -5056,7 +5315,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account___cinit__(struct __pyx
 */
   __pyx_v_self->id_ring = ((uint64_t *)calloc(__pyx_e_13sequence_edge_6orders_3oms_IDSET_CAP, (sizeof(uint64_t))));
 
-  /* "sequence_edge/orders/oms.pyx":112
+  /* "sequence_edge/orders/oms.pyx":113
  *     def __cinit__(self):
  *         self.id_ring = <uint64_t*>calloc(IDSET_CAP, sizeof(uint64_t))
  *         self.id_slots = <uint64_t*>calloc(IDSET_SLOTS, sizeof(uint64_t))             # <<<<<<<<<<<<<<
@@ -5065,7 +5324,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account___cinit__(struct __pyx
 */
   __pyx_v_self->id_slots = ((uint64_t *)calloc(__pyx_e_13sequence_edge_6orders_3oms_IDSET_SLOTS, (sizeof(uint64_t))));
 
-  /* "sequence_edge/orders/oms.pyx":113
+  /* "sequence_edge/orders/oms.pyx":114
  *         self.id_ring = <uint64_t*>calloc(IDSET_CAP, sizeof(uint64_t))
  *         self.id_slots = <uint64_t*>calloc(IDSET_SLOTS, sizeof(uint64_t))
  *         self.events = <algo_event_t*>calloc(EVENT_CAP, sizeof(algo_event_t))             # <<<<<<<<<<<<<<
@@ -5074,7 +5333,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account___cinit__(struct __pyx
 */
   __pyx_v_self->events = ((struct __pyx_t_13sequence_edge_6orders_3oms_algo_event_t *)calloc(__pyx_e_13sequence_edge_6orders_3oms_EVENT_CAP, (sizeof(struct __pyx_t_13sequence_edge_6orders_3oms_algo_event_t))));
 
-  /* "sequence_edge/orders/oms.pyx":114
+  /* "sequence_edge/orders/oms.pyx":115
  *         self.id_slots = <uint64_t*>calloc(IDSET_SLOTS, sizeof(uint64_t))
  *         self.events = <algo_event_t*>calloc(EVENT_CAP, sizeof(algo_event_t))
  *         if self.id_ring == NULL or self.id_slots == NULL or self.events == NULL:             # <<<<<<<<<<<<<<
@@ -5110,16 +5369,16 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account___cinit__(struct __pyx
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "sequence_edge/orders/oms.pyx":115
+    /* "sequence_edge/orders/oms.pyx":116
  *         self.events = <algo_event_t*>calloc(EVENT_CAP, sizeof(algo_event_t))
  *         if self.id_ring == NULL or self.id_slots == NULL or self.events == NULL:
  *             raise MemoryError()             # <<<<<<<<<<<<<<
  *         self.st = &self.own_state
  *         self.detached_running = True
 */
-    PyErr_NoMemory(); __PYX_ERR(0, 115, __pyx_L1_error)
+    PyErr_NoMemory(); __PYX_ERR(0, 116, __pyx_L1_error)
 
-    /* "sequence_edge/orders/oms.pyx":114
+    /* "sequence_edge/orders/oms.pyx":115
  *         self.id_slots = <uint64_t*>calloc(IDSET_SLOTS, sizeof(uint64_t))
  *         self.events = <algo_event_t*>calloc(EVENT_CAP, sizeof(algo_event_t))
  *         if self.id_ring == NULL or self.id_slots == NULL or self.events == NULL:             # <<<<<<<<<<<<<<
@@ -5128,7 +5387,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account___cinit__(struct __pyx
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":116
+  /* "sequence_edge/orders/oms.pyx":117
  *         if self.id_ring == NULL or self.id_slots == NULL or self.events == NULL:
  *             raise MemoryError()
  *         self.st = &self.own_state             # <<<<<<<<<<<<<<
@@ -5137,7 +5396,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account___cinit__(struct __pyx
 */
   __pyx_v_self->st = (&__pyx_v_self->own_state);
 
-  /* "sequence_edge/orders/oms.pyx":117
+  /* "sequence_edge/orders/oms.pyx":118
  *             raise MemoryError()
  *         self.st = &self.own_state
  *         self.detached_running = True             # <<<<<<<<<<<<<<
@@ -5146,7 +5405,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account___cinit__(struct __pyx
 */
   __pyx_v_self->detached_running = 1;
 
-  /* "sequence_edge/orders/oms.pyx":110
+  /* "sequence_edge/orders/oms.pyx":111
  *     """A deployment's orders, positions, PnL and risk state on this edge (see the module doc)."""
  * 
  *     def __cinit__(self):             # <<<<<<<<<<<<<<
@@ -5165,12 +5424,12 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account___cinit__(struct __pyx
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":119
+/* "sequence_edge/orders/oms.pyx":120
  *         self.detached_running = True
  * 
  *     def __dealloc__(self):             # <<<<<<<<<<<<<<
+ *         free(self.jlog.ev)
  *         free(self.id_ring)
- *         free(self.id_slots)
 */
 
 /* Python wrapper */
@@ -5188,17 +5447,26 @@ static void __pyx_pw_13sequence_edge_6orders_3oms_7Account_3__dealloc__(PyObject
 
 static void __pyx_pf_13sequence_edge_6orders_3oms_7Account_2__dealloc__(struct __pyx_obj_13sequence_edge_6orders_3oms_Account *__pyx_v_self) {
 
-  /* "sequence_edge/orders/oms.pyx":120
+  /* "sequence_edge/orders/oms.pyx":121
  * 
  *     def __dealloc__(self):
+ *         free(self.jlog.ev)             # <<<<<<<<<<<<<<
+ *         free(self.id_ring)
+ *         free(self.id_slots)
+*/
+  free(__pyx_v_self->jlog.ev);
+
+  /* "sequence_edge/orders/oms.pyx":122
+ *     def __dealloc__(self):
+ *         free(self.jlog.ev)
  *         free(self.id_ring)             # <<<<<<<<<<<<<<
  *         free(self.id_slots)
  *         free(self.events)
 */
   free(__pyx_v_self->id_ring);
 
-  /* "sequence_edge/orders/oms.pyx":121
- *     def __dealloc__(self):
+  /* "sequence_edge/orders/oms.pyx":123
+ *         free(self.jlog.ev)
  *         free(self.id_ring)
  *         free(self.id_slots)             # <<<<<<<<<<<<<<
  *         free(self.events)
@@ -5206,7 +5474,7 @@ static void __pyx_pf_13sequence_edge_6orders_3oms_7Account_2__dealloc__(struct _
 */
   free(__pyx_v_self->id_slots);
 
-  /* "sequence_edge/orders/oms.pyx":122
+  /* "sequence_edge/orders/oms.pyx":124
  *         free(self.id_ring)
  *         free(self.id_slots)
  *         free(self.events)             # <<<<<<<<<<<<<<
@@ -5215,19 +5483,19 @@ static void __pyx_pf_13sequence_edge_6orders_3oms_7Account_2__dealloc__(struct _
 */
   free(__pyx_v_self->events);
 
-  /* "sequence_edge/orders/oms.pyx":119
+  /* "sequence_edge/orders/oms.pyx":120
  *         self.detached_running = True
  * 
  *     def __dealloc__(self):             # <<<<<<<<<<<<<<
+ *         free(self.jlog.ev)
  *         free(self.id_ring)
- *         free(self.id_slots)
 */
 
   /* function exit code */
 
 }
 
-/* "sequence_edge/orders/oms.pyx":124
+/* "sequence_edge/orders/oms.pyx":126
  *         free(self.events)
  * 
  *     def __init__(self, str deployment_id, symbols, books, book_ids, TraceStore traces, *, int serial,             # <<<<<<<<<<<<<<
@@ -5285,36 +5553,36 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_deployment_id,&__pyx_mstate_global->__pyx_n_u_symbols,&__pyx_mstate_global->__pyx_n_u_books,&__pyx_mstate_global->__pyx_n_u_book_ids,&__pyx_mstate_global->__pyx_n_u_traces,&__pyx_mstate_global->__pyx_n_u_serial,&__pyx_mstate_global->__pyx_n_u_risk,&__pyx_mstate_global->__pyx_n_u_maker_fee_bps,&__pyx_mstate_global->__pyx_n_u_taker_fee_bps,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL_TPNEW(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 124, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 126, __pyx_L3_error)
     if (likely(__pyx_kwds_len > 0)) {
       switch (__pyx_nargs) {
         case  5:
         values[4] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 124, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 126, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 124, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 126, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 124, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 126, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 124, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 126, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 124, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 126, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__init__", 0) < (0)) __PYX_ERR(0, 124, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__init__", 0) < (0)) __PYX_ERR(0, 126, __pyx_L3_error)
 
-      /* "sequence_edge/orders/oms.pyx":125
+      /* "sequence_edge/orders/oms.pyx":127
  * 
  *     def __init__(self, str deployment_id, symbols, books, book_ids, TraceStore traces, *, int serial,
  *                  risk=None, double maker_fee_bps=0.0, double taker_fee_bps=0.0):             # <<<<<<<<<<<<<<
@@ -5323,37 +5591,37 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
 */
       if (!values[6]) values[6] = __Pyx_NewRef(((PyObject *)Py_None));
       for (Py_ssize_t i = __pyx_nargs; i < 5; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("__init__", 1, 5, 5, i); __PYX_ERR(0, 124, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("__init__", 1, 5, 5, i); __PYX_ERR(0, 126, __pyx_L3_error) }
       }
       for (Py_ssize_t i = 5; i < 6; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseKeywordRequired("__init__", *(__pyx_pyargnames[i - 0])); __PYX_ERR(0, 124, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseKeywordRequired("__init__", *(__pyx_pyargnames[i - 0])); __PYX_ERR(0, 126, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 5)) {
       goto __pyx_L5_argtuple_error;
     } else {
-      __Pyx_RaiseKeywordRequired("__init__", __pyx_mstate_global->__pyx_n_u_serial); __PYX_ERR(0, 124, __pyx_L3_error)
+      __Pyx_RaiseKeywordRequired("__init__", __pyx_mstate_global->__pyx_n_u_serial); __PYX_ERR(0, 126, __pyx_L3_error)
     }
     __pyx_v_deployment_id = ((PyObject*)values[0]);
     __pyx_v_symbols = values[1];
     __pyx_v_books = values[2];
     __pyx_v_book_ids = values[3];
     __pyx_v_traces = ((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)values[4]);
-    __pyx_v_serial = __Pyx_PyLong_As_int(values[5]); if (unlikely((__pyx_v_serial == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 124, __pyx_L3_error)
+    __pyx_v_serial = __Pyx_PyLong_As_int(values[5]); if (unlikely((__pyx_v_serial == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 126, __pyx_L3_error)
     __pyx_v_risk = values[6];
     if (values[7]) {
-      __pyx_v_maker_fee_bps = __Pyx_PyFloat_AsDouble(values[7]); if (unlikely((__pyx_v_maker_fee_bps == (double)-1) && PyErr_Occurred())) __PYX_ERR(0, 125, __pyx_L3_error)
+      __pyx_v_maker_fee_bps = __Pyx_PyFloat_AsDouble(values[7]); if (unlikely((__pyx_v_maker_fee_bps == (double)-1) && PyErr_Occurred())) __PYX_ERR(0, 127, __pyx_L3_error)
     } else {
       __pyx_v_maker_fee_bps = ((double)0.0);
     }
     if (values[8]) {
-      __pyx_v_taker_fee_bps = __Pyx_PyFloat_AsDouble(values[8]); if (unlikely((__pyx_v_taker_fee_bps == (double)-1) && PyErr_Occurred())) __PYX_ERR(0, 125, __pyx_L3_error)
+      __pyx_v_taker_fee_bps = __Pyx_PyFloat_AsDouble(values[8]); if (unlikely((__pyx_v_taker_fee_bps == (double)-1) && PyErr_Occurred())) __PYX_ERR(0, 127, __pyx_L3_error)
     } else {
       __pyx_v_taker_fee_bps = ((double)0.0);
     }
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("__init__", 1, 5, 5, __pyx_nargs); __PYX_ERR(0, 124, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("__init__", 1, 5, 5, __pyx_nargs); __PYX_ERR(0, 126, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -5364,11 +5632,11 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return -1;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(0, 124, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_traces), __pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore, 1, "traces", 0))) __PYX_ERR(0, 124, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(0, 126, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_traces), __pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore, 1, "traces", 0))) __PYX_ERR(0, 126, __pyx_L1_error)
   __pyx_r = __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(((struct __pyx_obj_13sequence_edge_6orders_3oms_Account *)__pyx_v_self), __pyx_v_deployment_id, __pyx_v_symbols, __pyx_v_books, __pyx_v_book_ids, __pyx_v_traces, __pyx_v_serial, __pyx_v_risk, __pyx_v_maker_fee_bps, __pyx_v_taker_fee_bps);
 
-  /* "sequence_edge/orders/oms.pyx":124
+  /* "sequence_edge/orders/oms.pyx":126
  *         free(self.events)
  * 
  *     def __init__(self, str deployment_id, symbols, books, book_ids, TraceStore traces, *, int serial,             # <<<<<<<<<<<<<<
@@ -5420,14 +5688,14 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__init__", 0);
 
-  /* "sequence_edge/orders/oms.pyx":127
+  /* "sequence_edge/orders/oms.pyx":129
  *                  risk=None, double maker_fee_bps=0.0, double taker_fee_bps=0.0):
  *         """`books` / `book_ids`: the Book and its edge-wide index for each of `symbols`, in order."""
  *         if not 1 <= len(symbols) <= 16 or len(books) != len(symbols) or len(book_ids) != len(symbols):             # <<<<<<<<<<<<<<
  *             raise ValueError("an account needs 1..16 symbols, each with its book and book index")
  *         if serial < 1:
 */
-  __pyx_t_2 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 127, __pyx_L1_error)
+  __pyx_t_2 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 129, __pyx_L1_error)
   __pyx_t_3 = (1 <= __pyx_t_2);
   if (__pyx_t_3) {
     __pyx_t_3 = (__pyx_t_2 <= 16);
@@ -5444,8 +5712,8 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
 
     goto __pyx_L4_bool_binop_done;
   }
-  __pyx_t_2 = PyObject_Length(__pyx_v_books); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 127, __pyx_L1_error)
-  __pyx_t_5 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(0, 127, __pyx_L1_error)
+  __pyx_t_2 = PyObject_Length(__pyx_v_books); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 129, __pyx_L1_error)
+  __pyx_t_5 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(0, 129, __pyx_L1_error)
   __pyx_t_4 = (__pyx_t_2 != __pyx_t_5);
 
 
@@ -5458,8 +5726,8 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
 
     goto __pyx_L4_bool_binop_done;
   }
-  __pyx_t_5 = PyObject_Length(__pyx_v_book_ids); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(0, 127, __pyx_L1_error)
-  __pyx_t_2 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 127, __pyx_L1_error)
+  __pyx_t_5 = PyObject_Length(__pyx_v_book_ids); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(0, 129, __pyx_L1_error)
+  __pyx_t_2 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 129, __pyx_L1_error)
   __pyx_t_4 = (__pyx_t_5 != __pyx_t_2);
 
 
@@ -5471,7 +5739,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "sequence_edge/orders/oms.pyx":128
+    /* "sequence_edge/orders/oms.pyx":130
  *         """`books` / `book_ids`: the Book and its edge-wide index for each of `symbols`, in order."""
  *         if not 1 <= len(symbols) <= 16 or len(books) != len(symbols) or len(book_ids) != len(symbols):
  *             raise ValueError("an account needs 1..16 symbols, each with its book and book index")             # <<<<<<<<<<<<<<
@@ -5484,14 +5752,14 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
       PyObject *__pyx_callargs[2] = {__pyx_t_7, __pyx_mstate_global->__pyx_kp_u_an_account_needs_1_16_symbols_ea};
       __pyx_t_6 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_8, (2-__pyx_t_8) | (__pyx_t_8*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
-      if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 128, __pyx_L1_error)
+      if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 130, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
     }
     __Pyx_Raise(__pyx_t_6, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-    __PYX_ERR(0, 128, __pyx_L1_error)
+    __PYX_ERR(0, 130, __pyx_L1_error)
 
-    /* "sequence_edge/orders/oms.pyx":127
+    /* "sequence_edge/orders/oms.pyx":129
  *                  risk=None, double maker_fee_bps=0.0, double taker_fee_bps=0.0):
  *         """`books` / `book_ids`: the Book and its edge-wide index for each of `symbols`, in order."""
  *         if not 1 <= len(symbols) <= 16 or len(books) != len(symbols) or len(book_ids) != len(symbols):             # <<<<<<<<<<<<<<
@@ -5500,7 +5768,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":129
+  /* "sequence_edge/orders/oms.pyx":131
  *         if not 1 <= len(symbols) <= 16 or len(books) != len(symbols) or len(book_ids) != len(symbols):
  *             raise ValueError("an account needs 1..16 symbols, each with its book and book index")
  *         if serial < 1:             # <<<<<<<<<<<<<<
@@ -5512,7 +5780,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "sequence_edge/orders/oms.pyx":130
+    /* "sequence_edge/orders/oms.pyx":132
  *             raise ValueError("an account needs 1..16 symbols, each with its book and book index")
  *         if serial < 1:
  *             raise ValueError("account serials start at 1")             # <<<<<<<<<<<<<<
@@ -5525,14 +5793,14 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
       PyObject *__pyx_callargs[2] = {__pyx_t_7, __pyx_mstate_global->__pyx_kp_u_account_serials_start_at_1};
       __pyx_t_6 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_8, (2-__pyx_t_8) | (__pyx_t_8*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
-      if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 130, __pyx_L1_error)
+      if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 132, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
     }
     __Pyx_Raise(__pyx_t_6, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-    __PYX_ERR(0, 130, __pyx_L1_error)
+    __PYX_ERR(0, 132, __pyx_L1_error)
 
-    /* "sequence_edge/orders/oms.pyx":129
+    /* "sequence_edge/orders/oms.pyx":131
  *         if not 1 <= len(symbols) <= 16 or len(books) != len(symbols) or len(book_ids) != len(symbols):
  *             raise ValueError("an account needs 1..16 symbols, each with its book and book index")
  *         if serial < 1:             # <<<<<<<<<<<<<<
@@ -5541,7 +5809,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":131
+  /* "sequence_edge/orders/oms.pyx":133
  *         if serial < 1:
  *             raise ValueError("account serials start at 1")
  *         self.deployment_id = deployment_id             # <<<<<<<<<<<<<<
@@ -5553,7 +5821,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
   __Pyx_GOTREF(__pyx_v_self->deployment_id);
   __Pyx_DECREF_SET(__pyx_v_self->deployment_id, __pyx_v_deployment_id);
 
-  /* "sequence_edge/orders/oms.pyx":132
+  /* "sequence_edge/orders/oms.pyx":134
  *             raise ValueError("account serials start at 1")
  *         self.deployment_id = deployment_id
  *         self.serial = serial             # <<<<<<<<<<<<<<
@@ -5562,21 +5830,21 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
 */
   __pyx_v_self->serial = __pyx_v_serial;
 
-  /* "sequence_edge/orders/oms.pyx":133
+  /* "sequence_edge/orders/oms.pyx":135
  *         self.deployment_id = deployment_id
  *         self.serial = serial
  *         self.symbols = tuple(symbols)             # <<<<<<<<<<<<<<
  *         self.books = [<Book?>b for b in books]
  *         self.n_symbols = len(symbols)
 */
-  __pyx_t_6 = __Pyx_PySequence_Tuple(__pyx_v_symbols); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 133, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PySequence_Tuple(__pyx_v_symbols); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 135, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __Pyx_GIVEREF(__pyx_t_6);
   __Pyx_GOTREF(__pyx_v_self->symbols);
   __Pyx_DECREF_SET(__pyx_v_self->symbols, ((PyObject*)__pyx_t_6));
   __pyx_t_6 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":134
+  /* "sequence_edge/orders/oms.pyx":136
  *         self.serial = serial
  *         self.symbols = tuple(symbols)
  *         self.books = [<Book?>b for b in books]             # <<<<<<<<<<<<<<
@@ -5584,16 +5852,16 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
  *         for i, b in enumerate(book_ids):
 */
   { /* enter inner scope */
-    __pyx_t_6 = PyList_New(0); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 134, __pyx_L10_error)
+    __pyx_t_6 = PyList_New(0); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 136, __pyx_L10_error)
     __Pyx_GOTREF(__pyx_t_6);
     if (likely(PyList_CheckExact(__pyx_v_books)) || PyTuple_CheckExact(__pyx_v_books)) {
       __pyx_t_7 = __pyx_v_books; __Pyx_INCREF(__pyx_t_7);
       __pyx_t_2 = 0;
       __pyx_t_9 = NULL;
     } else {
-      __pyx_t_2 = -1; __pyx_t_7 = PyObject_GetIter(__pyx_v_books); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 134, __pyx_L10_error)
+      __pyx_t_2 = -1; __pyx_t_7 = PyObject_GetIter(__pyx_v_books); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 136, __pyx_L10_error)
       __Pyx_GOTREF(__pyx_t_7);
-      __pyx_t_9 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_7); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 134, __pyx_L10_error)
+      __pyx_t_9 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_7); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 136, __pyx_L10_error)
     }
     for (;;) {
       if (likely(!__pyx_t_9)) {
@@ -5601,7 +5869,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
           {
             Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_7);
             #if !CYTHON_ASSUME_SAFE_SIZE
-            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 134, __pyx_L10_error)
+            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 136, __pyx_L10_error)
             #endif
             if (__pyx_t_2 >= __pyx_temp) break;
           }
@@ -5611,7 +5879,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
           {
             Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_7);
             #if !CYTHON_ASSUME_SAFE_SIZE
-            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 134, __pyx_L10_error)
+            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 136, __pyx_L10_error)
             #endif
             if (__pyx_t_2 >= __pyx_temp) break;
           }
@@ -5622,13 +5890,13 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
           #endif
           ++__pyx_t_2;
         }
-        if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 134, __pyx_L10_error)
+        if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 136, __pyx_L10_error)
       } else {
         __pyx_t_10 = __pyx_t_9(__pyx_t_7);
         if (unlikely(!__pyx_t_10)) {
           PyObject* exc_type = PyErr_Occurred();
           if (exc_type) {
-            if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 134, __pyx_L10_error)
+            if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 136, __pyx_L10_error)
             PyErr_Clear();
           }
           break;
@@ -5637,8 +5905,8 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
       __Pyx_GOTREF(__pyx_t_10);
       __Pyx_XDECREF_SET(__pyx_7genexpr__pyx_v_b, __pyx_t_10);
       __pyx_t_10 = 0;
-      if (!(likely(__Pyx_TypeTest(__pyx_7genexpr__pyx_v_b, __pyx_mstate_global->__pyx_ptype_13sequence_edge_6market_4book_Book)))) __PYX_ERR(0, 134, __pyx_L10_error)
-      if (unlikely(__Pyx_ListComp_Append(__pyx_t_6, __pyx_7genexpr__pyx_v_b))) __PYX_ERR(0, 134, __pyx_L10_error)
+      if (!(likely(__Pyx_TypeTest(__pyx_7genexpr__pyx_v_b, __pyx_mstate_global->__pyx_ptype_13sequence_edge_6market_4book_Book)))) __PYX_ERR(0, 136, __pyx_L10_error)
+      if (unlikely(__Pyx_ListComp_Append(__pyx_t_6, __pyx_7genexpr__pyx_v_b))) __PYX_ERR(0, 136, __pyx_L10_error)
     }
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
     __Pyx_XDECREF(__pyx_7genexpr__pyx_v_b); __pyx_7genexpr__pyx_v_b = 0;
@@ -5653,17 +5921,17 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
   __Pyx_DECREF_SET(__pyx_v_self->books, ((PyObject*)__pyx_t_6));
   __pyx_t_6 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":135
+  /* "sequence_edge/orders/oms.pyx":137
  *         self.symbols = tuple(symbols)
  *         self.books = [<Book?>b for b in books]
  *         self.n_symbols = len(symbols)             # <<<<<<<<<<<<<<
  *         for i, b in enumerate(book_ids):
  *             self.book_ids[i] = b
 */
-  __pyx_t_2 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 135, __pyx_L1_error)
+  __pyx_t_2 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 137, __pyx_L1_error)
   __pyx_v_self->n_symbols = __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":136
+  /* "sequence_edge/orders/oms.pyx":138
  *         self.books = [<Book?>b for b in books]
  *         self.n_symbols = len(symbols)
  *         for i, b in enumerate(book_ids):             # <<<<<<<<<<<<<<
@@ -5677,9 +5945,9 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
     __pyx_t_2 = 0;
     __pyx_t_9 = NULL;
   } else {
-    __pyx_t_2 = -1; __pyx_t_7 = PyObject_GetIter(__pyx_v_book_ids); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 136, __pyx_L1_error)
+    __pyx_t_2 = -1; __pyx_t_7 = PyObject_GetIter(__pyx_v_book_ids); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 138, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_9 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_7); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 136, __pyx_L1_error)
+    __pyx_t_9 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_7); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 138, __pyx_L1_error)
   }
   for (;;) {
     if (likely(!__pyx_t_9)) {
@@ -5687,7 +5955,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
         {
           Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_7);
           #if !CYTHON_ASSUME_SAFE_SIZE
-          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 136, __pyx_L1_error)
+          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 138, __pyx_L1_error)
           #endif
           if (__pyx_t_2 >= __pyx_temp) break;
         }
@@ -5697,7 +5965,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
         {
           Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_7);
           #if !CYTHON_ASSUME_SAFE_SIZE
-          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 136, __pyx_L1_error)
+          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 138, __pyx_L1_error)
           #endif
           if (__pyx_t_2 >= __pyx_temp) break;
         }
@@ -5708,13 +5976,13 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
         #endif
         ++__pyx_t_2;
       }
-      if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 136, __pyx_L1_error)
+      if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 138, __pyx_L1_error)
     } else {
       __pyx_t_10 = __pyx_t_9(__pyx_t_7);
       if (unlikely(!__pyx_t_10)) {
         PyObject* exc_type = PyErr_Occurred();
         if (exc_type) {
-          if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 136, __pyx_L1_error)
+          if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 138, __pyx_L1_error)
           PyErr_Clear();
         }
         break;
@@ -5725,26 +5993,26 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
     __pyx_t_10 = 0;
     __Pyx_INCREF(__pyx_t_6);
     __Pyx_XDECREF_SET(__pyx_v_i, __pyx_t_6);
-    __pyx_t_10 = __Pyx_PyLong_AddObjC(__pyx_t_6, __pyx_mstate_global->__pyx_int_1, 1, 0, 0); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 136, __pyx_L1_error)
+    __pyx_t_10 = __Pyx_PyLong_AddObjC(__pyx_t_6, __pyx_mstate_global->__pyx_int_1, 1, 0, 0); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 138, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_10);
     __Pyx_DECREF(__pyx_t_6);
     __pyx_t_6 = __pyx_t_10;
     __pyx_t_10 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":137
+    /* "sequence_edge/orders/oms.pyx":139
  *         self.n_symbols = len(symbols)
  *         for i, b in enumerate(book_ids):
  *             self.book_ids[i] = b             # <<<<<<<<<<<<<<
  *         self.traces = traces
  *         traces.name_account(serial, deployment_id)
 */
-    __pyx_t_11 = __Pyx_PyLong_As_uint32_t(__pyx_v_b); if (unlikely((__pyx_t_11 == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 137, __pyx_L1_error)
-    __pyx_t_5 = __Pyx_PyIndex_AsSsize_t(__pyx_v_i); if (unlikely((__pyx_t_5 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 137, __pyx_L1_error)
+    __pyx_t_11 = __Pyx_PyLong_As_uint32_t(__pyx_v_b); if (unlikely((__pyx_t_11 == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 139, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyIndex_AsSsize_t(__pyx_v_i); if (unlikely((__pyx_t_5 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 139, __pyx_L1_error)
     (__pyx_v_self->book_ids[__pyx_t_5]) = __pyx_t_11;
 
 
 
-    /* "sequence_edge/orders/oms.pyx":136
+    /* "sequence_edge/orders/oms.pyx":138
  *         self.books = [<Book?>b for b in books]
  *         self.n_symbols = len(symbols)
  *         for i, b in enumerate(book_ids):             # <<<<<<<<<<<<<<
@@ -5755,7 +6023,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
   __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":138
+  /* "sequence_edge/orders/oms.pyx":140
  *         for i, b in enumerate(book_ids):
  *             self.book_ids[i] = b
  *         self.traces = traces             # <<<<<<<<<<<<<<
@@ -5767,7 +6035,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
   __Pyx_GOTREF((PyObject *)__pyx_v_self->traces);
   __Pyx_DECREF_SET(__pyx_v_self->traces, __pyx_v_traces);
 
-  /* "sequence_edge/orders/oms.pyx":139
+  /* "sequence_edge/orders/oms.pyx":141
  *             self.book_ids[i] = b
  *         self.traces = traces
  *         traces.name_account(serial, deployment_id)             # <<<<<<<<<<<<<<
@@ -5776,7 +6044,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
 */
   __pyx_t_7 = ((PyObject *)__pyx_v_traces);
   __Pyx_INCREF(__pyx_t_7);
-  __pyx_t_10 = __Pyx_PyLong_From_int(__pyx_v_serial); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 139, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_PyLong_From_int(__pyx_v_serial); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 141, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   __pyx_t_8 = 0;
   {
@@ -5784,12 +6052,12 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
     __pyx_t_6 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_name_account, __pyx_callargs+__pyx_t_8, (3-__pyx_t_8) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
     __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-    if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 139, __pyx_L1_error)
+    if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 141, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
   }
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":140
+  /* "sequence_edge/orders/oms.pyx":142
  *         self.traces = traces
  *         traces.name_account(serial, deployment_id)
  *         self.maker_fee_bps = maker_fee_bps             # <<<<<<<<<<<<<<
@@ -5798,7 +6066,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
 */
   __pyx_v_self->maker_fee_bps = __pyx_v_maker_fee_bps;
 
-  /* "sequence_edge/orders/oms.pyx":141
+  /* "sequence_edge/orders/oms.pyx":143
  *         traces.name_account(serial, deployment_id)
  *         self.maker_fee_bps = maker_fee_bps
  *         self.taker_fee_bps = taker_fee_bps             # <<<<<<<<<<<<<<
@@ -5807,7 +6075,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
 */
   __pyx_v_self->taker_fee_bps = __pyx_v_taker_fee_bps;
 
-  /* "sequence_edge/orders/oms.pyx":142
+  /* "sequence_edge/orders/oms.pyx":144
  *         self.maker_fee_bps = maker_fee_bps
  *         self.taker_fee_bps = taker_fee_bps
  *         self.set_limits(risk or {})             # <<<<<<<<<<<<<<
@@ -5816,14 +6084,14 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
 */
   __pyx_t_10 = ((PyObject *)__pyx_v_self);
   __Pyx_INCREF(__pyx_t_10);
-  __pyx_t_1 = __Pyx_PyObject_IsTrue(__pyx_v_risk); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(0, 142, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_IsTrue(__pyx_v_risk); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(0, 144, __pyx_L1_error)
   if (!__pyx_t_1) {
   } else {
     __Pyx_INCREF(__pyx_v_risk);
     __pyx_t_7 = __pyx_v_risk;
     goto __pyx_L18_bool_binop_done;
   }
-  __pyx_t_12 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 142, __pyx_L1_error)
+  __pyx_t_12 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 144, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_12);
   __Pyx_INCREF(__pyx_t_12);
   __pyx_t_7 = __pyx_t_12;
@@ -5835,12 +6103,12 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
     __pyx_t_6 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_set_limits, __pyx_callargs+__pyx_t_8, (2-__pyx_t_8) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_10); __pyx_t_10 = 0;
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-    if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 142, __pyx_L1_error)
+    if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 144, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
   }
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":143
+  /* "sequence_edge/orders/oms.pyx":145
  *         self.taker_fee_bps = taker_fee_bps
  *         self.set_limits(risk or {})
  *         self.own_state.symbol_count = self.n_symbols             # <<<<<<<<<<<<<<
@@ -5851,7 +6119,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
 
   __pyx_v_self->own_state.symbol_count = __pyx_t_13;
 
-  /* "sequence_edge/orders/oms.pyx":144
+  /* "sequence_edge/orders/oms.pyx":146
  *         self.set_limits(risk or {})
  *         self.own_state.symbol_count = self.n_symbols
  *         self.own_state.next_id = 1             # <<<<<<<<<<<<<<
@@ -5860,7 +6128,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
 */
   __pyx_v_self->own_state.next_id = 1;
 
-  /* "sequence_edge/orders/oms.pyx":124
+  /* "sequence_edge/orders/oms.pyx":126
  *         free(self.events)
  * 
  *     def __init__(self, str deployment_id, symbols, books, book_ids, TraceStore traces, *, int serial,             # <<<<<<<<<<<<<<
@@ -5887,7 +6155,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_4__init__(struct __pyx
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":148
+/* "sequence_edge/orders/oms.pyx":150
  *     # ------------------------------------------------------------------ wiring
  * 
  *     def set_limits(self, dict risk) -> None:             # <<<<<<<<<<<<<<
@@ -5935,32 +6203,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_risk,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 148, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 150, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 150, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "set_limits", 0) < (0)) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "set_limits", 0) < (0)) __PYX_ERR(0, 150, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("set_limits", 1, 1, 1, i); __PYX_ERR(0, 148, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("set_limits", 1, 1, 1, i); __PYX_ERR(0, 150, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 150, __pyx_L3_error)
     }
     __pyx_v_risk = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("set_limits", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 148, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("set_limits", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 150, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -5971,7 +6239,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_risk), (&PyDict_Type), 1, "risk", 1))) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_risk), (&PyDict_Type), 1, "risk", 1))) __PYX_ERR(0, 150, __pyx_L1_error)
   __pyx_r = __pyx_pf_13sequence_edge_6orders_3oms_7Account_6set_limits(((struct __pyx_obj_13sequence_edge_6orders_3oms_Account *)__pyx_v_self), __pyx_v_risk);
 
   /* function exit code */
@@ -6000,17 +6268,17 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_6set_limits(stru
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("set_limits", 0);
 
-  /* "sequence_edge/orders/oms.pyx":150
+  /* "sequence_edge/orders/oms.pyx":152
  *     def set_limits(self, dict risk) -> None:
  *         """New limits (natural units); a new push also resets the kill switch and the rate bucket."""
  *         limits_from_dict(&self.limits, risk)             # <<<<<<<<<<<<<<
  *         memset(&self.risk, 0, sizeof(self.risk))
  * 
 */
-  __pyx_t_1 = __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict((&__pyx_v_self->limits), __pyx_v_risk); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 150, __pyx_L1_error)
+  __pyx_t_1 = __pyx_f_13sequence_edge_6orders_4risk_limits_from_dict((&__pyx_v_self->limits), __pyx_v_risk); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 152, __pyx_L1_error)
 
 
-  /* "sequence_edge/orders/oms.pyx":151
+  /* "sequence_edge/orders/oms.pyx":153
  *         """New limits (natural units); a new push also resets the kill switch and the rate bucket."""
  *         limits_from_dict(&self.limits, risk)
  *         memset(&self.risk, 0, sizeof(self.risk))             # <<<<<<<<<<<<<<
@@ -6019,7 +6287,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_6set_limits(stru
 */
   (void)(memset((&__pyx_v_self->risk), 0, (sizeof(__pyx_v_self->risk))));
 
-  /* "sequence_edge/orders/oms.pyx":148
+  /* "sequence_edge/orders/oms.pyx":150
  *     # ------------------------------------------------------------------ wiring
  * 
  *     def set_limits(self, dict risk) -> None:             # <<<<<<<<<<<<<<
@@ -6039,7 +6307,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_6set_limits(stru
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":153
+/* "sequence_edge/orders/oms.pyx":155
  *         memset(&self.risk, 0, sizeof(self.risk))
  * 
  *     def attach(self, AlgoInstance instance) -> None:             # <<<<<<<<<<<<<<
@@ -6087,32 +6355,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_instance,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 153, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 155, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 153, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 155, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "attach", 0) < (0)) __PYX_ERR(0, 153, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "attach", 0) < (0)) __PYX_ERR(0, 155, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("attach", 1, 1, 1, i); __PYX_ERR(0, 153, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("attach", 1, 1, 1, i); __PYX_ERR(0, 155, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 153, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 155, __pyx_L3_error)
     }
     __pyx_v_instance = ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("attach", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 153, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("attach", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 155, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -6123,7 +6391,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_instance), __pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoInstance, 1, "instance", 0))) __PYX_ERR(0, 153, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_instance), __pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoInstance, 1, "instance", 0))) __PYX_ERR(0, 155, __pyx_L1_error)
   __pyx_r = __pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(((struct __pyx_obj_13sequence_edge_6orders_3oms_Account *)__pyx_v_self), __pyx_v_instance);
 
   /* function exit code */
@@ -6166,21 +6434,21 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("attach", 0);
 
-  /* "sequence_edge/orders/oms.pyx":155
+  /* "sequence_edge/orders/oms.pyx":157
  *     def attach(self, AlgoInstance instance) -> None:
  *         """Trade for `instance` (same symbols, in order): its AlgoState becomes the mirror."""
  *         if tuple(instance.symbols) != self.symbols:             # <<<<<<<<<<<<<<
  *             raise ValueError(f"instance symbols {list(instance.symbols)} != account symbols {list(self.symbols)}")
  *         cdef seq_algo_state_t* src = self.st
 */
-  __pyx_t_1 = __Pyx_PySequence_Tuple(__pyx_v_instance->symbols); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 155, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PySequence_Tuple(__pyx_v_instance->symbols); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 157, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __pyx_t_2 = __Pyx_PyObject_RichCompareBool(__pyx_t_1, __pyx_v_self->symbols, Py_NE); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(0, 155, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyObject_RichCompareBool(__pyx_t_1, __pyx_v_self->symbols, Py_NE); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(0, 157, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   if (unlikely(__pyx_t_2)) {
 
 
-    /* "sequence_edge/orders/oms.pyx":156
+    /* "sequence_edge/orders/oms.pyx":158
  *         """Trade for `instance` (same symbols, in order): its AlgoState becomes the mirror."""
  *         if tuple(instance.symbols) != self.symbols:
  *             raise ValueError(f"instance symbols {list(instance.symbols)} != account symbols {list(self.symbols)}")             # <<<<<<<<<<<<<<
@@ -6188,14 +6456,14 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
  *         cdef seq_algo_state_t* dst = instance.algo_state()
 */
     __pyx_t_3 = NULL;
-    __pyx_t_4 = PySequence_List(__pyx_v_instance->symbols); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 156, __pyx_L1_error)
+    __pyx_t_4 = PySequence_List(__pyx_v_instance->symbols); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 158, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_5 = __Pyx_PyObject_FormatSimple(__pyx_t_4, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 156, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyObject_FormatSimple(__pyx_t_4, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 158, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-    __pyx_t_4 = PySequence_List(__pyx_v_self->symbols); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 156, __pyx_L1_error)
+    __pyx_t_4 = PySequence_List(__pyx_v_self->symbols); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 158, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_6 = __Pyx_PyObject_FormatSimple(__pyx_t_4, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 156, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyObject_FormatSimple(__pyx_t_4, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 158, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
     __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
     __pyx_t_7[0] = __pyx_mstate_global->__pyx_kp_u_instance_symbols;
@@ -6211,7 +6479,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
     __pyx_t_9 |= __Pyx_PyUnicode_KIND_04(__pyx_t_7[1]) | __Pyx_PyUnicode_KIND_04(__pyx_t_7[3]);
     #endif
     __pyx_t_4 = __Pyx_PyUnicode_Join(__pyx_t_7, 4, __pyx_t_8, __pyx_t_9);
-    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 156, __pyx_L1_error)
+    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 158, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
@@ -6221,14 +6489,14 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
       __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_10, (2-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 156, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 158, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(0, 156, __pyx_L1_error)
+    __PYX_ERR(0, 158, __pyx_L1_error)
 
-    /* "sequence_edge/orders/oms.pyx":155
+    /* "sequence_edge/orders/oms.pyx":157
  *     def attach(self, AlgoInstance instance) -> None:
  *         """Trade for `instance` (same symbols, in order): its AlgoState becomes the mirror."""
  *         if tuple(instance.symbols) != self.symbols:             # <<<<<<<<<<<<<<
@@ -6237,7 +6505,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":157
+  /* "sequence_edge/orders/oms.pyx":159
  *         if tuple(instance.symbols) != self.symbols:
  *             raise ValueError(f"instance symbols {list(instance.symbols)} != account symbols {list(self.symbols)}")
  *         cdef seq_algo_state_t* src = self.st             # <<<<<<<<<<<<<<
@@ -6248,7 +6516,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
 
   __pyx_v_src = __pyx_t_11;
 
-  /* "sequence_edge/orders/oms.pyx":158
+  /* "sequence_edge/orders/oms.pyx":160
  *             raise ValueError(f"instance symbols {list(instance.symbols)} != account symbols {list(self.symbols)}")
  *         cdef seq_algo_state_t* src = self.st
  *         cdef seq_algo_state_t* dst = instance.algo_state()             # <<<<<<<<<<<<<<
@@ -6257,7 +6525,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
 */
   __pyx_v_dst = ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_instance->__pyx_vtab)->algo_state(__pyx_v_instance);
 
-  /* "sequence_edge/orders/oms.pyx":159
+  /* "sequence_edge/orders/oms.pyx":161
  *         cdef seq_algo_state_t* src = self.st
  *         cdef seq_algo_state_t* dst = instance.algo_state()
  *         cdef uint64_t next_id = dst.next_id             # <<<<<<<<<<<<<<
@@ -6268,7 +6536,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
 
   __pyx_v_next_id = __pyx_t_12;
 
-  /* "sequence_edge/orders/oms.pyx":160
+  /* "sequence_edge/orders/oms.pyx":162
  *         cdef seq_algo_state_t* dst = instance.algo_state()
  *         cdef uint64_t next_id = dst.next_id
  *         if dst != src:             # <<<<<<<<<<<<<<
@@ -6280,7 +6548,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
   if (__pyx_t_2) {
 
 
-    /* "sequence_edge/orders/oms.pyx":161
+    /* "sequence_edge/orders/oms.pyx":163
  *         cdef uint64_t next_id = dst.next_id
  *         if dst != src:
  *             dst[0] = src[0]             # <<<<<<<<<<<<<<
@@ -6289,7 +6557,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
 */
     (__pyx_v_dst[0]) = (__pyx_v_src[0]);
 
-    /* "sequence_edge/orders/oms.pyx":162
+    /* "sequence_edge/orders/oms.pyx":164
  *         if dst != src:
  *             dst[0] = src[0]
  *             if next_id > dst.next_id:             # <<<<<<<<<<<<<<
@@ -6301,7 +6569,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
     if (__pyx_t_2) {
 
 
-      /* "sequence_edge/orders/oms.pyx":163
+      /* "sequence_edge/orders/oms.pyx":165
  *             dst[0] = src[0]
  *             if next_id > dst.next_id:
  *                 dst.next_id = next_id   # a hot-swapped instance inherited the old one's next_id             # <<<<<<<<<<<<<<
@@ -6310,7 +6578,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
 */
       __pyx_v_dst->next_id = __pyx_v_next_id;
 
-      /* "sequence_edge/orders/oms.pyx":162
+      /* "sequence_edge/orders/oms.pyx":164
  *         if dst != src:
  *             dst[0] = src[0]
  *             if next_id > dst.next_id:             # <<<<<<<<<<<<<<
@@ -6319,7 +6587,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":160
+    /* "sequence_edge/orders/oms.pyx":162
  *         cdef seq_algo_state_t* dst = instance.algo_state()
  *         cdef uint64_t next_id = dst.next_id
  *         if dst != src:             # <<<<<<<<<<<<<<
@@ -6328,7 +6596,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":164
+  /* "sequence_edge/orders/oms.pyx":166
  *             if next_id > dst.next_id:
  *                 dst.next_id = next_id   # a hot-swapped instance inherited the old one's next_id
  *         self.instance = instance             # <<<<<<<<<<<<<<
@@ -6340,7 +6608,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
   __Pyx_GOTREF((PyObject *)__pyx_v_self->instance);
   __Pyx_DECREF_SET(__pyx_v_self->instance, __pyx_v_instance);
 
-  /* "sequence_edge/orders/oms.pyx":165
+  /* "sequence_edge/orders/oms.pyx":167
  *                 dst.next_id = next_id   # a hot-swapped instance inherited the old one's next_id
  *         self.instance = instance
  *         self.st = dst             # <<<<<<<<<<<<<<
@@ -6349,7 +6617,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
 */
   __pyx_v_self->st = __pyx_v_dst;
 
-  /* "sequence_edge/orders/oms.pyx":166
+  /* "sequence_edge/orders/oms.pyx":168
  *         self.instance = instance
  *         self.st = dst
  *         self._mirror_orders()             # <<<<<<<<<<<<<<
@@ -6358,7 +6626,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mirror_orders(__pyx_v_self);
 
-  /* "sequence_edge/orders/oms.pyx":167
+  /* "sequence_edge/orders/oms.pyx":169
  *         self.st = dst
  *         self._mirror_orders()
  *         instance.mark_state_dirty()             # <<<<<<<<<<<<<<
@@ -6367,7 +6635,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
 */
   ((struct __pyx_vtabstruct_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_v_instance->__pyx_vtab)->mark_state_dirty(__pyx_v_instance);
 
-  /* "sequence_edge/orders/oms.pyx":153
+  /* "sequence_edge/orders/oms.pyx":155
  *         memset(&self.risk, 0, sizeof(self.risk))
  * 
  *     def attach(self, AlgoInstance instance) -> None:             # <<<<<<<<<<<<<<
@@ -6395,7 +6663,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8attach(struct _
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":169
+/* "sequence_edge/orders/oms.pyx":171
  *         instance.mark_state_dirty()
  * 
  *     def check_resymbol(self, symbols) -> None:             # <<<<<<<<<<<<<<
@@ -6443,32 +6711,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_symbols,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 169, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 171, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 169, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 171, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "check_resymbol", 0) < (0)) __PYX_ERR(0, 169, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "check_resymbol", 0) < (0)) __PYX_ERR(0, 171, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("check_resymbol", 1, 1, 1, i); __PYX_ERR(0, 169, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("check_resymbol", 1, 1, 1, i); __PYX_ERR(0, 171, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 169, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 171, __pyx_L3_error)
     }
     __pyx_v_symbols = values[0];
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("check_resymbol", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 169, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("check_resymbol", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 171, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -6512,7 +6780,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_10check_resymbol
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("check_resymbol", 0);
 
-  /* "sequence_edge/orders/oms.pyx":171
+  /* "sequence_edge/orders/oms.pyx":173
  *     def check_resymbol(self, symbols) -> None:
  *         """Raise ValueError if the account cannot drop the symbols missing from `symbols`."""
  *         held = [s for i, s in enumerate(self.symbols)             # <<<<<<<<<<<<<<
@@ -6520,7 +6788,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_10check_resymbol
  *         if held:
 */
   { /* enter inner scope */
-    __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 171, __pyx_L5_error)
+    __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 173, __pyx_L5_error)
     __Pyx_GOTREF(__pyx_t_1);
     __Pyx_INCREF(__pyx_mstate_global->__pyx_int_0);
     __pyx_t_2 = __pyx_mstate_global->__pyx_int_0;
@@ -6530,7 +6798,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_10check_resymbol
       {
         Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_3);
         #if !CYTHON_ASSUME_SAFE_SIZE
-        if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 171, __pyx_L5_error)
+        if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 173, __pyx_L5_error)
         #endif
         if (__pyx_t_4 >= __pyx_temp) break;
       }
@@ -6540,26 +6808,26 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_10check_resymbol
       __pyx_t_5 = __Pyx_PySequence_ITEM(__pyx_t_3, __pyx_t_4);
       #endif
       ++__pyx_t_4;
-      if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 171, __pyx_L5_error)
+      if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 173, __pyx_L5_error)
       __Pyx_GOTREF(__pyx_t_5);
       __Pyx_XDECREF_SET(__pyx_8genexpr1__pyx_v_s, __pyx_t_5);
       __pyx_t_5 = 0;
       __Pyx_INCREF(__pyx_t_2);
       __Pyx_XDECREF_SET(__pyx_8genexpr1__pyx_v_i, __pyx_t_2);
-      __pyx_t_5 = __Pyx_PyLong_AddObjC(__pyx_t_2, __pyx_mstate_global->__pyx_int_1, 1, 0, 0); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 171, __pyx_L5_error)
+      __pyx_t_5 = __Pyx_PyLong_AddObjC(__pyx_t_2, __pyx_mstate_global->__pyx_int_1, 1, 0, 0); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 173, __pyx_L5_error)
       __Pyx_GOTREF(__pyx_t_5);
       __Pyx_DECREF(__pyx_t_2);
       __pyx_t_2 = __pyx_t_5;
       __pyx_t_5 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":172
+      /* "sequence_edge/orders/oms.pyx":174
  *         """Raise ValueError if the account cannot drop the symbols missing from `symbols`."""
  *         held = [s for i, s in enumerate(self.symbols)
  *                 if s not in symbols and self.st.positions[i].qty_1e8 != 0]             # <<<<<<<<<<<<<<
  *         if held:
  *             raise ValueError(f"{self.deployment_id} holds a position in {', '.join(held)}, which the new "
 */
-      __pyx_t_7 = (__Pyx_PySequence_ContainsTF(__pyx_8genexpr1__pyx_v_s, __pyx_v_symbols, Py_NE)); if (unlikely((__pyx_t_7 < 0))) __PYX_ERR(0, 172, __pyx_L5_error)
+      __pyx_t_7 = (__Pyx_PySequence_ContainsTF(__pyx_8genexpr1__pyx_v_s, __pyx_v_symbols, Py_NE)); if (unlikely((__pyx_t_7 < 0))) __PYX_ERR(0, 174, __pyx_L5_error)
       if (__pyx_t_7) {
 
       } else {
@@ -6568,7 +6836,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_10check_resymbol
 
         goto __pyx_L9_bool_binop_done;
       }
-      __pyx_t_8 = __Pyx_PyIndex_AsSsize_t(__pyx_8genexpr1__pyx_v_i); if (unlikely((__pyx_t_8 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 172, __pyx_L5_error)
+      __pyx_t_8 = __Pyx_PyIndex_AsSsize_t(__pyx_8genexpr1__pyx_v_i); if (unlikely((__pyx_t_8 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 174, __pyx_L5_error)
       __pyx_t_7 = ((__pyx_v_self->st->positions[__pyx_t_8]).qty_1e8 != 0);
 
 
@@ -6579,16 +6847,16 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_10check_resymbol
       if (__pyx_t_6) {
 
 
-        /* "sequence_edge/orders/oms.pyx":171
+        /* "sequence_edge/orders/oms.pyx":173
  *     def check_resymbol(self, symbols) -> None:
  *         """Raise ValueError if the account cannot drop the symbols missing from `symbols`."""
  *         held = [s for i, s in enumerate(self.symbols)             # <<<<<<<<<<<<<<
  *                 if s not in symbols and self.st.positions[i].qty_1e8 != 0]
  *         if held:
 */
-        if (unlikely(__Pyx_ListComp_Append(__pyx_t_1, __pyx_8genexpr1__pyx_v_s))) __PYX_ERR(0, 171, __pyx_L5_error)
+        if (unlikely(__Pyx_ListComp_Append(__pyx_t_1, __pyx_8genexpr1__pyx_v_s))) __PYX_ERR(0, 173, __pyx_L5_error)
 
-        /* "sequence_edge/orders/oms.pyx":172
+        /* "sequence_edge/orders/oms.pyx":174
  *         """Raise ValueError if the account cannot drop the symbols missing from `symbols`."""
  *         held = [s for i, s in enumerate(self.symbols)
  *                 if s not in symbols and self.st.positions[i].qty_1e8 != 0]             # <<<<<<<<<<<<<<
@@ -6597,7 +6865,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_10check_resymbol
 */
       }
 
-      /* "sequence_edge/orders/oms.pyx":171
+      /* "sequence_edge/orders/oms.pyx":173
  *     def check_resymbol(self, symbols) -> None:
  *         """Raise ValueError if the account cannot drop the symbols missing from `symbols`."""
  *         held = [s for i, s in enumerate(self.symbols)             # <<<<<<<<<<<<<<
@@ -6619,7 +6887,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_10check_resymbol
   __pyx_v_held = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":173
+  /* "sequence_edge/orders/oms.pyx":175
  *         held = [s for i, s in enumerate(self.symbols)
  *                 if s not in symbols and self.st.positions[i].qty_1e8 != 0]
  *         if held:             # <<<<<<<<<<<<<<
@@ -6628,14 +6896,14 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_10check_resymbol
 */
   {
     Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_v_held);
-    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 173, __pyx_L1_error)
+    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 175, __pyx_L1_error)
     __pyx_t_6 = (__pyx_temp != 0);
   }
 
   if (unlikely(__pyx_t_6)) {
 
 
-    /* "sequence_edge/orders/oms.pyx":174
+    /* "sequence_edge/orders/oms.pyx":176
  *                 if s not in symbols and self.st.positions[i].qty_1e8 != 0]
  *         if held:
  *             raise ValueError(f"{self.deployment_id} holds a position in {', '.join(held)}, which the new "             # <<<<<<<<<<<<<<
@@ -6643,9 +6911,9 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_10check_resymbol
  * 
 */
     __pyx_t_2 = NULL;
-    __pyx_t_3 = __Pyx_PyUnicode_Unicode(__pyx_v_self->deployment_id); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 174, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyUnicode_Unicode(__pyx_v_self->deployment_id); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 176, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_5 = PyUnicode_Join(__pyx_mstate_global->__pyx_kp_u__2, __pyx_v_held); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 174, __pyx_L1_error)
+    __pyx_t_5 = PyUnicode_Join(__pyx_mstate_global->__pyx_kp_u__2, __pyx_v_held); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 176, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __pyx_t_9[0] = __pyx_t_3;
     __pyx_t_9[1] = __pyx_mstate_global->__pyx_kp_u_holds_a_position_in;
@@ -6660,7 +6928,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_10check_resymbol
     __pyx_t_10 |= __Pyx_PyUnicode_KIND_04(__pyx_t_9[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_9[2]);
     #endif
     __pyx_t_11 = __Pyx_PyUnicode_Join(__pyx_t_9, 4, __pyx_t_4, __pyx_t_10);
-    if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 174, __pyx_L1_error)
+    if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 176, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_11);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
@@ -6670,14 +6938,14 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_10check_resymbol
       __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_12, (2-__pyx_t_12) | (__pyx_t_12*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
       __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 174, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 176, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(0, 174, __pyx_L1_error)
+    __PYX_ERR(0, 176, __pyx_L1_error)
 
-    /* "sequence_edge/orders/oms.pyx":173
+    /* "sequence_edge/orders/oms.pyx":175
  *         held = [s for i, s in enumerate(self.symbols)
  *                 if s not in symbols and self.st.positions[i].qty_1e8 != 0]
  *         if held:             # <<<<<<<<<<<<<<
@@ -6686,7 +6954,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_10check_resymbol
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":169
+  /* "sequence_edge/orders/oms.pyx":171
  *         instance.mark_state_dirty()
  * 
  *     def check_resymbol(self, symbols) -> None:             # <<<<<<<<<<<<<<
@@ -6714,7 +6982,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_10check_resymbol
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":177
+/* "sequence_edge/orders/oms.pyx":179
  *                              f"symbol list drops; flatten it or keep the symbol")
  * 
  *     def resymbol(self, symbols, books, book_ids) -> None:             # <<<<<<<<<<<<<<
@@ -6764,38 +7032,38 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_symbols,&__pyx_mstate_global->__pyx_n_u_books,&__pyx_mstate_global->__pyx_n_u_book_ids,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 177, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 179, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 177, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 179, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 177, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 179, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 177, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 179, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "resymbol", 0) < (0)) __PYX_ERR(0, 177, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "resymbol", 0) < (0)) __PYX_ERR(0, 179, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 3; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("resymbol", 1, 3, 3, i); __PYX_ERR(0, 177, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("resymbol", 1, 3, 3, i); __PYX_ERR(0, 179, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 3)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 177, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 179, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 177, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 179, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 177, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 179, __pyx_L3_error)
     }
     __pyx_v_symbols = values[0];
     __pyx_v_books = values[1];
@@ -6803,7 +7071,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("resymbol", 1, 3, 3, __pyx_nargs); __PYX_ERR(0, 177, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("resymbol", 1, 3, 3, __pyx_nargs); __PYX_ERR(0, 179, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -6864,7 +7132,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
   __Pyx_RefNannySetupContext("resymbol", 0);
   __Pyx_INCREF(__pyx_v_symbols);
 
-  /* "sequence_edge/orders/oms.pyx":180
+  /* "sequence_edge/orders/oms.pyx":182
  *         """A re-push changed the symbol list: resting orders on dropped symbols are cancelled and
  *         everything else is re-indexed (positions in dropped symbols must be flat)."""
  *         cdef seq_algo_state_t old = self.st[0]             # <<<<<<<<<<<<<<
@@ -6873,19 +7141,19 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
 */
   __pyx_v_old = (__pyx_v_self->st[0]);
 
-  /* "sequence_edge/orders/oms.pyx":183
+  /* "sequence_edge/orders/oms.pyx":185
  *         cdef int64_t old_upnl[16]
  *         cdef uint32_t i, n
  *         symbols = list(symbols)             # <<<<<<<<<<<<<<
  *         self.check_resymbol(symbols)
  *         if not 1 <= len(symbols) <= 16 or len(books) != len(symbols) or len(book_ids) != len(symbols):
 */
-  __pyx_t_1 = PySequence_List(__pyx_v_symbols); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 183, __pyx_L1_error)
+  __pyx_t_1 = PySequence_List(__pyx_v_symbols); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 185, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __Pyx_DECREF_SET(__pyx_v_symbols, __pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":184
+  /* "sequence_edge/orders/oms.pyx":186
  *         cdef uint32_t i, n
  *         symbols = list(symbols)
  *         self.check_resymbol(symbols)             # <<<<<<<<<<<<<<
@@ -6899,19 +7167,19 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
     PyObject *__pyx_callargs[2] = {__pyx_t_2, __pyx_v_symbols};
     __pyx_t_1 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_check_resymbol, __pyx_callargs+__pyx_t_3, (2-__pyx_t_3) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 184, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 186, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":185
+  /* "sequence_edge/orders/oms.pyx":187
  *         symbols = list(symbols)
  *         self.check_resymbol(symbols)
  *         if not 1 <= len(symbols) <= 16 or len(books) != len(symbols) or len(book_ids) != len(symbols):             # <<<<<<<<<<<<<<
  *             raise ValueError("an account needs 1..16 symbols, each with its book and book index")
  *         remap = {i: symbols.index(s) for i, s in enumerate(self.symbols) if s in symbols}
 */
-  __pyx_t_5 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(0, 185, __pyx_L1_error)
+  __pyx_t_5 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(0, 187, __pyx_L1_error)
   __pyx_t_6 = (1 <= __pyx_t_5);
   if (__pyx_t_6) {
     __pyx_t_6 = (__pyx_t_5 <= 16);
@@ -6928,8 +7196,8 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
 
     goto __pyx_L4_bool_binop_done;
   }
-  __pyx_t_5 = PyObject_Length(__pyx_v_books); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(0, 185, __pyx_L1_error)
-  __pyx_t_8 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_8 == ((Py_ssize_t)-1))) __PYX_ERR(0, 185, __pyx_L1_error)
+  __pyx_t_5 = PyObject_Length(__pyx_v_books); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(0, 187, __pyx_L1_error)
+  __pyx_t_8 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_8 == ((Py_ssize_t)-1))) __PYX_ERR(0, 187, __pyx_L1_error)
   __pyx_t_7 = (__pyx_t_5 != __pyx_t_8);
 
 
@@ -6942,8 +7210,8 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
 
     goto __pyx_L4_bool_binop_done;
   }
-  __pyx_t_8 = PyObject_Length(__pyx_v_book_ids); if (unlikely(__pyx_t_8 == ((Py_ssize_t)-1))) __PYX_ERR(0, 185, __pyx_L1_error)
-  __pyx_t_5 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(0, 185, __pyx_L1_error)
+  __pyx_t_8 = PyObject_Length(__pyx_v_book_ids); if (unlikely(__pyx_t_8 == ((Py_ssize_t)-1))) __PYX_ERR(0, 187, __pyx_L1_error)
+  __pyx_t_5 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(0, 187, __pyx_L1_error)
   __pyx_t_7 = (__pyx_t_8 != __pyx_t_5);
 
 
@@ -6955,7 +7223,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
   if (unlikely(__pyx_t_4)) {
 
 
-    /* "sequence_edge/orders/oms.pyx":186
+    /* "sequence_edge/orders/oms.pyx":188
  *         self.check_resymbol(symbols)
  *         if not 1 <= len(symbols) <= 16 or len(books) != len(symbols) or len(book_ids) != len(symbols):
  *             raise ValueError("an account needs 1..16 symbols, each with its book and book index")             # <<<<<<<<<<<<<<
@@ -6968,14 +7236,14 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
       PyObject *__pyx_callargs[2] = {__pyx_t_2, __pyx_mstate_global->__pyx_kp_u_an_account_needs_1_16_symbols_ea};
       __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_3, (2-__pyx_t_3) | (__pyx_t_3*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 186, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 188, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(0, 186, __pyx_L1_error)
+    __PYX_ERR(0, 188, __pyx_L1_error)
 
-    /* "sequence_edge/orders/oms.pyx":185
+    /* "sequence_edge/orders/oms.pyx":187
  *         symbols = list(symbols)
  *         self.check_resymbol(symbols)
  *         if not 1 <= len(symbols) <= 16 or len(books) != len(symbols) or len(book_ids) != len(symbols):             # <<<<<<<<<<<<<<
@@ -6984,7 +7252,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":187
+  /* "sequence_edge/orders/oms.pyx":189
  *         if not 1 <= len(symbols) <= 16 or len(books) != len(symbols) or len(book_ids) != len(symbols):
  *             raise ValueError("an account needs 1..16 symbols, each with its book and book index")
  *         remap = {i: symbols.index(s) for i, s in enumerate(self.symbols) if s in symbols}             # <<<<<<<<<<<<<<
@@ -6992,7 +7260,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
  *             if i not in remap:
 */
   { /* enter inner scope */
-    __pyx_t_1 = PyDict_New(); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 187, __pyx_L9_error)
+    __pyx_t_1 = PyDict_New(); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 189, __pyx_L9_error)
     __Pyx_GOTREF(__pyx_t_1);
 
     __pyx_t_9 = 0;
@@ -7002,7 +7270,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
       {
         Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_2);
         #if !CYTHON_ASSUME_SAFE_SIZE
-        if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 187, __pyx_L9_error)
+        if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 189, __pyx_L9_error)
         #endif
         if (__pyx_t_5 >= __pyx_temp) break;
       }
@@ -7012,16 +7280,16 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
       __pyx_t_10 = __Pyx_PySequence_ITEM(__pyx_t_2, __pyx_t_5);
       #endif
       ++__pyx_t_5;
-      if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 187, __pyx_L9_error)
+      if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 189, __pyx_L9_error)
       __Pyx_GOTREF(__pyx_t_10);
       __Pyx_XDECREF_SET(__pyx_8genexpr2__pyx_v_s, __pyx_t_10);
       __pyx_t_10 = 0;
       __pyx_8genexpr2__pyx_v_i = __pyx_t_9;
       __pyx_t_9 = (__pyx_t_9 + 1);
-      __pyx_t_4 = (__Pyx_PySequence_ContainsTF(__pyx_8genexpr2__pyx_v_s, __pyx_v_symbols, Py_EQ)); if (unlikely((__pyx_t_4 < 0))) __PYX_ERR(0, 187, __pyx_L9_error)
+      __pyx_t_4 = (__Pyx_PySequence_ContainsTF(__pyx_8genexpr2__pyx_v_s, __pyx_v_symbols, Py_EQ)); if (unlikely((__pyx_t_4 < 0))) __PYX_ERR(0, 189, __pyx_L9_error)
       if (__pyx_t_4) {
 
-        __pyx_t_10 = __Pyx_PyLong_From_uint32_t(__pyx_8genexpr2__pyx_v_i); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 187, __pyx_L9_error)
+        __pyx_t_10 = __Pyx_PyLong_From_uint32_t(__pyx_8genexpr2__pyx_v_i); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 189, __pyx_L9_error)
         __Pyx_GOTREF(__pyx_t_10);
         __pyx_t_12 = __pyx_v_symbols;
         __Pyx_INCREF(__pyx_t_12);
@@ -7030,10 +7298,10 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
           PyObject *__pyx_callargs[2] = {__pyx_t_12, __pyx_8genexpr2__pyx_v_s};
           __pyx_t_11 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_index, __pyx_callargs+__pyx_t_3, (2-__pyx_t_3) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
           __Pyx_XDECREF(__pyx_t_12); __pyx_t_12 = 0;
-          if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 187, __pyx_L9_error)
+          if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 189, __pyx_L9_error)
           __Pyx_GOTREF(__pyx_t_11);
         }
-        if (unlikely(PyDict_SetItem(__pyx_t_1, __pyx_t_10, __pyx_t_11))) __PYX_ERR(0, 187, __pyx_L9_error)
+        if (unlikely(PyDict_SetItem(__pyx_t_1, __pyx_t_10, __pyx_t_11))) __PYX_ERR(0, 189, __pyx_L9_error)
         __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
         __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
       }
@@ -7049,7 +7317,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
   __pyx_v_remap = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":188
+  /* "sequence_edge/orders/oms.pyx":190
  *             raise ValueError("an account needs 1..16 symbols, each with its book and book index")
  *         remap = {i: symbols.index(s) for i, s in enumerate(self.symbols) if s in symbols}
  *         for i, s in enumerate(self.symbols):             # <<<<<<<<<<<<<<
@@ -7064,7 +7332,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
     {
       Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_1);
       #if !CYTHON_ASSUME_SAFE_SIZE
-      if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 188, __pyx_L1_error)
+      if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 190, __pyx_L1_error)
       #endif
       if (__pyx_t_5 >= __pyx_temp) break;
     }
@@ -7074,28 +7342,28 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
     __pyx_t_2 = __Pyx_PySequence_ITEM(__pyx_t_1, __pyx_t_5);
     #endif
     ++__pyx_t_5;
-    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 188, __pyx_L1_error)
+    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 190, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __Pyx_XDECREF_SET(__pyx_v_s, __pyx_t_2);
     __pyx_t_2 = 0;
     __pyx_v_i = __pyx_t_9;
     __pyx_t_9 = (__pyx_t_9 + 1);
 
-    /* "sequence_edge/orders/oms.pyx":189
+    /* "sequence_edge/orders/oms.pyx":191
  *         remap = {i: symbols.index(s) for i, s in enumerate(self.symbols) if s in symbols}
  *         for i, s in enumerate(self.symbols):
  *             if i not in remap:             # <<<<<<<<<<<<<<
  *                 self.n_cancelled_by_edge += self.cancel_resting(i)
  *         for i in range(16):
 */
-    __pyx_t_2 = __Pyx_PyLong_From_uint32_t(__pyx_v_i); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 189, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyLong_From_uint32_t(__pyx_v_i); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 191, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
-    __pyx_t_4 = (__Pyx_PyDict_ContainsTF(__pyx_t_2, __pyx_v_remap, Py_NE)); if (unlikely((__pyx_t_4 < 0))) __PYX_ERR(0, 189, __pyx_L1_error)
+    __pyx_t_4 = (__Pyx_PyDict_ContainsTF(__pyx_t_2, __pyx_v_remap, Py_NE)); if (unlikely((__pyx_t_4 < 0))) __PYX_ERR(0, 191, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
     if (__pyx_t_4) {
 
 
-      /* "sequence_edge/orders/oms.pyx":190
+      /* "sequence_edge/orders/oms.pyx":192
  *         for i, s in enumerate(self.symbols):
  *             if i not in remap:
  *                 self.n_cancelled_by_edge += self.cancel_resting(i)             # <<<<<<<<<<<<<<
@@ -7104,7 +7372,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
 */
       __pyx_v_self->n_cancelled_by_edge = (__pyx_v_self->n_cancelled_by_edge + ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->cancel_resting(__pyx_v_self, __pyx_v_i));
 
-      /* "sequence_edge/orders/oms.pyx":189
+      /* "sequence_edge/orders/oms.pyx":191
  *         remap = {i: symbols.index(s) for i, s in enumerate(self.symbols) if s in symbols}
  *         for i, s in enumerate(self.symbols):
  *             if i not in remap:             # <<<<<<<<<<<<<<
@@ -7113,7 +7381,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":188
+    /* "sequence_edge/orders/oms.pyx":190
  *             raise ValueError("an account needs 1..16 symbols, each with its book and book index")
  *         remap = {i: symbols.index(s) for i, s in enumerate(self.symbols) if s in symbols}
  *         for i, s in enumerate(self.symbols):             # <<<<<<<<<<<<<<
@@ -7123,7 +7391,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":191
+  /* "sequence_edge/orders/oms.pyx":193
  *             if i not in remap:
  *                 self.n_cancelled_by_edge += self.cancel_resting(i)
  *         for i in range(16):             # <<<<<<<<<<<<<<
@@ -7133,7 +7401,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
   for (__pyx_t_9 = 0; __pyx_t_9 < 16; __pyx_t_9+=1) {
     __pyx_v_i = __pyx_t_9;
 
-    /* "sequence_edge/orders/oms.pyx":192
+    /* "sequence_edge/orders/oms.pyx":194
  *                 self.n_cancelled_by_edge += self.cancel_resting(i)
  *         for i in range(16):
  *             old_upnl[i] = self.upnl[i]             # <<<<<<<<<<<<<<
@@ -7142,7 +7410,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
 */
     (__pyx_v_old_upnl[__pyx_v_i]) = (__pyx_v_self->upnl[__pyx_v_i]);
 
-    /* "sequence_edge/orders/oms.pyx":193
+    /* "sequence_edge/orders/oms.pyx":195
  *         for i in range(16):
  *             old_upnl[i] = self.upnl[i]
  *             self.upnl[i] = 0             # <<<<<<<<<<<<<<
@@ -7151,7 +7419,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
 */
     (__pyx_v_self->upnl[__pyx_v_i]) = 0;
 
-    /* "sequence_edge/orders/oms.pyx":194
+    /* "sequence_edge/orders/oms.pyx":196
  *             old_upnl[i] = self.upnl[i]
  *             self.upnl[i] = 0
  *             self.open_on[i] = 0             # <<<<<<<<<<<<<<
@@ -7160,7 +7428,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
 */
     (__pyx_v_self->open_on[__pyx_v_i]) = 0;
 
-    /* "sequence_edge/orders/oms.pyx":195
+    /* "sequence_edge/orders/oms.pyx":197
  *             self.upnl[i] = 0
  *             self.open_on[i] = 0
  *             self.st.positions[i].qty_1e8 = 0             # <<<<<<<<<<<<<<
@@ -7169,7 +7437,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
 */
     (__pyx_v_self->st->positions[__pyx_v_i]).qty_1e8 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":196
+    /* "sequence_edge/orders/oms.pyx":198
  *             self.open_on[i] = 0
  *             self.st.positions[i].qty_1e8 = 0
  *             self.st.positions[i].avg_px_1e8 = 0             # <<<<<<<<<<<<<<
@@ -7179,7 +7447,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
     (__pyx_v_self->st->positions[__pyx_v_i]).avg_px_1e8 = 0;
   }
 
-  /* "sequence_edge/orders/oms.pyx":197
+  /* "sequence_edge/orders/oms.pyx":199
  *             self.st.positions[i].qty_1e8 = 0
  *             self.st.positions[i].avg_px_1e8 = 0
  *         for old_idx, new_idx in remap.items():             # <<<<<<<<<<<<<<
@@ -7187,7 +7455,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
  *             self.upnl[new_idx] = old_upnl[old_idx]
 */
   __pyx_t_5 = 0;
-  __pyx_t_2 = __Pyx_dict_iterator(__pyx_v_remap, 1, __pyx_mstate_global->__pyx_n_u_items, (&__pyx_t_8), (&__pyx_t_13)); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 197, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_dict_iterator(__pyx_v_remap, 1, __pyx_mstate_global->__pyx_n_u_items, (&__pyx_t_8), (&__pyx_t_13)); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 199, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_XDECREF(__pyx_t_1);
   __pyx_t_1 = __pyx_t_2;
@@ -7195,7 +7463,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
   while (1) {
     __pyx_t_14 = __Pyx_dict_iter_next(__pyx_t_1, __pyx_t_8, &__pyx_t_5, &__pyx_t_2, &__pyx_t_11, NULL, __pyx_t_13);
     if (unlikely(__pyx_t_14 == 0)) break;
-    if (unlikely(__pyx_t_14 == -1)) __PYX_ERR(0, 197, __pyx_L1_error)
+    if (unlikely(__pyx_t_14 == -1)) __PYX_ERR(0, 199, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __Pyx_GOTREF(__pyx_t_11);
     __Pyx_XDECREF_SET(__pyx_v_old_idx, __pyx_t_2);
@@ -7203,35 +7471,35 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
     __Pyx_XDECREF_SET(__pyx_v_new_idx, __pyx_t_11);
     __pyx_t_11 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":198
+    /* "sequence_edge/orders/oms.pyx":200
  *             self.st.positions[i].avg_px_1e8 = 0
  *         for old_idx, new_idx in remap.items():
  *             self.st.positions[new_idx] = old.positions[old_idx]             # <<<<<<<<<<<<<<
  *             self.upnl[new_idx] = old_upnl[old_idx]
  *         for i in range(self.n_open):
 */
-    __pyx_t_15 = __Pyx_PyIndex_AsSsize_t(__pyx_v_old_idx); if (unlikely((__pyx_t_15 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 198, __pyx_L1_error)
-    __pyx_t_16 = __Pyx_PyIndex_AsSsize_t(__pyx_v_new_idx); if (unlikely((__pyx_t_16 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 198, __pyx_L1_error)
+    __pyx_t_15 = __Pyx_PyIndex_AsSsize_t(__pyx_v_old_idx); if (unlikely((__pyx_t_15 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 200, __pyx_L1_error)
+    __pyx_t_16 = __Pyx_PyIndex_AsSsize_t(__pyx_v_new_idx); if (unlikely((__pyx_t_16 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 200, __pyx_L1_error)
     (__pyx_v_self->st->positions[__pyx_t_16]) = (__pyx_v_old.positions[__pyx_t_15]);
 
 
 
-    /* "sequence_edge/orders/oms.pyx":199
+    /* "sequence_edge/orders/oms.pyx":201
  *         for old_idx, new_idx in remap.items():
  *             self.st.positions[new_idx] = old.positions[old_idx]
  *             self.upnl[new_idx] = old_upnl[old_idx]             # <<<<<<<<<<<<<<
  *         for i in range(self.n_open):
  *             self.orders[i].symbol_idx = remap[self.orders[i].symbol_idx]
 */
-    __pyx_t_15 = __Pyx_PyIndex_AsSsize_t(__pyx_v_old_idx); if (unlikely((__pyx_t_15 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 199, __pyx_L1_error)
-    __pyx_t_16 = __Pyx_PyIndex_AsSsize_t(__pyx_v_new_idx); if (unlikely((__pyx_t_16 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 199, __pyx_L1_error)
+    __pyx_t_15 = __Pyx_PyIndex_AsSsize_t(__pyx_v_old_idx); if (unlikely((__pyx_t_15 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 201, __pyx_L1_error)
+    __pyx_t_16 = __Pyx_PyIndex_AsSsize_t(__pyx_v_new_idx); if (unlikely((__pyx_t_16 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 201, __pyx_L1_error)
     (__pyx_v_self->upnl[__pyx_t_16]) = (__pyx_v_old_upnl[__pyx_t_15]);
 
 
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":200
+  /* "sequence_edge/orders/oms.pyx":202
  *             self.st.positions[new_idx] = old.positions[old_idx]
  *             self.upnl[new_idx] = old_upnl[old_idx]
  *         for i in range(self.n_open):             # <<<<<<<<<<<<<<
@@ -7245,23 +7513,23 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
   for (__pyx_t_18 = 0; __pyx_t_18 < __pyx_t_17; __pyx_t_18+=1) {
     __pyx_v_i = __pyx_t_18;
 
-    /* "sequence_edge/orders/oms.pyx":201
+    /* "sequence_edge/orders/oms.pyx":203
  *             self.upnl[new_idx] = old_upnl[old_idx]
  *         for i in range(self.n_open):
  *             self.orders[i].symbol_idx = remap[self.orders[i].symbol_idx]             # <<<<<<<<<<<<<<
  *             self.open_on[self.orders[i].symbol_idx] += 1
  *         self.symbols = tuple(symbols)
 */
-    __pyx_t_1 = __Pyx_PyLong_From_uint16_t((__pyx_v_self->orders[__pyx_v_i]).symbol_idx); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 201, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyLong_From_uint16_t((__pyx_v_self->orders[__pyx_v_i]).symbol_idx); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 203, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    __pyx_t_11 = __Pyx_PyDict_GetItem(__pyx_v_remap, __pyx_t_1); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 201, __pyx_L1_error)
+    __pyx_t_11 = __Pyx_PyDict_GetItem(__pyx_v_remap, __pyx_t_1); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 203, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_11);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __pyx_t_19 = __Pyx_PyLong_As_uint16_t(__pyx_t_11); if (unlikely((__pyx_t_19 == ((uint16_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 201, __pyx_L1_error)
+    __pyx_t_19 = __Pyx_PyLong_As_uint16_t(__pyx_t_11); if (unlikely((__pyx_t_19 == ((uint16_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 203, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
     (__pyx_v_self->orders[__pyx_v_i]).symbol_idx = __pyx_t_19;
 
-    /* "sequence_edge/orders/oms.pyx":202
+    /* "sequence_edge/orders/oms.pyx":204
  *         for i in range(self.n_open):
  *             self.orders[i].symbol_idx = remap[self.orders[i].symbol_idx]
  *             self.open_on[self.orders[i].symbol_idx] += 1             # <<<<<<<<<<<<<<
@@ -7274,21 +7542,21 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
   }
 
 
-  /* "sequence_edge/orders/oms.pyx":203
+  /* "sequence_edge/orders/oms.pyx":205
  *             self.orders[i].symbol_idx = remap[self.orders[i].symbol_idx]
  *             self.open_on[self.orders[i].symbol_idx] += 1
  *         self.symbols = tuple(symbols)             # <<<<<<<<<<<<<<
  *         self.books = [<Book?>b for b in books]
  *         self.n_symbols = len(symbols)
 */
-  __pyx_t_11 = __Pyx_PySequence_Tuple(__pyx_v_symbols); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 203, __pyx_L1_error)
+  __pyx_t_11 = __Pyx_PySequence_Tuple(__pyx_v_symbols); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 205, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   __Pyx_GIVEREF(__pyx_t_11);
   __Pyx_GOTREF(__pyx_v_self->symbols);
   __Pyx_DECREF_SET(__pyx_v_self->symbols, ((PyObject*)__pyx_t_11));
   __pyx_t_11 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":204
+  /* "sequence_edge/orders/oms.pyx":206
  *             self.open_on[self.orders[i].symbol_idx] += 1
  *         self.symbols = tuple(symbols)
  *         self.books = [<Book?>b for b in books]             # <<<<<<<<<<<<<<
@@ -7296,16 +7564,16 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
  *         for i, b in enumerate(book_ids):
 */
   { /* enter inner scope */
-    __pyx_t_11 = PyList_New(0); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 204, __pyx_L27_error)
+    __pyx_t_11 = PyList_New(0); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 206, __pyx_L27_error)
     __Pyx_GOTREF(__pyx_t_11);
     if (likely(PyList_CheckExact(__pyx_v_books)) || PyTuple_CheckExact(__pyx_v_books)) {
       __pyx_t_1 = __pyx_v_books; __Pyx_INCREF(__pyx_t_1);
       __pyx_t_8 = 0;
       __pyx_t_20 = NULL;
     } else {
-      __pyx_t_8 = -1; __pyx_t_1 = PyObject_GetIter(__pyx_v_books); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 204, __pyx_L27_error)
+      __pyx_t_8 = -1; __pyx_t_1 = PyObject_GetIter(__pyx_v_books); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 206, __pyx_L27_error)
       __Pyx_GOTREF(__pyx_t_1);
-      __pyx_t_20 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_1); if (unlikely(!__pyx_t_20)) __PYX_ERR(0, 204, __pyx_L27_error)
+      __pyx_t_20 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_1); if (unlikely(!__pyx_t_20)) __PYX_ERR(0, 206, __pyx_L27_error)
     }
     for (;;) {
       if (likely(!__pyx_t_20)) {
@@ -7313,7 +7581,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
           {
             Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_1);
             #if !CYTHON_ASSUME_SAFE_SIZE
-            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 204, __pyx_L27_error)
+            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 206, __pyx_L27_error)
             #endif
             if (__pyx_t_8 >= __pyx_temp) break;
           }
@@ -7323,7 +7591,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
           {
             Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_1);
             #if !CYTHON_ASSUME_SAFE_SIZE
-            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 204, __pyx_L27_error)
+            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 206, __pyx_L27_error)
             #endif
             if (__pyx_t_8 >= __pyx_temp) break;
           }
@@ -7334,13 +7602,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
           #endif
           ++__pyx_t_8;
         }
-        if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 204, __pyx_L27_error)
+        if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 206, __pyx_L27_error)
       } else {
         __pyx_t_2 = __pyx_t_20(__pyx_t_1);
         if (unlikely(!__pyx_t_2)) {
           PyObject* exc_type = PyErr_Occurred();
           if (exc_type) {
-            if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 204, __pyx_L27_error)
+            if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 206, __pyx_L27_error)
             PyErr_Clear();
           }
           break;
@@ -7349,8 +7617,8 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
       __Pyx_GOTREF(__pyx_t_2);
       __Pyx_XDECREF_SET(__pyx_8genexpr3__pyx_v_b, __pyx_t_2);
       __pyx_t_2 = 0;
-      if (!(likely(__Pyx_TypeTest(__pyx_8genexpr3__pyx_v_b, __pyx_mstate_global->__pyx_ptype_13sequence_edge_6market_4book_Book)))) __PYX_ERR(0, 204, __pyx_L27_error)
-      if (unlikely(__Pyx_ListComp_Append(__pyx_t_11, __pyx_8genexpr3__pyx_v_b))) __PYX_ERR(0, 204, __pyx_L27_error)
+      if (!(likely(__Pyx_TypeTest(__pyx_8genexpr3__pyx_v_b, __pyx_mstate_global->__pyx_ptype_13sequence_edge_6market_4book_Book)))) __PYX_ERR(0, 206, __pyx_L27_error)
+      if (unlikely(__Pyx_ListComp_Append(__pyx_t_11, __pyx_8genexpr3__pyx_v_b))) __PYX_ERR(0, 206, __pyx_L27_error)
     }
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     __Pyx_XDECREF(__pyx_8genexpr3__pyx_v_b); __pyx_8genexpr3__pyx_v_b = 0;
@@ -7365,17 +7633,17 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
   __Pyx_DECREF_SET(__pyx_v_self->books, ((PyObject*)__pyx_t_11));
   __pyx_t_11 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":205
+  /* "sequence_edge/orders/oms.pyx":207
  *         self.symbols = tuple(symbols)
  *         self.books = [<Book?>b for b in books]
  *         self.n_symbols = len(symbols)             # <<<<<<<<<<<<<<
  *         for i, b in enumerate(book_ids):
  *             self.book_ids[i] = b
 */
-  __pyx_t_8 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_8 == ((Py_ssize_t)-1))) __PYX_ERR(0, 205, __pyx_L1_error)
+  __pyx_t_8 = PyObject_Length(__pyx_v_symbols); if (unlikely(__pyx_t_8 == ((Py_ssize_t)-1))) __PYX_ERR(0, 207, __pyx_L1_error)
   __pyx_v_self->n_symbols = __pyx_t_8;
 
-  /* "sequence_edge/orders/oms.pyx":206
+  /* "sequence_edge/orders/oms.pyx":208
  *         self.books = [<Book?>b for b in books]
  *         self.n_symbols = len(symbols)
  *         for i, b in enumerate(book_ids):             # <<<<<<<<<<<<<<
@@ -7389,9 +7657,9 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
     __pyx_t_8 = 0;
     __pyx_t_20 = NULL;
   } else {
-    __pyx_t_8 = -1; __pyx_t_11 = PyObject_GetIter(__pyx_v_book_ids); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 206, __pyx_L1_error)
+    __pyx_t_8 = -1; __pyx_t_11 = PyObject_GetIter(__pyx_v_book_ids); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 208, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_11);
-    __pyx_t_20 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_11); if (unlikely(!__pyx_t_20)) __PYX_ERR(0, 206, __pyx_L1_error)
+    __pyx_t_20 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_11); if (unlikely(!__pyx_t_20)) __PYX_ERR(0, 208, __pyx_L1_error)
   }
   for (;;) {
     if (likely(!__pyx_t_20)) {
@@ -7399,7 +7667,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
         {
           Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_11);
           #if !CYTHON_ASSUME_SAFE_SIZE
-          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 206, __pyx_L1_error)
+          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 208, __pyx_L1_error)
           #endif
           if (__pyx_t_8 >= __pyx_temp) break;
         }
@@ -7409,7 +7677,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
         {
           Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_11);
           #if !CYTHON_ASSUME_SAFE_SIZE
-          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 206, __pyx_L1_error)
+          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 208, __pyx_L1_error)
           #endif
           if (__pyx_t_8 >= __pyx_temp) break;
         }
@@ -7420,13 +7688,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
         #endif
         ++__pyx_t_8;
       }
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 206, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 208, __pyx_L1_error)
     } else {
       __pyx_t_1 = __pyx_t_20(__pyx_t_11);
       if (unlikely(!__pyx_t_1)) {
         PyObject* exc_type = PyErr_Occurred();
         if (exc_type) {
-          if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 206, __pyx_L1_error)
+          if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 208, __pyx_L1_error)
           PyErr_Clear();
         }
         break;
@@ -7438,18 +7706,18 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
     __pyx_v_i = __pyx_t_9;
     __pyx_t_9 = (__pyx_t_9 + 1);
 
-    /* "sequence_edge/orders/oms.pyx":207
+    /* "sequence_edge/orders/oms.pyx":209
  *         self.n_symbols = len(symbols)
  *         for i, b in enumerate(book_ids):
  *             self.book_ids[i] = b             # <<<<<<<<<<<<<<
  *         self.st.symbol_count = self.n_symbols
  *         self._mirror_orders()
 */
-    __pyx_t_17 = __Pyx_PyLong_As_uint32_t(__pyx_v_b); if (unlikely((__pyx_t_17 == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 207, __pyx_L1_error)
+    __pyx_t_17 = __Pyx_PyLong_As_uint32_t(__pyx_v_b); if (unlikely((__pyx_t_17 == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 209, __pyx_L1_error)
     (__pyx_v_self->book_ids[__pyx_v_i]) = __pyx_t_17;
 
 
-    /* "sequence_edge/orders/oms.pyx":206
+    /* "sequence_edge/orders/oms.pyx":208
  *         self.books = [<Book?>b for b in books]
  *         self.n_symbols = len(symbols)
  *         for i, b in enumerate(book_ids):             # <<<<<<<<<<<<<<
@@ -7459,7 +7727,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
   }
   __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":208
+  /* "sequence_edge/orders/oms.pyx":210
  *         for i, b in enumerate(book_ids):
  *             self.book_ids[i] = b
  *         self.st.symbol_count = self.n_symbols             # <<<<<<<<<<<<<<
@@ -7470,7 +7738,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
 
   __pyx_v_self->st->symbol_count = __pyx_t_19;
 
-  /* "sequence_edge/orders/oms.pyx":209
+  /* "sequence_edge/orders/oms.pyx":211
  *             self.book_ids[i] = b
  *         self.st.symbol_count = self.n_symbols
  *         self._mirror_orders()             # <<<<<<<<<<<<<<
@@ -7479,7 +7747,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mirror_orders(__pyx_v_self);
 
-  /* "sequence_edge/orders/oms.pyx":177
+  /* "sequence_edge/orders/oms.pyx":179
  *                              f"symbol list drops; flatten it or keep the symbol")
  * 
  *     def resymbol(self, symbols, books, book_ids) -> None:             # <<<<<<<<<<<<<<
@@ -7516,7 +7784,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12resymbol(struc
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":211
+/* "sequence_edge/orders/oms.pyx":213
  *         self._mirror_orders()
  * 
  *     def detach(self) -> None:             # <<<<<<<<<<<<<<
@@ -7573,7 +7841,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14detach(struct 
   int __pyx_t_1;
   __Pyx_RefNannySetupContext("detach", 0);
 
-  /* "sequence_edge/orders/oms.pyx":213
+  /* "sequence_edge/orders/oms.pyx":215
  *     def detach(self) -> None:
  *         """Stop trading for the instance (it is being removed); keep a copy of the state."""
  *         if self.st != &self.own_state:             # <<<<<<<<<<<<<<
@@ -7585,7 +7853,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14detach(struct 
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":214
+    /* "sequence_edge/orders/oms.pyx":216
  *         """Stop trading for the instance (it is being removed); keep a copy of the state."""
  *         if self.st != &self.own_state:
  *             self.own_state = self.st[0]             # <<<<<<<<<<<<<<
@@ -7594,7 +7862,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14detach(struct 
 */
     __pyx_v_self->own_state = (__pyx_v_self->st[0]);
 
-    /* "sequence_edge/orders/oms.pyx":215
+    /* "sequence_edge/orders/oms.pyx":217
  *         if self.st != &self.own_state:
  *             self.own_state = self.st[0]
  *             self.st = &self.own_state             # <<<<<<<<<<<<<<
@@ -7603,7 +7871,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14detach(struct 
 */
     __pyx_v_self->st = (&__pyx_v_self->own_state);
 
-    /* "sequence_edge/orders/oms.pyx":213
+    /* "sequence_edge/orders/oms.pyx":215
  *     def detach(self) -> None:
  *         """Stop trading for the instance (it is being removed); keep a copy of the state."""
  *         if self.st != &self.own_state:             # <<<<<<<<<<<<<<
@@ -7612,7 +7880,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14detach(struct 
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":216
+  /* "sequence_edge/orders/oms.pyx":218
  *             self.own_state = self.st[0]
  *             self.st = &self.own_state
  *         self.instance = None             # <<<<<<<<<<<<<<
@@ -7624,7 +7892,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14detach(struct 
   __Pyx_GOTREF((PyObject *)__pyx_v_self->instance);
   __Pyx_DECREF_SET(__pyx_v_self->instance, ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)Py_None));
 
-  /* "sequence_edge/orders/oms.pyx":217
+  /* "sequence_edge/orders/oms.pyx":219
  *             self.st = &self.own_state
  *         self.instance = None
  *         self.detached_running = False             # <<<<<<<<<<<<<<
@@ -7633,7 +7901,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14detach(struct 
 */
   __pyx_v_self->detached_running = 0;
 
-  /* "sequence_edge/orders/oms.pyx":211
+  /* "sequence_edge/orders/oms.pyx":213
  *         self._mirror_orders()
  * 
  *     def detach(self) -> None:             # <<<<<<<<<<<<<<
@@ -7648,7 +7916,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14detach(struct 
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":219
+/* "sequence_edge/orders/oms.pyx":221
  *         self.detached_running = False
  * 
  *     cdef bint is_running(self) noexcept:             # <<<<<<<<<<<<<<
@@ -7660,7 +7928,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_is_running(struct __pyx
   int __pyx_r;
   int __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":220
+  /* "sequence_edge/orders/oms.pyx":222
  * 
  *     cdef bint is_running(self) noexcept:
  *         if self.instance is None:             # <<<<<<<<<<<<<<
@@ -7671,7 +7939,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_is_running(struct __pyx
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":221
+    /* "sequence_edge/orders/oms.pyx":223
  *     cdef bint is_running(self) noexcept:
  *         if self.instance is None:
  *             return self.detached_running             # <<<<<<<<<<<<<<
@@ -7684,7 +7952,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_is_running(struct __pyx
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":220
+    /* "sequence_edge/orders/oms.pyx":222
  * 
  *     cdef bint is_running(self) noexcept:
  *         if self.instance is None:             # <<<<<<<<<<<<<<
@@ -7693,7 +7961,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_is_running(struct __pyx
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":222
+  /* "sequence_edge/orders/oms.pyx":224
  *         if self.instance is None:
  *             return self.detached_running
  *         return self.instance.slot.state == SLOT_RUNNING             # <<<<<<<<<<<<<<
@@ -7706,7 +7974,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_is_running(struct __pyx
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":219
+  /* "sequence_edge/orders/oms.pyx":221
  *         self.detached_running = False
  * 
  *     cdef bint is_running(self) noexcept:             # <<<<<<<<<<<<<<
@@ -7720,7 +7988,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_is_running(struct __pyx
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":226
+/* "sequence_edge/orders/oms.pyx":228
  *     # ------------------------------------------------------------------ actions
  * 
  *     cdef void handle(self, const seq_action_t* a) noexcept:             # <<<<<<<<<<<<<<
@@ -7731,7 +7999,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_is_running(struct __pyx
 static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_obj_13sequence_edge_6orders_3oms_Account *__pyx_v_self, seq_action_t const *__pyx_v_a) {
   int __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":227
+  /* "sequence_edge/orders/oms.pyx":229
  * 
  *     cdef void handle(self, const seq_action_t* a) noexcept:
  *         if a.kind == SEQ_ACTION_PLACE:             # <<<<<<<<<<<<<<
@@ -7743,7 +8011,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":228
+    /* "sequence_edge/orders/oms.pyx":230
  *     cdef void handle(self, const seq_action_t* a) noexcept:
  *         if a.kind == SEQ_ACTION_PLACE:
  *             self._place(a)             # <<<<<<<<<<<<<<
@@ -7752,7 +8020,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_place(__pyx_v_self, __pyx_v_a);
 
-    /* "sequence_edge/orders/oms.pyx":227
+    /* "sequence_edge/orders/oms.pyx":229
  * 
  *     cdef void handle(self, const seq_action_t* a) noexcept:
  *         if a.kind == SEQ_ACTION_PLACE:             # <<<<<<<<<<<<<<
@@ -7762,7 +8030,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
     goto __pyx_L3;
   }
 
-  /* "sequence_edge/orders/oms.pyx":229
+  /* "sequence_edge/orders/oms.pyx":231
  *         if a.kind == SEQ_ACTION_PLACE:
  *             self._place(a)
  *         elif self.risk.killed:             # <<<<<<<<<<<<<<
@@ -7771,7 +8039,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
 */
   if (__pyx_v_self->risk.killed) {
 
-    /* "sequence_edge/orders/oms.pyx":230
+    /* "sequence_edge/orders/oms.pyx":232
  *             self._place(a)
  *         elif self.risk.killed:
  *             self._reject(a.order_id, R_KILL_SWITCH, a.symbol_idx, a.kind, 0)             # <<<<<<<<<<<<<<
@@ -7780,7 +8048,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_reject(__pyx_v_self, __pyx_v_a->order_id, __pyx_e_13sequence_edge_6orders_4risk_R_KILL_SWITCH, __pyx_v_a->symbol_idx, __pyx_v_a->kind, 0);
 
-    /* "sequence_edge/orders/oms.pyx":229
+    /* "sequence_edge/orders/oms.pyx":231
  *         if a.kind == SEQ_ACTION_PLACE:
  *             self._place(a)
  *         elif self.risk.killed:             # <<<<<<<<<<<<<<
@@ -7790,7 +8058,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
     goto __pyx_L3;
   }
 
-  /* "sequence_edge/orders/oms.pyx":231
+  /* "sequence_edge/orders/oms.pyx":233
  *         elif self.risk.killed:
  *             self._reject(a.order_id, R_KILL_SWITCH, a.symbol_idx, a.kind, 0)
  *         elif a.kind == SEQ_ACTION_CANCEL:             # <<<<<<<<<<<<<<
@@ -7802,7 +8070,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":232
+    /* "sequence_edge/orders/oms.pyx":234
  *             self._reject(a.order_id, R_KILL_SWITCH, a.symbol_idx, a.kind, 0)
  *         elif a.kind == SEQ_ACTION_CANCEL:
  *             self._cancel(a)             # <<<<<<<<<<<<<<
@@ -7811,7 +8079,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_cancel(__pyx_v_self, __pyx_v_a);
 
-    /* "sequence_edge/orders/oms.pyx":231
+    /* "sequence_edge/orders/oms.pyx":233
  *         elif self.risk.killed:
  *             self._reject(a.order_id, R_KILL_SWITCH, a.symbol_idx, a.kind, 0)
  *         elif a.kind == SEQ_ACTION_CANCEL:             # <<<<<<<<<<<<<<
@@ -7821,7 +8089,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
     goto __pyx_L3;
   }
 
-  /* "sequence_edge/orders/oms.pyx":233
+  /* "sequence_edge/orders/oms.pyx":235
  *         elif a.kind == SEQ_ACTION_CANCEL:
  *             self._cancel(a)
  *         elif a.kind == SEQ_ACTION_CANCEL_ALL:             # <<<<<<<<<<<<<<
@@ -7833,7 +8101,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":234
+    /* "sequence_edge/orders/oms.pyx":236
  *             self._cancel(a)
  *         elif a.kind == SEQ_ACTION_CANCEL_ALL:
  *             self._cancel_all(a)             # <<<<<<<<<<<<<<
@@ -7842,7 +8110,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_cancel_all(__pyx_v_self, __pyx_v_a);
 
-    /* "sequence_edge/orders/oms.pyx":233
+    /* "sequence_edge/orders/oms.pyx":235
  *         elif a.kind == SEQ_ACTION_CANCEL:
  *             self._cancel(a)
  *         elif a.kind == SEQ_ACTION_CANCEL_ALL:             # <<<<<<<<<<<<<<
@@ -7852,7 +8120,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
     goto __pyx_L3;
   }
 
-  /* "sequence_edge/orders/oms.pyx":235
+  /* "sequence_edge/orders/oms.pyx":237
  *         elif a.kind == SEQ_ACTION_CANCEL_ALL:
  *             self._cancel_all(a)
  *         elif a.kind == SEQ_ACTION_AMEND:             # <<<<<<<<<<<<<<
@@ -7864,7 +8132,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":236
+    /* "sequence_edge/orders/oms.pyx":238
  *             self._cancel_all(a)
  *         elif a.kind == SEQ_ACTION_AMEND:
  *             self._amend(a)             # <<<<<<<<<<<<<<
@@ -7873,7 +8141,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_amend(__pyx_v_self, __pyx_v_a);
 
-    /* "sequence_edge/orders/oms.pyx":235
+    /* "sequence_edge/orders/oms.pyx":237
  *         elif a.kind == SEQ_ACTION_CANCEL_ALL:
  *             self._cancel_all(a)
  *         elif a.kind == SEQ_ACTION_AMEND:             # <<<<<<<<<<<<<<
@@ -7883,7 +8151,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
     goto __pyx_L3;
   }
 
-  /* "sequence_edge/orders/oms.pyx":238
+  /* "sequence_edge/orders/oms.pyx":240
  *             self._amend(a)
  *         else:
  *             self._reject(a.order_id, R_INVALID_ACTION, a.symbol_idx, a.kind, 0)             # <<<<<<<<<<<<<<
@@ -7895,7 +8163,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
   }
   __pyx_L3:;
 
-  /* "sequence_edge/orders/oms.pyx":226
+  /* "sequence_edge/orders/oms.pyx":228
  *     # ------------------------------------------------------------------ actions
  * 
  *     cdef void handle(self, const seq_action_t* a) noexcept:             # <<<<<<<<<<<<<<
@@ -7907,7 +8175,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_handle(struct __pyx_ob
 
 }
 
-/* "sequence_edge/orders/oms.pyx":240
+/* "sequence_edge/orders/oms.pyx":242
  *             self._reject(a.order_id, R_INVALID_ACTION, a.symbol_idx, a.kind, 0)
  * 
  *     cdef void _place(self, const seq_action_t* a) noexcept:             # <<<<<<<<<<<<<<
@@ -7944,7 +8212,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_place", 0);
 
-  /* "sequence_edge/orders/oms.pyx":241
+  /* "sequence_edge/orders/oms.pyx":243
  * 
  *     cdef void _place(self, const seq_action_t* a) noexcept:
  *         cdef uint64_t t_submit = now_ns()             # <<<<<<<<<<<<<<
@@ -7953,7 +8221,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   __pyx_v_t_submit = seq_util_now_ns();
 
-  /* "sequence_edge/orders/oms.pyx":242
+  /* "sequence_edge/orders/oms.pyx":244
  *     cdef void _place(self, const seq_action_t* a) noexcept:
  *         cdef uint64_t t_submit = now_ns()
  *         cdef uint16_t sym = a.symbol_idx             # <<<<<<<<<<<<<<
@@ -7964,7 +8232,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 
   __pyx_v_sym = __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":243
+  /* "sequence_edge/orders/oms.pyx":245
  *         cdef uint64_t t_submit = now_ns()
  *         cdef uint16_t sym = a.symbol_idx
  *         cdef uint32_t book_id = self.book_ids[sym] if sym < self.n_symbols else NO_BOOK             # <<<<<<<<<<<<<<
@@ -7983,7 +8251,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 
   __pyx_v_book_id = __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":244
+  /* "sequence_edge/orders/oms.pyx":246
  *         cdef uint16_t sym = a.symbol_idx
  *         cdef uint32_t book_id = self.book_ids[sym] if sym < self.n_symbols else NO_BOOK
  *         cdef trace_rec_t* rec = self.traces.new_order(self.serial, book_id, a.order_id, a.side,             # <<<<<<<<<<<<<<
@@ -7992,7 +8260,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   __pyx_v_rec = ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->new_order(__pyx_v_self->traces, __pyx_v_self->serial, __pyx_v_book_id, __pyx_v_a->order_id, __pyx_v_a->side, __pyx_v_a->order_type, __pyx_v_a->px_1e8, __pyx_v_a->qty_1e8);
 
-  /* "sequence_edge/orders/oms.pyx":246
+  /* "sequence_edge/orders/oms.pyx":248
  *         cdef trace_rec_t* rec = self.traces.new_order(self.serial, book_id, a.order_id, a.side,
  *                                                       a.order_type, a.px_1e8, a.qty_1e8)
  *         cdef uint32_t ref = rec.ref             # <<<<<<<<<<<<<<
@@ -8003,7 +8271,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 
   __pyx_v_ref = __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":247
+  /* "sequence_edge/orders/oms.pyx":249
  *                                                       a.order_type, a.px_1e8, a.qty_1e8)
  *         cdef uint32_t ref = rec.ref
  *         cdef uint32_t reason = R_OK             # <<<<<<<<<<<<<<
@@ -8012,7 +8280,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   __pyx_v_reason = __pyx_e_13sequence_edge_6orders_4risk_R_OK;
 
-  /* "sequence_edge/orders/oms.pyx":248
+  /* "sequence_edge/orders/oms.pyx":250
  *         cdef uint32_t ref = rec.ref
  *         cdef uint32_t reason = R_OK
  *         cdef Book book = None             # <<<<<<<<<<<<<<
@@ -8022,7 +8290,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   __Pyx_INCREF(Py_None);
   __pyx_v_book = ((struct __pyx_obj_13sequence_edge_6market_4book_Book *)Py_None);
 
-  /* "sequence_edge/orders/oms.pyx":253
+  /* "sequence_edge/orders/oms.pyx":255
  *         cdef uint64_t t
  *         cdef uint32_t i
  *         self.traces.event(ref, EV_TICK, self.tick_ns, 0, 0, 0)             # <<<<<<<<<<<<<<
@@ -8031,7 +8299,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->event(__pyx_v_self->traces, __pyx_v_ref, __pyx_e_13sequence_edge_6orders_5trace_EV_TICK, __pyx_v_self->tick_ns, 0, 0, 0);
 
-  /* "sequence_edge/orders/oms.pyx":254
+  /* "sequence_edge/orders/oms.pyx":256
  *         cdef uint32_t i
  *         self.traces.event(ref, EV_TICK, self.tick_ns, 0, 0, 0)
  *         self.traces.event(ref, EV_SUBMIT, t_submit, a.px_1e8, a.qty_1e8, 0)             # <<<<<<<<<<<<<<
@@ -8040,7 +8308,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->event(__pyx_v_self->traces, __pyx_v_ref, __pyx_e_13sequence_edge_6orders_5trace_EV_SUBMIT, __pyx_v_t_submit, __pyx_v_a->px_1e8, __pyx_v_a->qty_1e8, 0);
 
-  /* "sequence_edge/orders/oms.pyx":255
+  /* "sequence_edge/orders/oms.pyx":257
  *         self.traces.event(ref, EV_TICK, self.tick_ns, 0, 0, 0)
  *         self.traces.event(ref, EV_SUBMIT, t_submit, a.px_1e8, a.qty_1e8, 0)
  *         if (a.side != SEQ_SIDE_BUY and a.side != SEQ_SIDE_SELL) or a.order_type > SEQ_ORDER_POST_ONLY \             # <<<<<<<<<<<<<<
@@ -8065,7 +8333,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     goto __pyx_L4_bool_binop_done;
   }
 
-  /* "sequence_edge/orders/oms.pyx":256
+  /* "sequence_edge/orders/oms.pyx":258
  *         self.traces.event(ref, EV_SUBMIT, t_submit, a.px_1e8, a.qty_1e8, 0)
  *         if (a.side != SEQ_SIDE_BUY and a.side != SEQ_SIDE_SELL) or a.order_type > SEQ_ORDER_POST_ONLY \
  *                 or a.qty_1e8 == 0 or a.order_id == 0 or (a.px_1e8 == 0 and a.order_type != SEQ_ORDER_MARKET):             # <<<<<<<<<<<<<<
@@ -8119,7 +8387,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 
   __pyx_L4_bool_binop_done:;
 
-  /* "sequence_edge/orders/oms.pyx":255
+  /* "sequence_edge/orders/oms.pyx":257
  *         self.traces.event(ref, EV_TICK, self.tick_ns, 0, 0, 0)
  *         self.traces.event(ref, EV_SUBMIT, t_submit, a.px_1e8, a.qty_1e8, 0)
  *         if (a.side != SEQ_SIDE_BUY and a.side != SEQ_SIDE_SELL) or a.order_type > SEQ_ORDER_POST_ONLY \             # <<<<<<<<<<<<<<
@@ -8129,7 +8397,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":257
+    /* "sequence_edge/orders/oms.pyx":259
  *         if (a.side != SEQ_SIDE_BUY and a.side != SEQ_SIDE_SELL) or a.order_type > SEQ_ORDER_POST_ONLY \
  *                 or a.qty_1e8 == 0 or a.order_id == 0 or (a.px_1e8 == 0 and a.order_type != SEQ_ORDER_MARKET):
  *             reason = R_INVALID_ACTION             # <<<<<<<<<<<<<<
@@ -8138,7 +8406,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     __pyx_v_reason = __pyx_e_13sequence_edge_6orders_4risk_R_INVALID_ACTION;
 
-    /* "sequence_edge/orders/oms.pyx":255
+    /* "sequence_edge/orders/oms.pyx":257
  *         self.traces.event(ref, EV_TICK, self.tick_ns, 0, 0, 0)
  *         self.traces.event(ref, EV_SUBMIT, t_submit, a.px_1e8, a.qty_1e8, 0)
  *         if (a.side != SEQ_SIDE_BUY and a.side != SEQ_SIDE_SELL) or a.order_type > SEQ_ORDER_POST_ONLY \             # <<<<<<<<<<<<<<
@@ -8148,7 +8416,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     goto __pyx_L3;
   }
 
-  /* "sequence_edge/orders/oms.pyx":258
+  /* "sequence_edge/orders/oms.pyx":260
  *                 or a.qty_1e8 == 0 or a.order_id == 0 or (a.px_1e8 == 0 and a.order_type != SEQ_ORDER_MARKET):
  *             reason = R_INVALID_ACTION
  *         elif self.risk.killed:             # <<<<<<<<<<<<<<
@@ -8157,7 +8425,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   if (__pyx_v_self->risk.killed) {
 
-    /* "sequence_edge/orders/oms.pyx":259
+    /* "sequence_edge/orders/oms.pyx":261
  *             reason = R_INVALID_ACTION
  *         elif self.risk.killed:
  *             reason = R_KILL_SWITCH             # <<<<<<<<<<<<<<
@@ -8166,7 +8434,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     __pyx_v_reason = __pyx_e_13sequence_edge_6orders_4risk_R_KILL_SWITCH;
 
-    /* "sequence_edge/orders/oms.pyx":258
+    /* "sequence_edge/orders/oms.pyx":260
  *                 or a.qty_1e8 == 0 or a.order_id == 0 or (a.px_1e8 == 0 and a.order_type != SEQ_ORDER_MARKET):
  *             reason = R_INVALID_ACTION
  *         elif self.risk.killed:             # <<<<<<<<<<<<<<
@@ -8176,7 +8444,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     goto __pyx_L3;
   }
 
-  /* "sequence_edge/orders/oms.pyx":260
+  /* "sequence_edge/orders/oms.pyx":262
  *         elif self.risk.killed:
  *             reason = R_KILL_SWITCH
  *         elif sym >= self.n_symbols:             # <<<<<<<<<<<<<<
@@ -8188,7 +8456,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":261
+    /* "sequence_edge/orders/oms.pyx":263
  *             reason = R_KILL_SWITCH
  *         elif sym >= self.n_symbols:
  *             reason = R_UNKNOWN_SYMBOL             # <<<<<<<<<<<<<<
@@ -8197,7 +8465,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     __pyx_v_reason = __pyx_e_13sequence_edge_6orders_4risk_R_UNKNOWN_SYMBOL;
 
-    /* "sequence_edge/orders/oms.pyx":260
+    /* "sequence_edge/orders/oms.pyx":262
  *         elif self.risk.killed:
  *             reason = R_KILL_SWITCH
  *         elif sym >= self.n_symbols:             # <<<<<<<<<<<<<<
@@ -8207,7 +8475,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     goto __pyx_L3;
   }
 
-  /* "sequence_edge/orders/oms.pyx":262
+  /* "sequence_edge/orders/oms.pyx":264
  *         elif sym >= self.n_symbols:
  *             reason = R_UNKNOWN_SYMBOL
  *         elif not self.is_running():             # <<<<<<<<<<<<<<
@@ -8219,7 +8487,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":263
+    /* "sequence_edge/orders/oms.pyx":265
  *             reason = R_UNKNOWN_SYMBOL
  *         elif not self.is_running():
  *             reason = R_NOT_RUNNING             # <<<<<<<<<<<<<<
@@ -8228,7 +8496,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     __pyx_v_reason = __pyx_e_13sequence_edge_6orders_4risk_R_NOT_RUNNING;
 
-    /* "sequence_edge/orders/oms.pyx":262
+    /* "sequence_edge/orders/oms.pyx":264
  *         elif sym >= self.n_symbols:
  *             reason = R_UNKNOWN_SYMBOL
  *         elif not self.is_running():             # <<<<<<<<<<<<<<
@@ -8238,7 +8506,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     goto __pyx_L3;
   }
 
-  /* "sequence_edge/orders/oms.pyx":264
+  /* "sequence_edge/orders/oms.pyx":266
  *         elif not self.is_running():
  *             reason = R_NOT_RUNNING
  *         elif self._id_seen(a.order_id) or self._find(a.order_id) >= 0:             # <<<<<<<<<<<<<<
@@ -8264,7 +8532,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":265
+    /* "sequence_edge/orders/oms.pyx":267
  *             reason = R_NOT_RUNNING
  *         elif self._id_seen(a.order_id) or self._find(a.order_id) >= 0:
  *             reason = R_DUPLICATE_ID             # <<<<<<<<<<<<<<
@@ -8273,7 +8541,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     __pyx_v_reason = __pyx_e_13sequence_edge_6orders_4risk_R_DUPLICATE_ID;
 
-    /* "sequence_edge/orders/oms.pyx":264
+    /* "sequence_edge/orders/oms.pyx":266
  *         elif not self.is_running():
  *             reason = R_NOT_RUNNING
  *         elif self._id_seen(a.order_id) or self._find(a.order_id) >= 0:             # <<<<<<<<<<<<<<
@@ -8283,7 +8551,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   }
   __pyx_L3:;
 
-  /* "sequence_edge/orders/oms.pyx":266
+  /* "sequence_edge/orders/oms.pyx":268
  *         elif self._id_seen(a.order_id) or self._find(a.order_id) >= 0:
  *             reason = R_DUPLICATE_ID
  *         if reason == R_OK:             # <<<<<<<<<<<<<<
@@ -8295,7 +8563,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":267
+    /* "sequence_edge/orders/oms.pyx":269
  *             reason = R_DUPLICATE_ID
  *         if reason == R_OK:
  *             self._id_add(a.order_id)             # <<<<<<<<<<<<<<
@@ -8304,7 +8572,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_id_add(__pyx_v_self, __pyx_v_a->order_id);
 
-    /* "sequence_edge/orders/oms.pyx":268
+    /* "sequence_edge/orders/oms.pyx":270
  *         if reason == R_OK:
  *             self._id_add(a.order_id)
  *             book = <Book>self.books[sym]             # <<<<<<<<<<<<<<
@@ -8313,14 +8581,14 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     if (unlikely(__pyx_v_self->books == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 268, __pyx_L1_error)
+      __PYX_ERR(0, 270, __pyx_L1_error)
     }
     __pyx_t_5 = __Pyx_PyList_GET_ITEM(__pyx_v_self->books, __pyx_v_sym);
     __Pyx_INCREF(__pyx_t_5);
     __Pyx_DECREF_SET(__pyx_v_book, ((struct __pyx_obj_13sequence_edge_6market_4book_Book *)__pyx_t_5));
     __pyx_t_5 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":269
+    /* "sequence_edge/orders/oms.pyx":271
  *             self._id_add(a.order_id)
  *             book = <Book>self.books[sym]
  *             if book.stale:             # <<<<<<<<<<<<<<
@@ -8329,7 +8597,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     if (__pyx_v_book->stale) {
 
-      /* "sequence_edge/orders/oms.pyx":270
+      /* "sequence_edge/orders/oms.pyx":272
  *             book = <Book>self.books[sym]
  *             if book.stale:
  *                 reason = R_BOOK_STALE             # <<<<<<<<<<<<<<
@@ -8338,7 +8606,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
       __pyx_v_reason = __pyx_e_13sequence_edge_6orders_4risk_R_BOOK_STALE;
 
-      /* "sequence_edge/orders/oms.pyx":269
+      /* "sequence_edge/orders/oms.pyx":271
  *             self._id_add(a.order_id)
  *             book = <Book>self.books[sym]
  *             if book.stale:             # <<<<<<<<<<<<<<
@@ -8347,7 +8615,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":266
+    /* "sequence_edge/orders/oms.pyx":268
  *         elif self._id_seen(a.order_id) or self._find(a.order_id) >= 0:
  *             reason = R_DUPLICATE_ID
  *         if reason == R_OK:             # <<<<<<<<<<<<<<
@@ -8356,7 +8624,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":271
+  /* "sequence_edge/orders/oms.pyx":273
  *             if book.stale:
  *                 reason = R_BOOK_STALE
  *         if reason == R_OK:             # <<<<<<<<<<<<<<
@@ -8368,7 +8636,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":272
+    /* "sequence_edge/orders/oms.pyx":274
  *                 reason = R_BOOK_STALE
  *         if reason == R_OK:
  *             ro.side = a.side             # <<<<<<<<<<<<<<
@@ -8379,7 +8647,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 
     __pyx_v_ro.side = __pyx_t_6;
 
-    /* "sequence_edge/orders/oms.pyx":273
+    /* "sequence_edge/orders/oms.pyx":275
  *         if reason == R_OK:
  *             ro.side = a.side
  *             ro.rests = a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY             # <<<<<<<<<<<<<<
@@ -8397,7 +8665,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     }
     __pyx_v_ro.rests = __pyx_t_3;
 
-    /* "sequence_edge/orders/oms.pyx":274
+    /* "sequence_edge/orders/oms.pyx":276
  *             ro.side = a.side
  *             ro.rests = a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY
  *             ro.qty_1e8 = a.qty_1e8             # <<<<<<<<<<<<<<
@@ -8408,7 +8676,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 
     __pyx_v_ro.qty_1e8 = __pyx_t_7;
 
-    /* "sequence_edge/orders/oms.pyx":275
+    /* "sequence_edge/orders/oms.pyx":277
  *             ro.rests = a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY
  *             ro.qty_1e8 = a.qty_1e8
  *             ro.px_1e8 = a.px_1e8 if a.order_type != SEQ_ORDER_MARKET else \             # <<<<<<<<<<<<<<
@@ -8422,7 +8690,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
       __pyx_t_7 = __pyx_v_a->px_1e8;
     } else {
 
-      /* "sequence_edge/orders/oms.pyx":276
+      /* "sequence_edge/orders/oms.pyx":278
  *             ro.qty_1e8 = a.qty_1e8
  *             ro.px_1e8 = a.px_1e8 if a.order_type != SEQ_ORDER_MARKET else \
  *                 self._worst_px(book, a.side, a.qty_1e8)             # <<<<<<<<<<<<<<
@@ -8434,7 +8702,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     }
 
 
-    /* "sequence_edge/orders/oms.pyx":275
+    /* "sequence_edge/orders/oms.pyx":277
  *             ro.rests = a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY
  *             ro.qty_1e8 = a.qty_1e8
  *             ro.px_1e8 = a.px_1e8 if a.order_type != SEQ_ORDER_MARKET else \             # <<<<<<<<<<<<<<
@@ -8443,7 +8711,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     __pyx_v_ro.px_1e8 = __pyx_t_7;
 
-    /* "sequence_edge/orders/oms.pyx":277
+    /* "sequence_edge/orders/oms.pyx":279
  *             ro.px_1e8 = a.px_1e8 if a.order_type != SEQ_ORDER_MARKET else \
  *                 self._worst_px(book, a.side, a.qty_1e8)
  *             if ro.px_1e8 == 0:             # <<<<<<<<<<<<<<
@@ -8455,7 +8723,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     if (__pyx_t_3) {
 
 
-      /* "sequence_edge/orders/oms.pyx":278
+      /* "sequence_edge/orders/oms.pyx":280
  *                 self._worst_px(book, a.side, a.qty_1e8)
  *             if ro.px_1e8 == 0:
  *                 reason = R_NO_LIQUIDITY    # a market order against an empty side             # <<<<<<<<<<<<<<
@@ -8464,7 +8732,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
       __pyx_v_reason = __pyx_e_13sequence_edge_6orders_4risk_R_NO_LIQUIDITY;
 
-      /* "sequence_edge/orders/oms.pyx":277
+      /* "sequence_edge/orders/oms.pyx":279
  *             ro.px_1e8 = a.px_1e8 if a.order_type != SEQ_ORDER_MARKET else \
  *                 self._worst_px(book, a.side, a.qty_1e8)
  *             if ro.px_1e8 == 0:             # <<<<<<<<<<<<<<
@@ -8473,7 +8741,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":271
+    /* "sequence_edge/orders/oms.pyx":273
  *             if book.stale:
  *                 reason = R_BOOK_STALE
  *         if reason == R_OK:             # <<<<<<<<<<<<<<
@@ -8482,7 +8750,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":279
+  /* "sequence_edge/orders/oms.pyx":281
  *             if ro.px_1e8 == 0:
  *                 reason = R_NO_LIQUIDITY    # a market order against an empty side
  *         if reason == R_OK:             # <<<<<<<<<<<<<<
@@ -8494,7 +8762,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":280
+    /* "sequence_edge/orders/oms.pyx":282
  *                 reason = R_NO_LIQUIDITY    # a market order against an empty side
  *         if reason == R_OK:
  *             ro.mid_1e8 = self._mid(book)             # <<<<<<<<<<<<<<
@@ -8503,7 +8771,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     __pyx_v_ro.mid_1e8 = ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mid(__pyx_v_self, __pyx_v_book);
 
-    /* "sequence_edge/orders/oms.pyx":281
+    /* "sequence_edge/orders/oms.pyx":283
  *         if reason == R_OK:
  *             ro.mid_1e8 = self._mid(book)
  *             ro.position_1e8 = self.st.positions[sym].qty_1e8             # <<<<<<<<<<<<<<
@@ -8514,7 +8782,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 
     __pyx_v_ro.position_1e8 = __pyx_t_8;
 
-    /* "sequence_edge/orders/oms.pyx":282
+    /* "sequence_edge/orders/oms.pyx":284
  *             ro.mid_1e8 = self._mid(book)
  *             ro.position_1e8 = self.st.positions[sym].qty_1e8
  *             ro.open_buy_1e8 = ro.open_sell_1e8 = 0             # <<<<<<<<<<<<<<
@@ -8524,7 +8792,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     __pyx_v_ro.open_buy_1e8 = 0;
     __pyx_v_ro.open_sell_1e8 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":283
+    /* "sequence_edge/orders/oms.pyx":285
  *             ro.position_1e8 = self.st.positions[sym].qty_1e8
  *             ro.open_buy_1e8 = ro.open_sell_1e8 = 0
  *             for i in range(self.n_open):             # <<<<<<<<<<<<<<
@@ -8538,7 +8806,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     for (__pyx_t_10 = 0; __pyx_t_10 < __pyx_t_9; __pyx_t_10+=1) {
       __pyx_v_i = __pyx_t_10;
 
-      /* "sequence_edge/orders/oms.pyx":284
+      /* "sequence_edge/orders/oms.pyx":286
  *             ro.open_buy_1e8 = ro.open_sell_1e8 = 0
  *             for i in range(self.n_open):
  *                 if self.orders[i].symbol_idx == sym:             # <<<<<<<<<<<<<<
@@ -8550,7 +8818,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
       if (__pyx_t_3) {
 
 
-        /* "sequence_edge/orders/oms.pyx":285
+        /* "sequence_edge/orders/oms.pyx":287
  *             for i in range(self.n_open):
  *                 if self.orders[i].symbol_idx == sym:
  *                     if self.orders[i].side == SEQ_SIDE_BUY:             # <<<<<<<<<<<<<<
@@ -8562,7 +8830,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
         if (__pyx_t_3) {
 
 
-          /* "sequence_edge/orders/oms.pyx":286
+          /* "sequence_edge/orders/oms.pyx":288
  *                 if self.orders[i].symbol_idx == sym:
  *                     if self.orders[i].side == SEQ_SIDE_BUY:
  *                         ro.open_buy_1e8 += remaining(&self.orders[i])             # <<<<<<<<<<<<<<
@@ -8571,7 +8839,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
           __pyx_v_ro.open_buy_1e8 = (__pyx_v_ro.open_buy_1e8 + __pyx_f_13sequence_edge_6orders_3oms_remaining((&(__pyx_v_self->orders[__pyx_v_i]))));
 
-          /* "sequence_edge/orders/oms.pyx":285
+          /* "sequence_edge/orders/oms.pyx":287
  *             for i in range(self.n_open):
  *                 if self.orders[i].symbol_idx == sym:
  *                     if self.orders[i].side == SEQ_SIDE_BUY:             # <<<<<<<<<<<<<<
@@ -8581,7 +8849,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
           goto __pyx_L20;
         }
 
-        /* "sequence_edge/orders/oms.pyx":288
+        /* "sequence_edge/orders/oms.pyx":290
  *                         ro.open_buy_1e8 += remaining(&self.orders[i])
  *                     else:
  *                         ro.open_sell_1e8 += remaining(&self.orders[i])             # <<<<<<<<<<<<<<
@@ -8593,7 +8861,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
         }
         __pyx_L20:;
 
-        /* "sequence_edge/orders/oms.pyx":284
+        /* "sequence_edge/orders/oms.pyx":286
  *             ro.open_buy_1e8 = ro.open_sell_1e8 = 0
  *             for i in range(self.n_open):
  *                 if self.orders[i].symbol_idx == sym:             # <<<<<<<<<<<<<<
@@ -8604,7 +8872,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     }
 
 
-    /* "sequence_edge/orders/oms.pyx":289
+    /* "sequence_edge/orders/oms.pyx":291
  *                     else:
  *                         ro.open_sell_1e8 += remaining(&self.orders[i])
  *             ro.open_orders = self.n_open             # <<<<<<<<<<<<<<
@@ -8615,7 +8883,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 
     __pyx_v_ro.open_orders = __pyx_t_2;
 
-    /* "sequence_edge/orders/oms.pyx":290
+    /* "sequence_edge/orders/oms.pyx":292
  *                         ro.open_sell_1e8 += remaining(&self.orders[i])
  *             ro.open_orders = self.n_open
  *             ro.pnl_1e8 = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8             # <<<<<<<<<<<<<<
@@ -8624,7 +8892,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     __pyx_v_ro.pnl_1e8 = (__pyx_v_self->st->realized_pnl_1e8 + __pyx_v_self->st->unrealized_pnl_1e8);
 
-    /* "sequence_edge/orders/oms.pyx":291
+    /* "sequence_edge/orders/oms.pyx":293
  *             ro.open_orders = self.n_open
  *             ro.pnl_1e8 = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8
  *             ro.now_ns = t_submit             # <<<<<<<<<<<<<<
@@ -8633,7 +8901,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     __pyx_v_ro.now_ns = __pyx_v_t_submit;
 
-    /* "sequence_edge/orders/oms.pyx":292
+    /* "sequence_edge/orders/oms.pyx":294
  *             ro.pnl_1e8 = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8
  *             ro.now_ns = t_submit
  *             reason = check_order(&self.limits, &self.risk, &ro)             # <<<<<<<<<<<<<<
@@ -8642,7 +8910,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     __pyx_v_reason = __pyx_f_13sequence_edge_6orders_4risk_check_order((&__pyx_v_self->limits), (&__pyx_v_self->risk), (&__pyx_v_ro));
 
-    /* "sequence_edge/orders/oms.pyx":293
+    /* "sequence_edge/orders/oms.pyx":295
  *             ro.now_ns = t_submit
  *             reason = check_order(&self.limits, &self.risk, &ro)
  *             if self.risk.killed:             # <<<<<<<<<<<<<<
@@ -8651,7 +8919,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     if (__pyx_v_self->risk.killed) {
 
-      /* "sequence_edge/orders/oms.pyx":294
+      /* "sequence_edge/orders/oms.pyx":296
  *             reason = check_order(&self.limits, &self.risk, &ro)
  *             if self.risk.killed:
  *                 self._trip()             # <<<<<<<<<<<<<<
@@ -8660,7 +8928,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_trip(__pyx_v_self);
 
-      /* "sequence_edge/orders/oms.pyx":293
+      /* "sequence_edge/orders/oms.pyx":295
  *             ro.now_ns = t_submit
  *             reason = check_order(&self.limits, &self.risk, &ro)
  *             if self.risk.killed:             # <<<<<<<<<<<<<<
@@ -8669,7 +8937,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":279
+    /* "sequence_edge/orders/oms.pyx":281
  *             if ro.px_1e8 == 0:
  *                 reason = R_NO_LIQUIDITY    # a market order against an empty side
  *         if reason == R_OK:             # <<<<<<<<<<<<<<
@@ -8678,7 +8946,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":295
+  /* "sequence_edge/orders/oms.pyx":297
  *             if self.risk.killed:
  *                 self._trip()
  *         if reason == R_OK:             # <<<<<<<<<<<<<<
@@ -8690,7 +8958,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":296
+    /* "sequence_edge/orders/oms.pyx":298
  *                 self._trip()
  *         if reason == R_OK:
  *             self.traces.event(ref, EV_RISK, now_ns(), 0, 0, 0)             # <<<<<<<<<<<<<<
@@ -8699,7 +8967,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->event(__pyx_v_self->traces, __pyx_v_ref, __pyx_e_13sequence_edge_6orders_5trace_EV_RISK, seq_util_now_ns(), 0, 0, 0);
 
-    /* "sequence_edge/orders/oms.pyx":297
+    /* "sequence_edge/orders/oms.pyx":299
  *         if reason == R_OK:
  *             self.traces.event(ref, EV_RISK, now_ns(), 0, 0, 0)
  *             if a.order_type == SEQ_ORDER_POST_ONLY and (             # <<<<<<<<<<<<<<
@@ -8717,7 +8985,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
       goto __pyx_L24_bool_binop_done;
     }
 
-    /* "sequence_edge/orders/oms.pyx":298
+    /* "sequence_edge/orders/oms.pyx":300
  *             self.traces.event(ref, EV_RISK, now_ns(), 0, 0, 0)
  *             if a.order_type == SEQ_ORDER_POST_ONLY and (
  *                     (a.side == SEQ_SIDE_BUY and book.best_ask() and a.px_1e8 >= book.best_ask()) or             # <<<<<<<<<<<<<<
@@ -8752,7 +9020,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     }
     __pyx_L26_next_or:;
 
-    /* "sequence_edge/orders/oms.pyx":299
+    /* "sequence_edge/orders/oms.pyx":301
  *             if a.order_type == SEQ_ORDER_POST_ONLY and (
  *                     (a.side == SEQ_SIDE_BUY and book.best_ask() and a.px_1e8 >= book.best_ask()) or
  *                     (a.side == SEQ_SIDE_SELL and book.best_bid() and a.px_1e8 <= book.best_bid())):             # <<<<<<<<<<<<<<
@@ -8786,7 +9054,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 
     __pyx_L24_bool_binop_done:;
 
-    /* "sequence_edge/orders/oms.pyx":297
+    /* "sequence_edge/orders/oms.pyx":299
  *         if reason == R_OK:
  *             self.traces.event(ref, EV_RISK, now_ns(), 0, 0, 0)
  *             if a.order_type == SEQ_ORDER_POST_ONLY and (             # <<<<<<<<<<<<<<
@@ -8796,7 +9064,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     if (__pyx_t_3) {
 
 
-      /* "sequence_edge/orders/oms.pyx":300
+      /* "sequence_edge/orders/oms.pyx":302
  *                     (a.side == SEQ_SIDE_BUY and book.best_ask() and a.px_1e8 >= book.best_ask()) or
  *                     (a.side == SEQ_SIDE_SELL and book.best_bid() and a.px_1e8 <= book.best_bid())):
  *                 reason = R_WOULD_CROSS             # <<<<<<<<<<<<<<
@@ -8805,7 +9073,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
       __pyx_v_reason = __pyx_e_13sequence_edge_6orders_4risk_R_WOULD_CROSS;
 
-      /* "sequence_edge/orders/oms.pyx":297
+      /* "sequence_edge/orders/oms.pyx":299
  *         if reason == R_OK:
  *             self.traces.event(ref, EV_RISK, now_ns(), 0, 0, 0)
  *             if a.order_type == SEQ_ORDER_POST_ONLY and (             # <<<<<<<<<<<<<<
@@ -8814,7 +9082,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":295
+    /* "sequence_edge/orders/oms.pyx":297
  *             if self.risk.killed:
  *                 self._trip()
  *         if reason == R_OK:             # <<<<<<<<<<<<<<
@@ -8823,7 +9091,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":301
+  /* "sequence_edge/orders/oms.pyx":303
  *                     (a.side == SEQ_SIDE_SELL and book.best_bid() and a.px_1e8 <= book.best_bid())):
  *                 reason = R_WOULD_CROSS
  *         if reason != R_OK:             # <<<<<<<<<<<<<<
@@ -8835,7 +9103,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":302
+    /* "sequence_edge/orders/oms.pyx":304
  *                 reason = R_WOULD_CROSS
  *         if reason != R_OK:
  *             self.traces.set_state(ref, OS_REJECTED, 0)             # <<<<<<<<<<<<<<
@@ -8844,7 +9112,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_ref, __pyx_e_13sequence_edge_6orders_5trace_OS_REJECTED, 0);
 
-    /* "sequence_edge/orders/oms.pyx":303
+    /* "sequence_edge/orders/oms.pyx":305
  *         if reason != R_OK:
  *             self.traces.set_state(ref, OS_REJECTED, 0)
  *             self._reject(a.order_id, reason, sym, SEQ_ACTION_PLACE, ref)             # <<<<<<<<<<<<<<
@@ -8853,7 +9121,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_reject(__pyx_v_self, __pyx_v_a->order_id, __pyx_v_reason, __pyx_v_sym, __pyx_e_13sequence_edge_4algo_3abi_SEQ_ACTION_PLACE, __pyx_v_ref);
 
-    /* "sequence_edge/orders/oms.pyx":304
+    /* "sequence_edge/orders/oms.pyx":306
  *             self.traces.set_state(ref, OS_REJECTED, 0)
  *             self._reject(a.order_id, reason, sym, SEQ_ACTION_PLACE, ref)
  *             return             # <<<<<<<<<<<<<<
@@ -8864,7 +9132,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":301
+    /* "sequence_edge/orders/oms.pyx":303
  *                     (a.side == SEQ_SIDE_SELL and book.best_bid() and a.px_1e8 <= book.best_bid())):
  *                 reason = R_WOULD_CROSS
  *         if reason != R_OK:             # <<<<<<<<<<<<<<
@@ -8873,27 +9141,36 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":306
+  /* "sequence_edge/orders/oms.pyx":308
  *             return
  *         # accepted
  *         t = now_ns()             # <<<<<<<<<<<<<<
  *         self.traces.event(ref, EV_ACK, t, 0, 0, 0)
- *         if self.tick_from_book and t >= self.tick_ns:
+ *         jlog_add(&self.jlog, JEV_ACCEPT, ref, a.order_id, sym, a.side << 6 | a.order_type, a.px_1e8, a.qty_1e8, 0, t)
 */
   __pyx_v_t = seq_util_now_ns();
 
-  /* "sequence_edge/orders/oms.pyx":307
+  /* "sequence_edge/orders/oms.pyx":309
  *         # accepted
  *         t = now_ns()
  *         self.traces.event(ref, EV_ACK, t, 0, 0, 0)             # <<<<<<<<<<<<<<
+ *         jlog_add(&self.jlog, JEV_ACCEPT, ref, a.order_id, sym, a.side << 6 | a.order_type, a.px_1e8, a.qty_1e8, 0, t)
  *         if self.tick_from_book and t >= self.tick_ns:
- *             hist_record(&self.tick_to_order, t - self.tick_ns)
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->event(__pyx_v_self->traces, __pyx_v_ref, __pyx_e_13sequence_edge_6orders_5trace_EV_ACK, __pyx_v_t, 0, 0, 0);
 
-  /* "sequence_edge/orders/oms.pyx":308
+  /* "sequence_edge/orders/oms.pyx":310
  *         t = now_ns()
  *         self.traces.event(ref, EV_ACK, t, 0, 0, 0)
+ *         jlog_add(&self.jlog, JEV_ACCEPT, ref, a.order_id, sym, a.side << 6 | a.order_type, a.px_1e8, a.qty_1e8, 0, t)             # <<<<<<<<<<<<<<
+ *         if self.tick_from_book and t >= self.tick_ns:
+ *             hist_record(&self.tick_to_order, t - self.tick_ns)
+*/
+  __pyx_f_13sequence_edge_6orders_4jlog_jlog_add((&__pyx_v_self->jlog), __pyx_e_13sequence_edge_6orders_4jlog_JEV_ACCEPT, __pyx_v_ref, __pyx_v_a->order_id, __pyx_v_sym, ((__pyx_v_a->side << 6) | __pyx_v_a->order_type), __pyx_v_a->px_1e8, __pyx_v_a->qty_1e8, 0, __pyx_v_t);
+
+  /* "sequence_edge/orders/oms.pyx":311
+ *         self.traces.event(ref, EV_ACK, t, 0, 0, 0)
+ *         jlog_add(&self.jlog, JEV_ACCEPT, ref, a.order_id, sym, a.side << 6 | a.order_type, a.px_1e8, a.qty_1e8, 0, t)
  *         if self.tick_from_book and t >= self.tick_ns:             # <<<<<<<<<<<<<<
  *             hist_record(&self.tick_to_order, t - self.tick_ns)
  *         self.n_orders += 1
@@ -8913,8 +9190,8 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":309
- *         self.traces.event(ref, EV_ACK, t, 0, 0, 0)
+    /* "sequence_edge/orders/oms.pyx":312
+ *         jlog_add(&self.jlog, JEV_ACCEPT, ref, a.order_id, sym, a.side << 6 | a.order_type, a.px_1e8, a.qty_1e8, 0, t)
  *         if self.tick_from_book and t >= self.tick_ns:
  *             hist_record(&self.tick_to_order, t - self.tick_ns)             # <<<<<<<<<<<<<<
  *         self.n_orders += 1
@@ -8922,16 +9199,16 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     __pyx_f_13sequence_edge_4util_hist_record((&__pyx_v_self->tick_to_order), (__pyx_v_t - __pyx_v_self->tick_ns));
 
-    /* "sequence_edge/orders/oms.pyx":308
- *         t = now_ns()
+    /* "sequence_edge/orders/oms.pyx":311
  *         self.traces.event(ref, EV_ACK, t, 0, 0, 0)
+ *         jlog_add(&self.jlog, JEV_ACCEPT, ref, a.order_id, sym, a.side << 6 | a.order_type, a.px_1e8, a.qty_1e8, 0, t)
  *         if self.tick_from_book and t >= self.tick_ns:             # <<<<<<<<<<<<<<
  *             hist_record(&self.tick_to_order, t - self.tick_ns)
  *         self.n_orders += 1
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":310
+  /* "sequence_edge/orders/oms.pyx":313
  *         if self.tick_from_book and t >= self.tick_ns:
  *             hist_record(&self.tick_to_order, t - self.tick_ns)
  *         self.n_orders += 1             # <<<<<<<<<<<<<<
@@ -8940,7 +9217,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   __pyx_v_self->n_orders = (__pyx_v_self->n_orders + 1);
 
-  /* "sequence_edge/orders/oms.pyx":311
+  /* "sequence_edge/orders/oms.pyx":314
  *             hist_record(&self.tick_to_order, t - self.tick_ns)
  *         self.n_orders += 1
  *         memset(&o, 0, sizeof(o))             # <<<<<<<<<<<<<<
@@ -8949,7 +9226,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   (void)(memset((&__pyx_v_o), 0, (sizeof(__pyx_v_o))));
 
-  /* "sequence_edge/orders/oms.pyx":312
+  /* "sequence_edge/orders/oms.pyx":315
  *         self.n_orders += 1
  *         memset(&o, 0, sizeof(o))
  *         o.client_id = a.order_id             # <<<<<<<<<<<<<<
@@ -8960,7 +9237,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 
   __pyx_v_o.client_id = __pyx_t_7;
 
-  /* "sequence_edge/orders/oms.pyx":313
+  /* "sequence_edge/orders/oms.pyx":316
  *         memset(&o, 0, sizeof(o))
  *         o.client_id = a.order_id
  *         o.px_1e8 = a.px_1e8             # <<<<<<<<<<<<<<
@@ -8971,7 +9248,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 
   __pyx_v_o.px_1e8 = __pyx_t_7;
 
-  /* "sequence_edge/orders/oms.pyx":314
+  /* "sequence_edge/orders/oms.pyx":317
  *         o.client_id = a.order_id
  *         o.px_1e8 = a.px_1e8
  *         o.qty_1e8 = a.qty_1e8             # <<<<<<<<<<<<<<
@@ -8982,7 +9259,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 
   __pyx_v_o.qty_1e8 = __pyx_t_7;
 
-  /* "sequence_edge/orders/oms.pyx":315
+  /* "sequence_edge/orders/oms.pyx":318
  *         o.px_1e8 = a.px_1e8
  *         o.qty_1e8 = a.qty_1e8
  *         o.ref = ref             # <<<<<<<<<<<<<<
@@ -8991,7 +9268,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   __pyx_v_o.ref = __pyx_v_ref;
 
-  /* "sequence_edge/orders/oms.pyx":316
+  /* "sequence_edge/orders/oms.pyx":319
  *         o.qty_1e8 = a.qty_1e8
  *         o.ref = ref
  *         o.symbol_idx = sym             # <<<<<<<<<<<<<<
@@ -9000,7 +9277,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   __pyx_v_o.symbol_idx = __pyx_v_sym;
 
-  /* "sequence_edge/orders/oms.pyx":317
+  /* "sequence_edge/orders/oms.pyx":320
  *         o.ref = ref
  *         o.symbol_idx = sym
  *         o.side = a.side             # <<<<<<<<<<<<<<
@@ -9011,7 +9288,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 
   __pyx_v_o.side = __pyx_t_6;
 
-  /* "sequence_edge/orders/oms.pyx":318
+  /* "sequence_edge/orders/oms.pyx":321
  *         o.symbol_idx = sym
  *         o.side = a.side
  *         o.order_type = a.order_type             # <<<<<<<<<<<<<<
@@ -9022,7 +9299,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 
   __pyx_v_o.order_type = __pyx_t_6;
 
-  /* "sequence_edge/orders/oms.pyx":319
+  /* "sequence_edge/orders/oms.pyx":322
  *         o.side = a.side
  *         o.order_type = a.order_type
  *         if a.order_type != SEQ_ORDER_POST_ONLY:             # <<<<<<<<<<<<<<
@@ -9034,7 +9311,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":320
+    /* "sequence_edge/orders/oms.pyx":323
  *         o.order_type = a.order_type
  *         if a.order_type != SEQ_ORDER_POST_ONLY:
  *             self._take(&o, a.order_type != SEQ_ORDER_MARKET)             # <<<<<<<<<<<<<<
@@ -9043,7 +9320,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     (void)(((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_take(__pyx_v_self, (&__pyx_v_o), (__pyx_v_a->order_type != __pyx_e_13sequence_edge_4algo_3abi_SEQ_ORDER_MARKET)));
 
-    /* "sequence_edge/orders/oms.pyx":319
+    /* "sequence_edge/orders/oms.pyx":322
  *         o.side = a.side
  *         o.order_type = a.order_type
  *         if a.order_type != SEQ_ORDER_POST_ONLY:             # <<<<<<<<<<<<<<
@@ -9052,7 +9329,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":321
+  /* "sequence_edge/orders/oms.pyx":324
  *         if a.order_type != SEQ_ORDER_POST_ONLY:
  *             self._take(&o, a.order_type != SEQ_ORDER_MARKET)
  *         if o.filled_1e8 == o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -9064,7 +9341,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":322
+    /* "sequence_edge/orders/oms.pyx":325
  *             self._take(&o, a.order_type != SEQ_ORDER_MARKET)
  *         if o.filled_1e8 == o.qty_1e8:
  *             self.traces.set_state(ref, OS_FILLED, o.filled_1e8)             # <<<<<<<<<<<<<<
@@ -9073,7 +9350,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_ref, __pyx_e_13sequence_edge_6orders_5trace_OS_FILLED, __pyx_v_o.filled_1e8);
 
-    /* "sequence_edge/orders/oms.pyx":321
+    /* "sequence_edge/orders/oms.pyx":324
  *         if a.order_type != SEQ_ORDER_POST_ONLY:
  *             self._take(&o, a.order_type != SEQ_ORDER_MARKET)
  *         if o.filled_1e8 == o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -9083,7 +9360,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     goto __pyx_L36;
   }
 
-  /* "sequence_edge/orders/oms.pyx":323
+  /* "sequence_edge/orders/oms.pyx":326
  *         if o.filled_1e8 == o.qty_1e8:
  *             self.traces.set_state(ref, OS_FILLED, o.filled_1e8)
  *         elif a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY:             # <<<<<<<<<<<<<<
@@ -9102,7 +9379,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":324
+    /* "sequence_edge/orders/oms.pyx":327
  *             self.traces.set_state(ref, OS_FILLED, o.filled_1e8)
  *         elif a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY:
  *             self._rest(&o)             # <<<<<<<<<<<<<<
@@ -9111,7 +9388,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_rest(__pyx_v_self, (&__pyx_v_o));
 
-    /* "sequence_edge/orders/oms.pyx":323
+    /* "sequence_edge/orders/oms.pyx":326
  *         if o.filled_1e8 == o.qty_1e8:
  *             self.traces.set_state(ref, OS_FILLED, o.filled_1e8)
  *         elif a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY:             # <<<<<<<<<<<<<<
@@ -9121,7 +9398,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     goto __pyx_L36;
   }
 
-  /* "sequence_edge/orders/oms.pyx":325
+  /* "sequence_edge/orders/oms.pyx":328
  *         elif a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY:
  *             self._rest(&o)
  *         elif a.order_type == SEQ_ORDER_IOC:             # <<<<<<<<<<<<<<
@@ -9133,7 +9410,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":326
+    /* "sequence_edge/orders/oms.pyx":329
  *             self._rest(&o)
  *         elif a.order_type == SEQ_ORDER_IOC:
  *             self._finalize_last_fill(o.client_id)             # <<<<<<<<<<<<<<
@@ -9142,7 +9419,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_finalize_last_fill(__pyx_v_self, __pyx_v_o.client_id);
 
-    /* "sequence_edge/orders/oms.pyx":327
+    /* "sequence_edge/orders/oms.pyx":330
  *         elif a.order_type == SEQ_ORDER_IOC:
  *             self._finalize_last_fill(o.client_id)
  *             self.traces.event(ref, EV_EXPIRE, now_ns(), 0, remaining(&o), 0)             # <<<<<<<<<<<<<<
@@ -9151,7 +9428,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->event(__pyx_v_self->traces, __pyx_v_ref, __pyx_e_13sequence_edge_6orders_5trace_EV_EXPIRE, seq_util_now_ns(), 0, __pyx_f_13sequence_edge_6orders_3oms_remaining((&__pyx_v_o)), 0);
 
-    /* "sequence_edge/orders/oms.pyx":328
+    /* "sequence_edge/orders/oms.pyx":331
  *             self._finalize_last_fill(o.client_id)
  *             self.traces.event(ref, EV_EXPIRE, now_ns(), 0, remaining(&o), 0)
  *             self.traces.set_state(ref, OS_EXPIRED, o.filled_1e8)             # <<<<<<<<<<<<<<
@@ -9160,7 +9437,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_ref, __pyx_e_13sequence_edge_6orders_5trace_OS_EXPIRED, __pyx_v_o.filled_1e8);
 
-    /* "sequence_edge/orders/oms.pyx":325
+    /* "sequence_edge/orders/oms.pyx":328
  *         elif a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY:
  *             self._rest(&o)
  *         elif a.order_type == SEQ_ORDER_IOC:             # <<<<<<<<<<<<<<
@@ -9170,7 +9447,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     goto __pyx_L36;
   }
 
-  /* "sequence_edge/orders/oms.pyx":330
+  /* "sequence_edge/orders/oms.pyx":333
  *             self.traces.set_state(ref, OS_EXPIRED, o.filled_1e8)
  *         else:  # market: the remainder is refused
  *             self._finalize_last_fill(o.client_id)             # <<<<<<<<<<<<<<
@@ -9180,7 +9457,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   /*else*/ {
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_finalize_last_fill(__pyx_v_self, __pyx_v_o.client_id);
 
-    /* "sequence_edge/orders/oms.pyx":331
+    /* "sequence_edge/orders/oms.pyx":334
  *         else:  # market: the remainder is refused
  *             self._finalize_last_fill(o.client_id)
  *             self.traces.set_state(ref, OS_EXPIRED if o.filled_1e8 else OS_REJECTED, o.filled_1e8)             # <<<<<<<<<<<<<<
@@ -9200,7 +9477,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_ref, __pyx_t_11, __pyx_v_o.filled_1e8);
 
 
-    /* "sequence_edge/orders/oms.pyx":332
+    /* "sequence_edge/orders/oms.pyx":335
  *             self._finalize_last_fill(o.client_id)
  *             self.traces.set_state(ref, OS_EXPIRED if o.filled_1e8 else OS_REJECTED, o.filled_1e8)
  *             self._reject(o.client_id, R_NO_LIQUIDITY, sym, SEQ_ACTION_PLACE, ref)             # <<<<<<<<<<<<<<
@@ -9211,7 +9488,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   }
   __pyx_L36:;
 
-  /* "sequence_edge/orders/oms.pyx":240
+  /* "sequence_edge/orders/oms.pyx":242
  *             self._reject(a.order_id, R_INVALID_ACTION, a.symbol_idx, a.kind, 0)
  * 
  *     cdef void _place(self, const seq_action_t* a) noexcept:             # <<<<<<<<<<<<<<
@@ -9240,7 +9517,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__place(struct __pyx_ob
   __Pyx_RefNannyFinishContext();
 }
 
-/* "sequence_edge/orders/oms.pyx":334
+/* "sequence_edge/orders/oms.pyx":337
  *             self._reject(o.client_id, R_NO_LIQUIDITY, sym, SEQ_ACTION_PLACE, ref)
  * 
  *     cdef void _cancel(self, const seq_action_t* a) noexcept:             # <<<<<<<<<<<<<<
@@ -9253,7 +9530,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel(struct __pyx_o
   struct __pyx_t_13sequence_edge_6orders_3oms_order_t *__pyx_v_o;
   int __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":335
+  /* "sequence_edge/orders/oms.pyx":338
  * 
  *     cdef void _cancel(self, const seq_action_t* a) noexcept:
  *         cdef int i = self._find(a.order_id)             # <<<<<<<<<<<<<<
@@ -9262,7 +9539,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel(struct __pyx_o
 */
   __pyx_v_i = ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_find(__pyx_v_self, __pyx_v_a->order_id);
 
-  /* "sequence_edge/orders/oms.pyx":337
+  /* "sequence_edge/orders/oms.pyx":340
  *         cdef int i = self._find(a.order_id)
  *         cdef order_t* o
  *         if i < 0:             # <<<<<<<<<<<<<<
@@ -9274,7 +9551,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel(struct __pyx_o
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":338
+    /* "sequence_edge/orders/oms.pyx":341
  *         cdef order_t* o
  *         if i < 0:
  *             self._reject(a.order_id, R_UNKNOWN_ORDER, a.symbol_idx, SEQ_ACTION_CANCEL, 0)             # <<<<<<<<<<<<<<
@@ -9283,7 +9560,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel(struct __pyx_o
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_reject(__pyx_v_self, __pyx_v_a->order_id, __pyx_e_13sequence_edge_6orders_4risk_R_UNKNOWN_ORDER, __pyx_v_a->symbol_idx, __pyx_e_13sequence_edge_4algo_3abi_SEQ_ACTION_CANCEL, 0);
 
-    /* "sequence_edge/orders/oms.pyx":339
+    /* "sequence_edge/orders/oms.pyx":342
  *         if i < 0:
  *             self._reject(a.order_id, R_UNKNOWN_ORDER, a.symbol_idx, SEQ_ACTION_CANCEL, 0)
  *             return             # <<<<<<<<<<<<<<
@@ -9294,7 +9571,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel(struct __pyx_o
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":337
+    /* "sequence_edge/orders/oms.pyx":340
  *         cdef int i = self._find(a.order_id)
  *         cdef order_t* o
  *         if i < 0:             # <<<<<<<<<<<<<<
@@ -9303,7 +9580,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel(struct __pyx_o
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":340
+  /* "sequence_edge/orders/oms.pyx":343
  *             self._reject(a.order_id, R_UNKNOWN_ORDER, a.symbol_idx, SEQ_ACTION_CANCEL, 0)
  *             return
  *         o = &self.orders[i]             # <<<<<<<<<<<<<<
@@ -9312,35 +9589,44 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel(struct __pyx_o
 */
   __pyx_v_o = (&(__pyx_v_self->orders[__pyx_v_i]));
 
-  /* "sequence_edge/orders/oms.pyx":341
+  /* "sequence_edge/orders/oms.pyx":344
  *             return
  *         o = &self.orders[i]
  *         self.traces.event(o.ref, EV_CANCEL, now_ns(), 0, remaining(o), 0)             # <<<<<<<<<<<<<<
  *         self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
- *         self.n_cancels += 1
+ *         jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, now_ns())
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->event(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_EV_CANCEL, seq_util_now_ns(), 0, __pyx_f_13sequence_edge_6orders_3oms_remaining(__pyx_v_o), 0);
 
-  /* "sequence_edge/orders/oms.pyx":342
+  /* "sequence_edge/orders/oms.pyx":345
  *         o = &self.orders[i]
  *         self.traces.event(o.ref, EV_CANCEL, now_ns(), 0, remaining(o), 0)
  *         self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)             # <<<<<<<<<<<<<<
+ *         jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, now_ns())
  *         self.n_cancels += 1
- *         self._remove(i)
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_OS_CANCELLED, __pyx_v_o->filled_1e8);
 
-  /* "sequence_edge/orders/oms.pyx":343
+  /* "sequence_edge/orders/oms.pyx":346
  *         self.traces.event(o.ref, EV_CANCEL, now_ns(), 0, remaining(o), 0)
  *         self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
+ *         jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, now_ns())             # <<<<<<<<<<<<<<
+ *         self.n_cancels += 1
+ *         self._remove(i)
+*/
+  __pyx_f_13sequence_edge_6orders_4jlog_jlog_add((&__pyx_v_self->jlog), __pyx_e_13sequence_edge_6orders_4jlog_JEV_CANCEL, __pyx_v_o->ref, __pyx_v_o->client_id, __pyx_v_o->symbol_idx, 0, __pyx_v_o->px_1e8, __pyx_f_13sequence_edge_6orders_3oms_remaining(__pyx_v_o), 0, seq_util_now_ns());
+
+  /* "sequence_edge/orders/oms.pyx":347
+ *         self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
+ *         jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, now_ns())
  *         self.n_cancels += 1             # <<<<<<<<<<<<<<
  *         self._remove(i)
  *         self._mirror_orders()
 */
   __pyx_v_self->n_cancels = (__pyx_v_self->n_cancels + 1);
 
-  /* "sequence_edge/orders/oms.pyx":344
- *         self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
+  /* "sequence_edge/orders/oms.pyx":348
+ *         jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, now_ns())
  *         self.n_cancels += 1
  *         self._remove(i)             # <<<<<<<<<<<<<<
  *         self._mirror_orders()
@@ -9348,7 +9634,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel(struct __pyx_o
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_remove(__pyx_v_self, __pyx_v_i);
 
-  /* "sequence_edge/orders/oms.pyx":345
+  /* "sequence_edge/orders/oms.pyx":349
  *         self.n_cancels += 1
  *         self._remove(i)
  *         self._mirror_orders()             # <<<<<<<<<<<<<<
@@ -9357,7 +9643,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel(struct __pyx_o
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mirror_orders(__pyx_v_self);
 
-  /* "sequence_edge/orders/oms.pyx":334
+  /* "sequence_edge/orders/oms.pyx":337
  *             self._reject(o.client_id, R_NO_LIQUIDITY, sym, SEQ_ACTION_PLACE, ref)
  * 
  *     cdef void _cancel(self, const seq_action_t* a) noexcept:             # <<<<<<<<<<<<<<
@@ -9372,7 +9658,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel(struct __pyx_o
 
 }
 
-/* "sequence_edge/orders/oms.pyx":347
+/* "sequence_edge/orders/oms.pyx":351
  *         self._mirror_orders()
  * 
  *     cdef void _cancel_all(self, const seq_action_t* a) noexcept:             # <<<<<<<<<<<<<<
@@ -9384,7 +9670,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel_all(struct __p
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":348
+  /* "sequence_edge/orders/oms.pyx":352
  * 
  *     cdef void _cancel_all(self, const seq_action_t* a) noexcept:
  *         if a.symbol_idx != ALL_SYMBOLS and a.symbol_idx >= self.n_symbols:             # <<<<<<<<<<<<<<
@@ -9410,7 +9696,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel_all(struct __p
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":349
+    /* "sequence_edge/orders/oms.pyx":353
  *     cdef void _cancel_all(self, const seq_action_t* a) noexcept:
  *         if a.symbol_idx != ALL_SYMBOLS and a.symbol_idx >= self.n_symbols:
  *             self._reject(0, R_UNKNOWN_SYMBOL, a.symbol_idx, SEQ_ACTION_CANCEL_ALL, 0)             # <<<<<<<<<<<<<<
@@ -9419,7 +9705,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel_all(struct __p
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_reject(__pyx_v_self, 0, __pyx_e_13sequence_edge_6orders_4risk_R_UNKNOWN_SYMBOL, __pyx_v_a->symbol_idx, __pyx_e_13sequence_edge_4algo_3abi_SEQ_ACTION_CANCEL_ALL, 0);
 
-    /* "sequence_edge/orders/oms.pyx":350
+    /* "sequence_edge/orders/oms.pyx":354
  *         if a.symbol_idx != ALL_SYMBOLS and a.symbol_idx >= self.n_symbols:
  *             self._reject(0, R_UNKNOWN_SYMBOL, a.symbol_idx, SEQ_ACTION_CANCEL_ALL, 0)
  *             return             # <<<<<<<<<<<<<<
@@ -9430,7 +9716,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel_all(struct __p
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":348
+    /* "sequence_edge/orders/oms.pyx":352
  * 
  *     cdef void _cancel_all(self, const seq_action_t* a) noexcept:
  *         if a.symbol_idx != ALL_SYMBOLS and a.symbol_idx >= self.n_symbols:             # <<<<<<<<<<<<<<
@@ -9439,7 +9725,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel_all(struct __p
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":351
+  /* "sequence_edge/orders/oms.pyx":355
  *             self._reject(0, R_UNKNOWN_SYMBOL, a.symbol_idx, SEQ_ACTION_CANCEL_ALL, 0)
  *             return
  *         self.n_cancels += self.cancel_resting(a.symbol_idx)             # <<<<<<<<<<<<<<
@@ -9448,7 +9734,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel_all(struct __p
 */
   __pyx_v_self->n_cancels = (__pyx_v_self->n_cancels + ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->cancel_resting(__pyx_v_self, __pyx_v_a->symbol_idx));
 
-  /* "sequence_edge/orders/oms.pyx":347
+  /* "sequence_edge/orders/oms.pyx":351
  *         self._mirror_orders()
  * 
  *     cdef void _cancel_all(self, const seq_action_t* a) noexcept:             # <<<<<<<<<<<<<<
@@ -9461,7 +9747,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__cancel_all(struct __p
 
 }
 
-/* "sequence_edge/orders/oms.pyx":353
+/* "sequence_edge/orders/oms.pyx":357
  *         self.n_cancels += self.cancel_resting(a.symbol_idx)
  * 
  *     cdef uint32_t cancel_resting(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -9478,7 +9764,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_3oms_7Account_cancel_resting(str
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":355
+  /* "sequence_edge/orders/oms.pyx":359
  *     cdef uint32_t cancel_resting(self, uint16_t sym) noexcept:
  *         """Cancel every resting order on `sym` (ALL_SYMBOLS: all); returns how many."""
  *         cdef uint32_t i = 0, n = 0             # <<<<<<<<<<<<<<
@@ -9488,7 +9774,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_3oms_7Account_cancel_resting(str
   __pyx_v_i = 0;
   __pyx_v_n = 0;
 
-  /* "sequence_edge/orders/oms.pyx":356
+  /* "sequence_edge/orders/oms.pyx":360
  *         """Cancel every resting order on `sym` (ALL_SYMBOLS: all); returns how many."""
  *         cdef uint32_t i = 0, n = 0
  *         cdef uint64_t t = now_ns()             # <<<<<<<<<<<<<<
@@ -9497,7 +9783,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_3oms_7Account_cancel_resting(str
 */
   __pyx_v_t = seq_util_now_ns();
 
-  /* "sequence_edge/orders/oms.pyx":358
+  /* "sequence_edge/orders/oms.pyx":362
  *         cdef uint64_t t = now_ns()
  *         cdef order_t* o
  *         while i < self.n_open:             # <<<<<<<<<<<<<<
@@ -9510,7 +9796,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_3oms_7Account_cancel_resting(str
 
     if (!__pyx_t_1) break;
 
-    /* "sequence_edge/orders/oms.pyx":359
+    /* "sequence_edge/orders/oms.pyx":363
  *         cdef order_t* o
  *         while i < self.n_open:
  *             o = &self.orders[i]             # <<<<<<<<<<<<<<
@@ -9519,7 +9805,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_3oms_7Account_cancel_resting(str
 */
     __pyx_v_o = (&(__pyx_v_self->orders[__pyx_v_i]));
 
-    /* "sequence_edge/orders/oms.pyx":360
+    /* "sequence_edge/orders/oms.pyx":364
  *         while i < self.n_open:
  *             o = &self.orders[i]
  *             if sym == ALL_SYMBOLS or o.symbol_idx == sym:             # <<<<<<<<<<<<<<
@@ -9545,35 +9831,44 @@ static uint32_t __pyx_f_13sequence_edge_6orders_3oms_7Account_cancel_resting(str
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":361
+      /* "sequence_edge/orders/oms.pyx":365
  *             o = &self.orders[i]
  *             if sym == ALL_SYMBOLS or o.symbol_idx == sym:
  *                 self.traces.event(o.ref, EV_CANCEL, t, 0, remaining(o), 0)             # <<<<<<<<<<<<<<
  *                 self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
- *                 self._remove(i)
+ *                 jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, t)
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->event(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_EV_CANCEL, __pyx_v_t, 0, __pyx_f_13sequence_edge_6orders_3oms_remaining(__pyx_v_o), 0);
 
-      /* "sequence_edge/orders/oms.pyx":362
+      /* "sequence_edge/orders/oms.pyx":366
  *             if sym == ALL_SYMBOLS or o.symbol_idx == sym:
  *                 self.traces.event(o.ref, EV_CANCEL, t, 0, remaining(o), 0)
  *                 self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)             # <<<<<<<<<<<<<<
+ *                 jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, t)
  *                 self._remove(i)
- *                 n += 1
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_OS_CANCELLED, __pyx_v_o->filled_1e8);
 
-      /* "sequence_edge/orders/oms.pyx":363
+      /* "sequence_edge/orders/oms.pyx":367
  *                 self.traces.event(o.ref, EV_CANCEL, t, 0, remaining(o), 0)
  *                 self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
+ *                 jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, t)             # <<<<<<<<<<<<<<
+ *                 self._remove(i)
+ *                 n += 1
+*/
+      __pyx_f_13sequence_edge_6orders_4jlog_jlog_add((&__pyx_v_self->jlog), __pyx_e_13sequence_edge_6orders_4jlog_JEV_CANCEL, __pyx_v_o->ref, __pyx_v_o->client_id, __pyx_v_o->symbol_idx, 0, __pyx_v_o->px_1e8, __pyx_f_13sequence_edge_6orders_3oms_remaining(__pyx_v_o), 0, __pyx_v_t);
+
+      /* "sequence_edge/orders/oms.pyx":368
+ *                 self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
+ *                 jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, t)
  *                 self._remove(i)             # <<<<<<<<<<<<<<
  *                 n += 1
  *             else:
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_remove(__pyx_v_self, __pyx_v_i);
 
-      /* "sequence_edge/orders/oms.pyx":364
- *                 self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
+      /* "sequence_edge/orders/oms.pyx":369
+ *                 jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, t)
  *                 self._remove(i)
  *                 n += 1             # <<<<<<<<<<<<<<
  *             else:
@@ -9581,7 +9876,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_3oms_7Account_cancel_resting(str
 */
       __pyx_v_n = (__pyx_v_n + 1);
 
-      /* "sequence_edge/orders/oms.pyx":360
+      /* "sequence_edge/orders/oms.pyx":364
  *         while i < self.n_open:
  *             o = &self.orders[i]
  *             if sym == ALL_SYMBOLS or o.symbol_idx == sym:             # <<<<<<<<<<<<<<
@@ -9591,7 +9886,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_3oms_7Account_cancel_resting(str
       goto __pyx_L5;
     }
 
-    /* "sequence_edge/orders/oms.pyx":366
+    /* "sequence_edge/orders/oms.pyx":371
  *                 n += 1
  *             else:
  *                 i += 1             # <<<<<<<<<<<<<<
@@ -9604,7 +9899,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_3oms_7Account_cancel_resting(str
     __pyx_L5:;
   }
 
-  /* "sequence_edge/orders/oms.pyx":367
+  /* "sequence_edge/orders/oms.pyx":372
  *             else:
  *                 i += 1
  *         if n:             # <<<<<<<<<<<<<<
@@ -9616,7 +9911,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_3oms_7Account_cancel_resting(str
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":368
+    /* "sequence_edge/orders/oms.pyx":373
  *                 i += 1
  *         if n:
  *             self._mirror_orders()             # <<<<<<<<<<<<<<
@@ -9625,7 +9920,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_3oms_7Account_cancel_resting(str
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mirror_orders(__pyx_v_self);
 
-    /* "sequence_edge/orders/oms.pyx":367
+    /* "sequence_edge/orders/oms.pyx":372
  *             else:
  *                 i += 1
  *         if n:             # <<<<<<<<<<<<<<
@@ -9634,7 +9929,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_3oms_7Account_cancel_resting(str
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":369
+  /* "sequence_edge/orders/oms.pyx":374
  *         if n:
  *             self._mirror_orders()
  *         return n             # <<<<<<<<<<<<<<
@@ -9647,7 +9942,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_3oms_7Account_cancel_resting(str
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":353
+  /* "sequence_edge/orders/oms.pyx":357
  *         self.n_cancels += self.cancel_resting(a.symbol_idx)
  * 
  *     cdef uint32_t cancel_resting(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -9665,7 +9960,7 @@ static uint32_t __pyx_f_13sequence_edge_6orders_3oms_7Account_cancel_resting(str
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":371
+/* "sequence_edge/orders/oms.pyx":376
  *         return n
  * 
  *     cdef void _amend(self, const seq_action_t* a) noexcept:             # <<<<<<<<<<<<<<
@@ -9698,7 +9993,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_amend", 0);
 
-  /* "sequence_edge/orders/oms.pyx":372
+  /* "sequence_edge/orders/oms.pyx":377
  * 
  *     cdef void _amend(self, const seq_action_t* a) noexcept:
  *         cdef int i = self._find(a.order_id)             # <<<<<<<<<<<<<<
@@ -9707,7 +10002,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
   __pyx_v_i = ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_find(__pyx_v_self, __pyx_v_a->order_id);
 
-  /* "sequence_edge/orders/oms.pyx":376
+  /* "sequence_edge/orders/oms.pyx":381
  *         cdef Book book
  *         cdef risk_order_t ro
  *         cdef uint32_t reason = R_OK             # <<<<<<<<<<<<<<
@@ -9716,7 +10011,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
   __pyx_v_reason = __pyx_e_13sequence_edge_6orders_4risk_R_OK;
 
-  /* "sequence_edge/orders/oms.pyx":380
+  /* "sequence_edge/orders/oms.pyx":385
  *         cdef uint16_t sym
  *         cdef uint32_t j
  *         if i < 0:             # <<<<<<<<<<<<<<
@@ -9728,7 +10023,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":381
+    /* "sequence_edge/orders/oms.pyx":386
  *         cdef uint32_t j
  *         if i < 0:
  *             self._reject(a.order_id, R_UNKNOWN_ORDER, a.symbol_idx, SEQ_ACTION_AMEND, 0)             # <<<<<<<<<<<<<<
@@ -9737,7 +10032,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_reject(__pyx_v_self, __pyx_v_a->order_id, __pyx_e_13sequence_edge_6orders_4risk_R_UNKNOWN_ORDER, __pyx_v_a->symbol_idx, __pyx_e_13sequence_edge_4algo_3abi_SEQ_ACTION_AMEND, 0);
 
-    /* "sequence_edge/orders/oms.pyx":382
+    /* "sequence_edge/orders/oms.pyx":387
  *         if i < 0:
  *             self._reject(a.order_id, R_UNKNOWN_ORDER, a.symbol_idx, SEQ_ACTION_AMEND, 0)
  *             return             # <<<<<<<<<<<<<<
@@ -9748,7 +10043,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":380
+    /* "sequence_edge/orders/oms.pyx":385
  *         cdef uint16_t sym
  *         cdef uint32_t j
  *         if i < 0:             # <<<<<<<<<<<<<<
@@ -9757,7 +10052,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":383
+  /* "sequence_edge/orders/oms.pyx":388
  *             self._reject(a.order_id, R_UNKNOWN_ORDER, a.symbol_idx, SEQ_ACTION_AMEND, 0)
  *             return
  *         o = &self.orders[i]             # <<<<<<<<<<<<<<
@@ -9766,7 +10061,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
   __pyx_v_o = (&(__pyx_v_self->orders[__pyx_v_i]));
 
-  /* "sequence_edge/orders/oms.pyx":384
+  /* "sequence_edge/orders/oms.pyx":389
  *             return
  *         o = &self.orders[i]
  *         book = <Book>self.books[o.symbol_idx]             # <<<<<<<<<<<<<<
@@ -9775,14 +10070,14 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
   if (unlikely(__pyx_v_self->books == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 384, __pyx_L1_error)
+    __PYX_ERR(0, 389, __pyx_L1_error)
   }
   __pyx_t_2 = __Pyx_PyList_GET_ITEM(__pyx_v_self->books, __pyx_v_o->symbol_idx);
   __Pyx_INCREF(__pyx_t_2);
   __pyx_v_book = ((struct __pyx_obj_13sequence_edge_6market_4book_Book *)__pyx_t_2);
   __pyx_t_2 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":385
+  /* "sequence_edge/orders/oms.pyx":390
  *         o = &self.orders[i]
  *         book = <Book>self.books[o.symbol_idx]
  *         if a.px_1e8 == 0 or a.qty_1e8 <= o.filled_1e8:             # <<<<<<<<<<<<<<
@@ -9808,7 +10103,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":386
+    /* "sequence_edge/orders/oms.pyx":391
  *         book = <Book>self.books[o.symbol_idx]
  *         if a.px_1e8 == 0 or a.qty_1e8 <= o.filled_1e8:
  *             reason = R_INVALID_ACTION             # <<<<<<<<<<<<<<
@@ -9817,7 +10112,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     __pyx_v_reason = __pyx_e_13sequence_edge_6orders_4risk_R_INVALID_ACTION;
 
-    /* "sequence_edge/orders/oms.pyx":385
+    /* "sequence_edge/orders/oms.pyx":390
  *         o = &self.orders[i]
  *         book = <Book>self.books[o.symbol_idx]
  *         if a.px_1e8 == 0 or a.qty_1e8 <= o.filled_1e8:             # <<<<<<<<<<<<<<
@@ -9827,7 +10122,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     goto __pyx_L4;
   }
 
-  /* "sequence_edge/orders/oms.pyx":387
+  /* "sequence_edge/orders/oms.pyx":392
  *         if a.px_1e8 == 0 or a.qty_1e8 <= o.filled_1e8:
  *             reason = R_INVALID_ACTION
  *         elif not self.is_running():             # <<<<<<<<<<<<<<
@@ -9839,7 +10134,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":388
+    /* "sequence_edge/orders/oms.pyx":393
  *             reason = R_INVALID_ACTION
  *         elif not self.is_running():
  *             reason = R_NOT_RUNNING             # <<<<<<<<<<<<<<
@@ -9848,7 +10143,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     __pyx_v_reason = __pyx_e_13sequence_edge_6orders_4risk_R_NOT_RUNNING;
 
-    /* "sequence_edge/orders/oms.pyx":387
+    /* "sequence_edge/orders/oms.pyx":392
  *         if a.px_1e8 == 0 or a.qty_1e8 <= o.filled_1e8:
  *             reason = R_INVALID_ACTION
  *         elif not self.is_running():             # <<<<<<<<<<<<<<
@@ -9858,7 +10153,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     goto __pyx_L4;
   }
 
-  /* "sequence_edge/orders/oms.pyx":389
+  /* "sequence_edge/orders/oms.pyx":394
  *         elif not self.is_running():
  *             reason = R_NOT_RUNNING
  *         elif book.stale:             # <<<<<<<<<<<<<<
@@ -9867,7 +10162,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
   if (__pyx_v_book->stale) {
 
-    /* "sequence_edge/orders/oms.pyx":390
+    /* "sequence_edge/orders/oms.pyx":395
  *             reason = R_NOT_RUNNING
  *         elif book.stale:
  *             reason = R_BOOK_STALE             # <<<<<<<<<<<<<<
@@ -9876,7 +10171,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     __pyx_v_reason = __pyx_e_13sequence_edge_6orders_4risk_R_BOOK_STALE;
 
-    /* "sequence_edge/orders/oms.pyx":389
+    /* "sequence_edge/orders/oms.pyx":394
  *         elif not self.is_running():
  *             reason = R_NOT_RUNNING
  *         elif book.stale:             # <<<<<<<<<<<<<<
@@ -9886,7 +10181,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     goto __pyx_L4;
   }
 
-  /* "sequence_edge/orders/oms.pyx":392
+  /* "sequence_edge/orders/oms.pyx":397
  *             reason = R_BOOK_STALE
  *         else:
  *             ro.side = o.side             # <<<<<<<<<<<<<<
@@ -9898,7 +10193,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
     __pyx_v_ro.side = __pyx_t_4;
 
-    /* "sequence_edge/orders/oms.pyx":393
+    /* "sequence_edge/orders/oms.pyx":398
  *         else:
  *             ro.side = o.side
  *             ro.rests = False              # already counted as resting             # <<<<<<<<<<<<<<
@@ -9907,7 +10202,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     __pyx_v_ro.rests = 0;
 
-    /* "sequence_edge/orders/oms.pyx":394
+    /* "sequence_edge/orders/oms.pyx":399
  *             ro.side = o.side
  *             ro.rests = False              # already counted as resting
  *             ro.qty_1e8 = a.qty_1e8 - o.filled_1e8             # <<<<<<<<<<<<<<
@@ -9916,7 +10211,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     __pyx_v_ro.qty_1e8 = (__pyx_v_a->qty_1e8 - __pyx_v_o->filled_1e8);
 
-    /* "sequence_edge/orders/oms.pyx":395
+    /* "sequence_edge/orders/oms.pyx":400
  *             ro.rests = False              # already counted as resting
  *             ro.qty_1e8 = a.qty_1e8 - o.filled_1e8
  *             ro.px_1e8 = a.px_1e8             # <<<<<<<<<<<<<<
@@ -9927,7 +10222,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
     __pyx_v_ro.px_1e8 = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":396
+    /* "sequence_edge/orders/oms.pyx":401
  *             ro.qty_1e8 = a.qty_1e8 - o.filled_1e8
  *             ro.px_1e8 = a.px_1e8
  *             ro.mid_1e8 = self._mid(book)             # <<<<<<<<<<<<<<
@@ -9936,7 +10231,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     __pyx_v_ro.mid_1e8 = ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mid(__pyx_v_self, __pyx_v_book);
 
-    /* "sequence_edge/orders/oms.pyx":397
+    /* "sequence_edge/orders/oms.pyx":402
  *             ro.px_1e8 = a.px_1e8
  *             ro.mid_1e8 = self._mid(book)
  *             ro.position_1e8 = self.st.positions[o.symbol_idx].qty_1e8             # <<<<<<<<<<<<<<
@@ -9947,7 +10242,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
     __pyx_v_ro.position_1e8 = __pyx_t_6;
 
-    /* "sequence_edge/orders/oms.pyx":398
+    /* "sequence_edge/orders/oms.pyx":403
  *             ro.mid_1e8 = self._mid(book)
  *             ro.position_1e8 = self.st.positions[o.symbol_idx].qty_1e8
  *             ro.open_buy_1e8 = ro.open_sell_1e8 = 0             # <<<<<<<<<<<<<<
@@ -9957,7 +10252,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     __pyx_v_ro.open_buy_1e8 = 0;
     __pyx_v_ro.open_sell_1e8 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":399
+    /* "sequence_edge/orders/oms.pyx":404
  *             ro.position_1e8 = self.st.positions[o.symbol_idx].qty_1e8
  *             ro.open_buy_1e8 = ro.open_sell_1e8 = 0
  *             for j in range(self.n_open):             # <<<<<<<<<<<<<<
@@ -9971,7 +10266,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     for (__pyx_t_9 = 0; __pyx_t_9 < __pyx_t_8; __pyx_t_9+=1) {
       __pyx_v_j = __pyx_t_9;
 
-      /* "sequence_edge/orders/oms.pyx":400
+      /* "sequence_edge/orders/oms.pyx":405
  *             ro.open_buy_1e8 = ro.open_sell_1e8 = 0
  *             for j in range(self.n_open):
  *                 if <int>j != i and self.orders[j].symbol_idx == o.symbol_idx:             # <<<<<<<<<<<<<<
@@ -9997,7 +10292,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
       if (__pyx_t_1) {
 
 
-        /* "sequence_edge/orders/oms.pyx":401
+        /* "sequence_edge/orders/oms.pyx":406
  *             for j in range(self.n_open):
  *                 if <int>j != i and self.orders[j].symbol_idx == o.symbol_idx:
  *                     if self.orders[j].side == SEQ_SIDE_BUY:             # <<<<<<<<<<<<<<
@@ -10009,7 +10304,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
         if (__pyx_t_1) {
 
 
-          /* "sequence_edge/orders/oms.pyx":402
+          /* "sequence_edge/orders/oms.pyx":407
  *                 if <int>j != i and self.orders[j].symbol_idx == o.symbol_idx:
  *                     if self.orders[j].side == SEQ_SIDE_BUY:
  *                         ro.open_buy_1e8 += remaining(&self.orders[j])             # <<<<<<<<<<<<<<
@@ -10018,7 +10313,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
           __pyx_v_ro.open_buy_1e8 = (__pyx_v_ro.open_buy_1e8 + __pyx_f_13sequence_edge_6orders_3oms_remaining((&(__pyx_v_self->orders[__pyx_v_j]))));
 
-          /* "sequence_edge/orders/oms.pyx":401
+          /* "sequence_edge/orders/oms.pyx":406
  *             for j in range(self.n_open):
  *                 if <int>j != i and self.orders[j].symbol_idx == o.symbol_idx:
  *                     if self.orders[j].side == SEQ_SIDE_BUY:             # <<<<<<<<<<<<<<
@@ -10028,7 +10323,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
           goto __pyx_L12;
         }
 
-        /* "sequence_edge/orders/oms.pyx":404
+        /* "sequence_edge/orders/oms.pyx":409
  *                         ro.open_buy_1e8 += remaining(&self.orders[j])
  *                     else:
  *                         ro.open_sell_1e8 += remaining(&self.orders[j])             # <<<<<<<<<<<<<<
@@ -10040,7 +10335,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
         }
         __pyx_L12:;
 
-        /* "sequence_edge/orders/oms.pyx":400
+        /* "sequence_edge/orders/oms.pyx":405
  *             ro.open_buy_1e8 = ro.open_sell_1e8 = 0
  *             for j in range(self.n_open):
  *                 if <int>j != i and self.orders[j].symbol_idx == o.symbol_idx:             # <<<<<<<<<<<<<<
@@ -10051,7 +10346,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     }
 
 
-    /* "sequence_edge/orders/oms.pyx":405
+    /* "sequence_edge/orders/oms.pyx":410
  *                     else:
  *                         ro.open_sell_1e8 += remaining(&self.orders[j])
  *             ro.open_orders = self.n_open             # <<<<<<<<<<<<<<
@@ -10062,7 +10357,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
     __pyx_v_ro.open_orders = __pyx_t_7;
 
-    /* "sequence_edge/orders/oms.pyx":406
+    /* "sequence_edge/orders/oms.pyx":411
  *                         ro.open_sell_1e8 += remaining(&self.orders[j])
  *             ro.open_orders = self.n_open
  *             ro.pnl_1e8 = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8             # <<<<<<<<<<<<<<
@@ -10071,7 +10366,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     __pyx_v_ro.pnl_1e8 = (__pyx_v_self->st->realized_pnl_1e8 + __pyx_v_self->st->unrealized_pnl_1e8);
 
-    /* "sequence_edge/orders/oms.pyx":407
+    /* "sequence_edge/orders/oms.pyx":412
  *             ro.open_orders = self.n_open
  *             ro.pnl_1e8 = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8
  *             ro.now_ns = now_ns()             # <<<<<<<<<<<<<<
@@ -10080,7 +10375,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     __pyx_v_ro.now_ns = seq_util_now_ns();
 
-    /* "sequence_edge/orders/oms.pyx":408
+    /* "sequence_edge/orders/oms.pyx":413
  *             ro.pnl_1e8 = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8
  *             ro.now_ns = now_ns()
  *             reason = check_order(&self.limits, &self.risk, &ro)             # <<<<<<<<<<<<<<
@@ -10089,7 +10384,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     __pyx_v_reason = __pyx_f_13sequence_edge_6orders_4risk_check_order((&__pyx_v_self->limits), (&__pyx_v_self->risk), (&__pyx_v_ro));
 
-    /* "sequence_edge/orders/oms.pyx":409
+    /* "sequence_edge/orders/oms.pyx":414
  *             ro.now_ns = now_ns()
  *             reason = check_order(&self.limits, &self.risk, &ro)
  *             if self.risk.killed:           # MAX_LOSS just tripped it: o was cancelled with the rest             # <<<<<<<<<<<<<<
@@ -10098,7 +10393,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     if (__pyx_v_self->risk.killed) {
 
-      /* "sequence_edge/orders/oms.pyx":410
+      /* "sequence_edge/orders/oms.pyx":415
  *             reason = check_order(&self.limits, &self.risk, &ro)
  *             if self.risk.killed:           # MAX_LOSS just tripped it: o was cancelled with the rest
  *                 sym = o.symbol_idx             # <<<<<<<<<<<<<<
@@ -10109,7 +10404,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
       __pyx_v_sym = __pyx_t_10;
 
-      /* "sequence_edge/orders/oms.pyx":411
+      /* "sequence_edge/orders/oms.pyx":416
  *             if self.risk.killed:           # MAX_LOSS just tripped it: o was cancelled with the rest
  *                 sym = o.symbol_idx
  *                 self._trip()             # <<<<<<<<<<<<<<
@@ -10118,7 +10413,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_trip(__pyx_v_self);
 
-      /* "sequence_edge/orders/oms.pyx":412
+      /* "sequence_edge/orders/oms.pyx":417
  *                 sym = o.symbol_idx
  *                 self._trip()
  *                 self._reject(a.order_id, reason, sym, SEQ_ACTION_AMEND, 0)             # <<<<<<<<<<<<<<
@@ -10127,7 +10422,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_reject(__pyx_v_self, __pyx_v_a->order_id, __pyx_v_reason, __pyx_v_sym, __pyx_e_13sequence_edge_4algo_3abi_SEQ_ACTION_AMEND, 0);
 
-      /* "sequence_edge/orders/oms.pyx":413
+      /* "sequence_edge/orders/oms.pyx":418
  *                 self._trip()
  *                 self._reject(a.order_id, reason, sym, SEQ_ACTION_AMEND, 0)
  *                 return             # <<<<<<<<<<<<<<
@@ -10138,7 +10433,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
       }
       goto __pyx_L0;
 
-      /* "sequence_edge/orders/oms.pyx":409
+      /* "sequence_edge/orders/oms.pyx":414
  *             ro.now_ns = now_ns()
  *             reason = check_order(&self.limits, &self.risk, &ro)
  *             if self.risk.killed:           # MAX_LOSS just tripped it: o was cancelled with the rest             # <<<<<<<<<<<<<<
@@ -10147,7 +10442,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":414
+    /* "sequence_edge/orders/oms.pyx":419
  *                 self._reject(a.order_id, reason, sym, SEQ_ACTION_AMEND, 0)
  *                 return
  *             if reason == R_OK and o.order_type == SEQ_ORDER_POST_ONLY and (             # <<<<<<<<<<<<<<
@@ -10175,7 +10470,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
       goto __pyx_L15_bool_binop_done;
     }
 
-    /* "sequence_edge/orders/oms.pyx":415
+    /* "sequence_edge/orders/oms.pyx":420
  *                 return
  *             if reason == R_OK and o.order_type == SEQ_ORDER_POST_ONLY and (
  *                     (o.side == SEQ_SIDE_BUY and book.best_ask() and a.px_1e8 >= book.best_ask()) or             # <<<<<<<<<<<<<<
@@ -10210,7 +10505,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     }
     __pyx_L18_next_or:;
 
-    /* "sequence_edge/orders/oms.pyx":416
+    /* "sequence_edge/orders/oms.pyx":421
  *             if reason == R_OK and o.order_type == SEQ_ORDER_POST_ONLY and (
  *                     (o.side == SEQ_SIDE_BUY and book.best_ask() and a.px_1e8 >= book.best_ask()) or
  *                     (o.side == SEQ_SIDE_SELL and book.best_bid() and a.px_1e8 <= book.best_bid())):             # <<<<<<<<<<<<<<
@@ -10244,7 +10539,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
     __pyx_L15_bool_binop_done:;
 
-    /* "sequence_edge/orders/oms.pyx":414
+    /* "sequence_edge/orders/oms.pyx":419
  *                 self._reject(a.order_id, reason, sym, SEQ_ACTION_AMEND, 0)
  *                 return
  *             if reason == R_OK and o.order_type == SEQ_ORDER_POST_ONLY and (             # <<<<<<<<<<<<<<
@@ -10254,7 +10549,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":417
+      /* "sequence_edge/orders/oms.pyx":422
  *                     (o.side == SEQ_SIDE_BUY and book.best_ask() and a.px_1e8 >= book.best_ask()) or
  *                     (o.side == SEQ_SIDE_SELL and book.best_bid() and a.px_1e8 <= book.best_bid())):
  *                 reason = R_WOULD_CROSS             # <<<<<<<<<<<<<<
@@ -10263,7 +10558,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
       __pyx_v_reason = __pyx_e_13sequence_edge_6orders_4risk_R_WOULD_CROSS;
 
-      /* "sequence_edge/orders/oms.pyx":414
+      /* "sequence_edge/orders/oms.pyx":419
  *                 self._reject(a.order_id, reason, sym, SEQ_ACTION_AMEND, 0)
  *                 return
  *             if reason == R_OK and o.order_type == SEQ_ORDER_POST_ONLY and (             # <<<<<<<<<<<<<<
@@ -10274,7 +10569,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   }
   __pyx_L4:;
 
-  /* "sequence_edge/orders/oms.pyx":418
+  /* "sequence_edge/orders/oms.pyx":423
  *                     (o.side == SEQ_SIDE_SELL and book.best_bid() and a.px_1e8 <= book.best_bid())):
  *                 reason = R_WOULD_CROSS
  *         if reason != R_OK:             # <<<<<<<<<<<<<<
@@ -10286,7 +10581,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":419
+    /* "sequence_edge/orders/oms.pyx":424
  *                 reason = R_WOULD_CROSS
  *         if reason != R_OK:
  *             self.traces.event(o.ref, EV_REJECT, now_ns(), 0, 0, reason)             # <<<<<<<<<<<<<<
@@ -10295,7 +10590,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->event(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_EV_REJECT, seq_util_now_ns(), 0, 0, __pyx_v_reason);
 
-    /* "sequence_edge/orders/oms.pyx":420
+    /* "sequence_edge/orders/oms.pyx":425
  *         if reason != R_OK:
  *             self.traces.event(o.ref, EV_REJECT, now_ns(), 0, 0, reason)
  *             self._reject(a.order_id, reason, o.symbol_idx, SEQ_ACTION_AMEND, 0)             # <<<<<<<<<<<<<<
@@ -10304,7 +10599,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_reject(__pyx_v_self, __pyx_v_a->order_id, __pyx_v_reason, __pyx_v_o->symbol_idx, __pyx_e_13sequence_edge_4algo_3abi_SEQ_ACTION_AMEND, 0);
 
-    /* "sequence_edge/orders/oms.pyx":421
+    /* "sequence_edge/orders/oms.pyx":426
  *             self.traces.event(o.ref, EV_REJECT, now_ns(), 0, 0, reason)
  *             self._reject(a.order_id, reason, o.symbol_idx, SEQ_ACTION_AMEND, 0)
  *             return             # <<<<<<<<<<<<<<
@@ -10315,7 +10610,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":418
+    /* "sequence_edge/orders/oms.pyx":423
  *                     (o.side == SEQ_SIDE_SELL and book.best_bid() and a.px_1e8 <= book.best_bid())):
  *                 reason = R_WOULD_CROSS
  *         if reason != R_OK:             # <<<<<<<<<<<<<<
@@ -10324,27 +10619,36 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":422
+  /* "sequence_edge/orders/oms.pyx":427
  *             self._reject(a.order_id, reason, o.symbol_idx, SEQ_ACTION_AMEND, 0)
  *             return
  *         self.n_amends += 1             # <<<<<<<<<<<<<<
  *         self.traces.event(o.ref, EV_AMEND, now_ns(), a.px_1e8, a.qty_1e8, 0)
- *         own_qty = book.bid_qty_at(a.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(a.px_1e8)
+ *         jlog_add(&self.jlog, JEV_AMEND, o.ref, o.client_id, o.symbol_idx, 0, a.px_1e8, a.qty_1e8, 0, now_ns())
 */
   __pyx_v_self->n_amends = (__pyx_v_self->n_amends + 1);
 
-  /* "sequence_edge/orders/oms.pyx":423
+  /* "sequence_edge/orders/oms.pyx":428
  *             return
  *         self.n_amends += 1
  *         self.traces.event(o.ref, EV_AMEND, now_ns(), a.px_1e8, a.qty_1e8, 0)             # <<<<<<<<<<<<<<
+ *         jlog_add(&self.jlog, JEV_AMEND, o.ref, o.client_id, o.symbol_idx, 0, a.px_1e8, a.qty_1e8, 0, now_ns())
  *         own_qty = book.bid_qty_at(a.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(a.px_1e8)
- *         if a.px_1e8 != o.px_1e8:
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->event(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_EV_AMEND, seq_util_now_ns(), __pyx_v_a->px_1e8, __pyx_v_a->qty_1e8, 0);
 
-  /* "sequence_edge/orders/oms.pyx":424
+  /* "sequence_edge/orders/oms.pyx":429
  *         self.n_amends += 1
  *         self.traces.event(o.ref, EV_AMEND, now_ns(), a.px_1e8, a.qty_1e8, 0)
+ *         jlog_add(&self.jlog, JEV_AMEND, o.ref, o.client_id, o.symbol_idx, 0, a.px_1e8, a.qty_1e8, 0, now_ns())             # <<<<<<<<<<<<<<
+ *         own_qty = book.bid_qty_at(a.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(a.px_1e8)
+ *         if a.px_1e8 != o.px_1e8:
+*/
+  __pyx_f_13sequence_edge_6orders_4jlog_jlog_add((&__pyx_v_self->jlog), __pyx_e_13sequence_edge_6orders_4jlog_JEV_AMEND, __pyx_v_o->ref, __pyx_v_o->client_id, __pyx_v_o->symbol_idx, 0, __pyx_v_a->px_1e8, __pyx_v_a->qty_1e8, 0, seq_util_now_ns());
+
+  /* "sequence_edge/orders/oms.pyx":430
+ *         self.traces.event(o.ref, EV_AMEND, now_ns(), a.px_1e8, a.qty_1e8, 0)
+ *         jlog_add(&self.jlog, JEV_AMEND, o.ref, o.client_id, o.symbol_idx, 0, a.px_1e8, a.qty_1e8, 0, now_ns())
  *         own_qty = book.bid_qty_at(a.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(a.px_1e8)             # <<<<<<<<<<<<<<
  *         if a.px_1e8 != o.px_1e8:
  *             o.px_1e8 = a.px_1e8
@@ -10361,8 +10665,8 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
   __pyx_v_own_qty = __pyx_t_5;
 
-  /* "sequence_edge/orders/oms.pyx":425
- *         self.traces.event(o.ref, EV_AMEND, now_ns(), a.px_1e8, a.qty_1e8, 0)
+  /* "sequence_edge/orders/oms.pyx":431
+ *         jlog_add(&self.jlog, JEV_AMEND, o.ref, o.client_id, o.symbol_idx, 0, a.px_1e8, a.qty_1e8, 0, now_ns())
  *         own_qty = book.bid_qty_at(a.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(a.px_1e8)
  *         if a.px_1e8 != o.px_1e8:             # <<<<<<<<<<<<<<
  *             o.px_1e8 = a.px_1e8
@@ -10373,7 +10677,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":426
+    /* "sequence_edge/orders/oms.pyx":432
  *         own_qty = book.bid_qty_at(a.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(a.px_1e8)
  *         if a.px_1e8 != o.px_1e8:
  *             o.px_1e8 = a.px_1e8             # <<<<<<<<<<<<<<
@@ -10384,7 +10688,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
     __pyx_v_o->px_1e8 = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":427
+    /* "sequence_edge/orders/oms.pyx":433
  *         if a.px_1e8 != o.px_1e8:
  *             o.px_1e8 = a.px_1e8
  *             o.qty_1e8 = a.qty_1e8             # <<<<<<<<<<<<<<
@@ -10395,7 +10699,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 
     __pyx_v_o->qty_1e8 = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":428
+    /* "sequence_edge/orders/oms.pyx":434
  *             o.px_1e8 = a.px_1e8
  *             o.qty_1e8 = a.qty_1e8
  *             o.queue_1e8 = own_qty          # new price: back of that level's queue             # <<<<<<<<<<<<<<
@@ -10404,7 +10708,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     __pyx_v_o->queue_1e8 = __pyx_v_own_qty;
 
-    /* "sequence_edge/orders/oms.pyx":429
+    /* "sequence_edge/orders/oms.pyx":435
  *             o.qty_1e8 = a.qty_1e8
  *             o.queue_1e8 = own_qty          # new price: back of that level's queue
  *             self._take(o, True)             # <<<<<<<<<<<<<<
@@ -10413,8 +10717,8 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     (void)(((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_take(__pyx_v_self, __pyx_v_o, 1));
 
-    /* "sequence_edge/orders/oms.pyx":425
- *         self.traces.event(o.ref, EV_AMEND, now_ns(), a.px_1e8, a.qty_1e8, 0)
+    /* "sequence_edge/orders/oms.pyx":431
+ *         jlog_add(&self.jlog, JEV_AMEND, o.ref, o.client_id, o.symbol_idx, 0, a.px_1e8, a.qty_1e8, 0, now_ns())
  *         own_qty = book.bid_qty_at(a.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(a.px_1e8)
  *         if a.px_1e8 != o.px_1e8:             # <<<<<<<<<<<<<<
  *             o.px_1e8 = a.px_1e8
@@ -10423,7 +10727,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     goto __pyx_L24;
   }
 
-  /* "sequence_edge/orders/oms.pyx":431
+  /* "sequence_edge/orders/oms.pyx":437
  *             self._take(o, True)
  *         else:
  *             if a.qty_1e8 > o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -10436,7 +10740,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":432
+      /* "sequence_edge/orders/oms.pyx":438
  *         else:
  *             if a.qty_1e8 > o.qty_1e8:
  *                 o.queue_1e8 = own_qty      # size up: loses priority             # <<<<<<<<<<<<<<
@@ -10445,7 +10749,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
       __pyx_v_o->queue_1e8 = __pyx_v_own_qty;
 
-      /* "sequence_edge/orders/oms.pyx":431
+      /* "sequence_edge/orders/oms.pyx":437
  *             self._take(o, True)
  *         else:
  *             if a.qty_1e8 > o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -10454,7 +10758,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":433
+    /* "sequence_edge/orders/oms.pyx":439
  *             if a.qty_1e8 > o.qty_1e8:
  *                 o.queue_1e8 = own_qty      # size up: loses priority
  *             o.qty_1e8 = a.qty_1e8          # size down keeps it             # <<<<<<<<<<<<<<
@@ -10467,7 +10771,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   }
   __pyx_L24:;
 
-  /* "sequence_edge/orders/oms.pyx":434
+  /* "sequence_edge/orders/oms.pyx":440
  *                 o.queue_1e8 = own_qty      # size up: loses priority
  *             o.qty_1e8 = a.qty_1e8          # size down keeps it
  *         if o.filled_1e8 >= o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -10479,7 +10783,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":435
+    /* "sequence_edge/orders/oms.pyx":441
  *             o.qty_1e8 = a.qty_1e8          # size down keeps it
  *         if o.filled_1e8 >= o.qty_1e8:
  *             self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)             # <<<<<<<<<<<<<<
@@ -10488,7 +10792,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_OS_FILLED, __pyx_v_o->filled_1e8);
 
-    /* "sequence_edge/orders/oms.pyx":436
+    /* "sequence_edge/orders/oms.pyx":442
  *         if o.filled_1e8 >= o.qty_1e8:
  *             self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)
  *             self._remove(i)             # <<<<<<<<<<<<<<
@@ -10497,7 +10801,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_remove(__pyx_v_self, __pyx_v_i);
 
-    /* "sequence_edge/orders/oms.pyx":434
+    /* "sequence_edge/orders/oms.pyx":440
  *                 o.queue_1e8 = own_qty      # size up: loses priority
  *             o.qty_1e8 = a.qty_1e8          # size down keeps it
  *         if o.filled_1e8 >= o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -10506,7 +10810,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":437
+  /* "sequence_edge/orders/oms.pyx":443
  *             self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)
  *             self._remove(i)
  *         self._mirror_orders()             # <<<<<<<<<<<<<<
@@ -10515,7 +10819,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mirror_orders(__pyx_v_self);
 
-  /* "sequence_edge/orders/oms.pyx":371
+  /* "sequence_edge/orders/oms.pyx":376
  *         return n
  * 
  *     cdef void _amend(self, const seq_action_t* a) noexcept:             # <<<<<<<<<<<<<<
@@ -10541,7 +10845,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__amend(struct __pyx_ob
   __Pyx_RefNannyFinishContext();
 }
 
-/* "sequence_edge/orders/oms.pyx":441
+/* "sequence_edge/orders/oms.pyx":447
  *     # ------------------------------------------------------------------ matching
  * 
  *     cdef uint64_t _take(self, order_t* o, bint limited) noexcept:             # <<<<<<<<<<<<<<
@@ -10570,7 +10874,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_take", 0);
 
-  /* "sequence_edge/orders/oms.pyx":443
+  /* "sequence_edge/orders/oms.pyx":449
  *     cdef uint64_t _take(self, order_t* o, bint limited) noexcept:
  *         """Walk the opposite side for o's remainder (up to its price when `limited`)."""
  *         cdef Book book = <Book>self.books[o.symbol_idx]             # <<<<<<<<<<<<<<
@@ -10579,14 +10883,14 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
   if (unlikely(__pyx_v_self->books == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 443, __pyx_L1_error)
+    __PYX_ERR(0, 449, __pyx_L1_error)
   }
   __pyx_t_1 = __Pyx_PyList_GET_ITEM(__pyx_v_self->books, __pyx_v_o->symbol_idx);
   __Pyx_INCREF(__pyx_t_1);
   __pyx_v_book = ((struct __pyx_obj_13sequence_edge_6market_4book_Book *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":444
+  /* "sequence_edge/orders/oms.pyx":450
  *         """Walk the opposite side for o's remainder (up to its price when `limited`)."""
  *         cdef Book book = <Book>self.books[o.symbol_idx]
  *         cdef uint8_t opp = SEQ_SIDE_SELL if o.side == SEQ_SIDE_BUY else SEQ_SIDE_BUY             # <<<<<<<<<<<<<<
@@ -10605,7 +10909,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 
   __pyx_v_opp = __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":445
+  /* "sequence_edge/orders/oms.pyx":451
  *         cdef Book book = <Book>self.books[o.symbol_idx]
  *         cdef uint8_t opp = SEQ_SIDE_SELL if o.side == SEQ_SIDE_BUY else SEQ_SIDE_BUY
  *         cdef uint64_t px, qty, take, taken = 0             # <<<<<<<<<<<<<<
@@ -10614,7 +10918,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
   __pyx_v_taken = 0;
 
-  /* "sequence_edge/orders/oms.pyx":446
+  /* "sequence_edge/orders/oms.pyx":452
  *         cdef uint8_t opp = SEQ_SIDE_SELL if o.side == SEQ_SIDE_BUY else SEQ_SIDE_BUY
  *         cdef uint64_t px, qty, take, taken = 0
  *         cdef uint64_t t = 0             # <<<<<<<<<<<<<<
@@ -10623,7 +10927,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
   __pyx_v_t = 0;
 
-  /* "sequence_edge/orders/oms.pyx":447
+  /* "sequence_edge/orders/oms.pyx":453
  *         cdef uint64_t px, qty, take, taken = 0
  *         cdef uint64_t t = 0
  *         cdef int i = 0             # <<<<<<<<<<<<<<
@@ -10632,7 +10936,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
   __pyx_v_i = 0;
 
-  /* "sequence_edge/orders/oms.pyx":448
+  /* "sequence_edge/orders/oms.pyx":454
  *         cdef uint64_t t = 0
  *         cdef int i = 0
  *         while o.filled_1e8 < o.qty_1e8 and book.level(opp, i, &px, &qty) == 0:             # <<<<<<<<<<<<<<
@@ -10659,7 +10963,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 
     if (!__pyx_t_3) break;
 
-    /* "sequence_edge/orders/oms.pyx":449
+    /* "sequence_edge/orders/oms.pyx":455
  *         cdef int i = 0
  *         while o.filled_1e8 < o.qty_1e8 and book.level(opp, i, &px, &qty) == 0:
  *             if limited and ((o.side == SEQ_SIDE_BUY and px > o.px_1e8) or             # <<<<<<<<<<<<<<
@@ -10692,7 +10996,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
     }
     __pyx_L10_next_or:;
 
-    /* "sequence_edge/orders/oms.pyx":450
+    /* "sequence_edge/orders/oms.pyx":456
  *         while o.filled_1e8 < o.qty_1e8 and book.level(opp, i, &px, &qty) == 0:
  *             if limited and ((o.side == SEQ_SIDE_BUY and px > o.px_1e8) or
  *                             (o.side == SEQ_SIDE_SELL and px < o.px_1e8)):             # <<<<<<<<<<<<<<
@@ -10716,7 +11020,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 
     __pyx_L8_bool_binop_done:;
 
-    /* "sequence_edge/orders/oms.pyx":449
+    /* "sequence_edge/orders/oms.pyx":455
  *         cdef int i = 0
  *         while o.filled_1e8 < o.qty_1e8 and book.level(opp, i, &px, &qty) == 0:
  *             if limited and ((o.side == SEQ_SIDE_BUY and px > o.px_1e8) or             # <<<<<<<<<<<<<<
@@ -10726,7 +11030,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
     if (__pyx_t_3) {
 
 
-      /* "sequence_edge/orders/oms.pyx":451
+      /* "sequence_edge/orders/oms.pyx":457
  *             if limited and ((o.side == SEQ_SIDE_BUY and px > o.px_1e8) or
  *                             (o.side == SEQ_SIDE_SELL and px < o.px_1e8)):
  *                 break             # <<<<<<<<<<<<<<
@@ -10735,7 +11039,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
       goto __pyx_L4_break;
 
-      /* "sequence_edge/orders/oms.pyx":449
+      /* "sequence_edge/orders/oms.pyx":455
  *         cdef int i = 0
  *         while o.filled_1e8 < o.qty_1e8 and book.level(opp, i, &px, &qty) == 0:
  *             if limited and ((o.side == SEQ_SIDE_BUY and px > o.px_1e8) or             # <<<<<<<<<<<<<<
@@ -10744,7 +11048,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":452
+    /* "sequence_edge/orders/oms.pyx":458
  *                             (o.side == SEQ_SIDE_SELL and px < o.px_1e8)):
  *                 break
  *             take = remaining(o) if remaining(o) < qty else qty             # <<<<<<<<<<<<<<
@@ -10763,7 +11067,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 
     __pyx_v_take = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":453
+    /* "sequence_edge/orders/oms.pyx":459
  *                 break
  *             take = remaining(o) if remaining(o) < qty else qty
  *             if t == 0:             # <<<<<<<<<<<<<<
@@ -10775,7 +11079,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
     if (__pyx_t_3) {
 
 
-      /* "sequence_edge/orders/oms.pyx":454
+      /* "sequence_edge/orders/oms.pyx":460
  *             take = remaining(o) if remaining(o) < qty else qty
  *             if t == 0:
  *                 t = now_ns()             # <<<<<<<<<<<<<<
@@ -10784,7 +11088,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
       __pyx_v_t = seq_util_now_ns();
 
-      /* "sequence_edge/orders/oms.pyx":453
+      /* "sequence_edge/orders/oms.pyx":459
  *                 break
  *             take = remaining(o) if remaining(o) < qty else qty
  *             if t == 0:             # <<<<<<<<<<<<<<
@@ -10793,7 +11097,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":455
+    /* "sequence_edge/orders/oms.pyx":461
  *             if t == 0:
  *                 t = now_ns()
  *             self._fill(o, px, take, False, t)             # <<<<<<<<<<<<<<
@@ -10802,7 +11106,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_fill(__pyx_v_self, __pyx_v_o, __pyx_v_px, __pyx_v_take, 0, __pyx_v_t);
 
-    /* "sequence_edge/orders/oms.pyx":456
+    /* "sequence_edge/orders/oms.pyx":462
  *                 t = now_ns()
  *             self._fill(o, px, take, False, t)
  *             taken += take             # <<<<<<<<<<<<<<
@@ -10811,7 +11115,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
 */
     __pyx_v_taken = (__pyx_v_taken + __pyx_v_take);
 
-    /* "sequence_edge/orders/oms.pyx":457
+    /* "sequence_edge/orders/oms.pyx":463
  *             self._fill(o, px, take, False, t)
  *             taken += take
  *             i += 1             # <<<<<<<<<<<<<<
@@ -10822,7 +11126,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
   }
   __pyx_L4_break:;
 
-  /* "sequence_edge/orders/oms.pyx":458
+  /* "sequence_edge/orders/oms.pyx":464
  *             taken += take
  *             i += 1
  *         return taken             # <<<<<<<<<<<<<<
@@ -10835,7 +11139,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":441
+  /* "sequence_edge/orders/oms.pyx":447
  *     # ------------------------------------------------------------------ matching
  * 
  *     cdef uint64_t _take(self, order_t* o, bint limited) noexcept:             # <<<<<<<<<<<<<<
@@ -10862,7 +11166,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__take(struct __pyx
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":460
+/* "sequence_edge/orders/oms.pyx":466
  *         return taken
  * 
  *     cdef void level_change(self, uint16_t sym, uint8_t side, uint64_t px, uint64_t old_qty,             # <<<<<<<<<<<<<<
@@ -10881,7 +11185,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
   int __pyx_t_2;
   uint64_t __pyx_t_3;
 
-  /* "sequence_edge/orders/oms.pyx":464
+  /* "sequence_edge/orders/oms.pyx":470
  *         """The venue's quantity at (side, px) went from old_qty to new_qty (before matching)."""
  *         cdef uint64_t gone, reach, fill
  *         cdef uint32_t i = 0             # <<<<<<<<<<<<<<
@@ -10890,7 +11194,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
   __pyx_v_i = 0;
 
-  /* "sequence_edge/orders/oms.pyx":466
+  /* "sequence_edge/orders/oms.pyx":472
  *         cdef uint32_t i = 0
  *         cdef order_t* o
  *         cdef bint changed = False             # <<<<<<<<<<<<<<
@@ -10899,7 +11203,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
   __pyx_v_changed = 0;
 
-  /* "sequence_edge/orders/oms.pyx":467
+  /* "sequence_edge/orders/oms.pyx":473
  *         cdef order_t* o
  *         cdef bint changed = False
  *         if new_qty >= old_qty:             # <<<<<<<<<<<<<<
@@ -10911,7 +11215,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":468
+    /* "sequence_edge/orders/oms.pyx":474
  *         cdef bint changed = False
  *         if new_qty >= old_qty:
  *             return             # <<<<<<<<<<<<<<
@@ -10922,7 +11226,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":467
+    /* "sequence_edge/orders/oms.pyx":473
  *         cdef order_t* o
  *         cdef bint changed = False
  *         if new_qty >= old_qty:             # <<<<<<<<<<<<<<
@@ -10931,7 +11235,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":469
+  /* "sequence_edge/orders/oms.pyx":475
  *         if new_qty >= old_qty:
  *             return
  *         gone = old_qty - new_qty             # <<<<<<<<<<<<<<
@@ -10940,7 +11244,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
   __pyx_v_gone = (__pyx_v_old_qty - __pyx_v_new_qty);
 
-  /* "sequence_edge/orders/oms.pyx":470
+  /* "sequence_edge/orders/oms.pyx":476
  *             return
  *         gone = old_qty - new_qty
  *         while i < self.n_open:             # <<<<<<<<<<<<<<
@@ -10953,7 +11257,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 
     if (!__pyx_t_1) break;
 
-    /* "sequence_edge/orders/oms.pyx":471
+    /* "sequence_edge/orders/oms.pyx":477
  *         gone = old_qty - new_qty
  *         while i < self.n_open:
  *             o = &self.orders[i]             # <<<<<<<<<<<<<<
@@ -10962,7 +11266,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     __pyx_v_o = (&(__pyx_v_self->orders[__pyx_v_i]));
 
-    /* "sequence_edge/orders/oms.pyx":472
+    /* "sequence_edge/orders/oms.pyx":478
  *         while i < self.n_open:
  *             o = &self.orders[i]
  *             if o.symbol_idx != sym or o.side != side or o.px_1e8 != px:             # <<<<<<<<<<<<<<
@@ -10998,7 +11302,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":473
+      /* "sequence_edge/orders/oms.pyx":479
  *             o = &self.orders[i]
  *             if o.symbol_idx != sym or o.side != side or o.px_1e8 != px:
  *                 i += 1             # <<<<<<<<<<<<<<
@@ -11007,7 +11311,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
       __pyx_v_i = (__pyx_v_i + 1);
 
-      /* "sequence_edge/orders/oms.pyx":474
+      /* "sequence_edge/orders/oms.pyx":480
  *             if o.symbol_idx != sym or o.side != side or o.px_1e8 != px:
  *                 i += 1
  *                 continue             # <<<<<<<<<<<<<<
@@ -11016,7 +11320,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
       goto __pyx_L4_continue;
 
-      /* "sequence_edge/orders/oms.pyx":472
+      /* "sequence_edge/orders/oms.pyx":478
  *         while i < self.n_open:
  *             o = &self.orders[i]
  *             if o.symbol_idx != sym or o.side != side or o.px_1e8 != px:             # <<<<<<<<<<<<<<
@@ -11025,7 +11329,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":475
+    /* "sequence_edge/orders/oms.pyx":481
  *                 i += 1
  *                 continue
  *             if o.queue_1e8 >= gone:             # <<<<<<<<<<<<<<
@@ -11037,7 +11341,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":476
+      /* "sequence_edge/orders/oms.pyx":482
  *                 continue
  *             if o.queue_1e8 >= gone:
  *                 o.queue_1e8 -= gone             # <<<<<<<<<<<<<<
@@ -11046,7 +11350,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
       __pyx_v_o->queue_1e8 = (__pyx_v_o->queue_1e8 - __pyx_v_gone);
 
-      /* "sequence_edge/orders/oms.pyx":477
+      /* "sequence_edge/orders/oms.pyx":483
  *             if o.queue_1e8 >= gone:
  *                 o.queue_1e8 -= gone
  *                 i += 1             # <<<<<<<<<<<<<<
@@ -11055,7 +11359,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
       __pyx_v_i = (__pyx_v_i + 1);
 
-      /* "sequence_edge/orders/oms.pyx":478
+      /* "sequence_edge/orders/oms.pyx":484
  *                 o.queue_1e8 -= gone
  *                 i += 1
  *                 continue             # <<<<<<<<<<<<<<
@@ -11064,7 +11368,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
       goto __pyx_L4_continue;
 
-      /* "sequence_edge/orders/oms.pyx":475
+      /* "sequence_edge/orders/oms.pyx":481
  *                 i += 1
  *                 continue
  *             if o.queue_1e8 >= gone:             # <<<<<<<<<<<<<<
@@ -11073,7 +11377,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":479
+    /* "sequence_edge/orders/oms.pyx":485
  *                 i += 1
  *                 continue
  *             reach = gone - o.queue_1e8          # the part of the decrease that reached this order             # <<<<<<<<<<<<<<
@@ -11082,7 +11386,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     __pyx_v_reach = (__pyx_v_gone - __pyx_v_o->queue_1e8);
 
-    /* "sequence_edge/orders/oms.pyx":480
+    /* "sequence_edge/orders/oms.pyx":486
  *                 continue
  *             reach = gone - o.queue_1e8          # the part of the decrease that reached this order
  *             o.queue_1e8 = 0             # <<<<<<<<<<<<<<
@@ -11091,7 +11395,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     __pyx_v_o->queue_1e8 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":481
+    /* "sequence_edge/orders/oms.pyx":487
  *             reach = gone - o.queue_1e8          # the part of the decrease that reached this order
  *             o.queue_1e8 = 0
  *             fill = remaining(o) if remaining(o) < reach else reach             # <<<<<<<<<<<<<<
@@ -11110,7 +11414,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 
     __pyx_v_fill = __pyx_t_3;
 
-    /* "sequence_edge/orders/oms.pyx":482
+    /* "sequence_edge/orders/oms.pyx":488
  *             o.queue_1e8 = 0
  *             fill = remaining(o) if remaining(o) < reach else reach
  *             self._fill(o, px, fill, True, now_ns())             # <<<<<<<<<<<<<<
@@ -11119,7 +11423,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_fill(__pyx_v_self, __pyx_v_o, __pyx_v_px, __pyx_v_fill, 1, seq_util_now_ns());
 
-    /* "sequence_edge/orders/oms.pyx":483
+    /* "sequence_edge/orders/oms.pyx":489
  *             fill = remaining(o) if remaining(o) < reach else reach
  *             self._fill(o, px, fill, True, now_ns())
  *             changed = True             # <<<<<<<<<<<<<<
@@ -11128,7 +11432,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     __pyx_v_changed = 1;
 
-    /* "sequence_edge/orders/oms.pyx":484
+    /* "sequence_edge/orders/oms.pyx":490
  *             self._fill(o, px, fill, True, now_ns())
  *             changed = True
  *             if o.filled_1e8 == o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -11140,7 +11444,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":485
+      /* "sequence_edge/orders/oms.pyx":491
  *             changed = True
  *             if o.filled_1e8 == o.qty_1e8:
  *                 self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)             # <<<<<<<<<<<<<<
@@ -11149,7 +11453,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_OS_FILLED, __pyx_v_o->filled_1e8);
 
-      /* "sequence_edge/orders/oms.pyx":486
+      /* "sequence_edge/orders/oms.pyx":492
  *             if o.filled_1e8 == o.qty_1e8:
  *                 self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)
  *                 self._remove(i)             # <<<<<<<<<<<<<<
@@ -11158,7 +11462,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_remove(__pyx_v_self, __pyx_v_i);
 
-      /* "sequence_edge/orders/oms.pyx":484
+      /* "sequence_edge/orders/oms.pyx":490
  *             self._fill(o, px, fill, True, now_ns())
  *             changed = True
  *             if o.filled_1e8 == o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -11168,7 +11472,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
       goto __pyx_L11;
     }
 
-    /* "sequence_edge/orders/oms.pyx":488
+    /* "sequence_edge/orders/oms.pyx":494
  *                 self._remove(i)
  *             else:
  *                 i += 1             # <<<<<<<<<<<<<<
@@ -11182,7 +11486,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
     __pyx_L4_continue:;
   }
 
-  /* "sequence_edge/orders/oms.pyx":489
+  /* "sequence_edge/orders/oms.pyx":495
  *             else:
  *                 i += 1
  *         if changed:             # <<<<<<<<<<<<<<
@@ -11191,7 +11495,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
   if (__pyx_v_changed) {
 
-    /* "sequence_edge/orders/oms.pyx":490
+    /* "sequence_edge/orders/oms.pyx":496
  *                 i += 1
  *         if changed:
  *             self._mirror_orders()             # <<<<<<<<<<<<<<
@@ -11200,7 +11504,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mirror_orders(__pyx_v_self);
 
-    /* "sequence_edge/orders/oms.pyx":489
+    /* "sequence_edge/orders/oms.pyx":495
  *             else:
  *                 i += 1
  *         if changed:             # <<<<<<<<<<<<<<
@@ -11209,7 +11513,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":460
+  /* "sequence_edge/orders/oms.pyx":466
  *         return taken
  * 
  *     cdef void level_change(self, uint16_t sym, uint8_t side, uint64_t px, uint64_t old_qty,             # <<<<<<<<<<<<<<
@@ -11228,7 +11532,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_level_change(struct __
 
 }
 
-/* "sequence_edge/orders/oms.pyx":492
+/* "sequence_edge/orders/oms.pyx":498
  *             self._mirror_orders()
  * 
  *     cdef void match_resting(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -11257,7 +11561,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("match_resting", 0);
 
-  /* "sequence_edge/orders/oms.pyx":496
+  /* "sequence_edge/orders/oms.pyx":502
  *         cdef Book book
  *         cdef uint64_t best_bid, best_ask, opp_qty, fill
  *         cdef uint32_t i = 0             # <<<<<<<<<<<<<<
@@ -11266,7 +11570,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   __pyx_v_i = 0;
 
-  /* "sequence_edge/orders/oms.pyx":498
+  /* "sequence_edge/orders/oms.pyx":504
  *         cdef uint32_t i = 0
  *         cdef order_t* o
  *         cdef bint through, touch, changed = False             # <<<<<<<<<<<<<<
@@ -11275,7 +11579,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   __pyx_v_changed = 0;
 
-  /* "sequence_edge/orders/oms.pyx":499
+  /* "sequence_edge/orders/oms.pyx":505
  *         cdef order_t* o
  *         cdef bint through, touch, changed = False
  *         if self.open_on[sym] == 0:             # <<<<<<<<<<<<<<
@@ -11287,7 +11591,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":500
+    /* "sequence_edge/orders/oms.pyx":506
  *         cdef bint through, touch, changed = False
  *         if self.open_on[sym] == 0:
  *             return             # <<<<<<<<<<<<<<
@@ -11298,7 +11602,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":499
+    /* "sequence_edge/orders/oms.pyx":505
  *         cdef order_t* o
  *         cdef bint through, touch, changed = False
  *         if self.open_on[sym] == 0:             # <<<<<<<<<<<<<<
@@ -11307,7 +11611,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":501
+  /* "sequence_edge/orders/oms.pyx":507
  *         if self.open_on[sym] == 0:
  *             return
  *         book = <Book>self.books[sym]             # <<<<<<<<<<<<<<
@@ -11316,14 +11620,14 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   if (unlikely(__pyx_v_self->books == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 501, __pyx_L1_error)
+    __PYX_ERR(0, 507, __pyx_L1_error)
   }
   __pyx_t_2 = __Pyx_PyList_GET_ITEM(__pyx_v_self->books, __pyx_v_sym);
   __Pyx_INCREF(__pyx_t_2);
   __pyx_v_book = ((struct __pyx_obj_13sequence_edge_6market_4book_Book *)__pyx_t_2);
   __pyx_t_2 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":502
+  /* "sequence_edge/orders/oms.pyx":508
  *             return
  *         book = <Book>self.books[sym]
  *         if book.stale:             # <<<<<<<<<<<<<<
@@ -11332,7 +11636,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   if (__pyx_v_book->stale) {
 
-    /* "sequence_edge/orders/oms.pyx":503
+    /* "sequence_edge/orders/oms.pyx":509
  *         book = <Book>self.books[sym]
  *         if book.stale:
  *             return             # <<<<<<<<<<<<<<
@@ -11343,7 +11647,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":502
+    /* "sequence_edge/orders/oms.pyx":508
  *             return
  *         book = <Book>self.books[sym]
  *         if book.stale:             # <<<<<<<<<<<<<<
@@ -11352,7 +11656,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":504
+  /* "sequence_edge/orders/oms.pyx":510
  *         if book.stale:
  *             return
  *         best_bid = book.best_bid()             # <<<<<<<<<<<<<<
@@ -11361,7 +11665,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   __pyx_v_best_bid = ((struct __pyx_vtabstruct_13sequence_edge_6market_4book_Book *)__pyx_v_book->__pyx_vtab)->best_bid(__pyx_v_book);
 
-  /* "sequence_edge/orders/oms.pyx":505
+  /* "sequence_edge/orders/oms.pyx":511
  *             return
  *         best_bid = book.best_bid()
  *         best_ask = book.best_ask()             # <<<<<<<<<<<<<<
@@ -11370,7 +11674,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   __pyx_v_best_ask = ((struct __pyx_vtabstruct_13sequence_edge_6market_4book_Book *)__pyx_v_book->__pyx_vtab)->best_ask(__pyx_v_book);
 
-  /* "sequence_edge/orders/oms.pyx":506
+  /* "sequence_edge/orders/oms.pyx":512
  *         best_bid = book.best_bid()
  *         best_ask = book.best_ask()
  *         while i < self.n_open:             # <<<<<<<<<<<<<<
@@ -11383,7 +11687,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 
     if (!__pyx_t_1) break;
 
-    /* "sequence_edge/orders/oms.pyx":507
+    /* "sequence_edge/orders/oms.pyx":513
  *         best_ask = book.best_ask()
  *         while i < self.n_open:
  *             o = &self.orders[i]             # <<<<<<<<<<<<<<
@@ -11392,7 +11696,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
     __pyx_v_o = (&(__pyx_v_self->orders[__pyx_v_i]));
 
-    /* "sequence_edge/orders/oms.pyx":508
+    /* "sequence_edge/orders/oms.pyx":514
  *         while i < self.n_open:
  *             o = &self.orders[i]
  *             if o.symbol_idx != sym:             # <<<<<<<<<<<<<<
@@ -11404,7 +11708,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":509
+      /* "sequence_edge/orders/oms.pyx":515
  *             o = &self.orders[i]
  *             if o.symbol_idx != sym:
  *                 i += 1             # <<<<<<<<<<<<<<
@@ -11413,7 +11717,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       __pyx_v_i = (__pyx_v_i + 1);
 
-      /* "sequence_edge/orders/oms.pyx":510
+      /* "sequence_edge/orders/oms.pyx":516
  *             if o.symbol_idx != sym:
  *                 i += 1
  *                 continue             # <<<<<<<<<<<<<<
@@ -11422,7 +11726,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       goto __pyx_L5_continue;
 
-      /* "sequence_edge/orders/oms.pyx":508
+      /* "sequence_edge/orders/oms.pyx":514
  *         while i < self.n_open:
  *             o = &self.orders[i]
  *             if o.symbol_idx != sym:             # <<<<<<<<<<<<<<
@@ -11431,7 +11735,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":511
+    /* "sequence_edge/orders/oms.pyx":517
  *                 i += 1
  *                 continue
  *             if o.side == SEQ_SIDE_BUY:             # <<<<<<<<<<<<<<
@@ -11443,7 +11747,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":512
+      /* "sequence_edge/orders/oms.pyx":518
  *                 continue
  *             if o.side == SEQ_SIDE_BUY:
  *                 through = best_ask != 0 and best_ask < o.px_1e8             # <<<<<<<<<<<<<<
@@ -11468,7 +11772,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       __pyx_L9_bool_binop_done:;
       __pyx_v_through = __pyx_t_1;
 
-      /* "sequence_edge/orders/oms.pyx":513
+      /* "sequence_edge/orders/oms.pyx":519
  *             if o.side == SEQ_SIDE_BUY:
  *                 through = best_ask != 0 and best_ask < o.px_1e8
  *                 touch = best_ask == o.px_1e8             # <<<<<<<<<<<<<<
@@ -11477,7 +11781,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       __pyx_v_touch = (__pyx_v_best_ask == __pyx_v_o->px_1e8);
 
-      /* "sequence_edge/orders/oms.pyx":514
+      /* "sequence_edge/orders/oms.pyx":520
  *                 through = best_ask != 0 and best_ask < o.px_1e8
  *                 touch = best_ask == o.px_1e8
  *                 opp_qty = book.ask_qty_at(o.px_1e8) if touch else 0             # <<<<<<<<<<<<<<
@@ -11493,7 +11797,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       }
       __pyx_v_opp_qty = __pyx_t_4;
 
-      /* "sequence_edge/orders/oms.pyx":511
+      /* "sequence_edge/orders/oms.pyx":517
  *                 i += 1
  *                 continue
  *             if o.side == SEQ_SIDE_BUY:             # <<<<<<<<<<<<<<
@@ -11503,7 +11807,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       goto __pyx_L8;
     }
 
-    /* "sequence_edge/orders/oms.pyx":516
+    /* "sequence_edge/orders/oms.pyx":522
  *                 opp_qty = book.ask_qty_at(o.px_1e8) if touch else 0
  *             else:
  *                 through = best_bid != 0 and best_bid > o.px_1e8             # <<<<<<<<<<<<<<
@@ -11529,7 +11833,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       __pyx_L11_bool_binop_done:;
       __pyx_v_through = __pyx_t_1;
 
-      /* "sequence_edge/orders/oms.pyx":517
+      /* "sequence_edge/orders/oms.pyx":523
  *             else:
  *                 through = best_bid != 0 and best_bid > o.px_1e8
  *                 touch = best_bid == o.px_1e8             # <<<<<<<<<<<<<<
@@ -11538,7 +11842,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       __pyx_v_touch = (__pyx_v_best_bid == __pyx_v_o->px_1e8);
 
-      /* "sequence_edge/orders/oms.pyx":518
+      /* "sequence_edge/orders/oms.pyx":524
  *                 through = best_bid != 0 and best_bid > o.px_1e8
  *                 touch = best_bid == o.px_1e8
  *                 opp_qty = book.bid_qty_at(o.px_1e8) if touch else 0             # <<<<<<<<<<<<<<
@@ -11556,7 +11860,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     }
     __pyx_L8:;
 
-    /* "sequence_edge/orders/oms.pyx":519
+    /* "sequence_edge/orders/oms.pyx":525
  *                 touch = best_bid == o.px_1e8
  *                 opp_qty = book.bid_qty_at(o.px_1e8) if touch else 0
  *             fill = 0             # <<<<<<<<<<<<<<
@@ -11565,7 +11869,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
     __pyx_v_fill = 0;
 
-    /* "sequence_edge/orders/oms.pyx":520
+    /* "sequence_edge/orders/oms.pyx":526
  *                 opp_qty = book.bid_qty_at(o.px_1e8) if touch else 0
  *             fill = 0
  *             if through:             # <<<<<<<<<<<<<<
@@ -11574,7 +11878,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
     if (__pyx_v_through) {
 
-      /* "sequence_edge/orders/oms.pyx":521
+      /* "sequence_edge/orders/oms.pyx":527
  *             fill = 0
  *             if through:
  *                 fill = remaining(o)             # <<<<<<<<<<<<<<
@@ -11583,7 +11887,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       __pyx_v_fill = __pyx_f_13sequence_edge_6orders_3oms_remaining(__pyx_v_o);
 
-      /* "sequence_edge/orders/oms.pyx":520
+      /* "sequence_edge/orders/oms.pyx":526
  *                 opp_qty = book.bid_qty_at(o.px_1e8) if touch else 0
  *             fill = 0
  *             if through:             # <<<<<<<<<<<<<<
@@ -11593,7 +11897,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       goto __pyx_L13;
     }
 
-    /* "sequence_edge/orders/oms.pyx":522
+    /* "sequence_edge/orders/oms.pyx":528
  *             if through:
  *                 fill = remaining(o)
  *             elif touch:             # <<<<<<<<<<<<<<
@@ -11602,7 +11906,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
     if (__pyx_v_touch) {
 
-      /* "sequence_edge/orders/oms.pyx":523
+      /* "sequence_edge/orders/oms.pyx":529
  *                 fill = remaining(o)
  *             elif touch:
  *                 if opp_qty > o.queue_1e8:             # <<<<<<<<<<<<<<
@@ -11614,7 +11918,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       if (__pyx_t_1) {
 
 
-        /* "sequence_edge/orders/oms.pyx":524
+        /* "sequence_edge/orders/oms.pyx":530
  *             elif touch:
  *                 if opp_qty > o.queue_1e8:
  *                     fill = opp_qty - o.queue_1e8             # <<<<<<<<<<<<<<
@@ -11623,7 +11927,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
         __pyx_v_fill = (__pyx_v_opp_qty - __pyx_v_o->queue_1e8);
 
-        /* "sequence_edge/orders/oms.pyx":525
+        /* "sequence_edge/orders/oms.pyx":531
  *                 if opp_qty > o.queue_1e8:
  *                     fill = opp_qty - o.queue_1e8
  *                     if fill > remaining(o):             # <<<<<<<<<<<<<<
@@ -11635,7 +11939,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
         if (__pyx_t_1) {
 
 
-          /* "sequence_edge/orders/oms.pyx":526
+          /* "sequence_edge/orders/oms.pyx":532
  *                     fill = opp_qty - o.queue_1e8
  *                     if fill > remaining(o):
  *                         fill = remaining(o)             # <<<<<<<<<<<<<<
@@ -11644,7 +11948,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
           __pyx_v_fill = __pyx_f_13sequence_edge_6orders_3oms_remaining(__pyx_v_o);
 
-          /* "sequence_edge/orders/oms.pyx":525
+          /* "sequence_edge/orders/oms.pyx":531
  *                 if opp_qty > o.queue_1e8:
  *                     fill = opp_qty - o.queue_1e8
  *                     if fill > remaining(o):             # <<<<<<<<<<<<<<
@@ -11653,7 +11957,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
         }
 
-        /* "sequence_edge/orders/oms.pyx":527
+        /* "sequence_edge/orders/oms.pyx":533
  *                     if fill > remaining(o):
  *                         fill = remaining(o)
  *                     o.queue_1e8 = 0             # <<<<<<<<<<<<<<
@@ -11662,7 +11966,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
         __pyx_v_o->queue_1e8 = 0;
 
-        /* "sequence_edge/orders/oms.pyx":523
+        /* "sequence_edge/orders/oms.pyx":529
  *                 fill = remaining(o)
  *             elif touch:
  *                 if opp_qty > o.queue_1e8:             # <<<<<<<<<<<<<<
@@ -11672,7 +11976,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
         goto __pyx_L14;
       }
 
-      /* "sequence_edge/orders/oms.pyx":529
+      /* "sequence_edge/orders/oms.pyx":535
  *                     o.queue_1e8 = 0
  *                 else:
  *                     o.queue_1e8 -= opp_qty             # <<<<<<<<<<<<<<
@@ -11684,7 +11988,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       }
       __pyx_L14:;
 
-      /* "sequence_edge/orders/oms.pyx":522
+      /* "sequence_edge/orders/oms.pyx":528
  *             if through:
  *                 fill = remaining(o)
  *             elif touch:             # <<<<<<<<<<<<<<
@@ -11694,7 +11998,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     }
     __pyx_L13:;
 
-    /* "sequence_edge/orders/oms.pyx":530
+    /* "sequence_edge/orders/oms.pyx":536
  *                 else:
  *                     o.queue_1e8 -= opp_qty
  *             if fill:             # <<<<<<<<<<<<<<
@@ -11706,7 +12010,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":531
+      /* "sequence_edge/orders/oms.pyx":537
  *                     o.queue_1e8 -= opp_qty
  *             if fill:
  *                 self._fill(o, o.px_1e8, fill, True, now_ns())             # <<<<<<<<<<<<<<
@@ -11715,7 +12019,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_fill(__pyx_v_self, __pyx_v_o, __pyx_v_o->px_1e8, __pyx_v_fill, 1, seq_util_now_ns());
 
-      /* "sequence_edge/orders/oms.pyx":532
+      /* "sequence_edge/orders/oms.pyx":538
  *             if fill:
  *                 self._fill(o, o.px_1e8, fill, True, now_ns())
  *                 changed = True             # <<<<<<<<<<<<<<
@@ -11724,7 +12028,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       __pyx_v_changed = 1;
 
-      /* "sequence_edge/orders/oms.pyx":530
+      /* "sequence_edge/orders/oms.pyx":536
  *                 else:
  *                     o.queue_1e8 -= opp_qty
  *             if fill:             # <<<<<<<<<<<<<<
@@ -11733,7 +12037,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":533
+    /* "sequence_edge/orders/oms.pyx":539
  *                 self._fill(o, o.px_1e8, fill, True, now_ns())
  *                 changed = True
  *             if o.filled_1e8 == o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -11745,7 +12049,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":534
+      /* "sequence_edge/orders/oms.pyx":540
  *                 changed = True
  *             if o.filled_1e8 == o.qty_1e8:
  *                 self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)             # <<<<<<<<<<<<<<
@@ -11754,7 +12058,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_OS_FILLED, __pyx_v_o->filled_1e8);
 
-      /* "sequence_edge/orders/oms.pyx":535
+      /* "sequence_edge/orders/oms.pyx":541
  *             if o.filled_1e8 == o.qty_1e8:
  *                 self.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)
  *                 self._remove(i)             # <<<<<<<<<<<<<<
@@ -11763,7 +12067,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
       ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_remove(__pyx_v_self, __pyx_v_i);
 
-      /* "sequence_edge/orders/oms.pyx":533
+      /* "sequence_edge/orders/oms.pyx":539
  *                 self._fill(o, o.px_1e8, fill, True, now_ns())
  *                 changed = True
  *             if o.filled_1e8 == o.qty_1e8:             # <<<<<<<<<<<<<<
@@ -11773,7 +12077,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
       goto __pyx_L17;
     }
 
-    /* "sequence_edge/orders/oms.pyx":537
+    /* "sequence_edge/orders/oms.pyx":543
  *                 self._remove(i)
  *             else:
  *                 i += 1             # <<<<<<<<<<<<<<
@@ -11787,7 +12091,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
     __pyx_L5_continue:;
   }
 
-  /* "sequence_edge/orders/oms.pyx":538
+  /* "sequence_edge/orders/oms.pyx":544
  *             else:
  *                 i += 1
  *         if changed:             # <<<<<<<<<<<<<<
@@ -11796,7 +12100,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   if (__pyx_v_changed) {
 
-    /* "sequence_edge/orders/oms.pyx":539
+    /* "sequence_edge/orders/oms.pyx":545
  *                 i += 1
  *         if changed:
  *             self._mirror_orders()             # <<<<<<<<<<<<<<
@@ -11805,7 +12109,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mirror_orders(__pyx_v_self);
 
-    /* "sequence_edge/orders/oms.pyx":538
+    /* "sequence_edge/orders/oms.pyx":544
  *             else:
  *                 i += 1
  *         if changed:             # <<<<<<<<<<<<<<
@@ -11814,7 +12118,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":492
+  /* "sequence_edge/orders/oms.pyx":498
  *             self._mirror_orders()
  * 
  *     cdef void match_resting(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -11842,7 +12146,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_match_resting(struct _
   __Pyx_RefNannyFinishContext();
 }
 
-/* "sequence_edge/orders/oms.pyx":541
+/* "sequence_edge/orders/oms.pyx":547
  *             self._mirror_orders()
  * 
  *     cdef void after_snapshot(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -11867,7 +12171,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("after_snapshot", 0);
 
-  /* "sequence_edge/orders/oms.pyx":543
+  /* "sequence_edge/orders/oms.pyx":549
  *     cdef void after_snapshot(self, uint16_t sym) noexcept:
  *         """A snapshot replaced the book: the queue ahead can only have shrunk to the level's size."""
  *         cdef Book book = <Book>self.books[sym]             # <<<<<<<<<<<<<<
@@ -11876,14 +12180,14 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
 */
   if (unlikely(__pyx_v_self->books == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 543, __pyx_L1_error)
+    __PYX_ERR(0, 549, __pyx_L1_error)
   }
   __pyx_t_1 = __Pyx_PyList_GET_ITEM(__pyx_v_self->books, __pyx_v_sym);
   __Pyx_INCREF(__pyx_t_1);
   __pyx_v_book = ((struct __pyx_obj_13sequence_edge_6market_4book_Book *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":547
+  /* "sequence_edge/orders/oms.pyx":553
  *         cdef uint64_t level
  *         cdef order_t* o
  *         for i in range(self.n_open):             # <<<<<<<<<<<<<<
@@ -11897,7 +12201,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
   for (__pyx_t_4 = 0; __pyx_t_4 < __pyx_t_3; __pyx_t_4+=1) {
     __pyx_v_i = __pyx_t_4;
 
-    /* "sequence_edge/orders/oms.pyx":548
+    /* "sequence_edge/orders/oms.pyx":554
  *         cdef order_t* o
  *         for i in range(self.n_open):
  *             o = &self.orders[i]             # <<<<<<<<<<<<<<
@@ -11906,7 +12210,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
 */
     __pyx_v_o = (&(__pyx_v_self->orders[__pyx_v_i]));
 
-    /* "sequence_edge/orders/oms.pyx":549
+    /* "sequence_edge/orders/oms.pyx":555
  *         for i in range(self.n_open):
  *             o = &self.orders[i]
  *             if o.symbol_idx == sym:             # <<<<<<<<<<<<<<
@@ -11918,7 +12222,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
     if (__pyx_t_5) {
 
 
-      /* "sequence_edge/orders/oms.pyx":550
+      /* "sequence_edge/orders/oms.pyx":556
  *             o = &self.orders[i]
  *             if o.symbol_idx == sym:
  *                 level = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)             # <<<<<<<<<<<<<<
@@ -11937,7 +12241,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
 
       __pyx_v_level = __pyx_t_6;
 
-      /* "sequence_edge/orders/oms.pyx":551
+      /* "sequence_edge/orders/oms.pyx":557
  *             if o.symbol_idx == sym:
  *                 level = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)
  *                 if level < o.queue_1e8:             # <<<<<<<<<<<<<<
@@ -11949,7 +12253,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
       if (__pyx_t_5) {
 
 
-        /* "sequence_edge/orders/oms.pyx":552
+        /* "sequence_edge/orders/oms.pyx":558
  *                 level = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)
  *                 if level < o.queue_1e8:
  *                     o.queue_1e8 = level             # <<<<<<<<<<<<<<
@@ -11958,7 +12262,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
 */
         __pyx_v_o->queue_1e8 = __pyx_v_level;
 
-        /* "sequence_edge/orders/oms.pyx":551
+        /* "sequence_edge/orders/oms.pyx":557
  *             if o.symbol_idx == sym:
  *                 level = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)
  *                 if level < o.queue_1e8:             # <<<<<<<<<<<<<<
@@ -11967,7 +12271,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
 */
       }
 
-      /* "sequence_edge/orders/oms.pyx":549
+      /* "sequence_edge/orders/oms.pyx":555
  *         for i in range(self.n_open):
  *             o = &self.orders[i]
  *             if o.symbol_idx == sym:             # <<<<<<<<<<<<<<
@@ -11978,7 +12282,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
   }
 
 
-  /* "sequence_edge/orders/oms.pyx":553
+  /* "sequence_edge/orders/oms.pyx":559
  *                 if level < o.queue_1e8:
  *                     o.queue_1e8 = level
  *         self.match_resting(sym)             # <<<<<<<<<<<<<<
@@ -11987,7 +12291,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->match_resting(__pyx_v_self, __pyx_v_sym);
 
-  /* "sequence_edge/orders/oms.pyx":541
+  /* "sequence_edge/orders/oms.pyx":547
  *             self._mirror_orders()
  * 
  *     cdef void after_snapshot(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -12009,7 +12313,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_after_snapshot(struct 
   __Pyx_RefNannyFinishContext();
 }
 
-/* "sequence_edge/orders/oms.pyx":555
+/* "sequence_edge/orders/oms.pyx":561
  *         self.match_resting(sym)
  * 
  *     cdef void _fill(self, order_t* o, uint64_t px, uint64_t qty, bint maker, uint64_t ts) noexcept:             # <<<<<<<<<<<<<<
@@ -12030,7 +12334,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
   long __pyx_t_6;
   long __pyx_t_7;
 
-  /* "sequence_edge/orders/oms.pyx":556
+  /* "sequence_edge/orders/oms.pyx":562
  * 
  *     cdef void _fill(self, order_t* o, uint64_t px, uint64_t qty, bint maker, uint64_t ts) noexcept:
  *         cdef uint64_t notional = muldiv(px, qty, FIXED)             # <<<<<<<<<<<<<<
@@ -12039,7 +12343,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_notional = seq_util_muldiv(__pyx_v_px, __pyx_v_qty, __pyx_e_13sequence_edge_4util_FIXED);
 
-  /* "sequence_edge/orders/oms.pyx":557
+  /* "sequence_edge/orders/oms.pyx":563
  *     cdef void _fill(self, order_t* o, uint64_t px, uint64_t qty, bint maker, uint64_t ts) noexcept:
  *         cdef uint64_t notional = muldiv(px, qty, FIXED)
  *         cdef double bps = self.maker_fee_bps if maker else self.taker_fee_bps             # <<<<<<<<<<<<<<
@@ -12055,7 +12359,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
   }
   __pyx_v_bps = __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":558
+  /* "sequence_edge/orders/oms.pyx":564
  *         cdef uint64_t notional = muldiv(px, qty, FIXED)
  *         cdef double bps = self.maker_fee_bps if maker else self.taker_fee_bps
  *         cdef int64_t fee = <int64_t>(<double>notional * bps * 1e-4 + (0.5 if bps >= 0 else -0.5))             # <<<<<<<<<<<<<<
@@ -12075,7 +12379,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
   __pyx_v_fee = ((int64_t)(((((double)__pyx_v_notional) * __pyx_v_bps) * 1e-4) + __pyx_t_1));
 
 
-  /* "sequence_edge/orders/oms.pyx":560
+  /* "sequence_edge/orders/oms.pyx":566
  *         cdef int64_t fee = <int64_t>(<double>notional * bps * 1e-4 + (0.5 if bps >= 0 else -0.5))
  *         cdef algo_event_t ev
  *         if qty == 0:             # <<<<<<<<<<<<<<
@@ -12087,7 +12391,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
   if (__pyx_t_2) {
 
 
-    /* "sequence_edge/orders/oms.pyx":561
+    /* "sequence_edge/orders/oms.pyx":567
  *         cdef algo_event_t ev
  *         if qty == 0:
  *             return             # <<<<<<<<<<<<<<
@@ -12098,7 +12402,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":560
+    /* "sequence_edge/orders/oms.pyx":566
  *         cdef int64_t fee = <int64_t>(<double>notional * bps * 1e-4 + (0.5 if bps >= 0 else -0.5))
  *         cdef algo_event_t ev
  *         if qty == 0:             # <<<<<<<<<<<<<<
@@ -12107,7 +12411,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":562
+  /* "sequence_edge/orders/oms.pyx":568
  *         if qty == 0:
  *             return
  *         self._position(o.symbol_idx, o.side, px, qty)             # <<<<<<<<<<<<<<
@@ -12116,7 +12420,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_position(__pyx_v_self, __pyx_v_o->symbol_idx, __pyx_v_o->side, __pyx_v_px, __pyx_v_qty);
 
-  /* "sequence_edge/orders/oms.pyx":563
+  /* "sequence_edge/orders/oms.pyx":569
  *             return
  *         self._position(o.symbol_idx, o.side, px, qty)
  *         self.st.fees_1e8 += fee             # <<<<<<<<<<<<<<
@@ -12125,7 +12429,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_self->st->fees_1e8 = (__pyx_v_self->st->fees_1e8 + __pyx_v_fee);
 
-  /* "sequence_edge/orders/oms.pyx":564
+  /* "sequence_edge/orders/oms.pyx":570
  *         self._position(o.symbol_idx, o.side, px, qty)
  *         self.st.fees_1e8 += fee
  *         self.st.realized_pnl_1e8 -= fee             # <<<<<<<<<<<<<<
@@ -12134,7 +12438,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_self->st->realized_pnl_1e8 = (__pyx_v_self->st->realized_pnl_1e8 - __pyx_v_fee);
 
-  /* "sequence_edge/orders/oms.pyx":565
+  /* "sequence_edge/orders/oms.pyx":571
  *         self.st.fees_1e8 += fee
  *         self.st.realized_pnl_1e8 -= fee
  *         o.filled_1e8 += qty             # <<<<<<<<<<<<<<
@@ -12143,7 +12447,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_o->filled_1e8 = (__pyx_v_o->filled_1e8 + __pyx_v_qty);
 
-  /* "sequence_edge/orders/oms.pyx":566
+  /* "sequence_edge/orders/oms.pyx":572
  *         self.st.realized_pnl_1e8 -= fee
  *         o.filled_1e8 += qty
  *         self.n_fills += 1             # <<<<<<<<<<<<<<
@@ -12152,7 +12456,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_self->n_fills = (__pyx_v_self->n_fills + 1);
 
-  /* "sequence_edge/orders/oms.pyx":567
+  /* "sequence_edge/orders/oms.pyx":573
  *         o.filled_1e8 += qty
  *         self.n_fills += 1
  *         self.volume_1e8 += qty             # <<<<<<<<<<<<<<
@@ -12161,7 +12465,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_self->volume_1e8 = (__pyx_v_self->volume_1e8 + __pyx_v_qty);
 
-  /* "sequence_edge/orders/oms.pyx":568
+  /* "sequence_edge/orders/oms.pyx":574
  *         self.n_fills += 1
  *         self.volume_1e8 += qty
  *         self.notional_1e8 += notional             # <<<<<<<<<<<<<<
@@ -12170,7 +12474,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_self->notional_1e8 = (__pyx_v_self->notional_1e8 + __pyx_v_notional);
 
-  /* "sequence_edge/orders/oms.pyx":569
+  /* "sequence_edge/orders/oms.pyx":575
  *         self.volume_1e8 += qty
  *         self.notional_1e8 += notional
  *         memset(&ev, 0, sizeof(ev))             # <<<<<<<<<<<<<<
@@ -12179,7 +12483,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   (void)(memset((&__pyx_v_ev), 0, (sizeof(__pyx_v_ev))));
 
-  /* "sequence_edge/orders/oms.pyx":570
+  /* "sequence_edge/orders/oms.pyx":576
  *         self.notional_1e8 += notional
  *         memset(&ev, 0, sizeof(ev))
  *         ev.kind = EVK_FILL             # <<<<<<<<<<<<<<
@@ -12188,7 +12492,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_ev.kind = __pyx_e_13sequence_edge_6orders_3oms_EVK_FILL;
 
-  /* "sequence_edge/orders/oms.pyx":571
+  /* "sequence_edge/orders/oms.pyx":577
  *         memset(&ev, 0, sizeof(ev))
  *         ev.kind = EVK_FILL
  *         ev.fill.order_id = o.client_id             # <<<<<<<<<<<<<<
@@ -12199,7 +12503,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 
   __pyx_v_ev.fill.order_id = __pyx_t_3;
 
-  /* "sequence_edge/orders/oms.pyx":572
+  /* "sequence_edge/orders/oms.pyx":578
  *         ev.kind = EVK_FILL
  *         ev.fill.order_id = o.client_id
  *         ev.fill.px_1e8 = px             # <<<<<<<<<<<<<<
@@ -12208,7 +12512,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_ev.fill.px_1e8 = __pyx_v_px;
 
-  /* "sequence_edge/orders/oms.pyx":573
+  /* "sequence_edge/orders/oms.pyx":579
  *         ev.fill.order_id = o.client_id
  *         ev.fill.px_1e8 = px
  *         ev.fill.qty_1e8 = qty             # <<<<<<<<<<<<<<
@@ -12217,7 +12521,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_ev.fill.qty_1e8 = __pyx_v_qty;
 
-  /* "sequence_edge/orders/oms.pyx":574
+  /* "sequence_edge/orders/oms.pyx":580
  *         ev.fill.px_1e8 = px
  *         ev.fill.qty_1e8 = qty
  *         ev.fill.fee_1e8 = fee             # <<<<<<<<<<<<<<
@@ -12226,7 +12530,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_ev.fill.fee_1e8 = __pyx_v_fee;
 
-  /* "sequence_edge/orders/oms.pyx":575
+  /* "sequence_edge/orders/oms.pyx":581
  *         ev.fill.qty_1e8 = qty
  *         ev.fill.fee_1e8 = fee
  *         ev.fill.ts_ns = ts             # <<<<<<<<<<<<<<
@@ -12235,7 +12539,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   __pyx_v_ev.fill.ts_ns = __pyx_v_ts;
 
-  /* "sequence_edge/orders/oms.pyx":576
+  /* "sequence_edge/orders/oms.pyx":582
  *         ev.fill.fee_1e8 = fee
  *         ev.fill.ts_ns = ts
  *         ev.fill.symbol_idx = o.symbol_idx             # <<<<<<<<<<<<<<
@@ -12246,7 +12550,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 
   __pyx_v_ev.fill.symbol_idx = __pyx_t_4;
 
-  /* "sequence_edge/orders/oms.pyx":577
+  /* "sequence_edge/orders/oms.pyx":583
  *         ev.fill.ts_ns = ts
  *         ev.fill.symbol_idx = o.symbol_idx
  *         ev.fill.side = o.side             # <<<<<<<<<<<<<<
@@ -12257,7 +12561,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 
   __pyx_v_ev.fill.side = __pyx_t_5;
 
-  /* "sequence_edge/orders/oms.pyx":578
+  /* "sequence_edge/orders/oms.pyx":584
  *         ev.fill.symbol_idx = o.symbol_idx
  *         ev.fill.side = o.side
  *         ev.fill.flags = (SEQ_FILL_MAKER if maker else 0) | (SEQ_FILL_FINAL if o.filled_1e8 == o.qty_1e8 else 0)             # <<<<<<<<<<<<<<
@@ -12285,34 +12589,43 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 
 
 
-  /* "sequence_edge/orders/oms.pyx":579
+  /* "sequence_edge/orders/oms.pyx":585
  *         ev.fill.side = o.side
  *         ev.fill.flags = (SEQ_FILL_MAKER if maker else 0) | (SEQ_FILL_FINAL if o.filled_1e8 == o.qty_1e8 else 0)
  *         self._push(&ev)             # <<<<<<<<<<<<<<
  *         self.traces.event(o.ref, EV_FILL, ts, px, qty, ev.fill.flags)
- *         self.traces.set_state(o.ref, OS_OPEN, o.filled_1e8)
+ *         jlog_add(&self.jlog, JEV_FILL, o.ref, o.client_id, o.symbol_idx, o.side << 6 | ev.fill.flags, px, qty, fee, ts)
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_push(__pyx_v_self, (&__pyx_v_ev));
 
-  /* "sequence_edge/orders/oms.pyx":580
+  /* "sequence_edge/orders/oms.pyx":586
  *         ev.fill.flags = (SEQ_FILL_MAKER if maker else 0) | (SEQ_FILL_FINAL if o.filled_1e8 == o.qty_1e8 else 0)
  *         self._push(&ev)
  *         self.traces.event(o.ref, EV_FILL, ts, px, qty, ev.fill.flags)             # <<<<<<<<<<<<<<
+ *         jlog_add(&self.jlog, JEV_FILL, o.ref, o.client_id, o.symbol_idx, o.side << 6 | ev.fill.flags, px, qty, fee, ts)
  *         self.traces.set_state(o.ref, OS_OPEN, o.filled_1e8)
- *         # PnL only: the kill switch is checked by mark() once matching is over (it cancels orders,
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->event(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_EV_FILL, __pyx_v_ts, __pyx_v_px, __pyx_v_qty, __pyx_v_ev.fill.flags);
 
-  /* "sequence_edge/orders/oms.pyx":581
+  /* "sequence_edge/orders/oms.pyx":587
  *         self._push(&ev)
  *         self.traces.event(o.ref, EV_FILL, ts, px, qty, ev.fill.flags)
+ *         jlog_add(&self.jlog, JEV_FILL, o.ref, o.client_id, o.symbol_idx, o.side << 6 | ev.fill.flags, px, qty, fee, ts)             # <<<<<<<<<<<<<<
+ *         self.traces.set_state(o.ref, OS_OPEN, o.filled_1e8)
+ *         # PnL only: the kill switch is checked by mark() once matching is over (it cancels orders,
+*/
+  __pyx_f_13sequence_edge_6orders_4jlog_jlog_add((&__pyx_v_self->jlog), __pyx_e_13sequence_edge_6orders_4jlog_JEV_FILL, __pyx_v_o->ref, __pyx_v_o->client_id, __pyx_v_o->symbol_idx, ((__pyx_v_o->side << 6) | __pyx_v_ev.fill.flags), __pyx_v_px, __pyx_v_qty, __pyx_v_fee, __pyx_v_ts);
+
+  /* "sequence_edge/orders/oms.pyx":588
+ *         self.traces.event(o.ref, EV_FILL, ts, px, qty, ev.fill.flags)
+ *         jlog_add(&self.jlog, JEV_FILL, o.ref, o.client_id, o.symbol_idx, o.side << 6 | ev.fill.flags, px, qty, fee, ts)
  *         self.traces.set_state(o.ref, OS_OPEN, o.filled_1e8)             # <<<<<<<<<<<<<<
  *         # PnL only: the kill switch is checked by mark() once matching is over (it cancels orders,
  *         # which must not happen under a caller iterating over them) and by the next order's risk check
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_OS_OPEN, __pyx_v_o->filled_1e8);
 
-  /* "sequence_edge/orders/oms.pyx":584
+  /* "sequence_edge/orders/oms.pyx":591
  *         # PnL only: the kill switch is checked by mark() once matching is over (it cancels orders,
  *         # which must not happen under a caller iterating over them) and by the next order's risk check
  *         self._mark_pnl(o.symbol_idx)             # <<<<<<<<<<<<<<
@@ -12321,7 +12634,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mark_pnl(__pyx_v_self, __pyx_v_o->symbol_idx);
 
-  /* "sequence_edge/orders/oms.pyx":555
+  /* "sequence_edge/orders/oms.pyx":561
  *         self.match_resting(sym)
  * 
  *     cdef void _fill(self, order_t* o, uint64_t px, uint64_t qty, bint maker, uint64_t ts) noexcept:             # <<<<<<<<<<<<<<
@@ -12338,7 +12651,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__fill(struct __pyx_obj
 
 }
 
-/* "sequence_edge/orders/oms.pyx":586
+/* "sequence_edge/orders/oms.pyx":593
  *         self._mark_pnl(o.symbol_idx)
  * 
  *     cdef void _finalize_last_fill(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -12351,7 +12664,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":589
+  /* "sequence_edge/orders/oms.pyx":596
  *         """An IOC / market order is done: its last fill (if any, still queued) carries FINAL."""
  *         cdef algo_event_t* ev
  *         if self.ev_count == 0:             # <<<<<<<<<<<<<<
@@ -12363,7 +12676,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":590
+    /* "sequence_edge/orders/oms.pyx":597
  *         cdef algo_event_t* ev
  *         if self.ev_count == 0:
  *             return             # <<<<<<<<<<<<<<
@@ -12374,7 +12687,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":589
+    /* "sequence_edge/orders/oms.pyx":596
  *         """An IOC / market order is done: its last fill (if any, still queued) carries FINAL."""
  *         cdef algo_event_t* ev
  *         if self.ev_count == 0:             # <<<<<<<<<<<<<<
@@ -12383,7 +12696,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":591
+  /* "sequence_edge/orders/oms.pyx":598
  *         if self.ev_count == 0:
  *             return
  *         ev = &self.events[(self.ev_head + self.ev_count - 1) % EVENT_CAP]             # <<<<<<<<<<<<<<
@@ -12392,7 +12705,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
 */
   __pyx_v_ev = (&(__pyx_v_self->events[(((__pyx_v_self->ev_head + __pyx_v_self->ev_count) - 1) % __pyx_e_13sequence_edge_6orders_3oms_EVENT_CAP)]));
 
-  /* "sequence_edge/orders/oms.pyx":592
+  /* "sequence_edge/orders/oms.pyx":599
  *             return
  *         ev = &self.events[(self.ev_head + self.ev_count - 1) % EVENT_CAP]
  *         if ev.kind == EVK_FILL and ev.fill.order_id == client_id:             # <<<<<<<<<<<<<<
@@ -12418,7 +12731,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":593
+    /* "sequence_edge/orders/oms.pyx":600
  *         ev = &self.events[(self.ev_head + self.ev_count - 1) % EVENT_CAP]
  *         if ev.kind == EVK_FILL and ev.fill.order_id == client_id:
  *             ev.fill.flags |= SEQ_FILL_FINAL             # <<<<<<<<<<<<<<
@@ -12427,7 +12740,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
 */
     __pyx_v_ev->fill.flags = (__pyx_v_ev->fill.flags | __pyx_e_13sequence_edge_4algo_3abi_SEQ_FILL_FINAL);
 
-    /* "sequence_edge/orders/oms.pyx":592
+    /* "sequence_edge/orders/oms.pyx":599
  *             return
  *         ev = &self.events[(self.ev_head + self.ev_count - 1) % EVENT_CAP]
  *         if ev.kind == EVK_FILL and ev.fill.order_id == client_id:             # <<<<<<<<<<<<<<
@@ -12436,7 +12749,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":586
+  /* "sequence_edge/orders/oms.pyx":593
  *         self._mark_pnl(o.symbol_idx)
  * 
  *     cdef void _finalize_last_fill(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -12450,7 +12763,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__finalize_last_fill(st
 
 }
 
-/* "sequence_edge/orders/oms.pyx":595
+/* "sequence_edge/orders/oms.pyx":602
  *             ev.fill.flags |= SEQ_FILL_FINAL
  * 
  *     cdef void _position(self, uint16_t sym, uint8_t side, uint64_t px, uint64_t qty) noexcept:             # <<<<<<<<<<<<<<
@@ -12470,7 +12783,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
   int __pyx_t_3;
   int __pyx_t_4;
 
-  /* "sequence_edge/orders/oms.pyx":596
+  /* "sequence_edge/orders/oms.pyx":603
  * 
  *     cdef void _position(self, uint16_t sym, uint8_t side, uint64_t px, uint64_t qty) noexcept:
  *         cdef int64_t pos = self.st.positions[sym].qty_1e8             # <<<<<<<<<<<<<<
@@ -12481,7 +12794,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 
   __pyx_v_pos = __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":597
+  /* "sequence_edge/orders/oms.pyx":604
  *     cdef void _position(self, uint16_t sym, uint8_t side, uint64_t px, uint64_t qty) noexcept:
  *         cdef int64_t pos = self.st.positions[sym].qty_1e8
  *         cdef uint64_t avg = self.st.positions[sym].avg_px_1e8             # <<<<<<<<<<<<<<
@@ -12492,7 +12805,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 
   __pyx_v_avg = __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":598
+  /* "sequence_edge/orders/oms.pyx":605
  *         cdef int64_t pos = self.st.positions[sym].qty_1e8
  *         cdef uint64_t avg = self.st.positions[sym].avg_px_1e8
  *         cdef int64_t delta = <int64_t>qty if side == SEQ_SIDE_BUY else -<int64_t>qty             # <<<<<<<<<<<<<<
@@ -12511,7 +12824,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 
   __pyx_v_delta = __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":599
+  /* "sequence_edge/orders/oms.pyx":606
  *         cdef uint64_t avg = self.st.positions[sym].avg_px_1e8
  *         cdef int64_t delta = <int64_t>qty if side == SEQ_SIDE_BUY else -<int64_t>qty
  *         cdef int64_t new_pos = pos + delta             # <<<<<<<<<<<<<<
@@ -12520,7 +12833,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 */
   __pyx_v_new_pos = (__pyx_v_pos + __pyx_v_delta);
 
-  /* "sequence_edge/orders/oms.pyx":601
+  /* "sequence_edge/orders/oms.pyx":608
  *         cdef int64_t new_pos = pos + delta
  *         cdef uint64_t held, close
  *         if pos == 0 or (pos > 0) == (delta > 0):             # <<<<<<<<<<<<<<
@@ -12546,7 +12859,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
   if (__pyx_t_3) {
 
 
-    /* "sequence_edge/orders/oms.pyx":602
+    /* "sequence_edge/orders/oms.pyx":609
  *         cdef uint64_t held, close
  *         if pos == 0 or (pos > 0) == (delta > 0):
  *             held = <uint64_t>(pos if pos > 0 else -pos)             # <<<<<<<<<<<<<<
@@ -12566,7 +12879,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
     __pyx_v_held = ((uint64_t)__pyx_t_1);
 
 
-    /* "sequence_edge/orders/oms.pyx":603
+    /* "sequence_edge/orders/oms.pyx":610
  *         if pos == 0 or (pos > 0) == (delta > 0):
  *             held = <uint64_t>(pos if pos > 0 else -pos)
  *             avg = wavg(held, avg, qty, px)             # <<<<<<<<<<<<<<
@@ -12575,7 +12888,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 */
     __pyx_v_avg = seq_util_wavg(__pyx_v_held, __pyx_v_avg, __pyx_v_qty, __pyx_v_px);
 
-    /* "sequence_edge/orders/oms.pyx":601
+    /* "sequence_edge/orders/oms.pyx":608
  *         cdef int64_t new_pos = pos + delta
  *         cdef uint64_t held, close
  *         if pos == 0 or (pos > 0) == (delta > 0):             # <<<<<<<<<<<<<<
@@ -12585,7 +12898,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
     goto __pyx_L3;
   }
 
-  /* "sequence_edge/orders/oms.pyx":605
+  /* "sequence_edge/orders/oms.pyx":612
  *             avg = wavg(held, avg, qty, px)
  *         else:
  *             held = <uint64_t>(pos if pos > 0 else -pos)             # <<<<<<<<<<<<<<
@@ -12606,7 +12919,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
     __pyx_v_held = ((uint64_t)__pyx_t_1);
 
 
-    /* "sequence_edge/orders/oms.pyx":606
+    /* "sequence_edge/orders/oms.pyx":613
  *         else:
  *             held = <uint64_t>(pos if pos > 0 else -pos)
  *             close = held if held < qty else qty             # <<<<<<<<<<<<<<
@@ -12625,7 +12938,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 
     __pyx_v_close = __pyx_t_2;
 
-    /* "sequence_edge/orders/oms.pyx":607
+    /* "sequence_edge/orders/oms.pyx":614
  *             held = <uint64_t>(pos if pos > 0 else -pos)
  *             close = held if held < qty else qty
  *             if pos > 0:             # <<<<<<<<<<<<<<
@@ -12637,7 +12950,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
     if (__pyx_t_3) {
 
 
-      /* "sequence_edge/orders/oms.pyx":608
+      /* "sequence_edge/orders/oms.pyx":615
  *             close = held if held < qty else qty
  *             if pos > 0:
  *                 self.st.realized_pnl_1e8 += smuldiv(<int64_t>px - <int64_t>avg, <int64_t>close, FIXED)             # <<<<<<<<<<<<<<
@@ -12646,7 +12959,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 */
       __pyx_v_self->st->realized_pnl_1e8 = (__pyx_v_self->st->realized_pnl_1e8 + seq_util_smuldiv((((int64_t)__pyx_v_px) - ((int64_t)__pyx_v_avg)), ((int64_t)__pyx_v_close), __pyx_e_13sequence_edge_4util_FIXED));
 
-      /* "sequence_edge/orders/oms.pyx":607
+      /* "sequence_edge/orders/oms.pyx":614
  *             held = <uint64_t>(pos if pos > 0 else -pos)
  *             close = held if held < qty else qty
  *             if pos > 0:             # <<<<<<<<<<<<<<
@@ -12656,7 +12969,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
       goto __pyx_L6;
     }
 
-    /* "sequence_edge/orders/oms.pyx":610
+    /* "sequence_edge/orders/oms.pyx":617
  *                 self.st.realized_pnl_1e8 += smuldiv(<int64_t>px - <int64_t>avg, <int64_t>close, FIXED)
  *             else:
  *                 self.st.realized_pnl_1e8 += smuldiv(<int64_t>avg - <int64_t>px, <int64_t>close, FIXED)             # <<<<<<<<<<<<<<
@@ -12668,7 +12981,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
     }
     __pyx_L6:;
 
-    /* "sequence_edge/orders/oms.pyx":611
+    /* "sequence_edge/orders/oms.pyx":618
  *             else:
  *                 self.st.realized_pnl_1e8 += smuldiv(<int64_t>avg - <int64_t>px, <int64_t>close, FIXED)
  *             if new_pos == 0:             # <<<<<<<<<<<<<<
@@ -12680,7 +12993,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
     if (__pyx_t_3) {
 
 
-      /* "sequence_edge/orders/oms.pyx":612
+      /* "sequence_edge/orders/oms.pyx":619
  *                 self.st.realized_pnl_1e8 += smuldiv(<int64_t>avg - <int64_t>px, <int64_t>close, FIXED)
  *             if new_pos == 0:
  *                 avg = 0             # <<<<<<<<<<<<<<
@@ -12689,7 +13002,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 */
       __pyx_v_avg = 0;
 
-      /* "sequence_edge/orders/oms.pyx":611
+      /* "sequence_edge/orders/oms.pyx":618
  *             else:
  *                 self.st.realized_pnl_1e8 += smuldiv(<int64_t>avg - <int64_t>px, <int64_t>close, FIXED)
  *             if new_pos == 0:             # <<<<<<<<<<<<<<
@@ -12699,7 +13012,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
       goto __pyx_L7;
     }
 
-    /* "sequence_edge/orders/oms.pyx":613
+    /* "sequence_edge/orders/oms.pyx":620
  *             if new_pos == 0:
  *                 avg = 0
  *             elif (new_pos > 0) != (pos > 0):             # <<<<<<<<<<<<<<
@@ -12711,7 +13024,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
     if (__pyx_t_3) {
 
 
-      /* "sequence_edge/orders/oms.pyx":614
+      /* "sequence_edge/orders/oms.pyx":621
  *                 avg = 0
  *             elif (new_pos > 0) != (pos > 0):
  *                 avg = px                   # flipped: the rest opened a new position at px             # <<<<<<<<<<<<<<
@@ -12720,7 +13033,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 */
       __pyx_v_avg = __pyx_v_px;
 
-      /* "sequence_edge/orders/oms.pyx":613
+      /* "sequence_edge/orders/oms.pyx":620
  *             if new_pos == 0:
  *                 avg = 0
  *             elif (new_pos > 0) != (pos > 0):             # <<<<<<<<<<<<<<
@@ -12732,7 +13045,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
   }
   __pyx_L3:;
 
-  /* "sequence_edge/orders/oms.pyx":615
+  /* "sequence_edge/orders/oms.pyx":622
  *             elif (new_pos > 0) != (pos > 0):
  *                 avg = px                   # flipped: the rest opened a new position at px
  *         self.st.positions[sym].qty_1e8 = new_pos             # <<<<<<<<<<<<<<
@@ -12741,7 +13054,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 */
   (__pyx_v_self->st->positions[__pyx_v_sym]).qty_1e8 = __pyx_v_new_pos;
 
-  /* "sequence_edge/orders/oms.pyx":616
+  /* "sequence_edge/orders/oms.pyx":623
  *                 avg = px                   # flipped: the rest opened a new position at px
  *         self.st.positions[sym].qty_1e8 = new_pos
  *         self.st.positions[sym].avg_px_1e8 = avg             # <<<<<<<<<<<<<<
@@ -12750,7 +13063,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 */
   (__pyx_v_self->st->positions[__pyx_v_sym]).avg_px_1e8 = __pyx_v_avg;
 
-  /* "sequence_edge/orders/oms.pyx":595
+  /* "sequence_edge/orders/oms.pyx":602
  *             ev.fill.flags |= SEQ_FILL_FINAL
  * 
  *     cdef void _position(self, uint16_t sym, uint8_t side, uint64_t px, uint64_t qty) noexcept:             # <<<<<<<<<<<<<<
@@ -12768,7 +13081,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__position(struct __pyx
 
 }
 
-/* "sequence_edge/orders/oms.pyx":618
+/* "sequence_edge/orders/oms.pyx":625
  *         self.st.positions[sym].avg_px_1e8 = avg
  * 
  *     cdef void mark(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -12781,7 +13094,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":621
+  /* "sequence_edge/orders/oms.pyx":628
  *         """Unrealized PnL of `sym` at the book's mid; trips the kill switch past max_loss."""
  *         cdef int64_t pnl
  *         self._mark_pnl(sym)             # <<<<<<<<<<<<<<
@@ -12790,7 +13103,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mark_pnl(__pyx_v_self, __pyx_v_sym);
 
-  /* "sequence_edge/orders/oms.pyx":622
+  /* "sequence_edge/orders/oms.pyx":629
  *         cdef int64_t pnl
  *         self._mark_pnl(sym)
  *         pnl = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8             # <<<<<<<<<<<<<<
@@ -12799,7 +13112,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
 */
   __pyx_v_pnl = (__pyx_v_self->st->realized_pnl_1e8 + __pyx_v_self->st->unrealized_pnl_1e8);
 
-  /* "sequence_edge/orders/oms.pyx":623
+  /* "sequence_edge/orders/oms.pyx":630
  *         self._mark_pnl(sym)
  *         pnl = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8
  *         if not self.risk.killed and loss_exceeded(&self.limits, pnl):             # <<<<<<<<<<<<<<
@@ -12825,7 +13138,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":624
+    /* "sequence_edge/orders/oms.pyx":631
  *         pnl = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8
  *         if not self.risk.killed and loss_exceeded(&self.limits, pnl):
  *             trip(&self.risk, pnl, now_ns())             # <<<<<<<<<<<<<<
@@ -12834,7 +13147,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
 */
     __pyx_f_13sequence_edge_6orders_4risk_trip((&__pyx_v_self->risk), __pyx_v_pnl, seq_util_now_ns());
 
-    /* "sequence_edge/orders/oms.pyx":625
+    /* "sequence_edge/orders/oms.pyx":632
  *         if not self.risk.killed and loss_exceeded(&self.limits, pnl):
  *             trip(&self.risk, pnl, now_ns())
  *             self._trip()             # <<<<<<<<<<<<<<
@@ -12843,7 +13156,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_trip(__pyx_v_self);
 
-    /* "sequence_edge/orders/oms.pyx":623
+    /* "sequence_edge/orders/oms.pyx":630
  *         self._mark_pnl(sym)
  *         pnl = self.st.realized_pnl_1e8 + self.st.unrealized_pnl_1e8
  *         if not self.risk.killed and loss_exceeded(&self.limits, pnl):             # <<<<<<<<<<<<<<
@@ -12852,7 +13165,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":618
+  /* "sequence_edge/orders/oms.pyx":625
  *         self.st.positions[sym].avg_px_1e8 = avg
  * 
  *     cdef void mark(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -12865,7 +13178,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account_mark(struct __pyx_obj_
 
 }
 
-/* "sequence_edge/orders/oms.pyx":627
+/* "sequence_edge/orders/oms.pyx":634
  *             self._trip()
  * 
  *     cdef void _mark_pnl(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -12890,7 +13203,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_mark_pnl", 0);
 
-  /* "sequence_edge/orders/oms.pyx":628
+  /* "sequence_edge/orders/oms.pyx":635
  * 
  *     cdef void _mark_pnl(self, uint16_t sym) noexcept:
  *         cdef int64_t pos = self.st.positions[sym].qty_1e8             # <<<<<<<<<<<<<<
@@ -12901,7 +13214,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
 
   __pyx_v_pos = __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":630
+  /* "sequence_edge/orders/oms.pyx":637
  *         cdef int64_t pos = self.st.positions[sym].qty_1e8
  *         cdef uint64_t mid
  *         cdef int64_t total = 0             # <<<<<<<<<<<<<<
@@ -12910,7 +13223,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
 */
   __pyx_v_total = 0;
 
-  /* "sequence_edge/orders/oms.pyx":632
+  /* "sequence_edge/orders/oms.pyx":639
  *         cdef int64_t total = 0
  *         cdef uint16_t i
  *         if pos != 0:             # <<<<<<<<<<<<<<
@@ -12922,7 +13235,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
   if (__pyx_t_2) {
 
 
-    /* "sequence_edge/orders/oms.pyx":633
+    /* "sequence_edge/orders/oms.pyx":640
  *         cdef uint16_t i
  *         if pos != 0:
  *             mid = self._mid(<Book>self.books[sym])             # <<<<<<<<<<<<<<
@@ -12931,14 +13244,14 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
 */
     if (unlikely(__pyx_v_self->books == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 633, __pyx_L1_error)
+      __PYX_ERR(0, 640, __pyx_L1_error)
     }
     __pyx_t_3 = __Pyx_PyList_GET_ITEM(__pyx_v_self->books, __pyx_v_sym);
     __Pyx_INCREF(__pyx_t_3);
     __pyx_v_mid = ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mid(__pyx_v_self, ((struct __pyx_obj_13sequence_edge_6market_4book_Book *)__pyx_t_3));
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":634
+    /* "sequence_edge/orders/oms.pyx":641
  *         if pos != 0:
  *             mid = self._mid(<Book>self.books[sym])
  *             if mid == 0:             # <<<<<<<<<<<<<<
@@ -12950,7 +13263,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
     if (__pyx_t_2) {
 
 
-      /* "sequence_edge/orders/oms.pyx":635
+      /* "sequence_edge/orders/oms.pyx":642
  *             mid = self._mid(<Book>self.books[sym])
  *             if mid == 0:
  *                 return             # <<<<<<<<<<<<<<
@@ -12961,7 +13274,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
       }
       goto __pyx_L0;
 
-      /* "sequence_edge/orders/oms.pyx":634
+      /* "sequence_edge/orders/oms.pyx":641
  *         if pos != 0:
  *             mid = self._mid(<Book>self.books[sym])
  *             if mid == 0:             # <<<<<<<<<<<<<<
@@ -12970,7 +13283,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":636
+    /* "sequence_edge/orders/oms.pyx":643
  *             if mid == 0:
  *                 return
  *             self.upnl[sym] = smuldiv(<int64_t>mid - <int64_t>self.st.positions[sym].avg_px_1e8, pos, FIXED)             # <<<<<<<<<<<<<<
@@ -12979,7 +13292,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
 */
     (__pyx_v_self->upnl[__pyx_v_sym]) = seq_util_smuldiv((((int64_t)__pyx_v_mid) - ((int64_t)(__pyx_v_self->st->positions[__pyx_v_sym]).avg_px_1e8)), __pyx_v_pos, __pyx_e_13sequence_edge_4util_FIXED);
 
-    /* "sequence_edge/orders/oms.pyx":632
+    /* "sequence_edge/orders/oms.pyx":639
  *         cdef int64_t total = 0
  *         cdef uint16_t i
  *         if pos != 0:             # <<<<<<<<<<<<<<
@@ -12989,7 +13302,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
     goto __pyx_L3;
   }
 
-  /* "sequence_edge/orders/oms.pyx":637
+  /* "sequence_edge/orders/oms.pyx":644
  *                 return
  *             self.upnl[sym] = smuldiv(<int64_t>mid - <int64_t>self.st.positions[sym].avg_px_1e8, pos, FIXED)
  *         elif self.upnl[sym] == 0:             # <<<<<<<<<<<<<<
@@ -13001,7 +13314,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
   if (__pyx_t_2) {
 
 
-    /* "sequence_edge/orders/oms.pyx":638
+    /* "sequence_edge/orders/oms.pyx":645
  *             self.upnl[sym] = smuldiv(<int64_t>mid - <int64_t>self.st.positions[sym].avg_px_1e8, pos, FIXED)
  *         elif self.upnl[sym] == 0:
  *             return             # <<<<<<<<<<<<<<
@@ -13012,7 +13325,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":637
+    /* "sequence_edge/orders/oms.pyx":644
  *                 return
  *             self.upnl[sym] = smuldiv(<int64_t>mid - <int64_t>self.st.positions[sym].avg_px_1e8, pos, FIXED)
  *         elif self.upnl[sym] == 0:             # <<<<<<<<<<<<<<
@@ -13021,7 +13334,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":640
+  /* "sequence_edge/orders/oms.pyx":647
  *             return
  *         else:
  *             self.upnl[sym] = 0             # <<<<<<<<<<<<<<
@@ -13033,7 +13346,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
   }
   __pyx_L3:;
 
-  /* "sequence_edge/orders/oms.pyx":641
+  /* "sequence_edge/orders/oms.pyx":648
  *         else:
  *             self.upnl[sym] = 0
  *         for i in range(self.n_symbols):             # <<<<<<<<<<<<<<
@@ -13047,7 +13360,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
   for (__pyx_t_6 = 0; __pyx_t_6 < __pyx_t_5; __pyx_t_6+=1) {
     __pyx_v_i = __pyx_t_6;
 
-    /* "sequence_edge/orders/oms.pyx":642
+    /* "sequence_edge/orders/oms.pyx":649
  *             self.upnl[sym] = 0
  *         for i in range(self.n_symbols):
  *             total += self.upnl[i]             # <<<<<<<<<<<<<<
@@ -13058,7 +13371,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
   }
 
 
-  /* "sequence_edge/orders/oms.pyx":643
+  /* "sequence_edge/orders/oms.pyx":650
  *         for i in range(self.n_symbols):
  *             total += self.upnl[i]
  *         self.st.unrealized_pnl_1e8 = total             # <<<<<<<<<<<<<<
@@ -13067,7 +13380,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
 */
   __pyx_v_self->st->unrealized_pnl_1e8 = __pyx_v_total;
 
-  /* "sequence_edge/orders/oms.pyx":627
+  /* "sequence_edge/orders/oms.pyx":634
  *             self._trip()
  * 
  *     cdef void _mark_pnl(self, uint16_t sym) noexcept:             # <<<<<<<<<<<<<<
@@ -13089,38 +13402,47 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mark_pnl(struct __pyx
   __Pyx_RefNannyFinishContext();
 }
 
-/* "sequence_edge/orders/oms.pyx":645
+/* "sequence_edge/orders/oms.pyx":652
  *         self.st.unrealized_pnl_1e8 = total
  * 
  *     cdef void _trip(self) noexcept:             # <<<<<<<<<<<<<<
  *         """The kill switch tripped: nothing the algo left resting stays in the market."""
- *         self.n_cancelled_by_edge += self.cancel_resting(ALL_SYMBOLS)
+ *         self.jlog.dirty = True
 */
 
 static void __pyx_f_13sequence_edge_6orders_3oms_7Account__trip(struct __pyx_obj_13sequence_edge_6orders_3oms_Account *__pyx_v_self) {
 
-  /* "sequence_edge/orders/oms.pyx":647
+  /* "sequence_edge/orders/oms.pyx":654
  *     cdef void _trip(self) noexcept:
  *         """The kill switch tripped: nothing the algo left resting stays in the market."""
+ *         self.jlog.dirty = True             # <<<<<<<<<<<<<<
+ *         self.n_cancelled_by_edge += self.cancel_resting(ALL_SYMBOLS)
+ * 
+*/
+  __pyx_v_self->jlog.dirty = 1;
+
+  /* "sequence_edge/orders/oms.pyx":655
+ *         """The kill switch tripped: nothing the algo left resting stays in the market."""
+ *         self.jlog.dirty = True
  *         self.n_cancelled_by_edge += self.cancel_resting(ALL_SYMBOLS)             # <<<<<<<<<<<<<<
  * 
  *     # ------------------------------------------------------------------ order book keeping
 */
   __pyx_v_self->n_cancelled_by_edge = (__pyx_v_self->n_cancelled_by_edge + ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->cancel_resting(__pyx_v_self, __pyx_e_13sequence_edge_6orders_3oms_ALL_SYMBOLS));
 
-  /* "sequence_edge/orders/oms.pyx":645
+  /* "sequence_edge/orders/oms.pyx":652
  *         self.st.unrealized_pnl_1e8 = total
  * 
  *     cdef void _trip(self) noexcept:             # <<<<<<<<<<<<<<
  *         """The kill switch tripped: nothing the algo left resting stays in the market."""
- *         self.n_cancelled_by_edge += self.cancel_resting(ALL_SYMBOLS)
+ *         self.jlog.dirty = True
 */
 
   /* function exit code */
 
 }
 
-/* "sequence_edge/orders/oms.pyx":651
+/* "sequence_edge/orders/oms.pyx":659
  *     # ------------------------------------------------------------------ order book keeping
  * 
  *     cdef void _rest(self, order_t* o) noexcept:             # <<<<<<<<<<<<<<
@@ -13140,7 +13462,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_rest", 0);
 
-  /* "sequence_edge/orders/oms.pyx":652
+  /* "sequence_edge/orders/oms.pyx":660
  * 
  *     cdef void _rest(self, order_t* o) noexcept:
  *         cdef Book book = <Book>self.books[o.symbol_idx]             # <<<<<<<<<<<<<<
@@ -13149,14 +13471,14 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
 */
   if (unlikely(__pyx_v_self->books == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 652, __pyx_L1_error)
+    __PYX_ERR(0, 660, __pyx_L1_error)
   }
   __pyx_t_1 = __Pyx_PyList_GET_ITEM(__pyx_v_self->books, __pyx_v_o->symbol_idx);
   __Pyx_INCREF(__pyx_t_1);
   __pyx_v_book = ((struct __pyx_obj_13sequence_edge_6market_4book_Book *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":653
+  /* "sequence_edge/orders/oms.pyx":661
  *     cdef void _rest(self, order_t* o) noexcept:
  *         cdef Book book = <Book>self.books[o.symbol_idx]
  *         o.queue_1e8 = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)             # <<<<<<<<<<<<<<
@@ -13175,7 +13497,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
 
   __pyx_v_o->queue_1e8 = __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":654
+  /* "sequence_edge/orders/oms.pyx":662
  *         cdef Book book = <Book>self.books[o.symbol_idx]
  *         o.queue_1e8 = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)
  *         self.orders[self.n_open] = o[0]             # <<<<<<<<<<<<<<
@@ -13184,7 +13506,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
 */
   (__pyx_v_self->orders[__pyx_v_self->n_open]) = (__pyx_v_o[0]);
 
-  /* "sequence_edge/orders/oms.pyx":655
+  /* "sequence_edge/orders/oms.pyx":663
  *         o.queue_1e8 = book.bid_qty_at(o.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(o.px_1e8)
  *         self.orders[self.n_open] = o[0]
  *         self.n_open += 1             # <<<<<<<<<<<<<<
@@ -13193,7 +13515,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
 */
   __pyx_v_self->n_open = (__pyx_v_self->n_open + 1);
 
-  /* "sequence_edge/orders/oms.pyx":656
+  /* "sequence_edge/orders/oms.pyx":664
  *         self.orders[self.n_open] = o[0]
  *         self.n_open += 1
  *         self.open_on[o.symbol_idx] += 1             # <<<<<<<<<<<<<<
@@ -13204,7 +13526,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
   __pyx_t_4 = __pyx_v_o->symbol_idx;
   (__pyx_v_self->open_on[__pyx_t_4]) = ((__pyx_v_self->open_on[__pyx_t_4]) + 1);
 
-  /* "sequence_edge/orders/oms.pyx":657
+  /* "sequence_edge/orders/oms.pyx":665
  *         self.n_open += 1
  *         self.open_on[o.symbol_idx] += 1
  *         self.traces.set_state(o.ref, OS_OPEN, o.filled_1e8)             # <<<<<<<<<<<<<<
@@ -13213,7 +13535,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->set_state(__pyx_v_self->traces, __pyx_v_o->ref, __pyx_e_13sequence_edge_6orders_5trace_OS_OPEN, __pyx_v_o->filled_1e8);
 
-  /* "sequence_edge/orders/oms.pyx":658
+  /* "sequence_edge/orders/oms.pyx":666
  *         self.open_on[o.symbol_idx] += 1
  *         self.traces.set_state(o.ref, OS_OPEN, o.filled_1e8)
  *         self._mirror_orders()             # <<<<<<<<<<<<<<
@@ -13222,7 +13544,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_mirror_orders(__pyx_v_self);
 
-  /* "sequence_edge/orders/oms.pyx":651
+  /* "sequence_edge/orders/oms.pyx":659
  *     # ------------------------------------------------------------------ order book keeping
  * 
  *     cdef void _rest(self, order_t* o) noexcept:             # <<<<<<<<<<<<<<
@@ -13241,7 +13563,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
   __Pyx_RefNannyFinishContext();
 }
 
-/* "sequence_edge/orders/oms.pyx":660
+/* "sequence_edge/orders/oms.pyx":668
  *         self._mirror_orders()
  * 
  *     cdef void _remove(self, uint32_t i) noexcept:             # <<<<<<<<<<<<<<
@@ -13252,7 +13574,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__rest(struct __pyx_obj
 static void __pyx_f_13sequence_edge_6orders_3oms_7Account__remove(struct __pyx_obj_13sequence_edge_6orders_3oms_Account *__pyx_v_self, uint32_t __pyx_v_i) {
   uint16_t __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":661
+  /* "sequence_edge/orders/oms.pyx":669
  * 
  *     cdef void _remove(self, uint32_t i) noexcept:
  *         self.open_on[self.orders[i].symbol_idx] -= 1             # <<<<<<<<<<<<<<
@@ -13263,7 +13585,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__remove(struct __pyx_o
   __pyx_t_1 = (__pyx_v_self->orders[__pyx_v_i]).symbol_idx;
   (__pyx_v_self->open_on[__pyx_t_1]) = ((__pyx_v_self->open_on[__pyx_t_1]) - 1);
 
-  /* "sequence_edge/orders/oms.pyx":662
+  /* "sequence_edge/orders/oms.pyx":670
  *     cdef void _remove(self, uint32_t i) noexcept:
  *         self.open_on[self.orders[i].symbol_idx] -= 1
  *         memmove(&self.orders[i], &self.orders[i + 1], (self.n_open - i - 1) * sizeof(order_t))             # <<<<<<<<<<<<<<
@@ -13272,7 +13594,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__remove(struct __pyx_o
 */
   (void)(memmove((&(__pyx_v_self->orders[__pyx_v_i])), (&(__pyx_v_self->orders[(__pyx_v_i + 1)])), (((__pyx_v_self->n_open - __pyx_v_i) - 1) * (sizeof(struct __pyx_t_13sequence_edge_6orders_3oms_order_t)))));
 
-  /* "sequence_edge/orders/oms.pyx":663
+  /* "sequence_edge/orders/oms.pyx":671
  *         self.open_on[self.orders[i].symbol_idx] -= 1
  *         memmove(&self.orders[i], &self.orders[i + 1], (self.n_open - i - 1) * sizeof(order_t))
  *         self.n_open -= 1             # <<<<<<<<<<<<<<
@@ -13281,7 +13603,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__remove(struct __pyx_o
 */
   __pyx_v_self->n_open = (__pyx_v_self->n_open - 1);
 
-  /* "sequence_edge/orders/oms.pyx":660
+  /* "sequence_edge/orders/oms.pyx":668
  *         self._mirror_orders()
  * 
  *     cdef void _remove(self, uint32_t i) noexcept:             # <<<<<<<<<<<<<<
@@ -13293,7 +13615,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__remove(struct __pyx_o
 
 }
 
-/* "sequence_edge/orders/oms.pyx":665
+/* "sequence_edge/orders/oms.pyx":673
  *         self.n_open -= 1
  * 
  *     cdef int _find(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -13309,7 +13631,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__find(struct __pyx_obj_
   uint32_t __pyx_t_3;
   int __pyx_t_4;
 
-  /* "sequence_edge/orders/oms.pyx":667
+  /* "sequence_edge/orders/oms.pyx":675
  *     cdef int _find(self, uint64_t client_id) noexcept:
  *         cdef uint32_t i
  *         for i in range(self.n_open):             # <<<<<<<<<<<<<<
@@ -13323,7 +13645,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__find(struct __pyx_obj_
   for (__pyx_t_3 = 0; __pyx_t_3 < __pyx_t_2; __pyx_t_3+=1) {
     __pyx_v_i = __pyx_t_3;
 
-    /* "sequence_edge/orders/oms.pyx":668
+    /* "sequence_edge/orders/oms.pyx":676
  *         cdef uint32_t i
  *         for i in range(self.n_open):
  *             if self.orders[i].client_id == client_id:             # <<<<<<<<<<<<<<
@@ -13335,7 +13657,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__find(struct __pyx_obj_
     if (__pyx_t_4) {
 
 
-      /* "sequence_edge/orders/oms.pyx":669
+      /* "sequence_edge/orders/oms.pyx":677
  *         for i in range(self.n_open):
  *             if self.orders[i].client_id == client_id:
  *                 return i             # <<<<<<<<<<<<<<
@@ -13348,7 +13670,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__find(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "sequence_edge/orders/oms.pyx":668
+      /* "sequence_edge/orders/oms.pyx":676
  *         cdef uint32_t i
  *         for i in range(self.n_open):
  *             if self.orders[i].client_id == client_id:             # <<<<<<<<<<<<<<
@@ -13359,7 +13681,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__find(struct __pyx_obj_
   }
 
 
-  /* "sequence_edge/orders/oms.pyx":670
+  /* "sequence_edge/orders/oms.pyx":678
  *             if self.orders[i].client_id == client_id:
  *                 return i
  *         return -1             # <<<<<<<<<<<<<<
@@ -13372,7 +13694,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__find(struct __pyx_obj_
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":665
+  /* "sequence_edge/orders/oms.pyx":673
  *         self.n_open -= 1
  * 
  *     cdef int _find(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -13387,7 +13709,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__find(struct __pyx_obj_
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":672
+/* "sequence_edge/orders/oms.pyx":680
  *         return -1
  * 
  *     cdef void _mirror_orders(self) noexcept:             # <<<<<<<<<<<<<<
@@ -13407,7 +13729,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
   uint16_t __pyx_t_6;
   uint8_t __pyx_t_7;
 
-  /* "sequence_edge/orders/oms.pyx":673
+  /* "sequence_edge/orders/oms.pyx":681
  * 
  *     cdef void _mirror_orders(self) noexcept:
  *         cdef uint32_t i, n = self.n_open if self.n_open < SEQ_MAX_OPEN_ORDERS else SEQ_MAX_OPEN_ORDERS             # <<<<<<<<<<<<<<
@@ -13426,7 +13748,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
   __pyx_v_n = __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":675
+  /* "sequence_edge/orders/oms.pyx":683
  *         cdef uint32_t i, n = self.n_open if self.n_open < SEQ_MAX_OPEN_ORDERS else SEQ_MAX_OPEN_ORDERS
  *         cdef order_t* o
  *         for i in range(n):             # <<<<<<<<<<<<<<
@@ -13440,7 +13762,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
   for (__pyx_t_4 = 0; __pyx_t_4 < __pyx_t_3; __pyx_t_4+=1) {
     __pyx_v_i = __pyx_t_4;
 
-    /* "sequence_edge/orders/oms.pyx":676
+    /* "sequence_edge/orders/oms.pyx":684
  *         cdef order_t* o
  *         for i in range(n):
  *             o = &self.orders[i]             # <<<<<<<<<<<<<<
@@ -13449,7 +13771,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 */
     __pyx_v_o = (&(__pyx_v_self->orders[__pyx_v_i]));
 
-    /* "sequence_edge/orders/oms.pyx":677
+    /* "sequence_edge/orders/oms.pyx":685
  *         for i in range(n):
  *             o = &self.orders[i]
  *             self.st.open_orders[i].order_id = o.client_id             # <<<<<<<<<<<<<<
@@ -13460,7 +13782,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
     (__pyx_v_self->st->open_orders[__pyx_v_i]).order_id = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":678
+    /* "sequence_edge/orders/oms.pyx":686
  *             o = &self.orders[i]
  *             self.st.open_orders[i].order_id = o.client_id
  *             self.st.open_orders[i].px_1e8 = o.px_1e8             # <<<<<<<<<<<<<<
@@ -13471,7 +13793,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
     (__pyx_v_self->st->open_orders[__pyx_v_i]).px_1e8 = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":679
+    /* "sequence_edge/orders/oms.pyx":687
  *             self.st.open_orders[i].order_id = o.client_id
  *             self.st.open_orders[i].px_1e8 = o.px_1e8
  *             self.st.open_orders[i].qty_1e8 = o.qty_1e8             # <<<<<<<<<<<<<<
@@ -13482,7 +13804,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
     (__pyx_v_self->st->open_orders[__pyx_v_i]).qty_1e8 = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":680
+    /* "sequence_edge/orders/oms.pyx":688
  *             self.st.open_orders[i].px_1e8 = o.px_1e8
  *             self.st.open_orders[i].qty_1e8 = o.qty_1e8
  *             self.st.open_orders[i].filled_1e8 = o.filled_1e8             # <<<<<<<<<<<<<<
@@ -13493,7 +13815,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
     (__pyx_v_self->st->open_orders[__pyx_v_i]).filled_1e8 = __pyx_t_5;
 
-    /* "sequence_edge/orders/oms.pyx":681
+    /* "sequence_edge/orders/oms.pyx":689
  *             self.st.open_orders[i].qty_1e8 = o.qty_1e8
  *             self.st.open_orders[i].filled_1e8 = o.filled_1e8
  *             self.st.open_orders[i].symbol_idx = o.symbol_idx             # <<<<<<<<<<<<<<
@@ -13504,7 +13826,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
     (__pyx_v_self->st->open_orders[__pyx_v_i]).symbol_idx = __pyx_t_6;
 
-    /* "sequence_edge/orders/oms.pyx":682
+    /* "sequence_edge/orders/oms.pyx":690
  *             self.st.open_orders[i].filled_1e8 = o.filled_1e8
  *             self.st.open_orders[i].symbol_idx = o.symbol_idx
  *             self.st.open_orders[i].side = o.side             # <<<<<<<<<<<<<<
@@ -13515,7 +13837,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
     (__pyx_v_self->st->open_orders[__pyx_v_i]).side = __pyx_t_7;
 
-    /* "sequence_edge/orders/oms.pyx":683
+    /* "sequence_edge/orders/oms.pyx":691
  *             self.st.open_orders[i].symbol_idx = o.symbol_idx
  *             self.st.open_orders[i].side = o.side
  *             self.st.open_orders[i].order_type = o.order_type             # <<<<<<<<<<<<<<
@@ -13526,7 +13848,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
     (__pyx_v_self->st->open_orders[__pyx_v_i]).order_type = __pyx_t_7;
 
-    /* "sequence_edge/orders/oms.pyx":684
+    /* "sequence_edge/orders/oms.pyx":692
  *             self.st.open_orders[i].side = o.side
  *             self.st.open_orders[i].order_type = o.order_type
  *             self.st.open_orders[i]._pad = 0             # <<<<<<<<<<<<<<
@@ -13537,7 +13859,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
   }
 
 
-  /* "sequence_edge/orders/oms.pyx":685
+  /* "sequence_edge/orders/oms.pyx":693
  *             self.st.open_orders[i].order_type = o.order_type
  *             self.st.open_orders[i]._pad = 0
  *         self.st.open_order_count = n             # <<<<<<<<<<<<<<
@@ -13546,7 +13868,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 */
   __pyx_v_self->st->open_order_count = __pyx_v_n;
 
-  /* "sequence_edge/orders/oms.pyx":672
+  /* "sequence_edge/orders/oms.pyx":680
  *         return -1
  * 
  *     cdef void _mirror_orders(self) noexcept:             # <<<<<<<<<<<<<<
@@ -13561,7 +13883,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__mirror_orders(struct 
 
 }
 
-/* "sequence_edge/orders/oms.pyx":687
+/* "sequence_edge/orders/oms.pyx":695
  *         self.st.open_order_count = n
  * 
  *     cdef void _reject(self, uint64_t client_id, uint32_t reason, uint16_t sym, uint8_t kind,             # <<<<<<<<<<<<<<
@@ -13574,7 +13896,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
   uint32_t __pyx_t_1;
   int __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":690
+  /* "sequence_edge/orders/oms.pyx":698
  *                       uint32_t ref) noexcept:
  *         cdef algo_event_t ev
  *         memset(&ev, 0, sizeof(ev))             # <<<<<<<<<<<<<<
@@ -13583,7 +13905,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
   (void)(memset((&__pyx_v_ev), 0, (sizeof(__pyx_v_ev))));
 
-  /* "sequence_edge/orders/oms.pyx":691
+  /* "sequence_edge/orders/oms.pyx":699
  *         cdef algo_event_t ev
  *         memset(&ev, 0, sizeof(ev))
  *         ev.kind = EVK_REJECT             # <<<<<<<<<<<<<<
@@ -13592,7 +13914,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
   __pyx_v_ev.kind = __pyx_e_13sequence_edge_6orders_3oms_EVK_REJECT;
 
-  /* "sequence_edge/orders/oms.pyx":692
+  /* "sequence_edge/orders/oms.pyx":700
  *         memset(&ev, 0, sizeof(ev))
  *         ev.kind = EVK_REJECT
  *         ev.reject.order_id = client_id             # <<<<<<<<<<<<<<
@@ -13601,7 +13923,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
   __pyx_v_ev.reject.order_id = __pyx_v_client_id;
 
-  /* "sequence_edge/orders/oms.pyx":693
+  /* "sequence_edge/orders/oms.pyx":701
  *         ev.kind = EVK_REJECT
  *         ev.reject.order_id = client_id
  *         ev.reject.reason = reason             # <<<<<<<<<<<<<<
@@ -13610,7 +13932,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
   __pyx_v_ev.reject.reason = __pyx_v_reason;
 
-  /* "sequence_edge/orders/oms.pyx":694
+  /* "sequence_edge/orders/oms.pyx":702
  *         ev.reject.order_id = client_id
  *         ev.reject.reason = reason
  *         ev.reject.symbol_idx = sym             # <<<<<<<<<<<<<<
@@ -13619,35 +13941,44 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
   __pyx_v_ev.reject.symbol_idx = __pyx_v_sym;
 
-  /* "sequence_edge/orders/oms.pyx":695
+  /* "sequence_edge/orders/oms.pyx":703
  *         ev.reject.reason = reason
  *         ev.reject.symbol_idx = sym
  *         ev.reject.action_kind = kind             # <<<<<<<<<<<<<<
  *         self._push(&ev)
- *         self.n_rejects += 1
+ *         jlog_add(&self.jlog, JEV_REJECT, ref, client_id, sym, reason, 0, 0, 0, 0)
 */
   __pyx_v_ev.reject.action_kind = __pyx_v_kind;
 
-  /* "sequence_edge/orders/oms.pyx":696
+  /* "sequence_edge/orders/oms.pyx":704
  *         ev.reject.symbol_idx = sym
  *         ev.reject.action_kind = kind
  *         self._push(&ev)             # <<<<<<<<<<<<<<
+ *         jlog_add(&self.jlog, JEV_REJECT, ref, client_id, sym, reason, 0, 0, 0, 0)
  *         self.n_rejects += 1
- *         self.reject_counts[reason] += 1
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_push(__pyx_v_self, (&__pyx_v_ev));
 
-  /* "sequence_edge/orders/oms.pyx":697
+  /* "sequence_edge/orders/oms.pyx":705
  *         ev.reject.action_kind = kind
  *         self._push(&ev)
+ *         jlog_add(&self.jlog, JEV_REJECT, ref, client_id, sym, reason, 0, 0, 0, 0)             # <<<<<<<<<<<<<<
+ *         self.n_rejects += 1
+ *         self.reject_counts[reason] += 1
+*/
+  __pyx_f_13sequence_edge_6orders_4jlog_jlog_add((&__pyx_v_self->jlog), __pyx_e_13sequence_edge_6orders_4jlog_JEV_REJECT, __pyx_v_ref, __pyx_v_client_id, __pyx_v_sym, __pyx_v_reason, 0, 0, 0, 0);
+
+  /* "sequence_edge/orders/oms.pyx":706
+ *         self._push(&ev)
+ *         jlog_add(&self.jlog, JEV_REJECT, ref, client_id, sym, reason, 0, 0, 0, 0)
  *         self.n_rejects += 1             # <<<<<<<<<<<<<<
  *         self.reject_counts[reason] += 1
  *         if ref:
 */
   __pyx_v_self->n_rejects = (__pyx_v_self->n_rejects + 1);
 
-  /* "sequence_edge/orders/oms.pyx":698
- *         self._push(&ev)
+  /* "sequence_edge/orders/oms.pyx":707
+ *         jlog_add(&self.jlog, JEV_REJECT, ref, client_id, sym, reason, 0, 0, 0, 0)
  *         self.n_rejects += 1
  *         self.reject_counts[reason] += 1             # <<<<<<<<<<<<<<
  *         if ref:
@@ -13657,7 +13988,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
   __pyx_t_1 = __pyx_v_reason;
   (__pyx_v_self->reject_counts[__pyx_t_1]) = ((__pyx_v_self->reject_counts[__pyx_t_1]) + 1);
 
-  /* "sequence_edge/orders/oms.pyx":699
+  /* "sequence_edge/orders/oms.pyx":708
  *         self.n_rejects += 1
  *         self.reject_counts[reason] += 1
  *         if ref:             # <<<<<<<<<<<<<<
@@ -13669,7 +14000,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
   if (__pyx_t_2) {
 
 
-    /* "sequence_edge/orders/oms.pyx":700
+    /* "sequence_edge/orders/oms.pyx":709
  *         self.reject_counts[reason] += 1
  *         if ref:
  *             self.traces.event(ref, EV_REJECT, now_ns(), 0, 0, reason)             # <<<<<<<<<<<<<<
@@ -13678,7 +14009,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->traces->__pyx_vtab)->event(__pyx_v_self->traces, __pyx_v_ref, __pyx_e_13sequence_edge_6orders_5trace_EV_REJECT, seq_util_now_ns(), 0, 0, __pyx_v_reason);
 
-    /* "sequence_edge/orders/oms.pyx":699
+    /* "sequence_edge/orders/oms.pyx":708
  *         self.n_rejects += 1
  *         self.reject_counts[reason] += 1
  *         if ref:             # <<<<<<<<<<<<<<
@@ -13687,7 +14018,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":687
+  /* "sequence_edge/orders/oms.pyx":695
  *         self.st.open_order_count = n
  * 
  *     cdef void _reject(self, uint64_t client_id, uint32_t reason, uint16_t sym, uint8_t kind,             # <<<<<<<<<<<<<<
@@ -13700,7 +14031,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 
 }
 
-/* "sequence_edge/orders/oms.pyx":702
+/* "sequence_edge/orders/oms.pyx":711
  *             self.traces.event(ref, EV_REJECT, now_ns(), 0, 0, reason)
  * 
  *     cdef void _push(self, algo_event_t* ev) noexcept:             # <<<<<<<<<<<<<<
@@ -13711,7 +14042,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__reject(struct __pyx_o
 static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj_13sequence_edge_6orders_3oms_Account *__pyx_v_self, struct __pyx_t_13sequence_edge_6orders_3oms_algo_event_t *__pyx_v_ev) {
   int __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":703
+  /* "sequence_edge/orders/oms.pyx":712
  * 
  *     cdef void _push(self, algo_event_t* ev) noexcept:
  *         if self.ev_count == EVENT_CAP:       # nobody delivers: keep the newest             # <<<<<<<<<<<<<<
@@ -13723,7 +14054,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":704
+    /* "sequence_edge/orders/oms.pyx":713
  *     cdef void _push(self, algo_event_t* ev) noexcept:
  *         if self.ev_count == EVENT_CAP:       # nobody delivers: keep the newest
  *             self.ev_head = (self.ev_head + 1) % EVENT_CAP             # <<<<<<<<<<<<<<
@@ -13732,7 +14063,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
 */
     __pyx_v_self->ev_head = ((__pyx_v_self->ev_head + 1) % __pyx_e_13sequence_edge_6orders_3oms_EVENT_CAP);
 
-    /* "sequence_edge/orders/oms.pyx":705
+    /* "sequence_edge/orders/oms.pyx":714
  *         if self.ev_count == EVENT_CAP:       # nobody delivers: keep the newest
  *             self.ev_head = (self.ev_head + 1) % EVENT_CAP
  *             self.ev_count -= 1             # <<<<<<<<<<<<<<
@@ -13741,7 +14072,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
 */
     __pyx_v_self->ev_count = (__pyx_v_self->ev_count - 1);
 
-    /* "sequence_edge/orders/oms.pyx":706
+    /* "sequence_edge/orders/oms.pyx":715
  *             self.ev_head = (self.ev_head + 1) % EVENT_CAP
  *             self.ev_count -= 1
  *             self.events_dropped += 1             # <<<<<<<<<<<<<<
@@ -13750,7 +14081,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
 */
     __pyx_v_self->events_dropped = (__pyx_v_self->events_dropped + 1);
 
-    /* "sequence_edge/orders/oms.pyx":703
+    /* "sequence_edge/orders/oms.pyx":712
  * 
  *     cdef void _push(self, algo_event_t* ev) noexcept:
  *         if self.ev_count == EVENT_CAP:       # nobody delivers: keep the newest             # <<<<<<<<<<<<<<
@@ -13759,7 +14090,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":707
+  /* "sequence_edge/orders/oms.pyx":716
  *             self.ev_count -= 1
  *             self.events_dropped += 1
  *         self.events[(self.ev_head + self.ev_count) % EVENT_CAP] = ev[0]             # <<<<<<<<<<<<<<
@@ -13768,7 +14099,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
 */
   (__pyx_v_self->events[((__pyx_v_self->ev_head + __pyx_v_self->ev_count) % __pyx_e_13sequence_edge_6orders_3oms_EVENT_CAP)]) = (__pyx_v_ev[0]);
 
-  /* "sequence_edge/orders/oms.pyx":708
+  /* "sequence_edge/orders/oms.pyx":717
  *             self.events_dropped += 1
  *         self.events[(self.ev_head + self.ev_count) % EVENT_CAP] = ev[0]
  *         self.ev_count += 1             # <<<<<<<<<<<<<<
@@ -13777,7 +14108,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
 */
   __pyx_v_self->ev_count = (__pyx_v_self->ev_count + 1);
 
-  /* "sequence_edge/orders/oms.pyx":702
+  /* "sequence_edge/orders/oms.pyx":711
  *             self.traces.event(ref, EV_REJECT, now_ns(), 0, 0, reason)
  * 
  *     cdef void _push(self, algo_event_t* ev) noexcept:             # <<<<<<<<<<<<<<
@@ -13789,7 +14120,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__push(struct __pyx_obj
 
 }
 
-/* "sequence_edge/orders/oms.pyx":710
+/* "sequence_edge/orders/oms.pyx":719
  *         self.ev_count += 1
  * 
  *     cdef bint pop_event(self, algo_event_t* out) noexcept:             # <<<<<<<<<<<<<<
@@ -13801,7 +14132,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
   int __pyx_r;
   int __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":711
+  /* "sequence_edge/orders/oms.pyx":720
  * 
  *     cdef bint pop_event(self, algo_event_t* out) noexcept:
  *         if self.ev_count == 0:             # <<<<<<<<<<<<<<
@@ -13813,7 +14144,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":712
+    /* "sequence_edge/orders/oms.pyx":721
  *     cdef bint pop_event(self, algo_event_t* out) noexcept:
  *         if self.ev_count == 0:
  *             return False             # <<<<<<<<<<<<<<
@@ -13826,7 +14157,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":711
+    /* "sequence_edge/orders/oms.pyx":720
  * 
  *     cdef bint pop_event(self, algo_event_t* out) noexcept:
  *         if self.ev_count == 0:             # <<<<<<<<<<<<<<
@@ -13835,7 +14166,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":713
+  /* "sequence_edge/orders/oms.pyx":722
  *         if self.ev_count == 0:
  *             return False
  *         out[0] = self.events[self.ev_head]             # <<<<<<<<<<<<<<
@@ -13844,7 +14175,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
 */
   (__pyx_v_out[0]) = (__pyx_v_self->events[__pyx_v_self->ev_head]);
 
-  /* "sequence_edge/orders/oms.pyx":714
+  /* "sequence_edge/orders/oms.pyx":723
  *             return False
  *         out[0] = self.events[self.ev_head]
  *         self.ev_head = (self.ev_head + 1) % EVENT_CAP             # <<<<<<<<<<<<<<
@@ -13853,7 +14184,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
 */
   __pyx_v_self->ev_head = ((__pyx_v_self->ev_head + 1) % __pyx_e_13sequence_edge_6orders_3oms_EVENT_CAP);
 
-  /* "sequence_edge/orders/oms.pyx":715
+  /* "sequence_edge/orders/oms.pyx":724
  *         out[0] = self.events[self.ev_head]
  *         self.ev_head = (self.ev_head + 1) % EVENT_CAP
  *         self.ev_count -= 1             # <<<<<<<<<<<<<<
@@ -13862,7 +14193,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
 */
   __pyx_v_self->ev_count = (__pyx_v_self->ev_count - 1);
 
-  /* "sequence_edge/orders/oms.pyx":716
+  /* "sequence_edge/orders/oms.pyx":725
  *         self.ev_head = (self.ev_head + 1) % EVENT_CAP
  *         self.ev_count -= 1
  *         return True             # <<<<<<<<<<<<<<
@@ -13875,7 +14206,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":710
+  /* "sequence_edge/orders/oms.pyx":719
  *         self.ev_count += 1
  * 
  *     cdef bint pop_event(self, algo_event_t* out) noexcept:             # <<<<<<<<<<<<<<
@@ -13889,7 +14220,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account_pop_event(struct __pyx_
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":718
+/* "sequence_edge/orders/oms.pyx":727
  *         return True
  * 
  *     cdef uint64_t _worst_px(self, Book book, uint8_t side, uint64_t qty) noexcept:             # <<<<<<<<<<<<<<
@@ -13909,7 +14240,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
   int __pyx_t_2;
   int __pyx_t_3;
 
-  /* "sequence_edge/orders/oms.pyx":720
+  /* "sequence_edge/orders/oms.pyx":729
  *     cdef uint64_t _worst_px(self, Book book, uint8_t side, uint64_t qty) noexcept:
  *         """Price of the deepest opposite level a market order of `qty` reaches (0: side empty)."""
  *         cdef uint8_t opp = SEQ_SIDE_SELL if side == SEQ_SIDE_BUY else SEQ_SIDE_BUY             # <<<<<<<<<<<<<<
@@ -13928,7 +14259,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
 
   __pyx_v_opp = __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":721
+  /* "sequence_edge/orders/oms.pyx":730
  *         """Price of the deepest opposite level a market order of `qty` reaches (0: side empty)."""
  *         cdef uint8_t opp = SEQ_SIDE_SELL if side == SEQ_SIDE_BUY else SEQ_SIDE_BUY
  *         cdef uint64_t px, lvl, seen = 0, worst = 0             # <<<<<<<<<<<<<<
@@ -13938,7 +14269,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
   __pyx_v_seen = 0;
   __pyx_v_worst = 0;
 
-  /* "sequence_edge/orders/oms.pyx":722
+  /* "sequence_edge/orders/oms.pyx":731
  *         cdef uint8_t opp = SEQ_SIDE_SELL if side == SEQ_SIDE_BUY else SEQ_SIDE_BUY
  *         cdef uint64_t px, lvl, seen = 0, worst = 0
  *         cdef int i = 0             # <<<<<<<<<<<<<<
@@ -13947,7 +14278,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
 */
   __pyx_v_i = 0;
 
-  /* "sequence_edge/orders/oms.pyx":723
+  /* "sequence_edge/orders/oms.pyx":732
  *         cdef uint64_t px, lvl, seen = 0, worst = 0
  *         cdef int i = 0
  *         while seen < qty and book.level(opp, i, &px, &lvl) == 0:             # <<<<<<<<<<<<<<
@@ -13974,7 +14305,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
 
     if (!__pyx_t_2) break;
 
-    /* "sequence_edge/orders/oms.pyx":724
+    /* "sequence_edge/orders/oms.pyx":733
  *         cdef int i = 0
  *         while seen < qty and book.level(opp, i, &px, &lvl) == 0:
  *             worst = px             # <<<<<<<<<<<<<<
@@ -13983,7 +14314,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
 */
     __pyx_v_worst = __pyx_v_px;
 
-    /* "sequence_edge/orders/oms.pyx":725
+    /* "sequence_edge/orders/oms.pyx":734
  *         while seen < qty and book.level(opp, i, &px, &lvl) == 0:
  *             worst = px
  *             seen += lvl             # <<<<<<<<<<<<<<
@@ -13992,7 +14323,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
 */
     __pyx_v_seen = (__pyx_v_seen + __pyx_v_lvl);
 
-    /* "sequence_edge/orders/oms.pyx":726
+    /* "sequence_edge/orders/oms.pyx":735
  *             worst = px
  *             seen += lvl
  *             i += 1             # <<<<<<<<<<<<<<
@@ -14002,7 +14333,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
     __pyx_v_i = (__pyx_v_i + 1);
   }
 
-  /* "sequence_edge/orders/oms.pyx":727
+  /* "sequence_edge/orders/oms.pyx":736
  *             seen += lvl
  *             i += 1
  *         return worst             # <<<<<<<<<<<<<<
@@ -14015,7 +14346,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":718
+  /* "sequence_edge/orders/oms.pyx":727
  *         return True
  * 
  *     cdef uint64_t _worst_px(self, Book book, uint8_t side, uint64_t qty) noexcept:             # <<<<<<<<<<<<<<
@@ -14035,7 +14366,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px(CYTHON_U
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":729
+/* "sequence_edge/orders/oms.pyx":738
  *         return worst
  * 
  *     cdef uint64_t _mid(self, Book book) noexcept:             # <<<<<<<<<<<<<<
@@ -14050,7 +14381,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":730
+  /* "sequence_edge/orders/oms.pyx":739
  * 
  *     cdef uint64_t _mid(self, Book book) noexcept:
  *         cdef uint64_t bid = book.best_bid()             # <<<<<<<<<<<<<<
@@ -14059,7 +14390,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
 */
   __pyx_v_bid = ((struct __pyx_vtabstruct_13sequence_edge_6market_4book_Book *)__pyx_v_book->__pyx_vtab)->best_bid(__pyx_v_book);
 
-  /* "sequence_edge/orders/oms.pyx":731
+  /* "sequence_edge/orders/oms.pyx":740
  *     cdef uint64_t _mid(self, Book book) noexcept:
  *         cdef uint64_t bid = book.best_bid()
  *         cdef uint64_t ask = book.best_ask()             # <<<<<<<<<<<<<<
@@ -14068,7 +14399,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
 */
   __pyx_v_ask = ((struct __pyx_vtabstruct_13sequence_edge_6market_4book_Book *)__pyx_v_book->__pyx_vtab)->best_ask(__pyx_v_book);
 
-  /* "sequence_edge/orders/oms.pyx":732
+  /* "sequence_edge/orders/oms.pyx":741
  *         cdef uint64_t bid = book.best_bid()
  *         cdef uint64_t ask = book.best_ask()
  *         if bid == 0 or ask == 0:             # <<<<<<<<<<<<<<
@@ -14094,7 +14425,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":733
+    /* "sequence_edge/orders/oms.pyx":742
  *         cdef uint64_t ask = book.best_ask()
  *         if bid == 0 or ask == 0:
  *             return 0             # <<<<<<<<<<<<<<
@@ -14107,7 +14438,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":732
+    /* "sequence_edge/orders/oms.pyx":741
  *         cdef uint64_t bid = book.best_bid()
  *         cdef uint64_t ask = book.best_ask()
  *         if bid == 0 or ask == 0:             # <<<<<<<<<<<<<<
@@ -14116,7 +14447,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":734
+  /* "sequence_edge/orders/oms.pyx":743
  *         if bid == 0 or ask == 0:
  *             return 0
  *         return bid + (ask - bid) // 2             # <<<<<<<<<<<<<<
@@ -14129,7 +14460,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":729
+  /* "sequence_edge/orders/oms.pyx":738
  *         return worst
  * 
  *     cdef uint64_t _mid(self, Book book) noexcept:             # <<<<<<<<<<<<<<
@@ -14145,7 +14476,7 @@ static uint64_t __pyx_f_13sequence_edge_6orders_3oms_7Account__mid(CYTHON_UNUSED
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":738
+/* "sequence_edge/orders/oms.pyx":747
  *     # ------------------------------------------------------------------ duplicate ids
  * 
  *     cdef bint _id_seen(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -14158,7 +14489,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
   int __pyx_r;
   int __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":739
+  /* "sequence_edge/orders/oms.pyx":748
  * 
  *     cdef bint _id_seen(self, uint64_t client_id) noexcept:
  *         cdef uint32_t i = id_hash(client_id)             # <<<<<<<<<<<<<<
@@ -14167,7 +14498,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
 */
   __pyx_v_i = __pyx_f_13sequence_edge_6orders_3oms_id_hash(__pyx_v_client_id);
 
-  /* "sequence_edge/orders/oms.pyx":740
+  /* "sequence_edge/orders/oms.pyx":749
  *     cdef bint _id_seen(self, uint64_t client_id) noexcept:
  *         cdef uint32_t i = id_hash(client_id)
  *         while self.id_slots[i]:             # <<<<<<<<<<<<<<
@@ -14180,7 +14511,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
 
     if (!__pyx_t_1) break;
 
-    /* "sequence_edge/orders/oms.pyx":741
+    /* "sequence_edge/orders/oms.pyx":750
  *         cdef uint32_t i = id_hash(client_id)
  *         while self.id_slots[i]:
  *             if self.id_slots[i] == client_id:             # <<<<<<<<<<<<<<
@@ -14192,7 +14523,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":742
+      /* "sequence_edge/orders/oms.pyx":751
  *         while self.id_slots[i]:
  *             if self.id_slots[i] == client_id:
  *                 return True             # <<<<<<<<<<<<<<
@@ -14205,7 +14536,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
       }
       goto __pyx_L0;
 
-      /* "sequence_edge/orders/oms.pyx":741
+      /* "sequence_edge/orders/oms.pyx":750
  *         cdef uint32_t i = id_hash(client_id)
  *         while self.id_slots[i]:
  *             if self.id_slots[i] == client_id:             # <<<<<<<<<<<<<<
@@ -14214,7 +14545,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":743
+    /* "sequence_edge/orders/oms.pyx":752
  *             if self.id_slots[i] == client_id:
  *                 return True
  *             i = (i + 1) & (IDSET_SLOTS - 1)             # <<<<<<<<<<<<<<
@@ -14224,7 +14555,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
     __pyx_v_i = ((__pyx_v_i + 1) & (__pyx_e_13sequence_edge_6orders_3oms_IDSET_SLOTS - 1));
   }
 
-  /* "sequence_edge/orders/oms.pyx":744
+  /* "sequence_edge/orders/oms.pyx":753
  *                 return True
  *             i = (i + 1) & (IDSET_SLOTS - 1)
  *         return False             # <<<<<<<<<<<<<<
@@ -14237,7 +14568,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":738
+  /* "sequence_edge/orders/oms.pyx":747
  *     # ------------------------------------------------------------------ duplicate ids
  * 
  *     cdef bint _id_seen(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -14252,7 +14583,7 @@ static int __pyx_f_13sequence_edge_6orders_3oms_7Account__id_seen(struct __pyx_o
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":746
+/* "sequence_edge/orders/oms.pyx":755
  *         return False
  * 
  *     cdef void _id_add(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -14264,7 +14595,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
   uint32_t __pyx_v_i;
   int __pyx_t_1;
 
-  /* "sequence_edge/orders/oms.pyx":748
+  /* "sequence_edge/orders/oms.pyx":757
  *     cdef void _id_add(self, uint64_t client_id) noexcept:
  *         cdef uint32_t i
  *         if self.id_count == IDSET_CAP:          # forget the oldest id             # <<<<<<<<<<<<<<
@@ -14276,7 +14607,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":749
+    /* "sequence_edge/orders/oms.pyx":758
  *         cdef uint32_t i
  *         if self.id_count == IDSET_CAP:          # forget the oldest id
  *             self._id_remove_slot(self.id_ring[self.id_head])             # <<<<<<<<<<<<<<
@@ -14285,7 +14616,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
     ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->_id_remove_slot(__pyx_v_self, (__pyx_v_self->id_ring[__pyx_v_self->id_head]));
 
-    /* "sequence_edge/orders/oms.pyx":750
+    /* "sequence_edge/orders/oms.pyx":759
  *         if self.id_count == IDSET_CAP:          # forget the oldest id
  *             self._id_remove_slot(self.id_ring[self.id_head])
  *             self.id_head = (self.id_head + 1) % IDSET_CAP             # <<<<<<<<<<<<<<
@@ -14294,7 +14625,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
     __pyx_v_self->id_head = ((__pyx_v_self->id_head + 1) % __pyx_e_13sequence_edge_6orders_3oms_IDSET_CAP);
 
-    /* "sequence_edge/orders/oms.pyx":751
+    /* "sequence_edge/orders/oms.pyx":760
  *             self._id_remove_slot(self.id_ring[self.id_head])
  *             self.id_head = (self.id_head + 1) % IDSET_CAP
  *             self.id_count -= 1             # <<<<<<<<<<<<<<
@@ -14303,7 +14634,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
     __pyx_v_self->id_count = (__pyx_v_self->id_count - 1);
 
-    /* "sequence_edge/orders/oms.pyx":748
+    /* "sequence_edge/orders/oms.pyx":757
  *     cdef void _id_add(self, uint64_t client_id) noexcept:
  *         cdef uint32_t i
  *         if self.id_count == IDSET_CAP:          # forget the oldest id             # <<<<<<<<<<<<<<
@@ -14312,7 +14643,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":752
+  /* "sequence_edge/orders/oms.pyx":761
  *             self.id_head = (self.id_head + 1) % IDSET_CAP
  *             self.id_count -= 1
  *         self.id_ring[(self.id_head + self.id_count) % IDSET_CAP] = client_id             # <<<<<<<<<<<<<<
@@ -14321,7 +14652,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
   (__pyx_v_self->id_ring[((__pyx_v_self->id_head + __pyx_v_self->id_count) % __pyx_e_13sequence_edge_6orders_3oms_IDSET_CAP)]) = __pyx_v_client_id;
 
-  /* "sequence_edge/orders/oms.pyx":753
+  /* "sequence_edge/orders/oms.pyx":762
  *             self.id_count -= 1
  *         self.id_ring[(self.id_head + self.id_count) % IDSET_CAP] = client_id
  *         self.id_count += 1             # <<<<<<<<<<<<<<
@@ -14330,7 +14661,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
   __pyx_v_self->id_count = (__pyx_v_self->id_count + 1);
 
-  /* "sequence_edge/orders/oms.pyx":754
+  /* "sequence_edge/orders/oms.pyx":763
  *         self.id_ring[(self.id_head + self.id_count) % IDSET_CAP] = client_id
  *         self.id_count += 1
  *         i = id_hash(client_id)             # <<<<<<<<<<<<<<
@@ -14339,7 +14670,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
   __pyx_v_i = __pyx_f_13sequence_edge_6orders_3oms_id_hash(__pyx_v_client_id);
 
-  /* "sequence_edge/orders/oms.pyx":755
+  /* "sequence_edge/orders/oms.pyx":764
  *         self.id_count += 1
  *         i = id_hash(client_id)
  *         while self.id_slots[i]:             # <<<<<<<<<<<<<<
@@ -14352,7 +14683,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 
     if (!__pyx_t_1) break;
 
-    /* "sequence_edge/orders/oms.pyx":756
+    /* "sequence_edge/orders/oms.pyx":765
  *         i = id_hash(client_id)
  *         while self.id_slots[i]:
  *             i = (i + 1) & (IDSET_SLOTS - 1)             # <<<<<<<<<<<<<<
@@ -14362,7 +14693,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
     __pyx_v_i = ((__pyx_v_i + 1) & (__pyx_e_13sequence_edge_6orders_3oms_IDSET_SLOTS - 1));
   }
 
-  /* "sequence_edge/orders/oms.pyx":757
+  /* "sequence_edge/orders/oms.pyx":766
  *         while self.id_slots[i]:
  *             i = (i + 1) & (IDSET_SLOTS - 1)
  *         self.id_slots[i] = client_id             # <<<<<<<<<<<<<<
@@ -14371,7 +14702,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 */
   (__pyx_v_self->id_slots[__pyx_v_i]) = __pyx_v_client_id;
 
-  /* "sequence_edge/orders/oms.pyx":746
+  /* "sequence_edge/orders/oms.pyx":755
  *         return False
  * 
  *     cdef void _id_add(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -14384,7 +14715,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_add(struct __pyx_o
 
 }
 
-/* "sequence_edge/orders/oms.pyx":759
+/* "sequence_edge/orders/oms.pyx":768
  *         self.id_slots[i] = client_id
  * 
  *     cdef void _id_remove_slot(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -14400,7 +14731,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "sequence_edge/orders/oms.pyx":761
+  /* "sequence_edge/orders/oms.pyx":770
  *     cdef void _id_remove_slot(self, uint64_t client_id) noexcept:
  *         """Linear-probing delete with backward shift (no tombstones)."""
  *         cdef uint32_t mask = IDSET_SLOTS - 1             # <<<<<<<<<<<<<<
@@ -14409,7 +14740,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
   __pyx_v_mask = (__pyx_e_13sequence_edge_6orders_3oms_IDSET_SLOTS - 1);
 
-  /* "sequence_edge/orders/oms.pyx":762
+  /* "sequence_edge/orders/oms.pyx":771
  *         """Linear-probing delete with backward shift (no tombstones)."""
  *         cdef uint32_t mask = IDSET_SLOTS - 1
  *         cdef uint32_t i = id_hash(client_id), j, k             # <<<<<<<<<<<<<<
@@ -14418,7 +14749,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
   __pyx_v_i = __pyx_f_13sequence_edge_6orders_3oms_id_hash(__pyx_v_client_id);
 
-  /* "sequence_edge/orders/oms.pyx":763
+  /* "sequence_edge/orders/oms.pyx":772
  *         cdef uint32_t mask = IDSET_SLOTS - 1
  *         cdef uint32_t i = id_hash(client_id), j, k
  *         while self.id_slots[i] != client_id:             # <<<<<<<<<<<<<<
@@ -14431,7 +14762,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 
     if (!__pyx_t_1) break;
 
-    /* "sequence_edge/orders/oms.pyx":764
+    /* "sequence_edge/orders/oms.pyx":773
  *         cdef uint32_t i = id_hash(client_id), j, k
  *         while self.id_slots[i] != client_id:
  *             if self.id_slots[i] == 0:             # <<<<<<<<<<<<<<
@@ -14443,7 +14774,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":765
+      /* "sequence_edge/orders/oms.pyx":774
  *         while self.id_slots[i] != client_id:
  *             if self.id_slots[i] == 0:
  *                 return             # <<<<<<<<<<<<<<
@@ -14454,7 +14785,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
       }
       goto __pyx_L0;
 
-      /* "sequence_edge/orders/oms.pyx":764
+      /* "sequence_edge/orders/oms.pyx":773
  *         cdef uint32_t i = id_hash(client_id), j, k
  *         while self.id_slots[i] != client_id:
  *             if self.id_slots[i] == 0:             # <<<<<<<<<<<<<<
@@ -14463,7 +14794,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":766
+    /* "sequence_edge/orders/oms.pyx":775
  *             if self.id_slots[i] == 0:
  *                 return
  *             i = (i + 1) & mask             # <<<<<<<<<<<<<<
@@ -14473,7 +14804,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
     __pyx_v_i = ((__pyx_v_i + 1) & __pyx_v_mask);
   }
 
-  /* "sequence_edge/orders/oms.pyx":767
+  /* "sequence_edge/orders/oms.pyx":776
  *                 return
  *             i = (i + 1) & mask
  *         j = i             # <<<<<<<<<<<<<<
@@ -14482,7 +14813,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
   __pyx_v_j = __pyx_v_i;
 
-  /* "sequence_edge/orders/oms.pyx":768
+  /* "sequence_edge/orders/oms.pyx":777
  *             i = (i + 1) & mask
  *         j = i
  *         while True:             # <<<<<<<<<<<<<<
@@ -14491,7 +14822,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
   while (1) {
 
-    /* "sequence_edge/orders/oms.pyx":769
+    /* "sequence_edge/orders/oms.pyx":778
  *         j = i
  *         while True:
  *             j = (j + 1) & mask             # <<<<<<<<<<<<<<
@@ -14500,7 +14831,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
     __pyx_v_j = ((__pyx_v_j + 1) & __pyx_v_mask);
 
-    /* "sequence_edge/orders/oms.pyx":770
+    /* "sequence_edge/orders/oms.pyx":779
  *         while True:
  *             j = (j + 1) & mask
  *             if self.id_slots[j] == 0:             # <<<<<<<<<<<<<<
@@ -14512,7 +14843,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":771
+      /* "sequence_edge/orders/oms.pyx":780
  *             j = (j + 1) & mask
  *             if self.id_slots[j] == 0:
  *                 break             # <<<<<<<<<<<<<<
@@ -14521,7 +14852,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
       goto __pyx_L7_break;
 
-      /* "sequence_edge/orders/oms.pyx":770
+      /* "sequence_edge/orders/oms.pyx":779
  *         while True:
  *             j = (j + 1) & mask
  *             if self.id_slots[j] == 0:             # <<<<<<<<<<<<<<
@@ -14530,7 +14861,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":772
+    /* "sequence_edge/orders/oms.pyx":781
  *             if self.id_slots[j] == 0:
  *                 break
  *             k = id_hash(self.id_slots[j])             # <<<<<<<<<<<<<<
@@ -14539,7 +14870,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
     __pyx_v_k = __pyx_f_13sequence_edge_6orders_3oms_id_hash((__pyx_v_self->id_slots[__pyx_v_j]));
 
-    /* "sequence_edge/orders/oms.pyx":774
+    /* "sequence_edge/orders/oms.pyx":783
  *             k = id_hash(self.id_slots[j])
  *             # the entry at j may move to i only if its home k is not cyclically within (i, j]
  *             if (i <= j and i < k <= j) or (i > j and (k > i or k <= j)):             # <<<<<<<<<<<<<<
@@ -14596,7 +14927,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
     if (__pyx_t_1) {
 
 
-      /* "sequence_edge/orders/oms.pyx":775
+      /* "sequence_edge/orders/oms.pyx":784
  *             # the entry at j may move to i only if its home k is not cyclically within (i, j]
  *             if (i <= j and i < k <= j) or (i > j and (k > i or k <= j)):
  *                 continue             # <<<<<<<<<<<<<<
@@ -14605,7 +14936,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
       goto __pyx_L6_continue;
 
-      /* "sequence_edge/orders/oms.pyx":774
+      /* "sequence_edge/orders/oms.pyx":783
  *             k = id_hash(self.id_slots[j])
  *             # the entry at j may move to i only if its home k is not cyclically within (i, j]
  *             if (i <= j and i < k <= j) or (i > j and (k > i or k <= j)):             # <<<<<<<<<<<<<<
@@ -14614,7 +14945,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
     }
 
-    /* "sequence_edge/orders/oms.pyx":776
+    /* "sequence_edge/orders/oms.pyx":785
  *             if (i <= j and i < k <= j) or (i > j and (k > i or k <= j)):
  *                 continue
  *             self.id_slots[i] = self.id_slots[j]             # <<<<<<<<<<<<<<
@@ -14623,7 +14954,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
     (__pyx_v_self->id_slots[__pyx_v_i]) = (__pyx_v_self->id_slots[__pyx_v_j]);
 
-    /* "sequence_edge/orders/oms.pyx":777
+    /* "sequence_edge/orders/oms.pyx":786
  *                 continue
  *             self.id_slots[i] = self.id_slots[j]
  *             i = j             # <<<<<<<<<<<<<<
@@ -14635,7 +14966,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
   }
   __pyx_L7_break:;
 
-  /* "sequence_edge/orders/oms.pyx":778
+  /* "sequence_edge/orders/oms.pyx":787
  *             self.id_slots[i] = self.id_slots[j]
  *             i = j
  *         self.id_slots[i] = 0             # <<<<<<<<<<<<<<
@@ -14644,7 +14975,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 */
   (__pyx_v_self->id_slots[__pyx_v_i]) = 0;
 
-  /* "sequence_edge/orders/oms.pyx":759
+  /* "sequence_edge/orders/oms.pyx":768
  *         self.id_slots[i] = client_id
  * 
  *     cdef void _id_remove_slot(self, uint64_t client_id) noexcept:             # <<<<<<<<<<<<<<
@@ -14661,7 +14992,7 @@ static void __pyx_f_13sequence_edge_6orders_3oms_7Account__id_remove_slot(struct
 
 }
 
-/* "sequence_edge/orders/oms.pyx":782
+/* "sequence_edge/orders/oms.pyx":791
  *     # ------------------------------------------------------------------ Python API
  * 
  *     def submit(self, int kind, *, int side=0, int order_type=0, int symbol_idx=0, uint64_t order_id=0,             # <<<<<<<<<<<<<<
@@ -14715,62 +15046,62 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_kind,&__pyx_mstate_global->__pyx_n_u_side,&__pyx_mstate_global->__pyx_n_u_order_type,&__pyx_mstate_global->__pyx_n_u_symbol_idx,&__pyx_mstate_global->__pyx_n_u_order_id,&__pyx_mstate_global->__pyx_n_u_px_1e8,&__pyx_mstate_global->__pyx_n_u_qty_1e8,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 782, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 791, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 782, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 791, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "submit", 0) < (0)) __PYX_ERR(0, 782, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "submit", 0) < (0)) __PYX_ERR(0, 791, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("submit", 1, 1, 1, i); __PYX_ERR(0, 782, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("submit", 1, 1, 1, i); __PYX_ERR(0, 791, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 782, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 791, __pyx_L3_error)
     }
-    __pyx_v_kind = __Pyx_PyLong_As_int(values[0]); if (unlikely((__pyx_v_kind == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 782, __pyx_L3_error)
+    __pyx_v_kind = __Pyx_PyLong_As_int(values[0]); if (unlikely((__pyx_v_kind == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 791, __pyx_L3_error)
     if (values[1]) {
-      __pyx_v_side = __Pyx_PyLong_As_int(values[1]); if (unlikely((__pyx_v_side == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 782, __pyx_L3_error)
+      __pyx_v_side = __Pyx_PyLong_As_int(values[1]); if (unlikely((__pyx_v_side == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 791, __pyx_L3_error)
     } else {
       __pyx_v_side = ((int)0);
     }
     if (values[2]) {
-      __pyx_v_order_type = __Pyx_PyLong_As_int(values[2]); if (unlikely((__pyx_v_order_type == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 782, __pyx_L3_error)
+      __pyx_v_order_type = __Pyx_PyLong_As_int(values[2]); if (unlikely((__pyx_v_order_type == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 791, __pyx_L3_error)
     } else {
       __pyx_v_order_type = ((int)0);
     }
     if (values[3]) {
-      __pyx_v_symbol_idx = __Pyx_PyLong_As_int(values[3]); if (unlikely((__pyx_v_symbol_idx == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 782, __pyx_L3_error)
+      __pyx_v_symbol_idx = __Pyx_PyLong_As_int(values[3]); if (unlikely((__pyx_v_symbol_idx == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 791, __pyx_L3_error)
     } else {
       __pyx_v_symbol_idx = ((int)0);
     }
     if (values[4]) {
-      __pyx_v_order_id = __Pyx_PyLong_As_uint64_t(values[4]); if (unlikely((__pyx_v_order_id == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 782, __pyx_L3_error)
+      __pyx_v_order_id = __Pyx_PyLong_As_uint64_t(values[4]); if (unlikely((__pyx_v_order_id == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 791, __pyx_L3_error)
     } else {
       __pyx_v_order_id = ((uint64_t)0);
     }
     if (values[5]) {
-      __pyx_v_px_1e8 = __Pyx_PyLong_As_uint64_t(values[5]); if (unlikely((__pyx_v_px_1e8 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 783, __pyx_L3_error)
+      __pyx_v_px_1e8 = __Pyx_PyLong_As_uint64_t(values[5]); if (unlikely((__pyx_v_px_1e8 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 792, __pyx_L3_error)
     } else {
       __pyx_v_px_1e8 = ((uint64_t)0);
     }
     if (values[6]) {
-      __pyx_v_qty_1e8 = __Pyx_PyLong_As_uint64_t(values[6]); if (unlikely((__pyx_v_qty_1e8 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 783, __pyx_L3_error)
+      __pyx_v_qty_1e8 = __Pyx_PyLong_As_uint64_t(values[6]); if (unlikely((__pyx_v_qty_1e8 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 792, __pyx_L3_error)
     } else {
       __pyx_v_qty_1e8 = ((uint64_t)0);
     }
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("submit", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 782, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("submit", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 791, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -14804,7 +15135,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
   __Pyx_RefNannyDeclarations
   __Pyx_RefNannySetupContext("submit", 0);
 
-  /* "sequence_edge/orders/oms.pyx":786
+  /* "sequence_edge/orders/oms.pyx":795
  *         """Handle one action as if the algo had emitted it (tests, undeploy leftovers)."""
  *         cdef seq_action_t a
  *         memset(&a, 0, sizeof(a))             # <<<<<<<<<<<<<<
@@ -14813,7 +15144,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   (void)(memset((&__pyx_v_a), 0, (sizeof(__pyx_v_a))));
 
-  /* "sequence_edge/orders/oms.pyx":787
+  /* "sequence_edge/orders/oms.pyx":796
  *         cdef seq_action_t a
  *         memset(&a, 0, sizeof(a))
  *         a.kind = kind             # <<<<<<<<<<<<<<
@@ -14822,7 +15153,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_a.kind = __pyx_v_kind;
 
-  /* "sequence_edge/orders/oms.pyx":788
+  /* "sequence_edge/orders/oms.pyx":797
  *         memset(&a, 0, sizeof(a))
  *         a.kind = kind
  *         a.side = side             # <<<<<<<<<<<<<<
@@ -14831,7 +15162,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_a.side = __pyx_v_side;
 
-  /* "sequence_edge/orders/oms.pyx":789
+  /* "sequence_edge/orders/oms.pyx":798
  *         a.kind = kind
  *         a.side = side
  *         a.order_type = order_type             # <<<<<<<<<<<<<<
@@ -14840,7 +15171,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_a.order_type = __pyx_v_order_type;
 
-  /* "sequence_edge/orders/oms.pyx":790
+  /* "sequence_edge/orders/oms.pyx":799
  *         a.side = side
  *         a.order_type = order_type
  *         a.symbol_idx = symbol_idx             # <<<<<<<<<<<<<<
@@ -14849,7 +15180,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_a.symbol_idx = __pyx_v_symbol_idx;
 
-  /* "sequence_edge/orders/oms.pyx":791
+  /* "sequence_edge/orders/oms.pyx":800
  *         a.order_type = order_type
  *         a.symbol_idx = symbol_idx
  *         a.order_id = order_id             # <<<<<<<<<<<<<<
@@ -14858,7 +15189,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_a.order_id = __pyx_v_order_id;
 
-  /* "sequence_edge/orders/oms.pyx":792
+  /* "sequence_edge/orders/oms.pyx":801
  *         a.symbol_idx = symbol_idx
  *         a.order_id = order_id
  *         a.px_1e8 = px_1e8             # <<<<<<<<<<<<<<
@@ -14867,7 +15198,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_a.px_1e8 = __pyx_v_px_1e8;
 
-  /* "sequence_edge/orders/oms.pyx":793
+  /* "sequence_edge/orders/oms.pyx":802
  *         a.order_id = order_id
  *         a.px_1e8 = px_1e8
  *         a.qty_1e8 = qty_1e8             # <<<<<<<<<<<<<<
@@ -14876,7 +15207,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_a.qty_1e8 = __pyx_v_qty_1e8;
 
-  /* "sequence_edge/orders/oms.pyx":794
+  /* "sequence_edge/orders/oms.pyx":803
  *         a.px_1e8 = px_1e8
  *         a.qty_1e8 = qty_1e8
  *         self.tick_ns = now_ns()             # <<<<<<<<<<<<<<
@@ -14885,7 +15216,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_self->tick_ns = seq_util_now_ns();
 
-  /* "sequence_edge/orders/oms.pyx":795
+  /* "sequence_edge/orders/oms.pyx":804
  *         a.qty_1e8 = qty_1e8
  *         self.tick_ns = now_ns()
  *         self.tick_from_book = False             # <<<<<<<<<<<<<<
@@ -14894,7 +15225,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   __pyx_v_self->tick_from_book = 0;
 
-  /* "sequence_edge/orders/oms.pyx":796
+  /* "sequence_edge/orders/oms.pyx":805
  *         self.tick_ns = now_ns()
  *         self.tick_from_book = False
  *         self.handle(&a)             # <<<<<<<<<<<<<<
@@ -14903,7 +15234,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
 */
   ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->handle(__pyx_v_self, (&__pyx_v_a));
 
-  /* "sequence_edge/orders/oms.pyx":782
+  /* "sequence_edge/orders/oms.pyx":791
  *     # ------------------------------------------------------------------ Python API
  * 
  *     def submit(self, int kind, *, int side=0, int order_type=0, int symbol_idx=0, uint64_t order_id=0,             # <<<<<<<<<<<<<<
@@ -14919,7 +15250,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16submit(struct 
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":798
+/* "sequence_edge/orders/oms.pyx":807
  *         self.handle(&a)
  * 
  *     def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,             # <<<<<<<<<<<<<<
@@ -14971,80 +15302,80 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_side,&__pyx_mstate_global->__pyx_n_u_order_type,&__pyx_mstate_global->__pyx_n_u_order_id,&__pyx_mstate_global->__pyx_n_u_px_1e8,&__pyx_mstate_global->__pyx_n_u_qty_1e8,&__pyx_mstate_global->__pyx_n_u_symbol_idx,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 798, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 807, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  6:
         values[5] = __Pyx_ArgRef_FASTCALL(__pyx_args, 5);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 807, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  5:
         values[4] = __Pyx_ArgRef_FASTCALL(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 807, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 807, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 807, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 807, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 807, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "place", 0) < (0)) __PYX_ERR(0, 798, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "place", 0) < (0)) __PYX_ERR(0, 807, __pyx_L3_error)
       if (!values[5]) values[5] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_0));
       for (Py_ssize_t i = __pyx_nargs; i < 5; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("place", 0, 5, 6, i); __PYX_ERR(0, 798, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("place", 0, 5, 6, i); __PYX_ERR(0, 807, __pyx_L3_error) }
       }
     } else {
       switch (__pyx_nargs) {
         case  6:
         values[5] = __Pyx_ArgRef_FASTCALL(__pyx_args, 5);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 807, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  5:
         values[4] = __Pyx_ArgRef_FASTCALL(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 807, __pyx_L3_error)
         values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 807, __pyx_L3_error)
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 807, __pyx_L3_error)
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 807, __pyx_L3_error)
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 798, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 807, __pyx_L3_error)
         break;
         default: goto __pyx_L5_argtuple_error;
       }
       if (!values[5]) values[5] = __Pyx_NewRef(((PyObject*)__pyx_mstate_global->__pyx_int_0));
     }
-    if (__Pyx_PyInt_FromNumber(&values[0], "side", 0) < (0)) __PYX_ERR(0, 798, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[0], "side", 0) < (0)) __PYX_ERR(0, 807, __pyx_L3_error)
     __pyx_v_side = ((PyObject*)values[0]);
-    if (__Pyx_PyInt_FromNumber(&values[1], "order_type", 0) < (0)) __PYX_ERR(0, 798, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[1], "order_type", 0) < (0)) __PYX_ERR(0, 807, __pyx_L3_error)
     __pyx_v_order_type = ((PyObject*)values[1]);
-    if (__Pyx_PyInt_FromNumber(&values[2], "order_id", 0) < (0)) __PYX_ERR(0, 798, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[2], "order_id", 0) < (0)) __PYX_ERR(0, 807, __pyx_L3_error)
     __pyx_v_order_id = ((PyObject*)values[2]);
-    if (__Pyx_PyInt_FromNumber(&values[3], "px_1e8", 0) < (0)) __PYX_ERR(0, 798, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[3], "px_1e8", 0) < (0)) __PYX_ERR(0, 807, __pyx_L3_error)
     __pyx_v_px_1e8 = ((PyObject*)values[3]);
-    if (__Pyx_PyInt_FromNumber(&values[4], "qty_1e8", 0) < (0)) __PYX_ERR(0, 798, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[4], "qty_1e8", 0) < (0)) __PYX_ERR(0, 807, __pyx_L3_error)
     __pyx_v_qty_1e8 = ((PyObject*)values[4]);
-    if (__Pyx_PyInt_FromNumber(&values[5], "symbol_idx", 0) < (0)) __PYX_ERR(0, 799, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[5], "symbol_idx", 0) < (0)) __PYX_ERR(0, 808, __pyx_L3_error)
     __pyx_v_symbol_idx = ((PyObject*)values[5]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("place", 0, 5, 6, __pyx_nargs); __PYX_ERR(0, 798, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("place", 0, 5, 6, __pyx_nargs); __PYX_ERR(0, 807, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -15055,12 +15386,12 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_side), (&PyLong_Type), 0, "side", 2))) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_type), (&PyLong_Type), 0, "order_type", 2))) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_px_1e8), (&PyLong_Type), 0, "px_1e8", 2))) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_qty_1e8), (&PyLong_Type), 0, "qty_1e8", 2))) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol_idx), (&PyLong_Type), 0, "symbol_idx", 2))) __PYX_ERR(0, 799, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_side), (&PyLong_Type), 0, "side", 2))) __PYX_ERR(0, 807, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_type), (&PyLong_Type), 0, "order_type", 2))) __PYX_ERR(0, 807, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(0, 807, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_px_1e8), (&PyLong_Type), 0, "px_1e8", 2))) __PYX_ERR(0, 807, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_qty_1e8), (&PyLong_Type), 0, "qty_1e8", 2))) __PYX_ERR(0, 807, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol_idx), (&PyLong_Type), 0, "symbol_idx", 2))) __PYX_ERR(0, 808, __pyx_L1_error)
   __pyx_r = __pyx_pf_13sequence_edge_6orders_3oms_7Account_18place(((struct __pyx_obj_13sequence_edge_6orders_3oms_Account *)__pyx_v_self), __pyx_v_side, __pyx_v_order_type, __pyx_v_order_id, __pyx_v_px_1e8, __pyx_v_qty_1e8, __pyx_v_symbol_idx);
 
   /* function exit code */
@@ -15093,7 +15424,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_18place(struct _
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("place", 0);
 
-  /* "sequence_edge/orders/oms.pyx":800
+  /* "sequence_edge/orders/oms.pyx":809
  *     def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,
  *               symbol_idx: int = 0) -> None:
  *         self.submit(abi.ACTION_PLACE, side=side, order_type=order_type, symbol_idx=symbol_idx,             # <<<<<<<<<<<<<<
@@ -15102,13 +15433,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_18place(struct _
 */
   __pyx_t_2 = ((PyObject *)__pyx_v_self);
   __Pyx_INCREF(__pyx_t_2);
-  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 800, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 809, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_PLACE); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 800, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_PLACE); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 809, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":801
+  /* "sequence_edge/orders/oms.pyx":810
  *               symbol_idx: int = 0) -> None:
  *         self.submit(abi.ACTION_PLACE, side=side, order_type=order_type, symbol_idx=symbol_idx,
  *                     order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)             # <<<<<<<<<<<<<<
@@ -15117,7 +15448,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_18place(struct _
 */
   #if CYTHON_VECTORCALL
 
-  /* "sequence_edge/orders/oms.pyx":800
+  /* "sequence_edge/orders/oms.pyx":809
  *     def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,
  *               symbol_idx: int = 0) -> None:
  *         self.submit(abi.ACTION_PLACE, side=side, order_type=order_type, symbol_idx=symbol_idx,             # <<<<<<<<<<<<<<
@@ -15130,13 +15461,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_18place(struct _
     PyObject *__pyx_callargs[8] = {__pyx_t_2, __pyx_t_4, __pyx_v_side, __pyx_v_order_type, __pyx_v_symbol_idx, __pyx_v_order_id, __pyx_v_px_1e8, __pyx_v_qty_1e8};
     #if CYTHON_VECTORCALL
     __pyx_t_3 = __pyx_mstate_global->__pyx_tuple[0];
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 800, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 809, __pyx_L1_error)
     __Pyx_INCREF(__pyx_t_3);
     #else
     {
       PyObject *__pyx_temp[6] = {__pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_n_u_order_type, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_qty_1e8};
       __pyx_t_3 = __Pyx_MakeKwargDict(__pyx_temp, __pyx_callargs+2, 6);
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 800, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 809, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     #endif
@@ -15146,12 +15477,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_18place(struct _
     #if CYTHON_VECTORCALL
     #endif
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 800, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 809, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":798
+  /* "sequence_edge/orders/oms.pyx":807
  *         self.handle(&a)
  * 
  *     def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,             # <<<<<<<<<<<<<<
@@ -15175,7 +15506,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_18place(struct _
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":803
+/* "sequence_edge/orders/oms.pyx":812
  *                     order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
  * 
  *     def cancel(self, order_id: int) -> None:             # <<<<<<<<<<<<<<
@@ -15222,33 +15553,33 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_order_id,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 803, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 812, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 803, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 812, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "cancel", 0) < (0)) __PYX_ERR(0, 803, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "cancel", 0) < (0)) __PYX_ERR(0, 812, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("cancel", 1, 1, 1, i); __PYX_ERR(0, 803, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("cancel", 1, 1, 1, i); __PYX_ERR(0, 812, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 803, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 812, __pyx_L3_error)
     }
-    if (__Pyx_PyInt_FromNumber(&values[0], "order_id", 0) < (0)) __PYX_ERR(0, 803, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[0], "order_id", 0) < (0)) __PYX_ERR(0, 812, __pyx_L3_error)
     __pyx_v_order_id = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("cancel", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 803, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("cancel", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 812, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -15259,7 +15590,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(0, 803, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(0, 812, __pyx_L1_error)
   __pyx_r = __pyx_pf_13sequence_edge_6orders_3oms_7Account_20cancel(((struct __pyx_obj_13sequence_edge_6orders_3oms_Account *)__pyx_v_self), __pyx_v_order_id);
 
   /* function exit code */
@@ -15292,7 +15623,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_20cancel(struct 
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("cancel", 0);
 
-  /* "sequence_edge/orders/oms.pyx":804
+  /* "sequence_edge/orders/oms.pyx":813
  * 
  *     def cancel(self, order_id: int) -> None:
  *         self.submit(abi.ACTION_CANCEL, order_id=order_id)             # <<<<<<<<<<<<<<
@@ -15301,9 +15632,9 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_20cancel(struct 
 */
   __pyx_t_2 = ((PyObject *)__pyx_v_self);
   __Pyx_INCREF(__pyx_t_2);
-  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 804, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 813, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_CANCEL); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 804, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_CANCEL); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 813, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   #if CYTHON_VECTORCALL
@@ -15313,13 +15644,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_20cancel(struct 
     PyObject *__pyx_callargs[3] = {__pyx_t_2, __pyx_t_4, __pyx_v_order_id};
     #if CYTHON_VECTORCALL
     __pyx_t_3 = __pyx_mstate_global->__pyx_tuple[1];
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 804, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 813, __pyx_L1_error)
     __Pyx_INCREF(__pyx_t_3);
     #else
     {
       PyObject *__pyx_temp[1] = {__pyx_mstate_global->__pyx_n_u_order_id};
       __pyx_t_3 = __Pyx_MakeKwargDict(__pyx_temp, __pyx_callargs+2, 1);
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 804, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 813, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     #endif
@@ -15329,12 +15660,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_20cancel(struct 
     #if CYTHON_VECTORCALL
     #endif
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 804, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 813, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":803
+  /* "sequence_edge/orders/oms.pyx":812
  *                     order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
  * 
  *     def cancel(self, order_id: int) -> None:             # <<<<<<<<<<<<<<
@@ -15358,7 +15689,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_20cancel(struct 
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":806
+/* "sequence_edge/orders/oms.pyx":815
  *         self.submit(abi.ACTION_CANCEL, order_id=order_id)
  * 
  *     def cancel_all(self, symbol_idx: int = ALL_SYMBOLS) -> None:             # <<<<<<<<<<<<<<
@@ -15405,36 +15736,36 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_symbol_idx,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 806, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 815, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 806, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 815, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "cancel_all", 0) < (0)) __PYX_ERR(0, 806, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "cancel_all", 0) < (0)) __PYX_ERR(0, 815, __pyx_L3_error)
       if (!values[0]) values[0] = __Pyx_NewRef(__pyx_mstate_global->__pyx_k__3);
     } else {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 806, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 815, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       if (!values[0]) values[0] = __Pyx_NewRef(__pyx_mstate_global->__pyx_k__3);
     }
-    if (__Pyx_PyInt_FromNumber(&values[0], "symbol_idx", 0) < (0)) __PYX_ERR(0, 806, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[0], "symbol_idx", 0) < (0)) __PYX_ERR(0, 815, __pyx_L3_error)
     __pyx_v_symbol_idx = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("cancel_all", 0, 0, 1, __pyx_nargs); __PYX_ERR(0, 806, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("cancel_all", 0, 0, 1, __pyx_nargs); __PYX_ERR(0, 815, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -15445,7 +15776,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol_idx), (&PyLong_Type), 0, "symbol_idx", 2))) __PYX_ERR(0, 806, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol_idx), (&PyLong_Type), 0, "symbol_idx", 2))) __PYX_ERR(0, 815, __pyx_L1_error)
   __pyx_r = __pyx_pf_13sequence_edge_6orders_3oms_7Account_22cancel_all(((struct __pyx_obj_13sequence_edge_6orders_3oms_Account *)__pyx_v_self), __pyx_v_symbol_idx);
 
   /* function exit code */
@@ -15478,7 +15809,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_22cancel_all(str
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("cancel_all", 0);
 
-  /* "sequence_edge/orders/oms.pyx":807
+  /* "sequence_edge/orders/oms.pyx":816
  * 
  *     def cancel_all(self, symbol_idx: int = ALL_SYMBOLS) -> None:
  *         self.submit(abi.ACTION_CANCEL_ALL, symbol_idx=symbol_idx)             # <<<<<<<<<<<<<<
@@ -15487,9 +15818,9 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_22cancel_all(str
 */
   __pyx_t_2 = ((PyObject *)__pyx_v_self);
   __Pyx_INCREF(__pyx_t_2);
-  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 807, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 816, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_CANCEL_ALL); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 807, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_CANCEL_ALL); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 816, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   #if CYTHON_VECTORCALL
@@ -15499,13 +15830,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_22cancel_all(str
     PyObject *__pyx_callargs[3] = {__pyx_t_2, __pyx_t_4, __pyx_v_symbol_idx};
     #if CYTHON_VECTORCALL
     __pyx_t_3 = __pyx_mstate_global->__pyx_tuple[2];
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 807, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 816, __pyx_L1_error)
     __Pyx_INCREF(__pyx_t_3);
     #else
     {
       PyObject *__pyx_temp[1] = {__pyx_mstate_global->__pyx_n_u_symbol_idx};
       __pyx_t_3 = __Pyx_MakeKwargDict(__pyx_temp, __pyx_callargs+2, 1);
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 807, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 816, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     #endif
@@ -15515,12 +15846,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_22cancel_all(str
     #if CYTHON_VECTORCALL
     #endif
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 807, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 816, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":806
+  /* "sequence_edge/orders/oms.pyx":815
  *         self.submit(abi.ACTION_CANCEL, order_id=order_id)
  * 
  *     def cancel_all(self, symbol_idx: int = ALL_SYMBOLS) -> None:             # <<<<<<<<<<<<<<
@@ -15544,7 +15875,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_22cancel_all(str
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":809
+/* "sequence_edge/orders/oms.pyx":818
  *         self.submit(abi.ACTION_CANCEL_ALL, symbol_idx=symbol_idx)
  * 
  *     def amend(self, order_id: int, px_1e8: int, qty_1e8: int) -> None:             # <<<<<<<<<<<<<<
@@ -15593,49 +15924,49 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_order_id,&__pyx_mstate_global->__pyx_n_u_px_1e8,&__pyx_mstate_global->__pyx_n_u_qty_1e8,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 809, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 818, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 809, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 818, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 809, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 818, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 809, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 818, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "amend", 0) < (0)) __PYX_ERR(0, 809, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "amend", 0) < (0)) __PYX_ERR(0, 818, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 3; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("amend", 1, 3, 3, i); __PYX_ERR(0, 809, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("amend", 1, 3, 3, i); __PYX_ERR(0, 818, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 3)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 809, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 818, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 809, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 818, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 809, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 818, __pyx_L3_error)
     }
-    if (__Pyx_PyInt_FromNumber(&values[0], "order_id", 0) < (0)) __PYX_ERR(0, 809, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[0], "order_id", 0) < (0)) __PYX_ERR(0, 818, __pyx_L3_error)
     __pyx_v_order_id = ((PyObject*)values[0]);
-    if (__Pyx_PyInt_FromNumber(&values[1], "px_1e8", 0) < (0)) __PYX_ERR(0, 809, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[1], "px_1e8", 0) < (0)) __PYX_ERR(0, 818, __pyx_L3_error)
     __pyx_v_px_1e8 = ((PyObject*)values[1]);
-    if (__Pyx_PyInt_FromNumber(&values[2], "qty_1e8", 0) < (0)) __PYX_ERR(0, 809, __pyx_L3_error)
+    if (__Pyx_PyInt_FromNumber(&values[2], "qty_1e8", 0) < (0)) __PYX_ERR(0, 818, __pyx_L3_error)
     __pyx_v_qty_1e8 = ((PyObject*)values[2]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("amend", 1, 3, 3, __pyx_nargs); __PYX_ERR(0, 809, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("amend", 1, 3, 3, __pyx_nargs); __PYX_ERR(0, 818, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -15646,9 +15977,9 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(0, 809, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_px_1e8), (&PyLong_Type), 0, "px_1e8", 2))) __PYX_ERR(0, 809, __pyx_L1_error)
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_qty_1e8), (&PyLong_Type), 0, "qty_1e8", 2))) __PYX_ERR(0, 809, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_id), (&PyLong_Type), 0, "order_id", 2))) __PYX_ERR(0, 818, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_px_1e8), (&PyLong_Type), 0, "px_1e8", 2))) __PYX_ERR(0, 818, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_qty_1e8), (&PyLong_Type), 0, "qty_1e8", 2))) __PYX_ERR(0, 818, __pyx_L1_error)
   __pyx_r = __pyx_pf_13sequence_edge_6orders_3oms_7Account_24amend(((struct __pyx_obj_13sequence_edge_6orders_3oms_Account *)__pyx_v_self), __pyx_v_order_id, __pyx_v_px_1e8, __pyx_v_qty_1e8);
 
   /* function exit code */
@@ -15681,7 +16012,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_24amend(struct _
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("amend", 0);
 
-  /* "sequence_edge/orders/oms.pyx":810
+  /* "sequence_edge/orders/oms.pyx":819
  * 
  *     def amend(self, order_id: int, px_1e8: int, qty_1e8: int) -> None:
  *         self.submit(abi.ACTION_AMEND, order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)             # <<<<<<<<<<<<<<
@@ -15690,9 +16021,9 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_24amend(struct _
 */
   __pyx_t_2 = ((PyObject *)__pyx_v_self);
   __Pyx_INCREF(__pyx_t_2);
-  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 810, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 819, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_AMEND); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 810, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_ACTION_AMEND); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 819, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   #if CYTHON_VECTORCALL
@@ -15702,13 +16033,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_24amend(struct _
     PyObject *__pyx_callargs[5] = {__pyx_t_2, __pyx_t_4, __pyx_v_order_id, __pyx_v_px_1e8, __pyx_v_qty_1e8};
     #if CYTHON_VECTORCALL
     __pyx_t_3 = __pyx_mstate_global->__pyx_tuple[3];
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 810, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 819, __pyx_L1_error)
     __Pyx_INCREF(__pyx_t_3);
     #else
     {
       PyObject *__pyx_temp[3] = {__pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_qty_1e8};
       __pyx_t_3 = __Pyx_MakeKwargDict(__pyx_temp, __pyx_callargs+2, 3);
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 810, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 819, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     #endif
@@ -15718,12 +16049,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_24amend(struct _
     #if CYTHON_VECTORCALL
     #endif
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 810, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 819, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":809
+  /* "sequence_edge/orders/oms.pyx":818
  *         self.submit(abi.ACTION_CANCEL_ALL, symbol_idx=symbol_idx)
  * 
  *     def amend(self, order_id: int, px_1e8: int, qty_1e8: int) -> None:             # <<<<<<<<<<<<<<
@@ -15747,7 +16078,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_24amend(struct _
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":812
+/* "sequence_edge/orders/oms.pyx":821
  *         self.submit(abi.ACTION_AMEND, order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
  * 
  *     def cancel_everything(self) -> int:             # <<<<<<<<<<<<<<
@@ -15808,7 +16139,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_26cancel_everyth
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("cancel_everything", 0);
 
-  /* "sequence_edge/orders/oms.pyx":814
+  /* "sequence_edge/orders/oms.pyx":823
  *     def cancel_everything(self) -> int:
  *         """The edge cancels whatever is left resting (undeploy, failure); returns how many."""
  *         cdef uint32_t n = self.cancel_resting(ALL_SYMBOLS)             # <<<<<<<<<<<<<<
@@ -15817,7 +16148,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_26cancel_everyth
 */
   __pyx_v_n = ((struct __pyx_vtabstruct_13sequence_edge_6orders_3oms_Account *)__pyx_v_self->__pyx_vtab)->cancel_resting(__pyx_v_self, __pyx_e_13sequence_edge_6orders_3oms_ALL_SYMBOLS);
 
-  /* "sequence_edge/orders/oms.pyx":815
+  /* "sequence_edge/orders/oms.pyx":824
  *         """The edge cancels whatever is left resting (undeploy, failure); returns how many."""
  *         cdef uint32_t n = self.cancel_resting(ALL_SYMBOLS)
  *         self.n_cancelled_by_edge += n             # <<<<<<<<<<<<<<
@@ -15826,16 +16157,16 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_26cancel_everyth
 */
   __pyx_v_self->n_cancelled_by_edge = (__pyx_v_self->n_cancelled_by_edge + __pyx_v_n);
 
-  /* "sequence_edge/orders/oms.pyx":816
+  /* "sequence_edge/orders/oms.pyx":825
  *         cdef uint32_t n = self.cancel_resting(ALL_SYMBOLS)
  *         self.n_cancelled_by_edge += n
  *         return n             # <<<<<<<<<<<<<<
  * 
  *     def drain_events(self) -> list:
 */
-  __pyx_t_1 = __Pyx_PyLong_From_uint32_t(__pyx_v_n); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 816, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_From_uint32_t(__pyx_v_n); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 825, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  if (__Pyx_PyInt_FromNumber(&__pyx_t_1, NULL, 0) < (0)) __PYX_ERR(0, 816, __pyx_L1_error)
+  if (__Pyx_PyInt_FromNumber(&__pyx_t_1, NULL, 0) < (0)) __PYX_ERR(0, 825, __pyx_L1_error)
   {
     PyObject *__pyx_temp;
     {
@@ -15847,7 +16178,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_26cancel_everyth
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":812
+  /* "sequence_edge/orders/oms.pyx":821
  *         self.submit(abi.ACTION_AMEND, order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
  * 
  *     def cancel_everything(self) -> int:             # <<<<<<<<<<<<<<
@@ -15867,7 +16198,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_26cancel_everyth
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":818
+/* "sequence_edge/orders/oms.pyx":827
  *         return n
  * 
  *     def drain_events(self) -> list:             # <<<<<<<<<<<<<<
@@ -15938,19 +16269,19 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("drain_events", 0);
 
-  /* "sequence_edge/orders/oms.pyx":821
+  /* "sequence_edge/orders/oms.pyx":830
  *         """Undelivered fills and rejects, oldest first, as ("fill" | "reject", dict)."""
  *         cdef algo_event_t ev
  *         out = []             # <<<<<<<<<<<<<<
  *         while self.pop_event(&ev):
  *             if ev.kind == EVK_FILL:
 */
-  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 821, __pyx_L1_error)
+  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 830, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_out = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":822
+  /* "sequence_edge/orders/oms.pyx":831
  *         cdef algo_event_t ev
  *         out = []
  *         while self.pop_event(&ev):             # <<<<<<<<<<<<<<
@@ -15963,7 +16294,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
 
     if (!__pyx_t_2) break;
 
-    /* "sequence_edge/orders/oms.pyx":823
+    /* "sequence_edge/orders/oms.pyx":832
  *         out = []
  *         while self.pop_event(&ev):
  *             if ev.kind == EVK_FILL:             # <<<<<<<<<<<<<<
@@ -15975,100 +16306,100 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
     if (__pyx_t_2) {
 
 
-      /* "sequence_edge/orders/oms.pyx":824
+      /* "sequence_edge/orders/oms.pyx":833
  *         while self.pop_event(&ev):
  *             if ev.kind == EVK_FILL:
  *                 out.append(("fill", {"order_id": ev.fill.order_id, "px_1e8": ev.fill.px_1e8,             # <<<<<<<<<<<<<<
  *                                      "qty_1e8": ev.fill.qty_1e8, "fee_1e8": ev.fill.fee_1e8,
  *                                      "symbol_idx": ev.fill.symbol_idx, "side": ev.fill.side,
 */
-      __pyx_t_1 = __Pyx_PyDict_NewPresized(8); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 824, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyDict_NewPresized(8); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 833, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
-      __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.fill.order_id); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 824, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.fill.order_id); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 833, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_t_3) < (0)) __PYX_ERR(0, 833, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.fill.px_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 824, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.fill.px_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 833, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_t_3) < (0)) __PYX_ERR(0, 833, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":825
+      /* "sequence_edge/orders/oms.pyx":834
  *             if ev.kind == EVK_FILL:
  *                 out.append(("fill", {"order_id": ev.fill.order_id, "px_1e8": ev.fill.px_1e8,
  *                                      "qty_1e8": ev.fill.qty_1e8, "fee_1e8": ev.fill.fee_1e8,             # <<<<<<<<<<<<<<
  *                                      "symbol_idx": ev.fill.symbol_idx, "side": ev.fill.side,
  *                                      "maker": bool(ev.fill.flags & SEQ_FILL_MAKER),
 */
-      __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.fill.qty_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 825, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.fill.qty_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 834, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_t_3) < (0)) __PYX_ERR(0, 833, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      __pyx_t_3 = __Pyx_PyLong_From_int64_t(__pyx_v_ev.fill.fee_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 825, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyLong_From_int64_t(__pyx_v_ev.fill.fee_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 834, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_fee_1e8, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_fee_1e8, __pyx_t_3) < (0)) __PYX_ERR(0, 833, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":826
+      /* "sequence_edge/orders/oms.pyx":835
  *                 out.append(("fill", {"order_id": ev.fill.order_id, "px_1e8": ev.fill.px_1e8,
  *                                      "qty_1e8": ev.fill.qty_1e8, "fee_1e8": ev.fill.fee_1e8,
  *                                      "symbol_idx": ev.fill.symbol_idx, "side": ev.fill.side,             # <<<<<<<<<<<<<<
  *                                      "maker": bool(ev.fill.flags & SEQ_FILL_MAKER),
  *                                      "final": bool(ev.fill.flags & SEQ_FILL_FINAL)}))
 */
-      __pyx_t_3 = __Pyx_PyLong_From_uint16_t(__pyx_v_ev.fill.symbol_idx); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 826, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyLong_From_uint16_t(__pyx_v_ev.fill.symbol_idx); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 835, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_t_3) < (0)) __PYX_ERR(0, 833, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      __pyx_t_3 = __Pyx_PyLong_From_uint8_t(__pyx_v_ev.fill.side); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 826, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyLong_From_uint8_t(__pyx_v_ev.fill.side); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 835, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_side, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_side, __pyx_t_3) < (0)) __PYX_ERR(0, 833, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":827
+      /* "sequence_edge/orders/oms.pyx":836
  *                                      "qty_1e8": ev.fill.qty_1e8, "fee_1e8": ev.fill.fee_1e8,
  *                                      "symbol_idx": ev.fill.symbol_idx, "side": ev.fill.side,
  *                                      "maker": bool(ev.fill.flags & SEQ_FILL_MAKER),             # <<<<<<<<<<<<<<
  *                                      "final": bool(ev.fill.flags & SEQ_FILL_FINAL)}))
  *             else:
 */
-      __pyx_t_3 = __Pyx_PyBool_FromLong((!(!((__pyx_v_ev.fill.flags & __pyx_e_13sequence_edge_4algo_3abi_SEQ_FILL_MAKER) != 0)))); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 827, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyBool_FromLong((!(!((__pyx_v_ev.fill.flags & __pyx_e_13sequence_edge_4algo_3abi_SEQ_FILL_MAKER) != 0)))); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 836, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_maker, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_maker, __pyx_t_3) < (0)) __PYX_ERR(0, 833, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":828
+      /* "sequence_edge/orders/oms.pyx":837
  *                                      "symbol_idx": ev.fill.symbol_idx, "side": ev.fill.side,
  *                                      "maker": bool(ev.fill.flags & SEQ_FILL_MAKER),
  *                                      "final": bool(ev.fill.flags & SEQ_FILL_FINAL)}))             # <<<<<<<<<<<<<<
  *             else:
  *                 out.append(("reject", {"order_id": ev.reject.order_id,
 */
-      __pyx_t_3 = __Pyx_PyBool_FromLong((!(!((__pyx_v_ev.fill.flags & __pyx_e_13sequence_edge_4algo_3abi_SEQ_FILL_FINAL) != 0)))); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 828, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyBool_FromLong((!(!((__pyx_v_ev.fill.flags & __pyx_e_13sequence_edge_4algo_3abi_SEQ_FILL_FINAL) != 0)))); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 837, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_final, __pyx_t_3) < (0)) __PYX_ERR(0, 824, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_final, __pyx_t_3) < (0)) __PYX_ERR(0, 833, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":824
+      /* "sequence_edge/orders/oms.pyx":833
  *         while self.pop_event(&ev):
  *             if ev.kind == EVK_FILL:
  *                 out.append(("fill", {"order_id": ev.fill.order_id, "px_1e8": ev.fill.px_1e8,             # <<<<<<<<<<<<<<
  *                                      "qty_1e8": ev.fill.qty_1e8, "fee_1e8": ev.fill.fee_1e8,
  *                                      "symbol_idx": ev.fill.symbol_idx, "side": ev.fill.side,
 */
-      __pyx_t_3 = PyTuple_New(2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 824, __pyx_L1_error)
+      __pyx_t_3 = PyTuple_New(2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 833, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
       __Pyx_INCREF(__pyx_mstate_global->__pyx_n_u_fill);
       __Pyx_GIVEREF(__pyx_mstate_global->__pyx_n_u_fill);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 0, __pyx_mstate_global->__pyx_n_u_fill) != (0)) __PYX_ERR(0, 824, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 0, __pyx_mstate_global->__pyx_n_u_fill) != (0)) __PYX_ERR(0, 833, __pyx_L1_error);
       __Pyx_GIVEREF(__pyx_t_1);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 1, __pyx_t_1) != (0)) __PYX_ERR(0, 824, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 1, __pyx_t_1) != (0)) __PYX_ERR(0, 833, __pyx_L1_error);
       __pyx_t_1 = 0;
-      __pyx_t_4 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_3); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 824, __pyx_L1_error)
+      __pyx_t_4 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_3); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 833, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
 
-      /* "sequence_edge/orders/oms.pyx":823
+      /* "sequence_edge/orders/oms.pyx":832
  *         out = []
  *         while self.pop_event(&ev):
  *             if ev.kind == EVK_FILL:             # <<<<<<<<<<<<<<
@@ -16078,7 +16409,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
       goto __pyx_L5;
     }
 
-    /* "sequence_edge/orders/oms.pyx":830
+    /* "sequence_edge/orders/oms.pyx":839
  *                                      "final": bool(ev.fill.flags & SEQ_FILL_FINAL)}))
  *             else:
  *                 out.append(("reject", {"order_id": ev.reject.order_id,             # <<<<<<<<<<<<<<
@@ -16086,32 +16417,32 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
  *                                        "symbol_idx": ev.reject.symbol_idx,
 */
     /*else*/ {
-      __pyx_t_3 = __Pyx_PyDict_NewPresized(4); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 830, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyDict_NewPresized(4); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 839, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      __pyx_t_1 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.reject.order_id); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 830, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyLong_From_uint64_t(__pyx_v_ev.reject.order_id); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 839, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
-      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_t_1) < (0)) __PYX_ERR(0, 830, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_t_1) < (0)) __PYX_ERR(0, 839, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":831
+      /* "sequence_edge/orders/oms.pyx":840
  *             else:
  *                 out.append(("reject", {"order_id": ev.reject.order_id,
  *                                        "reason": abi.REJECT_REASONS.get(ev.reject.reason, str(ev.reject.reason)),             # <<<<<<<<<<<<<<
  *                                        "symbol_idx": ev.reject.symbol_idx,
  *                                        "action_kind": ev.reject.action_kind}))
 */
-      __Pyx_GetModuleGlobalName(__pyx_t_6, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 831, __pyx_L1_error)
+      __Pyx_GetModuleGlobalName(__pyx_t_6, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 840, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
-      __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_t_6, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 831, __pyx_L1_error)
+      __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_t_6, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 840, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
       __pyx_t_5 = __pyx_t_7;
       __Pyx_INCREF(__pyx_t_5);
-      __pyx_t_6 = __Pyx_PyLong_From_uint32_t(__pyx_v_ev.reject.reason); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 831, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyLong_From_uint32_t(__pyx_v_ev.reject.reason); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 840, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
-      __pyx_t_8 = __Pyx_PyLong_From_uint32_t(__pyx_v_ev.reject.reason); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 831, __pyx_L1_error)
+      __pyx_t_8 = __Pyx_PyLong_From_uint32_t(__pyx_v_ev.reject.reason); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 840, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_8);
-      __pyx_t_9 = __Pyx_PyObject_Unicode(__pyx_t_8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 831, __pyx_L1_error)
+      __pyx_t_9 = __Pyx_PyObject_Unicode(__pyx_t_8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 840, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_9);
       __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
       __pyx_t_10 = 0;
@@ -16122,59 +16453,59 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
         __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
         __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
         __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 831, __pyx_L1_error)
+        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 840, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_1);
       }
-      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_reason, __pyx_t_1) < (0)) __PYX_ERR(0, 830, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_reason, __pyx_t_1) < (0)) __PYX_ERR(0, 839, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":832
+      /* "sequence_edge/orders/oms.pyx":841
  *                 out.append(("reject", {"order_id": ev.reject.order_id,
  *                                        "reason": abi.REJECT_REASONS.get(ev.reject.reason, str(ev.reject.reason)),
  *                                        "symbol_idx": ev.reject.symbol_idx,             # <<<<<<<<<<<<<<
  *                                        "action_kind": ev.reject.action_kind}))
  *         return out
 */
-      __pyx_t_1 = __Pyx_PyLong_From_uint16_t(__pyx_v_ev.reject.symbol_idx); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 832, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyLong_From_uint16_t(__pyx_v_ev.reject.symbol_idx); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 841, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
-      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_t_1) < (0)) __PYX_ERR(0, 830, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_t_1) < (0)) __PYX_ERR(0, 839, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":833
+      /* "sequence_edge/orders/oms.pyx":842
  *                                        "reason": abi.REJECT_REASONS.get(ev.reject.reason, str(ev.reject.reason)),
  *                                        "symbol_idx": ev.reject.symbol_idx,
  *                                        "action_kind": ev.reject.action_kind}))             # <<<<<<<<<<<<<<
  *         return out
  * 
 */
-      __pyx_t_1 = __Pyx_PyLong_From_uint8_t(__pyx_v_ev.reject.action_kind); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 833, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyLong_From_uint8_t(__pyx_v_ev.reject.action_kind); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 842, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
-      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_action_kind, __pyx_t_1) < (0)) __PYX_ERR(0, 830, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_action_kind, __pyx_t_1) < (0)) __PYX_ERR(0, 839, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-      /* "sequence_edge/orders/oms.pyx":830
+      /* "sequence_edge/orders/oms.pyx":839
  *                                      "final": bool(ev.fill.flags & SEQ_FILL_FINAL)}))
  *             else:
  *                 out.append(("reject", {"order_id": ev.reject.order_id,             # <<<<<<<<<<<<<<
  *                                        "reason": abi.REJECT_REASONS.get(ev.reject.reason, str(ev.reject.reason)),
  *                                        "symbol_idx": ev.reject.symbol_idx,
 */
-      __pyx_t_1 = PyTuple_New(2); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 830, __pyx_L1_error)
+      __pyx_t_1 = PyTuple_New(2); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 839, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       __Pyx_INCREF(__pyx_mstate_global->__pyx_n_u_reject);
       __Pyx_GIVEREF(__pyx_mstate_global->__pyx_n_u_reject);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_1, 0, __pyx_mstate_global->__pyx_n_u_reject) != (0)) __PYX_ERR(0, 830, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_1, 0, __pyx_mstate_global->__pyx_n_u_reject) != (0)) __PYX_ERR(0, 839, __pyx_L1_error);
       __Pyx_GIVEREF(__pyx_t_3);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_1, 1, __pyx_t_3) != (0)) __PYX_ERR(0, 830, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_1, 1, __pyx_t_3) != (0)) __PYX_ERR(0, 839, __pyx_L1_error);
       __pyx_t_3 = 0;
-      __pyx_t_4 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_1); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 830, __pyx_L1_error)
+      __pyx_t_4 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_1); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 839, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
     }
     __pyx_L5:;
   }
 
-  /* "sequence_edge/orders/oms.pyx":834
+  /* "sequence_edge/orders/oms.pyx":843
  *                                        "symbol_idx": ev.reject.symbol_idx,
  *                                        "action_kind": ev.reject.action_kind}))
  *         return out             # <<<<<<<<<<<<<<
@@ -16192,7 +16523,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":818
+  /* "sequence_edge/orders/oms.pyx":827
  *         return n
  * 
  *     def drain_events(self) -> list:             # <<<<<<<<<<<<<<
@@ -16219,7 +16550,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_28drain_events(s
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":836
+/* "sequence_edge/orders/oms.pyx":845
  *         return out
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -16251,14 +16582,14 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14pending_events
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__get__", 0);
 
-  /* "sequence_edge/orders/oms.pyx":838
+  /* "sequence_edge/orders/oms.pyx":847
  *     @property
  *     def pending_events(self) -> int:
  *         return self.ev_count             # <<<<<<<<<<<<<<
  * 
  *     def open_orders(self) -> list:
 */
-  __pyx_t_1 = __Pyx_PyLong_From_uint32_t(__pyx_v_self->ev_count); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 838, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_From_uint32_t(__pyx_v_self->ev_count); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 847, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -16271,7 +16602,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14pending_events
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":836
+  /* "sequence_edge/orders/oms.pyx":845
  *         return out
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -16290,7 +16621,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14pending_events
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":840
+/* "sequence_edge/orders/oms.pyx":849
  *         return self.ev_count
  * 
  *     def open_orders(self) -> list:             # <<<<<<<<<<<<<<
@@ -16363,19 +16694,19 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("open_orders", 0);
 
-  /* "sequence_edge/orders/oms.pyx":844
+  /* "sequence_edge/orders/oms.pyx":853
  *         cdef uint32_t i
  *         cdef order_t* o
  *         out = []             # <<<<<<<<<<<<<<
  *         for i in range(self.n_open):
  *             o = &self.orders[i]
 */
-  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 844, __pyx_L1_error)
+  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 853, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_out = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":845
+  /* "sequence_edge/orders/oms.pyx":854
  *         cdef order_t* o
  *         out = []
  *         for i in range(self.n_open):             # <<<<<<<<<<<<<<
@@ -16389,7 +16720,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
   for (__pyx_t_4 = 0; __pyx_t_4 < __pyx_t_3; __pyx_t_4+=1) {
     __pyx_v_i = __pyx_t_4;
 
-    /* "sequence_edge/orders/oms.pyx":846
+    /* "sequence_edge/orders/oms.pyx":855
  *         out = []
  *         for i in range(self.n_open):
  *             o = &self.orders[i]             # <<<<<<<<<<<<<<
@@ -16398,19 +16729,19 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
 */
     __pyx_v_o = (&(__pyx_v_self->orders[__pyx_v_i]));
 
-    /* "sequence_edge/orders/oms.pyx":847
+    /* "sequence_edge/orders/oms.pyx":856
  *         for i in range(self.n_open):
  *             o = &self.orders[i]
  *             out.append({"order_ref": format_ref(o.ref), "order_id": o.client_id,             # <<<<<<<<<<<<<<
  *                         "symbol": self.symbols[o.symbol_idx], "side": "buy" if o.side == SEQ_SIDE_BUY else "sell",
  *                         "type": {0: "limit", 3: "post_only"}.get(o.order_type, str(o.order_type)),
 */
-    __pyx_t_1 = __Pyx_PyDict_NewPresized(10); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 847, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyDict_NewPresized(10); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 856, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     __pyx_t_6 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_7, __pyx_mstate_global->__pyx_n_u_format_ref); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 847, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_7, __pyx_mstate_global->__pyx_n_u_format_ref); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 856, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_8 = __Pyx_PyLong_From_uint32_t(__pyx_v_o->ref); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 847, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyLong_From_uint32_t(__pyx_v_o->ref); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 856, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __pyx_t_9 = 1;
     #if CYTHON_UNPACK_METHODS
@@ -16430,17 +16761,17 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
       __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
       __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 847, __pyx_L1_error)
+      if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 856, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
     }
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_ref, __pyx_t_5) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_ref, __pyx_t_5) < (0)) __PYX_ERR(0, 856, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-    __pyx_t_5 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->client_id); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 847, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->client_id); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 856, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_t_5) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_t_5) < (0)) __PYX_ERR(0, 856, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":848
+    /* "sequence_edge/orders/oms.pyx":857
  *             o = &self.orders[i]
  *             out.append({"order_ref": format_ref(o.ref), "order_id": o.client_id,
  *                         "symbol": self.symbols[o.symbol_idx], "side": "buy" if o.side == SEQ_SIDE_BUY else "sell",             # <<<<<<<<<<<<<<
@@ -16449,9 +16780,9 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
 */
     if (unlikely(__pyx_v_self->symbols == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 848, __pyx_L1_error)
+      __PYX_ERR(0, 857, __pyx_L1_error)
     }
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_symbol, __Pyx_PyTuple_GET_ITEM(__pyx_v_self->symbols, __pyx_v_o->symbol_idx)) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_symbol, __Pyx_PyTuple_GET_ITEM(__pyx_v_self->symbols, __pyx_v_o->symbol_idx)) < (0)) __PYX_ERR(0, 856, __pyx_L1_error)
     __pyx_t_10 = (__pyx_v_o->side == __pyx_e_13sequence_edge_4algo_3abi_SEQ_SIDE_BUY);
 
     if (__pyx_t_10) {
@@ -16462,82 +16793,82 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
       __pyx_t_5 = __pyx_mstate_global->__pyx_n_u_sell;
     }
 
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_side, __pyx_t_5) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_side, __pyx_t_5) < (0)) __PYX_ERR(0, 856, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":849
+    /* "sequence_edge/orders/oms.pyx":858
  *             out.append({"order_ref": format_ref(o.ref), "order_id": o.client_id,
  *                         "symbol": self.symbols[o.symbol_idx], "side": "buy" if o.side == SEQ_SIDE_BUY else "sell",
  *                         "type": {0: "limit", 3: "post_only"}.get(o.order_type, str(o.order_type)),             # <<<<<<<<<<<<<<
  *                         "px_1e8": o.px_1e8, "qty_1e8": o.qty_1e8, "filled_1e8": o.filled_1e8,
  *                         "queue_ahead_1e8": o.queue_1e8, "state": "open"})
 */
-    __pyx_t_5 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 849, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 858, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_int_0, __pyx_mstate_global->__pyx_n_u_limit) < (0)) __PYX_ERR(0, 849, __pyx_L1_error)
-    if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_int_3, __pyx_mstate_global->__pyx_n_u_post_only) < (0)) __PYX_ERR(0, 849, __pyx_L1_error)
-    __pyx_t_7 = __Pyx_PyLong_From_uint8_t(__pyx_v_o->order_type); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 849, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_int_0, __pyx_mstate_global->__pyx_n_u_limit) < (0)) __PYX_ERR(0, 858, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_int_3, __pyx_mstate_global->__pyx_n_u_post_only) < (0)) __PYX_ERR(0, 858, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyLong_From_uint8_t(__pyx_v_o->order_type); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 858, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_8 = __Pyx_PyLong_From_uint8_t(__pyx_v_o->order_type); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 849, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyLong_From_uint8_t(__pyx_v_o->order_type); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 858, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
-    __pyx_t_6 = __Pyx_PyObject_Unicode(__pyx_t_8); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 849, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyObject_Unicode(__pyx_t_8); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 858, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-    __pyx_t_8 = __Pyx_PyDict_GetItemDefault(__pyx_t_5, __pyx_t_7, __pyx_t_6); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 849, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyDict_GetItemDefault(__pyx_t_5, __pyx_t_7, __pyx_t_6); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 858, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_type, __pyx_t_8) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_type, __pyx_t_8) < (0)) __PYX_ERR(0, 856, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":850
+    /* "sequence_edge/orders/oms.pyx":859
  *                         "symbol": self.symbols[o.symbol_idx], "side": "buy" if o.side == SEQ_SIDE_BUY else "sell",
  *                         "type": {0: "limit", 3: "post_only"}.get(o.order_type, str(o.order_type)),
  *                         "px_1e8": o.px_1e8, "qty_1e8": o.qty_1e8, "filled_1e8": o.filled_1e8,             # <<<<<<<<<<<<<<
  *                         "queue_ahead_1e8": o.queue_1e8, "state": "open"})
  *         return out
 */
-    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->px_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 850, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->px_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 859, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 856, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->qty_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 850, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->qty_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 859, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 856, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->filled_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 850, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->filled_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 859, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_filled_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_filled_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 856, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
 
-    /* "sequence_edge/orders/oms.pyx":851
+    /* "sequence_edge/orders/oms.pyx":860
  *                         "type": {0: "limit", 3: "post_only"}.get(o.order_type, str(o.order_type)),
  *                         "px_1e8": o.px_1e8, "qty_1e8": o.qty_1e8, "filled_1e8": o.filled_1e8,
  *                         "queue_ahead_1e8": o.queue_1e8, "state": "open"})             # <<<<<<<<<<<<<<
  *         return out
  * 
 */
-    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->queue_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 851, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyLong_From_uint64_t(__pyx_v_o->queue_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 860, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_queue_ahead_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_queue_ahead_1e8, __pyx_t_8) < (0)) __PYX_ERR(0, 856, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_state, __pyx_mstate_global->__pyx_n_u_open) < (0)) __PYX_ERR(0, 847, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_state, __pyx_mstate_global->__pyx_n_u_open) < (0)) __PYX_ERR(0, 856, __pyx_L1_error)
 
-    /* "sequence_edge/orders/oms.pyx":847
+    /* "sequence_edge/orders/oms.pyx":856
  *         for i in range(self.n_open):
  *             o = &self.orders[i]
  *             out.append({"order_ref": format_ref(o.ref), "order_id": o.client_id,             # <<<<<<<<<<<<<<
  *                         "symbol": self.symbols[o.symbol_idx], "side": "buy" if o.side == SEQ_SIDE_BUY else "sell",
  *                         "type": {0: "limit", 3: "post_only"}.get(o.order_type, str(o.order_type)),
 */
-    __pyx_t_11 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_1); if (unlikely(__pyx_t_11 == ((int)-1))) __PYX_ERR(0, 847, __pyx_L1_error)
+    __pyx_t_11 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_1); if (unlikely(__pyx_t_11 == ((int)-1))) __PYX_ERR(0, 856, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
   }
 
 
-  /* "sequence_edge/orders/oms.pyx":852
+  /* "sequence_edge/orders/oms.pyx":861
  *                         "px_1e8": o.px_1e8, "qty_1e8": o.qty_1e8, "filled_1e8": o.filled_1e8,
  *                         "queue_ahead_1e8": o.queue_1e8, "state": "open"})
  *         return out             # <<<<<<<<<<<<<<
@@ -16555,7 +16886,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":840
+  /* "sequence_edge/orders/oms.pyx":849
  *         return self.ev_count
  * 
  *     def open_orders(self) -> list:             # <<<<<<<<<<<<<<
@@ -16581,7 +16912,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_30open_orders(st
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":854
+/* "sequence_edge/orders/oms.pyx":863
  *         return out
  * 
  *     def position(self, int symbol_idx = 0) -> tuple:             # <<<<<<<<<<<<<<
@@ -16629,37 +16960,37 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_symbol_idx,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 854, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 863, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 854, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 863, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "position", 0) < (0)) __PYX_ERR(0, 854, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "position", 0) < (0)) __PYX_ERR(0, 863, __pyx_L3_error)
     } else {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 854, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 863, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
     }
     if (values[0]) {
-      __pyx_v_symbol_idx = __Pyx_PyLong_As_int(values[0]); if (unlikely((__pyx_v_symbol_idx == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 854, __pyx_L3_error)
+      __pyx_v_symbol_idx = __Pyx_PyLong_As_int(values[0]); if (unlikely((__pyx_v_symbol_idx == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 863, __pyx_L3_error)
     } else {
       __pyx_v_symbol_idx = ((int)0);
     }
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("position", 0, 0, 1, __pyx_nargs); __PYX_ERR(0, 854, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("position", 0, 0, 1, __pyx_nargs); __PYX_ERR(0, 863, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -16699,7 +17030,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("position", 0);
 
-  /* "sequence_edge/orders/oms.pyx":856
+  /* "sequence_edge/orders/oms.pyx":865
  *     def position(self, int symbol_idx = 0) -> tuple:
  *         """(qty_1e8, avg_px_1e8) of one symbol."""
  *         if not 0 <= symbol_idx < self.n_symbols:             # <<<<<<<<<<<<<<
@@ -16716,7 +17047,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
   if (unlikely(__pyx_t_2)) {
 
 
-    /* "sequence_edge/orders/oms.pyx":857
+    /* "sequence_edge/orders/oms.pyx":866
  *         """(qty_1e8, avg_px_1e8) of one symbol."""
  *         if not 0 <= symbol_idx < self.n_symbols:
  *             raise ValueError(f"symbol_idx {symbol_idx} out of range")             # <<<<<<<<<<<<<<
@@ -16724,7 +17055,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
  * 
 */
     __pyx_t_4 = NULL;
-    __pyx_t_5 = __Pyx_PyUnicode_From_int(__pyx_v_symbol_idx, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 857, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyUnicode_From_int(__pyx_v_symbol_idx, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 866, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __pyx_t_6[0] = __pyx_mstate_global->__pyx_kp_u_symbol_idx_2;
     __pyx_t_6[1] = __pyx_t_5;
@@ -16735,7 +17066,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
     #endif
     __pyx_t_8 = 0;
     __pyx_t_9 = __Pyx_PyUnicode_Join(__pyx_t_6, 3, __pyx_t_7, __pyx_t_8);
-    if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 857, __pyx_L1_error)
+    if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 866, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __pyx_t_10 = 1;
@@ -16744,14 +17075,14 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
       __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_10, (2-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
       __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 857, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 866, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     __Pyx_Raise(__pyx_t_3, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __PYX_ERR(0, 857, __pyx_L1_error)
+    __PYX_ERR(0, 866, __pyx_L1_error)
 
-    /* "sequence_edge/orders/oms.pyx":856
+    /* "sequence_edge/orders/oms.pyx":865
  *     def position(self, int symbol_idx = 0) -> tuple:
  *         """(qty_1e8, avg_px_1e8) of one symbol."""
  *         if not 0 <= symbol_idx < self.n_symbols:             # <<<<<<<<<<<<<<
@@ -16760,23 +17091,23 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":858
+  /* "sequence_edge/orders/oms.pyx":867
  *         if not 0 <= symbol_idx < self.n_symbols:
  *             raise ValueError(f"symbol_idx {symbol_idx} out of range")
  *         return (self.st.positions[symbol_idx].qty_1e8, self.st.positions[symbol_idx].avg_px_1e8)             # <<<<<<<<<<<<<<
  * 
  *     def pnl(self) -> dict:
 */
-  __pyx_t_3 = __Pyx_PyLong_From_int64_t((__pyx_v_self->st->positions[__pyx_v_symbol_idx]).qty_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 858, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyLong_From_int64_t((__pyx_v_self->st->positions[__pyx_v_symbol_idx]).qty_1e8); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 867, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  __pyx_t_9 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->positions[__pyx_v_symbol_idx]).avg_px_1e8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 858, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->positions[__pyx_v_symbol_idx]).avg_px_1e8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 867, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
-  __pyx_t_4 = PyTuple_New(2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 858, __pyx_L1_error)
+  __pyx_t_4 = PyTuple_New(2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 867, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_GIVEREF(__pyx_t_3);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 0, __pyx_t_3) != (0)) __PYX_ERR(0, 858, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 0, __pyx_t_3) != (0)) __PYX_ERR(0, 867, __pyx_L1_error);
   __Pyx_GIVEREF(__pyx_t_9);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 1, __pyx_t_9) != (0)) __PYX_ERR(0, 858, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 1, __pyx_t_9) != (0)) __PYX_ERR(0, 867, __pyx_L1_error);
   __pyx_t_3 = 0;
   __pyx_t_9 = 0;
   {
@@ -16790,7 +17121,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
   __pyx_t_4 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":854
+  /* "sequence_edge/orders/oms.pyx":863
  *         return out
  * 
  *     def position(self, int symbol_idx = 0) -> tuple:             # <<<<<<<<<<<<<<
@@ -16812,7 +17143,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_32position(struc
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":860
+/* "sequence_edge/orders/oms.pyx":869
  *         return (self.st.positions[symbol_idx].qty_1e8, self.st.positions[symbol_idx].avg_px_1e8)
  * 
  *     def pnl(self) -> dict:             # <<<<<<<<<<<<<<
@@ -16873,34 +17204,34 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_34pnl(struct __p
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("pnl", 0);
 
-  /* "sequence_edge/orders/oms.pyx":862
+  /* "sequence_edge/orders/oms.pyx":871
  *     def pnl(self) -> dict:
  *         """Realized (fees included), unrealized and fees, 1e8 fixed point."""
  *         return {"realized_1e8": self.st.realized_pnl_1e8, "unrealized_1e8": self.st.unrealized_pnl_1e8,             # <<<<<<<<<<<<<<
  *                 "fees_1e8": self.st.fees_1e8}
  * 
 */
-  __pyx_t_1 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 862, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 871, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_self->st->realized_pnl_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 862, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_self->st->realized_pnl_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 871, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_realized_1e8, __pyx_t_2) < (0)) __PYX_ERR(0, 862, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_realized_1e8, __pyx_t_2) < (0)) __PYX_ERR(0, 871, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_self->st->unrealized_pnl_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 862, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_self->st->unrealized_pnl_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 871, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_unrealized_1e8, __pyx_t_2) < (0)) __PYX_ERR(0, 862, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_unrealized_1e8, __pyx_t_2) < (0)) __PYX_ERR(0, 871, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":863
+  /* "sequence_edge/orders/oms.pyx":872
  *         """Realized (fees included), unrealized and fees, 1e8 fixed point."""
  *         return {"realized_1e8": self.st.realized_pnl_1e8, "unrealized_1e8": self.st.unrealized_pnl_1e8,
  *                 "fees_1e8": self.st.fees_1e8}             # <<<<<<<<<<<<<<
  * 
  *     def algo_state_open_orders(self) -> list:
 */
-  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_self->st->fees_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 863, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_self->st->fees_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 872, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_fees_1e8, __pyx_t_2) < (0)) __PYX_ERR(0, 862, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_fees_1e8, __pyx_t_2) < (0)) __PYX_ERR(0, 871, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   {
     PyObject *__pyx_temp;
@@ -16913,7 +17244,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_34pnl(struct __p
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":860
+  /* "sequence_edge/orders/oms.pyx":869
  *         return (self.st.positions[symbol_idx].qty_1e8, self.st.positions[symbol_idx].avg_px_1e8)
  * 
  *     def pnl(self) -> dict:             # <<<<<<<<<<<<<<
@@ -16933,7 +17264,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_34pnl(struct __p
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":865
+/* "sequence_edge/orders/oms.pyx":874
  *                 "fees_1e8": self.st.fees_1e8}
  * 
  *     def algo_state_open_orders(self) -> list:             # <<<<<<<<<<<<<<
@@ -17002,7 +17333,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_36algo_state_ope
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("algo_state_open_orders", 0);
 
-  /* "sequence_edge/orders/oms.pyx":867
+  /* "sequence_edge/orders/oms.pyx":876
  *     def algo_state_open_orders(self) -> list:
  *         """The open orders as the algo sees them in AlgoState: (order_id, px, qty, filled)."""
  *         return [(self.st.open_orders[i].order_id, self.st.open_orders[i].px_1e8,             # <<<<<<<<<<<<<<
@@ -17010,10 +17341,10 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_36algo_state_ope
  *                 for i in range(self.st.open_order_count)]
 */
   { /* enter inner scope */
-    __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 867, __pyx_L1_error)
+    __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 876, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
 
-    /* "sequence_edge/orders/oms.pyx":869
+    /* "sequence_edge/orders/oms.pyx":878
  *         return [(self.st.open_orders[i].order_id, self.st.open_orders[i].px_1e8,
  *                  self.st.open_orders[i].qty_1e8, self.st.open_orders[i].filled_1e8)
  *                 for i in range(self.st.open_order_count)]             # <<<<<<<<<<<<<<
@@ -17027,53 +17358,53 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_36algo_state_ope
     for (__pyx_t_4 = 0; __pyx_t_4 < __pyx_t_3; __pyx_t_4+=1) {
       __pyx_8genexpr4__pyx_v_i = __pyx_t_4;
 
-      /* "sequence_edge/orders/oms.pyx":867
+      /* "sequence_edge/orders/oms.pyx":876
  *     def algo_state_open_orders(self) -> list:
  *         """The open orders as the algo sees them in AlgoState: (order_id, px, qty, filled)."""
  *         return [(self.st.open_orders[i].order_id, self.st.open_orders[i].px_1e8,             # <<<<<<<<<<<<<<
  *                  self.st.open_orders[i].qty_1e8, self.st.open_orders[i].filled_1e8)
  *                 for i in range(self.st.open_order_count)]
 */
-      __pyx_t_5 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).order_id); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 867, __pyx_L1_error)
+      __pyx_t_5 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).order_id); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 876, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
-      __pyx_t_6 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).px_1e8); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 867, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).px_1e8); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 876, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
 
-      /* "sequence_edge/orders/oms.pyx":868
+      /* "sequence_edge/orders/oms.pyx":877
  *         """The open orders as the algo sees them in AlgoState: (order_id, px, qty, filled)."""
  *         return [(self.st.open_orders[i].order_id, self.st.open_orders[i].px_1e8,
  *                  self.st.open_orders[i].qty_1e8, self.st.open_orders[i].filled_1e8)             # <<<<<<<<<<<<<<
  *                 for i in range(self.st.open_order_count)]
  * 
 */
-      __pyx_t_7 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).qty_1e8); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 868, __pyx_L1_error)
+      __pyx_t_7 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).qty_1e8); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 877, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
-      __pyx_t_8 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).filled_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 868, __pyx_L1_error)
+      __pyx_t_8 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->st->open_orders[__pyx_8genexpr4__pyx_v_i]).filled_1e8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 877, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_8);
 
-      /* "sequence_edge/orders/oms.pyx":867
+      /* "sequence_edge/orders/oms.pyx":876
  *     def algo_state_open_orders(self) -> list:
  *         """The open orders as the algo sees them in AlgoState: (order_id, px, qty, filled)."""
  *         return [(self.st.open_orders[i].order_id, self.st.open_orders[i].px_1e8,             # <<<<<<<<<<<<<<
  *                  self.st.open_orders[i].qty_1e8, self.st.open_orders[i].filled_1e8)
  *                 for i in range(self.st.open_order_count)]
 */
-      __pyx_t_9 = PyTuple_New(4); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 867, __pyx_L1_error)
+      __pyx_t_9 = PyTuple_New(4); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 876, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_9);
       __Pyx_GIVEREF(__pyx_t_5);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 0, __pyx_t_5) != (0)) __PYX_ERR(0, 867, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 0, __pyx_t_5) != (0)) __PYX_ERR(0, 876, __pyx_L1_error);
       __Pyx_GIVEREF(__pyx_t_6);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 1, __pyx_t_6) != (0)) __PYX_ERR(0, 867, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 1, __pyx_t_6) != (0)) __PYX_ERR(0, 876, __pyx_L1_error);
       __Pyx_GIVEREF(__pyx_t_7);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 2, __pyx_t_7) != (0)) __PYX_ERR(0, 867, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 2, __pyx_t_7) != (0)) __PYX_ERR(0, 876, __pyx_L1_error);
       __Pyx_GIVEREF(__pyx_t_8);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 3, __pyx_t_8) != (0)) __PYX_ERR(0, 867, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 3, __pyx_t_8) != (0)) __PYX_ERR(0, 876, __pyx_L1_error);
       __pyx_t_5 = 0;
       __pyx_t_6 = 0;
       __pyx_t_7 = 0;
       __pyx_t_8 = 0;
       __Pyx_GIVEREF(__pyx_t_9);
-      if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_1, __pyx_t_9))) __PYX_ERR(0, 867, __pyx_L1_error)
+      if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_1, __pyx_t_9))) __PYX_ERR(0, 876, __pyx_L1_error)
       __pyx_t_9 = 0;
     }
 
@@ -17089,7 +17420,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_36algo_state_ope
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":865
+  /* "sequence_edge/orders/oms.pyx":874
  *                 "fees_1e8": self.st.fees_1e8}
  * 
  *     def algo_state_open_orders(self) -> list:             # <<<<<<<<<<<<<<
@@ -17114,7 +17445,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_36algo_state_ope
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":871
+/* "sequence_edge/orders/oms.pyx":880
  *                 for i in range(self.st.open_order_count)]
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -17146,14 +17477,14 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_6killed___get__(
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__get__", 0);
 
-  /* "sequence_edge/orders/oms.pyx":873
+  /* "sequence_edge/orders/oms.pyx":882
  *     @property
  *     def killed(self) -> bool:
  *         return self.risk.killed             # <<<<<<<<<<<<<<
  * 
  *     def kill_info(self) -> dict | None:
 */
-  __pyx_t_1 = __Pyx_PyBool_FromLong(__pyx_v_self->risk.killed); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 873, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyBool_FromLong(__pyx_v_self->risk.killed); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 882, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -17166,7 +17497,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_6killed___get__(
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":871
+  /* "sequence_edge/orders/oms.pyx":880
  *                 for i in range(self.st.open_order_count)]
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -17185,7 +17516,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_6killed___get__(
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":875
+/* "sequence_edge/orders/oms.pyx":884
  *         return self.risk.killed
  * 
  *     def kill_info(self) -> dict | None:             # <<<<<<<<<<<<<<
@@ -17250,7 +17581,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("kill_info", 0);
 
-  /* "sequence_edge/orders/oms.pyx":876
+  /* "sequence_edge/orders/oms.pyx":885
  * 
  *     def kill_info(self) -> dict | None:
  *         if not self.risk.killed:             # <<<<<<<<<<<<<<
@@ -17262,7 +17593,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
   if (__pyx_t_1) {
 
 
-    /* "sequence_edge/orders/oms.pyx":877
+    /* "sequence_edge/orders/oms.pyx":886
  *     def kill_info(self) -> dict | None:
  *         if not self.risk.killed:
  *             return None             # <<<<<<<<<<<<<<
@@ -17279,7 +17610,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/oms.pyx":876
+    /* "sequence_edge/orders/oms.pyx":885
  * 
  *     def kill_info(self) -> dict | None:
  *         if not self.risk.killed:             # <<<<<<<<<<<<<<
@@ -17288,22 +17619,22 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
 */
   }
 
-  /* "sequence_edge/orders/oms.pyx":878
+  /* "sequence_edge/orders/oms.pyx":887
  *         if not self.risk.killed:
  *             return None
  *         return {"pnl": abi.from_fixed(self.risk.killed_pnl_1e8), "ts_ns": self.risk.killed_ns,             # <<<<<<<<<<<<<<
  *                 "max_loss": abi.from_fixed(self.limits.max_loss_1e8)}
  * 
 */
-  __pyx_t_2 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 878, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(3); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 887, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __pyx_t_4 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 878, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 887, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 878, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 887, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_5 = __Pyx_PyLong_From_int64_t(__pyx_v_self->risk.killed_pnl_1e8); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 878, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyLong_From_int64_t(__pyx_v_self->risk.killed_pnl_1e8); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 887, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __pyx_t_7 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -17323,17 +17654,17 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
     __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 878, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 887, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
   }
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_pnl, __pyx_t_3) < (0)) __PYX_ERR(0, 878, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_pnl, __pyx_t_3) < (0)) __PYX_ERR(0, 887, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->risk.killed_ns); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 878, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->risk.killed_ns); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 887, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_ts_ns, __pyx_t_3) < (0)) __PYX_ERR(0, 878, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_ts_ns, __pyx_t_3) < (0)) __PYX_ERR(0, 887, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":879
+  /* "sequence_edge/orders/oms.pyx":888
  *             return None
  *         return {"pnl": abi.from_fixed(self.risk.killed_pnl_1e8), "ts_ns": self.risk.killed_ns,
  *                 "max_loss": abi.from_fixed(self.limits.max_loss_1e8)}             # <<<<<<<<<<<<<<
@@ -17341,12 +17672,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
  *     def rejects_by_reason(self) -> dict:
 */
   __pyx_t_6 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 879, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 888, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 879, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 888, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_5 = __Pyx_PyLong_From_int64_t(__pyx_v_self->limits.max_loss_1e8); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 879, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyLong_From_int64_t(__pyx_v_self->limits.max_loss_1e8); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 888, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __pyx_t_7 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -17366,10 +17697,10 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
     __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 879, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 888, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
   }
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_max_loss, __pyx_t_3) < (0)) __PYX_ERR(0, 878, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_max_loss, __pyx_t_3) < (0)) __PYX_ERR(0, 887, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   {
     PyObject *__pyx_temp;
@@ -17382,7 +17713,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
   __pyx_t_2 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":875
+  /* "sequence_edge/orders/oms.pyx":884
  *         return self.risk.killed
  * 
  *     def kill_info(self) -> dict | None:             # <<<<<<<<<<<<<<
@@ -17405,7 +17736,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_38kill_info(stru
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":881
+/* "sequence_edge/orders/oms.pyx":890
  *                 "max_loss": abi.from_fixed(self.limits.max_loss_1e8)}
  * 
  *     def rejects_by_reason(self) -> dict:             # <<<<<<<<<<<<<<
@@ -17472,7 +17803,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("rejects_by_reason", 0);
 
-  /* "sequence_edge/orders/oms.pyx":882
+  /* "sequence_edge/orders/oms.pyx":891
  * 
  *     def rejects_by_reason(self) -> dict:
  *         return {abi.REJECT_REASONS[r]: self.reject_counts[r]             # <<<<<<<<<<<<<<
@@ -17480,19 +17811,19 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
  * 
 */
   { /* enter inner scope */
-    __pyx_t_1 = PyDict_New(); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 882, __pyx_L5_error)
+    __pyx_t_1 = PyDict_New(); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 891, __pyx_L5_error)
     __Pyx_GOTREF(__pyx_t_1);
 
-    /* "sequence_edge/orders/oms.pyx":883
+    /* "sequence_edge/orders/oms.pyx":892
  *     def rejects_by_reason(self) -> dict:
  *         return {abi.REJECT_REASONS[r]: self.reject_counts[r]
  *                 for r in abi.REJECT_REASONS if self.reject_counts[r]}             # <<<<<<<<<<<<<<
  * 
  *     def tick_to_order_ns(self, double q) -> int:
 */
-    __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 883, __pyx_L5_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 892, __pyx_L5_error)
     __Pyx_GOTREF(__pyx_t_2);
-    __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 883, __pyx_L5_error)
+    __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 892, __pyx_L5_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
     if (likely(PyList_CheckExact(__pyx_t_3)) || PyTuple_CheckExact(__pyx_t_3)) {
@@ -17500,9 +17831,9 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
       __pyx_t_4 = 0;
       __pyx_t_5 = NULL;
     } else {
-      __pyx_t_4 = -1; __pyx_t_2 = PyObject_GetIter(__pyx_t_3); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 883, __pyx_L5_error)
+      __pyx_t_4 = -1; __pyx_t_2 = PyObject_GetIter(__pyx_t_3); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 892, __pyx_L5_error)
       __Pyx_GOTREF(__pyx_t_2);
-      __pyx_t_5 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 883, __pyx_L5_error)
+      __pyx_t_5 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 892, __pyx_L5_error)
     }
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     for (;;) {
@@ -17511,7 +17842,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
           {
             Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_2);
             #if !CYTHON_ASSUME_SAFE_SIZE
-            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 883, __pyx_L5_error)
+            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 892, __pyx_L5_error)
             #endif
             if (__pyx_t_4 >= __pyx_temp) break;
           }
@@ -17521,7 +17852,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
           {
             Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_2);
             #if !CYTHON_ASSUME_SAFE_SIZE
-            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 883, __pyx_L5_error)
+            if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 892, __pyx_L5_error)
             #endif
             if (__pyx_t_4 >= __pyx_temp) break;
           }
@@ -17532,13 +17863,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
           #endif
           ++__pyx_t_4;
         }
-        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 883, __pyx_L5_error)
+        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 892, __pyx_L5_error)
       } else {
         __pyx_t_3 = __pyx_t_5(__pyx_t_2);
         if (unlikely(!__pyx_t_3)) {
           PyObject* exc_type = PyErr_Occurred();
           if (exc_type) {
-            if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 883, __pyx_L5_error)
+            if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 892, __pyx_L5_error)
             PyErr_Clear();
           }
           break;
@@ -17547,37 +17878,37 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
       __Pyx_GOTREF(__pyx_t_3);
       __Pyx_XDECREF_SET(__pyx_8genexpr5__pyx_v_r, __pyx_t_3);
       __pyx_t_3 = 0;
-      __pyx_t_6 = __Pyx_PyIndex_AsSsize_t(__pyx_8genexpr5__pyx_v_r); if (unlikely((__pyx_t_6 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 883, __pyx_L5_error)
+      __pyx_t_6 = __Pyx_PyIndex_AsSsize_t(__pyx_8genexpr5__pyx_v_r); if (unlikely((__pyx_t_6 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 892, __pyx_L5_error)
       __pyx_t_7 = ((__pyx_v_self->reject_counts[__pyx_t_6]) != 0);
 
 
       if (__pyx_t_7) {
 
 
-        /* "sequence_edge/orders/oms.pyx":882
+        /* "sequence_edge/orders/oms.pyx":891
  * 
  *     def rejects_by_reason(self) -> dict:
  *         return {abi.REJECT_REASONS[r]: self.reject_counts[r]             # <<<<<<<<<<<<<<
  *                 for r in abi.REJECT_REASONS if self.reject_counts[r]}
  * 
 */
-        __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 882, __pyx_L5_error)
+        __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 891, __pyx_L5_error)
         __Pyx_GOTREF(__pyx_t_3);
-        __pyx_t_8 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 882, __pyx_L5_error)
+        __pyx_t_8 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 891, __pyx_L5_error)
         __Pyx_GOTREF(__pyx_t_8);
         __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-        __pyx_t_3 = __Pyx_PyObject_GetItem(__pyx_t_8, __pyx_8genexpr5__pyx_v_r); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 882, __pyx_L5_error)
+        __pyx_t_3 = __Pyx_PyObject_GetItem(__pyx_t_8, __pyx_8genexpr5__pyx_v_r); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 891, __pyx_L5_error)
         __Pyx_GOTREF(__pyx_t_3);
         __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-        __pyx_t_6 = __Pyx_PyIndex_AsSsize_t(__pyx_8genexpr5__pyx_v_r); if (unlikely((__pyx_t_6 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 882, __pyx_L5_error)
-        __pyx_t_8 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->reject_counts[__pyx_t_6])); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 882, __pyx_L5_error)
+        __pyx_t_6 = __Pyx_PyIndex_AsSsize_t(__pyx_8genexpr5__pyx_v_r); if (unlikely((__pyx_t_6 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 891, __pyx_L5_error)
+        __pyx_t_8 = __Pyx_PyLong_From_uint64_t((__pyx_v_self->reject_counts[__pyx_t_6])); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 891, __pyx_L5_error)
         __Pyx_GOTREF(__pyx_t_8);
 
-        if (unlikely(PyDict_SetItem(__pyx_t_1, __pyx_t_3, __pyx_t_8))) __PYX_ERR(0, 882, __pyx_L5_error)
+        if (unlikely(PyDict_SetItem(__pyx_t_1, __pyx_t_3, __pyx_t_8))) __PYX_ERR(0, 891, __pyx_L5_error)
         __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
         __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
 
-        /* "sequence_edge/orders/oms.pyx":883
+        /* "sequence_edge/orders/oms.pyx":892
  *     def rejects_by_reason(self) -> dict:
  *         return {abi.REJECT_REASONS[r]: self.reject_counts[r]
  *                 for r in abi.REJECT_REASONS if self.reject_counts[r]}             # <<<<<<<<<<<<<<
@@ -17605,7 +17936,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":881
+  /* "sequence_edge/orders/oms.pyx":890
  *                 "max_loss": abi.from_fixed(self.limits.max_loss_1e8)}
  * 
  *     def rejects_by_reason(self) -> dict:             # <<<<<<<<<<<<<<
@@ -17628,7 +17959,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_40rejects_by_rea
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":885
+/* "sequence_edge/orders/oms.pyx":894
  *                 for r in abi.REJECT_REASONS if self.reject_counts[r]}
  * 
  *     def tick_to_order_ns(self, double q) -> int:             # <<<<<<<<<<<<<<
@@ -17675,32 +18006,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_q,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 885, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 894, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 885, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 894, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "tick_to_order_ns", 0) < (0)) __PYX_ERR(0, 885, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "tick_to_order_ns", 0) < (0)) __PYX_ERR(0, 894, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("tick_to_order_ns", 1, 1, 1, i); __PYX_ERR(0, 885, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("tick_to_order_ns", 1, 1, 1, i); __PYX_ERR(0, 894, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 885, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 894, __pyx_L3_error)
     }
-    __pyx_v_q = __Pyx_PyFloat_AsDouble(values[0]); if (unlikely((__pyx_v_q == (double)-1) && PyErr_Occurred())) __PYX_ERR(0, 885, __pyx_L3_error)
+    __pyx_v_q = __Pyx_PyFloat_AsDouble(values[0]); if (unlikely((__pyx_v_q == (double)-1) && PyErr_Occurred())) __PYX_ERR(0, 894, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("tick_to_order_ns", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 885, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("tick_to_order_ns", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 894, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -17731,16 +18062,16 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_42tick_to_order_
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("tick_to_order_ns", 0);
 
-  /* "sequence_edge/orders/oms.pyx":886
+  /* "sequence_edge/orders/oms.pyx":895
  * 
  *     def tick_to_order_ns(self, double q) -> int:
  *         return hist_quantile(&self.tick_to_order, q)             # <<<<<<<<<<<<<<
  * 
  *     @property
 */
-  __pyx_t_1 = __Pyx_PyLong_From_uint64_t(__pyx_f_13sequence_edge_4util_hist_quantile((&__pyx_v_self->tick_to_order), __pyx_v_q)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 886, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_From_uint64_t(__pyx_f_13sequence_edge_4util_hist_quantile((&__pyx_v_self->tick_to_order), __pyx_v_q)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 895, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  if (__Pyx_PyInt_FromNumber(&__pyx_t_1, NULL, 0) < (0)) __PYX_ERR(0, 886, __pyx_L1_error)
+  if (__Pyx_PyInt_FromNumber(&__pyx_t_1, NULL, 0) < (0)) __PYX_ERR(0, 895, __pyx_L1_error)
   {
     PyObject *__pyx_temp;
     {
@@ -17752,7 +18083,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_42tick_to_order_
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":885
+  /* "sequence_edge/orders/oms.pyx":894
  *                 for r in abi.REJECT_REASONS if self.reject_counts[r]}
  * 
  *     def tick_to_order_ns(self, double q) -> int:             # <<<<<<<<<<<<<<
@@ -17771,7 +18102,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_42tick_to_order_
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pyx":888
+/* "sequence_edge/orders/oms.pyx":897
  *         return hist_quantile(&self.tick_to_order, q)
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -17803,13 +18134,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_19tick_to_order_
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__get__", 0);
 
-  /* "sequence_edge/orders/oms.pyx":890
+  /* "sequence_edge/orders/oms.pyx":899
  *     @property
  *     def tick_to_order_count(self) -> int:
  *         return self.tick_to_order.count             # <<<<<<<<<<<<<<
  * 
 */
-  __pyx_t_1 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->tick_to_order.count); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 890, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->tick_to_order.count); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 899, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -17822,7 +18153,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_19tick_to_order_
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/oms.pyx":888
+  /* "sequence_edge/orders/oms.pyx":897
  *         return hist_quantile(&self.tick_to_order, q)
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -17841,7 +18172,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_19tick_to_order_
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pxd":37
+/* "sequence_edge/orders/oms.pxd":38
  * 
  * cdef class Account:
  *     cdef readonly str deployment_id             # <<<<<<<<<<<<<<
@@ -17908,7 +18239,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_13deployment_id_
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pxd":38
+/* "sequence_edge/orders/oms.pxd":39
  * cdef class Account:
  *     cdef readonly str deployment_id
  *     cdef readonly uint32_t serial             # <<<<<<<<<<<<<<
@@ -17947,7 +18278,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_6serial___get__(
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = __Pyx_PyLong_From_uint32_t(__pyx_v_self->serial); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 38, __pyx_L4_error)
+        __pyx_t_2 = __Pyx_PyLong_From_uint32_t(__pyx_v_self->serial); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 39, __pyx_L4_error)
         __Pyx_GOTREF(__pyx_t_2);
         {
           PyObject *__pyx_temp;
@@ -17990,7 +18321,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_6serial___get__(
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pxd":39
+/* "sequence_edge/orders/oms.pxd":40
  *     cdef readonly str deployment_id
  *     cdef readonly uint32_t serial
  *     cdef readonly tuple symbols             # <<<<<<<<<<<<<<
@@ -18057,7 +18388,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_7symbols___get__
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pxd":44
+/* "sequence_edge/orders/oms.pxd":45
  *     cdef uint16_t n_symbols
  *     cdef TraceStore traces
  *     cdef public AlgoInstance instance   # None: detached (unit tests, benchmarks, after removal)             # <<<<<<<<<<<<<<
@@ -18156,7 +18487,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_8instance_2__set__(str
       /*try:*/ {
         __pyx_t_2 = __pyx_v_value;
         __Pyx_INCREF(__pyx_t_2);
-        if (!(likely(((__pyx_t_2) == Py_None) || likely(__Pyx_TypeTest(__pyx_t_2, __pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoInstance))))) __PYX_ERR(1, 44, __pyx_L4_error)
+        if (!(likely(((__pyx_t_2) == Py_None) || likely(__Pyx_TypeTest(__pyx_t_2, __pyx_mstate_global->__pyx_ptype_13sequence_edge_4algo_4host_AlgoInstance))))) __PYX_ERR(1, 45, __pyx_L4_error)
         __Pyx_GIVEREF(__pyx_t_2);
         __Pyx_GOTREF((PyObject *)__pyx_v_self->instance);
         __Pyx_DECREF_SET(__pyx_v_self->instance, ((struct __pyx_obj_13sequence_edge_4algo_4host_AlgoInstance *)__pyx_t_2));
@@ -18238,7 +18569,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_8instance_4__del__(str
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pxd":45
+/* "sequence_edge/orders/oms.pxd":46
  *     cdef TraceStore traces
  *     cdef public AlgoInstance instance   # None: detached (unit tests, benchmarks, after removal)
  *     cdef public bint detached_running   # "running" when detached             # <<<<<<<<<<<<<<
@@ -18277,7 +18608,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_16detached_runni
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = __Pyx_PyBool_FromLong(__pyx_v_self->detached_running); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 45, __pyx_L4_error)
+        __pyx_t_2 = __Pyx_PyBool_FromLong(__pyx_v_self->detached_running); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 46, __pyx_L4_error)
         __Pyx_GOTREF(__pyx_t_2);
         {
           PyObject *__pyx_temp;
@@ -18350,7 +18681,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_16detached_running_2__
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = __Pyx_PyObject_IsTrue(__pyx_v_value); if (unlikely((__pyx_t_2 == (int)-1) && PyErr_Occurred())) __PYX_ERR(1, 45, __pyx_L4_error)
+        __pyx_t_2 = __Pyx_PyObject_IsTrue(__pyx_v_value); if (unlikely((__pyx_t_2 == (int)-1) && PyErr_Occurred())) __PYX_ERR(1, 46, __pyx_L4_error)
         __pyx_v_self->detached_running = __pyx_t_2;
       }
       /*finally:*/ {
@@ -18380,7 +18711,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_16detached_running_2__
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pxd":50
+/* "sequence_edge/orders/oms.pxd":51
  *     cdef risk_limits_t limits
  *     cdef risk_state_t risk
  *     cdef public double maker_fee_bps             # <<<<<<<<<<<<<<
@@ -18419,7 +18750,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_13maker_fee_bps_
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = PyFloat_FromDouble(__pyx_v_self->maker_fee_bps); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 50, __pyx_L4_error)
+        __pyx_t_2 = PyFloat_FromDouble(__pyx_v_self->maker_fee_bps); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 51, __pyx_L4_error)
         __Pyx_GOTREF(__pyx_t_2);
         {
           PyObject *__pyx_temp;
@@ -18492,7 +18823,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_13maker_fee_bps_2__set
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = __Pyx_PyFloat_AsDouble(__pyx_v_value); if (unlikely((__pyx_t_2 == (double)-1) && PyErr_Occurred())) __PYX_ERR(1, 50, __pyx_L4_error)
+        __pyx_t_2 = __Pyx_PyFloat_AsDouble(__pyx_v_value); if (unlikely((__pyx_t_2 == (double)-1) && PyErr_Occurred())) __PYX_ERR(1, 51, __pyx_L4_error)
         __pyx_v_self->maker_fee_bps = __pyx_t_2;
       }
       /*finally:*/ {
@@ -18522,7 +18853,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_13maker_fee_bps_2__set
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pxd":51
+/* "sequence_edge/orders/oms.pxd":52
  *     cdef risk_state_t risk
  *     cdef public double maker_fee_bps
  *     cdef public double taker_fee_bps             # <<<<<<<<<<<<<<
@@ -18561,7 +18892,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_13taker_fee_bps_
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = PyFloat_FromDouble(__pyx_v_self->taker_fee_bps); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 51, __pyx_L4_error)
+        __pyx_t_2 = PyFloat_FromDouble(__pyx_v_self->taker_fee_bps); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 52, __pyx_L4_error)
         __Pyx_GOTREF(__pyx_t_2);
         {
           PyObject *__pyx_temp;
@@ -18634,7 +18965,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_13taker_fee_bps_2__set
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = __Pyx_PyFloat_AsDouble(__pyx_v_value); if (unlikely((__pyx_t_2 == (double)-1) && PyErr_Occurred())) __PYX_ERR(1, 51, __pyx_L4_error)
+        __pyx_t_2 = __Pyx_PyFloat_AsDouble(__pyx_v_value); if (unlikely((__pyx_t_2 == (double)-1) && PyErr_Occurred())) __PYX_ERR(1, 52, __pyx_L4_error)
         __pyx_v_self->taker_fee_bps = __pyx_t_2;
       }
       /*finally:*/ {
@@ -18664,7 +18995,7 @@ static int __pyx_pf_13sequence_edge_6orders_3oms_7Account_13taker_fee_bps_2__set
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pxd":53
+/* "sequence_edge/orders/oms.pxd":54
  *     cdef public double taker_fee_bps
  *     cdef order_t orders[MAX_OPEN]       # resting orders, oldest first
  *     cdef readonly uint32_t n_open             # <<<<<<<<<<<<<<
@@ -18703,7 +19034,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_6n_open___get__(
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = __Pyx_PyLong_From_uint32_t(__pyx_v_self->n_open); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 53, __pyx_L4_error)
+        __pyx_t_2 = __Pyx_PyLong_From_uint32_t(__pyx_v_self->n_open); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 54, __pyx_L4_error)
         __Pyx_GOTREF(__pyx_t_2);
         {
           PyObject *__pyx_temp;
@@ -18746,7 +19077,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_6n_open___get__(
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pxd":70
+/* "sequence_edge/orders/oms.pxd":71
  *     cdef hist_t tick_to_order           # ns from tick to OMS ack, orders placed from on_book
  *     # counters
  *     cdef readonly uint64_t n_orders, n_fills, n_rejects, n_cancels, n_amends, events_dropped             # <<<<<<<<<<<<<<
@@ -18785,7 +19116,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8n_orders___get_
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->n_orders); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 70, __pyx_L4_error)
+        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->n_orders); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 71, __pyx_L4_error)
         __Pyx_GOTREF(__pyx_t_2);
         {
           PyObject *__pyx_temp;
@@ -18859,7 +19190,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_7n_fills___get__
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->n_fills); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 70, __pyx_L4_error)
+        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->n_fills); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 71, __pyx_L4_error)
         __Pyx_GOTREF(__pyx_t_2);
         {
           PyObject *__pyx_temp;
@@ -18933,7 +19264,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_9n_rejects___get
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->n_rejects); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 70, __pyx_L4_error)
+        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->n_rejects); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 71, __pyx_L4_error)
         __Pyx_GOTREF(__pyx_t_2);
         {
           PyObject *__pyx_temp;
@@ -19007,7 +19338,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_9n_cancels___get
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->n_cancels); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 70, __pyx_L4_error)
+        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->n_cancels); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 71, __pyx_L4_error)
         __Pyx_GOTREF(__pyx_t_2);
         {
           PyObject *__pyx_temp;
@@ -19081,7 +19412,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_8n_amends___get_
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->n_amends); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 70, __pyx_L4_error)
+        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->n_amends); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 71, __pyx_L4_error)
         __Pyx_GOTREF(__pyx_t_2);
         {
           PyObject *__pyx_temp;
@@ -19155,7 +19486,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14events_dropped
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->events_dropped); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 70, __pyx_L4_error)
+        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->events_dropped); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 71, __pyx_L4_error)
         __Pyx_GOTREF(__pyx_t_2);
         {
           PyObject *__pyx_temp;
@@ -19198,7 +19529,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_14events_dropped
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pxd":71
+/* "sequence_edge/orders/oms.pxd":72
  *     # counters
  *     cdef readonly uint64_t n_orders, n_fills, n_rejects, n_cancels, n_amends, events_dropped
  *     cdef readonly uint64_t n_cancelled_by_edge             # <<<<<<<<<<<<<<
@@ -19237,7 +19568,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_19n_cancelled_by
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->n_cancelled_by_edge); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 71, __pyx_L4_error)
+        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->n_cancelled_by_edge); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 72, __pyx_L4_error)
         __Pyx_GOTREF(__pyx_t_2);
         {
           PyObject *__pyx_temp;
@@ -19280,12 +19611,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_19n_cancelled_by
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/oms.pxd":73
+/* "sequence_edge/orders/oms.pxd":74
  *     cdef readonly uint64_t n_cancelled_by_edge
  *     cdef uint64_t reject_counts[N_REASONS]
  *     cdef readonly uint64_t volume_1e8, notional_1e8             # <<<<<<<<<<<<<<
- * 
- *     # hot path
+ *     # durable state (journal.pyx): fills and order events since the last flush
+ *     cdef jlog_t jlog
 */
 
 /* Python wrapper */
@@ -19319,7 +19650,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_10volume_1e8___g
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->volume_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 73, __pyx_L4_error)
+        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->volume_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 74, __pyx_L4_error)
         __Pyx_GOTREF(__pyx_t_2);
         {
           PyObject *__pyx_temp;
@@ -19393,7 +19724,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_3oms_7Account_12notional_1e8__
       __Pyx_INCREF(__pyx_t_1);
       __Pyx_PyCriticalSection_Begin(&__pyx_cs, (PyObject*)__pyx_t_1);
       /*try:*/ {
-        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->notional_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 73, __pyx_L4_error)
+        __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_self->notional_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 74, __pyx_L4_error)
         __Pyx_GOTREF(__pyx_t_2);
         {
           PyObject *__pyx_temp;
@@ -20151,14 +20482,14 @@ static int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_6orders_3oms_Account(
   __pyx_vtable_13sequence_edge_6orders_3oms_Account._worst_px = (uint64_t (*)(struct __pyx_obj_13sequence_edge_6orders_3oms_Account *, struct __pyx_obj_13sequence_edge_6market_4book_Book *, uint8_t, uint64_t))__pyx_f_13sequence_edge_6orders_3oms_7Account__worst_px;
   __pyx_vtable_13sequence_edge_6orders_3oms_Account._mid = (uint64_t (*)(struct __pyx_obj_13sequence_edge_6orders_3oms_Account *, struct __pyx_obj_13sequence_edge_6market_4book_Book *))__pyx_f_13sequence_edge_6orders_3oms_7Account__mid;
   #if CYTHON_USE_TYPE_SPECS
-  __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_13sequence_edge_6orders_3oms_Account_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account)) __PYX_ERR(0, 107, __pyx_L1_error)
+  __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_13sequence_edge_6orders_3oms_Account_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account)) __PYX_ERR(0, 108, __pyx_L1_error)
   #else
   __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account = &__pyx_type_13sequence_edge_6orders_3oms_Account;
   #endif
   #if !CYTHON_COMPILING_IN_LIMITED_API
   #endif
   #if !CYTHON_USE_TYPE_SPECS
-  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account) < (0)) __PYX_ERR(0, 107, __pyx_L1_error)
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account) < (0)) __PYX_ERR(0, 108, __pyx_L1_error)
   #endif
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account);
@@ -20170,7 +20501,7 @@ static int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_6orders_3oms_Account(
   #endif
   #if CYTHON_UPDATE_DESCRIPTOR_DOC
   {
-    PyObject *wrapper = PyObject_GetAttrString((PyObject *)__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account, "__init__"); if (unlikely(!wrapper)) __PYX_ERR(0, 107, __pyx_L1_error)
+    PyObject *wrapper = PyObject_GetAttrString((PyObject *)__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account, "__init__"); if (unlikely(!wrapper)) __PYX_ERR(0, 108, __pyx_L1_error)
     if (Py_IS_TYPE(wrapper, &PyWrapperDescr_Type)) {
       __pyx_wrapperbase_13sequence_edge_6orders_3oms_7Account_4__init__ = *((PyWrapperDescrObject *)wrapper)->d_base;
       __pyx_wrapperbase_13sequence_edge_6orders_3oms_7Account_4__init__.doc = __pyx_doc_13sequence_edge_6orders_3oms_7Account_4__init__;
@@ -20178,9 +20509,9 @@ static int __Pyx_modinit_Exttype___pyx_obj_13sequence_edge_6orders_3oms_Account(
     }
   }
   #endif
-  if (__Pyx_SetVtable(__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_vtabptr_13sequence_edge_6orders_3oms_Account) < (0)) __PYX_ERR(0, 107, __pyx_L1_error)
-  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_Account, (PyObject *) __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account) < (0)) __PYX_ERR(0, 107, __pyx_L1_error)
-  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account) < (0)) __PYX_ERR(0, 107, __pyx_L1_error)
+  if (__Pyx_SetVtable(__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_vtabptr_13sequence_edge_6orders_3oms_Account) < (0)) __PYX_ERR(0, 108, __pyx_L1_error)
+  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_Account, (PyObject *) __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account) < (0)) __PYX_ERR(0, 108, __pyx_L1_error)
+  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_3oms_Account) < (0)) __PYX_ERR(0, 108, __pyx_L1_error)
   __Pyx_RefNannyFinishContext();
   return 0;
   __pyx_L1_error:;
@@ -20243,7 +20574,7 @@ static int __Pyx_modinit_Type_import_code(__pyx_mstatetype *__pyx_mstate) {
   __Pyx_ImportType_CheckSize_Warn_3_3_1); if (!__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost) __PYX_ERR(4, 202, __pyx_L1_error)
   if (unlikely(__Pyx_GetVtable(__pyx_mstate->__pyx_ptype_13sequence_edge_4algo_4host_AlgoHost, (void**)&__pyx_vtabptr_13sequence_edge_4algo_4host_AlgoHost) != 1)) __PYX_ERR(4, 202, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-  __pyx_t_1 = PyImport_ImportModule("sequence_edge.orders.trace"); if (unlikely(!__pyx_t_1)) __PYX_ERR(5, 52, __pyx_L1_error)
+  __pyx_t_1 = PyImport_ImportModule("sequence_edge.orders.trace"); if (unlikely(!__pyx_t_1)) __PYX_ERR(5, 53, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_mstate->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore = __Pyx_ImportType_3_3_1(__pyx_t_1, "sequence_edge.orders.trace", "TraceStore",
   #if defined(PYPY_VERSION_NUM) && PYPY_VERSION_NUM < 0x050B0000
@@ -20253,8 +20584,8 @@ static int __Pyx_modinit_Type_import_code(__pyx_mstatetype *__pyx_mstate) {
   #else
   sizeof(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore), __PYX_GET_STRUCT_ALIGNMENT_3_3_1(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore),
   #endif
-  __Pyx_ImportType_CheckSize_Warn_3_3_1); if (!__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore) __PYX_ERR(5, 52, __pyx_L1_error)
-  if (unlikely(__Pyx_GetVtable(__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore, (void**)&__pyx_vtabptr_13sequence_edge_6orders_5trace_TraceStore) != 1)) __PYX_ERR(5, 52, __pyx_L1_error)
+  __Pyx_ImportType_CheckSize_Warn_3_3_1); if (!__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore) __PYX_ERR(5, 53, __pyx_L1_error)
+  if (unlikely(__Pyx_GetVtable(__pyx_mstate->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore, (void**)&__pyx_vtabptr_13sequence_edge_6orders_5trace_TraceStore) != 1)) __PYX_ERR(5, 53, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   __Pyx_RefNannyFinishContext();
   return 0;
@@ -20594,7 +20925,7 @@ __Pyx_RefNannySetupContext("PyInit_oms", 0);
   if (__Pyx_InitAfterSharedUtility() < (0)) __PYX_ERR(0, 1, __pyx_L1_error)
   /*--- Execution code ---*/
 
-  /* "sequence_edge/orders/oms.pyx":92
+  /* "sequence_edge/orders/oms.pyx":93
  * from sequence_edge.util cimport FIXED, hist_quantile, hist_record, muldiv, now_ns, smuldiv, wavg
  * 
  * from sequence_edge.algo import abi             # <<<<<<<<<<<<<<
@@ -20603,36 +20934,12 @@ __Pyx_RefNannySetupContext("PyInit_oms", 0);
 */
   {
     PyObject* const __pyx_imported_names[] = {__pyx_mstate_global->__pyx_n_u_abi};
-    __pyx_t_1 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_sequence_edge_algo, __pyx_imported_names, 1, NULL, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 92, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_sequence_edge_algo, __pyx_imported_names, 1, NULL, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 93, __pyx_L1_error)
   }
   __pyx_t_2 = __pyx_t_1;
   __Pyx_GOTREF(__pyx_t_2);
   {
     PyObject* const __pyx_imported_names[] = {__pyx_mstate_global->__pyx_n_u_abi};
-    __pyx_t_3 = 0; {
-      __pyx_t_4 = __Pyx_ImportFrom(__pyx_t_2, __pyx_imported_names[__pyx_t_3]); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 92, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_4);
-      if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_imported_names[__pyx_t_3], __pyx_t_4) < (0)) __PYX_ERR(0, 92, __pyx_L1_error)
-      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-    }
-  }
-  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-
-  /* "sequence_edge/orders/oms.pyx":93
- * 
- * from sequence_edge.algo import abi
- * from sequence_edge.orders.trace import format_ref             # <<<<<<<<<<<<<<
- * 
- * cdef uint32_t NO_BOOK = 0xFFFFFFFF
-*/
-  {
-    PyObject* const __pyx_imported_names[] = {__pyx_mstate_global->__pyx_n_u_format_ref};
-    __pyx_t_1 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_imported_names, 1, NULL, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 93, __pyx_L1_error)
-  }
-  __pyx_t_2 = __pyx_t_1;
-  __Pyx_GOTREF(__pyx_t_2);
-  {
-    PyObject* const __pyx_imported_names[] = {__pyx_mstate_global->__pyx_n_u_format_ref};
     __pyx_t_3 = 0; {
       __pyx_t_4 = __Pyx_ImportFrom(__pyx_t_2, __pyx_imported_names[__pyx_t_3]); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 93, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_4);
@@ -20642,7 +20949,31 @@ __Pyx_RefNannySetupContext("PyInit_oms", 0);
   }
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":95
+  /* "sequence_edge/orders/oms.pyx":94
+ * 
+ * from sequence_edge.algo import abi
+ * from sequence_edge.orders.trace import format_ref             # <<<<<<<<<<<<<<
+ * 
+ * cdef uint32_t NO_BOOK = 0xFFFFFFFF
+*/
+  {
+    PyObject* const __pyx_imported_names[] = {__pyx_mstate_global->__pyx_n_u_format_ref};
+    __pyx_t_1 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_imported_names, 1, NULL, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 94, __pyx_L1_error)
+  }
+  __pyx_t_2 = __pyx_t_1;
+  __Pyx_GOTREF(__pyx_t_2);
+  {
+    PyObject* const __pyx_imported_names[] = {__pyx_mstate_global->__pyx_n_u_format_ref};
+    __pyx_t_3 = 0; {
+      __pyx_t_4 = __Pyx_ImportFrom(__pyx_t_2, __pyx_imported_names[__pyx_t_3]); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 94, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_4);
+      if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_imported_names[__pyx_t_3], __pyx_t_4) < (0)) __PYX_ERR(0, 94, __pyx_L1_error)
+      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+    }
+  }
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "sequence_edge/orders/oms.pyx":96
  * from sequence_edge.orders.trace import format_ref
  * 
  * cdef uint32_t NO_BOOK = 0xFFFFFFFF             # <<<<<<<<<<<<<<
@@ -20651,125 +20982,125 @@ __Pyx_RefNannySetupContext("PyInit_oms", 0);
 */
   __pyx_v_13sequence_edge_6orders_3oms_NO_BOOK = 0xFFFFFFFF;
 
-  /* "sequence_edge/orders/oms.pyx":148
+  /* "sequence_edge/orders/oms.pyx":150
  *     # ------------------------------------------------------------------ wiring
  * 
  *     def set_limits(self, dict risk) -> None:             # <<<<<<<<<<<<<<
  *         """New limits (natural units); a new push also resets the kill switch and the rate bucket."""
  *         limits_from_dict(&self.limits, risk)
 */
-  __pyx_t_2 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 148, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 150, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_7set_limits, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_set_limits, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[0])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 150, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_7set_limits, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_set_limits, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[0])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 150, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_2);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_set_limits, __pyx_t_4) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_set_limits, __pyx_t_4) < (0)) __PYX_ERR(0, 150, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":153
+  /* "sequence_edge/orders/oms.pyx":155
  *         memset(&self.risk, 0, sizeof(self.risk))
  * 
  *     def attach(self, AlgoInstance instance) -> None:             # <<<<<<<<<<<<<<
  *         """Trade for `instance` (same symbols, in order): its AlgoState becomes the mirror."""
  *         if tuple(instance.symbols) != self.symbols:
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 153, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 155, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 153, __pyx_L1_error)
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_9attach, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_attach, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[1])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 153, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 155, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_9attach, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_attach, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[1])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 155, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_2, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_attach, __pyx_t_2) < (0)) __PYX_ERR(0, 153, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_attach, __pyx_t_2) < (0)) __PYX_ERR(0, 155, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":169
+  /* "sequence_edge/orders/oms.pyx":171
  *         instance.mark_state_dirty()
  * 
  *     def check_resymbol(self, symbols) -> None:             # <<<<<<<<<<<<<<
  *         """Raise ValueError if the account cannot drop the symbols missing from `symbols`."""
  *         held = [s for i, s in enumerate(self.symbols)
 */
-  __pyx_t_2 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 169, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 171, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 169, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_11check_resymbol, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_check_resymbol, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[2])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 169, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 171, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_11check_resymbol, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_check_resymbol, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[2])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 171, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_2);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_check_resymbol, __pyx_t_4) < (0)) __PYX_ERR(0, 169, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_check_resymbol, __pyx_t_4) < (0)) __PYX_ERR(0, 171, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":177
+  /* "sequence_edge/orders/oms.pyx":179
  *                              f"symbol list drops; flatten it or keep the symbol")
  * 
  *     def resymbol(self, symbols, books, book_ids) -> None:             # <<<<<<<<<<<<<<
  *         """A re-push changed the symbol list: resting orders on dropped symbols are cancelled and
  *         everything else is re-indexed (positions in dropped symbols must be flat)."""
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 177, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 179, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 177, __pyx_L1_error)
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_13resymbol, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_resymbol, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[3])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 177, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 179, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_13resymbol, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_resymbol, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[3])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 179, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_2, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_resymbol, __pyx_t_2) < (0)) __PYX_ERR(0, 177, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_resymbol, __pyx_t_2) < (0)) __PYX_ERR(0, 179, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":211
+  /* "sequence_edge/orders/oms.pyx":213
  *         self._mirror_orders()
  * 
  *     def detach(self) -> None:             # <<<<<<<<<<<<<<
  *         """Stop trading for the instance (it is being removed); keep a copy of the state."""
  *         if self.st != &self.own_state:
 */
-  __pyx_t_2 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 211, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 213, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 211, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_15detach, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_detach, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[4])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 211, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 213, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_15detach, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_detach, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[4])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 213, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_2);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_detach, __pyx_t_4) < (0)) __PYX_ERR(0, 211, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_detach, __pyx_t_4) < (0)) __PYX_ERR(0, 213, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":782
+  /* "sequence_edge/orders/oms.pyx":791
  *     # ------------------------------------------------------------------ Python API
  * 
  *     def submit(self, int kind, *, int side=0, int order_type=0, int symbol_idx=0, uint64_t order_id=0,             # <<<<<<<<<<<<<<
  *                uint64_t px_1e8=0, uint64_t qty_1e8=0) -> None:
  *         """Handle one action as if the algo had emitted it (tests, undeploy leftovers)."""
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(6); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 782, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(6); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 791, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_order_type, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
-  __pyx_t_2 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 782, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 791, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_order_type, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 791, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 791, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 791, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 791, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_int_0) < (0)) __PYX_ERR(0, 791, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 791, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_17submit, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_submit, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[5])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 782, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 791, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_17submit, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_submit, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[5])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 791, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
@@ -20778,26 +21109,26 @@ __Pyx_RefNannySetupContext("PyInit_oms", 0);
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_2);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_submit, __pyx_t_5) < (0)) __PYX_ERR(0, 782, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_submit, __pyx_t_5) < (0)) __PYX_ERR(0, 791, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":798
+  /* "sequence_edge/orders/oms.pyx":807
  *         self.handle(&a)
  * 
  *     def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,             # <<<<<<<<<<<<<<
  *               symbol_idx: int = 0) -> None:
  *         self.submit(abi.ACTION_PLACE, side=side, order_type=order_type, symbol_idx=symbol_idx,
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(7); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 798, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(7); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 807, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_order_type, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_19place, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_place, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[6])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 798, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 807, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_order_type, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 807, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 807, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 807, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 807, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 807, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 807, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_19place, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_place, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[6])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 807, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
@@ -20805,57 +21136,57 @@ __Pyx_RefNannySetupContext("PyInit_oms", 0);
   __Pyx_CyFunction_SetDefaultsTuple(__pyx_t_2, __pyx_mstate_global->__pyx_tuple[4]);
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_2, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_place, __pyx_t_2) < (0)) __PYX_ERR(0, 798, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_place, __pyx_t_2) < (0)) __PYX_ERR(0, 807, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":803
+  /* "sequence_edge/orders/oms.pyx":812
  *                     order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
  * 
  *     def cancel(self, order_id: int) -> None:             # <<<<<<<<<<<<<<
  *         self.submit(abi.ACTION_CANCEL, order_id=order_id)
  * 
 */
-  __pyx_t_2 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 803, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 812, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 803, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 803, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_21cancel, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_cancel, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 803, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 812, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 812, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_21cancel, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_cancel, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 812, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_2);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_cancel, __pyx_t_5) < (0)) __PYX_ERR(0, 803, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_cancel, __pyx_t_5) < (0)) __PYX_ERR(0, 812, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":806
+  /* "sequence_edge/orders/oms.pyx":815
  *         self.submit(abi.ACTION_CANCEL, order_id=order_id)
  * 
  *     def cancel_all(self, symbol_idx: int = ALL_SYMBOLS) -> None:             # <<<<<<<<<<<<<<
  *         self.submit(abi.ACTION_CANCEL_ALL, symbol_idx=symbol_idx)
  * 
 */
-  __pyx_t_5 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_13sequence_edge_6orders_3oms_ALL_SYMBOLS); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 806, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_13sequence_edge_6orders_3oms_ALL_SYMBOLS); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 815, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (__Pyx_PyInt_FromNumber(&__pyx_t_5, NULL, 0) < (0)) __PYX_ERR(0, 806, __pyx_L1_error)
+  if (__Pyx_PyInt_FromNumber(&__pyx_t_5, NULL, 0) < (0)) __PYX_ERR(0, 815, __pyx_L1_error)
   __pyx_mstate_global->__pyx_k__3 = ((PyObject*)__pyx_t_5);
   __Pyx_GIVEREF(__pyx_t_5);
   __pyx_t_5 = 0;
-  __pyx_t_5 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_13sequence_edge_6orders_3oms_ALL_SYMBOLS); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 806, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_13sequence_edge_6orders_3oms_ALL_SYMBOLS); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 815, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (__Pyx_PyInt_FromNumber(&__pyx_t_5, NULL, 0) < (0)) __PYX_ERR(0, 806, __pyx_L1_error)
+  if (__Pyx_PyInt_FromNumber(&__pyx_t_5, NULL, 0) < (0)) __PYX_ERR(0, 815, __pyx_L1_error)
   {
     PyObject* __pyx_temp[1] = {__pyx_t_5};
-    __pyx_t_2 = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 806, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 815, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
   }
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 806, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 815, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 806, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 806, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_23cancel_all, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_cancel_all, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 806, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 815, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 815, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_23cancel_all, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_cancel_all, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 815, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
@@ -20864,103 +21195,103 @@ __Pyx_RefNannySetupContext("PyInit_oms", 0);
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_cancel_all, __pyx_t_4) < (0)) __PYX_ERR(0, 806, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_cancel_all, __pyx_t_4) < (0)) __PYX_ERR(0, 815, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":809
+  /* "sequence_edge/orders/oms.pyx":818
  *         self.submit(abi.ACTION_CANCEL_ALL, symbol_idx=symbol_idx)
  * 
  *     def amend(self, order_id: int, px_1e8: int, qty_1e8: int) -> None:             # <<<<<<<<<<<<<<
  *         self.submit(abi.ACTION_AMEND, order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
  * 
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(4); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 809, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(4); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 818, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 809, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 809, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 809, __pyx_L1_error)
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 809, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_25amend, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_amend, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[9])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 809, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 818, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 818, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_qty_1e8, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 818, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 818, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_25amend, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_amend, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[9])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 818, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_amend, __pyx_t_5) < (0)) __PYX_ERR(0, 809, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_amend, __pyx_t_5) < (0)) __PYX_ERR(0, 818, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":812
+  /* "sequence_edge/orders/oms.pyx":821
  *         self.submit(abi.ACTION_AMEND, order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)
  * 
  *     def cancel_everything(self) -> int:             # <<<<<<<<<<<<<<
  *         """The edge cancels whatever is left resting (undeploy, failure); returns how many."""
  *         cdef uint32_t n = self.cancel_resting(ALL_SYMBOLS)
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 812, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 821, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 812, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_27cancel_everything, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_cancel_everything, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[10])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 812, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 821, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_27cancel_everything, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_cancel_everything, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[10])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 821, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_cancel_everything, __pyx_t_4) < (0)) __PYX_ERR(0, 812, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_cancel_everything, __pyx_t_4) < (0)) __PYX_ERR(0, 821, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":818
+  /* "sequence_edge/orders/oms.pyx":827
  *         return n
  * 
  *     def drain_events(self) -> list:             # <<<<<<<<<<<<<<
  *         """Undelivered fills and rejects, oldest first, as ("fill" | "reject", dict)."""
  *         cdef algo_event_t ev
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 818, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 827, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(0, 818, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_29drain_events, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_drain_events, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[11])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 818, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(0, 827, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_29drain_events, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_drain_events, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[11])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 827, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_drain_events, __pyx_t_5) < (0)) __PYX_ERR(0, 818, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_drain_events, __pyx_t_5) < (0)) __PYX_ERR(0, 827, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":840
+  /* "sequence_edge/orders/oms.pyx":849
  *         return self.ev_count
  * 
  *     def open_orders(self) -> list:             # <<<<<<<<<<<<<<
  *         """Resting orders, oldest first."""
  *         cdef uint32_t i
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 840, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 849, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(0, 840, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_31open_orders, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_open_orders, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[12])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 840, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(0, 849, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_31open_orders, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_open_orders, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[12])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 849, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_open_orders, __pyx_t_4) < (0)) __PYX_ERR(0, 840, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_open_orders, __pyx_t_4) < (0)) __PYX_ERR(0, 849, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":854
+  /* "sequence_edge/orders/oms.pyx":863
  *         return out
  * 
  *     def position(self, int symbol_idx = 0) -> tuple:             # <<<<<<<<<<<<<<
  *         """(qty_1e8, avg_px_1e8) of one symbol."""
  *         if not 0 <= symbol_idx < self.n_symbols:
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 854, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 863, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_tuple) < (0)) __PYX_ERR(0, 854, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_33position, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_position, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[13])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 854, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_tuple) < (0)) __PYX_ERR(0, 863, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_33position, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_position, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[13])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 863, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
@@ -20968,107 +21299,107 @@ __Pyx_RefNannySetupContext("PyInit_oms", 0);
   __Pyx_CyFunction_SetDefaultsTuple(__pyx_t_5, __pyx_mstate_global->__pyx_tuple[4]);
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_position, __pyx_t_5) < (0)) __PYX_ERR(0, 854, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_position, __pyx_t_5) < (0)) __PYX_ERR(0, 863, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":860
+  /* "sequence_edge/orders/oms.pyx":869
  *         return (self.st.positions[symbol_idx].qty_1e8, self.st.positions[symbol_idx].avg_px_1e8)
  * 
  *     def pnl(self) -> dict:             # <<<<<<<<<<<<<<
  *         """Realized (fees included), unrealized and fees, 1e8 fixed point."""
  *         return {"realized_1e8": self.st.realized_pnl_1e8, "unrealized_1e8": self.st.unrealized_pnl_1e8,
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 860, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 869, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_dict) < (0)) __PYX_ERR(0, 860, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_35pnl, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_pnl, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[14])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 860, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_dict) < (0)) __PYX_ERR(0, 869, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_35pnl, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_pnl, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[14])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 869, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_pnl, __pyx_t_4) < (0)) __PYX_ERR(0, 860, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_pnl, __pyx_t_4) < (0)) __PYX_ERR(0, 869, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":865
+  /* "sequence_edge/orders/oms.pyx":874
  *                 "fees_1e8": self.st.fees_1e8}
  * 
  *     def algo_state_open_orders(self) -> list:             # <<<<<<<<<<<<<<
  *         """The open orders as the algo sees them in AlgoState: (order_id, px, qty, filled)."""
  *         return [(self.st.open_orders[i].order_id, self.st.open_orders[i].px_1e8,
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 865, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 874, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(0, 865, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_37algo_state_open_orders, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_algo_state_open_orders, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[15])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 865, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(0, 874, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_37algo_state_open_orders, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_algo_state_open_orders, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[15])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 874, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_algo_state_open_orders, __pyx_t_5) < (0)) __PYX_ERR(0, 865, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_algo_state_open_orders, __pyx_t_5) < (0)) __PYX_ERR(0, 874, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":875
+  /* "sequence_edge/orders/oms.pyx":884
  *         return self.risk.killed
  * 
  *     def kill_info(self) -> dict | None:             # <<<<<<<<<<<<<<
  *         if not self.risk.killed:
  *             return None
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 875, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 884, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_kp_u_dict_None) < (0)) __PYX_ERR(0, 875, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_39kill_info, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_kill_info, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[16])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 875, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_kp_u_dict_None) < (0)) __PYX_ERR(0, 884, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_39kill_info, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_kill_info, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[16])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 884, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_kill_info, __pyx_t_4) < (0)) __PYX_ERR(0, 875, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_kill_info, __pyx_t_4) < (0)) __PYX_ERR(0, 884, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":881
+  /* "sequence_edge/orders/oms.pyx":890
  *                 "max_loss": abi.from_fixed(self.limits.max_loss_1e8)}
  * 
  *     def rejects_by_reason(self) -> dict:             # <<<<<<<<<<<<<<
  *         return {abi.REJECT_REASONS[r]: self.reject_counts[r]
  *                 for r in abi.REJECT_REASONS if self.reject_counts[r]}
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 881, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 890, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_dict) < (0)) __PYX_ERR(0, 881, __pyx_L1_error)
-  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_41rejects_by_reason, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_rejects_by_reason, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[17])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 881, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_dict) < (0)) __PYX_ERR(0, 890, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_41rejects_by_reason, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_rejects_by_reason, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[17])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 890, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_5, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_rejects_by_reason, __pyx_t_5) < (0)) __PYX_ERR(0, 881, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_rejects_by_reason, __pyx_t_5) < (0)) __PYX_ERR(0, 890, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "sequence_edge/orders/oms.pyx":885
+  /* "sequence_edge/orders/oms.pyx":894
  *                 for r in abi.REJECT_REASONS if self.reject_counts[r]}
  * 
  *     def tick_to_order_ns(self, double q) -> int:             # <<<<<<<<<<<<<<
  *         return hist_quantile(&self.tick_to_order, q)
  * 
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 885, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 894, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 885, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_43tick_to_order_ns, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_tick_to_order_ns, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[18])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 885, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_int) < (0)) __PYX_ERR(0, 894, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_3oms_7Account_43tick_to_order_ns, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Account_tick_to_order_ns, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_oms, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[18])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 894, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_5);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_tick_to_order_ns, __pyx_t_4) < (0)) __PYX_ERR(0, 885, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_3oms_Account, __pyx_mstate_global->__pyx_n_u_tick_to_order_ns, __pyx_t_4) < (0)) __PYX_ERR(0, 894, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
   /* "(tree fragment)":1
@@ -21149,7 +21480,7 @@ static int __Pyx_InitCachedBuiltins(__pyx_mstatetype *__pyx_mstate) {
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   CYTHON_UNUSED_VAR(__pyx_mstate);
-  __pyx_builtin_enumerate = __Pyx_GetBuiltinName(__pyx_mstate->__pyx_n_u_enumerate); if (!__pyx_builtin_enumerate) __PYX_ERR(0, 136, __pyx_L1_error)
+  __pyx_builtin_enumerate = __Pyx_GetBuiltinName(__pyx_mstate->__pyx_n_u_enumerate); if (!__pyx_builtin_enumerate) __PYX_ERR(0, 138, __pyx_L1_error)
 
   /* Cached unbound methods */
   __pyx_mstate->__pyx_umethod_PyDict_Type_get.type = (PyObject*)&PyDict_Type;
@@ -21174,7 +21505,7 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
   CYTHON_UNUSED_VAR(__pyx_mstate);
   __Pyx_RefNannySetupContext("__Pyx_InitCachedConstants", 0);
 
-  /* "sequence_edge/orders/oms.pyx":800
+  /* "sequence_edge/orders/oms.pyx":809
  *     def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,
  *               symbol_idx: int = 0) -> None:
  *         self.submit(abi.ACTION_PLACE, side=side, order_type=order_type, symbol_idx=symbol_idx,             # <<<<<<<<<<<<<<
@@ -21183,12 +21514,12 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[6] = {__pyx_mstate_global->__pyx_n_u_side, __pyx_mstate_global->__pyx_n_u_order_type, __pyx_mstate_global->__pyx_n_u_symbol_idx, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_qty_1e8};
-    __pyx_mstate_global->__pyx_tuple[0] = __Pyx_PyTuple_FromArray(__pyx_temp, 6); if (unlikely(!__pyx_mstate_global->__pyx_tuple[0])) __PYX_ERR(0, 800, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[0] = __Pyx_PyTuple_FromArray(__pyx_temp, 6); if (unlikely(!__pyx_mstate_global->__pyx_tuple[0])) __PYX_ERR(0, 809, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[0]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[0]);
 
-  /* "sequence_edge/orders/oms.pyx":804
+  /* "sequence_edge/orders/oms.pyx":813
  * 
  *     def cancel(self, order_id: int) -> None:
  *         self.submit(abi.ACTION_CANCEL, order_id=order_id)             # <<<<<<<<<<<<<<
@@ -21197,12 +21528,12 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[1] = {__pyx_mstate_global->__pyx_n_u_order_id};
-    __pyx_mstate_global->__pyx_tuple[1] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[1])) __PYX_ERR(0, 804, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[1] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[1])) __PYX_ERR(0, 813, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[1]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[1]);
 
-  /* "sequence_edge/orders/oms.pyx":807
+  /* "sequence_edge/orders/oms.pyx":816
  * 
  *     def cancel_all(self, symbol_idx: int = ALL_SYMBOLS) -> None:
  *         self.submit(abi.ACTION_CANCEL_ALL, symbol_idx=symbol_idx)             # <<<<<<<<<<<<<<
@@ -21211,12 +21542,12 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[1] = {__pyx_mstate_global->__pyx_n_u_symbol_idx};
-    __pyx_mstate_global->__pyx_tuple[2] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[2])) __PYX_ERR(0, 807, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[2] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[2])) __PYX_ERR(0, 816, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[2]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[2]);
 
-  /* "sequence_edge/orders/oms.pyx":810
+  /* "sequence_edge/orders/oms.pyx":819
  * 
  *     def amend(self, order_id: int, px_1e8: int, qty_1e8: int) -> None:
  *         self.submit(abi.ACTION_AMEND, order_id=order_id, px_1e8=px_1e8, qty_1e8=qty_1e8)             # <<<<<<<<<<<<<<
@@ -21225,12 +21556,12 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[3] = {__pyx_mstate_global->__pyx_n_u_order_id, __pyx_mstate_global->__pyx_n_u_px_1e8, __pyx_mstate_global->__pyx_n_u_qty_1e8};
-    __pyx_mstate_global->__pyx_tuple[3] = __Pyx_PyTuple_FromArray(__pyx_temp, 3); if (unlikely(!__pyx_mstate_global->__pyx_tuple[3])) __PYX_ERR(0, 810, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[3] = __Pyx_PyTuple_FromArray(__pyx_temp, 3); if (unlikely(!__pyx_mstate_global->__pyx_tuple[3])) __PYX_ERR(0, 819, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[3]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[3]);
 
-  /* "sequence_edge/orders/oms.pyx":798
+  /* "sequence_edge/orders/oms.pyx":807
  *         self.handle(&a)
  * 
  *     def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,             # <<<<<<<<<<<<<<
@@ -21239,7 +21570,7 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[1] = {__pyx_mstate_global->__pyx_int_0};
-    __pyx_mstate_global->__pyx_tuple[4] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[4])) __PYX_ERR(0, 798, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[4] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[4])) __PYX_ERR(0, 807, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[4]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[4]);
@@ -21427,97 +21758,97 @@ static int __Pyx_CreateCodeObjects(__pyx_mstatetype *__pyx_mstate) {
   PyObject* tuple_dedup_map = PyDict_New();
   if (unlikely(!tuple_dedup_map)) return -1;
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 148};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 150};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_risk};
     __pyx_mstate_global->__pyx_codeobj_tab[0] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_set_limits, __pyx_mstate->__pyx_kp_b_iso88591_q_iq_aq_G3gU, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[0])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 5, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 153};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 5, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 155};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_instance, __pyx_mstate->__pyx_n_u_src, __pyx_mstate->__pyx_n_u_dst, __pyx_mstate->__pyx_n_u_next_id};
     __pyx_mstate_global->__pyx_codeobj_tab[1] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_attach, __pyx_mstate->__pyx_kp_b_iso88591_q_5_3d_A_0_Qh_aabbffg_T_X_1_4s, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[1])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 5, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 169};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 5, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 171};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_symbols, __pyx_mstate->__pyx_n_u_held, __pyx_mstate->__pyx_n_u_i, __pyx_mstate->__pyx_n_u_s};
     __pyx_mstate_global->__pyx_codeobj_tab[2] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_check_resymbol, __pyx_mstate->__pyx_kp_b_iso88591_q_c_iq_A_2WHD_Cz_IS_1_ARq_H_URS, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[2])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {4, 0, 0, 16, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 177};
+    const __Pyx_PyCode_New_function_description descr = {4, 0, 0, 16, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 179};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_symbols, __pyx_mstate->__pyx_n_u_books, __pyx_mstate->__pyx_n_u_book_ids, __pyx_mstate->__pyx_n_u_old, __pyx_mstate->__pyx_n_u_old_upnl, __pyx_mstate->__pyx_n_u_i, __pyx_mstate->__pyx_n_u_n, __pyx_mstate->__pyx_n_u_remap, __pyx_mstate->__pyx_n_u_s, __pyx_mstate->__pyx_n_u_old_idx, __pyx_mstate->__pyx_n_u_new_idx, __pyx_mstate->__pyx_n_u_b, __pyx_mstate->__pyx_n_u_i, __pyx_mstate->__pyx_n_u_s, __pyx_mstate->__pyx_n_u_b};
     __pyx_mstate_global->__pyx_codeobj_tab[3] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_resymbol, __pyx_mstate->__pyx_kp_b_iso88591_4A_D_1A_aq_O1A_4r_Cq_Cs_QgS_1IS, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[3])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 211};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 213};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
     __pyx_mstate_global->__pyx_codeobj_tab[4] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_detach, __pyx_mstate->__pyx_kp_b_iso88591_4t3at1_T_AQ_at1_L, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[4])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 6, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 782};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 6, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 791};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_kind, __pyx_mstate->__pyx_n_u_side, __pyx_mstate->__pyx_n_u_order_type, __pyx_mstate->__pyx_n_u_symbol_idx, __pyx_mstate->__pyx_n_u_order_id, __pyx_mstate->__pyx_n_u_px_1e8, __pyx_mstate->__pyx_n_u_qty_1e8, __pyx_mstate->__pyx_n_u_a};
     __pyx_mstate_global->__pyx_codeobj_tab[5] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_submit, __pyx_mstate->__pyx_kp_b_iso88591_OOdde_36_aq_3gQ_q_q_Q_1_A_KvQ_a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[5])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {7, 0, 0, 7, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 798};
+    const __Pyx_PyCode_New_function_description descr = {7, 0, 0, 7, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 807};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_side, __pyx_mstate->__pyx_n_u_order_type, __pyx_mstate->__pyx_n_u_order_id, __pyx_mstate->__pyx_n_u_px_1e8, __pyx_mstate->__pyx_n_u_qty_1e8, __pyx_mstate->__pyx_n_u_symbol_idx};
     __pyx_mstate_global->__pyx_codeobj_tab[6] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_place, __pyx_mstate->__pyx_kp_b_iso88591_UV_a_G1C_e6_L_ST_Zwhha, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[6])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 803};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 812};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_order_id};
     __pyx_mstate_global->__pyx_codeobj_tab[7] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_cancel, __pyx_mstate->__pyx_kp_b_iso88591_xq_G1C_y, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[7])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 806};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 815};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_symbol_idx};
     __pyx_mstate_global->__pyx_codeobj_tab[8] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_cancel_all, __pyx_mstate->__pyx_kp_b_iso88591_V_1_G1C_a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[8])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {4, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 809};
+    const __Pyx_PyCode_New_function_description descr = {4, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 818};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_order_id, __pyx_mstate->__pyx_n_u_px_1e8, __pyx_mstate->__pyx_n_u_qty_1e8};
     __pyx_mstate_global->__pyx_codeobj_tab[9] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_amend, __pyx_mstate->__pyx_kp_b_iso88591_m_G1C_iz_PQ, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[9])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 812};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 821};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_n};
     __pyx_mstate_global->__pyx_codeobj_tab[10] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_cancel_everything, __pyx_mstate->__pyx_kp_b_iso88591_1_oQa_A_q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[10])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 818};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 827};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_ev, __pyx_mstate->__pyx_n_u_out};
     __pyx_mstate_global->__pyx_codeobj_tab[11] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_drain_events, __pyx_mstate->__pyx_kp_b_iso88591_a_a_d_AQa_r_s_7_I_5_RuTU_0_z_Be, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[11])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 840};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 849};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_i, __pyx_mstate->__pyx_n_u_o, __pyx_mstate->__pyx_n_u_out};
     __pyx_mstate_global->__pyx_codeobj_tab[12] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_open_orders, __pyx_mstate->__pyx_kp_b_iso88591_Q_a_E_at1_WAQ_wb_Zq_AQ_haq_hiqP, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[12])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 854};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 863};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_symbol_idx};
     __pyx_mstate_global->__pyx_codeobj_tab[13] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_position, __pyx_mstate->__pyx_kp_b_iso88591_a_4r_M_Q_A_1_Cz_Zt3j_TU, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[13])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 860};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 869};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
     __pyx_mstate_global->__pyx_codeobj_tab[14] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_pnl, __pyx_mstate->__pyx_kp_b_iso88591_Q_C_LDPSST_D_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[14])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 865};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 874};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_i};
     __pyx_mstate_global->__pyx_codeobj_tab[15] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_algo_state_open_orders, __pyx_mstate->__pyx_kp_b_iso88591_r_S_AR_c_Qb_S_ARz_S_ARq_E_at3a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[15])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 875};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 884};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
     __pyx_mstate_global->__pyx_codeobj_tab[16] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_kill_info, __pyx_mstate->__pyx_kp_b_iso88591_1_4t5_1_s_Qd_A_eST_C_4wa, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[16])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 881};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 890};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_r};
     __pyx_mstate_global->__pyx_codeobj_tab[17] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_rejects_by_reason, __pyx_mstate->__pyx_kp_b_iso88591_1_q_4t_E_Ct, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[17])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 885};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 894};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_q};
     __pyx_mstate_global->__pyx_codeobj_tab[18] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_tick_to_order_ns, __pyx_mstate->__pyx_kp_b_iso88591_A_AQd_2, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[18])) goto bad;
   }

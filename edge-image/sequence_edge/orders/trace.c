@@ -1699,10 +1699,11 @@ enum  {
   __pyx_e_13sequence_edge_6orders_5trace_EV_AMEND = 6,
   __pyx_e_13sequence_edge_6orders_5trace_EV_CANCEL = 7,
   __pyx_e_13sequence_edge_6orders_5trace_EV_EXPIRE = 8,
-  __pyx_e_13sequence_edge_6orders_5trace_EV_REJECT = 9
+  __pyx_e_13sequence_edge_6orders_5trace_EV_REJECT = 9,
+  __pyx_e_13sequence_edge_6orders_5trace_EV_RESTORED = 10
 };
 
-/* "sequence_edge/orders/trace.pxd":21
+/* "sequence_edge/orders/trace.pxd":22
  * 
  * # Order states.
  * cdef enum:             # <<<<<<<<<<<<<<
@@ -1718,7 +1719,7 @@ enum  {
   __pyx_e_13sequence_edge_6orders_5trace_OS_EXPIRED = 5
 };
 
-/* "sequence_edge/orders/trace.pxd":29
+/* "sequence_edge/orders/trace.pxd":30
  *     OS_EXPIRED = 5             # IOC / market order done with (part of) its quantity unfilled
  * 
  * cdef struct trace_event_t:             # <<<<<<<<<<<<<<
@@ -1734,7 +1735,7 @@ struct __pyx_t_13sequence_edge_6orders_5trace_trace_event_t {
   uint8_t _pad[3];
 };
 
-/* "sequence_edge/orders/trace.pxd":37
+/* "sequence_edge/orders/trace.pxd":38
  *     uint8_t _pad[3]
  * 
  * cdef struct trace_rec_t:             # <<<<<<<<<<<<<<
@@ -1757,7 +1758,7 @@ struct __pyx_t_13sequence_edge_6orders_5trace_trace_rec_t {
   struct __pyx_t_13sequence_edge_6orders_5trace_trace_event_t events[__pyx_e_13sequence_edge_6orders_5trace_TRACE_EVENTS];
 };
 
-/* "sequence_edge/orders/trace.pxd":52
+/* "sequence_edge/orders/trace.pxd":53
  *     trace_event_t events[TRACE_EVENTS]
  * 
  * cdef class TraceStore:             # <<<<<<<<<<<<<<
@@ -2317,6 +2318,13 @@ static CYTHON_INLINE PyObject *__Pyx__GetModuleGlobalName(PyObject *name);
 static PyObject *__Pyx_PyObject_FastCallMethod(PyObject *name, PyObject *const *args, size_t nargsf);
 #endif
 
+/* JoinPyUnicode.proto */
+#define __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH\
+    (!CYTHON_COMPILING_IN_GRAAL && !CYTHON_COMPILING_IN_PYPY && !CYTHON_COMPILING_IN_LIMITED_API)
+
+/* JoinPyUnicode.export */
+static PyObject* __Pyx_PyUnicode_Join(PyObject** values, Py_ssize_t value_count, Py_ssize_t result_ulength, int kind);
+
 /* ListAppend.proto */
 #if CYTHON_USE_PYLIST_INTERNALS && CYTHON_ASSUME_SAFE_MACROS && CYTHON_ASSUME_SAFE_SIZE
 static CYTHON_INLINE int __Pyx_PyList_Append(PyObject* list, PyObject* x);
@@ -2715,6 +2723,12 @@ static CYTHON_INLINE PyObject* __Pyx_PyLong_From___pyx_anon_enum(int value);
 static CYTHON_INLINE uint32_t __Pyx_PyLong_As_uint32_t(PyObject *);
 
 /* CIntFromPy.proto */
+static CYTHON_INLINE uint64_t __Pyx_PyLong_As_uint64_t(PyObject *);
+
+/* CIntFromPy.proto */
+static CYTHON_INLINE uint8_t __Pyx_PyLong_As_uint8_t(PyObject *);
+
+/* CIntFromPy.proto */
 static CYTHON_INLINE int __Pyx_PyLong_As_int(PyObject *);
 
 /* CIntToPy.proto */
@@ -2853,14 +2867,18 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_parse_ref(CYTHON_UNUSED
 static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_2format_ref(CYTHON_UNUSED PyObject *__pyx_self, uint32_t __pyx_v_ref); /* proto */
 static int __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore___cinit__(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, PyObject *__pyx_v_salt); /* proto */
 static void __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_2__dealloc__(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_4name_account(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_serial, PyObject *__pyx_v_deployment_id); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_6name_book(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_index, PyObject *__pyx_v_symbol); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, PyObject *__pyx_v_order_ref); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10orders(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_account, int __pyx_v_limit); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_6issued___get__(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8ref_salt___get__(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_4resume(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_issued); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_6restore_order(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_ref, uint32_t __pyx_v_account, uint32_t __pyx_v_book, uint64_t __pyx_v_client_id, uint8_t __pyx_v_side, uint8_t __pyx_v_order_type, uint64_t __pyx_v_px_1e8, uint64_t __pyx_v_qty_1e8, uint64_t __pyx_v_filled_1e8, uint64_t __pyx_v_ts_ns); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8name_account(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_serial, PyObject *__pyx_v_deployment_id); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10name_book(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_index, PyObject *__pyx_v_symbol); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_12trace(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, PyObject *__pyx_v_order_ref); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_14orders(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_account, int __pyx_v_limit); /* proto */
 static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10book_names___get__(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self); /* proto */
 static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_13account_names___get__(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_12__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self); /* proto */
-static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_14__setstate_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, CYTHON_UNUSED PyObject *__pyx_v___pyx_state); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_16__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self); /* proto */
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_18__setstate_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, CYTHON_UNUSED PyObject *__pyx_v___pyx_state); /* proto */
 static PyObject *__pyx_tp_new__initialisation_13sequence_edge_6orders_5trace_TraceStore(PyObject *o, 
 #if CYTHON_VECTORCALL_TPNEW
     PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
@@ -2914,8 +2932,8 @@ namespace {
     __Pyx_CachedCFunction __pyx_umethod_PyDict_Type_pop;
     __Pyx_CachedCFunction __pyx_umethod_PyDict_Type_values;
     PyObject *__pyx_tuple[3];
-    PyObject *__pyx_codeobj_tab[8];
-    PyObject *__pyx_string_tab[136];
+    PyObject *__pyx_codeobj_tab[10];
+    PyObject *__pyx_string_tab[152];
     PyObject *__pyx_number_tab[7];
 /* #### Code section: module_state_contents ### */
 /* CommonTypesMetaclass.module_state_decls */
@@ -2961,141 +2979,157 @@ static __pyx_mstatetype * const __pyx_mstate_global = &__pyx_mstate_global_stati
 #endif
 /* #### Code section: constant_name_defines ### */
 #define __pyx_kp_u_ __pyx_string_tab[0]
-#define __pyx_kp_u_tree_fragment __pyx_string_tab[1]
-#define __pyx_kp_u__3 __pyx_string_tab[2]
-#define __pyx_kp_u_08x __pyx_string_tab[3]
-#define __pyx_kp_u__2 __pyx_string_tab[4]
-#define __pyx_kp_u_Note_that_Cython_is_deliberately __pyx_string_tab[5]
-#define __pyx_kp_u_P __pyx_string_tab[6]
-#define __pyx_kp_u_add_note __pyx_string_tab[7]
-#define __pyx_kp_u_dict_None __pyx_string_tab[8]
-#define __pyx_kp_u_disable __pyx_string_tab[9]
-#define __pyx_kp_u_edge_image_sequence_edge_orders __pyx_string_tab[10]
-#define __pyx_kp_u_enable __pyx_string_tab[11]
-#define __pyx_kp_u_gc __pyx_string_tab[12]
-#define __pyx_kp_u_isenabled __pyx_string_tab[13]
-#define __pyx_kp_u_no_default___reduce___due_to_non __pyx_string_tab[14]
-#define __pyx_kp_u_order_refs_look_like_P_8f3a1b2c __pyx_string_tab[15]
-#define __pyx_n_u_EVENT_NAMES __pyx_string_tab[16]
-#define __pyx_n_u_FILL_FLAG_FINAL __pyx_string_tab[17]
-#define __pyx_n_u_FILL_FLAG_MAKER __pyx_string_tab[18]
-#define __pyx_n_u_None __pyx_string_tab[19]
-#define __pyx_n_u_ORDER_IOC __pyx_string_tab[20]
-#define __pyx_n_u_ORDER_LIMIT __pyx_string_tab[21]
-#define __pyx_n_u_ORDER_MARKET __pyx_string_tab[22]
-#define __pyx_n_u_ORDER_POST_ONLY __pyx_string_tab[23]
-#define __pyx_n_u_REJECT_REASONS __pyx_string_tab[24]
-#define __pyx_n_u_SIDE_NAMES __pyx_string_tab[25]
-#define __pyx_n_u_STATE_NAMES __pyx_string_tab[26]
-#define __pyx_n_u_TYPE_NAMES __pyx_string_tab[27]
-#define __pyx_n_u_TraceStore __pyx_string_tab[28]
-#define __pyx_n_u_TraceStore___reduce_cython __pyx_string_tab[29]
-#define __pyx_n_u_TraceStore___setstate_cython __pyx_string_tab[30]
-#define __pyx_n_u_TraceStore_name_account __pyx_string_tab[31]
-#define __pyx_n_u_TraceStore_name_book __pyx_string_tab[32]
-#define __pyx_n_u_TraceStore_orders __pyx_string_tab[33]
-#define __pyx_n_u_TraceStore_trace __pyx_string_tab[34]
-#define __pyx_n_u_Pyx_PyDict_NextRef __pyx_string_tab[35]
-#define __pyx_n_u_annotate __pyx_string_tab[36]
-#define __pyx_n_u_func __pyx_string_tab[37]
-#define __pyx_n_u_getstate __pyx_string_tab[38]
-#define __pyx_n_u_main __pyx_string_tab[39]
-#define __pyx_n_u_module __pyx_string_tab[40]
-#define __pyx_n_u_name __pyx_string_tab[41]
-#define __pyx_n_u_pyx_state __pyx_string_tab[42]
-#define __pyx_n_u_pyx_vtable __pyx_string_tab[43]
-#define __pyx_n_u_qualname __pyx_string_tab[44]
-#define __pyx_n_u_reduce __pyx_string_tab[45]
-#define __pyx_n_u_reduce_cython __pyx_string_tab[46]
-#define __pyx_n_u_reduce_ex __pyx_string_tab[47]
-#define __pyx_n_u_set_name __pyx_string_tab[48]
-#define __pyx_n_u_setstate __pyx_string_tab[49]
-#define __pyx_n_u_setstate_cython __pyx_string_tab[50]
-#define __pyx_n_u_test __pyx_string_tab[51]
-#define __pyx_n_u_is_coroutine __pyx_string_tab[52]
-#define __pyx_n_u_abi __pyx_string_tab[53]
-#define __pyx_n_u_account __pyx_string_tab[54]
-#define __pyx_n_u_ack __pyx_string_tab[55]
-#define __pyx_n_u_amend __pyx_string_tab[56]
-#define __pyx_n_u_asyncio_coroutines __pyx_string_tab[57]
-#define __pyx_n_u_buy __pyx_string_tab[58]
-#define __pyx_n_u_cancel __pyx_string_tab[59]
-#define __pyx_n_u_cancelled __pyx_string_tab[60]
-#define __pyx_n_u_cline_in_traceback __pyx_string_tab[61]
-#define __pyx_n_u_deployment_id __pyx_string_tab[62]
-#define __pyx_n_u_dropped_events __pyx_string_tab[63]
-#define __pyx_n_u_e __pyx_string_tab[64]
-#define __pyx_n_u_ev __pyx_string_tab[65]
-#define __pyx_n_u_event __pyx_string_tab[66]
-#define __pyx_n_u_events __pyx_string_tab[67]
-#define __pyx_n_u_expire __pyx_string_tab[68]
-#define __pyx_n_u_expired __pyx_string_tab[69]
-#define __pyx_n_u_fill __pyx_string_tab[70]
-#define __pyx_n_u_filled __pyx_string_tab[71]
-#define __pyx_n_u_final __pyx_string_tab[72]
-#define __pyx_n_u_format_ref __pyx_string_tab[73]
-#define __pyx_n_u_from_bytes __pyx_string_tab[74]
-#define __pyx_n_u_from_fixed __pyx_string_tab[75]
-#define __pyx_n_u_get __pyx_string_tab[76]
-#define __pyx_n_u_i __pyx_string_tab[77]
-#define __pyx_n_u_index __pyx_string_tab[78]
-#define __pyx_n_u_int __pyx_string_tab[79]
-#define __pyx_n_u_ioc __pyx_string_tab[80]
-#define __pyx_n_u_items __pyx_string_tab[81]
-#define __pyx_n_u_limit __pyx_string_tab[82]
-#define __pyx_n_u_list __pyx_string_tab[83]
-#define __pyx_n_u_little __pyx_string_tab[84]
-#define __pyx_n_u_maker __pyx_string_tab[85]
-#define __pyx_n_u_market __pyx_string_tab[86]
-#define __pyx_n_u_n __pyx_string_tab[87]
-#define __pyx_n_u_name_account __pyx_string_tab[88]
-#define __pyx_n_u_name_book __pyx_string_tab[89]
-#define __pyx_n_u_new __pyx_string_tab[90]
-#define __pyx_n_u_open __pyx_string_tab[91]
-#define __pyx_n_u_order_id __pyx_string_tab[92]
-#define __pyx_n_u_order_ref __pyx_string_tab[93]
-#define __pyx_n_u_orders __pyx_string_tab[94]
-#define __pyx_n_u_os __pyx_string_tab[95]
-#define __pyx_n_u_out __pyx_string_tab[96]
-#define __pyx_n_u_parse_ref __pyx_string_tab[97]
-#define __pyx_n_u_pop __pyx_string_tab[98]
-#define __pyx_n_u_post_only __pyx_string_tab[99]
-#define __pyx_n_u_px __pyx_string_tab[100]
-#define __pyx_n_u_qty __pyx_string_tab[101]
-#define __pyx_n_u_r __pyx_string_tab[102]
-#define __pyx_n_u_reason __pyx_string_tab[103]
-#define __pyx_n_u_ref __pyx_string_tab[104]
-#define __pyx_n_u_reject __pyx_string_tab[105]
-#define __pyx_n_u_rejected __pyx_string_tab[106]
-#define __pyx_n_u_return __pyx_string_tab[107]
-#define __pyx_n_u_risk_checked __pyx_string_tab[108]
-#define __pyx_n_u_salt __pyx_string_tab[109]
-#define __pyx_n_u_self __pyx_string_tab[110]
-#define __pyx_n_u_sell __pyx_string_tab[111]
-#define __pyx_n_u_sequence_edge_algo __pyx_string_tab[112]
-#define __pyx_n_u_sequence_edge_orders_trace __pyx_string_tab[113]
-#define __pyx_n_u_serial __pyx_string_tab[114]
-#define __pyx_n_u_setdefault __pyx_string_tab[115]
-#define __pyx_n_u_side __pyx_string_tab[116]
-#define __pyx_n_u_state __pyx_string_tab[117]
-#define __pyx_n_u_str __pyx_string_tab[118]
-#define __pyx_n_u_submit __pyx_string_tab[119]
-#define __pyx_n_u_symbol __pyx_string_tab[120]
-#define __pyx_n_u_text __pyx_string_tab[121]
-#define __pyx_n_u_tick __pyx_string_tab[122]
-#define __pyx_n_u_trace __pyx_string_tab[123]
-#define __pyx_n_u_ts_ns __pyx_string_tab[124]
-#define __pyx_n_u_type __pyx_string_tab[125]
-#define __pyx_n_u_update __pyx_string_tab[126]
-#define __pyx_n_u_urandom __pyx_string_tab[127]
-#define __pyx_n_u_values __pyx_string_tab[128]
-#define __pyx_kp_b_iso88591_Q __pyx_string_tab[129]
-#define __pyx_kp_b_iso88591_1_s_6_Cs_d_Qa_j_s_4q_Q_j_PQ __pyx_string_tab[130]
-#define __pyx_kp_b_iso88591_4q_1 __pyx_string_tab[131]
-#define __pyx_kp_b_iso88591_a_d_q_2S_1_d_aq_E_aq_d_1G3aq_1 __pyx_string_tab[132]
-#define __pyx_kp_b_iso88591_1_T_T_O1_a_E_aq_U_D_2Rs_A_q_A_7 __pyx_string_tab[133]
-#define __pyx_kp_b_iso88591_7q_c_m3a_7_1_Kq __pyx_string_tab[134]
-#define __pyx_kp_b_iso88591_B_N_Q __pyx_string_tab[135]
+#define __pyx_kp_u_to __pyx_string_tab[1]
+#define __pyx_kp_u_tree_fragment __pyx_string_tab[2]
+#define __pyx_kp_u__3 __pyx_string_tab[3]
+#define __pyx_kp_u_08x __pyx_string_tab[4]
+#define __pyx_kp_u__2 __pyx_string_tab[5]
+#define __pyx_kp_u_Note_that_Cython_is_deliberately __pyx_string_tab[6]
+#define __pyx_kp_u_P __pyx_string_tab[7]
+#define __pyx_kp_u_add_note __pyx_string_tab[8]
+#define __pyx_kp_u_cannot_move_the_ref_counter_back __pyx_string_tab[9]
+#define __pyx_kp_u_dict_None __pyx_string_tab[10]
+#define __pyx_kp_u_disable __pyx_string_tab[11]
+#define __pyx_kp_u_edge_image_sequence_edge_orders __pyx_string_tab[12]
+#define __pyx_kp_u_enable __pyx_string_tab[13]
+#define __pyx_kp_u_gc __pyx_string_tab[14]
+#define __pyx_kp_u_isenabled __pyx_string_tab[15]
+#define __pyx_kp_u_no_default___reduce___due_to_non __pyx_string_tab[16]
+#define __pyx_kp_u_order_refs_look_like_P_8f3a1b2c __pyx_string_tab[17]
+#define __pyx_n_u_EVENT_NAMES __pyx_string_tab[18]
+#define __pyx_n_u_FILL_FLAG_FINAL __pyx_string_tab[19]
+#define __pyx_n_u_FILL_FLAG_MAKER __pyx_string_tab[20]
+#define __pyx_n_u_None __pyx_string_tab[21]
+#define __pyx_n_u_ORDER_IOC __pyx_string_tab[22]
+#define __pyx_n_u_ORDER_LIMIT __pyx_string_tab[23]
+#define __pyx_n_u_ORDER_MARKET __pyx_string_tab[24]
+#define __pyx_n_u_ORDER_POST_ONLY __pyx_string_tab[25]
+#define __pyx_n_u_REJECT_REASONS __pyx_string_tab[26]
+#define __pyx_n_u_SIDE_NAMES __pyx_string_tab[27]
+#define __pyx_n_u_STATE_NAMES __pyx_string_tab[28]
+#define __pyx_n_u_TYPE_NAMES __pyx_string_tab[29]
+#define __pyx_n_u_TraceStore __pyx_string_tab[30]
+#define __pyx_n_u_TraceStore___reduce_cython __pyx_string_tab[31]
+#define __pyx_n_u_TraceStore___setstate_cython __pyx_string_tab[32]
+#define __pyx_n_u_TraceStore_name_account __pyx_string_tab[33]
+#define __pyx_n_u_TraceStore_name_book __pyx_string_tab[34]
+#define __pyx_n_u_TraceStore_orders __pyx_string_tab[35]
+#define __pyx_n_u_TraceStore_restore_order __pyx_string_tab[36]
+#define __pyx_n_u_TraceStore_resume __pyx_string_tab[37]
+#define __pyx_n_u_TraceStore_trace __pyx_string_tab[38]
+#define __pyx_n_u_Pyx_PyDict_NextRef __pyx_string_tab[39]
+#define __pyx_n_u_annotate __pyx_string_tab[40]
+#define __pyx_n_u_func __pyx_string_tab[41]
+#define __pyx_n_u_getstate __pyx_string_tab[42]
+#define __pyx_n_u_main __pyx_string_tab[43]
+#define __pyx_n_u_module __pyx_string_tab[44]
+#define __pyx_n_u_name __pyx_string_tab[45]
+#define __pyx_n_u_pyx_state __pyx_string_tab[46]
+#define __pyx_n_u_pyx_vtable __pyx_string_tab[47]
+#define __pyx_n_u_qualname __pyx_string_tab[48]
+#define __pyx_n_u_reduce __pyx_string_tab[49]
+#define __pyx_n_u_reduce_cython __pyx_string_tab[50]
+#define __pyx_n_u_reduce_ex __pyx_string_tab[51]
+#define __pyx_n_u_set_name __pyx_string_tab[52]
+#define __pyx_n_u_setstate __pyx_string_tab[53]
+#define __pyx_n_u_setstate_cython __pyx_string_tab[54]
+#define __pyx_n_u_test __pyx_string_tab[55]
+#define __pyx_n_u_is_coroutine __pyx_string_tab[56]
+#define __pyx_n_u_abi __pyx_string_tab[57]
+#define __pyx_n_u_account __pyx_string_tab[58]
+#define __pyx_n_u_ack __pyx_string_tab[59]
+#define __pyx_n_u_amend __pyx_string_tab[60]
+#define __pyx_n_u_asyncio_coroutines __pyx_string_tab[61]
+#define __pyx_n_u_book __pyx_string_tab[62]
+#define __pyx_n_u_buy __pyx_string_tab[63]
+#define __pyx_n_u_cancel __pyx_string_tab[64]
+#define __pyx_n_u_cancelled __pyx_string_tab[65]
+#define __pyx_n_u_client_id __pyx_string_tab[66]
+#define __pyx_n_u_cline_in_traceback __pyx_string_tab[67]
+#define __pyx_n_u_deployment_id __pyx_string_tab[68]
+#define __pyx_n_u_dropped_events __pyx_string_tab[69]
+#define __pyx_n_u_e __pyx_string_tab[70]
+#define __pyx_n_u_ev __pyx_string_tab[71]
+#define __pyx_n_u_event __pyx_string_tab[72]
+#define __pyx_n_u_events __pyx_string_tab[73]
+#define __pyx_n_u_expire __pyx_string_tab[74]
+#define __pyx_n_u_expired __pyx_string_tab[75]
+#define __pyx_n_u_fill __pyx_string_tab[76]
+#define __pyx_n_u_filled __pyx_string_tab[77]
+#define __pyx_n_u_filled_1e8 __pyx_string_tab[78]
+#define __pyx_n_u_final __pyx_string_tab[79]
+#define __pyx_n_u_format_ref __pyx_string_tab[80]
+#define __pyx_n_u_from_bytes __pyx_string_tab[81]
+#define __pyx_n_u_from_fixed __pyx_string_tab[82]
+#define __pyx_n_u_get __pyx_string_tab[83]
+#define __pyx_n_u_i __pyx_string_tab[84]
+#define __pyx_n_u_index __pyx_string_tab[85]
+#define __pyx_n_u_int __pyx_string_tab[86]
+#define __pyx_n_u_ioc __pyx_string_tab[87]
+#define __pyx_n_u_issued __pyx_string_tab[88]
+#define __pyx_n_u_items __pyx_string_tab[89]
+#define __pyx_n_u_limit __pyx_string_tab[90]
+#define __pyx_n_u_list __pyx_string_tab[91]
+#define __pyx_n_u_little __pyx_string_tab[92]
+#define __pyx_n_u_maker __pyx_string_tab[93]
+#define __pyx_n_u_market __pyx_string_tab[94]
+#define __pyx_n_u_n __pyx_string_tab[95]
+#define __pyx_n_u_name_account __pyx_string_tab[96]
+#define __pyx_n_u_name_book __pyx_string_tab[97]
+#define __pyx_n_u_new __pyx_string_tab[98]
+#define __pyx_n_u_open __pyx_string_tab[99]
+#define __pyx_n_u_order_id __pyx_string_tab[100]
+#define __pyx_n_u_order_ref __pyx_string_tab[101]
+#define __pyx_n_u_order_type __pyx_string_tab[102]
+#define __pyx_n_u_orders __pyx_string_tab[103]
+#define __pyx_n_u_os __pyx_string_tab[104]
+#define __pyx_n_u_out __pyx_string_tab[105]
+#define __pyx_n_u_parse_ref __pyx_string_tab[106]
+#define __pyx_n_u_pop __pyx_string_tab[107]
+#define __pyx_n_u_post_only __pyx_string_tab[108]
+#define __pyx_n_u_px __pyx_string_tab[109]
+#define __pyx_n_u_px_1e8 __pyx_string_tab[110]
+#define __pyx_n_u_qty __pyx_string_tab[111]
+#define __pyx_n_u_qty_1e8 __pyx_string_tab[112]
+#define __pyx_n_u_r __pyx_string_tab[113]
+#define __pyx_n_u_reason __pyx_string_tab[114]
+#define __pyx_n_u_ref __pyx_string_tab[115]
+#define __pyx_n_u_reject __pyx_string_tab[116]
+#define __pyx_n_u_rejected __pyx_string_tab[117]
+#define __pyx_n_u_restore_order __pyx_string_tab[118]
+#define __pyx_n_u_restored __pyx_string_tab[119]
+#define __pyx_n_u_resume __pyx_string_tab[120]
+#define __pyx_n_u_return __pyx_string_tab[121]
+#define __pyx_n_u_risk_checked __pyx_string_tab[122]
+#define __pyx_n_u_salt __pyx_string_tab[123]
+#define __pyx_n_u_self __pyx_string_tab[124]
+#define __pyx_n_u_sell __pyx_string_tab[125]
+#define __pyx_n_u_sequence_edge_algo __pyx_string_tab[126]
+#define __pyx_n_u_sequence_edge_orders_trace __pyx_string_tab[127]
+#define __pyx_n_u_serial __pyx_string_tab[128]
+#define __pyx_n_u_setdefault __pyx_string_tab[129]
+#define __pyx_n_u_side __pyx_string_tab[130]
+#define __pyx_n_u_state __pyx_string_tab[131]
+#define __pyx_n_u_str __pyx_string_tab[132]
+#define __pyx_n_u_submit __pyx_string_tab[133]
+#define __pyx_n_u_symbol __pyx_string_tab[134]
+#define __pyx_n_u_text __pyx_string_tab[135]
+#define __pyx_n_u_tick __pyx_string_tab[136]
+#define __pyx_n_u_trace __pyx_string_tab[137]
+#define __pyx_n_u_ts_ns __pyx_string_tab[138]
+#define __pyx_n_u_type __pyx_string_tab[139]
+#define __pyx_n_u_update __pyx_string_tab[140]
+#define __pyx_n_u_urandom __pyx_string_tab[141]
+#define __pyx_n_u_values __pyx_string_tab[142]
+#define __pyx_kp_b_iso88591_Q __pyx_string_tab[143]
+#define __pyx_kp_b_iso88591_A_at5_auD_t_Rq_as_Q_A_a_q_1_A_q __pyx_string_tab[144]
+#define __pyx_kp_b_iso88591_1_s_6_Cs_d_Qa_j_s_4q_Q_j_PQ __pyx_string_tab[145]
+#define __pyx_kp_b_iso88591_4q_1 __pyx_string_tab[146]
+#define __pyx_kp_b_iso88591_a_d_q_2S_1_d_aq_E_aq_d_1G3aq_1 __pyx_string_tab[147]
+#define __pyx_kp_b_iso88591_7_D_A_EQd_WXXY_Kq __pyx_string_tab[148]
+#define __pyx_kp_b_iso88591_1_T_T_O1_a_E_aq_U_D_2Rs_A_q_A_7 __pyx_string_tab[149]
+#define __pyx_kp_b_iso88591_7q_c_m3a_7_1_Kq __pyx_string_tab[150]
+#define __pyx_kp_b_iso88591_B_N_Q __pyx_string_tab[151]
 #define __pyx_int_neg_1 __pyx_number_tab[0]
 #define __pyx_int_1 __pyx_number_tab[1]
 #define __pyx_int_2 __pyx_number_tab[2]
@@ -3124,8 +3158,8 @@ static CYTHON_SMALL_CODE int __pyx_m_clear(PyObject *m) {
   Py_CLEAR(clear_module_state->__pyx_umethod_PyDict_Type_pop.method);
   Py_CLEAR(clear_module_state->__pyx_umethod_PyDict_Type_values.method);
   for (int i=0; i<3; ++i) { Py_CLEAR(clear_module_state->__pyx_tuple[i]); }
-  for (int i=0; i<8; ++i) { Py_CLEAR(clear_module_state->__pyx_codeobj_tab[i]); }
-  for (int i=0; i<136; ++i) { Py_CLEAR(clear_module_state->__pyx_string_tab[i]); }
+  for (int i=0; i<10; ++i) { Py_CLEAR(clear_module_state->__pyx_codeobj_tab[i]); }
+  for (int i=0; i<152; ++i) { Py_CLEAR(clear_module_state->__pyx_string_tab[i]); }
   for (int i=0; i<7; ++i) { Py_CLEAR(clear_module_state->__pyx_number_tab[i]); }
 /* #### Code section: module_state_clear_contents ### */
 /* CommonTypesMetaclass.module_state_clear */
@@ -3156,8 +3190,8 @@ static CYTHON_SMALL_CODE int __pyx_m_traverse(PyObject *m, visitproc visit, void
   Py_VISIT(traverse_module_state->__pyx_umethod_PyDict_Type_pop.method);
   Py_VISIT(traverse_module_state->__pyx_umethod_PyDict_Type_values.method);
   for (int i=0; i<3; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_tuple[i]); }
-  for (int i=0; i<8; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_codeobj_tab[i]); }
-  for (int i=0; i<136; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_string_tab[i]); }
+  for (int i=0; i<10; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_codeobj_tab[i]); }
+  for (int i=0; i<152; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_string_tab[i]); }
   for (int i=0; i<7; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_number_tab[i]); }
 /* #### Code section: module_state_traverse_contents ### */
 /* CommonTypesMetaclass.module_state_traverse */
@@ -4572,7 +4606,7 @@ static void __pyx_f_13sequence_edge_6orders_5trace_10TraceStore_set_state(struct
  *             r.state = state
  *             r.filled_1e8 = filled_1e8             # <<<<<<<<<<<<<<
  * 
- *     # ---- Python view
+ *     # ---- durable state (journal.py): refs are never reused across restarts
 */
     __pyx_v_r->filled_1e8 = __pyx_v_filled_1e8;
 
@@ -4598,6 +4632,670 @@ static void __pyx_f_13sequence_edge_6orders_5trace_10TraceStore_set_state(struct
 }
 
 /* "sequence_edge/orders/trace.pyx":120
+ *     # ---- durable state (journal.py): refs are never reused across restarts
+ * 
+ *     @property             # <<<<<<<<<<<<<<
+ *     def issued(self) -> int:
+ *         """How many refs this store has handed out (the next ref is mix(issued, salt))."""
+*/
+
+/* Python wrapper */
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_6issued_1__get__(PyObject *__pyx_v_self); /*proto*/
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_6issued_1__get__(PyObject *__pyx_v_self) {
+  CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
+  PyObject *__pyx_r = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("__get__ (wrapper)", 0);
+  __pyx_kwvalues = __Pyx_KwValues_VARARGS(__pyx_args, __pyx_nargs);
+  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_6issued___get__(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self));
+
+  /* function exit code */
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_6issued___get__(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self) {
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  PyObject *__pyx_t_1 = NULL;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("__get__", 0);
+
+  /* "sequence_edge/orders/trace.pyx":123
+ *     def issued(self) -> int:
+ *         """How many refs this store has handed out (the next ref is mix(issued, salt))."""
+ *         return self.counter             # <<<<<<<<<<<<<<
+ * 
+ *     @property
+*/
+  __pyx_t_1 = __Pyx_PyLong_From_uint32_t(__pyx_v_self->counter); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 123, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_1);
+  {
+    PyObject *__pyx_temp;
+    {
+      __pyx_temp = __pyx_r;
+      __pyx_r = __pyx_t_1;
+    }
+    __Pyx_XDECREF(__pyx_temp);
+  }
+  __pyx_t_1 = 0;
+  goto __pyx_L0;
+
+  /* "sequence_edge/orders/trace.pyx":120
+ *     # ---- durable state (journal.py): refs are never reused across restarts
+ * 
+ *     @property             # <<<<<<<<<<<<<<
+ *     def issued(self) -> int:
+ *         """How many refs this store has handed out (the next ref is mix(issued, salt))."""
+*/
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_1);
+  __Pyx_AddTraceback("sequence_edge.orders.trace.TraceStore.issued.__get__", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = NULL;
+  __pyx_L0:;
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "sequence_edge/orders/trace.pyx":125
+ *         return self.counter
+ * 
+ *     @property             # <<<<<<<<<<<<<<
+ *     def ref_salt(self) -> int:
+ *         return self.salt
+*/
+
+/* Python wrapper */
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_8ref_salt_1__get__(PyObject *__pyx_v_self); /*proto*/
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_8ref_salt_1__get__(PyObject *__pyx_v_self) {
+  CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
+  PyObject *__pyx_r = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("__get__ (wrapper)", 0);
+  __pyx_kwvalues = __Pyx_KwValues_VARARGS(__pyx_args, __pyx_nargs);
+  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8ref_salt___get__(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self));
+
+  /* function exit code */
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8ref_salt___get__(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self) {
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  PyObject *__pyx_t_1 = NULL;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("__get__", 0);
+
+  /* "sequence_edge/orders/trace.pyx":127
+ *     @property
+ *     def ref_salt(self) -> int:
+ *         return self.salt             # <<<<<<<<<<<<<<
+ * 
+ *     def resume(self, uint32_t issued) -> None:
+*/
+  __pyx_t_1 = __Pyx_PyLong_From_uint32_t(__pyx_v_self->salt); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 127, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_1);
+  {
+    PyObject *__pyx_temp;
+    {
+      __pyx_temp = __pyx_r;
+      __pyx_r = __pyx_t_1;
+    }
+    __Pyx_XDECREF(__pyx_temp);
+  }
+  __pyx_t_1 = 0;
+  goto __pyx_L0;
+
+  /* "sequence_edge/orders/trace.pyx":125
+ *         return self.counter
+ * 
+ *     @property             # <<<<<<<<<<<<<<
+ *     def ref_salt(self) -> int:
+ *         return self.salt
+*/
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_1);
+  __Pyx_AddTraceback("sequence_edge.orders.trace.TraceStore.ref_salt.__get__", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = NULL;
+  __pyx_L0:;
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "sequence_edge/orders/trace.pyx":129
+ *         return self.salt
+ * 
+ *     def resume(self, uint32_t issued) -> None:             # <<<<<<<<<<<<<<
+ *         """Continue the ref sequence after `issued` refs (a restarted edge, same salt)."""
+ *         if issued < self.counter:
+*/
+
+/* Python wrapper */
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_5resume(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+); /*proto*/
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_4resume, "Continue the ref sequence after `issued` refs (a restarted edge, same salt).");
+static PyMethodDef __pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_5resume = {"resume", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_5resume, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_4resume};
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_5resume(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+) {
+  uint32_t __pyx_v_issued;
+  #if !CYTHON_VECTORCALL
+  CYTHON_UNUSED Py_ssize_t __pyx_nargs;
+  #endif
+  CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
+  PyObject* values[1] = {0};
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  PyObject *__pyx_r = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("resume (wrapper)", 0);
+  #if !CYTHON_VECTORCALL
+  #if CYTHON_ASSUME_SAFE_SIZE
+  __pyx_nargs = PyTuple_GET_SIZE(__pyx_args);
+  #else
+  __pyx_nargs = PyTuple_Size(__pyx_args); if (unlikely(__pyx_nargs < 0)) return NULL;
+  #endif
+  #endif
+  __pyx_kwvalues = __Pyx_KwValues_FASTCALL(__pyx_args, __pyx_nargs);
+  {
+    PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_issued,0};
+    const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 129, __pyx_L3_error)
+    if (__pyx_kwds_len > 0) {
+      switch (__pyx_nargs) {
+        case  1:
+        values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 129, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  0: break;
+        default: goto __pyx_L5_argtuple_error;
+      }
+      const Py_ssize_t kwd_pos_args = __pyx_nargs;
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "resume", 0) < (0)) __PYX_ERR(0, 129, __pyx_L3_error)
+      for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("resume", 1, 1, 1, i); __PYX_ERR(0, 129, __pyx_L3_error) }
+      }
+    } else if (unlikely(__pyx_nargs != 1)) {
+      goto __pyx_L5_argtuple_error;
+    } else {
+      values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 129, __pyx_L3_error)
+    }
+    __pyx_v_issued = __Pyx_PyLong_As_uint32_t(values[0]); if (unlikely((__pyx_v_issued == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 129, __pyx_L3_error)
+  }
+  goto __pyx_L6_skip;
+  __pyx_L5_argtuple_error:;
+  __Pyx_RaiseArgtupleInvalid("resume", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 129, __pyx_L3_error)
+  __pyx_L6_skip:;
+  goto __pyx_L4_argument_unpacking_done;
+  __pyx_L3_error:;
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+  __Pyx_AddTraceback("sequence_edge.orders.trace.TraceStore.resume", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __Pyx_RefNannyFinishContext();
+  return NULL;
+  __pyx_L4_argument_unpacking_done:;
+  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_4resume(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self), __pyx_v_issued);
+
+  /* function exit code */
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_4resume(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_issued) {
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  int __pyx_t_1;
+  PyObject *__pyx_t_2 = NULL;
+  PyObject *__pyx_t_3 = NULL;
+  PyObject *__pyx_t_4 = NULL;
+  PyObject *__pyx_t_5 = NULL;
+  PyObject *__pyx_t_6[4];
+  Py_ssize_t __pyx_t_7;
+  int __pyx_t_8;
+  PyObject *__pyx_t_9 = NULL;
+  size_t __pyx_t_10;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("resume", 0);
+
+  /* "sequence_edge/orders/trace.pyx":131
+ *     def resume(self, uint32_t issued) -> None:
+ *         """Continue the ref sequence after `issued` refs (a restarted edge, same salt)."""
+ *         if issued < self.counter:             # <<<<<<<<<<<<<<
+ *             raise ValueError(f"cannot move the ref counter back from {self.counter} to {issued}")
+ *         self.counter = issued
+*/
+  __pyx_t_1 = (__pyx_v_issued < __pyx_v_self->counter);
+
+  if (unlikely(__pyx_t_1)) {
+
+
+    /* "sequence_edge/orders/trace.pyx":132
+ *         """Continue the ref sequence after `issued` refs (a restarted edge, same salt)."""
+ *         if issued < self.counter:
+ *             raise ValueError(f"cannot move the ref counter back from {self.counter} to {issued}")             # <<<<<<<<<<<<<<
+ *         self.counter = issued
+ * 
+*/
+    __pyx_t_3 = NULL;
+    __pyx_t_4 = __Pyx_PyUnicode_From_uint32_t(__pyx_v_self->counter, 0, ' ', 'd'); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 132, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_4);
+    __pyx_t_5 = __Pyx_PyUnicode_From_uint32_t(__pyx_v_issued, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 132, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __pyx_t_6[0] = __pyx_mstate_global->__pyx_kp_u_cannot_move_the_ref_counter_back;
+    __pyx_t_6[1] = __pyx_t_4;
+    __pyx_t_6[2] = __pyx_mstate_global->__pyx_kp_u_to;
+    __pyx_t_6[3] = __pyx_t_5;
+    __pyx_t_7 = 42;
+    #if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH
+    __pyx_t_7 += __Pyx_PyUnicode_GET_LENGTH(__pyx_t_6[1]) + __Pyx_PyUnicode_GET_LENGTH(__pyx_t_6[3]);
+    #endif
+    __pyx_t_8 = 0;
+    __pyx_t_9 = __Pyx_PyUnicode_Join(__pyx_t_6, 4, __pyx_t_7, __pyx_t_8);
+    if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 132, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_9);
+    __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+    __pyx_t_10 = 1;
+    {
+      PyObject *__pyx_callargs[2] = {__pyx_t_3, __pyx_t_9};
+      __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_10, (2-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+      __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
+      __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 132, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_2);
+    }
+    __Pyx_Raise(__pyx_t_2, 0, 0, 0);
+    __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+    __PYX_ERR(0, 132, __pyx_L1_error)
+
+    /* "sequence_edge/orders/trace.pyx":131
+ *     def resume(self, uint32_t issued) -> None:
+ *         """Continue the ref sequence after `issued` refs (a restarted edge, same salt)."""
+ *         if issued < self.counter:             # <<<<<<<<<<<<<<
+ *             raise ValueError(f"cannot move the ref counter back from {self.counter} to {issued}")
+ *         self.counter = issued
+*/
+  }
+
+  /* "sequence_edge/orders/trace.pyx":133
+ *         if issued < self.counter:
+ *             raise ValueError(f"cannot move the ref counter back from {self.counter} to {issued}")
+ *         self.counter = issued             # <<<<<<<<<<<<<<
+ * 
+ *     def restore_order(self, uint32_t ref, uint32_t account, uint32_t book, uint64_t client_id, uint8_t side,
+*/
+  __pyx_v_self->counter = __pyx_v_issued;
+
+  /* "sequence_edge/orders/trace.pyx":129
+ *         return self.salt
+ * 
+ *     def resume(self, uint32_t issued) -> None:             # <<<<<<<<<<<<<<
+ *         """Continue the ref sequence after `issued` refs (a restarted edge, same salt)."""
+ *         if issued < self.counter:
+*/
+
+  /* function exit code */
+  __pyx_r = Py_None; __Pyx_INCREF(Py_None);
+  goto __pyx_L0;
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_2);
+  __Pyx_XDECREF(__pyx_t_3);
+  __Pyx_XDECREF(__pyx_t_4);
+  __Pyx_XDECREF(__pyx_t_5);
+  __Pyx_XDECREF(__pyx_t_9);
+  __Pyx_AddTraceback("sequence_edge.orders.trace.TraceStore.resume", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = NULL;
+  __pyx_L0:;
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "sequence_edge/orders/trace.pyx":135
+ *         self.counter = issued
+ * 
+ *     def restore_order(self, uint32_t ref, uint32_t account, uint32_t book, uint64_t client_id, uint8_t side,             # <<<<<<<<<<<<<<
+ *                       uint8_t order_type, uint64_t px_1e8, uint64_t qty_1e8, uint64_t filled_1e8,
+ *                       uint64_t ts_ns) -> None:
+*/
+
+/* Python wrapper */
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_7restore_order(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+); /*proto*/
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_6restore_order, "Put a resting order restored from the journal back in its ring slot (same ref), with a\n        `restored` event, so `trace` and `orders` show it again.");
+static PyMethodDef __pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_7restore_order = {"restore_order", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_7restore_order, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_6restore_order};
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_7restore_order(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+) {
+  uint32_t __pyx_v_ref;
+  uint32_t __pyx_v_account;
+  uint32_t __pyx_v_book;
+  uint64_t __pyx_v_client_id;
+  uint8_t __pyx_v_side;
+  uint8_t __pyx_v_order_type;
+  uint64_t __pyx_v_px_1e8;
+  uint64_t __pyx_v_qty_1e8;
+  uint64_t __pyx_v_filled_1e8;
+  uint64_t __pyx_v_ts_ns;
+  #if !CYTHON_VECTORCALL
+  CYTHON_UNUSED Py_ssize_t __pyx_nargs;
+  #endif
+  CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
+  PyObject* values[10] = {0,0,0,0,0,0,0,0,0,0};
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  PyObject *__pyx_r = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("restore_order (wrapper)", 0);
+  #if !CYTHON_VECTORCALL
+  #if CYTHON_ASSUME_SAFE_SIZE
+  __pyx_nargs = PyTuple_GET_SIZE(__pyx_args);
+  #else
+  __pyx_nargs = PyTuple_Size(__pyx_args); if (unlikely(__pyx_nargs < 0)) return NULL;
+  #endif
+  #endif
+  __pyx_kwvalues = __Pyx_KwValues_FASTCALL(__pyx_args, __pyx_nargs);
+  {
+    PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_ref,&__pyx_mstate_global->__pyx_n_u_account,&__pyx_mstate_global->__pyx_n_u_book,&__pyx_mstate_global->__pyx_n_u_client_id,&__pyx_mstate_global->__pyx_n_u_side,&__pyx_mstate_global->__pyx_n_u_order_type,&__pyx_mstate_global->__pyx_n_u_px_1e8,&__pyx_mstate_global->__pyx_n_u_qty_1e8,&__pyx_mstate_global->__pyx_n_u_filled_1e8,&__pyx_mstate_global->__pyx_n_u_ts_ns,0};
+    const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 135, __pyx_L3_error)
+    if (__pyx_kwds_len > 0) {
+      switch (__pyx_nargs) {
+        case 10:
+        values[9] = __Pyx_ArgRef_FASTCALL(__pyx_args, 9);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[9])) __PYX_ERR(0, 135, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  9:
+        values[8] = __Pyx_ArgRef_FASTCALL(__pyx_args, 8);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[8])) __PYX_ERR(0, 135, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  8:
+        values[7] = __Pyx_ArgRef_FASTCALL(__pyx_args, 7);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[7])) __PYX_ERR(0, 135, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  7:
+        values[6] = __Pyx_ArgRef_FASTCALL(__pyx_args, 6);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[6])) __PYX_ERR(0, 135, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  6:
+        values[5] = __Pyx_ArgRef_FASTCALL(__pyx_args, 5);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 135, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  5:
+        values[4] = __Pyx_ArgRef_FASTCALL(__pyx_args, 4);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 135, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  4:
+        values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 135, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  3:
+        values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 135, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  2:
+        values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 135, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  1:
+        values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 135, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  0: break;
+        default: goto __pyx_L5_argtuple_error;
+      }
+      const Py_ssize_t kwd_pos_args = __pyx_nargs;
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "restore_order", 0) < (0)) __PYX_ERR(0, 135, __pyx_L3_error)
+      for (Py_ssize_t i = __pyx_nargs; i < 10; i++) {
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("restore_order", 1, 10, 10, i); __PYX_ERR(0, 135, __pyx_L3_error) }
+      }
+    } else if (unlikely(__pyx_nargs != 10)) {
+      goto __pyx_L5_argtuple_error;
+    } else {
+      values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 135, __pyx_L3_error)
+      values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 135, __pyx_L3_error)
+      values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 135, __pyx_L3_error)
+      values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 135, __pyx_L3_error)
+      values[4] = __Pyx_ArgRef_FASTCALL(__pyx_args, 4);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 135, __pyx_L3_error)
+      values[5] = __Pyx_ArgRef_FASTCALL(__pyx_args, 5);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 135, __pyx_L3_error)
+      values[6] = __Pyx_ArgRef_FASTCALL(__pyx_args, 6);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[6])) __PYX_ERR(0, 135, __pyx_L3_error)
+      values[7] = __Pyx_ArgRef_FASTCALL(__pyx_args, 7);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[7])) __PYX_ERR(0, 135, __pyx_L3_error)
+      values[8] = __Pyx_ArgRef_FASTCALL(__pyx_args, 8);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[8])) __PYX_ERR(0, 135, __pyx_L3_error)
+      values[9] = __Pyx_ArgRef_FASTCALL(__pyx_args, 9);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[9])) __PYX_ERR(0, 135, __pyx_L3_error)
+    }
+    __pyx_v_ref = __Pyx_PyLong_As_uint32_t(values[0]); if (unlikely((__pyx_v_ref == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 135, __pyx_L3_error)
+    __pyx_v_account = __Pyx_PyLong_As_uint32_t(values[1]); if (unlikely((__pyx_v_account == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 135, __pyx_L3_error)
+    __pyx_v_book = __Pyx_PyLong_As_uint32_t(values[2]); if (unlikely((__pyx_v_book == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 135, __pyx_L3_error)
+    __pyx_v_client_id = __Pyx_PyLong_As_uint64_t(values[3]); if (unlikely((__pyx_v_client_id == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 135, __pyx_L3_error)
+    __pyx_v_side = __Pyx_PyLong_As_uint8_t(values[4]); if (unlikely((__pyx_v_side == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 135, __pyx_L3_error)
+    __pyx_v_order_type = __Pyx_PyLong_As_uint8_t(values[5]); if (unlikely((__pyx_v_order_type == ((uint8_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 136, __pyx_L3_error)
+    __pyx_v_px_1e8 = __Pyx_PyLong_As_uint64_t(values[6]); if (unlikely((__pyx_v_px_1e8 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 136, __pyx_L3_error)
+    __pyx_v_qty_1e8 = __Pyx_PyLong_As_uint64_t(values[7]); if (unlikely((__pyx_v_qty_1e8 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 136, __pyx_L3_error)
+    __pyx_v_filled_1e8 = __Pyx_PyLong_As_uint64_t(values[8]); if (unlikely((__pyx_v_filled_1e8 == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 136, __pyx_L3_error)
+    __pyx_v_ts_ns = __Pyx_PyLong_As_uint64_t(values[9]); if (unlikely((__pyx_v_ts_ns == ((uint64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 137, __pyx_L3_error)
+  }
+  goto __pyx_L6_skip;
+  __pyx_L5_argtuple_error:;
+  __Pyx_RaiseArgtupleInvalid("restore_order", 1, 10, 10, __pyx_nargs); __PYX_ERR(0, 135, __pyx_L3_error)
+  __pyx_L6_skip:;
+  goto __pyx_L4_argument_unpacking_done;
+  __pyx_L3_error:;
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+  __Pyx_AddTraceback("sequence_edge.orders.trace.TraceStore.restore_order", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __Pyx_RefNannyFinishContext();
+  return NULL;
+  __pyx_L4_argument_unpacking_done:;
+  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_6restore_order(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self), __pyx_v_ref, __pyx_v_account, __pyx_v_book, __pyx_v_client_id, __pyx_v_side, __pyx_v_order_type, __pyx_v_px_1e8, __pyx_v_qty_1e8, __pyx_v_filled_1e8, __pyx_v_ts_ns);
+
+  /* function exit code */
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+
+
+
+
+
+
+
+
+
+
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_6restore_order(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_ref, uint32_t __pyx_v_account, uint32_t __pyx_v_book, uint64_t __pyx_v_client_id, uint8_t __pyx_v_side, uint8_t __pyx_v_order_type, uint64_t __pyx_v_px_1e8, uint64_t __pyx_v_qty_1e8, uint64_t __pyx_v_filled_1e8, uint64_t __pyx_v_ts_ns) {
+  struct __pyx_t_13sequence_edge_6orders_5trace_trace_rec_t *__pyx_v_r;
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("restore_order", 0);
+
+  /* "sequence_edge/orders/trace.pyx":140
+ *         """Put a resting order restored from the journal back in its ring slot (same ref), with a
+ *         `restored` event, so `trace` and `orders` show it again."""
+ *         cdef trace_rec_t* r = &self.recs[unmix(ref, self.salt, self.mul_inv) % TRACE_CAP]             # <<<<<<<<<<<<<<
+ *         memset(r, 0, sizeof(trace_rec_t))
+ *         r.ref = ref
+*/
+  __pyx_v_r = (&(__pyx_v_self->recs[(__pyx_f_13sequence_edge_6orders_5trace_unmix(__pyx_v_ref, __pyx_v_self->salt, __pyx_v_self->mul_inv) % __pyx_e_13sequence_edge_6orders_5trace_TRACE_CAP)]));
+
+  /* "sequence_edge/orders/trace.pyx":141
+ *         `restored` event, so `trace` and `orders` show it again."""
+ *         cdef trace_rec_t* r = &self.recs[unmix(ref, self.salt, self.mul_inv) % TRACE_CAP]
+ *         memset(r, 0, sizeof(trace_rec_t))             # <<<<<<<<<<<<<<
+ *         r.ref = ref
+ *         r.account = account
+*/
+  (void)(memset(__pyx_v_r, 0, (sizeof(struct __pyx_t_13sequence_edge_6orders_5trace_trace_rec_t))));
+
+  /* "sequence_edge/orders/trace.pyx":142
+ *         cdef trace_rec_t* r = &self.recs[unmix(ref, self.salt, self.mul_inv) % TRACE_CAP]
+ *         memset(r, 0, sizeof(trace_rec_t))
+ *         r.ref = ref             # <<<<<<<<<<<<<<
+ *         r.account = account
+ *         r.book = book
+*/
+  __pyx_v_r->ref = __pyx_v_ref;
+
+  /* "sequence_edge/orders/trace.pyx":143
+ *         memset(r, 0, sizeof(trace_rec_t))
+ *         r.ref = ref
+ *         r.account = account             # <<<<<<<<<<<<<<
+ *         r.book = book
+ *         r.client_id = client_id
+*/
+  __pyx_v_r->account = __pyx_v_account;
+
+  /* "sequence_edge/orders/trace.pyx":144
+ *         r.ref = ref
+ *         r.account = account
+ *         r.book = book             # <<<<<<<<<<<<<<
+ *         r.client_id = client_id
+ *         r.side = side
+*/
+  __pyx_v_r->book = __pyx_v_book;
+
+  /* "sequence_edge/orders/trace.pyx":145
+ *         r.account = account
+ *         r.book = book
+ *         r.client_id = client_id             # <<<<<<<<<<<<<<
+ *         r.side = side
+ *         r.order_type = order_type
+*/
+  __pyx_v_r->client_id = __pyx_v_client_id;
+
+  /* "sequence_edge/orders/trace.pyx":146
+ *         r.book = book
+ *         r.client_id = client_id
+ *         r.side = side             # <<<<<<<<<<<<<<
+ *         r.order_type = order_type
+ *         r.px_1e8 = px_1e8
+*/
+  __pyx_v_r->side = __pyx_v_side;
+
+  /* "sequence_edge/orders/trace.pyx":147
+ *         r.client_id = client_id
+ *         r.side = side
+ *         r.order_type = order_type             # <<<<<<<<<<<<<<
+ *         r.px_1e8 = px_1e8
+ *         r.qty_1e8 = qty_1e8
+*/
+  __pyx_v_r->order_type = __pyx_v_order_type;
+
+  /* "sequence_edge/orders/trace.pyx":148
+ *         r.side = side
+ *         r.order_type = order_type
+ *         r.px_1e8 = px_1e8             # <<<<<<<<<<<<<<
+ *         r.qty_1e8 = qty_1e8
+ *         r.filled_1e8 = filled_1e8
+*/
+  __pyx_v_r->px_1e8 = __pyx_v_px_1e8;
+
+  /* "sequence_edge/orders/trace.pyx":149
+ *         r.order_type = order_type
+ *         r.px_1e8 = px_1e8
+ *         r.qty_1e8 = qty_1e8             # <<<<<<<<<<<<<<
+ *         r.filled_1e8 = filled_1e8
+ *         r.state = OS_OPEN
+*/
+  __pyx_v_r->qty_1e8 = __pyx_v_qty_1e8;
+
+  /* "sequence_edge/orders/trace.pyx":150
+ *         r.px_1e8 = px_1e8
+ *         r.qty_1e8 = qty_1e8
+ *         r.filled_1e8 = filled_1e8             # <<<<<<<<<<<<<<
+ *         r.state = OS_OPEN
+ *         self.event(ref, EV_RESTORED, ts_ns, px_1e8, qty_1e8 - filled_1e8, 0)
+*/
+  __pyx_v_r->filled_1e8 = __pyx_v_filled_1e8;
+
+  /* "sequence_edge/orders/trace.pyx":151
+ *         r.qty_1e8 = qty_1e8
+ *         r.filled_1e8 = filled_1e8
+ *         r.state = OS_OPEN             # <<<<<<<<<<<<<<
+ *         self.event(ref, EV_RESTORED, ts_ns, px_1e8, qty_1e8 - filled_1e8, 0)
+ * 
+*/
+  __pyx_v_r->state = __pyx_e_13sequence_edge_6orders_5trace_OS_OPEN;
+
+  /* "sequence_edge/orders/trace.pyx":152
+ *         r.filled_1e8 = filled_1e8
+ *         r.state = OS_OPEN
+ *         self.event(ref, EV_RESTORED, ts_ns, px_1e8, qty_1e8 - filled_1e8, 0)             # <<<<<<<<<<<<<<
+ * 
+ *     # ---- Python view
+*/
+  ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->__pyx_vtab)->event(__pyx_v_self, __pyx_v_ref, __pyx_e_13sequence_edge_6orders_5trace_EV_RESTORED, __pyx_v_ts_ns, __pyx_v_px_1e8, (__pyx_v_qty_1e8 - __pyx_v_filled_1e8), 0);
+
+  /* "sequence_edge/orders/trace.pyx":135
+ *         self.counter = issued
+ * 
+ *     def restore_order(self, uint32_t ref, uint32_t account, uint32_t book, uint64_t client_id, uint8_t side,             # <<<<<<<<<<<<<<
+ *                       uint8_t order_type, uint64_t px_1e8, uint64_t qty_1e8, uint64_t filled_1e8,
+ *                       uint64_t ts_ns) -> None:
+*/
+
+  /* function exit code */
+  __pyx_r = Py_None; __Pyx_INCREF(Py_None);
+
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "sequence_edge/orders/trace.pyx":156
  *     # ---- Python view
  * 
  *     def name_account(self, uint32_t serial, str deployment_id) -> None:             # <<<<<<<<<<<<<<
@@ -4606,15 +5304,15 @@ static void __pyx_f_13sequence_edge_6orders_5trace_10TraceStore_set_state(struct
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_5name_account(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_9name_account(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_5name_account = {"name_account", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_5name_account, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
-static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_5name_account(PyObject *__pyx_v_self, 
+static PyMethodDef __pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_9name_account = {"name_account", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_9name_account, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_9name_account(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -4645,39 +5343,39 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_serial,&__pyx_mstate_global->__pyx_n_u_deployment_id,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 120, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 156, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 120, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 156, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 120, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 156, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "name_account", 0) < (0)) __PYX_ERR(0, 120, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "name_account", 0) < (0)) __PYX_ERR(0, 156, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 2; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("name_account", 1, 2, 2, i); __PYX_ERR(0, 120, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("name_account", 1, 2, 2, i); __PYX_ERR(0, 156, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 2)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 120, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 156, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 120, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 156, __pyx_L3_error)
     }
-    __pyx_v_serial = __Pyx_PyLong_As_uint32_t(values[0]); if (unlikely((__pyx_v_serial == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 120, __pyx_L3_error)
+    __pyx_v_serial = __Pyx_PyLong_As_uint32_t(values[0]); if (unlikely((__pyx_v_serial == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 156, __pyx_L3_error)
     __pyx_v_deployment_id = ((PyObject*)values[1]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("name_account", 1, 2, 2, __pyx_nargs); __PYX_ERR(0, 120, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("name_account", 1, 2, 2, __pyx_nargs); __PYX_ERR(0, 156, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -4688,8 +5386,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(0, 120, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_4name_account(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self), __pyx_v_serial, __pyx_v_deployment_id);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_deployment_id), (&PyUnicode_Type), 1, "deployment_id", 1))) __PYX_ERR(0, 156, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8name_account(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self), __pyx_v_serial, __pyx_v_deployment_id);
 
   /* function exit code */
   goto __pyx_L0;
@@ -4709,7 +5407,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_4name_account(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_serial, PyObject *__pyx_v_deployment_id) {
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8name_account(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_serial, PyObject *__pyx_v_deployment_id) {
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   PyObject *__pyx_t_1 = NULL;
@@ -4718,7 +5416,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_4name_acco
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("name_account", 0);
 
-  /* "sequence_edge/orders/trace.pyx":121
+  /* "sequence_edge/orders/trace.pyx":157
  * 
  *     def name_account(self, uint32_t serial, str deployment_id) -> None:
  *         self.account_names[serial] = deployment_id             # <<<<<<<<<<<<<<
@@ -4727,14 +5425,14 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_4name_acco
 */
   if (unlikely(__pyx_v_self->account_names == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 121, __pyx_L1_error)
+    __PYX_ERR(0, 157, __pyx_L1_error)
   }
-  __pyx_t_1 = __Pyx_PyLong_From_uint32_t(__pyx_v_serial); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 121, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_From_uint32_t(__pyx_v_serial); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 157, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  if (unlikely((PyDict_SetItem(__pyx_v_self->account_names, __pyx_t_1, __pyx_v_deployment_id) < 0))) __PYX_ERR(0, 121, __pyx_L1_error)
+  if (unlikely((PyDict_SetItem(__pyx_v_self->account_names, __pyx_t_1, __pyx_v_deployment_id) < 0))) __PYX_ERR(0, 157, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":120
+  /* "sequence_edge/orders/trace.pyx":156
  *     # ---- Python view
  * 
  *     def name_account(self, uint32_t serial, str deployment_id) -> None:             # <<<<<<<<<<<<<<
@@ -4755,7 +5453,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_4name_acco
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/trace.pyx":123
+/* "sequence_edge/orders/trace.pyx":159
  *         self.account_names[serial] = deployment_id
  * 
  *     def name_book(self, uint32_t index, str symbol) -> None:             # <<<<<<<<<<<<<<
@@ -4764,15 +5462,15 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_4name_acco
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_7name_book(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_11name_book(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_7name_book = {"name_book", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_7name_book, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
-static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_7name_book(PyObject *__pyx_v_self, 
+static PyMethodDef __pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_11name_book = {"name_book", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_11name_book, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_11name_book(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -4803,39 +5501,39 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_index,&__pyx_mstate_global->__pyx_n_u_symbol,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 123, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 159, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 123, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 159, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 123, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 159, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "name_book", 0) < (0)) __PYX_ERR(0, 123, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "name_book", 0) < (0)) __PYX_ERR(0, 159, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 2; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("name_book", 1, 2, 2, i); __PYX_ERR(0, 123, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("name_book", 1, 2, 2, i); __PYX_ERR(0, 159, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 2)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 123, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 159, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 123, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 159, __pyx_L3_error)
     }
-    __pyx_v_index = __Pyx_PyLong_As_uint32_t(values[0]); if (unlikely((__pyx_v_index == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 123, __pyx_L3_error)
+    __pyx_v_index = __Pyx_PyLong_As_uint32_t(values[0]); if (unlikely((__pyx_v_index == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 159, __pyx_L3_error)
     __pyx_v_symbol = ((PyObject*)values[1]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("name_book", 1, 2, 2, __pyx_nargs); __PYX_ERR(0, 123, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("name_book", 1, 2, 2, __pyx_nargs); __PYX_ERR(0, 159, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -4846,8 +5544,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol), (&PyUnicode_Type), 1, "symbol", 1))) __PYX_ERR(0, 123, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_6name_book(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self), __pyx_v_index, __pyx_v_symbol);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol), (&PyUnicode_Type), 1, "symbol", 1))) __PYX_ERR(0, 159, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10name_book(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self), __pyx_v_index, __pyx_v_symbol);
 
   /* function exit code */
   goto __pyx_L0;
@@ -4867,7 +5565,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_6name_book(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_index, PyObject *__pyx_v_symbol) {
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10name_book(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_index, PyObject *__pyx_v_symbol) {
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   PyObject *__pyx_t_1 = NULL;
@@ -4879,7 +5577,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_6name_book
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("name_book", 0);
 
-  /* "sequence_edge/orders/trace.pyx":124
+  /* "sequence_edge/orders/trace.pyx":160
  * 
  *     def name_book(self, uint32_t index, str symbol) -> None:
  *         while len(self.book_names) <= index:             # <<<<<<<<<<<<<<
@@ -4891,9 +5589,9 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_6name_book
     __Pyx_INCREF(__pyx_t_1);
     if (unlikely(__pyx_t_1 == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-      __PYX_ERR(0, 124, __pyx_L1_error)
+      __PYX_ERR(0, 160, __pyx_L1_error)
     }
-    __pyx_t_2 = __Pyx_PyList_GET_SIZE(__pyx_t_1); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 124, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyList_GET_SIZE(__pyx_t_1); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 160, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     __pyx_t_3 = (__pyx_t_2 <= __pyx_v_index);
 
@@ -4901,7 +5599,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_6name_book
 
     if (!__pyx_t_3) break;
 
-    /* "sequence_edge/orders/trace.pyx":125
+    /* "sequence_edge/orders/trace.pyx":161
  *     def name_book(self, uint32_t index, str symbol) -> None:
  *         while len(self.book_names) <= index:
  *             self.book_names.append("")             # <<<<<<<<<<<<<<
@@ -4910,13 +5608,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_6name_book
 */
     if (unlikely(__pyx_v_self->book_names == Py_None)) {
       PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "append");
-      __PYX_ERR(0, 125, __pyx_L1_error)
+      __PYX_ERR(0, 161, __pyx_L1_error)
     }
-    __pyx_t_4 = __Pyx_PyList_Append(__pyx_v_self->book_names, __pyx_mstate_global->__pyx_kp_u_); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 125, __pyx_L1_error)
+    __pyx_t_4 = __Pyx_PyList_Append(__pyx_v_self->book_names, __pyx_mstate_global->__pyx_kp_u_); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 161, __pyx_L1_error)
 
   }
 
-  /* "sequence_edge/orders/trace.pyx":126
+  /* "sequence_edge/orders/trace.pyx":162
  *         while len(self.book_names) <= index:
  *             self.book_names.append("")
  *         self.book_names[index] = symbol             # <<<<<<<<<<<<<<
@@ -4925,11 +5623,11 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_6name_book
 */
   if (unlikely(__pyx_v_self->book_names == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 126, __pyx_L1_error)
+    __PYX_ERR(0, 162, __pyx_L1_error)
   }
-  if (unlikely((__Pyx_SetItemInt(__pyx_v_self->book_names, __pyx_v_index, __pyx_v_symbol, uint32_t, 0, __Pyx_PyLong_From_uint32_t, 0, 0, 1, __Pyx_ReferenceSharing_SharedReference) < 0))) __PYX_ERR(0, 126, __pyx_L1_error)
+  if (unlikely((__Pyx_SetItemInt(__pyx_v_self->book_names, __pyx_v_index, __pyx_v_symbol, uint32_t, 0, __Pyx_PyLong_From_uint32_t, 0, 0, 1, __Pyx_ReferenceSharing_SharedReference) < 0))) __PYX_ERR(0, 162, __pyx_L1_error)
 
-  /* "sequence_edge/orders/trace.pyx":123
+  /* "sequence_edge/orders/trace.pyx":159
  *         self.account_names[serial] = deployment_id
  * 
  *     def name_book(self, uint32_t index, str symbol) -> None:             # <<<<<<<<<<<<<<
@@ -4950,7 +5648,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_6name_book
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/trace.pyx":128
+/* "sequence_edge/orders/trace.pyx":164
  *         self.book_names[index] = symbol
  * 
  *     cdef dict _order_dict(self, trace_rec_t* r):             # <<<<<<<<<<<<<<
@@ -4976,19 +5674,19 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_order_dict", 0);
 
-  /* "sequence_edge/orders/trace.pyx":130
+  /* "sequence_edge/orders/trace.pyx":166
  *     cdef dict _order_dict(self, trace_rec_t* r):
  *         return {
  *             "order_ref": format_ref(r.ref),             # <<<<<<<<<<<<<<
  *             "deployment_id": self.account_names.get(r.account, ""),
  *             "order_id": r.client_id,
 */
-  __pyx_t_1 = __Pyx_PyDict_NewPresized(10); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 130, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyDict_NewPresized(10); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 166, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_t_3 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_format_ref); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 130, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_format_ref); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 166, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  __pyx_t_5 = __Pyx_PyLong_From_uint32_t(__pyx_v_r->ref); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 130, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyLong_From_uint32_t(__pyx_v_r->ref); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 166, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __pyx_t_6 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -5008,13 +5706,13 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
     __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 130, __pyx_L1_error)
+    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 166, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
   }
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_ref, __pyx_t_2) < (0)) __PYX_ERR(0, 130, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_ref, __pyx_t_2) < (0)) __PYX_ERR(0, 166, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":131
+  /* "sequence_edge/orders/trace.pyx":167
  *         return {
  *             "order_ref": format_ref(r.ref),
  *             "deployment_id": self.account_names.get(r.account, ""),             # <<<<<<<<<<<<<<
@@ -5023,29 +5721,29 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
 */
   if (unlikely(__pyx_v_self->account_names == Py_None)) {
     PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "get");
-    __PYX_ERR(0, 131, __pyx_L1_error)
+    __PYX_ERR(0, 167, __pyx_L1_error)
   }
-  __pyx_t_2 = __Pyx_PyLong_From_uint32_t(__pyx_v_r->account); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 131, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_From_uint32_t(__pyx_v_r->account); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 167, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_4 = __Pyx_PyDict_GetItemDefault(__pyx_v_self->account_names, __pyx_t_2, __pyx_mstate_global->__pyx_kp_u_); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 131, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_GetItemDefault(__pyx_v_self->account_names, __pyx_t_2, __pyx_mstate_global->__pyx_kp_u_); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 167, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_deployment_id, __pyx_t_4) < (0)) __PYX_ERR(0, 130, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_deployment_id, __pyx_t_4) < (0)) __PYX_ERR(0, 166, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":132
+  /* "sequence_edge/orders/trace.pyx":168
  *             "order_ref": format_ref(r.ref),
  *             "deployment_id": self.account_names.get(r.account, ""),
  *             "order_id": r.client_id,             # <<<<<<<<<<<<<<
  *             "symbol": self.book_names[r.book] if r.book < len(self.book_names) else "",
  *             "side": SIDE_NAMES.get(r.side, str(r.side)),
 */
-  __pyx_t_4 = __Pyx_PyLong_From_uint64_t(__pyx_v_r->client_id); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 132, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyLong_From_uint64_t(__pyx_v_r->client_id); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 168, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_t_4) < (0)) __PYX_ERR(0, 130, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_order_id, __pyx_t_4) < (0)) __PYX_ERR(0, 166, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":133
+  /* "sequence_edge/orders/trace.pyx":169
  *             "deployment_id": self.account_names.get(r.account, ""),
  *             "order_id": r.client_id,
  *             "symbol": self.book_names[r.book] if r.book < len(self.book_names) else "",             # <<<<<<<<<<<<<<
@@ -5056,9 +5754,9 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
   __Pyx_INCREF(__pyx_t_2);
   if (unlikely(__pyx_t_2 == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-    __PYX_ERR(0, 133, __pyx_L1_error)
+    __PYX_ERR(0, 169, __pyx_L1_error)
   }
-  __pyx_t_7 = __Pyx_PyList_GET_SIZE(__pyx_t_2); if (unlikely(__pyx_t_7 == ((Py_ssize_t)-1))) __PYX_ERR(0, 133, __pyx_L1_error)
+  __pyx_t_7 = __Pyx_PyList_GET_SIZE(__pyx_t_2); if (unlikely(__pyx_t_7 == ((Py_ssize_t)-1))) __PYX_ERR(0, 169, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   __pyx_t_8 = (__pyx_v_r->book < __pyx_t_7);
 
@@ -5066,7 +5764,7 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
   if (__pyx_t_8) {
     if (unlikely(__pyx_v_self->book_names == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 133, __pyx_L1_error)
+      __PYX_ERR(0, 169, __pyx_L1_error)
     }
     __Pyx_INCREF(__Pyx_PyList_GET_ITEM(__pyx_v_self->book_names, __pyx_v_r->book));
     __pyx_t_4 = __Pyx_PyList_GET_ITEM(__pyx_v_self->book_names, __pyx_v_r->book);
@@ -5075,10 +5773,10 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
     __pyx_t_4 = __pyx_mstate_global->__pyx_kp_u_;
   }
 
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_symbol, __pyx_t_4) < (0)) __PYX_ERR(0, 130, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_symbol, __pyx_t_4) < (0)) __PYX_ERR(0, 166, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":134
+  /* "sequence_edge/orders/trace.pyx":170
  *             "order_id": r.client_id,
  *             "symbol": self.book_names[r.book] if r.book < len(self.book_names) else "",
  *             "side": SIDE_NAMES.get(r.side, str(r.side)),             # <<<<<<<<<<<<<<
@@ -5086,16 +5784,16 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
  *             "px": abi.from_fixed(r.px_1e8),
 */
   __pyx_t_2 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_SIDE_NAMES); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 134, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_SIDE_NAMES); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 170, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_get); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 134, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_get); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 170, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_5 = __Pyx_PyLong_From_uint8_t(__pyx_v_r->side); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 134, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyLong_From_uint8_t(__pyx_v_r->side); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 170, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_9 = __Pyx_PyLong_From_uint8_t(__pyx_v_r->side); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 134, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_PyLong_From_uint8_t(__pyx_v_r->side); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 170, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
-  __pyx_t_10 = __Pyx_PyObject_Unicode(__pyx_t_9); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 134, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_PyObject_Unicode(__pyx_t_9); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 170, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
   __pyx_t_6 = 1;
@@ -5117,13 +5815,13 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 134, __pyx_L1_error)
+    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 170, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
   }
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_side, __pyx_t_4) < (0)) __PYX_ERR(0, 130, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_side, __pyx_t_4) < (0)) __PYX_ERR(0, 166, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":135
+  /* "sequence_edge/orders/trace.pyx":171
  *             "symbol": self.book_names[r.book] if r.book < len(self.book_names) else "",
  *             "side": SIDE_NAMES.get(r.side, str(r.side)),
  *             "type": TYPE_NAMES.get(r.order_type, str(r.order_type)),             # <<<<<<<<<<<<<<
@@ -5131,16 +5829,16 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
  *             "qty": abi.from_fixed(r.qty_1e8),
 */
   __pyx_t_3 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_TYPE_NAMES); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 135, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_TYPE_NAMES); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 171, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
-  __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_get); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 135, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_get); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 171, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-  __pyx_t_10 = __Pyx_PyLong_From_uint8_t(__pyx_v_r->order_type); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 135, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_PyLong_From_uint8_t(__pyx_v_r->order_type); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 171, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
-  __pyx_t_2 = __Pyx_PyLong_From_uint8_t(__pyx_v_r->order_type); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 135, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_From_uint8_t(__pyx_v_r->order_type); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 171, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_9 = __Pyx_PyObject_Unicode(__pyx_t_2); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 135, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_PyObject_Unicode(__pyx_t_2); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 171, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   __pyx_t_6 = 1;
@@ -5162,13 +5860,13 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
     __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
     __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 135, __pyx_L1_error)
+    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 171, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
   }
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_type, __pyx_t_4) < (0)) __PYX_ERR(0, 130, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_type, __pyx_t_4) < (0)) __PYX_ERR(0, 166, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":136
+  /* "sequence_edge/orders/trace.pyx":172
  *             "side": SIDE_NAMES.get(r.side, str(r.side)),
  *             "type": TYPE_NAMES.get(r.order_type, str(r.order_type)),
  *             "px": abi.from_fixed(r.px_1e8),             # <<<<<<<<<<<<<<
@@ -5176,12 +5874,12 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
  *             "filled": abi.from_fixed(r.filled_1e8),
 */
   __pyx_t_5 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 136, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 172, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
-  __pyx_t_10 = __Pyx_PyObject_GetAttrStr(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 136, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_PyObject_GetAttrStr(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 172, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-  __pyx_t_9 = __Pyx_PyLong_From_uint64_t(__pyx_v_r->px_1e8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 136, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_PyLong_From_uint64_t(__pyx_v_r->px_1e8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 172, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   __pyx_t_6 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -5201,13 +5899,13 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
     __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
     __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 136, __pyx_L1_error)
+    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 172, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
   }
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_px, __pyx_t_4) < (0)) __PYX_ERR(0, 130, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_px, __pyx_t_4) < (0)) __PYX_ERR(0, 166, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":137
+  /* "sequence_edge/orders/trace.pyx":173
  *             "type": TYPE_NAMES.get(r.order_type, str(r.order_type)),
  *             "px": abi.from_fixed(r.px_1e8),
  *             "qty": abi.from_fixed(r.qty_1e8),             # <<<<<<<<<<<<<<
@@ -5215,12 +5913,12 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
  *             "state": STATE_NAMES.get(r.state, str(r.state)),
 */
   __pyx_t_10 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 137, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 173, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
-  __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 137, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 173, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-  __pyx_t_9 = __Pyx_PyLong_From_uint64_t(__pyx_v_r->qty_1e8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 137, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_PyLong_From_uint64_t(__pyx_v_r->qty_1e8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 173, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   __pyx_t_6 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -5240,13 +5938,13 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
     __Pyx_XDECREF(__pyx_t_10); __pyx_t_10 = 0;
     __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 137, __pyx_L1_error)
+    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 173, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
   }
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_qty, __pyx_t_4) < (0)) __PYX_ERR(0, 130, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_qty, __pyx_t_4) < (0)) __PYX_ERR(0, 166, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":138
+  /* "sequence_edge/orders/trace.pyx":174
  *             "px": abi.from_fixed(r.px_1e8),
  *             "qty": abi.from_fixed(r.qty_1e8),
  *             "filled": abi.from_fixed(r.filled_1e8),             # <<<<<<<<<<<<<<
@@ -5254,12 +5952,12 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
  *         }
 */
   __pyx_t_5 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 138, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 174, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
-  __pyx_t_10 = __Pyx_PyObject_GetAttrStr(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 138, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_PyObject_GetAttrStr(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 174, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-  __pyx_t_9 = __Pyx_PyLong_From_uint64_t(__pyx_v_r->filled_1e8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 138, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_PyLong_From_uint64_t(__pyx_v_r->filled_1e8); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 174, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   __pyx_t_6 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -5279,13 +5977,13 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
     __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
     __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 138, __pyx_L1_error)
+    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 174, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
   }
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_filled, __pyx_t_4) < (0)) __PYX_ERR(0, 130, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_filled, __pyx_t_4) < (0)) __PYX_ERR(0, 166, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":139
+  /* "sequence_edge/orders/trace.pyx":175
  *             "qty": abi.from_fixed(r.qty_1e8),
  *             "filled": abi.from_fixed(r.filled_1e8),
  *             "state": STATE_NAMES.get(r.state, str(r.state)),             # <<<<<<<<<<<<<<
@@ -5293,16 +5991,16 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
  * 
 */
   __pyx_t_10 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_STATE_NAMES); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 139, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_STATE_NAMES); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 175, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
-  __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_get); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 139, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_get); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 175, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-  __pyx_t_9 = __Pyx_PyLong_From_uint8_t(__pyx_v_r->state); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 139, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_PyLong_From_uint8_t(__pyx_v_r->state); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 175, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
-  __pyx_t_3 = __Pyx_PyLong_From_uint8_t(__pyx_v_r->state); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 139, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyLong_From_uint8_t(__pyx_v_r->state); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 175, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  __pyx_t_2 = __Pyx_PyObject_Unicode(__pyx_t_3); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 139, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyObject_Unicode(__pyx_t_3); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 175, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   __pyx_t_6 = 1;
@@ -5324,10 +6022,10 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
     __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 139, __pyx_L1_error)
+    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 175, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
   }
-  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_state, __pyx_t_4) < (0)) __PYX_ERR(0, 130, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_state, __pyx_t_4) < (0)) __PYX_ERR(0, 166, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
   {
     PyObject *__pyx_temp;
@@ -5340,7 +6038,7 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/trace.pyx":128
+  /* "sequence_edge/orders/trace.pyx":164
  *         self.book_names[index] = symbol
  * 
  *     cdef dict _order_dict(self, trace_rec_t* r):             # <<<<<<<<<<<<<<
@@ -5365,7 +6063,7 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/trace.pyx":142
+/* "sequence_edge/orders/trace.pyx":178
  *         }
  * 
  *     def trace(self, str order_ref) -> dict | None:             # <<<<<<<<<<<<<<
@@ -5374,16 +6072,16 @@ static PyObject *__pyx_f_13sequence_edge_6orders_5trace_10TraceStore__order_dict
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_9trace(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_13trace(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_8trace, "{order_ref, deployment_id, ..., events: [{event, ts_ns, ...}]} or None when unknown/evicted.");
-static PyMethodDef __pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_9trace = {"trace", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_9trace, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_8trace};
-static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_9trace(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_12trace, "{order_ref, deployment_id, ..., events: [{event, ts_ns, ...}]} or None when unknown/evicted.");
+static PyMethodDef __pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_13trace = {"trace", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_13trace, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_12trace};
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_13trace(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -5413,32 +6111,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_order_ref,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 142, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 178, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 142, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 178, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "trace", 0) < (0)) __PYX_ERR(0, 142, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "trace", 0) < (0)) __PYX_ERR(0, 178, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("trace", 1, 1, 1, i); __PYX_ERR(0, 142, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("trace", 1, 1, 1, i); __PYX_ERR(0, 178, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 142, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 178, __pyx_L3_error)
     }
     __pyx_v_order_ref = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("trace", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 142, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("trace", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 178, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -5449,8 +6147,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_ref), (&PyUnicode_Type), 1, "order_ref", 1))) __PYX_ERR(0, 142, __pyx_L1_error)
-  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self), __pyx_v_order_ref);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_order_ref), (&PyUnicode_Type), 1, "order_ref", 1))) __PYX_ERR(0, 178, __pyx_L1_error)
+  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_12trace(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self), __pyx_v_order_ref);
 
   /* function exit code */
   goto __pyx_L0;
@@ -5469,7 +6167,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, PyObject *__pyx_v_order_ref) {
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_12trace(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, PyObject *__pyx_v_order_ref) {
   struct __pyx_t_13sequence_edge_6orders_5trace_trace_rec_t *__pyx_v_r;
   struct __pyx_t_13sequence_edge_6orders_5trace_trace_event_t *__pyx_v_e;
   int __pyx_v_i;
@@ -5498,7 +6196,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("trace", 0);
 
-  /* "sequence_edge/orders/trace.pyx":144
+  /* "sequence_edge/orders/trace.pyx":180
  *     def trace(self, str order_ref) -> dict | None:
  *         """{order_ref, deployment_id, ..., events: [{event, ts_ns, ...}]} or None when unknown/evicted."""
  *         cdef trace_rec_t* r = self.find(parse_ref(order_ref))             # <<<<<<<<<<<<<<
@@ -5506,7 +6204,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
  *         cdef int i
 */
   __pyx_t_2 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_parse_ref); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 144, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_parse_ref); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 180, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_t_4 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -5525,15 +6223,15 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
     __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_3, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 144, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 180, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
-  __pyx_t_5 = __Pyx_PyLong_As_uint32_t(__pyx_t_1); if (unlikely((__pyx_t_5 == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 144, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyLong_As_uint32_t(__pyx_t_1); if (unlikely((__pyx_t_5 == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 180, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   __pyx_v_r = ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->__pyx_vtab)->find(__pyx_v_self, __pyx_t_5);
 
 
-  /* "sequence_edge/orders/trace.pyx":147
+  /* "sequence_edge/orders/trace.pyx":183
  *         cdef trace_event_t* e
  *         cdef int i
  *         if r == NULL:             # <<<<<<<<<<<<<<
@@ -5545,7 +6243,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
   if (__pyx_t_6) {
 
 
-    /* "sequence_edge/orders/trace.pyx":148
+    /* "sequence_edge/orders/trace.pyx":184
  *         cdef int i
  *         if r == NULL:
  *             return None             # <<<<<<<<<<<<<<
@@ -5562,7 +6260,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
     }
     goto __pyx_L0;
 
-    /* "sequence_edge/orders/trace.pyx":147
+    /* "sequence_edge/orders/trace.pyx":183
  *         cdef trace_event_t* e
  *         cdef int i
  *         if r == NULL:             # <<<<<<<<<<<<<<
@@ -5571,31 +6269,31 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
 */
   }
 
-  /* "sequence_edge/orders/trace.pyx":149
+  /* "sequence_edge/orders/trace.pyx":185
  *         if r == NULL:
  *             return None
  *         out = self._order_dict(r)             # <<<<<<<<<<<<<<
  *         events = []
  *         for i in range(r.n_events):
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->__pyx_vtab)->_order_dict(__pyx_v_self, __pyx_v_r); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 149, __pyx_L1_error)
+  __pyx_t_1 = ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->__pyx_vtab)->_order_dict(__pyx_v_self, __pyx_v_r); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 185, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_out = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":150
+  /* "sequence_edge/orders/trace.pyx":186
  *             return None
  *         out = self._order_dict(r)
  *         events = []             # <<<<<<<<<<<<<<
  *         for i in range(r.n_events):
  *             e = &r.events[i]
 */
-  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 150, __pyx_L1_error)
+  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 186, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_events = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":151
+  /* "sequence_edge/orders/trace.pyx":187
  *         out = self._order_dict(r)
  *         events = []
  *         for i in range(r.n_events):             # <<<<<<<<<<<<<<
@@ -5609,7 +6307,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
   for (__pyx_t_9 = 0; __pyx_t_9 < __pyx_t_8; __pyx_t_9+=1) {
     __pyx_v_i = __pyx_t_9;
 
-    /* "sequence_edge/orders/trace.pyx":152
+    /* "sequence_edge/orders/trace.pyx":188
  *         events = []
  *         for i in range(r.n_events):
  *             e = &r.events[i]             # <<<<<<<<<<<<<<
@@ -5618,26 +6316,26 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
 */
     __pyx_v_e = (&(__pyx_v_r->events[__pyx_v_i]));
 
-    /* "sequence_edge/orders/trace.pyx":153
+    /* "sequence_edge/orders/trace.pyx":189
  *         for i in range(r.n_events):
  *             e = &r.events[i]
  *             ev = {"event": EVENT_NAMES.get(e.kind, str(e.kind)), "ts_ns": e.ts_ns}             # <<<<<<<<<<<<<<
  *             if e.kind == EV_FILL:
  *                 ev.update(px=abi.from_fixed(e.px_1e8), qty=abi.from_fixed(e.qty_1e8),
 */
-    __pyx_t_1 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 153, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 189, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     __pyx_t_2 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_EVENT_NAMES); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 153, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_EVENT_NAMES); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 189, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_10);
-    __pyx_t_11 = __Pyx_PyObject_GetAttrStr(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_get); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 153, __pyx_L1_error)
+    __pyx_t_11 = __Pyx_PyObject_GetAttrStr(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_get); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 189, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_11);
     __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-    __pyx_t_10 = __Pyx_PyLong_From_uint8_t(__pyx_v_e->kind); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 153, __pyx_L1_error)
+    __pyx_t_10 = __Pyx_PyLong_From_uint8_t(__pyx_v_e->kind); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 189, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_10);
-    __pyx_t_12 = __Pyx_PyLong_From_uint8_t(__pyx_v_e->kind); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 153, __pyx_L1_error)
+    __pyx_t_12 = __Pyx_PyLong_From_uint8_t(__pyx_v_e->kind); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 189, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_12);
-    __pyx_t_13 = __Pyx_PyObject_Unicode(__pyx_t_12); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 153, __pyx_L1_error)
+    __pyx_t_13 = __Pyx_PyObject_Unicode(__pyx_t_12); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 189, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_13);
     __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
     __pyx_t_4 = 1;
@@ -5659,19 +6357,19 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
       __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
       __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
       __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 153, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 189, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_event, __pyx_t_3) < (0)) __PYX_ERR(0, 153, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_event, __pyx_t_3) < (0)) __PYX_ERR(0, 189, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->ts_ns); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 153, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->ts_ns); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 189, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_ts_ns, __pyx_t_3) < (0)) __PYX_ERR(0, 153, __pyx_L1_error)
+    if (PyDict_SetItem(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_ts_ns, __pyx_t_3) < (0)) __PYX_ERR(0, 189, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_XDECREF_SET(__pyx_v_ev, ((PyObject*)__pyx_t_1));
     __pyx_t_1 = 0;
 
-    /* "sequence_edge/orders/trace.pyx":154
+    /* "sequence_edge/orders/trace.pyx":190
  *             e = &r.events[i]
  *             ev = {"event": EVENT_NAMES.get(e.kind, str(e.kind)), "ts_ns": e.ts_ns}
  *             if e.kind == EV_FILL:             # <<<<<<<<<<<<<<
@@ -5681,7 +6379,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
     switch (__pyx_v_e->kind) {
       case __pyx_e_13sequence_edge_6orders_5trace_EV_FILL:
 
-      /* "sequence_edge/orders/trace.pyx":155
+      /* "sequence_edge/orders/trace.pyx":191
  *             ev = {"event": EVENT_NAMES.get(e.kind, str(e.kind)), "ts_ns": e.ts_ns}
  *             if e.kind == EV_FILL:
  *                 ev.update(px=abi.from_fixed(e.px_1e8), qty=abi.from_fixed(e.qty_1e8),             # <<<<<<<<<<<<<<
@@ -5691,12 +6389,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
       __pyx_t_3 = __pyx_v_ev;
       __Pyx_INCREF(__pyx_t_3);
       __pyx_t_13 = NULL;
-      __Pyx_GetModuleGlobalName(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 155, __pyx_L1_error)
+      __Pyx_GetModuleGlobalName(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 191, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_10);
-      __pyx_t_2 = __Pyx_PyObject_GetAttrStr(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 155, __pyx_L1_error)
+      __pyx_t_2 = __Pyx_PyObject_GetAttrStr(__pyx_t_10, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 191, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
       __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-      __pyx_t_10 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->px_1e8); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 155, __pyx_L1_error)
+      __pyx_t_10 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->px_1e8); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 191, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_10);
       __pyx_t_4 = 1;
       #if CYTHON_UNPACK_METHODS
@@ -5716,16 +6414,16 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
         __Pyx_XDECREF(__pyx_t_13); __pyx_t_13 = 0;
         __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
         __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-        if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 155, __pyx_L1_error)
+        if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 191, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_11);
       }
       __pyx_t_10 = NULL;
-      __Pyx_GetModuleGlobalName(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 155, __pyx_L1_error)
+      __Pyx_GetModuleGlobalName(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 191, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
-      __pyx_t_12 = __Pyx_PyObject_GetAttrStr(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 155, __pyx_L1_error)
+      __pyx_t_12 = __Pyx_PyObject_GetAttrStr(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 191, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_12);
       __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
-      __pyx_t_13 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->qty_1e8); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 155, __pyx_L1_error)
+      __pyx_t_13 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->qty_1e8); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 191, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
       __pyx_t_4 = 1;
       #if CYTHON_UNPACK_METHODS
@@ -5745,52 +6443,52 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
         __Pyx_XDECREF(__pyx_t_10); __pyx_t_10 = 0;
         __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
         __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
-        if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 155, __pyx_L1_error)
+        if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 191, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_2);
       }
 
-      /* "sequence_edge/orders/trace.pyx":156
+      /* "sequence_edge/orders/trace.pyx":192
  *             if e.kind == EV_FILL:
  *                 ev.update(px=abi.from_fixed(e.px_1e8), qty=abi.from_fixed(e.qty_1e8),
  *                           maker=bool(e.code & abi.FILL_FLAG_MAKER), final=bool(e.code & abi.FILL_FLAG_FINAL))             # <<<<<<<<<<<<<<
  *             elif e.kind == EV_AMEND:
  *                 ev.update(px=abi.from_fixed(e.px_1e8), qty=abi.from_fixed(e.qty_1e8))
 */
-      __pyx_t_12 = __Pyx_PyLong_From_uint32_t(__pyx_v_e->code); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 156, __pyx_L1_error)
+      __pyx_t_12 = __Pyx_PyLong_From_uint32_t(__pyx_v_e->code); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 192, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_12);
-      __Pyx_GetModuleGlobalName(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 156, __pyx_L1_error)
+      __Pyx_GetModuleGlobalName(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 192, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
-      __pyx_t_10 = __Pyx_PyObject_GetAttrStr(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_FILL_FLAG_MAKER); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 156, __pyx_L1_error)
+      __pyx_t_10 = __Pyx_PyObject_GetAttrStr(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_FILL_FLAG_MAKER); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 192, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_10);
       __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
-      __pyx_t_13 = __Pyx_PyNumber_And_int_object(__pyx_t_12, __pyx_t_10); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 156, __pyx_L1_error)
+      __pyx_t_13 = __Pyx_PyNumber_And_int_object(__pyx_t_12, __pyx_t_10); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 192, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
       __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
       __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-      __pyx_t_6 = __Pyx_PyObject_IsTrue(__pyx_t_13); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 156, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyObject_IsTrue(__pyx_t_13); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 192, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
-      __pyx_t_13 = __Pyx_PyBool_FromLong((!(!__pyx_t_6))); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 156, __pyx_L1_error)
+      __pyx_t_13 = __Pyx_PyBool_FromLong((!(!__pyx_t_6))); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 192, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
 
-      __pyx_t_10 = __Pyx_PyLong_From_uint32_t(__pyx_v_e->code); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 156, __pyx_L1_error)
+      __pyx_t_10 = __Pyx_PyLong_From_uint32_t(__pyx_v_e->code); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 192, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_10);
-      __Pyx_GetModuleGlobalName(__pyx_t_12, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 156, __pyx_L1_error)
+      __Pyx_GetModuleGlobalName(__pyx_t_12, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 192, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_12);
-      __pyx_t_14 = __Pyx_PyObject_GetAttrStr(__pyx_t_12, __pyx_mstate_global->__pyx_n_u_FILL_FLAG_FINAL); if (unlikely(!__pyx_t_14)) __PYX_ERR(0, 156, __pyx_L1_error)
+      __pyx_t_14 = __Pyx_PyObject_GetAttrStr(__pyx_t_12, __pyx_mstate_global->__pyx_n_u_FILL_FLAG_FINAL); if (unlikely(!__pyx_t_14)) __PYX_ERR(0, 192, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_14);
       __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
-      __pyx_t_12 = __Pyx_PyNumber_And_int_object(__pyx_t_10, __pyx_t_14); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 156, __pyx_L1_error)
+      __pyx_t_12 = __Pyx_PyNumber_And_int_object(__pyx_t_10, __pyx_t_14); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 192, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_12);
       __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
       __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
-      __pyx_t_6 = __Pyx_PyObject_IsTrue(__pyx_t_12); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 156, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyObject_IsTrue(__pyx_t_12); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 192, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
-      __pyx_t_12 = __Pyx_PyBool_FromLong((!(!__pyx_t_6))); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 156, __pyx_L1_error)
+      __pyx_t_12 = __Pyx_PyBool_FromLong((!(!__pyx_t_6))); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 192, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_12);
 
       #if CYTHON_VECTORCALL
 
-      /* "sequence_edge/orders/trace.pyx":155
+      /* "sequence_edge/orders/trace.pyx":191
  *             ev = {"event": EVENT_NAMES.get(e.kind, str(e.kind)), "ts_ns": e.ts_ns}
  *             if e.kind == EV_FILL:
  *                 ev.update(px=abi.from_fixed(e.px_1e8), qty=abi.from_fixed(e.qty_1e8),             # <<<<<<<<<<<<<<
@@ -5803,13 +6501,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
         PyObject *__pyx_callargs[5] = {__pyx_t_3, __pyx_t_11, __pyx_t_2, __pyx_t_13, __pyx_t_12};
         #if CYTHON_VECTORCALL
         __pyx_t_14 = __pyx_mstate_global->__pyx_tuple[0];
-        if (unlikely(!__pyx_t_14)) __PYX_ERR(0, 155, __pyx_L1_error)
+        if (unlikely(!__pyx_t_14)) __PYX_ERR(0, 191, __pyx_L1_error)
         __Pyx_INCREF(__pyx_t_14);
         #else
         {
           PyObject *__pyx_temp[4] = {__pyx_mstate_global->__pyx_n_u_px, __pyx_mstate_global->__pyx_n_u_qty, __pyx_mstate_global->__pyx_n_u_maker, __pyx_mstate_global->__pyx_n_u_final};
           __pyx_t_14 = __Pyx_MakeKwargDict(__pyx_temp, __pyx_callargs+1, 4);
-          if (unlikely(!__pyx_t_14)) __PYX_ERR(0, 155, __pyx_L1_error)
+          if (unlikely(!__pyx_t_14)) __PYX_ERR(0, 191, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_14);
         }
         #endif
@@ -5822,12 +6520,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
         __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
         __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
         __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
-        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 155, __pyx_L1_error)
+        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 191, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_1);
       }
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-      /* "sequence_edge/orders/trace.pyx":154
+      /* "sequence_edge/orders/trace.pyx":190
  *             e = &r.events[i]
  *             ev = {"event": EVENT_NAMES.get(e.kind, str(e.kind)), "ts_ns": e.ts_ns}
  *             if e.kind == EV_FILL:             # <<<<<<<<<<<<<<
@@ -5837,7 +6535,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
       break;
       case __pyx_e_13sequence_edge_6orders_5trace_EV_AMEND:
 
-      /* "sequence_edge/orders/trace.pyx":158
+      /* "sequence_edge/orders/trace.pyx":194
  *                           maker=bool(e.code & abi.FILL_FLAG_MAKER), final=bool(e.code & abi.FILL_FLAG_FINAL))
  *             elif e.kind == EV_AMEND:
  *                 ev.update(px=abi.from_fixed(e.px_1e8), qty=abi.from_fixed(e.qty_1e8))             # <<<<<<<<<<<<<<
@@ -5847,12 +6545,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
       __pyx_t_14 = __pyx_v_ev;
       __Pyx_INCREF(__pyx_t_14);
       __pyx_t_13 = NULL;
-      __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 158, __pyx_L1_error)
+      __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 194, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
-      __pyx_t_11 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 158, __pyx_L1_error)
+      __pyx_t_11 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 194, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_11);
       __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-      __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->px_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 158, __pyx_L1_error)
+      __pyx_t_2 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->px_1e8); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 194, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
       __pyx_t_4 = 1;
       #if CYTHON_UNPACK_METHODS
@@ -5872,16 +6570,16 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
         __Pyx_XDECREF(__pyx_t_13); __pyx_t_13 = 0;
         __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
         __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
-        if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 158, __pyx_L1_error)
+        if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 194, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_12);
       }
       __pyx_t_2 = NULL;
-      __Pyx_GetModuleGlobalName(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 158, __pyx_L1_error)
+      __Pyx_GetModuleGlobalName(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 194, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
-      __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 158, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 194, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
       __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
-      __pyx_t_13 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->qty_1e8); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 158, __pyx_L1_error)
+      __pyx_t_13 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->qty_1e8); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 194, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
       __pyx_t_4 = 1;
       #if CYTHON_UNPACK_METHODS
@@ -5901,7 +6599,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
         __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
         __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
         __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-        if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 158, __pyx_L1_error)
+        if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 194, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_11);
       }
       #if CYTHON_VECTORCALL
@@ -5911,13 +6609,13 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
         PyObject *__pyx_callargs[3] = {__pyx_t_14, __pyx_t_12, __pyx_t_11};
         #if CYTHON_VECTORCALL
         __pyx_t_3 = __pyx_mstate_global->__pyx_tuple[1];
-        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 158, __pyx_L1_error)
+        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 194, __pyx_L1_error)
         __Pyx_INCREF(__pyx_t_3);
         #else
         {
           PyObject *__pyx_temp[2] = {__pyx_mstate_global->__pyx_n_u_px, __pyx_mstate_global->__pyx_n_u_qty};
           __pyx_t_3 = __Pyx_MakeKwargDict(__pyx_temp, __pyx_callargs+1, 2);
-          if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 158, __pyx_L1_error)
+          if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 194, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_3);
         }
         #endif
@@ -5928,12 +6626,12 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
         __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
         __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
         __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 158, __pyx_L1_error)
+        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 194, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_1);
       }
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-      /* "sequence_edge/orders/trace.pyx":157
+      /* "sequence_edge/orders/trace.pyx":193
  *                 ev.update(px=abi.from_fixed(e.px_1e8), qty=abi.from_fixed(e.qty_1e8),
  *                           maker=bool(e.code & abi.FILL_FLAG_MAKER), final=bool(e.code & abi.FILL_FLAG_FINAL))
  *             elif e.kind == EV_AMEND:             # <<<<<<<<<<<<<<
@@ -5943,25 +6641,25 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
       break;
       case __pyx_e_13sequence_edge_6orders_5trace_EV_REJECT:
 
-      /* "sequence_edge/orders/trace.pyx":160
+      /* "sequence_edge/orders/trace.pyx":196
  *                 ev.update(px=abi.from_fixed(e.px_1e8), qty=abi.from_fixed(e.qty_1e8))
  *             elif e.kind == EV_REJECT:
  *                 ev["reason"] = abi.REJECT_REASONS.get(e.code, str(e.code))             # <<<<<<<<<<<<<<
- *             elif e.kind in (EV_CANCEL, EV_EXPIRE):
+ *             elif e.kind in (EV_CANCEL, EV_EXPIRE, EV_RESTORED):
  *                 ev["qty"] = abi.from_fixed(e.qty_1e8)
 */
-      __Pyx_GetModuleGlobalName(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 160, __pyx_L1_error)
+      __Pyx_GetModuleGlobalName(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 196, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_11);
-      __pyx_t_12 = __Pyx_PyObject_GetAttrStr(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 160, __pyx_L1_error)
+      __pyx_t_12 = __Pyx_PyObject_GetAttrStr(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_REJECT_REASONS); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 196, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_12);
       __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
       __pyx_t_3 = __pyx_t_12;
       __Pyx_INCREF(__pyx_t_3);
-      __pyx_t_11 = __Pyx_PyLong_From_uint32_t(__pyx_v_e->code); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 160, __pyx_L1_error)
+      __pyx_t_11 = __Pyx_PyLong_From_uint32_t(__pyx_v_e->code); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 196, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_11);
-      __pyx_t_14 = __Pyx_PyLong_From_uint32_t(__pyx_v_e->code); if (unlikely(!__pyx_t_14)) __PYX_ERR(0, 160, __pyx_L1_error)
+      __pyx_t_14 = __Pyx_PyLong_From_uint32_t(__pyx_v_e->code); if (unlikely(!__pyx_t_14)) __PYX_ERR(0, 196, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_14);
-      __pyx_t_13 = __Pyx_PyObject_Unicode(__pyx_t_14); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 160, __pyx_L1_error)
+      __pyx_t_13 = __Pyx_PyObject_Unicode(__pyx_t_14); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 196, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
       __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
       __pyx_t_4 = 0;
@@ -5972,45 +6670,46 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
         __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
         __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
         __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
-        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 160, __pyx_L1_error)
+        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 196, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_1);
       }
-      if (unlikely((PyDict_SetItem(__pyx_v_ev, __pyx_mstate_global->__pyx_n_u_reason, __pyx_t_1) < 0))) __PYX_ERR(0, 160, __pyx_L1_error)
+      if (unlikely((PyDict_SetItem(__pyx_v_ev, __pyx_mstate_global->__pyx_n_u_reason, __pyx_t_1) < 0))) __PYX_ERR(0, 196, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-      /* "sequence_edge/orders/trace.pyx":159
+      /* "sequence_edge/orders/trace.pyx":195
  *             elif e.kind == EV_AMEND:
  *                 ev.update(px=abi.from_fixed(e.px_1e8), qty=abi.from_fixed(e.qty_1e8))
  *             elif e.kind == EV_REJECT:             # <<<<<<<<<<<<<<
  *                 ev["reason"] = abi.REJECT_REASONS.get(e.code, str(e.code))
- *             elif e.kind in (EV_CANCEL, EV_EXPIRE):
+ *             elif e.kind in (EV_CANCEL, EV_EXPIRE, EV_RESTORED):
 */
       break;
       case __pyx_e_13sequence_edge_6orders_5trace_EV_CANCEL:
 
-      /* "sequence_edge/orders/trace.pyx":161
+      /* "sequence_edge/orders/trace.pyx":197
  *             elif e.kind == EV_REJECT:
  *                 ev["reason"] = abi.REJECT_REASONS.get(e.code, str(e.code))
- *             elif e.kind in (EV_CANCEL, EV_EXPIRE):             # <<<<<<<<<<<<<<
+ *             elif e.kind in (EV_CANCEL, EV_EXPIRE, EV_RESTORED):             # <<<<<<<<<<<<<<
  *                 ev["qty"] = abi.from_fixed(e.qty_1e8)
  *             events.append(ev)
 */
       case __pyx_e_13sequence_edge_6orders_5trace_EV_EXPIRE:
+      case __pyx_e_13sequence_edge_6orders_5trace_EV_RESTORED:
 
-      /* "sequence_edge/orders/trace.pyx":162
+      /* "sequence_edge/orders/trace.pyx":198
  *                 ev["reason"] = abi.REJECT_REASONS.get(e.code, str(e.code))
- *             elif e.kind in (EV_CANCEL, EV_EXPIRE):
+ *             elif e.kind in (EV_CANCEL, EV_EXPIRE, EV_RESTORED):
  *                 ev["qty"] = abi.from_fixed(e.qty_1e8)             # <<<<<<<<<<<<<<
  *             events.append(ev)
  *         out["events"] = events
 */
       __pyx_t_12 = NULL;
-      __Pyx_GetModuleGlobalName(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 162, __pyx_L1_error)
+      __Pyx_GetModuleGlobalName(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_abi); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 198, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
-      __pyx_t_11 = __Pyx_PyObject_GetAttrStr(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 162, __pyx_L1_error)
+      __pyx_t_11 = __Pyx_PyObject_GetAttrStr(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_from_fixed); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 198, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_11);
       __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
-      __pyx_t_13 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->qty_1e8); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 162, __pyx_L1_error)
+      __pyx_t_13 = __Pyx_PyLong_From_uint64_t(__pyx_v_e->qty_1e8); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 198, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
       __pyx_t_4 = 1;
       #if CYTHON_UNPACK_METHODS
@@ -6030,16 +6729,16 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
         __Pyx_XDECREF(__pyx_t_12); __pyx_t_12 = 0;
         __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
         __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
-        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 162, __pyx_L1_error)
+        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 198, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_1);
       }
-      if (unlikely((PyDict_SetItem(__pyx_v_ev, __pyx_mstate_global->__pyx_n_u_qty, __pyx_t_1) < 0))) __PYX_ERR(0, 162, __pyx_L1_error)
+      if (unlikely((PyDict_SetItem(__pyx_v_ev, __pyx_mstate_global->__pyx_n_u_qty, __pyx_t_1) < 0))) __PYX_ERR(0, 198, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-      /* "sequence_edge/orders/trace.pyx":161
+      /* "sequence_edge/orders/trace.pyx":197
  *             elif e.kind == EV_REJECT:
  *                 ev["reason"] = abi.REJECT_REASONS.get(e.code, str(e.code))
- *             elif e.kind in (EV_CANCEL, EV_EXPIRE):             # <<<<<<<<<<<<<<
+ *             elif e.kind in (EV_CANCEL, EV_EXPIRE, EV_RESTORED):             # <<<<<<<<<<<<<<
  *                 ev["qty"] = abi.from_fixed(e.qty_1e8)
  *             events.append(ev)
 */
@@ -6047,19 +6746,19 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
       default: break;
     }
 
-    /* "sequence_edge/orders/trace.pyx":163
- *             elif e.kind in (EV_CANCEL, EV_EXPIRE):
+    /* "sequence_edge/orders/trace.pyx":199
+ *             elif e.kind in (EV_CANCEL, EV_EXPIRE, EV_RESTORED):
  *                 ev["qty"] = abi.from_fixed(e.qty_1e8)
  *             events.append(ev)             # <<<<<<<<<<<<<<
  *         out["events"] = events
  *         if r.dropped_events:
 */
-    __pyx_t_15 = __Pyx_PyList_Append(__pyx_v_events, __pyx_v_ev); if (unlikely(__pyx_t_15 == ((int)-1))) __PYX_ERR(0, 163, __pyx_L1_error)
+    __pyx_t_15 = __Pyx_PyList_Append(__pyx_v_events, __pyx_v_ev); if (unlikely(__pyx_t_15 == ((int)-1))) __PYX_ERR(0, 199, __pyx_L1_error)
 
   }
 
 
-  /* "sequence_edge/orders/trace.pyx":164
+  /* "sequence_edge/orders/trace.pyx":200
  *                 ev["qty"] = abi.from_fixed(e.qty_1e8)
  *             events.append(ev)
  *         out["events"] = events             # <<<<<<<<<<<<<<
@@ -6068,11 +6767,11 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
 */
   if (unlikely(__pyx_v_out == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 164, __pyx_L1_error)
+    __PYX_ERR(0, 200, __pyx_L1_error)
   }
-  if (unlikely((PyDict_SetItem(__pyx_v_out, __pyx_mstate_global->__pyx_n_u_events, __pyx_v_events) < 0))) __PYX_ERR(0, 164, __pyx_L1_error)
+  if (unlikely((PyDict_SetItem(__pyx_v_out, __pyx_mstate_global->__pyx_n_u_events, __pyx_v_events) < 0))) __PYX_ERR(0, 200, __pyx_L1_error)
 
-  /* "sequence_edge/orders/trace.pyx":165
+  /* "sequence_edge/orders/trace.pyx":201
  *             events.append(ev)
  *         out["events"] = events
  *         if r.dropped_events:             # <<<<<<<<<<<<<<
@@ -6084,23 +6783,23 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
   if (__pyx_t_6) {
 
 
-    /* "sequence_edge/orders/trace.pyx":166
+    /* "sequence_edge/orders/trace.pyx":202
  *         out["events"] = events
  *         if r.dropped_events:
  *             out["dropped_events"] = r.dropped_events             # <<<<<<<<<<<<<<
  *         return out
  * 
 */
-    __pyx_t_1 = __Pyx_PyLong_From_uint32_t(__pyx_v_r->dropped_events); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 166, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_PyLong_From_uint32_t(__pyx_v_r->dropped_events); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 202, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     if (unlikely(__pyx_v_out == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 166, __pyx_L1_error)
+      __PYX_ERR(0, 202, __pyx_L1_error)
     }
-    if (unlikely((PyDict_SetItem(__pyx_v_out, __pyx_mstate_global->__pyx_n_u_dropped_events, __pyx_t_1) < 0))) __PYX_ERR(0, 166, __pyx_L1_error)
+    if (unlikely((PyDict_SetItem(__pyx_v_out, __pyx_mstate_global->__pyx_n_u_dropped_events, __pyx_t_1) < 0))) __PYX_ERR(0, 202, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-    /* "sequence_edge/orders/trace.pyx":165
+    /* "sequence_edge/orders/trace.pyx":201
  *             events.append(ev)
  *         out["events"] = events
  *         if r.dropped_events:             # <<<<<<<<<<<<<<
@@ -6109,7 +6808,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
 */
   }
 
-  /* "sequence_edge/orders/trace.pyx":167
+  /* "sequence_edge/orders/trace.pyx":203
  *         if r.dropped_events:
  *             out["dropped_events"] = r.dropped_events
  *         return out             # <<<<<<<<<<<<<<
@@ -6127,7 +6826,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/trace.pyx":142
+  /* "sequence_edge/orders/trace.pyx":178
  *         }
  * 
  *     def trace(self, str order_ref) -> dict | None:             # <<<<<<<<<<<<<<
@@ -6159,7 +6858,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/trace.pyx":169
+/* "sequence_edge/orders/trace.pyx":205
  *         return out
  * 
  *     def orders(self, uint32_t account, int limit=500) -> list:             # <<<<<<<<<<<<<<
@@ -6168,16 +6867,16 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_8trace(str
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_11orders(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_15orders(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_10orders, "The newest `limit` orders of one account still in the ring, oldest first.");
-static PyMethodDef __pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_11orders = {"orders", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_11orders, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_10orders};
-static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_11orders(PyObject *__pyx_v_self, 
+PyDoc_STRVAR(__pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_14orders, "The newest `limit` orders of one account still in the ring, oldest first.");
+static PyMethodDef __pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_15orders = {"orders", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_15orders, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_14orders};
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_15orders(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -6208,48 +6907,48 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_account,&__pyx_mstate_global->__pyx_n_u_limit,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 169, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 205, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 169, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 205, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 169, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 205, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "orders", 0) < (0)) __PYX_ERR(0, 169, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "orders", 0) < (0)) __PYX_ERR(0, 205, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("orders", 0, 1, 2, i); __PYX_ERR(0, 169, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("orders", 0, 1, 2, i); __PYX_ERR(0, 205, __pyx_L3_error) }
       }
     } else {
       switch (__pyx_nargs) {
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 169, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 205, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 169, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 205, __pyx_L3_error)
         break;
         default: goto __pyx_L5_argtuple_error;
       }
     }
-    __pyx_v_account = __Pyx_PyLong_As_uint32_t(values[0]); if (unlikely((__pyx_v_account == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 169, __pyx_L3_error)
+    __pyx_v_account = __Pyx_PyLong_As_uint32_t(values[0]); if (unlikely((__pyx_v_account == ((uint32_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 205, __pyx_L3_error)
     if (values[1]) {
-      __pyx_v_limit = __Pyx_PyLong_As_int(values[1]); if (unlikely((__pyx_v_limit == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 169, __pyx_L3_error)
+      __pyx_v_limit = __Pyx_PyLong_As_int(values[1]); if (unlikely((__pyx_v_limit == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 205, __pyx_L3_error)
     } else {
       __pyx_v_limit = ((int)0x1F4);
     }
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("orders", 0, 1, 2, __pyx_nargs); __PYX_ERR(0, 169, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("orders", 0, 1, 2, __pyx_nargs); __PYX_ERR(0, 205, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -6260,7 +6959,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10orders(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self), __pyx_v_account, __pyx_v_limit);
+  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_14orders(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self), __pyx_v_account, __pyx_v_limit);
 
   /* function exit code */
   for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
@@ -6272,7 +6971,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10orders(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_account, int __pyx_v_limit) {
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_14orders(struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, uint32_t __pyx_v_account, int __pyx_v_limit) {
   uint32_t __pyx_v_i;
   uint32_t __pyx_v_n;
   struct __pyx_t_13sequence_edge_6orders_5trace_trace_rec_t *__pyx_v_r;
@@ -6291,7 +6990,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10orders(s
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("orders", 0);
 
-  /* "sequence_edge/orders/trace.pyx":171
+  /* "sequence_edge/orders/trace.pyx":207
  *     def orders(self, uint32_t account, int limit=500) -> list:
  *         """The newest `limit` orders of one account still in the ring, oldest first."""
  *         cdef uint32_t i, n = self.counter if self.counter < TRACE_CAP else TRACE_CAP             # <<<<<<<<<<<<<<
@@ -6310,19 +7009,19 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10orders(s
 
   __pyx_v_n = __pyx_t_1;
 
-  /* "sequence_edge/orders/trace.pyx":173
+  /* "sequence_edge/orders/trace.pyx":209
  *         cdef uint32_t i, n = self.counter if self.counter < TRACE_CAP else TRACE_CAP
  *         cdef trace_rec_t* r
  *         out = []             # <<<<<<<<<<<<<<
  *         for i in range(n):
  *             r = &self.recs[(self.counter - 1 - i) % TRACE_CAP]
 */
-  __pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 173, __pyx_L1_error)
+  __pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 209, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_v_out = ((PyObject*)__pyx_t_3);
   __pyx_t_3 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":174
+  /* "sequence_edge/orders/trace.pyx":210
  *         cdef trace_rec_t* r
  *         out = []
  *         for i in range(n):             # <<<<<<<<<<<<<<
@@ -6336,7 +7035,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10orders(s
   for (__pyx_t_5 = 0; __pyx_t_5 < __pyx_t_4; __pyx_t_5+=1) {
     __pyx_v_i = __pyx_t_5;
 
-    /* "sequence_edge/orders/trace.pyx":175
+    /* "sequence_edge/orders/trace.pyx":211
  *         out = []
  *         for i in range(n):
  *             r = &self.recs[(self.counter - 1 - i) % TRACE_CAP]             # <<<<<<<<<<<<<<
@@ -6345,7 +7044,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10orders(s
 */
     __pyx_v_r = (&(__pyx_v_self->recs[(((__pyx_v_self->counter - 1) - __pyx_v_i) % __pyx_e_13sequence_edge_6orders_5trace_TRACE_CAP)]));
 
-    /* "sequence_edge/orders/trace.pyx":176
+    /* "sequence_edge/orders/trace.pyx":212
  *         for i in range(n):
  *             r = &self.recs[(self.counter - 1 - i) % TRACE_CAP]
  *             if r.account == account:             # <<<<<<<<<<<<<<
@@ -6357,34 +7056,34 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10orders(s
     if (__pyx_t_2) {
 
 
-      /* "sequence_edge/orders/trace.pyx":177
+      /* "sequence_edge/orders/trace.pyx":213
  *             r = &self.recs[(self.counter - 1 - i) % TRACE_CAP]
  *             if r.account == account:
  *                 out.append(self._order_dict(r))             # <<<<<<<<<<<<<<
  *                 if len(out) >= limit:
  *                     break
 */
-      __pyx_t_3 = ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->__pyx_vtab)->_order_dict(__pyx_v_self, __pyx_v_r); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 177, __pyx_L1_error)
+      __pyx_t_3 = ((struct __pyx_vtabstruct_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self->__pyx_vtab)->_order_dict(__pyx_v_self, __pyx_v_r); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 213, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      __pyx_t_6 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_3); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 177, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyList_Append(__pyx_v_out, __pyx_t_3); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 213, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
 
-      /* "sequence_edge/orders/trace.pyx":178
+      /* "sequence_edge/orders/trace.pyx":214
  *             if r.account == account:
  *                 out.append(self._order_dict(r))
  *                 if len(out) >= limit:             # <<<<<<<<<<<<<<
  *                     break
  *         out.reverse()
 */
-      __pyx_t_7 = __Pyx_PyList_GET_SIZE(__pyx_v_out); if (unlikely(__pyx_t_7 == ((Py_ssize_t)-1))) __PYX_ERR(0, 178, __pyx_L1_error)
+      __pyx_t_7 = __Pyx_PyList_GET_SIZE(__pyx_v_out); if (unlikely(__pyx_t_7 == ((Py_ssize_t)-1))) __PYX_ERR(0, 214, __pyx_L1_error)
       __pyx_t_2 = (__pyx_t_7 >= __pyx_v_limit);
 
 
       if (__pyx_t_2) {
 
 
-        /* "sequence_edge/orders/trace.pyx":179
+        /* "sequence_edge/orders/trace.pyx":215
  *                 out.append(self._order_dict(r))
  *                 if len(out) >= limit:
  *                     break             # <<<<<<<<<<<<<<
@@ -6393,7 +7092,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10orders(s
 */
         goto __pyx_L4_break;
 
-        /* "sequence_edge/orders/trace.pyx":178
+        /* "sequence_edge/orders/trace.pyx":214
  *             if r.account == account:
  *                 out.append(self._order_dict(r))
  *                 if len(out) >= limit:             # <<<<<<<<<<<<<<
@@ -6402,7 +7101,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10orders(s
 */
       }
 
-      /* "sequence_edge/orders/trace.pyx":176
+      /* "sequence_edge/orders/trace.pyx":212
  *         for i in range(n):
  *             r = &self.recs[(self.counter - 1 - i) % TRACE_CAP]
  *             if r.account == account:             # <<<<<<<<<<<<<<
@@ -6414,16 +7113,16 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10orders(s
   __pyx_L4_break:;
 
 
-  /* "sequence_edge/orders/trace.pyx":180
+  /* "sequence_edge/orders/trace.pyx":216
  *                 if len(out) >= limit:
  *                     break
  *         out.reverse()             # <<<<<<<<<<<<<<
  *         return out
 */
-  __pyx_t_6 = PyList_Reverse(__pyx_v_out); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 180, __pyx_L1_error)
+  __pyx_t_6 = PyList_Reverse(__pyx_v_out); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 216, __pyx_L1_error)
 
 
-  /* "sequence_edge/orders/trace.pyx":181
+  /* "sequence_edge/orders/trace.pyx":217
  *                     break
  *         out.reverse()
  *         return out             # <<<<<<<<<<<<<<
@@ -6439,7 +7138,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10orders(s
   }
   goto __pyx_L0;
 
-  /* "sequence_edge/orders/trace.pyx":169
+  /* "sequence_edge/orders/trace.pyx":205
  *         return out
  * 
  *     def orders(self, uint32_t account, int limit=500) -> list:             # <<<<<<<<<<<<<<
@@ -6462,7 +7161,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10orders(s
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/trace.pxd":57
+/* "sequence_edge/orders/trace.pxd":58
  *     cdef uint32_t salt
  *     cdef uint32_t mul_inv
  *     cdef readonly list book_names     # book index -> symbol             # <<<<<<<<<<<<<<
@@ -6529,7 +7228,7 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_10book_nam
   return __pyx_r;
 }
 
-/* "sequence_edge/orders/trace.pxd":58
+/* "sequence_edge/orders/trace.pxd":59
  *     cdef uint32_t mul_inv
  *     cdef readonly list book_names     # book index -> symbol
  *     cdef readonly dict account_names  # Account.serial -> deployment id             # <<<<<<<<<<<<<<
@@ -6603,15 +7302,15 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_13account_
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_13__reduce_cython__(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_17__reduce_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_13__reduce_cython__ = {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_13__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
-static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_13__reduce_cython__(PyObject *__pyx_v_self, 
+static PyMethodDef __pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_17__reduce_cython__ = {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_17__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_17__reduce_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -6637,14 +7336,14 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   const Py_ssize_t __pyx_kwds_len = unlikely(__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
   if (unlikely(__pyx_kwds_len < 0)) return NULL;
   if (unlikely(__pyx_kwds_len > 0)) {__Pyx_RejectKeywords("__reduce_cython__", __pyx_kwds); return NULL;}
-  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_12__reduce_cython__(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self));
+  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_16__reduce_cython__(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self));
 
   /* function exit code */
   __Pyx_RefNannyFinishContext();
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_12__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self) {
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_16__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self) {
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   int __pyx_lineno = 0;
@@ -6684,15 +7383,15 @@ static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_12__reduce
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_15__setstate_cython__(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_19__setstate_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_15__setstate_cython__ = {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_15__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
-static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_15__setstate_cython__(PyObject *__pyx_v_self, 
+static PyMethodDef __pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_19__setstate_cython__ = {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_19__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_19__setstate_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -6758,7 +7457,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_14__setstate_cython__(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self), __pyx_v___pyx_state);
+  __pyx_r = __pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_18__setstate_cython__(((struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *)__pyx_v_self), __pyx_v___pyx_state);
 
   /* function exit code */
   for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
@@ -6768,7 +7467,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_14__setstate_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, CYTHON_UNUSED PyObject *__pyx_v___pyx_state) {
+static PyObject *__pyx_pf_13sequence_edge_6orders_5trace_10TraceStore_18__setstate_cython__(CYTHON_UNUSED struct __pyx_obj_13sequence_edge_6orders_5trace_TraceStore *__pyx_v_self, CYTHON_UNUSED PyObject *__pyx_v___pyx_state) {
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   int __pyx_lineno = 0;
@@ -6927,6 +7626,14 @@ static int __pyx_tp_clear_13sequence_edge_6orders_5trace_TraceStore(PyObject *o)
   return 0;
 }
 
+static PyObject *__pyx_getprop_13sequence_edge_6orders_5trace_10TraceStore_issued(PyObject *o, CYTHON_UNUSED void *x) {
+  return __pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_6issued_1__get__(o);
+}
+
+static PyObject *__pyx_getprop_13sequence_edge_6orders_5trace_10TraceStore_ref_salt(PyObject *o, CYTHON_UNUSED void *x) {
+  return __pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_8ref_salt_1__get__(o);
+}
+
 static PyObject *__pyx_getprop_13sequence_edge_6orders_5trace_10TraceStore_book_names(PyObject *o, CYTHON_UNUSED void *x) {
   return __pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_10book_names_1__get__(o);
 }
@@ -6936,16 +7643,20 @@ static PyObject *__pyx_getprop_13sequence_edge_6orders_5trace_10TraceStore_accou
 }
 
 static PyMethodDef __pyx_methods_13sequence_edge_6orders_5trace_TraceStore[] = {
-  {"name_account", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_5name_account, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
-  {"name_book", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_7name_book, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
-  {"trace", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_9trace, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_8trace},
-  {"orders", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_11orders, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_10orders},
-  {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_13__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
-  {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_15__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"resume", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_5resume, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_4resume},
+  {"restore_order", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_7restore_order, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_6restore_order},
+  {"name_account", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_9name_account, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"name_book", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_11name_book, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"trace", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_13trace, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_12trace},
+  {"orders", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_15orders, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_13sequence_edge_6orders_5trace_10TraceStore_14orders},
+  {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_17__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_13sequence_edge_6orders_5trace_10TraceStore_19__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
   {0, 0, 0, 0}
 };
 
 static struct PyGetSetDef __pyx_getsets_13sequence_edge_6orders_5trace_TraceStore[] = {
+  {"issued", __pyx_getprop_13sequence_edge_6orders_5trace_10TraceStore_issued, 0, PyDoc_STR("How many refs this store has handed out (the next ref is mix(issued, salt))."), 0},
+  {"ref_salt", __pyx_getprop_13sequence_edge_6orders_5trace_10TraceStore_ref_salt, 0, 0, 0},
   {"book_names", __pyx_getprop_13sequence_edge_6orders_5trace_10TraceStore_book_names, 0, 0, 0},
   {"account_names", __pyx_getprop_13sequence_edge_6orders_5trace_10TraceStore_account_names, 0, 0, 0},
   {0, 0, 0, 0, 0}
@@ -7501,9 +8212,9 @@ __Pyx_RefNannySetupContext("PyInit_trace", 0);
  * 
  * EVENT_NAMES = {EV_TICK: "tick", EV_SUBMIT: "submit", EV_RISK: "risk_checked", EV_ACK: "ack",             # <<<<<<<<<<<<<<
  *                EV_FILL: "fill", EV_AMEND: "amend", EV_CANCEL: "cancel", EV_EXPIRE: "expire",
- *                EV_REJECT: "reject"}
+ *                EV_REJECT: "reject", EV_RESTORED: "restored"}
 */
-  __pyx_t_2 = __Pyx_PyDict_NewPresized(9); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 25, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(10); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 25, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __pyx_t_4 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_13sequence_edge_6orders_5trace_EV_TICK); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 25, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
@@ -7526,7 +8237,7 @@ __Pyx_RefNannySetupContext("PyInit_trace", 0);
  * 
  * EVENT_NAMES = {EV_TICK: "tick", EV_SUBMIT: "submit", EV_RISK: "risk_checked", EV_ACK: "ack",
  *                EV_FILL: "fill", EV_AMEND: "amend", EV_CANCEL: "cancel", EV_EXPIRE: "expire",             # <<<<<<<<<<<<<<
- *                EV_REJECT: "reject"}
+ *                EV_REJECT: "reject", EV_RESTORED: "restored"}
  * STATE_NAMES = {OS_NEW: "new", OS_OPEN: "open", OS_FILLED: "filled", OS_CANCELLED: "cancelled",
 */
   __pyx_t_4 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_13sequence_edge_6orders_5trace_EV_FILL); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 26, __pyx_L1_error)
@@ -7549,7 +8260,7 @@ __Pyx_RefNannySetupContext("PyInit_trace", 0);
   /* "sequence_edge/orders/trace.pyx":27
  * EVENT_NAMES = {EV_TICK: "tick", EV_SUBMIT: "submit", EV_RISK: "risk_checked", EV_ACK: "ack",
  *                EV_FILL: "fill", EV_AMEND: "amend", EV_CANCEL: "cancel", EV_EXPIRE: "expire",
- *                EV_REJECT: "reject"}             # <<<<<<<<<<<<<<
+ *                EV_REJECT: "reject", EV_RESTORED: "restored"}             # <<<<<<<<<<<<<<
  * STATE_NAMES = {OS_NEW: "new", OS_OPEN: "open", OS_FILLED: "filled", OS_CANCELLED: "cancelled",
  *                OS_REJECTED: "rejected", OS_EXPIRED: "expired"}
 */
@@ -7557,12 +8268,16 @@ __Pyx_RefNannySetupContext("PyInit_trace", 0);
   __Pyx_GOTREF(__pyx_t_4);
   if (PyDict_SetItem(__pyx_t_2, __pyx_t_4, __pyx_mstate_global->__pyx_n_u_reject) < (0)) __PYX_ERR(0, 25, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+  __pyx_t_4 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_13sequence_edge_6orders_5trace_EV_RESTORED); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 27, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_4);
+  if (PyDict_SetItem(__pyx_t_2, __pyx_t_4, __pyx_mstate_global->__pyx_n_u_restored) < (0)) __PYX_ERR(0, 25, __pyx_L1_error)
+  __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
   if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_EVENT_NAMES, __pyx_t_2) < (0)) __PYX_ERR(0, 25, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
   /* "sequence_edge/orders/trace.pyx":28
  *                EV_FILL: "fill", EV_AMEND: "amend", EV_CANCEL: "cancel", EV_EXPIRE: "expire",
- *                EV_REJECT: "reject"}
+ *                EV_REJECT: "reject", EV_RESTORED: "restored"}
  * STATE_NAMES = {OS_NEW: "new", OS_OPEN: "open", OS_FILLED: "filled", OS_CANCELLED: "cancelled",             # <<<<<<<<<<<<<<
  *                OS_REJECTED: "rejected", OS_EXPIRED: "expired"}
  * SIDE_NAMES = {1: "buy", 2: "sell"}
@@ -7587,7 +8302,7 @@ __Pyx_RefNannySetupContext("PyInit_trace", 0);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
   /* "sequence_edge/orders/trace.pyx":29
- *                EV_REJECT: "reject"}
+ *                EV_REJECT: "reject", EV_RESTORED: "restored"}
  * STATE_NAMES = {OS_NEW: "new", OS_OPEN: "open", OS_FILLED: "filled", OS_CANCELLED: "cancelled",
  *                OS_REJECTED: "rejected", OS_EXPIRED: "expired"}             # <<<<<<<<<<<<<<
  * SIDE_NAMES = {1: "buy", 2: "sell"}
@@ -7706,77 +8421,117 @@ __Pyx_RefNannySetupContext("PyInit_trace", 0);
   if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_format_ref, __pyx_t_2) < (0)) __PYX_ERR(0, 55, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":120
- *     # ---- Python view
+  /* "sequence_edge/orders/trace.pyx":129
+ *         return self.salt
  * 
- *     def name_account(self, uint32_t serial, str deployment_id) -> None:             # <<<<<<<<<<<<<<
- *         self.account_names[serial] = deployment_id
- * 
+ *     def resume(self, uint32_t issued) -> None:             # <<<<<<<<<<<<<<
+ *         """Continue the ref sequence after `issued` refs (a restarted edge, same salt)."""
+ *         if issued < self.counter:
 */
-  __pyx_t_2 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 120, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 129, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 120, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_5name_account, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TraceStore_name_account, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[2])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 120, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 129, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_5resume, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TraceStore_resume, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[2])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 129, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_2);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore, __pyx_mstate_global->__pyx_n_u_name_account, __pyx_t_4) < (0)) __PYX_ERR(0, 120, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore, __pyx_mstate_global->__pyx_n_u_resume, __pyx_t_4) < (0)) __PYX_ERR(0, 129, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":123
- *         self.account_names[serial] = deployment_id
+  /* "sequence_edge/orders/trace.pyx":135
+ *         self.counter = issued
  * 
- *     def name_book(self, uint32_t index, str symbol) -> None:             # <<<<<<<<<<<<<<
- *         while len(self.book_names) <= index:
- *             self.book_names.append("")
+ *     def restore_order(self, uint32_t ref, uint32_t account, uint32_t book, uint64_t client_id, uint8_t side,             # <<<<<<<<<<<<<<
+ *                       uint8_t order_type, uint64_t px_1e8, uint64_t qty_1e8, uint64_t filled_1e8,
+ *                       uint64_t ts_ns) -> None:
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 123, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 135, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 123, __pyx_L1_error)
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_7name_book, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TraceStore_name_book, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[3])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 123, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 135, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_7restore_order, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TraceStore_restore_order, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[3])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 135, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_2, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore, __pyx_mstate_global->__pyx_n_u_name_book, __pyx_t_2) < (0)) __PYX_ERR(0, 123, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore, __pyx_mstate_global->__pyx_n_u_restore_order, __pyx_t_2) < (0)) __PYX_ERR(0, 135, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":142
- *         }
+  /* "sequence_edge/orders/trace.pyx":156
+ *     # ---- Python view
  * 
- *     def trace(self, str order_ref) -> dict | None:             # <<<<<<<<<<<<<<
- *         """{order_ref, deployment_id, ..., events: [{event, ts_ns, ...}]} or None when unknown/evicted."""
- *         cdef trace_rec_t* r = self.find(parse_ref(order_ref))
+ *     def name_account(self, uint32_t serial, str deployment_id) -> None:             # <<<<<<<<<<<<<<
+ *         self.account_names[serial] = deployment_id
+ * 
 */
-  __pyx_t_2 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 142, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 156, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_kp_u_dict_None) < (0)) __PYX_ERR(0, 142, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_9trace, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TraceStore_trace, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[4])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 142, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 156, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_9name_account, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TraceStore_name_account, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[4])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 156, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_2);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore, __pyx_mstate_global->__pyx_n_u_trace, __pyx_t_4) < (0)) __PYX_ERR(0, 142, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore, __pyx_mstate_global->__pyx_n_u_name_account, __pyx_t_4) < (0)) __PYX_ERR(0, 156, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "sequence_edge/orders/trace.pyx":169
+  /* "sequence_edge/orders/trace.pyx":159
+ *         self.account_names[serial] = deployment_id
+ * 
+ *     def name_book(self, uint32_t index, str symbol) -> None:             # <<<<<<<<<<<<<<
+ *         while len(self.book_names) <= index:
+ *             self.book_names.append("")
+*/
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 159, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_4);
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_None) < (0)) __PYX_ERR(0, 159, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_11name_book, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TraceStore_name_book, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[5])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 159, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
+  PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
+  #endif
+  __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_2, __pyx_t_4);
+  __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore, __pyx_mstate_global->__pyx_n_u_name_book, __pyx_t_2) < (0)) __PYX_ERR(0, 159, __pyx_L1_error)
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "sequence_edge/orders/trace.pyx":178
+ *         }
+ * 
+ *     def trace(self, str order_ref) -> dict | None:             # <<<<<<<<<<<<<<
+ *         """{order_ref, deployment_id, ..., events: [{event, ts_ns, ...}]} or None when unknown/evicted."""
+ *         cdef trace_rec_t* r = self.find(parse_ref(order_ref))
+*/
+  __pyx_t_2 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 178, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  if (PyDict_SetItem(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_kp_u_dict_None) < (0)) __PYX_ERR(0, 178, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_13trace, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TraceStore_trace, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[6])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 178, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_4);
+  #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
+  PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
+  #endif
+  __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_4, __pyx_t_2);
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore, __pyx_mstate_global->__pyx_n_u_trace, __pyx_t_4) < (0)) __PYX_ERR(0, 178, __pyx_L1_error)
+  __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+
+  /* "sequence_edge/orders/trace.pyx":205
  *         return out
  * 
  *     def orders(self, uint32_t account, int limit=500) -> list:             # <<<<<<<<<<<<<<
  *         """The newest `limit` orders of one account still in the ring, oldest first."""
  *         cdef uint32_t i, n = self.counter if self.counter < TRACE_CAP else TRACE_CAP
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 169, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 205, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(0, 169, __pyx_L1_error)
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_11orders, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TraceStore_orders, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[5])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 169, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_return, __pyx_mstate_global->__pyx_n_u_list) < (0)) __PYX_ERR(0, 205, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_15orders, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TraceStore_orders, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 205, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
@@ -7784,7 +8539,7 @@ __Pyx_RefNannySetupContext("PyInit_trace", 0);
   __Pyx_CyFunction_SetDefaultsTuple(__pyx_t_2, __pyx_mstate_global->__pyx_tuple[2]);
   __Pyx_CyFunction_SetAnnotationsDict(__pyx_t_2, __pyx_t_4);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore, __pyx_mstate_global->__pyx_n_u_orders, __pyx_t_2) < (0)) __PYX_ERR(0, 169, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_13sequence_edge_6orders_5trace_TraceStore, __pyx_mstate_global->__pyx_n_u_orders, __pyx_t_2) < (0)) __PYX_ERR(0, 205, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
   /* "(tree fragment)":1
@@ -7792,7 +8547,7 @@ __Pyx_RefNannySetupContext("PyInit_trace", 0);
  *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
  * def __setstate_cython__(self, __pyx_state):
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_13__reduce_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TraceStore___reduce_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[6])); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 1, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_17__reduce_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TraceStore___reduce_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 1, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
@@ -7806,7 +8561,7 @@ __Pyx_RefNannySetupContext("PyInit_trace", 0);
  * def __setstate_cython__(self, __pyx_state):             # <<<<<<<<<<<<<<
  *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_15__setstate_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TraceStore___setstate_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 3, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_13sequence_edge_6orders_5trace_10TraceStore_19__setstate_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TraceStore___setstate_cython, NULL, __pyx_mstate_global->__pyx_n_u_sequence_edge_orders_trace, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[9])); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 3, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
@@ -7884,7 +8639,7 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
   CYTHON_UNUSED_VAR(__pyx_mstate);
   __Pyx_RefNannySetupContext("__Pyx_InitCachedConstants", 0);
 
-  /* "sequence_edge/orders/trace.pyx":155
+  /* "sequence_edge/orders/trace.pyx":191
  *             ev = {"event": EVENT_NAMES.get(e.kind, str(e.kind)), "ts_ns": e.ts_ns}
  *             if e.kind == EV_FILL:
  *                 ev.update(px=abi.from_fixed(e.px_1e8), qty=abi.from_fixed(e.qty_1e8),             # <<<<<<<<<<<<<<
@@ -7893,12 +8648,12 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[4] = {__pyx_mstate_global->__pyx_n_u_px, __pyx_mstate_global->__pyx_n_u_qty, __pyx_mstate_global->__pyx_n_u_maker, __pyx_mstate_global->__pyx_n_u_final};
-    __pyx_mstate_global->__pyx_tuple[0] = __Pyx_PyTuple_FromArray(__pyx_temp, 4); if (unlikely(!__pyx_mstate_global->__pyx_tuple[0])) __PYX_ERR(0, 155, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[0] = __Pyx_PyTuple_FromArray(__pyx_temp, 4); if (unlikely(!__pyx_mstate_global->__pyx_tuple[0])) __PYX_ERR(0, 191, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[0]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[0]);
 
-  /* "sequence_edge/orders/trace.pyx":158
+  /* "sequence_edge/orders/trace.pyx":194
  *                           maker=bool(e.code & abi.FILL_FLAG_MAKER), final=bool(e.code & abi.FILL_FLAG_FINAL))
  *             elif e.kind == EV_AMEND:
  *                 ev.update(px=abi.from_fixed(e.px_1e8), qty=abi.from_fixed(e.qty_1e8))             # <<<<<<<<<<<<<<
@@ -7907,12 +8662,12 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[2] = {__pyx_mstate_global->__pyx_n_u_px, __pyx_mstate_global->__pyx_n_u_qty};
-    __pyx_mstate_global->__pyx_tuple[1] = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_mstate_global->__pyx_tuple[1])) __PYX_ERR(0, 158, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[1] = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_mstate_global->__pyx_tuple[1])) __PYX_ERR(0, 194, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[1]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[1]);
 
-  /* "sequence_edge/orders/trace.pyx":169
+  /* "sequence_edge/orders/trace.pyx":205
  *         return out
  * 
  *     def orders(self, uint32_t account, int limit=500) -> list:             # <<<<<<<<<<<<<<
@@ -7921,7 +8676,7 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[1] = {__pyx_mstate_global->__pyx_int_500};
-    __pyx_mstate_global->__pyx_tuple[2] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[2])) __PYX_ERR(0, 169, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[2] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[2])) __PYX_ERR(0, 205, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[2]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[2]);
@@ -7962,41 +8717,41 @@ static int __Pyx_InitConstants(__pyx_mstatetype *__pyx_mstate) {
   int __pyx_clineno = 0;
   CYTHON_UNUSED_VAR(__pyx_mstate);
   {
-    const struct { const unsigned int length: 8; } str_length_index[] = {{0},{15},{1},{3},{1},{179},{2},{8},{11},{7},{41},{6},{2},{9},{50},{37},{11},{15},{15},{4},{9},{11},{12},{15},{14},{10},{11},{10},{10},{28},{30},{23},{20},{17},{16},{20},{12},{8},{12},{8},{10},{8},{11},{14},{12},{10},{17},{13},{12},{12},{19},{8},{13},{3},{7},{3},{5},{18},{3},{6},{9},{18},{13},{14},{1},{2},{5},{6},{6},{7},{4},{6},{5},{10},{10},{10},{3},{1},{5},{3},{3},{5},{5},{4},{6},{5},{6},{1},{12},{9},{3},{4},{8},{9},{6},{2},{3},{9},{3},{9},{2},{3},{1},{6},{3},{6},{8},{6},{12},{4},{4},{4},{18},{26},{6},{10},{4},{5},{3},{6},{6},{4},{4},{5},{5},{4},{6},{7},{6}};
-    const struct { const unsigned int length: 9; } bytes_length_index[] = {{9},{82},{16},{333},{121},{42},{16}};
+    const struct { const unsigned int length: 8; } str_length_index[] = {{0},{4},{15},{1},{3},{1},{179},{2},{8},{38},{11},{7},{41},{6},{2},{9},{50},{37},{11},{15},{15},{4},{9},{11},{12},{15},{14},{10},{11},{10},{10},{28},{30},{23},{20},{17},{24},{17},{16},{20},{12},{8},{12},{8},{10},{8},{11},{14},{12},{10},{17},{13},{12},{12},{19},{8},{13},{3},{7},{3},{5},{18},{4},{3},{6},{9},{9},{18},{13},{14},{1},{2},{5},{6},{6},{7},{4},{6},{10},{5},{10},{10},{10},{3},{1},{5},{3},{3},{6},{5},{5},{4},{6},{5},{6},{1},{12},{9},{3},{4},{8},{9},{10},{6},{2},{3},{9},{3},{9},{2},{6},{3},{7},{1},{6},{3},{6},{8},{13},{8},{6},{6},{12},{4},{4},{4},{18},{26},{6},{10},{4},{5},{3},{6},{6},{4},{4},{5},{5},{4},{6},{7},{6}};
+    const struct { const unsigned int length: 9; } bytes_length_index[] = {{9},{140},{82},{16},{335},{45},{121},{42},{16}};
     #ifndef CYTHON_COMPRESS_STRINGS
       #define CYTHON_COMPRESS_STRINGS 90
     #endif
-    #if (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (1255 bytes) */
-static const char cstring[] = "x\332\205T\315o\032G\024\217\025\222\342\332j\214\235HM?\207\304M\032%\306%\266\032\367Cj\211\215#j\2141\320(i*\215\206\335Y<a\231\201\235Y\007\324\034r\344\270\307=\356q\217\0349r\344\310\221\243\377\204\376\t}\263\213\035\334T\352J\263\363\346\315\373\372\275\337\314|\253\034J\221\345\220F\213r\365 \363\335N\367\227\222P\024\251\023\242\320nO\235\010\216\230D&\265Y\235:DQ\273\207\244r\230\241\250\243\2158*\347\313\033\333;\333\210p\0239\36455\224D\322\255\0336\221\222J$,Tw\231\255\030G\252\327\2462\203\n\026\352\t\027qJM\244\004j\203\335\274\203:\241\034I\252\264\200\356\023\316\205\"\212\t\216\301\235\361\306}d2\007\222\260S\252\275\367\211-i\246\274AL\023\203%5\2412\364\026\225\004\007Q\222\272\rY\032t\203\265H\203nJ\332q)7(\326\272M\341\230\324\221\233\312!\006\315\264{]\312\265y\303`2\226L.\000\267E\\[!\214\035j\272\340\211\221\351F\211\271\340\033\320\207SFl\3305\030g\n\343($t\301\222\310\026\242\211l\326\244\250\274\261cm\221l\375\261\361\0105\204B\371\347\371R\r\227r\207\371\352~\241X\304\373\305\3343\274_(\345\212\357\227\207\271\203|E\2038\252\354\345+\270p\264\033\013\305\302a\241\026\213\207\271\312A~&\227\217\2525|T*\276\254\344\177\313\357\326p%\237\253\036\225\252\325\302^>NT\255\345j3\261\366\262|.i\344U%\034\372^\312\\ 5\"\3621\276\264\007\274H\240\343?w9iQL\014C\270\\\375[]\207n\314\351\342\326\317)\"\0220.\367\2720\366\200C\\\242]U\241\026\306\263\023\000\273\030[.7\364\3348/\003\276\026a<\232\205\351\332\221&\312\010\037p\212gfZ<U\232U\275\321q\211}nt\316\353\007\270/\024\264\253\027\200\374\"\260\234K\377AG0VT\302Y\300LbC8\302\205\243OI\235\315:C\214&D\341&\221=n0\221\2710\221u\267g\0208\235v\374\207\003h\330\240\307\000/jO\035\\M\332\266EO\337U\314L\323\021\355651=\205\265\2440ia\266\352\266\341\232\304\177\323b\266\255\207\2268\261-\341\264\210\002x\226\345\210\026\256\367\240\340H\262XW\337\014\305\0307i\227q\270v\006S\264%m\326b\312f\022\206R6m\221&\205\020N\223*>\317\372\005\325\234\276\021m\312#\232\241\320x\206|1\357B\002\3426q$\325\2726""\200\020\3200\301\355^\273\333Q=\307\241D\n\016[\361s\022\377\251\351P\345:\334a\262\211\215\023j4\251)\211\rHm\013\206}\351ng\210\335\020\2275q\352\370\240I\3520\375n\250\331\365\226\314\244\021\211\360\262\301K\004Xe\257U\027\266\2023\250\230\321\214\234\224\304\\\352\047\314m\233`\352:\360\340\211\326)\261]*\337-L\023\037\367\037z\307\223+\237\373\331\263\304G\357d?\335\377\336[\363v=\351\257\373f\3600<\016\3114\371I\377\265\2770\271\375\353ha\224\232&\256M\2237\372\322K{\333^\307\277\346\037O\227\226/\231|=)CD\024@\364\245\376v\277\343]\365\262\223\304\275\200\234%\277\202\230\337\004\235pq\220\032\244\377\276~eq\271\377\270_\365\026\246\313k^V\0071\275G>\361;\323d\312KM\223\313\375\274w\313#\220\006,V\274\005/\345\335\367S~z\272\274\352=\360\177\n\3140\035f\303g\203\255\001\031t\206\213\243\333\343\3648;]\276\0019\257{\206\237\232\256\254F\016w\375j\260\004\226\271\360\217\201\032n\r\233\343Td\371\031\n\022A.8\016\254\360ihL\262{\243\375\361\372\230\214;\223\362\363\311\363\027\223\027\257&\257\376\234\246V\275{\376U?\373\177\321\346\355\322\336\317\276\0146\0077\007\307P\333\233\2411J\215\322\243\231M\302?\010:\261\325\017\376\256\377W\204\"\247A\305\350\222K\375l\277\010\230#!\027\001\232\254\254\353Ju\353;\223Dv\360\3510u\226\374\322\257\005_\204\265\301\355\341\235\341\3218{\006\r$s]\213{v\323\373\335\277\343\357\005\213\341j\3708\254\204rpg\020\307\364\026\3755?7]Y\363\236\370i\177\333\177\033\225\001\313-\360v\241\262\316\364\346-]\304\216&\047J\374d\320\3214\031\300\304\272\327\n\266\002\242\223,\371O\202t\220\325\251\017\200\254\305 5I<\035\245\365\272\004\221\177\014\216\377\001\242\337\377:";
-    PyObject *data = __Pyx_DecompressString(cstring, 1255, 1);
+    #if (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (1447 bytes) */
+static const char cstring[] = "x\332\205T\317s\0237\024&C\200\244I!N`J\240\200\034Rh\200$5\tMJ;\323\232\304\2014\211\343_\345G\351\214F\336\225\023\341\265\326^i\203=p\340\350\243\216{\334\343\036}\364\321G\037}\3641\177B\377\204>\355:\301)\235\251\307\332\367$=I\337\367\351=!i\243\357\245C)*9\344\240B\271\\X\372a\275\376k\332\226\024\311C\"\321FC\036\332\0341\201Lj\261\"u\210\244V\003\t\3510CRG\007q\224Ie\026W\327W\021\341&r\350;jH\201\204[4,\"\004\025\310.\241\242\313,\3118\222\215*\025Kh\273\204\032\266\2138\245&\002\010U\210\033^ \017)G\202J\355\240\373\204s[\022\311l\216a9\343\007\367\221\311\0348\204\035Q\275z\213X\202.e\026\211ib\210\244F\270\000Ul=\r\0338\264\204\014\333\345\032n\221\030e\340jW`\013C\242\217(msj2A\212\026`9\240\213\254B\016\350\262\2405\227r\203b=\266l;&u\304\262t\210A\227\252\215:\345:\374\300`\"\362Ln\203:%\342Z\022a\354P\323\205\225\030\231n\010\217\333|\021\324:b\304\202Y\203q&1\016\267\324\310\004\262l\273\214,V\246(\263\270^Z!\211\342c\343\021:\000\006\251\227\251t\001\247\223{\251\374\326\366\356.\336\332M>\307[\333\351\344\356\347\356^r\047\225\323$\366s\233\251\034\336\336\337\210\234\335\355\275\355B\344\356%s;\251\201\237\331\317\027\360~z\367M.\365{j\243\200s\251d~?\235\317oo\246\242\203\362\205da\340\026\336dN<\315</m\207~\366\226N\231\032a\212`|f\016nO\300\245\375\347,\047\025\212\211\021\336\311\277\207\213\240\306\320X$\375\320\200C\205\266\221\200g\307\335\3120\274\360\2660\3164\352\3206\341\262q\232\326e\216\2260\036$\024\314b\\r\271\241\355\301\t^\370U\010\343\241\265M\327\nGBh\360\203\313\307\2030\355\036I}\375z\242\346\022\353$\350$\001\276\020\350t\200\326u\007$:\335X\014\035\377\205t\030K`\r\206\tl\330\216\355B%QRd\003\t!\245a\027n\022\321\340\006\263\227NC\204\026\263\3506\240 \014jE_\310V\303bP\350\230i\207S\014\\C\255ti\230\264j\331\215J4m:v\265JML\217\240/(\030\355\014z\365*\224`\3645K\314\262t\213<X\221\240\353%\306\211U\262\235\n\221\300\272\244K\016\027\033\300#\364J\254\256+K2\306MZg\034\212\033\252I\270P\212\222V\204\305*LZL@\223\322\242""\025R\246\260\221S\246\222\017\347\316i\302p\372\336\256R\036\346\004\000\217,\234\0329\372\315\211\362\310\026 L\2258\202\352\331*\320\263AW\233[\215j\275Z\327\260k\262\001\177\3559\016%\302\346\020\027\275h\321\227\232g\022p\3201\243\354s\250t\035\3560Q\306\306!5\312\324\024\304\002\255\254\0224\353\314\233\262D\254\003\373\354H\0041\312[A\035\246_59xV\0043i\230\023\360\356\302;\t\352\210F\245h[\022RZ2\243\034.\222\002s\241\311\272U\023B]\007\236c\273rD,\227\212O#\375\321\257\232\017U\366S\362x\341\301\337\027\317\215\337\361\210\047\375\047\301Hp- \201\333\332l_j\313\316\323n\256[\353\217]n\222\246PwU\266?6\336\374F\215hsS%\265\271\256b\332\334Rd\250w[\325\264\271\241\022C\221\203\301Y\025\357\217M6\267T\\=\361\276\366_\005/Z/\332\317\332V7\336;w\323K\034\217^\372$\232\361\346\217jFm(\341\315{\246\3770\310\006D\243x\347\215\364f\177\353\214tb\375\321\013\375\261+\000*\256VU\315\273\340e\373\023\223gB\356\3642\331\3369\344\003\323\211\346j\263\246\316\253Do\364\236O\216\307n\303\236\337\371\265`\274\025k\3055\371\311\346\343f\036hM\316h\304\227\233\246z\004r\000\334\230\3463\331L\251k\212\3001\0201\245FTL\335\367b^\274?9\255\026\274\237}3\210\007\211\340yk\245EZ\265\366xg\266\033\357&\372\223W\340\314\213\312\360b\375\251\351p\301]/\357O@d2\370\263%\333+\355r7\026F\336@\376\250\237\364\263~)x\026\030\275\304fg\253;\337%\335Z/\363\262\367\362u\357\365\333\336\333\277\372\261iu\317;\357%\376o\267\341\270\270\372\305\023\376r\353j+\013\330\336\267\215N\254\023\357\014bF\275\035\377C+\036\305\375\344mx\037B\036IM+\34276\321L4w\201u\350$CJ\275\251y\215U\213_\353\215.\004\261c\230\\SsjS\2533\255\036x\311\336\255T\047\3331\273\213\275W\000\376\215\026pGAp\242u\275\r\341\267\274\202\377mPh\315\266\347\332\373\335\304\261\316\256!\221#\211\257\252?\2749o\323\037\017\246\203\307A.\020\255\271V\004@\215{3^\262?5\243\326\274\270\267\352}\0141Cw\005V\273@\243\326\277zM#^\327w\031\242\\k\2059l\300\305\315\253\212\277\342\023}\310\204\267\346\307\375\304\000\2367\356\307z\243""\317:ar\246a\347\247~\366\037$f\206\233";
+    PyObject *data = __Pyx_DecompressString(cstring, 1447, 1);
     #define __Pyx_DecompressString_LZSS_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (1616 bytes) */
-static const char cstring[] = "\377(tree fr\377agment).\37708x?Note\377 that Cy\377thon is \377delibera\377tely str\337icter!\001n \377PEP-484 \377and reje\377cts subc\377lasses o\377f builti\377n types.\377 If you \377need to \371p%\000%\tthen \367set\200\000e \047a\377nnotatio\373n_<\000ing\047 \267dirb\000iv\242\000o\377 False.P\337-add_\047\000ed~\227\000 | Non\010\000\357sablc\000ge-\377image/se\377quence_e\375d\013\000orders\377/trace.p\357yxen+\001gci\335s\004\003dno\365\000fa\377ult __re{du7\000_ dut\002\357non-\205 via\375l\033\000cinit_\371_N\002\203 fs lo\377ok like \377P-8f3a1b\3772c, got \377EVENT_NA\377MESFILL_\377FLAG_FIN\373AL\005\007MAKER\376\301\001ORDER_I\373OC\003\003LIMIT\276\016\003MARKE\005\004P\377OST_ONLY\377REJECT_R\377EASONSSI{DEc\003STAT\004\004\347TYP\002\005\366\001StoWreT\001\006.\341\006c\370B\323__\017\n\225@s\214@e_\376\013\020name_ac\237countF\010\022\002b\340\213 Z\010\365#k\010\200B__P\353yx\001\000D\333`_Ne\177xtRef__\373D\377e____fun\235c\004\001get\201\003\022\000m\367ain\030\001modu!l!\002\204\002,\000\321@_ \004\007\001\363vt\213aC\001qual\260\035\005\320E\347\016\352Fexw\001s\227et_Q\005st\010\201._\357_tes\211`_is\377_corouti\337neabi\223$ac\375k\245 ndasyn\357cio.\032\006sbu\177ycancel\000\003_ledcl8\000_\334\000\372\237\204\002b8\000deplo\375y\250\206\001_iddro\377pped_eve\217ntse\004\000\005\001\007\004x\337piree\001\002df\327ill\000\001e\007\000na\377lformat_\377reffrom_sby\256\000\005\002fix\226\205\001\377tiindexi\377ntiocite\377mslimitl\373is\001\000ttlem\367ake@\000rket\371n\352I\342Fnewop\203en\335\205\002\246\000\002\003m\000\355\205\003o}s\222 parse\200\001\365p\302\000o\256 only\377pxqtyrre\217ason\234\000\311\207\003\317\207\003e\377dreturnr\377isk_chec\277kedsal\365\000l\337fsell\317\206\n.a\247lgo\004\013\350\206\003.\351\206\002sweri\264\207\001tde\332\206\002\357side\322\204\002str\367sub\351\000symb\377oltextti\373ck\236\207\002ts_ns\376\277\210\001updateu\377randomva\377lues\200\001\330\004\377\n\210+\220Q\320\000\033\377\2301\340""\004\007\200s\210\377!\2106\220\023\220C\220\377s\230$\230d\240+\250\377Q\250a\330\010\016\210j\377\230\001\320\031@\300\001\300\377\021\330\004\005\330\010\017\210\377s\220!\2204\220q\230\277\005\230Q\330\013\014\026\n\037\333\320PO\000 \240[\000\013\210\3774\210q\220\003\2201\320\177\004&\240a\340\010\036Q\000\377%\240q\250\t\260\021\260\377!\360\006\000\t\014\2102\377\210S\220\001\330\014\023\220\3751d\001d\220,\230a\230\377q\330\010\021\220\021\330\010\177\014\210E\220\025\220ad\000\376\037\000\020\220\001\220\021\220\047\377\230\021\230!\330\014\022\220\377)\230;\240d\250!\250\3771\250G\2603\260a\260\377q\270\t\300\031\310!\310\3571\330\014\017q\000\006\220c\337\230\021\330\020\022,\002#\230\367S\240\013\047\000A\250Z\260\177t\2703\270k\310\021%\002\377\032 \240\004\240A\240Q\377\240f\250B\250c\3201\377D\300F\310$\310a\310\377q\320PV\320VX\320\377X[\320[\\\330\021\022?\220&\230\003\2301.\035\034\t\377!\220<\230s\240/\260\367\024\260Q\231\000w\270c\300\337\021\300!\3001F\003\004\230\367K\240q\230\001!\2209\230\227C\230{\301\002A\321\001\330\003\010\377\013\2101\210L\230\001\330:\004\002A\314\002\320\020$\246\001\367!\377q\320\0041\260\030\270\021\377\340\010\035\230T\240\034\250\377T\260\031\270\"\270O\310k1\340\246@a\253(\330\014\260!\377\024\220U\230\"\230D\240\377\t\250\022\2502\250R\250\357s\260\"\260N\003\220\t\230\377\023\230A\330\020\023\2207?\230!\2304\230|\237!\013\001\3653\361 u\227\000q\330\024\025\362\201\0018\231A\323 \320\0047\260\356\231@\016\210c\207@$\220m\357\2403\240aa\001\013\2307w\240!\240\276@\014\210K\221`\377\t\240\021\320\004B\300!:\275ANW\000:\240Q";
-    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 1616, 1970);
+    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (1864 bytes) */
+static const char cstring[] = "\377 to (tre\377e fragme\377nt).08x?\377Note tha\377t Cython\377 is deli\377berately\377 stricte\375r!\001n PEP-\377484 and \377rejects \377subclass\377es of bu\377iltin ty\377pes. If \377you need\362\177\001p%\000%\tthen\357 set\200\000e \047\377annotati\367on_<\000ing\047o dirb\000iv\242\000\377o False.\277P-add_\047\000e\335c,\002 mo\033\001he~\217\000f coun\253\001oback\351\000om@\000\377ct | Non\177edisabl\211\000\377ge-image\377/sequenc\357e_ed\013\000ord\377ers/trac\177e.pyxen+\001\357gcis\004\003dno\376\233 fault _\337_redu7\000_ {du\232\002non-\253 \357vial\033\000cin\317it__N\002\226\001s \377look lik\377e P-8f3a\3771b2c, go\377t EVENT_\377NAMESFIL\377L_FLAG_F\357INAL\005\007MAK\373ER\301\001ORDER\357_IOC\003\003LIM\373IT\016\003MARKE\376\005\004POST_ON\377LYREJECT\377_REASONS\357SIDEc\003STA\235T\004\004TYP\002\005\366\001S_toreT\001\006.\341\006Mc\236b__\017\n\273@s\262@\373e_\013\020name_#ac\217BF\010\022\002b\213 Z\010\034\365#k\010res\204\001\273#\n\013\363um\223\t\251B__Py\375x\001\000Dict_N\377extRef__\376\312de____fu;nc\004\001get\252\003\022\000\357main\030\001modCul!\002\255\002,\000\372@_ \004\346\007\001vt\264aC\001quaal\035\005\371E\220.\223fexw\001/set_Q\005st\010\252.\347__t\363\000\253\000is_\377coroutin\357eabi\274$ack\376\316 ndasync\327io.\032\006s\311!bu\177ycancel\000\003\377ledclienwt_i\005\001ne_\351\000\374\325\204\002\227\205\001deploy\375m\031\003droppe\377d_events\361e\004\000\005\001\007\004xpir\373ee\001\002dfill\362\000\001e\005\002/\0001e8f\377inalform\377at_reffr\237om_by\305\000\005\002f\373ix\326\205\001tiind\377exintioc\377issuedit\377emslimit\367lis\001\000ttle\357makeF\000rke\363tn\260i\250fnewo\007pen\243\206\002\325\000\002\003s\000\013\003\354\360\207\001\275\206\003os\271 par\353se\220\001p\334\000ost\377_onlypxp;x_\264\000qty\000\000\006\001\177rreason\271\000\014\314\210\003\322\210\003ed\364j\207\204\004\021\001\373`\377returnri\377sk_check\337edsal\267 lf\357sell\307\207\n.al\323go\004\013\340\207\003.\341\207""\002se\273ri\322\210\001tde\322\207\002s\367ide\312\205\002strs\373ub\233 symbo\377ltexttic}k\226\210\002ts_ns\335\211\001\377updateur\377andomval\377ues\200\001\330\004\n\377\210+\220Q\200A\340)\377*\360\006\000\t\037\230a\377\230t\2405\250\001\250\025\377\250a\250u\260D\270\007\377\270t\300:\310R\310q\377\330\010\016\210a\210s\220\377#\220Q\330\010\t\210\027\273\220\001\003\001\033\220A\n\001\030\273\220\021\021\001\035\220a\003\010\036}\2202\000\t\210\032\2201\037\010\376\016\004\031\220!\330\010\014\210\377F\220!\2205\230\r\240\377W\250H\260H\270B\270\377l\310!\320\000\033\2301\377\340\004\007\200s\210!\210\3776\220\023\220C\220s\230\377$\230d\240+\250Q\250\376\\\000\016\210j\230\001\320\031\377@\300\001\300\021\330\004\005\367\330\010\017\222\000!\2204\220\377q\230\005\230Q\330\013\014\374\245\001\032\006\037\320PQ\320\000\373 \240\347\000\013\2104\210q\377\220\003\2201\320\004&\240\357a\340\010\036Q\000%\240q\277\250\t\260\021\260!\371\001\014o\2102\210S\324\000\014\023\256\001\237\016\210d\220,\214 \366\000\021\376\332\001\014\210E\220\025\220a\376d\000\001\330\014\020\220\001\220\377\021\220\047\230\021\230!\330\377\014\022\220)\230;\240d\377\250!\2501\250G\2603\377\260a\260q\270\t\300\031\177\310!\3101\330\014\017q\000\377\006\220c\230\021\330\020\022\276,\002#\230S\240\013\047\000A\377\250Z\260t\2703\270k\373\310\021%\002\032 \240\004\240\377A\240Q\240f\250B\250\377c\3201D\300F\310$\377\310a\310q\320PV\320\377VX\320X[\320[\\\377\330\021\022\220&\230\003\230\3711.\035\034\t!\220<\230s\277\240/\260\024\260Q\231\000w\377\270c\300\021\300!\3001\376F\003\004\230K\240{\260!\376\232\001!\2209\230C\230{\362\303\002A\323\001\332\003\010\013\2101\247\210L\230\354@\005\001A\316\002\320\363\020$\250\001\371!q\320\004)\367\250\021\340#\0007\220\"\220\371D%\000\216 *\230A\320\035\377E\300Q\300d\310-\320\265W\272\000Y\352AK\220*\0001\367\260\030\270,\000\035\230T\240\377\034\250T\260\031\270\"\270\017O\3101\340\332a\216a\336$\335#\377\024\220U\230\"\230D\240\377\t\250""\022\2502\250R\250\357s\260\"\260{\003\220\t\230\377\023\230A\330\020\023\2207?\230!\2304\230|\316!\013\001\3653\240@u\304\000q\330\024\025\345\330\270\0008\372a\202@\320\0047\365\260\277\204\002c\266@$\220m\240\3673\240a\304A\013\2307\240\367!\2401\230\004\230\t\240\021\257\320\004B\300\230\204\002NW\000:\003\240Q";
+    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 1864, 2319);
     #define __Pyx_DecompressString_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #else /* compression: none (1970 bytes) */
-static const char bytes[] = "(tree fragment).08x?Note that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False.P-add_notedict | Nonedisableedge-image/sequence_edge/orders/trace.pyxenablegcisenabledno default __reduce__ due to non-trivial __cinit__order refs look like P-8f3a1b2c, got EVENT_NAMESFILL_FLAG_FINALFILL_FLAG_MAKERNoneORDER_IOCORDER_LIMITORDER_MARKETORDER_POST_ONLYREJECT_REASONSSIDE_NAMESSTATE_NAMESTYPE_NAMESTraceStoreTraceStore.__reduce_cython__TraceStore.__setstate_cython__TraceStore.name_accountTraceStore.name_bookTraceStore.ordersTraceStore.trace__Pyx_PyDict_NextRef__annotate____func____getstate____main____module____name____pyx_state__pyx_vtable____qualname____reduce____reduce_cython____reduce_ex____set_name____setstate____setstate_cython____test___is_coroutineabiaccountackamendasyncio.coroutinesbuycancelcancelledcline_in_tracebackdeployment_iddropped_eventseeveventeventsexpireexpiredfillfilledfinalformat_reffrom_bytesfrom_fixedgetiindexintiocitemslimitlistlittlemakermarketnname_accountname_booknewopenorder_idorder_refordersosoutparse_refpoppost_onlypxqtyrreasonrefrejectrejectedreturnrisk_checkedsaltselfsellsequence_edge.algosequence_edge.orders.traceserialsetdefaultsidestatestrsubmitsymboltextticktracets_nstypeupdateurandomvalues\200\001\330\004\n\210+\220Q\320\000\033\2301\340\004\007\200s\210!\2106\220\023\220C\220s\230$\230d\240+\250Q\250a\330\010\016\210j\230\001\320\031@\300\001\300\021\330\004\005\330\010\017\210s\220!\2204\220q\230\005\230Q\330\013\014\330\010\016\210j\230\001\320\031@\300\001\300\037\320PQ\320\000 \240\001\330\004\013\2104\210q\220\003\2201\320\004&\240a\340\010\036\230d\240%\240q\250\t\260\021\260!\360\006\000\t\014\2102\210S\220\001\330\014\023\2201\330\010\016\210d\220,\230a\230q\330\010\021\220\021\330\010\014\210E\220\025\220a\220q\230\001\330\014\020\220\001\220\021\220\047\230\021\230!\330\014\022\220)\230;\240d\250!\2501\250G""\2603\260a\260q\270\t\300\031\310!\3101\330\014\017\210q\220\006\220c\230\021\330\020\022\220\047\230\021\230#\230S\240\013\2501\250A\250Z\260t\2703\270k\310\021\310!\3101\330\032 \240\004\240A\240Q\240f\250B\250c\3201D\300F\310$\310a\310q\320PV\320VX\320X[\320[\\\330\021\022\220&\230\003\2301\330\020\022\220\047\230\021\230#\230S\240\013\2501\250A\250Z\260t\2703\270k\310\021\310!\3101\330\021\022\220&\230\003\2301\330\020\022\220!\220<\230s\240/\260\024\260Q\260a\260w\270c\300\021\300!\3001\330\021\022\220&\230\004\230K\240q\330\020\022\220!\2209\230C\230{\250!\2501\250A\330\014\022\220\047\230\021\230!\330\010\013\2101\210L\230\001\330\010\013\2101\210A\330\014\017\210q\320\020$\240A\240Q\330\010\017\210q\320\0041\260\030\270\021\340\010\035\230T\240\034\250T\260\031\270\"\270O\3101\340\010\016\210a\330\010\014\210E\220\025\220a\220q\330\014\020\220\001\220\024\220U\230\"\230D\240\t\250\022\2502\250R\250s\260\"\260A\330\014\017\210q\220\t\230\023\230A\330\020\023\2207\230!\2304\230|\2501\250A\330\020\023\2203\220a\220u\230C\230q\330\024\025\330\010\013\2108\2201\330\010\017\210q\320\0047\260q\330\010\016\210c\220\021\220$\220m\2403\240a\330\014\020\220\013\2307\240!\2401\330\010\014\210K\220q\230\t\240\021\320\004B\300!\330\010\014\210N\230!\230:\240Q";
+    #else /* compression: none (2319 bytes) */
+static const char bytes[] = " to (tree fragment).08x?Note that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False.P-add_notecannot move the ref counter back from dict | Nonedisableedge-image/sequence_edge/orders/trace.pyxenablegcisenabledno default __reduce__ due to non-trivial __cinit__order refs look like P-8f3a1b2c, got EVENT_NAMESFILL_FLAG_FINALFILL_FLAG_MAKERNoneORDER_IOCORDER_LIMITORDER_MARKETORDER_POST_ONLYREJECT_REASONSSIDE_NAMESSTATE_NAMESTYPE_NAMESTraceStoreTraceStore.__reduce_cython__TraceStore.__setstate_cython__TraceStore.name_accountTraceStore.name_bookTraceStore.ordersTraceStore.restore_orderTraceStore.resumeTraceStore.trace__Pyx_PyDict_NextRef__annotate____func____getstate____main____module____name____pyx_state__pyx_vtable____qualname____reduce____reduce_cython____reduce_ex____set_name____setstate____setstate_cython____test___is_coroutineabiaccountackamendasyncio.coroutinesbookbuycancelcancelledclient_idcline_in_tracebackdeployment_iddropped_eventseeveventeventsexpireexpiredfillfilledfilled_1e8finalformat_reffrom_bytesfrom_fixedgetiindexintiocissueditemslimitlistlittlemakermarketnname_accountname_booknewopenorder_idorder_reforder_typeordersosoutparse_refpoppost_onlypxpx_1e8qtyqty_1e8rreasonrefrejectrejectedrestore_orderrestoredresumereturnrisk_checkedsaltselfsellsequence_edge.algosequence_edge.orders.traceserialsetdefaultsidestatestrsubmitsymboltextticktracets_nstypeupdateurandomvalues\200\001\330\004\n\210+\220Q\200A\340)*\360\006\000\t\037\230a\230t\2405\250\001\250\025\250a\250u\260D\270\007\270t\300:\310R\310q\330\010\016\210a\210s\220#\220Q\330\010\t\210\027\220\001\330\010\t\210\033\220A\330\010\t\210\030\220\021\330\010\t\210\035\220a\330\010\t\210\030\220\021\330\010\t\210\036\220q\330\010\t\210\032\2201\330\010\t\210\033\220A\330\010\t\210\036\220q\330\010\t\210\031\220!\330\010\014\210F\220!\2205\230\r\240W\250H\260H\270B\270l\310!\320\000\033""\2301\340\004\007\200s\210!\2106\220\023\220C\220s\230$\230d\240+\250Q\250a\330\010\016\210j\230\001\320\031@\300\001\300\021\330\004\005\330\010\017\210s\220!\2204\220q\230\005\230Q\330\013\014\330\010\016\210j\230\001\320\031@\300\001\300\037\320PQ\320\000 \240\001\330\004\013\2104\210q\220\003\2201\320\004&\240a\340\010\036\230d\240%\240q\250\t\260\021\260!\360\006\000\t\014\2102\210S\220\001\330\014\023\2201\330\010\016\210d\220,\230a\230q\330\010\021\220\021\330\010\014\210E\220\025\220a\220q\230\001\330\014\020\220\001\220\021\220\047\230\021\230!\330\014\022\220)\230;\240d\250!\2501\250G\2603\260a\260q\270\t\300\031\310!\3101\330\014\017\210q\220\006\220c\230\021\330\020\022\220\047\230\021\230#\230S\240\013\2501\250A\250Z\260t\2703\270k\310\021\310!\3101\330\032 \240\004\240A\240Q\240f\250B\250c\3201D\300F\310$\310a\310q\320PV\320VX\320X[\320[\\\330\021\022\220&\230\003\2301\330\020\022\220\047\230\021\230#\230S\240\013\2501\250A\250Z\260t\2703\270k\310\021\310!\3101\330\021\022\220&\230\003\2301\330\020\022\220!\220<\230s\240/\260\024\260Q\260a\260w\270c\300\021\300!\3001\330\021\022\220&\230\004\230K\240{\260!\330\020\022\220!\2209\230C\230{\250!\2501\250A\330\014\022\220\047\230\021\230!\330\010\013\2101\210L\230\001\330\010\013\2101\210A\330\014\017\210q\320\020$\240A\240Q\330\010\017\210q\320\004)\250\021\340\010\013\2107\220\"\220D\230\001\330\014\022\220*\230A\320\035E\300Q\300d\310-\320WX\320XY\330\010\014\210K\220q\320\0041\260\030\270\021\340\010\035\230T\240\034\250T\260\031\270\"\270O\3101\340\010\016\210a\330\010\014\210E\220\025\220a\220q\330\014\020\220\001\220\024\220U\230\"\230D\240\t\250\022\2502\250R\250s\260\"\260A\330\014\017\210q\220\t\230\023\230A\330\020\023\2207\230!\2304\230|\2501\250A\330\020\023\2203\220a\220u\230C\230q\330\024\025\330\010\013\2108\2201\330\010\017\210q\320\0047\260q\330\010\016\210c\220\021\220$\220m\2403\240a\330\014\020\220\013\2307\240!\2401\330\010\014\210K\220q\230\t\240\021\320\004B\300!\330\010\014\210N""\230!\230:\240Q";
     PyObject *data = NULL;
     #define __Pyx_DecompressString_UNUSED
     #define __Pyx_DecompressString_LZSS_UNUSED
     #endif
     PyObject **stringtab = __pyx_mstate->__pyx_string_tab;
     Py_ssize_t pos = 0;
-    for (int i = 0; i < 129; i++) {
+    for (int i = 0; i < 143; i++) {
       Py_ssize_t bytes_length = str_length_index[i].length;
       PyObject *string = PyUnicode_DecodeUTF8(bytes + pos, bytes_length, NULL);
-      if (likely(string) && i >= 16) PyUnicode_InternInPlace(&string);
+      if (likely(string) && i >= 18) PyUnicode_InternInPlace(&string);
       if (unlikely(!string)) {
         Py_XDECREF(data);
         __PYX_ERR(0, 1, __pyx_L1_error)
@@ -8004,8 +8759,8 @@ static const char bytes[] = "(tree fragment).08x?Note that Cython is deliberatel
       stringtab[i] = string;
       pos += bytes_length;
     }
-    for (int i = 129; i < 136; i++) {
-      Py_ssize_t bytes_length = bytes_length_index[i-129].length;
+    for (int i = 143; i < 152; i++) {
+      Py_ssize_t bytes_length = bytes_length_index[i-143].length;
       PyObject *string = PyBytes_FromStringAndSize(bytes + pos, bytes_length);
       stringtab[i] = string;
       pos += bytes_length;
@@ -8015,15 +8770,15 @@ static const char bytes[] = "(tree fragment).08x?Note that Cython is deliberatel
       }
     }
     Py_XDECREF(data);
-    for (Py_ssize_t i = 0; i < 136; i++) {
+    for (Py_ssize_t i = 0; i < 152; i++) {
       if (unlikely(PyObject_Hash(stringtab[i]) == -1)) {
         __PYX_ERR(0, 1, __pyx_L1_error)
       }
     }
     #if CYTHON_IMMORTAL_CONSTANTS
     {
-      PyObject **table = stringtab + 129;
-      for (Py_ssize_t i=0; i<7; ++i) {
+      PyObject **table = stringtab + 143;
+      for (Py_ssize_t i=0; i<9; ++i) {
         #if PY_VERSION_HEX >= 0x030F0000
         PyUnstable_SetImmortal(table[i]);
         #elif CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
@@ -8086,7 +8841,7 @@ static const char bytes[] = "(tree fragment).08x?Note that Cython is deliberatel
 namespace {
 #endif
 typedef struct {
-    unsigned int argcount : 2;
+    unsigned int argcount : 4;
     unsigned int num_posonly_args : 1;
     unsigned int num_kwonly_args : 1;
     unsigned int nlocals : 4;
@@ -8121,34 +8876,44 @@ static int __Pyx_CreateCodeObjects(__pyx_mstatetype *__pyx_mstate) {
     __pyx_mstate_global->__pyx_codeobj_tab[1] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_format_ref, __pyx_mstate->__pyx_kp_b_iso88591_4q_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[1])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 120};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 129};
+    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_issued};
+    __pyx_mstate_global->__pyx_codeobj_tab[2] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_resume, __pyx_mstate->__pyx_kp_b_iso88591_7_D_A_EQd_WXXY_Kq, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[2])) goto bad;
+  }
+  {
+    const __Pyx_PyCode_New_function_description descr = {11, 0, 0, 12, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 135};
+    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_ref, __pyx_mstate->__pyx_n_u_account, __pyx_mstate->__pyx_n_u_book, __pyx_mstate->__pyx_n_u_client_id, __pyx_mstate->__pyx_n_u_side, __pyx_mstate->__pyx_n_u_order_type, __pyx_mstate->__pyx_n_u_px_1e8, __pyx_mstate->__pyx_n_u_qty_1e8, __pyx_mstate->__pyx_n_u_filled_1e8, __pyx_mstate->__pyx_n_u_ts_ns, __pyx_mstate->__pyx_n_u_r};
+    __pyx_mstate_global->__pyx_codeobj_tab[3] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_restore_order, __pyx_mstate->__pyx_kp_b_iso88591_A_at5_auD_t_Rq_as_Q_A_a_q_1_A_q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[3])) goto bad;
+  }
+  {
+    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 156};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_serial, __pyx_mstate->__pyx_n_u_deployment_id};
-    __pyx_mstate_global->__pyx_codeobj_tab[2] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_name_account, __pyx_mstate->__pyx_kp_b_iso88591_B_N_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[2])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[4] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_name_account, __pyx_mstate->__pyx_kp_b_iso88591_B_N_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[4])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 123};
+    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 159};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_index, __pyx_mstate->__pyx_n_u_symbol};
-    __pyx_mstate_global->__pyx_codeobj_tab[3] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_name_book, __pyx_mstate->__pyx_kp_b_iso88591_7q_c_m3a_7_1_Kq, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[3])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[5] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_name_book, __pyx_mstate->__pyx_kp_b_iso88591_7q_c_m3a_7_1_Kq, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[5])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 8, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 142};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 8, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 178};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_order_ref, __pyx_mstate->__pyx_n_u_r, __pyx_mstate->__pyx_n_u_e, __pyx_mstate->__pyx_n_u_i, __pyx_mstate->__pyx_n_u_out, __pyx_mstate->__pyx_n_u_events, __pyx_mstate->__pyx_n_u_ev};
-    __pyx_mstate_global->__pyx_codeobj_tab[4] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_trace, __pyx_mstate->__pyx_kp_b_iso88591_a_d_q_2S_1_d_aq_E_aq_d_1G3aq_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[4])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[6] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_trace, __pyx_mstate->__pyx_kp_b_iso88591_a_d_q_2S_1_d_aq_E_aq_d_1G3aq_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[6])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 7, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 169};
+    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 7, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 205};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_account, __pyx_mstate->__pyx_n_u_limit, __pyx_mstate->__pyx_n_u_i, __pyx_mstate->__pyx_n_u_n, __pyx_mstate->__pyx_n_u_r, __pyx_mstate->__pyx_n_u_out};
-    __pyx_mstate_global->__pyx_codeobj_tab[5] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_orders, __pyx_mstate->__pyx_kp_b_iso88591_1_T_T_O1_a_E_aq_U_D_2Rs_A_q_A_7, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[5])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[7] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_edge_image_sequence_edge_orders, __pyx_mstate->__pyx_n_u_orders, __pyx_mstate->__pyx_kp_b_iso88591_1_T_T_O1_a_E_aq_U_D_2Rs_A_q_A_7, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[7])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 1};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
-    __pyx_mstate_global->__pyx_codeobj_tab[6] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_reduce_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[6])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[8] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_reduce_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[8])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 3};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_pyx_state};
-    __pyx_mstate_global->__pyx_codeobj_tab[7] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_setstate_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[7])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[9] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_setstate_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[9])) goto bad;
   }
   Py_DECREF(tuple_dedup_map);
   return 0;
@@ -10186,6 +10951,83 @@ static PyObject *__Pyx_PyObject_FastCallMethod(PyObject *name, PyObject *const *
     return result;
 }
 #endif
+
+/* JoinPyUnicode */
+static PyObject* __Pyx_PyUnicode_Join(PyObject** values, Py_ssize_t value_count, Py_ssize_t result_ulength, int kind) {
+#if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH && CYTHON_USE_UNICODE_INTERNALS
+    PyObject *result_uval;
+    int result_ukind, kind_shift;
+    Py_ssize_t i, char_pos;
+    void *result_udata;
+    static const Py_UCS4 max_char[5] = {0x7fU, 0xffU, 0xffffU, 0xffffU, 0x10ffffU};
+    assert (kind >= 0);
+    if (kind > PyUnicode_4BYTE_KIND) kind = PyUnicode_4BYTE_KIND;
+    result_uval = PyUnicode_New(result_ulength, max_char[kind]);
+    if (unlikely(!result_uval)) return NULL;
+    kind_shift = kind >> 1;  // 0, 1, 2
+    result_ukind = 1 << kind_shift;  // 1, 2, 4
+    result_udata = PyUnicode_DATA(result_uval);
+    assert(kind_shift == 2 || kind_shift == 1 || kind_shift == 0);
+    if (unlikely((PY_SSIZE_T_MAX >> kind_shift) - result_ulength < 0))
+        goto overflow;
+    char_pos = 0;
+    for (i=0; i < value_count; i++) {
+        int ukind;
+        Py_ssize_t ulength;
+        void *udata;
+        PyObject *uval = values[i];
+        if (__Pyx_PyUnicode_READY(uval) == (-1))
+            goto bad;
+        ulength = __Pyx_PyUnicode_GET_LENGTH(uval);
+        #if !CYTHON_ASSUME_SAFE_SIZE
+        if (unlikely(ulength < 0)) goto bad;
+        #endif
+        if (unlikely(!ulength))
+            continue;
+        if (unlikely((PY_SSIZE_T_MAX >> kind_shift) - ulength < char_pos))
+            goto overflow;
+        ukind = __Pyx_PyUnicode_KIND(uval);
+        udata = __Pyx_PyUnicode_DATA(uval);
+        if (ukind == result_ukind) {
+            memcpy((char *)result_udata + (char_pos << kind_shift), udata, (size_t) (ulength << kind_shift));
+        } else {
+            #if PY_VERSION_HEX >= 0x030d0000
+            if (unlikely(PyUnicode_CopyCharacters(result_uval, char_pos, uval, 0, ulength) < 0)) goto bad;
+            #elif CYTHON_COMPILING_IN_CPYTHON || defined(_PyUnicode_FastCopyCharacters)
+            _PyUnicode_FastCopyCharacters(result_uval, char_pos, uval, 0, ulength);
+            #else
+            Py_ssize_t j;
+            for (j=0; j < ulength; j++) {
+                Py_UCS4 uchar = __Pyx_PyUnicode_READ(ukind, udata, j);
+                __Pyx_PyUnicode_WRITE(result_ukind, result_udata, char_pos+j, uchar);
+            }
+            #endif
+        }
+        char_pos += ulength;
+    }
+    return result_uval;
+overflow:
+    PyErr_SetString(PyExc_OverflowError, "join() result is too long for a Python string");
+bad:
+    Py_DECREF(result_uval);
+    return NULL;
+#else
+    Py_ssize_t i;
+    PyObject *result = NULL;
+    PyObject *value_tuple = PyTuple_New(value_count);
+    if (unlikely(!value_tuple)) return NULL;
+    CYTHON_UNUSED_VAR(kind);
+    CYTHON_UNUSED_VAR(result_ulength);
+    for (i=0; i<value_count; i++) {
+        Py_INCREF(values[i]);
+        if (__Pyx_PyTuple_SET_ITEM(value_tuple, i, values[i]) != (0)) goto bad;
+    }
+    result = PyUnicode_Join(__pyx_mstate_global->__pyx_empty_unicode, value_tuple);
+bad:
+    Py_DECREF(value_tuple);
+    return result;
+#endif
+}
 
 /* ListAppendAndDecrefInternal (used by ListAppend) */
 #if CYTHON_USE_PYLIST_INTERNALS && CYTHON_ASSUME_SAFE_MACROS && CYTHON_ASSUME_SAFE_SIZE
@@ -13696,6 +14538,608 @@ static CYTHON_INLINE uint32_t __Pyx_PyLong_As_uint32_t(PyObject *x) {
         return __Pyx_PyLong___Pyx_PyLong_As_uint32_t(x);
     } else {
         return __Pyx_NonPyLong___Pyx_PyLong_As_uint32_t(x);
+    }
+}
+
+/* CIntFromPy */
+static uint64_t __Pyx_LargePyLong___Pyx_PyLong_As_uint64_t(PyObject *x);
+static uint64_t __Pyx_raise_neg_overflow___Pyx_PyLong_As_uint64_t(void) {
+    const char* type_name = "uint64_t";
+    PyErr_Format(PyExc_OverflowError,
+        "can't convert negative value to %.200s", type_name);
+    return (uint64_t) -1;
+}
+static uint64_t __Pyx_raise_overflow___Pyx_PyLong_As_uint64_t(void) {
+    const char* type_name = "uint64_t";
+    PyErr_Format(PyExc_OverflowError,
+        "value too large to convert to %.200s", type_name);
+    return (uint64_t) -1;
+}
+static CYTHON_INLINE uint64_t __Pyx_PyULong___Pyx_PyLong_As_uint64_t(PyObject *x) {
+    const int is_unsigned = 1;
+#if CYTHON_USE_PYLONG_INTERNALS
+    {
+        const digit* digits = __Pyx_PyLong_Digits(x);
+        const Py_ssize_t size = __Pyx_PyLong_DigitCount(x);
+        if (size == 2 && (8 * sizeof(uint64_t) > 1 * PyLong_SHIFT)) {
+            if ((8 * sizeof(unsigned long) > 2 * PyLong_SHIFT)) {
+                __PYX_VERIFY_RETURN_INT(uint64_t, unsigned long, (((((unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0])))
+            } else if ((8 * sizeof(uint64_t) >= 2 * PyLong_SHIFT)) {
+                return (uint64_t) (((((uint64_t)digits[1]) << PyLong_SHIFT) | (uint64_t)digits[0]));
+            }
+        } else
+        if (size == 3 && (8 * sizeof(uint64_t) > 2 * PyLong_SHIFT)) {
+            if ((8 * sizeof(unsigned long) > 3 * PyLong_SHIFT)) {
+                __PYX_VERIFY_RETURN_INT(uint64_t, unsigned long, (((((((unsigned long)digits[2]) << PyLong_SHIFT) | (unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0])))
+            } else if ((8 * sizeof(uint64_t) >= 3 * PyLong_SHIFT)) {
+                return (uint64_t) (((((((uint64_t)digits[2]) << PyLong_SHIFT) | (uint64_t)digits[1]) << PyLong_SHIFT) | (uint64_t)digits[0]));
+            }
+        } else
+        if (size == 4 && (8 * sizeof(uint64_t) > 3 * PyLong_SHIFT)) {
+            if ((8 * sizeof(unsigned long) > 4 * PyLong_SHIFT)) {
+                __PYX_VERIFY_RETURN_INT(uint64_t, unsigned long, (((((((((unsigned long)digits[3]) << PyLong_SHIFT) | (unsigned long)digits[2]) << PyLong_SHIFT) | (unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0])))
+            } else if ((8 * sizeof(uint64_t) >= 4 * PyLong_SHIFT)) {
+                return (uint64_t) (((((((((uint64_t)digits[3]) << PyLong_SHIFT) | (uint64_t)digits[2]) << PyLong_SHIFT) | (uint64_t)digits[1]) << PyLong_SHIFT) | (uint64_t)digits[0]));
+            }
+        } else
+        {}
+    }
+#elif CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX < 0x030C00A7
+    if (unlikely(Py_SIZE(x) < 0)) {
+        goto raise_neg_overflow;
+    }
+#else
+    {
+        int result = PyObject_RichCompareBool(x, Py_False, Py_LT);
+        if (unlikely(result < 0))
+            return (uint64_t) -1;
+        if (unlikely(result == 1))
+            goto raise_neg_overflow;
+    }
+#endif
+    if ((sizeof(uint64_t) <= sizeof(unsigned long))) {
+        __PYX_VERIFY_RETURN_INT_EXC(uint64_t, unsigned long, PyLong_AsUnsignedLong(x))
+    } else if ((sizeof(uint64_t) <= sizeof(unsigned PY_LONG_LONG))) {
+        __PYX_VERIFY_RETURN_INT_EXC(uint64_t, unsigned PY_LONG_LONG, PyLong_AsUnsignedLongLong(x))
+    }
+    return __Pyx_LargePyLong___Pyx_PyLong_As_uint64_t(x);
+raise_neg_overflow:
+    return __Pyx_raise_neg_overflow___Pyx_PyLong_As_uint64_t();
+raise_overflow:
+    return __Pyx_raise_overflow___Pyx_PyLong_As_uint64_t();
+}
+static CYTHON_INLINE uint64_t __Pyx_PySLong___Pyx_PyLong_As_uint64_t(PyObject *x) {
+    const int is_unsigned = 0;
+#if CYTHON_USE_PYLONG_INTERNALS
+    if (__Pyx_PyLong_IsNeg(x)) {
+        const Py_ssize_t size = __Pyx_PyLong_DigitCount(x);
+        const digit* digits = __Pyx_PyLong_Digits(x);
+        if (size == 2 && (8 * sizeof(uint64_t) > 1 * PyLong_SHIFT)) {
+            if ((8 * sizeof(long) > 2 * PyLong_SHIFT)) {
+                long ival = - (long) (((((unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0]));
+                __PYX_VERIFY_RETURN_INT(uint64_t, long, ival)
+            } else if ((8 * sizeof(uint64_t) - 1 > 2 * PyLong_SHIFT)) {
+                return (uint64_t) (((uint64_t) -1) * (((((uint64_t)digits[1]) << PyLong_SHIFT) | (uint64_t)digits[0])));
+            }
+        } else
+        if (size == 3 && (8 * sizeof(uint64_t) > 2 * PyLong_SHIFT)) {
+            if ((8 * sizeof(long) > 3 * PyLong_SHIFT)) {
+                long ival = - (long) (((((((unsigned long)digits[2]) << PyLong_SHIFT) | (unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0]));
+                __PYX_VERIFY_RETURN_INT(uint64_t, long, ival)
+            } else if ((8 * sizeof(uint64_t) - 1 > 3 * PyLong_SHIFT)) {
+                return (uint64_t) (((uint64_t) -1) * (((((((uint64_t)digits[2]) << PyLong_SHIFT) | (uint64_t)digits[1]) << PyLong_SHIFT) | (uint64_t)digits[0])));
+            }
+        } else
+        if (size == 4 && (8 * sizeof(uint64_t) > 3 * PyLong_SHIFT)) {
+            if ((8 * sizeof(long) > 4 * PyLong_SHIFT)) {
+                long ival = - (long) (((((((((unsigned long)digits[3]) << PyLong_SHIFT) | (unsigned long)digits[2]) << PyLong_SHIFT) | (unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0]));
+                __PYX_VERIFY_RETURN_INT(uint64_t, long, ival)
+            } else if ((8 * sizeof(uint64_t) - 1 > 4 * PyLong_SHIFT)) {
+                return (uint64_t) (((uint64_t) -1) * (((((((((uint64_t)digits[3]) << PyLong_SHIFT) | (uint64_t)digits[2]) << PyLong_SHIFT) | (uint64_t)digits[1]) << PyLong_SHIFT) | (uint64_t)digits[0])));
+            }
+        } else
+        {}
+    } else {
+        const Py_ssize_t size = __Pyx_PyLong_DigitCount(x);
+        const digit* digits = __Pyx_PyLong_Digits(x);
+        if (size == 2 && (8 * sizeof(uint64_t) > 1 * PyLong_SHIFT)) {
+            if ((8 * sizeof(long) > 2 * PyLong_SHIFT)) {
+                __PYX_VERIFY_RETURN_INT(uint64_t, unsigned long, (((((unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0])))
+            } else if ((8 * sizeof(uint64_t) - 1 > 2 * PyLong_SHIFT)) {
+                return (uint64_t) (((((uint64_t)digits[1]) << PyLong_SHIFT) | (uint64_t)digits[0]));
+            }
+        } else
+        if (size == 3 && (8 * sizeof(uint64_t) > 2 * PyLong_SHIFT)) {
+            if ((8 * sizeof(long) > 3 * PyLong_SHIFT)) {
+                __PYX_VERIFY_RETURN_INT(uint64_t, unsigned long, (((((((unsigned long)digits[2]) << PyLong_SHIFT) | (unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0])))
+            } else if ((8 * sizeof(uint64_t) - 1 > 3 * PyLong_SHIFT)) {
+                return (uint64_t) (((((((uint64_t)digits[2]) << PyLong_SHIFT) | (uint64_t)digits[1]) << PyLong_SHIFT) | (uint64_t)digits[0]));
+            }
+        } else
+        if (size == 4 && (8 * sizeof(uint64_t) > 3 * PyLong_SHIFT)) {
+            if ((8 * sizeof(long) > 4 * PyLong_SHIFT)) {
+                __PYX_VERIFY_RETURN_INT(uint64_t, unsigned long, (((((((((unsigned long)digits[3]) << PyLong_SHIFT) | (unsigned long)digits[2]) << PyLong_SHIFT) | (unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0])))
+            } else if ((8 * sizeof(uint64_t) - 1 > 4 * PyLong_SHIFT)) {
+                return (uint64_t) (((((((((uint64_t)digits[3]) << PyLong_SHIFT) | (uint64_t)digits[2]) << PyLong_SHIFT) | (uint64_t)digits[1]) << PyLong_SHIFT) | (uint64_t)digits[0]));
+            }
+        } else
+        {}
+    }
+#endif
+    #if __PYX_LIMITED_VERSION_HEX >= 0x030d0000
+    if ((sizeof(uint64_t) <= sizeof(int)) && (sizeof(int) < sizeof(long))) {
+        __PYX_VERIFY_RETURN_INT_EXC(uint64_t, int, PyLong_AsInt(x))
+    } else
+    #endif
+    if ((sizeof(uint64_t) <= sizeof(long))) {
+        __PYX_VERIFY_RETURN_INT_EXC(uint64_t, long, PyLong_AsLong(x))
+    } else if ((sizeof(uint64_t) <= sizeof(PY_LONG_LONG))) {
+        __PYX_VERIFY_RETURN_INT_EXC(uint64_t, PY_LONG_LONG, PyLong_AsLongLong(x))
+    }
+    return __Pyx_LargePyLong___Pyx_PyLong_As_uint64_t(x);
+raise_neg_overflow:
+    return __Pyx_raise_neg_overflow___Pyx_PyLong_As_uint64_t();
+raise_overflow:
+    return __Pyx_raise_overflow___Pyx_PyLong_As_uint64_t();
+}
+static uint64_t __Pyx_LargePyLong___Pyx_PyLong_As_uint64_t(PyObject *x) {
+#ifdef __Pyx_HAS_GCC_DIAGNOSTIC
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wconversion"
+#endif
+    const uint64_t neg_one = (uint64_t) -1, const_zero = (uint64_t) 0;
+#ifdef __Pyx_HAS_GCC_DIAGNOSTIC
+#pragma GCC diagnostic pop
+#endif
+    const int is_unsigned = neg_one > const_zero;
+    uint64_t val;
+    int ret = -1;
+#if PY_VERSION_HEX >= 0x030d00A6 && !CYTHON_COMPILING_IN_LIMITED_API
+    Py_ssize_t bytes_copied = PyLong_AsNativeBytes(
+        x, &val, sizeof(val), Py_ASNATIVEBYTES_NATIVE_ENDIAN | (is_unsigned ? Py_ASNATIVEBYTES_UNSIGNED_BUFFER | Py_ASNATIVEBYTES_REJECT_NEGATIVE : 0));
+    if (unlikely(bytes_copied == -1)) {
+    } else if (unlikely(bytes_copied > (Py_ssize_t) sizeof(val))) {
+        goto raise_overflow;
+    } else {
+        ret = 0;
+    }
+#elif PY_VERSION_HEX < 0x030d0000 && !(CYTHON_COMPILING_IN_PYPY || CYTHON_COMPILING_IN_LIMITED_API) || defined(_PyLong_AsByteArray)
+    int one = 1; int is_little = (int)*(unsigned char *)&one;
+    unsigned char *bytes = (unsigned char *)&val;
+    ret = _PyLong_AsByteArray((PyLongObject *)x,
+                                bytes, sizeof(val),
+                                is_little, !is_unsigned);
+    if ((0)) goto raise_overflow;
+#else
+    PyObject *v;
+    PyObject *stepval = NULL, *mask = NULL, *shift = NULL;
+    int bits, remaining_bits, is_negative = 0;
+    int chunk_size = (sizeof(long) < 8) ? 30 : 62;
+    if (likely(PyLong_CheckExact(x))) {
+        v = __Pyx_NewRef(x);
+    } else {
+        v = PyNumber_Long(x);
+        if (unlikely(!v)) return (uint64_t) -1;
+        assert(PyLong_CheckExact(v));
+    }
+    {
+        int result = PyObject_RichCompareBool(v, Py_False, Py_LT);
+        if (unlikely(result < 0)) {
+            Py_DECREF(v);
+            return (uint64_t) -1;
+        }
+        is_negative = result == 1;
+    }
+    if (is_unsigned && unlikely(is_negative)) {
+        Py_DECREF(v);
+        PyErr_SetString(PyExc_OverflowError,
+            "can't convert negative value to uint64_t");
+        return (uint64_t) -1;
+    } else if (is_negative) {
+        stepval = PyNumber_Invert(v);
+        Py_DECREF(v);
+        if (unlikely(!stepval))
+            return (uint64_t) -1;
+    } else {
+        stepval = v;
+    }
+    v = NULL;
+    val = (uint64_t) 0;
+    mask = PyLong_FromLong((1L << chunk_size) - 1); if (unlikely(!mask)) goto done;
+    shift = PyLong_FromLong(chunk_size); if (unlikely(!shift)) goto done;
+    for (bits = 0; bits < (int) sizeof(uint64_t) * 8 - chunk_size; bits += chunk_size) {
+        PyObject *tmp, *digit;
+        long idigit;
+        digit = PyNumber_And(stepval, mask);
+        if (unlikely(!digit)) goto done;
+        idigit = PyLong_AsLong(digit);
+        Py_DECREF(digit);
+        if (unlikely(idigit < 0)) goto done;
+        val |= ((uint64_t) idigit) << bits;
+        tmp = PyNumber_Rshift(stepval, shift);
+        if (unlikely(!tmp)) goto done;
+        Py_DECREF(stepval); stepval = tmp;
+    }
+    Py_DECREF(shift); shift = NULL;
+    Py_DECREF(mask); mask = NULL;
+    {
+        long idigit = PyLong_AsLong(stepval);
+        if (unlikely(idigit < 0)) goto done;
+        remaining_bits = ((int) sizeof(uint64_t) * 8) - bits - (is_unsigned ? 0 : 1);
+        if (unlikely(idigit >= (1L << remaining_bits)))
+            goto raise_overflow;
+        val |= ((uint64_t) idigit) << bits;
+    }
+    if (!is_unsigned) {
+        if (unlikely(val & (((uint64_t) 1) << (sizeof(uint64_t) * 8 - 1))))
+            goto raise_overflow;
+        if (is_negative)
+            val = ~val;
+    }
+    ret = 0;
+done:
+    Py_XDECREF(shift);
+    Py_XDECREF(mask);
+    Py_XDECREF(stepval);
+#endif
+    if (unlikely(ret))
+        return (uint64_t) -1;
+    return val;
+raise_overflow:
+    return __Pyx_raise_overflow___Pyx_PyLong_As_uint64_t();
+}
+static CYTHON_INLINE uint64_t __Pyx_PyLong___Pyx_PyLong_As_uint64_t(PyObject *x) {
+#ifdef __Pyx_HAS_GCC_DIAGNOSTIC
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wconversion"
+#endif
+    const uint64_t neg_one = (uint64_t) -1, const_zero = (uint64_t) 0;
+#ifdef __Pyx_HAS_GCC_DIAGNOSTIC
+#pragma GCC diagnostic pop
+#endif
+    const int is_unsigned = neg_one > const_zero;
+    if (is_unsigned) {
+        #if CYTHON_USE_PYLONG_INTERNALS
+        if (unlikely(__Pyx_PyLong_IsNeg(x))) {
+            goto raise_neg_overflow;
+        } else if (__Pyx_PyLong_IsCompact(x)) {
+            __PYX_VERIFY_RETURN_INT(uint64_t, __Pyx_compact_upylong, __Pyx_PyLong_CompactValueUnsigned(x))
+        } else
+        #endif
+        {
+            return __Pyx_PyULong___Pyx_PyLong_As_uint64_t(x);
+        }
+    } else {
+        #if CYTHON_USE_PYLONG_INTERNALS
+        if (__Pyx_PyLong_IsCompact(x)) {
+            __PYX_VERIFY_RETURN_INT(uint64_t, __Pyx_compact_pylong, __Pyx_PyLong_CompactValue(x))
+        } else
+        #endif
+        {
+            return __Pyx_PySLong___Pyx_PyLong_As_uint64_t(x);
+        }
+    }
+#if CYTHON_USE_PYLONG_INTERNALS
+raise_neg_overflow:
+    return __Pyx_raise_neg_overflow___Pyx_PyLong_As_uint64_t();
+raise_overflow:
+    return __Pyx_raise_overflow___Pyx_PyLong_As_uint64_t();
+#endif
+}
+static uint64_t __Pyx_NonPyLong___Pyx_PyLong_As_uint64_t(PyObject *x) {
+    uint64_t val;
+    PyObject *tmp = __Pyx_PyNumber_Long(x);
+    if (!tmp) return (uint64_t) -1;
+    val = __Pyx_PyLong_As_uint64_t(tmp);
+    Py_DECREF(tmp);
+    return val;
+}
+static CYTHON_INLINE uint64_t __Pyx_PyLong_As_uint64_t(PyObject *x) {
+    if (likely(PyLong_Check(x))) {
+        return __Pyx_PyLong___Pyx_PyLong_As_uint64_t(x);
+    } else {
+        return __Pyx_NonPyLong___Pyx_PyLong_As_uint64_t(x);
+    }
+}
+
+/* CIntFromPy */
+static uint8_t __Pyx_LargePyLong___Pyx_PyLong_As_uint8_t(PyObject *x);
+static uint8_t __Pyx_raise_neg_overflow___Pyx_PyLong_As_uint8_t(void) {
+    const char* type_name = "uint8_t";
+    PyErr_Format(PyExc_OverflowError,
+        "can't convert negative value to %.200s", type_name);
+    return (uint8_t) -1;
+}
+static uint8_t __Pyx_raise_overflow___Pyx_PyLong_As_uint8_t(void) {
+    const char* type_name = "uint8_t";
+    PyErr_Format(PyExc_OverflowError,
+        "value too large to convert to %.200s", type_name);
+    return (uint8_t) -1;
+}
+static CYTHON_INLINE uint8_t __Pyx_PyULong___Pyx_PyLong_As_uint8_t(PyObject *x) {
+    const int is_unsigned = 1;
+#if CYTHON_USE_PYLONG_INTERNALS
+    {
+        const digit* digits = __Pyx_PyLong_Digits(x);
+        const Py_ssize_t size = __Pyx_PyLong_DigitCount(x);
+        if (size == 2 && (8 * sizeof(uint8_t) > 1 * PyLong_SHIFT)) {
+            if ((8 * sizeof(unsigned long) > 2 * PyLong_SHIFT)) {
+                __PYX_VERIFY_RETURN_INT(uint8_t, unsigned long, (((((unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0])))
+            } else if ((8 * sizeof(uint8_t) >= 2 * PyLong_SHIFT)) {
+                return (uint8_t) (((((uint8_t)digits[1]) << PyLong_SHIFT) | (uint8_t)digits[0]));
+            }
+        } else
+        if (size == 3 && (8 * sizeof(uint8_t) > 2 * PyLong_SHIFT)) {
+            if ((8 * sizeof(unsigned long) > 3 * PyLong_SHIFT)) {
+                __PYX_VERIFY_RETURN_INT(uint8_t, unsigned long, (((((((unsigned long)digits[2]) << PyLong_SHIFT) | (unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0])))
+            } else if ((8 * sizeof(uint8_t) >= 3 * PyLong_SHIFT)) {
+                return (uint8_t) (((((((uint8_t)digits[2]) << PyLong_SHIFT) | (uint8_t)digits[1]) << PyLong_SHIFT) | (uint8_t)digits[0]));
+            }
+        } else
+        if (size == 4 && (8 * sizeof(uint8_t) > 3 * PyLong_SHIFT)) {
+            if ((8 * sizeof(unsigned long) > 4 * PyLong_SHIFT)) {
+                __PYX_VERIFY_RETURN_INT(uint8_t, unsigned long, (((((((((unsigned long)digits[3]) << PyLong_SHIFT) | (unsigned long)digits[2]) << PyLong_SHIFT) | (unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0])))
+            } else if ((8 * sizeof(uint8_t) >= 4 * PyLong_SHIFT)) {
+                return (uint8_t) (((((((((uint8_t)digits[3]) << PyLong_SHIFT) | (uint8_t)digits[2]) << PyLong_SHIFT) | (uint8_t)digits[1]) << PyLong_SHIFT) | (uint8_t)digits[0]));
+            }
+        } else
+        {}
+    }
+#elif CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX < 0x030C00A7
+    if (unlikely(Py_SIZE(x) < 0)) {
+        goto raise_neg_overflow;
+    }
+#else
+    {
+        int result = PyObject_RichCompareBool(x, Py_False, Py_LT);
+        if (unlikely(result < 0))
+            return (uint8_t) -1;
+        if (unlikely(result == 1))
+            goto raise_neg_overflow;
+    }
+#endif
+    if ((sizeof(uint8_t) <= sizeof(unsigned long))) {
+        __PYX_VERIFY_RETURN_INT_EXC(uint8_t, unsigned long, PyLong_AsUnsignedLong(x))
+    } else if ((sizeof(uint8_t) <= sizeof(unsigned PY_LONG_LONG))) {
+        __PYX_VERIFY_RETURN_INT_EXC(uint8_t, unsigned PY_LONG_LONG, PyLong_AsUnsignedLongLong(x))
+    }
+    return __Pyx_LargePyLong___Pyx_PyLong_As_uint8_t(x);
+raise_neg_overflow:
+    return __Pyx_raise_neg_overflow___Pyx_PyLong_As_uint8_t();
+raise_overflow:
+    return __Pyx_raise_overflow___Pyx_PyLong_As_uint8_t();
+}
+static CYTHON_INLINE uint8_t __Pyx_PySLong___Pyx_PyLong_As_uint8_t(PyObject *x) {
+    const int is_unsigned = 0;
+#if CYTHON_USE_PYLONG_INTERNALS
+    if (__Pyx_PyLong_IsNeg(x)) {
+        const Py_ssize_t size = __Pyx_PyLong_DigitCount(x);
+        const digit* digits = __Pyx_PyLong_Digits(x);
+        if (size == 2 && (8 * sizeof(uint8_t) > 1 * PyLong_SHIFT)) {
+            if ((8 * sizeof(long) > 2 * PyLong_SHIFT)) {
+                long ival = - (long) (((((unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0]));
+                __PYX_VERIFY_RETURN_INT(uint8_t, long, ival)
+            } else if ((8 * sizeof(uint8_t) - 1 > 2 * PyLong_SHIFT)) {
+                return (uint8_t) (((uint8_t) -1) * (((((uint8_t)digits[1]) << PyLong_SHIFT) | (uint8_t)digits[0])));
+            }
+        } else
+        if (size == 3 && (8 * sizeof(uint8_t) > 2 * PyLong_SHIFT)) {
+            if ((8 * sizeof(long) > 3 * PyLong_SHIFT)) {
+                long ival = - (long) (((((((unsigned long)digits[2]) << PyLong_SHIFT) | (unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0]));
+                __PYX_VERIFY_RETURN_INT(uint8_t, long, ival)
+            } else if ((8 * sizeof(uint8_t) - 1 > 3 * PyLong_SHIFT)) {
+                return (uint8_t) (((uint8_t) -1) * (((((((uint8_t)digits[2]) << PyLong_SHIFT) | (uint8_t)digits[1]) << PyLong_SHIFT) | (uint8_t)digits[0])));
+            }
+        } else
+        if (size == 4 && (8 * sizeof(uint8_t) > 3 * PyLong_SHIFT)) {
+            if ((8 * sizeof(long) > 4 * PyLong_SHIFT)) {
+                long ival = - (long) (((((((((unsigned long)digits[3]) << PyLong_SHIFT) | (unsigned long)digits[2]) << PyLong_SHIFT) | (unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0]));
+                __PYX_VERIFY_RETURN_INT(uint8_t, long, ival)
+            } else if ((8 * sizeof(uint8_t) - 1 > 4 * PyLong_SHIFT)) {
+                return (uint8_t) (((uint8_t) -1) * (((((((((uint8_t)digits[3]) << PyLong_SHIFT) | (uint8_t)digits[2]) << PyLong_SHIFT) | (uint8_t)digits[1]) << PyLong_SHIFT) | (uint8_t)digits[0])));
+            }
+        } else
+        {}
+    } else {
+        const Py_ssize_t size = __Pyx_PyLong_DigitCount(x);
+        const digit* digits = __Pyx_PyLong_Digits(x);
+        if (size == 2 && (8 * sizeof(uint8_t) > 1 * PyLong_SHIFT)) {
+            if ((8 * sizeof(long) > 2 * PyLong_SHIFT)) {
+                __PYX_VERIFY_RETURN_INT(uint8_t, unsigned long, (((((unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0])))
+            } else if ((8 * sizeof(uint8_t) - 1 > 2 * PyLong_SHIFT)) {
+                return (uint8_t) (((((uint8_t)digits[1]) << PyLong_SHIFT) | (uint8_t)digits[0]));
+            }
+        } else
+        if (size == 3 && (8 * sizeof(uint8_t) > 2 * PyLong_SHIFT)) {
+            if ((8 * sizeof(long) > 3 * PyLong_SHIFT)) {
+                __PYX_VERIFY_RETURN_INT(uint8_t, unsigned long, (((((((unsigned long)digits[2]) << PyLong_SHIFT) | (unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0])))
+            } else if ((8 * sizeof(uint8_t) - 1 > 3 * PyLong_SHIFT)) {
+                return (uint8_t) (((((((uint8_t)digits[2]) << PyLong_SHIFT) | (uint8_t)digits[1]) << PyLong_SHIFT) | (uint8_t)digits[0]));
+            }
+        } else
+        if (size == 4 && (8 * sizeof(uint8_t) > 3 * PyLong_SHIFT)) {
+            if ((8 * sizeof(long) > 4 * PyLong_SHIFT)) {
+                __PYX_VERIFY_RETURN_INT(uint8_t, unsigned long, (((((((((unsigned long)digits[3]) << PyLong_SHIFT) | (unsigned long)digits[2]) << PyLong_SHIFT) | (unsigned long)digits[1]) << PyLong_SHIFT) | (unsigned long)digits[0])))
+            } else if ((8 * sizeof(uint8_t) - 1 > 4 * PyLong_SHIFT)) {
+                return (uint8_t) (((((((((uint8_t)digits[3]) << PyLong_SHIFT) | (uint8_t)digits[2]) << PyLong_SHIFT) | (uint8_t)digits[1]) << PyLong_SHIFT) | (uint8_t)digits[0]));
+            }
+        } else
+        {}
+    }
+#endif
+    #if __PYX_LIMITED_VERSION_HEX >= 0x030d0000
+    if ((sizeof(uint8_t) <= sizeof(int)) && (sizeof(int) < sizeof(long))) {
+        __PYX_VERIFY_RETURN_INT_EXC(uint8_t, int, PyLong_AsInt(x))
+    } else
+    #endif
+    if ((sizeof(uint8_t) <= sizeof(long))) {
+        __PYX_VERIFY_RETURN_INT_EXC(uint8_t, long, PyLong_AsLong(x))
+    } else if ((sizeof(uint8_t) <= sizeof(PY_LONG_LONG))) {
+        __PYX_VERIFY_RETURN_INT_EXC(uint8_t, PY_LONG_LONG, PyLong_AsLongLong(x))
+    }
+    return __Pyx_LargePyLong___Pyx_PyLong_As_uint8_t(x);
+raise_neg_overflow:
+    return __Pyx_raise_neg_overflow___Pyx_PyLong_As_uint8_t();
+raise_overflow:
+    return __Pyx_raise_overflow___Pyx_PyLong_As_uint8_t();
+}
+static uint8_t __Pyx_LargePyLong___Pyx_PyLong_As_uint8_t(PyObject *x) {
+#ifdef __Pyx_HAS_GCC_DIAGNOSTIC
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wconversion"
+#endif
+    const uint8_t neg_one = (uint8_t) -1, const_zero = (uint8_t) 0;
+#ifdef __Pyx_HAS_GCC_DIAGNOSTIC
+#pragma GCC diagnostic pop
+#endif
+    const int is_unsigned = neg_one > const_zero;
+    uint8_t val;
+    int ret = -1;
+#if PY_VERSION_HEX >= 0x030d00A6 && !CYTHON_COMPILING_IN_LIMITED_API
+    Py_ssize_t bytes_copied = PyLong_AsNativeBytes(
+        x, &val, sizeof(val), Py_ASNATIVEBYTES_NATIVE_ENDIAN | (is_unsigned ? Py_ASNATIVEBYTES_UNSIGNED_BUFFER | Py_ASNATIVEBYTES_REJECT_NEGATIVE : 0));
+    if (unlikely(bytes_copied == -1)) {
+    } else if (unlikely(bytes_copied > (Py_ssize_t) sizeof(val))) {
+        goto raise_overflow;
+    } else {
+        ret = 0;
+    }
+#elif PY_VERSION_HEX < 0x030d0000 && !(CYTHON_COMPILING_IN_PYPY || CYTHON_COMPILING_IN_LIMITED_API) || defined(_PyLong_AsByteArray)
+    int one = 1; int is_little = (int)*(unsigned char *)&one;
+    unsigned char *bytes = (unsigned char *)&val;
+    ret = _PyLong_AsByteArray((PyLongObject *)x,
+                                bytes, sizeof(val),
+                                is_little, !is_unsigned);
+    if ((0)) goto raise_overflow;
+#else
+    PyObject *v;
+    PyObject *stepval = NULL, *mask = NULL, *shift = NULL;
+    int bits, remaining_bits, is_negative = 0;
+    int chunk_size = (sizeof(long) < 8) ? 30 : 62;
+    if (likely(PyLong_CheckExact(x))) {
+        v = __Pyx_NewRef(x);
+    } else {
+        v = PyNumber_Long(x);
+        if (unlikely(!v)) return (uint8_t) -1;
+        assert(PyLong_CheckExact(v));
+    }
+    {
+        int result = PyObject_RichCompareBool(v, Py_False, Py_LT);
+        if (unlikely(result < 0)) {
+            Py_DECREF(v);
+            return (uint8_t) -1;
+        }
+        is_negative = result == 1;
+    }
+    if (is_unsigned && unlikely(is_negative)) {
+        Py_DECREF(v);
+        PyErr_SetString(PyExc_OverflowError,
+            "can't convert negative value to uint8_t");
+        return (uint8_t) -1;
+    } else if (is_negative) {
+        stepval = PyNumber_Invert(v);
+        Py_DECREF(v);
+        if (unlikely(!stepval))
+            return (uint8_t) -1;
+    } else {
+        stepval = v;
+    }
+    v = NULL;
+    val = (uint8_t) 0;
+    mask = PyLong_FromLong((1L << chunk_size) - 1); if (unlikely(!mask)) goto done;
+    shift = PyLong_FromLong(chunk_size); if (unlikely(!shift)) goto done;
+    for (bits = 0; bits < (int) sizeof(uint8_t) * 8 - chunk_size; bits += chunk_size) {
+        PyObject *tmp, *digit;
+        long idigit;
+        digit = PyNumber_And(stepval, mask);
+        if (unlikely(!digit)) goto done;
+        idigit = PyLong_AsLong(digit);
+        Py_DECREF(digit);
+        if (unlikely(idigit < 0)) goto done;
+        val |= ((uint8_t) idigit) << bits;
+        tmp = PyNumber_Rshift(stepval, shift);
+        if (unlikely(!tmp)) goto done;
+        Py_DECREF(stepval); stepval = tmp;
+    }
+    Py_DECREF(shift); shift = NULL;
+    Py_DECREF(mask); mask = NULL;
+    {
+        long idigit = PyLong_AsLong(stepval);
+        if (unlikely(idigit < 0)) goto done;
+        remaining_bits = ((int) sizeof(uint8_t) * 8) - bits - (is_unsigned ? 0 : 1);
+        if (unlikely(idigit >= (1L << remaining_bits)))
+            goto raise_overflow;
+        val |= ((uint8_t) idigit) << bits;
+    }
+    if (!is_unsigned) {
+        if (unlikely(val & (((uint8_t) 1) << (sizeof(uint8_t) * 8 - 1))))
+            goto raise_overflow;
+        if (is_negative)
+            val = ~val;
+    }
+    ret = 0;
+done:
+    Py_XDECREF(shift);
+    Py_XDECREF(mask);
+    Py_XDECREF(stepval);
+#endif
+    if (unlikely(ret))
+        return (uint8_t) -1;
+    return val;
+raise_overflow:
+    return __Pyx_raise_overflow___Pyx_PyLong_As_uint8_t();
+}
+static CYTHON_INLINE uint8_t __Pyx_PyLong___Pyx_PyLong_As_uint8_t(PyObject *x) {
+#ifdef __Pyx_HAS_GCC_DIAGNOSTIC
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wconversion"
+#endif
+    const uint8_t neg_one = (uint8_t) -1, const_zero = (uint8_t) 0;
+#ifdef __Pyx_HAS_GCC_DIAGNOSTIC
+#pragma GCC diagnostic pop
+#endif
+    const int is_unsigned = neg_one > const_zero;
+    if (is_unsigned) {
+        #if CYTHON_USE_PYLONG_INTERNALS
+        if (unlikely(__Pyx_PyLong_IsNeg(x))) {
+            goto raise_neg_overflow;
+        } else if (__Pyx_PyLong_IsCompact(x)) {
+            __PYX_VERIFY_RETURN_INT(uint8_t, __Pyx_compact_upylong, __Pyx_PyLong_CompactValueUnsigned(x))
+        } else
+        #endif
+        {
+            return __Pyx_PyULong___Pyx_PyLong_As_uint8_t(x);
+        }
+    } else {
+        #if CYTHON_USE_PYLONG_INTERNALS
+        if (__Pyx_PyLong_IsCompact(x)) {
+            __PYX_VERIFY_RETURN_INT(uint8_t, __Pyx_compact_pylong, __Pyx_PyLong_CompactValue(x))
+        } else
+        #endif
+        {
+            return __Pyx_PySLong___Pyx_PyLong_As_uint8_t(x);
+        }
+    }
+#if CYTHON_USE_PYLONG_INTERNALS
+raise_neg_overflow:
+    return __Pyx_raise_neg_overflow___Pyx_PyLong_As_uint8_t();
+raise_overflow:
+    return __Pyx_raise_overflow___Pyx_PyLong_As_uint8_t();
+#endif
+}
+static uint8_t __Pyx_NonPyLong___Pyx_PyLong_As_uint8_t(PyObject *x) {
+    uint8_t val;
+    PyObject *tmp = __Pyx_PyNumber_Long(x);
+    if (!tmp) return (uint8_t) -1;
+    val = __Pyx_PyLong_As_uint8_t(tmp);
+    Py_DECREF(tmp);
+    return val;
+}
+static CYTHON_INLINE uint8_t __Pyx_PyLong_As_uint8_t(PyObject *x) {
+    if (likely(PyLong_Check(x))) {
+        return __Pyx_PyLong___Pyx_PyLong_As_uint8_t(x);
+    } else {
+        return __Pyx_NonPyLong___Pyx_PyLong_As_uint8_t(x);
     }
 }
 
