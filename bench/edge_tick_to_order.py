@@ -40,10 +40,10 @@ from sequence_edge.algo import abi
 from sequence_edge.algo.host import AlgoHost
 from sequence_edge.engine import Engine
 from sequence_edge.journal import StateDir
-from sequence_edge.orders import journal as cjournal
 from sequence_edge.market.book import Book
 from sequence_edge.market.records import RecordBuffer
 from sequence_edge.market.simfeed import SimMarket
+from sequence_edge.orders import journal as cjournal
 
 REPO = Path(__file__).resolve().parents[1]
 MM = (REPO / "examples/market-maker/market_maker.wasm").read_bytes()
@@ -89,7 +89,9 @@ def run_edge(buf: RecordBuffer, wasm: bytes | None, risk: dict, step: int = 0, j
             acct.attach(host.load("bench", wasm, [SYMBOL], PARAMS))
             host.start("bench")
         if state is not None:
-            state.open("bench").write_meta({"deployment_id": "bench", "sha256": "0" * 64, "symbols": [SYMBOL]})
+            state.open("bench").write_meta(
+                {"deployment_id": "bench", "sha256": "0" * 64, "symbols": [SYMBOL]}
+            )
             cjournal.enable(acct)
         accounts = {"bench": acct}
         engine.run(buf, 0, 100)  # snapshot + a few updates before timing
@@ -266,7 +268,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each configuration (medians reported)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--step-records", type=int, default=1000, help="records per edge step in the journal on/off comparison"
+        "--step-records",
+        type=int,
+        default=1000,
+        help="records per edge step in the journal on/off comparison",
     )
     args = parser.parse_args()
 

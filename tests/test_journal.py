@@ -14,7 +14,7 @@ import pytest
 from sequence_edge.algo import abi
 from sequence_edge.edge import Edge, EdgeConfig
 from sequence_edge.engine import Engine
-from sequence_edge.journal import MAGIC, StateDir, StateDirError, file_name, read_frames
+from sequence_edge.journal import StateDir, StateDirError, file_name, read_frames
 from sequence_edge.orders import journal as cjournal
 from sequence_edge.push import parse_push
 
@@ -189,7 +189,9 @@ def run_until(edge: Edge, cond, timeout: float = 60.0) -> None:
 
 
 def test_an_edge_restarted_on_its_state_dir_continues_where_it_was(tmp_path: Path) -> None:
-    config = EdgeConfig(venue="kraken", seed=5, symbols=["BTC-USD"], updates_per_sec=20000, state_dir=str(tmp_path))
+    config = EdgeConfig(
+        venue="kraken", seed=5, symbols=["BTC-USD"], updates_per_sec=20000, state_dir=str(tmp_path)
+    )
     edge = Edge(config)
     req = parse_push(push_body(MM))
     edge.push("mm", req, MM)
@@ -207,13 +209,51 @@ def test_an_edge_restarted_on_its_state_dir_continues_where_it_was(tmp_path: Pat
     assert after["restored"]["same_bundle"] is True
     for key in ("position", "realized_pnl", "fees", "fills", "orders"):
         assert after[key] == before[key], key
-    assert [(o["order_ref"], o["order_id"], o["px"], o["qty"]) for o in edge.orders("mm", open_only=True)] == [
-        (o["order_ref"], o["order_id"], o["px"], o["qty"]) for o in open_before
-    ]
+    assert [
+        (o["order_ref"], o["order_id"], o["px"], o["qty"]) for o in edge.orders("mm", open_only=True)
+    ] == [(o["order_ref"], o["order_id"], o["px"], o["qty"]) for o in open_before]
     assert edge.host.status("mm")["next_id"] >= next_id
     run_until(edge, lambda: edge.status("mm")["orders"] > before["orders"] + 3)
-    new_ids = {o["order_id"] for o in edge.orders("mm", open_only=False)} - {o["order_id"] for o in open_before}
+    new_ids = {o["order_id"] for o in edge.orders("mm", open_only=False)} - {
+        o["order_id"] for o in open_before
+    }
     assert new_ids and not new_ids & ids_before  # client order ids continue, never reused
     edge.remove("mm")
     assert not (tmp_path / "mm.journal").exists()  # removed: the next push starts flat
+    edge.close()
+
+
+def test_a_tripped_kill_switch_survives_a_restart_unless_another_bundle_is_pushed(tmp_path: Path) -> None:
+    config = EdgeConfig(
+        venue="kraken", seed=6, symbols=["BTC-USD"], updates_per_sec=20000, state_dir=str(tmp_path)
+    )
+    body = push_body(MM)
+    body["risk"]["max_loss"] = 1e-6  # the first fill's fee trips it
+    req = parse_push(body)
+    edge = Edge(config)
+    edge.push("mm", req, MM)
+    run_until(edge, lambda: edge.status("mm")["kill_switch"] is not None)
+    position = edge.status("mm")["position"]
+    edge.push("mm", req, MM)  # a re-push of a hosted deployment resets it, as before
+    assert edge.status("mm")["kill_switch"] is None
+    run_until(edge, lambda: edge.status("mm")["kill_switch"] is not None)
+    position = edge.status("mm")["position"]
+    edge.close()
+
+    edge = Edge(config)
+    edge.push("mm", req, MM)  # the restart's re-push: same bundle, still tripped
+    status = edge.status("mm")
+    assert status["kill_switch"] is not None and status["restored"]["kill_switch"] is True
+    assert status["position"] == position
+    edge.close()
+
+    raw = (REPO / "examples/abi-raw/raw_algo.wasm").read_bytes()
+    edge = Edge(config)
+    other = parse_push({**push_body(raw), "risk": body["risk"], "state": "Stopped"})
+    edge.push("mm", other, raw)  # another bundle: a hot swap across the restart
+    status = edge.status("mm")
+    assert status["restored"]["same_bundle"] is False
+    assert status["kill_switch"] is None and status["position"] == position
+    lines = [line["message"] for line in edge.deployments["mm"].logs.tail(5)]
+    assert any("restored from the journal" in m and "kill switch reset" in m for m in lines), lines
     edge.close()

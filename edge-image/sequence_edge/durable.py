@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .algo import abi
 from .journal import Recovered, StateDir
-from .orders import journal as cjournal
+from .orders.journal import enable, mark_dirty, read_batch, restore
 from .push import PushError
 
 if TYPE_CHECKING:
@@ -50,11 +50,17 @@ class Durability:
         try:
             found = self.state.peek(deployment_id)
         except (OSError, ValueError) as exc:
-            raise PushError("JournalError", f"cannot read the journal of {deployment_id}: {exc}", 500) from None
+            raise PushError(
+                "JournalError", f"cannot read the journal of {deployment_id}: {exc}", 500
+            ) from None
         if found is None or found.batch is None:
             return found
-        saved = cjournal.read_batch(found.batch)
-        held = [s for s, (qty, _) in zip(saved["symbols"], saved["positions"], strict=True) if qty and s not in req.symbols]
+        saved = read_batch(found.batch)
+        held = [
+            s
+            for s, (qty, _) in zip(saved["symbols"], saved["positions"], strict=True)
+            if qty and s not in req.symbols
+        ]
         if held:
             raise PushError(
                 "SymbolInUse",
@@ -64,7 +70,12 @@ class Durability:
         return found
 
     def open_account(
-        self, engine: Engine, deployment_id: str, req: PushRequest, risk: dict[str, Any], found: Recovered | None
+        self,
+        engine: Engine,
+        deployment_id: str,
+        req: PushRequest,
+        risk: dict[str, Any],
+        found: Recovered | None,
     ) -> Account:
         """The account of a deployment new to this process: restored from `found` when given."""
         if found is None or found.batch is None:
@@ -72,10 +83,10 @@ class Durability:
         else:
             same_bundle = found.meta.get("sha256") == req.sha256
             account = engine.open_account(deployment_id, found.symbols, risk=risk)
-            cjournal.restore(account, found.batch, keep_risk=same_bundle)
+            restore(account, found.batch, keep_risk=same_bundle)
             if list(account.symbols) != list(req.symbols):
                 engine.resymbol(deployment_id, req.symbols)
-            saved = cjournal.read_batch(found.batch)
+            saved = read_batch(found.batch)
             self.restored[deployment_id] = {
                 "at_ns": saved["ts_ns"],
                 "same_bundle": same_bundle,
@@ -85,13 +96,13 @@ class Durability:
                 "kill_switch": saved["killed"] and same_bundle,
             }
         self._write_meta(deployment_id, req)  # opens the journal (cutting a torn tail)
-        cjournal.enable(account)
+        enable(account)
         return account
 
     def pushed(self, account: Account, deployment_id: str, req: PushRequest) -> None:
         """A hot swap of a hosted deployment: record the new bundle (the state carries over)."""
         self._write_meta(deployment_id, req)
-        cjournal.mark_dirty(account)  # the re-push resets the risk state: checkpoint it
+        mark_dirty(account)  # the re-push resets the risk state: checkpoint it
 
     def _write_meta(self, deployment_id: str, req: PushRequest) -> None:
         self.state.open(deployment_id).write_meta(

@@ -228,7 +228,7 @@ class Edge:
             self.deployments[deployment_id] = dep
         else:
             if self.durable is not None:
-                self.durable.pushed(dep.account, deployment_id, req)
+                self.durable.pushed(old.account, deployment_id, req)
             dep = old
             if list(dep.account.symbols) != list(req.symbols):
                 self.engine.resymbol(deployment_id, req.symbols)

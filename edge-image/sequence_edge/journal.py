@@ -21,6 +21,7 @@ checkpoint). Reading stops at the first torn or corrupt frame and the file is cu
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .orders import journal as cjournal
+from .orders.journal import read_batch, take_batch
 
 log = logging.getLogger("sequence.edge.journal")
 
@@ -89,7 +90,7 @@ class Recovered:
     @property
     def symbols(self) -> list[str]:
         if self.batch is not None:
-            return list(cjournal.read_batch(self.batch)["symbols"])
+            return list(read_batch(self.batch)["symbols"])
         return list(self.meta.get("symbols", []))
 
 
@@ -144,7 +145,11 @@ class DeploymentJournal:
     def compact(self) -> None:
         """Rewrite as MAGIC + last META + last BATCH (tmp file, fsync, rename, fsync the dir)."""
         tmp = self.path.with_suffix(".compact")
-        body = MAGIC + _frame(META, self.last_meta) + (_frame(BATCH, self.last_batch) if self.last_batch else b"")
+        body = (
+            MAGIC
+            + _frame(META, self.last_meta)
+            + (_frame(BATCH, self.last_batch) if self.last_batch else b"")
+        )
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, body)
@@ -240,7 +245,7 @@ class StateDir:
         path = self.path / file_name(deployment_id)
         if not path.exists():
             return None
-        frames, end = read_frames(path.read_bytes())
+        frames, _end = read_frames(path.read_bytes())
         metas = [json.loads(p) for k, p in frames if k == META]
         batches = [p for k, p in frames if k == BATCH]
         return Recovered(metas[-1], batches[-1] if batches else None, 0) if metas else None
@@ -262,7 +267,7 @@ class StateDir:
             j = self.journals.get(deployment_id)
             if j is None:
                 continue
-            batch = cjournal.take_batch(account, refs_issued)
+            batch = take_batch(account, refs_issued)
             if batch is None:
                 continue
             j.write_batch(batch)
@@ -290,10 +295,8 @@ class StateDir:
         with self._lock:
             fds, self._unsynced = self._unsynced, set()
         for fd in fds:
-            try:
+            with contextlib.suppress(OSError):  # closed meanwhile (deleted deployment): nothing to keep
                 os.fsync(fd)
-            except OSError:
-                pass  # closed meanwhile (deleted deployment): nothing left to make durable
 
     def close(self) -> None:
         self._closing = True
@@ -302,10 +305,8 @@ class StateDir:
             self._syncer.join(timeout=5)
         self.sync()
         for j in self.journals.values():
-            try:
+            with contextlib.suppress(OSError):
                 os.fsync(j.fd)
-            except OSError:
-                pass
             j.close()
         self.journals.clear()
         os.close(self._lock_fd)

@@ -61,5 +61,11 @@ def test_liveness_restarts_an_edge_that_stops_answering_within_seconds() -> None
 
 @pytest.mark.parametrize("replicas, ok", [(1, True), (0, True), (2, False)])
 def test_a_state_volume_needs_one_replica(replicas: int, ok: bool) -> None:
-    spec = {"venue": "x", "mode": "sandbox", "feed": {"kind": "sim"}, "stateVolume": "j", "replicas": replicas}
+    spec = {
+        "venue": "x",
+        "mode": "sandbox",
+        "feed": {"kind": "sim"},
+        "stateVolume": "j",
+        "replicas": replicas,
+    }
     assert all_hold("VenueEdge", spec) is ok

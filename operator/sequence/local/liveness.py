@@ -10,6 +10,7 @@ The thread runs beside the supervisor loop, so a hung child never slows the dete
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -85,7 +86,5 @@ class LivenessProbe:
             f"in a row; killed (SIGKILL)"
         )
         self.on_hung(reason)  # before the kill: the supervisor must see the reason with the exit
-        try:
+        with contextlib.suppress(ProcessLookupError):  # it exited on its own meanwhile
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass  # it exited on its own meanwhile

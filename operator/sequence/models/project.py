@@ -120,7 +120,10 @@ def project_problems(cfg: SequenceFile) -> list[tuple[Location, str]]:
     for name, venue in cfg.venue.items():
         if venue.state_volume and venue.replicas > 1:
             problems.append(
-                (("venue", name, "state_volume"), "one edge process owns a journal: state_volume needs replicas = 1")
+                (
+                    ("venue", name, "state_volume"),
+                    "one edge process owns a journal: state_volume needs replicas = 1",
+                )
             )
         if venue.mode == "live" and not venue.credentials:
             problems.append(
