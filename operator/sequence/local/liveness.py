@@ -2,9 +2,10 @@
 
 A stopped (SIGSTOP), deadlocked or stuck process never exits, so waiting for its exit code never
 notices it. Each supervised child gets a probe thread: once the child has been healthy, it GETs
-the child's /healthz every PROBE_PERIOD_S with a PROBE_TIMEOUT_S timeout; after
-PROBE_FAILURES failures in a row it kills the child's process group (SIGKILL reaches a stopped
-process too) and says why, and the supervisor restarts it as after any exit, reason `hung`.
+the child's /healthz every PROBE_PERIOD_S (from the start of one probe to the next) with a
+PROBE_TIMEOUT_S timeout. Any HTTP answer counts as alive (a 503 is a slow feed, not a hang); after
+PROBE_FAILURES probes in a row without one it kills the child's process group (SIGKILL reaches a
+stopped process too) and says why, and the supervisor restarts it as after any exit, reason `hung`.
 The thread runs beside the supervisor loop, so a hung child never slows the detection of another.
 """
 
@@ -15,6 +16,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 
 import httpx
@@ -45,6 +47,7 @@ class LivenessProbe:
         self.failures = failures
         self._proc: subprocess.Popen[bytes] | None = None
         self._failed = 0
+        self.answered = 0  # probes answered since the probe was created
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"liveness-{name}", daemon=True)
@@ -61,23 +64,30 @@ class LivenessProbe:
         self.watch(None)
 
     def _run(self) -> None:
+        wait = self.period_s
         with httpx.Client(timeout=self.timeout_s) as client:
-            while not self._stop.wait(self.period_s):
+            while not self._stop.wait(wait):
+                started = time.monotonic()
                 with self._lock:
                     proc = self._proc
                 if proc is None or proc.poll() is not None:
+                    wait = self.period_s
                     continue
                 try:
-                    ok = client.get(self.health_url).status_code == 200
+                    client.get(self.health_url)
+                    ok = True
                 except httpx.HTTPError:
                     ok = False
                 self._count(proc, ok)
+                # probes start every period_s: a probe that timed out is not followed by a full pause
+                wait = max(0.0, self.period_s - (time.monotonic() - started))
 
     def _count(self, proc: subprocess.Popen[bytes], ok: bool) -> None:
         with self._lock:
             if proc is not self._proc:
                 return  # restarted or stopped meanwhile: this answer was about the old process
             self._failed = 0 if ok else self._failed + 1
+            self.answered += ok
             if self._failed < self.failures:
                 return
             self._proc = None  # until the supervisor restarted it and calls watch() again
