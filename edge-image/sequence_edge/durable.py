@@ -93,6 +93,12 @@ class Durability:
                 "next_id": saved["next_id"],
                 "open_orders": len(saved["orders"]),
                 "fills": saved["n_fills"],
+                "orders": saved["n_orders"],
+                "position": {
+                    sym: abi.from_fixed(qty)
+                    for sym, (qty, _avg) in zip(saved["symbols"], saved["positions"], strict=True)
+                },
+                "realized_pnl": abi.from_fixed(saved["realized_pnl_1e8"]),
                 "kill_switch": saved["killed"] and same_bundle,
             }
         self._write_meta(deployment_id, req)  # opens the journal (cutting a torn tail)
