@@ -77,7 +77,8 @@ def parse_push(body: Any) -> PushRequest:
         if unknown:
             raise PushError("UnknownField", f"unknown field(s) in the push: {', '.join(unknown)}") from None
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors[:5]
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in errors[:5]
         )
         raise PushError("InvalidPush", problems) from None
     if req.runtime != "wasm":

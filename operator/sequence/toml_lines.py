@@ -10,6 +10,7 @@ key inside a multi-line value) fall back to the nearest recorded ancestor.
 from __future__ import annotations
 
 import re
+import tomllib
 
 Path = tuple[str | int, ...]
 
@@ -22,9 +23,17 @@ _ASSIGN = re.compile(rf"^\s*({_DOTTED})\s*=\s*(.*)$")
 _INLINE_KEY = re.compile(rf"(?:^|[{{,])\s*({_DOTTED})\s*=")
 
 
+def _unquote(part: str) -> str:
+    if part[:1] == '"' and "\\" in part:  # escapes: let the TOML parser decode them
+        try:
+            return str(tomllib.loads(f"k = {part}")["k"])
+        except tomllib.TOMLDecodeError:
+            return part[1:-1]
+    return part[1:-1] if part[:1] in "\"'" else part
+
+
 def _split_key(dotted: str) -> list[str]:
-    parts = re.findall(_KEY_PART, dotted)
-    return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
+    return [_unquote(p) for p in re.findall(_KEY_PART, dotted)]
 
 
 def _opens_multiline(value: str) -> str | None:
@@ -99,6 +108,22 @@ class LineIndex:
                 if closing == "]":
                     depth = value.count("[") - value.count("]")
 
+    def path_at(self, line: int) -> Path:
+        """The longest key path defined on `line`, else on the nearest line above it (or ())."""
+        best: Path = ()
+        best_line = 0
+        for path, at in self.lines.items():
+            if best_line < at <= line or (at == best_line and len(path) > len(best)):
+                best, best_line = path, at
+        return best
+
+    def known_prefix(self, path: Path) -> Path:
+        """The longest prefix of `path` that has a line of its own."""
+        for end in range(len(path), 0, -1):
+            if tuple(path[:end]) in self.lines:
+                return tuple(path[:end])
+        return ()
+
     def line_of(self, path: Path) -> int | None:
         """Line of the deepest recorded prefix of `path` (None if none is known)."""
         for end in range(len(path), 0, -1):
@@ -106,3 +131,48 @@ class LineIndex:
             if line is not None:
                 return line
         return None
+
+
+def scan_nesting(text: str, limit: int) -> tuple[int | None, int | None]:
+    """Where brackets and quotes go wrong, for errors the parser reports without a usable line.
+
+    Returns (line where a value nested more than `limit` deep began, line of the innermost
+    construct still open at the end of the text). Strings and comments are skipped so brackets
+    inside them do not count; iterative, so any depth is safe.
+    """
+    stack: list[int] = []  # line of each open [ or {
+    deep: int | None = None
+    line = 1
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+        elif ch == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif ch in "\"'":
+            quote = text[i : i + 3] if text[i : i + 3] in ('"""', "'''") else ch
+            start = line
+            j = i + len(quote)
+            while j < n and not text.startswith(quote, j):
+                if text[j] == "\\" and quote[0] == '"' and text[j + 1 : j + 2] != "\n":
+                    j += 1  # an escaped character, possibly a quote
+                elif text[j] == "\n":
+                    if len(quote) == 1:  # a one-line string ends at the newline (a syntax error)
+                        break
+                    line += 1
+                j += 1
+            if j >= n:
+                return deep, start
+            i = j + (len(quote) if text.startswith(quote, j) else 0)
+            continue
+        elif ch in "[{":
+            stack.append(line)
+            if len(stack) > limit and deep is None:
+                deep = stack[0]
+        elif ch in "]}" and stack:
+            stack.pop()
+        i += 1
+    return deep, (stack[-1] if stack else None)

@@ -23,6 +23,7 @@ from libc.stdlib cimport calloc
 from libc.string cimport memcpy, memset
 
 from sequence_edge.algo.abi cimport seq_position_t
+from sequence_edge.orders.idset cimport idset_add
 from sequence_edge.orders.jlog cimport JLOG_CAP, jevent_t
 from sequence_edge.orders.oms cimport MAX_OPEN, Account, order_t
 from sequence_edge.orders.risk cimport N_REASONS
@@ -215,7 +216,7 @@ def restore(Account acct, bytes batch, *, bint keep_risk) -> None:
         if o.symbol_idx >= acct.n_symbols:
             raise ValueError(f"journaled order {o.client_id} names symbol index {o.symbol_idx}")
         acct.open_on[o.symbol_idx] += 1
-        acct._id_add(o.client_id)
+        idset_add(&acct.ids, o.client_id)
         acct.traces.restore_order(o.ref, acct.serial, acct.book_ids[o.symbol_idx], o.client_id, o.side,
                                   o.order_type, o.px_1e8, o.qty_1e8, o.filled_1e8, t)
     acct.n_orders = h.n_orders

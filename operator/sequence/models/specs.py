@@ -2,15 +2,64 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 from .common import NonNegativeFloat, PositiveFloat, SpecModel
+
+FIXED_SCALE = 100_000_000  # the edge holds quantities and money as integers scaled by 1e8 (docs/abi.md)
+# The edge stores each limit as a signed 64-bit integer at 1e8 scale (risk.pyx: value * 1e8 < 2**63),
+# so 92233720368 (about 9.2e10) is the largest limit it can hold; larger ones would wrap.
+MAX_FIXED_LIMIT = 92_233_720_368
+MAX_OPEN_ORDERS = 1 << 31  # the edge clamps to this anyway; larger values are not a real limit
+
+
+def check_fixed_point_limit(value: float | None) -> float | None:
+    """A limit the edge can hold exactly as it was meant: finite, nonzero and in range at 1e8 scale.
+
+    A tiny positive limit would round to 0, which the edge reads as "no limit": refused rather than
+    silently switching the check off.
+    """
+    if value is None:
+        return None
+    if not math.isfinite(value):
+        raise ValueError(f"must be a finite number, got {value!r}")
+    if value > MAX_FIXED_LIMIT:
+        raise ValueError(
+            f"{value!r} is too large for the edge's fixed point (at most {MAX_FIXED_LIMIT}, about 9.2e10)"
+        )
+    if value > 0 and round(value * FIXED_SCALE) == 0:
+        raise ValueError(f"{value!r} rounds to 0 in fixed point (1e-8 is the smallest)")
+    return value
+
+
+_FIXED_POINT_LIMITS = (
+    "max_order_qty",
+    "max_notional",
+    "max_position",
+    "max_orders_per_sec",
+    "price_band_bps",
+    "max_loss",
+)
+
+
+def _limit_maximums(schema: dict[str, Any]) -> None:
+    """Carry the upper bounds into the JSON schema, so the API server refuses them too."""
+    bounds = {name: MAX_FIXED_LIMIT for name in _FIXED_POINT_LIMITS} | {"max_open_orders": MAX_OPEN_ORDERS}
+    for name, bound in bounds.items():
+        prop = schema.get("properties", {}).get(to_camel(name)) or schema.get("properties", {}).get(name)
+        for branch in [prop or {}, *(prop or {}).get("anyOf", [])]:
+            if branch.get("type") in ("number", "integer"):
+                branch["maximum"] = bound
 
 
 class RiskLimits(SpecModel):
     """Host-side pre-trade limits, in natural units (1.5 = 1.5 BTC, notional in quote currency)."""
+
+    model_config = ConfigDict(json_schema_extra=_limit_maximums)
 
     max_order_qty: PositiveFloat | None = Field(
         default=None,
@@ -53,6 +102,17 @@ class RiskLimits(SpecModel):
         "KILL_SWITCH until the deployment is pushed again (stop/start does not reset it). Unset: no kill "
         "switch.",
     )
+
+    # One place for the representability rules: the same model validates Sequence.toml, the
+    # custom resources and the edge's push body, so all three refuse the same values.
+    _fixed_point = field_validator(*_FIXED_POINT_LIMITS)(check_fixed_point_limit)
+
+    @field_validator("max_open_orders")
+    @classmethod
+    def _open_orders_in_range(cls, value: int | None) -> int | None:
+        if value is not None and value > MAX_OPEN_ORDERS:
+            raise ValueError(f"{value} is too large (at most {MAX_OPEN_ORDERS})")
+        return value
 
 
 class WasmLimits(SpecModel):
