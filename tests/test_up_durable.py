@@ -71,7 +71,9 @@ def test_kill_9_of_an_edge_keeps_position_orders_pnl_and_never_reuses_an_order_i
     assert restored["realized_pnl"] == saved["realized_pnl_1e8"] / 1e8
     assert status["fills"] >= saved["n_fills"]  # plus whatever traded since
 
-    wait_until(lambda: run.status("mm")["orders"] >= saved["n_orders"] + 3, 30, "new orders after the restart")
+    wait_until(
+        lambda: run.status("mm")["orders"] >= saved["n_orders"] + 3, 30, "new orders after the restart"
+    )
     after = orders(run, dep_id)
     by_ref = {o["order_ref"]: o for o in after}
     for o in saved["orders"]:  # the resting orders came back with their ids and refs
