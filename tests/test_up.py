@@ -197,7 +197,7 @@ def test_coordinator_sigkill_edges_keep_trading_and_the_mesh_comes_back(
 def test_killed_edge_is_restarted_and_its_deployments_pushed_again_in_their_last_state(
     session: Callable[..., UpSession],
 ) -> None:
-    run = session(MESH_ARB, "--start", "--duration", "18")
+    run = session(MESH_ARB, "--start", "--duration", "35")
     wait_until(lambda: hedger_received(run) > 0, what="the first hedged fill")
     stopped = run.cli("stop", "hedger")
     assert stopped.returncode == 0 and "Stopped" in stopped.stdout, stopped.stderr
