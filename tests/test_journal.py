@@ -16,7 +16,7 @@ from sequence_edge.edge import Edge, EdgeConfig
 from sequence_edge.engine import Engine
 from sequence_edge.journal import StateDir, StateDirError, file_name, read_frames
 from sequence_edge.orders import journal as cjournal
-from sequence_edge.push import parse_push
+from sequence_edge.push import PushError, parse_push
 
 F = abi.to_fixed
 BUY, SELL, LIMIT = abi.SIDE_BUY, abi.SIDE_SELL, abi.ORDER_LIMIT
@@ -256,4 +256,18 @@ def test_a_tripped_kill_switch_survives_a_restart_unless_another_bundle_is_pushe
     assert status["kill_switch"] is None and status["position"] == position
     lines = [line["message"] for line in edge.deployments["mm"].logs.tail(5)]
     assert any("restored from the journal" in m and "kill switch reset" in m for m in lines), lines
+    edge.close()
+
+
+def test_an_unreadable_journal_refuses_the_push_with_a_reason_and_changes_nothing(tmp_path: Path) -> None:
+    config = EdgeConfig(venue="kraken", seed=5, symbols=["BTC-USD"], state_dir=str(tmp_path))
+    edge = Edge(config)
+    (tmp_path / "mm.journal").write_bytes(b"not a journal at all")
+    with pytest.raises(PushError) as refused:
+        edge.push("mm", parse_push(push_body(MM)), MM)
+    assert refused.value.status == 409 and "move the file away" in str(refused.value)
+    assert edge.deployments == {} and edge.edge_info()["deployments"] == []
+    (tmp_path / "mm.journal").unlink()
+    assert edge.push("mm", parse_push(push_body(MM)), MM) is True  # moved away: a flat start
+    assert edge.status("mm")["restored"] is None
     edge.close()

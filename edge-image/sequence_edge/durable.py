@@ -18,7 +18,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .algo import abi
-from .journal import Recovered, StateDir
+from .journal import Recovered, StateDir, file_name
 from .orders.journal import enable, mark_dirty, read_batch, restore
 from .push import PushError
 
@@ -49,13 +49,16 @@ class Durability:
             return None
         try:
             found = self.state.peek(deployment_id)
-        except (OSError, ValueError) as exc:
+            saved = read_batch(found.batch) if found is not None and found.batch is not None else None
+        except (OSError, ValueError) as exc:  # 409: retrying cannot help, a person has to look
             raise PushError(
-                "JournalError", f"cannot read the journal of {deployment_id}: {exc}", 500
+                "JournalUnreadable",
+                f"cannot restore {deployment_id} from {self.state.path / file_name(deployment_id)}: {exc}; "
+                "move the file away to start this deployment flat",
+                409,
             ) from None
-        if found is None or found.batch is None:
+        if found is None or saved is None:
             return found
-        saved = read_batch(found.batch)
         held = [
             s
             for s, (qty, _) in zip(saved["symbols"], saved["positions"], strict=True)
