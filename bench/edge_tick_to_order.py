@@ -93,7 +93,8 @@ def run_edge(buf: RecordBuffer, wasm: bytes | None, risk: dict, step: int = 0, j
                 {"deployment_id": "bench", "sha256": "0" * 64, "symbols": [SYMBOL]}
             )
             cjournal.enable(acct)
-        accounts = {"bench": acct}
+        ids, accounts = ["bench"], [acct]  # as the edge keeps them between steps
+        issued = engine.traces
         engine.run(buf, 0, 100)  # snapshot + a few updates before timing
         wall, cpu = time.perf_counter(), time.thread_time()
         if step <= 0:
@@ -102,7 +103,7 @@ def run_edge(buf: RecordBuffer, wasm: bytes | None, risk: dict, step: int = 0, j
             for start in range(100, buf.count, step):
                 engine.run(buf, start, step)
                 if state is not None:
-                    state.flush(accounts, engine.traces.issued)
+                    state.flush_accounts(ids, accounts, lambda: int(issued.issued))
         cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
         updates = buf.count - 100
         return {

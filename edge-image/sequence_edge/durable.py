@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .algo import abi
@@ -35,6 +36,9 @@ class Durability:
     def __init__(self, state_dir: str, fsync_ms: int) -> None:
         self.state = StateDir(state_dir, fsync_ms=fsync_ms)
         self.restored: dict[str, dict[str, Any]] = {}  # deployment id -> what was restored
+        self._ids: list[str] = []  # the hosted deployments and their accounts, as of the last flush
+        self._accounts: list[Account] = []
+        self._stale = True  # a deployment came or went: rebuild the lists at the next flush
 
     def trace_salt(self) -> int:
         return self.state.start_refs(int.from_bytes(os.urandom(4), "little"))
@@ -106,6 +110,7 @@ class Durability:
             }
         self._write_meta(deployment_id, req)  # opens the journal (cutting a torn tail)
         enable(account)
+        self._stale = True
         return account
 
     def pushed(self, account: Account, deployment_id: str, req: PushRequest) -> None:
@@ -131,10 +136,16 @@ class Durability:
             + ("; kill switch still tripped" if info["kill_switch"] else "")
         )
 
-    def flush(self, deployments: dict[str, Deployment], refs_issued: int) -> int:
-        return self.state.flush({d: dep.account for d, dep in deployments.items()}, refs_issued)
+    def flush(self, deployments: dict[str, Deployment], refs_issued: Callable[[], int]) -> int:
+        """Called after every step: the account list is rebuilt only when the deployments changed."""
+        if self._stale:
+            self._stale = False
+            self._ids = list(deployments)
+            self._accounts = [dep.account for dep in deployments.values()]
+        return self.state.flush_accounts(self._ids, self._accounts, refs_issued)
 
     def removed(self, deployment_id: str) -> None:
+        self._stale = True
         self.restored.pop(deployment_id, None)
         self.state.delete(deployment_id)
 

@@ -431,10 +431,13 @@ class Edge:
         self.steps += 1
         return n
 
+    def _refs_issued(self) -> int:
+        return int(self.engine.traces.issued)
+
     def flush_journal(self) -> None:
         """Write what the accounts did since the last flush to their journals (no-op without one)."""
         if self.durable is not None:
-            self.durable.flush(self.deployments, self.engine.traces.issued)
+            self.durable.flush(self.deployments, self._refs_issued)
 
     def _housekeep(self, dep: Deployment) -> None:
         self._drain_logs(dep)

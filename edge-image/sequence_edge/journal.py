@@ -29,11 +29,12 @@ import os
 import struct
 import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .orders.journal import read_batch, take_batch
+from .orders.journal import pending_indexes, read_batch, take_batch
 
 log = logging.getLogger("sequence.edge.journal")
 
@@ -262,13 +263,20 @@ class StateDir:
 
     def flush(self, accounts: dict[str, Any], refs_issued: int) -> int:
         """Write a batch for every account that changed since the last flush; returns how many."""
+        return self.flush_accounts(list(accounts), list(accounts.values()), lambda: refs_issued)
+
+    def flush_accounts(self, ids: list[str], accounts: list[Any], refs_issued: Callable[[], int]) -> int:
+        """flush() for parallel lists of deployment ids and accounts (the edge keeps them between
+        steps, so a step that changed nothing costs one C call)."""
+        ready = pending_indexes(accounts)
+        if ready is None:
+            return 0
+        issued = refs_issued()
         written = 0
-        for deployment_id, account in accounts.items():
-            j = self.journals.get(deployment_id)
-            if j is None:
-                continue
-            batch = take_batch(account, refs_issued)
-            if batch is None:
+        for i in ready:
+            j = self.journals.get(ids[i])
+            batch = take_batch(accounts[i], issued)
+            if j is None or batch is None:
                 continue
             j.write_batch(batch)
             written += 1
@@ -280,7 +288,7 @@ class StateDir:
                     self._unsynced.add(j.fd)
         if written:
             self.flushes += 1
-            self._reserve_refs(refs_issued)
+            self._reserve_refs(issued)
         return written
 
     # ------------------------------------------------------------------ fsync thread

@@ -83,6 +83,21 @@ def pending(Account acct) -> bool:
     return acct.jlog.ev != NULL and (acct.jlog.dirty or acct.jlog.n > 0)
 
 
+def pending_indexes(list accounts):
+    """Indexes of the accounts a flush would write a batch for, or None when there is none: the
+    check the edge loop makes after every step, in C (one call whatever the number of accounts)."""
+    cdef Py_ssize_t i
+    cdef Account a
+    out = None
+    for i in range(len(accounts)):
+        a = <Account>accounts[i]
+        if a.jlog.ev != NULL and (a.jlog.dirty or a.jlog.n):
+            if out is None:
+                out = []
+            out.append(i)
+    return out
+
+
 def take_batch(Account acct, uint64_t refs_issued, bint force=False):
     """The buffered events and a checkpoint as one batch (bytes), emptying the buffer; None when
     nothing changed since the last batch (unless `force`)."""
