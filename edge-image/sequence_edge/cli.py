@@ -160,6 +160,22 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     "project  [default: VENUE]",
 )
 @click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    envvar="SEQUENCE_EDGE_STATE_DIR",
+    help="Keep each deployment's trading state (positions, PnL, resting orders, next order id, risk "
+    "budget, kill switch) in a journal here and restore it when the deployment is pushed again "
+    "after a restart  [default: none, nothing survives a restart; `sequence up` passes one]",
+)
+@click.option(
+    "--journal-fsync-ms",
+    default=200,
+    show_default=True,
+    type=click.IntRange(0, 60_000),
+    help="fsync the journals this often (0: after every write). A process crash loses nothing "
+    "either way; a machine crash loses at most this much",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
 )
 @policy_options
@@ -185,6 +201,8 @@ def edge(
     taker_fee_bps: float,
     coordinator: str | None,
     venue_names: list[str],
+    state_dir: str | None,
+    journal_fsync_ms: int,
     log_level: str,
     policy: Any,
 ) -> None:
@@ -192,6 +210,7 @@ def edge(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .api.control import serve
     from .edge import EdgeConfig
+    from .journal import StateDirError
     from .market.replay import ReplayFormatError
 
     if mode != "sandbox":
@@ -224,10 +243,18 @@ def edge(
         taker_fee_bps=taker_fee_bps,
         venue_names=venue_names,
         policy=policy,
+        state_dir=state_dir,
+        journal_fsync_ms=journal_fsync_ms,
     )
+    if state_dir is None:
+        logging.getLogger("sequence.edge").warning(
+            "no --state-dir: trading state (positions, orders, PnL) is not kept across restarts"
+        )
     try:
         run_loop(serve(config, bind, port, coordinator))
     except ReplayFormatError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except StateDirError as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {bind}:{port}: {exc}") from exc

@@ -33,6 +33,7 @@ from .algo import abi
 from .algo.compile_worker import CompileRefused, CompileWorkers, check_shape, trim_heap
 from .algo.host import AlgoHost, BundleError
 from .deployment import Deployment, failure_reason, iso
+from .durable import Durability
 from .edge_policy import EdgePolicy, check_params, resolve_risk
 from .engine import Engine
 from .market.feeds import FeedAdapter, SimFeedAdapter
@@ -72,6 +73,9 @@ class EdgeConfig:
     venue_names: list[str] = field(default_factory=list)
     # What pushes may do: compile limits, bundle_url rules, default risk (edge_policy.py).
     policy: EdgePolicy = field(default_factory=EdgePolicy)
+    # Durable trading state (durable.py): journals in this directory; None: nothing survives a restart.
+    state_dir: str | None = None
+    journal_fsync_ms: int = 200
 
     def __post_init__(self) -> None:
         if not self.edge_id:
@@ -145,9 +149,15 @@ class Edge:
         self.config = config
         self.started_ns = time.time_ns()
         self.host = AlgoHost()
+        self.durable = Durability(config.state_dir, config.journal_fsync_ms) if config.state_dir else None
         self.engine = Engine(
-            self.host, maker_fee_bps=config.maker_fee_bps, taker_fee_bps=config.taker_fee_bps
+            self.host,
+            maker_fee_bps=config.maker_fee_bps,
+            taker_fee_bps=config.taker_fee_bps,
+            trace_salt=self.durable.trace_salt() if self.durable else None,
         )
+        if self.durable is not None:
+            self.durable.resume_refs(self.engine)  # order refs continue, never reused
         self.feed = self._make_feed(config)
         self.buf = RecordBuffer(1 << 16)
         self.deployments: dict[str, Deployment] = {}
@@ -264,6 +274,7 @@ class Edge:
         Compiles on the calling thread unless the module is cached (push_off_loop does not)."""
         risk = self.check_push(deployment_id, req, wasm, hashed=hashed)
         old = self.deployments.get(deployment_id)
+        journaled = self.durable.check_push(deployment_id, req, old is not None) if self.durable else None
         try:
             inst = self.host.load(
                 deployment_id,
@@ -283,10 +294,15 @@ class Edge:
         self.ensure_symbols(req.symbols)
         limits = risk["limits"]
         if old is None:
-            account = self.engine.open_account(deployment_id, req.symbols, risk=limits)
+            if self.durable is not None:
+                account = self.durable.open_account(self.engine, deployment_id, req, limits, journaled)
+            else:
+                account = self.engine.open_account(deployment_id, req.symbols, risk=limits)
             dep = Deployment(deployment_id, req, len(wasm), inst, account, risk=risk)
             self.deployments[deployment_id] = dep
         else:
+            if self.durable is not None:
+                self.durable.pushed(old.account, deployment_id, req)
             dep = old
             if list(dep.account.symbols) != list(req.symbols):
                 self.engine.resymbol(deployment_id, req.symbols)
@@ -302,11 +318,15 @@ class Edge:
         )
         # the pushed state wins: a hot swap of a running instance ran the new one's on_start above,
         # and a push saying "Stopped" then stops it (on_stop, resting orders kept)
+        restored = self.durable.describe_restore(dep) if self.durable and old is None else None
+        if restored:
+            dep.edge_log("INFO", restored)
         if req.state == "Running" and inst.state != "running":
             self.start(deployment_id)
         elif req.state == "Stopped" and inst.state == "running":
             self.stop(deployment_id)
         self._deployments_changed()
+        self.flush_journal()
         return old is None
 
     def _deployments_changed(self) -> None:
@@ -322,6 +342,7 @@ class Edge:
         self.host.start(deployment_id)
         self.engine.settle(deployment_id)
         dep.edge_log("INFO", "started")
+        self.flush_journal()
 
     def stop(self, deployment_id: str) -> None:
         dep = self.get(deployment_id)
@@ -329,6 +350,7 @@ class Edge:
             self.host.stop(deployment_id)
             self.engine.settle(deployment_id)  # on_stop may cancel
             dep.edge_log("INFO", f"stopped; {dep.account.n_open} resting order(s) kept")
+            self.flush_journal()
 
     def remove(self, deployment_id: str) -> wire.RemoveResult:
         """on_shutdown, its actions, then cancel what is left; the deployment is gone afterwards."""
@@ -358,6 +380,8 @@ class Edge:
         final = self.status(deployment_id, state=state_before).model_copy(update={"removed": True})
         dep.logs.close()
         del self.deployments[deployment_id]
+        if self.durable is not None:
+            self.durable.removed(deployment_id)
         self._deployments_changed()
         trim_heap()  # its compiled module was freed (AlgoHost.remove)
         return wire.RemoveResult(
@@ -374,6 +398,7 @@ class Edge:
         if delivered:
             dep.mesh_received += 1
             self.engine.settle(deployment_id)
+            self.flush_journal()
         else:
             dep.mesh_undelivered += 1
             self.count_mesh_drop("receiver_not_running")
@@ -426,6 +451,8 @@ class Edge:
             ):
                 delivered += 1
                 self.engine.settle(dep_id)
+        if delivered:
+            self.flush_journal()
         return delivered
 
     # ------------------------------------------------------------------ the loop
@@ -443,6 +470,7 @@ class Edge:
                 self.valid_book_seen = any(not self.engine.book(s).stale for s in self.engine.symbols)
             if self.top_of_book_sink is not None:
                 self._publish_top_of_book()
+        self.flush_journal()  # before anything (mesh sends, API answers) shows what traded
         for dep in list(self.deployments.values()):
             self._housekeep(dep)
         if now >= self.next_heartbeat_ns:
@@ -452,8 +480,17 @@ class Edge:
             for dep in self.deployments.values():
                 if dep.instance.state != "failed":
                     dep.last_heartbeat_ns = now
+        self.flush_journal()
         self.steps += 1
         return n
+
+    def _refs_issued(self) -> int:
+        return int(self.engine.traces.issued)
+
+    def flush_journal(self) -> None:
+        """Write what the accounts did since the last flush to their journals (no-op without one)."""
+        if self.durable is not None:
+            self.durable.flush(self.deployments, self._refs_issued)
 
     def _housekeep(self, dep: Deployment) -> None:
         self._drain_logs(dep)
@@ -524,6 +561,9 @@ class Edge:
 
     def close(self) -> None:
         self._stopping = True
+        self.flush_journal()
+        if self.durable is not None:
+            self.durable.close()
         self.compile_workers.discard()
         self.feed.close()
         self.host.close()
@@ -568,6 +608,9 @@ class Edge:
             started_at=iso(self.started_ns),
             engine=self.engine.stats(),
             venues=list(self.venue_names),
+            journal=wire.JournalInfo.model_validate(self.durable.info())
+            if self.durable is not None
+            else None,
             mesh=mesh.model_copy(update={"dropped": self.mesh_drops()}),
         )
 
@@ -613,11 +656,16 @@ class Edge:
             mesh=mesh,
             rejects_by_reason=acct.rejects_by_reason(),
             kill_switch=acct.kill_info(),
+            restored=self._restored(deployment_id),
             risk=wire.RiskInForce.model_validate(dep.risk)
             if dep.risk
             else None,  # limits in force and their source: deployment, edge-default, unlimited
             tick_to_order_ns=wire.Quantiles(p50=acct.tick_to_order_ns(0.5), p99=acct.tick_to_order_ns(0.99)),
         )
+
+    def _restored(self, deployment_id: str) -> wire.Restored | None:
+        found = self.durable.restored.get(deployment_id) if self.durable is not None else None
+        return wire.Restored.model_validate(found) if found else None
 
     def orders(self, deployment_id: str, open_only: bool) -> list[wire.Order]:
         dep = self.get(deployment_id)

@@ -100,6 +100,30 @@ class EdgeMesh(Reply):
     dropped: dict[str, int] = Field(default_factory=dict)
 
 
+class JournalInfo(Reply):
+    """Where the edge journals its deployments' trading state (docs/operations.md, "Durable state")."""
+
+    dir: str
+    fsync_ms: int
+    deployments: list[str]
+    flushes: int
+    bytes_written: int
+
+
+class Restored(Reply):
+    """What an edge restart brought back from a deployment's journal."""
+
+    at_ns: int
+    same_bundle: bool
+    next_id: int
+    open_orders: int
+    fills: int
+    orders: int
+    position: dict[str, float]
+    realized_pnl: float
+    kill_switch: bool
+
+
 class EdgeInfo(Reply):
     """`GET /v1/edge`."""
 
@@ -112,6 +136,7 @@ class EdgeInfo(Reply):
     started_at: str | None
     engine: dict[str, int | float]
     venues: list[str]
+    journal: JournalInfo | None = Field(default=None, description="null without --state-dir")
     mesh: EdgeMesh
 
 
@@ -195,6 +220,7 @@ class DeploymentStatus(Reply):
     rejects_by_reason: dict[str, int] = Field(default_factory=dict)
     kill_switch: KillSwitch | None = None
     risk: RiskInForce | None = None
+    restored: Restored | None = Field(default=None, description="after an edge restart, from the journal")
     tick_to_order_ns: Quantiles = Field(default_factory=Quantiles)
     removed: bool | None = Field(default=None, description="true in the final status DELETE returns")
 

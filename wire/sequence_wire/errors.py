@@ -56,6 +56,7 @@ EDGE_REASONS: dict[str, int] = {
     "BadDeploymentId": 400,
     "BadOrderRef": 400,
     "Failed": 409,  # start of a failed instance
+    "JournalUnreadable": 409,  # the deployment's journal cannot be restored: a person has to look
 }
 COORDINATOR_REASONS: dict[str, int] = {
     **COMMON_REASONS,

@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.text import Text
 
 from ..client import ApiError
-from ..local.target import TargetError
+from ..local.target import LocalTarget, TargetError
 from ..local.views import LEVEL_STYLE, links_table, mesh_table, status_table
 from .targets import call, mesh_or_none, project_option, resolve_target
 
@@ -33,6 +33,17 @@ def status(name: str | None, project_path: Path) -> None:
     for row in rows:
         if row.get("last_heartbeat"):
             console.print(f"  {row['name']}: last heartbeat {row['last_heartbeat']}", style="dim")
+        restored = row.get("restored")
+        if restored:
+            console.print(
+                f"  {row['name']}: restored from the edge's journal after a restart ({restored.get('fills')} fills, "
+                f"next order id {restored.get('next_id')}, {restored.get('open_orders')} resting orders)",
+                style="dim",
+            )
+    restarts = target.process_restarts() if isinstance(target, LocalTarget) else {}
+    for process, reasons in restarts.items():
+        why = ", ".join(f"{reason} {n}" for reason, n in reasons.items())
+        console.print(f"  {process}: restarted {sum(reasons.values())} time(s) ({why})", style="yellow")
 
 
 def _lifecycle(verb: str, name: str | None, project_path: Path) -> None:

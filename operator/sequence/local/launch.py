@@ -77,6 +77,9 @@ def edge_process(
         "--symbols",
         ",".join(symbols),
         *feed_args(feed, str(project.root / feed.replay.file) if feed.replay else None),
+        # the trading journal: a restarted edge continues where it was (docs/operations.md)
+        "--state-dir",
+        str(log_dir / "state" / venue),
     ]
     return Supervised(
         f"edge/{venue}",

@@ -33,6 +33,10 @@ class LocalTarget:
             raise TargetError(f"no deployment {name!r} in {self.project} (deployments: {known})")
         return chosen
 
+    def process_restarts(self) -> dict[str, dict[str, int]]:
+        """{"edge/<venue>" / "coordinator": {"exited" / "hung": n}} as `sequence up` recorded them."""
+        return dict(self.state.restarts)
+
     def labels(self, name: str | None) -> set[str]:
         return {d.label for d in self.select(name)}
 

@@ -163,7 +163,9 @@ class LocalRun:
             self.seen.mesh,
             self.seen.edge_info,
             [
-                f"{sup.name} {'up' if sup.running else 'DOWN'} (restarts {sup.restarts})"
+                f"{sup.name} {'up' if sup.running else 'DOWN'} (restarts {sup.restarts}"
+                + "".join(f", {reason} {n}" for reason, n in sup.restart_reasons.items())
+                + ")"
                 for sup in self.processes()
             ],
         )
