@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import REPO, sequence_cli
+from .conftest import AUTH, REPO, sequence_cli
 from .mesh_support import wait_until
 
 MESH_ARB = "examples/mesh-arb"
@@ -59,7 +59,7 @@ class UpSession:
         return str(self.state()["edges"][venue])
 
     def get(self, url: str, path: str) -> Any:
-        response = httpx.get(url + path, timeout=5.0)
+        response = httpx.get(url + path, timeout=5.0, headers=AUTH)
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -169,7 +169,7 @@ def test_coordinator_sigkill_edges_keep_trading_and_the_mesh_comes_back(
     )
     received = hedger_received(run)
     wait_until(lambda: hedger_received(run) > received, 15, "messages to flow again")
-    metrics = httpx.get(run.edge("kraken") + "/metrics", timeout=5.0).text  # the maker's edge
+    metrics = httpx.get(run.edge("kraken") + "/metrics", timeout=5.0, headers=AUTH).text  # the maker's edge
     assert re.search(r"^sequence_mesh_connected\{[^}]*\} 1\.0$", metrics, re.MULTILINE), metrics
     assert re.search(r"^sequence_mesh_reconnects_total\{[^}]*\} 1\.0$", metrics, re.MULTILINE), metrics
     assert re.search(

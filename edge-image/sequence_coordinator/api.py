@@ -9,6 +9,8 @@
     GET    /v1/edges                  connected edges with their client-side counters
 
 Errors are 4xx with {"error": {"reason": "CamelCase", "message": "..."}}, as on the edge API.
+Every route but /healthz needs `Authorization: Bearer <control token>`; /metrics also takes the
+metrics token (docs/security.md).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from sequence_wire.auth import Credentials
+from sequence_wire.http_auth import auth_middleware
 from sequence_wire.mesh import LATENCY_BUCKETS_NS
 
 from .router import DROP_REASONS, GROUP_RE, LABEL_RE, Coordinator, EdgeConnection, Member
@@ -76,7 +80,7 @@ def parse_members(body: Any) -> list[Member]:
 
 
 def make_app(coordinator: Coordinator) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[auth_middleware(coordinator.credentials)])
     app[COORDINATOR_KEY] = coordinator
     registry = CollectorRegistry(auto_describe=True)
     registry.register(CoordinatorCollector(coordinator))
@@ -201,6 +205,11 @@ class CoordinatorCollector:
         yield CounterMetricFamily(
             "sequence_mesh_protocol_errors", "Connections closed for protocol errors", value=c.protocol_errors
         )
+        yield CounterMetricFamily(
+            "sequence_mesh_hello_refusals",
+            "HELLOs refused: no or an unknown token, or the venue already connected",
+            value=c.hello_refusals,
+        )
 
 
 async def serve(
@@ -208,14 +217,16 @@ async def serve(
     port: int,
     mesh_port: int,
     *,
+    credentials: Credentials,
     heartbeat_s: float = 1.0,
     peer_timeout_s: float = 5.0,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[], None] | None = None,
 ) -> None:
     """Run the coordinator until `stop` is set (or SIGTERM/SIGINT when stop is None)."""
+    log.info("coordinator: %s", credentials.source)  # the first line: names a generated token's file
     loop = asyncio.get_running_loop()
-    coordinator = Coordinator(heartbeat_s=heartbeat_s, peer_timeout_s=peer_timeout_s)
+    coordinator = Coordinator(credentials=credentials, heartbeat_s=heartbeat_s, peer_timeout_s=peer_timeout_s)
     mesh_server = await loop.create_server(
         lambda: EdgeConnection(coordinator), bind, mesh_port, reuse_address=True
     )

@@ -17,6 +17,9 @@ import httpx
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from sequence_wire.auth import Credentials
+from sequence_wire.http_auth import auth_middleware
+
 from ..edge import Edge, EdgeConfig
 from ..mesh.bridge import EdgeMesh, parse_address
 from ..push import MAX_BUNDLE_BYTES, PushError, check_deployment_id, decode_bundle, parse_push
@@ -176,8 +179,12 @@ async def trace(request: web.Request) -> web.Response:
     return web.json_response(edge_of(request).trace(request.match_info["ref"]))
 
 
-def make_app(edge: Edge) -> web.Application:
-    app = web.Application(middlewares=[errors], client_max_size=MAX_BUNDLE_BYTES * 2)
+def make_app(edge: Edge, credentials: Credentials) -> web.Application:
+    """Every route but /healthz needs the bearer token (docs/security.md); /metrics also takes the
+    metrics token. The check runs first: a refused request reads no body and changes nothing."""
+    app = web.Application(
+        middlewares=[auth_middleware(credentials), errors], client_max_size=MAX_BUNDLE_BYTES * 2
+    )
     app[EDGE_KEY] = edge
     app[REGISTRY_KEY] = make_registry(edge)
     app.router.add_get("/healthz", healthz)
@@ -195,12 +202,23 @@ def make_app(edge: Edge) -> web.Application:
     return app
 
 
-async def serve(config: EdgeConfig, bind: str, port: int, coordinator: str | None = None) -> None:
+async def serve(
+    config: EdgeConfig,
+    bind: str,
+    port: int,
+    coordinator: str | None = None,
+    *,
+    credentials: Credentials,
+    coordinator_token: str | None = None,
+) -> None:
     """Run an edge and its control API until SIGINT/SIGTERM; with `coordinator` (HOST:PORT of its
-    mesh port) the edge joins the mesh (edge_mesh.EdgeMesh) and keeps trading while it is away."""
+    mesh port) the edge joins the mesh (edge_mesh.EdgeMesh) and keeps trading while it is away.
+    Its HELLO carries `coordinator_token` (default: this edge's own control token)."""
+    log.info("edge %s: %s", config.edge_id, credentials.source)  # the first line: names a generated file
     edge = Edge(config)
-    mesh = EdgeMesh(edge, *parse_address(coordinator)) if coordinator else None
-    runner = web.AppRunner(make_app(edge), handle_signals=False, access_log=None)
+    mesh_token = coordinator_token or credentials.control
+    mesh = EdgeMesh(edge, *parse_address(coordinator), token=mesh_token) if coordinator else None
+    runner = web.AppRunner(make_app(edge, credentials), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, bind, port)
     await site.start()

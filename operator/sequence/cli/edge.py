@@ -74,7 +74,12 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 @click.option(
     "--port", default=7070, show_default=True, type=click.IntRange(0, 65535), help="Control API port"
 )
-@click.option("--bind", default="0.0.0.0", show_default=True, help="Address to listen on")
+@click.option(
+    "--bind",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (a pod passes 0.0.0.0 or its own address)",
+)
 @click.option("--edge-id", default="", help="Name in status and metrics  [default: VENUE-0]")
 @click.option(
     "--mode",
@@ -154,6 +159,23 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     "project  [default: VENUE]",
 )
 @click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    help="File holding the control API's bearer token  [default: $SEQUENCE_TOKEN, else a generated "
+    "token written to a 0600 file named in the first log line]",
+)
+@click.option(
+    "--metrics-token-file",
+    type=click.Path(dir_okay=False),
+    help="File holding a token that may only read /metrics  [default: $SEQUENCE_METRICS_TOKEN, else "
+    "/metrics needs the control token]",
+)
+@click.option(
+    "--coordinator-token-file",
+    type=click.Path(dir_okay=False),
+    help="File holding the coordinator's token, sent in the mesh HELLO  [default: this edge's control token]",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
 )
 def edge(
@@ -178,6 +200,9 @@ def edge(
     taker_fee_bps: float,
     coordinator: str | None,
     venue_names: list[str],
+    token_file: str | None,
+    metrics_token_file: str | None,
+    coordinator_token_file: str | None,
     log_level: str,
 ) -> None:
     """Run a venue edge: host deployments pushed over the control API (docs/edge-api.md)."""
@@ -185,6 +210,7 @@ def edge(
     from sequence_edge.api.control import serve
     from sequence_edge.edge import EdgeConfig
     from sequence_edge.market.replay import ReplayFormatError
+    from sequence_wire.auth import TokenError, load_credentials, read_token_file
 
     if mode != "sandbox":
         raise click.BadParameter(
@@ -196,6 +222,11 @@ def edge(
         raise click.BadParameter("--feed replay needs --replay-file", param_hint="--replay-file")
     if venue_names and venue not in venue_names:
         raise click.BadParameter(f"must include this edge's venue {venue!r}", param_hint="--venues")
+    try:
+        credentials = load_credentials("edge", port, token_file, metrics_token_file)
+        coordinator_token = read_token_file(coordinator_token_file) if coordinator_token_file else None
+    except (TokenError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
     config = EdgeConfig(
         venue=venue,
         edge_id=edge_id,
@@ -217,7 +248,16 @@ def edge(
         venue_names=venue_names,
     )
     try:
-        run_loop(serve(config, bind, port, coordinator))
+        run_loop(
+            serve(
+                config,
+                bind,
+                port,
+                coordinator,
+                credentials=credentials,
+                coordinator_token=coordinator_token,
+            )
+        )
     except ReplayFormatError as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:

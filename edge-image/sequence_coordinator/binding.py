@@ -1,0 +1,66 @@
+"""Who may do what on the mesh port (docs/security.md, "Mesh").
+
+The control token in HELLO authenticates "an edge of this namespace". What it may then do is bound
+to the venue it declared in HELLO:
+
+- one live connection per venue: a second HELLO for a venue that is already connected is refused,
+  unless it comes from the same edge process (same `client_id`) reconnecting before its old
+  connection timed out, which then replaces the old one;
+- every instance it registers is at that venue;
+- in a mesh group with a routing table, an instance is admitted only as the (deployment, label,
+  venue) row of that table: an edge cannot take a label of a deployment it does not host;
+- its top of book counts for that venue only (TOB frames carry no venue: the connection's is used).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sequence_wire import mesh as mp
+from sequence_wire.auth import Credentials
+
+if TYPE_CHECKING:
+    from .router import Group
+
+UNAUTHORIZED = "Unauthorized"
+VENUE_TAKEN = "VenueTaken"
+
+
+class Refused(mp.ProtocolError):
+    """A frame that is well formed but not allowed: answered with an ERROR frame of this reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def check_hello_token(credentials: Credentials, hello: dict[str, Any]) -> None:
+    token = hello.get("token")
+    if token is None:
+        raise Refused(UNAUTHORIZED, "HELLO carries no 'token': the mesh port needs the namespace's token")
+    if not credentials.allows_mesh(token):
+        raise Refused(UNAUTHORIZED, "HELLO carries an unknown token")
+
+
+def venue_conflict(owner_client_id: int | None, client_id: int, venue: str, owner_edge: str) -> None:
+    """Raise unless a connection of `client_id` may bind `venue` (owned by `owner_client_id`, if any)."""
+    if owner_client_id is not None and owner_client_id != client_id:
+        raise Refused(
+            VENUE_TAKEN,
+            f"venue {venue!r} is already connected (edge {owner_edge}); one edge per venue on the mesh",
+        )
+
+
+def admission_error(group: Group, deployment_id: str, label: str, venue: str) -> str | None:
+    """Why the instance (deployment, label) at `venue` may not be in `group`, or None if it may."""
+    if group.table is None:
+        return None  # without a table the registered labels define the group (docs/mesh.md)
+    member = group.table.get(label)
+    if member is None:
+        return f"label {label!r} is not in the routing table of mesh group {group.name!r}"
+    if member.deployment != deployment_id or member.venue != venue:
+        return (
+            f"label {label!r} of mesh group {group.name!r} belongs to deployment {member.deployment!r} "
+            f"at venue {member.venue!r}, not {deployment_id!r} at {venue!r}"
+        )
+    return None
