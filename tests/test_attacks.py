@@ -21,7 +21,7 @@ import pytest
 
 from sequence_wire import mesh as mp
 
-from .conftest import AUTH, EXAMPLES, TEST_TOKEN, sequence_cli
+from .conftest import EXAMPLES, TEST_TOKEN, sequence_cli
 from .mesh_support import CoordinatorProcess, Peer, free_port, instance, wait_until
 from .test_edge_process import RAW, EdgeProcess, push_body
 

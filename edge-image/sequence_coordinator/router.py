@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sequence_wire import mesh as mp
-from sequence_wire.mesh import MAX_PAYLOAD
 from sequence_wire.auth import Credentials
+from sequence_wire.mesh import MAX_PAYLOAD
 from sequence_wire.mesh_stats import LinkStats
 
 from .binding import Refused, admission_error, check_hello_token, venue_conflict

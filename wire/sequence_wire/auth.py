@@ -145,11 +145,10 @@ def load_credentials(
 ) -> Credentials:
     """The server's credentials (flag, else environment, else a generated control token written to
     a 0600 file; `source` names it). Raises TokenError for an unreadable or unusable token."""
-    control = token_from(token_file, TOKEN_ENV, env)
-    if token_file:
-        source = f"token from {token_file}"
-    elif control is not None:
-        source = f"token from ${TOKEN_ENV}"
+    found = token_from(token_file, TOKEN_ENV, env)
+    if found is not None:
+        control = found
+        source = f"token from {token_file}" if token_file else f"token from ${TOKEN_ENV}"
     else:
         control = generate_token()
         path = write_token_file(default_token_path(role, port), control)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from .auth import Credentials, authorize
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def auth_middleware(creds: Credentials) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def auth_middleware(creds: Credentials) -> Middleware:
     """401 without a known bearer token, 403 for the metrics token outside /metrics; /healthz is open.
     It runs before the route's handler, so a refused request changes nothing and reads no body."""
 
