@@ -255,16 +255,20 @@ class RawMesh:
         for frame_type, buf, start, end in self.reader.feed(data):
             self.frames.append((frame_type, bytes(buf[start:end])))
 
-    def wait_frame(self, frame_type: int) -> dict[str, Any]:
+    def wait_raw(self, frame_type: int, start: int = 0) -> bytes:
+        """The body of the first frame of `frame_type` at or after index `start` of `frames`."""
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            for kind, body in self.frames:
+            for kind, body in self.frames[start:]:
                 if kind == frame_type:
-                    return json.loads(body)
+                    return body
             if self.closed:
                 break
             self._read()
         raise AssertionError(f"no {mp.FRAME_NAMES[frame_type]} frame; got {self.frames}")
+
+    def wait_frame(self, frame_type: int) -> dict[str, Any]:
+        return json.loads(self.wait_raw(frame_type))
 
     def refused_and_closed(self, reason: str) -> bool:
         error = self.wait_frame(mp.ERROR)
@@ -447,7 +451,54 @@ def test_an_edge_with_the_wrong_coordinator_token_stays_off_the_mesh_and_says_wh
     )
     try:
         wait_until(lambda: "Unauthorized" in proc.log_path.read_text(), 30, "the refusal in the edge's log")
+        mesh = proc.http.get("/v1/edge").json()["mesh"]
+        assert mesh["refused"].startswith("Unauthorized") and not mesh["registered"]
         assert "bitstamp" not in json.dumps(cc.get("/v1/edges"))
         assert proc.http.get("/healthz").status_code == 200  # it trades without the mesh
     finally:
         proc.stop()
+
+
+def unregistered_sends(cc: CoordinatorProcess) -> float:
+    for line in cc.metrics().splitlines():
+        if line.startswith('sequence_mesh_dropped_total{group="",reason="unregistered_sender"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_routing_table_cuts_off_instances_registered_before_it(
+    cc: CoordinatorProcess, tally: Tally
+) -> None:
+    receiver, spy = RawMesh(cc), RawMesh(cc)
+    try:
+        receiver.hello("bitfinex", TEST_TOKEN, client_id=501)
+        receiver.register(
+            {
+                "handle": 1,
+                "deployment_id": "team-b/hedger",
+                "mesh_group": "team-b",
+                "label": "hedger",
+                "on_message": True,
+            }
+        )
+        spy.hello("early", TEST_TOKEN, client_id=502)
+        spy.register({"handle": 1, "deployment_id": "early/spy", "mesh_group": "team-b", "label": "spy"})
+        assert spy.wait_frame(mp.REGISTERED)["accepted"] == ["early/spy"]  # no table yet: allowed
+        assert receiver.wait_frame(mp.REGISTERED)["accepted"] == ["team-b/hedger"]
+        spy.send(mp.send_frame(1, 1, time.time_ns(), b"hedger", b"before"))
+        assert receiver.wait_raw(mp.DELIVER).endswith(b"before")  # the path works without a table
+        table = {"members": [{"deployment": "team-b/hedger", "label": "hedger", "venue": "bitfinex"}]}
+        assert cc.request("PUT", "/v1/mesh/team-b", table)[0] == 200
+        before = unregistered_sends(cc)
+        spy.send(mp.send_frame(1, 2, time.time_ns(), b"hedger", b"after"))
+        wait_until(lambda: unregistered_sends(cc) > before, what="the spy's send to be dropped")
+        receiver.wait_raw(mp.PING, len(receiver.frames))  # a heartbeat later: anything sent has arrived
+        delivered = [body for kind, body in receiver.frames if kind == mp.DELIVER]
+        tally.refused(
+            "sending from an instance the new routing table does not admit",
+            len(delivered) == 1 and delivered[0].endswith(b"before"),
+        )
+    finally:
+        receiver.close()
+        spy.close()
+        cc.request("DELETE", "/v1/mesh/team-b")

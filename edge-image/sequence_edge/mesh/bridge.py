@@ -133,6 +133,7 @@ class EdgeMesh:
             "connected": self.client.connected,
             "registered": self.client.registered,
             "rejected": dict(self.client.rejected),
+            "refused": self.client.refused,  # the coordinator's ERROR, e.g. "Unauthorized: ..."
             "coordinator_venues": list(self.client.venues),
             "client": self.client.stats(),
         }
