@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+
+from sequence_wire.auth import TOKEN_ENV, bearer_header
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    """The bearer header (docs/security.md): TOKEN, else $SEQUENCE_TOKEN (what `sequence up` exports)."""
+    token = token or os.environ.get(TOKEN_ENV)
+    return bearer_header(token) if token else {}
 
 
 class ApiError(Exception):
@@ -28,9 +37,9 @@ def _check(response: httpx.Response) -> Any:
 
 
 class EdgeClient:
-    def __init__(self, base_url: str, timeout: float = 5.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 5.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=auth_headers(token))
 
     def info(self) -> dict[str, Any]:
         return _check(self.http.get("/v1/edge"))
@@ -86,8 +95,8 @@ class EdgeClient:
 
 
 class CoordinatorClient:
-    def __init__(self, base_url: str, timeout: float = 5.0) -> None:
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+    def __init__(self, base_url: str, timeout: float = 5.0, token: str | None = None) -> None:
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, headers=auth_headers(token))
 
     def mesh(self, group: str) -> dict[str, Any]:
         return _check(self.http.get(f"/v1/mesh/{group}"))

@@ -37,7 +37,7 @@ class LocalTarget:
         return {d.label for d in self.select(name)}
 
     def _edge(self, dep: LocalDeployment) -> EdgeClient:
-        return EdgeClient(self.state.edge_url(dep))
+        return EdgeClient(self.state.edge_url(dep), token=self.state.token())
 
     def _each(self, name: str | None, action: str) -> list[dict[str, Any]]:
         results = []
@@ -85,7 +85,7 @@ class LocalTarget:
     def mesh(self) -> dict[str, Any]:
         if not self.state.coordinator_url:
             raise TargetError("this session runs no coordinator")
-        client = CoordinatorClient(self.state.coordinator_url)
+        client = CoordinatorClient(self.state.coordinator_url, token=self.state.token())
         try:
             return client.mesh(self.project)
         finally:
@@ -93,7 +93,7 @@ class LocalTarget:
 
     def trace(self, order_ref: str) -> dict[str, Any]:
         for url in self.state.edges.values():
-            client = EdgeClient(url)
+            client = EdgeClient(url, token=self.state.token())
             try:
                 return client.trace(order_ref)
             except ApiError as exc:
