@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 from typing import Any
 
 import aiohttp
+
+from sequence_wire.auth import TOKEN_ENV, bearer_header
 
 from .metrics import EDGE_CALLS as CALLS
 
@@ -51,6 +54,10 @@ class ControlClient:
         self.endpoint = endpoint
         self.timeout = timeout
         self._base = base_url(endpoint)
+        # The namespace's bearer token (docs/security.md); $SEQUENCE_TOKEN until the operator reads
+        # it from the namespace's Secret.
+        token = os.environ.get(TOKEN_ENV)
+        self._headers = bearer_header(token) if token else None
 
     async def call(
         self, method: str, url_path: str, body: Any = None, timeout: float | None = None
@@ -61,6 +68,7 @@ class ControlClient:
                 method,
                 self._base + url_path,
                 json=body,
+                headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
             ) as response:
                 text = await response.text()
