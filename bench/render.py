@@ -71,7 +71,7 @@ def main() -> None:
         render = time_command([*render_cmd, "render", str(path)], args.runs)
 
         from sequence.project import load_project
-        from sequence.render import render as render_yaml
+        from sequence.render.render import render as render_yaml
 
         inproc = []
         for _ in range(args.runs):

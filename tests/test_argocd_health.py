@@ -374,7 +374,7 @@ def test_example_application_uses_the_plugin_with_prune_self_heal_and_ssa() -> N
 
 def test_health_scripts_are_generated_from_one_template() -> None:
     """charts/argocd/health/*.lua and both installers are `sequence crds --write` output."""
-    from sequence.argocd import HEALTH_BY_STATE, rendered
+    from sequence.render.argocd import HEALTH_BY_STATE, rendered
 
     for path, text in rendered().items():
         assert path.read_text() == text, f"{path} drifted: run `sequence crds --write`"
@@ -382,7 +382,7 @@ def test_health_scripts_are_generated_from_one_template() -> None:
 
 
 def test_installers_pick_up_a_changed_script() -> None:
-    from sequence.argocd import INSTALLERS, _embed, health_scripts
+    from sequence.render.argocd import INSTALLERS, _embed, health_scripts
 
     scripts = health_scripts()
     changed = {**scripts, "VenueEdge": scripts["VenueEdge"].replace('"Healthy"', '"Healthy" -- changed')}

@@ -7,8 +7,8 @@ from __future__ import annotations
 import celpy
 import pytest
 
-from sequence.crdgen import crd
 from sequence.models import KIND_BY_NAME
+from sequence.render.crdgen import crd
 
 from .test_render import GOOD, _render
 

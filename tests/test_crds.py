@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from sequence.crdgen import CRD_DIRS, render_crds
+from sequence.render.crdgen import CRD_DIRS, render_crds
 
 from .conftest import run_cli
 
@@ -118,7 +118,18 @@ def test_every_property_has_a_description() -> None:
     assert not missing, f"{len(missing)} properties without a description:\n" + "\n".join(missing)
 
 
-USER_FACING = ("operator", "edge-image", "wire", "crds", "charts", "docs", "README.md", "examples", "scripts", "sdk")
+USER_FACING = (
+    "operator",
+    "edge-image",
+    "wire",
+    "crds",
+    "charts",
+    "docs",
+    "README.md",
+    "examples",
+    "scripts",
+    "sdk",
+)
 SKIP_DIRS = {"target", "__pycache__", ".git", "build"}
 
 

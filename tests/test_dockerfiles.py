@@ -363,7 +363,7 @@ def test_dockerignore_keeps_local_build_outputs_out() -> None:
         "edge-image/sequence_edge/market/book.c",
         "edge-image/Dockerfile",
         "edge-image/build/lib/sequence_edge/x.so",
-        "operator/sequence/__pycache__/render.cpython-311.pyc",
+        "operator/sequence/render/__pycache__/render.cpython-311.pyc",
         ".git/HEAD",
         "sdk/target/release/libx.rlib",
         "tests/test_dockerfiles.py",

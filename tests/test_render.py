@@ -9,8 +9,8 @@ import jsonschema
 import pytest
 import yaml
 
-from sequence.crdgen import crd
 from sequence.models import KIND_BY_NAME
+from sequence.render.crdgen import crd
 
 from .conftest import REPO, run_cli
 

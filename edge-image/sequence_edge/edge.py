@@ -7,7 +7,7 @@ then drains logs and mesh outboxes, notices failed instances and tripped kill sw
 once a second delivers `on_heartbeat`. The HTTP control API (control.py) calls the methods
 below between two steps.
 
-Mesh hooks (edge_mesh.EdgeMesh plugs the coordinator client in here): outbound messages drained
+Mesh hooks (mesh.bridge.EdgeMesh plugs the coordinator client in here): outbound messages drained
 after each step go to `mesh_sink(messages)` (without one they are counted as dropped,
 `no_coordinator`); after each step `top_of_book_sink(symbol, bid_px, bid_qty, ask_px, ask_qty)`
 gets every book whose touch changed (1e8 fixed point, 0 = empty side); `on_deployments_changed()`
@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .algo import abi
 from .algo.host import AlgoHost, BundleError
@@ -33,9 +33,6 @@ from .market.feeds import FeedAdapter, SimFeedAdapter
 from .market.records import RecordBuffer
 from .market.replay import ReplayFeedAdapter
 from .push import PushError, PushRequest, verify_sha256
-
-if TYPE_CHECKING:
-    from .mesh.bridge import EdgeMesh
 
 log = logging.getLogger("sequence.edge")
 
@@ -100,6 +97,31 @@ class OutboundMessage:
 
 
 MeshSink = Callable[[list[OutboundMessage]], None]
+
+
+class MeshClientStats(Protocol):
+    """The coordinator connection's counters, as status and metrics show them."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def stats(self) -> dict[str, int]: ...
+
+
+class MeshLink(Protocol):
+    """What the edge asks of its mesh connection for status and drop counts (mesh.bridge.EdgeMesh
+    implements it; the edge never imports the bridge, which imports the edge)."""
+
+    @property
+    def client(self) -> MeshClientStats: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def client_drops(self) -> dict[str, int]: ...
+
+    def deployment_status(self, deployment_id: str) -> dict[str, Any]: ...
+
+
 TopOfBookSink = Callable[[str, int, int, int, int], None]  # symbol, bid px, bid qty, ask px, ask qty
 NO_VENUE = 255  # Nbbo venue index of a venue the instance's table does not name
 
@@ -124,7 +146,7 @@ class Edge:
         self.mesh_sink = mesh_sink
         self.top_of_book_sink = top_of_book_sink
         self.on_deployments_changed: Callable[[], None] | None = None
-        self.mesh: EdgeMesh | None = None  # set by EdgeMesh when a coordinator is configured
+        self.mesh: MeshLink | None = None  # set by EdgeMesh when a coordinator is configured
         self._tob_published: dict[str, tuple[int, int, int, int]] = {}
         self.mesh_dropped: dict[str, int] = {}
         self.venue_names = list(config.venue_names or [config.venue])

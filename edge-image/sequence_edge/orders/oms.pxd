@@ -4,6 +4,7 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from sequence_edge.algo.abi cimport seq_action_t, seq_algo_state_t, seq_fill_t, seq_reject_t
 from sequence_edge.market.book cimport Book
 from sequence_edge.algo.host cimport AlgoInstance
+from sequence_edge.orders.idset cimport idset_t
 from sequence_edge.orders.risk cimport N_REASONS, risk_limits_t, risk_state_t
 from sequence_edge.orders.trace cimport TraceStore
 from sequence_edge.util cimport hist_t
@@ -11,8 +12,6 @@ from sequence_edge.util cimport hist_t
 cdef enum:
     MAX_OPEN = 256             # == risk.HARD_MAX_OPEN_ORDERS
     EVENT_CAP = 1024           # fills/rejects waiting for the algo (oldest dropped beyond)
-    IDSET_CAP = 16384          # client order ids remembered for DUPLICATE_ID (FIFO)
-    IDSET_SLOTS = 32768        # hash slots (power of two, twice IDSET_CAP)
     ALL_SYMBOLS = 0xFFFF
     EVK_FILL = 1
     EVK_REJECT = 2
@@ -53,11 +52,7 @@ cdef class Account:
     cdef readonly uint32_t n_open
     cdef uint32_t open_on[16]           # resting orders per symbol index
     cdef int64_t upnl[16]               # unrealized PnL per symbol index
-    # duplicate-id detection: FIFO ring of the last IDSET_CAP ids + linear-probing hash set
-    cdef uint64_t* id_ring
-    cdef uint64_t* id_slots
-    cdef uint32_t id_head
-    cdef uint32_t id_count
+    cdef idset_t ids                    # the last client order ids used (DUPLICATE_ID)
     # fills / rejects for the algo
     cdef algo_event_t* events
     cdef uint32_t ev_head
@@ -100,8 +95,5 @@ cdef class Account:
     cdef void _push(self, algo_event_t* ev) noexcept
     cdef void _mirror_orders(self) noexcept
     cdef void _trip(self) noexcept
-    cdef bint _id_seen(self, uint64_t client_id) noexcept
-    cdef void _id_add(self, uint64_t client_id) noexcept
-    cdef void _id_remove_slot(self, uint64_t client_id) noexcept
     cdef uint64_t _worst_px(self, Book book, uint8_t side, uint64_t qty) noexcept
     cdef uint64_t _mid(self, Book book) noexcept

@@ -53,6 +53,7 @@ from sequence_edge.algo.abi cimport (
     SEQ_SIDE_SELL,
 )
 from sequence_edge.algo.host cimport SLOT_RUNNING
+from sequence_edge.orders.idset cimport idset_add, idset_contains, idset_free, idset_init
 from sequence_edge.orders.risk cimport (
     R_BOOK_STALE,
     R_DUPLICATE_ID,
@@ -95,11 +96,6 @@ from sequence_edge.orders.trace import format_ref
 cdef uint32_t NO_BOOK = 0xFFFFFFFF
 
 
-cdef inline uint32_t id_hash(uint64_t x) noexcept nogil:
-    x *= 0x9E3779B97F4A7C15ULL
-    return <uint32_t>(x >> 40) & (IDSET_SLOTS - 1)
-
-
 cdef inline uint64_t remaining(const order_t* o) noexcept nogil:
     return o.qty_1e8 - o.filled_1e8
 
@@ -108,17 +104,15 @@ cdef class Account:
     """A deployment's orders, positions, PnL and risk state on this edge (see the module doc)."""
 
     def __cinit__(self):
-        self.id_ring = <uint64_t*>calloc(IDSET_CAP, sizeof(uint64_t))
-        self.id_slots = <uint64_t*>calloc(IDSET_SLOTS, sizeof(uint64_t))
+        cdef bint ids_ok = idset_init(&self.ids)
         self.events = <algo_event_t*>calloc(EVENT_CAP, sizeof(algo_event_t))
-        if self.id_ring == NULL or self.id_slots == NULL or self.events == NULL:
+        if not ids_ok or self.events == NULL:
             raise MemoryError()
         self.st = &self.own_state
         self.detached_running = True
 
     def __dealloc__(self):
-        free(self.id_ring)
-        free(self.id_slots)
+        idset_free(&self.ids)
         free(self.events)
 
     def __init__(self, str deployment_id, symbols, books, book_ids, TraceStore traces, *, int serial,
@@ -177,36 +171,7 @@ cdef class Account:
     def resymbol(self, symbols, books, book_ids) -> None:
         """A re-push changed the symbol list: resting orders on dropped symbols are cancelled and
         everything else is re-indexed (positions in dropped symbols must be flat)."""
-        cdef seq_algo_state_t old = self.st[0]
-        cdef int64_t old_upnl[16]
-        cdef uint32_t i, n
-        symbols = list(symbols)
-        self.check_resymbol(symbols)
-        if not 1 <= len(symbols) <= 16 or len(books) != len(symbols) or len(book_ids) != len(symbols):
-            raise ValueError("an account needs 1..16 symbols, each with its book and book index")
-        remap = {i: symbols.index(s) for i, s in enumerate(self.symbols) if s in symbols}
-        for i, s in enumerate(self.symbols):
-            if i not in remap:
-                self.n_cancelled_by_edge += self.cancel_resting(i)
-        for i in range(16):
-            old_upnl[i] = self.upnl[i]
-            self.upnl[i] = 0
-            self.open_on[i] = 0
-            self.st.positions[i].qty_1e8 = 0
-            self.st.positions[i].avg_px_1e8 = 0
-        for old_idx, new_idx in remap.items():
-            self.st.positions[new_idx] = old.positions[old_idx]
-            self.upnl[new_idx] = old_upnl[old_idx]
-        for i in range(self.n_open):
-            self.orders[i].symbol_idx = remap[self.orders[i].symbol_idx]
-            self.open_on[self.orders[i].symbol_idx] += 1
-        self.symbols = tuple(symbols)
-        self.books = [<Book?>b for b in books]
-        self.n_symbols = len(symbols)
-        for i, b in enumerate(book_ids):
-            self.book_ids[i] = b
-        self.st.symbol_count = self.n_symbols
-        self._mirror_orders()
+        resymbol_account(self, list(symbols), books, book_ids)
 
     def detach(self) -> None:
         """Stop trading for the instance (it is being removed); keep a copy of the state."""
@@ -261,10 +226,10 @@ cdef class Account:
             reason = R_UNKNOWN_SYMBOL
         elif not self.is_running():
             reason = R_NOT_RUNNING
-        elif self._id_seen(a.order_id) or self._find(a.order_id) >= 0:
+        elif idset_contains(&self.ids, a.order_id) or self._find(a.order_id) >= 0:
             reason = R_DUPLICATE_ID
         if reason == R_OK:
-            self._id_add(a.order_id)
+            idset_add(&self.ids, a.order_id)
             book = <Book>self.books[sym]
             if book.stale:
                 reason = R_BOOK_STALE
@@ -733,67 +698,12 @@ cdef class Account:
             return 0
         return bid + (ask - bid) // 2
 
-    # ------------------------------------------------------------------ duplicate ids
-
-    cdef bint _id_seen(self, uint64_t client_id) noexcept:
-        cdef uint32_t i = id_hash(client_id)
-        while self.id_slots[i]:
-            if self.id_slots[i] == client_id:
-                return True
-            i = (i + 1) & (IDSET_SLOTS - 1)
-        return False
-
-    cdef void _id_add(self, uint64_t client_id) noexcept:
-        cdef uint32_t i
-        if self.id_count == IDSET_CAP:          # forget the oldest id
-            self._id_remove_slot(self.id_ring[self.id_head])
-            self.id_head = (self.id_head + 1) % IDSET_CAP
-            self.id_count -= 1
-        self.id_ring[(self.id_head + self.id_count) % IDSET_CAP] = client_id
-        self.id_count += 1
-        i = id_hash(client_id)
-        while self.id_slots[i]:
-            i = (i + 1) & (IDSET_SLOTS - 1)
-        self.id_slots[i] = client_id
-
-    cdef void _id_remove_slot(self, uint64_t client_id) noexcept:
-        """Linear-probing delete with backward shift (no tombstones)."""
-        cdef uint32_t mask = IDSET_SLOTS - 1
-        cdef uint32_t i = id_hash(client_id), j, k
-        while self.id_slots[i] != client_id:
-            if self.id_slots[i] == 0:
-                return
-            i = (i + 1) & mask
-        j = i
-        while True:
-            j = (j + 1) & mask
-            if self.id_slots[j] == 0:
-                break
-            k = id_hash(self.id_slots[j])
-            # the entry at j may move to i only if its home k is not cyclically within (i, j]
-            if (i <= j and i < k <= j) or (i > j and (k > i or k <= j)):
-                continue
-            self.id_slots[i] = self.id_slots[j]
-            i = j
-        self.id_slots[i] = 0
-
     # ------------------------------------------------------------------ Python API
 
     def submit(self, int kind, *, int side=0, int order_type=0, int symbol_idx=0, uint64_t order_id=0,
                uint64_t px_1e8=0, uint64_t qty_1e8=0) -> None:
         """Handle one action as if the algo had emitted it (tests, undeploy leftovers)."""
-        cdef seq_action_t a
-        memset(&a, 0, sizeof(a))
-        a.kind = kind
-        a.side = side
-        a.order_type = order_type
-        a.symbol_idx = symbol_idx
-        a.order_id = order_id
-        a.px_1e8 = px_1e8
-        a.qty_1e8 = qty_1e8
-        self.tick_ns = now_ns()
-        self.tick_from_book = False
-        self.handle(&a)
+        submit_action(self, kind, side, order_type, symbol_idx, order_id, px_1e8, qty_1e8)
 
     def place(self, side: int, order_type: int, order_id: int, px_1e8: int, qty_1e8: int,
               symbol_idx: int = 0) -> None:
@@ -817,21 +727,7 @@ cdef class Account:
 
     def drain_events(self) -> list:
         """Undelivered fills and rejects, oldest first, as ("fill" | "reject", dict)."""
-        cdef algo_event_t ev
-        out = []
-        while self.pop_event(&ev):
-            if ev.kind == EVK_FILL:
-                out.append(("fill", {"order_id": ev.fill.order_id, "px_1e8": ev.fill.px_1e8,
-                                     "qty_1e8": ev.fill.qty_1e8, "fee_1e8": ev.fill.fee_1e8,
-                                     "symbol_idx": ev.fill.symbol_idx, "side": ev.fill.side,
-                                     "maker": bool(ev.fill.flags & SEQ_FILL_MAKER),
-                                     "final": bool(ev.fill.flags & SEQ_FILL_FINAL)}))
-            else:
-                out.append(("reject", {"order_id": ev.reject.order_id,
-                                       "reason": abi.REJECT_REASONS.get(ev.reject.reason, str(ev.reject.reason)),
-                                       "symbol_idx": ev.reject.symbol_idx,
-                                       "action_kind": ev.reject.action_kind}))
-        return out
+        return drain_as_python(self)
 
     @property
     def pending_events(self) -> int:
@@ -839,17 +735,7 @@ cdef class Account:
 
     def open_orders(self) -> list:
         """Resting orders, oldest first."""
-        cdef uint32_t i
-        cdef order_t* o
-        out = []
-        for i in range(self.n_open):
-            o = &self.orders[i]
-            out.append({"order_ref": format_ref(o.ref), "order_id": o.client_id,
-                        "symbol": self.symbols[o.symbol_idx], "side": "buy" if o.side == SEQ_SIDE_BUY else "sell",
-                        "type": {0: "limit", 3: "post_only"}.get(o.order_type, str(o.order_type)),
-                        "px_1e8": o.px_1e8, "qty_1e8": o.qty_1e8, "filled_1e8": o.filled_1e8,
-                        "queue_ahead_1e8": o.queue_1e8, "state": "open"})
-        return out
+        return open_orders_as_python(self)
 
     def position(self, int symbol_idx = 0) -> tuple:
         """(qty_1e8, avg_px_1e8) of one symbol."""
@@ -889,3 +775,5 @@ cdef class Account:
     def tick_to_order_count(self) -> int:
         return self.tick_to_order.count
 
+
+include "oms_api.pxi"

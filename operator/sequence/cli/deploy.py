@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 
 from ..local.target import TargetError
-from .main import Context, cli, load_or_exit
+from .common import Context, load_or_exit
 
 
-@cli.command()
+@click.command()
 @click.argument("path", default=".", type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print what would be applied and apply nothing.")
 @click.pass_obj
@@ -21,7 +21,7 @@ def deploy(ctx: Context, path: Path, dry_run: bool) -> None:
     warms up its books before the first order; `sequence start` runs them.
     """
     from ..cluster import deploy as apply_objects
-    from ..render import render_objects
+    from ..render.render import render_objects
 
     project = load_or_exit(path)
     objects = render_objects(project)

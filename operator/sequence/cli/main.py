@@ -1,33 +1,88 @@
 """The `sequence` command line (also `kubectl sequence` as a kubectl plugin).
 
-Project commands (render, validate, crds) work on a Sequence.toml; runtime
-commands are registered from their own modules so this file stays a table of
-contents.
+This file is the table of contents: the global options and, for every subcommand, the
+"module:attribute" of the click command that implements it. A subcommand's module is
+imported only when that subcommand runs (or `--help` lists it), so `sequence render` loads
+no Kubernetes client, `sequence status` loads no edge, and `sequence edge` / `sequence
+coordinator` load the data plane and nothing of the operator. Subcommands share what they
+need through common.py and never import this module.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import NoReturn
+import importlib
+from typing import Any
 
 import click
 
 from .. import __version__
-from ..project import ConfigError, Problem, Project, load_project, resolve_path
+from .common import Context
 
-EXIT_CONFIG = 2  # Argo CD's plugin must see non-zero and empty stdout on any error
+SUBCOMMANDS = {
+    # project files
+    "render": "sequence.cli.project_cmds:render",
+    "validate": "sequence.cli.project_cmds:validate",
+    "crds": "sequence.cli.project_cmds:crds",
+    # a cluster
+    "deploy": "sequence.cli.deploy:deploy",
+    "operator": "sequence.cli.operator_cmd:operator",
+    # this machine
+    "up": "sequence.cli.up:up",
+    # a running project, local or in the cluster
+    "status": "sequence.cli.verbs:status",
+    "start": "sequence.cli.verbs:start",
+    "stop": "sequence.cli.verbs:stop",
+    "undeploy": "sequence.cli.verbs:undeploy",
+    "logs": "sequence.cli.verbs:logs",
+    "mesh": "sequence.cli.verbs:mesh",
+    "watch": "sequence.cli.verbs:watch",
+    "trace": "sequence.cli.verbs:trace",
+    # the data plane's processes (what the images run)
+    "edge": "sequence_edge.cli:edge",
+    "coordinator": "sequence_coordinator.cli:coordinator",
+}
 
 
-class Context:
-    def __init__(self, sandbox: bool, target: str, context: str | None, namespace: str | None) -> None:
-        self.sandbox = sandbox
-        self.target = target  # auto: a running `sequence up` of the project, else the cluster
-        self.kube_context = context
-        self.namespace = namespace
+class LazyGroup(click.Group):
+    """A click group whose subcommands are "module:attribute" strings, imported on use."""
+
+    def __init__(self, *args: Any, lazy_subcommands: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_subcommands = lazy_subcommands
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_subcommands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy_subcommands:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attribute = self.lazy_subcommands[cmd_name].partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not (module_name + ".").startswith(exc.name + "."):
+                raise  # a missing dependency inside the module: show the real error
+            return _not_installed(cmd_name, module_name)
+        command = getattr(module, attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{module_name}:{attribute} is not a click command")
+        return command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def _not_installed(name: str, module: str) -> click.Command:
+    """Stands in for a subcommand whose package is not installed here (e.g. the edge's)."""
+
+    def run() -> None:
+        raise click.ClickException(f"`sequence {name}` needs the {module.split('.')[0]} package")
+
+    return click.Command(name, callback=run, help=f"(not installed here: {module.split('.')[0]})")
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_subcommands=SUBCOMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--sandbox",
     is_flag=True,
@@ -55,75 +110,9 @@ def cli(
     ctx.obj = Context(sandbox=sandbox, target=target, context=kube_context, namespace=namespace)
 
 
-def _fail(problems: list[object]) -> NoReturn:
-    for problem in problems:
-        click.echo(str(problem), err=True)
-    sys.exit(EXIT_CONFIG)
-
-
-def _internal(path: Path, what: str, exc: Exception) -> Problem:
-    """An unexpected failure, still as one `file:line: field: message` line (a bug to report)."""
-    return Problem(str(resolve_path(path)), 1, "file", f"internal error while {what}: {exc!r}")
-
-
-def load_or_exit(path: Path) -> Project:
-    """The project at PATH, or its problems on stderr and exit 2."""
-    try:
-        return load_project(path)
-    except ConfigError as exc:
-        _fail(list(exc.problems))
-    except Exception as exc:  # keep the error contract even for a bug in the loader
-        _fail([_internal(path, "loading", exc)])
-
-
-@cli.command()
-@click.argument("path", default=".", type=click.Path(path_type=Path))
-def render(path: Path) -> None:
-    """Print the Kubernetes resources for PATH (a Sequence.toml or its directory).
-
-    On any error nothing is printed on stdout and the exit code is 2, so an
-    Argo CD sync never mistakes a broken file for "delete everything".
-    """
-    from ..render import render as render_yaml
-
-    try:
-        text = render_yaml(load_project(path))
-    except ConfigError as exc:
-        _fail(list(exc.problems))
-    except Exception as exc:  # never print half a render
-        _fail([_internal(path, "rendering", exc)])
-    sys.stdout.write(text)
-
-
-@cli.command()
-@click.argument("path", default=".", type=click.Path(path_type=Path))
-def validate(path: Path) -> None:
-    """Check PATH's Sequence.toml and bundles; print only errors (exit 2 on any)."""
-    load_or_exit(path)
-
-
-@cli.command()
-@click.option(
-    "--write",
-    is_flag=True,
-    help="Write crds/*.yaml, the Helm chart's copy and the Argo CD health checks instead of printing.",
-)
-def crds(write: bool) -> None:
-    """Print (or write) the CustomResourceDefinitions generated from the models."""
-    from ..argocd import write_health
-    from ..crdgen import all_crds_yaml, write_crds
-
-    if write:
-        for path in [*write_crds(), *write_health()]:
-            click.echo(f"wrote {path}", err=True)
-    else:
-        sys.stdout.write(all_crds_yaml())
-
-
 def main() -> None:
     cli(prog_name="sequence")
 
 
-# Commands that live in their own modules register themselves on `cli`:
-# edge, coordinator, operator, deploy, and `up` with the lifecycle verbs.
-from . import coordinator, deploy, edge, operator_cmd, verbs  # noqa: E402, F401
+if __name__ == "__main__":
+    main()

@@ -7,10 +7,8 @@ import sys
 
 import click
 
-from .main import cli
 
-
-@cli.command("operator")
+@click.command("operator")
 @click.option(
     "--namespace",
     "-n",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -133,3 +134,19 @@ def links_table(mesh: dict[str, Any]) -> Table:
             _num(link.get("p99_us"), "{:.1f}"),
         )
     return table
+
+
+def session_view(
+    title: str,
+    rows: list[dict[str, Any]],
+    mesh: dict[str, Any] | None,
+    edge_info: dict[str, dict[str, Any]],
+    processes: list[str],
+) -> Group:
+    """`sequence up`'s live view: the deployments, the edges, the processes."""
+    return Group(
+        status_table(rows, mesh, title=title),
+        Text(edges_line(edge_info), style="dim"),
+        Text(" | ".join(processes), style="dim"),
+        Text("Ctrl-C to undeploy and stop", style="dim"),
+    )

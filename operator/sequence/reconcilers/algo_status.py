@@ -6,14 +6,33 @@ Kept apart from algos.py (which talks to the edges) so each reads on its own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import kopf
 
+from ..models import AlgoDeploymentSpec
+from .bundles import BundleError
 from .status import Cond, Verdict, bounded, error_info, note, ready_message
 
-if TYPE_CHECKING:
-    from .algos import Pass
+
+class Pass(Protocol):
+    """What the status needs of a reconcile pass (algos.Pass); a Protocol, so that this module
+    does not import algos.py, which imports this one."""
+
+    @property
+    def spec(self) -> AlgoDeploymentSpec: ...
+    @property
+    def status(self) -> dict[str, Any]: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def restart(self) -> bool: ...
+    @property
+    def size(self) -> int | None: ...
+    @property
+    def notes(self) -> list[str]: ...
+    @property
+    def bundle_error(self) -> BundleError | None: ...
 
 
 @dataclass

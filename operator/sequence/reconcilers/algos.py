@@ -23,8 +23,8 @@ from typing import Any
 
 import kopf
 
-from ..edge_spec import push_body
 from ..models import API_VERSION, AlgoDeploymentSpec, AlgoDeploymentStatus
+from ..render.edge_spec import push_body
 from . import algo_status, api, bundles, metrics, teardown
 from .algo_status import EdgeOutcome, Target, edge_entry
 from .context import Runtime

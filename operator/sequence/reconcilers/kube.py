@@ -15,8 +15,8 @@ from typing import Any, cast
 
 import kopf
 
-from ..edge_spec import feed_args
-from ..render import REPLAY_KEY  # the key `sequence render` stores the replay file under
+from ..render.edge_spec import feed_args
+from ..render.render import REPLAY_KEY  # the key `sequence render` stores the replay file under
 from . import api
 from .settings import OperatorSettings
 

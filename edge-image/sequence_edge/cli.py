@@ -1,4 +1,9 @@
-"""`sequence edge`: one venue edge (feed, books, hosted algos, risk, paper OMS, control API)."""
+"""`sequence edge` (also `python -m sequence_edge`): one venue edge (feed, books, hosted algos,
+risk, paper OMS, control API).
+
+The `sequence` CLI loads this command by name only when it runs, so the control plane has no
+static import of the data plane; importing this module loads click and nothing else of the edge.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,6 @@ from collections.abc import Coroutine
 from typing import Any
 
 import click
-
-from .main import cli
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}(-PERP)?$")
 VENUE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -37,7 +40,7 @@ def _venues(_ctx: click.Context, _param: click.Parameter, value: str) -> list[st
 def _coordinator(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
-    from sequence_edge.mesh.bridge import parse_address
+    from .mesh.bridge import parse_address
 
     try:
         parse_address(value)
@@ -69,7 +72,8 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
-@cli.command()
+# the same help options as under `sequence`, so `python -m` reads the same
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--venue", required=True, help="Venue this edge serves (e.g. kraken)")
 @click.option(
     "--port", default=7070, show_default=True, type=click.IntRange(0, 65535), help="Control API port"
@@ -207,10 +211,11 @@ def edge(
 ) -> None:
     """Run a venue edge: host deployments pushed over the control API (docs/edge-api.md)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from sequence_edge.api.control import serve
-    from sequence_edge.edge import EdgeConfig
-    from sequence_edge.market.replay import ReplayFormatError
     from sequence_wire.auth import TokenError, load_credentials, read_token_file
+
+    from .api.control import serve
+    from .edge import EdgeConfig
+    from .market.replay import ReplayFormatError
 
     if mode != "sandbox":
         raise click.BadParameter(

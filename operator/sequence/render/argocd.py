@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 ARGOCD_DIR = REPO_ROOT / "charts" / "argocd"
 TEMPLATE = ARGOCD_DIR / "health.lua.tmpl"
 INSTALLERS = (ARGOCD_DIR / "argocd-cm-health-patch.yaml", ARGOCD_DIR / "argo-cd-values.yaml")

@@ -1,4 +1,9 @@
-"""`sequence coordinator`: the Central Coordinator of a namespace (mesh routing, NBBO)."""
+"""`sequence coordinator` (also `python -m sequence_coordinator`): the Central Coordinator of a
+namespace (mesh routing, NBBO).
+
+The `sequence` CLI loads this command by name only when it runs; importing this module loads
+click and nothing else of the coordinator.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,9 @@ import logging
 
 import click
 
-from .main import cli
 
-
-@cli.command()
+# the same help options as under `sequence`, so `python -m` reads the same
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--port", default=7171, show_default=True, type=click.IntRange(0, 65535), help="HTTP API port")
 @click.option(
     "--mesh-port",
@@ -66,8 +70,9 @@ def coordinator(
     if port == mesh_port and port != 0:
         raise click.BadParameter("--port and --mesh-port must differ", param_hint="--mesh-port")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from sequence_coordinator.api import run
     from sequence_wire.auth import TokenError, load_credentials
+
+    from .api import run
 
     try:
         credentials = load_credentials("coordinator", port, token_file, metrics_token_file)

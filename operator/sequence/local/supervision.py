@@ -1,4 +1,5 @@
-"""Supervise the local coordinator and edges: start, watch, restart with backoff."""
+"""Supervision of `sequence up`'s children: start one, wait until healthy, restart it with
+exponential backoff when it dies, stop it; and keep the session file's pids current."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from .state import LocalState
 
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 10.0
@@ -107,3 +110,20 @@ class Supervised:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+
+
+def supervise(processes: list[Supervised], state: LocalState) -> None:
+    """Restart whichever of PROCESSES died; record the new pids in the session file."""
+    restarted = [sup.check() for sup in processes]
+    if any(restarted):  # the CLI verbs may have changed the session file since: load it first
+        try:
+            saved = LocalState.load(state.path)
+        except (OSError, ValueError, TypeError):
+            saved = state
+        saved.processes = pids(processes)
+        saved.save()
+
+
+def pids(processes: list[Supervised]) -> dict[str, int]:
+    """{"coordinator" / "edge/<venue>": pid} of the children started so far."""
+    return {sup.name: sup.proc.pid for sup in processes if sup.proc is not None}

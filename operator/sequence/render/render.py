@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .models import (
+from ..models import (
     API_VERSION,
     AlgoDeploymentSpec,
     BundleRef,
@@ -21,8 +21,8 @@ from .models import (
     VenueEdgeSpec,
     spec_dump,
 )
-from .models.resources import ConfigMapRef, MeshMember
-from .project import Project
+from ..models.resources import ConfigMapRef, MeshMember
+from ..project import Project
 
 BUNDLE_KEY = "bundle.wasm"
 REPLAY_KEY = "recording"  # the operator mounts it under the file's own name

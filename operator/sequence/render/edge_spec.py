@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import AlgoDeploymentSpec, Feed
+from ..models import AlgoDeploymentSpec, Feed
 
 
 def feed_args(feed: Feed, replay_file: str | None) -> list[str]:

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from .models import GROUP, KINDS, VERSION, Kind, crd_name
+from ..models import GROUP, KINDS, VERSION, Kind, crd_name
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 CRD_DIRS = (REPO_ROOT / "crds", REPO_ROOT / "charts" / "sequence-operator" / "crds")
 # The standard wording Kubernetes uses for the fields every object has.
 API_VERSION_TEXT = (

@@ -1,0 +1,88 @@
+# Included at the end of oms.pyx: the cold, Python-facing side of Account, as module-level
+# functions its def methods call. A re-push that changes the symbol list, the action entry for
+# tests and undeploy leftovers, and the Python views of events and resting orders; none of it
+# runs on the hot path (books -> matching -> algo callbacks), which stays in the class.
+
+
+cdef resymbol_account(Account acct, list symbols, books, book_ids):
+    """Account.resymbol: cancel resting orders on dropped symbols, re-index everything else."""
+    cdef seq_algo_state_t old = acct.st[0]
+    cdef int64_t old_upnl[16]
+    cdef uint32_t i
+    acct.check_resymbol(symbols)
+    if not 1 <= len(symbols) <= 16 or len(books) != len(symbols) or len(book_ids) != len(symbols):
+        raise ValueError("an account needs 1..16 symbols, each with its book and book index")
+    remap = {i: symbols.index(s) for i, s in enumerate(acct.symbols) if s in symbols}
+    for i, s in enumerate(acct.symbols):
+        if i not in remap:
+            acct.n_cancelled_by_edge += acct.cancel_resting(i)
+    for i in range(16):
+        old_upnl[i] = acct.upnl[i]
+        acct.upnl[i] = 0
+        acct.open_on[i] = 0
+        acct.st.positions[i].qty_1e8 = 0
+        acct.st.positions[i].avg_px_1e8 = 0
+    for old_idx, new_idx in remap.items():
+        acct.st.positions[new_idx] = old.positions[old_idx]
+        acct.upnl[new_idx] = old_upnl[old_idx]
+    for i in range(acct.n_open):
+        acct.orders[i].symbol_idx = remap[acct.orders[i].symbol_idx]
+        acct.open_on[acct.orders[i].symbol_idx] += 1
+    acct.symbols = tuple(symbols)
+    acct.books = [<Book?>b for b in books]
+    acct.n_symbols = len(symbols)
+    for i, b in enumerate(book_ids):
+        acct.book_ids[i] = b
+    acct.st.symbol_count = acct.n_symbols
+    acct._mirror_orders()
+
+
+cdef submit_action(Account acct, int kind, int side, int order_type, int symbol_idx, uint64_t order_id,
+                   uint64_t px_1e8, uint64_t qty_1e8):
+    """Account.submit: one action handled as if the algo had emitted it."""
+    cdef seq_action_t a
+    memset(&a, 0, sizeof(a))
+    a.kind = kind
+    a.side = side
+    a.order_type = order_type
+    a.symbol_idx = symbol_idx
+    a.order_id = order_id
+    a.px_1e8 = px_1e8
+    a.qty_1e8 = qty_1e8
+    acct.tick_ns = now_ns()
+    acct.tick_from_book = False
+    acct.handle(&a)
+
+
+cdef list drain_as_python(Account acct):
+    """Account.drain_events: undelivered fills and rejects, oldest first."""
+    cdef algo_event_t ev
+    out = []
+    while acct.pop_event(&ev):
+        if ev.kind == EVK_FILL:
+            out.append(("fill", {"order_id": ev.fill.order_id, "px_1e8": ev.fill.px_1e8,
+                                 "qty_1e8": ev.fill.qty_1e8, "fee_1e8": ev.fill.fee_1e8,
+                                 "symbol_idx": ev.fill.symbol_idx, "side": ev.fill.side,
+                                 "maker": bool(ev.fill.flags & SEQ_FILL_MAKER),
+                                 "final": bool(ev.fill.flags & SEQ_FILL_FINAL)}))
+        else:
+            out.append(("reject", {"order_id": ev.reject.order_id,
+                                   "reason": abi.REJECT_REASONS.get(ev.reject.reason, str(ev.reject.reason)),
+                                   "symbol_idx": ev.reject.symbol_idx,
+                                   "action_kind": ev.reject.action_kind}))
+    return out
+
+
+cdef list open_orders_as_python(Account acct):
+    """Account.open_orders: resting orders, oldest first."""
+    cdef uint32_t i
+    cdef order_t* o
+    out = []
+    for i in range(acct.n_open):
+        o = &acct.orders[i]
+        out.append({"order_ref": format_ref(o.ref), "order_id": o.client_id,
+                    "symbol": acct.symbols[o.symbol_idx], "side": "buy" if o.side == SEQ_SIDE_BUY else "sell",
+                    "type": {0: "limit", 3: "post_only"}.get(o.order_type, str(o.order_type)),
+                    "px_1e8": o.px_1e8, "qty_1e8": o.qty_1e8, "filled_1e8": o.filled_1e8,
+                    "queue_ahead_1e8": o.queue_1e8, "state": "open"})
+    return out

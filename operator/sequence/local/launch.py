@@ -1,0 +1,144 @@
+"""Launching a project on this machine: the coordinator and one edge per venue as local
+processes on loopback, the coordinator's routes, and every deploy block pushed to its edge
+(again, in its last state, after an edge restarts)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..models import Feed
+from ..project import Project
+from ..render.edge_spec import feed_args, push_body
+from ..render.render import algo_spec, resource_name
+from .api import CoordinatorClient, EdgeClient
+from .state import LocalDeployment
+from .supervision import Supervised
+
+
+def venues(project: Project) -> list[str]:
+    """Venues that get an edge: those some deploy block uses."""
+    return sorted({block.venue for block in project.config.deploy.values()})
+
+
+def venue_table(project: Project) -> list[str]:
+    """Every edge gives its algos this table, so NBBO venue indexes mean the same everywhere."""
+    return sorted({*venues(project), *project.config.venue})
+
+
+def check_bundles(project: Project) -> None:
+    for name, block in project.config.deploy.items():
+        if name not in project.bundles and not block.bundle.startswith("https://"):
+            raise RuntimeError(
+                f"deploy.{name}: sequence up runs local .wasm files and https:// bundles, not {block.bundle}"
+            )
+
+
+def coordinator_process(
+    api_port: int, mesh_port: int, log_dir: Path, on_restart: Callable[[Supervised], None]
+) -> Supervised:
+    """`sequence coordinator` on loopback (not started yet)."""
+    return Supervised(
+        "coordinator",
+        ["coordinator", "--port", str(api_port), "--mesh-port", str(mesh_port), "--bind", "127.0.0.1"],
+        f"http://127.0.0.1:{api_port}/healthz",
+        log_dir / "coordinator.log",
+        on_restart=on_restart,
+    )
+
+
+def edge_process(
+    project: Project,
+    venue: str,
+    port: int,
+    mesh_port: int,
+    log_dir: Path,
+    on_restart: Callable[[Supervised], None],
+) -> Supervised:
+    """`sequence edge` for VENUE on loopback, joined to the coordinator (not started yet)."""
+    config = project.config
+    feed = config.venue[venue].feed if venue in config.venue else Feed()
+    symbols = sorted({s for b in config.deploy.values() if b.venue == venue for s in b.symbols})
+    args = [
+        "edge",
+        "--venue",
+        venue,
+        "--port",
+        str(port),
+        "--edge-id",
+        f"{venue}-0",
+        "--bind",
+        "127.0.0.1",
+        "--coordinator",
+        f"127.0.0.1:{mesh_port}",
+        "--venues",
+        ",".join(venue_table(project)),
+        "--symbols",
+        ",".join(symbols),
+        *feed_args(feed, str(project.root / feed.replay.file) if feed.replay else None),
+    ]
+    return Supervised(
+        f"edge/{venue}",
+        args,
+        f"http://127.0.0.1:{port}/healthz",
+        log_dir / f"edge-{venue}.log",
+        on_restart=on_restart,
+    )
+
+
+def local_deployments(project: Project) -> dict[str, LocalDeployment]:
+    """What the session file records of each deploy block."""
+    return {
+        name: LocalDeployment(
+            name,
+            resource_name(project.name, name),
+            block.venue,
+            project.config.label_of(name),
+            block.symbols,
+        )
+        for name, block in project.config.deploy.items()
+    }
+
+
+def set_routes(project: Project, coordinator_url: str) -> None:
+    """Tell the coordinator who may message whom (the deploy blocks' `peers`)."""
+    members = [
+        {
+            "deployment": resource_name(project.name, n),
+            "label": project.config.label_of(n),
+            "venue": b.venue,
+            "peers": b.peers,
+        }
+        for n, b in project.config.deploy.items()
+    ]
+    client = CoordinatorClient(coordinator_url)
+    try:
+        client.set_routes(project.name, members)
+    finally:
+        client.close()
+
+
+def push_config(project: Project, name: str, state: str) -> dict[str, Any]:
+    """The edge push body for one deploy block, minus the bundle: the operator's, with STATE."""
+    body = push_body(algo_spec(project, name))
+    body.pop("sha256")  # EdgeClient.push adds it next to the bytes
+    return {**body, "state": state}
+
+
+def push_venue(project: Project, venue: str, edge_url: str, desired: dict[str, str], skip: set[str]) -> None:
+    """Push every deploy block of VENUE (but SKIP) to its edge, each in its DESIRED state."""
+    client = EdgeClient(edge_url, timeout=30.0)
+    try:
+        for name, block in project.config.deploy.items():
+            if block.venue != venue or name in skip:
+                continue
+            config = push_config(project, name, desired[name])
+            dep_id = resource_name(project.name, name)
+            bundle = project.bundles.get(name)
+            if bundle is not None:
+                client.push(dep_id, bundle.data, bundle.sha256, **config)
+            else:  # an https:// bundle: the edge downloads it and checks the sha256
+                client.push_url(dep_id, block.bundle, str(block.sha256), **config)
+    finally:
+        client.close()
