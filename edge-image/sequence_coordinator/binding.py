@@ -14,13 +14,11 @@ to the venue it declared in HELLO:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from sequence_wire import mesh as mp
 from sequence_wire.auth import Credentials
-
-if TYPE_CHECKING:
-    from .router import Group
 
 UNAUTHORIZED = "Unauthorized"
 VENUE_TAKEN = "VenueTaken"
@@ -51,16 +49,29 @@ def venue_conflict(owner_client_id: int | None, client_id: int, venue: str, owne
         )
 
 
-def admission_error(group: Group, deployment_id: str, label: str, venue: str) -> str | None:
-    """Why the instance (deployment, label) at `venue` may not be in `group`, or None if it may."""
-    if group.table is None:
+class TableRow(Protocol):
+    """One row of a routing table (router.Member)."""
+
+    @property
+    def deployment(self) -> str: ...
+
+    @property
+    def venue(self) -> str: ...
+
+
+def admission_error(
+    group: str, table: Mapping[str, TableRow] | None, deployment_id: str, label: str, venue: str
+) -> str | None:
+    """Why the instance (deployment, label) at `venue` may not be in `group` (whose routing table is
+    `table`, if any), or None if it may."""
+    if table is None:
         return None  # without a table the registered labels define the group (docs/mesh.md)
-    member = group.table.get(label)
+    member = table.get(label)
     if member is None:
-        return f"label {label!r} is not in the routing table of mesh group {group.name!r}"
+        return f"label {label!r} is not in the routing table of mesh group {group!r}"
     if member.deployment != deployment_id or member.venue != venue:
         return (
-            f"label {label!r} of mesh group {group.name!r} belongs to deployment {member.deployment!r} "
+            f"label {label!r} of mesh group {group!r} belongs to deployment {member.deployment!r} "
             f"at venue {member.venue!r}, not {deployment_id!r} at {venue!r}"
         )
     return None

@@ -130,7 +130,9 @@ class Group:
     def rebuild_routes(self) -> None:
         routes: dict[bytes, list[Instance]] = {}
         for inst in self.instances:
-            inst.admitted = admission_error(self, inst.deployment_id, inst.label, inst.venue) is None
+            inst.admitted = (
+                admission_error(self.name, self.table, inst.deployment_id, inst.label, inst.venue) is None
+            )
             if inst.on_message and inst.admitted:
                 routes.setdefault(inst.label_b, []).append(inst)
         self.routes = routes
@@ -357,7 +359,8 @@ class Coordinator:
         venue = entry.get("venue", conn.venue)
         if venue != conn.venue:  # an edge registers its own venue only (sequence_coordinator.binding)
             raise RegistrationError(f"venue {venue!r} is not this connection's venue {conn.venue!r}")
-        refusal = admission_error(self.group(group), deployment, label, conn.venue)
+        table = self.group(group).table
+        refusal = admission_error(group, table, deployment, label, conn.venue)
         if refusal is not None:
             raise RegistrationError(refusal)
         key = (conn.client_id, handle)
