@@ -217,7 +217,8 @@ def test_killed_edge_is_restarted_and_its_deployments_pushed_again_in_their_last
     # pushed in its last state, not running ("Loaded": not started in this edge process yet), and
     # with a fresh paper account
     assert hedger["state"] == "Loaded" and hedger["orders"] == 0
-    assert run.cli("start", "hedger").returncode == 0
+    started = run.cli("start", "hedger")
+    assert started.returncode == 0, started.stdout + started.stderr
     wait_until(lambda: hedger_received(run) > 0, 15, "the restarted hedger to receive fills again")
 
     summary = run.finish()

@@ -584,8 +584,11 @@ class EdgeConnection(asyncio.Protocol):
                 else:
                     self._control(frame_type, buf, start, end)
         except mp.ProtocolError as exc:
-            coordinator.protocol_errors += 1
-            log.warning("edge %s (%s): protocol error: %s", self.edge_id, self.peer, exc)
+            refused = isinstance(exc, Refused)  # counted as hello_refusals, not as a protocol error
+            if not refused:
+                coordinator.protocol_errors += 1
+            what = "refused" if refused else "protocol error"
+            log.warning("edge %s (%s): %s: %s", self.edge_id, self.peer, what, exc)
             reason = exc.reason if isinstance(exc, Refused) else "ProtocolError"
             self.queue(mp.json_frame(mp.ERROR, {"reason": reason, "message": str(exc)}))
             coordinator.flush()
