@@ -55,3 +55,19 @@ def test_all_errors_are_reported_at_once(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 2
     assert ":6: deploy.a.symbols[0]:" in result.stderr
     assert ":9: deploy.a.risk.max_loss:" in result.stderr
+
+
+def test_on_fill_with_a_fill_ratio_is_accepted_with_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "Sequence.toml").write_text(
+        '[project]\nname = "p"\n\n[graph.g.nodes.spot]\nside = "buy"\nsymbol = "ETH-USD"\nqty = 2.0\n\n'
+        '[graph.g.nodes.hedge]\nside = "sell"\nsymbol = "ETH-USD-PERP"\nderived = true\n\n'
+        '[[graph.g.edges]]\nfrom = "spot"\nto = "hedge"\ntrigger = "on_fill"\n'
+        "condition = { fill_ratio_gte = 0.5 }\n"
+    )
+    result = run_cli("validate", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert ":18: graph.g.edges[0].condition: warning: on_fill fires on every fill" in line
+    rendered = run_cli("render", str(tmp_path))
+    assert rendered.returncode == 0 and rendered.stderr == ""
+    assert "fill_ratio_gte: 0.5" in rendered.stdout

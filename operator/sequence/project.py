@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .models import SequenceFile, project_problems
+from .models import SequenceFile, project_problems, project_warnings
 from .toml_lines import LineIndex, scan_nesting
 
 FILE_NAME = "Sequence.toml"
@@ -77,6 +77,7 @@ class Project:
     path: Path  # the Sequence.toml file
     config: SequenceFile
     bundles: dict[str, Bundle]  # deploy block name -> local bundle (remote bundles are absent)
+    warnings: tuple[Problem, ...] = ()  # accepted settings that have no effect
 
     @property
     def root(self) -> Path:
@@ -395,4 +396,8 @@ def load_project(path: str | Path = ".", *, check_files: bool = True) -> Project
     ]
     if problems:
         raise ConfigError(problems)
-    return Project(file_path, config, bundles)
+    warnings = tuple(
+        Problem(shown, index.line_of(loc), format_loc(loc), f"warning: {msg}")
+        for loc, msg in project_warnings(config)
+    )
+    return Project(file_path, config, bundles, warnings)

@@ -33,8 +33,9 @@ def render(path: Path) -> None:
 @click.command()
 @click.argument("path", default=".", type=click.Path(path_type=Path))
 def validate(path: Path) -> None:
-    """Check PATH's Sequence.toml and bundles; print only errors (exit 2 on any)."""
-    load_or_exit(path)
+    """Check PATH's Sequence.toml and bundles; print only errors (exit 2 on any) and warnings."""
+    for warning in load_or_exit(path).warnings:
+        click.echo(str(warning), err=True)
 
 
 @click.command()

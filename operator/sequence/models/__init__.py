@@ -2,7 +2,7 @@
 
 from .common import API_VERSION, GROUP, VERSION, Condition, ErrorInfo, StatusBase
 from .graph import ExecutionGraphSpec
-from .project import DeployBlock, SequenceFile, VenueBlock, project_problems
+from .project import DeployBlock, SequenceFile, VenueBlock, project_problems, project_warnings
 from .resources import (
     KIND_BY_NAME,
     KINDS,
@@ -49,5 +49,6 @@ __all__ = [
     "WasmLimits",
     "crd_name",
     "project_problems",
+    "project_warnings",
     "spec_dump",
 ]

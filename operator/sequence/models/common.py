@@ -1,5 +1,8 @@
 """Building blocks shared by the Sequence.toml model and the CRD models.
 
+The base models and the symbol type live in the `sequence_wire` leaf package
+(the data plane uses them too) and are re-exported here.
+
 Spec models use snake_case names in Python and in Sequence.toml, and camelCase
 aliases in Kubernetes objects (the API convention). `load_project` validates
 by name; the CRD generator and the renderer use the aliases.
@@ -10,25 +13,33 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, Field, WithJsonSchema
+
+from sequence_wire.common import (
+    SYMBOL_PATTERN,
+    NonNegativeFloat,
+    PositiveFloat,
+    SpecModel,
+    Symbol,
+    WireModel,
+)
+
+__all__ = [  # re-exported from sequence_wire.common
+    "SYMBOL_PATTERN",
+    "NonNegativeFloat",
+    "PositiveFloat",
+    "SpecModel",
+    "Symbol",
+    "WireModel",
+]
 
 GROUP = "sequence.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
-SYMBOL_PATTERN = r"^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}(-PERP)?$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 LABEL_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"  # mesh label: at most 32 bytes (ABI MAX_LABEL)
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
-
-
-def _symbol(value: str) -> str:
-    if not re.match(SYMBOL_PATTERN, value):
-        raise ValueError(
-            f"{value!r} is not a symbol of the form BASE-QUOTE or BASE-QUOTE-PERP (e.g. BTC-USD)"
-        )
-    return value
 
 
 def _dns_label(value: str) -> str:
@@ -42,9 +53,6 @@ def _dns_label(value: str) -> str:
 
 # The friendly validators give the error users see; WithJsonSchema carries the
 # same rule into the CRD's OpenAPI schema for the API server.
-Symbol = Annotated[
-    str, AfterValidator(_symbol), WithJsonSchema({"type": "string", "pattern": SYMBOL_PATTERN})
-]
 DnsName = Annotated[
     str,
     AfterValidator(_dns_label),
@@ -74,26 +82,6 @@ def _sha256(value: str) -> str:
 Sha256 = Annotated[
     str, AfterValidator(_sha256), WithJsonSchema({"type": "string", "pattern": SHA256_PATTERN})
 ]
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
-
-
-class SpecModel(BaseModel):
-    """A spec fragment: snake_case in Python/TOML, camelCase in Kubernetes."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        extra="forbid",
-        use_enum_values=True,
-    )
-
-
-class WireModel(BaseModel):
-    """A fragment whose keys are a wire format the graph engine reads: same spelling everywhere."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class Resources(SpecModel):

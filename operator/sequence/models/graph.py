@@ -1,379 +1,64 @@
 """ExecutionGraph spec: nodes, triggered edges, sizing, 4-layer risk.
 
-Triggers, conditions, sizings and failure actions keep the graph engine's wire forms
-(`"on_fill_ratio"` + `condition.fill_ratio_gte`, `{"on_timeout": {"ms": N}}`,
-`"cancel_all_open"`...), because the coordinator's graph engine consumes them
-as they are. The same spelling is used in Sequence.toml and in the CRD.
+The definition is the graph API's wire form and lives in the leaf package
+`sequence_wire.graphs`, shared with the coordinator's graph engine; this
+module re-exports it for the Sequence.toml and CRD models.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import Field, field_validator, model_validator
-
-from .common import NonNegativeFloat, PositiveFloat, SpecModel, Symbol, WireModel
-
-SIMPLE_TRIGGERS = (
-    "on_accepted",
-    "on_first_fill",
-    "on_fill",
-    "on_full_fill",
-    "on_fill_ratio",
-    "on_cancel",
-    "on_done",
+from sequence_wire.graphs import (
+    FAILURE_ACTIONS,
+    OBJECT_SIZINGS,
+    OBJECT_TRIGGERS,
+    SIMPLE_SIZINGS,
+    SIMPLE_TRIGGERS,
+    SIZINGS,
+    TRIGGERS,
+    AdmissionRisk,
+    EdgeCondition,
+    ExecutionGraphSpec,
+    FailureAction,
+    FailurePolicy,
+    GraphEdge,
+    GraphNode,
+    GraphRisk,
+    OnPrice,
+    OnTimeout,
+    PreTradeRisk,
+    RuntimeRisk,
+    ScaledNotional,
+    Twap,
+    graph_problems,
+    graph_warnings,
+    parse_sizing,
+    parse_trigger,
 )
-OBJECT_TRIGGERS = ("on_timeout", "on_price")
-TRIGGERS = SIMPLE_TRIGGERS + OBJECT_TRIGGERS
-SIMPLE_SIZINGS = ("parent_filled_qty", "incremental_fill", "residual")
-OBJECT_SIZINGS = ("linear_hedge", "scaled_notional", "fixed")
-SIZINGS = SIMPLE_SIZINGS + OBJECT_SIZINGS
-FAILURE_ACTIONS = ("cancel_all_open", "cancel_pending", "pause_graph", "do_nothing")
-FailureAction = Literal["cancel_all_open", "cancel_pending", "pause_graph", "do_nothing"]
 
-
-class OnTimeout(WireModel):
-    """Fire a fixed time after the source node activates."""
-
-    ms: int = Field(gt=0, description="Milliseconds after the source node activates")
-
-
-class OnPrice(WireModel):
-    """Fire when a symbol's price crosses a level relative to the reference price."""
-
-    symbol: Symbol = Field(description="Symbol whose price is watched.")
-    direction: Literal["above", "below"] = Field(
-        description="Fire when the price goes above or below the level."
-    )
-    offset_pct: float = Field(description="Offset from the reference price in percent (e.g. -5.0)")
-
-
-class ScaledNotional(WireModel):
-    """Size the child by the parent's filled notional."""
-
-    multiplier: float = Field(description="Child notional = parent filled notional x multiplier")
-    cap_usd: PositiveFloat | None = Field(default=None, description="Optional USD cap on the child notional")
-
-
-def _one_key(value: Any, allowed: tuple[str, ...], what: str) -> tuple[str, Any]:
-    if not isinstance(value, dict) or len(value) != 1:
-        raise ValueError(f"{what} object must have exactly one key, one of: {', '.join(allowed)}")
-    ((key, inner),) = value.items()
-    if key not in allowed:
-        raise ValueError(f"unknown {what} {key!r}; expected one of: {', '.join(allowed)}")
-    return key, inner
-
-
-def parse_trigger(value: Any) -> str | dict[str, Any]:
-    """Validate a trigger in wire form; returns it normalised."""
-    if isinstance(value, str):
-        if value in OBJECT_TRIGGERS:
-            raise ValueError(f"trigger {value!r} needs parameters, e.g. {{ {value} = {{ ... }} }}")
-        if value not in SIMPLE_TRIGGERS:
-            raise ValueError(f"unknown trigger {value!r}; expected one of: {', '.join(TRIGGERS)}")
-        return value
-    key, inner = _one_key(value, OBJECT_TRIGGERS, "trigger")
-    model = OnTimeout if key == "on_timeout" else OnPrice
-    return {key: model.model_validate(inner).model_dump(exclude_none=True)}
-
-
-def parse_sizing(value: Any) -> str | dict[str, Any]:
-    if isinstance(value, str):
-        if value in OBJECT_SIZINGS:
-            raise ValueError(f"sizing {value!r} needs a parameter, e.g. {{ {value} = ... }}")
-        if value not in SIMPLE_SIZINGS:
-            raise ValueError(f"unknown sizing {value!r}; expected one of: {', '.join(SIZINGS)}")
-        return value
-    key, inner = _one_key(value, OBJECT_SIZINGS, "sizing")
-    if key == "scaled_notional":
-        return {key: ScaledNotional.model_validate(inner).model_dump(exclude_none=True)}
-    if isinstance(inner, bool) or not isinstance(inner, int | float):
-        raise ValueError(f"sizing {key} takes a number")
-    if key == "fixed" and inner <= 0:
-        raise ValueError("sizing fixed must be a positive quantity")
-    return {key: float(inner)}
-
-
-class Twap(SpecModel):
-    """Time slicing: the node's quantity is split into equal child orders."""
-
-    slices: int = Field(
-        ge=1, le=10_000, description="Number of child orders, 1 to 10000; each gets qty / slices."
-    )
-    interval_ms: int = Field(gt=0, description="Milliseconds between two slices, above 0.")
-
-
-class GraphNode(SpecModel):
-    """One order of the graph. A node with no incoming edge starts at once; the others wait for an
-    edge to fire."""
-
-    side: Literal["buy", "sell"] = Field(description="buy or sell.")
-    symbol: Symbol = Field(description="Symbol, BASE-QUOTE or BASE-QUOTE-PERP (e.g. ETH-USD, ETH-USD-PERP).")
-    qty: NonNegativeFloat = Field(
-        default=0.0,
-        description="Target quantity in base units; must be above 0 unless derived, and 0 (or omitted) "
-        "when derived.",
-    )
-    derived: bool = Field(
-        default=False,
-        description="The quantity comes from the incoming edge's sizing (default false); needs an incoming "
-        "edge.",
-    )
-    venue: str | None = Field(
-        default=None, description="Pin the node to a venue; omit to let the policy choose."
-    )
-    policy: Literal["sor", "direct", "passive", "aggressive"] = Field(
-        default="sor",
-        description="How the order is worked: sor (default) routes across venues for the best price; direct "
-        "sends it to the pinned venue as is; passive rests at the touch (maker); aggressive takes liquidity.",
-    )
-    perp: bool = Field(
-        default=False, description="Trade the perpetual contract of the symbol (default false)."
-    )
-    limit_price: PositiveFloat | None = Field(
-        default=None,
-        description="Worst price the node accepts, in quote currency (buy: at most, sell: at least); omitted: "
-        "no limit.",
-    )
-    twap: Twap | None = Field(
-        default=None, description="Slice the node over time: the engine spawns that many child orders."
-    )
-    urgency: Literal["low", "normal", "high", "urgent"] = Field(
-        default="normal",
-        description="How hard the engine pushes for fills: low waits for good prices, urgent crosses the "
-        "spread at once; default normal.",
-    )
-    max_slippage_bps: NonNegativeFloat | None = Field(
-        default=None,
-        description="Largest move away from the price at activation, in basis points, the node accepts; "
-        "omitted: the graph's risk.preTrade.maxSlippageBps, if any.",
-    )
-    horizon_ms: int | None = Field(
-        default=None,
-        gt=0,
-        description="Time the node has to complete, in milliseconds (above 0); omitted: no deadline.",
-    )
-
-    @model_validator(mode="after")
-    def _qty_matches_derived(self) -> GraphNode:
-        if self.derived and self.qty != 0:
-            raise ValueError("a derived node takes its qty from its incoming edge: set qty = 0 or omit it")
-        if not self.derived and self.qty <= 0:
-            raise ValueError("qty must be > 0 (or set derived = true)")
-        return self
-
-
-class EdgeCondition(WireModel):
-    """Threshold of an on_fill_ratio trigger."""
-
-    fill_ratio_gte: float = Field(
-        gt=0,
-        le=1,
-        description="Fire once, when filled / target reaches this ratio (above 0, at most 1; 0.5 = half filled).",
-    )
-
-
-class GraphEdge(SpecModel):
-    """A triggered link: when the trigger fires on the source node, the target node activates."""
-
-    from_: str = Field(alias="from", max_length=63, description="Id of the source node (a key of nodes).")
-    to: str = Field(
-        max_length=63, description="Id of the node it activates (a key of nodes; not the source, no cycles)."
-    )
-    trigger: Any = Field(
-        description='When the edge fires, in wire form: "on_accepted" (the source order is '
-        'acknowledged), "on_first_fill" (its first partial fill), "on_fill" (every fill, again and '
-        'again: a streaming hedge), "on_full_fill" (100% filled), "on_fill_ratio" (once, when the '
-        'fill ratio reaches condition.fill_ratio_gte), "on_cancel" (it was cancelled), "on_done" (any '
-        'end: filled, cancelled, rejected, expired), {"on_timeout": {"ms": N}} (N ms after the source '
-        'activates) or {"on_price": {"symbol", "direction": "above"|"below", "offset_pct"}} (a price '
-        "crosses the reference price moved by offset_pct percent).",
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
-    )
-    condition: EdgeCondition | None = Field(
-        default=None, description="Required with trigger on_fill_ratio, refused with any other trigger."
-    )
-    sizing: Any = Field(
-        default=None,
-        description="How a derived target's quantity follows the source, in wire form: "
-        '"parent_filled_qty" (the source\'s cumulative filled quantity), "incremental_fill" (only what '
-        'filled since the edge last fired), "residual" (source target minus filled), {"linear_hedge": m} '
-        "(filled quantity x m; negative = the opposite side, -1.0 = a 1:1 hedge), "
-        '{"scaled_notional": {"multiplier", "cap_usd"}} (the filled notional x multiplier, at most cap_usd) '
-        'or {"fixed": q} (q, whatever the source did). Omitted: the target\'s own qty.',
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
-    )
-
-    @field_validator("trigger")
-    @classmethod
-    def _trigger(cls, v: Any) -> Any:
-        return parse_trigger(v)
-
-    @field_validator("sizing")
-    @classmethod
-    def _sizing(cls, v: Any) -> Any:
-        return None if v is None else parse_sizing(v)
-
-    @model_validator(mode="after")
-    def _condition(self) -> GraphEdge:
-        if self.trigger == "on_fill_ratio" and self.condition is None:
-            raise ValueError("trigger on_fill_ratio needs condition = { fill_ratio_gte = 0.5 }")
-        if self.condition is not None and self.trigger != "on_fill_ratio":
-            raise ValueError(f"condition only applies to trigger on_fill_ratio, not {self.trigger!r}")
-        return self
-
-
-class AdmissionRisk(SpecModel):
-    """Layer 1: before any order leaves."""
-
-    max_notional_usd: PositiveFloat | None = Field(
-        default=None,
-        description="Refuse the graph if the notional of all its nodes together exceeds this, in USD; "
-        "omitted: no limit.",
-    )
-    max_leverage: PositiveFloat | None = Field(
-        default=None,
-        description="Refuse the graph if it would take the account's leverage above this (3.0 = 3x); "
-        "omitted: no limit.",
-    )
-    max_concurrent_graphs: int | None = Field(
-        default=None,
-        ge=1,
-        description="Refuse the graph while this many graphs are already active (at least 1); omitted: no limit.",
-    )
-
-
-class PreTradeRisk(SpecModel):
-    """Layer 2: per-node gates."""
-
-    max_node_notional_usd: PositiveFloat | None = Field(
-        default=None,
-        description="Refuse a node whose order notional exceeds this, in USD; omitted: no limit.",
-    )
-    require_balance_check: bool = Field(
-        default=False,
-        description="Check the account holds enough balance for each node before it sends (default false).",
-    )
-    max_slippage_bps: NonNegativeFloat | None = Field(
-        default=None,
-        description="Refuse a node whose expected fill price is further than this from the price at "
-        "activation, in basis points; a node's own maxSlippageBps overrides it. Omitted: no limit.",
-    )
-
-
-class RuntimeRisk(SpecModel):
-    """Layer 3: enforced continuously while the graph runs."""
-
-    max_unhedged_qty: PositiveFloat | None = Field(
-        default=None,
-        description="Breach when the net quantity across the graph's legs (filled on one side, not yet "
-        "hedged on the other) exceeds this, in base units; omitted: no limit.",
-    )
-    max_loss_usd: PositiveFloat | None = Field(
-        default=None,
-        description="Breach when the graph's realized + unrealized loss exceeds this, in USD; omitted: no limit.",
-    )
-    max_drawdown_usd: PositiveFloat | None = Field(
-        default=None,
-        description="Breach when PnL falls this far below its peak during the graph, in USD; omitted: no limit.",
-    )
-
-
-class FailurePolicy(SpecModel):
-    """Layer 4: what happens on a breach."""
-
-    on_runtime_breach: FailureAction = Field(
-        default="cancel_all_open",
-        description="On a runtime limit breach: cancel_all_open (default) cancels every open order of the "
-        "graph; cancel_pending cancels the nodes not yet sent; pause_graph stops activating nodes and keeps "
-        "orders; do_nothing only reports it.",
-    )
-    on_disconnect: FailureAction = Field(
-        default="pause_graph",
-        description="When the graph engine loses its connection to a venue: same choices; default "
-        "pause_graph.",
-    )
-
-
-class GraphRisk(SpecModel):
-    """Four layers of risk: admission, pre-trade, runtime, and what to do on a breach."""
-
-    admission: AdmissionRisk = Field(
-        default_factory=AdmissionRisk, description="Layer 1, checked once before any order leaves."
-    )
-    pre_trade: PreTradeRisk = Field(
-        default_factory=PreTradeRisk, description="Layer 2, checked on each node before it sends an order."
-    )
-    runtime: RuntimeRisk = Field(
-        default_factory=RuntimeRisk, description="Layer 3, enforced continuously while the graph runs."
-    )
-    failure: FailurePolicy = Field(
-        default_factory=FailurePolicy, description="Layer 4: what happens on a breach or a disconnect."
-    )
-
-
-class ExecutionGraphSpec(SpecModel):
-    """A multi-leg order: nodes (orders) linked by triggered edges, with four layers of risk."""
-
-    nodes: dict[str, GraphNode] = Field(
-        min_length=1, max_length=256, description="Nodes by id (1 to 256); ids are what edges refer to."
-    )
-    edges: list[GraphEdge] = Field(
-        default_factory=list,
-        max_length=256,
-        description="Triggered links between nodes, at most 256; no self-loops, no cycles. Empty: every node "
-        "starts at once.",
-    )
-    risk: GraphRisk = Field(
-        default_factory=GraphRisk, description="Limits and breach actions; omitted: no limits."
-    )
-    sandbox: bool = Field(default=True, description="Paper-trade the graph, no real orders (default true).")
-    metadata: dict[str, str] = Field(
-        default_factory=dict,
-        description="Free-form labels kept with the graph (strategy, ticket); not interpreted.",
-    )
-
-
-def graph_problems(spec: ExecutionGraphSpec) -> list[tuple[tuple[str | int, ...], str]]:
-    """Cross-node rules: (location inside the spec, message) for each violation."""
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    incoming: dict[str, list[int]] = {n: [] for n in spec.nodes}
-    adjacency: dict[str, list[str]] = {n: [] for n in spec.nodes}
-    for i, edge in enumerate(spec.edges):
-        for end, name in (("from", edge.from_), ("to", edge.to)):
-            if name not in spec.nodes:
-                problems.append((("edges", i, end), f"edge refers to unknown node {name!r}"))
-        if edge.from_ == edge.to:
-            problems.append((("edges", i, "to"), f"edge from {edge.from_!r} to itself"))
-        if edge.from_ in spec.nodes and edge.to in spec.nodes:
-            incoming[edge.to].append(i)
-            adjacency[edge.from_].append(edge.to)
-    for node_id, node in spec.nodes.items():
-        if node.derived and not incoming[node_id]:
-            problems.append((("nodes", node_id, "derived"), "a derived node needs an incoming edge"))
-    cycle = _find_cycle(adjacency)
-    if cycle:
-        problems.append((("edges",), "cycle in graph: " + " -> ".join(cycle)))
-    return problems
-
-
-def _find_cycle(adjacency: dict[str, list[str]]) -> list[str] | None:
-    state: dict[str, int] = {}  # 1 = on stack, 2 = done
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in adjacency[node]:
-            if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt) :], nxt]
-            if nxt not in state and (found := visit(nxt)):
-                return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in sorted(adjacency):
-        if node not in state and (found := visit(node)):
-            return found
-    return None
+__all__ = [
+    "FAILURE_ACTIONS",
+    "OBJECT_SIZINGS",
+    "OBJECT_TRIGGERS",
+    "SIMPLE_SIZINGS",
+    "SIMPLE_TRIGGERS",
+    "SIZINGS",
+    "TRIGGERS",
+    "AdmissionRisk",
+    "EdgeCondition",
+    "ExecutionGraphSpec",
+    "FailureAction",
+    "FailurePolicy",
+    "GraphEdge",
+    "GraphNode",
+    "GraphRisk",
+    "OnPrice",
+    "OnTimeout",
+    "PreTradeRisk",
+    "RuntimeRisk",
+    "ScaledNotional",
+    "Twap",
+    "graph_problems",
+    "graph_warnings",
+    "parse_sizing",
+    "parse_trigger",
+]

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from .common import DnsName, MeshLabel, Resources, Sha256, Symbol
-from .graph import ExecutionGraphSpec, graph_problems
+from .graph import ExecutionGraphSpec, graph_problems, graph_warnings
 from .specs import Feed, RiskLimits, WasmLimits
 
 
@@ -158,3 +158,12 @@ def project_problems(cfg: SequenceFile) -> list[tuple[Location, str]]:
         for loc, msg in graph_problems(graph):
             problems.append((("graph", name, *loc), msg))
     return problems
+
+
+def project_warnings(cfg: SequenceFile) -> list[tuple[Location, str]]:
+    """Settings that are accepted but have no effect."""
+    return [
+        (("graph", name, *loc), msg)
+        for name, graph in cfg.graph.items()
+        for loc, msg in graph_warnings(graph)
+    ]
