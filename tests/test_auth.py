@@ -121,3 +121,12 @@ def test_a_generated_token_is_written_where_the_source_says(
     path = tmp_path / "sequence" / "coordinator-7171.token"
     assert str(path) in creds.source
     assert read_token_file(path) == creds.control
+
+
+def test_a_generated_token_that_cannot_be_written_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    (tmp_path / "sequence").write_text("")  # a file where the token directory should be
+    with pytest.raises(TokenError, match=r"no token given \(--token-file or \$SEQUENCE_TOKEN\)"):
+        load_credentials("edge", 7070, env={})

@@ -151,7 +151,14 @@ def load_credentials(
         source = f"token from {token_file}" if token_file else f"token from ${TOKEN_ENV}"
     else:
         control = generate_token()
-        path = write_token_file(default_token_path(role, port), control)
+        path = default_token_path(role, port)
+        try:
+            write_token_file(path, control)
+        except OSError as exc:
+            raise TokenError(
+                f"no token given (--token-file or ${TOKEN_ENV}) and the generated one cannot be written "
+                f"to {path}: {exc.strerror or exc}"
+            ) from None
         source = f"generated a token into {path} (send it as 'Authorization: Bearer <token>')"
     metrics = token_from(metrics_token_file, METRICS_TOKEN_ENV, env)
     return Credentials(control, metrics, source)
