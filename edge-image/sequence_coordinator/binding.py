@@ -4,8 +4,9 @@ The control token in HELLO authenticates "an edge of this namespace". What it ma
 to the venue it declared in HELLO:
 
 - one live connection per venue: a second HELLO for a venue that is already connected is refused,
-  unless it comes from the same edge process (same `client_id`) reconnecting before its old
-  connection timed out, which then replaces the old one;
+  whoever sends it (a `client_id` is no secret: DELIVER frames carry the sender's). An edge that
+  lost its connection is dropped at once when the socket closes, or after the peer timeout when it
+  went silent; its reconnection attempts (with backoff) then succeed;
 - every instance it registers is at that venue;
 - in a mesh group with a routing table, an instance is admitted only as the (deployment, label,
   venue) row of that table: an edge cannot take a label of a deployment it does not host;
@@ -40,9 +41,9 @@ def check_hello_token(credentials: Credentials, hello: dict[str, Any]) -> None:
         raise Refused(UNAUTHORIZED, "HELLO carries an unknown token")
 
 
-def venue_conflict(owner_client_id: int | None, client_id: int, venue: str, owner_edge: str) -> None:
-    """Raise unless a connection of `client_id` may bind `venue` (owned by `owner_client_id`, if any)."""
-    if owner_client_id is not None and owner_client_id != client_id:
+def venue_conflict(venue: str, owner_edge: str | None) -> None:
+    """Raise if `venue` is bound to a live connection (of edge `owner_edge`)."""
+    if owner_edge is not None:
         raise Refused(
             VENUE_TAKEN,
             f"venue {venue!r} is already connected (edge {owner_edge}); one edge per venue on the mesh",

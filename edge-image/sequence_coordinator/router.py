@@ -659,15 +659,11 @@ class EdgeConnection(asyncio.Protocol):
         coordinator = self.coordinator
         owner = coordinator.venue_owners.get(venue)
         try:
-            venue_conflict(
-                owner.client_id if owner else None, client_id, venue, owner.edge_id if owner else ""
-            )
+            venue_conflict(venue, owner.edge_id if owner is not None and not owner.closed else None)
         except Refused:
             coordinator.hello_refusals += 1
             raise
-        if owner is not None:  # the same edge process reconnecting before its old connection timed out
-            log.info("edge %s (venue %s) reconnected: replacing its old connection", edge_id, venue)
-            owner.close(abort=True)
+        if owner is not None:  # closed, its connection_lost still to come: forget it now
             coordinator.drop_connection(owner)
         self.edge_id, self.venue, self.client_id = edge_id, venue, client_id
         coordinator.venue_owners[venue] = self
