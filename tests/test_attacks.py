@@ -185,6 +185,9 @@ def test_with_the_token_everything_works_as_before(edge: EdgeProcess) -> None:
     assert edge.http.post("/v1/deployments/quiet/stop").json()["state"] == "Stopped"
     assert isinstance(edge.http.get(f"{HEDGER_PATH}/orders").json(), list)
     assert edge.http.get(f"{HEDGER_PATH}/logs?tail=5").status_code == 200
+    # Through the Kubernetes pod proxy, Authorization is the API server's: the token has its own header.
+    via_proxy = {"Authorization": "Bearer kube-api-token", "X-Sequence-Token": TEST_TOKEN}
+    assert anonymous(edge, "GET", "/v1/deployments", headers=via_proxy).status_code == 200
 
 
 # ---------------------------------------------------------------- the coordinator's HTTP API

@@ -63,6 +63,12 @@ def test_authorize(path: str, header: str | None, expected: int | None) -> None:
         assert refusal[1] == {401: "Unauthorized", 403: "Forbidden"}[refusal[0]]
 
 
+def test_the_token_header_stands_in_for_authorization() -> None:
+    assert authorize(CREDS, "/v1/deployments", "Basic kube-user", CONTROL_TOKEN) is None  # pod proxy
+    assert authorize(CREDS, "/v1/deployments", None, METRICS_TOKEN) is not None
+    assert authorize(CREDS, "/v1/deployments", None, "  ") is not None
+
+
 def test_bearer_token_parsing() -> None:
     assert bearer_token(f"Bearer  {CONTROL_TOKEN} ") == CONTROL_TOKEN
     assert bearer_token(None) is None and bearer_token("Token abc") is None

@@ -30,6 +30,9 @@ METRICS: Literal["metrics"] = "metrics"
 Scope = Literal["control", "metrics"]
 
 TOKEN_ENV = "SEQUENCE_TOKEN"
+# The same token in a header of its own, for paths that consume `Authorization`: the Kubernetes
+# API server's pod proxy authenticates the caller with it and does not forward it to the pod.
+TOKEN_HEADER = "X-Sequence-Token"
 METRICS_TOKEN_ENV = "SEQUENCE_METRICS_TOKEN"
 MIN_TOKEN_CHARS = 16  # a shorter shared secret is refused: it could be guessed
 MAX_TOKEN_CHARS = 4096
@@ -183,18 +186,29 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip()
 
 
+def request_tokens(authorization: str | None, token_header: str | None) -> list[str]:
+    """The tokens a request carries: in `Authorization: Bearer` and in the X-Sequence-Token header."""
+    tokens = [bearer_token(authorization), token_header.strip() if token_header else None]
+    return [t for t in tokens if t]
+
+
 def bearer_header(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def authorize(creds: Credentials, path: str, header: str | None) -> tuple[int, str, str] | None:
-    """None if the request may proceed, else (status, reason, message) to answer with."""
+def authorize(
+    creds: Credentials, path: str, header: str | None, token_header: str | None = None
+) -> tuple[int, str, str] | None:
+    """None if the request may proceed, else (status, reason, message) to answer with. `header` is
+    the Authorization header, `token_header` the X-Sequence-Token header."""
     needed = required_scope(path)
     if needed is None:
         return None
-    scope = creds.scope_of(bearer_token(header))
+    tokens = request_tokens(header, token_header)
+    scopes = {creds.scope_of(t) for t in tokens}  # either header may carry it
+    scope = CONTROL if CONTROL in scopes else METRICS if METRICS in scopes else None
     if scope is None:
-        what = "no bearer token" if bearer_token(header) is None else "an unknown bearer token"
+        what = "an unknown bearer token" if tokens else "no bearer token"
         return 401, "Unauthorized", f"{path} needs 'Authorization: Bearer <token>'; the request had {what}"
     if scope == METRICS and needed == CONTROL:
         return 403, "Forbidden", f"the metrics token may only read /metrics, not {path}"

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from .auth import Credentials, authorize
+from .auth import TOKEN_HEADER, Credentials, authorize
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -18,7 +18,9 @@ def auth_middleware(creds: Credentials) -> Middleware:
 
     @web.middleware
     async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        refusal = authorize(creds, request.path, request.headers.get("Authorization"))
+        refusal = authorize(
+            creds, request.path, request.headers.get("Authorization"), request.headers.get(TOKEN_HEADER)
+        )
         if refusal is None:
             return await handler(request)
         status, reason, message = refusal
