@@ -265,7 +265,7 @@ def test_a_trapping_instance_fails_alone_and_its_sibling_keeps_trading(
 
 @pytest.mark.slow
 def test_cli_verbs_against_a_running_session(session: Callable[..., UpSession]) -> None:
-    run = session(MESH_ARB, "--start", "--duration", "60", token_env=False)
+    run = session(MESH_ARB, "--start", "--duration", "300", token_env=False)
     wait_until(lambda: hedger_received(run) > 0, what="the first hedged fill")
     token_file = Path(run.state()["token_file"])
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600 and run.token() != AUTH["Authorization"][7:]
