@@ -40,10 +40,29 @@ import click
     help="Seconds of silence after which an edge's instances leave the topology",
 )
 @click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    help="File holding the token edges send in HELLO and clients as 'Authorization: Bearer'  "
+    "[default: $SEQUENCE_TOKEN, else a generated token written to a 0600 file named in the first log line]",
+)
+@click.option(
+    "--metrics-token-file",
+    type=click.Path(dir_okay=False),
+    help="File holding a token that may only read /metrics  [default: $SEQUENCE_METRICS_TOKEN, else "
+    "/metrics needs the control token]",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
 )
 def coordinator(
-    port: int, mesh_port: int, bind: str, heartbeat: float, peer_timeout: float, log_level: str
+    port: int,
+    mesh_port: int,
+    bind: str,
+    heartbeat: float,
+    peer_timeout: float,
+    token_file: str | None,
+    metrics_token_file: str | None,
+    log_level: str,
 ) -> None:
     """Run the coordinator: edges connect on --mesh-port; topology, routing tables and metrics on --port."""
     if peer_timeout <= heartbeat:
@@ -51,9 +70,17 @@ def coordinator(
     if port == mesh_port and port != 0:
         raise click.BadParameter("--port and --mesh-port must differ", param_hint="--mesh-port")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from sequence_wire.auth import TokenError, load_credentials
+
     from .api import run
 
     try:
-        run(bind, port, mesh_port, heartbeat_s=heartbeat, peer_timeout_s=peer_timeout)
+        credentials = load_credentials("coordinator", port, token_file, metrics_token_file)
+    except (TokenError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        run(
+            bind, port, mesh_port, credentials=credentials, heartbeat_s=heartbeat, peer_timeout_s=peer_timeout
+        )
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {bind}:{port}/{mesh_port}: {exc}") from exc
