@@ -1,4 +1,5 @@
-"""Cython build: every .pyx under edge-image/sequence_edge becomes an extension.
+"""Cython build: every .pyx under edge-image/sequence_edge (subpackages included) becomes an
+extension named after its path (algo/native.pyx -> sequence_edge.algo.native).
 
 Later work only adds .pyx files; nothing here needs to change.
 """
@@ -13,11 +14,11 @@ PKG = ROOT / "edge-image" / "sequence_edge"
 
 extensions = [
     Extension(
-        f"sequence_edge.{pyx.stem}",
+        "sequence_edge." + ".".join(pyx.relative_to(PKG).with_suffix("").parts),
         [str(pyx.relative_to(ROOT))],
         extra_compile_args=["-O3", "-fno-strict-aliasing"],
     )
-    for pyx in sorted(PKG.glob("*.pyx"))
+    for pyx in sorted(PKG.rglob("*.pyx"))
 ]
 
 setup(

@@ -1,0 +1,1 @@
+"""The algorithm runtimes of the edge: the WASM host and the native (.so) loader."""
