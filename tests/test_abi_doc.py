@@ -198,7 +198,7 @@ def test_handy_absolute_offsets_are_correct() -> None:
 
 def test_version_rule_states_the_exact_error() -> None:
     text = doc_text()
-    assert f"ABI mismatch: got N, expected {abi.ABI_VERSION}" in text
+    assert f"AbiMismatch {{ got: N, expected: {abi.ABI_VERSION} }}" in text
     assert abi.NATIVE_VTABLE_SYMBOL in text
 
 

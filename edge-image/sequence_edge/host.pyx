@@ -302,7 +302,7 @@ cdef size_t _addr(object ctypes_pointer) except? 0:
 # ------------------------------------------------------------------ failure and traps
 
 cdef str _state_name(int state):
-    return ("loaded", "running", "stopped", "failed", "removed")[state]
+    return ("loaded", "running", "stopped", "failed", "removed", "paused")[state]
 
 
 cdef void slot_fail(seq_slot_t* s, const char* reason) noexcept nogil:
@@ -414,6 +414,7 @@ cdef inline seq_io_block_t* slot_begin(seq_slot_t* s) noexcept nogil:
     cdef seq_io_block_t* io = s.io  # refreshed after every call (slot_call)
     write_state(s, io)
     io.actions.count = 0
+    io.actions.flags = 0
     s.sends_this_callback = 0
     return io
 
@@ -428,21 +429,36 @@ cdef int slot_call(seq_slot_t* s, const wasmtime_func_t* f, wasmtime_val_raw_t* 
     cdef seq_io_block_t* io
     cdef uint32_t n, room
     cdef char reason[REASON_MAX]
-    wt.context_set_epoch_deadline(s.ctx, s.deadline_ticks)
-    s.deadline_armed = False
     s.call_seq += 1
-    if timed:
-        t0 = seq_clock_ns(CLOCK_MONOTONIC)
-    err = wt.func_call_unchecked(s.ctx, f, args, nargs, &trap)
-    if timed:
-        t1 = seq_clock_ns(CLOCK_MONOTONIC)
-        hist_record(&s.latency, t1 - t0)
-    s.callbacks += 1
-    if err != NULL or trap != NULL:
-        slot_fail_call(s, err, trap, what)
-        return -1
-    io = slot_io(s)
-    s.io = io
+    if s.native != NULL:  # native: one call through the vtable (no deadline: no sandbox)
+        if timed:
+            t0 = seq_clock_ns(CLOCK_MONOTONIC)
+        n = <uint32_t>native_invoke(s, f, args)
+        if timed:
+            t1 = seq_clock_ns(CLOCK_MONOTONIC)
+            hist_record(&s.latency, t1 - t0)
+        s.callbacks += 1
+        if n != 0:
+            slot_fail_native(s, what)
+            return -1
+        io = s.io
+    else:
+        wt.context_set_epoch_deadline(s.ctx, s.deadline_ticks)
+        s.deadline_armed = False
+        if timed:
+            t0 = seq_clock_ns(CLOCK_MONOTONIC)
+        err = wt.func_call_unchecked(s.ctx, f, args, nargs, &trap)
+        if timed:
+            t1 = seq_clock_ns(CLOCK_MONOTONIC)
+            hist_record(&s.latency, t1 - t0)
+        s.callbacks += 1
+        if err != NULL or trap != NULL:
+            slot_fail_call(s, err, trap, what)
+            return -1
+        io = slot_io(s)
+        s.io = io
+    if io.actions.flags & 1:  # ACTIONS_FLAG_DECLINED: the algo does not implement this callback
+        s.caps &= ~slot_cap_of(s, f)
     n = io.actions.count
     if n > SEQ_MAX_ACTIONS:
         s.abi_violations += 1
@@ -481,7 +497,7 @@ cdef int slot_call_value(seq_slot_t* s, const wasmtime_func_t* f, const char* wh
 cdef int slot_on_book(seq_slot_t* s, Book book, uint16_t symbol_idx) noexcept nogil:
     cdef seq_io_block_t* io
     cdef wasmtime_val_raw_t arg
-    if s.state != SLOT_RUNNING:
+    if s.state != SLOT_RUNNING or (s.muted >> symbol_idx) & 1:
         return 1
     if book.stale:
         s.stale_skipped += 1
@@ -554,8 +570,19 @@ cdef wasm_trap_t* imp_send(void* env, wasmtime_caller_t* caller, wasmtime_val_ra
     cdef seq_slot_t* s = <seq_slot_t*>env
     cdef int32_t label_len = args[1].i32
     cdef int32_t payload_len = args[3].i32
-    cdef uint8_t* label
-    cdef uint8_t* payload
+    cdef uint8_t* label = NULL
+    cdef uint8_t* payload = NULL
+    if 0 < label_len <= SEQ_MAX_LABEL and <uint32_t>payload_len <= SEQ_MAX_PAYLOAD:
+        label = guest_ptr(s, caller, args[0].i32, label_len)
+        payload = guest_ptr(s, caller, args[2].i32, payload_len)
+    args[0].i64 = 0
+    args[0].i32 = slot_send(s, label, label_len, payload, payload_len)
+    return NULL
+
+
+cdef int32_t slot_send(seq_slot_t* s, const uint8_t* label, int32_t label_len, const uint8_t* payload,
+                       int32_t payload_len) noexcept nogil:
+    """seq.send for both runtimes; label/payload are NULL when outside the guest's memory."""
     cdef seq_outbox_entry_t* e
     cdef int32_t rc = 0
     if <uint32_t>payload_len > SEQ_MAX_PAYLOAD:
@@ -563,8 +590,6 @@ cdef wasm_trap_t* imp_send(void* env, wasmtime_caller_t* caller, wasmtime_val_ra
     elif label_len <= 0 or label_len > SEQ_MAX_LABEL:
         rc = -3
     else:
-        label = guest_ptr(s, caller, args[0].i32, label_len)
-        payload = guest_ptr(s, caller, args[2].i32, payload_len)
         if label == NULL or payload == NULL:
             rc = -4
         elif not seq_label_ok(label, <uint32_t>label_len):
@@ -587,9 +612,7 @@ cdef wasm_trap_t* imp_send(void* env, wasmtime_caller_t* caller, wasmtime_val_ra
             s.sends += 1
     if rc != 0:
         s.send_errors += 1
-    args[0].i64 = 0
-    args[0].i32 = rc
-    return NULL
+    return rc
 
 
 cdef wasm_trap_t* imp_now_ns(void* env, wasmtime_caller_t* caller, wasmtime_val_raw_t* args,
@@ -673,6 +696,8 @@ cdef dict _IMPORT_CALLBACKS = {
     "position": <size_t>imp_position,
     "symbol": <size_t>imp_symbol,
     "venue_name": <size_t>imp_venue_name,
+    "subscribe": <size_t>imp_subscribe,
+    "unsubscribe": <size_t>imp_unsubscribe,
 }
 
 
@@ -722,6 +747,10 @@ class InstanceStateError(RuntimeError):
     """The operation is not possible in the instance's current state (e.g. starting a failed one)."""
 
 
+# --- native (.so) instances and seq.subscribe: see algo/native_host.pxi
+include "algo/native_host.pxi"
+
+
 class Action(NamedTuple):
     kind: int
     side: int
@@ -755,6 +784,10 @@ _CAP_BITS = {
     "algo_on_start": CAP_START,
     "algo_on_stop": CAP_STOP,
     "algo_on_shutdown": CAP_SHUTDOWN,
+    "algo_on_pause": CAP_PAUSE,
+    "algo_on_resume": CAP_RESUME,
+    "algo_on_subscribed": CAP_SUBSCRIBED,
+    "algo_on_unsubscribed": CAP_UNSUBSCRIBED,
 }
 
 
@@ -859,8 +892,12 @@ cdef class AlgoInstance:
         if self.slot == NULL:
             raise MemoryError()
         self._keepalive = []
+        self.runtime = "wasm"
+        self.slot.max_symbols = SEQ_MAX_SYMBOLS
 
     def __dealloc__(self):
+        if self.slot != NULL and self._native_lib is not None:
+            _detach_native(self)  # destroy() before the library reference goes
         if self.slot != NULL:
             free(self.slot.params)
             free(self.slot.venues)
@@ -875,7 +912,7 @@ cdef class AlgoInstance:
     cdef int on_fill(self, const seq_fill_t* fill) noexcept nogil:
         cdef seq_slot_t* s = self.slot
         cdef seq_io_block_t* io
-        if s.state != SLOT_RUNNING and s.state != SLOT_STOPPED:
+        if s.state != SLOT_RUNNING and s.state != SLOT_STOPPED and s.state != SLOT_PAUSED:
             return 1
         io = slot_begin(s)
         io.fill = fill[0]
@@ -884,7 +921,7 @@ cdef class AlgoInstance:
     cdef int on_reject(self, const seq_reject_t* reject) noexcept nogil:
         cdef seq_slot_t* s = self.slot
         cdef seq_io_block_t* io
-        if s.state != SLOT_RUNNING and s.state != SLOT_STOPPED:
+        if s.state != SLOT_RUNNING and s.state != SLOT_STOPPED and s.state != SLOT_PAUSED:
             return 1
         io = slot_begin(s)
         io.reject = reject[0]
@@ -993,7 +1030,9 @@ cdef class AlgoInstance:
                                    ("algo_on_reject", "on_reject"), ("algo_on_nbbo", "on_nbbo"),
                                    ("algo_on_message", "on_message"), ("algo_on_heartbeat", "on_heartbeat"),
                                    ("algo_on_start", "on_start"), ("algo_on_stop", "on_stop"),
-                                   ("algo_on_shutdown", "on_shutdown")):
+                                   ("algo_on_shutdown", "on_shutdown"), ("algo_on_pause", "on_pause"),
+                                   ("algo_on_resume", "on_resume"), ("algo_on_subscribed", "on_subscribed"),
+                                   ("algo_on_unsubscribed", "on_unsubscribed")):
             func = exports.get(export_name)
             if isinstance(func, wasmtime.Func):
                 memcpy(self._func_slot(field), <void*><size_t>ctypes.addressof(func._func),
@@ -1001,7 +1040,7 @@ cdef class AlgoInstance:
         # ABI version first: a bundle of another ABI may define algo_io differently.
         self._probe(exports["algo_abi_version"], b"algo_abi_version", &value)
         if value != SEQ_ABI_VERSION:
-            raise AbiMismatchError(f"ABI mismatch: got {value}, expected {SEQ_ABI_VERSION}")
+            raise AbiMismatchError(f"AbiMismatch {{ got: {value}, expected: {SEQ_ABI_VERSION} }}")
         self._probe(exports["algo_io"], b"algo_io", &value)
         io = <uint32_t>value
         size = wt.memory_data_size(s.ctx, &s.memory)
@@ -1033,6 +1072,14 @@ cdef class AlgoInstance:
             return &s.f_on_start
         if field == "on_stop":
             return &s.f_on_stop
+        if field == "on_pause":
+            return &s.f_on_pause
+        if field == "on_resume":
+            return &s.f_on_resume
+        if field == "on_subscribed":
+            return &s.f_on_subscribed
+        if field == "on_unsubscribed":
+            return &s.f_on_unsubscribed
         return &s.f_on_shutdown
 
     cdef _probe(self, object func, bytes what, int32_t* value):
@@ -1046,6 +1093,8 @@ cdef class AlgoInstance:
         self.slot.state = SLOT_REMOVED
         self.slot.memory_ready = False
         self.slot.ctx = NULL
+        if self._native_lib is not None:
+            _detach_native(self)
         self._instance = None
         self._linker = None
         self._store = None
@@ -1082,9 +1131,12 @@ cdef class AlgoInstance:
         memory = wt.memory_data_size(s.ctx, &s.memory) if s.memory_ready else 0
         return {
             "deployment_id": self.deployment_id,
+            "runtime": self.runtime,
             "state": self.state,
             "reason": self.reason,
             "symbols": list(self.symbols),
+            "unsubscribed": [sym for i, sym in enumerate(self.symbols) if (s.muted >> i) & 1],
+            "max_symbols": s.max_symbols,
             "capabilities": sorted(self.capabilities),
             "bundle_sha256": self.bundle_sha256,
             "callbacks": s.callbacks,
@@ -1195,14 +1247,24 @@ cdef class Router:
 
     def rebuild(self, instances) -> None:
         """Recompute every route from `instances` (in order); called when instances change."""
+        cdef AlgoInstance a
         wanted = {}
         for inst in instances:
-            for idx, sym in enumerate(inst.symbols):
-                wanted.setdefault(sym, []).append((inst, idx))
+            a = <AlgoInstance>inst
+            if a.slot.state == SLOT_STOPPED or a.slot.state == SLOT_FAILED:
+                continue  # stopped instances release their routes (paused ones keep them)
+            for idx, sym in enumerate(a.symbols):
+                if not (a.slot.muted >> idx) & 1:
+                    wanted.setdefault(sym, []).append((inst, idx))
         for sym in wanted:
             self.route_of(sym)
         for sym, route in self._route_ids.items():
             self._set_route(route, wanted.get(sym, []))
+
+    def route_subscribers(self, str symbol) -> list:
+        """Deployment ids on a symbol's route, in dispatch order."""
+        route = self._route_ids.get(symbol, -1)
+        return [] if route < 0 else [inst.deployment_id for inst, _idx in self._route_subscribers[route]]
 
     def route(self, str symbol) -> int:
         """Stable id of a symbol's route (the edge caches it per book)."""
@@ -1298,6 +1360,9 @@ cdef class AlgoHost:
     def __cinit__(self):
         self._ticker = NULL
         self._engine_ptr = NULL
+        self._carried = NULL
+        self._n_carried = 0
+        self._carried_keepalive = []
 
     def __init__(self, *, tick_us: float = 100.0, latency_sample_every: int = 8):
         """tick_us: epoch ticker period (deadline resolution). latency_sample_every: time one
@@ -1327,6 +1392,8 @@ cdef class AlgoHost:
 
     def __dealloc__(self):
         self._stop_ticker()
+        for _names, table in self._carried_keepalive or ():  # None if the GC cleared it first
+            free(<void*><size_t>table)
 
     cdef void _stop_ticker(self) noexcept:
         if self._ticker != NULL:
@@ -1387,30 +1454,18 @@ cdef class AlgoHost:
                 del self._modules[sha]
 
     def load(self, str deployment_id, wasm_bytes, symbols, params=None, *, deadline_ms: float = 1.0,
-             memory_limit_bytes: int = 64 << 20, venue_names=None) -> AlgoInstance:
+             memory_limit_bytes: int = 64 << 20, venue_names=None, max_symbols=None) -> AlgoInstance:
         """Validate, instantiate and register a deployment's bundle (state "loaded").
 
         Loading an id that exists hot-swaps it: the new instance replaces the old one only after it
         validated (a bad bundle leaves the old one running); it inherits the old AlgoState
         (next_id, PnL, positions and open orders of symbols it still trades) and whatever the old
         one emitted that was not drained yet (actions, outbox, logs), and is started if the old one
-        was running. The old instance gets no callback.
+        was running. The old instance gets no callback. `max_symbols` bounds what seq.subscribe
+        may add (default: the symbols given, so subscribing is off).
         """
         cdef AlgoInstance inst
-        cdef AlgoInstance old
-        if self._ticker == NULL:
-            raise RuntimeError("this AlgoHost is closed")
-        if not deployment_id:
-            raise ValueError("deployment_id must be a non-empty string")
-        sym_tuple = _check_symbols(symbols)
-        param_dict = {}
-        for key, value in (params or {}).items():
-            if not isinstance(key, str) or not key:
-                raise ValueError(f"param names must be non-empty strings, got {key!r}")
-            param_dict[key] = _as_text(f"param {key!r}", value)
-        venues = tuple(_as_text("venue name", v) for v in (venue_names or ()))
-        if len(venues) > 255:
-            raise ValueError("at most 255 venue names (Nbbo venue indexes are u8)")
+        sym_tuple, param_dict, venues = self._check_load(deployment_id, symbols, params, venue_names)
         if not (isinstance(deadline_ms, (int, float)) and math.isfinite(deadline_ms)
                 and 0 < deadline_ms <= 60_000):
             raise ValueError(f"deadline_ms must be > 0 and <= 60000, got {deadline_ms!r}")
@@ -1425,22 +1480,86 @@ cdef class AlgoHost:
         for name in capabilities:
             inst.slot.caps |= _CAP_BITS[name]
         inst._set_tables(sym_tuple, param_dict, venues)
-        inst.slot.latency_mask = self.latency_sample_every - 1
+        self._set_limits(inst, max_symbols)
         try:
             inst._instantiate(self.engine, module, self.tick_ns, float(deadline_ms), memory_limit_bytes)
         except BaseException:
             inst._release()
             raise
-        old = self._instances.get(deployment_id)
+        return self._install(inst)
+
+    def load_native(self, str deployment_id, NativeLibrary library, symbols, params=None, *,
+                    venue_names=None, max_symbols=None) -> AlgoInstance:
+        """Create a native instance of an opened library (see algo/native.pyx) for a deployment;
+        the same lifecycle, hot swap and callbacks as `load`, without the sandbox."""
+        cdef AlgoInstance inst
+        sym_tuple, param_dict, venues = self._check_load(deployment_id, symbols, params, venue_names)
+        if library.closed:
+            raise ValueError("the native library is closed")
+        inst = AlgoInstance()
+        inst.deployment_id = deployment_id
+        inst.bundle_sha256 = library.sha256
+        inst._set_tables(sym_tuple, param_dict, venues)
+        self._set_limits(inst, max_symbols)
+        _attach_native(inst, library)
+        inst.capabilities = frozenset(n for n, bit in _CAP_BITS.items() if inst.slot.caps & bit)
+        return self._install(inst)
+
+    def _check_load(self, str deployment_id, symbols, params, venue_names) -> tuple:
+        if self._ticker == NULL:
+            raise RuntimeError("this AlgoHost is closed")
+        if not deployment_id:
+            raise ValueError("deployment_id must be a non-empty string")
+        sym_tuple = _check_symbols(symbols)
+        param_dict = {}
+        for key, value in (params or {}).items():
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"param names must be non-empty strings, got {key!r}")
+            param_dict[key] = _as_text(f"param {key!r}", value)
+        venues = tuple(_as_text("venue name", v) for v in (venue_names or ()))
+        if len(venues) > 255:
+            raise ValueError("at most 255 venue names (Nbbo venue indexes are u8)")
+        return sym_tuple, param_dict, venues
+
+    cdef _set_limits(self, AlgoInstance inst, max_symbols):
+        n = len(inst.symbols) if max_symbols is None else max_symbols
+        if not isinstance(n, int) or not len(inst.symbols) <= n <= abi.MAX_SYMBOLS:
+            raise ValueError(f"max_symbols must be an int within {len(inst.symbols)}..{abi.MAX_SYMBOLS} "
+                             f"(at least the deployment's symbols), got {max_symbols!r}")
+        inst.slot.max_symbols = n
+        inst.slot.carried = self._carried
+        inst.slot.n_carried = self._n_carried
+        inst.slot.latency_mask = self.latency_sample_every - 1
+
+    cdef AlgoInstance _install(self, AlgoInstance inst):
+        cdef AlgoInstance old = self._instances.get(inst.deployment_id)
         was_running = old is not None and old.slot.state == SLOT_RUNNING
         if old is not None:
             _inherit_state(inst, old)
             old._release()
-        self._instances[deployment_id] = inst
+        self._instances[inst.deployment_id] = inst
         self.router.rebuild(list(self._instances.values()))
         if was_running:
-            self.start(deployment_id)
+            self.start(inst.deployment_id)
         return inst
+
+    def set_carried_symbols(self, symbols) -> None:
+        """The symbols this edge carries: seq.subscribe accepts only these (until called, none)."""
+        cdef uint32_t i
+        cdef bytes b
+        names = [_utf8(str(sym)) for sym in symbols]
+        table = <seq_str_t*>calloc(len(names) + 1, sizeof(seq_str_t))
+        if table == NULL:
+            raise MemoryError()
+        for i, b in enumerate(names):
+            table[i].data = <const uint8_t*>PyBytes_AS_STRING(b)
+            table[i].len = len(b)
+        self._carried_keepalive.append((names, <size_t>table))  # slots may still point into old tables
+        self._carried = table
+        self._n_carried = len(names)
+        for inst in self._instances.values():
+            (<AlgoInstance>inst).slot.carried = table
+            (<AlgoInstance>inst).slot.n_carried = len(names)
 
     # ---- lifecycle
 
@@ -1462,9 +1581,12 @@ cdef class AlgoHost:
         cdef seq_slot_t* s = inst.slot
         if s.state == SLOT_FAILED:
             raise InstanceStateError(f"{deployment_id} failed ({inst.reason}); load the bundle again")
+        if s.state == SLOT_PAUSED:
+            raise InstanceStateError(f"{deployment_id} is paused; resume it (start is for stopped ones)")
         if s.state == SLOT_RUNNING:
             return inst.state
         s.state = SLOT_RUNNING
+        self.router.rebuild(list(self._instances.values()))
         if s.caps & CAP_START:
             slot_begin(s)
             slot_simple(s, &s.f_on_start, "algo_on_start")
@@ -1474,14 +1596,81 @@ cdef class AlgoHost:
         """Run algo_on_stop (if exported); keep state and memory, deliver no more books."""
         cdef AlgoInstance inst = self._get(deployment_id)
         cdef seq_slot_t* s = inst.slot
-        if s.state != SLOT_RUNNING:
+        if s.state != SLOT_RUNNING and s.state != SLOT_PAUSED:
             return inst.state
         if s.caps & CAP_STOP:
             slot_begin(s)
             if slot_simple(s, &s.f_on_stop, "algo_on_stop") != 0:
                 return inst.state
         s.state = SLOT_STOPPED
+        self.router.rebuild(list(self._instances.values()))  # stop releases its routes
         return inst.state
+
+    def pause(self, str deployment_id) -> str:
+        """Run algo_on_pause; no books, NBBO, messages or heartbeats until resume, but the
+        instance keeps its routes and subscriptions (resume is immediate). Only from running."""
+        cdef AlgoInstance inst = self._get(deployment_id)
+        cdef seq_slot_t* s = inst.slot
+        if s.state == SLOT_PAUSED:
+            return inst.state
+        if s.state != SLOT_RUNNING:
+            raise InstanceStateError(f"{deployment_id} is {inst.state}; only a running instance can pause")
+        if s.caps & CAP_PAUSE:
+            slot_begin(s)
+            if slot_simple(s, &s.f_on_pause, "algo_on_pause") != 0:
+                return inst.state
+        s.state = SLOT_PAUSED
+        return inst.state
+
+    def resume(self, str deployment_id) -> str:
+        """Run algo_on_resume and deliver books again. Only from paused."""
+        cdef AlgoInstance inst = self._get(deployment_id)
+        cdef seq_slot_t* s = inst.slot
+        if s.state == SLOT_RUNNING:
+            return inst.state
+        if s.state != SLOT_PAUSED:
+            raise InstanceStateError(f"{deployment_id} is {inst.state}; only a paused instance can resume")
+        s.state = SLOT_RUNNING
+        if s.caps & CAP_RESUME:
+            slot_begin(s)
+            slot_simple(s, &s.f_on_resume, "algo_on_resume")
+        return inst.state
+
+    def apply_subscriptions(self) -> list:
+        """Make seq.subscribe/unsubscribe calls take effect: update each instance's symbols and
+        routes, then deliver algo_on_subscribed / algo_on_unsubscribed. Returns
+        [(deployment_id, symbols tuple)] of the instances whose symbol list grew (the edge gives
+        their accounts the new books)."""
+        cdef AlgoInstance inst
+        cdef seq_slot_t* s
+        cdef wasmtime_val_raw_t arg
+        cdef uint32_t i, added, removed
+        grown = []
+        changed = False
+        for obj in list(self._instances.values()):
+            inst = <AlgoInstance>obj
+            s = inst.slot
+            added, removed = s.subscribed_new, s.unsubscribed_new
+            if not (added or removed):
+                continue
+            s.subscribed_new = s.unsubscribed_new = 0
+            changed = True
+            if s.n_symbols > len(inst.symbols):
+                inst.symbols = tuple((<char*>s.symbols[i].data)[:s.symbols[i].len].decode("utf-8", "replace")
+                                     for i in range(s.n_symbols))
+                grown.append((inst.deployment_id, inst.symbols))
+            for i in range(SEQ_MAX_SYMBOLS):
+                arg.i64 = 0
+                arg.i32 = i
+                if (added >> i) & 1 and s.caps & CAP_SUBSCRIBED and s.state != SLOT_FAILED:
+                    slot_begin(s)
+                    slot_call(s, &s.f_on_subscribed, &arg, 1, "algo_on_subscribed")
+                if (removed >> i) & 1 and s.caps & CAP_UNSUBSCRIBED and s.state != SLOT_FAILED:
+                    slot_begin(s)
+                    slot_call(s, &s.f_on_unsubscribed, &arg, 1, "algo_on_unsubscribed")
+        if changed:
+            self.router.rebuild(list(self._instances.values()))
+        return grown
 
     def remove(self, str deployment_id) -> list:
         """Run algo_on_shutdown (unless failed), free the instance; returns its undrained actions
