@@ -1330,7 +1330,7 @@ cdef class Router:
                     for j in range(self._counts[route]):
                         e[j].slot.action_count = 0
                 t1 = seq_clock_ns(clock)
-            out.append((t1 - t0) / batch_size)
+            out.append((t1 - t0) / <double>batch_size)
         return out
 
 

@@ -304,7 +304,7 @@ def bench_raw_on_book(NativeLibrary lib, bytes book, bytes features, int batches
                 for k in range(batch_size):
                     rc |= native_on_book(vt, inst, b, st, f, acts)
                 t1 = _clock_ns(clock)
-            out.append((t1 - t0) / batch_size)
+            out.append((t1 - t0) / <double>batch_size)
     finally:
         lib.destroy(inst)
         free(b)

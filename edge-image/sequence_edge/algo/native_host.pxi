@@ -262,3 +262,33 @@ cdef void _detach_native(AlgoInstance inst) noexcept:
 
 class NativeCreateError(BundleError):
     pass
+
+
+def bench_prepared_on_book(AlgoInstance inst, Book book, int batches, int batch_size, bint cpu_time=False) -> list:
+    """Mean ns per algo_on_book call with the book written once: the slot's call path alone
+    (arm the deadline for wasm, call, read the actions and next_id back), the same for both
+    runtimes. Per batch of `batch_size` calls; bench/native_dispatch.py compares the runtimes."""
+    cdef seq_slot_t* s = inst.slot
+    cdef seq_io_block_t* io
+    cdef wasmtime_val_raw_t arg
+    cdef int clock = CLOCK_THREAD_CPUTIME_ID if cpu_time else CLOCK_MONOTONIC
+    cdef int b, k, rc = 0
+    cdef uint64_t t0, t1
+    if s.state != SLOT_RUNNING:
+        raise InstanceStateError(f"{inst.deployment_id} is {inst.state}, not running")
+    io = slot_begin(s)
+    book.write_l2(<uint8_t*>&io.book, 0)
+    book.write_features(<uint8_t*>&io.features)
+    arg.i64 = 0
+    out = []
+    for b in range(batches):
+        with nogil:
+            t0 = seq_clock_ns(clock)
+            for k in range(batch_size):
+                rc |= slot_call(s, &s.f_on_book, &arg, 1, "algo_on_book", False)
+                s.action_count = 0
+            t1 = seq_clock_ns(clock)
+        out.append((t1 - t0) / <double>batch_size)
+    if rc != 0:
+        raise RuntimeError(f"on_book failed: {inst.reason}")
+    return out
