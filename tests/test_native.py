@@ -153,7 +153,7 @@ def test_capabilities_gate_callbacks_and_undeclared_ones_are_offered_until_decli
     assert host.heartbeat() == 1 and host.heartbeat() == 1  # declared and implemented
     assert counters.calls()["heartbeat"] == 2
     nbbo = dict(bid_px_1e8=BID, bid_qty_1e8=PX, ask_px_1e8=ASK, ask_qty_1e8=PX)
-    assert host.on_nbbo("BTC-USD", **nbbo) == 1  # offered, declined ...
+    assert host.on_nbbo("BTC-USD", **nbbo) == 0  # offered, declined (so not received) ...
     assert not host.get("p").wants_nbbo
     assert host.on_nbbo("BTC-USD", **nbbo) == 0  # ... so no NBBO is prepared for it any more
     assert counters.calls()["nbbo"] == 1

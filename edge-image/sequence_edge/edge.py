@@ -29,7 +29,8 @@ from . import abi
 from .deployment import Deployment, failure_reason, iso
 from .engine import Engine
 from .feeds import FeedAdapter, SimFeedAdapter
-from .host import AlgoHost, BundleError
+from .algo.bundles import load_bundle
+from .host import AlgoHost
 from .push import PushError, PushRequest, verify_sha256
 from .records import RecordBuffer
 from .replay import ReplayFeedAdapter
@@ -67,6 +68,8 @@ class EdgeConfig:
     # The venue table every instance gets (seq.venue_name, Nbbo venue indexes): the same list on
     # every edge of a project so an index means the same venue everywhere; default [venue].
     venue_names: list[str] = field(default_factory=list)
+    # Native (.so) algorithms run unsandboxed in this process: only with --allow-native.
+    allow_native: bool = False
 
     def __post_init__(self) -> None:
         if not self.edge_id:
@@ -134,6 +137,7 @@ class Edge:
         self.next_heartbeat_ns = self.started_ns + HEARTBEAT_NS
         self.steps = 0
         self._stopping = False
+        self._carried: list[str] | None = None  # symbols seq.subscribe may add (set by ensure_symbols)
         # a replay feed has a fixed symbol set, all of which get books (and --symbols must be in it)
         self.ensure_symbols(
             list(config.symbols) + [s for s in self.feed.available_symbols() or [] if s not in config.symbols]
@@ -171,6 +175,10 @@ class Edge:
         for symbol in symbols:
             if not self.engine.has_book(symbol):
                 self.feed.subscribe(symbol, self.engine.add_book(symbol))
+        carried = self.feed.available_symbols() or self.engine.symbols  # what seq.subscribe may add
+        if carried != self._carried:
+            self._carried = list(carried)
+            self.host.set_carried_symbols(self._carried)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -190,21 +198,14 @@ class Edge:
                 old.account.check_resymbol(req.symbols)
             except ValueError as exc:
                 raise PushError("SymbolInUse", str(exc)) from None
-        try:
-            inst = self.host.load(
-                deployment_id,
-                wasm,
-                req.symbols,
-                req.params,
-                deadline_ms=req.wasm.deadline_ms,
-                memory_limit_bytes=req.wasm.memory_mib << 20,
-                venue_names=self.venue_names,
-            )
-        except BundleError as exc:
-            reason = type(exc).__name__.removesuffix("Error") or "BadBundle"
-            raise PushError("BadBundle" if reason == "Bundle" else reason, str(exc)) from None
-        except ValueError as exc:
-            raise PushError("InvalidPush", str(exc)) from None
+        inst = load_bundle(
+            self.host,
+            deployment_id,
+            req,
+            wasm,
+            allow_native=self.config.allow_native,
+            venue_names=self.venue_names,
+        )
         # committed: nothing below refuses the push
         self.ensure_symbols(req.symbols)
         risk = req.risk.model_dump()
@@ -226,8 +227,10 @@ class Edge:
             f"{'pushed' if old is None else 'replaced'} bundle sha256={req.sha256[:12]} ({len(wasm)} bytes), "
             f"symbols {', '.join(req.symbols)}, state {inst.state}",
         )
-        if req.state == "Running" and inst.state != "running":
+        if req.state in ("Running", "Paused") and inst.state not in ("running", "paused"):
             self.start(deployment_id)
+        if req.state == "Paused" and inst.state == "running":
+            self.pause(deployment_id)
         self._deployments_changed()
         return old is None
 
@@ -245,9 +248,37 @@ class Edge:
         self.engine.settle(deployment_id)
         dep.edge_log("INFO", "started")
 
+    def pause(self, deployment_id: str) -> None:
+        """on_pause; books stop until resume, the instance and its subscriptions stay warm."""
+        dep = self.get(deployment_id)
+        if dep.instance.state not in ("running", "paused"):
+            raise PushError("NotRunning", f"{deployment_id} is {dep.instance.state}; only a running one pauses", 409)
+        self.host.pause(deployment_id)
+        self.engine.settle(deployment_id)
+        dep.edge_log("INFO", "paused")
+
+    def resume(self, deployment_id: str) -> None:
+        dep = self.get(deployment_id)
+        if dep.instance.state not in ("running", "paused"):
+            raise PushError("NotPaused", f"{deployment_id} is {dep.instance.state}; only a paused one resumes", 409)
+        self.host.resume(deployment_id)
+        self.engine.settle(deployment_id)
+        dep.edge_log("INFO", "resumed")
+
+    def _apply_subscriptions(self) -> None:
+        """seq.subscribe calls of the last batch: new symbols get books and join the accounts."""
+        grown = self.host.apply_subscriptions(before_callbacks=self._grow_account)
+        for dep_id, _symbols in grown:
+            self.engine.settle(dep_id)
+
+    def _grow_account(self, deployment_id: str, symbols: tuple[str, ...]) -> None:
+        self.ensure_symbols(list(symbols))
+        self.engine.resymbol(deployment_id, list(symbols))
+        self.deployments[deployment_id].edge_log("INFO", f"subscribed: symbols now {', '.join(symbols)}")
+
     def stop(self, deployment_id: str) -> None:
         dep = self.get(deployment_id)
-        if dep.instance.state == "running":
+        if dep.instance.state in ("running", "paused"):
             self.host.stop(deployment_id)
             self.engine.settle(deployment_id)  # on_stop may cancel
             dep.edge_log("INFO", f"stopped; {dep.account.n_open} resting order(s) kept")
@@ -368,6 +399,7 @@ class Edge:
                 self.valid_book_seen = any(not self.engine.book(s).stale for s in self.engine.symbols)
             if self.top_of_book_sink is not None:
                 self._publish_top_of_book()
+        self._apply_subscriptions()
         for dep in list(self.deployments.values()):
             self._housekeep(dep)
         if now >= self.next_heartbeat_ns:
@@ -502,6 +534,7 @@ class Edge:
             "venue": self.config.venue,
             "symbols": list(acct.symbols),
             "state": inst.state.capitalize(),
+            "runtime": inst.runtime,
             "bundle_sha256": inst.bundle_sha256,
             "size_bytes": dep.size_bytes,
             "capabilities": sorted(inst.capabilities),

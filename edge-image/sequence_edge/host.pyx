@@ -1636,11 +1636,12 @@ cdef class AlgoHost:
             slot_simple(s, &s.f_on_resume, "algo_on_resume")
         return inst.state
 
-    def apply_subscriptions(self) -> list:
+    def apply_subscriptions(self, before_callbacks=None) -> list:
         """Make seq.subscribe/unsubscribe calls take effect: update each instance's symbols and
         routes, then deliver algo_on_subscribed / algo_on_unsubscribed. Returns
-        [(deployment_id, symbols tuple)] of the instances whose symbol list grew (the edge gives
-        their accounts the new books)."""
+        [(deployment_id, symbols tuple)] of the instances whose symbol list grew; for each,
+        `before_callbacks(deployment_id, symbols)` runs first (the edge gives the account the
+        new books, so orders placed in on_subscribed can use them)."""
         cdef AlgoInstance inst
         cdef seq_slot_t* s
         cdef wasmtime_val_raw_t arg
@@ -1659,6 +1660,8 @@ cdef class AlgoHost:
                 inst.symbols = tuple((<char*>s.symbols[i].data)[:s.symbols[i].len].decode("utf-8", "replace")
                                      for i in range(s.n_symbols))
                 grown.append((inst.deployment_id, inst.symbols))
+                if before_callbacks is not None:
+                    before_callbacks(inst.deployment_id, inst.symbols)
             for i in range(SEQ_MAX_SYMBOLS):
                 arg.i64 = 0
                 arg.i32 = i
@@ -1748,7 +1751,8 @@ cdef class AlgoHost:
         io.message.from_len = len(label)
         memcpy(io.message.payload, PyBytes_AS_STRING(data), len(data))
         io.message.payload_len = len(data)
-        return slot_simple(s, &s.f_on_message, "algo_on_message") == 0
+        # a callback that declines (not implemented) did not receive anything
+        return slot_simple(s, &s.f_on_message, "algo_on_message") == 0 and bool(s.caps & CAP_MESSAGE)
 
     def deliver_nbbo(self, str deployment_id, *, symbol_idx: int, bid_px_1e8: int, bid_qty_1e8: int,
                      ask_px_1e8: int, ask_qty_1e8: int, ts_ns: int = 0, bid_venue: int = 0,
@@ -1769,7 +1773,7 @@ cdef class AlgoHost:
         io.nbbo.symbol_idx = symbol_idx
         io.nbbo.bid_venue = bid_venue
         io.nbbo.ask_venue = ask_venue
-        return slot_simple(s, &s.f_on_nbbo, "algo_on_nbbo") == 0
+        return slot_simple(s, &s.f_on_nbbo, "algo_on_nbbo") == 0 and bool(s.caps & CAP_NBBO)
 
     def on_nbbo(self, str symbol, **nbbo) -> int:
         """Deliver a cross-venue NBBO of `symbol` to every running instance that trades it and

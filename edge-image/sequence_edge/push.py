@@ -32,8 +32,8 @@ class PushError(Exception):
 class PushRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    bundle: str | None = Field(default=None, description="base64 of the .wasm")
-    bundle_url: str | None = Field(default=None, description="http(s) URL the edge downloads the .wasm from")
+    bundle: str | None = Field(default=None, description="base64 of the .wasm (or the .so, runtime native)")
+    bundle_url: str | None = Field(default=None, description="http(s) URL the edge downloads the bundle from")
     sha256: Sha256
     runtime: Literal["wasm", "native"] = "wasm"
     symbols: list[Symbol] = Field(min_length=1, max_length=16)
@@ -43,7 +43,13 @@ class PushRequest(BaseModel):
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
     risk: RiskLimits = Field(default_factory=RiskLimits)
     wasm: WasmLimits = Field(default_factory=WasmLimits)
-    state: Literal["Stopped", "Running"] = "Stopped"
+    state: Literal["Stopped", "Running", "Paused"] = "Stopped"
+    max_symbols: int | None = Field(
+        default=None,
+        ge=1,
+        le=16,
+        description="symbols the algorithm may have, seq.subscribe included (default: the symbols given)",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> PushRequest:
@@ -53,6 +59,8 @@ class PushRequest(BaseModel):
             raise ValueError(f"bundle_url must be an http:// or https:// URL, got {self.bundle_url!r}")
         if len(set(self.symbols)) != len(self.symbols):
             raise ValueError(f"symbols must be unique, got {self.symbols}")
+        if self.max_symbols is not None and self.max_symbols < len(self.symbols):
+            raise ValueError(f"max_symbols ({self.max_symbols}) is below the {len(self.symbols)} symbols given")
         return self
 
 
@@ -66,7 +74,8 @@ def check_deployment_id(deployment_id: str) -> None:
 
 
 def parse_push(body: Any) -> PushRequest:
-    """Validate a decoded JSON body; PushError(UnknownField / InvalidPush / UnsupportedRuntime)."""
+    """Validate a decoded JSON body; PushError(UnknownField / InvalidPush). Whether the edge runs
+    `runtime: native` is the edge's decision (algo/bundles.py)."""
     if not isinstance(body, dict):
         raise PushError("InvalidPush", f"the push body must be a JSON object, got {type(body).__name__}")
     try:
@@ -80,11 +89,6 @@ def parse_push(body: Any) -> PushRequest:
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors[:5]
         )
         raise PushError("InvalidPush", problems) from None
-    if req.runtime != "wasm":
-        raise PushError(
-            "UnsupportedRuntime",
-            "this edge runs wasm bundles only (native .so algorithms are for first-party edges built with them)",
-        )
     return req
 
 

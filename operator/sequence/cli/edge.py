@@ -154,6 +154,13 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     "project  [default: VENUE]",
 )
 @click.option(
+    "--allow-native",
+    is_flag=True,
+    default=False,
+    help="Accept native (.so) algorithms (push runtime: native). They run unsandboxed inside this "
+    "process: a crash in one takes the edge down. Off by default",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
 )
 def edge(
@@ -178,6 +185,7 @@ def edge(
     taker_fee_bps: float,
     coordinator: str | None,
     venue_names: list[str],
+    allow_native: bool,
     log_level: str,
 ) -> None:
     """Run a venue edge: host deployments pushed over the control API (docs/edge-api.md)."""
@@ -215,6 +223,7 @@ def edge(
         maker_fee_bps=maker_fee_bps,
         taker_fee_bps=taker_fee_bps,
         venue_names=venue_names,
+        allow_native=allow_native,
     )
     try:
         run_loop(serve(config, bind, port, coordinator))

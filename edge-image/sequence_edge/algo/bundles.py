@@ -1,0 +1,72 @@
+"""Loading a pushed bundle into the edge's AlgoHost: a WASM module, or a native library when the
+edge allows native code. Every refusal is a PushError naming the problem; nothing changes then."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sequence_edge.algo.native import NativeBundleError, NativeLibrary
+from sequence_edge.host import AlgoHost, AlgoInstance, BundleError
+from sequence_edge.push import PushError
+
+if TYPE_CHECKING:
+    from sequence_edge.push import PushRequest
+
+
+def native_dir() -> Path:
+    """Where pushed native libraries are written before dlopen: private to this process's user."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(base) / f"sequence-native-{os.getuid()}"
+
+
+def _reason(exc: Exception) -> str:
+    name = type(exc).__name__.removesuffix("Error")
+    return "BadBundle" if name in ("Bundle", "NativeBundle", "") else name
+
+
+def load_bundle(
+    host: AlgoHost,
+    deployment_id: str,
+    req: PushRequest,
+    data: bytes,
+    *,
+    allow_native: bool,
+    venue_names: list[str],
+) -> AlgoInstance:
+    """Load (or hot-swap) `data` as the deployment's algorithm, per `req.runtime`."""
+    try:
+        if req.runtime == "native":
+            if not allow_native:
+                raise PushError(
+                    "NativeNotAllowed",
+                    "this edge does not run native algorithms: they run unsandboxed inside the edge "
+                    "process, so an edge must opt in (sequence edge --allow-native; allowNative: true "
+                    "on the VenueEdge). Push the WASM build instead, or use an edge that allows native code",
+                    403,
+                )
+            library = NativeLibrary.from_bytes(data, native_dir(), req.sha256)
+            return host.load_native(
+                deployment_id,
+                library,
+                req.symbols,
+                req.params,
+                venue_names=venue_names,
+                max_symbols=req.max_symbols,
+            )
+        return host.load(
+            deployment_id,
+            data,
+            req.symbols,
+            req.params,
+            deadline_ms=req.wasm.deadline_ms,
+            memory_limit_bytes=req.wasm.memory_mib << 20,
+            venue_names=venue_names,
+            max_symbols=req.max_symbols,
+        )
+    except (BundleError, NativeBundleError) as exc:
+        raise PushError(_reason(exc), str(exc), 422 if isinstance(exc, NativeBundleError) else 400) from None
+    except ValueError as exc:
+        raise PushError("InvalidPush", str(exc)) from None
