@@ -244,6 +244,8 @@ class Edge:
             raise PushError(
                 "Failed", f"{deployment_id} failed ({dep.instance.reason}); push the bundle again", 409
             )
+        if dep.instance.state == "paused":
+            raise PushError("Paused", f"{deployment_id} is paused; resume it (start is for stopped ones)", 409)
         self.host.start(deployment_id)
         self.engine.settle(deployment_id)
         dep.edge_log("INFO", "started")
