@@ -78,7 +78,9 @@ def main() -> None:
         rounds = 3  # interleaved, so that a slow phase of the machine hits every harness alike
         share = max(1, args.batches // rounds)
         for _ in range(rounds):
-            raw = bench_raw_on_book(lib, book.l2_bytes(0), book.features_bytes(), share, args.batch_size, True)
+            raw = bench_raw_on_book(
+                lib, book.l2_bytes(0), book.features_bytes(), share, args.batch_size, True
+            )
             results.setdefault("raw native", []).extend(raw)
             for dep in ("wasm", "native"):
                 inst = host.get(dep)
@@ -89,7 +91,9 @@ def main() -> None:
         # Full edge dispatch, one runtime at a time on the route.
         for dep, other in (("wasm", "native"), ("native", "wasm")):
             host.stop(other)
-            results[f"dispatch {dep}"] = host.router.bench_dispatch(book, share, args.batch_size // 10 or 1, True)
+            results[f"dispatch {dep}"] = host.router.bench_dispatch(
+                book, share, args.batch_size // 10 or 1, True
+            )
             host.start(other)
         for dep in ("wasm", "native"):
             assert host.status(dep)["state"] == "running", host.status(dep)

@@ -47,8 +47,21 @@ def build_probe(out: Path, *defines: str) -> Path:
 class ProbeCounters:
     """The C probe's global counters, read through ctypes (the same mapping the host uses)."""
 
-    KINDS = ("book", "fill", "reject", "nbbo", "message", "heartbeat", "start", "stop", "shutdown",
-             "pause", "resume", "subscribed", "unsubscribed")
+    KINDS = (
+        "book",
+        "fill",
+        "reject",
+        "nbbo",
+        "message",
+        "heartbeat",
+        "start",
+        "stop",
+        "shutdown",
+        "pause",
+        "resume",
+        "subscribed",
+        "unsubscribed",
+    )
 
     def __init__(self, path: Path) -> None:
         self.lib = ctypes.CDLL(str(path))

@@ -253,7 +253,9 @@ def test_the_seed_strategy_trades_through_the_host(host: AlgoHost, rust_libs: di
 
 @needs_cargo
 def test_a_panicking_native_strategy_fails_alone(host: AlgoHost, rust_libs: dict[str, Path]) -> None:
-    wasm = (Path(__file__).resolve().parents[1] / "examples" / "market-maker" / "market_maker.wasm").read_bytes()
+    wasm = (
+        Path(__file__).resolve().parents[1] / "examples" / "market-maker" / "market_maker.wasm"
+    ).read_bytes()
     host.load("wasm-mm", wasm, ["BTC-USD"])
     host.load_native("trap", NativeLibrary.open(rust_libs["trap"]), ["BTC-USD"])
     host.start("wasm-mm")

@@ -134,6 +134,7 @@ def test_pause_stops_callbacks_and_resume_restarts_them(
     wait_for(lambda: edge.status(dep)["callbacks"] > 5, what="books to reach the algo")
     resp = edge.http.post(f"/v1/deployments/{dep}/pause")
     assert resp.status_code == 200 and resp.json()["state"] == "Paused", resp.text
+
     def books_seen() -> int:  # callbacks other than fills and rejects (which a paused algo still gets)
         status = edge.status(dep)
         return int(status["callbacks"] - status["fills"] - status["rejects"])
@@ -155,7 +156,9 @@ def test_pause_stops_callbacks_and_resume_restarts_them(
 def test_an_edge_without_allow_native_refuses_a_native_push(libs: dict[str, Path], tmp_path: Path) -> None:
     proc = EdgeProcess(tmp_path, "--venue", "kraken", "--symbols", "BTC-USD")
     try:
-        code, reason, message = error(proc.http.put("/v1/deployments/mine", json=native_body(libs["my_strategy"])))
+        code, reason, message = error(
+            proc.http.put("/v1/deployments/mine", json=native_body(libs["my_strategy"]))
+        )
         assert (code, reason) == (403, "NativeNotAllowed")
         assert "--allow-native" in message
         assert proc.http.get("/v1/deployments").json() == []

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import abi
+from .algo.bundles import load_bundle
 from .deployment import Deployment, failure_reason, iso
 from .engine import Engine
 from .feeds import FeedAdapter, SimFeedAdapter
-from .algo.bundles import load_bundle
 from .host import AlgoHost
 from .push import PushError, PushRequest, verify_sha256
 from .records import RecordBuffer
@@ -245,7 +245,9 @@ class Edge:
                 "Failed", f"{deployment_id} failed ({dep.instance.reason}); push the bundle again", 409
             )
         if dep.instance.state == "paused":
-            raise PushError("Paused", f"{deployment_id} is paused; resume it (start is for stopped ones)", 409)
+            raise PushError(
+                "Paused", f"{deployment_id} is paused; resume it (start is for stopped ones)", 409
+            )
         self.host.start(deployment_id)
         self.engine.settle(deployment_id)
         dep.edge_log("INFO", "started")
@@ -254,7 +256,9 @@ class Edge:
         """on_pause; books stop until resume, the instance and its subscriptions stay warm."""
         dep = self.get(deployment_id)
         if dep.instance.state not in ("running", "paused"):
-            raise PushError("NotRunning", f"{deployment_id} is {dep.instance.state}; only a running one pauses", 409)
+            raise PushError(
+                "NotRunning", f"{deployment_id} is {dep.instance.state}; only a running one pauses", 409
+            )
         self.host.pause(deployment_id)
         self.engine.settle(deployment_id)
         dep.edge_log("INFO", "paused")
@@ -262,7 +266,9 @@ class Edge:
     def resume(self, deployment_id: str) -> None:
         dep = self.get(deployment_id)
         if dep.instance.state not in ("running", "paused"):
-            raise PushError("NotPaused", f"{deployment_id} is {dep.instance.state}; only a paused one resumes", 409)
+            raise PushError(
+                "NotPaused", f"{deployment_id} is {dep.instance.state}; only a paused one resumes", 409
+            )
         self.host.resume(deployment_id)
         self.engine.settle(deployment_id)
         dep.edge_log("INFO", "resumed")

@@ -60,7 +60,9 @@ class PushRequest(BaseModel):
         if len(set(self.symbols)) != len(self.symbols):
             raise ValueError(f"symbols must be unique, got {self.symbols}")
         if self.max_symbols is not None and self.max_symbols < len(self.symbols):
-            raise ValueError(f"max_symbols ({self.max_symbols}) is below the {len(self.symbols)} symbols given")
+            raise ValueError(
+                f"max_symbols ({self.max_symbols}) is below the {len(self.symbols)} symbols given"
+            )
         return self
 
 
