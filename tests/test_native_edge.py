@@ -82,6 +82,7 @@ def test_a_panicking_native_strategy_fails_while_a_wasm_sibling_trades(
     failed = wait_for(
         lambda: (s := edge.status("trap"))["state"] == "Failed" and s, what="the native trap to fail"
     )
+    assert failed["last_error"]["reason"] == "Panic"
     message = failed["last_error"]["message"]
     assert "panic in on_book" in message and "trap: book 4 is one too many" in message
     orders = edge.status("mm")["orders"]
