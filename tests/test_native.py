@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import wasmtime
 
 from sequence_edge import abi
 from sequence_edge.algo.native import (
@@ -270,3 +271,21 @@ def test_a_panicking_native_strategy_fails_alone(host: AlgoHost, rust_libs: dict
     assert host.on_book(make_book(bid=BID - PX)) == 1  # the WASM sibling keeps trading
     assert host.status("wasm-mm")["state"] == "running"
     assert any(a.kind == abi.ACTION_PLACE for a in host.drain_actions("wasm-mm"))
+
+
+def test_wasm_subscribe_and_unsubscribe_change_what_on_book_sees(host: AlgoHost) -> None:
+    wat = (Path(__file__).parent / "fixtures" / "host" / "subscriber.wat").read_text()
+    host.set_carried_symbols(["BTC-USD", "ETH-USD"])
+    host.load("w", wasmtime.wat2wasm(wat), ["BTC-USD"], max_symbols=2)
+    host.start("w")
+    eth = make_book("ETH-USD", 3_000 * PX, 3_001 * PX)
+    assert host.on_book(eth) == 0
+    assert host.on_book(make_book()) == 1
+    assert host.apply_subscriptions() == [("w", ("BTC-USD", "ETH-USD"))]
+    assert host.on_book(eth) == 1  # symbol 1 now: the algo unsubscribes it
+    assert host.on_book(eth) == 0
+    host.apply_subscriptions()
+    reports = [(a.order_id, a.px_1e8) for a in host.drain_actions("w")]
+    # book of symbol 0 + subscribe -> index 1; on_subscribed(1); book of symbol 1 + unsubscribe -> 0;
+    # on_unsubscribed(1)
+    assert reports == [(10, 0), (1, 1), (3, 1), (11, 0), (2, 0), (4, 1)]
