@@ -289,3 +289,26 @@ def test_wasm_subscribe_and_unsubscribe_change_what_on_book_sees(host: AlgoHost)
     # book of symbol 0 + subscribe -> index 1; on_subscribed(1); book of symbol 1 + unsubscribe -> 0;
     # on_unsubscribed(1)
     assert reports == [(10, 0), (1, 1), (3, 1), (11, 0), (2, 0), (4, 1)]
+
+
+@needs_cargo
+def test_one_source_behaves_the_same_native_and_wasm(host: AlgoHost, rust_libs: dict[str, Path]) -> None:
+    params = {"spread_bps": "4", "qty": "0.01", "max_position": "0.05"}
+    wasm = (
+        Path(__file__).resolve().parents[1] / "examples" / "market-maker" / "market_maker.wasm"
+    ).read_bytes()
+    host.load("wasm", wasm, ["BTC-USD"], params)
+    host.load_native("native", NativeLibrary.open(rust_libs["market_maker"]), ["BTC-USD"], params)
+    for dep in ("wasm", "native"):
+        host.start(dep)
+    assert [line.text for line in host.drain_logs("wasm")] == [
+        line.text for line in host.drain_logs("native")
+    ]
+    mid, placed = 65_000 * PX, 0
+    for step in range(60):
+        mid += ((step * 7) % 11 - 5) * PX
+        assert host.on_book(make_book(bid=mid - PX, ask=mid + PX)) == 2
+        wasm_actions, native_actions = host.drain_actions("wasm"), host.drain_actions("native")
+        assert wasm_actions == native_actions, step
+        placed += sum(a.kind == abi.ACTION_PLACE for a in wasm_actions)
+    assert placed > 0
