@@ -142,6 +142,9 @@ class LocalRun:
                 ",".join(symbols),
                 *feed_args(feed, str(self.project.root / feed.replay.file) if feed.replay else None),
             ]
+            venue_block = self.project.config.venue.get(venue)
+            if venue_block is not None and venue_block.allow_native:
+                args.append("--allow-native")
             url = f"http://127.0.0.1:{port}"
             sup = Supervised(
                 f"edge/{venue}",

@@ -63,6 +63,11 @@ class VenueBlock(TomlModel):
     external: list[Endpoint] = Field(
         default_factory=list, description="host:port control endpoints of edges running outside the cluster"
     )
+    allow_native: bool = Field(
+        default=False,
+        description="Let this venue's edges run native (.so) algorithms: unsandboxed, inside the edge "
+        "process, for first-party code only",
+    )
 
 
 class DeployBlock(TomlModel):
@@ -154,6 +159,15 @@ def project_problems(cfg: SequenceFile) -> list[tuple[Location, str]]:
             )
         if len(set(block.symbols)) != len(block.symbols):
             problems.append((("deploy", name, "symbols"), "symbols must not repeat"))
+        venue_block = cfg.venue.get(block.venue)
+        if block.runtime == "native" and not (venue_block and venue_block.allow_native):
+            problems.append(
+                (
+                    ("deploy", name, "runtime"),
+                    f'runtime "native" runs unsandboxed inside the edge: set allow_native = true on '
+                    f"[venue.{block.venue}] to allow it (first-party code only), or deploy the .wasm",
+                )
+            )
     for name, graph in cfg.graph.items():
         for loc, msg in graph_problems(graph):
             problems.append((("graph", name, *loc), msg))

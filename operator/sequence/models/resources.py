@@ -154,6 +154,11 @@ class VenueEdgeSpec(SpecModel):
     external: list[str] = Field(
         default_factory=list, description="Control endpoints (host:port) of edges outside the cluster"
     )
+    allow_native: bool = Field(
+        default=False,
+        description="Run native (.so) algorithm bundles: they execute unsandboxed inside the edge "
+        "process (sequence edge --allow-native); off by default",
+    )
 
 
 class EdgeEndpointStatus(SpecModel):

@@ -146,6 +146,8 @@ def edge_deployment(
         ",".join(sorted(set(venues or []) | {spec.venue})),
     ]
     args += feed_args(spec.feed, replay_file)
+    if spec.allow_native:
+        args.append("--allow-native")
     container: dict[str, Any] = {
         "name": "edge",
         "image": defaults.image,
