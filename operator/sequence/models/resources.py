@@ -233,6 +233,7 @@ KINDS: tuple[Kind, ...] = (
             Column("Desired", ".spec.state", priority=1),
             Column("Venue", ".spec.venue"),
             Column("Label", ".spec.label"),
+            Column("Runtime", ".spec.runtime", description="wasm (sandboxed) or native (.so)"),
             Column("Edges", ".status.edgesSummary", description="pushed/capable edges"),
             READY,
             Column("Error", ".status.error.reason", priority=1),
