@@ -8,6 +8,7 @@ and a C probe (tests/fixtures/native_probe.c) built by gcc from the public heade
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,7 +114,20 @@ def test_non_elf_and_foreign_elf_files_are_refused_before_loading(tmp_path: Path
 def test_a_wrong_sha256_is_refused(tmp_path: Path, probe: Path) -> None:
     with pytest.raises(Sha256MismatchError, match="the deployment pins"):
         NativeLibrary.from_bytes(probe.read_bytes(), tmp_path / "cache", "0" * 64)
-    assert not list((tmp_path / "cache").glob("*.so")) if (tmp_path / "cache").exists() else True
+    assert not (tmp_path / "cache").exists()  # refused before anything was written
+
+
+@needs_gcc
+def test_pushed_bytes_are_stored_by_content_in_a_private_directory(tmp_path: Path, probe: Path) -> None:
+    data = probe.read_bytes()
+    lib = NativeLibrary.from_bytes(data, tmp_path, hashlib.sha256(data).hexdigest())
+    (stored,) = (tmp_path / f"sequence-native-{os.getuid()}").iterdir()
+    assert stored.name == f"{lib.sha256}.so" and stored.parent.stat().st_mode & 0o777 == 0o700
+    other = build_probe(tmp_path / "libplain.so", "PROBE_CAPS=SEQ_CAP_ON_START")
+    lib2 = NativeLibrary.from_bytes(other.read_bytes(), tmp_path)
+    assert lib2.capability_names() == {"OnStart"}  # other bytes, another file: never the first library
+    lib.close()
+    lib2.close()
 
 
 @needs_gcc

@@ -3,9 +3,6 @@ edge allows native code. Every refusal is a PushError naming the problem; nothin
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sequence_edge.algo.native import NativeBundleError, NativeLibrary
@@ -14,12 +11,6 @@ from sequence_edge.push import PushError
 
 if TYPE_CHECKING:
     from sequence_edge.push import PushRequest
-
-
-def native_dir() -> Path:
-    """Where pushed native libraries are written before dlopen: private to this process's user."""
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    return Path(base) / f"sequence-native-{os.getuid()}"
 
 
 def _reason(exc: Exception) -> str:
@@ -47,7 +38,7 @@ def load_bundle(
                     "on the VenueEdge). Push the WASM build instead, or use an edge that allows native code",
                     403,
                 )
-            library = NativeLibrary.from_bytes(data, native_dir(), req.sha256)
+            library = NativeLibrary.from_bytes(data, sha256=req.sha256)  # <tmp>/sequence-native-<uid>/
             return host.load_native(
                 deployment_id,
                 library,

@@ -132,7 +132,7 @@ cdef class NativeLibrary:
         cdef void* handle
         cdef vtable_entry_t entry
         cdef const seq_native_vtable_t* vt
-        path = str(Path(path).resolve())
+        path = os.path.abspath(path)
         data = Path(path).read_bytes()
         digest = hashlib.sha256(data).hexdigest()
         if sha256 is not None and digest != sha256.lower():
@@ -172,15 +172,20 @@ cdef class NativeLibrary:
         return lib
 
     @staticmethod
-    def from_bytes(data, directory, sha256=None) -> NativeLibrary:
-        """Write `data` to `directory` (private, created 0700) as <sha256>.so and open it."""
+    def from_bytes(data, directory=None, sha256=None) -> NativeLibrary:
+        """Check and open a library from its bytes (a push): they are written to a private
+        directory (created 0700 under `directory`, default the temp dir) as <sha256>.so, then
+        opened. Naming by content matters: the dynamic loader reuses an already-loaded library
+        of the same path, which is then guaranteed to hold the same bytes."""
         data = bytes(data)
         digest = hashlib.sha256(data).hexdigest()
         if sha256 is not None and digest != sha256.lower():
             raise Sha256MismatchError(f"native bundle sha256 is {digest}, but the deployment pins {sha256}")
         check_elf(data[:64])
-        directory = Path(directory)
+        directory = Path(directory or tempfile.gettempdir()) / f"sequence-native-{os.getuid()}"
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if directory.stat().st_uid != os.getuid() or directory.stat().st_mode & 0o077:
+            raise NativeBundleError(f"{directory} must be a directory only this user can access")
         target = directory / f"{digest}.so"
         if not target.exists() or hashlib.sha256(target.read_bytes()).hexdigest() != digest:
             fd, tmp = tempfile.mkstemp(dir=directory, suffix=".so.tmp")
