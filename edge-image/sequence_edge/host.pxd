@@ -108,7 +108,7 @@ cdef struct seq_slot_t:
     uint32_t muted             # bit i: symbol i was unsubscribed (no books; the index stays)
     uint32_t subscribed_new    # bit i: subscribed in a callback, on_subscribed not delivered yet
     uint32_t unsubscribed_new  # bit i: unsubscribed in a callback, on_unsubscribed not delivered yet
-    seq_str_t* carried         # symbols the edge carries (AlgoHost table); NULL: any symbol
+    seq_str_t* carried         # symbols the edge carries (AlgoHost table); NULL: none yet
     uint32_t n_carried
     uint32_t io_offset         # address of the IoBlock in linear memory (validated at load)
     seq_io_block_t* io         # host address of the IoBlock as of the end of the last call (memory

@@ -159,7 +159,7 @@ def algo_spec(project: Project, name: str) -> AlgoDeploymentSpec:
         symbols=block.symbols,
         runtime=block.runtime,
         bundle=_bundle_ref(project, name),
-        state="Running" if block.state == "running" else "Stopped",
+        state=block.state.capitalize(),  # type: ignore[arg-type]  # stopped/running/paused
         peers=block.peers,
         risk=block.risk,
         wasm=block.wasm,

@@ -56,6 +56,12 @@ class EdgeClient:
     def stop(self, deployment_id: str) -> dict[str, Any]:
         return _check(self.http.post(f"/v1/deployments/{deployment_id}/stop"))
 
+    def pause(self, deployment_id: str) -> dict[str, Any]:
+        return _check(self.http.post(f"/v1/deployments/{deployment_id}/pause"))
+
+    def resume(self, deployment_id: str) -> dict[str, Any]:
+        return _check(self.http.post(f"/v1/deployments/{deployment_id}/resume"))
+
     def remove(self, deployment_id: str) -> dict[str, Any]:
         return _check(self.http.delete(f"/v1/deployments/{deployment_id}"))
 

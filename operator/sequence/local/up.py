@@ -159,8 +159,7 @@ class LocalRun:
             if not sup.wait_healthy():
                 raise RuntimeError(f"the {venue} edge did not start; see {sup.log_path}")
         for name, block in self.project.config.deploy.items():
-            start = self.options.start or block.state == "running"
-            self.desired[name] = "Running" if start else "Stopped"
+            self.desired[name] = "Running" if self.options.start else block.state.capitalize()
             self.state.deployments[name] = LocalDeployment(
                 name,
                 resource_name(self.project.name, name),
@@ -259,7 +258,7 @@ class LocalRun:
             client = EdgeClient(self.edge_urls[dep.venue], timeout=2.0)
             try:
                 status = client.status(dep.deployment_id)
-                if status.get("state") in ("Running", "Stopped"):
+                if status.get("state") in ("Running", "Stopped", "Paused"):
                     self.desired[name] = status["state"]
             except Exception as exc:  # ApiError, httpx transport errors, bad JSON
                 previous = self.snapshot.get(name, {})

@@ -79,7 +79,7 @@ class DeployBlock(TomlModel):
     )
     sha256: Sha256 | None = Field(default=None, description="Required for remote bundles")
     runtime: Literal["wasm", "native"] = "wasm"
-    state: Literal["stopped", "running"] = "stopped"
+    state: Literal["stopped", "running", "paused"] = "stopped"
     peers: list[MeshLabel] = Field(default_factory=list, description="Labels this instance sends messages to")
     risk: RiskLimits = Field(default_factory=RiskLimits)
     wasm: WasmLimits = Field(default_factory=WasmLimits)

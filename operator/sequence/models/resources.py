@@ -40,7 +40,11 @@ class AlgoDeploymentSpec(SpecModel):
     symbols: list[Symbol] = Field(min_length=1, max_length=16)
     runtime: Literal["wasm", "native"] = "wasm"
     bundle: BundleRef
-    state: Literal["Running", "Stopped"] = Field(default="Stopped", description="Desired state")
+    state: Literal["Running", "Stopped", "Paused"] = Field(
+        default="Stopped",
+        description="Desired state. Paused: no books until Running again, but the instance and its "
+        "market-data subscriptions stay warm (Stopped releases them)",
+    )
     peers: list[MeshLabel] = Field(default_factory=list)
     risk: RiskLimits = Field(default_factory=RiskLimits)
     wasm: WasmLimits = Field(default_factory=WasmLimits)
@@ -70,7 +74,8 @@ class EdgeInstanceStatus(SpecModel):
 
 class AlgoDeploymentStatus(StatusBase):
     lifecycle_state: (
-        Literal["Pending", "Deploying", "Running", "Stopped", "Degraded", "Failed", "Deleting"] | None
+        Literal["Pending", "Deploying", "Running", "Paused", "Stopped", "Degraded", "Failed", "Deleting"]
+        | None
     ) = None
     deployment_id: str | None = None
     size_bytes: int | None = None

@@ -110,6 +110,14 @@ class EdgeClient(ControlClient):
         data = await self._ok("POST", f"/v1/deployments/{deployment_id}/stop")
         return data
 
+    async def pause(self, deployment_id: str) -> dict[str, Any]:
+        data = await self._ok("POST", f"/v1/deployments/{deployment_id}/pause")
+        return data
+
+    async def resume(self, deployment_id: str) -> dict[str, Any]:
+        data = await self._ok("POST", f"/v1/deployments/{deployment_id}/resume")
+        return data
+
     async def remove(self, deployment_id: str) -> bool:
         """DELETE: on_shutdown, cancel leftovers, remove. False if the edge did not have it."""
         status, _ = await self.call("DELETE", f"/v1/deployments/{deployment_id}")
