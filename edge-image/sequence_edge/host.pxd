@@ -236,7 +236,7 @@ cdef class AlgoHost:
     cdef wasm_engine_t* _engine_ptr
     cdef seq_str_t* _carried      # symbols the edge carries (seq.subscribe accepts only these)
     cdef uint32_t _n_carried
-    cdef list _carried_keepalive  # every carried table's bytes (slots may point into old ones)
+    cdef list _carried_keepalive  # _CarriedTable objects, newest last (instances hold theirs too)
     cdef void* _ticker            # the epoch ticker thread (see host.pyx)
     cdef void _stop_ticker(self) noexcept
     cdef _evict_modules(self)
@@ -244,3 +244,4 @@ cdef class AlgoHost:
     cdef bint _ready(self, AlgoInstance inst, bint stopped_ok)
     cdef _set_limits(self, AlgoInstance inst, max_symbols)
     cdef AlgoInstance _install(self, AlgoInstance inst)
+    cdef _give_carried(self, AlgoInstance inst)

@@ -1392,8 +1392,6 @@ cdef class AlgoHost:
 
     def __dealloc__(self):
         self._stop_ticker()
-        for _names, table in self._carried_keepalive or ():  # None if the GC cleared it first
-            free(<void*><size_t>table)
 
     cdef void _stop_ticker(self) noexcept:
         if self._ticker != NULL:
@@ -1527,8 +1525,8 @@ cdef class AlgoHost:
             raise ValueError(f"max_symbols must be an int within {len(inst.symbols)}..{abi.MAX_SYMBOLS} "
                              f"(at least the deployment's symbols), got {max_symbols!r}")
         inst.slot.max_symbols = n
-        inst.slot.carried = self._carried
-        inst.slot.n_carried = self._n_carried
+        if self._carried_keepalive:
+            self._give_carried(inst)
         inst.slot.latency_mask = self.latency_sample_every - 1
 
     cdef AlgoInstance _install(self, AlgoInstance inst):
@@ -1545,21 +1543,18 @@ cdef class AlgoHost:
 
     def set_carried_symbols(self, symbols) -> None:
         """The symbols this edge carries: seq.subscribe accepts only these (until called, none)."""
-        cdef uint32_t i
-        cdef bytes b
-        names = [_utf8(str(sym)) for sym in symbols]
-        table = <seq_str_t*>calloc(len(names) + 1, sizeof(seq_str_t))
-        if table == NULL:
-            raise MemoryError()
-        for i, b in enumerate(names):
-            table[i].data = <const uint8_t*>PyBytes_AS_STRING(b)
-            table[i].len = len(b)
-        self._carried_keepalive.append((names, <size_t>table))  # slots may still point into old tables
-        self._carried = table
-        self._n_carried = len(names)
+        cdef _CarriedTable table = _CarriedTable([str(sym) for sym in symbols])
+        self._carried_keepalive.append(table)
+        self._carried = table.table
+        self._n_carried = table.n
         for inst in self._instances.values():
-            (<AlgoInstance>inst).slot.carried = table
-            (<AlgoInstance>inst).slot.n_carried = len(names)
+            self._give_carried(<AlgoInstance>inst)
+
+    cdef _give_carried(self, AlgoInstance inst):
+        # The instance keeps the table alive: its symbols may point into it after a subscribe.
+        inst._keepalive.append(self._carried_keepalive[len(self._carried_keepalive) - 1])  # no wraparound
+        inst.slot.carried = self._carried
+        inst.slot.n_carried = self._n_carried
 
     # ---- lifecycle
 
@@ -1885,6 +1880,28 @@ cdef class AlgoHost:
 
     def cache_info(self) -> dict:
         return {"modules": len(self._modules), "compiles": self.compile_count, "hits": self.cache_hits}
+
+
+cdef class _CarriedTable:
+    """A C table of symbol names (seq_str_t) with the bytes it points into; freed with the object."""
+    cdef seq_str_t* table
+    cdef uint32_t n
+    cdef list names
+
+    def __cinit__(self, list symbols):
+        cdef uint32_t i
+        cdef bytes b
+        self.names = [_utf8(sym) for sym in symbols]
+        self.n = len(self.names)
+        self.table = <seq_str_t*>calloc(self.n + 1, sizeof(seq_str_t))
+        if self.table == NULL:
+            raise MemoryError()
+        for i, b in enumerate(self.names):
+            self.table[i].data = <const uint8_t*>PyBytes_AS_STRING(b)
+            self.table[i].len = len(b)
+
+    def __dealloc__(self):
+        free(self.table)
 
 
 cdef list _drain_actions(AlgoInstance inst):
