@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Build every example algorithm to .wasm and put it where Sequence.toml files expect it.
 
-    python scripts/build_wasm.py          # build, copy into examples/
-    python scripts/build_wasm.py --check  # rebuild in a temp dir, exit 1 listing committed .wasm that differ
+    python scripts/build_wasm.py           # build, copy into examples/
+    python scripts/build_wasm.py --check   # rebuild in a temp dir, exit 1 listing committed .wasm that differ
+    python scripts/build_wasm.py --native  # build the native (.so) examples into examples/target/native
+
+Native libraries are not committed: they are built where they run (tests, CI, an edge's image),
+because a .so embeds the build machine's toolchain and is only meaningful on its platform.
 
 Uses Debian's Rust 1.63 (`/usr/bin/cargo` with `RUSTC=/usr/bin/rustc`, which has the
 wasm32-unknown-unknown standard library); a rustup toolchain earlier on PATH is bypassed on
@@ -39,7 +43,17 @@ CRATE_OUTPUTS: dict[str, str] = {
     "too_many_actions": "examples/bad-algos/too_many_actions.wasm",
     "oversized_message": "examples/bad-algos/oversized_message.wasm",
     "wrong_abi": "examples/bad-algos/wrong_abi.wasm",
+    "bench_empty": "examples/bench-empty/bench_empty.wasm",
 }
+# Native cdylibs (cargo package, features) -> lib name; built with `--profile native`.
+NATIVE_CRATES: dict[str, tuple[str, str]] = {
+    "my_strategy": ("my-strategy", ""),
+    "market_maker": ("market-maker", "market-maker/native"),
+    "bench_empty": ("bench-empty", "bench-empty/native"),
+    "trap": ("bad-trap", "bad-trap/native"),
+}
+# Workspace members that only build natively (left out of the wasm32 build).
+NATIVE_ONLY_PACKAGES = ("my-strategy",)
 # Hand-written WebAssembly text -> committed binary.
 WAT_OUTPUTS: dict[str, str] = {
     "examples/abi-raw/raw_algo.wat": "examples/abi-raw/raw_algo.wasm",
@@ -65,11 +79,32 @@ def build_crates(target_dir: Path) -> dict[str, Path]:
     for tool in (CARGO, RUSTC):
         if not Path(tool).exists():
             raise BuildError(f"{tool} not found: install Debian's cargo, rustc and libstd-rust-dev-wasm32")
-    cmd = [CARGO, "build", "--release", "--offline", "--locked", "--target", TARGET]
+    # Native-only crates depend on the SDK's `std` feature; building them here would unify it
+    # into every bundle (cargo features are per build), so they are left out of the wasm build.
+    cmd = [CARGO, "build", "--release", "--offline", "--locked", "--target", TARGET, "--workspace"]
+    for package in NATIVE_ONLY_PACKAGES:
+        cmd += ["--exclude", package]
     result = subprocess.run(cmd, cwd=WORKSPACE, env=cargo_env(target_dir), capture_output=True, text=True)
     if result.returncode != 0:
         raise BuildError(f"{' '.join(cmd)} failed:\n{result.stderr}")
     built = {name: target_dir / TARGET / "release" / f"{name}.wasm" for name in CRATE_OUTPUTS}
+    missing = [str(p) for p in built.values() if not p.exists()]
+    if missing:
+        raise BuildError(f"cargo did not produce: {', '.join(missing)}")
+    return built
+
+
+def build_native(target_dir: Path) -> dict[str, Path]:
+    """cargo build --profile native of the native examples; lib name -> .so."""
+    cmd = [CARGO, "build", "--offline", "--locked", "--profile", "native"]
+    for package, _features in NATIVE_CRATES.values():
+        cmd += ["-p", package]
+    features = ",".join(f for _p, f in NATIVE_CRATES.values() if f)
+    cmd += ["--features", features]
+    result = subprocess.run(cmd, cwd=WORKSPACE, env=cargo_env(target_dir), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BuildError(f"{' '.join(cmd)} failed:\n{result.stderr}")
+    built = {name: target_dir / "native" / f"lib{name}.so" for name in NATIVE_CRATES}
     missing = [str(p) for p in built.values() if not p.exists()]
     if missing:
         raise BuildError(f"cargo did not produce: {', '.join(missing)}")
@@ -136,8 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="verify committed .wasm files match a fresh build"
     )
+    parser.add_argument(
+        "--native", action="store_true", help="build the native .so examples into examples/target/native"
+    )
     args = parser.parse_args(argv)
     try:
+        if args.native:
+            for name, path in sorted(build_native(REPO / "examples" / "target").items()):
+                print(f"{path.stat().st_size:>8} bytes  {path.relative_to(REPO)}  ({name})")
+            return 0
         return check() if args.check else build()
     except BuildError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -196,6 +196,11 @@ class WasmAlgo:
     def next_id(self) -> int:
         return struct.unpack("<Q", self.read("state", 8))[0]
 
+    def declined(self) -> bool:
+        """The last callback set ACTIONS_FLAG_DECLINED (it is the SDK's default: not implemented)."""
+        flags = struct.unpack("<I", self.read("actions", 8)[4:])[0]
+        return bool(flags & abi.ACTIONS_FLAG_DECLINED)
+
     def actions(self) -> list[dict[str, int | float]]:
         count = struct.unpack("<I", self.read("actions", 4))[0]
         if count > abi.MAX_ACTIONS:
@@ -213,7 +218,7 @@ class WasmAlgo:
         """Writes state, clears the outputs, calls the export; a runaway call is interrupted."""
         if state is not None:
             self.write("state", state)
-        self.write("actions", b"\0" * 4)
+        self.write("actions", b"\0" * 8)  # count and flags
         self.calls.outbox_in_callback = 0
         self.store.set_epoch_deadline(1)
         timer = threading.Timer(timeout_s, self.engine.increment_epoch) if timeout_s else None

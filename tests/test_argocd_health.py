@@ -28,6 +28,7 @@ RULES: dict[str, dict[str, str]] = {
         "Deploying": "Progressing",
         "Pending": "Progressing",
         "Stopped": "Suspended",
+        "Paused": "Suspended",
         "Degraded": "Degraded",
         "Failed": "Degraded",
         "Deleting": "Progressing",

@@ -151,12 +151,12 @@ def test_books_only_reach_running_instances_of_their_symbol(host: AlgoHost) -> N
 def test_abi_mismatch_is_refused_with_the_exact_message(host: AlgoHost) -> None:
     with pytest.raises(AbiMismatchError) as exc:
         host.load("v2", wat("abi_v2"), ["BTC-USD"])
-    assert str(exc.value) == "ABI mismatch: got 2, expected 1"
+    assert str(exc.value) == "AbiMismatch { got: 2, expected: 1 }"
     assert "v2" not in host
 
 
 def test_sdk_wrong_abi_example_is_refused(host: AlgoHost) -> None:
-    with pytest.raises(AbiMismatchError, match=r"^ABI mismatch: got \d+, expected 1$"):
+    with pytest.raises(AbiMismatchError, match=r"^AbiMismatch \{ got: \d+, expected: 1 \}$"):
         host.load("w", example("bad-algos/wrong_abi.wasm"), ["BTC-USD"])
 
 

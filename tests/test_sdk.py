@@ -68,7 +68,19 @@ def test_c_header_layout_and_constants_match_abi_py(tmp_path: Path) -> None:
             )
     constants = {"SEQ_ABI_VERSION": abi.ABI_VERSION, "SEQ_MAX_ACTIONS": abi.MAX_ACTIONS}
     constants |= {f"SEQ_REJECT_{name}": code for code, name in abi.REJECT_REASONS.items()}
-    for prefix in ("SIDE_", "ACTION_", "ORDER_", "FILL_FLAG_", "BOOK_FLAG_", "SEND_", "MAX_", "LOG_"):
+    constants["SEQ_CAP_EXTENDED_TABLE"] = abi.CAP_EXTENDED_TABLE
+    for prefix in (
+        "SIDE_",
+        "ACTION_",
+        "ORDER_",
+        "FILL_FLAG_",
+        "BOOK_FLAG_",
+        "SEND_",
+        "MAX_",
+        "LOG_",
+        "SUB_ERR_",
+        "ACTIONS_FLAG_",
+    ):
         constants |= {
             f"SEQ_{n}": v for n, v in vars(abi).items() if n.startswith(prefix) and isinstance(v, int)
         }
@@ -129,6 +141,7 @@ PARAM_FN = ctypes.CFUNCTYPE(
 )
 POSITION_FN = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_uint32)
 NAME_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32)
+SUB_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32)
 
 
 class HostApi(ctypes.Structure):
@@ -141,6 +154,8 @@ class HostApi(ctypes.Structure):
         ("position", POSITION_FN),
         ("symbol", NAME_FN),
         ("venue_name", NAME_FN),
+        ("subscribe", SUB_FN),
+        ("unsubscribe", SUB_FN),
     ]
 
 
@@ -163,6 +178,10 @@ class Vtable(ctypes.Structure):
         ("on_start", STATE_ACTIONS),
         ("on_stop", STATE_ACTIONS),
         ("on_shutdown", STATE_ACTIONS),
+        ("on_pause", STATE_ACTIONS),
+        ("on_resume", STATE_ACTIONS),
+        ("on_subscribed", ctypes.CFUNCTYPE(ctypes.c_int32, P, ctypes.c_uint32, P, P)),
+        ("on_unsubscribed", ctypes.CFUNCTYPE(ctypes.c_int32, P, ctypes.c_uint32, P, P)),
     ]
 
 
@@ -188,6 +207,8 @@ class NativeHost:
             POSITION_FN(lambda ctx, idx: 0),
             NAME_FN(lambda ctx, idx, buf, cap: abi.ERR_NOT_FOUND),
             NAME_FN(lambda ctx, idx, buf, cap: abi.ERR_NOT_FOUND),
+            SUB_FN(lambda ctx, sym, n: abi.SUB_ERR_UNKNOWN_SYMBOL),
+            SUB_FN(lambda ctx, sym, n: abi.SUB_ERR_NOT_SUBSCRIBED),
         )
 
     def _log(self, ctx: int, level: int, msg: ctypes.POINTER(ctypes.c_uint8), length: int) -> None:
@@ -223,7 +244,8 @@ def load_vtable(path: Path) -> Vtable:
 def test_native_market_maker_runs_through_the_vtable(native_libs: dict[str, Path]) -> None:
     vt = load_vtable(native_libs["market_maker"])
     assert vt.abi_version == abi.ABI_VERSION
-    assert vt.capabilities == (1 << 3) | (1 << 4) | (1 << 5)  # OnStart, OnStop, OnShutdown
+    declared = abi.CAPABILITIES["OnStart"] | abi.CAPABILITIES["OnStop"] | abi.CAPABILITIES["OnShutdown"]
+    assert vt.capabilities == declared | abi.CAP_EXTENDED_TABLE
     host = NativeHost({"qty": "0.03"})
     inst = vt.create(ctypes.byref(host.api))
     assert inst
@@ -253,6 +275,9 @@ def test_native_panic_is_contained_and_poisons_the_instance(native_libs: dict[st
     book, features = aligned(book_bytes([(1, 1)], [(2, 1)])), aligned(bytes(abi.FEATURES.size))
     assert [vt.on_book(inst, book, state, features, actions) for _ in range(3)] == [0, 0, 0]
     assert vt.on_book(inst, book, state, features, actions) == -1  # the 4th book panics
+    errors = [text for level, text in host.logs if level == abi.LOG_ERROR]
+    assert len(errors) == 1 and "panic in on_book" in errors[0], host.logs
+    assert "trap: book 4 is one too many" in errors[0]  # the panic message reaches the host
     fill = aligned(pack(abi.FILL, order_id=1))
     assert vt.on_fill(inst, fill, state) == -1  # refused from now on
     vt.destroy(inst)
@@ -396,3 +421,95 @@ def test_seed_native_code_compiles_to_a_vtable_library(tmp_path: Path) -> None:
     book, features = aligned(book_bytes([(1, 1)], [(2, 1)])), aligned(bytes(abi.FEATURES.size))
     assert vt.on_book(inst, book, state, features, actions) == 0  # seq::get_position ran via a NULL hook
     vt.destroy(inst)
+
+
+# ---------------------------------------------------------------------------- callbacks and host calls
+
+PROBE = """
+use algo_sdk::*;
+
+#[derive(Default)]
+pub struct Probe { subscribed: Option<u16> }
+
+impl Algo for Probe {
+    fn on_book(&mut self, _b: &L2Book, _s: &AlgoState, _f: &OnlineFeatures, _a: &mut Actions) {
+        self.subscribed = seq::subscribe("ETH-USD").ok();
+        match seq::unsubscribe("DOGE-USD") {
+            Err(seq::SubscribeError::NotSubscribed) => log::info("not subscribed to DOGE-USD"),
+            other => log::error(&format!("unexpected unsubscribe result {:?}", other)),
+        }
+    }
+    // Implemented but NOT declared below: must still be received.
+    fn on_nbbo(&mut self, nbbo: &Nbbo, state: &AlgoState, actions: &mut Actions) {
+        actions.buy(state.next_id(), 1_000_000, nbbo.bid_px_1e8);
+    }
+    fn on_subscribed(&mut self, idx: u16, _s: &AlgoState, _a: &mut Actions) {
+        info!("subscribed {} (subscribe returned {:?})", idx, self.subscribed);
+    }
+}
+
+export_native_algo!(Probe, capabilities = [OnStart]);
+"""
+
+
+def test_undeclared_callbacks_are_received_and_unimplemented_ones_decline(tmp_path: Path) -> None:
+    crate = seed_crate(tmp_path / "probe", PROBE, 'features = ["std"]')
+    result = build_outside_repo(crate)
+    assert result.returncode == 0, result.stderr
+    vt = load_vtable(crate / "target" / "debug" / "libseed_code.so")
+    assert vt.capabilities == abi.CAPABILITIES["OnStart"] | abi.CAP_EXTENDED_TABLE
+    subscribed: list[bytes] = []
+    host = NativeHost({})
+    host.api.subscribe = SUB_FN(lambda ctx, sym, n: subscribed.append(ctypes.string_at(sym, n)) or 3)
+    inst = vt.create(ctypes.byref(host.api))
+    state, actions = aligned(state_bytes(next_id=7)), aligned(bytes(abi.ACTIONS.size))
+    book, features = aligned(book_bytes([(1, 1)], [(2, 1)])), aligned(bytes(abi.FEATURES.size))
+    assert vt.on_book(inst, book, state, features, actions) == 0
+    assert subscribed == [b"ETH-USD"]
+    assert (abi.LOG_INFO, "not subscribed to DOGE-USD") in host.logs
+
+    def flags() -> int:
+        return struct.unpack_from("<I", bytes(actions), 4)[0]
+
+    nbbo = aligned(pack(abi.NBBO, bid_px_1e8=42 * abi.FIXED_SCALE))
+    assert vt.on_nbbo(inst, nbbo, state, actions) == 0
+    assert flags() == 0  # implemented: no decline, and its order is there
+    assert struct.unpack_from("<I", bytes(actions), 0)[0] == 1
+    assert vt.on_subscribed(inst, 3, state, actions) == 0
+    assert flags() == 0
+    assert (abi.LOG_INFO, "subscribed 3 (subscribe returned Some(3))") in host.logs
+    for call in (lambda: vt.on_heartbeat(inst, 1, state, actions), lambda: vt.on_pause(inst, state, actions)):
+        ctypes.memset(actions, 0, abi.ACTIONS.size)
+        assert call() == 0
+        assert flags() == abi.ACTIONS_FLAG_DECLINED  # the trait's default body
+    vt.destroy(inst)
+
+
+def test_the_seed_cargo_line_builds_with_a_patch(tmp_path: Path) -> None:
+    crate = seed_crate(tmp_path / "seed", SEED_NATIVE, 'default-features = false, features = ["std"]')
+    manifest = crate / "Cargo.toml"
+    text = manifest.read_text().replace(f'path = "{REPO / "sdk"}", ', 'version = "0.4", ')
+    manifest.write_text(text + f'\n[patch.crates-io]\nsequence-algo-sdk = {{ path = "{REPO / "sdk"}" }}\n')
+    assert 'algo-sdk = { version = "0.4", package = "sequence-algo-sdk", default-features = false' in text
+    result = build_outside_repo(crate, "--release")
+    assert result.returncode == 0, result.stderr
+    vt = load_vtable(crate / "target" / "release" / "libseed_code.so")
+    assert vt.abi_version == abi.ABI_VERSION
+
+
+UNKNOWN_CAP = """
+use algo_sdk::*;
+pub struct A;
+impl Algo for A {
+    fn on_book(&mut self, _b: &L2Book, _s: &AlgoState, _f: &OnlineFeatures, _a: &mut Actions) {}
+}
+export_native_algo!(A {}, capabilities = [OnNbbo, OnTick]);
+"""
+
+
+def test_an_unknown_capability_fails_to_compile_naming_the_valid_ones(tmp_path: Path) -> None:
+    crate = seed_crate(tmp_path / "unknown", UNKNOWN_CAP, 'features = ["std"]')
+    result = build_outside_repo(crate)
+    assert result.returncode != 0
+    assert "unknown capability `OnTick`" in result.stderr
+    assert "OnSubscribed" in result.stderr

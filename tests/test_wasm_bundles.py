@@ -104,12 +104,17 @@ def test_sdk_bundles_are_small(rel: str) -> None:
     assert 1_000 < size < 64 * 1024, f"{rel} is {size} bytes"
 
 
-def test_nbbo_is_exported_only_by_algos_that_ask_for_it() -> None:
-    hedger, mm, maker = exports_of(HEDGER), exports_of(MARKET_MAKER), exports_of(MAKER)
-    assert "algo_on_message" in hedger and "algo_on_nbbo" in hedger
-    assert "algo_on_nbbo" not in mm and "algo_on_nbbo" not in maker
-    # Without a capability list, export_algo! exports every other optional callback.
-    assert set(abi.OPTIONAL_EXPORTS) - set(mm) == {"algo_on_nbbo"}
+def test_every_callback_is_exported_and_unimplemented_ones_decline() -> None:
+    for bundle in (HEDGER, MARKET_MAKER, MAKER):
+        assert set(abi.OPTIONAL_EXPORTS) <= set(exports_of(bundle)), bundle
+    nbbo = pack(abi.NBBO, bid_px_1e8=BID, bid_qty_1e8=PX, ask_px_1e8=ASK, ask_qty_1e8=PX)
+    hedger, maker = WasmAlgo(HEDGER), WasmAlgo(MARKET_MAKER)
+    hedger.on_nbbo(nbbo, state=state_bytes())
+    assert not hedger.declined()  # the hedger implements on_nbbo: it receives NBBO
+    maker.on_nbbo(nbbo, state=state_bytes())
+    assert maker.declined()  # the market maker does not: the host stops sending it NBBO
+    maker.on_book(book_bytes([(BID, PX)], [(ASK, PX)]), state=state_bytes())
+    assert not maker.declined()
 
 
 def test_io_block_sections_are_where_abi_py_says() -> None:

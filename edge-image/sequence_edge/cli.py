@@ -198,6 +198,13 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     help="File holding the coordinator's token, sent in the mesh HELLO  [default: this edge's control token]",
 )
 @click.option(
+    "--allow-native",
+    is_flag=True,
+    default=False,
+    help="Accept native (.so) algorithms (push runtime: native). They run unsandboxed inside this "
+    "process: a crash in one takes the edge down. Off by default",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
 )
 @policy_options
@@ -228,6 +235,7 @@ def edge(
     token_file: str | None,
     metrics_token_file: str | None,
     coordinator_token_file: str | None,
+    allow_native: bool,
     log_level: str,
     policy: Any,
 ) -> None:
@@ -277,6 +285,7 @@ def edge(
         policy=policy,
         state_dir=state_dir,
         journal_fsync_ms=journal_fsync_ms,
+        allow_native=allow_native,
     )
     try:
         run_loop(

@@ -86,4 +86,6 @@ def failure_reason(text: str) -> str:
         return "MemoryLimit"
     if text.startswith("trap"):
         return "Trap"
+    if text.startswith("panicked"):  # a native callback panicked (algo/native_host.pxi)
+        return "Panic"
     return "Failed"

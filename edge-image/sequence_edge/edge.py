@@ -30,8 +30,9 @@ from sequence_wire.edge_api import PushRequest
 from sequence_wire.errors import RequestError
 
 from .algo import abi
+from .algo.bundles import load_bundle
 from .algo.compile_worker import CompileRefused, CompileWorkers, check_shape, trim_heap
-from .algo.host import AlgoHost, BundleError
+from .algo.host import AlgoHost
 from .deployment import Deployment, failure_reason, iso
 from .durable import Durability
 from .edge_policy import EdgePolicy, check_params, resolve_risk
@@ -76,6 +77,8 @@ class EdgeConfig:
     # Durable trading state (durable.py): journals in this directory; None: nothing survives a restart.
     state_dir: str | None = None
     journal_fsync_ms: int = 200
+    # Native (.so) algorithms run unsandboxed in this process: only with --allow-native.
+    allow_native: bool = False
 
     def __post_init__(self) -> None:
         if not self.edge_id:
@@ -176,6 +179,7 @@ class Edge:
         self._stopping = False
         self._push_lock = asyncio.Lock()  # one push compiles at a time (each in its own worker)
         self.compile_workers = CompileWorkers(config.policy.compile)
+        self._carried: list[str] | None = None  # symbols seq.subscribe may add (set by ensure_symbols)
         # a replay feed has a fixed symbol set, all of which get books (and --symbols must be in it)
         self.ensure_symbols(
             list(config.symbols) + [s for s in self.feed.available_symbols() or [] if s not in config.symbols]
@@ -213,6 +217,10 @@ class Edge:
         for symbol in symbols:
             if not self.engine.has_book(symbol):
                 self.feed.subscribe(symbol, self.engine.add_book(symbol))
+        carried = self.feed.available_symbols() or self.engine.symbols  # what seq.subscribe may add
+        if carried != self._carried:
+            self._carried = list(carried)
+            self.host.set_carried_symbols(self._carried)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -229,10 +237,11 @@ class Edge:
         (edge_policy.resolve_risk). Changes nothing. `hashed`: the sha256 was verified already."""
         if not hashed:
             verify_sha256(wasm, req.sha256)
-        try:
-            check_shape(wasm, self.config.policy.compile)
-        except CompileRefused as exc:
-            raise RequestError(exc.reason, exc.message) from None
+        if req.runtime == "wasm":  # a native library is checked by its loader (algo/native.pyx)
+            try:
+                check_shape(wasm, self.config.policy.compile)
+            except CompileRefused as exc:
+                raise RequestError(exc.reason, exc.message) from None
         self.check_available(req.symbols)
         check_params(req.params)
         risk = resolve_risk(req.risk.model_dump(), req.risk_unlimited, self.config.policy)
@@ -260,7 +269,7 @@ class Edge:
         await loop.run_in_executor(None, verify_sha256, wasm, req.sha256)  # hashlib frees the GIL
         self.check_push(deployment_id, req, wasm, hashed=True)
         module = None
-        if not self.host.has_module(req.sha256):
+        if req.runtime == "wasm" and not self.host.has_module(req.sha256):
             try:
                 module = await self.compile_workers.compile(wasm, self.host.engine)
             except CompileRefused as exc:
@@ -275,21 +284,14 @@ class Edge:
         risk = self.check_push(deployment_id, req, wasm, hashed=hashed)
         old = self.deployments.get(deployment_id)
         journaled = self.durable.check_push(deployment_id, req, old is not None) if self.durable else None
-        try:
-            inst = self.host.load(
-                deployment_id,
-                wasm,
-                req.symbols,
-                req.params,
-                deadline_ms=req.wasm.deadline_ms,
-                memory_limit_bytes=req.wasm.memory_mib << 20,
-                venue_names=self.venue_names,
-            )
-        except BundleError as exc:
-            reason = type(exc).__name__.removesuffix("Error") or "BadBundle"
-            raise RequestError("BadBundle" if reason == "Bundle" else reason, str(exc)) from None
-        except ValueError as exc:
-            raise RequestError("InvalidPush", str(exc)) from None
+        inst = load_bundle(
+            self.host,
+            deployment_id,
+            req,
+            wasm,
+            allow_native=self.config.allow_native,
+            venue_names=self.venue_names,
+        )
         # committed: nothing below refuses the push
         self.ensure_symbols(req.symbols)
         limits = risk["limits"]
@@ -321,9 +323,11 @@ class Edge:
         restored = self.durable.describe_restore(dep) if self.durable and old is None else None
         if restored:
             dep.edge_log("INFO", restored)
-        if req.state == "Running" and inst.state != "running":
+        if req.state in ("Running", "Paused") and inst.state not in ("running", "paused"):
             self.start(deployment_id)
-        elif req.state == "Stopped" and inst.state == "running":
+        if req.state == "Paused" and inst.state == "running":
+            self.pause(deployment_id)
+        elif req.state == "Stopped" and inst.state in ("running", "paused"):
             self.stop(deployment_id)
         self._deployments_changed()
         self.flush_journal()
@@ -339,14 +343,48 @@ class Edge:
             raise RequestError(
                 "Failed", f"{deployment_id} failed ({dep.instance.reason}); push the bundle again"
             )
+        if dep.instance.state == "paused":
+            raise RequestError("Paused", f"{deployment_id} is paused; resume it (start is for stopped ones)")
         self.host.start(deployment_id)
         self.engine.settle(deployment_id)
         dep.edge_log("INFO", "started")
         self.flush_journal()
 
+    def pause(self, deployment_id: str) -> None:
+        """on_pause; books stop until resume, the instance and its subscriptions stay warm."""
+        dep = self.get(deployment_id)
+        if dep.instance.state not in ("running", "paused"):
+            raise RequestError(
+                "NotRunning", f"{deployment_id} is {dep.instance.state}; only a running one pauses"
+            )
+        self.host.pause(deployment_id)
+        self.engine.settle(deployment_id)
+        dep.edge_log("INFO", "paused")
+
+    def resume(self, deployment_id: str) -> None:
+        dep = self.get(deployment_id)
+        if dep.instance.state not in ("running", "paused"):
+            raise RequestError(
+                "NotPaused", f"{deployment_id} is {dep.instance.state}; only a paused one resumes"
+            )
+        self.host.resume(deployment_id)
+        self.engine.settle(deployment_id)
+        dep.edge_log("INFO", "resumed")
+
+    def _apply_subscriptions(self) -> None:
+        """seq.subscribe calls of the last batch: new symbols get books and join the accounts."""
+        grown = self.host.apply_subscriptions(before_callbacks=self._grow_account)
+        for dep_id, _symbols in grown:
+            self.engine.settle(dep_id)
+
+    def _grow_account(self, deployment_id: str, symbols: tuple[str, ...]) -> None:
+        self.ensure_symbols(list(symbols))
+        self.engine.resymbol(deployment_id, list(symbols))
+        self.deployments[deployment_id].edge_log("INFO", f"subscribed: symbols now {', '.join(symbols)}")
+
     def stop(self, deployment_id: str) -> None:
         dep = self.get(deployment_id)
-        if dep.instance.state == "running":
+        if dep.instance.state in ("running", "paused"):
             self.host.stop(deployment_id)
             self.engine.settle(deployment_id)  # on_stop may cancel
             dep.edge_log("INFO", f"stopped; {dep.account.n_open} resting order(s) kept")
@@ -471,6 +509,7 @@ class Edge:
             if self.top_of_book_sink is not None:
                 self._publish_top_of_book()
         self.flush_journal()  # before anything (mesh sends, API answers) shows what traded
+        self._apply_subscriptions()
         for dep in list(self.deployments.values()):
             self._housekeep(dep)
         if now >= self.next_heartbeat_ns:
@@ -635,6 +674,7 @@ class Edge:
             venue=self.config.venue,
             symbols=list(acct.symbols),
             state=cast(wire.DeploymentState, (state or inst.state).capitalize()),
+            runtime=inst.runtime,
             bundle_sha256=inst.bundle_sha256,
             size_bytes=dep.size_bytes,
             capabilities=sorted(inst.capabilities),

@@ -34,8 +34,9 @@ def check_deployment_id(deployment_id: str) -> None:
 
 
 def parse_push(body: Any, *, allow_http: bool = False) -> PushRequest:
-    """Validate a decoded JSON body; RequestError(UnknownField / InvalidPush / UnsupportedRuntime).
-    `bundle_url` must be https:// unless the edge runs with --allow-http-bundles."""
+    """Validate a decoded JSON body; RequestError(UnknownField / InvalidPush / BundleUrlRefused).
+    `bundle_url` must be https:// unless the edge runs with --allow-http-bundles. Whether the edge
+    runs `runtime: native` is the edge's decision (algo/bundles.py)."""
     if not isinstance(body, dict):
         raise RequestError("InvalidPush", f"the push body must be a JSON object, got {type(body).__name__}")
     risk, unlimited = body.get("risk"), False
@@ -63,11 +64,6 @@ def parse_push(body: Any, *, allow_http: bool = False) -> PushRequest:
             "--allow-http-bundles to accept http:// (the sha256 still guards the bytes)",
         )
     req._risk_unlimited = unlimited
-    if req.runtime != "wasm":
-        raise RequestError(
-            "UnsupportedRuntime",
-            "this edge runs wasm bundles only (native .so algorithms are for first-party edges built with them)",
-        )
     return req
 
 

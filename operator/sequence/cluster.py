@@ -142,6 +142,12 @@ class ClusterTarget:
     def stop(self, name: str | None) -> list[dict[str, Any]]:
         return self._patch_state(name, "Stopped")
 
+    def pause(self, name: str | None) -> list[dict[str, Any]]:
+        return self._patch_state(name, "Paused")
+
+    def resume(self, name: str | None) -> list[dict[str, Any]]:
+        return self._patch_state(name, "Running")
+
     def undeploy(self, name: str | None) -> list[dict[str, Any]]:
         rows = []
         for algo in self.select(name):

@@ -84,6 +84,14 @@ extern "C" {
 #define SEQ_SEND_ERR_OUT_OF_BOUNDS (-4)
 #define SEQ_ERR_NOT_FOUND (-1)
 #define SEQ_ERR_OUT_OF_BOUNDS (-4)
+/* seq.subscribe / seq.unsubscribe (subscribe returns the symbol index on success) */
+#define SEQ_SUB_ERR_UNKNOWN_SYMBOL (-1)
+#define SEQ_SUB_ERR_LIMIT (-2)
+#define SEQ_SUB_ERR_NOT_SUBSCRIBED (-3)
+#define SEQ_SUB_ERR_OUT_OF_BOUNDS (-4)
+
+/* seq_actions_t.flags: set by a callback that is not implemented (the host stops calling it) */
+#define SEQ_ACTIONS_FLAG_DECLINED 1u
 
 /* Optional callbacks: SequenceAlgoVtable.capabilities bits */
 #define SEQ_CAP_ON_NBBO (1u << 0)
@@ -92,6 +100,13 @@ extern "C" {
 #define SEQ_CAP_ON_START (1u << 3)
 #define SEQ_CAP_ON_STOP (1u << 4)
 #define SEQ_CAP_ON_SHUTDOWN (1u << 5)
+#define SEQ_CAP_ON_PAUSE (1u << 6)
+#define SEQ_CAP_ON_RESUME (1u << 7)
+#define SEQ_CAP_ON_SUBSCRIBED (1u << 8)
+#define SEQ_CAP_ON_UNSUBSCRIBED (1u << 9)
+/* Not a callback: the vtable has the fields after on_shutdown, and its optional callbacks set
+ * SEQ_ACTIONS_FLAG_DECLINED when not implemented, so the host may offer undeclared ones. */
+#define SEQ_CAP_EXTENDED_TABLE (1u << 31)
 
 /* Native callback results */
 #define SEQ_CALLBACK_OK 0
@@ -197,7 +212,7 @@ typedef struct seq_action_t {
 
 typedef struct seq_actions_t {
     uint32_t count; /* never more than SEQ_MAX_ACTIONS */
-    uint32_t _pad;
+    uint32_t flags; /* SEQ_ACTIONS_FLAG_* bits; the host zeroes it before each callback */
     seq_action_t actions[SEQ_MAX_ACTIONS];
 } seq_actions_t;
 
@@ -254,10 +269,14 @@ typedef struct SequenceHostApi {
     int64_t (*position)(void *ctx, uint32_t symbol_idx);
     int32_t (*symbol)(void *ctx, uint32_t idx, uint8_t *buf, uint32_t cap);
     int32_t (*venue_name)(void *ctx, uint32_t venue_idx, uint8_t *buf, uint32_t cap);
+    int32_t (*subscribe)(void *ctx, const uint8_t *symbol, uint32_t len);   /* index or SEQ_SUB_ERR_* */
+    int32_t (*unsubscribe)(void *ctx, const uint8_t *symbol, uint32_t len); /* 0 or SEQ_SUB_ERR_* */
 } SequenceHostApi;
 
 /* Returned by sequence_algo_vtable_v1(); static for the life of the library. Every pointer is
- * non-NULL; call an optional callback only if its SEQ_CAP_* bit is set. Every on_* returns
+ * non-NULL. The host calls an optional callback if its SEQ_CAP_* bit is set; with
+ * SEQ_CAP_EXTENDED_TABLE it may also call undeclared ones until they decline, and only then do
+ * the fields after on_shutdown exist (a table without that bit ends at on_shutdown). Every on_* returns
  * SEQ_CALLBACK_OK, or SEQ_CALLBACK_PANICKED after which the instance refuses all callbacks
  * and the host must treat it as failed. Struct pointers must be 8-byte aligned. */
 typedef struct SequenceAlgoVtable {
@@ -276,6 +295,12 @@ typedef struct SequenceAlgoVtable {
     int32_t (*on_start)(void *instance, seq_algo_state_t *state, seq_actions_t *actions);
     int32_t (*on_stop)(void *instance, seq_algo_state_t *state, seq_actions_t *actions);
     int32_t (*on_shutdown)(void *instance, seq_algo_state_t *state, seq_actions_t *actions);
+    /* Present only with SEQ_CAP_EXTENDED_TABLE: */
+    int32_t (*on_pause)(void *instance, seq_algo_state_t *state, seq_actions_t *actions);
+    int32_t (*on_resume)(void *instance, seq_algo_state_t *state, seq_actions_t *actions);
+    int32_t (*on_subscribed)(void *instance, uint32_t symbol_idx, seq_algo_state_t *state, seq_actions_t *actions);
+    int32_t (*on_unsubscribed)(void *instance, uint32_t symbol_idx, seq_algo_state_t *state,
+                               seq_actions_t *actions);
 } SequenceAlgoVtable;
 
 #define SEQ_NATIVE_VTABLE_SYMBOL "sequence_algo_vtable_v1"

@@ -88,10 +88,25 @@ pub mod capability {
     pub const OnStart: u32 = 1 << 3;
     pub const OnStop: u32 = 1 << 4;
     pub const OnShutdown: u32 = 1 << 5;
-    /// What the macros declare when no capability list is given: everything except NBBO
-    /// (NBBO costs the coordinator work, so an algo has to ask for it).
-    pub const DEFAULT: u32 = OnMessage | OnHeartbeat | OnStart | OnStop | OnShutdown;
+    pub const OnPause: u32 = 1 << 6;
+    pub const OnResume: u32 = 1 << 7;
+    pub const OnSubscribed: u32 = 1 << 8;
+    pub const OnUnsubscribed: u32 = 1 << 9;
+    /// Every optional callback.
+    pub const ALL: u32 = (1 << 10) - 1;
+    /// What the macros declare when no capability list is given: every callback except NBBO
+    /// (NBBO costs the host work per update, so an algo asks for it, or implements
+    /// `on_nbbo`, which the host discovers on the first delivery).
+    pub const DEFAULT: u32 = ALL & !OnNbbo;
+    /// Native vtable flag (not a callback): the table has the `on_pause`..`on_unsubscribed`
+    /// fields and its optional callbacks set `ACTIONS_FLAG_DECLINED` when the algorithm does
+    /// not implement them, so the host may call undeclared ones and drop those that decline.
+    pub const EXTENDED_TABLE: u32 = 1 << 31;
 }
+
+/// `Actions.flags` bit set by the SDK when the callback just called is the `Algo` trait's
+/// default (the algorithm does not implement it): the host stops calling that callback.
+pub const ACTIONS_FLAG_DECLINED: u32 = 1;
 
 /// One price level.
 #[repr(C)]
@@ -234,7 +249,8 @@ pub struct Action {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Actions {
     pub(crate) count: u32,
-    pub(crate) _pad: u32,
+    /// `ACTIONS_FLAG_*` bits; the host zeroes them before each callback.
+    pub(crate) flags: u32,
     pub(crate) actions: [Action; MAX_ACTIONS],
 }
 
@@ -357,7 +373,7 @@ impl Action {
         Action { kind: 0, side: 0, order_type: 0, _pad0: 0, symbol_idx: 0, _pad1: 0, order_id: 0, px_1e8: 0, qty_1e8: 0 };
 }
 impl Actions {
-    pub const ZERO: Actions = Actions { count: 0, _pad: 0, actions: [Action::ZERO; MAX_ACTIONS] };
+    pub const ZERO: Actions = Actions { count: 0, flags: 0, actions: [Action::ZERO; MAX_ACTIONS] };
 }
 impl Message {
     pub const ZERO: Message =
@@ -424,7 +440,7 @@ pub fn visit_layout(visit: &mut dyn FnMut(&'static str, &'static str, usize, usi
     fields!(AlgoState: next_id, realized_pnl_1e8, unrealized_pnl_1e8, fees_1e8, symbol_count, open_order_count,
             positions, open_orders);
     fields!(Action: kind, side, order_type, _pad0, symbol_idx, _pad1, order_id, px_1e8, qty_1e8);
-    fields!(Actions: count, _pad, actions);
+    fields!(Actions: count, flags, actions);
     fields!(Message: from_label, from_len, payload_len, payload);
     fields!(IoBlock: book, features, fill, reject, nbbo, state, actions, message);
 }

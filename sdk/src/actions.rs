@@ -66,6 +66,18 @@ impl Actions {
         &self.actions[..self.len()]
     }
 
+    /// Marks this callback as not implemented (what the `Algo` trait's default bodies do): the
+    /// host stops calling it. Anything queued is still executed.
+    #[doc(hidden)]
+    pub fn decline(&mut self) {
+        self.flags |= ACTIONS_FLAG_DECLINED;
+    }
+
+    /// True if `decline` was called in this callback.
+    pub fn declined(&self) -> bool {
+        self.flags & ACTIONS_FLAG_DECLINED != 0
+    }
+
     /// Drops everything queued so far in this callback.
     pub fn clear(&mut self) {
         self.count = 0;

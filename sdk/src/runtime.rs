@@ -69,6 +69,26 @@ pub unsafe fn on_shutdown<A: Algo>(algo: &mut A) {
     algo.on_shutdown(&io.state, &mut io.actions);
 }
 
+pub unsafe fn on_pause<A: Algo>(algo: &mut A) {
+    let io = &mut *io_block();
+    algo.on_pause(&io.state, &mut io.actions);
+}
+
+pub unsafe fn on_resume<A: Algo>(algo: &mut A) {
+    let io = &mut *io_block();
+    algo.on_resume(&io.state, &mut io.actions);
+}
+
+pub unsafe fn on_subscribed<A: Algo>(algo: &mut A, symbol_idx: u32) {
+    let io = &mut *io_block();
+    algo.on_subscribed(symbol_idx as u16, &io.state, &mut io.actions);
+}
+
+pub unsafe fn on_unsubscribed<A: Algo>(algo: &mut A, symbol_idx: u32) {
+    let io = &mut *io_block();
+    algo.on_unsubscribed(symbol_idx as u16, &io.state, &mut io.actions);
+}
+
 /// Emits the WASM exports of ABI v1 for an `Algo` type.
 ///
 /// ```ignore
@@ -77,14 +97,18 @@ pub unsafe fn on_shutdown<A: Algo>(algo: &mut A) {
 /// export_algo!(Hedger { .. }, capabilities = [OnNbbo, OnMessage, OnShutdown]);
 /// ```
 ///
-/// Without a list, every optional callback except `algo_on_nbbo` is exported (the host only
-/// sends NBBO updates to algorithms that export `algo_on_nbbo`). With a list, exactly the listed
-/// ones are: `OnNbbo`, `OnMessage`, `OnHeartbeat`, `OnStart`, `OnStop`, `OnShutdown`.
+/// Every optional callback is exported, so a callback the type implements is always received;
+/// the ones it does not implement run the trait's default body, which declines (see
+/// `Actions::decline`) and the host stops calling them. A `capabilities` list is checked
+/// (names: `OnNbbo`, `OnMessage`, `OnHeartbeat`, `OnStart`, `OnStop`, `OnShutdown`, `OnPause`,
+/// `OnResume`, `OnSubscribed`, `OnUnsubscribed`) and documents intent; on the native path it
+/// also tells the host what to prepare up front.
 /// The instance is created on the first callback. A trailing `abi_version = N` overrides the
 /// reported version: it exists only to test that hosts refuse mismatches.
 #[macro_export]
 macro_rules! export_algo {
     (@emit $t:ident, ($init:expr), [$($cap:ident),*], $abi:expr) => {
+        $( $crate::export_algo!(@check $cap); )*
         #[doc(hidden)]
         mod __sequence_algo_exports {
             #[allow(unused_imports)]
@@ -117,50 +141,73 @@ macro_rules! export_algo {
             pub extern "C" fn algo_on_reject() {
                 unsafe { $crate::runtime::on_reject(instance()) }
             }
-            $( $crate::export_algo!(@cap $cap); )*
+            #[no_mangle]
+            pub extern "C" fn algo_on_nbbo() {
+                unsafe { $crate::runtime::on_nbbo(instance()) }
+            }
+            #[no_mangle]
+            pub extern "C" fn algo_on_message() {
+                unsafe { $crate::runtime::on_message(instance()) }
+            }
+            #[no_mangle]
+            pub extern "C" fn algo_on_heartbeat(now_ns: u64) {
+                unsafe { $crate::runtime::on_heartbeat(instance(), now_ns) }
+            }
+            #[no_mangle]
+            pub extern "C" fn algo_on_start() {
+                unsafe { $crate::runtime::on_start(instance()) }
+            }
+            #[no_mangle]
+            pub extern "C" fn algo_on_stop() {
+                unsafe { $crate::runtime::on_stop(instance()) }
+            }
+            #[no_mangle]
+            pub extern "C" fn algo_on_shutdown() {
+                unsafe { $crate::runtime::on_shutdown(instance()) }
+            }
+            #[no_mangle]
+            pub extern "C" fn algo_on_pause() {
+                unsafe { $crate::runtime::on_pause(instance()) }
+            }
+            #[no_mangle]
+            pub extern "C" fn algo_on_resume() {
+                unsafe { $crate::runtime::on_resume(instance()) }
+            }
+            #[no_mangle]
+            pub extern "C" fn algo_on_subscribed(symbol_idx: u32) {
+                unsafe { $crate::runtime::on_subscribed(instance(), symbol_idx) }
+            }
+            #[no_mangle]
+            pub extern "C" fn algo_on_unsubscribed(symbol_idx: u32) {
+                unsafe { $crate::runtime::on_unsubscribed(instance(), symbol_idx) }
+            }
         }
     };
-    (@cap OnNbbo) => {
-        #[no_mangle]
-        pub extern "C" fn algo_on_nbbo() { unsafe { $crate::runtime::on_nbbo(instance()) } }
-    };
-    (@cap OnMessage) => {
-        #[no_mangle]
-        pub extern "C" fn algo_on_message() { unsafe { $crate::runtime::on_message(instance()) } }
-    };
-    (@cap OnHeartbeat) => {
-        #[no_mangle]
-        pub extern "C" fn algo_on_heartbeat(now_ns: u64) {
-            unsafe { $crate::runtime::on_heartbeat(instance(), now_ns) }
-        }
-    };
-    (@cap OnStart) => {
-        #[no_mangle]
-        pub extern "C" fn algo_on_start() { unsafe { $crate::runtime::on_start(instance()) } }
-    };
-    (@cap OnStop) => {
-        #[no_mangle]
-        pub extern "C" fn algo_on_stop() { unsafe { $crate::runtime::on_stop(instance()) } }
-    };
-    (@cap OnShutdown) => {
-        #[no_mangle]
-        pub extern "C" fn algo_on_shutdown() { unsafe { $crate::runtime::on_shutdown(instance()) } }
-    };
-    (@cap $other:ident) => {
+    (@check OnNbbo) => {};
+    (@check OnMessage) => {};
+    (@check OnHeartbeat) => {};
+    (@check OnStart) => {};
+    (@check OnStop) => {};
+    (@check OnShutdown) => {};
+    (@check OnPause) => {};
+    (@check OnResume) => {};
+    (@check OnSubscribed) => {};
+    (@check OnUnsubscribed) => {};
+    (@check $other:ident) => {
         ::core::compile_error!(::core::concat!(
             "unknown capability `", ::core::stringify!($other),
-            "`: expected OnNbbo, OnMessage, OnHeartbeat, OnStart, OnStop or OnShutdown"
+            "`: expected OnNbbo, OnMessage, OnHeartbeat, OnStart, OnStop, OnShutdown, OnPause, ",
+            "OnResume, OnSubscribed or OnUnsubscribed"
         ));
     };
     (@opts $t:ident, ($init:expr), ) => {
-        $crate::export_algo!(@emit $t, ($init), [OnMessage, OnHeartbeat, OnStart, OnStop, OnShutdown],
-                             $crate::abi::ABI_VERSION);
+        $crate::export_algo!(@emit $t, ($init), [], $crate::abi::ABI_VERSION);
     };
     (@opts $t:ident, ($init:expr), capabilities = [$($cap:ident),* $(,)?] $(,)?) => {
         $crate::export_algo!(@emit $t, ($init), [$($cap),*], $crate::abi::ABI_VERSION);
     };
     (@opts $t:ident, ($init:expr), abi_version = $v:expr) => {
-        $crate::export_algo!(@emit $t, ($init), [OnMessage, OnHeartbeat, OnStart, OnStop, OnShutdown], $v);
+        $crate::export_algo!(@emit $t, ($init), [], $v);
     };
     (@opts $t:ident, ($init:expr), capabilities = [$($cap:ident),* $(,)?], abi_version = $v:expr) => {
         $crate::export_algo!(@emit $t, ($init), [$($cap),*], $v);

@@ -4,7 +4,7 @@
 //! the `SequenceHostApi` table the host passed to `create`, installed for the duration of each
 //! callback. In a native `no_std` build there is no host: they return failure values.
 
-/// The raw calls; every platform provides the same seven functions.
+/// The raw calls; every platform provides the same nine functions.
 pub(crate) mod sys {
     #[cfg(target_arch = "wasm32")]
     mod imports {
@@ -17,6 +17,8 @@ pub(crate) mod sys {
             pub fn position(symbol_idx: u32) -> i64;
             pub fn symbol(idx: u32, buf_ptr: *mut u8, buf_cap: u32) -> i32;
             pub fn venue_name(venue_idx: u32, buf_ptr: *mut u8, buf_cap: u32) -> i32;
+            pub fn subscribe(symbol_ptr: *const u8, symbol_len: u32) -> i32;
+            pub fn unsubscribe(symbol_ptr: *const u8, symbol_len: u32) -> i32;
         }
     }
 
@@ -49,6 +51,15 @@ pub(crate) mod sys {
         unsafe { imports::venue_name(idx, buf.as_mut_ptr(), buf.len() as u32) }
     }
 
+    #[cfg(target_arch = "wasm32")]
+    pub fn subscribe(symbol: &[u8]) -> i32 {
+        unsafe { imports::subscribe(symbol.as_ptr(), symbol.len() as u32) }
+    }
+    #[cfg(target_arch = "wasm32")]
+    pub fn unsubscribe(symbol: &[u8]) -> i32 {
+        unsafe { imports::unsubscribe(symbol.as_ptr(), symbol.len() as u32) }
+    }
+
     #[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
     pub use crate::native::host_calls::*;
 
@@ -78,6 +89,12 @@ pub(crate) mod sys {
         }
         pub fn venue_name(_idx: u32, _buf: &mut [u8]) -> i32 {
             -1
+        }
+        pub fn subscribe(_symbol: &[u8]) -> i32 {
+            super::super::SUB_ERR_NO_HOST
+        }
+        pub fn unsubscribe(_symbol: &[u8]) -> i32 {
+            super::super::SUB_ERR_NO_HOST
         }
     }
     #[cfg(all(not(target_arch = "wasm32"), not(feature = "std")))]
@@ -117,6 +134,65 @@ pub fn symbol_index(name: &str) -> Option<u16> {
 /// Position in a symbol looked up by name; `None` if the deployment does not trade it.
 pub fn get_position(symbol_name: &str) -> Option<i64> {
     symbol_index(symbol_name).map(position)
+}
+
+/// `subscribe`/`unsubscribe` results (negative); a successful `subscribe` returns the index.
+pub const SUB_ERR_UNKNOWN_SYMBOL: i32 = -1;
+pub const SUB_ERR_LIMIT: i32 = -2;
+pub const SUB_ERR_NOT_SUBSCRIBED: i32 = -3;
+pub const SUB_ERR_OUT_OF_BOUNDS: i32 = -4;
+/// No host table is installed (a native `no_std` build, or a call outside a callback).
+pub const SUB_ERR_NO_HOST: i32 = -5;
+
+/// Why `subscribe`/`unsubscribe` failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscribeError {
+    /// The edge does not carry this symbol (it is not in any of its feeds).
+    UnknownSymbol,
+    /// The deployment already has as many symbols as its subscription limit allows.
+    Limit,
+    /// `unsubscribe` of a symbol the instance is not subscribed to.
+    NotSubscribed,
+    /// No host to ask (outside a callback, or a native `no_std` build).
+    NoHost,
+    /// Any other negative code.
+    Other(i32),
+}
+
+impl SubscribeError {
+    fn from_code(code: i32) -> SubscribeError {
+        match code {
+            SUB_ERR_UNKNOWN_SYMBOL => SubscribeError::UnknownSymbol,
+            SUB_ERR_LIMIT => SubscribeError::Limit,
+            SUB_ERR_NOT_SUBSCRIBED => SubscribeError::NotSubscribed,
+            SUB_ERR_NO_HOST => SubscribeError::NoHost,
+            other => SubscribeError::Other(other),
+        }
+    }
+}
+
+/// Adds `symbol` ("ETH-USDT") to this instance's subscriptions and returns its symbol index
+/// (the index is new, or the one it had before an `unsubscribe`). Books of it start after the
+/// current callback returns, preceded by `on_subscribed(idx)`. Subscribing to a symbol the
+/// instance already has returns its index and changes nothing.
+pub fn subscribe(symbol: &str) -> Result<u16, SubscribeError> {
+    let code = sys::subscribe(symbol.as_bytes());
+    if code >= 0 {
+        Ok(code as u16)
+    } else {
+        Err(SubscribeError::from_code(code))
+    }
+}
+
+/// Stops books of `symbol` after the current callback (then `on_unsubscribed(idx)`). Its
+/// index stays reserved: positions and resting orders in it are unaffected.
+pub fn unsubscribe(symbol: &str) -> Result<(), SubscribeError> {
+    let code = sys::unsubscribe(symbol.as_bytes());
+    if code >= 0 {
+        Ok(())
+    } else {
+        Err(SubscribeError::from_code(code))
+    }
 }
 
 /// The `len` bytes a host call wrote into `buf`, as UTF-8, if it fit.

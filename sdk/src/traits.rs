@@ -9,8 +9,10 @@ use crate::abi::{Actions, AlgoState, Fill, L2Book, Nbbo, OnlineFeatures, Reject}
 /// instance). Orders go into `actions` (at most 16 per callback); ids come from
 /// `state.next_id()`.
 ///
-/// Optional callbacks are only wired up when declared: `export_algo!` exports every optional
-/// callback except `on_nbbo` unless a `capabilities = [...]` list says otherwise.
+/// Implementing an optional callback is enough to receive it. The default bodies below call
+/// `actions.decline()`, which tells the host the algorithm does not implement that callback,
+/// so the host stops calling it after the first time (a `capabilities = [...]` list only says
+/// which callbacks the host prepares from the start, e.g. NBBO snapshots).
 pub trait Algo {
     /// The local book of one symbol changed (`book.symbol_idx`).
     fn on_book(&mut self, book: &L2Book, state: &AlgoState, features: &OnlineFeatures, actions: &mut Actions);
@@ -22,20 +24,55 @@ pub trait Algo {
     fn on_reject(&mut self, _reject: &Reject) {}
 
     /// The cross-venue best bid/offer changed (capability `OnNbbo`).
-    fn on_nbbo(&mut self, _nbbo: &Nbbo, _state: &AlgoState, _actions: &mut Actions) {}
+    fn on_nbbo(&mut self, _nbbo: &Nbbo, _state: &AlgoState, actions: &mut Actions) {
+        actions.decline()
+    }
 
     /// A sibling instance sent a message to this instance's label (capability `OnMessage`).
-    fn on_message(&mut self, _from: &str, _payload: &[u8], _state: &AlgoState, _actions: &mut Actions) {}
+    fn on_message(&mut self, _from: &str, _payload: &[u8], _state: &AlgoState, actions: &mut Actions) {
+        actions.decline()
+    }
 
-    /// Once per second (capability `OnHeartbeat`).
-    fn on_heartbeat(&mut self, _now_ns: u64, _state: &AlgoState, _actions: &mut Actions) {}
+    /// Once per second while running (capability `OnHeartbeat`).
+    fn on_heartbeat(&mut self, _now_ns: u64, _state: &AlgoState, actions: &mut Actions) {
+        actions.decline()
+    }
 
     /// The deployment was started (also after a stop).
-    fn on_start(&mut self, _state: &AlgoState, _actions: &mut Actions) {}
+    fn on_start(&mut self, _state: &AlgoState, actions: &mut Actions) {
+        actions.decline()
+    }
 
-    /// The deployment was stopped; the instance and its resting orders are kept.
-    fn on_stop(&mut self, _state: &AlgoState, _actions: &mut Actions) {}
+    /// The deployment was stopped: books stop, its symbols' market data is released; the
+    /// instance and its resting orders are kept.
+    fn on_stop(&mut self, _state: &AlgoState, actions: &mut Actions) {
+        actions.decline()
+    }
 
     /// The instance is being removed; afterwards the host cancels whatever is still resting.
-    fn on_shutdown(&mut self, _state: &AlgoState, _actions: &mut Actions) {}
+    fn on_shutdown(&mut self, _state: &AlgoState, actions: &mut Actions) {
+        actions.decline()
+    }
+
+    /// The deployment was paused: no books, NBBO, messages or heartbeats until `on_resume`,
+    /// but the instance and its market-data subscriptions stay warm (capability `OnPause`).
+    fn on_pause(&mut self, _state: &AlgoState, actions: &mut Actions) {
+        actions.decline()
+    }
+
+    /// The deployment was resumed after a pause (capability `OnResume`).
+    fn on_resume(&mut self, _state: &AlgoState, actions: &mut Actions) {
+        actions.decline()
+    }
+
+    /// A `seq::subscribe` took effect: books of `symbol_idx` follow (capability `OnSubscribed`).
+    fn on_subscribed(&mut self, _symbol_idx: u16, _state: &AlgoState, actions: &mut Actions) {
+        actions.decline()
+    }
+
+    /// A `seq::unsubscribe` took effect: no more books of `symbol_idx`; its index stays
+    /// reserved (positions and resting orders are kept) (capability `OnUnsubscribed`).
+    fn on_unsubscribed(&mut self, _symbol_idx: u16, _state: &AlgoState, actions: &mut Actions) {
+        actions.decline()
+    }
 }

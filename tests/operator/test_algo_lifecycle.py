@@ -207,3 +207,21 @@ def test_operator_restart_changes_nothing_on_the_edge(
     messages = [line["message"].removeprefix("[edge] ") for line in edge.logs(dep_id)]
     assert messages.count("started") == 1 and not any(m.startswith("stopped") for m in messages)
     assert edge.deployment(dep_id)["state"] == "Running"
+
+
+def test_pause_and_resume_reach_the_edge(kube: Kube, edges: Callable[..., Edge]) -> None:
+    edge = edges("kraken")
+    name, dep_id = deploy(kube, edge, state="Paused")  # straight from the push to Paused
+    kube.wait("edge reports Paused", on_edge(edge, dep_id, lambda r: r["state"] == "Paused"))
+    status = kube.wait_status("AlgoDeployment", name, lambda s: s.get("lifecycleState") == "Paused", "Paused")
+    ready = condition(status["status"], "Ready")
+    assert (ready["status"], ready["message"]) == ("True", "paused as requested on 1/1 edges")
+
+    kube.patch("AlgoDeployment", name, {"spec": {"state": "Running"}})
+    kube.wait("edge reports Running", on_edge(edge, dep_id, lambda r: r["state"] == "Running"))
+    kube.wait_event(name, "ResumedOnEdge")
+    kube.patch("AlgoDeployment", name, {"spec": {"state": "Paused"}})
+    kube.wait("edge reports Paused", on_edge(edge, dep_id, lambda r: r["state"] == "Paused"))
+    kube.wait_event(name, "PausedOnEdge")
+    kube.patch("AlgoDeployment", name, {"spec": {"state": "Stopped"}})
+    kube.wait("edge reports Stopped", on_edge(edge, dep_id, lambda r: r["state"] == "Stopped"))

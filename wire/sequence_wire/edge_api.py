@@ -14,14 +14,16 @@ from .base import OpenReply, Reply, Request
 from .limits import RiskLimits, WasmLimits
 from .types import MeshLabel, Sha256, Symbol, param_text
 
-DeploymentState = Literal["Loaded", "Running", "Stopped", "Failed"]
+DeploymentState = Literal["Loaded", "Running", "Paused", "Stopped", "Failed"]
 ParamValue = str | int | float | bool
 
 
 class PushRequest(Request):
     """`PUT /v1/deployments/{id}`: load (or hot-swap) a bundle."""
 
-    bundle: str | None = Field(default=None, description="base64 of the .wasm (or bundle_url)")
+    bundle: str | None = Field(
+        default=None, description="base64 of the .wasm, or of the .so with runtime native (or bundle_url)"
+    )
     bundle_url: str | None = Field(
         default=None,
         description="https:// URL the edge downloads the .wasm from (or bundle); http:// only on an "
@@ -40,7 +42,13 @@ class PushRequest(Request):
     )
     risk: RiskLimits = Field(default_factory=RiskLimits)
     wasm: WasmLimits = Field(default_factory=WasmLimits)
-    state: Literal["Stopped", "Running"] = "Stopped"
+    state: Literal["Stopped", "Running", "Paused"] = "Stopped"
+    max_symbols: int | None = Field(
+        default=None,
+        ge=1,
+        le=16,
+        description="symbols the algorithm may have, seq.subscribe included (default: the symbols given)",
+    )
     # `"risk": {"unlimited": true}` (taken out of `risk` by the edge's parse_push): run without
     # limits, accepted only by an edge started with --allow-unlimited-risk
     _risk_unlimited: bool = PrivateAttr(default=False)
@@ -201,6 +209,7 @@ class DeploymentStatus(Reply):
     venue: str
     symbols: list[str]
     state: DeploymentState
+    runtime: Literal["wasm", "native"] = "wasm"
     bundle_sha256: str
     size_bytes: int
     capabilities: list[str]

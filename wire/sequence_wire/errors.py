@@ -41,7 +41,13 @@ EDGE_REASONS: dict[str, int] = {
     "InvalidRisk": 400,  # a limit that is not finite or not representable in the 1e8 fixed point
     "InvalidParams": 400,  # too many params, long names or texts, non-finite numbers
     "UnlimitedRiskRefused": 403,  # risk.unlimited on an edge without --allow-unlimited-risk
-    "UnsupportedRuntime": 400,
+    "NativeNotAllowed": 403,  # a native (.so) push on an edge without --allow-native
+    # the native loader's checks (sequence_edge.algo.native.*Error without "Error")
+    "NotElf": 400,
+    "Dlopen": 400,
+    "MissingSymbol": 400,
+    "Capabilities": 400,
+    "NativeCreate": 400,  # the library's create() returned NULL
     "BadBundle": 400,
     # the host's bundle checks (sequence_edge.algo.host.*Error without "Error")
     "NotWasm": 400,
@@ -58,7 +64,10 @@ EDGE_REASONS: dict[str, int] = {
     "BadDeploymentId": 400,
     "BadOrderRef": 400,
     "Failed": 409,  # start of a failed instance
-    "JournalUnreadable": 409,  # the deployment's journal cannot be restored: a person has to look
+    "JournalUnreadable": 409,
+    "Paused": 409,  # start of a paused instance (resume it)
+    "NotRunning": 409,  # pause of an instance that is not running
+    "NotPaused": 409,  # resume of an instance that is not paused  # the deployment's journal cannot be restored: a person has to look
 }
 COORDINATOR_REASONS: dict[str, int] = {
     **COMMON_REASONS,

@@ -11,6 +11,7 @@ local HEALTH_BY_STATE = {
   Deploying = "Progressing",
   Pending =   "Progressing",
   Stopped =   "Suspended",
+  Paused =    "Suspended",
   Degraded =  "Degraded",
   Failed =    "Degraded",
   Deleting =  "Progressing",

@@ -41,7 +41,7 @@ cdef extern from *:
         uint8_t kind; uint8_t side; uint8_t order_type; uint8_t _pad0;
         uint16_t symbol_idx; uint16_t _pad1; uint64_t order_id, px_1e8, qty_1e8;
     } seq_action_t;
-    typedef struct { uint32_t count; uint32_t _pad; seq_action_t actions[16]; } seq_actions_t;
+    typedef struct { uint32_t count; uint32_t flags; seq_action_t actions[16]; } seq_actions_t;
     typedef struct {
         uint8_t from_label[32]; uint32_t from_len; uint32_t payload_len; uint8_t payload[256];
     } seq_message_t;
@@ -141,7 +141,7 @@ cdef extern from *:
         uint64_t qty_1e8
     ctypedef struct seq_actions_t:
         uint32_t count
-        uint32_t _pad
+        uint32_t flags
         seq_action_t actions[16]
     ctypedef struct seq_message_t:
         uint8_t from_label[32]

@@ -98,6 +98,38 @@ SEND_ERRORS = {
 ERR_NOT_FOUND = -1  # param/symbol lookups
 ERR_OUT_OF_BOUNDS = -4
 
+# Return codes of seq.subscribe / seq.unsubscribe (subscribe returns the symbol index on success)
+SUB_ERR_UNKNOWN_SYMBOL = -1  # the edge does not carry the symbol
+SUB_ERR_LIMIT = -2  # the deployment's subscription limit is reached
+SUB_ERR_NOT_SUBSCRIBED = -3  # unsubscribe of a symbol the instance does not have
+SUB_ERR_OUT_OF_BOUNDS = -4  # pointer/length outside linear memory (or not UTF-8)
+SUB_ERRORS = {
+    SUB_ERR_UNKNOWN_SYMBOL: "the edge does not carry this symbol",
+    SUB_ERR_LIMIT: "the deployment's subscription limit is reached",
+    SUB_ERR_NOT_SUBSCRIBED: "not subscribed to this symbol",
+    SUB_ERR_OUT_OF_BOUNDS: "pointer/length outside linear memory, or not UTF-8",
+}
+
+# Actions.flags
+ACTIONS_FLAG_DECLINED = 1  # the callback just called is not implemented: stop calling it
+
+# Optional callbacks: export name -> capability bit (native SequenceAlgoVtable.capabilities)
+CAPABILITIES: dict[str, int] = {
+    "OnNbbo": 1 << 0,
+    "OnMessage": 1 << 1,
+    "OnHeartbeat": 1 << 2,
+    "OnStart": 1 << 3,
+    "OnStop": 1 << 4,
+    "OnShutdown": 1 << 5,
+    "OnPause": 1 << 6,
+    "OnResume": 1 << 7,
+    "OnSubscribed": 1 << 8,
+    "OnUnsubscribed": 1 << 9,
+}
+# Native vtable flag: the table has the on_pause..on_unsubscribed fields and its optional
+# callbacks decline (ACTIONS_FLAG_DECLINED) when not implemented.
+CAP_EXTENDED_TABLE = 1 << 31
+
 # Export names
 REQUIRED_EXPORTS = ("memory", "algo_abi_version", "algo_io", "algo_on_book", "algo_on_fill", "algo_on_reject")
 OPTIONAL_EXPORTS = (
@@ -107,6 +139,10 @@ OPTIONAL_EXPORTS = (
     "algo_on_start",
     "algo_on_stop",
     "algo_on_shutdown",
+    "algo_on_pause",
+    "algo_on_resume",
+    "algo_on_subscribed",
+    "algo_on_unsubscribed",
 )
 IMPORT_MODULE = "seq"
 NATIVE_VTABLE_SYMBOL = "sequence_algo_vtable_v1"
@@ -285,7 +321,13 @@ ACTIONS = Struct(
     520,
     (
         Field("count", 0, "u32", 4, "number of valid actions; the host sets it to 0 before each callback"),
-        Field("_pad", 4, "u32", 4, "zero"),
+        Field(
+            "flags",
+            4,
+            "u32",
+            4,
+            "`ACTIONS_FLAG_*` bits set by the algo; the host sets it to 0 before each callback",
+        ),
         Field("actions", 8, "Action[16]", 512, "actions in order of execution"),
     ),
     "The output buffer, drained by the host after every callback.",
@@ -371,6 +413,12 @@ IMPORTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
         ("i32",),
         "venue_name(venue_idx, buf_ptr, buf_cap) -> name length or -1 (venue indexes of Nbbo)",
     ),
+    "subscribe": (
+        ("i32", "i32"),
+        ("i32",),
+        "subscribe(symbol_ptr, symbol_len) -> symbol index or SUB_ERR_*",
+    ),
+    "unsubscribe": (("i32", "i32"), ("i32",), "unsubscribe(symbol_ptr, symbol_len) -> 0 or SUB_ERR_*"),
 }
 
 # Exports: name -> (params, results)
@@ -386,6 +434,10 @@ EXPORTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "algo_on_start": ((), ()),
     "algo_on_stop": ((), ()),
     "algo_on_shutdown": ((), ()),
+    "algo_on_pause": ((), ()),
+    "algo_on_resume": ((), ()),
+    "algo_on_subscribed": (("i32",), ()),
+    "algo_on_unsubscribed": (("i32",), ()),
 }
 
 

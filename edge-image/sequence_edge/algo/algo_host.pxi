@@ -28,6 +28,9 @@ cdef class AlgoHost:
     def __cinit__(self):
         self._ticker = NULL
         self._engine_ptr = NULL
+        self._carried = NULL
+        self._n_carried = 0
+        self._carried_keepalive = []
 
     def __init__(self, *, tick_us: float = 100.0, latency_sample_every: int = 8):
         """tick_us: epoch ticker period (deadline resolution). latency_sample_every: time one
@@ -128,30 +131,18 @@ cdef class AlgoHost:
                 del self._modules[sha]
 
     def load(self, str deployment_id, wasm_bytes, symbols, params=None, *, deadline_ms: float = 1.0,
-             memory_limit_bytes: int = 64 << 20, venue_names=None) -> AlgoInstance:
+             memory_limit_bytes: int = 64 << 20, venue_names=None, max_symbols=None) -> AlgoInstance:
         """Validate, instantiate and register a deployment's bundle (state "loaded").
 
         Loading an id that exists hot-swaps it: the new instance replaces the old one only after it
         validated (a bad bundle leaves the old one running); it inherits the old AlgoState
         (next_id, PnL, positions and open orders of symbols it still trades) and whatever the old
         one emitted that was not drained yet (actions, outbox, logs), and is started if the old one
-        was running. The old instance gets no callback.
+        was running. The old instance gets no callback. `max_symbols` bounds what seq.subscribe
+        may add (default: the symbols given, so subscribing is off).
         """
         cdef AlgoInstance inst
-        cdef AlgoInstance old
-        if self._ticker == NULL:
-            raise RuntimeError("this AlgoHost is closed")
-        if not deployment_id:
-            raise ValueError("deployment_id must be a non-empty string")
-        sym_tuple = _check_symbols(symbols)
-        param_dict = {}
-        for key, value in (params or {}).items():
-            if not isinstance(key, str) or not key:
-                raise ValueError(f"param names must be non-empty strings, got {key!r}")
-            param_dict[key] = _as_text(f"param {key!r}", value)
-        venues = tuple(_as_text("venue name", v) for v in (venue_names or ()))
-        if len(venues) > 255:
-            raise ValueError("at most 255 venue names (Nbbo venue indexes are u8)")
+        sym_tuple, param_dict, venues = self._check_load(deployment_id, symbols, params, venue_names)
         if not (isinstance(deadline_ms, (int, float)) and math.isfinite(deadline_ms)
                 and 0 < deadline_ms <= 60_000):
             raise ValueError(f"deadline_ms must be > 0 and <= 60000, got {deadline_ms!r}")
@@ -166,24 +157,85 @@ cdef class AlgoHost:
         for name in capabilities:
             inst.slot.caps |= _CAP_BITS[name]
         inst._set_tables(sym_tuple, param_dict, venues)
-        inst.slot.latency_mask = self.latency_sample_every - 1
+        self._set_limits(inst, max_symbols)
         try:
             inst._instantiate(self.engine, module, self.tick_ns, float(deadline_ms), memory_limit_bytes)
         except BaseException:
             inst._release()
             raise
-        old = self._instances.get(deployment_id)
+        return self._install(inst)
+
+    def load_native(self, str deployment_id, NativeLibrary library, symbols, params=None, *,
+                    venue_names=None, max_symbols=None) -> AlgoInstance:
+        """Create a native instance of an opened library (see algo/native.pyx) for a deployment;
+        the same lifecycle, hot swap and callbacks as `load`, without the sandbox."""
+        cdef AlgoInstance inst
+        sym_tuple, param_dict, venues = self._check_load(deployment_id, symbols, params, venue_names)
+        if library.closed:
+            raise ValueError("the native library is closed")
+        inst = AlgoInstance()
+        inst.deployment_id = deployment_id
+        inst.bundle_sha256 = library.sha256
+        inst._set_tables(sym_tuple, param_dict, venues)
+        self._set_limits(inst, max_symbols)
+        _attach_native(inst, library)
+        inst.capabilities = frozenset(n for n, bit in _CAP_BITS.items() if inst.slot.caps & bit)
+        return self._install(inst)
+
+    def _check_load(self, str deployment_id, symbols, params, venue_names) -> tuple:
+        if self._ticker == NULL:
+            raise RuntimeError("this AlgoHost is closed")
+        if not deployment_id:
+            raise ValueError("deployment_id must be a non-empty string")
+        sym_tuple = _check_symbols(symbols)
+        param_dict = {}
+        for key, value in (params or {}).items():
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"param names must be non-empty strings, got {key!r}")
+            param_dict[key] = _as_text(f"param {key!r}", value)
+        venues = tuple(_as_text("venue name", v) for v in (venue_names or ()))
+        if len(venues) > 255:
+            raise ValueError("at most 255 venue names (Nbbo venue indexes are u8)")
+        return sym_tuple, param_dict, venues
+
+    cdef _set_limits(self, AlgoInstance inst, max_symbols):
+        n = len(inst.symbols) if max_symbols is None else max_symbols
+        if not isinstance(n, int) or not len(inst.symbols) <= n <= abi.MAX_SYMBOLS:
+            raise ValueError(f"max_symbols must be an int within {len(inst.symbols)}..{abi.MAX_SYMBOLS} "
+                             f"(at least the deployment's symbols), got {max_symbols!r}")
+        inst.slot.max_symbols = n
+        if self._carried_keepalive:
+            self._give_carried(inst)
+        inst.slot.latency_mask = self.latency_sample_every - 1
+
+    cdef AlgoInstance _install(self, AlgoInstance inst):
+        cdef AlgoInstance old = self._instances.get(inst.deployment_id)
         was_running = old is not None and old.slot.state == SLOT_RUNNING
         if old is not None:
             _inherit_state(inst, old)
             old._release()
-        self._instances[deployment_id] = inst
+        self._instances[inst.deployment_id] = inst
         if old is not None:
             _drop_module_if_unused(self, old.bundle_sha256)
         self.router.rebuild(list(self._instances.values()))
         if was_running:
-            self.start(deployment_id)
+            self.start(inst.deployment_id)
         return inst
+
+    def set_carried_symbols(self, symbols) -> None:
+        """The symbols this edge carries: seq.subscribe accepts only these (until called, none)."""
+        cdef _CarriedTable table = _CarriedTable([str(sym) for sym in symbols])
+        self._carried_keepalive.append(table)
+        self._carried = table.table
+        self._n_carried = table.n
+        for inst in self._instances.values():
+            self._give_carried(<AlgoInstance>inst)
+
+    cdef _give_carried(self, AlgoInstance inst):
+        # The instance keeps the table alive: its symbols may point into it after a subscribe.
+        inst._keepalive.append(self._carried_keepalive[len(self._carried_keepalive) - 1])  # no wraparound
+        inst.slot.carried = self._carried
+        inst.slot.n_carried = self._n_carried
 
     # ---- lifecycle
 
@@ -205,9 +257,12 @@ cdef class AlgoHost:
         cdef seq_slot_t* s = inst.slot
         if s.state == SLOT_FAILED:
             raise InstanceStateError(f"{deployment_id} failed ({inst.reason}); load the bundle again")
+        if s.state == SLOT_PAUSED:
+            raise InstanceStateError(f"{deployment_id} is paused; resume it (start is for stopped ones)")
         if s.state == SLOT_RUNNING:
             return inst.state
         s.state = SLOT_RUNNING
+        self.router.rebuild(list(self._instances.values()))
         if s.caps & CAP_START:
             slot_begin(s)
             slot_simple(s, &s.f_on_start, "algo_on_start")
@@ -217,14 +272,84 @@ cdef class AlgoHost:
         """Run algo_on_stop (if exported); keep state and memory, deliver no more books."""
         cdef AlgoInstance inst = self._get(deployment_id)
         cdef seq_slot_t* s = inst.slot
-        if s.state != SLOT_RUNNING:
+        if s.state != SLOT_RUNNING and s.state != SLOT_PAUSED:
             return inst.state
         if s.caps & CAP_STOP:
             slot_begin(s)
             if slot_simple(s, &s.f_on_stop, "algo_on_stop") != 0:
                 return inst.state
         s.state = SLOT_STOPPED
+        self.router.rebuild(list(self._instances.values()))  # stop releases its routes
         return inst.state
+
+    def pause(self, str deployment_id) -> str:
+        """Run algo_on_pause; no books, NBBO, messages or heartbeats until resume, but the
+        instance keeps its routes and subscriptions (resume is immediate). Only from running."""
+        cdef AlgoInstance inst = self._get(deployment_id)
+        cdef seq_slot_t* s = inst.slot
+        if s.state == SLOT_PAUSED:
+            return inst.state
+        if s.state != SLOT_RUNNING:
+            raise InstanceStateError(f"{deployment_id} is {inst.state}; only a running instance can pause")
+        if s.caps & CAP_PAUSE:
+            slot_begin(s)
+            if slot_simple(s, &s.f_on_pause, "algo_on_pause") != 0:
+                return inst.state
+        s.state = SLOT_PAUSED
+        return inst.state
+
+    def resume(self, str deployment_id) -> str:
+        """Run algo_on_resume and deliver books again. Only from paused."""
+        cdef AlgoInstance inst = self._get(deployment_id)
+        cdef seq_slot_t* s = inst.slot
+        if s.state == SLOT_RUNNING:
+            return inst.state
+        if s.state != SLOT_PAUSED:
+            raise InstanceStateError(f"{deployment_id} is {inst.state}; only a paused instance can resume")
+        s.state = SLOT_RUNNING
+        if s.caps & CAP_RESUME:
+            slot_begin(s)
+            slot_simple(s, &s.f_on_resume, "algo_on_resume")
+        return inst.state
+
+    def apply_subscriptions(self, before_callbacks=None) -> list:
+        """Make seq.subscribe/unsubscribe calls take effect: update each instance's symbols and
+        routes, then deliver algo_on_subscribed / algo_on_unsubscribed. Returns
+        [(deployment_id, symbols tuple)] of the instances whose symbol list grew; for each,
+        `before_callbacks(deployment_id, symbols)` runs first (the edge gives the account the
+        new books, so orders placed in on_subscribed can use them)."""
+        cdef AlgoInstance inst
+        cdef seq_slot_t* s
+        cdef wasmtime_val_raw_t arg
+        cdef uint32_t i, added, removed
+        grown = []
+        changed = False
+        for obj in list(self._instances.values()):
+            inst = <AlgoInstance>obj
+            s = inst.slot
+            added, removed = s.subscribed_new, s.unsubscribed_new
+            if not (added or removed):
+                continue
+            s.subscribed_new = s.unsubscribed_new = 0
+            changed = True
+            if s.n_symbols > len(inst.symbols):
+                inst.symbols = tuple((<char*>s.symbols[i].data)[:s.symbols[i].len].decode("utf-8", "replace")
+                                     for i in range(s.n_symbols))
+                grown.append((inst.deployment_id, inst.symbols))
+                if before_callbacks is not None:
+                    before_callbacks(inst.deployment_id, inst.symbols)
+            for i in range(SEQ_MAX_SYMBOLS):
+                arg.i64 = 0
+                arg.i32 = i
+                if (added >> i) & 1 and s.caps & CAP_SUBSCRIBED and s.state != SLOT_FAILED:
+                    slot_begin(s)
+                    slot_call(s, &s.f_on_subscribed, &arg, 1, "algo_on_subscribed")
+                if (removed >> i) & 1 and s.caps & CAP_UNSUBSCRIBED and s.state != SLOT_FAILED:
+                    slot_begin(s)
+                    slot_call(s, &s.f_on_unsubscribed, &arg, 1, "algo_on_unsubscribed")
+        if changed:
+            self.router.rebuild(list(self._instances.values()))
+        return grown
 
     def remove(self, str deployment_id) -> list:
         """Run algo_on_shutdown (unless failed), free the instance; returns its undrained actions
@@ -303,7 +428,8 @@ cdef class AlgoHost:
         io.message.from_len = len(label)
         memcpy(io.message.payload, PyBytes_AS_STRING(data), len(data))
         io.message.payload_len = len(data)
-        return slot_simple(s, &s.f_on_message, "algo_on_message") == 0
+        # a callback that declines (not implemented) did not receive anything
+        return slot_simple(s, &s.f_on_message, "algo_on_message") == 0 and bool(s.caps & CAP_MESSAGE)
 
     def deliver_nbbo(self, str deployment_id, *, symbol_idx: int, bid_px_1e8: int, bid_qty_1e8: int,
                      ask_px_1e8: int, ask_qty_1e8: int, ts_ns: int = 0, bid_venue: int = 0,
@@ -324,7 +450,7 @@ cdef class AlgoHost:
         io.nbbo.symbol_idx = symbol_idx
         io.nbbo.bid_venue = bid_venue
         io.nbbo.ask_venue = ask_venue
-        return slot_simple(s, &s.f_on_nbbo, "algo_on_nbbo") == 0
+        return slot_simple(s, &s.f_on_nbbo, "algo_on_nbbo") == 0 and bool(s.caps & CAP_NBBO)
 
     def on_nbbo(self, str symbol, **nbbo) -> int:
         """Deliver a cross-venue NBBO of `symbol` to every running instance that trades it and
@@ -442,6 +568,28 @@ cdef _drop_module_if_unused(AlgoHost host, str sha256):
     """Free a compiled module (its machine code can be tens of MB) once no instance runs it."""
     if all((<AlgoInstance>inst).bundle_sha256 != sha256 for inst in host._instances.values()):
         host._modules.pop(sha256, None)
+
+
+cdef class _CarriedTable:
+    """A C table of symbol names (seq_str_t) with the bytes it points into; freed with the object."""
+    cdef seq_str_t* table
+    cdef uint32_t n
+    cdef list names
+
+    def __cinit__(self, list symbols):
+        cdef uint32_t i
+        cdef bytes b
+        self.names = [_utf8(sym) for sym in symbols]
+        self.n = len(self.names)
+        self.table = <seq_str_t*>calloc(self.n + 1, sizeof(seq_str_t))
+        if self.table == NULL:
+            raise MemoryError()
+        for i, b in enumerate(self.names):
+            self.table[i].data = <const uint8_t*>PyBytes_AS_STRING(b)
+            self.table[i].len = len(b)
+
+    def __dealloc__(self):
+        free(self.table)
 
 
 cdef list _drain_actions(AlgoInstance inst):

@@ -23,16 +23,19 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from sequence_edge.algo.abi cimport seq_action_t, seq_algo_state_t, seq_fill_t, seq_io_block_t, seq_reject_t
 from sequence_edge.market.book cimport Book
+# --- native algorithms (algo/native.pxd): a slot runs either a wasm instance or a native one
+from sequence_edge.algo.native cimport seq_host_api_t, seq_native_vtable_t
 from sequence_edge.util cimport hist_t  # latency histogram shared with the OMS
 from sequence_edge.algo.wasmtime_capi cimport wasm_engine_t, wasmtime_context_t, wasmtime_func_t, wasmtime_memory_t
 
-# Instance states (AlgoInstance.state names them: loaded/running/stopped/failed/removed).
+# Instance states (AlgoInstance.state names them: loaded/running/stopped/failed/removed/paused).
 cdef enum:
     SLOT_LOADED = 0
     SLOT_RUNNING = 1
     SLOT_STOPPED = 2
     SLOT_FAILED = 3
     SLOT_REMOVED = 4
+    SLOT_PAUSED = 5
 
 # Optional exports, as bits of seq_slot_t.caps.
 cdef enum:
@@ -42,6 +45,10 @@ cdef enum:
     CAP_START = 8
     CAP_STOP = 16
     CAP_SHUTDOWN = 32
+    CAP_PAUSE = 64
+    CAP_RESUME = 128
+    CAP_SUBSCRIBED = 256
+    CAP_UNSUBSCRIBED = 512
 
 cdef enum:
     ACTION_QUEUE_CAP = 4096   # actions held per instance until drained
@@ -87,7 +94,22 @@ cdef struct seq_slot_t:
     wasmtime_func_t f_on_start
     wasmtime_func_t f_on_stop
     wasmtime_func_t f_on_shutdown
-    uint32_t caps
+    wasmtime_func_t f_on_pause
+    wasmtime_func_t f_on_resume
+    wasmtime_func_t f_on_subscribed
+    wasmtime_func_t f_on_unsubscribed
+    uint32_t caps              # callbacks still offered (a declined one loses its bit)
+    # native instances (native != NULL): the f_on_* fields above only name the callback
+    const seq_native_vtable_t* native
+    void* native_inst
+    seq_host_api_t native_api  # ctx = this slot
+    # subscriptions (seq.subscribe / unsubscribe)
+    uint32_t max_symbols       # limit of n_symbols (the deployment's max_symbols)
+    uint32_t muted             # bit i: symbol i was unsubscribed (no books; the index stays)
+    uint32_t subscribed_new    # bit i: subscribed in a callback, on_subscribed not delivered yet
+    uint32_t unsubscribed_new  # bit i: unsubscribed in a callback, on_unsubscribed not delivered yet
+    seq_str_t* carried         # symbols the edge carries (AlgoHost table); NULL: none yet
+    uint32_t n_carried
     uint32_t io_offset         # address of the IoBlock in linear memory (validated at load)
     seq_io_block_t* io         # host address of the IoBlock as of the end of the last call (memory
                                # moves only while wasm runs, so it is valid until the next call)
@@ -157,6 +179,8 @@ cdef class AlgoInstance:
     cdef object _module           # wasmtime.Module (shared through the module cache)
     cdef object _linker           # wasmtime.Linker whose host functions carry `slot` as env
     cdef list _keepalive          # bytes objects the seq_str_t tables point into
+    cdef readonly str runtime     # "wasm" or "native"
+    cdef object _native_lib       # NativeLibrary (native): mapped while this instance exists
 
     # Hot path: one book update for `symbol_idx`; returns 0 dispatched, 1 skipped (stale book or
     # not running), -1 the callback failed the instance.
@@ -210,8 +234,14 @@ cdef class AlgoHost:
     cdef readonly uint64_t compile_count
     cdef readonly uint64_t cache_hits
     cdef wasm_engine_t* _engine_ptr
+    cdef seq_str_t* _carried      # symbols the edge carries (seq.subscribe accepts only these)
+    cdef uint32_t _n_carried
+    cdef list _carried_keepalive  # _CarriedTable objects, newest last (instances hold theirs too)
     cdef void* _ticker            # the epoch ticker thread (see host.pyx)
     cdef void _stop_ticker(self) noexcept
     cdef _evict_modules(self)
     cdef AlgoInstance _get(self, str deployment_id)
     cdef bint _ready(self, AlgoInstance inst, bint stopped_ok)
+    cdef _set_limits(self, AlgoInstance inst, max_symbols)
+    cdef AlgoInstance _install(self, AlgoInstance inst)
+    cdef _give_carried(self, AlgoInstance inst)

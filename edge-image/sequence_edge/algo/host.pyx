@@ -91,6 +91,7 @@ include "wasm_capi.pxi"
 include "wasm_calls.pxi"
 include "wasm_imports.pxi"
 include "wasm_checks.pxi"
+include "native_host.pxi"  # native (.so) instances in the same slots, and seq.subscribe
 include "instance.pxi"
 include "router.pxi"
 include "algo_host.pxi"

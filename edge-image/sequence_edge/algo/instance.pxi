@@ -11,8 +11,12 @@ cdef class AlgoInstance:
         if self.slot == NULL:
             raise MemoryError()
         self._keepalive = []
+        self.runtime = "wasm"
+        self.slot.max_symbols = SEQ_MAX_SYMBOLS
 
     def __dealloc__(self):
+        if self.slot != NULL and self._native_lib is not None:
+            _detach_native(self)  # destroy() before the library reference goes
         if self.slot != NULL:
             free(self.slot.params)
             free(self.slot.venues)
@@ -27,7 +31,7 @@ cdef class AlgoInstance:
     cdef int on_fill(self, const seq_fill_t* fill) noexcept nogil:
         cdef seq_slot_t* s = self.slot
         cdef seq_io_block_t* io
-        if s.state != SLOT_RUNNING and s.state != SLOT_STOPPED:
+        if s.state != SLOT_RUNNING and s.state != SLOT_STOPPED and s.state != SLOT_PAUSED:
             return 1
         io = slot_begin(s)
         io.fill = fill[0]
@@ -36,7 +40,7 @@ cdef class AlgoInstance:
     cdef int on_reject(self, const seq_reject_t* reject) noexcept nogil:
         cdef seq_slot_t* s = self.slot
         cdef seq_io_block_t* io
-        if s.state != SLOT_RUNNING and s.state != SLOT_STOPPED:
+        if s.state != SLOT_RUNNING and s.state != SLOT_STOPPED and s.state != SLOT_PAUSED:
             return 1
         io = slot_begin(s)
         io.reject = reject[0]
@@ -145,7 +149,9 @@ cdef class AlgoInstance:
                                    ("algo_on_reject", "on_reject"), ("algo_on_nbbo", "on_nbbo"),
                                    ("algo_on_message", "on_message"), ("algo_on_heartbeat", "on_heartbeat"),
                                    ("algo_on_start", "on_start"), ("algo_on_stop", "on_stop"),
-                                   ("algo_on_shutdown", "on_shutdown")):
+                                   ("algo_on_shutdown", "on_shutdown"), ("algo_on_pause", "on_pause"),
+                                   ("algo_on_resume", "on_resume"), ("algo_on_subscribed", "on_subscribed"),
+                                   ("algo_on_unsubscribed", "on_unsubscribed")):
             func = exports.get(export_name)
             if isinstance(func, wasmtime.Func):
                 memcpy(self._func_slot(field), <void*><size_t>ctypes.addressof(func._func),
@@ -153,7 +159,7 @@ cdef class AlgoInstance:
         # ABI version first: a bundle of another ABI may define algo_io differently.
         self._probe(exports["algo_abi_version"], b"algo_abi_version", &value)
         if value != SEQ_ABI_VERSION:
-            raise AbiMismatchError(f"ABI mismatch: got {value}, expected {SEQ_ABI_VERSION}")
+            raise AbiMismatchError(f"AbiMismatch {{ got: {value}, expected: {SEQ_ABI_VERSION} }}")
         self._probe(exports["algo_io"], b"algo_io", &value)
         io = <uint32_t>value
         size = wt.memory_data_size(s.ctx, &s.memory)
@@ -185,6 +191,14 @@ cdef class AlgoInstance:
             return &s.f_on_start
         if field == "on_stop":
             return &s.f_on_stop
+        if field == "on_pause":
+            return &s.f_on_pause
+        if field == "on_resume":
+            return &s.f_on_resume
+        if field == "on_subscribed":
+            return &s.f_on_subscribed
+        if field == "on_unsubscribed":
+            return &s.f_on_unsubscribed
         return &s.f_on_shutdown
 
     cdef _probe(self, object func, bytes what, int32_t* value):
@@ -198,6 +212,8 @@ cdef class AlgoInstance:
         self.slot.state = SLOT_REMOVED
         self.slot.memory_ready = False
         self.slot.ctx = NULL
+        if self._native_lib is not None:
+            _detach_native(self)
         self._instance = None
         self._linker = None
         self._store = None
@@ -234,9 +250,12 @@ cdef class AlgoInstance:
         memory = wt.memory_data_size(s.ctx, &s.memory) if s.memory_ready else 0
         return {
             "deployment_id": self.deployment_id,
+            "runtime": self.runtime,
             "state": self.state,
             "reason": self.reason,
             "symbols": list(self.symbols),
+            "unsubscribed": [sym for i, sym in enumerate(self.symbols) if (s.muted >> i) & 1],
+            "max_symbols": s.max_symbols,
             "capabilities": sorted(self.capabilities),
             "bundle_sha256": self.bundle_sha256,
             "callbacks": s.callbacks,

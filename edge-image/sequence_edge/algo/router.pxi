@@ -82,14 +82,24 @@ cdef class Router:
 
     def rebuild(self, instances) -> None:
         """Recompute every route from `instances` (in order); called when instances change."""
+        cdef AlgoInstance a
         wanted = {}
         for inst in instances:
-            for idx, sym in enumerate(inst.symbols):
-                wanted.setdefault(sym, []).append((inst, idx))
+            a = <AlgoInstance>inst
+            if a.slot.state == SLOT_STOPPED or a.slot.state == SLOT_FAILED:
+                continue  # stopped instances release their routes (paused ones keep them)
+            for idx, sym in enumerate(a.symbols):
+                if not (a.slot.muted >> idx) & 1:
+                    wanted.setdefault(sym, []).append((inst, idx))
         for sym in wanted:
             self.route_of(sym)
         for sym, route in self._route_ids.items():
             self._set_route(route, wanted.get(sym, []))
+
+    def route_subscribers(self, str symbol) -> list:
+        """Deployment ids on a symbol's route, in dispatch order."""
+        route = self._route_ids.get(symbol, -1)
+        return [] if route < 0 else [inst.deployment_id for inst, _idx in self._route_subscribers[route]]
 
     def route(self, str symbol) -> int:
         """Stable id of a symbol's route (the edge caches it per book)."""
@@ -155,7 +165,7 @@ cdef class Router:
                     for j in range(self._counts[route]):
                         e[j].slot.action_count = 0
                 t1 = seq_clock_ns(clock)
-            out.append((t1 - t0) / batch_size)
+            out.append((t1 - t0) / <double>batch_size)
         return out
 
 

@@ -6,7 +6,7 @@
 # ------------------------------------------------------------------ failure and traps
 
 cdef str _state_name(int state):
-    return ("loaded", "running", "stopped", "failed", "removed")[state]
+    return ("loaded", "running", "stopped", "failed", "removed", "paused")[state]
 
 
 cdef void slot_fail(seq_slot_t* s, const char* reason) noexcept nogil:
@@ -118,6 +118,7 @@ cdef inline seq_io_block_t* slot_begin(seq_slot_t* s) noexcept nogil:
     cdef seq_io_block_t* io = s.io  # refreshed after every call (slot_call)
     write_state(s, io)
     io.actions.count = 0
+    io.actions.flags = 0
     s.sends_this_callback = 0
     return io
 
@@ -132,21 +133,36 @@ cdef int slot_call(seq_slot_t* s, const wasmtime_func_t* f, wasmtime_val_raw_t* 
     cdef seq_io_block_t* io
     cdef uint32_t n, room
     cdef char reason[REASON_MAX]
-    wt.context_set_epoch_deadline(s.ctx, s.deadline_ticks)
-    s.deadline_armed = False
     s.call_seq += 1
-    if timed:
-        t0 = seq_clock_ns(CLOCK_MONOTONIC)
-    err = wt.func_call_unchecked(s.ctx, f, args, nargs, &trap)
-    if timed:
-        t1 = seq_clock_ns(CLOCK_MONOTONIC)
-        hist_record(&s.latency, t1 - t0)
-    s.callbacks += 1
-    if err != NULL or trap != NULL:
-        slot_fail_call(s, err, trap, what)
-        return -1
-    io = slot_io(s)
-    s.io = io
+    if s.native != NULL:  # native: one call through the vtable (no deadline: no sandbox)
+        if timed:
+            t0 = seq_clock_ns(CLOCK_MONOTONIC)
+        n = <uint32_t>native_invoke(s, f, args)
+        if timed:
+            t1 = seq_clock_ns(CLOCK_MONOTONIC)
+            hist_record(&s.latency, t1 - t0)
+        s.callbacks += 1
+        if n != 0:
+            slot_fail_native(s, what)
+            return -1
+        io = s.io
+    else:
+        wt.context_set_epoch_deadline(s.ctx, s.deadline_ticks)
+        s.deadline_armed = False
+        if timed:
+            t0 = seq_clock_ns(CLOCK_MONOTONIC)
+        err = wt.func_call_unchecked(s.ctx, f, args, nargs, &trap)
+        if timed:
+            t1 = seq_clock_ns(CLOCK_MONOTONIC)
+            hist_record(&s.latency, t1 - t0)
+        s.callbacks += 1
+        if err != NULL or trap != NULL:
+            slot_fail_call(s, err, trap, what)
+            return -1
+        io = slot_io(s)
+        s.io = io
+    if io.actions.flags & 1:  # ACTIONS_FLAG_DECLINED: the algo does not implement this callback
+        s.caps &= ~slot_cap_of(s, f)
     n = io.actions.count
     if n > SEQ_MAX_ACTIONS:
         s.abi_violations += 1
@@ -185,7 +201,7 @@ cdef int slot_call_value(seq_slot_t* s, const wasmtime_func_t* f, const char* wh
 cdef int slot_on_book(seq_slot_t* s, Book book, uint16_t symbol_idx) noexcept nogil:
     cdef seq_io_block_t* io
     cdef wasmtime_val_raw_t arg
-    if s.state != SLOT_RUNNING:
+    if s.state != SLOT_RUNNING or (s.muted >> symbol_idx) & 1:
         return 1
     if book.stale:
         s.stale_skipped += 1

@@ -48,6 +48,8 @@ class InstanceStateError(RuntimeError):
     """The operation is not possible in the instance's current state (e.g. starting a failed one)."""
 
 
+
+
 class Action(NamedTuple):
     kind: int
     side: int
@@ -81,6 +83,10 @@ _CAP_BITS = {
     "algo_on_start": CAP_START,
     "algo_on_stop": CAP_STOP,
     "algo_on_shutdown": CAP_SHUTDOWN,
+    "algo_on_pause": CAP_PAUSE,
+    "algo_on_resume": CAP_RESUME,
+    "algo_on_subscribed": CAP_SUBSCRIBED,
+    "algo_on_unsubscribed": CAP_UNSUBSCRIBED,
 }
 
 

@@ -55,8 +55,19 @@ cdef wasm_trap_t* imp_send(void* env, wasmtime_caller_t* caller, wasmtime_val_ra
     cdef seq_slot_t* s = <seq_slot_t*>env
     cdef int32_t label_len = args[1].i32
     cdef int32_t payload_len = args[3].i32
-    cdef uint8_t* label
-    cdef uint8_t* payload
+    cdef uint8_t* label = NULL
+    cdef uint8_t* payload = NULL
+    if 0 < label_len <= SEQ_MAX_LABEL and <uint32_t>payload_len <= SEQ_MAX_PAYLOAD:
+        label = guest_ptr(s, caller, args[0].i32, label_len)
+        payload = guest_ptr(s, caller, args[2].i32, payload_len)
+    args[0].i64 = 0
+    args[0].i32 = slot_send(s, label, label_len, payload, payload_len)
+    return NULL
+
+
+cdef int32_t slot_send(seq_slot_t* s, const uint8_t* label, int32_t label_len, const uint8_t* payload,
+                       int32_t payload_len) noexcept nogil:
+    """seq.send for both runtimes; label/payload are NULL when outside the guest's memory."""
     cdef seq_outbox_entry_t* e
     cdef int32_t rc = 0
     if <uint32_t>payload_len > SEQ_MAX_PAYLOAD:
@@ -64,8 +75,6 @@ cdef wasm_trap_t* imp_send(void* env, wasmtime_caller_t* caller, wasmtime_val_ra
     elif label_len <= 0 or label_len > SEQ_MAX_LABEL:
         rc = -3
     else:
-        label = guest_ptr(s, caller, args[0].i32, label_len)
-        payload = guest_ptr(s, caller, args[2].i32, payload_len)
         if label == NULL or payload == NULL:
             rc = -4
         elif not seq_label_ok(label, <uint32_t>label_len):
@@ -88,9 +97,7 @@ cdef wasm_trap_t* imp_send(void* env, wasmtime_caller_t* caller, wasmtime_val_ra
             s.sends += 1
     if rc != 0:
         s.send_errors += 1
-    args[0].i64 = 0
-    args[0].i32 = rc
-    return NULL
+    return rc
 
 
 cdef wasm_trap_t* imp_now_ns(void* env, wasmtime_caller_t* caller, wasmtime_val_raw_t* args,
@@ -174,6 +181,8 @@ cdef dict _IMPORT_CALLBACKS = {
     "position": <size_t>imp_position,
     "symbol": <size_t>imp_symbol,
     "venue_name": <size_t>imp_venue_name,
+    "subscribe": <size_t>imp_subscribe,
+    "unsubscribe": <size_t>imp_unsubscribe,
 }
 
 

@@ -98,6 +98,18 @@ async def stop(request: web.Request) -> web.Response:
     return reply(edge.status(dep_id))
 
 
+async def pause(request: web.Request) -> web.Response:
+    edge, dep_id = edge_of(request), deployment_id(request)
+    edge.pause(dep_id)
+    return reply(edge.status(dep_id))
+
+
+async def resume(request: web.Request) -> web.Response:
+    edge, dep_id = edge_of(request), deployment_id(request)
+    edge.resume(dep_id)
+    return reply(edge.status(dep_id))
+
+
 async def delete(request: web.Request) -> web.Response:
     return reply(edge_of(request).remove(deployment_id(request)))
 
@@ -181,6 +193,8 @@ def make_app(edge: Edge, credentials: Credentials) -> web.Application:
     app.router.add_delete("/v1/deployments/{id}", delete)
     app.router.add_post("/v1/deployments/{id}/start", start)
     app.router.add_post("/v1/deployments/{id}/stop", stop)
+    app.router.add_post("/v1/deployments/{id}/pause", pause)
+    app.router.add_post("/v1/deployments/{id}/resume", resume)
     app.router.add_get("/v1/deployments/{id}/logs", logs)
     app.router.add_get("/v1/deployments/{id}/orders", orders)
     app.router.add_get("/v1/orders/{ref}/trace", trace)

@@ -32,6 +32,8 @@ SUBCOMMANDS = {
     "status": "sequence.cli.verbs:status",
     "start": "sequence.cli.verbs:start",
     "stop": "sequence.cli.verbs:stop",
+    "pause": "sequence.cli.verbs:pause",
+    "resume": "sequence.cli.verbs:resume",
     "undeploy": "sequence.cli.verbs:undeploy",
     "logs": "sequence.cli.verbs:logs",
     "mesh": "sequence.cli.verbs:mesh",

@@ -72,8 +72,25 @@ def start(name: str | None, project_path: Path) -> None:
 @click.argument("name", required=False)
 @project_option
 def stop(name: str | None, project_path: Path) -> None:
-    """Pause a deployment: it gets no more books and places no new orders; its state and resting orders are kept."""
+    """Stop a deployment: it gets no more books and places no new orders; its state and resting orders are kept."""
     _lifecycle("stop", name, project_path)
+
+
+@click.command()
+@click.argument("name", required=False)
+@project_option
+def pause(name: str | None, project_path: Path) -> None:
+    """Pause a running deployment: on_pause, then no books until resume; unlike stop, the
+    instance and its market-data subscriptions stay warm, so resume is immediate."""
+    _lifecycle("pause", name, project_path)
+
+
+@click.command()
+@click.argument("name", required=False)
+@project_option
+def resume(name: str | None, project_path: Path) -> None:
+    """Resume a paused deployment (on_resume, then books again)."""
+    _lifecycle("resume", name, project_path)
 
 
 @click.command()

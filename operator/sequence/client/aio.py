@@ -110,6 +110,13 @@ class AsyncEdgeClient(_AsyncClient):
     async def stop(self, deployment_id: str) -> edge.DeploymentStatus:
         return await self._send(calls.stop(deployment_id))
 
+    async def pause(self, deployment_id: str) -> edge.DeploymentStatus:
+        """on_pause; no books until resume, the instance and its subscriptions stay warm."""
+        return await self._send(calls.pause(deployment_id))
+
+    async def resume(self, deployment_id: str) -> edge.DeploymentStatus:
+        return await self._send(calls.resume(deployment_id))
+
     async def remove(self, deployment_id: str, *, timeout: float | None = None) -> edge.RemoveResult:
         return await self._send(calls.remove(deployment_id, timeout))
 

@@ -165,6 +165,14 @@ def stop(deployment_id: str) -> Call[edge.DeploymentStatus]:
     return Call("POST", f"/v1/deployments/{_id(deployment_id)}/stop", _model(edge.DeploymentStatus))
 
 
+def pause(deployment_id: str) -> Call[edge.DeploymentStatus]:
+    return Call("POST", f"/v1/deployments/{_id(deployment_id)}/pause", _model(edge.DeploymentStatus))
+
+
+def resume(deployment_id: str) -> Call[edge.DeploymentStatus]:
+    return Call("POST", f"/v1/deployments/{_id(deployment_id)}/resume", _model(edge.DeploymentStatus))
+
+
 def remove(deployment_id: str, timeout: float | None = None) -> Call[edge.RemoveResult]:
     return Call("DELETE", f"/v1/deployments/{_id(deployment_id)}", _model(edge.RemoveResult), timeout=timeout)
 

@@ -107,6 +107,13 @@ class EdgeClient(_SyncClient):
     def stop(self, deployment_id: str) -> edge.DeploymentStatus:
         return self._send(calls.stop(deployment_id))
 
+    def pause(self, deployment_id: str) -> edge.DeploymentStatus:
+        """on_pause; no books until resume, the instance and its subscriptions stay warm."""
+        return self._send(calls.pause(deployment_id))
+
+    def resume(self, deployment_id: str) -> edge.DeploymentStatus:
+        return self._send(calls.resume(deployment_id))
+
     def remove(self, deployment_id: str, *, timeout: float | None = None) -> edge.RemoveResult:
         return self._send(calls.remove(deployment_id, timeout))
 

@@ -81,6 +81,9 @@ def edge_process(
         "--state-dir",
         str(log_dir / "state" / venue),
     ]
+    venue_block = config.venue.get(venue)
+    if venue_block is not None and venue_block.allow_native:
+        args.append("--allow-native")  # native (.so) algorithms: the venue opted in
     return Supervised(
         f"edge/{venue}",
         args,

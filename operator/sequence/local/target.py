@@ -65,6 +65,12 @@ class LocalTarget:
     def stop(self, name: str | None) -> list[dict[str, Any]]:
         return self._each(name, "stop")
 
+    def pause(self, name: str | None) -> list[dict[str, Any]]:
+        return self._each(name, "pause")
+
+    def resume(self, name: str | None) -> list[dict[str, Any]]:
+        return self._each(name, "resume")
+
     def undeploy(self, name: str | None) -> list[dict[str, Any]]:
         results = self._each(name, "remove")
         for dep in self.select(name):

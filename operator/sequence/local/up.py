@@ -99,8 +99,7 @@ class LocalRun:
             if not sup.wait_healthy():
                 raise RuntimeError(f"the {venue} edge did not start; see {sup.log_path}")
         for name, block in self.project.config.deploy.items():
-            start = self.options.start or block.state == "running"
-            self.desired[name] = "Running" if start else "Stopped"
+            self.desired[name] = "Running" if self.options.start else block.state.capitalize()
         self.state.deployments = launch.local_deployments(self.project)
         for venue in self.edges:
             self._push_venue(venue)
@@ -149,7 +148,7 @@ class LocalRun:
             with EdgeClient(self.edge_urls[dep.venue], timeout=2.0) as client:
                 try:
                     status = client.status(dep.deployment_id).as_dict()
-                    if status.get("state") in ("Running", "Stopped"):
+                    if status.get("state") in ("Running", "Stopped", "Paused"):
                         self.desired[name] = status["state"]
                 except ApiError as exc:  # refused, unreachable, or an answer that is not a status
                     previous = self.seen.snapshot.get(name, {})

@@ -11,6 +11,7 @@ from rich.text import Text
 STATE_STYLE = {
     "Running": "bold green",
     "Stopped": "yellow",
+    "Paused": "magenta",
     "Loaded": "cyan",
     "Failed": "bold red",
     "Unreachable": "red",
@@ -63,6 +64,7 @@ def status_table(rows: list[dict[str, Any]], mesh: dict[str, Any] | None = None,
     for column, justify in (
         ("Deployment", "left"),
         ("Venue", "left"),
+        ("Runtime", "left"),
         ("State", "left"),
         ("Orders", "right"),
         ("Fills", "right"),
@@ -84,6 +86,7 @@ def status_table(rows: list[dict[str, Any]], mesh: dict[str, Any] | None = None,
         table.add_row(
             row.get("name", row.get("deployment_id", "?")),
             row.get("venue", ""),
+            row.get("runtime", "wasm"),
             Text(state, style=STATE_STYLE.get(state, "")),
             str(row.get("orders", 0)),
             str(row.get("fills", 0)),

@@ -68,6 +68,11 @@ class VenueBlock(TomlModel):
         description="PersistentVolumeClaim for the edge's trading journal (keeps positions and orders "
         "when the pod moves; replicas must be 1)",
     )
+    allow_native: bool = Field(
+        default=False,
+        description="Let this venue's edges run native (.so) algorithms: unsandboxed, inside the edge "
+        "process, for first-party code only",
+    )
 
 
 class DeployBlock(TomlModel):
@@ -79,7 +84,7 @@ class DeployBlock(TomlModel):
     )
     sha256: Sha256 | None = Field(default=None, description="Required for remote bundles")
     runtime: Literal["wasm", "native"] = "wasm"
-    state: Literal["stopped", "running"] = "stopped"
+    state: Literal["stopped", "running", "paused"] = "stopped"
     peers: list[MeshLabel] = Field(default_factory=list, description="Labels this instance sends messages to")
     risk: RiskLimits = Field(default_factory=RiskLimits)
     wasm: WasmLimits = Field(default_factory=WasmLimits)
@@ -166,6 +171,15 @@ def project_problems(cfg: SequenceFile) -> list[tuple[Location, str]]:
             )
         if len(set(block.symbols)) != len(block.symbols):
             problems.append((("deploy", name, "symbols"), "symbols must not repeat"))
+        venue_block = cfg.venue.get(block.venue)
+        if block.runtime == "native" and not (venue_block and venue_block.allow_native):
+            problems.append(
+                (
+                    ("deploy", name, "runtime"),
+                    f'runtime "native" runs unsandboxed inside the edge: set allow_native = true on '
+                    f"[venue.{block.venue}] to allow it (first-party code only), or deploy the .wasm",
+                )
+            )
     for name, graph in cfg.graph.items():
         for loc, msg in graph_problems(graph):
             problems.append((("graph", name, *loc), msg))

@@ -89,15 +89,16 @@ class AlgoDeploymentSpec(SpecModel):
     runtime: Literal["wasm", "native"] = Field(
         default="wasm",
         description="wasm (default): a WebAssembly module in the edge's sandbox (deadline, memory cap). "
-        "native: a shared library run without the sandbox, refused with UnsupportedRuntime by edges that "
+        "native: a shared library run without the sandbox, refused with NativeNotAllowed by edges that "
         "only run wasm.",
     )
     bundle: BundleRef = Field(description="Where the algorithm's code comes from, and its sha256.")
-    state: Literal["Running", "Stopped"] = Field(
+    state: Literal["Running", "Stopped", "Paused"] = Field(
         default="Stopped",
         description="Desired state; default Stopped, so that an algorithm is loaded on every edge (and its "
-        "books warm up) before it trades. Running starts it. Stopped calls its on_stop; orders it leaves "
-        "keep resting and can fill, but it gets no books and may only cancel.",
+        "feeds warm up) before its first book update. Running: gets books and trades. Paused: no books until "
+        "Running again, but the instance and its market-data subscriptions stay warm (Stopped releases "
+        "them). Changing it never cancels resting orders.",
     )
     peers: list[MeshLabel] = Field(
         default_factory=list,
@@ -169,10 +170,11 @@ class AlgoDeploymentStatus(StatusBase):
     """What the operator and the edges report about the deployment."""
 
     lifecycle_state: (
-        Literal["Pending", "Deploying", "Running", "Stopped", "Degraded", "Failed", "Deleting"] | None
+        Literal["Pending", "Deploying", "Running", "Paused", "Stopped", "Degraded", "Failed", "Deleting"]
+        | None
     ) = Field(
         default=None,
-        description="Pending: no edge for the venue yet. Deploying: pushing or starting. Running / Stopped: "
+        description="Pending: no edge for the venue yet. Deploying: pushing or starting. Running / Paused / Stopped: "
         "as desired on every capable edge. Degraded: some edges unreachable, refused the push or failed "
         "the instance. Failed: the bundle is unusable or every edge failed it. Deleting: being removed.",
     )
@@ -363,6 +365,11 @@ class VenueEdgeSpec(SpecModel):
         "it the journal is on an emptyDir: it survives container restarts (a failed liveness probe, a "
         "crash), not the pod.",
     )
+    allow_native: bool = Field(
+        default=False,
+        description="Run native (.so) algorithm bundles: they execute unsandboxed inside the edge "
+        "process (sequence edge --allow-native); off by default",
+    )
 
 
 class EdgeEndpointStatus(SpecModel):
@@ -457,6 +464,7 @@ KINDS: tuple[Kind, ...] = (
             Column("Desired", ".spec.state", priority=1),
             Column("Venue", ".spec.venue"),
             Column("Label", ".spec.label"),
+            Column("Runtime", ".spec.runtime", description="wasm (sandboxed) or native (.so)"),
             Column("Edges", ".status.edgesSummary", description="pushed/capable edges"),
             READY,
             Column("Error", ".status.error.reason", priority=1),

@@ -50,7 +50,9 @@ class EdgeOutcome:
 
 
 def _in_desired_state(state: str | None, desired: str) -> bool:
-    return state == "Running" if desired == "Running" else state in ("Stopped", "Loaded")
+    if desired in ("Running", "Paused"):
+        return state == desired
+    return state in ("Stopped", "Loaded")
 
 
 def edge_entry(target: Target, report: dict[str, Any] | None, previous: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +110,7 @@ def verdict(work: Pass, outcomes: list[EdgeOutcome]) -> Verdict:
     ]
     problems = [o.problem for o in outcomes if o.problem]
     detail = "; ".join(m for _, m in problems[:4])
-    what = "running" if desired == "Running" else "stopped as requested"
+    what = {"Running": "running", "Paused": "paused as requested"}.get(desired, "stopped as requested")
     running_it = any(o.entry.get("bundleSha256") == sha for o in outcomes)
     if work.bundle_error is not None and not running_it:  # nothing to fall back on
         err = work.bundle_error

@@ -245,11 +245,21 @@ class Pass:
                 ("Restarted", f"restarted on edge {edge} (restartNonce {self.spec.restart_nonce})")
             )
             return True
-        if desired == "Running" and state in ("Loaded", "Stopped"):
+        if desired in ("Running", "Paused") and state in ("Loaded", "Stopped"):
             await client.start(self.id)
             outcome.actions.append(("StartedOnEdge", f"started on edge {edge}"))
+            if desired == "Running":
+                return True
+            state = "Running"  # then paused below
+        if desired == "Paused" and state == "Running":
+            await client.pause(self.id)
+            outcome.actions.append(("PausedOnEdge", f"paused on edge {edge} (subscriptions kept warm)"))
             return True
-        if desired == "Stopped" and state == "Running":
+        if desired == "Running" and state == "Paused":
+            await client.resume(self.id)
+            outcome.actions.append(("ResumedOnEdge", f"resumed on edge {edge}"))
+            return True
+        if desired == "Stopped" and state in ("Running", "Paused"):
             await client.stop(self.id)
             outcome.actions.append(("StoppedOnEdge", f"stopped on edge {edge} (resting orders kept)"))
             return True

@@ -160,6 +160,8 @@ def edge_deployment(
     else:
         volumes.append({"name": "state", "emptyDir": {"sizeLimit": "1Gi"}})
     mounts.append({"name": "state", "mountPath": STATE_MOUNT})
+    if spec.allow_native:
+        args.append("--allow-native")
     container: dict[str, Any] = {
         "name": "edge",
         "image": defaults.image,

@@ -23,6 +23,7 @@ HEALTH_BY_STATE: dict[str, dict[str, str]] = {
         "Deploying": "Progressing",
         "Pending": "Progressing",
         "Stopped": "Suspended",
+        "Paused": "Suspended",
         "Degraded": "Degraded",
         "Failed": "Degraded",
         "Deleting": "Progressing",

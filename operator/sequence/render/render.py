@@ -111,6 +111,7 @@ def _venue_edges(project: Project) -> list[dict[str, Any]]:
             resources=venue.resources,
             external=venue.external,
             state_volume=venue.state_volume,
+            allow_native=venue.allow_native,
         )
         meta = _metadata(project, venue_name, "venue-edge", **{"sequence.dev/venue": venue_name})
         objects.append(_object("VenueEdge", meta, spec_dump(spec)))
@@ -159,7 +160,7 @@ def algo_spec(project: Project, name: str) -> AlgoDeploymentSpec:
         symbols=block.symbols,
         runtime=block.runtime,
         bundle=_bundle_ref(project, name),
-        state="Running" if block.state == "running" else "Stopped",
+        state=block.state.capitalize(),  # type: ignore[arg-type]  # stopped/running/paused
         peers=block.peers,
         risk=block.risk,
         wasm=block.wasm,

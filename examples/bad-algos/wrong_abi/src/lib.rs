@@ -1,5 +1,5 @@
 //! Deliberately bad: reports ABI version 2. The host must refuse to load it with
-//! "ABI mismatch: got 2, expected 1".
+//! "AbiMismatch { got: 2, expected: 1 }".
 
 #![no_std]
 
