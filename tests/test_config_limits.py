@@ -67,11 +67,12 @@ def test_bound_is_the_edges_own() -> None:
         risk.RiskChecker({"max_notional": MAX_FIXED_LIMIT + 1})
 
 
-def test_tiny_limit_would_have_switched_the_check_off() -> None:
-    """Why 1e-9 is refused: at 1e8 scale it is 0, which the edge reads as 'no limit'."""
+def test_tiny_limit_is_refused_by_the_model_and_by_the_edges_checker() -> None:
+    """At 1e8 scale 1e-9 is 0, which would read as 'no limit': both layers refuse it."""
     risk = importlib.import_module("sequence_edge.orders.risk")  # always built: a missing module must fail
     order = {"side": 1, "qty_1e8": 10**12, "px_1e8": 10**10, "mid_1e8": 10**10}
-    assert risk.RiskChecker({"max_position": 1e-9}).check(**order) is None
+    with pytest.raises(ValueError, match="rounds to 0"):
+        risk.RiskChecker({"max_position": 1e-9})
     assert risk.RiskChecker({"max_position": 1e-8}).check(**order) == "MAX_POSITION"
     with pytest.raises(ValueError, match="rounds to 0"):
         RiskLimits(max_position=1e-9)
