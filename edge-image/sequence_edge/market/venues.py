@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime
 from typing import Any
 
@@ -39,16 +40,27 @@ def fixed(value: Any) -> int:
     return int(round(float(value) * SCALE))
 
 
+_SECONDS: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:SS" -> epoch seconds: messages share seconds
+
+
 def iso_ns(text: str | None, default: int) -> int:
-    """An ISO-8601 timestamp (nanosecond digits allowed) in ns since the epoch."""
-    if not text:
+    """An ISO-8601 UTC timestamp (up to nanosecond digits) in ns since the epoch."""
+    if not text or len(text) < 19:
         return default
-    try:
-        head, _, frac = text.rstrip("Z").partition(".")
-        base = datetime.fromisoformat(head + "+00:00")
-        return int(base.timestamp()) * 1_000_000_000 + int((frac + "000000000")[:9])
-    except ValueError:
-        return default
+    head = text[:19]
+    secs = _SECONDS.get(head)
+    if secs is None:
+        try:
+            secs = int(datetime.fromisoformat(head + "+00:00").timestamp())
+        except ValueError:
+            return default
+        if len(_SECONDS) > 4096:
+            _SECONDS.clear()
+        _SECONDS[head] = secs
+    frac = text[20:].rstrip("Z") if text[19:20] == "." else ""
+    if not frac.isdigit():
+        return secs * 1_000_000_000
+    return secs * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
 @dataclass
@@ -232,6 +244,7 @@ class KrakenProtocol(VenueProtocol):
         return zlib.crc32("".join(parts).encode()) & 0xFFFFFFFF
 
 
+@lru_cache(maxsize=1 << 16)  # prices and sizes repeat: formatting dominates the checksum's cost
 def _kraken_digits(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}".replace(".", "").lstrip("0")
 
