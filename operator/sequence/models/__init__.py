@@ -18,7 +18,7 @@ from .resources import (
     crd_name,
     spec_dump,
 )
-from .specs import Feed, ReplayFeed, RiskLimits, SimFeed, WasmLimits
+from .specs import Feed, LiveFeed, ReplayFeed, RiskLimits, SimFeed, WasmLimits
 
 __all__ = [
     "API_VERSION",
@@ -38,6 +38,7 @@ __all__ = [
     "Kind",
     "MeshGroupSpec",
     "MeshGroupStatus",
+    "LiveFeed",
     "ReplayFeed",
     "RiskLimits",
     "SequenceFile",
