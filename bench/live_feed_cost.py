@@ -34,38 +34,108 @@ from sequence_edge.market.simfeed import SimMarket
 N = 20_000
 ROUNDS = 5
 MARKETS = {
-    "coinbase": {"BTC/USD": {"id": "BTC-USD", "symbol": "BTC/USD", "base": "BTC", "quote": "USD",
-                             "baseId": "BTC", "quoteId": "USD", "type": "spot", "spot": True, "swap": False,
-                             "active": True, "precision": {"price": 0.01, "amount": 1e-8}, "limits": {},
-                             "info": {}}},
-    "kraken": {"BTC/USD": {"id": "XXBTZUSD", "symbol": "BTC/USD", "base": "BTC", "quote": "USD",
-                           "baseId": "XXBT", "quoteId": "ZUSD", "type": "spot", "spot": True, "swap": False,
-                           "active": True, "precision": {"price": 0.1, "amount": 1e-8}, "limits": {},
-                           "info": {"pair_decimals": 1, "lot_decimals": 8}}},
-    "hyperliquid": {"BTC/USDC:USDC": {"id": "0", "symbol": "BTC/USDC:USDC", "base": "BTC", "quote": "USDC",
-                                      "settle": "USDC", "baseId": "0", "quoteId": "USDC", "baseName": "BTC",
-                                      "type": "swap", "spot": False, "swap": True, "contract": True,
-                                      "active": True, "precision": {"price": 1, "amount": 1e-5}, "limits": {},
-                                      "info": {}}},
+    "coinbase": {
+        "BTC/USD": {
+            "id": "BTC-USD",
+            "symbol": "BTC/USD",
+            "base": "BTC",
+            "quote": "USD",
+            "baseId": "BTC",
+            "quoteId": "USD",
+            "type": "spot",
+            "spot": True,
+            "swap": False,
+            "active": True,
+            "precision": {"price": 0.01, "amount": 1e-8},
+            "limits": {},
+            "info": {},
+        }
+    },
+    "kraken": {
+        "BTC/USD": {
+            "id": "XXBTZUSD",
+            "symbol": "BTC/USD",
+            "base": "BTC",
+            "quote": "USD",
+            "baseId": "XXBT",
+            "quoteId": "ZUSD",
+            "type": "spot",
+            "spot": True,
+            "swap": False,
+            "active": True,
+            "precision": {"price": 0.1, "amount": 1e-8},
+            "limits": {},
+            "info": {"pair_decimals": 1, "lot_decimals": 8},
+        }
+    },
+    "hyperliquid": {
+        "BTC/USDC:USDC": {
+            "id": "0",
+            "symbol": "BTC/USDC:USDC",
+            "base": "BTC",
+            "quote": "USDC",
+            "settle": "USDC",
+            "baseId": "0",
+            "quoteId": "USDC",
+            "baseName": "BTC",
+            "type": "swap",
+            "spot": False,
+            "swap": True,
+            "contract": True,
+            "active": True,
+            "precision": {"price": 1, "amount": 1e-5},
+            "limits": {},
+            "info": {},
+        }
+    },
 }
 TS = "2026-12-01T12:00:00.123456789Z"
 
 
 def coinbase_messages(n: int) -> list[str]:
     rng = random.Random(1)
-    snap = [{"side": "bid", "event_time": TS, "price_level": f"{65000 - i * 0.5:.2f}", "new_quantity": "1.5"}
-            for i in range(25)]
-    snap += [{"side": "offer", "event_time": TS, "price_level": f"{65000.5 + i * 0.5:.2f}", "new_quantity": "1.5"}
-             for i in range(25)]
-    out = [{"channel": "l2_data", "client_id": "", "timestamp": TS, "sequence_num": 1,
-            "events": [{"type": "snapshot", "product_id": "BTC-USD", "updates": snap}]}]
+    snap = [
+        {"side": "bid", "event_time": TS, "price_level": f"{65000 - i * 0.5:.2f}", "new_quantity": "1.5"}
+        for i in range(25)
+    ]
+    snap += [
+        {"side": "offer", "event_time": TS, "price_level": f"{65000.5 + i * 0.5:.2f}", "new_quantity": "1.5"}
+        for i in range(25)
+    ]
+    out = [
+        {
+            "channel": "l2_data",
+            "client_id": "",
+            "timestamp": TS,
+            "sequence_num": 1,
+            "events": [{"type": "snapshot", "product_id": "BTC-USD", "updates": snap}],
+        }
+    ]
     for i in range(n):
         side = rng.choice(("bid", "offer"))
         px = 65000 - rng.randrange(25) * 0.5 if side == "bid" else 65000.5 + rng.randrange(25) * 0.5
-        out.append({"channel": "l2_data", "client_id": "", "timestamp": TS, "sequence_num": i + 2,
-                    "events": [{"type": "update", "product_id": "BTC-USD", "updates": [
-                        {"side": side, "event_time": TS, "price_level": f"{px:.2f}",
-                         "new_quantity": f"{rng.randrange(1, 500) / 100:.2f}"}]}]})
+        out.append(
+            {
+                "channel": "l2_data",
+                "client_id": "",
+                "timestamp": TS,
+                "sequence_num": i + 2,
+                "events": [
+                    {
+                        "type": "update",
+                        "product_id": "BTC-USD",
+                        "updates": [
+                            {
+                                "side": side,
+                                "event_time": TS,
+                                "price_level": f"{px:.2f}",
+                                "new_quantity": f"{rng.randrange(1, 500) / 100:.2f}",
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
     return [json.dumps(m) for m in out]
 
 
@@ -77,17 +147,42 @@ def kraken_messages(n: int) -> list[str]:
 
     sub = Subscription("BTC-USD", 0, "BTC/USD", "BTC/USD", MARKETS["kraken"]["BTC/USD"])
     crc = KrakenProtocol().checksum
-    out = [{"channel": "book", "type": "snapshot", "data": [{
-        "symbol": "BTC/USD", "bids": [{"price": p, "qty": q} for p, q in bids.items()],
-        "asks": [{"price": p, "qty": q} for p, q in asks.items()], "checksum": crc(sub, bids, asks)}]}]
+    out = [
+        {
+            "channel": "book",
+            "type": "snapshot",
+            "data": [
+                {
+                    "symbol": "BTC/USD",
+                    "bids": [{"price": p, "qty": q} for p, q in bids.items()],
+                    "asks": [{"price": p, "qty": q} for p, q in asks.items()],
+                    "checksum": crc(sub, bids, asks),
+                }
+            ],
+        }
+    ]
     for _ in range(n):
         book_side, key = (bids, "bids") if rng.random() < 0.5 else (asks, "asks")
         px = rng.choice(list(book_side))
         qty = rng.randrange(1, 500) / 100
         book_side[px] = qty
-        out.append({"channel": "book", "type": "update", "data": [{
-            "symbol": "BTC/USD", "timestamp": TS, "bids": [], "asks": [], key: [{"price": px, "qty": qty}],
-            "checksum": crc(sub, bids, asks)} | {key: [{"price": px, "qty": qty}]}]})
+        out.append(
+            {
+                "channel": "book",
+                "type": "update",
+                "data": [
+                    {
+                        "symbol": "BTC/USD",
+                        "timestamp": TS,
+                        "bids": [],
+                        "asks": [],
+                        key: [{"price": px, "qty": qty}],
+                        "checksum": crc(sub, bids, asks),
+                    }
+                    | {key: [{"price": px, "qty": qty}]}
+                ],
+            }
+        )
     return [json.dumps(m) for m in out]
 
 
@@ -96,9 +191,25 @@ def hyperliquid_messages(n: int) -> list[str]:
     out = []
     for i in range(n):
         mid = 65000 + rng.randrange(-50, 50)
-        out.append({"channel": "l2Book", "data": {"coin": "BTC", "time": 1_700_000_000_000 + i, "levels": [
-            [{"px": str(mid - j), "sz": f"{rng.randrange(1, 500) / 100}", "n": 1} for j in range(1, 21)],
-            [{"px": str(mid + j), "sz": f"{rng.randrange(1, 500) / 100}", "n": 1} for j in range(1, 21)]]}})
+        out.append(
+            {
+                "channel": "l2Book",
+                "data": {
+                    "coin": "BTC",
+                    "time": 1_700_000_000_000 + i,
+                    "levels": [
+                        [
+                            {"px": str(mid - j), "sz": f"{rng.randrange(1, 500) / 100}", "n": 1}
+                            for j in range(1, 21)
+                        ],
+                        [
+                            {"px": str(mid + j), "sz": f"{rng.randrange(1, 500) / 100}", "n": 1}
+                            for j in range(1, 21)
+                        ],
+                    ],
+                },
+            }
+        )
     return [json.dumps(m) for m in out]
 
 
@@ -189,7 +300,9 @@ def bench_cryptofeed(raw: list[str]) -> Callable[[], tuple[int, float]]:
     from cryptofeed.exchanges import Coinbase
     from cryptofeed.symbols import Symbols
 
-    Symbols.set(Coinbase.id, {"BTC-USD": "BTC-USD"}, {"tick_size": {}, "instrument_type": {"BTC-USD": "spot"}})
+    Symbols.set(
+        Coinbase.id, {"BTC-USD": "BTC-USD"}, {"tick_size": {}, "instrument_type": {"BTC-USD": "spot"}}
+    )
     # cryptofeed's snapshot handler reads 'ask' where the feed sends 'offer': feed it what it parses
     fixed_raw = [raw[0].replace('"offer"', '"ask"'), *raw[1:]]
 
@@ -204,8 +317,17 @@ def bench_cryptofeed(raw: list[str]) -> Callable[[], tuple[int, float]]:
                 pending.append(("snapshot_begin", book, 0, 0, 0, 0, 0))
                 for side, levels in ((1, ob.book.bids), (2, ob.book.asks)):
                     for px in levels:
-                        pending.append(("snapshot_level", book, side, int(px * 100_000_000),
-                                        int(levels[px] * 100_000_000), 0, 0))
+                        pending.append(
+                            (
+                                "snapshot_level",
+                                book,
+                                side,
+                                int(px * 100_000_000),
+                                int(levels[px] * 100_000_000),
+                                0,
+                                0,
+                            )
+                        )
                 pending.append(("snapshot_end", book, 0, 0, 0, 0, 0))
                 return
             for side, name in ((1, "bid"), (2, "ask")):

@@ -37,7 +37,7 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for localhost / 127.0.0.1: (cert.pem, key.pem)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -73,36 +73,99 @@ def kraken_checksum(bids: Levels, asks: Levels, pair_decimals: int, lot_decimals
 
     text = "".join(
         digits(p, pair_decimals) + digits(asks[p], lot_decimals) for p in sorted(asks)[:10]
-    ) + "".join(digits(p, pair_decimals) + digits(bids[p], lot_decimals) for p in sorted(bids, reverse=True)[:10])
+    ) + "".join(
+        digits(p, pair_decimals) + digits(bids[p], lot_decimals) for p in sorted(bids, reverse=True)[:10]
+    )
     return zlib.crc32(text.encode()) & 0xFFFFFFFF
 
 
 # ccxt market entries (what load_markets would build from the venues' REST market lists)
 MARKETS: dict[str, dict[str, dict[str, Any]]] = {
     "coinbase": {
-        "BTC/USD": {"id": "BTC-USD", "symbol": "BTC/USD", "base": "BTC", "quote": "USD", "baseId": "BTC",
-                    "quoteId": "USD", "type": "spot", "spot": True, "swap": False, "active": True,
-                    "precision": {"price": 0.01, "amount": 1e-8}, "limits": {}, "info": {}},
-        "ETH/USD": {"id": "ETH-USD", "symbol": "ETH/USD", "base": "ETH", "quote": "USD", "baseId": "ETH",
-                    "quoteId": "USD", "type": "spot", "spot": True, "swap": False, "active": True,
-                    "precision": {"price": 0.01, "amount": 1e-8}, "limits": {}, "info": {}},
+        "BTC/USD": {
+            "id": "BTC-USD",
+            "symbol": "BTC/USD",
+            "base": "BTC",
+            "quote": "USD",
+            "baseId": "BTC",
+            "quoteId": "USD",
+            "type": "spot",
+            "spot": True,
+            "swap": False,
+            "active": True,
+            "precision": {"price": 0.01, "amount": 1e-8},
+            "limits": {},
+            "info": {},
+        },
+        "ETH/USD": {
+            "id": "ETH-USD",
+            "symbol": "ETH/USD",
+            "base": "ETH",
+            "quote": "USD",
+            "baseId": "ETH",
+            "quoteId": "USD",
+            "type": "spot",
+            "spot": True,
+            "swap": False,
+            "active": True,
+            "precision": {"price": 0.01, "amount": 1e-8},
+            "limits": {},
+            "info": {},
+        },
     },
     "kraken": {
-        "BTC/USD": {"id": "XXBTZUSD", "symbol": "BTC/USD", "base": "BTC", "quote": "USD", "baseId": "XXBT",
-                    "quoteId": "ZUSD", "type": "spot", "spot": True, "swap": False, "active": True,
-                    "precision": {"price": 0.01, "amount": 1e-8}, "limits": {},
-                    "info": {"wsname": "XBT/USD", "pair_decimals": 2, "lot_decimals": 8}},
+        "BTC/USD": {
+            "id": "XXBTZUSD",
+            "symbol": "BTC/USD",
+            "base": "BTC",
+            "quote": "USD",
+            "baseId": "XXBT",
+            "quoteId": "ZUSD",
+            "type": "spot",
+            "spot": True,
+            "swap": False,
+            "active": True,
+            "precision": {"price": 0.01, "amount": 1e-8},
+            "limits": {},
+            "info": {"wsname": "XBT/USD", "pair_decimals": 2, "lot_decimals": 8},
+        },
     },
     "hyperliquid": {
-        "BTC/USDC:USDC": {"id": "0", "symbol": "BTC/USDC:USDC", "base": "BTC", "quote": "USDC",
-                          "settle": "USDC", "baseId": "0", "quoteId": "USDC", "baseName": "BTC",
-                          "type": "swap", "spot": False, "swap": True, "contract": True, "linear": True,
-                          "active": True, "precision": {"price": 1, "amount": 0.00001}, "limits": {},
-                          "info": {}},
-        "PURR/USDC": {"id": "PURR/USDC", "symbol": "PURR/USDC", "base": "PURR", "quote": "USDC",
-                      "baseId": "1", "quoteId": "USDC", "baseName": "PURR", "type": "spot", "spot": True,
-                      "swap": False, "active": True, "precision": {"price": 0.00001, "amount": 1},
-                      "limits": {}, "info": {}},
+        "BTC/USDC:USDC": {
+            "id": "0",
+            "symbol": "BTC/USDC:USDC",
+            "base": "BTC",
+            "quote": "USDC",
+            "settle": "USDC",
+            "baseId": "0",
+            "quoteId": "USDC",
+            "baseName": "BTC",
+            "type": "swap",
+            "spot": False,
+            "swap": True,
+            "contract": True,
+            "linear": True,
+            "active": True,
+            "precision": {"price": 1, "amount": 0.00001},
+            "limits": {},
+            "info": {},
+        },
+        "PURR/USDC": {
+            "id": "PURR/USDC",
+            "symbol": "PURR/USDC",
+            "base": "PURR",
+            "quote": "USDC",
+            "baseId": "1",
+            "quoteId": "USDC",
+            "baseName": "PURR",
+            "type": "spot",
+            "spot": True,
+            "swap": False,
+            "active": True,
+            "precision": {"price": 0.00001, "amount": 1},
+            "limits": {},
+            "info": {},
+        },
     },
 }
 KRAKEN_DECIMALS = {"BTC/USD": (2, 8)}
@@ -155,11 +218,21 @@ class VenueStandIn:
         self._loop.call_soon_threadsafe(
             self.books.__setitem__,
             wire_id,
-            ({Decimal(p): Decimal(q) for p, q in bids.items()}, {Decimal(p): Decimal(q) for p, q in asks.items()}),
+            (
+                {Decimal(p): Decimal(q) for p, q in bids.items()},
+                {Decimal(p): Decimal(q) for p, q in asks.items()},
+            ),
         )
 
-    def update(self, wire_id: str, bids: dict[str, str] | None = None, asks: dict[str, str] | None = None,
-               *, lose: bool = False, bad_checksum: bool = False) -> None:
+    def update(
+        self,
+        wire_id: str,
+        bids: dict[str, str] | None = None,
+        asks: dict[str, str] | None = None,
+        *,
+        lose: bool = False,
+        bad_checksum: bool = False,
+    ) -> None:
         """Apply a delta to the product's book and send it; `lose` skips the send (a gap on
         coinbase: the next message's sequence_num jumps), `bad_checksum` sends a wrong CRC."""
         self._call(self._update(wire_id, bids or {}, asks or {}, lose, bad_checksum))
@@ -168,6 +241,19 @@ class VenueStandIn:
         """While held, subscribes are acknowledged but their snapshots wait."""
         event = self._snapshots_allowed
         self._loop.call_soon_threadsafe(event.clear if hold else event.set)
+
+    def move_to(self, wire_id: str, mid: Decimal, step: Decimal, levels: int = 5, qty: str = "0.5") -> None:
+        """Replace the product's book by `levels` per side around `mid` (one delta message)."""
+        bids, asks = self.book(wire_id)
+        new_bids = {mid - step * (i + 1): Decimal(qty) for i in range(levels)}
+        new_asks = {mid + step * (i + 1): Decimal(qty) for i in range(levels)}
+        bid_delta = {str(p): "0" for p in bids if p not in new_bids} | {
+            str(p): str(q) for p, q in new_bids.items()
+        }
+        ask_delta = {str(p): "0" for p in asks if p not in new_asks} | {
+            str(p): str(q) for p, q in new_asks.items()
+        }
+        self.update(wire_id, bids=bid_delta, asks=ask_delta)
 
     def subscribers(self) -> int:
         return sum(1 for subs in self.subscribed.values() if subs)
@@ -213,18 +299,34 @@ class VenueStandIn:
     async def _on_request(self, ws: web.WebSocketResponse, req: dict[str, Any]) -> None:
         self.subscribe_requests.append(req)
         if req.get("method") == "ping":  # kraken and hyperliquid keepalives
-            await ws.send_str(json.dumps({"method": "pong"} if self.venue == "kraken" else {"channel": "pong"}))
+            await ws.send_str(
+                json.dumps({"method": "pong"} if self.venue == "kraken" else {"channel": "pong"})
+            )
             return
         if self.venue == "coinbase" and req.get("type") == "subscribe":
             ids = [str(p) for p in req.get("product_ids", [])]
-            await self._send(ws, {"channel": "subscriptions", "client_id": "", "timestamp": _now_iso(),
-                                  "events": [{"subscriptions": {"level2": ids}}]})
+            await self._send(
+                ws,
+                {
+                    "channel": "subscriptions",
+                    "client_id": "",
+                    "timestamp": _now_iso(),
+                    "events": [{"subscriptions": {"level2": ids}}],
+                },
+            )
         elif self.venue == "kraken" and req.get("method") == "subscribe":
             ids = [str(p) for p in req["params"]["symbol"]]
             for wire in ids:
-                await ws.send_str(json.dumps({"method": "subscribe", "success": True, "req_id": req.get("req_id"),
-                                              "result": {"channel": "book", "depth": 10, "snapshot": True,
-                                                         "symbol": wire}}))
+                await ws.send_str(
+                    json.dumps(
+                        {
+                            "method": "subscribe",
+                            "success": True,
+                            "req_id": req.get("req_id"),
+                            "result": {"channel": "book", "depth": 10, "snapshot": True, "symbol": wire},
+                        }
+                    )
+                )
         elif self.venue == "hyperliquid" and req.get("method") == "subscribe":
             ids = [str(req["subscription"]["coin"])]
             await ws.send_str(json.dumps({"channel": "subscriptionResponse", "data": req}))
@@ -240,16 +342,30 @@ class VenueStandIn:
         if self.venue == "coinbase":
             updates = [_cb_level("bid", p, q) for p, q in sorted(bids.items(), reverse=True)]
             updates += [_cb_level("offer", p, q) for p, q in sorted(asks.items())]
-            return {"channel": "l2_data", "client_id": "", "timestamp": _now_iso(),
-                    "events": [{"type": "snapshot", "product_id": wire, "updates": updates}]}
+            return {
+                "channel": "l2_data",
+                "client_id": "",
+                "timestamp": _now_iso(),
+                "events": [{"type": "snapshot", "product_id": wire, "updates": updates}],
+            }
         if self.venue == "kraken":
-            return {"channel": "book", "type": "snapshot", "data": [{
-                "symbol": wire, "bids": _kr_levels(bids, True), "asks": _kr_levels(asks, False),
-                "checksum": kraken_checksum(bids, asks, *KRAKEN_DECIMALS[wire])}]}
+            return {
+                "channel": "book",
+                "type": "snapshot",
+                "data": [
+                    {
+                        "symbol": wire,
+                        "bids": _kr_levels(bids, True),
+                        "asks": _kr_levels(asks, False),
+                        "checksum": kraken_checksum(bids, asks, *KRAKEN_DECIMALS[wire]),
+                    }
+                ],
+            }
         return _hl_book(wire, bids, asks)
 
-    async def _update(self, wire: str, bids_d: dict[str, str], asks_d: dict[str, str], lose: bool,
-                      bad_checksum: bool) -> None:
+    async def _update(
+        self, wire: str, bids_d: dict[str, str], asks_d: dict[str, str], lose: bool, bad_checksum: bool
+    ) -> None:
         bids, asks = self.books[wire]
         for side, delta in ((bids, bids_d), (asks, asks_d)):
             for p, q in delta.items():
@@ -260,15 +376,27 @@ class VenueStandIn:
         if self.venue == "coinbase":
             updates = [_cb_level("bid", Decimal(p), Decimal(q)) for p, q in bids_d.items()]
             updates += [_cb_level("offer", Decimal(p), Decimal(q)) for p, q in asks_d.items()]
-            payload = {"channel": "l2_data", "client_id": "", "timestamp": _now_iso(),
-                       "events": [{"type": "update", "product_id": wire, "updates": updates}]}
+            payload = {
+                "channel": "l2_data",
+                "client_id": "",
+                "timestamp": _now_iso(),
+                "events": [{"type": "update", "product_id": wire, "updates": updates}],
+            }
         elif self.venue == "kraken":
             crc = kraken_checksum(bids, asks, *KRAKEN_DECIMALS[wire]) ^ (0xFFFF if bad_checksum else 0)
-            payload = {"channel": "book", "type": "update", "data": [{
-                "symbol": wire, "timestamp": _now_iso(),
-                "bids": [{"price": float(p), "qty": float(q)} for p, q in bids_d.items()],
-                "asks": [{"price": float(p), "qty": float(q)} for p, q in asks_d.items()],
-                "checksum": crc}]}
+            payload = {
+                "channel": "book",
+                "type": "update",
+                "data": [
+                    {
+                        "symbol": wire,
+                        "timestamp": _now_iso(),
+                        "bids": [{"price": float(p), "qty": float(q)} for p, q in bids_d.items()],
+                        "asks": [{"price": float(p), "qty": float(q)} for p, q in asks_d.items()],
+                        "checksum": crc,
+                    }
+                ],
+            }
         else:
             payload = _hl_book(wire, bids, asks)
         for ws, subs in list(self.subscribed.items()):
@@ -280,7 +408,7 @@ class VenueStandIn:
 
 
 def _now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _cb_level(side: str, p: Decimal, q: Decimal) -> dict[str, str]:
@@ -292,9 +420,17 @@ def _kr_levels(levels: Levels, descending: bool) -> list[dict[str, float]]:
 
 
 def _hl_book(wire: str, bids: Levels, asks: Levels) -> dict[str, Any]:
-    return {"channel": "l2Book", "data": {"coin": wire, "time": time.time_ns() // 1_000_000, "levels": [
-        [{"px": str(p), "sz": str(bids[p]), "n": 1} for p in sorted(bids, reverse=True)],
-        [{"px": str(p), "sz": str(asks[p]), "n": 1} for p in sorted(asks)]]}}
+    return {
+        "channel": "l2Book",
+        "data": {
+            "coin": wire,
+            "time": time.time_ns() // 1_000_000,
+            "levels": [
+                [{"px": str(p), "sz": str(bids[p]), "n": 1} for p in sorted(bids, reverse=True)],
+                [{"px": str(p), "sz": str(asks[p]), "n": 1} for p in sorted(asks)],
+            ],
+        },
+    }
 
 
 def write_markets(venue: str, directory: Path) -> Path:

@@ -17,12 +17,12 @@ import pytest
 
 pytest.importorskip("ccxt.pro")
 
-from sequence_edge.engine import Engine  # noqa: E402
-from sequence_edge.market.live import LiveFeedAdapter, LiveFeedUnavailable  # noqa: E402
-from sequence_edge.market.records import RecordBuffer  # noqa: E402
+from sequence_edge.engine import Engine
+from sequence_edge.market.live import LiveFeedAdapter, LiveFeedUnavailable
+from sequence_edge.market.records import RecordBuffer
 
-from .live_standin import VenueStandIn, make_cert, write_markets  # noqa: E402
-from .mesh_support import wait_until  # noqa: E402
+from .live_standin import VenueStandIn, make_cert, write_markets
+from .mesh_support import wait_until
 
 BTC = {"coinbase": "BTC-USD", "kraken": "BTC/USD", "hyperliquid": "BTC"}
 EDGE_SYMBOL = {"coinbase": "BTC-USD", "kraken": "BTC-USD", "hyperliquid": "BTC-USDC-PERP"}
@@ -46,8 +46,10 @@ class Pump:
             return None
         bids, asks = book.top(1000)
         scale = Decimal(100_000_000)
-        return ({Decimal(p) / scale: Decimal(q) / scale for p, q in bids},
-                {Decimal(p) / scale: Decimal(q) / scale for p, q in asks})
+        return (
+            {Decimal(p) / scale: Decimal(q) / scale for p, q in bids},
+            {Decimal(p) / scale: Decimal(q) / scale for p, q in asks},
+        )
 
 
 @pytest.fixture(scope="module")
@@ -57,18 +59,23 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def start(venue: str, certs: tuple[Path, Path], tmp_path: Path) -> tuple[VenueStandIn, LiveFeedAdapter, Pump]:
     server = VenueStandIn(venue, *certs)
-    server.set_book(BTC[venue], {"100.5": "1.25", "100.4": "2", "100.3": "0.5"},
-                    {"100.6": "0.8", "100.7": "3", "100.9": "1"})
-    feed = LiveFeedAdapter(venue, endpoint=server.url, markets_file=str(write_markets(venue, tmp_path)),
-                           cafile=str(certs[0]))
+    server.set_book(
+        BTC[venue],
+        {"100.5": "1.25", "100.4": "2", "100.3": "0.5"},
+        {"100.6": "0.8", "100.7": "3", "100.9": "1"},
+    )
+    feed = LiveFeedAdapter(
+        venue, endpoint=server.url, markets_file=str(write_markets(venue, tmp_path)), cafile=str(certs[0])
+    )
     engine = Engine()
     feed.subscribe(EDGE_SYMBOL[venue], engine.add_book(EDGE_SYMBOL[venue]))
     return server, feed, Pump(feed, engine)
 
 
 @pytest.fixture(params=["coinbase", "kraken", "hyperliquid"])
-def venue_feed(request: pytest.FixtureRequest, certs: tuple[Path, Path],
-               tmp_path: Path) -> Iterator[tuple[str, VenueStandIn, LiveFeedAdapter, Pump]]:
+def venue_feed(
+    request: pytest.FixtureRequest, certs: tuple[Path, Path], tmp_path: Path
+) -> Iterator[tuple[str, VenueStandIn, LiveFeedAdapter, Pump]]:
     server, feed, pump = start(request.param, certs, tmp_path)
     yield request.param, server, feed, pump
     feed.close()
@@ -131,8 +138,10 @@ def test_kraken_checksum_mismatch_resyncs_and_the_stale_book_is_never_shown(cert
         server.hold_snapshots(True)
         server.update("BTC/USD", bids={"100.5": "7"}, bad_checksum=True)
         wait_until(lambda: feed.status()["checksum_failures"] == 1, what="the checksum failure")
-        wait_until(lambda: sum(1 for r in server.subscribe_requests if r.get("method") == "subscribe") > snapshots,
-                   what="a resubscribe")
+        wait_until(
+            lambda: sum(1 for r in server.subscribe_requests if r.get("method") == "subscribe") > snapshots,
+            what="a resubscribe",
+        )
         assert pump.book("BTC-USD") is None  # stale (cleared) until the fresh snapshot: never dispatched
         assert feed.status()["stale_books"] == ["BTC-USD"]
         server.hold_snapshots(False)
@@ -162,8 +171,12 @@ def test_hyperliquid_spot_and_perp_books(certs, tmp_path: Path) -> None:
     server = VenueStandIn("hyperliquid", *certs)
     server.set_book("BTC", {"65000": "0.5"}, {"65001": "0.25"})
     server.set_book("PURR/USDC", {"0.2011": "1000"}, {"0.2013": "500"})
-    feed = LiveFeedAdapter("hyperliquid", endpoint=server.url, cafile=str(certs[0]),
-                           markets_file=str(write_markets("hyperliquid", tmp_path)))
+    feed = LiveFeedAdapter(
+        "hyperliquid",
+        endpoint=server.url,
+        cafile=str(certs[0]),
+        markets_file=str(write_markets("hyperliquid", tmp_path)),
+    )
     engine = Engine()
     for symbol in ("BTC-USDC-PERP", "PURR-USDC"):
         feed.subscribe(symbol, engine.add_book(symbol))

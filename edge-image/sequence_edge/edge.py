@@ -507,6 +507,19 @@ class Edge:
             **details,
         }
 
+    def book_tops(self, levels: int = 10) -> dict[str, dict[str, Any]]:
+        """Each book's top levels in natural units (what the algos see; empty while stale)."""
+        tops: dict[str, dict[str, Any]] = {}
+        for symbol in self.engine.symbols:
+            book = self.engine.book(symbol)
+            bids, asks = ([], []) if book.stale else book.top(levels)
+            tops[symbol] = {
+                "stale": bool(book.stale),
+                "bids": [[px / 1e8, qty / 1e8] for px, qty in bids],
+                "asks": [[px / 1e8, qty / 1e8] for px, qty in asks],
+            }
+        return tops
+
     def healthy(self) -> bool:
         """Ready once the feed produced a valid book (an edge without any symbol yet is ready too)."""
         return self.valid_book_seen or not self.engine.symbols
@@ -518,6 +531,7 @@ class Edge:
             "mode": self.config.mode,
             "feed": self.feed_status(),
             "symbols": self.engine.symbols,
+            "books": self.book_tops(),
             "deployments": list(self.deployments),
             "started_at": iso(self.started_ns),
             "engine": self.engine.stats(),

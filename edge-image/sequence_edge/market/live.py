@@ -21,6 +21,7 @@ ccxt is imported lazily: an edge without the `live` extra runs the sim and repla
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -46,7 +47,7 @@ class LiveFeedUnavailable(RuntimeError):
 
 def _load_ccxt_pro() -> Any:
     try:
-        import ccxt.pro as ccxt_pro  # noqa: PLC0415 (optional dependency, imported on use)
+        import ccxt.pro as ccxt_pro
     except ImportError:
         raise LiveFeedUnavailable(
             "the live feed needs ccxt: install the `live` extra (pip install 'sequence-k8s[live]')"
@@ -110,6 +111,7 @@ class LiveFeedAdapter(FeedAdapter):
         self.last_error = ""
         self._backoff_s = BACKOFF_FIRST_S
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._closing: set[asyncio.Future[Any]] = set()
         self._stale_books: set[int] = set()
         self._synced_once: set[int] = set()
         self._loop = asyncio.new_event_loop()
@@ -175,10 +177,8 @@ class LiveFeedAdapter(FeedAdapter):
 
     def close(self) -> None:
         fut = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
-        try:
+        with contextlib.suppress(Exception):  # closing: nothing left to report to
             fut.result(timeout=5)
-        except Exception:  # noqa: BLE001 (closing: nothing left to report to)
-            pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
 
@@ -187,10 +187,8 @@ class LiveFeedAdapter(FeedAdapter):
     async def _shutdown(self) -> None:
         for task in self._watchers.values():
             task.cancel()
-        try:
+        with contextlib.suppress(Exception):
             await self.exchange.close()
-        except Exception:  # noqa: BLE001
-            pass
 
     async def _start_watch(self, sub: Subscription) -> None:
         self._watchers[sub.symbol] = asyncio.ensure_future(self._watch(sub))
@@ -205,10 +203,12 @@ class LiveFeedAdapter(FeedAdapter):
                 sub.wire_id = self.protocol.wire_id(market)
                 self.protocol.add(sub)
                 # the future resolves only on errors: book messages are taken by on_message
-                await self.exchange.watch_order_book(sub.ccxt_symbol, self.depth if self.venue == "kraken" else None)
+                await self.exchange.watch_order_book(
+                    sub.ccxt_symbol, self.depth if self.venue == "kraken" else None
+                )
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 (every failure means: reconnect)
+            except Exception as exc:
                 self._lost(f"{type(exc).__name__}: {exc}")
                 delay, self._backoff_s = self._backoff_s, min(self._backoff_s * 2, BACKOFF_MAX_S)
                 await asyncio.sleep(delay)
@@ -270,4 +270,6 @@ class LiveFeedAdapter(FeedAdapter):
         # drop the connection: ccxt rejects the watchers, which resubscribe (a fresh snapshot)
         connection = getattr(client, "connection", None)
         if connection is not None:
-            asyncio.ensure_future(connection.close())
+            closing = asyncio.ensure_future(connection.close())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 Record = tuple[str, int, int, int, int, int, int]
@@ -37,7 +37,7 @@ class FeedBroken(Exception):
 
 def fixed(value: Any) -> int:
     """A venue number (float or decimal string) in 1e-8 units."""
-    return int(round(float(value) * SCALE))
+    return round(float(value) * SCALE)
 
 
 _SECONDS: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:SS" -> epoch seconds: messages share seconds

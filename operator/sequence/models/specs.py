@@ -248,7 +248,8 @@ class Feed(SpecModel):
         default=None, description="Recording to play; required with kind replay, refused with kind sim."
     )
     live: LiveFeed | None = Field(
-        default=None, description="Live feed settings; only with kind live. Omitted: the venue's public endpoint."
+        default=None,
+        description="Live feed settings; only with kind live. Omitted: the venue's public endpoint.",
     )
 
     @model_validator(mode="after")
