@@ -197,3 +197,67 @@ def test_bad_live_settings_are_refused(tmp_path: Path) -> None:
     (tmp_path / "m.json").write_text("[]")
     with pytest.raises(LiveFeedUnavailable, match="JSON object of ccxt markets"):
         LiveFeedAdapter("kraken", markets_file=str(tmp_path / "m.json"))
+
+
+def test_sequence_record_writes_a_replay_that_plays_back_the_venue_book(certs, tmp_path: Path) -> None:
+    import subprocess
+
+    from sequence_edge.market.replay import ReplayFeedAdapter
+
+    from .conftest import REPO, sequence_cli
+
+    server = VenueStandIn("coinbase", *certs)
+    server.set_book("BTC-USD", {"100.5": "1.25", "100.4": "2"}, {"100.6": "0.8", "100.7": "3"})
+    out = tmp_path / "rec.csv.gz"
+    proc = subprocess.Popen(
+        [
+            *sequence_cli(),
+            "record",
+            "coinbase",
+            "BTC-USD",
+            "--duration",
+            "6",
+            "--out",
+            str(out),
+            "--live-endpoint",
+            server.url,
+            "--live-markets-file",
+            str(write_markets("coinbase", tmp_path)),
+            "--live-cafile",
+            str(certs[0]),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until(lambda: server.subscribers() or proc.poll() is not None, 60, "the recorder's subscription")
+        for i in range(20):
+            server.update("BTC-USD", bids={f"{100 + i / 100:.2f}": str(i + 1)}, asks={"100.6": f"0.{i + 1}"})
+        server.update("BTC-USD", bids={"100.4": "0"}, lose=True)  # a gap: the recorder resyncs
+        server.update("BTC-USD", asks={"100.9": "5"})
+        bids, asks = server.book("BTC-USD")
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.close()
+    assert proc.returncode == 0, output
+    assert "1 gaps" in output and "1 resyncs" in output, output
+    books = []
+    for _ in range(2):  # deterministic: two playbacks build the same book
+        engine = Engine()
+        feed = ReplayFeedAdapter(out, loop=False, start_ns=0)
+        feed.subscribe("BTC-USD", engine.add_book("BTC-USD"))
+        buf = RecordBuffer()
+        feed.poll(buf, 10**19, 10**7)
+        engine.run(buf)
+        assert feed.finished and not engine.book("BTC-USD").stale
+        books.append(engine.book("BTC-USD").top(100))
+    assert books[0] == books[1]
+    scale = Decimal(100_000_000)
+    assert [(Decimal(p) / scale, Decimal(q) / scale) for p, q in books[0][0]] == sorted(
+        bids.items(), reverse=True
+    )
+    assert [(Decimal(p) / scale, Decimal(q) / scale) for p, q in books[0][1]] == sorted(asks.items())
