@@ -67,9 +67,23 @@ async def _probe(rt: Runtime, pod: str | None, endpoint: str, previous: dict[str
         lastSeen=now(),
         feedHealthy=bool(feed.get("healthy")) if "healthy" in feed else None,
         feedLagMs=float(feed["lag_ms"]) if isinstance(feed.get("lag_ms"), (int, float)) else None,
+        **_live_feed_health(feed),
         deployments=sorted(str(d) for d in info.get("deployments") or []),
     )
     return entry
+
+
+def _live_feed_health(feed: dict[str, Any]) -> dict[str, Any]:
+    """A live feed's connection and consistency counters (market/live.py), for the status."""
+    if feed.get("kind") != "live":
+        return {}
+    age = feed.get("last_update_age_s")
+    return {
+        "feedConnected": bool(feed.get("connected")),
+        "feedLastUpdateAgeS": float(age) if isinstance(age, (int, float)) else None,
+        "feedGaps": int(feed.get("gaps") or 0) + int(feed.get("checksum_failures") or 0),
+        "feedResyncs": int(feed.get("resyncs") or 0),
+    }
 
 
 def _verdict(entries: list[dict[str, Any]], desired: int, managed: bool) -> Verdict:
