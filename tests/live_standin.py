@@ -207,6 +207,7 @@ class VenueStandIn:
         return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
 
     def close(self) -> None:
+        self.hold_snapshots(False)  # let held subscribe handlers finish
         self._call(self._runner.cleanup())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)

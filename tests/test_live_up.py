@@ -111,10 +111,26 @@ def test_sequence_up_on_a_live_feed_builds_matching_books_and_the_market_maker_p
         stop.set()
         driver.join(5)
         wait_until(books_match, 30, "the edge's book to match the stand-in's after the moves")
+        feed = run.get(edge_url, "/v1/edge")["feed"]
         assert feed["checksum_failures"] == 0 and feed["gaps"] == 0, feed
         metrics = httpx.get(edge_url + "/metrics", timeout=5).text
         assert 'sequence_edge_feed_connected{edge="kraken-0",venue="kraken"} 1.0' in metrics
-        assert "sequence_edge_feed_resyncs_total" in metrics
+
+        # the venue goes away: the book goes stale, the algo gets no updates, the status says so
+        server.hold_snapshots(True)
+        server.drop_all()
+        info = wait_until(
+            lambda: (i := run.get(edge_url, "/v1/edge"))["books"]["BTC-USD"]["stale"] and i, 60, "a stale book"
+        )
+        assert not info["feed"]["healthy"] and info["feed"]["state"] in ("disconnected", "connecting")
+        server.move_to("BTC/USD", Decimal("65100"), STEP)  # nobody subscribed: nothing reaches the edge
+        assert run.get(edge_url, "/v1/edge")["books"]["BTC-USD"] == {"stale": True, "bids": [], "asks": []}
+        metrics = httpx.get(edge_url + "/metrics", timeout=5).text
+        assert 'sequence_edge_feed_connected{edge="kraken-0",venue="kraken"} 0.0' in metrics
+        server.hold_snapshots(False)
+        wait_until(books_match, 60, "the book rebuilt from a fresh snapshot after the reconnect")
+        feed = run.get(edge_url, "/v1/edge")["feed"]
+        assert feed["connected"] and feed["healthy"] and feed["resyncs"] >= 1 and feed["disconnects"] >= 1
     finally:
         stop.set()
         run.kill()
