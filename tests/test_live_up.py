@@ -120,7 +120,9 @@ def test_sequence_up_on_a_live_feed_builds_matching_books_and_the_market_maker_p
         server.hold_snapshots(True)
         server.drop_all()
         info = wait_until(
-            lambda: (i := run.get(edge_url, "/v1/edge"))["books"]["BTC-USD"]["stale"] and i, 60, "a stale book"
+            lambda: (i := run.get(edge_url, "/v1/edge"))["books"]["BTC-USD"]["stale"] and i,
+            60,
+            "a stale book",
         )
         assert not info["feed"]["healthy"] and info["feed"]["state"] in ("disconnected", "connecting")
         server.move_to("BTC/USD", Decimal("65100"), STEP)  # nobody subscribed: nothing reaches the edge
