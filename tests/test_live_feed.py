@@ -261,3 +261,18 @@ def test_sequence_record_writes_a_replay_that_plays_back_the_venue_book(certs, t
         bids.items(), reverse=True
     )
     assert [(Decimal(p) / scale, Decimal(q) / scale) for p, q in books[0][1]] == sorted(asks.items())
+
+
+def test_an_unlisted_symbol_stays_stale_without_disturbing_the_others(certs, tmp_path: Path) -> None:
+    server, feed, pump = start("coinbase", certs, tmp_path)
+    try:
+        feed.subscribe("DOGE-USD", pump.engine.add_book("DOGE-USD"))
+        wait_until(
+            lambda: "DOGE-USD: not listed by coinbase" in feed.status()["last_error"], what="the error"
+        )
+        wait_until(lambda: matches("coinbase", server, pump), what="the listed symbol's book")
+        status = feed.status()
+        assert status["connected"] and status["stale_books"] == ["DOGE-USD"] and status["disconnects"] == 0
+    finally:
+        feed.close()
+        server.close()

@@ -195,10 +195,25 @@ class LiveFeedAdapter(FeedAdapter):
 
     async def _watch(self, sub: Subscription) -> None:
         """Keep `sub` subscribed: (re)subscribe, and on any error back off and try again."""
+        bad_symbol = _load_ccxt_pro().BadSymbol
         while True:
             try:
                 await self.exchange.load_markets()
                 market = self.exchange.market(sub.ccxt_symbol)
+            except bad_symbol:
+                # this symbol only: its book stays stale, the others are not disturbed
+                self.last_error = f"{sub.symbol}: not listed by {self.venue} (as {sub.ccxt_symbol})"
+                log.warning("%s live feed: %s", self.venue, self.last_error)
+                await asyncio.sleep(BACKOFF_MAX_S)
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the market list could not be fetched: retry with backoff
+                self.last_error = f"market list: {type(exc).__name__}: {exc}"[:500]
+                delay, self._backoff_s = self._backoff_s, min(self._backoff_s * 2, BACKOFF_MAX_S)
+                await asyncio.sleep(delay)
+                continue
+            try:
                 sub.market = market
                 sub.wire_id = self.protocol.wire_id(market)
                 self.protocol.add(sub)
