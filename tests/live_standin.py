@@ -181,6 +181,7 @@ class VenueStandIn:
         self.seq = 0  # coinbase: per server here (one connection at a time in the tests)
         self.connections = 0
         self.subscribe_requests: list[Any] = []
+        self.channels: set[str] = set()
         self._loop = asyncio.new_event_loop()
         self._snapshots_allowed = asyncio.Event()
         self._snapshots_allowed.set()
@@ -256,6 +257,22 @@ class VenueStandIn:
         }
         self.update(wire_id, bids=bid_delta, asks=ask_delta)
 
+    def heartbeat(self) -> None:
+        """Coinbase: one `heartbeats` message to every connection (sequenced like the rest)."""
+        self._call(self._heartbeat())
+
+    async def _heartbeat(self) -> None:
+        for ws in list(self.subscribed):
+            await self._send(
+                ws,
+                {
+                    "channel": "heartbeats",
+                    "client_id": "",
+                    "timestamp": _now_iso(),
+                    "events": [{"current_time": _now_iso(), "heartbeat_counter": "1"}],
+                },
+            )
+
     def subscribers(self) -> int:
         return sum(1 for subs in self.subscribed.values() if subs)
 
@@ -305,7 +322,8 @@ class VenueStandIn:
             )
             return
         if self.venue == "coinbase" and req.get("type") == "subscribe":
-            ids = [str(p) for p in req.get("product_ids", [])]
+            ids = [str(p) for p in req.get("product_ids", [])] if req.get("channel") == "level2" else []
+            self.channels.add(str(req.get("channel")))
             await self._send(
                 ws,
                 {

@@ -118,8 +118,13 @@ def test_coinbase_sequence_gap_resyncs_from_a_fresh_snapshot(certs, tmp_path: Pa
     server, feed, pump = start("coinbase", certs, tmp_path)
     try:
         wait_until(lambda: matches("coinbase", server, pump), what="first snapshot")
+        wait_until(lambda: "heartbeats" in server.channels, what="the heartbeats subscription")
+        server.heartbeat()  # sequenced too: no gap
+        server.update("BTC-USD", asks={"100.6": "0.9"})
+        wait_until(lambda: matches("coinbase", server, pump), what="the update after a heartbeat")
+        assert feed.status()["gaps"] == 0
         server.update("BTC-USD", bids={"100.2": "5"}, lose=True)  # lost: the next message jumps
-        server.update("BTC-USD", asks={"101": "1"})
+        server.heartbeat()
         wait_until(lambda: feed.status()["gaps"] == 1, what="the gap detected")
         # the lost level must appear: only a fresh snapshot can carry it
         wait_until(lambda: matches("coinbase", server, pump), what="the resynced book")

@@ -192,6 +192,19 @@ class LiveFeedAdapter(FeedAdapter):
 
     async def _start_watch(self, sub: Subscription) -> None:
         self._watchers[sub.symbol] = asyncio.ensure_future(self._watch(sub))
+        if self.venue == "coinbase" and "heartbeats" not in self._watchers:
+            self._watchers["heartbeats"] = asyncio.ensure_future(self._coinbase_heartbeats())
+
+    async def _coinbase_heartbeats(self) -> None:
+        """Coinbase closes a connection whose channels are quiet for about a minute unless it is
+        subscribed to `heartbeats` (one message a second, sequenced like the rest)."""
+        while True:
+            try:
+                await self.exchange.subscribe("heartbeats", False)  # resolves only on errors
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the book watchers report the disconnect; resubscribe with them
+                await asyncio.sleep(max(self._backoff_s, BACKOFF_FIRST_S))
 
     async def _watch(self, sub: Subscription) -> None:
         """Keep `sub` subscribed: (re)subscribe, and on any error back off and try again."""
