@@ -214,14 +214,15 @@ class LiveFeed(SpecModel):
     markets_file: str | None = Field(
         default=None,
         min_length=1,
-        description="ccxt markets as JSON (symbol -> market), used instead of fetching the market list; a "
-        "path relative to Sequence.toml.",
+        description="ccxt markets as JSON (symbol -> market), used instead of fetching the market list: "
+        "locally a path relative to Sequence.toml, in a cluster a path inside the edge container.",
     )
     cafile: str | None = Field(
         default=None,
         min_length=1,
-        description="PEM bundle of certificate authorities to trust for the endpoint's TLS certificate, "
-        "relative to Sequence.toml. Omitted: the system's.",
+        description="PEM bundle of certificate authorities to trust for the endpoint's TLS certificate: "
+        "locally relative to Sequence.toml, in a cluster a path inside the edge container. Omitted: the "
+        "system's.",
     )
     depth: int = Field(
         default=10,
