@@ -285,7 +285,9 @@ def test_every_source_the_wheel_needs_is_copied(image: tuple[str, list[Stage]]) 
 
 def test_build_stage_compiles_a_wheel_of_the_repository(image: tuple[str, list[Stage]]) -> None:
     runs = " ".join(i.args for i in image[1][0].all("RUN"))
-    assert re.search(r"pip wheel\b.*--wheel-dir[= ]/wheels\b.*\s\"?\.(\[kube(,live)?\])?\"?(\s|$)", runs), runs
+    assert re.search(r"pip wheel\b.*--wheel-dir[= ]/wheels\b.*\s\"?\.(\[kube(,live)?\])?\"?(\s|$)", runs), (
+        runs
+    )
     assert "build-essential" in runs
 
 
