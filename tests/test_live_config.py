@@ -71,3 +71,19 @@ def test_venue_edge_status_carries_live_feed_health() -> None:
         "feedConnected": False, "feedLastUpdateAgeS": 3.5, "feedGaps": 3, "feedResyncs": 3,
     }  # fmt: skip
     assert _live_feed_health({"kind": "sim", "healthy": True}) == {}
+
+
+def test_the_edge_and_its_cli_load_without_ccxt() -> None:
+    """ccxt is imported only when a live feed starts: a sim or replay edge runs without the extra."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import sequence_edge.cli, sequence_edge.edge, sequence_edge.record; "
+        "from sequence_edge.edge import Edge, EdgeConfig; Edge(EdgeConfig(venue='kraken', symbols=['BTC-USD'])).close(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ccxt', 'cryptofeed')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
