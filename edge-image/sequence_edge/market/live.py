@@ -88,7 +88,7 @@ class LiveFeedAdapter(FeedAdapter):
         if endpoint is not None and not endpoint.startswith(("wss://", "ws://")):
             raise LiveFeedUnavailable(f"live endpoint must be a ws:// or wss:// URL, got {endpoint!r}")
         self.venue = venue
-        self.protocol = PROTOCOLS[venue]() if venue != "kraken" else PROTOCOLS[venue](depth)  # type: ignore[call-arg]
+        self.protocol = PROTOCOLS[venue](depth)
         self.endpoint = endpoint
         config: dict[str, Any] = {"enableRateLimit": True}
         if cafile:
@@ -243,7 +243,8 @@ class LiveFeedAdapter(FeedAdapter):
 
     def _lost(self, reason: str) -> None:
         if self.connected or self.state == "connecting":
-            self.disconnects += self.connected
+            if self.connected:
+                self.disconnects += 1
             log.warning("%s live feed disconnected: %s", self.venue, reason)
         self.connected = False
         self.state = "disconnected"

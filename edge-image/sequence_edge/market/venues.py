@@ -81,7 +81,8 @@ class VenueProtocol:
     ccxt_class = ""
     ws_url_keys: tuple[str, ...] = ()  # where in ccxt's urls['api']['ws'] the public endpoint is
 
-    def __init__(self) -> None:
+    def __init__(self, depth: int = 10) -> None:
+        self.depth = depth  # levels per side subscribed (where the venue lets you choose)
         self.by_wire: dict[str, Subscription] = {}
 
     def add(self, sub: Subscription) -> None:
@@ -113,8 +114,8 @@ class CoinbaseProtocol(VenueProtocol):
     ccxt_class = "coinbase"
     ws_url_keys = ()
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, depth: int = 10) -> None:
+        super().__init__(depth)
         self.last_seq: int | None = None
 
     def connection_reset(self) -> None:
@@ -169,8 +170,7 @@ class KrakenProtocol(VenueProtocol):
     ws_url_keys = ("publicV2",)
 
     def __init__(self, depth: int = 10) -> None:
-        super().__init__()
-        self.depth = depth
+        super().__init__(depth)
         self.shadow: dict[int, tuple[dict[float, float], dict[float, float]]] = {}
 
     def wire_id(self, market: dict[str, Any]) -> str:
@@ -260,8 +260,8 @@ class HyperliquidProtocol(VenueProtocol):
     ccxt_class = "hyperliquid"
     ws_url_keys = ("public",)
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, depth: int = 10) -> None:
+        super().__init__(depth)
         self.last_time: dict[int, int] = {}
 
     def wire_id(self, market: dict[str, Any]) -> str:
