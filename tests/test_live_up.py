@@ -133,6 +133,9 @@ def test_sequence_up_on_a_live_feed_builds_matching_books_and_the_market_maker_p
         wait_until(books_match, 60, "the book rebuilt from a fresh snapshot after the reconnect")
         feed = run.get(edge_url, "/v1/edge")["feed"]
         assert feed["connected"] and feed["healthy"] and feed["resyncs"] >= 1 and feed["disconnects"] >= 1
+        summary = run.finish(terminate=True)  # the session summary carries the live feed's counters
+        live = summary["edges"]["kraken"]["live_feed"]
+        assert live["resyncs"] >= 1 and live["disconnects"] >= 1 and live["gaps"] == 0, live
     finally:
         stop.set()
         run.kill()
