@@ -499,6 +499,8 @@ class Edge:
         fresh = self.last_record_wall_ns and now - self.last_record_wall_ns < FEED_STALE_NS
         details = self.feed.status()
         connected = details.get("connected", True)  # a live feed that lost its venue is not healthy
+        if "connected" in details:
+            fresh = connected  # a quiet live market sends no updates for a while; its connection is alive
         return {
             "kind": self.feed.kind,
             "healthy": bool(self.valid_book_seen and fresh and connected) or not self.engine.symbols,
