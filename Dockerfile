@@ -4,7 +4,8 @@
 #   docker build --target operator -t ghcr.io/sequence-k8s/sequence-operator:0.1.0 .
 # edge:     `sequence edge --venue NAME --port 7070` (one venue per pod: feed, books, algo host, OMS; HTTP
 #           control API, /healthz and /metrics on 7070) and `sequence coordinator --port 7171` (mesh
-#           routing, NBBO, execution graphs). The base install: no kopf, no Kubernetes client.
+#           routing, NBBO, execution graphs). The base install plus the `live` extra (ccxt, for
+#           `feed = { kind = "live" }` and `sequence record`): no kopf, no Kubernetes client.
 # operator: `sequence operator` (kopf reconcilers, /healthz on 8080, /metrics on 9090): the `kube` extra.
 
 # --- build: compile the Cython extensions into a wheel, and fetch every dependency as a wheel ---------
@@ -23,7 +24,7 @@ COPY pyproject.toml setup.py README.md ./
 COPY operator/ operator/
 COPY edge-image/ edge-image/
 COPY wire/ wire/
-RUN pip wheel --wheel-dir /wheels ".[kube]"
+RUN pip wheel --wheel-dir /wheels ".[kube,live]"
 
 # --- runtime base: the same interpreter (the extensions are built for its ABI), no compiler ------------
 FROM python:3.11.14-slim-bookworm AS runtime
@@ -43,7 +44,7 @@ FROM runtime AS edge
 
 # The wheels are bind-mounted from the build stage, so they never become a layer of this image.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links /wheels sequence-k8s
+    pip install --no-index --find-links /wheels "sequence-k8s[live]"
 
 # Numeric, so that Kubernetes' runAsNonRoot can verify it (the chart runs the pod as 10001 too).
 USER 10001:10001

@@ -12,4 +12,4 @@ if ! dpkg -s libstd-rust-dev-wasm32 lld >/dev/null 2>&1; then
   $SUDO apt-get install -y -qq --no-install-recommends rustc cargo libstd-rust-dev-wasm32 lld >/dev/null
 fi
 python3 -m pip install -q --upgrade pip
-python3 -m pip install -q -e ".[test,lint]"
+python3 -m pip install -q -e ".[test,lint,live]"

@@ -191,7 +191,7 @@ def test_edge_image_carries_no_kubernetes_packages_and_the_operator_image_does()
     stages = {s.name: s for s in parse_dockerfile(DOCKERFILE) if s.name}
     edge_install = " ".join(i.args for i in stages["edge"].all("RUN") if "pip install" in i.args)
     operator_install = " ".join(i.args for i in stages["operator"].all("RUN") if "pip install" in i.args)
-    assert re.search(r"\ssequence-k8s(\s|$)", edge_install), edge_install
+    assert re.search(r"\s\"?sequence-k8s(\[live\])?\"?(\s|$)", edge_install), edge_install
     assert "sequence-k8s[kube]" in operator_install
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert not [d for d in deps if re.match(r"(kopf|kubernetes)\b", d)], deps
@@ -285,7 +285,9 @@ def test_every_source_the_wheel_needs_is_copied(image: tuple[str, list[Stage]]) 
 
 def test_build_stage_compiles_a_wheel_of_the_repository(image: tuple[str, list[Stage]]) -> None:
     runs = " ".join(i.args for i in image[1][0].all("RUN"))
-    assert re.search(r"pip wheel\b.*--wheel-dir[= ]/wheels\b.*\s\"?\.(\[kube\])?\"?(\s|$)", runs), runs
+    assert re.search(r"pip wheel\b.*--wheel-dir[= ]/wheels\b.*\s\"?\.(\[kube(,live)?\])?\"?(\s|$)", runs), (
+        runs
+    )
     assert "build-essential" in runs
 
 

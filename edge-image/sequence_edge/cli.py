@@ -94,7 +94,35 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     type=click.Choice(["sandbox", "live"]),
     help="sandbox: market data from the feed, fills simulated, no real orders",
 )
-@click.option("--feed", "feed_kind", default="sim", show_default=True, type=click.Choice(["sim", "replay"]))
+@click.option(
+    "--feed",
+    "feed_kind",
+    default="sim",
+    show_default=True,
+    type=click.Choice(["sim", "replay", "live"]),
+    help="sim: synthetic market; replay: a recorded file; live: the venue's public order books (needs the live extra)",
+)
+@click.option(
+    "--live-endpoint",
+    default=None,
+    help="live: the venue's websocket URL instead of its public one (a stand-in, a venue's test endpoint)",
+)
+@click.option("--live-rest-endpoint", default=None, help="live: the venue's REST base URL (the market list)")
+@click.option(
+    "--live-markets-file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="live: ccxt markets as JSON (symbol -> market); skips fetching the market list at start",
+)
+@click.option(
+    "--live-cafile",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="live: CA bundle to trust for the venue's TLS certificate (default: the system's)",
+)
+@click.option(
+    "--live-depth", default=10, show_default=True, type=click.IntRange(1, 1000), help="live: levels per side"
+)
 @click.option(
     "--symbols", default="", callback=_symbols, help="Books to start with (more come with deployments)"
 )
@@ -215,6 +243,11 @@ def edge(
     edge_id: str,
     mode: str,
     feed_kind: str,
+    live_endpoint: str | None,
+    live_rest_endpoint: str | None,
+    live_markets_file: str | None,
+    live_cafile: str | None,
+    live_depth: int,
     symbols: list[str],
     seed: int,
     updates_per_sec: float,
@@ -279,6 +312,11 @@ def edge(
         replay_file=replay_file,
         replay_speed=replay_speed,
         replay_loop=replay_loop,
+        live_endpoint=live_endpoint,
+        live_rest_endpoint=live_rest_endpoint,
+        live_markets_file=live_markets_file,
+        live_cafile=live_cafile,
+        live_depth=live_depth,
         maker_fee_bps=maker_fee_bps,
         taker_fee_bps=taker_fee_bps,
         venue_names=venue_names,
@@ -301,6 +339,10 @@ def edge(
     except ReplayFormatError as exc:
         raise click.ClickException(str(exc)) from exc
     except StateDirError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except RuntimeError as exc:  # LiveFeedUnavailable: no ccxt, unknown venue, bad endpoint
+        if type(exc).__name__ != "LiveFeedUnavailable":
+            raise
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {bind}:{port}: {exc}") from exc

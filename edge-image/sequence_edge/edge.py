@@ -66,6 +66,12 @@ class EdgeConfig:
     replay_file: str | None = None
     replay_speed: float = 1.0
     replay_loop: bool = True
+    # live feed (market/live.py): endpoint overrides (a stand-in, a venue's sandbox), TLS trust
+    live_endpoint: str | None = None
+    live_rest_endpoint: str | None = None
+    live_markets_file: str | None = None
+    live_cafile: str | None = None
+    live_depth: int = 10
     maker_fee_bps: float = 1.0
     taker_fee_bps: float = 4.0
     batch_ms: float = 1.0
@@ -87,8 +93,8 @@ class EdgeConfig:
             raise ValueError(
                 f"mode {self.mode!r} is not available: this edge only paper-trades (mode sandbox)"
             )
-        if self.feed not in ("sim", "replay"):
-            raise ValueError(f"feed must be sim or replay, got {self.feed!r}")
+        if self.feed not in ("sim", "replay", "live"):
+            raise ValueError(f"feed must be sim, replay or live, got {self.feed!r}")
         if self.feed == "replay" and not self.replay_file:
             raise ValueError("--feed replay needs --replay-file")
         if self.venue_names and self.venue not in self.venue_names:
@@ -190,6 +196,17 @@ class Edge:
         if config.feed == "replay":
             assert config.replay_file
             return ReplayFeedAdapter(config.replay_file, speed=config.replay_speed, loop=config.replay_loop)
+        if config.feed == "live":
+            from .market.live import LiveFeedAdapter  # needs the `live` extra (ccxt)
+
+            return LiveFeedAdapter(
+                config.venue,
+                endpoint=config.live_endpoint,
+                rest_endpoint=config.live_rest_endpoint,
+                markets_file=config.live_markets_file,
+                cafile=config.live_cafile,
+                depth=config.live_depth,
+            )
         return SimFeedAdapter(
             config.venue,
             seed=config.seed,
@@ -612,13 +629,30 @@ class Edge:
     def feed_status(self) -> wire.FeedStatus:
         now = time.time_ns()
         fresh = self.last_record_wall_ns and now - self.last_record_wall_ns < FEED_STALE_NS
+        details = self.feed.status()
+        connected = details.get("connected", True)  # a live feed that lost its venue is not healthy
+        if "connected" in details:
+            fresh = connected  # a quiet live market sends no updates for a while; its connection is alive
         return wire.FeedStatus(
             kind=self.feed.kind,
-            healthy=bool(self.valid_book_seen and fresh) or not self.engine.symbols,
+            healthy=bool(self.valid_book_seen and fresh and connected) or not self.engine.symbols,
             lag_ms=round(self.feed_lag_ns / 1e6, 3),
             updates=self.engine.applied,
-            **self.feed.status(),
+            **details,
         )
+
+    def book_tops(self, levels: int = 10) -> dict[str, dict[str, Any]]:
+        """Each book's top levels in natural units (what the algos see; empty while stale)."""
+        tops: dict[str, dict[str, Any]] = {}
+        for symbol in self.engine.symbols:
+            book = self.engine.book(symbol)
+            bids, asks = ([], []) if book.stale else book.top(levels)
+            tops[symbol] = {
+                "stale": bool(book.stale),
+                "bids": [[px / 1e8, qty / 1e8] for px, qty in bids],
+                "asks": [[px / 1e8, qty / 1e8] for px, qty in asks],
+            }
+        return tops
 
     def healthy(self) -> bool:
         """Ready once the feed produced a valid book (an edge without any symbol yet is ready too)."""
@@ -643,6 +677,7 @@ class Edge:
             mode=self.config.mode,
             feed=self.feed_status(),
             symbols=self.engine.symbols,
+            books={s: wire.BookTop.model_validate(top) for s, top in self.book_tops().items()},
             deployments=list(self.deployments),
             started_at=iso(self.started_ns),
             engine=self.engine.stats(),

@@ -335,6 +335,13 @@ def _path_problem(value: str) -> str | None:
     return None
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _local_paths(config: SequenceFile) -> list[tuple[Loc, str]]:
     paths: list[tuple[Loc, str]] = [
         (("deploy", name, "bundle"), block.bundle)
@@ -344,6 +351,10 @@ def _local_paths(config: SequenceFile) -> list[tuple[Loc, str]]:
     for name, venue in config.venue.items():
         if venue.feed.replay:
             paths.append((("venue", name, "feed", "replay", "file"), venue.feed.replay.file))
+        live = venue.feed.live
+        for key, value in (("markets_file", live and live.markets_file), ("cafile", live and live.cafile)):
+            if value:
+                paths.append((("venue", name, "feed", "live", key), value))
     return paths
 
 
@@ -390,6 +401,9 @@ def load_project(path: str | Path = ".", *, check_files: bool = True) -> Project
                     found = False
                 if not found:
                     located.append((loc, f"replay file {venue.feed.replay.file!r} not found"))
+        for loc, value in _local_paths(config):
+            if loc[3:4] == ("live",) and loc not in bad_paths and not _is_file(file_path.parent / value):
+                located.append((loc, f"{str(loc[4]).replace('_', ' ')} {value!r} not found"))
     # A problem whose key has no line of its own (a missing table) points at the top.
     problems = [
         Problem(shown, index.line_of(loc) or 1, format_loc(loc) or "file", msg) for loc, msg in located

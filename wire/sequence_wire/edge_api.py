@@ -96,6 +96,14 @@ class FeedStatus(OpenReply):
     updates: int
 
 
+class BookTop(Reply):
+    """A book's top levels in natural units, [price, quantity] each (empty while stale)."""
+
+    stale: bool
+    bids: list[list[float]] = Field(default_factory=list)
+    asks: list[list[float]] = Field(default_factory=list)
+
+
 class EdgeMesh(Reply):
     """`/v1/edge` `mesh`: the same keys with or without a coordinator."""
 
@@ -143,6 +151,7 @@ class EdgeInfo(Reply):
     mode: str
     feed: FeedStatus
     symbols: list[str]
+    books: dict[str, BookTop] = Field(default_factory=dict, description="top 10 levels of each book")
     deployments: list[str]
     started_at: str | None
     engine: dict[str, int | float]

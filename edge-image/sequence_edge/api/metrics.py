@@ -9,7 +9,7 @@ metric carries `edge` and `venue`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -74,6 +74,8 @@ class EdgeCollector(Collector):
         )
         healthy.add_metric(base, 1.0 if feed.healthy else 0.0)
         yield healthy
+        if feed.kind == "live":
+            yield from live_feed_metrics(feed.as_dict(), labels, base)
         dropped = CounterMetricFamily(
             "sequence_mesh_dropped",
             "Mesh messages dropped by the edge or its coordinator client",
@@ -179,3 +181,29 @@ def make_registry(edge: Edge) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EdgeCollector(edge))
     return registry
+
+
+def live_feed_metrics(feed: dict[str, Any], labels: list[str], base: list[str]) -> Iterator[Metric]:
+    """A live feed's connection and consistency counters (market/live.py)."""
+    connected = GaugeMetricFamily(
+        "sequence_edge_feed_connected", "1 while the live feed is connected to its venue", labels=labels
+    )
+    connected.add_metric(base, 1.0 if feed.get("connected") else 0.0)
+    yield connected
+    age = feed.get("last_update_age_s")
+    last = GaugeMetricFamily(
+        "sequence_edge_feed_last_update_age_seconds",
+        "Seconds since the live feed's last book message (-1 before the first)",
+        labels=labels,
+    )
+    last.add_metric(base, -1.0 if age is None else float(age))
+    yield last
+    for name, key, text in (
+        ("sequence_edge_feed_gaps", "gaps", "Sequence gaps detected in the venue's stream"),
+        ("sequence_edge_feed_checksum_failures", "checksum_failures", "Book checksums that did not match"),
+        ("sequence_edge_feed_resyncs", "resyncs", "Books made valid again from a fresh snapshot"),
+        ("sequence_edge_feed_disconnects", "disconnects", "Connections to the venue lost"),
+    ):
+        counter = CounterMetricFamily(name, text, labels=labels)
+        counter.add_metric(base, float(feed.get(key, 0)))
+        yield counter

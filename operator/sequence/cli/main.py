@@ -42,6 +42,7 @@ SUBCOMMANDS = {
     # the data plane's processes (what the images run)
     "edge": "sequence_edge.cli:edge",
     "coordinator": "sequence_coordinator.cli:coordinator",
+    "record": "sequence_edge.record:record",
 }
 
 

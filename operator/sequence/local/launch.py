@@ -76,7 +76,7 @@ def edge_process(
         ",".join(venue_table(project)),
         "--symbols",
         ",".join(symbols),
-        *feed_args(feed, str(project.root / feed.replay.file) if feed.replay else None),
+        *feed_args(feed, str(project.root / feed.replay.file) if feed.replay else None, project.root),
         # the trading journal: a restarted edge continues where it was (docs/operations.md)
         "--state-dir",
         str(log_dir / "state" / venue),

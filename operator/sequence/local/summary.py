@@ -107,6 +107,7 @@ def build_summary(
         "edges": {
             venue: {
                 "book_updates": (info.get("feed") or {}).get("updates"),
+                **_live_feed(info.get("feed") or {}),
                 "mesh": {k: v for k, v in (info.get("mesh") or {}).items() if k != "dropped"},
             }
             for venue, info in seen.edge_info.items()
@@ -121,6 +122,14 @@ def build_summary(
         },
         "logs": str(log_dir),
     }
+
+
+def _live_feed(feed: dict[str, Any]) -> dict[str, Any]:
+    """A live feed's consistency counters for the summary (nothing for sim and replay)."""
+    if feed.get("kind") != "live":
+        return {}
+    keys = ("state", "gaps", "checksum_failures", "resyncs", "disconnects")
+    return {"live_feed": {k: feed.get(k) for k in keys}}
 
 
 def write_summary(summary: dict[str, Any], console: Console, json_path: str | None) -> None:

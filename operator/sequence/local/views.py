@@ -55,7 +55,12 @@ def edges_line(edge_info: dict[str, dict[str, Any]]) -> str:
         feed = info.get("feed") or {}
         mesh = info.get("mesh") or {}
         link = "mesh up" if mesh.get("connected") else "mesh DOWN"
-        parts.append(f"{venue}: {feed.get('updates', 0):,} book updates, {link}")
+        live = ""
+        if feed.get("kind") == "live":  # the venue connection matters as much as the mesh's
+            state = str(feed.get("state", "?"))
+            live = f"live {state if state == 'connected' else state.upper()}"
+            live += f" ({feed['resyncs']} resyncs), " if feed.get("resyncs") else ", "
+        parts.append(f"{venue}: {feed.get('updates', 0):,} book updates, {live}{link}")
     return " | ".join(parts)
 
 

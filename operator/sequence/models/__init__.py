@@ -18,7 +18,7 @@ from .resources import (
     crd_name,
     spec_dump,
 )
-from .specs import Feed, ReplayFeed, RiskLimits, SimFeed, WasmLimits
+from .specs import Feed, LiveFeed, ReplayFeed, RiskLimits, SimFeed, WasmLimits
 
 __all__ = [
     "API_VERSION",
@@ -36,6 +36,7 @@ __all__ = [
     "ExecutionGraphStatus",
     "Feed",
     "Kind",
+    "LiveFeed",
     "MeshGroupSpec",
     "MeshGroupStatus",
     "ReplayFeed",

@@ -386,6 +386,21 @@ class EdgeEndpointStatus(SpecModel):
     feed_lag_ms: float | None = Field(
         default=None, description="How far the feed is behind real time, in milliseconds."
     )
+    feed_connected: bool | None = Field(
+        default=None,
+        description="Live feed: whether it is connected to the venue (absent for sim and replay).",
+    )
+    feed_last_update_age_s: float | None = Field(
+        default=None, description="Live feed: seconds since the venue's last book message."
+    )
+    feed_gaps: int | None = Field(
+        default=None,
+        description="Live feed: sequence gaps and checksum failures detected since the edge started.",
+    )
+    feed_resyncs: int | None = Field(
+        default=None,
+        description="Live feed: books made valid again from a fresh snapshot since the edge started.",
+    )
     deployments: list[str] = Field(
         default_factory=list, description="Deployment ids (<namespace>.<name>) the edge hosts."
     )

@@ -75,19 +75,61 @@ class ReplayFeed(SpecModel):
     )
 
 
+class LiveFeed(SpecModel):
+    """The venue's public order books over its websocket (through ccxt; the edge needs the `live` extra)."""
+
+    endpoint: str | None = Field(
+        default=None,
+        pattern=r"^wss?://[^\s]+$",
+        description="Websocket URL to use instead of the venue's public one (a local stand-in, a venue's "
+        "test environment), ws:// or wss://. Omitted: the venue's public endpoint.",
+    )
+    rest_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="REST base URL the venue's market list is fetched from at start, instead of the venue's. "
+        "Omitted: the venue's.",
+    )
+    markets_file: str | None = Field(
+        default=None,
+        min_length=1,
+        description="ccxt markets as JSON (symbol -> market), used instead of fetching the market list: "
+        "locally a path relative to Sequence.toml, in a cluster a path inside the edge container.",
+    )
+    cafile: str | None = Field(
+        default=None,
+        min_length=1,
+        description="PEM bundle of certificate authorities to trust for the endpoint's TLS certificate: "
+        "locally relative to Sequence.toml, in a cluster a path inside the edge container. Omitted: the "
+        "system's.",
+    )
+    depth: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Levels per side to subscribe to where the venue lets you choose (Kraken: 10, 25, 100, "
+        "500 or 1000); default 10.",
+    )
+
+
 class Feed(SpecModel):
     """Where the edge's book updates come from."""
 
-    kind: Literal["sim", "replay"] = Field(
+    kind: Literal["sim", "replay", "live"] = Field(
         default="sim",
         description="sim (default): a synthetic market, settings in sim. replay: a recorded file, settings "
-        "in replay (required).",
+        "in replay (required). live: the venue's public order books (kraken, coinbase, hyperliquid), "
+        "settings in live (optional); on a sandbox venue fills stay simulated, no order leaves the machine.",
     )
     sim: SimFeed | None = Field(
         default=None, description="Synthetic market settings; only with kind sim. Omitted: all defaults."
     )
     replay: ReplayFeed | None = Field(
         default=None, description="Recording to play; required with kind replay, refused with kind sim."
+    )
+    live: LiveFeed | None = Field(
+        default=None,
+        description="Live feed settings; only with kind live. Omitted: the venue's public endpoint.",
     )
 
     @model_validator(mode="after")
@@ -96,6 +138,10 @@ class Feed(SpecModel):
             raise ValueError("feed kind 'replay' needs a replay block with a file")
         if self.kind == "sim" and self.replay is not None:
             raise ValueError("replay settings given but feed kind is 'sim'")
-        if self.kind == "replay" and self.sim is not None:
-            raise ValueError("sim settings given but feed kind is 'replay'")
+        if self.kind != "sim" and self.sim is not None:
+            raise ValueError(f"sim settings given but feed kind is {self.kind!r}")
+        if self.kind != "replay" and self.replay is not None:
+            raise ValueError(f"replay settings given but feed kind is {self.kind!r}")
+        if self.kind != "live" and self.live is not None:
+            raise ValueError(f"live settings given but feed kind is {self.kind!r}")
         return self

@@ -70,9 +70,23 @@ async def _probe(rt: Runtime, pod: str | None, endpoint: str, previous: dict[str
         lastSeen=now(),
         feedHealthy=info.feed.healthy,
         feedLagMs=float(info.feed.lag_ms),
+        **_live_feed_health(info.feed.as_dict()),
         deployments=sorted(info.deployments),
     )
     return entry
+
+
+def _live_feed_health(feed: dict[str, Any]) -> dict[str, Any]:
+    """A live feed's connection and consistency counters (market/live.py), for the status."""
+    if feed.get("kind") != "live":
+        return {}
+    age = feed.get("last_update_age_s")
+    return {
+        "feedConnected": bool(feed.get("connected")),
+        "feedLastUpdateAgeS": float(age) if isinstance(age, (int, float)) else None,
+        "feedGaps": int(feed.get("gaps") or 0) + int(feed.get("checksum_failures") or 0),
+        "feedResyncs": int(feed.get("resyncs") or 0),
+    }
 
 
 def _verdict(entries: list[dict[str, Any]], desired: int, managed: bool) -> Verdict:

@@ -4,13 +4,15 @@ flags and the control API's push body (docs/edge-api.md). The operator and
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..models import AlgoDeploymentSpec, Feed
 
 
-def feed_args(feed: Feed, replay_file: str | None) -> list[str]:
-    """The VenueEdge's feed block as `sequence edge` flags."""
+def feed_args(feed: Feed, replay_file: str | None, root: Path | None = None) -> list[str]:
+    """The VenueEdge's feed block as `sequence edge` flags (relative live file paths are taken
+    from `root`, the directory of Sequence.toml, when given)."""
     args = ["--feed", feed.kind]
     if feed.kind == "sim" and feed.sim is not None:
         sim = feed.sim
@@ -38,6 +40,16 @@ def feed_args(feed: Feed, replay_file: str | None) -> list[str]:
             f"{feed.replay.speed:g}",
             "--replay-loop" if feed.replay.loop else "--no-replay-loop",
         ]
+    if feed.kind == "live" and feed.live is not None:
+        live = feed.live
+        args += ["--live-depth", str(live.depth)]
+        if live.endpoint:
+            args += ["--live-endpoint", live.endpoint]
+        if live.rest_endpoint:
+            args += ["--live-rest-endpoint", live.rest_endpoint]
+        for flag, path in (("--live-markets-file", live.markets_file), ("--live-cafile", live.cafile)):
+            if path:
+                args += [flag, str(root / path) if root is not None else path]
     return args
 
 
