@@ -320,7 +320,8 @@ def test_cli_verbs_against_a_running_session(session: Callable[..., UpSession]) 
     undeploy = run.cli("undeploy", "maker")
     assert undeploy.returncode == 0 and re.search(r"\(\d+ resting orders cancelled\)", undeploy.stdout)
     after = run.cli("status")
-    rows = re.findall(r"^[│|]\s+(\S+)\s+[│|]", after.stdout, re.MULTILINE)  # the Deployment column
+    # the Deployment column (a wide table wraps some cells onto a second line: those start blank)
+    rows = re.findall(r"^[│|]\s+(\w[\w.-]*)\s+[│|]", after.stdout, re.MULTILINE)
     assert rows == ["hedger"], after.stdout
 
     summary = run.finish(terminate=True)  # SIGTERM: a clean undeploy and a summary, like Ctrl-C
