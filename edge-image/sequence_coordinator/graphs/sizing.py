@@ -35,9 +35,9 @@ def contribution_1e8(
         return max(parent.target_1e8 - parent.filled_1e8, 0)
     ((name, value),) = sizing.items()
     if name == "linear_hedge":
-        return round(abs(value) * parent.filled_1e8)
+        return round(abs(float(value)) * parent.filled_1e8)
     if name == "fixed":
-        return round(value * SCALE)
+        return round(float(value) * SCALE)
     if name == "scaled_notional":
         notional = parent.cost_usd * value["multiplier"]
         if value.get("cap_usd") is not None:

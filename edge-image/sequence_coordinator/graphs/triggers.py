@@ -35,7 +35,7 @@ def price_threshold_1e8(edge: GraphEdge, source: NodeRuntime) -> int | None:
     reference = source.avg_price_1e8 or source.arrival_mid_1e8
     if reference is None:
         return None
-    return round(reference * (1 + params["offset_pct"] / 100))
+    return round(reference * (1 + float(params["offset_pct"]) / 100))
 
 
 def due(edge: GraphEdge, state: EdgeRuntime, source: NodeRuntime, market: Market, now_ms: int) -> bool:

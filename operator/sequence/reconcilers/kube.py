@@ -58,7 +58,7 @@ def _owned(obj: dict[str, Any], owner: kopf.Body | dict[str, Any]) -> dict[str, 
     # (app.kubernetes.io/instance) that makes Argo CD prune the operator's children. So only the
     # owner reference and the namespace, which is what garbage collection needs.
     kopf.append_owner_reference(obj, owner=cast(kopf.Body, owner))
-    kopf.adjust_namespace(obj, namespace=owner["metadata"]["namespace"])
+    kopf.adjust_namespace(obj, namespace=owner["metadata"]["namespace"])  # type: ignore[attr-defined]
     return obj
 
 

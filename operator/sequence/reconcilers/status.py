@@ -57,7 +57,9 @@ def error_info(reason: str, message: str, edge: str | None = None) -> dict[str, 
     return info
 
 
-def _conditions(verdict: Verdict, previous: list[dict[str, Any]], generation: int | None) -> list[dict]:
+def _conditions(
+    verdict: Verdict, previous: list[dict[str, Any]], generation: int | None
+) -> list[dict[str, Any]]:
     before = {c.get("type"): c for c in previous or []}
     out = []
     for kind, cond in (

@@ -71,7 +71,8 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
 
 def _schema(model: type, defs_holder: dict[str, Any] | None = None) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True, mode="validation")  # type: ignore[attr-defined]
-    return _structural(raw, raw.get("$defs", {}))
+    schema: dict[str, Any] = _structural(raw, raw.get("$defs", {}))
+    return schema
 
 
 def _status_schema(kind: Kind) -> dict[str, Any]:
