@@ -7,6 +7,7 @@
     PUT    /v1/mesh/{group}           routing table {"members": [{deployment, label, venue, peers}]}
     DELETE /v1/mesh/{group}           forget the routing table (registered labels define the group again)
     GET    /v1/edges                  connected edges with their client-side counters
+    /v1/graphs...                     execution graphs (api_graphs.py, docs/graphs.md)
 
 Errors are 4xx with {"error": {"reason": "CamelCase", "message": "..."}}, as on the edge API.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,6 +28,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from sequence_wire.mesh import LATENCY_BUCKETS_NS
 
+from .api_graphs import add_graph_routes
+from .graphs.gateway import GraphGateway
+from .graphs.journal import GraphJournal
 from .router import DROP_REASONS, GROUP_RE, LABEL_RE, Coordinator, EdgeConnection, Member
 
 log = logging.getLogger("sequence.coordinator")
@@ -75,7 +80,7 @@ def parse_members(body: Any) -> list[Member]:
     return members
 
 
-def make_app(coordinator: Coordinator) -> web.Application:
+def make_app(coordinator: Coordinator, graphs: GraphGateway | None = None) -> web.Application:
     app = web.Application()
     app[COORDINATOR_KEY] = coordinator
     registry = CollectorRegistry(auto_describe=True)
@@ -135,6 +140,8 @@ def make_app(coordinator: Coordinator) -> web.Application:
     app.router.add_put("/v1/mesh/{group}", put_table)
     app.router.add_delete("/v1/mesh/{group}", delete_table)
     app.router.add_get("/v1/edges", edges)
+    if graphs is not None:
+        add_graph_routes(app, graphs)  # /v1/graphs (api_graphs.py)
     return app
 
 
@@ -212,14 +219,21 @@ async def serve(
     peer_timeout_s: float = 5.0,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[], None] | None = None,
+    state_dir: str | None = None,
 ) -> None:
-    """Run the coordinator until `stop` is set (or SIGTERM/SIGINT when stop is None)."""
+    """Run the coordinator until `stop` is set (or SIGTERM/SIGINT when stop is None).
+
+    The execution-graph engine runs on the same loop; with `state_dir` its journal is
+    `STATE_DIR/graphs.sqlite` and a restart resumes every graph that had not finished."""
     loop = asyncio.get_running_loop()
     coordinator = Coordinator(heartbeat_s=heartbeat_s, peer_timeout_s=peer_timeout_s)
+    journal = GraphJournal(os.path.join(state_dir, "graphs.sqlite")) if state_dir else None
+    graphs = GraphGateway(coordinator, journal=journal)
+    graphs.start()
     mesh_server = await loop.create_server(
         lambda: EdgeConnection(coordinator), bind, mesh_port, reuse_address=True
     )
-    runner = web.AppRunner(make_app(coordinator), access_log=None)
+    runner = web.AppRunner(make_app(coordinator, graphs), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, bind, port, reuse_address=True).start()
     heartbeat = asyncio.create_task(coordinator.heartbeat_loop())
@@ -234,6 +248,7 @@ async def serve(
         await stop.wait()
     finally:
         heartbeat.cancel()
+        graphs.close()
         mesh_server.close()
         for conn in list(coordinator.connections):
             conn.close(abort=True)

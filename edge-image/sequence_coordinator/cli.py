@@ -1,5 +1,5 @@
 """`sequence coordinator` (also `python -m sequence_coordinator`): the Central Coordinator of a
-namespace (mesh routing, NBBO).
+namespace (mesh routing, NBBO, execution graphs).
 
 The `sequence` CLI loads this command by name only when it runs; importing this module loads
 click and nothing else of the coordinator.
@@ -8,6 +8,7 @@ click and nothing else of the coordinator.
 from __future__ import annotations
 
 import logging
+import os
 
 import click
 
@@ -40,10 +41,23 @@ import click
     help="Seconds of silence after which an edge's instances leave the topology",
 )
 @click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, writable=True),
+    default=None,
+    help="Directory of the execution-graph journal (graphs.sqlite): a restart resumes every running "
+    "graph  [default: none, graphs live in memory only]",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
 )
 def coordinator(
-    port: int, mesh_port: int, bind: str, heartbeat: float, peer_timeout: float, log_level: str
+    port: int,
+    mesh_port: int,
+    bind: str,
+    heartbeat: float,
+    peer_timeout: float,
+    state_dir: str | None,
+    log_level: str,
 ) -> None:
     """Run the coordinator: edges connect on --mesh-port; topology, routing tables and metrics on --port."""
     if peer_timeout <= heartbeat:
@@ -53,7 +67,9 @@ def coordinator(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .api import run
 
+    if state_dir is not None:
+        os.makedirs(state_dir, mode=0o700, exist_ok=True)
     try:
-        run(bind, port, mesh_port, heartbeat_s=heartbeat, peer_timeout_s=peer_timeout)
+        run(bind, port, mesh_port, heartbeat_s=heartbeat, peer_timeout_s=peer_timeout, state_dir=state_dir)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {bind}:{port}/{mesh_port}: {exc}") from exc

@@ -72,6 +72,20 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
+def _graph_risk(_ctx: click.Context, _param: click.Parameter, value: str) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    from .push import RiskLimits  # the deployment risk model, the same fields and checks
+
+    try:
+        return RiskLimits.model_validate_json(value).model_dump()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise click.BadParameter(problems) from None
+
+
 # the same help options as under `sequence`, so `python -m` reads the same
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--venue", required=True, help="Venue this edge serves (e.g. kraken)")
@@ -158,6 +172,21 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     "project  [default: VENUE]",
 )
 @click.option(
+    "--graph-equity",
+    default=100_000.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Paper USD equity of the account execution-graph orders trade (its balance checks)",
+)
+@click.option(
+    "--graph-risk",
+    default="{}",
+    callback=_graph_risk,
+    metavar="JSON",
+    help="Pre-trade limits of execution-graph orders, the deployment risk fields (e.g. "
+    '\'{"max_notional": 50000, "max_orders_per_sec": 50}\')  [default: the OMS defaults]',
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
 )
 def edge(
@@ -182,6 +211,8 @@ def edge(
     taker_fee_bps: float,
     coordinator: str | None,
     venue_names: list[str],
+    graph_equity: float,
+    graph_risk: dict[str, Any],
     log_level: str,
 ) -> None:
     """Run a venue edge: host deployments pushed over the control API (docs/edge-api.md)."""
@@ -219,6 +250,8 @@ def edge(
         maker_fee_bps=maker_fee_bps,
         taker_fee_bps=taker_fee_bps,
         venue_names=venue_names,
+        graph_equity_usd=graph_equity,
+        graph_risk=graph_risk,
     )
     try:
         run_loop(serve(config, bind, port, coordinator))

@@ -64,6 +64,10 @@ class EdgeConfig:
     # The venue table every instance gets (seq.venue_name, Nbbo venue indexes): the same list on
     # every edge of a project so an index means the same venue everywhere; default [venue].
     venue_names: list[str] = field(default_factory=list)
+    # Execution-graph orders (orders/graph_orders.py): the paper equity of the `:graphs` account
+    # and its pre-trade limits (RiskLimits fields, natural units; empty: the OMS defaults).
+    graph_equity_usd: float = 100_000.0
+    graph_risk: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.edge_id:
@@ -122,6 +126,17 @@ class MeshLink(Protocol):
     def deployment_status(self, deployment_id: str) -> dict[str, Any]: ...
 
 
+class GraphOrdersLink(Protocol):
+    """The edge's side of execution-graph orders (orders.graph_orders.GraphOrders, plugged in by
+    mesh.bridge.EdgeMesh): polled after every step, shown in /v1/edge and /v1/graph-orders."""
+
+    def poll(self) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def orders(self, open_only: bool) -> list[dict[str, Any]]: ...
+
+
 TopOfBookSink = Callable[[str, int, int, int, int], None]  # symbol, bid px, bid qty, ask px, ask qty
 NO_VENUE = 255  # Nbbo venue index of a venue the instance's table does not name
 
@@ -147,6 +162,7 @@ class Edge:
         self.top_of_book_sink = top_of_book_sink
         self.on_deployments_changed: Callable[[], None] | None = None
         self.mesh: MeshLink | None = None  # set by EdgeMesh when a coordinator is configured
+        self.graph_orders: GraphOrdersLink | None = None  # set by EdgeMesh too
         self._tob_published: dict[str, tuple[int, int, int, int]] = {}
         self.mesh_dropped: dict[str, int] = {}
         self.venue_names = list(config.venue_names or [config.venue])
@@ -392,6 +408,8 @@ class Edge:
                 self._publish_top_of_book()
         for dep in list(self.deployments.values()):
             self._housekeep(dep)
+        if self.graph_orders is not None:
+            self.graph_orders.poll()  # fills of resting graph orders go back to the coordinator
         if now >= self.next_heartbeat_ns:
             self.next_heartbeat_ns = now + HEARTBEAT_NS
             self.host.heartbeat(now)
@@ -509,6 +527,7 @@ class Edge:
                 ),
                 "dropped": self.mesh_drops(),
             },
+            "graph_orders": self.graph_orders.status() if self.graph_orders is not None else None,
         }
 
     def status(self, deployment_id: str) -> dict[str, Any]:

@@ -1,0 +1,131 @@
+"""The coordinator's execution-graph HTTP API (docs/graphs.md, "HTTP API").
+
+    POST   /v1/graphs                      submit (GraphSubmitRequest) -> 201 GraphSubmitResponse
+                                           (200 with the running graph when its client_id is known)
+    GET    /v1/graphs                      GraphListResponse; ?include_finished=0 for running only
+    GET    /v1/graphs/{id}                 GraphStatusResponse
+    POST   /v1/graphs/{id}/cancel          CancelGraphRequest (optional body) -> GraphStatusResponse
+    POST   /v1/graphs/{id}/resume          a paused graph continues -> GraphStatusResponse
+    PUT    /v1/graphs/{id}/nodes/{node}    AmendNodeRequest -> GraphStatusResponse
+    GET    /v1/graphs-engine               the engine's counters, venues and journal
+
+Errors: `{"error": {"reason", "message", "problems"}}` with the engine error's status: 422
+AdmissionError (invalid or refused graph; nothing was placed), 404 GraphNotFound, 409
+GraphStateError (finished, or not paused), 400 GraphError / InvalidJSON / InvalidBody.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from sequence_wire.graphs import CancelGraphRequest, ResumeGraphRequest
+
+from .graphs.engine import GraphError
+from .graphs.gateway import GraphGateway
+
+GATEWAY_KEY = web.AppKey("graphs", GraphGateway)
+
+
+def _error(status: int, reason: str, message: str, problems: list[str] | None = None) -> web.Response:
+    body: dict[str, Any] = {"reason": reason, "message": message}
+    if problems:
+        body["problems"] = problems
+    return web.json_response({"error": body}, status=status)
+
+
+def _json(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(model.model_dump(mode="json", by_alias=True), status=status)
+
+
+class BadRequest(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason, self.message = reason, message
+
+
+async def _body(request: web.Request, *, optional: bool = False) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        if optional:
+            return {}
+        raise BadRequest("InvalidBody", "the request needs a JSON object body")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest("InvalidJSON", f"body is not JSON: {exc}") from None
+
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _answers_errors(handler: Handler) -> Handler:
+    """Engine and body errors become the API's error shape (nothing was changed)."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except GraphError as exc:
+            return _error(exc.http_status, type(exc).__name__, str(exc), exc.problems)
+        except BadRequest as exc:
+            return _error(400, exc.reason, exc.message)
+        except ValidationError as exc:
+            problems = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()]
+            return _error(400, "InvalidBody", "; ".join(problems), problems)
+
+    return wrapped
+
+
+def add_graph_routes(app: web.Application, gateway: GraphGateway) -> None:
+    app[GATEWAY_KEY] = gateway
+    engine = gateway.engine
+
+    @_answers_errors
+    async def submit(request: web.Request) -> web.Response:
+        body = await _body(request)
+        known = set(engine.runs)
+        response = gateway.call(engine.submit, body)
+        return _json(response, 200 if response.graph_id in known else 201)
+
+    @_answers_errors
+    async def list_graphs(request: web.Request) -> web.Response:
+        include = request.query.get("include_finished", "1") not in ("0", "false")
+        return _json(engine.list_graphs(include_finished=include))
+
+    @_answers_errors
+    async def status(request: web.Request) -> web.Response:
+        return _json(engine.status(request.match_info["id"]))
+
+    @_answers_errors
+    async def cancel(request: web.Request) -> web.Response:
+        body = CancelGraphRequest.model_validate(await _body(request, optional=True))
+        return _json(gateway.call(engine.cancel, request.match_info["id"], body.reason))
+
+    @_answers_errors
+    async def resume(request: web.Request) -> web.Response:
+        ResumeGraphRequest.model_validate(await _body(request, optional=True))
+        return _json(gateway.call(engine.resume, request.match_info["id"]))
+
+    @_answers_errors
+    async def amend(request: web.Request) -> web.Response:
+        body = await _body(request)
+        graph_id, node = request.match_info["id"], request.match_info["node"]
+        return _json(gateway.call(engine.amend_node, graph_id, node, body))
+
+    @_answers_errors
+    async def engine_status(_request: web.Request) -> web.Response:
+        return web.json_response(gateway.status())
+
+    app.router.add_post("/v1/graphs", submit)
+    app.router.add_get("/v1/graphs", list_graphs)
+    app.router.add_get("/v1/graphs/{id}", status)
+    app.router.add_post("/v1/graphs/{id}/cancel", cancel)
+    app.router.add_post("/v1/graphs/{id}/resume", resume)
+    app.router.add_put("/v1/graphs/{id}/nodes/{node}", amend)
+    app.router.add_get("/v1/graphs-engine", engine_status)

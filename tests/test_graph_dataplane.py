@@ -1,0 +1,243 @@
+"""Execution graphs on real processes: submitted over the coordinator's HTTP API, traded through
+real edges' OMS and risk over the mesh connection, surviving edge and coordinator failures."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .graph_procs import SCALE, Coordinator, Edge, edge, node
+from .mesh_support import wait_until
+
+BTC, ETH = "BTC-USD", "ETH-USD"
+
+
+@pytest.fixture(scope="module")
+def venues(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Coordinator, Edge, Edge]]:
+    tmp = tmp_path_factory.mktemp("graphs")
+    cc = Coordinator(tmp)
+    kraken = Edge(tmp, cc, "kraken", seed=3)
+    coinbase = Edge(tmp, cc, "coinbase", "--graph-risk", '{"max_notional": 1000000}', seed=4)
+    try:
+        wait_until(lambda: cc.venues_up("kraken", "coinbase"), 30, "both venues up in the graph engine")
+        yield cc, kraken, coinbase
+    finally:
+        for proc in (kraken, coinbase, cc):
+            proc.close()
+
+
+def submitted(cc: Coordinator, graph: dict[str, Any]) -> str:
+    resp = cc.submit(graph)
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["graph_id"])
+
+
+def settled(cc: Coordinator, graph_id: str, *states: str, timeout: float = 30.0) -> dict[str, Any]:
+    return wait_until(
+        lambda: (g := cc.graph(graph_id))["status"] in states and g, timeout, f"graph {graph_id} in {states}"
+    )
+
+
+def orders_of(status: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return list(status["nodes"][name]["orders"])
+
+
+def edge_orders(e: Edge, status: dict[str, Any]) -> list[dict[str, Any]]:
+    ids = {o["client_order_id"] for n in status["nodes"].values() for o in n["orders"]}
+    return [o for o in e.graph_orders() if o["client_order_id"] in ids]
+
+
+def test_triggers_fire_on_real_edges_hedge_bracket_and_timeout(
+    venues: tuple[Coordinator, Edge, Edge],
+) -> None:
+    cc, kraken, coinbase = venues
+    graph = {
+        "nodes": {
+            "entry": node("buy", BTC, 0.02, venue="kraken"),
+            "hedge": node("sell", BTC, venue="coinbase"),
+            "seen": node("buy", ETH, 0.01, venue="coinbase"),
+            "take_profit": node("sell", BTC, venue="kraken", limit_price=10_000_000.0),
+            "late": node("sell", ETH, 0.01, venue="kraken"),
+        },
+        "edges": [
+            edge("entry", "seen", "on_accepted"),
+            edge("entry", "hedge", "on_fill", sizing={"linear_hedge": -1.0}),
+            edge("entry", "take_profit", "on_full_fill", sizing="parent_filled_qty"),
+            edge("entry", "late", {"on_timeout": {"ms": 300}}),
+        ],
+    }
+    kraken_btc, coinbase_btc = kraken.position(BTC), coinbase.position(BTC)
+    graph_id = submitted(cc, graph)
+
+    def nodes_done() -> dict[str, Any] | None:
+        g = cc.graph(graph_id)
+        n = g["nodes"]
+        done = all(n[x]["status"] == "completed" for x in ("entry", "hedge", "seen", "late"))
+        resting = [o for o in orders_of(g, "take_profit") if o["status"] == "live"]
+        return g if done and resting else None
+
+    g = wait_until(nodes_done, 30, "entry, hedge, on_accepted and on_timeout nodes done, take-profit resting")
+    entry, hedge = g["nodes"]["entry"], g["nodes"]["hedge"]
+    assert entry["filled_qty_1e8"] == 2_000_000
+    assert hedge["filled_qty_1e8"] == entry["filled_qty_1e8"]  # -1x: the net is flat
+    assert g["edges"]["entry->hedge"]["fire_count"] >= 1
+    assert g["edges"]["entry->seen"]["fired"] and g["edges"]["entry->late"]["fired"]
+    # on the edges' own books: long on kraken, short the same on coinbase
+    wait_until(lambda: kraken.position(BTC) - kraken_btc == 2_000_000, what="kraken long 0.02 BTC")
+    wait_until(lambda: coinbase.position(BTC) - coinbase_btc == -2_000_000, what="coinbase short 0.02 BTC")
+    # the bracket take-profit rests on kraken for the filled quantity, far above the market
+    (tp,) = [o for o in edge_orders(kraken, g) if o["state"] == "open"]
+    assert tp["side"] == "sell" and tp["qty"] == 0.02 and tp["px"] == 10_000_000.0
+    assert tp["client_order_id"] == orders_of(g, "take_profit")[0]["client_order_id"]
+    status = kraken.graph_status()
+    assert status["open"] >= 1 and status["fills"] >= 1 and status["account"] == ":graphs"
+
+    resp = cc.http.post(f"/v1/graphs/{graph_id}/cancel", json={"reason": "test over"})
+    assert resp.status_code == 200, resp.text
+    g = settled(cc, graph_id, "aborted")
+    wait_until(lambda: not [o for o in edge_orders(kraken, g) if o["state"] == "open"], what="tp cancelled")
+    assert cc.http.post(f"/v1/graphs/{graph_id}/cancel").json()["error"]["reason"] == "GraphStateError"
+
+
+def test_twap_of_10_slices_completes_with_exactly_10_slices(venues: tuple[Coordinator, Edge, Edge]) -> None:
+    cc, kraken, _ = venues
+    twap = node("buy", ETH, 0.1, venue="kraken", twap={"slices": 10, "interval_ms": 100}, urgency="urgent")
+    graph_id = submitted(cc, {"nodes": {"twap": twap}, "edges": []})
+    g = settled(cc, graph_id, "completed")
+    n = g["nodes"]["twap"]
+    assert n["filled_qty_1e8"] == 10_000_000
+    assert len(n["slices"]) == 10 and all(s["status"] == "completed" for s in n["slices"])
+    assert [s["target_qty_1e8"] for s in n["slices"]] == [1_000_000] * 10
+    starts = [s["start_ms"] for s in n["slices"]]
+    assert all(b - a >= 100 for a, b in itertools.pairwise(starts))  # spaced by the interval
+    at_edge = edge_orders(kraken, g)
+    assert sum(round(o["filled"] * SCALE) for o in at_edge) == 10_000_000
+    assert all(c == 1 for c in Counter(o["client_order_id"] for o in at_edge).values())
+
+
+def test_admission_and_edge_risk_refuse(venues: tuple[Coordinator, Edge, Edge]) -> None:
+    cc, kraken, coinbase = venues
+    before = len(kraken.graph_orders()) + len(coinbase.graph_orders())
+    big = {
+        "nodes": {"a": node("buy", BTC, 5.0, venue="kraken")},
+        "edges": [],
+        "risk": {"admission": {"max_notional_usd": 10.0}},
+    }
+    resp = cc.submit(big)
+    assert resp.status_code == 422
+    err = resp.json()["error"]
+    assert err["reason"] == "AdmissionError" and "notional" in err["message"]
+    # a balance check against the edge's paper account: 1000 BTC is far beyond its equity
+    broke = {
+        "nodes": {"a": node("buy", BTC, 1000.0, venue="kraken")},
+        "edges": [],
+        "risk": {"pre_trade": {"require_balance_check": True}},
+    }
+    resp = cc.submit(broke)
+    if resp.status_code == 201:  # refused per order instead of at admission: the node ends rejected
+        g = settled(cc, resp.json()["graph_id"], "aborted", "completed", "expired")
+        assert g["nodes"]["a"]["filled_qty_1e8"] == 0
+    else:
+        assert resp.status_code == 422 and "balance" in resp.json()["error"]["message"]
+    bad = cc.submit({"nodes": {"a": {"side": "hold", "symbol": BTC, "qty": 1}}, "edges": []})
+    assert bad.status_code == 422 and bad.json()["error"]["problems"]
+    assert cc.http.post("/v1/graphs", content=b"{nope").json()["error"]["reason"] == "InvalidJSON"
+    assert cc.http.get("/v1/graphs/graph_nope").status_code == 404
+    assert len(kraken.graph_orders()) + len(coinbase.graph_orders()) == before  # nothing placed
+
+
+def test_the_edge_risk_refuses_a_graph_order_with_its_reason(venues: tuple[Coordinator, Edge, Edge]) -> None:
+    cc, _, coinbase = venues  # coinbase's graph orders are limited to 1,000,000 USD notional
+    graph_id = submitted(cc, {"nodes": {"big": node("buy", BTC, 1000.0, venue="coinbase")}, "edges": []})
+
+    def refused() -> list[dict[str, Any]]:
+        return [o for o in orders_of(cc.graph(graph_id), "big") if o["status"] == "rejected"]
+
+    rejected = wait_until(refused, 30, "the edge's risk to refuse the order")
+    assert rejected[0]["reason"] == "MAX_NOTIONAL"
+    at_edge = [o for o in coinbase.graph_orders() if o["client_order_id"] == rejected[0]["client_order_id"]]
+    assert at_edge and at_edge[0]["state"] == "rejected"
+    cc.http.post(f"/v1/graphs/{graph_id}/cancel")
+
+
+def test_amend_and_list(venues: tuple[Coordinator, Edge, Edge]) -> None:
+    cc, _kraken, _ = venues
+    resting = node("buy", BTC, 0.01, venue="kraken", limit_price=1.0)
+    graph_id = submitted(cc, {"client_id": "tests/amend", "nodes": {"bid": resting}, "edges": []})
+    again = cc.submit({"client_id": "tests/amend", "nodes": {"bid": resting}, "edges": []})
+    assert again.status_code == 200 and again.json()["graph_id"] == graph_id  # idempotent by client_id
+    resp = cc.http.put(f"/v1/graphs/{graph_id}/nodes/bid", json={"urgency": "low", "horizon_ms": 60_000})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["nodes"]["bid"]["urgency"] == "low"
+    assert cc.http.put(f"/v1/graphs/{graph_id}/nodes/nope", json={"urgency": "low"}).status_code == 404
+    assert cc.http.put(f"/v1/graphs/{graph_id}/nodes/bid", json={}).status_code == 400
+    running = cc.get("/v1/graphs", include_finished="0")["graphs"]
+    assert graph_id in {g["graph_id"] for g in running}
+    assert cc.http.post(f"/v1/graphs/{graph_id}/resume").status_code == 409  # not paused
+    cc.http.post(f"/v1/graphs/{graph_id}/cancel")
+    settled(cc, graph_id, "aborted")
+
+
+def test_an_edge_killed_under_a_running_node_pauses_the_graph(tmp_path: Path) -> None:
+    cc = Coordinator(tmp_path)
+    kraken = Edge(tmp_path, cc, "kraken", seed=5)
+    try:
+        wait_until(lambda: cc.venues_up("kraken"), 30, "kraken up")
+        resting = node("buy", BTC, 0.01, venue="kraken", limit_price=1.0)
+        graph = {
+            "nodes": {"bid": resting},
+            "edges": [],
+            "risk": {"failure": {"on_disconnect": "pause_graph"}},
+        }
+        graph_id = submitted(cc, graph)
+        wait_until(lambda: [o for o in kraken.graph_orders() if o["state"] == "open"], what="the bid resting")
+        kraken.kill()
+        g = settled(cc, graph_id, "paused")
+        assert any("kraken" in b and "disconnected" in b for b in g["breaches"])
+        kraken.start()  # a fresh edge process: the old bid died with it
+        wait_until(lambda: cc.venues_up("kraken"), 30, "kraken back")
+        assert cc.http.post(f"/v1/graphs/{graph_id}/resume").status_code == 200
+        wait_until(lambda: [o for o in kraken.graph_orders() if o["state"] == "open"], what="the bid again")
+        g = cc.graph(graph_id)
+        assert g["status"] in ("active", "pending", "partial_fill")
+    finally:
+        kraken.close()
+        cc.close()
+
+
+def test_coordinator_kill9_mid_twap_still_trades_exactly_10_slices(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    cc = Coordinator(tmp_path, state_dir=state)
+    kraken = Edge(tmp_path, cc, "kraken", seed=6)
+    try:
+        wait_until(lambda: cc.venues_up("kraken"), 30, "kraken up")
+        twap = node(
+            "buy", ETH, 0.1, venue="kraken", twap={"slices": 10, "interval_ms": 300}, urgency="urgent"
+        )
+        graph_id = submitted(cc, {"nodes": {"twap": twap}, "edges": []})
+        wait_until(
+            lambda: (
+                sum(s["status"] == "completed" for s in cc.graph(graph_id)["nodes"]["twap"]["slices"]) >= 3
+            ),
+            30,
+            "three slices done",
+        )
+        cc.kill()
+        cc.start()  # same ports, same --state-dir
+        g = settled(cc, graph_id, "completed", timeout=60)
+        n = g["nodes"]["twap"]
+        assert len(n["slices"]) == 10 and all(s["status"] == "completed" for s in n["slices"])
+        assert n["filled_qty_1e8"] == 10_000_000
+        at_edge = kraken.graph_orders()  # this edge only ever traded this graph
+        ids = Counter(o["client_order_id"] for o in at_edge)
+        assert ids and max(ids.values()) == 1, ids  # no client order id reached the edge twice
+        assert sum(round(o["filled"] * SCALE) for o in at_edge) == 10_000_000
+        assert kraken.position(ETH) == 10_000_000
+    finally:
+        kraken.close()
+        cc.close()
