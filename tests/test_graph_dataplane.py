@@ -4,6 +4,7 @@ real edges' OMS and risk over the mesh connection, surviving edge and coordinato
 from __future__ import annotations
 
 import itertools
+import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,8 @@ from .graph_procs import SCALE, Coordinator, Edge, edge, node
 from .mesh_support import wait_until
 
 BTC, ETH = "BTC-USD", "ETH-USD"
+# marketable limits: far through the sim market (BTC ~65,000, ETH ~3,200), so they fill at once
+TAKE_BUY, TAKE_SELL = {"limit_price": 1_000_000.0}, {"limit_price": 1.0}
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +41,16 @@ def submitted(cc: Coordinator, graph: dict[str, Any]) -> str:
 
 
 def settled(cc: Coordinator, graph_id: str, *states: str, timeout: float = 30.0) -> dict[str, Any]:
-    return wait_until(
-        lambda: (g := cc.graph(graph_id))["status"] in states and g, timeout, f"graph {graph_id} in {states}"
-    )
+    last: dict[str, Any] = {}
+
+    def check() -> dict[str, Any] | None:
+        last.update(cc.graph(graph_id))
+        return dict(last) if last["status"] in states else None
+
+    try:
+        return wait_until(check, timeout, f"graph {graph_id} in {states}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {json.dumps(last)[:3000]}") from None
 
 
 def orders_of(status: dict[str, Any], name: str) -> list[dict[str, Any]]:
@@ -52,61 +62,75 @@ def edge_orders(e: Edge, status: dict[str, Any]) -> list[dict[str, Any]]:
     return [o for o in e.graph_orders() if o["client_order_id"] in ids]
 
 
-def test_triggers_fire_on_real_edges_hedge_bracket_and_timeout(
+def test_triggers_fire_on_real_edges_hedge_accepted_and_timeout(
     venues: tuple[Coordinator, Edge, Edge],
 ) -> None:
     cc, kraken, coinbase = venues
     graph = {
         "nodes": {
-            "entry": node("buy", BTC, 0.02, venue="kraken"),
-            "hedge": node("sell", BTC, venue="coinbase"),
-            "seen": node("buy", ETH, 0.01, venue="coinbase"),
-            "take_profit": node("sell", BTC, venue="kraken", limit_price=10_000_000.0),
-            "late": node("sell", ETH, 0.01, venue="kraken"),
+            "entry": node("buy", BTC, 0.02, venue="kraken", **TAKE_BUY),
+            "hedge": node("sell", BTC, venue="coinbase", **TAKE_SELL),
+            "seen": node("buy", ETH, 0.01, venue="coinbase", **TAKE_BUY),
+            "late": node("sell", ETH, 0.01, venue="kraken", **TAKE_SELL),
         },
         "edges": [
             edge("entry", "seen", "on_accepted"),
             edge("entry", "hedge", "on_fill", sizing={"linear_hedge": -1.0}),
-            edge("entry", "take_profit", "on_full_fill", sizing="parent_filled_qty"),
             edge("entry", "late", {"on_timeout": {"ms": 300}}),
         ],
     }
     kraken_btc, coinbase_btc = kraken.position(BTC), coinbase.position(BTC)
     graph_id = submitted(cc, graph)
-
-    def nodes_done() -> dict[str, Any] | None:
-        g = cc.graph(graph_id)
-        n = g["nodes"]
-        done = all(n[x]["status"] == "completed" for x in ("entry", "hedge", "seen", "late"))
-        resting = [o for o in orders_of(g, "take_profit") if o["status"] == "live"]
-        return g if done and resting else None
-
-    g = wait_until(nodes_done, 30, "entry, hedge, on_accepted and on_timeout nodes done, take-profit resting")
+    g = settled(cc, graph_id, "completed")
     entry, hedge = g["nodes"]["entry"], g["nodes"]["hedge"]
     assert entry["filled_qty_1e8"] == 2_000_000
     assert hedge["filled_qty_1e8"] == entry["filled_qty_1e8"]  # -1x: the net is flat
+    assert g["nodes"]["seen"]["filled_qty_1e8"] == g["nodes"]["late"]["filled_qty_1e8"] == 1_000_000
     assert g["edges"]["entry->hedge"]["fire_count"] >= 1
     assert g["edges"]["entry->seen"]["fired"] and g["edges"]["entry->late"]["fired"]
     # on the edges' own books: long on kraken, short the same on coinbase
     wait_until(lambda: kraken.position(BTC) - kraken_btc == 2_000_000, what="kraken long 0.02 BTC")
     wait_until(lambda: coinbase.position(BTC) - coinbase_btc == -2_000_000, what="coinbase short 0.02 BTC")
-    # the bracket take-profit rests on kraken for the filled quantity, far above the market
-    (tp,) = [o for o in edge_orders(kraken, g) if o["state"] == "open"]
+    filled = [o for o in edge_orders(kraken, g) + edge_orders(coinbase, g) if o["state"] == "filled"]
+    assert {o["client_order_id"] for o in filled} >= {
+        o["client_order_id"] for n in g["nodes"].values() for o in n["orders"] if o["status"] == "filled"
+    }
+    status = kraken.graph_status()
+    assert status["fills"] >= 2 and status["acks"] >= 2 and status["account"] == ":graphs"
+
+
+def test_a_full_fill_places_the_bracket_take_profit(venues: tuple[Coordinator, Edge, Edge]) -> None:
+    cc, kraken, _ = venues
+    graph = {
+        "nodes": {
+            "entry": node("buy", BTC, 0.02, venue="kraken", **TAKE_BUY),
+            "take_profit": node("sell", BTC, venue="kraken", limit_price=10_000_000.0),
+        },
+        "edges": [edge("entry", "take_profit", "on_full_fill", sizing="parent_filled_qty")],
+    }
+    graph_id = submitted(cc, graph)
+
+    def resting() -> list[dict[str, Any]]:
+        g = cc.graph(graph_id)
+        return [o for o in edge_orders(kraken, g) if o["state"] == "open"]
+
+    (tp,) = wait_until(resting, 30, "the take-profit resting on kraken")
+    g = cc.graph(graph_id)
+    assert g["nodes"]["entry"]["status"] == "completed"
     assert tp["side"] == "sell" and tp["qty"] == 0.02 and tp["px"] == 10_000_000.0
     assert tp["client_order_id"] == orders_of(g, "take_profit")[0]["client_order_id"]
-    status = kraken.graph_status()
-    assert status["open"] >= 1 and status["fills"] >= 1 and status["account"] == ":graphs"
+    assert kraken.graph_status()["open"] >= 1
 
     resp = cc.http.post(f"/v1/graphs/{graph_id}/cancel", json={"reason": "test over"})
     assert resp.status_code == 200, resp.text
     g = settled(cc, graph_id, "aborted")
-    wait_until(lambda: not [o for o in edge_orders(kraken, g) if o["state"] == "open"], what="tp cancelled")
+    wait_until(lambda: not resting(), what="the take-profit cancelled at the edge")
     assert cc.http.post(f"/v1/graphs/{graph_id}/cancel").json()["error"]["reason"] == "GraphStateError"
 
 
 def test_twap_of_10_slices_completes_with_exactly_10_slices(venues: tuple[Coordinator, Edge, Edge]) -> None:
     cc, kraken, _ = venues
-    twap = node("buy", ETH, 0.1, venue="kraken", twap={"slices": 10, "interval_ms": 100}, urgency="urgent")
+    twap = node("buy", ETH, 0.1, venue="kraken", twap={"slices": 10, "interval_ms": 100}, **TAKE_BUY)
     graph_id = submitted(cc, {"nodes": {"twap": twap}, "edges": []})
     g = settled(cc, graph_id, "completed")
     n = g["nodes"]["twap"]
@@ -216,9 +240,7 @@ def test_coordinator_kill9_mid_twap_still_trades_exactly_10_slices(tmp_path: Pat
     kraken = Edge(tmp_path, cc, "kraken", seed=6)
     try:
         wait_until(lambda: cc.venues_up("kraken"), 30, "kraken up")
-        twap = node(
-            "buy", ETH, 0.1, venue="kraken", twap={"slices": 10, "interval_ms": 300}, urgency="urgent"
-        )
+        twap = node("buy", ETH, 0.1, venue="kraken", twap={"slices": 10, "interval_ms": 300}, **TAKE_BUY)
         graph_id = submitted(cc, {"nodes": {"twap": twap}, "edges": []})
         wait_until(
             lambda: (

@@ -77,7 +77,7 @@ def make(edge: Edge, **kw: Any) -> tuple[GraphOrders, Wire]:
 
 def test_a_crossing_order_is_acked_then_filled_and_the_account_follows(edge: Edge) -> None:
     orders, wire = make(edge, equity_usd=50_000.0)
-    bid, ask = _touch(edge) or (0, 0)
+    _bid, ask = _touch(edge) or (0, 0)
     orders.on_order(place("g1-a-s0-a0", "buy", 1_000_000, ask * 2))
     kinds = [ev["kind"] for ev in wire.events("g1-a-s0-a0")]
     assert kinds[0] == "ack" and "fill" in kinds
