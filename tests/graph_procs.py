@@ -103,7 +103,8 @@ class Edge(Proc):
         args = ["edge", "--bind", "127.0.0.1", "--port", str(port), "--venue", venue]
         args += ["--edge-id", f"{venue}-0", "--coordinator", f"127.0.0.1:{coordinator.mesh_port}"]
         args += ["--symbols", "BTC-USD,ETH-USD", "--seed", str(seed), "--updates-per-sec", "500"]
-        args += ["--volatility-bps", "5", "--depth", "10", *extra]
+        # a calm market (the touch holds still): orders at the far touch fill when they arrive
+        args += ["--volatility-bps", "0", "--dislocation-bps", "0", "--depth", "10", *extra]
         super().__init__(tmp, f"edge-{venue}", args, port)
 
     def graph_orders(self) -> list[dict[str, Any]]:

@@ -130,7 +130,7 @@ def test_a_full_fill_places_the_bracket_take_profit(venues: tuple[Coordinator, E
 
 def test_twap_of_10_slices_completes_with_exactly_10_slices(venues: tuple[Coordinator, Edge, Edge]) -> None:
     cc, kraken, _ = venues
-    twap = node("buy", ETH, 0.1, venue="kraken", twap={"slices": 10, "interval_ms": 100}, **TAKE_BUY)
+    twap = node("buy", ETH, 0.1, venue="kraken", twap={"slices": 10, "interval_ms": 100}, urgency="urgent")
     graph_id = submitted(cc, {"nodes": {"twap": twap}, "edges": []})
     g = settled(cc, graph_id, "completed")
     n = g["nodes"]["twap"]
@@ -240,7 +240,9 @@ def test_coordinator_kill9_mid_twap_still_trades_exactly_10_slices(tmp_path: Pat
     kraken = Edge(tmp_path, cc, "kraken", seed=6)
     try:
         wait_until(lambda: cc.venues_up("kraken"), 30, "kraken up")
-        twap = node("buy", ETH, 0.1, venue="kraken", twap={"slices": 10, "interval_ms": 300}, **TAKE_BUY)
+        twap = node(
+            "buy", ETH, 0.1, venue="kraken", twap={"slices": 10, "interval_ms": 1000}, urgency="urgent"
+        )
         graph_id = submitted(cc, {"nodes": {"twap": twap}, "edges": []})
         wait_until(
             lambda: (
@@ -253,11 +255,16 @@ def test_coordinator_kill9_mid_twap_still_trades_exactly_10_slices(tmp_path: Pat
         cc.start()  # same ports, same --state-dir
         g = settled(cc, graph_id, "completed", timeout=60)
         n = g["nodes"]["twap"]
-        assert len(n["slices"]) == 10 and all(s["status"] == "completed" for s in n["slices"])
-        assert n["filled_qty_1e8"] == 10_000_000
+        assert len(n["slices"]) == 10 and n["filled_qty_1e8"] == 10_000_000
+        # a slice whose whole window fell into the downtime carries its quantity to the next one
+        assert all(s["status"] in ("completed", "expired") for s in n["slices"])
+        assert sum(s["filled_qty_1e8"] for s in n["slices"]) == 10_000_000
+        starts = [s["start_ms"] for s in n["slices"]]
+        assert all(b - a == 1000 for a, b in itertools.pairwise(starts))  # the schedule survived
         at_edge = kraken.graph_orders()  # this edge only ever traded this graph
         ids = Counter(o["client_order_id"] for o in at_edge)
         assert ids and max(ids.values()) == 1, ids  # no client order id reached the edge twice
+        assert not [o for o in at_edge if o["state"] == "rejected"]  # so no DUPLICATE_ID either
         assert sum(round(o["filled"] * SCALE) for o in at_edge) == 10_000_000
         assert kraken.position(ETH) == 10_000_000
     finally:
