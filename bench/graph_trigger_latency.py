@@ -111,7 +111,13 @@ def trigger_latencies(cc: Proc, kraken: Proc, coinbase: Proc, n: int) -> list[fl
     graph = {
         "nodes": {
             "parent": {"side": "buy", "symbol": BTC, "qty": 0.001, "venue": "kraken", "limit_price": 1e6},
-            "child": {"side": "sell", "symbol": BTC, "derived": True, "venue": "coinbase", "limit_price": 1.0},
+            "child": {
+                "side": "sell",
+                "symbol": BTC,
+                "derived": True,
+                "venue": "coinbase",
+                "limit_price": 1.0,
+            },
         },
         "edges": [{"from": "parent", "to": "child", "trigger": "on_first_fill"}],
     }
@@ -119,7 +125,9 @@ def trigger_latencies(cc: Proc, kraken: Proc, coinbase: Proc, n: int) -> list[fl
     for _ in range(n):
         graph_id = cc.http.post("/v1/graphs", json=graph).json()["graph_id"]
         g = wait(
-            lambda gid=graph_id: (s := cc.http.get(f"/v1/graphs/{gid}").json())["status"] == "completed" and s,
+            lambda gid=graph_id: (
+                (s := cc.http.get(f"/v1/graphs/{gid}").json())["status"] == "completed" and s
+            ),
             what="a trigger graph to complete",
         )
         parent = g["nodes"]["parent"]["orders"][0]["client_order_id"]
@@ -175,8 +183,17 @@ def main() -> None:
     procs: list[Proc] = []
     try:
         cc = Proc(
-            ["coordinator", "--port", str(cc_port), "--mesh-port", str(mesh_port), "--state-dir", str(tmp / "s")]
-            + ["--log-level", "warning"],
+            [
+                "coordinator",
+                "--port",
+                str(cc_port),
+                "--mesh-port",
+                str(mesh_port),
+                "--state-dir",
+                str(tmp / "s"),
+                "--log-level",
+                "warning",
+            ],
             cc_port,
             tmp / "cc.log",
         )
@@ -185,8 +202,23 @@ def main() -> None:
         for venue, seed in (("kraken", 3), ("coinbase", 4)):
             port = free_port()
             edges[venue] = Proc(
-                ["edge", "--bind", "127.0.0.1", "--port", str(port), "--venue", venue, "--seed", str(seed)]
-                + ["--symbols", BTC, "--coordinator", f"127.0.0.1:{mesh_port}", "--log-level", "warning"],
+                [
+                    "edge",
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--venue",
+                    venue,
+                    "--seed",
+                    str(seed),
+                    "--symbols",
+                    BTC,
+                    "--coordinator",
+                    f"127.0.0.1:{mesh_port}",
+                    "--log-level",
+                    "warning",
+                ],
                 port,
                 tmp / f"{venue}.log",
             )

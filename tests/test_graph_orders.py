@@ -148,3 +148,18 @@ def test_resting_fills_flow_back_after_edge_steps(edge: Edge) -> None:
 
     wait_until(filled, 30, "the resting sell to fill as the market moves")
     assert wire.events("g1-g-s0-a0")[0]["kind"] == "ack"
+
+
+def test_events_made_while_the_coordinator_is_away_are_sent_on_reconnection(edge: Edge) -> None:
+    orders, wire = make(edge)
+    bid, _ = _touch(edge) or (0, 0)
+    orders.on_order(place("g1-h-s0-a0", "buy", 1_000_000, bid // 2))
+    wire.connected = False
+    orders.on_order({"op": "cancel", "id": "g1-h-s0-a0"})  # its answer cannot leave now
+    assert [ev["kind"] for ev in wire.events("g1-h-s0-a0")] == ["ack"]
+    assert edge.edge_info()["graph_orders"]["events_unsent"] == 1
+    wire.connected = True
+    orders.on_connected()
+    assert [ev["kind"] for ev in wire.events("g1-h-s0-a0")] == ["ack", "cancel"]
+    assert wire.accounts()  # and the account right after
+    assert edge.edge_info()["graph_orders"]["events_unsent"] == 0

@@ -102,6 +102,9 @@ class GraphGateway:
 
     def cancel(self, venue: str, client_order_id: str) -> None:
         conn = self._edge_for(venue, self.order_edge.get(client_order_id))
+        self.order_edge.setdefault(
+            client_order_id, conn.edge_id
+        )  # a restored order: its answer comes from there
         conn.queue(mp.cancel_order_frame(client_order_id))
         conn.flush()
         self.counts["cancels_sent"] += 1
@@ -169,6 +172,9 @@ class GraphGateway:
             and isinstance(ev.get("cum_filled_1e8"), int | None)
             and isinstance(ev.get("reason"), str | None)
         )
+        sent_to = self.order_edge.get(ev["id"]) if ok else None
+        if sent_to is not None and sent_to != conn.edge_id:
+            ok = False  # an edge answers only for the orders sent to it
         if not ok:
             self.counts["bad_events"] += 1
             log.warning("edge %s: malformed order event %r", conn.edge_id, ev)
@@ -230,6 +236,13 @@ class GraphGateway:
             await asyncio.sleep(HOUSEKEEPING_S)
             try:
                 self.engine.forget_finished(self.engine.clock.now_ms() - self.retention_ms)
+                live = {
+                    order.client_order_id
+                    for run in self.engine.runs.values()
+                    for node in run.g.nodes.values()
+                    for order in node.orders
+                }
+                self.order_edge = {cid: e for cid, e in self.order_edge.items() if cid in live}
             except Exception:
                 log.exception("graph engine: forgetting finished graphs failed")
 

@@ -14,7 +14,8 @@ default: no extra limit beyond the OMS's own). Every outcome goes back as ORDER_
 
 The OMS key of an order is `order_id_u64(id)`, the 64-bit hash of the graph's client order id,
 so a place the coordinator sends again (a retry, a restart) is refused by the OMS with
-DUPLICATE_ID and never trades twice. The account's snapshot (ACCOUNT frame: equity, available,
+DUPLICATE_ID and never trades twice. Events produced while no coordinator is connected are kept
+(the newest 65,536) and sent first on the next connection. The account's snapshot (ACCOUNT frame: equity, available,
 positions) goes to the coordinator on every (re)connection, after every batch of events and at
 least once a second while it changes; it is what `require_balance_check` reads.
 
@@ -46,6 +47,7 @@ log = logging.getLogger("sequence.edge")
 ACCOUNT_ID = ":graphs"  # the OMS account of graph orders (":" keeps it out of deployment ids)
 MAX_SYMBOLS = 16  # an OMS account trades at most 16 symbols
 MAX_CLOSED = 16384  # closed orders remembered (cum filled for late cancels, ids for the orders API)
+MAX_UNSENT = 65536  # events kept while the coordinator is unreachable (the oldest are dropped)
 ACCOUNT_EVERY_S = 1.0  # an unchanged-by-events account (marks move) is re-sent at most this often
 SIDES = {"buy": abi.SIDE_BUY, "sell": abi.SIDE_SELL}
 TYPES = {"gtc": abi.ORDER_LIMIT, "ioc": abi.ORDER_IOC, "post_only": abi.ORDER_POST_ONLY}
@@ -81,6 +83,8 @@ class GraphOrders:
         self.by_oms_id: dict[int, GraphOrder] = {}
         self.counts = {"orders": 0, "acks": 0, "fills": 0, "cancels": 0, "rejects": 0, "invalid": 0}
         self._events: list[dict[str, Any]] = []
+        self._unsent: list[dict[str, Any]] = []  # events no connection took: sent on reconnection
+        self.events_dropped = 0
         self._account_sent: dict[str, Any] | None = None
         self._account_at = 0.0
 
@@ -177,8 +181,16 @@ class GraphOrders:
     def flush(self) -> None:
         if self._events:
             events, self._events = self._events, []
-            self.send(mp.order_events_frame(events))
+            if not self.send(mp.order_events_frame(events)):
+                self._keep_unsent(events)
             self.send_account()
+
+    def _keep_unsent(self, events: list[dict[str, Any]]) -> None:
+        """No coordinator: these never left, so sending them later cannot count anything twice."""
+        self._unsent.extend(events)
+        if len(self._unsent) > MAX_UNSENT:
+            self.events_dropped += len(self._unsent) - MAX_UNSENT
+            del self._unsent[: len(self._unsent) - MAX_UNSENT]
 
     def send_account(self, *, force: bool = False) -> None:
         snapshot = self.snapshot()
@@ -188,7 +200,11 @@ class GraphOrders:
             self._account_sent = snapshot
 
     def on_connected(self) -> None:
-        """A (re)connection to the coordinator: it gets the account at once."""
+        """A (re)connection to the coordinator: the events it missed, then the account."""
+        if self._unsent:
+            unsent, self._unsent = self._unsent, []
+            if not self.send(mp.order_events_frame(unsent)):
+                self._keep_unsent(unsent)
         self._account_sent = None
         self.send_account(force=True)
 
@@ -284,7 +300,14 @@ class GraphOrders:
 
     def status(self) -> dict[str, Any]:
         """For /v1/edge: counts of graph orders and the account."""
-        return {"account": ACCOUNT_ID, "open": len(self.open), **self.counts, **self.snapshot()}
+        return {
+            "account": ACCOUNT_ID,
+            "open": len(self.open),
+            **self.counts,
+            "events_unsent": len(self._unsent),
+            "events_dropped": self.events_dropped,
+            **self.snapshot(),
+        }
 
     def orders(self, open_only: bool) -> list[dict[str, Any]]:
         """Graph orders as the OMS traced them (newest 500), each with its graph client order id."""
