@@ -80,7 +80,7 @@ class Coordinator(Proc):
         self.mesh_port = free_port()
         port = free_port()
         args = ["coordinator", "--port", str(port), "--mesh-port", str(self.mesh_port)]
-        args += ["--heartbeat", "0.2", "--peer-timeout", "1.0"]
+        args += ["--heartbeat", "0.5", "--peer-timeout", "5"]  # a killed edge closes its socket at once
         if state_dir is not None:
             args += ["--state-dir", str(state_dir)]
         super().__init__(tmp, "coordinator", args, port)
