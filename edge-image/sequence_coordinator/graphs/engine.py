@@ -355,7 +355,7 @@ class GraphEngine:
     def _market_moved(self, symbol: str) -> None:
         now = self.clock.now_ms()
         runs = [self.runs[gid] for gid in self._by_symbol.get(symbol, ())]
-        runs = [r for r in runs if r.g.final_status is None]
+        runs = [r for r in runs if r.watching and r.g.final_status is None]
         for run in runs:
             run.step(now)
         self._flush(runs)
@@ -371,6 +371,8 @@ class GraphEngine:
 
     def _flush(self, runs: list[GraphRun], *, force: bool = False) -> None:
         """Journal the changed graphs, then send their queued orders and cancels."""
+        for run in runs:  # every change goes through here: cache whether quotes concern it now
+            run.watching = run.watches_market()
         while True:
             dirty = [r for r in runs if force or r.outbox or self._fingerprint(r.g) != r.saved_fingerprint]
             if self.journal is not None and dirty:

@@ -37,6 +37,7 @@ log = logging.getLogger("sequence.graphs")
 T = TypeVar("T")
 RETENTION_MS = 24 * 3600 * 1000  # finished graphs stay queryable (memory and journal) this long
 HOUSEKEEPING_S = 60.0
+QUOTE_REARM_S = 0.05  # after quotes the timer is re-armed at most this often (next_wakeup_ms is O(graphs))
 
 
 class GraphGateway:
@@ -56,6 +57,7 @@ class GraphGateway:
         self.counts = {"orders_sent": 0, "cancels_sent": 0, "events": 0, "bad_events": 0, "unknown_events": 0}
         self._timer: asyncio.TimerHandle | None = None
         self._reschedule_pending = False
+        self._quote_rearm: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self.engine = GraphEngine(self, clock or WallClock(), journal)  # a restore may cancel orders
@@ -68,8 +70,9 @@ class GraphGateway:
         self.reschedule()
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        for timer in (self._timer, self._quote_rearm):
+            if timer is not None:
+                timer.cancel()
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         if self.engine.journal is not None:
@@ -143,7 +146,9 @@ class GraphGateway:
             self._guard(self.engine.on_venue_down, conn.venue)
 
     def top_of_book(self, venue: str, symbol: str, bid: int, bid_qty: int, ask: int, ask_qty: int) -> None:
-        self._guard(self.engine.on_quote, venue, symbol, bid, ask, bid_qty, ask_qty)
+        self._guard(self.engine.on_quote, venue, symbol, bid, ask, bid_qty, ask_qty, rearm=False)
+        if self._quote_rearm is None and not self._reschedule_pending and self._loop is not None:
+            self._quote_rearm = self._loop.call_later(QUOTE_REARM_S, self._rearm)
 
     def graph_frame(self, conn: EdgeConnection, frame_type: int, body: dict[str, Any]) -> None:
         if frame_type == mp.ACCOUNT:
@@ -195,13 +200,14 @@ class GraphGateway:
         if not known:
             self.counts["unknown_events"] += 1
 
-    def _guard(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def _guard(self, fn: Callable[..., Any], *args: Any, rearm: bool = True, **kwargs: Any) -> None:
         """An engine bug must never take the router down: log it and carry on."""
         try:
             fn(*args, **kwargs)
         except Exception:
             log.exception("graph engine: %s failed", getattr(fn, "__name__", fn))
-        self.reschedule()
+        if rearm:
+            self.reschedule()
 
     # ------------------------------------------------------------ timers
 
@@ -214,6 +220,9 @@ class GraphGateway:
 
     def _rearm(self) -> None:
         self._reschedule_pending = False
+        if self._quote_rearm is not None:
+            self._quote_rearm.cancel()
+            self._quote_rearm = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
