@@ -59,6 +59,7 @@ class GraphRun:
             isinstance(e.trigger, dict) and "on_price" in e.trigger for e in self.spec.edges
         ) or any(v is not None for v in runtime.model_dump().values())
         self.watching = True  # watches_market() as of the last change (the engine keeps it current)
+        self.wakeup_ms: int | None = None  # when it next needs a poll, as of the last change (engine)
 
     def watches_market(self) -> bool:
         """Does a price move matter now? Otherwise a quote need not step this graph (a TWAP between
