@@ -12,7 +12,9 @@ One `sequence coordinator` (with --state-dir: the journal is on, as in productio
    (examples/mesh-ping on both, its sends every 1 ms), as the coordinator's per-link stats report
    it (algo seq.send on kraken -> on_message on coinbase).
 2. Admission throughput: --graphs small graphs (a 2-slice TWAP with a 1 h interval: the first
-   slice trades at once, the graph then stays running) POSTed over HTTP by 16 concurrent clients.
+   slice trades at once, the graph then stays running) POSTed over HTTP by 16 concurrent clients;
+   also the coordinator's CPU time per admitted graph (HTTP, validation, admission risk, journal
+   commit, the first order out and its events back), which does not depend on the box's load.
 3. The same graphs all running: the coordinator's CPU (% of one core over --idle-s seconds, the
    markets moving) and RSS, against the coordinator before any graph in the same run.
 
@@ -251,7 +253,9 @@ def main() -> None:
         for venue, role in (("kraken", "ping"), ("coinbase", "pong")):
             edges[venue].http.delete(f"/v1/deployments/{role}")
 
+        cpu0 = cc.cpu_seconds()
         rate = asyncio.run(admit(cc_port, args.graphs))
+        cpu_per_graph_ms = 1000 * (cc.cpu_seconds() - cpu0) / args.graphs
         running = cc.http.get("/v1/graphs-engine").json()["running"]
         cpu_running = cpu_percent(cc, args.idle_s)
         rss_running = cc.rss_mib()
@@ -268,6 +272,10 @@ def main() -> None:
     print(f"  {'graph trigger kraken -> coinbase':34} {g50:10.1f} {g99:10.1f}")
     print(f"  {'ratio trigger / mesh hop':34} {g50 / m50:10.2f} {g99 / m99:10.2f}")
     print(f"admission: {rate:.0f} graphs/s over HTTP (16 concurrent clients, {args.graphs} graphs)")
+    print(
+        f"  coordinator CPU per admitted graph {cpu_per_graph_ms:.2f} ms "
+        f"(at most {1000 / max(cpu_per_graph_ms, 1e-9):.0f} graphs/s per core, whatever the box's load)"
+    )
     print(f"coordinator with {running} running graphs, markets moving, over {args.idle_s:.0f} s:")
     print(f"  CPU {cpu_running:.1f}% of a core (no graph: {cpu_idle:.1f}%)")
     print(f"  RSS {rss_running:.0f} MiB (no graph: {rss_before:.0f} MiB)")
@@ -279,6 +287,7 @@ def main() -> None:
                 "ratio_p50": g50 / m50,
                 "ratio_p99": g99 / m99,
                 "admission_graphs_per_s": rate,
+                "admission_cpu_ms_per_graph": cpu_per_graph_ms,
                 "running_graphs": running,
                 "cpu_percent": {"running": cpu_running, "none": cpu_idle},
                 "rss_mib": {"running": rss_running, "none": rss_before},
