@@ -97,6 +97,9 @@ def test_triggers_fire_on_real_edges_hedge_accepted_and_timeout(
     }
     status = kraken.graph_status()
     assert status["fills"] >= 2 and status["acks"] >= 2 and status["account"] == ":graphs"
+    metrics = cc.http.get("/metrics").text
+    sent = [line for line in metrics.splitlines() if line.startswith("sequence_graph_orders_sent_total ")]
+    assert sent and float(sent[0].split()[1]) >= 4
 
 
 def test_a_full_fill_places_the_bracket_take_profit(venues: tuple[Coordinator, Edge, Edge]) -> None:

@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from sequence_wire.mesh import LATENCY_BUCKETS_NS
 
-from .api_graphs import add_graph_routes
+from .api_graphs import GraphCollector, add_graph_routes
 from .graphs.gateway import GraphGateway
 from .graphs.journal import GraphJournal
 from .router import DROP_REASONS, GROUP_RE, LABEL_RE, Coordinator, EdgeConnection, Member
@@ -142,6 +142,7 @@ def make_app(coordinator: Coordinator, graphs: GraphGateway | None = None) -> we
     app.router.add_get("/v1/edges", edges)
     if graphs is not None:
         add_graph_routes(app, graphs)  # /v1/graphs (api_graphs.py)
+        registry.register(GraphCollector(graphs))
     return app
 
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from pydantic import BaseModel, ValidationError
 
 from sequence_wire.graphs import CancelGraphRequest, ResumeGraphRequest
@@ -129,3 +130,34 @@ def add_graph_routes(app: web.Application, gateway: GraphGateway) -> None:
     app.router.add_post("/v1/graphs/{id}/resume", resume)
     app.router.add_put("/v1/graphs/{id}/nodes/{node}", amend)
     app.router.add_get("/v1/graphs-engine", engine_status)
+
+
+class GraphCollector:
+    """The graph engine's numbers on the coordinator's /metrics, read at scrape time."""
+
+    def __init__(self, gateway: GraphGateway) -> None:
+        self.gateway = gateway
+
+    def collect(self) -> Iterator[Metric]:
+        g = self.gateway
+        running = sum(1 for r in g.engine.runs.values() if r.g.final_status is None)
+        yield GaugeMetricFamily("sequence_graphs_running", "Execution graphs not finished", value=running)
+        yield GaugeMetricFamily(
+            "sequence_graphs_known",
+            "Execution graphs in memory (finished ones for 24 h)",
+            value=len(g.engine.runs),
+        )
+        yield CounterMetricFamily(
+            "sequence_graph_orders_sent", "Graph orders sent to edges", value=g.counts["orders_sent"]
+        )
+        yield CounterMetricFamily(
+            "sequence_graph_cancels_sent", "Graph order cancels sent to edges", value=g.counts["cancels_sent"]
+        )
+        yield CounterMetricFamily(
+            "sequence_graph_order_events", "Order events received from edges", value=g.counts["events"]
+        )
+        yield CounterMetricFamily(
+            "sequence_graph_bad_order_events",
+            "Order events refused: malformed, or about an order another edge has",
+            value=g.counts["bad_events"],
+        )
