@@ -159,18 +159,20 @@ def test_admission_and_edge_risk_refuse(venues: tuple[Coordinator, Edge, Edge]) 
     assert resp.status_code == 422
     err = resp.json()["error"]
     assert err["reason"] == "AdmissionError" and "notional" in err["message"]
-    # a balance check against the edge's paper account: 1000 BTC is far beyond its equity
+    # a balance check against the edge's paper account (ACCOUNT frames): 1000 BTC is far beyond
+    # its 100,000 USD of equity, 0.001 BTC is not
     broke = {
-        "nodes": {"a": node("buy", BTC, 1000.0, venue="kraken")},
+        "nodes": {"a": node("buy", BTC, 1000.0, venue="kraken", **TAKE_BUY)},
         "edges": [],
         "risk": {"pre_trade": {"require_balance_check": True}},
     }
-    resp = cc.submit(broke)
-    if resp.status_code == 201:  # refused per order instead of at admission: the node ends rejected
-        g = settled(cc, resp.json()["graph_id"], "aborted", "completed", "expired")
-        assert g["nodes"]["a"]["filled_qty_1e8"] == 0
-    else:
-        assert resp.status_code == 422 and "balance" in resp.json()["error"]["message"]
+    g = settled(cc, submitted(cc, broke), "aborted", "completed", "expired")
+    assert g["nodes"]["a"]["status"] == "rejected" and g["nodes"]["a"]["filled_qty_1e8"] == 0
+    assert "balance check" in g["nodes"]["a"]["reason"] and "available" in g["nodes"]["a"]["reason"]
+    assert not g["nodes"]["a"]["orders"]  # refused before any order left
+    small = {**broke, "nodes": {"a": node("buy", BTC, 0.001, venue="kraken", **TAKE_BUY)}}
+    assert settled(cc, submitted(cc, small), "completed")["nodes"]["a"]["filled_qty_1e8"] == 100_000
+    before += 1  # that one traded
     bad = cc.submit({"nodes": {"a": {"side": "hold", "symbol": BTC, "qty": 1}}, "edges": []})
     assert bad.status_code == 422 and bad.json()["error"]["problems"]
     assert cc.http.post("/v1/graphs", content=b"{nope").json()["error"]["reason"] == "InvalidJSON"
