@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -139,15 +138,15 @@ def test_edge_risk_and_bad_orders_are_refused_with_a_reason(edge: Edge) -> None:
 def test_resting_fills_flow_back_after_edge_steps(edge: Edge) -> None:
     orders, wire = make(edge)
     bid, ask = _touch(edge) or (0, 0)
-    orders.on_order(place("g1-g-s0-a0", "sell", 1_000_000, bid + (ask - bid) // 2 or ask))
-
-    def filled() -> bool:
-        edge.step()
-        time.sleep(0.002)
-        return any(ev["kind"] == "fill" for ev in wire.events("g1-g-s0-a0"))
-
-    wait_until(filled, 30, "the resting sell to fill as the market moves")
-    assert wire.events("g1-g-s0-a0")[0]["kind"] == "ack"
+    inside = (bid + ask) // 2  # inside the spread: a new level, nobody queued ahead
+    assert bid < inside < ask
+    orders.on_order(place("g1-g-s0-a0", "sell", 1_000_000, inside))
+    assert [ev["kind"] for ev in wire.events("g1-g-s0-a0")] == ["ack"]
+    edge.engine.apply(BTC, 1, inside, 5_000_000)  # a buyer arrives at our price: it trades with us
+    orders.poll()  # what the edge runs after every step
+    fills = [ev for ev in wire.events("g1-g-s0-a0") if ev["kind"] == "fill"]
+    assert fills and fills[-1]["cum_filled_1e8"] == 1_000_000 and fills[-1]["price_1e8"] == inside
+    assert edge.edge_info()["graph_orders"]["open"] == 0
 
 
 def test_events_made_while_the_coordinator_is_away_are_sent_on_reconnection(edge: Edge) -> None:

@@ -99,10 +99,18 @@ class GraphOrders:
             log.warning("graph order refused: %s", problem)
             if isinstance(order_id, str):
                 self._event(order_id, "reject", reason=f"INVALID_ORDER: {problem}")
-        elif body["op"] == "place":
-            self._place(body)
         else:
-            self._cancel(body["id"])
+            try:
+                if body["op"] == "place":
+                    self._place(body)
+                else:
+                    self._cancel(body["id"])
+            except Exception as exc:  # never leave the coordinator without an answer
+                log.exception("graph order %s failed", body["id"])
+                order = self.open.get(body["id"])
+                if order is not None and body["op"] == "place":
+                    self._close(order)
+                self._event(body["id"], "reject", reason=f"EDGE_ERROR: {exc}")
         self.flush()
 
     def _place(self, body: dict[str, Any]) -> None:
