@@ -97,6 +97,10 @@ def test_triggers_fire_on_real_edges_hedge_accepted_and_timeout(
     }
     status = kraken.graph_status()
     assert status["fills"] >= 2 and status["acks"] >= 2 and status["account"] == ":graphs"
+    edge_metrics = kraken.http.get("/metrics").text
+    assert (
+        'sequence_edge_graph_order_events_total{edge="kraken-0",kind="fills",venue="kraken"}' in edge_metrics
+    )
     metrics = cc.http.get("/metrics").text
     sent = [line for line in metrics.splitlines() if line.startswith("sequence_graph_orders_sent_total ")]
     assert sent and float(sent[0].split()[1]) >= 4
