@@ -105,9 +105,8 @@ class GraphGateway:
 
     def cancel(self, venue: str, client_order_id: str) -> None:
         conn = self._edge_for(venue, self.order_edge.get(client_order_id))
-        self.order_edge.setdefault(
-            client_order_id, conn.edge_id
-        )  # a restored order: its answer comes from there
+        # the answer comes from the edge asked (a restored order, or its edge is gone)
+        self.order_edge[client_order_id] = conn.edge_id
         conn.queue(mp.cancel_order_frame(client_order_id))
         conn.flush()
         self.counts["cancels_sent"] += 1
