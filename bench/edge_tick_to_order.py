@@ -18,7 +18,13 @@ one thread, with the market maker attached; also reported: the edge with a near 
 (raw_algo.wasm: returns as soon as its one order rests) and with no algo (books + OMS only), and
 the sim generator's own rate. Target: tick-to-order median <= 2 us, throughput >= 1M updates/s.
 
+Journal on vs off (--step-records N, default 1000): the edge + market maker run the feed in steps
+of N records as the edge loop does, with and without the trading journal (a real state dir in a
+temp directory, the edge's flush after every step, fsync thread on): same workload, same run,
+interleaved; the journal must stay within 10% of the run without it.
+
     python bench/edge_tick_to_order.py [--updates 1000000] [--python-updates 50000] [--repeat 3]
+                                       [--step-records 1000]
 """
 
 from __future__ import annotations
@@ -26,15 +32,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 from sequence_edge.algo import abi
 from sequence_edge.algo.host import AlgoHost
 from sequence_edge.engine import Engine
+from sequence_edge.journal import StateDir
 from sequence_edge.market.book import Book
 from sequence_edge.market.records import RecordBuffer
 from sequence_edge.market.simfeed import SimMarket
+from sequence_edge.orders import journal as cjournal
 
 REPO = Path(__file__).resolve().parents[1]
 MM = (REPO / "examples/market-maker/market_maker.wasm").read_bytes()
@@ -66,8 +75,12 @@ def generate(n: int, seed: int) -> tuple[RecordBuffer, float]:
 # ---------------------------------------------------------------- the edge
 
 
-def run_edge(buf: RecordBuffer, wasm: bytes | None, risk: dict) -> dict:
+def run_edge(buf: RecordBuffer, wasm: bytes | None, risk: dict, step: int = 0, journal: bool = False) -> dict:
+    """One run; `step` > 0: in steps of that many records (with a journal flush after each when
+    `journal`), else one engine.run over the whole buffer."""
     host = AlgoHost()
+    tmp = tempfile.TemporaryDirectory(prefix="seq-bench-journal-") if journal else None
+    state = StateDir(tmp.name, fsync_ms=200) if tmp is not None else None
     try:
         engine = Engine(host, maker_fee_bps=1.0, taker_fee_bps=4.0)
         engine.add_book(SYMBOL)
@@ -75,9 +88,22 @@ def run_edge(buf: RecordBuffer, wasm: bytes | None, risk: dict) -> dict:
         if wasm is not None:
             acct.attach(host.load("bench", wasm, [SYMBOL], PARAMS))
             host.start("bench")
+        if state is not None:
+            state.open("bench").write_meta(
+                {"deployment_id": "bench", "sha256": "0" * 64, "symbols": [SYMBOL]}
+            )
+            cjournal.enable(acct)
+        ids, accounts = ["bench"], [acct]  # as the edge keeps them between steps
+        issued = engine.traces
         engine.run(buf, 0, 100)  # snapshot + a few updates before timing
         wall, cpu = time.perf_counter(), time.thread_time()
-        engine.run(buf, 100)
+        if step <= 0:
+            engine.run(buf, 100)
+        else:
+            for start in range(100, buf.count, step):
+                engine.run(buf, start, step)
+                if state is not None:
+                    state.flush_accounts(ids, accounts, lambda: int(issued.issued))
         cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
         updates = buf.count - 100
         return {
@@ -89,9 +115,15 @@ def run_edge(buf: RecordBuffer, wasm: bytes | None, risk: dict) -> dict:
             "fills": acct.n_fills,
             "rejects": acct.rejects_by_reason(),
             "callback_p50": host.status("bench")["latency_ns"]["p50"] if wasm is not None else 0,
+            "journal_bytes": state.bytes_written if state is not None else 0,
+            "journal_flushes": state.flushes if state is not None else 0,
         }
     finally:
         host.close()
+        if state is not None:
+            state.close()
+        if tmp is not None:
+            tmp.cleanup()
 
 
 # ---------------------------------------------------------------- the Python baseline
@@ -236,13 +268,21 @@ def main() -> None:
     parser.add_argument("--python-updates", type=int, default=50_000, help="updates per Python-baseline run")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each configuration (medians reported)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--step-records",
+        type=int,
+        default=1000,
+        help="records per edge step in the journal on/off comparison",
+    )
     args = parser.parse_args()
 
     buf, gen_rate = generate(args.updates, args.seed)
     loose = {**RISK, "max_position": 1e6}  # raw_algo buys at the bid forever; keep it out of rejects
-    edge, noop, bare, python = [], [], [], []
+    edge, noop, bare, python, stepped, journaled = [], [], [], [], [], []
     for _ in range(args.repeat):  # interleaved, so machine noise hits every configuration alike
         edge.append(run_edge(buf, MM, RISK))
+        stepped.append(run_edge(buf, MM, RISK, step=args.step_records))
+        journaled.append(run_edge(buf, MM, RISK, step=args.step_records, journal=True))
         noop.append(run_edge(buf, RAW, loose))
         bare.append(run_edge(buf, None, RISK))
         python.append(run_python(buf, args.python_updates, RISK))
@@ -294,6 +334,22 @@ def main() -> None:
     )
     print(
         f"\nmarket maker in the edge: {int(med(edge, 'fills')):,} fills per run, rejects {edge[0]['rejects']}"
+    )
+    off_cpu, on_cpu = med(stepped, "cpu_rate"), med(journaled, "cpu_rate")
+    off_t, on_t = med(stepped, "t2o_p50"), med(journaled, "t2o_p50")
+    print(
+        f"\ntrading journal (edge + market maker in steps of {args.step_records:,} records, flush after each step):"
+    )
+    print(
+        f"  off      {off_cpu / 1e6:6.2f} M updates/s cpu   tick-to-order median {off_t / 1000:6.2f} us\n"
+        f"  on       {on_cpu / 1e6:6.2f} M updates/s cpu   tick-to-order median {on_t / 1000:6.2f} us   "
+        f"({int(med(journaled, 'journal_flushes')):,} batches, "
+        f"{med(journaled, 'journal_bytes') / 1e6:.1f} MB written per run)"
+    )
+    ratio = off_cpu / on_cpu
+    print(
+        f"  ratio    throughput off/on {ratio:5.3f}x   tick-to-order on/off {on_t / off_t:5.3f}x   "
+        f"target within 10%: {'met' if ratio <= 1.10 and on_t <= 1.10 * off_t else 'MISSED'}"
     )
 
 

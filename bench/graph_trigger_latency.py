@@ -48,6 +48,17 @@ from _mesh_procs import free_port  # noqa: E402
 
 WASM = HERE.parent / "examples/mesh-ping/mesh_ping.wasm"
 BTC = "BTC-USD"
+# the graph orders' limits on the bench edges: wide, so that 1,000 graphs admitted in a burst are
+# not refused by the edge's default rate and position limits
+GRAPH_RISK = json.dumps(
+    {
+        "max_orders_per_sec": 1e6,
+        "max_position": 1e6,
+        "max_order_qty": 1e6,
+        "max_notional": 1e12,
+        "max_loss": 1e12,
+    }
+)
 
 
 def cli() -> list[str]:
@@ -148,7 +159,6 @@ async def admit(port: int, n: int, concurrency: int = 16) -> float:
                 "symbol": BTC,
                 "qty": 0.0002,
                 "venue": "kraken",
-                "limit_price": 1e6,
                 "twap": {"slices": 2, "interval_ms": 3_600_000},
             }
         },
@@ -220,6 +230,8 @@ def main() -> None:
                     f"127.0.0.1:{mesh_port}",
                     "--log-level",
                     "warning",
+                    "--graph-risk",
+                    GRAPH_RISK,
                 ],
                 port,
                 tmp / f"{venue}.log",

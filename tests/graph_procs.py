@@ -104,7 +104,8 @@ class Edge(Proc):
         args += ["--edge-id", f"{venue}-0", "--coordinator", f"127.0.0.1:{coordinator.mesh_port}"]
         args += ["--symbols", "BTC-USD,ETH-USD", "--seed", str(seed), "--updates-per-sec", "500"]
         # a calm market (the touch holds still): orders at the far touch fill when they arrive
-        args += ["--volatility-bps", "0", "--dislocation-bps", "0", "--depth", "10", *extra]
+        args += ["--volatility-bps", "0", "--dislocation-bps", "0", "--depth", "10"]
+        args += ["--start-price", "BTC-USD=50000", "--start-price", "ETH-USD=2500", *extra]
         super().__init__(tmp, f"edge-{venue}", args, port)
 
     def graph_orders(self) -> list[dict[str, Any]]:

@@ -13,7 +13,8 @@ import pytest
 from sequence.models.specs import MAX_FIXED_LIMIT, RiskLimits
 from sequence.project import ConfigError, Problem, format_loc, load_project, one_line
 from sequence.toml_lines import LineIndex, scan_nesting
-from sequence_edge.push import PushError, parse_push
+from sequence_edge.push import parse_push
+from sequence_wire.errors import RequestError
 
 from .conftest import REPO
 
@@ -44,7 +45,7 @@ def _push(risk: dict[str, Any]) -> dict[str, Any]:
     ],
 )
 def test_edge_refuses_limits_it_cannot_hold(risk: dict[str, Any], says: str) -> None:
-    with pytest.raises(PushError) as caught:
+    with pytest.raises(RequestError) as caught:
         parse_push(_push(risk))
     assert caught.value.reason == "InvalidPush"
     assert 400 <= caught.value.status < 500

@@ -438,8 +438,8 @@ def test_mesh_hooks_carry_sends_top_of_book_messages_and_nbbo() -> None:
 
         assert edge.deliver_message("hedger", "maker", msg.payload) is True
         hedger_status = edge.status("hedger")
-        assert hedger_status["orders"] + hedger_status["rejects"] == 1  # its IOC hedge went through the OMS
-        assert hedger_status["mesh"]["received"] == 1
+        assert hedger_status.orders + hedger_status.rejects == 1  # its IOC hedge went through the OMS
+        assert hedger_status.mesh.received == 1
         edge.stop("hedger")
         assert edge.deliver_message("hedger", "maker", msg.payload) is False  # stopped: not delivered
         edge.start("hedger")
@@ -470,7 +470,7 @@ def test_without_a_coordinator_mesh_sends_are_counted_as_dropped() -> None:
             return edge.mesh_dropped.get("no_coordinator", 0)
 
         n = wait_for(dropped, what="a mesh send with no coordinator")
-        assert edge.status("maker")["mesh"]["sent"] == n
+        assert edge.status("maker").mesh.sent == n
     finally:
         edge.close()
 

@@ -16,8 +16,15 @@ from .graph_procs import SCALE, Coordinator, Edge, edge, node
 from .mesh_support import wait_until
 
 BTC, ETH = "BTC-USD", "ETH-USD"
-# marketable limits: far through the sim market (BTC ~65,000, ETH ~3,200), so they fill at once
-TAKE_BUY, TAKE_SELL = {"limit_price": 1_000_000.0}, {"limit_price": 1.0}
+# the sim markets hold still around BTC 50,000 and ETH 2,500 (tests/graph_procs.py); a node with
+# no limit crosses at the far touch and fills at once. Limits stay inside the edge's default
+# price band (5%).
+TP_PRICE, BID_PRICE = 51_000.0, 49_000.0
+
+
+# coinbase's graph orders: at most 1,000,000 USD notional; wide quantity and position limits so
+# that notional is what refuses the big order
+GRAPH_RISK = '{"max_notional": 1000000, "max_order_qty": 100000, "max_position": 100000}'
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +32,7 @@ def venues(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Coordinat
     tmp = tmp_path_factory.mktemp("graphs")
     cc = Coordinator(tmp)
     kraken = Edge(tmp, cc, "kraken", seed=3)
-    coinbase = Edge(tmp, cc, "coinbase", "--graph-risk", '{"max_notional": 1000000}', seed=4)
+    coinbase = Edge(tmp, cc, "coinbase", "--graph-risk", GRAPH_RISK, seed=4)
     try:
         wait_until(lambda: cc.venues_up("kraken", "coinbase"), 30, "both venues up in the graph engine")
         yield cc, kraken, coinbase
@@ -68,10 +75,10 @@ def test_triggers_fire_on_real_edges_hedge_accepted_and_timeout(
     cc, kraken, coinbase = venues
     graph = {
         "nodes": {
-            "entry": node("buy", BTC, 0.02, venue="kraken", **TAKE_BUY),
-            "hedge": node("sell", BTC, venue="coinbase", **TAKE_SELL),
-            "seen": node("buy", ETH, 0.01, venue="coinbase", **TAKE_BUY),
-            "late": node("sell", ETH, 0.01, venue="kraken", **TAKE_SELL),
+            "entry": node("buy", BTC, 0.02, venue="kraken"),
+            "hedge": node("sell", BTC, venue="coinbase"),
+            "seen": node("buy", ETH, 0.01, venue="coinbase"),
+            "late": node("sell", ETH, 0.01, venue="kraken"),
         },
         "edges": [
             edge("entry", "seen", "on_accepted"),
@@ -110,8 +117,8 @@ def test_a_full_fill_places_the_bracket_take_profit(venues: tuple[Coordinator, E
     cc, kraken, _ = venues
     graph = {
         "nodes": {
-            "entry": node("buy", BTC, 0.02, venue="kraken", **TAKE_BUY),
-            "take_profit": node("sell", BTC, venue="kraken", limit_price=10_000_000.0),
+            "entry": node("buy", BTC, 0.02, venue="kraken"),
+            "take_profit": node("sell", BTC, venue="kraken", limit_price=TP_PRICE),
         },
         "edges": [edge("entry", "take_profit", "on_full_fill", sizing="parent_filled_qty")],
     }
@@ -124,7 +131,7 @@ def test_a_full_fill_places_the_bracket_take_profit(venues: tuple[Coordinator, E
     (tp,) = wait_until(resting, 30, "the take-profit resting on kraken")
     g = cc.graph(graph_id)
     assert g["nodes"]["entry"]["status"] == "completed"
-    assert tp["side"] == "sell" and tp["qty"] == 0.02 and tp["px"] == 10_000_000.0
+    assert tp["side"] == "sell" and tp["qty"] == 0.02 and tp["px"] == TP_PRICE
     assert tp["client_order_id"] == orders_of(g, "take_profit")[0]["client_order_id"]
     assert kraken.graph_status()["open"] >= 1
 
@@ -166,7 +173,7 @@ def test_admission_and_edge_risk_refuse(venues: tuple[Coordinator, Edge, Edge]) 
     # a balance check against the edge's paper account (ACCOUNT frames): 1000 BTC is far beyond
     # its 100,000 USD of equity, 0.001 BTC is not
     broke = {
-        "nodes": {"a": node("buy", BTC, 1000.0, venue="kraken", **TAKE_BUY)},
+        "nodes": {"a": node("buy", BTC, 1000.0, venue="kraken")},
         "edges": [],
         "risk": {"pre_trade": {"require_balance_check": True}},
     }
@@ -174,12 +181,12 @@ def test_admission_and_edge_risk_refuse(venues: tuple[Coordinator, Edge, Edge]) 
     assert g["nodes"]["a"]["status"] == "rejected" and g["nodes"]["a"]["filled_qty_1e8"] == 0
     assert "balance check" in g["nodes"]["a"]["reason"] and "available" in g["nodes"]["a"]["reason"]
     assert not g["nodes"]["a"]["orders"]  # refused before any order left
-    small = {**broke, "nodes": {"a": node("buy", BTC, 0.001, venue="kraken", **TAKE_BUY)}}
+    small = {**broke, "nodes": {"a": node("buy", BTC, 0.001, venue="kraken")}}
     assert settled(cc, submitted(cc, small), "completed")["nodes"]["a"]["filled_qty_1e8"] == 100_000
     before += 1  # that one traded
     bad = cc.submit({"nodes": {"a": {"side": "hold", "symbol": BTC, "qty": 1}}, "edges": []})
-    assert bad.status_code == 422 and bad.json()["error"]["problems"]
-    assert cc.http.post("/v1/graphs", content=b"{nope").json()["error"]["reason"] == "InvalidJSON"
+    assert bad.status_code == 422 and "side" in bad.json()["error"]["message"]
+    assert cc.http.post("/v1/graphs", content=b"{nope").json()["error"]["reason"] == "BadJson"
     assert cc.http.get("/v1/graphs/graph_nope").status_code == 404
     assert len(kraken.graph_orders()) + len(coinbase.graph_orders()) == before  # nothing placed
 
@@ -200,7 +207,7 @@ def test_the_edge_risk_refuses_a_graph_order_with_its_reason(venues: tuple[Coord
 
 def test_amend_and_list(venues: tuple[Coordinator, Edge, Edge]) -> None:
     cc, _kraken, _ = venues
-    resting = node("buy", BTC, 0.01, venue="kraken", limit_price=1.0)
+    resting = node("buy", BTC, 0.01, venue="kraken", limit_price=BID_PRICE)
     graph_id = submitted(cc, {"client_id": "tests/amend", "nodes": {"bid": resting}, "edges": []})
     again = cc.submit({"client_id": "tests/amend", "nodes": {"bid": resting}, "edges": []})
     assert again.status_code == 200 and again.json()["graph_id"] == graph_id  # idempotent by client_id
@@ -221,7 +228,7 @@ def test_an_edge_killed_under_a_running_node_pauses_the_graph(tmp_path: Path) ->
     kraken = Edge(tmp_path, cc, "kraken", seed=5)
     try:
         wait_until(lambda: cc.venues_up("kraken"), 30, "kraken up")
-        resting = node("buy", BTC, 0.01, venue="kraken", limit_price=1.0)
+        resting = node("buy", BTC, 0.01, venue="kraken", limit_price=BID_PRICE)
         graph = {
             "nodes": {"bid": resting},
             "edges": [],

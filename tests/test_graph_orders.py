@@ -85,7 +85,7 @@ def test_a_crossing_order_is_acked_then_filled_and_the_account_follows(edge: Edg
     assert all(f["price_1e8"] >= ask for f in fills)  # took the offer, never paid the limit
     account = wire.accounts()[-1]
     assert account["positions_1e8"] == {BTC: 1_000_000} and account["equity_usd"] < 50_000.0  # fees
-    assert edge.edge_info()["graph_orders"]["fills"] == len(fills)
+    assert edge.edge_info().graph_orders.fills == len(fills)
 
 
 def test_a_duplicate_client_order_id_never_trades_twice(edge: Edge) -> None:
@@ -146,7 +146,7 @@ def test_resting_fills_flow_back_after_edge_steps(edge: Edge) -> None:
     orders.poll()  # what the edge runs after every step
     fills = [ev for ev in wire.events("g1-g-s0-a0") if ev["kind"] == "fill"]
     assert fills and fills[-1]["cum_filled_1e8"] == 1_000_000 and fills[-1]["price_1e8"] == inside
-    assert edge.edge_info()["graph_orders"]["open"] == 0
+    assert edge.edge_info().graph_orders.open == 0
 
 
 def test_events_made_while_the_coordinator_is_away_are_sent_on_reconnection(edge: Edge) -> None:
@@ -156,9 +156,9 @@ def test_events_made_while_the_coordinator_is_away_are_sent_on_reconnection(edge
     wire.connected = False
     orders.on_order({"op": "cancel", "id": "g1-h-s0-a0"})  # its answer cannot leave now
     assert [ev["kind"] for ev in wire.events("g1-h-s0-a0")] == ["ack"]
-    assert edge.edge_info()["graph_orders"]["events_unsent"] == 1
+    assert edge.edge_info().graph_orders.events_unsent == 1
     wire.connected = True
     orders.on_connected()
     assert [ev["kind"] for ev in wire.events("g1-h-s0-a0")] == ["ack", "cancel"]
     assert wire.accounts()  # and the account right after
-    assert edge.edge_info()["graph_orders"]["events_unsent"] == 0
+    assert edge.edge_info().graph_orders.events_unsent == 0

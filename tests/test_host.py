@@ -370,6 +370,17 @@ def test_params_and_symbol_names_are_read_through_imports(host: AlgoHost) -> Non
     assert action.side == 1  # seq.symbol(7) on a one-symbol deployment returned -1
 
 
+@pytest.mark.parametrize(
+    ("value", "text"), [(1e-05, "0.00001"), (0.01, "0.01"), (2e21, "2000000000000000000000")]
+)
+def test_number_params_reach_the_algo_in_decimal_notation(host: AlgoHost, value: float, text: str) -> None:
+    running(host, "q", wat("misbehave"), params={"mode": "q", "qty": value})
+    host.on_book(make_book())
+    (action,) = host.drain_actions("q")
+    assert action.order_id == len(text)  # the full length of the text the algo reads
+    assert action.px_1e8 == int.from_bytes(text[:2].encode(), "little")
+
+
 def test_fill_reject_and_heartbeat_callbacks(host: AlgoHost) -> None:
     running(host, "q", wat("quoter"), ["ETH-USD", "BTC-USD"])
     assert [(line.level, line.text) for line in host.drain_logs("q")] == [("INFO", "start ETH-USD")]

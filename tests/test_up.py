@@ -197,11 +197,12 @@ def test_coordinator_sigkill_edges_keep_trading_and_the_mesh_comes_back(
 def test_killed_edge_is_restarted_and_its_deployments_pushed_again_in_their_last_state(
     session: Callable[..., UpSession],
 ) -> None:
-    run = session(MESH_ARB, "--start", "--duration", "18")
+    run = session(MESH_ARB, "--start", "--duration", "35")
     wait_until(lambda: hedger_received(run) > 0, what="the first hedged fill")
     stopped = run.cli("stop", "hedger")
     assert stopped.returncode == 0 and "Stopped" in stopped.stdout, stopped.stderr
     time.sleep(2.5)  # `sequence up` notes the new desired state on its next refresh (1 s)
+    hedger_orders = run.status("hedger")["orders"]  # stopped: no new orders
     old_pid = run.state()["processes"]["edge/coinbase"]
     os.kill(old_pid, signal.SIGKILL)
     orders = run.status("maker")["orders"]
@@ -209,8 +210,9 @@ def test_killed_edge_is_restarted_and_its_deployments_pushed_again_in_their_last
     assert run.status("maker")["orders"] > orders  # the other edge traded on meanwhile
     hedger = wait_until(lambda: _status_or_none(run, "hedger"), 10, "the hedger pushed again")
     # pushed in its last state, not running ("Loaded": not started in this edge process yet), and
-    # with a fresh paper account
-    assert hedger["state"] == "Loaded" and hedger["orders"] == 0
+    # with its paper account restored from the edge's journal
+    assert hedger["state"] == "Loaded" and hedger["orders"] == hedger_orders > 0
+    assert hedger["restored"]["orders"] == hedger_orders
     assert run.cli("start", "hedger").returncode == 0
     wait_until(lambda: hedger_received(run) > 0, 15, "the restarted hedger to receive fills again")
 

@@ -9,13 +9,14 @@
     GET    /v1/edges                  connected edges with their client-side counters
     /v1/graphs...                     execution graphs (api_graphs.py, docs/graphs.md)
 
-Errors are 4xx with {"error": {"reason": "CamelCase", "message": "..."}}, as on the edge API.
+Bodies are the models of `sequence_wire.coordinator_api`; errors are 4xx with
+{"error": {"reason": "CamelCase", "message": "..."}} and the edge API's reasons (`sequence_wire.errors`),
+also for unknown routes and wrong methods.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -25,69 +26,45 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from pydantic import ValidationError
 
+from sequence_wire import coordinator_api as wire
+from sequence_wire.errors import RequestError, describe
 from sequence_wire.mesh import LATENCY_BUCKETS_NS
+from sequence_wire.server import json_errors, read_json, reply
 
 from .api_graphs import GraphCollector, add_graph_routes
 from .graphs.gateway import GraphGateway
 from .graphs.journal import GraphJournal
-from .router import DROP_REASONS, GROUP_RE, LABEL_RE, Coordinator, EdgeConnection, Member
+from .router import DROP_REASONS, GROUP_RE, Coordinator, EdgeConnection, Member
 
 log = logging.getLogger("sequence.coordinator")
 
-MEMBER_KEYS = {"deployment", "label", "venue", "peers"}
 COORDINATOR_KEY = web.AppKey("coordinator", Coordinator)
 
 
-def error(status: int, reason: str, message: str) -> web.Response:
-    return web.json_response({"error": {"reason": reason, "message": message}}, status=status)
-
-
 def parse_members(body: Any) -> list[Member]:
-    """Validate a routing table; raises ValueError with a message naming the bad field."""
-    if not isinstance(body, dict) or not isinstance(body.get("members"), list):
-        raise ValueError('body must be {"members": [{"deployment", "label", "venue", "peers"}, ...]}')
-    unknown_top = set(body) - {"members"}
-    if unknown_top:
-        raise ValueError(f"unknown field(s) {sorted(unknown_top)}; only 'members' is accepted")
-    members: list[Member] = []
-    for i, raw in enumerate(body["members"]):
-        where = f"members[{i}]"
-        if not isinstance(raw, dict):
-            raise ValueError(f"{where} must be an object")
-        unknown = set(raw) - MEMBER_KEYS
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; expected {sorted(MEMBER_KEYS)}")
-        for key in ("deployment", "label", "venue"):
-            if not isinstance(raw.get(key), str) or not raw[key]:
-                raise ValueError(f"{where}.{key} must be a non-empty string")
-        if not LABEL_RE.match(raw["label"]):
-            raise ValueError(
-                f"{where}.label {raw['label']!r} is not a mesh label (1-32 of A-Z a-z 0-9 _ . -)"
-            )
-        peers = raw.get("peers", [])
-        if not isinstance(peers, list) or not all(isinstance(p, str) and LABEL_RE.match(p) for p in peers):
-            raise ValueError(f"{where}.peers must be a list of mesh labels")
-        members.append(Member(raw["deployment"], raw["label"], raw["venue"], tuple(peers)))
-    labels = [m.label for m in members]
-    duplicates = sorted({label for label in labels if labels.count(label) > 1})
-    if duplicates:
-        raise ValueError(f"label(s) {duplicates} appear more than once; labels are unique in a mesh group")
-    for m in members:
-        for peer in m.peers:
-            if peer not in labels:
-                raise ValueError(f"peer {peer!r} of {m.label!r} is not a label of this mesh group")
-    return members
+    """Validate a routing table; RequestError(InvalidRoutingTable) naming the bad field."""
+    if not isinstance(body, dict):
+        raise RequestError(
+            "InvalidRoutingTable",
+            'body must be {"members": [{"deployment", "label", "venue", "peers"}, ...]}',
+        )
+    try:
+        table = wire.RoutingTable.model_validate(body)
+    except ValidationError as exc:
+        raise RequestError("InvalidRoutingTable", describe(exc)) from None
+    return [Member(m.deployment, m.label, m.venue, tuple(m.peers)) for m in table.members]
 
 
 def make_app(coordinator: Coordinator, graphs: GraphGateway | None = None) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[json_errors])
     app[COORDINATOR_KEY] = coordinator
     registry = CollectorRegistry(auto_describe=True)
     registry.register(CoordinatorCollector(coordinator))
 
     async def healthz(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "edges": len(coordinator.edges())})
+        return reply(wire.CoordinatorHealth(ok=True, edges=len(coordinator.edges())))
 
     async def metrics(_request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8")
@@ -97,41 +74,37 @@ def make_app(coordinator: Coordinator, graphs: GraphGateway | None = None) -> we
         if deployment is not None:
             group = coordinator.group_of_deployment(deployment)
             if group is None:
-                return error(404, "NotFound", f"no mesh group has deployment {deployment!r}")
-            return web.json_response(group.topology(deployment))
+                raise RequestError("NotFound", f"no mesh group has deployment {deployment!r}")
+            return reply(wire.Topology.model_validate(group.topology(deployment)))
         groups = [coordinator.groups[name].topology() for name in sorted(coordinator.groups)]
-        return web.json_response({"groups": groups})
+        return reply(wire.MeshGroups.model_validate({"groups": groups}))
 
     async def one_group(request: web.Request) -> web.Response:
         name = request.match_info["group"]
         group = coordinator.groups.get(name)
         if group is None:
-            return error(404, "NotFound", f"mesh group {name!r} has no table and no registered instance")
-        return web.json_response(group.topology(request.query.get("deployment_id")))
+            raise RequestError("NotFound", f"mesh group {name!r} has no table and no registered instance")
+        return reply(wire.Topology.model_validate(group.topology(request.query.get("deployment_id"))))
 
     async def put_table(request: web.Request) -> web.Response:
         name = request.match_info["group"]
         if not GROUP_RE.match(name):
-            return error(400, "InvalidName", f"{name!r} is not a valid mesh group name")
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return error(400, "InvalidJSON", f"body is not JSON: {exc}")
-        try:
-            members = parse_members(body)
-        except ValueError as exc:
-            return error(400, "InvalidRoutingTable", str(exc))
+            raise RequestError(
+                "BadGroupName",
+                f"{name!r} is not a mesh group name (letters, digits, '-', '_', '.'; at most 253)",
+            )
+        members = parse_members(await read_json(request))
         group = coordinator.set_table(name, members)
-        return web.json_response(group.topology())
+        return reply(wire.Topology.model_validate(group.topology()))
 
     async def delete_table(request: web.Request) -> web.Response:
         name = request.match_info["group"]
         if not coordinator.delete_table(name):
-            return error(404, "NotFound", f"mesh group {name!r} has no routing table")
-        return web.json_response({"deleted": name})
+            raise RequestError("NotFound", f"mesh group {name!r} has no routing table")
+        return reply(wire.GroupDeleted(deleted=name))
 
     async def edges(_request: web.Request) -> web.Response:
-        return web.json_response({"edges": coordinator.edges()})
+        return reply(wire.ConnectedEdges.model_validate({"edges": coordinator.edges()}))
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

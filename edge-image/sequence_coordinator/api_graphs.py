@@ -9,15 +9,15 @@
     PUT    /v1/graphs/{id}/nodes/{node}    AmendNodeRequest -> GraphStatusResponse
     GET    /v1/graphs-engine               the engine's counters, venues and journal
 
-Errors: `{"error": {"reason", "message", "problems"}}` with the engine error's status: 422
-AdmissionError (invalid or refused graph; nothing was placed), 404 GraphNotFound, 409
-GraphStateError (finished, or not paused), 400 GraphError / InvalidJSON / InvalidBody.
+Errors: `{"error": {"reason", "message"}}` (sequence_wire.errors) with the engine error's status:
+422 AdmissionError (invalid or refused graph; nothing was placed; the message lists every problem),
+404 GraphNotFound, 409 GraphStateError (finished, or not paused), 400 GraphError / BadJson /
+InvalidBody.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -25,41 +25,33 @@ from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from pydantic import BaseModel, ValidationError
 
+from sequence_wire.errors import RequestError, describe
 from sequence_wire.graphs import CancelGraphRequest, ResumeGraphRequest
+from sequence_wire.server import read_json
 
-from .graphs.engine import GraphError
+from .graphs.engine import AdmissionError, GraphError, GraphNotFound, GraphStateError
 from .graphs.gateway import GraphGateway
 
 GATEWAY_KEY = web.AppKey("graphs", GraphGateway)
-
-
-def _error(status: int, reason: str, message: str, problems: list[str] | None = None) -> web.Response:
-    body: dict[str, Any] = {"reason": reason, "message": message}
-    if problems:
-        body["problems"] = problems
-    return web.json_response({"error": body}, status=status)
+# the engine's errors by class, as reasons of the coordinator's error vocabulary (sequence_wire.errors)
+ENGINE_REASONS: dict[type[GraphError], str] = {
+    AdmissionError: "AdmissionError",
+    GraphNotFound: "GraphNotFound",
+    GraphStateError: "GraphStateError",
+    GraphError: "GraphError",
+}
 
 
 def _json(model: BaseModel, status: int = 200) -> web.Response:
     return web.json_response(model.model_dump(mode="json", by_alias=True), status=status)
 
 
-class BadRequest(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason, self.message = reason, message
-
-
 async def _body(request: web.Request, *, optional: bool = False) -> Any:
-    raw = await request.read()
-    if not raw.strip():
-        if optional:
-            return {}
-        raise BadRequest("InvalidBody", "the request needs a JSON object body")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest("InvalidJSON", f"body is not JSON: {exc}") from None
+    if optional and not (await request.read()).strip():
+        return {}
+    if not request.can_read_body:
+        raise RequestError("InvalidBody", "the request needs a JSON object body")
+    return await read_json(request)
 
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -73,12 +65,9 @@ def _answers_errors(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except GraphError as exc:
-            return _error(exc.http_status, type(exc).__name__, str(exc), exc.problems)
-        except BadRequest as exc:
-            return _error(400, exc.reason, exc.message)
+            raise RequestError(ENGINE_REASONS.get(type(exc), "GraphError"), str(exc)) from None
         except ValidationError as exc:
-            problems = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()]
-            return _error(400, "InvalidBody", "; ".join(problems), problems)
+            raise RequestError("InvalidBody", describe(exc)) from None
 
     return wrapped
 

@@ -7,8 +7,11 @@ lowest ask; the quantity is the one quoted at that price on that venue (ABI
 of 0 means "no quote on that side" and the side's venue is NO_VENUE.
 
 Venue indexes are assigned in the order the coordinator first hears of a venue
-and stay fixed for the coordinator's lifetime; the name travels with every
-NBBO so edges can map it to their own `seq.venue_name` table.
+and stay fixed while an edge of that venue is connected; when its last edge
+leaves, the venue is forgotten and its index is free for the next new venue
+(its slot in the table reads "" meanwhile). The table lists every index in use,
+so edges can map NBBO venue indexes to names and then to their own
+`seq.venue_name` table.
 """
 
 from __future__ import annotations
@@ -75,12 +78,27 @@ class NbboAggregator:
         """Index of `venue`, assigning the next one on first sight. Raises past 255 venues."""
         index = self._venue_index.get(venue)
         if index is None:
-            if len(self.venues) >= MAX_VENUES:
-                raise ValueError(f"more than {MAX_VENUES} venues: NBBO venue indexes are u8")
-            index = len(self.venues)
-            self.venues.append(venue)
+            if "" in self.venues:
+                index = self.venues.index("")
+                self.venues[index] = venue
+            elif len(self.venues) >= MAX_VENUES:
+                raise ValueError(f"the coordinator's venue table is full ({MAX_VENUES} venues connected)")
+            else:
+                index = len(self.venues)
+                self.venues.append(venue)
             self._venue_index[venue] = index
         return index
+
+    def release_venue(self, venue: str) -> bool:
+        """Forget a venue none of whose edges is connected any more; True if it was known.
+        Its quotes must be gone already (remove_source)."""
+        index = self._venue_index.pop(venue, None)
+        if index is None:
+            return False
+        self.venues[index] = ""
+        while self.venues and not self.venues[-1]:
+            self.venues.pop()
+        return True
 
     def current(self, symbol: str) -> NbboQuote | None:
         return self._last.get(symbol)

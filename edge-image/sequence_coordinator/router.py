@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import time
 from collections import Counter
@@ -37,6 +38,7 @@ from .nbbo import NbboAggregator, NbboQuote, TopOfBook
 log = logging.getLogger("sequence.coordinator")
 
 LABEL_RE, GROUP_RE = mp.LABEL_RE, mp.GROUP_RE
+VENUE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # as `sequence edge --venue`
 MAX_UNKNOWN_LABELS = 1024  # distinct unknown labels remembered per group; the rest count as "<other>"
 DEFAULT_HWM = 8 << 20  # bytes queued to one edge before sends to it are dropped ("backpressure")
 
@@ -234,16 +236,20 @@ class Coordinator:
 
     def route(self, conn: EdgeConnection, data: bytes, start: int, end: int) -> None:
         """One SEND frame body (data[start:end]) from `conn`."""
+        if end - start < 21:
+            raise mp.ProtocolError("SEND frame is shorter than its 21-byte header")
         from_handle, seq, send_ts, label_len = mp.SEND_HEADER.unpack_from(data, start)
         pos = start + 21  # SEND_HEADER.size
         label = data[pos : pos + label_len]
         pos += label_len
+        if pos > end:
+            raise mp.ProtocolError("SEND frame: the label runs past the end of the frame")
         sender = conn.instances.get(from_handle)
         if sender is None:
             self.drops[UNREGISTERED_SENDER] += 1
             return
         group = sender.group
-        if not 0 < label_len <= 32 or pos > end:
+        if not 0 < label_len <= 32:
             group.drops[BAD_LABEL] += 1
             return
         last = sender.last_seq.get(label, 0)
@@ -410,7 +416,18 @@ class Coordinator:
         for symbol, quote in self.nbbo.remove_source(conn).items():
             self._push_nbbo(symbol, quote)
         self._forget_empty_groups()
+        self._forget_venue_of(conn)
         self.flush()
+
+    def _forget_venue_of(self, conn: EdgeConnection) -> None:
+        """A venue whose last edge left gives its index back: the 255-entry table holds connected
+        venues only, so edges that came and went can never keep a new venue out."""
+        if not conn.hello_done:
+            return
+        if any(c.hello_done and c.venue == conn.venue for c in self.connections if c is not conn):
+            return
+        if self.nbbo.release_venue(conn.venue):
+            self.broadcast_venues()
 
     def _forget_empty_groups(self) -> None:
         for group in [g for g in self.groups.values() if g.is_empty()]:
@@ -445,6 +462,8 @@ class Coordinator:
     # ------------------------------------------------------------- NBBO
 
     def on_tob(self, conn: EdgeConnection, data: bytes, start: int, end: int) -> None:
+        if end - start < mp.TOB_HEADER.size:
+            raise mp.ProtocolError(f"TOB frame is shorter than its {mp.TOB_HEADER.size}-byte header")
         bid_px, bid_qty, ask_px, ask_qty, ts_ns, sym_len = mp.TOB_HEADER.unpack_from(data, start)
         pos = start + mp.TOB_HEADER.size
         if pos + sym_len != end or sym_len == 0:
@@ -491,18 +510,27 @@ class Coordinator:
 
     def on_stats(self, conn: EdgeConnection, report: dict[str, Any]) -> None:
         links = report.get("links", [])
-        if isinstance(links, list):
-            for item in links:
-                if not isinstance(item, dict):
-                    continue
-                inst = conn.instances.get(item.get("to"))  # type: ignore[arg-type]
-                from_label = item.get("from")
-                if inst is None or not isinstance(from_label, str):
-                    continue
+        counters = report.get("counters", {})
+        if not isinstance(links, list) or not isinstance(counters, dict):
+            raise mp.ProtocolError("STATS needs 'links' (a list) and 'counters' (an object)")
+        for item in links:
+            if not isinstance(item, dict):
+                raise mp.ProtocolError("STATS: each link must be an object")
+            handle, from_label = item.get("to"), item.get("from")
+            if (
+                not isinstance(handle, int)
+                or not isinstance(from_label, str)
+                or not LABEL_RE.match(from_label)
+            ):
+                raise mp.ProtocolError("STATS: a link needs 'to' (a handle) and 'from' (a mesh label)")
+            inst = conn.instances.get(handle)
+            if inst is not None:  # an instance that left since the report was written: ignored
                 inst.group.link(from_label, inst.label).merge(item)
-        counters = report.get("counters")
-        if isinstance(counters, dict):
-            conn.client_counters = {k: v for k, v in counters.items() if isinstance(v, int)}
+        conn.client_counters = {
+            str(k)[:64]: v
+            for k, v in list(counters.items())[:64]
+            if isinstance(v, int) and not isinstance(v, bool)
+        }
 
     # ------------------------------------------------------------- liveness
 
@@ -572,8 +600,12 @@ class EdgeConnection(asyncio.Protocol):
         self.coordinator.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        """Every frame of `data`, in order. A malformed one gets an ERROR frame and the connection
+        is closed; nothing raises out of here (asyncio would report "Fatal error on transport")."""
         coordinator = self.coordinator
         self.last_rx = time.monotonic()
+        if self.closed:
+            return  # bytes that were in flight when we closed
         try:
             for frame_type, buf, start, end in self.reader.feed(data):
                 if frame_type == mp.SEND and self.hello_done:
@@ -581,14 +613,23 @@ class EdgeConnection(asyncio.Protocol):
                 else:
                     self._control(frame_type, buf, start, end)
         except mp.ProtocolError as exc:
-            coordinator.protocol_errors += 1
-            log.warning("edge %s (%s): protocol error: %s", self.edge_id, self.peer, exc)
-            self.queue(mp.json_frame(mp.ERROR, {"reason": "ProtocolError", "message": str(exc)}))
-            coordinator.flush()
-            self.close()
-            coordinator.drop_connection(self)
+            self._refuse(str(exc))
+            return
+        except Exception as exc:  # a frame no check above anticipated: same answer, and a trace
+            log.exception("edge %s (%s): malformed frame", self.edge_id, self.peer)
+            self._refuse(f"malformed frame ({type(exc).__name__})")
             return
         coordinator.flush()
+
+    def _refuse(self, message: str) -> None:
+        coordinator = self.coordinator
+        coordinator.protocol_errors += 1
+        log.warning("edge %s (%s): protocol error: %s", self.edge_id, self.peer, message)
+        self._out.clear()  # replies to earlier frames of the same read are not sent
+        self.queue(mp.json_frame(mp.ERROR, {"reason": "ProtocolError", "message": message[:500]}))
+        coordinator.flush()
+        self.close()
+        coordinator.drop_connection(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -642,15 +683,20 @@ class EdgeConnection(asyncio.Protocol):
                 f"{mp.PROTOCOL_VERSION})"
             )
         edge_id, venue, client_id = hello.get("edge_id"), hello.get("venue"), hello.get("client_id")
-        if not isinstance(edge_id, str) or not edge_id or not isinstance(venue, str) or not venue:
-            raise mp.ProtocolError("HELLO needs non-empty 'edge_id' and 'venue' strings")
+        if not isinstance(edge_id, str) or not 0 < len(edge_id) <= 253:
+            raise mp.ProtocolError("HELLO needs 'edge_id', a string of 1..253 characters")
+        if not isinstance(venue, str) or not VENUE_RE.match(venue):
+            raise mp.ProtocolError("HELLO needs 'venue': lowercase letters, digits and '-', at most 63")
         if not isinstance(client_id, int) or not 0 <= client_id < 2**64:
             raise mp.ProtocolError("HELLO needs 'client_id', an unsigned 64-bit integer")
-        self.edge_id, self.venue, self.client_id = edge_id, venue, client_id
-        self.hello_done = True
         coordinator = self.coordinator
         venues_before = len(coordinator.nbbo.venues)
-        coordinator.nbbo.venue_index(venue)
+        try:
+            coordinator.nbbo.venue_index(venue)
+        except ValueError as exc:  # 255 venues connected at once
+            raise mp.ProtocolError(str(exc)) from None
+        self.edge_id, self.venue, self.client_id = edge_id, venue, client_id
+        self.hello_done = True
         self.queue(
             mp.json_frame(mp.WELCOME, {"protocol": mp.PROTOCOL_VERSION, "venues": coordinator.nbbo.venues})
         )

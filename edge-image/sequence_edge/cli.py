@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from .cli_policy import policy_options
+
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}(-PERP)?$")
 VENUE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -72,18 +74,22 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
-def _graph_risk(_ctx: click.Context, _param: click.Parameter, value: str) -> dict[str, Any]:
-    from pydantic import ValidationError
+def _graph_risk(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dict[str, Any] | None:
+    """The limits graph orders set themselves (the rest come from the edge's default risk)."""
+    if value is None:
+        return None
+    import json
 
-    from .push import RiskLimits  # the deployment risk model, the same fields and checks
+    from .edge_policy import check_risk_values  # the deployment risk rules, the same checks
 
     try:
-        return RiskLimits.model_validate_json(value).model_dump()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        raise click.BadParameter(problems) from None
+        limits = json.loads(value)
+        if not isinstance(limits, dict):
+            raise ValueError("must be a JSON object of risk limits")
+        check_risk_values(limits, where="graph-risk")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return {k: v for k, v in limits.items() if v is not None}
 
 
 # the same help options as under `sequence`, so `python -m` reads the same
@@ -172,6 +178,22 @@ def _graph_risk(_ctx: click.Context, _param: click.Parameter, value: str) -> dic
     "project  [default: VENUE]",
 )
 @click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    envvar="SEQUENCE_EDGE_STATE_DIR",
+    help="Keep each deployment's trading state (positions, PnL, resting orders, next order id, risk "
+    "budget, kill switch) in a journal here and restore it when the deployment is pushed again "
+    "after a restart  [default: none, nothing survives a restart; `sequence up` passes one]",
+)
+@click.option(
+    "--journal-fsync-ms",
+    default=200,
+    show_default=True,
+    type=click.IntRange(0, 60_000),
+    help="fsync the journals this often (0: after every write). A process crash loses nothing "
+    "either way; a machine crash loses at most this much",
+)
+@click.option(
     "--graph-equity",
     default=100_000.0,
     show_default=True,
@@ -180,15 +202,16 @@ def _graph_risk(_ctx: click.Context, _param: click.Parameter, value: str) -> dic
 )
 @click.option(
     "--graph-risk",
-    default="{}",
+    default=None,
     callback=_graph_risk,
     metavar="JSON",
     help="Pre-trade limits of execution-graph orders, the deployment risk fields (e.g. "
-    '\'{"max_notional": 50000, "max_orders_per_sec": 50}\')  [default: the OMS defaults]',
+    '\'{"max_notional": 50000, "max_orders_per_sec": 50}\')  [default: the edge\'s default risk]',
 )
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
 )
+@policy_options
 def edge(
     venue: str,
     port: int,
@@ -211,14 +234,18 @@ def edge(
     taker_fee_bps: float,
     coordinator: str | None,
     venue_names: list[str],
+    state_dir: str | None,
+    journal_fsync_ms: int,
     graph_equity: float,
-    graph_risk: dict[str, Any],
+    graph_risk: dict[str, Any] | None,
     log_level: str,
+    policy: Any,
 ) -> None:
     """Run a venue edge: host deployments pushed over the control API (docs/edge-api.md)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .api.control import serve
     from .edge import EdgeConfig
+    from .journal import StateDirError
     from .market.replay import ReplayFormatError
 
     if mode != "sandbox":
@@ -250,12 +277,21 @@ def edge(
         maker_fee_bps=maker_fee_bps,
         taker_fee_bps=taker_fee_bps,
         venue_names=venue_names,
+        policy=policy,
+        state_dir=state_dir,
+        journal_fsync_ms=journal_fsync_ms,
         graph_equity_usd=graph_equity,
         graph_risk=graph_risk,
     )
+    if state_dir is None:
+        logging.getLogger("sequence.edge").warning(
+            "no --state-dir: trading state (positions, orders, PnL) is not kept across restarts"
+        )
     try:
         run_loop(serve(config, bind, port, coordinator))
     except ReplayFormatError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except StateDirError as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {bind}:{port}: {exc}") from exc

@@ -9,9 +9,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from sequence_wire.edge_api import LastError, PushRequest
+
 from .algo.host import AlgoInstance
 from .orders.oms import Account
-from .push import PushRequest
 
 LOG_LINES = 5000  # per-deployment log ring
 
@@ -54,7 +55,7 @@ class Deployment:
     instance: AlgoInstance
     account: Account
     logs: LogRing = field(default_factory=LogRing)
-    last_error: dict[str, Any] | None = None
+    last_error: LastError | None = None
     last_heartbeat_ns: int = 0
     failure_seen: bool = False
     kill_seen: bool = False
@@ -62,6 +63,7 @@ class Deployment:
     mesh_received: int = 0
     mesh_dropped: int = 0
     mesh_undelivered: int = 0
+    risk: dict[str, Any] = field(default_factory=dict)  # edge_policy.resolve_risk: limits and source
 
     def edge_log(self, level: str, message: str) -> None:
         self.logs.add(time.time_ns(), level, f"[edge] {message}")

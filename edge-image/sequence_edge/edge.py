@@ -23,16 +23,23 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
+
+from sequence_wire import edge_api as wire
+from sequence_wire.edge_api import PushRequest
+from sequence_wire.errors import RequestError
 
 from .algo import abi
+from .algo.compile_worker import CompileRefused, CompileWorkers, check_shape, trim_heap
 from .algo.host import AlgoHost, BundleError
 from .deployment import Deployment, failure_reason, iso
+from .durable import Durability
+from .edge_policy import EdgePolicy, check_params, resolve_risk
 from .engine import Engine
 from .market.feeds import FeedAdapter, SimFeedAdapter
 from .market.records import RecordBuffer
 from .market.replay import ReplayFeedAdapter
-from .push import PushError, PushRequest, verify_sha256
+from .push import verify_sha256
 
 log = logging.getLogger("sequence.edge")
 
@@ -64,10 +71,15 @@ class EdgeConfig:
     # The venue table every instance gets (seq.venue_name, Nbbo venue indexes): the same list on
     # every edge of a project so an index means the same venue everywhere; default [venue].
     venue_names: list[str] = field(default_factory=list)
+    # What pushes may do: compile limits, bundle_url rules, default risk (edge_policy.py).
+    policy: EdgePolicy = field(default_factory=EdgePolicy)
+    # Durable trading state (durable.py): journals in this directory; None: nothing survives a restart.
+    state_dir: str | None = None
+    journal_fsync_ms: int = 200
     # Execution-graph orders (orders/graph_orders.py): the paper equity of the `:graphs` account
-    # and its pre-trade limits (RiskLimits fields, natural units; empty: the OMS defaults).
+    # and its pre-trade limits (RiskLimits fields, natural units; None: the edge's default risk).
     graph_equity_usd: float = 100_000.0
-    graph_risk: dict[str, Any] = field(default_factory=dict)
+    graph_risk: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.edge_id:
@@ -119,7 +131,7 @@ class MeshLink(Protocol):
     @property
     def client(self) -> MeshClientStats: ...
 
-    def status(self) -> dict[str, Any]: ...
+    def status(self) -> wire.EdgeMesh: ...
 
     def client_drops(self) -> dict[str, int]: ...
 
@@ -152,9 +164,15 @@ class Edge:
         self.config = config
         self.started_ns = time.time_ns()
         self.host = AlgoHost()
+        self.durable = Durability(config.state_dir, config.journal_fsync_ms) if config.state_dir else None
         self.engine = Engine(
-            self.host, maker_fee_bps=config.maker_fee_bps, taker_fee_bps=config.taker_fee_bps
+            self.host,
+            maker_fee_bps=config.maker_fee_bps,
+            taker_fee_bps=config.taker_fee_bps,
+            trace_salt=self.durable.trace_salt() if self.durable else None,
         )
+        if self.durable is not None:
+            self.durable.resume_refs(self.engine)  # order refs continue, never reused
         self.feed = self._make_feed(config)
         self.buf = RecordBuffer(1 << 16)
         self.deployments: dict[str, Deployment] = {}
@@ -172,6 +190,8 @@ class Edge:
         self.next_heartbeat_ns = self.started_ns + HEARTBEAT_NS
         self.steps = 0
         self._stopping = False
+        self._push_lock = asyncio.Lock()  # one push compiles at a time (each in its own worker)
+        self.compile_workers = CompileWorkers(config.policy.compile)
         # a replay feed has a fixed symbol set, all of which get books (and --symbols must be in it)
         self.ensure_symbols(
             list(config.symbols) + [s for s in self.feed.available_symbols() or [] if s not in config.symbols]
@@ -197,7 +217,7 @@ class Edge:
         available = self.feed.available_symbols()
         missing = [s for s in symbols if available is not None and s not in available]
         if missing:
-            raise PushError(
+            raise RequestError(
                 "UnknownSymbol",
                 f"{', '.join(missing)} not available from this edge's {self.feed.kind} feed "
                 f"(it has {', '.join(available or [])})",
@@ -215,19 +235,62 @@ class Edge:
     def get(self, deployment_id: str) -> Deployment:
         dep = self.deployments.get(deployment_id)
         if dep is None:
-            raise PushError("NotFound", f"no deployment {deployment_id!r} on edge {self.config.edge_id}", 404)
+            raise RequestError("NotFound", f"no deployment {deployment_id!r} on edge {self.config.edge_id}")
         return dep
 
-    def push(self, deployment_id: str, req: PushRequest, wasm: bytes) -> bool:
-        """Load (or hot-swap) a bundle; True when the deployment is new. Nothing changes on error."""
-        verify_sha256(wasm, req.sha256)
+    def check_push(
+        self, deployment_id: str, req: PushRequest, wasm: bytes, *, hashed: bool = False
+    ) -> dict[str, Any]:
+        """Everything that can refuse a push and needs no compile; returns the resolved risk
+        (edge_policy.resolve_risk). Changes nothing. `hashed`: the sha256 was verified already."""
+        if not hashed:
+            verify_sha256(wasm, req.sha256)
+        try:
+            check_shape(wasm, self.config.policy.compile)
+        except CompileRefused as exc:
+            raise RequestError(exc.reason, exc.message) from None
         self.check_available(req.symbols)
+        check_params(req.params)
+        risk = resolve_risk(req.risk.model_dump(), req.risk_unlimited, self.config.policy)
         old = self.deployments.get(deployment_id)
         if old is not None:
             try:
                 old.account.check_resymbol(req.symbols)
             except ValueError as exc:
-                raise PushError("SymbolInUse", str(exc)) from None
+                raise RequestError("SymbolInUse", str(exc)) from None
+        return risk
+
+    async def push_off_loop(self, deployment_id: str, req: PushRequest, wasm: bytes) -> bool:
+        """push(), with the bundle compiled in a capped worker process (compile_worker.py) while
+        the loop keeps trading; the control API's path. Nothing changes on error."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with self._push_lock:
+                return await self._push_compiled(deployment_id, req, wasm, loop)
+        finally:
+            trim_heap()
+
+    async def _push_compiled(
+        self, deployment_id: str, req: PushRequest, wasm: bytes, loop: asyncio.AbstractEventLoop
+    ) -> bool:
+        await loop.run_in_executor(None, verify_sha256, wasm, req.sha256)  # hashlib frees the GIL
+        self.check_push(deployment_id, req, wasm, hashed=True)
+        module = None
+        if not self.host.has_module(req.sha256):
+            try:
+                module = await self.compile_workers.compile(wasm, self.host.engine)
+            except CompileRefused as exc:
+                raise RequestError(exc.reason, exc.message) from None  # CompileUnavailable: 503
+        if module is not None:  # no await from here on: nothing can evict it before load()
+            self.host.add_module(req.sha256, module)
+        return self.push(deployment_id, req, wasm, hashed=True)
+
+    def push(self, deployment_id: str, req: PushRequest, wasm: bytes, *, hashed: bool = False) -> bool:
+        """Load (or hot-swap) a bundle; True when the deployment is new. Nothing changes on error.
+        Compiles on the calling thread unless the module is cached (push_off_loop does not)."""
+        risk = self.check_push(deployment_id, req, wasm, hashed=hashed)
+        old = self.deployments.get(deployment_id)
+        journaled = self.durable.check_push(deployment_id, req, old is not None) if self.durable else None
         try:
             inst = self.host.load(
                 deployment_id,
@@ -240,22 +303,27 @@ class Edge:
             )
         except BundleError as exc:
             reason = type(exc).__name__.removesuffix("Error") or "BadBundle"
-            raise PushError("BadBundle" if reason == "Bundle" else reason, str(exc)) from None
+            raise RequestError("BadBundle" if reason == "Bundle" else reason, str(exc)) from None
         except ValueError as exc:
-            raise PushError("InvalidPush", str(exc)) from None
+            raise RequestError("InvalidPush", str(exc)) from None
         # committed: nothing below refuses the push
         self.ensure_symbols(req.symbols)
-        risk = req.risk.model_dump()
+        limits = risk["limits"]
         if old is None:
-            account = self.engine.open_account(deployment_id, req.symbols, risk=risk)
-            dep = Deployment(deployment_id, req, len(wasm), inst, account)
+            if self.durable is not None:
+                account = self.durable.open_account(self.engine, deployment_id, req, limits, journaled)
+            else:
+                account = self.engine.open_account(deployment_id, req.symbols, risk=limits)
+            dep = Deployment(deployment_id, req, len(wasm), inst, account, risk=risk)
             self.deployments[deployment_id] = dep
         else:
+            if self.durable is not None:
+                self.durable.pushed(old.account, deployment_id, req)
             dep = old
             if list(dep.account.symbols) != list(req.symbols):
                 self.engine.resymbol(deployment_id, req.symbols)
-            dep.account.set_limits(risk)  # a re-push resets the kill switch
-            dep.request, dep.size_bytes, dep.instance = req, len(wasm), inst
+            dep.account.set_limits(limits)  # a re-push resets the kill switch
+            dep.request, dep.size_bytes, dep.instance, dep.risk = req, len(wasm), inst, risk
             dep.last_error, dep.failure_seen, dep.kill_seen = None, False, False
         dep.account.attach(inst)
         self.engine.settle(deployment_id)  # a hot swap of a running instance already ran on_start
@@ -264,9 +332,17 @@ class Edge:
             f"{'pushed' if old is None else 'replaced'} bundle sha256={req.sha256[:12]} ({len(wasm)} bytes), "
             f"symbols {', '.join(req.symbols)}, state {inst.state}",
         )
+        # the pushed state wins: a hot swap of a running instance ran the new one's on_start above,
+        # and a push saying "Stopped" then stops it (on_stop, resting orders kept)
+        restored = self.durable.describe_restore(dep) if self.durable and old is None else None
+        if restored:
+            dep.edge_log("INFO", restored)
         if req.state == "Running" and inst.state != "running":
             self.start(deployment_id)
+        elif req.state == "Stopped" and inst.state == "running":
+            self.stop(deployment_id)
         self._deployments_changed()
+        self.flush_journal()
         return old is None
 
     def _deployments_changed(self) -> None:
@@ -276,12 +352,13 @@ class Edge:
     def start(self, deployment_id: str) -> None:
         dep = self.get(deployment_id)
         if dep.instance.state == "failed":
-            raise PushError(
-                "Failed", f"{deployment_id} failed ({dep.instance.reason}); push the bundle again", 409
+            raise RequestError(
+                "Failed", f"{deployment_id} failed ({dep.instance.reason}); push the bundle again"
             )
         self.host.start(deployment_id)
         self.engine.settle(deployment_id)
         dep.edge_log("INFO", "started")
+        self.flush_journal()
 
     def stop(self, deployment_id: str) -> None:
         dep = self.get(deployment_id)
@@ -289,8 +366,9 @@ class Edge:
             self.host.stop(deployment_id)
             self.engine.settle(deployment_id)  # on_stop may cancel
             dep.edge_log("INFO", f"stopped; {dep.account.n_open} resting order(s) kept")
+            self.flush_journal()
 
-    def remove(self, deployment_id: str) -> dict[str, int]:
+    def remove(self, deployment_id: str) -> wire.RemoveResult:
         """on_shutdown, its actions, then cancel what is left; the deployment is gone afterwards."""
         dep = self.get(deployment_id)
         account = dep.account
@@ -314,18 +392,17 @@ class Edge:
         by_edge = account.cancel_everything()
         self.engine.close_account(deployment_id)
         dep.edge_log("INFO", f"removed: {by_algo} order(s) cancelled by on_shutdown, {by_edge} by the edge")
-        final = self.status(deployment_id)
-        final["state"] = state_before.capitalize()  # what it was doing when removed (e.g. Failed)
-        final["removed"] = True
+        # the final status: state is what it was doing when removed (e.g. Failed)
+        final = self.status(deployment_id, state=state_before).model_copy(update={"removed": True})
         dep.logs.close()
         del self.deployments[deployment_id]
+        if self.durable is not None:
+            self.durable.removed(deployment_id)
         self._deployments_changed()
-        return {
-            "cancelled": by_algo + by_edge,
-            "cancelled_by_algo": by_algo,
-            "cancelled_by_edge": by_edge,
-            "status": final,
-        }
+        trim_heap()  # its compiled module was freed (AlgoHost.remove)
+        return wire.RemoveResult(
+            cancelled=by_algo + by_edge, cancelled_by_algo=by_algo, cancelled_by_edge=by_edge, status=final
+        )
 
     # ------------------------------------------------------------------ mesh entry points
 
@@ -337,6 +414,7 @@ class Edge:
         if delivered:
             dep.mesh_received += 1
             self.engine.settle(deployment_id)
+            self.flush_journal()
         else:
             dep.mesh_undelivered += 1
             self.count_mesh_drop("receiver_not_running")
@@ -389,6 +467,8 @@ class Edge:
             ):
                 delivered += 1
                 self.engine.settle(dep_id)
+        if delivered:
+            self.flush_journal()
         return delivered
 
     # ------------------------------------------------------------------ the loop
@@ -406,6 +486,7 @@ class Edge:
                 self.valid_book_seen = any(not self.engine.book(s).stale for s in self.engine.symbols)
             if self.top_of_book_sink is not None:
                 self._publish_top_of_book()
+        self.flush_journal()  # before anything (mesh sends, API answers) shows what traded
         for dep in list(self.deployments.values()):
             self._housekeep(dep)
         if self.graph_orders is not None:
@@ -417,8 +498,17 @@ class Edge:
             for dep in self.deployments.values():
                 if dep.instance.state != "failed":
                     dep.last_heartbeat_ns = now
+        self.flush_journal()
         self.steps += 1
         return n
+
+    def _refs_issued(self) -> int:
+        return int(self.engine.traces.issued)
+
+    def flush_journal(self) -> None:
+        """Write what the accounts did since the last flush to their journals (no-op without one)."""
+        if self.durable is not None:
+            self.durable.flush(self.deployments, self._refs_issued)
 
     def _housekeep(self, dep: Deployment) -> None:
         self._drain_logs(dep)
@@ -427,24 +517,22 @@ class Edge:
         if inst.state == "failed" and not dep.failure_seen:
             dep.failure_seen = True
             reason = inst.reason or "failed"
-            dep.last_error = {
-                "reason": failure_reason(reason),
-                "message": reason[:1024],
-                "time": iso(time.time_ns()),
-            }
+            dep.last_error = wire.LastError(
+                reason=failure_reason(reason), message=reason[:1024], time=iso(time.time_ns())
+            )
             cancelled = dep.account.cancel_everything()
             dep.edge_log("ERROR", f"instance failed: {reason}; {cancelled} resting order(s) cancelled")
             self._deployments_changed()  # the mesh forgets it: sends to its label are dropped, counted
         if dep.account.killed and not dep.kill_seen:
             dep.kill_seen = True
             info = dep.account.kill_info() or {}
-            dep.last_error = {
-                "reason": "KillSwitch",
-                "message": f"max_loss {info.get('max_loss')} exceeded (PnL {info.get('pnl'):.2f}): resting orders "
+            dep.last_error = wire.LastError(
+                reason="KillSwitch",
+                message=f"max_loss {info.get('max_loss')} exceeded (PnL {info.get('pnl'):.2f}): resting orders "
                 "cancelled, every order refused until the deployment is pushed again",
-                "time": iso(time.time_ns()),
-            }
-            dep.edge_log("ERROR", dep.last_error["message"])
+                time=iso(time.time_ns()),
+            )
+            dep.edge_log("ERROR", dep.last_error.message)
 
     def _publish_top_of_book(self) -> None:
         assert self.top_of_book_sink is not None
@@ -481,6 +569,7 @@ class Edge:
     async def run(self) -> None:
         """Step about every batch_ms until stop() (the control API runs in between)."""
         period = self.config.batch_ms / 1000.0
+        await self.compile_workers.warm()
         while not self._stopping:
             self.step()
             await asyncio.sleep(period)
@@ -490,108 +579,133 @@ class Edge:
 
     def close(self) -> None:
         self._stopping = True
+        self.flush_journal()
+        if self.durable is not None:
+            self.durable.close()
+        self.compile_workers.discard()
         self.feed.close()
         self.host.close()
 
     # ------------------------------------------------------------------ views
 
-    def feed_status(self) -> dict[str, Any]:
+    def feed_status(self) -> wire.FeedStatus:
         now = time.time_ns()
         fresh = self.last_record_wall_ns and now - self.last_record_wall_ns < FEED_STALE_NS
-        return {
-            "kind": self.feed.kind,
-            "healthy": bool(self.valid_book_seen and fresh) or not self.engine.symbols,
-            "lag_ms": round(self.feed_lag_ns / 1e6, 3),
-            "updates": self.engine.applied,
+        return wire.FeedStatus(
+            kind=self.feed.kind,
+            healthy=bool(self.valid_book_seen and fresh) or not self.engine.symbols,
+            lag_ms=round(self.feed_lag_ns / 1e6, 3),
+            updates=self.engine.applied,
             **self.feed.status(),
-        }
+        )
 
     def healthy(self) -> bool:
         """Ready once the feed produced a valid book (an edge without any symbol yet is ready too)."""
         return self.valid_book_seen or not self.engine.symbols
 
-    def edge_info(self) -> dict[str, Any]:
-        return {
-            "edge_id": self.config.edge_id,
-            "venue": self.config.venue,
-            "mode": self.config.mode,
-            "feed": self.feed_status(),
-            "symbols": self.engine.symbols,
-            "deployments": list(self.deployments),
-            "started_at": iso(self.started_ns),
-            "engine": self.engine.stats(),
-            "venues": list(self.venue_names),
-            "mesh": {
-                **(
-                    self.mesh.status() if self.mesh is not None else {"coordinator": None, "connected": False}
-                ),
-                "dropped": self.mesh_drops(),
-            },
-            "graph_orders": self.graph_orders.status() if self.graph_orders is not None else None,
-        }
+    def edge_info(self) -> wire.EdgeInfo:
+        mesh = (
+            self.mesh.status()
+            if self.mesh is not None
+            else wire.EdgeMesh(
+                coordinator=None,
+                connected=False,
+                registered=False,
+                rejected={},
+                coordinator_venues=[],
+                client={},
+            )
+        )
+        return wire.EdgeInfo(
+            edge_id=self.config.edge_id,
+            venue=self.config.venue,
+            mode=self.config.mode,
+            feed=self.feed_status(),
+            symbols=self.engine.symbols,
+            deployments=list(self.deployments),
+            started_at=iso(self.started_ns),
+            engine=self.engine.stats(),
+            venues=list(self.venue_names),
+            journal=wire.JournalInfo.model_validate(self.durable.info())
+            if self.durable is not None
+            else None,
+            mesh=mesh.model_copy(update={"dropped": self.mesh_drops()}),
+            graph_orders=wire.GraphOrdersInfo.model_validate(self.graph_orders.status())
+            if self.graph_orders is not None
+            else None,
+        )
 
-    def status(self, deployment_id: str) -> dict[str, Any]:
+    def status(self, deployment_id: str, state: str | None = None) -> wire.DeploymentStatus:
         dep = self.get(deployment_id)
         acct, inst, req = dep.account, dep.instance, dep.request
         host_status = inst.status()
         pnl = acct.pnl()
-        return {
-            "deployment_id": deployment_id,
-            "label": req.label,
-            "mesh_group": req.mesh_group,
-            "edge_id": self.config.edge_id,
-            "venue": self.config.venue,
-            "symbols": list(acct.symbols),
-            "state": inst.state.capitalize(),
-            "bundle_sha256": inst.bundle_sha256,
-            "size_bytes": dep.size_bytes,
-            "capabilities": sorted(inst.capabilities),
-            "last_heartbeat": iso(dep.last_heartbeat_ns),
-            "orders": acct.n_orders,
-            "open_orders": acct.n_open,
-            "fills": acct.n_fills,
-            "rejects": acct.n_rejects,
-            "cancels": acct.n_cancels,
-            "position": {s: abi.from_fixed(acct.position(i)[0]) for i, s in enumerate(acct.symbols)},
-            "realized_pnl": abi.from_fixed(pnl["realized_1e8"]),
-            "unrealized_pnl": abi.from_fixed(pnl["unrealized_1e8"]),
-            "fees": abi.from_fixed(pnl["fees_1e8"]),
-            "callbacks": host_status["callbacks"],
-            "traps": host_status["traps"],
-            "deadline_hits": host_status["deadline_hits"],
-            "latency_ns": {k: host_status["latency_ns"][k] for k in ("p50", "p99", "max")},
-            "last_error": dep.last_error,
-            "mesh": {
-                "sent": dep.mesh_sent,
-                "received": dep.mesh_received,
-                "send_errors": host_status["send_errors"],
-                "dropped": dep.mesh_dropped,  # sends not handed to the coordinator
-                "undelivered": dep.mesh_undelivered,  # arrived while not running: dropped
-                **(self.mesh.deployment_status(deployment_id) if self.mesh is not None else {}),
-            },
-            # additions to the documented shape (docs/edge-api.md)
-            "rejects_by_reason": acct.rejects_by_reason(),
-            "kill_switch": acct.kill_info(),
-            "tick_to_order_ns": {"p50": acct.tick_to_order_ns(0.5), "p99": acct.tick_to_order_ns(0.99)},
-        }
+        mesh = wire.DeploymentMesh(
+            sent=dep.mesh_sent,
+            received=dep.mesh_received,
+            send_errors=host_status["send_errors"],
+            dropped=dep.mesh_dropped,  # sends not handed to the coordinator
+            undelivered=dep.mesh_undelivered,  # arrived while not running: dropped
+            **(self.mesh.deployment_status(deployment_id) if self.mesh is not None else {}),
+        )
+        return wire.DeploymentStatus(
+            deployment_id=deployment_id,
+            label=req.label,
+            mesh_group=req.mesh_group,
+            edge_id=self.config.edge_id,
+            venue=self.config.venue,
+            symbols=list(acct.symbols),
+            state=cast(wire.DeploymentState, (state or inst.state).capitalize()),
+            bundle_sha256=inst.bundle_sha256,
+            size_bytes=dep.size_bytes,
+            capabilities=sorted(inst.capabilities),
+            last_heartbeat=iso(dep.last_heartbeat_ns),
+            orders=acct.n_orders,
+            open_orders=acct.n_open,
+            fills=acct.n_fills,
+            rejects=acct.n_rejects,
+            cancels=acct.n_cancels,
+            position={s: abi.from_fixed(acct.position(i)[0]) for i, s in enumerate(acct.symbols)},
+            realized_pnl=abi.from_fixed(pnl["realized_1e8"]),
+            unrealized_pnl=abi.from_fixed(pnl["unrealized_1e8"]),
+            fees=abi.from_fixed(pnl["fees_1e8"]),
+            callbacks=host_status["callbacks"],
+            traps=host_status["traps"],
+            deadline_hits=host_status["deadline_hits"],
+            latency_ns=wire.Latency(**{k: host_status["latency_ns"][k] for k in ("p50", "p99", "max")}),
+            last_error=dep.last_error,
+            mesh=mesh,
+            rejects_by_reason=acct.rejects_by_reason(),
+            kill_switch=acct.kill_info(),
+            restored=self._restored(deployment_id),
+            risk=wire.RiskInForce.model_validate(dep.risk)
+            if dep.risk
+            else None,  # limits in force and their source: deployment, edge-default, unlimited
+            tick_to_order_ns=wire.Quantiles(p50=acct.tick_to_order_ns(0.5), p99=acct.tick_to_order_ns(0.99)),
+        )
 
-    def orders(self, deployment_id: str, open_only: bool) -> list[dict[str, Any]]:
+    def _restored(self, deployment_id: str) -> wire.Restored | None:
+        found = self.durable.restored.get(deployment_id) if self.durable is not None else None
+        return wire.Restored.model_validate(found) if found else None
+
+    def orders(self, deployment_id: str, open_only: bool) -> list[wire.Order]:
         dep = self.get(deployment_id)
-        if open_only:
-            rows = dep.account.open_orders()
-            for row in rows:
-                for key in ("px", "qty", "filled", "queue_ahead"):
-                    row[key] = abi.from_fixed(row.pop(f"{key}_1e8"))
-            return rows
-        return list(self.engine.traces.orders(dep.account.serial))
+        if not open_only:
+            return [wire.Order(**row) for row in self.engine.traces.orders(dep.account.serial)]
+        rows = []
+        for row in dep.account.open_orders():
+            for key in ("px", "qty", "filled", "queue_ahead"):
+                row[key] = abi.from_fixed(row.pop(f"{key}_1e8"))
+            rows.append(wire.Order(deployment_id=deployment_id, **row))
+        return rows
 
-    def trace(self, order_ref: str) -> dict[str, Any]:
+    def trace(self, order_ref: str) -> wire.OrderTrace:
         try:
             found = self.engine.traces.trace(order_ref)
         except ValueError as exc:
-            raise PushError("BadOrderRef", str(exc)) from None
+            raise RequestError("BadOrderRef", str(exc)) from None
         if found is None:
-            raise PushError(
-                "NotFound", f"no trace for {order_ref} (unknown, or older than the last 16384 orders)", 404
+            raise RequestError(
+                "NotFound", f"no trace for {order_ref} (unknown, or older than the last 16384 orders)"
             )
-        return dict(found)
+        return wire.OrderTrace.model_validate(found)

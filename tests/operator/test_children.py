@@ -125,7 +125,7 @@ def test_external_venue_edge_creates_nothing_and_reports_its_endpoints(
     assert status["lifecycleState"] == "Pending"
     assert (
         "unreachable" in condition(status, "Ready")["message"]
-        or "Connect" in condition(status, "Ready")["message"]
+        or "cannot connect" in condition(status, "Ready")["message"]
     )
     assert kube.get("Deployment", f"edge-{name}") is None
     assert kube.get("Service", f"edge-{name}") is None

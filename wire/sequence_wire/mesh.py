@@ -155,7 +155,9 @@ def parse_json(body: bytes | memoryview) -> dict[str, Any]:
     try:
         obj = json.loads(bytes(body))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"control frame is not JSON: {exc}") from None
+        raise ProtocolError(f"control frame is not JSON: {str(exc)[:200]}") from None
+    except RecursionError:
+        raise ProtocolError("control frame is JSON nested too deeply") from None
     if not isinstance(obj, dict):
         raise ProtocolError("control frame must be a JSON object")
     return obj

@@ -105,6 +105,17 @@ cdef class AlgoHost:
         self._evict_modules()
         return module, sha
 
+    def has_module(self, str sha256) -> bool:
+        return sha256 in self._modules
+
+    def add_module(self, str sha256, module) -> None:
+        """Cache a module compiled elsewhere (the edge's compile worker, then Module.deserialize
+        with this host's `engine`) for the bundle hashing to `sha256`: load() uses it as is."""
+        if not isinstance(module, wasmtime.Module):
+            raise TypeError(f"module must be a wasmtime.Module, got {type(module).__name__}")
+        self._modules[sha256] = module
+        self._evict_modules()
+
     cdef _evict_modules(self):
         """Keep at most 32 cached modules, dropping ones no instance uses (oldest first)."""
         if len(self._modules) <= 32:
@@ -167,6 +178,8 @@ cdef class AlgoHost:
             _inherit_state(inst, old)
             old._release()
         self._instances[deployment_id] = inst
+        if old is not None:
+            _drop_module_if_unused(self, old.bundle_sha256)
         self.router.rebuild(list(self._instances.values()))
         if was_running:
             self.start(deployment_id)
@@ -225,6 +238,7 @@ cdef class AlgoHost:
         del self._instances[deployment_id]
         self.router.rebuild(list(self._instances.values()))
         inst._release()
+        _drop_module_if_unused(self, inst.bundle_sha256)
         return actions
 
     # ---- callbacks other than on_book
@@ -422,6 +436,12 @@ cdef class AlgoHost:
 
     def cache_info(self) -> dict:
         return {"modules": len(self._modules), "compiles": self.compile_count, "hits": self.cache_hits}
+
+
+cdef _drop_module_if_unused(AlgoHost host, str sha256):
+    """Free a compiled module (its machine code can be tens of MB) once no instance runs it."""
+    if all((<AlgoInstance>inst).bundle_sha256 != sha256 for inst in host._instances.values()):
+        host._modules.pop(sha256, None)
 
 
 cdef list _drain_actions(AlgoInstance inst):

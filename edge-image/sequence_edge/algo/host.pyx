@@ -47,6 +47,7 @@ from libc.string cimport memcmp, memcpy, memmove, memset, strlen
 from posix.time cimport CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_THREAD_CPUTIME_ID, clock_gettime, timespec
 
 from sequence_edge.algo import abi
+from sequence_wire.types import param_text
 from sequence_edge.algo.abi cimport (
     SEQ_ABI_VERSION,
     SEQ_MAX_ACTIONS,

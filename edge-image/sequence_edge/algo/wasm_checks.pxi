@@ -164,10 +164,12 @@ def _check_symbols(symbols) -> tuple:
 
 
 def _as_text(kind: str, value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
+    """A param or name as the algorithm reads it: numbers in plain decimal notation (docs/abi.md)."""
+    if isinstance(value, (str, int, float)):  # bool is an int
+        try:
+            return param_text(value)
+        except ValueError as exc:
+            raise ValueError(f"{kind}: {exc}") from None
     raise ValueError(f"{kind} must be a string or a number, got {type(value).__name__}")
 
 

@@ -1,7 +1,9 @@
 """The edge's HTTP control API (docs/edge-api.md), served by aiohttp on the edge loop's thread.
 
-Errors are `{"error": {"reason": "CamelCase", "message": "..."}}` with a 4xx status and change
-nothing. A deployment id with a namespace (`ns/name`) travels URL-encoded (`ns%2Fname`).
+Every answer is built from the models of `sequence_wire.edge_api`; errors are
+`{"error": {"reason": "CamelCase", "message": "..."}}` (`sequence_wire.errors`, also for unknown
+routes and wrong methods) with a 4xx status and change nothing. A deployment id with a namespace
+(`ns/name`) travels URL-encoded (`ns%2Fname`).
 """
 
 from __future__ import annotations
@@ -10,34 +12,24 @@ import asyncio
 import json
 import logging
 import signal
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from sequence_wire import edge_api as wire
+from sequence_wire.errors import RequestError
+from sequence_wire.server import json_errors, read_json, reply
+
+from ..bundle_fetch import FetchRefused, fetch_bundle
 from ..edge import Edge, EdgeConfig
 from ..mesh.bridge import EdgeMesh, parse_address
-from ..push import MAX_BUNDLE_BYTES, PushError, check_deployment_id, decode_bundle, parse_push
+from ..push import MAX_BUNDLE_BYTES, check_deployment_id, decode_bundle, parse_push
 from .metrics import make_registry
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 EDGE_KEY: web.AppKey[Edge] = web.AppKey("edge", Edge)
 REGISTRY_KEY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
 log = logging.getLogger("sequence.edge")
-
-
-def error(status: int, reason: str, message: str) -> web.Response:
-    return web.json_response({"error": {"reason": reason, "message": message}}, status=status)
-
-
-@web.middleware
-async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except PushError as exc:
-        return error(exc.status, exc.reason, exc.message)
 
 
 def edge_of(request: web.Request) -> Edge:
@@ -53,10 +45,8 @@ def deployment_id(request: web.Request) -> str:
 async def healthz(request: web.Request) -> web.Response:
     edge = edge_of(request)
     if edge.healthy():
-        return web.json_response({"ok": True})
-    return web.json_response(
-        {"ok": False, "reason": "the feed has not produced a valid book yet"}, status=503
-    )
+        return reply(wire.Health(ok=True))
+    return reply(wire.Health(ok=False, reason="the feed has not produced a valid book yet"), status=503)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -65,64 +55,58 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def edge_info(request: web.Request) -> web.Response:
-    return web.json_response(edge_of(request).edge_info())
-
-
-async def fetch_bundle(url: str) -> bytes:
-    try:
-        async with (
-            httpx.AsyncClient(timeout=30.0, follow_redirects=True) as client,
-            client.stream("GET", url) as resp,
-        ):
-            if resp.status_code != 200:
-                raise PushError("BundleDownloadFailed", f"GET {url} answered {resp.status_code}")
-            chunks, size = [], 0
-            async for chunk in resp.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_BUNDLE_BYTES:
-                    raise PushError("BundleTooLarge", f"{url} is larger than {MAX_BUNDLE_BYTES} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except httpx.HTTPError as exc:
-        raise PushError("BundleDownloadFailed", f"GET {url} failed: {exc}") from None
+    return reply(edge_of(request).edge_info())
 
 
 async def push(request: web.Request) -> web.Response:
     dep_id = deployment_id(request)
-    try:
-        body = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PushError("BadJson", f"the push body is not JSON: {exc}") from None
-    req = parse_push(body)
-    wasm = decode_bundle(req.bundle) if req.bundle is not None else await fetch_bundle(str(req.bundle_url))
     edge = edge_of(request)
-    created = edge.push(dep_id, req, wasm)
-    return web.json_response(edge.status(dep_id), status=201 if created else 200)
+    try:
+        body = await read_json(request)
+    except web.HTTPRequestEntityTooLarge:
+        limit = edge.config.policy.compile.max_bundle_bytes
+        raise RequestError(
+            "BundleTooLarge", f"the push body is too large for a {limit}-byte bundle"
+        ) from None
+    req = parse_push(body, allow_http=edge.config.policy.fetch.allow_http)
+    # safe pushes (bundle_fetch.py, compile_worker.py): fetch by the edge's rules, compile off-loop
+    if req.bundle is not None:
+        wasm = decode_bundle(req.bundle)
+    else:
+        policy = edge.config.policy
+        try:
+            wasm = await fetch_bundle(
+                str(req.bundle_url), req.sha256, policy.compile.max_bundle_bytes, policy.fetch
+            )
+        except FetchRefused as exc:
+            raise RequestError(exc.reason, exc.message) from None
+    created = await edge.push_off_loop(dep_id, req, wasm)
+    return reply(edge.status(dep_id), status=201 if created else 200)
 
 
 async def start(request: web.Request) -> web.Response:
     edge, dep_id = edge_of(request), deployment_id(request)
     edge.start(dep_id)
-    return web.json_response(edge.status(dep_id))
+    return reply(edge.status(dep_id))
 
 
 async def stop(request: web.Request) -> web.Response:
     edge, dep_id = edge_of(request), deployment_id(request)
     edge.stop(dep_id)
-    return web.json_response(edge.status(dep_id))
+    return reply(edge.status(dep_id))
 
 
 async def delete(request: web.Request) -> web.Response:
-    return web.json_response(edge_of(request).remove(deployment_id(request)))
+    return reply(edge_of(request).remove(deployment_id(request)))
 
 
 async def list_deployments(request: web.Request) -> web.Response:
     edge = edge_of(request)
-    return web.json_response([edge.status(d) for d in list(edge.deployments)])
+    return reply([edge.status(d) for d in list(edge.deployments)])
 
 
 async def status(request: web.Request) -> web.Response:
-    return web.json_response(edge_of(request).status(deployment_id(request)))
+    return reply(edge_of(request).status(deployment_id(request)))
 
 
 def _int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -130,14 +114,14 @@ def _int_query(request: web.Request, name: str, default: int, lo: int, hi: int) 
     if raw is None:
         return default
     if not raw.isdigit() or not lo <= int(raw) <= hi:
-        raise PushError("BadQuery", f"{name} must be an integer in {lo}..{hi}, got {raw!r}")
+        raise RequestError("BadQuery", f"{name} must be an integer in {lo}..{hi}, got {raw!r}")
     return int(raw)
 
 
 def _flag(request: web.Request, name: str) -> bool:
     raw = request.query.get(name, "0").lower()
     if raw not in ("0", "1", "true", "false", ""):
-        raise PushError("BadQuery", f"{name} must be 0/1 or true/false, got {raw!r}")
+        raise RequestError("BadQuery", f"{name} must be 0/1 or true/false, got {raw!r}")
     return raw in ("1", "true", "")
 
 
@@ -151,12 +135,12 @@ async def logs(request: web.Request) -> web.StreamResponse:
     queue = ring.follow() if follow else None  # subscribe before the tail: no line falls in between
     try:
         for line in ring.tail(tail):
-            await resp.write(json.dumps(line).encode() + b"\n")
+            await resp.write(log_line(line))
         while queue is not None:
             entry: dict[str, Any] | None = await queue.get()
             if entry is None:  # the deployment was removed
                 break
-            await resp.write(json.dumps(entry).encode() + b"\n")
+            await resp.write(log_line(entry))
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
@@ -165,11 +149,13 @@ async def logs(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+def log_line(entry: dict[str, Any]) -> bytes:
+    return json.dumps(wire.LogLine(**entry).to_json()).encode() + b"\n"
+
+
 async def orders(request: web.Request) -> web.Response:
     edge, dep_id = edge_of(request), deployment_id(request)
-    return web.json_response(
-        edge.orders(dep_id, _flag(request, "open") if "open" in request.query else False)
-    )
+    return reply(edge.orders(dep_id, _flag(request, "open") if "open" in request.query else False))
 
 
 async def graph_orders(request: web.Request) -> web.Response:
@@ -181,11 +167,13 @@ async def graph_orders(request: web.Request) -> web.Response:
 
 
 async def trace(request: web.Request) -> web.Response:
-    return web.json_response(edge_of(request).trace(request.match_info["ref"]))
+    return reply(edge_of(request).trace(request.match_info["ref"]))
 
 
 def make_app(edge: Edge) -> web.Application:
-    app = web.Application(middlewares=[errors], client_max_size=MAX_BUNDLE_BYTES * 2)
+    # a push body holds the bundle in base64 (4/3 of its size) plus a little JSON
+    body_limit = min(MAX_BUNDLE_BYTES, edge.config.policy.compile.max_bundle_bytes) * 4 // 3 + (1 << 20)
+    app = web.Application(middlewares=[json_errors], client_max_size=body_limit)
     app[EDGE_KEY] = edge
     app[REGISTRY_KEY] = make_registry(edge)
     app.router.add_get("/healthz", healthz)
@@ -219,7 +207,7 @@ async def serve(config: EdgeConfig, bind: str, port: int, coordinator: str | Non
         config.edge_id,
         config.venue,
         config.mode,
-        feed["kind"],
+        feed.kind,
         bind,
         port,
         ", ".join(edge.engine.symbols) or "none yet",

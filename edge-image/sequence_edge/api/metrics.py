@@ -67,12 +67,12 @@ class EdgeCollector(Collector):
             "Wall clock minus the feed time of the last record processed",
             labels=labels,
         )
-        lag.add_metric(base, feed["lag_ms"] / 1000.0)
+        lag.add_metric(base, feed.lag_ms / 1000.0)
         yield lag
         healthy = GaugeMetricFamily(
             "sequence_edge_feed_healthy", "1 when the feed is delivering valid books", labels=labels
         )
-        healthy.add_metric(base, 1.0 if feed["healthy"] else 0.0)
+        healthy.add_metric(base, 1.0 if feed.healthy else 0.0)
         yield healthy
         dropped = CounterMetricFamily(
             "sequence_mesh_dropped",

@@ -16,6 +16,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from sequence_wire.edge_api import EdgeMesh as EdgeMeshStatus
+
 from ..edge import Edge, OutboundMessage
 from ..orders.graph_orders import GraphOrders
 from .client import MeshClient, MeshInstance, Nbbo
@@ -62,7 +64,8 @@ class EdgeMesh:
             edge,
             self.client.write_frame,
             equity_usd=edge.config.graph_equity_usd,
-            risk=edge.config.graph_risk,
+            # the edge's default risk, with the limits --graph-risk sets in place of those
+            risk={**edge.config.policy.default_risk, **(edge.config.graph_risk or {})},
         )
         edge.graph_orders = self.graph_orders
         self.client.on_graph_order = self.graph_orders.on_order
@@ -135,16 +138,17 @@ class EdgeMesh:
         stats = self.client.stats()
         return {reason: stats[key] for reason, key in CLIENT_DROPS.items()}
 
-    def status(self) -> dict[str, Any]:
-        """For /v1/edge: where the coordinator is, whether we are connected, the client's counters."""
-        return {
-            "coordinator": self.address,
-            "connected": self.client.connected,
-            "registered": self.client.registered,
-            "rejected": dict(self.client.rejected),
-            "coordinator_venues": list(self.client.venues),
-            "client": self.client.stats(),
-        }
+    def status(self) -> EdgeMeshStatus:
+        """For /v1/edge: where the coordinator is, whether we are connected, the client's counters
+        (the edge adds `dropped`)."""
+        return EdgeMeshStatus(
+            coordinator=self.address,
+            connected=self.client.connected,
+            registered=self.client.registered,
+            rejected=dict(self.client.rejected),
+            coordinator_venues=list(self.client.venues),
+            client=self.client.stats(),
+        )
 
     def deployment_status(self, deployment_id: str) -> dict[str, Any]:
         """For a deployment's status `mesh` block."""

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sequence_wire import mesh as mp
+from sequence_wire.errors import RequestError
 from sequence_wire.graphs import order_id_u64
 
 from ..algo import abi
-from ..push import PushError
 
 if TYPE_CHECKING:
     from ..edge import Edge
@@ -54,6 +54,10 @@ TYPES = {"gtc": abi.ORDER_LIMIT, "ioc": abi.ORDER_IOC, "post_only": abi.ORDER_PO
 FIXED = 100_000_000
 
 Send = Callable[[bytes], bool]  # writes one frame to the coordinator; False when not connected
+
+
+class SymbolLimit(Exception):
+    """The account already trades as many symbols as an OMS account can."""
 
 
 @dataclass
@@ -121,9 +125,9 @@ class GraphOrders:
             return
         try:
             account, symbol_idx = self._account_for(symbol)
-        except PushError as exc:
+        except (RequestError, SymbolLimit) as exc:
             self.counts["rejects"] += 1
-            self._event(order_id, "reject", reason=f"UNKNOWN_SYMBOL: {exc.message}")
+            self._event(order_id, "reject", reason=f"UNKNOWN_SYMBOL: {exc}")
             return
         price = body["price_1e8"]
         order = GraphOrder(
@@ -221,16 +225,14 @@ class GraphOrders:
     def _account_for(self, symbol: str) -> tuple[Account, int]:
         engine = self.edge.engine
         if not engine.has_book(symbol):
-            self.edge.ensure_symbols([symbol])  # PushError when the feed does not carry it
+            self.edge.ensure_symbols([symbol])  # RequestError when the feed does not carry it
         if self.account is None:
             self.account = engine.open_account(ACCOUNT_ID, [symbol], risk=self.risk)
             self.account.detached_running = True
         symbols = list(self.account.symbols)
         if symbol not in symbols:
             if len(symbols) >= MAX_SYMBOLS:
-                raise PushError(
-                    "TooManySymbols", f"graph orders on this edge already trade {MAX_SYMBOLS} symbols"
-                )
+                raise SymbolLimit(f"graph orders on this edge already trade {MAX_SYMBOLS} symbols")
             engine.resymbol(ACCOUNT_ID, [*symbols, symbol])
             symbols.append(symbol)
         return self.account, symbols.index(symbol)

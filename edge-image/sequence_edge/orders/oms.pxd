@@ -5,6 +5,7 @@ from sequence_edge.algo.abi cimport seq_action_t, seq_algo_state_t, seq_fill_t, 
 from sequence_edge.market.book cimport Book
 from sequence_edge.algo.host cimport AlgoInstance
 from sequence_edge.orders.idset cimport idset_t
+from sequence_edge.orders.jlog cimport jlog_t
 from sequence_edge.orders.risk cimport N_REASONS, risk_limits_t, risk_state_t
 from sequence_edge.orders.trace cimport TraceStore
 from sequence_edge.util cimport hist_t
@@ -66,6 +67,8 @@ cdef class Account:
     cdef readonly uint64_t n_cancelled_by_edge
     cdef uint64_t reject_counts[N_REASONS]
     cdef readonly uint64_t volume_1e8, notional_1e8
+    # durable state (journal.pyx): fills and order events since the last flush
+    cdef jlog_t jlog
 
     # hot path
     cdef void handle(self, const seq_action_t* a) noexcept

@@ -54,6 +54,7 @@ from sequence_edge.algo.abi cimport (
 )
 from sequence_edge.algo.host cimport SLOT_RUNNING
 from sequence_edge.orders.idset cimport idset_add, idset_contains, idset_free, idset_init
+from sequence_edge.orders.jlog cimport JEV_ACCEPT, JEV_AMEND, JEV_CANCEL, JEV_FILL, JEV_REJECT, jlog_add
 from sequence_edge.orders.risk cimport (
     R_BOOK_STALE,
     R_DUPLICATE_ID,
@@ -112,6 +113,7 @@ cdef class Account:
         self.detached_running = True
 
     def __dealloc__(self):
+        free(self.jlog.ev)
         idset_free(&self.ids)
         free(self.events)
 
@@ -236,7 +238,7 @@ cdef class Account:
         if reason == R_OK:
             ro.side = a.side
             ro.rests = a.order_type == SEQ_ORDER_LIMIT or a.order_type == SEQ_ORDER_POST_ONLY
-            ro.qty_1e8 = a.qty_1e8
+            ro.qty_1e8 = ro.order_qty_1e8 = a.qty_1e8
             ro.px_1e8 = a.px_1e8 if a.order_type != SEQ_ORDER_MARKET else \
                 self._worst_px(book, a.side, a.qty_1e8)
             if ro.px_1e8 == 0:
@@ -270,6 +272,7 @@ cdef class Account:
         # accepted
         t = now_ns()
         self.traces.event(ref, EV_ACK, t, 0, 0, 0)
+        jlog_add(&self.jlog, JEV_ACCEPT, ref, a.order_id, sym, a.side << 6 | a.order_type, a.px_1e8, a.qty_1e8, 0, t)
         if self.tick_from_book and t >= self.tick_ns:
             hist_record(&self.tick_to_order, t - self.tick_ns)
         self.n_orders += 1
@@ -305,6 +308,7 @@ cdef class Account:
         o = &self.orders[i]
         self.traces.event(o.ref, EV_CANCEL, now_ns(), 0, remaining(o), 0)
         self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
+        jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, now_ns())
         self.n_cancels += 1
         self._remove(i)
         self._mirror_orders()
@@ -325,6 +329,7 @@ cdef class Account:
             if sym == ALL_SYMBOLS or o.symbol_idx == sym:
                 self.traces.event(o.ref, EV_CANCEL, t, 0, remaining(o), 0)
                 self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
+                jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, t)
                 self._remove(i)
                 n += 1
             else:
@@ -356,7 +361,8 @@ cdef class Account:
         else:
             ro.side = o.side
             ro.rests = False              # already counted as resting
-            ro.qty_1e8 = a.qty_1e8 - o.filled_1e8
+            ro.qty_1e8 = a.qty_1e8 - o.filled_1e8   # what can still execute (position)
+            ro.order_qty_1e8 = a.qty_1e8            # the order's size (order qty, notional)
             ro.px_1e8 = a.px_1e8
             ro.mid_1e8 = self._mid(book)
             ro.position_1e8 = self.st.positions[o.symbol_idx].qty_1e8
@@ -386,6 +392,7 @@ cdef class Account:
             return
         self.n_amends += 1
         self.traces.event(o.ref, EV_AMEND, now_ns(), a.px_1e8, a.qty_1e8, 0)
+        jlog_add(&self.jlog, JEV_AMEND, o.ref, o.client_id, o.symbol_idx, 0, a.px_1e8, a.qty_1e8, 0, now_ns())
         own_qty = book.bid_qty_at(a.px_1e8) if o.side == SEQ_SIDE_BUY else book.ask_qty_at(a.px_1e8)
         if a.px_1e8 != o.px_1e8:
             o.px_1e8 = a.px_1e8
@@ -543,6 +550,7 @@ cdef class Account:
         ev.fill.flags = (SEQ_FILL_MAKER if maker else 0) | (SEQ_FILL_FINAL if o.filled_1e8 == o.qty_1e8 else 0)
         self._push(&ev)
         self.traces.event(o.ref, EV_FILL, ts, px, qty, ev.fill.flags)
+        jlog_add(&self.jlog, JEV_FILL, o.ref, o.client_id, o.symbol_idx, o.side << 6 | ev.fill.flags, px, qty, fee, ts)
         self.traces.set_state(o.ref, OS_OPEN, o.filled_1e8)
         # PnL only: the kill switch is checked by mark() once matching is over (it cancels orders,
         # which must not happen under a caller iterating over them) and by the next order's risk check
@@ -609,6 +617,7 @@ cdef class Account:
 
     cdef void _trip(self) noexcept:
         """The kill switch tripped: nothing the algo left resting stays in the market."""
+        self.jlog.dirty = True
         self.n_cancelled_by_edge += self.cancel_resting(ALL_SYMBOLS)
 
     # ------------------------------------------------------------------ order book keeping
@@ -659,6 +668,7 @@ cdef class Account:
         ev.reject.symbol_idx = sym
         ev.reject.action_kind = kind
         self._push(&ev)
+        jlog_add(&self.jlog, JEV_REJECT, ref, client_id, sym, reason, 0, 0, 0, 0)
         self.n_rejects += 1
         self.reject_counts[reason] += 1
         if ref:

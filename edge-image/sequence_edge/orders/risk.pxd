@@ -47,7 +47,9 @@ cdef struct risk_state_t:
 cdef struct risk_order_t:
     uint8_t side                 # SIDE_BUY / SIDE_SELL
     bint rests                   # may rest on the book (limit / post-only): counts as an open order
-    uint64_t qty_1e8             # quantity that can still execute
+    uint64_t qty_1e8             # quantity that can still execute (MAX_POSITION)
+    uint64_t order_qty_1e8       # the order's total quantity, filled part included (MAX_ORDER_QTY,
+                                 # MAX_NOTIONAL): an amend of a partly filled order counts all of it
     uint64_t px_1e8              # limit price, or the worst price a market order would reach
     uint64_t mid_1e8             # mid of the book (0 when it is one-sided)
     int64_t position_1e8         # current position in the symbol

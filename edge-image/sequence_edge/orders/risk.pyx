@@ -8,8 +8,10 @@ once to 1e8 fixed point. Checks, in order (the first failing one is the reject r
   KILL_SWITCH      the kill switch has tripped: every action is refused until the deployment is
                    pushed again (a new push resets risk state; stop/start does not)
   MAX_LOSS         realized + unrealized PnL (fees included) is below -max_loss: trips the switch
-  MAX_ORDER_QTY    quantity above max_order_qty
-  MAX_NOTIONAL     price x quantity above max_notional (market orders: the worst price they reach)
+  MAX_ORDER_QTY    the order's total quantity above max_order_qty (an amend counts what already
+                   filled too: amending a partly filled order cannot grow it past the limit)
+  MAX_NOTIONAL     price x total quantity above max_notional (market orders: the worst price
+                   they reach)
   MAX_POSITION     the position if this order and every resting order on the same side filled
                    would exceed max_position in absolute value
   MAX_OPEN_ORDERS  a resting order (limit / post-only) while max_open_orders are resting already
@@ -38,9 +40,9 @@ cdef uint32_t check_order(const risk_limits_t* lim, risk_state_t* st, const risk
     if loss_exceeded(lim, o.pnl_1e8):
         trip(st, o.pnl_1e8, o.now_ns)
         return R_MAX_LOSS
-    if lim.max_order_qty_1e8 and o.qty_1e8 > lim.max_order_qty_1e8:
+    if lim.max_order_qty_1e8 and o.order_qty_1e8 > lim.max_order_qty_1e8:
         return R_MAX_ORDER_QTY
-    if lim.max_notional_1e8 and muldiv(o.px_1e8, o.qty_1e8, FIXED) > lim.max_notional_1e8:
+    if lim.max_notional_1e8 and muldiv(o.px_1e8, o.order_qty_1e8, FIXED) > lim.max_notional_1e8:
         return R_MAX_NOTIONAL
     if lim.max_position_1e8:
         if o.side == SEQ_SIDE_BUY:
@@ -94,9 +96,12 @@ LIMIT_FIELDS = ("max_order_qty", "max_notional", "max_position", "max_open_order
 cdef uint64_t _fixed(str name, object value) except? 0:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"risk.{name} must be a positive number, got {value!r}")
-    if value * FIXED >= 2.0 ** 63:
+    if not value * FIXED < 2.0 ** 63:  # also refuses inf and nan
         raise ValueError(f"risk.{name} is too large: {value!r}")
-    return <uint64_t>abi.to_fixed(value)
+    fixed = abi.to_fixed(value)
+    if fixed < 1:  # 0 would mean "no limit": a tiny limit must never switch the check off
+        raise ValueError(f"risk.{name} {value!r} rounds to 0 in 1e8 fixed point (smallest: 1e-08)")
+    return <uint64_t>fixed
 
 
 cdef int limits_from_dict(risk_limits_t* out, dict risk) except -1:
@@ -142,12 +147,15 @@ cdef class RiskChecker:
 
     def check(self, *, side: int, qty_1e8: int, px_1e8: int, mid_1e8: int = 0, rests: bool = True,
               position_1e8: int = 0, open_buy_1e8: int = 0, open_sell_1e8: int = 0,
-              open_orders: int = 0, pnl_1e8: int = 0, now_ns: int = 1) -> str | None:
-        """The reject reason name for this order, or None when it passes (and takes a token)."""
+              open_orders: int = 0, pnl_1e8: int = 0, now_ns: int = 1,
+              order_qty_1e8: int | None = None) -> str | None:
+        """The reject reason name for this order, or None when it passes (and takes a token).
+        order_qty_1e8: the total quantity (an amend's filled part included); default qty_1e8."""
         cdef risk_order_t o
         o.side = side
         o.rests = rests
         o.qty_1e8 = qty_1e8
+        o.order_qty_1e8 = qty_1e8 if order_qty_1e8 is None else order_qty_1e8
         o.px_1e8 = px_1e8
         o.mid_1e8 = mid_1e8
         o.position_1e8 = position_1e8

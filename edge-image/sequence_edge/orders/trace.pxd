@@ -16,6 +16,7 @@ cdef enum:
     EV_CANCEL = 7
     EV_EXPIRE = 8              # IOC / market remainder dropped
     EV_REJECT = 9
+    EV_RESTORED = 10           # the edge restarted and restored the resting order from its journal
 
 # Order states.
 cdef enum:

@@ -24,7 +24,7 @@ cdef uint32_t MUL = 0x9E3779B1u  # odd, so multiplication mod 2**32 is invertibl
 
 EVENT_NAMES = {EV_TICK: "tick", EV_SUBMIT: "submit", EV_RISK: "risk_checked", EV_ACK: "ack",
                EV_FILL: "fill", EV_AMEND: "amend", EV_CANCEL: "cancel", EV_EXPIRE: "expire",
-               EV_REJECT: "reject"}
+               EV_REJECT: "reject", EV_RESTORED: "restored"}
 STATE_NAMES = {OS_NEW: "new", OS_OPEN: "open", OS_FILLED: "filled", OS_CANCELLED: "cancelled",
                OS_REJECTED: "rejected", OS_EXPIRED: "expired"}
 SIDE_NAMES = {1: "buy", 2: "sell"}
@@ -115,6 +115,42 @@ cdef class TraceStore:
             r.state = state
             r.filled_1e8 = filled_1e8
 
+    # ---- durable state (journal.py): refs are never reused across restarts
+
+    @property
+    def issued(self) -> int:
+        """How many refs this store has handed out (the next ref is mix(issued, salt))."""
+        return self.counter
+
+    @property
+    def ref_salt(self) -> int:
+        return self.salt
+
+    def resume(self, uint32_t issued) -> None:
+        """Continue the ref sequence after `issued` refs (a restarted edge, same salt)."""
+        if issued < self.counter:
+            raise ValueError(f"cannot move the ref counter back from {self.counter} to {issued}")
+        self.counter = issued
+
+    def restore_order(self, uint32_t ref, uint32_t account, uint32_t book, uint64_t client_id, uint8_t side,
+                      uint8_t order_type, uint64_t px_1e8, uint64_t qty_1e8, uint64_t filled_1e8,
+                      uint64_t ts_ns) -> None:
+        """Put a resting order restored from the journal back in its ring slot (same ref), with a
+        `restored` event, so `trace` and `orders` show it again."""
+        cdef trace_rec_t* r = &self.recs[unmix(ref, self.salt, self.mul_inv) % TRACE_CAP]
+        memset(r, 0, sizeof(trace_rec_t))
+        r.ref = ref
+        r.account = account
+        r.book = book
+        r.client_id = client_id
+        r.side = side
+        r.order_type = order_type
+        r.px_1e8 = px_1e8
+        r.qty_1e8 = qty_1e8
+        r.filled_1e8 = filled_1e8
+        r.state = OS_OPEN
+        self.event(ref, EV_RESTORED, ts_ns, px_1e8, qty_1e8 - filled_1e8, 0)
+
     # ---- Python view
 
     def name_account(self, uint32_t serial, str deployment_id) -> None:
@@ -158,7 +194,7 @@ cdef class TraceStore:
                 ev.update(px=abi.from_fixed(e.px_1e8), qty=abi.from_fixed(e.qty_1e8))
             elif e.kind == EV_REJECT:
                 ev["reason"] = abi.REJECT_REASONS.get(e.code, str(e.code))
-            elif e.kind in (EV_CANCEL, EV_EXPIRE):
+            elif e.kind in (EV_CANCEL, EV_EXPIRE, EV_RESTORED):
                 ev["qty"] = abi.from_fixed(e.qty_1e8)
             events.append(ev)
         out["events"] = events

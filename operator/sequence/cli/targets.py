@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ..client import ApiError
 from ..cluster import ClusterTarget
 from ..local.state import running_sessions
 from ..local.target import LocalTarget, TargetError
@@ -75,7 +76,7 @@ def call(fn: Any, *args: Any) -> Any:
     """FN(*ARGS), a target's failure shown as a CLI error."""
     try:
         return fn(*args)
-    except TargetError as exc:
+    except (TargetError, ApiError) as exc:  # an edge or coordinator refused or did not answer
         raise click.ClickException(str(exc)) from None
 
 

@@ -14,7 +14,8 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from ..local.target import TargetError
+from ..client import ApiError
+from ..local.target import LocalTarget, TargetError
 from ..local.views import LEVEL_STYLE, links_table, mesh_table, status_table
 from .targets import call, mesh_or_none, project_option, resolve_target
 
@@ -32,6 +33,17 @@ def status(name: str | None, project_path: Path) -> None:
     for row in rows:
         if row.get("last_heartbeat"):
             console.print(f"  {row['name']}: last heartbeat {row['last_heartbeat']}", style="dim")
+        restored = row.get("restored")
+        if restored:
+            console.print(
+                f"  {row['name']}: restored from the edge's journal after a restart ({restored.get('fills')} fills, "
+                f"next order id {restored.get('next_id')}, {restored.get('open_orders')} resting orders)",
+                style="dim",
+            )
+    restarts = target.process_restarts() if isinstance(target, LocalTarget) else {}
+    for process, reasons in restarts.items():
+        why = ", ".join(f"{reason} {n}" for reason, n in reasons.items())
+        console.print(f"  {process}: restarted {sum(reasons.values())} time(s) ({why})", style="yellow")
 
 
 def _lifecycle(verb: str, name: str | None, project_path: Path) -> None:
@@ -92,7 +104,7 @@ def logs(name: str | None, follow: bool, tail: int, project_path: Path) -> None:
     try:
         for dep_name, entry in target.logs(name, tail, follow):
             console.print(_format_log(dep_name, entry))
-    except TargetError as exc:
+    except (TargetError, ApiError) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         pass

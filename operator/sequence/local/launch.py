@@ -8,11 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..client import CoordinatorClient, EdgeClient
 from ..models import Feed
 from ..project import Project
 from ..render.edge_spec import feed_args, push_body
 from ..render.render import algo_spec, resource_name
-from .api import CoordinatorClient, EdgeClient
 from .state import LocalDeployment
 from .supervision import Supervised
 
@@ -77,6 +77,9 @@ def edge_process(
         "--symbols",
         ",".join(symbols),
         *feed_args(feed, str(project.root / feed.replay.file) if feed.replay else None),
+        # the trading journal: a restarted edge continues where it was (docs/operations.md)
+        "--state-dir",
+        str(log_dir / "state" / venue),
     ]
     return Supervised(
         f"edge/{venue}",
@@ -112,11 +115,8 @@ def set_routes(project: Project, coordinator_url: str) -> None:
         }
         for n, b in project.config.deploy.items()
     ]
-    client = CoordinatorClient(coordinator_url)
-    try:
+    with CoordinatorClient(coordinator_url) as client:
         client.set_routes(project.name, members)
-    finally:
-        client.close()
 
 
 def push_config(project: Project, name: str, state: str) -> dict[str, Any]:
@@ -128,8 +128,7 @@ def push_config(project: Project, name: str, state: str) -> dict[str, Any]:
 
 def push_venue(project: Project, venue: str, edge_url: str, desired: dict[str, str], skip: set[str]) -> None:
     """Push every deploy block of VENUE (but SKIP) to its edge, each in its DESIRED state."""
-    client = EdgeClient(edge_url, timeout=30.0)
-    try:
+    with EdgeClient(edge_url, timeout=30.0) as client:
         for name, block in project.config.deploy.items():
             if block.venue != venue or name in skip:
                 continue
@@ -137,8 +136,6 @@ def push_venue(project: Project, venue: str, edge_url: str, desired: dict[str, s
             dep_id = resource_name(project.name, name)
             bundle = project.bundles.get(name)
             if bundle is not None:
-                client.push(dep_id, bundle.data, bundle.sha256, **config)
+                client.push(dep_id, bundle.data, config, sha256=bundle.sha256)
             else:  # an https:// bundle: the edge downloads it and checks the sha256
                 client.push_url(dep_id, block.bundle, str(block.sha256), **config)
-    finally:
-        client.close()

@@ -35,6 +35,7 @@ class LocalState:
     deployments: dict[str, LocalDeployment] = field(default_factory=dict)
     log_dir: str = ""
     processes: dict[str, int] = field(default_factory=dict)  # "coordinator", "edge/<venue>" -> pid
+    restarts: dict[str, dict[str, int]] = field(default_factory=dict)  # process -> {"exited"/"hung": n}
 
     @property
     def path(self) -> Path:

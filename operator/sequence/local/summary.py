@@ -111,7 +111,14 @@ def build_summary(
             }
             for venue, info in seen.edge_info.items()
         },
-        "processes": {sup.name: {"restarts": sup.restarts, "events": sup.events} for sup in processes},
+        "processes": {
+            sup.name: {
+                "restarts": sup.restarts,
+                "restart_reasons": dict(sup.restart_reasons),
+                "events": sup.events,
+            }
+            for sup in processes
+        },
         "logs": str(log_dir),
     }
 
@@ -139,5 +146,6 @@ def write_summary(summary: dict[str, Any], console: Console, json_path: str | No
     console.print(f"mesh drops: {drops['total']}" + (f" ({detail})" if detail else ""))
     for name, proc in summary["processes"].items():
         style = "yellow" if proc["restarts"] else "dim"
-        console.print(f"[{style}]{name}: {proc['restarts']} restart(s)[/{style}]")
+        why = ", ".join(f"{reason} {n}" for reason, n in (proc.get("restart_reasons") or {}).items())
+        console.print(f"[{style}]{name}: {proc['restarts']} restart(s){f' ({why})' if why else ''}[/{style}]")
     console.print(f"[dim]logs: {summary['logs']}[/dim]")

@@ -1,5 +1,6 @@
 """Supervision of `sequence up`'s children: start one, wait until healthy, restart it with
-exponential backoff when it dies, stop it; and keep the session file's pids current."""
+exponential backoff when it dies or hangs (liveness.py), stop it; and keep the session file's
+pids and restart counts current."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from .liveness import LivenessProbe
 from .state import LocalState
 
 BACKOFF_START_S = 0.5
@@ -48,6 +50,11 @@ class Supervised:
     _next_start: float = 0.0
     _backoff: float = BACKOFF_START_S
     events: list[str] = field(default_factory=list)
+    # why it was restarted: "exited" (it died) or "hung" (alive but not answering /healthz)
+    restart_reasons: dict[str, int] = field(default_factory=dict)
+    liveness: bool = True  # probe /healthz once healthy and kill the child when it hangs
+    _probe: LivenessProbe | None = None
+    _hung: str | None = None  # set by the probe thread just before it kills the child
 
     def start(self) -> None:
         log = self.log_path.open("ab")
@@ -71,11 +78,22 @@ class Supervised:
                 return False
             try:
                 if httpx.get(self.health_url, timeout=1.0).status_code == 200:
+                    self._watch()
                     return True
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
         return False
+
+    def _watch(self) -> None:
+        if not self.liveness:
+            return
+        if self._probe is None:
+            self._probe = LivenessProbe(self.name, self.health_url, self._on_hung)
+        self._probe.watch(self.proc)
+
+    def _on_hung(self, reason: str) -> None:
+        self._hung = reason  # the probe thread; check() reads it once the kill shows as an exit
 
     def check(self) -> bool:
         """Restart the process if it died (with exponential backoff). True if it was restarted."""
@@ -84,8 +102,11 @@ class Supervised:
         now = time.monotonic()
         if self.last_exit is None:
             self.last_exit = self.proc.returncode
+            hung, self._hung = self._hung, None
+            reason = "hung" if hung else "exited"
+            self.restart_reasons[reason] = self.restart_reasons.get(reason, 0) + 1
             self.events.append(
-                f"{self.name} exited with {self.last_exit}; restarting in {self._backoff:.1f}s"
+                f"{hung or f'{self.name} exited with {self.last_exit}'}; restarting in {self._backoff:.1f}s"
             )
             self._next_start = now + self._backoff
             self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
@@ -102,6 +123,9 @@ class Supervised:
         return True
 
     def stop(self, timeout: float = 5.0) -> None:
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
         if not self.running or self.proc is None:
             return
         self.proc.send_signal(signal.SIGTERM)
@@ -121,7 +145,13 @@ def supervise(processes: list[Supervised], state: LocalState) -> None:
         except (OSError, ValueError, TypeError):
             saved = state
         saved.processes = pids(processes)
+        saved.restarts = restarts(processes)
         saved.save()
+
+
+def restarts(processes: list[Supervised]) -> dict[str, dict[str, int]]:
+    """{name: {reason: count}} of the children restarted so far (for `sequence status`)."""
+    return {sup.name: dict(sup.restart_reasons) for sup in processes if sup.restart_reasons}
 
 
 def pids(processes: list[Supervised]) -> dict[str, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .api import ApiError, CoordinatorClient, EdgeClient
+from ..client import ApiError, CoordinatorClient, EdgeClient, NotFound, Unreachable
 from .state import LocalDeployment, LocalState
 
 
@@ -33,6 +33,10 @@ class LocalTarget:
             raise TargetError(f"no deployment {name!r} in {self.project} (deployments: {known})")
         return chosen
 
+    def process_restarts(self) -> dict[str, dict[str, int]]:
+        """{"edge/<venue>" / "coordinator": {"exited" / "hung": n}} as `sequence up` recorded them."""
+        return dict(self.state.restarts)
+
     def labels(self, name: str | None) -> set[str]:
         return {d.label for d in self.select(name)}
 
@@ -42,15 +46,13 @@ class LocalTarget:
     def _each(self, name: str | None, action: str) -> list[dict[str, Any]]:
         results = []
         for dep in self.select(name):
-            client = self._edge(dep)
-            try:
-                result = getattr(client, action)(dep.deployment_id) or {}
-            except ApiError as exc:
-                result = {"state": "Error", "last_error": {"message": str(exc)}}
-            except Exception as exc:
-                result = {"state": "Unreachable", "last_error": {"message": f"edge {dep.venue}: {exc}"}}
-            finally:
-                client.close()
+            with self._edge(dep) as client:
+                try:
+                    result = getattr(client, action)(dep.deployment_id).as_dict()
+                except Unreachable as exc:
+                    result = {"state": "Unreachable", "last_error": {"message": f"edge {dep.venue}: {exc}"}}
+                except ApiError as exc:
+                    result = {"state": "Error", "last_error": {"message": str(exc)}}
             results.append({**result, "name": dep.name, "venue": dep.venue, "label": dep.label})
         return results
 
@@ -75,30 +77,21 @@ class LocalTarget:
         if follow and len(deps) > 1:
             raise TargetError("--follow needs one deployment name: " + ", ".join(d.name for d in deps))
         for dep in deps:
-            client = self._edge(dep)
-            try:
+            with self._edge(dep) as client:
                 for entry in client.logs(dep.deployment_id, tail=tail, follow=follow):
-                    yield dep.name, entry
-            finally:
-                client.close()
+                    yield dep.name, entry.as_dict()
 
     def mesh(self) -> dict[str, Any]:
         if not self.state.coordinator_url:
             raise TargetError("this session runs no coordinator")
-        client = CoordinatorClient(self.state.coordinator_url)
-        try:
-            return client.mesh(self.project)
-        finally:
-            client.close()
+        with CoordinatorClient(self.state.coordinator_url) as client:
+            return client.topology(self.project).as_dict()
 
     def trace(self, order_ref: str) -> dict[str, Any]:
         for url in self.state.edges.values():
-            client = EdgeClient(url)
-            try:
-                return client.trace(order_ref)
-            except ApiError as exc:
-                if exc.status != 404:
-                    raise
-            finally:
-                client.close()
+            with EdgeClient(url) as client:
+                try:
+                    return client.trace(order_ref).as_dict()
+                except NotFound:
+                    continue
         raise TargetError(f"order {order_ref} not found on any edge of {self.project}")

@@ -25,9 +25,9 @@ from typing import Any
 from rich.console import Console, Group
 from rich.live import Live
 
+from ..client import ApiError, CoordinatorClient, EdgeClient
 from ..project import Project
 from . import launch
-from .api import CoordinatorClient, EdgeClient
 from .state import LocalState, running_sessions
 from .summary import Observed, build_summary
 from .supervision import Supervised, free_port, pids, supervise
@@ -137,32 +137,22 @@ class LocalRun:
         """Ask every edge and the coordinator what they see now."""
         self._sync_undeploys()
         for venue, url in self.edge_urls.items():
-            client = EdgeClient(url, timeout=2.0)
-            try:
-                self.seen.edge_info[venue] = client.info()
-            except Exception:
-                pass  # down: keep the last one (its counters are folded in at the restart)
-            finally:
-                client.close()
+            # down: keep the last one (its counters are folded in at the restart)
+            with EdgeClient(url, timeout=2.0) as client, contextlib.suppress(ApiError):
+                self.seen.edge_info[venue] = client.info().as_dict()
         for name, dep in self.state.deployments.items():
-            client = EdgeClient(self.edge_urls[dep.venue], timeout=2.0)
-            try:
-                status = client.status(dep.deployment_id)
-                if status.get("state") in ("Running", "Stopped"):
-                    self.desired[name] = status["state"]
-            except Exception as exc:  # ApiError, httpx transport errors, bad JSON
-                previous = self.seen.snapshot.get(name, {})
-                status = {**previous, "state": "Unreachable", "last_error": {"message": str(exc)}}
-            finally:
-                client.close()
+            with EdgeClient(self.edge_urls[dep.venue], timeout=2.0) as client:
+                try:
+                    status = client.status(dep.deployment_id).as_dict()
+                    if status.get("state") in ("Running", "Stopped"):
+                        self.desired[name] = status["state"]
+                except ApiError as exc:  # refused, unreachable, or an answer that is not a status
+                    previous = self.seen.snapshot.get(name, {})
+                    status = {**previous, "state": "Unreachable", "last_error": {"message": str(exc)}}
             self.seen.snapshot[name] = {**status, "name": name, "venue": dep.venue, "label": dep.label}
-        coordinator = CoordinatorClient(self.coordinator_url, timeout=2.0)
-        try:
-            self.seen.mesh = coordinator.mesh(self.project.name)
-        except Exception:
-            pass  # keep the last topology while the coordinator restarts
-        finally:
-            coordinator.close()
+        # keep the last topology while the coordinator restarts
+        with CoordinatorClient(self.coordinator_url, timeout=2.0) as cc, contextlib.suppress(ApiError):
+            self.seen.mesh = cc.topology(self.project.name).as_dict()
 
     def view(self) -> Group:
         elapsed = time.time() - self.started_at
@@ -173,7 +163,9 @@ class LocalRun:
             self.seen.mesh,
             self.seen.edge_info,
             [
-                f"{sup.name} {'up' if sup.running else 'DOWN'} (restarts {sup.restarts})"
+                f"{sup.name} {'up' if sup.running else 'DOWN'} (restarts {sup.restarts}"
+                + "".join(f", {reason} {n}" for reason, n in sup.restart_reasons.items())
+                + ")"
                 for sup in self.processes()
             ],
         )
@@ -213,18 +205,16 @@ class LocalRun:
 
     def _remove(self, name: str) -> None:
         dep = self.state.deployments[name]
-        client = EdgeClient(self.edge_urls[dep.venue], timeout=10.0)
-        try:
-            result = client.remove(dep.deployment_id)
-            final = result.get("status") or self.seen.snapshot.get(name, {})
-            entry = {**final, "name": name, "venue": dep.venue, "label": dep.label}
-            entry["cancelled_at_undeploy"] = int(result.get("cancelled", 0))
-            self.seen.snapshot[name] = entry
-            del self.state.deployments[name]
-        except Exception as exc:
-            self.console.print(f"[red]undeploy of {name} failed: {exc}[/red]")
-        finally:
-            client.close()
+        with EdgeClient(self.edge_urls[dep.venue], timeout=10.0) as client:
+            try:
+                result = client.remove(dep.deployment_id)
+            except ApiError as exc:
+                self.console.print(f"[red]undeploy of {name} failed: {exc}[/red]")
+                return
+        entry = {**result.status.as_dict(), "name": name, "venue": dep.venue, "label": dep.label}
+        entry["cancelled_at_undeploy"] = result.cancelled
+        self.seen.snapshot[name] = entry
+        del self.state.deployments[name]
 
     def _wait_mesh_quiet(self, names: list[str]) -> None:
         """Until the receivers' mesh counters hold still (the senders' last messages arrived)."""
@@ -235,14 +225,12 @@ class LocalRun:
             counts: list[Any] = []
             for name in names:
                 dep = self.state.deployments[name]
-                client = EdgeClient(self.edge_urls[dep.venue], timeout=2.0)
-                try:
-                    mesh = client.status(dep.deployment_id).get("mesh") or {}
-                    counts.append((mesh.get("received"), mesh.get("undelivered")))
-                except Exception:
-                    counts.append(None)
-                finally:
-                    client.close()
+                with EdgeClient(self.edge_urls[dep.venue], timeout=2.0) as client:
+                    try:
+                        mesh = client.status(dep.deployment_id).mesh
+                        counts.append((mesh.received, mesh.undelivered))
+                    except ApiError:
+                        counts.append(None)
             if counts == last:
                 return
             last = counts

@@ -1,7 +1,7 @@
 """Building blocks shared by the Sequence.toml model and the CRD models.
 
-The base models and the symbol type live in the `sequence_wire` leaf package
-(the data plane uses them too) and are re-exported here.
+The base models and the value types (symbol, mesh label, sha256) live in the
+`sequence_wire` leaf package (the data plane uses them too) and are re-exported here.
 
 Spec models use snake_case names in Python and in Sequence.toml, and camelCase
 aliases in Kubernetes objects (the API convention). `load_project` validates
@@ -23,11 +23,14 @@ from sequence_wire.common import (
     Symbol,
     WireModel,
 )
+from sequence_wire.types import MeshLabel, Sha256
 
-__all__ = [  # re-exported from sequence_wire.common
+__all__ = [  # re-exported from sequence_wire
     "SYMBOL_PATTERN",
+    "MeshLabel",
     "NonNegativeFloat",
     "PositiveFloat",
+    "Sha256",
     "SpecModel",
     "Symbol",
     "WireModel",
@@ -38,8 +41,6 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-LABEL_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"  # mesh label: at most 32 bytes (ABI MAX_LABEL)
-SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 
 def _dns_label(value: str) -> str:
@@ -52,35 +53,12 @@ def _dns_label(value: str) -> str:
 
 
 # The friendly validators give the error users see; WithJsonSchema carries the
-# same rule into the CRD's OpenAPI schema for the API server.
+# same rule into the CRD's OpenAPI schema for the API server. Symbol, MeshLabel and Sha256 are the
+# wire formats' own types (sequence_wire): the edge checks a push with the same rules.
 DnsName = Annotated[
     str,
     AfterValidator(_dns_label),
     WithJsonSchema({"type": "string", "maxLength": 63, "pattern": DNS_LABEL_PATTERN}),
-]
-
-
-def _mesh_label(value: str) -> str:
-    if not re.match(LABEL_PATTERN, value):
-        raise ValueError(f"{value!r} is not a mesh label: 1-32 characters of letters, digits, '_', '.', '-'")
-    return value
-
-
-MeshLabel = Annotated[
-    str,
-    AfterValidator(_mesh_label),
-    WithJsonSchema({"type": "string", "maxLength": 32, "pattern": LABEL_PATTERN}),
-]
-
-
-def _sha256(value: str) -> str:
-    if not re.match(SHA256_PATTERN, value):
-        raise ValueError(f"{value!r} is not a sha256: expected 64 lowercase hex digits")
-    return value
-
-
-Sha256 = Annotated[
-    str, AfterValidator(_sha256), WithJsonSchema({"type": "string", "pattern": SHA256_PATTERN})
 ]
 
 

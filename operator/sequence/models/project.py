@@ -63,6 +63,11 @@ class VenueBlock(TomlModel):
     external: list[Endpoint] = Field(
         default_factory=list, description="host:port control endpoints of edges running outside the cluster"
     )
+    state_volume: DnsName | None = Field(
+        default=None,
+        description="PersistentVolumeClaim for the edge's trading journal (keeps positions and orders "
+        "when the pod moves; replicas must be 1)",
+    )
 
 
 class DeployBlock(TomlModel):
@@ -113,6 +118,13 @@ def project_problems(cfg: SequenceFile) -> list[tuple[Location, str]]:
     if not cfg.deploy and not cfg.graph:
         problems.append((("project",), "nothing to deploy: add a [deploy.<name>] or [graph.<name>] block"))
     for name, venue in cfg.venue.items():
+        if venue.state_volume and venue.replicas > 1:
+            problems.append(
+                (
+                    ("venue", name, "state_volume"),
+                    "one edge process owns a journal: state_volume needs replicas = 1",
+                )
+            )
         if venue.mode == "live" and not venue.credentials:
             problems.append(
                 (

@@ -355,6 +355,14 @@ class VenueEdgeSpec(SpecModel):
         description="Control endpoints (host:port) of edges running outside the cluster. When set, the "
         "operator creates no pods and uses these edges.",
     )
+    state_volume: DnsName | None = Field(
+        default=None,
+        description="PersistentVolumeClaim holding the edge's trading journal (positions, PnL, resting "
+        "orders, next order id, risk budget, kill switch per deployment), so the state survives the pod "
+        "being deleted or moved. Needs replicas 1 (pods are replaced, never run side by side). Without "
+        "it the journal is on an emptyDir: it survives container restarts (a failed liveness probe, a "
+        "crash), not the pod.",
+    )
 
 
 class EdgeEndpointStatus(SpecModel):
@@ -535,6 +543,10 @@ KINDS: tuple[Kind, ...] = (
             (
                 "self.feed.kind != 'replay' || has(self.feed.replay)",
                 "feed kind replay needs feed.replay",
+            ),
+            (
+                "!has(self.stateVolume) || !has(self.replicas) || self.replicas <= 1",
+                "stateVolume needs replicas 0 or 1 (one edge process owns a journal)",
             ),
         ),
     ),

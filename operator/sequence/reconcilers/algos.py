@@ -23,12 +23,12 @@ from typing import Any
 
 import kopf
 
+from ..client import ApiError, AsyncEdgeClient, Rejected, Unreachable
 from ..models import API_VERSION, AlgoDeploymentSpec, AlgoDeploymentStatus
 from ..render.edge_spec import push_body
 from . import algo_status, api, bundles, metrics, teardown
 from .algo_status import EdgeOutcome, Target, edge_entry
-from .context import Runtime
-from .edge_client import EdgeError, EdgeRejected, EdgeUnreachable
+from .context import Runtime, report_of
 from .status import (
     bounded,
     new_status,
@@ -163,13 +163,13 @@ class Pass:
         client = self.rt.edge(target.endpoint)
         try:
             report = (await self.rt.snapshots.get(client)).get(self.id)
-        except EdgeError as exc:
+        except ApiError as exc:
             return self._unreachable(target, previous, exc)
         outcome = EdgeOutcome(edge_entry(target, report, previous))
         try:
             acted = await self._act(client, target, report, previous, outcome)
             if acted:
-                report = await client.deployment(self.id)
+                report = await report_of(client, self.id)
                 self.rt.snapshots.update(target.endpoint, self.id, report)
                 entry = edge_entry(target, report, previous)
                 entry["configHash"] = outcome.entry["configHash"]
@@ -178,13 +178,16 @@ class Pass:
             self.bundle_error = exc
             outcome.problem = (exc.reason, exc.message)
             outcome.entry["lastError"] = bounded(f"{exc.reason}: {exc.message}")
-        except EdgeRejected as exc:
+        except Rejected as exc:
             metrics.ERRORS.labels(KIND, "PushRejected").inc()
-            outcome.problem = ("PushRejected", f"{outcome.entry['edgeId']}: {exc.message}")
-            outcome.entry.update(
-                state="Failed", lastError=bounded(f"{exc.reason}: {exc.detail}"), configHash=self.config
+            outcome.problem = (
+                "PushRejected",
+                f"{outcome.entry['edgeId']}: {exc.status} {exc.reason}: {exc.message}",
             )
-        except EdgeUnreachable as exc:
+            outcome.entry.update(
+                state="Failed", lastError=bounded(f"{exc.reason}: {exc.message}"), configHash=self.config
+            )
+        except Unreachable as exc:
             self.rt.snapshots.forget(target.endpoint)
             return self._unreachable(target, previous, exc)
         if outcome.problem is None and outcome.entry["state"] == "Failed":
@@ -193,7 +196,7 @@ class Pass:
             outcome.problem = (reason, f"{outcome.entry['edgeId']}: {outcome.entry['lastError']}")
         return outcome
 
-    def _unreachable(self, target: Target, previous: dict[str, Any], exc: EdgeError) -> EdgeOutcome:
+    def _unreachable(self, target: Target, previous: dict[str, Any], exc: ApiError) -> EdgeOutcome:
         metrics.ERRORS.labels(KIND, "EdgeUnreachable").inc()
         entry = edge_entry(target, None, previous)
         entry.update(state="Unreachable", lastError=bounded(f"unreachable: {exc.message}"))
@@ -206,7 +209,7 @@ class Pass:
 
     async def _act(
         self,
-        client: Any,
+        client: AsyncEdgeClient,
         target: Target,
         report: dict[str, Any] | None,
         previous: dict[str, Any],
@@ -221,7 +224,7 @@ class Pass:
         if stale and not (refused_before and (report is None or state == "Failed")):
             data = await self.bundle()
             swap = report is not None
-            await client.push(self.id, self.push, data, timeout=self.rt.settings.push_timeout)
+            await client.push(self.id, data, self.push, timeout=self.rt.settings.push_timeout)
             outcome.entry["configHash"] = self.config
             sha = self.spec.bundle.sha256[:12]
             outcome.actions.append(
@@ -233,7 +236,7 @@ class Pass:
         if self.restart and desired == "Running" and state is not None:
             if state == "Failed":
                 await client.push(
-                    self.id, self.push, await self.bundle(), timeout=self.rt.settings.push_timeout
+                    self.id, await self.bundle(), self.push, timeout=self.rt.settings.push_timeout
                 )
             else:
                 await client.stop(self.id)

@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import httpx
 import kopf
 
+from ..client import ApiError, AsyncCoordinatorClient, AsyncEdgeClient, DeploymentStatus, NotFound
 from ..models import API_VERSION
 from . import api
 from .api import KubeApi
 from .bundles import BundleCache
-from .edge_client import CoordinatorClient, EdgeClient, EdgeError
+from .metrics import EDGE_CALLS
 from .settings import OperatorSettings
 from .status import changes
 
@@ -31,7 +33,7 @@ class EdgeSnapshots:
         self.ttl = ttl
         self._entries: dict[str, tuple[float, asyncio.Future[dict[str, dict[str, Any]]]]] = {}
 
-    async def get(self, client: EdgeClient) -> dict[str, dict[str, Any]]:
+    async def get(self, client: AsyncEdgeClient) -> dict[str, dict[str, Any]]:
         entry = self._entries.get(client.endpoint)
         if entry is None or time.monotonic() - entry[0] > self.ttl:
             future = asyncio.ensure_future(self._fetch(client))
@@ -39,10 +41,8 @@ class EdgeSnapshots:
             self._entries[client.endpoint] = entry
         return await asyncio.shield(entry[1])
 
-    async def _fetch(self, client: EdgeClient) -> dict[str, dict[str, Any]]:
-        _, listing = await client.call("GET", "/v1/deployments")
-        items = listing if isinstance(listing, list) else (listing or {}).get("deployments", [])
-        return {item["deployment_id"]: item for item in items if isinstance(item, dict)}
+    async def _fetch(self, client: AsyncEdgeClient) -> dict[str, dict[str, Any]]:
+        return {status.deployment_id: as_report(status) for status in await client.deployments()}
 
     def update(self, endpoint: str, deployment_id: str, status: dict[str, Any] | None) -> None:
         """Record what an action just returned, so the next reader does not see the old state."""
@@ -74,6 +74,7 @@ class Runtime:
     # the current status even before the watch event of our own write arrives.
     _statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
     _http: aiohttp.ClientSession | None = None
+    _api_http: httpx.AsyncClient | None = None
     _locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -87,11 +88,24 @@ class Runtime:
             self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256, limit_per_host=16))
         return self._http
 
-    def edge(self, endpoint: str, timeout: float | None = None) -> EdgeClient:
-        return EdgeClient(self.http, endpoint, timeout or self.settings.edge_timeout)
+    @property
+    def api_http(self) -> httpx.AsyncClient:
+        """One connection pool for every edge and coordinator control API (sequence.client)."""
+        if self._api_http is None or self._api_http.is_closed:
+            self._api_http = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64)
+            )
+        return self._api_http
 
-    def coordinator(self, endpoint: str) -> CoordinatorClient:
-        return CoordinatorClient(self.http, endpoint, self.settings.edge_timeout)
+    def edge(self, endpoint: str, timeout: float | None = None) -> AsyncEdgeClient:
+        return AsyncEdgeClient(
+            endpoint, timeout=timeout or self.settings.edge_timeout, http=self.api_http, on_call=count_call
+        )
+
+    def coordinator(self, endpoint: str) -> AsyncCoordinatorClient:
+        return AsyncCoordinatorClient(
+            endpoint, timeout=self.settings.edge_timeout, http=self.api_http, on_call=count_call
+        )
 
     def lock(self, kind: str, namespace: str, name: str) -> asyncio.Lock:
         """One reconcile at a time per object: kopf runs a timer and event handlers concurrently."""
@@ -138,7 +152,26 @@ class Runtime:
     async def close(self) -> None:
         if self._http is not None:
             await self._http.close()
+        if self._api_http is not None:
+            await self._api_http.aclose()
         await self.kube.close()
 
 
-__all__ = ["EdgeError", "EdgeSnapshots", "Runtime"]
+def count_call(outcome: str) -> None:
+    EDGE_CALLS.labels(outcome).inc()
+
+
+def as_report(status: DeploymentStatus) -> dict[str, Any]:
+    """A deployment's status as the edge sent it (the reconcilers read it as JSON)."""
+    return status.as_dict()
+
+
+async def report_of(client: AsyncEdgeClient, deployment_id: str) -> dict[str, Any] | None:
+    """The deployment's status on that edge, None when the edge does not have it."""
+    try:
+        return as_report(await client.status(deployment_id))
+    except NotFound:
+        return None
+
+
+__all__ = ["ApiError", "EdgeSnapshots", "Runtime", "as_report", "report_of"]

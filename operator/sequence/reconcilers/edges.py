@@ -13,10 +13,10 @@ from typing import Any
 
 import kopf
 
+from ..client import ApiError
 from ..models import VenueEdgeSpec, VenueEdgeStatus
 from . import api, kube, metrics
 from .context import Runtime
-from .edge_client import EdgeError
 from .status import Cond, Verdict, error_info, new_status, note, now, post_transition
 
 KIND = "VenueEdge"
@@ -57,17 +57,20 @@ async def _probe(rt: Runtime, pod: str | None, endpoint: str, previous: dict[str
     }
     try:
         info = await rt.edge(endpoint).info()
-    except EdgeError as exc:
+    except ApiError as exc:
         entry["error"] = exc.message
+        if exc.message == "timed out":  # the process is there but does not answer: hung (or swamped)
+            entry["error"] = (
+                f"not answering: no reply within {rt.settings.edge_timeout:g}s (hung or overloaded)"
+            )
         return entry
-    feed = info.get("feed") or {}
     entry.update(
-        edgeId=str(info.get("edge_id") or entry["edgeId"]),
+        edgeId=info.edge_id or entry["edgeId"],
         reachable=True,
         lastSeen=now(),
-        feedHealthy=bool(feed.get("healthy")) if "healthy" in feed else None,
-        feedLagMs=float(feed["lag_ms"]) if isinstance(feed.get("lag_ms"), (int, float)) else None,
-        deployments=sorted(str(d) for d in info.get("deployments") or []),
+        feedHealthy=info.feed.healthy,
+        feedLagMs=float(info.feed.lag_ms),
+        deployments=sorted(info.deployments),
     )
     return entry
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import kopf
 
+from ..client import ApiError, NotFound, Rejected
 from ..models import API_VERSION, MeshGroupSpec, MeshGroupStatus
 from . import api, kube, metrics
 from .algos import deployment_id
 from .context import Runtime
-from .edge_client import EdgeError, EdgeRejected
 from .status import Cond, Verdict, error_info, new_status, note, post_transition
 
 KIND = "MeshGroup"
@@ -109,11 +109,12 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             }
             previous = rt.previous_status(body)
             try:
-                await client.put_group(name, routing_table(namespace, spec))
-                topology = await client.get_group(name) or {}
-            except EdgeRejected as exc:
+                table = routing_table(namespace, spec)
+                answer = await client.set_routes(name, table["members"])
+                topology = answer.as_dict()
+            except Rejected as exc:
                 metrics.ERRORS.labels(KIND, "RoutingTableRejected").inc()
-                message = f"coordinator {endpoint} refused the routing table: {exc.detail}"
+                message = f"coordinator {endpoint} refused the routing table: {exc.message}"
                 verdict = Verdict(
                     "Failed",
                     Cond(False, "RoutingTableRejected", message),
@@ -121,7 +122,7 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
                     Cond(True, "RoutingTableRejected", message),
                     error_info("RoutingTableRejected", message),
                 )
-            except EdgeError as exc:
+            except ApiError as exc:
                 metrics.ERRORS.labels(KIND, "CoordinatorUnavailable").inc()
                 message = f"coordinator {endpoint} unreachable: {exc.message}"
                 seen = previous.get("lifecycleState") in ("Ready", "Degraded")
@@ -163,8 +164,10 @@ async def on_deleted(rt: Runtime, namespace: str, name: str) -> None:
     """A MeshGroup is gone: drop its table, or the whole coordinator if it was the last group."""
     if await _live_groups(rt, namespace):
         try:
-            await rt.coordinator(coordinator_endpoint(rt, namespace)).delete_group(name)
-        except EdgeError as exc:
+            await rt.coordinator(coordinator_endpoint(rt, namespace)).delete_routes(name)
+        except NotFound:
+            pass  # no table: nothing to forget
+        except ApiError as exc:
             logger.warning("coordinator did not drop mesh group %s/%s: %s", namespace, name, exc)
         return
     for child in kube.coordinator_objects([], namespace, rt.settings):

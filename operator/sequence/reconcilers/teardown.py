@@ -15,10 +15,10 @@ from typing import Any
 
 import kopf
 
+from ..client import ApiError, NotFound, Rejected
 from ..models import API_VERSION
 from . import api, metrics
 from .context import Runtime
-from .edge_client import EdgeError, EdgeRejected
 from .status import bounded, note
 
 KIND = "AlgoDeployment"
@@ -34,12 +34,13 @@ async def remove_from_edge(rt: Runtime, endpoint: str, dep_id: str, deadline: fl
     while (remaining := deadline - loop.time()) > 0:
         client = rt.edge(endpoint, timeout=min(rt.settings.edge_timeout, remaining))
         try:
-            with contextlib.suppress(EdgeRejected):  # unknown (404) or not running: DELETE decides
+            with contextlib.suppress(Rejected):  # unknown (404) or not running: DELETE decides
                 await client.stop(dep_id)
-            await client.remove(dep_id)
+            with contextlib.suppress(NotFound):  # already gone: done
+                await client.remove(dep_id)
             rt.snapshots.update(endpoint, dep_id, None)
             return None
-        except EdgeError as exc:
+        except ApiError as exc:
             last = exc.message
         await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
         delay = min(delay * 2, 2.0)
