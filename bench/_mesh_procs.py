@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -19,8 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from sequence_edge.mesh.client import MeshClient, MeshInstance
+from sequence_wire.auth import TOKEN_ENV, bearer_header, generate_token
 
 GROUP = "bench"
+# One token for the run: the coordinator and every child process inherit it (docs/security.md).
+TOKEN = os.environ.setdefault(TOKEN_ENV, generate_token())
 
 
 def free_port() -> int:
@@ -68,7 +72,8 @@ class Coordinator:
                 time.sleep(0.05)
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers=bearer_header(TOKEN))
+        with urllib.request.urlopen(req, timeout=5) as r:
             return json.loads(r.read())
 
     def cpu_seconds(self) -> float:
@@ -114,7 +119,14 @@ async def receiver(mesh_port: int, label: str, expected: int, idle_s: float = 5.
         if len(latencies) >= expected:
             done.set()
 
-    client = MeshClient("127.0.0.1", mesh_port, edge_id=f"edge-{label}", venue="rx", on_message=on_message)
+    client = MeshClient(
+        "127.0.0.1",
+        mesh_port,
+        edge_id=f"edge-{label}",
+        venue=f"rx-{label}",
+        on_message=on_message,
+        token=TOKEN,
+    )
     await client.start()
     client.register([MeshInstance(f"{GROUP}-{label}", GROUP, label, on_message=True)])
     await client.wait_connected(10)
@@ -143,7 +155,8 @@ async def sender(
     mesh_port: int, label: str, to: str, count: int, interval: float, batch: int
 ) -> dict[str, Any]:
     """Send `count` 64-byte messages to `to`: paced one per `interval`, or in batches as fast as possible."""
-    client = MeshClient("127.0.0.1", mesh_port, edge_id=f"edge-{label}", venue="tx")
+    # One venue per sender: the coordinator binds a venue to one connection (docs/security.md).
+    client = MeshClient("127.0.0.1", mesh_port, edge_id=f"edge-{label}", venue=f"tx-{label}", token=TOKEN)
     await client.start()
     deployment = f"{GROUP}-{label}"
     client.register([MeshInstance(deployment, GROUP, label)])

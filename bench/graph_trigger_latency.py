@@ -44,8 +44,9 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _mesh_procs import free_port  # noqa: E402
+from _mesh_procs import TOKEN, free_port  # noqa: E402  (the run's token, inherited by the children)
 
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WASM = HERE.parent / "examples/mesh-ping/mesh_ping.wasm"
 BTC = "BTC-USD"
 # the graph orders' limits on the bench edges: wide, so that 1,000 graphs admitted in a burst are
@@ -84,7 +85,7 @@ class Proc:
     def __init__(self, args: list[str], port: int, log: Path) -> None:
         with open(log, "wb") as out:
             self.proc = subprocess.Popen([*cli(), *args], stdout=out, stderr=subprocess.STDOUT)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0, headers=AUTH)
         wait(lambda: self.http.get("/healthz").status_code == 200, what=f"{args[0]} on {port}")
 
     def cpu_seconds(self) -> float:
@@ -165,7 +166,7 @@ async def admit(port: int, n: int, concurrency: int = 16) -> float:
         "edges": [],
     }
     sem = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60.0) as client:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60.0, headers=AUTH) as client:
 
         async def one() -> None:
             async with sem:

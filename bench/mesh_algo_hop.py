@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import mesh_transport_choice as relay  # noqa: E402
-from _mesh_procs import Coordinator, free_port, run_loop  # noqa: E402
+from _mesh_procs import TOKEN, Coordinator, free_port, run_loop  # noqa: E402
 
 WASM = HERE.parent / "examples/mesh-ping/mesh_ping.wasm"
 GROUP = "bench"
@@ -57,7 +57,7 @@ async def edge_main(role: str, mesh_port: int, relay_port: int, interval_us: int
 
     venue = "kraken" if role == "ping" else "coinbase"
     edge = Edge(EdgeConfig(venue=venue, seed=3, symbols=["BTC-USD"], venue_names=["coinbase", "kraken"]))
-    mesh = EdgeMesh(edge, "127.0.0.1", mesh_port)
+    mesh = EdgeMesh(edge, "127.0.0.1", mesh_port, token=TOKEN)
     await mesh.start()
     await mesh.client.wait_connected(10)
     wasm = WASM.read_bytes()

@@ -3,7 +3,6 @@ dir and `sequence edge` processes on sim feeds joined to it, driven over their H
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from pathlib import Path
@@ -11,17 +10,10 @@ from typing import Any
 
 import httpx
 
-from .conftest import sequence_cli
+from .conftest import AUTH, sequence_cli
 from .mesh_support import free_port, wait_until
 
 SCALE = 100_000_000
-TOKEN_ENV = "SEQUENCE_TOKEN"
-
-
-def auth_headers() -> dict[str, str]:
-    """The bearer token the processes were started with, when the environment sets one."""
-    token = os.environ.get(TOKEN_ENV)
-    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 class Proc:
@@ -30,7 +22,7 @@ class Proc:
     def __init__(self, tmp: Path, name: str, args: list[str], port: int) -> None:
         self.tmp, self.name, self.args, self.port = tmp, name, args, port
         self.proc: subprocess.Popen[bytes] | None = None
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0, headers=auth_headers())
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0, headers=AUTH)
         self.start()
 
     def start(self) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import threading
 from typing import Any
@@ -68,6 +69,7 @@ async def main() -> None:
         peer_timeout_s=1.0,
         stats_interval_s=0.05,
         reconnect_max_s=0.2,
+        token=os.environ.get("SEQUENCE_TOKEN"),
     )
     await client.start()
     loop = asyncio.get_running_loop()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .conftest import sequence_cli
+from .conftest import AUTH, sequence_cli
 
 PEER = Path(__file__).with_name("mesh_peer.py")
 T = TypeVar("T")
@@ -49,8 +49,10 @@ class CoordinatorProcess:
         peer_timeout: float = 1.0,
         mesh_port: int | None = None,
         start: bool = True,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.port, self.mesh_port = free_port(), mesh_port or free_port()
+        self.args = args
         self.heartbeat, self.peer_timeout = heartbeat, peer_timeout
         self.proc: subprocess.Popen[bytes] | None = None
         if start:
@@ -69,6 +71,7 @@ class CoordinatorProcess:
                 str(self.heartbeat),
                 "--peer-timeout",
                 str(self.peer_timeout),
+                *self.args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -98,9 +101,17 @@ class CoordinatorProcess:
                 self.proc.kill()
                 self.proc.wait()
 
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """With the control token unless `headers` says otherwise ({} sends none)."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=data,
+            method=method,
+            headers=AUTH if headers is None else headers,
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 raw = r.read()

@@ -27,6 +27,7 @@ from sequence.client import (
     Rejected,
     Unreachable,
 )
+from tests.conftest import AUTH
 from tests.mesh_support import CoordinatorProcess, free_port, wait_until
 from tests.test_edge_process import RAW, STATIC_REPLAY, EdgeProcess
 
@@ -145,7 +146,7 @@ def test_edge_mesh_block_has_every_key_without_a_coordinator(edge: EdgeClient) -
     mesh = edge.info().mesh
     assert (mesh.coordinator, mesh.connected, mesh.registered) == (None, False, False)
     assert (mesh.rejected, mesh.coordinator_venues, mesh.client) == ({}, [], {})
-    raw = httpx.get(f"{edge.base_url}/v1/edge").json()["mesh"]
+    raw = httpx.get(f"{edge.base_url}/v1/edge", headers=AUTH).json()["mesh"]
     assert set(raw) == {
         "coordinator",
         "connected",
@@ -169,7 +170,7 @@ def test_unknown_routes_and_methods_answer_the_error_shape_on_both_servers(
     edge_proc: EdgeProcess, coordinator: CoordinatorProcess, method: str, path: str, status: int, reason: str
 ) -> None:
     for port in (edge_proc.port, coordinator.port):
-        resp = httpx.request(method, f"http://127.0.0.1:{port}{path}")
+        resp = httpx.request(method, f"http://127.0.0.1:{port}{path}", headers=AUTH)
         assert resp.status_code == status
         assert resp.json()["error"]["reason"] == reason and resp.json()["error"]["message"]
 
@@ -181,7 +182,7 @@ def test_bad_json_has_one_reason_on_both_servers(
         f"http://127.0.0.1:{edge_proc.port}/v1/deployments/x",
         f"http://127.0.0.1:{coordinator.port}/v1/mesh/arb",
     ):
-        resp = httpx.put(url, content=b"{not json")
+        resp = httpx.put(url, content=b"{not json", headers=AUTH)
         assert resp.status_code == 400 and resp.json()["error"]["reason"] == "BadJson"
 
 
@@ -242,7 +243,7 @@ def test_async_clients_make_the_same_calls(edge_proc: EdgeProcess, coordinator: 
     asyncio.run(scenario())
 
 
-def test_the_token_travels_as_a_bearer_header() -> None:
+def test_the_token_travels_as_a_bearer_header(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str | None] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -264,11 +265,15 @@ def test_the_token_travels_as_a_bearer_header() -> None:
     try:
         with CoordinatorClient(f"127.0.0.1:{server.server_port}", token="s3cret") as cc:
             assert cc.health().ok
+        monkeypatch.setenv("SEQUENCE_TOKEN", "from-env")  # what `sequence up` exports to its processes
         with CoordinatorClient(f"127.0.0.1:{server.server_port}") as cc:
             assert cc.health().edges == 0
+        monkeypatch.delenv("SEQUENCE_TOKEN")
+        with CoordinatorClient(f"127.0.0.1:{server.server_port}") as cc:
+            assert cc.health().ok
     finally:
         server.shutdown()
-    assert seen == ["Bearer s3cret", None]
+    assert seen == ["Bearer s3cret", "Bearer from-env", None]
 
 
 def test_namespaced_ids_are_url_encoded_by_the_client(edge: EdgeClient) -> None:
@@ -278,7 +283,7 @@ def test_namespaced_ids_are_url_encoded_by_the_client(edge: EdgeClient) -> None:
 
 
 def test_a_wrong_method_on_a_deployment_names_the_allowed_ones(edge_proc: EdgeProcess) -> None:
-    resp = httpx.patch(f"http://127.0.0.1:{edge_proc.port}/v1/deployments/x")
+    resp = httpx.patch(f"http://127.0.0.1:{edge_proc.port}/v1/deployments/x", headers=AUTH)
     assert resp.status_code == 405 and resp.json()["error"]["reason"] == "MethodNotAllowed"
     assert {"GET", "PUT", "DELETE"} <= {m.strip() for m in resp.headers["Allow"].split(",")}
 

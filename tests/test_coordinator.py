@@ -13,6 +13,7 @@ import pytest
 
 from sequence_wire import mesh as mp
 
+from .conftest import TEST_TOKEN
 from .mesh_support import CoordinatorProcess, Peer, instance, labels_in, wait_until
 
 BTC = "BTC-USD"
@@ -177,7 +178,13 @@ class RawEdge:
 
     def __init__(self, cc: CoordinatorProcess, edge_id: str) -> None:
         self.sock = socket.create_connection(("127.0.0.1", cc.mesh_port), timeout=10)
-        hello = {"protocol": mp.PROTOCOL_VERSION, "edge_id": edge_id, "venue": "raw", "client_id": 42}
+        hello = {
+            "protocol": mp.PROTOCOL_VERSION,
+            "edge_id": edge_id,
+            "venue": "raw",
+            "client_id": 42,
+            "token": TEST_TOKEN,
+        }
         self.sock.sendall(mp.json_frame(mp.HELLO, hello))
 
     def register(self, handle: int, deployment: str, group: str, label: str) -> None:

@@ -15,10 +15,16 @@ import pytest
 
 from sequence_wire import mesh as mp
 
-from .conftest import sequence_cli
+from .conftest import TEST_TOKEN, sequence_cli
 from .mesh_support import CoordinatorProcess, Peer, instance, labels_in, wait_until
 
-HELLO = {"protocol": mp.PROTOCOL_VERSION, "edge_id": "fuzz-0", "venue": "fuzz", "client_id": 7}
+HELLO = {
+    "protocol": mp.PROTOCOL_VERSION,
+    "edge_id": "fuzz-0",
+    "venue": "fuzz",
+    "client_id": 7,
+    "token": TEST_TOKEN,
+}
 
 
 class LoggedCoordinator(CoordinatorProcess):

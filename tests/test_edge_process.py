@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from .conftest import AUTH
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 MM = EXAMPLES / "market-maker/market_maker.wasm"
@@ -64,7 +66,7 @@ class EdgeProcess:
         self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop())
         cmd = [*sequence_cli(), "edge", "--bind", "127.0.0.1", "--port", str(self.port), *args]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10.0)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10.0, headers=AUTH)
         wait_for(self._healthy, timeout=60, what=f"edge on port {self.port} to become healthy")
 
     def _healthy(self) -> bool:
@@ -339,7 +341,10 @@ def test_logs_follow_streams_new_lines(static_edge: EdgeProcess) -> None:
     assert "pushed bundle" in json.loads(lines[-1])["message"]
     seen: list[str] = []
     with httpx.stream(
-        "GET", f"{static_edge.http.base_url}/v1/deployments/follow/logs?tail=0&follow=1", timeout=20.0
+        "GET",
+        f"{static_edge.http.base_url}/v1/deployments/follow/logs?tail=0&follow=1",
+        timeout=20.0,
+        headers=AUTH,
     ) as resp:
         assert resp.headers["content-type"].startswith("application/x-ndjson")
         static_edge.http.post("/v1/deployments/follow/start")

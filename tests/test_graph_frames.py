@@ -15,6 +15,7 @@ import pytest
 
 from sequence_wire import mesh as mp
 
+from .conftest import TEST_TOKEN
 from .graph_procs import Coordinator
 from .mesh_support import wait_until
 
@@ -29,9 +30,8 @@ class HandEdge:
             "edge_id": edge_id,
             "venue": venue,
             "client_id": int.from_bytes(os.urandom(8), "little"),
+            "token": TEST_TOKEN,
         }
-        if os.environ.get("SEQUENCE_TOKEN"):
-            hello["token"] = os.environ["SEQUENCE_TOKEN"]
         self.sock.sendall(mp.json_frame(mp.HELLO, hello))
         self.reader = mp.FrameReader()
         self.frames: list[tuple[int, bytes]] = []

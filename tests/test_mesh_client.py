@@ -13,6 +13,7 @@ import pytest
 from sequence_edge.mesh.client import MeshClient, MeshInstance, Nbbo
 from sequence_wire import mesh as mp
 
+from .conftest import TEST_TOKEN
 from .mesh_support import CoordinatorProcess, free_port
 
 PX = 100_000_000
@@ -39,7 +40,7 @@ def client(port: int, edge_id: str, venue: str = "kraken", **kw: Any) -> MeshCli
         peer_timeout_s=1.0,
         stats_interval_s=0.05,
         reconnect_max_s=0.2,
-        **kw,
+        **{"token": TEST_TOKEN, **kw},
     )
 
 

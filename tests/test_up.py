@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import REPO, sequence_cli
+from .conftest import AUTH, REPO, sequence_cli
 from .mesh_support import wait_until
 
 MESH_ARB = "examples/mesh-arb"
@@ -27,8 +28,10 @@ FILL_QTY = 0.01  # the maker's quote size (examples/mesh-arb/Sequence.toml)
 class UpSession:
     """`sequence up` in the background with its own state directory (never ~/.sequence)."""
 
-    def __init__(self, tmp: Path, project: str, *args: str) -> None:
+    def __init__(self, tmp: Path, project: str, *args: str, token_env: bool = True) -> None:
         self.env = {**os.environ, "SEQUENCE_STATE_DIR": str(tmp / "state")}
+        if not token_env:  # `sequence up` generates the session's token; the verbs must find it
+            self.env.pop("SEQUENCE_TOKEN", None)
         self.json_path = tmp / "summary.json"
         self.out_path = tmp / "up.out"
         self.out = open(self.out_path, "w")  # noqa: SIM115 (closed in finish())
@@ -58,8 +61,11 @@ class UpSession:
     def edge(self, venue: str) -> str:
         return str(self.state()["edges"][venue])
 
+    def token(self) -> str:
+        return Path(self.state()["token_file"]).read_text().strip()
+
     def get(self, url: str, path: str) -> Any:
-        response = httpx.get(url + path, timeout=5.0)
+        response = httpx.get(url + path, timeout=5.0, headers={"Authorization": f"Bearer {self.token()}"})
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -99,8 +105,8 @@ class UpSession:
 def session(tmp_path: Path) -> Iterator[Callable[..., UpSession]]:
     started: list[UpSession] = []
 
-    def start(project: str, *args: str) -> UpSession:
-        run = UpSession(tmp_path, project, *args)
+    def start(project: str, *args: str, token_env: bool = True) -> UpSession:
+        run = UpSession(tmp_path, project, *args, token_env=token_env)
         started.append(run)
         return run
 
@@ -169,7 +175,7 @@ def test_coordinator_sigkill_edges_keep_trading_and_the_mesh_comes_back(
     )
     received = hedger_received(run)
     wait_until(lambda: hedger_received(run) > received, 15, "messages to flow again")
-    metrics = httpx.get(run.edge("kraken") + "/metrics", timeout=5.0).text  # the maker's edge
+    metrics = httpx.get(run.edge("kraken") + "/metrics", timeout=5.0, headers=AUTH).text  # the maker's edge
     assert re.search(r"^sequence_mesh_connected\{[^}]*\} 1\.0$", metrics, re.MULTILINE), metrics
     assert re.search(r"^sequence_mesh_reconnects_total\{[^}]*\} 1\.0$", metrics, re.MULTILINE), metrics
     assert re.search(
@@ -260,8 +266,12 @@ def test_a_trapping_instance_fails_alone_and_its_sibling_keeps_trading(
 
 @pytest.mark.slow
 def test_cli_verbs_against_a_running_session(session: Callable[..., UpSession]) -> None:
-    run = session(MESH_ARB, "--start", "--duration", "60")
+    run = session(MESH_ARB, "--start", "--duration", "300", token_env=False)
     wait_until(lambda: hedger_received(run) > 0, what="the first hedged fill")
+    token_file = Path(run.state()["token_file"])
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600 and run.token() != AUTH["Authorization"][7:]
+    anonymous = httpx.get(run.edge("kraken") + "/v1/deployments", timeout=5.0)
+    assert anonymous.status_code == 401  # the session's edges need its token
 
     status = run.cli("status")
     assert status.returncode == 0, status.stderr
@@ -317,3 +327,4 @@ def test_cli_verbs_against_a_running_session(session: Callable[..., UpSession]) 
     assert summary["interrupted"] is True
     assert summary["deployments"]["maker"]["state"] == "Undeployed"
     assert summary["deployments"]["hedger"]["state"] == "Running"
+    assert not token_file.exists()  # the session's token goes with the session

@@ -12,6 +12,8 @@
 Bodies are the models of `sequence_wire.coordinator_api`; errors are 4xx with
 {"error": {"reason": "CamelCase", "message": "..."}} and the edge API's reasons (`sequence_wire.errors`),
 also for unknown routes and wrong methods.
+Every route but /healthz needs `Authorization: Bearer <control token>`; /metrics also takes the
+metrics token (docs/security.md).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from pydantic import ValidationError
 
 from sequence_wire import coordinator_api as wire
+from sequence_wire.auth import Credentials
 from sequence_wire.errors import RequestError, describe
+from sequence_wire.http_auth import auth_middleware
 from sequence_wire.mesh import LATENCY_BUCKETS_NS
 from sequence_wire.server import json_errors, read_json, reply
 
@@ -58,7 +62,7 @@ def parse_members(body: Any) -> list[Member]:
 
 
 def make_app(coordinator: Coordinator, graphs: GraphGateway | None = None) -> web.Application:
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[auth_middleware(coordinator.credentials), json_errors])
     app[COORDINATOR_KEY] = coordinator
     registry = CollectorRegistry(auto_describe=True)
     registry.register(CoordinatorCollector(coordinator))
@@ -182,6 +186,11 @@ class CoordinatorCollector:
         yield CounterMetricFamily(
             "sequence_mesh_protocol_errors", "Connections closed for protocol errors", value=c.protocol_errors
         )
+        yield CounterMetricFamily(
+            "sequence_mesh_hello_refusals",
+            "HELLOs refused: no or an unknown token, or the venue already connected",
+            value=c.hello_refusals,
+        )
 
 
 async def serve(
@@ -189,6 +198,7 @@ async def serve(
     port: int,
     mesh_port: int,
     *,
+    credentials: Credentials,
     heartbeat_s: float = 1.0,
     peer_timeout_s: float = 5.0,
     stop: asyncio.Event | None = None,
@@ -199,8 +209,9 @@ async def serve(
 
     The execution-graph engine runs on the same loop; with `state_dir` its journal is
     `STATE_DIR/graphs.sqlite` and a restart resumes every graph that had not finished."""
+    log.info("coordinator: %s", credentials.source)  # the first line: names a generated token's file
     loop = asyncio.get_running_loop()
-    coordinator = Coordinator(heartbeat_s=heartbeat_s, peer_timeout_s=peer_timeout_s)
+    coordinator = Coordinator(credentials=credentials, heartbeat_s=heartbeat_s, peer_timeout_s=peer_timeout_s)
     journal = GraphJournal(os.path.join(state_dir, "graphs.sqlite")) if state_dir else None
     graphs = GraphGateway(coordinator, journal=journal)
     graphs.start()

@@ -41,6 +41,18 @@ import click
     help="Seconds of silence after which an edge's instances leave the topology",
 )
 @click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    help="File holding the token edges send in HELLO and clients as 'Authorization: Bearer'  "
+    "[default: $SEQUENCE_TOKEN, else a generated token written to a 0600 file named in the first log line]",
+)
+@click.option(
+    "--metrics-token-file",
+    type=click.Path(dir_okay=False),
+    help="File holding a token that may only read /metrics  [default: $SEQUENCE_METRICS_TOKEN, else "
+    "/metrics needs the control token]",
+)
+@click.option(
     "--state-dir",
     type=click.Path(file_okay=False, writable=True),
     default=None,
@@ -56,6 +68,8 @@ def coordinator(
     bind: str,
     heartbeat: float,
     peer_timeout: float,
+    token_file: str | None,
+    metrics_token_file: str | None,
     state_dir: str | None,
     log_level: str,
 ) -> None:
@@ -65,11 +79,25 @@ def coordinator(
     if port == mesh_port and port != 0:
         raise click.BadParameter("--port and --mesh-port must differ", param_hint="--mesh-port")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from sequence_wire.auth import TokenError, load_credentials
+
     from .api import run
 
     if state_dir is not None:
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
     try:
-        run(bind, port, mesh_port, heartbeat_s=heartbeat, peer_timeout_s=peer_timeout, state_dir=state_dir)
+        credentials = load_credentials("coordinator", port, token_file, metrics_token_file)
+    except (TokenError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        run(
+            bind,
+            port,
+            mesh_port,
+            credentials=credentials,
+            heartbeat_s=heartbeat,
+            peer_timeout_s=peer_timeout,
+            state_dir=state_dir,
+        )
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {bind}:{port}/{mesh_port}: {exc}") from exc

@@ -30,9 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from sequence_wire import mesh as mp
+from sequence_wire.auth import Credentials
 from sequence_wire.mesh import MAX_PAYLOAD
 from sequence_wire.mesh_stats import LinkStats
 
+from .binding import Refused, admission_error, check_hello_token, venue_conflict
 from .nbbo import NbboAggregator, NbboQuote, TopOfBook
 
 log = logging.getLogger("sequence.coordinator")
@@ -101,6 +103,7 @@ class Instance:
     label_b: bytes = b""
     links: dict[bytes, LinkStats] = field(default_factory=dict)  # to label -> stats, cache of group.links
     forwarded: dict[Instance, int] = field(default_factory=dict)  # receiver -> DELIVER frames sent (hop)
+    admitted: bool = True  # its group's routing table (if any) has it: it may send and receive
 
     def __post_init__(self) -> None:
         self.label_b = self.label.encode()
@@ -144,7 +147,10 @@ class Group:
     def rebuild_routes(self) -> None:
         routes: dict[bytes, list[Instance]] = {}
         for inst in self.instances:
-            if inst.on_message and (self.table is None or inst.label in self.table):
+            inst.admitted = (
+                admission_error(self.name, self.table, inst.deployment_id, inst.label, inst.venue) is None
+            )
+            if inst.on_message and inst.admitted:
                 routes.setdefault(inst.label_b, []).append(inst)
         self.routes = routes
         self.labels = {inst.label_b for inst in self.instances}
@@ -213,10 +219,18 @@ class Coordinator:
     """All routing state; EdgeConnection feeds it frames, coordinator_api reads it."""
 
     def __init__(
-        self, *, heartbeat_s: float = 1.0, peer_timeout_s: float = 5.0, hwm_bytes: int = DEFAULT_HWM
+        self,
+        *,
+        credentials: Credentials,
+        heartbeat_s: float = 1.0,
+        peer_timeout_s: float = 5.0,
+        hwm_bytes: int = DEFAULT_HWM,
     ):
         if heartbeat_s <= 0 or peer_timeout_s <= heartbeat_s:
             raise ValueError("need 0 < heartbeat_s < peer_timeout_s")
+        self.credentials = credentials
+        self.venue_owners: dict[str, EdgeConnection] = {}  # venue -> its one live connection
+        self.hello_refusals = 0  # HELLOs refused: missing or unknown token, venue already connected
         self.heartbeat_s = heartbeat_s
         self.peer_timeout_s = peer_timeout_s
         self.hwm_bytes = hwm_bytes
@@ -245,7 +259,7 @@ class Coordinator:
         if pos > end:
             raise mp.ProtocolError("SEND frame: the label runs past the end of the frame")
         sender = conn.instances.get(from_handle)
-        if sender is None:
+        if sender is None or not sender.admitted:
             self.drops[UNREGISTERED_SENDER] += 1
             return
         group = sender.group
@@ -364,6 +378,13 @@ class Coordinator:
             raise RegistrationError(f"label {label!r} is not a mesh label (1-32 of A-Z a-z 0-9 _ . -)")
         if not isinstance(symbols, list) or not all(isinstance(s, str) and s for s in symbols):
             raise RegistrationError("symbols must be a list of non-empty strings")
+        venue = entry.get("venue", conn.venue)
+        if venue != conn.venue:  # an edge registers its own venue only (sequence_coordinator.binding)
+            raise RegistrationError(f"venue {venue!r} is not this connection's venue {conn.venue!r}")
+        table = self.group(group).table
+        refusal = admission_error(group, table, deployment, label, conn.venue)
+        if refusal is not None:
+            raise RegistrationError(refusal)
         key = (conn.client_id, handle)
         last_seq = self.sender_seqs.get(key)
         if last_seq is None:
@@ -377,7 +398,7 @@ class Coordinator:
             deployment_id=deployment,
             group=self.group(group),
             label=label,
-            venue=str(entry.get("venue") or conn.venue),
+            venue=conn.venue,
             edge_id=conn.edge_id,
             symbols=tuple(symbols),
             on_message=bool(entry.get("on_message", False)),
@@ -409,6 +430,8 @@ class Coordinator:
 
     def drop_connection(self, conn: EdgeConnection) -> None:
         self.connections.discard(conn)
+        if self.venue_owners.get(conn.venue) is conn:
+            del self.venue_owners[conn.venue]
         if self.observer is not None and conn.hello_done:
             self.observer.edge_down(conn)
         if conn.instances:
@@ -613,20 +636,26 @@ class EdgeConnection(asyncio.Protocol):
                 else:
                     self._control(frame_type, buf, start, end)
         except mp.ProtocolError as exc:
-            self._refuse(str(exc))
+            self._refuse(exc)
             return
         except Exception as exc:  # a frame no check above anticipated: same answer, and a trace
             log.exception("edge %s (%s): malformed frame", self.edge_id, self.peer)
-            self._refuse(f"malformed frame ({type(exc).__name__})")
+            self._refuse(mp.ProtocolError(f"malformed frame ({type(exc).__name__})"))
             return
         coordinator.flush()
 
-    def _refuse(self, message: str) -> None:
+    def _refuse(self, exc: Exception) -> None:
+        """ERROR frame, then close: a refused HELLO or registration (Refused, counted as a hello
+        refusal) or a malformed frame (counted as a protocol error)."""
         coordinator = self.coordinator
-        coordinator.protocol_errors += 1
-        log.warning("edge %s (%s): protocol error: %s", self.edge_id, self.peer, message)
+        refused = isinstance(exc, Refused)
+        if not refused:
+            coordinator.protocol_errors += 1
+        what = "refused" if refused else "protocol error"
+        log.warning("edge %s (%s): %s: %s", self.edge_id, self.peer, what, exc)
+        reason = exc.reason if isinstance(exc, Refused) else "ProtocolError"
         self._out.clear()  # replies to earlier frames of the same read are not sent
-        self.queue(mp.json_frame(mp.ERROR, {"reason": "ProtocolError", "message": message[:500]}))
+        self.queue(mp.json_frame(mp.ERROR, {"reason": reason, "message": str(exc)[:500]}))
         coordinator.flush()
         self.close()
         coordinator.drop_connection(self)
@@ -677,6 +706,11 @@ class EdgeConnection(asyncio.Protocol):
     def _hello(self, hello: dict[str, Any]) -> None:
         if self.hello_done:
             raise mp.ProtocolError("HELLO sent twice")
+        try:
+            check_hello_token(self.coordinator.credentials, hello)
+        except Refused:
+            self.coordinator.hello_refusals += 1
+            raise
         if hello.get("protocol") != mp.PROTOCOL_VERSION:
             raise mp.ProtocolError(
                 f"protocol version {hello.get('protocol')!r} not supported (coordinator speaks "
@@ -690,6 +724,17 @@ class EdgeConnection(asyncio.Protocol):
         if not isinstance(client_id, int) or not 0 <= client_id < 2**64:
             raise mp.ProtocolError("HELLO needs 'client_id', an unsigned 64-bit integer")
         coordinator = self.coordinator
+        owner = coordinator.venue_owners.get(venue)
+        try:
+            venue_conflict(venue, owner.edge_id if owner is not None and not owner.closed else None)
+        except Refused:
+            coordinator.hello_refusals += 1
+            raise
+        if owner is not None:  # closed, its connection_lost still to come: forget it now
+            coordinator.drop_connection(owner)
+        self.edge_id, self.venue, self.client_id = edge_id, venue, client_id
+        coordinator.venue_owners[venue] = self
+        self.hello_done = True
         venues_before = len(coordinator.nbbo.venues)
         try:
             coordinator.nbbo.venue_index(venue)

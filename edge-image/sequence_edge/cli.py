@@ -98,7 +98,12 @@ def _graph_risk(_ctx: click.Context, _param: click.Parameter, value: str | None)
 @click.option(
     "--port", default=7070, show_default=True, type=click.IntRange(0, 65535), help="Control API port"
 )
-@click.option("--bind", default="0.0.0.0", show_default=True, help="Address to listen on")
+@click.option(
+    "--bind",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (a pod passes 0.0.0.0 or its own address)",
+)
 @click.option("--edge-id", default="", help="Name in status and metrics  [default: VENUE-0]")
 @click.option(
     "--mode",
@@ -194,6 +199,23 @@ def _graph_risk(_ctx: click.Context, _param: click.Parameter, value: str | None)
     "either way; a machine crash loses at most this much",
 )
 @click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    help="File holding the control API's bearer token  [default: $SEQUENCE_TOKEN, else a generated "
+    "token written to a 0600 file named in the first log line]",
+)
+@click.option(
+    "--metrics-token-file",
+    type=click.Path(dir_okay=False),
+    help="File holding a token that may only read /metrics  [default: $SEQUENCE_METRICS_TOKEN, else "
+    "/metrics needs the control token]",
+)
+@click.option(
+    "--coordinator-token-file",
+    type=click.Path(dir_okay=False),
+    help="File holding the coordinator's token, sent in the mesh HELLO  [default: this edge's control token]",
+)
+@click.option(
     "--graph-equity",
     default=100_000.0,
     show_default=True,
@@ -236,6 +258,9 @@ def edge(
     venue_names: list[str],
     state_dir: str | None,
     journal_fsync_ms: int,
+    token_file: str | None,
+    metrics_token_file: str | None,
+    coordinator_token_file: str | None,
     graph_equity: float,
     graph_risk: dict[str, Any] | None,
     log_level: str,
@@ -243,6 +268,8 @@ def edge(
 ) -> None:
     """Run a venue edge: host deployments pushed over the control API (docs/edge-api.md)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from sequence_wire.auth import TokenError, load_credentials, read_token_file
+
     from .api.control import serve
     from .edge import EdgeConfig
     from .journal import StateDirError
@@ -258,6 +285,11 @@ def edge(
         raise click.BadParameter("--feed replay needs --replay-file", param_hint="--replay-file")
     if venue_names and venue not in venue_names:
         raise click.BadParameter(f"must include this edge's venue {venue!r}", param_hint="--venues")
+    try:
+        credentials = load_credentials("edge", port, token_file, metrics_token_file)
+        coordinator_token = read_token_file(coordinator_token_file) if coordinator_token_file else None
+    except (TokenError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
     config = EdgeConfig(
         venue=venue,
         edge_id=edge_id,
@@ -283,12 +315,17 @@ def edge(
         graph_equity_usd=graph_equity,
         graph_risk=graph_risk,
     )
-    if state_dir is None:
-        logging.getLogger("sequence.edge").warning(
-            "no --state-dir: trading state (positions, orders, PnL) is not kept across restarts"
-        )
     try:
-        run_loop(serve(config, bind, port, coordinator))
+        run_loop(
+            serve(
+                config,
+                bind,
+                port,
+                coordinator,
+                credentials=credentials,
+                coordinator_token=coordinator_token,
+            )
+        )
     except ReplayFormatError as exc:
         raise click.ClickException(str(exc)) from exc
     except StateDirError as exc:

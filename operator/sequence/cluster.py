@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .client.calls import headers as auth_headers
 from .local.target import TargetError
 from .models import GROUP, VERSION
 
@@ -203,10 +204,11 @@ class ClusterTarget:
                 _preload_content=False,
                 _request_timeout=None if stream else 10,
             )[0]
+        headers = auth_headers(None)  # $SEQUENCE_TOKEN until the CLI reads the namespace's Secret
         return (
-            httpx.stream("GET", f"http://{edge['endpoint']}{path}", timeout=None)
+            httpx.stream("GET", f"http://{edge['endpoint']}{path}", timeout=None, headers=headers)
             if stream
-            else httpx.get(f"http://{edge['endpoint']}{path}", timeout=10)
+            else httpx.get(f"http://{edge['endpoint']}{path}", timeout=10, headers=headers)
         )
 
     def logs(self, name: str | None, tail: int, follow: bool) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ..conftest import AUTH
 from .kmock_cluster import KMockThread
 from .kube import Kube, kubeconfig_for
 
@@ -58,7 +59,7 @@ def free_port() -> int:
 def http_json(url: str, method: str = "GET", timeout: float = 5) -> tuple[int, Any]:
     import urllib.error
 
-    request = urllib.request.Request(url, method=method)
+    request = urllib.request.Request(url, method=method, headers=AUTH)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"{}")
@@ -286,9 +287,10 @@ class Edge:
 
     def logs(self, deployment_id: str) -> list[dict[str, Any]]:
         """The instance's log lines (NDJSON) as the edge keeps them."""
-        with urllib.request.urlopen(
-            self.url(f"/v1/deployments/{deployment_id}/logs?tail=1000"), timeout=5
-        ) as r:
+        request = urllib.request.Request(
+            self.url(f"/v1/deployments/{deployment_id}/logs?tail=1000"), headers=AUTH
+        )
+        with urllib.request.urlopen(request, timeout=5) as r:
             return [json.loads(line) for line in r.read().decode().splitlines() if line.strip()]
 
     def deployment_ids(self) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import AUTH
 from .conftest import EXAMPLES, Cluster, Edge, sequence_cmd, unique
 from .kube import Kube
 
@@ -83,7 +84,8 @@ def test_deploy_and_verbs_against_the_cluster(
     assert re.search(r"INFO\s+" + re.escape(algo), logs.stdout), logs.stdout
 
     dep_id = f"{cluster.namespace}.{algo}"
-    with urllib.request.urlopen(f"http://{edge.endpoint}/v1/deployments/{dep_id}/orders", timeout=5) as r:
+    request = urllib.request.Request(f"http://{edge.endpoint}/v1/deployments/{dep_id}/orders", headers=AUTH)
+    with urllib.request.urlopen(request, timeout=5) as r:
         orders = json.loads(r.read())
     order_ref = orders[0]["order_ref"]
     traced = cli(cluster, "trace", order_ref, "--project", str(path))

@@ -95,6 +95,9 @@ class EdgeMesh(Reply):
     connected: bool = False
     registered: bool = False
     rejected: dict[str, str] = Field(default_factory=dict)
+    refused: str | None = Field(
+        default=None, description="the coordinator's last ERROR (e.g. `Unauthorized: ...`), or null"
+    )
     coordinator_venues: list[str] = Field(default_factory=list)
     client: dict[str, int] = Field(default_factory=dict)
     dropped: dict[str, int] = Field(default_factory=dict)

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 # reason -> HTTP status. Both servers draw from this one set; docs/edge-api.md and docs/mesh.md
 # list every reason their server can return (tests/test_edge_api_doc.py checks it).
 COMMON_REASONS: dict[str, int] = {
+    "Unauthorized": 401,  # no bearer token, or not one this server knows (docs/security.md)
+    "Forbidden": 403,  # the metrics token outside /metrics
     "BadJson": 400,  # the body is not JSON
     "BodyTooLarge": 413,  # the body is above the server's size limit
     "UnknownRoute": 404,  # no such path

@@ -18,7 +18,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from sequence_wire import edge_api as wire
+from sequence_wire.auth import Credentials
 from sequence_wire.errors import RequestError
+from sequence_wire.http_auth import auth_middleware
 from sequence_wire.server import json_errors, read_json, reply
 
 from ..bundle_fetch import FetchRefused, fetch_bundle
@@ -170,10 +172,12 @@ async def trace(request: web.Request) -> web.Response:
     return reply(edge_of(request).trace(request.match_info["ref"]))
 
 
-def make_app(edge: Edge) -> web.Application:
+def make_app(edge: Edge, credentials: Credentials) -> web.Application:
+    """Every route but /healthz needs the bearer token (docs/security.md); /metrics also takes the
+    metrics token. The check runs first: a refused request reads no body and changes nothing."""
     # a push body holds the bundle in base64 (4/3 of its size) plus a little JSON
     body_limit = min(MAX_BUNDLE_BYTES, edge.config.policy.compile.max_bundle_bytes) * 4 // 3 + (1 << 20)
-    app = web.Application(middlewares=[json_errors], client_max_size=body_limit)
+    app = web.Application(middlewares=[auth_middleware(credentials), json_errors], client_max_size=body_limit)
     app[EDGE_KEY] = edge
     app[REGISTRY_KEY] = make_registry(edge)
     app.router.add_get("/healthz", healthz)
@@ -192,12 +196,25 @@ def make_app(edge: Edge) -> web.Application:
     return app
 
 
-async def serve(config: EdgeConfig, bind: str, port: int, coordinator: str | None = None) -> None:
+async def serve(
+    config: EdgeConfig,
+    bind: str,
+    port: int,
+    coordinator: str | None = None,
+    *,
+    credentials: Credentials,
+    coordinator_token: str | None = None,
+) -> None:
     """Run an edge and its control API until SIGINT/SIGTERM; with `coordinator` (HOST:PORT of its
-    mesh port) the edge joins the mesh (edge_mesh.EdgeMesh) and keeps trading while it is away."""
+    mesh port) the edge joins the mesh (edge_mesh.EdgeMesh) and keeps trading while it is away.
+    Its HELLO carries `coordinator_token` (default: this edge's own control token)."""
+    log.info("edge %s: %s", config.edge_id, credentials.source)  # the first line: names a generated file
+    if config.state_dir is None:
+        log.warning("no --state-dir: trading state (positions, orders, PnL) is not kept across restarts")
     edge = Edge(config)
-    mesh = EdgeMesh(edge, *parse_address(coordinator)) if coordinator else None
-    runner = web.AppRunner(make_app(edge), handle_signals=False, access_log=None)
+    mesh_token = coordinator_token or credentials.control
+    mesh = EdgeMesh(edge, *parse_address(coordinator), token=mesh_token) if coordinator else None
+    runner = web.AppRunner(make_app(edge, credentials), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, bind, port)
     await site.start()

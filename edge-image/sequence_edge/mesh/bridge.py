@@ -43,7 +43,9 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 class EdgeMesh:
-    def __init__(self, edge: Edge, host: str, port: int, **client_options: Any) -> None:
+    def __init__(
+        self, edge: Edge, host: str, port: int, *, token: str | None = None, **client_options: Any
+    ) -> None:
         self.edge = edge
         self.address = f"{host}:{port}"
         self.client = MeshClient(
@@ -53,6 +55,7 @@ class EdgeMesh:
             venue=edge.config.venue,
             on_message=self._on_message,
             on_symbol_nbbo=self._on_nbbo,
+            token=token,
             **client_options,
         )
         edge.mesh = self
@@ -146,6 +149,7 @@ class EdgeMesh:
             connected=self.client.connected,
             registered=self.client.registered,
             rejected=dict(self.client.rejected),
+            refused=self.client.refused,  # the coordinator's ERROR, e.g. "Unauthorized: ..."
             coordinator_venues=list(self.client.venues),
             client=self.client.stats(),
         )

@@ -112,6 +112,7 @@ class MeshClient:
         hwm_bytes: int = 4 << 20,
         reconnect_min_s: float = 0.05,
         reconnect_max_s: float = 1.0,
+        token: str | None = None,
     ) -> None:
         if not edge_id or not venue:
             raise ValueError("edge_id and venue must be non-empty")
@@ -134,6 +135,8 @@ class MeshClient:
         self.hwm_bytes = hwm_bytes
         self.reconnect_min_s, self.reconnect_max_s = reconnect_min_s, reconnect_max_s
         self.client_id = int.from_bytes(os.urandom(8), "little")  # this process's incarnation
+        self.token = token  # the coordinator's control token, sent in HELLO (docs/security.md)
+        self.refused: str | None = None  # the coordinator's last ERROR, e.g. a wrong token
 
         # counters (also reported to the coordinator, GET /v1/edges)
         self.sent = 0
@@ -464,6 +467,8 @@ class MeshClient:
             "venue": self.venue,
             "client_id": self.client_id,
         }
+        if self.token is not None:
+            hello["token"] = self.token
         frames = [mp.json_frame(mp.HELLO, hello), self._register_frame()]
         self._tob_sent.clear()  # the coordinator may have restarted: give it every symbol's quote again
         transport.write(b"".join(frames))
@@ -548,7 +553,11 @@ class MeshClient:
             elif frame_type == mp.REGISTERED:
                 self._on_registered(mp.parse_json(buf[start:end]))
             elif frame_type == mp.ERROR:
-                log.error("mesh: coordinator refused this edge: %s", mp.parse_json(buf[start:end]))
+                error = mp.parse_json(buf[start:end])
+                refused = f"{error.get('reason')}: {error.get('message')}"
+                if refused != self.refused:  # once per cause, not on every reconnection attempt
+                    log.error("mesh: coordinator refused this edge: %s", refused)
+                self.refused = refused
             elif frame_type != mp.PING:
                 raise mp.ProtocolError(f"unexpected frame type {frame_type} from the coordinator")
 
@@ -638,6 +647,7 @@ class MeshClient:
 
     def _on_registered(self, reply: dict[str, Any]) -> None:
         self._was_registered = True
+        self.refused = None
         if reply.get("generation") == self._generation:
             self._registered_generation = self._generation
         for item in reply.get("rejected", []):

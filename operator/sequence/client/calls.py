@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -19,6 +20,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from sequence_wire import coordinator_api as cc
 from sequence_wire import edge_api as edge
+from sequence_wire.auth import TOKEN_ENV
 
 from .errors import NotFound, Rejected, Unreachable
 
@@ -96,6 +98,9 @@ def base_url(endpoint: str) -> str:
 
 
 def headers(token: str | None) -> dict[str, str]:
+    """The bearer token: the one given, else $SEQUENCE_TOKEN (what `sequence up` exports to its
+    processes and what standalone edges read), else none."""
+    token = token or os.environ.get(TOKEN_ENV) or None
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 

@@ -11,6 +11,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sequence_wire.auth import TOKEN_ENV, TokenError, generate_token, read_token_file, write_token_file
+
 
 def state_dir() -> Path:
     return Path(os.environ.get("SEQUENCE_STATE_DIR", Path.home() / ".sequence" / "local"))
@@ -36,6 +38,7 @@ class LocalState:
     log_dir: str = ""
     processes: dict[str, int] = field(default_factory=dict)  # "coordinator", "edge/<venue>" -> pid
     restarts: dict[str, dict[str, int]] = field(default_factory=dict)  # process -> {"exited"/"hung": n}
+    token_file: str = ""  # the session's bearer token (mode 0600), docs/security.md
 
     @property
     def path(self) -> Path:
@@ -49,6 +52,24 @@ class LocalState:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+        if self.token_file:
+            Path(self.token_file).unlink(missing_ok=True)
+
+    def create_token(self) -> str:
+        """The session's token ($SEQUENCE_TOKEN, else a new one), written to a 0600 file next to
+        the session file, where the CLI verbs read it."""
+        token = os.environ.get(TOKEN_ENV) or generate_token()
+        self.token_file = str(write_token_file(self.path.with_suffix(".token"), token))
+        return token
+
+    def token(self) -> str | None:
+        """The session's token, or None for a session without one (or an unreadable file)."""
+        if not self.token_file:
+            return None
+        try:
+            return read_token_file(self.token_file)
+        except TokenError:
+            return None
 
     @classmethod
     def load(cls, path: Path) -> LocalState:

@@ -41,7 +41,7 @@ class LocalTarget:
         return {d.label for d in self.select(name)}
 
     def _edge(self, dep: LocalDeployment) -> EdgeClient:
-        return EdgeClient(self.state.edge_url(dep))
+        return EdgeClient(self.state.edge_url(dep), token=self.state.token())
 
     def _each(self, name: str | None, action: str) -> list[dict[str, Any]]:
         results = []
@@ -84,12 +84,12 @@ class LocalTarget:
     def mesh(self) -> dict[str, Any]:
         if not self.state.coordinator_url:
             raise TargetError("this session runs no coordinator")
-        with CoordinatorClient(self.state.coordinator_url) as client:
+        with CoordinatorClient(self.state.coordinator_url, token=self.state.token()) as client:
             return client.topology(self.project).as_dict()
 
     def trace(self, order_ref: str) -> dict[str, Any]:
         for url in self.state.edges.values():
-            with EdgeClient(url) as client:
+            with EdgeClient(url, token=self.state.token()) as client:
                 try:
                     return client.trace(order_ref).as_dict()
                 except NotFound:

@@ -25,6 +25,8 @@ from typing import Any
 from rich.console import Console, Group
 from rich.live import Live
 
+from sequence_wire.auth import TOKEN_ENV
+
 from ..client import ApiError, CoordinatorClient, EdgeClient
 from ..project import Project
 from . import launch
@@ -70,6 +72,9 @@ class LocalRun:
         if any(s.project == self.project.name for s in running_sessions()):
             raise RuntimeError(f"{self.project.name} is already running (see `sequence status`)")
         mesh_port, api_port = free_port(), free_port()
+        # One token for the session: the children inherit it as SEQUENCE_TOKEN, this process's
+        # clients send it, the CLI verbs read it from the session's 0600 file (docs/security.md).
+        os.environ[TOKEN_ENV] = self.state.create_token()
         self.coordinator_url = f"http://127.0.0.1:{api_port}"
         self.coordinator = launch.coordinator_process(
             api_port, mesh_port, self.log_dir, on_restart=lambda _: self._coordinator_restarted()
