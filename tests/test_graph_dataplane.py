@@ -19,7 +19,10 @@ BTC, ETH = "BTC-USD", "ETH-USD"
 # the sim markets hold still around BTC 50,000 and ETH 2,500 (tests/graph_procs.py); a node with
 # no limit crosses at the far touch and fills at once. Limits stay inside the edge's default
 # price band (5%).
-TP_PRICE, BID_PRICE = 51_000.0, 49_000.0
+TP_PRICE, BID_PRICE = 52_000.0, 48_000.0
+# marketable limits 2% through the market: they take every level they need and fill at once
+BTC_BUY, BTC_SELL = {"limit_price": 51_000.0}, {"limit_price": 49_000.0}
+ETH_BUY, ETH_SELL = {"limit_price": 2_550.0}, {"limit_price": 2_450.0}
 
 
 # coinbase's graph orders: at most 1,000,000 USD notional; wide quantity and position limits so
@@ -75,10 +78,10 @@ def test_triggers_fire_on_real_edges_hedge_accepted_and_timeout(
     cc, kraken, coinbase = venues
     graph = {
         "nodes": {
-            "entry": node("buy", BTC, 0.02, venue="kraken"),
-            "hedge": node("sell", BTC, venue="coinbase"),
-            "seen": node("buy", ETH, 0.01, venue="coinbase"),
-            "late": node("sell", ETH, 0.01, venue="kraken"),
+            "entry": node("buy", BTC, 0.02, venue="kraken", **BTC_BUY),
+            "hedge": node("sell", BTC, venue="coinbase", **BTC_SELL),
+            "seen": node("buy", ETH, 0.01, venue="coinbase", **ETH_BUY),
+            "late": node("sell", ETH, 0.01, venue="kraken", **ETH_SELL),
         },
         "edges": [
             edge("entry", "seen", "on_accepted"),
@@ -117,7 +120,7 @@ def test_a_full_fill_places_the_bracket_take_profit(venues: tuple[Coordinator, E
     cc, kraken, _ = venues
     graph = {
         "nodes": {
-            "entry": node("buy", BTC, 0.02, venue="kraken"),
+            "entry": node("buy", BTC, 0.02, venue="kraken", **BTC_BUY),
             "take_profit": node("sell", BTC, venue="kraken", limit_price=TP_PRICE),
         },
         "edges": [edge("entry", "take_profit", "on_full_fill", sizing="parent_filled_qty")],
@@ -126,11 +129,11 @@ def test_a_full_fill_places_the_bracket_take_profit(venues: tuple[Coordinator, E
 
     def resting() -> list[dict[str, Any]]:
         g = cc.graph(graph_id)
-        return [o for o in edge_orders(kraken, g) if o["state"] == "open"]
+        return [o for o in edge_orders(kraken, g) if o["state"] == "open" and o["side"] == "sell"]
 
     (tp,) = wait_until(resting, 30, "the take-profit resting on kraken")
-    g = cc.graph(graph_id)
-    assert g["nodes"]["entry"]["status"] == "completed"
+    g = wait_until(lambda: (x := cc.graph(graph_id))["nodes"]["entry"]["status"] == "completed" and x)
+    assert g["edges"]["entry->take_profit"]["fired"]
     assert tp["side"] == "sell" and tp["qty"] == 0.02 and tp["px"] == TP_PRICE
     assert tp["client_order_id"] == orders_of(g, "take_profit")[0]["client_order_id"]
     assert kraken.graph_status()["open"] >= 1
@@ -181,7 +184,7 @@ def test_admission_and_edge_risk_refuse(venues: tuple[Coordinator, Edge, Edge]) 
     assert g["nodes"]["a"]["status"] == "rejected" and g["nodes"]["a"]["filled_qty_1e8"] == 0
     assert "balance check" in g["nodes"]["a"]["reason"] and "available" in g["nodes"]["a"]["reason"]
     assert not g["nodes"]["a"]["orders"]  # refused before any order left
-    small = {**broke, "nodes": {"a": node("buy", BTC, 0.001, venue="kraken")}}
+    small = {**broke, "nodes": {"a": node("buy", BTC, 0.001, venue="kraken", **BTC_BUY)}}
     assert settled(cc, submitted(cc, small), "completed")["nodes"]["a"]["filled_qty_1e8"] == 100_000
     before += 1  # that one traded
     bad = cc.submit({"nodes": {"a": {"side": "hold", "symbol": BTC, "qty": 1}}, "edges": []})

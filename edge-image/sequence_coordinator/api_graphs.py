@@ -47,11 +47,12 @@ def _json(model: BaseModel, status: int = 200) -> web.Response:
 
 
 async def _body(request: web.Request, *, optional: bool = False) -> Any:
-    if optional and not (await request.read()).strip():
-        return {}
-    if not request.can_read_body:
+    """The JSON body; `optional`: an empty body is {}."""
+    if not (await request.read()).strip():
+        if optional:
+            return {}
         raise RequestError("InvalidBody", "the request needs a JSON object body")
-    return await read_json(request)
+    return await read_json(request)  # aiohttp keeps the bytes read above
 
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
