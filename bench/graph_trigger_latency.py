@@ -49,6 +49,10 @@ from _mesh_procs import TOKEN, free_port  # noqa: E402  (the run's token, inheri
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WASM = HERE.parent / "examples/mesh-ping/mesh_ping.wasm"
 BTC = "BTC-USD"
+# the sim markets centre on 50,000 (--start-price); limits 2% through it fill at once and stay
+# inside the edges' default 5% price band
+START = "BTC-USD=50000"
+TAKE_BUY, TAKE_SELL = {"limit_price": 51_000.0}, {"limit_price": 49_000.0}
 # the graph orders' limits on the bench edges: wide, so that 1,000 graphs admitted in a burst are
 # not refused by the edge's default rate and position limits
 GRAPH_RISK = json.dumps(
@@ -56,8 +60,8 @@ GRAPH_RISK = json.dumps(
         "max_orders_per_sec": 1e6,
         "max_position": 1e6,
         "max_order_qty": 1e6,
-        "max_notional": 1e12,
-        "max_loss": 1e12,
+        "max_notional": 1e9,
+        "max_loss": 1e9,
     }
 )
 
@@ -86,7 +90,10 @@ class Proc:
         with open(log, "wb") as out:
             self.proc = subprocess.Popen([*cli(), *args], stdout=out, stderr=subprocess.STDOUT)
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0, headers=AUTH)
-        wait(lambda: self.http.get("/healthz").status_code == 200, what=f"{args[0]} on {port}")
+        try:
+            wait(lambda: self.http.get("/healthz").status_code == 200, what=f"{args[0]} on {port}")
+        except RuntimeError:
+            raise RuntimeError(f"{args[0]} did not start: {log.read_text()[-2000:]}") from None
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -160,6 +167,7 @@ async def admit(port: int, n: int, concurrency: int = 16) -> float:
                 "symbol": BTC,
                 "qty": 0.0002,
                 "venue": "kraken",
+                **TAKE_BUY,
                 "twap": {"slices": 2, "interval_ms": 3_600_000},
             }
         },
@@ -233,6 +241,8 @@ def main() -> None:
                     "warning",
                     "--graph-risk",
                     GRAPH_RISK,
+                    "--start-price",
+                    START,
                 ],
                 port,
                 tmp / f"{venue}.log",
