@@ -131,26 +131,35 @@ def trace_ts(edge: Proc, client_order_id: str, event: str) -> int | None:
 def trigger_latencies(cc: Proc, kraken: Proc, coinbase: Proc, n: int) -> list[float]:
     graph = {
         "nodes": {
-            "parent": {"side": "buy", "symbol": BTC, "qty": 0.001, "venue": "kraken", "limit_price": 1e6},
+            "parent": {"side": "buy", "symbol": BTC, "qty": 0.001, "venue": "kraken", **TAKE_BUY},
             "child": {
                 "side": "sell",
                 "symbol": BTC,
                 "derived": True,
                 "venue": "coinbase",
-                "limit_price": 1.0,
+                **TAKE_SELL,
             },
         },
         "edges": [{"from": "parent", "to": "child", "trigger": "on_first_fill"}],
     }
     out = []
     for _ in range(n):
-        graph_id = cc.http.post("/v1/graphs", json=graph).json()["graph_id"]
-        g = wait(
-            lambda gid=graph_id: (
-                (s := cc.http.get(f"/v1/graphs/{gid}").json())["status"] == "completed" and s
-            ),
-            what="a trigger graph to complete",
-        )
+        resp = cc.http.post("/v1/graphs", json=graph)
+        if resp.status_code != 201:
+            raise RuntimeError(f"submit answered {resp.status_code}: {resp.text}")
+        graph_id = resp.json()["graph_id"]
+        try:
+            g = wait(
+                lambda gid=graph_id: (
+                    (s := cc.http.get(f"/v1/graphs/{gid}").json())["status"] == "completed" and s
+                ),
+                timeout=30,
+                what="a trigger graph to complete",
+            )
+        except RuntimeError:
+            raise RuntimeError(
+                f"graph did not complete: {cc.http.get(f'/v1/graphs/{graph_id}').text}"
+            ) from None
         parent = g["nodes"]["parent"]["orders"][0]["client_order_id"]
         child = g["nodes"]["child"]["orders"][0]["client_order_id"]
         fill, ack = trace_ts(kraken, parent, "fill"), trace_ts(coinbase, child, "ack")
@@ -243,6 +252,8 @@ def main() -> None:
                     GRAPH_RISK,
                     "--start-price",
                     START,
+                    "--volatility-bps",
+                    "5",  # the sim wanders about 11x this around START: well inside the band
                 ],
                 port,
                 tmp / f"{venue}.log",
