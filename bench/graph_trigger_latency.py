@@ -177,6 +177,7 @@ async def admit(port: int, n: int, concurrency: int = 16) -> float:
                 "qty": 0.0002,
                 "venue": "kraken",
                 **TAKE_BUY,
+                "urgency": "urgent",  # each slice crosses at once (normal starts passive and rests)
                 "twap": {"slices": 2, "interval_ms": 3_600_000},
             }
         },
