@@ -7,6 +7,7 @@
     PUT    /v1/mesh/{group}           routing table {"members": [{deployment, label, venue, peers}]}
     DELETE /v1/mesh/{group}           forget the routing table (registered labels define the group again)
     GET    /v1/edges                  connected edges with their client-side counters
+    /v1/graphs...                     execution graphs (api_graphs.py, docs/graphs.md)
 
 Bodies are the models of `sequence_wire.coordinator_api`; errors are 4xx with
 {"error": {"reason": "CamelCase", "message": "..."}} and the edge API's reasons (`sequence_wire.errors`),
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -35,6 +37,9 @@ from sequence_wire.http_auth import auth_middleware
 from sequence_wire.mesh import LATENCY_BUCKETS_NS
 from sequence_wire.server import json_errors, read_json, reply
 
+from .api_graphs import GraphCollector, add_graph_routes
+from .graphs.gateway import GraphGateway
+from .graphs.journal import GraphJournal
 from .router import DROP_REASONS, GROUP_RE, Coordinator, EdgeConnection, Member
 
 log = logging.getLogger("sequence.coordinator")
@@ -56,7 +61,7 @@ def parse_members(body: Any) -> list[Member]:
     return [Member(m.deployment, m.label, m.venue, tuple(m.peers)) for m in table.members]
 
 
-def make_app(coordinator: Coordinator) -> web.Application:
+def make_app(coordinator: Coordinator, graphs: GraphGateway | None = None) -> web.Application:
     app = web.Application(middlewares=[auth_middleware(coordinator.credentials), json_errors])
     app[COORDINATOR_KEY] = coordinator
     registry = CollectorRegistry(auto_describe=True)
@@ -112,6 +117,9 @@ def make_app(coordinator: Coordinator) -> web.Application:
     app.router.add_put("/v1/mesh/{group}", put_table)
     app.router.add_delete("/v1/mesh/{group}", delete_table)
     app.router.add_get("/v1/edges", edges)
+    if graphs is not None:
+        add_graph_routes(app, graphs)  # /v1/graphs (api_graphs.py)
+        registry.register(GraphCollector(graphs))
     return app
 
 
@@ -195,15 +203,22 @@ async def serve(
     peer_timeout_s: float = 5.0,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[], None] | None = None,
+    state_dir: str | None = None,
 ) -> None:
-    """Run the coordinator until `stop` is set (or SIGTERM/SIGINT when stop is None)."""
+    """Run the coordinator until `stop` is set (or SIGTERM/SIGINT when stop is None).
+
+    The execution-graph engine runs on the same loop; with `state_dir` its journal is
+    `STATE_DIR/graphs.sqlite` and a restart resumes every graph that had not finished."""
     log.info("coordinator: %s", credentials.source)  # the first line: names a generated token's file
     loop = asyncio.get_running_loop()
     coordinator = Coordinator(credentials=credentials, heartbeat_s=heartbeat_s, peer_timeout_s=peer_timeout_s)
+    journal = GraphJournal(os.path.join(state_dir, "graphs.sqlite")) if state_dir else None
+    graphs = GraphGateway(coordinator, journal=journal)
+    graphs.start()
     mesh_server = await loop.create_server(
         lambda: EdgeConnection(coordinator), bind, mesh_port, reuse_address=True
     )
-    runner = web.AppRunner(make_app(coordinator), access_log=None)
+    runner = web.AppRunner(make_app(coordinator, graphs), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, bind, port, reuse_address=True).start()
     heartbeat = asyncio.create_task(coordinator.heartbeat_loop())
@@ -218,6 +233,7 @@ async def serve(
         await stop.wait()
     finally:
         heartbeat.cancel()
+        graphs.close()
         mesh_server.close()
         for conn in list(coordinator.connections):
             conn.close(abort=True)

@@ -1,5 +1,5 @@
 """`sequence coordinator` (also `python -m sequence_coordinator`): the Central Coordinator of a
-namespace (mesh routing, NBBO).
+namespace (mesh routing, NBBO, execution graphs).
 
 The `sequence` CLI loads this command by name only when it runs; importing this module loads
 click and nothing else of the coordinator.
@@ -8,6 +8,7 @@ click and nothing else of the coordinator.
 from __future__ import annotations
 
 import logging
+import os
 
 import click
 
@@ -52,6 +53,13 @@ import click
     "/metrics needs the control token]",
 )
 @click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, writable=True),
+    default=None,
+    help="Directory of the execution-graph journal (graphs.sqlite): a restart resumes every running "
+    "graph  [default: none, graphs live in memory only]",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
 )
 def coordinator(
@@ -62,6 +70,7 @@ def coordinator(
     peer_timeout: float,
     token_file: str | None,
     metrics_token_file: str | None,
+    state_dir: str | None,
     log_level: str,
 ) -> None:
     """Run the coordinator: edges connect on --mesh-port; topology, routing tables and metrics on --port."""
@@ -74,13 +83,21 @@ def coordinator(
 
     from .api import run
 
+    if state_dir is not None:
+        os.makedirs(state_dir, mode=0o700, exist_ok=True)
     try:
         credentials = load_credentials("coordinator", port, token_file, metrics_token_file)
     except (TokenError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     try:
         run(
-            bind, port, mesh_port, credentials=credentials, heartbeat_s=heartbeat, peer_timeout_s=peer_timeout
+            bind,
+            port,
+            mesh_port,
+            credentials=credentials,
+            heartbeat_s=heartbeat,
+            peer_timeout_s=peer_timeout,
+            state_dir=state_dir,
         )
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {bind}:{port}/{mesh_port}: {exc}") from exc

@@ -27,7 +27,7 @@ import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sequence_wire import mesh as mp
 from sequence_wire.auth import Credentials
@@ -68,6 +68,21 @@ DROP_REASONS = (
 
 class RegistrationError(ValueError):
     pass
+
+
+class EdgeObserver(Protocol):
+    """Who else needs to see the edges (graphs.gateway.GraphGateway, the execution-graph engine):
+    connects, disconnects, tops of book and the graph-order frames (ORDER_EVENTS, ACCOUNT)."""
+
+    def edge_up(self, conn: EdgeConnection) -> None: ...
+
+    def edge_down(self, conn: EdgeConnection) -> None: ...
+
+    def top_of_book(
+        self, venue: str, symbol: str, bid: int, bid_qty: int, ask: int, ask_qty: int
+    ) -> None: ...
+
+    def graph_frame(self, conn: EdgeConnection, frame_type: int, body: dict[str, Any]) -> None: ...
 
 
 @dataclass(eq=False)
@@ -229,6 +244,7 @@ class Coordinator:
         self.nbbo_pushes = 0
         self.protocol_errors = 0
         self._dirty: list[EdgeConnection] = []
+        self.observer: EdgeObserver | None = None  # the graph engine's gateway, when it runs
 
     # ------------------------------------------------------------- hot path
 
@@ -416,6 +432,8 @@ class Coordinator:
         self.connections.discard(conn)
         if self.venue_owners.get(conn.venue) is conn:
             del self.venue_owners[conn.venue]
+        if self.observer is not None and conn.hello_done:
+            self.observer.edge_down(conn)
         if conn.instances:
             self._replace_instances(conn, {})
         for symbol, quote in self.nbbo.remove_source(conn).items():
@@ -475,6 +493,8 @@ class Coordinator:
             raise mp.ProtocolError("TOB frame: symbol length does not match the frame")
         symbol = data[pos:end].decode("utf-8", "replace")
         self.tob_updates += 1
+        if self.observer is not None:
+            self.observer.top_of_book(conn.venue, symbol, bid_px, bid_qty, ask_px, ask_qty)
         venues_before = len(self.nbbo.venues)
         quote = self.nbbo.update(conn, symbol, TopOfBook(conn.venue, bid_px, bid_qty, ask_px, ask_qty, ts_ns))
         if len(self.nbbo.venues) != venues_before:
@@ -678,6 +698,8 @@ class EdgeConnection(asyncio.Protocol):
                 )
         elif frame_type == mp.HELLO:
             self._hello(mp.parse_json(buf[start:end]))
+        elif frame_type in (mp.ORDER_EVENTS, mp.ACCOUNT) and coordinator.observer is not None:
+            coordinator.observer.graph_frame(self, frame_type, mp.parse_json(buf[start:end]))
         else:
             raise mp.ProtocolError(f"unexpected frame type {mp.FRAME_NAMES.get(frame_type, frame_type)}")
 
@@ -726,6 +748,8 @@ class EdgeConnection(asyncio.Protocol):
         if len(coordinator.nbbo.venues) != venues_before:
             coordinator.broadcast_venues()
         log.info("edge %s (venue %s) connected from %s", edge_id, venue, self.peer)
+        if coordinator.observer is not None:
+            coordinator.observer.edge_up(self)
 
     # output ---------------------------------------------------------------
 

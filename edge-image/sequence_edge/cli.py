@@ -74,6 +74,24 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
+def _graph_risk(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dict[str, Any] | None:
+    """The limits graph orders set themselves (the rest come from the edge's default risk)."""
+    if value is None:
+        return None
+    import json
+
+    from .edge_policy import check_risk_values  # the deployment risk rules, the same checks
+
+    try:
+        limits = json.loads(value)
+        if not isinstance(limits, dict):
+            raise ValueError("must be a JSON object of risk limits")
+        check_risk_values(limits, where="graph-risk")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return {k: v for k, v in limits.items() if v is not None}
+
+
 # the same help options as under `sequence`, so `python -m` reads the same
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--venue", required=True, help="Venue this edge serves (e.g. kraken)")
@@ -233,6 +251,21 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     "process: a crash in one takes the edge down. Off by default",
 )
 @click.option(
+    "--graph-equity",
+    default=100_000.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Paper USD equity of the account execution-graph orders trade (its balance checks)",
+)
+@click.option(
+    "--graph-risk",
+    default=None,
+    callback=_graph_risk,
+    metavar="JSON",
+    help="Pre-trade limits of execution-graph orders, the deployment risk fields (e.g. "
+    '\'{"max_notional": 50000, "max_orders_per_sec": 50}\')  [default: the edge\'s default risk]',
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"])
 )
 @policy_options
@@ -269,6 +302,8 @@ def edge(
     metrics_token_file: str | None,
     coordinator_token_file: str | None,
     allow_native: bool,
+    graph_equity: float,
+    graph_risk: dict[str, Any] | None,
     log_level: str,
     policy: Any,
 ) -> None:
@@ -324,6 +359,8 @@ def edge(
         state_dir=state_dir,
         journal_fsync_ms=journal_fsync_ms,
         allow_native=allow_native,
+        graph_equity_usd=graph_equity,
+        graph_risk=graph_risk,
     )
     try:
         run_loop(

@@ -85,6 +85,10 @@ class EdgeConfig:
     journal_fsync_ms: int = 200
     # Native (.so) algorithms run unsandboxed in this process: only with --allow-native.
     allow_native: bool = False
+    # Execution-graph orders (orders/graph_orders.py): the paper equity of the `:graphs` account
+    # and its pre-trade limits (RiskLimits fields, natural units; None: the edge's default risk).
+    graph_equity_usd: float = 100_000.0
+    graph_risk: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.edge_id:
@@ -143,6 +147,17 @@ class MeshLink(Protocol):
     def deployment_status(self, deployment_id: str) -> dict[str, Any]: ...
 
 
+class GraphOrdersLink(Protocol):
+    """The edge's side of execution-graph orders (orders.graph_orders.GraphOrders, plugged in by
+    mesh.bridge.EdgeMesh): polled after every step, shown in /v1/edge and /v1/graph-orders."""
+
+    def poll(self) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def orders(self, open_only: bool) -> list[dict[str, Any]]: ...
+
+
 TopOfBookSink = Callable[[str, int, int, int, int], None]  # symbol, bid px, bid qty, ask px, ask qty
 NO_VENUE = 255  # Nbbo venue index of a venue the instance's table does not name
 
@@ -174,6 +189,7 @@ class Edge:
         self.top_of_book_sink = top_of_book_sink
         self.on_deployments_changed: Callable[[], None] | None = None
         self.mesh: MeshLink | None = None  # set by EdgeMesh when a coordinator is configured
+        self.graph_orders: GraphOrdersLink | None = None  # set by EdgeMesh too
         self._tob_published: dict[str, tuple[int, int, int, int]] = {}
         self.mesh_dropped: dict[str, int] = {}
         self.venue_names = list(config.venue_names or [config.venue])
@@ -529,6 +545,8 @@ class Edge:
         self._apply_subscriptions()
         for dep in list(self.deployments.values()):
             self._housekeep(dep)
+        if self.graph_orders is not None:
+            self.graph_orders.poll()  # fills of resting graph orders go back to the coordinator
         if now >= self.next_heartbeat_ns:
             self.next_heartbeat_ns = now + HEARTBEAT_NS
             self.host.heartbeat(now)
@@ -686,6 +704,9 @@ class Edge:
             if self.durable is not None
             else None,
             mesh=mesh.model_copy(update={"dropped": self.mesh_drops()}),
+            graph_orders=wire.GraphOrdersInfo.model_validate(self.graph_orders.status())
+            if self.graph_orders is not None
+            else None,
         )
 
     def status(self, deployment_id: str, state: str | None = None) -> wire.DeploymentStatus:

@@ -119,6 +119,25 @@ class EdgeMesh(Reply):
     dropped: dict[str, int] = Field(default_factory=dict)
 
 
+class GraphOrdersInfo(Reply):
+    """`/v1/edge` `graph_orders`: the execution-graph orders the coordinator sent this edge (its
+    `:graphs` OMS account, docs/graphs.md); null without a coordinator."""
+
+    account: str = Field(description="The OMS account graph orders trade in (`:graphs`)")
+    open: int = Field(description="Graph orders resting now")
+    orders: int = Field(description="Places received")
+    acks: int
+    fills: int
+    cancels: int
+    rejects: int
+    invalid: int = Field(description="ORDER frames refused as malformed")
+    events_unsent: int = Field(description="Events waiting for the coordinator to be back")
+    events_dropped: int = Field(description="Events dropped while it was away (beyond 65,536)")
+    equity_usd: float
+    available_usd: float
+    positions_1e8: dict[str, int]
+
+
 class JournalInfo(Reply):
     """Where the edge journals its deployments' trading state (docs/operations.md, "Durable state")."""
 
@@ -158,6 +177,9 @@ class EdgeInfo(Reply):
     venues: list[str]
     journal: JournalInfo | None = Field(default=None, description="null without --state-dir")
     mesh: EdgeMesh
+    graph_orders: GraphOrdersInfo | None = Field(
+        default=None, description="Execution-graph orders; null without --coordinator"
+    )
 
 
 class LastError(Reply):

@@ -73,6 +73,12 @@ COORDINATOR_REASONS: dict[str, int] = {
     **COMMON_REASONS,
     "BadGroupName": 400,
     "InvalidRoutingTable": 400,
+    # execution graphs (docs/graphs.md): the graph engine's errors by name
+    "AdmissionError": 422,  # an invalid graph, or one its admission risk refuses: nothing placed
+    "GraphNotFound": 404,  # no such graph, or no such node in it
+    "GraphStateError": 409,  # the graph finished already, or is not paused (resume)
+    "GraphError": 400,  # an invalid amend
+    "InvalidBody": 400,  # a cancel/resume body that is not its model, or a missing body
 }
 REASONS: dict[str, int] = {**EDGE_REASONS, **COORDINATOR_REASONS}
 

@@ -31,6 +31,15 @@ fixed binary headers; rare control frames carry a JSON object.
                           bid_venue u8, ask_venue u8, sym_len u8, symbol, count u16, handles u32[count]
     HELLO, WELCOME, REGISTER, REGISTERED, VENUES, STATS, ERROR: JSON objects; PING: empty.
 
+Execution-graph orders (the coordinator's graph engine trading through an edge's OMS; JSON
+objects, see `graph_order_problem` and docs/graphs.md "Order path"):
+
+    ORDER         cc -> edge  {"op": "place", "id", "symbol", "side", "qty_1e8", "price_1e8" | null,
+                               "tif"} or {"op": "cancel", "id"}; `id` is the graph's client order id
+    ORDER_EVENTS  edge -> cc  {"events": [{"id", "kind": "ack"|"fill"|"cancel"|"reject",
+                               "qty_1e8", "price_1e8", "cum_filled_1e8", "reason"}, ...]}
+    ACCOUNT       edge -> cc  {"equity_usd", "available_usd", "positions_1e8": {symbol: signed qty}}
+
 `seq` is the sender's sequence number on the link (sending instance -> label),
 assigned by the sending edge for every send, including the ones it had to
 drop; `hop` counts DELIVER frames per (sending instance, receiving instance)
@@ -70,6 +79,9 @@ VENUES = 9
 STATS = 10
 PING = 11
 ERROR = 12
+ORDER = 13
+ORDER_EVENTS = 14
+ACCOUNT = 15
 
 FRAME_NAMES = {
     HELLO: "HELLO",
@@ -84,6 +96,9 @@ FRAME_NAMES = {
     STATS: "STATS",
     PING: "PING",
     ERROR: "ERROR",
+    ORDER: "ORDER",
+    ORDER_EVENTS: "ORDER_EVENTS",
+    ACCOUNT: "ACCOUNT",
 }
 
 SEND_HEADER = struct.Struct("<IQQB")
@@ -148,6 +163,66 @@ def parse_json(body: bytes | memoryview) -> dict[str, Any]:
     return obj
 
 
+ORDER_SIDES = ("buy", "sell")
+ORDER_TIFS = ("gtc", "ioc", "post_only")
+ORDER_EVENT_KINDS = ("ack", "fill", "cancel", "reject")
+MAX_ORDER_ID = 128  # characters in a graph client order id
+MAX_SYMBOL = 32
+
+
+def _u64(value: Any, *, positive: bool) -> bool:
+    return type(value) is int and (1 if positive else 0) <= value < 2**64
+
+
+def graph_order_problem(order: dict[str, Any]) -> str | None:
+    """What is wrong with an ORDER body, or None; the edge answers a bad one with a reject event."""
+    op, order_id = order.get("op"), order.get("id")
+    if not isinstance(order_id, str) or not 0 < len(order_id) <= MAX_ORDER_ID:
+        return f"id must be a string of 1..{MAX_ORDER_ID} characters"
+    if op == "cancel":
+        return None
+    if op != "place":
+        return f"op must be place or cancel, got {op!r}"
+    symbol = order.get("symbol")
+    if not isinstance(symbol, str) or not 0 < len(symbol) <= MAX_SYMBOL:
+        return f"symbol must be a string of 1..{MAX_SYMBOL} characters"
+    if order.get("side") not in ORDER_SIDES:
+        return f"side must be buy or sell, got {order.get('side')!r}"
+    if order.get("tif") not in ORDER_TIFS:
+        return f"tif must be one of {', '.join(ORDER_TIFS)}, got {order.get('tif')!r}"
+    if not _u64(order.get("qty_1e8"), positive=True):
+        return "qty_1e8 must be a positive 64-bit integer"
+    price = order.get("price_1e8")
+    if price is not None and not _u64(price, positive=True):
+        return "price_1e8 must be a positive 64-bit integer, or null for a market order"
+    return None
+
+
+def place_order_frame(
+    order_id: str, symbol: str, side: str, qty_1e8: int, price_1e8: int | None, tif: str
+) -> bytes:
+    return json_frame(
+        ORDER,
+        {
+            "op": "place",
+            "id": order_id,
+            "symbol": symbol,
+            "side": side,
+            "qty_1e8": qty_1e8,
+            "price_1e8": price_1e8,
+            "tif": tif,
+        },
+    )
+
+
+def cancel_order_frame(order_id: str) -> bytes:
+    return json_frame(ORDER, {"op": "cancel", "id": order_id})
+
+
+def order_events_frame(events: list[dict[str, Any]]) -> bytes:
+    return json_frame(ORDER_EVENTS, {"events": events})
+
+
 def send_frame(from_handle: int, seq: int, send_ts_ns: int, label: bytes, payload: bytes) -> bytes:
     n = SEND_HEADER.size + 1 + len(label) + len(payload)
     return SEND_FRAME.pack(n, SEND, from_handle, seq, send_ts_ns, len(label)) + label + payload
@@ -209,6 +284,7 @@ class FrameReader:
 
 
 __all__ = [
+    "ACCOUNT",
     "DELIVER",
     "DELIVER_FRAME",
     "DELIVER_HEADER",
@@ -221,6 +297,8 @@ __all__ = [
     "MAX_PAYLOAD",
     "NBBO",
     "NO_VENUE",
+    "ORDER",
+    "ORDER_EVENTS",
     "PING",
     "PROTOCOL_VERSION",
     "REGISTER",

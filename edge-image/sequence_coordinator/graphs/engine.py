@@ -289,29 +289,35 @@ class GraphEngine:
         return self.next_wakeup_ms()
 
     def next_wakeup_ms(self) -> int | None:
-        """The earliest time something is due without an event (None: nothing scheduled)."""
-        now = self.clock.now_ms()
+        """The earliest time something is due without an event (None: nothing scheduled).
+
+        Each graph's own next time is computed whenever it changes (`_flush`), so this is a
+        min over the running graphs, not a walk over every slice."""
+        times = [r.wakeup_ms for r in self.runs.values() if r.wakeup_ms is not None]
+        return min(times) if times else None
+
+    def _run_wakeup_ms(self, run: GraphRun, now: int) -> int | None:
+        """When `run` next needs a poll without an event, as of `now`."""
+        g = run.g
+        if g.final_status is not None or g.paused:
+            return None
         times: list[int] = []
-        for run in self.runs.values():
-            g = run.g
-            if g.final_status is not None or g.paused:
+        for edge, state in zip(run.spec.edges, g.edges, strict=True):
+            at = triggers.timeout_at_ms(edge, state, g.nodes[edge.from_])
+            if at is not None:
+                times.append(at)
+        for node in g.nodes.values():
+            if not node.working:
                 continue
-            for edge, state in zip(run.spec.edges, g.edges, strict=True):
-                at = triggers.timeout_at_ms(edge, state, g.nodes[edge.from_])
-                if at is not None:
-                    times.append(at)
-            for node in g.nodes.values():
-                if not node.working:
-                    continue
-                for sl in node.slices:
-                    if sl.status == "pending":
-                        times.append(sl.start_ms)
-                    elif sl.status == "active":
-                        if sl.retry_at_ms > now:
-                            times.append(sl.retry_at_ms)
-                        if sl.horizon_end_ms is not None:
-                            step = max(REPRICE_MIN_MS, (sl.horizon_end_ms - sl.start_ms) // 20)
-                            times.append(min(sl.horizon_end_ms, now + step))
+            for sl in node.slices:
+                if sl.status == "pending":
+                    times.append(sl.start_ms)
+                elif sl.status == "active":
+                    if sl.retry_at_ms > now:
+                        times.append(sl.retry_at_ms)
+                    if sl.horizon_end_ms is not None:
+                        step = max(REPRICE_MIN_MS, (sl.horizon_end_ms - sl.start_ms) // 20)
+                        times.append(min(sl.horizon_end_ms, now + step))
         return min(times) if times else None
 
     # ------------------------------------------------------------ internals
@@ -355,7 +361,7 @@ class GraphEngine:
     def _market_moved(self, symbol: str) -> None:
         now = self.clock.now_ms()
         runs = [self.runs[gid] for gid in self._by_symbol.get(symbol, ())]
-        runs = [r for r in runs if r.g.final_status is None]
+        runs = [r for r in runs if r.watching and r.g.final_status is None]
         for run in runs:
             run.step(now)
         self._flush(runs)
@@ -371,6 +377,13 @@ class GraphEngine:
 
     def _flush(self, runs: list[GraphRun], *, force: bool = False) -> None:
         """Journal the changed graphs, then send their queued orders and cancels."""
+        self._send(runs, force=force)
+        now = self.clock.now_ms()
+        for run in runs:  # every change goes through here: cache what quotes and timers need
+            run.watching = run.watches_market()
+            run.wakeup_ms = self._run_wakeup_ms(run, now)
+
+    def _send(self, runs: list[GraphRun], *, force: bool) -> None:
         while True:
             dirty = [r for r in runs if force or r.outbox or self._fingerprint(r.g) != r.saved_fingerprint]
             if self.journal is not None and dirty:

@@ -53,6 +53,23 @@ class GraphRun:
                 and self.spec.nodes[n].side != src.side
             ]
 
+        # a price move can matter at any time: price triggers, runtime limits on marked PnL/position
+        runtime = self.spec.risk.runtime
+        self.always_watches_market = any(
+            isinstance(e.trigger, dict) and "on_price" in e.trigger for e in self.spec.edges
+        ) or any(v is not None for v in runtime.model_dump().values())
+        self.watching = True  # watches_market() as of the last change (the engine keeps it current)
+        self.wakeup_ms: int | None = None  # when it next needs a poll, as of the last change (engine)
+
+    def watches_market(self) -> bool:
+        """Does a price move matter now? Otherwise a quote need not step this graph (a TWAP between
+        slices, a node waiting for its trigger): its next event or timer will."""
+        if self.always_watches_market:
+            return True
+        return any(
+            sl.status == "active" for node in self.g.nodes.values() if node.working for sl in node.slices
+        )
+
     @classmethod
     def create(
         cls,

@@ -172,6 +172,14 @@ async def orders(request: web.Request) -> web.Response:
     return reply(edge.orders(dep_id, _flag(request, "open") if "open" in request.query else False))
 
 
+async def graph_orders(request: web.Request) -> web.Response:
+    """Execution-graph orders on this edge (each with its graph client order id); ?open=1: resting."""
+    edge = edge_of(request)
+    open_only = _flag(request, "open") if "open" in request.query else False
+    rows = edge.graph_orders.orders(open_only) if edge.graph_orders is not None else []
+    return web.json_response({"orders": rows})
+
+
 async def trace(request: web.Request) -> web.Response:
     return reply(edge_of(request).trace(request.match_info["ref"]))
 
@@ -198,6 +206,7 @@ def make_app(edge: Edge, credentials: Credentials) -> web.Application:
     app.router.add_get("/v1/deployments/{id}/logs", logs)
     app.router.add_get("/v1/deployments/{id}/orders", orders)
     app.router.add_get("/v1/orders/{ref}/trace", trace)
+    app.router.add_get("/v1/graph-orders", graph_orders)
     return app
 
 

@@ -104,6 +104,23 @@ class EdgeCollector(Collector):
             )
             reconnects.add_metric(base, client["reconnects"])
             yield reconnects
+        if edge.graph_orders is not None:
+            graph = edge.graph_orders.status()
+            events = CounterMetricFamily(
+                "sequence_edge_graph_order_events",
+                "Execution-graph order outcomes on this edge (orders received, acks, fills, cancels, rejects)",
+                labels=[*labels, "kind"],
+            )
+            for kind in ("orders", "acks", "fills", "cancels", "rejects"):
+                events.add_metric([*base, kind], graph[kind])
+            yield events
+            resting = GaugeMetricFamily(
+                "sequence_edge_graph_orders_open",
+                "Execution-graph orders resting on this edge",
+                labels=labels,
+            )
+            resting.add_metric(base, graph["open"])
+            yield resting
         yield from self._deployments(base, labels)
 
     def _deployments(self, base: list[str], labels: list[str]) -> Iterator[Metric]:

@@ -19,6 +19,7 @@ from typing import Any
 from sequence_wire.edge_api import EdgeMesh as EdgeMeshStatus
 
 from ..edge import Edge, OutboundMessage
+from ..orders.graph_orders import GraphOrders
 from .client import MeshClient, MeshInstance, Nbbo
 
 log = logging.getLogger("sequence.edge")
@@ -61,6 +62,17 @@ class EdgeMesh:
         edge.mesh_sink = self._sink
         edge.top_of_book_sink = self.client.publish_top_of_book
         edge.on_deployments_changed = self.register
+        # execution-graph orders from the coordinator go through this edge's OMS and risk
+        self.graph_orders = GraphOrders(
+            edge,
+            self.client.write_frame,
+            equity_usd=edge.config.graph_equity_usd,
+            # the edge's default risk, with the limits --graph-risk sets in place of those
+            risk={**edge.config.policy.default_risk, **(edge.config.graph_risk or {})},
+        )
+        edge.graph_orders = self.graph_orders
+        self.client.on_graph_order = self.graph_orders.on_order
+        self.client.on_connected = self.graph_orders.on_connected
 
     async def start(self) -> None:
         """Inside the edge's loop: connect in the background (the edge trades with or without it)."""
@@ -71,6 +83,7 @@ class EdgeMesh:
         self.edge.mesh_sink = None
         self.edge.top_of_book_sink = None
         self.edge.on_deployments_changed = None
+        self.edge.graph_orders = None
         await self.client.close()
 
     def register(self) -> None:

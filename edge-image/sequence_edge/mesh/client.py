@@ -125,6 +125,9 @@ class MeshClient:
         self.on_message = on_message
         self.on_nbbo = on_nbbo
         self.on_symbol_nbbo = on_symbol_nbbo
+        # execution-graph orders (orders/graph_orders.py): ORDER frames in, called on every connection
+        self.on_graph_order: Callable[[dict[str, Any]], Any] | None = None
+        self.on_connected: Callable[[], Any] | None = None
         self.nbbo_interval_s = nbbo_interval_ms / 1000
         self.heartbeat_s = heartbeat_s
         self.peer_timeout_s = peer_timeout_s
@@ -375,6 +378,14 @@ class MeshClient:
             self.sent += count
         self._out.clear()
 
+    def write_frame(self, frame: bytes) -> bool:
+        """Write one whole frame now, after the queued sends; False when not connected (dropped)."""
+        if self._transport is None:
+            return False
+        self._flush()
+        self._transport.write(frame)
+        return True
+
     # ------------------------------------------------------------------ top of book
 
     def publish_top_of_book(
@@ -473,6 +484,12 @@ class MeshClient:
                 self._send_tob(symbol)
         assert self._connected_event is not None
         self._connected_event.set()
+        if self.on_connected is not None:
+            try:
+                self.on_connected()
+            except Exception:
+                self.callback_errors += 1
+                log.exception("mesh: on_connected callback failed")
 
     def _detached(self) -> None:
         if self._transport is not None and self._was_registered and not self._closing:
@@ -525,6 +542,14 @@ class MeshClient:
                 venues = mp.parse_json(buf[start:end]).get("venues")
                 if isinstance(venues, list):
                     self.venues = [str(v) for v in venues]
+            elif frame_type == mp.ORDER and self.on_graph_order is not None:
+                try:
+                    self.on_graph_order(mp.parse_json(buf[start:end]))
+                except mp.ProtocolError:
+                    raise
+                except Exception:
+                    self.callback_errors += 1
+                    log.exception("mesh: graph order failed")
             elif frame_type == mp.REGISTERED:
                 self._on_registered(mp.parse_json(buf[start:end]))
             elif frame_type == mp.ERROR:
