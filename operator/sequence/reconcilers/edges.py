@@ -59,7 +59,7 @@ async def _probe(rt: Runtime, pod: str | None, endpoint: str, previous: dict[str
         info = await rt.edge(endpoint).info()
     except ApiError as exc:
         entry["error"] = exc.message
-        if exc.message == "timed out":  # the process is there but does not answer: hung (or swamped)
+        if exc.message.startswith("timed out"):  # the process is there but does not answer: hung (or swamped)
             entry["error"] = (
                 f"not answering: no reply within {rt.settings.edge_timeout:g}s (hung or overloaded)"
             )
