@@ -428,7 +428,9 @@ class Kind:
     status: type[StatusBase]
     columns: tuple[Column, ...]
     description: str
-    # CEL rules on .spec: (rule, message)
+    # CEL rules on .spec: (rule, message). A rule must hold on a spec with any optional field absent
+    # (guard with has()): the API server evaluates it on what the user sent plus schema defaults, and a
+    # missing key is an error, not false (tests/test_cel_rules.py checks every rule that way).
     spec_rules: tuple[tuple[str, str], ...] = ()
     field_rules: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
@@ -482,7 +484,7 @@ KINDS: tuple[Kind, ...] = (
         "Algorithm instances that exchange labelled messages through the namespace's coordinator.",
         spec_rules=(
             (
-                "self.members.all(m, self.members.exists_one(o, o.label == m.label))",
+                "!has(self.members) || self.members.all(m, self.members.exists_one(o, o.label == m.label))",
                 "member labels must be unique",
             ),
         ),
@@ -525,15 +527,15 @@ KINDS: tuple[Kind, ...] = (
         "The edge processes of one venue: feed, books, paper or live OMS, and the algorithm host.",
         spec_rules=(
             (
-                "self.mode != 'live' || has(self.credentialsSecret)",
+                "!has(self.mode) || self.mode != 'live' || has(self.credentialsSecret)",
                 "a live venue needs credentialsSecret",
             ),
             (
-                "self.mode != 'sandbox' || !has(self.credentialsSecret)",
+                "(has(self.mode) && self.mode == 'live') || !has(self.credentialsSecret)",
                 "credentialsSecret is only used by live venues",
             ),
             (
-                "self.feed.kind != 'replay' || has(self.feed.replay)",
+                "!has(self.feed) || !has(self.feed.kind) || self.feed.kind != 'replay' || has(self.feed.replay)",
                 "feed kind replay needs feed.replay",
             ),
         ),
