@@ -76,6 +76,10 @@ class Runtime:
     _http: aiohttp.ClientSession | None = None
     _api_http: httpx.AsyncClient | None = None
     _locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict)
+    # Tombstones: uids of objects whose deletion the operator has seen (deletionTimestamp or DELETED),
+    # with when. A pass that took its body before the deletion checks here before it creates or sends
+    # anything, and undoes what it sent if the deletion landed meanwhile: deletion never creates.
+    _gone: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.snapshots = EdgeSnapshots(ttl=self.settings.poll_interval / 2)
@@ -119,11 +123,26 @@ class Runtime:
     def observe(self, plural: str, event_type: str, body: dict[str, Any]) -> None:
         meta = body.get("metadata") or {}
         key = (plural, meta.get("namespace", ""), meta.get("name", ""))
+        if event_type == "DELETED" or meta.get("deletionTimestamp"):
+            self.bury(meta.get("uid"))
         if event_type == "DELETED":
             self.bodies.pop(key, None)
             self.forget(plural, key[1], key[2], meta.get("uid"))
         else:
             self.bodies[key] = body
+
+    def bury(self, uid: str | None) -> None:
+        if not uid:
+            return
+        self._gone[uid] = time.monotonic()
+        if len(self._gone) > 10_000:  # forget the oldest half: a pass never takes that long
+            for old in sorted(self._gone, key=self._gone.__getitem__)[:5_000]:
+                del self._gone[old]
+
+    def is_gone(self, body: kopf.Body | dict[str, Any]) -> bool:
+        """Whether BODY's object is being deleted or is gone, as far as the operator has seen."""
+        meta = body.get("metadata") or {}
+        return bool(meta.get("deletionTimestamp")) or meta.get("uid") in self._gone
 
     def previous_status(self, body: kopf.Body | dict[str, Any]) -> dict[str, Any]:
         uid = body.get("metadata", {}).get("uid")
