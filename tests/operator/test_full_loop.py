@@ -41,7 +41,8 @@ def test_external_venue_edge_full_loop(kube: Kube, edges: Callable[..., Edge]) -
         "AlgoDeployment",
         name,
         lambda s: (
-            len(s.get("edges") or []) == 2 and all((e.get("fills") or 0) > 0 and e.get("lastHeartbeat") for e in s["edges"])
+            len(s.get("edges") or []) == 2
+            and all((e.get("fills") or 0) > 0 and e.get("lastHeartbeat") for e in s["edges"])
         ),
         "fills and heartbeats on both edges",
         timeout=60,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import HEDGER, MAKER, Coordinator, Edge, Operator, algo, bundle_configmap, unique, venue_edge
 from .kube import Kube, condition
@@ -89,15 +88,6 @@ def _mesh_group(name: str) -> dict:
     }
 
 
-def _mesh_passes(operator: Operator) -> float:
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(operator.metrics())
-        for sample in family.samples
-        if sample.name == "sequence_operator_reconciles_total" and sample.labels.get("kind") == "MeshGroup"
-    )
-
-
 def test_deleted_mesh_groups_leave_no_routing_table(
     kube: Kube, coordinator: Coordinator, operator: Operator
 ) -> None:
@@ -116,8 +106,7 @@ def test_deleted_mesh_groups_leave_no_routing_table(
         kube.wait(f"{group}'s table removed", lambda g=group: coordinator.group(g)[0] == 404, timeout=60)
         deleted.append(group)
     # Several more poll passes over the keeper: none of them brings a deleted table back.
-    passes = _mesh_passes(operator)
-    kube.wait("three more poll passes", lambda: _mesh_passes(operator) >= passes + 3, timeout=60)
+    operator.wait_passes("MeshGroup", 3)
     assert [g for g in deleted if coordinator.group(g)[0] != 404] == []
     # The last group: the external coordinator stays, so its table must go.
     kube.delete("MeshGroup", keeper)

@@ -122,8 +122,11 @@ def _verdict(entries: list[dict[str, Any]], desired: int, managed: bool) -> Verd
 
 
 async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
-    """One pass. FULL (create/update/resume, not the poller) also removes children no longer wanted."""
-    if body.metadata.get("deletionTimestamp"):
+    """One pass. FULL (create/update/resume, not the poller) also removes children no longer wanted.
+
+    Deletion never creates: a pass that read the VenueEdge before its deletion creates no child once
+    the deletion is seen (Runtime.bury), and deletes a child it created while the deletion landed."""
+    if rt.is_gone(body):
         return
     namespace, name = body.metadata["namespace"], body.metadata["name"]
     spec = VenueEdgeSpec.model_validate(dict(body.spec))
@@ -137,7 +140,13 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
                 venues = sorted({venue for ns, venue in (rt.venue_edges or {}) if ns == namespace and venue})
                 deployment = kube.edge_deployment(body, rt.settings, venues)
                 for child in (deployment, kube.edge_service(body, rt.settings)):
-                    if await kube.ensure(rt.kube, child) == "created":
+                    outcome = await kube.ensure(rt.kube, child, may_create=lambda: not rt.is_gone(body))
+                    if outcome == "created" and rt.is_gone(body):
+                        await rt.kube.delete(kube.object_path(child))
+                        return
+                    if outcome == "skipped":
+                        return
+                    if outcome == "created":
                         note(
                             body,
                             reason="Created",

@@ -96,9 +96,10 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             if not any(o["metadata"]["uid"] == body.metadata.get("uid") for o in owners):
                 owners.append(dict(body))
             for child in kube.coordinator_objects(owners, namespace, rt.settings):
-                if rt.is_gone(body):
+                outcome = await kube.ensure(rt.kube, child, may_create=lambda: not rt.is_gone(body))
+                if outcome == "skipped":
                     return
-                if await kube.ensure(rt.kube, child) == "created":
+                if outcome == "created":
                     note(
                         body,
                         reason="Created",
