@@ -286,9 +286,20 @@ def operator(
     try:
         wait_http(f"http://127.0.0.1:{health}/healthz", 60, process.proc, process.log)
         yield running
+        # Delete the test's objects while the operator still runs: it releases the AlgoDeployments'
+        # finalizers, so a real cluster's namespace does not stay Terminating.
+        _delete_ours(cluster.kube)
     finally:
         running.process.stop()
         print(f"--- operator log (last lines) ---\n{running.process.tail(120)}")
+
+
+def _delete_ours(kube: Kube, timeout: float = 120) -> None:
+    kinds = ("AlgoDeployment", "MeshGroup", "ExecutionGraph", "VenueEdge")
+    for kind in kinds:
+        for obj in kube.list(kind):
+            kube.delete(kind, obj["metadata"]["name"])
+    kube.wait("the test's objects deleted", lambda: not any(kube.list(k) for k in kinds), timeout)
 
 
 @dataclass
