@@ -19,7 +19,7 @@ from .api import KubeApi
 from .bundles import BundleCache
 from .metrics import EDGE_CALLS
 from .settings import OperatorSettings
-from .status import changes
+from .status import changes, settled
 
 
 class EdgeSnapshots:
@@ -80,6 +80,9 @@ class Runtime:
     # with when. A pass that took its body before the deletion checks here before it creates or sends
     # anything, and undoes what it sent if the deletion landed meanwhile: deletion never creates.
     _gone: dict[str, float] = field(default_factory=dict)
+    # When the operator last wrote each object's status (by uid): fast-moving fields alone wait for
+    # settings.statusRefreshInterval.
+    _written_at: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.snapshots = EdgeSnapshots(ttl=self.settings.poll_interval / 2)
@@ -119,6 +122,7 @@ class Runtime:
         self._locks.pop((kind, namespace, name), None)
         if uid:
             self._statuses.pop(uid, None)
+            self._written_at.pop(uid, None)
 
     def observe(self, plural: str, event_type: str, body: dict[str, Any]) -> None:
         meta = body.get("metadata") or {}
@@ -157,6 +161,14 @@ class Runtime:
         diff = changes(old, new)
         if not diff:
             return False
+        uid = meta.get("uid")
+        last = self._written_at.get(uid) if uid else None
+        if (
+            last is not None
+            and not changes(settled(old), settled(new))
+            and time.monotonic() - last < self.settings.status_refresh_interval
+        ):
+            return False  # only heartbeats, PnL, lag moved: /metrics has them, status can wait
         url = api.path(API_VERSION, plural, meta["namespace"], meta["name"], "status")
         try:
             await self.kube.patch(url, {"status": diff})
@@ -164,8 +176,9 @@ class Runtime:
             if exc.status == 404:
                 return False
             raise
-        if meta.get("uid"):
-            self._statuses[meta["uid"]] = {**old, **new}
+        if uid:
+            self._statuses[uid] = {**old, **new}
+            self._written_at[uid] = time.monotonic()
         return True
 
     async def close(self) -> None:
