@@ -8,6 +8,7 @@ import pytest
 
 from .conftest import (
     MARKET_MAKER,
+    Cluster,
     Coordinator,
     Operator,
     algo,
@@ -261,3 +262,89 @@ def test_live_venue_edge_is_refused_until_edges_support_it(kube: Kube, operator:
     assert (ready["status"], ready["reason"]) == ("False", "LiveModeUnsupported")
     assert "sandbox only" in ready["message"]
     assert kube.get("Deployment", f"edge-{name}") is None  # no pods that could only crash-loop
+
+
+def test_venue_edge_status_says_why_its_edge_pods_are_not_running(
+    kube: Kube, operator: Operator, cluster: Cluster
+) -> None:
+    """The test settings name PriorityClass trading-critical, which no cluster here has: the
+    ReplicaSet cannot create pods (FailedCreate). That reason, not only "not running yet", is in the
+    VenueEdge's Ready condition. On KMock (no controllers) the test writes what the controller would."""
+    name = unique("okx")
+    kube.create(venue_edge(name, "okx"))
+    deployment = kube.wait("edge Deployment", lambda: kube.get("Deployment", f"edge-{name}"))
+    if not cluster.real:
+        failure = 'pods "edge-x-1" is forbidden: no PriorityClass with name trading-critical was found'
+        kube.ok(
+            "PATCH",
+            kube.path("Deployment", deployment["metadata"]["name"], subresource="status"),
+            {
+                "status": {
+                    "conditions": [
+                        {
+                            "type": "ReplicaFailure",
+                            "status": "True",
+                            "reason": "FailedCreate",
+                            "message": failure,
+                        }
+                    ]
+                }
+            },
+            content_type="application/merge-patch+json",
+        )
+    status = kube.wait_status(
+        "VenueEdge",
+        name,
+        lambda s: "PriorityClass" in condition(s, "Ready").get("message", ""),
+        "the FailedCreate reason in Ready",
+        timeout=90,
+    )["status"]
+    message = condition(status, "Ready")["message"]
+    assert "FailedCreate" in message and "not running yet" in message
+
+
+def test_pod_problems_name_image_pull_and_crash_loop() -> None:
+    """What the VenueEdge condition says about pods, from their status as the kubelet writes it."""
+    from sequence.reconcilers.edges import pod_problems
+
+    pods = [
+        {
+            "metadata": {"name": "edge-a-1"},
+            "status": {
+                "containerStatuses": [
+                    {"state": {"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}}}
+                ]
+            },
+        },
+        {
+            "metadata": {"name": "edge-a-2"},
+            "status": {
+                "containerStatuses": [
+                    {
+                        "restartCount": 4,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                        "lastState": {"terminated": {"exitCode": 2, "reason": "Error"}},
+                    }
+                ]
+            },
+        },
+        {
+            "metadata": {"name": "edge-a-3"},
+            "status": {
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": "0/3 nodes",
+                    }
+                ]
+            },
+        },
+        {"metadata": {"name": "edge-a-4"}, "status": {"containerStatuses": [{"state": {"running": {}}}]}},
+    ]
+    assert pod_problems(pods) == [
+        "pod edge-a-1: ImagePullBackOff: pull access denied",
+        "pod edge-a-2: CrashLoopBackOff (restarted 4 times; last exit code 2, Error)",
+        "pod edge-a-3: Unschedulable: 0/3 nodes",
+    ]
