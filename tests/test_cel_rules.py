@@ -25,9 +25,11 @@ def rules(kind: str) -> dict[str, list[str]]:
     return found
 
 
-def holds(rule: str, value: object) -> bool:
+def holds(rule: str, value: object, old: object = None) -> bool:
+    """RULE on VALUE; a transition rule (oldSelf) sees OLD, or VALUE itself (an unchanged update)."""
     program = ENV.program(ENV.compile(rule))
-    return bool(program.evaluate({"self": celpy.json_to_cel(value)}))
+    this = celpy.json_to_cel(value)
+    return bool(program.evaluate({"self": this, "oldSelf": celpy.json_to_cel(old) if old else this}))
 
 
 def all_hold(kind: str, spec: dict) -> bool:
@@ -105,7 +107,8 @@ def evaluates(rule: str, value: object) -> bool:
     """Whether RULE yields a boolean on VALUE (a missing key is an evaluation error, as on the server)."""
     program = ENV.program(ENV.compile(rule))
     try:
-        result = program.evaluate({"self": celpy.json_to_cel(value)})
+        this = celpy.json_to_cel(value)
+        result = program.evaluate({"self": this, "oldSelf": this})
     except celpy.CELEvalError:
         return False
     return isinstance(result, celpy.celtypes.BoolType)
@@ -143,3 +146,20 @@ def test_minimal_venue_edge_is_accepted() -> None:
     assert not all_hold("VenueEdge", {"venue": "kraken", "credentialsSecret": "k"})
     assert not all_hold("VenueEdge", {"venue": "kraken", "mode": "live"})
     assert not all_hold("VenueEdge", {"venue": "kraken", "feed": {"kind": "replay"}})
+
+
+def test_a_venue_edge_cannot_change_project() -> None:
+    """Two projects declaring VenueEdge kraken in one namespace: the second apply is refused."""
+    (rule,) = [r for r in rules("VenueEdge")[""] if "oldSelf" in r]
+    first = {"venue": "kraken", "project": "mesh-arb"}
+    assert holds(rule, first, old=first)
+    assert holds(rule, first, old={"venue": "kraken"})  # adopting an edge made before projects were recorded
+    assert not holds(rule, {"venue": "kraken", "project": "market-maker"}, old=first)
+    assert not holds(rule, {"venue": "kraken"}, old=first)
+
+
+def test_rendered_venue_edges_name_their_project(rendered: list[dict]) -> None:
+    edges = [o for o in rendered if o["kind"] == "VenueEdge"]
+    assert edges and all(
+        o["spec"]["project"] == o["metadata"]["labels"]["sequence.dev/project"] for o in edges
+    )

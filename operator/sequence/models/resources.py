@@ -355,6 +355,12 @@ class VenueEdgeSpec(SpecModel):
         description="Control endpoints (host:port) of edges running outside the cluster. When set, the "
         "operator creates no pods and uses these edges.",
     )
+    project: DnsName | None = Field(
+        default=None,
+        description="The project (Sequence.toml) that declares this VenueEdge; `sequence render` sets it. "
+        "Once set it cannot change: a second project declaring the same venue in this namespace is "
+        "refused by the API server instead of taking the first project's edges over.",
+    )
 
 
 class EdgeEndpointStatus(SpecModel):
@@ -537,6 +543,12 @@ KINDS: tuple[Kind, ...] = (
             (
                 "!has(self.feed) || !has(self.feed.kind) || self.feed.kind != 'replay' || has(self.feed.replay)",
                 "feed kind replay needs feed.replay",
+            ),
+            # A transition rule (runs on updates only): one project's VenueEdge is not another's.
+            (
+                "!has(oldSelf.project) || (has(self.project) && self.project == oldSelf.project)",
+                "this VenueEdge belongs to another project (spec.project cannot change): give this "
+                "project's venue another name, or deploy it to another namespace",
             ),
         ),
     ),

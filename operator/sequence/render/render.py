@@ -110,6 +110,7 @@ def _venue_edges(project: Project) -> list[dict[str, Any]]:
             replicas=venue.replicas,
             resources=venue.resources,
             external=venue.external,
+            project=project.name,
         )
         meta = _metadata(project, venue_name, "venue-edge", **{"sequence.dev/venue": venue_name})
         objects.append(_object("VenueEdge", meta, spec_dump(spec)))
