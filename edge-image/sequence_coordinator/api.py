@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from sequence_wire import coordinator_api as wire
 from sequence_wire.errors import RequestError, describe
 from sequence_wire.mesh import LATENCY_BUCKETS_NS
+from sequence_wire.process_metrics import add_process_metrics
 from sequence_wire.server import json_errors, read_json, reply
 
 from .router import DROP_REASONS, GROUP_RE, Coordinator, EdgeConnection, Member
@@ -57,6 +58,7 @@ def make_app(coordinator: Coordinator) -> web.Application:
     app[COORDINATOR_KEY] = coordinator
     registry = CollectorRegistry(auto_describe=True)
     registry.register(CoordinatorCollector(coordinator))
+    add_process_metrics(registry, "sequence_coordinator")
 
     async def healthz(_request: web.Request) -> web.Response:
         return reply(wire.CoordinatorHealth(ok=True, edges=len(coordinator.edges())))
