@@ -36,9 +36,9 @@ def test_kubectl_get_sequence_and_columns() -> None:
     shorts = {k: d["spec"]["names"]["shortNames"] for k, d in docs.items()}
     assert shorts == {
         "AlgoDeployment": ["algo"],
-        "MeshGroup": ["mesh"],
+        "MeshGroup": ["seqmesh"],
         "ExecutionGraph": ["xg"],
-        "VenueEdge": ["edge"],
+        "VenueEdge": ["seqedge"],
     }
     for kind, doc in docs.items():
         spec = doc["spec"]

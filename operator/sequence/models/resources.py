@@ -429,7 +429,7 @@ MESSAGE = Column(
 class Kind:
     kind: str
     plural: str
-    short: str
+    short: str  # specific enough not to collide with other projects' CRDs (not `edge`, `mesh`)
     spec: type[SpecModel]
     status: type[StatusBase]
     columns: tuple[Column, ...]
@@ -476,7 +476,7 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         "MeshGroup",
         "meshgroups",
-        "mesh",
+        "seqmesh",
         MeshGroupSpec,
         MeshGroupStatus,
         (
@@ -517,7 +517,7 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         "VenueEdge",
         "venueedges",
-        "edge",
+        "seqedge",
         VenueEdgeSpec,
         VenueEdgeStatus,
         (
