@@ -350,3 +350,24 @@ def test_pod_problems_name_image_pull_and_crash_loop() -> None:
         "pod edge-a-2: CrashLoopBackOff (restarted 4 times; last exit code 2, Error)",
         "pod edge-a-3: Unschedulable: 0/3 nodes",
     ]
+
+
+def test_a_second_project_cannot_take_a_venue_edge_over(kube: Kube, cluster: Cluster) -> None:
+    """The API server runs the CRD's transition rule: spec.project of a VenueEdge cannot change.
+    (KMock does not evaluate CEL: there tests/test_cel_rules.py checks the rule itself.)"""
+    if not cluster.real:
+        pytest.skip("CEL rules run only on a real API server")
+    name = unique("kraken")
+    kube.create(venue_edge(name, "kraken", external=[closed_port_endpoint()], project="mesh-arb"))
+    status, answer = kube.call(
+        "PATCH",
+        kube.path("VenueEdge", name),
+        {"spec": {"project": "market-maker"}},
+        content_type="application/merge-patch+json",
+    )
+    assert status == 422 and "belongs to another project" in answer["message"]
+    assert kube.get("VenueEdge", name)["spec"]["project"] == "mesh-arb"
+    # Without a project (made by hand, or by the operator's sandbox default) it can be adopted.
+    other = unique("coinbase")
+    kube.create(venue_edge(other, "coinbase", external=[closed_port_endpoint()]))
+    kube.patch("VenueEdge", other, {"spec": {"project": "mesh-arb"}})
