@@ -295,6 +295,10 @@ def main() -> None:
         f"  all carry status at   {all_status:8.1f} s   target {TARGET_SECONDS:g} s  "
         f"-> {all_status / TARGET_SECONDS:.2f}x of target ({args.count / all_status:.0f} objects/s)"
     )
+    print(
+        f"  status trails creates {all_status - created:8.1f} s   (from the last create to the last status: "
+        "the operator's share when the API server's create rate is the bottleneck)"
+    )
     print(f"  RSS idle              {idle_mb:8.1f} MB  (same operator before the first object)")
     print(
         f"  RSS peak (VmHWM)      {peak_mb:8.1f} MB  target {TARGET_RSS_MB:g} MB -> "

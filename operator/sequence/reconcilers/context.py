@@ -133,7 +133,8 @@ class Runtime:
             self.bodies.pop(key, None)
             self.forget(plural, key[1], key[2], meta.get("uid"))
         else:
-            self.bodies[key] = body
+            # A real API server's managedFields are most of a small object's size; no pass reads them.
+            self.bodies[key] = {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
 
     def bury(self, uid: str | None) -> None:
         if not uid:
