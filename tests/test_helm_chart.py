@@ -214,9 +214,9 @@ def test_crds_shipped_with_the_chart() -> None:
         )
     expected = {
         "AlgoDeployment": ("algodeployments", "algo"),
-        "MeshGroup": ("meshgroups", "mesh"),
+        "MeshGroup": ("meshgroups", "seqmesh"),
         "ExecutionGraph": ("executiongraphs", "xg"),
-        "VenueEdge": ("venueedges", "edge"),
+        "VenueEdge": ("venueedges", "seqedge"),
     }
     kinds = {}
     for entry in crds:
@@ -600,3 +600,98 @@ def test_schema_rejects_wrong_values(chart: helm.Chart, override: dict[str, Any]
     # and helm itself refuses to install with them
     with pytest.raises(helm.HelmValuesError):
         render(chart, copy.deepcopy(override))
+
+
+# --- chart conventions ---------------------------------------------------------------------------------------
+
+
+def test_chart_metadata_names_home_sources_maintainers_and_icon() -> None:
+    meta = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+    assert meta["home"].startswith("https://") and meta["icon"].startswith("https://")
+    assert meta["sources"] and all(s.startswith("https://") for s in meta["sources"])
+    assert meta["maintainers"] and all(m["name"] for m in meta["maintainers"])
+
+
+def test_chart_readme_is_generated_from_the_values_comments() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "chart_readme.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    readme = (CHART_DIR / "README.md").read_text()
+    assert "| `operator.podSecurityContext` |" in readme and "| `metrics.podMonitor.enabled` |" in readme
+
+
+def test_helm_test_hook_checks_the_operator_and_the_crds(default: Rendered) -> None:
+    (pod,) = [p for p in default.of_kind("Pod") if p["metadata"]["annotations"].get("helm.sh/hook") == "test"]
+    script = pod["spec"]["containers"][0]["args"][0]
+    assert f"{FULLNAME}-metrics.{RELEASE_NAMESPACE}.svc:9090" in script
+    assert all(f'"{plural}"' in script for plural in ("algodeployments", "meshgroups", "venueedges"))
+    assert pod["spec"]["restartPolicy"] == "Never"
+
+
+def test_security_contexts_image_digest_and_extras_are_overridable(chart: helm.Chart) -> None:
+    digest = "sha256:" + "ab" * 32
+    rendered = render(
+        chart,
+        {
+            "image": {
+                "repository": "registry.local/op",
+                "tag": "ignored",
+                "digest": digest,
+                "pullPolicy": "Always",
+            },
+            "edgeDefaults": {
+                "image": {
+                    "repository": "registry.local/edge",
+                    "tag": "",
+                    "digest": digest,
+                    "pullPolicy": "Always",
+                }
+            },
+            "operator": {
+                # OpenShift assigns the ids: Helm merges maps, so null removes a default key.
+                "podSecurityContext": {"runAsUser": None, "runAsGroup": None, "fsGroup": None},
+                "securityContext": {"capabilities": None, "runAsNonRoot": True},
+                "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}],
+                "extraVolumes": [{"name": "ca", "configMap": {"name": "corp-ca"}}],
+                "extraVolumeMounts": [{"name": "ca", "mountPath": "/etc/ssl/corp", "readOnly": True}],
+            },
+        },
+    )
+    pod = rendered.deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    container = rendered.container
+    assert container["image"] == f"registry.local/op@{digest}"
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+    }
+    assert {"name": "HTTPS_PROXY", "value": "http://proxy:3128"} in container["env"]
+    assert {"name": "ca", "configMap": {"name": "corp-ca"}} in pod["volumes"]
+    assert {"name": "ca", "mountPath": "/etc/ssl/corp", "readOnly": True} in container["volumeMounts"]
+    assert rendered.settings()["edgeDefaults"]["image"] == f"registry.local/edge@{digest}"
+
+
+def test_bad_digest_is_refused(chart: helm.Chart) -> None:
+    with pytest.raises(Exception, match="digest"):
+        render(chart, {"image": {"repository": "r", "tag": "", "digest": "latest", "pullPolicy": "Always"}})
+
+
+def test_pod_monitor_scrapes_edges_and_coordinators(chart: helm.Chart) -> None:
+    rendered = render(chart, {"metrics": {"podMonitor": {"enabled": True, "labels": {"release": "prom"}}}})
+    monitor = rendered.one("PodMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    spec = monitor["spec"]
+    (expression,) = spec["selector"]["matchExpressions"]
+    assert set(expression["values"]) == {"venue-edge", "coordinator"}
+    assert spec["namespaceSelector"] == {"any": True}
+    assert spec["podMetricsEndpoints"][0]["port"] == "control"
+    scoped = render(
+        chart, {"watch": {"namespaces": ["trading"]}, "metrics": {"podMonitor": {"enabled": True}}}
+    )
+    assert scoped.one("PodMonitor")["spec"]["namespaceSelector"] == {"matchNames": ["trading"]}
+    assert not render(chart).of_kind("PodMonitor")

@@ -211,6 +211,26 @@ class Operator:
         with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
             return response.read().decode()
 
+    def passes(self, kind: str) -> float:
+        """Reconcile passes of KIND so far (sequence_operator_reconciles_total, any result)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(self.metrics())
+            for sample in family.samples
+            if sample.name == "sequence_operator_reconciles_total" and sample.labels.get("kind") == kind
+        )
+
+    def wait_passes(self, kind: str, count: int = 3, timeout: float = 60) -> None:
+        """Wait until COUNT more passes of KIND ran: what "several polls later" means, without a sleep."""
+        start = self.passes(kind)
+        deadline = time.monotonic() + timeout
+        while self.passes(kind) < start + count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"fewer than {count} {kind} passes within {timeout}s")
+            time.sleep(0.1)
+
     def restart(self) -> None:
         """Stop the operator (SIGTERM) and start it again with the same settings, log appended."""
         self.process.stop()
@@ -267,9 +287,20 @@ def operator(
     try:
         wait_http(f"http://127.0.0.1:{health}/healthz", 60, process.proc, process.log)
         yield running
+        # Delete the test's objects while the operator still runs: it releases the AlgoDeployments'
+        # finalizers, so a real cluster's namespace does not stay Terminating.
+        _delete_ours(cluster.kube)
     finally:
         running.process.stop()
         print(f"--- operator log (last lines) ---\n{running.process.tail(120)}")
+
+
+def _delete_ours(kube: Kube, timeout: float = 120) -> None:
+    kinds = ("AlgoDeployment", "MeshGroup", "ExecutionGraph", "VenueEdge")
+    for kind in kinds:
+        for obj in kube.list(kind):
+            kube.delete(kind, obj["metadata"]["name"])
+    kube.wait("the test's objects deleted", lambda: not any(kube.list(k) for k in kinds), timeout)
 
 
 @dataclass

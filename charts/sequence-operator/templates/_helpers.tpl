@@ -39,11 +39,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* repository:tag, the tag defaulting to the chart's appVersion. Call with (list $ .Values.x.image). */}}
+{{/* repository@digest when a digest is set, else repository:tag with the tag defaulting to the chart's
+appVersion. Call with (list $ .Values.x.image). */}}
 {{- define "sequence-operator.imageRef" -}}
 {{- $root := index . 0 }}
 {{- $image := index . 1 }}
+{{- if $image.digest }}
+{{- printf "%s@%s" $image.repository $image.digest }}
+{{- else }}
 {{- printf "%s:%s" $image.repository (default $root.Chart.AppVersion $image.tag) }}
+{{- end }}
 {{- end }}
 
 {{- define "sequence-operator.image" -}}

@@ -10,6 +10,7 @@ deletes and the comparison reads as "must be absent".
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any, cast
 
@@ -353,10 +354,13 @@ def without_nones(value: Any, keep_top: bool = False) -> Any:
     return value
 
 
-async def ensure(kube: api.KubeApi, obj: dict[str, Any]) -> str:
-    """Create OBJ or patch it into shape. Returns "created", "patched" or "unchanged"."""
+async def ensure(kube: api.KubeApi, obj: dict[str, Any], may_create: Callable[[], bool] | None = None) -> str:
+    """Create OBJ or patch it into shape. Returns "created", "patched", "unchanged", or "skipped" when
+    OBJ is absent and MAY_CREATE (asked just before the create) says no: its owner is being deleted."""
     current = await kube.get(object_path(obj))
     if current is None:
+        if may_create is not None and not may_create():
+            return "skipped"
         try:
             await kube.create(object_path(obj, with_name=False), without_nones(obj))
         except api.KubeError as exc:

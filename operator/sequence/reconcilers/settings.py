@@ -54,8 +54,12 @@ class OperatorSettings(_Settings):
     metrics_port: int = Field(default=9090, ge=0, le=65535, description="0 disables /metrics")
     edge_defaults: EdgeDefaults = Field(default_factory=EdgeDefaults)
     coordinator_defaults: CoordinatorDefaults = Field(default_factory=CoordinatorDefaults)
-    # How often every object is re-read from its edges/coordinator and its status rewritten.
+    # How often every object is re-read from its edges/coordinator (status is written only on change).
     poll_interval: float = Field(default=5.0, gt=0, le=3600)
+    # Fast-moving status numbers (heartbeat and last-seen times, unrealised PnL, feed lag, link
+    # latencies) are rewritten at most this often on their own; any other change is written at once.
+    # The live values are in /metrics.
+    status_refresh_interval: float = Field(default=60.0, gt=0, le=86400)
     # One edge/coordinator control call (connect + response) may take at most this long.
     edge_timeout: float = Field(default=3.0, gt=0, le=300)
     # Pushing a bundle uploads it: allow longer than a status call.
