@@ -19,6 +19,9 @@ from .. import __version__
 from .common import Context
 
 SUBCOMMANDS = {
+    # an algorithm's source
+    "init": "sequence.cli.scaffold:init",
+    "build": "sequence.cli.build:build",
     # project files
     "render": "sequence.cli.project_cmds:render",
     "validate": "sequence.cli.project_cmds:validate",
