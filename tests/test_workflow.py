@@ -1,0 +1,134 @@
+"""The author's workflow: `sequence init`, `sequence build`, a Sequence.toml without [project],
+and the Python SDK (`import sequence`) against a real `sequence up` session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sequence.cli import wasm_check
+from sequence_edge.algo import abi
+
+from .conftest import EXAMPLES, REPO, run_cli
+from .test_up import UpSession, session  # noqa: F401 (the fixture)
+
+MARKET_MAKER = EXAMPLES / "market-maker"
+
+
+def test_init_refuses_a_bad_name_and_creates_nothing(tmp_path: Path) -> None:
+    result = run_cli("init", "my mm!", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "invalid project name 'my mm!'" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_refuses_an_existing_directory(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    result = run_cli("init", "taken", cwd=tmp_path)
+    assert result.returncode != 0 and "already exists" in result.stderr
+
+
+@pytest.mark.slow
+def test_init_then_build_makes_a_valid_abi_v1_bundle_offline(tmp_path: Path) -> None:
+    created = run_cli("init", "my_mm", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    project = tmp_path / "my_mm"
+    for rel in ("Cargo.toml", "src/lib.rs", ".cargo/config.toml", "Sequence.toml"):
+        assert (project / rel).is_file(), rel
+    built = run_cli("build", cwd=project, timeout=300)
+    assert built.returncode == 0, built.stderr
+    wasm = project / "target/wasm32-unknown-unknown/release/my_mm.wasm"
+    assert f"built {wasm}" in built.stdout and "algo_abi_version = 1" in built.stdout
+    assert wasm_check.abi_problems(wasm.read_bytes()) == []
+    assert wasm.stat().st_size < 50 * 1024 and "warning" not in built.stderr
+    # the starter Sequence.toml points at what was built, and validates as written
+    valid = run_cli("validate", cwd=project)
+    assert valid.returncode == 0, valid.stderr
+
+
+def test_build_without_a_crate_says_how_to_start(tmp_path: Path) -> None:
+    result = run_cli("build", cwd=tmp_path)
+    assert result.returncode != 0 and "sequence init NAME" in result.stderr
+
+
+def test_the_abi_check_matches_the_edge_and_rejects_another_version() -> None:
+    assert wasm_check.ABI_VERSION == abi.ABI_VERSION
+    assert wasm_check.REQUIRED_EXPORTS == abi.REQUIRED_EXPORTS
+    assert wasm_check.abi_problems((MARKET_MAKER / "market_maker.wasm").read_bytes()) == []
+    wrong = wasm_check.abi_problems((EXAMPLES / "bad-algos/wrong_abi.wasm").read_bytes())
+    assert wrong == ["algo_abi_version returns 2; this platform runs ABI 1"]
+    assert wasm_check.abi_problems(b"not wasm") == ["not a WebAssembly module (bad magic or version)"]
+
+
+def test_a_sequence_toml_without_project_is_named_after_its_directory(tmp_path: Path) -> None:
+    project = tmp_path / "Mesh_Demo"
+    project.mkdir()
+    text = (MARKET_MAKER / "Sequence.toml").read_text().replace('[project]\nname = "market-maker"\n', "")
+    assert "[project]" not in text
+    (project / "Sequence.toml").write_text(text)
+    (project / "market_maker.wasm").write_bytes((MARKET_MAKER / "market_maker.wasm").read_bytes())
+    assert run_cli("validate", str(project)).returncode == 0
+    rendered = run_cli("render", str(project))
+    assert rendered.returncode == 0, rendered.stderr
+    assert "name: mesh-demo-mm" in rendered.stdout
+
+
+SDK_SCRIPT = textwrap.dedent(
+    """
+    import time
+    from pathlib import Path
+    import sequence
+
+    seq = sequence.connect()
+    wasm = Path("market_maker.wasm").read_bytes()
+    dep = seq.deploy_algo(
+        "sdk-mm", wasm, ["BTC-USD"], venue="kraken",
+        risk={"max_order_qty": 0.05, "max_notional": 10000, "max_position": 0.2, "max_open_orders": 4,
+              "max_orders_per_sec": 50, "price_band_bps": 100, "max_loss": 1000},
+        params={"spread_bps": 4, "qty": 0.01, "max_position": 0.05, "requote_ms": 50},
+    )
+    assert isinstance(dep, sequence.Deployment), dep
+    assert dep.deployment_id == "market-maker-sdk-mm" and dep.status == "Stopped", dep
+    assert dep.pushed_to == dep.capable_edges and len(dep.pushed_to) == 1, dep
+    assert dep.size_bytes == len(wasm) and dep.symbols == ["BTC-USD"], dep
+    assert seq.algo_start("sdk-mm")["state"] == "Running"
+    deadline = time.monotonic() + 120
+    while (metrics := seq.algo_metrics("sdk-mm"))["fills"] == 0:
+        assert time.monotonic() < deadline, metrics
+        time.sleep(0.2)
+    assert metrics["orders"] > 0 and metrics["state"] == "Running", metrics
+    assert any("market maker started" in line["message"] for line in seq.algo_logs("sdk-mm", 50))
+    final = seq.algo_undeploy("sdk-mm")
+    assert final["removed"] is True, final
+    try:
+        seq.algo_status("sdk-mm")
+    except sequence.SequenceError as exc:
+        print("gone:", exc)
+    print("fills", metrics["fills"])
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_script_using_only_import_sequence_deploys_trades_and_undeploys(
+    session: Callable[..., UpSession],  # noqa: F811
+) -> None:
+    run = session(str(MARKET_MAKER))
+    script = subprocess.run(
+        [sys.executable, "-c", SDK_SCRIPT],
+        cwd=MARKET_MAKER,
+        env={**run.env, "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert script.returncode == 0, script.stderr
+    assert "gone: no deployment 'sdk-mm' in market-maker" in script.stdout
+    assert "sdk-mm" not in run.state()["deployments"]  # the CLI verbs see it gone too
+    assert "mm" in run.state()["deployments"]  # the project's own deployment is untouched
