@@ -15,7 +15,7 @@ import pytest
 from sequence.cli import wasm_check
 from sequence_edge.algo import abi
 
-from .conftest import EXAMPLES, REPO, run_cli
+from .conftest import EXAMPLES, run_cli
 from .test_up import UpSession, session  # noqa: F401 (the fixture)
 
 MARKET_MAKER = EXAMPLES / "market-maker"

@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .sdk import Deployment, DeploymentEdge, Sequence, SequenceError, connect
+    from .sdk import Deployment as Deployment
+    from .sdk import DeploymentEdge as DeploymentEdge
+    from .sdk import Sequence as Sequence
+    from .sdk import SequenceError as SequenceError
+    from .sdk import connect as connect
 
 _SDK_NAMES = ("connect", "Deployment", "DeploymentEdge", "Sequence", "SequenceError")
 __all__ = ["__version__", *_SDK_NAMES]

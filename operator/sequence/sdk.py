@@ -79,7 +79,9 @@ class Sequence:
     def __enter__(self) -> Sequence:
         return self
 
-    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         return None
 
     def _client(self, url: str, timeout: float = 10.0) -> EdgeClient:

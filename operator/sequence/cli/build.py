@@ -54,7 +54,9 @@ def run_cargo(project_dir: Path, native: bool) -> list[Path]:
     """Runs cargo; returns the cdylib files it produced."""
     cargo, env = toolchain()
     cmd = [cargo, "build", "--offline", "--message-format=json-render-diagnostics"]
-    cmd += ["--profile", "native", "--features", "native"] if native else ["--release", "--target", WASM_TARGET]
+    cmd += (
+        ["--profile", "native", "--features", "native"] if native else ["--release", "--target", WASM_TARGET]
+    )
     result = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         hint = None if native else missing_target_hint(result.stderr)
@@ -69,7 +71,9 @@ def run_cargo(project_dir: Path, native: bool) -> list[Path]:
         if message.get("reason") == "compiler-artifact" and "cdylib" in message["target"]["kind"]:
             produced += [Path(f) for f in message["filenames"] if f.endswith(suffix)]
     if not produced:
-        raise click.ClickException(f"cargo built no {suffix} library: is crate-type = [\"cdylib\"] in Cargo.toml?")
+        raise click.ClickException(
+            f'cargo built no {suffix} library: is crate-type = ["cdylib"] in Cargo.toml?'
+        )
     return produced
 
 

@@ -134,9 +134,7 @@ def project_name(name: str) -> str:
 
 def scaffold(directory: Path, name: str, native: bool) -> list[Path]:
     if not NAME_PATTERN.match(name):
-        raise click.ClickException(
-            f"invalid project name {name!r}: use 1-63 letters, digits, '-' or '_'"
-        )
+        raise click.ClickException(f"invalid project name {name!r}: use 1-63 letters, digits, '-' or '_'")
     if directory.exists():
         raise click.ClickException(f"{directory} already exists; pick another name or remove it")
     sdk = sdk_source()

@@ -64,7 +64,8 @@ class _Reader:
 def _sections(data: bytes) -> dict[int, tuple[int, int]]:
     if not data.startswith(_MAGIC):
         raise WasmError("not a WebAssembly module (bad magic or version)")
-    r, found = _Reader(data, len(_MAGIC)), {}
+    r = _Reader(data, len(_MAGIC))
+    found: dict[int, tuple[int, int]] = {}
     while r.pos < r.end:
         sid = r.byte()
         size = r.uleb()
@@ -98,7 +99,8 @@ def exports(data: bytes) -> dict[str, tuple[int, int]]:
     span = _sections(data).get(_EXPORT)
     if span is None:
         return {}
-    r, found = _Reader(data, *span), {}
+    r = _Reader(data, *span)
+    found: dict[str, tuple[int, int]] = {}
     for _ in range(r.uleb()):
         name = r.name()
         found[name] = (r.byte(), r.uleb())
