@@ -132,3 +132,33 @@ def test_a_script_using_only_import_sequence_deploys_trades_and_undeploys(
     assert "gone: no deployment 'sdk-mm' in market-maker" in script.stdout
     assert "sdk-mm" not in run.state()["deployments"]  # the CLI verbs see it gone too
     assert "mm" in run.state()["deployments"]  # the project's own deployment is untouched
+
+
+@pytest.mark.slow
+def test_deploy_undeploy_and_deploy_again_in_a_running_session(
+    tmp_path: Path,
+    session: Callable[..., UpSession],  # noqa: F811
+) -> None:
+    project = tmp_path / "mm-project"
+    project.mkdir()
+    text = (MARKET_MAKER / "Sequence.toml").read_text()
+    (project / "Sequence.toml").write_text(text)
+    (project / "market_maker.wasm").write_bytes((MARKET_MAKER / "market_maker.wasm").read_bytes())
+    run = session(str(project))
+    assert run.cli("undeploy", "mm", "-p", str(project)).returncode == 0
+    assert "mm" not in run.state()["deployments"]
+
+    again = run.cli("deploy", str(project))
+    assert again.returncode == 0, again.stderr
+    assert "created mm" in again.stdout
+    started = run.cli("start", "mm", "-p", str(project))
+    assert started.returncode == 0, started.stderr
+    assert run.status("mm")["state"] == "Running"
+
+    # a changed deploy block is hot-swapped and keeps running
+    (project / "Sequence.toml").write_text(text.replace("spread_bps = 4\n", "spread_bps = 6\n"))
+    changed = run.cli("deploy", str(project))
+    assert changed.returncode == 0, changed.stderr
+    assert "updated mm (Running)" in changed.stdout
+    status = run.status("mm")
+    assert status["state"] == "Running"
