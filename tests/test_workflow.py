@@ -3,19 +3,24 @@ and the Python SDK (`import sequence`) against a real `sequence up` session."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sequence.cli import wasm_check
 from sequence_edge.algo import abi
 
-from .conftest import EXAMPLES, run_cli
+from .conftest import AUTH, EXAMPLES, run_cli, sequence_cli
+from .mesh_support import wait_until
 from .test_up import UpSession, session  # noqa: F401 (the fixture)
 
 MARKET_MAKER = EXAMPLES / "market-maker"
@@ -162,3 +167,43 @@ def test_deploy_undeploy_and_deploy_again_in_a_running_session(
     assert "updated mm (Running)" in changed.stdout
     status = run.status("mm")
     assert status["state"] == "Running"
+
+
+@pytest.mark.slow
+def test_up_detach_runs_in_the_background_until_down(tmp_path: Path) -> None:
+    env = {**os.environ, "SEQUENCE_STATE_DIR": str(tmp_path / "state")}
+
+    def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*sequence_cli(), *args],
+            cwd=MARKET_MAKER,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    up = cli("up", "--detach")
+    assert up.returncode == 0, up.stderr
+    assert "market-maker is running in the background" in up.stdout
+    state = json.loads((tmp_path / "state/market-maker.json").read_text())
+    pid = state["supervisor_pid"]
+    try:
+        assert cli("up", "--detach").returncode != 0  # one session per project
+        assert cli("start", "mm").returncode == 0
+
+        edge = state["edges"]["kraken"]
+
+        def filled() -> bool:
+            answer = httpx.get(f"{edge}/v1/deployments/market-maker-mm", headers=AUTH, timeout=5.0)
+            return answer.status_code == 200 and answer.json()["fills"] > 0
+
+        wait_until(filled, 120, "fills in the background session")
+        down = cli("down")
+        assert down.returncode == 0, down.stderr
+        assert "market-maker stopped" in down.stdout
+        assert not (tmp_path / "state/market-maker.json").exists()
+        assert "not running" in cli("down").stderr
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)

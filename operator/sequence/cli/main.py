@@ -31,6 +31,7 @@ SUBCOMMANDS = {
     "operator": "sequence.cli.operator_cmd:operator",
     # this machine
     "up": "sequence.cli.up:up",
+    "down": "sequence.cli.up:down",
     # a running project, local or in the cluster
     "status": "sequence.cli.verbs:status",
     "start": "sequence.cli.verbs:start",
