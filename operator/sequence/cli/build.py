@@ -82,6 +82,12 @@ def run_cargo(project_dir: Path, native: bool) -> list[Path]:
 @click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
 def build(native: bool, path: Path) -> None:
     """Compile the algorithm crate in PATH (default: here) and check the result."""
+    if not build_and_check(path, native):
+        raise SystemExit(1)
+
+
+def build_and_check(path: Path, native: bool) -> bool:
+    """Builds the crate in PATH and reports each artifact; False when one fails the ABI check."""
     if not (path / "Cargo.toml").is_file():
         raise click.ClickException(f"no Cargo.toml in {path}: run `sequence init NAME` to start a project")
     failed = False
@@ -103,5 +109,4 @@ def build(native: bool, path: Path) -> None:
             failed = True
         else:
             click.echo("ABI v1 exports present, algo_abi_version = 1")
-    if failed:
-        raise SystemExit(1)
+    return not failed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -15,10 +16,12 @@ from .common import Context, load_or_exit
 @click.command()
 @click.argument("path", default=".", type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print what would be applied and apply nothing.")
+@click.option("--skip-build", is_flag=True, help="Deploy the bundles as they are: no `sequence build` first.")
 @click.pass_obj
-def deploy(ctx: Context, path: Path, dry_run: bool) -> None:
-    """Deploy PATH's Sequence.toml: to its running `sequence up` session, else to the current
-    cluster (server-side apply, field manager `sequence`).
+def deploy(ctx: Context, path: Path, dry_run: bool, skip_build: bool) -> None:
+    """Build (when PATH has a Cargo.toml), then deploy PATH's Sequence.toml: to its running
+    `sequence up` session, else to the current cluster (server-side apply, field manager
+    `sequence`), else, with no kubeconfig, to a new background session (`sequence down` stops it).
 
     New deployments start Stopped unless the file says otherwise, so every edge loads the
     algorithm and warms up its books before the first order; `sequence start` runs them. In a
@@ -27,6 +30,9 @@ def deploy(ctx: Context, path: Path, dry_run: bool) -> None:
     from ..cluster import deploy as apply_objects
     from ..render.render import render_objects
 
+    crate_dir = path if path.is_dir() else path.parent
+    if not skip_build and not dry_run and (crate_dir / "Cargo.toml").is_file():
+        _build_first(crate_dir, path)
     project = load_or_exit(path)
     if ctx.target != "cluster":
         session = next((s for s in running_sessions() if s.project == project.name), None)
@@ -35,6 +41,9 @@ def deploy(ctx: Context, path: Path, dry_run: bool) -> None:
             return
         if ctx.target == "local":
             raise click.ClickException(f"project {project.name!r} is not running locally (`sequence up`)")
+        if not dry_run and not _has_kubeconfig():
+            _start_session(ctx, project, path)
+            return
     objects = render_objects(project)
     live = [
         o["metadata"]["name"] for o in objects if o["kind"] == "VenueEdge" and o["spec"].get("mode") == "live"
@@ -76,3 +85,42 @@ def _deploy_locally(ctx: Context, project: Project, session: LocalState, dry_run
         raise click.ClickException(str(exc)) from None
     for name, action, state in results:
         click.echo(f"{action} {name} ({state}) in the running session {project.name}")
+
+
+def _build_first(crate_dir: Path, path: Path) -> None:
+    """`sequence build` (native when a deploy block runs natively) before deploying."""
+    from ..project import ConfigError, load_project
+    from .build import build_and_check
+
+    try:
+        blocks = list(load_project(path, check_files=False).config.deploy.values())
+    except ConfigError:
+        blocks = []  # load_or_exit reports the problems next
+    native = any(block.runtime == "native" for block in blocks)
+    if not build_and_check(crate_dir, native):
+        raise click.ClickException("the build failed its checks; nothing was deployed")
+
+
+def _has_kubeconfig() -> bool:
+    return bool(
+        os.environ.get("KUBECONFIG")
+        or os.environ.get("KUBERNETES_SERVICE_HOST")
+        or (Path.home() / ".kube" / "config").is_file()
+    )
+
+
+def _start_session(ctx: Context, project: Project, path: Path) -> None:
+    from ..local.background import start_detached
+
+    if ctx.sandbox:
+        live = [n for n, v in project.config.venue.items() if v.mode == "live"]
+        if live:
+            raise click.ClickException(f"--sandbox refuses live venues: {', '.join(live)}")
+    try:
+        session, log_path = start_detached(project.name, path, start=False)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"no cluster configured: started a local session of {project.name} in the background")
+    for name in session.deployments:
+        click.echo(f"deployed {name} (stopped; `sequence start {name}` runs it)")
+    click.echo(f"output in {log_path}; `sequence down` stops the session")
