@@ -207,3 +207,40 @@ def test_up_detach_runs_in_the_background_until_down(tmp_path: Path) -> None:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
+
+
+@pytest.mark.slow
+def test_the_full_workflow_in_a_fresh_directory_with_no_cluster_and_no_session(tmp_path: Path) -> None:
+    if (Path.home() / ".kube" / "config").is_file():
+        pytest.skip("a kubeconfig here would make `sequence deploy` pick the cluster")
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    env["SEQUENCE_STATE_DIR"] = str(tmp_path / "state")
+    project = tmp_path / "my-mm"
+
+    def sequence(*args: str, cwd: Path = project) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [*sequence_cli(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, f"sequence {' '.join(args)}: {done.stderr}"
+        return done
+
+    sequence("init", "my-mm", cwd=tmp_path)
+    try:
+        sequence("build")
+        deployed = sequence("deploy")
+        assert "started a local session of my-mm" in deployed.stdout and "deployed mm" in deployed.stdout
+        sequence("start")
+        edge = json.loads((tmp_path / "state/my-mm.json").read_text())["edges"]["kraken"]
+
+        def fills() -> int:
+            answer = httpx.get(f"{edge}/v1/deployments/my-mm-mm", headers=AUTH, timeout=5.0)
+            return int(answer.json()["fills"]) if answer.status_code == 200 else 0
+
+        wait_until(fills, 120, "the scaffolded market maker's first fill")  # it really trades
+        assert "filled" in sequence("logs").stdout
+        sequence("stop")
+        assert "removed" in sequence("undeploy").stdout
+        assert "created mm" in sequence("deploy", "--skip-build").stdout  # and deploys again
+    finally:
+        subprocess.run([*sequence_cli(), "down"], cwd=project, env=env, capture_output=True, timeout=120)
+    assert not (tmp_path / "state/my-mm.json").exists()
