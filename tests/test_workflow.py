@@ -244,3 +244,16 @@ def test_the_full_workflow_in_a_fresh_directory_with_no_cluster_and_no_session(t
     finally:
         subprocess.run([*sequence_cli(), "down"], cwd=project, env=env, capture_output=True, timeout=120)
     assert not (tmp_path / "state/my-mm.json").exists()
+
+
+@pytest.mark.slow
+def test_init_native_scaffolds_a_cdylib_that_builds_and_validates(tmp_path: Path) -> None:
+    assert run_cli("init", "nat", "--native", cwd=tmp_path).returncode == 0
+    project = tmp_path / "nat"
+    toml = (project / "Sequence.toml").read_text()
+    assert 'runtime = "native"' in toml and "allow_native = true" in toml
+    built = run_cli("build", "--native", cwd=project, timeout=300)
+    assert built.returncode == 0, built.stderr
+    assert (project / "target/native/libnat.so").is_file()
+    valid = run_cli("validate", cwd=project)
+    assert valid.returncode == 0, valid.stderr
