@@ -257,3 +257,42 @@ def test_init_native_scaffolds_a_cdylib_that_builds_and_validates(tmp_path: Path
     assert (project / "target/native/libnat.so").is_file()
     valid = run_cli("validate", cwd=project)
     assert valid.returncode == 0, valid.stderr
+
+
+def _live_project(tmp_path: Path) -> Path:
+    project = tmp_path / "live-mm"
+    project.mkdir()
+    text = (MARKET_MAKER / "Sequence.toml").read_text()
+    text = text.replace('mode = "sandbox"', 'mode = "live"\ncredentials = "kraken-keys"', 1)
+    (project / "Sequence.toml").write_text(text)
+    (project / "market_maker.wasm").write_bytes((MARKET_MAKER / "market_maker.wasm").read_bytes())
+    return project
+
+
+def test_up_sandbox_refuses_a_live_venue_and_starts_nothing(tmp_path: Path) -> None:
+    project = _live_project(tmp_path)
+    env = {**os.environ, "SEQUENCE_STATE_DIR": str(tmp_path / "state")}
+    result = subprocess.run(
+        [*sequence_cli(), "--sandbox", "up", str(project)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and "--sandbox refuses live venues: kraken" in result.stderr
+    assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.slow
+def test_up_says_loudly_that_a_live_venue_is_simulated(tmp_path: Path) -> None:
+    project = _live_project(tmp_path)
+    env = {**os.environ, "SEQUENCE_STATE_DIR": str(tmp_path / "state")}
+    result = subprocess.run(
+        [*sequence_cli(), "up", str(project), "--duration", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert 'WARNING: venue kraken is mode = "live"' in result.stderr and "simulated" in result.stderr

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from .common import load_or_exit
+from .common import Context, load_or_exit
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:
@@ -33,12 +33,27 @@ def _interrupt(_signum: int, _frame: Any) -> None:
     is_flag=True,
     help="Run in the background and return once it is up; `sequence down` stops it.",
 )
-def up(path: Path, start: bool, duration: float | None, json_path: str | None, detach: bool) -> None:
+@click.pass_obj
+def up(
+    ctx: Context, path: Path, start: bool, duration: float | None, json_path: str | None, detach: bool
+) -> None:
     """Run PATH's Sequence.toml on this machine: a coordinator and one edge per venue."""
     from ..local.summary import write_summary
     from ..local.up import LocalRun, UpOptions
 
     project = load_or_exit(path)
+    used = {block.venue for block in project.config.deploy.values()}
+    live = sorted(n for n, v in project.config.venue.items() if v.mode == "live" and n in used)
+    if live and ctx is not None and ctx.sandbox:
+        raise click.ClickException(f"--sandbox refuses live venues: {', '.join(live)}")
+    for name in live:
+        click.secho(
+            f'WARNING: venue {name} is mode = "live", but `sequence up` connects to no exchange: its '
+            "orders are simulated against the feed (paper trading), never sent to the venue",
+            fg="yellow",
+            bold=True,
+            err=True,
+        )
     if detach:
         if duration or json_path:
             raise click.UsageError("--detach runs until `sequence down`: drop --duration and --json")
