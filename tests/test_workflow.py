@@ -102,6 +102,7 @@ SDK_SCRIPT = textwrap.dedent(
     assert dep.deployment_id == "market-maker-sdk-mm" and dep.status in ("Loaded", "Stopped"), dep
     assert dep.pushed_to == dep.capable_edges and len(dep.pushed_to) == 1, dep
     assert dep.size_bytes == len(wasm) and dep.symbols == ["BTC-USD"], dep
+    assert {a["name"] for a in seq.algos()} == {"mm", "sdk-mm"}, seq.algos()
     assert seq.algo_start("sdk-mm")["state"] == "Running"
     deadline = time.monotonic() + 120
     while (metrics := seq.algo_metrics("sdk-mm"))["fills"] == 0:

@@ -194,6 +194,23 @@ class Sequence:
             raise SequenceError(f"no edge serves venue {venue!r} (venues: {', '.join(sorted(self.edges))})")
         return venue
 
+    def algos(self) -> list[dict[str, Any]]:
+        """Every deployment on the connection's edges: the edges' statuses (with `name` in a
+        session: the deploy block's or deploy_algo's name)."""
+        session = self._fresh_session()
+        names = {d.deployment_id: d.name for d in session.deployments.values()} if session else {}
+        found = []
+        for url in self.edges.values():
+            with self._client(url) as client:
+                try:
+                    statuses = client.deployments()
+                except ApiError as exc:
+                    raise SequenceError(f"edge {url}: {exc}") from exc
+            for status in statuses:
+                entry = status.as_dict()
+                found.append({**entry, "name": names.get(status.deployment_id, status.deployment_id)})
+        return found
+
     def algo_status(self, name: str) -> dict[str, Any]:
         """The edge's status of a deployment (state, counters, risk, last error)."""
         result: dict[str, Any] = self._call(name, "status").as_dict()
