@@ -44,7 +44,9 @@ async def _pod_endpoints(rt: Runtime, namespace: str, name: str) -> list[tuple[s
     return found
 
 
-async def _probe(rt: Runtime, pod: str | None, endpoint: str, previous: dict[str, Any]) -> dict[str, Any]:
+async def _probe(
+    rt: Runtime, namespace: str, pod: str | None, endpoint: str, previous: dict[str, Any]
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "edgeId": previous.get("edgeId") or pod or endpoint,
         "endpoint": endpoint,
@@ -56,7 +58,7 @@ async def _probe(rt: Runtime, pod: str | None, endpoint: str, previous: dict[str
         "deployments": previous.get("deployments") or [],
     }
     try:
-        info = await rt.edge(endpoint).info()
+        info = await (await rt.edge(namespace, endpoint)).info()
     except ApiError as exc:
         entry["error"] = exc.message
         if exc.message == "timed out":  # the process is there but does not answer: hung (or swamped)
@@ -140,6 +142,7 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             if managed:
                 venues = sorted({venue for ns, venue in (rt.venue_edges or {}) if ns == namespace and venue})
                 deployment = kube.edge_deployment(body, rt.settings, venues)
+                await rt.tokens.token(namespace)  # the pods mount the namespace's Secret: make it first
                 for child in (deployment, kube.edge_service(body, rt.settings)):
                     if await kube.ensure(rt.kube, child) == "created":
                         note(
@@ -157,7 +160,10 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             old = rt.previous_status(body)
             previous = {e.get("endpoint"): e for e in old.get("endpoints") or []}
             entries = await asyncio.gather(
-                *(_probe(rt, pod, endpoint, previous.get(endpoint, {})) for pod, endpoint in located)
+                *(
+                    _probe(rt, namespace, pod, endpoint, previous.get(endpoint, {}))
+                    for pod, endpoint in located
+                )
             )
             verdict = _verdict(list(entries), desired, managed)
             reachable = sum(1 for e in entries if e["reachable"])

@@ -91,6 +91,7 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             owners = await _live_groups(rt, namespace)
             if not any(o["metadata"]["uid"] == body.metadata.get("uid") for o in owners):
                 owners.append(dict(body))
+            await rt.tokens.token(namespace)  # the pod mounts the namespace's Secret: make it first
             for child in kube.coordinator_objects(owners, namespace, rt.settings):
                 if await kube.ensure(rt.kube, child) == "created":
                     note(
@@ -99,7 +100,7 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
                         message=f"created {child['kind']} {child['metadata']['name']} for the namespace",
                     )
             endpoint = coordinator_endpoint(rt, namespace)
-            client = rt.coordinator(endpoint)
+            client = await rt.coordinator(namespace, endpoint)
             fields: dict[str, Any] = {
                 "coordinator": endpoint,
                 "instanceCount": 0,
@@ -164,7 +165,8 @@ async def on_deleted(rt: Runtime, namespace: str, name: str) -> None:
     """A MeshGroup is gone: drop its table, or the whole coordinator if it was the last group."""
     if await _live_groups(rt, namespace):
         try:
-            await rt.coordinator(coordinator_endpoint(rt, namespace)).delete_routes(name)
+            client = await rt.coordinator(namespace, coordinator_endpoint(rt, namespace))
+            await client.delete_routes(name)
         except NotFound:
             pass  # no table: nothing to forget
         except ApiError as exc:
