@@ -231,6 +231,7 @@ OPERATOR_SETTINGS: dict[str, Any] = {
         "priorityClassName": "trading-critical",
         "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
     },
+    "networkPolicies": {"operatorNamespace": "sequence-system", "metricsNamespace": "monitoring"},
 }
 
 

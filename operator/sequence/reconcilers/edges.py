@@ -15,7 +15,7 @@ import kopf
 
 from ..client import ApiError
 from ..models import VenueEdgeSpec, VenueEdgeStatus
-from . import api, kube, metrics
+from . import api, kube, metrics, netpol
 from .context import Runtime
 from .status import Cond, Verdict, error_info, new_status, note, now, post_transition
 
@@ -143,7 +143,8 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
                 venues = sorted({venue for ns, venue in (rt.venue_edges or {}) if ns == namespace and venue})
                 deployment = kube.edge_deployment(body, rt.settings, venues)
                 await rt.tokens.token(namespace)  # the pods mount the namespace's Secret: make it first
-                for child in (deployment, kube.edge_service(body, rt.settings)):
+                policies = netpol.edge_children(body, rt.settings)
+                for child in (deployment, kube.edge_service(body, rt.settings), *policies):
                     if await kube.ensure(rt.kube, child) == "created":
                         note(
                             body,
@@ -217,7 +218,11 @@ async def _refuse_live(rt: Runtime, body: kopf.Body) -> None:
 async def _remove_children(rt: Runtime, body: kopf.Body) -> None:
     """A VenueEdge switched to external endpoints: its edge pods are no longer wanted."""
     uid = body.metadata.get("uid")
-    for obj in (kube.edge_deployment(body, rt.settings), kube.edge_service(body, rt.settings)):
+    for obj in (
+        kube.edge_deployment(body, rt.settings),
+        kube.edge_service(body, rt.settings),
+        netpol.edge_policy(body, rt.settings),
+    ):
         current = await rt.kube.get(kube.object_path(obj))
         owners = (current or {}).get("metadata", {}).get("ownerReferences") or []
         if current and any(ref.get("uid") == uid for ref in owners):

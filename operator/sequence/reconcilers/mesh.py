@@ -15,7 +15,7 @@ import kopf
 
 from ..client import ApiError, NotFound, Rejected
 from ..models import API_VERSION, MeshGroupSpec, MeshGroupStatus
-from . import api, kube, metrics
+from . import api, kube, metrics, netpol
 from .algos import deployment_id
 from .context import Runtime
 from .status import Cond, Verdict, error_info, new_status, note, post_transition
@@ -92,7 +92,8 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             if not any(o["metadata"]["uid"] == body.metadata.get("uid") for o in owners):
                 owners.append(dict(body))
             await rt.tokens.token(namespace)  # the pod mounts the namespace's Secret: make it first
-            for child in kube.coordinator_objects(owners, namespace, rt.settings):
+            coordinator = kube.coordinator_objects(owners, namespace, rt.settings)
+            for child in netpol.coordinator_children(coordinator, namespace, rt.settings):
                 if await kube.ensure(rt.kube, child) == "created":
                     note(
                         body,
@@ -172,7 +173,8 @@ async def on_deleted(rt: Runtime, namespace: str, name: str) -> None:
         except ApiError as exc:
             logger.warning("coordinator did not drop mesh group %s/%s: %s", namespace, name, exc)
         return
-    for child in kube.coordinator_objects([], namespace, rt.settings):
+    coordinator = kube.coordinator_objects([], namespace, rt.settings)
+    for child in [*coordinator, netpol.coordinator_policy(coordinator, namespace, rt.settings)]:
         if await rt.kube.delete(kube.object_path(child)):
             logger.info(
                 "deleted %s %s/%s: no MeshGroup left", child["kind"], namespace, kube.COORDINATOR_NAME
