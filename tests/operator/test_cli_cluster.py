@@ -22,8 +22,9 @@ pytestmark = pytest.mark.usefixtures("operator")
 
 
 def cli(cluster: Cluster, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    # No $SEQUENCE_TOKEN: the CLI finds the namespace's token in its Secret through the kubeconfig.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "SEQUENCE_TOKEN"},
         "KUBECONFIG": str(cluster.kubeconfig),
         "SEQUENCE_TARGET": "cluster",
         "COLUMNS": "250",
