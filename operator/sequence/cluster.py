@@ -213,14 +213,11 @@ class ClusterTarget:
             port = (edge.get("endpoint") or ":7070").rsplit(":", 1)[-1]
             url = f"/api/v1/namespaces/{self.namespace}/pods/{edge['pod']}:{port}/proxy{path}"
             # The API server takes `Authorization` for itself and does not forward it to the pod.
-            return self.api_client.call_api(
-                url,
-                "GET",
-                header_params={"X-Sequence-Token": self.token()},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=None if stream else 10,
-            )[0]
+            request = self.api_client.param_serialize(
+                "GET", url, header_params={"X-Sequence-Token": self.token()}, auth_settings=["BearerToken"]
+            )
+            # the unread urllib3 response: streamed line by line for `logs -f`
+            return self.api_client.call_api(*request, _request_timeout=None if stream else 10).response
         headers = {"Authorization": f"Bearer {self.token()}"}
         return (
             httpx.stream("GET", f"http://{edge['endpoint']}{path}", timeout=None, headers=headers)
