@@ -271,7 +271,7 @@ def namespace_token(api_client: Any, namespace: str) -> str:
     why = ""
     try:
         secret = client.CoreV1Api(api_client).read_namespaced_secret(SECRET_NAME, namespace)
-        return token_of(api_client.sanitize_for_serialization(secret))
+        return token_of(api_client.sanitize_for_serialization(secret), with_metrics=False)
     except ApiException as exc:
         why = {404: "it does not exist yet (the operator creates it)", 403: "reading it is forbidden"}.get(
             exc.status, f"the API server answered {exc.status} {exc.reason}"

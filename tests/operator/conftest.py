@@ -246,10 +246,10 @@ def namespace_token() -> str | None:
     return TEST_TOKEN
 
 
-def put_namespace_token(kube: Kube, token: str, metrics_token: str | None = None) -> None:
-    data = {"token": base64.b64encode(token.encode()).decode()}
-    if metrics_token:
-        data["metrics-token"] = base64.b64encode(metrics_token.encode()).decode()
+def put_namespace_token(kube: Kube, token: str, metrics_token: str) -> None:
+    """Both keys: the pods mount both, and the operator refuses a Secret without either."""
+    pairs = (("token", token), ("metrics-token", metrics_token))
+    data = {key: base64.b64encode(value.encode()).decode() for key, value in pairs}
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sequence-token"}, "data": data}
     kube.ok("POST", f"/api/v1/namespaces/{kube.namespace}/secrets", secret)
 
@@ -263,7 +263,7 @@ def operator(
 ) -> Iterator[Operator]:
     """`sequence operator --namespace <test namespace>`, short poll and teardown timeouts."""
     if namespace_token is not None:
-        put_namespace_token(cluster.kube, namespace_token)
+        put_namespace_token(cluster.kube, namespace_token, "metrics-" + uuid.uuid4().hex)
     workdir = tmp_path_factory.mktemp("operator")
     health, metrics = free_port(), free_port()
     settings = {

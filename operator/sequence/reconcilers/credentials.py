@@ -74,20 +74,29 @@ def token_args(coordinator: bool = False) -> list[str]:
     return args + (["--coordinator-token-file", TOKEN_FILE] if coordinator else [])
 
 
-def token_of(secret: dict[str, Any]) -> str:
-    """The control token in SECRET (its `data`, base64 as the API server returns it)."""
-    raw = (secret.get("data") or {}).get(TOKEN_KEY)
+def token_of(secret: dict[str, Any], with_metrics: bool = True) -> str:
+    """The control token in SECRET (its `data`, base64 as the API server returns it).
+
+    WITH_METRICS: the pods mount both keys as files and refuse to start without either, so a
+    Secret the user made must have both, and distinct: refused here with the key named.
+    """
     where = f"Secret {secret.get('metadata', {}).get('namespace')}/{SECRET_NAME}"
+    token = _key(secret, TOKEN_KEY, where)
+    if with_metrics and _key(secret, METRICS_TOKEN_KEY, where) == token:
+        raise CredentialError(f"{where}: '{METRICS_TOKEN_KEY}' must differ from '{TOKEN_KEY}'")
+    return token
+
+
+def _key(secret: dict[str, Any], key: str, where: str) -> str:
+    raw = (secret.get("data") or {}).get(key)
     if not raw:
-        raise CredentialError(f"{where} has no '{TOKEN_KEY}' key")
+        raise CredentialError(f"{where} has no '{key}' key")
     try:
         token = base64.b64decode(raw, validate=True).decode("ascii").strip()
     except (binascii.Error, UnicodeDecodeError) as exc:
-        raise CredentialError(f"{where}: '{TOKEN_KEY}' is not base64 of an ASCII token") from exc
+        raise CredentialError(f"{where}: '{key}' is not base64 of an ASCII token") from exc
     if len(token) < MIN_TOKEN_CHARS or any(c.isspace() or not c.isprintable() for c in token):
-        raise CredentialError(
-            f"{where}: '{TOKEN_KEY}' must be {MIN_TOKEN_CHARS}+ printable characters, no spaces"
-        )
+        raise CredentialError(f"{where}: '{key}' must be {MIN_TOKEN_CHARS}+ printable characters, no spaces")
     return token
 
 
