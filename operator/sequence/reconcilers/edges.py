@@ -61,7 +61,7 @@ async def _probe(
         info = await (await rt.edge(namespace, endpoint)).info()
     except ApiError as exc:
         entry["error"] = exc.message
-        if exc.message == "timed out":  # the process is there but does not answer: hung (or swamped)
+        if exc.message.startswith("timed out"):  # the process is there but does not answer: hung (or swamped)
             entry["error"] = (
                 f"not answering: no reply within {rt.settings.edge_timeout:g}s (hung or overloaded)"
             )
