@@ -27,6 +27,7 @@ import base64
 import contextlib
 import hashlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -161,10 +162,38 @@ def main() -> None:
             kmock = stack.enter_context(KMockThread())
             kubeconfig = kubeconfig_for(kmock.url, workdir / "kubeconfig")
             kube = Kube(kubeconfig, namespace)
+        # The namespace's token, as a user sets it up for an external edge (docs/security.md): the
+        # operator finds the Secret and sends its token; the edge is started with the same token.
+        token = secrets.token_urlsafe(32)
+        (workdir / "token").write_text(token)
+        kube.ok(
+            "POST",
+            f"/api/v1/namespaces/{namespace}/secrets",
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "sequence-token"},
+                "data": {
+                    "token": base64.b64encode(token.encode()).decode(),
+                    "metrics-token": base64.b64encode(secrets.token_urlsafe(32).encode()).decode(),
+                },
+            },
+        )
         if args.real_edge:
             port = free_port()
             edge_proc = subprocess.Popen(
-                [*sequence_cmd(), "edge", "--venue", "kraken", "--port", str(port), "--log-level", "warning"],
+                [
+                    *sequence_cmd(),
+                    "edge",
+                    "--venue",
+                    "kraken",
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                    "--token-file",
+                    str(workdir / "token"),
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=(workdir / "edge.log").open("w"),
             )

@@ -62,6 +62,7 @@ CUSTOM_VALUES: dict[str, Any] = {
     },
     "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus"}}},
     "argocd": {"cmpSidecar": {"enabled": True, "namespace": "gitops"}},
+    "networkPolicy": {"metricsNamespace": "monitoring"},
 }
 
 # What the operator may do inside a namespace it serves: exactly these (apiGroup, resource) -> verbs.
@@ -82,7 +83,8 @@ NAMESPACED_PERMISSIONS: dict[tuple[str, str], set[str]] = {
     ("", "services"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "configmaps"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "pods"): {"get", "list"},
-    ("", "secrets"): {"get"},
+    ("", "secrets"): {"get", "create"},
+    ("networking.k8s.io", "networkpolicies"): {"get", "create", "patch", "delete"},
     ("", "events"): {"create", "patch"},
 }
 CRD_READ = {("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"}}
@@ -369,13 +371,16 @@ def all_rules(rendered: Rendered) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("which", ["default", "custom"])
-def test_rbac_has_no_wildcards_and_secrets_are_get_only(which: str, request: pytest.FixtureRequest) -> None:
+def test_rbac_has_no_wildcards_and_secrets_are_get_or_create_only(
+    which: str, request: pytest.FixtureRequest
+) -> None:
     rendered: Rendered = request.getfixturevalue(which)
     for rule in all_rules(rendered):
         for field in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[field], rule
     granted = permissions(all_rules(rendered))
-    assert granted[("", "secrets")] == {"get"}
+    # get by name and create the namespace token; never list, watch, patch or delete a Secret
+    assert granted[("", "secrets")] == {"get", "create"}
     assert ("coordination.k8s.io", "leases") not in granted
     assert not any(verbs & {"escalate", "bind", "impersonate"} for verbs in granted.values())
 
@@ -695,3 +700,42 @@ def test_pod_monitor_scrapes_edges_and_coordinators(chart: helm.Chart) -> None:
     )
     assert scoped.one("PodMonitor")["spec"]["namespaceSelector"] == {"matchNames": ["trading"]}
     assert not render(chart).of_kind("PodMonitor")
+
+
+# --- network policies ---------------------------------------------------------------------------------------
+
+
+def test_operator_pod_takes_metrics_only_from_the_metrics_namespace(
+    default: Rendered, custom: Rendered
+) -> None:
+    pod_labels = default.deployment["spec"]["template"]["metadata"]["labels"]
+    closed = default.one("NetworkPolicy", FULLNAME, RELEASE_NAMESPACE)["spec"]
+    assert closed["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert closed["policyTypes"] == ["Ingress"] and closed["ingress"] == []  # no metricsNamespace: nobody
+    (rule,) = custom.one("NetworkPolicy", FULLNAME, RELEASE_NAMESPACE)["spec"]["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert rule["ports"] == [{"protocol": "TCP", "port": "metrics"}]
+    assert named_port(custom.container, "metrics") == 9090
+
+
+def test_operator_learns_who_may_reach_its_children(default: Rendered, custom: Rendered) -> None:
+    policies = custom.settings()["networkPolicies"]
+    assert policies["enabled"] is True
+    assert policies["operatorNamespace"] == RELEASE_NAMESPACE
+    assert policies["metricsNamespace"] == "monitoring"
+    pod_labels = custom.deployment["spec"]["template"]["metadata"]["labels"]
+    assert policies["operatorPodLabels"].items() <= pod_labels.items()
+    assert default.settings()["networkPolicies"]["metricsNamespace"] == ""
+
+
+def test_network_policies_can_be_turned_off(chart: helm.Chart) -> None:
+    rendered = render(chart, {"networkPolicy": {"enabled": False}})
+    assert rendered.of_kind("NetworkPolicy") == []
+    assert rendered.settings()["networkPolicies"]["enabled"] is False
+
+
+def test_metrics_namespace_must_be_a_namespace_name(chart: helm.Chart) -> None:
+    with pytest.raises(helm.HelmValuesError, match="metricsNamespace"):
+        render(chart, {"networkPolicy": {"metricsNamespace": "Not A Namespace"}})

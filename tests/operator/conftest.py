@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ..conftest import AUTH
+from ..conftest import AUTH, TEST_TOKEN
 from .kmock_cluster import KMockThread
 from .kube import Kube, kubeconfig_for
 
@@ -251,7 +251,27 @@ OPERATOR_SETTINGS: dict[str, Any] = {
         "priorityClassName": "trading-critical",
         "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
     },
+    "networkPolicies": {"operatorNamespace": "sequence-system", "metricsNamespace": "monitoring"},
 }
+
+
+@pytest.fixture(scope="module")
+def namespace_token() -> str | None:
+    """The token put in the namespace's `sequence-token` Secret before the operator starts.
+
+    The loopback edges and coordinator of these tests run with the session's $SEQUENCE_TOKEN, so
+    the Secret carries that token (as a user does for external edges). A module that overrides
+    this with None leaves the Secret to the operator.
+    """
+    return TEST_TOKEN
+
+
+def put_namespace_token(kube: Kube, token: str, metrics_token: str) -> None:
+    """Both keys: the pods mount both, and the operator refuses a Secret without either."""
+    pairs = (("token", token), ("metrics-token", metrics_token))
+    data = {key: base64.b64encode(value.encode()).decode() for key, value in pairs}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sequence-token"}, "data": data}
+    kube.ok("POST", f"/api/v1/namespaces/{kube.namespace}/secrets", secret)
 
 
 @pytest.fixture(scope="module")
@@ -259,8 +279,11 @@ def operator(
     cluster: Cluster,
     coordinator: Coordinator,
     tmp_path_factory: pytest.TempPathFactory,
+    namespace_token: str | None,
 ) -> Iterator[Operator]:
     """`sequence operator --namespace <test namespace>`, short poll and teardown timeouts."""
+    if namespace_token is not None:
+        put_namespace_token(cluster.kube, namespace_token, "metrics-" + uuid.uuid4().hex)
     workdir = tmp_path_factory.mktemp("operator")
     health, metrics = free_port(), free_port()
     settings = {

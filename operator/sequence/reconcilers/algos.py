@@ -178,8 +178,8 @@ class Pass:
 
     async def sync(self, target: Target) -> EdgeOutcome:
         previous = self.previous.get(target.endpoint, {})
-        client = self.rt.edge(target.endpoint)
         try:
+            client = await self.rt.edge(self.namespace, target.endpoint)
             report = (await self.rt.snapshots.get(client)).get(self.id)
         except ApiError as exc:
             return self._unreachable(target, previous, exc)

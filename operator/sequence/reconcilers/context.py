@@ -17,6 +17,7 @@ from ..models import API_VERSION
 from . import api
 from .api import KubeApi
 from .bundles import BundleCache
+from .credentials import NamespaceTokens
 from .metrics import EDGE_CALLS
 from .settings import OperatorSettings
 from .status import changes, settled
@@ -66,6 +67,8 @@ class Runtime:
     login: Callable[[], kopf.ConnectionInfo | None]
     bundles: BundleCache = field(default_factory=BundleCache)
     snapshots: EdgeSnapshots = field(init=False)
+    # Each namespace's control token (its `sequence-token` Secret): what edges and the coordinator accept.
+    tokens: NamespaceTokens = field(init=False)
     # The VenueEdge index (kopf.index "venue_edges"), kept from the first handler call for the poller.
     venue_edges: Any = None
     # Every object of ours the operator has seen, by (plural, namespace, name): what the poller walks.
@@ -86,6 +89,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.snapshots = EdgeSnapshots(ttl=self.settings.poll_interval / 2)
+        self.tokens = NamespaceTokens(self.kube)
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -104,14 +108,23 @@ class Runtime:
             )
         return self._api_http
 
-    def edge(self, endpoint: str, timeout: float | None = None) -> AsyncEdgeClient:
+    async def edge(self, namespace: str, endpoint: str, timeout: float | None = None) -> AsyncEdgeClient:
+        """A client of the edge at ENDPOINT that sends NAMESPACE's token."""
         return AsyncEdgeClient(
-            endpoint, timeout=timeout or self.settings.edge_timeout, http=self.api_http, on_call=count_call
+            endpoint,
+            timeout=timeout or self.settings.edge_timeout,
+            http=self.api_http,
+            on_call=count_call,
+            token=await self.tokens.token(namespace),
         )
 
-    def coordinator(self, endpoint: str) -> AsyncCoordinatorClient:
+    async def coordinator(self, namespace: str, endpoint: str) -> AsyncCoordinatorClient:
         return AsyncCoordinatorClient(
-            endpoint, timeout=self.settings.edge_timeout, http=self.api_http, on_call=count_call
+            endpoint,
+            timeout=self.settings.edge_timeout,
+            http=self.api_http,
+            on_call=count_call,
+            token=await self.tokens.token(namespace),
         )
 
     def lock(self, kind: str, namespace: str, name: str) -> asyncio.Lock:

@@ -15,7 +15,7 @@ import kopf
 
 from ..client import ApiError
 from ..models import VenueEdgeSpec, VenueEdgeStatus
-from . import api, kube, metrics
+from . import api, kube, metrics, netpol
 from .context import Runtime
 from .status import Cond, Verdict, error_info, new_status, note, now, post_transition
 
@@ -93,7 +93,9 @@ async def deployment_problems(rt: Runtime, deployment: dict[str, Any]) -> list[s
     return found
 
 
-async def _probe(rt: Runtime, pod: str | None, endpoint: str, previous: dict[str, Any]) -> dict[str, Any]:
+async def _probe(
+    rt: Runtime, namespace: str, pod: str | None, endpoint: str, previous: dict[str, Any]
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "edgeId": previous.get("edgeId") or pod or endpoint,
         "endpoint": endpoint,
@@ -105,7 +107,7 @@ async def _probe(rt: Runtime, pod: str | None, endpoint: str, previous: dict[str
         "deployments": previous.get("deployments") or [],
     }
     try:
-        info = await rt.edge(endpoint).info()
+        info = await (await rt.edge(namespace, endpoint)).info()
     except ApiError as exc:
         entry["error"] = exc.message
         if exc.message.startswith("timed out"):  # the process is there but does not answer: hung (or swamped)
@@ -210,7 +212,10 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             if managed:
                 venues = sorted({venue for ns, venue in (rt.venue_edges or {}) if ns == namespace and venue})
                 deployment = kube.edge_deployment(body, rt.settings, venues)
-                for child in (deployment, kube.edge_service(body, rt.settings)):
+                if not rt.is_gone(body):  # the pods mount the namespace's Secret: make it first
+                    await rt.tokens.token(namespace)
+                policies = netpol.edge_children(body, rt.settings)
+                for child in (deployment, kube.edge_service(body, rt.settings), *policies):
                     outcome = await kube.ensure(rt.kube, child, may_create=lambda: not rt.is_gone(body))
                     if outcome == "created" and rt.is_gone(body):
                         await rt.kube.delete(kube.object_path(child))
@@ -236,7 +241,10 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             old = rt.previous_status(body)
             previous = {e.get("endpoint"): e for e in old.get("endpoints") or []}
             entries = await asyncio.gather(
-                *(_probe(rt, pod, endpoint, previous.get(endpoint, {})) for pod, endpoint in located)
+                *(
+                    _probe(rt, namespace, pod, endpoint, previous.get(endpoint, {}))
+                    for pod, endpoint in located
+                )
             )
             verdict = _verdict(list(entries), desired, managed, why)
             reachable = sum(1 for e in entries if e["reachable"])
@@ -290,7 +298,11 @@ async def _refuse_live(rt: Runtime, body: kopf.Body) -> None:
 async def _remove_children(rt: Runtime, body: kopf.Body) -> None:
     """A VenueEdge switched to external endpoints: its edge pods are no longer wanted."""
     uid = body.metadata.get("uid")
-    for obj in (kube.edge_deployment(body, rt.settings), kube.edge_service(body, rt.settings)):
+    for obj in (
+        kube.edge_deployment(body, rt.settings),
+        kube.edge_service(body, rt.settings),
+        netpol.edge_policy(body, rt.settings),
+    ):
         current = await rt.kube.get(kube.object_path(obj))
         owners = (current or {}).get("metadata", {}).get("ownerReferences") or []
         if current and any(ref.get("uid") == uid for ref in owners):

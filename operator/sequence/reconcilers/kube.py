@@ -18,7 +18,7 @@ import kopf
 
 from ..render.edge_spec import feed_args
 from ..render.render import REPLAY_KEY  # the key `sequence render` stores the replay file under
-from . import api
+from . import api, credentials
 from .settings import OperatorSettings
 
 EDGE_COMPONENT = "venue-edge"
@@ -163,6 +163,10 @@ def edge_deployment(
     mounts.append({"name": "state", "mountPath": STATE_MOUNT})
     if spec.allow_native:
         args.append("--allow-native")
+    # the namespace's Secret (credentials.py): the control and metrics tokens, also sent in HELLO
+    args += credentials.token_args(coordinator=True)
+    volumes.append(credentials.token_volume())
+    mounts.append(credentials.token_mount())
     container: dict[str, Any] = {
         "name": "edge",
         "image": defaults.image,
@@ -281,6 +285,7 @@ def coordinator_objects(
                                 str(defaults.port),
                                 "--mesh-port",
                                 str(defaults.mesh_port),
+                                *credentials.token_args(),
                             ],
                             "ports": [
                                 {"name": "control", "containerPort": defaults.port, "protocol": "TCP"},
@@ -293,10 +298,13 @@ def coordinator_objects(
                                 "requests": {"cpu": "250m", "memory": "256Mi"},
                                 "limits": {"memory": "512Mi"},
                             },
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, credentials.token_mount()],
                         }
                     ],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        credentials.token_volume(),
+                    ],
                     "imagePullSecrets": settings.edge_defaults.image_pull_secrets or None,
                 },
             },
@@ -317,7 +325,12 @@ def coordinator_objects(
     return [deployment, service]
 
 
-PLURALS = {"Deployment": "deployments", "Service": "services", "ConfigMap": "configmaps"}
+PLURALS = {
+    "Deployment": "deployments",
+    "Service": "services",
+    "ConfigMap": "configmaps",
+    "NetworkPolicy": "networkpolicies",
+}
 
 
 def object_path(obj: dict[str, Any], with_name: bool = True) -> str:

@@ -19,7 +19,7 @@ import kopf
 
 from ..client import ApiError, NotFound, Rejected
 from ..models import API_VERSION, MeshGroupSpec, MeshGroupStatus
-from . import api, kube, metrics
+from . import api, kube, metrics, netpol
 from .algos import deployment_id
 from .context import Runtime
 from .status import Cond, Verdict, error_info, new_status, note, post_transition
@@ -95,7 +95,10 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             owners = await _live_groups(rt, namespace)
             if not any(o["metadata"]["uid"] == body.metadata.get("uid") for o in owners):
                 owners.append(dict(body))
-            for child in kube.coordinator_objects(owners, namespace, rt.settings):
+            if not rt.is_gone(body):  # the pod mounts the namespace's Secret: make it first
+                await rt.tokens.token(namespace)
+            coordinator = kube.coordinator_objects(owners, namespace, rt.settings)
+            for child in netpol.coordinator_children(coordinator, namespace, rt.settings):
                 outcome = await kube.ensure(rt.kube, child, may_create=lambda: not rt.is_gone(body))
                 if outcome == "skipped":
                     return
@@ -106,7 +109,7 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
                         message=f"created {child['kind']} {child['metadata']['name']} for the namespace",
                     )
             endpoint = coordinator_endpoint(rt, namespace)
-            client = rt.coordinator(endpoint)
+            client = await rt.coordinator(namespace, endpoint)
             fields: dict[str, Any] = {
                 "coordinator": endpoint,
                 "instanceCount": 0,
@@ -174,7 +177,8 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
 
 async def _drop_routes(rt: Runtime, namespace: str, name: str) -> None:
     try:
-        await rt.coordinator(coordinator_endpoint(rt, namespace)).delete_routes(name)
+        client = await rt.coordinator(namespace, coordinator_endpoint(rt, namespace))
+        await client.delete_routes(name)
     except NotFound:
         pass  # no table: nothing to forget
     except ApiError as exc:
@@ -191,7 +195,8 @@ async def on_deleted(rt: Runtime, namespace: str, name: str, uid: str | None = N
         await _drop_routes(rt, namespace, name)
     if live:
         return
-    for child in kube.coordinator_objects([], namespace, rt.settings):
+    coordinator = kube.coordinator_objects([], namespace, rt.settings)
+    for child in [*coordinator, netpol.coordinator_policy(coordinator, namespace, rt.settings)]:
         if await rt.kube.delete(kube.object_path(child)):
             logger.info(
                 "deleted %s %s/%s: no MeshGroup left", child["kind"], namespace, kube.COORDINATOR_NAME
