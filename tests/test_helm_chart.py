@@ -62,6 +62,7 @@ CUSTOM_VALUES: dict[str, Any] = {
     },
     "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus"}}},
     "argocd": {"cmpSidecar": {"enabled": True, "namespace": "gitops"}},
+    "networkPolicy": {"metricsNamespace": "monitoring"},
 }
 
 # What the operator may do inside a namespace it serves: exactly these (apiGroup, resource) -> verbs.
@@ -82,7 +83,8 @@ NAMESPACED_PERMISSIONS: dict[tuple[str, str], set[str]] = {
     ("", "services"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "configmaps"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "pods"): {"get", "list"},
-    ("", "secrets"): {"get"},
+    ("", "secrets"): {"get", "create"},
+    ("networking.k8s.io", "networkpolicies"): {"get", "create", "patch", "delete"},
     ("", "events"): {"create", "patch"},
 }
 CRD_READ = {("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"}}
@@ -214,9 +216,9 @@ def test_crds_shipped_with_the_chart() -> None:
         )
     expected = {
         "AlgoDeployment": ("algodeployments", "algo"),
-        "MeshGroup": ("meshgroups", "mesh"),
+        "MeshGroup": ("meshgroups", "seqmesh"),
         "ExecutionGraph": ("executiongraphs", "xg"),
-        "VenueEdge": ("venueedges", "edge"),
+        "VenueEdge": ("venueedges", "seqedge"),
     }
     kinds = {}
     for entry in crds:
@@ -369,13 +371,16 @@ def all_rules(rendered: Rendered) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("which", ["default", "custom"])
-def test_rbac_has_no_wildcards_and_secrets_are_get_only(which: str, request: pytest.FixtureRequest) -> None:
+def test_rbac_has_no_wildcards_and_secrets_are_get_or_create_only(
+    which: str, request: pytest.FixtureRequest
+) -> None:
     rendered: Rendered = request.getfixturevalue(which)
     for rule in all_rules(rendered):
         for field in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[field], rule
     granted = permissions(all_rules(rendered))
-    assert granted[("", "secrets")] == {"get"}
+    # get by name and create the namespace token; never list, watch, patch or delete a Secret
+    assert granted[("", "secrets")] == {"get", "create"}
     assert ("coordination.k8s.io", "leases") not in granted
     assert not any(verbs & {"escalate", "bind", "impersonate"} for verbs in granted.values())
 
@@ -600,3 +605,137 @@ def test_schema_rejects_wrong_values(chart: helm.Chart, override: dict[str, Any]
     # and helm itself refuses to install with them
     with pytest.raises(helm.HelmValuesError):
         render(chart, copy.deepcopy(override))
+
+
+# --- chart conventions ---------------------------------------------------------------------------------------
+
+
+def test_chart_metadata_names_home_sources_maintainers_and_icon() -> None:
+    meta = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+    assert meta["home"].startswith("https://") and meta["icon"].startswith("https://")
+    assert meta["sources"] and all(s.startswith("https://") for s in meta["sources"])
+    assert meta["maintainers"] and all(m["name"] for m in meta["maintainers"])
+
+
+def test_chart_readme_is_generated_from_the_values_comments() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "chart_readme.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    readme = (CHART_DIR / "README.md").read_text()
+    assert "| `operator.podSecurityContext` |" in readme and "| `metrics.podMonitor.enabled` |" in readme
+
+
+def test_helm_test_hook_checks_the_operator_and_the_crds(default: Rendered) -> None:
+    (pod,) = [p for p in default.of_kind("Pod") if p["metadata"]["annotations"].get("helm.sh/hook") == "test"]
+    script = pod["spec"]["containers"][0]["args"][0]
+    assert f"{FULLNAME}-metrics.{RELEASE_NAMESPACE}.svc:9090" in script
+    assert all(f'"{plural}"' in script for plural in ("algodeployments", "meshgroups", "venueedges"))
+    assert pod["spec"]["restartPolicy"] == "Never"
+
+
+def test_security_contexts_image_digest_and_extras_are_overridable(chart: helm.Chart) -> None:
+    digest = "sha256:" + "ab" * 32
+    rendered = render(
+        chart,
+        {
+            "image": {
+                "repository": "registry.local/op",
+                "tag": "ignored",
+                "digest": digest,
+                "pullPolicy": "Always",
+            },
+            "edgeDefaults": {
+                "image": {
+                    "repository": "registry.local/edge",
+                    "tag": "",
+                    "digest": digest,
+                    "pullPolicy": "Always",
+                }
+            },
+            "operator": {
+                # OpenShift assigns the ids: Helm merges maps, so null removes a default key.
+                "podSecurityContext": {"runAsUser": None, "runAsGroup": None, "fsGroup": None},
+                "securityContext": {"capabilities": None, "runAsNonRoot": True},
+                "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}],
+                "extraVolumes": [{"name": "ca", "configMap": {"name": "corp-ca"}}],
+                "extraVolumeMounts": [{"name": "ca", "mountPath": "/etc/ssl/corp", "readOnly": True}],
+            },
+        },
+    )
+    pod = rendered.deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    container = rendered.container
+    assert container["image"] == f"registry.local/op@{digest}"
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+    }
+    assert {"name": "HTTPS_PROXY", "value": "http://proxy:3128"} in container["env"]
+    assert {"name": "ca", "configMap": {"name": "corp-ca"}} in pod["volumes"]
+    assert {"name": "ca", "mountPath": "/etc/ssl/corp", "readOnly": True} in container["volumeMounts"]
+    assert rendered.settings()["edgeDefaults"]["image"] == f"registry.local/edge@{digest}"
+
+
+def test_bad_digest_is_refused(chart: helm.Chart) -> None:
+    with pytest.raises(Exception, match="digest"):
+        render(chart, {"image": {"repository": "r", "tag": "", "digest": "latest", "pullPolicy": "Always"}})
+
+
+def test_pod_monitor_scrapes_edges_and_coordinators(chart: helm.Chart) -> None:
+    rendered = render(chart, {"metrics": {"podMonitor": {"enabled": True, "labels": {"release": "prom"}}}})
+    monitor = rendered.one("PodMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    spec = monitor["spec"]
+    (expression,) = spec["selector"]["matchExpressions"]
+    assert set(expression["values"]) == {"venue-edge", "coordinator"}
+    assert spec["namespaceSelector"] == {"any": True}
+    assert spec["podMetricsEndpoints"][0]["port"] == "control"
+    scoped = render(
+        chart, {"watch": {"namespaces": ["trading"]}, "metrics": {"podMonitor": {"enabled": True}}}
+    )
+    assert scoped.one("PodMonitor")["spec"]["namespaceSelector"] == {"matchNames": ["trading"]}
+    assert not render(chart).of_kind("PodMonitor")
+
+
+# --- network policies ---------------------------------------------------------------------------------------
+
+
+def test_operator_pod_takes_metrics_only_from_the_metrics_namespace(
+    default: Rendered, custom: Rendered
+) -> None:
+    pod_labels = default.deployment["spec"]["template"]["metadata"]["labels"]
+    closed = default.one("NetworkPolicy", FULLNAME, RELEASE_NAMESPACE)["spec"]
+    assert closed["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert closed["policyTypes"] == ["Ingress"] and closed["ingress"] == []  # no metricsNamespace: nobody
+    (rule,) = custom.one("NetworkPolicy", FULLNAME, RELEASE_NAMESPACE)["spec"]["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert rule["ports"] == [{"protocol": "TCP", "port": "metrics"}]
+    assert named_port(custom.container, "metrics") == 9090
+
+
+def test_operator_learns_who_may_reach_its_children(default: Rendered, custom: Rendered) -> None:
+    policies = custom.settings()["networkPolicies"]
+    assert policies["enabled"] is True
+    assert policies["operatorNamespace"] == RELEASE_NAMESPACE
+    assert policies["metricsNamespace"] == "monitoring"
+    pod_labels = custom.deployment["spec"]["template"]["metadata"]["labels"]
+    assert policies["operatorPodLabels"].items() <= pod_labels.items()
+    assert default.settings()["networkPolicies"]["metricsNamespace"] == ""
+
+
+def test_network_policies_can_be_turned_off(chart: helm.Chart) -> None:
+    rendered = render(chart, {"networkPolicy": {"enabled": False}})
+    assert rendered.of_kind("NetworkPolicy") == []
+    assert rendered.settings()["networkPolicies"]["enabled"] is False
+
+
+def test_metrics_namespace_must_be_a_namespace_name(chart: helm.Chart) -> None:
+    with pytest.raises(helm.HelmValuesError, match="metricsNamespace"):
+        render(chart, {"networkPolicy": {"metricsNamespace": "Not A Namespace"}})

@@ -176,10 +176,10 @@ def test_coordinator_sigkill_edges_keep_trading_and_the_mesh_comes_back(
     received = hedger_received(run)
     wait_until(lambda: hedger_received(run) > received, 15, "messages to flow again")
     metrics = httpx.get(run.edge("kraken") + "/metrics", timeout=5.0, headers=AUTH).text  # the maker's edge
-    assert re.search(r"^sequence_mesh_connected\{[^}]*\} 1\.0$", metrics, re.MULTILINE), metrics
-    assert re.search(r"^sequence_mesh_reconnects_total\{[^}]*\} 1\.0$", metrics, re.MULTILINE), metrics
+    assert re.search(r"^sequence_edge_mesh_connected\{[^}]*\} 1\.0$", metrics, re.MULTILINE), metrics
+    assert re.search(r"^sequence_edge_mesh_reconnects_total\{[^}]*\} 1\.0$", metrics, re.MULTILINE), metrics
     assert re.search(
-        r'^sequence_mesh_dropped_total\{[^}]*reason="no_coordinator"[^}]*\} [1-9]', metrics, re.MULTILINE
+        r'^sequence_edge_mesh_dropped_total\{[^}]*reason="no_coordinator"[^}]*\} [1-9]', metrics, re.MULTILINE
     )
 
     summary = run.finish()

@@ -35,6 +35,7 @@ from sequence_wire.auth import Credentials
 from sequence_wire.errors import RequestError, describe
 from sequence_wire.http_auth import auth_middleware
 from sequence_wire.mesh import LATENCY_BUCKETS_NS
+from sequence_wire.process_metrics import add_process_metrics
 from sequence_wire.server import json_errors, read_json, reply
 
 from .api_graphs import GraphCollector, add_graph_routes
@@ -66,6 +67,7 @@ def make_app(coordinator: Coordinator, graphs: GraphGateway | None = None) -> we
     app[COORDINATOR_KEY] = coordinator
     registry = CollectorRegistry(auto_describe=True)
     registry.register(CoordinatorCollector(coordinator))
+    add_process_metrics(registry, "sequence_coordinator")
 
     async def healthz(_request: web.Request) -> web.Response:
         return reply(wire.CoordinatorHealth(ok=True, edges=len(coordinator.edges())))

@@ -1,3 +1,30 @@
-"""Sequence on Kubernetes: Sequence.toml model, render, operator, CLI and local runtime."""
+"""Sequence on Kubernetes: Sequence.toml model, render, operator, CLI and local runtime.
+
+`import sequence; seq = sequence.connect()` is the Python SDK (sequence/sdk.py, docs/sdk.md).
+Its names are loaded on first use, so importing the package stays cheap for the CLI and the
+data plane.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .sdk import Deployment as Deployment
+    from .sdk import DeploymentEdge as DeploymentEdge
+    from .sdk import Sequence as Sequence
+    from .sdk import SequenceError as SequenceError
+    from .sdk import connect as connect
+
+_SDK_NAMES = ("connect", "Deployment", "DeploymentEdge", "Sequence", "SequenceError")
+__all__ = ["__version__", *_SDK_NAMES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SDK_NAMES:
+        from . import sdk
+
+        return getattr(sdk, name)
+    raise AttributeError(f"module 'sequence' has no attribute {name!r}")

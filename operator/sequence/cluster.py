@@ -11,13 +11,15 @@ applies what `render` produces with field manager `sequence`.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
 
-from .client.calls import headers as auth_headers
+from sequence_wire.auth import TOKEN_ENV
+
 from .local.target import TargetError
 from .models import GROUP, VERSION
 
@@ -53,6 +55,7 @@ class ClusterTarget:
         self.namespace = namespace or default_ns
         self.project_name = project
         self.custom = client.CustomObjectsApi(self.api_client)
+        self._token: str | None = None
 
     @property
     def project(self) -> str:
@@ -198,19 +201,25 @@ class ClusterTarget:
 
     # ------------------------------------------------------------------ edge access
 
+    def token(self) -> str:
+        """The namespace's control token: its `sequence-token` Secret (the operator makes it), read
+        through the kubeconfig; $SEQUENCE_TOKEN when the Secret is absent or not readable."""
+        if self._token is None:
+            self._token = namespace_token(self.api_client, self.namespace)
+        return self._token
+
     def _edge_get(self, edge: dict[str, Any], path: str, stream: bool = False) -> Any:
         """GET an edge's control API: pod proxy for managed edges, direct for external ones."""
         if edge.get("pod"):
             port = (edge.get("endpoint") or ":7070").rsplit(":", 1)[-1]
             url = f"/api/v1/namespaces/{self.namespace}/pods/{edge['pod']}:{port}/proxy{path}"
-            return self.api_client.call_api(
-                url,
-                "GET",
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=None if stream else 10,
-            )[0]
-        headers = auth_headers(None)  # $SEQUENCE_TOKEN until the CLI reads the namespace's Secret
+            # The API server takes `Authorization` for itself and does not forward it to the pod.
+            request = self.api_client.param_serialize(
+                "GET", url, header_params={"X-Sequence-Token": self.token()}, auth_settings=["BearerToken"]
+            )
+            # the unread urllib3 response: streamed line by line for `logs -f`
+            return self.api_client.call_api(*request, _request_timeout=None if stream else 10).response
+        headers = {"Authorization": f"Bearer {self.token()}"}
         return (
             httpx.stream("GET", f"http://{edge['endpoint']}{path}", timeout=None, headers=headers)
             if stream
@@ -251,6 +260,32 @@ class ClusterTarget:
                     body = response.json() if hasattr(response, "json") else json.loads(response.data)
                     return dict(body)
         raise TargetError(f"order {order_ref} not found on any edge in namespace {self.namespace}")
+
+
+def namespace_token(api_client: Any, namespace: str) -> str:
+    """NAMESPACE's control token from its Secret (reconcilers/credentials.py), else $SEQUENCE_TOKEN."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from .reconcilers.credentials import SECRET_NAME, CredentialError, token_of
+
+    why = ""
+    try:
+        secret = client.CoreV1Api(api_client).read_namespaced_secret(SECRET_NAME, namespace)
+        return token_of(api_client.sanitize_for_serialization(secret), with_metrics=False)
+    except ApiException as exc:
+        why = {404: "it does not exist yet (the operator creates it)", 403: "reading it is forbidden"}.get(
+            exc.status, f"the API server answered {exc.status} {exc.reason}"
+        )
+    except CredentialError as exc:
+        why = str(exc)
+    fallback = os.environ.get(TOKEN_ENV, "").strip()
+    if fallback:
+        return fallback
+    raise TargetError(
+        f"no token for namespace {namespace}: Secret {namespace}/{SECRET_NAME}: {why}; "
+        f"get it read access (get on secrets) or set {TOKEN_ENV}"
+    )
 
 
 def _iter_lines(response: Any) -> Iterator[str]:

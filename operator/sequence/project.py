@@ -358,12 +358,21 @@ def _local_paths(config: SequenceFile) -> list[tuple[Loc, str]]:
     return paths
 
 
+def default_project_name(directory: Path) -> str | None:
+    """The project name of a Sequence.toml without [project]: its directory's name made a DNS
+    label (lower case, '_' and other characters as '-'), or None when nothing usable is left."""
+    name = re.sub(r"[^a-z0-9-]+", "-", directory.resolve().name.lower()).strip("-")[:63].strip("-")
+    return name or None
+
+
 def load_project(path: str | Path = ".", *, check_files: bool = True) -> Project:
     """Parse and validate a Sequence.toml (or the one in a directory)."""
     file_path = resolve_path(path)
     shown = str(file_path)
     text = _read_text(file_path, shown)
     data = _parse(text, shown)
+    if "project" not in data and (default := default_project_name(file_path.parent)):
+        data["project"] = {"name": default}  # a file without [project] is named after its directory
     index = LineIndex(text)
     if shape_problems := _document_problems(data, shown, index):
         raise ConfigError(shape_problems)

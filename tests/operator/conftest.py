@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ..conftest import AUTH
+from ..conftest import AUTH, TEST_TOKEN
 from .kmock_cluster import KMockThread
 from .kube import Kube, kubeconfig_for
 
@@ -211,6 +211,26 @@ class Operator:
         with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
             return response.read().decode()
 
+    def passes(self, kind: str) -> float:
+        """Reconcile passes of KIND so far (sequence_operator_reconciles_total, any result)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(self.metrics())
+            for sample in family.samples
+            if sample.name == "sequence_operator_reconciles_total" and sample.labels.get("kind") == kind
+        )
+
+    def wait_passes(self, kind: str, count: int = 3, timeout: float = 60) -> None:
+        """Wait until COUNT more passes of KIND ran: what "several polls later" means, without a sleep."""
+        start = self.passes(kind)
+        deadline = time.monotonic() + timeout
+        while self.passes(kind) < start + count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"fewer than {count} {kind} passes within {timeout}s")
+            time.sleep(0.1)
+
     def restart(self) -> None:
         """Stop the operator (SIGTERM) and start it again with the same settings, log appended."""
         self.process.stop()
@@ -231,7 +251,27 @@ OPERATOR_SETTINGS: dict[str, Any] = {
         "priorityClassName": "trading-critical",
         "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
     },
+    "networkPolicies": {"operatorNamespace": "sequence-system", "metricsNamespace": "monitoring"},
 }
+
+
+@pytest.fixture(scope="module")
+def namespace_token() -> str | None:
+    """The token put in the namespace's `sequence-token` Secret before the operator starts.
+
+    The loopback edges and coordinator of these tests run with the session's $SEQUENCE_TOKEN, so
+    the Secret carries that token (as a user does for external edges). A module that overrides
+    this with None leaves the Secret to the operator.
+    """
+    return TEST_TOKEN
+
+
+def put_namespace_token(kube: Kube, token: str, metrics_token: str) -> None:
+    """Both keys: the pods mount both, and the operator refuses a Secret without either."""
+    pairs = (("token", token), ("metrics-token", metrics_token))
+    data = {key: base64.b64encode(value.encode()).decode() for key, value in pairs}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sequence-token"}, "data": data}
+    kube.ok("POST", f"/api/v1/namespaces/{kube.namespace}/secrets", secret)
 
 
 @pytest.fixture(scope="module")
@@ -239,8 +279,11 @@ def operator(
     cluster: Cluster,
     coordinator: Coordinator,
     tmp_path_factory: pytest.TempPathFactory,
+    namespace_token: str | None,
 ) -> Iterator[Operator]:
     """`sequence operator --namespace <test namespace>`, short poll and teardown timeouts."""
+    if namespace_token is not None:
+        put_namespace_token(cluster.kube, namespace_token, "metrics-" + uuid.uuid4().hex)
     workdir = tmp_path_factory.mktemp("operator")
     health, metrics = free_port(), free_port()
     settings = {
@@ -267,9 +310,20 @@ def operator(
     try:
         wait_http(f"http://127.0.0.1:{health}/healthz", 60, process.proc, process.log)
         yield running
+        # Delete the test's objects while the operator still runs: it releases the AlgoDeployments'
+        # finalizers, so a real cluster's namespace does not stay Terminating.
+        _delete_ours(cluster.kube)
     finally:
         running.process.stop()
         print(f"--- operator log (last lines) ---\n{running.process.tail(120)}")
+
+
+def _delete_ours(kube: Kube, timeout: float = 120) -> None:
+    kinds = ("AlgoDeployment", "MeshGroup", "ExecutionGraph", "VenueEdge")
+    for kind in kinds:
+        for obj in kube.list(kind):
+            kube.delete(kind, obj["metadata"]["name"])
+    kube.wait("the test's objects deleted", lambda: not any(kube.list(k) for k in kinds), timeout)
 
 
 @dataclass

@@ -17,6 +17,7 @@ import copy
 import datetime
 import itertools
 import json
+import re
 import threading
 import uuid
 from typing import Any
@@ -96,6 +97,10 @@ class SequenceKubernetes(kmock.KubernetesEmulator, _DirectDispatch):
         return dict(self.objects[key].raw)
 
     async def _handle(self, request: kmock.Request) -> Any:  # type: ignore[override]
+        raw = getattr(request, "_raw_request", None)
+        proxied = POD_PROXY.fullmatch(raw.path) if raw is not None else None
+        if proxied is not None:
+            return await _proxy_to_loopback(raw, int(proxied["port"]), proxied["rest"])
         if self._is_apply(request) and self._stored(request) is None:
             # Server-side apply creates what does not exist yet (`sequence deploy` relies on it).
             body = copy.deepcopy(request.data)
@@ -164,6 +169,26 @@ class SequenceKubernetes(kmock.KubernetesEmulator, _DirectDispatch):
         meta["resourceVersion"] = version
         if "spec" in data and _merge(old.get("spec"), data["spec"]) != old.get("spec"):
             meta["generation"] = _gen(old) + 1
+
+
+# GET /api/v1/namespaces/<ns>/pods/<pod>:<port>/proxy/<path>: the API server's pod proxy.
+POD_PROXY = re.compile(r"/api/v1/namespaces/[^/]+/pods/[^/:]+:(?P<port>\d+)/proxy(?P<rest>/.*)?")
+
+
+async def _proxy_to_loopback(raw: aiohttp.web.Request, port: int, rest: str | None) -> aiohttp.web.Response:
+    """The pod proxy for test pods, which all run on loopback: forward to 127.0.0.1:PORT.
+
+    Like a real API server it keeps `Authorization` (the caller's credential for the API server)
+    to itself and forwards the other headers.
+    """
+    headers = {k: v for k, v in raw.headers.items() if k.lower() not in ("authorization", "host")}
+    url = f"http://127.0.0.1:{port}{rest or '/'}"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(raw.method, url, headers=headers, params=raw.query) as upstream,
+    ):
+        body = await upstream.read()
+        return aiohttp.web.Response(status=upstream.status, body=body, content_type=upstream.content_type)
 
 
 def _key(resource: Any) -> str:

@@ -31,6 +31,7 @@ RESOURCES: dict[str, dict[str, Any]] = {
     "sequence.dev/v1alpha1/venueedges": {"kind": "VenueEdge", "namespaced": True, "subresources": ["status"]},
     "apps/v1/deployments": {"kind": "Deployment", "namespaced": True, "subresources": ["status"]},
     "v1/services": {"kind": "Service", "namespaced": True},
+    "networking.k8s.io/v1/networkpolicies": {"kind": "NetworkPolicy", "namespaced": True},
     "v1/configmaps": {"kind": "ConfigMap", "namespaced": True},
     "v1/pods": {"kind": "Pod", "namespaced": True},
     "v1/secrets": {"kind": "Secret", "namespaced": True},

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
 from .conftest import (
     MARKET_MAKER,
-    POLL,
+    Cluster,
     Coordinator,
     Operator,
     algo,
@@ -70,7 +69,9 @@ def test_managed_venue_edge_gets_locked_down_edge_pods_and_a_headless_service(
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"] == {"drop": ["ALL"]}
     for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "control"}
+        # A real API server adds its defaults (scheme: HTTP): compare what the operator set.
+        http_get = container[probe]["httpGet"]
+        assert (http_get["path"], http_get["port"]) == ("/healthz", "control")
     assert container["ports"][0]["containerPort"] == 7070
     assert service["spec"]["clusterIP"] == "None"
     assert service["spec"]["selector"] == spec["selector"]["matchLabels"]
@@ -92,7 +93,7 @@ def test_reconcile_is_idempotent_and_restores_a_deleted_child(kube: Kube, operat
     first = kube.wait("edge Deployment", lambda: kube.get("Deployment", f"edge-{name}"))
     # Several poll passes later nothing was rewritten: compare-then-patch finds it right.
     kube.wait_status("VenueEdge", name, lambda s: s.get("lifecycleState") == "Pending", "status")
-    time.sleep(4 * POLL)
+    operator.wait_passes("VenueEdge", 4)
     assert (
         kube.get("Deployment", f"edge-{name}")["metadata"]["resourceVersion"]
         == first["metadata"]["resourceVersion"]
@@ -143,7 +144,9 @@ def test_algo_without_a_venue_edge_gets_a_shared_sandbox_edge(kube: Kube, operat
     )
 
     sandbox = kube.wait("sandbox VenueEdge", lambda: kube.get("VenueEdge", venue))
-    assert sandbox["spec"] == {"venue": venue, "mode": "sandbox", "feed": {"kind": "sim"}}
+    # What the operator wrote (a real API server adds the schema's defaults: replicas, feed.sim, ...).
+    assert {k: sandbox["spec"][k] for k in ("venue", "mode")} == {"venue": venue, "mode": "sandbox"}
+    assert sandbox["spec"]["feed"]["kind"] == "sim"
     assert "ownerReferences" not in sandbox["metadata"]  # shared by every algo of the venue
     assert sandbox["metadata"]["labels"]["sequence.dev/default-sandbox"] == "true"
     # The sandbox edge is managed: its Deployment appears like any other.
@@ -156,6 +159,35 @@ def test_algo_without_a_venue_edge_gets_a_shared_sandbox_edge(kube: Kube, operat
     assert ready["status"] == "False" and ready["reason"] == "NoEdges"
     assert status["capableEdges"] == 0 and status["edgesSummary"] == "0/0"
     assert venue in kube.wait_event(name, "SandboxEdgeCreated")["message"]
+
+
+def test_deleting_a_project_in_file_order_creates_nothing(kube: Kube, operator: Operator) -> None:
+    """`kubectl delete -f rendered.yaml` deletes the VenueEdge before the AlgoDeployment. Polls in
+    between must not bring back the sandbox VenueEdge or its Deployment and Service."""
+    venue = unique("bitstamp")
+    name = unique("algo")
+    kube.create(
+        algo(
+            name,
+            venue,
+            {"configMap": {"name": bundle_configmap(kube, MARKET_MAKER)}, "sha256": MARKET_MAKER.sha256},
+        )
+    )
+    kube.wait("sandbox edge Deployment", lambda: kube.get("Deployment", f"edge-{venue}"))
+    kube.delete("VenueEdge", venue)
+    kube.wait_gone("VenueEdge", venue)
+    kube.delete("Deployment", f"edge-{venue}")  # the garbage collector's part (KMock has none)
+    kube.delete("Service", f"edge-{venue}")
+    operator.wait_passes("AlgoDeployment", 4)
+    operator.wait_passes("VenueEdge", 2)
+    assert kube.get("VenueEdge", venue) is None
+    assert kube.get("Deployment", f"edge-{venue}") is None
+    assert kube.get("Service", f"edge-{venue}") is None
+    assert condition(kube.get("AlgoDeployment", name)["status"], "Ready")["status"] == "False"
+    kube.delete("AlgoDeployment", name)
+    kube.wait_gone("AlgoDeployment", name, timeout=60)
+    operator.wait_passes("VenueEdge", 2)
+    assert kube.get("VenueEdge", venue) is None and kube.get("Deployment", f"edge-{venue}") is None
 
 
 def test_coordinator_lives_while_a_mesh_group_exists(
@@ -232,3 +264,110 @@ def test_live_venue_edge_is_refused_until_edges_support_it(kube: Kube, operator:
     assert (ready["status"], ready["reason"]) == ("False", "LiveModeUnsupported")
     assert "sandbox only" in ready["message"]
     assert kube.get("Deployment", f"edge-{name}") is None  # no pods that could only crash-loop
+
+
+def test_venue_edge_status_says_why_its_edge_pods_are_not_running(
+    kube: Kube, operator: Operator, cluster: Cluster
+) -> None:
+    """The test settings name PriorityClass trading-critical, which no cluster here has: the
+    ReplicaSet cannot create pods (FailedCreate). That reason, not only "not running yet", is in the
+    VenueEdge's Ready condition. On KMock (no controllers) the test writes what the controller would."""
+    name = unique("okx")
+    kube.create(venue_edge(name, "okx"))
+    deployment = kube.wait("edge Deployment", lambda: kube.get("Deployment", f"edge-{name}"))
+    if not cluster.real:
+        failure = 'pods "edge-x-1" is forbidden: no PriorityClass with name trading-critical was found'
+        kube.ok(
+            "PATCH",
+            kube.path("Deployment", deployment["metadata"]["name"], subresource="status"),
+            {
+                "status": {
+                    "conditions": [
+                        {
+                            "type": "ReplicaFailure",
+                            "status": "True",
+                            "reason": "FailedCreate",
+                            "message": failure,
+                        }
+                    ]
+                }
+            },
+            content_type="application/merge-patch+json",
+        )
+    status = kube.wait_status(
+        "VenueEdge",
+        name,
+        lambda s: "PriorityClass" in condition(s, "Ready").get("message", ""),
+        "the FailedCreate reason in Ready",
+        timeout=90,
+    )["status"]
+    message = condition(status, "Ready")["message"]
+    assert "FailedCreate" in message and "not running yet" in message
+
+
+def test_pod_problems_name_image_pull_and_crash_loop() -> None:
+    """What the VenueEdge condition says about pods, from their status as the kubelet writes it."""
+    from sequence.reconcilers.edges import pod_problems
+
+    pods = [
+        {
+            "metadata": {"name": "edge-a-1"},
+            "status": {
+                "containerStatuses": [
+                    {"state": {"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}}}
+                ]
+            },
+        },
+        {
+            "metadata": {"name": "edge-a-2"},
+            "status": {
+                "containerStatuses": [
+                    {
+                        "restartCount": 4,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                        "lastState": {"terminated": {"exitCode": 2, "reason": "Error"}},
+                    }
+                ]
+            },
+        },
+        {
+            "metadata": {"name": "edge-a-3"},
+            "status": {
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": "0/3 nodes",
+                    }
+                ]
+            },
+        },
+        {"metadata": {"name": "edge-a-4"}, "status": {"containerStatuses": [{"state": {"running": {}}}]}},
+    ]
+    assert pod_problems(pods) == [
+        "pod edge-a-1: ImagePullBackOff: pull access denied",
+        "pod edge-a-2: CrashLoopBackOff (restarted 4 times; last exit code 2, Error)",
+        "pod edge-a-3: Unschedulable: 0/3 nodes",
+    ]
+
+
+def test_a_second_project_cannot_take_a_venue_edge_over(kube: Kube, cluster: Cluster) -> None:
+    """The API server runs the CRD's transition rule: spec.project of a VenueEdge cannot change.
+    (KMock does not evaluate CEL: there tests/test_cel_rules.py checks the rule itself.)"""
+    if not cluster.real:
+        pytest.skip("CEL rules run only on a real API server")
+    name = unique("kraken")
+    kube.create(venue_edge(name, "kraken", external=[closed_port_endpoint()], project="mesh-arb"))
+    status, answer = kube.call(
+        "PATCH",
+        kube.path("VenueEdge", name),
+        {"spec": {"project": "market-maker"}},
+        content_type="application/merge-patch+json",
+    )
+    assert status == 422 and "belongs to another project" in answer["message"]
+    assert kube.get("VenueEdge", name)["spec"]["project"] == "mesh-arb"
+    # Without a project (made by hand, or by the operator's sandbox default) it can be adopted.
+    other = unique("coinbase")
+    kube.create(venue_edge(other, "coinbase", external=[closed_port_endpoint()]))
+    kube.patch("VenueEdge", other, {"spec": {"project": "mesh-arb"}})

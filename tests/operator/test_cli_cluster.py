@@ -22,8 +22,9 @@ pytestmark = pytest.mark.usefixtures("operator")
 
 
 def cli(cluster: Cluster, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    # No $SEQUENCE_TOKEN: the CLI finds the namespace's token in its Secret through the kubeconfig.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "SEQUENCE_TOKEN"},
         "KUBECONFIG": str(cluster.kubeconfig),
         "SEQUENCE_TARGET": "cluster",
         "COLUMNS": "250",
@@ -108,3 +109,22 @@ def test_unknown_deployment_is_a_clear_error(cluster: Cluster) -> None:
     result = cli(cluster, "status", "no-such-algo")
     assert result.returncode == 1
     assert "no AlgoDeployment 'no-such-algo'" in result.stderr
+
+
+def test_cli_reaches_a_managed_edge_through_the_pod_proxy_with_the_namespace_token(
+    cluster: Cluster, edges: Callable[..., Edge], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The API server keeps `Authorization` to itself (the emulator too): the edge must get the
+    # namespace's token in X-Sequence-Token, read by the CLI from the Secret (no $SEQUENCE_TOKEN here).
+    from kubernetes.config import kube_config
+
+    from sequence.cluster import ClusterTarget
+
+    edge = edges("kraken")
+    port = edge.endpoint.rsplit(":", 1)[1]
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(cluster.kubeconfig))
+    monkeypatch.delenv("SEQUENCE_TOKEN")
+    target = ClusterTarget(None, cluster.namespace)
+    response = target._edge_get({"pod": "edge-kraken-0", "endpoint": f"10.0.0.9:{port}"}, "/v1/edge")
+    assert response.status == 200, response.data
+    assert json.loads(response.data)["venue"] == "kraken"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import MARKET_MAKER, Edge, algo, bundle_configmap, unique, venue_edge
+from .conftest import MARKET_MAKER, Coordinator, Edge, Operator, algo, bundle_configmap, unique, venue_edge
 from .kube import Kube, condition
 
 pytestmark = pytest.mark.usefixtures("operator")
@@ -41,7 +41,8 @@ def test_external_venue_edge_full_loop(kube: Kube, edges: Callable[..., Edge]) -
         "AlgoDeployment",
         name,
         lambda s: (
-            len(s.get("edges") or []) == 2 and all(e["fills"] > 0 and e["lastHeartbeat"] for e in s["edges"])
+            len(s.get("edges") or []) == 2
+            and all((e.get("fills") or 0) > 0 and e.get("lastHeartbeat") for e in s["edges"])
         ),
         "fills and heartbeats on both edges",
         timeout=60,
@@ -53,7 +54,7 @@ def test_external_venue_edge_full_loop(kube: Kube, edges: Callable[..., Edge]) -
     assert {e["endpoint"] for e in status["edges"]} == {e.endpoint for e in kraken}
     for entry in status["edges"]:
         assert entry["orders"] >= entry["fills"] > 0
-        assert entry["state"] == "Running" and entry["lastError"] is None
+        assert entry["state"] == "Running" and entry.get("lastError") is None
     edge_status = kube.wait_status(
         "VenueEdge",
         edge_name,
@@ -80,3 +81,48 @@ def test_external_venue_edge_full_loop(kube: Kube, edges: Callable[..., Edge]) -
     for edge in kraken:
         assert edge.deployment(dep_id) is None
         assert dep_id not in edge.deployment_ids()
+
+
+@pytest.mark.parametrize("order", ["file", "reverse"])
+def test_deleting_a_mesh_project_in_any_order_leaves_nothing_behind(
+    kube: Kube, edges: Callable[..., Edge], coordinator: Coordinator, operator: Operator, order: str
+) -> None:
+    """A project's objects deleted in the rendered file's order (VenueEdge, MeshGroup, then the
+    AlgoDeployment, as `kubectl delete -f` does) or the reverse: no VenueEdge, Deployment, Service,
+    deployment on an edge or routing table outlives it."""
+    venue = unique("kraken")  # no other test's algorithms run on this venue
+    edge = edges("kraken", "--coordinator", coordinator.mesh)
+    edge_name, group, name = unique("edge"), unique("grp"), unique("mm")
+    dep_id = f"{kube.namespace}.{name}"
+    ref = {"configMap": {"name": bundle_configmap(kube, MARKET_MAKER)}, "sha256": MARKET_MAKER.sha256}
+    objects = [
+        ("VenueEdge", venue_edge(edge_name, venue, external=[edge.endpoint])),
+        (
+            "MeshGroup",
+            {
+                "apiVersion": "sequence.dev/v1alpha1",
+                "kind": "MeshGroup",
+                "metadata": {"name": group},
+                "spec": {"members": [{"deployment": name, "label": "mm", "venue": venue}]},
+            },
+        ),
+        ("AlgoDeployment", algo(name, venue, ref, state="Running", meshGroup=group)),
+    ]
+    # Another project's VenueEdge stays: its passes count the poller's ticks after the deletion.
+    kube.create(venue_edge(unique("keeper"), unique("other"), external=[edge.endpoint]))
+    for _, body in objects:
+        kube.create(body)
+    kube.wait("running on the edge", lambda: (edge.deployment(dep_id) or {}).get("state") == "Running", 60)
+    kube.wait("the group's table", lambda: coordinator.group(group)[0] == 200, 60)
+    kube.patch("AlgoDeployment", name, {"spec": {"state": "Stopped"}})
+    kube.wait("stopped on the edge", lambda: (edge.deployment(dep_id) or {}).get("state") == "Stopped", 60)
+
+    for kind, body in objects if order == "file" else reversed(objects):
+        kube.delete(kind, body["metadata"]["name"])
+    for kind, body in objects:
+        kube.wait_gone(kind, body["metadata"]["name"], timeout=60)
+    operator.wait_passes("VenueEdge", 3)  # three poll ticks: each would have re-created anything
+    assert kube.get("VenueEdge", venue) is None  # no sandbox edge created for the deleted venue
+    assert kube.get("Deployment", f"edge-{venue}") is None and kube.get("Service", f"edge-{venue}") is None
+    kube.wait("removed from the edge", lambda: edge.deployment(dep_id) is None, 30)
+    kube.wait("the group's table removed", lambda: coordinator.group(group)[0] == 404, 30)

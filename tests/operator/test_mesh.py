@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import HEDGER, MAKER, Coordinator, Edge, algo, bundle_configmap, unique, venue_edge
+from .conftest import HEDGER, MAKER, Coordinator, Edge, Operator, algo, bundle_configmap, unique, venue_edge
 from .kube import Kube, condition
 
 pytestmark = pytest.mark.usefixtures("operator")
@@ -77,3 +77,37 @@ def test_mesh_group_reports_instances_and_link_latency(
     assert link["p50Us"] is not None and link["p99Us"] >= link["p50Us"] > 0
     code, topology = coordinator.group(group)
     assert code == 200 and topology["routing_table"] is True and topology["missing_labels"] == []
+
+
+def _mesh_group(name: str) -> dict:
+    return {
+        "apiVersion": "sequence.dev/v1alpha1",
+        "kind": "MeshGroup",
+        "metadata": {"name": name},
+        "spec": {"members": [{"deployment": f"{name}-a", "label": "a", "venue": "kraken"}]},
+    }
+
+
+def test_deleted_mesh_groups_leave_no_routing_table(
+    kube: Kube, coordinator: Coordinator, operator: Operator
+) -> None:
+    """Create/delete loops while the poller runs: a pass that read a group before its deletion must
+    not put its table back. The coordinator here is external (coordinatorDefaults.endpoint), so it
+    also forgets the table of the last group deleted, which it outlives."""
+    keeper = unique("keep")
+    kube.create(_mesh_group(keeper))
+    kube.wait("keeper's table", lambda: coordinator.group(keeper)[0] == 200, timeout=60)
+    deleted = []
+    for _ in range(6):
+        group = unique("churn")
+        kube.create(_mesh_group(group))
+        kube.wait(f"{group}'s table", lambda g=group: coordinator.group(g)[0] == 200, timeout=60)
+        kube.delete("MeshGroup", group)
+        kube.wait(f"{group}'s table removed", lambda g=group: coordinator.group(g)[0] == 404, timeout=60)
+        deleted.append(group)
+    # Several more poll passes over the keeper: none of them brings a deleted table back.
+    operator.wait_passes("MeshGroup", 3)
+    assert [g for g in deleted if coordinator.group(g)[0] != 404] == []
+    # The last group: the external coordinator stays, so its table must go.
+    kube.delete("MeshGroup", keeper)
+    kube.wait("the last group's table removed", lambda: coordinator.group(keeper)[0] == 404, timeout=60)

@@ -51,8 +51,15 @@ def test_unreachable_edge_is_reported_from_the_first_reconcile(kube: Kube) -> No
     assert reconciling["status"] == "True"
     assert status["error"]["reason"] == "EdgeUnreachable" and len(status["error"]["message"]) <= 1024
     # kopf keeps its bookkeeping in annotations; the status is only ours (nothing under status.kopf).
-    obj = kube.get("AlgoDeployment", name)
-    assert "sequence.dev/last-handled-configuration" in obj["metadata"]["annotations"]
+    # (kopf writes the annotation after the handler's status write: wait for it.)
+    obj = kube.wait(
+        "kopf's annotation",
+        lambda: (
+            (o := kube.get("AlgoDeployment", name))
+            and "sequence.dev/last-handled-configuration" in (o["metadata"].get("annotations") or {})
+            and o
+        ),
+    )
     assert "kopf" not in obj["status"]
     assert endpoint in kube.wait_event(name, "EdgeUnreachable")["message"]
     assert kube.wait_event(name, "Degraded")["type"] == "Warning"

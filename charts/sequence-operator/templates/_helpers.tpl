@@ -39,11 +39,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* repository:tag, the tag defaulting to the chart's appVersion. Call with (list $ .Values.x.image). */}}
+{{/* repository@digest when a digest is set, else repository:tag with the tag defaulting to the chart's
+appVersion. Call with (list $ .Values.x.image). */}}
 {{- define "sequence-operator.imageRef" -}}
 {{- $root := index . 0 }}
 {{- $image := index . 1 }}
+{{- if $image.digest }}
+{{- printf "%s@%s" $image.repository $image.digest }}
+{{- else }}
 {{- printf "%s:%s" $image.repository (default $root.Chart.AppVersion $image.tag) }}
+{{- end }}
 {{- end }}
 
 {{- define "sequence-operator.image" -}}
@@ -101,11 +106,16 @@ kopf and the reconcilers write with PATCH only. No wildcards.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list"]
-# Venue credentials: read one Secret by the name a live VenueEdge gives. No list/watch, so the operator
-# cannot enumerate Secrets or see any it was not pointed at.
+# Venue credentials: read one Secret by the name a live VenueEdge gives; the namespace's `sequence-token`
+# Secret: read, and created once when absent (never patched: rotation is the user's deletion). No
+# list/watch, so the operator cannot enumerate Secrets or see any it was not pointed at.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get"]
+  verbs: ["get", "create"]
+# NetworkPolicies next to edge and coordinator pods: who may reach their ports.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["get", "create", "patch", "delete"]
 # kopf posts Kubernetes Events on the objects it handles (and patches repeated ones).
 - apiGroups: [""]
   resources: ["events"]
@@ -132,6 +142,11 @@ kopf and the reconcilers write with PATCH only. No wildcards.
     "image" (include "sequence-operator.edgeImage" .)
     "imagePullPolicy" $edge.image.pullPolicy
     "port" 7171)
+  "networkPolicies" (dict
+    "enabled" .Values.networkPolicy.enabled
+    "operatorNamespace" .Release.Namespace
+    "operatorPodLabels" (include "sequence-operator.selectorLabels" . | fromYaml)
+    "metricsNamespace" .Values.networkPolicy.metricsNamespace)
 }}
 {{- toYaml $settings }}
 {{- end }}

@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from sequence_wire.process_metrics import add_process_metrics
+
 from ..algo import abi
 from ..engine import callback_histogram
 
@@ -77,22 +79,23 @@ class EdgeCollector(Collector):
         if feed.kind == "live":
             yield from live_feed_metrics(feed.as_dict(), labels, base)
         dropped = CounterMetricFamily(
-            "sequence_mesh_dropped",
-            "Mesh messages dropped by the edge or its coordinator client",
+            "sequence_edge_mesh_dropped",
+            "Mesh messages this edge dropped before they reached the coordinator (its client's queue, no "
+            "coordinator, oversize), by reason; the coordinator's own drops are sequence_mesh_dropped_total",
             labels=[*labels, "reason"],
         )
         for reason, n in edge.mesh_drops().items():
             dropped.add_metric([*base, reason], n)
         yield dropped
         connected = GaugeMetricFamily(
-            "sequence_mesh_connected", "1 while connected to the coordinator", labels=labels
+            "sequence_edge_mesh_connected", "1 while connected to the coordinator", labels=labels
         )
         connected.add_metric(base, 1.0 if edge.mesh is not None and edge.mesh.client.connected else 0.0)
         yield connected
         if edge.mesh is not None:
             client = edge.mesh.client.stats()
             frames = CounterMetricFamily(
-                "sequence_mesh_client_messages",
+                "sequence_edge_mesh_messages",
                 "Mesh messages this edge's client sent to / received from the coordinator",
                 labels=[*labels, "direction"],
             )
@@ -100,7 +103,7 @@ class EdgeCollector(Collector):
             frames.add_metric([*base, "received"], client["received"])
             yield frames
             reconnects = CounterMetricFamily(
-                "sequence_mesh_reconnects", "Reconnections to the coordinator", labels=labels
+                "sequence_edge_mesh_reconnects", "Reconnections to the coordinator", labels=labels
             )
             reconnects.add_metric(base, client["reconnects"])
             yield reconnects
@@ -150,17 +153,22 @@ class EdgeCollector(Collector):
             "killed": GaugeMetricFamily(
                 "sequence_algo_kill_switch", "1 when the kill switch has tripped", labels=dl
             ),
-            "t2o": GaugeMetricFamily(
-                "sequence_algo_tick_to_order_seconds",
-                "Feed update to OMS ack, quantiles",
-                labels=[*dl, "quantile"],
-            ),
             "mesh": CounterMetricFamily(
-                "sequence_mesh_messages", "Mesh messages sent/received", labels=[*dl, "direction"]
+                "sequence_algo_mesh_messages",
+                "Mesh messages the instance sent / received",
+                labels=[*dl, "direction"],
             ),
         }
         latency = HistogramMetricFamily(
-            "sequence_algo_callback_latency_seconds", "Algo callback latency", labels=dl
+            "sequence_algo_callback_latency_seconds",
+            f"Time of one algo callback; sampled: 1 on_book call in {self.edge.host.latency_sample_every} "
+            "is timed, every other callback (on_fill, on_message, ...) is",
+            labels=dl,
+        )
+        t2o = HistogramMetricFamily(
+            "sequence_algo_tick_to_order_seconds",
+            "Feed update received to OMS ack, for every order placed from on_book",
+            labels=dl,
         )
         for dep_id, dep in list(self.edge.deployments.items()):
             lv = [*base, dep_id]
@@ -183,20 +191,25 @@ class EdgeCollector(Collector):
             for state in STATES:
                 fams["state"].add_metric([*lv, state], 1.0 if inst.state == state else 0.0)
             fams["killed"].add_metric(lv, 1.0 if acct.killed else 0.0)
-            for q in (0.5, 0.99):
-                fams["t2o"].add_metric([*lv, str(q)], acct.tick_to_order_ns(q) / 1e9)
+            counts, total, sum_ns = acct.tick_to_order_buckets(LATENCY_BOUNDS_NS)
+            t2o.add_metric(lv, _buckets(counts, total), sum_ns / 1e9)
             fams["mesh"].add_metric([*lv, "sent"], dep.mesh_sent)
             fams["mesh"].add_metric([*lv, "received"], dep.mesh_received)
             counts, total, sum_ns = callback_histogram(inst, LATENCY_BOUNDS_NS)
-            buckets = [(f"{b / 1e9:g}", c) for b, c in zip(LATENCY_BOUNDS_NS, counts, strict=True)]
-            latency.add_metric(lv, [*buckets, ("+Inf", total)], sum_ns / 1e9)
+            latency.add_metric(lv, _buckets(counts, total), sum_ns / 1e9)
         yield from fams.values()
         yield latency
+        yield t2o
+
+
+def _buckets(counts: list[int], total: int) -> list[tuple[str, float]]:
+    return [*((f"{b / 1e9:g}", c) for b, c in zip(LATENCY_BOUNDS_NS, counts, strict=True)), ("+Inf", total)]
 
 
 def make_registry(edge: Edge) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EdgeCollector(edge))
+    add_process_metrics(registry, "sequence_edge")
     return registry
 
 

@@ -89,7 +89,9 @@ from sequence_edge.orders.trace cimport (
     OS_REJECTED,
     trace_rec_t,
 )
-from sequence_edge.util cimport FIXED, hist_quantile, hist_record, muldiv, now_ns, smuldiv, wavg
+from sequence_edge.util cimport (
+    FIXED, HIST_BUCKETS, hist_quantile, hist_record, hist_upper, muldiv, now_ns, smuldiv, wavg,
+)
 
 from sequence_edge.algo import abi
 from sequence_edge.orders.trace import format_ref
@@ -784,6 +786,25 @@ cdef class Account:
     @property
     def tick_to_order_count(self) -> int:
         return self.tick_to_order.count
+
+    def tick_to_order_buckets(self, bounds_ns) -> tuple:
+        """(cumulative counts at each bound, total count, approximate sum in ns) of the tick-to-order
+        histogram, for a Prometheus histogram (a bucket counts under the first bound >= its top)."""
+        cdef uint32_t i
+        cdef uint64_t top, n
+        cdef double total = 0.0
+        bounds = [int(b) for b in bounds_ns]
+        counts = [0] * len(bounds)
+        for i in range(HIST_BUCKETS):
+            n = self.tick_to_order.buckets[i]
+            if n == 0:
+                continue
+            top = hist_upper(i)
+            total += n * (top - (top - (hist_upper(i - 1) if i else 0)) / 2.0)
+            for j, b in enumerate(bounds):
+                if top <= b:
+                    counts[j] += n
+        return counts, self.tick_to_order.count, total
 
 
 include "oms_api.pxi"

@@ -19,6 +19,9 @@ from .. import __version__
 from .common import Context
 
 SUBCOMMANDS = {
+    # an algorithm's source
+    "init": "sequence.cli.scaffold:init",
+    "build": "sequence.cli.build:build",
     # project files
     "render": "sequence.cli.project_cmds:render",
     "validate": "sequence.cli.project_cmds:validate",
@@ -28,6 +31,7 @@ SUBCOMMANDS = {
     "operator": "sequence.cli.operator_cmd:operator",
     # this machine
     "up": "sequence.cli.up:up",
+    "down": "sequence.cli.up:down",
     # a running project, local or in the cluster
     "status": "sequence.cli.verbs:status",
     "start": "sequence.cli.verbs:start",

@@ -370,6 +370,12 @@ class VenueEdgeSpec(SpecModel):
         description="Run native (.so) algorithm bundles: they execute unsandboxed inside the edge "
         "process (sequence edge --allow-native); off by default",
     )
+    project: DnsName | None = Field(
+        default=None,
+        description="The project (Sequence.toml) that declares this VenueEdge; `sequence render` sets it. "
+        "Once set it cannot change: a second project declaring the same venue in this namespace is "
+        "refused by the API server instead of taking the first project's edges over.",
+    )
 
 
 class EdgeEndpointStatus(SpecModel):
@@ -453,12 +459,14 @@ MESSAGE = Column(
 class Kind:
     kind: str
     plural: str
-    short: str
+    short: str  # specific enough not to collide with other projects' CRDs (not `edge`, `mesh`)
     spec: type[SpecModel]
     status: type[StatusBase]
     columns: tuple[Column, ...]
     description: str
-    # CEL rules on .spec: (rule, message)
+    # CEL rules on .spec: (rule, message). A rule must hold on a spec with any optional field absent
+    # (guard with has()): the API server evaluates it on what the user sent plus schema defaults, and a
+    # missing key is an error, not false (tests/test_cel_rules.py checks every rule that way).
     spec_rules: tuple[tuple[str, str], ...] = ()
     field_rules: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
@@ -499,7 +507,7 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         "MeshGroup",
         "meshgroups",
-        "mesh",
+        "seqmesh",
         MeshGroupSpec,
         MeshGroupStatus,
         (
@@ -513,7 +521,7 @@ KINDS: tuple[Kind, ...] = (
         "Algorithm instances that exchange labelled messages through the namespace's coordinator.",
         spec_rules=(
             (
-                "self.members.all(m, self.members.exists_one(o, o.label == m.label))",
+                "!has(self.members) || self.members.all(m, self.members.exists_one(o, o.label == m.label))",
                 "member labels must be unique",
             ),
         ),
@@ -540,7 +548,7 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         "VenueEdge",
         "venueedges",
-        "edge",
+        "seqedge",
         VenueEdgeSpec,
         VenueEdgeStatus,
         (
@@ -556,20 +564,26 @@ KINDS: tuple[Kind, ...] = (
         "The edge processes of one venue: feed, books, paper or live OMS, and the algorithm host.",
         spec_rules=(
             (
-                "self.mode != 'live' || has(self.credentialsSecret)",
+                "!has(self.mode) || self.mode != 'live' || has(self.credentialsSecret)",
                 "a live venue needs credentialsSecret",
             ),
             (
-                "self.mode != 'sandbox' || !has(self.credentialsSecret)",
+                "(has(self.mode) && self.mode == 'live') || !has(self.credentialsSecret)",
                 "credentialsSecret is only used by live venues",
             ),
             (
-                "self.feed.kind != 'replay' || has(self.feed.replay)",
+                "!has(self.feed) || !has(self.feed.kind) || self.feed.kind != 'replay' || has(self.feed.replay)",
                 "feed kind replay needs feed.replay",
             ),
             (
                 "!has(self.stateVolume) || !has(self.replicas) || self.replicas <= 1",
                 "stateVolume needs replicas 0 or 1 (one edge process owns a journal)",
+            ),
+            # A transition rule (runs on updates only): one project's VenueEdge is not another's.
+            (
+                "!has(oldSelf.project) || (has(self.project) && self.project == oldSelf.project)",
+                "this VenueEdge belongs to another project (spec.project cannot change): give this "
+                "project's venue another name, or deploy it to another namespace",
             ),
         ),
     ),

@@ -97,7 +97,9 @@ def build(
     @kopf.on.event(GROUP, VERSION, mesh.PLURAL, registry=registry, id="coordinator")
     async def mesh_gone(**kwargs: Any) -> None:
         if kwargs["type"] == "DELETED":
-            await mesh.on_deleted(runtime, kwargs["namespace"], kwargs["name"])
+            await mesh.on_deleted(
+                runtime, kwargs["namespace"], kwargs["name"], kwargs["body"].metadata.get("uid")
+            )
 
     return registry, settings, runtime
 

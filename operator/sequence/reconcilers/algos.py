@@ -56,9 +56,10 @@ def config_hash(body: dict[str, Any]) -> str:
 class Pass:
     """One reconcile pass of one AlgoDeployment."""
 
-    def __init__(self, rt: Runtime, body: kopf.Body) -> None:
+    def __init__(self, rt: Runtime, body: kopf.Body, full: bool = False) -> None:
         self.rt = rt
         self.body = body
+        self.full = full
         self.index = rt.venue_edges or {}
         self.namespace = body.metadata["namespace"]
         self.name = body.metadata["name"]
@@ -100,6 +101,9 @@ class Pass:
                 f"no VenueEdge for venue {venue} in namespace {self.namespace} (createSandboxEdges is off)"
             )
             return
+        if not await self._may_create_defaults():
+            self.notes.append(f"no VenueEdge for venue {venue} in namespace {self.namespace}")
+            return
         # Shared by every AlgoDeployment of the venue, so owned by none of them: deleting one algorithm
         # must not take the edge away from the others. It stays until someone deletes it.
         edge = {
@@ -133,6 +137,20 @@ class Pass:
         )
         self.notes.append(f"created sandbox VenueEdge {venue}; waiting for its edges")
 
+    async def _may_create_defaults(self) -> bool:
+        """Deletion never creates: a sandbox VenueEdge only on a pass started by the AlgoDeployment's
+        own create, resume or spec change (never by the poller, which would bring back an edge that
+        `kubectl delete -f` removed just before the algorithms), and only while it still exists."""
+        if not self.full or self.rt.is_gone(self.body):
+            return False
+        current = await self.rt.kube.get(api.path(API_VERSION, PLURAL, self.namespace, self.name))
+        meta = (current or {}).get("metadata") or {}
+        return (
+            current is not None
+            and not meta.get("deletionTimestamp")
+            and meta.get("uid") == self.body.metadata.get("uid")
+        )
+
     async def verify_bundle(self) -> None:
         """Fetch and check the bundle up front (cached by sha256), so a bad one shows even with no edge."""
         try:
@@ -160,8 +178,8 @@ class Pass:
 
     async def sync(self, target: Target) -> EdgeOutcome:
         previous = self.previous.get(target.endpoint, {})
-        client = self.rt.edge(target.endpoint)
         try:
+            client = await self.rt.edge(self.namespace, target.endpoint)
             report = (await self.rt.snapshots.get(client)).get(self.id)
         except ApiError as exc:
             return self._unreachable(target, previous, exc)
@@ -267,12 +285,12 @@ class Pass:
 
 
 async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
-    if body.metadata.get("deletionTimestamp"):
+    if rt.is_gone(body):
         return
     namespace, name = body.metadata["namespace"], body.metadata["name"]
     with metrics.reconcile_timer(KIND):
         async with rt.lock(PLURAL, namespace, name):
-            work = Pass(rt, body)
+            work = Pass(rt, body, full)
             await work.verify_bundle()
             targets = await work.targets()
             outcomes = list(await asyncio.gather(*(work.sync(t) for t in targets)))

@@ -17,9 +17,10 @@ from ..models import API_VERSION
 from . import api
 from .api import KubeApi
 from .bundles import BundleCache
+from .credentials import NamespaceTokens
 from .metrics import EDGE_CALLS
 from .settings import OperatorSettings
-from .status import changes
+from .status import changes, settled
 
 
 class EdgeSnapshots:
@@ -66,6 +67,8 @@ class Runtime:
     login: Callable[[], kopf.ConnectionInfo | None]
     bundles: BundleCache = field(default_factory=BundleCache)
     snapshots: EdgeSnapshots = field(init=False)
+    # Each namespace's control token (its `sequence-token` Secret): what edges and the coordinator accept.
+    tokens: NamespaceTokens = field(init=False)
     # The VenueEdge index (kopf.index "venue_edges"), kept from the first handler call for the poller.
     venue_edges: Any = None
     # Every object of ours the operator has seen, by (plural, namespace, name): what the poller walks.
@@ -76,9 +79,17 @@ class Runtime:
     _http: aiohttp.ClientSession | None = None
     _api_http: httpx.AsyncClient | None = None
     _locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict)
+    # Tombstones: uids of objects whose deletion the operator has seen (deletionTimestamp or DELETED),
+    # with when. A pass that took its body before the deletion checks here before it creates or sends
+    # anything, and undoes what it sent if the deletion landed meanwhile: deletion never creates.
+    _gone: dict[str, float] = field(default_factory=dict)
+    # When the operator last wrote each object's status (by uid): fast-moving fields alone wait for
+    # settings.statusRefreshInterval.
+    _written_at: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.snapshots = EdgeSnapshots(ttl=self.settings.poll_interval / 2)
+        self.tokens = NamespaceTokens(self.kube)
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -97,14 +108,23 @@ class Runtime:
             )
         return self._api_http
 
-    def edge(self, endpoint: str, timeout: float | None = None) -> AsyncEdgeClient:
+    async def edge(self, namespace: str, endpoint: str, timeout: float | None = None) -> AsyncEdgeClient:
+        """A client of the edge at ENDPOINT that sends NAMESPACE's token."""
         return AsyncEdgeClient(
-            endpoint, timeout=timeout or self.settings.edge_timeout, http=self.api_http, on_call=count_call
+            endpoint,
+            timeout=timeout or self.settings.edge_timeout,
+            http=self.api_http,
+            on_call=count_call,
+            token=await self.tokens.token(namespace),
         )
 
-    def coordinator(self, endpoint: str) -> AsyncCoordinatorClient:
+    async def coordinator(self, namespace: str, endpoint: str) -> AsyncCoordinatorClient:
         return AsyncCoordinatorClient(
-            endpoint, timeout=self.settings.edge_timeout, http=self.api_http, on_call=count_call
+            endpoint,
+            timeout=self.settings.edge_timeout,
+            http=self.api_http,
+            on_call=count_call,
+            token=await self.tokens.token(namespace),
         )
 
     def lock(self, kind: str, namespace: str, name: str) -> asyncio.Lock:
@@ -115,15 +135,32 @@ class Runtime:
         self._locks.pop((kind, namespace, name), None)
         if uid:
             self._statuses.pop(uid, None)
+            self._written_at.pop(uid, None)
 
     def observe(self, plural: str, event_type: str, body: dict[str, Any]) -> None:
         meta = body.get("metadata") or {}
         key = (plural, meta.get("namespace", ""), meta.get("name", ""))
+        if event_type == "DELETED" or meta.get("deletionTimestamp"):
+            self.bury(meta.get("uid"))
         if event_type == "DELETED":
             self.bodies.pop(key, None)
             self.forget(plural, key[1], key[2], meta.get("uid"))
         else:
-            self.bodies[key] = body
+            # A real API server's managedFields are most of a small object's size; no pass reads them.
+            self.bodies[key] = {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+    def bury(self, uid: str | None) -> None:
+        if not uid:
+            return
+        self._gone[uid] = time.monotonic()
+        if len(self._gone) > 10_000:  # forget the oldest half: a pass never takes that long
+            for old in sorted(self._gone, key=self._gone.__getitem__)[:5_000]:
+                del self._gone[old]
+
+    def is_gone(self, body: kopf.Body | dict[str, Any]) -> bool:
+        """Whether BODY's object is being deleted or is gone, as far as the operator has seen."""
+        meta = body.get("metadata") or {}
+        return bool(meta.get("deletionTimestamp")) or meta.get("uid") in self._gone
 
     def previous_status(self, body: kopf.Body | dict[str, Any]) -> dict[str, Any]:
         uid = body.get("metadata", {}).get("uid")
@@ -138,6 +175,14 @@ class Runtime:
         diff = changes(old, new)
         if not diff:
             return False
+        uid = meta.get("uid")
+        last = self._written_at.get(uid) if uid else None
+        if (
+            last is not None
+            and not changes(settled(old), settled(new))
+            and time.monotonic() - last < self.settings.status_refresh_interval
+        ):
+            return False  # only heartbeats, PnL, lag moved: /metrics has them, status can wait
         url = api.path(API_VERSION, plural, meta["namespace"], meta["name"], "status")
         try:
             await self.kube.patch(url, {"status": diff})
@@ -145,8 +190,9 @@ class Runtime:
             if exc.status == 404:
                 return False
             raise
-        if meta.get("uid"):
-            self._statuses[meta["uid"]] = {**old, **new}
+        if uid:
+            self._statuses[uid] = {**old, **new}
+            self._written_at[uid] = time.monotonic()
         return True
 
     async def close(self) -> None:

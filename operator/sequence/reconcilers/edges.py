@@ -15,7 +15,7 @@ import kopf
 
 from ..client import ApiError
 from ..models import VenueEdgeSpec, VenueEdgeStatus
-from . import api, kube, metrics
+from . import api, kube, metrics, netpol
 from .context import Runtime
 from .status import Cond, Verdict, error_info, new_status, note, now, post_transition
 
@@ -33,18 +33,69 @@ def index_entry(name: str, spec: dict[str, Any], status: dict[str, Any]) -> dict
     return {"name": name, "managed": not external, "endpoints": endpoints}
 
 
-async def _pod_endpoints(rt: Runtime, namespace: str, name: str) -> list[tuple[str | None, str]]:
+async def _edge_pods(rt: Runtime, namespace: str, name: str) -> list[dict[str, Any]]:
     pods = await rt.kube.list(api.path("v1", "pods", namespace), labels=kube.edge_selector(name))
+    return sorted(pods, key=lambda p: p["metadata"]["name"])
+
+
+def _pod_endpoints(rt: Runtime, pods: list[dict[str, Any]]) -> list[tuple[str | None, str]]:
     port = rt.settings.edge_defaults.control_port
-    found = []
-    for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
+    found: list[tuple[str | None, str]] = []
+    for pod in pods:
         ip = (pod.get("status") or {}).get("podIP")
         if ip and not pod["metadata"].get("deletionTimestamp"):
             found.append((pod["metadata"]["name"], f"{ip}:{port}"))
     return found
 
 
-async def _probe(rt: Runtime, pod: str | None, endpoint: str, previous: dict[str, Any]) -> dict[str, Any]:
+def pod_problems(pods: list[dict[str, Any]]) -> list[str]:
+    """Why edge pods are not running, as Kubernetes reports it on the pods: unschedulable, image pull
+    errors, crash loops (with the last exit)."""
+    found = []
+    for pod in pods:
+        name, status = pod["metadata"]["name"], pod.get("status") or {}
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+                found.append(
+                    f"pod {name}: {cond.get('reason') or 'Unschedulable'}: {cond.get('message', '')}"
+                )
+        for container in status.get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            reason = waiting.get("reason")
+            if not reason or reason == "ContainerCreating":
+                continue
+            text = f"pod {name}: {reason}"
+            if waiting.get("message"):
+                text += f": {waiting['message']}"
+            last = (container.get("lastState") or {}).get("terminated") or {}
+            if last:
+                text += (
+                    f" (restarted {container.get('restartCount', 0)} times; last exit code "
+                    f"{last.get('exitCode')}, {last.get('reason') or 'terminated'})"
+                )
+            found.append(text)
+    return found
+
+
+async def deployment_problems(rt: Runtime, deployment: dict[str, Any]) -> list[str]:
+    """Why the edge Deployment cannot make its pods (its ReplicaSet's FailedCreate, e.g. a missing
+    PriorityClass or an exceeded quota), from the Deployment's conditions."""
+    current = await rt.kube.get(kube.object_path(deployment))
+    found = []
+    for cond in ((current or {}).get("status") or {}).get("conditions") or []:
+        failing = (cond.get("type") == "ReplicaFailure" and cond.get("status") == "True") or (
+            cond.get("type") == "Progressing" and cond.get("status") == "False"
+        )
+        if failing:
+            found.append(
+                f"Deployment {deployment['metadata']['name']}: {cond.get('reason')}: {cond.get('message', '')}"
+            )
+    return found
+
+
+async def _probe(
+    rt: Runtime, namespace: str, pod: str | None, endpoint: str, previous: dict[str, Any]
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "edgeId": previous.get("edgeId") or pod or endpoint,
         "endpoint": endpoint,
@@ -56,7 +107,7 @@ async def _probe(rt: Runtime, pod: str | None, endpoint: str, previous: dict[str
         "deployments": previous.get("deployments") or [],
     }
     try:
-        info = await rt.edge(endpoint).info()
+        info = await (await rt.edge(namespace, endpoint)).info()
     except ApiError as exc:
         entry["error"] = exc.message
         if exc.message.startswith("timed out"):  # the process is there but does not answer: hung (or swamped)
@@ -89,7 +140,9 @@ def _live_feed_health(feed: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _verdict(entries: list[dict[str, Any]], desired: int, managed: bool) -> Verdict:
+def _verdict(
+    entries: list[dict[str, Any]], desired: int, managed: bool, why: list[str] | None = None
+) -> Verdict:
     ready = [e for e in entries if e["reachable"] and e["feedHealthy"] is not False]
     summary = f"{len(ready)}/{desired} edges ready"
     if desired == 0:
@@ -117,6 +170,7 @@ def _verdict(entries: list[dict[str, Any]], desired: int, managed: bool) -> Verd
             if managed
             else "fewer endpoints than desired"
         )
+    problems += why or []
     detail = f"{summary}; " + "; ".join(problems)
     never_seen = not any(e.get("lastSeen") for e in entries)
     if never_seen:
@@ -140,8 +194,11 @@ def _verdict(entries: list[dict[str, Any]], desired: int, managed: bool) -> Verd
 
 
 async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
-    """One pass. FULL (create/update/resume, not the poller) also removes children no longer wanted."""
-    if body.metadata.get("deletionTimestamp"):
+    """One pass. FULL (create/update/resume, not the poller) also removes children no longer wanted.
+
+    Deletion never creates: a pass that read the VenueEdge before its deletion creates no child once
+    the deletion is seen (Runtime.bury), and deletes a child it created while the deletion landed."""
+    if rt.is_gone(body):
         return
     namespace, name = body.metadata["namespace"], body.metadata["name"]
     spec = VenueEdgeSpec.model_validate(dict(body.spec))
@@ -151,18 +208,31 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             if spec.mode == "live":
                 await _refuse_live(rt, body)
                 return
+            why: list[str] = []
             if managed:
                 venues = sorted({venue for ns, venue in (rt.venue_edges or {}) if ns == namespace and venue})
                 deployment = kube.edge_deployment(body, rt.settings, venues)
-                for child in (deployment, kube.edge_service(body, rt.settings)):
-                    if await kube.ensure(rt.kube, child) == "created":
+                if not rt.is_gone(body):  # the pods mount the namespace's Secret: make it first
+                    await rt.tokens.token(namespace)
+                policies = netpol.edge_children(body, rt.settings)
+                for child in (deployment, kube.edge_service(body, rt.settings), *policies):
+                    outcome = await kube.ensure(rt.kube, child, may_create=lambda: not rt.is_gone(body))
+                    if outcome == "created" and rt.is_gone(body):
+                        await rt.kube.delete(kube.object_path(child))
+                        return
+                    if outcome == "skipped":
+                        return
+                    if outcome == "created":
                         note(
                             body,
                             reason="Created",
                             message=f"created {child['kind']} {child['metadata']['name']}",
                         )
-                located = await _pod_endpoints(rt, namespace, name)
+                pods = await _edge_pods(rt, namespace, name)
+                located = _pod_endpoints(rt, pods)
                 desired = spec.replicas
+                if len(located) < desired or pod_problems(pods):
+                    why = pod_problems(pods) + await deployment_problems(rt, deployment)
             else:
                 if full:
                     await _remove_children(rt, body)
@@ -171,9 +241,12 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             old = rt.previous_status(body)
             previous = {e.get("endpoint"): e for e in old.get("endpoints") or []}
             entries = await asyncio.gather(
-                *(_probe(rt, pod, endpoint, previous.get(endpoint, {})) for pod, endpoint in located)
+                *(
+                    _probe(rt, namespace, pod, endpoint, previous.get(endpoint, {}))
+                    for pod, endpoint in located
+                )
             )
-            verdict = _verdict(list(entries), desired, managed)
+            verdict = _verdict(list(entries), desired, managed, why)
             reachable = sum(1 for e in entries if e["reachable"])
             metrics.EDGES_REACHABLE.labels(namespace, name).set(reachable)
             metrics.EDGES_DESIRED.labels(namespace, name).set(desired)
@@ -225,7 +298,11 @@ async def _refuse_live(rt: Runtime, body: kopf.Body) -> None:
 async def _remove_children(rt: Runtime, body: kopf.Body) -> None:
     """A VenueEdge switched to external endpoints: its edge pods are no longer wanted."""
     uid = body.metadata.get("uid")
-    for obj in (kube.edge_deployment(body, rt.settings), kube.edge_service(body, rt.settings)):
+    for obj in (
+        kube.edge_deployment(body, rt.settings),
+        kube.edge_service(body, rt.settings),
+        netpol.edge_policy(body, rt.settings),
+    ):
         current = await rt.kube.get(kube.object_path(obj))
         owners = (current or {}).get("metadata", {}).get("ownerReferences") or []
         if current and any(ref.get("uid") == uid for ref in owners):

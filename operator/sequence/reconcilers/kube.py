@@ -10,6 +10,7 @@ deletes and the comparison reads as "must be absent".
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any, cast
 
@@ -17,7 +18,7 @@ import kopf
 
 from ..render.edge_spec import feed_args
 from ..render.render import REPLAY_KEY  # the key `sequence render` stores the replay file under
-from . import api
+from . import api, credentials
 from .settings import OperatorSettings
 
 EDGE_COMPONENT = "venue-edge"
@@ -162,6 +163,10 @@ def edge_deployment(
     mounts.append({"name": "state", "mountPath": STATE_MOUNT})
     if spec.allow_native:
         args.append("--allow-native")
+    # the namespace's Secret (credentials.py): the control and metrics tokens, also sent in HELLO
+    args += credentials.token_args(coordinator=True)
+    volumes.append(credentials.token_volume())
+    mounts.append(credentials.token_mount())
     container: dict[str, Any] = {
         "name": "edge",
         "image": defaults.image,
@@ -280,6 +285,7 @@ def coordinator_objects(
                                 str(defaults.port),
                                 "--mesh-port",
                                 str(defaults.mesh_port),
+                                *credentials.token_args(),
                             ],
                             "ports": [
                                 {"name": "control", "containerPort": defaults.port, "protocol": "TCP"},
@@ -292,10 +298,13 @@ def coordinator_objects(
                                 "requests": {"cpu": "250m", "memory": "256Mi"},
                                 "limits": {"memory": "512Mi"},
                             },
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, credentials.token_mount()],
                         }
                     ],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        credentials.token_volume(),
+                    ],
                     "imagePullSecrets": settings.edge_defaults.image_pull_secrets or None,
                 },
             },
@@ -316,7 +325,12 @@ def coordinator_objects(
     return [deployment, service]
 
 
-PLURALS = {"Deployment": "deployments", "Service": "services", "ConfigMap": "configmaps"}
+PLURALS = {
+    "Deployment": "deployments",
+    "Service": "services",
+    "ConfigMap": "configmaps",
+    "NetworkPolicy": "networkpolicies",
+}
 
 
 def object_path(obj: dict[str, Any], with_name: bool = True) -> str:
@@ -353,10 +367,13 @@ def without_nones(value: Any, keep_top: bool = False) -> Any:
     return value
 
 
-async def ensure(kube: api.KubeApi, obj: dict[str, Any]) -> str:
-    """Create OBJ or patch it into shape. Returns "created", "patched" or "unchanged"."""
+async def ensure(kube: api.KubeApi, obj: dict[str, Any], may_create: Callable[[], bool] | None = None) -> str:
+    """Create OBJ or patch it into shape. Returns "created", "patched", "unchanged", or "skipped" when
+    OBJ is absent and MAY_CREATE (asked just before the create) says no: its owner is being deleted."""
     current = await kube.get(object_path(obj))
     if current is None:
+        if may_create is not None and not may_create():
+            return "skipped"
         try:
             await kube.create(object_path(obj, with_name=False), without_nones(obj))
         except api.KubeError as exc:

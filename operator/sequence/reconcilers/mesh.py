@@ -3,7 +3,11 @@
 The coordinator (Deployment + Service `sequence-coordinator`, one per namespace) is created when
 the first MeshGroup appears and carries an owner reference to every MeshGroup of the namespace.
 When the last MeshGroup is deleted the operator deletes it (and the garbage collector would too).
-No finalizer: removal needs no call to an edge, so a MeshGroup never waits on the operator.
+No finalizer: removal needs no call to an edge, so a MeshGroup never waits on the operator. Instead
+a tombstone (Runtime.bury): a poll pass that read the group before its deletion creates nothing and
+sends no table once the deletion is seen, and takes back a table it sent while the deletion landed.
+With an external coordinator (coordinatorDefaults.endpoint) the table is removed from it even when
+the last group goes: that coordinator outlives the namespace.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import kopf
 
 from ..client import ApiError, NotFound, Rejected
 from ..models import API_VERSION, MeshGroupSpec, MeshGroupStatus
-from . import api, kube, metrics
+from . import api, kube, metrics, netpol
 from .algos import deployment_id
 from .context import Runtime
 from .status import Cond, Verdict, error_info, new_status, note, post_transition
@@ -82,7 +86,7 @@ async def _live_groups(rt: Runtime, namespace: str) -> list[dict[str, Any]]:
 
 
 async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
-    if body.metadata.get("deletionTimestamp"):
+    if rt.is_gone(body):
         return
     namespace, name = body.metadata["namespace"], body.metadata["name"]
     spec = MeshGroupSpec.model_validate(dict(body.spec))
@@ -91,15 +95,21 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             owners = await _live_groups(rt, namespace)
             if not any(o["metadata"]["uid"] == body.metadata.get("uid") for o in owners):
                 owners.append(dict(body))
-            for child in kube.coordinator_objects(owners, namespace, rt.settings):
-                if await kube.ensure(rt.kube, child) == "created":
+            if not rt.is_gone(body):  # the pod mounts the namespace's Secret: make it first
+                await rt.tokens.token(namespace)
+            coordinator = kube.coordinator_objects(owners, namespace, rt.settings)
+            for child in netpol.coordinator_children(coordinator, namespace, rt.settings):
+                outcome = await kube.ensure(rt.kube, child, may_create=lambda: not rt.is_gone(body))
+                if outcome == "skipped":
+                    return
+                if outcome == "created":
                     note(
                         body,
                         reason="Created",
                         message=f"created {child['kind']} {child['metadata']['name']} for the namespace",
                     )
             endpoint = coordinator_endpoint(rt, namespace)
-            client = rt.coordinator(endpoint)
+            client = await rt.coordinator(namespace, endpoint)
             fields: dict[str, Any] = {
                 "coordinator": endpoint,
                 "instanceCount": 0,
@@ -109,8 +119,13 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             }
             previous = rt.previous_status(body)
             try:
+                if rt.is_gone(body):
+                    return
                 table = routing_table(namespace, spec)
                 answer = await client.set_routes(name, table["members"])
+                if rt.is_gone(body):  # deleted while the table was on its way: take it back
+                    await _drop_routes(rt, namespace, name)
+                    return
                 topology = answer.as_dict()
             except Rejected as exc:
                 metrics.ERRORS.labels(KIND, "RoutingTableRejected").inc()
@@ -160,17 +175,28 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             )
 
 
-async def on_deleted(rt: Runtime, namespace: str, name: str) -> None:
-    """A MeshGroup is gone: drop its table, or the whole coordinator if it was the last group."""
-    if await _live_groups(rt, namespace):
-        try:
-            await rt.coordinator(coordinator_endpoint(rt, namespace)).delete_routes(name)
-        except NotFound:
-            pass  # no table: nothing to forget
-        except ApiError as exc:
-            logger.warning("coordinator did not drop mesh group %s/%s: %s", namespace, name, exc)
+async def _drop_routes(rt: Runtime, namespace: str, name: str) -> None:
+    try:
+        client = await rt.coordinator(namespace, coordinator_endpoint(rt, namespace))
+        await client.delete_routes(name)
+    except NotFound:
+        pass  # no table: nothing to forget
+    except ApiError as exc:
+        logger.warning("coordinator did not drop mesh group %s/%s: %s", namespace, name, exc)
+
+
+async def on_deleted(rt: Runtime, namespace: str, name: str, uid: str | None = None) -> None:
+    """A MeshGroup is gone: drop its table, and the whole coordinator if it was the last group."""
+    rt.bury(uid)  # a pass in flight for this group takes back what it sends from now on
+    live = await _live_groups(rt, namespace)
+    # The in-cluster coordinator of the last group is deleted below, tables and all; an external one
+    # stays, so it must forget this group's table.
+    if live or rt.settings.coordinator_defaults.endpoint:
+        await _drop_routes(rt, namespace, name)
+    if live:
         return
-    for child in kube.coordinator_objects([], namespace, rt.settings):
+    coordinator = kube.coordinator_objects([], namespace, rt.settings)
+    for child in [*coordinator, netpol.coordinator_policy(coordinator, namespace, rt.settings)]:
         if await rt.kube.delete(kube.object_path(child)):
             logger.info(
                 "deleted %s %s/%s: no MeshGroup left", child["kind"], namespace, kube.COORDINATOR_NAME

@@ -6,7 +6,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+
+from sequence_wire.process_metrics import add_process_metrics
 
 RECONCILES = Counter(
     "sequence_operator_reconciles_total",
@@ -39,6 +41,9 @@ EDGES_DESIRED = Gauge(
     "Edges a VenueEdge should have (replicas, or its external endpoints)",
     ["namespace", "venue_edge"],
 )
+
+# The default registry already has the process collector.
+add_process_metrics(REGISTRY, "sequence_operator", process=False)
 
 
 @contextmanager

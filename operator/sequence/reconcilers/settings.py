@@ -49,13 +49,37 @@ class CoordinatorDefaults(_Settings):
     endpoint: str = ""
 
 
+class NetworkPolicySettings(_Settings):
+    """Who may reach the pods the operator creates (reconcilers/netpol.py)."""
+
+    # false: the operator creates no NetworkPolicies (a cluster without a policy-enforcing network plugin).
+    enabled: bool = True
+    # Where the operator's pods run and their labels: the only clients of edge and coordinator
+    # control ports. "" = any namespace (pods with these labels); the chart sets its release namespace.
+    operator_namespace: str = ""
+    operator_pod_labels: dict[str, str] = Field(
+        default_factory=lambda: {
+            "app.kubernetes.io/name": "sequence-operator",
+            "app.kubernetes.io/component": "operator",
+        }
+    )
+    # Prometheus's namespace: may reach the control ports for /metrics (the metrics token scopes it
+    # to /metrics). "" = no scraping from outside the operator.
+    metrics_namespace: str = ""
+
+
 class OperatorSettings(_Settings):
     health_port: int = Field(default=8080, ge=1, le=65535)
     metrics_port: int = Field(default=9090, ge=0, le=65535, description="0 disables /metrics")
     edge_defaults: EdgeDefaults = Field(default_factory=EdgeDefaults)
     coordinator_defaults: CoordinatorDefaults = Field(default_factory=CoordinatorDefaults)
-    # How often every object is re-read from its edges/coordinator and its status rewritten.
+    network_policies: NetworkPolicySettings = Field(default_factory=NetworkPolicySettings)
+    # How often every object is re-read from its edges/coordinator (status is written only on change).
     poll_interval: float = Field(default=5.0, gt=0, le=3600)
+    # Fast-moving status numbers (heartbeat and last-seen times, unrealised PnL, feed lag, link
+    # latencies) are rewritten at most this often on their own; any other change is written at once.
+    # The live values are in /metrics.
+    status_refresh_interval: float = Field(default=60.0, gt=0, le=86400)
     # One edge/coordinator control call (connect + response) may take at most this long.
     edge_timeout: float = Field(default=3.0, gt=0, le=300)
     # Pushing a bundle uploads it: allow longer than a status call.

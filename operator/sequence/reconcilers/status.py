@@ -115,6 +115,21 @@ def new_status(
     return validated.model_dump(by_alias=True, mode="json", exclude={"kopf"})
 
 
+# Status fields that move on every poll while nothing a user acts on has changed. A change in these
+# alone is written at most every statusRefreshInterval (Runtime.write_status); at 1,000 objects and a
+# 5 s poll, writing them every pass would be ~200 etcd writes per second.
+VOLATILE = frozenset({"lastHeartbeat", "lastSeen", "pnl", "feedLagMs", "p50Us", "p99Us"})
+
+
+def settled(value: Any) -> Any:
+    """VALUE without the VOLATILE keys, at any depth: what a user would see change."""
+    if isinstance(value, dict):
+        return {k: settled(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [settled(v) for v in value]
+    return value
+
+
 def changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The top-level keys of NEW that differ from OLD (a merge patch of .status)."""
     return {key: value for key, value in new.items() if old.get(key) != value}

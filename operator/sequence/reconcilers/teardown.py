@@ -32,7 +32,9 @@ async def remove_from_edge(rt: Runtime, endpoint: str, dep_id: str, deadline: fl
     delay = 0.2
     last = "not tried"
     while (remaining := deadline - loop.time()) > 0:
-        client = rt.edge(endpoint, timeout=min(rt.settings.edge_timeout, remaining))
+        # a deployment id is "<namespace>.<name>" and a namespace has no dots: the token's namespace
+        namespace = dep_id.split(".", 1)[0]
+        client = await rt.edge(namespace, endpoint, timeout=min(rt.settings.edge_timeout, remaining))
         try:
             with contextlib.suppress(Rejected):  # unknown (404) or not running: DELETE decides
                 await client.stop(dep_id)

@@ -112,6 +112,7 @@ def _venue_edges(project: Project) -> list[dict[str, Any]]:
             external=venue.external,
             state_volume=venue.state_volume,
             allow_native=venue.allow_native,
+            project=project.name,
         )
         meta = _metadata(project, venue_name, "venue-edge", **{"sequence.dev/venue": venue_name})
         objects.append(_object("VenueEdge", meta, spec_dump(spec)))
