@@ -43,7 +43,11 @@ FRAME = struct.Struct("<IIB")
 META, BATCH = 1, 2
 MAX_FRAME = 64 << 20
 COMPACT_BYTES = 64 << 20  # a file past this is rewritten as its last META + last BATCH
-REF_RESERVE = 1 << 20  # refs reserved in edge.json ahead of use (re-reserved when half are used)
+# Refs reserved in edge.json ahead of use (re-reserved when half are used). Not a multiple of the
+# trace ring (16384 slots, indexed by ref counter): a restarted edge resumes at the floor, and a
+# multiple would send its first new orders into the ring slots of the orders it just restored,
+# evicting their traces after a few hundred orders; half a ring apart they last >= 8192 orders.
+REF_RESERVE = (1 << 20) + 8192
 
 
 def file_name(deployment_id: str) -> str:
