@@ -4,6 +4,7 @@ pids and restart counts current."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -35,6 +36,17 @@ def sequence_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "sequence"]
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the supervisor dies (even by SIGKILL), so a
+    killed `sequence up` never leaves edges and a coordinator trading on their own (Linux)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
 @dataclass
 class Supervised:
     """One child process (`sequence edge ...` or `sequence coordinator ...`)."""
@@ -64,6 +76,7 @@ class Supervised:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children in order
+            preexec_fn=_die_with_parent,
         )
         log.close()
 
