@@ -289,3 +289,29 @@ def test_coordinator_kill9_mid_twap_still_trades_exactly_10_slices(tmp_path: Pat
     finally:
         kraken.close()
         cc.close()
+
+
+def test_the_client_package_drives_a_graph_through_its_lifecycle(
+    venues: tuple[Coordinator, Edge, Edge],
+) -> None:
+    from sequence.client import CoordinatorClient, Rejected
+    from sequence_wire.graph_builder import GraphBuilder, Node
+
+    cc, _kraken, _ = venues
+    spec = GraphBuilder().node("bid", Node.buy(BTC, 0.01).venue("kraken").limit_price(BID_PRICE)).build()
+    with CoordinatorClient(f"127.0.0.1:{cc.port}") as client:
+        submitted_ = client.graph_submit(spec, client_id="tests/client")
+        assert submitted_.status in ("pending", "active")
+        assert client.graph_submit(spec, client_id="tests/client").graph_id == submitted_.graph_id
+        amended = client.graph_amend(submitted_.graph_id, "bid", {"urgency": "low"})
+        assert amended.nodes["bid"].urgency == "low"
+        listed = client.graph_list(include_finished=False).graphs
+        assert submitted_.graph_id in {g.graph_id for g in listed}
+        with pytest.raises(Rejected) as refused:
+            client.graph_resume(submitted_.graph_id)  # not paused
+        assert refused.value.status == 409
+        client.graph_cancel(submitted_.graph_id, reason="tests")
+        done = wait_until(
+            lambda: (s := client.graph_status(submitted_.graph_id)).status == "aborted" and s, 30, "aborted"
+        )
+        assert done.nodes["bid"].status == "cancelled"

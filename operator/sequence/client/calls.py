@@ -20,6 +20,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from sequence_wire import coordinator_api as cc
 from sequence_wire import edge_api as edge
+from sequence_wire import graphs as g
 from sequence_wire.auth import TOKEN_ENV
 
 from .errors import NotFound, Rejected, Unreachable
@@ -234,3 +235,61 @@ def delete_routes(group: str) -> Call[cc.GroupDeleted]:
 
 def connected_edges() -> Call[cc.ConnectedEdges]:
     return Call("GET", "/v1/edges", _model(cc.ConnectedEdges))
+
+
+# ---------------------------------------------------------------- graphs (docs/graphs.md)
+
+
+def _graph_id(graph_id: str) -> str:
+    return quote(graph_id, safe="")
+
+
+def _body_of(value: Mapping[str, Any] | BaseModel | None) -> dict[str, Any]:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return dict(value or {})
+
+
+def graph_submit(
+    graph: Mapping[str, Any] | BaseModel, client_id: str | None = None
+) -> Call[g.GraphSubmitResponse]:
+    """Submit a graph in its wire form; resubmitting a running graph's `client_id` returns it."""
+    body = _body_of(graph)
+    if client_id is not None:
+        body["client_id"] = client_id
+    return Call("POST", "/v1/graphs", _model(g.GraphSubmitResponse), body=body)
+
+
+def graph_list(include_finished: bool = True) -> Call[g.GraphListResponse]:
+    return Call(
+        "GET",
+        "/v1/graphs",
+        _model(g.GraphListResponse),
+        params={"include_finished": "1" if include_finished else "0"},
+    )
+
+
+def graph_status(graph_id: str) -> Call[g.GraphStatusResponse]:
+    return Call("GET", f"/v1/graphs/{_graph_id(graph_id)}", _model(g.GraphStatusResponse))
+
+
+def graph_cancel(graph_id: str, reason: str | None = None) -> Call[g.GraphStatusResponse]:
+    body = g.CancelGraphRequest(reason=reason).model_dump(mode="json", exclude_none=True)
+    return Call("POST", f"/v1/graphs/{_graph_id(graph_id)}/cancel", _model(g.GraphStatusResponse), body=body)
+
+
+def graph_resume(graph_id: str) -> Call[g.GraphStatusResponse]:
+    return Call("POST", f"/v1/graphs/{_graph_id(graph_id)}/resume", _model(g.GraphStatusResponse), body={})
+
+
+def graph_amend(
+    graph_id: str, node: str, amend: Mapping[str, Any] | g.AmendNodeRequest
+) -> Call[g.GraphStatusResponse]:
+    """Retune a running node's urgency, max_slippage_bps or horizon_ms."""
+    request = amend if isinstance(amend, g.AmendNodeRequest) else g.AmendNodeRequest.model_validate(amend)
+    return Call(
+        "PUT",
+        f"/v1/graphs/{_graph_id(graph_id)}/nodes/{quote(node, safe='')}",
+        _model(g.GraphStatusResponse),
+        body=request.model_dump(mode="json", exclude_none=True),
+    )

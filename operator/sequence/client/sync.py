@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from sequence_wire import coordinator_api as cc
 from sequence_wire import edge_api as edge
+from sequence_wire import graphs as g
 
 from . import calls
 from .calls import Call, CallHook
@@ -184,3 +185,27 @@ class CoordinatorClient(_SyncClient):
 
     def edges(self) -> cc.ConnectedEdges:
         return self._send(calls.connected_edges())
+
+    # graphs (docs/graphs.md)
+
+    def graph_submit(
+        self, graph: Mapping[str, Any] | BaseModel, client_id: str | None = None
+    ) -> g.GraphSubmitResponse:
+        return self._send(calls.graph_submit(graph, client_id))
+
+    def graph_list(self, include_finished: bool = True) -> g.GraphListResponse:
+        return self._send(calls.graph_list(include_finished))
+
+    def graph_status(self, graph_id: str) -> g.GraphStatusResponse:
+        return self._send(calls.graph_status(graph_id))
+
+    def graph_cancel(self, graph_id: str, reason: str | None = None) -> g.GraphStatusResponse:
+        return self._send(calls.graph_cancel(graph_id, reason))
+
+    def graph_resume(self, graph_id: str) -> g.GraphStatusResponse:
+        return self._send(calls.graph_resume(graph_id))
+
+    def graph_amend(
+        self, graph_id: str, node: str, amend: Mapping[str, Any] | g.AmendNodeRequest
+    ) -> g.GraphStatusResponse:
+        return self._send(calls.graph_amend(graph_id, node, amend))
