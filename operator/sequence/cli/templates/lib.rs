@@ -1,12 +1,17 @@
 //! A two-sided market maker on symbol 0, written with the Sequence SDK (`algo_sdk`).
 //!
 //! Quotes one bid and one ask of `qty` around the microprice, `spread_bps` apart, skewed away
-//! from inventory and never behind the touch; requotes when the mid moves more than `tick`
-//! (at most every `requote_ms`), after a fill or a reject; stops quoting the side that would
-//! breach `max_position`. Params come from `[deploy.<name>.params]` in Sequence.toml.
+//! from inventory, and never behind the touch: the bid is at least the best bid and the ask at
+//! most the best ask (without crossing), so a paper OMS fills them as the market trades.
+//! Requotes (cancel + replace) when the mid moves more than `tick` (at most every `requote_ms`),
+//! after a fill or a reject (then it pauses 250 ms), or when a quote has gone; stops quoting
+//! the side that would breach `max_position`.
+//!
+//! Params (natural units, from `[deploy.<name>.params]` in Sequence.toml): spread_bps = 4,
+//! qty = 0.01, max_position = 0.05, tick = 0.01, requote_ms = 50.
 //!
 //! Build: `sequence build` (WebAssembly) or `sequence build --native` (a .so for edges run
-//! with --allow-native).
+//! with --allow-native). This file is also the source of examples/market-maker.
 #![cfg_attr(not(feature = "native"), no_std)]
 
 use algo_sdk::*;
