@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     # an algorithm's source
     "init": "sequence.cli.scaffold:init",
     "build": "sequence.cli.build:build",
+    "preflight": "sequence.cli.preflight:preflight",
     # project files
     "render": "sequence.cli.project_cmds:render",
     "validate": "sequence.cli.project_cmds:validate",
@@ -47,6 +48,9 @@ SUBCOMMANDS = {
     "edge": "sequence_edge.cli:edge",
     "coordinator": "sequence_coordinator.cli:coordinator",
     "record": "sequence_edge.record:record",
+    # this CLI: credentials for remote targets, self-update
+    "login": "sequence.cli.login:login",
+    "update": "sequence.cli.update:update",
 }
 
 

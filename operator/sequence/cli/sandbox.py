@@ -1,0 +1,67 @@
+"""When the CLI is paper-only, and refusing live venues then.
+
+Paper-only means: the global `--sandbox` flag (or $SEQUENCE_SANDBOX), or a login stored with
+`sequence login --sandbox` that the command would use: the default login (any target, `sequence
+up` included), the current kubeconfig context's, or a remote session's. Anything that would reach
+a live venue is then refused before it starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import click
+
+from ..client.logins import DEFAULT_KEY, Login, LoginError, context_key, load_logins, url_key
+from .common import Context
+
+
+def current_context(explicit: str | None) -> str | None:
+    """The kubeconfig context a cluster command would use (None without a kubeconfig)."""
+    if explicit:
+        return explicit
+    try:
+        from kubernetes import config
+
+        _, active = config.list_kube_config_contexts()
+    except Exception:  # no kube extra, no kubeconfig, or an unreadable one: no context in use
+        return None
+    return str(active["name"]) if active else None
+
+
+def sandbox_login(kube_context: str | None = None, url: str | None = None) -> Login | None:
+    """The paper-only login this command would use, if any."""
+    try:
+        logins = load_logins()
+    except LoginError as exc:
+        raise click.ClickException(str(exc)) from None
+    keys = [DEFAULT_KEY]
+    context = current_context(kube_context)
+    if context:
+        keys.append(context_key(context))
+    if url:
+        keys.append(url_key(url))
+    return next((logins[k] for k in keys if k in logins and logins[k].sandbox), None)
+
+
+def paper_only_reason(ctx: Context | None, url: str | None = None) -> str | None:
+    """Why this command is paper-only, or None when live venues are allowed."""
+    if ctx is not None and ctx.sandbox:
+        return "--sandbox"
+    login = sandbox_login(ctx.kube_context if ctx else None, url)
+    if login is not None:
+        return f"the sandbox login for {login.target} (`sequence login --sandbox`)"
+    return None
+
+
+def refuse_live(ctx: Context | None, live_venues: Iterable[str], url: str | None = None) -> None:
+    """A CLI error when the command is paper-only and would use any of LIVE_VENUES."""
+    live = sorted(set(live_venues))
+    if not live:
+        return
+    reason = paper_only_reason(ctx, url)
+    if reason:
+        raise click.ClickException(
+            f"{reason} refuses live venues: {', '.join(live)} (paper trading only: set "
+            'mode = "sandbox" on them, or drop --sandbox / log in with a live key)'
+        )
