@@ -99,6 +99,8 @@ def latest_release(index: str, http: httpx.Client | None = None) -> Release:
     finally:
         if http is None:
             client.close()
+    if response.status_code == 404:
+        raise UpdateError(f"{DIST_NAME} is not published on {index} ({url}: HTTP 404)")
     if response.status_code != 200:
         raise UpdateError(f"{url}: HTTP {response.status_code}")
     try:
