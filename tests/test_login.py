@@ -134,15 +134,23 @@ def test_a_sandbox_login_makes_up_refuse_a_live_venue(config: Path, tmp_path: Pa
     done = login("--sandbox", "--token-stdin")
     assert done.returncode == 0 and "sandbox (paper-only" in done.stdout
     up = subprocess.run(
-        [*sequence_cli(), "up", str(project)], capture_output=True, text=True, timeout=60, env=dict(os.environ)
+        [*sequence_cli(), "up", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
     )
     assert up.returncode != 0
-    assert "the sandbox login for the default target" in up.stderr and "refuses live venues: kraken" in up.stderr
+    assert (
+        "the sandbox login for the default target" in up.stderr and "refuses live venues: kraken" in up.stderr
+    )
     assert not (tmp_path / "state").exists()  # nothing started
 
 
 def test_the_sandbox_flag_refuses_a_live_venue_without_any_login(config: Path, tmp_path: Path) -> None:
     project = live_project(tmp_path)
-    up = subprocess.run([*sequence_cli(), "--sandbox", "up", str(project)], capture_output=True, text=True, timeout=60)
+    up = subprocess.run(
+        [*sequence_cli(), "--sandbox", "up", str(project)], capture_output=True, text=True, timeout=60
+    )
     assert up.returncode != 0 and "--sandbox refuses live venues: kraken" in up.stderr
     assert not (tmp_path / "state").exists()

@@ -107,10 +107,14 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_offline_it_passes_and_says_the_target_checks_were_skipped(offline: Path) -> None:
     project = write_project(offline / "p")
-    done = subprocess.run([*sequence_cli(), "preflight"], cwd=project, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*sequence_cli(), "preflight"], cwd=project, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("- target") and "`sequence deploy` will start a fresh local session" in lines[0]
+    assert (
+        lines[0].startswith("- target") and "`sequence deploy` will start a fresh local session" in lines[0]
+    )
     assert any(line.startswith("✓ bundle mm") and "ABI v1" in line for line in lines)
     assert "pf-mm: ready to deploy" in done.stdout
 
@@ -131,7 +135,11 @@ def test_a_bundle_without_the_abi_exports_fails(offline: Path) -> None:
 def test_a_bundle_that_does_not_match_its_sha256_fails(offline: Path) -> None:
     project = write_project(offline / "p")
     toml = project / "Sequence.toml"
-    toml.write_text(toml.read_text().replace('bundle = "market_maker.wasm"', f'bundle = "market_maker.wasm"\nsha256 = "{"a" * 64}"'))
+    toml.write_text(
+        toml.read_text().replace(
+            'bundle = "market_maker.wasm"', f'bundle = "market_maker.wasm"\nsha256 = "{"a" * 64}"'
+        )
+    )
     code, checks = preflight(project)
     assert code == 1 and f"file has {hashlib.sha256(WASM).hexdigest()}" in checks["bundle mm"][1]
 
@@ -199,7 +207,10 @@ def test_the_gateways_permissions_are_read_where_the_edge_reports_them() -> None
     market = market_of(EdgeInfo.model_validate(info), "kraken")
     assert market.mids == {"BTC-USD": 100.0} and market.spreads_bps == {"BTC-USD": 200.0}
     assert (market.available_usd, market.account) == (2500.0, "live")
-    assert gateway_permissions(market) == (False, "the edge reports the key can withdraw: use a trade-only key")
+    assert gateway_permissions(market) == (
+        False,
+        "the edge reports the key can withdraw: use a trade-only key",
+    )
     info["gateway"] = {"can_trade": False, "can_withdraw": False}
     assert gateway_permissions(market_of(EdgeInfo.model_validate(info), "kraken"))[0] is False
     info["gateway"] = {"can_trade": True, "can_withdraw": False}
@@ -214,7 +225,8 @@ def test_the_gateways_permissions_are_read_where_the_edge_reports_them() -> None
 
 @pytest.mark.slow
 def test_each_target_check_fails_against_a_running_session(
-    session: Callable[..., UpSession], tmp_path: Path
+    session: Callable[..., UpSession],  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     project = write_project(tmp_path / "pf")
     run = session(str(project))
@@ -278,7 +290,9 @@ def test_the_full_workflow_runs_preflight_between_build_and_deploy(offline: Path
     env = dict(os.environ)
 
     def sequence(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([*sequence_cli(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [*sequence_cli(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, f"sequence {' '.join(args)}: {done.stdout}{done.stderr}"
         return done
 

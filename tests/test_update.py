@@ -76,7 +76,9 @@ class IndexStandIn:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def publish(self, version: str, wheel: tuple[str, bytes] | None = None, sha256: str | None = None) -> None:
+    def publish(
+        self, version: str, wheel: tuple[str, bytes] | None = None, sha256: str | None = None
+    ) -> None:
         name, data = wheel or make_wheel(version)
         self.files[name] = data
         self.answer = {
@@ -176,7 +178,9 @@ def test_an_index_answer_without_a_digest_is_refused(index: IndexStandIn) -> Non
 
 
 @pytest.mark.slow
-def test_the_release_is_installed_by_pip_with_its_hash_into_a_venv(index: IndexStandIn, tmp_path: Path) -> None:
+def test_the_release_is_installed_by_pip_with_its_hash_into_a_venv(
+    index: IndexStandIn, tmp_path: Path
+) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     python = str(venv / "bin" / "python")
@@ -185,7 +189,11 @@ def test_the_release_is_installed_by_pip_with_its_hash_into_a_venv(index: IndexS
     assert release.url == f"{index.url}/files/sequence_k8s-99.0.0-py3-none-any.whl"
     selfupdate.install(release, python=python)
     version = subprocess.run(
-        [python, "-c", f"import importlib.metadata as m, {PROBE}; print(m.version('sequence-k8s'), {PROBE}.VERSION)"],
+        [
+            python,
+            "-c",
+            f"import importlib.metadata as m, {PROBE}; print(m.version('sequence-k8s'), {PROBE}.VERSION)",
+        ],
         capture_output=True,
         text=True,
         check=True,

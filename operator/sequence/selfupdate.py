@@ -120,8 +120,12 @@ def _release(data: dict[str, Any], url: str) -> Release:
         raise UpdateError(f"{url}: release {version} has no wheel for this Python and no source archive")
     sha256 = str(chosen.get("digests", {}).get("sha256", "")).lower()
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-        raise UpdateError(f"{url}: {chosen['filename']} has no sha256 digest: refusing to install it unchecked")
-    return Release(version, urljoin(url, chosen["url"]), chosen["filename"], sha256, _changelog(info, version))
+        raise UpdateError(
+            f"{url}: {chosen['filename']} has no sha256 digest: refusing to install it unchecked"
+        )
+    return Release(
+        version, urljoin(url, chosen["url"]), chosen["filename"], sha256, _changelog(info, version)
+    )
 
 
 def _compatible(filename: str) -> bool:
@@ -179,7 +183,17 @@ def install(release: Release, python: str = sys.executable, http: httpx.Client |
             )
         requirements = Path(tmp) / "requirements.txt"
         requirements.write_text(f"{path} --hash=sha256:{release.sha256}\n")
-        cmd = [python, "-m", "pip", "install", "--no-deps", "--require-hashes", "--upgrade", "-r", str(requirements)]
+        cmd = [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--require-hashes",
+            "--upgrade",
+            "-r",
+            str(requirements),
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise UpdateError(f"pip refused {release.filename}:\n{(done.stderr or done.stdout).strip()}")

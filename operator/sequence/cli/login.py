@@ -63,9 +63,13 @@ def _list() -> None:
 
 
 @click.command("login")
-@click.option("--sandbox", is_flag=True, help="Mark this login paper-only: the CLI refuses live venues with it.")
+@click.option(
+    "--sandbox", is_flag=True, help="Mark this login paper-only: the CLI refuses live venues with it."
+)
 @click.option("--context", "kube_context", metavar="NAME", help="Store the token of this kubeconfig context.")
-@click.option("--url", metavar="URL", help="Store the token of the remote session at URL (scheme://host:port).")
+@click.option(
+    "--url", metavar="URL", help="Store the token of the remote session at URL (scheme://host:port)."
+)
 @click.option("--token-stdin", is_flag=True, help="Read the token from stdin instead of a prompt.")
 @click.option("--list", "list_logins", is_flag=True, help="List the stored logins (tokens shortened).")
 @click.option("--remove", is_flag=True, help="Forget the login of --context, --url, or the default one.")

@@ -18,7 +18,11 @@ MARKS = {"pass": ("✓", "green"), "fail": ("✗", "red"), "skip": ("-", "yellow
 @click.command()
 @click.argument("path", default=".", type=click.Path(path_type=Path))
 @click.option(
-    "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True,
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
     help="A checklist, or JSON ({project, ok, checks: [{name, status, reason}]}).",
 )
 @click.pass_obj

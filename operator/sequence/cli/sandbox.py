@@ -23,7 +23,7 @@ def current_context(explicit: str | None) -> str | None:
     try:
         from kubernetes import config
 
-        _, active = config.list_kube_config_contexts()
+        _, active = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
     except Exception:  # no kube extra, no kubeconfig, or an unreadable one: no context in use
         return None
     return str(active["name"]) if active else None

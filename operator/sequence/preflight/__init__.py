@@ -103,7 +103,9 @@ def _target_checks(
         return failed("target", f"the cluster, namespace {cluster.namespace}: {exc}"), nothing, cluster
 
 
-def credential_checks(project: Project, markets: dict[str, Market], cluster: ClusterTarget | None) -> list[Check]:
+def credential_checks(
+    project: Project, markets: dict[str, Market], cluster: ClusterTarget | None
+) -> list[Check]:
     """Live venues: their keys present and private (a local directory, or the Secret in the
     cluster), and what the edge's gateway says they may do, where it reports it."""
     used = {b.venue for b in project.config.deploy.values()}
@@ -113,7 +115,10 @@ def credential_checks(project: Project, markets: dict[str, Market], cluster: Clu
     checks = []
     for name, venue in live.items():
         label, secret = f"credentials {name}", venue.credentials or ""
-        problem = cluster_secret_problem(cluster, secret) if cluster else local_credential_problem(secret)
+        try:
+            problem = cluster_secret_problem(cluster, secret) if cluster else local_credential_problem(secret)
+        except Exception as exc:  # the API server did not answer
+            problem = f"cannot check Secret {secret}: {exc}"
         if problem:
             checks.append(failed(label, problem))
             continue

@@ -102,7 +102,9 @@ def _bundle_check(
     if problems:
         return failed(label, f"{shown}: " + "; ".join(problems))
     note = " (over 50 KB: look for dependencies pulling in std allocators or unused crates)"
-    return passed(label, f"{shown}: ABI v1, exports present, {size}" + (note if len(data) > SIZE_HINT_BYTES else ""))
+    return passed(
+        label, f"{shown}: ABI v1, exports present, {size}" + (note if len(data) > SIZE_HINT_BYTES else "")
+    )
 
 
 # ---------------------------------------------------------------- risk limits
@@ -196,7 +198,9 @@ def _capital_check(label: str, market: Market, blocks: list[tuple[str, Any]]) ->
         mids = [market.mids[s] for s in block.symbols if s in market.mids]
         if not mids:
             return skipped(label, f"no mid for {', '.join(block.symbols)}: limits not compared")
-        order = max(_order_cap(block.risk, mid) for mid in mids if block.risk.max_order_qty or block.risk.max_notional)
+        order = max(
+            _order_cap(block.risk, mid) for mid in mids if block.risk.max_order_qty or block.risk.max_notional
+        )
         if order > available:
             return failed(
                 label,

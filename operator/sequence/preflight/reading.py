@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from pydantic import BaseModel
 
 from sequence_wire.edge_api import EdgeInfo
 
@@ -47,8 +49,8 @@ def market_of(info: EdgeInfo, venue: str) -> Market:
             market.spreads_bps[symbol] = (ask - bid) / mid * 10_000
     if info.graph_orders is not None:
         market.available_usd = info.graph_orders.available_usd
-    gateway = getattr(info, "gateway", None) or (info.model_extra or {}).get("gateway")
-    if hasattr(gateway, "model_dump"):
+    gateway: Any = getattr(info, "gateway", None) or (info.model_extra or {}).get("gateway")
+    if isinstance(gateway, BaseModel):  # once the edge's model declares the field
         gateway = gateway.model_dump()
     if isinstance(gateway, dict):
         market.gateway = gateway
@@ -58,7 +60,9 @@ def market_of(info: EdgeInfo, venue: str) -> Market:
     return market
 
 
-def edge_check(venue: str, info: EdgeInfo, health_ok: bool, health_reason: str | None, symbols: list[str]) -> Check:
+def edge_check(
+    venue: str, info: EdgeInfo, health_ok: bool, health_reason: str | None, symbols: list[str]
+) -> Check:
     """Healthy, feed live, and a live book for every symbol the project trades there."""
     label = f"edge {venue}"
     if not health_ok:
@@ -68,8 +72,12 @@ def edge_check(venue: str, info: EdgeInfo, health_ok: bool, health_reason: str |
         return failed(label, f"{feed.kind} feed not live (lag {feed.lag_ms:.0f} ms, {feed.updates} updates)")
     stale = [s for s in symbols if s not in info.books or info.books[s].stale or not info.books[s].bids]
     if stale:
-        return failed(label, f"no live book for {', '.join(stale)} (the edge carries {', '.join(info.symbols)})")
-    return passed(label, f"healthy, {feed.kind} feed live (lag {feed.lag_ms:.1f} ms), books live: {', '.join(symbols)}")
+        return failed(
+            label, f"no live book for {', '.join(stale)} (the edge carries {', '.join(info.symbols)})"
+        )
+    return passed(
+        label, f"healthy, {feed.kind} feed live (lag {feed.lag_ms:.1f} ms), books live: {', '.join(symbols)}"
+    )
 
 
 # ---------------------------------------------------------------- a local session
@@ -82,16 +90,22 @@ def local_readings(project: Project, state: LocalState) -> Readings:
     if state.coordinator_url:
         with CoordinatorClient(state.coordinator_url, token=token) as coordinator:
             try:
-                health = coordinator.health()
-                checks.append(passed("coordinator", f"healthy at {state.coordinator_url} ({health.edges} edges)"))
+                answer = coordinator.health()
+                checks.append(
+                    passed("coordinator", f"healthy at {state.coordinator_url} ({answer.edges} edges)")
+                )
             except ApiError as exc:
                 checks.append(failed("coordinator", f"unreachable: {exc}"))
     deployed: dict[str, str] = {}  # deployment id -> venue
     for venue, symbols in used_venues(project).items():
         url = state.edges.get(venue)
         if url is None:
-            checks.append(failed(f"edge {venue}", "the running session has no edge for this venue: "
-                                 "`sequence down`, then deploy again"))
+            checks.append(
+                failed(
+                    f"edge {venue}",
+                    "the running session has no edge for this venue: `sequence down`, then deploy again",
+                )
+            )
             continue
         with EdgeClient(url, token=token) as client:
             try:
@@ -126,11 +140,16 @@ def local_name_checks(project: Project, state: LocalState, deployed: dict[str, s
         if dep_id not in deployed:
             checks.append(passed(f"name {name}", f"{dep_id} is free on the {block.venue} edge"))
         elif mine is not None and mine.deployment_id == dep_id:
-            checks.append(passed(f"name {name}", f"{dep_id} is deployed: `sequence deploy` replaces it in place"))
+            checks.append(
+                passed(f"name {name}", f"{dep_id} is deployed: `sequence deploy` replaces it in place")
+            )
         else:
             checks.append(
-                failed(f"name {name}", f"{dep_id} already exists on the {deployed[dep_id]} edge and is not "
-                       f"this project's [deploy.{name}]: rename the block")
+                failed(
+                    f"name {name}",
+                    f"{dep_id} already exists on the {deployed[dep_id]} edge and is not "
+                    f"this project's [deploy.{name}]: rename the block",
+                )
             )
     return checks
 
@@ -147,25 +166,47 @@ def cluster_readings(project: Project, target: ClusterTarget) -> Readings:
     for venue, symbols in used_venues(project).items():
         label = f"edge {venue}"
         try:
-            obj = target.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "venueedges", venue)
+            obj = cast(
+                dict[str, Any],
+                target.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "venueedges", venue),
+            )
         except ApiException as exc:
             if exc.status == 404:
-                checks.append(skipped(label, f"VenueEdge {ns}/{venue} does not exist yet: `sequence deploy` creates it"))
+                checks.append(
+                    skipped(label, f"VenueEdge {ns}/{venue} does not exist yet: `sequence deploy` creates it")
+                )
             else:
                 checks.append(failed(label, f"cannot read VenueEdge {ns}/{venue}: {exc.status} {exc.reason}"))
             continue
         owner = obj["metadata"].get("labels", {}).get(PROJECT_LABEL)
         if owner and owner != project.name:
-            checks.append(failed(label, f"VenueEdge {ns}/{venue} belongs to project {owner}: deploying would take it over"))
+            checks.append(
+                failed(
+                    label, f"VenueEdge {ns}/{venue} belongs to project {owner}: deploying would take it over"
+                )
+            )
             continue
         status = obj.get("status") or {}
-        state, ready, desired = status.get("lifecycleState"), status.get("readyEdges", 0), status.get("desiredEdges", 0)
+        state, ready, desired = (
+            status.get("lifecycleState"),
+            status.get("readyEdges", 0),
+            status.get("desiredEdges", 0),
+        )
         if state != "Ready":
-            checks.append(failed(label, f"VenueEdge {ns}/{venue} is {state or 'not reported'} ({ready}/{desired} edges with a healthy feed)"))
+            checks.append(
+                failed(
+                    label,
+                    f"VenueEdge {ns}/{venue} is {state or 'not reported'} ({ready}/{desired} edges with a healthy feed)",
+                )
+            )
             continue
         info = _cluster_edge_info(target, status.get("endpoints") or [])
         if info is None:
-            checks.append(passed(label, f"Ready: {ready}/{desired} edges with a healthy feed (no edge answered /v1/edge)"))
+            checks.append(
+                passed(
+                    label, f"Ready: {ready}/{desired} edges with a healthy feed (no edge answered /v1/edge)"
+                )
+            )
             continue
         checks.append(edge_check(venue, info, True, None, symbols))
         markets[venue] = market_of(info, venue)
@@ -179,9 +220,9 @@ def _cluster_edge_info(target: ClusterTarget, endpoints: list[dict[str, Any]]) -
         if not endpoint.get("reachable"):
             continue
         try:
-            response = target._edge_get(endpoint, "/v1/edge")  # noqa: SLF001 (the cluster's one way in)
+            response = target._edge_get(endpoint, "/v1/edge")  # the cluster target's one way to an edge
             status = getattr(response, "status_code", None) or getattr(response, "status", 0)
-            body = getattr(response, "content", None) or getattr(response, "data", b"")
+            body: bytes = getattr(response, "content", None) or getattr(response, "data", None) or b""
             if status == 200:
                 return EdgeInfo.model_validate(json.loads(body))
         except Exception:  # one unreadable edge: try the next
@@ -190,7 +231,10 @@ def _cluster_edge_info(target: ClusterTarget, endpoints: list[dict[str, Any]]) -
 
 
 def cluster_name_checks(project: Project, target: ClusterTarget) -> list[Check]:
-    existing = target.custom.list_namespaced_custom_object(GROUP, VERSION, target.namespace, "algodeployments")
+    existing = cast(
+        dict[str, Any],
+        target.custom.list_namespaced_custom_object(GROUP, VERSION, target.namespace, "algodeployments"),
+    )
     owners = {
         item["metadata"]["name"]: item["metadata"].get("labels", {}).get(PROJECT_LABEL)
         for item in existing.get("items", [])
@@ -204,7 +248,11 @@ def cluster_name_checks(project: Project, target: ClusterTarget) -> list[Check]:
         elif owners[dep] == project.name:
             checks.append(passed(f"name {name}", f"{where} exists: `sequence deploy` updates it"))
         else:
-            checks.append(failed(f"name {name}", f"{where} belongs to project {owners[dep] or '(none)'}: rename the block"))
+            checks.append(
+                failed(
+                    f"name {name}", f"{where} belongs to project {owners[dep] or '(none)'}: rename the block"
+                )
+            )
     return checks
 
 
