@@ -154,3 +154,27 @@ def test_the_sandbox_flag_refuses_a_live_venue_without_any_login(config: Path, t
     )
     assert up.returncode != 0 and "--sandbox refuses live venues: kraken" in up.stderr
     assert not (tmp_path / "state").exists()
+
+
+def test_a_sandbox_login_makes_deploy_refuse_a_live_venue_and_start_nothing(
+    config: Path, tmp_path: Path
+) -> None:
+    project = live_project(tmp_path)
+    assert login("--context", "prod", "--sandbox", "--token-stdin").returncode == 0
+
+    def deploy(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*sequence_cli(), *args, "deploy", "--skip-build"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    refused = deploy("--context", "prod")  # the context whose login is paper-only
+    assert refused.returncode != 0
+    assert "the sandbox login for kubeconfig context prod" in refused.stderr
+    assert "refuses live venues: kraken" in refused.stderr
+    flag = deploy("--sandbox")
+    assert flag.returncode != 0 and "--sandbox refuses live venues: kraken" in flag.stderr
+    assert not (tmp_path / "state").exists()  # no session was started

@@ -28,7 +28,7 @@ SUBCOMMANDS = {
     "validate": "sequence.cli.project_cmds:validate",
     "crds": "sequence.cli.project_cmds:crds",
     # a cluster
-    "deploy": "sequence.cli.deploy:deploy",
+    "deploy": "sequence.cli.sandbox:deploy",  # cli.deploy's, refused first when paper-only
     "operator": "sequence.cli.operator_cmd:operator",
     # this machine
     "up": "sequence.cli.up:up",

@@ -8,11 +8,16 @@ a live venue is then refused before it starts.
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 import click
 
 from ..client.logins import DEFAULT_KEY, Login, LoginError, context_key, load_logins, url_key
+from ..project import ConfigError, load_project
 from .common import Context
 
 
@@ -65,3 +70,41 @@ def refuse_live(ctx: Context | None, live_venues: Iterable[str], url: str | None
             f"{reason} refuses live venues: {', '.join(live)} (paper trading only: set "
             'mode = "sandbox" on them, or drop --sandbox / log in with a live key)'
         )
+
+
+def live_venues(path: Path) -> list[str]:
+    """The live venues PATH's deploy blocks use (none when the file does not load: the command
+    itself reports its problems)."""
+    try:
+        config = load_project(path, check_files=False).config
+    except (ConfigError, OSError):
+        return []
+    used = {block.venue for block in config.deploy.values()}
+    return sorted(n for n, v in config.venue.items() if v.mode == "live" and n in used)
+
+
+def paper_only_guard(command: click.Command) -> click.Command:
+    """COMMAND (one taking a project PATH), refused first when it is paper-only and the project
+    has a live venue: the refusal names why (the flag, or which sandbox login)."""
+    guarded = copy.copy(command)
+    original = command.callback
+    assert original is not None
+
+    @functools.wraps(original)
+    def callback(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context().find_object(Context)
+        refuse_live(ctx, live_venues(Path(kwargs.get("path") or ".")))
+        return original(*args, **kwargs)
+
+    guarded.callback = callback
+    return guarded
+
+
+def _guarded_deploy() -> click.Command:
+    from .deploy import deploy as deploy_command
+
+    return paper_only_guard(deploy_command)
+
+
+#: `sequence deploy`, refused up front under --sandbox or a sandbox login when a venue is live
+deploy = _guarded_deploy()
