@@ -302,3 +302,17 @@ def test_the_full_workflow_runs_preflight_between_build_and_deploy(offline: Path
     checked = sequence("preflight", cwd=project)
     assert "- target" in checked.stdout and "✓ bundle mm" in checked.stdout and "✓ risk mm" in checked.stdout
     assert "my-mm: ready to deploy" in checked.stdout
+
+
+def test_capital_compares_only_the_limits_that_are_set(tmp_path: Path) -> None:
+    from sequence.preflight.checks import Market, capital_checks
+    from sequence.project import load_project
+
+    project = load_project(write_project(tmp_path / "p", risk={"max_position": 0.5, "max_loss": 100}))
+    market = Market("kraken", mids={"BTC-USD": 60_000.0}, available_usd=20_000.0)
+    [check] = capital_checks(project, {"kraken": market})
+    assert check.status == "fail" and "full positions at the limits need 30,000.00" in check.reason
+    market.available_usd = 50_000.0
+    assert capital_checks(project, {"kraken": market})[0].status == "pass"
+    market.available_usd = None
+    assert capital_checks(project, {"kraken": market})[0].status == "skip"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..client.logins import config_dir
+from ..models.project import DeployBlock
 from ..models.specs import RiskLimits
 from ..project import MAX_CONFIGMAP_BUNDLE, Project
 
@@ -129,18 +130,20 @@ def _risk_check(label: str, risk: RiskLimits, symbols: list[str], market: Market
         missing.append("max_loss (no kill switch)")
     if missing:
         return failed(label, "unset: " + ", ".join(missing))
-    priced = [s for s in symbols if market and s in market.mids]
-    if market is None or not priced:
+    if market is None or not any(s in market.mids for s in symbols):
         return passed(label, "limits set; prices not checked (no running edge reported a mid)")
     notes = []
-    for symbol in priced:
-        assert market is not None
+    for symbol in [s for s in symbols if s in market.mids]:
         mid, spread = market.mids[symbol], market.spreads_bps.get(symbol)
         problem = _price_problem(risk, symbol, mid, spread)
         if problem:
             return failed(label, problem)
         notes.append(f"{symbol} mid {mid:,.2f}: one order <= {_order_cap(risk, mid):,.2f}")
     return passed(label, "; ".join(notes))
+
+
+def _has_order_cap(risk: RiskLimits) -> bool:
+    return risk.max_order_qty is not None or risk.max_notional is not None
 
 
 def _order_cap(risk: RiskLimits, mid: float) -> float:
@@ -191,16 +194,15 @@ def capital_checks(project: Project, markets: dict[str, Market]) -> list[Check]:
     return checks
 
 
-def _capital_check(label: str, market: Market, blocks: list[tuple[str, Any]]) -> Check:
+def _capital_check(label: str, market: Market, blocks: list[tuple[str, DeployBlock]]) -> Check:
     available = market.available_usd or 0.0
     positions = 0.0
     for name, block in blocks:
         mids = [market.mids[s] for s in block.symbols if s in market.mids]
         if not mids:
             return skipped(label, f"no mid for {', '.join(block.symbols)}: limits not compared")
-        order = max(
-            _order_cap(block.risk, mid) for mid in mids if block.risk.max_order_qty or block.risk.max_notional
-        )
+        # a limit left unset is the risk check's failure; here only set limits are compared
+        order = max(_order_cap(block.risk, mid) for mid in mids) if _has_order_cap(block.risk) else 0.0
         if order > available:
             return failed(
                 label,
