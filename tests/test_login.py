@@ -178,3 +178,15 @@ def test_a_sandbox_login_makes_deploy_refuse_a_live_venue_and_start_nothing(
     flag = deploy("--sandbox")
     assert flag.returncode != 0 and "--sandbox refuses live venues: kraken" in flag.stderr
     assert not (tmp_path / "state").exists()  # no session was started
+
+
+def test_start_and_resume_refuse_a_live_deployment_when_paper_only(config: Path, tmp_path: Path) -> None:
+    project = live_project(tmp_path)
+    for verb in ("start", "resume"):
+        done = subprocess.run(
+            [*sequence_cli(), "--sandbox", verb, "mm", "-p", str(project)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode != 0 and "--sandbox refuses live venues: kraken" in done.stderr, done.stderr

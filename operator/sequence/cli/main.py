@@ -35,10 +35,10 @@ SUBCOMMANDS = {
     "down": "sequence.cli.up:down",
     # a running project, local or in the cluster
     "status": "sequence.cli.verbs:status",
-    "start": "sequence.cli.verbs:start",
+    "start": "sequence.cli.sandbox:start",  # cli.verbs', refused first when paper-only
     "stop": "sequence.cli.verbs:stop",
     "pause": "sequence.cli.verbs:pause",
-    "resume": "sequence.cli.verbs:resume",
+    "resume": "sequence.cli.sandbox:resume",  # cli.verbs', refused first when paper-only
     "undeploy": "sequence.cli.verbs:undeploy",
     "logs": "sequence.cli.verbs:logs",
     "mesh": "sequence.cli.verbs:mesh",

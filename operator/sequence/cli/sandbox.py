@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -72,20 +73,22 @@ def refuse_live(ctx: Context | None, live_venues: Iterable[str], url: str | None
         )
 
 
-def live_venues(path: Path) -> list[str]:
-    """The live venues PATH's deploy blocks use (none when the file does not load: the command
-    itself reports its problems)."""
+def live_venues(path: Path, name: str | None = None) -> list[str]:
+    """The live venues PATH's deploy blocks use (only NAME's, when NAME is a block or a label);
+    none when the file does not load: the command itself reports its problems."""
     try:
         config = load_project(path, check_files=False).config
     except (ConfigError, OSError):
         return []
-    used = {block.venue for block in config.deploy.values()}
+    blocks = [b for n, b in config.deploy.items() if name in (n, config.label_of(n))] if name else []
+    used = {block.venue for block in blocks or config.deploy.values()}
     return sorted(n for n, v in config.venue.items() if v.mode == "live" and n in used)
 
 
 def paper_only_guard(command: click.Command) -> click.Command:
-    """COMMAND (one taking a project PATH), refused first when it is paper-only and the project
-    has a live venue: the refusal names why (the flag, or which sandbox login)."""
+    """COMMAND (one taking a project as PATH or --project, and maybe a deployment NAME), refused
+    first when it is paper-only and would act on a live venue: the refusal names why (the flag,
+    or which sandbox login)."""
     guarded = copy.copy(command)
     original = command.callback
     assert original is not None
@@ -93,18 +96,24 @@ def paper_only_guard(command: click.Command) -> click.Command:
     @functools.wraps(original)
     def callback(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context().find_object(Context)
-        refuse_live(ctx, live_venues(Path(kwargs.get("path") or ".")))
+        project = kwargs.get("path") or kwargs.get("project_path") or "."
+        refuse_live(ctx, live_venues(Path(project), kwargs.get("name")))
         return original(*args, **kwargs)
 
     guarded.callback = callback
     return guarded
 
 
-def _guarded_deploy() -> click.Command:
-    from .deploy import deploy as deploy_command
+def _guarded(module: str, attribute: str) -> click.Command:
+    command = getattr(importlib.import_module(module, __package__), attribute)
+    assert isinstance(command, click.Command)
+    return paper_only_guard(command)
 
-    return paper_only_guard(deploy_command)
 
-
-#: `sequence deploy`, refused up front under --sandbox or a sandbox login when a venue is live
-deploy = _guarded_deploy()
+# What main.py names for the commands that load or run an algorithm: refused up front under
+# --sandbox or a sandbox login when they would act on a live venue. Each is imported on use.
+def __getattr__(attribute: str) -> click.Command:
+    guarded = {"deploy": (".deploy", "deploy"), "start": (".verbs", "start"), "resume": (".verbs", "resume")}
+    if attribute not in guarded:
+        raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
+    return _guarded(*guarded[attribute])
