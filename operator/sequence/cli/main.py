@@ -22,22 +22,23 @@ SUBCOMMANDS = {
     # an algorithm's source
     "init": "sequence.cli.scaffold:init",
     "build": "sequence.cli.build:build",
+    "preflight": "sequence.cli.preflight:preflight",
     # project files
     "render": "sequence.cli.project_cmds:render",
     "validate": "sequence.cli.project_cmds:validate",
     "crds": "sequence.cli.project_cmds:crds",
     # a cluster
-    "deploy": "sequence.cli.deploy:deploy",
+    "deploy": "sequence.cli.sandbox:deploy",  # cli.deploy's, refused first when paper-only
     "operator": "sequence.cli.operator_cmd:operator",
     # this machine
     "up": "sequence.cli.up:up",
     "down": "sequence.cli.up:down",
     # a running project, local or in the cluster
     "status": "sequence.cli.verbs:status",
-    "start": "sequence.cli.verbs:start",
+    "start": "sequence.cli.sandbox:start",  # cli.verbs', refused first when paper-only
     "stop": "sequence.cli.verbs:stop",
     "pause": "sequence.cli.verbs:pause",
-    "resume": "sequence.cli.verbs:resume",
+    "resume": "sequence.cli.sandbox:resume",  # cli.verbs', refused first when paper-only
     "undeploy": "sequence.cli.verbs:undeploy",
     "logs": "sequence.cli.verbs:logs",
     "mesh": "sequence.cli.verbs:mesh",
@@ -47,6 +48,9 @@ SUBCOMMANDS = {
     "edge": "sequence_edge.cli:edge",
     "coordinator": "sequence_coordinator.cli:coordinator",
     "record": "sequence_edge.record:record",
+    # this CLI: credentials for remote targets, self-update
+    "login": "sequence.cli.login:login",
+    "update": "sequence.cli.update:update",
 }
 
 

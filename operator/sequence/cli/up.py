@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from .common import Context, load_or_exit
+from .sandbox import refuse_live
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:
@@ -44,8 +45,7 @@ def up(
     project = load_or_exit(path)
     used = {block.venue for block in project.config.deploy.values()}
     live = sorted(n for n, v in project.config.venue.items() if v.mode == "live" and n in used)
-    if live and ctx is not None and ctx.sandbox:
-        raise click.ClickException(f"--sandbox refuses live venues: {', '.join(live)}")
+    refuse_live(ctx, live)  # --sandbox, or a sandbox login: paper trading only
     for name in live:
         click.secho(
             f'WARNING: venue {name} is mode = "live", but `sequence up` connects to no exchange: its '

@@ -37,7 +37,7 @@ class _AsyncClient:
         self.base_url = calls.base_url(endpoint)
         self.timeout = timeout
         self.on_call = on_call
-        self._headers = calls.headers(token)
+        self._headers = calls.headers(token, self.base_url)
         self._owned = http is None
         self.http = http or httpx.AsyncClient(timeout=timeout)
 

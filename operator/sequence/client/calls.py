@@ -23,6 +23,7 @@ from sequence_wire import edge_api as edge
 from sequence_wire import graphs as g
 from sequence_wire.auth import TOKEN_ENV
 
+from . import logins
 from .errors import NotFound, Rejected, Unreachable
 
 T = TypeVar("T")
@@ -98,10 +99,14 @@ def base_url(endpoint: str) -> str:
     return endpoint.rstrip("/") if "://" in endpoint else f"http://{endpoint}"
 
 
-def headers(token: str | None) -> dict[str, str]:
+def headers(token: str | None, endpoint: str | None = None) -> dict[str, str]:
     """The bearer token: the one given, else $SEQUENCE_TOKEN (what `sequence up` exports to its
-    processes and what standalone edges read), else none."""
+    processes and what standalone edges read), else the token `sequence login --url` stored for
+    ENDPOINT's origin (sent to that origin only), else none."""
     token = token or os.environ.get(TOKEN_ENV) or None
+    if token is None and endpoint is not None:
+        stored = logins.login_for_url(endpoint)
+        token = stored.token if stored else None
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 

@@ -63,7 +63,9 @@ class LocalRun:
         self.undeployed: set[str] = set()  # removed with `sequence undeploy` during the session
         self.seen = Observed()
         self.started_at = time.time()
-        self.state = LocalState(project.name, str(project.root), os.getpid(), log_dir=str(self.log_dir))
+        self.state = LocalState(
+            project.name, str(project.root.resolve()), os.getpid(), log_dir=str(self.log_dir)
+        )
 
     # ------------------------------------------------------------------ launch
 
