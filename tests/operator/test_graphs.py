@@ -1,0 +1,292 @@
+"""ExecutionGraph objects over the real coordinator and a real edge: the operator submits them once,
+writes the engine's progress into status, amends execution parameters, refuses other spec changes
+and cancels the graph (its orders at the edge) when the object is deleted."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ..mesh_support import wait_until
+from .conftest import (
+    REAL_KUBECONFIG,
+    Cluster,
+    Coordinator,
+    Edge,
+    Operator,
+    Process,
+    free_port,
+    has_command,
+    http_json,
+    sequence_cmd,
+    unique,
+    wait_http,
+)
+from .kube import Kube, condition
+
+pytestmark = pytest.mark.usefixtures("operator")
+BTC, ETH = "BTC-USD", "ETH-USD"
+BID_PRICE = 48_000.0  # under the calm sim market (BTC 50,000): a bid that rests and never fills
+
+
+@pytest.fixture(scope="module")
+def venue(tmp_path_factory: pytest.TempPathFactory, coordinator: Coordinator) -> Iterator[tuple[str, Edge]]:
+    """A sim edge on a venue of its own, joined to the coordinator; a calm market around fixed prices."""
+    if not has_command("edge"):
+        pytest.skip("`sequence edge` is not in this checkout")
+    name = f"xg{uuid.uuid4().hex[:6]}"
+    port = free_port()
+    log = tmp_path_factory.mktemp("edge") / f"edge-{name}.log"
+    args = [*sequence_cmd(), "edge", "--bind", "127.0.0.1", "--port", str(port), "--venue", name]
+    args += ["--edge-id", f"{name}-0", "--coordinator", coordinator.mesh, "--symbols", f"{BTC},{ETH}"]
+    args += ["--updates-per-sec", "500", "--volatility-bps", "0", "--dislocation-bps", "0", "--depth", "10"]
+    args += ["--start-price", f"{BTC}=50000", "--start-price", f"{ETH}=2500"]
+    process = Process(args, log)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", 60, process.proc, log)
+        edge = Edge(name, f"127.0.0.1:{port}", process)
+        engine = f"http://{coordinator.endpoint}/v1/graphs-engine"
+        wait_until(
+            lambda: name in http_json(engine)[1].get("venues", {}), 60, f"venue {name} in the graph engine"
+        )
+        yield name, edge
+    finally:
+        process.stop()
+
+
+def graph(name: str, nodes: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "sequence.dev/v1alpha1",
+        "kind": "ExecutionGraph",
+        "metadata": {"name": name},
+        "spec": {"nodes": nodes, "edges": [], **spec},
+    }
+
+
+def engine_graph(coordinator: Coordinator, graph_id: str) -> dict[str, Any]:
+    code, data = http_json(f"http://{coordinator.endpoint}/v1/graphs/{graph_id}")
+    assert code == 200, data
+    return data  # type: ignore[no-any-return]
+
+
+def graphs_with_client_id(coordinator: Coordinator, client_id: str) -> list[dict[str, Any]]:
+    code, data = http_json(f"http://{coordinator.endpoint}/v1/graphs")
+    assert code == 200, data
+    return [g for g in data["graphs"] if g["client_id"] == client_id]
+
+
+def edge_orders(edge: Edge) -> list[dict[str, Any]]:
+    code, data = http_json(edge.url("/v1/graph-orders"))
+    assert code == 200, data
+    return data["orders"]  # type: ignore[no-any-return]
+
+
+def reasons(kube: Kube, name: str) -> list[str]:
+    return [e.get("reason", "") for e in kube.events(name)]
+
+
+def kubectl_get(cluster: Cluster, name: str) -> str:
+    result = subprocess.run(
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "-n",
+            cluster.namespace,
+            "get",
+            "xg",
+            name,
+            "-o",
+            "wide",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_applied_graph_gets_status_at_once_and_progresses_to_completed(
+    kube: Kube, cluster: Cluster, coordinator: Coordinator, operator: Operator, venue: tuple[str, Edge]
+) -> None:
+    venue_name, edge = venue
+    name = unique("twap")
+    twap = {"side": "buy", "symbol": ETH, "qty": 0.04, "venue": venue_name, "urgency": "urgent"}
+    twap["twap"] = {"slices": 4, "intervalMs": 300}
+    kube.create(graph(name, {"twap": twap}, metadata={"desk": "test"}))
+
+    # The first pass writes the graph id and the engine's state; the TWAP then completes.
+    first = kube.wait_status("ExecutionGraph", name, lambda s: bool(s.get("graphId")), "status.graphId")[
+        "status"
+    ]
+    assert first["lifecycleState"] in ("Pending", "Active", "PartialFill", "Completed")
+    assert first["clientId"] == f"{kube.namespace}/{name}" and first["nodeCount"] == 1
+    done = kube.wait_status(
+        "ExecutionGraph", name, lambda s: s.get("lifecycleState") == "Completed", "Completed", timeout=60
+    )
+    status = done["status"]
+    node = status["nodes"]["twap"]
+    assert status["status"] == "completed" and status["nodesSummary"] == "1/1"
+    assert node["status"] == "completed" and node["filledQty"] == pytest.approx(0.04)
+    assert node["slices"] == 4 and node["orders"] >= 4
+    assert (
+        condition(status, "Ready")["status"] == "True" and condition(status, "Ready")["reason"] == "Completed"
+    )
+    assert status["observedGeneration"] == done["metadata"]["generation"]
+    # The edge traded it: its graph orders carry the graph's client order ids.
+    engine = engine_graph(coordinator, status["graphId"])
+    ids = {o["client_order_id"] for o in engine["nodes"]["twap"]["orders"]}
+    filled = sum(o["filled"] for o in edge_orders(edge) if o["client_order_id"] in ids)
+    assert filled == pytest.approx(0.04)
+    assert engine["metadata"]["desk"] == "test"  # the user's metadata travels with the graph
+    kube.wait_event(name, "Submitted")
+    kube.wait_event(name, "GraphCompleted")
+    if REAL_KUBECONFIG and shutil.which("kubectl"):
+        table = kubectl_get(cluster, name)
+        print(table)
+        assert "Completed" in table and "1/1" in table and status["graphId"] in table
+
+    # Nothing moves any more: further passes write nothing, and an operator restart submits nothing
+    # (kopf itself annotates the object on resume, so the restart is judged by status).
+    before = kube.get("ExecutionGraph", name)
+    assert before is not None
+    operator.wait_passes("ExecutionGraph", 3)
+    after = kube.get("ExecutionGraph", name)
+    assert after is not None and after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    operator.restart()
+    operator.wait_passes("ExecutionGraph", 3)
+    assert (kube.get("ExecutionGraph", name) or {}).get("status") == before["status"]
+    assert len(graphs_with_client_id(coordinator, f"{kube.namespace}/{name}")) == 1
+
+
+def test_a_lost_status_write_never_submits_the_graph_twice(
+    kube: Kube, cluster: Cluster, coordinator: Coordinator, operator: Operator, venue: tuple[str, Edge]
+) -> None:
+    """The operator stops after submitting but before the graph id is in status (simulated by wiping it):
+    the next operator finds the graph in the engine by client id and uid instead of submitting again."""
+    venue_name, _ = venue
+    name = unique("bid")
+    bid = {"side": "buy", "symbol": BTC, "qty": 0.01, "venue": venue_name, "limitPrice": BID_PRICE}
+    kube.create(graph(name, {"bid": bid}))
+    status = kube.wait_status("ExecutionGraph", name, lambda s: s.get("lifecycleState") == "Active", "Active")
+    graph_id = status["status"]["graphId"]
+    operator.process.stop()
+    wipe = {"status": {"graphId": None, "lifecycleState": None, "submittedSpecHash": None}}
+    kube.ok(
+        "PATCH",
+        kube.path("ExecutionGraph", name, subresource="status"),
+        wipe,
+        content_type="application/merge-patch+json",
+    )
+    operator.process = Process(operator.process.args, operator.process.log, operator.process.env, append=True)
+    wait_http(
+        f"http://127.0.0.1:{operator.settings['healthPort']}/healthz",
+        60,
+        operator.process.proc,
+        operator.process.log,
+    )
+    again = kube.wait_status("ExecutionGraph", name, lambda s: bool(s.get("graphId")), "graphId again")[
+        "status"
+    ]
+    assert again["graphId"] == graph_id and again["lifecycleState"] == "Active"
+    assert [g["graph_id"] for g in graphs_with_client_id(coordinator, f"{kube.namespace}/{name}")] == [
+        graph_id
+    ]
+    kube.delete("ExecutionGraph", name)
+    kube.wait_gone("ExecutionGraph", name, timeout=60)
+
+
+def test_deleting_a_running_graph_cancels_its_orders_at_the_edge(
+    kube: Kube, coordinator: Coordinator, venue: tuple[str, Edge]
+) -> None:
+    venue_name, edge = venue
+    name = unique("bid")
+    bid = {"side": "buy", "symbol": BTC, "qty": 0.01, "venue": venue_name, "limitPrice": BID_PRICE}
+    kube.create(graph(name, {"bid": bid}))
+    status = kube.wait_status(
+        "ExecutionGraph", name, lambda s: s.get("lifecycleState") == "Active", "the bid working"
+    )["status"]
+    graph_id = status["graphId"]
+    ids = {o["client_order_id"] for o in engine_graph(coordinator, graph_id)["nodes"]["bid"]["orders"]}
+
+    def resting() -> list[dict[str, Any]]:
+        return [o for o in edge_orders(edge) if o["client_order_id"] in ids and o["state"] == "open"]
+
+    kube.wait("the bid resting at the edge", resting)
+    kube.delete("ExecutionGraph", name)
+    kube.wait_gone("ExecutionGraph", name, timeout=60)
+    assert engine_graph(coordinator, graph_id)["status"] == "aborted"
+    kube.wait("the bid cancelled at the edge", lambda: not resting())
+    # deletion submitted nothing new
+    assert [g["graph_id"] for g in graphs_with_client_id(coordinator, f"{kube.namespace}/{name}")] == [
+        graph_id
+    ]
+
+
+def test_execution_parameters_are_amended_and_other_changes_refused(
+    kube: Kube, coordinator: Coordinator, venue: tuple[str, Edge]
+) -> None:
+    venue_name, _ = venue
+    name = unique("amend")
+    bid = {"side": "buy", "symbol": BTC, "qty": 0.01, "venue": venue_name, "limitPrice": BID_PRICE}
+    kube.create(graph(name, {"bid": {**bid, "urgency": "low", "policy": "passive"}}))
+    graph_id = kube.wait_status(
+        "ExecutionGraph", name, lambda s: s.get("lifecycleState") == "Active", "Active"
+    )["status"]["graphId"]
+
+    kube.patch("ExecutionGraph", name, {"spec": {"nodes": {"bid": {"urgency": "high", "horizonMs": 600000}}}})
+    status = kube.wait_status(
+        "ExecutionGraph",
+        name,
+        lambda s: (s.get("nodes") or {}).get("bid", {}).get("urgency") == "high",
+        "the amended urgency in status",
+    )["status"]
+    assert status["nodes"]["bid"]["horizonMs"] == 600000 and status["graphId"] == graph_id
+    in_engine = engine_graph(coordinator, graph_id)["nodes"]["bid"]
+    assert in_engine["urgency"] == "high" and in_engine["horizon_ms"] == 600000
+    kube.wait_event(name, "Amended")
+
+    # The quantity is not an execution parameter: refused, the engine's graph unchanged.
+    kube.patch("ExecutionGraph", name, {"spec": {"nodes": {"bid": {"qty": 0.02}}}})
+    status = kube.wait_status(
+        "ExecutionGraph",
+        name,
+        lambda s: condition(s, "Degraded").get("reason") == "SpecChangeRefused",
+        "SpecChangeRefused",
+    )["status"]
+    assert "cannot change" in condition(status, "Degraded")["message"]
+    event = kube.wait_event(name, "SpecChangeRefused")
+    assert event["type"] == "Warning"
+    assert engine_graph(coordinator, graph_id)["nodes"]["bid"]["target_qty_1e8"] == 1_000_000
+    assert status["graphId"] == graph_id and status["lifecycleState"] == "Active"
+    kube.delete("ExecutionGraph", name)
+    kube.wait_gone("ExecutionGraph", name, timeout=60)
+
+
+def test_a_refused_graph_shows_the_coordinators_reason_and_places_nothing(
+    kube: Kube, coordinator: Coordinator, venue: tuple[str, Edge]
+) -> None:
+    venue_name, edge = venue
+    before = len(edge_orders(edge))
+    name = unique("big")
+    big = {"side": "buy", "symbol": BTC, "qty": 1.0, "venue": venue_name}
+    kube.create(graph(name, {"big": big}, risk={"admission": {"maxNotionalUsd": 10.0}}))
+    status = kube.wait_status(
+        "ExecutionGraph", name, lambda s: s.get("lifecycleState") == "Refused", "Refused"
+    )["status"]
+    assert "max_notional_usd" in status["reason"] and status.get("graphId") is None
+    assert condition(status, "Ready")["reason"] == "GraphRefused"
+    assert "max_notional_usd" in condition(status, "Ready")["message"]
+    assert status["error"]["reason"] == "GraphRefused"
+    event = kube.wait_event(name, "GraphRefused")
+    assert event["type"] == "Warning" and "max_notional_usd" in event["message"]
+    assert graphs_with_client_id(coordinator, f"{kube.namespace}/{name}") == []
+    assert len(edge_orders(edge)) == before
+    kube.delete("ExecutionGraph", name)
+    kube.wait_gone("ExecutionGraph", name, timeout=60)
