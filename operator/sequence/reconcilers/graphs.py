@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from sequence_wire.graphs import TERMINAL_NODE_STATES, GraphStatusResponse
 
 from ..client import ApiError, AsyncCoordinatorClient, NotFound, Rejected
-from ..models import GROUP, VERSION, ExecutionGraphSpec, ExecutionGraphStatus
+from ..models import API_VERSION, GROUP, VERSION, ExecutionGraphSpec, ExecutionGraphStatus
 from . import api, metrics
 from .context import Runtime
 from .credentials import CredentialError
@@ -366,9 +366,22 @@ async def _follow(
         metrics.ERRORS.labels(KIND, "CoordinatorUnavailable").inc()
         if graph_id is not None:
             fields["graphId"] = graph_id
-        return _waiting(f"coordinator {endpoint} unreachable: {exc.message}", previous)
+        return _waiting(await _why_unreachable(rt, body.metadata["namespace"], endpoint, exc), previous)
     fields.update(_node_fields(st))
     return engine_verdict(st)
+
+
+async def _why_unreachable(rt: Runtime, namespace: str, endpoint: str, exc: ApiError) -> str:
+    message = f"coordinator {endpoint} unreachable: {exc.message}"
+    if rt.settings.coordinator_defaults.endpoint:
+        return message
+    if not await rt.kube.list(api.path(API_VERSION, "meshgroups", namespace)):
+        # the in-cluster coordinator runs while the namespace has a MeshGroup (mesh.py)
+        message += (
+            f"; namespace {namespace} has no MeshGroup, and the operator runs the namespace's coordinator "
+            "only for one: create a MeshGroup (`sequence render` makes one for a project with graphs)"
+        )
+    return message
 
 
 async def _finish(
