@@ -269,13 +269,13 @@ def test_execution_parameters_are_amended_and_other_changes_refused(
     kube.wait_gone("ExecutionGraph", name, timeout=60)
 
 
-def test_a_refused_graph_shows_the_coordinators_reason_and_places_nothing(
+def test_a_refused_graph_shows_the_reason_places_nothing_and_runs_once_its_spec_is_fixed(
     kube: Kube, coordinator: Coordinator, venue: tuple[str, Edge]
 ) -> None:
     venue_name, edge = venue
     before = len(edge_orders(edge))
     name = unique("big")
-    big = {"side": "buy", "symbol": BTC, "qty": 1.0, "venue": venue_name}
+    big = {"side": "buy", "symbol": BTC, "qty": 0.01, "venue": venue_name}
     kube.create(graph(name, {"big": big}, risk={"admission": {"maxNotionalUsd": 10.0}}))
     status = kube.wait_status(
         "ExecutionGraph", name, lambda s: s.get("lifecycleState") == "Refused", "Refused"
@@ -288,5 +288,13 @@ def test_a_refused_graph_shows_the_coordinators_reason_and_places_nothing(
     assert event["type"] == "Warning" and "max_notional_usd" in event["message"]
     assert graphs_with_client_id(coordinator, f"{kube.namespace}/{name}") == []
     assert len(edge_orders(edge)) == before
+
+    # A spec change is submitted at once; admitted, the graph runs to completion.
+    kube.patch("ExecutionGraph", name, {"spec": {"risk": {"admission": {"maxNotionalUsd": 100000.0}}}})
+    status = kube.wait_status(
+        "ExecutionGraph", name, lambda s: s.get("lifecycleState") == "Completed", "Completed", timeout=60
+    )["status"]
+    assert status.get("reason") is None and status.get("error") is None and status["graphId"]
+    assert status["nodes"]["big"]["filledQty"] == pytest.approx(0.01)
     kube.delete("ExecutionGraph", name)
     kube.wait_gone("ExecutionGraph", name, timeout=60)

@@ -57,8 +57,13 @@ SCALE = 100_000_000
 MAX_CLIENT_ID = 128
 _VERDICT_KEYS = ("observedGeneration", "lifecycleState", "conditions", "error")
 logger = logging.getLogger(__name__)
+# A refused graph is submitted again at most this often (a spec change retries at once): the
+# refusal's message may quote live prices, and status is not rewritten for every quote.
+RESUBMIT_SECONDS = 30.0
 # Amends the coordinator refused, by (uid, node, change): not sent again on every poll.
 _refused_amends: set[tuple[str, str, str]] = set()
+# When each refused graph (by uid) may be submitted again (loop time).
+_resubmit_at: dict[str, float] = {}
 
 
 def client_id(namespace: str, name: str) -> str:
@@ -244,6 +249,8 @@ async def _amend(
         try:
             st = await client.graph_amend(st.graph_id, nid, change)
         except Rejected as exc:
+            if len(_refused_amends) > 10_000:
+                _refused_amends.clear()
             _refused_amends.add(key)
             metrics.ERRORS.labels(KIND, "AmendRefused").inc()
             note(
@@ -268,6 +275,12 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             state = previous.get("lifecycleState")
             if state in FINISHED and previous.get("graphId") and not full:
                 return  # finished: nothing moves any more, and a spec change comes as a full pass
+            if (
+                state == "Refused"
+                and not full
+                and asyncio.get_running_loop().time() < _resubmit_at.get(uid, 0)
+            ):
+                return
             endpoint = coordinator_endpoint(rt, namespace)
             cid = client_id(namespace, name)
             # what the last pass knew stays unless this pass learns better (new_status sets the rest)
@@ -325,6 +338,9 @@ async def _follow(
                     answer = await client.graph_submit(submit_body(spec, uid), cid)
                 except Rejected as exc:
                     metrics.ERRORS.labels(KIND, "GraphRefused").inc()
+                    if len(_resubmit_at) > 10_000:
+                        _resubmit_at.clear()
+                    _resubmit_at[uid] = asyncio.get_running_loop().time() + RESUBMIT_SECONDS
                     fields.update(reason=bounded(exc.message), submittedSpecHash=None)
                     return _refused(f"coordinator {endpoint} refused the graph: {exc.message}")
                 if rt.is_gone(body):  # deleted while the submit was on its way: take it back
@@ -392,14 +408,9 @@ async def _finish(
     fields: dict[str, Any],
     announce_refusal: bool,
 ) -> None:
-    if verdict.lifecycle == "Refused":
-        old = previous.get("error") or {}
-        if (
-            announce_refusal
-            or previous.get("lifecycleState") != "Refused"
-            or old.get("message") != verdict.ready.message
-        ):
-            note(body, "GraphRefused", verdict.ready.message, warning=True)
+    # a refusal is announced when it starts and on each spec change, not on every retry
+    if verdict.lifecycle == "Refused" and (announce_refusal or previous.get("lifecycleState") != "Refused"):
+        note(body, "GraphRefused", verdict.ready.message, warning=True)
     _announce(body, previous.get("lifecycleState"), verdict)
     await rt.write_status(
         PLURAL, body, previous, new_status(ExecutionGraphStatus, body, previous, verdict, fields)
