@@ -283,6 +283,8 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
                 return
             endpoint = coordinator_endpoint(rt, namespace)
             cid = client_id(namespace, name)
+            # a spec the operator has not acted on yet: its refusals are announced (once per generation)
+            new_spec = previous.get("observedGeneration") != body.metadata.get("generation")
             # what the last pass knew stays unless this pass learns better (new_status sets the rest)
             fields = {k: v for k, v in previous.items() if k not in _VERDICT_KEYS}
             fields.update(coordinator=endpoint, clientId=cid)
@@ -292,7 +294,7 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
                 message = "invalid graph: " + "; ".join(
                     f"{'.'.join(map(str, e['loc'])) or 'spec'}: {e['msg']}" for e in exc.errors()
                 )
-                await _finish(rt, body, previous, _refused(message), fields, announce_refusal=full)
+                await _finish(rt, body, previous, _refused(message), fields, announce_refusal=new_spec)
                 return
             verdict = await _follow(rt, body, spec, endpoint, cid, uid, previous, fields)
             if verdict is None:
@@ -303,7 +305,7 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
                     "a submitted graph cannot change except its nodes' urgency, maxSlippageBps and horizonMs; "
                     "this spec change was not applied (delete and re-create the object to run another graph)"
                 )
-                if full:
+                if new_spec:
                     note(body, "SpecChangeRefused", message, warning=True)
                 verdict = Verdict(
                     verdict.lifecycle,
@@ -312,7 +314,7 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
                     Cond(True, "SpecChangeRefused", message),
                     verdict.error,
                 )
-            await _finish(rt, body, previous, verdict, fields, announce_refusal=full)
+            await _finish(rt, body, previous, verdict, fields, announce_refusal=new_spec)
 
 
 async def _follow(
@@ -391,7 +393,11 @@ async def _why_unreachable(rt: Runtime, namespace: str, endpoint: str, exc: ApiE
     message = f"coordinator {endpoint} unreachable: {exc.message}"
     if rt.settings.coordinator_defaults.endpoint:
         return message
-    if not await rt.kube.list(api.path(API_VERSION, "meshgroups", namespace)):
+    try:
+        groups = await rt.kube.list(api.path(API_VERSION, "meshgroups", namespace))
+    except api.KubeError:
+        return message
+    if not groups:
         # the in-cluster coordinator runs while the namespace has a MeshGroup (mesh.py)
         message += (
             f"; namespace {namespace} has no MeshGroup, and the operator runs the namespace's coordinator "
@@ -422,6 +428,7 @@ async def delete(rt: Runtime, body: kopf.Body) -> None:
     namespace, name = body.metadata["namespace"], body.metadata["name"]
     uid = str(body.metadata.get("uid"))
     rt.bury(uid)  # a pass in flight takes back a graph it submits from now on
+    _resubmit_at.pop(uid, None)
     async with rt.lock(PLURAL, namespace, name):
         previous = rt.previous_status(body)
     graph_id, state = previous.get("graphId"), previous.get("lifecycleState")
