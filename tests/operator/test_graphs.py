@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,14 +35,11 @@ BTC, ETH = "BTC-USD", "ETH-USD"
 BID_PRICE = 48_000.0  # under the calm sim market (BTC 50,000): a bid that rests and never fills
 
 
-@pytest.fixture(scope="module")
-def venue(tmp_path_factory: pytest.TempPathFactory, coordinator: Coordinator) -> Iterator[tuple[str, Edge]]:
+def start_edge(log_dir: Path, coordinator: Coordinator) -> tuple[str, Edge]:
     """A sim edge on a venue of its own, joined to the coordinator; a calm market around fixed prices."""
-    if not has_command("edge"):
-        pytest.skip("`sequence edge` is not in this checkout")
     name = f"xg{uuid.uuid4().hex[:6]}"
     port = free_port()
-    log = tmp_path_factory.mktemp("edge") / f"edge-{name}.log"
+    log = log_dir / f"edge-{name}.log"
     args = [*sequence_cmd(), "edge", "--bind", "127.0.0.1", "--port", str(port), "--venue", name]
     args += ["--edge-id", f"{name}-0", "--coordinator", coordinator.mesh, "--symbols", f"{BTC},{ETH}"]
     args += ["--updates-per-sec", "500", "--volatility-bps", "0", "--dislocation-bps", "0", "--depth", "10"]
@@ -49,14 +47,25 @@ def venue(tmp_path_factory: pytest.TempPathFactory, coordinator: Coordinator) ->
     process = Process(args, log)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", 60, process.proc, log)
-        edge = Edge(name, f"127.0.0.1:{port}", process)
         engine = f"http://{coordinator.endpoint}/v1/graphs-engine"
         wait_until(
             lambda: name in http_json(engine)[1].get("venues", {}), 60, f"venue {name} in the graph engine"
         )
+    except BaseException:
+        process.stop()
+        raise
+    return name, Edge(name, f"127.0.0.1:{port}", process)
+
+
+@pytest.fixture(scope="module")
+def venue(tmp_path_factory: pytest.TempPathFactory, coordinator: Coordinator) -> Iterator[tuple[str, Edge]]:
+    if not has_command("edge"):
+        pytest.skip("`sequence edge` is not in this checkout")
+    name, edge = start_edge(tmp_path_factory.mktemp("edge"), coordinator)
+    try:
         yield name, edge
     finally:
-        process.stop()
+        edge.process.stop()
 
 
 def graph(name: str, nodes: dict[str, Any], **spec: Any) -> dict[str, Any]:
@@ -298,3 +307,31 @@ def test_a_refused_graph_shows_the_reason_places_nothing_and_runs_once_its_spec_
     assert status["nodes"]["big"]["filledQty"] == pytest.approx(0.01)
     kube.delete("ExecutionGraph", name)
     kube.wait_gone("ExecutionGraph", name, timeout=60)
+
+
+def test_a_graph_paused_by_its_failure_action_reads_paused_until_deleted(
+    kube: Kube, coordinator: Coordinator, tmp_path: Path
+) -> None:
+    """The edge under a working node dies; the graph's on_disconnect action pauses it."""
+    venue_name, edge = start_edge(tmp_path, coordinator)
+    name = unique("pause")
+    try:
+        bid = {"side": "buy", "symbol": BTC, "qty": 0.01, "venue": venue_name, "limitPrice": BID_PRICE}
+        kube.create(graph(name, {"bid": bid}, risk={"failure": {"onDisconnect": "pause_graph"}}))
+        kube.wait_status("ExecutionGraph", name, lambda s: s.get("lifecycleState") == "Active", "Active")
+        edge.process.proc.kill()
+        status = kube.wait_status(
+            "ExecutionGraph", name, lambda s: s.get("lifecycleState") == "Paused", "Paused", timeout=60
+        )["status"]
+        assert status["status"] == "paused" and venue_name in status["reason"]
+        assert any(venue_name in b for b in status["breaches"])
+        degraded = condition(status, "Degraded")
+        assert degraded["status"] == "True" and degraded["reason"] == "GraphPaused"
+        assert "sequence graph resume" in condition(status, "Ready")["message"]
+        assert kube.wait_event(name, "GraphPaused")["type"] == "Warning"
+    finally:
+        edge.process.stop()
+    graph_id = status["graphId"]
+    kube.delete("ExecutionGraph", name)
+    kube.wait_gone("ExecutionGraph", name, timeout=60)
+    assert engine_graph(coordinator, graph_id)["status"] == "aborted"
