@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ..mesh_support import wait_until
 from .conftest import (
     REAL_KUBECONFIG,
+    REPO,
     Cluster,
     Coordinator,
     Edge,
@@ -109,7 +111,7 @@ def kubectl_get(cluster: Cluster, name: str) -> str:
             cluster.namespace,
             "get",
             "xg",
-            name,
+            *([name] if name else []),
             "-o",
             "wide",
         ],
@@ -335,3 +337,88 @@ def test_a_graph_paused_by_its_failure_action_reads_paused_until_deleted(
     kube.delete("ExecutionGraph", name)
     kube.wait_gone("ExecutionGraph", name, timeout=60)
     assert engine_graph(coordinator, graph_id)["status"] == "aborted"
+
+
+def test_the_rendered_example_graphs_run_on_the_cluster(
+    kube: Kube, cluster: Cluster, coordinator: Coordinator, tmp_path: Path
+) -> None:
+    """`sequence render examples/graphs` applied as is: every graph gets status, the TWAP's final
+    state and fills match the engine's, and the bracket's take-profit works after the entry fills."""
+    prices = [
+        "--start-price",
+        "BTC-USD=65000",
+        "--start-price",
+        "ETH-USD=3000",
+        "--start-price",
+        "ETH-USD-PERP=3001",
+    ]
+    risk = '{"max_notional": 10000000, "max_order_qty": 100000, "max_position": 100000}'
+    edges = []
+    for venue_name in ("kraken", "coinbase"):
+        port = free_port()
+        log = tmp_path / f"edge-{venue_name}.log"
+        args = [*sequence_cmd(), "edge", "--bind", "127.0.0.1", "--port", str(port), "--venue", venue_name]
+        args += ["--edge-id", f"{venue_name}-0", "--coordinator", coordinator.mesh, "--graph-risk", risk]
+        args += ["--symbols", "BTC-USD,ETH-USD,ETH-USD-PERP", "--updates-per-sec", "500", "--depth", "10"]
+        args += ["--volatility-bps", "0", "--dislocation-bps", "0", *prices]
+        edges.append(Process(args, log))
+        wait_http(f"http://127.0.0.1:{port}/healthz", 60, edges[-1].proc, log)
+    try:
+        engine = f"http://{coordinator.endpoint}/v1/graphs-engine"
+        wait_until(
+            lambda: {"kraken", "coinbase"} <= set(http_json(engine)[1].get("venues", {})),
+            60,
+            "both venues up",
+        )
+        rendered = subprocess.run(
+            [*sequence_cmd(), "render", "examples/graphs"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
+        assert rendered.returncode == 0, rendered.stderr
+        graphs = [o for o in yaml.safe_load_all(rendered.stdout) if o and o["kind"] == "ExecutionGraph"]
+        assert {g["metadata"]["name"] for g in graphs} == {
+            "graphs-bracket",
+            "graphs-twap",
+            "graphs-hedge",
+            "graphs-breakout",
+        }
+        for obj in graphs:
+            kube.create(obj)
+        for obj in graphs:
+            kube.wait_status(
+                "ExecutionGraph", obj["metadata"]["name"], lambda s: bool(s.get("graphId")), "submitted"
+            )
+        # The TWAP runs 10 slices over 30 s to a final state; status then says what the engine says.
+        twap = kube.wait_status(
+            "ExecutionGraph",
+            "graphs-twap",
+            lambda s: s.get("lifecycleState") in ("Completed", "Expired", "Aborted"),
+            "the TWAP finished",
+            120,
+        )["status"]
+        in_engine = engine_graph(coordinator, twap["graphId"])
+        print("example TWAP:", in_engine["status"], in_engine["nodes"]["twap"]["filled_qty_1e8"] / 1e8, "BTC")
+        assert twap["status"] == in_engine["status"] and twap["nodes"]["twap"]["slices"] == 10
+        assert twap["nodes"]["twap"]["filledQty"] == in_engine["nodes"]["twap"]["filled_qty_1e8"] / 1e8
+        assert twap["nodes"]["twap"]["orders"] == len(in_engine["nodes"]["twap"]["orders"])
+        bracket = kube.wait_status(
+            "ExecutionGraph",
+            "graphs-bracket",
+            lambda s: (
+                (s.get("nodes") or {}).get("entry", {}).get("status") == "completed"
+                and s["nodes"]["tp"]["status"] in ("active", "partial_fill", "completed")
+            ),
+            "the bracket's take-profit working after the entry filled",
+        )["status"]
+        assert bracket["edgesFired"]["entry->tp"] == 1
+        if REAL_KUBECONFIG and shutil.which("kubectl"):
+            print(kubectl_get(cluster, ""))
+    finally:
+        for obj in kube.list("ExecutionGraph"):
+            kube.delete("ExecutionGraph", obj["metadata"]["name"])
+        kube.wait("graphs deleted", lambda: not kube.list("ExecutionGraph"), 60)
+        for process in edges:
+            process.stop()
