@@ -36,10 +36,13 @@ RULES: dict[str, dict[str, str]] = {
     "ExecutionGraph": {
         "Active": "Progressing",
         "Pending": "Progressing",
+        "PartialFill": "Progressing",
         "Completed": "Healthy",
         "Paused": "Suspended",
         "Aborted": "Degraded",
-        "Failed": "Degraded",
+        "Expired": "Degraded",
+        "Refused": "Degraded",
+        "Lost": "Degraded",
     },
     "MeshGroup": {"Ready": "Healthy", "Pending": "Progressing", "Degraded": "Degraded", "Failed": "Degraded"},
     "VenueEdge": {"Ready": "Healthy", "Pending": "Progressing", "Degraded": "Degraded", "Failed": "Degraded"},
@@ -185,7 +188,8 @@ def test_missing_observed_generation_is_progressing(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_object_without_generation_is_judged_by_state(kind: str) -> None:
     # Objects built by hand (or by a client that strips metadata) carry no generation: nothing to wait for.
-    status = settled("Failed", error={"reason": "ImagePull", "message": "edge image not found", "time": "t"})
+    failed = "Refused" if kind == "ExecutionGraph" else "Failed"  # a graph's failure is its refusal
+    status = settled(failed, error={"reason": "ImagePull", "message": "edge image not found", "time": "t"})
     assert health(kind, resource(kind, generation=None, status=status)) == {
         "status": "Degraded",
         "message": "edge image not found",
@@ -230,7 +234,7 @@ def test_ready_condition_message_wins_over_error_message() -> None:
 
 def test_empty_ready_message_falls_back_to_error_then_to_state() -> None:
     status = settled(
-        "Failed",
+        "Refused",
         conditions=[condition("Ready", "False", "")],
         error={"reason": "X", "message": "coordinator refused graph", "time": "t"},
     )

@@ -163,3 +163,14 @@ def test_examples_render(example: str) -> None:
         if obj["apiVersion"] != "v1":
             schema = crd(KIND_BY_NAME[obj["kind"]])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
             jsonschema.Draft4Validator(schema).validate(obj)
+
+
+def test_a_project_with_only_graphs_gets_a_mesh_group_for_the_coordinator() -> None:
+    """The graph engine runs in the namespace's coordinator, which the operator runs for a MeshGroup."""
+    from sequence.project import load_project
+    from sequence.render.render import render_objects
+
+    objects = render_objects(load_project(REPO / "examples" / "graphs"))
+    (mesh,) = [o for o in objects if o["kind"] == "MeshGroup"]
+    assert mesh["metadata"]["name"] == "graphs" and mesh["spec"]["members"] == []
+    assert sum(o["kind"] == "ExecutionGraph" for o in objects) == 4

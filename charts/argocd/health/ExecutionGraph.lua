@@ -7,12 +7,15 @@ local KIND = "ExecutionGraph"
 
 -- status.lifecycleState -> Argo CD health status.
 local HEALTH_BY_STATE = {
-  Pending =   "Progressing",
-  Active =    "Progressing",
-  Completed = "Healthy",
-  Paused =    "Suspended",
-  Aborted =   "Degraded",
-  Failed =    "Degraded",
+  Pending =     "Progressing",
+  Active =      "Progressing",
+  PartialFill = "Progressing",
+  Completed =   "Healthy",
+  Paused =      "Suspended",
+  Aborted =     "Degraded",
+  Expired =     "Degraded",
+  Refused =     "Degraded",
+  Lost =        "Degraded",
 }
 
 -- A non-empty string, or nil: the operator may leave fields out or (in a buggy or older release) send odd types.

@@ -286,30 +286,102 @@ class MeshGroupStatus(StatusBase):
 
 
 class GraphNodeStatus(SpecModel):
-    """Progress of one node."""
+    """Progress of one node, as the coordinator's graph engine last reported it."""
 
-    status: str = Field(description="The node's order state as the graph engine reports it.")
+    status: str = Field(
+        description="pending, active, partial_fill, completed, cancelled, rejected, expired or skipped."
+    )
     filled_qty: float = Field(default=0.0, description="Quantity filled so far, in base units.")
     target_qty: float = Field(
         default=0.0, description="Quantity the node aims for (its qty, or its incoming edge's sizing)."
     )
-    node_order_id: str | None = Field(default=None, description="Engine's order id for the node.")
+    avg_price: float | None = Field(
+        default=None, description="Average fill price; absent before the first fill."
+    )
+    orders: int = Field(
+        default=0, description="Orders the node has sent to venues so far (every slice and attempt)."
+    )
+    slices: int = Field(default=0, description="TWAP child slices of the node; 0 for a node without twap.")
+    urgency: str | None = Field(
+        default=None, description="The urgency the node works with (after any amend)."
+    )
+    max_slippage_bps: float | None = Field(
+        default=None, description="The node's max_slippage_bps (after any amend); absent: none of its own."
+    )
+    horizon_ms: int | None = Field(
+        default=None, description="The node's horizon in milliseconds (after any amend); absent: none."
+    )
+    reason: str | None = Field(
+        default=None, max_length=1024, description="Why the node was cancelled, rejected or expired."
+    )
+
+
+GRAPH_LIFECYCLE = Literal[
+    "Pending", "Active", "PartialFill", "Paused", "Completed", "Aborted", "Expired", "Refused", "Lost"
+]
 
 
 class ExecutionGraphStatus(StatusBase):
-    """Progress reported by the graph engine. This operator release does not reconcile ExecutionGraphs
-    yet, so the status stays empty."""
+    """The graph as the coordinator's graph engine reports it, written by the operator."""
 
-    lifecycle_state: Literal["Pending", "Active", "Paused", "Completed", "Aborted", "Failed"] | None = Field(
+    lifecycle_state: GRAPH_LIFECYCLE | None = Field(
         default=None,
-        description="Pending: not started. Active: orders working. Paused: a failure policy paused it. "
-        "Completed: every node done. Aborted: stopped by a risk breach. Failed: could not run.",
+        description="Pending: not submitted yet (coordinator not answering) or submitted and nothing "
+        "started. Active: orders working. PartialFill: some fills. Paused: a failure action paused it "
+        "(resume with `sequence graph resume`). Completed: every node that ran completed. Aborted: "
+        "cancelled, a failure action, or a node cancelled or rejected. Expired: a node's horizon ran out. "
+        "Refused: the coordinator refused the graph (see reason); retried every poll until admitted. "
+        "Lost: the coordinator no longer knows the running graph (its state was lost).",
     )
-    graph_id: str | None = Field(default=None, description="Id of the graph in the engine.")
+    status: (
+        Literal["pending", "active", "partial_fill", "completed", "aborted", "expired", "paused"] | None
+    ) = Field(
+        default=None, description="The graph's state in the engine, as `sequence graph status` shows it."
+    )
+    graph_id: str | None = Field(default=None, description="Id of the graph in the coordinator's engine.")
+    client_id: str | None = Field(
+        default=None,
+        description="Id the operator submits the graph with (<namespace>/<name>): a retried submit "
+        "returns the running graph instead of starting a second one.",
+    )
+    coordinator: str | None = Field(
+        default=None, description="Control endpoint of the coordinator running it."
+    )
+    reason: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Why the graph aborted, expired or paused, or why the coordinator refused it.",
+    )
     node_count: int = Field(default=0, description="Number of nodes.")
+    nodes_done: int = Field(
+        default=0,
+        description="Nodes that reached a final state (completed, cancelled, rejected, expired, skipped).",
+    )
+    nodes_summary: str | None = Field(
+        default=None, description="nodesDone/nodeCount, e.g. 2/3, for kubectl get."
+    )
     nodes: dict[str, GraphNodeStatus] = Field(default_factory=dict, description="Progress per node id.")
     edges_fired: dict[str, int] = Field(
-        default_factory=dict, description="Times each edge's trigger fired, by from->to."
+        default_factory=dict,
+        description="Times each edge's trigger fired, by from->to (from->to#2 for a second edge between "
+        "the same nodes).",
+    )
+    pnl: float | None = Field(
+        default=None, description="Realized + unrealized PnL of the graph in USD, marked to the NBBO."
+    )
+    breaches: list[str] = Field(
+        default_factory=list, max_length=64, description="Risk breaches and disconnects the engine saw."
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="What the coordinator accepted but ignores (e.g. a fill_ratio_gte condition on on_fill).",
+    )
+    submitted_spec_hash: str | None = Field(
+        default=None,
+        description="sha256 of the submitted spec without the nodes' urgency, maxSlippageBps and horizonMs. "
+        "A running graph cannot take any other change: a spec that hashes differently is refused "
+        "(condition SpecChangeRefused); delete and re-create the object to run a different graph.",
     )
 
 
@@ -533,8 +605,10 @@ KINDS: tuple[Kind, ...] = (
         ExecutionGraphSpec,
         ExecutionGraphStatus,
         (
-            Column("State", ".status.lifecycleState"),
-            Column("Nodes", ".status.nodeCount", "integer"),
+            Column("State", ".status.lifecycleState", description="Lifecycle state"),
+            Column("Nodes", ".status.nodesSummary", description="nodes done/total"),
+            Column("Graph", ".status.graphId", priority=1, description="Id in the coordinator's engine"),
+            Column("Reason", ".status.reason", priority=1),
             READY,
             MESSAGE,
             AGE,

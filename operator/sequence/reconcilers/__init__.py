@@ -1,10 +1,10 @@
-"""The Sequence operator: kopf handlers for VenueEdge, AlgoDeployment and MeshGroup.
+"""The Sequence operator: kopf handlers for VenueEdge, AlgoDeployment, MeshGroup and ExecutionGraph.
 
 `build(settings)` returns a kopf registry, kopf settings and the shared runtime; `sequence
-operator` (cli/operator_cmd.py) runs them with kopf.run(). ExecutionGraph has no handlers yet.
+operator` (cli/operator_cmd.py) runs them with kopf.run().
 
 Every object gets a full reconcile pass on create, resume and spec change (kopf handlers) and
-again every pollInterval (poller.py); AlgoDeployment deletion goes through a finalizer.
+again every pollInterval (poller.py); AlgoDeployment and ExecutionGraph deletion go through a finalizer.
 
 kopf's own bookkeeping stays in annotations under sequence.dev/ (handler progress, the last
 handled spec), never in status: status is ours and matches the CRD's schema.
@@ -18,7 +18,7 @@ from typing import Any, cast
 import kopf
 
 from ..models import GROUP, VERSION
-from . import algos, edges, mesh, teardown
+from . import algos, edges, graphs, mesh, teardown
 from .api import KubeApi
 from .context import Runtime
 from .poller import Poller
@@ -65,6 +65,7 @@ def build(
     runtime = Runtime(settings=ours, kube=KubeApi(lambda: _login(settings)), login=lambda: _login(settings))
     registry = kopf.OperatorRegistry()
     reconcilers = {edges.PLURAL: edges.reconcile, algos.PLURAL: algos.reconcile, mesh.PLURAL: mesh.reconcile}
+    reconcilers[graphs.PLURAL] = graphs.reconcile
     poller = Poller(runtime, reconcilers)
 
     @kopf.on.login(registry=registry)
@@ -85,6 +86,8 @@ def build(
 
     for plural, reconcile in reconcilers.items():
         _register_kind(registry, runtime, poller, plural, reconcile)
+
+    graphs.register(registry, runtime)
 
     @kopf.on.delete(GROUP, VERSION, algos.PLURAL, registry=registry, id="undeploy")
     async def undeploy(**kwargs: Any) -> None:

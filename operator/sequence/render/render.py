@@ -121,7 +121,9 @@ def _venue_edges(project: Project) -> list[dict[str, Any]]:
 
 def _mesh_group(project: Project) -> list[dict[str, Any]]:
     cfg = project.config
-    if not cfg.deploy:
+    # The namespace's coordinator runs while a MeshGroup exists, and the graph engine lives in it:
+    # a project with graphs and no algorithm still gets one (with no members).
+    if not cfg.deploy and not cfg.graph:
         return []
     members = [
         MeshMember(
