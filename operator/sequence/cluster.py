@@ -20,7 +20,7 @@ import httpx
 
 from sequence_wire.auth import TOKEN_ENV
 
-from .local.target import TargetError
+from .local.target import TargetError, interleave
 from .models import GROUP, VERSION
 
 FIELD_MANAGER = "sequence"
@@ -226,22 +226,48 @@ class ClusterTarget:
             else httpx.get(f"http://{edge['endpoint']}{path}", timeout=10, headers=headers)
         )
 
+    def _deployment_id(self, algo: dict[str, Any]) -> str:
+        status = algo.get("status") or {}
+        return quote(status.get("deploymentId") or f"{self.namespace}.{algo['metadata']['name']}", safe="")
+
     def logs(self, name: str | None, tail: int, follow: bool) -> Iterator[tuple[str, dict[str, Any]]]:
-        algos = self.select(name)
-        if follow and len(algos) > 1:
-            raise TargetError("--follow needs one deployment name")
-        for algo in algos:
-            status = algo.get("status") or {}
-            dep_id = quote(
-                status.get("deploymentId") or f"{self.namespace}.{algo['metadata']['name']}", safe=""
-            )
-            for edge in status.get("edges") or []:
-                path = f"/v1/deployments/{dep_id}/logs?tail={tail}" + ("&follow=1" if follow else "")
-                response = self._edge_get(edge, path, stream=follow)
-                lines = _iter_lines(response)
-                for line in lines:
-                    if line.strip():
-                        yield f"{algo['metadata']['name']}@{edge.get('edgeId')}", json.loads(line)
+        """(deployment@edge, log line); following several, their lines interleaved as they arrive."""
+        streams = [
+            self._edge_logs(algo, edge, tail, follow)
+            for algo in self.select(name)
+            for edge in (algo.get("status") or {}).get("edges") or []
+        ]
+        if not follow:
+            for stream in streams:
+                yield from stream
+            return
+        yield from interleave(streams)
+
+    def _edge_logs(
+        self, algo: dict[str, Any], edge: dict[str, Any], tail: int, follow: bool
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        path = f"/v1/deployments/{self._deployment_id(algo)}/logs?tail={tail}" + (
+            "&follow=1" if follow else ""
+        )
+        for line in _iter_lines(self._edge_get(edge, path, stream=follow)):
+            if line.strip():
+                yield f"{algo['metadata']['name']}@{edge.get('edgeId')}", json.loads(line)
+
+    def orders(self, name: str | None, open_only: bool) -> list[dict[str, Any]]:
+        """The orders of the selected AlgoDeployments on every edge they run on (`name` added)."""
+        rows: list[dict[str, Any]] = []
+        for algo in self.select(name):
+            for edge in (algo.get("status") or {}).get("edges") or []:
+                path = f"/v1/deployments/{self._deployment_id(algo)}/orders?open={1 if open_only else 0}"
+                response = self._edge_get(edge, path)
+                code = getattr(response, "status_code", None) or getattr(response, "status", 0)
+                if code != 200:
+                    raise TargetError(
+                        f"{algo['metadata']['name']}: edge {edge.get('edgeId')} answered {code}"
+                    )
+                body = response.json() if hasattr(response, "json") else json.loads(response.data)
+                rows.extend({**order, "name": algo["metadata"]["name"]} for order in body)
+        return rows
 
     def trace(self, order_ref: str) -> dict[str, Any]:
         seen: set[str] = set()
