@@ -35,11 +35,14 @@ def _load_kube(context: str | None) -> tuple[Any, str]:
         config.load_kube_config(context=context)
         _, active = config.list_kube_config_contexts()
         namespace = (active or {}).get("context", {}).get("namespace") or "default"
-    except config.ConfigException:
+    except config.ConfigException as kube_exc:
         try:
             config.load_incluster_config()
         except config.ConfigException as exc:
-            raise TargetError(f"no Kubernetes configuration: {exc}") from None
+            where = os.environ.get("KUBECONFIG") or "~/.kube/config"
+            raise TargetError(
+                f"no Kubernetes configuration: kubeconfig {where}: {kube_exc}; in a pod: {exc}"
+            ) from None
         with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
             namespace = f.read().strip()
     return client.ApiClient(), namespace

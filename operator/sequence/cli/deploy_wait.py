@@ -1,8 +1,8 @@
 """`sequence deploy --wait`: until every deployment of the project is Ready, with a line per
 change on stderr (a spinner besides on a terminal), or a clear message at the timeout.
 
-Ready means: in a local session, loaded on its edge and in a steady state (Running, Stopped or
-Paused); in the cluster, the AlgoDeployment's `Ready` condition is True for its current
+Ready means: in a local session, loaded on its edge and in a steady state (Loaded, i.e. never
+started, Running, Stopped or Paused); in the cluster, the AlgoDeployment's `Ready` condition is True for its current
 generation (every capable edge runs the bundle in the requested state). A deployment that
 Failed ends the wait at once: waiting longer would not change it.
 """
@@ -23,7 +23,7 @@ from ..local.state import LocalState
 from ..local.target import LocalTarget, TargetError
 
 POLL_S = 0.5
-STEADY = ("Running", "Stopped", "Paused")
+STEADY = ("Loaded", "Running", "Stopped", "Paused")
 
 
 @dataclass(frozen=True)

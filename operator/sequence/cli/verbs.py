@@ -22,6 +22,8 @@ from .targets import call, mesh_or_none, project_option, resolve_target
 from .watch_lines import watch_lines
 
 console = Console(width=None if sys.stdout.isatty() else 160)  # piped: the whole table, not 80 columns
+# -o wide: every column at its full width, as long as the lines get (the terminal wraps them)
+wide_console = Console(width=1000, force_terminal=sys.stdout.isatty())
 
 
 @click.command()
@@ -35,7 +37,8 @@ def status(name: str | None, output: str, project_path: Path) -> None:
     if emit(rows, output):
         return
     title = f"{target.project} ({target.kind})"
-    console.print(status_table(rows, mesh_or_none(target), title=title, wide=output == "wide"))
+    table = status_table(rows, mesh_or_none(target), title=title, wide=output == "wide")
+    (wide_console if output == "wide" else console).print(table)
     for row in rows:
         if row.get("last_heartbeat"):
             console.print(f"  {row['name']}: last heartbeat {row['last_heartbeat']}", style="dim")
@@ -158,7 +161,7 @@ def mesh(name: str | None, output: str, project_path: Path) -> None:
     if emit(topology, output):
         return
     console.print(mesh_table(topology))
-    console.print(links_table(topology, wide=output == "wide"))
+    (wide_console if output == "wide" else console).print(links_table(topology, wide=output == "wide"))
     if output == "wide":
         console.print(mesh_counters(topology))
 
@@ -231,7 +234,9 @@ def orders(name: str | None, open_only: bool, limit: int, output: str, project_p
     if emit(rows, output):
         return
     title = f"{target.project}: {'resting' if open_only else 'recent'} orders"
-    console.print(orders_table(rows, title=title, wide=output == "wide"))
+    (wide_console if output == "wide" else console).print(
+        orders_table(rows, title=title, wide=output == "wide")
+    )
     if not rows:
         console.print("no orders" + (" resting" if open_only else " yet"), style="dim")
 
