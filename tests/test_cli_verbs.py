@@ -24,14 +24,13 @@ from .conftest import EXAMPLES, REPO, sequence_cli
 from .mesh_support import wait_until
 from .test_up import MESH_ARB, UpSession, session  # noqa: F401 (the fixture)
 
-pytestmark = pytest.mark.slow
-
 
 def logfmt(line: str) -> dict[str, str]:
     """`key=value key="a b"` -> dict (what a script reading `sequence watch | ...` does)."""
     return dict(token.split("=", 1) for token in shlex.split(line))
 
 
+@pytest.mark.slow
 def test_verbs_for_scripts_against_a_running_mesh_session(
     session: Callable[..., UpSession],  # noqa: F811
     tmp_path: Path,
@@ -138,6 +137,7 @@ def test_verbs_for_scripts_against_a_running_mesh_session(
     assert "wait: maker ready: Running" in waited.stderr and "wait: hedger ready: Running" in waited.stderr
 
 
+@pytest.mark.slow
 def test_up_progress_goes_to_stderr_and_json_stdout_stays_clean(tmp_path: Path) -> None:
     env = {**os.environ, "SEQUENCE_STATE_DIR": str(tmp_path / "state")}
     done = subprocess.run(
@@ -156,6 +156,7 @@ def test_up_progress_goes_to_stderr_and_json_stdout_stays_clean(tmp_path: Path) 
     assert "up: edge kraken healthy" in steps and "up: pushed mm to the kraken edge (Loaded)" in steps
 
 
+@pytest.mark.slow
 def test_deploy_wait_starts_a_background_session_and_returns_when_ready(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
     env["SEQUENCE_STATE_DIR"] = str(tmp_path / "state")
@@ -182,3 +183,57 @@ def test_deploy_wait_starts_a_background_session_and_returns_when_ready(tmp_path
     finally:
         down = sequence("down")
     assert down.returncode == 0, down.stderr
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        ("-n", "prod-ns"),
+        ("-nprod-ns",),
+        ("--namespace=prod-ns",),
+        ("--namespace", "prod-ns"),
+    ],
+)
+def test_cluster_options_after_the_subcommand_reach_the_api_server(
+    tmp_path: Path, spelling: tuple[str, ...]
+) -> None:
+    """`kubectl sequence status -n prod` passes the options after the subcommand: they must pick the
+    kubeconfig, context and namespace asked for (here an API server that is down, so the one-line
+    error shows which namespace was asked for), never a traceback."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "contexts: [{name: down, context: {cluster: c, namespace: down-ns}}, {name: home, context: {cluster: c}}]\n"
+        "current-context: home\nusers: []\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "SEQUENCE_NAMESPACE")}
+    done = subprocess.run(
+        [*sequence_cli(), "status", *spelling, "--context", "down", "--kubeconfig", str(kubeconfig)],
+        cwd=tmp_path,
+        env={**env, "SEQUENCE_TARGET": "cluster"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "/namespaces/prod-ns/algodeployments" in done.stderr, done.stderr
+    assert "127.0.0.1" in done.stderr and done.stdout == ""
+
+
+def test_the_context_after_the_subcommand_gives_its_namespace(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "contexts: [{name: down, context: {cluster: c, namespace: down-ns}}, {name: home, context: {cluster: c}}]\n"
+        "current-context: home\nusers: []\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "SEQUENCE_NAMESPACE")}
+    done = subprocess.run(
+        [*sequence_cli(), "status", "--context=down", "--kubeconfig", str(kubeconfig)],
+        cwd=tmp_path,
+        env={**env, "SEQUENCE_TARGET": "cluster"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "/namespaces/down-ns/algodeployments" in done.stderr, done.stderr

@@ -33,8 +33,9 @@ def _load_kube(context: str | None) -> tuple[Any, str]:
 
     try:
         config.load_kube_config(context=context)
-        _, active = config.list_kube_config_contexts()
-        namespace = (active or {}).get("context", {}).get("namespace") or "default"
+        contexts, active = config.list_kube_config_contexts()
+        chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
+        namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
     except config.ConfigException as kube_exc:
         try:
             config.load_incluster_config()

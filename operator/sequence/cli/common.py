@@ -52,6 +52,20 @@ def load_or_exit(path: Path) -> Project:
         fail([internal(path, "loading", exc)])
 
 
+def kube_error(exc: BaseException) -> str | None:
+    """A Kubernetes client failure (the API server refused or did not answer) in one line, or
+    None when EXC is not one: shown as a CLI error instead of a traceback."""
+    module = type(exc).__module__
+    if not module.startswith(("kubernetes.", "urllib3.")):
+        return None
+    status = getattr(exc, "status", None)
+    if module.startswith("kubernetes.") and status:
+        return f"the Kubernetes API server answered {status} {getattr(exc, 'reason', '')}".rstrip()
+    reason = getattr(exc, "reason", None) or exc
+    path = getattr(exc, "url", None)
+    return f"the Kubernetes API server did not answer{f' ({path})' if path else ''}: {reason}"
+
+
 def progress_line(message: str) -> None:
     """A launch progress line of a background `sequence up`, on stderr (stdout stays for results)."""
     click.echo(f"up: {message}", err=True)

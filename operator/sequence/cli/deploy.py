@@ -10,7 +10,7 @@ import click
 from ..local.state import LocalState, running_sessions
 from ..local.target import TargetError
 from ..project import Project
-from .common import Context, load_or_exit, progress_line
+from .common import Context, kube_error, load_or_exit, progress_line
 
 
 @click.command()
@@ -81,6 +81,11 @@ def deploy(ctx: Context, path: Path, dry_run: bool, skip_build: bool, wait: bool
             click.echo(f"applied {applied}")
     except TargetError as exc:
         raise click.ClickException(str(exc)) from None
+    except Exception as exc:
+        message = kube_error(exc)
+        if message is None:
+            raise
+        raise click.ClickException(message) from None
     if wait:
         _wait_in_cluster(
             ctx, namespace, [o["metadata"]["name"] for o in objects if o["kind"] == "AlgoDeployment"], timeout

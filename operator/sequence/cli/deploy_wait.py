@@ -21,6 +21,7 @@ from ..client import ApiError
 from ..cluster import ClusterTarget
 from ..local.state import LocalState
 from ..local.target import LocalTarget, TargetError
+from .common import kube_error
 
 POLL_S = 0.5
 STEADY = ("Loaded", "Running", "Stopped", "Paused")
@@ -95,8 +96,10 @@ def wait_ready(poll: Callable[[], dict[str, Progress]], timeout: float) -> None:
         while True:
             try:
                 latest, unanswered = poll(), ""
-            except (TargetError, ApiError) as exc:  # an edge or the API server did not answer: again
-                unanswered = str(exc)
+            except Exception as exc:  # an edge or the API server did not answer: ask again
+                if not isinstance(exc, TargetError | ApiError) and kube_error(exc) is None:
+                    raise
+                unanswered = kube_error(exc) or str(exc)
             for name, progress in latest.items():
                 if shown.get(name) != progress.text:
                     shown[name] = progress.text
