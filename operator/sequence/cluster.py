@@ -321,7 +321,7 @@ def namespace_token(api_client: Any, namespace: str) -> str:
 def _iter_lines(response: Any) -> Iterator[str]:
     if isinstance(response, httpx.Response):
         yield from response.text.splitlines()
-    elif hasattr(response, "iter_lines"):  # httpx stream context manager
+    elif not hasattr(response, "stream"):  # httpx.stream(...): a context manager of the response
         with response as r:
             yield from r.iter_lines()
     else:  # urllib3 response from the pod proxy

@@ -98,6 +98,7 @@ def test_deploy_wait_returns_when_ready_then_orders_and_logs_of_every_deployment
     finally:
         follow.terminate()
         follow.wait(10)
+        print("logs -f stderr:", follow.stderr.read() if follow.stderr else "")
 
 
 def test_deploy_wait_times_out_with_what_is_not_ready(cluster: Cluster, tmp_path: Path) -> None:
