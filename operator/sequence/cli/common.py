@@ -5,6 +5,7 @@ never main.py."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +65,13 @@ def kube_error(exc: BaseException) -> str | None:
     reason = getattr(exc, "reason", None) or exc
     path = getattr(exc, "url", None)
     return f"the Kubernetes API server did not answer{f' ({path})' if path else ''}: {reason}"
+
+
+def reader_gone() -> None:
+    """The reader of stdout went away (`sequence watch | head -3`): stop quietly, without Python
+    complaining at exit that it cannot flush stdout."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def progress_line(message: str) -> None:

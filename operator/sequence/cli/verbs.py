@@ -17,7 +17,7 @@ from rich.text import Text
 from ..client import ApiError
 from ..local.target import LocalTarget, TargetError
 from ..local.views import LEVEL_STYLE, links_table, mesh_counters, mesh_table, orders_table, status_table
-from .common import emit, output_option
+from .common import emit, output_option, reader_gone
 from .targets import call, mesh_or_none, project_option, resolve_target
 from .watch_lines import watch_lines
 
@@ -138,6 +138,8 @@ def logs(name: str | None, follow: bool, tail: int, project_path: Path) -> None:
             console.print(_format_log(dep_name, entry))
     except (TargetError, ApiError) as exc:
         raise click.ClickException(str(exc)) from None
+    except BrokenPipeError:
+        reader_gone()
     except KeyboardInterrupt:
         pass
 
@@ -184,8 +186,12 @@ def watch(name: str | None, interval: float, count: int | None, project_path: Pa
             for line in watch_lines(
                 lambda: call(target.status, name), lambda: mesh_or_none(target), interval, count
             ):
-                click.echo(line)
-                sys.stdout.flush()
+                try:
+                    click.echo(line)
+                    sys.stdout.flush()
+                except BrokenPipeError:
+                    reader_gone()
+                    return
             return
 
         def frame() -> Group:
