@@ -20,7 +20,7 @@ import httpx
 
 from sequence_wire.auth import TOKEN_ENV
 
-from .local.target import TargetError
+from .local.target import TargetError, interleave
 from .models import GROUP, VERSION
 
 FIELD_MANAGER = "sequence"
@@ -33,13 +33,17 @@ def _load_kube(context: str | None) -> tuple[Any, str]:
 
     try:
         config.load_kube_config(context=context)
-        _, active = config.list_kube_config_contexts()
-        namespace = (active or {}).get("context", {}).get("namespace") or "default"
-    except config.ConfigException:
+        contexts, active = config.list_kube_config_contexts()
+        chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
+        namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
+    except config.ConfigException as kube_exc:
         try:
             config.load_incluster_config()
         except config.ConfigException as exc:
-            raise TargetError(f"no Kubernetes configuration: {exc}") from None
+            where = os.environ.get("KUBECONFIG") or "~/.kube/config"
+            raise TargetError(
+                f"no Kubernetes configuration: kubeconfig {where}: {kube_exc}; in a pod: {exc}"
+            ) from None
         with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
             namespace = f.read().strip()
     return client.ApiClient(), namespace
@@ -226,22 +230,48 @@ class ClusterTarget:
             else httpx.get(f"http://{edge['endpoint']}{path}", timeout=10, headers=headers)
         )
 
+    def _deployment_id(self, algo: dict[str, Any]) -> str:
+        status = algo.get("status") or {}
+        return quote(status.get("deploymentId") or f"{self.namespace}.{algo['metadata']['name']}", safe="")
+
     def logs(self, name: str | None, tail: int, follow: bool) -> Iterator[tuple[str, dict[str, Any]]]:
-        algos = self.select(name)
-        if follow and len(algos) > 1:
-            raise TargetError("--follow needs one deployment name")
-        for algo in algos:
-            status = algo.get("status") or {}
-            dep_id = quote(
-                status.get("deploymentId") or f"{self.namespace}.{algo['metadata']['name']}", safe=""
-            )
-            for edge in status.get("edges") or []:
-                path = f"/v1/deployments/{dep_id}/logs?tail={tail}" + ("&follow=1" if follow else "")
-                response = self._edge_get(edge, path, stream=follow)
-                lines = _iter_lines(response)
-                for line in lines:
-                    if line.strip():
-                        yield f"{algo['metadata']['name']}@{edge.get('edgeId')}", json.loads(line)
+        """(deployment@edge, log line); following several, their lines interleaved as they arrive."""
+        streams = [
+            self._edge_logs(algo, edge, tail, follow)
+            for algo in self.select(name)
+            for edge in (algo.get("status") or {}).get("edges") or []
+        ]
+        if not follow:
+            for stream in streams:
+                yield from stream
+            return
+        yield from interleave(streams)
+
+    def _edge_logs(
+        self, algo: dict[str, Any], edge: dict[str, Any], tail: int, follow: bool
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        path = f"/v1/deployments/{self._deployment_id(algo)}/logs?tail={tail}" + (
+            "&follow=1" if follow else ""
+        )
+        for line in _iter_lines(self._edge_get(edge, path, stream=follow)):
+            if line.strip():
+                yield f"{algo['metadata']['name']}@{edge.get('edgeId')}", json.loads(line)
+
+    def orders(self, name: str | None, open_only: bool) -> list[dict[str, Any]]:
+        """The orders of the selected AlgoDeployments on every edge they run on (`name` added)."""
+        rows: list[dict[str, Any]] = []
+        for algo in self.select(name):
+            for edge in (algo.get("status") or {}).get("edges") or []:
+                path = f"/v1/deployments/{self._deployment_id(algo)}/orders?open={1 if open_only else 0}"
+                response = self._edge_get(edge, path)
+                code = getattr(response, "status_code", None) or getattr(response, "status", 0)
+                if code != 200:
+                    raise TargetError(
+                        f"{algo['metadata']['name']}: edge {edge.get('edgeId')} answered {code}"
+                    )
+                body = response.json() if hasattr(response, "json") else json.loads(response.data)
+                rows.extend({**order, "name": algo["metadata"]["name"]} for order in body)
+        return rows
 
     def trace(self, order_ref: str) -> dict[str, Any]:
         seen: set[str] = set()
@@ -291,7 +321,7 @@ def namespace_token(api_client: Any, namespace: str) -> str:
 def _iter_lines(response: Any) -> Iterator[str]:
     if isinstance(response, httpx.Response):
         yield from response.text.splitlines()
-    elif hasattr(response, "iter_lines"):  # httpx stream context manager
+    elif not hasattr(response, "stream"):  # httpx.stream(...): a context manager of the response
         with response as r:
             yield from r.iter_lines()
     else:  # urllib3 response from the pod proxy

@@ -11,6 +11,8 @@ need through common.py and never import this module.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any
 
 import click
@@ -43,6 +45,7 @@ SUBCOMMANDS = {
     "logs": "sequence.cli.verbs:logs",
     "mesh": "sequence.cli.verbs:mesh",
     "watch": "sequence.cli.verbs:watch",
+    "orders": "sequence.cli.verbs:orders",
     "trace": "sequence.cli.verbs:trace",
     # the data plane's processes (what the images run)
     "edge": "sequence_edge.cli:edge",
@@ -52,6 +55,44 @@ SUBCOMMANDS = {
     "login": "sequence.cli.login:login",
     "update": "sequence.cli.update:update",
 }
+
+
+# The cluster options kubectl users type after the subcommand too (`kubectl sequence status -n
+# prod`): option spelling -> the group parameter it sets.
+CLUSTER_OPTIONS = {
+    "-n": "namespace",
+    "--namespace": "namespace",
+    "--context": "kube_context",
+    "--kubeconfig": "kubeconfig",
+}
+
+
+def hoist_cluster_options(args: list[str], own: set[str]) -> tuple[list[str], dict[str, str]]:
+    """ARGS without the cluster options (`-n X`, `--namespace=X`, `-nX`, ...) a subcommand does
+    not define itself (OWN: its option spellings), and their values by group parameter. Stops at
+    `--`; a later repeat wins, as on the command line."""
+    rest: list[str] = []
+    found: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        spelling, eq, value = arg.partition("=")
+        if not eq and arg.startswith("-n") and len(arg) > 2 and not arg.startswith("--"):
+            spelling, value, eq = "-n", arg[2:], "="  # -nprod
+        if spelling in CLUSTER_OPTIONS and spelling not in own:
+            if not eq:
+                if i + 1 >= len(args):
+                    raise click.UsageError(f"option {spelling} needs a value")
+                value = args[i + 1]
+                i += 1
+            found[CLUSTER_OPTIONS[spelling]] = value
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, found
 
 
 class LazyGroup(click.Group):
@@ -78,6 +119,19 @@ class LazyGroup(click.Group):
         if not isinstance(command, click.Command):
             raise TypeError(f"{module_name}:{attribute} is not a click command")
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """The subcommand, with `-n`, `--context` and `--kubeconfig` after it moved to the group
+        (the group's callback runs after this, so they reach every subcommand's Context)."""
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is None or isinstance(command, click.Group):
+            return name, command, rest
+        own = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+        rest, found = hoist_cluster_options(rest, own)
+        ctx.params.update(found)
+        return name, command, rest
 
 
 def _not_installed(name: str, module: str) -> click.Command:
@@ -112,13 +166,38 @@ def _not_installed(name: str, module: str) -> click.Command:
     "--context", "kube_context", envvar="SEQUENCE_CONTEXT", help="kubeconfig context (default: current)."
 )
 @click.option("--namespace", "-n", envvar="SEQUENCE_NAMESPACE", help="Namespace (default: the context's).")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config).",
+)
 @click.version_option(__version__, prog_name="sequence")
 @click.pass_context
 def cli(
-    ctx: click.Context, sandbox: bool, target: str, kube_context: str | None, namespace: str | None
+    ctx: click.Context,
+    sandbox: bool,
+    target: str,
+    kube_context: str | None,
+    namespace: str | None,
+    kubeconfig: str | None,
 ) -> None:
-    """Run sandboxed trading algorithms declared in Sequence.toml, locally or on Kubernetes."""
+    """Run sandboxed trading algorithms declared in Sequence.toml, locally or on Kubernetes.
+
+    -n/--namespace, --context and --kubeconfig go before or after the subcommand
+    (`sequence -n prod status` = `sequence status -n prod`, as `kubectl sequence status -n prod`).
+    """
+    if kubeconfig:
+        _use_kubeconfig(os.path.abspath(kubeconfig))
     ctx.obj = Context(sandbox=sandbox, target=target, context=kube_context, namespace=namespace)
+
+
+def _use_kubeconfig(path: str) -> None:
+    """PATH as the kubeconfig of this process and its children: the Kubernetes client reads
+    $KUBECONFIG once, when first imported, so an already imported client is told too."""
+    os.environ["KUBECONFIG"] = path
+    kube_config: Any = sys.modules.get("kubernetes.config.kube_config")
+    if kube_config is not None:
+        kube_config.KUBE_CONFIG_DEFAULT_LOCATION = path
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from ..cluster import ClusterTarget
 from ..local.state import running_sessions
 from ..local.target import LocalTarget, TargetError
 from ..project import ConfigError, load_project, resolve_path
-from .common import Context
+from .common import Context, kube_error
 
 Target = LocalTarget | ClusterTarget
 
@@ -78,6 +78,11 @@ def call(fn: Any, *args: Any) -> Any:
         return fn(*args)
     except (TargetError, ApiError) as exc:  # an edge or coordinator refused or did not answer
         raise click.ClickException(str(exc)) from None
+    except Exception as exc:
+        message = kube_error(exc)
+        if message is None:
+            raise
+        raise click.ClickException(message) from None
 
 
 def mesh_or_none(target: Target) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from .common import Context, load_or_exit
+from .common import Context, load_or_exit, progress_line
 from .sandbox import refuse_live
 
 
@@ -60,7 +60,7 @@ def up(
         from ..local.background import start_detached
 
         try:
-            session, log_path = start_detached(project.name, path, start)
+            session, log_path = start_detached(project.name, path, start, on_progress=progress_line)
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from None
         names = ", ".join(session.deployments) or "none"

@@ -32,9 +32,14 @@ def _wait(check: Callable[[], bool], timeout: float) -> bool:
 
 
 def start_detached(
-    project_name: str, path: Path, start: bool, timeout: float = 120.0
+    project_name: str,
+    path: Path,
+    start: bool,
+    timeout: float = 120.0,
+    on_progress: Callable[[str], None] | None = None,
 ) -> tuple[LocalState, Path]:
-    """Starts `sequence up PATH` in the background; returns its session and its log file."""
+    """Starts `sequence up PATH` in the background; returns its session and its log file.
+    ON_PROGRESS gets each launch progress line (`up: ...`) of the session's output as it comes."""
     if any(s.project == project_name for s in running_sessions()):
         raise RuntimeError(f"project {project_name!r} is already running locally (`sequence down` stops it)")
     log_path = state_dir() / f"{project_name}.log"
@@ -46,7 +51,21 @@ def start_detached(
         )
     state_file = state_dir() / f"{project_name}.json"
 
+    relayed = 0
+
+    def relay() -> None:
+        nonlocal relayed
+        if on_progress is None:
+            return
+        text = log_path.read_text(errors="replace")
+        complete = text[: text.rfind("\n") + 1].splitlines()  # a line still being written waits
+        for line in complete[relayed:]:
+            if line.startswith("up: "):
+                on_progress(line[4:])
+        relayed = max(relayed, len(complete))
+
     def ready() -> bool:
+        relay()
         if proc.poll() is not None:
             return True
         try:
@@ -55,7 +74,9 @@ def start_detached(
             return False
         return state.supervisor_pid == proc.pid and bool(state.edges)
 
-    if not _wait(ready, timeout) or proc.poll() is not None:
+    started = _wait(ready, timeout)
+    relay()  # the last lines (`... is up`) written just before the session file
+    if not started or proc.poll() is not None:
         if proc.poll() is None:
             proc.terminate()
         tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]

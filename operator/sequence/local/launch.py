@@ -129,8 +129,16 @@ def push_config(project: Project, name: str, state: str) -> dict[str, Any]:
     return {**body, "state": state}
 
 
-def push_venue(project: Project, venue: str, edge_url: str, desired: dict[str, str], skip: set[str]) -> None:
-    """Push every deploy block of VENUE (but SKIP) to its edge, each in its DESIRED state."""
+def push_venue(
+    project: Project,
+    venue: str,
+    edge_url: str,
+    desired: dict[str, str],
+    skip: set[str],
+    on_pushed: Callable[[str, str], None] | None = None,
+) -> None:
+    """Push every deploy block of VENUE (but SKIP) to its edge, each in its DESIRED state;
+    ON_PUSHED(name, state the edge answered) after each."""
     with EdgeClient(edge_url, timeout=30.0) as client:
         for name, block in project.config.deploy.items():
             if block.venue != venue or name in skip:
@@ -139,6 +147,8 @@ def push_venue(project: Project, venue: str, edge_url: str, desired: dict[str, s
             dep_id = resource_name(project.name, name)
             bundle = project.bundles.get(name)
             if bundle is not None:
-                client.push(dep_id, bundle.data, config, sha256=bundle.sha256)
+                status = client.push(dep_id, bundle.data, config, sha256=bundle.sha256)
             else:  # an https:// bundle: the edge downloads it and checks the sha256
-                client.push_url(dep_id, block.bundle, str(block.sha256), **config)
+                status = client.push_url(dep_id, block.bundle, str(block.sha256), **config)
+            if on_pushed is not None:
+                on_pushed(name, status.state)

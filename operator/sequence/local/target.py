@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from ..client import ApiError, CoordinatorClient, EdgeClient, NotFound, Unreachable
 from .state import LocalDeployment, LocalState
@@ -11,6 +13,39 @@ from .state import LocalDeployment, LocalState
 
 class TargetError(Exception):
     pass
+
+
+T = TypeVar("T")
+
+
+def interleave(streams: Sequence[Iterable[T]]) -> Iterator[T]:
+    """The items of every stream as they arrive (one reader thread each), until all have ended;
+    a stream's exception is raised here. The readers are daemon threads: Ctrl-C ends the CLI."""
+    if len(streams) == 1:
+        yield from streams[0]
+        return
+    items: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1024)
+
+    def read(stream: Iterable[T]) -> None:
+        try:
+            for item in stream:
+                items.put(("item", item))
+        except BaseException as exc:  # handed to the consumer, who raises it
+            items.put(("error", exc))
+        finally:
+            items.put(("end", None))
+
+    for stream in streams:
+        threading.Thread(target=read, args=(stream,), daemon=True).start()
+    running = len(streams)
+    while running:
+        kind, value = items.get()
+        if kind == "item":
+            yield value
+        elif kind == "error":
+            raise value
+        else:
+            running -= 1
 
 
 class LocalTarget:
@@ -79,13 +114,32 @@ class LocalTarget:
         return results
 
     def logs(self, name: str | None, tail: int, follow: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(deployment name, log line); following several deployments, their lines interleaved
+        as they arrive."""
         deps = self.select(name)
-        if follow and len(deps) > 1:
-            raise TargetError("--follow needs one deployment name: " + ", ".join(d.name for d in deps))
-        for dep in deps:
+        if not follow:
+            for dep in deps:
+                yield from self._logs(dep, tail, follow)
+            return
+        yield from interleave([self._logs(dep, tail, follow) for dep in deps])
+
+    def _logs(self, dep: LocalDeployment, tail: int, follow: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+        with self._edge(dep) as client:
+            for entry in client.logs(dep.deployment_id, tail=tail, follow=follow):
+                yield dep.name, entry.as_dict()
+
+    def orders(self, name: str | None, open_only: bool) -> list[dict[str, Any]]:
+        """Every order of the selected deployments (the edge keeps them all), oldest first, each
+        with `name` (its deployment) added; OPEN_ONLY: only resting ones, with `queue_ahead`."""
+        rows: list[dict[str, Any]] = []
+        for dep in self.select(name):
             with self._edge(dep) as client:
-                for entry in client.logs(dep.deployment_id, tail=tail, follow=follow):
-                    yield dep.name, entry.as_dict()
+                try:
+                    orders = client.orders(dep.deployment_id, open_only=open_only)
+                except ApiError as exc:
+                    raise TargetError(f"{dep.name}: {exc}") from exc
+            rows.extend({**order.as_dict(), "name": dep.name} for order in orders)
+        return rows
 
     def mesh(self) -> dict[str, Any]:
         if not self.state.coordinator_url:

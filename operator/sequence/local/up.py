@@ -73,6 +73,9 @@ class LocalRun:
         launch.check_bundles(self.project)
         if any(s.project == self.project.name for s in running_sessions()):
             raise RuntimeError(f"{self.project.name} is already running (see `sequence status`)")
+        self.progress(
+            f"starting {self.project.name}: a coordinator and {len(launch.venues(self.project))} edge(s)"
+        )
         mesh_port, api_port = free_port(), free_port()
         # One token for the session: the children inherit it as SEQUENCE_TOKEN, this process's
         # clients send it, the CLI verbs read it from the session's 0600 file (docs/security.md).
@@ -84,6 +87,7 @@ class LocalRun:
         self.coordinator.start()
         if not self.coordinator.wait_healthy():
             raise RuntimeError(f"the coordinator did not start; see {self.coordinator.log_path}")
+        self.progress(f"coordinator healthy on {self.coordinator_url} (mesh port {mesh_port})")
         launch.set_routes(self.project, self.coordinator_url)
         for venue in launch.venues(self.project):
             port = free_port()
@@ -97,21 +101,35 @@ class LocalRun:
             )
             sup.start()
             self.edges[venue], self.edge_urls[venue] = sup, f"http://127.0.0.1:{port}"
+            self.progress(f"edge {venue} starting on {self.edge_urls[venue]}")
         for venue, sup in self.edges.items():
             if not sup.wait_healthy():
                 raise RuntimeError(f"the {venue} edge did not start; see {sup.log_path}")
+            self.progress(f"edge {venue} healthy")
         for name, block in self.project.config.deploy.items():
             self.desired[name] = "Running" if self.options.start else block.state.capitalize()
         self.state.deployments = launch.local_deployments(self.project)
         for venue in self.edges:
-            self._push_venue(venue)
+            self._push_venue(venue, announce=True)
         self.state.coordinator_url = self.coordinator_url
         self.state.edges = dict(self.edge_urls)
         self.state.processes = pids(self.processes())
+        count = f"{len(self.state.deployments)} deployment(s) on {len(self.edges)} edge(s)"
+        self.progress(f"{self.project.name} is up: {count}")  # before the file: `--detach` relays it
         self.state.save()  # the CLI verbs find the session once its deployments exist
 
-    def _push_venue(self, venue: str) -> None:
-        launch.push_venue(self.project, venue, self.edge_urls[venue], self.desired, self.undeployed)
+    def progress(self, message: str) -> None:
+        """One line on stderr while launching (plain text when it is not a terminal)."""
+        self.console.print(f"[dim]up:[/dim] {message}", highlight=False)
+
+    def _push_venue(self, venue: str, announce: bool = False) -> None:
+        def pushed(name: str, state: str) -> None:
+            self.progress(f"pushed {name} to the {venue} edge ({state})")
+
+        on_pushed = pushed if announce else None
+        launch.push_venue(
+            self.project, venue, self.edge_urls[venue], self.desired, self.undeployed, on_pushed
+        )
 
     def _coordinator_restarted(self) -> None:
         self.seen.coordinator_restarted()

@@ -64,9 +64,13 @@ def edges_line(edge_info: dict[str, dict[str, Any]]) -> str:
     return " | ".join(parts)
 
 
-def status_table(rows: list[dict[str, Any]], mesh: dict[str, Any] | None = None, title: str = "") -> Table:
+def status_table(
+    rows: list[dict[str, Any]], mesh: dict[str, Any] | None = None, title: str = "", wide: bool = False
+) -> Table:
+    """One row per deployment; WIDE adds the id, edge, label, open orders, cancels, fees,
+    unrealized PnL, callbacks, traps and the last heartbeat."""
     table = Table(title=title or None, expand=False, header_style="bold")
-    for column, justify in (
+    columns = [
         ("Deployment", "left"),
         ("Venue", "left"),
         ("Runtime", "left"),
@@ -79,8 +83,21 @@ def status_table(rows: list[dict[str, Any]], mesh: dict[str, Any] | None = None,
         ("Callback µs p50/p99", "right"),
         ("Mesh sent/recv", "right"),
         ("Mesh µs p50/p99", "right"),
-        ("Last error", "left"),
-    ):
+    ]
+    if wide:
+        columns += [
+            ("Id", "left"),
+            ("Edge", "left"),
+            ("Label", "left"),
+            ("Open", "right"),
+            ("Cancels", "right"),
+            ("Fees", "right"),
+            ("Unrealized", "right"),
+            ("Callbacks", "right"),
+            ("Traps", "right"),
+            ("Heartbeat", "left"),
+        ]
+    for column, justify in [*columns, ("Last error", "left")]:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in rows:
         state = row.get("state", "?")
@@ -88,7 +105,7 @@ def status_table(rows: list[dict[str, Any]], mesh: dict[str, Any] | None = None,
         m = row.get("mesh") or {}
         pnl = (row.get("realized_pnl") or 0.0) + (row.get("unrealized_pnl") or 0.0)
         error = row.get("last_error") or {}
-        table.add_row(
+        cells: list[Any] = [
             row.get("name", row.get("deployment_id", "?")),
             row.get("venue", ""),
             row.get("runtime", "wasm"),
@@ -101,8 +118,56 @@ def status_table(rows: list[dict[str, Any]], mesh: dict[str, Any] | None = None,
             f"{_us(latency.get('p50'))}/{_us(latency.get('p99'))}",
             f"{m.get('sent', 0)}/{m.get('received', 0)}",
             mesh_latency(mesh, row.get("label", "")),
-            Text(str(error.get("message", ""))[:60], style="red") if error else "",
-        )
+        ]
+        if wide:
+            cells += [
+                str(row.get("deployment_id") or "-"),
+                str(row.get("edge_id") or row.get("edges") or "-"),
+                str(row.get("label") or "-"),
+                str(row.get("open_orders", "-")),
+                str(row.get("cancels", "-")),
+                _num(row.get("fees")),
+                _num(row.get("unrealized_pnl"), "{:+.2f}"),
+                str(row.get("callbacks", "-")),
+                str(row.get("traps", "-")),
+                str(row.get("last_heartbeat") or "-"),
+            ]
+        limit = None if wide else 60
+        cells.append(Text(str(error.get("message", ""))[:limit], style="red") if error else "")
+        table.add_row(*cells)
+    return table
+
+
+def orders_table(rows: list[dict[str, Any]], title: str = "", wide: bool = False) -> Table:
+    """`sequence orders`: the ref first (what `sequence trace` takes); WIDE adds the order id,
+    the deployment id and the queue ahead of a resting order."""
+    table = Table(title=title or None, header_style="bold")
+    columns = [("Ref", "left"), ("Deployment", "left"), ("Symbol", "left"), ("Side", "left")]
+    columns += [("Type", "left"), ("Px", "right"), ("Qty", "right"), ("Filled", "right"), ("State", "left")]
+    if wide:
+        columns += [("Order id", "right"), ("Deployment id", "left"), ("Queue ahead", "right")]
+    for column, justify in columns:
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        cells = [
+            row.get("order_ref", ""),
+            row.get("name", ""),
+            row.get("symbol", ""),
+            row.get("side", ""),
+            row.get("type", ""),
+            f"{row.get('px', 0):g}",
+            f"{row.get('qty', 0):g}",
+            f"{row.get('filled', 0):g}",
+            row.get("state", ""),
+        ]
+        if wide:
+            queue = row.get("queue_ahead")
+            cells += [
+                str(row.get("order_id", "")),
+                row.get("deployment_id", ""),
+                "-" if queue is None else f"{queue:g}",
+            ]
+        table.add_row(*cells)
     return table
 
 
@@ -121,27 +186,42 @@ def mesh_table(mesh: dict[str, Any]) -> Table:
     return table
 
 
-def links_table(mesh: dict[str, Any]) -> Table:
+def links_table(mesh: dict[str, Any], wide: bool = False) -> Table:
+    """Per (from, to) pair; WIDE adds the share of messages dropped."""
     table = Table(title="links (send in one algorithm -> on_message in the other)", header_style="bold")
-    for column, justify in (
-        ("From", "left"),
-        ("To", "left"),
-        ("Messages", "right"),
-        ("Drops", "right"),
-        ("p50 µs", "right"),
-        ("p99 µs", "right"),
-    ):
+    columns = [("From", "left"), ("To", "left"), ("Messages", "right"), ("Drops", "right")]
+    columns += [("p50 µs", "right"), ("p99 µs", "right")] + ([("Dropped %", "right")] if wide else [])
+    for column, justify in columns:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for link in mesh.get("links", []):
-        table.add_row(
+        messages, drops = link.get("messages", 0), link.get("drops", 0)
+        cells = [
             link.get("from", ""),
             link.get("to", ""),
-            str(link.get("messages", 0)),
-            str(link.get("drops", 0)),
+            str(messages),
+            str(drops),
             _num(link.get("p50_us"), "{:.1f}"),
             _num(link.get("p99_us"), "{:.1f}"),
-        )
+        ]
+        if wide:
+            cells.append(_num(100.0 * drops / (messages + drops) if messages + drops else None, "{:.2f}"))
+        table.add_row(*cells)
     return table
+
+
+def mesh_counters(mesh: dict[str, Any]) -> Text:
+    """The group's routing counters (`sequence mesh -o wide`): routed, dropped by reason, labels
+    with no instance."""
+    dropped = mesh.get("dropped") or {}
+    parts = [f"routed {mesh.get('routed', '-')}"]
+    parts += [f"dropped {reason} {n}" for reason, n in sorted(dropped.items())]
+    unknown = mesh.get("dropped_unknown_label_by_label") or {}
+    parts += [f"to unknown label {label}: {n}" for label, n in sorted(unknown.items())]
+    if mesh.get("missing_labels"):
+        parts.append("labels with no instance: " + ", ".join(mesh["missing_labels"]))
+    if "routing_table" in mesh:
+        parts.append("routing table " + ("set" if mesh["routing_table"] else "not set"))
+    return Text(" | ".join(parts), style="dim")
 
 
 def session_view(
