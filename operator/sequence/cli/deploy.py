@@ -11,6 +11,7 @@ from ..local.state import LocalState, running_sessions
 from ..local.target import TargetError
 from ..project import Project
 from .common import Context, kube_error, load_or_exit, progress_line
+from .sandbox import paper_only
 
 
 @click.command()
@@ -30,6 +31,7 @@ from .common import Context, kube_error, load_or_exit, progress_line
     help="With --wait: give up after this many seconds (exit 1, saying what is not ready).",
 )
 @click.pass_obj
+@paper_only
 def deploy(ctx: Context, path: Path, dry_run: bool, skip_build: bool, wait: bool, timeout: float) -> None:
     """Build (when PATH has a Cargo.toml), then deploy PATH's Sequence.toml: to its running
     `sequence up` session, else to the current cluster (server-side apply, field manager

@@ -30,17 +30,17 @@ SUBCOMMANDS = {
     "validate": "sequence.cli.project_cmds:validate",
     "crds": "sequence.cli.project_cmds:crds",
     # a cluster
-    "deploy": "sequence.cli.sandbox:deploy",  # cli.deploy's, refused first when paper-only
+    "deploy": "sequence.cli.deploy:deploy",
     "operator": "sequence.cli.operator_cmd:operator",
     # this machine
     "up": "sequence.cli.up:up",
     "down": "sequence.cli.up:down",
     # a running project, local or in the cluster
     "status": "sequence.cli.verbs:status",
-    "start": "sequence.cli.sandbox:start",  # cli.verbs', refused first when paper-only
+    "start": "sequence.cli.verbs:start",
     "stop": "sequence.cli.verbs:stop",
     "pause": "sequence.cli.verbs:pause",
-    "resume": "sequence.cli.sandbox:resume",  # cli.verbs', refused first when paper-only
+    "resume": "sequence.cli.verbs:resume",
     "undeploy": "sequence.cli.verbs:undeploy",
     "logs": "sequence.cli.verbs:logs",
     "mesh": "sequence.cli.verbs:mesh",

@@ -8,10 +8,8 @@ a live venue is then refused before it starts.
 
 from __future__ import annotations
 
-import copy
 import functools
-import importlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -85,35 +83,16 @@ def live_venues(path: Path, name: str | None = None) -> list[str]:
     return sorted(n for n, v in config.venue.items() if v.mode == "live" and n in used)
 
 
-def paper_only_guard(command: click.Command) -> click.Command:
-    """COMMAND (one taking a project as PATH or --project, and maybe a deployment NAME), refused
-    first when it is paper-only and would act on a live venue: the refusal names why (the flag,
-    or which sandbox login)."""
-    guarded = copy.copy(command)
-    original = command.callback
-    assert original is not None
+def paper_only(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorates a command's function (under its click decorators) that takes a project as PATH
+    or --project, and maybe a deployment NAME: refused first when the CLI is paper-only and the
+    command would act on a live venue; the refusal names why (the flag, or which sandbox login)."""
 
-    @functools.wraps(original)
-    def callback(*args: Any, **kwargs: Any) -> Any:
+    @functools.wraps(callback)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context().find_object(Context)
         project = kwargs.get("path") or kwargs.get("project_path") or "."
         refuse_live(ctx, live_venues(Path(project), kwargs.get("name")))
-        return original(*args, **kwargs)
+        return callback(*args, **kwargs)
 
-    guarded.callback = callback
     return guarded
-
-
-def _guarded(module: str, attribute: str) -> click.Command:
-    command = getattr(importlib.import_module(module, __package__), attribute)
-    assert isinstance(command, click.Command)
-    return paper_only_guard(command)
-
-
-# What main.py names for the commands that load or run an algorithm: refused up front under
-# --sandbox or a sandbox login when they would act on a live venue. Each is imported on use.
-def __getattr__(attribute: str) -> click.Command:
-    guarded = {"deploy": (".deploy", "deploy"), "start": (".verbs", "start"), "resume": (".verbs", "resume")}
-    if attribute not in guarded:
-        raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
-    return _guarded(*guarded[attribute])

@@ -18,6 +18,7 @@ from ..client import ApiError
 from ..local.target import LocalTarget, TargetError
 from ..local.views import LEVEL_STYLE, links_table, mesh_counters, mesh_table, orders_table, status_table
 from .common import emit, output_option, reader_gone
+from .sandbox import paper_only
 from .targets import call, mesh_or_none, project_option, resolve_target
 from .watch_lines import watch_lines
 
@@ -72,6 +73,7 @@ def _lifecycle(verb: str, name: str | None, project_path: Path) -> None:
 @click.command()
 @click.argument("name", required=False)
 @project_option
+@paper_only
 def start(name: str | None, project_path: Path) -> None:
     """Start a stopped deployment (all of the project's when NAME is omitted)."""
     _lifecycle("start", name, project_path)
@@ -97,6 +99,7 @@ def pause(name: str | None, project_path: Path) -> None:
 @click.command()
 @click.argument("name", required=False)
 @project_option
+@paper_only
 def resume(name: str | None, project_path: Path) -> None:
     """Resume a paused deployment (on_resume, then books again)."""
     _lifecycle("resume", name, project_path)
