@@ -30,6 +30,8 @@ from sequence_wire.auth import TOKEN_ENV
 from ..client import ApiError, CoordinatorClient, EdgeClient
 from ..project import Project
 from . import launch
+from .graph_views import graph_lines
+from .graphs import SessionGraphs
 from .state import LocalState, running_sessions
 from .summary import Observed, build_summary
 from .supervision import Supervised, free_port, pids, supervise
@@ -62,6 +64,7 @@ class LocalRun:
         self.desired: dict[str, str] = {}  # deploy name -> "Running"/"Stopped" as last seen
         self.undeployed: set[str] = set()  # removed with `sequence undeploy` during the session
         self.seen = Observed()
+        self.graphs = SessionGraphs(project)  # the file's [graph.*] blocks, submitted with --start
         self.started_at = time.time()
         self.state = LocalState(project.name, str(project.root), os.getpid(), log_dir=str(self.log_dir))
 
@@ -107,6 +110,20 @@ class LocalRun:
         self.state.edges = dict(self.edge_urls)
         self.state.processes = pids(self.processes())
         self.state.save()  # the CLI verbs find the session once its deployments exist
+        self._submit_graphs()
+
+    def _submit_graphs(self) -> None:
+        if not self.project.config.graph:
+            return
+        if not self.options.start:
+            self.console.print(
+                "[yellow]graphs are not submitted without --start: "
+                "`sequence graph submit NAME` submits one[/yellow]"
+            )
+            return
+        self.graphs.submit_all(self.coordinator_url, list(self.edges))
+        for name, why in self.graphs.errors.items():
+            self.console.print(f"[red]graph {name} not submitted: {why}[/red]")
 
     def _push_venue(self, venue: str) -> None:
         launch.push_venue(self.project, venue, self.edge_urls[venue], self.desired, self.undeployed)
@@ -157,11 +174,12 @@ class LocalRun:
         # keep the last topology while the coordinator restarts
         with CoordinatorClient(self.coordinator_url, timeout=2.0) as cc, contextlib.suppress(ApiError):
             self.seen.mesh = cc.topology(self.project.name).as_dict()
+        self.graphs.collect(self.coordinator_url)
 
     def view(self) -> Group:
         elapsed = time.time() - self.started_at
         snapshot = self.seen.snapshot
-        return session_view(
+        view = session_view(
             f"{self.project.name} — {elapsed:.0f}s",
             [snapshot[n] for n in self.state.deployments if n in snapshot],
             self.seen.mesh,
@@ -173,6 +191,7 @@ class LocalRun:
                 for sup in self.processes()
             ],
         )
+        return Group(view, *graph_lines(self.graphs.last)) if self.graphs.last else view
 
     def run(self) -> dict[str, Any]:
         deadline = time.monotonic() + self.options.duration if self.options.duration else None
@@ -243,6 +262,8 @@ class LocalRun:
         with contextlib.suppress(Exception):
             supervise(self.processes(), self.state)
             self.collect()
+        with contextlib.suppress(Exception):  # the status above is what the summary reports
+            self.graphs.cancel_running(self.coordinator_url)
         names = list(self.state.deployments)
         senders = [n for n in names if self.project.config.deploy[n].peers]
         others = [n for n in names if n not in senders]
@@ -258,6 +279,9 @@ class LocalRun:
             if sup is not None:
                 sup.stop()
         self.state.remove()
-        return build_summary(
+        summary = build_summary(
             self.project.name, self.started_at, interrupted, self.seen, self.processes(), self.log_dir
         )
+        summary["graphs"] = self.graphs.summary()
+        summary["graphs_cancelled_at_shutdown"] = self.graphs.cancelled_at_shutdown
+        return summary
