@@ -107,7 +107,9 @@ def graph() -> None:
 @click.option("--client-id", help="Client id (default: <project>/NAME; a JSON file's own client_id)")
 @coordinator_option
 @output_option
-def submit(graph_ref: str, file_path: Path, client_id: str | None, coordinator: str | None, output: str) -> None:
+def submit(
+    graph_ref: str, file_path: Path, client_id: str | None, coordinator: str | None, output: str
+) -> None:
     """Submit graph NAME of Sequence.toml, or the graph in FILE.json (its wire form). Submitting the
     client id of a running graph returns that graph: a retried submit never runs it twice."""
     as_file = Path(graph_ref)
@@ -184,7 +186,9 @@ def status(graph_ref: str, project_path: Path, coordinator: str | None, output: 
 @project_option
 @coordinator_option
 @output_option
-def cancel(graph_ref: str, reason: str | None, project_path: Path, coordinator: str | None, output: str) -> None:
+def cancel(
+    graph_ref: str, reason: str | None, project_path: Path, coordinator: str | None, output: str
+) -> None:
     """Cancel a graph: every open order is cancelled and the graph ends aborted."""
     api = _api(project_path, coordinator)
     _show(_call(api.cancel, resolve_id(api, graph_ref), reason), output)
@@ -227,4 +231,3 @@ def amend(
         raise click.UsageError("give at least one of --urgency, --max-slippage-bps, --horizon-ms")
     api = _api(project_path, coordinator)
     _show(_call(api.amend, resolve_id(api, graph_ref), node, amend_body), output)
-

@@ -50,7 +50,9 @@ def wait_venues(url: str, venues: list[str], timeout: float = VENUES_TIMEOUT_S) 
             if not missing:
                 return
         time.sleep(RETRY_S)
-    raise GraphSubmitError(f"edges not in the graph engine after {timeout:.0f}s: {', '.join(sorted(missing))}")
+    raise GraphSubmitError(
+        f"edges not in the graph engine after {timeout:.0f}s: {', '.join(sorted(missing))}"
+    )
 
 
 def submit(url: str, project: Project, name: str, timeout: float = PRICE_TIMEOUT_S) -> str:

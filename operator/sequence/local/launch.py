@@ -43,8 +43,10 @@ def coordinator_process(
     state dir, so a coordinator the supervisor restarts continues every graph (docs/graphs.md)."""
     return Supervised(
         "coordinator",
-        ["coordinator", "--port", str(api_port), "--mesh-port", str(mesh_port), "--bind", "127.0.0.1"]
-        + ["--state-dir", str(log_dir / "state" / "coordinator")],
+        [
+            *("coordinator", "--port", str(api_port), "--mesh-port", str(mesh_port), "--bind", "127.0.0.1"),
+            *("--state-dir", str(log_dir / "state" / "coordinator")),
+        ],
         f"http://127.0.0.1:{api_port}/healthz",
         log_dir / "coordinator.log",
         on_restart=on_restart,
@@ -63,7 +65,8 @@ def edge_process(
     config = project.config
     feed = config.venue[venue].feed if venue in config.venue else Feed()
     symbols = sorted(
-        {s for b in config.deploy.values() if b.venue == venue for s in b.symbols} | graph_symbols(project, venue)
+        {s for b in config.deploy.values() if b.venue == venue for s in b.symbols}
+        | graph_symbols(project, venue)
     )
     args = [
         "edge",
