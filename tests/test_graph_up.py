@@ -39,7 +39,7 @@ def graphs(run: UpSession) -> dict[str, dict[str, Any]]:
 
 
 def twap(run: UpSession) -> dict[str, Any]:
-    return graphs(run).get("graphs/twap", {}).get("nodes", {}).get("twap", {})
+    return dict(graphs(run).get("graphs/twap", {}).get("nodes", {}).get("twap", {}))
 
 
 def slices_done(node: dict[str, Any]) -> int:
