@@ -60,7 +60,8 @@ def test_the_recipes_run_under_sequence_up_and_the_summary_shows_each_graph(
 
     def done() -> bool:
         g = graphs(run)
-        return all(g[f"graphs/{n}"]["status"] == "completed" for n in ("twap", "hedge")) and tp_working(run)
+        finished = all(g.get(f"graphs/{n}", {}).get("status") == "completed" for n in ("twap", "hedge"))
+        return finished and tp_working(run)
 
     wait_until(done, 150, "the TWAP and the hedge completed, the bracket's exit working")
     summary = run.finish(terminate=True)
@@ -100,13 +101,13 @@ def test_coordinator_kill9_mid_twap_under_sequence_up_completes_10_slices_withou
 ) -> None:
     run = session(EXAMPLE, "--start")
     wait_until(lambda: 2 <= slices_done(twap(run)) <= 6, 120, "the TWAP part-way through")
-    graph_id = graphs(run)["graphs/twap"]["graph_id"]
+    graph_id = wait_until(lambda: graphs(run).get("graphs/twap", {}).get("graph_id"), 30, "the TWAP's id")
     old_pid = run.state()["processes"]["coordinator"]
     os.kill(old_pid, signal.SIGKILL)
 
     wait_until(lambda: run.state()["processes"]["coordinator"] != old_pid, 60, "the coordinator restarted")
     wait_until(lambda: twap(run).get("status") in FINISHED, 120, "the TWAP finished after the restart")
-    after = graphs(run)["graphs/twap"]
+    after = wait_until(lambda: graphs(run).get("graphs/twap"), 30, "the TWAP's status")
     assert after["graph_id"] == graph_id  # the same graph, reloaded from the journal
     assert after["status"] == "completed"
     node = after["nodes"]["twap"]
