@@ -84,7 +84,11 @@ class SessionGraphs:
     def submit_all(self, url: str, venues: list[str]) -> None:
         if not self.project.config.graph:
             return
-        wait_venues(url, venues)
+        try:
+            wait_venues(url, venues)
+        except GraphSubmitError as exc:  # every graph says why; the deployments run on
+            self.errors = {name: str(exc) for name in self.project.config.graph}
+            return
         for name in self.project.config.graph:
             try:
                 self.ids[name] = submit(url, self.project, name)
