@@ -74,7 +74,7 @@ def test_the_recipes_run_under_sequence_up_and_the_summary_shows_each_graph(
 
     node = shown["twap"]["nodes"]["twap"]
     assert shown["twap"]["status"] == "completed"
-    assert len(node["slices"]) == 10 and slices_done(node) == 10
+    assert len(node["slices"]) == 10  # what one slice leaves carries into the next
     assert node["filled_qty_1e8"] == node["target_qty_1e8"] == ONE_BTC
     assert sum(s["filled_qty_1e8"] for s in node["slices"]) == ONE_BTC
     assert {o["slice"] for o in node["orders"] if o["filled_qty_1e8"]} <= set(range(10))
@@ -88,8 +88,11 @@ def test_the_recipes_run_under_sequence_up_and_the_summary_shows_each_graph(
 
     bracket = shown["bracket"]["nodes"]
     assert bracket["entry"]["status"] == "completed"
+    # an exit is working: an order resting, or being moved to the venue with the better price
+    working = ("live", "pending_new", "pending_cancel")
     exits = [bracket["tp"], bracket["sl"]]
-    assert any(o["status"] == "live" for n in exits for o in n["orders"])  # an exit is working
+    assert any(n["status"] in ("active", "partial_fill") for n in exits)
+    assert any(o["status"] in working for n in exits for o in n["orders"])
     assert "bracket" in summary["graphs_cancelled_at_shutdown"]  # it was still running at the end
 
     # the coordinator journaled the graphs in the session's state dir
