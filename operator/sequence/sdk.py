@@ -15,6 +15,7 @@ from typing import Any
 
 from .client import ApiError, CoordinatorClient, EdgeClient, NotFound, Rejected, Unreachable
 from .local.state import LocalDeployment, LocalState, running_sessions
+from .sdk_graphs import GraphCalls
 
 
 class SequenceError(Exception):
@@ -66,7 +67,7 @@ METRIC_FIELDS = (
 )
 
 
-class Sequence:
+class Sequence(GraphCalls):
     """A connection to a running session (its edges and coordinator). Use `connect()`."""
 
     def __init__(self, session: LocalState | None, edges: dict[str, str], token: str | None) -> None:

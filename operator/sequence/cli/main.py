@@ -47,6 +47,7 @@ SUBCOMMANDS = {
     "watch": "sequence.cli.verbs:watch",
     "orders": "sequence.cli.verbs:orders",
     "trace": "sequence.cli.verbs:trace",
+    "graph": "sequence.cli.graph_cmd:graph",
     # the data plane's processes (what the images run)
     "edge": "sequence_edge.cli:edge",
     "coordinator": "sequence_coordinator.cli:coordinator",

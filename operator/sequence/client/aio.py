@@ -214,3 +214,6 @@ class AsyncCoordinatorClient(_AsyncClient):
         self, graph_id: str, node: str, amend: Mapping[str, Any] | g.AmendNodeRequest
     ) -> g.GraphStatusResponse:
         return await self._send(calls.graph_amend(graph_id, node, amend))
+
+    async def graph_engine(self) -> dict[str, Any]:
+        return await self._send(calls.graph_engine())

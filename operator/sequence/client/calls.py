@@ -298,3 +298,14 @@ def graph_amend(
         _model(g.GraphStatusResponse),
         body=request.model_dump(mode="json", exclude_none=True),
     )
+
+
+def graph_engine() -> Call[dict[str, Any]]:
+    """The engine's view: graphs, running, venues {venue: [edge_id]}, journal, counters."""
+    return Call("GET", "/v1/graphs-engine", _object)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value

@@ -209,3 +209,6 @@ class CoordinatorClient(_SyncClient):
         self, graph_id: str, node: str, amend: Mapping[str, Any] | g.AmendNodeRequest
     ) -> g.GraphStatusResponse:
         return self._send(calls.graph_amend(graph_id, node, amend))
+
+    def graph_engine(self) -> dict[str, Any]:
+        return self._send(calls.graph_engine())

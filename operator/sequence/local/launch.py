@@ -13,13 +13,14 @@ from ..models import Feed
 from ..project import Project
 from ..render.edge_spec import feed_args, push_body
 from ..render.render import algo_spec, resource_name
+from .graph_edges import graph_risk_args, graph_symbols, graph_venues
 from .state import LocalDeployment
 from .supervision import Supervised
 
 
 def venues(project: Project) -> list[str]:
-    """Venues that get an edge: those some deploy block uses."""
-    return sorted({block.venue for block in project.config.deploy.values()})
+    """Venues that get an edge: those some deploy block uses, and those the graphs trade on."""
+    return sorted({block.venue for block in project.config.deploy.values()} | graph_venues(project))
 
 
 def venue_table(project: Project) -> list[str]:
@@ -38,10 +39,14 @@ def check_bundles(project: Project) -> None:
 def coordinator_process(
     api_port: int, mesh_port: int, log_dir: Path, on_restart: Callable[[Supervised], None]
 ) -> Supervised:
-    """`sequence coordinator` on loopback (not started yet)."""
+    """`sequence coordinator` on loopback (not started yet). Its graph journal is in the session's
+    state dir, so a coordinator the supervisor restarts continues every graph (docs/graphs.md)."""
     return Supervised(
         "coordinator",
-        ["coordinator", "--port", str(api_port), "--mesh-port", str(mesh_port), "--bind", "127.0.0.1"],
+        [
+            *("coordinator", "--port", str(api_port), "--mesh-port", str(mesh_port), "--bind", "127.0.0.1"),
+            *("--state-dir", str(log_dir / "state" / "coordinator")),
+        ],
         f"http://127.0.0.1:{api_port}/healthz",
         log_dir / "coordinator.log",
         on_restart=on_restart,
@@ -59,7 +64,10 @@ def edge_process(
     """`sequence edge` for VENUE on loopback, joined to the coordinator (not started yet)."""
     config = project.config
     feed = config.venue[venue].feed if venue in config.venue else Feed()
-    symbols = sorted({s for b in config.deploy.values() if b.venue == venue for s in b.symbols})
+    symbols = sorted(
+        {s for b in config.deploy.values() if b.venue == venue for s in b.symbols}
+        | graph_symbols(project, venue)
+    )
     args = [
         "edge",
         "--venue",
@@ -80,6 +88,7 @@ def edge_process(
         # the trading journal: a restarted edge continues where it was (docs/operations.md)
         "--state-dir",
         str(log_dir / "state" / venue),
+        *graph_risk_args(project, venue),
     ]
     venue_block = config.venue.get(venue)
     if venue_block is not None and venue_block.allow_native:

@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
+from .graph_views import graph_lines
 from .supervision import Supervised
 from .views import status_table
 
@@ -157,4 +158,9 @@ def write_summary(summary: dict[str, Any], console: Console, json_path: str | No
         style = "yellow" if proc["restarts"] else "dim"
         why = ", ".join(f"{reason} {n}" for reason, n in (proc.get("restart_reasons") or {}).items())
         console.print(f"[{style}]{name}: {proc['restarts']} restart(s){f' ({why})' if why else ''}[/{style}]")
+    for line in graph_lines(summary.get("graphs") or {}):
+        console.print(line)
+    if summary.get("graphs_cancelled_at_shutdown"):
+        names = ", ".join(summary["graphs_cancelled_at_shutdown"])
+        console.print(f"[yellow]graphs still running when the session ended, cancelled: {names}[/yellow]")
     console.print(f"[dim]logs: {summary['logs']}[/dim]")

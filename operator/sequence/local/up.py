@@ -30,6 +30,8 @@ from sequence_wire.auth import TOKEN_ENV
 from ..client import ApiError, CoordinatorClient, EdgeClient
 from ..project import Project
 from . import launch
+from .graph_views import graph_lines
+from .graphs import SessionGraphs
 from .state import LocalState, running_sessions
 from .summary import Observed, build_summary
 from .supervision import Supervised, free_port, pids, supervise
@@ -62,6 +64,7 @@ class LocalRun:
         self.desired: dict[str, str] = {}  # deploy name -> "Running"/"Stopped" as last seen
         self.undeployed: set[str] = set()  # removed with `sequence undeploy` during the session
         self.seen = Observed()
+        self.graphs = SessionGraphs(project)  # the file's [graph.*] blocks, submitted with --start
         self.started_at = time.time()
         self.state = LocalState(
             project.name, str(project.root.resolve()), os.getpid(), log_dir=str(self.log_dir)
@@ -117,6 +120,20 @@ class LocalRun:
         count = f"{len(self.state.deployments)} deployment(s) on {len(self.edges)} edge(s)"
         self.progress(f"{self.project.name} is up: {count}")  # before the file: `--detach` relays it
         self.state.save()  # the CLI verbs find the session once its deployments exist
+        self._submit_graphs()
+
+    def _submit_graphs(self) -> None:
+        if not self.project.config.graph:
+            return
+        if not self.options.start:
+            self.console.print(
+                "[yellow]graphs are not submitted without --start: "
+                "`sequence graph submit NAME` submits one[/yellow]"
+            )
+            return
+        self.graphs.submit_all(self.coordinator_url, list(self.edges))
+        for name, why in self.graphs.errors.items():
+            self.console.print(f"[red]graph {name} not submitted: {why}[/red]")
 
     def progress(self, message: str) -> None:
         """One line on stderr while launching (plain text when it is not a terminal)."""
@@ -177,11 +194,12 @@ class LocalRun:
         # keep the last topology while the coordinator restarts
         with CoordinatorClient(self.coordinator_url, timeout=2.0) as cc, contextlib.suppress(ApiError):
             self.seen.mesh = cc.topology(self.project.name).as_dict()
+        self.graphs.collect(self.coordinator_url)
 
     def view(self) -> Group:
         elapsed = time.time() - self.started_at
         snapshot = self.seen.snapshot
-        return session_view(
+        view = session_view(
             f"{self.project.name} — {elapsed:.0f}s",
             [snapshot[n] for n in self.state.deployments if n in snapshot],
             self.seen.mesh,
@@ -193,6 +211,7 @@ class LocalRun:
                 for sup in self.processes()
             ],
         )
+        return Group(view, *graph_lines(self.graphs.last)) if self.graphs.last else view
 
     def run(self) -> dict[str, Any]:
         deadline = time.monotonic() + self.options.duration if self.options.duration else None
@@ -263,6 +282,8 @@ class LocalRun:
         with contextlib.suppress(Exception):
             supervise(self.processes(), self.state)
             self.collect()
+        with contextlib.suppress(Exception):  # the status above is what the summary reports
+            self.graphs.cancel_running(self.coordinator_url)
         names = list(self.state.deployments)
         senders = [n for n in names if self.project.config.deploy[n].peers]
         others = [n for n in names if n not in senders]
@@ -278,6 +299,9 @@ class LocalRun:
             if sup is not None:
                 sup.stop()
         self.state.remove()
-        return build_summary(
+        summary = build_summary(
             self.project.name, self.started_at, interrupted, self.seen, self.processes(), self.log_dir
         )
+        summary["graphs"] = self.graphs.summary()
+        summary["graphs_cancelled_at_shutdown"] = self.graphs.cancelled_at_shutdown
+        return summary
