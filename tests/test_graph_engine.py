@@ -526,3 +526,22 @@ def test_amend_applies_to_a_pending_node_and_refuses_a_finished_one() -> None:
     with pytest.raises(GraphStateError, match="node 'parent' is completed") as info:
         engine.amend_node(gid, "parent", {"urgency": "low"})
     assert info.value.http_status == 409
+
+
+def test_a_resting_limit_stays_on_its_venue_while_the_best_touch_flips() -> None:
+    engine, venues, clock = setup()
+    market(venues, 100.0)
+    venues.quote("coinbase", "ETH-USD", 99.99, 100.01)
+    take_profit = node("sell", "ETH-USD", 1.0, policy="sor", limit_price=103.0)
+    engine.submit({"nodes": {"tp": take_profit}})
+    (first,) = venues.open_orders("ETH-USD")
+    for bid in (100.02, 99.98, 100.03, 99.97):  # the best bid flips between the two venues
+        venues.quote("kraken" if bid > 100 else "coinbase", "ETH-USD", bid, bid + 0.02)
+        run_for(engine, venues, clock, 300)
+    assert [o.cid for o in venues.open_orders("ETH-USD")] == [first.cid]  # never moved
+    assert len(venues.placed) == 1
+    venues.quote("coinbase", "ETH-USD", 103.5, 103.6)  # now it would fill at coinbase: it moves
+    run_for(engine, venues, clock, 300)
+    assert venues.placed[-1].venue == "coinbase" and engine.status(engine.list_graphs().graphs[0].graph_id).nodes[
+        "tp"
+    ].filled_qty_1e8 == px(1.0)

@@ -82,6 +82,13 @@ def _bound(side: str, price: int, *limits: int | None) -> int:
     return price
 
 
+def _reaches(side: str, price_1e8: int, far_1e8: int | None) -> bool:
+    """Whether an order at PRICE is marketable against the far touch FAR."""
+    if not far_1e8:
+        return False
+    return far_1e8 <= price_1e8 if side == "buy" else far_1e8 >= price_1e8
+
+
 def choose_venue(
     spec: GraphNode, market: Market, sandbox: bool, current: str | None
 ) -> tuple[str | None, Touch]:
@@ -140,7 +147,13 @@ def plan(
         fraction = (now_ms - sl.start_ms) / span
     a = aggression(node.urgency, spec.policy, fraction, limit is not None)
     if fraction is None and limit is not None and spec.policy not in ("passive", "aggressive"):
-        return Plan(venue, _bound(side, limit, cap), "gtc", False)
+        price = _bound(side, limit, cap)
+        if current_venue is not None and venue != current_venue and not _reaches(side, price, far):
+            # A resting limit moves only to a venue where it would fill now: following the
+            # best touch while it rests away from the market is cancel/replace churn for nothing.
+            if market.eligible(current_venue, spec.symbol, sandbox):
+                venue = current_venue
+        return Plan(venue, price, "gtc", False)
     if not near and not far:
         return None if limit is None else Plan(venue, _bound(side, limit, cap), "gtc", False)
     near = near or far
