@@ -1,6 +1,7 @@
 """Sequence on Kubernetes: Sequence.toml model, render, operator, CLI and local runtime.
 
-`import sequence; seq = sequence.connect()` is the Python SDK (sequence/sdk.py, docs/sdk.md).
+`import sequence; seq = sequence.connect()` is the Python SDK (sequence/sdk.py, docs/sdk.md);
+`sequence.aio` is its asyncio twin.
 Its names are loaded on first use, so importing the package stays cheap for the CLI and the
 data plane.
 """
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from . import aio as aio
     from .sdk import Deployment as Deployment
     from .sdk import DeploymentEdge as DeploymentEdge
     from .sdk import Sequence as Sequence
@@ -19,10 +21,14 @@ if TYPE_CHECKING:
     from .sdk import connect as connect
 
 _SDK_NAMES = ("connect", "Deployment", "DeploymentEdge", "Sequence", "SequenceError")
-__all__ = ["__version__", *_SDK_NAMES]
+__all__ = ["__version__", "aio", *_SDK_NAMES]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "aio":  # `sequence.aio`, the asyncio twin
+        from importlib import import_module
+
+        return import_module(".aio", __name__)
     if name in _SDK_NAMES:
         from . import sdk
 

@@ -424,3 +424,16 @@ def load_project(path: str | Path = ".", *, check_files: bool = True) -> Project
         for loc, msg in project_warnings(config)
     )
     return Project(file_path, config, bundles, warnings)
+
+
+def project_identity(path: str | Path = ".") -> tuple[str | None, str | None]:
+    """(name, namespace) of the project at PATH, or (None, None) when there is no valid one (the
+    CLI verbs and `sequence.connect()` pick their target with it)."""
+    file = resolve_path(path)
+    if not file.is_file():
+        return None, None
+    try:
+        project = load_project(file, check_files=False)
+    except ConfigError:
+        return None, None
+    return project.name, project.config.project.namespace

@@ -16,8 +16,10 @@ from ..client import ApiError
 from ..cluster import ClusterTarget
 from ..local.state import running_sessions
 from ..local.target import LocalTarget, TargetError
-from ..project import ConfigError, load_project, resolve_path
+from ..project import project_identity
 from .common import Context
+
+__all__ = ["Target", "call", "mesh_or_none", "project_identity", "project_option", "resolve_target"]
 
 Target = LocalTarget | ClusterTarget
 
@@ -30,18 +32,6 @@ project_option = click.option(
     type=click.Path(path_type=Path),
     help="Sequence.toml (or its directory) naming the project",
 )
-
-
-def project_identity(path: Path) -> tuple[str | None, str | None]:
-    """(name, namespace) of the project at PATH, or (None, None) when there is none."""
-    file = resolve_path(path)
-    if not file.is_file():
-        return None, None
-    try:
-        project = load_project(file, check_files=False)
-    except ConfigError:
-        return None, None
-    return project.name, project.config.project.namespace
 
 
 def resolve_target(project_path: Path) -> Target:

@@ -39,6 +39,7 @@ class LocalState:
     processes: dict[str, int] = field(default_factory=dict)  # "coordinator", "edge/<venue>" -> pid
     restarts: dict[str, dict[str, int]] = field(default_factory=dict)  # process -> {"exited"/"hung": n}
     token_file: str = ""  # the session's bearer token (mode 0600), docs/security.md
+    api_url: str = ""  # the session's own API (`GET /v1/algos`, session_api.py)
 
     @property
     def path(self) -> Path:

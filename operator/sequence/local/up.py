@@ -30,6 +30,7 @@ from sequence_wire.auth import TOKEN_ENV
 from ..client import ApiError, CoordinatorClient, EdgeClient
 from ..project import Project
 from . import launch
+from .session_api import SessionApi
 from .state import LocalState, running_sessions
 from .summary import Observed, build_summary
 from .supervision import Supervised, free_port, pids, supervise
@@ -56,6 +57,7 @@ class LocalRun:
         self.console = console or Console(stderr=True)
         self.log_dir = Path(tempfile.mkdtemp(prefix=f"sequence-{project.name}-"))
         self.coordinator: Supervised | None = None
+        self.api: SessionApi | None = None  # GET /v1/algos (session_api.py)
         self.edges: dict[str, Supervised] = {}
         self.edge_urls: dict[str, str] = {}
         self.coordinator_url = ""
@@ -105,6 +107,8 @@ class LocalRun:
             self._push_venue(venue)
         self.state.coordinator_url = self.coordinator_url
         self.state.edges = dict(self.edge_urls)
+        self.api = SessionApi(self.state.path, self.state.token())
+        self.state.api_url = self.api.url
         self.state.processes = pids(self.processes())
         self.state.save()  # the CLI verbs find the session once its deployments exist
 
@@ -254,6 +258,8 @@ class LocalRun:
             self._remove(name)
         with contextlib.suppress(Exception):  # the drop counters after the last messages
             self.collect()
+        if self.api is not None:
+            self.api.close()
         for sup in [*self.edges.values(), self.coordinator]:
             if sup is not None:
                 sup.stop()
