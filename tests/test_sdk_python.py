@@ -108,7 +108,16 @@ def test_the_lifecycle_and_the_legacy_calls_against_a_session(run: UpSession) ->
 
 def _same_rows(served: list[dict[str, Any]], returned: list[dict[str, Any]]) -> bool:
     """The same rows, counters aside (the algorithm trades between the two reads)."""
-    moving = {"orders", "open_orders", "fills", "rejects", "position", "realized_pnl", "unrealized_pnl", "fees"}
+    moving = {
+        "orders",
+        "open_orders",
+        "fills",
+        "rejects",
+        "position",
+        "realized_pnl",
+        "unrealized_pnl",
+        "fees",
+    }
     return [{k: v for k, v in r.items() if k not in moving} for r in served] == [
         {k: v for k, v in r.items() if k not in moving} for r in returned
     ] and all(set(a) == set(b) for a, b in zip(served, returned, strict=True))
@@ -173,7 +182,9 @@ def test_connect_without_a_session_or_a_cluster_says_how_to_start(
     monkeypatch.setenv("SEQUENCE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    with pytest.raises(sequence.SequenceError, match="project 'market-maker' is not running locally; cluster:"):
+    with pytest.raises(
+        sequence.SequenceError, match="project 'market-maker' is not running locally; cluster:"
+    ):
         sequence.connect(project=MARKET_MAKER)
     with pytest.raises(sequence.SequenceError, match="start it with `sequence up`"):
         sequence.connect(project=MARKET_MAKER, target="local")
