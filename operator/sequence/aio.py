@@ -20,11 +20,23 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .client import ApiError, AsyncEdgeClient
+from .client import AsyncEdgeClient
 from .local.state import LocalState
-from .local.target import TargetError
 from .sdk import WAIT_S, resolve
-from .sdk_core import Blocking, Deployment, DeploymentEdge, Http, Local, Logs, Op, Pause, SequenceError
+from .sdk_core import (
+    Blocking,
+    Deployment,
+    DeploymentEdge,
+    Done,
+    Http,
+    Local,
+    Logs,
+    Op,
+    Pause,
+    SequenceError,
+    advance,
+    handed_back,
+)
 from .sdk_ops import Operations
 
 __all__ = ["Deployment", "DeploymentEdge", "Sequence", "SequenceError", "connect"]
@@ -35,21 +47,14 @@ T = TypeVar("T")
 async def run(op: Op[T], token: str | None) -> T:
     """Run OP: every step it yields is awaited here, its answer (or its error) sent back in."""
     answer: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = op.throw(error) if error is not None else op.send(answer)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+    error: Exception | None = None
+    while not isinstance(step := advance(op, answer, error), Done):
         answer, error = None, None
         try:
             answer = await _do(step, token)
-        except (ApiError, TargetError) as exc:
-            error = exc
         except Exception as exc:
-            if not isinstance(step, Blocking):
-                raise
-            error = exc
+            error = handed_back(step, exc)
+    return step.value  # type: ignore[no-any-return]
 
 
 async def _do(step: Any, token: str | None) -> Any:

@@ -18,7 +18,20 @@ from .cluster import ClusterTarget
 from .local.state import LocalState, running_sessions
 from .local.target import TargetError
 from .project import project_identity
-from .sdk_core import Blocking, Deployment, DeploymentEdge, Http, Local, Logs, Op, Pause, SequenceError
+from .sdk_core import (
+    Blocking,
+    Deployment,
+    DeploymentEdge,
+    Done,
+    Http,
+    Local,
+    Logs,
+    Op,
+    Pause,
+    SequenceError,
+    advance,
+    handed_back,
+)
 from .sdk_ops import METRIC_FIELDS, Operations
 
 __all__ = ["METRIC_FIELDS", "Deployment", "DeploymentEdge", "Sequence", "SequenceError", "connect"]
@@ -31,21 +44,14 @@ def run(op: Op[T], token: str | None) -> T:
     """Run OP with the blocking clients: every step it yields is done here, its answer (or its
     error) sent back in."""
     answer: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = op.throw(error) if error is not None else op.send(answer)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+    error: Exception | None = None
+    while not isinstance(step := advance(op, answer, error), Done):
         answer, error = None, None
         try:
             answer = _do(step, token)
-        except (ApiError, TargetError) as exc:
-            error = exc
         except Exception as exc:
-            if not isinstance(step, Blocking):
-                raise
-            error = exc
+            error = handed_back(step, exc)
+    return step.value  # type: ignore[no-any-return]
 
 
 def _do(step: Any, token: str | None) -> Any:

@@ -22,6 +22,7 @@ from sequence_wire.algos import algo_rows
 from .client import ApiError, NotFound, Rejected, Unreachable, calls
 from .client.calls import Call
 from .local.state import LocalDeployment, LocalState
+from .local.target import TargetError
 
 T = TypeVar("T")
 
@@ -111,6 +112,27 @@ class Pause:
 
 Step = Http | Logs | Blocking | Pause
 Op = Generator[Step, Any, T]
+
+
+@dataclass(frozen=True)
+class Done:
+    value: Any
+
+
+def advance(op: Op[Any], answer: Any, error: BaseException | None) -> Step | Done:
+    """Hand the last step's answer (or error) to OP: its next step, or Done with its result."""
+    try:
+        return op.throw(error) if error is not None else op.send(answer)
+    except StopIteration as done:
+        return Done(done.value)
+
+
+def handed_back(step: Step, exc: Exception) -> Exception:
+    """EXC of STEP, to throw into the operation: a control-API or target failure, or any error of
+    a blocking Kubernetes call (the operation words it). Anything else is a bug: raised as is."""
+    if isinstance(exc, (ApiError, TargetError)) or isinstance(step, Blocking):
+        return exc
+    raise exc
 
 
 # ---------------------------------------------------------------- where a connection points
