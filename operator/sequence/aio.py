@@ -21,7 +21,6 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from .client import AsyncEdgeClient
-from .local.state import LocalState
 from .sdk import WAIT_S, resolve
 from .sdk_core import (
     Blocking,
@@ -29,7 +28,6 @@ from .sdk_core import (
     DeploymentEdge,
     Done,
     Http,
-    Local,
     Logs,
     Op,
     Pause,
@@ -37,7 +35,7 @@ from .sdk_core import (
     advance,
     handed_back,
 )
-from .sdk_ops import Operations
+from .sdk_ops import Connection
 
 __all__ = ["Deployment", "DeploymentEdge", "Sequence", "SequenceError", "connect"]
 
@@ -72,21 +70,8 @@ async def _do(step: Any, token: str | None) -> Any:
     raise TypeError(f"unknown step {step!r}")
 
 
-class Sequence:
+class Sequence(Connection):
     """`sequence.Sequence` for asyncio: the same calls, awaited. Use `await sequence.aio.connect()`."""
-
-    def __init__(self, ops: Operations, token: str | None = None) -> None:
-        self.ops = ops
-        self.token = token
-
-    @property
-    def target(self) -> str:
-        """ "local" or "cluster"."""
-        return self.ops.kind
-
-    @property
-    def session(self) -> LocalState | None:
-        return self.ops.where.session if isinstance(self.ops.where, Local) else None
 
     async def _run(self, op: Op[T]) -> T:
         return await run(op, self.token)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from .client import ApiError, EdgeClient
 from .cluster import ClusterTarget
-from .local.state import LocalState, running_sessions
+from .local.state import running_sessions
 from .local.target import TargetError
 from .project import project_identity
 from .sdk_core import (
@@ -32,7 +32,7 @@ from .sdk_core import (
     advance,
     handed_back,
 )
-from .sdk_ops import METRIC_FIELDS, Operations
+from .sdk_ops import METRIC_FIELDS, Connection, Operations
 
 __all__ = ["METRIC_FIELDS", "Deployment", "DeploymentEdge", "Sequence", "SequenceError", "connect"]
 
@@ -69,27 +69,9 @@ def _do(step: Any, token: str | None) -> Any:
     raise TypeError(f"unknown step {step!r}")
 
 
-class Sequence:
+class Sequence(Connection):
     """A connection to a running session (its edges and coordinator) or a cluster namespace. Use
     `connect()`. Deployment NAMEs are deploy_algo's (or a deploy block's) names, or their ids."""
-
-    def __init__(self, ops: Operations, token: str | None = None) -> None:
-        self.ops = ops
-        self.token = token
-
-    @property
-    def target(self) -> str:
-        """ "local" or "cluster"."""
-        return self.ops.kind
-
-    @property
-    def session(self) -> LocalState | None:
-        return self.ops.where.session if isinstance(self.ops.where, Local) else None
-
-    @property
-    def edges(self) -> dict[str, str]:
-        """venue -> edge control API URL (locally)."""
-        return dict(self.ops.where.edges) if isinstance(self.ops.where, Local) else {}
 
     def _run(self, op: Op[T]) -> T:
         return run(op, self.token)

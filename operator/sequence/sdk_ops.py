@@ -12,6 +12,7 @@ from typing import Any
 from . import sdk_cluster as kube
 from .client import calls
 from .cluster import ClusterTarget
+from .local.state import LocalState
 from .local.target import TargetError
 from .sdk_core import METRIC_FIELDS as METRIC_FIELDS
 from .sdk_core import (
@@ -259,3 +260,26 @@ def _summed_metrics(row: dict[str, Any], statuses: list[dict[str, Any]]) -> dict
         else {s["edge_id"]: s.get("tick_to_order_ns") for s in statuses}
     )
     return summed
+
+
+class Connection:
+    """What both twins hold: the operations and the token they send."""
+
+    def __init__(self, ops: Operations, token: str | None = None) -> None:
+        self.ops = ops
+        self.token = token
+
+    @property
+    def target(self) -> str:
+        """ "local" or "cluster"."""
+        return self.ops.kind
+
+    @property
+    def session(self) -> LocalState | None:
+        """The `sequence up` session (locally), else None."""
+        return self.ops.where.session if isinstance(self.ops.where, Local) else None
+
+    @property
+    def edges(self) -> dict[str, str]:
+        """venue -> edge control API URL (locally), else empty."""
+        return dict(self.ops.where.edges) if isinstance(self.ops.where, Local) else {}
