@@ -145,6 +145,13 @@ def test_the_session_api_wants_the_token_and_names_its_one_route(run: UpSession)
     assert (row["symbol"], row["name"], row["deployment_id"]) == ("BTC-USD", "mm", "market-maker-mm"), row
     assert row["state"] in ("Loaded", "Stopped") and row["edges"] == [row["edges"][0]], row
 
+    # one edge by URL: the same rows, built by the SDK from the edge's statuses (ids for names)
+    edge = sequence.connect(url=run.edge("kraken"), token=run.token())
+    assert edge.target == "local" and edge.session is None and set(edge.edges) == {"kraken"}
+    [direct] = edge.algos()
+    assert {**direct, "name": "mm"} == row, (direct, row)
+    assert direct["name"] == "market-maker-mm"
+
 
 @pytest.mark.slow
 def test_the_async_twin_has_the_same_calls_and_shapes(run: UpSession) -> None:

@@ -119,3 +119,60 @@ def test_a_script_deploys_runs_and_undeploys_through_the_custom_resources(
     assert f"no AlgoDeployment 'sdk' in namespace {cluster.namespace}" in out["gone"], out["gone"]
     assert kube.get("AlgoDeployment", algo) is None
     assert edge.deployment(dep["deployment_id"]) is None  # the finalizer removed it from the edge
+    kube.delete("VenueEdge", "kraken")  # the next test's venue has its own edge only
+    kube.wait_gone("VenueEdge", "kraken")
+
+
+ASYNC_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from pathlib import Path
+    import sequence.aio
+
+    async def main():
+        project, namespace = sys.argv[1], sys.argv[2]
+        seq = await sequence.aio.connect(project=project, namespace=namespace, target="cluster")
+        wasm = Path(project, "mm.wasm").read_bytes()
+        dep = await seq.deploy_algo("aio", wasm, ["BTC-USD"], risk={"max_order_qty": 0.05})
+        status, rows = await asyncio.gather(seq.algo_status("aio"), seq.algos())
+        started = await seq.algo_start("aio")
+        undeployed = await seq.algo_undeploy("aio")
+        return {"deployment": {k: v for k, v in vars(dep).items() if k != "edges"}, "status": status,
+                "rows": rows, "started": started["state"], "undeployed": undeployed["name"]}
+
+    print(json.dumps(asyncio.run(main())))
+    """
+)
+
+
+def test_the_async_twin_against_the_cluster(
+    cluster: Cluster, kube: Kube, edges: Callable[..., Edge], tmp_path: Path
+) -> None:
+    edge = edges("kraken")
+    name = unique("aio")
+    shutil.copy(EXAMPLES / "market-maker" / "market_maker.wasm", tmp_path / "mm.wasm")
+    (tmp_path / "Sequence.toml").write_text(f'[project]\nname = "{name}"\n')
+    venue = venue_edge(f"kraken-{name}", "kraken", external=[edge.endpoint])
+    venue["metadata"]["labels"] = {"sequence.dev/project": name}
+    kube.create(venue)
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "SEQUENCE_TOKEN"},
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "SEQUENCE_STATE_DIR": str(tmp_path / "no-sessions"),
+    }
+    script = subprocess.run(
+        [sys.executable, "-c", ASYNC_SCRIPT, str(tmp_path), cluster.namespace],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert script.returncode == 0, script.stderr
+    out = json.loads(script.stdout)
+    dep = out["deployment"]
+    assert dep["deployment_id"] == f"{cluster.namespace}.{name}-aio" and dep["status"] == "Stopped", dep
+    assert dep["pushed_to"] == dep["capable_edges"] and len(dep["pushed_to"]) == 1, dep
+    assert out["status"]["state"] == "Stopped" and out["status"]["pushed_to"] == 1, out["status"]
+    assert [(r["symbol"], r["name"]) for r in out["rows"]] == [("BTC-USD", "aio")], out["rows"]
+    assert out["started"] == "Running" and out["undeployed"] == f"{name}-aio"
+    assert kube.get("AlgoDeployment", f"{name}-aio") is None
