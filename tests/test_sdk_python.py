@@ -197,3 +197,47 @@ def test_connect_without_a_session_or_a_cluster_says_how_to_start(
         sequence.connect(project=MARKET_MAKER, target="local")
     with pytest.raises(sequence.SequenceError, match="target must be auto, local or cluster"):
         sequence.connect(target="remote")
+
+
+def _edge_status(edge_id: str, dep_id: str, symbols: list[str], state: str, **counters: Any) -> Any:
+    from sequence_wire.edge_api import DeploymentStatus
+
+    return DeploymentStatus.model_validate(
+        {
+            "deployment_id": dep_id,
+            "edge_id": edge_id,
+            "venue": "kraken",
+            "symbols": symbols,
+            "state": state,
+            "bundle_sha256": "0" * 64,
+            "size_bytes": 1,
+            "capabilities": [],
+            **counters,
+        }
+    )
+
+
+def test_the_algos_rows_sum_edges_and_split_symbols() -> None:
+    from sequence_wire.algos import AlgoEdgeRow, algo_rows
+
+    statuses = [
+        _edge_status("e1", "mm", ["BTC-USD"], "Running", orders=3, fills=1, position={"BTC-USD": 0.5}),
+        _edge_status("e2", "mm", ["BTC-USD"], "Stopped", orders=4, fills=2, position={"BTC-USD": -0.2}),
+        _edge_status("e1", "pair", ["ETH-USD", "BTC-USD"], "Running", orders=7, position={"ETH-USD": 2.0}),
+    ]
+    rows = [r.to_json() for r in algo_rows(statuses, {"mm": "maker"})]
+    assert [(r["symbol"], r["deployment_id"], r["name"]) for r in rows] == [
+        ("BTC-USD", "mm", "maker"),
+        ("BTC-USD", "pair", "pair"),  # no name known: the id
+        ("ETH-USD", "pair", "pair"),
+    ]
+    mm = rows[0]
+    assert (mm["orders"], mm["fills"], mm["edges"], mm["state"]) == (7, 3, ["e1", "e2"], "Running, Stopped")
+    assert mm["position"] == pytest.approx(0.3)
+    assert rows[1]["position"] == 0.0 and rows[2]["position"] == 2.0  # each row: its own symbol
+    per_edge = algo_rows(statuses, {"mm": "maker"}, per_edge=True)
+    assert all(isinstance(r, AlgoEdgeRow) for r in per_edge)
+    assert [(r.symbol, r.deployment_id, r.edge_id, r.orders) for r in per_edge][:2] == [
+        ("BTC-USD", "mm", "e1", 3),
+        ("BTC-USD", "mm", "e2", 4),
+    ]
