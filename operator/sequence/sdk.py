@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from .client import ApiError, EdgeClient
 from .cluster import ClusterTarget
-from .local.state import running_sessions
+from .local.state import SeveralSessions, session_of
 from .local.target import TargetError
 from .project import project_identity
 from .sdk_core import (
@@ -200,15 +200,13 @@ def resolve(
     name, project_ns = project_identity(project)
     why = ""
     if target != "cluster":
-        sessions = running_sessions()
-        mine = [s for s in sessions if s.project == name] if name else sessions
-        if len(mine) == 1:
-            session = mine[0]
+        try:
+            session, why = session_of(name)
+        except SeveralSessions as exc:
+            raise SequenceError(f"several sessions run ({exc}): pass project=") from None
+        if session is not None:
             session_token = token or session.token()
             return Operations(Local(session, dict(session.edges), session_token)), session_token
-        if len(mine) > 1:
-            raise SequenceError(f"several sessions ({', '.join(s.project for s in mine)}): pass project=")
-        why = f"project {name!r} is not running locally" if name else "no running session"
         if target == "local":
             raise SequenceError(f"{why}: start it with `sequence up`")
     try:

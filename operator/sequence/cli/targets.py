@@ -14,7 +14,7 @@ import click
 
 from ..client import ApiError
 from ..cluster import ClusterTarget
-from ..local.state import running_sessions
+from ..local.state import SeveralSessions, session_of
 from ..local.target import LocalTarget, TargetError
 from ..project import project_identity
 from .common import Context
@@ -41,17 +41,17 @@ def resolve_target(project_path: Path) -> Target:
     name, namespace = project_identity(project_path)
     local_error = ""
     if mode != "cluster":
-        sessions = running_sessions()
-        mine = [s for s in sessions if s.project == name] if name else sessions
-        if len(mine) == 1:
-            return LocalTarget(mine[0])
-        if name:
-            local_error = f"project {name!r} is not running locally (start it with `sequence up`)"
-        elif not sessions:
-            local_error = "no running project (start one with `sequence up [PATH]`)"
-        else:
-            names = ", ".join(s.project for s in sessions)
-            raise click.ClickException(f"several projects are running ({names}): pick one with --project")
+        try:
+            session, why = session_of(name)
+        except SeveralSessions as exc:
+            raise click.ClickException(
+                f"several projects are running ({exc}): pick one with --project"
+            ) from None
+        if session is not None:
+            return LocalTarget(session)
+        local_error = (
+            f"{why} (start it with `sequence up`)" if name else f"{why} (start one with `sequence up [PATH]`)"
+        )
         if mode == "local":
             raise click.ClickException(local_error)
     try:
