@@ -268,16 +268,13 @@ class Connection:
     def __init__(self, ops: Operations, token: str | None = None) -> None:
         self.ops = ops
         self.token = token
+        # the `sequence up` session (locally), else None: its project and file (mixins read it)
+        self.session: LocalState | None = ops.where.session if isinstance(ops.where, Local) else None
 
     @property
     def target(self) -> str:
         """ "local" or "cluster"."""
         return self.ops.kind
-
-    @property
-    def session(self) -> LocalState | None:
-        """The `sequence up` session (locally), else None."""
-        return self.ops.where.session if isinstance(self.ops.where, Local) else None
 
     @property
     def edges(self) -> dict[str, str]:
