@@ -542,6 +542,6 @@ def test_a_resting_limit_stays_on_its_venue_while_the_best_touch_flips() -> None
     assert len(venues.placed) == 1
     venues.quote("coinbase", "ETH-USD", 103.5, 103.6)  # now it would fill at coinbase: it moves
     run_for(engine, venues, clock, 300)
-    assert venues.placed[-1].venue == "coinbase" and engine.status(engine.list_graphs().graphs[0].graph_id).nodes[
-        "tp"
-    ].filled_qty_1e8 == px(1.0)
+    assert venues.placed[-1].venue == "coinbase" and engine.status(
+        engine.list_graphs().graphs[0].graph_id
+    ).nodes["tp"].filled_qty_1e8 == px(1.0)

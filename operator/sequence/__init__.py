@@ -1,6 +1,7 @@
 """Sequence on Kubernetes: Sequence.toml model, render, operator, CLI and local runtime.
 
-`import sequence; seq = sequence.connect()` is the Python SDK (sequence/sdk.py, docs/sdk.md).
+`import sequence; seq = sequence.connect()` is the Python SDK (sequence/sdk.py, docs/sdk.md);
+`sequence.aio` is its asyncio twin.
 Its names are loaded on first use, so importing the package stays cheap for the CLI and the
 data plane.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__
 
 if TYPE_CHECKING:
     from sequence_wire.graph_builder import FailureAction as FailureAction
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from sequence_wire.graph_builder import Trigger as Trigger
     from sequence_wire.graph_builder import Urgency as Urgency
 
+    from . import aio as aio
     from .sdk import Deployment as Deployment
     from .sdk import DeploymentEdge as DeploymentEdge
     from .sdk import Sequence as Sequence
@@ -29,10 +31,14 @@ if TYPE_CHECKING:
 _SDK_NAMES = ("connect", "Deployment", "DeploymentEdge", "Sequence", "SequenceError")
 # the execution-graph builder's pieces: `seq.graph().node("spot", Node.buy(...))` (docs/graphs.md)
 _GRAPH_NAMES = ("FailureAction", "Node", "Policy", "Sizing", "Trigger", "Urgency")
-__all__ = ["__version__", *_SDK_NAMES, *_GRAPH_NAMES, "SequenceGraphError"]
+__all__ = ["__version__", "aio", *_SDK_NAMES, *_GRAPH_NAMES, "SequenceGraphError"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "aio":  # `sequence.aio`, the asyncio twin
+        from importlib import import_module
+
+        return import_module(".aio", __name__)
     if name in _SDK_NAMES:
         from . import sdk
 

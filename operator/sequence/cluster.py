@@ -176,32 +176,7 @@ class ClusterTarget:
         ]
         if not items:
             raise TargetError(f"no MeshGroup for {self.project} in namespace {self.namespace}")
-        group = items[0]
-        status = group.get("status") or {}
-        return {
-            "mesh_group": group["metadata"]["name"],
-            "instances": [
-                {
-                    "mesh_id": i.get("meshId"),
-                    "edge_id": i.get("edgeId"),
-                    "label": i.get("label"),
-                    "venue": i.get("venue"),
-                    "deployment": i.get("deployment"),
-                }
-                for i in status.get("instances") or []
-            ],
-            "links": [
-                {
-                    "from": link.get("from"),
-                    "to": link.get("to"),
-                    "messages": link.get("messages", 0),
-                    "drops": link.get("drops", 0),
-                    "p50_us": link.get("p50Us"),
-                    "p99_us": link.get("p99Us"),
-                }
-                for link in status.get("links") or []
-            ],
-        }
+        return group_shape(items[0])
 
     # ------------------------------------------------------------------ edge access
 
@@ -290,6 +265,35 @@ class ClusterTarget:
                     body = response.json() if hasattr(response, "json") else json.loads(response.data)
                     return dict(body)
         raise TargetError(f"order {order_ref} not found on any edge in namespace {self.namespace}")
+
+
+def group_shape(group: dict[str, Any]) -> dict[str, Any]:
+    """A MeshGroup's status as the coordinator's topology: mesh_group, instances, links."""
+    status = group.get("status") or {}
+    return {
+        "mesh_group": group["metadata"]["name"],
+        "instances": [
+            {
+                "mesh_id": i.get("meshId"),
+                "edge_id": i.get("edgeId"),
+                "label": i.get("label"),
+                "venue": i.get("venue"),
+                "deployment": i.get("deployment"),
+            }
+            for i in status.get("instances") or []
+        ],
+        "links": [
+            {
+                "from": link.get("from"),
+                "to": link.get("to"),
+                "messages": link.get("messages", 0),
+                "drops": link.get("drops", 0),
+                "p50_us": link.get("p50Us"),
+                "p99_us": link.get("p99Us"),
+            }
+            for link in status.get("links") or []
+        ],
+    }
 
 
 def namespace_token(api_client: Any, namespace: str) -> str:

@@ -424,3 +424,29 @@ def load_project(path: str | Path = ".", *, check_files: bool = True) -> Project
         for loc, msg in project_warnings(config)
     )
     return Project(file_path, config, bundles, warnings)
+
+
+def project_identity(path: str | Path = ".") -> tuple[str | None, str | None]:
+    """(name, namespace) of the project at PATH, or (None, None) when there is none. A file that
+    does not validate still names its project (a venues-only file, to deploy from Python, has no
+    deploy block): the CLI verbs and `sequence.connect()` pick their target with it."""
+    file = resolve_path(path)
+    if not file.is_file():
+        return None, None
+    try:
+        project = load_project(file, check_files=False)
+    except ConfigError:
+        pass
+    else:
+        return project.name, project.config.project.namespace
+    try:
+        table = _parse(_read_text(file, str(file)), str(file)).get("project")
+    except ConfigError:
+        return None, None
+    if not isinstance(table, dict):
+        return default_project_name(file.parent), None
+    name, namespace = table.get("name"), table.get("namespace")
+    return (
+        name if isinstance(name, str) else default_project_name(file.parent),
+        namespace if isinstance(namespace, str) else None,
+    )

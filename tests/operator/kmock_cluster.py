@@ -113,9 +113,10 @@ class SequenceKubernetes(kmock.KubernetesEmulator, _DirectDispatch):
                 creationTimestamp=_now(),
             )
             self.objects[request.resource, request.namespace, request.name] = body
-            return aiohttp.web.json_response(
-                self.objects[request.resource, request.namespace, request.name].raw
-            )
+            raw_obj = self.objects[request.resource, request.namespace, request.name].raw
+            # ...and tells the watchers, as a create does (the operator reacts to it at once)
+            await self._buses[request.resource].put({"type": "ADDED", "object": raw_obj})
+            return aiohttp.web.json_response(raw_obj)
         if request.resource is not None and isinstance(request.data, (dict, list)):
             try:
                 self._add_bookkeeping(request)

@@ -148,11 +148,15 @@ def plan(
     a = aggression(node.urgency, spec.policy, fraction, limit is not None)
     if fraction is None and limit is not None and spec.policy not in ("passive", "aggressive"):
         price = _bound(side, limit, cap)
-        if current_venue is not None and venue != current_venue and not _reaches(side, price, far):
-            # A resting limit moves only to a venue where it would fill now: following the
-            # best touch while it rests away from the market is cancel/replace churn for nothing.
-            if market.eligible(current_venue, spec.symbol, sandbox):
-                venue = current_venue
+        # A resting limit moves only to a venue where it would fill now: following the best
+        # touch while it rests away from the market is cancel/replace churn for nothing.
+        if (
+            current_venue is not None
+            and venue != current_venue
+            and not _reaches(side, price, far)
+            and market.eligible(current_venue, spec.symbol, sandbox)
+        ):
+            venue = current_venue
         return Plan(venue, price, "gtc", False)
     if not near and not far:
         return None if limit is None else Plan(venue, _bound(side, limit, cap), "gtc", False)

@@ -14,10 +14,12 @@ import click
 
 from ..client import ApiError
 from ..cluster import ClusterTarget
-from ..local.state import running_sessions
+from ..local.state import SeveralSessions, session_of
 from ..local.target import LocalTarget, TargetError
-from ..project import ConfigError, load_project, resolve_path
+from ..project import project_identity
 from .common import Context, kube_error
+
+__all__ = ["Target", "call", "mesh_or_none", "project_identity", "project_option", "resolve_target"]
 
 Target = LocalTarget | ClusterTarget
 
@@ -32,18 +34,6 @@ project_option = click.option(
 )
 
 
-def project_identity(path: Path) -> tuple[str | None, str | None]:
-    """(name, namespace) of the project at PATH, or (None, None) when there is none."""
-    file = resolve_path(path)
-    if not file.is_file():
-        return None, None
-    try:
-        project = load_project(file, check_files=False)
-    except ConfigError:
-        return None, None
-    return project.name, project.config.project.namespace
-
-
 def resolve_target(project_path: Path) -> Target:
     """A running `sequence up` of the project (or the only one running), else the cluster."""
     options = click.get_current_context().find_object(Context)
@@ -51,17 +41,17 @@ def resolve_target(project_path: Path) -> Target:
     name, namespace = project_identity(project_path)
     local_error = ""
     if mode != "cluster":
-        sessions = running_sessions()
-        mine = [s for s in sessions if s.project == name] if name else sessions
-        if len(mine) == 1:
-            return LocalTarget(mine[0])
-        if name:
-            local_error = f"project {name!r} is not running locally (start it with `sequence up`)"
-        elif not sessions:
-            local_error = "no running project (start one with `sequence up [PATH]`)"
-        else:
-            names = ", ".join(s.project for s in sessions)
-            raise click.ClickException(f"several projects are running ({names}): pick one with --project")
+        try:
+            session, why = session_of(name)
+        except SeveralSessions as exc:
+            raise click.ClickException(
+                f"several projects are running ({exc}): pick one with --project"
+            ) from None
+        if session is not None:
+            return LocalTarget(session)
+        local_error = (
+            f"{why} (start it with `sequence up`)" if name else f"{why} (start one with `sequence up [PATH]`)"
+        )
         if mode == "local":
             raise click.ClickException(local_error)
     try:

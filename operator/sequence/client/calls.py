@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from sequence_wire import algos as al
 from sequence_wire import coordinator_api as cc
 from sequence_wire import edge_api as edge
 from sequence_wire import graphs as g
@@ -208,6 +209,16 @@ def logs(deployment_id: str, tail: int = 100, follow: bool = False) -> Call[edge
     """The request of `GET .../logs`; its answer is NDJSON, one `parse` per line."""
     params = {"tail": str(tail), **({"follow": "1"} if follow else {})}
     return Call("GET", f"/v1/deployments/{_id(deployment_id)}/logs", _model(edge.LogLine), params=params)
+
+
+# ---------------------------------------------------------------- session (docs/sdk.md)
+
+
+def algos(per_edge: bool = False) -> Call[list[al.AlgoRow]]:
+    """`GET /v1/algos[?detail=edge]` of a `sequence up` session: one row per symbol per deployment."""
+    if per_edge:
+        return Call("GET", "/v1/algos", _list(al.AlgoEdgeRow), params={"detail": "edge"})
+    return Call("GET", "/v1/algos", _list(al.AlgoRow))
 
 
 # ---------------------------------------------------------------- coordinator (docs/mesh.md)

@@ -39,6 +39,7 @@ class LocalState:
     processes: dict[str, int] = field(default_factory=dict)  # "coordinator", "edge/<venue>" -> pid
     restarts: dict[str, dict[str, int]] = field(default_factory=dict)  # process -> {"exited"/"hung": n}
     token_file: str = ""  # the session's bearer token (mode 0600), docs/security.md
+    api_url: str = ""  # the session's own API (`GET /v1/algos`, session_api.py)
 
     @property
     def path(self) -> Path:
@@ -101,3 +102,20 @@ def running_sessions() -> list[LocalState]:
         if state.alive():
             sessions.append(state)
     return sessions
+
+
+class SeveralSessions(Exception):
+    """Several sessions run and nothing picks one; the message lists their projects."""
+
+
+def session_of(name: str | None) -> tuple[LocalState | None, str]:
+    """The running session of project NAME (without NAME: the only one running), else None and
+    why not. Raises SeveralSessions when several run and NAME does not pick one (the CLI verbs and
+    `sequence.connect()` choose their target with it)."""
+    sessions = running_sessions()
+    mine = [s for s in sessions if s.project == name] if name else sessions
+    if len(mine) > 1:
+        raise SeveralSessions(", ".join(s.project for s in mine))
+    if mine:
+        return mine[0], ""
+    return None, (f"project {name!r} is not running locally" if name else "no running project")

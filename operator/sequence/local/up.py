@@ -32,6 +32,7 @@ from ..project import Project
 from . import launch
 from .graph_views import graph_lines
 from .graphs import SessionGraphs
+from .session_api import SessionApi
 from .state import LocalState, running_sessions
 from .summary import Observed, build_summary
 from .supervision import Supervised, free_port, pids, supervise
@@ -58,6 +59,7 @@ class LocalRun:
         self.console = console or Console(stderr=True)
         self.log_dir = Path(tempfile.mkdtemp(prefix=f"sequence-{project.name}-"))
         self.coordinator: Supervised | None = None
+        self.api: SessionApi | None = None  # GET /v1/algos (session_api.py)
         self.edges: dict[str, Supervised] = {}
         self.edge_urls: dict[str, str] = {}
         self.coordinator_url = ""
@@ -116,6 +118,8 @@ class LocalRun:
             self._push_venue(venue, announce=True)
         self.state.coordinator_url = self.coordinator_url
         self.state.edges = dict(self.edge_urls)
+        self.api = SessionApi(self.state.path, self.state.token())
+        self.state.api_url = self.api.url
         self.state.processes = pids(self.processes())
         count = f"{len(self.state.deployments)} deployment(s) on {len(self.edges)} edge(s)"
         self.progress(f"{self.project.name} is up: {count}")  # before the file: `--detach` relays it
@@ -295,6 +299,8 @@ class LocalRun:
             self._remove(name)
         with contextlib.suppress(Exception):  # the drop counters after the last messages
             self.collect()
+        if self.api is not None:
+            self.api.close()
         for sup in [*self.edges.values(), self.coordinator]:
             if sup is not None:
                 sup.stop()

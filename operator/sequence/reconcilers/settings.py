@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from .. import __version__
+from ..version import __version__
 
 SETTINGS_ENV = "SEQUENCE_OPERATOR_SETTINGS"
 
