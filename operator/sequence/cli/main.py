@@ -43,6 +43,9 @@ SUBCOMMANDS = {
     "mesh": "sequence.cli.verbs:mesh",
     "watch": "sequence.cli.verbs:watch",
     "trace": "sequence.cli.verbs:trace",
+    # analyses of a running project
+    "tca": "sequence.cli.tca:tca",
+    "intel": "sequence.cli.intel:intel",
     # the data plane's processes (what the images run)
     "edge": "sequence_edge.cli:edge",
     "coordinator": "sequence_coordinator.cli:coordinator",
