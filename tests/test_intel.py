@@ -47,7 +47,8 @@ def test_intel_and_tca_against_a_running_session(session: Callable[..., UpSessio
     for curve in report["curves"]:
         assert curve["sizes"] == pytest.approx([size, 5 * size, 25 * size])
         known = [c for c in curve["cost_bps"] if c is not None]
-        assert known, curve  # at least the top size is inside the book
+        assert curve["cost_bps"][: len(known)] == known, curve  # only sizes past the book are unknown
+        assert len(known) >= 2, curve  # 1x and 5x the smallest top size are inside the book
         assert known == sorted(known), f"cost must grow with size: {curve}"
         assert known[0] > 0  # crossing the spread costs something
         assert curve["fee_adjusted_bps"][: len(known)] == pytest.approx([c + 4.0 for c in known])

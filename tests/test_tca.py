@@ -4,6 +4,7 @@ in that book, and the analysis reads the edge's orders, traces, fees and mid his
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,13 +56,14 @@ ROWS = [
     (34.0, "BTC-USD", "ask", "100", "10"),  # bid 99 / ask 100: mid 99.5
     (76.0, "BTC-USD", "ask", "104", "11"),
 ]
+LEAD_S = 5.0  # every time above comes this much later: room for the push on a loaded machine
 TAKER_FEE_BPS = 4.0
 DEP = "tca-taker"
 
 
 def replay_text() -> str:
     lines = ["ts_ns,symbol,side,px,qty"]
-    lines += [f"{at(t)},{sym},{side},{px},{qty}" for t, sym, side, px, qty in ROWS]
+    lines += [f"{at(t + LEAD_S if t else 0)},{sym},{side},{px},{qty}" for t, sym, side, px, qty in ROWS]
     return "\n".join(lines) + "\n"
 
 
@@ -78,12 +80,19 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeProcess]:
         *("--no-replay-loop", "--taker-fee-bps", str(TAKER_FEE_BPS), "--maker-fee-bps", "1"),
     )
     risk = {"max_order_qty": 5, "max_position": 10, "max_notional": 10_000, "price_band_bps": 1000}
-    pushed = edge.push(DEP, wasm, risk=risk)  # starts Running: the first marker comes at 10 s
+    pushed = edge.push(DEP, wasm, risk=risk)  # starts Running: the first marker comes 15 s after the snapshot
     assert pushed.status_code == 201, pushed.text
+    started = dt.datetime.fromisoformat(edge.http.get("/v1/edge").json()["started_at"].replace("Z", "+00:00"))
+    running_after = (dt.datetime.now(dt.UTC) - started).total_seconds()
+    assert running_after < 10 + LEAD_S, (
+        f"the taker ran {running_after:.1f} s after the replay began: too late"
+    )
+    assert edge.status(DEP)["state"] == "Running"
     yield edge
     edge.stop()
 
 
+@pytest.mark.slow
 def test_tca_numbers_match_the_hand_computed_ones(replayed: EdgeProcess, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{replayed.port}"
     with EdgeClient(url, token=TEST_TOKEN) as client:

@@ -3,8 +3,9 @@
 - coverage: which edges (venues) carry the symbol, and how healthy their feeds are;
 - slippage curves from each venue's live book: the cost, in bps of the venue's mid, of a market
   order of 1x, 5x and 25x the reference size, walking the levels (the size-weighted price of the
-  levels it would take). The reference size is the mean top-of-book size over the venues, so every
-  venue is measured at the same quantities; a size deeper than the book answered is `null`;
+  levels it would take). The reference size is the smallest top-of-book size over the venues and
+  sides, so every venue is measured at the same quantities and 25x mostly stays inside the books; a
+  size deeper than the book answered is `null`;
 - fee-adjusted cost: the same plus the venue's taker fee;
 - the routing preference: the venue the coordinator's graph engine would route a buy and a sell to
   (its smart order router), when a coordinator answers.
@@ -101,8 +102,8 @@ def coverage_row(info: EdgeInfo, book: BookDepth | None, symbol: str) -> Coverag
 
 
 def reference_size(books: Sequence[BookDepth]) -> float | None:
-    tops = [(b.bids[0][1] + b.asks[0][1]) / 2 for b in books if b.bids and b.asks]
-    return sum(tops) / len(tops) if tops else None
+    tops = [size for b in books if b.bids and b.asks for size in (b.bids[0][1], b.asks[0][1])]
+    return min(tops) if tops else None
 
 
 def curves(books: Sequence[BookDepth], size: float, multiples: Sequence[int] = MULTIPLES) -> list[Curve]:

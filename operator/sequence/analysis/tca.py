@@ -204,6 +204,7 @@ def analyze(
         all_fills += fills
         all_orders += orders
     total = summarize(all_orders, all_fills, wanted)
+    total.share = 1.0 if total.notional else None
     curve["all"] = [total.markouts_bps[str(h)] for h in CURVE_S]
     for summary in venues.values():
         summary.share = summary.notional / total.notional if total.notional else None

@@ -62,6 +62,10 @@ def _bps(value: float | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
+def _cost(value: float | None) -> str:
+    return "beyond book" if value is None else f"{value:,.2f}"
+
+
 def print_report(report: IntelReport) -> None:
     cov = Table(title=f"{report.symbol}: venue coverage")
     for column in (
@@ -111,7 +115,7 @@ def print_report(report: IntelReport) -> None:
             curves.add_column(f"{m}x + fee", justify="right")
         for c in report.curves:
             curves.add_row(
-                c.venue, c.side, *(_bps(v) for v in c.cost_bps), *(_bps(v) for v in c.fee_adjusted_bps)
+                c.venue, c.side, *(_cost(v) for v in c.cost_bps), *(_cost(v) for v in c.fee_adjusted_bps)
             )
         console.print(curves)
     if report.routing_error:
