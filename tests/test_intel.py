@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from .mesh_support import wait_until
@@ -59,6 +60,19 @@ def test_intel_and_tca_against_a_running_session(session: Callable[..., UpSessio
         price_of = {v["venue"]: v["ask" if side == "buy" else "bid"] for v in quotes}
         assert pref["price"] == best(price_of.values())  # the better price wins
         assert price_of[pref["venue"]] == pref["price"]
+
+    # the coordinator's route endpoint refuses bad queries with the error shape, and changes nothing
+    coordinator = run.state()["coordinator_url"]
+    for query in (
+        "symbol=btc&side=buy&qty=1",
+        "symbol=BTC-USD&side=hold&qty=1",
+        "symbol=BTC-USD&side=buy&qty=-1",
+    ):
+        response = httpx.get(
+            f"{coordinator}/v1/graphs-engine/route?{query}",
+            headers={"Authorization": f"Bearer {run.token()}"},
+        )
+        assert response.status_code == 400 and response.json()["error"]["reason"] == "BadQuery", response.text
 
     table = run.cli("intel", "BTC-USD", *PROJECT)
     assert table.returncode == 0, table.stderr
