@@ -13,7 +13,7 @@ import pytest
 import wasmtime
 
 from sequence.analysis.report_html import render_html
-from sequence.analysis.tca import HORIZONS_S, analyze
+from sequence.analysis.tca import HORIZONS_S, VenueData, analyze
 from sequence.cli.edge_access import DeploymentEdge
 from sequence.cli.tca import collect, table
 from sequence.client import EdgeClient, NotFound
@@ -168,3 +168,26 @@ def test_mid_history_and_book_depth_answer_known_values(replayed: EdgeProcess) -
             client.book("ETH-USD")
     bad = replayed.http.get("/v1/book/BTC-USD", params={"depth": "0"})
     assert bad.status_code == 400 and bad.json()["error"]["reason"] == "BadQuery"
+
+
+def test_the_analysis_of_orders_without_fills_reports_no_costs_rather_than_failing() -> None:
+    from sequence_wire.edge_api import FeeSchedule, MidHistory, Order
+
+    def order(ref: str, state: str, filled: float) -> Order:
+        return Order(
+            order_ref=ref, deployment_id=DEP, order_id=1, symbol="BTC-USD", side="buy", type="limit",
+            px=100.0, qty=1.0, filled=filled, state=state, arrival_mid=100.5,
+        )  # fmt: skip
+
+    mids = MidHistory(symbol="BTC-USD", step_ms=100, from_ns=0, until_ns=0, ts_ns=[], mids=[])
+    data = VenueData(
+        "kraken", DEP, [order("P-00000001", "rejected", 0), order("P-00000002", "cancelled", 0)], [],
+        FeeSchedule(maker_bps=1, taker_bps=4), {"BTC-USD": mids},
+    )  # fmt: skip
+    report = analyze([data])
+    t = report.total
+    assert (t.orders, t.rejected, t.fills, t.notional, t.fees) == (2, 1, 0, 0.0, 0.0)
+    assert t.fill_rate == 0.0 and t.slippage_bps is None and t.markouts_bps["60"] is None
+    assert analyze([data], symbol="ETH-USD").total.orders == 0
+    html = render_html(report, "empty", list(HORIZONS_S))
+    assert "no fills" in html and "no markouts yet" in html

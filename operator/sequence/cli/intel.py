@@ -16,6 +16,7 @@ from sequence_wire import edge_api as wire
 from ..analysis.intel import Coverage, IntelReport, analyze
 from ..client import ApiError, NotFound
 from ..local.target import TargetError
+from .common import Context
 from .edge_access import coordinator, project_edges
 from .targets import project_option, resolve_target
 
@@ -51,8 +52,10 @@ def gather(symbol: str, project_path: Path) -> IntelReport:
             report.routing_error = "no coordinator reachable from here"
             return report
         try:
+            options = click.get_current_context().find_object(Context)
+            sandbox = bool(options and options.sandbox)  # `sequence --sandbox`: paper venues only
             for side in ("buy", "sell"):
-                report.routing[side] = coord.route(symbol, side, qty)
+                report.routing[side] = coord.route(symbol, side, qty, sandbox)
         except ApiError as exc:
             report.routing_error = str(exc)
     return report
