@@ -4,6 +4,7 @@ that opens anywhere."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
@@ -72,12 +73,14 @@ def curves_svg(
     low, high = min([*values, 0.0]), max([*values, 0.0])
     pad = (high - low) * 0.1 or 1.0
     low, high = low - pad, high + pad
-    x0, x1 = min(xs), max(xs)
+    # a square-root time axis: the first seconds after a fill, where most of the move happens, get room
+    x0, x1 = math.sqrt(max(min(xs), 0)), math.sqrt(max(max(xs), 0))
+
+    def x_at(x: float) -> float:
+        return _scale(math.sqrt(max(x, 0)), x0, x1, LEFT, WIDTH - RIGHT)
 
     def px(x: float, y: float) -> str:
-        return (
-            f"{_scale(x, x0, x1, LEFT, WIDTH - RIGHT):.1f},{_scale(y, low, high, HEIGHT - BOTTOM, TOP):.1f}"
-        )
+        return f"{x_at(x):.1f},{_scale(y, low, high, HEIGHT - BOTTOM, TOP):.1f}"
 
     zero = _scale(0.0, low, high, HEIGHT - BOTTOM, TOP)
     parts.append(
@@ -97,7 +100,7 @@ def curves_svg(
             f'fill="{color}">{escape(name)}</text>'
         )
     for x in xs:
-        parts.append(_tick(_scale(x, x0, x1, LEFT, WIDTH - RIGHT), HEIGHT - BOTTOM + 14, f"{x:g}"))
+        parts.append(_tick(x_at(x), HEIGHT - BOTTOM + 14, f"{x:g}"))
     parts.append(_tick(LEFT - 6, TOP + 4, f"{high:.1f}", "end"))
     parts.append(_tick(LEFT - 6, HEIGHT - BOTTOM, f"{low:.1f}", "end"))
     return "\n".join([*parts, "</svg>"])
