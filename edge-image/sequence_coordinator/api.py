@@ -39,6 +39,7 @@ from sequence_wire.process_metrics import add_process_metrics
 from sequence_wire.server import json_errors, read_json, reply
 
 from .api_graphs import GraphCollector, add_graph_routes
+from .api_route import add_route_routes
 from .graphs.gateway import GraphGateway
 from .graphs.journal import GraphJournal
 from .router import DROP_REASONS, GROUP_RE, Coordinator, EdgeConnection, Member
@@ -121,6 +122,7 @@ def make_app(coordinator: Coordinator, graphs: GraphGateway | None = None) -> we
     app.router.add_get("/v1/edges", edges)
     if graphs is not None:
         add_graph_routes(app, graphs)  # /v1/graphs (api_graphs.py)
+        add_route_routes(app, graphs)  # /v1/graphs-engine/route (api_route.py)
         registry.register(GraphCollector(graphs))
     return app
 

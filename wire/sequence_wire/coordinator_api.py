@@ -106,3 +106,28 @@ class ConnectedEdges(Reply):
     """`GET /v1/edges`."""
 
     edges: list[ConnectedEdge]
+
+
+class VenueTouch(Reply):
+    """One venue's top of book as the graph engine last saw it (prices 0: no quote on that side)."""
+
+    venue: str
+    bid: float
+    bid_qty: float
+    ask: float
+    ask_qty: float
+    eligible: bool = Field(description="up, carrying the symbol, and paper when the route is for a sandbox")
+
+
+class RoutePreference(Reply):
+    """`GET /v1/graphs-engine/route`: where the graph engine's smart order router would send an order now."""
+
+    symbol: str
+    side: str
+    qty: float
+    sandbox: bool
+    venue: str | None = Field(description="the venue the router picks; null when no venue carries the symbol")
+    price: float | None = Field(
+        description="that venue's far touch (the ask for a buy), null without a quote"
+    )
+    venues: list[VenueTouch]

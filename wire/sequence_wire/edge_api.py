@@ -298,6 +298,9 @@ class Order(Reply):
     qty: float
     filled: float
     state: str
+    arrival_mid: float | None = Field(
+        default=None, description="the book's mid when the OMS received the order (null: no two-sided book)"
+    )
     queue_ahead: float | None = None
 
 
@@ -326,5 +329,41 @@ class OrderTrace(Reply):
     qty: float
     filled: float
     state: str
+    arrival_mid: float | None = Field(
+        default=None, description="the book's mid when the OMS received the order (null: no two-sided book)"
+    )
     events: list[TraceEvent]
     dropped_events: int | None = None
+
+
+class FeeSchedule(Reply):
+    """The fees this edge charges on paper fills, in bps of notional (negative: a rebate)."""
+
+    maker_bps: float
+    taker_bps: float
+
+
+class BookDepth(Reply):
+    """`GET /v1/book/{symbol}?depth=N`: one book's levels, best first, [price, quantity] each."""
+
+    symbol: str
+    edge_id: str
+    venue: str
+    stale: bool = Field(description="true while the book is not valid (then no levels)")
+    mid: float | None = Field(description="(best bid + best ask) / 2; null without both sides")
+    bids: list[list[float]]
+    asks: list[list[float]]
+    fees: FeeSchedule
+    feed_healthy: bool
+
+
+class MidHistory(Reply):
+    """`GET /v1/mids/{symbol}`: the book's mid over time, sampled every `step_ms`; a mid holds from
+    its `ts_ns` until the next one (only changes are kept)."""
+
+    symbol: str
+    step_ms: int
+    from_ns: int = Field(description="the oldest time the history answers for (0: no sample yet)")
+    until_ns: int = Field(description="the time of the latest sample: later mids are not known yet")
+    ts_ns: list[int]
+    mids: list[float]

@@ -79,6 +79,7 @@ COORDINATOR_REASONS: dict[str, int] = {
     "GraphStateError": 409,  # the graph finished already, or is not paused (resume)
     "GraphError": 400,  # an invalid amend
     "InvalidBody": 400,  # a cancel/resume body that is not its model, or a missing body
+    "BadQuery": 400,  # a query parameter out of range or malformed (/v1/graphs-engine/route)
 }
 REASONS: dict[str, int] = {**EDGE_REASONS, **COORDINATOR_REASONS}
 

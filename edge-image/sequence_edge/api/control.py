@@ -27,6 +27,7 @@ from ..bundle_fetch import FetchRefused, fetch_bundle
 from ..edge import Edge, EdgeConfig
 from ..mesh.bridge import EdgeMesh, parse_address
 from ..push import MAX_BUNDLE_BYTES, check_deployment_id, decode_bundle, parse_push
+from .market_data import add_market_routes
 from .metrics import make_registry
 
 EDGE_KEY: web.AppKey[Edge] = web.AppKey("edge", Edge)
@@ -207,6 +208,7 @@ def make_app(edge: Edge, credentials: Credentials) -> web.Application:
     app.router.add_get("/v1/deployments/{id}/orders", orders)
     app.router.add_get("/v1/orders/{ref}/trace", trace)
     app.router.add_get("/v1/graph-orders", graph_orders)
+    add_market_routes(app, edge)  # /v1/book/{symbol}, /v1/mids/{symbol} (market_data.py)
     return app
 
 

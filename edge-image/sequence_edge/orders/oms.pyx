@@ -219,7 +219,10 @@ cdef class Account:
         cdef order_t o
         cdef uint64_t t
         cdef uint32_t i
-        self.traces.event(ref, EV_TICK, self.tick_ns, 0, 0, 0)
+        cdef uint64_t arrival_mid = 0
+        if sym < self.n_symbols and not (<Book>self.books[sym]).stale:
+            arrival_mid = self._mid(<Book>self.books[sym])  # the tick event carries it: slippage (TCA)
+        self.traces.event(ref, EV_TICK, self.tick_ns, arrival_mid, 0, 0)
         self.traces.event(ref, EV_SUBMIT, t_submit, a.px_1e8, a.qty_1e8, 0)
         if (a.side != SEQ_SIDE_BUY and a.side != SEQ_SIDE_SELL) or a.order_type > SEQ_ORDER_POST_ONLY \
                 or a.qty_1e8 == 0 or a.order_id == 0 or (a.px_1e8 == 0 and a.order_type != SEQ_ORDER_MARKET):

@@ -173,6 +173,9 @@ cdef class TraceStore:
             "qty": abi.from_fixed(r.qty_1e8),
             "filled": abi.from_fixed(r.filled_1e8),
             "state": STATE_NAMES.get(r.state, str(r.state)),
+            # the book's mid when the OMS received the order (kept in the first event, `tick`)
+            "arrival_mid": abi.from_fixed(r.events[0].px_1e8)
+            if r.n_events and r.events[0].kind == EV_TICK and r.events[0].px_1e8 else None,
         }
 
     def trace(self, str order_ref) -> dict | None:

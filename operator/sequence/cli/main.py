@@ -48,6 +48,9 @@ SUBCOMMANDS = {
     "orders": "sequence.cli.verbs:orders",
     "trace": "sequence.cli.verbs:trace",
     "graph": "sequence.cli.graph_cmd:graph",
+    # analyses of a running project
+    "tca": "sequence.cli.tca:tca",
+    "intel": "sequence.cli.intel:intel",
     # the data plane's processes (what the images run)
     "edge": "sequence_edge.cli:edge",
     "coordinator": "sequence_coordinator.cli:coordinator",

@@ -133,6 +133,14 @@ class AsyncEdgeClient(_AsyncClient):
     async def trace(self, order_ref: str) -> edge.OrderTrace:
         return await self._send(calls.trace(order_ref))
 
+    async def book(self, symbol: str, depth: int = 10) -> edge.BookDepth:
+        """One book's top `depth` levels and the edge's fee schedule."""
+        return await self._send(calls.book(symbol, depth))
+
+    async def mids(self, symbol: str, since_ns: int = 0) -> edge.MidHistory:
+        """The book's mid since `since_ns` (the edge keeps the last minutes)."""
+        return await self._send(calls.mids(symbol, since_ns))
+
     async def logs(
         self, deployment_id: str, tail: int = 100, follow: bool = False
     ) -> AsyncIterator[edge.LogLine]:
@@ -190,6 +198,10 @@ class AsyncCoordinatorClient(_AsyncClient):
 
     async def edges(self) -> cc.ConnectedEdges:
         return await self._send(calls.connected_edges())
+
+    async def route(self, symbol: str, side: str, qty: float, sandbox: bool = False) -> cc.RoutePreference:
+        """Where the graph engine's smart order router would send this order now."""
+        return await self._send(calls.route(symbol, side, qty, sandbox))
 
     # graphs (docs/graphs.md)
 

@@ -221,6 +221,24 @@ def algos(per_edge: bool = False) -> Call[list[al.AlgoRow]]:
     return Call("GET", "/v1/algos", _list(al.AlgoRow))
 
 
+# ---------------------------------------------------------------- edge market data (docs/edge-api.md)
+
+
+def book(symbol: str, depth: int = 10) -> Call[edge.BookDepth]:
+    return Call(
+        "GET", f"/v1/book/{quote(symbol, safe='')}", _model(edge.BookDepth), params={"depth": str(depth)}
+    )
+
+
+def mids(symbol: str, since_ns: int = 0) -> Call[edge.MidHistory]:
+    return Call(
+        "GET",
+        f"/v1/mids/{quote(symbol, safe='')}",
+        _model(edge.MidHistory),
+        params={"since_ns": str(since_ns)},
+    )
+
+
 # ---------------------------------------------------------------- coordinator (docs/mesh.md)
 
 
@@ -251,6 +269,11 @@ def delete_routes(group: str) -> Call[cc.GroupDeleted]:
 
 def connected_edges() -> Call[cc.ConnectedEdges]:
     return Call("GET", "/v1/edges", _model(cc.ConnectedEdges))
+
+
+def route(symbol: str, side: str, qty: float, sandbox: bool = False) -> Call[cc.RoutePreference]:
+    params = {"symbol": symbol, "side": side, "qty": repr(float(qty)), "sandbox": "1" if sandbox else "0"}
+    return Call("GET", "/v1/graphs-engine/route", _model(cc.RoutePreference), params=params)
 
 
 # ---------------------------------------------------------------- graphs (docs/graphs.md)

@@ -130,6 +130,14 @@ class EdgeClient(_SyncClient):
     def trace(self, order_ref: str) -> edge.OrderTrace:
         return self._send(calls.trace(order_ref))
 
+    def book(self, symbol: str, depth: int = 10) -> edge.BookDepth:
+        """One book's top `depth` levels and the edge's fee schedule."""
+        return self._send(calls.book(symbol, depth))
+
+    def mids(self, symbol: str, since_ns: int = 0) -> edge.MidHistory:
+        """The book's mid since `since_ns` (the edge keeps the last minutes)."""
+        return self._send(calls.mids(symbol, since_ns))
+
     def logs(self, deployment_id: str, tail: int = 100, follow: bool = False) -> Iterator[edge.LogLine]:
         """The last `tail` lines; with `follow`, then every new line until the deployment is removed."""
         call = calls.logs(deployment_id, tail, follow)
@@ -185,6 +193,10 @@ class CoordinatorClient(_SyncClient):
 
     def edges(self) -> cc.ConnectedEdges:
         return self._send(calls.connected_edges())
+
+    def route(self, symbol: str, side: str, qty: float, sandbox: bool = False) -> cc.RoutePreference:
+        """Where the graph engine's smart order router would send this order now."""
+        return self._send(calls.route(symbol, side, qty, sandbox))
 
     # graphs (docs/graphs.md)
 
