@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -225,9 +226,12 @@ def test_the_full_workflow_in_a_fresh_directory_with_no_cluster_and_no_session(t
         assert done.returncode == 0, f"sequence {' '.join(args)}: {done.stderr}"
         return done
 
+    # the CLI doc's Full Workflow, verb for verb
     sequence("init", "my-mm", cwd=tmp_path)
     try:
         sequence("build")
+        checks = sequence("preflight").stdout
+        assert "✓ bundle mm" in checks and "✗" not in checks
         deployed = sequence("deploy")
         assert "started a local session of my-mm" in deployed.stdout and "deployed mm" in deployed.stdout
         sequence("start")
@@ -239,6 +243,8 @@ def test_the_full_workflow_in_a_fresh_directory_with_no_cluster_and_no_session(t
 
         wait_until(fills, 120, "the scaffolded market maker's first fill")  # it really trades
         assert "filled" in sequence("logs").stdout
+        tca = json.loads(sequence("tca", "-o", "json").stdout)
+        assert tca["deployments"] == ["my-mm-mm"] and tca["total"]["fills"] >= 1
         sequence("stop")
         assert "removed" in sequence("undeploy").stdout
         assert "created mm" in sequence("deploy", "--skip-build").stdout  # and deploys again
@@ -297,3 +303,58 @@ def test_up_says_loudly_that_a_live_venue_is_simulated(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert 'WARNING: venue kraken is mode = "live"' in result.stderr and "simulated" in result.stderr
+
+
+@pytest.mark.slow
+def test_paper_trading_as_the_cli_doc_writes_it(tmp_path: Path) -> None:
+    """`sequence login --sandbox`, then `--sandbox deploy`, `--sandbox start`, `--sandbox logs -f`:
+    the scaffolded (sandbox) project trades on paper, with a paper-only login stored."""
+    if (Path.home() / ".kube" / "config").is_file():
+        pytest.skip("a kubeconfig here would make `sequence deploy` pick the cluster")
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    env["SEQUENCE_STATE_DIR"] = str(tmp_path / "state")
+    env["SEQUENCE_CONFIG_DIR"] = str(tmp_path / "config")
+    project = tmp_path / "my-mm"
+
+    def sequence(*args: str, cwd: Path = project, stdin: str | None = None) -> str:
+        done = subprocess.run(
+            [*sequence_cli(), *args],
+            cwd=cwd,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, f"sequence {' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    sequence("init", "my-mm", cwd=tmp_path)
+    assert "sandbox" in sequence("login", "--sandbox", stdin="seq_test_" + "k" * 32 + "\n")
+    try:
+        assert "deployed mm" in sequence("--sandbox", "deploy")
+        sequence("--sandbox", "start")
+        follow = subprocess.Popen(
+            [*sequence_cli(), "--sandbox", "logs", "-f"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        lines: list[str] = []
+
+        def read() -> None:
+            for line in follow.stdout or ():
+                lines.append(line)
+
+        threading.Thread(target=read, daemon=True).start()
+        try:
+            wait_until(
+                lambda: any("filled" in line for line in lines), 120, "a paper fill in the followed log"
+            )
+        finally:
+            follow.terminate()
+            follow.wait(timeout=30)
+    finally:
+        subprocess.run([*sequence_cli(), "down"], cwd=project, env=env, capture_output=True, timeout=120)
