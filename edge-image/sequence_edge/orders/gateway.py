@@ -1,7 +1,7 @@
 """The live order gateway: orders to a real venue through ccxt's authenticated REST API.
 
-Not yet wired into the edge: `mode = "live"` is still refused (the edge's OMS is paper only).
-This is the piece the edge will call once risk has passed an order:
+The edge drives it from a worker thread (orders/live_orders.py) once its pre-trade risk passed an
+order:
 
 - every order carries the edge's idempotent id as the venue's client order id (ccxt's unified
   `clientOrderId`); a submit whose outcome is unknown (a timeout, a dropped connection) is never
@@ -28,6 +28,14 @@ from ..market.venues import PROTOCOLS, ccxt_symbol
 
 log = logging.getLogger("sequence.edge.gateway")
 
+# the edge's order types -> ccxt's unified type and params
+ORDER_TYPES: dict[str, tuple[str, dict[str, Any]]] = {
+    "limit": ("limit", {}),
+    "ioc": ("limit", {"timeInForce": "IOC"}),
+    "post_only": ("limit", {"postOnly": True}),
+    "market": ("market", {}),
+}
+
 
 class GatewayError(RuntimeError):
     """The gateway refused or could not do what was asked; the message says why."""
@@ -47,7 +55,9 @@ class Credentials:
 
 
 def load_credentials(directory: str | Path) -> Credentials:
-    """`api_key` and `api_secret` files in `directory` (a mounted Secret), readable only by their owner."""
+    """`api_key` and `api_secret` files in `directory` (a mounted Secret), readable only by this
+    process's user: owner-only (0600/0400), or in a pod the Secret's files (root-owned, mode 0440)
+    with this process's own group (the pod's fsGroup). Anything readable by others is refused."""
     root = Path(directory)
     values: dict[str, str] = {}
     for name in ("api_key", "api_secret"):
@@ -58,12 +68,15 @@ def load_credentials(directory: str | Path) -> Credentials:
             raise CredentialsError(
                 f"credentials file {path} not found (expected api_key and api_secret)"
             ) from None
-        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        mode = stat.S_IMODE(info.st_mode)
+        group_ok = not mode & stat.S_IWGRP and info.st_gid == os.getgid()
+        if mode & stat.S_IRWXO or (mode & stat.S_IRWXG and not group_ok):
             raise CredentialsError(
-                f"credentials file {path} is readable by others (mode {stat.S_IMODE(info.st_mode):o}): "
-                "make it readable only by the gateway's user (chmod 600, or defaultMode 0400 on the Secret)"
+                f"credentials file {path} is readable by others (mode {mode:o}): "
+                "make it readable only by the gateway's user (chmod 600, or defaultMode 0440 with the "
+                "edge's own group as fsGroup on the Secret volume)"
             )
-        if info.st_uid != os.getuid():
+        if info.st_uid not in (os.getuid(), 0):
             raise CredentialsError(f"credentials file {path} belongs to another user (uid {info.st_uid})")
         values[name] = path.read_text().strip()
         if not values[name]:
@@ -111,6 +124,11 @@ class LiveOrderGateway:
         self.killed = False
         self.open: dict[str, dict[str, Any]] = {}  # client order id -> the venue's order
         self.dry_run_log: list[dict[str, Any]] = []
+        self.filled: dict[str, float] = {}  # client order id -> quantity already reported filled
+        self.unknown_open: list[str] = []  # open at the venue, not placed by this gateway's edge
+        self.balances: dict[str, float] = {}
+        self.can_trade = self.can_withdraw = "unknown"
+        self.permissions_source = f"{venue} has no API for a key's permissions"
         self.counts = {
             "sent": 0,
             "acked": 0,
@@ -118,6 +136,7 @@ class LiveOrderGateway:
             "cancelled": 0,
             "retries_avoided": 0,
             "reconciles": 0,
+            "fills": 0,
         }
 
     async def start(self) -> list[str]:
@@ -132,38 +151,99 @@ class LiveOrderGateway:
         """The venue's open orders become the gateway's: returns their client order ids."""
         orders = await self.exchange.fetch_open_orders()
         self.open = {str(o["clientOrderId"]): o for o in orders if o.get("clientOrderId")}
+        for client_id, order in self.open.items():
+            self.filled.setdefault(client_id, float(order.get("filled") or 0.0))
         self.counts["reconciles"] += 1
         return sorted(self.open)
 
+    async def read_permissions(self) -> None:
+        """The API key's trade / withdraw permissions where the venue says (Coinbase Advanced Trade's
+        key_permissions); Kraken has no such API: "unknown"."""
+        if self.venue != "coinbase":
+            return
+        found = await self.exchange.v3PrivateGetBrokerageKeyPermissions()
+        yes_no = {True: "yes", False: "no"}
+        self.can_trade = yes_no.get(found.get("can_trade"), "unknown")
+        self.can_withdraw = yes_no.get(found.get("can_transfer"), "unknown")
+        self.permissions_source = "GET /api/v3/brokerage/key_permissions (can_trade, can_transfer)"
+
+    async def read_balances(self) -> dict[str, float]:
+        balance = await self.exchange.fetch_balance()
+        self.balances = {k: float(v) for k, v in (balance.get("total") or {}).items() if v is not None}
+        return self.balances
+
+    async def poll(self, known: dict[str, float]) -> list[tuple[Any, ...]]:
+        """Read back what happened at the venue to the orders in `known` (client id -> quantity the
+        edge has seen filled): ("fill", id, px, qty) for new fills, ("closed", id, status) for orders
+        the venue closed; a reconciliation of the open orders, so it also finds orders lost by a
+        restart. Orders open at the venue and not in `known` are listed in `unknown_open`."""
+        await self.reconcile()
+        events: list[tuple[Any, ...]] = []
+        for client_id, order in self.open.items():
+            if client_id in known:
+                events += self._fill_events(client_id, order, known[client_id])
+        self.unknown_open = sorted(set(self.open) - set(known))
+        gone = [c for c in known if c not in self.open]
+        for client_id in gone:
+            order = await self._closed_order(client_id)
+            if order is None:
+                events.append(("closed", client_id, "not at the venue"))
+                continue
+            events += self._fill_events(client_id, order, known[client_id])
+            events.append(("closed", client_id, str(order.get("status") or "closed")))
+        return events
+
+    def _fill_events(self, client_id: str, order: dict[str, Any], seen: float) -> list[tuple[Any, ...]]:
+        filled = float(order.get("filled") or 0.0)
+        if filled <= seen + 1e-12:
+            return []
+        price = order.get("average") or order.get("price")
+        self.filled[client_id] = filled
+        self.counts["fills"] += 1
+        return [("fill", client_id, float(price or 0.0), filled - seen)]
+
+    async def _closed_order(self, client_id: str) -> dict[str, Any] | None:
+        """The venue's record of a closed order, by client order id (None: it never reached the venue)."""
+        orders = await self.exchange.fetch_closed_orders(params={"clientOrderId": client_id})
+        for order in orders:
+            if order.get("clientOrderId") == client_id:
+                return dict(order)
+        return None
+
     async def submit(
-        self, client_id: str, symbol: str, side: str, qty: float, price: float
+        self, client_id: str, symbol: str, side: str, qty: float, price: float, order_type: str = "limit"
     ) -> dict[str, Any]:
-        """A limit order; idempotent by client_id (a known id returns the venue's order, sends nothing)."""
+        """One order (limit, ioc, post_only, market: price ignored); idempotent by client_id (a known
+        id returns the venue's order and sends nothing)."""
         if self.killed:
             raise GatewayError("kill switch engaged: every order is refused until it is reset")
-        if side not in ("buy", "sell") or not qty > 0 or not price > 0:
+        if order_type not in ORDER_TYPES:
+            raise GatewayError(f"bad order type {order_type!r} (one of {', '.join(ORDER_TYPES)})")
+        if side not in ("buy", "sell") or not qty > 0 or not (price > 0 or order_type == "market"):
             raise GatewayError(f"bad order: side {side!r}, qty {qty}, price {price}")
         if client_id in self.open:
             self.counts["retries_avoided"] += 1
             return self.open[client_id]
         unified = ccxt_symbol(symbol, self.venue)
+        kind, extra = ORDER_TYPES[order_type]
+        limit = None if kind == "market" else price
         if self.dry_run:
             intent = {
                 "clientOrderId": client_id,
                 "symbol": unified,
+                "type": order_type,
                 "side": side,
                 "amount": qty,
-                "price": price,
+                "price": limit,
             }
             self.dry_run_log.append(intent)
             log.info("dry run: would send %s", intent)
             return {**intent, "status": "dry_run"}
         ccxt_errors = _load_ccxt_pro()
+        params = {"clientOrderId": client_id, **extra}
         try:
             self.counts["sent"] += 1
-            order = await self.exchange.create_order(
-                unified, "limit", side, qty, price, {"clientOrderId": client_id}
-            )
+            order = await self.exchange.create_order(unified, kind, side, qty, limit, params)
         except ccxt_errors.NetworkError:
             # outcome unknown: the venue may have the order. Look before sending it again.
             await self.reconcile()
@@ -171,25 +251,34 @@ class LiveOrderGateway:
                 self.counts["retries_avoided"] += 1
                 return self.open[client_id]
             self.counts["sent"] += 1
-            order = await self.exchange.create_order(
-                unified, "limit", side, qty, price, {"clientOrderId": client_id}
-            )
+            order = await self.exchange.create_order(unified, kind, side, qty, limit, params)
         except ccxt_errors.ExchangeError as exc:
             self.counts["rejected"] += 1
             raise GatewayError(f"{self.venue} rejected {client_id}: {exc}") from None
-        order = {**order, "clientOrderId": order.get("clientOrderId") or client_id}
+        order = {**order, "clientOrderId": order.get("clientOrderId") or client_id, "symbol": unified}
         self.open[client_id] = order
+        self.filled.setdefault(client_id, 0.0)
         self.counts["acked"] += 1
         return order
 
-    async def cancel(self, client_id: str) -> None:
+    async def cancel(self, client_id: str) -> list[tuple[Any, ...]]:
+        """Cancel at the venue. Returns the fills of an order that filled before the cancel got there
+        (the venue no longer had it open), as ("fill", id, px, qty): they count all the same."""
         order = self.open.get(client_id)
         if order is None:
             raise GatewayError(f"no open order with client id {client_id}")
+        events: list[tuple[Any, ...]] = []
         if not self.dry_run:
-            await self.exchange.cancel_order(order["id"])
+            ccxt_errors = _load_ccxt_pro()
+            try:
+                await self.exchange.cancel_order(order["id"], order.get("symbol"))
+            except ccxt_errors.OrderNotFound:
+                done = await self._closed_order(client_id)
+                if done is not None:
+                    events = self._fill_events(client_id, done, self.filled.get(client_id, 0.0))
         del self.open[client_id]
         self.counts["cancelled"] += 1
+        return events
 
     async def kill(self) -> int:
         """Engage the kill switch: refuse every submit, cancel every open order at the venue."""
@@ -211,5 +300,10 @@ class LiveOrderGateway:
             "dry_run": self.dry_run,
             "killed": self.killed,
             "open_orders": len(self.open),
+            "can_trade": self.can_trade,
+            "can_withdraw": self.can_withdraw,
+            "permissions_source": self.permissions_source,
+            "unknown_open_orders": list(self.unknown_open),
+            "balances": dict(self.balances),
             **self.counts,
         }

@@ -60,11 +60,13 @@ from sequence_edge.orders.risk cimport (
     R_DUPLICATE_ID,
     R_INVALID_ACTION,
     R_KILL_SWITCH,
+    R_MAX_OPEN_ORDERS,
     R_NO_LIQUIDITY,
     R_NOT_RUNNING,
     R_OK,
     R_UNKNOWN_ORDER,
     R_UNKNOWN_SYMBOL,
+    R_VENUE_REJECT,
     R_WOULD_CROSS,
     check_order,
     limits_from_dict,
@@ -113,6 +115,7 @@ cdef class Account:
             raise MemoryError()
         self.st = &self.own_state
         self.detached_running = True
+        self.routed = []
 
     def __dealloc__(self):
         free(self.jlog.ev)
@@ -195,7 +198,7 @@ cdef class Account:
     cdef void handle(self, const seq_action_t* a) noexcept:
         if a.kind == SEQ_ACTION_PLACE:
             self._place(a)
-        elif self.risk.killed:
+        elif self.risk.killed or (self.halted and a.kind == SEQ_ACTION_AMEND):
             self._reject(a.order_id, R_KILL_SWITCH, a.symbol_idx, a.kind, 0)
         elif a.kind == SEQ_ACTION_CANCEL:
             self._cancel(a)
@@ -224,7 +227,7 @@ cdef class Account:
         if (a.side != SEQ_SIDE_BUY and a.side != SEQ_SIDE_SELL) or a.order_type > SEQ_ORDER_POST_ONLY \
                 or a.qty_1e8 == 0 or a.order_id == 0 or (a.px_1e8 == 0 and a.order_type != SEQ_ORDER_MARKET):
             reason = R_INVALID_ACTION
-        elif self.risk.killed:
+        elif self.risk.killed or self.halted:
             reason = R_KILL_SWITCH
         elif sym >= self.n_symbols:
             reason = R_UNKNOWN_SYMBOL
@@ -245,6 +248,8 @@ cdef class Account:
                 self._worst_px(book, a.side, a.qty_1e8)
             if ro.px_1e8 == 0:
                 reason = R_NO_LIQUIDITY    # a market order against an empty side
+            elif self.venue_routed and self.n_open >= MAX_OPEN:
+                reason = R_MAX_OPEN_ORDERS  # routed orders of every type wait here for the venue
         if reason == R_OK:
             ro.mid_1e8 = self._mid(book)
             ro.position_1e8 = self.st.positions[sym].qty_1e8
@@ -286,6 +291,10 @@ cdef class Account:
         o.symbol_idx = sym
         o.side = a.side
         o.order_type = a.order_type
+        if self.venue_routed:              # the venue matches it; its fills come back (venue_fill)
+            self._rest(&o)
+            self.routed.append((SEQ_ACTION_PLACE, a.order_id, sym, a.side, a.order_type, a.px_1e8, a.qty_1e8))
+            return
         if a.order_type != SEQ_ORDER_POST_ONLY:
             self._take(&o, a.order_type != SEQ_ORDER_MARKET)
         if o.filled_1e8 == o.qty_1e8:
@@ -312,6 +321,8 @@ cdef class Account:
         self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
         jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, now_ns())
         self.n_cancels += 1
+        if self.venue_routed:
+            self.routed.append((SEQ_ACTION_CANCEL, o.client_id, o.symbol_idx, o.side, o.order_type, 0, 0))
         self._remove(i)
         self._mirror_orders()
 
@@ -332,6 +343,8 @@ cdef class Account:
                 self.traces.event(o.ref, EV_CANCEL, t, 0, remaining(o), 0)
                 self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
                 jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, t)
+                if self.venue_routed:
+                    self.routed.append((SEQ_ACTION_CANCEL, o.client_id, o.symbol_idx, o.side, o.order_type, 0, 0))
                 self._remove(i)
                 n += 1
             else:
@@ -354,6 +367,9 @@ cdef class Account:
             return
         o = &self.orders[i]
         book = <Book>self.books[o.symbol_idx]
+        if self.venue_routed:               # not routed yet: the algo cancels and places instead
+            self._reject(a.order_id, R_INVALID_ACTION, o.symbol_idx, SEQ_ACTION_AMEND, 0)
+            return
         if a.px_1e8 == 0 or a.qty_1e8 <= o.filled_1e8:
             reason = R_INVALID_ACTION
         elif not self.is_running():
@@ -438,7 +454,7 @@ cdef class Account:
         cdef uint32_t i = 0
         cdef order_t* o
         cdef bint changed = False
-        if new_qty >= old_qty:
+        if new_qty >= old_qty or self.venue_routed:
             return
         gone = old_qty - new_qty
         while i < self.n_open:
@@ -470,7 +486,7 @@ cdef class Account:
         cdef uint32_t i = 0
         cdef order_t* o
         cdef bint through, touch, changed = False
-        if self.open_on[sym] == 0:
+        if self.open_on[sym] == 0 or self.venue_routed:
             return
         book = <Book>self.books[sym]
         if book.stale:
@@ -736,6 +752,24 @@ cdef class Account:
         cdef uint32_t n = self.cancel_resting(ALL_SYMBOLS)
         self.n_cancelled_by_edge += n
         return n
+
+    def drain_routed(self) -> list:
+        """Mode live: the places and cancels to send to the venue since the last drain, oldest
+        first, as (kind, order_id, symbol_idx, side, order_type, px_1e8, qty_1e8)."""
+        out, self.routed = self.routed, []
+        return out
+
+    def venue_fill(self, uint64_t order_id, uint64_t px_1e8, uint64_t qty_1e8, bint maker, int side=-1,
+                   int symbol_idx=-1) -> bool:
+        """A fill the venue reported. An open order fills (and closes when complete); one already
+        cancelled here (the fill raced the cancel) is booked all the same with `side` and
+        `symbol_idx`: positions follow the venue. False when neither applies."""
+        return venue_fill(self, order_id, px_1e8, qty_1e8, maker, side, symbol_idx)
+
+    def venue_closed(self, uint64_t order_id, bint rejected) -> bool:
+        """The venue refused (`rejected`: VENUE_REJECT to the algo) or closed an open order on its own
+        (cancelled, expired: counted as cancelled by the edge). False if it is not open here."""
+        return venue_closed(self, order_id, rejected)
 
     def drain_events(self) -> list:
         """Undelivered fills and rejects, oldest first, as ("fill" | "reject", dict)."""

@@ -86,3 +86,56 @@ cdef list open_orders_as_python(Account acct):
                     "px_1e8": o.px_1e8, "qty_1e8": o.qty_1e8, "filled_1e8": o.filled_1e8,
                     "queue_ahead_1e8": o.queue_1e8, "state": "open"})
     return out
+
+
+cdef bint venue_fill(Account acct, uint64_t order_id, uint64_t px_1e8, uint64_t qty_1e8, bint maker,
+                     int side, int symbol_idx):
+    """Account.venue_fill (mode live: fills come from the venue, not from matching here)."""
+    cdef int i = acct._find(order_id)
+    cdef order_t* o
+    cdef order_t late
+    if qty_1e8 == 0:
+        return False
+    if i >= 0:
+        o = &acct.orders[i]
+        if qty_1e8 > remaining(o):
+            qty_1e8 = remaining(o)
+        acct._fill(o, px_1e8, qty_1e8, maker, now_ns())
+        if o.filled_1e8 == o.qty_1e8:
+            acct.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)
+            acct._remove(i)
+        acct._mirror_orders()
+        return True
+    if side not in (SEQ_SIDE_BUY, SEQ_SIDE_SELL) or not 0 <= symbol_idx < acct.n_symbols:
+        return False
+    memset(&late, 0, sizeof(late))
+    late.client_id = order_id
+    late.qty_1e8 = qty_1e8
+    late.side = side
+    late.symbol_idx = symbol_idx
+    acct._fill(&late, px_1e8, qty_1e8, maker, now_ns())
+    return True
+
+
+cdef bint venue_closed(Account acct, uint64_t order_id, bint rejected):
+    """Account.venue_closed: a refusal or an unsolicited close reported by the venue."""
+    cdef int i = acct._find(order_id)
+    cdef order_t* o
+    cdef uint32_t ref
+    cdef uint16_t sym
+    cdef uint64_t t = now_ns()
+    if i < 0:
+        return False
+    o = &acct.orders[i]
+    ref, sym = o.ref, o.symbol_idx
+    acct.traces.event(ref, EV_CANCEL, t, 0, remaining(o), 0)
+    acct.traces.set_state(ref, OS_REJECTED if rejected and o.filled_1e8 == 0 else OS_CANCELLED, o.filled_1e8)
+    # the journal closes it either way (a restart must not bring it back as resting)
+    jlog_add(&acct.jlog, JEV_CANCEL, ref, o.client_id, sym, 0, o.px_1e8, remaining(o), 0, t)
+    acct._remove(i)
+    acct._mirror_orders()
+    if rejected:
+        acct._reject(order_id, R_VENUE_REJECT, sym, SEQ_ACTION_PLACE, ref)
+    else:
+        acct.n_cancelled_by_edge += 1
+    return True

@@ -43,6 +43,7 @@ SUBCOMMANDS = {
     "mesh": "sequence.cli.verbs:mesh",
     "watch": "sequence.cli.verbs:watch",
     "trace": "sequence.cli.verbs:trace",
+    "kill-switch": "sequence.cli.kill_switch:kill_switch",
     # the data plane's processes (what the images run)
     "edge": "sequence_edge.cli:edge",
     "coordinator": "sequence_coordinator.cli:coordinator",

@@ -133,6 +133,10 @@ class AsyncEdgeClient(_AsyncClient):
     async def trace(self, order_ref: str) -> edge.OrderTrace:
         return await self._send(calls.trace(order_ref))
 
+    async def kill_switch(self, engaged: bool, reason: str = "") -> edge.KillSwitchStatus:
+        """Engage (cancel every resting order, at the venue too; refuse new ones) or release."""
+        return await self._send(calls.kill_switch(engaged, reason))
+
     async def logs(
         self, deployment_id: str, tail: int = 100, follow: bool = False
     ) -> AsyncIterator[edge.LogLine]:
