@@ -89,7 +89,18 @@ def test_sequence_up_trades_live_against_the_stand_in_and_the_kill_switch_verb_w
     run = UpSession(tmp_path, str(root))
     try:
         wait_until(lambda: run.state().get("edges", {}).get("kraken"), 90, "the kraken edge")
-        wait_until(lambda: len(rest.open_orders()) == 2, 120, "the maker's quotes at the venue")
+        mid = [65000]
+
+        def nudge() -> None:  # one price step, one book update that never crosses the book
+            mid[0] = 65001 if mid[0] == 65000 else 65000
+            ws.move_to("BTC/USD", Decimal(mid[0]), Decimal("1"))
+
+        def quoted() -> bool:  # the maker quotes on book updates: give it some
+            if len(rest.open_orders()) < 2:
+                nudge()
+            return len(rest.open_orders()) == 2
+
+        wait_until(quoted, 120, "the maker's quotes at the venue")
         dep_id = run.state()["deployments"]["mm"]["deployment_id"]
         open_here = run.get(run.edge("kraken"), f"/v1/deployments/{dep_id}/orders?open=1")
         assert {o["cl_ord_id"] for o in rest.open_orders().values()} == {
@@ -105,14 +116,13 @@ def test_sequence_up_trades_live_against_the_stand_in_and_the_kill_switch_verb_w
         status = cli(run, "kill-switch", "status")
         assert status.returncode == 0 and "ENGAGED" in status.stdout and "live gateway: connected" in status.stdout
         sent = len(rest.add_requests)
-        ws.move_to("BTC/USD", Decimal("65030"), Decimal("1"))
+        nudge()
         wait_until(lambda: run.status("mm")["rejects_by_reason"].get("KILL_SWITCH", 0) >= 1, 30, "refusals")
         assert len(rest.add_requests) == sent
 
         done = cli(run, "kill-switch", "off")
         assert done.returncode == 0 and "released" in done.stdout, done.stderr
-        ws.move_to("BTC/USD", Decimal("65000"), Decimal("1"))
-        wait_until(lambda: len(rest.open_orders()) == 2, 60, "quotes again after the release")
+        wait_until(quoted, 60, "quotes again after the release")
         assert len({r["cl_ord_id"] for r in rest.add_requests}) == len(rest.add_requests)  # none twice
     finally:
         run.kill()

@@ -84,6 +84,18 @@ def load_credentials(directory: str | Path) -> Credentials:
     return Credentials(values["api_key"], values["api_secret"])
 
 
+class _SharedNonce:
+    """One strictly increasing nonce for several clients of the same API key."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.last = 0
+
+    def __call__(self) -> int:
+        self.last = max(int(self.source()), self.last + 1)
+        return self.last
+
+
 class LiveOrderGateway:
     """One venue account's orders, by the edge's client order ids."""
 
@@ -114,17 +126,28 @@ class LiveOrderGateway:
         if markets:
             config["markets"] = markets
         self.venue = venue
-        self.exchange = getattr(ccxt_pro, PROTOCOLS[venue].ccxt_class)(config)
-        if rest_endpoint:
-            urls = self.exchange.urls["api"]
-            for key, value in list(urls.items()):
-                if key != "ws" and isinstance(value, str):
-                    urls[key] = rest_endpoint.rstrip("/")
+        # Two clients of the same account: `exchange` places and cancels, `reader` polls. ccxt paces
+        # each client's calls to the venue's rate limits in one queue, so a slow read (Kraken
+        # charges OpenOrders 3 s of its budget) never holds an order back. They share one nonce
+        # sequence: the venue requires it to grow across all calls of a key.
+        cls = getattr(ccxt_pro, PROTOCOLS[venue].ccxt_class)
+        self.exchange = cls(config)
+        self.reader = cls(config)
+        nonce = _SharedNonce(self.exchange.nonce)
+        for client in (self.exchange, self.reader):
+            client.nonce = nonce
+            if rest_endpoint:
+                urls = client.urls["api"]
+                for key, value in list(urls.items()):
+                    if key != "ws" and isinstance(value, str):
+                        urls[key] = rest_endpoint.rstrip("/")
+        self._acked_since_fetch: set[str] = set()  # acked while a reconcile was reading
         self.dry_run = dry_run
         self.killed = False
         self.open: dict[str, dict[str, Any]] = {}  # client order id -> the venue's order
         self.dry_run_log: list[dict[str, Any]] = []
         self.filled: dict[str, float] = {}  # client order id -> quantity already reported filled
+        self.reported_cost: dict[str, float] = {}  # client order id -> cost of what was reported
         self.unknown_open: list[str] = []  # open at the venue, not placed by this gateway's edge
         self.balances: dict[str, float] = {}
         self.can_trade = self.can_withdraw = "unknown"
@@ -142,33 +165,38 @@ class LiveOrderGateway:
     async def start(self) -> list[str]:
         """Load markets and reconcile the venue's open orders before anything is sent."""
         await self.exchange.load_markets()
-        return await self.reconcile()
+        self.reader.set_markets(self.exchange.markets)
+        found = await self.reconcile()
+        self.unknown_open = list(found)  # until the edge's next poll names its own
+        return found
 
     async def close(self) -> None:
         await self.exchange.close()
+        await self.reader.close()
 
     async def reconcile(self) -> list[str]:
-        """The venue's open orders become the gateway's: returns their client order ids."""
-        orders = await self.exchange.fetch_open_orders()
-        self.open = {str(o["clientOrderId"]): o for o in orders if o.get("clientOrderId")}
-        for client_id, order in self.open.items():
-            self.filled.setdefault(client_id, float(order.get("filled") or 0.0))
+        """The venue's open orders become the gateway's: returns their client order ids. Orders
+        acked while it was reading are kept (the venue's answer predates them)."""
+        self._acked_since_fetch = set()
+        orders = await self.reader.fetch_open_orders()
+        found = {str(o["clientOrderId"]): o for o in orders if o.get("clientOrderId")}
+        self.open = {**found, **{c: o for c, o in self.open.items() if c in self._acked_since_fetch}}
         self.counts["reconciles"] += 1
-        return sorted(self.open)
+        return sorted(found)
 
     async def read_permissions(self) -> None:
         """The API key's trade / withdraw permissions where the venue says (Coinbase Advanced Trade's
         key_permissions); Kraken has no such API: "unknown"."""
         if self.venue != "coinbase":
             return
-        found = await self.exchange.v3PrivateGetBrokerageKeyPermissions()
+        found = await self.reader.v3PrivateGetBrokerageKeyPermissions()
         yes_no = {True: "yes", False: "no"}
         self.can_trade = yes_no.get(found.get("can_trade"), "unknown")
         self.can_withdraw = yes_no.get(found.get("can_transfer"), "unknown")
         self.permissions_source = "GET /api/v3/brokerage/key_permissions (can_trade, can_transfer)"
 
     async def read_balances(self) -> dict[str, float]:
-        balance = await self.exchange.fetch_balance()
+        balance = await self.reader.fetch_balance()
         self.balances = {k: float(v) for k, v in (balance.get("total") or {}).items() if v is not None}
         return self.balances
 
@@ -177,34 +205,45 @@ class LiveOrderGateway:
         edge has seen filled): ("fill", id, px, qty) for new fills, ("closed", id, status) for orders
         the venue closed; a reconciliation of the open orders, so it also finds orders lost by a
         restart. Orders open at the venue and not in `known` are listed in `unknown_open`."""
-        await self.reconcile()
+        venue_open = set(await self.reconcile())
         events: list[tuple[Any, ...]] = []
+        for client_id, seen in known.items():
+            # what the edge has seen filled (its journal, after a restart), unless this gateway
+            # reported more already and the edge has not applied it yet
+            self.filled[client_id] = max(seen, self.filled.get(client_id, 0.0))
         for client_id, order in self.open.items():
             if client_id in known:
-                events += self._fill_events(client_id, order, known[client_id])
+                events += self._fill_events(client_id, order)
         self.unknown_open = sorted(set(self.open) - set(known))
-        gone = [c for c in known if c not in self.open]
+        gone = [c for c in known if c not in venue_open and c not in self._acked_since_fetch]
         for client_id in gone:
             order = await self._closed_order(client_id)
             if order is None:
                 events.append(("closed", client_id, "not at the venue"))
                 continue
-            events += self._fill_events(client_id, order, known[client_id])
+            events += self._fill_events(client_id, order)
             events.append(("closed", client_id, str(order.get("status") or "closed")))
         return events
 
-    def _fill_events(self, client_id: str, order: dict[str, Any], seen: float) -> list[tuple[Any, ...]]:
+    def _fill_events(self, client_id: str, order: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """A fill for what the venue filled beyond what was reported (`filled`) already."""
+        seen = self.filled.get(client_id, 0.0)
         filled = float(order.get("filled") or 0.0)
         if filled <= seen + 1e-12:
             return []
-        price = order.get("average") or order.get("price")
+        qty = filled - seen
+        price = float(order.get("average") or order.get("price") or 0.0)
+        cost, before = order.get("cost"), self.reported_cost.get(client_id)
+        if cost and before is not None:  # the price of this part alone, from the venue's cost
+            price = (float(cost) - before) / qty
+        self.reported_cost[client_id] = float(cost) if cost else (before or 0.0) + price * qty
         self.filled[client_id] = filled
         self.counts["fills"] += 1
-        return [("fill", client_id, float(price or 0.0), filled - seen)]
+        return [("fill", client_id, price, qty)]
 
     async def _closed_order(self, client_id: str) -> dict[str, Any] | None:
         """The venue's record of a closed order, by client order id (None: it never reached the venue)."""
-        orders = await self.exchange.fetch_closed_orders(params={"clientOrderId": client_id})
+        orders = await self.reader.fetch_closed_orders(params={"clientOrderId": client_id})
         for order in orders:
             if order.get("clientOrderId") == client_id:
                 return dict(order)
@@ -257,7 +296,9 @@ class LiveOrderGateway:
             raise GatewayError(f"{self.venue} rejected {client_id}: {exc}") from None
         order = {**order, "clientOrderId": order.get("clientOrderId") or client_id, "symbol": unified}
         self.open[client_id] = order
+        self._acked_since_fetch.add(client_id)
         self.filled.setdefault(client_id, 0.0)
+        self.reported_cost.setdefault(client_id, 0.0)
         self.counts["acked"] += 1
         return order
 
@@ -275,7 +316,7 @@ class LiveOrderGateway:
             except ccxt_errors.OrderNotFound:
                 done = await self._closed_order(client_id)
                 if done is not None:
-                    events = self._fill_events(client_id, done, self.filled.get(client_id, 0.0))
+                    events = self._fill_events(client_id, done)
         del self.open[client_id]
         self.counts["cancelled"] += 1
         return events

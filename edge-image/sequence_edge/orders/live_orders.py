@@ -172,7 +172,9 @@ class LiveOrders:
         self.owners: dict[str, _Owner] = {}
         self.accounts: dict[str, Account] = {}
         self.counts = {"errors": 0, "dry_run_orders": 0}
+        self.pending: set[str] = set()  # places sent to the worker, not answered yet
         self._next_poll = 0.0
+        self._polling = False  # one poll at a time: the next is asked once it reconciled
         self._worker = _Worker(gateway, self.commands, self.results)
         edge.engine.venue_routed = True
 
@@ -209,8 +211,9 @@ class LiveOrders:
             if dep_id in self.accounts:
                 self.edge.engine.settle(dep_id)  # fills and rejects reach the algo now
         now = time.monotonic()
-        if self.connected and now >= self._next_poll:
+        if self.connected and not self._polling and now >= self._next_poll:
             self._next_poll = now + self.poll_s
+            self._polling = True
             self.commands.put(("poll", self._known()))
 
     def _route(self, account: Account) -> None:
@@ -218,6 +221,7 @@ class LiveOrders:
             cid = client_order_id(account.deployment_id, order_id)
             if kind == abi.ACTION_PLACE:
                 self.owners[cid] = _Owner(account, order_id, sym, side)
+                self.pending.add(cid)
                 symbol = account.symbols[sym]
                 self.commands.put(
                     ("place", cid, symbol, SIDES[side], qty / FIXED, px / FIXED, TYPES[order_type])
@@ -226,11 +230,14 @@ class LiveOrders:
                 self.commands.put(("cancel", cid))
 
     def _known(self) -> dict[str, float]:
-        """Every order resting in a routed account, by client order id, with what it has filled."""
+        """Every order resting in a routed account, by client order id, with what it has filled;
+        not the ones still on their way to the venue (a poll must not take them for lost)."""
         known: dict[str, float] = {}
         for account in self.accounts.values():
             for row in account.open_orders():
                 cid = client_order_id(account.deployment_id, row["order_id"])
+                if cid in self.pending:
+                    continue
                 if cid not in self.owners:  # restored from the journal by a restarted edge
                     side = abi.SIDE_BUY if row["side"] == "buy" else abi.SIDE_SELL
                     sym = account.symbols.index(row["symbol"])
@@ -245,10 +252,11 @@ class LiveOrders:
             return None
         if kind == "reconciled":
             self.ready = self.connected = True
+            self._polling = False
             self.last_reconcile_ms = result[1]
             return None
         if kind == "disconnected":
-            self.ready = self.connected = False
+            self.ready = self.connected = self._polling = False
             self.last_error = result[1]
             self.counts["errors"] += 1
             log.warning(
@@ -256,9 +264,12 @@ class LiveOrders:
             )
             return None
         if kind == "error":
+            self._polling = False  # a poll that failed is asked again
             self.last_error = result[1]
             self.counts["errors"] += 1
             return None
+        if kind in ("ack", "reject", "dry_run"):
+            self.pending.discard(result[1])
         owner = self.owners.get(result[1])
         if owner is None:
             return None
@@ -319,7 +330,9 @@ class LiveOrders:
 
 
 class _Worker:
-    """The gateway's thread: every venue call happens here, in order of the commands."""
+    """The gateway's thread: every venue call happens here. Orders (places, cancels, the kill
+    switch) run in command order on one task; polls of the venue's orders on another, so a slow
+    read never holds an order back."""
 
     def __init__(
         self,
@@ -331,7 +344,9 @@ class _Worker:
         self.commands = commands
         self.results = results
         self._stopping = False
-        self._retry: list[tuple[Any, ...]] = []  # commands a lost connection interrupted
+        self._connected = False
+        self._retry: list[tuple[Any, ...]] = []  # orders a lost connection interrupted
+        self._known: dict[str, float] | None = None  # the edge's orders, for the next poll
         self._thread = threading.Thread(target=self._run, name=f"gateway-{gateway.venue}", daemon=True)
 
     def start(self) -> None:
@@ -345,36 +360,54 @@ class _Worker:
         asyncio.run(self._main())
 
     async def _main(self) -> None:
-        backoff = 0.5
-        connected = False
         try:
-            while not self._stopping:
-                if not connected:
-                    connected = await self._connect()
-                    if not connected:
-                        await asyncio.sleep(backoff)
-                        backoff = min(backoff * 2, RECONNECT_MAX_S)
-                        continue
-                    backoff = 0.5
-                command = self._next()
-                if command is None:
-                    await asyncio.sleep(0.002)
-                    continue
-                try:
-                    await self._do(command)
-                except GatewayError as exc:
-                    self.results.put(("error", str(exc)))
-                except Exception as exc:  # the venue is unreachable or answered nonsense
-                    if _is_network(exc):
-                        connected = False
-                        self._retry.insert(0, command)
-                        self.results.put(("disconnected", f"{type(exc).__name__}: {exc}"))
-                    else:
-                        log.exception("order gateway: %s failed", command[0])
-                        self.results.put(("error", f"{command[0]}: {type(exc).__name__}: {exc}"))
-                self.results.put(("status", self.gateway.status()))
+            await asyncio.gather(self._orders(), self._polls())
         finally:
             await self.gateway.close()
+
+    async def _orders(self) -> None:
+        backoff = 0.5
+        while not self._stopping:
+            if not self._connected:
+                self._connected = await self._connect()
+                if not self._connected:
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, RECONNECT_MAX_S)
+                    continue
+                backoff = 0.5
+            command = self._next()
+            if command is None:
+                await asyncio.sleep(0.002)
+                continue
+            if command[0] == "poll":
+                self._known = command[1]  # the poll task reads it
+                continue
+            await self._guarded(command, self._do(command))
+
+    async def _polls(self) -> None:
+        while not self._stopping:
+            if not self._connected or self._known is None:
+                await asyncio.sleep(0.005)
+                continue
+            known, self._known = self._known, None
+            await self._guarded(("poll", known), self._poll(known))
+
+    async def _guarded(self, command: tuple[Any, ...], work: Any) -> None:
+        try:
+            await work
+        except GatewayError as exc:
+            self.results.put(("error", str(exc)))
+        except Exception as exc:  # the venue is unreachable or answered nonsense
+            if _is_network(exc):
+                if self._connected:
+                    self.results.put(("disconnected", f"{type(exc).__name__}: {exc}"))
+                self._connected = False
+                if command[0] != "poll":
+                    self._retry.insert(0, command)  # idempotent by client order id
+            else:
+                log.exception("order gateway: %s failed", command[0])
+                self.results.put(("error", f"{command[0]}: {type(exc).__name__}: {exc}"))
+        self.results.put(("status", self.gateway.status()))
 
     def _next(self) -> tuple[Any, ...] | None:
         if self._retry:
@@ -401,6 +434,11 @@ class _Worker:
         self.results.put(("reconciled", int(time.time() * 1000)))
         return True
 
+    async def _poll(self, known: dict[str, float]) -> None:
+        for event in await self.gateway.poll(known):
+            self.results.put(event)
+        self.results.put(("reconciled", int(time.time() * 1000)))
+
     async def _do(self, command: tuple[Any, ...]) -> None:
         gw = self.gateway
         kind = command[0]
@@ -419,10 +457,6 @@ class _Worker:
             if command[1] in gw.open:
                 for event in await gw.cancel(command[1]):
                     self.results.put(event)  # it filled before the cancel reached the venue
-        elif kind == "poll":
-            for event in await gw.poll(command[1]):
-                self.results.put(event)
-            self.results.put(("reconciled", int(time.time() * 1000)))
         elif kind == "kill":
             await gw.kill()
         elif kind == "release":
