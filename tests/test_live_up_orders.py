@@ -82,7 +82,9 @@ def cli(session: UpSession, *args: str) -> subprocess.CompletedProcess[str]:
 def test_sequence_up_trades_live_against_the_stand_in_and_the_kill_switch_verb_works(tmp_path: Path) -> None:
     cert, key = make_cert(tmp_path)
     ws = VenueStandIn("kraken", cert, key)
-    ws.set_book("BTC/USD", {str(65000 - i): "0.5" for i in range(1, 6)}, {str(65000 + i): "0.5" for i in range(1, 6)})
+    ws.set_book(
+        "BTC/USD", {str(65000 - i): "0.5" for i in range(1, 6)}, {str(65000 + i): "0.5" for i in range(1, 6)}
+    )
     rest = KrakenRestStandIn()
     root = project(tmp_path, ws.url, rest.url)
     shutil.copy(cert, root / "standin-cert.pem")
@@ -114,7 +116,11 @@ def test_sequence_up_trades_live_against_the_stand_in_and_the_kill_switch_verb_w
         assert "kill switch ENGAGED" in done.stdout and "(drill)" in done.stdout
         wait_until(lambda: rest.open_orders() == {}, 30, "every order cancelled at the venue")
         status = cli(run, "kill-switch", "status")
-        assert status.returncode == 0 and "ENGAGED" in status.stdout and "live gateway: connected" in status.stdout
+        assert (
+            status.returncode == 0
+            and "ENGAGED" in status.stdout
+            and "live gateway: connected" in status.stdout
+        )
         sent = len(rest.add_requests)
         nudge()
         wait_until(lambda: run.status("mm")["rejects_by_reason"].get("KILL_SWITCH", 0) >= 1, 30, "refusals")
@@ -132,14 +138,22 @@ def test_sequence_up_trades_live_against_the_stand_in_and_the_kill_switch_verb_w
 
 def test_a_live_venue_without_credentials_or_under_sandbox_is_refused(tmp_path: Path) -> None:
     root = project(tmp_path, "wss://127.0.0.1:1/ws", "http://127.0.0.1:1", credentials=False)
+    cert, _key = make_cert(tmp_path)
+    shutil.copy(cert, root / "standin-cert.pem")
     env = {**os.environ, "SEQUENCE_STATE_DIR": str(tmp_path / "state")}
     done = subprocess.run(
-        [*sequence_cli(), "up", str(root), "--duration", "1"], capture_output=True, text=True, env=env, timeout=60
+        [*sequence_cli(), "up", str(root), "--duration", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert done.returncode == 2, done.stderr
     assert "Sequence.toml:5: venue.kraken.credentials: a live venue places real orders" in done.stderr
     (root / "Sequence.toml").write_text(
-        (root / "Sequence.toml").read_text().replace('mode = "live"', 'mode = "live"\ncredentials_dir = "secrets"')
+        (root / "Sequence.toml")
+        .read_text()
+        .replace('mode = "live"', 'mode = "live"\ncredentials_dir = "secrets"')
     )
     done = subprocess.run(
         [*sequence_cli(), "--sandbox", "up", str(root), "--duration", "1"],

@@ -257,7 +257,9 @@ def test_coordinator_lives_while_a_mesh_group_exists(
 def test_live_venue_edge_mounts_its_credentials_as_files(kube: Kube, operator: Operator) -> None:
     name = unique("live")
     kube.create(
-        venue_edge(name, "kraken", mode="live", credentialsSecret="kraken-keys", dryRun=True, feed={"kind": "live"})
+        venue_edge(
+            name, "kraken", mode="live", credentialsSecret="kraken-keys", dryRun=True, feed={"kind": "live"}
+        )
     )
     deployment = kube.wait("edge Deployment", lambda: kube.get("Deployment", f"edge-{name}"))
     pod = deployment["spec"]["template"]["spec"]

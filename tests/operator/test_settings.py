@@ -81,7 +81,10 @@ def test_custom_chart_values_reach_the_edge_pods(chart: helm.Chart, tmp_path: Pa
     assert secret["secret"]["secretName"] == "kraken-keys" and secret["secret"]["defaultMode"] == 0o440
     assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == "venue-credentials"]
-    assert mount["readOnly"] and container["args"][container["args"].index("--credentials-dir") + 1] == mount["mountPath"]
+    assert (
+        mount["readOnly"]
+        and container["args"][container["args"].index("--credentials-dir") + 1] == mount["mountPath"]
+    )
     (replay,) = [v for v in pod["volumes"] if v["name"] == "replay"]
     assert replay["configMap"]["name"] == "mm-replay-0123456789ab"
     # Mounted under its own name: the edge tells gzip from CSV by the suffix.
