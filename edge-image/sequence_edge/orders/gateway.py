@@ -217,12 +217,12 @@ class LiveOrderGateway:
         self.unknown_open = sorted(set(self.open) - set(known))
         gone = [c for c in known if c not in venue_open and c not in self._acked_since_fetch]
         for client_id in gone:
-            order = await self._closed_order(client_id)
-            if order is None:
+            done = await self._closed_order(client_id)
+            if done is None:
                 events.append(("closed", client_id, "not at the venue"))
                 continue
-            events += self._fill_events(client_id, order)
-            events.append(("closed", client_id, str(order.get("status") or "closed")))
+            events += self._fill_events(client_id, done)
+            events.append(("closed", client_id, str(done.get("status") or "closed")))
         return events
 
     def _fill_events(self, client_id: str, order: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -204,9 +204,9 @@ class LiveOrders:
                 result = self.results.get_nowait()
             except queue.Empty:
                 break
-            dep_id = self._apply(result)
-            if dep_id is not None:
-                touched.add(dep_id)
+            applied_to = self._apply(result)
+            if applied_to is not None:
+                touched.add(applied_to)
         for dep_id in touched:
             if dep_id in self.accounts:
                 self.edge.engine.settle(dep_id)  # fills and rejects reach the algo now
@@ -273,7 +273,8 @@ class LiveOrders:
         owner = self.owners.get(result[1])
         if owner is None:
             return None
-        account, dep_id = owner.account, owner.account.deployment_id
+        account = owner.account
+        dep_id: str = account.deployment_id
         if kind == "fill":
             _, _cid, px, qty = result
             account.venue_fill(

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import click
@@ -79,7 +79,10 @@ def _edges(target: Target, venue: str | None) -> list[tuple[str, EdgeCall]]:
             for name, url in sorted(target.state.edges.items())
             if venue is None or name == venue
         ]
-    items = target.custom.list_namespaced_custom_object(GROUP, VERSION, target.namespace, "venueedges")
+    items = cast(
+        dict[str, Any],
+        target.custom.list_namespaced_custom_object(GROUP, VERSION, target.namespace, "venueedges"),
+    )
     found: list[tuple[str, EdgeCall]] = []
     for item in items.get("items", []):
         spec, status = item.get("spec") or {}, item.get("status") or {}
@@ -94,7 +97,7 @@ def _edges(target: Target, venue: str | None) -> list[tuple[str, EdgeCall]]:
     return found
 
 
-def _local_call(url: str, token: str) -> EdgeCall:
+def _local_call(url: str, token: str | None) -> EdgeCall:
     def send(method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         with EdgeClient(url, token=token) as client:
             if method == "GET":

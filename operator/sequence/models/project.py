@@ -157,7 +157,7 @@ def project_problems(cfg: SequenceFile) -> list[tuple[Location, str]]:
                     'credentials_dir = "<dir>" (sequence up)',
                 )
             )
-        if venue.mode == "live" and venue.feed.kind != "live":
+        if venue.mode == "live" and venue.feed.kind != "live" and not venue.external:  # external: theirs
             problems.append(
                 (
                     ("venue", name, "feed"),
