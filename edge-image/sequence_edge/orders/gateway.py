@@ -28,6 +28,7 @@ from ..market.venues import PROTOCOLS, ccxt_symbol
 
 log = logging.getLogger("sequence.edge.gateway")
 
+CLIENT_ID_PARAM = {"coinbase": "client_order_id"}
 # the edge's order types -> ccxt's unified type and params
 ORDER_TYPES: dict[str, tuple[str, dict[str, Any]]] = {
     "limit": ("limit", {}),
@@ -196,7 +197,8 @@ class LiveOrderGateway:
         self.permissions_source = "GET /api/v3/brokerage/key_permissions (can_trade, can_transfer)"
 
     async def read_balances(self) -> dict[str, float]:
-        balance = await self.reader.fetch_balance()
+        # Coinbase: the Advanced Trade portfolio's accounts (v3), not the retail wallets (v2)
+        balance = await self.reader.fetch_balance({"v3": True} if self.venue == "coinbase" else {})
         self.balances = {k: float(v) for k, v in (balance.get("total") or {}).items() if v is not None}
         return self.balances
 
@@ -243,10 +245,14 @@ class LiveOrderGateway:
 
     async def _closed_order(self, client_id: str) -> dict[str, Any] | None:
         """The venue's record of a closed order, by client order id (None: it never reached the venue)."""
-        orders = await self.reader.fetch_closed_orders(params={"clientOrderId": client_id})
-        for order in orders:
-            if order.get("clientOrderId") == client_id:
-                return dict(order)
+        # Kraken's closed orders include cancelled ones; Coinbase lists FILLED and CANCELLED apart
+        for method in ("fetch_closed_orders", "fetch_canceled_orders"):
+            if method == "fetch_canceled_orders" and not self.reader.has.get("fetchCanceledOrders"):
+                break
+            orders = await getattr(self.reader, method)(params={"clientOrderId": client_id})
+            for order in orders:
+                if order.get("clientOrderId") == client_id:
+                    return dict(order)
         return None
 
     async def submit(
@@ -279,7 +285,9 @@ class LiveOrderGateway:
             log.info("dry run: would send %s", intent)
             return {**intent, "status": "dry_run"}
         ccxt_errors = _load_ccxt_pro()
-        params = {"clientOrderId": client_id, **extra}
+        # the venue's own field where ccxt's unified clientOrderId is not passed on (ccxt 4.5's
+        # coinbase replaces it with a fresh "ccxt-<uuid>"; its raw client_order_id is sent as given)
+        params = {CLIENT_ID_PARAM.get(self.venue, "clientOrderId"): client_id, **extra}
         try:
             self.counts["sent"] += 1
             order = await self.exchange.create_order(unified, kind, side, qty, limit, params)
