@@ -126,3 +126,8 @@ def test_a_key_that_can_withdraw_shows_it(creds_dir: Path) -> None:
         assert (status["can_trade"], status["can_withdraw"]) == ("yes", "yes")
     finally:
         server.close()
+
+
+def test_a_venue_without_an_order_gateway_is_refused_by_name(creds_dir: Path) -> None:
+    with pytest.raises(GatewayError, match=r"no live order gateway for venue 'hyperliquid' .*wallet key"):
+        LiveOrderGateway("hyperliquid", load_credentials(creds_dir))

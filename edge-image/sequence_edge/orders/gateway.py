@@ -28,6 +28,7 @@ from ..market.venues import PROTOCOLS, ccxt_symbol
 
 log = logging.getLogger("sequence.edge.gateway")
 
+ORDER_VENUES = ("coinbase", "kraken")  # tested against stand-ins of their private REST APIs
 CLIENT_ID_PARAM = {"coinbase": "client_order_id"}
 # the edge's order types -> ccxt's unified type and params
 ORDER_TYPES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -110,9 +111,10 @@ class LiveOrderGateway:
         markets: dict[str, Any] | None = None,
         timeout_ms: int = 10_000,
     ) -> None:
-        if venue not in PROTOCOLS:
+        if venue not in ORDER_VENUES:
             raise GatewayError(
-                f"no live order gateway for venue {venue!r} (available: {', '.join(sorted(PROTOCOLS))})"
+                f"no live order gateway for venue {venue!r} (available: {', '.join(ORDER_VENUES)}; "
+                "hyperliquid signs orders with a wallet key and needs 128-bit client ids: not wired yet)"
             )
         try:
             ccxt_pro = _load_ccxt_pro()
