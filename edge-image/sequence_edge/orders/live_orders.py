@@ -18,9 +18,9 @@ The client order id of an order at the venue is the edge's idempotent id: a hash
 deployment id and the algo's order id (`client_order_id`), so a restarted edge that restores a
 deployment from its journal recognises its orders at the venue and never sends one twice.
 
-Reconciliation: on start and after every reconnection the gateway reads the venue's open orders
-(and balances) before anything is sent, and the edge feeds no book update to the algos until it
-is done (`ready`). Then every `poll_s` the venue's open orders are read again: new fills of open
+Reconciliation: on start and after every reconnection (of the gateway, or of the live feed) the
+venue's open orders are read (and balances, on the gateway's) before anything is sent, and the
+edge feeds no book update to the algos until it is done (`ready`). Then every `poll_s` the venue's open orders are read again: new fills of open
 orders come back as fills; an order the venue no longer has open is looked up among its closed
 orders (its last fills, then closed), or closed here if the venue never had it (placed in the
 journal, never sent before a crash: it is not sent now).
@@ -175,6 +175,7 @@ class LiveOrders:
         self.pending: set[str] = set()  # places sent to the worker, not answered yet
         self._next_poll = 0.0
         self._polling = False  # one poll at a time: the next is asked once it reconciled
+        self._feed_drops = 0  # the live feed's disconnects seen
         self._worker = _Worker(gateway, self.commands, self.results)
         edge.engine.venue_routed = True
 
@@ -210,6 +211,9 @@ class LiveOrders:
         for dep_id in touched:
             if dep_id in self.accounts:
                 self.edge.engine.settle(dep_id)  # fills and rejects reach the algo now
+        drops = int(getattr(self.edge.feed, "disconnects", 0))
+        if drops != self._feed_drops:  # the market data was away: reconcile before the next book
+            self._feed_drops, self.ready, self._next_poll = drops, False, 0.0
         now = time.monotonic()
         if self.connected and not self._polling and now >= self._next_poll:
             self._next_poll = now + self.poll_s
