@@ -34,6 +34,7 @@ import logging
 import queue
 import threading
 import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from sequence_wire import edge_api as wire
@@ -56,6 +57,7 @@ TYPES = {
     abi.ORDER_POST_ONLY: "post_only",
 }
 RECONNECT_MAX_S = 30.0
+MAX_OWNERS = 65536
 
 
 def client_order_id(deployment_id: str, order_id: int) -> str:
@@ -169,7 +171,9 @@ class LiveOrders:
         self.last_reconcile_ms: int | None = None
         self.last_error: str | None = None
         self.gateway_status: dict[str, Any] = gateway.status()
-        self.owners: dict[str, _Owner] = {}
+        # client order id -> its account and order; the newest MAX_OWNERS (a fill that races a
+        # cancel still finds its order)
+        self.owners: OrderedDict[str, _Owner] = OrderedDict()
         self.accounts: dict[str, Account] = {}
         self.counts = {"errors": 0, "dry_run_orders": 0}
         self.pending: set[str] = set()  # places sent to the worker, not answered yet
@@ -225,6 +229,8 @@ class LiveOrders:
             cid = client_order_id(account.deployment_id, order_id)
             if kind == abi.ACTION_PLACE:
                 self.owners[cid] = _Owner(account, order_id, sym, side)
+                if len(self.owners) > MAX_OWNERS:
+                    self.owners.popitem(last=False)
                 self.pending.add(cid)
                 symbol = account.symbols[sym]
                 self.commands.put(
