@@ -163,3 +163,19 @@ def test_a_live_venue_without_credentials_or_under_sandbox_is_refused(tmp_path: 
         timeout=60,
     )
     assert done.returncode == 1 and "--sandbox refuses live venues: kraken" in done.stderr, done.stderr
+
+
+def test_a_cluster_deploy_of_a_live_venue_needs_its_secret(tmp_path: Path) -> None:
+    root = project(tmp_path, "wss://127.0.0.1:1/ws", "http://127.0.0.1:1")  # credentials_dir only
+    cert, _key = make_cert(tmp_path)
+    shutil.copy(cert, root / "standin-cert.pem")
+    env = {**os.environ, "SEQUENCE_STATE_DIR": str(tmp_path / "state")}
+    done = subprocess.run(
+        [*sequence_cli(), "deploy", str(root), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert 'venue.kraken.credentials: a live venue in a cluster needs credentials = "<secret>"' in done.stderr
