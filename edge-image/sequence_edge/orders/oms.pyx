@@ -9,22 +9,10 @@ Orders (abi.py ORDER_*), all in 1e8 fixed point:
   ioc        like limit but never rests: the remainder expires (the last fill carries FINAL)
   post_only  refused with WOULD_CROSS when its price reaches the opposite best, else rests
 
-Fill model for resting orders (documented for users in docs/operations.md, "Fill model"):
-  - queue ahead = the venue's quantity at the order's price when it starts resting (0 when it
-    opens a new price level);
-  - a decrease of that level consumes the queue ahead first; the part of a decrease beyond the
-    queue reaches the order and fills it (the order is at the front; the market is trading or
-    wiping out its level);
-  - the opposite side trading through the price (best ask < bid price, best bid > ask price)
-    fills the whole remainder at the order's price;
-  - the opposite side touching the price (best ask == bid price) offers its quantity there: it
-    consumes the queue ahead, the rest fills the order;
-  - increases at the level queue behind the order and change nothing.
-  Resting fills are maker fills at the order's price; taking fills are taker fills at each
-  level's price. Paper fills never change the venue book (market data), paper orders never
-  trade with each other, and the same displayed liquidity can fill several paper orders.
-  Amend: a price change or a size increase loses queue priority (queue = level quantity at
-  the new price); a size decrease keeps it.
+Resting orders fill by a queue model (docs/operations.md, "Fill model": the queue ahead is the
+level's quantity when the order starts resting; decreases consume it first, then fill the order;
+trading through fills the rest; a touch offers its quantity). In mode live (`venue_routed`)
+accepted orders are not matched here: the venue's fills come back through venue_fill.
 
 Accounting: signed position and average entry price per symbol; realized PnL on reducing
 fills (fees included); unrealized PnL marked to mid on every book update of the symbol; maker
@@ -153,27 +141,11 @@ cdef class Account:
 
     def attach(self, AlgoInstance instance) -> None:
         """Trade for `instance` (same symbols, in order): its AlgoState becomes the mirror."""
-        if tuple(instance.symbols) != self.symbols:
-            raise ValueError(f"instance symbols {list(instance.symbols)} != account symbols {list(self.symbols)}")
-        cdef seq_algo_state_t* src = self.st
-        cdef seq_algo_state_t* dst = instance.algo_state()
-        cdef uint64_t next_id = dst.next_id
-        if dst != src:
-            dst[0] = src[0]
-            if next_id > dst.next_id:
-                dst.next_id = next_id   # a hot-swapped instance inherited the old one's next_id
-        self.instance = instance
-        self.st = dst
-        self._mirror_orders()
-        instance.mark_state_dirty()
+        attach_instance(self, instance)
 
     def check_resymbol(self, symbols) -> None:
         """Raise ValueError if the account cannot drop the symbols missing from `symbols`."""
-        held = [s for i, s in enumerate(self.symbols)
-                if s not in symbols and self.st.positions[i].qty_1e8 != 0]
-        if held:
-            raise ValueError(f"{self.deployment_id} holds a position in {', '.join(held)}, which the new "
-                             f"symbol list drops; flatten it or keep the symbol")
+        check_dropped_symbols(self, symbols)
 
     def resymbol(self, symbols, books, book_ids) -> None:
         """A re-push changed the symbol list: resting orders on dropped symbols are cancelled and
@@ -754,21 +726,17 @@ cdef class Account:
         return n
 
     def drain_routed(self) -> list:
-        """Mode live: the places and cancels to send to the venue since the last drain, oldest
-        first, as (kind, order_id, symbol_idx, side, order_type, px_1e8, qty_1e8)."""
+        """Mode live: (kind, order_id, symbol_idx, side, order_type, px_1e8, qty_1e8) to route."""
         out, self.routed = self.routed, []
         return out
 
     def venue_fill(self, uint64_t order_id, uint64_t px_1e8, uint64_t qty_1e8, bint maker, int side=-1,
                    int symbol_idx=-1) -> bool:
-        """A fill the venue reported. An open order fills (and closes when complete); one already
-        cancelled here (the fill raced the cancel) is booked all the same with `side` and
-        `symbol_idx`: positions follow the venue. False when neither applies."""
+        """A fill the venue reported (oms_api.pxi venue_fill)."""
         return venue_fill(self, order_id, px_1e8, qty_1e8, maker, side, symbol_idx)
 
     def venue_closed(self, uint64_t order_id, bint rejected) -> bool:
-        """The venue refused (`rejected`: VENUE_REJECT to the algo) or closed an open order on its own
-        (cancelled, expired: counted as cancelled by the edge). False if it is not open here."""
+        """A refusal or a close by the venue (oms_api.pxi venue_closed)."""
         return venue_closed(self, order_id, rejected)
 
     def drain_events(self) -> list:
@@ -824,21 +792,7 @@ cdef class Account:
     def tick_to_order_buckets(self, bounds_ns) -> tuple:
         """(cumulative counts at each bound, total count, approximate sum in ns) of the tick-to-order
         histogram, for a Prometheus histogram (a bucket counts under the first bound >= its top)."""
-        cdef uint32_t i
-        cdef uint64_t top, n
-        cdef double total = 0.0
-        bounds = [int(b) for b in bounds_ns]
-        counts = [0] * len(bounds)
-        for i in range(HIST_BUCKETS):
-            n = self.tick_to_order.buckets[i]
-            if n == 0:
-                continue
-            top = hist_upper(i)
-            total += n * (top - (top - (hist_upper(i - 1) if i else 0)) / 2.0)
-            for j, b in enumerate(bounds):
-                if top <= b:
-                    counts[j] += n
-        return counts, self.tick_to_order.count, total
+        return histogram_buckets(self, bounds_ns)
 
 
 include "oms_api.pxi"

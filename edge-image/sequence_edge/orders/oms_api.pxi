@@ -90,7 +90,10 @@ cdef list open_orders_as_python(Account acct):
 
 cdef bint venue_fill(Account acct, uint64_t order_id, uint64_t px_1e8, uint64_t qty_1e8, bint maker,
                      int side, int symbol_idx):
-    """Account.venue_fill (mode live: fills come from the venue, not from matching here)."""
+    """Account.venue_fill (mode live: fills come from the venue, not from matching here). An open
+    order fills (and closes when complete); one already cancelled here (the fill raced the cancel)
+    is booked all the same with `side` and `symbol_idx`: positions follow the venue. False when
+    neither applies."""
     cdef int i = acct._find(order_id)
     cdef order_t* o
     cdef order_t late
@@ -118,7 +121,9 @@ cdef bint venue_fill(Account acct, uint64_t order_id, uint64_t px_1e8, uint64_t 
 
 
 cdef bint venue_closed(Account acct, uint64_t order_id, bint rejected):
-    """Account.venue_closed: a refusal or an unsolicited close reported by the venue."""
+    """Account.venue_closed: the venue refused (`rejected`: VENUE_REJECT to the algo) or closed an
+    open order on its own (cancelled, expired: counted as cancelled by the edge). False if it is
+    not open here."""
     cdef int i = acct._find(order_id)
     cdef order_t* o
     cdef uint32_t ref
@@ -139,3 +144,48 @@ cdef bint venue_closed(Account acct, uint64_t order_id, bint rejected):
     else:
         acct.n_cancelled_by_edge += 1
     return True
+
+
+cdef tuple histogram_buckets(Account acct, bounds_ns):
+    """Account.tick_to_order_buckets."""
+    cdef uint32_t i
+    cdef uint64_t top, n
+    cdef double total = 0.0
+    bounds = [int(b) for b in bounds_ns]
+    counts = [0] * len(bounds)
+    for i in range(HIST_BUCKETS):
+        n = acct.tick_to_order.buckets[i]
+        if n == 0:
+            continue
+        top = hist_upper(i)
+        total += n * (top - (top - (hist_upper(i - 1) if i else 0)) / 2.0)
+        for j, b in enumerate(bounds):
+            if top <= b:
+                counts[j] += n
+    return counts, acct.tick_to_order.count, total
+
+
+cdef attach_instance(Account acct, AlgoInstance instance):
+    """Account.attach: the instance's AlgoState becomes the mirror (it inherits the account's)."""
+    if tuple(instance.symbols) != acct.symbols:
+        raise ValueError(f"instance symbols {list(instance.symbols)} != account symbols {list(acct.symbols)}")
+    cdef seq_algo_state_t* src = acct.st
+    cdef seq_algo_state_t* dst = instance.algo_state()
+    cdef uint64_t next_id = dst.next_id
+    if dst != src:
+        dst[0] = src[0]
+        if next_id > dst.next_id:
+            dst.next_id = next_id   # a hot-swapped instance inherited the old one's next_id
+    acct.instance = instance
+    acct.st = dst
+    acct._mirror_orders()
+    instance.mark_state_dirty()
+
+
+cdef check_dropped_symbols(Account acct, symbols):
+    """Account.check_resymbol."""
+    held = [s for i, s in enumerate(acct.symbols)
+            if s not in symbols and acct.st.positions[i].qty_1e8 != 0]
+    if held:
+        raise ValueError(f"{acct.deployment_id} holds a position in {', '.join(held)}, which the new "
+                         f"symbol list drops; flatten it or keep the symbol")
