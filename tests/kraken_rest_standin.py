@@ -1,4 +1,5 @@
-"""A local stand-in for Kraken's private REST API (AddOrder, CancelOrder, OpenOrders), for the
+"""A local stand-in for Kraken's private REST API (AddOrder, CancelOrder, OpenOrders, ClosedOrders,
+BalanceEx), for the
 order gateway's tests without internet. It checks every request's API-Key and API-Sign exactly as
 Kraken documents them (HMAC-SHA512 of the path and SHA256(nonce + body) with the base64 secret),
 keeps orders by txid and client order id, refuses a duplicate open client order id, and can hold
@@ -29,6 +30,7 @@ class KrakenRestStandIn:
         self.add_requests: list[dict[str, str]] = []
         self.bad_signatures = 0
         self.hold_next_add_s = 0.0
+        self.reject_adds = 0  # the next N AddOrders are refused (EOrder:Insufficient funds)
         self._ids = itertools.count(1)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -41,7 +43,7 @@ class KrakenRestStandIn:
 
     async def _start(self) -> int:
         app = web.Application()
-        for name in ("AddOrder", "CancelOrder", "OpenOrders"):
+        for name in ("AddOrder", "CancelOrder", "OpenOrders", "ClosedOrders", "BalanceEx"):
             app.router.add_post(f"/0/private/{name}", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -56,11 +58,23 @@ class KrakenRestStandIn:
     def open_orders(self) -> dict[str, dict[str, Any]]:
         return {t: o for t, o in self.orders.items() if o["status"] == "open"}
 
+    def by_client_id(self, client_id: str) -> tuple[str, dict[str, Any]]:
+        return next((t, o) for t, o in self.orders.items() if o.get("cl_ord_id") == client_id)
+
     def fill(self, txid: str, qty: float) -> None:
+        """The market trades `qty` of a resting order at its limit price (Kraken's vol_exec, cost, price)."""
         order = self.orders[txid]
         order["vol_exec"] = f"{float(order['vol_exec']) + qty:.8f}"
-        if float(order["vol_exec"]) >= float(order["vol"]):
+        order["cost"] = f"{float(order['cost']) + qty * float(order['descr']['price']):.8f}"
+        order["price"] = f"{float(order['cost']) / float(order['vol_exec']):.8f}"
+        if float(order["vol_exec"]) >= float(order["vol"]) - 1e-12:
             order["status"] = "closed"
+            order["closetm"] = time.time()
+
+    def cancel_by_venue(self, txid: str) -> None:
+        """The venue closes an order on its own (an expiry, a self-trade prevention)."""
+        self.orders[txid]["status"] = "canceled"
+        self.orders[txid]["reason"] = "Order expired"
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.text()
@@ -81,6 +95,24 @@ class KrakenRestStandIn:
                 return web.json_response({"error": ["EOrder:Unknown order"]})
             order["status"] = "canceled"
             return web.json_response({"error": [], "result": {"count": 1}})
+        if name == "ClosedOrders":
+            client_id = params.get("cl_ord_id")
+            closed = {
+                t: o
+                for t, o in self.orders.items()
+                if o["status"] != "open" and (client_id is None or o.get("cl_ord_id") == client_id)
+            }
+            return web.json_response({"error": [], "result": {"closed": closed, "count": len(closed)}})
+        if name == "BalanceEx":
+            return web.json_response(
+                {
+                    "error": [],
+                    "result": {
+                        "ZUSD": {"balance": "10000.0000", "hold_trade": "0.0000"},
+                        "XXBT": {"balance": "0.5000000000", "hold_trade": "0.0000000000"},
+                    },
+                }
+            )
         return web.json_response({"error": [], "result": {"open": self.open_orders()}})
 
     async def _add(self, params: dict[str, str]) -> web.Response:
@@ -88,7 +120,8 @@ class KrakenRestStandIn:
         client_id = params.get("cl_ord_id")
         if client_id and any(o.get("cl_ord_id") == client_id for o in self.open_orders().values()):
             return web.json_response({"error": ["EOrder:Duplicate cl_ord_id"]})
-        if float(params.get("volume", "0")) > 1:
+        if self.reject_adds > 0 or float(params.get("volume", "0")) > 1:
+            self.reject_adds = max(0, self.reject_adds - 1)
             return web.json_response({"error": ["EOrder:Insufficient funds"]})
         txid = f"O{next(self._ids):05d}-STAND-IN"
         pair = ALTNAME.get(params["pair"], params["pair"])

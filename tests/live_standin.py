@@ -316,7 +316,8 @@ class VenueStandIn:
 
     async def _on_request(self, ws: web.WebSocketResponse, req: dict[str, Any]) -> None:
         self.subscribe_requests.append(req)
-        if req.get("method") == "ping":  # kraken and hyperliquid keepalives
+        # kraken and hyperliquid keepalives (ccxt sends Kraken's v1 form `event` on a URL without "v2")
+        if req.get("method") == "ping" or req.get("event") == "ping":
             await ws.send_str(
                 json.dumps({"method": "pong"} if self.venue == "kraken" else {"channel": "pong"})
             )

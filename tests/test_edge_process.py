@@ -480,11 +480,11 @@ def test_without_a_coordinator_mesh_sends_are_counted_as_dropped() -> None:
         edge.close()
 
 
-def test_edge_refuses_live_mode_with_a_reason() -> None:
+def test_edge_refuses_live_mode_without_credentials() -> None:
     run = subprocess.run(
         [*sequence_cli(), "edge", "--venue", "kraken", "--mode", "live"],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert run.returncode == 2 and "only paper-trades" in run.stderr
+    assert run.returncode == 2 and "mode live needs the venue account's credentials" in run.stderr

@@ -271,6 +271,7 @@ def _live_project(tmp_path: Path) -> Path:
     project.mkdir()
     text = (MARKET_MAKER / "Sequence.toml").read_text()
     text = text.replace('mode = "sandbox"', 'mode = "live"\ncredentials = "kraken-keys"', 1)
+    text = text.replace('kind = "sim"\nsim = {', 'kind = "live"\n# sim = {', 1)
     (project / "Sequence.toml").write_text(text)
     (project / "market_maker.wasm").write_bytes((MARKET_MAKER / "market_maker.wasm").read_bytes())
     return project
@@ -290,8 +291,7 @@ def test_up_sandbox_refuses_a_live_venue_and_starts_nothing(tmp_path: Path) -> N
     assert not (tmp_path / "state").exists()
 
 
-@pytest.mark.slow
-def test_up_says_loudly_that_a_live_venue_is_simulated(tmp_path: Path) -> None:
+def test_up_refuses_a_live_venue_without_local_credentials(tmp_path: Path) -> None:
     project = _live_project(tmp_path)
     env = {**os.environ, "SEQUENCE_STATE_DIR": str(tmp_path / "state")}
     result = subprocess.run(
@@ -301,8 +301,9 @@ def test_up_says_loudly_that_a_live_venue_is_simulated(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    assert result.returncode == 0, result.stderr
-    assert 'WARNING: venue kraken is mode = "live"' in result.stderr and "simulated" in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "venue.kraken.credentials_dir: a live venue run by `sequence up` needs" in result.stderr
+    assert not (tmp_path / "state").exists()
 
 
 @pytest.mark.slow

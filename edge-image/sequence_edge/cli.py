@@ -110,7 +110,33 @@ def _graph_risk(_ctx: click.Context, _param: click.Parameter, value: str | None)
     default="sandbox",
     show_default=True,
     type=click.Choice(["sandbox", "live"]),
-    help="sandbox: market data from the feed, fills simulated, no real orders",
+    help="sandbox: market data from the feed, fills simulated, no real orders; live: orders that pass "
+    "the edge's risk go to the venue (needs --feed live and --credentials-dir)",
+)
+@click.option(
+    "--credentials-dir",
+    default=None,
+    type=click.Path(exists=True, file_okay=False),
+    help="live: directory with the venue account's api_key and api_secret files (a mounted Secret), "
+    "readable only by the edge's user",
+)
+@click.option(
+    "--dry-run/--no-dry-run",
+    default=False,
+    show_default=True,
+    help="live: log every order the edge would send and send none (reads still reach the venue)",
+)
+@click.option(
+    "--live-orders-endpoint",
+    default=None,
+    help="live: the venue's private REST base URL instead of its real one (a stand-in, a venue's sandbox)",
+)
+@click.option(
+    "--live-poll-ms",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(20, 60_000),
+    help="live: how often the venue's open orders are read back (fills, closes, reconciliation)",
 )
 @click.option(
     "--feed",
@@ -275,6 +301,10 @@ def edge(
     bind: str,
     edge_id: str,
     mode: str,
+    credentials_dir: str | None,
+    dry_run: bool,
+    live_orders_endpoint: str | None,
+    live_poll_ms: int,
     feed_kind: str,
     live_endpoint: str | None,
     live_rest_endpoint: str | None,
@@ -316,11 +346,15 @@ def edge(
     from .journal import StateDirError
     from .market.replay import ReplayFormatError
 
-    if mode != "sandbox":
+    if mode == "live" and not credentials_dir:
         raise click.BadParameter(
-            "this edge only paper-trades: market data from the feed, fills simulated, no real orders "
-            "(use --mode sandbox; a live venue needs a live adapter and credentials)",
-            param_hint="--mode",
+            "mode live needs the venue account's credentials: a directory holding api_key and api_secret "
+            "files readable only by the edge's user",
+            param_hint="--credentials-dir",
+        )
+    if mode == "live" and feed_kind != "live":
+        raise click.BadParameter(
+            "mode live trades on the venue's own book: use --feed live", param_hint="--feed"
         )
     if feed_kind == "replay" and not replay_file:
         raise click.BadParameter("--feed replay needs --replay-file", param_hint="--replay-file")
@@ -361,6 +395,10 @@ def edge(
         allow_native=allow_native,
         graph_equity_usd=graph_equity,
         graph_risk=graph_risk,
+        credentials_dir=credentials_dir,
+        dry_run=dry_run,
+        live_orders_endpoint=live_orders_endpoint,
+        live_poll_ms=live_poll_ms,
     )
     try:
         run_loop(
@@ -379,6 +417,10 @@ def edge(
         raise click.ClickException(str(exc)) from exc
     except RuntimeError as exc:  # LiveFeedUnavailable: no ccxt, unknown venue, bad endpoint
         if type(exc).__name__ != "LiveFeedUnavailable":
+            raise
+        raise click.ClickException(str(exc)) from exc
+    except ValueError as exc:  # mode live: unusable credentials (live_orders.live_orders_for)
+        if not str(exc).startswith("mode live"):
             raise
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:

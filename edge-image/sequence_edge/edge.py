@@ -40,13 +40,13 @@ from .engine import Engine
 from .market.feeds import FeedAdapter, SimFeedAdapter
 from .market.records import RecordBuffer
 from .market.replay import ReplayFeedAdapter
+from .orders.live_orders import KillSwitch, LiveOrders, check_mode, live_orders_for
 from .push import verify_sha256
 
 log = logging.getLogger("sequence.edge")
 
 MAX_BATCH = 200_000  # records per step at most (a late step catches up over several)
-HEARTBEAT_NS = 1_000_000_000
-FEED_STALE_NS = 5_000_000_000
+HEARTBEAT_NS, FEED_STALE_NS = 1_000_000_000, 5_000_000_000
 
 
 @dataclass
@@ -89,14 +89,16 @@ class EdgeConfig:
     # and its pre-trade limits (RiskLimits fields, natural units; None: the edge's default risk).
     graph_equity_usd: float = 100_000.0
     graph_risk: dict[str, Any] | None = None
+    # mode live (orders/live_orders.py): credentials files, private REST URL override, dry run, poll
+    credentials_dir: str | None = None
+    live_orders_endpoint: str | None = None
+    dry_run: bool = False
+    live_poll_ms: int = 1000
 
     def __post_init__(self) -> None:
         if not self.edge_id:
             self.edge_id = f"{self.venue}-0"
-        if self.mode != "sandbox":
-            raise ValueError(
-                f"mode {self.mode!r} is not available: this edge only paper-trades (mode sandbox)"
-            )
+        check_mode(self.mode, self.feed, self.credentials_dir)
         if self.feed not in ("sim", "replay", "live"):
             raise ValueError(f"feed must be sim, replay or live, got {self.feed!r}")
         if self.feed == "replay" and not self.replay_file:
@@ -183,6 +185,8 @@ class Edge:
         if self.durable is not None:
             self.durable.resume_refs(self.engine)  # order refs continue, never reused
         self.feed = self._make_feed(config)
+        self.kill_switch = KillSwitch()
+        self.live: LiveOrders | None = live_orders_for(self) if config.mode == "live" else None
         self.buf = RecordBuffer(1 << 16)
         self.deployments: dict[str, Deployment] = {}
         self.mesh_sink = mesh_sink
@@ -532,7 +536,8 @@ class Edge:
         """One batch: feed -> engine, then housekeeping. Returns the records processed."""
         now = time.time_ns() if now_ns is None else now_ns
         self.buf.clear()
-        n = self.feed.poll(self.buf, now, MAX_BATCH)
+        # mode live: no book reaches the algos until the venue's orders are reconciled
+        n = self.feed.poll(self.buf, now, MAX_BATCH) if self.live is None or self.live.ready else 0
         if n:
             self.engine.run(self.buf)
             self.feed_lag_ns = max(0, time.time_ns() - self.engine.last_ts_ns)
@@ -554,7 +559,9 @@ class Edge:
             for dep in self.deployments.values():
                 if dep.instance.state != "failed":
                     dep.last_heartbeat_ns = now
-        self.flush_journal()
+        self.flush_journal()  # orders are journaled before the gateway sends them
+        if self.live is not None:
+            self.live.pump()
         self.steps += 1
         return n
 
@@ -626,6 +633,8 @@ class Edge:
         """Step about every batch_ms until stop() (the control API runs in between)."""
         period = self.config.batch_ms / 1000.0
         await self.compile_workers.warm()
+        if self.live is not None:
+            self.live.start()
         while not self._stopping:
             self.step()
             await asyncio.sleep(period)
@@ -639,6 +648,8 @@ class Edge:
         if self.durable is not None:
             self.durable.close()
         self.compile_workers.discard()
+        if self.live is not None:
+            self.live.close()
         self.feed.close()
         self.host.close()
 
@@ -707,6 +718,8 @@ class Edge:
             graph_orders=wire.GraphOrdersInfo.model_validate(self.graph_orders.status())
             if self.graph_orders is not None
             else None,
+            kill_switch=self.kill_switch.status(),
+            gateway=self.live.info(self.kill_switch.engaged) if self.live is not None else None,
         )
 
     def status(self, deployment_id: str, state: str | None = None) -> wire.DeploymentStatus:

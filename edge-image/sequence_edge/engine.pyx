@@ -81,6 +81,8 @@ cdef class Engine:
     cdef uint32_t _next_serial
     cdef public double maker_fee_bps
     cdef public double taker_fee_bps
+    cdef public bint halted                # the edge's kill switch, given to every new account
+    cdef public bint venue_routed          # mode live: new accounts route their orders to the venue
     cdef readonly uint64_t records, applied, stale_events, ignored, snapshots, last_ts_ns
     cdef readonly uint64_t round_limit_hits, delivered_fills, delivered_rejects
 
@@ -127,6 +129,8 @@ cdef class Engine:
         acct = Account(deployment_id, list(symbols), [self.book_at(i) for i in ids], ids, self.traces,
                        serial=self._next_serial, risk=risk, maker_fee_bps=self.maker_fee_bps,
                        taker_fee_bps=self.taker_fee_bps)
+        acct.halted = self.halted
+        acct.venue_routed = self.venue_routed
         self._next_serial += 1
         self._accounts[deployment_id] = acct
         self.rebuild_routes()

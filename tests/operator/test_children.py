@@ -254,16 +254,21 @@ def test_coordinator_lives_while_a_mesh_group_exists(
     kube.wait_gone("Service", "sequence-coordinator")
 
 
-def test_live_venue_edge_is_refused_until_edges_support_it(kube: Kube, operator: Operator) -> None:
+def test_live_venue_edge_mounts_its_credentials_as_files(kube: Kube, operator: Operator) -> None:
     name = unique("live")
-    kube.create(venue_edge(name, "kraken", mode="live", credentialsSecret="kraken-keys"))
-    status = kube.wait_status("VenueEdge", name, lambda s: s.get("lifecycleState") == "Failed", "Failed")[
-        "status"
-    ]
-    ready = condition(status, "Ready")
-    assert (ready["status"], ready["reason"]) == ("False", "LiveModeUnsupported")
-    assert "sandbox only" in ready["message"]
-    assert kube.get("Deployment", f"edge-{name}") is None  # no pods that could only crash-loop
+    kube.create(
+        venue_edge(
+            name, "kraken", mode="live", credentialsSecret="kraken-keys", dryRun=True, feed={"kind": "live"}
+        )
+    )
+    deployment = kube.wait("edge Deployment", lambda: kube.get("Deployment", f"edge-{name}"))
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert not container.get("envFrom")  # never environment variables
+    (secret,) = [v for v in pod["volumes"] if v["name"] == "venue-credentials"]
+    assert secret["secret"]["secretName"] == "kraken-keys" and secret["secret"]["defaultMode"] == 0o440
+    args = container["args"]
+    assert args[args.index("--mode") + 1] == "live" and "--dry-run" in args and "--credentials-dir" in args
 
 
 def test_venue_edge_status_says_why_its_edge_pods_are_not_running(

@@ -74,8 +74,17 @@ def test_custom_chart_values_reach_the_edge_pods(chart: helm.Chart, tmp_path: Pa
     assert pod["tolerations"] == edge["tolerations"]
     assert pod["priorityClassName"] == "trading-critical"
     assert pod["imagePullSecrets"] == [{"name": "regcred"}]
-    # Live venue: its credentials come from the named Secret; the replay file from its ConfigMap.
-    assert container["envFrom"] == [{"secretRef": {"name": "kraken-keys"}}]
+    # Live venue: its credentials are the named Secret's files, readable by the edge's user and
+    # group only, never environment variables; the replay file comes from its ConfigMap.
+    assert "envFrom" not in container or not container["envFrom"]
+    (secret,) = [v for v in pod["volumes"] if v["name"] == "venue-credentials"]
+    assert secret["secret"]["secretName"] == "kraken-keys" and secret["secret"]["defaultMode"] == 0o440
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "venue-credentials"]
+    assert (
+        mount["readOnly"]
+        and container["args"][container["args"].index("--credentials-dir") + 1] == mount["mountPath"]
+    )
     (replay,) = [v for v in pod["volumes"] if v["name"] == "replay"]
     assert replay["configMap"]["name"] == "mm-replay-0123456789ab"
     # Mounted under its own name: the edge tells gzip from CSV by the suffix.

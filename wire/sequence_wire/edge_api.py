@@ -138,6 +138,65 @@ class GraphOrdersInfo(Reply):
     positions_1e8: dict[str, int]
 
 
+Permission = Literal["yes", "no", "unknown"]
+
+
+class GatewayInfo(Reply):
+    """`/v1/edge` `gateway`: the live order gateway of an edge in `mode live` (null in sandbox).
+    `sequence preflight` reads `can_trade` and `can_withdraw` (trading allowed, withdrawals not)."""
+
+    venue: str
+    dry_run: bool = Field(description="true: orders are logged, never sent (a first day in production)")
+    kill_switch: bool = Field(description="true: every order is refused and none rests at the venue")
+    can_trade: Permission = Field(
+        description="whether the API key may place orders, as the venue reports it; unknown where the "
+        "venue has no API for a key's permissions (Kraken)"
+    )
+    can_withdraw: Permission = Field(description="whether the API key may withdraw funds (should be no)")
+    permissions_source: str = Field(description="where can_trade / can_withdraw come from")
+    connected: bool = Field(description="the last call to the venue succeeded")
+    reconciled: bool = Field(
+        description="open orders were reconciled since the last (re)connection; books reach the algos "
+        "only while true"
+    )
+    open_orders: int = Field(description="orders open at the venue that this edge placed")
+    unknown_open_orders: list[str] = Field(
+        description="client order ids open at the venue that no deployment on this edge owns (left alone)"
+    )
+    last_reconcile_ms: int | None = Field(
+        description="Unix time in ms of the last reconciliation with the venue; null before the first"
+    )
+    reconciles: int
+    sent: int = Field(description="orders sent to the venue (create calls)")
+    acked: int
+    rejected: int = Field(description="orders the venue refused (the algo gets VENUE_REJECT)")
+    cancelled: int = Field(description="cancels the venue confirmed")
+    fills: int = Field(description="fills read back from the venue")
+    retries_avoided: int = Field(description="sends skipped because the venue already had the order")
+    errors: int = Field(description="calls that failed (network, venue errors other than rejects)")
+    dry_run_orders: int = Field(description="orders logged and not sent (dry_run)")
+    last_error: str | None = None
+    balances: dict[str, float] = Field(
+        default_factory=dict, description="the account's total balance per asset at the last reconcile"
+    )
+
+
+class KillSwitchRequest(Request):
+    """`POST /v1/kill-switch`: engage (cancel every open order, refuse every new one) or release."""
+
+    engaged: bool = Field(description="true: engage; false: release")
+    reason: str = Field(default="", max_length=256, description="why (shown in the status and logs)")
+
+
+class KillSwitchStatus(Reply):
+    """`/v1/edge` `kill_switch`, and the answer of `POST /v1/kill-switch`."""
+
+    engaged: bool
+    since: str | None = Field(description="when it was engaged; null while released")
+    reason: str = Field(description="the reason given when it was engaged")
+    cancelled: int = Field(description="resting orders it cancelled when last engaged")
+
+
 class JournalInfo(Reply):
     """Where the edge journals its deployments' trading state (docs/operations.md, "Durable state")."""
 
@@ -179,6 +238,10 @@ class EdgeInfo(Reply):
     mesh: EdgeMesh
     graph_orders: GraphOrdersInfo | None = Field(
         default=None, description="Execution-graph orders; null without --coordinator"
+    )
+    kill_switch: KillSwitchStatus = Field(description="The edge-wide kill switch (POST /v1/kill-switch)")
+    gateway: GatewayInfo | None = Field(
+        default=None, description="The live order gateway; null unless the edge runs in mode live"
     )
 
 

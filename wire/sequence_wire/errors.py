@@ -39,7 +39,8 @@ EDGE_REASONS: dict[str, int] = {
     "CompileResourceLimit": 400,  # above the edge's --compile-memory-mib
     "CompileUnavailable": 503,  # the edge cannot compile right now (its fault, not the push's)
     "InvalidRisk": 400,  # a limit that is not finite or not representable in the 1e8 fixed point
-    "InvalidParams": 400,  # too many params, long names or texts, non-finite numbers
+    "InvalidParams": 400,
+    "InvalidKillSwitch": 400,  # a kill-switch body that is not {"engaged": bool, "reason": str}  # too many params, long names or texts, non-finite numbers
     "UnlimitedRiskRefused": 403,  # risk.unlimited on an edge without --allow-unlimited-risk
     "NativeNotAllowed": 403,  # a native (.so) push on an edge without --allow-native
     # the native loader's checks (sequence_edge.algo.native.*Error without "Error")

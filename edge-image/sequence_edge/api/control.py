@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import ValidationError
 
 from sequence_wire import edge_api as wire
 from sequence_wire.auth import Credentials
@@ -181,6 +182,24 @@ async def graph_orders(request: web.Request) -> web.Response:
     return web.json_response({"orders": rows})
 
 
+async def kill_switch(request: web.Request) -> web.Response:
+    """Engage (cancel every resting order, at the venue too; refuse new ones) or release."""
+    edge = edge_of(request)
+    body = await read_json(request)
+    try:
+        req = wire.KillSwitchRequest.model_validate(body)
+    except ValidationError as exc:
+        raise RequestError(
+            "InvalidKillSwitch",
+            f'expected {{"engaged": true|false, "reason": "..."}}: {exc.errors()[0]["msg"]}',
+        ) from None
+    if req.engaged:
+        edge.kill_switch.engage(edge, req.reason)
+    elif edge.kill_switch.engaged:
+        edge.kill_switch.release(edge)
+    return reply(edge.kill_switch.status())
+
+
 async def trace(request: web.Request) -> web.Response:
     return reply(edge_of(request).trace(request.match_info["ref"]))
 
@@ -209,6 +228,7 @@ def make_app(edge: Edge, credentials: Credentials) -> web.Application:
     app.router.add_get("/v1/orders/{ref}/trace", trace)
     app.router.add_get("/v1/graph-orders", graph_orders)
     add_market_routes(app, edge)  # /v1/book/{symbol}, /v1/mids/{symbol} (market_data.py)
+    app.router.add_post("/v1/kill-switch", kill_switch)
     return app
 
 

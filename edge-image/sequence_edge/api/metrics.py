@@ -78,6 +78,15 @@ class EdgeCollector(Collector):
         yield healthy
         if feed.kind == "live":
             yield from live_feed_metrics(feed.as_dict(), labels, base)
+        killed = GaugeMetricFamily(
+            "sequence_edge_kill_switch_engaged",
+            "1 while the edge's kill switch is engaged (every order refused, none resting)",
+            labels=labels,
+        )
+        killed.add_metric(base, 1.0 if edge.kill_switch.engaged else 0.0)
+        yield killed
+        if edge.live is not None:
+            yield from gateway_metrics(edge.live.info(edge.kill_switch.engaged).model_dump(), labels, base)
         dropped = CounterMetricFamily(
             "sequence_edge_mesh_dropped",
             "Mesh messages this edge dropped before they reached the coordinator (its client's queue, no "
@@ -237,3 +246,24 @@ def live_feed_metrics(feed: dict[str, Any], labels: list[str], base: list[str]) 
         counter = CounterMetricFamily(name, text, labels=labels)
         counter.add_metric(base, float(feed.get(key, 0)))
         yield counter
+
+
+def gateway_metrics(gw: dict[str, Any], labels: list[str], base: list[str]) -> Iterator[Metric]:
+    """Mode live: the order gateway's connection and counters (orders/live_orders.py)."""
+    for name, key, text in (
+        ("sequence_edge_gateway_connected", "connected", "1 while the order gateway reaches its venue"),
+        ("sequence_edge_gateway_reconciled", "reconciled", "1 once open orders were reconciled"),
+        ("sequence_edge_gateway_dry_run", "dry_run", "1 when orders are logged and not sent"),
+        ("sequence_edge_gateway_open_orders", "open_orders", "Orders this edge has open at the venue"),
+    ):
+        gauge = GaugeMetricFamily(name, text, labels=labels)
+        gauge.add_metric(base, float(gw[key]))
+        yield gauge
+    events = CounterMetricFamily(
+        "sequence_edge_gateway_orders",
+        "Order gateway outcomes at the venue (sent, acked, rejected, cancelled, fills, errors)",
+        labels=[*labels, "kind"],
+    )
+    for kind in ("sent", "acked", "rejected", "cancelled", "fills", "errors", "retries_avoided"):
+        events.add_metric([*base, kind], float(gw[kind]))
+    yield events

@@ -270,6 +270,10 @@ class LiveFeedAdapter(FeedAdapter):
         except FeedBroken as broken:
             self._broken(client, broken)
             return True
+        if len(out) > 1 and all(rec[0] == "level" for rec in out):
+            # one update moves the book at once: removals first, so a book that moves by several
+            # levels is never seen crossed halfway through the message (which would make it stale)
+            out.sort(key=lambda rec: rec[4] != 0)
         self.messages += 1
         self.last_message_ns = now
         if not self.connected:

@@ -43,6 +43,9 @@ cdef class Account:
     cdef TraceStore traces
     cdef public AlgoInstance instance   # None: detached (unit tests, benchmarks, after removal)
     cdef public bint detached_running   # "running" when detached
+    cdef public bint halted             # the edge's kill switch: places and amends refused
+    cdef public bint venue_routed       # mode live: accepted orders go to the venue, never matched here
+    cdef list routed                    # (kind, order_id, symbol_idx, side, order_type, px, qty) to route
     cdef seq_algo_state_t own_state     # AlgoState when detached
     cdef seq_algo_state_t* st           # the instance's AlgoState (the algo sees it), or own_state
     cdef risk_limits_t limits

@@ -9,22 +9,10 @@ Orders (abi.py ORDER_*), all in 1e8 fixed point:
   ioc        like limit but never rests: the remainder expires (the last fill carries FINAL)
   post_only  refused with WOULD_CROSS when its price reaches the opposite best, else rests
 
-Fill model for resting orders (documented for users in docs/operations.md, "Fill model"):
-  - queue ahead = the venue's quantity at the order's price when it starts resting (0 when it
-    opens a new price level);
-  - a decrease of that level consumes the queue ahead first; the part of a decrease beyond the
-    queue reaches the order and fills it (the order is at the front; the market is trading or
-    wiping out its level);
-  - the opposite side trading through the price (best ask < bid price, best bid > ask price)
-    fills the whole remainder at the order's price;
-  - the opposite side touching the price (best ask == bid price) offers its quantity there: it
-    consumes the queue ahead, the rest fills the order;
-  - increases at the level queue behind the order and change nothing.
-  Resting fills are maker fills at the order's price; taking fills are taker fills at each
-  level's price. Paper fills never change the venue book (market data), paper orders never
-  trade with each other, and the same displayed liquidity can fill several paper orders.
-  Amend: a price change or a size increase loses queue priority (queue = level quantity at
-  the new price); a size decrease keeps it.
+Resting orders fill by a queue model (docs/operations.md, "Fill model": the queue ahead is the
+level's quantity when the order starts resting; decreases consume it first, then fill the order;
+trading through fills the rest; a touch offers its quantity). In mode live (`venue_routed`)
+accepted orders are not matched here: the venue's fills come back through venue_fill.
 
 Accounting: signed position and average entry price per symbol; realized PnL on reducing
 fills (fees included); unrealized PnL marked to mid on every book update of the symbol; maker
@@ -60,11 +48,13 @@ from sequence_edge.orders.risk cimport (
     R_DUPLICATE_ID,
     R_INVALID_ACTION,
     R_KILL_SWITCH,
+    R_MAX_OPEN_ORDERS,
     R_NO_LIQUIDITY,
     R_NOT_RUNNING,
     R_OK,
     R_UNKNOWN_ORDER,
     R_UNKNOWN_SYMBOL,
+    R_VENUE_REJECT,
     R_WOULD_CROSS,
     check_order,
     limits_from_dict,
@@ -113,6 +103,7 @@ cdef class Account:
             raise MemoryError()
         self.st = &self.own_state
         self.detached_running = True
+        self.routed = []
 
     def __dealloc__(self):
         free(self.jlog.ev)
@@ -150,27 +141,11 @@ cdef class Account:
 
     def attach(self, AlgoInstance instance) -> None:
         """Trade for `instance` (same symbols, in order): its AlgoState becomes the mirror."""
-        if tuple(instance.symbols) != self.symbols:
-            raise ValueError(f"instance symbols {list(instance.symbols)} != account symbols {list(self.symbols)}")
-        cdef seq_algo_state_t* src = self.st
-        cdef seq_algo_state_t* dst = instance.algo_state()
-        cdef uint64_t next_id = dst.next_id
-        if dst != src:
-            dst[0] = src[0]
-            if next_id > dst.next_id:
-                dst.next_id = next_id   # a hot-swapped instance inherited the old one's next_id
-        self.instance = instance
-        self.st = dst
-        self._mirror_orders()
-        instance.mark_state_dirty()
+        attach_instance(self, instance)
 
     def check_resymbol(self, symbols) -> None:
         """Raise ValueError if the account cannot drop the symbols missing from `symbols`."""
-        held = [s for i, s in enumerate(self.symbols)
-                if s not in symbols and self.st.positions[i].qty_1e8 != 0]
-        if held:
-            raise ValueError(f"{self.deployment_id} holds a position in {', '.join(held)}, which the new "
-                             f"symbol list drops; flatten it or keep the symbol")
+        check_dropped_symbols(self, symbols)
 
     def resymbol(self, symbols, books, book_ids) -> None:
         """A re-push changed the symbol list: resting orders on dropped symbols are cancelled and
@@ -195,7 +170,7 @@ cdef class Account:
     cdef void handle(self, const seq_action_t* a) noexcept:
         if a.kind == SEQ_ACTION_PLACE:
             self._place(a)
-        elif self.risk.killed:
+        elif self.risk.killed or (self.halted and a.kind == SEQ_ACTION_AMEND):
             self._reject(a.order_id, R_KILL_SWITCH, a.symbol_idx, a.kind, 0)
         elif a.kind == SEQ_ACTION_CANCEL:
             self._cancel(a)
@@ -227,7 +202,7 @@ cdef class Account:
         if (a.side != SEQ_SIDE_BUY and a.side != SEQ_SIDE_SELL) or a.order_type > SEQ_ORDER_POST_ONLY \
                 or a.qty_1e8 == 0 or a.order_id == 0 or (a.px_1e8 == 0 and a.order_type != SEQ_ORDER_MARKET):
             reason = R_INVALID_ACTION
-        elif self.risk.killed:
+        elif self.risk.killed or self.halted:
             reason = R_KILL_SWITCH
         elif sym >= self.n_symbols:
             reason = R_UNKNOWN_SYMBOL
@@ -248,6 +223,8 @@ cdef class Account:
                 self._worst_px(book, a.side, a.qty_1e8)
             if ro.px_1e8 == 0:
                 reason = R_NO_LIQUIDITY    # a market order against an empty side
+            elif self.venue_routed and self.n_open >= MAX_OPEN:
+                reason = R_MAX_OPEN_ORDERS  # routed orders of every type wait here for the venue
         if reason == R_OK:
             ro.mid_1e8 = self._mid(book)
             ro.position_1e8 = self.st.positions[sym].qty_1e8
@@ -289,6 +266,10 @@ cdef class Account:
         o.symbol_idx = sym
         o.side = a.side
         o.order_type = a.order_type
+        if self.venue_routed:              # the venue matches it; its fills come back (venue_fill)
+            self._rest(&o)
+            self.routed.append((SEQ_ACTION_PLACE, a.order_id, sym, a.side, a.order_type, a.px_1e8, a.qty_1e8))
+            return
         if a.order_type != SEQ_ORDER_POST_ONLY:
             self._take(&o, a.order_type != SEQ_ORDER_MARKET)
         if o.filled_1e8 == o.qty_1e8:
@@ -315,6 +296,8 @@ cdef class Account:
         self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
         jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, now_ns())
         self.n_cancels += 1
+        if self.venue_routed:
+            self.routed.append((SEQ_ACTION_CANCEL, o.client_id, o.symbol_idx, o.side, o.order_type, 0, 0))
         self._remove(i)
         self._mirror_orders()
 
@@ -335,6 +318,8 @@ cdef class Account:
                 self.traces.event(o.ref, EV_CANCEL, t, 0, remaining(o), 0)
                 self.traces.set_state(o.ref, OS_CANCELLED, o.filled_1e8)
                 jlog_add(&self.jlog, JEV_CANCEL, o.ref, o.client_id, o.symbol_idx, 0, o.px_1e8, remaining(o), 0, t)
+                if self.venue_routed:
+                    self.routed.append((SEQ_ACTION_CANCEL, o.client_id, o.symbol_idx, o.side, o.order_type, 0, 0))
                 self._remove(i)
                 n += 1
             else:
@@ -357,6 +342,9 @@ cdef class Account:
             return
         o = &self.orders[i]
         book = <Book>self.books[o.symbol_idx]
+        if self.venue_routed:               # not routed yet: the algo cancels and places instead
+            self._reject(a.order_id, R_INVALID_ACTION, o.symbol_idx, SEQ_ACTION_AMEND, 0)
+            return
         if a.px_1e8 == 0 or a.qty_1e8 <= o.filled_1e8:
             reason = R_INVALID_ACTION
         elif not self.is_running():
@@ -441,7 +429,7 @@ cdef class Account:
         cdef uint32_t i = 0
         cdef order_t* o
         cdef bint changed = False
-        if new_qty >= old_qty:
+        if new_qty >= old_qty or self.venue_routed:
             return
         gone = old_qty - new_qty
         while i < self.n_open:
@@ -473,7 +461,7 @@ cdef class Account:
         cdef uint32_t i = 0
         cdef order_t* o
         cdef bint through, touch, changed = False
-        if self.open_on[sym] == 0:
+        if self.open_on[sym] == 0 or self.venue_routed:
             return
         book = <Book>self.books[sym]
         if book.stale:
@@ -740,6 +728,20 @@ cdef class Account:
         self.n_cancelled_by_edge += n
         return n
 
+    def drain_routed(self) -> list:
+        """Mode live: (kind, order_id, symbol_idx, side, order_type, px_1e8, qty_1e8) to route."""
+        out, self.routed = self.routed, []
+        return out
+
+    def venue_fill(self, uint64_t order_id, uint64_t px_1e8, uint64_t qty_1e8, bint maker, int side=-1,
+                   int symbol_idx=-1) -> bool:
+        """A fill the venue reported (oms_api.pxi venue_fill)."""
+        return venue_fill(self, order_id, px_1e8, qty_1e8, maker, side, symbol_idx)
+
+    def venue_closed(self, uint64_t order_id, bint rejected) -> bool:
+        """A refusal or a close by the venue (oms_api.pxi venue_closed)."""
+        return venue_closed(self, order_id, rejected)
+
     def drain_events(self) -> list:
         """Undelivered fills and rejects, oldest first, as ("fill" | "reject", dict)."""
         return drain_as_python(self)
@@ -793,21 +795,7 @@ cdef class Account:
     def tick_to_order_buckets(self, bounds_ns) -> tuple:
         """(cumulative counts at each bound, total count, approximate sum in ns) of the tick-to-order
         histogram, for a Prometheus histogram (a bucket counts under the first bound >= its top)."""
-        cdef uint32_t i
-        cdef uint64_t top, n
-        cdef double total = 0.0
-        bounds = [int(b) for b in bounds_ns]
-        counts = [0] * len(bounds)
-        for i in range(HIST_BUCKETS):
-            n = self.tick_to_order.buckets[i]
-            if n == 0:
-                continue
-            top = hist_upper(i)
-            total += n * (top - (top - (hist_upper(i - 1) if i else 0)) / 2.0)
-            for j, b in enumerate(bounds):
-                if top <= b:
-                    counts[j] += n
-        return counts, self.tick_to_order.count, total
+        return histogram_buckets(self, bounds_ns)
 
 
 include "oms_api.pxi"

@@ -86,3 +86,106 @@ cdef list open_orders_as_python(Account acct):
                     "px_1e8": o.px_1e8, "qty_1e8": o.qty_1e8, "filled_1e8": o.filled_1e8,
                     "queue_ahead_1e8": o.queue_1e8, "state": "open"})
     return out
+
+
+cdef bint venue_fill(Account acct, uint64_t order_id, uint64_t px_1e8, uint64_t qty_1e8, bint maker,
+                     int side, int symbol_idx):
+    """Account.venue_fill (mode live: fills come from the venue, not from matching here). An open
+    order fills (and closes when complete); one already cancelled here (the fill raced the cancel)
+    is booked all the same with `side` and `symbol_idx`: positions follow the venue. False when
+    neither applies."""
+    cdef int i = acct._find(order_id)
+    cdef order_t* o
+    cdef order_t late
+    if qty_1e8 == 0:
+        return False
+    if i >= 0:
+        o = &acct.orders[i]
+        if qty_1e8 > remaining(o):
+            qty_1e8 = remaining(o)
+        acct._fill(o, px_1e8, qty_1e8, maker, now_ns())
+        if o.filled_1e8 == o.qty_1e8:
+            acct.traces.set_state(o.ref, OS_FILLED, o.filled_1e8)
+            acct._remove(i)
+        acct._mirror_orders()
+        return True
+    if side not in (SEQ_SIDE_BUY, SEQ_SIDE_SELL) or not 0 <= symbol_idx < acct.n_symbols:
+        return False
+    memset(&late, 0, sizeof(late))
+    late.client_id = order_id
+    late.qty_1e8 = qty_1e8
+    late.side = side
+    late.symbol_idx = symbol_idx
+    acct._fill(&late, px_1e8, qty_1e8, maker, now_ns())
+    return True
+
+
+cdef bint venue_closed(Account acct, uint64_t order_id, bint rejected):
+    """Account.venue_closed: the venue refused (`rejected`: VENUE_REJECT to the algo) or closed an
+    open order on its own (cancelled, expired: counted as cancelled by the edge). False if it is
+    not open here."""
+    cdef int i = acct._find(order_id)
+    cdef order_t* o
+    cdef uint32_t ref
+    cdef uint16_t sym
+    cdef uint64_t t = now_ns()
+    if i < 0:
+        return False
+    o = &acct.orders[i]
+    ref, sym = o.ref, o.symbol_idx
+    acct.traces.event(ref, EV_CANCEL, t, 0, remaining(o), 0)
+    acct.traces.set_state(ref, OS_REJECTED if rejected and o.filled_1e8 == 0 else OS_CANCELLED, o.filled_1e8)
+    # the journal closes it either way (a restart must not bring it back as resting)
+    jlog_add(&acct.jlog, JEV_CANCEL, ref, o.client_id, sym, 0, o.px_1e8, remaining(o), 0, t)
+    acct._remove(i)
+    acct._mirror_orders()
+    if rejected:
+        acct._reject(order_id, R_VENUE_REJECT, sym, SEQ_ACTION_PLACE, ref)
+    else:
+        acct.n_cancelled_by_edge += 1
+    return True
+
+
+cdef tuple histogram_buckets(Account acct, bounds_ns):
+    """Account.tick_to_order_buckets."""
+    cdef uint32_t i
+    cdef uint64_t top, n
+    cdef double total = 0.0
+    bounds = [int(b) for b in bounds_ns]
+    counts = [0] * len(bounds)
+    for i in range(HIST_BUCKETS):
+        n = acct.tick_to_order.buckets[i]
+        if n == 0:
+            continue
+        top = hist_upper(i)
+        total += n * (top - (top - (hist_upper(i - 1) if i else 0)) / 2.0)
+        for j, b in enumerate(bounds):
+            if top <= b:
+                counts[j] += n
+    return counts, acct.tick_to_order.count, total
+
+
+cdef attach_instance(Account acct, AlgoInstance instance):
+    """Account.attach: the instance's AlgoState becomes the mirror (it inherits the account's)."""
+    if tuple(instance.symbols) != acct.symbols:
+        raise ValueError(f"instance symbols {list(instance.symbols)} != account symbols {list(acct.symbols)}")
+    cdef seq_algo_state_t* src = acct.st
+    cdef seq_algo_state_t* dst = instance.algo_state()
+    cdef uint64_t next_id = dst.next_id
+    if dst != src:
+        dst[0] = src[0]
+        if next_id > dst.next_id:
+            dst.next_id = next_id   # a hot-swapped instance inherited the old one's next_id
+    acct.instance = instance
+    acct.st = dst
+    acct._mirror_orders()
+    instance.mark_state_dirty()
+
+
+cdef check_dropped_symbols(Account acct, symbols):
+    """Account.check_resymbol."""
+    held = [s for i, s in enumerate(acct.symbols)
+            if s not in symbols and acct.st.positions[i].qty_1e8 != 0]
+    if held:
+        raise ValueError(f"{acct.deployment_id} holds a position in {', '.join(held)}, which the new "
+                         f"symbol list drops; flatten it or keep the symbol")

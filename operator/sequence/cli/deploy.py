@@ -73,6 +73,16 @@ def deploy(ctx: Context, path: Path, dry_run: bool, skip_build: bool, wait: bool
     ]
     if ctx.sandbox and live:
         raise click.ClickException(f"--sandbox refuses live venues: {', '.join(live)}")
+    keyless = [
+        n
+        for n, v in project.config.venue.items()
+        if v.mode == "live" and not v.credentials and not v.external
+    ]
+    if keyless:
+        raise click.ClickException(
+            f"{project.path}: venue.{keyless[0]}.credentials: a live venue in a cluster needs "
+            'credentials = "<secret>" (credentials_dir is for `sequence up`)'
+        )
     if dry_run:
         for obj in objects:
             click.echo(f"would apply {obj['kind']}/{obj['metadata']['name']}")

@@ -51,6 +51,7 @@ SUBCOMMANDS = {
     # analyses of a running project
     "tca": "sequence.cli.tca:tca",
     "intel": "sequence.cli.intel:intel",
+    "kill-switch": "sequence.cli.kill_switch:kill_switch",
     # the data plane's processes (what the images run)
     "edge": "sequence_edge.cli:edge",
     "coordinator": "sequence_coordinator.cli:coordinator",

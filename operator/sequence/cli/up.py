@@ -47,9 +47,16 @@ def up(
     live = sorted(n for n, v in project.config.venue.items() if v.mode == "live" and n in used)
     refuse_live(ctx, live)  # --sandbox, or a sandbox login: paper trading only
     for name in live:
+        venue = project.config.venue[name]
+        if not venue.credentials_dir:
+            raise click.ClickException(
+                f"{project.path}: venue.{name}.credentials_dir: a live venue run by `sequence up` needs a "
+                "directory with api_key and api_secret files readable only by you (chmod 600)"
+            )
         click.secho(
-            f'WARNING: venue {name} is mode = "live", but `sequence up` connects to no exchange: its '
-            "orders are simulated against the feed (paper trading), never sent to the venue",
+            f'venue {name} is mode = "live": orders that pass the edge\'s risk go to '
+            f"{venue.orders_endpoint or 'the venue'}"
+            + (" (dry run: logged, not sent)" if venue.dry_run else ""),
             fg="yellow",
             bold=True,
             err=True,

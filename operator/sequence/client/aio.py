@@ -141,6 +141,10 @@ class AsyncEdgeClient(_AsyncClient):
         """The book's mid since `since_ns` (the edge keeps the last minutes)."""
         return await self._send(calls.mids(symbol, since_ns))
 
+    async def kill_switch(self, engaged: bool, reason: str = "") -> edge.KillSwitchStatus:
+        """Engage (cancel every resting order, at the venue too; refuse new ones) or release."""
+        return await self._send(calls.kill_switch(engaged, reason))
+
     async def logs(
         self, deployment_id: str, tail: int = 100, follow: bool = False
     ) -> AsyncIterator[edge.LogLine]:

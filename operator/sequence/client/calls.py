@@ -205,6 +205,11 @@ def trace(order_ref: str) -> Call[edge.OrderTrace]:
     return Call("GET", f"/v1/orders/{quote(order_ref, safe='')}/trace", _model(edge.OrderTrace))
 
 
+def kill_switch(engaged: bool, reason: str = "") -> Call[edge.KillSwitchStatus]:
+    body = edge.KillSwitchRequest(engaged=engaged, reason=reason).model_dump()
+    return Call("POST", "/v1/kill-switch", _model(edge.KillSwitchStatus), body=body)
+
+
 def logs(deployment_id: str, tail: int = 100, follow: bool = False) -> Call[edge.LogLine]:
     """The request of `GET .../logs`; its answer is NDJSON, one `parse` per line."""
     params = {"tail": str(tail), **({"follow": "1"} if follow else {})}

@@ -138,6 +138,10 @@ class EdgeClient(_SyncClient):
         """The book's mid since `since_ns` (the edge keeps the last minutes)."""
         return self._send(calls.mids(symbol, since_ns))
 
+    def kill_switch(self, engaged: bool, reason: str = "") -> edge.KillSwitchStatus:
+        """Engage (cancel every resting order, at the venue too; refuse new ones) or release."""
+        return self._send(calls.kill_switch(engaged, reason))
+
     def logs(self, deployment_id: str, tail: int = 100, follow: bool = False) -> Iterator[edge.LogLine]:
         """The last `tail` lines; with `follow`, then every new line until the deployment is removed."""
         call = calls.logs(deployment_id, tail, follow)

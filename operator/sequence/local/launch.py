@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..client import CoordinatorClient, EdgeClient
-from ..models import Feed
+from ..models import Feed, VenueBlock
 from ..project import Project
 from ..render.edge_spec import feed_args, push_body
 from ..render.render import algo_spec, resource_name
@@ -93,6 +93,8 @@ def edge_process(
     venue_block = config.venue.get(venue)
     if venue_block is not None and venue_block.allow_native:
         args.append("--allow-native")  # native (.so) algorithms: the venue opted in
+    if venue_block is not None and venue_block.mode == "live":
+        args += live_args(venue_block, project.root)
     return Supervised(
         f"edge/{venue}",
         args,
@@ -100,6 +102,18 @@ def edge_process(
         log_dir / f"edge-{venue}.log",
         on_restart=on_restart,
     )
+
+
+def live_args(venue: VenueBlock, root: Path) -> list[str]:
+    """A live venue's edge flags: its credentials directory (files readable only by this user),
+    dry run, the private REST endpoint override."""
+    assert venue.credentials_dir  # project_problems: a live venue names its credentials
+    args = ["--mode", "live", "--credentials-dir", str(root / venue.credentials_dir)]
+    if venue.dry_run:
+        args.append("--dry-run")
+    if venue.orders_endpoint:
+        args += ["--live-orders-endpoint", venue.orders_endpoint]
+    return args
 
 
 def local_deployments(project: Project) -> dict[str, LocalDeployment]:

@@ -53,10 +53,29 @@ class ProjectBlock(TomlModel):
 
 
 class VenueBlock(TomlModel):
-    mode: Literal["sandbox", "live"] = "sandbox"
+    mode: Literal["sandbox", "live"] = Field(
+        default="sandbox",
+        description="sandbox: paper fills against the feed, no real orders; live: orders go to the venue",
+    )
     feed: Feed = Field(default_factory=Feed)
     credentials: DnsName | None = Field(
-        default=None, description="Secret with the venue API keys (live only)"
+        default=None,
+        description="Secret with the venue API keys (api_key, api_secret), mounted as files readable only "
+        "by the edge (live only, in a cluster)",
+    )
+    credentials_dir: str | None = Field(
+        default=None,
+        description="Directory holding api_key and api_secret files (mode 0600), relative to this file: "
+        "the venue's credentials for `sequence up` (live only)",
+    )
+    dry_run: bool = Field(
+        default=False,
+        description="Live only: log every order the edge would send and send none (a first day in production)",
+    )
+    orders_endpoint: str | None = Field(
+        default=None,
+        description="Live only: the venue's private REST base URL instead of its real one (a local "
+        "stand-in, the venue's test environment)",
     )
     replicas: int = Field(default=1, ge=0, le=16)
     resources: Resources = Field(default_factory=Resources)
@@ -130,20 +149,29 @@ def project_problems(cfg: SequenceFile) -> list[tuple[Location, str]]:
                     "one edge process owns a journal: state_volume needs replicas = 1",
                 )
             )
-        if venue.mode == "live" and not venue.credentials:
+        if venue.mode == "live" and not venue.credentials and not venue.credentials_dir:
             problems.append(
                 (
                     ("venue", name, "credentials"),
-                    'a live venue places real orders and needs credentials = "<secret>"',
+                    'a live venue places real orders and needs credentials = "<secret>" (a cluster) or '
+                    'credentials_dir = "<dir>" (sequence up)',
                 )
             )
-        if venue.mode == "sandbox" and venue.credentials:
+        if venue.mode == "live" and venue.feed.kind != "live" and not venue.external:  # external: theirs
             problems.append(
                 (
-                    ("venue", name, "credentials"),
-                    'only live venues use credentials; remove it or set mode = "live"',
+                    ("venue", name, "feed"),
+                    'a live venue trades on the venue\'s own book: feed = { kind = "live" }',
                 )
             )
+        for field in ("credentials", "credentials_dir", "dry_run", "orders_endpoint"):
+            if venue.mode == "sandbox" and getattr(venue, field):
+                problems.append(
+                    (
+                        ("venue", name, field),
+                        f'only live venues use {field}; remove it or set mode = "live"',
+                    )
+                )
     seen: dict[str, str] = {}
     for name in cfg.deploy:
         label = cfg.label_of(name)

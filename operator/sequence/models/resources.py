@@ -398,7 +398,8 @@ class VenueEdgeSpec(SpecModel):
     mode: Literal["sandbox", "live"] = Field(
         default="sandbox",
         description="sandbox (default): market data from the feed, fills simulated by the paper OMS, no "
-        "real orders. live: needs credentialsSecret; refused by this release (LiveModeUnsupported, no pods).",
+        "real orders. live: orders that pass the edge's risk go to the venue; needs credentialsSecret and "
+        "a live feed.",
     )
     feed: Feed = Field(
         default_factory=Feed, description="Where book updates come from; default a sim feed with defaults."
@@ -410,8 +411,19 @@ class VenueEdgeSpec(SpecModel):
     )
     credentials_secret: DnsName | None = Field(
         default=None,
-        description="Secret with the venue's API keys, handed to the edge as environment variables. "
-        "Required with mode live, refused with sandbox.",
+        description="Secret with the venue's API keys under api_key and api_secret, mounted as files "
+        "readable only by the edge's user and group (mode 0440, fsGroup), never as environment "
+        "variables. Required with mode live, refused with sandbox.",
+    )
+    dry_run: bool = Field(
+        default=False,
+        description="mode live: log every order the edge would send and send none (reads still reach the "
+        "venue: open orders, balances).",
+    )
+    orders_endpoint: str | None = Field(
+        default=None,
+        description="mode live: the venue's private REST base URL instead of its real one (a stand-in, "
+        "the venue's test environment).",
     )
     replicas: int = Field(
         default=1,

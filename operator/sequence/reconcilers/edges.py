@@ -205,9 +205,6 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
     managed = not spec.external
     with metrics.reconcile_timer(KIND):
         async with rt.lock(PLURAL, namespace, name):
-            if spec.mode == "live":
-                await _refuse_live(rt, body)
-                return
             why: list[str] = []
             if managed:
                 venues = sorted({venue for ns, venue in (rt.venue_edges or {}) if ns == namespace and venue})
@@ -268,31 +265,6 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
             )
             post_transition(body, old.get("lifecycleState"), verdict)
             await rt.write_status(PLURAL, body, old, status)
-
-
-async def _refuse_live(rt: Runtime, body: kopf.Body) -> None:
-    """`sequence edge` runs sandbox only (paper fills): start no pods that would only crash-loop."""
-    old = rt.previous_status(body)
-    message = (
-        "mode: live is not supported by this release's edges (sandbox only: simulated fills, no real "
-        "orders); no edge pods were started"
-    )
-    verdict = Verdict(
-        "Failed",
-        Cond(False, "LiveModeUnsupported", message),
-        Cond(False, "Blocked", message),
-        Cond(True, "LiveModeUnsupported", message),
-        error_info("LiveModeUnsupported", message),
-    )
-    fields = {
-        "managed": not body.spec.get("external"),
-        "readyEdges": 0,
-        "desiredEdges": 0,
-        "edgesSummary": "0/0",
-        "endpoints": [],
-    }
-    post_transition(body, old.get("lifecycleState"), verdict)
-    await rt.write_status(PLURAL, body, old, new_status(VenueEdgeStatus, body, old, verdict, fields))
 
 
 async def _remove_children(rt: Runtime, body: kopf.Body) -> None:

@@ -89,6 +89,8 @@ def _probe(port: str, period: int) -> dict[str, Any]:
     }
 
 
+# A live venue's API keys (VenueEdge credentialsSecret), as files
+VENUE_CREDENTIALS_MOUNT = "/var/run/sequence/venue-credentials"
 # The edge's trading journal (sequence edge --state-dir): a PVC (spec.stateVolume) or an emptyDir.
 STATE_MOUNT = "/var/lib/sequence/state"
 # Liveness of an edge: a hung process (stopped, deadlocked, its loop blocked) stops answering
@@ -163,6 +165,25 @@ def edge_deployment(
     mounts.append({"name": "state", "mountPath": STATE_MOUNT})
     if spec.allow_native:
         args.append("--allow-native")
+    if spec.mode == "live" and spec.credentials_secret:
+        # the venue's API keys as files readable by the edge's user and group only (fsGroup: its own
+        # group), never environment variables (a crash dump or /proc/<pid>/environ would show them)
+        volumes.append(
+            {
+                "name": "venue-credentials",
+                "secret": {
+                    "secretName": spec.credentials_secret,
+                    "defaultMode": 0o440,
+                    "items": [{"key": k, "path": k} for k in ("api_key", "api_secret")],
+                },
+            }
+        )
+        mounts.append({"name": "venue-credentials", "mountPath": VENUE_CREDENTIALS_MOUNT, "readOnly": True})
+        args += ["--credentials-dir", VENUE_CREDENTIALS_MOUNT]
+        if spec.dry_run:
+            args.append("--dry-run")
+        if spec.orders_endpoint:
+            args += ["--live-orders-endpoint", spec.orders_endpoint]
     # the namespace's Secret (credentials.py): the control and metrics tokens, also sent in HELLO
     args += credentials.token_args(coordinator=True)
     volumes.append(credentials.token_volume())
@@ -175,7 +196,6 @@ def edge_deployment(
         "env": [
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         ],
-        "envFrom": [{"secretRef": {"name": spec.credentials_secret}}] if spec.credentials_secret else None,
         "ports": [{"name": "control", "containerPort": port, "protocol": "TCP"}],
         "readinessProbe": _probe("control", 5),
         "livenessProbe": {**_probe("control", 10), **EDGE_LIVENESS},

@@ -107,6 +107,8 @@ def _venue_edges(project: Project) -> list[dict[str, Any]]:
             feed=venue.feed,
             replay_config_map=replay_cm,
             credentials_secret=venue.credentials,
+            dry_run=venue.dry_run,
+            orders_endpoint=venue.orders_endpoint,
             replicas=venue.replicas,
             resources=venue.resources,
             external=venue.external,
