@@ -192,9 +192,8 @@ cdef class Account:
         cdef Book book = None
         cdef risk_order_t ro
         cdef order_t o
-        cdef uint64_t t
+        cdef uint64_t t, arrival_mid = 0
         cdef uint32_t i
-        cdef uint64_t arrival_mid = 0
         if sym < self.n_symbols and not (<Book>self.books[sym]).stale:
             arrival_mid = self._mid(<Book>self.books[sym])  # the tick event carries it: slippage (TCA)
         self.traces.event(ref, EV_TICK, self.tick_ns, arrival_mid, 0, 0)
