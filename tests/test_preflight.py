@@ -46,6 +46,7 @@ def write_project(
     symbols: str = '["BTC-USD"]',
     extra: str = "",
     bundle: str = "market_maker.wasm",
+    feed: str = 'kind = "sim"\nsim = { seed = 7, updates_per_sec = 2000, volatility_bps = 40, spread_bps = 2 }',
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     if not (directory / "market_maker.wasm").exists():
@@ -60,8 +61,7 @@ name = "{name}"
 {venue}
 
 [venue.kraken.feed]
-kind = "sim"
-sim = {{ seed = 7, updates_per_sec = 2000, volatility_bps = 40, spread_bps = 2 }}
+{feed}
 
 [deploy.mm]
 venue = "kraken"
@@ -151,10 +151,13 @@ def test_missing_risk_limits_fail(offline: Path) -> None:
     assert code == 1 and checks["risk mm"] == ("fail", "unset: max_loss (no kill switch)")
 
 
+LIVE = {"venue": 'mode = "live"\ncredentials_dir = "keys"', "feed": 'kind = "live"'}
+
+
 def test_a_live_venue_needs_private_keys(offline: Path) -> None:
-    project = write_project(offline / "p", venue='mode = "live"\ncredentials = "kraken-keys"')
+    project = write_project(offline / "p", **LIVE)
     code, checks = preflight(project)
-    keys = offline / "config" / "credentials" / "kraken-keys"
+    keys = project / "keys"
     assert code == 1 and f"{keys}/api_key not found" in checks["credentials kraken"][1]
     keys.mkdir(parents=True)
     for name in ("api_key", "api_secret"):
@@ -163,7 +166,7 @@ def test_a_live_venue_needs_private_keys(offline: Path) -> None:
     code, checks = preflight(project)
     assert checks["credentials kraken"] == (
         "pass",
-        "keys kraken-keys present; trading and withdrawal permissions not reported",
+        f"keys in {keys} present; trading and withdrawal permissions not reported",
     )
     (keys / "api_secret").chmod(0o644)
     code, checks = preflight(project)
@@ -171,7 +174,7 @@ def test_a_live_venue_needs_private_keys(offline: Path) -> None:
 
 
 def test_a_paper_only_cli_fails_on_a_live_venue(offline: Path) -> None:
-    project = write_project(offline / "p", venue='mode = "live"\ncredentials = "kraken-keys"')
+    project = write_project(offline / "p", **LIVE)
     code, checks = preflight(project, "--sandbox")
     assert code == 1 and checks["sandbox"] == ("fail", "--sandbox refuses live venues: kraken")
     login = subprocess.run(
@@ -199,26 +202,49 @@ def test_the_gateways_permissions_are_read_where_the_edge_reports_them() -> None
         "engine": {},
         "venues": ["kraken"],
         "mesh": {},
+        "kill_switch": {"engaged": False, "since": None, "reason": "", "cancelled": 0},
     }
     assert gateway_permissions(market_of(EdgeInfo.model_validate(info), "kraken")) == (
         True,
         "trading and withdrawal permissions not reported",
     )
-    info["gateway"] = {"can_trade": True, "can_withdraw": True, "available_usd": 2500.0}
+    gateway = {
+        "venue": "coinbase",
+        "dry_run": False,
+        "kill_switch": False,
+        "can_trade": "yes",
+        "can_withdraw": "yes",
+        "permissions_source": "GET /api/v3/brokerage/key_permissions",
+        "connected": True,
+        "reconciled": True,
+        "open_orders": 0,
+        "unknown_open_orders": [],
+        "last_reconcile_ms": 1,
+        "reconciles": 1,
+        "sent": 0,
+        "acked": 0,
+        "rejected": 0,
+        "cancelled": 0,
+        "fills": 0,
+        "retries_avoided": 0,
+        "errors": 0,
+        "dry_run_orders": 0,
+        "balances": {"USD": 2500.0, "BTC": 0.1},
+    }
+
+    def permissions(**fields: str) -> tuple[bool, str]:
+        info["gateway"] = {**gateway, **fields}
+        return gateway_permissions(market_of(EdgeInfo.model_validate(info), "kraken"))
+
+    info["gateway"] = gateway
     market = market_of(EdgeInfo.model_validate(info), "kraken")
     assert market.mids == {"BTC-USD": 100.0} and market.spreads_bps == {"BTC-USD": 200.0}
-    assert (market.available_usd, market.account) == (2500.0, "live")
-    assert gateway_permissions(market) == (
-        False,
-        "the edge reports the key can withdraw: use a trade-only key",
-    )
-    info["gateway"] = {"can_trade": False, "can_withdraw": False}
-    assert gateway_permissions(market_of(EdgeInfo.model_validate(info), "kraken"))[0] is False
-    info["gateway"] = {"can_trade": True, "can_withdraw": False}
-    assert gateway_permissions(market_of(EdgeInfo.model_validate(info), "kraken")) == (
-        True,
-        "the key can trade and cannot withdraw",
-    )
+    assert (market.available_usd, market.account) == (2500.0, "live")  # the live USD balance
+    assert permissions() == (False, "the edge reports the key can withdraw: use a trade-only key")
+    assert permissions(can_trade="no", can_withdraw="no")[0] is False
+    assert permissions(can_withdraw="no") == (True, "the key can trade and cannot withdraw")
+    unknown = permissions(can_trade="unknown", can_withdraw="unknown", permissions_source="kraken has no API")
+    assert unknown == (True, "the venue does not report the key's permissions (kraken has no API)")
 
 
 # ---------------------------------------------------------------- against a running session

@@ -115,14 +115,20 @@ def credential_checks(
     checks = []
     for name, venue in live.items():
         label, secret = f"credentials {name}", venue.credentials or ""
+        directory = (project.root / venue.credentials_dir).resolve() if venue.credentials_dir else None
         try:
-            problem = cluster_secret_problem(cluster, secret) if cluster else local_credential_problem(secret)
+            if cluster:
+                problem = cluster_secret_problem(cluster, secret)
+            elif directory is None:
+                problem = 'no credentials_dir = "<dir>" with the api_key and api_secret files'
+            else:
+                problem = local_credential_problem(directory)
         except Exception as exc:  # the API server did not answer
             problem = f"cannot check Secret {secret}: {exc}"
         if problem:
             checks.append(failed(label, problem))
             continue
         ok, permissions = gateway_permissions(markets.get(name))
-        where = f"Secret {secret}" if cluster else f"keys {secret}"
+        where = f"Secret {secret}" if cluster else f"keys in {directory}"
         checks.append((passed if ok else failed)(label, f"{where} present; {permissions}"))
     return checks

@@ -13,9 +13,10 @@ import stat
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from ..client.logins import config_dir
+from sequence_wire.edge_api import GatewayInfo
+
 from ..models.project import DeployBlock
 from ..models.specs import RiskLimits
 from ..project import MAX_CONFIGMAP_BUNDLE, Project
@@ -47,7 +48,7 @@ class Market:
     spreads_bps: dict[str, float] = field(default_factory=dict)
     available_usd: float | None = None  # the edge's account: paper equity, or the live balance
     account: str = "paper"
-    gateway: dict[str, Any] | None = None  # /v1/edge `gateway` (live edges), when reported
+    gateway: GatewayInfo | None = None  # /v1/edge `gateway` (live edges)
 
 
 def passed(name: str, reason: str) -> Check:
@@ -225,15 +226,9 @@ def _capital_check(label: str, market: Market, blocks: list[tuple[str, DeployBlo
 # ---------------------------------------------------------------- credentials
 
 
-def local_credentials_dir(secret: str) -> Path:
-    """Where a live venue's keys live for a local session: <config dir>/credentials/<secret>/, the
-    files api_key and api_secret (what the Secret `credentials = "<secret>"` mounts in a cluster)."""
-    return config_dir() / "credentials" / secret
-
-
-def local_credential_problem(secret: str) -> str | None:
-    """Why the local keys of SECRET cannot be used, or None when both files are there and private."""
-    directory = local_credentials_dir(secret)
+def local_credential_problem(directory: Path) -> str | None:
+    """Why the keys in DIRECTORY (a live venue's `credentials_dir`, what `sequence up` hands its
+    edge) cannot be used, or None when both files are there and private."""
     for name in CREDENTIAL_FILES:
         path = directory / name
         try:
@@ -252,12 +247,14 @@ def local_credential_problem(secret: str) -> str | None:
 def gateway_permissions(market: Market | None) -> tuple[bool, str]:
     """(ok, words) for what the live edge's gateway says its key may do."""
     gateway = market.gateway if market else None
-    if not gateway or "can_trade" not in gateway:
+    if gateway is None:
         return True, "trading and withdrawal permissions not reported"
-    if not gateway.get("can_trade"):
+    if gateway.can_trade == "no":
         return False, "the edge reports the key cannot trade"
-    if gateway.get("can_withdraw"):
+    if gateway.can_withdraw == "yes":
         return False, "the edge reports the key can withdraw: use a trade-only key"
+    if "unknown" in (gateway.can_trade, gateway.can_withdraw):
+        return True, f"the venue does not report the key's permissions ({gateway.permissions_source})"
     return True, "the key can trade and cannot withdraw"
 
 

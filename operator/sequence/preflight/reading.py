@@ -11,8 +11,6 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
-from pydantic import BaseModel
-
 from sequence_wire.edge_api import EdgeInfo
 
 from ..client import ApiError, CoordinatorClient, EdgeClient
@@ -49,14 +47,11 @@ def market_of(info: EdgeInfo, venue: str) -> Market:
             market.spreads_bps[symbol] = (ask - bid) / mid * 10_000
     if info.graph_orders is not None:
         market.available_usd = info.graph_orders.available_usd
-    gateway: Any = getattr(info, "gateway", None) or (info.model_extra or {}).get("gateway")
-    if isinstance(gateway, BaseModel):  # once the edge's model declares the field
-        gateway = gateway.model_dump()
-    if isinstance(gateway, dict):
-        market.gateway = gateway
-        balance = gateway.get("available_usd")
-        if isinstance(balance, int | float):
-            market.available_usd, market.account = float(balance), "live"
+    if info.gateway is not None:
+        market.gateway = info.gateway
+        usd = info.gateway.balances.get("USD")  # the live account's cash, at the last reconcile
+        if usd is not None:
+            market.available_usd, market.account = usd, "live"
     return market
 
 
