@@ -54,7 +54,7 @@ def test_tca_and_intel_against_the_cluster(
     [row] = found["coverage"]
     assert row["venue"] == "kraken" and row["carries"] and row["feed_healthy"]
     assert {c["side"] for c in found["curves"]} == {"buy", "sell"}
-    assert found["routing_error"] == "no coordinator reachable from here"
+    assert found["routing_error"], "no routing preference without a coordinator to ask"
 
     removed = cli(cluster, "undeploy", "mm", "--project", str(path))
     assert removed.returncode == 0, removed.stderr

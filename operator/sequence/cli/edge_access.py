@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from sequence_wire import edge_api as wire
 
-from ..client import CoordinatorClient, EdgeClient, Unreachable
+from ..client import EdgeClient, Unreachable
 from ..cluster import ClusterTarget
 from ..local.target import LocalTarget
 from .targets import Target
@@ -126,13 +126,3 @@ def project_edges(target: Target) -> Iterator[list[tuple[str, EdgeReader]]]:
             reader = ClusterEdge(target, edge)
             seen.setdefault(str(edge.get("endpoint") or reader.name), (reader.name, reader))
     yield list(seen.values())
-
-
-@contextmanager
-def coordinator(target: Target) -> Iterator[CoordinatorClient | None]:
-    """The coordinator's client when the target has one this machine can reach (a local session)."""
-    if isinstance(target, LocalTarget) and target.state.coordinator_url:
-        with CoordinatorClient(target.state.coordinator_url, token=target.state.token()) as client:
-            yield client
-        return
-    yield None

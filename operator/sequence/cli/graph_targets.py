@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from sequence_wire import coordinator_api as cc
 from sequence_wire import graphs as g
 from sequence_wire.auth import TOKEN_HEADER
 
@@ -54,6 +55,10 @@ class GraphAPI:
 
     def amend(self, graph_id: str, node: str, amend: dict[str, Any]) -> g.GraphStatusResponse:
         return self._send(calls.graph_amend(graph_id, node, amend))
+
+    def route(self, symbol: str, side: str, qty: float, sandbox: bool) -> cc.RoutePreference:
+        """Where the engine's smart order router would send an order now (`sequence intel`)."""
+        return self._send(calls.route(symbol, side, qty, sandbox))
 
 
 class DirectGraphs(GraphAPI):
@@ -102,7 +107,11 @@ def graph_api(project_path: Path, coordinator: str | None) -> GraphAPI:
         from .targets import project_identity
 
         return DirectGraphs(coordinator, None, coordinator, project_identity(project_path)[0])
-    target = resolve_target(project_path)
+    return target_graphs(resolve_target(project_path))
+
+
+def target_graphs(target: LocalTarget | ClusterTarget) -> GraphAPI:
+    """The coordinator of a resolved target: the local session's, or the namespace's."""
     if isinstance(target, LocalTarget):
         if not target.state.coordinator_url:
             raise click.ClickException(f"the session of {target.project} runs no coordinator")

@@ -17,7 +17,8 @@ from ..analysis.intel import Coverage, IntelReport, analyze
 from ..client import ApiError, NotFound
 from ..local.target import TargetError
 from .common import Context
-from .edge_access import coordinator, project_edges
+from .edge_access import project_edges
+from .graph_targets import target_graphs
 from .targets import project_option, resolve_target
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -47,17 +48,16 @@ def gather(symbol: str, project_path: Path) -> IntelReport:
         raise click.ClickException(str(exc)) from None
     report = analyze(symbol, edges, unreachable)
     qty = report.reference_size or 1.0
-    with coordinator(target) as coord:
-        if coord is None:
-            report.routing_error = "no coordinator reachable from here"
-            return report
-        try:
-            options = click.get_current_context().find_object(Context)
-            sandbox = bool(options and options.sandbox)  # `sequence --sandbox`: paper venues only
-            for side in ("buy", "sell"):
-                report.routing[side] = coord.route(symbol, side, qty, sandbox)
-        except ApiError as exc:
-            report.routing_error = str(exc)
+    try:
+        router = target_graphs(target)  # the local session's coordinator, or the namespace's
+        options = click.get_current_context().find_object(Context)
+        sandbox = bool(options and options.sandbox)  # `sequence --sandbox`: paper venues only
+        for side in ("buy", "sell"):
+            report.routing[side] = router.route(symbol, side, qty, sandbox)
+    except click.ClickException as exc:
+        report.routing_error = exc.message
+    except ApiError as exc:
+        report.routing_error = str(exc)
     return report
 
 
