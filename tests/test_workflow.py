@@ -27,6 +27,26 @@ from .test_up import UpSession, session  # noqa: F401 (the fixture)
 MARKET_MAKER = EXAMPLES / "market-maker"
 
 
+def test_init_without_a_stored_login_says_how_to_add_one(tmp_path: Path) -> None:
+    env = {**os.environ, "SEQUENCE_CONFIG_DIR": str(tmp_path / "config")}
+    run = [*sequence_cli(), "init"]
+    first = subprocess.run([*run, "a"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert (
+        first.returncode == 0 and "no login stored: `sequence login`" in first.stderr
+    )  # no prompt off a TTY
+    stored = subprocess.run(
+        [*sequence_cli(), "login", "--sandbox", "--token-stdin"],
+        input="seq_test_" + "k" * 32 + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert stored.returncode == 0, stored.stderr
+    second = subprocess.run([*run, "b"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0 and "login" not in second.stderr
+
+
 def test_init_refuses_a_bad_name_and_creates_nothing(tmp_path: Path) -> None:
     result = run_cli("init", "my mm!", cwd=tmp_path)
     assert result.returncode != 0

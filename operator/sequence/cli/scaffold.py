@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import click
@@ -171,4 +172,27 @@ def init(name: str, native: bool) -> None:
     written = scaffold(directory, name, native)
     for path in written:
         click.echo(f"created {path}")
+    _offer_login()
     click.echo(f"\nnext: cd {name} && sequence build{' --native' if native else ''} && sequence up --start")
+
+
+def _offer_login() -> None:
+    """With no login stored: on a terminal, offer `sequence login` (a token for a cluster or a remote
+    session; running on this machine needs none); otherwise say how to add one later."""
+    from ..client.logins import LoginError, load_logins
+    from .login import login
+
+    try:
+        if load_logins():
+            return
+    except LoginError:
+        return  # an unreadable logins file: `sequence login` itself reports it
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        click.echo(
+            "no login stored: `sequence login` stores the token of a cluster or remote session", err=True
+        )
+        return
+    ask = "No Sequence login is stored on this machine. Log in now (Enter: later, with `sequence login`)?"
+    if click.confirm(ask, default=False, err=True):
+        sandbox = click.confirm("Paper trading only (a sandbox login)?", default=True, err=True)
+        click.get_current_context().invoke(login, sandbox=sandbox)
