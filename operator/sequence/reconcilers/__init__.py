@@ -18,7 +18,7 @@ from typing import Any, cast
 import kopf
 
 from ..models import GROUP, VERSION
-from . import algos, edges, mesh, teardown
+from . import algos, edges, kube, mesh, teardown
 from .api import KubeApi
 from .context import Runtime
 from .poller import Poller
@@ -26,6 +26,8 @@ from .settings import OperatorSettings
 
 FINALIZER = "sequence.dev/finalizer"
 ANNOTATION_PREFIX = "sequence.dev"
+CHILD_LABELS = {"app.kubernetes.io/managed-by": kube.MANAGED_BY}
+EDGE_POD_LABELS = {**CHILD_LABELS, "app.kubernetes.io/component": kube.EDGE_COMPONENT}
 
 
 def kopf_settings(ours: OperatorSettings, clusterwide: bool) -> kopf.OperatorSettings:
@@ -40,6 +42,13 @@ def kopf_settings(ours: OperatorSettings, clusterwide: bool) -> kopf.OperatorSet
     )
     settings.posting.level = logging.getLevelName(ours.event_level)
     settings.posting.reporting_component = "sequence-operator"
+
+    # Watch only the pods and Deployments the operator made (the API server filters), not every pod.
+    def selector(labels: dict[str, str]) -> str:
+        return ",".join(f"{k}={v}" for k, v in labels.items())
+
+    settings.watching.label_selectors["v1", "pods"] = selector(EDGE_POD_LABELS)
+    settings.watching.label_selectors["apps", "v1", "deployments"] = selector(CHILD_LABELS)
     # One replica, no peering objects (the chart grants no access to kopf's peering CRDs).
     settings.peering.standalone = True
     # Watches are re-established regularly, so a silently dropped connection costs minutes, not hours.
@@ -82,6 +91,14 @@ def build(
     # AlgoDeployments find their edges here; kopf fills indexes before any handler runs, so an
     # operator restart never mistakes "not listed yet" for "no VenueEdge" (and creates a sandbox one).
     kopf.index(GROUP, VERSION, edges.PLURAL, id="venue_edges", registry=registry)(cast(Any, edges.index))
+    # Edge pods and the operator's Deployments, kept by watches (server-side label selectors, see
+    # kopf_settings) instead of listed on every pass: a pass reads them from memory.
+    kopf.index("v1", "pods", id="edge_pods", labels=EDGE_POD_LABELS, registry=registry)(
+        cast(Any, edges.pod_index)
+    )
+    kopf.index("apps", "v1", "deployments", id="child_deployments", labels=CHILD_LABELS, registry=registry)(
+        cast(Any, edges.deployment_index)
+    )
 
     for plural, reconcile in reconcilers.items():
         _register_kind(registry, runtime, poller, plural, reconcile)
@@ -89,7 +106,7 @@ def build(
     @kopf.on.delete(GROUP, VERSION, algos.PLURAL, registry=registry, id="undeploy")
     async def undeploy(**kwargs: Any) -> None:
         body: kopf.Body = kwargs["body"]
-        runtime.venue_edges = kwargs["venue_edges"]
+        runtime.use_indexes(kwargs)
         await teardown.delete(
             runtime, body, algos.deployment_id(body.metadata["namespace"], body.metadata["name"])
         )
@@ -111,7 +128,7 @@ def _register_kind(
 
     # kopf passes every handler all of its keyword arguments; **kwargs keeps the signatures honest.
     async def on_change(**kwargs: Any) -> None:
-        rt.venue_edges = kwargs["venue_edges"]
+        rt.use_indexes(kwargs)
         await reconcile(rt, kwargs["body"], full=True)
 
     kopf.on.create(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_change)
@@ -119,7 +136,7 @@ def _register_kind(
     kopf.on.update(GROUP, VERSION, plural, field="spec", registry=registry, id="reconcile")(on_change)
 
     async def on_event(**kwargs: Any) -> None:
-        rt.venue_edges = kwargs["venue_edges"]
+        rt.use_indexes(kwargs)
         poller.observe(plural, kwargs.get("type") or "ADDED", dict(kwargs["body"]))
 
     kopf.on.event(GROUP, VERSION, plural, registry=registry, id="observe")(on_event)

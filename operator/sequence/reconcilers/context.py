@@ -71,6 +71,10 @@ class Runtime:
     tokens: NamespaceTokens = field(init=False)
     # The VenueEdge index (kopf.index "venue_edges"), kept from the first handler call for the poller.
     venue_edges: Any = None
+    # The edge pods and the operator's Deployments (kopf.index "edge_pods", "child_deployments"): what
+    # the watches keep, so a pass reads pods and rollout failures without an API call.
+    edge_pods: Any = None
+    child_deployments: Any = None
     # Every object of ours the operator has seen, by (plural, namespace, name): what the poller walks.
     bodies: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     # The status this operator last wrote, by uid. One replica is the only status writer, so this is
@@ -126,6 +130,12 @@ class Runtime:
             on_call=count_call,
             token=await self.tokens.token(namespace),
         )
+
+    def use_indexes(self, kwargs: dict[str, Any]) -> None:
+        """Keep kopf's indexes (passed to every handler) for the poller, which kopf does not call."""
+        self.venue_edges = kwargs["venue_edges"]
+        self.edge_pods = kwargs.get("edge_pods")
+        self.child_deployments = kwargs.get("child_deployments")
 
     def lock(self, kind: str, namespace: str, name: str) -> asyncio.Lock:
         """One reconcile at a time per object: kopf runs a timer and event handlers concurrently."""
