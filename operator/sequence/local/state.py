@@ -39,6 +39,8 @@ class LocalState:
     processes: dict[str, int] = field(default_factory=dict)  # "coordinator", "edge/<venue>" -> pid
     restarts: dict[str, dict[str, int]] = field(default_factory=dict)  # process -> {"exited"/"hung": n}
     token_file: str = ""  # the session's bearer token (mode 0600), docs/security.md
+    # deploy name -> the state a restarted edge gets it back in (the last state `sequence up` saw)
+    desired: dict[str, str] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:

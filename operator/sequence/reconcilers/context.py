@@ -112,14 +112,17 @@ class Runtime:
             )
         return self._api_http
 
-    async def edge(self, namespace: str, endpoint: str, timeout: float | None = None) -> AsyncEdgeClient:
-        """A client of the edge at ENDPOINT that sends NAMESPACE's token."""
+    async def edge(
+        self, namespace: str, endpoint: str, timeout: float | None = None, create_token: bool = True
+    ) -> AsyncEdgeClient:
+        """A client of the edge at ENDPOINT that sends NAMESPACE's token (CREATE_TOKEN: see
+        NamespaceTokens.token)."""
         return AsyncEdgeClient(
             endpoint,
             timeout=timeout or self.settings.edge_timeout,
             http=self.api_http,
             on_call=count_call,
-            token=await self.tokens.token(namespace),
+            token=await self.tokens.token(namespace, create=create_token),
         )
 
     async def coordinator(self, namespace: str, endpoint: str) -> AsyncCoordinatorClient:
