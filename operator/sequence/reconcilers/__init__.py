@@ -3,8 +3,8 @@
 `build(settings)` returns a kopf registry, kopf settings and the shared runtime; `sequence
 operator` (cli/operator_cmd.py) runs them with kopf.run(). ExecutionGraph has no handlers yet.
 
-Every object gets a full reconcile pass on create, resume and spec change (kopf handlers) and
-again every pollInterval (poller.py); AlgoDeployment deletion goes through a finalizer.
+Every object gets a full reconcile pass on create, spec change and operator start (from its watch
+events) and again every pollInterval (poller.py); AlgoDeployment deletion goes through a finalizer.
 
 kopf's own bookkeeping stays in annotations under sequence.dev/ (handler progress, the last
 handled spec), never in status: status is ours and matches the CRD's schema.
@@ -124,19 +124,21 @@ def build(
 def _register_kind(
     registry: kopf.OperatorRegistry, rt: Runtime, poller: Poller, plural: str, reconcile: Any
 ) -> None:
-    """create/resume/spec-update run a full pass; every watch event feeds the poller's object list."""
+    """Every watch event feeds the poller's object list; a generation not yet reconciled (a new
+    object, a spec change, the first sight after an operator start) gets a full pass at once.
+
+    Event handlers, not kopf's create/update/resume handlers: those record their progress and the
+    last handled spec in annotations, two more PATCHes of every object on creation (three writes of
+    kopf's plus the status write, per AlgoDeployment); the status's observedGeneration already says
+    which spec was reconciled, and the poller retries a full pass that failed."""
 
     # kopf passes every handler all of its keyword arguments; **kwargs keeps the signatures honest.
-    async def on_change(**kwargs: Any) -> None:
-        rt.use_indexes(kwargs)
-        await reconcile(rt, kwargs["body"], full=True)
-
-    kopf.on.create(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_change)
-    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_change)
-    kopf.on.update(GROUP, VERSION, plural, field="spec", registry=registry, id="reconcile")(on_change)
-
     async def on_event(**kwargs: Any) -> None:
         rt.use_indexes(kwargs)
-        poller.observe(plural, kwargs.get("type") or "ADDED", dict(kwargs["body"]))
+        kind = kwargs.get("type") or "ADDED"
+        body = kwargs["body"]
+        poller.observe(plural, kind, dict(body))
+        if kind != "DELETED" and rt.needs_full_pass(body):
+            await poller.run(plural, dict(body), full=True)
 
     kopf.on.event(GROUP, VERSION, plural, registry=registry, id="observe")(on_event)

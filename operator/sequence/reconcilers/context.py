@@ -90,6 +90,9 @@ class Runtime:
     # When the operator last wrote each object's status (by uid): fast-moving fields alone wait for
     # settings.statusRefreshInterval.
     _written_at: dict[str, float] = field(default_factory=dict)
+    # The generation of each object (by uid) whose full pass succeeded: spec changes, new objects and
+    # the first sight after a start get a full pass (create children, sandbox edges), polls do not.
+    _reconciled: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.snapshots = EdgeSnapshots(ttl=self.settings.poll_interval / 2)
@@ -134,6 +137,16 @@ class Runtime:
             token=await self.tokens.token(namespace),
         )
 
+    def needs_full_pass(self, body: kopf.Body | dict[str, Any]) -> bool:
+        """Whether BODY's generation (its spec) has not had a successful full pass in this process."""
+        meta = body.get("metadata") or {}
+        return self._reconciled.get(meta.get("uid")) != meta.get("generation")
+
+    def reconciled(self, body: kopf.Body | dict[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        if meta.get("uid") and not self.is_gone(body):
+            self._reconciled[meta["uid"]] = meta.get("generation")
+
     def use_indexes(self, kwargs: dict[str, Any]) -> None:
         """Keep kopf's indexes (passed to every handler) for the poller, which kopf does not call."""
         self.venue_edges = kwargs["venue_edges"]
@@ -149,6 +162,7 @@ class Runtime:
         if uid:
             self._statuses.pop(uid, None)
             self._written_at.pop(uid, None)
+            self._reconciled.pop(uid, None)
 
     def observe(self, plural: str, event_type: str, body: dict[str, Any]) -> None:
         meta = body.get("metadata") or {}

@@ -30,6 +30,7 @@ class Poller:
         self.rt = rt
         self.reconcilers = reconcilers
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[str] = set()  # uids with a pass from a watch event under way
 
     def observe(self, plural: str, event_type: str, body: dict[str, Any]) -> None:
         self.rt.observe(plural, event_type, body)
@@ -52,18 +53,30 @@ class Poller:
             # A slow tick (many objects, slow edges) delays the next; ticks never overlap.
             await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
 
+    async def run(self, plural: str, body: dict[str, Any], full: bool = False) -> None:
+        """One pass; a FULL one that succeeded marks its generation reconciled (Runtime.needs_full_pass)."""
+        meta = body.get("metadata", {})
+        uid = meta.get("uid") or ""
+        self._in_flight.add(uid)
+        try:
+            await self.reconcilers[plural](self.rt, kopf.Body(cast(Any, body)), full=full)
+        except Exception:  # one object's failure must not stop the others' polling
+            logger.exception("pass of %s %s/%s failed", plural, meta.get("namespace"), meta.get("name"))
+            return
+        finally:
+            self._in_flight.discard(uid)
+        if full:
+            self.rt.reconciled(body)
+
     async def tick(self) -> None:
         limit = asyncio.Semaphore(PARALLEL)
 
         async def one(plural: str, body: dict[str, Any]) -> None:
+            if body.get("metadata", {}).get("uid") in self._in_flight:
+                return  # a watch event's pass is on it (a new object): no second pass behind its lock
             async with limit:
-                try:
-                    await self.reconcilers[plural](self.rt, kopf.Body(cast(Any, body)))
-                except Exception:  # one object's failure must not stop the others' polling
-                    meta = body.get("metadata", {})
-                    logger.exception(
-                        "poll of %s %s/%s failed", plural, meta.get("namespace"), meta.get("name")
-                    )
+                # full when this generation's full pass has not succeeded yet: it is retried each poll
+                await self.run(plural, body, full=self.rt.needs_full_pass(body))
 
         await asyncio.gather(
             *(
