@@ -153,14 +153,16 @@ def print_counts(
 
 
 def cleanup(kube: Kube, namespace: str, timeout: float = 600.0) -> None:
-    """Delete the namespace while the operator runs (it releases the finalizers, 1 s per edge call)."""
-    kube.call("DELETE", f"/api/v1/namespaces/{namespace}")
+    """Delete the AlgoDeployments (one collection DELETE) while the operator runs and the namespace is
+    still active, so their teardown can post its Events; then the namespace."""
+    kube.call("DELETE", f"/apis/sequence.dev/v1alpha1/namespaces/{namespace}/algodeployments")
     deadline = time.monotonic() + timeout
     while kube.list("AlgoDeployment") and time.monotonic() < deadline:
         time.sleep(2)
     for leftover in kube.list("AlgoDeployment"):  # should not happen: say so and unstick it
         print(f"  finalizer still on {leftover['metadata']['name']}: removing it")
         kube.patch("AlgoDeployment", leftover["metadata"]["name"], {"metadata": {"finalizers": None}})
+    kube.call("DELETE", f"/api/v1/namespaces/{namespace}")
 
 
 def algo(i: int, venue: str, configmap: str, sha: str, state: str) -> dict:

@@ -6,8 +6,9 @@ operator` (cli/operator_cmd.py) runs them with kopf.run(). ExecutionGraph has no
 Every object gets a full reconcile pass on create, spec change and operator start (from its watch
 events) and again every pollInterval (poller.py); AlgoDeployment deletion goes through a finalizer.
 
-kopf's own bookkeeping stays in annotations under sequence.dev/ (handler progress, the last
-handled spec), never in status: status is ours and matches the CRD's schema.
+kopf's own bookkeeping (the deletion handler's progress) stays in annotations under sequence.dev/,
+never in status: status is ours and matches the CRD's schema. Which spec was reconciled is the
+status's observedGeneration; kopf records no last-handled spec (no change handlers).
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ class Runtime:
     def needs_full_pass(self, body: kopf.Body | dict[str, Any]) -> bool:
         """Whether BODY's generation (its spec) has not had a successful full pass in this process."""
         meta = body.get("metadata") or {}
-        return self._reconciled.get(meta.get("uid")) != meta.get("generation")
+        return self._reconciled.get(meta.get("uid") or "") != meta.get("generation")
 
     def reconciled(self, body: kopf.Body | dict[str, Any]) -> None:
         meta = body.get("metadata") or {}

@@ -120,9 +120,10 @@ class NamespaceTokens:
             cached = self._cache.get(namespace)
             if cached is not None and time.monotonic() - cached[0] < self.ttl:
                 return cached[1]
-            if create:
-                secret = await self._get_or_create(namespace)
-            elif (secret := await self.kube.get(secret_path(namespace))) is None:
+            secret = await (
+                self._get_or_create(namespace) if create else self.kube.get(secret_path(namespace))
+            )
+            if secret is None:
                 if cached is not None:
                     return cached[1]
                 raise CredentialError(
