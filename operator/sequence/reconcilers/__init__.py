@@ -31,6 +31,21 @@ CHILD_LABELS = {"app.kubernetes.io/managed-by": kube.MANAGED_BY}
 EDGE_POD_LABELS = {**CHILD_LABELS, "app.kubernetes.io/component": kube.EDGE_COMPONENT}
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf keeps no last-handled spec on the objects (an annotation write per object and change).
+
+    The operator has no create/update/resume handlers to diff for: full passes follow the generation
+    (Runtime.needs_full_pass). Every object reads as unchanged to kopf, which then runs only the
+    watch-event, index and deletion handlers, and never patches a diff base.
+    """
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return self.build(body=body)
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def kopf_settings(ours: OperatorSettings, clusterwide: bool) -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
     # Serving named namespaces, kopf would list/watch Namespace objects to see them come and go; the
@@ -38,9 +53,7 @@ def kopf_settings(ours: OperatorSettings, clusterwide: bool) -> kopf.OperatorSet
     settings.scanning.disabled = not clusterwide
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.getLevelName(ours.event_level)
     settings.posting.reporting_component = "sequence-operator"
 
