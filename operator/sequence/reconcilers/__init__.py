@@ -88,7 +88,9 @@ def build(
     runtime = Runtime(settings=ours, kube=KubeApi(lambda: _login(settings)), login=lambda: _login(settings))
     registry = kopf.OperatorRegistry()
     reconcilers = {edges.PLURAL: edges.reconcile, algos.PLURAL: algos.reconcile, mesh.PLURAL: mesh.reconcile}
-    poller = Poller(runtime, reconcilers)
+    # An AlgoDeployment's first pass waits for kopf's finalizer: kopf adds it by a JSON patch that
+    # tests the resourceVersion, which a status write just before would fail (422, patched again).
+    poller = Poller(runtime, reconcilers, finalized={algos.PLURAL: FINALIZER})
 
     @kopf.on.login(registry=registry)
     async def login(**_: Any) -> kopf.ConnectionInfo | None:
@@ -152,7 +154,7 @@ def _register_kind(
         kind = kwargs.get("type") or "ADDED"
         body = kwargs["body"]
         poller.observe(plural, kind, dict(body))
-        if kind != "DELETED" and rt.needs_full_pass(body):
+        if kind != "DELETED" and rt.needs_full_pass(body) and not poller.awaits_finalizer(plural, body):
             await poller.run(plural, dict(body), full=True)
 
     kopf.on.event(GROUP, VERSION, plural, registry=registry, id="observe")(on_event)
