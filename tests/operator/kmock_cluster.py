@@ -128,7 +128,10 @@ class SequenceKubernetes(kmock.KubernetesEmulator, _DirectDispatch):
                 generation=1,
                 creationTimestamp=_now(),
             )
-            self.objects[key] = body
+            async with self._lock:
+                self.objects[key] = body
+                # and tell the watchers, as KMock's own create does
+                await self._buses[request.resource].put({"type": "ADDED", "object": self.objects[key].raw})
             # 201, as a real API server answers an apply that created the object
             return aiohttp.web.json_response(self.objects[key].raw, status=201)
         if request.resource is not None and isinstance(request.data, (dict, list)):
