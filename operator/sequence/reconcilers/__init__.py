@@ -32,18 +32,35 @@ EDGE_POD_LABELS = {**CHILD_LABELS, "app.kubernetes.io/component": kube.EDGE_COMP
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
-    """kopf keeps no last-handled spec on the objects (an annotation write per object and change).
+    """kopf keeps no last-handled spec on VenueEdges, AlgoDeployments and MeshGroups (an annotation
+    write per object and change).
 
-    The operator has no create/update/resume handlers to diff for: full passes follow the generation
-    (Runtime.needs_full_pass). Every object reads as unchanged to kopf, which then runs only the
-    watch-event, index and deletion handlers, and never patches a diff base.
+    The operator has no create/update/resume handlers for them to diff for: their full passes follow
+    the generation (Runtime.needs_full_pass). They read as unchanged to kopf, which then runs only
+    the watch-event, index and deletion handlers, and never patches a diff base. Other kinds (change
+    handlers of their own) keep kopf's usual annotation under sequence.dev/.
     """
 
+    def __init__(self, kinds: frozenset[str]) -> None:
+        super().__init__()
+        self.kinds = kinds
+        self.others = kopf.AnnotationsDiffBaseStorage(
+            prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+        )
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        if body.get("kind") in self.kinds:
+            return super().build(body=body, extra_fields=extra_fields)
+        return self.others.build(body=body, extra_fields=extra_fields)
+
     def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        return self.build(body=body)
+        if body.get("kind") in self.kinds:
+            return self.build(body=body)
+        return self.others.fetch(body=body)
 
     def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
-        return None
+        if body.get("kind") not in self.kinds:
+            self.others.store(body=body, patch=patch, essence=essence)
 
 
 def kopf_settings(ours: OperatorSettings, clusterwide: bool) -> kopf.OperatorSettings:
@@ -53,7 +70,7 @@ def kopf_settings(ours: OperatorSettings, clusterwide: bool) -> kopf.OperatorSet
     settings.scanning.disabled = not clusterwide
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
-    settings.persistence.diffbase_storage = NoDiffBase()
+    settings.persistence.diffbase_storage = NoDiffBase(frozenset({edges.KIND, algos.KIND, mesh.KIND}))
     settings.posting.level = logging.getLevelName(ours.event_level)
     settings.posting.reporting_component = "sequence-operator"
 
