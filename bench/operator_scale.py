@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import collections
 import contextlib
 import hashlib
 import os
@@ -43,6 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import yaml  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from tests.operator.conftest import _apply_crds  # noqa: E402
 from tests.operator.kmock_cluster import KMockThread  # noqa: E402
@@ -107,15 +109,60 @@ def versions(kube: Kube) -> dict[str, str]:
     }
 
 
+def server_counts(kubeconfig: Path | None) -> collections.Counter[str]:
+    """The API server's own request counters (its /metrics): requests by verb and resource, and the
+    writes it sent to etcd. Empty on KMock, which has no such metrics."""
+    counts: collections.Counter[str] = collections.Counter()
+    if kubeconfig is None or not shutil.which("kubectl"):
+        return counts
+    text = subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), "get", "--raw", "/metrics"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == "apiserver_request_total" and labels.get("verb") not in (
+                "WATCH",
+                "GET",
+                "LIST",
+            ):
+                what = labels.get("resource", "") + (
+                    f"/{labels['subresource']}" if labels.get("subresource") else ""
+                )
+                counts[f"{labels.get('verb')} {what}"] += int(sample.value)
+            elif sample.name == "etcd_requests_total" and labels.get("operation") in ETCD_WRITES:
+                counts["etcd writes"] += int(sample.value)
+    return counts
+
+
+ETCD_WRITES = ("create", "update", "delete", "guaranteedUpdate")
+
+
+def print_counts(
+    title: str, before: collections.Counter[str], after: collections.Counter[str], per: int
+) -> None:
+    diff = {key: after[key] - before[key] for key in after if after[key] - before[key] > 0}
+    if not diff:
+        return
+    print(f"  {title}")
+    for key, value in sorted(diff.items(), key=lambda kv: -kv[1]):
+        print(f"    {key:40s} {value:8d}  ({value / per:.2f} per AlgoDeployment)")
+
+
 def cleanup(kube: Kube, namespace: str, timeout: float = 600.0) -> None:
-    """Delete the namespace while the operator runs (it releases the finalizers, 1 s per edge call)."""
-    kube.call("DELETE", f"/api/v1/namespaces/{namespace}")
+    """Delete the AlgoDeployments (one collection DELETE) while the operator runs and the namespace is
+    still active, so their teardown can post its Events; then the namespace."""
+    kube.call("DELETE", f"/apis/sequence.dev/v1alpha1/namespaces/{namespace}/algodeployments")
     deadline = time.monotonic() + timeout
     while kube.list("AlgoDeployment") and time.monotonic() < deadline:
         time.sleep(2)
     for leftover in kube.list("AlgoDeployment"):  # should not happen: say so and unstick it
         print(f"  finalizer still on {leftover['metadata']['name']}: removing it")
         kube.patch("AlgoDeployment", leftover["metadata"]["name"], {"metadata": {"finalizers": None}})
+    kube.call("DELETE", f"/api/v1/namespaces/{namespace}")
 
 
 def algo(i: int, venue: str, configmap: str, sha: str, state: str) -> dict:
@@ -133,6 +180,63 @@ def algo(i: int, venue: str, configmap: str, sha: str, state: str) -> dict:
             "params": {"spread_bps": "20", "qty": "0.001"},
         },
     }
+
+
+def report(
+    args: argparse.Namespace,
+    created: float,
+    with_status: int,
+    all_status: float,
+    idle_mb: float,
+    peak_mb: float,
+    steady_mb: float,
+    samples: list[float],
+    idle_writes: int,
+    idle_seconds: float,
+    workdir: Path,
+) -> None:
+    edge_kind = "one shared real edge" if args.real_edge else "an unreachable external edge"
+    server = f"real API server ({args.kubeconfig})" if args.kubeconfig else "KMock"
+    print(
+        f"operator scale: {args.count} AlgoDeployments on {edge_kind}, poll {args.poll_interval:g}s, {server}"
+    )
+    print(f"  machine load average  {os.getloadavg()[0]:8.1f}     ({os.cpu_count()} CPUs)")
+    print(
+        f"  created in            {created:8.1f} s   ({args.count / created:.0f}/s, {args.concurrency} clients)"
+    )
+    if with_status < args.count:
+        print(f"  WITH STATUS           {with_status}/{args.count} after {args.timeout:g} s (timed out)")
+    print(
+        f"  all carry status at   {all_status:8.1f} s   target {TARGET_SECONDS:g} s  "
+        f"-> {all_status / TARGET_SECONDS:.2f}x of target ({args.count / all_status:.0f} objects/s)"
+    )
+    print(
+        f"  status trails creates {all_status - created:8.1f} s   (from the last create to the last status: "
+        "the operator's share when the API server's create rate is the bottleneck)"
+    )
+    print(f"  RSS idle              {idle_mb:8.1f} MB  (same operator before the first object)")
+    print(
+        f"  RSS peak (VmHWM)      {peak_mb:8.1f} MB  target {TARGET_RSS_MB:g} MB -> "
+        f"{peak_mb / TARGET_RSS_MB:.2f}x of target; {peak_mb / idle_mb:.2f}x idle, "
+        f"{(peak_mb - idle_mb) * 1024 / args.count:.0f} KB per object"
+    )
+    print(
+        f"  RSS after 2 polls     {steady_mb:8.1f} MB  (median sample {sorted(samples)[len(samples) // 2]:.1f} MB)"
+    )
+    print(
+        f"  idle status writes    {idle_writes:8d}     objects rewritten in {idle_seconds:.1f} s "
+        f"({idle_writes / idle_seconds:.2f}/s; target 0, every pass would be "
+        f"{(args.count + 1) / args.poll_interval:.0f}/s)"
+    )
+    print(f"  operator log: {workdir / 'operator.log'}")
+    ok = (
+        with_status >= args.count
+        and all_status <= TARGET_SECONDS
+        and peak_mb <= TARGET_RSS_MB
+        and idle_writes == 0
+    )
+    print("  within targets" if ok else "  OUTSIDE TARGETS")
+    sys.stdout.flush()
 
 
 def main() -> None:
@@ -264,6 +368,7 @@ def main() -> None:
             sampler.start()
 
             state = "Stopped"
+            counts_before = server_counts(args.kubeconfig)
             started = time.monotonic()
             with ThreadPoolExecutor(args.concurrency) as pool:
                 # One client per worker thread: the kubernetes ApiClient is not shared across threads.
@@ -285,18 +390,48 @@ def main() -> None:
                     break
                 time.sleep(0.5)
             all_status = time.monotonic() - started
+            counts_status = server_counts(args.kubeconfig)
             # Let the first writes settle (Pending -> Degraded), then count writes while idle.
             time.sleep(2 * args.poll_interval)
             before = versions(kube)
+            counts_idle = server_counts(args.kubeconfig)
             idle_started = time.monotonic()
             time.sleep(3 * args.poll_interval)
             after = versions(kube)
             idle_seconds = time.monotonic() - idle_started
+            counts_idle_end = server_counts(args.kubeconfig)
             idle_writes = sum(1 for key, rv in after.items() if before.get(key) != rv)
             stop.set()
             sampler.join()
             peak_mb = rss.peak_mb()
             steady_mb = rss.rss_mb()
+            # The numbers first: deleting 1,000 objects through their finalizers takes a while.
+            report(
+                args,
+                created,
+                with_status,
+                all_status,
+                idle_mb,
+                peak_mb,
+                steady_mb,
+                samples,
+                idle_writes,
+                idle_seconds,
+                workdir,
+            )
+            print_counts(
+                "API server writes, first create to all with status (all clients; etcd: whole server)",
+                counts_before,
+                counts_status,
+                args.count,
+            )
+            print_counts(
+                f"API server writes while idle, {idle_seconds:.1f} s (whole server: other users' traffic, "
+                "controllers' leases included)",
+                counts_idle,
+                counts_idle_end,
+                args.count,
+            )
             if args.kubeconfig:
                 cleanup(kube, namespace)
         finally:
@@ -308,48 +443,6 @@ def main() -> None:
             if edge_proc is not None:
                 edge_proc.terminate()
                 edge_proc.wait(10)
-
-    edge_kind = "one shared real edge" if args.real_edge else "an unreachable external edge"
-    server = f"real API server ({args.kubeconfig})" if args.kubeconfig else "KMock"
-    print(
-        f"operator scale: {args.count} AlgoDeployments on {edge_kind}, poll {args.poll_interval:g}s, {server}"
-    )
-    print(f"  machine load average  {os.getloadavg()[0]:8.1f}     ({os.cpu_count()} CPUs)")
-    print(
-        f"  created in            {created:8.1f} s   ({args.count / created:.0f}/s, {args.concurrency} clients)"
-    )
-    if with_status < args.count:
-        print(f"  WITH STATUS           {with_status}/{args.count} after {args.timeout:g} s (timed out)")
-    print(
-        f"  all carry status at   {all_status:8.1f} s   target {TARGET_SECONDS:g} s  "
-        f"-> {all_status / TARGET_SECONDS:.2f}x of target ({args.count / all_status:.0f} objects/s)"
-    )
-    print(
-        f"  status trails creates {all_status - created:8.1f} s   (from the last create to the last status: "
-        "the operator's share when the API server's create rate is the bottleneck)"
-    )
-    print(f"  RSS idle              {idle_mb:8.1f} MB  (same operator before the first object)")
-    print(
-        f"  RSS peak (VmHWM)      {peak_mb:8.1f} MB  target {TARGET_RSS_MB:g} MB -> "
-        f"{peak_mb / TARGET_RSS_MB:.2f}x of target; {peak_mb / idle_mb:.2f}x idle, "
-        f"{(peak_mb - idle_mb) * 1024 / args.count:.0f} KB per object"
-    )
-    print(
-        f"  RSS after 2 polls     {steady_mb:8.1f} MB  (median sample {sorted(samples)[len(samples) // 2]:.1f} MB)"
-    )
-    print(
-        f"  idle status writes    {idle_writes:8d}     objects rewritten in {idle_seconds:.1f} s "
-        f"({idle_writes / idle_seconds:.2f}/s; target 0, every pass would be "
-        f"{(args.count + 1) / args.poll_interval:.0f}/s)"
-    )
-    print(f"  operator log: {workdir / 'operator.log'}")
-    ok = (
-        with_status >= args.count
-        and all_status <= TARGET_SECONDS
-        and peak_mb <= TARGET_RSS_MB
-        and idle_writes == 0
-    )
-    print("  within targets" if ok else "  OUTSIDE TARGETS")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(check: Callable[[], T], timeout: float = 15.0, what: str = "condition") -> T:
+def wait_until(check: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
     """Poll `check` until it returns something truthy; the timeout only bounds a broken run."""
     deadline = time.monotonic() + timeout
     while True:

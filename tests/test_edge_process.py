@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from .conftest import AUTH
+from .mesh_support import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -122,15 +123,8 @@ def push_body(wasm: Path, **fields: Any) -> dict[str, Any]:
     return body
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {value!r})")
-        time.sleep(0.1)
+# The one condition wait (mesh_support.wait_until), under the name other test modules import.
+wait_for = wait_until
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +146,14 @@ def static_edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeProces
     )
     yield proc
     proc.stop()
+
+
+def more_books(edge: EdgeProcess, count: int = 20) -> None:
+    """Wait until the edge has processed COUNT more book updates (several loops of a short replay)."""
+    before = edge.http.get("/v1/edge").json()["feed"]["updates"]
+    wait_until(
+        lambda: edge.http.get("/v1/edge").json()["feed"]["updates"] >= before + count, 30, "more books"
+    )
 
 
 def summary(edge: EdgeProcess) -> list[tuple[str, str, str]]:
@@ -305,7 +307,7 @@ def test_stop_keeps_resting_orders_and_delete_cancels_the_leftovers(static_edge:
     assert (order["side"], order["px"], order["qty"]) == ("buy", 100.0, 0.01)
     assert static_edge.http.post("/v1/deployments/raw/stop").json()["state"] == "Stopped"
     callbacks = static_edge.status("raw")["callbacks"]
-    time.sleep(0.5)  # several replay loops: books keep coming, the stopped algo sees none
+    more_books(static_edge)  # several replay loops: books keep coming, the stopped algo sees none
     status = static_edge.status("raw")
     assert status["state"] == "Stopped" and status["open_orders"] == 1
     assert status["callbacks"] == callbacks
@@ -325,7 +327,7 @@ def test_a_re_push_hot_swaps_and_keeps_resting_orders(static_edge: EdgeProcess) 
     [order] = static_edge.http.get("/v1/deployments/swap/orders?open=1").json()
     resp = static_edge.push("swap", RAW, risk={"max_open_orders": 3})
     assert resp.status_code == 200 and resp.json()["state"] == "Running"
-    time.sleep(0.3)  # more books: the new instance sees the inherited order and places nothing
+    more_books(static_edge)  # the new instance sees the inherited order and places nothing
     status = static_edge.status("swap")
     assert status["open_orders"] == 1 and status["orders"] == 1
     assert (

@@ -65,6 +65,10 @@ class _DirectDispatch(kmock.RawHandler):
 @attrs.define(kw_only=True)
 class SequenceKubernetes(kmock.KubernetesEmulator, _DirectDispatch):
     _versions: itertools.count = attrs.field(factory=lambda: itertools.count(1000), init=False)
+    # Server-side apply, emulated for one field manager: the configuration last applied to each
+    # object. A field in it that the next apply leaves out is removed, as a real API server removes
+    # a field its only manager stopped applying.
+    _applied: dict[Any, dict[str, Any]] = attrs.field(factory=dict, init=False)
 
     # KMock finds the object of a get/create/patch/delete by scanning every stored object; with
     # thousands of objects (bench/operator_scale.py) that dominates. These four look it up by key.
@@ -101,8 +105,20 @@ class SequenceKubernetes(kmock.KubernetesEmulator, _DirectDispatch):
         proxied = POD_PROXY.fullmatch(raw.path) if raw is not None else None
         if proxied is not None:
             return await _proxy_to_loopback(raw, int(proxied["port"]), proxied["rest"])
-        if self._is_apply(request) and self._stored(request) is None:
+        key = (request.resource, request.namespace, request.name)
+        if self._is_apply(request) and self._stored(request) is not None:
+            # Apply to an existing object: a merge patch of the new configuration, plus a deletion
+            # for every field the previous apply set and this one does not.
+            applied = copy.deepcopy(request.data)
+            request.data.clear()
+            request.data.update(_merge_over(_removals(self._applied.get(key, {}), applied), applied))
+            self._applied[key] = applied
+            stored = self._stored(request)
+            if _merge(stored, request.data) == stored:  # a real API server does not write a no-op apply
+                return aiohttp.web.json_response(stored)
+        elif self._is_apply(request):
             # Server-side apply creates what does not exist yet (`sequence deploy` relies on it).
+            self._applied[key] = copy.deepcopy(request.data)
             body = copy.deepcopy(request.data)
             meta = body.setdefault("metadata", {})
             meta.update(
@@ -112,11 +128,12 @@ class SequenceKubernetes(kmock.KubernetesEmulator, _DirectDispatch):
                 generation=1,
                 creationTimestamp=_now(),
             )
-            self.objects[request.resource, request.namespace, request.name] = body
-            raw_obj = self.objects[request.resource, request.namespace, request.name].raw
-            # ...and tells the watchers, as a create does (the operator reacts to it at once)
-            await self._buses[request.resource].put({"type": "ADDED", "object": raw_obj})
-            return aiohttp.web.json_response(raw_obj)
+            async with self._lock:
+                self.objects[key] = body
+                # and tell the watchers, as KMock's own create does
+                await self._buses[request.resource].put({"type": "ADDED", "object": self.objects[key].raw})
+            # 201, as a real API server answers an apply that created the object
+            return aiohttp.web.json_response(self.objects[key].raw, status=201)
         if request.resource is not None and isinstance(request.data, (dict, list)):
             try:
                 self._add_bookkeeping(request)
@@ -209,6 +226,29 @@ def _merge(old: Any, patch: Any) -> Any:
             out.pop(key, None)
         else:
             out[key] = _merge(old.get(key), value)
+    return out
+
+
+def _removals(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """None (merge patch: delete) for every map key in BEFORE that AFTER lacks, at any depth."""
+    out: dict[str, Any] = {}
+    for key, value in before.items():
+        if key not in after:
+            out[key] = None
+        elif (
+            isinstance(value, dict)
+            and isinstance(after[key], dict)
+            and (nested := _removals(value, after[key]))
+        ):
+            out[key] = nested
+    return out
+
+
+def _merge_over(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        old = out.get(key)
+        out[key] = _merge_over(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
     return out
 
 

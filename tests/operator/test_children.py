@@ -87,17 +87,24 @@ def test_managed_venue_edge_gets_locked_down_edge_pods_and_a_headless_service(
     assert "edge-" in kube.wait_event(name, "Created")["message"]
 
 
+def operator_write(obj: dict[str, Any]) -> tuple[Any, ...]:
+    """What changes when the operator writes OBJ: its generation (the spec) and, on a real API
+    server, the time and fields of the operator's own server-side apply (managedFields)."""
+    mine = [m for m in obj["metadata"].get("managedFields") or [] if m.get("manager") == "sequence-operator"]
+    return obj["metadata"]["generation"], [(m["operation"], m["time"], m["fieldsV1"]) for m in mine]
+
+
 def test_reconcile_is_idempotent_and_restores_a_deleted_child(kube: Kube, operator: Operator) -> None:
     name = unique("coinbase")
     kube.create(venue_edge(name, "coinbase"))
     first = kube.wait("edge Deployment", lambda: kube.get("Deployment", f"edge-{name}"))
-    # Several poll passes later nothing was rewritten: compare-then-patch finds it right.
+    # Several poll passes later the operator rewrote nothing: its server-side apply of an unchanged
+    # configuration is a no-op (the Deployment controller still writes the Deployment's status).
     kube.wait_status("VenueEdge", name, lambda s: s.get("lifecycleState") == "Pending", "status")
+    settled = operator_write(kube.get("Deployment", f"edge-{name}"))
     operator.wait_passes("VenueEdge", 4)
-    assert (
-        kube.get("Deployment", f"edge-{name}")["metadata"]["resourceVersion"]
-        == first["metadata"]["resourceVersion"]
-    )
+    assert operator_write(kube.get("Deployment", f"edge-{name}")) == settled
+    assert settled[0] == first["metadata"]["generation"]
 
     # A drifted field is put back, and a deleted child comes back (level-triggered).
     kube.patch("Deployment", f"edge-{name}", {"spec": {"replicas": 5}})
@@ -110,6 +117,44 @@ def test_reconcile_is_idempotent_and_restores_a_deleted_child(kube: Kube, operat
             and d["metadata"]["uid"] != first["metadata"]["uid"]
         ),
     )
+
+
+def test_children_are_applied_server_side_and_keep_what_others_set(
+    kube: Kube, operator: Operator, cluster: Cluster
+) -> None:
+    """The operator owns the fields it applies (field manager sequence-operator): a field it stops
+    setting is removed, a field someone else added stays."""
+    name = unique("bybit")
+    kube.create(venue_edge(name, "bybit", stateVolume="bybit-journal"))
+    deployment = f"edge-{name}"
+
+    def strategy() -> Any:
+        return kube.get("Deployment", deployment)["spec"]["strategy"]
+
+    def state_volume() -> dict[str, Any]:
+        pod = kube.get("Deployment", deployment)["spec"]["template"]["spec"]
+        return next(v for v in pod["volumes"] if v["name"] == "state")
+
+    kube.wait("edge Deployment", lambda: kube.get("Deployment", deployment))
+    assert strategy() == {"type": "Recreate"}
+    assert state_volume()["persistentVolumeClaim"] == {"claimName": "bybit-journal"}
+    # Someone else's annotation (another field manager): not the operator's, so it stays.
+    kube.patch("Deployment", deployment, {"metadata": {"annotations": {"desk.example.com/owner": "rates"}}})
+
+    kube.patch("VenueEdge", name, {"spec": {"stateVolume": None}})
+    kube.wait("the journal back on an emptyDir", lambda: "emptyDir" in state_volume())
+    assert "persistentVolumeClaim" not in state_volume()
+    assert strategy()["type"] == "RollingUpdate"
+    operator.wait_passes("VenueEdge", 2)
+    current = kube.get("Deployment", deployment)
+    assert current["metadata"]["annotations"]["desk.example.com/owner"] == "rates"
+    if cluster.real:  # KMock keeps no managedFields
+        [mine] = [m for m in current["metadata"]["managedFields"] if m["manager"] == "sequence-operator"]
+        assert mine["operation"] == "Apply"
+
+    # And back: Recreate is valid again only because the operator owned rollingUpdate and drops it.
+    kube.patch("VenueEdge", name, {"spec": {"stateVolume": "bybit-journal"}})
+    kube.wait("Recreate again", lambda: strategy() == {"type": "Recreate"})
 
 
 def test_external_venue_edge_creates_nothing_and_reports_its_endpoints(

@@ -36,7 +36,7 @@ def test_the_journal_is_on_an_empty_dir_by_default_and_survives_container_restar
     [state] = [v for v in pod["volumes"] if v["name"] == "state"]
     assert "emptyDir" in state
     assert {"name": "state", "mountPath": children.STATE_MOUNT} in container["volumeMounts"]
-    assert dep["spec"]["strategy"] is None
+    assert dep["spec"]["strategy"]["type"] == "RollingUpdate"
 
 
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from sequence.reconcilers import kube as children
-from sequence.reconcilers.settings import OperatorSettings, SettingsError, load_settings
+from sequence.reconcilers.settings import SettingsError, load_settings
 
 from ..test_helm_chart import CHART_DIR, CUSTOM_VALUES, FULLNAME, KUBE_VERSIONS, render
 from .conftest import sequence_cmd
@@ -108,24 +108,6 @@ def test_children_are_valid_kubernetes(
     ]
     for obj in objects:
         kubernetes_validate.validate(children.without_nones(obj), kube_version, strict=True)
-
-
-def test_child_comparison_ignores_server_defaults_but_not_drift() -> None:
-    desired = children.edge_deployment(VENUE_EDGE, OperatorSettings())
-    # What an API server returns: our fields plus defaults it filled in.
-    served = copy.deepcopy(children.without_nones(desired))
-    served["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] = "/dev/termination-log"
-    served["spec"]["template"]["spec"]["dnsPolicy"] = "ClusterFirst"
-    served["metadata"]["resourceVersion"] = "42"
-    assert children.contains(served, desired)
-
-    drifted = copy.deepcopy(served)
-    drifted["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = False
-    assert not children.contains(drifted, desired)
-    # A field we do not set (no nodeSelector in the settings) must be absent, not whatever someone put there.
-    drifted = copy.deepcopy(served)
-    drifted["spec"]["template"]["spec"]["nodeSelector"] = {"someone": "else"}
-    assert not children.contains(drifted, desired)
 
 
 def test_bad_settings_are_refused_with_the_key_named(tmp_path: Path) -> None:

@@ -102,10 +102,10 @@ kopf and the reconcilers write with PATCH only. No wildcards.
 - apiGroups: [""]
   resources: ["services", "configmaps"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Edge pods: located by label to reach each edge's control API and report per-edge status. Read only.
+# Edge pods: watched (by label) to reach each edge's control API and report per-edge status. Read only.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list"]
+  verbs: ["get", "list", "watch"]
 # Venue credentials: read one Secret by the name a live VenueEdge gives; the namespace's `sequence-token`
 # Secret: read, and created once when absent (never patched: rotation is the user's deletion). No
 # list/watch, so the operator cannot enumerate Secrets or see any it was not pointed at.

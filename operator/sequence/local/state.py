@@ -40,6 +40,8 @@ class LocalState:
     restarts: dict[str, dict[str, int]] = field(default_factory=dict)  # process -> {"exited"/"hung": n}
     token_file: str = ""  # the session's bearer token (mode 0600), docs/security.md
     api_url: str = ""  # the session's own API (`GET /v1/algos`, session_api.py)
+    # deploy name -> the state a restarted edge gets it back in (the last state `sequence up` saw)
+    desired: dict[str, str] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:

@@ -195,6 +195,9 @@ class LocalRun:
                     previous = self.seen.snapshot.get(name, {})
                     status = {**previous, "state": "Unreachable", "last_error": {"message": str(exc)}}
             self.seen.snapshot[name] = {**status, "name": name, "venue": dep.venue, "label": dep.label}
+        if self.desired != self.state.desired:  # in the session file: what a restart brings back
+            self.state.desired = dict(self.desired)
+            self.state.save()
         # keep the last topology while the coordinator restarts
         with CoordinatorClient(self.coordinator_url, timeout=2.0) as cc, contextlib.suppress(ApiError):
             self.seen.mesh = cc.topology(self.project.name).as_dict()

@@ -185,12 +185,21 @@ def fields(work: Pass, outcomes: list[EdgeOutcome]) -> dict[str, Any]:
     }
 
 
-def post_events(body: kopf.Body, old_status: dict[str, Any], outcomes: list[EdgeOutcome]) -> None:
+def post_events(
+    body: kopf.Body,
+    old_status: dict[str, Any],
+    outcomes: list[EdgeOutcome],
+    transition: Verdict | None = None,
+) -> None:
+    """The actions taken, and a Warning per edge whose trouble changed; not for a problem that
+    TRANSITION (this pass's move into Degraded or Failed, posted as its own Warning) already names:
+    one Event per problem, not two (a thousand new objects on a down edge are a thousand Events)."""
     before = {e.get("endpoint"): e for e in old_status.get("edges") or []}
+    said = transition.ready.message if transition is not None else ""
     for outcome in outcomes:
         for reason, message in outcome.actions:
             note(body, reason=reason, message=message)
-        if outcome.problem:
+        if outcome.problem and outcome.problem[1] not in said:
             old = before.get(outcome.entry["endpoint"], {})
             # Warn once per change of trouble, not on every poll.
             if (

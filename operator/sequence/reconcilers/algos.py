@@ -303,7 +303,9 @@ async def reconcile(rt: Runtime, body: kopf.Body, full: bool = False) -> None:
                 and (work.status.get("error") or {}).get("reason") != work.bundle_error.reason
             ):
                 note(body, work.bundle_error.reason, work.bundle_error.message, warning=True)
-            algo_status.post_events(body, work.status, outcomes)
+            moved = work.status.get("lifecycleState") != verdict.lifecycle
+            warned = verdict if moved and verdict.lifecycle in ("Degraded", "Failed") else None
+            algo_status.post_events(body, work.status, outcomes, transition=warned)
             post_transition(body, work.status.get("lifecycleState"), verdict)
             status = new_status(
                 AlgoDeploymentStatus, body, work.status, verdict, algo_status.fields(work, outcomes)

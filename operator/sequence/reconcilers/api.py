@@ -1,9 +1,8 @@
 """A small async Kubernetes REST client for the reconcilers' own reads and writes.
 
 kopf keeps its API session private, so the reconcilers use this one: the same credentials
-(a kopf ConnectionInfo from the login handler), aiohttp, JSON in and out, merge-patch for
-writes. Children are written compare-then-patch (see kube.py), which needs nothing beyond
-get/list/create/patch/delete.
+(a kopf ConnectionInfo from the login handler), aiohttp, JSON in and out. Children are written by
+server-side apply (`apply`, field manager `sequence-operator`, see kube.py); status by merge patch.
 """
 
 from __future__ import annotations
@@ -19,6 +18,9 @@ import kopf
 logger = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML: the body is sent as JSON
+# Who owns the fields the operator applies (metadata.managedFields), and the name `kubectl` shows.
+FIELD_MANAGER = "sequence-operator"
 
 
 class KubeError(Exception):
@@ -101,6 +103,21 @@ class KubeApi:
         params: dict[str, str] | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
+        return (
+            await self.request_with_status(
+                method, url_path, body=body, params=params, content_type=content_type
+            )
+        )[1]
+
+    async def request_with_status(
+        self,
+        method: str,
+        url_path: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, dict[str, Any]]:
         for attempt in (1, 2):
             session, server = await self._get_session()
             async with session.request(
@@ -122,7 +139,7 @@ class KubeApi:
                         str(payload.get("reason") or response.reason or "Error"),
                         str(payload.get("message") or payload)[:1024],
                     )
-                return payload
+                return response.status, payload
         raise KubeError(401, "Unauthorized", "the API server refused the credentials twice")
 
     async def get(self, url_path: str) -> dict[str, Any] | None:
@@ -144,6 +161,22 @@ class KubeApi:
 
     async def patch(self, url_path: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.request("PATCH", url_path, body=body, content_type=MERGE_PATCH)
+
+    async def apply(self, url_path: str, body: dict[str, Any]) -> bool:
+        """Server-side apply BODY as the operator's field manager; True when it created the object.
+
+        `force`: the operator is the only writer of its children, so a field another manager took
+        (someone's `kubectl edit`) is taken back rather than reported as a conflict every pass. An
+        apply that changes nothing is not written to etcd (the resourceVersion stays).
+        """
+        status, _ = await self.request_with_status(
+            "PATCH",
+            url_path,
+            body=body,
+            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            content_type=APPLY_PATCH,
+        )
+        return status == 201
 
     async def delete(self, url_path: str) -> bool:
         """Delete; False if it was already gone."""

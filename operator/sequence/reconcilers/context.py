@@ -71,6 +71,10 @@ class Runtime:
     tokens: NamespaceTokens = field(init=False)
     # The VenueEdge index (kopf.index "venue_edges"), kept from the first handler call for the poller.
     venue_edges: Any = None
+    # The edge pods and the operator's Deployments (kopf.index "edge_pods", "child_deployments"): what
+    # the watches keep, so a pass reads pods and rollout failures without an API call.
+    edge_pods: Any = None
+    child_deployments: Any = None
     # Every object of ours the operator has seen, by (plural, namespace, name): what the poller walks.
     bodies: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     # The status this operator last wrote, by uid. One replica is the only status writer, so this is
@@ -86,6 +90,9 @@ class Runtime:
     # When the operator last wrote each object's status (by uid): fast-moving fields alone wait for
     # settings.statusRefreshInterval.
     _written_at: dict[str, float] = field(default_factory=dict)
+    # The generation of each object (by uid) whose full pass succeeded: spec changes, new objects and
+    # the first sight after a start get a full pass (create children, sandbox edges), polls do not.
+    _reconciled: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.snapshots = EdgeSnapshots(ttl=self.settings.poll_interval / 2)
@@ -108,14 +115,17 @@ class Runtime:
             )
         return self._api_http
 
-    async def edge(self, namespace: str, endpoint: str, timeout: float | None = None) -> AsyncEdgeClient:
-        """A client of the edge at ENDPOINT that sends NAMESPACE's token."""
+    async def edge(
+        self, namespace: str, endpoint: str, timeout: float | None = None, create_token: bool = True
+    ) -> AsyncEdgeClient:
+        """A client of the edge at ENDPOINT that sends NAMESPACE's token (CREATE_TOKEN: see
+        NamespaceTokens.token)."""
         return AsyncEdgeClient(
             endpoint,
             timeout=timeout or self.settings.edge_timeout,
             http=self.api_http,
             on_call=count_call,
-            token=await self.tokens.token(namespace),
+            token=await self.tokens.token(namespace, create=create_token),
         )
 
     async def coordinator(self, namespace: str, endpoint: str) -> AsyncCoordinatorClient:
@@ -127,6 +137,22 @@ class Runtime:
             token=await self.tokens.token(namespace),
         )
 
+    def needs_full_pass(self, body: kopf.Body | dict[str, Any]) -> bool:
+        """Whether BODY's generation (its spec) has not had a successful full pass in this process."""
+        meta = body.get("metadata") or {}
+        return self._reconciled.get(meta.get("uid") or "") != meta.get("generation")
+
+    def reconciled(self, body: kopf.Body | dict[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        if meta.get("uid") and not self.is_gone(body):
+            self._reconciled[meta["uid"]] = meta.get("generation")
+
+    def use_indexes(self, kwargs: dict[str, Any]) -> None:
+        """Keep kopf's indexes (passed to every handler) for the poller, which kopf does not call."""
+        self.venue_edges = kwargs["venue_edges"]
+        self.edge_pods = kwargs.get("edge_pods")
+        self.child_deployments = kwargs.get("child_deployments")
+
     def lock(self, kind: str, namespace: str, name: str) -> asyncio.Lock:
         """One reconcile at a time per object: kopf runs a timer and event handlers concurrently."""
         return self._locks.setdefault((kind, namespace, name), asyncio.Lock())
@@ -136,6 +162,7 @@ class Runtime:
         if uid:
             self._statuses.pop(uid, None)
             self._written_at.pop(uid, None)
+            self._reconciled.pop(uid, None)
 
     def observe(self, plural: str, event_type: str, body: dict[str, Any]) -> None:
         meta = body.get("metadata") or {}

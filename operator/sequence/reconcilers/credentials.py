@@ -109,7 +109,10 @@ class NamespaceTokens:
         self._cache: dict[str, tuple[float, str]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def token(self, namespace: str) -> str:
+    async def token(self, namespace: str, create: bool = True) -> str:
+        """NAMESPACE's token. Without CREATE (a teardown: the namespace may be terminating, when
+        nothing can be created in it) a missing Secret is never written: the last token read is used,
+        else CredentialError."""
         cached = self._cache.get(namespace)
         if cached is not None and time.monotonic() - cached[0] < self.ttl:
             return cached[1]
@@ -117,7 +120,16 @@ class NamespaceTokens:
             cached = self._cache.get(namespace)
             if cached is not None and time.monotonic() - cached[0] < self.ttl:
                 return cached[1]
-            token = token_of(await self._get_or_create(namespace))
+            secret = await (
+                self._get_or_create(namespace) if create else self.kube.get(secret_path(namespace))
+            )
+            if secret is None:
+                if cached is not None:
+                    return cached[1]
+                raise CredentialError(
+                    f"no Secret {namespace}/{SECRET_NAME}: the namespace's token is unknown"
+                )
+            token = token_of(secret)
             self._cache[namespace] = (time.monotonic(), token)
             return token
 

@@ -33,8 +33,38 @@ def index_entry(name: str, spec: dict[str, Any], status: dict[str, Any]) -> dict
     return {"name": name, "managed": not external, "endpoints": endpoints}
 
 
+# What the kopf indexes keep of each edge pod and each operator-made Deployment: what a pass reads,
+# not whole objects (a pod with its managedFields is several kilobytes).
+POD_STATUS_KEYS = ("podIP", "conditions", "containerStatuses")
+
+
+def pod_index(
+    namespace: str, name: str, labels: kopf.Labels, meta: kopf.Meta, status: kopf.Status, **_: Any
+) -> Any:
+    """kopf index "edge_pods": (namespace, VenueEdge name) -> the edge pods, as passes read them."""
+    venue_edge = labels.get("sequence.dev/venue-edge")
+    if not venue_edge:
+        return None
+    return {
+        (namespace, venue_edge): {
+            "metadata": {"name": name, "deletionTimestamp": meta.get("deletionTimestamp")},
+            "status": {key: status.get(key) for key in POD_STATUS_KEYS},
+        }
+    }
+
+
+def deployment_index(namespace: str, name: str, status: kopf.Status, **_: Any) -> Any:
+    """kopf index "child_deployments": (namespace, Deployment name) -> its status conditions."""
+    return {(namespace, name): list(status.get("conditions") or [])}
+
+
 async def _edge_pods(rt: Runtime, namespace: str, name: str) -> list[dict[str, Any]]:
-    pods = await rt.kube.list(api.path("v1", "pods", namespace), labels=kube.edge_selector(name))
+    """The edge pods of VenueEdge NAME, from the pod index the watch keeps (no API call); listed
+    from the API only where no index runs (reconcile called outside the operator)."""
+    if rt.edge_pods is not None:
+        pods = [dict(p) for p in rt.edge_pods.get((namespace, name), [])]
+    else:
+        pods = await rt.kube.list(api.path("v1", "pods", namespace), labels=kube.edge_selector(name))
     return sorted(pods, key=lambda p: p["metadata"]["name"])
 
 
@@ -79,10 +109,17 @@ def pod_problems(pods: list[dict[str, Any]]) -> list[str]:
 
 async def deployment_problems(rt: Runtime, deployment: dict[str, Any]) -> list[str]:
     """Why the edge Deployment cannot make its pods (its ReplicaSet's FailedCreate, e.g. a missing
-    PriorityClass or an exceeded quota), from the Deployment's conditions."""
-    current = await rt.kube.get(kube.object_path(deployment))
+    PriorityClass or an exceeded quota), from the Deployment's conditions (the Deployment index)."""
+    meta = deployment["metadata"]
+    if rt.child_deployments is not None:
+        conditions = [
+            c for found in rt.child_deployments.get((meta["namespace"], meta["name"]), []) for c in found
+        ]
+    else:
+        current = await rt.kube.get(kube.object_path(deployment))
+        conditions = ((current or {}).get("status") or {}).get("conditions") or []
     found = []
-    for cond in ((current or {}).get("status") or {}).get("conditions") or []:
+    for cond in conditions:
         failing = (cond.get("type") == "ReplicaFailure" and cond.get("status") == "True") or (
             cond.get("type") == "Progressing" and cond.get("status") == "False"
         )

@@ -1,10 +1,11 @@
 """Children the operator creates (edge and coordinator Deployments and Services) and how it writes them.
 
-Builders are pure functions of the owner and the operator settings. `ensure` is compare-then-patch:
-GET the object; create it when absent; otherwise merge-patch only when a field we set differs
-(fields the API server defaults are ignored), so a reconcile that finds everything right writes
-nothing. A field we used to set and no longer want is written as None, which the merge patch
-deletes and the comparison reads as "must be absent".
+Builders are pure functions of the owner and the operator settings. `ensure` writes a child by
+server-side apply with field manager `sequence-operator`: one PATCH that creates the object when it
+is absent and otherwise sets exactly the fields the operator owns. The API server does the merge:
+fields it defaults, and fields other controllers own (the Deployment's status, a HorizontalPod-
+Autoscaler's replicas if someone adds one), are left alone; a field the operator applied before and
+no longer sets (None in a builder) is removed; an apply that changes nothing is not written to etcd.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ STATE_MOUNT = "/var/lib/sequence/state"
 # Liveness of an edge: a hung process (stopped, deadlocked, its loop blocked) stops answering
 # /healthz; after 3 probes of 2 s in a row the kubelet kills and restarts the container (the
 # journal restores its trading state). A healthy edge answers in microseconds.
+ROLLING_UPDATE = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
 EDGE_LIVENESS = {"periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 3, "initialDelaySeconds": 10}
 
 
@@ -221,7 +223,9 @@ def edge_deployment(
         "spec": {
             "replicas": spec.replicas,
             # a journal on a claim is owned by one process: the old pod goes before the new one starts
-            "strategy": {"type": "Recreate"} if spec.state_volume else None,
+            # Both spelled out: server-side apply then owns rollingUpdate and drops it on a switch to
+            # Recreate (a defaulted rollingUpdate nobody owns would make that switch invalid).
+            "strategy": {"type": "Recreate"} if spec.state_volume else ROLLING_UPDATE,
             "selector": {"matchLabels": edge_selector(name)},
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
@@ -360,51 +364,21 @@ def object_path(obj: dict[str, Any], with_name: bool = True) -> str:
     )
 
 
-def contains(actual: Any, desired: Any) -> bool:
-    """Is every field of DESIRED set the same in ACTUAL? (None in DESIRED = must be absent.)"""
-    if isinstance(desired, dict):
-        if not isinstance(actual, dict):
-            return False
-        return all(
-            (key not in actual or actual[key] is None) if value is None else contains(actual.get(key), value)
-            for key, value in desired.items()
-        )
-    if isinstance(desired, list):
-        return (
-            isinstance(actual, list)
-            and len(actual) == len(desired)
-            and all(contains(a, d) for a, d in zip(actual, desired, strict=True))
-        )
-    return bool(actual == desired)
-
-
-def without_nones(value: Any, keep_top: bool = False) -> Any:
-    """Drop None fields; with KEEP_TOP, keep them in maps outside lists (merge patch: delete the key)."""
+def without_nones(value: Any) -> Any:
+    """Drop None fields at any depth: a field the builders leave None is one the operator does not
+    own, so it is left out of the applied configuration (and removed if the operator applied it before)."""
     if isinstance(value, dict):
-        return {k: without_nones(v, keep_top) for k, v in value.items() if keep_top or v is not None}
-    if isinstance(value, list):  # lists are replaced whole by a merge patch: no deletion markers inside
+        return {k: without_nones(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
         return [without_nones(v) for v in value]
     return value
 
 
 async def ensure(kube: api.KubeApi, obj: dict[str, Any], may_create: Callable[[], bool] | None = None) -> str:
-    """Create OBJ or patch it into shape. Returns "created", "patched", "unchanged", or "skipped" when
-    OBJ is absent and MAY_CREATE (asked just before the create) says no: its owner is being deleted."""
-    current = await kube.get(object_path(obj))
-    if current is None:
-        if may_create is not None and not may_create():
-            return "skipped"
-        try:
-            await kube.create(object_path(obj, with_name=False), without_nones(obj))
-        except api.KubeError as exc:
-            if exc.status != 409:  # created concurrently: compare on the next pass
-                raise
-        return "created"
-    wanted = {
-        "metadata": {k: v for k, v in obj["metadata"].items() if k in ("labels", "ownerReferences")},
-        "spec": obj["spec"],
-    }
-    if contains(current, wanted):
-        return "unchanged"
-    await kube.patch(object_path(obj), without_nones(wanted, keep_top=True))
-    return "patched"
+    """Server-side apply OBJ. Returns "created" or "applied" (which may have changed nothing), or
+    "skipped" when MAY_CREATE (asked just before the apply) says no: its owner is being deleted, and
+    an apply of an absent object would create it. Deletion never creates."""
+    if may_create is not None and not may_create():
+        return "skipped"
+    created = await kube.apply(object_path(obj), without_nones(obj))
+    return "created" if created else "applied"

@@ -19,6 +19,7 @@ from ..client import ApiError, NotFound, Rejected
 from ..models import API_VERSION
 from . import api, metrics
 from .context import Runtime
+from .credentials import CredentialError
 from .status import bounded, note
 
 KIND = "AlgoDeployment"
@@ -34,8 +35,12 @@ async def remove_from_edge(rt: Runtime, endpoint: str, dep_id: str, deadline: fl
     while (remaining := deadline - loop.time()) > 0:
         # a deployment id is "<namespace>.<name>" and a namespace has no dots: the token's namespace
         namespace = dep_id.split(".", 1)[0]
-        client = await rt.edge(namespace, endpoint, timeout=min(rt.settings.edge_timeout, remaining))
         try:
+            # Never creates the namespace's Secret: when the whole namespace is being deleted, nothing
+            # can be created in it, and a teardown that raised would hold the finalizer for minutes.
+            client = await rt.edge(
+                namespace, endpoint, timeout=min(rt.settings.edge_timeout, remaining), create_token=False
+            )
             with contextlib.suppress(Rejected):  # unknown (404) or not running: DELETE decides
                 await client.stop(dep_id)
             with contextlib.suppress(NotFound):  # already gone: done
@@ -44,6 +49,8 @@ async def remove_from_edge(rt: Runtime, endpoint: str, dep_id: str, deadline: fl
             return None
         except ApiError as exc:
             last = exc.message
+        except (api.KubeError, CredentialError) as exc:
+            last = str(exc)
         await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
         delay = min(delay * 2, 2.0)
     return last
