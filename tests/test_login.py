@@ -122,9 +122,9 @@ def live_project(tmp_path: Path) -> Path:
     project.mkdir()
     source = EXAMPLES / "market-maker"
     text = (source / "Sequence.toml").read_text()
-    (project / "Sequence.toml").write_text(
-        text.replace('mode = "sandbox"', 'mode = "live"\ncredentials = "kraken-keys"', 1)
-    )
+    text = text.replace('mode = "sandbox"', 'mode = "live"\ncredentials = "kraken-keys"', 1)
+    text = text.replace('kind = "sim"\nsim = {', 'kind = "live"\n# sim = {', 1)  # live trades its real book
+    (project / "Sequence.toml").write_text(text)
     (project / "market_maker.wasm").write_bytes((source / "market_maker.wasm").read_bytes())
     return project
 

@@ -266,8 +266,8 @@ def deploy_local(
         raise SequenceError(f"the {venue} edge refused {name}: {exc}") from exc
     if session is not None:
         label = config.get("label") or name
-        session.deployments[name] = LocalDeployment(name, dep_id, venue, label, list(config["symbols"]))
-        session.save()
+        recorded = LocalDeployment(name, dep_id, venue, label, list(config["symbols"]))
+        LocalState.update(session.path, lambda fresh: fresh.deployments.__setitem__(name, recorded))
     pushed = DeploymentEdge(status.edge_id, venue, url, True, status.state)
     return Deployment(
         deployment_id=dep_id,
@@ -294,10 +294,13 @@ def undeploy_local(where: Local, name: str) -> Op[dict[str, Any]]:
     removed = yield from _send(url, calls.remove(dep_id, timeout=30.0), f"undeploy {name}", 30.0)
     session = where.fresh()
     if session is not None:
-        for key, dep in list(session.deployments.items()):
-            if name in (dep.name, dep.deployment_id):
-                del session.deployments[key]
-        session.save()
+
+        def forget(fresh: LocalState) -> None:
+            for key, dep in list(fresh.deployments.items()):
+                if name in (dep.name, dep.deployment_id):
+                    del fresh.deployments[key]
+
+        LocalState.update(session.path, forget)
     result: dict[str, Any] = removed.as_dict()
     return result
 

@@ -9,11 +9,13 @@ edges are fixed when it starts.
 
 from __future__ import annotations
 
+import functools
+
 from ..client import ApiError, EdgeClient, NotFound
 from ..project import Project
 from ..render.render import resource_name
 from . import launch
-from .state import LocalState
+from .state import LocalDeployment, LocalState
 from .target import TargetError
 
 
@@ -45,9 +47,11 @@ def deploy_to_session(project: Project, session: LocalState) -> list[tuple[str, 
                     status = client.push_url(dep_id, block.bundle, str(block.sha256), **config)
             except ApiError as exc:
                 raise TargetError(f"{name}: the {block.venue} edge refused the push: {exc}") from exc
-        # re-read the file just before writing: `sequence up` and the other verbs change it too
-        fresh = LocalState.load(session.path)
-        fresh.deployments[name] = recorded[name]
-        fresh.save()
+        # `sequence up` and the other verbs change the file too: update it under its lock
+        LocalState.update(session.path, functools.partial(_record, name, recorded[name]))
         results.append((name, "updated" if current else "created", status.state))
     return results
+
+
+def _record(name: str, entry: LocalDeployment, fresh: LocalState) -> None:
+    fresh.deployments[name] = entry

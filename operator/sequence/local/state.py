@@ -6,8 +6,11 @@ One JSON file per project under $SEQUENCE_STATE_DIR (default ~/.sequence/local).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -52,6 +55,20 @@ class LocalState:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self), indent=2))
         tmp.replace(self.path)
+
+    @classmethod
+    def update(cls, path: Path, change: Callable[[LocalState], None]) -> LocalState | None:
+        """Apply CHANGE to the file as it is now and write it back, under a lock: the session, the
+        CLI verbs and the SDK all write this file, and none may undo another's change (a deploy
+        lost to a save of an older copy). None when the file is gone (the session ended)."""
+        with _locked(path):
+            try:
+                fresh = cls.load(path)
+            except (OSError, ValueError, TypeError):
+                return None
+            change(fresh)
+            fresh.save()
+            return fresh
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -121,3 +138,14 @@ def session_of(name: str | None) -> tuple[LocalState | None, str]:
     if mine:
         return mine[0], ""
     return None, (f"project {name!r} is not running locally" if name else "no running project")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

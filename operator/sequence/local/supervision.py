@@ -152,14 +152,14 @@ class Supervised:
 def supervise(processes: list[Supervised], state: LocalState) -> None:
     """Restart whichever of PROCESSES died; record the new pids in the session file."""
     restarted = [sup.check() for sup in processes]
-    if any(restarted):  # the CLI verbs may have changed the session file since: load it first
-        try:
-            saved = LocalState.load(state.path)
-        except (OSError, ValueError, TypeError):
-            saved = state
-        saved.processes = pids(processes)
-        saved.restarts = restarts(processes)
-        saved.save()
+    if any(restarted):  # the CLI verbs may have changed the session file since: update it in place
+        state.processes, state.restarts = pids(processes), restarts(processes)
+
+        def record(fresh: LocalState) -> None:
+            fresh.processes, fresh.restarts = state.processes, state.restarts
+
+        if LocalState.update(state.path, record) is None:
+            state.save()
 
 
 def restarts(processes: list[Supervised]) -> dict[str, dict[str, int]]:

@@ -108,9 +108,15 @@ class LocalTarget:
 
     def undeploy(self, name: str | None) -> list[dict[str, Any]]:
         results = self._each(name, "remove")
-        for dep in self.select(name):
-            self.state.deployments.pop(dep.name, None)
-        self.state.save()
+        gone = [dep.name for dep in self.select(name)]
+        for dep_name in gone:
+            self.state.deployments.pop(dep_name, None)
+
+        def forget(fresh: LocalState) -> None:
+            for dep_name in gone:
+                fresh.deployments.pop(dep_name, None)
+
+        LocalState.update(self.state.path, forget)
         return results
 
     def logs(self, name: str | None, tail: int, follow: bool) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -15,6 +15,7 @@ deployment's final status, which is what the summary reports.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 import time
@@ -165,22 +166,28 @@ class LocalRun:
 
     # ------------------------------------------------------------------ poll
 
-    def _sync_undeploys(self) -> None:
-        """`sequence undeploy NAME` removes NAME from the session file: stop tracking it."""
+    def _sync_deployments(self) -> None:
+        """Follow the session file, which the CLI and the SDK also write: `sequence undeploy NAME`
+        removes NAME (stop tracking it), `sequence deploy` and `deploy_algo` add deployments (track
+        them, so the session's own saves keep them)."""
         try:
-            names = set(LocalState.load(self.state.path).deployments)
+            listed = LocalState.load(self.state.path).deployments
         except (OSError, ValueError, TypeError):
             return
         for name in list(self.state.deployments):
-            if name not in names:
+            if name not in listed:
                 del self.state.deployments[name]
                 self.undeployed.add(name)
                 if name in self.seen.snapshot:
                     self.seen.snapshot[name]["state"] = "Undeployed"
+        for name, dep in listed.items():
+            if name not in self.state.deployments and dep.venue in self.edge_urls:
+                self.state.deployments[name] = dep
+                self.undeployed.discard(name)
 
     def collect(self) -> None:
         """Ask every edge and the coordinator what they see now."""
-        self._sync_undeploys()
+        self._sync_deployments()
         for venue, url in self.edge_urls.items():
             # down: keep the last one (its counters are folded in at the restart)
             with EdgeClient(url, timeout=2.0) as client, contextlib.suppress(ApiError):
@@ -197,7 +204,8 @@ class LocalRun:
             self.seen.snapshot[name] = {**status, "name": name, "venue": dep.venue, "label": dep.label}
         if self.desired != self.state.desired:  # in the session file: what a restart brings back
             self.state.desired = dict(self.desired)
-            self.state.save()
+            desired = dict(self.desired)
+            LocalState.update(self.state.path, lambda fresh: setattr(fresh, "desired", desired))
         # keep the last topology while the coordinator restarts
         with CoordinatorClient(self.coordinator_url, timeout=2.0) as cc, contextlib.suppress(ApiError):
             self.seen.mesh = cc.topology(self.project.name).as_dict()
@@ -265,6 +273,8 @@ class LocalRun:
         entry["cancelled_at_undeploy"] = result.cancelled
         self.seen.snapshot[name] = entry
         del self.state.deployments[name]
+        # and from the session file, which the next poll follows (it adopts what it lists)
+        LocalState.update(self.state.path, functools.partial(_forget, name))
 
     def _wait_mesh_quiet(self, names: list[str]) -> None:
         """Until the receivers' mesh counters hold still (the senders' last messages arrived)."""
@@ -314,3 +324,7 @@ class LocalRun:
         summary["graphs"] = self.graphs.summary()
         summary["graphs_cancelled_at_shutdown"] = self.graphs.cancelled_at_shutdown
         return summary
+
+
+def _forget(name: str, fresh: LocalState) -> None:
+    fresh.deployments.pop(name, None)
