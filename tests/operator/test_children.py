@@ -257,6 +257,11 @@ def test_coordinator_lives_while_a_mesh_group_exists(
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["args"][0] == "coordinator" and "--mesh-port" in container["args"]
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    # graphs survive a coordinator container restart: its journal is on a volume, not in the container
+    state_dir = container["args"][container["args"].index("--state-dir") + 1]
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == state_dir]
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert "emptyDir" in volumes[mount["name"]]
 
     # The routing table is in the (real) coordinator, and the status says so.
     status = kube.wait_status("MeshGroup", first, lambda s: s.get("lifecycleState") == "Ready", "mesh Ready")[

@@ -309,6 +309,9 @@ def coordinator_objects(
                                 str(defaults.port),
                                 "--mesh-port",
                                 str(defaults.mesh_port),
+                                # the graph journal: a restarted container resumes every graph
+                                "--state-dir",
+                                STATE_MOUNT,
                                 *credentials.token_args(),
                             ],
                             "ports": [
@@ -322,11 +325,18 @@ def coordinator_objects(
                                 "requests": {"cpu": "250m", "memory": "256Mi"},
                                 "limits": {"memory": "512Mi"},
                             },
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, credentials.token_mount()],
+                            "volumeMounts": [
+                                {"name": "tmp", "mountPath": "/tmp"},
+                                {"name": "state", "mountPath": STATE_MOUNT},
+                                credentials.token_mount(),
+                            ],
                         }
                     ],
                     "volumes": [
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        # outlives the container (a crash, kill -9, a failed liveness probe), not
+                        # the pod: a rescheduled coordinator starts with no graphs
+                        {"name": "state", "emptyDir": {"sizeLimit": "256Mi"}},
                         credentials.token_volume(),
                     ],
                     "imagePullSecrets": settings.edge_defaults.image_pull_secrets or None,
