@@ -46,3 +46,30 @@ def test_a_stopped_edge_is_reported_unreachable_then_ready_again(
         "Ready again after SIGCONT",
         timeout=60,
     )
+
+
+def test_an_engaged_kill_switch_shows_in_the_venue_edges_status(
+    kube: Kube, edges: Callable[..., Edge]
+) -> None:
+    from sequence.client import EdgeClient
+
+    venue = unique("venue")
+    edge = edges(venue, "--bind", "127.0.0.1")
+    name = unique("edge")
+    kube.create(venue_edge(name, venue, external=[edge.endpoint]))
+    status = kube.wait_status(
+        "VenueEdge", name, lambda s: s.get("lifecycleState") == "Ready", "Ready", timeout=60
+    )
+    assert status["status"]["endpoints"][0]["killSwitch"] is False
+    assert "canTrade" not in status["status"]["endpoints"][0]  # a sandbox edge has no order gateway
+
+    with EdgeClient(edge.endpoint) as client:
+        client.kill_switch(True, "drill")
+    kube.wait_status(
+        "VenueEdge", name, lambda s: s["endpoints"][0].get("killSwitch") is True, "the kill switch in status"
+    )
+    with EdgeClient(edge.endpoint) as client:
+        client.kill_switch(False)
+    kube.wait_status(
+        "VenueEdge", name, lambda s: s["endpoints"][0].get("killSwitch") is False, "the release in status"
+    )

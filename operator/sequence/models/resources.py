@@ -491,6 +491,28 @@ class EdgeEndpointStatus(SpecModel):
         default=None,
         description="Live feed: books made valid again from a fresh snapshot since the edge started.",
     )
+    kill_switch: bool | None = Field(
+        default=None,
+        description="Whether the edge's kill switch is engaged: every order refused, none resting "
+        "(`sequence kill-switch`).",
+    )
+    gateway_connected: bool | None = Field(
+        default=None, description="Mode live: whether the order gateway's last call to the venue succeeded."
+    )
+    gateway_reconciled: bool | None = Field(
+        default=None,
+        description="Mode live: open orders reconciled with the venue since the last (re)connection; books "
+        "reach the algorithms only while true.",
+    )
+    gateway_dry_run: bool | None = Field(
+        default=None, description="Mode live: orders are logged and never sent (dryRun)."
+    )
+    can_trade: Literal["yes", "no", "unknown"] | None = Field(
+        default=None, description="Mode live: whether the API key may place orders, as the venue reports it."
+    )
+    can_withdraw: Literal["yes", "no", "unknown"] | None = Field(
+        default=None, description="Mode live: whether the API key may withdraw funds (should be no)."
+    )
     deployments: list[str] = Field(
         default_factory=list, description="Deployment ids (<namespace>.<name>) the edge hosts."
     )
@@ -502,7 +524,7 @@ class VenueEdgeStatus(StatusBase):
     lifecycle_state: Literal["Pending", "Ready", "Degraded", "Failed"] | None = Field(
         default=None,
         description="Pending: no edge has answered yet. Ready: every desired edge answers with a healthy "
-        "feed (or replicas is 0). Degraded: some do not. Failed: mode live, which this release refuses.",
+        "feed (or replicas is 0). Degraded: some do not.",
     )
     managed: bool | None = Field(
         default=None, description="True when the operator runs the edge pods; false for external edges."

@@ -13,6 +13,8 @@ from typing import Any
 
 import kopf
 
+from sequence_wire.edge_api import GatewayInfo
+
 from ..client import ApiError
 from ..models import VenueEdgeSpec, VenueEdgeStatus
 from . import api, kube, metrics, netpol
@@ -159,9 +161,24 @@ async def _probe(
         feedHealthy=info.feed.healthy,
         feedLagMs=float(info.feed.lag_ms),
         **_live_feed_health(info.feed.as_dict()),
+        killSwitch=info.kill_switch.engaged,
+        **_gateway(info.gateway),
         deployments=sorted(info.deployments),
     )
     return entry
+
+
+def _gateway(gateway: GatewayInfo | None) -> dict[str, Any]:
+    """A live edge's order gateway: the slow-moving facts (its counters belong to /metrics)."""
+    if gateway is None:
+        return {}
+    return {
+        "gatewayConnected": gateway.connected,
+        "gatewayReconciled": gateway.reconciled,
+        "gatewayDryRun": gateway.dry_run,
+        "canTrade": gateway.can_trade,
+        "canWithdraw": gateway.can_withdraw,
+    }
 
 
 def _live_feed_health(feed: dict[str, Any]) -> dict[str, Any]:
