@@ -17,7 +17,7 @@ from .kube import Kube
 
 def write_project(path: Path, name: str, live: bool = False) -> Path:
     shutil.copy(EXAMPLES / "market-maker" / "market_maker.wasm", path / "mm.wasm")
-    venue = 'mode = "live"\ncredentials = "kraken-keys"\n' if live else ""
+    venue = 'mode = "live"\ncredentials = "kraken-keys"\nfeed = { kind = "live" }\n' if live else ""
     (path / "Sequence.toml").write_text(
         f'[project]\nname = "{name}"\n\n[venue.kraken]\n{venue}\n'
         '[deploy.mm]\nvenue = "kraken"\nsymbols = ["BTC-USD"]\nbundle = "mm.wasm"\n'
@@ -64,7 +64,17 @@ def test_preflight_reads_the_cluster(cluster: Cluster, kube: Kube, tmp_path: Pat
 
     # another project's AlgoDeployment with this block's name
     kube.create(
-        labelled("AlgoDeployment", f"{name}-mm", "someone-else", {"venue": "kraken", "symbols": ["BTC-USD"]})
+        labelled(
+            "AlgoDeployment",
+            f"{name}-mm",
+            "someone-else",
+            {
+                "venue": "kraken",
+                "label": "mm",
+                "symbols": ["BTC-USD"],
+                "bundle": {"url": "https://bundles.example/mm.wasm", "sha256": "ab" * 32},
+            },
+        )
     )
     code, checks = preflight(cluster, path)
     assert code == 1 and "belongs to project someone-else" in checks["name mm"][1]
