@@ -39,12 +39,14 @@ def cli_after(cluster: Cluster, *args: str, timeout: float = 120) -> subprocess.
     )
 
 
-def project(tmp_path: Path, name: str, endpoint: str, deploys: tuple[str, ...] = ("mm",)) -> Path:
+def project(
+    tmp_path: Path, name: str, endpoint: str, deploys: tuple[str, ...] = ("mm",), venue: str = "kraken"
+) -> Path:
     shutil.copy(EXAMPLES / "market-maker" / "market_maker.wasm", tmp_path / "mm.wasm")
-    text = f'[project]\nname = "{name}"\n\n[venue.kraken]\nexternal = ["{endpoint}"]\n'
+    text = f'[project]\nname = "{name}"\n\n[venue.{venue}]\nexternal = ["{endpoint}"]\n'
     for deploy in deploys:
         text += (
-            f'\n[deploy.{deploy}]\nvenue = "kraken"\nsymbols = ["BTC-USD"]\nbundle = "mm.wasm"\n'
+            f'\n[deploy.{deploy}]\nvenue = "{venue}"\nsymbols = ["BTC-USD"]\nbundle = "mm.wasm"\n'
             "risk = { max_order_qty = 0.05, max_position = 0.2, max_open_orders = 4, price_band_bps = 100 }\n"
             "params = { spread_bps = 4, qty = 0.01 }\n"
         )
@@ -103,7 +105,8 @@ def test_deploy_wait_returns_when_ready_then_orders_and_logs_of_every_deployment
 
 def test_deploy_wait_times_out_with_what_is_not_ready(cluster: Cluster, tmp_path: Path) -> None:
     name = unique("nowait")
-    path = project(tmp_path, name, closed_port_endpoint())
+    # its own venue: a VenueEdge belongs to one project (the API server refuses a second one's)
+    path = project(tmp_path, name, closed_port_endpoint(), venue="coinbase")
     waited = cli_after(cluster, "deploy", str(path), "--wait", "--timeout", "3")
     assert waited.returncode == 1, waited.stderr
     assert "timed out after 3 s waiting for the deployments to be ready" in waited.stderr, waited.stderr

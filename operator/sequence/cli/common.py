@@ -61,7 +61,12 @@ def kube_error(exc: BaseException) -> str | None:
         return None
     status = getattr(exc, "status", None)
     if module.startswith("kubernetes.") and status:
-        return f"the Kubernetes API server answered {status} {getattr(exc, 'reason', '')}".rstrip()
+        answer = f"the Kubernetes API server answered {status} {getattr(exc, 'reason', '')}".rstrip()
+        try:  # its Status object says what it refused (a field, a validation rule)
+            message = json.loads(getattr(exc, "body", None) or "{}").get("message")
+        except (ValueError, AttributeError):
+            message = None
+        return f"{answer}: {message}" if message else answer
     reason = getattr(exc, "reason", None) or exc
     path = getattr(exc, "url", None)
     return f"the Kubernetes API server did not answer{f' ({path})' if path else ''}: {reason}"
